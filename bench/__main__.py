@@ -1,0 +1,18 @@
+"""Runs every benchmark in turn and prints its figures."""
+
+from __future__ import annotations
+
+import time
+
+from bench import bench_parse
+
+
+def main() -> None:
+    for module in (bench_parse,):
+        started = time.perf_counter()
+        module.run()
+        print(f"  ({module.__name__} took {time.perf_counter() - started:.1f} s)\n")
+
+
+if __name__ == "__main__":
+    main()

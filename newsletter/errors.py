@@ -1,0 +1,81 @@
+"""The one exception root of the package.
+
+Every error a user can cause derives from :class:`NewsletterError`; the CLI turns
+it into one line (``str(err)``) and an exit code (``err.exit_code``).
+"""
+
+from __future__ import annotations
+
+
+class NewsletterError(Exception):
+    """Root of every error the tool reports to a user."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, path: str | None = None, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path = path
+        self.line = line
+
+    def __str__(self) -> str:
+        where = ""
+        if self.path is not None:
+            where = f"{self.path}:{self.line}: " if self.line is not None else f"{self.path}: "
+        return f"{where}{self.message}"
+
+
+class ConfigError(NewsletterError):
+    """The configuration (or a profile, or a template directory) is invalid.
+
+    ``key`` is the dotted key path (``subscribers[0].email``) where one applies.
+    ``problems`` holds every individual problem when several were found at once.
+    """
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        key: str | None = None,
+        problems: tuple[ConfigError, ...] = (),
+    ) -> None:
+        super().__init__(message, path=path, line=line)
+        self.key = key
+        self.problems = problems
+
+    def __str__(self) -> str:
+        if self.problems:
+            return "\n".join(str(p) for p in self.problems)
+        text = super().__str__()
+        if self.key:
+            prefix = text[: len(text) - len(self.message)]
+            return f"{prefix}{self.key}: {self.message}"
+        return text
+
+
+class DigestParseError(NewsletterError):
+    """A digest file could not be parsed; names the file and, where known, the line."""
+
+
+class RenderError(NewsletterError):
+    """A template failed to compile or render; names the template and line."""
+
+
+class DeliveryError(NewsletterError):
+    """An SMTP delivery failed; carries the server's reply code where there was one."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        permanent: bool = False,
+        path: str | None = None,
+    ) -> None:
+        super().__init__(message, path=path)
+        self.code = code
+        self.permanent = permanent
