@@ -1,3 +1,12 @@
 """Imports every command module so that each registers itself on the group."""
 
-from newsletter.cli import parse_cmd  # noqa: F401
+from newsletter.cli import (
+    check_cmd,  # noqa: F401
+    match_cmd,  # noqa: F401
+    parse_cmd,  # noqa: F401
+    preview_cmd,  # noqa: F401
+    run_cmd,  # noqa: F401
+    send_cmd,  # noqa: F401
+    sink_cmd,  # noqa: F401
+    status_cmd,  # noqa: F401
+)

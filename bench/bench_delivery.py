@@ -1,0 +1,197 @@
+"""Delivery throughput: `newsletter send` to Postfix's C ``smtp-sink`` for 5,000
+subscribers, side by side with a bare aiosmtplib loop sending prebuilt messages of
+the same size over the same number of connections to the same sink (SPEC 9).
+
+Needs ``/usr/sbin/smtp-sink`` (Debian package ``postfix``) and ``/usr/bin/time``
+(package ``time``). Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SMTP_SINK = "/usr/sbin/smtp-sink"
+TIME = "/usr/bin/time"
+SUBSCRIBERS = 5000
+CONNECTIONS = 4
+PROFILES: list[dict[str, Any]] = [  # the example profiles, cycled: realistic, varied emails
+    {"keywords": ["self-supervised", "contrastive learning", "augment*"], "max_papers": 10},
+    {"keywords": ["diffusion", "image restoration", "text-to-image", "title:video"], "exclude": ["survey"]},
+    {"keywords": ["large language models", "reasoning", "reward model*", "title:agent*"], "max_papers": 8},
+    {"keywords": ["model*"], "max_papers": 5},
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start_sink(port: int) -> subprocess.Popen[bytes]:
+    command = [SMTP_SINK]
+    if os.geteuid() == 0:
+        command += ["-u", "nobody"]
+    command += ["-c", f"127.0.0.1:{port}", "1000"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("smtp-sink did not start")
+
+
+def _config(directory: Path, port: int) -> Path:
+    (directory / "digests").mkdir()
+    for seed in sorted((ROOT / "seeds").glob("*.txt")):
+        shutil.copy2(seed, directory / "digests")
+    data = {
+        "digests": {"directory": "digests", "settle_seconds": 0},
+        "state": "ledger.sqlite3",
+        "sender": {"from": "Paper Digest <digest@example.org>"},
+        "smtp": {"host": "127.0.0.1", "port": port, "connections": CONNECTIONS, "retries": 3},
+        "subscribers": [{"email": f"user{i:05d}@example.org", **PROFILES[i % len(PROFILES)]}
+                        for i in range(SUBSCRIBERS)],
+    }
+    path = directory / "config.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    return path
+
+
+async def _bare_loop(port: int, sizes: list[int]) -> float:
+    """Prebuilt messages of the given sizes over CONNECTIONS reused sessions; msg/s."""
+    line = b"x" * 76 + b"\r\n"
+    head = b"From: digest@example.org\r\nTo: user@example.org\r\nSubject: bench\r\n\r\n"
+    messages = [head + line * max(1, (size - len(head)) // len(line)) for size in sizes]
+    queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
+    for i, msg in enumerate(messages):
+        queue.put_nowait((i, msg))
+
+    async def worker() -> None:
+        client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, start_tls=False, timeout=30)
+        await client.connect()
+        while not queue.empty():
+            i, msg = queue.get_nowait()
+            await client.sendmail("digest@example.org", [f"user{i:05d}@example.org"], msg)
+        await client.quit()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(CONNECTIONS)))
+    return len(messages) / (time.perf_counter() - started)
+
+
+class _StubEmail:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def as_bytes(self) -> bytes:
+        return self.data
+
+
+class _PrebuiltRenderer:
+    """Stands in for newsletter.render: returns prebuilt bytes of the measured sizes,
+    so the pass measures the delivery machinery alone (plan, ledger, pool, SMTP)."""
+
+    def __init__(self, sizes: list[int]) -> None:
+        line = b"x" * 76 + b"\r\n"
+        self.blobs = [b"Subject: bench\r\n\r\n" + line * max(1, s // len(line)) for s in sizes]
+        self.n = 0
+
+    def message_id(self, subscriber: object, matches: object, *, salt: str = "") -> str:
+        return f"<{self.n}.{salt}@bench.example.org>"
+
+    def render(self, subscriber: object, matches: object, *, message_id: str) -> _StubEmail:
+        self.n += 1
+        return _StubEmail(self.blobs[self.n % len(self.blobs)])
+
+
+def _send_prebuilt(port: int, sizes: list[int]) -> float:
+    """`send` in-process with rendering stubbed out; delivery-phase msg/s."""
+    from newsletter.config import load_config
+    from newsletter.delivery.service import run_send
+
+    class Clock:
+        started = 0.0
+
+        def start(self, total: int) -> None:
+            self.started = time.perf_counter()
+
+        def advance(self, result: object) -> None:
+            pass
+
+        def finish(self) -> None:
+            self.elapsed = time.perf_counter() - self.started
+
+    with tempfile.TemporaryDirectory(prefix="bench-delivery-") as tmp:
+        cfg = load_config(_config(Path(tmp), port))
+        clock = Clock()
+        summary = run_send(cfg, renderer=_PrebuiltRenderer(sizes), progress=clock)
+        return summary.sent / clock.elapsed
+
+
+def run() -> None:
+    print(f"== delivery: send to smtp-sink, {SUBSCRIBERS:,} subscribers, {CONNECTIONS} connections ==")
+    missing = [p for p in (SMTP_SINK, TIME) if not Path(p).exists()]
+    if missing:
+        print(f"  skipped: {', '.join(missing)} not installed (apt-get install postfix time)")
+        return
+    port = _free_port()
+    sink = _start_sink(port)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-delivery-") as tmp:
+            cfg = _config(Path(tmp), port)
+            env = {**os.environ, "PYTHONPATH": str(ROOT)}
+            started = time.perf_counter()
+            proc = subprocess.run(
+                [TIME, "-v", sys.executable, "-m", "newsletter", "send", "-c", str(cfg)],
+                env=env, capture_output=True, text=True)
+            wall = time.perf_counter() - started
+            if proc.returncode != 0:
+                print(f"  send failed ({proc.returncode}): {proc.stderr[-1500:]}")
+                return
+            rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
+            phase = re.findall(r"(\d+)/(\d+) done .*?, (\d+) msg/s", proc.stderr)
+            import sqlite3
+
+            conn = sqlite3.connect(Path(tmp) / "ledger.sqlite3")
+            sizes = [r[0] for r in conn.execute("SELECT size FROM deliveries WHERE status = 'sent'")]
+            db_size = (Path(tmp) / "ledger.sqlite3").stat().st_size
+            conn.close()
+        sent = len(sizes)
+        bare = asyncio.run(_bare_loop(port, sizes))
+        machinery = _send_prebuilt(port, sizes)
+    finally:
+        sink.terminate()
+        sink.wait()
+    overall = sent / wall
+    print(f"  send:      {sent:,} messages, mean {sum(sizes) / max(sent, 1) / 1024:.0f} KiB, "
+          f"{wall:.1f} s wall -> {overall:,.0f} msg/s overall (process start, digests, planning included)")
+    if phase:
+        rate = float(phase[-1][2])
+        print(f"             {rate:,.0f} msg/s in the delivery phase (render + ledger + SMTP)")
+    print(f"  bare loop: {bare:,.0f} msg/s (aiosmtplib, prebuilt messages of the same sizes)")
+    phase_ratio = f", {rate / bare:.0%} delivery phase" if phase else ""
+    print(f"  ratio:     {overall / bare:.0%} overall{phase_ratio}  (target >= 70%)")
+    print(f"  send with rendering stubbed (prebuilt bytes, same sizes): {machinery:,.0f} msg/s "
+          f"= {machinery / bare:.0%} of the bare loop (the delivery machinery alone)")
+    if rss:
+        print(f"  peak RSS of send: {int(rss.group(1)) / 1024:.0f} MB (target < 200 MB); "
+              f"ledger file {db_size / 1e6:.0f} MB")

@@ -1,0 +1,42 @@
+"""``newsletter check``: validate the configuration, profiles and templates."""
+
+from __future__ import annotations
+
+import click
+
+from newsletter.cli import cli
+from newsletter.cli.options import config_option
+from newsletter.config import load_config
+from newsletter.cron import cron_trigger, timezone
+from newsletter.errors import ConfigError, RenderError
+
+
+@cli.command("check")
+@config_option
+def check_command(config_path: str) -> None:
+    """Validate the configuration: keys, types, addresses, keywords, cron
+    expressions, paths and templates. Every problem is listed with its key path
+    and line; the exit code is 2 when there is any.
+
+    \b
+    Example:
+      newsletter check -c config.yaml
+    """
+    config = load_config(config_path)
+    from newsletter.render import Renderer
+
+    try:
+        Renderer(config)  # compiles the templates: a RenderError names template and line
+    except RenderError as exc:  # a template is configuration: exit 2 like every check error
+        raise ConfigError(exc.message, path=exc.path, line=exc.line) from None
+    tz = timezone(config.schedule.timezone)
+    own = sum(1 for s in config.subscribers if s.schedule)
+    smtp = config.smtp
+    click.echo(f"{config.path}: OK")
+    click.echo(f"  subscribers: {len(config.subscribers)} ({own} with an own schedule)")
+    click.echo(f"  digests:     {config.digests.directory / config.digests.pattern}")
+    click.echo(f"  schedule:    {config.schedule.cron} ({config.schedule.timezone}), "
+               f"{cron_trigger(config.schedule.cron, tz)}")
+    click.echo(f"  smtp:        {smtp.host}:{smtp.effective_port} security={smtp.security} "
+               f"connections={smtp.connections}")
+    click.echo(f"  ledger:      {config.state}")

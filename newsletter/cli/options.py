@@ -1,0 +1,25 @@
+"""Options shared by several commands, as decorators."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from newsletter.config import DEFAULT_CONFIG
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def config_option(func: F) -> F:
+    """``-c/--config PATH`` (default ``./config.yaml``); passes ``config_path``."""
+    return click.option(
+        "-c", "--config", "config_path", default=DEFAULT_CONFIG, show_default=True,
+        type=click.Path(dir_okay=False), help="The configuration file (YAML).",
+    )(func)
+
+
+def json_option(func: F) -> F:
+    """``--json``: machine-readable output; passes ``as_json``."""
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(func)

@@ -1,0 +1,69 @@
+"""``newsletter preview``: every subscriber's email as files or on a local web page."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from newsletter.cli import cli
+from newsletter.cli.options import config_option
+from newsletter.config import load_config
+from newsletter.errors import ConfigError, NewsletterError
+
+
+@cli.command("preview")
+@config_option
+@click.option("--subscriber", "emails", multiple=True, metavar="EMAIL",
+              help="Only this subscriber (repeatable).")
+@click.option("--digest", "digests", multiple=True, type=click.Path(dir_okay=False, exists=True),
+              help="Digest file(s) to use: --digest a.txt b.txt; default: every digest in the digests "
+                   "directory.")
+@click.argument("more_digests", nargs=-1, type=click.Path(dir_okay=False, exists=True))
+@click.option("--out", "out", type=click.Path(file_okay=False), help="Directory to write the previews to.")
+@click.option("--serve", is_flag=True, help="Serve the previews on http://127.0.0.1:PORT/ instead.")
+@click.option("--port", default=8025, show_default=True, type=click.IntRange(0, 65535),
+              help="Port for --serve (0: any free port).")
+def preview_command(config_path: str, emails: tuple[str, ...], digests: tuple[str, ...],
+                    more_digests: tuple[str, ...], out: str | None, serve: bool, port: int) -> None:
+    """Render what each subscriber would get, without sending anything.
+
+    With --out, writes <email>.html, <email>.txt and <email>.eml per subscriber
+    and an index.html. With --serve, a local web page lists every subscriber;
+    each email is shown as HTML, text, headers and why each paper matched, and
+    the configuration and templates are re-read on every page load. The ledger
+    is neither read nor changed.
+
+    \b
+    Example:
+      newsletter preview -c config.yaml --out previews/
+      newsletter preview -c config.yaml --digest seeds/*.txt --out previews/
+      newsletter preview -c config.yaml --digest seeds/002_cde32cb1abaeaae0.txt --serve --port 8025
+    """
+    from newsletter.preview import build_previews, write_previews
+
+    # ``--digest a b c``: click takes ``a`` for the option and ``b c`` as arguments
+    files = [*digests, *more_digests] or None
+    if serve == (out is not None):
+        raise ConfigError("give exactly one of --out DIR and --serve")
+    config = load_config(config_path)
+    run = build_previews(config, emails=emails, digests=files)  # fails early on errors
+    for err in run.errors:
+        click.echo(f"error: {err}", err=True)
+    if serve:
+        from newsletter.preview_server import serve as serve_previews
+
+        try:
+            serve_previews(config_path, port=port, emails=emails, digests=files)
+        except OSError as exc:
+            raise NewsletterError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}") from None
+        return
+    assert out is not None
+    directory = Path(out)
+    write_previews(run, directory)
+    for p in run.previews:
+        what = f"{len(p.matches)} papers, {p.email.subject!r}" if p.email else "no email (nothing matched)"
+        click.echo(f"{p.subscriber.email}: {what}")
+    click.echo(f"Open {(directory / 'index.html').resolve()}")
+    if run.errors:
+        raise SystemExit(1)

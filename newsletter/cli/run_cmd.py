@@ -1,0 +1,36 @@
+"""``newsletter run``: the daemon."""
+
+from __future__ import annotations
+
+import click
+
+from newsletter import logs
+from newsletter.cli import cli
+from newsletter.cli.options import config_option
+from newsletter.config import load_config
+from newsletter.lock import LedgerLock
+
+
+@cli.command("run")
+@config_option
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
+              show_default=True, help="Lowest level logged.")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="Log lines as text or as JSON objects (for log collectors).")
+def run_command(config_path: str, log_level: str, log_format: str) -> None:
+    """Run the daemon: deliver on schedule, pick up digests as they settle.
+
+    Runs until SIGTERM or SIGINT (then finishes the SMTP transactions in
+    flight and exits 0); SIGHUP reloads the configuration. Only one daemon (or
+    send) may use a ledger at a time.
+
+    \b
+    Example:
+      newsletter run -c /etc/paper-digest/config.yaml --log-format json
+    """
+    logs.configure(log_level, log_format)
+    config = load_config(config_path)
+    from newsletter.daemon import run_daemon
+
+    with LedgerLock(config.state, purpose="run the daemon"):
+        raise SystemExit(run_daemon(config, config_path=config_path))

@@ -1,0 +1,149 @@
+"""``newsletter send``: one pass (pick up new digests, deliver, exit), for system cron."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+import click
+
+from newsletter.cli import cli
+from newsletter.cli.options import config_option
+from newsletter.config import Config, load_config
+from newsletter.delivery.ledger import Ledger
+from newsletter.delivery.service import BATCH, compute_deliveries, preview_digests, run_send
+from newsletter.delivery.smtp import Result
+from newsletter.lock import LedgerLock
+
+log = logging.getLogger("newsletter.send")
+
+
+class BarProgress:
+    """A progress bar with position, rate and ETA (on a terminal)."""
+
+    def __init__(self) -> None:
+        self.bar: click._termui_impl.ProgressBar[int] | None = None
+        self.started = time.monotonic()
+        self.done = 0
+
+    def _rate(self, _item: object) -> str:
+        elapsed = time.monotonic() - self.started
+        return f"{self.done / elapsed:,.0f} msg/s" if elapsed > 0 and self.done else ""
+
+    def start(self, total: int) -> None:
+        if total:
+            self.bar = click.progressbar(length=total, label="sending", show_pos=True, show_eta=True,
+                                         item_show_func=self._rate, file=sys.stderr)
+            self.bar.__enter__()
+        self.started = time.monotonic()
+
+    def advance(self, result: Result) -> None:
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1, self.done)
+
+    def finish(self) -> None:
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+class LogProgress:
+    """One log line per batch of deliveries (not on a terminal)."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.done = 0
+        self.counts = {"sent": 0, "failed": 0, "pending": 0}
+        self.every = BATCH
+        self.started = time.monotonic()
+
+    def start(self, total: int) -> None:
+        self.total = total
+        self.every = max(BATCH, total // 20)
+        self.started = time.monotonic()
+        if total:
+            log.info("sending %d deliveries", total)
+
+    def advance(self, result: Result) -> None:
+        self.done += 1
+        self.counts[result.status] += 1
+        if self.done % self.every == 0 or self.done == self.total:
+            elapsed = max(time.monotonic() - self.started, 1e-9)
+            log.info("%d/%d done (sent %d, failed %d, pending %d), %.0f msg/s", self.done, self.total,
+                     self.counts["sent"], self.counts["failed"], self.counts["pending"], self.done / elapsed)
+
+    def finish(self) -> None:
+        pass
+
+
+@cli.command("send")
+@config_option
+@click.option("--dry-run", is_flag=True,
+              help="Show who would get which papers; change nothing, send nothing.")
+def send_command(config_path: str, dry_run: bool) -> None:
+    """One delivery pass, for system cron: pick up new digest files, send each
+    subscriber the new papers matching their profile, record everything in the
+    ledger, exit. Pending deliveries of an earlier pass (a crash, a server that
+    was down) go first, with the same Message-ID.
+
+    Every subscriber is served, including those with an own schedule (the
+    daemon, `newsletter run`, honours those). Exit code 1 when a delivery failed
+    or stays pending, or a digest could not be parsed.
+
+    \b
+    Example:
+      newsletter send -c config.yaml --dry-run
+      newsletter send -c config.yaml
+    """
+    config = load_config(config_path)
+    if dry_run:
+        _dry_run(config)
+        return
+    with LedgerLock(config.state, purpose="send"):
+        progress = BarProgress() if sys.stderr.isatty() else LogProgress()
+        summary = run_send(config, progress=progress)
+    for path, error in summary.digest_errors:
+        click.echo(f"error: digest {error}" if path in error else f"error: {path}: {error}", err=True)
+    for email, error in summary.failures:
+        click.echo(f"failed: {email}: {error}", err=True)
+    if summary.stopped:
+        click.echo(f"error: delivery stopped: {summary.stopped}", err=True)
+    digests = f"{summary.digests_ok} new digest{'s' if summary.digests_ok != 1 else ''}"
+    if summary.digests_failed:
+        digests += f" ({summary.digests_failed} failed)"
+    click.echo(f"{digests}; sent {summary.sent}, failed {summary.failed}, pending {summary.pending}"
+               + (f" (incl. {summary.resent} re-sent from earlier runs)" if summary.resent else "")
+               + f"; {summary.nothing} subscriber{'s' if summary.nothing != 1 else ''} with nothing new")
+    if summary.exit_code:
+        raise SystemExit(summary.exit_code)
+
+
+def _dry_run(config: Config) -> None:
+    ledger = Ledger.open_readonly(config.state)
+    try:
+        view = ledger if ledger is not None else Ledger.open(":memory:")  # no ledger yet: empty
+        papers, picked = preview_digests(config, ledger)
+        for path, count in picked.ok:
+            click.echo(f"would pick up {path} ({count} papers)")
+        for _path, error in picked.failed:
+            click.echo(f"would record as failed: {error}")
+        for path in picked.unsettled:
+            click.echo(f"not settled yet: {path}")
+        pending = len(view.pending_ids())
+        if pending:
+            click.echo(f"would re-send {pending} pending deliver{'ies' if pending != 1 else 'y'} first")
+        upto = view.last_digest_id()
+        for planned in compute_deliveries(view, config.subscribers, upto=upto, extra=papers):
+            sub, matches = planned.subscriber, planned.matches
+            if not matches and not sub.send_empty:
+                click.echo(f"{sub.email}: nothing new")
+                continue
+            click.echo(f"{sub.email}: {len(matches)} paper{'s' if len(matches) != 1 else ''}")
+            for m in matches:
+                click.echo(f"  {m.score:>3}  {m.paper.title}")
+        click.echo("dry run: nothing recorded, nothing sent")
+    finally:
+        if ledger is not None:
+            ledger.close()

@@ -1,0 +1,484 @@
+"""Configuration: the YAML of SPEC 3, validated into typed, frozen models at load.
+
+Validation uses pydantic (unknown keys rejected, types checked); every problem is
+reported with its key path and the line of the YAML file it comes from, all at
+once, as one :class:`~newsletter.errors.ConfigError` (exit code 2). Relative paths
+resolve against the config file's directory. Secrets never live in the file:
+``smtp.password_env`` and ``sender.unsubscribe.secret_env`` name environment
+variables.
+
+Subscribers come from ``subscribers`` and from ``subscribers_dir`` (one YAML file
+per subscriber, ``*.yaml``/``*.yml`` in name order), inline ones first. Every key of
+``defaults`` can be set on a subscriber; :class:`Subscriber` holds the merged,
+effective settings.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from email.utils import formataddr
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from newsletter.cron import cron_trigger, timezone
+from newsletter.errors import ConfigError
+
+DEFAULT_CONFIG = "config.yaml"
+_CONTROL = re.compile(r"[\r\n\x00]")
+_SPECIALS = re.compile(r'[()<>@,;:\\"\[\]]')
+_NAME_ADDR = re.compile(r"^\s*(?P<name>[^<>]*?)\s*<(?P<addr>[^<>]*)>\s*$")
+
+Loc = tuple[str | int, ...]
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def check_address(value: str) -> str:
+    """A strictly parsed bare address (``alice@example.org``), normalised; ValueError otherwise."""
+    if _CONTROL.search(value):
+        raise ValueError("must not contain line breaks or NUL")
+    try:
+        return validate_email(value.strip(), check_deliverability=False).normalized
+    except EmailNotValidError as exc:
+        raise ValueError(f"not a valid email address ({exc})") from None
+
+
+def check_name(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain line breaks or NUL")
+    return value.strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Mailbox:
+    """A display name and an address, as in ``Paper Digest <digest@example.org>``."""
+
+    name: str
+    address: str
+
+    def __str__(self) -> str:
+        return formataddr((self.name, self.address)) if self.name else self.address
+
+
+def parse_mailbox(value: str) -> Mailbox:
+    """Parse ``Name <addr>`` or a bare address strictly; ValueError otherwise."""
+    if _CONTROL.search(value):
+        raise ValueError("must not contain line breaks or NUL")
+    m = _NAME_ADDR.match(value)
+    if m:
+        name = m.group("name").strip()
+        if len(name) >= 2 and name[0] == name[-1] == '"':
+            name = name[1:-1]
+            if '"' in name or "\\" in name:
+                raise ValueError(f"malformed display name in {value!r}")
+        elif _SPECIALS.search(name):
+            raise ValueError(f"malformed display name in {value!r} (quote a name with special characters)")
+        return Mailbox(name, check_address(m.group("addr")))
+    if "<" in value or ">" in value:
+        raise ValueError(f"malformed address {value!r} (expected 'Name <address>' or an address)")
+    return Mailbox("", check_address(value))
+
+
+def check_env_name(value: str | None) -> str | None:
+    if value is not None and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
+        raise ValueError(f"{value!r} is not an environment variable name")
+    return value
+
+
+# --------------------------------------------------------------------------- models
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Digests(Model):
+    directory: Path = Path("digests")
+    pattern: str = "*.txt"
+    settle_seconds: float = Field(default=2.0, ge=0)
+    format: Literal["auto", "hf-text", "json"] = "auto"
+
+
+class Schedule(Model):
+    cron: str = "0 7 * * *"
+    timezone: str = "UTC"
+    on_arrival: bool = False
+
+    @model_validator(mode="after")
+    def _valid(self) -> Schedule:
+        tz = timezone(self.timezone)
+        cron_trigger(self.cron, tz)
+        return self
+
+
+class Unsubscribe(Model):
+    mailto: str | None = None
+    url: str | None = None
+    secret_env: str | None = "NEWSLETTER_UNSUBSCRIBE_SECRET"
+
+    _env = field_validator("secret_env")(check_env_name)
+
+    @field_validator("mailto")
+    @classmethod
+    def _mailto(cls, value: str | None) -> str | None:
+        return None if value is None else check_address(value.removeprefix("mailto:"))
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and (_CONTROL.search(value) or not re.match(r"https?://", value)):
+            raise ValueError("must be an http(s) URL on one line")
+        return value
+
+
+class Sender(Model):
+    from_: str = Field(default="Paper Digest <digest@example.org>", alias="from")
+    subject: str = "{{ count }} new papers for you"
+    reply_to: str | None = None
+    list_id: str | None = None
+    unsubscribe: Unsubscribe = Unsubscribe()
+
+    @field_validator("from_", "reply_to")
+    @classmethod
+    def _mailbox(cls, value: str | None) -> str | None:
+        return None if value is None else str(parse_mailbox(value))
+
+    @field_validator("list_id")
+    @classmethod
+    def _list_id(cls, value: str | None) -> str | None:
+        return None if value is None else check_name(value)
+
+    @property
+    def mailbox(self) -> Mailbox:
+        return parse_mailbox(self.from_)
+
+
+class Links(Model):
+    paper: str | None = "https://huggingface.co/papers?q={{ title | urlencode }}"
+
+
+class Smtp(Model):
+    host: str = "127.0.0.1"
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "none"
+    username: str | None = None
+    password_env: str | None = "NEWSLETTER_SMTP_PASSWORD"
+    ca_file: Path | None = None
+    verify: bool = True
+    timeout: float = Field(default=30.0, gt=0)
+    connections: int = Field(default=4, ge=1, le=64)
+    max_per_second: float | None = Field(default=None, gt=0)
+    retries: int = Field(default=5, ge=0, le=20)
+    helo: str | None = None
+
+    _env = field_validator("password_env")(check_env_name)
+
+    @property
+    def effective_port(self) -> int:
+        if self.port is not None:
+            return self.port
+        return {"none": 25, "starttls": 587, "tls": 465}[self.security]
+
+    def password(self) -> str | None:
+        """The SMTP password, read from the environment variable named by ``password_env``."""
+        return os.environ.get(self.password_env) if self.password_env else None
+
+
+class Defaults(Model):
+    max_papers: int = Field(default=20, ge=1, le=500)
+    abstract_chars: int = Field(default=500, ge=0)
+    send_empty: bool = False
+    stemming: bool = True
+
+
+def _keywords(values: list[str]) -> list[str]:
+    from newsletter.matching import validate_keyword
+
+    for value in values:
+        reason = validate_keyword(value)
+        if reason:
+            raise ValueError(f"{value!r}: {reason}")
+    return values
+
+
+class SubscriberModel(Model):
+    email: str
+    name: str | None = None
+    keywords: list[str] = []
+    require: list[str] = []
+    exclude: list[str] = []
+    schedule: str | None = None
+    max_papers: int | None = Field(default=None, ge=1, le=500)
+    abstract_chars: int | None = Field(default=None, ge=0)
+    send_empty: bool | None = None
+    stemming: bool | None = None
+
+    _email = field_validator("email")(check_address)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        return None if value is None else check_name(value)
+
+    _kw = field_validator("keywords", "require", "exclude")(_keywords)
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        if value is not None:
+            cron_trigger(value, timezone("UTC"))
+        return value
+
+
+class ConfigModel(Model):
+    digests: Digests = Digests()
+    state: Path = Path("newsletter.sqlite3")
+    schedule: Schedule = Schedule()
+    sender: Sender = Sender()
+    links: Links = Links()
+    smtp: Smtp = Smtp()
+    templates: Path | None = None
+    defaults: Defaults = Defaults()
+    subscribers: list[SubscriberModel] = []
+    subscribers_dir: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Subscriber:
+    """A subscriber with the effective settings (own values over ``defaults``)."""
+
+    email: str
+    name: str | None
+    keywords: tuple[str, ...]
+    require: tuple[str, ...]
+    exclude: tuple[str, ...]
+    max_papers: int
+    abstract_chars: int
+    send_empty: bool
+    stemming: bool
+    schedule: str | None
+    source: str  # the file it was defined in
+
+    @property
+    def mailbox(self) -> Mailbox:
+        return Mailbox(self.name or "", self.email)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The validated configuration; paths are absolute."""
+
+    path: Path
+    digests: Digests
+    state: Path
+    schedule: Schedule
+    sender: Sender
+    links: Links
+    smtp: Smtp
+    templates: Path | None
+    defaults: Defaults
+    subscribers: tuple[Subscriber, ...]
+
+    def subscriber(self, email: str) -> Subscriber:
+        wanted = email.strip().casefold()
+        for sub in self.subscribers:
+            if sub.email.casefold() == wanted:
+                return sub
+        raise ConfigError(f"no subscriber {email!r} in the configuration", path=str(self.path))
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _Lines:
+    """Key path -> line number, from the composed YAML node tree."""
+
+    def __init__(self, node: yaml.Node | None) -> None:
+        self.lines: dict[Loc, int] = {}
+        if node is not None:
+            self._walk(node, ())
+
+    def _walk(self, node: yaml.Node, loc: Loc) -> None:
+        self.lines[loc] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                k = key.value if isinstance(key, yaml.ScalarNode) else str(key.value)
+                self.lines[(*loc, k)] = key.start_mark.line + 1
+                self._walk_value(value, (*loc, k))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self._walk(item, (*loc, i))
+
+    def _walk_value(self, node: yaml.Node, loc: Loc) -> None:
+        key_line = self.lines[loc]
+        self._walk(node, loc)
+        if not isinstance(node, yaml.ScalarNode):
+            self.lines[loc] = key_line
+
+    def line(self, loc: Loc) -> int | None:
+        while loc:
+            if loc in self.lines:
+                return self.lines[loc]
+            loc = loc[:-1]
+        return self.lines.get(())
+
+
+def _read_yaml(path: Path) -> tuple[Any, _Lines]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("configuration file not found", path=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read configuration: {exc}", path=str(path)) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"invalid YAML: {problem}", path=str(path),
+                          line=mark.line + 1 if mark else None) from None
+    return data, _Lines(node)
+
+
+def _key_path(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _problems(exc: ValidationError, *, path: Path, lines: _Lines, prefix: Loc = ()) -> Iterator[ConfigError]:
+    for err in exc.errors():
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        # pydantic reports a validator on a union/optional field with the type in loc: drop it
+        loc = tuple(p for p in loc if p not in ("str", "int", "list[str]", "bool", "float"))
+        message = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            message = "unknown key"
+            if loc and loc[-1] == "password":
+                message = ("unknown key: secrets never live in the file; put the password in an "
+                           "environment variable and name it in smtp.password_env")
+        elif err["type"] == "missing":
+            message = "required key is missing"
+        full = (*prefix, *loc)
+        yield ConfigError(message, path=str(path), line=lines.line(loc), key=_key_path(full) or None)
+
+
+def _resolve(base: Path, value: Path) -> Path:
+    value = value.expanduser()
+    return value if value.is_absolute() else (base / value).resolve()
+
+
+def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
+    """Load and validate a configuration file; raises ConfigError listing every problem."""
+    cfg_path = Path(path).resolve() if Path(path).exists() else Path(path)
+    data, lines = _read_yaml(cfg_path)
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError("the configuration must be a mapping of keys", path=str(cfg_path), line=1)
+    problems: list[ConfigError] = []
+    model: ConfigModel | None = None
+    try:
+        model = ConfigModel.model_validate(data)
+    except ValidationError as exc:
+        problems.extend(_problems(exc, path=cfg_path, lines=lines))
+    base = cfg_path.parent
+    subscribers: list[tuple[SubscriberModel, str, int | None, str]] = []
+    if model is not None:
+        for i, sub in enumerate(model.subscribers):
+            subscribers.append((sub, str(cfg_path), lines.line(("subscribers", i)), f"subscribers[{i}]"))
+        if model.subscribers_dir is not None:
+            subscribers.extend(_load_subscriber_dir(_resolve(base, model.subscribers_dir), problems))
+    seen: dict[str, str] = {}
+    for sub, source, line, key in subscribers:
+        first = seen.get(sub.email.casefold())
+        if first:
+            problems.append(ConfigError(f"duplicate subscriber {sub.email} (first defined at {first})",
+                                        path=source, line=line, key=f"{key}.email"))
+        else:
+            seen[sub.email.casefold()] = f"{Path(source).name}:{line}" if line else Path(source).name
+        if not sub.keywords and not sub.require:
+            problems.append(ConfigError("a subscriber needs at least one entry in keywords or require",
+                                        path=source, line=line, key=key))
+    if model is not None:
+        problems.extend(_check_paths(model, base, cfg_path, lines))
+    if problems:
+        raise ConfigError(f"{len(problems)} problem(s) in the configuration", path=str(cfg_path),
+                          problems=tuple(problems))
+    assert model is not None
+    d = model.defaults
+    return Config(
+        path=cfg_path,
+        digests=model.digests.model_copy(update={"directory": _resolve(base, model.digests.directory)}),
+        state=_resolve(base, model.state),
+        schedule=model.schedule,
+        sender=model.sender,
+        links=model.links,
+        smtp=model.smtp.model_copy(
+            update={"ca_file": _resolve(base, model.smtp.ca_file) if model.smtp.ca_file else None}),
+        templates=_resolve(base, model.templates) if model.templates else None,
+        defaults=d,
+        subscribers=tuple(
+            Subscriber(
+                email=s.email,
+                name=s.name,
+                keywords=tuple(s.keywords),
+                require=tuple(s.require),
+                exclude=tuple(s.exclude),
+                max_papers=s.max_papers if s.max_papers is not None else d.max_papers,
+                abstract_chars=s.abstract_chars if s.abstract_chars is not None else d.abstract_chars,
+                send_empty=s.send_empty if s.send_empty is not None else d.send_empty,
+                stemming=s.stemming if s.stemming is not None else d.stemming,
+                schedule=s.schedule,
+                source=source,
+            )
+            for s, source, _, _ in subscribers
+        ),
+    )
+
+
+def _load_subscriber_dir(directory: Path, problems: list[ConfigError]
+                         ) -> Iterator[tuple[SubscriberModel, str, int | None, str]]:
+    if not directory.is_dir():
+        problems.append(ConfigError("subscribers_dir is not a directory", path=str(directory)))
+        return
+    files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    for file in files:
+        try:
+            data, lines = _read_yaml(file)
+        except ConfigError as exc:
+            problems.append(exc)
+            continue
+        if not isinstance(data, Mapping):
+            problems.append(ConfigError("a subscriber file must be a mapping of keys", path=str(file), line=1))
+            continue
+        try:
+            yield SubscriberModel.model_validate(data), str(file), 1, "subscriber"
+        except ValidationError as exc:
+            problems.extend(_problems(exc, path=file, lines=lines))
+
+
+def _check_paths(model: ConfigModel, base: Path, cfg_path: Path, lines: _Lines) -> Iterator[ConfigError]:
+    directory = _resolve(base, model.digests.directory)
+    if not directory.is_dir():
+        yield ConfigError(f"digest directory {directory} does not exist", path=str(cfg_path),
+                          line=lines.line(("digests", "directory")), key="digests.directory")
+    if model.templates is not None and not _resolve(base, model.templates).is_dir():
+        yield ConfigError(f"template directory {_resolve(base, model.templates)} does not exist",
+                          path=str(cfg_path), line=lines.line(("templates",)), key="templates")
+    if model.smtp.ca_file is not None and not _resolve(base, model.smtp.ca_file).is_file():
+        yield ConfigError(f"CA file {_resolve(base, model.smtp.ca_file)} does not exist",
+                          path=str(cfg_path), line=lines.line(("smtp", "ca_file")), key="smtp.ca_file")

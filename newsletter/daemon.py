@@ -1,0 +1,199 @@
+"""``newsletter run``: the long-running daemon (APScheduler 3.x in one asyncio loop).
+
+- One cron job per distinct schedule: the global ``schedule.cron`` (in
+  ``schedule.timezone``) serves every subscriber without an own ``schedule``; each
+  distinct own schedule serves the subscribers that name it (in the same time
+  zone). Jobs run with ``max_instances=1``, ``coalesce=True`` and a generous
+  ``misfire_grace_time``, so a pass missed while the machine slept runs once on
+  wake (APScheduler's default grace of 1 s would silently skip it: SPEC 6b).
+- Passes never overlap: they share one asyncio lock, and a pass is the same
+  :func:`newsletter.delivery.service.send_pass` that ``send`` runs.
+- Digest pick-up: the directory is polled every second; a file is recorded once
+  its size and mtime have been stable for ``settle_seconds``
+  (:class:`~newsletter.watch.SettleTracker`). Picked-up papers accumulate in the
+  ledger until a subscriber's schedule fires; with ``schedule.on_arrival`` a new
+  digest is delivered at once to the subscribers of the global schedule.
+- Catch-up comes from the ledger, not from a persistent job store: deliveries
+  left pending by a crash or a stop are re-sent first by the next pass, and the
+  first pass after start runs at once when pending deliveries exist.
+- SIGTERM/SIGINT: stop taking new work, let the SMTP transactions in flight
+  finish and be recorded (at most ``smtp.timeout`` seconds), exit 0. SIGHUP:
+  reload the configuration; a configuration that no longer validates is logged
+  and the old one kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from newsletter.config import Config, Subscriber, load_config
+from newsletter.cron import GLOBAL, cron_trigger, jobs_for, timezone
+from newsletter.delivery.ledger import Ledger
+from newsletter.delivery.service import SendSummary, pick_up_digests, send_pass
+from newsletter.errors import NewsletterError
+from newsletter.pipeline import digest_files
+from newsletter.render import Renderer
+from newsletter.watch import SettleTracker
+
+log = logging.getLogger("newsletter.daemon")
+
+POLL_SECONDS = 1.0
+MISFIRE_GRACE = 6 * 3600  # a pass missed by up to 6 hours (sleep, restart) still runs, once
+
+
+class Daemon:
+    """The daemon's state; :meth:`run` is its whole life."""
+
+    def __init__(self, config: Config, *, config_path: str | Path) -> None:
+        self.config = config
+        self.config_path = Path(config_path)
+        self.renderer = Renderer(config)
+        self.tracker = SettleTracker(config.digests.settle_seconds)
+        self.scheduler: AsyncIOScheduler | None = None
+        self.ledger: Ledger | None = None
+        self.pass_lock = asyncio.Lock()
+        self.stopping = asyncio.Event()
+        self.passes = 0
+        self.failed_passes = 0
+
+    # ------------------------------------------------------------------ scheduling
+
+    def _schedule(self) -> None:
+        assert self.scheduler is not None
+        self.scheduler.remove_all_jobs()
+        tz = timezone(self.config.schedule.timezone)
+        for job in jobs_for(self.config):
+            self.scheduler.add_job(
+                self._scheduled, trigger=cron_trigger(job.cron, tz), args=[job.key], id=job.key,
+                name=f"{job.key} ({len(job.emails)} subscribers)", max_instances=1, coalesce=True,
+                misfire_grace_time=MISFIRE_GRACE, replace_existing=True,
+            )
+        for job in self.scheduler.get_jobs():
+            log.info("schedule %s: next run %s", job.name, job.next_run_time.isoformat()
+                     if job.next_run_time else "never")
+
+    def _members(self, key: str) -> list[Subscriber]:
+        jobs = {job.key: job for job in jobs_for(self.config)}
+        wanted = set(jobs[key].emails) if key in jobs else set()
+        return [s for s in self.config.subscribers if s.email in wanted]
+
+    async def _scheduled(self, key: str) -> None:
+        await self.deliver(self._members(key), reason=key)
+
+    # ------------------------------------------------------------------ work
+
+    async def deliver(self, subscribers: Sequence[Subscriber], *, reason: str) -> SendSummary | None:
+        """One pass for ``subscribers`` (pending deliveries of anybody go first)."""
+        if self.stopping.is_set() or self.ledger is None:
+            return None
+        async with self.pass_lock:
+            if self.stopping.is_set():
+                return None
+            started = time.monotonic()
+            try:
+                summary = await send_pass(self.config, self.ledger, subscribers=subscribers,
+                                          pick_up=False, renderer=self.renderer, stop=self.stopping)
+            except NewsletterError as exc:
+                self.failed_passes += 1
+                log.error("pass %s failed: %s", reason, exc)
+                return None
+            self.passes += 1
+            log.info("pass %s: subscribers=%d sent=%d failed=%d pending=%d nothing-new=%d "
+                     "duration=%.2fs", reason, len(subscribers), summary.sent, summary.failed,
+                     summary.pending, summary.nothing, time.monotonic() - started)
+            return summary
+
+    async def pick_up(self) -> int:
+        """Record the settled new digest files; returns how many were new and parsed."""
+        assert self.ledger is not None
+        ready = self.tracker.ready(digest_files(self.config))
+        if not ready:
+            return 0
+        async with self.pass_lock:
+            picked = await asyncio.to_thread(pick_up_digests, self.config, self.ledger, paths=ready)
+        for path, count in picked.ok:
+            log.info("pick-up: %s (%d papers)", path, count)
+        for path, error in picked.failed:
+            log.error("pick-up failed: %s: %s", path, error)
+        return len(picked.ok)
+
+    async def _watch(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                new = await self.pick_up()
+                if new and self.config.schedule.on_arrival:
+                    await self.deliver(self._members(GLOBAL), reason="on-arrival")
+            except Exception:  # keep the daemon alive; the error is in the log
+                log.exception("digest pick-up failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), POLL_SECONDS)
+
+    # ------------------------------------------------------------------ signals
+
+    def reload(self) -> None:
+        """SIGHUP: re-read the configuration; keep the old one if the new one is invalid."""
+        try:
+            config = load_config(self.config_path)
+            renderer = Renderer(config)
+        except NewsletterError as exc:
+            log.error("reload refused, keeping the running configuration: %s",
+                      " / ".join(str(exc).splitlines()))
+            return
+        if config.state != self.config.state:
+            log.error("reload refused: the ledger path changed (%s); restart instead", config.state)
+            return
+        self.config, self.renderer = config, renderer
+        if self.ledger is not None:
+            self.ledger.register_subscribers(s.email for s in config.subscribers)
+        self.tracker.settle_seconds = config.digests.settle_seconds
+        self._schedule()
+        log.info("configuration reloaded: %d subscribers", len(config.subscribers))
+
+    def stop(self, signame: str) -> None:
+        if not self.stopping.is_set():
+            log.info("%s received: finishing the SMTP transactions in flight, then exiting", signame)
+            self.stopping.set()
+
+    # ------------------------------------------------------------------ life
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop, sig.name)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        self.ledger = Ledger.open(self.config.state)
+        # subscribers "appear" when the daemon starts with them, before any pick-up
+        self.ledger.register_subscribers(s.email for s in self.config.subscribers)
+        self.scheduler = AsyncIOScheduler(timezone=timezone(self.config.schedule.timezone))
+        try:
+            self.scheduler.start()
+            self._schedule()
+            log.info("daemon started: %d subscribers, digests in %s, ledger %s",
+                     len(self.config.subscribers), self.config.digests.directory, self.config.state)
+            if self.ledger.pending_ids():
+                log.info("pending deliveries found: re-sending them now")
+                await self.deliver([], reason="catch-up")
+            await self._watch()
+        finally:
+            self.scheduler.shutdown(wait=False)
+            # a pass in flight stops taking messages; wait for its transactions to finish
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.pass_lock.acquire(), self.config.smtp.timeout + 5)
+            self.ledger.close()
+            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+        log.info("daemon stopped: %d passes", self.passes)
+        return 0
+
+
+def run_daemon(config: Config, *, config_path: str | Path) -> int:
+    """Run the daemon until SIGTERM/SIGINT (the caller holds the ledger lock)."""
+    return asyncio.run(Daemon(config, config_path=config_path).run())

@@ -1,0 +1,464 @@
+"""The ledger: what was picked up, what was sent to whom, what waits (SPEC 6).
+
+One SQLite file per configuration (``state:``), in WAL mode with
+``synchronous=FULL`` (SPEC 6b: WAL with ``NORMAL`` can lose a committed
+transaction on power loss). The schema is versioned with ``PRAGMA user_version``
+and migrated when the ledger is opened.
+
+Schema (version 1):
+
+``digests``        one row per digest content seen (``sha256`` unique: a changed
+                   file is a new digest); ``status`` ok/failed, ``papers``, ``error``.
+                   Row ids grow with pick-up order: they are the ledger's clock.
+``digest_papers``  the papers of each digest (position, paper id, JSON record), so
+                   that a delivery can be computed from the ledger alone.
+``subscribers``    every address once seen, with ``horizon``: the last digest id
+                   already considered for it (papers of later digests are new to it).
+``deliveries``     one email: Message-ID, status pending/sent/failed, attempts, size,
+                   last error, the paper ids, the envelope sender and the exact
+                   message bytes (kept until the server accepts it, so a re-send
+                   carries the identical message and Message-ID).
+``sent_papers``    (email, paper id) of every accepted delivery: never again.
+``runs``           one row per ``send`` pass (start, end, counts) for ``status``.
+
+Every method commits before it returns: a state change is durable before the
+next SMTP step depends on it. The connection may be used from one worker thread
+at a time (the service runs writes on a single-thread executor).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from newsletter.digest import Paper
+
+SCHEMA_VERSION = 1
+
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE digests (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        path     TEXT NOT NULL,
+        sha256   TEXT NOT NULL UNIQUE,
+        status   TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+        papers   INTEGER NOT NULL DEFAULT 0,
+        error    TEXT,
+        seen_at  REAL NOT NULL
+    );
+    CREATE TABLE digest_papers (
+        digest_id INTEGER NOT NULL REFERENCES digests(id),
+        position  INTEGER NOT NULL,
+        paper_id  TEXT NOT NULL,
+        record    TEXT NOT NULL,
+        PRIMARY KEY (digest_id, position)
+    );
+    CREATE INDEX digest_papers_paper ON digest_papers(paper_id);
+    CREATE TABLE subscribers (
+        email      TEXT PRIMARY KEY,
+        first_seen REAL NOT NULL,
+        horizon    INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE deliveries (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        email      TEXT NOT NULL,
+        message_id TEXT NOT NULL,
+        status     TEXT NOT NULL CHECK (status IN ('pending', 'sent', 'failed')),
+        attempts   INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        sent_at    REAL,
+        horizon    INTEGER NOT NULL,
+        papers     TEXT NOT NULL,
+        sender     TEXT NOT NULL,
+        size       INTEGER NOT NULL DEFAULT 0,
+        message    BLOB
+    );
+    CREATE INDEX deliveries_status ON deliveries(status);
+    CREATE INDEX deliveries_email ON deliveries(email);
+    CREATE TABLE sent_papers (
+        email       TEXT NOT NULL,
+        paper_id    TEXT NOT NULL,
+        delivery_id INTEGER NOT NULL REFERENCES deliveries(id),
+        PRIMARY KEY (email, paper_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE runs (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        started_at  REAL NOT NULL,
+        finished_at REAL,
+        sent        INTEGER NOT NULL DEFAULT 0,
+        failed      INTEGER NOT NULL DEFAULT 0,
+        pending     INTEGER NOT NULL DEFAULT 0
+    );
+    """,
+}
+
+
+class LedgerError(Exception):
+    """The ledger file cannot be used (newer schema, not a database)."""
+
+
+def paper_from_json(record: dict[str, Any]) -> Paper:
+    """The inverse of :meth:`Paper.to_json`."""
+    published = record.get("published")
+    return Paper(
+        title=record["title"],
+        abstract=record["abstract"],
+        id=record["id"],
+        source=record["source"],
+        authors=record.get("authors"),
+        organization=record.get("organization"),
+        published=date.fromisoformat(published) if published else None,
+        upvotes=record.get("upvotes"),
+        url=record.get("url"),
+        links=tuple(record.get("links") or ()),
+    )
+
+
+def iso(ts: float | None) -> str | None:
+    """A UNIX time as an ISO 8601 UTC string (seconds)."""
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class NewDelivery:
+    """A delivery about to be sent, as recorded ``pending``."""
+
+    email: str
+    message_id: str
+    paper_ids: tuple[str, ...]
+    sender: str
+    message: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class PendingDelivery:
+    """A recorded delivery not yet accepted by the server."""
+
+    id: int
+    email: str
+    message_id: str
+    sender: str
+    message: bytes
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class DigestRow:
+    id: int
+    path: str
+    sha256: str
+    status: str
+    papers: int
+    error: str | None
+    seen_at: float
+
+
+class Ledger:
+    """The SQLite ledger. Use :meth:`open` (or the class as a context manager)."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @classmethod
+    def open(cls, path: str | Path) -> Ledger:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False, timeout=30)
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            ledger = cls(conn, p)
+            ledger._migrate()
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise LedgerError(f"{p}: not a usable ledger ({exc})") from None
+        return ledger
+
+    @classmethod
+    def open_readonly(cls, path: str | Path) -> Ledger | None:
+        """The ledger for reading only (``status``, ``--dry-run``); None when it does not
+        exist yet. Never creates or migrates anything."""
+        p = Path(path)
+        if not p.exists():
+            return None
+        try:
+            conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise LedgerError(f"{p}: not a usable ledger ({exc})") from None
+        if version != SCHEMA_VERSION:
+            conn.close()
+            if version == 0:
+                return None
+            raise LedgerError(f"{p}: ledger schema {version}, this program reads {SCHEMA_VERSION}; "
+                              "run `newsletter send` (or upgrade paper-digest) first")
+        return cls(conn, p)
+
+    def _migrate(self) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise LedgerError(f"{self.path}: ledger schema {version} is newer than this program "
+                              f"({SCHEMA_VERSION}); upgrade paper-digest")
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            with self.transaction() as cur:
+                for statement in _MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        cur.execute(statement)
+                cur.execute(f"PRAGMA user_version={target}")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Cursor]:
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""
+        cur = self.conn.cursor()
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            yield cur
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+        cur.execute("COMMIT")
+
+    # ------------------------------------------------------------------ digests
+
+    def has_digest(self, sha256: str) -> bool:
+        row = self.conn.execute("SELECT 1 FROM digests WHERE sha256 = ?", (sha256,)).fetchone()
+        return row is not None
+
+    def record_digest(self, *, path: str, sha256: str, papers: Sequence[Paper] = (),
+                      error: str | None = None) -> int:
+        """Record a digest picked up (``error`` set: a failed one); returns its id."""
+        now = time.time()
+        with self.transaction() as cur:
+            cur.execute(
+                "INSERT INTO digests(path, sha256, status, papers, error, seen_at) VALUES (?,?,?,?,?,?)",
+                (path, sha256, "failed" if error else "ok", len(papers), error, now),
+            )
+            digest_id = cur.lastrowid
+            assert digest_id is not None
+            cur.executemany(
+                "INSERT INTO digest_papers(digest_id, position, paper_id, record) VALUES (?,?,?,?)",
+                ((digest_id, i, p.id, json.dumps(p.to_json(), ensure_ascii=False))
+                 for i, p in enumerate(papers)),
+            )
+        return digest_id
+
+    def digests(self) -> list[DigestRow]:
+        rows = self.conn.execute(
+            "SELECT id, path, sha256, status, papers, error, seen_at FROM digests ORDER BY id")
+        return [DigestRow(*row) for row in rows]
+
+    def last_digest_id(self) -> int:
+        row = self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM digests").fetchone()
+        return int(row[0])
+
+    def papers_after(self, horizon: int, upto: int | None = None) -> list[Paper]:
+        """Papers of the ok digests with ``horizon < id <= upto``, in pick-up then digest
+        order, each paper id once (at its first occurrence)."""
+        upto = self.last_digest_id() if upto is None else upto
+        rows = self.conn.execute(
+            "SELECT dp.paper_id, dp.record FROM digest_papers dp JOIN digests d ON d.id = dp.digest_id "
+            "WHERE d.status = 'ok' AND d.id > ? AND d.id <= ? ORDER BY d.id, dp.position",
+            (horizon, upto),
+        )
+        seen: set[str] = set()
+        out: list[Paper] = []
+        for paper_id, record in rows:
+            if paper_id not in seen:
+                seen.add(paper_id)
+                out.append(paper_from_json(json.loads(record)))
+        return out
+
+    # ------------------------------------------------------------------ subscribers
+
+    def register_subscribers(self, emails: Iterable[str]) -> int:
+        """Addresses not seen before start at the current digest horizon (papers of
+        digests picked up from now on are new to them). Returns how many were new."""
+        now = time.time()
+        with self.transaction() as cur:
+            horizon = cur.execute("SELECT COALESCE(MAX(id), 0) FROM digests").fetchone()[0]
+            before = self.conn.total_changes
+            cur.executemany("INSERT OR IGNORE INTO subscribers(email, first_seen, horizon) VALUES (?,?,?)",
+                            ((e, now, horizon) for e in emails))
+            return self.conn.total_changes - before
+
+    def horizons(self, emails: Iterable[str]) -> dict[str, int]:
+        wanted = list(emails)
+        out: dict[str, int] = {}
+        for chunk in _chunks(wanted, 500):
+            marks = ",".join("?" * len(chunk))
+            for email, horizon in self.conn.execute(
+                    f"SELECT email, horizon FROM subscribers WHERE email IN ({marks})", chunk):
+                out[email] = horizon
+        return out
+
+    def excluded_papers(self, emails: Iterable[str]) -> dict[str, set[str]]:
+        """Per address: papers already sent, plus papers of its pending deliveries
+        (they will go out with those, never in a second email)."""
+        wanted = list(emails)
+        out: dict[str, set[str]] = {e: set() for e in wanted}
+        for chunk in _chunks(wanted, 500):
+            marks = ",".join("?" * len(chunk))
+            for email, paper_id in self.conn.execute(
+                    f"SELECT email, paper_id FROM sent_papers WHERE email IN ({marks})", chunk):
+                out[email].add(paper_id)
+            for email, papers in self.conn.execute(
+                    f"SELECT email, papers FROM deliveries WHERE status = 'pending' AND email IN ({marks})",
+                    chunk):
+                out[email].update(json.loads(papers))
+        return out
+
+    def advance(self, emails: Iterable[str], horizon: int) -> None:
+        """Mark digests up to ``horizon`` as considered for addresses that get nothing."""
+        with self.transaction() as cur:
+            cur.executemany("UPDATE subscribers SET horizon = MAX(horizon, ?) WHERE email = ?",
+                            ((horizon, e) for e in emails))
+
+    # ------------------------------------------------------------------ deliveries
+
+    def delivery_counts_by_email(self) -> dict[str, int]:
+        """How many deliveries each address has had (numbers its next Message-ID)."""
+        return {e: n for e, n in self.conn.execute("SELECT email, COUNT(*) FROM deliveries GROUP BY email")}
+
+    def add_pending(self, items: Sequence[NewDelivery], horizon: int) -> list[int]:
+        """Record deliveries ``pending`` (and their subscribers' horizon) in one commit."""
+        now = time.time()
+        ids: list[int] = []
+        with self.transaction() as cur:
+            for item in items:
+                cur.execute(
+                    "INSERT INTO deliveries(email, message_id, status, attempts, created_at, updated_at, "
+                    "horizon, papers, sender, size, message) VALUES (?,?,'pending',0,?,?,?,?,?,?,?)",
+                    (item.email, item.message_id, now, now, horizon, json.dumps(list(item.paper_ids)),
+                     item.sender, len(item.message), item.message),
+                )
+                assert cur.lastrowid is not None
+                ids.append(cur.lastrowid)
+            cur.executemany("UPDATE subscribers SET horizon = MAX(horizon, ?) WHERE email = ?",
+                            ((horizon, item.email) for item in items))
+        return ids
+
+    def pending_ids(self) -> list[int]:
+        return [r[0] for r in self.conn.execute(
+            "SELECT id FROM deliveries WHERE status = 'pending' ORDER BY id")]
+
+    def pending(self, delivery_id: int) -> PendingDelivery | None:
+        row = self.conn.execute(
+            "SELECT id, email, message_id, sender, message, attempts FROM deliveries "
+            "WHERE id = ? AND status = 'pending'", (delivery_id,)).fetchone()
+        if row is None or row[4] is None:
+            return None
+        return PendingDelivery(row[0], row[1], row[2], row[3], bytes(row[4]), row[5])
+
+    def mark_sent(self, results: Sequence[tuple[int, int]]) -> None:
+        """``(delivery id, attempts)`` accepted by the server: sent, papers recorded,
+        message bytes dropped. One commit for all."""
+        self.record_results(results, ())
+
+    def mark_unsent(self, results: Sequence[tuple[int, str, int, str]]) -> None:
+        """``(delivery id, status 'failed'|'pending', attempts, error)``. One commit."""
+        self.record_results((), results)
+
+    def record_results(self, sent: Sequence[tuple[int, int]],
+                       unsent: Sequence[tuple[int, str, int, str]]) -> None:
+        """Outcomes of SMTP transactions, in one commit: ``sent`` as ``(id, attempts)``
+        (papers recorded as sent, message bytes dropped), ``unsent`` as ``(id, status
+        'failed'|'pending', attempts, error)``."""
+        now = time.time()
+        with self.transaction() as cur:
+            cur.executemany(
+                "UPDATE deliveries SET status = ?, attempts = attempts + ?, last_error = ?, updated_at = ? "
+                "WHERE id = ?",
+                ((status, attempts, error, now, key) for key, status, attempts, error in unsent),
+            )
+            for delivery_id, attempts in sent:
+                row = cur.execute("SELECT email, papers FROM deliveries WHERE id = ?",
+                                  (delivery_id,)).fetchone()
+                if row is None:
+                    continue
+                cur.execute(
+                    "UPDATE deliveries SET status = 'sent', attempts = attempts + ?, updated_at = ?, "
+                    "sent_at = ?, last_error = NULL, message = NULL WHERE id = ?",
+                    (attempts, now, now, delivery_id),
+                )
+                cur.executemany(
+                    "INSERT OR IGNORE INTO sent_papers(email, paper_id, delivery_id) VALUES (?,?,?)",
+                    ((row[0], pid, delivery_id) for pid in json.loads(row[1])),
+                )
+
+    def delivery_counts(self) -> dict[str, int]:
+        counts = {"sent": 0, "pending": 0, "failed": 0}
+        for status, n in self.conn.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status"):
+            counts[status] = n
+        return counts
+
+    def failed(self) -> list[tuple[str, str]]:
+        """(email, error) of every failed delivery, oldest first."""
+        return [(e, err or "") for e, err in self.conn.execute(
+            "SELECT email, last_error FROM deliveries WHERE status = 'failed' ORDER BY id")]
+
+    def deliveries(self, email: str | None = None) -> list[dict[str, Any]]:
+        """Every delivery (without the message bytes), oldest first; for tests and tools."""
+        sql = ("SELECT id, email, message_id, status, attempts, last_error, created_at, updated_at, "
+               "sent_at, papers, size FROM deliveries")
+        args: tuple[str, ...] = ()
+        if email is not None:
+            sql += " WHERE email = ?"
+            args = (email,)
+        out = []
+        for row in self.conn.execute(sql + " ORDER BY id", args):
+            out.append({"id": row[0], "email": row[1], "message_id": row[2], "status": row[3],
+                        "attempts": row[4], "last_error": row[5], "created_at": row[6],
+                        "updated_at": row[7], "sent_at": row[8], "papers": json.loads(row[9]),
+                        "size": row[10]})
+        return out
+
+    def sent_papers(self, email: str) -> set[str]:
+        return {r[0] for r in self.conn.execute("SELECT paper_id FROM sent_papers WHERE email = ?", (email,))}
+
+    # ------------------------------------------------------------------ runs
+
+    def start_run(self) -> int:
+        with self.transaction() as cur:
+            cur.execute("INSERT INTO runs(started_at) VALUES (?)", (time.time(),))
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    def finish_run(self, run_id: int, sent: int, failed: int, pending: int) -> None:
+        with self.transaction() as cur:
+            cur.execute("UPDATE runs SET finished_at = ?, sent = ?, failed = ?, pending = ? WHERE id = ?",
+                        (time.time(), sent, failed, pending, run_id))
+
+    def last_run(self) -> float | None:
+        row = self.conn.execute("SELECT MAX(started_at) FROM runs").fetchone()
+        return None if row[0] is None else float(row[0])
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]

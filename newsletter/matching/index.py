@@ -1,0 +1,211 @@
+"""Indexes: one text (word/stem -> positions) and a set of papers (word/stem -> papers).
+
+A :class:`PaperIndex` is built once per digest set and shared by every subscriber.
+Papers are numbered by *bit*: bit ``b`` is the ``b``-th paper in tie order (upvotes
+descending, missing as 0, then digest order), so sets of papers are plain ints and
+ascending bits already break score ties. Answers per compiled entry are cached on the
+index, so an entry shared by many profiles is looked up once per digest set.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Collection, Iterable, Sequence
+from functools import lru_cache
+
+from newsletter.digest import Paper
+from newsletter.matching.profile import CompiledEntry, Term
+from newsletter.matching.text import Token, stem, tokenize
+
+__all__ = ["EntryMasks", "PaperIndex", "TextIndex", "iter_bits", "text_index"]
+
+_NONE: tuple[int, ...] = ()
+_STARTS_CACHE = 4096  # entries remembered per text
+
+EntryMasks = tuple[int, int, int, int]
+"""See :meth:`PaperIndex.entry_masks`."""
+
+
+def iter_bits(mask: int) -> Iterable[int]:
+    """The set bits of ``mask``, ascending."""
+    while mask:
+        low = mask & -mask
+        yield low.bit_length() - 1
+        mask ^= low
+
+
+def _prefixed(vocab: list[str], prefix: str) -> Iterable[str]:
+    """The words of the sorted ``vocab`` that start with ``prefix``."""
+    i = bisect_left(vocab, prefix)
+    while i < len(vocab) and vocab[i].startswith(prefix):
+        yield vocab[i]
+        i += 1
+
+
+class TextIndex:
+    """The words of one text, their spans, and where each word and stem occurs."""
+
+    __slots__ = ("_starts", "_stem_pos", "_vocab", "_word_pos", "tokens")
+
+    def __init__(self, text: str) -> None:
+        self.tokens: tuple[Token, ...] = tokenize(text)
+        word_pos: dict[str, list[int]] = {}
+        for i, (word, _, _) in enumerate(self.tokens):
+            word_pos.setdefault(word, []).append(i)
+        stem_pos: dict[str, list[int]] = {}
+        for word, where in word_pos.items():
+            stem_pos.setdefault(stem(word), []).extend(where)
+        self._word_pos = {w: tuple(p) for w, p in word_pos.items()}
+        self._stem_pos = {s: tuple(sorted(p)) for s, p in stem_pos.items()}
+        self._vocab = sorted(word_pos)
+        self._starts: dict[int, tuple[int, ...]] = {}
+
+    @property
+    def stems(self) -> Iterable[str]:
+        return self._stem_pos.keys()
+
+    @property
+    def vocabulary(self) -> list[str]:
+        """The distinct words, sorted."""
+        return self._vocab
+
+    def positions(self, term: Term, stemming: bool) -> tuple[int, ...]:
+        """Word positions where ``term`` occurs, ascending."""
+        if term.prefix:
+            found = [p for w in _prefixed(self._vocab, term.text) for p in self._word_pos[w]]
+            return tuple(sorted(found))
+        return (self._stem_pos if stemming else self._word_pos).get(term.text, _NONE)
+
+    def occurrences(self, terms: tuple[Term, ...], stemming: bool) -> tuple[int, ...]:
+        """Positions where the phrase ``terms`` starts (its words consecutive), ascending."""
+        found = self.positions(terms[0], stemming)
+        for k, term in enumerate(terms[1:], 1):
+            if not found:
+                break
+            later = set(self.positions(term, stemming))
+            found = tuple(p for p in found if p + k in later)
+        return found
+
+    def starts(self, entry: CompiledEntry) -> tuple[int, ...]:
+        """Positions where ``entry`` starts, whatever its field restriction (cached)."""
+        found = self._starts.get(entry.key)
+        if found is None:
+            found = self.occurrences(entry.terms, entry.stemming)
+            if len(self._starts) >= _STARTS_CACHE:
+                self._starts.clear()
+            self._starts[entry.key] = found
+        return found
+
+
+@lru_cache(maxsize=1024)
+def text_index(text: str) -> TextIndex:
+    """The (cached) :class:`TextIndex` of ``text``."""
+    return TextIndex(text)
+
+
+class _FieldIndex:
+    """One field of every paper: word/stem -> set of paper bits."""
+
+    __slots__ = ("_prefix_masks", "_stem_masks", "_vocab", "_word_masks", "texts")
+
+    def __init__(self, texts: Sequence[TextIndex]) -> None:
+        self.texts = tuple(texts)
+        words: dict[str, int] = {}
+        stems: dict[str, int] = {}
+        for bit, ti in enumerate(self.texts):
+            flag = 1 << bit
+            for w in ti.vocabulary:
+                words[w] = words.get(w, 0) | flag
+            for s in ti.stems:
+                stems[s] = stems.get(s, 0) | flag
+        self._word_masks = words
+        self._stem_masks = stems
+        self._vocab = sorted(words)
+        self._prefix_masks: dict[str, int] = {}
+
+    def term_mask(self, term: Term, stemming: bool) -> int:
+        if term.prefix:
+            mask = self._prefix_masks.get(term.text)
+            if mask is None:
+                mask = 0
+                for w in _prefixed(self._vocab, term.text):
+                    mask |= self._word_masks[w]
+                self._prefix_masks[term.text] = mask
+            return mask
+        return (self._stem_masks if stemming else self._word_masks).get(term.text, 0)
+
+    def entry_mask(self, terms: tuple[Term, ...], stemming: bool) -> int:
+        """The papers where the phrase ``terms`` occurs in this field."""
+        mask = self.term_mask(terms[0], stemming)
+        if len(terms) == 1:
+            return mask
+        for term in terms[1:]:
+            if not mask:
+                return 0
+            mask &= self.term_mask(term, stemming)
+        found = 0
+        for bit in iter_bits(mask):
+            if self.texts[bit].occurrences(terms, stemming):
+                found |= 1 << bit
+        return found
+
+
+class PaperIndex:
+    """Every paper of a digest set, indexed by field; build once, match many profiles."""
+
+    __slots__ = ("_abstract", "_ids", "_title", "all", "by_bit", "entry_cache", "papers", "position_of_bit")
+
+    def __init__(self, papers: Sequence[Paper]) -> None:
+        self.papers: tuple[Paper, ...] = tuple(papers)
+        order = sorted(range(len(self.papers)), key=lambda i: (-(self.papers[i].upvotes or 0), i))
+        #: bit -> position in ``papers``; bit -> paper
+        self.position_of_bit: tuple[int, ...] = tuple(order)
+        self.by_bit: tuple[Paper, ...] = tuple(self.papers[i] for i in order)
+        #: the set of every paper
+        self.all: int = (1 << len(order)) - 1
+        self._title = _FieldIndex([text_index(p.title) for p in self.by_bit])
+        self._abstract = _FieldIndex([text_index(p.abstract) for p in self.by_bit])
+        ids: dict[str, int] = {}
+        for bit, paper in enumerate(self.by_bit):
+            ids[paper.id] = ids.get(paper.id, 0) | 1 << bit
+        self._ids = ids
+        #: :meth:`entry_masks` answers by :attr:`CompiledEntry.key` (read only)
+        self.entry_cache: dict[int, EntryMasks] = {}
+
+    def __len__(self) -> int:
+        return len(self.papers)
+
+    def entry_masks(self, entry: CompiledEntry) -> EntryMasks:
+        """Where ``entry`` occurs, within the fields it is restricted to (cached).
+
+        ``(title, abstract, either, points)``: the first three are bit sets of papers;
+        ``points`` packs the score the entry gives each paper (3 for the title plus 1
+        for the abstract) into byte ``b`` for bit ``b``, so that summing the ``points``
+        of up to 63 entries gives every paper's score at once.
+        """
+        found = self.entry_cache.get(entry.key)
+        if found is None:
+            title = 0 if entry.field == "abstract" else self._title.entry_mask(entry.terms, entry.stemming)
+            abstract = (
+                0 if entry.field == "title" else self._abstract.entry_mask(entry.terms, entry.stemming)
+            )
+            points = 0
+            for bit in iter_bits(title):
+                points += 3 << (8 * bit)
+            for bit in iter_bits(abstract):
+                points += 1 << (8 * bit)
+            found = (title, abstract, title | abstract, points)
+            self.entry_cache[entry.key] = found
+        return found
+
+    def id_mask(self, ids: Collection[str]) -> int:
+        """The bit set of the papers whose id is in ``ids``."""
+        mask = 0
+        if len(ids) <= len(self._ids):
+            for paper_id in ids:
+                mask |= self._ids.get(paper_id, 0)
+        else:
+            for paper_id, bits in self._ids.items():
+                if paper_id in ids:
+                    mask |= bits
+        return mask

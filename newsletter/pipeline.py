@@ -1,0 +1,100 @@
+"""The shared core steps that commands wire together: digests -> papers -> matches.
+
+``match``, ``preview``, ``send`` and the daemon all go through these functions,
+so that what ``match`` explains is exactly what ``preview`` shows and ``send``
+delivers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from newsletter.config import Config, Subscriber
+from newsletter.digest import Digest, Paper, read_digest
+from newsletter.errors import DigestParseError
+from newsletter.matching import Match, PaperIndex, Profile, match_papers
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """Digests read from files; ``papers`` in file then digest order, each id once."""
+
+    digests: tuple[Digest, ...]
+    errors: tuple[DigestParseError, ...]
+    papers: tuple[Paper, ...]
+
+
+def digest_files(config: Config) -> list[Path]:
+    """The digest files in the configured directory, in name order.
+
+    Hidden files and temporary names (``*.tmp``, ``*.part``, ``*~``) are never digests.
+    """
+    directory = config.digests.directory
+    return sorted(
+        p for p in directory.glob(config.digests.pattern)
+        if p.is_file() and not p.name.startswith(".") and not p.name.endswith((".tmp", ".part", "~"))
+    )
+
+
+def unique_papers(papers: Iterable[Paper]) -> tuple[Paper, ...]:
+    """Each paper id once, at its first occurrence."""
+    seen: set[str] = set()
+    out: list[Paper] = []
+    for paper in papers:
+        if paper.id not in seen:
+            seen.add(paper.id)
+            out.append(paper)
+    return tuple(out)
+
+
+def load_digests(paths: Sequence[str | Path], *, fmt: str = "auto") -> Loaded:
+    """Parse every file; a bad file is recorded in ``errors`` and the rest go on."""
+    digests: list[Digest] = []
+    errors: list[DigestParseError] = []
+    for path in paths:
+        try:
+            digests.append(read_digest(path, fmt=fmt))
+        except DigestParseError as exc:
+            errors.append(exc)
+    papers = unique_papers(p for d in digests for p in d.papers)
+    return Loaded(tuple(digests), tuple(errors), papers)
+
+
+def profile_of(subscriber: Subscriber) -> Profile:
+    """The matching profile of a subscriber."""
+    return Profile(
+        email=subscriber.email,
+        keywords=subscriber.keywords,
+        require=subscriber.require,
+        exclude=subscriber.exclude,
+        max_papers=subscriber.max_papers,
+        stemming=subscriber.stemming,
+    )
+
+
+def plan(
+    subscribers: Sequence[Subscriber],
+    papers: Sequence[Paper],
+    *,
+    already_sent: Mapping[str, Collection[str]] | None = None,
+) -> list[tuple[Subscriber, list[Match]]]:
+    """Each subscriber with the papers they get, best first, at most ``max_papers``.
+
+    ``already_sent`` maps an address to the paper ids it was sent before; those
+    are never matched again.
+    """
+    index = PaperIndex(papers)
+    sent = already_sent or {}
+    return [
+        (sub, match_papers(index, profile_of(sub), exclude_ids=sent.get(sub.email, frozenset())))
+        for sub in subscribers
+    ]
+
+
+def select_subscribers(config: Config, emails: Sequence[str] = ()) -> tuple[Subscriber, ...]:
+    """All subscribers, or the ones named (ConfigError for an unknown address)."""
+    if not emails:
+        return config.subscribers
+    return tuple(config.subscriber(e) for e in emails)

@@ -1,0 +1,238 @@
+"""The one render path: subscriber + matches -> a complete email (SPEC 5).
+
+``preview``, ``send`` and the daemon all build one :class:`Renderer` per run
+(templates compiled once, see :mod:`newsletter.render.templates`) and call
+:meth:`Renderer.render` per subscriber.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import quote
+
+import jinja2
+
+from newsletter.config import Config, Subscriber, parse_mailbox
+from newsletter.digest import Paper
+from newsletter.errors import RenderError
+from newsletter.matching import CompiledProfile, Match, compile_profile
+from newsletter.pipeline import profile_of
+from newsletter.render.content import PaperBase, collapse, format_day, paper_base, paper_views
+from newsletter.render.message import MessageFactory, message_bytes, message_id_for
+from newsletter.render.templates import Templates, describe, load_templates
+from newsletter.unsubscribe import secret_for, unsubscribe_token
+
+_HTTP = re.compile(r"https?://", re.IGNORECASE)
+_BAD_URL = re.compile(r"[\s<>\"\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CACHE_LIMIT = 50_000
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    """A rendered email: the parts and the complete MIME message."""
+
+    subject: str
+    html: str
+    text: str
+    message: EmailMessage
+
+    @property
+    def message_id(self) -> str:
+        return str(self.message["Message-ID"])
+
+    def as_bytes(self) -> bytes:
+        """The message as sent over SMTP (CRLF line endings)."""
+        return message_bytes(self.message)
+
+
+class Renderer:
+    """Renders the emails of one run; construct once (compiles the templates).
+
+    ``secret`` is the unsubscribe-token secret; by default it comes from the
+    environment variable named by ``sender.unsubscribe.secret_env``, with an
+    insecure fallback derived from the config path when unset
+    (:attr:`insecure_secret` is then True; see :mod:`newsletter.unsubscribe`).
+    """
+
+    def __init__(self, config: Config, *, secret: str | None = None) -> None:
+        self.config = config
+        self.templates: Templates = load_templates(config.templates)
+        env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+        self._subject = self._compile(env, config.sender.subject, "sender.subject")
+        self._paper_link = (self._compile(env, config.links.paper, "links.paper")
+                            if config.links.paper else None)
+        unsub = config.sender.unsubscribe
+        self._unsub_url = self._compile(env, unsub.url, "sender.unsubscribe.url") if unsub.url else None
+        self._unsub_mailto = unsub.mailto
+        if secret is None:
+            secret, self.insecure_secret = secret_for(config)
+        else:
+            self.insecure_secret = False
+        self._secret = secret
+        sender = config.sender.mailbox
+        self.domain = sender.address.rpartition("@")[2]
+        list_id = config.sender.list_id or f"paper-digest.{self.domain}"
+        self.list_id = list_id if "<" in list_id else f"<{list_id}>"
+        self._factory = MessageFactory(
+            sender=sender,
+            list_id=self.list_id,
+            reply_to=parse_mailbox(config.sender.reply_to) if config.sender.reply_to else None,
+        )
+        self._profiles: dict[str, CompiledProfile] = {}
+        self._bases: dict[Paper, PaperBase] = {}
+
+    # ------------------------------------------------------------------ helpers
+
+    def _compile(self, env: jinja2.Environment, source: str, key: str) -> jinja2.Template:
+        try:
+            return env.from_string(source)
+        except jinja2.TemplateSyntaxError as exc:
+            raise RenderError(f"{key}: {describe(exc)}", path=str(self.config.path)) from None
+
+    def _run(self, template: jinja2.Template, key: str, **context: Any) -> str:
+        try:
+            return template.render(**context)
+        except Exception as exc:
+            raise RenderError(f"{key}: {describe(exc)}", path=str(self.config.path)) from None
+
+    def profile(self, subscriber: Subscriber) -> CompiledProfile:
+        """The subscriber's compiled matching profile (cached for the run)."""
+        cp = self._profiles.get(subscriber.email)
+        if cp is None:
+            cp = self._profiles[subscriber.email] = compile_profile(profile_of(subscriber))
+        return cp
+
+    def paper_base(self, paper: Paper) -> PaperBase:
+        """The subscriber-independent part of a paper's view (cached for the run)."""
+        base = self._bases.get(paper)
+        if base is None:
+            if len(self._bases) > _CACHE_LIMIT:
+                self._bases.clear()
+            base = self._bases[paper] = paper_base(paper, self.link_for(paper))
+        return base
+
+    def link_for(self, paper: Paper) -> str | None:
+        """The title link: the paper's own http(s) URL, else ``links.paper`` rendered."""
+        link: str | None = None
+        if paper.url and _HTTP.match(paper.url) and not _BAD_URL.search(paper.url):
+            link = paper.url
+        elif self._paper_link is not None:
+            link = self._run(self._paper_link, "links.paper", title=paper.title, id=paper.id, paper=paper)
+            link = link.strip()
+            if not _HTTP.match(link) or _BAD_URL.search(link):
+                link = None
+        return link
+
+    def unsubscribe_uris(self, subscriber: Subscriber, token: str) -> tuple[str | None, str | None]:
+        """(https URL, mailto URI) for List-Unsubscribe and the footer; either may be None."""
+        url = None
+        if self._unsub_url is not None:
+            url = self._run(self._unsub_url, "sender.unsubscribe.url", token=token,
+                            email=subscriber.email).strip()
+            if _BAD_URL.search(url) or not _HTTP.match(url):
+                raise RenderError(f"sender.unsubscribe.url renders to an unusable URL {url!r}",
+                                  path=str(self.config.path))
+        mailto = None
+        if self._unsub_mailto:
+            mailto = f"mailto:{self._unsub_mailto}?subject={quote('unsubscribe ' + subscriber.email)}"
+        return url, mailto
+
+    def message_id(self, subscriber: Subscriber, matches: Sequence[Match], *, salt: str = "") -> str:
+        """The deterministic Message-ID of delivering ``matches`` to ``subscriber``."""
+        return message_id_for(subscriber.email, (m.paper.id for m in matches), domain=self.domain, salt=salt)
+
+    def subject(self, subscriber: Subscriber, count: int, when: datetime) -> str:
+        """``sender.subject`` rendered, whitespace collapsed, control characters removed."""
+        text = self._run(self._subject, "sender.subject", count=count, name=subscriber.name or "",
+                         email=subscriber.email, date=when.date())
+        return collapse(_CONTROL.sub(" ", text)) or "Paper digest"
+
+    # ------------------------------------------------------------------ render
+
+    def context(self, subscriber: Subscriber, matches: Sequence[Match], *, date: datetime,
+                token: str) -> dict[str, Any]:
+        """Everything the templates see."""
+        papers = paper_views(matches, self.profile(subscriber), abstract_chars=subscriber.abstract_chars,
+                             base_of=self.paper_base)
+        url, mailto = self.unsubscribe_uris(subscriber, token)
+        subject = self.subject(subscriber, len(papers), date)
+        sender = self.config.sender.mailbox
+        return {
+            "subject": subject,
+            "name": subscriber.name or "",
+            "email": subscriber.email,
+            "subscriber": subscriber,
+            "count": len(papers),
+            "papers": papers,
+            "date": date.date(),
+            "date_text": f"{date.strftime('%A')}, {format_day(date.date())}",
+            "keywords": subscriber.keywords,
+            "require": subscriber.require,
+            "exclude": subscriber.exclude,
+            "unsubscribe_url": url,
+            "unsubscribe_mailto": mailto,
+            "unsubscribe_address": self._unsub_mailto,
+            "sender_name": sender.name or sender.address,
+            "preheader": " · ".join(p.title for p in papers[:3]),
+        }
+
+    def render(
+        self,
+        subscriber: Subscriber,
+        matches: Sequence[Match],
+        *,
+        message_id: str,
+        date: datetime | None = None,
+        token: str | None = None,
+    ) -> RenderedEmail:
+        """The complete email for ``subscriber`` with ``matches`` (in delivery order).
+
+        ``date`` defaults to now (a naive value is taken as local time); ``token``
+        defaults to the HMAC unsubscribe token of the address.
+        """
+        when = datetime.now(UTC) if date is None else (date if date.tzinfo else date.astimezone())
+        if token is None:
+            token = unsubscribe_token(subscriber.email, self._secret)
+        ctx = self.context(subscriber, matches, date=when, token=token)
+        html = self.templates.render_html(ctx)
+        text = tidy_text(self.templates.render_text(ctx))
+        unsubscribe = [u for u in (ctx["unsubscribe_mailto"], ctx["unsubscribe_url"]) if u]
+        url = ctx["unsubscribe_url"]
+        message = self._factory.build(
+            to=subscriber.mailbox,
+            subject=ctx["subject"],
+            date=when,
+            message_id=message_id,
+            unsubscribe=unsubscribe,
+            one_click=bool(url and url.lower().startswith("https://")),
+            text=text,
+            html=html,
+        )
+        return RenderedEmail(subject=ctx["subject"], html=html, text=text, message=message)
+
+
+def tidy_text(text: str) -> str:
+    """No trailing spaces, at most one blank line in a row, one final newline.
+
+    (A loop over lines: ~8x faster than the two obvious regular expressions.)
+    """
+    out: list[str] = []
+    blank = True  # drops leading blank lines
+    for line in text.split("\n"):
+        line = line.rstrip()
+        if not line:
+            if blank:
+                continue
+            blank = True
+        else:
+            blank = False
+        out.append(line)
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out) + "\n"

@@ -1,0 +1,48 @@
+"""Unsubscribe tokens: an HMAC of the subscriber's address, for one-click URLs.
+
+The token is ``HMAC-SHA256(secret, lowercased address)``, base64url without
+padding (43 characters). The web endpoint that receives the click recomputes it
+with the same secret and compares with :func:`verify_token`; nothing has to be
+stored per subscriber.
+
+The secret comes from the environment variable named by
+``sender.unsubscribe.secret_env`` (default ``NEWSLETTER_UNSUBSCRIBE_SECRET``).
+
+.. warning::
+   When that variable is unset, :func:`secret_for` falls back to a secret derived
+   from the configuration file's absolute path, so that previews and tests work
+   out of the box and tokens stay stable between runs. Anyone who can guess that
+   path can forge tokens (unsubscribe someone else): set the variable in
+   production. ``newsletter check`` is the place to warn about it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+
+from newsletter.config import Config
+
+
+def unsubscribe_token(email: str, secret: str | bytes) -> str:
+    """The unsubscribe token of ``email`` (case-insensitive) under ``secret``."""
+    key = secret.encode("utf-8") if isinstance(secret, str) else secret
+    digest = hmac.new(key, email.strip().lower().encode("utf-8"), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
+
+
+def verify_token(email: str, token: str, secret: str | bytes) -> bool:
+    """True when ``token`` is the unsubscribe token of ``email`` (constant time)."""
+    return hmac.compare_digest(unsubscribe_token(email, secret), token)
+
+
+def secret_for(config: Config) -> tuple[str, bool]:
+    """The token secret and whether it is the insecure fallback (see the module doc)."""
+    env = config.sender.unsubscribe.secret_env
+    value = os.environ.get(env) if env else None
+    if value:
+        return value, False
+    derived = hashlib.sha256(f"paper-digest unsubscribe:{config.path}".encode()).hexdigest()
+    return derived, True

@@ -1,0 +1,199 @@
+"""Configuration loading and validation (SPEC 3), through load_config and `newsletter check`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from newsletter.config import load_config, parse_mailbox
+from newsletter.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write(tmp_path: Path, body: str, name: str = "config.yaml") -> Path:
+    (tmp_path / "digests").mkdir(exist_ok=True)
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(body), encoding="utf-8")
+    return path
+
+
+MINIMAL = """\
+digests: {directory: digests}
+subscribers:
+  - email: alice@example.org
+    keywords: [contrastive learning]
+"""
+
+
+def problems(path: Path) -> list[str]:
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    return str(err.value).splitlines()
+
+
+def test_config_example_loads() -> None:
+    config = load_config(ROOT / "config.example.yaml")
+    assert len(config.subscribers) >= 3
+    assert config.digests.directory == ROOT / "seeds"
+    assert config.state == ROOT / "newsletter.sqlite3"
+    alice = config.subscriber("alice@example.org")
+    assert alice.max_papers == 10
+    assert alice.abstract_chars == 500  # from defaults
+    assert config.sender.mailbox.address == "digest@example.org"
+
+
+def test_config_minimal_defaults_and_relative_paths(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, MINIMAL))
+    assert config.digests.directory == tmp_path / "digests"
+    assert config.state == tmp_path / "newsletter.sqlite3"
+    (sub,) = config.subscribers
+    assert (sub.max_papers, sub.abstract_chars, sub.send_empty, sub.stemming) == (20, 500, False, True)
+    assert config.smtp.effective_port == 25
+    assert config.schedule.cron == "0 7 * * *"
+
+
+def test_config_subscriber_overrides_defaults(tmp_path: Path) -> None:
+    body = MINIMAL + "    stemming: false\n    send_empty: true\ndefaults: {max_papers: 5}\n"
+    (sub,) = load_config(write(tmp_path, body)).subscribers
+    assert (sub.max_papers, sub.stemming, sub.send_empty) == (5, False, True)
+
+
+def test_config_unknown_key_names_path_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "    keywrods: [typo]\n")
+    assert problems(path) == [f"{path}:5: subscribers[0].keywrods: unknown key"]
+
+
+def test_config_wrong_type(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "smtp:\n  port: many\n")
+    (line,) = problems(path)
+    assert line.startswith(f"{path}:6: smtp.port: ")
+    assert "integer" in line
+
+
+def test_config_missing_email(tmp_path: Path) -> None:
+    path = write(tmp_path, "digests: {directory: digests}\nsubscribers:\n  - keywords: [x]\n")
+    assert problems(path) == [f"{path}:3: subscribers[0].email: required key is missing"]
+
+
+def test_config_invalid_address_and_injection(tmp_path: Path) -> None:
+    path = write(tmp_path, """\
+        digests: {directory: digests}
+        subscribers:
+          - email: "alice@example.org)<bob@example.org>"
+            keywords: [x]
+          - email: bob@example.org
+            name: "Bob\\r\\nBcc: eve@example.org"
+            keywords: [x]
+        """)
+    lines = problems(path)
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{path}:3: subscribers[0].email: not a valid email address")
+    assert lines[1] == f"{path}:6: subscribers[1].name: must not contain line breaks or NUL"
+
+
+def test_config_invalid_cron_and_timezone(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "    schedule: '0 7 * *'\nschedule: {cron: '0 25 * * *', timezone: Mars/Base}\n")
+    lines = problems(path)
+    assert any(line.startswith(f"{path}:5: subscribers[0].schedule: invalid cron expression") for line in lines)
+    assert any(line.startswith(f"{path}:6: schedule: ") for line in lines)
+
+
+def test_config_broken_yaml_names_line(tmp_path: Path) -> None:
+    path = write(tmp_path, "digests:\n  directory: digests\nsubscribers: [\n  - email: a\n")
+    (line,) = problems(path)
+    assert line.startswith(f"{path}:4: invalid YAML")
+
+
+def test_config_missing_file(tmp_path: Path) -> None:
+    assert problems(tmp_path / "nope.yaml") == [f"{tmp_path / 'nope.yaml'}: configuration file not found"]
+
+
+def test_config_password_in_file_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "smtp:\n  password: hunter2\n")
+    (line,) = problems(path)
+    assert line.startswith(f"{path}:6: smtp.password: unknown key: secrets never live in the file")
+
+
+def test_config_duplicate_and_empty_profile(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "  - email: Alice@Example.org\n    keywords: [y]\n  - email: c@example.org\n")
+    lines = problems(path)
+    assert any("subscribers[1].email: duplicate subscriber" in line for line in lines)
+    assert any(f"{path}:7: subscribers[2]: a subscriber needs at least one entry" in line for line in lines)
+
+
+def test_config_subscribers_dir_merged(tmp_path: Path) -> None:
+    subs = tmp_path / "people"
+    subs.mkdir()
+    (subs / "b.yaml").write_text("email: bob@example.org\nkeywords: [diffusion]\nmax_papers: 3\n")
+    (subs / "c.yml").write_text("email: carol@example.org\nrequire: [reasoning]\n")
+    config = load_config(write(tmp_path, MINIMAL + "subscribers_dir: people\n"))
+    assert [s.email for s in config.subscribers] == ["alice@example.org", "bob@example.org",
+                                                      "carol@example.org"]
+    assert config.subscriber("bob@example.org").max_papers == 3
+    (subs / "d.yaml").write_text("email: dave@example.org\nkeywords: [x]\ncolour: blue\n")
+    assert problems(tmp_path / "config.yaml") == [f"{subs / 'd.yaml'}:3: colour: unknown key"]
+
+
+def test_config_bad_keyword_entry(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL.replace("[contrastive learning]", "['title:', ok]"))
+    (line,) = problems(path)
+    assert line.startswith(f"{path}:4: subscribers[0].keywords: 'title:'")
+
+
+def test_config_missing_digest_directory(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL.replace("directory: digests", "directory: elsewhere"))
+    (line,) = problems(path)
+    assert line.startswith(f"{path}:1: digests.directory: digest directory")
+
+
+def test_parse_mailbox_strict() -> None:
+    assert str(parse_mailbox("Paper Digest <digest@example.org>")) == "Paper Digest <digest@example.org>"
+    assert parse_mailbox("digest@example.org").name == ""
+    for bad in ["alice@example.org)<bob@example.org>", "A <a@example.org> <b@example.org>",
+                "Eve\n<eve@example.org>"]:
+        with pytest.raises(ValueError):
+            parse_mailbox(bad)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "newsletter", *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_cli_check_example_ok() -> None:
+    result = run_cli("check", "-c", str(ROOT / "config.example.yaml"))
+    assert result.returncode == 0, result.stderr
+    assert "OK" in result.stdout
+    assert "subscribers: 3" in result.stdout
+
+
+def test_cli_check_lists_every_error_exit_2(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "    keywrods: [x]\n  - email: not-an-address\n    keywords: [x]\n")
+    result = run_cli("check", "-c", str(path))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert lines[0] == f"error: {path}:5: subscribers[0].keywrods: unknown key"
+    assert lines[1].startswith(f"error: {path}:6: subscribers[1].email: not a valid email address")
+    assert len(lines) == 2
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_check_missing_config_exit_2(tmp_path: Path) -> None:
+    result = run_cli("check", "-c", str(tmp_path / "absent.yaml"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"error: {tmp_path / 'absent.yaml'}: configuration file not found"
+
+
+def test_cli_check_broken_template_exit_2(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "templates: tpl\n")
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "digest.txt.j2").write_text("Hello\n{% for p in papers %}\n{{ p.title }\n", encoding="utf-8")
+    result = run_cli("check", "-c", str(path))
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and "digest.txt.j2:3" in line

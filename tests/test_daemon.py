@@ -1,0 +1,207 @@
+"""`newsletter run`: the real daemon process against a real SMTP server and ledger.
+
+The schedules here fire every two seconds (a 6-field cron with seconds).
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from newsletter.config import load_config
+from newsletter.delivery.ledger import Ledger
+from newsletter.pipeline import load_digests, plan
+from tests.smtpd import Faults, smtp_server, write_config
+
+EVERY_2S = "*/2 * * * * *"
+NEVER_SOON = "0 0 1 1 *"  # once a year: a "weekly" subscriber whose day is not today
+
+ALICE = {"email": "alice@example.org", "name": "Alice",
+         "keywords": ["self-supervised", "contrastive learning", "augment*"]}
+WEEKLY = {"email": "chen@example.org", "name": "Chen", "keywords": ["self-supervised", "reasoning"],
+          "schedule": NEVER_SOON}
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class DaemonProcess:
+    def __init__(self, config: Path) -> None:
+        self.log = config.parent / f"daemon-{time.monotonic_ns()}.log"
+        self._log = self.log.open("wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "newsletter", "run", "-c", str(config)],
+                                     stdout=self._log, stderr=subprocess.STDOUT)
+
+    def text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def wait_started(self) -> None:
+        wait_for(lambda: "daemon started" in self.text() or self.proc.poll() is not None, 30, "start")
+        assert self.proc.poll() is None, self.text()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(timeout)
+        self._log.close()
+        return code
+
+
+@contextmanager
+def daemon(config: Path) -> Iterator[DaemonProcess]:
+    proc = DaemonProcess(config)
+    try:
+        proc.wait_started()
+        yield proc
+    finally:
+        if proc.proc.poll() is None:
+            proc.proc.kill()
+            proc.proc.wait()
+
+
+def ledger_counts(config: Path) -> dict[str, int]:
+    with Ledger.open(load_config(config).state) as ledger:
+        return ledger.delivery_counts()
+
+
+def test_daemon_delivers_settled_digest_on_next_fire_not_weekly(tmp_path: Path, seeds: dict[str, Path]
+                                                                ) -> None:
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, [ALICE, WEEKLY], settle_seconds=1.5,
+                           schedule={"cron": EVERY_2S, "timezone": "UTC"})
+        target = tmp_path / "digests" / "002.txt"
+        data = seeds["002"].read_bytes()
+        with daemon(cfg) as proc:
+            # a half-written file that keeps growing is not picked up
+            with target.open("wb") as out:
+                for i in range(12):
+                    out.write(data[i * len(data) // 12:(i + 1) * len(data) // 12])
+                    out.flush()
+                    time.sleep(0.4)
+                    assert "pick-up" not in proc.text(), "picked up while still being written"
+            assert server.received == []
+            wait_for(lambda: server.received, 20, "the digest delivered at a fire")
+            time.sleep(2.5)  # at least one more fire: nothing more is sent
+            assert proc.stop() == 0
+        log = proc.text()
+        assert log.count("pick-up: ") == 1 and "(78 papers)" in log
+        assert "pick-up failed" not in log
+        received = server.by_recipient()
+        assert list(received) == ["alice@example.org"]  # the weekly subscriber waits for its day
+        (msg,) = received["alice@example.org"]
+        config = load_config(cfg)
+        papers = load_digests([target]).papers
+        (_, expected), _ = plan(config.subscribers, papers)
+        body = msg.message.get_payload(0).get_payload(decode=True).decode()  # type: ignore[union-attr]
+        flat = " ".join(body.replace("*", "").split())
+        for m in expected:
+            assert " ".join(m.paper.title.split()) in flat
+        assert str(msg.message["Subject"]).startswith(f"{len(expected)} new paper")
+
+
+def test_daemon_sigterm_mid_pass_loses_nothing_sends_nothing_twice(tmp_path: Path,
+                                                                  seeds: dict[str, Path]) -> None:
+    people = [{"email": f"reader{i:02d}@example.org", "keywords": ["learning"]} for i in range(30)]
+    shutil.copy2(seeds["000"], tmp_path / "000.txt")
+    with smtp_server(Faults(slow=0.3)) as server:
+        cfg = write_config(tmp_path, server.port, people, settle_seconds=0,
+                           smtp={"connections": 2, "timeout": 10},
+                           schedule={"cron": EVERY_2S, "timezone": "UTC"})
+        shutil.copy2(tmp_path / "000.txt", tmp_path / "digests" / "000.txt")
+        with daemon(cfg) as proc:
+            wait_for(lambda: len(server.received) >= 4, 30, "a pass under way")
+            started = time.monotonic()
+            assert proc.stop() == 0
+            assert time.monotonic() - started < 10 + 5
+        first = len(server.received)
+        assert 4 <= first < 30
+        counts = ledger_counts(cfg)
+        assert counts["sent"] == first  # everything the server accepted is recorded as sent
+        assert counts["failed"] == 0
+        assert "finishing the SMTP transactions in flight" in proc.text()
+
+    with smtp_server(port=server.port) as server2:
+        with daemon(cfg) as proc2:
+            wait_for(lambda: len(server.received) + len(server2.received) >= 30, 30, "everyone served")
+            time.sleep(2.5)
+            assert proc2.stop() == 0
+        all_mail = server.received + server2.received
+        recipients = sorted(r for m in all_mail for r in m.rcpt_tos)
+        assert recipients == sorted(p["email"] for p in people)  # each exactly once
+        assert ledger_counts(cfg) == {"sent": 30, "pending": 0, "failed": 0}
+
+
+def test_daemon_second_on_same_ledger_refused(tmp_path: Path) -> None:
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, [ALICE], schedule={"cron": NEVER_SOON})
+        with daemon(cfg) as first:
+            second = subprocess.run([sys.executable, "-m", "newsletter", "run", "-c", str(cfg)],
+                                    capture_output=True, text=True, timeout=30)
+            assert second.returncode == 2
+            assert "another newsletter process is using this ledger" in second.stderr
+            assert "Traceback" not in second.stderr
+            send = subprocess.run([sys.executable, "-m", "newsletter", "send", "-c", str(cfg)],
+                                  capture_output=True, text=True, timeout=30)
+            assert send.returncode == 2
+            assert "another newsletter process is using this ledger" in send.stderr
+            assert first.proc.poll() is None
+            assert first.stop() == 0
+        # the lock died with the process: a new daemon starts
+        with daemon(cfg) as again:
+            assert again.stop() == 0
+
+
+def test_daemon_sighup_bad_config_keeps_old(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, [ALICE], settle_seconds=0,
+                           schedule={"cron": EVERY_2S, "timezone": "UTC"})
+        good = cfg.read_text()
+        with daemon(cfg) as proc:
+            data = yaml.safe_load(good)
+            data["subscribers"][0]["keywrods"] = ["typo"]
+            cfg.write_text(yaml.safe_dump(data))
+            proc.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: "reload refused" in proc.text(), 10, "the reload to be refused")
+            assert "subscribers[0].keywrods: unknown key" in proc.text()
+            shutil.copy2(seeds["000"], tmp_path / "digests" / "000.txt")
+            wait_for(lambda: server.received, 20, "delivery with the old configuration")
+            assert proc.proc.poll() is None
+            assert proc.stop() == 0
+        assert [m.rcpt_tos for m in server.received] == [["alice@example.org"]]
+
+
+def test_daemon_jobs_for_groups_schedules(tmp_path: Path) -> None:
+    from newsletter.cron import GLOBAL, jobs_for
+
+    (tmp_path / "d").mkdir()
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(yaml.safe_dump({
+        "digests": {"directory": "d"},
+        "subscribers": [
+            {"email": "a@example.org", "keywords": ["x"]},
+            {"email": "b@example.org", "keywords": ["x"], "schedule": "0 7 * * 1"},
+            {"email": "c@example.org", "keywords": ["x"], "schedule": "0  7 * * 1"},
+            {"email": "d@example.org", "keywords": ["x"]},
+        ],
+    }))
+    jobs = jobs_for(load_config(cfg))
+    assert [(j.key, j.emails) for j in jobs] == [
+        (GLOBAL, ("a@example.org", "d@example.org")),
+        ("own:0 7 * * 1", ("b@example.org", "c@example.org")),
+    ]

@@ -1,0 +1,140 @@
+"""The pooled SMTP sender against a real aiosmtpd server with injected faults."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from email.message import EmailMessage
+from typing import Any
+
+import pytest
+
+from newsletter.config import Smtp
+from newsletter.delivery.smtp import Outgoing, Result, SendStats, SmtpSender, iterate
+from tests.smtpd import Faults, free_port, smtp_server
+
+
+def outgoing(n: int, *, size: int = 2000) -> list[Outgoing]:
+    items = []
+    for i in range(n):
+        msg = EmailMessage()
+        msg["From"] = "digest@example.org"
+        msg["To"] = f"user{i}@example.org"
+        msg["Subject"] = f"message {i}"
+        msg["Message-ID"] = f"<m{i}@example.org>"
+        msg.set_content("x" * size)
+        items.append(Outgoing(i, "digest@example.org", f"user{i}@example.org", msg.as_bytes(),
+                              f"<m{i}@example.org>"))
+    return items
+
+
+def send(settings: Smtp, items: list[Outgoing], **kwargs: Any) -> tuple[SendStats, list[Result]]:
+    results: list[Result] = []
+
+    async def record(result: Result) -> None:
+        results.append(result)
+
+    sender = SmtpSender(settings, on_result=record, backoff=0.01, **kwargs)
+    stats = asyncio.run(sender.send_all(iterate(items)))
+    return stats, results
+
+
+def test_sessions_are_reused_in_parallel() -> None:
+    with smtp_server() as server:
+        settings = Smtp(host=server.host, port=server.port, connections=4)
+        stats, results = send(settings, outgoing(60))
+        assert stats.sent == 60 and stats.failed == stats.pending == 0
+        assert all(r.status == "sent" and r.attempts == 1 for r in results)
+        assert sorted(server.by_recipient()) == sorted(f"user{i}@example.org" for i in range(60))
+        assert server.handler.sessions <= 4  # one EHLO per session, many messages each
+        assert len({m.session for m in server.received}) >= 2  # really in parallel
+
+
+def test_421_and_dropped_connections_retry_until_everyone_has_one() -> None:
+    faults = Faults(tempfail=0.2, drop=0.05, seed=11)
+    with smtp_server(faults) as server:
+        settings = Smtp(host=server.host, port=server.port, connections=4, retries=8)
+        stats, results = send(settings, outgoing(200))
+        got = server.by_recipient()
+        assert stats.sent == 200, stats
+        assert all(len(got[f"user{i}@example.org"]) == 1 for i in range(200))
+        assert server.handler.tempfailed > 20 and server.handler.dropped > 3
+        assert max(r.attempts for r in results) > 1
+
+
+def test_550_recipient_fails_with_reply_and_the_others_go() -> None:
+    faults = Faults(reject=frozenset({"user3@example.org"}))
+    with smtp_server(faults) as server:
+        stats, results = send(Smtp(host=server.host, port=server.port, connections=2), outgoing(10))
+        assert (stats.sent, stats.failed) == (9, 1)
+        failed = [r for r in results if r.status == "failed"]
+        assert failed[0].item.recipient == "user3@example.org"
+        assert failed[0].attempts == 1  # permanent: not retried
+        assert "550" in (failed[0].error or "") and "User unknown" in (failed[0].error or "")
+        assert len(server.received) == 9
+
+
+def test_lost_reply_after_data_stays_pending_and_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    with smtp_server(Faults(slow=1.5)) as server:
+        settings = Smtp(host=server.host, port=server.port, connections=1, timeout=0.5)
+        with caplog.at_level(logging.WARNING):
+            stats, results = send(settings, outgoing(1))
+        assert stats.pending == 1 and stats.lost_replies == 1
+        assert results[0].attempts == 1  # never retried under the same run, never a new id
+        assert "may have been delivered" in (results[0].error or "")
+        assert "<m0@example.org>" in caplog.text
+
+
+def test_server_down_leaves_everything_pending_quickly() -> None:
+    settings = Smtp(host="127.0.0.1", port=free_port(), connections=2, retries=2, timeout=2)
+    started = time.monotonic()
+    stats, results = send(settings, outgoing(20))
+    # what was taken stays pending; the rest is not even taken from the producer
+    assert stats.sent == 0 and stats.pending == len(results) < 20
+    assert stats.stopped and "cannot connect" in stats.stopped
+    assert time.monotonic() - started < 5
+    assert sum(r.attempts for r in results) <= 2 * 3 + 2  # the rest are not even tried
+
+
+def test_max_per_second_spaces_messages() -> None:
+    with smtp_server() as server:
+        settings = Smtp(host=server.host, port=server.port, connections=4, max_per_second=20)
+        started = time.monotonic()
+        stats, _ = send(settings, outgoing(12))
+        assert stats.sent == 12
+        assert time.monotonic() - started >= 11 / 20 - 0.05
+
+
+def test_result_is_committed_before_the_next_transaction() -> None:
+    """The worker awaits on_result before its next SMTP step: with one connection,
+    the server never holds a message whose predecessor's result is unrecorded."""
+    with smtp_server() as server:
+        recorded: list[int] = []
+
+        async def record(result: Result) -> None:
+            await asyncio.sleep(0.01)
+            assert len(server.received) == len(recorded) + 1
+            recorded.append(result.item.key)
+
+        sender = SmtpSender(Smtp(host=server.host, port=server.port, connections=1), on_result=record)
+        stats = asyncio.run(sender.send_all(iterate(outgoing(15))))
+        assert stats.sent == 15 and recorded == list(range(15))
+
+
+def test_stop_event_finishes_in_flight_and_leaves_the_rest_pending() -> None:
+    with smtp_server(Faults(slow=0.05)) as server:
+        settings = Smtp(host=server.host, port=server.port, connections=2)
+        stop = asyncio.Event()
+        results: list[Result] = []
+
+        async def record(result: Result) -> None:
+            results.append(result)
+            if len(results) == 4:
+                stop.set()
+
+        sender = SmtpSender(settings, on_result=record, stop=stop)
+        stats = asyncio.run(sender.send_all(iterate(outgoing(40))))
+        assert 4 <= stats.sent <= 6  # what was in flight when the stop came still completes
+        assert stats.sent == len(server.received)
+        assert all(r.status == "pending" and r.attempts == 0 for r in results if r.status != "sent")

@@ -1,0 +1,103 @@
+"""The SQLite ledger: schema, migrations, durability settings and bookkeeping."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from newsletter.delivery.ledger import SCHEMA_VERSION, Ledger, LedgerError, NewDelivery
+from newsletter.digest import Paper, paper_id
+
+
+def paper(title: str, upvotes: int | None = None) -> Paper:
+    return Paper(title=title, abstract=f"About {title}. See https://example.org/{len(title)}",
+                 id=paper_id(title), source="x.txt", upvotes=upvotes,
+                 links=(f"https://example.org/{len(title)}",))
+
+
+def test_fresh_ledger_is_wal_full_and_versioned(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "sub" / "ledger.sqlite3") as ledger:
+        conn = ledger.conn
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert {"digests", "digest_papers", "subscribers", "deliveries", "sent_papers", "runs"} <= tables
+    # reopening migrates nothing and keeps data
+    with Ledger.open(tmp_path / "sub" / "ledger.sqlite3") as ledger:
+        assert ledger.digests() == []
+
+
+def test_newer_schema_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite3"
+    Ledger.open(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(LedgerError, match="newer"):
+        Ledger.open(path)
+
+
+def test_not_a_database_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite3"
+    path.write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(LedgerError, match="not a usable ledger"):
+        Ledger.open(path)
+
+
+def test_digests_papers_roundtrip_and_horizons(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "l.sqlite3") as ledger:
+        assert ledger.register_subscribers(["a@x.org"]) == 1
+        a, b, c = paper("Alpha", 3), paper("Beta"), paper("Gamma")
+        d1 = ledger.record_digest(path="1.txt", sha256="s1", papers=[a, b])
+        bad = ledger.record_digest(path="bad.txt", sha256="s2", error="bad.txt:1: empty file")
+        d2 = ledger.record_digest(path="2.txt", sha256="s3", papers=[b, c])
+        assert ledger.has_digest("s2") and not ledger.has_digest("nope")
+        assert [r.status for r in ledger.digests()] == ["ok", "failed", "ok"]
+        assert ledger.digests()[1].error == "bad.txt:1: empty file"
+        assert ledger.papers_after(0) == [a, b, c]  # each id once, records rebuilt exactly
+        assert ledger.papers_after(d1) == [b, c]
+        assert ledger.papers_after(0, upto=bad) == [a, b]
+        # a subscriber appearing now starts after the digests already picked up
+        assert ledger.register_subscribers(["a@x.org", "b@x.org"]) == 1
+        assert ledger.horizons(["a@x.org", "b@x.org"]) == {"a@x.org": 0, "b@x.org": d2}
+
+
+def test_pending_sent_failed_bookkeeping(tmp_path: Path) -> None:
+    with Ledger.open(tmp_path / "l.sqlite3") as ledger:
+        ledger.register_subscribers(["a@x.org", "b@x.org"])
+        ledger.record_digest(path="1.txt", sha256="s1", papers=[paper("Alpha"), paper("Beta")])
+        ids = ledger.add_pending([
+            NewDelivery("a@x.org", "<1@x>", ("alpha",), "d@x.org", b"msg-a"),
+            NewDelivery("b@x.org", "<2@x>", ("alpha", "beta"), "d@x.org", b"msg-b"),
+        ], horizon=1)
+        assert ledger.horizons(["a@x.org"]) == {"a@x.org": 1}
+        assert ledger.pending_ids() == ids
+        pend = ledger.pending(ids[1])
+        assert pend is not None and pend.message == b"msg-b" and pend.message_id == "<2@x>"
+        # pending papers are excluded from new deliveries too
+        assert ledger.excluded_papers(["b@x.org"]) == {"b@x.org": {"alpha", "beta"}}
+        ledger.mark_sent([(ids[0], 2)])
+        ledger.mark_unsent([(ids[1], "failed", 1, "550 5.1.1 unknown")])
+        assert ledger.delivery_counts() == {"sent": 1, "pending": 0, "failed": 1}
+        assert ledger.failed() == [("b@x.org", "550 5.1.1 unknown")]
+        assert ledger.sent_papers("a@x.org") == {"alpha"}
+        assert ledger.sent_papers("b@x.org") == set()
+        rows = ledger.deliveries("a@x.org")
+        assert rows[0]["attempts"] == 2 and rows[0]["status"] == "sent"
+        assert ledger.pending(ids[0]) is None  # bytes dropped once accepted
+        run = ledger.start_run()
+        ledger.finish_run(run, sent=1, failed=1, pending=0)
+        assert ledger.last_run() is not None
+
+
+def test_commits_are_visible_to_another_connection_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite3"
+    with Ledger.open(path) as ledger:
+        ledger.register_subscribers(["a@x.org"])
+        ledger.add_pending([NewDelivery("a@x.org", "<1@x>", (), "d@x.org", b"m")], horizon=0)
+        other = sqlite3.connect(path)
+        assert other.execute("SELECT status FROM deliveries").fetchall() == [("pending",)]
+        other.close()
