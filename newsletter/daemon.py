@@ -183,10 +183,14 @@ class Daemon:
                 await self.deliver([], reason="catch-up")
             await self._watch()
         finally:
-            self.scheduler.shutdown(wait=False)
-            # a pass in flight stops taking messages; wait for its transactions to finish
+            self.stopping.set()
+            self.scheduler.pause()
+            # A pass in flight stops taking messages; wait for its SMTP transactions to finish
+            # and be recorded BEFORE shutting the scheduler down: APScheduler's
+            # AsyncIOExecutor.shutdown cancels running jobs (SPEC 6b).
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.pass_lock.acquire(), self.config.smtp.timeout + 5)
+            self.scheduler.shutdown(wait=False)
             self.ledger.close()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)

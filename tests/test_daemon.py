@@ -119,7 +119,7 @@ def test_daemon_sigterm_mid_pass_loses_nothing_sends_nothing_twice(tmp_path: Pat
                                                                   seeds: dict[str, Path]) -> None:
     people = [{"email": f"reader{i:02d}@example.org", "keywords": ["learning"]} for i in range(30)]
     shutil.copy2(seeds["000"], tmp_path / "000.txt")
-    with smtp_server(Faults(slow=0.3)) as server:
+    with smtp_server(Faults(slow=0.8)) as server:
         cfg = write_config(tmp_path, server.port, people, settle_seconds=0,
                            smtp={"connections": 2, "timeout": 10},
                            schedule={"cron": EVERY_2S, "timezone": "UTC"})
