@@ -119,12 +119,33 @@ class Schedule(Model):
         return self
 
 
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) -> (host, port); ValueError otherwise."""
+    m = re.fullmatch(r"\s*(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9.-]+)):(?P<port>\d{1,5})\s*", value)
+    if not m or int(m.group("port")) > 65535:
+        raise ValueError(f"{value!r} is not HOST:PORT (e.g. \"127.0.0.1:8026\")")
+    return m.group("v6") or m.group("host"), int(m.group("port"))
+
+
 class Unsubscribe(Model):
     mailto: str | None = None
     url: str | None = None
     secret_env: str | None = "NEWSLETTER_UNSUBSCRIBE_SECRET"
+    listen: str | None = None  # HOST:PORT of the one-click endpoint (`serve`, and inside `run`)
 
     _env = field_validator("secret_env")(check_env_name)
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_listen(value)
+        return value
+
+    @property
+    def listen_address(self) -> tuple[str, int] | None:
+        """(host, port) of ``listen``, or None when the endpoint is off."""
+        return None if self.listen is None else parse_listen(self.listen)
 
     @field_validator("mailto")
     @classmethod

@@ -16,6 +16,11 @@
 - Catch-up comes from the ledger, not from a persistent job store: deliveries
   left pending by a crash or a stop are re-sent first by the next pass, and the
   first pass after start runs at once when pending deliveries exist.
+- Unsubscribe endpoint: with ``sender.unsubscribe.listen`` set, the daemon serves
+  the one-click endpoint of :mod:`newsletter.unsubscribe_server` from a thread
+  (its own short-lived ledger connections; the event loop is never blocked),
+  started before the first pass and stopped on shutdown. A reload rebuilds its
+  token index; a changed ``listen`` address needs a restart.
 - SIGTERM/SIGINT: stop taking new work, let the SMTP transactions in flight
   finish and be recorded (at most ``smtp.timeout`` seconds), exit 0. SIGHUP:
   reload the configuration; a configuration that no longer validates is logged
@@ -41,6 +46,7 @@ from newsletter.delivery.service import SendSummary, pick_up_digests, send_pass
 from newsletter.errors import NewsletterError
 from newsletter.pipeline import digest_files
 from newsletter.render import Renderer
+from newsletter.unsubscribe_server import UnsubscribeServer
 from newsletter.watch import SettleTracker
 
 log = logging.getLogger("newsletter.daemon")
@@ -59,6 +65,7 @@ class Daemon:
         self.tracker = SettleTracker(config.digests.settle_seconds)
         self.scheduler: AsyncIOScheduler | None = None
         self.ledger: Ledger | None = None
+        self.listener: UnsubscribeServer | None = None
         self.pass_lock = asyncio.Lock()
         self.stopping = asyncio.Event()
         self.passes = 0
@@ -150,7 +157,11 @@ class Daemon:
         if config.state != self.config.state:
             log.error("reload refused: the ledger path changed (%s); restart instead", config.state)
             return
+        if config.sender.unsubscribe.listen != self.config.sender.unsubscribe.listen:
+            log.warning("sender.unsubscribe.listen changed: restart the daemon to apply it")
         self.config, self.renderer = config, renderer
+        if self.listener is not None:
+            self.listener.update(config)
         if self.ledger is not None:
             self.ledger.register_subscribers(s.email for s in config.subscribers)
         self.tracker.settle_seconds = config.digests.settle_seconds
@@ -162,6 +173,26 @@ class Daemon:
             log.info("%s received: finishing the SMTP transactions in flight, then exiting", signame)
             self.stopping.set()
 
+    # ------------------------------------------------------------------ the unsubscribe endpoint
+
+    def _start_listener(self) -> None:
+        listen = self.config.sender.unsubscribe.listen_address
+        if listen is None:
+            return
+        try:
+            self.listener = UnsubscribeServer(self.config)
+        except OSError as exc:
+            raise NewsletterError(f"sender.unsubscribe.listen: cannot listen on {listen[0]}:{listen[1]}: "
+                                  f"{exc.strerror or exc}") from None
+        self.listener.start_background()
+        log.info("unsubscribe endpoint on %sunsubscribe/<token>", self.listener.url)
+
+    async def _stop_listener(self) -> None:
+        if self.listener is not None:
+            await asyncio.to_thread(self.listener.stop)
+            self.listener = None
+            log.info("unsubscribe endpoint stopped")
+
     # ------------------------------------------------------------------ life
 
     async def run(self) -> int:
@@ -172,6 +203,11 @@ class Daemon:
         self.ledger = Ledger.open(self.config.state)
         # subscribers "appear" when the daemon starts with them, before any pick-up
         self.ledger.register_subscribers(s.email for s in self.config.subscribers)
+        try:
+            self._start_listener()
+        except BaseException:
+            self.ledger.close()
+            raise
         self.scheduler = AsyncIOScheduler(timezone=timezone(self.config.schedule.timezone))
         try:
             self.scheduler.start()
@@ -191,6 +227,7 @@ class Daemon:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.pass_lock.acquire(), self.config.smtp.timeout + 5)
             self.scheduler.shutdown(wait=False)
+            await self._stop_listener()
             self.ledger.close()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)

@@ -1,7 +1,8 @@
 """Previews: what each subscriber would get, rendered exactly as ``send`` would.
 
-Reads digests and the configuration, never the ledger; sends nothing and
-changes no state. Used by ``newsletter preview --out DIR`` (files) and by
+Reads digests and the configuration; from the ledger only the suppression
+list (read-only, when the ledger exists): an unsubscribed or paused address
+gets no email here either. Sends nothing and changes no state. Used by ``newsletter preview --out DIR`` (files) and by
 ``newsletter preview --serve`` (:mod:`newsletter.preview_server`).
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 import jinja2
 
 from newsletter.config import Config, Subscriber
+from newsletter.delivery.ledger import Ledger, suppression_key
 from newsletter.errors import DigestParseError
 from newsletter.matching import Match
 from newsletter.pipeline import digest_files, load_digests, plan, select_subscribers
@@ -27,11 +29,13 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
 
 @dataclass(frozen=True)
 class Preview:
-    """One subscriber's email; ``email`` is None when nothing matched (and not ``send_empty``)."""
+    """One subscriber's email; ``email`` is None when nothing matched (and not ``send_empty``)
+    or the address is unsubscribed (``suppressed``)."""
 
     subscriber: Subscriber
     matches: list[Match]
     email: RenderedEmail | None
+    suppressed: bool = False
 
     @property
     def slug(self) -> str:
@@ -61,13 +65,26 @@ def build_previews(
     paths = [Path(p) for p in digests] if digests else digest_files(config)
     loaded = load_digests(paths, fmt=config.digests.format)
     when = date or datetime.now(UTC)
+    suppressed = suppressed_addresses(config)
     previews = []
     for sub, matches in plan(subscribers, loaded.papers):
+        if suppression_key(sub.email) in suppressed:
+            previews.append(Preview(sub, [], None, suppressed=True))
+            continue
         email = None
         if matches or sub.send_empty:
             email = renderer.render(sub, matches, message_id=renderer.message_id(sub, matches), date=when)
         previews.append(Preview(sub, matches, email))
     return PreviewRun(previews, paths, len(loaded.papers), loaded.errors)
+
+
+def suppressed_addresses(config: Config) -> set[str]:
+    """The active suppressions of the configured ledger (empty when it does not exist)."""
+    ledger = Ledger.open_readonly(config.state)
+    if ledger is None:
+        return set()
+    with ledger:
+        return ledger.suppressed()
 
 
 def write_previews(run: PreviewRun, out: Path) -> list[Path]:
@@ -139,7 +156,8 @@ Nothing is sent{% if served %}; every page load re-reads the configuration and t
 {% if p.email %}<div class="files muted"><a href="{{ link(p, 'html') }}">HTML</a>
 <a href="{{ link(p, 'txt') }}">text</a> <a href="{{ link(p, 'eml') }}">.eml</a></div>{% endif %}</td>
 <td class="num">{{ p.matches | length }}</td>
-<td>{% if p.email %}{{ p.email.subject }}{% else %}<span class="muted">no email: nothing matched</span>{% endif %}</td>
+<td>{% if p.email %}{{ p.email.subject }}{% elif p.suppressed %}<span class="muted">no email: unsubscribed</span>
+{%- else %}<span class="muted">no email: nothing matched</span>{% endif %}</td>
 </tr>
 {% endfor %}
 </tbody></table></div>

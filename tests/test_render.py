@@ -151,7 +151,7 @@ def test_every_header(example: list[Any]) -> None:
     token = unsubscribe_token("alice@example.org", SECRET)
     assert msg["List-Unsubscribe"].strip() == (
         "<mailto:unsubscribe@example.org?subject=unsubscribe%20alice%40example.org>, "
-        f"<https://example.org/u/{token}>")
+        f"<https://digest.example.org/unsubscribe/{token}>")
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     names = [k for k, _ in msg.items()]
     for header in ("From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "List-Id",

@@ -40,3 +40,16 @@ def check_command(config_path: str) -> None:
     click.echo(f"  smtp:        {smtp.host}:{smtp.effective_port} security={smtp.security} "
                f"connections={smtp.connections}")
     click.echo(f"  ledger:      {config.state}")
+    unsub = config.sender.unsubscribe
+    endpoint = (f"on {unsub.listen} (serve, and inside run)" if unsub.listen
+                else "off in run (serve: 127.0.0.1:8026)")
+    click.echo(f"  unsubscribe: {unsub.url or '(no URL)'}; endpoint {endpoint}")
+    from newsletter.unsubscribe import secret_for
+
+    if unsub.url and secret_for(config)[1]:
+        click.echo(f"warning: {unsub.secret_env or 'sender.unsubscribe.secret_env'} is not set: unsubscribe "
+                   "tokens use a fallback secret derived from the config path; set it in production",
+                   err=True)
+    if unsub.url and not unsub.url.lower().startswith("https://"):
+        click.echo("warning: sender.unsubscribe.url is not https: no List-Unsubscribe-Post (one-click) header",
+                   err=True)

@@ -7,6 +7,8 @@ from newsletter.cli import (
     preview_cmd,  # noqa: F401
     run_cmd,  # noqa: F401
     send_cmd,  # noqa: F401
+    serve_cmd,  # noqa: F401
     sink_cmd,  # noqa: F401
     status_cmd,  # noqa: F401
+    subscription_cmd,  # noqa: F401
 )

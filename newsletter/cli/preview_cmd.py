@@ -32,7 +32,8 @@ def preview_command(config_path: str, emails: tuple[str, ...], digests: tuple[st
     and an index.html. With --serve, a local web page lists every subscriber;
     each email is shown as HTML, text, headers and why each paper matched, and
     the configuration and templates are re-read on every page load. The ledger
-    is neither read nor changed.
+    is never changed; its suppression list is read, so an unsubscribed address
+    gets no email here either.
 
     \b
     Example:
@@ -62,7 +63,8 @@ def preview_command(config_path: str, emails: tuple[str, ...], digests: tuple[st
     directory = Path(out)
     write_previews(run, directory)
     for p in run.previews:
-        what = f"{len(p.matches)} papers, {p.email.subject!r}" if p.email else "no email (nothing matched)"
+        what = (f"{len(p.matches)} papers, {p.email.subject!r}" if p.email else
+                "no email (unsubscribed)" if p.suppressed else "no email (nothing matched)")
         click.echo(f"{p.subscriber.email}: {what}")
     click.echo(f"Open {(directory / 'index.html').resolve()}")
     if run.errors:

@@ -11,7 +11,7 @@ import click
 from newsletter.cli import cli
 from newsletter.cli.options import config_option
 from newsletter.config import Config, load_config
-from newsletter.delivery.ledger import Ledger
+from newsletter.delivery.ledger import Ledger, suppression_key
 from newsletter.delivery.service import BATCH, compute_deliveries, preview_digests, run_send
 from newsletter.delivery.smtp import Result
 from newsletter.lock import LedgerLock
@@ -90,7 +90,9 @@ def send_command(config_path: str, dry_run: bool) -> None:
 
     Every subscriber is served, including those with an own schedule (the
     daemon, `newsletter run`, honours those). Exit code 1 when a delivery failed
-    or stays pending, or a digest could not be parsed.
+    or stays pending, or a digest could not be parsed. Unsubscribed (or paused)
+    addresses get nothing; a pending delivery to one is marked failed
+    "unsubscribed" and never re-sent.
 
     \b
     Example:
@@ -115,7 +117,9 @@ def send_command(config_path: str, dry_run: bool) -> None:
         digests += f" ({summary.digests_failed} failed)"
     click.echo(f"{digests}; sent {summary.sent}, failed {summary.failed}, pending {summary.pending}"
                + (f" (incl. {summary.resent} re-sent from earlier runs)" if summary.resent else "")
-               + f"; {summary.nothing} subscriber{'s' if summary.nothing != 1 else ''} with nothing new")
+               + f"; {summary.nothing} subscriber{'s' if summary.nothing != 1 else ''} with nothing new"
+               + (f"; {summary.suppressed} unsubscribed skipped" if summary.suppressed else "")
+               + (f"; {summary.cancelled} pending dropped (unsubscribed)" if summary.cancelled else ""))
     if summary.exit_code:
         raise SystemExit(summary.exit_code)
 
@@ -135,7 +139,12 @@ def _dry_run(config: Config) -> None:
         if pending:
             click.echo(f"would re-send {pending} pending deliver{'ies' if pending != 1 else 'y'} first")
         upto = view.last_digest_id()
-        for planned in compute_deliveries(view, config.subscribers, upto=upto, extra=papers):
+        suppressed = view.suppressed()
+        for sub in config.subscribers:
+            if suppression_key(sub.email) in suppressed:
+                click.echo(f"{sub.email}: unsubscribed, skipped")
+        serve = [s for s in config.subscribers if suppression_key(s.email) not in suppressed]
+        for planned in compute_deliveries(view, serve, upto=upto, extra=papers):
             sub, matches = planned.subscriber, planned.matches
             if not matches and not sub.send_empty:
                 click.echo(f"{sub.email}: nothing new")

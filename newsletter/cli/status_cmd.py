@@ -28,18 +28,24 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         counts = {"sent": 0, "pending": 0, "failed": 0}
         failed: list[dict[str, str]] = []
         last = None
+        suppression = {"suppressed": 0, "paused": 0}
     else:
         digests = [{"path": d.path, "sha256": d.sha256, "status": d.status, "papers": d.papers,
                     "error": d.error} for d in ledger.digests()]
         counts = ledger.delivery_counts()
         failed = [{"email": e, "error": err} for e, err in ledger.failed()]
         last = iso(ledger.last_run())
+        suppression = ledger.suppression_counts()
     return {
         "digests": digests,
         "deliveries": counts,
         "failed": failed,
         "last_run": last,
         "next_run": fire.astimezone(UTC).isoformat(timespec="seconds") if fire else None,
+        # addresses that get nothing: unsubscribed (one-click or by hand) or paused; "paused" is
+        # the part of "suppressed" that ends by itself
+        "suppressed": suppression["suppressed"],
+        "paused": suppression["paused"],
     }
 
 
@@ -49,7 +55,8 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
 def status_command(config_path: str, as_json: bool) -> None:
     """Show what the ledger knows: digests picked up (ok or failed, and why),
     deliveries sent, pending and failed (each failed one with the server's
-    reply), the last run and the next scheduled one. Changes nothing.
+    reply), how many addresses are unsubscribed or paused, the last run and the
+    next scheduled one. Changes nothing.
 
     \b
     Example:
@@ -75,5 +82,7 @@ def status_command(config_path: str, as_json: bool) -> None:
     click.echo(f"deliveries: {c['sent']} sent, {c['pending']} pending, {c['failed']} failed")
     for f in data["failed"]:
         click.echo(f"  failed {f['email']}: {f['error']}")
+    paused = f" ({data['paused']} paused)" if data["paused"] else ""
+    click.echo(f"unsubscribed: {data['suppressed']} address{'es' if data['suppressed'] != 1 else ''}{paused}")
     click.echo(f"last run: {data['last_run'] or 'never'}")
     click.echo(f"next run: {data['next_run'] or '-'} ({config.schedule.cron}, {config.schedule.timezone})")

@@ -21,6 +21,14 @@ Schema (version 1):
 ``sent_papers``    (email, paper id) of every accepted delivery: never again.
 ``runs``           one row per ``send`` pass (start, end, counts) for ``status``.
 
+Version 2 adds:
+
+``suppressions``   addresses that unsubscribed (the one-click endpoint, ``newsletter
+                   unsubscribe``) or paused: ``email`` lowercased, ``created_at``,
+                   ``source`` (``one-click``, ``cli``, ``pause``) and ``until`` (NULL:
+                   for good; else the UNIX time a pause ends). Every send and preview
+                   skips an address while its row is active; ``resubscribe`` deletes it.
+
 Every method commits before it returns: a state change is durable before the
 next SMTP step depends on it. The connection may be used from one worker thread
 at a time (the service runs writes on a single-thread executor).
@@ -41,7 +49,7 @@ from typing import Any
 
 from newsletter.digest import Paper
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -100,6 +108,14 @@ _MIGRATIONS: dict[int, str] = {
         pending     INTEGER NOT NULL DEFAULT 0
     );
     """,
+    2: """
+    CREATE TABLE suppressions (
+        email      TEXT PRIMARY KEY,
+        created_at REAL NOT NULL,
+        source     TEXT NOT NULL,
+        until      REAL
+    ) WITHOUT ROWID;
+    """,
 }
 
 
@@ -155,6 +171,21 @@ class PendingDelivery:
 
 
 @dataclass(frozen=True, slots=True)
+class Suppression:
+    """An active suppression: for good (``until`` None) or a pause until a UNIX time."""
+
+    email: str
+    created_at: float
+    source: str
+    until: float | None
+
+
+def suppression_key(email: str) -> str:
+    """How the suppression table spells an address (as the unsubscribe token does)."""
+    return email.strip().lower()
+
+
+@dataclass(frozen=True, slots=True)
 class DigestRow:
     id: int
     path: str
@@ -171,6 +202,7 @@ class Ledger:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
+        self.version = SCHEMA_VERSION
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -202,13 +234,16 @@ class Ledger:
             version = conn.execute("PRAGMA user_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             raise LedgerError(f"{p}: not a usable ledger ({exc})") from None
-        if version != SCHEMA_VERSION:
+        if version == 0:
             conn.close()
-            if version == 0:
-                return None
+            return None
+        if version > SCHEMA_VERSION:
+            conn.close()
             raise LedgerError(f"{p}: ledger schema {version}, this program reads {SCHEMA_VERSION}; "
-                              "run `newsletter send` (or upgrade paper-digest) first")
-        return cls(conn, p)
+                              "upgrade paper-digest")
+        ledger = cls(conn, p)
+        ledger.version = version  # an older schema reads as far as it goes (no suppressions in 1)
+        return ledger
 
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
@@ -217,6 +252,9 @@ class Ledger:
                               f"({SCHEMA_VERSION}); upgrade paper-digest")
         for target in range(version + 1, SCHEMA_VERSION + 1):
             with self.transaction() as cur:
+                # another process may have migrated since we looked (two opening at once)
+                if cur.execute("PRAGMA user_version").fetchone()[0] >= target:
+                    continue
                 for statement in _MIGRATIONS[target].split(";"):
                     if statement.strip():
                         cur.execute(statement)
@@ -440,6 +478,86 @@ class Ledger:
 
     def sent_papers(self, email: str) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT paper_id FROM sent_papers WHERE email = ?", (email,))}
+
+    # ------------------------------------------------------------------ suppressions
+
+    def suppress(self, email: str, *, source: str, until: float | None = None) -> bool:
+        """Suppress ``email`` (for good, or until ``until`` for a pause). A pause never
+        shortens an active unsubscribe for good. Returns True when the address was
+        not suppressed before (idempotent otherwise)."""
+        key = suppression_key(email)
+        now = time.time()
+        with self.transaction() as cur:
+            row = cur.execute("SELECT until FROM suppressions WHERE email = ?", (key,)).fetchone()
+            active = row is not None and (row[0] is None or row[0] > now)
+            if active and row is not None and row[0] is None and until is not None:
+                return False  # unsubscribed for good: a pause does not lift that
+            cur.execute(
+                "INSERT INTO suppressions(email, created_at, source, until) VALUES (?,?,?,?) "
+                "ON CONFLICT(email) DO UPDATE SET created_at = excluded.created_at, "
+                "source = excluded.source, until = excluded.until",
+                (key, now, source, until),
+            )
+            return not active
+
+    def unsuppress(self, email: str, *, horizon: bool = True) -> bool:
+        """Lift an active suppression; True when there was one. With ``horizon`` the
+        address starts again from the digests picked up from now on (no backlog)."""
+        key = suppression_key(email)
+        now = time.time()
+        with self.transaction() as cur:
+            row = cur.execute("SELECT until FROM suppressions WHERE email = ?", (key,)).fetchone()
+            cur.execute("DELETE FROM suppressions WHERE email = ?", (key,))
+            active = row is not None and (row[0] is None or row[0] > now)
+            if active and horizon:
+                last = cur.execute("SELECT COALESCE(MAX(id), 0) FROM digests").fetchone()[0]
+                cur.execute("UPDATE subscribers SET horizon = MAX(horizon, ?) WHERE lower(email) = ?",
+                            (last, key))
+            return active
+
+    def suppression(self, email: str, *, now: float | None = None) -> Suppression | None:
+        """The active suppression of ``email``, if any."""
+        if self.version < 2:
+            return None
+        clock = time.time() if now is None else now
+        row = self.conn.execute(
+            "SELECT email, created_at, source, until FROM suppressions WHERE email = ? "
+            "AND (until IS NULL OR until > ?)", (suppression_key(email), clock)).fetchone()
+        return None if row is None else Suppression(*row)
+
+    def suppressed(self, *, now: float | None = None) -> set[str]:
+        """Every actively suppressed address (lowercased; compare with :func:`suppression_key`)."""
+        if self.version < 2:
+            return set()
+        clock = time.time() if now is None else now
+        return {r[0] for r in self.conn.execute(
+            "SELECT email FROM suppressions WHERE until IS NULL OR until > ?", (clock,))}
+
+    def suppression_counts(self, *, now: float | None = None) -> dict[str, int]:
+        """``{"suppressed": active suppressions, "paused": those of them that end}``."""
+        if self.version < 2:
+            return {"suppressed": 0, "paused": 0}
+        clock = time.time() if now is None else now
+        total, paused = self.conn.execute(
+            "SELECT COUNT(*), COUNT(until) FROM suppressions WHERE until IS NULL OR until > ?",
+            (clock,)).fetchone()
+        return {"suppressed": int(total), "paused": int(paused)}
+
+    def cancel_suppressed(self, ids: Iterable[int] | None = None) -> list[tuple[int, str]]:
+        """Mark pending deliveries to suppressed addresses ``failed`` with the error
+        ``unsubscribed`` (never re-sent); ``ids``: only these. Returns (id, email)."""
+        now = time.time()
+        with self.transaction() as cur:
+            rows = cur.execute(
+                "SELECT d.id, d.email FROM deliveries d JOIN suppressions s ON s.email = lower(d.email) "
+                "WHERE d.status = 'pending' AND (s.until IS NULL OR s.until > ?) ORDER BY d.id",
+                (now,)).fetchall()
+            wanted = None if ids is None else set(ids)
+            out = [(i, e) for i, e in rows if wanted is None or i in wanted]
+            cur.executemany(
+                "UPDATE deliveries SET status = 'failed', last_error = 'unsubscribed', updated_at = ?, "
+                "message = NULL WHERE id = ? AND status = 'pending'", ((now, i) for i, _ in out))
+        return out
 
     # ------------------------------------------------------------------ runs
 

@@ -20,6 +20,14 @@ One pass:
    small batches as the SMTP workers ask for them (memory stays bounded), sent,
    and each outcome is committed before the worker's next SMTP transaction.
 
+Suppressed addresses (unsubscribed through the one-click endpoint or
+``newsletter unsubscribe``, or paused; see :mod:`newsletter.unsubscribe_server`)
+get nothing: they are left out of step 4 (their horizon still advances, so
+nothing piles up for them), and a pending delivery to one of them is marked
+``failed`` with the error ``unsubscribed`` instead of being re-sent. The
+suppression list is read again before every batch, so a click during a long
+pass stops the rest of it for that address.
+
 Subscribers with an own ``schedule``: ``send`` serves everybody (it is the
 operator's explicit "deliver now"); the daemon passes ``subscribers=`` to serve
 only those whose schedule fired; the others keep accumulating digests because
@@ -43,7 +51,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from newsletter.config import Config, Subscriber
-from newsletter.delivery.ledger import Ledger, NewDelivery
+from newsletter.delivery.ledger import Ledger, NewDelivery, suppression_key
 from newsletter.delivery.smtp import Outgoing, Result, SmtpSender
 from newsletter.digest import Paper, parse_digest
 from newsletter.errors import DigestParseError
@@ -86,6 +94,8 @@ class SendSummary:
     pending: int = 0  # left pending by this pass (temporary trouble, lost replies, a stop)
     resent: int = 0  # pending deliveries of earlier passes taken up again
     nothing: int = 0  # subscribers with nothing to send
+    suppressed: int = 0  # subscribers skipped: unsubscribed or paused
+    cancelled: int = 0  # pending deliveries to suppressed addresses, marked failed "unsubscribed"
     digests_ok: int = 0
     digests_failed: int = 0
     unsettled: int = 0
@@ -286,14 +296,22 @@ async def send_pass(
             for path in picked.unsettled:
                 log.info("%s: modified within %s s, left for the next pass", path,
                          config.digests.settle_seconds)
+        cancelled = await db(Ledger.cancel_suppressed)
+        for _, email in cancelled:
+            log.info("pending delivery to %s dropped: unsubscribed", email)
+        summary.cancelled = len(cancelled)
+        suppressed = await db(Ledger.suppressed)
+        skipped = [s.email for s in serve if suppression_key(s.email) in suppressed]
+        serve = tuple(s for s in serve if suppression_key(s.email) not in suppressed)
+        summary.suppressed = len(skipped)
         pending_ids = await db(Ledger.pending_ids)
         upto = await db(Ledger.last_digest_id)
         planned = await db(lambda lg: list(compute_deliveries(lg, serve, upto=upto)))
         to_send = [p for p in planned if p.matches or p.subscriber.send_empty]
         nothing = [p.subscriber.email for p in planned if not (p.matches or p.subscriber.send_empty)]
         summary.nothing = len(nothing)
-        if nothing:
-            await db(Ledger.advance, nothing, upto)
+        if nothing or skipped:
+            await db(Ledger.advance, [*nothing, *skipped], upto)
         summary.resent = len(pending_ids)
         if progress is not None:
             progress.start(len(pending_ids) + len(to_send))
@@ -312,8 +330,13 @@ async def send_pass(
                 if stop is not None and stop.is_set():
                     return
                 batch: list[NewDelivery] = []
+                now_suppressed = await db(Ledger.suppressed)  # a click during the pass counts
                 for p in to_send[start:start + BATCH]:
                     sub = p.subscriber
+                    if suppression_key(sub.email) in now_suppressed:
+                        log.info("%s unsubscribed during the pass: skipped", sub.email)
+                        summary.suppressed += 1
+                        continue
                     ids = tuple(m.paper.id for m in p.matches)
                     seq = counts.get(sub.email, 0) + 1
                     counts[sub.email] = seq
@@ -321,6 +344,8 @@ async def send_pass(
                     email = render.render(sub, p.matches, message_id=message_id)
                     batch.append(NewDelivery(sub.email, message_id, ids, envelope_from, email.as_bytes()))
                     await asyncio.sleep(0)  # let the SMTP sessions run between renders
+                if not batch:
+                    continue
                 keys = await db(Ledger.add_pending, batch, upto)
                 for key, new in zip(keys, batch, strict=True):
                     yield Outgoing(key, new.sender, new.email, new.message, new.message_id)
