@@ -1,4 +1,12 @@
-"""Matching throughput: generated keyword profiles against the 78-paper seed."""
+"""Matching throughput: generated keyword profiles against the 78-paper seed.
+
+"cold" is the realistic path of a run: :class:`Profile` objects (as a run builds
+them from the configuration) matched against a fresh index with the module caches
+cleared, so every distinct entry is compiled and looked up on the way. A plain
+Profile is matched by its entries' texts (answers cached on the index per text),
+without building a compiled profile. "precompiled+warm" matches the
+:func:`compile_profile` results again against the now warm index.
+"""
 
 from __future__ import annotations
 

@@ -74,11 +74,14 @@ _KEY_COUNTER = itertools.count()
 def _parse(entry: str) -> tuple[str | None, tuple[str, ...], tuple[bool, ...]]:
     """``entry`` -> (field restriction, normalised words, which words end in ``*``)."""
     field: str | None = None
-    text = normalize(entry)
+    text = entry.lower() if entry.isascii() else normalize(entry)  # the same for ASCII
     m = _FIELD_PREFIX.match(text)
     if m:
         field = m.group(1)
         text = text[m.end():]
+    if "*" not in text:
+        words = tuple(WORD_RE.findall(text))
+        return field, words, (False,) * len(words)
     found = list(WORD_RE.finditer(text))
     return (
         field,
@@ -137,7 +140,15 @@ def _compile_entry(entry: str, stemming: bool) -> CompiledEntry:
         if len(_KEYS) >= 2 * _CACHE_SIZE:
             _KEYS.clear()  # keys are never reused: entries compiled before keep theirs
         key = _KEYS.setdefault(ident, next(_KEY_COUNTER))
-    return CompiledEntry(raw=entry, field=field, words=words, terms=terms, stemming=stemming, key=key)
+    compiled = _NewEntry()
+    compiled.raw = entry
+    compiled.field = field
+    compiled.words = words
+    compiled.terms = terms
+    compiled.stemming = stemming
+    compiled.key = key
+    compiled.__class__ = CompiledEntry  # type: ignore[assignment]
+    return compiled  # type: ignore[return-value]
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +173,36 @@ class CompiledProfile:
         return self.profile.stemming
 
 
+class _NewEntry:
+    """A :class:`CompiledEntry` under construction (see :class:`_NewProfile`)."""
+
+    __slots__ = CompiledEntry.__slots__
+
+    raw: str
+    field: str | None
+    words: tuple[str, ...]
+    terms: tuple[Term, ...]
+    stemming: bool
+    key: int
+
+
+class _NewProfile:
+    """A :class:`CompiledProfile` under construction: the same slots, but settable.
+
+    A frozen dataclass sets each field through ``object.__setattr__``; setting the
+    slots of this twin and switching the instance's class is several times faster
+    (a run compiles a profile per subscriber). The result is an ordinary, frozen
+    :class:`CompiledProfile`.
+    """
+
+    __slots__ = CompiledProfile.__slots__
+
+    profile: Profile
+    keywords: tuple[CompiledEntry, ...]
+    require: tuple[CompiledEntry, ...]
+    exclude: tuple[CompiledEntry, ...]
+
+
 def _compile_all(name: str, entries: tuple[str, ...], stemming: bool) -> tuple[CompiledEntry, ...]:
     if not entries:
         return ()
@@ -182,12 +223,23 @@ def compile_profile(profile: Profile | CompiledProfile) -> CompiledProfile:
     if isinstance(profile, CompiledProfile):
         return profile
     stemming = bool(profile.stemming)
-    return CompiledProfile(
-        profile=profile,
-        keywords=_compile_all("keywords", profile.keywords, stemming),
-        require=_compile_all("require", profile.require, stemming),
-        exclude=_compile_all("exclude", profile.exclude, stemming),
-    )
+    get = _COMPILED[stemming].get
+    keywords = profile.keywords
+    require = profile.require
+    exclude = profile.exclude
+    compiled = _NewProfile()
+    compiled.profile = profile
+    try:  # every entry usually compiled before: one dict look-up each
+        compiled.keywords = tuple([get(e) or compile_entry(e, stemming) for e in keywords]) if keywords else ()
+        compiled.require = tuple([get(e) or compile_entry(e, stemming) for e in require]) if require else ()
+        compiled.exclude = tuple([get(e) or compile_entry(e, stemming) for e in exclude]) if exclude else ()
+    except ValueError:  # name the bad entry
+        _compile_all("keywords", keywords, stemming)
+        _compile_all("require", require, stemming)
+        _compile_all("exclude", exclude, stemming)
+        raise
+    compiled.__class__ = CompiledProfile  # type: ignore[assignment]
+    return compiled  # type: ignore[return-value]
 
 
 def clear_compiled() -> None:

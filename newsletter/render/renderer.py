@@ -8,8 +8,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Any
@@ -33,22 +32,60 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CACHE_LIMIT = 50_000
 
 
-@dataclass(frozen=True)
 class RenderedEmail:
-    """A rendered email: the parts and the complete MIME message."""
+    """A rendered email: the parts and the complete MIME message.
 
-    subject: str
-    html: str
-    text: str
-    message: EmailMessage
+    :meth:`Renderer.render` writes the message bytes directly and gives the
+    :class:`EmailMessage` (:attr:`message`) on demand: sending needs only the
+    bytes. Once :attr:`message` has been asked for, :meth:`as_bytes` serialises
+    it, so changes made to it show.
+    """
+
+    __slots__ = ("_build", "_message", "_message_id", "_raw", "html", "subject", "text")
+
+    def __init__(
+        self,
+        subject: str,
+        html: str,
+        text: str,
+        message: EmailMessage | None = None,
+        *,
+        raw: bytes | None = None,
+        message_id: str | None = None,
+        build: Callable[[], EmailMessage] | None = None,
+    ) -> None:
+        if message is None and build is None:
+            raise TypeError("RenderedEmail needs a message or a way to build it")
+        self.subject = subject
+        self.html = html
+        self.text = text
+        self._message = message
+        self._raw = raw
+        self._message_id = message_id
+        self._build = build
+
+    @property
+    def message(self) -> EmailMessage:
+        """The complete MIME message (built on first use)."""
+        if self._message is None:
+            assert self._build is not None
+            self._message = self._build()
+        return self._message
 
     @property
     def message_id(self) -> str:
-        return str(self.message["Message-ID"])
+        if self._message_id is None:
+            self._message_id = str(self.message["Message-ID"])
+        return self._message_id
 
     def as_bytes(self) -> bytes:
         """The message as sent over SMTP (CRLF line endings)."""
+        if self._message is None and self._raw is not None:
+            return self._raw
         return message_bytes(self.message)
+
+    def __repr__(self) -> str:
+        return f"RenderedEmail(subject={self.subject!r}, message_id={self.message_id!r})"
 
 
 class Renderer:
@@ -75,7 +112,8 @@ class Renderer:
         else:
             self.insecure_secret = False
         self._secret = secret
-        sender = config.sender.mailbox
+        sender = config.sender.mailbox  # parsed and validated on every access: once here
+        self._sender_name = sender.name or sender.address
         self.domain = sender.address.rpartition("@")[2]
         list_id = config.sender.list_id or f"paper-digest.{self.domain}"
         self.list_id = list_id if "<" in list_id else f"<{list_id}>"
@@ -162,7 +200,6 @@ class Renderer:
                              base_of=self.paper_base)
         url, mailto = self.unsubscribe_uris(subscriber, token)
         subject = self.subject(subscriber, len(papers), date)
-        sender = self.config.sender.mailbox
         return {
             "subject": subject,
             "name": subscriber.name or "",
@@ -178,7 +215,7 @@ class Renderer:
             "unsubscribe_url": url,
             "unsubscribe_mailto": mailto,
             "unsubscribe_address": self._unsub_mailto,
-            "sender_name": sender.name or sender.address,
+            "sender_name": self._sender_name,
             "preheader": " · ".join(p.title for p in papers[:3]),
         }
 
@@ -204,17 +241,54 @@ class Renderer:
         text = tidy_text(self.templates.render_text(ctx))
         unsubscribe = [u for u in (ctx["unsubscribe_mailto"], ctx["unsubscribe_url"]) if u]
         url = ctx["unsubscribe_url"]
-        message = self._factory.build(
-            to=subscriber.mailbox,
-            subject=ctx["subject"],
-            date=when,
-            message_id=message_id,
-            unsubscribe=unsubscribe,
-            one_click=bool(url and url.lower().startswith("https://")),
-            text=text,
-            html=html,
-        )
-        return RenderedEmail(subject=ctx["subject"], html=html, text=text, message=message)
+        parts: dict[str, Any] = {
+            "to": subscriber.mailbox,
+            "subject": ctx["subject"],
+            "date": when,
+            "message_id": message_id,
+            "unsubscribe": unsubscribe,
+            "one_click": bool(url and url.lower().startswith("https://")),
+            "text": text,
+            "html": html,
+        }
+        # the email package would RFC 2047-encode a URI longer than a line, which no mail
+        # client decodes in List-Unsubscribe (RFC 2369): fold between the URIs instead
+        uri_list = UriListHeader("List-Unsubscribe", unsubscribe) if unsubscribe else None
+
+        def build() -> EmailMessage:
+            message = self._factory.build(**parts)
+            if uri_list is not None:
+                message.replace_header("List-Unsubscribe", uri_list)
+            return message
+
+        # the bytes are written directly; the EmailMessage is built only when asked for
+        raw, header_id = self._factory.message_bytes(**parts, unsubscribe_header=uri_list)
+        return RenderedEmail(ctx["subject"], html, text, raw=raw, message_id=header_id, build=build)
+
+
+class UriListHeader(str):
+    """A header of ``<URI>``s (List-Unsubscribe, RFC 2369) that folds only between the
+    URIs, never inside one and never into encoded-words. The URIs are ASCII without
+    whitespace or angle brackets (checked when they are rendered)."""
+
+    def __new__(cls, name: str, uris: Sequence[str]) -> UriListHeader:
+        self = super().__new__(cls, ", ".join(f"<{uri}>" for uri in uris))
+        self.name = name
+        self.uris = tuple(uris)
+        return self
+
+    name: str
+    uris: tuple[str, ...]
+
+    def fold(self, *, policy: Any) -> str:
+        width = policy.max_line_length or 78
+        lines = [f"{self.name}:"]
+        for i, uri in enumerate(self.uris):
+            item = f"<{uri}>" + ("," if i < len(self.uris) - 1 else "")
+            if i and len(lines[-1]) + 1 + len(item) > width:
+                lines.append("")
+            lines[-1] += f" {item}"
+        return str(policy.linesep).join(lines) + str(policy.linesep)
 
 
 def tidy_text(text: str) -> str:
