@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -117,9 +117,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def serve(config_path: str | Path, *, port: int = 8025, emails: Sequence[str] = (),
-          digests: Sequence[str | Path] | None = None) -> None:
-    """Serve until interrupted (Ctrl-C)."""
+          digests: Sequence[str | Path] | None = None,
+          announce: Callable[[str], None] = lambda line: None) -> None:
+    """Serve until interrupted (Ctrl-C); ``announce`` is told the URL once listening."""
     with PreviewServer(config_path, port=port, emails=emails, digests=digests) as server:
-        print(f"Preview at {server.url} (Ctrl-C to stop)", flush=True)
+        announce(f"Preview at {server.url} (Ctrl-C to stop)")
         with contextlib.suppress(KeyboardInterrupt):
             server.serve_forever()

@@ -55,7 +55,8 @@ def preview_command(config_path: str, emails: tuple[str, ...], digests: tuple[st
         from newsletter.preview_server import serve as serve_previews
 
         try:
-            serve_previews(config_path, port=port, emails=emails, digests=files)
+            serve_previews(config_path, port=port, emails=emails, digests=files,
+                           announce=lambda line: click.echo(line))
         except OSError as exc:
             raise NewsletterError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}") from None
         return
