@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,51 @@ async def _bare_loop(port: int, sizes: list[int]) -> float:
     return len(messages) / (time.perf_counter() - started)
 
 
+def _cpu_seconds(pid: int) -> float:
+    """user + system CPU time of a process so far (``/proc/PID/stat``)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _TreeRss:
+    """Peak of the summed RSS of a process and all its descendants (``/usr/bin/time``
+    reports the largest single process only; ``send`` has render workers), sampled
+    every 20 ms from ``/proc``."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = 0  # KiB
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _tree(self, pid: int) -> list[int]:
+        try:
+            children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        except OSError:
+            return [pid]
+        return [pid, *(p for c in children for p in self._tree(int(c)))]
+
+    def _run(self) -> None:
+        while not self.done.wait(0.02):
+            total = 0
+            for pid in self._tree(self.pid):
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                found = re.search(r"VmRSS:\s+(\d+) kB", status)
+                total += int(found.group(1)) if found else 0
+            self.peak = max(self.peak, total)
+
+    def stop(self) -> None:
+        self.done.set()
+        self.thread.join()
+
+
 class _StubEmail:
     def __init__(self, data: bytes) -> None:
         self.data = data
@@ -159,11 +205,17 @@ def run() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-delivery-") as tmp:
             cfg = _config(Path(tmp), port)
             env = {**os.environ, "PYTHONPATH": str(ROOT)}
+            sink_cpu = _cpu_seconds(sink.pid)
             started = time.perf_counter()
-            proc = subprocess.run(
+            popen = subprocess.Popen(
                 [TIME, "-v", sys.executable, "-m", "newsletter", "send", "-c", str(cfg)],
-                env=env, capture_output=True, text=True)
+                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            tree_peak = _TreeRss(popen.pid)
+            out, err = popen.communicate()
             wall = time.perf_counter() - started
+            tree_peak.stop()
+            sink_cpu = _cpu_seconds(sink.pid) - sink_cpu
+            proc = subprocess.CompletedProcess(popen.args, popen.returncode, out, err)
             if proc.returncode != 0:
                 print(f"  send failed ({proc.returncode}): {proc.stderr[-1500:]}")
                 return
@@ -192,6 +244,13 @@ def run() -> None:
     print(f"  ratio:     {overall / bare:.0%} overall{phase_ratio}  (target >= 70%)")
     print(f"  send with rendering stubbed (prebuilt bytes, same sizes): {machinery:,.0f} msg/s "
           f"= {machinery / bare:.0%} of the bare loop (the delivery machinery alone)")
+    user = re.search(r"User time \(seconds\): ([\d.]+)", proc.stderr)
+    system = re.search(r"System time \(seconds\): ([\d.]+)", proc.stderr)
+    if user and system:
+        cpu = float(user.group(1)) + float(system.group(1))
+        print(f"  CPU:       send {cpu:.1f} s (all its processes) + smtp-sink {sink_cpu:.1f} s in {wall:.1f} s "
+              f"wall on {os.cpu_count()} CPUs")
     if rss:
-        print(f"  peak RSS of send: {int(rss.group(1)) / 1024:.0f} MB (target < 200 MB); "
-              f"ledger file {db_size / 1e6:.0f} MB")
+        print(f"  peak RSS of send: {int(rss.group(1)) / 1024:.0f} MB largest process, "
+              f"{tree_peak.peak / 1024:.0f} MB all its processes together (render workers included; "
+              f"target < 200 MB); ledger file {db_size / 1e6:.0f} MB")

@@ -7,7 +7,8 @@
   ``misfire_grace_time``, so a pass missed while the machine slept runs once on
   wake (APScheduler's default grace of 1 s would silently skip it: SPEC 6b).
 - Passes never overlap: they share one asyncio lock, and a pass is the same
-  :func:`newsletter.delivery.service.send_pass` that ``send`` runs.
+  :func:`newsletter.delivery.service.send_pass` that ``send`` runs (templates are
+  compiled once per pass; a large pass renders in a worker process like ``send``).
 - Digest pick-up: the directory is polled every second; a file is recorded once
   its size and mtime have been stable for ``settle_seconds``
   (:class:`~newsletter.watch.SettleTracker`). Picked-up papers accumulate in the
@@ -61,7 +62,7 @@ class Daemon:
     def __init__(self, config: Config, *, config_path: str | Path) -> None:
         self.config = config
         self.config_path = Path(config_path)
-        self.renderer = Renderer(config)
+        Renderer(config)  # fail at start on a broken template, not at the first fire
         self.tracker = SettleTracker(config.digests.settle_seconds)
         self.scheduler: AsyncIOScheduler | None = None
         self.ledger: Ledger | None = None
@@ -107,7 +108,7 @@ class Daemon:
             started = time.monotonic()
             try:
                 summary = await send_pass(self.config, self.ledger, subscribers=subscribers,
-                                          pick_up=False, renderer=self.renderer, stop=self.stopping)
+                                          pick_up=False, stop=self.stopping)
             except NewsletterError as exc:
                 self.failed_passes += 1
                 log.error("pass %s failed: %s", reason, exc)
@@ -149,7 +150,7 @@ class Daemon:
         """SIGHUP: re-read the configuration; keep the old one if the new one is invalid."""
         try:
             config = load_config(self.config_path)
-            renderer = Renderer(config)
+            Renderer(config)  # validates the templates before the new configuration is taken
         except NewsletterError as exc:
             log.error("reload refused, keeping the running configuration: %s",
                       " / ".join(str(exc).splitlines()))
@@ -159,7 +160,7 @@ class Daemon:
             return
         if config.sender.unsubscribe.listen != self.config.sender.unsubscribe.listen:
             log.warning("sender.unsubscribe.listen changed: restart the daemon to apply it")
-        self.config, self.renderer = config, renderer
+        self.config = config
         if self.listener is not None:
             self.listener.update(config)
         if self.ledger is not None:

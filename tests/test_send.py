@@ -260,3 +260,109 @@ def test_progress_lines_when_not_on_a_terminal(tmp_path: Path, seeds: dict[str, 
         assert run.returncode == 0, run.stderr
         lines = [line for line in run.stderr.splitlines() if "done (sent" in line]
         assert 2 <= len(lines) <= 21 and "70/70 done" in lines[-1] and "msg/s" in lines[-1]
+
+
+def _parts(msg: Message) -> dict[str, str]:
+    """The decoded text and HTML parts of an email (what a reader sees)."""
+    out = {}
+    for part in msg.walk():
+        if part.get_content_type() in ("text/plain", "text/html"):
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            out[part.get_content_type()] = payload.decode("utf-8").replace("\r\n", "\n")
+    return out
+
+
+def test_large_pass_renders_in_worker_processes_with_the_one_render_path(
+        tmp_path: Path, seeds: dict[str, Path]) -> None:
+    """A pass of >= POOL_MIN deliveries renders in worker processes: every subscriber
+    gets one email, each the same as the in-process render (Message-ID, headers,
+    parts), and no worker outlives the pass."""
+    import multiprocessing
+    from datetime import date
+
+    from newsletter.delivery.service import POOL_MIN
+    from newsletter.render import Renderer
+
+    n = POOL_MIN + 20
+    profiles = [["model*"], ["diffusion", "title:video"], ["reasoning", "large language models"]]
+    subs = [{"email": f"user{i:04d}@example.org", "keywords": profiles[i % 3], "max_papers": 4}
+            for i in range(n)]
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, subs)
+        add_seeds(cfg, seeds, "000", "001")
+        config = load_config(cfg)
+        summary = run_send(config)
+        got = server.by_recipient()
+    assert summary.sent == n and summary.exit_code == 0
+    assert sorted(got) == [s["email"] for s in subs] and all(len(m) == 1 for m in got.values())
+    assert multiprocessing.active_children() == []  # the workers are gone with the pass
+
+    papers = load_digests([seeds["000"], seeds["001"]]).papers
+    expected = dict(plan(config.subscribers[:3], papers))
+    renderer = Renderer(config)
+    salt = f"1:{date.today().isoformat()}"
+    for sub, matches in expected.items():
+        (received,) = got[sub.email]
+        message_id = renderer.message_id(sub, matches, salt=salt)
+        local = renderer.render(sub, matches, message_id=message_id).message
+        msg = received.message
+        assert msg["Message-ID"] == message_id
+        for header in ("From", "To", "Subject", "List-Unsubscribe", "List-Id"):
+            assert str(msg[header]) == str(local[header]), header
+        assert _parts(msg) == _parts(local)
+    with Ledger.open(config.state) as ledger:
+        assert ledger.delivery_counts() == {"sent": n, "pending": 0, "failed": 0}
+        for sub, matches in expected.items():
+            assert ledger.sent_papers(sub.email) == {m.paper.id for m in matches}
+
+
+def test_large_pass_stopped_midway_leaves_the_rest_for_the_next(tmp_path: Path,
+                                                                seeds: dict[str, Path]) -> None:
+    """The daemon's stop during a pass rendered by worker processes: what the server
+    accepted is recorded sent, the recorded rest stays pending, the pool shuts
+    down; the next pass serves everybody else exactly once."""
+    import asyncio
+    import multiprocessing
+
+    from newsletter.delivery.service import POOL_MIN, send_pass
+
+    n = POOL_MIN + 100
+    subs = [{"email": f"user{i:04d}@example.org", "keywords": ["model*"], "max_papers": 2} for i in range(n)]
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, subs, smtp={"connections": 2})
+        add_seeds(cfg, seeds, "001")
+        config = load_config(cfg)
+
+        class StopAfter:
+            def __init__(self, stop: asyncio.Event) -> None:
+                self.stop, self.done = stop, 0
+
+            def start(self, total: int) -> None:
+                pass
+
+            def advance(self, result: object) -> None:
+                self.done += 1
+                if self.done == 40:
+                    self.stop.set()
+
+            def finish(self) -> None:
+                pass
+
+        async def stopped_pass() -> Any:
+            stop = asyncio.Event()
+            with Ledger.open(config.state) as ledger:
+                return await send_pass(config, ledger, progress=StopAfter(stop), stop=stop)
+
+        first = asyncio.run(stopped_pass())
+        assert multiprocessing.active_children() == []
+        accepted = len(server.received)
+        assert first.sent == accepted and 40 <= accepted < n
+        with Ledger.open(config.state) as ledger:
+            counts = ledger.delivery_counts()
+        assert counts["sent"] == accepted and counts["failed"] == 0
+        second = run_send(config)
+        assert second.exit_code == 0
+        got = server.by_recipient()
+    assert sorted(got) == [s["email"] for s in subs]
+    assert all(len(msgs) == 1 for msgs in got.values())

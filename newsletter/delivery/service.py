@@ -16,9 +16,10 @@ One pass:
    since its previous pass (its ledger horizon), that match its profile and were
    never sent to it nor wait in one of its pending deliveries, best first, at
    most ``max_papers``; nothing matched and no ``send_empty``: no email, the
-   horizon still advances. Deliveries are rendered and recorded ``pending`` in
-   small batches as the SMTP workers ask for them (memory stays bounded), sent,
-   and each outcome is committed before the worker's next SMTP transaction.
+   horizon still advances. Deliveries are rendered (in worker processes for a
+   large pass, see below) and recorded ``pending`` in small batches as the SMTP
+   workers ask for them (memory stays bounded), sent, and each outcome is
+   committed before the worker's next SMTP transaction.
 
 Suppressed addresses (unsubscribed through the one-click endpoint or
 ``newsletter unsubscribe``, or paused; see :mod:`newsletter.unsubscribe_server`)
@@ -35,6 +36,40 @@ their horizon does not move.
 
 The ledger is used from one thread at a time: in the async pass every ledger
 call runs on a single-thread executor, so fsyncs never block the SMTP sessions.
+Writes during delivery go through one group committer (:class:`_Committer`): the
+outcomes of the SMTP transactions that finished while the previous commit ran,
+and the batches of new deliveries to record ``pending``, share one transaction
+and one fsync. A session awaits the commit of its own outcome before it starts
+its next transaction; the producer awaits the commit of a batch before a
+session can take any delivery of it. An outcome-only commit (the usual case) is
+a single autocommit statement (see :meth:`Ledger.commit`).
+
+Rendering in worker processes. A pass with at least ``POOL_MIN`` (200) new
+deliveries, and no ``renderer=`` given, renders in a
+:class:`~concurrent.futures.ProcessPoolExecutor` of :func:`render_workers`
+processes (the usable CPUs less one, at least one), so that rendering uses
+another core while this process runs the SMTP sessions and the ledger:
+
+- the workers are started with ``spawn`` (nothing inherited: not the ledger
+  connection, not the lock file, not the threads) while the pass plans; each
+  builds ONE :class:`Renderer` from the pass's own :class:`Config` object
+  (pickled, so it is the very configuration of the pass, not the file re-read);
+- a batch (``RENDER_BATCH`` deliveries: subscriber, papers, Message-ID salt)
+  comes back as (Message-ID, bytes) made by :func:`render_job`, the same
+  function the in-process path calls: one render path;
+- at most ``2 * workers + 1`` batches are in flight, so memory stays bounded
+  whatever the number of subscribers;
+- the parent records each batch ``pending`` only when it is about to hand it to
+  the sessions, exactly as in-process rendering does: a crash loses nothing that
+  was recorded and re-sends only what was pending;
+- a worker ignores SIGINT (the parent shuts the pool down after its in-flight
+  SMTP transactions) and exits by itself within a quarter of a second when its
+  parent is gone (SIGKILL); a worker that dies makes the pass render the rest in
+  this process, with a warning.
+
+Smaller passes, and callers that pass their own ``renderer`` (the daemon, tests,
+the benchmark's stub), render in this process in batches of ``BATCH``, yielding
+to the SMTP sessions between renders.
 """
 
 from __future__ import annotations
@@ -42,9 +77,15 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import multiprocessing
+import os
+import signal
+import threading
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -63,7 +104,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-BATCH = 32  # deliveries rendered and recorded pending per commit
+BATCH = 32  # deliveries rendered and recorded pending per commit (rendering in this process)
+RENDER_BATCH = 64  # deliveries per batch of a render worker
+POOL_MIN = 200  # a pass with fewer deliveries renders in this process
+MAX_RENDER_WORKERS = 4
 
 
 class Progress(Protocol):
@@ -211,47 +255,139 @@ def compute_deliveries(ledger: Ledger, subscribers: Sequence[Subscriber], *, upt
 
 
 class _Committer:
-    """Group commit of SMTP outcomes: workers await their own outcome's commit;
-    outcomes arriving while a commit runs go together in the next one."""
+    """Group commit on the ledger thread: SMTP outcomes (a worker awaits its own
+    outcome's commit before its next transaction) and batches of new deliveries to
+    record ``pending`` (the producer awaits their ids before handing them to the
+    sessions). Whatever arrives while a commit runs goes together in the next
+    one: one transaction, one fsync, for all of it."""
 
     def __init__(self, run: Callable[..., Any]) -> None:
         self.run = run
         self.waiting: list[tuple[Result, asyncio.Future[None]]] = []
+        self.batches: list[tuple[list[NewDelivery], int, asyncio.Future[list[int]]]] = []
         self.busy = False
         self.task: asyncio.Task[None] | None = None
 
     async def record(self, result: Result) -> None:
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.waiting.append((result, fut))
+        self._kick()
+        await fut
+
+    async def add(self, batch: list[NewDelivery], horizon: int) -> list[int]:
+        fut: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self.batches.append((batch, horizon, fut))
+        self._kick()
+        return await fut
+
+    def _kick(self) -> None:
         if not self.busy:
             self.busy = True
             self.task = asyncio.ensure_future(self._drain())
-        await fut
 
     async def _drain(self) -> None:
         try:
-            while self.waiting:
-                batch, self.waiting = self.waiting, []
-                sent = [(r.item.key, r.attempts) for r, _ in batch if r.status == "sent"]
-                unsent = [(r.item.key, r.status, r.attempts, r.error or "") for r, _ in batch
+            while self.waiting or self.batches:
+                results, self.waiting = self.waiting, []
+                batches, self.batches = self.batches, []
+                sent = [(r.item.key, r.attempts) for r, _ in results if r.status == "sent"]
+                unsent = [(r.item.key, r.status, r.attempts, r.error or "") for r, _ in results
                           if r.status != "sent"]
+                futures: list[asyncio.Future[Any]] = [f for _, f in results] + [f for *_, f in batches]
                 try:
-                    await self.run(_record_results, sent, unsent)
+                    keys = await self.run(Ledger.commit, [(b, h) for b, h, _ in batches], sent, unsent)
                 except BaseException as exc:
-                    for _, fut in batch:
+                    for fut in futures:
                         if not fut.done():
                             fut.set_exception(exc)
+                    if isinstance(exc, Exception):
+                        return  # handed to every waiter: nobody else needs it
                     raise
-                for _, fut in batch:
+                for _, fut in results:
                     if not fut.done():
                         fut.set_result(None)
+                for (*_, bfut), ids in zip(batches, keys, strict=True):
+                    if not bfut.done():
+                        bfut.set_result(ids)
         finally:
             self.busy = False
 
 
-def _record_results(ledger: Ledger, sent: list[tuple[int, int]], unsent: list[tuple[int, str, int, str]]
-                    ) -> None:
-    ledger.record_results(sent, unsent)
+# --------------------------------------------------------------------------- rendering
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """One email to render: the subscriber, its papers, the Message-ID salt."""
+
+    subscriber: Subscriber
+    matches: list[Match]
+    salt: str
+
+
+def render_job(renderer: Renderer, job: _Job) -> tuple[str, bytes]:
+    """The Message-ID and the bytes of one delivery: the one render path, used in this
+    process and in the render workers alike."""
+    message_id = renderer.message_id(job.subscriber, job.matches, salt=job.salt)
+    email = renderer.render(job.subscriber, job.matches, message_id=message_id)
+    return message_id, email.as_bytes()
+
+
+_worker_renderer: Renderer | None = None
+
+
+def _watch_parent(parent: int) -> None:
+    """A render worker ends when the process that started it is gone (SIGKILL, crash):
+    no orphan outlives a ``send``."""
+    while os.getppid() == parent:
+        time.sleep(0.25)
+    os._exit(0)
+
+
+def _init_render_worker(config: Config, parent: int) -> None:
+    """Initializer of a render worker: one :class:`Renderer` per process (templates
+    compiled once), from the very configuration object of the pass."""
+    global _worker_renderer
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which shuts us down
+    threading.Thread(target=_watch_parent, args=(parent,), name="watch-parent", daemon=True).start()
+    _worker_renderer = Renderer(config)
+
+
+def _worker_ready() -> int:
+    return os.getpid()
+
+
+def _render_in_worker(jobs: list[_Job]) -> list[tuple[str, bytes]]:
+    assert _worker_renderer is not None
+    return [render_job(_worker_renderer, job) for job in jobs]
+
+
+def render_workers() -> int:
+    """Render worker processes for a large pass: the CPUs this process may use, less
+    the one the SMTP sessions and the ledger need, at least one."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus - 1, MAX_RENDER_WORKERS))
+
+
+class _RenderPool:
+    """Render worker processes (``spawn``: nothing of this process is inherited, not
+    the ledger connection, not the lock file)."""
+
+    def __init__(self, config: Config, workers: int) -> None:
+        self.workers = workers
+        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                        initializer=_init_render_worker, initargs=(config, os.getpid()))
+        for _ in range(workers):  # start them now: they load while the pass plans
+            self.pool.submit(_worker_ready)
+
+    def submit(self, jobs: list[_Job]) -> asyncio.Future[list[tuple[str, bytes]]]:
+        return asyncio.wrap_future(self.pool.submit(_render_in_worker, jobs))
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def sender_address(config: Config) -> str:
@@ -279,6 +415,7 @@ async def send_pass(
     pending (or unplanned) for the next pass. The caller holds the ledger lock."""
     loop = asyncio.get_running_loop()
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
+    pool: _RenderPool | None = None
 
     async def db(fn: Callable[..., T], *args: Any) -> T:
         return await loop.run_in_executor(executor, fn, ledger, *args)
@@ -304,53 +441,100 @@ async def send_pass(
         skipped = [s.email for s in serve if suppression_key(s.email) in suppressed]
         serve = tuple(s for s in serve if suppression_key(s.email) not in suppressed)
         summary.suppressed = len(skipped)
+        if renderer is None and len(serve) >= POOL_MIN:
+            pool = _RenderPool(config, render_workers())  # the workers start while we plan
         pending_ids = await db(Ledger.pending_ids)
         upto = await db(Ledger.last_digest_id)
         planned = await db(lambda lg: list(compute_deliveries(lg, serve, upto=upto)))
         to_send = [p for p in planned if p.matches or p.subscriber.send_empty]
         nothing = [p.subscriber.email for p in planned if not (p.matches or p.subscriber.send_empty)]
+        del planned
         summary.nothing = len(nothing)
         if nothing or skipped:
             await db(Ledger.advance, [*nothing, *skipped], upto)
+        if pool is not None and len(to_send) < POOL_MIN:
+            pool.close()  # a small pass: rendering here is quicker than feeding workers
+            pool = None
         summary.resent = len(pending_ids)
         if progress is not None:
             progress.start(len(pending_ids) + len(to_send))
-        render = renderer or Renderer(config)
+        local: list[Renderer] = [renderer] if renderer is not None else []
         counts = await db(Ledger.delivery_counts_by_email)
         envelope_from = sender_address(config)
         day = (today or date.today()).isoformat()
+        committer = _Committer(db)
+
+        def local_renderer() -> Renderer:
+            if not local:
+                local.append(Renderer(config))
+            return local[0]
+
+        async def render_here(jobs: list[_Job]) -> list[tuple[str, bytes]]:
+            here = local_renderer()
+            out = []
+            for job in jobs:
+                out.append(render_job(here, job))
+                await asyncio.sleep(0)  # let the SMTP sessions run between renders
+            return out
 
         async def produce() -> AsyncIterator[Outgoing]:
-            for delivery_id in pending_ids:
-                item = await db(Ledger.pending, delivery_id)
-                if item is not None:
+            nonlocal pool
+            for start in range(0, len(pending_ids), BATCH):
+                for item in await db(Ledger.pendings, pending_ids[start:start + BATCH]):
                     log.info("re-sending pending delivery %s to %s", item.message_id, item.email)
                     yield Outgoing(item.id, item.sender, item.email, item.message, item.message_id)
-            for start in range(0, len(to_send), BATCH):
-                if stop is not None and stop.is_set():
-                    return
-                batch: list[NewDelivery] = []
-                now_suppressed = await db(Ledger.suppressed)  # a click during the pass counts
-                for p in to_send[start:start + BATCH]:
-                    sub = p.subscriber
-                    if suppression_key(sub.email) in now_suppressed:
-                        log.info("%s unsubscribed during the pass: skipped", sub.email)
-                        summary.suppressed += 1
-                        continue
-                    ids = tuple(m.paper.id for m in p.matches)
-                    seq = counts.get(sub.email, 0) + 1
-                    counts[sub.email] = seq
-                    message_id = render.message_id(sub, p.matches, salt=f"{seq}:{day}")
-                    email = render.render(sub, p.matches, message_id=message_id)
-                    batch.append(NewDelivery(sub.email, message_id, ids, envelope_from, email.as_bytes()))
-                    await asyncio.sleep(0)  # let the SMTP sessions run between renders
-                if not batch:
-                    continue
-                keys = await db(Ledger.add_pending, batch, upto)
-                for key, new in zip(keys, batch, strict=True):
-                    yield Outgoing(key, new.sender, new.email, new.message, new.message_id)
+            size = RENDER_BATCH if pool is not None else BATCH
+            ahead = 2 * pool.workers + 1 if pool is not None else 1
+            starts = iter(range(0, len(to_send), size))
+            renders: deque[tuple[list[_Job], asyncio.Future[list[tuple[str, bytes]]] | None]] = deque()
 
-        committer = _Committer(db)
+            def submit() -> None:
+                """Keep up to ``ahead`` batches rendering (memory stays bounded)."""
+                while len(renders) < ahead and (start := next(starts, None)) is not None:
+                    jobs = []
+                    for p in to_send[start:start + size]:
+                        seq = counts.get(p.subscriber.email, 0) + 1
+                        counts[p.subscriber.email] = seq
+                        jobs.append(_Job(p.subscriber, p.matches, f"{seq}:{day}"))
+                    renders.append((jobs, pool.submit(jobs) if pool is not None else None))
+
+            try:
+                submit()
+                while renders:
+                    if stop is not None and stop.is_set():
+                        return
+                    jobs, future = renders.popleft()
+                    submit()
+                    if future is None:
+                        rendered = await render_here(jobs)
+                    else:
+                        try:
+                            rendered = await future
+                        except BrokenProcessPool as exc:
+                            if pool is not None:
+                                log.warning("a render worker died (%s): rendering in this process", exc)
+                                pool.close()
+                                pool = None
+                            rendered = await render_here(jobs)
+                    now_suppressed = await db(Ledger.suppressed)  # a click during the pass counts
+                    batch: list[NewDelivery] = []
+                    for job, (message_id, data) in zip(jobs, rendered, strict=True):
+                        sub = job.subscriber
+                        if suppression_key(sub.email) in now_suppressed:
+                            log.info("%s unsubscribed during the pass: skipped", sub.email)
+                            summary.suppressed += 1
+                            continue
+                        ids = tuple(m.paper.id for m in job.matches)
+                        batch.append(NewDelivery(sub.email, message_id, ids, envelope_from, data))
+                    if not batch:
+                        continue
+                    keys = await committer.add(batch, upto)
+                    for key, new in zip(keys, batch, strict=True):
+                        yield Outgoing(key, new.sender, new.email, new.message, new.message_id)
+            finally:
+                for _, future in renders:
+                    if future is not None:
+                        future.cancel()
 
         async def on_result(result: Result) -> None:
             await committer.record(result)
@@ -372,6 +556,8 @@ async def send_pass(
     finally:
         if progress is not None:
             progress.finish()
+        if pool is not None:
+            pool.close()
         executor.shutdown(wait=True)
     return summary
 
