@@ -15,12 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from newsletter.config import Config, Subscriber
 from newsletter.delivery.ledger import Ledger, suppression_key
 from newsletter.errors import DigestParseError
 from newsletter.matching import Match
+from newsletter.pages import BASE_STYLE, PAGE_ENV
 from newsletter.pipeline import digest_files, load_digests, plan, select_subscribers
 from newsletter.render import RenderedEmail, Renderer
 
@@ -107,13 +106,9 @@ def write_previews(run: PreviewRun, out: Path) -> list[Path]:
 
 # --------------------------------------------------------------------------- pages
 
-_ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
-                          lstrip_blocks=True)
+_ENV = PAGE_ENV
 
-_STYLE = """
-:root { color-scheme: light; }
-body { font: 16px/1.5 -apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
-       color: #1f2937; background: #f1f5f9; margin: 0; }
+_STYLE = BASE_STYLE + """
 main { max-width: 1100px; margin: 0 auto; padding: 20px 16px 48px; }
 h1 { font-size: 24px; margin: 8px 0 4px; } h2 { font-size: 19px; margin: 28px 0 8px; }
 a { color: #1d4ed8; text-decoration: underline; }

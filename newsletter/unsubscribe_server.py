@@ -55,12 +55,12 @@ from types import FrameType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import jinja2
 from markupsafe import Markup
 
 from newsletter.config import Config, load_config
 from newsletter.delivery.ledger import Ledger, Suppression
 from newsletter.errors import NewsletterError
+from newsletter.pages import BASE_STYLE, PAGE_ENV
 from newsletter.unsubscribe import secret_for, unsubscribe_token
 
 log = logging.getLogger("newsletter.unsubscribe")
@@ -173,13 +173,9 @@ def _multipart(content_type: str, body: bytes) -> dict[str, list[str]]:
 
 # --------------------------------------------------------------------------- pages
 
-_ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
-                          lstrip_blocks=True)
+_ENV = PAGE_ENV
 
-_STYLE = """
-:root { color-scheme: light; }
-body { font: 16px/1.5 -apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, Helvetica, Arial, sans-serif;
-       color: #1f2937; background: #f1f5f9; margin: 0; }
+_STYLE = BASE_STYLE + """
 main { max-width: 520px; margin: 48px auto; padding: 24px; background: #fff; border-radius: 12px;
        box-shadow: 0 1px 3px rgba(0,0,0,.08); }
 h1 { font-size: 22px; margin: 0 0 12px; }
