@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv test lint demo bench clean
+.PHONY: venv system-deps test lint format demo bench clean
 
 venv: $(STAMP)
 
@@ -14,13 +14,22 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
-test: venv
-	$(BIN)/ruff check .
+# Debian packages the tests drive for real (chromium, spamassassin, dovecot, ...).
+system-deps:
+	scripts/system-deps
+
+# What CI runs: lint, format check, strict types, then the whole suite.
+test: venv system-deps lint
 	$(BIN)/python -m pytest -q
 
 lint: venv
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 demo: venv
 	$(BIN)/python scripts/demo.py

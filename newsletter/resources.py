@@ -1,26 +1,31 @@
-"""Where the shipped resources live.
+"""Where the shipped resources live, in every install mode.
 
-The default templates are in ``templates/`` at the top of the repository and are
-installed as the package ``newsletter.templates`` (see pyproject.toml). An
-installed copy is found through :mod:`importlib.resources`; a source checkout
-(or an editable install whose finder does not map the directory) falls back to
-the repository's ``templates/``.
+The default email templates sit in ``templates/`` at the top of the repository
+and are installed as the regular package ``newsletter.templates`` (it has an
+``__init__.py``; pyproject maps the directory). They are read only through
+:mod:`importlib.resources` (``files()`` and ``Traversable.read_text``), never
+through a guessed filesystem path, so a wheel, an sdist, an editable install
+and a zipped application all find the same files from any working directory.
 """
 
 from __future__ import annotations
 
 from importlib import resources
-from pathlib import Path
+from importlib.resources.abc import Traversable
 
-_REPO_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATE_PACKAGE = "newsletter.templates"
 
 
-def default_template_dir() -> Path:
-    """The directory holding the shipped ``digest.mjml.j2`` and ``digest.txt.j2``."""
-    try:
-        found = Path(str(resources.files("newsletter.templates")))
-    except (ModuleNotFoundError, TypeError):
-        found = None
-    if found is not None and (found / "digest.mjml.j2").is_file():
-        return found
-    return _REPO_TEMPLATES
+def shipped(package: str = TEMPLATE_PACKAGE) -> Traversable:
+    """The root of a shipped resource package (a directory, or a folder inside a zip)."""
+    return resources.files(package)
+
+
+def shipped_file(name: str, package: str = TEMPLATE_PACKAGE) -> Traversable | None:
+    """The shipped resource ``name`` (``/``-separated, no ``..``), or None when absent."""
+    node = shipped(package)
+    for part in name.split("/"):
+        if part in ("", ".", ".."):
+            return None
+        node = node.joinpath(part)
+    return node if node.is_file() else None

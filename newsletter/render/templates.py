@@ -2,7 +2,8 @@
 
 Two templates make an email: ``digest.mjml.j2`` (MJML with Jinja2 markup, for
 the HTML part) and ``digest.txt.j2`` (Jinja2, the plain-text part). They come
-from the shipped default directory (:func:`newsletter.resources.default_template_dir`);
+from the shipped package ``newsletter.templates`` (read through :mod:`importlib.resources`,
+so every install mode finds them: :mod:`newsletter.resources`);
 a configured ``templates:`` directory overrides them file by file (a Jinja
 ``ChoiceLoader``: the override first, the default second).
 
@@ -58,7 +59,7 @@ import mjml
 
 from newsletter.errors import RenderError
 from newsletter.render.content import highlight, wrap
-from newsletter.resources import default_template_dir
+from newsletter.resources import shipped_file
 
 HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
@@ -78,12 +79,22 @@ def autoescape_for(name: str | None) -> bool:
     return not (name or "").endswith((".txt", ".txt.j2"))
 
 
+class ShippedLoader(jinja2.BaseLoader):
+    """Templates from the installed package, through importlib.resources (zip-safe)."""
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
+        found = shipped_file(template)
+        if found is None:
+            raise jinja2.TemplateNotFound(template)
+        return found.read_text(encoding="utf-8"), str(found), lambda: True
+
+
 def make_environment(override: Path | None = None) -> jinja2.Environment:
     """The Jinja environment: override directory first, then the shipped templates."""
     loaders: list[jinja2.BaseLoader] = []
     if override is not None:
         loaders.append(jinja2.FileSystemLoader(str(override)))
-    loaders.append(jinja2.FileSystemLoader(str(default_template_dir())))
+    loaders.append(ShippedLoader())
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=autoescape_for,

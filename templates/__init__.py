@@ -1,0 +1,1 @@
+"""The shipped default templates (a resource package: read through importlib.resources)."""
