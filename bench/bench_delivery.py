@@ -69,8 +69,9 @@ def _config(directory: Path, port: int) -> Path:
         "state": "ledger.sqlite3",
         "sender": {"from": "Paper Digest <digest@example.org>"},
         "smtp": {"host": "127.0.0.1", "port": port, "connections": CONNECTIONS, "retries": 3},
-        "subscribers": [{"email": f"user{i:05d}@example.org", **PROFILES[i % len(PROFILES)]}
-                        for i in range(SUBSCRIBERS)],
+        "subscribers": [
+            {"email": f"user{i:05d}@example.org", **PROFILES[i % len(PROFILES)]} for i in range(SUBSCRIBERS)
+        ],
     }
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
@@ -209,7 +210,11 @@ def run() -> None:
             started = time.perf_counter()
             popen = subprocess.Popen(
                 [TIME, "-v", sys.executable, "-m", "newsletter", "send", "-c", str(cfg)],
-                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
             tree_peak = _TreeRss(popen.pid)
             out, err = popen.communicate()
             wall = time.perf_counter() - started
@@ -234,23 +239,31 @@ def run() -> None:
         sink.terminate()
         sink.wait()
     overall = sent / wall
-    print(f"  send:      {sent:,} messages, mean {sum(sizes) / max(sent, 1) / 1024:.0f} KiB, "
-          f"{wall:.1f} s wall -> {overall:,.0f} msg/s overall (process start, digests, planning included)")
+    print(
+        f"  send:      {sent:,} messages, mean {sum(sizes) / max(sent, 1) / 1024:.0f} KiB, "
+        f"{wall:.1f} s wall -> {overall:,.0f} msg/s overall (process start, digests, planning included)"
+    )
     if phase:
         rate = float(phase[-1][2])
         print(f"             {rate:,.0f} msg/s in the delivery phase (render + ledger + SMTP)")
     print(f"  bare loop: {bare:,.0f} msg/s (aiosmtplib, prebuilt messages of the same sizes)")
     phase_ratio = f", {rate / bare:.0%} delivery phase" if phase else ""
     print(f"  ratio:     {overall / bare:.0%} overall{phase_ratio}  (target >= 70%)")
-    print(f"  send with rendering stubbed (prebuilt bytes, same sizes): {machinery:,.0f} msg/s "
-          f"= {machinery / bare:.0%} of the bare loop (the delivery machinery alone)")
+    print(
+        f"  send with rendering stubbed (prebuilt bytes, same sizes): {machinery:,.0f} msg/s "
+        f"= {machinery / bare:.0%} of the bare loop (the delivery machinery alone)"
+    )
     user = re.search(r"User time \(seconds\): ([\d.]+)", proc.stderr)
     system = re.search(r"System time \(seconds\): ([\d.]+)", proc.stderr)
     if user and system:
         cpu = float(user.group(1)) + float(system.group(1))
-        print(f"  CPU:       send {cpu:.1f} s (all its processes) + smtp-sink {sink_cpu:.1f} s in {wall:.1f} s "
-              f"wall on {os.cpu_count()} CPUs")
+        print(
+            f"  CPU:       send {cpu:.1f} s (all its processes) + smtp-sink {sink_cpu:.1f} s in {wall:.1f} s "
+            f"wall on {os.cpu_count()} CPUs"
+        )
     if rss:
-        print(f"  peak RSS of send: {int(rss.group(1)) / 1024:.0f} MB largest process, "
-              f"{tree_peak.peak / 1024:.0f} MB all its processes together (render workers included; "
-              f"target < 200 MB); ledger file {db_size / 1e6:.0f} MB")
+        print(
+            f"  peak RSS of send: {int(rss.group(1)) / 1024:.0f} MB largest process, "
+            f"{tree_peak.peak / 1024:.0f} MB all its processes together (render workers included; "
+            f"target < 200 MB); ledger file {db_size / 1e6:.0f} MB"
+        )

@@ -23,20 +23,54 @@ from newsletter.matching.text import words
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 SIZES = (1_000, 10_000, 100_000)
-_STOP = frozenset((
-    "also", "and", "are", "based", "both", "but", "can", "each", "for", "from", "has", "have", "into",
-    "its", "more", "most", "not", "our", "such", "than", "that", "the", "their", "them", "these", "they",
-    "this", "those", "through", "which", "while", "with", "when", "where", "what", "were", "will",
-))
+_STOP = frozenset(
+    (
+        "also",
+        "and",
+        "are",
+        "based",
+        "both",
+        "but",
+        "can",
+        "each",
+        "for",
+        "from",
+        "has",
+        "have",
+        "into",
+        "its",
+        "more",
+        "most",
+        "not",
+        "our",
+        "such",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "these",
+        "they",
+        "this",
+        "those",
+        "through",
+        "which",
+        "while",
+        "with",
+        "when",
+        "where",
+        "what",
+        "were",
+        "will",
+    )
+)
 
 
 def _papers() -> tuple[Paper, ...]:
     return read_digest(next(SEEDS.glob("002_*.txt"))).papers
 
 
-def make_profiles(
-    papers: tuple[Paper, ...], count: int, seed: int = 0, *, broad: bool = False
-) -> list[Profile]:
+def make_profiles(papers: tuple[Paper, ...], count: int, seed: int = 0, *, broad: bool = False) -> list[Profile]:
     """``count`` profiles of 3 to 8 keywords drawn from the words of ``papers``.
 
     Mostly single words, some two-word phrases taken from the texts, some ``prefix*``
@@ -48,8 +82,12 @@ def make_profiles(
     rng = random.Random(seed)
     texts = [words(f"{p.title} {p.abstract}") for p in papers]
     tokens = [w for t in texts for w in t if len(w) >= 4 and w.isalpha() and w not in _STOP]
-    pairs = [f"{a} {b}" for t in texts for a, b in itertools.pairwise(t)
-             if a not in _STOP and b not in _STOP and a.isalpha() and b.isalpha()]
+    pairs = [
+        f"{a} {b}"
+        for t in texts
+        for a, b in itertools.pairwise(t)
+        if a not in _STOP and b not in _STOP and a.isalpha() and b.isalpha()
+    ]
     if not broad:
         tokens = sorted(set(tokens))
         pairs = sorted(set(pairs))
@@ -70,8 +108,7 @@ def make_profiles(
         keywords = tuple(entry() for _ in range(rng.randint(3, 8)))
         require = (rng.choice(tokens),) if rng.random() < 0.05 else ()
         exclude = (rng.choice(tokens),) if rng.random() < 0.10 else ()
-        profiles.append(Profile(f"s{i}@example.org", keywords, require, exclude,
-                                stemming=rng.random() < 0.9))
+        profiles.append(Profile(f"s{i}@example.org", keywords, require, exclude, stemming=rng.random() < 0.9))
     return profiles
 
 
@@ -90,9 +127,11 @@ def _measure(papers: tuple[Paper, ...], profiles: list[Profile], label: str) -> 
     for cp in compiled:
         match_papers(index, cp)
     warm = time.perf_counter() - started
-    print(f"  {size:>7,}{label} profiles: {size / cold:>7,.0f} profiles/s cold ({cold:.2f} s, "
-          f"{cold / size * 1e6:.1f} us each), {size / warm:>7,.0f} profiles/s precompiled+warm "
-          f"({warm:.2f} s); {found / size:.1f} papers per profile, {entries:,} distinct entries")
+    print(
+        f"  {size:>7,}{label} profiles: {size / cold:>7,.0f} profiles/s cold ({cold:.2f} s, "
+        f"{cold / size * 1e6:.1f} us each), {size / warm:>7,.0f} profiles/s precompiled+warm "
+        f"({warm:.2f} s); {found / size:.1f} papers per profile, {entries:,} distinct entries"
+    )
 
 
 def run() -> None:
@@ -116,5 +155,7 @@ def run() -> None:
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"  peak memory: {peak / 2**20:.1f} MiB traced while indexing and matching "
-          f"{SIZES[1]:,} profiles (results dropped); max RSS of the run {rss / 1024:.0f} MiB")
+    print(
+        f"  peak memory: {peak / 2**20:.1f} MiB traced while indexing and matching "
+        f"{SIZES[1]:,} profiles (results dropped); max RSS of the run {rss / 1024:.0f} MiB"
+    )

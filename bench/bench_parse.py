@@ -21,5 +21,7 @@ def run() -> None:
             papers += len(parse_digest(data, source=name).papers)
     elapsed = time.perf_counter() - started
     print("== parse: hf-text seeds ==")
-    print(f"  {papers / elapsed:,.0f} papers/s, {size * rounds / elapsed / 1e6:.1f} MB/s "
-          f"({rounds} rounds of {len(blobs)} files)")
+    print(
+        f"  {papers / elapsed:,.0f} papers/s, {size * rounds / elapsed / 1e6:.1f} MB/s "
+        f"({rounds} rounds of {len(blobs)} files)"
+    )

@@ -71,8 +71,7 @@ def run() -> None:
     size = once(n)
     elapsed = time.perf_counter() - started
     print(f"== render: {PAPERS}-paper emails, one core ==")
-    print(f"  {n / elapsed:,.0f} messages/s ({elapsed / n * 1e3:.2f} ms each, "
-          f"{size / n / 1024:.0f} KB per message)")
+    print(f"  {n / elapsed:,.0f} messages/s ({elapsed / n * 1e3:.2f} ms each, {size / n / 1024:.0f} KB per message)")
 
     # side by side: the alternative path, Jinja renders MJML per message and MJML compiles it
     sub, matches = jobs[0]
@@ -85,8 +84,10 @@ def run() -> None:
     for _ in range(200):
         renderer.templates.render_html(ctx)
     once_per_run = (time.perf_counter() - started) / 200
-    print(f"  HTML part: {once_per_run * 1e3:.2f} ms with MJML compiled once per run, "
-          f"{per * 1e3:.2f} ms with Jinja then MJML per message")
+    print(
+        f"  HTML part: {once_per_run * 1e3:.2f} ms with MJML compiled once per run, "
+        f"{per * 1e3:.2f} ms with Jinja then MJML per message"
+    )
 
     profiler = cProfile.Profile()
     profiler.enable()

@@ -123,7 +123,7 @@ def parse_listen(value: str) -> tuple[str, int]:
     """``HOST:PORT`` (``[::1]:PORT`` for IPv6) -> (host, port); ValueError otherwise."""
     m = re.fullmatch(r"\s*(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[A-Za-z0-9.-]+)):(?P<port>\d{1,5})\s*", value)
     if not m or int(m.group("port")) > 65535:
-        raise ValueError(f"{value!r} is not HOST:PORT (e.g. \"127.0.0.1:8026\")")
+        raise ValueError(f'{value!r} is not HOST:PORT (e.g. "127.0.0.1:8026")')
     return m.group("v6") or m.group("host"), int(m.group("port"))
 
 
@@ -368,8 +368,7 @@ def _read_yaml(path: Path) -> tuple[Any, _Lines]:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"invalid YAML: {problem}", path=str(path),
-                          line=mark.line + 1 if mark else None) from None
+        raise ConfigError(f"invalid YAML: {problem}", path=str(path), line=mark.line + 1 if mark else None) from None
     finally:
         loader.dispose()
     return data, _Lines(node)
@@ -394,8 +393,10 @@ def _problems(exc: ValidationError, *, path: Path, lines: _Lines, prefix: Loc = 
         if err["type"] == "extra_forbidden":
             message = "unknown key"
             if loc and loc[-1] == "password":
-                message = ("unknown key: secrets never live in the file; put the password in an "
-                           "environment variable and name it in smtp.password_env")
+                message = (
+                    "unknown key: secrets never live in the file; put the password in an "
+                    "environment variable and name it in smtp.password_env"
+                )
         elif err["type"] == "missing":
             message = "required key is missing"
         full = (*prefix, *loc)
@@ -432,18 +433,28 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
     for sub, source, line, key in subscribers:
         first = seen.get(sub.email.casefold())
         if first:
-            problems.append(ConfigError(f"duplicate subscriber {sub.email} (first defined at {first})",
-                                        path=source, line=line, key=f"{key}.email"))
+            problems.append(
+                ConfigError(
+                    f"duplicate subscriber {sub.email} (first defined at {first})",
+                    path=source,
+                    line=line,
+                    key=f"{key}.email",
+                )
+            )
         else:
             seen[sub.email.casefold()] = f"{Path(source).name}:{line}" if line else Path(source).name
         if not sub.keywords and not sub.require:
-            problems.append(ConfigError("a subscriber needs at least one entry in keywords or require",
-                                        path=source, line=line, key=key))
+            problems.append(
+                ConfigError(
+                    "a subscriber needs at least one entry in keywords or require", path=source, line=line, key=key
+                )
+            )
     if model is not None:
         problems.extend(_check_paths(model, base, cfg_path, lines))
     if problems:
-        raise ConfigError(f"{len(problems)} problem(s) in the configuration", path=str(cfg_path),
-                          problems=tuple(problems))
+        raise ConfigError(
+            f"{len(problems)} problem(s) in the configuration", path=str(cfg_path), problems=tuple(problems)
+        )
     assert model is not None
     d = model.defaults
     return Config(
@@ -454,7 +465,8 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
         sender=model.sender,
         links=model.links,
         smtp=model.smtp.model_copy(
-            update={"ca_file": _resolve(base, model.smtp.ca_file) if model.smtp.ca_file else None}),
+            update={"ca_file": _resolve(base, model.smtp.ca_file) if model.smtp.ca_file else None}
+        ),
         templates=_resolve(base, model.templates) if model.templates else None,
         defaults=d,
         subscribers=tuple(
@@ -476,8 +488,9 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
     )
 
 
-def _load_subscriber_dir(directory: Path, problems: list[ConfigError]
-                         ) -> Iterator[tuple[SubscriberModel, str, int | None, str]]:
+def _load_subscriber_dir(
+    directory: Path, problems: list[ConfigError]
+) -> Iterator[tuple[SubscriberModel, str, int | None, str]]:
     if not directory.is_dir():
         problems.append(ConfigError("subscribers_dir is not a directory", path=str(directory)))
         return
@@ -500,11 +513,23 @@ def _load_subscriber_dir(directory: Path, problems: list[ConfigError]
 def _check_paths(model: ConfigModel, base: Path, cfg_path: Path, lines: _Lines) -> Iterator[ConfigError]:
     directory = _resolve(base, model.digests.directory)
     if not directory.is_dir():
-        yield ConfigError(f"digest directory {directory} does not exist", path=str(cfg_path),
-                          line=lines.line(("digests", "directory")), key="digests.directory")
+        yield ConfigError(
+            f"digest directory {directory} does not exist",
+            path=str(cfg_path),
+            line=lines.line(("digests", "directory")),
+            key="digests.directory",
+        )
     if model.templates is not None and not _resolve(base, model.templates).is_dir():
-        yield ConfigError(f"template directory {_resolve(base, model.templates)} does not exist",
-                          path=str(cfg_path), line=lines.line(("templates",)), key="templates")
+        yield ConfigError(
+            f"template directory {_resolve(base, model.templates)} does not exist",
+            path=str(cfg_path),
+            line=lines.line(("templates",)),
+            key="templates",
+        )
     if model.smtp.ca_file is not None and not _resolve(base, model.smtp.ca_file).is_file():
-        yield ConfigError(f"CA file {_resolve(base, model.smtp.ca_file)} does not exist",
-                          path=str(cfg_path), line=lines.line(("smtp", "ca_file")), key="smtp.ca_file")
+        yield ConfigError(
+            f"CA file {_resolve(base, model.smtp.ca_file)} does not exist",
+            path=str(cfg_path),
+            line=lines.line(("smtp", "ca_file")),
+            key="smtp.ca_file",
+        )

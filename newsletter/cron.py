@@ -36,12 +36,15 @@ def cron_trigger(expr: str, tz: tzinfo) -> CronTrigger:
             return CronTrigger.from_crontab(expr, timezone=tz)
         if len(fields) == 6:
             second, minute, hour, day, month, dow = fields
-            return CronTrigger(second=second, minute=minute, hour=hour, day=day, month=month,
-                               day_of_week=dow, timezone=tz)
+            return CronTrigger(
+                second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=dow, timezone=tz
+            )
     except ValueError as exc:
         raise ValueError(f"invalid cron expression {expr!r}: {exc}") from None
-    raise ValueError(f"invalid cron expression {expr!r}: expected 5 fields "
-                     "(minute hour day month weekday) or 6 (with a leading second)")
+    raise ValueError(
+        f"invalid cron expression {expr!r}: expected 5 fields "
+        "(minute hour day month weekday) or 6 (with a leading second)"
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,13 +80,20 @@ class Daemon:
         tz = timezone(self.config.schedule.timezone)
         for job in jobs_for(self.config):
             self.scheduler.add_job(
-                self._scheduled, trigger=cron_trigger(job.cron, tz), args=[job.key], id=job.key,
-                name=f"{job.key} ({len(job.emails)} subscribers)", max_instances=1, coalesce=True,
-                misfire_grace_time=MISFIRE_GRACE, replace_existing=True,
+                self._scheduled,
+                trigger=cron_trigger(job.cron, tz),
+                args=[job.key],
+                id=job.key,
+                name=f"{job.key} ({len(job.emails)} subscribers)",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=MISFIRE_GRACE,
+                replace_existing=True,
             )
         for job in self.scheduler.get_jobs():
-            log.info("schedule %s: next run %s", job.name, job.next_run_time.isoformat()
-                     if job.next_run_time else "never")
+            log.info(
+                "schedule %s: next run %s", job.name, job.next_run_time.isoformat() if job.next_run_time else "never"
+            )
 
     def _members(self, key: str) -> list[Subscriber]:
         jobs = {job.key: job for job in jobs_for(self.config)}
@@ -107,16 +114,24 @@ class Daemon:
                 return None
             started = time.monotonic()
             try:
-                summary = await send_pass(self.config, self.ledger, subscribers=subscribers,
-                                          pick_up=False, stop=self.stopping)
+                summary = await send_pass(
+                    self.config, self.ledger, subscribers=subscribers, pick_up=False, stop=self.stopping
+                )
             except NewsletterError as exc:
                 self.failed_passes += 1
                 log.error("pass %s failed: %s", reason, exc)
                 return None
             self.passes += 1
-            log.info("pass %s: subscribers=%d sent=%d failed=%d pending=%d nothing-new=%d "
-                     "duration=%.2fs", reason, len(subscribers), summary.sent, summary.failed,
-                     summary.pending, summary.nothing, time.monotonic() - started)
+            log.info(
+                "pass %s: subscribers=%d sent=%d failed=%d pending=%d nothing-new=%d duration=%.2fs",
+                reason,
+                len(subscribers),
+                summary.sent,
+                summary.failed,
+                summary.pending,
+                summary.nothing,
+                time.monotonic() - started,
+            )
             return summary
 
     async def pick_up(self) -> int:
@@ -152,8 +167,7 @@ class Daemon:
             config = load_config(self.config_path)
             Renderer(config)  # validates the templates before the new configuration is taken
         except NewsletterError as exc:
-            log.error("reload refused, keeping the running configuration: %s",
-                      " / ".join(str(exc).splitlines()))
+            log.error("reload refused, keeping the running configuration: %s", " / ".join(str(exc).splitlines()))
             return
         if config.state != self.config.state:
             log.error("reload refused: the ledger path changed (%s); restart instead", config.state)
@@ -183,8 +197,9 @@ class Daemon:
         try:
             self.listener = UnsubscribeServer(self.config)
         except OSError as exc:
-            raise NewsletterError(f"sender.unsubscribe.listen: cannot listen on {listen[0]}:{listen[1]}: "
-                                  f"{exc.strerror or exc}") from None
+            raise NewsletterError(
+                f"sender.unsubscribe.listen: cannot listen on {listen[0]}:{listen[1]}: {exc.strerror or exc}"
+            ) from None
         self.listener.start_background()
         log.info("unsubscribe endpoint on %sunsubscribe/<token>", self.listener.url)
 
@@ -213,8 +228,12 @@ class Daemon:
         try:
             self.scheduler.start()
             self._schedule()
-            log.info("daemon started: %d subscribers, digests in %s, ledger %s",
-                     len(self.config.subscribers), self.config.digests.directory, self.config.state)
+            log.info(
+                "daemon started: %d subscribers, digests in %s, ledger %s",
+                len(self.config.subscribers),
+                self.config.digests.directory,
+                self.config.state,
+            )
             if self.ledger.pending_ids():
                 log.info("pending deliveries found: re-sending them now")
                 await self.deliver([], reason="catch-up")

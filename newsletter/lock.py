@@ -35,9 +35,8 @@ class LedgerLock:
             finally:
                 os.close(fd)
             raise ConfigError(
-                f"another newsletter process is using this ledger ({holder or 'unknown'}); "
-                f"refusing to {self.purpose}",
-                path=str(self.path.with_name(self.path.name.removesuffix('.lock'))),
+                f"another newsletter process is using this ledger ({holder or 'unknown'}); refusing to {self.purpose}",
+                path=str(self.path.with_name(self.path.name.removesuffix(".lock"))),
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()}: {self.purpose}\n".encode())
@@ -53,6 +52,7 @@ class LedgerLock:
         self.acquire()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.release()

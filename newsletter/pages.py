@@ -5,8 +5,7 @@ from __future__ import annotations
 import jinja2
 
 #: Jinja environment for the pages: everything escaped, undefined names are errors.
-PAGE_ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True,
-                              lstrip_blocks=True)
+PAGE_ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 
 #: The base style of every page; each page adds its own rules after it.
 BASE_STYLE = """

@@ -33,7 +33,8 @@ def digest_files(config: Config) -> list[Path]:
     """
     directory = config.digests.directory
     return sorted(
-        p for p in directory.glob(config.digests.pattern)
+        p
+        for p in directory.glob(config.digests.pattern)
         if p.is_file() and not p.name.startswith(".") and not p.name.endswith((".tmp", ".part", "~"))
     )
 
@@ -88,8 +89,7 @@ def plan(
     index = PaperIndex(papers)
     sent = already_sent or {}
     return [
-        (sub, match_papers(index, profile_of(sub), exclude_ids=sent.get(sub.email, frozenset())))
-        for sub in subscribers
+        (sub, match_papers(index, profile_of(sub), exclude_ids=sent.get(sub.email, frozenset()))) for sub in subscribers
     ]
 
 

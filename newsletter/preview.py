@@ -93,8 +93,11 @@ def write_previews(run: PreviewRun, out: Path) -> list[Path]:
     for p in run.previews:
         if p.email is None:
             continue
-        for suffix, data in ((".html", p.email.html.encode("utf-8")), (".txt", p.email.text.encode("utf-8")),
-                             (".eml", p.email.as_bytes())):
+        for suffix, data in (
+            (".html", p.email.html.encode("utf-8")),
+            (".txt", p.email.text.encode("utf-8")),
+            (".eml", p.email.as_bytes()),
+        ):
             path = out / f"{p.slug}{suffix}"
             path.write_bytes(data)
             written.append(path)
@@ -108,7 +111,9 @@ def write_previews(run: PreviewRun, out: Path) -> list[Path]:
 
 _ENV = PAGE_ENV
 
-_STYLE = BASE_STYLE + """
+_STYLE = (
+    BASE_STYLE
+    + """
 main { max-width: 1100px; margin: 0 auto; padding: 20px 16px 48px; }
 h1 { font-size: 24px; margin: 8px 0 4px; } h2 { font-size: 19px; margin: 28px 0 8px; }
 a { color: #1d4ed8; text-decoration: underline; }
@@ -130,6 +135,7 @@ iframe { border: 0; width: 100%; background: #fff; display: block; min-height: 4
 .files a { margin-right: 10px; }
 td:first-child { word-break: break-word; }
 """
+)
 
 _INDEX = _ENV.from_string("""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -217,8 +223,9 @@ def subscriber_page(p: Preview, *, width: int = 800) -> str:
     """One email: HTML in an iframe, why-matched, headers, text part."""
     assert p.email is not None
     headers: list[tuple[str, Any]] = [(k, str(v)) for k, v in p.email.message.items()]
-    return _PAGE.render(p=p, headers=headers, width=width, size=f"{len(p.email.html.encode()) / 1024:.1f}",
-                        style=_STYLE)
+    return _PAGE.render(
+        p=p, headers=headers, width=width, size=f"{len(p.email.html.encode()) / 1024:.1f}", style=_STYLE
+    )
 
 
 def error_page(message: str) -> str:

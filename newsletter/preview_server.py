@@ -35,8 +35,14 @@ class PreviewServer(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, config_path: str | Path, *, port: int = 8025, emails: Sequence[str] = (),
-                 digests: Sequence[str | Path] | None = None) -> None:
+    def __init__(
+        self,
+        config_path: str | Path,
+        *,
+        port: int = 8025,
+        emails: Sequence[str] = (),
+        digests: Sequence[str | Path] | None = None,
+    ) -> None:
         self.config_path = Path(config_path)
         self.emails = tuple(emails)
         self.digests = list(digests) if digests else None
@@ -116,9 +122,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._html(HTTPStatus.NOT_FOUND, error_page(f"nothing at {path}"))
 
 
-def serve(config_path: str | Path, *, port: int = 8025, emails: Sequence[str] = (),
-          digests: Sequence[str | Path] | None = None,
-          announce: Callable[[str], None] = lambda line: None) -> None:
+def serve(
+    config_path: str | Path,
+    *,
+    port: int = 8025,
+    emails: Sequence[str] = (),
+    digests: Sequence[str | Path] | None = None,
+    announce: Callable[[str], None] = lambda line: None,
+) -> None:
     """Serve until interrupted (Ctrl-C); ``announce`` is told the URL once listening."""
     with PreviewServer(config_path, port=port, emails=emails, digests=digests) as server:
         announce(f"Preview at {server.url} (Ctrl-C to stop)")

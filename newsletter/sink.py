@@ -41,20 +41,30 @@ class MaildirHandler:
         subject = " ".join(str(headers.get("Subject", "")).split())
         rcpts = ", ".join(envelope.rcpt_tos)
         stamp = datetime.now().strftime("%H:%M:%S")
-        self.report(f"{stamp} #{self.count} {envelope.mail_from} -> {rcpts}: {subject!r} "
-                    f"({len(data)} bytes) {self.directory / 'new' / key}")
+        self.report(
+            f"{stamp} #{self.count} {envelope.mail_from} -> {rcpts}: {subject!r} "
+            f"({len(data)} bytes) {self.directory / 'new' / key}"
+        )
         return "250 2.0.0 OK: stored"
 
 
-async def serve(port: int = DEFAULT_PORT, directory: str | Path = DEFAULT_MAILDIR, *,
-                host: str = "127.0.0.1", report: Callable[[str], None] = print,
-                ready: Callable[[int], None] | None = None, stop: asyncio.Event | None = None) -> int:
+async def serve(
+    port: int = DEFAULT_PORT,
+    directory: str | Path = DEFAULT_MAILDIR,
+    *,
+    host: str = "127.0.0.1",
+    report: Callable[[str], None] = print,
+    ready: Callable[[int], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> int:
     """Run the sink until ``stop`` is set (or SIGINT/SIGTERM); returns how many messages it stored."""
     handler = MaildirHandler(directory, report=report)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
         lambda: SMTP(handler, hostname="paper-digest-sink", enable_SMTPUTF8=True, decode_data=False),
-        host=host, port=port)
+        host=host,
+        port=port,
+    )
     bound = server.sockets[0].getsockname()[1]
     stop = stop or asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -75,7 +75,7 @@ _PATH = re.compile(r"/unsubscribe/(?P<token>[^/]*)/?")
 _SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-                               "frame-ancestors 'none'; base-uri 'none'",
+    "frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",  # the token is in the URL
@@ -147,8 +147,13 @@ def parse_body(content_type: str | None, body: bytes) -> Action:
     if fields == {"List-Unsubscribe": ["One-Click"]}:
         return Action()
     weeks = fields.get("pause_weeks")
-    if set(fields) == {"pause_weeks"} and weeks and len(weeks) == 1 and weeks[0].isdigit() \
-            and 1 <= int(weeks[0]) <= MAX_PAUSE_WEEKS:
+    if (
+        set(fields) == {"pause_weeks"}
+        and weeks
+        and len(weeks) == 1
+        and weeks[0].isdigit()
+        and 1 <= int(weeks[0]) <= MAX_PAUSE_WEEKS
+    ):
         return Action(weeks=int(weeks[0]))
     raise BadRequest("expected List-Unsubscribe=One-Click (RFC 8058)")
 
@@ -175,7 +180,9 @@ def _multipart(content_type: str, body: bytes) -> dict[str, list[str]]:
 
 _ENV = PAGE_ENV
 
-_STYLE = BASE_STYLE + """
+_STYLE = (
+    BASE_STYLE
+    + """
 main { max-width: 520px; margin: 48px auto; padding: 24px; background: #fff; border-radius: 12px;
        box-shadow: 0 1px 3px rgba(0,0,0,.08); }
 h1 { font-size: 22px; margin: 0 0 12px; }
@@ -188,6 +195,7 @@ form { margin: 0 0 16px; }
 select { font: inherit; padding: 8px; border-radius: 8px; border: 1px solid #cbd5e1; }
 @media (max-width: 560px) { main { margin: 0; border-radius: 0; } }
 """
+)
 
 _LAYOUT = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -257,8 +265,10 @@ def endpoint(config: Config, host: str | None = None, port: int | None = None) -
     """Where to listen: ``host``/``port`` when given, else ``sender.unsubscribe.listen``,
     else 127.0.0.1:8026."""
     listen = config.sender.unsubscribe.listen_address
-    return (host if host is not None else (listen[0] if listen else DEFAULT_HOST),
-            port if port is not None else (listen[1] if listen else DEFAULT_PORT))
+    return (
+        host if host is not None else (listen[0] if listen else DEFAULT_HOST),
+        port if port is not None else (listen[1] if listen else DEFAULT_PORT),
+    )
 
 
 class UnsubscribeServer(ThreadingHTTPServer):
@@ -269,8 +279,9 @@ class UnsubscribeServer(ThreadingHTTPServer):
     index: TokenIndex
     insecure_secret: bool
 
-    def __init__(self, config: Config, *, host: str | None = None, port: int | None = None,
-                 secret: str | None = None) -> None:
+    def __init__(
+        self, config: Config, *, host: str | None = None, port: int | None = None, secret: str | None = None
+    ) -> None:
         host, port = endpoint(config, host, port)
         if ":" in host:
             self.address_family = socket.AF_INET6
@@ -290,9 +301,11 @@ class UnsubscribeServer(ThreadingHTTPServer):
                 config = _with_state(config, self.config.state)
             self.config, self.index, self.insecure_secret = config, index, insecure
         if insecure:
-            log.warning("%s is not set: unsubscribe tokens use the fallback secret derived from the "
-                        "configuration path, which anyone who knows the path can reproduce",
-                        config.sender.unsubscribe.secret_env or "sender.unsubscribe.secret_env")
+            log.warning(
+                "%s is not set: unsubscribe tokens use the fallback secret derived from the "
+                "configuration path, which anyone who knows the path can reproduce",
+                config.sender.unsubscribe.secret_env or "sender.unsubscribe.secret_env",
+            )
 
     @property
     def url(self) -> str:
@@ -322,8 +335,15 @@ class UnsubscribeServer(ThreadingHTTPServer):
             changed = ledger.suppress(address, source=source, until=until)
             state = ledger.suppression(address)
         if changed or action.weeks is not None:
-            log.info("%s: %s", address, "unsubscribed (one-click)" if action.weeks is None else
-                     f"paused for {action.weeks} weeks" if state and state.until else "unsubscribed already")
+            log.info(
+                "%s: %s",
+                address,
+                "unsubscribed (one-click)"
+                if action.weeks is None
+                else f"paused for {action.weeks} weeks"
+                if state and state.until
+                else "unsubscribed already",
+            )
         return state
 
     # ------------------------------------------------------------------ in a thread (the daemon)
@@ -376,9 +396,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._html(status, title, _MESSAGE.render(title=title, text=text), head=head)
 
     def _not_found(self, head: bool = False) -> None:
-        self._message(HTTPStatus.NOT_FOUND, "Not found",
-                      "This unsubscribe link is not valid (it may be incomplete, or from another list).",
-                      head=head)
+        self._message(
+            HTTPStatus.NOT_FOUND,
+            "Not found",
+            "This unsubscribe link is not valid (it may be incomplete, or from another list).",
+            head=head,
+        )
 
     def _token(self) -> str | None:
         m = _PATH.fullmatch(urlsplit(self.path).path)
@@ -387,8 +410,11 @@ class _Handler(BaseHTTPRequestHandler):
     def _context(self, address: str) -> dict[str, Any]:
         config = self.server.config
         sender = config.sender.mailbox
-        return {"address": mask(address), "list_name": sender.name or sender.address,
-                "contact": config.sender.reply_to or sender.address}
+        return {
+            "address": mask(address),
+            "list_name": sender.name or sender.address,
+            "contact": config.sender.reply_to or sender.address,
+        }
 
     # ------------------------------------------------------------------ methods
 
@@ -409,13 +435,18 @@ class _Handler(BaseHTTPRequestHandler):
                 self._not_found(head)
                 return
             state = self.server.suppression(address)
-            content = _CONFIRM.render(**self._context(address), state=state, choices=PAUSE_CHOICES,
-                                      until=_day(state.until) if state and state.until else "")
+            content = _CONFIRM.render(
+                **self._context(address),
+                state=state,
+                choices=PAUSE_CHOICES,
+                until=_day(state.until) if state and state.until else "",
+            )
             self._html(HTTPStatus.OK, "Unsubscribe", content, head=head)
         except Exception:
             log.exception("unsubscribe page failed")
-            self._message(HTTPStatus.INTERNAL_SERVER_ERROR, "Error", "Something went wrong; try again later.",
-                          head=head)
+            self._message(
+                HTTPStatus.INTERNAL_SERVER_ERROR, "Error", "Something went wrong; try again later.", head=head
+            )
 
     def do_POST(self) -> None:
         try:
@@ -434,8 +465,11 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             state = self.server.apply(address, action)
             until = _day(state.until) if state and state.until else ""
-            self._html(HTTPStatus.OK, "Unsubscribed" if not until else "Paused",
-                       _DONE.render(**self._context(address), until=until))
+            self._html(
+                HTTPStatus.OK,
+                "Unsubscribed" if not until else "Paused",
+                _DONE.render(**self._context(address), until=until),
+            )
         except Exception:
             log.exception("unsubscribe failed")
             self._message(HTTPStatus.INTERNAL_SERVER_ERROR, "Error", "Something went wrong; try again later.")
@@ -480,8 +514,10 @@ def _signals(server: UnsubscribeServer, config_path: str | Path) -> Iterator[Non
             return
         log.info("configuration reloaded: %d subscribers", len(server.index))
 
-    old = {sig: signal.signal(sig, handler) for sig, handler in
-           ((signal.SIGTERM, stop), (signal.SIGINT, stop), (signal.SIGHUP, reload))}
+    old = {
+        sig: signal.signal(sig, handler)
+        for sig, handler in ((signal.SIGTERM, stop), (signal.SIGINT, stop), (signal.SIGHUP, reload))
+    }
     try:
         yield
     finally:
@@ -499,7 +535,10 @@ def serve(config_path: str | Path, *, host: str | None = None, port: int | None 
     except OSError as exc:
         raise NewsletterError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     with server, _signals(server, config_path):
-        print(f"Unsubscribe endpoint on {server.url}unsubscribe/<token> for {len(server.index)} subscriber(s) "
-              "(Ctrl-C to stop)", flush=True)
+        print(
+            f"Unsubscribe endpoint on {server.url}unsubscribe/<token> for {len(server.index)} subscriber(s) "
+            "(Ctrl-C to stop)",
+            flush=True,
+        )
         server.serve_forever()
     log.info("unsubscribe endpoint stopped")

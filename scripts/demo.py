@@ -37,8 +37,12 @@ def deliver_through_sink() -> int:
     cfg.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     newsletter = [sys.executable, "-m", "newsletter"]
-    sink = subprocess.Popen([*newsletter, "sink", "--port", str(port), "--maildir", str(out / "maildir")],
-                            env=env, stdout=subprocess.PIPE, text=True)
+    sink = subprocess.Popen(
+        [*newsletter, "sink", "--port", str(port), "--maildir", str(out / "maildir")],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert sink.stdout is not None
         print(sink.stdout.readline().rstrip())  # "sink listening on ..."
@@ -47,8 +51,10 @@ def deliver_through_sink() -> int:
         sink.send_signal(signal.SIGINT)
         rest, _ = sink.communicate(timeout=10)
         print(rest.rstrip())
-    print(f"The delivered emails are in {out / 'maildir' / 'new'} (one file per message, e.g. "
-          f"`mutt -f {out / 'maildir'}`); the ledger: newsletter status -c {cfg}")
+    print(
+        f"The delivered emails are in {out / 'maildir' / 'new'} (one file per message, e.g. "
+        f"`mutt -f {out / 'maildir'}`); the ledger: newsletter status -c {cfg}"
+    )
     return send.returncode
 
 
@@ -80,13 +86,14 @@ def write_previews() -> int:
 
     out = ROOT / "demo-out" / "preview"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-m", "newsletter", "preview", "-c", str(ROOT / "config.example.yaml"),
-           "--out", str(out)]
+    cmd = [sys.executable, "-m", "newsletter", "preview", "-c", str(ROOT / "config.example.yaml"), "--out", str(out)]
     print()
     if subprocess.run(cmd, env=env).returncode != 0:
         return 1
-    print(f"Previews: open file://{out / 'index.html'} in a browser, or live (re-rendered on every "
-          "load): .venv/bin/newsletter preview -c config.example.yaml --serve")
+    print(
+        f"Previews: open file://{out / 'index.html'} in a browser, or live (re-rendered on every "
+        "load): .venv/bin/newsletter preview -c config.example.yaml --serve"
+    )
     return 0
 
 

@@ -50,10 +50,10 @@ class Received:
 
 @dataclass
 class Faults:
-    tempfail: float = 0.0           # fraction of messages answered 421 after DATA
-    drop: float = 0.0               # fraction of messages whose connection is dropped before the reply
+    tempfail: float = 0.0  # fraction of messages answered 421 after DATA
+    drop: float = 0.0  # fraction of messages whose connection is dropped before the reply
     reject: frozenset[str] = frozenset()  # recipients answered 550 at RCPT
-    slow: float = 0.0               # seconds to wait before replying to DATA (message kept)
+    slow: float = 0.0  # seconds to wait before replying to DATA (message kept)
     seed: int = 5
 
 
@@ -69,16 +69,16 @@ class Handler:
     def __post_init__(self) -> None:
         self.rng = random.Random(self.faults.seed)
 
-    async def handle_EHLO(self, server: Any, session: Any, envelope: Any, hostname: str,
-                          responses: list[str]) -> list[str]:
+    async def handle_EHLO(
+        self, server: Any, session: Any, envelope: Any, hostname: str, responses: list[str]
+    ) -> list[str]:
         session.host_name = hostname
         with self.lock:
             self.sessions += 1
             session.number = self.sessions
         return responses
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]) -> str:
         if address in self.faults.reject:
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         envelope.rcpt_tos.append(address)
@@ -99,8 +99,9 @@ class Handler:
         if self.faults.slow:
             await asyncio.sleep(self.faults.slow)
         with self.lock:
-            self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content,
-                                          getattr(session, "number", 0)))
+            self.received.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content, getattr(session, "number", 0))
+            )
         return "250 2.0.0 OK: queued"
 
 
@@ -163,15 +164,18 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(days=1))
         .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.SubjectAlternativeName(
-            [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
@@ -188,8 +192,7 @@ class Authenticator:
         self.user, self.password = user, password
         self.logins: list[str] = []
 
-    def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str,
-                 auth_data: Any) -> AuthResult:
+    def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
         if isinstance(auth_data, LoginPassword):
             user, password = auth_data.login.decode(), auth_data.password.decode()
             if (user, password) == (self.user, self.password):
@@ -201,8 +204,15 @@ class Authenticator:
 # --------------------------------------------------------------------------- configurations
 
 
-def write_config(directory: Path, port: int, subscribers: list[dict[str, Any]], *,
-                 smtp: dict[str, Any] | None = None, settle_seconds: float = 0, **top: Any) -> Path:
+def write_config(
+    directory: Path,
+    port: int,
+    subscribers: list[dict[str, Any]],
+    *,
+    smtp: dict[str, Any] | None = None,
+    settle_seconds: float = 0,
+    **top: Any,
+) -> Path:
     """A config.yaml in ``directory`` (digests in ``directory/digests``, ledger beside it)."""
     import yaml
 
@@ -211,8 +221,7 @@ def write_config(directory: Path, port: int, subscribers: list[dict[str, Any]], 
         "digests": {"directory": "digests", "settle_seconds": settle_seconds},
         "state": "ledger.sqlite3",
         "sender": {"from": "Paper Digest <digest@example.org>"},
-        "smtp": {"host": "127.0.0.1", "port": port, "connections": 4, "retries": 5, "timeout": 10,
-                 **(smtp or {})},
+        "smtp": {"host": "127.0.0.1", "port": port, "connections": 4, "retries": 5, "timeout": 10, **(smtp or {})},
         "subscribers": subscribers,
         **top,
     }
@@ -222,12 +231,24 @@ def write_config(directory: Path, port: int, subscribers: list[dict[str, Any]], 
 
 
 EXAMPLE_SUBSCRIBERS: list[dict[str, Any]] = [
-    {"email": "alice@example.org", "name": "Alice Martin",
-     "keywords": ["self-supervised", "contrastive learning", "augment*"], "exclude": ["medical"],
-     "max_papers": 10},
-    {"email": "bob@example.org", "name": "Bob Okafor",
-     "keywords": ["diffusion", "image restoration", "text-to-image", "title:video"], "exclude": ["survey"]},
-    {"email": "chen@example.org", "name": "Chen Wei",
-     "keywords": ["large language models", "reasoning", "reward model*", "title:agent*"], "max_papers": 8,
-     "schedule": "0 7 * * 1"},
+    {
+        "email": "alice@example.org",
+        "name": "Alice Martin",
+        "keywords": ["self-supervised", "contrastive learning", "augment*"],
+        "exclude": ["medical"],
+        "max_papers": 10,
+    },
+    {
+        "email": "bob@example.org",
+        "name": "Bob Okafor",
+        "keywords": ["diffusion", "image restoration", "text-to-image", "title:video"],
+        "exclude": ["survey"],
+    },
+    {
+        "email": "chen@example.org",
+        "name": "Chen Wei",
+        "keywords": ["large language models", "reasoning", "reward model*", "title:agent*"],
+        "max_papers": 8,
+        "schedule": "0 7 * * 1",
+    },
 ]

@@ -11,8 +11,9 @@ from newsletter import __version__
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "newsletter", *args], capture_output=True,
-                          text=True, cwd=cwd, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "newsletter", *args], capture_output=True, text=True, cwd=cwd, timeout=60
+    )
 
 
 def test_cli_version() -> None:
@@ -39,9 +40,7 @@ def test_cli_parse_table_lists_titles(seeds: dict[str, Path]) -> None:
     assert "49 papers" in result.stdout
 
 
-def test_cli_parse_bad_files_one_line_each_good_ones_still_printed(
-    seeds: dict[str, Path], tmp_path: Path
-) -> None:
+def test_cli_parse_bad_files_one_line_each_good_ones_still_printed(seeds: dict[str, Path], tmp_path: Path) -> None:
     empty = tmp_path / "empty.txt"
     empty.write_bytes(b"")
     binary = tmp_path / "blob.txt"

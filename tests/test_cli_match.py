@@ -12,8 +12,7 @@ EXAMPLE = str(ROOT / "config.example.yaml")
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "newsletter", *args], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([sys.executable, "-m", "newsletter", *args], capture_output=True, text=True, timeout=60)
 
 
 def test_cli_match_json_shape_and_order(seeds: dict[str, Path]) -> None:
@@ -77,8 +76,7 @@ def test_cli_match_stats_flags_keywords(tmp_path: Path, seeds: dict[str, Path]) 
     assert sub["papers"] == 78
     assert stats["learning"]["flag"] == "over half of all papers"
     assert stats["learning"]["hits"] > 39
-    assert stats["quantum chromodynamics"] == {"keyword": "quantum chromodynamics", "hits": 0,
-                                               "flag": "no hits"}
+    assert stats["quantum chromodynamics"] == {"keyword": "quantum chromodynamics", "hits": 0, "flag": "no hits"}
     assert stats["self-supervised"]["flag"] is None and stats["self-supervised"]["hits"] > 0
 
 

@@ -81,7 +81,9 @@ def test_config_missing_email(tmp_path: Path) -> None:
 
 
 def test_config_invalid_address_and_injection(tmp_path: Path) -> None:
-    path = write(tmp_path, """\
+    path = write(
+        tmp_path,
+        """\
         digests: {directory: digests}
         subscribers:
           - email: "alice@example.org)<bob@example.org>"
@@ -89,7 +91,8 @@ def test_config_invalid_address_and_injection(tmp_path: Path) -> None:
           - email: bob@example.org
             name: "Bob\\r\\nBcc: eve@example.org"
             keywords: [x]
-        """)
+        """,
+    )
     lines = problems(path)
     assert len(lines) == 2
     assert lines[0].startswith(f"{path}:3: subscribers[0].email: not a valid email address")
@@ -132,8 +135,7 @@ def test_config_subscribers_dir_merged(tmp_path: Path) -> None:
     (subs / "b.yaml").write_text("email: bob@example.org\nkeywords: [diffusion]\nmax_papers: 3\n")
     (subs / "c.yml").write_text("email: carol@example.org\nrequire: [reasoning]\n")
     config = load_config(write(tmp_path, MINIMAL + "subscribers_dir: people\n"))
-    assert [s.email for s in config.subscribers] == ["alice@example.org", "bob@example.org",
-                                                      "carol@example.org"]
+    assert [s.email for s in config.subscribers] == ["alice@example.org", "bob@example.org", "carol@example.org"]
     assert config.subscriber("bob@example.org").max_papers == 3
     (subs / "d.yaml").write_text("email: dave@example.org\nkeywords: [x]\ncolour: blue\n")
     assert problems(tmp_path / "config.yaml") == [f"{subs / 'd.yaml'}:3: colour: unknown key"]
@@ -154,15 +156,13 @@ def test_config_missing_digest_directory(tmp_path: Path) -> None:
 def test_parse_mailbox_strict() -> None:
     assert str(parse_mailbox("Paper Digest <digest@example.org>")) == "Paper Digest <digest@example.org>"
     assert parse_mailbox("digest@example.org").name == ""
-    for bad in ["alice@example.org)<bob@example.org>", "A <a@example.org> <b@example.org>",
-                "Eve\n<eve@example.org>"]:
+    for bad in ["alice@example.org)<bob@example.org>", "A <a@example.org> <b@example.org>", "Eve\n<eve@example.org>"]:
         with pytest.raises(ValueError):
             parse_mailbox(bad)
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "newsletter", *args], capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run([sys.executable, "-m", "newsletter", *args], capture_output=True, text=True, timeout=60)
 
 
 def test_cli_check_example_ok() -> None:

@@ -25,10 +25,17 @@ from tests.smtpd import Faults, smtp_server, write_config
 EVERY_2S = "*/2 * * * * *"
 NEVER_SOON = "0 0 1 1 *"  # once a year: a "weekly" subscriber whose day is not today
 
-ALICE = {"email": "alice@example.org", "name": "Alice",
-         "keywords": ["self-supervised", "contrastive learning", "augment*"]}
-WEEKLY = {"email": "chen@example.org", "name": "Chen", "keywords": ["self-supervised", "reasoning"],
-          "schedule": NEVER_SOON}
+ALICE = {
+    "email": "alice@example.org",
+    "name": "Alice",
+    "keywords": ["self-supervised", "contrastive learning", "augment*"],
+}
+WEEKLY = {
+    "email": "chen@example.org",
+    "name": "Chen",
+    "keywords": ["self-supervised", "reasoning"],
+    "schedule": NEVER_SOON,
+}
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -45,8 +52,9 @@ class DaemonProcess:
     def __init__(self, config: Path) -> None:
         self.log = config.parent / f"daemon-{time.monotonic_ns()}.log"
         self._log = self.log.open("wb")
-        self.proc = subprocess.Popen([sys.executable, "-m", "newsletter", "run", "-c", str(config)],
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "newsletter", "run", "-c", str(config)], stdout=self._log, stderr=subprocess.STDOUT
+        )
 
     def text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
@@ -80,18 +88,18 @@ def ledger_counts(config: Path) -> dict[str, int]:
         return ledger.delivery_counts()
 
 
-def test_daemon_delivers_settled_digest_on_next_fire_not_weekly(tmp_path: Path, seeds: dict[str, Path]
-                                                                ) -> None:
+def test_daemon_delivers_settled_digest_on_next_fire_not_weekly(tmp_path: Path, seeds: dict[str, Path]) -> None:
     with smtp_server() as server:
-        cfg = write_config(tmp_path, server.port, [ALICE, WEEKLY], settle_seconds=1.5,
-                           schedule={"cron": EVERY_2S, "timezone": "UTC"})
+        cfg = write_config(
+            tmp_path, server.port, [ALICE, WEEKLY], settle_seconds=1.5, schedule={"cron": EVERY_2S, "timezone": "UTC"}
+        )
         target = tmp_path / "digests" / "002.txt"
         data = seeds["002"].read_bytes()
         with daemon(cfg) as proc:
             # a half-written file that keeps growing is not picked up
             with target.open("wb") as out:
                 for i in range(12):
-                    out.write(data[i * len(data) // 12:(i + 1) * len(data) // 12])
+                    out.write(data[i * len(data) // 12 : (i + 1) * len(data) // 12])
                     out.flush()
                     time.sleep(0.4)
                     assert "pick-up" not in proc.text(), "picked up while still being written"
@@ -115,14 +123,18 @@ def test_daemon_delivers_settled_digest_on_next_fire_not_weekly(tmp_path: Path, 
         assert str(msg.message["Subject"]).startswith(f"{len(expected)} new paper")
 
 
-def test_daemon_sigterm_mid_pass_loses_nothing_sends_nothing_twice(tmp_path: Path,
-                                                                  seeds: dict[str, Path]) -> None:
+def test_daemon_sigterm_mid_pass_loses_nothing_sends_nothing_twice(tmp_path: Path, seeds: dict[str, Path]) -> None:
     people = [{"email": f"reader{i:02d}@example.org", "keywords": ["learning"]} for i in range(30)]
     shutil.copy2(seeds["000"], tmp_path / "000.txt")
     with smtp_server(Faults(slow=0.8)) as server:
-        cfg = write_config(tmp_path, server.port, people, settle_seconds=0,
-                           smtp={"connections": 2, "timeout": 10},
-                           schedule={"cron": EVERY_2S, "timezone": "UTC"})
+        cfg = write_config(
+            tmp_path,
+            server.port,
+            people,
+            settle_seconds=0,
+            smtp={"connections": 2, "timeout": 10},
+            schedule={"cron": EVERY_2S, "timezone": "UTC"},
+        )
         shutil.copy2(tmp_path / "000.txt", tmp_path / "digests" / "000.txt")
         with daemon(cfg) as proc:
             wait_for(lambda: len(server.received) >= 4, 30, "a pass under way")
@@ -151,13 +163,15 @@ def test_daemon_second_on_same_ledger_refused(tmp_path: Path) -> None:
     with smtp_server() as server:
         cfg = write_config(tmp_path, server.port, [ALICE], schedule={"cron": NEVER_SOON})
         with daemon(cfg) as first:
-            second = subprocess.run([sys.executable, "-m", "newsletter", "run", "-c", str(cfg)],
-                                    capture_output=True, text=True, timeout=30)
+            second = subprocess.run(
+                [sys.executable, "-m", "newsletter", "run", "-c", str(cfg)], capture_output=True, text=True, timeout=30
+            )
             assert second.returncode == 2
             assert "another newsletter process is using this ledger" in second.stderr
             assert "Traceback" not in second.stderr
-            send = subprocess.run([sys.executable, "-m", "newsletter", "send", "-c", str(cfg)],
-                                  capture_output=True, text=True, timeout=30)
+            send = subprocess.run(
+                [sys.executable, "-m", "newsletter", "send", "-c", str(cfg)], capture_output=True, text=True, timeout=30
+            )
             assert send.returncode == 2
             assert "another newsletter process is using this ledger" in send.stderr
             assert first.proc.poll() is None
@@ -169,8 +183,9 @@ def test_daemon_second_on_same_ledger_refused(tmp_path: Path) -> None:
 
 def test_daemon_sighup_bad_config_keeps_old(tmp_path: Path, seeds: dict[str, Path]) -> None:
     with smtp_server() as server:
-        cfg = write_config(tmp_path, server.port, [ALICE], settle_seconds=0,
-                           schedule={"cron": EVERY_2S, "timezone": "UTC"})
+        cfg = write_config(
+            tmp_path, server.port, [ALICE], settle_seconds=0, schedule={"cron": EVERY_2S, "timezone": "UTC"}
+        )
         good = cfg.read_text()
         with daemon(cfg) as proc:
             data = yaml.safe_load(good)
@@ -191,15 +206,19 @@ def test_daemon_jobs_for_groups_schedules(tmp_path: Path) -> None:
 
     (tmp_path / "d").mkdir()
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(yaml.safe_dump({
-        "digests": {"directory": "d"},
-        "subscribers": [
-            {"email": "a@example.org", "keywords": ["x"]},
-            {"email": "b@example.org", "keywords": ["x"], "schedule": "0 7 * * 1"},
-            {"email": "c@example.org", "keywords": ["x"], "schedule": "0  7 * * 1"},
-            {"email": "d@example.org", "keywords": ["x"]},
-        ],
-    }))
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "digests": {"directory": "d"},
+                "subscribers": [
+                    {"email": "a@example.org", "keywords": ["x"]},
+                    {"email": "b@example.org", "keywords": ["x"], "schedule": "0 7 * * 1"},
+                    {"email": "c@example.org", "keywords": ["x"], "schedule": "0  7 * * 1"},
+                    {"email": "d@example.org", "keywords": ["x"]},
+                ],
+            }
+        )
+    )
     jobs = jobs_for(load_config(cfg))
     assert [(j.key, j.emails) for j in jobs] == [
         (GLOBAL, ("a@example.org", "d@example.org")),

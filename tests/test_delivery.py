@@ -24,8 +24,7 @@ def outgoing(n: int, *, size: int = 2000) -> list[Outgoing]:
         msg["Subject"] = f"message {i}"
         msg["Message-ID"] = f"<m{i}@example.org>"
         msg.set_content("x" * size)
-        items.append(Outgoing(i, "digest@example.org", f"user{i}@example.org", msg.as_bytes(),
-                              f"<m{i}@example.org>"))
+        items.append(Outgoing(i, "digest@example.org", f"user{i}@example.org", msg.as_bytes(), f"<m{i}@example.org>"))
     return items
 
 
@@ -148,11 +147,25 @@ def test_group_commit_records_new_deliveries_and_outcomes_together(tmp_path: Any
 
     with Ledger.open(tmp_path / "l.sqlite3") as ledger:
         ledger.register_subscribers(["a@x.org", "b@x.org", "c@x.org"])
-        (first,) = ledger.commit([([NewDelivery("a@x.org", "<1@x>", ("p1", "p2"), "d@x.org", b"A"),
-                                    NewDelivery("b@x.org", "<2@x>", ("p3",), "d@x.org", b"B")], 0)], (), ())
+        (first,) = ledger.commit(
+            [
+                (
+                    [
+                        NewDelivery("a@x.org", "<1@x>", ("p1", "p2"), "d@x.org", b"A"),
+                        NewDelivery("b@x.org", "<2@x>", ("p3",), "d@x.org", b"B"),
+                    ],
+                    0,
+                )
+            ],
+            (),
+            (),
+        )
         a, b = first
-        keys = ledger.commit([([NewDelivery("c@x.org", "<3@x>", ("p4",), "d@x.org", b"C")], 0)],
-                             [(a, 2)], [(b, "failed", 1, "550 no such user")])
+        keys = ledger.commit(
+            [([NewDelivery("c@x.org", "<3@x>", ("p4",), "d@x.org", b"C")], 0)],
+            [(a, 2)],
+            [(b, "failed", 1, "550 no such user")],
+        )
         (c,) = keys[0]
         assert ledger.commit([], [(c, 1)], []) == []  # outcome only: one statement
         rows = {d["id"]: d for d in ledger.deliveries()}

@@ -37,8 +37,11 @@ def test_deploy_systemd_unit_runs_the_daemon() -> None:
 
 
 def test_deploy_crontab_line_runs_send() -> None:
-    lines = [line for line in (ROOT / "deploy" / "crontab").read_text().splitlines()
-             if line.strip() and not line.startswith("#")]
+    lines = [
+        line
+        for line in (ROOT / "deploy" / "crontab").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     (line,) = lines
     fields = line.split(None, 5)
     cron_trigger(" ".join(fields[:5]), timezone("UTC"))

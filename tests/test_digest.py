@@ -75,8 +75,7 @@ def test_read_digest_uses_file_mtime(seeds: dict[str, Path], tmp_path: Path) -> 
 def test_parse_seed_002_meta_blocks(seeds: dict[str, Path]) -> None:
     papers = parse_seed(seeds["002"])
     ram = papers[0]
-    assert ram.title == ("RAM++: Robust Representation Learning via Adaptive Mask for "
-                         "All-in-One Image Restoration")
+    assert ram.title == ("RAM++: Robust Representation Learning via Adaptive Mask for All-in-One Image Restoration")
     assert (ram.authors, ram.published, ram.upvotes) == (7, date(2026, 9, 15), None)
     assert ram.links == ("https://github.com/DragonisCV/RAM",)
     calf = by_title(papers, "CALF: Aligning LLMs")
@@ -145,8 +144,11 @@ def test_parse_entry_without_abstract(seeds: dict[str, Path]) -> None:
 def test_parse_abstract_of_several_paragraphs(seeds: dict[str, Path]) -> None:
     text = seeds["000"].read_text(encoding="utf-8")
     text = text.replace("Moreover, existing multi-modal", "\n\nMoreover, existing multi-modal", 1)
-    text = text.replace(" Our code is available at https://github.com/enoche/BM3.",
-                        "\n\nOur code is available at https://github.com/enoche/BM3.", 1)
+    text = text.replace(
+        " Our code is available at https://github.com/enoche/BM3.",
+        "\n\nOur code is available at https://github.com/enoche/BM3.",
+        1,
+    )
     papers = parse_digest(text.encode(), source="x", reference=REF).papers
     assert len(papers) == 7
     assert papers[0].abstract.count("\n\n") == 2
@@ -180,8 +182,14 @@ def test_parse_bad_input_raises_with_file_and_line(data: bytes, message: str, li
 
 def test_parse_json_plain_array() -> None:
     records = [
-        {"title": "Masked  Autoencoders", "abstract": "We mask. Code: https://github.com/x/mae.",
-         "authors": 4, "published": "2024-03-01", "upvotes": 12, "url": "https://example.org/mae"},
+        {
+            "title": "Masked  Autoencoders",
+            "abstract": "We mask. Code: https://github.com/x/mae.",
+            "authors": 4,
+            "published": "2024-03-01",
+            "upvotes": 12,
+            "url": "https://example.org/mae",
+        },
         {"title": "Untitled Second", "abstract": "Text", "id": "given-id"},
     ]
     papers = parse_digest(json.dumps(records).encode(), source="d.json", reference=REF).papers
@@ -196,10 +204,17 @@ def test_parse_json_plain_array() -> None:
 
 def test_parse_json_hugging_face_api_shape() -> None:
     records = [
-        {"paper": {"id": "2509.01234", "title": "Self-Supervised Things",
-                   "summary": "An abstract.", "authors": [{"name": "A"}, {"name": "B"}],
-                   "publishedAt": "2025-09-03T13:00:00.000Z", "upvotes": 7},
-         "numComments": 2},
+        {
+            "paper": {
+                "id": "2509.01234",
+                "title": "Self-Supervised Things",
+                "summary": "An abstract.",
+                "authors": [{"name": "A"}, {"name": "B"}],
+                "publishedAt": "2025-09-03T13:00:00.000Z",
+                "upvotes": 7,
+            },
+            "numComments": 2,
+        },
     ]
     (paper,) = parse_digest(json.dumps(records).encode(), source="api.json", reference=REF).papers
     assert paper.id == "2509.01234"
@@ -224,15 +239,24 @@ def test_paper_id_normalises_title() -> None:
 
 
 def test_extract_links_trims_punctuation_and_dedupes() -> None:
-    text = ("See (https://a.org/x_(y)) and https://b.org/p. Also https://a.org/x_(y), "
-            "https://c.org/q{https://c.org/q}.")
+    text = "See (https://a.org/x_(y)) and https://b.org/p. Also https://a.org/x_(y), https://c.org/q{https://c.org/q}."
     assert extract_links(text) == ("https://a.org/x_(y)", "https://b.org/p", "https://c.org/q")
 
 
 def test_paper_to_json_shape(seeds: dict[str, Path]) -> None:
     paper = by_title(parse_seed(seeds["003"]), "PairUni")
     record = paper.to_json()
-    assert set(record) == {"id", "title", "abstract", "authors", "organization", "published",
-                           "upvotes", "url", "links", "source"}
+    assert set(record) == {
+        "id",
+        "title",
+        "abstract",
+        "authors",
+        "organization",
+        "published",
+        "upvotes",
+        "url",
+        "links",
+        "source",
+    }
     assert record["published"] == "2025-10-29"
     assert record["organization"] == "ByteDance"

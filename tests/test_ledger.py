@@ -12,9 +12,14 @@ from newsletter.digest import Paper, paper_id
 
 
 def paper(title: str, upvotes: int | None = None) -> Paper:
-    return Paper(title=title, abstract=f"About {title}. See https://example.org/{len(title)}",
-                 id=paper_id(title), source="x.txt", upvotes=upvotes,
-                 links=(f"https://example.org/{len(title)}",))
+    return Paper(
+        title=title,
+        abstract=f"About {title}. See https://example.org/{len(title)}",
+        id=paper_id(title),
+        source="x.txt",
+        upvotes=upvotes,
+        links=(f"https://example.org/{len(title)}",),
+    )
 
 
 def test_fresh_ledger_is_wal_full_and_versioned(tmp_path: Path) -> None:
@@ -69,10 +74,13 @@ def test_pending_sent_failed_bookkeeping(tmp_path: Path) -> None:
     with Ledger.open(tmp_path / "l.sqlite3") as ledger:
         ledger.register_subscribers(["a@x.org", "b@x.org"])
         ledger.record_digest(path="1.txt", sha256="s1", papers=[paper("Alpha"), paper("Beta")])
-        ids = ledger.add_pending([
-            NewDelivery("a@x.org", "<1@x>", ("alpha",), "d@x.org", b"msg-a"),
-            NewDelivery("b@x.org", "<2@x>", ("alpha", "beta"), "d@x.org", b"msg-b"),
-        ], horizon=1)
+        ids = ledger.add_pending(
+            [
+                NewDelivery("a@x.org", "<1@x>", ("alpha",), "d@x.org", b"msg-a"),
+                NewDelivery("b@x.org", "<2@x>", ("alpha", "beta"), "d@x.org", b"msg-b"),
+            ],
+            horizon=1,
+        )
         assert ledger.horizons(["a@x.org"]) == {"a@x.org": 1}
         assert ledger.pending_ids() == ids
         pend = ledger.pending(ids[1])

@@ -79,8 +79,8 @@ def ref_parse(entry: str) -> tuple[str | None, list[tuple[str, bool]]]:
     field = None
     m = re.match(r"\s*(title|abstract)\s*:", text)
     if m:
-        field, text = m.group(1), text[m.end():]
-    return field, [(w.group(), text[w.end():w.end() + 1] == "*") for w in _REF_WORD.finditer(text)]
+        field, text = m.group(1), text[m.end() :]
+    return field, [(w.group(), text[w.end() : w.end() + 1] == "*") for w in _REF_WORD.finditer(text)]
 
 
 def ref_same(word: str, prefix: bool, token: str, stemming: bool) -> bool:
@@ -94,7 +94,8 @@ def ref_same(word: str, prefix: bool, token: str, stemming: bool) -> bool:
 def ref_starts(terms: list[tuple[str, bool]], tokens: list[str], stemming: bool) -> list[int]:
     n = len(terms)
     return [
-        i for i in range(len(tokens) - n + 1)
+        i
+        for i in range(len(tokens) - n + 1)
         if all(ref_same(w, p, tokens[i + k], stemming) for k, (w, p) in enumerate(terms))
     ]
 
@@ -168,7 +169,11 @@ def test_text_words_hyphen_space_case_endash_equivalent() -> None:
 def test_text_tokenize_spans_in_original_text_after_nfkc() -> None:
     text = "ﬁne-tuning of Ⅻ ＧＰＴ models"
     assert tokenize(text) == (
-        ("fine", 0, 3), ("tuning", 4, 10), ("of", 11, 13), ("xii", 14, 15), ("gpt", 16, 19),
+        ("fine", 0, 3),
+        ("tuning", 4, 10),
+        ("of", 11, 13),
+        ("xii", 14, 15),
+        ("gpt", 16, 19),
         ("models", 20, 26),
     )
 
@@ -343,8 +348,19 @@ def test_match_scores_exclude_never_adds() -> None:
 def test_match_ties_order_by_votes_then_digest_order() -> None:
     found = run("language", index=INDEX_003)
     assert [(m.position, m.score, m.paper.upvotes) for m in found] == [
-        (6, 4, 4), (26, 4, 1), (39, 4, 1), (8, 4, None), (16, 4, None), (25, 4, None), (42, 4, None),
-        (47, 1, 3), (7, 1, None), (15, 1, None), (20, 1, None), (32, 1, None), (33, 1, None),
+        (6, 4, 4),
+        (26, 4, 1),
+        (39, 4, 1),
+        (8, 4, None),
+        (16, 4, None),
+        (25, 4, None),
+        (42, 4, None),
+        (47, 1, 3),
+        (7, 1, None),
+        (15, 1, None),
+        (20, 1, None),
+        (32, 1, None),
+        (33, 1, None),
     ]
 
 
@@ -452,11 +468,17 @@ def test_highlight_spans_ignores_exclude_and_rejects_bad_field() -> None:
 
 def test_keyword_stats_counts_papers_per_entry() -> None:
     profile = Profile(
-        "a@example.org", ("mask", "title:mask", "nothing-like-this"), require=("self-supervised",),
+        "a@example.org",
+        ("mask", "title:mask", "nothing-like-this"),
+        require=("self-supervised",),
         exclude=("video",),
     )
     assert keyword_stats(INDEX_002, profile) == [
-        ("mask", 12), ("title:mask", 5), ("nothing-like-this", 0), ("self-supervised", 8), ("video", 4)
+        ("mask", 12),
+        ("title:mask", 5),
+        ("nothing-like-this", 0),
+        ("self-supervised", 8),
+        ("video", 4),
     ]
 
 
@@ -476,7 +498,7 @@ def _entry(draw: st.DrawFn) -> str:
         text = draw(st.sampled_from(_TEXTS))
         n = draw(st.integers(1, 3))
         i = draw(st.integers(0, max(0, len(text) - n)))
-        parts = text[i:i + n]
+        parts = text[i : i + n]
         if draw(st.booleans()):
             parts = list(reversed(parts))
         if kind in ("prefix", "mixed"):

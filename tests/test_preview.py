@@ -77,7 +77,11 @@ def test_preview_one_subscriber_default_digests(tmp_path: Path) -> None:
     code, output = preview("-c", str(cfg), "--subscriber", "bob@example.org", "--out", str(out))
     assert code == 0, output
     assert sorted(p.name for p in out.iterdir()) == [
-        "bob@example.org.eml", "bob@example.org.html", "bob@example.org.txt", "index.html"]
+        "bob@example.org.eml",
+        "bob@example.org.html",
+        "bob@example.org.txt",
+        "index.html",
+    ]
 
 
 def test_preview_needs_out_or_serve(tmp_path: Path) -> None:
@@ -89,8 +93,9 @@ def test_preview_needs_out_or_serve(tmp_path: Path) -> None:
 
 def test_preview_unknown_subscriber_is_exit_2(tmp_path: Path) -> None:
     cfg = write_config(tmp_path)
-    result = CliRunner().invoke(cli, ["preview", "-c", str(cfg), "--subscriber", "x@example.org",
-                                      "--out", str(tmp_path / "o")])
+    result = CliRunner().invoke(
+        cli, ["preview", "-c", str(cfg), "--subscriber", "x@example.org", "--out", str(tmp_path / "o")]
+    )
     assert result.exit_code == 2
     assert "no subscriber" in result.output
 
@@ -172,9 +177,25 @@ def served(tmp_path: Path) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "newsletter", "preview", "-c", str(cfg), "--digest", *map(str, SEEDS),
-         "--serve", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "newsletter",
+            "preview",
+            "-c",
+            str(cfg),
+            "--digest",
+            *map(str, SEEDS),
+            "--serve",
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.monotonic() + 60
@@ -199,9 +220,19 @@ def served(tmp_path: Path) -> Iterator[str]:
 
 def chromium(tmp_path: Path, *args: str) -> str:
     profile = tmp_path / "chromium-profile"
-    cmd = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-           "--disable-background-networking", "--disable-component-update", "--disable-sync",
-           "--hide-scrollbars", f"--user-data-dir={profile}", *args]
+    cmd = [
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        f"--user-data-dir={profile}",
+        *args,
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr[-2000:]
     return result.stdout
@@ -231,11 +262,13 @@ def test_browser_index_and_subscriber_page(served: str, tmp_path: Path) -> None:
 
     shots = {}
     for width in (375, 800):
-        for name, url in (("index", served), ("chen", f"{page}?width={min(width - 40, 800)}"),
-                          ("email", served + "raw/chen@example.org.html")):
+        for name, url in (
+            ("index", served),
+            ("chen", f"{page}?width={min(width - 40, 800)}"),
+            ("email", served + "raw/chen@example.org.html"),
+        ):
             shot = tmp_path / f"{name}-{width}.png"
-            chromium(tmp_path, f"--screenshot={shot}", f"--window-size={width},900",
-                     "--virtual-time-budget=5000", url)
+            chromium(tmp_path, f"--screenshot={shot}", f"--window-size={width},900", "--virtual-time-budget=5000", url)
             assert shot.stat().st_size > 5000
             shots[(name, width)] = shot
     print("screenshots:", *sorted(str(p) for p in shots.values()))
@@ -253,11 +286,17 @@ def test_spamassassin_scores_every_example_email_below_1(tmp_path: Path) -> None
     emls = sorted(out.glob("*.eml"))
     assert len(emls) == 3
     for eml in emls:
-        result = subprocess.run(["spamassassin", "-L", "-t"], input=eml.read_bytes(), capture_output=True,
-                                timeout=300, check=False, env={**os.environ, "HOME": str(tmp_path)})
+        result = subprocess.run(
+            ["spamassassin", "-L", "-t"],
+            input=eml.read_bytes(),
+            capture_output=True,
+            timeout=300,
+            check=False,
+            env={**os.environ, "HOME": str(tmp_path)},
+        )
         report = result.stdout.decode("utf-8", "replace")
         m = re.search(r"^X-Spam-Status: \w+, score=(-?[\d.]+)", report, re.M)
         assert m, report[:2000]
         score = float(m.group(1))
         print(f"{eml.name}: SpamAssassin score {score}")
-        assert score < 1.0, report[report.find("Content analysis details"):]
+        assert score < 1.0, report[report.find("Content analysis details") :]

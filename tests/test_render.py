@@ -52,8 +52,9 @@ def make_config(tmp_path: Path, **changes: Any) -> Config:
     return load_config(path)
 
 
-def render_all(config: Config, paths: list[Path] | None = None, **kw: Any
-               ) -> list[tuple[Any, list[Match], RenderedEmail]]:
+def render_all(
+    config: Config, paths: list[Path] | None = None, **kw: Any
+) -> list[tuple[Any, list[Match], RenderedEmail]]:
     renderer = Renderer(config, secret=SECRET)
     loaded = load_digests(paths or SEEDS)
     out = []
@@ -143,25 +144,36 @@ def test_every_header(example: list[Any]) -> None:
     assert msg["To"].addresses[0].display_name == "Alice Martin"
     assert msg["Subject"] == f"{len(matches)} new papers for you"
     assert msg["Date"].datetime == WHEN
-    assert msg["Message-ID"] == message_id_for("alice@example.org", [m.paper.id for m in matches],
-                                               domain="example.org")
+    assert msg["Message-ID"] == message_id_for("alice@example.org", [m.paper.id for m in matches], domain="example.org")
     assert re.fullmatch(r"<[0-9a-f]{40}@example\.org>", msg["Message-ID"])
     assert msg["MIME-Version"] == "1.0"
     assert msg["List-Id"] == "<paper-digest.example.org>"
     token = unsubscribe_token("alice@example.org", SECRET)
     assert msg["List-Unsubscribe"].strip() == (
         "<mailto:unsubscribe@example.org?subject=unsubscribe%20alice%40example.org>, "
-        f"<https://digest.example.org/unsubscribe/{token}>")
+        f"<https://digest.example.org/unsubscribe/{token}>"
+    )
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     names = [k for k, _ in msg.items()]
-    for header in ("From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "List-Id",
-                   "List-Unsubscribe", "List-Unsubscribe-Post", "Content-Type"):
+    for header in (
+        "From",
+        "To",
+        "Subject",
+        "Date",
+        "Message-ID",
+        "MIME-Version",
+        "List-Id",
+        "List-Unsubscribe",
+        "List-Unsubscribe-Post",
+        "Content-Type",
+    ):
         assert names.count(header) == 1, header
 
 
 def test_one_click_only_with_https_url(tmp_path: Path) -> None:
-    config = make_config(tmp_path, sender={"unsubscribe": {"mailto": "leave@example.org",
-                                                           "url": "http://example.org/u/{{ token }}"}})
+    config = make_config(
+        tmp_path, sender={"unsubscribe": {"mailto": "leave@example.org", "url": "http://example.org/u/{{ token }}"}}
+    )
     msg = parse(render_all(config, SEEDS[:1])[0][2])
     assert "List-Unsubscribe-Post" not in msg
     assert "<http://example.org/u/" in msg["List-Unsubscribe"]
@@ -185,7 +197,8 @@ def test_message_id_deterministic_and_bytes_match_stdlib(example: list[Any], tmp
     assert message_id_for("A@x.org", ["b", "a"], domain="d") == message_id_for("a@x.org", ["a", "b"], domain="d")
     assert message_id_for("a@x.org", ["a"], domain="d") != message_id_for("a@x.org", ["a", "b"], domain="d")
     assert message_id_for("a@x.org", [], domain="d", salt="2025-09-15") != message_id_for(
-        "a@x.org", [], domain="d", salt="2025-09-16")
+        "a@x.org", [], domain="d", salt="2025-09-16"
+    )
     assert boundary_for("<x@y>").startswith("=_")
 
 
@@ -215,8 +228,9 @@ def test_name_with_line_break_rejected_at_config_load(tmp_path: Path, name: str)
 
 
 def test_subject_template_whitespace_collapsed(tmp_path: Path) -> None:
-    config = make_config(tmp_path, sender={"subject": "  {{ count }}\n papers\tfor {{ name }} ({{ email }}) "
-                                                      "on {{ date }}  "})
+    config = make_config(
+        tmp_path, sender={"subject": "  {{ count }}\n papers\tfor {{ name }} ({{ email }}) on {{ date }}  "}
+    )
     _, matches, rendered = render_all(config, SEEDS[:1])[0]
     expected = f"{len(matches)} papers for Alice Martin (alice@example.org) on 2025-09-15"
     assert rendered.subject == expected
@@ -255,13 +269,20 @@ def test_paper_order_and_why_matched(example: list[Any]) -> None:
 
 
 def test_highlighting_in_both_parts(tmp_path: Path) -> None:
-    path = json_digest(tmp_path, [{
-        "title": "Contrastive Learning of Things",
-        "abstract": "We study self-supervised methods. Our data augmentation helps; medical is not here.",
-    }])
-    config = make_config(tmp_path, subscribers=[{
-        "email": "a@example.org", "keywords": ["contrastive learning", "self-supervised", "augment*"]}])
-    (_, _, rendered), = render_all(config, [path])
+    path = json_digest(
+        tmp_path,
+        [
+            {
+                "title": "Contrastive Learning of Things",
+                "abstract": "We study self-supervised methods. Our data augmentation helps; medical is not here.",
+            }
+        ],
+    )
+    config = make_config(
+        tmp_path,
+        subscribers=[{"email": "a@example.org", "keywords": ["contrastive learning", "self-supervised", "augment*"]}],
+    )
+    ((_, _, rendered),) = render_all(config, [path])
     text, html = bodies(parse(rendered))
     assert "*Contrastive Learning* of Things" in text
     assert "*self-supervised* methods" in text
@@ -271,14 +292,20 @@ def test_highlighting_in_both_parts(tmp_path: Path) -> None:
 
 
 def test_markup_from_digest_is_escaped(tmp_path: Path) -> None:
-    path = json_digest(tmp_path, [{
-        "title": "<script>alert('x')</script> Contrastive learning & <b>friends</b>",
-        "abstract": 'Contrastive learning <img src=x onerror="alert(1)"> "quoted" & more.',
-        "url": "javascript:alert(1)",
-    }])
-    config = make_config(tmp_path, subscribers=[{"email": "a@example.org", "name": "<b>Al</b>",
-                                                 "keywords": ["contrastive learning"]}])
-    (_, _, rendered), = render_all(config, [path])
+    path = json_digest(
+        tmp_path,
+        [
+            {
+                "title": "<script>alert('x')</script> Contrastive learning & <b>friends</b>",
+                "abstract": 'Contrastive learning <img src=x onerror="alert(1)"> "quoted" & more.',
+                "url": "javascript:alert(1)",
+            }
+        ],
+    )
+    config = make_config(
+        tmp_path, subscribers=[{"email": "a@example.org", "name": "<b>Al</b>", "keywords": ["contrastive learning"]}]
+    )
+    ((_, _, rendered),) = render_all(config, [path])
     text, html = bodies(parse(rendered))
     assert "<script" not in html.lower()
     assert "<img" not in html.lower() and "<b>" not in html
@@ -291,13 +318,23 @@ def test_markup_from_digest_is_escaped(tmp_path: Path) -> None:
 
 def test_meta_links_and_abstract_cut(tmp_path: Path) -> None:
     abstract = "Diffusion " + " ".join(f"word{i}" for i in range(200)) + " see https://github.com/o/r."
-    path = json_digest(tmp_path, [{
-        "title": "A Diffusion Paper", "abstract": abstract, "authors": ["A", "B", "C"],
-        "published": "2025-09-14", "upvotes": 42, "url": "https://example.org/paper/1",
-    }])
-    config = make_config(tmp_path, subscribers=[{"email": "a@example.org", "keywords": ["diffusion"],
-                                                 "abstract_chars": 120}])
-    (_, _, rendered), = render_all(config, [path])
+    path = json_digest(
+        tmp_path,
+        [
+            {
+                "title": "A Diffusion Paper",
+                "abstract": abstract,
+                "authors": ["A", "B", "C"],
+                "published": "2025-09-14",
+                "upvotes": 42,
+                "url": "https://example.org/paper/1",
+            }
+        ],
+    )
+    config = make_config(
+        tmp_path, subscribers=[{"email": "a@example.org", "keywords": ["diffusion"], "abstract_chars": 120}]
+    )
+    ((_, _, rendered),) = render_all(config, [path])
     text, html = bodies(parse(rendered))
     assert "3 authors · 14 Sep 2025 · 42 votes" in text
     assert "3 authors · 14 Sep 2025 · 42 votes" in html
@@ -335,10 +372,18 @@ def test_wrap() -> None:
 
 
 def test_html_under_100_kb_for_20_papers(tmp_path: Path) -> None:
-    config = make_config(tmp_path, subscribers=[{
-        "email": "many@example.org", "name": "Many Papers", "max_papers": 20,
-        "keywords": ["model*", "learning", "language", "data"]}])
-    (_, matches, rendered), = render_all(config)
+    config = make_config(
+        tmp_path,
+        subscribers=[
+            {
+                "email": "many@example.org",
+                "name": "Many Papers",
+                "max_papers": 20,
+                "keywords": ["model*", "learning", "language", "data"],
+            }
+        ],
+    )
+    ((_, matches, rendered),) = render_all(config)
     assert len(matches) == 20
     assert all(len(m.paper.abstract) > 500 for m in matches[:10])
     assert len(rendered.html.encode("utf-8")) < 100 * 1024
@@ -360,9 +405,8 @@ def test_fast_path_equals_jinja_then_mjml(example: list[Any], tmp_path: Path) ->
 
 
 def test_empty_email_when_send_empty(tmp_path: Path) -> None:
-    config = make_config(tmp_path, subscribers=[{"email": "a@example.org", "keywords": ["zzzqqq"],
-                                                 "send_empty": True}])
-    (_, matches, rendered), = render_all(config, SEEDS[:1])
+    config = make_config(tmp_path, subscribers=[{"email": "a@example.org", "keywords": ["zzzqqq"], "send_empty": True}])
+    ((_, matches, rendered),) = render_all(config, SEEDS[:1])
     assert matches == []
     text, html = bodies(parse(rendered))
     assert "No new papers matched your keywords this time." in text
@@ -396,8 +440,9 @@ def test_unsubscribe_token(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
 def test_template_override_dir_file_by_file(tmp_path: Path) -> None:
     tdir = tmp_path / "tpl"
     tdir.mkdir()
-    (tdir / "digest.txt.j2").write_text("Custom for {{ email }}: {{ count }}\n{% for p in papers %}"
-                                        "- {{ p.title }}\n{% endfor %}", encoding="utf-8")
+    (tdir / "digest.txt.j2").write_text(
+        "Custom for {{ email }}: {{ count }}\n{% for p in papers %}- {{ p.title }}\n{% endfor %}", encoding="utf-8"
+    )
     config = make_config(tmp_path, templates=str(tdir))
     _, matches, rendered = render_all(config, SEEDS[:1])[0]
     text, html = bodies(parse(rendered))
@@ -410,10 +455,15 @@ def test_html_template_override_is_autoescaped(tmp_path: Path) -> None:
     tdir.mkdir()
     (tdir / "digest.mjml.j2").write_text(
         "<mjml><mj-body><mj-section><mj-column><mj-text>{{ name }}"
-        "</mj-text></mj-column></mj-section></mj-body></mjml>\n", encoding="utf-8")
-    config = make_config(tmp_path, templates=str(tdir),
-                         subscribers=[{"email": "a@example.org", "name": "<i>A</i>", "keywords": ["model"]}])
-    (_, _, rendered), = render_all(config, SEEDS[:1])
+        "</mj-text></mj-column></mj-section></mj-body></mjml>\n",
+        encoding="utf-8",
+    )
+    config = make_config(
+        tmp_path,
+        templates=str(tdir),
+        subscribers=[{"email": "a@example.org", "name": "<i>A</i>", "keywords": ["model"]}],
+    )
+    ((_, _, rendered),) = render_all(config, SEEDS[:1])
     assert "&lt;i&gt;A&lt;/i&gt;" in rendered.html and "<i>" not in rendered.html
 
 
@@ -437,22 +487,34 @@ MJML_OK = """<mjml>
 """
 
 
-@pytest.mark.parametrize(("name", "body", "line", "words"), [
-    ("digest.txt.j2", "Hi\n\n{% for p in papers %}\n{{ p.title }\n{% endfor %}\n", 4, "syntax"),
-    ("digest.txt.j2", "Hi\n{{ count }}\n{{ no_such_thing }}\n", 3, "no_such_thing"),
-    ("digest.txt.j2", "Hi\n{% for p in papers %}\n{{ p.no_such_attr }}\n{% endfor %}\n", 3, "no_such_attr"),
-    ("digest.mjml.j2", MJML_OK.replace("{body}", "<mj-text>{% if count %}</mj-text>"), 6, "syntax"),
-    ("digest.mjml.j2", MJML_OK.replace("{body}", "<mj-text>{{ nope }}</mj-text>"), 6, "nope"),
-    ("digest.mjml.j2", MJML_OK.replace("{body}", "<mj-text>{{ papers[0].nope }}</mj-text>"), 6, "nope"),
-    ("digest.mjml.j2", MJML_OK.replace("{body}", '<mj-image src="https://x.org/a.png" width="{{ count }}px" />'),
-     6, "dropped or changed"),
-    ("digest.mjml.j2", MJML_OK.replace("<mj-body>", "<mj-head>\n{% if count %}<mj-title>x</mj-title>{% endif %}"
-                                       "</mj-head><mj-body>"), 3, "MJML"),
-    ("digest.mjml.j2", MJML_OK.replace("{body}", "<mj-text>unclosed"), 7, "MJML"),
-    ("digest.mjml.j2", MJML_OK.replace("{body}", "<mj-txet>typo</mj-txet>"), 6, "mj-txet"),
-])
-def test_template_errors_name_template_and_line(tmp_path: Path, name: str, body: str, line: int,
-                                                words: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "body", "line", "words"),
+    [
+        ("digest.txt.j2", "Hi\n\n{% for p in papers %}\n{{ p.title }\n{% endfor %}\n", 4, "syntax"),
+        ("digest.txt.j2", "Hi\n{{ count }}\n{{ no_such_thing }}\n", 3, "no_such_thing"),
+        ("digest.txt.j2", "Hi\n{% for p in papers %}\n{{ p.no_such_attr }}\n{% endfor %}\n", 3, "no_such_attr"),
+        ("digest.mjml.j2", MJML_OK.replace("{body}", "<mj-text>{% if count %}</mj-text>"), 6, "syntax"),
+        ("digest.mjml.j2", MJML_OK.replace("{body}", "<mj-text>{{ nope }}</mj-text>"), 6, "nope"),
+        ("digest.mjml.j2", MJML_OK.replace("{body}", "<mj-text>{{ papers[0].nope }}</mj-text>"), 6, "nope"),
+        (
+            "digest.mjml.j2",
+            MJML_OK.replace("{body}", '<mj-image src="https://x.org/a.png" width="{{ count }}px" />'),
+            6,
+            "dropped or changed",
+        ),
+        (
+            "digest.mjml.j2",
+            MJML_OK.replace(
+                "<mj-body>", "<mj-head>\n{% if count %}<mj-title>x</mj-title>{% endif %}</mj-head><mj-body>"
+            ),
+            3,
+            "MJML",
+        ),
+        ("digest.mjml.j2", MJML_OK.replace("{body}", "<mj-text>unclosed"), 7, "MJML"),
+        ("digest.mjml.j2", MJML_OK.replace("{body}", "<mj-txet>typo</mj-txet>"), 6, "mj-txet"),
+    ],
+)
+def test_template_errors_name_template_and_line(tmp_path: Path, name: str, body: str, line: int, words: str) -> None:
     config = _override(tmp_path, name, body)
     with pytest.raises(RenderError) as err:
         render_all(config, SEEDS[2:3])

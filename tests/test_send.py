@@ -92,8 +92,9 @@ def test_seeds_delivered_once_then_only_new_papers(tmp_path: Path, seeds: dict[s
         later = load_digests([seeds["002"], seeds["003"]])
         titles.update({p.id: p.title for p in later.papers})
         already = {e: set(ids) for e, ids in expected.items()}
-        expected2 = {s.email: [m.paper.id for m in ms]
-                     for s, ms in plan(config.subscribers, later.papers, already_sent=already)}
+        expected2 = {
+            s.email: [m.paper.id for m in ms] for s, ms in plan(config.subscribers, later.papers, already_sent=already)
+        }
         recurring = {p.id for p in first.papers} & {p.id for p in later.papers}
         assert recurring  # the seeds repeat some papers across files
         before = len(server.received)
@@ -106,14 +107,12 @@ def test_seeds_delivered_once_then_only_new_papers(tmp_path: Path, seeds: dict[s
         status = json.loads(newsletter("status", "-c", str(cfg), "--json").output)
         assert [d["status"] for d in status["digests"]] == ["ok"] * 4
         assert [d["papers"] for d in status["digests"]] == [7, 62, 78, 49]
-        assert status["deliveries"] == {"sent": 3 + sum(1 for v in expected2.values() if v),
-                                        "pending": 0, "failed": 0}
+        assert status["deliveries"] == {"sent": 3 + sum(1 for v in expected2.values() if v), "pending": 0, "failed": 0}
         assert status["failed"] == [] and status["last_run"] and status["next_run"]
 
 
 def test_421_and_drops_every_subscriber_exactly_one_email(tmp_path: Path, seeds: dict[str, Path]) -> None:
-    subs = [{"email": f"user{i:03d}@example.org", "keywords": ["model*"], "max_papers": 3}
-            for i in range(60)]
+    subs = [{"email": f"user{i:03d}@example.org", "keywords": ["model*"], "max_papers": 3} for i in range(60)]
     with smtp_server(Faults(tempfail=0.2, drop=0.05, seed=3)) as server:
         cfg = write_config(tmp_path, server.port, subs, smtp={"retries": 8})
         add_seeds(cfg, seeds, "001")
@@ -145,8 +144,7 @@ def test_550_recipient_failed_others_delivered_status_exit_1(tmp_path: Path, see
         assert len(server.received) == 2
 
 
-def test_server_down_leaves_pending_then_resent_with_same_message_id(
-        tmp_path: Path, seeds: dict[str, Path]) -> None:
+def test_server_down_leaves_pending_then_resent_with_same_message_id(tmp_path: Path, seeds: dict[str, Path]) -> None:
     port = free_port()
     cfg = write_config(tmp_path, port, EXAMPLE_SUBSCRIBERS, smtp={"retries": 0, "connections": 1})
     add_seeds(cfg, seeds, "000", "001")
@@ -202,8 +200,7 @@ def test_dry_run_changes_nothing(tmp_path: Path, seeds: dict[str, Path]) -> None
         assert before == after and len(server.received) == 3
 
 
-def test_new_subscriber_gets_only_digests_from_when_it_appeared(
-        tmp_path: Path, seeds: dict[str, Path]) -> None:
+def test_new_subscriber_gets_only_digests_from_when_it_appeared(tmp_path: Path, seeds: dict[str, Path]) -> None:
     with smtp_server() as server:
         cfg = write_config(tmp_path, server.port, EXAMPLE_SUBSCRIBERS[:1])
         add_seeds(cfg, seeds, "000", "001")
@@ -255,8 +252,13 @@ def test_progress_lines_when_not_on_a_terminal(tmp_path: Path, seeds: dict[str, 
         cfg = write_config(tmp_path, server.port, subs)
         add_seeds(cfg, seeds, "001")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
-        run = subprocess.run([sys.executable, "-m", "newsletter", "send", "-c", str(cfg)], env=env,
-                             capture_output=True, text=True, timeout=60)
+        run = subprocess.run(
+            [sys.executable, "-m", "newsletter", "send", "-c", str(cfg)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert run.returncode == 0, run.stderr
         lines = [line for line in run.stderr.splitlines() if "done (sent" in line]
         assert 2 <= len(lines) <= 21 and "70/70 done" in lines[-1] and "msg/s" in lines[-1]
@@ -274,7 +276,8 @@ def _parts(msg: Message) -> dict[str, str]:
 
 
 def test_large_pass_renders_in_worker_processes_with_the_one_render_path(
-        tmp_path: Path, seeds: dict[str, Path]) -> None:
+    tmp_path: Path, seeds: dict[str, Path]
+) -> None:
     """A pass of >= POOL_MIN deliveries renders in worker processes: every subscriber
     gets one email, each the same as the in-process render (Message-ID, headers,
     parts), and no worker outlives the pass."""
@@ -286,8 +289,7 @@ def test_large_pass_renders_in_worker_processes_with_the_one_render_path(
 
     n = POOL_MIN + 20
     profiles = [["model*"], ["diffusion", "title:video"], ["reasoning", "large language models"]]
-    subs = [{"email": f"user{i:04d}@example.org", "keywords": profiles[i % 3], "max_papers": 4}
-            for i in range(n)]
+    subs = [{"email": f"user{i:04d}@example.org", "keywords": profiles[i % 3], "max_papers": 4} for i in range(n)]
     with smtp_server() as server:
         cfg = write_config(tmp_path, server.port, subs)
         add_seeds(cfg, seeds, "000", "001")
@@ -317,8 +319,7 @@ def test_large_pass_renders_in_worker_processes_with_the_one_render_path(
             assert ledger.sent_papers(sub.email) == {m.paper.id for m in matches}
 
 
-def test_large_pass_stopped_midway_leaves_the_rest_for_the_next(tmp_path: Path,
-                                                                seeds: dict[str, Path]) -> None:
+def test_large_pass_stopped_midway_leaves_the_rest_for_the_next(tmp_path: Path, seeds: dict[str, Path]) -> None:
     """The daemon's stop during a pass rendered by worker processes: what the server
     accepted is recorded sent, the recorded rest stays pending, the pool shuts
     down; the next pass serves everybody else exactly once."""

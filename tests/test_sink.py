@@ -21,8 +21,11 @@ def test_sink_stores_every_message_and_prints_a_line(tmp_path: Path) -> None:
     maildir = tmp_path / "mail"
     proc = subprocess.Popen(
         [sys.executable, "-m", "newsletter", "sink", "--port", str(port), "--maildir", str(maildir)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()

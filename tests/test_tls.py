@@ -25,8 +25,12 @@ def cert(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def setup(tmp_path: Path, port: int, seeds: dict[str, Path], **smtp: Any) -> Path:
-    cfg = write_config(tmp_path, port, EXAMPLE_SUBSCRIBERS,
-                       smtp={"retries": 1, "connections": 2, "password_env": "TEST_SMTP_PASSWORD", **smtp})
+    cfg = write_config(
+        tmp_path,
+        port,
+        EXAMPLE_SUBSCRIBERS,
+        smtp={"retries": 1, "connections": 2, "password_env": "TEST_SMTP_PASSWORD", **smtp},
+    )
     shutil.copy2(seeds["000"], cfg.parent / "digests")
     return cfg
 
@@ -39,14 +43,17 @@ def counts(cfg: Path) -> dict[str, int]:
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
 @pytest.mark.parametrize("mode", ["starttls", "tls"])
 def test_untrusted_certificate_refused_then_trusted_with_ca_file(
-        tmp_path: Path, seeds: dict[str, Path], cert: tuple[Path, Path], mode: str,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, seeds: dict[str, Path], cert: tuple[Path, Path], mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TEST_SMTP_PASSWORD", PASSWORD)
     auth = Authenticator("digest", PASSWORD)
     ctx = server_tls(*cert)
     # aiosmtpd does not see implicit TLS as TLS, so it would not offer AUTH with auth_require_tls
-    kwargs: dict[str, Any] = ({"tls_context": ctx, "require_starttls": True, "auth_require_tls": True}
-                              if mode == "starttls" else {"ssl_context": ctx, "auth_require_tls": False})
+    kwargs: dict[str, Any] = (
+        {"tls_context": ctx, "require_starttls": True, "auth_require_tls": True}
+        if mode == "starttls"
+        else {"ssl_context": ctx, "auth_require_tls": False}
+    )
     with smtp_server(authenticator=auth, auth_required=True, **kwargs) as server:
         cfg = setup(tmp_path, server.port, seeds, security=mode, username="digest")
         summary = run_send(load_config(cfg), backoff=0.01)
@@ -65,7 +72,8 @@ def test_untrusted_certificate_refused_then_trusted_with_ca_file(
 
 
 def test_starttls_not_offered_is_refused_and_never_auths_in_clear(
-        tmp_path: Path, seeds: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, seeds: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TEST_SMTP_PASSWORD", PASSWORD)
     auth = Authenticator("digest", PASSWORD)
     # a server (or a man in the middle) that strips STARTTLS but would take AUTH in clear
@@ -78,8 +86,9 @@ def test_starttls_not_offered_is_refused_and_never_auths_in_clear(
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
-def test_auth_with_password_from_environment(tmp_path: Path, seeds: dict[str, Path],
-                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auth_with_password_from_environment(
+    tmp_path: Path, seeds: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     auth = Authenticator("digest", PASSWORD)
     with smtp_server(authenticator=auth, auth_required=True, auth_require_tls=False) as server:
         cfg = setup(tmp_path, server.port, seeds, security="none", username="digest")

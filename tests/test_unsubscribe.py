@@ -46,13 +46,24 @@ def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("NEWSLETTER_UNSUBSCRIBE_SECRET", SECRET)
 
 
-def make_config(tmp_path: Path, smtp_port: int, http_port: int, subscribers: list[dict[str, Any]] | None = None,
-                *, url: str | None = None, sender: str = "Paper Digest <digest@example.org>",
-                **top: Any) -> Path:
-    unsub = {"url": url or f"http://127.0.0.1:{http_port}/unsubscribe/{{{{ token }}}}",
-             "listen": f"127.0.0.1:{http_port}", "mailto": "unsubscribe@example.org"}
-    return write_config(tmp_path, smtp_port, subscribers or [ALICE, BOB],
-                        sender={"from": sender, "unsubscribe": unsub}, **top)
+def make_config(
+    tmp_path: Path,
+    smtp_port: int,
+    http_port: int,
+    subscribers: list[dict[str, Any]] | None = None,
+    *,
+    url: str | None = None,
+    sender: str = "Paper Digest <digest@example.org>",
+    **top: Any,
+) -> Path:
+    unsub = {
+        "url": url or f"http://127.0.0.1:{http_port}/unsubscribe/{{{{ token }}}}",
+        "listen": f"127.0.0.1:{http_port}",
+        "mailto": "unsubscribe@example.org",
+    }
+    return write_config(
+        tmp_path, smtp_port, subscribers or [ALICE, BOB], sender={"from": sender, "unsubscribe": unsub}, **top
+    )
 
 
 def newsletter(*args: str) -> Any:
@@ -64,10 +75,15 @@ def add_seeds(cfg: Path, seeds: dict[str, Path], *names: str) -> None:
         shutil.copy2(seeds[name], cfg.parent / "digests")
 
 
-def http(url: str, *, data: bytes | None = None, method: str | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, str, Any]:
-    req = urllib.request.Request(url, data=data, method=method or ("POST" if data is not None else "GET"),
-                                 headers=headers or ({"Content-Type": FORM} if data is not None else {}))
+def http(
+    url: str, *, data: bytes | None = None, method: str | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, str, Any]:
+    req = urllib.request.Request(
+        url,
+        data=data,
+        method=method or ("POST" if data is not None else "GET"),
+        headers=headers or ({"Content-Type": FORM} if data is not None else {}),
+    )
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return resp.status, resp.read().decode("utf-8"), resp.headers
@@ -91,8 +107,13 @@ def suppressed(cfg: Path) -> set[str]:
 @contextmanager
 def serve_process(cfg: Path, port: int) -> Iterator[subprocess.Popen[str]]:
     """`newsletter serve` as a real process, up when /healthz answers."""
-    proc = subprocess.Popen([sys.executable, "-m", "newsletter", "serve", "-c", str(cfg)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "serve", "-c", str(cfg)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -188,8 +209,12 @@ def test_https_headers_point_at_the_endpoint(tmp_path: Path, seeds: dict[str, Pa
         msg = received.message
         raw = received.data.split(b"\r\n\r\n")[0].decode("ascii")
         # the URI is whole on its line: never RFC 2047-encoded (no client would decode it there)
-        assert re.search(r"^List-Unsubscribe: <mailto:[^>]+>,\r\n <https://digest\.example\.org/unsubscribe/"
-                         r"[A-Za-z0-9_-]{43}>\r\n", raw, re.M), raw
+        assert re.search(
+            r"^List-Unsubscribe: <mailto:[^>]+>,\r\n <https://digest\.example\.org/unsubscribe/"
+            r"[A-Za-z0-9_-]{43}>\r\n",
+            raw,
+            re.M,
+        ), raw
         assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         assert str(msg["List-Unsubscribe"]).startswith("<mailto:unsubscribe@example.org?subject=")
         url = unsubscribe_url_of(msg)
@@ -202,8 +227,13 @@ def test_https_headers_point_at_the_endpoint(tmp_path: Path, seeds: dict[str, Pa
 
 def test_get_bad_tokens_and_bad_bodies_change_nothing(tmp_path: Path) -> None:
     port = free_port()
-    cfg = make_config(tmp_path, 2525, port, sender='"Papers & Co\'s (AI)" <digest@example.org>',
-                      subscribers=[ALICE, {"email": "o'brien+x@example.org", "keywords": ["x"]}])
+    cfg = make_config(
+        tmp_path,
+        2525,
+        port,
+        sender='"Papers & Co\'s (AI)" <digest@example.org>',
+        subscribers=[ALICE, {"email": "o'brien+x@example.org", "keywords": ["x"]}],
+    )
     good = f"http://127.0.0.1:{port}/unsubscribe/{unsubscribe_token('alice@example.org', SECRET)}"
     with in_process(cfg):
         for _ in range(3):  # a mail scanner following the link, repeatedly
@@ -214,8 +244,9 @@ def test_get_bad_tokens_and_bad_bodies_change_nothing(tmp_path: Path) -> None:
             assert "Papers &amp; Co&#39;s (AI)" in page and "Co's" not in page  # escaped
             assert "default-src 'none'" in headers["Content-Security-Policy"]
         assert http(good, method="HEAD")[0] == 200
-        status, page, _ = http(f"http://127.0.0.1:{port}/unsubscribe/"
-                               + unsubscribe_token("o'brien+x@example.org", SECRET))
+        status, page, _ = http(
+            f"http://127.0.0.1:{port}/unsubscribe/" + unsubscribe_token("o'brien+x@example.org", SECRET)
+        )
         assert status == 200 and "o&#39;***@example.org" in page
 
         forged = [
@@ -224,7 +255,8 @@ def test_get_bad_tokens_and_bad_bodies_change_nothing(tmp_path: Path) -> None:
             unsubscribe_token("eve@example.org", SECRET),  # right secret, not a subscriber
             unsubscribe_token("alice@example.org", SECRET)[:-1],  # truncated
             unsubscribe_token("alice@example.org", SECRET) + "x",
-            "%3Cscript%3E", "",
+            "%3Cscript%3E",
+            "",
         ]
         for token in forged:
             url = f"http://127.0.0.1:{port}/unsubscribe/{token}"
@@ -257,8 +289,10 @@ def test_get_bad_tokens_and_bad_bodies_change_nothing(tmp_path: Path) -> None:
 
         # multipart/form-data is allowed by RFC 8058 too
         boundary = "----b0undary"
-        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\n"
-                f"One-Click\r\n--{boundary}--\r\n").encode()
+        body = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="List-Unsubscribe"\r\n\r\n'
+            f"One-Click\r\n--{boundary}--\r\n"
+        ).encode()
         status, page, _ = http(good, data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
         assert status == 200, page
         assert suppressed(cfg) == {"alice@example.org"}
@@ -286,8 +320,13 @@ def test_suppression_survives_restarts_and_resubscribe_lifts_it(tmp_path: Path, 
         assert result.exit_code == 0, result.output
         assert "alice@example.org: resubscribed" in result.output
         assert suppressed(cfg) == set()
-        again = subprocess.run([sys.executable, "-m", "newsletter", "resubscribe", "-c", str(cfg),
-                                "alice@example.org"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+        again = subprocess.run(
+            [sys.executable, "-m", "newsletter", "resubscribe", "-c", str(cfg), "alice@example.org"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+        )
         assert again.returncode == 1
         assert again.stderr.strip() == "error: alice@example.org is not unsubscribed; nothing changed"
         unknown = newsletter("resubscribe", "-c", str(cfg), "nobody@example.org")
@@ -301,8 +340,7 @@ def test_suppression_survives_restarts_and_resubscribe_lifts_it(tmp_path: Path, 
         assert len(smtp.received) == 1
         add_seeds(cfg, seeds, "001")
         assert newsletter("send", "-c", str(cfg)).exit_code == 0
-        assert sorted(r for m in smtp.received[1:] for r in m.rcpt_tos) == ["alice@example.org",
-                                                                           "bob@example.org"]
+        assert sorted(r for m in smtp.received[1:] for r in m.rcpt_tos) == ["alice@example.org", "bob@example.org"]
 
 
 def test_pending_delivery_to_unsubscribed_is_not_resent(tmp_path: Path, seeds: dict[str, Path]) -> None:
@@ -393,8 +431,13 @@ def test_run_refuses_a_busy_listen_port(tmp_path: Path) -> None:
         busy.listen()
         port = busy.getsockname()[1]
         cfg = make_config(tmp_path, 2525, port)
-        result = subprocess.run([sys.executable, "-m", "newsletter", "run", "-c", str(cfg)], cwd=ROOT,
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "newsletter", "run", "-c", str(cfg)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
 
@@ -402,8 +445,9 @@ def test_run_refuses_a_busy_listen_port(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- the browser
 
 
-def test_browser_footer_link_button_confirmation(tmp_path: Path, seeds: dict[str, Path],
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_browser_footer_link_button_confirmation(
+    tmp_path: Path, seeds: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
@@ -427,9 +471,17 @@ def test_browser_footer_link_button_confirmation(tmp_path: Path, seeds: dict[str
 
     options = webdriver.ChromeOptions()
     options.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=420,800", f"--user-data-dir={tmp_path / 'chromium-profile'}"):
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=420,800",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
         options.add_argument(arg)
     monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must never download a driver or a browser
     with serve_process(cfg, port):
@@ -467,8 +519,11 @@ def test_token_index_mask_and_bodies(tmp_path: Path) -> None:
     assert parse_body(FORM, ONE_CLICK).weeks is None
     assert parse_body(None, ONE_CLICK).weeks is None
     assert parse_body(f"{FORM}; charset=utf-8", b"pause_weeks=2").weeks == 2
-    for ctype, body in ((FORM, b"List-Unsubscribe=One-Click&List-Unsubscribe=One-Click"),
-                        ("application/json", ONE_CLICK), (FORM, b"pause_weeks=2&List-Unsubscribe=One-Click")):
+    for ctype, body in (
+        (FORM, b"List-Unsubscribe=One-Click&List-Unsubscribe=One-Click"),
+        ("application/json", ONE_CLICK),
+        (FORM, b"pause_weeks=2&List-Unsubscribe=One-Click"),
+    ):
         with pytest.raises(BadRequest):
             parse_body(ctype, body)
     assert "listen: not" not in newsletter("check", "-c", str(cfg)).output

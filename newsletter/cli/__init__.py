@@ -45,8 +45,9 @@ def cli(ctx: click.Context, debug: bool) -> None:
       newsletter check -c config.yaml
     """
     ctx.meta["newsletter.debug"] = debug
-    logging.basicConfig(level=logging.DEBUG if debug else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
 
 
 def main() -> None:

@@ -35,21 +35,25 @@ def check_command(config_path: str) -> None:
     click.echo(f"{config.path}: OK")
     click.echo(f"  subscribers: {len(config.subscribers)} ({own} with an own schedule)")
     click.echo(f"  digests:     {config.digests.directory / config.digests.pattern}")
-    click.echo(f"  schedule:    {config.schedule.cron} ({config.schedule.timezone}), "
-               f"{cron_trigger(config.schedule.cron, tz)}")
-    click.echo(f"  smtp:        {smtp.host}:{smtp.effective_port} security={smtp.security} "
-               f"connections={smtp.connections}")
+    click.echo(
+        f"  schedule:    {config.schedule.cron} ({config.schedule.timezone}), {cron_trigger(config.schedule.cron, tz)}"
+    )
+    click.echo(
+        f"  smtp:        {smtp.host}:{smtp.effective_port} security={smtp.security} connections={smtp.connections}"
+    )
     click.echo(f"  ledger:      {config.state}")
     unsub = config.sender.unsubscribe
-    endpoint = (f"on {unsub.listen} (serve, and inside run)" if unsub.listen
-                else "off in run (serve: 127.0.0.1:8026)")
+    endpoint = f"on {unsub.listen} (serve, and inside run)" if unsub.listen else "off in run (serve: 127.0.0.1:8026)"
     click.echo(f"  unsubscribe: {unsub.url or '(no URL)'}; endpoint {endpoint}")
     from newsletter.unsubscribe import secret_for
 
     if unsub.url and secret_for(config)[1]:
-        click.echo(f"warning: {unsub.secret_env or 'sender.unsubscribe.secret_env'} is not set: unsubscribe "
-                   "tokens use a fallback secret derived from the config path; set it in production",
-                   err=True)
+        click.echo(
+            f"warning: {unsub.secret_env or 'sender.unsubscribe.secret_env'} is not set: unsubscribe "
+            "tokens use a fallback secret derived from the config path; set it in production",
+            err=True,
+        )
     if unsub.url and not unsub.url.lower().startswith("https://"):
-        click.echo("warning: sender.unsubscribe.url is not https: no List-Unsubscribe-Post (one-click) header",
-                   err=True)
+        click.echo(
+            "warning: sender.unsubscribe.url is not https: no List-Unsubscribe-Post (one-click) header", err=True
+        )

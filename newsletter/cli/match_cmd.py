@@ -50,14 +50,16 @@ def match_json(results: list[tuple[str, list[Match]]]) -> dict[str, object]:
 @cli.command("match")
 @config_option
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
-@click.option("--subscriber", "emails", multiple=True, metavar="EMAIL",
-              help="Only this subscriber (repeatable).")
+@click.option("--subscriber", "emails", multiple=True, metavar="EMAIL", help="Only this subscriber (repeatable).")
 @json_option
-@click.option("--stats", is_flag=True,
-              help="Per keyword: how many papers it hits; flags keywords that hit nothing "
-                   "or more than half of all papers.")
-def match_command(config_path: str, files: tuple[str, ...], emails: tuple[str, ...], as_json: bool,
-                  stats: bool) -> None:
+@click.option(
+    "--stats",
+    is_flag=True,
+    help="Per keyword: how many papers it hits; flags keywords that hit nothing or more than half of all papers.",
+)
+def match_command(
+    config_path: str, files: tuple[str, ...], emails: tuple[str, ...], as_json: bool, stats: bool
+) -> None:
     """Show which papers each subscriber would get from digest FILEs, and why.
 
     Without FILEs, every digest in the configured directory is read (the ledger
@@ -107,8 +109,11 @@ def _print_stats(subscribers: Sequence[Subscriber], papers: tuple[Paper, ...], *
     for sub in subscribers:
         counts = keyword_stats(index, profile_of(sub))
         keywords = [
-            {"keyword": kw, "hits": n,
-             "flag": "no hits" if n == 0 else ("over half of all papers" if n > half else None)}
+            {
+                "keyword": kw,
+                "hits": n,
+                "flag": "no hits" if n == 0 else ("over half of all papers" if n > half else None),
+            }
             for kw, n in counts
         ]
         rows.append({"email": sub.email, "papers": len(papers), "keywords": keywords})

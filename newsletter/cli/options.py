@@ -15,8 +15,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 def config_option(func: F) -> F:
     """``-c/--config PATH`` (default ``./config.yaml``); passes ``config_path``."""
     return click.option(
-        "-c", "--config", "config_path", default=DEFAULT_CONFIG, show_default=True,
-        type=click.Path(dir_okay=False), help="The configuration file (YAML).",
+        "-c",
+        "--config",
+        "config_path",
+        default=DEFAULT_CONFIG,
+        show_default=True,
+        type=click.Path(dir_okay=False),
+        help="The configuration file (YAML).",
     )(func)
 
 

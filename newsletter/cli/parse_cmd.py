@@ -26,15 +26,22 @@ def paper_table(papers: Sequence[Paper], *, width: int) -> list[str]:
         by = p.organization or (f"{p.authors} authors" if p.authors is not None else "-")
         when = p.published.isoformat() if p.published else "-"
         votes = str(p.upvotes) if p.upvotes is not None else "-"
-        rows.append(f"{_cut(p.title, title_w):<{title_w}}  {_cut(by, meta_w):<{meta_w}}  "
-                    f"{when:<{date_w}}  {votes:>{votes_w}}")
+        rows.append(
+            f"{_cut(p.title, title_w):<{title_w}}  {_cut(by, meta_w):<{meta_w}}  {when:<{date_w}}  {votes:>{votes_w}}"
+        )
     return rows
 
 
 @cli.command("parse")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True,
-              help="Digest format; 'auto' detects it from the content.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="auto",
+    show_default=True,
+    help="Digest format; 'auto' detects it from the content.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of paper records.")
 def parse_command(files: tuple[str, ...], fmt: str, as_json: bool) -> None:
     """Show the papers found in digest FILEs.

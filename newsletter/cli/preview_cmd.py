@@ -14,18 +14,33 @@ from newsletter.errors import ConfigError, NewsletterError
 
 @cli.command("preview")
 @config_option
-@click.option("--subscriber", "emails", multiple=True, metavar="EMAIL",
-              help="Only this subscriber (repeatable).")
-@click.option("--digest", "digests", multiple=True, type=click.Path(dir_okay=False, exists=True),
-              help="Digest file(s) to use: --digest a.txt b.txt; default: every digest in the digests "
-                   "directory.")
+@click.option("--subscriber", "emails", multiple=True, metavar="EMAIL", help="Only this subscriber (repeatable).")
+@click.option(
+    "--digest",
+    "digests",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True),
+    help="Digest file(s) to use: --digest a.txt b.txt; default: every digest in the digests directory.",
+)
 @click.argument("more_digests", nargs=-1, type=click.Path(dir_okay=False, exists=True))
 @click.option("--out", "out", type=click.Path(file_okay=False), help="Directory to write the previews to.")
 @click.option("--serve", is_flag=True, help="Serve the previews on http://127.0.0.1:PORT/ instead.")
-@click.option("--port", default=8025, show_default=True, type=click.IntRange(0, 65535),
-              help="Port for --serve (0: any free port).")
-def preview_command(config_path: str, emails: tuple[str, ...], digests: tuple[str, ...],
-                    more_digests: tuple[str, ...], out: str | None, serve: bool, port: int) -> None:
+@click.option(
+    "--port",
+    default=8025,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port for --serve (0: any free port).",
+)
+def preview_command(
+    config_path: str,
+    emails: tuple[str, ...],
+    digests: tuple[str, ...],
+    more_digests: tuple[str, ...],
+    out: str | None,
+    serve: bool,
+    port: int,
+) -> None:
     """Render what each subscriber would get, without sending anything.
 
     With --out, writes <email>.html, <email>.txt and <email>.eml per subscriber
@@ -55,8 +70,7 @@ def preview_command(config_path: str, emails: tuple[str, ...], digests: tuple[st
         from newsletter.preview_server import serve as serve_previews
 
         try:
-            serve_previews(config_path, port=port, emails=emails, digests=files,
-                           announce=lambda line: click.echo(line))
+            serve_previews(config_path, port=port, emails=emails, digests=files, announce=lambda line: click.echo(line))
         except OSError as exc:
             raise NewsletterError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}") from None
         return
@@ -64,8 +78,13 @@ def preview_command(config_path: str, emails: tuple[str, ...], digests: tuple[st
     directory = Path(out)
     write_previews(run, directory)
     for p in run.previews:
-        what = (f"{len(p.matches)} papers, {p.email.subject!r}" if p.email else
-                "no email (unsubscribed)" if p.suppressed else "no email (nothing matched)")
+        what = (
+            f"{len(p.matches)} papers, {p.email.subject!r}"
+            if p.email
+            else "no email (unsubscribed)"
+            if p.suppressed
+            else "no email (nothing matched)"
+        )
         click.echo(f"{p.subscriber.email}: {what}")
     click.echo(f"Open {(directory / 'index.html').resolve()}")
     if run.errors:

@@ -13,10 +13,20 @@ from newsletter.lock import LedgerLock
 
 @cli.command("run")
 @config_option
-@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]), default="info",
-              show_default=True, help="Lowest level logged.")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="Log lines as text or as JSON objects (for log collectors).")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    help="Lowest level logged.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines as text or as JSON objects (for log collectors).",
+)
 def run_command(config_path: str, log_level: str, log_format: str) -> None:
     """Run the daemon: deliver on schedule, pick up digests as they settle.
 

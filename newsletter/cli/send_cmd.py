@@ -33,8 +33,9 @@ class BarProgress:
 
     def start(self, total: int) -> None:
         if total:
-            self.bar = click.progressbar(length=total, label="sending", show_pos=True, show_eta=True,
-                                         item_show_func=self._rate, file=sys.stderr)
+            self.bar = click.progressbar(
+                length=total, label="sending", show_pos=True, show_eta=True, item_show_func=self._rate, file=sys.stderr
+            )
             self.bar.__enter__()
         self.started = time.monotonic()
 
@@ -71,8 +72,15 @@ class LogProgress:
         self.counts[result.status] += 1
         if self.done % self.every == 0 or self.done == self.total:
             elapsed = max(time.monotonic() - self.started, 1e-9)
-            log.info("%d/%d done (sent %d, failed %d, pending %d), %.0f msg/s", self.done, self.total,
-                     self.counts["sent"], self.counts["failed"], self.counts["pending"], self.done / elapsed)
+            log.info(
+                "%d/%d done (sent %d, failed %d, pending %d), %.0f msg/s",
+                self.done,
+                self.total,
+                self.counts["sent"],
+                self.counts["failed"],
+                self.counts["pending"],
+                self.done / elapsed,
+            )
 
     def finish(self) -> None:
         pass
@@ -80,8 +88,7 @@ class LogProgress:
 
 @cli.command("send")
 @config_option
-@click.option("--dry-run", is_flag=True,
-              help="Show who would get which papers; change nothing, send nothing.")
+@click.option("--dry-run", is_flag=True, help="Show who would get which papers; change nothing, send nothing.")
 def send_command(config_path: str, dry_run: bool) -> None:
     """One delivery pass, for system cron: pick up new digest files, send each
     subscriber the new papers matching their profile, record everything in the
@@ -115,11 +122,13 @@ def send_command(config_path: str, dry_run: bool) -> None:
     digests = f"{summary.digests_ok} new digest{'s' if summary.digests_ok != 1 else ''}"
     if summary.digests_failed:
         digests += f" ({summary.digests_failed} failed)"
-    click.echo(f"{digests}; sent {summary.sent}, failed {summary.failed}, pending {summary.pending}"
-               + (f" (incl. {summary.resent} re-sent from earlier runs)" if summary.resent else "")
-               + f"; {summary.nothing} subscriber{'s' if summary.nothing != 1 else ''} with nothing new"
-               + (f"; {summary.suppressed} unsubscribed skipped" if summary.suppressed else "")
-               + (f"; {summary.cancelled} pending dropped (unsubscribed)" if summary.cancelled else ""))
+    click.echo(
+        f"{digests}; sent {summary.sent}, failed {summary.failed}, pending {summary.pending}"
+        + (f" (incl. {summary.resent} re-sent from earlier runs)" if summary.resent else "")
+        + f"; {summary.nothing} subscriber{'s' if summary.nothing != 1 else ''} with nothing new"
+        + (f"; {summary.suppressed} unsubscribed skipped" if summary.suppressed else "")
+        + (f"; {summary.cancelled} pending dropped (unsubscribed)" if summary.cancelled else "")
+    )
     if summary.exit_code:
         raise SystemExit(summary.exit_code)
 

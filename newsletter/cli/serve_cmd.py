@@ -11,12 +11,25 @@ from newsletter.cli.options import config_option
 
 @cli.command("serve")
 @config_option
-@click.option("--host", default=None, metavar="HOST",
-              help="Address to listen on [default: from sender.unsubscribe.listen, else 127.0.0.1].")
-@click.option("--port", default=None, type=click.IntRange(0, 65535),
-              help="Port to listen on [default: from sender.unsubscribe.listen, else 8026].")
-@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="Log lines as text or as JSON objects (for log collectors).")
+@click.option(
+    "--host",
+    default=None,
+    metavar="HOST",
+    help="Address to listen on [default: from sender.unsubscribe.listen, else 127.0.0.1].",
+)
+@click.option(
+    "--port",
+    default=None,
+    type=click.IntRange(0, 65535),
+    help="Port to listen on [default: from sender.unsubscribe.listen, else 8026].",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Log lines as text or as JSON objects (for log collectors).",
+)
 def serve_command(config_path: str, host: str | None, port: int | None, log_format: str) -> None:
     """Serve the unsubscribe endpoint that `sender.unsubscribe.url` points at.
 

@@ -13,10 +13,21 @@ from newsletter.sink import DEFAULT_MAILDIR, DEFAULT_PORT, serve
 
 
 @cli.command("sink")
-@click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
-              help="Port on 127.0.0.1 (0: any free port, printed at start).")
-@click.option("--maildir", "directory", type=click.Path(file_okay=False), default=DEFAULT_MAILDIR,
-              show_default=True, help="Maildir to store the messages in (created if missing).")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=DEFAULT_PORT,
+    show_default=True,
+    help="Port on 127.0.0.1 (0: any free port, printed at start).",
+)
+@click.option(
+    "--maildir",
+    "directory",
+    type=click.Path(file_okay=False),
+    default=DEFAULT_MAILDIR,
+    show_default=True,
+    help="Maildir to store the messages in (created if missing).",
+)
 def sink_command(port: int, directory: str) -> None:
     """Run a catch-all SMTP server on 127.0.0.1 that stores every message it
     receives in a Maildir and prints one line per message. Nothing is relayed.

@@ -30,8 +30,10 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         last = None
         suppression = {"suppressed": 0, "paused": 0}
     else:
-        digests = [{"path": d.path, "sha256": d.sha256, "status": d.status, "papers": d.papers,
-                    "error": d.error} for d in ledger.digests()]
+        digests = [
+            {"path": d.path, "sha256": d.sha256, "status": d.status, "papers": d.papers, "error": d.error}
+            for d in ledger.digests()
+        ]
         counts = ledger.delivery_counts()
         failed = [{"email": e, "error": err} for e, err in ledger.failed()]
         last = iso(ledger.last_run())

@@ -50,8 +50,10 @@ def resubscribe_command(config_path: str, email: str) -> None:
         extra = "" if known else " (nor a subscriber in the configuration)"
         click.echo(f"error: {address} is not unsubscribed{extra}; nothing changed", err=True)
         raise SystemExit(1)
-    click.echo(f"{address}: resubscribed; gets digests picked up from now on"
-               + ("" if known else " (note: not a subscriber in the configuration)"))
+    click.echo(
+        f"{address}: resubscribed; gets digests picked up from now on"
+        + ("" if known else " (note: not a subscriber in the configuration)")
+    )
 
 
 @cli.command("unsubscribe")
@@ -70,5 +72,8 @@ def unsubscribe_command(config_path: str, email: str) -> None:
     address, known = _lookup(config, email)
     with Ledger.open(config.state) as ledger:
         new = ledger.suppress(address, source="cli")
-    click.echo(f"{address}: " + ("unsubscribed" if new else "unsubscribed already")
-               + ("" if known else " (note: not a subscriber in the configuration)"))
+    click.echo(
+        f"{address}: "
+        + ("unsubscribed" if new else "unsubscribed already")
+        + ("" if known else " (note: not a subscriber in the configuration)")
+    )

@@ -262,8 +262,9 @@ class Ledger:
             return None
         if version > SCHEMA_VERSION:
             conn.close()
-            raise LedgerError(f"{p}: ledger schema {version}, this program reads {SCHEMA_VERSION}; "
-                              "upgrade paper-digest")
+            raise LedgerError(
+                f"{p}: ledger schema {version}, this program reads {SCHEMA_VERSION}; upgrade paper-digest"
+            )
         ledger = cls(conn, p)
         ledger.version = version  # an older schema reads as far as it goes (no suppressions in 1)
         return ledger
@@ -271,8 +272,10 @@ class Ledger:
     def _migrate(self) -> None:
         version = self.conn.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
-            raise LedgerError(f"{self.path}: ledger schema {version} is newer than this program "
-                              f"({SCHEMA_VERSION}); upgrade paper-digest")
+            raise LedgerError(
+                f"{self.path}: ledger schema {version} is newer than this program "
+                f"({SCHEMA_VERSION}); upgrade paper-digest"
+            )
         for target in range(version + 1, SCHEMA_VERSION + 1):
             with self.transaction() as cur:
                 # another process may have migrated since we looked (two opening at once)
@@ -289,8 +292,9 @@ class Ledger:
     def __enter__(self) -> Ledger:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     @contextmanager
@@ -311,8 +315,7 @@ class Ledger:
         row = self.conn.execute("SELECT 1 FROM digests WHERE sha256 = ?", (sha256,)).fetchone()
         return row is not None
 
-    def record_digest(self, *, path: str, sha256: str, papers: Sequence[Paper] = (),
-                      error: str | None = None) -> int:
+    def record_digest(self, *, path: str, sha256: str, papers: Sequence[Paper] = (), error: str | None = None) -> int:
         """Record a digest picked up (``error`` set: a failed one); returns its id."""
         now = time.time()
         with self.transaction() as cur:
@@ -324,14 +327,12 @@ class Ledger:
             assert digest_id is not None
             cur.executemany(
                 "INSERT INTO digest_papers(digest_id, position, paper_id, record) VALUES (?,?,?,?)",
-                ((digest_id, i, p.id, json.dumps(p.to_json(), ensure_ascii=False))
-                 for i, p in enumerate(papers)),
+                ((digest_id, i, p.id, json.dumps(p.to_json(), ensure_ascii=False)) for i, p in enumerate(papers)),
             )
         return digest_id
 
     def digests(self) -> list[DigestRow]:
-        rows = self.conn.execute(
-            "SELECT id, path, sha256, status, papers, error, seen_at FROM digests ORDER BY id")
+        rows = self.conn.execute("SELECT id, path, sha256, status, papers, error, seen_at FROM digests ORDER BY id")
         return [DigestRow(*row) for row in rows]
 
     def last_digest_id(self) -> int:
@@ -364,8 +365,10 @@ class Ledger:
         with self.transaction() as cur:
             horizon = cur.execute("SELECT COALESCE(MAX(id), 0) FROM digests").fetchone()[0]
             before = self.conn.total_changes
-            cur.executemany("INSERT OR IGNORE INTO subscribers(email, first_seen, horizon) VALUES (?,?,?)",
-                            ((e, now, horizon) for e in emails))
+            cur.executemany(
+                "INSERT OR IGNORE INTO subscribers(email, first_seen, horizon) VALUES (?,?,?)",
+                ((e, now, horizon) for e in emails),
+            )
             return self.conn.total_changes - before
 
     def horizons(self, emails: Iterable[str]) -> dict[str, int]:
@@ -374,7 +377,8 @@ class Ledger:
         for chunk in _chunks(wanted, 500):
             marks = ",".join("?" * len(chunk))
             for email, horizon in self.conn.execute(
-                    f"SELECT email, horizon FROM subscribers WHERE email IN ({marks})", chunk):
+                f"SELECT email, horizon FROM subscribers WHERE email IN ({marks})", chunk
+            ):
                 out[email] = horizon
         return out
 
@@ -386,19 +390,21 @@ class Ledger:
         for chunk in _chunks(wanted, 500):
             marks = ",".join("?" * len(chunk))
             for email, paper_id in self.conn.execute(
-                    f"SELECT email, paper_id FROM sent_papers WHERE email IN ({marks})", chunk):
+                f"SELECT email, paper_id FROM sent_papers WHERE email IN ({marks})", chunk
+            ):
                 out[email].add(paper_id)
             for email, papers in self.conn.execute(
-                    f"SELECT email, papers FROM deliveries WHERE status = 'pending' AND email IN ({marks})",
-                    chunk):
+                f"SELECT email, papers FROM deliveries WHERE status = 'pending' AND email IN ({marks})", chunk
+            ):
                 out[email].update(json.loads(papers))
         return out
 
     def advance(self, emails: Iterable[str], horizon: int) -> None:
         """Mark digests up to ``horizon`` as considered for addresses that get nothing."""
         with self.transaction() as cur:
-            cur.executemany("UPDATE subscribers SET horizon = MAX(horizon, ?) WHERE email = ?",
-                            ((horizon, e) for e in emails))
+            cur.executemany(
+                "UPDATE subscribers SET horizon = MAX(horizon, ?) WHERE email = ?", ((horizon, e) for e in emails)
+            )
 
     # ------------------------------------------------------------------ deliveries
 
@@ -410,9 +416,12 @@ class Ledger:
         """Record deliveries ``pending`` (and their subscribers' horizon) in one commit."""
         return self.commit([(items, horizon)], (), ())[0]
 
-    def commit(self, batches: Sequence[tuple[Sequence[NewDelivery], int]],
-               sent: Sequence[tuple[int, int]], unsent: Sequence[tuple[int, str, int, str]]
-               ) -> list[list[int]]:
+    def commit(
+        self,
+        batches: Sequence[tuple[Sequence[NewDelivery], int]],
+        sent: Sequence[tuple[int, int]],
+        unsent: Sequence[tuple[int, str, int, str]],
+    ) -> list[list[int]]:
         """One transaction (one fsync) for new deliveries and SMTP outcomes: each of
         ``batches`` (deliveries, horizon) recorded ``pending`` as :meth:`add_pending`
         does, ``sent`` and ``unsent`` as :meth:`record_results` does. Returns the new
@@ -427,7 +436,8 @@ class Ledger:
                     "UPDATE deliveries SET status = 'sent', attempts = attempts + json_extract(p.value, '$[1]'), "
                     "updated_at = ?1, sent_at = ?1, last_error = NULL, message = NULL "
                     "FROM json_each(?2) p WHERE deliveries.id = json_extract(p.value, '$[0]')",
-                    (now, json.dumps(sent)))
+                    (now, json.dumps(sent)),
+                )
             return []
         keys: list[list[int]] = []
         with self.transaction() as cur:
@@ -438,25 +448,37 @@ class Ledger:
                         "INSERT INTO deliveries(email, message_id, status, attempts, created_at, "
                         "updated_at, horizon, papers, sender, size, message) "
                         "VALUES (?,?,'pending',0,?,?,?,?,?,?,?)",
-                        (item.email, item.message_id, now, now, horizon, json.dumps(list(item.paper_ids)),
-                         item.sender, len(item.message), item.message),
+                        (
+                            item.email,
+                            item.message_id,
+                            now,
+                            now,
+                            horizon,
+                            json.dumps(list(item.paper_ids)),
+                            item.sender,
+                            len(item.message),
+                            item.message,
+                        ),
                     )
                     assert cur.lastrowid is not None
                     ids.append(cur.lastrowid)
-                cur.executemany("UPDATE subscribers SET horizon = MAX(horizon, ?) WHERE email = ?",
-                                ((horizon, item.email) for item in items))
+                cur.executemany(
+                    "UPDATE subscribers SET horizon = MAX(horizon, ?) WHERE email = ?",
+                    ((horizon, item.email) for item in items),
+                )
                 keys.append(ids)
             self._results(cur, now, sent, unsent)
         return keys
 
     def pending_ids(self) -> list[int]:
-        return [r[0] for r in self.conn.execute(
-            "SELECT id FROM deliveries WHERE status = 'pending' ORDER BY id")]
+        return [r[0] for r in self.conn.execute("SELECT id FROM deliveries WHERE status = 'pending' ORDER BY id")]
 
     def pending(self, delivery_id: int) -> PendingDelivery | None:
         row = self.conn.execute(
             "SELECT id, email, message_id, sender, message, attempts FROM deliveries "
-            "WHERE id = ? AND status = 'pending'", (delivery_id,)).fetchone()
+            "WHERE id = ? AND status = 'pending'",
+            (delivery_id,),
+        ).fetchone()
         if row is None or row[4] is None:
             return None
         return PendingDelivery(row[0], row[1], row[2], row[3], bytes(row[4]), row[5])
@@ -468,8 +490,10 @@ class Ledger:
         for chunk in _chunks(ids, 500):
             marks = ",".join("?" * len(chunk))
             for row in self.conn.execute(
-                    "SELECT id, email, message_id, sender, message, attempts FROM deliveries "
-                    f"WHERE status = 'pending' AND message IS NOT NULL AND id IN ({marks})", chunk):
+                "SELECT id, email, message_id, sender, message, attempts FROM deliveries "
+                f"WHERE status = 'pending' AND message IS NOT NULL AND id IN ({marks})",
+                chunk,
+            ):
                 rows[row[0]] = PendingDelivery(row[0], row[1], row[2], row[3], bytes(row[4]), row[5])
         return [rows[i] for i in ids if i in rows]
 
@@ -482,8 +506,7 @@ class Ledger:
         """``(delivery id, status 'failed'|'pending', attempts, error)``. One commit."""
         self.record_results((), results)
 
-    def record_results(self, sent: Sequence[tuple[int, int]],
-                       unsent: Sequence[tuple[int, str, int, str]]) -> None:
+    def record_results(self, sent: Sequence[tuple[int, int]], unsent: Sequence[tuple[int, str, int, str]]) -> None:
         """Outcomes of SMTP transactions, in one commit: ``sent`` as ``(id, attempts)``
         (papers recorded as sent, message bytes dropped), ``unsent`` as ``(id, status
         'failed'|'pending', attempts, error)``."""
@@ -491,8 +514,9 @@ class Ledger:
             self._results(cur, time.time(), sent, unsent)
 
     @staticmethod
-    def _results(cur: sqlite3.Cursor, now: float, sent: Sequence[tuple[int, int]],
-                 unsent: Sequence[tuple[int, str, int, str]]) -> None:
+    def _results(
+        cur: sqlite3.Cursor, now: float, sent: Sequence[tuple[int, int]], unsent: Sequence[tuple[int, str, int, str]]
+    ) -> None:
         if unsent:
             cur.executemany(
                 "UPDATE deliveries SET status = ?, attempts = attempts + ?, last_error = ?, updated_at = ? "
@@ -515,23 +539,40 @@ class Ledger:
 
     def failed(self) -> list[tuple[str, str]]:
         """(email, error) of every failed delivery, oldest first."""
-        return [(e, err or "") for e, err in self.conn.execute(
-            "SELECT email, last_error FROM deliveries WHERE status = 'failed' ORDER BY id")]
+        return [
+            (e, err or "")
+            for e, err in self.conn.execute(
+                "SELECT email, last_error FROM deliveries WHERE status = 'failed' ORDER BY id"
+            )
+        ]
 
     def deliveries(self, email: str | None = None) -> list[dict[str, Any]]:
         """Every delivery (without the message bytes), oldest first; for tests and tools."""
-        sql = ("SELECT id, email, message_id, status, attempts, last_error, created_at, updated_at, "
-               "sent_at, papers, size FROM deliveries")
+        sql = (
+            "SELECT id, email, message_id, status, attempts, last_error, created_at, updated_at, "
+            "sent_at, papers, size FROM deliveries"
+        )
         args: tuple[str, ...] = ()
         if email is not None:
             sql += " WHERE email = ?"
             args = (email,)
         out = []
         for row in self.conn.execute(sql + " ORDER BY id", args):
-            out.append({"id": row[0], "email": row[1], "message_id": row[2], "status": row[3],
-                        "attempts": row[4], "last_error": row[5], "created_at": row[6],
-                        "updated_at": row[7], "sent_at": row[8], "papers": json.loads(row[9]),
-                        "size": row[10]})
+            out.append(
+                {
+                    "id": row[0],
+                    "email": row[1],
+                    "message_id": row[2],
+                    "status": row[3],
+                    "attempts": row[4],
+                    "last_error": row[5],
+                    "created_at": row[6],
+                    "updated_at": row[7],
+                    "sent_at": row[8],
+                    "papers": json.loads(row[9]),
+                    "size": row[10],
+                }
+            )
         return out
 
     def sent_papers(self, email: str) -> set[str]:
@@ -569,8 +610,7 @@ class Ledger:
             active = row is not None and (row[0] is None or row[0] > now)
             if active and horizon:
                 last = cur.execute("SELECT COALESCE(MAX(id), 0) FROM digests").fetchone()[0]
-                cur.execute("UPDATE subscribers SET horizon = MAX(horizon, ?) WHERE lower(email) = ?",
-                            (last, key))
+                cur.execute("UPDATE subscribers SET horizon = MAX(horizon, ?) WHERE lower(email) = ?", (last, key))
             return active
 
     def suppression(self, email: str, *, now: float | None = None) -> Suppression | None:
@@ -580,7 +620,9 @@ class Ledger:
         clock = time.time() if now is None else now
         row = self.conn.execute(
             "SELECT email, created_at, source, until FROM suppressions WHERE email = ? "
-            "AND (until IS NULL OR until > ?)", (suppression_key(email), clock)).fetchone()
+            "AND (until IS NULL OR until > ?)",
+            (suppression_key(email), clock),
+        ).fetchone()
         return None if row is None else Suppression(*row)
 
     def suppressed(self, *, now: float | None = None) -> set[str]:
@@ -588,8 +630,9 @@ class Ledger:
         if self.version < 2:
             return set()
         clock = time.time() if now is None else now
-        return {r[0] for r in self.conn.execute(
-            "SELECT email FROM suppressions WHERE until IS NULL OR until > ?", (clock,))}
+        return {
+            r[0] for r in self.conn.execute("SELECT email FROM suppressions WHERE until IS NULL OR until > ?", (clock,))
+        }
 
     def suppression_counts(self, *, now: float | None = None) -> dict[str, int]:
         """``{"suppressed": active suppressions, "paused": those of them that end}``."""
@@ -597,8 +640,8 @@ class Ledger:
             return {"suppressed": 0, "paused": 0}
         clock = time.time() if now is None else now
         total, paused = self.conn.execute(
-            "SELECT COUNT(*), COUNT(until) FROM suppressions WHERE until IS NULL OR until > ?",
-            (clock,)).fetchone()
+            "SELECT COUNT(*), COUNT(until) FROM suppressions WHERE until IS NULL OR until > ?", (clock,)
+        ).fetchone()
         return {"suppressed": int(total), "paused": int(paused)}
 
     def cancel_suppressed(self, ids: Iterable[int] | None = None) -> list[tuple[int, str]]:
@@ -609,12 +652,15 @@ class Ledger:
             rows = cur.execute(
                 "SELECT d.id, d.email FROM deliveries d JOIN suppressions s ON s.email = lower(d.email) "
                 "WHERE d.status = 'pending' AND (s.until IS NULL OR s.until > ?) ORDER BY d.id",
-                (now,)).fetchall()
+                (now,),
+            ).fetchall()
             wanted = None if ids is None else set(ids)
             out = [(i, e) for i, e in rows if wanted is None or i in wanted]
             cur.executemany(
                 "UPDATE deliveries SET status = 'failed', last_error = 'unsubscribed', updated_at = ?, "
-                "message = NULL WHERE id = ? AND status = 'pending'", ((now, i) for i, _ in out))
+                "message = NULL WHERE id = ? AND status = 'pending'",
+                ((now, i) for i, _ in out),
+            )
         return out
 
     # ------------------------------------------------------------------ runs
@@ -627,8 +673,10 @@ class Ledger:
 
     def finish_run(self, run_id: int, sent: int, failed: int, pending: int) -> None:
         with self.transaction() as cur:
-            cur.execute("UPDATE runs SET finished_at = ?, sent = ?, failed = ?, pending = ? WHERE id = ?",
-                        (time.time(), sent, failed, pending, run_id))
+            cur.execute(
+                "UPDATE runs SET finished_at = ?, sent = ?, failed = ?, pending = ? WHERE id = ?",
+                (time.time(), sent, failed, pending, run_id),
+            )
 
     def last_run(self) -> float | None:
         row = self.conn.execute("SELECT MAX(started_at) FROM runs").fetchone()
@@ -637,4 +685,4 @@ class Ledger:
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
-        yield items[i:i + size]
+        yield items[i : i + size]

@@ -163,15 +163,16 @@ class Planned:
 # --------------------------------------------------------------------------- pick-up
 
 
-def pick_up_digests(config: Config, ledger: Ledger, *, now: float | None = None,
-                    paths: Sequence[Path] | None = None) -> PickUp:
+def pick_up_digests(
+    config: Config, ledger: Ledger, *, now: float | None = None, paths: Sequence[Path] | None = None
+) -> PickUp:
     """Record every new, settled digest file (``paths``: the daemon's own list of
     settled files; default: the directory, skipping files modified within
     ``settle_seconds``)."""
     clock = time.time() if now is None else now
     out = PickUp()
     settle = config.digests.settle_seconds
-    for path in (digest_files(config) if paths is None else paths):
+    for path in digest_files(config) if paths is None else paths:
         try:
             st = path.stat()
             if paths is None and clock - st.st_mtime < settle:
@@ -185,8 +186,9 @@ def pick_up_digests(config: Config, ledger: Ledger, *, now: float | None = None,
         if ledger.has_digest(sha):
             continue
         try:
-            digest = parse_digest(data, source=str(path), fmt=config.digests.format,
-                                  reference=datetime.fromtimestamp(st.st_mtime).date())
+            digest = parse_digest(
+                data, source=str(path), fmt=config.digests.format, reference=datetime.fromtimestamp(st.st_mtime).date()
+            )
         except DigestParseError as exc:
             ledger.record_digest(path=str(path), sha256=sha, error=str(exc))
             out.failed.append((str(path), str(exc)))
@@ -198,8 +200,7 @@ def pick_up_digests(config: Config, ledger: Ledger, *, now: float | None = None,
     return out
 
 
-def preview_digests(config: Config, ledger: Ledger | None, *, now: float | None = None) -> tuple[
-        list[Paper], PickUp]:
+def preview_digests(config: Config, ledger: Ledger | None, *, now: float | None = None) -> tuple[list[Paper], PickUp]:
     """What :func:`pick_up_digests` would record, without recording: the papers of
     the new, settled, parseable files (for ``--dry-run``)."""
     clock = time.time() if now is None else now
@@ -217,8 +218,9 @@ def preview_digests(config: Config, ledger: Ledger | None, *, now: float | None 
         if ledger is not None and ledger.has_digest(hashlib.sha256(data).hexdigest()):
             continue
         try:
-            digest = parse_digest(data, source=str(path), fmt=config.digests.format,
-                                  reference=datetime.fromtimestamp(st.st_mtime).date())
+            digest = parse_digest(
+                data, source=str(path), fmt=config.digests.format, reference=datetime.fromtimestamp(st.st_mtime).date()
+            )
         except DigestParseError as exc:
             out.failed.append((str(path), str(exc)))
             continue
@@ -230,8 +232,9 @@ def preview_digests(config: Config, ledger: Ledger | None, *, now: float | None 
 # --------------------------------------------------------------------------- planning
 
 
-def compute_deliveries(ledger: Ledger, subscribers: Sequence[Subscriber], *, upto: int,
-                       extra: Sequence[Paper] = ()) -> Iterator[Planned]:
+def compute_deliveries(
+    ledger: Ledger, subscribers: Sequence[Subscriber], *, upto: int, extra: Sequence[Paper] = ()
+) -> Iterator[Planned]:
     """Each subscriber's delivery per SPEC 6, grouped by ledger horizon so that the
     papers are indexed once per group. ``extra``: papers of digests not yet
     recorded (dry run), new to everybody. Subscribers unknown to the ledger count
@@ -291,8 +294,7 @@ class _Committer:
                 results, self.waiting = self.waiting, []
                 batches, self.batches = self.batches, []
                 sent = [(r.item.key, r.attempts) for r, _ in results if r.status == "sent"]
-                unsent = [(r.item.key, r.status, r.attempts, r.error or "") for r, _ in results
-                          if r.status != "sent"]
+                unsent = [(r.item.key, r.status, r.attempts, r.error or "") for r, _ in results if r.status != "sent"]
                 futures: list[asyncio.Future[Any]] = [f for _, f in results] + [f for *_, f in batches]
                 try:
                     keys = await self.run(Ledger.commit, [(b, h) for b, h, _ in batches], sent, unsent)
@@ -378,8 +380,12 @@ class _RenderPool:
 
     def __init__(self, config: Config, workers: int) -> None:
         self.workers = workers
-        self.pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                        initializer=_init_render_worker, initargs=(config, os.getpid()))
+        self.pool = ProcessPoolExecutor(
+            workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_render_worker,
+            initargs=(config, os.getpid()),
+        )
         for _ in range(workers):  # start them now: they load while the pass plans
             self.pool.submit(_worker_ready)
 
@@ -431,8 +437,7 @@ async def send_pass(
             summary.unsettled = len(picked.unsettled)
             summary.digest_errors = picked.failed
             for path in picked.unsettled:
-                log.info("%s: modified within %s s, left for the next pass", path,
-                         config.digests.settle_seconds)
+                log.info("%s: modified within %s s, left for the next pass", path, config.digests.settle_seconds)
         cancelled = await db(Ledger.cancel_suppressed)
         for _, email in cancelled:
             log.info("pending delivery to %s dropped: unsubscribed", email)
@@ -480,7 +485,7 @@ async def send_pass(
         async def produce() -> AsyncIterator[Outgoing]:
             nonlocal pool
             for start in range(0, len(pending_ids), BATCH):
-                for item in await db(Ledger.pendings, pending_ids[start:start + BATCH]):
+                for item in await db(Ledger.pendings, pending_ids[start : start + BATCH]):
                     log.info("re-sending pending delivery %s to %s", item.message_id, item.email)
                     yield Outgoing(item.id, item.sender, item.email, item.message, item.message_id)
             size = RENDER_BATCH if pool is not None else BATCH
@@ -492,7 +497,7 @@ async def send_pass(
                 """Keep up to ``ahead`` batches rendering (memory stays bounded)."""
                 while len(renders) < ahead and (start := next(starts, None)) is not None:
                     jobs = []
-                    for p in to_send[start:start + size]:
+                    for p in to_send[start : start + size]:
                         seq = counts.get(p.subscriber.email, 0) + 1
                         counts[p.subscriber.email] = seq
                         jobs.append(_Job(p.subscriber, p.matches, f"{seq}:{day}"))
@@ -543,8 +548,7 @@ async def send_pass(
             if progress is not None:
                 progress.advance(result)
 
-        sender = SmtpSender(config.smtp, on_result=on_result, backoff=backoff, queue_size=2 * BATCH,
-                            stop=stop)
+        sender = SmtpSender(config.smtp, on_result=on_result, backoff=backoff, queue_size=2 * BATCH, stop=stop)
         stats = await sender.send_all(produce())
         summary.sent, summary.failed, summary.pending = stats.sent, stats.failed, stats.pending
         summary.stopped = stats.stopped

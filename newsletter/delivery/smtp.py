@@ -164,8 +164,12 @@ class _Session:
             await client.connect()
         except aiosmtplib.SMTPConnectResponseError as exc:
             raise _Temporary(f"{where} refused the session: {_reply(exc)}") from None
-        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPTimeoutError,
-                aiosmtplib.SMTPServerDisconnected, OSError) as exc:
+        except (
+            aiosmtplib.SMTPConnectError,
+            aiosmtplib.SMTPTimeoutError,
+            aiosmtplib.SMTPServerDisconnected,
+            OSError,
+        ) as exc:
             cause = _ssl_cause(exc)
             if cause is not None:
                 raise _Fatal(f"TLS with {where} failed: {cause}") from None
@@ -387,20 +391,25 @@ class SmtpSender:
                 return Result(item, "pending", attempts, str(exc))
             except _LostReply as exc:
                 self.stats.lost_replies += 1
-                log.warning("%s: %s; the message %s may have been delivered: left pending, it will be "
-                            "re-sent with the same Message-ID", item.recipient, exc, item.message_id or "")
+                log.warning(
+                    "%s: %s; the message %s may have been delivered: left pending, it will be "
+                    "re-sent with the same Message-ID",
+                    item.recipient,
+                    exc,
+                    item.message_id or "",
+                )
                 return Result(item, "pending", attempts, f"{exc} (may have been delivered)")
             except _Temporary as exc:
                 if attempts > self.settings.retries:
-                    log.warning("%s: %s; giving up for this run after %d attempts (left pending)",
-                                item.recipient, exc, attempts)
+                    log.warning(
+                        "%s: %s; giving up for this run after %d attempts (left pending)", item.recipient, exc, attempts
+                    )
                     if session.client is None and str(exc).startswith("cannot connect"):
                         self._stop(str(exc))
                     return Result(item, "pending", attempts, str(exc))
                 delay = min(self.backoff * 2 ** (attempts - 1), self.backoff_cap)
                 delay *= 0.5 + self.rng.random()
-                log.info("%s: %s; retry %d/%d in %.2f s", item.recipient, exc, attempts,
-                         self.settings.retries, delay)
+                log.info("%s: %s; retry %d/%d in %.2f s", item.recipient, exc, attempts, self.settings.retries, delay)
                 if self.stop is None:
                     await asyncio.sleep(delay)
                 else:

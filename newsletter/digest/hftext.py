@@ -29,12 +29,11 @@ HEADER_LINES = frozenset(
         "byak and the research community",
     }
 )
-MONTHS = {m: i for i, m in enumerate(
-    ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1
-)}
-_DATE = re.compile(
-    r"^(?P<mon>[A-Za-z]{3})[a-z]*\.?\s+(?P<day>\d{1,2})(?:,\s*(?P<year>\d{4}))?(?:\s+(?P<votes>\d+))?$"
-)
+MONTHS = {
+    m: i
+    for i, m in enumerate(["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"], start=1)
+}
+_DATE = re.compile(r"^(?P<mon>[A-Za-z]{3})[a-z]*\.?\s+(?P<day>\d{1,2})(?:,\s*(?P<year>\d{4}))?(?:\s+(?P<votes>\d+))?$")
 _AUTHORS = re.compile(r"^(?:•\s*)?(?P<n>\d+)\s+authors?$", re.IGNORECASE)
 _SEP = "·"
 TITLE_MAX = 300
@@ -172,12 +171,11 @@ def parse(text: str, *, source: str, reference: date) -> tuple[date | None, tupl
     while i < len(items):
         head = items[i]
         if as_meta(head) is not None:
-            raise DigestParseError("meta block (authors, date) without a title before it",
-                                   path=source, line=head.line)
+            raise DigestParseError("meta block (authors, date) without a title before it", path=source, line=head.line)
         if len(head.lines) != 1:
             raise DigestParseError(
-                f"expected a paper title, found {len(head.lines)} lines of text", path=source,
-                line=head.line)
+                f"expected a paper title, found {len(head.lines)} lines of text", path=source, line=head.line
+            )
         title = head.lines[0]
         i += 1
         paragraphs: list[str] = []
@@ -200,23 +198,26 @@ def parse(text: str, *, source: str, reference: date) -> tuple[date | None, tupl
         if not paragraphs and meta is None:
             raise DigestParseError(
                 f"entry {title[:60]!r} has neither an abstract nor a meta block; not a digest",
-                path=source, line=head.line)
+                path=source,
+                line=head.line,
+            )
         abstract = "\n\n".join(paragraphs)
         published = None
         if meta is not None and meta.month is not None and meta.day is not None:
             published = resolve(meta.month, meta.day, meta.year, anchor)
-        papers.append(Paper(
-            title=title,
-            abstract=abstract,
-            id=paper_id(title),
-            source=source,
-            authors=meta.authors if meta else None,
-            organization=meta.organization if meta else None,
-            published=published,
-            upvotes=meta.votes if meta else None,
-            links=extract_links(abstract),
-        ))
+        papers.append(
+            Paper(
+                title=title,
+                abstract=abstract,
+                id=paper_id(title),
+                source=source,
+                authors=meta.authors if meta else None,
+                organization=meta.organization if meta else None,
+                published=published,
+                upvotes=meta.votes if meta else None,
+                links=extract_links(abstract),
+            )
+        )
     if not papers:
-        raise DigestParseError("no paper entries found; not a digest", path=source,
-                               line=items[-1].line if items else 1)
+        raise DigestParseError("no paper entries found; not a digest", path=source, line=items[-1].line if items else 1)
     return digest_date, tuple(papers)

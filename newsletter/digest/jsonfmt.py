@@ -21,8 +21,7 @@ def _date(value: Any, *, source: str, where: str) -> date | None:
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
     except ValueError:
-        raise DigestParseError(f"{where}: 'published' is not an ISO date: {value!r}",
-                               path=source) from None
+        raise DigestParseError(f"{where}: 'published' is not an ISO date: {value!r}", path=source) from None
 
 
 def _int(value: Any, *, source: str, where: str, key: str) -> int | None:
@@ -50,11 +49,16 @@ def _paper(obj: Any, *, source: str, index: int) -> Paper:
     title = _str(rec.get("title"), source=source, where=where, key="title", required=True)
     assert title is not None
     title = " ".join(title.split())
-    abstract = _str(rec.get("summary" if api else "abstract", rec.get("abstract")), source=source,
-                    where=where, key="abstract") or ""
+    abstract = (
+        _str(rec.get("summary" if api else "abstract", rec.get("abstract")), source=source, where=where, key="abstract")
+        or ""
+    )
     authors_raw = rec.get("authors")
-    authors = (len(authors_raw) if isinstance(authors_raw, list)
-               else _int(authors_raw, source=source, where=where, key="authors"))
+    authors = (
+        len(authors_raw)
+        if isinstance(authors_raw, list)
+        else _int(authors_raw, source=source, where=where, key="authors")
+    )
     given_id = rec.get("id")
     if given_id is not None and not isinstance(given_id, (str, int)):
         raise DigestParseError(f"{where}: 'id' must be a string", path=source)
@@ -70,8 +74,9 @@ def _paper(obj: Any, *, source: str, index: int) -> Paper:
         source=source,
         authors=authors,
         organization=_str(rec.get("organization"), source=source, where=where, key="organization"),
-        published=_date(rec.get("publishedAt" if api else "published", rec.get("published")),
-                        source=source, where=where),
+        published=_date(
+            rec.get("publishedAt" if api else "published", rec.get("published")), source=source, where=where
+        ),
         upvotes=_int(upvotes, source=source, where=where, key="upvotes"),
         url=url,
         links=extract_links(abstract),

@@ -356,7 +356,4 @@ def keyword_stats(index: PaperIndex, profile: Profile | CompiledProfile) -> list
     """For each entry (keywords, then require, then exclude, in profile order): the number
     of papers of ``index`` it occurs in, on its own."""
     cp = _compiled(profile)
-    return [
-        (entry.raw, index.entry_masks(entry)[2].bit_count())
-        for entry in (*cp.keywords, *cp.require, *cp.exclude)
-    ]
+    return [(entry.raw, index.entry_masks(entry)[2].bit_count()) for entry in (*cp.keywords, *cp.require, *cp.exclude)]

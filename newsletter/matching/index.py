@@ -28,7 +28,6 @@ EntryMasks = tuple[int, int, int, int]
 """See :meth:`PaperIndex.entry_masks`."""
 
 
-
 def iter_bits(mask: int) -> Iterable[int]:
     """The set bits of ``mask``, ascending."""
     while mask:
@@ -200,8 +199,17 @@ class _FieldIndex:
 class PaperIndex:
     """Every paper of a digest set, indexed by field; build once, match many profiles."""
 
-    __slots__ = ("_abstract", "_ids", "_title", "all", "by_bit", "entry_cache", "keyword_cache", "papers",
-                 "position_of_bit")
+    __slots__ = (
+        "_abstract",
+        "_ids",
+        "_title",
+        "all",
+        "by_bit",
+        "entry_cache",
+        "keyword_cache",
+        "papers",
+        "position_of_bit",
+    )
 
     def __init__(self, papers: Sequence[Paper]) -> None:
         self.papers: tuple[Paper, ...] = tuple(papers)
@@ -236,9 +244,7 @@ class PaperIndex:
         found = self.entry_cache.get(entry.key)
         if found is None:
             title = 0 if entry.field == "abstract" else self._title.entry_mask(entry.terms, entry.stemming)
-            abstract = (
-                0 if entry.field == "title" else self._abstract.entry_mask(entry.terms, entry.stemming)
-            )
+            abstract = 0 if entry.field == "title" else self._abstract.entry_mask(entry.terms, entry.stemming)
             found = (title, abstract, title | abstract, 3 * spread(title) + spread(abstract))
             self.entry_cache[entry.key] = found
         return found

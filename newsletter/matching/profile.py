@@ -78,7 +78,7 @@ def _parse(entry: str) -> tuple[str | None, tuple[str, ...], tuple[bool, ...]]:
     m = _FIELD_PREFIX.match(text)
     if m:
         field = m.group(1)
-        text = text[m.end():]
+        text = text[m.end() :]
     if "*" not in text:
         words = tuple(WORD_RE.findall(text))
         return field, words, (False,) * len(words)
@@ -86,7 +86,7 @@ def _parse(entry: str) -> tuple[str | None, tuple[str, ...], tuple[bool, ...]]:
     return (
         field,
         tuple(w.group() for w in found),
-        tuple(text[w.end():w.end() + 1] == "*" for w in found),
+        tuple(text[w.end() : w.end() + 1] == "*" for w in found),
     )
 
 

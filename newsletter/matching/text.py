@@ -54,11 +54,7 @@ def _in_word(ch: str) -> bool:
     """Whether ``ch`` can be part of a word once the text is normalised."""
     known = _IN_WORD.get(ch)
     if known is None:
-        known = (
-            ch.isalnum()
-            or unicodedata.category(ch).startswith("M")
-            or unicodedata.normalize("NFKC", ch) != ch
-        )
+        known = ch.isalnum() or unicodedata.category(ch).startswith("M") or unicodedata.normalize("NFKC", ch) != ch
         _IN_WORD[ch] = known
     return known
 

@@ -124,8 +124,7 @@ def segments(text: str, spans: Sequence[Span]) -> tuple[Segment, ...]:
 
 @lru_cache(maxsize=64)
 def _open_tag(style: str, cls: str) -> str:
-    return ("<span" + (f' class="{escape(cls)}"' if cls else "")
-            + (f' style="{escape(style)}"' if style else "") + ">")
+    return "<span" + (f' class="{escape(cls)}"' if cls else "") + (f' style="{escape(style)}"' if style else "") + ">"
 
 
 def highlight(segs: Sequence[Segment], style: str = "", cls: str = "hl") -> Markup:

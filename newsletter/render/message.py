@@ -113,7 +113,7 @@ def _escape_bytes(exc: UnicodeError) -> tuple[str, int]:
     """Codec error handler: characters U+0080-U+00FF (bytes decoded as Latin-1) as
     ``=XX`` escapes; the ASCII around them is encoded at C speed."""
     assert isinstance(exc, UnicodeEncodeError)
-    run = exc.object[exc.start:exc.end]
+    run = exc.object[exc.start : exc.end]
     return "=" + run.encode("latin-1").hex("=").upper(), exc.end
 
 
@@ -170,8 +170,10 @@ class MessageFactory:
         self._list_id = factory("List-Id", list_id)
         self._one_click = factory("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
         self._parts = [
-            (factory("Content-Type", f'text/{sub}; charset="utf-8"'),
-             factory("Content-Transfer-Encoding", "quoted-printable"))
+            (
+                factory("Content-Type", f'text/{sub}; charset="utf-8"'),
+                factory("Content-Transfer-Encoding", "quoted-printable"),
+            )
             for sub in ("plain", "html")
         ]
         # the same bytes for every message of the run, folded by the email package
@@ -181,8 +183,9 @@ class MessageFactory:
         self._head_list = fold("MIME-Version", self._mime_version) + fold("List-Id", self._list_id)
         self._head_one_click = fold("List-Unsubscribe-Post", self._one_click)
         self._head_parts = [b"".join(fold(h.name, h) for h in headers) + b"\r\n" for headers in self._parts]
-        self._head_multipart = fold("Content-Type", factory(
-            "Content-Type", f'multipart/alternative; boundary="{_BOUNDARY_MODEL}"'))
+        self._head_multipart = fold(
+            "Content-Type", factory("Content-Type", f'multipart/alternative; boundary="{_BOUNDARY_MODEL}"')
+        )
         if self._head_multipart.count(_BOUNDARY_MODEL.encode("ascii")) != 1:  # pragma: no cover
             raise AssertionError("unexpected folding of Content-Type")
 
@@ -222,7 +225,6 @@ class MessageFactory:
             part.set_payload(_qp(body))
             msg.attach(part)
         return msg
-
 
     def message_bytes(
         self,
@@ -268,9 +270,17 @@ class MessageFactory:
         head.append(self._head_multipart.replace(_BOUNDARY_MODEL.encode("ascii"), boundary))
         delimiter = b"\r\n--" + boundary
         head += (
-            b"\r\n--", boundary, b"\r\n", self._head_parts[0], quoted_printable(text, b"\r\n"),
-            delimiter, b"\r\n", self._head_parts[1], quoted_printable(html, b"\r\n"),
-            delimiter, b"--\r\n",
+            b"\r\n--",
+            boundary,
+            b"\r\n",
+            self._head_parts[0],
+            quoted_printable(text, b"\r\n"),
+            delimiter,
+            b"\r\n",
+            self._head_parts[1],
+            quoted_printable(html, b"\r\n"),
+            delimiter,
+            b"--\r\n",
         )
         return b"".join(head), message_id
 
@@ -353,8 +363,11 @@ class _Generator(BytesGenerator):
 
     def _handle_text(self, msg: Message) -> None:
         payload = msg.get_payload()
-        if (isinstance(payload, str) and payload.isascii()
-                and msg.get("Content-Transfer-Encoding") == "quoted-printable"):
+        if (
+            isinstance(payload, str)
+            and payload.isascii()
+            and msg.get("Content-Transfer-Encoding") == "quoted-printable"
+        ):
             self._fp.write(payload.replace("\n", self._NL).encode("ascii"))  # type: ignore[attr-defined]
             return
         super()._handle_text(msg)  # type: ignore[misc]

@@ -102,8 +102,7 @@ class Renderer:
         self.templates: Templates = load_templates(config.templates)
         env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
         self._subject = self._compile(env, config.sender.subject, "sender.subject")
-        self._paper_link = (self._compile(env, config.links.paper, "links.paper")
-                            if config.links.paper else None)
+        self._paper_link = self._compile(env, config.links.paper, "links.paper") if config.links.paper else None
         unsub = config.sender.unsubscribe
         self._unsub_url = self._compile(env, unsub.url, "sender.unsubscribe.url") if unsub.url else None
         self._unsub_mailto = unsub.mailto
@@ -171,11 +170,11 @@ class Renderer:
         """(https URL, mailto URI) for List-Unsubscribe and the footer; either may be None."""
         url = None
         if self._unsub_url is not None:
-            url = self._run(self._unsub_url, "sender.unsubscribe.url", token=token,
-                            email=subscriber.email).strip()
+            url = self._run(self._unsub_url, "sender.unsubscribe.url", token=token, email=subscriber.email).strip()
             if _BAD_URL.search(url) or not _HTTP.match(url):
-                raise RenderError(f"sender.unsubscribe.url renders to an unusable URL {url!r}",
-                                  path=str(self.config.path))
+                raise RenderError(
+                    f"sender.unsubscribe.url renders to an unusable URL {url!r}", path=str(self.config.path)
+                )
         mailto = None
         if self._unsub_mailto:
             mailto = f"mailto:{self._unsub_mailto}?subject={quote('unsubscribe ' + subscriber.email)}"
@@ -187,17 +186,25 @@ class Renderer:
 
     def subject(self, subscriber: Subscriber, count: int, when: datetime) -> str:
         """``sender.subject`` rendered, whitespace collapsed, control characters removed."""
-        text = self._run(self._subject, "sender.subject", count=count, name=subscriber.name or "",
-                         email=subscriber.email, date=when.date())
+        text = self._run(
+            self._subject,
+            "sender.subject",
+            count=count,
+            name=subscriber.name or "",
+            email=subscriber.email,
+            date=when.date(),
+        )
         return collapse(_CONTROL.sub(" ", text)) or "Paper digest"
 
     # ------------------------------------------------------------------ render
 
-    def context(self, subscriber: Subscriber, matches: Sequence[Match], *, date: datetime,
-                token: str) -> dict[str, Any]:
+    def context(
+        self, subscriber: Subscriber, matches: Sequence[Match], *, date: datetime, token: str
+    ) -> dict[str, Any]:
         """Everything the templates see."""
-        papers = paper_views(matches, self.profile(subscriber), abstract_chars=subscriber.abstract_chars,
-                             base_of=self.paper_base)
+        papers = paper_views(
+            matches, self.profile(subscriber), abstract_chars=subscriber.abstract_chars, base_of=self.paper_base
+        )
         url, mailto = self.unsubscribe_uris(subscriber, token)
         subject = self.subject(subscriber, len(papers), date)
         return {

@@ -158,15 +158,15 @@ class Templates:
         try:
             return self.text.render(context)
         except Exception as exc:
-            raise RenderError(describe(exc), path=self.text_file,
-                              line=template_line(exc, self.text.filename)) from None
+            raise RenderError(describe(exc), path=self.text_file, line=template_line(exc, self.text.filename)) from None
 
     def _diagnose(self, context: Mapping[str, Any], exc: Exception) -> RenderError:
         try:
             self.html_source.render(context)
         except Exception as source_exc:
-            return RenderError(describe(source_exc), path=self.html_file,
-                               line=template_line(source_exc, self.html_source.filename))
+            return RenderError(
+                describe(source_exc), path=self.html_file, line=template_line(source_exc, self.html_source.filename)
+            )
         return RenderError(describe(exc), path=self.html_file)
 
 
@@ -194,7 +194,7 @@ def _mjml_error_line(source: str, message: str) -> int | None:
     if m:
         start = int(m.group(1))
         end = int(m.group(2) or start)
-        while start < end and source[start:start + 1].isspace():  # the token, not the blank before it
+        while start < end and source[start : start + 1].isspace():  # the token, not the blank before it
             start += 1
         return _line_of(source, start)
     return _locate_xml_error(source)
@@ -232,15 +232,17 @@ def load_templates(override: Path | None = None) -> Templates:
     unknown = _UNKNOWN_MJ.search(_JINJA_TAG.sub("", compiled))
     if unknown:
         found = source.find(f"<{unknown.group(1)}")
-        raise RenderError(f"MJML: unknown element <{unknown.group(1)}>", path=html_file,
-                          line=_line_of(source, found) if found >= 0 else None)
+        raise RenderError(
+            f"MJML: unknown element <{unknown.group(1)}>",
+            path=html_file,
+            line=_line_of(source, found) if found >= 0 else None,
+        )
     _check_markup_kept(source, compiled, html_file)
     try:
         html = env.from_string(compiled)
     except jinja2.TemplateSyntaxError as exc:  # not reachable when the tags survived
         raise RenderError(describe(exc), path=html_file) from None
-    return Templates(html=html, html_source=html_source, html_file=html_file, text=text,
-                     text_file=text_file)
+    return Templates(html=html, html_source=html_source, html_file=html_file, text=text, text_file=text_file)
 
 
 def _check_markup_kept(source: str, compiled: str, filename: str) -> None:
@@ -254,4 +256,6 @@ def _check_markup_kept(source: str, compiled: str, filename: str) -> None:
         raise RenderError(
             f"MJML dropped or changed the Jinja markup {tag!r}: put control tags inside "
             "<mj-raw> and values inside mj-text content or attribute values",
-            path=filename, line=_line_of(source, m.start()))
+            path=filename,
+            line=_line_of(source, m.start()),
+        )
