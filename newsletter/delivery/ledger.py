@@ -54,8 +54,6 @@ from typing import Any
 
 from newsletter.digest import Paper
 
-SCHEMA_VERSION = 2
-
 _MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE digests (
@@ -122,6 +120,7 @@ _MIGRATIONS: dict[int, str] = {
     ) WITHOUT ROWID;
     """,
 }
+SCHEMA_VERSION = max(_MIGRATIONS)
 
 
 # Per connection (TEMP: nothing in the file): a delivery turning ``sent`` records its
@@ -276,7 +275,7 @@ class Ledger:
                 f"{self.path}: ledger schema {version} is newer than this program "
                 f"({SCHEMA_VERSION}); upgrade paper-digest"
             )
-        for target in range(version + 1, SCHEMA_VERSION + 1):
+        for target in sorted(t for t in _MIGRATIONS if t > version):
             with self.transaction() as cur:
                 # another process may have migrated since we looked (two opening at once)
                 if cur.execute("PRAGMA user_version").fetchone()[0] >= target:
