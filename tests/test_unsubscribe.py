@@ -30,6 +30,7 @@ from newsletter.config import load_config
 from newsletter.delivery.ledger import _MIGRATIONS, SCHEMA_VERSION, Ledger
 from newsletter.unsubscribe import unsubscribe_token
 from newsletter.unsubscribe_server import BadRequest, TokenIndex, UnsubscribeServer, mask, parse_body
+from tests.conftest import settled_copy
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, Faults, free_port, smtp_server, write_config
 from tests.test_daemon import daemon, wait_for
 
@@ -72,7 +73,7 @@ def newsletter(*args: str) -> Any:
 
 def add_seeds(cfg: Path, seeds: dict[str, Path], *names: str) -> None:
     for name in names:
-        shutil.copy2(seeds[name], cfg.parent / "digests")
+        settled_copy(seeds[name], cfg.parent / "digests")
 
 
 def http(
