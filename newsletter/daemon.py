@@ -47,8 +47,8 @@ from newsletter.delivery.service import SendSummary, pick_up_digests, send_pass
 from newsletter.errors import NewsletterError
 from newsletter.pipeline import digest_files
 from newsletter.render import Renderer
-from newsletter.web.unsubscribe import UnsubscribeServer
 from newsletter.watch import SettleTracker
+from newsletter.web.unsubscribe import UnsubscribeServer
 
 log = logging.getLogger("newsletter.daemon")
 

@@ -28,7 +28,7 @@ import re
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any
+from typing import Any, Self
 
 import jinja2
 from aiohttp import web
@@ -45,7 +45,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 ErrorPage = Callable[[web.Request, int, str], web.Response]
 
 HEADERS_KEY = web.AppKey("security_headers", dict[str, str])
-ERROR_PAGE_KEY = web.AppKey("error_page", ErrorPage)  # type: ignore[type-abstract]
+ERROR_PAGE_KEY: web.AppKey[ErrorPage] = web.AppKey("error_page")
 TRUSTED_KEY = web.AppKey("trusted_proxies", tuple[Network, ...])
 LOG_KEY = web.AppKey("log", logging.Logger)
 
@@ -229,7 +229,7 @@ class Server:
         self._done = threading.Event()
         self._error: BaseException | None = None
 
-    def __enter__(self) -> Server:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
