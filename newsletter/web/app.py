@@ -33,6 +33,7 @@ from typing import Any, Self
 import jinja2
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 
 from newsletter.resources import shipped_file
 
@@ -87,15 +88,16 @@ def html_response(status: int, text: str) -> web.Response:
 
 
 _CONTROL = re.compile(r"[^\x21-\x7e]")
+_CONTROL_BUT_SPACE = re.compile(r"[^\x20-\x7e]")
 _TOKENISH = re.compile(r"([A-Za-z0-9_-]{6})[A-Za-z0-9_-]{14,}")
 
 
-def clean(text: str, limit: int = 300) -> str:
+def clean(text: str, limit: int = 300, *, spaces: bool = False) -> str:
     """``text`` safe for one log line: every byte outside printable ASCII escaped
     (``\\x00``, ``\\u2028``...), every run of 20+ token characters cut to its first
     six (``abcdef…``: no whole token, whatever path a proxy forwards), at most
-    ``limit`` characters."""
-    escaped = _CONTROL.sub(lambda m: _escape(m.group()), text[: limit * 2])
+    ``limit`` characters; a space is escaped too unless ``spaces``."""
+    escaped = (_CONTROL_BUT_SPACE if spaces else _CONTROL).sub(lambda m: _escape(m.group()), text[: limit * 2])
     redacted = _TOKENISH.sub(r"\1…", escaped)
     return redacted if len(redacted) <= limit else redacted[:limit] + "…"
 
@@ -138,13 +140,19 @@ def _trusted(address: str, trusted: Sequence[Network]) -> bool:
 
 
 class AccessLog(AbstractAccessLogger):
-    """``CLIENT METHOD PATH STATUS BYTES MS``, each part through :func:`clean`."""
+    """``CLIENT METHOD PATH STATUS BYTES MS``, each part through :func:`clean`;
+    ``trusted`` are the proxies whose ``X-Forwarded-For`` is believed."""
+
+    trusted: tuple[Network, ...] = ()
+
+    @classmethod
+    def trusting(cls, trusted: Sequence[Network]) -> type[AccessLog]:
+        return type("AccessLog", (cls,), {"trusted": tuple(trusted)})
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        trusted: tuple[Network, ...] = ()
-        if isinstance(request, web.Request):
-            trusted = request.app.get(TRUSTED_KEY, ())
-        client = client_address(request.remote, request.headers.getall("X-Forwarded-For", []), trusted)
+        # a request the parser refused has a plain dict of headers: items() serves both
+        forwarded = [v for k, v in request.headers.items() if k.lower() == "x-forwarded-for"]
+        client = client_address(request.remote, forwarded, self.trusted)
         path = request.path + (f"?{request.query_string}" if request.query_string else "")
         self.logger.info(
             "%s %s %s %d %d %.1fms",
@@ -155,6 +163,29 @@ class AccessLog(AbstractAccessLogger):
             response.body_length,
             time * 1000,
         )
+
+
+class ProtocolErrors(logging.Filter):
+    """For aiohttp's protocol logger: a request the parser refused (bad request line,
+    ``Content-Length: ²``, control bytes) is one clean line at INFO, never a traceback
+    with the raw bytes; other errors keep their traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            record.msg, record.args = (
+                "bad request from %s: %d %s",
+                (
+                    clean(str(record.args[0]) if isinstance(record.args, tuple) and record.args else "-", 64),
+                    exc.code,
+                    clean(
+                        str(exc.message).strip().splitlines()[0] if str(exc.message).strip() else "", 120, spaces=True
+                    ),
+                ),
+            )
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
 
 
 # --------------------------------------------------------------------------- the app
@@ -208,6 +239,14 @@ async def _error_pages(
 # --------------------------------------------------------------------------- serving
 
 
+def _protocol_log(log: logging.Logger) -> logging.Logger:
+    """``LOG.http``: where aiohttp reports protocol errors, through :class:`ProtocolErrors`."""
+    logger = logging.getLogger(f"{log.name}.http")
+    if not any(isinstance(f, ProtocolErrors) for f in logger.filters):
+        logger.addFilter(ProtocolErrors())
+    return logger
+
+
 def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port`` (IPv6 when ``host`` has a colon)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -252,8 +291,9 @@ class Server:
         """Serve from the running loop (returns once accepting)."""
         runner = web.AppRunner(
             self.app,
-            access_log_class=AccessLog,
+            access_log_class=AccessLog.trusting(self.app.get(TRUSTED_KEY, ())),
             access_log=self.log,
+            logger=_protocol_log(self.log),
             keepalive_timeout=KEEPALIVE_SECONDS,
             shutdown_timeout=5.0,
             handle_signals=False,
