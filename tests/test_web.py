@@ -26,7 +26,7 @@ from newsletter.unsubscribe import unsubscribe_token
 from newsletter.web.app import PAGES_PACKAGE, clean, client_address, parse_networks
 from newsletter.web.preview import PAGE_SIZE, PreviewServer
 from newsletter.web.unsubscribe import UnsubscribeServer
-from tests.smtpd import EXAMPLE_SUBSCRIBERS, write_config
+from tests.smtpd import write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "web-test-secret-0123456789"

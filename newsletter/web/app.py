@@ -291,7 +291,7 @@ class Server:
         """Serve from the running loop (returns once accepting)."""
         runner = web.AppRunner(
             self.app,
-            access_log_class=AccessLog.trusting(self.app.get(TRUSTED_KEY, ())),
+            access_log_class=AccessLog.trusting(self.app[TRUSTED_KEY] if TRUSTED_KEY in self.app else ()),
             access_log=self.log,
             logger=_protocol_log(self.log),
             keepalive_timeout=KEEPALIVE_SECONDS,
