@@ -289,9 +289,10 @@ class Server:
 
     async def start(self) -> None:
         """Serve from the running loop (returns once accepting)."""
+        trusted: tuple[Network, ...] = self.app.get(TRUSTED_KEY, ())
         runner = web.AppRunner(
             self.app,
-            access_log_class=AccessLog.trusting(self.app[TRUSTED_KEY] if TRUSTED_KEY in self.app else ()),
+            access_log_class=AccessLog.trusting(trusted),
             access_log=self.log,
             logger=_protocol_log(self.log),
             keepalive_timeout=KEEPALIVE_SECONDS,
