@@ -260,10 +260,19 @@ async def test_web_accepts_chunked_trailing_crlf_extra_field_text_plain(tmp_path
             assert resp.status == 200, (address, await resp.text())
             assert "You are unsubscribed" in await resp.text()
         resp = await client.post(
-            "/unsubscribe/" + token("erin@example.org"), data=b"pause_weeks=2&List-Unsubscribe=One-Click"
+            "/unsubscribe/" + token("erin@example.org"),
+            data=b"pause_weeks=2&List-Unsubscribe=One-Click",
+            headers={"Content-Type": FORM},
         )
         assert resp.status == 400  # two actions at once: which one?
-    assert suppressed(cfg) == {"alice@example.org", "bob@example.org", "carol@example.org", "dave@example.org"}
+        for weeks in ("0", "13", "٣"):  # the page offers 1 to 12 weeks; ASCII digits only
+            erin = "/unsubscribe/" + token("erin@example.org")
+            resp = await client.post(erin, data=f"pause_weeks={weeks}".encode(), headers={"Content-Type": FORM})
+            assert resp.status == 400, weeks
+        resp = await client.post(erin, data=b"pause_weeks=12", headers={"Content-Type": FORM})
+        assert resp.status == 200 and "Digests paused" in await resp.text()
+    everybody = {"alice@example.org", "bob@example.org", "carol@example.org", "dave@example.org", "erin@example.org"}
+    assert suppressed(cfg) == everybody
 
 
 @pytest.mark.asyncio
@@ -288,6 +297,7 @@ async def test_web_security_headers_and_error_pages_on_every_response(tmp_path: 
             assert resp.headers["X-Content-Type-Options"] == "nosniff"
             assert resp.headers["Referrer-Policy"] == "no-referrer"
             assert resp.headers["X-Frame-Options"] == "DENY"
+            assert resp.headers["Server"] == "paper-digest"
             if status >= 400 and method != "HEAD":
                 page = await resp.text()
                 assert page.startswith("<!doctype html>") and "Traceback" not in page

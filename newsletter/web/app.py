@@ -214,6 +214,7 @@ def make_app(
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
     for name, value in request.app[HEADERS_KEY].items():
         response.headers.setdefault(name, value)
+    response.headers["Server"] = "paper-digest"  # not the framework's name and version
 
 
 @web.middleware

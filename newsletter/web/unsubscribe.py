@@ -13,7 +13,7 @@ Routes (everything else is 404; HEAD works wherever GET does):
     Body ``List-Unsubscribe=One-Click`` (``application/x-www-form-urlencoded``,
     ``multipart/form-data`` or ``text/plain``; chunked or not): the address goes
     into the ledger's suppression table for good; 200 and a small page.
-    Idempotent. Body ``pause_weeks=N`` (1..52; the page offers 1 to 12): suppressed
+    Idempotent. Body ``pause_weeks=N`` (1..12 weeks): suppressed
     until then (never shortens an unsubscribe for good). Other fields beside the
     action are ignored (a form's button name, a client's extra field); a body
     with no action, a wrong value, a repeated or two conflicting actions is 400
@@ -71,7 +71,7 @@ log = logging.getLogger("newsletter.unsubscribe")
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8026
-MAX_PAUSE_WEEKS = 52
+MAX_PAUSE_WEEKS = 12  # the page offers 1, 2, 4, 8 or 12 weeks
 PAUSE_CHOICES = (1, 2, 4, 8, 12)
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 SECURITY_HEADERS = {
