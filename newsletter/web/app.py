@@ -173,16 +173,10 @@ class ProtocolErrors(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
         if isinstance(exc, HttpProcessingError):
-            record.msg, record.args = (
-                "bad request from %s: %d %s",
-                (
-                    clean(str(record.args[0]) if isinstance(record.args, tuple) and record.args else "-", 64),
-                    exc.code,
-                    clean(
-                        str(exc.message).strip().splitlines()[0] if str(exc.message).strip() else "", 120, spaces=True
-                    ),
-                ),
-            )
+            peer = record.args[0] if isinstance(record.args, tuple) and record.args else "-"
+            lines = str(exc.message).strip().splitlines()
+            record.msg = "bad request from %s: %d %s"
+            record.args = (clean(str(peer), 64), exc.code, clean(lines[0] if lines else "", 120, spaces=True))
             record.exc_info, record.exc_text = None, None
             record.levelno, record.levelname = logging.INFO, "INFO"
         return True
