@@ -9,6 +9,7 @@ import logging
 import re
 import socket
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -332,7 +333,7 @@ def test_web_x_forwarded_for_only_from_a_trusted_proxy(tmp_path: Path, caplog: p
     data["sender"]["unsubscribe"]["trusted_proxies"] = ["10.0.0.0/33"]
     cfg.write_text(yaml.safe_dump(data))
     result = subprocess.run(
-        [".venv/bin/python", "-m", "newsletter", "check", "-c", str(cfg)], cwd=ROOT, capture_output=True, text=True
+        [sys.executable, "-m", "newsletter", "check", "-c", str(cfg)], cwd=ROOT, capture_output=True, text=True
     )
     assert result.returncode == 2 and "sender.unsubscribe.trusted_proxies" in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
@@ -426,3 +427,21 @@ def test_web_preview_pages_are_fast_for_5000_subscribers(tmp_path: Path) -> None
     assert b"user4999@example.org" in timings["/?q=user4999"][1]
     assert b'<iframe id="email"' in timings["/s/user2000@example.org"][1]
     # the times are printed, not asserted (shared machines): `make bench` measures them side by side
+
+
+def test_web_serve_and_preview_refuse_a_busy_port(tmp_path: Path) -> None:
+    cfg = config_file(tmp_path)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        for args, says in (
+            (["serve", "-c", str(cfg), "--port", str(port)], f"error: cannot listen on 127.0.0.1:{port}"),
+            (["preview", "-c", str(cfg), "--serve", "--port", str(port)], f"error: cannot serve on 127.0.0.1:{port}"),
+        ):
+            result = subprocess.run(
+                [sys.executable, "-m", "newsletter", *args], cwd=ROOT, capture_output=True, text=True, timeout=60
+            )
+            assert result.returncode == 1, result.stderr
+            assert result.stderr.strip().splitlines()[-1].startswith(says), result.stderr
+            assert "Traceback" not in result.stderr
