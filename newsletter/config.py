@@ -15,6 +15,7 @@ effective settings.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Iterator, Mapping
@@ -132,8 +133,20 @@ class Unsubscribe(Model):
     url: str | None = None
     secret_env: str | None = "NEWSLETTER_UNSUBSCRIBE_SECRET"
     listen: str | None = None  # HOST:PORT of the one-click endpoint (`serve`, and inside `run`)
+    # web layer: reverse proxies (IPs or CIDR networks) whose X-Forwarded-For the access log believes
+    trusted_proxies: tuple[str, ...] = ()
 
     _env = field_validator("secret_env")(check_env_name)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)") from None
+        return value
 
     @field_validator("listen")
     @classmethod

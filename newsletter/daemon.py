@@ -18,9 +18,9 @@
   left pending by a crash or a stop are re-sent first by the next pass, and the
   first pass after start runs at once when pending deliveries exist.
 - Unsubscribe endpoint: with ``sender.unsubscribe.listen`` set, the daemon serves
-  the one-click endpoint of :mod:`newsletter.unsubscribe_server` from a thread
-  (its own short-lived ledger connections; the event loop is never blocked),
-  started before the first pass and stopped on shutdown. A reload rebuilds its
+  the one-click endpoint of :mod:`newsletter.web.unsubscribe` in its own event loop
+  (an aiohttp AppRunner; ledger calls go to worker threads, on their own short-lived
+  connections), started before the first pass and stopped on shutdown. A reload rebuilds its
   token index; a changed ``listen`` address needs a restart.
 - SIGTERM/SIGINT: stop taking new work, let the SMTP transactions in flight
   finish and be recorded (at most ``smtp.timeout`` seconds), exit 0. SIGHUP:
@@ -47,8 +47,8 @@ from newsletter.delivery.service import SendSummary, pick_up_digests, send_pass
 from newsletter.errors import NewsletterError
 from newsletter.pipeline import digest_files
 from newsletter.render import Renderer
-from newsletter.unsubscribe_server import UnsubscribeServer
 from newsletter.watch import SettleTracker
+from newsletter.web.unsubscribe import UnsubscribeServer
 
 log = logging.getLogger("newsletter.daemon")
 
@@ -190,7 +190,7 @@ class Daemon:
 
     # ------------------------------------------------------------------ the unsubscribe endpoint
 
-    def _start_listener(self) -> None:
+    async def _start_listener(self) -> None:
         listen = self.config.sender.unsubscribe.listen_address
         if listen is None:
             return
@@ -200,12 +200,12 @@ class Daemon:
             raise NewsletterError(
                 f"sender.unsubscribe.listen: cannot listen on {listen[0]}:{listen[1]}: {exc.strerror or exc}"
             ) from None
-        self.listener.start_background()
+        await self.listener.start()
         log.info("unsubscribe endpoint on %sunsubscribe/<token>", self.listener.url)
 
     async def _stop_listener(self) -> None:
         if self.listener is not None:
-            await asyncio.to_thread(self.listener.stop)
+            await self.listener.close()
             self.listener = None
             log.info("unsubscribe endpoint stopped")
 
@@ -220,7 +220,7 @@ class Daemon:
         # subscribers "appear" when the daemon starts with them, before any pick-up
         self.ledger.register_subscribers(s.email for s in self.config.subscribers)
         try:
-            self._start_listener()
+            await self._start_listener()
         except BaseException:
             self.ledger.close()
             raise

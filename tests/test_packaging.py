@@ -78,6 +78,8 @@ def test_packaging_wheel_ships_packages_and_templates(wheel: Path) -> None:
     for template in sorted((ROOT / "templates").glob("*.j2")):
         assert f"newsletter/templates/{template.name}" in names
     assert "newsletter/py.typed" in names
+    for page in sorted((ROOT / "newsletter" / "web" / "templates").glob("*.html")):
+        assert f"newsletter/web/templates/{page.name}" in names  # the web pages are package data too
 
 
 def test_packaging_installed_copy_is_the_one_imported(installed: Path, tmp_path: Path) -> None:
