@@ -34,6 +34,8 @@ import httpx
 from newsletter import __version__
 
 log = logging.getLogger(__name__)
+# httpx logs every request at INFO: our own lines say what each source did
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 USER_AGENT = f"paper-digest/{__version__} (newsletter fetch)"
 MAX_REDIRECTS = 5
