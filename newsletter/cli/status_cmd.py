@@ -79,8 +79,9 @@ def sources_json(config: Config, ledger: Ledger | None) -> list[dict[str, Any]]:
 def status_command(config_path: str, as_json: bool) -> None:
     """Show what the ledger knows: digests picked up (ok or failed, and why),
     deliveries sent, pending and failed (each failed one with the server's
-    reply), how many addresses are unsubscribed or paused, the last run and the
-    next scheduled one. Changes nothing.
+    reply), how many addresses are unsubscribed or paused, each fetch source's
+    last fetch and its outcome, the last run and the next scheduled one.
+    Changes nothing.
 
     \b
     Example:
