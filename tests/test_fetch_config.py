@@ -173,3 +173,27 @@ def test_fetch_backoff_doubles_within_jitter_and_is_capped() -> None:
     delays = [backoff_delay(n, 1.0, rng) for n in (1, 2, 3, 4, 10)]
     for delay, base in zip(delays, (1, 2, 4, 8, 60), strict=True):
         assert 0.8 * base <= delay <= 1.2 * base
+
+
+def test_fetch_ledger_of_an_older_version_gains_the_fetch_table(tmp_path: Path) -> None:
+    import sqlite3
+
+    from newsletter.delivery.ledger import _MIGRATIONS, FetchState, Ledger
+
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(_MIGRATIONS[1] + _MIGRATIONS[2])
+    conn.execute("PRAGMA user_version=2")
+    conn.commit()
+    conn.close()
+    old = Ledger.open_readonly(path)  # `status` before any fetch: no table, no sources
+    assert old is not None
+    with old:
+        assert old.fetch_states() == {}
+    state = FetchState("huggingface", "https://h/x?date=2026-11-17", '"e1"', None, 1.0, "written", "f.json", 200, 1.0)
+    with Ledger.open(path) as ledger:
+        ledger.record_fetch(state)
+        ledger.record_fetch(FetchState("huggingface", state.url, '"e1"', None, 2.0, "unchanged", None, 304, 2.0))
+    with Ledger.open(path) as ledger:
+        (only,) = ledger.fetch_states().values()
+        assert (only.outcome, only.checked_at, only.http_status, only.etag) == ("unchanged", 2.0, 304, '"e1"')
