@@ -26,7 +26,9 @@
   same misfire policy) runs :func:`newsletter.fetch.fetch_sources` in a thread;
   the files it writes are picked up at once (they arrive whole, by rename), and
   with ``schedule.on_arrival`` delivered at once. Each source's outcome is one log
-  line; a failing source is an error line and the next fire tries again.
+  line; a failing source is an error line and the next fire tries again. A fire
+  missed while the daemon was down (the ledger's last fetch is older than the
+  last fire) is caught up at start.
 - SIGTERM/SIGINT: stop taking new work, let the SMTP transactions in flight
   finish and be recorded (at most ``smtp.timeout`` seconds), exit 0. SIGHUP:
   reload the configuration; a configuration that no longer validates is logged
@@ -42,6 +44,7 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -172,6 +175,22 @@ class Daemon:
             if new and self.config.schedule.on_arrival:
                 await self.deliver(self._members(GLOBAL), reason="on-arrival")
 
+    def _fetch_missed(self) -> bool:
+        """True when ``fetch.cron`` fired since the last fetch the ledger knows of (the
+        daemon was down); a ledger that never fetched waits for the first fire."""
+        assert self.ledger is not None
+        if not self.config.sources:
+            return False
+        states = self.ledger.fetch_states()
+        keys = [s.key for s in self.config.sources]
+        if any(k not in states for k in keys):
+            return False
+        last = min(states[k].checked_at for k in keys)
+        tz = timezone(self.config.schedule.timezone)
+        after = datetime.fromtimestamp(last, tz)
+        fire = cron_trigger(self.config.fetch.cron, tz).get_next_fire_time(None, after)
+        return fire is not None and fire.timestamp() <= time.time()
+
     async def pick_up(self, paths: Sequence[Path] | None = None) -> int:
         """Record the settled new digest files (``paths``: these, known complete);
         returns how many were new and parsed."""
@@ -277,6 +296,9 @@ class Daemon:
             if self.ledger.pending_ids():
                 log.info("pending deliveries found: re-sending them now")
                 await self.deliver([], reason="catch-up")
+            if self._fetch_missed():
+                log.info("a fetch was missed while the daemon was not running: fetching now")
+                self.scheduler.add_job(self._fetch, id="fetch-catch-up", misfire_grace_time=MISFIRE_GRACE)
             await self._watch()
         finally:
             self.stopping.set()

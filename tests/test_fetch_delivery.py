@@ -158,6 +158,7 @@ def test_fetch_daemon_fetches_on_fetch_cron_and_delivers_on_arrival(
         assert "fetch huggingface: wrote" in log
         assert "fetch arxiv-cs.CL+cs.LG: no papers in the answer" in log
         assert "pass on-arrival: subscribers=1 sent=1" in log
+        assert "fetching now" not in log  # a ledger that never fetched waits for the first fire
         assert msg.rcpt_tos == ["alice@example.org"]
         assert "Contrastive Learning of Sparse Reward Models" in body_of(msg.data)
         assert dates == [fire.date().isoformat()]
@@ -167,3 +168,29 @@ def test_fetch_daemon_fetches_on_fetch_cron_and_delivers_on_arrival(
     (hf, arxiv) = json.loads(status.stdout)["sources"]
     assert (hf["source"], hf["outcome"]) == ("huggingface", "written")
     assert (arxiv["source"], arxiv["outcome"]) == ("arxiv-cs.CL+cs.LG", "empty")
+
+
+def test_fetch_daemon_catches_up_a_fetch_missed_while_it_was_down(tmp_path: Path, httpserver_ipv4: HTTPServer) -> None:
+    from newsletter.delivery.ledger import FetchState
+
+    dates: list[str] = []
+    serve(httpserver_ipv4, dates)
+    with smtp_server() as server:
+        cfg = write_config(
+            tmp_path,
+            server.port,
+            [ALICE],
+            schedule={"cron": NEVER_SOON, "timezone": "UTC", "on_arrival": True},
+            sources=sources(httpserver_ipv4),
+            fetch={"cron": "0 0 * * *", "retries": 0},  # midnight: fired since the last fetch two days ago
+        )
+        config = load_config(cfg)
+        two_days_ago = time.time() - 2 * 86400
+        with Ledger.open(config.state) as ledger:
+            for source in config.sources:
+                ledger.record_fetch(FetchState(source.key, "x", None, None, two_days_ago, "empty", None, 200, None))
+        with daemon(cfg) as proc:
+            wait_for(lambda: server.received, 30, "the caught-up fetch delivered")
+            assert proc.stop() == 0
+        assert "a fetch was missed while the daemon was not running: fetching now" in proc.text()
+        assert dates == [datetime.now(UTC).date().isoformat()]
