@@ -94,7 +94,9 @@ def test_fetch_send_fetch_delivers_what_it_fetched_in_the_same_pass(
     assert dates == [datetime.now(UTC).date().isoformat()]
 
 
-def test_fetch_send_fetch_with_dry_run_is_refused(tmp_path: Path, httpserver_ipv4: HTTPServer) -> None:
+def test_fetch_send_fetch_with_dry_run_or_without_sources_is_refused(
+    tmp_path: Path, httpserver_ipv4: HTTPServer
+) -> None:
     cfg = write_config(tmp_path, 2525, [ALICE], sources=sources(httpserver_ipv4))
     result = subprocess.run(
         [sys.executable, "-m", "newsletter", "send", "-c", str(cfg), "--fetch", "--dry-run"],
@@ -104,6 +106,12 @@ def test_fetch_send_fetch_with_dry_run_is_refused(tmp_path: Path, httpserver_ipv
     )
     assert result.returncode == 2
     assert "--fetch writes digest files; it does not go with --dry-run" in result.stderr
+    cfg = write_config(tmp_path, 2525, [ALICE])  # no sources
+    result = subprocess.run(
+        [sys.executable, "-m", "newsletter", "send", "-c", str(cfg), "--fetch"], capture_output=True, text=True
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().endswith("no sources configured: add a `sources:` list (see config.example.yaml)")
     assert httpserver_ipv4.log == []
 
 

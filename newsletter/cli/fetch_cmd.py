@@ -8,7 +8,7 @@ import click
 
 from newsletter.cli import cli
 from newsletter.cli.options import config_option
-from newsletter.config import load_config
+from newsletter.config import Config, load_config
 from newsletter.errors import ConfigError
 from newsletter.fetch import FetchReport, fetch_sources
 
@@ -20,6 +20,13 @@ def echo_report(report: FetchReport) -> None:
             click.echo(f"error: {result.source}: {result.line()}", err=True)
         else:
             click.echo(f"{result.source}: {result.line()}")
+
+
+def require_sources(config: Config) -> None:
+    if not config.sources:
+        raise ConfigError(
+            "no sources configured: add a `sources:` list (see config.example.yaml)", path=str(config.path)
+        )
 
 
 def parse_day(value: str | None) -> date | None:

@@ -9,7 +9,7 @@ import time
 import click
 
 from newsletter.cli import cli
-from newsletter.cli.fetch_cmd import echo_report
+from newsletter.cli.fetch_cmd import echo_report, require_sources
 from newsletter.cli.options import config_option
 from newsletter.config import Config, load_config
 from newsletter.delivery.ledger import Ledger, suppression_key
@@ -119,6 +119,8 @@ def send_command(config_path: str, dry_run: bool, fetch_first: bool) -> None:
             raise click.UsageError("--fetch writes digest files; it does not go with --dry-run")
         _dry_run(config)
         return
+    if fetch_first:
+        require_sources(config)
     with LedgerLock(config.state, purpose="send"):
         fetched = 0
         if fetch_first:
