@@ -19,10 +19,10 @@ import ipaddress
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import formataddr
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from email_validator import EmailNotValidError, validate_email
@@ -101,11 +101,31 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+# digests.pattern's default, and the files `newsletter fetch` writes (SPEC 2.5): the latter are
+# always digests, and complete on arrival (written under a temporary name, then renamed)
+DIGEST_PATTERNS = ("*.txt", "*.md", "*.json", "*.html", "*.xml")  # every format we read
+FETCHED_PATTERNS = ("huggingface-*.json", "arxiv-*.xml")
+
+
 class Digests(Model):
     directory: Path = Path("digests")
-    pattern: str = "*.txt"
+    pattern: str | list[str] = list(DIGEST_PATTERNS)
     settle_seconds: float = Field(default=2.0, ge=0)
     format: Literal["auto", "hf-text", "json"] = "auto"
+
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        """The configured glob patterns, then those of the files ``fetch`` writes
+        (picked up whatever ``pattern`` says), each once."""
+        given = [self.pattern] if isinstance(self.pattern, str) else self.pattern
+        return tuple(dict.fromkeys([*given, *FETCHED_PATTERNS]))
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, value: str | list[str]) -> str | list[str]:
+        if not value or (isinstance(value, list) and not all(value)):
+            raise ValueError("needs at least one glob pattern, such as *.txt")
+        return value
 
 
 class Schedule(Model):
@@ -272,6 +292,99 @@ class SubscriberModel(Model):
         return value
 
 
+# --------------------------------------------------------------------------- sources and fetch (SPEC 2.5)
+
+HF_DAILY_PAPERS = "https://huggingface.co/api/daily_papers"
+ARXIV_RSS = "https://rss.arxiv.org/rss/{categories}"
+_ARXIV_CATEGORY = re.compile(r"[a-z-]+(\.[A-Za-z-]+)?")
+
+
+def fetched_file(path: Path) -> bool:
+    """True for a file named as ``newsletter fetch`` names what it writes."""
+    return any(path.match(p) for p in FETCHED_PATTERNS)
+
+
+def _http_url(value: str) -> str:
+    if _CONTROL.search(value) or not re.match(r"https?://[^\s/]+", value) or re.search(r"\s", value):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
+class HuggingFaceSource(Model):
+    """The Hugging Face daily papers API: one file per day (or ISO week, or month)."""
+
+    type: Literal["huggingface"]
+    url: str = HF_DAILY_PAPERS
+    period: Literal["daily", "weekly", "monthly"] = "daily"
+
+    _url = field_validator("url")(_http_url)
+
+    @property
+    def key(self) -> str:
+        """Names the source in the ledger, in ``status`` and in its file names."""
+        return "huggingface" if self.period == "daily" else f"huggingface-{self.period.removesuffix('ly')}"
+
+
+class ArxivSource(Model):
+    """arXiv's RSS listing of a set of categories, asked in one request."""
+
+    type: Literal["arxiv"]
+    categories: list[str] = Field(min_length=1)
+    url: str = ARXIV_RSS
+
+    _url = field_validator("url")(_http_url)
+
+    @field_validator("categories")
+    @classmethod
+    def _categories(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not _ARXIV_CATEGORY.fullmatch(value):
+                raise ValueError(f"{value!r} is not an arXiv category (such as cs.CL or math.PR)")
+        return list(dict.fromkeys(values))
+
+    @property
+    def joined(self) -> str:
+        return "+".join(self.categories)
+
+    @property
+    def key(self) -> str:
+        return f"arxiv-{self.joined}"
+
+    @property
+    def listing_url(self) -> str:
+        return self.url.replace("{categories}", self.joined)
+
+
+Source = Annotated[HuggingFaceSource | ArxivSource, Field(discriminator="type")]
+
+
+class Fetch(Model):
+    """``fetch``: when the daemon fetches, and how patiently."""
+
+    cron: str = "30 6 * * *"
+    timeout: float = Field(default=30.0, gt=0, le=600)
+    retries: int = Field(default=3, ge=0, le=10)
+    max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        cron_trigger(value, timezone("UTC"))
+        return value
+
+
+def _unique_sources(sources: list[Source]) -> list[Source]:
+    seen: set[str] = set()
+    for source in sources:
+        if source.key in seen:
+            raise ValueError(f"two sources write the same files ({source.key}-*); keep one")
+        seen.add(source.key)
+    return sources
+
+
+# --------------------------------------------------------------------------- the whole file
+
+
 class ConfigModel(Model):
     digests: Digests = Digests()
     state: Path = Path("newsletter.sqlite3")
@@ -283,6 +396,10 @@ class ConfigModel(Model):
     defaults: Defaults = Defaults()
     subscribers: list[SubscriberModel] = []
     subscribers_dir: Path | None = None
+    sources: list[Source] = []
+    fetch: Fetch = Fetch()
+
+    _sources = field_validator("sources")(_unique_sources)
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +437,8 @@ class Config:
     templates: Path | None
     defaults: Defaults
     subscribers: tuple[Subscriber, ...]
+    sources: tuple[HuggingFaceSource | ArxivSource, ...] = ()
+    fetch: Fetch = field(default_factory=Fetch)
 
     def subscriber(self, email: str) -> Subscriber:
         wanted = email.strip().casefold()
@@ -402,6 +521,8 @@ def _problems(exc: ValidationError, *, path: Path, lines: _Lines, prefix: Loc = 
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         # pydantic reports a validator on a union/optional field with the type in loc: drop it
         loc = tuple(p for p in loc if p not in ("str", "int", "list[str]", "bool", "float"))
+        if len(loc) > 2 and loc[0] == "sources" and loc[2] in ("huggingface", "arxiv"):
+            loc = (*loc[:2], *loc[3:])  # the discriminated union names the source type in loc
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = "unknown key"
@@ -410,6 +531,10 @@ def _problems(exc: ValidationError, *, path: Path, lines: _Lines, prefix: Loc = 
                     "unknown key: secrets never live in the file; put the password in an "
                     "environment variable and name it in smtp.password_env"
                 )
+        elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            ctx = err.get("ctx") or {}
+            tag = f"unknown source type {ctx['tag']!r}" if "tag" in ctx else "a source needs a type"
+            message = f"{tag} (expected {ctx.get('expected_tags', 'huggingface or arxiv')})"
         elif err["type"] == "missing":
             message = "required key is missing"
         full = (*prefix, *loc)
@@ -498,6 +623,8 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
             )
             for s, source, _, _ in subscribers
         ),
+        sources=tuple(model.sources),
+        fetch=model.fetch,
     )
 
 

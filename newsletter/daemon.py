@@ -22,6 +22,13 @@
   (an aiohttp AppRunner; ledger calls go to worker threads, on their own short-lived
   connections), started before the first pass and stopped on shutdown. A reload rebuilds its
   token index; a changed ``listen`` address needs a restart.
+- Fetching: with ``sources`` configured, a job on ``fetch.cron`` (same time zone,
+  same misfire policy) runs :func:`newsletter.fetch.fetch_sources` in a thread;
+  the files it writes are picked up at once (they arrive whole, by rename), and
+  with ``schedule.on_arrival`` delivered at once. Each source's outcome is one log
+  line; a failing source is an error line and the next fire tries again. A fire
+  missed while the daemon was down (the ledger's last fetch is older than the
+  last fire) is caught up at start.
 - SIGTERM/SIGINT: stop taking new work, let the SMTP transactions in flight
   finish and be recorded (at most ``smtp.timeout`` seconds), exit 0. SIGHUP:
   reload the configuration; a configuration that no longer validates is logged
@@ -34,8 +41,10 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 import time
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -45,6 +54,7 @@ from newsletter.cron import GLOBAL, cron_trigger, jobs_for, timezone
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.service import SendSummary, pick_up_digests, send_pass
 from newsletter.errors import NewsletterError
+from newsletter.fetch import fetch_sources
 from newsletter.pipeline import digest_files
 from newsletter.render import Renderer
 from newsletter.watch import SettleTracker
@@ -69,6 +79,7 @@ class Daemon:
         self.listener: UnsubscribeServer | None = None
         self.pass_lock = asyncio.Lock()
         self.stopping = asyncio.Event()
+        self.fetch_stop = threading.Event()  # ends a fetch's wait between retries
         self.passes = 0
         self.failed_passes = 0
 
@@ -85,6 +96,17 @@ class Daemon:
                 args=[job.key],
                 id=job.key,
                 name=f"{job.key} ({len(job.emails)} subscribers)",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=MISFIRE_GRACE,
+                replace_existing=True,
+            )
+        if self.config.sources:
+            self.scheduler.add_job(
+                self._fetch,
+                trigger=cron_trigger(self.config.fetch.cron, tz),
+                id="fetch",
+                name=f"fetch ({len(self.config.sources)} sources)",
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=MISFIRE_GRACE,
@@ -134,10 +156,46 @@ class Daemon:
             )
             return summary
 
-    async def pick_up(self) -> int:
-        """Record the settled new digest files; returns how many were new and parsed."""
+    async def _fetch(self) -> None:
+        """The ``fetch.cron`` job: fetch every source, pick up what came, deliver on arrival."""
+        if self.stopping.is_set():
+            return
+        try:
+            report = await asyncio.to_thread(fetch_sources, self.config, stop=self.fetch_stop)
+        except NewsletterError as exc:
+            log.error("fetch failed: %s", exc)
+            return
+        for result in report.results:
+            if result.outcome == "failed":
+                log.error("fetch %s: %s", result.source, result.line())
+            else:
+                log.info("fetch %s: %s", result.source, result.line())
+        if report.written and not self.stopping.is_set():
+            new = await self.pick_up(report.written)
+            if new and self.config.schedule.on_arrival:
+                await self.deliver(self._members(GLOBAL), reason="on-arrival")
+
+    def _fetch_missed(self) -> bool:
+        """True when ``fetch.cron`` fired since the last fetch the ledger knows of (the
+        daemon was down); a ledger that never fetched waits for the first fire."""
         assert self.ledger is not None
-        ready = self.tracker.ready(digest_files(self.config))
+        if not self.config.sources:
+            return False
+        states = self.ledger.fetch_states()
+        keys = [s.key for s in self.config.sources]
+        if any(k not in states for k in keys):
+            return False
+        last = min(states[k].checked_at for k in keys)
+        tz = timezone(self.config.schedule.timezone)
+        after = datetime.fromtimestamp(last, tz)
+        fire = cron_trigger(self.config.fetch.cron, tz).get_next_fire_time(None, after)
+        return fire is not None and fire.timestamp() <= time.time()
+
+    async def pick_up(self, paths: Sequence[Path] | None = None) -> int:
+        """Record the settled new digest files (``paths``: these, known complete);
+        returns how many were new and parsed."""
+        assert self.ledger is not None
+        ready = list(paths) if paths is not None else self.tracker.ready(digest_files(self.config))
         if not ready:
             return 0
         async with self.pass_lock:
@@ -187,6 +245,7 @@ class Daemon:
         if not self.stopping.is_set():
             log.info("%s received: finishing the SMTP transactions in flight, then exiting", signame)
             self.stopping.set()
+            self.fetch_stop.set()
 
     # ------------------------------------------------------------------ the unsubscribe endpoint
 
@@ -237,9 +296,13 @@ class Daemon:
             if self.ledger.pending_ids():
                 log.info("pending deliveries found: re-sending them now")
                 await self.deliver([], reason="catch-up")
+            if self._fetch_missed():
+                log.info("a fetch was missed while the daemon was not running: fetching now")
+                self.scheduler.add_job(self._fetch, id="fetch-catch-up", misfire_grace_time=MISFIRE_GRACE)
             await self._watch()
         finally:
             self.stopping.set()
+            self.fetch_stop.set()
             self.scheduler.pause()
             # A pass in flight stops taking messages; wait for its SMTP transactions to finish
             # and be recorded BEFORE shutting the scheduler down: APScheduler's

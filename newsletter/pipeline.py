@@ -29,13 +29,13 @@ class Loaded:
 def digest_files(config: Config) -> list[Path]:
     """The digest files in the configured directory, in name order.
 
-    Hidden files and temporary names (``*.tmp``, ``*.part``, ``*~``) are never digests.
+    ``digests.pattern`` (one glob or a list) and the names ``newsletter fetch`` writes;
+    hidden files and temporary names (``*.tmp``, ``*.part``, ``*~``) are never digests.
     """
     directory = config.digests.directory
+    found = {p for pattern in config.digests.patterns for p in directory.glob(pattern)}
     return sorted(
-        p
-        for p in directory.glob(config.digests.pattern)
-        if p.is_file() and not p.name.startswith(".") and not p.name.endswith((".tmp", ".part", "~"))
+        p for p in found if p.is_file() and not p.name.startswith(".") and not p.name.endswith((".tmp", ".part", "~"))
     )
 
 

@@ -34,7 +34,10 @@ def check_command(config_path: str) -> None:
     smtp = config.smtp
     click.echo(f"{config.path}: OK")
     click.echo(f"  subscribers: {len(config.subscribers)} ({own} with an own schedule)")
-    click.echo(f"  digests:     {config.digests.directory / config.digests.pattern}")
+    click.echo(f"  digests:     {config.digests.directory} ({', '.join(config.digests.patterns)})")
+    if config.sources:
+        names = ", ".join(s.key for s in config.sources)
+        click.echo(f"  sources:     {names}; fetched at {config.fetch.cron} ({config.schedule.timezone})")
     click.echo(
         f"  schedule:    {config.schedule.cron} ({config.schedule.timezone}), {cron_trigger(config.schedule.cron, tz)}"
     )

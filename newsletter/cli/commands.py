@@ -2,6 +2,7 @@
 
 from newsletter.cli import (
     check_cmd,  # noqa: F401
+    fetch_cmd,  # noqa: F401
     match_cmd,  # noqa: F401
     parse_cmd,  # noqa: F401
     preview_cmd,  # noqa: F401

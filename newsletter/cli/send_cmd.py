@@ -9,11 +9,13 @@ import time
 import click
 
 from newsletter.cli import cli
+from newsletter.cli.fetch_cmd import echo_report, require_sources
 from newsletter.cli.options import config_option
 from newsletter.config import Config, load_config
 from newsletter.delivery.ledger import Ledger, suppression_key
 from newsletter.delivery.service import BATCH, compute_deliveries, preview_digests, run_send
 from newsletter.delivery.smtp import Result
+from newsletter.fetch import fetch_sources
 from newsletter.lock import LedgerLock
 
 log = logging.getLogger("newsletter.send")
@@ -89,7 +91,8 @@ class LogProgress:
 @cli.command("send")
 @config_option
 @click.option("--dry-run", is_flag=True, help="Show who would get which papers; change nothing, send nothing.")
-def send_command(config_path: str, dry_run: bool) -> None:
+@click.option("--fetch", "fetch_first", is_flag=True, help="Run `newsletter fetch` first (the configured sources).")
+def send_command(config_path: str, dry_run: bool, fetch_first: bool) -> None:
     """One delivery pass, for system cron: pick up new digest files, send each
     subscriber the new papers matching their profile, record everything in the
     ledger, exit. Pending deliveries of an earlier pass (a crash, a server that
@@ -101,16 +104,29 @@ def send_command(config_path: str, dry_run: bool) -> None:
     addresses get nothing; a pending delivery to one is marked failed
     "unsubscribed" and never re-sent.
 
+    With --fetch, the sources are fetched first (as `newsletter fetch` does)
+    and what they bring is delivered in the same pass; a source that failed
+    makes the exit code 1, and the other digests are delivered all the same.
+
     \b
     Example:
       newsletter send -c config.yaml --dry-run
-      newsletter send -c config.yaml
+      newsletter send -c config.yaml --fetch
     """
     config = load_config(config_path)
     if dry_run:
+        if fetch_first:
+            raise click.UsageError("--fetch writes digest files; it does not go with --dry-run")
         _dry_run(config)
         return
+    if fetch_first:
+        require_sources(config)
     with LedgerLock(config.state, purpose="send"):
+        fetched = 0
+        if fetch_first:
+            report = fetch_sources(config)
+            echo_report(report)
+            fetched = report.exit_code
         progress = BarProgress() if sys.stderr.isatty() else LogProgress()
         summary = run_send(config, progress=progress)
     for path, error in summary.digest_errors:
@@ -129,8 +145,8 @@ def send_command(config_path: str, dry_run: bool) -> None:
         + (f"; {summary.suppressed} unsubscribed skipped" if summary.suppressed else "")
         + (f"; {summary.cancelled} pending dropped (unsubscribed)" if summary.cancelled else "")
     )
-    if summary.exit_code:
-        raise SystemExit(summary.exit_code)
+    if summary.exit_code or fetched:
+        raise SystemExit(summary.exit_code or fetched)
 
 
 def _dry_run(config: Config) -> None:

@@ -48,7 +48,29 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         # the part of "suppressed" that ends by itself
         "suppressed": suppression["suppressed"],
         "paused": suppression["paused"],
+        "sources": sources_json(config, ledger),
     }
+
+
+def sources_json(config: Config, ledger: Ledger | None) -> list[dict[str, Any]]:
+    """Each configured source of ``fetch`` with its last fetch and outcome (SPEC 2.5)."""
+    states = ledger.fetch_states() if ledger is not None else {}
+    out: list[dict[str, Any]] = []
+    for source in config.sources:
+        st = states.get(source.key)
+        out.append(
+            {
+                "source": source.key,
+                "type": source.type,
+                "url": st.url if st else None,
+                "last_fetch": iso(st.checked_at) if st else None,
+                "outcome": st.outcome if st else None,
+                "detail": st.detail if st else None,
+                "http_status": st.http_status if st else None,
+                "last_success": iso(st.ok_at) if st else None,
+            }
+        )
+    return out
 
 
 @cli.command("status")
@@ -57,8 +79,9 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
 def status_command(config_path: str, as_json: bool) -> None:
     """Show what the ledger knows: digests picked up (ok or failed, and why),
     deliveries sent, pending and failed (each failed one with the server's
-    reply), how many addresses are unsubscribed or paused, the last run and the
-    next scheduled one. Changes nothing.
+    reply), how many addresses are unsubscribed or paused, each fetch source's
+    last fetch and its outcome, the last run and the next scheduled one.
+    Changes nothing.
 
     \b
     Example:
@@ -86,5 +109,13 @@ def status_command(config_path: str, as_json: bool) -> None:
         click.echo(f"  failed {f['email']}: {f['error']}")
     paused = f" ({data['paused']} paused)" if data["paused"] else ""
     click.echo(f"unsubscribed: {data['suppressed']} address{'es' if data['suppressed'] != 1 else ''}{paused}")
+    if data["sources"]:
+        click.echo(f"sources: {len(data['sources'])} (fetch: {config.fetch.cron}, {config.schedule.timezone})")
+        for src in data["sources"]:
+            if src["outcome"] is None:
+                click.echo(f"  {src['source']}: never fetched")
+                continue
+            detail = f": {src['detail']}" if src["detail"] else ""
+            click.echo(f"  {src['source']}: {src['outcome']} at {src['last_fetch']}{detail}")
     click.echo(f"last run: {data['last_run'] or 'never'}")
     click.echo(f"next run: {data['next_run'] or '-'} ({config.schedule.cron}, {config.schedule.timezone})")

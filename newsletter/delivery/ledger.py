@@ -29,6 +29,16 @@ Version 2 adds:
                    for good; else the UNIX time a pause ends). Every send and preview
                    skips an address while its row is active; ``resubscribe`` deletes it.
 
+Version 5 adds:
+
+``fetch_sources``  one row per configured source of ``newsletter fetch`` (its key, e.g.
+                   ``huggingface`` or ``arxiv-cs.CL+cs.LG``): the URL last asked, the
+                   ``ETag`` / ``Last-Modified`` validators of its answer (sent back as
+                   ``If-None-Match`` / ``If-Modified-Since`` when the same URL is asked
+                   again), when it was last asked, the outcome (``written``,
+                   ``unchanged``, ``empty``, ``failed``) with its detail (the file written,
+                   or the error), the HTTP status and the time of the last success.
+
 Every method commits before it returns: a state change is durable before the
 next SMTP step depends on it. Each connection sets ``secure_delete=FAST`` (the
 Debian build of SQLite zeroes every freed page by default, which doubled the
@@ -117,6 +127,19 @@ _MIGRATIONS: dict[int, str] = {
         created_at REAL NOT NULL,
         source     TEXT NOT NULL,
         until      REAL
+    ) WITHOUT ROWID;
+    """,
+    5: """
+    CREATE TABLE fetch_sources (
+        source        TEXT PRIMARY KEY,
+        url           TEXT NOT NULL,
+        etag          TEXT,
+        last_modified TEXT,
+        checked_at    REAL NOT NULL,
+        outcome       TEXT NOT NULL CHECK (outcome IN ('written', 'unchanged', 'empty', 'failed')),
+        detail        TEXT,
+        http_status   INTEGER,
+        ok_at         REAL
     ) WITHOUT ROWID;
     """,
 }
@@ -211,6 +234,21 @@ class DigestRow:
     papers: int
     error: str | None
     seen_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FetchState:
+    """What the ledger remembers of a fetch source (table ``fetch_sources``)."""
+
+    source: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    checked_at: float
+    outcome: str
+    detail: str | None
+    http_status: int | None
+    ok_at: float | None
 
 
 class Ledger:
@@ -661,6 +699,38 @@ class Ledger:
                 ((now, i) for i, _ in out),
             )
         return out
+
+    # ------------------------------------------------------------------ fetch sources (migration 5)
+
+    def fetch_states(self) -> dict[str, FetchState]:
+        """Every source's fetch state by source key (empty on a ledger from before fetch)."""
+        has = self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fetch_sources'")
+        if has.fetchone() is None:
+            return {}
+        rows = self.conn.execute(
+            "SELECT source, url, etag, last_modified, checked_at, outcome, detail, http_status, ok_at "
+            "FROM fetch_sources ORDER BY source"
+        )
+        return {row[0]: FetchState(*row) for row in rows}
+
+    def record_fetch(self, state: FetchState) -> None:
+        """Store a source's latest fetch (replacing the previous one)."""
+        with self.transaction() as cur:
+            cur.execute(
+                "INSERT OR REPLACE INTO fetch_sources(source, url, etag, last_modified, checked_at, outcome, "
+                "detail, http_status, ok_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    state.source,
+                    state.url,
+                    state.etag,
+                    state.last_modified,
+                    state.checked_at,
+                    state.outcome,
+                    state.detail,
+                    state.http_status,
+                    state.ok_at,
+                ),
+            )
 
     # ------------------------------------------------------------------ runs
 

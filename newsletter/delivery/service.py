@@ -91,7 +91,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from newsletter.config import Config, Subscriber
+from newsletter.config import Config, Subscriber, fetched_file
 from newsletter.delivery.ledger import Ledger, NewDelivery, suppression_key
 from newsletter.delivery.smtp import Outgoing, Result, SmtpSender
 from newsletter.digest import Paper, parse_digest
@@ -175,7 +175,7 @@ def pick_up_digests(
     for path in digest_files(config) if paths is None else paths:
         try:
             st = path.stat()
-            if paths is None and clock - st.st_mtime < settle:
+            if paths is None and clock - st.st_mtime < settle and not fetched_file(path):  # fetched: renamed in whole
                 out.unsettled.append(str(path))
                 continue
             data = path.read_bytes()
@@ -209,7 +209,7 @@ def preview_digests(config: Config, ledger: Ledger | None, *, now: float | None 
     for path in digest_files(config):
         try:
             st = path.stat()
-            if clock - st.st_mtime < config.digests.settle_seconds:
+            if clock - st.st_mtime < config.digests.settle_seconds and not fetched_file(path):
                 out.unsettled.append(str(path))
                 continue
             data = path.read_bytes()
