@@ -145,7 +145,7 @@ def test_fetch_daemon_fetches_on_fetch_cron_and_delivers_on_arrival(
     dates: list[str] = []
     serve(httpserver_ipv4, dates)
     with smtp_server() as server:
-        fire = datetime.now(UTC) + timedelta(seconds=12)
+        fire = datetime.now(UTC) + timedelta(seconds=20)
         cfg = write_config(
             tmp_path,
             server.port,
