@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
+from newsletter.checks import config_warnings
 from newsletter.cli import cli
 from newsletter.cli.options import config_option
 from newsletter.config import load_config
-from newsletter.cron import cron_trigger, timezone
+from newsletter.cron import describe_cron
 from newsletter.errors import ConfigError, RenderError
 
 
@@ -29,15 +30,12 @@ def check_command(config_path: str) -> None:
         Renderer(config)  # compiles the templates: a RenderError names template and line
     except RenderError as exc:  # a template is configuration: exit 2 like every check error
         raise ConfigError(exc.message, path=exc.path, line=exc.line) from None
-    tz = timezone(config.schedule.timezone)
     own = sum(1 for s in config.subscribers if s.schedule)
     smtp = config.smtp
     click.echo(f"{config.path}: OK")
     click.echo(f"  subscribers: {len(config.subscribers)} ({own} with an own schedule)")
     click.echo(f"  digests:     {config.digests.directory / config.digests.pattern}")
-    click.echo(
-        f"  schedule:    {config.schedule.cron} ({config.schedule.timezone}), {cron_trigger(config.schedule.cron, tz)}"
-    )
+    click.echo(f"  schedule:    {describe_cron(config.schedule.cron, config.schedule.timezone)}")
     click.echo(
         f"  smtp:        {smtp.host}:{smtp.effective_port} security={smtp.security} connections={smtp.connections}"
     )
@@ -45,6 +43,8 @@ def check_command(config_path: str) -> None:
     unsub = config.sender.unsubscribe
     endpoint = f"on {unsub.listen} (serve, and inside run)" if unsub.listen else "off in run (serve: 127.0.0.1:8026)"
     click.echo(f"  unsubscribe: {unsub.url or '(no URL)'}; endpoint {endpoint}")
+    for warning in config_warnings(config):
+        click.echo(f"warning: {warning}", err=True)
     from newsletter.unsubscribe import secret_for
 
     if unsub.url and secret_for(config)[1]:
