@@ -32,3 +32,23 @@ def clip_warnings(emails: Iterable[tuple[str, str]]) -> list[str]:
                 "(lower max_papers or abstract_chars)"
             )
     return out
+
+
+def largest_email(config: Config) -> tuple[str, str] | None:
+    """(address, HTML part) of the subscriber with the most papers in the current digests,
+    rendered by the one render path; None without subscribers or digests."""
+    from newsletter.pipeline import digest_files, load_digests, plan
+    from newsletter.render import Renderer
+
+    if not config.subscribers:
+        return None
+    loaded = load_digests(digest_files(config), fmt=config.digests.format)
+    if not loaded.papers:
+        return None
+    planned = plan(config.subscribers, loaded.papers)
+    sub, matches = max(planned, key=lambda item: (len(item[1]), item[0].abstract_chars))
+    if not matches:
+        return None
+    renderer = Renderer(config)
+    email = renderer.render(sub, matches, message_id=renderer.message_id(sub, matches))
+    return sub.email, email.html

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from newsletter.checks import config_warnings
+from newsletter.checks import clip_warnings, config_warnings, largest_email
 from newsletter.cli import cli
 from newsletter.cli.options import config_option
 from newsletter.config import load_config
@@ -17,7 +17,9 @@ from newsletter.errors import ConfigError, RenderError
 def check_command(config_path: str) -> None:
     """Validate the configuration: keys, types, addresses, keywords, cron
     expressions, paths and templates. Every problem is listed with its key path
-    and line; the exit code is 2 when there is any.
+    and line; the exit code is 2 when there is any. Warnings (exit 0): no
+    subscribers yet, an unsubscribe secret not set, and the largest email of
+    the current digests growing past Gmail's 102 KB clip.
 
     \b
     Example:
@@ -43,7 +45,8 @@ def check_command(config_path: str) -> None:
     unsub = config.sender.unsubscribe
     endpoint = f"on {unsub.listen} (serve, and inside run)" if unsub.listen else "off in run (serve: 127.0.0.1:8026)"
     click.echo(f"  unsubscribe: {unsub.url or '(no URL)'}; endpoint {endpoint}")
-    for warning in config_warnings(config):
+    largest = largest_email(config)  # the biggest email of the current digests, against Gmail's clip
+    for warning in [*config_warnings(config), *clip_warnings([largest] if largest else [])]:
         click.echo(f"warning: {warning}", err=True)
     from newsletter.unsubscribe import secret_for
 

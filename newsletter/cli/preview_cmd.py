@@ -66,6 +66,10 @@ def preview_command(
     run = build_previews(config, emails=emails, digests=files)  # fails early on errors
     for err in run.errors:
         click.echo(f"error: {err}", err=True)
+    from newsletter.checks import clip_warnings
+
+    for warning in clip_warnings((p.subscriber.email, p.email.html) for p in run.previews if p.email):
+        click.echo(f"warning: {warning}", err=True)
     if serve:
         from newsletter.preview_server import serve as serve_previews
 
