@@ -18,14 +18,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.utils import formataddr
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from newsletter.cron import cron_trigger, timezone
 from newsletter.errors import ConfigError
@@ -267,6 +267,27 @@ class SubscriberModel(Model):
         return value
 
 
+# --- issue 15: the archive (every sent issue as a web page + an Atom feed per subscriber)
+
+
+class Archive(Model):
+    directory: Path | None = None  # where the pages and feeds are written (null: no archive)
+    url: str | None = None  # the public URL of ``directory``: the email's "view in browser" link
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and (_CONTROL.search(value) or not re.match(r"https?://\S+$", value)):
+            raise ValueError("must be an http(s) URL on one line (where archive.directory is served)")
+        return value
+
+    @model_validator(mode="after")
+    def _needs_directory(self) -> Archive:
+        if self.url is not None and self.directory is None:
+            raise ValueError("archive.url needs archive.directory (where the pages are written)")
+        return self
+
+
 class ConfigModel(Model):
     digests: Digests = Digests()
     state: Path = Path("newsletter.sqlite3")
@@ -278,6 +299,7 @@ class ConfigModel(Model):
     defaults: Defaults = Defaults()
     subscribers: list[SubscriberModel] = []
     subscribers_dir: Path | None = None
+    archive: Archive = Archive()
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +338,7 @@ class Config:
     defaults: Defaults
     subscribers: tuple[Subscriber, ...]
     subscribers_dir: Path | None = None  # resolved; where `newsletter subscribers` writes
+    archive: Archive = field(default_factory=Archive)  # directory resolved
 
     def subscriber(self, email: str) -> Subscriber:
         wanted = email.strip().casefold()
@@ -423,12 +446,12 @@ def _did_you_mean(model: type[BaseModel], loc: Loc) -> str:
             continue
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
             return ""
-        field = current.model_fields.get(str(part))
-        if field is None:
-            field = next((f for f in current.model_fields.values() if f.alias == part), None)
-        if field is None:
+        info = current.model_fields.get(str(part))
+        if info is None:
+            info = next((f for f in current.model_fields.values() if f.alias == part), None)
+        if info is None:
             return ""
-        current = _model_in(field.annotation)
+        current = _model_in(info.annotation)
     if not (isinstance(current, type) and issubclass(current, BaseModel)):
         return ""
     names = [f.alias or name for name, f in current.model_fields.items()]
@@ -563,6 +586,9 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
             for s, source, _, _ in subscribers
         ),
         subscribers_dir=_resolve(base, model.subscribers_dir) if model.subscribers_dir else None,
+        archive=model.archive.model_copy(
+            update={"directory": _resolve(base, model.archive.directory) if model.archive.directory else None}
+        ),
     )
 
 

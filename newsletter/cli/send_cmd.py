@@ -155,6 +155,11 @@ def send_command(config_path: str, dry_run: bool, to: str | None, test_subscribe
                 click.echo(f"backfill: {email} gets the latest digest")
         progress = BarProgress() if sys.stderr.isatty() else LogProgress()
         summary = run_send(config, progress=progress)
+        pages = 0
+        if summary.sent and config.archive.directory is not None:
+            from newsletter.archive import archive_after_pass
+
+            pages = len(archive_after_pass(config).pages)
     for path, error in summary.digest_errors:
         click.echo(f"error: digest {error}" if path in error else f"error: {path}: {error}", err=True)
     for email, error in summary.failures:
@@ -171,6 +176,8 @@ def send_command(config_path: str, dry_run: bool, to: str | None, test_subscribe
         + (f"; {summary.suppressed} unsubscribed skipped" if summary.suppressed else "")
         + (f"; {summary.cancelled} pending dropped (unsubscribed)" if summary.cancelled else "")
     )
+    if pages:
+        click.echo(f"archive: {pages} new page{'s' if pages != 1 else ''} in {config.archive.directory}")
     if summary.exit_code:
         raise SystemExit(summary.exit_code)
 

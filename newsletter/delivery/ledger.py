@@ -703,6 +703,18 @@ class Ledger:
                 out[email] = (float(first), int(horizon))
         return out
 
+    def papers_by_id(self, ids: Iterable[str]) -> dict[str, Paper]:
+        """The recorded paper of each id (its latest record), for the archive."""
+        wanted = list(dict.fromkeys(ids))
+        out: dict[str, Paper] = {}
+        for chunk in _chunks(wanted, 500):
+            marks = ",".join("?" * len(chunk))
+            for paper_id, record in self.conn.execute(
+                f"SELECT paper_id, record FROM digest_papers WHERE paper_id IN ({marks}) ORDER BY digest_id", chunk
+            ):
+                out[paper_id] = paper_from_json(json.loads(record))
+        return out
+
     def backfill(self, emails: Iterable[str]) -> list[str]:
         """Give addresses that never had a delivery the latest ok digest: their horizon
         moves back to just before it (registering them when new). Returns the addresses
