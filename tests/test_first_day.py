@@ -8,6 +8,7 @@ import json
 import shutil
 import sqlite3
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,16 @@ def test_status_says_why_subscribers_get_nothing(tmp_path: Path, seeds: dict[str
     }
     assert "only on Monday" in text.output and "not due" in text.output
     assert "zed@example.org: nothing matched in the latest digest (001_" in text.output
+
+
+def test_subject_singular_for_one_paper(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    from newsletter.render import Renderer
+
+    cfg = write_config(tmp_path, 2525, [{"email": "one@example.org", "keywords": ["title:ProDepth"]}])
+    config = load_config(cfg)
+    [(sub, matches)] = plan(config.subscribers, load_digests([seeds["001"]]).papers)
+    assert len(matches) == 1
+    renderer = Renderer(config)
+    email = renderer.render(sub, matches, message_id=renderer.message_id(sub, matches))
+    assert email.subject == "1 new paper for you"
+    assert renderer.subject(sub, 2, datetime.now(UTC)) == "2 new papers for you"

@@ -61,3 +61,36 @@ def test_init_folder_in_the_way_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert len(result.output.strip().splitlines()) == 1 and "digests" in result.output
     assert not (tmp_path / "config.yaml").exists()
+
+
+def test_init_five_minute_path_init_add_preview_send(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    """What the README walks through: init -> subscribers add -> preview -> send --to -> send."""
+    import shutil
+
+    import yaml
+
+    from tests.smtpd import smtp_server
+
+    with smtp_server() as server:
+        assert newsletter("init", str(tmp_path)).exit_code == 0
+        cfg = tmp_path / "config.yaml"
+        text = cfg.read_text(encoding="utf-8").replace("port: 1025", f"port: {server.port}")
+        cfg.write_text(text, encoding="utf-8")
+        yaml.safe_load(text)
+        added = newsletter("subscribers", "-c", str(cfg), "add", "ana@example.org", "--name", "Ana",
+                           "--keyword", "self-supervised", "--keyword", "contrastive learning")  # fmt: skip
+        assert added.exit_code == 0, added.output
+        shutil.copy2(seeds["002"], tmp_path / "digests")
+        preview = newsletter("preview", "-c", str(cfg), "--out", str(tmp_path / "previews"))
+        assert preview.exit_code == 0, preview.output
+        assert (tmp_path / "previews" / "ana@example.org.html").is_file()
+        trial = newsletter("send", "-c", str(cfg), "--to", "me@example.net")
+        assert trial.exit_code == 0, trial.output
+        dry = newsletter("send", "-c", str(cfg), "--dry-run")
+        assert "ana@example.org: " in dry.output, dry.output
+        first = newsletter("send", "-c", str(cfg))
+        assert first.exit_code == 0, first.output
+        got = server.by_recipient()
+    assert list(got) == ["me@example.net", "ana@example.org"]
+    subject = str(got["ana@example.org"][0].message["Subject"])
+    assert subject.endswith("new papers for you") or subject == "1 new paper for you"

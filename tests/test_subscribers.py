@@ -27,7 +27,7 @@ def started(tmp_path: Path) -> Path:
 def test_subscribers_add_writes_one_valid_file_per_subscriber(tmp_path: Path) -> None:
     cfg = started(tmp_path)
     result = newsletter(
-        "subscribers", "add", "-c", str(cfg), "ana@example.org", "--name", "Ana Lima",
+        "subscribers", "-c", str(cfg), "add", "ana@example.org", "--name", "Ana Lima",
         "--keyword", "diffusion", "--keyword", "image restoration", "--exclude", "survey",
         "--schedule", "0 7 * * 1",
     )  # fmt: skip
@@ -49,7 +49,7 @@ def test_subscribers_add_writes_one_valid_file_per_subscriber(tmp_path: Path) ->
 
 def test_subscribers_add_refuses_bad_profiles_and_duplicates(tmp_path: Path) -> None:
     cfg = started(tmp_path)
-    assert newsletter("subscribers", "add", "-c", str(cfg), "ana@example.org", "--keyword", "x").exit_code == 0
+    assert newsletter("subscribers", "-c", str(cfg), "add", "ana@example.org", "--keyword", "x").exit_code == 0
     cases = [
         (["ANA@EXAMPLE.ORG", "--keyword", "y"], "already a subscriber"),  # casefold on the whole address
         (["bob@example.org"], "at least one keyword"),
@@ -58,7 +58,7 @@ def test_subscribers_add_refuses_bad_profiles_and_duplicates(tmp_path: Path) -> 
         (["bob@example.org", "--keyword", "title:"], "keywords"),
     ]
     for args, expected in cases:
-        result = newsletter("subscribers", "add", "-c", str(cfg), *args)
+        result = newsletter("subscribers", "-c", str(cfg), "add", *args)
         assert result.exit_code == 2, (args, result.output)
         assert len(result.output.strip().splitlines()) == 1, result.output
         assert expected in result.output, (args, result.output)
@@ -69,7 +69,7 @@ def test_subscribers_add_refuses_bad_profiles_and_duplicates(tmp_path: Path) -> 
 def test_subscribers_add_configures_subscribers_dir_when_missing(tmp_path: Path) -> None:
     cfg = write_config(tmp_path, 2525, [EXAMPLE_SUBSCRIBERS[0]])
     before = cfg.read_text(encoding="utf-8")
-    result = newsletter("subscribers", "add", "-c", str(cfg), "dan@example.org", "--keyword", "agents")
+    result = newsletter("subscribers", "-c", str(cfg), "add", "dan@example.org", "--keyword", "agents")
     assert result.exit_code == 0, result.output
     after = cfg.read_text(encoding="utf-8")
     assert after.startswith(before) and "subscribers_dir: subscribers" in after
@@ -82,7 +82,7 @@ def test_subscribers_inline_entries_are_listed_not_edited(tmp_path: Path) -> Non
     listed = newsletter("subscribers", "list", "-c", str(cfg))
     assert listed.exit_code == 0, listed.output
     assert "alice@example.org" in listed.output and "inline" in listed.output
-    removed = newsletter("subscribers", "remove", "-c", str(cfg), "alice@example.org")
+    removed = newsletter("subscribers", "-c", str(cfg), "remove", "alice@example.org")
     assert removed.exit_code == 2
     assert "inline" in removed.output and "by hand" in removed.output
     assert "alice@example.org" in cfg.read_text(encoding="utf-8")
@@ -90,11 +90,11 @@ def test_subscribers_inline_entries_are_listed_not_edited(tmp_path: Path) -> Non
 
 def test_subscribers_remove_deletes_the_file(tmp_path: Path) -> None:
     cfg = started(tmp_path)
-    newsletter("subscribers", "add", "-c", str(cfg), "ana@example.org", "--keyword", "x")
-    result = newsletter("subscribers", "remove", "-c", str(cfg), "Ana@Example.org")
+    newsletter("subscribers", "-c", str(cfg), "add", "ana@example.org", "--keyword", "x")
+    result = newsletter("subscribers", "-c", str(cfg), "remove", "Ana@Example.org")
     assert result.exit_code == 0, result.output
     assert load_config(cfg).subscribers == ()
-    again = newsletter("subscribers", "remove", "-c", str(cfg), "ana@example.org")
+    again = newsletter("subscribers", "-c", str(cfg), "remove", "ana@example.org")
     assert again.exit_code == 2 and "no subscriber" in again.output
 
 
@@ -107,7 +107,7 @@ def test_subscribers_import_export_round_trip(tmp_path: Path) -> None:
         "bo@example.org,Bo,reasoning;title:agent*,language,,0 7 * * 1\n",
         encoding="utf-8",
     )
-    result = newsletter("subscribers", "import", "-c", str(cfg), str(csv_file))
+    result = newsletter("subscribers", "-c", str(cfg), "import", str(csv_file))
     assert result.exit_code == 0, result.output
     assert "2 added, 0 updated" in result.output
     subs = {s.email: s for s in load_config(cfg).subscribers}
@@ -122,7 +122,7 @@ def test_subscribers_import_export_round_trip(tmp_path: Path) -> None:
     # a second import updates, keeping keys the CSV has no column for
     ana = tmp_path / "subscribers" / "ana@example.org.yaml"
     ana.write_text(ana.read_text(encoding="utf-8") + "max_papers: 5\n", encoding="utf-8")
-    again = newsletter("subscribers", "import", "-c", str(cfg), str(out))
+    again = newsletter("subscribers", "-c", str(cfg), "import", str(out))
     assert again.exit_code == 0 and "0 added, 2 updated" in again.output
     assert load_config(cfg).subscriber("ana@example.org").max_papers == 5
 
@@ -139,7 +139,7 @@ def test_subscribers_import_bad_rows_named_by_line_nothing_written(tmp_path: Pat
         "ANA@example.org,Ana again,x\n",
         encoding="utf-8",
     )
-    result = newsletter("subscribers", "import", "-c", str(cfg), str(csv_file))
+    result = newsletter("subscribers", "-c", str(cfg), "import", str(csv_file))
     assert result.exit_code == 2
     errors = result.output.strip().splitlines()
     assert any("team.csv:3:" in e and "email" in e for e in errors), errors
@@ -149,7 +149,7 @@ def test_subscribers_import_bad_rows_named_by_line_nothing_written(tmp_path: Pat
     assert list((tmp_path / "subscribers").iterdir()) == []
     bad_header = tmp_path / "bad.csv"
     bad_header.write_text("email,keyword\nana@example.org,x\n", encoding="utf-8")
-    result = newsletter("subscribers", "import", "-c", str(cfg), str(bad_header))
+    result = newsletter("subscribers", "-c", str(cfg), "import", str(bad_header))
     assert result.exit_code == 2 and "bad.csv:1:" in result.output and "'keyword'" in result.output
 
 
@@ -167,3 +167,26 @@ def test_subscribers_list_shows_last_delivery(tmp_path: Path, seeds: dict[str, P
     rows = {ln.split()[0]: ln for ln in listed.output.splitlines() if "@" in ln.split()[0]}
     for email in {m.rcpt_tos[0] for m in server.received}:
         assert " sent 20" in rows[email], listed.output
+
+
+def test_subscribers_config_option_on_group_or_command(tmp_path: Path) -> None:
+    cfg = started(tmp_path)
+    newsletter("subscribers", "-c", str(cfg), "add", "ana@example.org", "--keyword", "x")
+    for args in (["subscribers", "-c", str(cfg), "list"], ["subscribers", "list", "-c", str(cfg)]):
+        result = newsletter(*args)
+        assert result.exit_code == 0 and "ana@example.org" in result.output, (args, result.output)
+
+
+def test_subscribers_add_replaces_explicit_null_dir(tmp_path: Path) -> None:
+    (tmp_path / "digests").mkdir()
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(
+        "digests: {directory: digests}\nsubscribers_dir: null       # optional directory\n# a comment the user wrote\n",
+        encoding="utf-8",
+    )
+    result = newsletter("subscribers", "-c", str(cfg), "add", "ana@example.org", "--keyword", "x")
+    assert result.exit_code == 0, result.output
+    text = cfg.read_text(encoding="utf-8")
+    assert "subscribers_dir: subscribers" in text and "null" not in text
+    assert "# a comment the user wrote" in text and text.count("subscribers_dir") == 1
+    assert [s.email for s in load_config(cfg).subscribers] == ["ana@example.org"]

@@ -4,18 +4,41 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from newsletter.cli import cli
 from newsletter.cli.options import config_option
-from newsletter.config import load_config
+from newsletter.config import DEFAULT_CONFIG, Config, load_config
 from newsletter.subscribers import add_subscriber, export_csv, import_csv, list_subscribers, remove_subscriber
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _sub_config(func: F) -> F:
+    """``-c`` on a subcommand too (``subscribers list -c CFG``); default: the group's."""
+    return click.option(
+        "-c",
+        "--config",
+        "config_path",
+        default=None,
+        type=click.Path(dir_okay=False),
+        help="The configuration file (YAML); default: the one given to `subscribers`, else ./config.yaml.",
+    )(func)
+
+
+def _load(config_path: str | None) -> Config:
+    ctx = click.get_current_context()
+    group = ctx.parent.params.get("config_path") if ctx.parent is not None else None
+    return load_config(config_path or group or DEFAULT_CONFIG)
 
 
 @cli.group("subscribers")
-def subscribers_group() -> None:
+@config_option
+def subscribers_group(config_path: str) -> None:
     """Manage subscribers without editing YAML: one file per subscriber in
     subscribers_dir (set to a `subscribers` folder beside the config on the first
     add or import when it is missing). Subscribers written inline in the config
@@ -24,7 +47,7 @@ def subscribers_group() -> None:
     \b
     Example:
       newsletter subscribers -c config.yaml add ana@example.org --keyword diffusion
-      newsletter subscribers list -c config.yaml
+      newsletter subscribers -c config.yaml list
     """
 
 
@@ -33,15 +56,15 @@ def _cut(text: str, width: int) -> str:
 
 
 @subscribers_group.command("list")
-@config_option
-def list_command(config_path: str) -> None:
+@_sub_config
+def list_command(config_path: str | None) -> None:
     """A table of every subscriber: profile, where it is defined, last delivery.
 
     \b
     Example:
       newsletter subscribers list -c config.yaml
     """
-    rows = list_subscribers(load_config(config_path))
+    rows = list_subscribers(_load(config_path))
     if not rows:
         click.echo("no subscribers yet (add one: newsletter subscribers add EMAIL --keyword K)")
         return
@@ -69,7 +92,7 @@ def list_command(config_path: str) -> None:
 
 
 @subscribers_group.command("add")
-@config_option
+@_sub_config
 @click.argument("email")
 @click.option("--name", help="Display name (used in the greeting and the To header).")
 @click.option("--keyword", "keywords", multiple=True, metavar="K", help="A keyword or phrase (repeatable).")
@@ -79,7 +102,7 @@ def list_command(config_path: str) -> None:
 )
 @click.option("--schedule", metavar="CRON", help='An own cron line, e.g. "0 7 * * 1" (Mondays 07:00).')
 def add_command(
-    config_path: str,
+    config_path: str | None,
     email: str,
     name: str | None,
     keywords: tuple[str, ...],
@@ -96,7 +119,7 @@ def add_command(
       newsletter subscribers -c config.yaml add ana@example.org --name Ana \\
           --keyword "diffusion" --keyword "image restoration" --exclude survey
     """
-    config = load_config(config_path)
+    config = _load(config_path)
     path = add_subscriber(
         config, email, name=name, keywords=keywords, require=require, exclude=exclude, schedule=schedule
     )
@@ -104,9 +127,9 @@ def add_command(
 
 
 @subscribers_group.command("remove")
-@config_option
+@_sub_config
 @click.argument("email")
-def remove_command(config_path: str, email: str) -> None:
+def remove_command(config_path: str | None, email: str) -> None:
     """Remove a subscriber: deletes its file in subscribers_dir (the ledger keeps
     its history).
 
@@ -114,14 +137,14 @@ def remove_command(config_path: str, email: str) -> None:
     Example:
       newsletter subscribers -c config.yaml remove ana@example.org
     """
-    path = remove_subscriber(load_config(config_path), email)
+    path = remove_subscriber(_load(config_path), email)
     click.echo(f"removed {email}: deleted {path}")
 
 
 @subscribers_group.command("import")
-@config_option
+@_sub_config
 @click.argument("csv_file", type=click.Path(dir_okay=False))
-def import_command(config_path: str, csv_file: str) -> None:
+def import_command(config_path: str | None, csv_file: str) -> None:
     """Add or update subscribers from a CSV file with a header line naming columns
     among email,name,keywords,require,exclude,schedule (list items separated by
     `;`). Every row is checked first: one bad row (reported with its line) and
@@ -132,14 +155,14 @@ def import_command(config_path: str, csv_file: str) -> None:
     Example:
       newsletter subscribers -c config.yaml import team.csv
     """
-    done = import_csv(load_config(config_path), csv_file)
+    done = import_csv(_load(config_path), csv_file)
     click.echo(f"imported {csv_file}: {len(done.added)} added, {len(done.updated)} updated")
 
 
 @subscribers_group.command("export")
-@config_option
+@_sub_config
 @click.argument("csv_file", required=False, type=click.Path(dir_okay=False))
-def export_command(config_path: str, csv_file: str | None) -> None:
+def export_command(config_path: str | None, csv_file: str | None) -> None:
     """Write every subscriber as CSV (email,name,keywords,require,exclude,schedule)
     to CSV_FILE, or to standard output.
 
@@ -147,7 +170,7 @@ def export_command(config_path: str, csv_file: str | None) -> None:
     Example:
       newsletter subscribers -c config.yaml export team.csv
     """
-    text = export_csv(load_config(config_path))
+    text = export_csv(_load(config_path))
     if csv_file is None:
         sys.stdout.write(text)
         return
