@@ -23,7 +23,8 @@ from newsletter.config import Config, Subscriber
 from newsletter.cron import cron_trigger, describe_cron, timezone
 from newsletter.delivery.ledger import Ledger, suppression_key
 from newsletter.digest import Paper
-from newsletter.pipeline import plan, unique_papers
+from newsletter.matching import PaperIndex, match_papers
+from newsletter.pipeline import profile_of, unique_papers
 
 BACKFILL_HINT = "send --backfill gives it the latest digest now"
 
@@ -61,13 +62,14 @@ def nothing_reasons(
     rows = ledger.subscriber_rows(emails)
     ok = [d for d in ledger.digests() if d.status == "ok" and d.id <= upto]
     latest_seen = ok[-1].seen_at if ok else float("inf")
-    cache: dict[int, tuple[Paper, ...]] = {}
+    cache: dict[int, tuple[tuple[Paper, ...], PaperIndex]] = {}
     out: dict[str, Nothing] = {}
     for sub in subscribers:
         horizon = horizons.get(sub.email, upto)
         if horizon not in cache:
-            cache[horizon] = unique_papers([*ledger.papers_after(horizon, upto), *extra])
-        papers = cache[horizon]
+            fresh = unique_papers([*ledger.papers_after(horizon, upto), *extra])
+            cache[horizon] = (fresh, PaperIndex(fresh))
+        papers, index = cache[horizon]
         if not papers:
             if sub.email not in delivered and (sub.email not in rows or rows[sub.email][0] >= latest_seen):
                 since = f" (since {_when(rows[sub.email][0])})" if sub.email in rows else ""
@@ -75,7 +77,7 @@ def nothing_reasons(
             else:
                 out[sub.email] = Nothing(sub.email, "no-digest", "no new digest since its last email")
             continue
-        [(_, matches)] = plan([sub], papers)
+        matches = match_papers(index, profile_of(sub))
         if matches:
             n = len(matches)
             out[sub.email] = Nothing(
@@ -100,9 +102,11 @@ def status_reasons(config: Config, ledger: Ledger, *, now: datetime | None = Non
     last = ledger.last_digest_id()
     latest = [d for d in ledger.digests() if d.status == "ok"]
     latest_papers = ledger.papers_after(latest[-1].id - 1, latest[-1].id) if latest else []
+    index = PaperIndex(latest_papers)  # once: matched per subscriber below
+    suppressed = ledger.suppressed()
     out: list[Nothing] = []
     for sub in config.subscribers:
-        found = suppressed_reason(ledger, sub)
+        found = suppressed_reason(ledger, sub) if suppression_key(sub.email) in suppressed else None
         if found is not None:
             out.append(found)
             continue
@@ -129,10 +133,10 @@ def status_reasons(config: Config, ledger: Ledger, *, now: datetime | None = Non
         got = delivered.get(sub.email)
         if got is not None and got[0] == "sent" and got[1] >= latest[-1].seen_at:
             continue  # its latest email came after the latest digest: it got it
-        [(_, fresh)] = plan([sub], latest_papers, already_sent={sub.email: ledger.sent_papers(sub.email)})
-        if fresh:
+        profile = profile_of(sub)
+        matched = match_papers(index, profile)
+        if matched and match_papers(index, profile, exclude_ids=ledger.sent_papers(sub.email)):
             continue
-        [(_, matched)] = plan([sub], latest_papers)
         name = latest[-1].path.rsplit("/", 1)[-1]
         if matched:
             out.append(Nothing(sub.email, "already-sent", f"the latest digest ({name}): its matches were sent before"))
