@@ -133,6 +133,20 @@ def _dump(data: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- the directory
 
 
+def load_for_edit(path: str | Path) -> Config:
+    """The configuration, creating a configured ``subscribers_dir`` that does not exist yet
+    (the only problem that ``add``/``import`` fix by themselves)."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        problems = exc.problems or (exc,)
+        missing = [p for p in problems if p.message == "subscribers_dir is not a directory"]
+        if len(missing) != len(problems) or not missing[0].path or Path(missing[0].path).exists():
+            raise
+        Path(missing[0].path).mkdir(parents=True)
+        return load_config(path)
+
+
 def ensure_subscribers_dir(config: Config) -> Config:
     """The configuration with a ``subscribers_dir`` that exists: configured (one line in
     the config file) and created when missing."""

@@ -190,3 +190,12 @@ def test_subscribers_add_replaces_explicit_null_dir(tmp_path: Path) -> None:
     assert "subscribers_dir: subscribers" in text and "null" not in text
     assert "# a comment the user wrote" in text and text.count("subscribers_dir") == 1
     assert [s.email for s in load_config(cfg).subscribers] == ["ana@example.org"]
+
+
+def test_subscribers_add_creates_a_configured_but_missing_dir(tmp_path: Path) -> None:
+    cfg = started(tmp_path)
+    shutil.rmtree(tmp_path / "subscribers")
+    assert newsletter("check", "-c", str(cfg)).exit_code == 2  # other commands: a configuration error
+    result = newsletter("subscribers", "-c", str(cfg), "add", "ana@example.org", "--keyword", "x")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "subscribers" / "ana@example.org.yaml").is_file()

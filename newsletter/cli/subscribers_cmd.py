@@ -13,7 +13,14 @@ import click
 from newsletter.cli import cli
 from newsletter.cli.options import config_option
 from newsletter.config import DEFAULT_CONFIG, Config, load_config
-from newsletter.subscribers import add_subscriber, export_csv, import_csv, list_subscribers, remove_subscriber
+from newsletter.subscribers import (
+    add_subscriber,
+    export_csv,
+    import_csv,
+    list_subscribers,
+    load_for_edit,
+    remove_subscriber,
+)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,10 +37,11 @@ def _sub_config(func: F) -> F:
     )(func)
 
 
-def _load(config_path: str | None) -> Config:
+def _load(config_path: str | None, *, edit: bool = False) -> Config:
     ctx = click.get_current_context()
     group = ctx.parent.params.get("config_path") if ctx.parent is not None else None
-    return load_config(config_path or group or DEFAULT_CONFIG)
+    path = config_path or group or DEFAULT_CONFIG
+    return load_for_edit(path) if edit else load_config(path)
 
 
 @cli.group("subscribers")
@@ -119,7 +127,7 @@ def add_command(
       newsletter subscribers -c config.yaml add ana@example.org --name Ana \\
           --keyword "diffusion" --keyword "image restoration" --exclude survey
     """
-    config = _load(config_path)
+    config = _load(config_path, edit=True)
     path = add_subscriber(
         config, email, name=name, keywords=keywords, require=require, exclude=exclude, schedule=schedule
     )
@@ -155,7 +163,7 @@ def import_command(config_path: str | None, csv_file: str) -> None:
     Example:
       newsletter subscribers -c config.yaml import team.csv
     """
-    done = import_csv(_load(config_path), csv_file)
+    done = import_csv(_load(config_path, edit=True), csv_file)
     click.echo(f"imported {csv_file}: {len(done.added)} added, {len(done.updated)} updated")
 
 
