@@ -1,6 +1,6 @@
 """Why a subscriber gets nothing (``send --dry-run``, ``status``), and ``--backfill``.
 
-A subscriber can get no email for five reasons, each said in plain words:
+A subscriber can get no email for these reasons, each said in plain words:
 
 * ``suppressed``: unsubscribed (or paused until a date);
 * ``new``: added since the latest digest was picked up; a new subscriber starts
@@ -123,8 +123,8 @@ def status_reasons(config: Config, ledger: Ledger, *, now: datetime | None = Non
                 Nothing(
                     sub.email,
                     "schedule",
-                    f"own schedule ({describe_cron(sub.schedule, config.schedule.timezone)}) not due: next at "
-                    f"{when}; {waiting} new paper{'s' if waiting != 1 else ''} so far",
+                    f"own schedule ({describe_cron(sub.schedule, config.schedule.timezone)}) not due: "
+                    f"`newsletter run` delivers at {when}; {waiting} new paper{'s' if waiting != 1 else ''} so far",
                 )
             )
             continue
