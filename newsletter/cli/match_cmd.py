@@ -157,7 +157,7 @@ def _print_stats(subscribers: Sequence[Subscriber], papers: tuple[Paper, ...], *
     labels = {"keyword": "keyword", "require": "require", "exclude": "exclude"}
     for row in rows:
         click.echo("")
-        click.secho(row["email"], bold=True)
+        click.secho("keyword trial" if row["email"] == TRIAL_EMAIL else row["email"], bold=True)
         for kw in row["keywords"]:
             flag = f"  <- {kw['flag']}" if kw["flag"] else ""
             what = "removed" if kw["kind"] == "exclude" else ("paper" if kw["hits"] == 1 else "papers")
