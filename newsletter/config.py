@@ -133,11 +133,19 @@ class Schedule(Model):
     timezone: str = "UTC"
     on_arrival: bool = False
 
-    @model_validator(mode="after")
-    def _valid(self) -> Schedule:
-        tz = timezone(self.timezone)
-        cron_trigger(self.cron, tz)
-        return self
+    # field validators (not one model validator): an error points at the `cron:` or
+    # `timezone:` line itself, not at `schedule:`
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        cron_trigger(value, timezone("UTC"))
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        timezone(value)
+        return value
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -195,7 +203,7 @@ class Unsubscribe(Model):
 
 class Sender(Model):
     from_: str = Field(default="Paper Digest <digest@example.org>", alias="from")
-    subject: str = "{{ count }} new papers for you"
+    subject: str = "{{ count }} new paper{{ 's' if count != 1 }} for you"  # "1 new paper", "2 new papers"
     reply_to: str | None = None
     list_id: str | None = None
     unsubscribe: Unsubscribe = Unsubscribe()
@@ -383,6 +391,25 @@ def _unique_sources(sources: list[Source]) -> list[Source]:
 
 
 # --------------------------------------------------------------------------- the whole file
+# --- issue 15: the archive (every sent issue as a web page + an Atom feed per subscriber)
+
+
+class Archive(Model):
+    directory: Path | None = None  # where the pages and feeds are written (null: no archive)
+    url: str | None = None  # the public URL of ``directory``: the email's "view in browser" link
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and (_CONTROL.search(value) or not re.match(r"https?://\S+$", value)):
+            raise ValueError("must be an http(s) URL on one line (where archive.directory is served)")
+        return value
+
+    @model_validator(mode="after")
+    def _needs_directory(self) -> Archive:
+        if self.url is not None and self.directory is None:
+            raise ValueError("archive.url needs archive.directory (where the pages are written)")
+        return self
 
 
 class ConfigModel(Model):
@@ -398,6 +425,8 @@ class ConfigModel(Model):
     subscribers_dir: Path | None = None
     sources: list[Source] = []
     fetch: Fetch = Fetch()
+
+    archive: Archive = Archive()
 
     _sources = field_validator("sources")(_unique_sources)
 
@@ -439,6 +468,8 @@ class Config:
     subscribers: tuple[Subscriber, ...]
     sources: tuple[HuggingFaceSource | ArxivSource, ...] = ()
     fetch: Fetch = field(default_factory=Fetch)
+    subscribers_dir: Path | None = None  # resolved; where `newsletter subscribers` writes
+    archive: Archive = field(default_factory=Archive)  # directory resolved
 
     def subscriber(self, email: str) -> Subscriber:
         wanted = email.strip().casefold()
@@ -499,11 +530,77 @@ def _read_yaml(path: Path) -> tuple[Any, _Lines]:
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"invalid YAML: {problem}", path=str(path), line=mark.line + 1 if mark else None) from None
+        raise ConfigError(
+            f"invalid YAML: {yaml_problem(exc, text)}", path=str(path), line=mark.line + 1 if mark else None
+        ) from None
     finally:
         loader.dispose()
     return data, _Lines(node)
+
+
+def yaml_problem(exc: yaml.YAMLError, text: str) -> str:
+    """A YAML syntax error in plain words: tabs and indentation are named as such
+    (the parsers say "block end" or "cannot start any token")."""
+    mark = getattr(exc, "problem_mark", None)
+    context_mark = getattr(exc, "context_mark", None)
+    problem = str(getattr(exc, "problem", None) or exc)
+    lines = text.splitlines()
+    line = lines[mark.line] if mark is not None and mark.line < len(lines) else ""
+    indent = line[: len(line) - len(line.lstrip(" \t"))]
+    if "\t" in indent or "tab" in problem or (mark is not None and line[mark.column : mark.column + 1] == "\t"):
+        return "a tab character in the indentation: YAML indents with spaces only (replace the tab with spaces)"
+    if any(k in problem for k in ("block end", "expected key", "indicator", "mapping values are not allowed")):
+        where = ""
+        if context_mark is not None and mark is not None and context_mark.line != mark.line:
+            where = f" (the block it belongs to starts at line {context_mark.line + 1})"
+        return (
+            f"wrong indentation: this line is indented {len(indent)} space{'s' if len(indent) != 1 else ''}, which "
+            f"does not line up with the keys above it{where}; keys of one mapping need the same indentation "
+            "(a value holding ': ' needs quotes)"
+        )
+    if "end of stream" in problem and "quoted" in str(getattr(exc, "context", "")):
+        opened = f" opened at line {context_mark.line + 1}" if context_mark is not None else ""
+        return f"a quote{opened} is never closed"
+    if "flow" in str(getattr(exc, "context", "")):
+        opened = f" opened at line {context_mark.line + 1}" if context_mark is not None else ""
+        return f"a [list] or {{mapping}}{opened} is not closed, or lacks a comma between items"
+    return problem
+
+
+def _did_you_mean(model: type[BaseModel], loc: Loc) -> str:
+    """`` (did you mean `keywords`?)`` for an unknown key at ``loc``, or ``""``."""
+    import difflib
+
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return ""
+        info = current.model_fields.get(str(part))
+        if info is None:
+            info = next((f for f in current.model_fields.values() if f.alias == part), None)
+        if info is None:
+            return ""
+        current = _model_in(info.annotation)
+    if not (isinstance(current, type) and issubclass(current, BaseModel)):
+        return ""
+    names = [f.alias or name for name, f in current.model_fields.items()]
+    close = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.6)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
+def _model_in(annotation: Any) -> Any:
+    """The pydantic model inside ``Model``, ``list[Model]``, ``Model | None``."""
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
 
 
 def _key_path(loc: Loc) -> str:
@@ -516,7 +613,9 @@ def _key_path(loc: Loc) -> str:
     return out
 
 
-def _problems(exc: ValidationError, *, path: Path, lines: _Lines, prefix: Loc = ()) -> Iterator[ConfigError]:
+def _problems(
+    exc: ValidationError, *, path: Path, lines: _Lines, prefix: Loc = (), model: type[BaseModel] | None = None
+) -> Iterator[ConfigError]:
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         # pydantic reports a validator on a union/optional field with the type in loc: drop it
@@ -525,7 +624,7 @@ def _problems(exc: ValidationError, *, path: Path, lines: _Lines, prefix: Loc = 
             loc = (*loc[:2], *loc[3:])  # the discriminated union names the source type in loc
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            message = "unknown key"
+            message = "unknown key" + (_did_you_mean(model or ConfigModel, loc) if loc else "")
             if loc and loc[-1] == "password":
                 message = (
                     "unknown key: secrets never live in the file; put the password in an "
@@ -625,6 +724,10 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
         ),
         sources=tuple(model.sources),
         fetch=model.fetch,
+        subscribers_dir=_resolve(base, model.subscribers_dir) if model.subscribers_dir else None,
+        archive=model.archive.model_copy(
+            update={"directory": _resolve(base, model.archive.directory) if model.archive.directory else None}
+        ),
     )
 
 
@@ -647,7 +750,7 @@ def _load_subscriber_dir(
         try:
             yield SubscriberModel.model_validate(data), str(file), 1, "subscriber"
         except ValidationError as exc:
-            problems.extend(_problems(exc, path=file, lines=lines))
+            problems.extend(_problems(exc, path=file, lines=lines, model=SubscriberModel))
 
 
 def _check_paths(model: ConfigModel, base: Path, cfg_path: Path, lines: _Lines) -> Iterator[ConfigError]:

@@ -144,6 +144,13 @@ class Daemon:
                 log.error("pass %s failed: %s", reason, exc)
                 return None
             self.passes += 1
+            if summary.sent and self.config.archive.directory is not None:
+                from newsletter.archive import archive_after_pass
+
+                try:
+                    archive_after_pass(self.config, self.ledger)
+                except NewsletterError as exc:
+                    log.error("%s", exc)
             log.info(
                 "pass %s: subscribers=%d sent=%d failed=%d pending=%d nothing-new=%d duration=%.2fs",
                 reason,

@@ -75,9 +75,10 @@ def test_packaging_wheel_ships_packages_and_templates(wheel: Path) -> None:
     packages = sorted(p.parent.relative_to(ROOT).as_posix() for p in (ROOT / "newsletter").rglob("__init__.py"))
     for package in packages:
         assert f"{package}/__init__.py" in names, f"{package} missing from the wheel (pyproject packages)"
-    for template in sorted((ROOT / "templates").glob("*.j2")):
+    for template in sorted([*(ROOT / "templates").glob("*.j2"), *(ROOT / "templates").glob("*.yaml")]):
         assert f"newsletter/templates/{template.name}" in names
     assert "newsletter/py.typed" in names
+    assert "newsletter/templates/starter-config.yaml" in names  # what `newsletter init` writes
     for page in sorted((ROOT / "newsletter" / "web" / "templates").glob("*.html")):
         assert f"newsletter/web/templates/{page.name}" in names  # the web pages are package data too
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import click
 
+from newsletter.checks import clip_warnings, config_warnings, largest_email
 from newsletter.cli import cli
 from newsletter.cli.options import config_option
 from newsletter.config import load_config
-from newsletter.cron import cron_trigger, timezone
+from newsletter.cron import describe_cron
 from newsletter.errors import ConfigError, RenderError
 
 
@@ -16,7 +17,9 @@ from newsletter.errors import ConfigError, RenderError
 def check_command(config_path: str) -> None:
     """Validate the configuration: keys, types, addresses, keywords, cron
     expressions, paths and templates. Every problem is listed with its key path
-    and line; the exit code is 2 when there is any.
+    and line; the exit code is 2 when there is any. Warnings (exit 0): no
+    subscribers yet, an unsubscribe secret not set, and the largest email of
+    the current digests growing past Gmail's 102 KB clip.
 
     \b
     Example:
@@ -29,7 +32,6 @@ def check_command(config_path: str) -> None:
         Renderer(config)  # compiles the templates: a RenderError names template and line
     except RenderError as exc:  # a template is configuration: exit 2 like every check error
         raise ConfigError(exc.message, path=exc.path, line=exc.line) from None
-    tz = timezone(config.schedule.timezone)
     own = sum(1 for s in config.subscribers if s.schedule)
     smtp = config.smtp
     click.echo(f"{config.path}: OK")
@@ -37,10 +39,9 @@ def check_command(config_path: str) -> None:
     click.echo(f"  digests:     {config.digests.directory} ({', '.join(config.digests.patterns)})")
     if config.sources:
         names = ", ".join(s.key for s in config.sources)
-        click.echo(f"  sources:     {names}; fetched at {config.fetch.cron} ({config.schedule.timezone})")
-    click.echo(
-        f"  schedule:    {config.schedule.cron} ({config.schedule.timezone}), {cron_trigger(config.schedule.cron, tz)}"
-    )
+        fetched = describe_cron(config.fetch.cron, config.schedule.timezone)
+        click.echo(f"  sources:     {names}; fetched {fetched}")
+    click.echo(f"  schedule:    {describe_cron(config.schedule.cron, config.schedule.timezone)}")
     click.echo(
         f"  smtp:        {smtp.host}:{smtp.effective_port} security={smtp.security} connections={smtp.connections}"
     )
@@ -48,6 +49,9 @@ def check_command(config_path: str) -> None:
     unsub = config.sender.unsubscribe
     endpoint = f"on {unsub.listen} (serve, and inside run)" if unsub.listen else "off in run (serve: 127.0.0.1:8026)"
     click.echo(f"  unsubscribe: {unsub.url or '(no URL)'}; endpoint {endpoint}")
+    largest = largest_email(config)  # the biggest email of the current digests, against Gmail's clip
+    for warning in [*config_warnings(config), *clip_warnings([largest] if largest else [])]:
+        click.echo(f"warning: {warning}", err=True)
     from newsletter.unsubscribe import secret_for
 
     if unsub.url and secret_for(config)[1]:

@@ -3,6 +3,7 @@
 from newsletter.cli import (
     check_cmd,  # noqa: F401
     fetch_cmd,  # noqa: F401
+    init_cmd,  # noqa: F401
     match_cmd,  # noqa: F401
     parse_cmd,  # noqa: F401
     preview_cmd,  # noqa: F401
@@ -11,5 +12,6 @@ from newsletter.cli import (
     serve_cmd,  # noqa: F401
     sink_cmd,  # noqa: F401
     status_cmd,  # noqa: F401
+    subscribers_cmd,  # noqa: F401
     subscription_cmd,  # noqa: F401
 )

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from newsletter.checks import clip_warnings
 from newsletter.cli import cli
 from newsletter.cli.options import config_option
 from newsletter.config import load_config
@@ -75,6 +76,8 @@ def preview_command(
     run = build_previews(config, emails=emails, digests=files)
     for err in run.errors:
         click.echo(f"error: {err}", err=True)
+    for warning in clip_warnings((p.subscriber.email, p.email.html) for p in run.previews if p.email):
+        click.echo(f"warning: {warning}", err=True)
     assert out is not None
     directory = Path(out)
     write_previews(run, directory)

@@ -11,7 +11,7 @@ import click
 from newsletter.cli import cli
 from newsletter.cli.options import config_option, json_option
 from newsletter.config import Config, load_config
-from newsletter.cron import next_fire
+from newsletter.cron import describe_cron, next_fire
 from newsletter.delivery.ledger import Ledger, iso
 
 
@@ -38,6 +38,9 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         failed = [{"email": e, "error": err} for e, err in ledger.failed()]
         last = iso(ledger.last_run())
         suppression = ledger.suppression_counts()
+    from newsletter.why import status_reasons
+
+    nothing = [] if ledger is None else status_reasons(config, ledger)
     return {
         "digests": digests,
         "deliveries": counts,
@@ -49,6 +52,8 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         "suppressed": suppression["suppressed"],
         "paused": suppression["paused"],
         "sources": sources_json(config, ledger),
+        # subscribers who get nothing in the next pass (or wait for their own schedule), and why
+        "nothing": [{"email": n.email, "code": n.code, "reason": n.reason} for n in nothing],
     }
 
 
@@ -79,9 +84,10 @@ def sources_json(config: Config, ledger: Ledger | None) -> list[dict[str, Any]]:
 def status_command(config_path: str, as_json: bool) -> None:
     """Show what the ledger knows: digests picked up (ok or failed, and why),
     deliveries sent, pending and failed (each failed one with the server's
-    reply), how many addresses are unsubscribed or paused, each fetch source's
-    last fetch and its outcome, the last run and the next scheduled one.
-    Changes nothing.
+    reply), how many addresses are unsubscribed or paused, who gets nothing now
+    and why (new, nothing matched, already sent, unsubscribed, own schedule not
+    due), each fetch source's last fetch and its outcome, the last run and the
+    next scheduled one. Changes nothing.
 
     \b
     Example:
@@ -110,12 +116,19 @@ def status_command(config_path: str, as_json: bool) -> None:
     paused = f" ({data['paused']} paused)" if data["paused"] else ""
     click.echo(f"unsubscribed: {data['suppressed']} address{'es' if data['suppressed'] != 1 else ''}{paused}")
     if data["sources"]:
-        click.echo(f"sources: {len(data['sources'])} (fetch: {config.fetch.cron}, {config.schedule.timezone})")
+        when = describe_cron(config.fetch.cron, config.schedule.timezone)
+        click.echo(f"sources: {len(data['sources'])} (fetched {when})")
         for src in data["sources"]:
             if src["outcome"] is None:
                 click.echo(f"  {src['source']}: never fetched")
                 continue
             detail = f": {src['detail']}" if src["detail"] else ""
             click.echo(f"  {src['source']}: {src['outcome']} at {src['last_fetch']}{detail}")
+    if data["nothing"]:
+        click.echo(f"getting nothing now: {len(data['nothing'])}")
+        for n in data["nothing"][:50]:
+            click.echo(f"  {n['email']}: {n['reason']}")
+        if len(data["nothing"]) > 50:
+            click.echo(f"  ... and {len(data['nothing']) - 50} more (status --json lists them all)")
     click.echo(f"last run: {data['last_run'] or 'never'}")
-    click.echo(f"next run: {data['next_run'] or '-'} ({config.schedule.cron}, {config.schedule.timezone})")
+    click.echo(f"next run: {data['next_run'] or '-'} ({describe_cron(config.schedule.cron, config.schedule.timezone)})")

@@ -751,6 +751,63 @@ class Ledger:
         row = self.conn.execute("SELECT MAX(started_at) FROM runs").fetchone()
         return None if row[0] is None else float(row[0])
 
+    # ------------------------------------------------------------------ onboarding (issue 15)
+
+    def last_deliveries(self) -> dict[str, tuple[str, float]]:
+        """Per address (as the ledger spells it): the status and time of its latest delivery."""
+        rows = self.conn.execute(
+            "SELECT email, status, COALESCE(sent_at, updated_at) FROM deliveries "
+            "WHERE id IN (SELECT MAX(id) FROM deliveries GROUP BY email)"
+        )
+        return {email: (status, float(at)) for email, status, at in rows}
+
+    def subscriber_rows(self, emails: Iterable[str]) -> dict[str, tuple[float, int]]:
+        """Per known address: (first seen, horizon)."""
+        wanted = list(emails)
+        out: dict[str, tuple[float, int]] = {}
+        for chunk in _chunks(wanted, 500):
+            marks = ",".join("?" * len(chunk))
+            for email, first, horizon in self.conn.execute(
+                f"SELECT email, first_seen, horizon FROM subscribers WHERE email IN ({marks})", chunk
+            ):
+                out[email] = (float(first), int(horizon))
+        return out
+
+    def papers_by_id(self, ids: Iterable[str]) -> dict[str, Paper]:
+        """The recorded paper of each id (its latest record), for the archive."""
+        wanted = list(dict.fromkeys(ids))
+        out: dict[str, Paper] = {}
+        for chunk in _chunks(wanted, 500):
+            marks = ",".join("?" * len(chunk))
+            for paper_id, record in self.conn.execute(
+                f"SELECT paper_id, record FROM digest_papers WHERE paper_id IN ({marks}) ORDER BY digest_id", chunk
+            ):
+                out[paper_id] = paper_from_json(json.loads(record))
+        return out
+
+    def backfill(self, emails: Iterable[str]) -> list[str]:
+        """Give addresses that never had a delivery the latest ok digest: their horizon
+        moves back to just before it (registering them when new). Returns the addresses
+        whose horizon moved. Papers already sent stay excluded as always."""
+        now = time.time()
+        moved = []
+        with self.transaction() as cur:
+            row = cur.execute("SELECT MAX(id) FROM digests WHERE status = 'ok'").fetchone()
+            if row[0] is None:
+                return []
+            start = int(row[0]) - 1
+            last = cur.execute("SELECT COALESCE(MAX(id), 0) FROM digests").fetchone()[0]
+            for email in emails:
+                if cur.execute("SELECT 1 FROM deliveries WHERE email = ? LIMIT 1", (email,)).fetchone():
+                    continue
+                cur.execute(
+                    "INSERT OR IGNORE INTO subscribers(email, first_seen, horizon) VALUES (?,?,?)", (email, now, last)
+                )
+                cur.execute("UPDATE subscribers SET horizon = ? WHERE email = ? AND horizon > ?", (start, email, start))
+                if cur.rowcount:
+                    moved.append(email)
+        return moved
+
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import jinja2
 
+from newsletter.archive import view_url
 from newsletter.config import Config, Subscriber, parse_mailbox
 from newsletter.digest import Paper
 from newsletter.errors import RenderError
@@ -224,6 +225,7 @@ class Renderer:
             "unsubscribe_address": self._unsub_mailto,
             "sender_name": self._sender_name,
             "preheader": " · ".join(p.title for p in papers[:3]),
+            "archive_url": None,  # render() sets the "view in browser" link when archive.url is set
         }
 
     def render(
@@ -244,6 +246,7 @@ class Renderer:
         if token is None:
             token = unsubscribe_token(subscriber.email, self._secret)
         ctx = self.context(subscriber, matches, date=when, token=token)
+        ctx["archive_url"] = view_url(self.config, subscriber.email, message_id, self._secret)  # "view in browser"
         html = self.templates.render_html(ctx)
         text = tidy_text(self.templates.render_text(ctx))
         unsubscribe = [u for u in (ctx["unsubscribe_mailto"], ctx["unsubscribe_url"]) if u]
