@@ -55,6 +55,7 @@ class Faults:
     reject: frozenset[str] = frozenset()  # recipients answered 550 at RCPT
     slow: float = 0.0  # seconds to wait before replying to DATA (message kept)
     seed: int = 5
+    rcpt_replies: dict[str, str] = field(default_factory=dict)  # recipient -> the reply to its RCPT
 
 
 @dataclass
@@ -79,6 +80,8 @@ class Handler:
         return responses
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]) -> str:
+        if address in self.faults.rcpt_replies:
+            return self.faults.rcpt_replies[address]
         if address in self.faults.reject:
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         envelope.rcpt_tos.append(address)

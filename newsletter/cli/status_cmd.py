@@ -29,6 +29,7 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         failed: list[dict[str, str]] = []
         last = None
         suppression = {"suppressed": 0, "paused": 0}
+        bounced: list[dict[str, Any]] = []
     else:
         digests = [
             {"path": d.path, "sha256": d.sha256, "status": d.status, "papers": d.papers, "error": d.error}
@@ -38,6 +39,7 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         failed = [{"email": e, "error": err} for e, err in ledger.failed()]
         last = iso(ledger.last_run())
         suppression = ledger.suppression_counts()
+        bounced = ledger.bounced()
     return {
         "digests": digests,
         "deliveries": counts,
@@ -48,6 +50,8 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         # the part of "suppressed" that ends by itself
         "suppressed": suppression["suppressed"],
         "paused": suppression["paused"],
+        # addresses no longer mailed because they bounced (bounces.hard / bounces.soft), and why
+        "bounced": bounced,
     }
 
 
@@ -57,7 +61,8 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
 def status_command(config_path: str, as_json: bool) -> None:
     """Show what the ledger knows: digests picked up (ok or failed, and why),
     deliveries sent, pending and failed (each failed one with the server's
-    reply), how many addresses are unsubscribed or paused, the last run and the
+    reply), addresses suppressed because they bounced (and why), how many
+    addresses are unsubscribed or paused, the last run and the
     next scheduled one. Changes nothing.
 
     \b
@@ -84,6 +89,9 @@ def status_command(config_path: str, as_json: bool) -> None:
     click.echo(f"deliveries: {c['sent']} sent, {c['pending']} pending, {c['failed']} failed")
     for f in data["failed"]:
         click.echo(f"  failed {f['email']}: {f['error']}")
+    click.echo(f"bounced: {len(data['bounced'])} address{'es' if len(data['bounced']) != 1 else ''} suppressed")
+    for b in data["bounced"]:
+        click.echo(f"  bounced {b['email']}: {b['reason']} since {b['since']}")
     paused = f" ({data['paused']} paused)" if data["paused"] else ""
     click.echo(f"unsubscribed: {data['suppressed']} address{'es' if data['suppressed'] != 1 else ''}{paused}")
     click.echo(f"last run: {data['last_run'] or 'never'}")

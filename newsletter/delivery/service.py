@@ -93,7 +93,7 @@ from typing import Any, Protocol, TypeVar
 
 from newsletter.config import Config, Subscriber
 from newsletter.delivery.ledger import Ledger, NewDelivery, suppression_key
-from newsletter.delivery.smtp import Outgoing, Result, SmtpSender
+from newsletter.delivery.smtp import Outgoing, Result, SmtpSender, enhanced_status
 from newsletter.digest import Paper, parse_digest
 from newsletter.errors import DigestParseError
 from newsletter.matching import Match
@@ -396,6 +396,23 @@ class _RenderPool:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+def record_smtp_bounce(ledger: Ledger, config: Config, result: Result) -> None:
+    """Record a refusal at RCPT/DATA as a hard bounce (and suppress per ``bounces``)."""
+    error = result.error or ""
+    reason = ledger.record_bounce(
+        result.item.recipient,
+        kind=result.bounce or "hard",
+        source="smtp",
+        delivery_id=result.item.key,
+        status=enhanced_status(error.partition(" ")[2]),
+        diagnostic=error,
+        hard_limit=config.bounces.hard,
+        soft_limit=config.bounces.soft,
+    )
+    if reason:
+        log.warning("%s: suppressed after %s (%s)", result.item.recipient, reason, error)
+
+
 def sender_address(config: Config) -> str:
     return config.sender.mailbox.address
 
@@ -543,6 +560,8 @@ async def send_pass(
 
         async def on_result(result: Result) -> None:
             await committer.record(result)
+            if result.bounce is not None:  # a 5xx for the recipient: counts toward suppression
+                await db(record_smtp_bounce, config, result)
             if result.status == "failed":
                 summary.failures.append((result.item.recipient, result.error or ""))
             if progress is not None:

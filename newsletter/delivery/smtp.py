@@ -35,6 +35,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -66,6 +67,7 @@ class Result:
     status: Status
     attempts: int
     error: str | None = None
+    bounce: str | None = None  # "hard": a 5xx for the recipient at RCPT/DATA (not a 5.7.x policy refusal)
 
 
 @dataclass(slots=True)
@@ -83,7 +85,25 @@ class _Temporary(Exception):
 
 
 class _Permanent(Exception):
-    pass
+    def __init__(self, message: str, *, bounce: str | None = None) -> None:
+        super().__init__(message)
+        self.bounce = bounce
+
+
+_ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+def enhanced_status(message: str) -> str | None:
+    """The RFC 3463 enhanced status code at the start of a reply text (``5.1.1``), if any."""
+    m = _ENHANCED.match(message)
+    return ".".join(m.groups()) if m else None
+
+
+def is_hard_bounce(code: int, message: str) -> bool:
+    """A 5xx for the recipient is a hard bounce, except a policy refusal (``5.7.x``: relay
+    denied, spam, DMARC), which is about the sender or the content, never the address."""
+    status = enhanced_status(message)
+    return code >= 500 and not (status or "").startswith("5.7.")
 
 
 class _Fatal(Exception):
@@ -244,7 +264,8 @@ class _Session:
             if exc.code >= 500:
                 if stage == "MAIL FROM":
                     raise _Fatal(f"the server refused the sender {item.sender}: {reply}") from None
-                raise _Permanent(f"{reply} ({stage})") from None
+                bounce = "hard" if is_hard_bounce(exc.code, exc.message) else None
+                raise _Permanent(f"{reply} ({stage})", bounce=bounce) from None
             raise _Temporary(f"{reply} ({stage})") from None
         except aiosmtplib.SMTPTimeoutError as exc:
             self.drop()
@@ -385,7 +406,7 @@ class SmtpSender:
                 return Result(item, "sent", attempts)
             except _Permanent as exc:
                 log.warning("%s: refused: %s", item.recipient, exc)
-                return Result(item, "failed", attempts, str(exc))
+                return Result(item, "failed", attempts, str(exc), bounce=exc.bounce)
             except _Fatal as exc:
                 self._stop(str(exc))
                 return Result(item, "pending", attempts, str(exc))
