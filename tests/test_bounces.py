@@ -70,3 +70,237 @@ def test_bounce_policy_refusal_5_7_is_not_a_bounce(tmp_path: Path, seeds: dict[s
         status = json.loads(newsletter("status", "-c", str(cfg), "--json").output)
         assert status["failed"][0]["email"] == "alice@example.org"
         assert status["bounced"] == [] and status["suppressed"] == 0
+
+
+# --------------------------------------------------------------------------- the bounce mailbox
+
+
+def dsn(
+    original: bytes | None,
+    recipient: str,
+    *,
+    action: str = "failed",
+    status: str = "5.1.1",
+    diagnostic: str = "smtp; 550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown",
+    headers_only: bool = True,
+    report_id: str = "<dsn-1@mx.example.net>",
+) -> bytes:
+    """A delivery status notification as Postfix writes it (RFC 3464)."""
+    returned = b""
+    if original is not None:
+        head = original.split(b"\r\n\r\n", 1)[0] if headers_only else original
+        kind = "text/rfc822-headers" if headers_only else "message/rfc822"
+        returned = (
+            f"--B0UND\r\nContent-Description: Undelivered Message Headers\r\nContent-Type: {kind}\r\n\r\n".encode()
+            + head
+            + b"\r\n"
+        )
+    text = (
+        "From: MAILER-DAEMON@mx.example.net (Mail Delivery System)\r\n"
+        "To: digest@example.org\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        f"Message-ID: {report_id}\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B0UND"\r\n'
+        "\r\n"
+        "--B0UND\r\nContent-Type: text/plain\r\n\r\nI'm sorry to have to inform you that your message could not\r\n"
+        "be delivered to one or more recipients.\r\n\r\n"
+        "--B0UND\r\nContent-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; mx.example.net\r\nArrival-Date: Mon, 30 Nov 2026 07:00:01 +0000\r\n\r\n"
+        f"Final-Recipient: rfc822; {recipient}\r\nOriginal-Recipient: rfc822;{recipient}\r\n"
+        f"Action: {action}\r\nStatus: {status}\r\nDiagnostic-Code: {diagnostic.format(rcpt=recipient)}\r\n\r\n"
+    ).encode()
+    return text + returned + b"--B0UND--\r\n"
+
+
+HUMAN = (
+    b"From: Alice <alice@example.org>\r\nTo: digest@example.org\r\nSubject: thanks for the digest\r\n"
+    b"Message-ID: <human-1@example.org>\r\n\r\nLoved the paper on contrastive learning.\r\n"
+)
+
+
+def bounce_setup(tmp_path: Path, port: int, **bounces: Any) -> Path:
+    maildir = tmp_path / "bounces"
+    for sub in ("new", "cur", "tmp"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    return write_config(
+        tmp_path,
+        port,
+        EXAMPLE_SUBSCRIBERS,
+        bounces={"maildir": "bounces", **bounces},
+        sender={
+            "from": "Paper Digest <digest@example.org>",
+            "unsubscribe": {"mailto": "unsubscribe@example.org", "secret_env": "TEST_UNSUB_SECRET"},
+        },
+    )
+
+
+def drop(maildir: Path, name: str, data: bytes) -> Path:
+    path = maildir / "new" / name
+    path.write_bytes(data)
+    return path
+
+
+def test_bounce_dsn_in_maildir_suppresses_moves_report_aside_rest_unchanged(
+    tmp_path: Path, seeds: dict[str, Path]
+) -> None:
+    with smtp_server() as server:
+        cfg = bounce_setup(tmp_path, server.port)
+        add_seeds(cfg, seeds, "000", "001")
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0
+        bob = server.by_recipient()["bob@example.org"][0]
+        before = json.loads(newsletter("status", "-c", str(cfg), "--json").output)
+        maildir = tmp_path / "bounces"
+        report = drop(maildir, "1700000000.dsn.host", dsn(bob.data, "bob@example.org"))
+        human = drop(maildir, "1700000001.human.host", HUMAN)
+
+        result = newsletter("bounces", "-c", str(cfg))
+        assert result.exit_code == 0, result.output
+        assert "suppressed bob@example.org: 1 hard bounce" in result.output
+        assert "1 bounce report" in result.output and "1 left alone" in result.output
+        assert not report.exists() and human.exists()  # the report moved aside, other mail untouched
+        processed = list((maildir / ".processed" / "cur").iterdir())
+        assert len(processed) == 1 and processed[0].read_bytes() == dsn(bob.data, "bob@example.org")
+
+        after = json.loads(newsletter("status", "-c", str(cfg), "--json").output)
+        (bounced,) = after["bounced"]
+        assert (bounced["email"], bounced["source"], bounced["status"]) == ("bob@example.org", "dsn", "5.1.1")
+        assert "User unknown" in bounced["reason"]
+        assert after["deliveries"] == before["deliveries"] and after["suppressed"] == 1
+
+        # read again: nothing new (the report is gone; the same report dropped twice counts once)
+        drop(maildir, "1700000002.dsn.host", dsn(bob.data, "bob@example.org"))
+        again = newsletter("bounces", "-c", str(cfg))
+        assert "0 bounces recorded" in again.output
+        with Ledger.open(load_config(cfg).state) as ledger:
+            assert ledger.conn.execute("SELECT COUNT(*) FROM bounces").fetchone()[0] == 1
+
+
+def test_bounce_soft_dsns_suppress_after_consecutive_limit_and_send_reads_mailbox_first(
+    tmp_path: Path, seeds: dict[str, Path]
+) -> None:
+    with smtp_server() as server:
+        cfg = bounce_setup(tmp_path, server.port, soft=2)
+        maildir = tmp_path / "bounces"
+        add_seeds(cfg, seeds, "000", "001")
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0
+        first = server.by_recipient()["alice@example.org"][0]
+        delayed = dsn(first.data, "alice@example.org", action="delayed", status="4.2.2", report_id="<d1@mx>")
+        drop(maildir, "1.dsn", delayed)
+        add_seeds(cfg, seeds, "002")
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0  # reads the mailbox, then delivers
+        status = json.loads(newsletter("status", "-c", str(cfg), "--json").output)
+        assert status["bounced"] == []  # one soft bounce: still mailed
+        second = server.by_recipient()["alice@example.org"][1]
+
+        # the second delivery bounces softly too (headers not returned: tied by Final-Recipient)
+        drop(maildir, "2.dsn", dsn(None, "alice@example.org", status="4.4.7", report_id="<d2@mx>"))
+        add_seeds(cfg, seeds, "003")
+        sent_before = len(server.by_recipient()["alice@example.org"])
+        result = newsletter("send", "-c", str(cfg))
+        assert "unsubscribed skipped" in result.output
+        assert len(server.by_recipient()["alice@example.org"]) == sent_before == 2
+        status = json.loads(newsletter("status", "-c", str(cfg), "--json").output)
+        (bounced,) = status["bounced"]
+        assert bounced["email"] == "alice@example.org" and bounced["soft"] == 2
+        assert "2 consecutive soft bounces" in bounced["reason"]
+        assert second.message_id != first.message_id
+
+
+def test_bounce_mailto_unsubscribe_request_honoured_forged_token_changes_nothing(
+    tmp_path: Path, seeds: dict[str, Path], monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("TEST_UNSUB_SECRET", "the-unsubscribe-secret")
+    with smtp_server() as server:
+        cfg = bounce_setup(tmp_path, server.port)
+        add_seeds(cfg, seeds, "000", "001")
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0
+        msg = server.by_recipient()["chen@example.org"][0].message
+        # what a mail client does with the List-Unsubscribe mailto: URI
+        uri = str(msg["List-Unsubscribe"]).split(",")[0].strip().strip("<>")
+        assert uri.startswith("mailto:unsubscribe@example.org?subject=unsubscribe%20")
+        from urllib.parse import unquote
+
+        subject = unquote(uri.partition("subject=")[2])
+        maildir = tmp_path / "bounces"
+        forged_subject = "unsubscribe " + "A" * 43
+        forged = (
+            f"From: Mallory <mallory@example.net>\r\nTo: unsubscribe@example.org\r\nSubject: {forged_subject}\r\n"
+            "Message-ID: <forged@example.net>\r\n\r\nunsubscribe\r\n"
+        ).encode()
+        drop(maildir, "1.forged", forged)
+        result = newsletter("bounces", "-c", str(cfg))
+        assert "0 unsubscribe requests honoured, 1 refused" in result.output
+        assert json.loads(newsletter("status", "-c", str(cfg), "--json").output)["suppressed"] == 0
+
+        request = (
+            f"From: Chen Wei <chen@example.org>\r\nTo: unsubscribe@example.org\r\nSubject: {subject}\r\n"
+            "Message-ID: <req-1@example.org>\r\n\r\n\r\n"
+        ).encode()
+        drop(maildir, "2.request", request)
+        # the address form, unsubscribe+TOKEN@, works as well
+        token = subject.split()[1]
+        plus = (
+            f"From: Bob <bob@example.org>\r\nTo: unsubscribe+{token}@example.org\r\nSubject: bye\r\n"
+            "Message-ID: <req-2@example.org>\r\n\r\n\r\n"
+        ).encode()
+        drop(maildir, "3.request", plus)
+        result = newsletter("bounces", "-c", str(cfg))
+        assert "unsubscribed chen@example.org (mailto request)" in result.output
+        with Ledger.open(load_config(cfg).state) as ledger:
+            state = ledger.suppression("chen@example.org")
+            assert state is not None and state.source == "mailto" and state.until is None
+            assert ledger.suppression("bob@example.org") is None  # chen's token in bob's mail: still chen's
+            assert ledger.suppression("mallory@example.net") is None
+        assert list((maildir / "new").iterdir()) == []
+
+
+def test_bounce_dsn_in_imap_folder_of_real_dovecot(tmp_path: Path, seeds: dict[str, Path], monkeypatch: Any) -> None:
+    import imaplib
+    import ssl
+
+    from tests.imapd import dovecot
+
+    with dovecot() as imapd, smtp_server() as server:
+        monkeypatch.setenv("TEST_IMAP_PASSWORD", imapd.password)
+        imap = {
+            "host": imapd.host,
+            "port": imapd.port,
+            "security": "tls",
+            "username": imapd.user,
+            "password_env": "TEST_IMAP_PASSWORD",
+            "folder": "INBOX",
+            "processed": "Processed",
+            "ca_file": str(imapd.cert),
+        }
+        cfg = write_config(tmp_path, server.port, EXAMPLE_SUBSCRIBERS, bounces={"imap": imap})
+        add_seeds(cfg, seeds, "000", "001")
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0
+        bob = server.by_recipient()["bob@example.org"][0]
+        ctx = ssl.create_default_context(cafile=str(imapd.cert))
+        client = imaplib.IMAP4_SSL(imapd.host, imapd.port, ssl_context=ctx, timeout=10)
+        client.login(imapd.user, imapd.password)
+        assert client.append("INBOX", None, None, dsn(bob.data, "bob@example.org", headers_only=False))[0] == "OK"
+        assert client.append("INBOX", None, None, HUMAN)[0] == "OK"
+
+        result = newsletter("bounces", "-c", str(cfg))
+        assert result.exit_code == 0, result.output
+        assert "suppressed bob@example.org: 1 hard bounce" in result.output
+
+        def count(folder: str) -> int:
+            status, data = client.select(f'"{folder}"', readonly=True)
+            assert status == "OK", data
+            return int(data[0] or 0)
+
+        assert count("INBOX") == 1 and count("Processed") == 1  # moved aside; the human mail stays
+        assert client.select("INBOX", readonly=True)[0] == "OK"
+        _, flags = client.fetch("1", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        assert b"thanks for the digest" in flags[0][1] and b"\\Seen" not in flags[0][0]  # left unread
+        client.logout()
+        second = newsletter("bounces", "-c", str(cfg))
+        assert "1 message, 0 bounce reports" in second.output
+
+        # a wrong password: one line, exit 1, no traceback
+        monkeypatch.setenv("TEST_IMAP_PASSWORD", "wrong")
+        wrong = CliRunner().invoke(cli, ["bounces", "-c", str(cfg)])
+        assert wrong.exit_code == 1 and "IMAP login as bounces refused" in wrong.output

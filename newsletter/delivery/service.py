@@ -586,6 +586,10 @@ async def send_pass(
 
 
 def run_send(config: Config, **kwargs: Any) -> SendSummary:
-    """:func:`send_pass` in its own event loop, on the configured ledger (for ``send``)."""
+    """:func:`send_pass` in its own event loop, on the configured ledger (for ``send``),
+    after reading the bounce mailbox when ``bounces`` names one."""
+    from newsletter.bounces import process_before_send
+
     with Ledger.open(config.state) as ledger:
+        process_before_send(config, ledger)  # bounces and mailto unsubscribes count before we deliver
         return asyncio.run(send_pass(config, ledger, **kwargs))
