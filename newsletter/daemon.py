@@ -22,6 +22,9 @@
   (its own short-lived ledger connections; the event loop is never blocked),
   started before the first pass and stopped on shutdown. A reload rebuilds its
   token index; a changed ``listen`` address needs a restart.
+- Bounce mailbox: with ``bounces.maildir`` or ``bounces.imap`` set, it is read at
+  start and every ``bounces.every_minutes`` (:mod:`newsletter.bounces`), between
+  passes (it shares the pass lock); a mailbox that cannot be read is logged.
 - SIGTERM/SIGINT: stop taking new work, let the SMTP transactions in flight
   finish and be recorded (at most ``smtp.timeout`` seconds), exit 0. SIGHUP:
   reload the configuration; a configuration that no longer validates is logged
@@ -71,6 +74,7 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.passes = 0
         self.failed_passes = 0
+        self._bounces_at: float | None = None  # monotonic time the bounce mailbox was last read
 
     # ------------------------------------------------------------------ scheduling
 
@@ -148,8 +152,25 @@ class Daemon:
             log.error("pick-up failed: %s: %s", path, error)
         return len(picked.ok)
 
+    async def read_bounces(self) -> None:
+        """Read the bounce mailbox when ``bounces.every_minutes`` have passed (issue 14)."""
+        if not self.config.bounces.mailbox or self.ledger is None:
+            return
+        now = time.monotonic()
+        if self._bounces_at is not None and now - self._bounces_at < self.config.bounces.every_minutes * 60:
+            return
+        self._bounces_at = now
+        from newsletter.bounces import process_before_send
+
+        async with self.pass_lock:
+            await asyncio.to_thread(process_before_send, self.config, self.ledger)
+
     async def _watch(self) -> None:
         while not self.stopping.is_set():
+            try:
+                await self.read_bounces()
+            except Exception:  # keep the daemon alive; the error is in the log
+                log.exception("reading the bounce mailbox failed")
             try:
                 new = await self.pick_up()
                 if new and self.config.schedule.on_arrival:

@@ -304,3 +304,30 @@ def test_bounce_dsn_in_imap_folder_of_real_dovecot(tmp_path: Path, seeds: dict[s
         monkeypatch.setenv("TEST_IMAP_PASSWORD", "wrong")
         wrong = CliRunner().invoke(cli, ["bounces", "-c", str(cfg)])
         assert wrong.exit_code == 1 and "IMAP login as bounces refused" in wrong.output
+
+
+def test_bounce_daemon_reads_mailbox_every_few_minutes(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    from tests.test_daemon import daemon, wait_for
+
+    with smtp_server() as server:
+        cfg = bounce_setup(tmp_path, server.port, every_minutes=0.02)  # every 1.2 s here
+        add_seeds(cfg, seeds, "000", "001")
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0
+        maildir = tmp_path / "bounces"
+        bob = server.by_recipient()["bob@example.org"][0]
+        alice = server.by_recipient()["alice@example.org"][0]
+        drop(maildir, "1.dsn", dsn(bob.data, "bob@example.org"))
+        state = load_config(cfg).state
+
+        def suppressed(email: str) -> bool:
+            with Ledger.open(state) as ledger:
+                return ledger.suppression(email) is not None
+
+        with daemon(cfg) as proc:
+            wait_for(lambda: suppressed("bob@example.org"), 20, "the report read at start")
+            # a later report: read at the next round, without a restart
+            drop(maildir, "2.dsn", dsn(alice.data, "alice@example.org", report_id="<dsn-2@mx>"))
+            wait_for(lambda: suppressed("alice@example.org"), 20, "the report read a round later")
+            assert proc.stop() == 0
+        assert list((maildir / "new").iterdir()) == []
+        assert not suppressed("chen@example.org")
