@@ -329,7 +329,13 @@ def missing_secrets(config: Config) -> list[ConfigError]:
             )
         )
     dkim = config.dkim
-    if dkim is not None and dkim.key_file is None and not (dkim.key_env and os.environ.get(dkim.key_env)):
+    if dkim is not None and dkim.key_file is not None and not dkim.key_file.is_file():
+        out.append(
+            ConfigError(
+                f"dkim.key_file {dkim.key_file} does not exist", path=where, line=config.lines.get("dkim"), key="dkim"
+            )
+        )
+    elif dkim is not None and dkim.key_file is None and not (dkim.key_env and os.environ.get(dkim.key_env)):
         out.append(
             ConfigError(
                 f"dkim: the environment variable {dkim.key_env} (dkim.key_env) holding the private key is unset or "

@@ -43,7 +43,7 @@ from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from newsletter.config import Config, Subscriber, load_config
+from newsletter.config import Config, Subscriber, load_config, require_secrets
 from newsletter.cron import GLOBAL, cron_trigger, jobs_for, timezone
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.service import SendSummary, pick_up_digests, send_pass
@@ -65,6 +65,7 @@ class Daemon:
     def __init__(self, config: Config, *, config_path: str | Path) -> None:
         self.config = config
         self.config_path = Path(config_path)
+        require_secrets(config)  # a username without its password variable: exit 2 at start
         Renderer(config)  # fail at start on a broken template, not at the first fire
         self.tracker = SettleTracker(config.digests.settle_seconds)
         self.scheduler: AsyncIOScheduler | None = None

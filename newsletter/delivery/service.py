@@ -95,6 +95,7 @@ from newsletter.config import Config, Subscriber
 from newsletter.delivery.ledger import Ledger, NewDelivery, suppression_key
 from newsletter.delivery.smtp import Outgoing, Result, SmtpSender, enhanced_status
 from newsletter.digest import Paper, parse_digest
+from newsletter.dkim import signer_for
 from newsletter.errors import DigestParseError
 from newsletter.matching import Match
 from newsletter.pipeline import digest_files, plan, unique_papers
@@ -328,11 +329,13 @@ class _Job:
 
 
 def render_job(renderer: Renderer, job: _Job) -> tuple[str, bytes]:
-    """The Message-ID and the bytes of one delivery: the one render path, used in this
-    process and in the render workers alike."""
+    """The Message-ID and the bytes of one delivery (DKIM-signed with ``dkim`` set): the
+    one render path, used in this process and in the render workers alike."""
     message_id = renderer.message_id(job.subscriber, job.matches, salt=job.salt)
     email = renderer.render(job.subscriber, job.matches, message_id=message_id)
-    return message_id, email.as_bytes()
+    data = email.as_bytes()
+    signer = signer_for(renderer.config)
+    return message_id, data if signer is None else signer.sign(data)  # signed once: the ledger keeps these bytes
 
 
 _worker_renderer: Renderer | None = None
@@ -589,7 +592,10 @@ def run_send(config: Config, **kwargs: Any) -> SendSummary:
     """:func:`send_pass` in its own event loop, on the configured ledger (for ``send``),
     after reading the bounce mailbox when ``bounces`` names one."""
     from newsletter.bounces import process_before_send
+    from newsletter.config import require_secrets
 
+    require_secrets(config)  # never an empty password sent to the server (SPEC 3)
+    signer_for(config)  # a DKIM key that does not parse: exit 2 before anything is recorded
     with Ledger.open(config.state) as ledger:
         process_before_send(config, ledger)  # bounces and mailto unsubscribes count before we deliver
         return asyncio.run(send_pass(config, ledger, **kwargs))
