@@ -187,6 +187,7 @@ class Daemon:
         """SIGHUP: re-read the configuration; keep the old one if the new one is invalid."""
         try:
             config = load_config(self.config_path)
+            require_secrets(config)
             Renderer(config)  # validates the templates before the new configuration is taken
         except NewsletterError as exc:
             log.error("reload refused, keeping the running configuration: %s", " / ".join(str(exc).splitlines()))

@@ -25,7 +25,8 @@ DOVECOT = "/usr/sbin/dovecot"
 @dataclass(frozen=True)
 class Imapd:
     host: str
-    port: int
+    port: int  # IMAPS (implicit TLS)
+    starttls_port: int  # IMAP with STARTTLS (plaintext login refused before it)
     user: str
     password: str
     cert: Path
@@ -54,7 +55,7 @@ def dovecot(user: str = "bounces", password: str = "imap-s3cret") -> Iterator[Im
         mail.mkdir()
         os.chown(mail, uid, gid)
         (root / "passwd").write_text(f"{user}:{{PLAIN}}{password}::::::\n", encoding="utf-8")
-        port = free_port()
+        port, starttls_port = free_port(), free_port()
         conf = root / "dovecot.conf"
         conf.write_text(
             f"""
@@ -81,7 +82,7 @@ userdb {{
 }}
 service imap-login {{
   inet_listener imap {{
-    port = 0
+    port = {starttls_port}
   }}
   inet_listener imaps {{
     port = {port}
@@ -109,7 +110,7 @@ protocol imap {{
                     log = (root / "dovecot.log").read_text(errors="replace") if (root / "dovecot.log").exists() else ""
                     raise RuntimeError(f"dovecot did not start: {out}\n{log}") from None
                 time.sleep(0.05)
-        yield Imapd("127.0.0.1", port, user, password, cert, root)
+        yield Imapd("127.0.0.1", port, starttls_port, user, password, cert, root)
     finally:
         if proc is not None:
             proc.terminate()

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import cli
@@ -255,7 +256,10 @@ def test_bounce_mailto_unsubscribe_request_honoured_forged_token_changes_nothing
         assert list((maildir / "new").iterdir()) == []
 
 
-def test_bounce_dsn_in_imap_folder_of_real_dovecot(tmp_path: Path, seeds: dict[str, Path], monkeypatch: Any) -> None:
+@pytest.mark.parametrize("security", ["tls", "starttls"])
+def test_bounce_dsn_in_imap_folder_of_real_dovecot(
+    tmp_path: Path, seeds: dict[str, Path], monkeypatch: Any, security: str
+) -> None:
     import imaplib
     import ssl
 
@@ -265,8 +269,8 @@ def test_bounce_dsn_in_imap_folder_of_real_dovecot(tmp_path: Path, seeds: dict[s
         monkeypatch.setenv("TEST_IMAP_PASSWORD", imapd.password)
         imap = {
             "host": imapd.host,
-            "port": imapd.port,
-            "security": "tls",
+            "port": imapd.port if security == "tls" else imapd.starttls_port,
+            "security": security,
             "username": imapd.user,
             "password_env": "TEST_IMAP_PASSWORD",
             "folder": "INBOX",
@@ -331,3 +335,28 @@ def test_bounce_daemon_reads_mailbox_every_few_minutes(tmp_path: Path, seeds: di
             assert proc.stop() == 0
         assert list((maildir / "new").iterdir()) == []
         assert not suppressed("chen@example.org")
+
+
+def test_bounce_config_errors_name_key_and_line(tmp_path: Path) -> None:
+    cfg = write_config(
+        tmp_path,
+        1,
+        EXAMPLE_SUBSCRIBERS,
+        bounces={"maildri": "x", "hard": 0, "imap": {"host": "127.0.0.1", "username": "u", "folderr": "INBOX"}},
+        dkim={"domain": "example.org", "selector": "bad selector"},
+    )
+    result = CliRunner().invoke(cli, ["check", "-c", str(cfg)])
+    assert result.exit_code == 2
+    lines = result.output.splitlines()
+    for key in ("bounces.maildri: unknown key", "bounces.hard:", "bounces.imap.folderr: unknown key", "dkim.selector:"):
+        assert any(f"{cfg}:" in line and key in line for line in lines), (key, lines)
+    assert "Traceback" not in result.output
+
+
+def test_bounce_imap_password_variable_unset_is_config_error(tmp_path: Path, monkeypatch: Any) -> None:
+    monkeypatch.delenv("TEST_IMAP_PASSWORD", raising=False)
+    imap = {"host": "127.0.0.1", "port": 1, "username": "u", "password_env": "TEST_IMAP_PASSWORD"}
+    cfg = write_config(tmp_path, 1, EXAMPLE_SUBSCRIBERS, bounces={"imap": imap})
+    for command in ("check", "bounces"):
+        result = CliRunner().invoke(cli, [command, "-c", str(cfg)])
+        assert result.exit_code == 2 and "TEST_IMAP_PASSWORD" in result.output, (command, result.output)

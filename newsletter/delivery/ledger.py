@@ -675,22 +675,23 @@ class Ledger:
 
     def cancel_suppressed(self, ids: Iterable[int] | None = None) -> list[tuple[int, str]]:
         """Mark pending deliveries to suppressed addresses ``failed`` with the error
-        ``unsubscribed`` (never re-sent); ``ids``: only these. Returns (id, email)."""
+        ``unsubscribed`` (``bounced`` for an address suppressed for bouncing; never
+        re-sent); ``ids``: only these. Returns (id, email)."""
         now = time.time()
         with self.transaction() as cur:
             rows = cur.execute(
-                "SELECT d.id, d.email FROM deliveries d JOIN suppressions s ON s.email = lower(d.email) "
+                "SELECT d.id, d.email, s.source FROM deliveries d JOIN suppressions s ON s.email = lower(d.email) "
                 "WHERE d.status = 'pending' AND (s.until IS NULL OR s.until > ?) ORDER BY d.id",
                 (now,),
             ).fetchall()
             wanted = None if ids is None else set(ids)
-            out = [(i, e) for i, e in rows if wanted is None or i in wanted]
+            chosen = [(i, e, src) for i, e, src in rows if wanted is None or i in wanted]
             cur.executemany(
-                "UPDATE deliveries SET status = 'failed', last_error = 'unsubscribed', updated_at = ?, "
+                "UPDATE deliveries SET status = 'failed', last_error = ?, updated_at = ?, "
                 "message = NULL WHERE id = ? AND status = 'pending'",
-                ((now, i) for i, _ in out),
+                (("bounced" if src == "bounced" else "unsubscribed", now, i) for i, _, src in chosen),
             )
-        return out
+        return [(i, e) for i, e, _ in chosen]
 
     # ------------------------------------------------------------------ bounces (issue 14)
 
