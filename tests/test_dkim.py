@@ -122,3 +122,17 @@ def test_dkim_key_missing_or_malformed_is_a_config_error(
     assert result.exit_code == 2 and "PEM RSA private key" in result.output
     with Ledger.open(load_config(cfg).state) as ledger:
         assert ledger.delivery_counts() == {"sent": 0, "pending": 0, "failed": 0}
+
+
+def test_dkim_openssl_signature_identical_to_dkimpy_pure_python(keypair: tuple[str, bytes]) -> None:
+    import hashlib
+
+    import dkim.crypto
+
+    from newsletter.dkim import _pure_rsa_sign, rsa_sign
+
+    pem, _ = keypair
+    private = dkim.crypto.parse_pem_private_key(pem.encode())
+    for algorithm in ("sha256", "sha1"):
+        digest = hashlib.new(algorithm, b"the canonicalised headers")
+        assert rsa_sign(digest, private) == bytes(_pure_rsa_sign(digest, private))
