@@ -198,10 +198,8 @@ def parse_unsubscribe(data: bytes, address: str) -> UnsubscribeRequest | None:
     except (ValueError, TypeError):
         subject = ""
     m = _SUBJECT.match(subject)
-    if not addressed and not m:
-        return None
     if not addressed:
-        return None  # "unsubscribe" to some other address: not a request to us
+        return None  # not sent to the unsubscribe address: not a request to us
     if m and m.group("token"):
         token = token or m.group("token")
     if not m and token is None:

@@ -127,7 +127,12 @@ class ImapBox:
         if status != "OK":
             self._logout()
             raise MailboxError(f"IMAP folder {settings.folder!r} cannot be opened on {where}")
-        self._move = "MOVE" in self.client.capabilities
+        try:  # capabilities change after login (MOVE is often announced only then)
+            _, caps = self.client.capability()
+            announced = b" ".join(c for c in caps if isinstance(c, bytes)).upper().split()
+        except (imaplib.IMAP4.error, OSError):
+            announced = []
+        self._move = b"MOVE" in announced or "MOVE" in self.client.capabilities
         self._created = False
 
     def __enter__(self) -> ImapBox:
