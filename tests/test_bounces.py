@@ -360,3 +360,31 @@ def test_bounce_imap_password_variable_unset_is_config_error(tmp_path: Path, mon
     for command in ("check", "bounces"):
         result = CliRunner().invoke(cli, [command, "-c", str(cfg)])
         assert result.exit_code == 2 and "TEST_IMAP_PASSWORD" in result.output, (command, result.output)
+
+
+# --------------------------------------------------------------------------- parsing (pure functions)
+
+
+def test_bounce_report_parsing_recipients_kinds_and_untrusted_text() -> None:
+    from newsletter.bounces import parse_report, parse_unsubscribe
+
+    original = b"From: digest@example.org\r\nTo: a@example.org\r\nMessage-ID: <abc@example.org>\r\n\r\nhi\r\n"
+    data = dsn(original, "a@example.org", diagnostic="smtp; 550 5.1.1 gone\r\n\tX-Injected: yes")
+    # a second recipient block: delivered (no bounce), then a delayed one
+    extra = (
+        b"Final-Recipient: rfc822; b@example.org\r\nAction: delivered\r\nStatus: 2.0.0\r\n\r\n"
+        b"Final-Recipient: rfc822; C@Example.org\r\nAction: delayed\r\nStatus: 4.4.1\r\n\r\n"
+    )
+    data = data.replace(b"\r\n--B0UND\r\nContent-Description", b"\r\n" + extra + b"--B0UND\r\nContent-Description", 1)
+    report = parse_report(data)
+    assert report is not None and report.message_id == "<abc@example.org>"
+    assert [(b.recipient, b.kind, b.status) for b in report.bounces] == [
+        ("a@example.org", "hard", "5.1.1"),
+        ("c@example.org", "soft", "4.4.1"),
+    ]
+    diagnostic = report.bounces[0].diagnostic or ""
+    assert "\r" not in diagnostic and "\n" not in diagnostic and "550 5.1.1 gone" in diagnostic
+    assert parse_report(HUMAN) is None
+    not_dsn = HUMAN.replace(b"Subject:", b"Content-Type: multipart/report; report-type=disposition-notification\r\nX:")
+    assert parse_report(not_dsn) is None
+    assert parse_unsubscribe(HUMAN, "unsubscribe@example.org") is None  # to digest@, about something else

@@ -147,7 +147,7 @@ def parse_report(data: bytes) -> Report | None:
         return None
     blocks = _blocks(status_part)
     bounces: list[Bounce] = []
-    for block in blocks[1:] if len(blocks) > 1 else blocks:
+    for block in blocks:  # the per-message block (Reporting-MTA, ...) names no recipient
         recipient = _address(block.get("Final-Recipient")) or _address(block.get("Original-Recipient"))
         if recipient is None:
             continue

@@ -29,6 +29,11 @@ nothing piles up for them), and a pending delivery to one of them is marked
 suppression list is read again before every batch, so a click during a long
 pass stops the rest of it for that address.
 
+Bounces (issue 14): a 5xx for the recipient at RCPT/DATA is recorded as a hard
+bounce of the delivery (and suppresses the address per ``bounces``); :func:`run_send`
+reads the bounce mailbox (:mod:`newsletter.bounces`) before the pass. With ``dkim``
+set, :func:`render_job` signs the final bytes, so the ledger stores signed messages.
+
 Subscribers with an own ``schedule``: ``send`` serves everybody (it is the
 operator's explicit "deliver now"); the daemon passes ``subscribers=`` to serve
 only those whose schedule fired; the others keep accumulating digests because

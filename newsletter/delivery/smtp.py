@@ -17,6 +17,21 @@ Each message ends as a :class:`Result`:
              id), or a run stopped by a problem no retry can fix (TLS, AUTH,
              the server refusing our sender).
 
+Kind to real servers (issue 14):
+
+- one connection check (:meth:`SmtpSender.preflight`) before the first message: an
+  unreachable server, or a port/security mix-up (STARTTLS or plain pointed at an
+  implicit-TLS port: no greeting but a TLS handshake works; implicit TLS pointed at
+  a plain port: ``WRONG_VERSION_NUMBER``), stops the run at once with one line and a
+  hint, everything pending;
+- one failed AUTH per run: the first login goes alone (the other sessions wait for
+  it), with ONE mechanism (aiosmtplib's ``login`` tries them all), and a refusal
+  stops the run before any other session tries;
+- a rate-limiting reply (421, 450/451/452 with ``4.7.x``, "too many", "rate limit",
+  "slow down") pauses every session (:class:`_Throttle`), not just the message;
+- a 5xx for the recipient is marked a hard bounce on its :class:`Result` (not a
+  ``5.7.x`` policy refusal), which the caller records.
+
 The ``on_result`` callback is awaited before the worker starts its next SMTP
 transaction, so the caller can commit each outcome durably first: after a crash
 at most one message per connection can have been accepted without being
