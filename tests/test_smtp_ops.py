@@ -124,7 +124,7 @@ def test_smtp_unreachable_server_one_check_one_line_fast(tmp_path: Path, seeds: 
     assert time.monotonic() - started < 5
     assert result.exit_code == 1
     (line,) = errors(result.output)
-    assert f"cannot connect to 127.0.0.1:{port}" in line
+    assert f"cannot connect to 127.0.0.1:{port}: connection refused" in line
     assert counts(cfg)["pending"] >= 1  # recorded: the next run sends it with the same Message-ID
 
 

@@ -51,6 +51,7 @@ import contextlib
 import logging
 import random
 import re
+import socket
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -530,9 +531,13 @@ class SmtpSender:
             cause = _ssl_cause(exc)
             if cause is not None:
                 return f"TLS with {where} failed: {cause}{tls_hint(cause, port)}"
-            return (
-                f"cannot connect to {where}: {exc.strerror or exc} (is the SMTP server running? smtp.host, smtp.port)"
-            )
+            if isinstance(exc, ConnectionRefusedError):
+                reason = "connection refused"
+            elif isinstance(exc, socket.gaierror):
+                reason = f"cannot resolve {host!r} ({exc.strerror or exc})"
+            else:
+                reason = exc.strerror or str(exc)
+            return f"cannot connect to {where}: {reason} (is the SMTP server running? smtp.host, smtp.port)"
         wait = min(s.timeout, GREETING_WAIT)
         try:
             line = await asyncio.wait_for(reader.readline(), wait)
