@@ -16,8 +16,9 @@ from newsletter.errors import ConfigError, RenderError
 def check_command(config_path: str) -> None:
     """Validate the configuration: keys, types, addresses, keywords, cron
     expressions, paths, templates and the secrets it names (an SMTP username
-    whose password variable is unset, a DKIM key that is not there). Every problem is listed with its key path
-    and line; the exit code is 2 when there is any.
+    whose password variable is unset, a DKIM key that is not there). Every
+    problem is listed with its key path and line; the exit code is 2 when
+    there is any. Warns when no unsubscribe address or bounce mailbox is set.
 
     \b
     Example:

@@ -96,7 +96,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from newsletter.config import Config, Subscriber
+from newsletter.config import Config, Subscriber, require_secrets
 from newsletter.delivery.ledger import Ledger, NewDelivery, suppression_key
 from newsletter.delivery.smtp import Outgoing, Result, SmtpSender, enhanced_status
 from newsletter.digest import Paper, parse_digest
@@ -596,8 +596,7 @@ async def send_pass(
 def run_send(config: Config, **kwargs: Any) -> SendSummary:
     """:func:`send_pass` in its own event loop, on the configured ledger (for ``send``),
     after reading the bounce mailbox when ``bounces`` names one."""
-    from newsletter.bounces import process_before_send
-    from newsletter.config import require_secrets
+    from newsletter.bounces import process_before_send  # (imported here: render workers never need it)
 
     require_secrets(config)  # never an empty password sent to the server (SPEC 3)
     signer_for(config)  # a DKIM key that does not parse: exit 2 before anything is recorded
