@@ -229,10 +229,11 @@ def test_bounce_mailto_unsubscribe_request_honoured_forged_token_changes_nothing
             f"From: Mallory <mallory@example.net>\r\nTo: unsubscribe@example.org\r\nSubject: {forged_subject}\r\n"
             "Message-ID: <forged@example.net>\r\n\r\nunsubscribe\r\n"
         ).encode()
-        drop(maildir, "1.forged", forged)
+        forged_path = drop(maildir, "1.forged", forged)
         result = newsletter("bounces", "-c", str(cfg))
         assert "0 unsubscribe requests honoured, 1 refused" in result.output
         assert json.loads(newsletter("status", "-c", str(cfg), "--json").output)["suppressed"] == 0
+        assert forged_path.read_bytes() == forged  # left where it was, for a human to read
 
         request = (
             f"From: Chen Wei <chen@example.org>\r\nTo: unsubscribe@example.org\r\nSubject: {subject}\r\n"
@@ -253,7 +254,7 @@ def test_bounce_mailto_unsubscribe_request_honoured_forged_token_changes_nothing
             assert state is not None and state.source == "mailto" and state.until is None
             assert ledger.suppression("bob@example.org") is None  # chen's token in bob's mail: still chen's
             assert ledger.suppression("mallory@example.net") is None
-        assert list((maildir / "new").iterdir()) == []
+        assert list((maildir / "new").iterdir()) == [forged_path]  # only the forged one stays
 
 
 @pytest.mark.parametrize("security", ["tls", "starttls"])

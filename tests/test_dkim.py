@@ -136,3 +136,24 @@ def test_dkim_openssl_signature_identical_to_dkimpy_pure_python(keypair: tuple[s
     for algorithm in ("sha256", "sha1"):
         digest = hashlib.new(algorithm, b"the canonicalised headers")
         assert rsa_sign(digest, private) == bytes(_pure_rsa_sign(digest, private))
+
+
+def test_dkim_signed_in_render_workers_of_a_large_pass(
+    tmp_path: Path, seeds: dict[str, Path], keypair: tuple[str, bytes], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from newsletter.delivery.service import POOL_MIN
+
+    pem, txt = keypair
+    monkeypatch.setenv("TEST_DKIM_KEY", pem)
+    subscribers = [{"email": f"r{i}@example.org", "keywords": ["reasoning"], "max_papers": 2} for i in range(POOL_MIN)]
+    with smtp_server() as server:
+        cfg = write_config(
+            tmp_path,
+            server.port,
+            subscribers,
+            dkim={"domain": "example.org", "selector": "digest", "key_env": "TEST_DKIM_KEY"},
+        )
+        shutil.copy2(seeds["001"], cfg.parent / "digests")
+        summary = run_send(load_config(cfg), backoff=0.01)  # >= POOL_MIN: rendered in worker processes
+        assert summary.exit_code == 0 and summary.sent == POOL_MIN == len(server.received)
+        assert all(dkim.verify(m.data, dnsfunc=dns_for(txt)) for m in server.received)

@@ -15,8 +15,9 @@ For every message in the mailbox (``bounces.maildir`` or ``bounces.imap``):
   the token is resolved exactly as the one-click endpoint resolves it
   (:class:`~newsletter.unsubscribe_server.TokenIndex`: configured subscribers,
   HMAC compared in constant time) and honoured like the one-click POST (a
-  suppression for good, source ``mailto``); an unknown or forged token changes
-  nothing (logged). The request is moved aside in both cases;
+  suppression for good, source ``mailto``) and moved aside; an unknown or forged
+  token (or none) changes nothing: the message stays where it is for a human to
+  read (it may be a genuine request written by hand), logged once;
 - anything else is left where it is, unread.
 
 Each report is recorded under its own Message-ID (or the SHA-256 of its bytes), so
@@ -51,7 +52,7 @@ class BounceSummary:
     unmatched: int = 0  # bounced recipients tied to no delivery of ours
     suppressed: list[tuple[str, str]] = field(default_factory=list)  # (email, why) suppressed now
     unsubscribed: list[str] = field(default_factory=list)  # honoured mailto requests
-    refused: int = 0  # unsubscribe requests with no valid token
+    refused: int = 0  # unsubscribe requests with no valid token (left in the mailbox)
     left: int = 0  # not ours: left alone
 
 
@@ -93,9 +94,9 @@ def process_mailbox(config: Config, ledger: Ledger) -> BounceSummary:
                 continue
             request = parse_unsubscribe(data, address)
             if request is not None:
-                _unsubscribe(ledger, tokens, request, summary)
-                box.done(key, data)
-                continue
+                if _unsubscribe(ledger, tokens, request, summary):
+                    box.done(key, data)
+                continue  # no valid token: left for a human to read (it may be a genuine request)
             summary.left += 1
     return summary
 
@@ -134,15 +135,25 @@ def _report(config: Config, ledger: Ledger, report: Report, summary: BounceSumma
             log.warning("%s: suppressed after %s", email, reason)
 
 
-def _unsubscribe(ledger: Ledger, tokens: TokenIndex, request: UnsubscribeRequest, summary: BounceSummary) -> None:
+_warned: set[str] = set()  # requests already warned about (the daemon reads the mailbox every few minutes)
+
+
+def _unsubscribe(ledger: Ledger, tokens: TokenIndex, request: UnsubscribeRequest, summary: BounceSummary) -> bool:
+    """Honour a request with a valid token (True); one without changes nothing (False)."""
     email = tokens.resolve(request.token) if request.token else None
     if email is None:
         summary.refused += 1
-        log.warning("unsubscribe request from %s without a valid token: nothing changed", request.sender)
-        return
+        if request.report_id not in _warned:
+            _warned.add(request.report_id)
+            log.warning(
+                "unsubscribe request from %s without a valid token: nothing changed (left in the mailbox)",
+                request.sender,
+            )
+        return False
     if ledger.suppress(email, source="mailto"):
         log.info("%s: unsubscribed (mailto request)", mask(email))
     summary.unsubscribed.append(email)
+    return True
 
 
 def run_bounces(config: Config) -> BounceSummary:

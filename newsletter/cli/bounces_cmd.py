@@ -37,6 +37,6 @@ def bounces_command(config_path: str) -> None:
         f"{summary.reports} bounce report{'s' if summary.reports != 1 else ''} "
         f"({summary.bounces} bounce{'s' if summary.bounces != 1 else ''} recorded, {summary.unmatched} not ours), "
         f"{len(summary.unsubscribed)} unsubscribe request{'s' if len(summary.unsubscribed) != 1 else ''} honoured"
-        + (f", {summary.refused} refused (no valid token)" if summary.refused else "")
+        + (f", {summary.refused} refused (no valid token; left in the mailbox)" if summary.refused else "")
         + f", {summary.left} left alone"
     )
