@@ -265,6 +265,7 @@ class Bounces(Model):
     hard: int = Field(default=1, ge=1)
     soft: int = Field(default=5, ge=1)
     every_minutes: float = Field(default=5.0, gt=0)  # how often the daemon reads the mailbox
+    verp: bool = False  # a per-message envelope sender LOCAL+bTAG@DOMAIN ties every bounce to its delivery
 
     @property
     def mailbox(self) -> bool:

@@ -389,3 +389,32 @@ def test_bounce_report_parsing_recipients_kinds_and_untrusted_text() -> None:
     not_dsn = HUMAN.replace(b"Subject:", b"Content-Type: multipart/report; report-type=disposition-notification\r\nX:")
     assert parse_report(not_dsn) is None
     assert parse_unsubscribe(HUMAN, "unsubscribe@example.org") is None  # to digest@, about something else
+
+
+def test_bounce_verp_return_path_ties_report_without_headers_to_an_alias(
+    tmp_path: Path, seeds: dict[str, Path]
+) -> None:
+    with smtp_server() as server:
+        cfg = bounce_setup(tmp_path, server.port, verp=True)
+        add_seeds(cfg, seeds, "000", "001")
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0
+        bob = server.by_recipient()["bob@example.org"][0]
+        senders = {m.mail_from for m in server.received}
+        assert len(senders) == 3 and all(s.startswith("digest+b") and s.endswith("@example.org") for s in senders)
+        # bob forwards to an alias that bounces; the report returns no headers of ours
+        report = dsn(None, "bob.old@elsewhere.example", report_id="<verp-1@mx>").replace(
+            b"To: digest@example.org\r\n", f"To: {bob.mail_from}\r\n".encode()
+        )
+        maildir = tmp_path / "bounces"
+        drop(maildir, "1.dsn", report)
+        result = newsletter("bounces", "-c", str(cfg))
+        assert "suppressed bob@example.org: 1 hard bounce" in result.output
+        # a forged tag ties to nothing
+        forged = report.replace(bob.mail_from.encode(), b"digest+baaaaaaaaaaaaaaaa@example.org").replace(
+            b"<verp-1@mx>", b"<verp-2@mx>"
+        )
+        drop(maildir, "2.dsn", forged)
+        result = newsletter("bounces", "-c", str(cfg))
+        assert "0 bounces recorded, 1 not ours" in result.output
+        status = json.loads(newsletter("status", "-c", str(cfg), "--json").output)
+        assert [b["email"] for b in status["bounced"]] == ["bob@example.org"]

@@ -57,6 +57,7 @@ class Report:
     report_id: str  # the report's own Message-ID, else the SHA-256 of its bytes
     message_id: str | None  # the Message-ID of the returned (original) message
     bounces: tuple[Bounce, ...]
+    to: tuple[str, ...] = ()  # where the report was sent (To, Delivered-To, X-Original-To): a VERP path
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +167,12 @@ def parse_report(data: bytes) -> Report | None:
                 diagnostic=one_line(diagnostic) if diagnostic else None,
             )
         )
-    return Report(_report_id(msg, data), _original_message_id(msg), tuple(bounces))
+    to = tuple(
+        a.lower()
+        for _, a in getaddresses([str(v) for h in ("Delivered-To", "X-Original-To", "To") for v in msg.get_all(h, [])])
+        if a and not _CONTROL.search(a)
+    )
+    return Report(_report_id(msg, data), _original_message_id(msg), tuple(bounces), to)
 
 
 def parse_unsubscribe(data: bytes, address: str) -> UnsubscribeRequest | None:

@@ -4,9 +4,10 @@ unsubscribe requests (SPEC 6).
 For every message in the mailbox (``bounces.maildir`` or ``bounces.imap``):
 
 - a delivery status notification (:func:`~newsletter.bounces.dsn.parse_report`):
-  each failed or delayed recipient is tied to its delivery by the Message-ID of
-  the returned message, else by ``Final-Recipient`` to the newest delivery to that
-  address; the bounce is recorded (hard or soft) and the address suppressed after
+  each failed or delayed recipient is tied to its delivery by the VERP return path
+  the report was sent to (``bounces.verp``, :mod:`newsletter.bounces.verp`), else
+  by the Message-ID of the returned message, else by ``Final-Recipient`` to the
+  newest delivery to that address; the bounce is recorded (hard or soft) and the address suppressed after
   ``bounces.hard`` hard or ``bounces.soft`` consecutive soft bounces
   (:meth:`~newsletter.delivery.ledger.Ledger.record_bounce`). A report naming no
   delivery of ours is recorded nowhere. Either way the report is moved aside;
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 
 from newsletter.bounces.dsn import Report, UnsubscribeRequest, parse_report, parse_unsubscribe
 from newsletter.bounces.mailbox import ImapBox, MailboxError, MaildirBox
+from newsletter.bounces.verp import is_verp
 from newsletter.config import Config
 from newsletter.delivery.ledger import Ledger
 from newsletter.errors import ConfigError
@@ -103,7 +105,12 @@ def process_mailbox(config: Config, ledger: Ledger) -> BounceSummary:
 
 def _report(config: Config, ledger: Ledger, report: Report, summary: BounceSummary) -> None:
     summary.reports += 1
-    tied = ledger.delivery_for(report.message_id) if report.message_id else None
+    tied = None
+    for address in report.to:  # a VERP return path names its delivery, whatever the report returns
+        if is_verp(address) and (tied := ledger.delivery_by_sender(address)) is not None:
+            break
+    if tied is None and report.message_id:
+        tied = ledger.delivery_for(report.message_id)
     for bounce in report.bounces:
         report_id = f"{report.report_id}|{bounce.recipient}"
         if ledger.has_report(report_id):

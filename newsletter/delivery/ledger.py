@@ -147,6 +147,7 @@ _MIGRATIONS: dict[int, str] = {
         created_at  REAL NOT NULL
     );
     CREATE INDEX bounces_email ON bounces(email, id);
+    CREATE INDEX deliveries_sender ON deliveries(sender);
     """,
 }
 SCHEMA_VERSION = max(_MIGRATIONS)
@@ -702,6 +703,14 @@ class Ledger:
             mid = f"<{mid}>"
         row = self.conn.execute(
             "SELECT id, email FROM deliveries WHERE message_id = ? ORDER BY id DESC LIMIT 1", (mid,)
+        ).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def delivery_by_sender(self, sender: str) -> tuple[int, str] | None:
+        """(delivery id, email) of the delivery sent with this envelope sender (a VERP
+        return path is unique per delivery)."""
+        row = self.conn.execute(
+            "SELECT id, email FROM deliveries WHERE sender = ? ORDER BY id DESC LIMIT 1", (sender.lower(),)
         ).fetchone()
         return None if row is None else (int(row[0]), str(row[1]))
 

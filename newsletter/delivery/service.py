@@ -96,6 +96,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from newsletter.bounces.verp import verp_address
 from newsletter.config import Config, Subscriber, require_secrets
 from newsletter.delivery.ledger import Ledger, NewDelivery, suppression_key
 from newsletter.delivery.smtp import Outgoing, Result, SmtpSender, enhanced_status
@@ -105,6 +106,7 @@ from newsletter.errors import DigestParseError
 from newsletter.matching import Match
 from newsletter.pipeline import digest_files, plan, unique_papers
 from newsletter.render import Renderer
+from newsletter.unsubscribe import secret_for
 
 log = logging.getLogger(__name__)
 
@@ -491,6 +493,7 @@ async def send_pass(
         local: list[Renderer] = [renderer] if renderer is not None else []
         counts = await db(Ledger.delivery_counts_by_email)
         envelope_from = sender_address(config)
+        verp_secret = secret_for(config)[0] if config.bounces.verp else None
         day = (today or date.today()).isoformat()
         committer = _Committer(db)
 
@@ -555,7 +558,12 @@ async def send_pass(
                             summary.suppressed += 1
                             continue
                         ids = tuple(m.paper.id for m in job.matches)
-                        batch.append(NewDelivery(sub.email, message_id, ids, envelope_from, data))
+                        envelope = (
+                            envelope_from
+                            if verp_secret is None
+                            else verp_address(envelope_from, message_id, verp_secret)
+                        )
+                        batch.append(NewDelivery(sub.email, message_id, ids, envelope, data))
                     if not batch:
                         continue
                     keys = await committer.add(batch, upto)
