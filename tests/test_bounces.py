@@ -389,6 +389,10 @@ def test_bounce_report_parsing_recipients_kinds_and_untrusted_text() -> None:
     not_dsn = HUMAN.replace(b"Subject:", b"Content-Type: multipart/report; report-type=disposition-notification\r\nX:")
     assert parse_report(not_dsn) is None
     assert parse_unsubscribe(HUMAN, "unsubscribe@example.org") is None  # to digest@, about something else
+    token = "-" + "a" * 41 + "_"  # tokens are base64url: they may start with "-"
+    request = f"To: unsubscribe@example.org\r\nSubject: Re: unsubscribe {token}\r\n\r\n".encode()
+    parsed = parse_unsubscribe(request, "unsubscribe@example.org")
+    assert parsed is not None and parsed.token == token
 
 
 def test_bounce_verp_return_path_ties_report_without_headers_to_an_alias(

@@ -33,7 +33,9 @@ from email.utils import getaddresses
 
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _TOKEN = r"[A-Za-z0-9_-]{43}"
-_SUBJECT = re.compile(rf"^\s*(?:(?:re|aw|fwd?)\s*:\s*)*unsubscribe\b\W*(?P<token>{_TOKEN})?", re.IGNORECASE)
+_SUBJECT = re.compile(
+    rf"^\s*(?:(?:re|aw|fwd?)\s*:\s*)*unsubscribe\b(?:[\s:]+(?P<token>{_TOKEN})(?![A-Za-z0-9_-]))?", re.IGNORECASE
+)
 _PLUS = re.compile(rf"^[^@+\s]+\+(?P<token>{_TOKEN})@", re.ASCII)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
