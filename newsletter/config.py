@@ -24,6 +24,7 @@ from email.utils import formataddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import email_validator
 import yaml
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -37,6 +38,14 @@ _SPECIALS = re.compile(r'[()<>@,;:\\"\[\]]')
 _NAME_ADDR = re.compile(r"^\s*(?P<name>[^<>]*?)\s*<(?P<addr>[^<>]*)>\s*$")
 
 Loc = tuple[str | int, ...]
+
+# Self-hosted lists live in private and test domains (SPEC 3): `.local` and `.test` are
+# "special-use" for email-validator, which documents this module list as the knob to
+# change (the other special-use names, `.invalid`, `.localhost`, `.onion`, `.arpa`, stay
+# refused; `.internal` and `.lan` are not on its list).
+email_validator.SPECIAL_USE_DOMAIN_NAMES = [
+    d for d in email_validator.SPECIAL_USE_DOMAIN_NAMES if d not in ("local", "test")
+]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -254,6 +263,145 @@ class Smtp(Model):
         return os.environ.get(self.password_env) if self.password_env else None
 
 
+# --------------------------------------------------------------------------- mail operations (issue 14)
+
+
+class Imap(Model):
+    """The IMAP bounce mailbox (``bounces.imap``); the password from ``password_env``."""
+
+    host: str
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: Literal["tls", "starttls", "none"] = "tls"
+    username: str
+    password_env: str = "NEWSLETTER_IMAP_PASSWORD"
+    folder: str = "INBOX"
+    processed: str | None = "Processed"  # processed reports move here; null: flagged \\Seen \\Deleted
+    ca_file: Path | None = None
+    verify: bool = True
+    timeout: float = Field(default=30.0, gt=0)
+
+    _env = field_validator("password_env")(check_env_name)
+
+    @field_validator("host", "username", "folder", "processed")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        return None if value is None else check_name(value)
+
+    @property
+    def effective_port(self) -> int:
+        if self.port is not None:
+            return self.port
+        return {"none": 143, "starttls": 143, "tls": 993}[self.security]
+
+    def password(self) -> str | None:
+        return os.environ.get(self.password_env) or None
+
+
+class Bounces(Model):
+    """Where bounce reports (and mailto unsubscribe requests) arrive, and when to stop
+    mailing an address: after ``hard`` hard or ``soft`` consecutive soft bounces."""
+
+    maildir: Path | None = None
+    imap: Imap | None = None
+    hard: int = Field(default=1, ge=1)
+    soft: int = Field(default=5, ge=1)
+    every_minutes: float = Field(default=5.0, gt=0)  # how often the daemon reads the mailbox
+    verp: bool = False  # a per-message envelope sender LOCAL+bTAG@DOMAIN ties every bounce to its delivery
+
+    @property
+    def mailbox(self) -> bool:
+        return self.maildir is not None or self.imap is not None
+
+
+class Dkim(Model):
+    """DKIM signing of every message (dkimpy): the private key from ``key_env`` (PEM in
+    the variable) or ``key_file`` (a file outside the configuration)."""
+
+    domain: str
+    selector: str
+    key_env: str | None = "NEWSLETTER_DKIM_KEY"
+    key_file: Path | None = None
+
+    _env = field_validator("key_env")(check_env_name)
+
+    @field_validator("domain", "selector")
+    @classmethod
+    def _label(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?", value):
+            raise ValueError(f"{value!r} is not a DNS name")
+        return value
+
+    def private_key(self) -> bytes | None:
+        """The PEM key from ``key_file`` when set, else from ``key_env``; None when neither has one."""
+        if self.key_file is not None:
+            try:
+                return self.key_file.read_bytes()
+            except OSError as exc:
+                raise ConfigError(f"cannot read the DKIM key: {exc.strerror or exc}", path=str(self.key_file)) from None
+        value = os.environ.get(self.key_env) if self.key_env else None
+        return value.encode() if value else None
+
+
+def missing_secrets(config: Config) -> list[ConfigError]:
+    """Secrets named by the configuration but absent from the environment (SPEC 3: a
+    ``username`` whose ``password_env`` is unset or empty is a configuration error,
+    never an empty password sent to the server). ``check``, ``send`` and ``run`` call it."""
+    out: list[ConfigError] = []
+    where = str(config.path)
+    smtp = config.smtp
+    if smtp.username and not (smtp.password_env and os.environ.get(smtp.password_env)):
+        name = smtp.password_env or "(none)"
+        out.append(
+            ConfigError(
+                f"smtp.username is set but the environment variable {name} (smtp.password_env) is unset or empty",
+                path=where,
+                line=config.lines.get("smtp.username"),
+                key="smtp.password_env",
+            )
+        )
+    imap = config.bounces.imap
+    if imap is not None and not imap.password():
+        out.append(
+            ConfigError(
+                f"bounces.imap: the environment variable {imap.password_env} (bounces.imap.password_env) "
+                "is unset or empty",
+                path=where,
+                line=config.lines.get("bounces.imap"),
+                key="bounces.imap.password_env",
+            )
+        )
+    dkim = config.dkim
+    if dkim is not None and dkim.key_file is not None and not dkim.key_file.is_file():
+        out.append(
+            ConfigError(
+                f"dkim.key_file {dkim.key_file} does not exist", path=where, line=config.lines.get("dkim"), key="dkim"
+            )
+        )
+    elif dkim is not None and dkim.key_file is None and not (dkim.key_env and os.environ.get(dkim.key_env)):
+        out.append(
+            ConfigError(
+                f"dkim: the environment variable {dkim.key_env} (dkim.key_env) holding the private key is unset or "
+                "empty (or set dkim.key_file)",
+                path=where,
+                line=config.lines.get("dkim"),
+                key="dkim.key_env",
+            )
+        )
+    return out
+
+
+def require_secrets(config: Config) -> None:
+    """Raise one :class:`ConfigError` listing :func:`missing_secrets`, if any."""
+    problems = missing_secrets(config)
+    if problems:
+        raise ConfigError(
+            f"{len(problems)} problem(s) in the configuration", path=str(config.path), problems=tuple(problems)
+        )
+
+
+# --------------------------------------------------------------------------- (end of issue 14 block)
+
+
 class Defaults(Model):
     max_papers: int = Field(default=20, ge=1, le=500)
     abstract_chars: int = Field(default=500, ge=0)
@@ -429,6 +577,8 @@ class ConfigModel(Model):
     archive: Archive = Archive()
 
     _sources = field_validator("sources")(_unique_sources)
+    bounces: Bounces = Bounces()
+    dkim: Dkim | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,6 +620,9 @@ class Config:
     fetch: Fetch = field(default_factory=Fetch)
     subscribers_dir: Path | None = None  # resolved; where `newsletter subscribers` writes
     archive: Archive = field(default_factory=Archive)  # directory resolved
+    bounces: Bounces = field(default_factory=Bounces)
+    dkim: Dkim | None = None
+    lines: Mapping[str, int] = field(default_factory=dict)  # key path -> line, for later checks
 
     def subscriber(self, email: str) -> Subscriber:
         wanted = email.strip().casefold()
@@ -728,7 +881,29 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
         archive=model.archive.model_copy(
             update={"directory": _resolve(base, model.archive.directory) if model.archive.directory else None}
         ),
+        bounces=_resolve_bounces(model.bounces, base),
+        dkim=model.dkim.model_copy(update={"key_file": _resolve(base, model.dkim.key_file)})
+        if model.dkim is not None and model.dkim.key_file is not None
+        else model.dkim,
+        lines={
+            key: line
+            for key, loc in (
+                ("smtp.username", ("smtp", "username")),
+                ("bounces.imap", ("bounces", "imap")),
+                ("dkim", ("dkim",)),
+            )
+            if (line := lines.line(loc)) is not None
+        },
     )
+
+
+def _resolve_bounces(bounces: Bounces, base: Path) -> Bounces:
+    update: dict[str, Any] = {}
+    if bounces.maildir is not None:
+        update["maildir"] = _resolve(base, bounces.maildir)
+    if bounces.imap is not None and bounces.imap.ca_file is not None:
+        update["imap"] = bounces.imap.model_copy(update={"ca_file": _resolve(base, bounces.imap.ca_file)})
+    return bounces.model_copy(update=update) if update else bounces
 
 
 def _load_subscriber_dir(

@@ -29,6 +29,9 @@
   line; a failing source is an error line and the next fire tries again. A fire
   missed while the daemon was down (the ledger's last fetch is older than the
   last fire) is caught up at start.
+- Bounce mailbox: with ``bounces.maildir`` or ``bounces.imap`` set, it is read at
+  start and every ``bounces.every_minutes`` (:mod:`newsletter.bounces`), between
+  passes (it shares the pass lock); a mailbox that cannot be read is logged.
 - SIGTERM/SIGINT: stop taking new work, let the SMTP transactions in flight
   finish and be recorded (at most ``smtp.timeout`` seconds), exit 0. SIGHUP:
   reload the configuration; a configuration that no longer validates is logged
@@ -49,7 +52,7 @@ from pathlib import Path
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from newsletter.config import Config, Subscriber, load_config
+from newsletter.config import Config, Subscriber, load_config, require_secrets
 from newsletter.cron import GLOBAL, cron_trigger, jobs_for, timezone
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.service import SendSummary, pick_up_digests, send_pass
@@ -72,6 +75,7 @@ class Daemon:
     def __init__(self, config: Config, *, config_path: str | Path) -> None:
         self.config = config
         self.config_path = Path(config_path)
+        require_secrets(config)  # a username without its password variable: exit 2 at start
         Renderer(config)  # fail at start on a broken template, not at the first fire
         self.tracker = SettleTracker(config.digests.settle_seconds)
         self.scheduler: AsyncIOScheduler | None = None
@@ -82,6 +86,7 @@ class Daemon:
         self.fetch_stop = threading.Event()  # ends a fetch's wait between retries
         self.passes = 0
         self.failed_passes = 0
+        self._bounces_at: float | None = None  # monotonic time the bounce mailbox was last read
 
     # ------------------------------------------------------------------ scheduling
 
@@ -213,8 +218,25 @@ class Daemon:
             log.error("pick-up failed: %s: %s", path, error)
         return len(picked.ok)
 
+    async def read_bounces(self) -> None:
+        """Read the bounce mailbox when ``bounces.every_minutes`` have passed (issue 14)."""
+        if not self.config.bounces.mailbox or self.ledger is None:
+            return
+        now = time.monotonic()
+        if self._bounces_at is not None and now - self._bounces_at < self.config.bounces.every_minutes * 60:
+            return
+        self._bounces_at = now
+        from newsletter.bounces import process_before_send
+
+        async with self.pass_lock:
+            await asyncio.to_thread(process_before_send, self.config, self.ledger)
+
     async def _watch(self) -> None:
         while not self.stopping.is_set():
+            try:
+                await self.read_bounces()
+            except Exception:  # keep the daemon alive; the error is in the log
+                log.exception("reading the bounce mailbox failed")
             try:
                 new = await self.pick_up()
                 if new and self.config.schedule.on_arrival:
@@ -230,6 +252,7 @@ class Daemon:
         """SIGHUP: re-read the configuration; keep the old one if the new one is invalid."""
         try:
             config = load_config(self.config_path)
+            require_secrets(config)
             Renderer(config)  # validates the templates before the new configuration is taken
         except NewsletterError as exc:
             log.error("reload refused, keeping the running configuration: %s", " / ".join(str(exc).splitlines()))

@@ -150,7 +150,7 @@ def test_every_header(example: list[Any]) -> None:
     assert msg["List-Id"] == "<paper-digest.example.org>"
     token = unsubscribe_token("alice@example.org", SECRET)
     assert msg["List-Unsubscribe"].strip() == (
-        "<mailto:unsubscribe@example.org?subject=unsubscribe%20alice%40example.org>, "
+        f"<mailto:unsubscribe@example.org?subject=unsubscribe%20{token}>, "
         f"<https://digest.example.org/unsubscribe/{token}>"
     )
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"

@@ -7,7 +7,7 @@ import click
 from newsletter.checks import clip_warnings, config_warnings, largest_email
 from newsletter.cli import cli
 from newsletter.cli.options import config_option
-from newsletter.config import load_config
+from newsletter.config import load_config, require_secrets
 from newsletter.cron import describe_cron
 from newsletter.errors import ConfigError, RenderError
 
@@ -16,16 +16,22 @@ from newsletter.errors import ConfigError, RenderError
 @config_option
 def check_command(config_path: str) -> None:
     """Validate the configuration: keys, types, addresses, keywords, cron
-    expressions, paths and templates. Every problem is listed with its key path
-    and line; the exit code is 2 when there is any. Warnings (exit 0): no
-    subscribers yet, an unsubscribe secret not set, and the largest email of
-    the current digests growing past Gmail's 102 KB clip.
+    expressions, paths, templates and the secrets it names (an SMTP username
+    whose password variable is unset, a DKIM key that is not there). Every
+    problem is listed with its key path and line; the exit code is 2 when
+    there is any. Warnings (exit 0): no subscribers yet, an unsubscribe secret
+    or address not set, no bounce mailbox, and the largest email of the
+    current digests growing past Gmail's 102 KB clip.
 
     \b
     Example:
       newsletter check -c config.yaml
     """
     config = load_config(config_path)
+    require_secrets(config)  # a username without its password variable, a DKIM key not set: exit 2
+    from newsletter.dkim import signer_for
+
+    signer_for(config)  # a DKIM key that is no PEM RSA key: exit 2
     from newsletter.render import Renderer
 
     try:
@@ -64,3 +70,16 @@ def check_command(config_path: str) -> None:
         click.echo(
             "warning: sender.unsubscribe.url is not https: no List-Unsubscribe-Post (one-click) header", err=True
         )
+    if not unsub.mailto and not unsub.url:
+        click.echo(
+            f"warning: no sender.unsubscribe: List-Unsubscribe is a mailto: to {config.sender.mailbox.address} "
+            "with the subject 'unsubscribe TOKEN'; set sender.unsubscribe (mailto and an https url for one-click)",
+            err=True,
+        )
+    if not config.bounces.mailbox:
+        click.echo(
+            "warning: no bounces.maildir or bounces.imap: later bounces and mailto unsubscribe requests are not read",
+            err=True,
+        )
+    dkim = config.dkim
+    click.echo(f"  dkim:        {'d=' + dkim.domain + ' s=' + dkim.selector if dkim else 'off (the relay must sign)'}")

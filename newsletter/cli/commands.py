@@ -1,6 +1,7 @@
 """Imports every command module so that each registers itself on the group."""
 
 from newsletter.cli import (
+    bounces_cmd,  # noqa: F401
     check_cmd,  # noqa: F401
     fetch_cmd,  # noqa: F401
     init_cmd,  # noqa: F401

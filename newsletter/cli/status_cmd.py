@@ -29,6 +29,7 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         failed: list[dict[str, str]] = []
         last = None
         suppression = {"suppressed": 0, "paused": 0}
+        bounced: list[dict[str, Any]] = []
     else:
         digests = [
             {"path": d.path, "sha256": d.sha256, "status": d.status, "papers": d.papers, "error": d.error}
@@ -38,6 +39,7 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         failed = [{"email": e, "error": err} for e, err in ledger.failed()]
         last = iso(ledger.last_run())
         suppression = ledger.suppression_counts()
+        bounced = ledger.bounced()
     from newsletter.why import status_reasons
 
     nothing = [] if ledger is None else status_reasons(config, ledger)
@@ -54,6 +56,8 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         "sources": sources_json(config, ledger),
         # subscribers who get nothing in the next pass (or wait for their own schedule), and why
         "nothing": [{"email": n.email, "code": n.code, "reason": n.reason} for n in nothing],
+        # addresses no longer mailed because they bounced (bounces.hard / bounces.soft), and why
+        "bounced": bounced,
     }
 
 
@@ -84,10 +88,11 @@ def sources_json(config: Config, ledger: Ledger | None) -> list[dict[str, Any]]:
 def status_command(config_path: str, as_json: bool) -> None:
     """Show what the ledger knows: digests picked up (ok or failed, and why),
     deliveries sent, pending and failed (each failed one with the server's
-    reply), how many addresses are unsubscribed or paused, who gets nothing now
-    and why (new, nothing matched, already sent, unsubscribed, own schedule not
-    due), each fetch source's last fetch and its outcome, the last run and the
-    next scheduled one. Changes nothing.
+    reply), addresses suppressed because they bounced (and why), how many
+    addresses are unsubscribed or paused, who gets nothing now and why (new,
+    nothing matched, already sent, unsubscribed, own schedule not due), each
+    fetch source's last fetch and its outcome, the last run and the next
+    scheduled one. Changes nothing.
 
     \b
     Example:
@@ -113,6 +118,9 @@ def status_command(config_path: str, as_json: bool) -> None:
     click.echo(f"deliveries: {c['sent']} sent, {c['pending']} pending, {c['failed']} failed")
     for f in data["failed"]:
         click.echo(f"  failed {f['email']}: {f['error']}")
+    click.echo(f"bounced: {len(data['bounced'])} address{'es' if len(data['bounced']) != 1 else ''} suppressed")
+    for b in data["bounced"]:
+        click.echo(f"  bounced {b['email']}: {b['reason']} since {b['since']}")
     paused = f" ({data['paused']} paused)" if data["paused"] else ""
     click.echo(f"unsubscribed: {data['suppressed']} address{'es' if data['suppressed'] != 1 else ''}{paused}")
     if data["sources"]:

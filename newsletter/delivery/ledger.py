@@ -38,6 +38,18 @@ Version 5 adds:
                    again), when it was last asked, the outcome (``written``,
                    ``unchanged``, ``empty``, ``failed``) with its detail (the file written,
                    or the error), the HTTP status and the time of the last success.
+Version 6 adds:
+
+``bounces``        one row per bounce tied to a delivery: ``email`` lowercased, the
+                   ``delivery_id``, ``kind`` hard/soft, ``source`` (``smtp``: a 5xx to
+                   RCPT/DATA; ``dsn``: a delivery status notification read from the
+                   bounce mailbox), the enhanced ``status`` code and the ``diagnostic``,
+                   ``report_id`` (the report's Message-ID or mailbox key: a report is
+                   never counted twice) and ``cleared`` (set by ``resubscribe``: older
+                   bounces no longer count). A bounced delivery keeps its status
+                   (``failed`` for a 5xx at RCPT/DATA, ``sent`` for a later DSN):
+                   "bounced" is this table joined to ``deliveries``, so the CHECK
+                   constraint of ``deliveries`` needs no table rebuild.
 
 Every method commits before it returns: a state change is durable before the
 next SMTP step depends on it. Each connection sets ``secure_delete=FAST`` (the
@@ -141,6 +153,23 @@ _MIGRATIONS: dict[int, str] = {
         http_status   INTEGER,
         ok_at         REAL
     ) WITHOUT ROWID;
+    """,
+    # 6 (issue 14): bounces, from SMTP replies and from delivery status notifications
+    6: """
+    CREATE TABLE bounces (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        email       TEXT NOT NULL,
+        delivery_id INTEGER REFERENCES deliveries(id),
+        kind        TEXT NOT NULL CHECK (kind IN ('hard', 'soft')),
+        source      TEXT NOT NULL,
+        status      TEXT,
+        diagnostic  TEXT,
+        report_id   TEXT UNIQUE,
+        cleared     INTEGER NOT NULL DEFAULT 0,
+        created_at  REAL NOT NULL
+    );
+    CREATE INDEX bounces_email ON bounces(email, id);
+    CREATE INDEX deliveries_sender ON deliveries(sender);
     """,
 }
 SCHEMA_VERSION = max(_MIGRATIONS)
@@ -644,6 +673,7 @@ class Ledger:
         with self.transaction() as cur:
             row = cur.execute("SELECT until FROM suppressions WHERE email = ?", (key,)).fetchone()
             cur.execute("DELETE FROM suppressions WHERE email = ?", (key,))
+            cur.execute("UPDATE bounces SET cleared = 1 WHERE email = ?", (key,))  # a fresh start
             active = row is not None and (row[0] is None or row[0] > now)
             if active and horizon:
                 last = cur.execute("SELECT COALESCE(MAX(id), 0) FROM digests").fetchone()[0]
@@ -683,20 +713,162 @@ class Ledger:
 
     def cancel_suppressed(self, ids: Iterable[int] | None = None) -> list[tuple[int, str]]:
         """Mark pending deliveries to suppressed addresses ``failed`` with the error
-        ``unsubscribed`` (never re-sent); ``ids``: only these. Returns (id, email)."""
+        ``unsubscribed`` (``bounced`` for an address suppressed for bouncing; never
+        re-sent); ``ids``: only these. Returns (id, email)."""
         now = time.time()
         with self.transaction() as cur:
             rows = cur.execute(
-                "SELECT d.id, d.email FROM deliveries d JOIN suppressions s ON s.email = lower(d.email) "
+                "SELECT d.id, d.email, s.source FROM deliveries d JOIN suppressions s ON s.email = lower(d.email) "
                 "WHERE d.status = 'pending' AND (s.until IS NULL OR s.until > ?) ORDER BY d.id",
                 (now,),
             ).fetchall()
             wanted = None if ids is None else set(ids)
-            out = [(i, e) for i, e in rows if wanted is None or i in wanted]
+            chosen = [(i, e, src) for i, e, src in rows if wanted is None or i in wanted]
             cur.executemany(
-                "UPDATE deliveries SET status = 'failed', last_error = 'unsubscribed', updated_at = ?, "
+                "UPDATE deliveries SET status = 'failed', last_error = ?, updated_at = ?, "
                 "message = NULL WHERE id = ? AND status = 'pending'",
-                ((now, i) for i, _ in out),
+                (("bounced" if src == "bounced" else "unsubscribed", now, i) for i, _, src in chosen),
+            )
+        return [(i, e) for i, e, _ in chosen]
+
+    # ------------------------------------------------------------------ bounces (issue 14)
+
+    def delivery_for(self, message_id: str) -> tuple[int, str] | None:
+        """(delivery id, email) of the delivery with this Message-ID (angle brackets optional)."""
+        mid = message_id.strip()
+        if not mid.startswith("<"):
+            mid = f"<{mid}>"
+        row = self.conn.execute(
+            "SELECT id, email FROM deliveries WHERE message_id = ? ORDER BY id DESC LIMIT 1", (mid,)
+        ).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def delivery_by_sender(self, sender: str) -> tuple[int, str] | None:
+        """(delivery id, email) of the delivery sent with this envelope sender (a VERP
+        return path is unique per delivery)."""
+        row = self.conn.execute(
+            "SELECT id, email FROM deliveries WHERE sender = ? ORDER BY id DESC LIMIT 1", (sender.lower(),)
+        ).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def last_delivery_to(self, email: str) -> int | None:
+        """The newest delivery sent (or refused) to ``email``: a report naming only the
+        recipient is tied to it."""
+        row = self.conn.execute(
+            "SELECT MAX(id) FROM deliveries WHERE lower(email) = ? AND status IN ('sent', 'failed')",
+            (suppression_key(email),),
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def has_report(self, report_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM bounces WHERE report_id = ?", (report_id,)).fetchone() is not None
+
+    def record_bounce(
+        self,
+        email: str,
+        *,
+        kind: str,
+        source: str,
+        delivery_id: int | None,
+        status: str | None = None,
+        diagnostic: str | None = None,
+        report_id: str | None = None,
+        hard_limit: int = 1,
+        soft_limit: int = 5,
+    ) -> str | None:
+        """Record a bounce and apply the suppression policy in one commit: the address is
+        suppressed (source ``bounced``) after ``hard_limit`` hard bounces or
+        ``soft_limit`` consecutive soft ones. Returns why it was suppressed now, or None
+        (also for a report already recorded)."""
+        key = suppression_key(email)
+        with self.transaction() as cur:
+            if (
+                report_id is not None
+                and cur.execute("SELECT 1 FROM bounces WHERE report_id = ?", (report_id,)).fetchone()
+            ):
+                return None
+            cur.execute(
+                "INSERT INTO bounces(email, delivery_id, kind, source, status, diagnostic, report_id, created_at) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (key, delivery_id, kind, source, status, diagnostic, report_id, time.time()),
+            )
+            hard, soft = self._bounce_counts(cur, key)
+            reason = None
+            if hard >= hard_limit:
+                reason = f"{hard} hard bounce{'s' if hard != 1 else ''}"
+            elif soft >= soft_limit:
+                reason = f"{soft} consecutive soft bounces"
+            if reason is None:
+                return None
+            now = time.time()
+            row = cur.execute("SELECT until FROM suppressions WHERE email = ?", (key,)).fetchone()
+            if row is not None and (row[0] is None or row[0] > now):
+                return None  # unsubscribed already: keep the user's own reason
+            cur.execute(
+                "INSERT INTO suppressions(email, created_at, source, until) VALUES (?,?,'bounced',NULL) "
+                "ON CONFLICT(email) DO UPDATE SET created_at = excluded.created_at, source = 'bounced', until = NULL",
+                (key, now),
+            )
+            return reason
+
+    @staticmethod
+    def _bounce_counts(cur: sqlite3.Cursor, key: str) -> tuple[int, int]:
+        """(hard bounces, consecutive soft bounces) of an address since its last resubscribe.
+        Soft bounces are consecutive when no delivery between them went through without
+        bouncing; they count once per delivery."""
+        rows = cur.execute(
+            "SELECT delivery_id, kind FROM bounces WHERE email = ? AND cleared = 0 ORDER BY id", (key,)
+        ).fetchall()
+        hard = sum(1 for _, kind in rows if kind == "hard")
+        kinds: dict[int, str] = {}
+        for delivery, kind in rows:
+            if delivery is not None and kinds.get(delivery) != "hard":
+                kinds[delivery] = kind
+        soft = 0
+        if kinds:
+            for (delivery,) in cur.execute(
+                "SELECT id FROM deliveries WHERE lower(email) = ? AND id <= ? AND status IN ('sent', 'failed') "
+                "ORDER BY id DESC",
+                (key, max(kinds)),
+            ):
+                if kinds.get(delivery) != "soft":
+                    break
+                soft += 1
+        return hard, soft
+
+    def bounced(self) -> list[dict[str, Any]]:
+        """Addresses suppressed for bouncing, with why: ``{email, reason, hard, soft,
+        status, diagnostic, since}`` (``status``/``diagnostic`` of the last bounce)."""
+        if self.version < 6:
+            return []
+        out: list[dict[str, Any]] = []
+        rows = self.conn.execute(
+            "SELECT email, created_at FROM suppressions WHERE source = 'bounced' AND until IS NULL ORDER BY email"
+        ).fetchall()
+        cur = self.conn.cursor()
+        for email, since in rows:
+            hard, soft = self._bounce_counts(cur, email)
+            last = cur.execute(
+                "SELECT kind, source, status, diagnostic FROM bounces WHERE email = ? AND cleared = 0 "
+                "ORDER BY id DESC LIMIT 1",
+                (email,),
+            ).fetchone()
+            kind, source, status, diagnostic = last if last is not None else (None, None, None, None)
+            reason = f"{hard} hard bounce{'s' if hard != 1 else ''}" if hard else f"{soft} consecutive soft bounces"
+            if status or diagnostic:
+                reason += f" (last: {' '.join(x for x in (status, diagnostic) if x)})"
+            out.append(
+                {
+                    "email": email,
+                    "reason": reason,
+                    "kind": kind,
+                    "source": source,
+                    "hard": hard,
+                    "soft": soft,
+                    "status": status,
+                    "diagnostic": diagnostic,
+                    "since": iso(since),
+                }
             )
         return out
 
@@ -731,6 +903,13 @@ class Ledger:
                     state.ok_at,
                 ),
             )
+
+    def bounce_count(self) -> int:
+        """How many deliveries bounced (a 5xx at RCPT/DATA or a report afterwards)."""
+        if self.version < 6:
+            return 0
+        row = self.conn.execute("SELECT COUNT(DISTINCT delivery_id) FROM bounces").fetchone()
+        return int(row[0])
 
     # ------------------------------------------------------------------ runs
 

@@ -106,7 +106,9 @@ class Renderer:
         self._paper_link = self._compile(env, config.links.paper, "links.paper") if config.links.paper else None
         unsub = config.sender.unsubscribe
         self._unsub_url = self._compile(env, unsub.url, "sender.unsubscribe.url") if unsub.url else None
-        self._unsub_mailto = unsub.mailto
+        # List-Unsubscribe on every message (SPEC 5): without a configured mailto, requests go
+        # to the From address (`check` warns); either way the subject carries the token
+        self._unsub_mailto = unsub.mailto or config.sender.mailbox.address
         if secret is None:
             secret, self.insecure_secret = secret_for(config)
         else:
@@ -178,7 +180,9 @@ class Renderer:
                 )
         mailto = None
         if self._unsub_mailto:
-            mailto = f"mailto:{self._unsub_mailto}?subject={quote('unsubscribe ' + subscriber.email)}"
+            # the token, not the address: `newsletter bounces` honours the request only with
+            # a valid token (a forged request changes nothing), exactly like the one-click URL
+            mailto = f"mailto:{self._unsub_mailto}?subject={quote('unsubscribe ' + token)}"
         return url, mailto
 
     def message_id(self, subscriber: Subscriber, matches: Sequence[Match], *, salt: str = "") -> str:

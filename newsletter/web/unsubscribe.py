@@ -38,10 +38,7 @@ credentials for unsubscribing: the access log never holds one
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
-import re
 import signal
 import threading
 import time
@@ -57,7 +54,7 @@ from aiohttp import web
 from newsletter.config import Config, load_config
 from newsletter.delivery.ledger import Ledger, Suppression
 from newsletter.errors import NewsletterError
-from newsletter.unsubscribe import secret_for, unsubscribe_token
+from newsletter.unsubscribe import TokenIndex, mask, secret_for
 from newsletter.web.app import (
     MAX_BODY,
     Server,
@@ -73,7 +70,6 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8026
 MAX_PAUSE_WEEKS = 12  # the page offers 1, 2, 4, 8 or 12 weeks
 PAUSE_CHOICES = (1, 2, 4, 8, 12)
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",
     "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
@@ -94,42 +90,6 @@ _NOT_FOUND = "This unsubscribe link is not valid (it may be incomplete, or from 
 
 class BadRequest(ValueError):
     """The POST body is not one of the accepted forms."""
-
-
-# --------------------------------------------------------------------------- tokens
-
-
-class TokenIndex:
-    """Token -> subscriber address, for the configured subscribers under ``secret``."""
-
-    def __init__(self, config: Config, secret: str) -> None:
-        self._by_hash: dict[bytes, tuple[str, str]] = {}
-        for sub in config.subscribers:
-            token = unsubscribe_token(sub.email, secret)
-            self._by_hash[_key(token)] = (token, sub.email)
-
-    def __len__(self) -> int:
-        return len(self._by_hash)
-
-    def resolve(self, token: str) -> str | None:
-        """The address whose token this is, or None."""
-        if not _TOKEN.fullmatch(token):
-            return None
-        entry = self._by_hash.get(_key(token))
-        if entry is None or not hmac.compare_digest(entry[0].encode(), token.encode()):
-            return None
-        return entry[1]
-
-
-def _key(token: str) -> bytes:
-    return hashlib.sha256(token.encode("ascii", "replace")).digest()
-
-
-def mask(address: str) -> str:
-    """``alice@example.org`` -> ``al***@example.org`` (enough to recognise, not to harvest)."""
-    local, _, domain = address.rpartition("@")
-    keep = 2 if len(local) > 4 else 1
-    return f"{local[:keep]}***@{domain}"
 
 
 # --------------------------------------------------------------------------- request bodies
