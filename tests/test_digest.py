@@ -169,7 +169,11 @@ def test_parse_abstract_of_several_paragraphs(seeds: dict[str, Path]) -> None:
         (b"new\n\nSubscribe\n\nDaily Papers\n\nSep 4\n", "no paper entries", 7),
         (b"just one line of text\n", "one paragraph of text: not a digest", 1),
         (b"Hello team,\n\nthe notes of today.\n\nThanks\n", "3 paragraphs of text", 1),
-        (b"new\n\nSep 4\n\n  \xe2\x80\xa2 3 authors\n\xc2\xb7\nSep 3\n", "meta block (authors, date) without a title", 5),
+        (
+            b"new\n\nSep 4\n\n  \xe2\x80\xa2 3 authors\n\xc2\xb7\nSep 3\n",
+            "meta block (authors, date) without a title",
+            5,
+        ),
         (b'[{"title": "A", "abstract": "x"},\n {"title": ', "invalid JSON", 2),
         (b"[]", "holds no papers", 1),
     ],

@@ -94,10 +94,10 @@ from typing import Any, Protocol, TypeVar
 from newsletter.config import Config, Subscriber
 from newsletter.delivery.ledger import Ledger, NewDelivery, suppression_key
 from newsletter.delivery.smtp import Outgoing, Result, SmtpSender
-from newsletter.digest import Paper, parse_digest
+from newsletter.digest import Paper, parse_digest, unique_papers
 from newsletter.errors import DigestParseError
 from newsletter.matching import Match
-from newsletter.pipeline import digest_files, plan, unique_papers
+from newsletter.pipeline import digest_files, plan
 from newsletter.render import Renderer
 
 log = logging.getLogger(__name__)

@@ -42,7 +42,7 @@ def detect_format(text: str) -> str:
 
     stripped = text.lstrip("\ufeff \t\r\n")
     first = stripped[:1]
-    if first == "{" or (first == "[" and stripped[1:].lstrip()[:1] in ("{", "]", '"', "[") or stripped == "["):
+    if first == "{" or ((first == "[" and stripped[1:].lstrip()[:1] in ("{", "]", '"', "[")) or stripped == "["):
         return "json"
     if first == "[" and stripped[1:].lstrip()[:1].isdigit() and "](" not in stripped[:200]:
         return "json"

@@ -262,12 +262,16 @@ def _squash(text: str) -> str:
     return re.sub(r"[\W_]+", "", text).casefold()
 
 
-def organization(line: str) -> str:
+def organization(line: str, handle: str | None = None) -> str:
     """The organisation of a meta line: the page shows the Hub handle, then the display
     name. ``ByteDance ByteDance`` -> ``ByteDance``; ``ByteDance-Seed ByteDance Seed`` ->
     ``ByteDance Seed``; ``SUDA Soochow University`` -> ``Soochow University`` (an
     upper-case handle with the display name's initial); else the line as it is."""
     words = line.lstrip("•").split()
+    if handle:  # the Hub handle is known (from the link): drop it from the front
+        for n in range(1, len(words)):
+            if _squash(" ".join(words[:n])) == _squash(handle):
+                return " ".join(words[n:])
     half = len(words) // 2
     if len(words) % 2 == 0 and half and words[:half] == words[half:]:
         return " ".join(words[:half])
@@ -456,7 +460,7 @@ def _link(state: _State, label: str, url: str | None, line: int, *, heading: boo
             out.append(Item(kind, line, number=_number(m.group(1)), url=url if kind == "stars" else None))
             return True
     day = _HF_DAY.match(url or "")
-    if day:
+    if day and not state.current_id():
         out.append(Item("date", line, when=(int(day.group(2)), int(day.group(3)), int(day.group(1)))))
         return True
     if _hf_id(url) and (heading or (text and _hf_id(url) != state.current_id())):
@@ -477,7 +481,7 @@ def _link(state: _State, label: str, url: str | None, line: int, *, heading: boo
         if state.awaiting_submitter:
             state.awaiting_submitter = False  # the submitter's profile
         else:
-            out.append(Item("org", line, text=organization(text)))
+            out.append(Item("org", line, text=organization(text, page.group("seg"))))
     return True  # any other link is page chrome
 
 
@@ -486,7 +490,8 @@ _COUNT_LABELS = (
     ("authors", re.compile(r"(?:[•*\-]\s*)?(\d+)\s+authors?", re.IGNORECASE)),
     ("stars", re.compile(rf"github\s+({_NUMBER})", re.IGNORECASE)),
 )
-_HF_DAY = re.compile(r"^https?://(?:www\.)?huggingface\.co/papers/date/(\d{4})-(\d{2})-(\d{2})\b")
+_HF_DAY = re.compile(r"https?://(?:www\.)?huggingface\.co/papers/date/(\d{4})-(\d{2})-(\d{2})\b")
+_INLINE_LINK = re.compile(r"!?\[[^\]]*\]\([^)]*\)")
 
 
 def _url_line(state: _State, url: str, line: int) -> None:
@@ -507,7 +512,7 @@ def _url_line(state: _State, url: str, line: int) -> None:
         if state.awaiting_submitter:
             state.awaiting_submitter = False
         else:
-            out[-1] = Item("org", prev.line, text=organization(prev.text))
+            out[-1] = Item("org", prev.line, text=organization(prev.text, page.group("seg")))
         return
     if "github.com/" in url and prev is None:
         out.append(Item("code", line, url=url))
@@ -540,7 +545,13 @@ def _plain_line(state: _State, s: str, line: int) -> bool:
     if parsed:
         out.append(Item("date", line, number=parsed[3], when=parsed[:3]))
         return True
+    day = _HF_DAY.search(s)
+    if day and not state.current_id():  # the Daily/Weekly/Monthly tabs name the day
+        out.append(Item("date", line, when=(int(day.group(2)), int(day.group(3)), int(day.group(1)))))
+        return True
     folded = s.casefold()
+    if "](" in s and " ".join(_INLINE_LINK.sub(" ", s).split()).casefold() in CHROME_LINES | {""}:
+        return True  # a menu or footer line of links
     if folded in ("ai-generated summary", "ai summary", "tl;dr"):
         out.append(Item("summary", line))
         return True
@@ -565,8 +576,8 @@ def _rec_link(state: _State, s: str, line: int) -> bool:
     heading = bool(_HEADING.match(s))
     body = _HEADING.sub("", s).lstrip("*-• ").strip()
     m = _LINK.match(body)
-    if not m:
-        return False
+    if not m or "](" in _IMAGE.sub("", m.group("label")):
+        return False  # not one link (several on a line, or none)
     url = m.group("url") if m.group("ref") is None else state.refs.get(m.group("ref"))
     return _link(state, m.group("label"), url, line, heading=heading)
 

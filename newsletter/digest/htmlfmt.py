@@ -35,7 +35,7 @@ def parse(text: str, *, source: str) -> tuple[date | None, tuple[Paper, ...]]:
         if node is not None:
             break
     if node is None:
-        raise DigestParseError("looks like HTML but has no Daily Papers data (data-target=\"DailyPapers\")", path=source)
+        raise DigestParseError('looks like HTML but has no Daily Papers data (data-target="DailyPapers")', path=source)
     props_text = node.attributes.get("data-props") or ""
     try:
         props = json.loads(props_text)

@@ -48,10 +48,10 @@ def _str(value: Any, *, source: str, where: str, key: str, required: bool = Fals
 
 
 def _url(value: Any, *, source: str, where: str, key: str) -> str | None:
-    """An http(s) URL, or None; anything else in a link field is an error."""
+    """An http(s) URL, or None: a link of another scheme (``javascript:``) is dropped."""
     text = _str(value, source=source, where=where, key=key)
     if text is not None and not text.lower().startswith(("https://", "http://")):
-        raise DigestParseError(f"{where}: {key!r} must be an http(s) URL", path=source)
+        return None
     return text
 
 
