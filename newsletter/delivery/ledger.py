@@ -18,7 +18,9 @@ Schema (version 1):
                    last error, the paper ids, the envelope sender and the exact
                    message bytes (kept until the server accepts it, so a re-send
                    carries the identical message and Message-ID).
-``sent_papers``    (email, paper id) of every accepted delivery: never again.
+``sent_papers``    (email, paper key) of every accepted delivery: never again. A paper
+                   is recorded under every identity it has (id, arXiv id, normalised
+                   title), so it never comes again under another one.
 ``runs``           one row per ``send`` pass (start, end, counts) for ``status``.
 
 Version 2 adds:
@@ -47,12 +49,12 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from newsletter.digest import Paper
+from newsletter.digest import Paper, unique_papers
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -142,19 +144,7 @@ class LedgerError(Exception):
 
 def paper_from_json(record: dict[str, Any]) -> Paper:
     """The inverse of :meth:`Paper.to_json`."""
-    published = record.get("published")
-    return Paper(
-        title=record["title"],
-        abstract=record["abstract"],
-        id=record["id"],
-        source=record["source"],
-        authors=record.get("authors"),
-        organization=record.get("organization"),
-        published=date.fromisoformat(published) if published else None,
-        upvotes=record.get("upvotes"),
-        url=record.get("url"),
-        links=tuple(record.get("links") or ()),
-    )
+    return Paper.from_json(record)
 
 
 def iso(ts: float | None) -> str | None:
@@ -340,20 +330,15 @@ class Ledger:
 
     def papers_after(self, horizon: int, upto: int | None = None) -> list[Paper]:
         """Papers of the ok digests with ``horizon < id <= upto``, in pick-up then digest
-        order, each paper id once (at its first occurrence)."""
+        order, each paper once (at its first occurrence, merged with its later records:
+        same arXiv id or same normalised title, SPEC 2.4)."""
         upto = self.last_digest_id() if upto is None else upto
         rows = self.conn.execute(
             "SELECT dp.paper_id, dp.record FROM digest_papers dp JOIN digests d ON d.id = dp.digest_id "
             "WHERE d.status = 'ok' AND d.id > ? AND d.id <= ? ORDER BY d.id, dp.position",
             (horizon, upto),
         )
-        seen: set[str] = set()
-        out: list[Paper] = []
-        for paper_id, record in rows:
-            if paper_id not in seen:
-                seen.add(paper_id)
-                out.append(paper_from_json(json.loads(record)))
-        return out
+        return list(unique_papers(Paper.from_json(json.loads(record)) for _, record in rows))
 
     # ------------------------------------------------------------------ subscribers
 

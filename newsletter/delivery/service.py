@@ -529,7 +529,8 @@ async def send_pass(
                             log.info("%s unsubscribed during the pass: skipped", sub.email)
                             summary.suppressed += 1
                             continue
-                        ids = tuple(m.paper.id for m in job.matches)
+                        # every identity of each paper (SPEC 2.4): sent under one, never again under another
+                        ids = tuple(k for m in job.matches for k in m.paper.keys)
                         batch.append(NewDelivery(sub.email, message_id, ids, envelope_from, data))
                     if not batch:
                         continue
