@@ -162,7 +162,7 @@ class Unsubscribe(Model):
 
 class Sender(Model):
     from_: str = Field(default="Paper Digest <digest@example.org>", alias="from")
-    subject: str = "{{ count }} new papers for you"
+    subject: str = "{{ count }} new paper{{ 's' if count != 1 }} for you"
     reply_to: str | None = None
     list_id: str | None = None
     unsubscribe: Unsubscribe = Unsubscribe()

@@ -169,7 +169,8 @@ def _plain_paper(rec: dict[str, Any], *, source: str, where: str) -> Paper:
         comments=_int(rec.get("comments"), source=source, where=where, key="comments"),
         url=_url(rec.get("url"), source=source, where=where, key="url"),
         pdf_url=_url(rec.get("pdf_url"), source=source, where=where, key="pdf_url"),
-        code_url=_url(rec.get("code_url"), source=source, where=where, key="code_url"),
+        code_url=_url(rec.get("code_url"), source=source, where=where, key="code_url")
+        or next((u for u in links if "github.com/" in u), None),
         code_stars=_int(rec.get("code_stars"), source=source, where=where, key="code_stars"),
         project_url=_url(rec.get("project_url"), source=source, where=where, key="project_url"),
         summary=_str(rec.get("summary") if "abstract" in rec else None, source=source, where=where, key="summary"),
