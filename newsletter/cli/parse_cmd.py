@@ -13,7 +13,6 @@ from newsletter.cli import cli
 from newsletter.digest import FORMATS, Paper, read_digest
 from newsletter.errors import DigestParseError
 
-
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
