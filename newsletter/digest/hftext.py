@@ -193,7 +193,11 @@ class Item:
 def unwrap(text: str) -> list[str]:
     """The lines of ``text`` without what wraps the page (front matter, fences, the
     ``[Content truncated]`` marker); lines keep their numbers (removed ones are blank)."""
-    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    if not (text.lstrip()[:3] == "---" or "```" in text or "~~~" in text or "runcated" in text):
+        return lines  # nothing wraps it (the plain copies)
     first = next((i for i, line in enumerate(lines) if line.strip()), None)
     if first is not None and lines[first].strip() == "---":
         end = next((i for i in range(first + 1, min(len(lines), first + 60)) if lines[i].strip() == "---"), None)
@@ -651,11 +655,19 @@ def linked_items(lines: list[str], *, source: str) -> list[Item]:
     return state.out
 
 
-_LINKED = re.compile(r"huggingface\.co/papers/[A-Za-z0-9]|^\s*#{1,6}\s+\[", re.MULTILINE)
+_LINKED = re.compile(r"huggingface\.co/papers/[A-Za-z0-9]|^[ \t]*#{1,6}[ \t]+\[", re.MULTILINE)
+
+
+def _is_linked(text: str) -> bool:
+    """Whether the dump carries paper links (a substring test first: this runs on every file)."""
+    if "huggingface.co/papers/" not in text and "# [" not in text:
+        return False
+    return _LINKED.search(text) is not None
+
 
 #: The styles, in order: the first whose test accepts the text reads it.
 STYLES: tuple[tuple[str, Callable[[str], bool], Callable[..., list[Item]]], ...] = (
-    ("linked", lambda text: _LINKED.search(text) is not None, linked_items),
+    ("linked", _is_linked, linked_items),
     ("plain", lambda text: True, plain_items),
 )
 

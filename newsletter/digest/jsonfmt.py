@@ -58,7 +58,8 @@ def _url(value: Any, *, source: str, where: str, key: str) -> str | None:
 def unwrap_text(text: str) -> str:
     """arXiv abstracts break lines mid-sentence: single line breaks become spaces,
     blank lines stay paragraph breaks."""
-    return _SOFT_BREAK.sub(" ", text.strip())
+    text = text.strip()
+    return _SOFT_BREAK.sub(" ", text) if "\n" in text else text
 
 
 def _org(value: Any, *, source: str, where: str) -> str | None:

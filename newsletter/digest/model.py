@@ -7,11 +7,12 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 _NON_ALNUM = re.compile(r"[\W_]+", re.UNICODE)
 # A URL ends at whitespace or at characters that never belong to one in prose.
-_URL = re.compile(r"https?://[^\s<>\"'{}|\\^`\[\]]+", re.IGNORECASE)
+_URL_BODY = re.compile(r"[^\s<>\"'{}|\\^`\[\]]+")
 _TRAILING = ".,;:!?*"
 # New-style arXiv ids (2007+), optionally versioned; old-style ids (hep-th/9901001).
 _ARXIV_ID = re.compile(r"^(?:(\d{4}\.\d{4,5})|([a-z-]+(?:\.[A-Z]{2})?/\d{7}))(?:v\d+)?$")
@@ -21,8 +22,15 @@ ARXIV_ABS_URL = "https://arxiv.org/abs/{id}"
 ARXIV_PDF_URL = "https://arxiv.org/pdf/{id}"
 
 
+# ASCII fast path of paper_id: every ASCII character that is not a letter or digit -> space
+_ASCII_SEP = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
+
+
+@lru_cache(maxsize=1 << 16)
 def paper_id(title: str) -> str:
     """The stable id derived from a title: NFKC, casefold, non-alphanumerics collapsed to '-'."""
+    if title.isascii():
+        return "-".join(title.lower().translate(_ASCII_SEP).split())
     norm = unicodedata.normalize("NFKC", title).casefold()
     return _NON_ALNUM.sub("-", norm).strip("-")
 
@@ -43,11 +51,22 @@ def extract_links(text: str) -> tuple[str, ...]:
     Trailing sentence punctuation and an unbalanced closing parenthesis are not
     part of the URL (``see https://x.org/a).`` gives ``https://x.org/a``).
     """
-    if "://" not in text:
-        return ()
     found: list[str] = []
-    for match in _URL.finditer(text):
-        url = match.group(0)
+    pos = text.find("://")
+    while pos >= 0:  # scheme before each "://" (case-insensitive), the URL's body after it
+        if text[pos - 5 : pos].lower() == "https":
+            start = pos - 5
+        elif text[pos - 4 : pos].lower() == "http":
+            start = pos - 4
+        else:
+            pos = text.find("://", pos + 3)
+            continue
+        body = _URL_BODY.match(text, pos + 3)
+        if body is None:
+            pos = text.find("://", pos + 3)
+            continue
+        url = text[start : body.end()]
+        pos = text.find("://", body.end())
         while url:
             if url[-1] in _TRAILING or (url[-1] == ")" and url.count("(") < url.count(")")):
                 url = url[:-1]
