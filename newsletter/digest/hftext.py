@@ -144,6 +144,16 @@ _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)|!\[[^\]]*\]\[\d+\]")
 _REFDEF = re.compile(r"^(?:\[(?P<a>\d+)\]:\s*|(?P<b>\d+)\.\s+)(?P<url>https?://\S+)$")
 _URL_LINE = re.compile(r"^<?(?P<url>https?://\S+?)>?$")
 _TRUNCATED = re.compile(r"\s*\[(?:content truncated|truncated)[^\]]*\]\s*", re.IGNORECASE)
+_NUMBER_RE = re.compile(_NUMBER)
+_UPVOTE_LINE = re.compile(rf"(?:\[\s*[-+x]?\s*\]|upvote)\s*({_NUMBER})", re.IGNORECASE)
+_SUBMITTED = re.compile(r"submitted by\b[:\s]*(.*)", re.IGNORECASE)
+_STARS = re.compile(rf"github\s+({_NUMBER})", re.IGNORECASE)
+_PUBLISHED = re.compile(r"published on\s+(.+)", re.IGNORECASE)
+_BARE_COUNT = re.compile(r"\d[\d,]*(?:\.\d+)?[kK]?")
+_LINK_CLOSE = re.compile(r"\](\(|\[)")
+_OPEN_SPACE = re.compile(r"\[\s+")
+_CLOSE_SPACE = re.compile(r"\s+\]")
+_NON_WORD = re.compile(r"[\W_]+")
 _FENCE = re.compile(r"^(?:```|~~~)[\w-]*$")
 _REFERENCES = frozenset({"references", "visible links", "links:", "references:"})
 
@@ -263,7 +273,7 @@ def resolve(month: int, day: int, year: int | None, reference: date) -> date | N
 
 
 def _squash(text: str) -> str:
-    return re.sub(r"[\W_]+", "", text).casefold()
+    return _NON_WORD.sub("", text).casefold()
 
 
 def organization(line: str, handle: str | None = None) -> str:
@@ -454,7 +464,7 @@ def _link(state: _State, label: str, url: str | None, line: int, *, heading: boo
     """A line that is one link (Markdown inline or reference style)."""
     text = _label_text(label)
     out = state.out
-    if re.fullmatch(_NUMBER, text):
+    if _NUMBER_RE.fullmatch(text):
         discussion = url is not None and ("#community" in url or "/discussion" in url)
         out.append(Item("comments" if discussion else "upvotes", line, number=_number(text)))
         return True
@@ -525,15 +535,15 @@ def _url_line(state: _State, url: str, line: int) -> None:
 def _plain_line(state: _State, s: str, line: int) -> bool:
     """Lines that are not links: upvote elements, counts, dates, chrome."""
     out = state.out
-    m = re.fullmatch(rf"(?:\[\s*[-+x]?\s*\]|upvote)\s*({_NUMBER})", s, re.IGNORECASE)
+    m = _UPVOTE_LINE.fullmatch(s)
     if m:
         out.append(Item("upvotes", line, number=_number(m.group(1))))
         return True
-    m = re.fullmatch(r"submitted by\b[:\s]*(.*)", s, re.IGNORECASE)
+    m = _SUBMITTED.fullmatch(s)
     if m:
         state.awaiting_submitter = not _label_text(m.group(1)).strip()
         return True
-    m = re.fullmatch(rf"github\s+({_NUMBER})", s, re.IGNORECASE)
+    m = _STARS.fullmatch(s)
     if m:
         out.append(Item("stars", line, number=_number(m.group(1))))
         return True
@@ -541,7 +551,7 @@ def _plain_line(state: _State, s: str, line: int) -> bool:
     if m:
         out.append(Item("authors", line, number=int(m.group("n"))))
         return True
-    m = re.fullmatch(r"published on\s+(.+)", s, re.IGNORECASE)
+    m = _PUBLISHED.fullmatch(s)
     if m and (parsed := parse_date_line(m.group(1))):
         out.append(Item("published", line, when=parsed[:3]))
         return True
@@ -567,7 +577,7 @@ def _plain_line(state: _State, s: str, line: int) -> bool:
     if state.awaiting_submitter:  # the submitter's name
         state.awaiting_submitter = False
         return True
-    if re.fullmatch(r"\d[\d,]*(?:\.\d+)?[kK]?", s):  # a bare count: the upvote element
+    if _BARE_COUNT.fullmatch(s):  # a bare count: the upvote element
         out.append(Item("upvotes", line, number=_number(s)))
         return True
     return False
@@ -619,8 +629,8 @@ def _join_brackets(lines: list[str]) -> list[tuple[int, str]]:
             while j < len(lines) and j < i + 4 and lines[j].strip():
                 parts.append(lines[j].strip())
                 joined = " ".join(parts)
-                if joined.count("[") <= joined.count("]") and re.search(r"\](\(|\[)", joined):
-                    s, i = re.sub(r"\[\s+", "[", re.sub(r"\s+\]", "]", joined)), j + 1
+                if joined.count("[") <= joined.count("]") and _LINK_CLOSE.search(joined):
+                    s, i = _OPEN_SPACE.sub("[", _CLOSE_SPACE.sub("]", joined)), j + 1
                     break
                 j += 1
         out.append((number, s))

@@ -75,19 +75,21 @@ def _org(value: Any, *, source: str, where: str) -> str | None:
 
 def _authors(value: Any, *, source: str, where: str) -> tuple[int | None, tuple[str, ...]]:
     """A count, a list of names, or the API's ``[{"name", "hidden", ...}]``."""
-    if isinstance(value, list):
+    if type(value) is list:
         names: list[str] = []
         for author in value:
-            if isinstance(author, str):
-                name: Any = author
-            elif isinstance(author, dict):
+            if type(author) is dict:
                 if author.get("hidden") is True:
                     continue
                 name = author.get("name")
+            elif type(author) is str:
+                name = author
             else:
                 raise DigestParseError(f"{where}: 'authors' must hold names or objects", path=source)
-            if isinstance(name, str) and name.strip():
-                names.append(" ".join(name.split()))
+            if type(name) is str:
+                name = " ".join(name.split())
+                if name:
+                    names.append(name)
         return len(value), tuple(names)
     return _int(value, source=source, where=where, key="authors"), ()
 
