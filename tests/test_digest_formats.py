@@ -235,3 +235,19 @@ def test_identity_title_derived_id_meets_arxiv_id() -> None:
     merged = unique_papers([plain, *parse("arxiv.rss")])
     assert [p.id for p in merged] == ["2611.00002", "2611.00003"]
     assert set(merged[0].keys) >= {"2611.00002", "retrieval-heads-in-long-context-models"}
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (
+            b'<!doctype html><div data-target="DailyPapers" data-props="' + b"[" * 100_000 + b'"></div>',
+            "nested too deeply",
+        ),
+        (b"<?xml version='1.0'?><rss version='2.0'><channel><item><title>x", "not arXiv's"),
+    ],
+)
+def test_parse_poison_input_is_a_clear_error(data: bytes, message: str) -> None:
+    with pytest.raises(DigestParseError, match=message):
+        parse_digest(data, source="poison", reference=REF)

@@ -639,3 +639,17 @@ def test_email_every_keyword_chip_has_visible_evidence(tmp_path: Path) -> None:
                 assert where, (sub.email, view.title, hit.keyword)
                 by_snippet += where == ["snippet"]
     assert chips > 40 and by_snippet >= 5  # without the snippets those chips had no evidence
+
+
+def test_email_hostile_digest_values_are_escaped(tmp_path: Path) -> None:
+    config = make_config(tmp_path, subscribers=[{"email": "a@example.org", "keywords": ["evil"]}])
+    ((_, _, rendered),) = render_all(config, [SAMPLES / "hostile.json"])
+    raw = rendered.as_bytes()
+    headers = raw.split(b"\r\n\r\n", 1)[0]
+    assert b"Bcc:" not in headers and b"Injected:" not in headers
+    text, html = bodies(parse(rendered))
+    assert "<script>alert(1)</script>" not in html and "<b>tags</b>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "Mallory Injected: yes" in visible_text(html)
+    assert "javascript:" not in html
+    assert "=?utf-8?q?encoded?=" in text  # shown as written, never decoded

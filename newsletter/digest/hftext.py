@@ -587,6 +587,8 @@ Recogniser = Callable[[_State, str, int], bool]
 
 
 def _rec_link(state: _State, s: str, line: int) -> bool:
+    if s[0] not in "#[*-•" or "]" not in s:
+        return False
     heading = bool(_HEADING.match(s))
     body = _HEADING.sub("", s).lstrip("*-• ").strip()
     m = _LINK.match(body)
@@ -623,7 +625,7 @@ def _join_brackets(lines: list[str]) -> list[tuple[int, str]]:
         s = lines[i].strip()
         number = i + 1
         i += 1
-        if s.count("[") > s.count("]") and (s.startswith("[") or _HEADING.match(s)):
+        if "[" in s and s.count("[") > s.count("]") and (s.startswith("[") or _HEADING.match(s)):
             parts = [s]
             j = i
             while j < len(lines) and j < i + 4 and lines[j].strip():
@@ -645,11 +647,11 @@ def linked_items(lines: list[str], *, source: str) -> list[Item]:
     body: list[tuple[int, str]] = []
     ended = False
     for number, s in numbered:
-        m = _REFDEF.match(s)
+        m = _REFDEF.match(s) if s[:1] == "[" or s[:1].isdigit() else None
         if m:
             refs[m.group("a") or m.group("b")] = m.group("url")
             continue
-        if s.casefold() in _REFERENCES:
+        if len(s) < 16 and s.casefold() in _REFERENCES:
             ended = True
         if not ended:
             body.append((number, s))
@@ -658,11 +660,17 @@ def linked_items(lines: list[str], *, source: str) -> list[Item]:
         if not s:
             state.brk = True
             continue
-        for recognise in RECOGNISERS:
-            if recognise(state, s, number):
-                break
+        if len(s) > _PROSE and s[0] not in "[#*-•!<" and "](" not in s and not state.awaiting_submitter:
+            _rec_text(state, s, number)  # a long line of prose: no recogniser takes it
+        else:
+            for recognise in RECOGNISERS:
+                if recognise(state, s, number):
+                    break
         state.brk = False
     return state.out
+
+
+_PROSE = 80  # longer than any element line (counts, dates, "Submitted by NAME", chrome)
 
 
 _LINKED = re.compile(r"huggingface\.co/papers/[A-Za-z0-9]|^[ \t]*#{1,6}[ \t]+\[", re.MULTILINE)
