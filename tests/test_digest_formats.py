@@ -251,3 +251,16 @@ def test_identity_title_derived_id_meets_arxiv_id() -> None:
 def test_parse_poison_input_is_a_clear_error(data: bytes, message: str) -> None:
     with pytest.raises(DigestParseError, match=message):
         parse_digest(data, source="poison", reference=REF)
+
+
+def test_hftext_plain_copy_with_upvote_elements() -> None:
+    text = (
+        "Daily Papers\n\nOct 5\n\n19\n\nFirst Paper Title\n\nIts abstract.\n\n  • 2 authors\n·\nOct 4 3\n\n"
+        "-\n\nSecond Paper Title\n\nAnother abstract.\n\nUpvote 1.2k\n\nThird Paper\n\nThird abstract.\n"
+    )
+    papers = parse_digest(text.encode(), source="p.txt", reference=REF).papers
+    assert [(p.title, p.upvotes, p.comments) for p in papers] == [
+        ("First Paper Title", 19, 3),
+        ("Second Paper Title", 0, None),
+        ("Third Paper", 1200, None),
+    ]

@@ -359,6 +359,11 @@ def looks_like_title(block: Block) -> bool:
     return len(line) <= TITLE_MAX and not line.endswith(".") and "://" not in line
 
 
+def _is_count(line: str) -> bool:
+    """A block that is only an upvote count (``19``, ``1.2k``, ``-``)."""
+    return line == "-" or _BARE_COUNT.fullmatch(line) is not None or _UPVOTE_LINE.fullmatch(line) is not None
+
+
 def _meta_items(meta: Meta, line: int) -> list[Item]:
     out: list[Item] = []
     if meta.authors is not None:
@@ -390,6 +395,12 @@ def plain_items(lines: list[str], *, source: str) -> list[Item]:
         raise DigestParseError(f"{what}: not a digest", path=source, line=items[i].line)
     while i < len(items):
         head = items[i]
+        if len(head.lines) == 1 and i + 1 < len(items) and _is_count(head.lines[0]):
+            count = _UPVOTE_LINE.fullmatch(head.lines[0])
+            number = _number(count.group(1) if count else head.lines[0])
+            out.append(Item("upvotes", head.line, number=number))  # the upvote element
+            i += 1
+            continue
         if as_meta(head) is not None:
             raise DigestParseError("meta block (authors, date) without a title before it", path=source, line=head.line)
         if len(head.lines) != 1:
