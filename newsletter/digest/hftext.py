@@ -543,55 +543,66 @@ def _url_line(state: _State, url: str, line: int) -> None:
         out.append(Item("code", line, url=url))
 
 
+def _submitted(state: _State, m: re.Match[str], line: int) -> Item | None:
+    state.awaiting_submitter = not _label_text(m.group(1)).strip()  # the name on the next line
+    return None
+
+
+def _published(state: _State, m: re.Match[str], line: int) -> Item | None:
+    parsed = parse_date_line(m.group(1))
+    return Item("published", line, when=parsed[:3]) if parsed else None
+
+
+def _tab_day(state: _State, m: re.Match[str], line: int) -> Item | None:
+    if state.current_id():
+        return None
+    return Item("date", line, when=(int(m.group(2)), int(m.group(3)), int(m.group(1))))
+
+
+_Element = Callable[[_State, re.Match[str], int], "Item | None"]
+
+#: Element lines that are not links: (pattern, what the line becomes). A pattern whose
+#: handler gives None still takes the line when it is ``_submitted``; else the next
+#: pattern is tried.
+ELEMENT_LINES: tuple[tuple[re.Pattern[str], _Element], ...] = (
+    (_UPVOTE_LINE, lambda st, m, ln: Item("upvotes", ln, number=_number(m.group(1)))),
+    (_SUBMITTED, _submitted),
+    (_STARS, lambda st, m, ln: Item("stars", ln, number=_number(m.group(1)))),
+    (_AUTHORS, lambda st, m, ln: Item("authors", ln, number=int(m.group("n")))),
+    (_PUBLISHED, _published),
+    (_DATE, lambda st, m, ln: (p := parse_date_line(m.group(0))) and Item("date", ln, number=p[3], when=p[:3])),
+    (_HF_DAY, _tab_day),  # the Daily/Weekly/Monthly tabs name the day
+    (_BARE_COUNT, lambda st, m, ln: Item("upvotes", ln, number=_number(m.group(0)))),  # a bare upvote count
+)
+_SUMMARY_LABELS = frozenset({"ai-generated summary", "ai summary", "tl;dr"})
+
+
 def _plain_line(state: _State, s: str, line: int) -> bool:
-    """Lines that are not links: upvote elements, counts, dates, chrome."""
-    out = state.out
-    m = _UPVOTE_LINE.fullmatch(s)
-    if m:
-        out.append(Item("upvotes", line, number=_number(m.group(1))))
-        return True
-    m = _SUBMITTED.fullmatch(s)
-    if m:
-        state.awaiting_submitter = not _label_text(m.group(1)).strip()
-        return True
-    m = _STARS.fullmatch(s)
-    if m:
-        out.append(Item("stars", line, number=_number(m.group(1))))
-        return True
-    m = _AUTHORS.match(s)
-    if m:
-        out.append(Item("authors", line, number=int(m.group("n"))))
-        return True
-    m = _PUBLISHED.fullmatch(s)
-    if m and (parsed := parse_date_line(m.group(1))):
-        out.append(Item("published", line, when=parsed[:3]))
-        return True
-    parsed = parse_date_line(s)
-    if parsed:
-        out.append(Item("date", line, number=parsed[3], when=parsed[:3]))
-        return True
-    day = _HF_DAY.search(s)
-    if day and not state.current_id():  # the Daily/Weekly/Monthly tabs name the day
-        out.append(Item("date", line, when=(int(day.group(2)), int(day.group(3)), int(day.group(1)))))
-        return True
-    folded = s.casefold()
-    if "](" in s and " ".join(_INLINE_LINK.sub(" ", s).split()).casefold() in CHROME_LINES | {""}:
-        return True  # a menu or footer line of links
-    if folded in ("ai-generated summary", "ai summary", "tl;dr"):
-        out.append(Item("summary", line))
-        return True
-    if folded in HEADER_LINES:
-        out.append(Item("header", line))
-        return True
-    if folded in CHROME_LINES or not _IMAGE.sub("", s).strip(" *-•|"):
-        return True
+    """Lines that are not links: the elements of :data:`ELEMENT_LINES`, labels, chrome."""
+    for pattern, element in ELEMENT_LINES:
+        m = pattern.search(s) if pattern is _HF_DAY else pattern.fullmatch(s)
+        if m:
+            item = element(state, m, line)
+            if item is not None:
+                state.out.append(item)
+                return True
+            if pattern is _SUBMITTED:
+                return True
     if state.awaiting_submitter:  # the submitter's name
         state.awaiting_submitter = False
         return True
-    if _BARE_COUNT.fullmatch(s):  # a bare count: the upvote element
-        out.append(Item("upvotes", line, number=_number(s)))
-        return True
-    return False
+    folded = s.casefold()
+    if folded in _SUMMARY_LABELS:
+        state.out.append(Item("summary", line))
+    elif folded in HEADER_LINES:
+        state.out.append(Item("header", line))
+    elif not (
+        folded in CHROME_LINES
+        or not _IMAGE.sub("", s).strip(" *-•|")
+        or ("](" in s and " ".join(_INLINE_LINK.sub(" ", s).split()).casefold() in CHROME_LINES | {""})
+    ):
+        return False  # text
+    return True
 
 
 Recogniser = Callable[[_State, str, int], bool]
