@@ -9,8 +9,10 @@ Every dump style goes through the same three steps:
    copy of the page as shown, the seeds: titles told by the shape of their block)
    and ``linked`` (every dump that carries the paper links: Markdown, text-browser
    dumps with reference links, text with a URL line after each element), which
-   reads line by line through a table of recognisers (:data:`RECOGNISERS`).
-   A new dump style is one more style function or a few more recognisers.
+   reads line by line through a table of recognisers (:data:`RECOGNISERS`: one
+   link, a URL line, the element lines of :data:`ELEMENT_LINES`, else text). A new
+   dump style is one more entry in :data:`STYLES` (a function giving items), a new
+   element one more row of :data:`ELEMENT_LINES`.
 3. :func:`assemble` turns the stream into papers, one per id (trending pages show
    each card twice).
 
