@@ -54,7 +54,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from newsletter.digest import Paper, unique_papers
+from newsletter.digest import Paper, paper_id, unique_papers
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -121,6 +121,15 @@ _MIGRATIONS: dict[int, str] = {
         until      REAL
     ) WITHOUT ROWID;
     """,
+    # 4 (issue 12): one paper, one identity. Papers sent before are recorded under their
+    # normalised title too, so that they never come again under another id (paper_key is
+    # newsletter.digest.paper_id, registered on the connection).
+    4: """
+    INSERT OR IGNORE INTO sent_papers(email, paper_id, delivery_id)
+    SELECT sp.email, paper_key(json_extract(dp.record, '$.title')), sp.delivery_id
+    FROM sent_papers sp JOIN digest_papers dp ON dp.paper_id = sp.paper_id
+    WHERE json_extract(dp.record, '$.title') IS NOT NULL
+    """,
 }
 SCHEMA_VERSION = max(_MIGRATIONS)
 
@@ -140,6 +149,10 @@ END
 
 class LedgerError(Exception):
     """The ledger file cannot be used (newer schema, not a database)."""
+
+
+def _paper_key(title: object) -> str | None:
+    return paper_id(title) if isinstance(title, str) else None
 
 
 def paper_from_json(record: dict[str, Any]) -> Paper:
@@ -226,6 +239,7 @@ class Ledger:
             # message's bytes would write its ~10 overflow pages again, in the commit an
             # SMTP session waits on. FAST still scrubs b-tree pages, not freelist pages.
             conn.execute("PRAGMA secure_delete=FAST")
+            conn.create_function("paper_key", 1, _paper_key, deterministic=True)
             ledger = cls(conn, p)
             ledger._migrate()
             conn.execute(_SENT_TRIGGER)
