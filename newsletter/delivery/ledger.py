@@ -387,10 +387,10 @@ class Ledger:
         out: dict[str, set[str]] = {e: set() for e in wanted}
         for chunk in _chunks(wanted, 500):
             marks = ",".join("?" * len(chunk))
-            for email, paper_id in self.conn.execute(
+            for email, key in self.conn.execute(
                 f"SELECT email, paper_id FROM sent_papers WHERE email IN ({marks})", chunk
             ):
-                out[email].add(paper_id)
+                out[email].add(key)
             for email, papers in self.conn.execute(
                 f"SELECT email, papers FROM deliveries WHERE status = 'pending' AND email IN ({marks})", chunk
             ):
