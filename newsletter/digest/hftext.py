@@ -470,7 +470,11 @@ def _hf_id(url: str | None) -> str | None:
 
 def _label_text(label: str) -> str:
     """A link label without images and markup: ``![](a.png) ByteDance`` -> ``ByteDance``."""
-    return " ".join(_IMAGE.sub(" ", label).replace("**", "").split())
+    if "!" in label:
+        label = _IMAGE.sub(" ", label)
+    if "*" in label:
+        label = label.replace("**", "")
+    return " ".join(label.split())
 
 
 def _link(state: _State, label: str, url: str | None, line: int, *, heading: bool) -> bool:
@@ -613,13 +617,18 @@ Recogniser = Callable[[_State, str, int], bool]
 def _rec_link(state: _State, s: str, line: int) -> bool:
     if s[0] not in "#[*-•" or "]" not in s:
         return False
-    heading = bool(_HEADING.match(s))
-    body = _HEADING.sub("", s).lstrip("*-• ").strip()
+    heading = s[0] == "#" and _HEADING.match(s) is not None
+    body = _HEADING.sub("", s) if heading else s
+    if body[0] != "[":
+        body = body.lstrip("*-• ")
     m = _LINK.match(body)
-    if not m or "](" in _IMAGE.sub("", m.group("label")):
-        return False  # not one link (several on a line, or none)
+    if not m:
+        return False
+    label = m.group("label")
+    if "](" in label and "](" in _IMAGE.sub("", label):
+        return False  # not one link (several on a line)
     url = m.group("url") if m.group("ref") is None else state.refs.get(m.group("ref"))
-    return _link(state, m.group("label"), url, line, heading=heading)
+    return _link(state, label, url, line, heading=heading)
 
 
 def _rec_url(state: _State, s: str, line: int) -> bool:
@@ -640,56 +649,57 @@ def _rec_text(state: _State, s: str, line: int) -> bool:
 RECOGNISERS: tuple[Recogniser, ...] = (_rec_link, _rec_url, _plain_line, _rec_text)
 
 
-def _join_brackets(lines: list[str]) -> list[tuple[int, str]]:
-    """Numbered stripped lines, with a link whose label wraps (``### [Long`` /
-    ``title](url)``, ``[`` / ``65`` / ``][35]``) joined onto its first line."""
-    out: list[tuple[int, str]] = []
-    i = 0
-    while i < len(lines):
-        s = lines[i].strip()
-        number = i + 1
-        i += 1
-        if "[" in s and s.count("[") > s.count("]") and (s.startswith("[") or _HEADING.match(s)):
-            parts = [s]
-            j = i
-            while j < len(lines) and j < i + 4 and lines[j].strip():
-                parts.append(lines[j].strip())
-                joined = " ".join(parts)
-                if joined.count("[") <= joined.count("]") and _LINK_CLOSE.search(joined):
-                    s, i = _OPEN_SPACE.sub("[", _CLOSE_SPACE.sub("]", joined)), j + 1
-                    break
-                j += 1
-        out.append((number, s))
-    return out
+def _join_label(lines: list[str], i: int, s: str) -> tuple[str, int]:
+    """A link whose label wraps (``### [Long`` / ``title](url)``, ``[`` / ``65`` /
+    ``][35]``) joined onto its first line ``s`` (line ``i``); (line, next index)."""
+    parts = [s]
+    for j in range(i + 1, min(len(lines), i + 5)):
+        more = lines[j].strip()
+        if not more:
+            break
+        parts.append(more)
+        joined = " ".join(parts)
+        if joined.count("[") <= joined.count("]") and _LINK_CLOSE.search(joined):
+            return _OPEN_SPACE.sub("[", _CLOSE_SPACE.sub("]", joined)), j + 1
+    return s, i + 1
 
 
 def linked_items(lines: list[str], *, source: str) -> list[Item]:
-    """Any dump that carries paper links, read line by line through :data:`RECOGNISERS`."""
+    """Any dump that carries paper links, read line by line through :data:`RECOGNISERS`
+    (the references list, wherever it is, read first)."""
     del source
-    numbered = _join_brackets(lines)
     refs: dict[str, str] = {}
-    body: list[tuple[int, str]] = []
-    ended = False
-    for number, s in numbered:
-        m = _REFDEF.match(s) if s[:1] == "[" or s[:1].isdigit() else None
-        if m:
-            refs[m.group("a") or m.group("b")] = m.group("url")
-            continue
-        if len(s) < 16 and s.casefold() in _REFERENCES:
-            ended = True
-        if not ended:
-            body.append((number, s))
+    for line in lines:
+        first = line.lstrip()[:1]
+        if first == "[" or first.isdigit():
+            m = _REFDEF.match(line.strip())
+            if m:
+                refs[m.group("a") or m.group("b")] = m.group("url")
     state = _State(refs=refs, out=[])
-    for number, s in body:
+    i, n = 0, len(lines)
+    while i < n:
+        s = lines[i].strip()
+        number = i + 1
         if not s:
             state.brk = True
+            i += 1
             continue
-        if len(s) > _PROSE and s[0] not in "[#*-•!<" and "](" not in s and not state.awaiting_submitter:
+        if len(s) > _PROSE and s[0] not in "[#*-•!<0123456789" and "](" not in s and not state.awaiting_submitter:
             _rec_text(state, s, number)  # a long line of prose: no recogniser takes it
+            state.brk = False
+            i += 1
+            continue
+        if "[" in s and s.count("[") > s.count("]") and (s[0] == "[" or _HEADING.match(s)):
+            s, i = _join_label(lines, i, s)
         else:
-            for recognise in RECOGNISERS:
-                if recognise(state, s, number):
-                    break
+            i += 1
+        if (s[0] == "[" or s[0].isdigit()) and _REFDEF.match(s):
+            continue
+        if len(s) < 16 and s.casefold() in _REFERENCES:
+            break  # the references list ends the page
+        for recognise in RECOGNISERS:
+            if recognise(state, s, number):
+                break
         state.brk = False
     return state.out
 

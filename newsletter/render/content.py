@@ -223,7 +223,7 @@ def _any_url(url: str | None) -> bool:
 
 
 def paper_base(paper: Paper, link: str | None, usable: Callable[[str | None], bool] = _any_url) -> PaperBase:
-    resources = resources_of(paper, usable)
+    resources = tuple(r for r in resources_of(paper, usable) if r[1] != link)  # the title is that link
     shown = {u for _, u in resources} | {link}
     links = tuple(u for u in paper.links if u not in shown and u.rstrip("/") not in shown)
     summary = collapse(paper.summary) if paper.summary else None
