@@ -653,3 +653,13 @@ def test_email_hostile_digest_values_are_escaped(tmp_path: Path) -> None:
     assert "Mallory Injected: yes" in visible_text(html)
     assert "javascript:" not in html
     assert "=?utf-8?q?encoded?=" in text  # shown as written, never decoded
+
+
+def test_email_arxiv_only_paper_links_to_its_abs_page(tmp_path: Path) -> None:
+    config = make_config(tmp_path, subscribers=[{"email": "a@example.org", "keywords": ["curriculum"]}])
+    ((_, _, rendered),) = render_all(config, [SAMPLES / "arxiv.atom"])
+    text, html = bodies(parse(rendered))
+    assert 'href="https://arxiv.org/abs/2611.00004"' in html
+    assert html.count('href="https://arxiv.org/abs/2611.00004"') == 1  # the title, not a second link
+    assert "PDF: http://arxiv.org/pdf/2611.00004v1" in text
+    assert "Gil Amar · 1 Nov 2026" in text
