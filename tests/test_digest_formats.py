@@ -264,3 +264,8 @@ def test_hftext_plain_copy_with_upvote_elements() -> None:
         ("Second Paper Title", 0, None),
         ("Third Paper", 1200, None),
     ]
+
+
+def test_detect_markup_without_doctype_is_html() -> None:
+    with pytest.raises(DigestParseError, match="looks like HTML but has no Daily Papers data"):
+        parse_digest(b"<p>Some saved <b>page</b></p>", source="p.html", reference=REF)

@@ -38,7 +38,7 @@ def detect_format(text: str) -> str:
     ``json`` when it starts like a JSON document, ``arxiv`` for XML (whether it is
     a feed we read is the parser's to say), ``hf-html`` for HTML, else ``hf-text``.
     Markdown that starts with a link (``[![logo](...)](...)``) is text."""
-    from newsletter.digest import arxivfmt, htmlfmt
+    from newsletter.digest import arxivfmt
 
     stripped = text.lstrip("\ufeff \t\r\n")
     first = stripped[:1]
@@ -47,11 +47,9 @@ def detect_format(text: str) -> str:
     if first == "[" and stripped[1:].lstrip()[:1].isdigit() and "](" not in stripped[:200]:
         return "json"
     if first == "<":
-        if arxivfmt.looks_like_feed(stripped):
+        if arxivfmt.looks_like_feed(stripped):  # RSS, Atom or some other XML: the feed parser says
             return "arxiv"
-        if htmlfmt.looks_like_html(stripped):
-            return "hf-html"
-        return "arxiv"  # some other XML: the feed parser says what it is
+        return "hf-html"  # any other markup is HTML
     return "hf-text"
 
 

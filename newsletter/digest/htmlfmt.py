@@ -21,11 +21,6 @@ from newsletter.errors import DigestParseError
 _TARGETS = ("DailyPapers", "DailyPapersPage", "PapersList")
 
 
-def looks_like_html(text: str) -> bool:
-    head = text[:2048].lstrip().lower()
-    return head.startswith(("<!doctype html", "<html", "<head", "<body", "<meta", "<div", "<!--"))
-
-
 def parse(text: str, *, source: str) -> tuple[date | None, tuple[Paper, ...]]:
     """(the page's date, its papers)."""
     tree = LexborHTMLParser(text)
