@@ -269,3 +269,15 @@ def test_hftext_plain_copy_with_upvote_elements() -> None:
 def test_detect_markup_without_doctype_is_html() -> None:
     with pytest.raises(DigestParseError, match="looks like HTML but has no Daily Papers data"):
         parse_digest(b"<p>Some saved <b>page</b></p>", source="p.html", reference=REF)
+
+
+def test_arxiv_feed_without_entries_is_an_empty_digest() -> None:
+    weekend = (
+        b"<?xml version='1.0'?><rss version='2.0'><channel><title>cs.CL updates on arXiv.org</title>"
+        b"<link>http://rss.arxiv.org/rss/cs.CL</link><description>none today</description></channel></rss>"
+    )
+    digest = parse_digest(weekend, source="arxiv-cs.CL-2026-11-21.xml", reference=REF)
+    assert (digest.format, digest.papers) == ("arxiv", ())
+    other = weekend.replace(b"arXiv.org", b"example.org").replace(b"rss.arxiv.org", b"blog.example")
+    with pytest.raises(DigestParseError, match="an RSS feed without entries"):
+        parse_digest(other, source="blog.xml", reference=REF)
