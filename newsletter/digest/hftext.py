@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 from newsletter.digest.model import HF_PAPER_URL, Paper, arxiv_id, extract_links, paper_id, unique_papers
 from newsletter.errors import DigestParseError
@@ -144,6 +145,7 @@ _LINK = re.compile(r"^\[(?P<label>.*)\](?:\((?P<url>[^)\s]*)(?:\s+\"[^\"]*\")?\)
 _HEADING = re.compile(r"^#{1,6}\s+")
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)|!\[[^\]]*\]\[\d+\]")
 _REFDEF = re.compile(r"^(?:\[(?P<a>\d+)\]:\s*|(?P<b>\d+)\.\s+)(?P<url>https?://\S+)$")
+_REFDEFS = re.compile(r"^[ \t]*(?:\[(\d+)\]:[ \t]*|(\d+)\.[ \t]+)(https?://\S+)[ \t]*$", re.MULTILINE)
 _URL_LINE = re.compile(r"^<?(?P<url>https?://\S+?)>?$")
 _TRUNCATED = re.compile(r"\s*\[(?:content truncated|truncated)[^\]]*\]\s*", re.IGNORECASE)
 _NUMBER_RE = re.compile(_NUMBER)
@@ -183,9 +185,9 @@ class Meta:
     comments: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class Item:
-    """One element of a dump, whatever its style.
+class Item(NamedTuple):
+    """One element of a dump, whatever its style (immutable; a NamedTuple because a
+    dump makes ten of them per paper).
 
     ``kind``: ``header`` (page header seen), ``date`` (a date line: ``when`` and
     ``number`` = comments), ``title`` (``text``, ``url``), ``text`` (a line or
@@ -536,7 +538,7 @@ def _url_line(state: _State, url: str, line: int) -> None:
         return
     stars = state.last("stars")
     if stars is not None and stars.url is None:
-        out[-1] = replace(stars, url=url)
+        out[-1] = stars._replace(url=url)
         return
     page = _HF_PAGE.match(url)
     if page and prev is not None and page.group("seg").casefold() not in _HF_RESERVED:
@@ -668,13 +670,7 @@ def linked_items(lines: list[str], *, source: str) -> list[Item]:
     """Any dump that carries paper links, read line by line through :data:`RECOGNISERS`
     (the references list, wherever it is, read first)."""
     del source
-    refs: dict[str, str] = {}
-    for line in lines:
-        first = line.lstrip()[:1]
-        if first == "[" or first.isdigit():
-            m = _REFDEF.match(line.strip())
-            if m:
-                refs[m.group("a") or m.group("b")] = m.group("url")
+    refs = {a or b: url for a, b, url in _REFDEFS.findall("\n".join(lines))}
     state = _State(refs=refs, out=[])
     i, n = 0, len(lines)
     while i < n:
