@@ -22,9 +22,9 @@ from datetime import UTC, datetime
 from newsletter.config import Config, Subscriber
 from newsletter.cron import cron_trigger, describe_cron, timezone
 from newsletter.delivery.ledger import Ledger, suppression_key
-from newsletter.digest import Paper
+from newsletter.digest import Paper, unique_papers
 from newsletter.matching import PaperIndex, match_papers
-from newsletter.pipeline import profile_of, unique_papers
+from newsletter.pipeline import profile_of
 
 BACKFILL_HINT = "send --backfill gives it the latest digest now"
 

@@ -198,3 +198,12 @@ def test_cli_check_broken_template_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and "digest.txt.j2:3" in line
+
+
+def test_config_author_and_org_qualifiers_validated(tmp_path: Path) -> None:
+    good = write(tmp_path, MINIMAL.replace("[contrastive learning]", "['author:\"Yann LeCun\"', 'org: ByteDance']"))
+    assert load_config(good).subscribers[0].keywords == ('author:"Yann LeCun"', "org: ByteDance")
+    bad = write(tmp_path, MINIMAL.replace("[contrastive learning]", "[ok, 'author: \"\"']"), name="bad.yaml")
+    (line,) = problems(bad)
+    assert line.startswith(f"{bad}:4: subscribers[0].keywords: 'author: \"\"'")
+    assert "no word after 'author:'" in line

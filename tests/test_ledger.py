@@ -109,3 +109,21 @@ def test_commits_are_visible_to_another_connection_at_once(tmp_path: Path) -> No
         other = sqlite3.connect(path)
         assert other.execute("SELECT status FROM deliveries").fetchall() == [("pending",)]
         other.close()
+
+
+def test_ledger_v2_migrates_sent_papers_to_every_identity(tmp_path: Path) -> None:
+    """A paper sent under its arXiv id before identities existed is recorded under its
+    normalised title too, so a text dump of it (a title-derived id) is not sent again."""
+    path = tmp_path / "old.sqlite3"
+    api = Paper(title="Retrieval Heads: A Study", abstract="x", id="2611.00002", source="api.json")
+    with Ledger.open(path) as ledger:
+        ledger.register_subscribers(["a@x.org"])
+        ledger.record_digest(path="api.json", sha256="s1", papers=[api])
+        (key,) = ledger.add_pending([NewDelivery("a@x.org", "<m1@x>", ("2611.00002",), "d@x.org", b"m")], 1)
+        ledger.mark_sent([(key, 1)])
+        ledger.conn.execute("PRAGMA user_version=2")
+    with Ledger.open(path) as ledger:
+        assert ledger.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert ledger.sent_papers("a@x.org") == {"2611.00002", "retrieval-heads-a-study"}
+        dump = Paper(title="Retrieval Heads — a study", abstract="y", id="retrieval-heads-a-study", source="d.txt")
+        assert ledger.excluded_papers(["a@x.org"])["a@x.org"] >= set(dump.keys)

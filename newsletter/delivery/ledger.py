@@ -18,7 +18,9 @@ Schema (version 1):
                    last error, the paper ids, the envelope sender and the exact
                    message bytes (kept until the server accepts it, so a re-send
                    carries the identical message and Message-ID).
-``sent_papers``    (email, paper id) of every accepted delivery: never again.
+``sent_papers``    (email, paper key) of every accepted delivery: never again. A paper
+                   is recorded under every identity it has (id, arXiv id, normalised
+                   title), so it never comes again under another one.
 ``runs``           one row per ``send`` pass (start, end, counts) for ``status``.
 
 Version 2 adds:
@@ -69,12 +71,12 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from newsletter.digest import Paper
+from newsletter.digest import Paper, paper_id, unique_papers
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -141,6 +143,15 @@ _MIGRATIONS: dict[int, str] = {
         until      REAL
     ) WITHOUT ROWID;
     """,
+    # 4 (issue 12): one paper, one identity. Papers sent before are recorded under their
+    # normalised title too, so that they never come again under another id (paper_key is
+    # newsletter.digest.paper_id, registered on the connection).
+    4: """
+    INSERT OR IGNORE INTO sent_papers(email, paper_id, delivery_id)
+    SELECT sp.email, paper_key(json_extract(dp.record, '$.title')), sp.delivery_id
+    FROM sent_papers sp JOIN digest_papers dp ON dp.paper_id = sp.paper_id
+    WHERE json_extract(dp.record, '$.title') IS NOT NULL
+    """,
     5: """
     CREATE TABLE fetch_sources (
         source        TEXT PRIMARY KEY,
@@ -192,21 +203,13 @@ class LedgerError(Exception):
     """The ledger file cannot be used (newer schema, not a database)."""
 
 
+def _paper_key(title: object) -> str | None:
+    return paper_id(title) if isinstance(title, str) else None
+
+
 def paper_from_json(record: dict[str, Any]) -> Paper:
     """The inverse of :meth:`Paper.to_json`."""
-    published = record.get("published")
-    return Paper(
-        title=record["title"],
-        abstract=record["abstract"],
-        id=record["id"],
-        source=record["source"],
-        authors=record.get("authors"),
-        organization=record.get("organization"),
-        published=date.fromisoformat(published) if published else None,
-        upvotes=record.get("upvotes"),
-        url=record.get("url"),
-        links=tuple(record.get("links") or ()),
-    )
+    return Paper.from_json(record)
 
 
 def iso(ts: float | None) -> str | None:
@@ -303,6 +306,7 @@ class Ledger:
             # message's bytes would write its ~10 overflow pages again, in the commit an
             # SMTP session waits on. FAST still scrubs b-tree pages, not freelist pages.
             conn.execute("PRAGMA secure_delete=FAST")
+            conn.create_function("paper_key", 1, _paper_key, deterministic=True)
             ledger = cls(conn, p)
             ledger._migrate()
             conn.execute(_SENT_TRIGGER)
@@ -407,20 +411,15 @@ class Ledger:
 
     def papers_after(self, horizon: int, upto: int | None = None) -> list[Paper]:
         """Papers of the ok digests with ``horizon < id <= upto``, in pick-up then digest
-        order, each paper id once (at its first occurrence)."""
+        order, each paper once (at its first occurrence, merged with its later records:
+        same arXiv id or same normalised title, SPEC 2.4)."""
         upto = self.last_digest_id() if upto is None else upto
         rows = self.conn.execute(
             "SELECT dp.paper_id, dp.record FROM digest_papers dp JOIN digests d ON d.id = dp.digest_id "
             "WHERE d.status = 'ok' AND d.id > ? AND d.id <= ? ORDER BY d.id, dp.position",
             (horizon, upto),
         )
-        seen: set[str] = set()
-        out: list[Paper] = []
-        for paper_id, record in rows:
-            if paper_id not in seen:
-                seen.add(paper_id)
-                out.append(paper_from_json(json.loads(record)))
-        return out
+        return list(unique_papers(Paper.from_json(json.loads(record)) for _, record in rows))
 
     # ------------------------------------------------------------------ subscribers
 
@@ -455,10 +454,10 @@ class Ledger:
         out: dict[str, set[str]] = {e: set() for e in wanted}
         for chunk in _chunks(wanted, 500):
             marks = ",".join("?" * len(chunk))
-            for email, paper_id in self.conn.execute(
+            for email, key in self.conn.execute(
                 f"SELECT email, paper_id FROM sent_papers WHERE email IN ({marks})", chunk
             ):
-                out[email].add(paper_id)
+                out[email].add(key)
             for email, papers in self.conn.execute(
                 f"SELECT email, papers FROM deliveries WHERE status = 'pending' AND email IN ({marks})", chunk
             ):
@@ -958,10 +957,10 @@ class Ledger:
         out: dict[str, Paper] = {}
         for chunk in _chunks(wanted, 500):
             marks = ",".join("?" * len(chunk))
-            for paper_id, record in self.conn.execute(
+            for key, record in self.conn.execute(
                 f"SELECT paper_id, record FROM digest_papers WHERE paper_id IN ({marks}) ORDER BY digest_id", chunk
             ):
-                out[paper_id] = paper_from_json(json.loads(record))
+                out[key] = paper_from_json(json.loads(record))
         return out
 
     def backfill(self, emails: Iterable[str]) -> list[str]:

@@ -100,11 +100,11 @@ from newsletter.bounces.verp import verp_address
 from newsletter.config import Config, Subscriber, fetched_file, require_secrets
 from newsletter.delivery.ledger import Ledger, NewDelivery, suppression_key
 from newsletter.delivery.smtp import Outgoing, Result, SmtpSender, enhanced_status
-from newsletter.digest import Paper, parse_digest
+from newsletter.digest import Paper, parse_digest, unique_papers
 from newsletter.dkim import signer_for
 from newsletter.errors import DigestParseError
 from newsletter.matching import Match
-from newsletter.pipeline import digest_files, plan, unique_papers
+from newsletter.pipeline import digest_files, plan
 from newsletter.render import Renderer
 from newsletter.unsubscribe import secret_for
 
@@ -557,7 +557,8 @@ async def send_pass(
                             log.info("%s unsubscribed during the pass: skipped", sub.email)
                             summary.suppressed += 1
                             continue
-                        ids = tuple(m.paper.id for m in job.matches)
+                        # every identity of each paper (SPEC 2.4): sent under one, never again under another
+                        ids = tuple(k for m in job.matches for k in m.paper.keys)
                         envelope = (
                             envelope_from
                             if verp_secret is None

@@ -33,6 +33,11 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CACHE_LIMIT = 50_000
 
 
+def usable_url(url: str | None) -> bool:
+    """An http(s) URL without whitespace, quotes, angle brackets or control characters."""
+    return bool(url and _HTTP.match(url) and not _BAD_URL.search(url))
+
+
 class RenderedEmail:
     """A rendered email: the parts and the complete MIME message.
 
@@ -154,14 +159,16 @@ class Renderer:
         if base is None:
             if len(self._bases) > _CACHE_LIMIT:
                 self._bases.clear()
-            base = self._bases[paper] = paper_base(paper, self.link_for(paper))
+            base = self._bases[paper] = paper_base(paper, self.link_for(paper), usable_url)
         return base
 
     def link_for(self, paper: Paper) -> str | None:
-        """The title link: the paper's own http(s) URL, else ``links.paper`` rendered."""
+        """The title link (SPEC 5): the paper's own page (its Hugging Face page, else its
+        arXiv abs page, else the digest's url), else ``links.paper`` rendered."""
         link: str | None = None
-        if paper.url and _HTTP.match(paper.url) and not _BAD_URL.search(paper.url):
-            link = paper.url
+        own = paper.page_url
+        if usable_url(own):
+            link = own
         elif self._paper_link is not None:
             link = self._run(self._paper_link, "links.paper", title=paper.title, id=paper.id, paper=paper)
             link = link.strip()
