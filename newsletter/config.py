@@ -211,9 +211,9 @@ class Unsubscribe(Model):
 
 
 class Feedback(Model):
-    """Issue 17: where the "more/fewer like this" links of the email point (the base URL of
-    the `serve` endpoint, e.g. https://example.org; the links add /feedback/...). Unset: the
-    base of `sender.unsubscribe.url` when it ends in /unsubscribe/{{ token }}, else no links."""
+    """Issue 17: where the "more/fewer like this" links of the email point: the base URL
+    of the `serve` endpoint (e.g. https://example.org; the links add /feedback/...).
+    Unset (the default): the email has no feedback links."""
 
     url: str | None = None
 
