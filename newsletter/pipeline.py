@@ -19,7 +19,8 @@ from newsletter.matching import Match, PaperIndex, Profile, match_papers
 
 if TYPE_CHECKING:
     from newsletter.delivery.ledger import Ledger
-    from newsletter.matching.similarity import Likes, SimilarityModel
+    from newsletter.matching.refs import Likes
+    from newsletter.matching.similarity import SimilarityModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +118,7 @@ def read_like_state(config: Config) -> LikeState:
 def likes_of(subscriber: Subscriber, state: LikeState | None = None) -> Likes:
     """The similarity preferences of a subscriber: the YAML ``like``/``dislike`` and the
     ledger's feedback (a paper liked in one and disliked in the other: the ledger wins)."""
-    from newsletter.matching.similarity import Likes, ref_keys
+    from newsletter.matching.refs import Likes, ref_keys
 
     fb_like, fb_dislike = state.feedback.get(subscriber.email.lower(), ((), ())) if state else ((), ())
     overridden = set(fb_like) | set(fb_dislike)
@@ -157,6 +158,8 @@ class Matcher:
         self, subscriber: Subscriber, *, exclude_ids: Collection[str] = frozenset(), limit: int | None = None
     ) -> list[Match]:
         profile = profile_of(subscriber)
+        if not subscriber.like and not subscriber.dislike and subscriber.email.lower() not in self.state.feedback:
+            return match_papers(self.index, profile, exclude_ids=exclude_ids, limit=limit)  # keyword-only: as fast
         likes = likes_of(subscriber, self.state)
         if not likes:
             return match_papers(self.index, profile, exclude_ids=exclude_ids, limit=limit)

@@ -1043,7 +1043,11 @@ def feedback_rows(ledger: Ledger, email: str | None = None) -> list[FeedbackRow]
     if email is not None:
         sql += " WHERE email = ?"
         args = (email.strip().lower(),)
-    return [FeedbackRow(*row) for row in ledger.conn.execute(sql + " ORDER BY created_at, paper_id", args)]
+    try:
+        rows = ledger.conn.execute(sql + " ORDER BY created_at, paper_id", args).fetchall()
+    except sqlite3.OperationalError:  # a read-only ledger from before migration 7: nothing recorded
+        return []
+    return [FeedbackRow(*row) for row in rows]
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

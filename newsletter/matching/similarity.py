@@ -21,7 +21,6 @@ Everything here is pure over its arguments; the only state is the bounded model 
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,10 +29,11 @@ from typing import Any
 import numpy as np
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
 
-from newsletter.digest import Paper, arxiv_id, paper_id
+from newsletter.digest import Paper
 from newsletter.matching.engine import Hit, Match
 from newsletter.matching.index import PaperIndex
 from newsletter.matching.profile import compile_entry
+from newsletter.matching.refs import Likes, ref_keys
 from newsletter.matching.text import stem, words
 
 __all__ = [
@@ -80,10 +80,6 @@ _STOP = frozenset(ENGLISH_STOP_WORDS) | {
     "state",
     "art",
 }
-_HF_URL = re.compile(r"https?://(?:www\.)?huggingface\.co/papers/([^/?#\s]+)/?(?:[?#].*)?$", re.IGNORECASE)
-_ARXIV_URL = re.compile(
-    r"https?://(?:www\.|export\.)?arxiv\.org/(?:abs|pdf)/([^?#\s]+?)(?:\.pdf)?/?(?:[?#].*)?$", re.IGNORECASE
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,20 +95,6 @@ class LikeHit(Hit):
     @property
     def dislike(self) -> bool:
         return self.fields == ("dislike",)
-
-
-@dataclass(frozen=True, slots=True)
-class Likes:
-    """A subscriber's similarity preferences: entries as written (YAML) or paper ids
-    (ledger feedback), the threshold and how many most similar papers always match."""
-
-    like: tuple[str, ...] = ()
-    dislike: tuple[str, ...] = ()
-    threshold: float = 0.25
-    top: int = 3
-
-    def __bool__(self) -> bool:
-        return bool(self.like or self.dislike)
 
 
 def _analyze(doc: tuple[str, str], seen: Counter[tuple[str, str]] | None = None) -> list[str]:
@@ -223,21 +205,6 @@ def fit(papers: Sequence[Paper]) -> SimilarityModel:
         _MODELS.clear()
     _MODELS[key] = model
     return model
-
-
-def ref_keys(ref: str) -> tuple[str, ...]:
-    """The paper identities a ``like:`` entry may name: ``2509.01234`` (any version), a
-    Hugging Face or arXiv URL of it, or an exact title (compared normalised)."""
-    text = ref.strip()
-    m = _HF_URL.match(text) or _ARXIV_URL.match(text)
-    if m:
-        ident = m.group(1)
-        found = arxiv_id(ident)
-        return (found,) if found else (ident, paper_id(ident))
-    found = arxiv_id(text)
-    if found:
-        return (found,)
-    return (text, paper_id(text))
 
 
 def resolve(refs: Sequence[str], model: SimilarityModel) -> tuple[dict[str, int], list[str]]:
