@@ -228,7 +228,7 @@ def _feedback(cfg: Path) -> list[tuple[str, str, str]]:
 
 def test_liked_paper_never_sent_and_email_explains_and_links(tmp_path: Path) -> None:
     port = free_port()
-    cfg, msg = _send(tmp_path, port, [{"email": "ana@example.org", "keywords": ["protein"], "like": [FOLD]}])
+    _, msg = _send(tmp_path, port, [{"email": "ana@example.org", "keywords": ["protein"], "like": [FOLD]}])
     html = _sent_html(msg)
     assert "FoldFast" not in msg["Subject"] and f">{FOLD}<" not in html  # liked: never sent
     assert f"like {FOLD}: shared terms" in html  # the chip names the liked paper
@@ -260,7 +260,7 @@ def test_feedback_get_changes_nothing_post_records_forged_is_404(tmp_path: Path)
         assert status == 200 and "More papers like this one?" in page and title in page.replace("&#39;", "'")
         assert _feedback(cfg) == []  # a GET (a mail scanner) changes nothing
         # forged: another paper, another action, another address, a bad signature
-        token, word, paper, sig = link.rsplit("/", 4)[1:]
+        token, _word, paper, sig = link.rsplit("/", 4)[1:]
         other_paper = encode_paper("some-other-paper")
         bob_token = unsubscribe_token("bob@example.org", SECRET)
         for forged in (
