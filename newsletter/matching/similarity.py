@@ -112,6 +112,27 @@ def _analyze(doc: tuple[str, str], seen: Counter[tuple[str, str]] | None = None)
 
 
 @dataclass(frozen=True, slots=True)
+class Against:
+    """What matching many subscribers on one index needs, computed once: ``sims`` is
+    (corpus rows x index bits) cosines; ``col_row`` the corpus row of each bit's paper
+    (None: not in the corpus); ``bit_of`` paper id -> bit."""
+
+    index: PaperIndex
+    sims: Any
+    col_row: tuple[int | None, ...]
+    bit_of: Mapping[str, int]
+    hits: dict[tuple[int, int, str], LikeHit] = field(default_factory=dict, compare=False, repr=False)
+
+    def explain(self, model: SimilarityModel, liked: int, bit: int, kind: str) -> LikeHit:
+        """The (shared, immutable) hit of paper ``bit`` by ``liked`` (a corpus row)."""
+        key = (liked, bit, kind)
+        hit = self.hits.get(key)
+        if hit is None:
+            hit = self.hits[key] = _explain(model, liked, self.col_row[bit], float(self.sims[liked, bit]), kind)
+        return hit
+
+
+@dataclass(frozen=True, slots=True)
 class SimilarityModel:
     """A fitted tf-idf model of ``papers``: ``matrix`` row ``i`` is paper ``i``."""
 
@@ -119,31 +140,41 @@ class SimilarityModel:
     rows: Mapping[str, int]  # every identity of every paper (Paper.keys) -> its row
     matrix: Any  # scipy.sparse CSR, rows L2-normalised
     terms: tuple[str, ...]  # column -> the most common word of that stem
-    _sims: dict[int, tuple[PaperIndex, Any]] = field(default_factory=dict, compare=False, repr=False)
+    _against: dict[int, Against] = field(default_factory=dict, compare=False, repr=False)
+    _refs: dict[str, int | None] = field(default_factory=dict, compare=False, repr=False)
+    _shared: dict[tuple[int, int], tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def row(self, ref: str) -> int | None:
-        """The row of the paper ``ref`` names (see :func:`ref_keys`), or None."""
+        """The row of the paper ``ref`` names (see :func:`ref_keys`), or None (cached)."""
+        if ref in self._refs:
+            return self._refs[ref]
+        found = None
         for key in ref_keys(ref):
             found = self.rows.get(key)
             if found is not None:
-                return found
-        return None
+                break
+        if len(self._refs) >= 1 << 16:
+            self._refs.clear()
+        self._refs[ref] = found
+        return found
 
-    def against(self, index: PaperIndex) -> Any:
-        """Dense (corpus rows x index bits) cosine similarities; cached per index."""
-        cached = self._sims.get(id(index))
-        if cached is not None and cached[0] is index:
-            return cached[1]
-        cols = [self._row_of_paper(p) for p in index.by_bit]
+    def against(self, index: PaperIndex) -> Against:
+        """The :class:`Against` of ``index`` (cached while the index lives)."""
+        cached = self._against.get(id(index))
+        if cached is not None and cached.index is index:
+            return cached
+        cols = tuple(self._row_of_paper(p) for p in index.by_bit)
         present = [c if c is not None else 0 for c in cols]
-        sims = (self.matrix @ self.matrix[present].T).toarray() if present else np.zeros((len(self.papers), 0))
+        empty = np.zeros((len(self.papers), 0))
+        sims = (self.matrix @ self.matrix[present].T).toarray() if present else empty
         for bit, c in enumerate(cols):
             if c is None:
                 sims[:, bit] = 0.0
-        if len(self._sims) >= 4:
-            self._sims.clear()
-        self._sims[id(index)] = (index, sims)
-        return sims
+        made = Against(index, sims, cols, {p.id: bit for bit, p in enumerate(index.by_bit)})
+        if len(self._against) >= 4:
+            self._against.clear()
+        self._against[id(index)] = made
+        return made
 
     def _row_of_paper(self, paper: Paper) -> int | None:
         for key in paper.keys:
@@ -153,12 +184,21 @@ class SimilarityModel:
         return None
 
     def shared_terms(self, a: int, b: int, count: int = SHOWN_TERMS) -> tuple[str, ...]:
-        """The terms that contribute most to the similarity of rows ``a`` and ``b``."""
-        product = self.matrix[a].multiply(self.matrix[b]).tocoo()
-        if not product.nnz:
-            return ()
-        order = np.argsort(-product.data, kind="stable")[:count]
-        return tuple(self.terms[int(product.col[i])] for i in order)
+        """The terms that contribute most to the similarity of rows ``a`` and ``b`` (cached)."""
+        found = self._shared.get((a, b))
+        if found is not None:
+            return found
+        m = self.matrix
+        a_idx, a_val = m.indices[m.indptr[a] : m.indptr[a + 1]], m.data[m.indptr[a] : m.indptr[a + 1]]
+        b_idx, b_val = m.indices[m.indptr[b] : m.indptr[b + 1]], m.data[m.indptr[b] : m.indptr[b + 1]]
+        common, ia, ib = np.intersect1d(a_idx, b_idx, assume_unique=True, return_indices=True)
+        weight = a_val[ia] * b_val[ib]
+        order = np.argsort(-weight, kind="stable")[:count]
+        found = tuple(self.terms[int(common[i])] for i in order)
+        if len(self._shared) >= 1 << 16:
+            self._shared.clear()
+        self._shared[a, b] = found
+        return found
 
 
 _MODELS: dict[tuple[str, ...], SimilarityModel] = {}
@@ -224,12 +264,12 @@ def _selected(sims: Any, rows: Sequence[int], allowed: Any, threshold: float, to
     """(len(rows) x bits) booleans: paper ``bit`` is selected by liked row ``r``."""
     block = sims[list(rows)] * allowed  # disallowed papers at 0
     chosen = block >= threshold
-    if top > 0 and block.shape[1]:
-        k = min(top, block.shape[1])
+    width = block.shape[1]
+    if top > 0 and width:
+        k = min(top, width)
         best = np.argpartition(-block, k - 1, axis=1)[:, :k]
-        for r in range(block.shape[0]):
-            picked = best[r]
-            chosen[r, picked] |= block[r, picked] > 0
+        rows_at = np.arange(block.shape[0])[:, None]
+        chosen[rows_at, best] = True
     chosen &= block > 0
     return chosen
 
@@ -240,6 +280,12 @@ def _explain(model: SimilarityModel, liked: int, bit_row: int | None, sim: float
     verb = "like" if kind == "like" else "fewer like"
     text = f"{verb} {title}: shared terms {', '.join(terms)}" if terms else f"{verb} {title}"
     return LikeHit(keyword=text, fields=(kind,), like=title, terms=terms, similarity=round(float(sim), 3))
+
+
+def _mask_array(mask: int, n: int) -> Any:
+    """Bit set -> float array of 0/1 of length ``n`` (bit ``i`` at index ``i``)."""
+    raw = np.frombuffer(mask.to_bytes((n + 7) // 8 or 1, "little"), dtype=np.uint8)
+    return np.unpackbits(raw, bitorder="little")[:n].astype(np.float64)
 
 
 def like_matches(
@@ -257,10 +303,10 @@ def like_matches(
     """``keyword_matches`` (every keyword match of the subscriber, any order) joined by
     the papers similar to ``likes.like`` and pushed down by ``likes.dislike``; best
     first (score, then upvotes, then digest order), at most ``limit``."""
-    like_rows, _ = resolve(likes.like, model)
-    dislike_rows, _ = resolve(likes.dislike, model)
+    like_rows = [r for r in dict.fromkeys(model.row(ref) for ref in likes.like) if r is not None]
+    dislike_rows = [r for r in dict.fromkeys(model.row(ref) for ref in likes.dislike) if r is not None]
     never: set[str] = set(exclude_ids)
-    for row in (*like_rows.values(), *dislike_rows.values()):
+    for row in (*like_rows, *dislike_rows):
         never.update(model.papers[row].keys)  # a liked (or disliked) paper is never sent
     n = len(index.by_bit)
     allowed_mask = index.all & ~index.id_mask(never)
@@ -268,36 +314,44 @@ def like_matches(
         allowed_mask &= index.entry_masks(compile_entry(raw, stemming))[2]
     for raw in exclude:
         allowed_mask &= ~index.entry_masks(compile_entry(raw, stemming))[2]
-    allowed = np.array([allowed_mask >> bit & 1 for bit in range(n)], dtype=np.float64)
-    sims = model.against(index)
-    col_row = [model._row_of_paper(p) for p in index.by_bit]
-    bit_of = {p.id: bit for bit, p in enumerate(index.by_bit)}
+    allowed = _mask_array(allowed_mask, n)
+    ctx = model.against(index)
+    sims = ctx.sims
 
     scores: dict[int, int] = {}
-    hits: dict[int, tuple[Hit, ...]] = {}
+    keyword_hits: dict[int, tuple[Hit, ...]] = {}
     for m in keyword_matches:
-        bit = bit_of.get(m.paper.id)
-        if bit is not None and allowed[bit]:
+        bit = ctx.bit_of.get(m.paper.id)
+        if bit is not None and allowed_mask >> bit & 1:
             scores[bit] = m.score
-            hits[bit] = m.hits
+            keyword_hits[bit] = m.hits
+    liked_by: dict[int, list[tuple[float, int]]] = {}
     if like_rows:
-        rows = list(dict.fromkeys(like_rows.values()))
-        chosen = _selected(sims, rows, allowed, likes.threshold, likes.top)
-        for found in np.flatnonzero(chosen.any(axis=0)).tolist():
-            b = int(found)
-            picks = [(float(sims[rows[r], b]), rows[r]) for r in np.flatnonzero(chosen[:, b])]
+        chosen = _selected(sims, like_rows, allowed, likes.threshold, likes.top)
+        rs, bs = np.nonzero(chosen)
+        for r, b in zip(rs.tolist(), bs.tolist(), strict=True):
+            liked_by.setdefault(b, []).append((float(sims[like_rows[r], b]), like_rows[r]))
+        for b, picks in liked_by.items():
             picks.sort(key=lambda x: -x[0])
             scores[b] = scores.get(b, 0) + round(10 * picks[0][0])
-            hits[b] = hits.get(b, ()) + tuple(_explain(model, row, col_row[b], s, "like") for s, row in picks)
+    disliked_by: dict[int, tuple[float, int]] = {}
     if dislike_rows and scores:
-        rows = list(dict.fromkeys(dislike_rows.values()))
-        chosen = _selected(sims, rows, allowed, likes.threshold, likes.top)
-        for b in list(scores):
-            picked = np.flatnonzero(chosen[:, b])
-            if not len(picked):
-                continue
-            s, row = max((float(sims[rows[r], b]), rows[r]) for r in picked)
-            scores[b] = max(0, scores[b] - round(10 * s))
-            hits[b] = hits[b] + (_explain(model, row, col_row[b], s, "dislike"),)
+        chosen = _selected(sims, dislike_rows, allowed, likes.threshold, likes.top)
+        rs, bs = np.nonzero(chosen)
+        for r, b in zip(rs.tolist(), bs.tolist(), strict=True):
+            if b in scores:
+                pick = (float(sims[dislike_rows[r], b]), dislike_rows[r])
+                if pick > disliked_by.get(b, (-1.0, 0)):
+                    disliked_by[b] = pick
+        for b, (sim, _) in disliked_by.items():
+            scores[b] = max(0, scores[b] - round(10 * sim))
     order = sorted(scores, key=lambda b: (-scores[b], b))[: max(limit, 0)]
-    return [Match(index.by_bit[b], scores[b], hits[b], index.position_of_bit[b]) for b in order]
+    out = []
+    for b in order:  # explanations for the papers delivered only
+        hits = keyword_hits.get(b, ())
+        if b in liked_by:
+            hits += tuple(ctx.explain(model, row, b, "like") for _, row in liked_by[b])
+        if b in disliked_by:
+            hits += (ctx.explain(model, disliked_by[b][1], b, "dislike"),)
+        out.append(Match(index.by_bit[b], scores[b], hits, index.position_of_bit[b]))
+    return out
