@@ -384,3 +384,25 @@ def test_old_ledger_without_feedback_table_reads_as_no_feedback(tmp_path: Path) 
         conn.execute("DROP TABLE feedback")
         conn.execute("PRAGMA user_version = 6")
     assert matched(cfg)  # read only: no table, no feedback, no crash
+
+
+def test_preview_serve_explains_likes_and_sees_new_feedback(tmp_path: Path) -> None:
+    from newsletter.likes import set_feedback
+    from newsletter.web.preview import PreviewServer
+
+    cfg = config_with(tmp_path, [{"email": "ana@example.org", "keywords": ["robot"], "like": [FOLD]}])
+    server = PreviewServer(cfg, port=0)
+    server.start_background()
+    try:
+
+        def page() -> str:
+            with urllib.request.urlopen(server.url + "s/ana@example.org", timeout=30) as resp:
+                return str(resp.read().decode("utf-8"))
+
+        first = page()
+        assert f"like {FOLD}: shared terms" in first  # why-matched names the liked paper
+        assert "like Noisy Audio" not in first
+        set_feedback(load_config(cfg), "ana@example.org", NOISY, "like")
+        assert f"like {NOISY}: shared terms" in page()  # the ledger is re-read on every load
+    finally:
+        server.stop()
