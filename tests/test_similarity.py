@@ -406,3 +406,11 @@ def test_preview_serve_explains_likes_and_sees_new_feedback(tmp_path: Path) -> N
         assert f"like {NOISY}: shared terms" in page()  # the ledger is re-read on every load
     finally:
         server.stop()
+
+
+def test_feedback_pages_escape_the_paper_title() -> None:
+    from newsletter.web.app import render_page
+
+    for name in ("feedback.html", "feedback_done.html"):
+        page = render_page(name, address="an***@example.org", list_name="Digest", paper="<script>x</script>", more=True)
+        assert "<script>x" not in page and "&lt;script&gt;x" in page

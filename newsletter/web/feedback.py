@@ -24,7 +24,7 @@ from aiohttp import web
 from newsletter.delivery.ledger import Ledger, record_feedback
 from newsletter.feedback import FeedbackLink, verify
 from newsletter.unsubscribe import mask
-from newsletter.web.app import html_response, render_page
+from newsletter.web.app import clean, html_response, render_page
 
 if TYPE_CHECKING:
     from newsletter.web.unsubscribe import UnsubscribeServer
@@ -67,7 +67,7 @@ class _Handlers:
         with Ledger.open(self.server.config.state) as ledger:
             changed = record_feedback(ledger, link.email, link.paper_id, link.action, title=title, source="email")
         if changed:
-            log.info("%s: %s %s", mask(link.email), link.action, link.paper_id[:80])
+            log.info("%s: %s %s", clean(mask(link.email)), link.action, clean(link.paper_id, 80))
         return title, changed
 
     def _context(self, link: FeedbackLink, title: str) -> dict[str, object]:
