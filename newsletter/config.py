@@ -210,12 +210,28 @@ class Unsubscribe(Model):
         return value
 
 
+class Feedback(Model):
+    """Issue 17: where the "more/fewer like this" links of the email point: the base URL
+    of the `serve` endpoint (e.g. https://example.org; the links add /feedback/...).
+    Unset (the default): the email has no feedback links."""
+
+    url: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and (_CONTROL.search(value) or not re.match(r"https?://[^\s{}]+$", value)):
+            raise ValueError("must be an http(s) base URL on one line, e.g. https://example.org")
+        return value
+
+
 class Sender(Model):
     from_: str = Field(default="Paper Digest <digest@example.org>", alias="from")
     subject: str = "{{ count }} new paper{{ 's' if count != 1 }} for you"  # "1 new paper", "2 new papers"
     reply_to: str | None = None
     list_id: str | None = None
     unsubscribe: Unsubscribe = Unsubscribe()
+    feedback: Feedback = Feedback()  # issue 17
 
     @field_validator("from_", "reply_to")
     @classmethod
@@ -407,6 +423,19 @@ class Defaults(Model):
     abstract_chars: int = Field(default=500, ge=0)
     send_empty: bool = False
     stemming: bool = True
+    # issue 17 (SPEC 4 "More like these"): similarity to liked papers
+    like_threshold: float = Field(default=0.25, gt=0, le=1)
+    like_top: int = Field(default=3, ge=0, le=100)
+
+
+def _likes(values: list[str]) -> list[str]:
+    """``like``/``dislike`` entries: an arXiv id, a Hugging Face paper URL or an exact title."""
+    for value in values:
+        if not value.strip():
+            raise ValueError("an empty entry (give an arXiv id, a Hugging Face paper URL or an exact title)")
+        if _CONTROL.search(value) or len(value) > 1000:
+            raise ValueError(f"{value[:60]!r}: one line of at most 1000 characters")
+    return values
 
 
 def _keywords(values: list[str]) -> list[str]:
@@ -430,8 +459,13 @@ class SubscriberModel(Model):
     abstract_chars: int | None = Field(default=None, ge=0)
     send_empty: bool | None = None
     stemming: bool | None = None
+    like: list[str] = []  # issue 17: papers liked / disliked (SPEC 4 "More like these")
+    dislike: list[str] = []
+    like_threshold: float | None = Field(default=None, gt=0, le=1)
+    like_top: int | None = Field(default=None, ge=0, le=100)
 
     _email = field_validator("email")(check_address)
+    _like = field_validator("like", "dislike")(_likes)
 
     @field_validator("name")
     @classmethod
@@ -596,6 +630,10 @@ class Subscriber:
     stemming: bool
     schedule: str | None
     source: str  # the file it was defined in
+    like: tuple[str, ...] = ()  # issue 17: liked papers (ids, URLs or titles, as written)
+    dislike: tuple[str, ...] = ()
+    like_threshold: float = 0.25
+    like_top: int = 3
 
     @property
     def mailbox(self) -> Mailbox:
@@ -833,10 +871,13 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
             )
         else:
             seen[sub.email.casefold()] = f"{Path(source).name}:{line}" if line else Path(source).name
-        if not sub.keywords and not sub.require:
+        if not sub.keywords and not sub.require and not sub.like:
             problems.append(
                 ConfigError(
-                    "a subscriber needs at least one entry in keywords or require", path=source, line=line, key=key
+                    "a subscriber needs at least one entry in keywords, require or like",
+                    path=source,
+                    line=line,
+                    key=key,
                 )
             )
     if model is not None:
@@ -872,6 +913,10 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
                 stemming=s.stemming if s.stemming is not None else d.stemming,
                 schedule=s.schedule,
                 source=source,
+                like=tuple(s.like),
+                dislike=tuple(s.dislike),
+                like_threshold=s.like_threshold if s.like_threshold is not None else d.like_threshold,
+                like_top=s.like_top if s.like_top is not None else d.like_top,
             )
             for s, source, _, _ in subscribers
         ),

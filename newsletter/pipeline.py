@@ -8,13 +8,19 @@ delivers.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from newsletter.config import Config, Subscriber
 from newsletter.digest import Digest, Paper, read_digest, unique_papers
 from newsletter.errors import DigestParseError
 from newsletter.matching import Match, PaperIndex, Profile, match_papers
+
+if TYPE_CHECKING:
+    from newsletter.delivery.ledger import Ledger
+    from newsletter.matching.refs import Likes
+    from newsletter.matching.similarity import SimilarityModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,22 +71,134 @@ def profile_of(subscriber: Subscriber) -> Profile:
     )
 
 
+# --------------------------------------------------------------------------- issue 17: more like these
+
+
+@dataclass(frozen=True, slots=True)
+class LikeState:
+    """What similarity matching needs from the ledger: every paper it holds (the corpus
+    the model is fitted on, with the digests at hand) and the likes/dislikes recorded
+    from the email or ``newsletter feedback``, by lowercased address: (likes, dislikes)."""
+
+    papers: tuple[Paper, ...] = ()
+    feedback: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
+
+
+def like_state_of(ledger: Ledger, subscribers: Sequence[Subscriber] = ()) -> LikeState:
+    """The :class:`LikeState` of an open ledger (empty, and no paper read, when neither
+    the ledger's feedback nor any of ``subscribers`` likes or dislikes a paper)."""
+    from newsletter.delivery.ledger import feedback_rows
+
+    found: dict[str, tuple[list[str], list[str]]] = {}
+    for row in feedback_rows(ledger):
+        likes, dislikes = found.setdefault(row.email, ([], []))
+        (likes if row.action == "like" else dislikes).append(row.paper_id)
+    if not found and not any(s.like or s.dislike for s in subscribers):
+        return LikeState()
+    return LikeState(
+        papers=tuple(ledger.papers_after(0)),
+        feedback={email: (tuple(a), tuple(b)) for email, (a, b) in found.items()},
+    )
+
+
+def read_like_state(config: Config) -> LikeState:
+    """The :class:`LikeState` of the configured ledger, read only (empty without one, or
+    when nobody likes anything)."""
+    from newsletter.delivery.ledger import Ledger
+
+    if not config.state.exists():
+        return LikeState()
+    ledger = Ledger.open_readonly(config.state)
+    if ledger is None:
+        return LikeState()
+    with ledger:
+        return like_state_of(ledger, config.subscribers)
+
+
+def likes_of(subscriber: Subscriber, state: LikeState | None = None) -> Likes:
+    """The similarity preferences of a subscriber: the YAML ``like``/``dislike`` and the
+    ledger's feedback (a paper liked in one and disliked in the other: the ledger wins)."""
+    from newsletter.matching.refs import Likes, ref_keys
+
+    fb_like, fb_dislike = state.feedback.get(subscriber.email.lower(), ((), ())) if state else ((), ())
+    overridden = set(fb_like) | set(fb_dislike)
+
+    def keep(refs: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(r for r in refs if not overridden.intersection(ref_keys(r)))
+
+    return Likes(
+        like=(*keep(subscriber.like), *fb_like),
+        dislike=(*keep(subscriber.dislike), *fb_dislike),
+        threshold=subscriber.like_threshold,
+        top=subscriber.like_top,
+    )
+
+
+class Matcher:
+    """Matches subscribers against one set of papers: the keyword engine for everyone,
+    plus similarity (one model, fitted on first need) for subscribers with likes."""
+
+    def __init__(
+        self, papers: Sequence[Paper], state: LikeState | None = None, *, index: PaperIndex | None = None
+    ) -> None:
+        self.papers = tuple(papers)
+        self.index = index if index is not None else PaperIndex(self.papers)
+        self.state = state or LikeState()
+        self._model: SimilarityModel | None = None
+
+    @property
+    def model(self) -> SimilarityModel:
+        if self._model is None:
+            from newsletter.matching.similarity import fit
+
+            self._model = fit(unique_papers([*self.state.papers, *self.papers]))
+        return self._model
+
+    def match(
+        self, subscriber: Subscriber, *, exclude_ids: Collection[str] = frozenset(), limit: int | None = None
+    ) -> list[Match]:
+        profile = profile_of(subscriber)
+        if not subscriber.like and not subscriber.dislike and subscriber.email.lower() not in self.state.feedback:
+            return match_papers(self.index, profile, exclude_ids=exclude_ids, limit=limit)  # keyword-only: as fast
+        likes = likes_of(subscriber, self.state)
+        if not likes:
+            return match_papers(self.index, profile, exclude_ids=exclude_ids, limit=limit)
+        from newsletter.matching.similarity import like_matches
+
+        keyword = (
+            match_papers(self.index, profile, exclude_ids=exclude_ids, limit=len(self.papers))
+            if subscriber.keywords or subscriber.require
+            else []
+        )
+        return like_matches(
+            self.index,
+            self.model,
+            keyword,
+            likes,
+            require=subscriber.require,
+            exclude=subscriber.exclude,
+            stemming=subscriber.stemming,
+            exclude_ids=exclude_ids,
+            limit=subscriber.max_papers if limit is None else limit,
+        )
+
+
 def plan(
     subscribers: Sequence[Subscriber],
     papers: Sequence[Paper],
     *,
     already_sent: Mapping[str, Collection[str]] | None = None,
+    likes: LikeState | None = None,
 ) -> list[tuple[Subscriber, list[Match]]]:
     """Each subscriber with the papers they get, best first, at most ``max_papers``.
 
     ``already_sent`` maps an address to the paper ids it was sent before; those
-    are never matched again.
+    are never matched again. ``likes``: the ledger's papers and feedback, for the
+    subscribers with liked papers (SPEC 4 "More like these").
     """
-    index = PaperIndex(papers)
+    matcher = Matcher(papers, likes)
     sent = already_sent or {}
-    return [
-        (sub, match_papers(index, profile_of(sub), exclude_ids=sent.get(sub.email, frozenset()))) for sub in subscribers
-    ]
+    return [(sub, matcher.match(sub, exclude_ids=sent.get(sub.email, frozenset()))) for sub in subscribers]
 
 
 def select_subscribers(config: Config, emails: Sequence[str] = ()) -> tuple[Subscriber, ...]:

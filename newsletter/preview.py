@@ -19,7 +19,7 @@ from newsletter.config import Config, Subscriber
 from newsletter.delivery.ledger import Ledger, suppression_key
 from newsletter.errors import DigestParseError
 from newsletter.matching import Match
-from newsletter.pipeline import digest_files, load_digests, plan, select_subscribers
+from newsletter.pipeline import digest_files, load_digests, plan, read_like_state, select_subscribers
 from newsletter.render import RenderedEmail, Renderer
 from newsletter.web.app import render_page
 
@@ -71,7 +71,7 @@ def build_previews(
     when = date or datetime.now(UTC)
     suppressed = suppressed_addresses(config)
     previews = []
-    for sub, matches in plan(subscribers, loaded.papers):
+    for sub, matches in plan(subscribers, loaded.papers, likes=read_like_state(config)):
         if suppression_key(sub.email) in suppressed:
             previews.append(Preview(sub, [], None, suppressed=True))
             continue

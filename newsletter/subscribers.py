@@ -38,7 +38,8 @@ from newsletter.errors import ConfigError
 from newsletter.fsutil import atomic_write
 
 COLUMNS = ("email", "name", "keywords", "require", "exclude", "schedule")
-LISTS = ("keywords", "require", "exclude")
+LIKE_COLUMNS = ("like", "dislike")  # issue 17: accepted by import (arXiv ids or URLs; `;` separates)
+LISTS = ("keywords", "require", "exclude", *LIKE_COLUMNS)
 DEFAULT_DIR = "subscribers"
 _UNSAFE = re.compile(r"[^a-z0-9@._+-]")
 _DIR_LINE = re.compile(r"^subscribers_dir:\s*(?:null|~)?\s*(?:#.*)?$", re.MULTILINE)
@@ -98,9 +99,11 @@ def validate_profile(data: dict[str, Any], *, path: str | None, line: int | None
         if len(problems) == 1:
             raise problems[0] from None
         raise ConfigError(f"{len(problems)} problem(s)", path=path, problems=tuple(problems)) from None
-    if not model.keywords and not model.require:
+    if not model.keywords and not model.require and not model.like:
         raise ConfigError(
-            "a subscriber needs at least one keyword (--keyword K) or require entry", path=path, line=line
+            "a subscriber needs at least one keyword (--keyword K), require entry or liked paper (--like P)",
+            path=path,
+            line=line,
         )
     return model
 
@@ -120,9 +123,9 @@ def profile_data(model: SubscriberModel, keep: dict[str, Any] | None = None) -> 
         values = list(getattr(model, key))
         if values or key == "keywords":
             data[key] = values
-        else:
+        elif key not in LIKE_COLUMNS:  # likes stay unless the CSV gives new ones
             data.pop(key, None)
-    order = [*COLUMNS, *(k for k in data if k not in COLUMNS)]
+    order = [*COLUMNS, *LIKE_COLUMNS, *(k for k in data if k not in COLUMNS and k not in LIKE_COLUMNS)]
     return {k: data[k] for k in order if k in data}
 
 
@@ -209,6 +212,7 @@ def add_subscriber(
     require: Sequence[str] = (),
     exclude: Sequence[str] = (),
     schedule: str | None = None,
+    like: Sequence[str] = (),
 ) -> Path:
     """Write a new subscriber file; returns it. ConfigError for an invalid profile or an
     address already subscribed (nothing written)."""
@@ -219,6 +223,7 @@ def add_subscriber(
         "require": list(require),
         "exclude": list(exclude),
         "schedule": schedule,
+        "like": list(like),
     }
     model = validate_profile({k: v for k, v in data.items() if v is not None}, path=None)
     existing = _find(config, model.email)
@@ -275,7 +280,7 @@ def _read_rows(path: Path) -> Iterable[tuple[int, dict[str, str | None]]]:
                 "the CSV file is empty (expected a header line: " + ",".join(COLUMNS) + ")", path=str(path), line=1
             )
         names = [h.strip().casefold() for h in header]
-        unknown = [h for h in names if h not in COLUMNS]
+        unknown = [h for h in names if h not in COLUMNS and h not in LIKE_COLUMNS]
         if unknown or "email" not in names:
             what = f"unknown column {unknown[0]!r}" if unknown else "no email column"
             raise ConfigError(f"{what}: the header must name columns among {','.join(COLUMNS)}", path=str(path), line=1)

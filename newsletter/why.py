@@ -23,8 +23,8 @@ from newsletter.config import Config, Subscriber
 from newsletter.cron import cron_trigger, describe_cron, timezone
 from newsletter.delivery.ledger import Ledger, suppression_key
 from newsletter.digest import Paper, unique_papers
-from newsletter.matching import PaperIndex, match_papers
-from newsletter.pipeline import profile_of
+from newsletter.matching import PaperIndex
+from newsletter.pipeline import Matcher, like_state_of
 
 BACKFILL_HINT = "send --backfill gives it the latest digest now"
 
@@ -63,6 +63,7 @@ def nothing_reasons(
     ok = [d for d in ledger.digests() if d.status == "ok" and d.id <= upto]
     latest_seen = ok[-1].seen_at if ok else float("inf")
     cache: dict[int, tuple[tuple[Paper, ...], PaperIndex]] = {}
+    likes = like_state_of(ledger, subscribers)  # issue 17: like-only profiles match too
     out: dict[str, Nothing] = {}
     for sub in subscribers:
         horizon = horizons.get(sub.email, upto)
@@ -77,7 +78,7 @@ def nothing_reasons(
             else:
                 out[sub.email] = Nothing(sub.email, "no-digest", "no new digest since its last email")
             continue
-        matches = match_papers(index, profile_of(sub))
+        matches = Matcher(papers, likes, index=index).match(sub)
         if matches:
             n = len(matches)
             out[sub.email] = Nothing(
@@ -103,6 +104,7 @@ def status_reasons(config: Config, ledger: Ledger, *, now: datetime | None = Non
     latest = [d for d in ledger.digests() if d.status == "ok"]
     latest_papers = ledger.papers_after(latest[-1].id - 1, latest[-1].id) if latest else []
     index = PaperIndex(latest_papers)  # once: matched per subscriber below
+    matcher = Matcher(latest_papers, like_state_of(ledger, config.subscribers), index=index)
     suppressed = ledger.suppressed()
     out: list[Nothing] = []
     for sub in config.subscribers:
@@ -133,9 +135,8 @@ def status_reasons(config: Config, ledger: Ledger, *, now: datetime | None = Non
         got = delivered.get(sub.email)
         if got is not None and got[0] == "sent" and got[1] >= latest[-1].seen_at:
             continue  # its latest email came after the latest digest: it got it
-        profile = profile_of(sub)
-        matched = match_papers(index, profile)
-        if matched and match_papers(index, profile, exclude_ids=ledger.sent_papers(sub.email)):
+        matched = matcher.match(sub)
+        if matched and matcher.match(sub, exclude_ids=ledger.sent_papers(sub.email)):
             continue
         name = latest[-1].path.rsplit("/", 1)[-1]
         if matched:

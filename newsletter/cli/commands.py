@@ -3,6 +3,7 @@
 from newsletter.cli import (
     bounces_cmd,  # noqa: F401
     check_cmd,  # noqa: F401
+    feedback_cmd,  # noqa: F401
     fetch_cmd,  # noqa: F401
     init_cmd,  # noqa: F401
     match_cmd,  # noqa: F401

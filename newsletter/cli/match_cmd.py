@@ -15,13 +15,30 @@ from newsletter.cli.options import config_option, json_option
 from newsletter.config import Subscriber, load_config
 from newsletter.digest import Paper
 from newsletter.errors import ConfigError
-from newsletter.matching import Match
-from newsletter.pipeline import digest_files, load_digests, plan, select_subscribers
+from newsletter.matching import Hit, Match
+from newsletter.pipeline import digest_files, load_digests, plan, read_like_state, select_subscribers
 from newsletter.tuning import TRIAL_EMAIL, entry_stats, trial_subscriber
 
 
 def _why(match: Match) -> str:
-    return ", ".join(f"{h.keyword} ({'+'.join(h.fields)})" for h in match.hits)
+    return ", ".join(h.keyword if is_like_hit(h) else f"{h.keyword} ({'+'.join(h.fields)})" for h in match.hits)
+
+
+def is_like_hit(hit: Hit) -> bool:
+    """A similarity hit (issue 17), without importing scikit-learn for keyword-only runs."""
+    return hit.fields in (("like",), ("dislike",))
+
+
+def hit_json(hit: Hit) -> dict[str, Any]:
+    """One entry of ``matched``: ``{"keyword", "fields"}``, or for a similarity hit
+    ``{"like": TITLE, "terms", "similarity"}`` (``"dislike"`` for a push-down)."""
+    if is_like_hit(hit):
+        return {
+            hit.fields[0]: getattr(hit, "like", ""),
+            "terms": list(getattr(hit, "terms", ())),
+            "similarity": getattr(hit, "similarity", 0.0),
+        }
+    return {"keyword": hit.keyword, "fields": list(hit.fields)}
 
 
 def _cut(text: str, width: int) -> str:
@@ -39,7 +56,7 @@ def match_json(results: list[tuple[str, list[Match]]]) -> dict[str, object]:
                         "id": m.paper.id,
                         "title": m.paper.title,
                         "score": m.score,
-                        "matched": [{"keyword": h.keyword, "fields": list(h.fields)} for h in m.hits],
+                        "matched": [hit_json(h) for h in m.hits],
                     }
                     for m in matches
                 ],
@@ -111,7 +128,9 @@ def match_command(
     if stats:
         _print_stats(subscribers, loaded.papers, as_json=as_json)
     else:
-        results = [(sub.email, matches) for sub, matches in plan(subscribers, loaded.papers)]
+        results = [
+            (sub.email, matches) for sub, matches in plan(subscribers, loaded.papers, likes=read_like_state(config))
+        ]
         if keywords or require:  # a trial has no address: say what was tried
             label = "; ".join(
                 f"{name} " + ", ".join(repr(v) for v in values)

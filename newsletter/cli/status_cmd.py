@@ -58,7 +58,25 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         "nothing": [{"email": n.email, "code": n.code, "reason": n.reason} for n in nothing],
         # addresses no longer mailed because they bounced (bounces.hard / bounces.soft), and why
         "bounced": bounced,
+        # issue 17: "more/fewer like this" recorded from the email or `newsletter feedback`
+        "feedback": [] if ledger is None else feedback_json(ledger),
     }
+
+
+def feedback_json(ledger: Ledger) -> list[dict[str, Any]]:
+    from newsletter.delivery.ledger import feedback_rows
+
+    return [
+        {
+            "email": r.email,
+            "action": r.action,
+            "paper_id": r.paper_id,
+            "title": r.title,
+            "source": r.source,
+            "at": iso(r.created_at),
+        }
+        for r in feedback_rows(ledger)
+    ]
 
 
 def sources_json(config: Config, ledger: Ledger | None) -> list[dict[str, Any]]:
@@ -138,5 +156,9 @@ def status_command(config_path: str, as_json: bool) -> None:
             click.echo(f"  {n['email']}: {n['reason']}")
         if len(data["nothing"]) > 50:
             click.echo(f"  ... and {len(data['nothing']) - 50} more (status --json lists them all)")
+    if data["feedback"]:
+        click.echo(f"feedback: {len(data['feedback'])} like/dislike(s) recorded")
+        for fb in data["feedback"][:50]:
+            click.echo(f"  {fb['email']}: {fb['action']} {fb['title']}")
     click.echo(f"last run: {data['last_run'] or 'never'}")
     click.echo(f"next run: {data['next_run'] or '-'} ({describe_cron(config.schedule.cron, config.schedule.timezone)})")

@@ -13,6 +13,7 @@ import click
 from newsletter.cli import cli
 from newsletter.cli.options import config_option
 from newsletter.config import DEFAULT_CONFIG, Config, load_config
+from newsletter.likes import read_feedback
 from newsletter.subscribers import (
     add_subscriber,
     export_csv,
@@ -72,7 +73,9 @@ def list_command(config_path: str | None) -> None:
     Example:
       newsletter subscribers list -c config.yaml
     """
-    rows = list_subscribers(_load(config_path))
+    config = _load(config_path)
+    rows = list_subscribers(config)
+    feedback = read_feedback(config)  # issue 17: likes/dislikes from the email, by address
     if not rows:
         click.echo("no subscribers yet (add one: newsletter subscribers add EMAIL --keyword K)")
         return
@@ -88,6 +91,11 @@ def list_command(config_path: str | None) -> None:
             profile += "; exclude: " + ", ".join(s.exclude)
         if s.schedule:
             profile += f"; schedule: {s.schedule}"
+        likes, dislikes = feedback.get(s.email.lower(), ((), ()))
+        if s.like or likes:
+            profile += "; like: " + ", ".join([*s.like, *likes])
+        if s.dislike or dislikes:
+            profile += "; dislike: " + ", ".join([*s.dislike, *dislikes])
         if s.name:
             profile = f"{s.name}; {profile}"
         where = "inline (config)" if r.inline else Path(s.source).name
@@ -109,6 +117,13 @@ def list_command(config_path: str | None) -> None:
     "--exclude", "exclude", multiple=True, metavar="X", help="Papers matching this are left out (repeatable)."
 )
 @click.option("--schedule", metavar="CRON", help='An own cron line, e.g. "0 7 * * 1" (Mondays 07:00).')
+@click.option(
+    "--like",
+    "like",
+    multiple=True,
+    metavar="P",
+    help="A liked paper: arXiv id, Hugging Face paper URL or exact title; similar papers match (repeatable).",
+)
 def add_command(
     config_path: str | None,
     email: str,
@@ -117,6 +132,7 @@ def add_command(
     require: tuple[str, ...],
     exclude: tuple[str, ...],
     schedule: str | None,
+    like: tuple[str, ...],
 ) -> None:
     """Add a subscriber: writes one YAML file in subscribers_dir (validated first,
     written atomically). A new subscriber starts with the next digest (or use
@@ -126,10 +142,11 @@ def add_command(
     Example:
       newsletter subscribers -c config.yaml add ana@example.org --name Ana \\
           --keyword "diffusion" --keyword "image restoration" --exclude survey
+      newsletter subscribers -c config.yaml add bo@example.org --like 2509.01234
     """
     config = _load(config_path, edit=True)
     path = add_subscriber(
-        config, email, name=name, keywords=keywords, require=require, exclude=exclude, schedule=schedule
+        config, email, name=name, keywords=keywords, require=require, exclude=exclude, schedule=schedule, like=like
     )
     click.echo(f"added {email}: {path}")
 

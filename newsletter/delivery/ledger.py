@@ -74,7 +74,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, NamedTuple
 
 from newsletter.digest import Paper, paper_id, unique_papers
 
@@ -181,6 +181,19 @@ _MIGRATIONS: dict[int, str] = {
     );
     CREATE INDEX bounces_email ON bounces(email, id);
     CREATE INDEX deliveries_sender ON deliveries(sender);
+    """,
+    # 7 (issue 17): "more/fewer like this" from the email (or `newsletter feedback`), per
+    # subscriber (lowercased address) and paper; the latest action wins
+    7: """
+    CREATE TABLE feedback (
+        email      TEXT NOT NULL,
+        paper_id   TEXT NOT NULL,
+        action     TEXT NOT NULL CHECK (action IN ('like', 'dislike')),
+        title      TEXT NOT NULL,
+        source     TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (email, paper_id)
+    ) WITHOUT ROWID;
     """,
 }
 SCHEMA_VERSION = max(_MIGRATIONS)
@@ -985,6 +998,56 @@ class Ledger:
                 if cur.rowcount:
                     moved.append(email)
         return moved
+
+
+class FeedbackRow(NamedTuple):
+    """A like or dislike recorded for a subscriber (issue 17)."""
+
+    email: str
+    paper_id: str
+    action: str  # "like" or "dislike"
+    title: str
+    source: str  # "email" (the link's POST) or "cli"
+    created_at: float
+
+
+def record_feedback(ledger: Ledger, email: str, paper_id: str, action: str, *, title: str, source: str) -> bool:
+    """Record ``action`` ("like"/"dislike") of ``paper_id`` for ``email``; True when it changed."""
+    if action not in ("like", "dislike"):
+        raise ValueError(f"action must be like or dislike, not {action!r}")
+    key = email.strip().lower()
+    with ledger.transaction() as cur:
+        row = cur.execute("SELECT action FROM feedback WHERE email = ? AND paper_id = ?", (key, paper_id)).fetchone()
+        if row is not None and row[0] == action:
+            return False
+        cur.execute(
+            "INSERT OR REPLACE INTO feedback(email, paper_id, action, title, source, created_at) VALUES (?,?,?,?,?,?)",
+            (key, paper_id, action, title, source, time.time()),
+        )
+    return True
+
+
+def forget_feedback(ledger: Ledger, email: str, paper_id: str) -> bool:
+    """Drop the like/dislike of ``paper_id`` for ``email``; True when there was one."""
+    with ledger.transaction() as cur:
+        done = cur.execute(
+            "DELETE FROM feedback WHERE email = ? AND paper_id = ?", (email.strip().lower(), paper_id)
+        ).rowcount
+    return bool(done)
+
+
+def feedback_rows(ledger: Ledger, email: str | None = None) -> list[FeedbackRow]:
+    """Every recorded like/dislike (of ``email`` only, when given), oldest first."""
+    sql = "SELECT email, paper_id, action, title, source, created_at FROM feedback"
+    args: tuple[str, ...] = ()
+    if email is not None:
+        sql += " WHERE email = ?"
+        args = (email.strip().lower(),)
+    try:
+        rows = ledger.conn.execute(sql + " ORDER BY created_at, paper_id", args).fetchall()
+    except sqlite3.OperationalError:  # a read-only ledger from before migration 7: nothing recorded
+        return []
+    return [FeedbackRow(*row) for row in rows]
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

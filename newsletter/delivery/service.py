@@ -104,7 +104,7 @@ from newsletter.digest import Paper, parse_digest, unique_papers
 from newsletter.dkim import signer_for
 from newsletter.errors import DigestParseError
 from newsletter.matching import Match
-from newsletter.pipeline import digest_files, plan
+from newsletter.pipeline import digest_files, like_state_of, plan
 from newsletter.render import Renderer
 from newsletter.unsubscribe import secret_for
 
@@ -253,10 +253,11 @@ def compute_deliveries(
         groups.setdefault(horizons.get(sub.email, upto), []).append(sub)
     order = {s.email: i for i, s in enumerate(subscribers)}
     planned: list[Planned] = []
+    likes = like_state_of(ledger, subscribers)  # issue 17: the ledger's papers and feedback
     for horizon, members in groups.items():
         papers = unique_papers([*ledger.papers_after(horizon, upto), *extra])
         excluded = ledger.excluded_papers(s.email for s in members)
-        for sub, matches in plan(members, papers, already_sent=excluded):
+        for sub, matches in plan(members, papers, already_sent=excluded, likes=likes):
             planned.append(Planned(sub, matches))
     planned.sort(key=lambda p: order[p.subscriber.email])
     yield from planned

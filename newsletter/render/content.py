@@ -67,6 +67,7 @@ class PaperView(NamedTuple):
     summary: str | None = None  # the source's AI summary / TL;DR
     snippets: tuple[tuple[Segment, ...], ...] = ()  # evidence of hits after the abstract cut
     snippets_marked: tuple[str, ...] = ()
+    feedback: tuple[tuple[str, str], ...] = ()  # issue 17: ("More like this", URL), ("Fewer like this", URL)
 
     @property
     def meta_line(self) -> str:

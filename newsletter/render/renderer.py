@@ -20,6 +20,7 @@ from newsletter.archive import view_url
 from newsletter.config import Config, Subscriber, parse_mailbox
 from newsletter.digest import Paper
 from newsletter.errors import RenderError
+from newsletter.feedback import feedback_base, feedback_links
 from newsletter.matching import CompiledProfile, Match, compile_profile
 from newsletter.pipeline import profile_of
 from newsletter.render.content import PaperBase, collapse, format_day, paper_base, paper_views
@@ -218,6 +219,12 @@ class Renderer:
             matches, self.profile(subscriber), abstract_chars=subscriber.abstract_chars, base_of=self.paper_base
         )
         url, mailto = self.unsubscribe_uris(subscriber, token)
+        feedback = feedback_base(self.config)
+        if feedback:  # issue 17: "more/fewer like this" links, signed per address, paper and action
+            papers = [
+                p._replace(feedback=feedback_links(feedback, subscriber.email, token, p.id, self._secret))
+                for p in papers
+            ]
         subject = self.subject(subscriber, len(papers), date)
         return {
             "subject": subject,

@@ -38,7 +38,15 @@ from newsletter.config import Config, Subscriber, load_config
 from newsletter.delivery.ledger import suppression_key
 from newsletter.errors import NewsletterError
 from newsletter.matching import Match, PaperIndex, match_papers
-from newsletter.pipeline import Loaded, digest_files, load_digests, profile_of, select_subscribers
+from newsletter.pipeline import (
+    Loaded,
+    Matcher,
+    digest_files,
+    load_digests,
+    profile_of,
+    read_like_state,
+    select_subscribers,
+)
 from newsletter.preview import IndexRow, Preview, slug_of, suppressed_addresses
 from newsletter.render import Renderer
 from newsletter.web.app import Server, html_response, make_app, render_page
@@ -184,7 +192,7 @@ class PreviewSource:
                 if suppression_key(sub.email) in suppressed:
                     rows.append(IndexRow.of(sub, 0, None, suppressed=True))
                     continue
-                matches = _match(snap.index, sub)
+                matches = _match(snap, sub)
                 has_email = bool(matches) or sub.send_empty
                 subject = snap.renderer.subject(sub, len(matches), when) if has_email else None
                 rows.append(IndexRow.of(sub, len(matches), subject))
@@ -206,7 +214,7 @@ class PreviewSource:
             sub = snap.by_slug.get(slug)
             if sub is None or suppression_key(sub.email) in suppressed_addresses(snap.config):
                 return None
-            matches = _match(snap.index, sub)
+            matches = _match(snap, sub)
             if not matches and not sub.send_empty:
                 return None
             r = snap.renderer
@@ -214,9 +222,12 @@ class PreviewSource:
             return Preview(sub, matches, email)
 
 
-def _match(index: PaperIndex, sub: Subscriber) -> list[Match]:
-    """What :func:`newsletter.pipeline.plan` gives ``sub``, over a shared index."""
-    return match_papers(index, profile_of(sub))
+def _match(snap: Snapshot, sub: Subscriber) -> list[Match]:
+    """What :func:`newsletter.pipeline.plan` gives ``sub``, over a shared index (with
+    the ledger's likes read on every load, issue 17)."""
+    if not sub.like and not sub.dislike and not snap.config.state.exists():
+        return match_papers(snap.index, profile_of(sub))
+    return Matcher(snap.loaded.papers, read_like_state(snap.config), index=snap.index).match(sub)
 
 
 def _served_link(p: IndexRow, kind: str) -> str:

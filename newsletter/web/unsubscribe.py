@@ -63,6 +63,7 @@ from newsletter.web.app import (
     parse_networks,
     render_page,
 )
+from newsletter.web.feedback import feedback_routes
 
 log = logging.getLogger("newsletter.unsubscribe")
 
@@ -194,6 +195,7 @@ class UnsubscribeServer(Server):
     config: Config
     index: TokenIndex
     insecure_secret: bool
+    secret: str
 
     def __init__(
         self, config: Config, *, host: str | None = None, port: int | None = None, secret: str | None = None
@@ -209,6 +211,7 @@ class UnsubscribeServer(Server):
                 web.get("/unsubscribe/{token}/", self._get),
                 web.post("/unsubscribe/{token}", self._post),
                 web.post("/unsubscribe/{token}/", self._post),
+                *feedback_routes(self),  # issue 17: "more/fewer like this"
             ],
             headers=SECURITY_HEADERS,
             error_page=_error_page,
@@ -227,6 +230,7 @@ class UnsubscribeServer(Server):
                 log.error("the ledger path changed (%s): restart the endpoint to use it", config.state)
                 config = replace(config, state=self.config.state)
             self.config, self.index, self.insecure_secret = config, index, insecure
+            self.secret = secret
         if insecure:
             log.warning(
                 "%s is not set: unsubscribe tokens use the fallback secret derived from the "

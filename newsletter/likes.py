@@ -1,0 +1,105 @@
+"""Likes and dislikes by hand and for display (issue 17): what ``newsletter feedback``,
+``subscribers list``, ``status`` and ``check`` say about "more like these".
+
+The ledger's feedback table holds what subscribers asked for from the email (or what
+``newsletter feedback like|dislike`` recorded); the YAML ``like:``/``dislike:`` are the
+profile's own. Matching joins both (:func:`newsletter.pipeline.likes_of`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from newsletter.config import Config, Subscriber
+from newsletter.delivery.ledger import FeedbackRow, Ledger, feedback_rows, forget_feedback, record_feedback
+from newsletter.digest import Paper, unique_papers
+from newsletter.errors import ConfigError
+from newsletter.matching.refs import ref_keys
+
+ACTIONS = ("like", "dislike")
+
+
+def read_feedback(config: Config) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]]:
+    """Lowercased address -> (liked titles, disliked titles) recorded in the ledger
+    (read only; empty without a ledger)."""
+    out: dict[str, tuple[list[str], list[str]]] = {}
+    for row in ledger_feedback(config):
+        likes, dislikes = out.setdefault(row.email, ([], []))
+        (likes if row.action == "like" else dislikes).append(row.title)
+    return {email: (tuple(a), tuple(b)) for email, (a, b) in out.items()}
+
+
+def ledger_feedback(config: Config, email: str | None = None) -> list[FeedbackRow]:
+    """The ledger's feedback rows (of ``email``), read only."""
+    if not config.state.exists():
+        return []
+    ledger = Ledger.open_readonly(config.state)
+    if ledger is None:
+        return []
+    with ledger:
+        return feedback_rows(ledger, email)
+
+
+def find_paper(ref: str, papers: Iterable[Paper]) -> Paper | None:
+    """The paper ``ref`` (arXiv id, Hugging Face/arXiv URL, id or exact title) names."""
+    keys = set(ref_keys(ref))
+    for paper in papers:
+        if keys.intersection(paper.keys):
+            return paper
+    return None
+
+
+def known_papers(config: Config) -> tuple[Paper, ...]:
+    """Every paper the ledger holds and the digests at hand have (each once)."""
+    from newsletter.pipeline import digest_files, load_digests
+
+    held: list[Paper] = []
+    if config.state.exists():
+        ledger = Ledger.open_readonly(config.state)
+        if ledger is not None:
+            with ledger:
+                held = ledger.papers_after(0)
+    loaded = load_digests(digest_files(config), fmt=config.digests.format)
+    return unique_papers([*held, *loaded.papers])
+
+
+def like_warnings(subscribers: Sequence[Subscriber], papers: Sequence[Paper]) -> list[str]:
+    """A warning per ``like``/``dislike`` entry that names no paper seen yet (it may
+    arrive later: not an error)."""
+    out = []
+    for sub in subscribers:
+        for kind in ACTIONS:
+            for ref in getattr(sub, kind):
+                if find_paper(ref, papers) is None:
+                    out.append(
+                        f"{sub.source}: {sub.email}: {kind} {ref!r} names no paper in the ledger or the digests "
+                        "yet (it counts once it arrives)"
+                    )
+    return out
+
+
+def _subscriber(config: Config, email: str) -> Subscriber:
+    return config.subscriber(email)  # ConfigError (exit 2) for an unknown address
+
+
+def set_feedback(config: Config, email: str, ref: str, action: str) -> tuple[Paper, bool]:
+    """Record ``action`` of the paper ``ref`` for subscriber ``email`` (by hand)."""
+    sub = _subscriber(config, email)
+    paper = find_paper(ref, known_papers(config))
+    if paper is None:
+        raise ConfigError(f"no paper {ref!r} in the ledger or the digests (give an arXiv id, a URL or the exact title)")
+    with Ledger.open(config.state) as ledger:
+        changed = record_feedback(ledger, sub.email, paper.id, action, title=paper.title, source="cli")
+    return paper, changed
+
+
+def forget(config: Config, email: str, ref: str) -> FeedbackRow | None:
+    """Drop the recorded like/dislike of ``ref`` for ``email``; the row dropped, or None."""
+    sub = _subscriber(config, email)
+    keys = set(ref_keys(ref))
+    with Ledger.open(config.state) as ledger:
+        for row in feedback_rows(ledger, sub.email):
+            if row.paper_id in keys or keys.intersection(ref_keys(row.title)):
+                forget_feedback(ledger, sub.email, row.paper_id)
+                return row
+    return None

@@ -1,0 +1,91 @@
+"""The "more like this" / "fewer like this" endpoint (issue 17), beside the unsubscribe
+routes of :class:`~newsletter.web.unsubscribe.UnsubscribeServer` (one routes table).
+
+``GET /feedback/{token}/{more|fewer}/{paper}/{sig}``
+    A small confirm page naming the paper, with one button. It changes nothing: mail
+    scanners and link previewers follow links.
+``POST`` the same URL (the button; any body up to 8 KiB)
+    Records a like ("more") or dislike ("fewer") of that paper for that subscriber in
+    the ledger (never the YAML); the next match uses it. Idempotent.
+
+The address token must be a configured subscriber's and the signature must bind that
+address, the paper and the action (:mod:`newsletter.feedback`): anything else is 404
+and changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from newsletter.delivery.ledger import Ledger, record_feedback
+from newsletter.feedback import FeedbackLink, verify
+from newsletter.unsubscribe import mask
+from newsletter.web.app import clean, html_response, render_page
+
+if TYPE_CHECKING:
+    from newsletter.web.unsubscribe import UnsubscribeServer
+
+log = logging.getLogger("newsletter.feedback")
+
+PATH = "/feedback/{token}/{word}/{paper}/{sig}"
+
+
+def feedback_routes(server: UnsubscribeServer) -> list[web.RouteDef]:
+    """The feedback routes of ``server`` (add them to its routes table)."""
+    handlers = _Handlers(server)
+    return [web.get(PATH, handlers.get), web.post(PATH, handlers.post)]
+
+
+class _Handlers:
+    def __init__(self, server: UnsubscribeServer) -> None:
+        self.server = server
+
+    def _link(self, request: web.Request) -> FeedbackLink:
+        info = request.match_info
+        address = self.server.resolve(info["token"])
+        if address is None:
+            raise web.HTTPNotFound()
+        link = verify(address, info["word"], info["paper"], info["sig"], self.server.secret)
+        if link is None:
+            raise web.HTTPNotFound()
+        return link
+
+    def _title(self, paper_id: str) -> str:
+        ledger = Ledger.open_readonly(self.server.config.state)
+        if ledger is None:
+            return paper_id
+        with ledger:
+            paper = ledger.papers_by_id([paper_id]).get(paper_id)
+        return paper.title if paper is not None else paper_id
+
+    def _record(self, link: FeedbackLink) -> tuple[str, bool]:
+        title = self._title(link.paper_id)
+        with Ledger.open(self.server.config.state) as ledger:
+            changed = record_feedback(ledger, link.email, link.paper_id, link.action, title=title, source="email")
+        if changed:
+            log.info("%s: %s %s", clean(mask(link.email)), link.action, clean(link.paper_id, 80))
+        return title, changed
+
+    def _context(self, link: FeedbackLink, title: str) -> dict[str, object]:
+        sender = self.server.config.sender.mailbox
+        return {
+            "address": mask(link.email),
+            "list_name": sender.name or sender.address,
+            "paper": title,
+            "more": link.action == "like",
+        }
+
+    async def get(self, request: web.Request) -> web.Response:
+        link = self._link(request)
+        title = await asyncio.to_thread(self._title, link.paper_id)
+        return html_response(200, render_page("feedback.html", **self._context(link, title)))
+
+    async def post(self, request: web.Request) -> web.Response:
+        link = self._link(request)
+        await request.read()  # the button's body, whatever it holds (bounded by client_max_size)
+        title, _ = await asyncio.to_thread(self._record, link)
+        return html_response(200, render_page("feedback_done.html", **self._context(link, title)))
