@@ -144,8 +144,7 @@ class Daemon:
             picked = await asyncio.to_thread(pick_up_digests, self.config, self.ledger, paths=ready)
         for path, count in picked.ok:
             log.info("pick-up: %s (%d papers)", path, count)
-        for path, error in picked.failed:
-            log.error("pick-up failed: %s: %s", path, error)
+        # a failed digest is one line, logged where it is recorded (pick_up_digests)
         return len(picked.ok)
 
     async def _watch(self) -> None:

@@ -41,18 +41,27 @@ writes on a single-thread executor).
 
 from __future__ import annotations
 
+import errno
+import functools
+import inspect
 import json
+import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from newsletter.digest import Paper
+from newsletter.errors import LedgerError, LedgerFullError
+
+T = TypeVar("T")
+
+__all__ = ["SCHEMA_VERSION", "Ledger", "LedgerError", "LedgerFullError", "NewDelivery", "PendingDelivery"]
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -119,6 +128,17 @@ _MIGRATIONS: dict[int, str] = {
         until      REAL
     ) WITHOUT ROWID;
     """,
+    # 3 (reliability): the state of a pass, so that an interrupted one is finished at the
+    # next start. A run with finished_at NULL was interrupted (SIGTERM, crash) unless a
+    # later run took it over (resumed_by). serving: JSON list of the addresses it served,
+    # NULL for all; upto: the last digest id it delivers. Runs left unfinished by older
+    # versions say nothing of what they served: they are closed here.
+    3: """
+    ALTER TABLE runs ADD COLUMN serving TEXT;
+    ALTER TABLE runs ADD COLUMN upto INTEGER;
+    ALTER TABLE runs ADD COLUMN resumed_by INTEGER;
+    UPDATE runs SET finished_at = started_at WHERE finished_at IS NULL;
+    """,
 }
 SCHEMA_VERSION = max(_MIGRATIONS)
 
@@ -136,8 +156,95 @@ END
 """
 
 
-class LedgerError(Exception):
-    """The ledger file cannot be used (newer schema, not a database)."""
+BUSY_TIMEOUT = 30.0  # seconds a statement waits for another connection's write lock
+PROBE_TIMEOUT = 3.0  # at open: how long a lock held by another program may delay us
+WAL_PAGES = 256  # checkpoint the WAL every 256 pages (1 MiB)...
+WAL_LIMIT = 1 << 20  # ...and cut it back to 1 MiB after each checkpoint
+
+
+# ------------------------------------------------------------------ errors: the one place
+
+_FIX_READONLY = "make the file, its -wal/-shm files and its directory writable for this user"
+
+
+def ledger_error(path: Path | str, exc: BaseException) -> LedgerError:
+    """What an :mod:`sqlite3` or OS error on the ledger means to its operator: one line
+    naming the file and what to do (:class:`LedgerFullError` for a full disk)."""
+    where = str(path)
+    if isinstance(exc, LedgerError):
+        return exc
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
+            return LedgerFullError(f"{reason}; free space there and run again", path=where)
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return LedgerError(f"cannot write the ledger ({reason}): {_FIX_READONLY}", path=where)
+        return LedgerError(f"cannot use the ledger ({reason})", path=where)
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc)
+    if name.startswith("SQLITE_FULL") or "disk is full" in text:
+        return LedgerFullError(
+            "no space left on its disk; free some and run again (nothing is lost: what was not "
+            "recorded sent is sent by the next run, with the same Message-ID)",
+            path=where,
+        )
+    if name.startswith("SQLITE_NOTADB") or "not a database" in text:
+        return LedgerError(
+            "not a paper-digest ledger (not a SQLite database); restore the ledger from a backup, or point "
+            "state: at another file",
+            path=where,
+        )
+    if name.startswith("SQLITE_CORRUPT") or "malformed" in text:
+        return LedgerError(
+            f"the ledger is damaged ({text}; truncated?); restore it from a backup (it is never replaced "
+            "by a new one: everything would be sent again)",
+            path=where,
+        )
+    if name.startswith("SQLITE_READONLY") or "readonly" in text:
+        return LedgerError(f"cannot write the ledger ({text}): {_FIX_READONLY}", path=where)
+    if name.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
+        return LedgerError(f"cannot open the ledger ({text}): check that it and its directory are writable", path=where)
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
+        return LedgerError(
+            "the ledger is locked by another program (database is locked); close it (a sqlite3 shell, "
+            "a backup tool) and run again",
+            path=where,
+        )
+    if name.startswith("SQLITE_IOERR") or "disk I/O error" in text:
+        return LedgerError(f"I/O error on the ledger ({text}); check the disk", path=where)
+    return LedgerError(f"ledger error: {text}", path=where)
+
+
+@contextmanager
+def _translated(path: Path | str) -> Iterator[None]:
+    try:
+        yield
+    except (sqlite3.Error, OSError) as exc:
+        raise ledger_error(path, exc) from None
+
+
+def _guarded(fn: Callable[..., T]) -> Callable[..., T]:
+    @functools.wraps(fn)
+    def method(self: Ledger, *args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(self, *args, **kwargs)
+        except (sqlite3.Error, OSError) as exc:
+            raise ledger_error(self.path, exc) from None
+
+    return method
+
+
+def _nonempty(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _unlink_db(path: Path) -> None:
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with suppress(FileNotFoundError):
+            name.unlink()
 
 
 def paper_from_json(record: dict[str, Any]) -> Paper:
@@ -203,6 +310,16 @@ def suppression_key(email: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class UnfinishedRun:
+    """A pass that did not finish: what it served (None: everybody) and up to which digest."""
+
+    id: int
+    started_at: float
+    serving: tuple[str, ...] | None
+    upto: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class DigestRow:
     id: int
     path: str
@@ -225,56 +342,138 @@ class Ledger:
 
     @classmethod
     def open(cls, path: str | Path) -> Ledger:
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False, timeout=30)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            # Debian-built SQLite zeroes every freed page (SECURE_DELETE): dropping a sent
-            # message's bytes would write its ~10 overflow pages again, in the commit an
-            # SMTP session waits on. FAST still scrubs b-tree pages, not freelist pages.
-            conn.execute("PRAGMA secure_delete=FAST")
-            ledger = cls(conn, p)
+        """Open (and migrate) the ledger; a missing file is created, fully migrated, under
+        its name at once (never a half-made ledger). Anything else that is not a
+        usable ledger of this version is a :class:`LedgerError` naming the file and
+        what to do: an empty (0-byte) file, garbage, a truncated file, a newer schema,
+        a read-only file or directory, a lock held by another program."""
+        if str(path) == ":memory:":
+            conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            ledger = cls(conn, Path(":memory:"))
+            ledger._configure()
             ledger._migrate()
             conn.execute(_SENT_TRIGGER)
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise LedgerError(f"{p}: not a usable ledger ({exc})") from None
+            return ledger
+        p = Path(path)
+        with _translated(p):
+            try:
+                size = p.stat().st_size
+            except FileNotFoundError:
+                cls._create(p)
+            else:
+                if size == 0 and not _nonempty(p.with_name(p.name + "-wal")):
+                    raise LedgerError(
+                        "the ledger file is empty (0 bytes): it is not a ledger and is never taken for a new "
+                        "one (everything would be sent again); restore it from a backup, or delete it to "
+                        "start over",
+                        path=str(p),
+                    )
+            conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT)
+            try:
+                ledger = cls(conn, p)
+                ledger._configure()
+                ledger._check_version(creating=False)
+                ledger._probe_write()
+                ledger._migrate()
+                conn.execute(_SENT_TRIGGER)
+            except BaseException:
+                conn.close()
+                raise
         return ledger
+
+    @classmethod
+    def _create(cls, p: Path) -> None:
+        """A new ledger at ``p``: made and migrated under a temporary name, then linked
+        into place (an existing file at ``p`` by then wins: it is opened instead)."""
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f".{p.name}.new-{os.getpid()}")
+        _unlink_db(tmp)
+        try:
+            conn = sqlite3.connect(tmp, isolation_level=None, timeout=BUSY_TIMEOUT)
+            try:
+                ledger = cls(conn, tmp)
+                ledger._configure()
+                ledger._migrate()
+            finally:
+                conn.close()  # the last connection: the WAL is checkpointed into the file
+            try:
+                os.link(tmp, p)
+            except FileExistsError:
+                pass  # another process created it meanwhile: theirs is the ledger
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV):
+                    raise
+                if not p.exists():  # no hard links on this file system
+                    os.rename(tmp, p)
+        finally:
+            _unlink_db(tmp)
+
+    def _configure(self) -> None:
+        conn = self.conn
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        # Debian-built SQLite zeroes every freed page (SECURE_DELETE): dropping a sent
+        # message's bytes would write its ~10 overflow pages again, in the commit an
+        # SMTP session waits on. FAST still scrubs b-tree pages, not freelist pages.
+        conn.execute("PRAGMA secure_delete=FAST")
+        # A pass fits on a small disk: the WAL is checkpointed every WAL_PAGES pages (in
+        # the commit that crosses it) and cut back to WAL_LIMIT bytes after each one;
+        # :meth:`checkpoint` empties it at the end of a pass.
+        conn.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
+
+    def _check_version(self, *, creating: bool) -> int:
+        version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise LedgerError(
+                f"ledger schema {version} is newer than this program ({SCHEMA_VERSION}); "
+                "upgrade paper-digest (or run the version that wrote it)",
+                path=str(self.path),
+            )
+        if version == 0 and not creating:
+            tables = self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            what = "a SQLite database of something else" if tables else "an empty SQLite database"
+            raise LedgerError(
+                f"not a paper-digest ledger ({what}); point state: at the ledger, or move this file away "
+                "to start a new one",
+                path=str(self.path),
+            )
+        return version
+
+    def _probe_write(self) -> None:
+        """Fail at open, not at the first write, when the ledger cannot be written:
+        read-only, or locked by another program (within PROBE_TIMEOUT seconds)."""
+        self.conn.execute(f"PRAGMA busy_timeout={int(PROBE_TIMEOUT * 1000)}")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("ROLLBACK")
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
 
     @classmethod
     def open_readonly(cls, path: str | Path) -> Ledger | None:
         """The ledger for reading only (``status``, ``--dry-run``); None when it does not
         exist yet. Never creates or migrates anything."""
         p = Path(path)
-        if not p.exists():
-            return None
-        try:
+        with _translated(p):
+            if not p.exists():
+                return None
+            if p.stat().st_size == 0 and not _nonempty(p.with_name(p.name + "-wal")):
+                raise LedgerError(
+                    "the ledger file is empty (0 bytes), not a ledger; restore it from a backup", path=str(p)
+                )
             conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            raise LedgerError(f"{p}: not a usable ledger ({exc})") from None
-        if version == 0:
-            conn.close()
-            return None
-        if version > SCHEMA_VERSION:
-            conn.close()
-            raise LedgerError(
-                f"{p}: ledger schema {version}, this program reads {SCHEMA_VERSION}; upgrade paper-digest"
-            )
-        ledger = cls(conn, p)
-        ledger.version = version  # an older schema reads as far as it goes (no suppressions in 1)
-        return ledger
+            try:
+                ledger = cls(conn, p)
+                ledger.version = ledger._check_version(creating=False)
+            except BaseException:
+                conn.close()
+                raise
+        return ledger  # an older schema reads as far as it goes (no suppressions in 1)
 
     def _migrate(self) -> None:
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise LedgerError(
-                f"{self.path}: ledger schema {version} is newer than this program "
-                f"({SCHEMA_VERSION}); upgrade paper-digest"
-            )
+        version = self._check_version(creating=True)
         for target in sorted(t for t in _MIGRATIONS if t > version):
             with self.transaction() as cur:
                 # another process may have migrated since we looked (two opening at once)
@@ -288,6 +487,10 @@ class Ledger:
     def close(self) -> None:
         self.conn.close()
 
+    def checkpoint(self) -> None:
+        """Move the WAL into the database file and truncate it (the end of a pass)."""
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def __enter__(self) -> Ledger:
         return self
 
@@ -298,15 +501,19 @@ class Ledger:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Cursor]:
-        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error). A failed COMMIT (a full disk)
+        is rolled back too; the rollback never hides the error that caused it (SQLite
+        may already have rolled back by itself)."""
         cur = self.conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
             yield cur
+            cur.execute("COMMIT")
         except BaseException:
-            cur.execute("ROLLBACK")
+            if self.conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    cur.execute("ROLLBACK")
             raise
-        cur.execute("COMMIT")
 
     # ------------------------------------------------------------------ digests
 
@@ -664,11 +871,37 @@ class Ledger:
 
     # ------------------------------------------------------------------ runs
 
-    def start_run(self) -> int:
+    def start_run(self, serving: Sequence[str] | None = None, *, resumes: Sequence[int] = ()) -> int:
+        """A pass starts: recorded unfinished until :meth:`finish_run`. ``serving``: the
+        addresses it serves (None: everybody); ``resumes``: unfinished runs it takes
+        over (they count as finished once this one is recorded)."""
         with self.transaction() as cur:
-            cur.execute("INSERT INTO runs(started_at) VALUES (?)", (time.time(),))
-            assert cur.lastrowid is not None
-            return cur.lastrowid
+            cur.execute(
+                "INSERT INTO runs(started_at, serving) VALUES (?, ?)",
+                (time.time(), None if serving is None else json.dumps(list(serving))),
+            )
+            run_id = cur.lastrowid
+            assert run_id is not None
+            cur.executemany(
+                "UPDATE runs SET resumed_by = ? WHERE id = ? AND finished_at IS NULL", ((run_id, r) for r in resumes)
+            )
+            return run_id
+
+    def plan_run(self, run_id: int, upto: int) -> None:
+        """The pass delivers the digests up to ``upto``: a subscriber it serves whose
+        horizon is below that has not been reached yet."""
+        self.conn.execute("UPDATE runs SET upto = ? WHERE id = ?", (upto, run_id))
+
+    def unfinished_runs(self) -> list[UnfinishedRun]:
+        """Passes interrupted (SIGTERM, crash, a full disk) that no later pass took over."""
+        rows = self.conn.execute(
+            "SELECT id, started_at, serving, upto FROM runs WHERE finished_at IS NULL AND resumed_by IS NULL "
+            "ORDER BY id"
+        )
+        return [
+            UnfinishedRun(i, started, None if serving is None else tuple(json.loads(serving)), upto)
+            for i, started, serving, upto in rows
+        ]
 
     def finish_run(self, run_id: int, sent: int, failed: int, pending: int) -> None:
         with self.transaction() as cur:
@@ -680,6 +913,18 @@ class Ledger:
     def last_run(self) -> float | None:
         row = self.conn.execute("SELECT MAX(started_at) FROM runs").fetchone()
         return None if row[0] is None else float(row[0])
+
+
+def _guard_methods(cls: type[Ledger]) -> None:
+    """Every public method of the ledger turns sqlite3 and OS errors into a
+    :class:`LedgerError` (see :func:`ledger_error`): the one place where they do."""
+    for name, value in list(vars(cls).items()):
+        if name.startswith("_") or name == "transaction" or not inspect.isfunction(value):
+            continue
+        setattr(cls, name, _guarded(value))
+
+
+_guard_methods(Ledger)
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

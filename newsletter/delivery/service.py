@@ -95,6 +95,7 @@ from newsletter.config import Config, Subscriber
 from newsletter.delivery.ledger import Ledger, NewDelivery, suppression_key
 from newsletter.delivery.smtp import Outgoing, Result, SmtpSender
 from newsletter.digest import Paper, parse_digest
+from newsletter.digest.guard import file_sha256, one_line, read_limited
 from newsletter.errors import DigestParseError
 from newsletter.matching import Match
 from newsletter.pipeline import digest_files, plan, unique_papers
@@ -178,9 +179,17 @@ def pick_up_digests(
             if paths is None and clock - st.st_mtime < settle:
                 out.unsettled.append(str(path))
                 continue
-            data = path.read_bytes()
+            data = read_limited(path)
+        except DigestParseError as exc:  # too large: recorded failed (by the hash of all of it), never read
+            try:
+                sha = file_sha256(path)
+            except OSError:
+                continue
+            if not ledger.has_digest(sha):
+                _record_failed(ledger, out, path, sha, exc)
+            continue
         except OSError as exc:
-            log.warning("%s: cannot read: %s", path, exc.strerror or exc)
+            log.warning("%s: cannot read: %s", one_line(str(path)), exc.strerror or exc)
             continue
         sha = hashlib.sha256(data).hexdigest()
         if ledger.has_digest(sha):
@@ -189,15 +198,22 @@ def pick_up_digests(
             digest = parse_digest(
                 data, source=str(path), fmt=config.digests.format, reference=datetime.fromtimestamp(st.st_mtime).date()
             )
-        except DigestParseError as exc:
-            ledger.record_digest(path=str(path), sha256=sha, error=str(exc))
-            out.failed.append((str(path), str(exc)))
-            log.error("digest failed: %s", exc)
+        except DigestParseError as exc:  # whatever the file holds (SPEC 6: poison digests)
+            _record_failed(ledger, out, path, sha, exc)
             continue
         ledger.record_digest(path=str(path), sha256=sha, papers=digest.papers)
         out.ok.append((str(path), len(digest.papers)))
         log.info("digest picked up: %s (%d papers)", path, len(digest.papers))
     return out
+
+
+def _record_failed(ledger: Ledger, out: PickUp, path: Path, sha: str, exc: DigestParseError) -> None:
+    """A digest that cannot be parsed: recorded ``failed`` with its error, once (by its
+    content hash); one log line."""
+    error = one_line(str(exc), 500)
+    ledger.record_digest(path=str(path), sha256=sha, error=error)
+    out.failed.append((str(path), error))
+    log.error("digest failed: %s", error)
 
 
 def preview_digests(config: Config, ledger: Ledger | None, *, now: float | None = None) -> tuple[list[Paper], PickUp]:
@@ -212,7 +228,10 @@ def preview_digests(config: Config, ledger: Ledger | None, *, now: float | None 
             if clock - st.st_mtime < config.digests.settle_seconds:
                 out.unsettled.append(str(path))
                 continue
-            data = path.read_bytes()
+            data = read_limited(path)
+        except DigestParseError as exc:
+            out.failed.append((str(path), one_line(str(exc), 500)))
+            continue
         except OSError:
             continue
         if ledger is not None and ledger.has_digest(hashlib.sha256(data).hexdigest()):
