@@ -95,6 +95,9 @@ class LedgerFullError(LedgerError):
 
     exit_code = 1
 
+    def __str__(self) -> str:
+        return f"ledger disk full: {super().__str__()}"
+
 
 class LedgerBusyError(LedgerError):
     """Another newsletter process holds the ledger lock (``send`` and ``run`` refuse

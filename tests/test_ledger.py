@@ -48,7 +48,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
 def test_not_a_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "l.sqlite3"
     path.write_bytes(b"this is not sqlite at all" * 100)
-    with pytest.raises(LedgerError, match="not a usable ledger"):
+    with pytest.raises(LedgerError, match="not a paper-digest ledger"):
         Ledger.open(path)
 
 

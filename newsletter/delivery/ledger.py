@@ -371,8 +371,8 @@ class Ledger:
             conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT)
             try:
                 ledger = cls(conn, p)
+                ledger._check_version(creating=False)  # before anything is written (WAL mode included)
                 ledger._configure()
-                ledger._check_version(creating=False)
                 ledger._probe_write()
                 ledger._migrate()
                 conn.execute(_SENT_TRIGGER)

@@ -329,7 +329,10 @@ class SmtpSender:
                 aclose = getattr(iterator, "aclose", None)
                 if aclose is not None:
                     await aclose()
+                current = asyncio.current_task()
                 for _ in range(workers):
+                    if current is not None and current.cancelling():
+                        break  # the sessions are cancelled too: nobody would take it (a full queue: a hang)
                     await queue.put(None)
 
         async def work(number: int) -> None:
