@@ -45,14 +45,14 @@ session can take any delivery of it. An outcome-only commit (the usual case) is
 a single autocommit statement (see :meth:`Ledger.commit`).
 
 Rendering in worker processes. A pass with at least ``POOL_MIN`` (200) new
-deliveries, and no ``renderer=`` given, renders in a
-:class:`~concurrent.futures.ProcessPoolExecutor` of :func:`render_workers`
-processes (the usable CPUs less one, at least one), so that rendering uses
-another core while this process runs the SMTP sessions and the ledger:
+deliveries, and no ``renderer=`` given, renders in :func:`render_workers` worker
+processes (the usable CPUs less one, at least one; :mod:`newsletter.delivery.render_pool`),
+so that rendering uses another core while this process runs the SMTP sessions
+and the ledger:
 
-- the workers are started with ``spawn`` (nothing inherited: not the ledger
-  connection, not the lock file, not the threads) while the pass plans; each
-  builds ONE :class:`Renderer` from the pass's own :class:`Config` object
+- the workers are fresh interpreters (nothing inherited: not the ledger
+  connection, not the lock file, not the threads) started while the pass plans;
+  each builds ONE :class:`Renderer` from the pass's own :class:`Config` object
   (pickled, so it is the very configuration of the pass, not the file re-read);
 - a batch (``RENDER_BATCH`` deliveries: subscriber, papers, Message-ID salt)
   comes back as (Message-ID, bytes) made by :func:`render_job`, the same
@@ -63,9 +63,10 @@ another core while this process runs the SMTP sessions and the ledger:
   the sessions, exactly as in-process rendering does: a crash loses nothing that
   was recorded and re-sends only what was pending;
 - a worker ignores SIGINT (the parent shuts the pool down after its in-flight
-  SMTP transactions) and exits by itself within a quarter of a second when its
-  parent is gone (SIGKILL); a worker that dies makes the pass render the rest in
-  this process, with a warning.
+  SMTP transactions) and ends quietly at the end of its input, i.e. as soon as
+  its parent is gone (SIGKILL included); a worker that dies (``kill -9``) makes
+  the pass render the rest in this process, with one warning line: the pass
+  goes on and every subscriber is served.
 
 Smaller passes, and callers that pass their own ``renderer`` (the daemon, tests,
 the benchmark's stub), render in this process in batches of ``BATCH``, yielding
@@ -77,15 +78,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import multiprocessing
 import os
-import signal
-import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -93,6 +90,7 @@ from typing import Any, Protocol, TypeVar
 
 from newsletter.config import Config, Subscriber
 from newsletter.delivery.ledger import Ledger, NewDelivery, suppression_key
+from newsletter.delivery.render_pool import Job, RenderPool, RenderWorkerError, render_job
 from newsletter.delivery.smtp import Outgoing, Result, SmtpSender
 from newsletter.digest import Paper, parse_digest
 from newsletter.digest.guard import file_sha256, one_line, read_limited
@@ -337,50 +335,7 @@ class _Committer:
 # --------------------------------------------------------------------------- rendering
 
 
-@dataclass(frozen=True, slots=True)
-class _Job:
-    """One email to render: the subscriber, its papers, the Message-ID salt."""
-
-    subscriber: Subscriber
-    matches: list[Match]
-    salt: str
-
-
-def render_job(renderer: Renderer, job: _Job) -> tuple[str, bytes]:
-    """The Message-ID and the bytes of one delivery: the one render path, used in this
-    process and in the render workers alike."""
-    message_id = renderer.message_id(job.subscriber, job.matches, salt=job.salt)
-    email = renderer.render(job.subscriber, job.matches, message_id=message_id)
-    return message_id, email.as_bytes()
-
-
-_worker_renderer: Renderer | None = None
-
-
-def _watch_parent(parent: int) -> None:
-    """A render worker ends when the process that started it is gone (SIGKILL, crash):
-    no orphan outlives a ``send``."""
-    while os.getppid() == parent:
-        time.sleep(0.25)
-    os._exit(0)
-
-
-def _init_render_worker(config: Config, parent: int) -> None:
-    """Initializer of a render worker: one :class:`Renderer` per process (templates
-    compiled once), from the very configuration object of the pass."""
-    global _worker_renderer
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which shuts us down
-    threading.Thread(target=_watch_parent, args=(parent,), name="watch-parent", daemon=True).start()
-    _worker_renderer = Renderer(config)
-
-
-def _worker_ready() -> int:
-    return os.getpid()
-
-
-def _render_in_worker(jobs: list[_Job]) -> list[tuple[str, bytes]]:
-    assert _worker_renderer is not None
-    return [render_job(_worker_renderer, job) for job in jobs]
+_Job = Job  # the name the rest of this module (and older callers) use
 
 
 def render_workers() -> int:
@@ -391,28 +346,6 @@ def render_workers() -> int:
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
     return max(1, min(cpus - 1, MAX_RENDER_WORKERS))
-
-
-class _RenderPool:
-    """Render worker processes (``spawn``: nothing of this process is inherited, not
-    the ledger connection, not the lock file)."""
-
-    def __init__(self, config: Config, workers: int) -> None:
-        self.workers = workers
-        self.pool = ProcessPoolExecutor(
-            workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_render_worker,
-            initargs=(config, os.getpid()),
-        )
-        for _ in range(workers):  # start them now: they load while the pass plans
-            self.pool.submit(_worker_ready)
-
-    def submit(self, jobs: list[_Job]) -> asyncio.Future[list[tuple[str, bytes]]]:
-        return asyncio.wrap_future(self.pool.submit(_render_in_worker, jobs))
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def sender_address(config: Config) -> str:
@@ -440,7 +373,7 @@ async def send_pass(
     pending (or unplanned) for the next pass. The caller holds the ledger lock."""
     loop = asyncio.get_running_loop()
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
-    pool: _RenderPool | None = None
+    pool: RenderPool | None = None
 
     async def db(fn: Callable[..., T], *args: Any) -> T:
         return await loop.run_in_executor(executor, fn, ledger, *args)
@@ -466,7 +399,8 @@ async def send_pass(
         serve = tuple(s for s in serve if suppression_key(s.email) not in suppressed)
         summary.suppressed = len(skipped)
         if renderer is None and len(serve) >= POOL_MIN:
-            pool = _RenderPool(config, render_workers())  # the workers start while we plan
+            pool = RenderPool(config, render_workers())
+            await pool.start()  # the workers load while we plan
         pending_ids = await db(Ledger.pending_ids)
         upto = await db(Ledger.last_digest_id)
         planned = await db(lambda lg: list(compute_deliveries(lg, serve, upto=upto)))
@@ -477,7 +411,7 @@ async def send_pass(
         if nothing or skipped:
             await db(Ledger.advance, [*nothing, *skipped], upto)
         if pool is not None and len(to_send) < POOL_MIN:
-            pool.close()  # a small pass: rendering here is quicker than feeding workers
+            await pool.aclose()  # a small pass: rendering here is quicker than feeding workers
             pool = None
         summary.resent = len(pending_ids)
         if progress is not None:
@@ -534,11 +468,17 @@ async def send_pass(
                     else:
                         try:
                             rendered = await future
-                        except BrokenProcessPool as exc:
+                        except RenderWorkerError as exc:
                             if pool is not None:
-                                log.warning("a render worker died (%s): rendering in this process", exc)
-                                pool.close()
-                                pool = None
+                                log.warning("%s: rendering the rest of the pass in this process", exc)
+                                for _, waiting in renders:
+                                    if waiting is not None:
+                                        waiting.cancel()
+                                waiting_jobs = [batch for batch, _ in renders]
+                                renders.clear()
+                                renders.extend((batch, None) for batch in waiting_jobs)
+                                closing, pool = pool, None
+                                await closing.aclose()
                             rendered = await render_here(jobs)
                     now_suppressed = await db(Ledger.suppressed)  # a click during the pass counts
                     batch: list[NewDelivery] = []
@@ -580,7 +520,7 @@ async def send_pass(
         if progress is not None:
             progress.finish()
         if pool is not None:
-            pool.close()
+            await pool.aclose()
         executor.shutdown(wait=True)
     return summary
 
