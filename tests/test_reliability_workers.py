@@ -74,7 +74,7 @@ def test_render_worker_killed_mid_pass_pass_goes_on_everyone_served_exit_0(
         victims = workers_of(proc.pid)
         assert victims and proc.poll() is None, "the pass must render in workers and still run"
         os.kill(victims[0], signal.SIGKILL)
-        out, err = proc.communicate(timeout=120)
+        _, err = proc.communicate(timeout=120)
         got = server.by_recipient()
     assert proc.returncode == 0, err[-3000:]
     assert "Traceback" not in err and "BrokenProcessPool" not in err
