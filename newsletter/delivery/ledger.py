@@ -871,7 +871,7 @@ class Ledger:
 
     # ------------------------------------------------------------------ runs
 
-    def start_run(self, serving: Sequence[str] | None = None, *, resumes: Sequence[int] = ()) -> int:
+    def start_run(self, serving: Sequence[str] | None = None, resumes: Sequence[int] = ()) -> int:
         """A pass starts: recorded unfinished until :meth:`finish_run`. ``serving``: the
         addresses it serves (None: everybody); ``resumes``: unfinished runs it takes
         over (they count as finished once this one is recorded)."""
@@ -903,11 +903,13 @@ class Ledger:
             for i, started, serving, upto in rows
         ]
 
-    def finish_run(self, run_id: int, sent: int, failed: int, pending: int) -> None:
+    def finish_run(self, run_id: int, sent: int, failed: int, pending: int, finished: bool = True) -> None:
+        """The counts of a pass; ``finished`` False: it stopped before serving everyone
+        it set out to (it stays unfinished, for the next start to finish)."""
         with self.transaction() as cur:
             cur.execute(
                 "UPDATE runs SET finished_at = ?, sent = ?, failed = ?, pending = ? WHERE id = ?",
-                (time.time(), sent, failed, pending, run_id),
+                (time.time() if finished else None, sent, failed, pending, run_id),
             )
 
     def last_run(self) -> float | None:

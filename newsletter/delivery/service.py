@@ -89,7 +89,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from newsletter.config import Config, Subscriber
-from newsletter.delivery.ledger import Ledger, NewDelivery, suppression_key
+from newsletter.delivery.ledger import Ledger, NewDelivery, iso, suppression_key
 from newsletter.delivery.render_pool import Job, RenderPool, RenderWorkerError, render_job
 from newsletter.delivery.smtp import Outgoing, Result, SmtpSender
 from newsletter.digest import Paper, parse_digest
@@ -364,23 +364,42 @@ async def send_pass(
     backoff: float = 1.0,
     today: date | None = None,
     stop: asyncio.Event | None = None,
+    resumes: Sequence[int] | None = None,
+    executor: ThreadPoolExecutor | None = None,
 ) -> SendSummary:
     """One ``send`` pass (see the module doc). ``subscribers``: serve only these
     (default: all of the configuration); ``paths``: settled digest files to pick
     up (default: scan the directory); ``pick_up=False``: deliver without
     looking for new digests; ``stop`` set (the daemon's shutdown): no new SMTP
     transaction starts, the ones in flight finish and are recorded, the rest stays
-    pending (or unplanned) for the next pass. The caller holds the ledger lock."""
+    pending (or unplanned) for the next pass. The caller holds the ledger lock.
+
+    Pass state (SPEC 6, Resume): the pass is recorded in ``runs`` when it starts and
+    marked finished only when it served everyone it set out to serve; a pass stopped
+    (``stop``, an SMTP refusal that stops delivery) or killed stays unfinished, and
+    the next start of ``send`` or ``run`` finishes it. ``resumes``: the unfinished
+    runs this pass takes over (default: all of them when it serves everybody, as
+    ``send`` does). ``executor``: the single thread the caller's ledger calls run on
+    (the daemon's), so nobody else touches the connection during the pass."""
     loop = asyncio.get_running_loop()
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
+    own_executor = executor is None
+    if executor is None:
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
+    ledger_thread = executor
     pool: RenderPool | None = None
 
     async def db(fn: Callable[..., T], *args: Any) -> T:
-        return await loop.run_in_executor(executor, fn, ledger, *args)
+        return await loop.run_in_executor(ledger_thread, fn, ledger, *args)
 
     summary = SendSummary()
     try:
-        run_id = await db(Ledger.start_run)
+        if resumes is None:
+            unfinished = await db(Ledger.unfinished_runs) if subscribers is None else []
+            for run in unfinished:
+                log.info("finishing the pass interrupted at %s", iso(run.started_at))
+            resumes = [run.id for run in unfinished]
+        serving = None if subscribers is None else [s.email for s in subscribers]
+        run_id = await db(Ledger.start_run, serving, resumes)
         serve = tuple(config.subscribers if subscribers is None else subscribers)
         await db(Ledger.register_subscribers, [s.email for s in config.subscribers])
         if pick_up:
@@ -403,6 +422,7 @@ async def send_pass(
             await pool.start()  # the workers load while we plan
         pending_ids = await db(Ledger.pending_ids)
         upto = await db(Ledger.last_digest_id)
+        await db(Ledger.plan_run, run_id, upto)
         planned = await db(lambda lg: list(compute_deliveries(lg, serve, upto=upto)))
         to_send = [p for p in planned if p.matches or p.subscriber.send_empty]
         nothing = [p.subscriber.email for p in planned if not (p.matches or p.subscriber.send_empty)]
@@ -515,13 +535,16 @@ async def send_pass(
             # what was never taken from the queue stays pending in the ledger too
             left = await db(Ledger.delivery_counts)
             summary.pending = left["pending"]
-        await db(Ledger.finish_run, run_id, summary.sent, summary.failed, summary.pending)
+        interrupted = bool(stats.stopped) or (stop is not None and stop.is_set())
+        await db(Ledger.finish_run, run_id, summary.sent, summary.failed, summary.pending, not interrupted)
+        await db(Ledger.checkpoint)
     finally:
         if progress is not None:
             progress.finish()
         if pool is not None:
             await pool.aclose()
-        executor.shutdown(wait=True)
+        if own_executor:
+            executor.shutdown(wait=True)
     return summary
 
 
