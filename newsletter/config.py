@@ -19,7 +19,6 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from email.utils import formataddr
 from pathlib import Path
 from typing import Any, Literal
 
@@ -57,6 +56,25 @@ def check_name(value: str) -> str:
     return value.strip()
 
 
+# --- reliability (issue 11): display names that always fit a header line
+MAX_NAME = 150  # characters of a display name (To/From): one encoded word within 998 octets
+_NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def check_display_name(value: str) -> str:
+    """A display name (``name``, the name in ``from``): no line break or NUL, at most
+    :data:`MAX_NAME` characters, so that its header line stays within 998 octets
+    however it is encoded (longer names are refused, never cut)."""
+    value = check_name(value)
+    if _NAME_CONTROL.search(value):
+        raise ValueError("must not contain control characters (tabs included)")
+    if len(value) > MAX_NAME:
+        raise ValueError(
+            f"a name of {len(value):,} characters is too long for an email header (at most {MAX_NAME}); shorten it"
+        )
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Mailbox:
     """A display name and an address, as in ``Paper Digest <digest@example.org>``."""
@@ -65,7 +83,12 @@ class Mailbox:
     address: str
 
     def __str__(self) -> str:
-        return formataddr((self.name, self.address)) if self.name else self.address
+        # the text of the config, not an RFC 2047 header: encoding belongs to the message
+        # writer (formataddr would encode a non-ASCII name, which then reads as a literal
+        # "=?utf-8?...?=" name when parsed back)
+        if not self.name:
+            return self.address
+        return f'"{self.name}" <{self.address}>' if _SPECIALS.search(self.name) else f"{self.name} <{self.address}>"
 
 
 def parse_mailbox(value: str) -> Mailbox:
@@ -170,7 +193,11 @@ class Sender(Model):
     @field_validator("from_", "reply_to")
     @classmethod
     def _mailbox(cls, value: str | None) -> str | None:
-        return None if value is None else str(parse_mailbox(value))
+        if value is None:
+            return None
+        mailbox = parse_mailbox(value)
+        check_display_name(mailbox.name)
+        return str(mailbox)
 
     @field_validator("list_id")
     @classmethod
@@ -247,7 +274,7 @@ class SubscriberModel(Model):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str | None) -> str | None:
-        return None if value is None else check_name(value)
+        return None if value is None else check_display_name(value)
 
     _kw = field_validator("keywords", "require", "exclude")(_keywords)
 
