@@ -391,6 +391,8 @@ def _read_yaml(path: Path) -> tuple[Any, _Lines]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
         node = loader.get_single_node()
+        if node is not None and "&" in text:  # no anchor, no alias: nothing can expand
+            _check_expansion(node, path)
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -399,6 +401,51 @@ def _read_yaml(path: Path) -> tuple[Any, _Lines]:
     finally:
         loader.dispose()
     return data, _Lines(node)
+
+
+# --- reliability (issue 11): YAML alias bombs
+MAX_EXPANDED_NODES = 200_000  # nodes the aliases of a file may expand to, beyond 10x the nodes written
+
+
+def _check_expansion(root: yaml.Node, path: Path) -> None:
+    """Refuse a document whose aliases expand past a sane size (a "billion laughs"
+    bomb): counted on the composed node graph, where an alias is the anchored node
+    itself, so counting is linear in what the file holds (memoised per node), before
+    anything walks or validates the expanded tree. One line naming the file and the
+    line of the first node that is too big on its own."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    written = 0
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        if not done:
+            if id(node) in open_nodes:
+                raise ConfigError(
+                    "a YAML alias refers to a node that contains it", path=str(path), line=node.start_mark.line + 1
+                )
+            open_nodes.add(id(node))
+            written += 1
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+            continue
+        size = 1 + sum(sizes.get(id(child), 1) for child in children)
+        sizes[id(node)] = size
+        open_nodes.discard(id(node))
+        if size > MAX_EXPANDED_NODES and size > 10 * written:
+            raise ConfigError(
+                f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} nodes here (an alias bomb?); "
+                "write the values out or use fewer aliases",
+                path=str(path),
+                line=node.start_mark.line + 1,
+            )
 
 
 def _key_path(loc: Loc) -> str:
