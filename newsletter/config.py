@@ -62,12 +62,14 @@ _NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def check_display_name(value: str) -> str:
-    """A display name (``name``, the name in ``from``): no line break or NUL, at most
-    :data:`MAX_NAME` characters, so that its header line stays within 998 octets
-    however it is encoded (longer names are refused, never cut)."""
+    """A display name (``name``, the name in ``from``): no line break, NUL or other
+    control character, runs of spaces made one, at most :data:`MAX_NAME` characters,
+    so that its header line stays within 998 octets however it is encoded (longer
+    names are refused, never cut)."""
     value = check_name(value)
     if _NAME_CONTROL.search(value):
         raise ValueError("must not contain control characters (tabs included)")
+    value = re.sub(r" {2,}", " ", value)  # runs of spaces: one (mail parsers collapse them anyway)
     if len(value) > MAX_NAME:
         raise ValueError(
             f"a name of {len(value):,} characters is too long for an email header (at most {MAX_NAME}); shorten it"
