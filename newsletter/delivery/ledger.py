@@ -29,6 +29,17 @@ Version 2 adds:
                    for good; else the UNIX time a pause ends). Every send and preview
                    skips an address while its row is active; ``resubscribe`` deletes it.
 
+Version 3 adds the state of a pass to ``runs``: ``serving`` (JSON list of the
+addresses it serves, NULL for all), ``upto`` (the last digest id it delivers) and
+``resumed_by``. A run with ``finished_at`` NULL and no ``resumed_by`` was interrupted
+(SIGTERM, a crash, a full disk); the next ``send`` or ``run`` finishes it.
+
+Errors: every public method (and :meth:`Ledger.open`) turns ``sqlite3`` and OS errors
+into a :class:`~newsletter.errors.LedgerError` naming the file and what to do
+(:func:`ledger_error`, the one place); a full disk is
+:class:`~newsletter.errors.LedgerFullError` (exit 1). Only a missing ledger is
+created (atomically); an empty, foreign, damaged or newer one is refused.
+
 Every method commits before it returns: a state change is durable before the
 next SMTP step depends on it. Each connection sets ``secure_delete=FAST`` (the
 Debian build of SQLite zeroes every freed page by default, which doubled the
