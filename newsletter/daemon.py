@@ -75,6 +75,7 @@ class Daemon:
         # the one thread that touches the ledger connection: passes, pick-ups, reloads
         self.ledger_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
         self.reloading: asyncio.Task[None] | None = None
+        self.watch_error: str | None = None  # the pick-up error last logged (logged once)
         self.stopping = asyncio.Event()
         self.passes = 0
         self.failed_passes = 0
@@ -175,9 +176,16 @@ class Daemon:
                 if new and self.config.schedule.on_arrival:
                     await self.deliver(self._members(GLOBAL), reason="on-arrival")
             except NewsletterError as exc:  # a ledger that cannot be written: one line, keep trying
-                log.error("digest pick-up failed: %s", one_line(str(exc), 500))
+                text = one_line(str(exc), 500)
+                if text != self.watch_error:  # once, not every second, until it changes
+                    log.error("digest pick-up failed: %s", text)
+                    self.watch_error = text
             except Exception:  # keep the daemon alive; the error is in the log
                 log.exception("digest pick-up failed")
+            else:
+                if self.watch_error is not None:
+                    log.info("digest pick-up works again")
+                    self.watch_error = None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), POLL_SECONDS)
 

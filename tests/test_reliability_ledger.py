@@ -244,3 +244,40 @@ def test_ledger_error_is_a_newsletter_error_with_exit_code_2(tmp_path: Path) -> 
     with pytest.raises(LedgerError) as info:
         Ledger.open(path)
     assert info.value.exit_code == 2 and info.value.path == str(path)
+
+
+def fill(disk: Path) -> Path:
+    """Fill the file system of ``disk`` to the last byte."""
+    filler = disk / "filler"
+    with filler.open("wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def test_ledger_disk_full_in_the_daemon_one_line_once_then_recovers(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    from tests.test_daemon import NEVER_SOON, daemon, wait_for
+
+    with tmpfs(tmp_path / f"dfull-{uuid.uuid4().hex[:6]}", "8m") as disk, smtp_server() as server:
+        cfg = write_config(
+            tmp_path,
+            server.port,
+            READERS,
+            state=str(disk / "ledger.sqlite3"),
+            schedule={"cron": NEVER_SOON, "timezone": "UTC", "on_arrival": True},
+        )
+        with daemon(cfg) as proc:
+            filler = fill(disk)
+            shutil.copy2(seeds["002"], tmp_path / "digests")
+            wait_for(lambda: "ledger disk full" in proc.text(), 20, "the full disk reported")
+            time.sleep(3)  # three more polls: not logged again
+            assert proc.text().count("ledger disk full") == 1
+            filler.unlink()
+            wait_for(lambda: len(server.received) == len(READERS), 30, "delivery once there is space")
+            assert proc.stop() == 0
+        log = proc.text()
+    assert "Traceback" not in log and "digest pick-up works again" in log
