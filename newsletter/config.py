@@ -15,13 +15,15 @@ effective settings.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+import email_validator
 import yaml
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -35,6 +37,14 @@ _SPECIALS = re.compile(r'[()<>@,;:\\"\[\]]')
 _NAME_ADDR = re.compile(r"^\s*(?P<name>[^<>]*?)\s*<(?P<addr>[^<>]*)>\s*$")
 
 Loc = tuple[str | int, ...]
+
+# Self-hosted lists live in private and test domains (SPEC 3): `.local` and `.test` are
+# "special-use" for email-validator, which documents this module list as the knob to
+# change (the other special-use names, `.invalid`, `.localhost`, `.onion`, `.arpa`, stay
+# refused; `.internal` and `.lan` are not on its list).
+email_validator.SPECIAL_USE_DOMAIN_NAMES = [
+    d for d in email_validator.SPECIAL_USE_DOMAIN_NAMES if d not in ("local", "test")
+]
 
 
 # --------------------------------------------------------------------------- helpers
@@ -125,11 +135,31 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+# digests.pattern's default, and the files `newsletter fetch` writes (SPEC 2.5): the latter are
+# always digests, and complete on arrival (written under a temporary name, then renamed)
+DIGEST_PATTERNS = ("*.txt", "*.md", "*.json", "*.html", "*.xml")  # every format we read
+FETCHED_PATTERNS = ("huggingface-*.json", "arxiv-*.xml")
+
+
 class Digests(Model):
     directory: Path = Path("digests")
-    pattern: str = "*.txt"
+    pattern: str | list[str] = list(DIGEST_PATTERNS)
     settle_seconds: float = Field(default=2.0, ge=0)
     format: Literal["auto", "hf-text", "json"] = "auto"
+
+    @property
+    def patterns(self) -> tuple[str, ...]:
+        """The configured glob patterns, then those of the files ``fetch`` writes
+        (picked up whatever ``pattern`` says), each once."""
+        given = [self.pattern] if isinstance(self.pattern, str) else self.pattern
+        return tuple(dict.fromkeys([*given, *FETCHED_PATTERNS]))
+
+    @field_validator("pattern")
+    @classmethod
+    def _pattern(cls, value: str | list[str]) -> str | list[str]:
+        if not value or (isinstance(value, list) and not all(value)):
+            raise ValueError("needs at least one glob pattern, such as *.txt")
+        return value
 
 
 class Schedule(Model):
@@ -137,11 +167,19 @@ class Schedule(Model):
     timezone: str = "UTC"
     on_arrival: bool = False
 
-    @model_validator(mode="after")
-    def _valid(self) -> Schedule:
-        tz = timezone(self.timezone)
-        cron_trigger(self.cron, tz)
-        return self
+    # field validators (not one model validator): an error points at the `cron:` or
+    # `timezone:` line itself, not at `schedule:`
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        cron_trigger(value, timezone("UTC"))
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        timezone(value)
+        return value
 
 
 def parse_listen(value: str) -> tuple[str, int]:
@@ -157,8 +195,20 @@ class Unsubscribe(Model):
     url: str | None = None
     secret_env: str | None = "NEWSLETTER_UNSUBSCRIBE_SECRET"
     listen: str | None = None  # HOST:PORT of the one-click endpoint (`serve`, and inside `run`)
+    # web layer: reverse proxies (IPs or CIDR networks) whose X-Forwarded-For the access log believes
+    trusted_proxies: tuple[str, ...] = ()
 
     _env = field_validator("secret_env")(check_env_name)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or network (e.g. 127.0.0.1, 10.0.0.0/8)") from None
+        return value
 
     @field_validator("listen")
     @classmethod
@@ -187,7 +237,7 @@ class Unsubscribe(Model):
 
 class Sender(Model):
     from_: str = Field(default="Paper Digest <digest@example.org>", alias="from")
-    subject: str = "{{ count }} new papers for you"
+    subject: str = "{{ count }} new paper{{ 's' if count != 1 }} for you"  # "1 new paper", "2 new papers"
     reply_to: str | None = None
     list_id: str | None = None
     unsubscribe: Unsubscribe = Unsubscribe()
@@ -242,6 +292,145 @@ class Smtp(Model):
         return os.environ.get(self.password_env) if self.password_env else None
 
 
+# --------------------------------------------------------------------------- mail operations (issue 14)
+
+
+class Imap(Model):
+    """The IMAP bounce mailbox (``bounces.imap``); the password from ``password_env``."""
+
+    host: str
+    port: int | None = Field(default=None, ge=1, le=65535)
+    security: Literal["tls", "starttls", "none"] = "tls"
+    username: str
+    password_env: str = "NEWSLETTER_IMAP_PASSWORD"
+    folder: str = "INBOX"
+    processed: str | None = "Processed"  # processed reports move here; null: flagged \\Seen \\Deleted
+    ca_file: Path | None = None
+    verify: bool = True
+    timeout: float = Field(default=30.0, gt=0)
+
+    _env = field_validator("password_env")(check_env_name)
+
+    @field_validator("host", "username", "folder", "processed")
+    @classmethod
+    def _one_line(cls, value: str | None) -> str | None:
+        return None if value is None else check_name(value)
+
+    @property
+    def effective_port(self) -> int:
+        if self.port is not None:
+            return self.port
+        return {"none": 143, "starttls": 143, "tls": 993}[self.security]
+
+    def password(self) -> str | None:
+        return os.environ.get(self.password_env) or None
+
+
+class Bounces(Model):
+    """Where bounce reports (and mailto unsubscribe requests) arrive, and when to stop
+    mailing an address: after ``hard`` hard or ``soft`` consecutive soft bounces."""
+
+    maildir: Path | None = None
+    imap: Imap | None = None
+    hard: int = Field(default=1, ge=1)
+    soft: int = Field(default=5, ge=1)
+    every_minutes: float = Field(default=5.0, gt=0)  # how often the daemon reads the mailbox
+    verp: bool = False  # a per-message envelope sender LOCAL+bTAG@DOMAIN ties every bounce to its delivery
+
+    @property
+    def mailbox(self) -> bool:
+        return self.maildir is not None or self.imap is not None
+
+
+class Dkim(Model):
+    """DKIM signing of every message (dkimpy): the private key from ``key_env`` (PEM in
+    the variable) or ``key_file`` (a file outside the configuration)."""
+
+    domain: str
+    selector: str
+    key_env: str | None = "NEWSLETTER_DKIM_KEY"
+    key_file: Path | None = None
+
+    _env = field_validator("key_env")(check_env_name)
+
+    @field_validator("domain", "selector")
+    @classmethod
+    def _label(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?", value):
+            raise ValueError(f"{value!r} is not a DNS name")
+        return value
+
+    def private_key(self) -> bytes | None:
+        """The PEM key from ``key_file`` when set, else from ``key_env``; None when neither has one."""
+        if self.key_file is not None:
+            try:
+                return self.key_file.read_bytes()
+            except OSError as exc:
+                raise ConfigError(f"cannot read the DKIM key: {exc.strerror or exc}", path=str(self.key_file)) from None
+        value = os.environ.get(self.key_env) if self.key_env else None
+        return value.encode() if value else None
+
+
+def missing_secrets(config: Config) -> list[ConfigError]:
+    """Secrets named by the configuration but absent from the environment (SPEC 3: a
+    ``username`` whose ``password_env`` is unset or empty is a configuration error,
+    never an empty password sent to the server). ``check``, ``send`` and ``run`` call it."""
+    out: list[ConfigError] = []
+    where = str(config.path)
+    smtp = config.smtp
+    if smtp.username and not (smtp.password_env and os.environ.get(smtp.password_env)):
+        name = smtp.password_env or "(none)"
+        out.append(
+            ConfigError(
+                f"smtp.username is set but the environment variable {name} (smtp.password_env) is unset or empty",
+                path=where,
+                line=config.lines.get("smtp.username"),
+                key="smtp.password_env",
+            )
+        )
+    imap = config.bounces.imap
+    if imap is not None and not imap.password():
+        out.append(
+            ConfigError(
+                f"bounces.imap: the environment variable {imap.password_env} (bounces.imap.password_env) "
+                "is unset or empty",
+                path=where,
+                line=config.lines.get("bounces.imap"),
+                key="bounces.imap.password_env",
+            )
+        )
+    dkim = config.dkim
+    if dkim is not None and dkim.key_file is not None and not dkim.key_file.is_file():
+        out.append(
+            ConfigError(
+                f"dkim.key_file {dkim.key_file} does not exist", path=where, line=config.lines.get("dkim"), key="dkim"
+            )
+        )
+    elif dkim is not None and dkim.key_file is None and not (dkim.key_env and os.environ.get(dkim.key_env)):
+        out.append(
+            ConfigError(
+                f"dkim: the environment variable {dkim.key_env} (dkim.key_env) holding the private key is unset or "
+                "empty (or set dkim.key_file)",
+                path=where,
+                line=config.lines.get("dkim"),
+                key="dkim.key_env",
+            )
+        )
+    return out
+
+
+def require_secrets(config: Config) -> None:
+    """Raise one :class:`ConfigError` listing :func:`missing_secrets`, if any."""
+    problems = missing_secrets(config)
+    if problems:
+        raise ConfigError(
+            f"{len(problems)} problem(s) in the configuration", path=str(config.path), problems=tuple(problems)
+        )
+
+
+# --------------------------------------------------------------------------- (end of issue 14 block)
+
+
 class Defaults(Model):
     max_papers: int = Field(default=20, ge=1, le=500)
     abstract_chars: int = Field(default=500, ge=0)
@@ -288,6 +477,118 @@ class SubscriberModel(Model):
         return value
 
 
+# --------------------------------------------------------------------------- sources and fetch (SPEC 2.5)
+
+HF_DAILY_PAPERS = "https://huggingface.co/api/daily_papers"
+ARXIV_RSS = "https://rss.arxiv.org/rss/{categories}"
+_ARXIV_CATEGORY = re.compile(r"[a-z-]+(\.[A-Za-z-]+)?")
+
+
+def fetched_file(path: Path) -> bool:
+    """True for a file named as ``newsletter fetch`` names what it writes."""
+    return any(path.match(p) for p in FETCHED_PATTERNS)
+
+
+def _http_url(value: str) -> str:
+    if _CONTROL.search(value) or not re.match(r"https?://[^\s/]+", value) or re.search(r"\s", value):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
+class HuggingFaceSource(Model):
+    """The Hugging Face daily papers API: one file per day (or ISO week, or month)."""
+
+    type: Literal["huggingface"]
+    url: str = HF_DAILY_PAPERS
+    period: Literal["daily", "weekly", "monthly"] = "daily"
+
+    _url = field_validator("url")(_http_url)
+
+    @property
+    def key(self) -> str:
+        """Names the source in the ledger, in ``status`` and in its file names."""
+        return "huggingface" if self.period == "daily" else f"huggingface-{self.period.removesuffix('ly')}"
+
+
+class ArxivSource(Model):
+    """arXiv's RSS listing of a set of categories, asked in one request."""
+
+    type: Literal["arxiv"]
+    categories: list[str] = Field(min_length=1)
+    url: str = ARXIV_RSS
+
+    _url = field_validator("url")(_http_url)
+
+    @field_validator("categories")
+    @classmethod
+    def _categories(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not _ARXIV_CATEGORY.fullmatch(value):
+                raise ValueError(f"{value!r} is not an arXiv category (such as cs.CL or math.PR)")
+        return list(dict.fromkeys(values))
+
+    @property
+    def joined(self) -> str:
+        return "+".join(self.categories)
+
+    @property
+    def key(self) -> str:
+        return f"arxiv-{self.joined}"
+
+    @property
+    def listing_url(self) -> str:
+        return self.url.replace("{categories}", self.joined)
+
+
+Source = Annotated[HuggingFaceSource | ArxivSource, Field(discriminator="type")]
+
+
+class Fetch(Model):
+    """``fetch``: when the daemon fetches, and how patiently."""
+
+    cron: str = "30 6 * * *"
+    timeout: float = Field(default=30.0, gt=0, le=600)
+    retries: int = Field(default=3, ge=0, le=10)
+    max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        cron_trigger(value, timezone("UTC"))
+        return value
+
+
+def _unique_sources(sources: list[Source]) -> list[Source]:
+    seen: set[str] = set()
+    for source in sources:
+        if source.key in seen:
+            raise ValueError(f"two sources write the same files ({source.key}-*); keep one")
+        seen.add(source.key)
+    return sources
+
+
+# --------------------------------------------------------------------------- the whole file
+# --- issue 15: the archive (every sent issue as a web page + an Atom feed per subscriber)
+
+
+class Archive(Model):
+    directory: Path | None = None  # where the pages and feeds are written (null: no archive)
+    url: str | None = None  # the public URL of ``directory``: the email's "view in browser" link
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and (_CONTROL.search(value) or not re.match(r"https?://\S+$", value)):
+            raise ValueError("must be an http(s) URL on one line (where archive.directory is served)")
+        return value
+
+    @model_validator(mode="after")
+    def _needs_directory(self) -> Archive:
+        if self.url is not None and self.directory is None:
+            raise ValueError("archive.url needs archive.directory (where the pages are written)")
+        return self
+
+
 class ConfigModel(Model):
     digests: Digests = Digests()
     state: Path = Path("newsletter.sqlite3")
@@ -299,6 +600,14 @@ class ConfigModel(Model):
     defaults: Defaults = Defaults()
     subscribers: list[SubscriberModel] = []
     subscribers_dir: Path | None = None
+    sources: list[Source] = []
+    fetch: Fetch = Fetch()
+
+    archive: Archive = Archive()
+
+    _sources = field_validator("sources")(_unique_sources)
+    bounces: Bounces = Bounces()
+    dkim: Dkim | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +645,13 @@ class Config:
     templates: Path | None
     defaults: Defaults
     subscribers: tuple[Subscriber, ...]
+    sources: tuple[HuggingFaceSource | ArxivSource, ...] = ()
+    fetch: Fetch = field(default_factory=Fetch)
+    subscribers_dir: Path | None = None  # resolved; where `newsletter subscribers` writes
+    archive: Archive = field(default_factory=Archive)  # directory resolved
+    bounces: Bounces = field(default_factory=Bounces)
+    dkim: Dkim | None = None
+    lines: Mapping[str, int] = field(default_factory=dict)  # key path -> line, for later checks
 
     def subscriber(self, email: str) -> Subscriber:
         wanted = email.strip().casefold()
@@ -398,8 +714,9 @@ def _read_yaml(path: Path) -> tuple[Any, _Lines]:
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"invalid YAML: {problem}", path=str(path), line=mark.line + 1 if mark else None) from None
+        raise ConfigError(
+            f"invalid YAML: {yaml_problem(exc, text)}", path=str(path), line=mark.line + 1 if mark else None
+        ) from None
     finally:
         loader.dispose()
     return data, _Lines(node)
@@ -450,6 +767,71 @@ def _check_expansion(root: yaml.Node, path: Path) -> None:
             )
 
 
+def yaml_problem(exc: yaml.YAMLError, text: str) -> str:
+    """A YAML syntax error in plain words: tabs and indentation are named as such
+    (the parsers say "block end" or "cannot start any token")."""
+    mark = getattr(exc, "problem_mark", None)
+    context_mark = getattr(exc, "context_mark", None)
+    problem = str(getattr(exc, "problem", None) or exc)
+    lines = text.splitlines()
+    line = lines[mark.line] if mark is not None and mark.line < len(lines) else ""
+    indent = line[: len(line) - len(line.lstrip(" \t"))]
+    if "\t" in indent or "tab" in problem or (mark is not None and line[mark.column : mark.column + 1] == "\t"):
+        return "a tab character in the indentation: YAML indents with spaces only (replace the tab with spaces)"
+    if any(k in problem for k in ("block end", "expected key", "indicator", "mapping values are not allowed")):
+        where = ""
+        if context_mark is not None and mark is not None and context_mark.line != mark.line:
+            where = f" (the block it belongs to starts at line {context_mark.line + 1})"
+        return (
+            f"wrong indentation: this line is indented {len(indent)} space{'s' if len(indent) != 1 else ''}, which "
+            f"does not line up with the keys above it{where}; keys of one mapping need the same indentation "
+            "(a value holding ': ' needs quotes)"
+        )
+    if "end of stream" in problem and "quoted" in str(getattr(exc, "context", "")):
+        opened = f" opened at line {context_mark.line + 1}" if context_mark is not None else ""
+        return f"a quote{opened} is never closed"
+    if "flow" in str(getattr(exc, "context", "")):
+        opened = f" opened at line {context_mark.line + 1}" if context_mark is not None else ""
+        return f"a [list] or {{mapping}}{opened} is not closed, or lacks a comma between items"
+    return problem
+
+
+def _did_you_mean(model: type[BaseModel], loc: Loc) -> str:
+    """`` (did you mean `keywords`?)`` for an unknown key at ``loc``, or ``""``."""
+    import difflib
+
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return ""
+        info = current.model_fields.get(str(part))
+        if info is None:
+            info = next((f for f in current.model_fields.values() if f.alias == part), None)
+        if info is None:
+            return ""
+        current = _model_in(info.annotation)
+    if not (isinstance(current, type) and issubclass(current, BaseModel)):
+        return ""
+    names = [f.alias or name for name, f in current.model_fields.items()]
+    close = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.6)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
+def _model_in(annotation: Any) -> Any:
+    """The pydantic model inside ``Model``, ``list[Model]``, ``Model | None``."""
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
 def _key_path(loc: Loc) -> str:
     out = ""
     for part in loc:
@@ -460,19 +842,27 @@ def _key_path(loc: Loc) -> str:
     return out
 
 
-def _problems(exc: ValidationError, *, path: Path, lines: _Lines, prefix: Loc = ()) -> Iterator[ConfigError]:
+def _problems(
+    exc: ValidationError, *, path: Path, lines: _Lines, prefix: Loc = (), model: type[BaseModel] | None = None
+) -> Iterator[ConfigError]:
     for err in exc.errors():
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
         # pydantic reports a validator on a union/optional field with the type in loc: drop it
         loc = tuple(p for p in loc if p not in ("str", "int", "list[str]", "bool", "float"))
+        if len(loc) > 2 and loc[0] == "sources" and loc[2] in ("huggingface", "arxiv"):
+            loc = (*loc[:2], *loc[3:])  # the discriminated union names the source type in loc
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            message = "unknown key"
+            message = "unknown key" + (_did_you_mean(model or ConfigModel, loc) if loc else "")
             if loc and loc[-1] == "password":
                 message = (
                     "unknown key: secrets never live in the file; put the password in an "
                     "environment variable and name it in smtp.password_env"
                 )
+        elif err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            ctx = err.get("ctx") or {}
+            tag = f"unknown source type {ctx['tag']!r}" if "tag" in ctx else "a source needs a type"
+            message = f"{tag} (expected {ctx.get('expected_tags', 'huggingface or arxiv')})"
         elif err["type"] == "missing":
             message = "required key is missing"
         full = (*prefix, *loc)
@@ -561,7 +951,35 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
             )
             for s, source, _, _ in subscribers
         ),
+        sources=tuple(model.sources),
+        fetch=model.fetch,
+        subscribers_dir=_resolve(base, model.subscribers_dir) if model.subscribers_dir else None,
+        archive=model.archive.model_copy(
+            update={"directory": _resolve(base, model.archive.directory) if model.archive.directory else None}
+        ),
+        bounces=_resolve_bounces(model.bounces, base),
+        dkim=model.dkim.model_copy(update={"key_file": _resolve(base, model.dkim.key_file)})
+        if model.dkim is not None and model.dkim.key_file is not None
+        else model.dkim,
+        lines={
+            key: line
+            for key, loc in (
+                ("smtp.username", ("smtp", "username")),
+                ("bounces.imap", ("bounces", "imap")),
+                ("dkim", ("dkim",)),
+            )
+            if (line := lines.line(loc)) is not None
+        },
     )
+
+
+def _resolve_bounces(bounces: Bounces, base: Path) -> Bounces:
+    update: dict[str, Any] = {}
+    if bounces.maildir is not None:
+        update["maildir"] = _resolve(base, bounces.maildir)
+    if bounces.imap is not None and bounces.imap.ca_file is not None:
+        update["imap"] = bounces.imap.model_copy(update={"ca_file": _resolve(base, bounces.imap.ca_file)})
+    return bounces.model_copy(update=update) if update else bounces
 
 
 def _load_subscriber_dir(
@@ -583,7 +1001,7 @@ def _load_subscriber_dir(
         try:
             yield SubscriberModel.model_validate(data), str(file), 1, "subscriber"
         except ValidationError as exc:
-            problems.extend(_problems(exc, path=file, lines=lines))
+            problems.extend(_problems(exc, path=file, lines=lines, model=SubscriberModel))
 
 
 def _check_paths(model: ConfigModel, base: Path, cfg_path: Path, lines: _Lines) -> Iterator[ConfigError]:

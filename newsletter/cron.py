@@ -7,6 +7,7 @@ add a leading ``second`` field, which tests and impatient operators use
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING
@@ -28,23 +29,96 @@ def timezone(name: str) -> tzinfo:
         raise ValueError(f"unknown time zone {name!r} (use an IANA name such as UTC or Europe/Paris)") from None
 
 
+_FIELDS = ("minute", "hour", "day", "month", "weekday")
+_RANGES = {
+    "second": "0-59",
+    "minute": "0-59",
+    "hour": "0-23",
+    "day": "1-31",
+    "month": "1-12 or jan-dec",
+    "weekday": "0-7 or mon-sun",
+}
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _weekday_names(field: str) -> str:
+    """Crontab weekday numbers (0 and 7 Sunday, 1 Monday) as names: APScheduler 3 reads
+    ``1`` as Tuesday (its 0 is Monday), so numbers never reach it."""
+    out = []
+    for item in field.split(","):
+        m = re.fullmatch(r"(\d+)(?:-(\d+))?(?:/(\d+))?", item)
+        if m is None:
+            out.append(item)
+            continue
+        lo, hi, step = int(m.group(1)), m.group(2), m.group(3)
+        if lo > 7 or (hi is not None and int(hi) > 7):
+            out.append(item)  # out of range: APScheduler's own check says so, in our words below
+            continue
+        if hi is None and step is None:
+            out.append(_DAYS[lo])
+            continue
+        end = int(hi) if hi is not None else 7
+        out.extend(_DAYS[d] for d in range(lo, end + 1, int(step or 1)))
+    return ",".join(dict.fromkeys(out))
+
+
+def _bad_field(fields: dict[str, str], tz: tzinfo) -> tuple[str, str] | None:
+    """The first field APScheduler refuses, as (name, value)."""
+    for name, value in fields.items():
+        try:
+            CronTrigger(**{"day_of_week" if name == "weekday" else name: value}, timezone=tz)
+        except ValueError:
+            return name, value
+    return None
+
+
 def cron_trigger(expr: str, tz: tzinfo) -> CronTrigger:
-    """Build the trigger, raising ValueError with a readable reason for a bad expression."""
-    fields = expr.split()
+    """Build the trigger, raising ValueError with a readable reason for a bad expression.
+
+    Five fields are crontab (``minute hour day month weekday``; weekday 0 or 7 is
+    Sunday); six add a leading second. The reason names the field that is wrong
+    and what it accepts, never the scheduler's internals."""
+    parts = expr.split()
+    if len(parts) == 5:
+        fields = dict(zip(_FIELDS, parts, strict=True))
+    elif len(parts) == 6:
+        fields = dict(zip(("second", *_FIELDS), parts, strict=True))
+    else:
+        raise ValueError(
+            f"invalid cron expression {expr!r}: it has {len(parts)} field{'s' if len(parts) != 1 else ''}; "
+            'expected 5 (minute hour day month weekday, e.g. "0 7 * * *") or 6 (with a leading second)'
+        )
+    fields["weekday"] = _weekday_names(fields["weekday"])
     try:
-        if len(fields) == 5:
-            return CronTrigger.from_crontab(expr, timezone=tz)
-        if len(fields) == 6:
-            second, minute, hour, day, month, dow = fields
-            return CronTrigger(
-                second=second, minute=minute, hour=hour, day=day, month=month, day_of_week=dow, timezone=tz
-            )
-    except ValueError as exc:
-        raise ValueError(f"invalid cron expression {expr!r}: {exc}") from None
-    raise ValueError(
-        f"invalid cron expression {expr!r}: expected 5 fields "
-        "(minute hour day month weekday) or 6 (with a leading second)"
-    )
+        return CronTrigger(**{("day_of_week" if k == "weekday" else k): v for k, v in fields.items()}, timezone=tz)
+    except ValueError:
+        pass
+    bad = _bad_field(fields, tz)
+    name, value = bad if bad else ("expression", expr)
+    reason = f"the {name} field {value!r} is not valid ({name}: {_RANGES.get(name, '')})"
+    if len(parts) == 6:
+        reason += (
+            "; 6 fields are read as second minute hour day month weekday: a crontab line has 5, is one field too many?"
+        )
+    raise ValueError(f"invalid cron expression {expr!r}: {reason}")
+
+
+def describe_cron(expr: str, tz_name: str) -> str:
+    """A cron expression in plain words: ``at 07:00 every day (UTC)`` (cron-descriptor)."""
+    from cron_descriptor import ExpressionDescriptor, Options
+
+    options = Options()
+    options.use_24hour_time_format = True
+    options.day_of_week_start_index_zero = True
+    parts = expr.split()
+    try:
+        text = ExpressionDescriptor(" ".join(parts), options).get_description()
+    except Exception:  # a valid APScheduler expression cron-descriptor cannot word: show it as is
+        return f"{expr} ({tz_name})"
+    text = text[:1].lower() + text[1:]
+    if parts[-3:] == ["*", "*", "*"] and not text.startswith("every"):
+        text += " every day"
+    return f"{text} ({tz_name})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,10 +18,20 @@
   left pending by a crash or a stop are re-sent first by the next pass, and the
   first pass after start runs at once when pending deliveries exist.
 - Unsubscribe endpoint: with ``sender.unsubscribe.listen`` set, the daemon serves
-  the one-click endpoint of :mod:`newsletter.unsubscribe_server` from a thread
-  (its own short-lived ledger connections; the event loop is never blocked),
-  started before the first pass and stopped on shutdown. A reload rebuilds its
+  the one-click endpoint of :mod:`newsletter.web.unsubscribe` in its own event loop
+  (an aiohttp AppRunner; ledger calls go to worker threads, on their own short-lived
+  connections), started before the first pass and stopped on shutdown. A reload rebuilds its
   token index; a changed ``listen`` address needs a restart.
+- Fetching: with ``sources`` configured, a job on ``fetch.cron`` (same time zone,
+  same misfire policy) runs :func:`newsletter.fetch.fetch_sources` in a thread;
+  the files it writes are picked up at once (they arrive whole, by rename), and
+  with ``schedule.on_arrival`` delivered at once. Each source's outcome is one log
+  line; a failing source is an error line and the next fire tries again. A fire
+  missed while the daemon was down (the ledger's last fetch is older than the
+  last fire) is caught up at start.
+- Bounce mailbox: with ``bounces.maildir`` or ``bounces.imap`` set, it is read at
+  start and every ``bounces.every_minutes`` (:mod:`newsletter.bounces`), between
+  passes (it shares the pass lock); a mailbox that cannot be read is logged.
 - SIGTERM/SIGINT: stop taking new work, let the SMTP transactions in flight
   finish and be recorded (at most ``smtp.timeout`` seconds), exit 0. SIGHUP:
   reload the configuration; a configuration that no longer validates is logged
@@ -34,24 +44,27 @@ import asyncio
 import contextlib
 import logging
 import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from newsletter.config import Config, Subscriber, load_config
+from newsletter.config import Config, Subscriber, load_config, require_secrets
 from newsletter.cron import GLOBAL, cron_trigger, jobs_for, timezone
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.service import SendSummary, pick_up_digests, send_pass
 from newsletter.digest.guard import one_line
 from newsletter.errors import NewsletterError
+from newsletter.fetch import fetch_sources
 from newsletter.pipeline import digest_files
 from newsletter.render import Renderer
-from newsletter.unsubscribe_server import UnsubscribeServer
 from newsletter.watch import SettleTracker
+from newsletter.web.unsubscribe import UnsubscribeServer
 
 log = logging.getLogger("newsletter.daemon")
 T = TypeVar("T")
@@ -66,6 +79,7 @@ class Daemon:
     def __init__(self, config: Config, *, config_path: str | Path) -> None:
         self.config = config
         self.config_path = Path(config_path)
+        require_secrets(config)  # a username without its password variable: exit 2 at start
         Renderer(config)  # fail at start on a broken template, not at the first fire
         self.tracker = SettleTracker(config.digests.settle_seconds)
         self.scheduler: AsyncIOScheduler | None = None
@@ -77,8 +91,10 @@ class Daemon:
         self.reloading: asyncio.Task[None] | None = None
         self.watch_error: str | None = None  # the pick-up error last logged (logged once)
         self.stopping = asyncio.Event()
+        self.fetch_stop = threading.Event()  # ends a fetch's wait between retries
         self.passes = 0
         self.failed_passes = 0
+        self._bounces_at: float | None = None  # monotonic time the bounce mailbox was last read
 
     # ------------------------------------------------------------------ scheduling
 
@@ -93,6 +109,17 @@ class Daemon:
                 args=[job.key],
                 id=job.key,
                 name=f"{job.key} ({len(job.emails)} subscribers)",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=MISFIRE_GRACE,
+                replace_existing=True,
+            )
+        if self.config.sources:
+            self.scheduler.add_job(
+                self._fetch,
+                trigger=cron_trigger(self.config.fetch.cron, tz),
+                id="fetch",
+                name=f"fetch ({len(self.config.sources)} sources)",
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=MISFIRE_GRACE,
@@ -143,6 +170,13 @@ class Daemon:
                 log.error("pass %s failed: %s", reason, exc)
                 return None
             self.passes += 1
+            if summary.sent and self.config.archive.directory is not None:
+                from newsletter.archive import archive_after_pass
+
+                try:
+                    archive_after_pass(self.config, self.ledger)
+                except NewsletterError as exc:
+                    log.error("%s", exc)
             log.info(
                 "pass %s: subscribers=%d sent=%d failed=%d pending=%d nothing-new=%d duration=%.2fs",
                 reason,
@@ -155,10 +189,46 @@ class Daemon:
             )
             return summary
 
-    async def pick_up(self) -> int:
-        """Record the settled new digest files; returns how many were new and parsed."""
+    async def _fetch(self) -> None:
+        """The ``fetch.cron`` job: fetch every source, pick up what came, deliver on arrival."""
+        if self.stopping.is_set():
+            return
+        try:
+            report = await asyncio.to_thread(fetch_sources, self.config, stop=self.fetch_stop)
+        except NewsletterError as exc:
+            log.error("fetch failed: %s", exc)
+            return
+        for result in report.results:
+            if result.outcome == "failed":
+                log.error("fetch %s: %s", result.source, result.line())
+            else:
+                log.info("fetch %s: %s", result.source, result.line())
+        if report.written and not self.stopping.is_set():
+            new = await self.pick_up(report.written)
+            if new and self.config.schedule.on_arrival:
+                await self.deliver(self._members(GLOBAL), reason="on-arrival")
+
+    def _fetch_missed(self) -> bool:
+        """True when ``fetch.cron`` fired since the last fetch the ledger knows of (the
+        daemon was down); a ledger that never fetched waits for the first fire."""
         assert self.ledger is not None
-        ready = self.tracker.ready(digest_files(self.config))
+        if not self.config.sources:
+            return False
+        states = self.ledger.fetch_states()
+        keys = [s.key for s in self.config.sources]
+        if any(k not in states for k in keys):
+            return False
+        last = min(states[k].checked_at for k in keys)
+        tz = timezone(self.config.schedule.timezone)
+        after = datetime.fromtimestamp(last, tz)
+        fire = cron_trigger(self.config.fetch.cron, tz).get_next_fire_time(None, after)
+        return fire is not None and fire.timestamp() <= time.time()
+
+    async def pick_up(self, paths: Sequence[Path] | None = None) -> int:
+        """Record the settled new digest files (``paths``: these, known complete);
+        returns how many were new and parsed."""
+        assert self.ledger is not None
+        ready = list(paths) if paths is not None else self.tracker.ready(digest_files(self.config))
         if not ready:
             return 0
         config = self.config
@@ -169,8 +239,26 @@ class Daemon:
         # a failed digest is one line, logged where it is recorded (pick_up_digests)
         return len(picked.ok)
 
+    async def read_bounces(self) -> None:
+        """Read the bounce mailbox when ``bounces.every_minutes`` have passed (issue 14)."""
+        if not self.config.bounces.mailbox or self.ledger is None:
+            return
+        now = time.monotonic()
+        if self._bounces_at is not None and now - self._bounces_at < self.config.bounces.every_minutes * 60:
+            return
+        self._bounces_at = now
+        from newsletter.bounces import process_before_send
+
+        config = self.config
+        async with self.pass_lock:  # on the ledger thread, like every ledger call of the daemon
+            await self.db(lambda ledger: process_before_send(config, ledger))
+
     async def _watch(self) -> None:
         while not self.stopping.is_set():
+            try:
+                await self.read_bounces()
+            except Exception:  # keep the daemon alive; the error is in the log
+                log.exception("reading the bounce mailbox failed")
             try:
                 new = await self.pick_up()
                 if new and self.config.schedule.on_arrival:
@@ -234,6 +322,7 @@ class Daemon:
 
         def load() -> Config:
             config = load_config(self.config_path)
+            require_secrets(config)
             Renderer(config)  # validates the templates before the new configuration is taken
             return config
 
@@ -264,10 +353,11 @@ class Daemon:
         if not self.stopping.is_set():
             log.info("%s received: finishing the SMTP transactions in flight, then exiting", signame)
             self.stopping.set()
+            self.fetch_stop.set()
 
     # ------------------------------------------------------------------ the unsubscribe endpoint
 
-    def _start_listener(self) -> None:
+    async def _start_listener(self) -> None:
         listen = self.config.sender.unsubscribe.listen_address
         if listen is None:
             return
@@ -277,12 +367,12 @@ class Daemon:
             raise NewsletterError(
                 f"sender.unsubscribe.listen: cannot listen on {listen[0]}:{listen[1]}: {exc.strerror or exc}"
             ) from None
-        self.listener.start_background()
+        await self.listener.start()
         log.info("unsubscribe endpoint on %sunsubscribe/<token>", self.listener.url)
 
     async def _stop_listener(self) -> None:
         if self.listener is not None:
-            await asyncio.to_thread(self.listener.stop)
+            await self.listener.close()
             self.listener = None
             log.info("unsubscribe endpoint stopped")
 
@@ -297,7 +387,7 @@ class Daemon:
         try:
             # subscribers "appear" when the daemon starts with them, before any pick-up
             await self.db(Ledger.register_subscribers, [s.email for s in self.config.subscribers])
-            self._start_listener()
+            await self._start_listener()
         except BaseException:
             self.ledger.close()
             self.ledger_thread.shutdown(wait=True)
@@ -313,9 +403,13 @@ class Daemon:
                 self.config.state,
             )
             await self._resume()
+            if self._fetch_missed():
+                log.info("a fetch was missed while the daemon was not running: fetching now")
+                self.scheduler.add_job(self._fetch, id="fetch-catch-up", misfire_grace_time=MISFIRE_GRACE)
             await self._watch()
         finally:
             self.stopping.set()
+            self.fetch_stop.set()
             self.scheduler.pause()
             # A pass in flight stops taking messages; wait for its SMTP transactions to finish
             # and be recorded BEFORE shutting the scheduler down: APScheduler's

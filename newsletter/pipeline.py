@@ -7,19 +7,20 @@ delivers.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from newsletter.config import Config, Subscriber
-from newsletter.digest import Digest, Paper, read_digest
+from newsletter.digest import Digest, Paper, read_digest, unique_papers
 from newsletter.errors import DigestParseError
 from newsletter.matching import Match, PaperIndex, Profile, match_papers
 
 
 @dataclass(frozen=True, slots=True)
 class Loaded:
-    """Digests read from files; ``papers`` in file then digest order, each id once."""
+    """Digests read from files; ``papers`` in file then digest order, each paper once
+    (records of one paper in several files merged, SPEC 2.4)."""
 
     digests: tuple[Digest, ...]
     errors: tuple[DigestParseError, ...]
@@ -29,25 +30,14 @@ class Loaded:
 def digest_files(config: Config) -> list[Path]:
     """The digest files in the configured directory, in name order.
 
-    Hidden files and temporary names (``*.tmp``, ``*.part``, ``*~``) are never digests.
+    ``digests.pattern`` (one glob or a list) and the names ``newsletter fetch`` writes;
+    hidden files and temporary names (``*.tmp``, ``*.part``, ``*~``) are never digests.
     """
     directory = config.digests.directory
+    found = {p for pattern in config.digests.patterns for p in directory.glob(pattern)}
     return sorted(
-        p
-        for p in directory.glob(config.digests.pattern)
-        if p.is_file() and not p.name.startswith(".") and not p.name.endswith((".tmp", ".part", "~"))
+        p for p in found if p.is_file() and not p.name.startswith(".") and not p.name.endswith((".tmp", ".part", "~"))
     )
-
-
-def unique_papers(papers: Iterable[Paper]) -> tuple[Paper, ...]:
-    """Each paper id once, at its first occurrence."""
-    seen: set[str] = set()
-    out: list[Paper] = []
-    for paper in papers:
-        if paper.id not in seen:
-            seen.add(paper.id)
-            out.append(paper)
-    return tuple(out)
 
 
 def load_digests(paths: Sequence[str | Path], *, fmt: str = "auto") -> Loaded:

@@ -3,7 +3,8 @@
 Reads digests and the configuration; from the ledger only the suppression
 list (read-only, when the ledger exists): an unsubscribed or paused address
 gets no email here either. Sends nothing and changes no state. Used by ``newsletter preview --out DIR`` (files) and by
-``newsletter preview --serve`` (:mod:`newsletter.preview_server`).
+``newsletter preview --serve`` (:mod:`newsletter.web.preview`). The page templates are
+``newsletter/web/templates/*.html``.
 """
 
 from __future__ import annotations
@@ -13,15 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from newsletter.config import Config, Subscriber
 from newsletter.delivery.ledger import Ledger, suppression_key
 from newsletter.errors import DigestParseError
 from newsletter.matching import Match
-from newsletter.pages import BASE_STYLE, PAGE_ENV
 from newsletter.pipeline import digest_files, load_digests, plan, select_subscribers
 from newsletter.render import RenderedEmail, Renderer
+from newsletter.web.app import render_page
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
 
@@ -39,7 +39,12 @@ class Preview:
     @property
     def slug(self) -> str:
         """A file-name-safe form of the address."""
-        return _UNSAFE.sub("_", self.subscriber.email)
+        return slug_of(self.subscriber.email)
+
+
+def slug_of(address: str) -> str:
+    """A file-name- and URL-safe form of an address."""
+    return _UNSAFE.sub("_", address)
 
 
 @dataclass(frozen=True)
@@ -102,131 +107,48 @@ def write_previews(run: PreviewRun, out: Path) -> list[Path]:
             path.write_bytes(data)
             written.append(path)
     index = out / "index.html"
-    index.write_text(index_page(run, served=False), encoding="utf-8")
+    index.write_text(index_page(run), encoding="utf-8")
     written.append(index)
     return written
 
 
-# --------------------------------------------------------------------------- pages
-
-_ENV = PAGE_ENV
-
-_STYLE = (
-    BASE_STYLE
-    + """
-main { max-width: 1100px; margin: 0 auto; padding: 20px 16px 48px; }
-h1 { font-size: 24px; margin: 8px 0 4px; } h2 { font-size: 19px; margin: 28px 0 8px; }
-a { color: #1d4ed8; text-decoration: underline; }
-.muted { color: #64748b; font-size: 14px; }
-.card { background: #fff; border-radius: 10px; padding: 16px; box-shadow: 0 1px 2px rgba(0,0,0,.06);
-        overflow-x: auto; }
-table { border-collapse: collapse; width: 100%; }
-th, td { text-align: left; padding: 8px 10px; border-bottom: 1px solid #e2e8f0; vertical-align: top; }
-th { font-size: 13px; color: #475569; font-weight: 600; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-pre { white-space: pre-wrap; word-break: break-word; font: 13px/1.45 ui-monospace, Menlo, Consolas, monospace;
-      margin: 0; }
-.chip { display: inline-block; background: #e0e7ff; color: #3730a3; border-radius: 10px; padding: 0 8px;
-        font-size: 12px; line-height: 20px; margin: 1px 2px; white-space: nowrap; }
-.error { background: #fef2f2; color: #991b1b; border: 1px solid #fecaca; border-radius: 8px; padding: 12px; }
-iframe { border: 0; width: 100%; background: #fff; display: block; min-height: 400px; }
-.frame { margin: 0 auto; max-width: 100%; }
-.nav { display: flex; flex-wrap: wrap; gap: 4px 16px; margin: 8px 0 16px; }
-.files a { margin-right: 10px; }
-td:first-child { word-break: break-word; }
-"""
-)
-
-_INDEX = _ENV.from_string("""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Preview: {{ run.previews | length }} subscribers</title><style>{{ style | safe }}</style></head>
-<body><main>
-<h1>Email preview</h1>
-<p class="muted">{{ run.papers }} distinct papers from {{ run.digests | length }} digest file(s).
-Nothing is sent{% if served %}; every page load re-reads the configuration and templates{% endif %}.</p>
-{% for err in run.errors %}<p class="error">{{ err }}</p>{% endfor %}
-<div class="card"><table>
-<thead><tr><th>Subscriber</th><th>Papers</th><th>Subject</th></tr></thead>
-<tbody>
-{% for p in run.previews %}
-<tr class="subscriber">
-<td>{% if p.email %}<a href="{{ link(p, 'page') }}">{{ p.subscriber.email }}</a>
-{%- else %}{{ p.subscriber.email }}{% endif %}
-{% if p.subscriber.name %}<div class="muted">{{ p.subscriber.name }}</div>{% endif %}
-{% if p.email %}<div class="files muted"><a href="{{ link(p, 'html') }}">HTML</a>
-<a href="{{ link(p, 'txt') }}">text</a> <a href="{{ link(p, 'eml') }}">.eml</a></div>{% endif %}</td>
-<td class="num">{{ p.matches | length }}</td>
-<td>{% if p.email %}{{ p.email.subject }}{% elif p.suppressed %}<span class="muted">no email: unsubscribed</span>
-{%- else %}<span class="muted">no email: nothing matched</span>{% endif %}</td>
-</tr>
-{% endfor %}
-</tbody></table></div>
-</main></body></html>
-""")
-
-_PAGE = _ENV.from_string("""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ p.subscriber.email }}: {{ p.email.subject }}</title><style>{{ style | safe }}</style></head>
-<body><main>
-<p class="nav"><a href="/">&larr; All subscribers</a>
-<a href="?width=375">375 px</a><a href="?width=800">800 px</a>
-<a href="/raw/{{ p.slug }}.html">HTML</a><a href="/raw/{{ p.slug }}.txt">Text</a>
-<a href="/raw/{{ p.slug }}.eml">.eml</a></p>
-<h1 id="subject">{{ p.email.subject }}</h1>
-<p class="muted">To {{ p.subscriber.email }} · {{ p.matches | length }} papers · {{ size }} KB of HTML</p>
-<h2>HTML part</h2>
-<div class="frame" style="width: {{ width }}px">
-<iframe id="email" title="HTML part" sandbox="allow-same-origin allow-popups" srcdoc="{{ p.email.html }}"
-  onload="this.style.height = this.contentDocument.documentElement.scrollHeight + 'px'"></iframe>
-</div>
-<h2>Why these papers</h2>
-<div class="card"><table id="why">
-<thead><tr><th>#</th><th>Paper</th><th>Score</th><th>Matched</th></tr></thead><tbody>
-{% for m in p.matches %}
-<tr><td class="num">{{ loop.index }}</td><td>{{ m.paper.title }}</td><td class="num">{{ m.score }}</td>
-<td>{% for h in m.hits %}<span class="chip">{{ h.keyword }}</span>
-<span class="muted">in {{ h.fields | join(" + ") }}</span><br>{% endfor %}</td></tr>
-{% endfor %}
-</tbody></table></div>
-<h2>Headers</h2>
-<div class="card"><table id="headers"><tbody>
-{% for name, value in headers %}<tr><th>{{ name }}</th><td><pre>{{ value }}</pre></td></tr>{% endfor %}
-</tbody></table></div>
-<h2>Text part</h2>
-<div class="card"><pre id="text">{{ p.email.text }}</pre></div>
-</main></body></html>
-""")
-
-_ERROR = _ENV.from_string("""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Preview error</title><style>{{ style | safe }}</style></head>
-<body><main><h1>Cannot render the preview</h1>
-<pre class="error" id="error">{{ message }}</pre>
-<p class="muted">Fix it and reload the page.</p></main></body></html>
-""")
+# --------------------------------------------------------------------------- the index page
 
 
-def index_page(run: PreviewRun, *, served: bool) -> str:
-    """The list of subscribers: links to pages (served) or to the written files."""
+@dataclass(frozen=True, slots=True)
+class IndexRow:
+    """One line of the index page; ``subject`` None: no email (``suppressed`` says why)."""
 
-    def link(p: Preview, kind: str) -> str:
-        if served:
-            return f"/s/{p.slug}" if kind == "page" else f"/raw/{p.slug}.{kind}"
-        return f"{p.slug}.{'html' if kind == 'page' else kind}"
+    email: str
+    name: str | None
+    slug: str
+    papers: int
+    subject: str | None
+    suppressed: bool = False
 
-    return _INDEX.render(run=run, served=served, link=link, style=_STYLE)
+    @classmethod
+    def of(cls, sub: Subscriber, papers: int, subject: str | None, *, suppressed: bool = False) -> IndexRow:
+        return cls(sub.email, sub.name, slug_of(sub.email), papers, subject, suppressed)
 
 
-def subscriber_page(p: Preview, *, width: int = 800) -> str:
-    """One email: HTML in an iframe, why-matched, headers, text part."""
-    assert p.email is not None
-    headers: list[tuple[str, Any]] = [(k, str(v)) for k, v in p.email.message.items()]
-    return _PAGE.render(
-        p=p, headers=headers, width=width, size=f"{len(p.email.html.encode()) / 1024:.1f}", style=_STYLE
+def index_page(run: PreviewRun) -> str:
+    """The list of every subscriber, linking to the files :func:`write_previews` writes
+    (``preview --serve`` has its own, paged: :mod:`newsletter.web.preview`)."""
+    rows = [
+        IndexRow.of(p.subscriber, len(p.matches), p.email.subject if p.email else None, suppressed=p.suppressed)
+        for p in run.previews
+    ]
+
+    def link(row: IndexRow, kind: str) -> str:
+        return f"{row.slug}.{'html' if kind == 'page' else kind}"
+
+    return render_page(
+        "index.html",
+        rows=rows,
+        total=len(rows),
+        papers=run.papers,
+        digests=len(run.digests),
+        errors=run.errors,
+        pager=None,
+        link=link,
     )
-
-
-def error_page(message: str) -> str:
-    return _ERROR.render(message=message, style=_STYLE)

@@ -1,16 +1,25 @@
 """A local catch-all SMTP server that stores every message in a Maildir (``newsletter sink``).
 
 For trying the tool out: it accepts any sender and recipient on 127.0.0.1, writes
-each message into a stdlib :class:`mailbox.Maildir` (``new/``), and reports one
-line per message. Nothing is relayed anywhere.
+each message into a Maildir (``tmp/``, then renamed into ``new/``, as the Maildir
+protocol has it), and reports one line per message. Nothing is relayed anywhere.
+
+As lenient as a real MTA and as exact as a test needs: a line of 1,000 characters
+or more is accepted (RFC 5321 caps lines at 1,000 octets; aiosmtpd answers ``500
+Line too long``, Postfix accepts and splits them; the sink accepts them whole, up
+to ``LINE_LIMIT``), a bare CR stays a bare CR, and the file holds exactly the bytes
+received after the SMTP dot-unstuffing (the stdlib :mod:`mailbox` writer would turn
+CRLF and lone CRs into LF, so the sink writes the file itself).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import mailbox
+import os
 import signal
+import socket
+import time
 from collections.abc import Callable
 from datetime import datetime
 from email.parser import BytesHeaderParser
@@ -24,19 +33,41 @@ DEFAULT_PORT = 1025
 DEFAULT_MAILDIR = "maildir"
 
 
+LINE_LIMIT = 1 << 20  # one line of a message may be up to 1 MiB (memory stays bounded)
+
+
+class LenientSMTP(SMTP):
+    """aiosmtpd's server with lines longer than RFC 5321's 1,000 octets accepted."""
+
+    line_length_limit = LINE_LIMIT
+
+
 class MaildirHandler:
-    """aiosmtpd handler: every accepted message goes into the Maildir."""
+    """aiosmtpd handler: every accepted message goes into the Maildir, byte for byte."""
 
     def __init__(self, directory: str | Path, *, report: Callable[[str], None] = print) -> None:
         self.directory = Path(directory)
-        self.maildir = mailbox.Maildir(self.directory, create=True)
+        for sub in ("tmp", "new", "cur"):
+            (self.directory / sub).mkdir(parents=True, exist_ok=True)
         self.report = report
         self.count = 0
+        self._host = socket.gethostname().replace("/", "_").replace(":", "_") or "sink"
+
+    def store(self, data: bytes) -> str:
+        """Write ``data`` as a new message (tmp/, fsync, rename into new/); returns its name."""
+        name = f"{time.time_ns()}.P{os.getpid()}Q{self.count + 1}.{self._host}"
+        tmp = self.directory / "tmp" / name
+        with open(tmp, "xb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.directory / "new" / name)
+        return name
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         data: bytes = envelope.original_content or envelope.content
         headers = BytesHeaderParser(policy=default_policy).parsebytes(data)
-        key = self.maildir.add(mailbox.MaildirMessage(data))
+        key = self.store(data)
         self.count += 1
         subject = " ".join(str(headers.get("Subject", "")).split())
         rcpts = ", ".join(envelope.rcpt_tos)
@@ -61,7 +92,7 @@ async def serve(
     handler = MaildirHandler(directory, report=report)
     loop = asyncio.get_running_loop()
     server = await loop.create_server(
-        lambda: SMTP(handler, hostname="paper-digest-sink", enable_SMTPUTF8=True, decode_data=False),
+        lambda: LenientSMTP(handler, hostname="paper-digest-sink", enable_SMTPUTF8=True, decode_data=False),
         host=host,
         port=port,
     )

@@ -22,6 +22,7 @@ import base64
 import hashlib
 import hmac
 import os
+import re
 
 from newsletter.config import Config
 
@@ -46,3 +47,39 @@ def secret_for(config: Config) -> tuple[str, bool]:
         return value, False
     derived = hashlib.sha256(f"paper-digest unsubscribe:{config.path}".encode()).hexdigest()
     return derived, True
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
+
+
+class TokenIndex:
+    """Token -> subscriber address, for the configured subscribers under ``secret``."""
+
+    def __init__(self, config: Config, secret: str) -> None:
+        self._by_hash: dict[bytes, tuple[str, str]] = {}
+        for sub in config.subscribers:
+            token = unsubscribe_token(sub.email, secret)
+            self._by_hash[_key(token)] = (token, sub.email)
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+    def resolve(self, token: str) -> str | None:
+        """The address whose token this is, or None."""
+        if not _TOKEN.fullmatch(token):
+            return None
+        entry = self._by_hash.get(_key(token))
+        if entry is None or not hmac.compare_digest(entry[0].encode(), token.encode()):
+            return None
+        return entry[1]
+
+
+def _key(token: str) -> bytes:
+    return hashlib.sha256(token.encode("ascii", "replace")).digest()
+
+
+def mask(address: str) -> str:
+    """``alice@example.org`` -> ``al***@example.org`` (enough to recognise, not to harvest)."""
+    local, _, domain = address.rpartition("@")
+    keep = 2 if len(local) > 4 else 1
+    return f"{local[:keep]}***@{domain}"

@@ -14,6 +14,7 @@ import random
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -55,6 +56,8 @@ class Faults:
     reject: frozenset[str] = frozenset()  # recipients answered 550 at RCPT
     slow: float = 0.0  # seconds to wait before replying to DATA (message kept)
     seed: int = 5
+    rcpt_replies: dict[str, str] = field(default_factory=dict)  # recipient -> the reply to its RCPT
+    rate_limit: tuple[int, ...] = ()  # DATA commands (1-based) answered 451 4.7.1 "Too many messages"
 
 
 @dataclass
@@ -65,6 +68,9 @@ class Handler:
     dropped: int = 0
     sessions: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    data_count: int = 0
+    mail_times: list[float] = field(default_factory=list)  # time.monotonic() of every MAIL FROM
+    rate_limited_at: list[float] = field(default_factory=list)  # when a rate-limit reply went out
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.faults.seed)
@@ -78,7 +84,16 @@ class Handler:
             session.number = self.sessions
         return responses
 
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]) -> str:
+        with self.lock:
+            self.mail_times.append(time.monotonic())
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]) -> str:
+        if address in self.faults.rcpt_replies:
+            return self.faults.rcpt_replies[address]
         if address in self.faults.reject:
             return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
         envelope.rcpt_tos.append(address)
@@ -87,6 +102,10 @@ class Handler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         with self.lock:
             draw = self.rng.random()
+            self.data_count += 1
+            if self.data_count in self.faults.rate_limit:
+                self.rate_limited_at.append(time.monotonic())
+                return "451 4.7.1 Too many messages, slow down"
         if draw < self.faults.drop:
             with self.lock:
                 self.dropped += 1
@@ -191,8 +210,10 @@ class Authenticator:
     def __init__(self, user: str, password: str) -> None:
         self.user, self.password = user, password
         self.logins: list[str] = []
+        self.attempts = 0  # every AUTH the server saw, refused or not
 
     def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+        self.attempts += 1
         if isinstance(auth_data, LoginPassword):
             user, password = auth_data.login.decode(), auth_data.password.decode()
             if (user, password) == (self.user, self.password):

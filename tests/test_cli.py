@@ -63,3 +63,40 @@ def test_cli_parse_missing_file_is_one_line(tmp_path: Path) -> None:
     result = run("parse", str(tmp_path / "nope.txt"))
     assert result.returncode == 1
     assert result.stderr.strip() == f"error: {tmp_path / 'nope.txt'}: No such file or directory"
+
+
+SAMPLES = Path(__file__).resolve().parent / "samples"
+
+
+def test_cli_parse_table_for_every_format() -> None:
+    names = ["hf-markdown.md", "api.json", "page.html", "arxiv.rss", "arxiv.atom"]
+    result = run("parse", *(str(SAMPLES / n) for n in names))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["TITLE", "ARXIV", "BY", "DATE", "UP", "CMT", "HAS"]
+    row = next(line for line in lines if line.startswith("Sparse Mixtures for Speech"))
+    assert row.split()[4:] == ["2610.05678", "2", "authors", "2026-10-03", "0", "-", "s"]
+    api_rows = [line for line in lines if line.startswith("Retrieval Heads") and "Dana Li +2" in line]
+    assert [r.split()[-3:] for r in api_rows] == [["9", "0", "p"], ["9", "0", "p"], ["-", "-", "p"]]
+    for name, count, fmt in [
+        ("hf-markdown.md", 2, "hf-text, digest of 2026-10-05"),
+        ("api.json", 2, "json"),
+        ("page.html", 2, "hf-html, digest of 2026-11-02"),
+        ("arxiv.rss", 2, "arxiv"),
+        ("arxiv.atom", 2, "arxiv"),
+    ]:
+        assert f"{SAMPLES / name}: {count} papers ({fmt})" in lines
+
+
+def test_cli_parse_json_prints_spec_records_and_unread_formats_fail() -> None:
+    result = run("parse", "--json", str(SAMPLES / "arxiv.rss"), str(SAMPLES / "not-arxiv.rss"))
+    assert result.returncode == 1
+    records = json.loads(result.stdout)
+    assert [r["id"] for r in records] == ["2611.00002", "2611.00003"]
+    assert records[0]["author_names"] == ["Dana Li", "Yann LeCunningham", "Eve Moreau"]
+    assert records[0]["categories"] == ["cs.CL", "cs.LG"]
+    assert (records[0]["upvotes"], records[0]["comments"], records[0]["arxiv_id"]) == (None, None, "2611.00002")
+    assert (
+        result.stderr.strip()
+        == f"error: {SAMPLES / 'not-arxiv.rss'}: an RSS feed that is not arXiv's (no arXiv ids in it)"
+    )

@@ -76,7 +76,12 @@ def test_cli_match_stats_flags_keywords(tmp_path: Path, seeds: dict[str, Path]) 
     assert sub["papers"] == 78
     assert stats["learning"]["flag"] == "over half of all papers"
     assert stats["learning"]["hits"] > 39
-    assert stats["quantum chromodynamics"] == {"keyword": "quantum chromodynamics", "hits": 0, "flag": "no hits"}
+    assert stats["quantum chromodynamics"] == {
+        "kind": "keyword",
+        "keyword": "quantum chromodynamics",
+        "hits": 0,
+        "flag": "no hits",
+    }
     assert stats["self-supervised"]["flag"] is None and stats["self-supervised"]["hits"] > 0
 
 

@@ -65,7 +65,7 @@ def test_config_subscriber_overrides_defaults(tmp_path: Path) -> None:
 
 def test_config_unknown_key_names_path_and_line(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL + "    keywrods: [typo]\n")
-    assert problems(path) == [f"{path}:5: subscribers[0].keywrods: unknown key"]
+    assert problems(path) == [f"{path}:5: subscribers[0].keywrods: unknown key (did you mean `keywords`?)"]
 
 
 def test_config_wrong_type(tmp_path: Path) -> None:
@@ -103,7 +103,8 @@ def test_config_invalid_cron_and_timezone(tmp_path: Path) -> None:
     path = write(tmp_path, MINIMAL + "    schedule: '0 7 * *'\nschedule: {cron: '0 25 * * *', timezone: Mars/Base}\n")
     lines = problems(path)
     assert any(line.startswith(f"{path}:5: subscribers[0].schedule: invalid cron expression") for line in lines)
-    assert any(line.startswith(f"{path}:6: schedule: ") for line in lines)
+    assert any(line.startswith(f"{path}:6: schedule.cron: invalid cron expression") for line in lines)
+    assert any(line.startswith(f"{path}:6: schedule.timezone: unknown time zone") for line in lines)
 
 
 def test_config_broken_yaml_names_line(tmp_path: Path) -> None:
@@ -177,7 +178,7 @@ def test_cli_check_lists_every_error_exit_2(tmp_path: Path) -> None:
     result = run_cli("check", "-c", str(path))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert lines[0] == f"error: {path}:5: subscribers[0].keywrods: unknown key"
+    assert lines[0] == f"error: {path}:5: subscribers[0].keywrods: unknown key (did you mean `keywords`?)"
     assert lines[1].startswith(f"error: {path}:6: subscribers[1].email: not a valid email address")
     assert len(lines) == 2
     assert "Traceback" not in result.stderr
@@ -197,3 +198,12 @@ def test_cli_check_broken_template_exit_2(tmp_path: Path) -> None:
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: ") and "digest.txt.j2:3" in line
+
+
+def test_config_author_and_org_qualifiers_validated(tmp_path: Path) -> None:
+    good = write(tmp_path, MINIMAL.replace("[contrastive learning]", "['author:\"Yann LeCun\"', 'org: ByteDance']"))
+    assert load_config(good).subscribers[0].keywords == ('author:"Yann LeCun"', "org: ByteDance")
+    bad = write(tmp_path, MINIMAL.replace("[contrastive learning]", "[ok, 'author: \"\"']"), name="bad.yaml")
+    (line,) = problems(bad)
+    assert line.startswith(f"{bad}:4: subscribers[0].keywords: 'author: \"\"'")
+    assert "no word after 'author:'" in line

@@ -83,26 +83,27 @@ def test_parse_seed_002_meta_blocks(seeds: dict[str, Path]) -> None:
     simmatch = by_title(papers, "SimMatchV2")
     assert simmatch.links == ("https://github.com/mingkai-zheng/SimMatchV2",)
     assert (simmatch.authors, simmatch.published) == (7, date(2023, 8, 13))
-    # "Sep 10 2": a yearless date followed by a vote count
-    voted = by_title(papers, "Modality Alignment with Multi-scale Bilateral Attention")
-    assert (voted.published, voted.upvotes) == (date(2026, 9, 10), 2)
+    # "Sep 10 2": a yearless date followed by the comment count (never votes)
+    commented = by_title(papers, "Modality Alignment with Multi-scale Bilateral Attention")
+    assert (commented.published, commented.comments, commented.upvotes) == (date(2026, 9, 10), 2, None)
     # an entry without meta block keeps its abstract and has no meta
     svfr = by_title(papers, "SVFR: A Unified Framework")
     assert svfr.abstract.startswith("Face Restoration (FR) is a crucial area")
     assert (svfr.authors, svfr.published, svfr.upvotes) == (None, None, None)
 
 
-def test_parse_seed_003_organisation_and_votes(seeds: dict[str, Path]) -> None:
+def test_parse_seed_003_organisation_and_comments(seeds: dict[str, Path]) -> None:
     papers = parse_seed(seeds["003"])
     pairuni = by_title(papers, "PairUni: Pairwise Training")
     assert pairuni.organization == "ByteDance"
     assert pairuni.authors is None
-    assert (pairuni.published, pairuni.upvotes) == (date(2025, 10, 29), 1)
+    assert (pairuni.published, pairuni.comments, pairuni.upvotes) == (date(2025, 10, 29), 1, None)
     simplefold = by_title(papers, "SimpleFold: Folding Proteins")
-    assert (simplefold.authors, simplefold.published, simplefold.upvotes) == (5, date(2025, 9, 22), 5)
-    # "Oct 3, 2024 4": a date with a year followed by a vote count
+    assert (simplefold.authors, simplefold.published, simplefold.comments) == (5, date(2025, 9, 22), 5)
+    # "Oct 3, 2024 4": a date with a year followed by the comment count
     gpm = by_title(papers, "General Preference Modeling with Preference Repres")
-    assert (gpm.published, gpm.upvotes) == (date(2024, 10, 3), 4)
+    assert (gpm.published, gpm.comments) == (date(2024, 10, 3), 4)
+    assert all(p.upvotes is None for p in papers)  # the seeds show no upvote element
     first = papers[0]
     assert first.title == "A Framework For Image Synthesis Using Supervised Contrastive Learning"
     assert (first.authors, first.published) == (5, date(2024, 12, 5))
@@ -166,7 +167,13 @@ def test_parse_abstract_of_several_paragraphs(seeds: dict[str, Path]) -> None:
         (b"\xff\xfe\x00garbage", "binary data", 1),
         (b"Sep 4\n\nnew\n\nsome\xe9text", "not UTF-8", 5),
         (b"new\n\nSubscribe\n\nDaily Papers\n\nSep 4\n", "no paper entries", 7),
-        (b"just one line of text\n", "neither an abstract nor a meta block", 1),
+        (b"just one line of text\n", "one paragraph of text: not a digest", 1),
+        (b"Hello team,\n\nthe notes of today.\n\nThanks\n", "3 paragraphs of text", 1),
+        (
+            b"new\n\nSep 4\n\n  \xe2\x80\xa2 3 authors\n\xc2\xb7\nSep 3\n",
+            "meta block (authors, date) without a title",
+            5,
+        ),
         (b'[{"title": "A", "abstract": "x"},\n {"title": ', "invalid JSON", 2),
         (b"[]", "holds no papers", 1),
     ],
@@ -219,7 +226,9 @@ def test_parse_json_hugging_face_api_shape() -> None:
     (paper,) = parse_digest(json.dumps(records).encode(), source="api.json", reference=REF).papers
     assert paper.id == "2509.01234"
     assert paper.url == "https://huggingface.co/papers/2509.01234"
-    assert (paper.authors, paper.published, paper.upvotes) == (2, date(2025, 9, 3), 7)
+    assert (paper.authors, paper.published, paper.upvotes, paper.comments) == (2, date(2025, 9, 3), 7, 2)
+    assert paper.author_names == ("A", "B")
+    assert paper.arxiv_id == "2509.01234"
     assert paper.abstract == "An abstract."
 
 
@@ -248,15 +257,27 @@ def test_paper_to_json_shape(seeds: dict[str, Path]) -> None:
     record = paper.to_json()
     assert set(record) == {
         "id",
+        "arxiv_id",
         "title",
         "abstract",
+        "summary",
         "authors",
+        "author_names",
         "organization",
         "published",
         "upvotes",
+        "comments",
         "url",
+        "pdf_url",
+        "code_url",
+        "code_stars",
+        "project_url",
+        "thumbnail",
+        "categories",
         "links",
         "source",
     }
     assert record["published"] == "2025-10-29"
     assert record["organization"] == "ByteDance"
+    assert (record["comments"], record["upvotes"]) == (1, None)
+    assert Paper.from_json(record) == paper

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from newsletter.delivery.ledger import SCHEMA_VERSION, Ledger, LedgerError, NewDelivery
+from newsletter.delivery.ledger import _MIGRATIONS, SCHEMA_VERSION, Ledger, LedgerError, NewDelivery
 from newsletter.digest import Paper, paper_id
 
 
@@ -131,3 +132,31 @@ def test_migration_3_pass_state_closes_runs_of_older_versions(tmp_path: Path) ->
         assert (left.id, left.serving, left.upto) == (run, ("a@x.org",), 7)
         later = ledger.start_run(None, [run])
         assert [r.id for r in ledger.unfinished_runs()] == [later]  # taken over
+
+
+def test_ledger_v2_migrates_sent_papers_to_every_identity(tmp_path: Path) -> None:
+    """A paper sent under its arXiv id before identities existed is recorded under its
+    normalised title too, so a text dump of it (a title-derived id) is not sent again."""
+    path = tmp_path / "old.sqlite3"
+    api = Paper(title="Retrieval Heads: A Study", abstract="x", id="2611.00002", source="api.json")
+    # a ledger as version 2 wrote it: only the migrations up to 2, one paper sent by id
+    old = sqlite3.connect(path)
+    for version in (1, 2):
+        old.executescript(_MIGRATIONS[version])
+    old.executescript(
+        f"""
+        INSERT INTO digests(path, sha256, status, papers, seen_at) VALUES ('api.json', 's1', 'ok', 1, 0);
+        INSERT INTO digest_papers VALUES (1, 0, '2611.00002', '{json.dumps(api.to_json())}');
+        INSERT INTO subscribers VALUES ('a@x.org', 0, 1);
+        INSERT INTO deliveries(email, message_id, status, created_at, updated_at, horizon, papers, sender)
+            VALUES ('a@x.org', '<m1@x>', 'sent', 0, 0, 1, '["2611.00002"]', 'd@x.org');
+        INSERT INTO sent_papers VALUES ('a@x.org', '2611.00002', 1);
+        PRAGMA user_version=2;
+        """
+    )
+    old.close()
+    with Ledger.open(path) as ledger:
+        assert ledger.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert ledger.sent_papers("a@x.org") == {"2611.00002", "retrieval-heads-a-study"}
+        dump = Paper(title="Retrieval Heads — a study", abstract="y", id="retrieval-heads-a-study", source="d.txt")
+        assert ledger.excluded_papers(["a@x.org"])["a@x.org"] >= set(dump.keys)

@@ -345,23 +345,51 @@ def test_match_scores_exclude_never_adds() -> None:
     assert summary(run("mask", exclude=("video",)))[:2] == [(0, 4), (35, 4)]
 
 
-def test_match_ties_order_by_votes_then_digest_order() -> None:
+def test_match_ties_order_by_digest_order_when_seeds_show_no_votes() -> None:
+    # the number after a seed's date is its comment count: never a vote, never an order
     found = run("language", index=INDEX_003)
-    assert [(m.position, m.score, m.paper.upvotes) for m in found] == [
-        (6, 4, 4),
-        (26, 4, 1),
-        (39, 4, 1),
-        (8, 4, None),
-        (16, 4, None),
-        (25, 4, None),
-        (42, 4, None),
-        (47, 1, 3),
-        (7, 1, None),
-        (15, 1, None),
-        (20, 1, None),
-        (32, 1, None),
-        (33, 1, None),
+    assert [(m.position, m.score) for m in found] == [
+        (6, 4),
+        (8, 4),
+        (16, 4),
+        (25, 4),
+        (26, 4),
+        (39, 4),
+        (42, 4),
+        (7, 1),
+        (15, 1),
+        (20, 1),
+        (32, 1),
+        (33, 1),
+        (47, 1),
     ]
+    assert found[4].paper.comments == 1 and found[4].paper.upvotes is None
+
+
+def test_match_ties_order_by_votes_then_digest_order() -> None:
+    papers = [dataclasses.replace(p, upvotes=None) for p in PAPERS_003]
+    papers[26] = dataclasses.replace(papers[26], upvotes=4)
+    papers[42] = dataclasses.replace(papers[42], upvotes=1)
+    papers[47] = dataclasses.replace(papers[47], upvotes=3)
+    assert positions(run("language", index=PaperIndex(papers))) == [26, 42, 6, 8, 16, 25, 39, 47, 7, 15, 20, 32, 33]
+
+
+def test_match_author_and_org_qualifiers_score_like_title() -> None:
+    base = PAPERS_002[:3]
+    papers = [
+        dataclasses.replace(base[0], author_names=("Yann LeCun", "Bob Smith"), organization="Meta AI"),
+        dataclasses.replace(base[1], author_names=("Ann Lecun",), organization="ByteDance Seed"),
+        dataclasses.replace(base[2], author_names=(), organization=None),
+    ]
+    index = PaperIndex(papers)
+    assert explain(run('author:"Yann LeCun"', index=index)) == [(0, 3, [('author:"Yann LeCun"', ("author",))])]
+    assert positions(run("author:lecun", index=index)) == [0, 1]
+    assert run('author:"lecun bob"', index=index) == []  # a phrase never spans two authors
+    assert explain(run("org:bytedance", index=index)) == [(1, 3, [("org:bytedance", ("org",))])]
+    assert positions(run("author:lec*", index=index)) == [0, 1]
+    # beside a title keyword, scores add up; require/exclude work on them too
+    assert summary(run("author:lecun", require=("org:meta",), index=index)) == [(0, 6)]
+    assert positions(run("author:lecun", exclude=("org:meta",), index=index)) == [1]
 
 
 def test_match_ties_missing_votes_count_as_zero() -> None:

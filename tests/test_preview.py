@@ -23,7 +23,7 @@ from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.cli import commands as _commands  # noqa: F401  (registers the commands)
-from newsletter.preview_server import PreviewServer
+from newsletter.web.preview import PreviewServer
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = sorted((ROOT / "seeds").glob("*.txt"))

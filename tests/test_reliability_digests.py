@@ -57,7 +57,7 @@ def test_poison_digest_deep_json_failed_once_good_ones_delivered(tmp_path: Path,
         assert first.returncode == 1  # a digest failed; the good one went out
         assert "Traceback" not in first.stderr and "RecursionError" not in first.stderr
         errors = [line for line in first.stderr.splitlines() if line.startswith("error:")]
-        assert len(errors) == 1 and "deep.txt: nested too deeply to parse" in errors[0], first.stderr
+        assert len(errors) == 1 and "deep.txt" in errors[0] and "nested too deeply" in errors[0], first.stderr
         assert [m.rcpt_tos for m in server.received] == [["alice@example.org"]]
         digests_status = {Path(str(d["path"])).name: d for d in status(cfg)["digests"]}  # type: ignore[attr-defined]
         assert digests_status["deep.txt"]["status"] == "failed"
@@ -106,7 +106,7 @@ def test_poison_digest_daemon_logs_one_line_and_keeps_delivering(tmp_path: Path,
         log = proc.text()
         assert "Traceback" not in log and "RecursionError" not in log
         assert [line for line in log.splitlines() if "deep.txt" in line] == [
-            line for line in log.splitlines() if "digest failed" in line and "nested too deeply to parse" in line
+            line for line in log.splitlines() if "digest failed" in line and "nested too deeply" in line
         ]
         assert log.count("deep.txt") == 1
         assert len(server.received) == 1

@@ -150,7 +150,7 @@ def test_every_header(example: list[Any]) -> None:
     assert msg["List-Id"] == "<paper-digest.example.org>"
     token = unsubscribe_token("alice@example.org", SECRET)
     assert msg["List-Unsubscribe"].strip() == (
-        "<mailto:unsubscribe@example.org?subject=unsubscribe%20alice%40example.org>, "
+        f"<mailto:unsubscribe@example.org?subject=unsubscribe%20{token}>, "
         f"<https://digest.example.org/unsubscribe/{token}>"
     )
     assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -336,10 +336,10 @@ def test_meta_links_and_abstract_cut(tmp_path: Path) -> None:
     )
     ((_, _, rendered),) = render_all(config, [path])
     text, html = bodies(parse(rendered))
-    assert "3 authors · 14 Sep 2025 · 42 votes" in text
-    assert "3 authors · 14 Sep 2025 · 42 votes" in html
+    assert "A, B, C · 14 Sep 2025 · 42 upvotes" in text
+    assert "A, B, C · 14 Sep 2025 · 42 upvotes" in html
     assert 'href="https://example.org/paper/1"' in html
-    assert "Link: https://github.com/o/r" in text
+    assert "Code: https://github.com/o/r" in text and "Link: https://github.com/o/r" not in text
     assert 'href="https://github.com/o/r"' in html
     cut = re.search(r"\*Diffusion\* word0.*?…", text, re.S)
     assert cut is not None
@@ -568,3 +568,98 @@ def test_golden_files(tmp_path: Path) -> None:
 def test_paper_objects_unchanged_by_render(example: list[Any]) -> None:
     _, matches, _ = example[0]
     assert all(isinstance(m.paper, Paper) for m in matches)
+
+
+SAMPLES = Path(__file__).resolve().parent / "samples"
+
+
+def test_email_shows_real_world_paper_fields(tmp_path: Path) -> None:
+    config = make_config(
+        tmp_path,
+        subscribers=[{"email": "a@example.org", "keywords": ["satellite", "author:Osei"], "abstract_chars": 400}],
+    )
+    ((_, matches, rendered),) = render_all(config, [SAMPLES / "api.json"])
+    assert len(matches) == 1
+    msg = parse(rendered)
+    assert msg["Subject"] == "1 new paper for you"  # singular
+    text, html = bodies(msg)
+    assert "1 new paper matched your keywords." in text
+    assert "1 new paper matched" in visible_text(html)
+    # the title links to the Hugging Face page; arXiv, PDF, code with stars, project page
+    assert 'href="https://huggingface.co/papers/2610.01234"' in html
+    for url in (
+        "https://arxiv.org/abs/2610.01234",
+        "https://arxiv.org/pdf/2610.01234",
+        "https://github.com/tide-lab/contrastive-tide",
+        "https://tide-lab.example.org/tide",
+    ):
+        assert f'href="{url}"' in html and url in text
+    assert "Code ★ 3.3k: https://github.com/tide-lab/contrastive-tide" in text
+    assert "Code ★ 3.3k" in visible_text(html)
+    # first authors' names, the organisation, upvotes; the comment count is never a vote
+    meta = "Ana Quiroga, Ben Osei and 1 more · Tidal Intelligence Dynamics Lab · 4 Oct 2026 · 118 upvotes"
+    assert meta in plain(text) and meta in visible_text(html)
+    assert "2 votes" not in text and "2 upvotes" not in text
+    assert "TL;DR: Contrastive learning over time recovers ocean currents from satellite images." in plain(text)
+    assert "TL;DR Contrastive learning over time" in visible_text(html)
+    assert "Matched: satellite, author:Osei" in text
+
+
+def test_email_snippet_gives_every_chip_evidence(tmp_path: Path) -> None:
+    abstract = "Diffusion " + " ".join(f"word{i}" for i in range(100)) + " a rare zebrafish term, then more words."
+    path = json_digest(tmp_path, [{"title": "A Diffusion Paper", "abstract": abstract}])
+    config = make_config(
+        tmp_path,
+        subscribers=[{"email": "a@example.org", "keywords": ["diffusion", "zebrafish"], "abstract_chars": 120}],
+    )
+    ((_, _, rendered),) = render_all(config, [path])
+    text, html = bodies(parse(rendered))
+    assert re.search(r"> …word\d+ .*\*zebrafish\* term, then more words\.", " ".join(text.split()))
+    assert '<span class="hl" style="background-color:#fde68a;border-radius:2px;">zebrafish</span>' in html
+    # a hit inside the cut abstract gets no snippet
+    assert text.count("> …") == 1
+
+
+def test_email_every_keyword_chip_has_visible_evidence(tmp_path: Path) -> None:
+    config = make_config(tmp_path)
+    renderer = Renderer(config, secret=SECRET)
+    chips = by_snippet = 0
+    for sub, matches in plan(config.subscribers, load_digests(SEEDS).papers):
+        views = renderer.context(sub, matches, date=WHEN, token="t")["papers"]
+        for view in views:
+            shown = {
+                "title": [sg.text.casefold() for sg in view.title_segments if sg.mark],
+                "abstract": [sg.text.casefold() for sg in view.abstract_segments if sg.mark],
+                "snippet": [sg.text.casefold() for sn in view.snippets for sg in sn if sg.mark],
+            }
+            for hit in view.hits:
+                chips += 1
+                first = re.findall(r"[^\W_]+", hit.keyword.split(":")[-1].casefold())[0].rstrip("*")[:4]
+                where = [k for k, marks in shown.items() if any(first in m for m in marks)]
+                assert where, (sub.email, view.title, hit.keyword)
+                by_snippet += where == ["snippet"]
+    assert chips > 40 and by_snippet >= 5  # without the snippets those chips had no evidence
+
+
+def test_email_hostile_digest_values_are_escaped(tmp_path: Path) -> None:
+    config = make_config(tmp_path, subscribers=[{"email": "a@example.org", "keywords": ["evil"]}])
+    ((_, _, rendered),) = render_all(config, [SAMPLES / "hostile.json"])
+    raw = rendered.as_bytes()
+    headers = raw.split(b"\r\n\r\n", 1)[0]
+    assert b"Bcc:" not in headers and b"Injected:" not in headers
+    text, html = bodies(parse(rendered))
+    assert "<script>alert(1)</script>" not in html and "<b>tags</b>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "Mallory Injected: yes" in visible_text(html)
+    assert "javascript:" not in html
+    assert "=?utf-8?q?encoded?=" in text  # shown as written, never decoded
+
+
+def test_email_arxiv_only_paper_links_to_its_abs_page(tmp_path: Path) -> None:
+    config = make_config(tmp_path, subscribers=[{"email": "a@example.org", "keywords": ["curriculum"]}])
+    ((_, _, rendered),) = render_all(config, [SAMPLES / "arxiv.atom"])
+    text, html = bodies(parse(rendered))
+    assert 'href="https://arxiv.org/abs/2611.00004"' in html
+    assert html.count('href="https://arxiv.org/abs/2611.00004"') == 1  # the title, not a second link
+    assert "PDF: http://arxiv.org/pdf/2611.00004v1" in text
+    assert "Gil Amar · 1 Nov 2026" in text

@@ -22,6 +22,7 @@ from newsletter.config import load_config
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.service import run_send
 from newsletter.pipeline import load_digests, plan
+from tests.conftest import settled_copy
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, Faults, Received, free_port, smtp_server, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def add_seeds(config: Path, seeds: dict[str, Path], *names: str) -> None:
     for name in names:
-        shutil.copy2(seeds[name], config.parent / "digests")  # keeps the mtime: settled, same years
+        settled_copy(seeds[name], config.parent / "digests")
 
 
 def newsletter(*args: str) -> Any:

@@ -49,3 +49,61 @@ def test_sink_stores_every_message_and_prints_a_line(tmp_path: Path) -> None:
     subjects = sorted(str(m["Subject"]) for m in box)
     assert len(subjects) == 3 and subjects[0].startswith("Hello")
     assert all("body ✓" in m.get_payload(decode=True).decode() for m in box)  # type: ignore[union-attr]
+
+
+def _raw_smtp(port: int, message: bytes) -> list[bytes]:
+    """A plain socket conversation (aiosmtplib and smtplib normalise line endings,
+    which is what this test must not do)."""
+    import socket
+
+    replies: list[bytes] = []
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        reader = sock.makefile("rb")
+
+        def reply() -> bytes:
+            while True:
+                line = reader.readline()
+                if line[3:4] != b"-":
+                    replies.append(line)
+                    return line
+
+        reply()
+        for command in (b"EHLO test", b"MAIL FROM:<digest@example.org>", b"RCPT TO:<alice@example.org>", b"DATA"):
+            sock.sendall(command + b"\r\n")
+            reply()
+        stuffed = b"".join(b"." + ln if ln.startswith(b".") else ln for ln in message.splitlines(keepends=True))
+        sock.sendall(stuffed + b".\r\n")
+        reply()
+        sock.sendall(b"QUIT\r\n")
+        reply()
+    return replies
+
+
+def test_sink_accepts_long_lines_keeps_bare_cr_stores_exact_bytes(tmp_path: Path) -> None:
+    port = free_port()
+    maildir = tmp_path / "mail"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "sink", "--port", str(port), "--maildir", str(maildir)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    long_line = b"x" * 5000
+    message = (
+        b"From: digest@example.org\r\nTo: alice@example.org\r\nSubject: long\r\n\r\n"
+        + long_line
+        + b"\r\nbare\rCR stays\r\n..a dot-stuffed line\r\n"
+    )
+    try:
+        assert proc.stdout is not None
+        assert f"127.0.0.1:{port}" in proc.stdout.readline()
+        replies = _raw_smtp(port, message)
+        assert proc.stdout.readline()  # the line reporting the message
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
+    assert replies[5].startswith(b"250"), replies  # DATA accepted, not "500 Line too long"
+    (stored,) = list((maildir / "new").iterdir())
+    assert stored.read_bytes() == message  # exactly what was sent (after dot-unstuffing)
+    assert list((maildir / "tmp").iterdir()) == []

@@ -1,7 +1,10 @@
 """Imports every command module so that each registers itself on the group."""
 
 from newsletter.cli import (
+    bounces_cmd,  # noqa: F401
     check_cmd,  # noqa: F401
+    fetch_cmd,  # noqa: F401
+    init_cmd,  # noqa: F401
     match_cmd,  # noqa: F401
     parse_cmd,  # noqa: F401
     preview_cmd,  # noqa: F401
@@ -10,5 +13,6 @@ from newsletter.cli import (
     serve_cmd,  # noqa: F401
     sink_cmd,  # noqa: F401
     status_cmd,  # noqa: F401
+    subscribers_cmd,  # noqa: F401
     subscription_cmd,  # noqa: F401
 )

@@ -14,8 +14,10 @@ from newsletter.cli import cli
 from newsletter.cli.options import config_option, json_option
 from newsletter.config import Subscriber, load_config
 from newsletter.digest import Paper
-from newsletter.matching import Match, PaperIndex, keyword_stats
-from newsletter.pipeline import digest_files, load_digests, plan, profile_of, select_subscribers
+from newsletter.errors import ConfigError
+from newsletter.matching import Match
+from newsletter.pipeline import digest_files, load_digests, plan, select_subscribers
+from newsletter.tuning import TRIAL_EMAIL, entry_stats, trial_subscriber
 
 
 def _why(match: Match) -> str:
@@ -55,10 +57,27 @@ def match_json(results: list[tuple[str, list[Match]]]) -> dict[str, object]:
 @click.option(
     "--stats",
     is_flag=True,
-    help="Per keyword: how many papers it hits; flags keywords that hit nothing or more than half of all papers.",
+    help="Per profile entry, labelled: the papers each keyword/require hits (flags none or over half), "
+    "and the papers each exclude removed.",
 )
+@click.option(
+    "--keyword",
+    "keywords",
+    multiple=True,
+    metavar="K",
+    help="Try a keyword (repeatable) without a profile: every paper it matches, best first.",
+)
+@click.option("--require", "require", multiple=True, metavar="R", help="With --keyword: must also match (repeatable).")
+@click.option("--exclude", "exclude", multiple=True, metavar="X", help="With --keyword: leave out (repeatable).")
 def match_command(
-    config_path: str, files: tuple[str, ...], emails: tuple[str, ...], as_json: bool, stats: bool
+    config_path: str,
+    files: tuple[str, ...],
+    emails: tuple[str, ...],
+    as_json: bool,
+    stats: bool,
+    keywords: tuple[str, ...],
+    require: tuple[str, ...],
+    exclude: tuple[str, ...],
 ) -> None:
     """Show which papers each subscriber would get from digest FILEs, and why.
 
@@ -66,14 +85,25 @@ def match_command(
     is ignored: papers already sent count too). A paper recurring in several
     files counts once.
 
+    With --keyword K (and --require/--exclude), no profile is needed: every
+    paper K matches is shown, to try a keyword before putting it in a profile.
+
     \b
     Example:
       newsletter match -c config.yaml seeds/002_cde32cb1abaeaae0.txt
       newsletter match -c config.yaml --subscriber alice@example.org --json
       newsletter match -c config.yaml --stats
+      newsletter match -c config.yaml --keyword "contrastive learning" --exclude medical
     """
     config = load_config(config_path)
-    subscribers = select_subscribers(config, emails)
+    if keywords or require:
+        if emails:
+            raise ConfigError("--keyword tries a keyword without a profile: leave out --subscriber")
+        subscribers: tuple[Subscriber, ...] = (trial_subscriber(config, keywords, require=require, exclude=exclude),)
+    elif exclude:
+        raise ConfigError("--exclude goes with --keyword K (or --require R)")
+    else:
+        subscribers = select_subscribers(config, emails)
     paths: list[str | Path] = list(files) if files else list(digest_files(config))
     loaded = load_digests(paths, fmt=config.digests.format)
     for err in loaded.errors:
@@ -82,6 +112,13 @@ def match_command(
         _print_stats(subscribers, loaded.papers, as_json=as_json)
     else:
         results = [(sub.email, matches) for sub, matches in plan(subscribers, loaded.papers)]
+        if keywords or require:  # a trial has no address: say what was tried
+            label = "; ".join(
+                f"{name} " + ", ".join(repr(v) for v in values)
+                for name, values in (("keyword", keywords), ("require", require), ("exclude", exclude))
+                if values
+            )
+            results = [(label if not as_json else TRIAL_EMAIL, results[0][1])]
         if as_json:
             click.echo(json.dumps(match_json(results), ensure_ascii=False, indent=2))
         else:
@@ -103,27 +140,27 @@ def _print_report(results: list[tuple[str, list[Match]]], *, papers: int) -> Non
 
 
 def _print_stats(subscribers: Sequence[Subscriber], papers: tuple[Paper, ...], *, as_json: bool) -> None:
-    index = PaperIndex(papers)
-    half = len(papers) / 2
     rows: list[dict[str, Any]] = []
     for sub in subscribers:
-        counts = keyword_stats(index, profile_of(sub))
-        keywords = [
-            {
-                "keyword": kw,
-                "hits": n,
-                "flag": "no hits" if n == 0 else ("over half of all papers" if n > half else None),
-            }
-            for kw, n in counts
-        ]
-        rows.append({"email": sub.email, "papers": len(papers), "keywords": keywords})
+        entries = []
+        for st in entry_stats(papers, sub):
+            row: dict[str, Any] = {"kind": st.kind, "keyword": st.entry, "hits": st.hits, "flag": st.flag}
+            if st.kind == "exclude":
+                row["removed"] = [{"id": p.id, "title": p.title} for p in st.removed]
+            entries.append(row)
+        rows.append({"email": sub.email, "papers": len(papers), "keywords": entries})
     if as_json:
         click.echo(json.dumps({"subscribers": rows}, ensure_ascii=False, indent=2))
         return
+    width = shutil.get_terminal_size((100, 24)).columns
     click.echo(f"{len(papers)} distinct papers")
+    labels = {"keyword": "keyword", "require": "require", "exclude": "exclude"}
     for row in rows:
         click.echo("")
-        click.secho(row["email"], bold=True)
+        click.secho("keyword trial" if row["email"] == TRIAL_EMAIL else row["email"], bold=True)
         for kw in row["keywords"]:
             flag = f"  <- {kw['flag']}" if kw["flag"] else ""
-            click.echo(f"  {kw['hits']:>4}  {kw['keyword']}{flag}")
+            what = "removed" if kw["kind"] == "exclude" else ("paper" if kw["hits"] == 1 else "papers")
+            click.echo(f"  {labels[kw['kind']]:<8} {kw['hits']:>4} {what:<7}  {kw['keyword']}{flag}")
+            for removed in kw.get("removed", []):
+                click.echo(f"  {'':<8} {'':>4} {'':<7}    - {_cut(removed['title'], width - 30)}")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from newsletter.checks import clip_warnings
 from newsletter.cli import cli
 from newsletter.cli.options import config_option
 from newsletter.config import load_config
@@ -44,9 +45,10 @@ def preview_command(
     """Render what each subscriber would get, without sending anything.
 
     With --out, writes <email>.html, <email>.txt and <email>.eml per subscriber
-    and an index.html. With --serve, a local web page lists every subscriber;
-    each email is shown as HTML, text, headers and why each paper matched, and
-    the configuration and templates are re-read on every page load. The ledger
+    and an index.html. With --serve, a local web page lists the subscribers
+    (paged, searchable by address or name); each email is shown as HTML, text,
+    headers and why each paper matched, and whatever changed in the
+    configuration, templates or digests is re-read on the next page load. The ledger
     is never changed; its suppression list is read, so an unsubscribed address
     gets no email here either.
 
@@ -62,18 +64,20 @@ def preview_command(
     files = [*digests, *more_digests] or None
     if serve == (out is not None):
         raise ConfigError("give exactly one of --out DIR and --serve")
-    config = load_config(config_path)
-    run = build_previews(config, emails=emails, digests=files)  # fails early on errors
-    for err in run.errors:
-        click.echo(f"error: {err}", err=True)
     if serve:
-        from newsletter.preview_server import serve as serve_previews
+        from newsletter.web.preview import serve as serve_previews
 
-        try:
+        try:  # reads the configuration, templates and digests first: fails early on errors
             serve_previews(config_path, port=port, emails=emails, digests=files, announce=lambda line: click.echo(line))
         except OSError as exc:
             raise NewsletterError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}") from None
         return
+    config = load_config(config_path)
+    run = build_previews(config, emails=emails, digests=files)
+    for err in run.errors:
+        click.echo(f"error: {err}", err=True)
+    for warning in clip_warnings((p.subscriber.email, p.email.html) for p in run.previews if p.email):
+        click.echo(f"warning: {warning}", err=True)
     assert out is not None
     directory = Path(out)
     write_previews(run, directory)

@@ -9,12 +9,16 @@ import time
 import click
 
 from newsletter.cli import cli
+from newsletter.cli.fetch_cmd import echo_report, require_sources
 from newsletter.cli.options import config_option
 from newsletter.config import Config, load_config
 from newsletter.delivery.ledger import Ledger, suppression_key
 from newsletter.delivery.service import BATCH, compute_deliveries, preview_digests, run_send
 from newsletter.delivery.smtp import Result
+from newsletter.errors import ConfigError
+from newsletter.fetch import fetch_sources
 from newsletter.lock import LedgerLock
+from newsletter.why import backfill_new
 
 log = logging.getLogger("newsletter.send")
 
@@ -89,7 +93,27 @@ class LogProgress:
 @cli.command("send")
 @config_option
 @click.option("--dry-run", is_flag=True, help="Show who would get which papers; change nothing, send nothing.")
-def send_command(config_path: str, dry_run: bool) -> None:
+@click.option("--fetch", "fetch_first", is_flag=True, help="Run `newsletter fetch` first (the configured sources).")
+@click.option(
+    "--to",
+    "to",
+    metavar="EMAIL",
+    help="A test send: one email (S's, see --subscriber) to EMAIL now; the ledger is not touched.",
+)
+@click.option(
+    "--subscriber",
+    "test_subscriber",
+    metavar="S",
+    help="With --to: whose email to send (default: the first subscriber, or a sample profile).",
+)
+@click.option(
+    "--backfill",
+    is_flag=True,
+    help="Subscribers who never had an email get the latest digest now instead of waiting for the next.",
+)
+def send_command(
+    config_path: str, dry_run: bool, fetch_first: bool, to: str | None, test_subscriber: str | None, backfill: bool
+) -> None:
     """One delivery pass, for system cron: pick up new digest files, send each
     subscriber the new papers matching their profile, record everything in the
     ledger, exit. Pending deliveries of an earlier pass (a crash, a server that
@@ -101,18 +125,58 @@ def send_command(config_path: str, dry_run: bool) -> None:
     addresses get nothing; a pending delivery to one is marked failed
     "unsubscribed" and never re-sent.
 
+    With --fetch, the sources are fetched first (as `newsletter fetch` does)
+    and what they bring is delivered in the same pass; a source that failed
+    makes the exit code 1, and the other digests are delivered all the same.
+    With --to EMAIL, a test send instead: the email of --subscriber S (default:
+    the first subscriber, or a sample profile) from the current digests, sent to
+    EMAIL now; nothing is recorded. With --backfill, subscribers who never had
+    an email (new ones start with the next digest) get the latest digest.
+
     \b
     Example:
       newsletter send -c config.yaml --dry-run
-      newsletter send -c config.yaml
+      newsletter send -c config.yaml --fetch
+      newsletter send -c config.yaml --to me@example.org --subscriber ana@example.org
+      newsletter send -c config.yaml --backfill
     """
     config = load_config(config_path)
-    if dry_run:
-        _dry_run(config)
+    if to is not None:
+        from newsletter.testsend import send_test
+
+        if dry_run or backfill or fetch_first:
+            raise ConfigError("--to is a test send: it cannot go with --dry-run, --backfill or --fetch")
+        done = send_test(config, to, subscriber=test_subscriber)
+        click.echo(
+            f"test send: {done.papers} paper{'s' if done.papers != 1 else ''} for {done.profile} sent to "
+            f"{done.to} ({done.size / 1024:.1f} KB, {done.subject!r}); nothing recorded"
+        )
         return
+    if test_subscriber is not None:
+        raise ConfigError("--subscriber goes with --to (a test send)")
+    if dry_run:
+        if fetch_first:
+            raise click.UsageError("--fetch writes digest files; it does not go with --dry-run")
+        _dry_run(config, backfill=backfill)
+        return
+    if fetch_first:
+        require_sources(config)
     with LedgerLock(config.state, purpose="send"):
+        fetched = 0
+        if fetch_first:
+            report = fetch_sources(config)
+            echo_report(report)
+            fetched = report.exit_code
+        if backfill:
+            for email in backfill_new(config):
+                click.echo(f"backfill: {email} gets the latest digest")
         progress = BarProgress() if sys.stderr.isatty() else LogProgress()
         summary = run_send(config, progress=progress)
+        pages = 0
+        if summary.sent and config.archive.directory is not None:
+            from newsletter.archive import archive_after_pass
+
+            pages = len(archive_after_pass(config).pages)
     for path, error in summary.digest_errors:
         click.echo(f"error: digest {error}" if path in error else f"error: {path}: {error}", err=True)
     for email, error in summary.failures:
@@ -129,15 +193,28 @@ def send_command(config_path: str, dry_run: bool) -> None:
         + (f"; {summary.suppressed} unsubscribed skipped" if summary.suppressed else "")
         + (f"; {summary.cancelled} pending dropped (unsubscribed)" if summary.cancelled else "")
     )
+    if summary.exit_code or fetched:
+        raise SystemExit(summary.exit_code or fetched)
+    if pages:
+        click.echo(f"archive: {pages} new page{'s' if pages != 1 else ''} in {config.archive.directory}")
     if summary.exit_code:
         raise SystemExit(summary.exit_code)
 
 
-def _dry_run(config: Config) -> None:
+def _dry_run(config: Config, *, backfill: bool = False) -> None:
+    from newsletter.why import nothing_reasons, suppressed_reason
+
     ledger = Ledger.open_readonly(config.state)
     try:
         view = ledger if ledger is not None else Ledger.open(":memory:")  # no ledger yet: empty
         papers, picked = preview_digests(config, ledger)
+        if backfill:  # on a copy in memory: what --backfill would do, nothing written
+            copy = Ledger.open(":memory:")
+            view.conn.backup(copy.conn)
+            view = copy
+            view.register_subscribers(s.email for s in config.subscribers)
+            for email in view.backfill(s.email for s in config.subscribers):
+                click.echo(f"backfill: {email} would get the latest digest")
         for path, count in picked.ok:
             click.echo(f"would pick up {path} ({count} papers)")
         for _path, error in picked.failed:
@@ -151,12 +228,16 @@ def _dry_run(config: Config) -> None:
         suppressed = view.suppressed()
         for sub in config.subscribers:
             if suppression_key(sub.email) in suppressed:
-                click.echo(f"{sub.email}: unsubscribed, skipped")
+                found = suppressed_reason(view, sub)
+                click.echo(f"{sub.email}: {found.reason if found else 'unsubscribed, skipped'}")
         serve = [s for s in config.subscribers if suppression_key(s.email) not in suppressed]
-        for planned in compute_deliveries(view, serve, upto=upto, extra=papers):
-            sub, matches = planned.subscriber, planned.matches
+        planned = list(compute_deliveries(view, serve, upto=upto, extra=papers))
+        empty = [p.subscriber for p in planned if not p.matches and not p.subscriber.send_empty]
+        reasons = nothing_reasons(view, empty, upto=upto, extra=papers)
+        for p in planned:
+            sub, matches = p.subscriber, p.matches
             if not matches and not sub.send_empty:
-                click.echo(f"{sub.email}: nothing new")
+                click.echo(f"{sub.email}: nothing: {reasons[sub.email].reason}")
                 continue
             click.echo(f"{sub.email}: {len(matches)} paper{'s' if len(matches) != 1 else ''}")
             for m in matches:

@@ -47,6 +47,6 @@ def serve_command(config_path: str, host: str | None, port: int | None, log_form
       newsletter serve -c config.yaml --host 127.0.0.1 --port 8026
     """
     logs.configure("info", log_format)
-    from newsletter.unsubscribe_server import serve
+    from newsletter.web.unsubscribe import serve
 
     serve(config_path, host=host, port=port)

@@ -11,7 +11,7 @@ import click
 from newsletter.cli import cli
 from newsletter.cli.options import config_option, json_option
 from newsletter.config import Config, load_config
-from newsletter.cron import next_fire
+from newsletter.cron import describe_cron, next_fire
 from newsletter.delivery.ledger import Ledger, iso
 
 
@@ -29,6 +29,7 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         failed: list[dict[str, str]] = []
         last = None
         suppression = {"suppressed": 0, "paused": 0}
+        bounced: list[dict[str, Any]] = []
     else:
         digests = [
             {"path": d.path, "sha256": d.sha256, "status": d.status, "papers": d.papers, "error": d.error}
@@ -38,6 +39,10 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         failed = [{"email": e, "error": err} for e, err in ledger.failed()]
         last = iso(ledger.last_run())
         suppression = ledger.suppression_counts()
+        bounced = ledger.bounced()
+    from newsletter.why import status_reasons
+
+    nothing = [] if ledger is None else status_reasons(config, ledger)
     return {
         "digests": digests,
         "deliveries": counts,
@@ -48,7 +53,33 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         # the part of "suppressed" that ends by itself
         "suppressed": suppression["suppressed"],
         "paused": suppression["paused"],
+        "sources": sources_json(config, ledger),
+        # subscribers who get nothing in the next pass (or wait for their own schedule), and why
+        "nothing": [{"email": n.email, "code": n.code, "reason": n.reason} for n in nothing],
+        # addresses no longer mailed because they bounced (bounces.hard / bounces.soft), and why
+        "bounced": bounced,
     }
+
+
+def sources_json(config: Config, ledger: Ledger | None) -> list[dict[str, Any]]:
+    """Each configured source of ``fetch`` with its last fetch and outcome (SPEC 2.5)."""
+    states = ledger.fetch_states() if ledger is not None else {}
+    out: list[dict[str, Any]] = []
+    for source in config.sources:
+        st = states.get(source.key)
+        out.append(
+            {
+                "source": source.key,
+                "type": source.type,
+                "url": st.url if st else None,
+                "last_fetch": iso(st.checked_at) if st else None,
+                "outcome": st.outcome if st else None,
+                "detail": st.detail if st else None,
+                "http_status": st.http_status if st else None,
+                "last_success": iso(st.ok_at) if st else None,
+            }
+        )
+    return out
 
 
 @cli.command("status")
@@ -57,8 +88,11 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
 def status_command(config_path: str, as_json: bool) -> None:
     """Show what the ledger knows: digests picked up (ok or failed, and why),
     deliveries sent, pending and failed (each failed one with the server's
-    reply), how many addresses are unsubscribed or paused, the last run and the
-    next scheduled one. Changes nothing.
+    reply), addresses suppressed because they bounced (and why), how many
+    addresses are unsubscribed or paused, who gets nothing now and why (new,
+    nothing matched, already sent, unsubscribed, own schedule not due), each
+    fetch source's last fetch and its outcome, the last run and the next
+    scheduled one. Changes nothing.
 
     \b
     Example:
@@ -84,7 +118,25 @@ def status_command(config_path: str, as_json: bool) -> None:
     click.echo(f"deliveries: {c['sent']} sent, {c['pending']} pending, {c['failed']} failed")
     for f in data["failed"]:
         click.echo(f"  failed {f['email']}: {f['error']}")
+    click.echo(f"bounced: {len(data['bounced'])} address{'es' if len(data['bounced']) != 1 else ''} suppressed")
+    for b in data["bounced"]:
+        click.echo(f"  bounced {b['email']}: {b['reason']} since {b['since']}")
     paused = f" ({data['paused']} paused)" if data["paused"] else ""
     click.echo(f"unsubscribed: {data['suppressed']} address{'es' if data['suppressed'] != 1 else ''}{paused}")
+    if data["sources"]:
+        when = describe_cron(config.fetch.cron, config.schedule.timezone)
+        click.echo(f"sources: {len(data['sources'])} (fetched {when})")
+        for src in data["sources"]:
+            if src["outcome"] is None:
+                click.echo(f"  {src['source']}: never fetched")
+                continue
+            detail = f": {src['detail']}" if src["detail"] else ""
+            click.echo(f"  {src['source']}: {src['outcome']} at {src['last_fetch']}{detail}")
+    if data["nothing"]:
+        click.echo(f"getting nothing now: {len(data['nothing'])}")
+        for n in data["nothing"][:50]:
+            click.echo(f"  {n['email']}: {n['reason']}")
+        if len(data["nothing"]) > 50:
+            click.echo(f"  ... and {len(data['nothing']) - 50} more (status --json lists them all)")
     click.echo(f"last run: {data['last_run'] or 'never'}")
-    click.echo(f"next run: {data['next_run'] or '-'} ({config.schedule.cron}, {config.schedule.timezone})")
+    click.echo(f"next run: {data['next_run'] or '-'} ({describe_cron(config.schedule.cron, config.schedule.timezone)})")

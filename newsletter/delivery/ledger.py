@@ -18,7 +18,9 @@ Schema (version 1):
                    last error, the paper ids, the envelope sender and the exact
                    message bytes (kept until the server accepts it, so a re-send
                    carries the identical message and Message-ID).
-``sent_papers``    (email, paper id) of every accepted delivery: never again.
+``sent_papers``    (email, paper key) of every accepted delivery: never again. A paper
+                   is recorded under every identity it has (id, arXiv id, normalised
+                   title), so it never comes again under another one.
 ``runs``           one row per ``send`` pass (start, end, counts) for ``status``.
 
 Version 2 adds:
@@ -39,6 +41,28 @@ into a :class:`~newsletter.errors.LedgerError` naming the file and what to do
 (:func:`ledger_error`, the one place); a full disk is
 :class:`~newsletter.errors.LedgerFullError` (exit 1). Only a missing ledger is
 created (atomically); an empty, foreign, damaged or newer one is refused.
+
+Version 5 adds:
+
+``fetch_sources``  one row per configured source of ``newsletter fetch`` (its key, e.g.
+                   ``huggingface`` or ``arxiv-cs.CL+cs.LG``): the URL last asked, the
+                   ``ETag`` / ``Last-Modified`` validators of its answer (sent back as
+                   ``If-None-Match`` / ``If-Modified-Since`` when the same URL is asked
+                   again), when it was last asked, the outcome (``written``,
+                   ``unchanged``, ``empty``, ``failed``) with its detail (the file written,
+                   or the error), the HTTP status and the time of the last success.
+Version 6 adds:
+
+``bounces``        one row per bounce tied to a delivery: ``email`` lowercased, the
+                   ``delivery_id``, ``kind`` hard/soft, ``source`` (``smtp``: a 5xx to
+                   RCPT/DATA; ``dsn``: a delivery status notification read from the
+                   bounce mailbox), the enhanced ``status`` code and the ``diagnostic``,
+                   ``report_id`` (the report's Message-ID or mailbox key: a report is
+                   never counted twice) and ``cleared`` (set by ``resubscribe``: older
+                   bounces no longer count). A bounced delivery keeps its status
+                   (``failed`` for a 5xx at RCPT/DATA, ``sent`` for a later DSN):
+                   "bounced" is this table joined to ``deliveries``, so the CHECK
+                   constraint of ``deliveries`` needs no table rebuild.
 
 Every method commits before it returns: a state change is durable before the
 next SMTP step depends on it. Each connection sets ``secure_delete=FAST`` (the
@@ -62,17 +86,16 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
-from newsletter.digest import Paper
-from newsletter.errors import LedgerError, LedgerFullError
+from newsletter.digest import Paper, paper_id, unique_papers
+from newsletter.errors import LedgerError as LedgerError
+from newsletter.errors import LedgerFullError as LedgerFullError
 
 T = TypeVar("T")
-
-__all__ = ["SCHEMA_VERSION", "Ledger", "LedgerError", "LedgerFullError", "NewDelivery", "PendingDelivery"]
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -149,6 +172,45 @@ _MIGRATIONS: dict[int, str] = {
     ALTER TABLE runs ADD COLUMN upto INTEGER;
     ALTER TABLE runs ADD COLUMN resumed_by INTEGER;
     UPDATE runs SET finished_at = started_at WHERE finished_at IS NULL;
+    """,
+    # 4 (issue 12): one paper, one identity. Papers sent before are recorded under their
+    # normalised title too, so that they never come again under another id (paper_key is
+    # newsletter.digest.paper_id, registered on the connection).
+    4: """
+    INSERT OR IGNORE INTO sent_papers(email, paper_id, delivery_id)
+    SELECT sp.email, paper_key(json_extract(dp.record, '$.title')), sp.delivery_id
+    FROM sent_papers sp JOIN digest_papers dp ON dp.paper_id = sp.paper_id
+    WHERE json_extract(dp.record, '$.title') IS NOT NULL
+    """,
+    5: """
+    CREATE TABLE fetch_sources (
+        source        TEXT PRIMARY KEY,
+        url           TEXT NOT NULL,
+        etag          TEXT,
+        last_modified TEXT,
+        checked_at    REAL NOT NULL,
+        outcome       TEXT NOT NULL CHECK (outcome IN ('written', 'unchanged', 'empty', 'failed')),
+        detail        TEXT,
+        http_status   INTEGER,
+        ok_at         REAL
+    ) WITHOUT ROWID;
+    """,
+    # 6 (issue 14): bounces, from SMTP replies and from delivery status notifications
+    6: """
+    CREATE TABLE bounces (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        email       TEXT NOT NULL,
+        delivery_id INTEGER REFERENCES deliveries(id),
+        kind        TEXT NOT NULL CHECK (kind IN ('hard', 'soft')),
+        source      TEXT NOT NULL,
+        status      TEXT,
+        diagnostic  TEXT,
+        report_id   TEXT UNIQUE,
+        cleared     INTEGER NOT NULL DEFAULT 0,
+        created_at  REAL NOT NULL
+    );
+    CREATE INDEX bounces_email ON bounces(email, id);
+    CREATE INDEX deliveries_sender ON deliveries(sender);
     """,
 }
 SCHEMA_VERSION = max(_MIGRATIONS)
@@ -258,21 +320,13 @@ def _unlink_db(path: Path) -> None:
             name.unlink()
 
 
+def _paper_key(title: object) -> str | None:
+    return paper_id(title) if isinstance(title, str) else None
+
+
 def paper_from_json(record: dict[str, Any]) -> Paper:
     """The inverse of :meth:`Paper.to_json`."""
-    published = record.get("published")
-    return Paper(
-        title=record["title"],
-        abstract=record["abstract"],
-        id=record["id"],
-        source=record["source"],
-        authors=record.get("authors"),
-        organization=record.get("organization"),
-        published=date.fromisoformat(published) if published else None,
-        upvotes=record.get("upvotes"),
-        url=record.get("url"),
-        links=tuple(record.get("links") or ()),
-    )
+    return Paper.from_json(record)
 
 
 def iso(ts: float | None) -> str | None:
@@ -339,6 +393,21 @@ class DigestRow:
     papers: int
     error: str | None
     seen_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class FetchState:
+    """What the ledger remembers of a fetch source (table ``fetch_sources``)."""
+
+    source: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    checked_at: float
+    outcome: str
+    detail: str | None
+    http_status: int | None
+    ok_at: float | None
 
 
 class Ledger:
@@ -428,6 +497,7 @@ class Ledger:
         # message's bytes would write its ~10 overflow pages again, in the commit an
         # SMTP session waits on. FAST still scrubs b-tree pages, not freelist pages.
         conn.execute("PRAGMA secure_delete=FAST")
+        conn.create_function("paper_key", 1, _paper_key, deterministic=True)
         # A pass fits on a small disk: the WAL is checkpointed every WAL_PAGES pages (in
         # the commit that crosses it) and cut back to WAL_LIMIT bytes after each one;
         # :meth:`checkpoint` empties it at the end of a pass.
@@ -475,6 +545,7 @@ class Ledger:
                     "the ledger file is empty (0 bytes), not a ledger; restore it from a backup", path=str(p)
                 )
             conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
+            conn.create_function("paper_key", 1, _paper_key, deterministic=True)
             try:
                 ledger = cls(conn, p)
                 ledger.version = ledger._check_version(creating=False)
@@ -558,20 +629,15 @@ class Ledger:
 
     def papers_after(self, horizon: int, upto: int | None = None) -> list[Paper]:
         """Papers of the ok digests with ``horizon < id <= upto``, in pick-up then digest
-        order, each paper id once (at its first occurrence)."""
+        order, each paper once (at its first occurrence, merged with its later records:
+        same arXiv id or same normalised title, SPEC 2.4)."""
         upto = self.last_digest_id() if upto is None else upto
         rows = self.conn.execute(
             "SELECT dp.paper_id, dp.record FROM digest_papers dp JOIN digests d ON d.id = dp.digest_id "
             "WHERE d.status = 'ok' AND d.id > ? AND d.id <= ? ORDER BY d.id, dp.position",
             (horizon, upto),
         )
-        seen: set[str] = set()
-        out: list[Paper] = []
-        for paper_id, record in rows:
-            if paper_id not in seen:
-                seen.add(paper_id)
-                out.append(paper_from_json(json.loads(record)))
-        return out
+        return list(unique_papers(Paper.from_json(json.loads(record)) for _, record in rows))
 
     # ------------------------------------------------------------------ subscribers
 
@@ -606,10 +672,10 @@ class Ledger:
         out: dict[str, set[str]] = {e: set() for e in wanted}
         for chunk in _chunks(wanted, 500):
             marks = ",".join("?" * len(chunk))
-            for email, paper_id in self.conn.execute(
+            for email, key in self.conn.execute(
                 f"SELECT email, paper_id FROM sent_papers WHERE email IN ({marks})", chunk
             ):
-                out[email].add(paper_id)
+                out[email].add(key)
             for email, papers in self.conn.execute(
                 f"SELECT email, papers FROM deliveries WHERE status = 'pending' AND email IN ({marks})", chunk
             ):
@@ -824,6 +890,7 @@ class Ledger:
         with self.transaction() as cur:
             row = cur.execute("SELECT until FROM suppressions WHERE email = ?", (key,)).fetchone()
             cur.execute("DELETE FROM suppressions WHERE email = ?", (key,))
+            cur.execute("UPDATE bounces SET cleared = 1 WHERE email = ?", (key,))  # a fresh start
             active = row is not None and (row[0] is None or row[0] > now)
             if active and horizon:
                 last = cur.execute("SELECT COALESCE(MAX(id), 0) FROM digests").fetchone()[0]
@@ -863,22 +930,203 @@ class Ledger:
 
     def cancel_suppressed(self, ids: Iterable[int] | None = None) -> list[tuple[int, str]]:
         """Mark pending deliveries to suppressed addresses ``failed`` with the error
-        ``unsubscribed`` (never re-sent); ``ids``: only these. Returns (id, email)."""
+        ``unsubscribed`` (``bounced`` for an address suppressed for bouncing; never
+        re-sent); ``ids``: only these. Returns (id, email)."""
         now = time.time()
         with self.transaction() as cur:
             rows = cur.execute(
-                "SELECT d.id, d.email FROM deliveries d JOIN suppressions s ON s.email = lower(d.email) "
+                "SELECT d.id, d.email, s.source FROM deliveries d JOIN suppressions s ON s.email = lower(d.email) "
                 "WHERE d.status = 'pending' AND (s.until IS NULL OR s.until > ?) ORDER BY d.id",
                 (now,),
             ).fetchall()
             wanted = None if ids is None else set(ids)
-            out = [(i, e) for i, e in rows if wanted is None or i in wanted]
+            chosen = [(i, e, src) for i, e, src in rows if wanted is None or i in wanted]
             cur.executemany(
-                "UPDATE deliveries SET status = 'failed', last_error = 'unsubscribed', updated_at = ?, "
+                "UPDATE deliveries SET status = 'failed', last_error = ?, updated_at = ?, "
                 "message = NULL WHERE id = ? AND status = 'pending'",
-                ((now, i) for i, _ in out),
+                (("bounced" if src == "bounced" else "unsubscribed", now, i) for i, _, src in chosen),
+            )
+        return [(i, e) for i, e, _ in chosen]
+
+    # ------------------------------------------------------------------ bounces (issue 14)
+
+    def delivery_for(self, message_id: str) -> tuple[int, str] | None:
+        """(delivery id, email) of the delivery with this Message-ID (angle brackets optional)."""
+        mid = message_id.strip()
+        if not mid.startswith("<"):
+            mid = f"<{mid}>"
+        row = self.conn.execute(
+            "SELECT id, email FROM deliveries WHERE message_id = ? ORDER BY id DESC LIMIT 1", (mid,)
+        ).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def delivery_by_sender(self, sender: str) -> tuple[int, str] | None:
+        """(delivery id, email) of the delivery sent with this envelope sender (a VERP
+        return path is unique per delivery)."""
+        row = self.conn.execute(
+            "SELECT id, email FROM deliveries WHERE sender = ? ORDER BY id DESC LIMIT 1", (sender.lower(),)
+        ).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def last_delivery_to(self, email: str) -> int | None:
+        """The newest delivery sent (or refused) to ``email``: a report naming only the
+        recipient is tied to it."""
+        row = self.conn.execute(
+            "SELECT MAX(id) FROM deliveries WHERE lower(email) = ? AND status IN ('sent', 'failed')",
+            (suppression_key(email),),
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def has_report(self, report_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM bounces WHERE report_id = ?", (report_id,)).fetchone() is not None
+
+    def record_bounce(
+        self,
+        email: str,
+        *,
+        kind: str,
+        source: str,
+        delivery_id: int | None,
+        status: str | None = None,
+        diagnostic: str | None = None,
+        report_id: str | None = None,
+        hard_limit: int = 1,
+        soft_limit: int = 5,
+    ) -> str | None:
+        """Record a bounce and apply the suppression policy in one commit: the address is
+        suppressed (source ``bounced``) after ``hard_limit`` hard bounces or
+        ``soft_limit`` consecutive soft ones. Returns why it was suppressed now, or None
+        (also for a report already recorded)."""
+        key = suppression_key(email)
+        with self.transaction() as cur:
+            if (
+                report_id is not None
+                and cur.execute("SELECT 1 FROM bounces WHERE report_id = ?", (report_id,)).fetchone()
+            ):
+                return None
+            cur.execute(
+                "INSERT INTO bounces(email, delivery_id, kind, source, status, diagnostic, report_id, created_at) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (key, delivery_id, kind, source, status, diagnostic, report_id, time.time()),
+            )
+            hard, soft = self._bounce_counts(cur, key)
+            reason = None
+            if hard >= hard_limit:
+                reason = f"{hard} hard bounce{'s' if hard != 1 else ''}"
+            elif soft >= soft_limit:
+                reason = f"{soft} consecutive soft bounces"
+            if reason is None:
+                return None
+            now = time.time()
+            row = cur.execute("SELECT until FROM suppressions WHERE email = ?", (key,)).fetchone()
+            if row is not None and (row[0] is None or row[0] > now):
+                return None  # unsubscribed already: keep the user's own reason
+            cur.execute(
+                "INSERT INTO suppressions(email, created_at, source, until) VALUES (?,?,'bounced',NULL) "
+                "ON CONFLICT(email) DO UPDATE SET created_at = excluded.created_at, source = 'bounced', until = NULL",
+                (key, now),
+            )
+            return reason
+
+    @staticmethod
+    def _bounce_counts(cur: sqlite3.Cursor, key: str) -> tuple[int, int]:
+        """(hard bounces, consecutive soft bounces) of an address since its last resubscribe.
+        Soft bounces are consecutive when no delivery between them went through without
+        bouncing; they count once per delivery."""
+        rows = cur.execute(
+            "SELECT delivery_id, kind FROM bounces WHERE email = ? AND cleared = 0 ORDER BY id", (key,)
+        ).fetchall()
+        hard = sum(1 for _, kind in rows if kind == "hard")
+        kinds: dict[int, str] = {}
+        for delivery, kind in rows:
+            if delivery is not None and kinds.get(delivery) != "hard":
+                kinds[delivery] = kind
+        soft = 0
+        if kinds:
+            for (delivery,) in cur.execute(
+                "SELECT id FROM deliveries WHERE lower(email) = ? AND id <= ? AND status IN ('sent', 'failed') "
+                "ORDER BY id DESC",
+                (key, max(kinds)),
+            ):
+                if kinds.get(delivery) != "soft":
+                    break
+                soft += 1
+        return hard, soft
+
+    def bounced(self) -> list[dict[str, Any]]:
+        """Addresses suppressed for bouncing, with why: ``{email, reason, hard, soft,
+        status, diagnostic, since}`` (``status``/``diagnostic`` of the last bounce)."""
+        if self.version < 6:
+            return []
+        out: list[dict[str, Any]] = []
+        rows = self.conn.execute(
+            "SELECT email, created_at FROM suppressions WHERE source = 'bounced' AND until IS NULL ORDER BY email"
+        ).fetchall()
+        cur = self.conn.cursor()
+        for email, since in rows:
+            hard, soft = self._bounce_counts(cur, email)
+            last = cur.execute(
+                "SELECT kind, source, status, diagnostic FROM bounces WHERE email = ? AND cleared = 0 "
+                "ORDER BY id DESC LIMIT 1",
+                (email,),
+            ).fetchone()
+            kind, source, status, diagnostic = last if last is not None else (None, None, None, None)
+            reason = f"{hard} hard bounce{'s' if hard != 1 else ''}" if hard else f"{soft} consecutive soft bounces"
+            if status or diagnostic:
+                reason += f" (last: {' '.join(x for x in (status, diagnostic) if x)})"
+            out.append(
+                {
+                    "email": email,
+                    "reason": reason,
+                    "kind": kind,
+                    "source": source,
+                    "hard": hard,
+                    "soft": soft,
+                    "status": status,
+                    "diagnostic": diagnostic,
+                    "since": iso(since),
+                }
             )
         return out
+
+    # ------------------------------------------------------------------ fetch sources (migration 5)
+
+    def fetch_states(self) -> dict[str, FetchState]:
+        """Every source's fetch state by source key (empty on a ledger from before fetch)."""
+        has = self.conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'fetch_sources'")
+        if has.fetchone() is None:
+            return {}
+        rows = self.conn.execute(
+            "SELECT source, url, etag, last_modified, checked_at, outcome, detail, http_status, ok_at "
+            "FROM fetch_sources ORDER BY source"
+        )
+        return {row[0]: FetchState(*row) for row in rows}
+
+    def record_fetch(self, state: FetchState) -> None:
+        """Store a source's latest fetch (replacing the previous one)."""
+        with self.transaction() as cur:
+            cur.execute(
+                "INSERT OR REPLACE INTO fetch_sources(source, url, etag, last_modified, checked_at, outcome, "
+                "detail, http_status, ok_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                (
+                    state.source,
+                    state.url,
+                    state.etag,
+                    state.last_modified,
+                    state.checked_at,
+                    state.outcome,
+                    state.detail,
+                    state.http_status,
+                    state.ok_at,
+                ),
+            )
+
+    def bounce_count(self) -> int:
+        """How many deliveries bounced (a 5xx at RCPT/DATA or a report afterwards)."""
+        if self.version < 6:
+            return 0
+        row = self.conn.execute("SELECT COUNT(DISTINCT delivery_id) FROM bounces").fetchone()
+        return int(row[0])
 
     # ------------------------------------------------------------------ runs
 
@@ -926,6 +1174,63 @@ class Ledger:
     def last_run(self) -> float | None:
         row = self.conn.execute("SELECT MAX(started_at) FROM runs").fetchone()
         return None if row[0] is None else float(row[0])
+
+    # ------------------------------------------------------------------ onboarding (issue 15)
+
+    def last_deliveries(self) -> dict[str, tuple[str, float]]:
+        """Per address (as the ledger spells it): the status and time of its latest delivery."""
+        rows = self.conn.execute(
+            "SELECT email, status, COALESCE(sent_at, updated_at) FROM deliveries "
+            "WHERE id IN (SELECT MAX(id) FROM deliveries GROUP BY email)"
+        )
+        return {email: (status, float(at)) for email, status, at in rows}
+
+    def subscriber_rows(self, emails: Iterable[str]) -> dict[str, tuple[float, int]]:
+        """Per known address: (first seen, horizon)."""
+        wanted = list(emails)
+        out: dict[str, tuple[float, int]] = {}
+        for chunk in _chunks(wanted, 500):
+            marks = ",".join("?" * len(chunk))
+            for email, first, horizon in self.conn.execute(
+                f"SELECT email, first_seen, horizon FROM subscribers WHERE email IN ({marks})", chunk
+            ):
+                out[email] = (float(first), int(horizon))
+        return out
+
+    def papers_by_id(self, ids: Iterable[str]) -> dict[str, Paper]:
+        """The recorded paper of each id (its latest record), for the archive."""
+        wanted = list(dict.fromkeys(ids))
+        out: dict[str, Paper] = {}
+        for chunk in _chunks(wanted, 500):
+            marks = ",".join("?" * len(chunk))
+            for key, record in self.conn.execute(
+                f"SELECT paper_id, record FROM digest_papers WHERE paper_id IN ({marks}) ORDER BY digest_id", chunk
+            ):
+                out[key] = paper_from_json(json.loads(record))
+        return out
+
+    def backfill(self, emails: Iterable[str]) -> list[str]:
+        """Give addresses that never had a delivery the latest ok digest: their horizon
+        moves back to just before it (registering them when new). Returns the addresses
+        whose horizon moved. Papers already sent stay excluded as always."""
+        now = time.time()
+        moved = []
+        with self.transaction() as cur:
+            row = cur.execute("SELECT MAX(id) FROM digests WHERE status = 'ok'").fetchone()
+            if row[0] is None:
+                return []
+            start = int(row[0]) - 1
+            last = cur.execute("SELECT COALESCE(MAX(id), 0) FROM digests").fetchone()[0]
+            for email in emails:
+                if cur.execute("SELECT 1 FROM deliveries WHERE email = ? LIMIT 1", (email,)).fetchone():
+                    continue
+                cur.execute(
+                    "INSERT OR IGNORE INTO subscribers(email, first_seen, horizon) VALUES (?,?,?)", (email, now, last)
+                )
+                cur.execute("UPDATE subscribers SET horizon = ? WHERE email = ? AND horizon > ?", (start, email, start))
+                if cur.rowcount:
+                    moved.append(email)
+        return moved
 
 
 def _guard_methods(cls: type[Ledger]) -> None:

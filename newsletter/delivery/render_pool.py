@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from newsletter.config import Config, Subscriber
+from newsletter.dkim import signer_for
 from newsletter.matching import Match
 from newsletter.render import Renderer
 
@@ -51,11 +52,13 @@ class Job:
 
 
 def render_job(renderer: Renderer, job: Job) -> tuple[str, bytes]:
-    """The Message-ID and the bytes of one delivery: the one render path, used in this
-    process and in the render workers alike."""
+    """The Message-ID and the bytes of one delivery (DKIM-signed with ``dkim`` set): the
+    one render path, used in this process and in the render workers alike."""
     message_id = renderer.message_id(job.subscriber, job.matches, salt=job.salt)
     email = renderer.render(job.subscriber, job.matches, message_id=message_id)
-    return message_id, email.as_bytes()
+    data = email.as_bytes()
+    signer = signer_for(renderer.config)
+    return message_id, data if signer is None else signer.sign(data)  # signed once: the ledger keeps these bytes
 
 
 class RenderWorkerError(Exception):

@@ -22,12 +22,17 @@ One pass:
    committed before the worker's next SMTP transaction.
 
 Suppressed addresses (unsubscribed through the one-click endpoint or
-``newsletter unsubscribe``, or paused; see :mod:`newsletter.unsubscribe_server`)
+``newsletter unsubscribe``, or paused; see :mod:`newsletter.web.unsubscribe`)
 get nothing: they are left out of step 4 (their horizon still advances, so
 nothing piles up for them), and a pending delivery to one of them is marked
 ``failed`` with the error ``unsubscribed`` instead of being re-sent. The
 suppression list is read again before every batch, so a click during a long
 pass stops the rest of it for that address.
+
+Bounces (issue 14): a 5xx for the recipient at RCPT/DATA is recorded as a hard
+bounce of the delivery (and suppresses the address per ``bounces``); :func:`run_send`
+reads the bounce mailbox (:mod:`newsletter.bounces`) before the pass. With ``dkim``
+set, :func:`render_job` signs the final bytes, so the ledger stores signed messages.
 
 Subscribers with an own ``schedule``: ``send`` serves everybody (it is the
 operator's explicit "deliver now"); the daemon passes ``subscribers=`` to serve
@@ -88,16 +93,19 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from newsletter.config import Config, Subscriber
+from newsletter.bounces.verp import verp_address
+from newsletter.config import Config, Subscriber, fetched_file, require_secrets
 from newsletter.delivery.ledger import Ledger, NewDelivery, iso, suppression_key
 from newsletter.delivery.render_pool import Job, RenderPool, RenderWorkerError, render_job
-from newsletter.delivery.smtp import Outgoing, Result, SmtpSender
-from newsletter.digest import Paper, parse_digest
+from newsletter.delivery.smtp import Outgoing, Result, SmtpSender, enhanced_status
+from newsletter.digest import Paper, parse_digest, unique_papers
 from newsletter.digest.guard import file_sha256, one_line, read_limited
+from newsletter.dkim import signer_for
 from newsletter.errors import DigestParseError
 from newsletter.matching import Match
-from newsletter.pipeline import digest_files, plan, unique_papers
+from newsletter.pipeline import digest_files, plan
 from newsletter.render import Renderer
+from newsletter.unsubscribe import secret_for
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +182,7 @@ def pick_up_digests(
     for path in digest_files(config) if paths is None else paths:
         try:
             st = path.stat()
-            if paths is None and clock - st.st_mtime < settle:
+            if paths is None and clock - st.st_mtime < settle and not fetched_file(path):  # fetched: renamed in whole
                 out.unsettled.append(str(path))
                 continue
             data = read_limited(path)
@@ -223,7 +231,7 @@ def preview_digests(config: Config, ledger: Ledger | None, *, now: float | None 
     for path in digest_files(config):
         try:
             st = path.stat()
-            if clock - st.st_mtime < config.digests.settle_seconds:
+            if clock - st.st_mtime < config.digests.settle_seconds and not fetched_file(path):
                 out.unsettled.append(str(path))
                 continue
             data = read_limited(path)
@@ -348,6 +356,23 @@ def render_workers() -> int:
     return max(1, min(cpus - 1, MAX_RENDER_WORKERS))
 
 
+def record_smtp_bounce(ledger: Ledger, config: Config, result: Result) -> None:
+    """Record a refusal at RCPT/DATA as a hard bounce (and suppress per ``bounces``)."""
+    error = result.error or ""
+    reason = ledger.record_bounce(
+        result.item.recipient,
+        kind=result.bounce or "hard",
+        source="smtp",
+        delivery_id=result.item.key,
+        status=enhanced_status(error.partition(" ")[2]),
+        diagnostic=error,
+        hard_limit=config.bounces.hard,
+        soft_limit=config.bounces.soft,
+    )
+    if reason:
+        log.warning("%s: suppressed after %s (%s)", result.item.recipient, reason, error)
+
+
 def sender_address(config: Config) -> str:
     return config.sender.mailbox.address
 
@@ -439,6 +464,7 @@ async def send_pass(
         local: list[Renderer] = [renderer] if renderer is not None else []
         counts = await db(Ledger.delivery_counts_by_email)
         envelope_from = sender_address(config)
+        verp_secret = secret_for(config)[0] if config.bounces.verp else None
         day = (today or date.today()).isoformat()
         committer = _Committer(db)
 
@@ -508,8 +534,14 @@ async def send_pass(
                             log.info("%s unsubscribed during the pass: skipped", sub.email)
                             summary.suppressed += 1
                             continue
-                        ids = tuple(m.paper.id for m in job.matches)
-                        batch.append(NewDelivery(sub.email, message_id, ids, envelope_from, data))
+                        # every identity of each paper (SPEC 2.4): sent under one, never again under another
+                        ids = tuple(k for m in job.matches for k in m.paper.keys)
+                        envelope = (
+                            envelope_from
+                            if verp_secret is None
+                            else verp_address(envelope_from, message_id, verp_secret)
+                        )
+                        batch.append(NewDelivery(sub.email, message_id, ids, envelope, data))
                     if not batch:
                         continue
                     keys = await committer.add(batch, upto)
@@ -522,6 +554,8 @@ async def send_pass(
 
         async def on_result(result: Result) -> None:
             await committer.record(result)
+            if result.bounce is not None:  # a 5xx for the recipient: counts toward suppression
+                await db(record_smtp_bounce, config, result)
             if result.status == "failed":
                 summary.failures.append((result.item.recipient, result.error or ""))
             if progress is not None:
@@ -549,6 +583,12 @@ async def send_pass(
 
 
 def run_send(config: Config, **kwargs: Any) -> SendSummary:
-    """:func:`send_pass` in its own event loop, on the configured ledger (for ``send``)."""
+    """:func:`send_pass` in its own event loop, on the configured ledger (for ``send``),
+    after reading the bounce mailbox when ``bounces`` names one."""
+    from newsletter.bounces import process_before_send  # (imported here: render workers never need it)
+
+    require_secrets(config)  # never an empty password sent to the server (SPEC 3)
+    signer_for(config)  # a DKIM key that does not parse: exit 2 before anything is recorded
     with Ledger.open(config.state) as ledger:
+        process_before_send(config, ledger)  # bounces and mailto unsubscribes count before we deliver
         return asyncio.run(send_pass(config, ledger, **kwargs))

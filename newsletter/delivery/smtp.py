@@ -17,6 +17,21 @@ Each message ends as a :class:`Result`:
              id), or a run stopped by a problem no retry can fix (TLS, AUTH,
              the server refusing our sender).
 
+Kind to real servers (issue 14):
+
+- one connection check (:meth:`SmtpSender.preflight`) before the first message: an
+  unreachable server, or a port/security mix-up (STARTTLS or plain pointed at an
+  implicit-TLS port: no greeting but a TLS handshake works; implicit TLS pointed at
+  a plain port: ``WRONG_VERSION_NUMBER``), stops the run at once with one line and a
+  hint, everything pending;
+- one failed AUTH per run: the first login goes alone (the other sessions wait for
+  it), with ONE mechanism (aiosmtplib's ``login`` tries them all), and a refusal
+  stops the run before any other session tries;
+- a rate-limiting reply (421, 450/451/452 with ``4.7.x``, "too many", "rate limit",
+  "slow down") pauses every session (:class:`_Throttle`), not just the message;
+- a 5xx for the recipient is marked a hard bounce on its :class:`Result` (not a
+  ``5.7.x`` policy refusal), which the caller records.
+
 The ``on_result`` callback is awaited before the worker starts its next SMTP
 transaction, so the caller can commit each outcome durably first: after a crash
 at most one message per connection can have been accepted without being
@@ -35,6 +50,8 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
+import socket
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -66,6 +83,7 @@ class Result:
     status: Status
     attempts: int
     error: str | None = None
+    bounce: str | None = None  # "hard": a 5xx for the recipient at RCPT/DATA (not a 5.7.x policy refusal)
 
 
 @dataclass(slots=True)
@@ -79,11 +97,53 @@ class SendStats:
 
 
 class _Temporary(Exception):
-    pass
+    def __init__(self, message: str, *, rate_limited: bool = False) -> None:
+        super().__init__(message)
+        self.rate_limited = rate_limited
+
+
+_RATE_TEXT = re.compile(r"too many|rate.?limit|slow down|throttl", re.IGNORECASE)
+GREETING_WAIT = 5.0  # seconds the pre-flight check waits for the 220 greeting
+
+
+def is_rate_limit(code: int, message: str) -> bool:
+    """A reply asking us to slow down: 421, 450/451/452 with a 4.7.x code, or words to
+    that effect ("too many", "rate limit", "slow down")."""
+    status = enhanced_status(message) or ""
+    return code == 421 or (code in (450, 451, 452) and status.startswith("4.7.")) or bool(_RATE_TEXT.search(message))
+
+
+def tls_hint(exc: BaseException, port: int) -> str:
+    """A hint for an SSL error that means the port speaks plain SMTP first (implicit TLS
+    pointed at a STARTTLS or plain port)."""
+    text = str(exc)
+    if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text or "record layer failure" in text:
+        if port == 25:
+            return f"; port {port} speaks plain SMTP first: use security: starttls (or none)"
+        return f"; port {port} expects security: starttls (security: tls is implicit TLS, usually port 465)"
+    return ""
 
 
 class _Permanent(Exception):
-    pass
+    def __init__(self, message: str, *, bounce: str | None = None) -> None:
+        super().__init__(message)
+        self.bounce = bounce
+
+
+_ENHANCED = re.compile(r"^\s*([245])\.(\d{1,3})\.(\d{1,3})\b")
+
+
+def enhanced_status(message: str) -> str | None:
+    """The RFC 3463 enhanced status code at the start of a reply text (``5.1.1``), if any."""
+    m = _ENHANCED.match(message)
+    return ".".join(m.groups()) if m else None
+
+
+def is_hard_bounce(code: int, message: str) -> bool:
+    """A 5xx for the recipient is a hard bounce, except a policy refusal (``5.7.x``: relay
+    denied, spam, DMARC), which is about the sender or the content, never the address."""
+    status = enhanced_status(message)
+    return code >= 500 and not (status or "").startswith("5.7.")
 
 
 class _Fatal(Exception):
@@ -136,6 +196,41 @@ class _RateLimiter:
             await asyncio.sleep(slot - now)
 
 
+class _Throttle:
+    """Pool-wide backoff on rate-limit replies: every session waits until ``until``.
+    Each rate-limit reply without an accepted message since doubles the pause
+    (``backoff`` .. ``cap``, times a jitter in [1, 1.5)); an accepted message resets it."""
+
+    def __init__(self, backoff: float, cap: float, rng: random.Random) -> None:
+        self.backoff, self.cap, self.rng = backoff, cap, rng
+        self.until = 0.0
+        self.streak = 0
+        self.events = 0
+
+    def hit(self, reason: str) -> float:
+        loop = asyncio.get_running_loop()
+        delay = min(self.backoff * 2.0**self.streak, self.cap) * (1.0 + 0.5 * self.rng.random())
+        self.streak += 1
+        self.events += 1
+        self.until = max(self.until, loop.time() + delay)
+        log.warning("rate limited (%s): all sessions pause %.2f s", reason, delay)
+        return delay
+
+    def ok(self) -> None:
+        self.streak = 0
+
+    async def wait(self, stop: asyncio.Event | None) -> None:
+        loop = asyncio.get_running_loop()
+        while (left := self.until - loop.time()) > 0:
+            if stop is None:
+                await asyncio.sleep(left)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), left)
+                if stop.is_set():
+                    return
+
+
 class _Session:
     """One SMTP session of a worker, (re)opened on demand."""
 
@@ -163,7 +258,9 @@ class _Session:
         try:
             await client.connect()
         except aiosmtplib.SMTPConnectResponseError as exc:
-            raise _Temporary(f"{where} refused the session: {_reply(exc)}") from None
+            raise _Temporary(
+                f"{where} refused the session: {_reply(exc)}", rate_limited=is_rate_limit(exc.code, exc.message)
+            ) from None
         except (
             aiosmtplib.SMTPConnectError,
             aiosmtplib.SMTPTimeoutError,
@@ -172,19 +269,19 @@ class _Session:
         ) as exc:
             cause = _ssl_cause(exc)
             if cause is not None:
-                raise _Fatal(f"TLS with {where} failed: {cause}") from None
+                raise _Fatal(f"TLS with {where} failed: {cause}{tls_hint(cause, s.effective_port)}") from None
             raise _Temporary(f"cannot connect to {where}: {exc}") from None
         except aiosmtplib.SMTPResponseException as exc:
             client.close()
             if exc.code >= 500:
                 raise _Fatal(f"{where} refused the session: {_reply(exc)}") from None
-            raise _Temporary(f"{where}: {_reply(exc)}") from None
+            raise _Temporary(f"{where}: {_reply(exc)}", rate_limited=is_rate_limit(exc.code, exc.message)) from None
         except aiosmtplib.SMTPException as exc:  # e.g. STARTTLS not offered
             client.close()
             raise _Fatal(f"{where}: {exc}; refusing to continue without TLS") from None
         except ssl.SSLError as exc:
             client.close()
-            raise _Fatal(f"TLS with {where} failed: {exc}") from None
+            raise _Fatal(f"TLS with {where} failed: {exc}{tls_hint(exc, s.effective_port)}") from None
         encrypted = client.get_transport_info("sslcontext") is not None
         if s.security != "none" and not encrypted:  # belt and braces: never AUTH/DATA in clear
             client.close()
@@ -192,25 +289,59 @@ class _Session:
         if s.username:
             if not encrypted:
                 self.owner.warn_once("AUTH without TLS (smtp.security: none): the password travels in clear")
-            try:
-                await client.login(s.username, self.owner.password or "")
-            except aiosmtplib.SMTPAuthenticationError as exc:
-                client.close()
-                raise _Fatal(f"AUTH as {s.username} refused by {where}: {_reply(exc)}") from None
-            except aiosmtplib.SMTPResponseException as exc:
-                client.close()
-                if exc.code >= 500:
-                    raise _Fatal(f"AUTH as {s.username} with {where}: {_reply(exc)}") from None
-                raise _Temporary(f"AUTH with {where}: {_reply(exc)}") from None
-            except aiosmtplib.SMTPException as exc:
-                client.close()
-                if isinstance(exc, aiosmtplib.SMTPServerDisconnected | aiosmtplib.SMTPTimeoutError):
-                    raise _Temporary(f"AUTH with {where}: {exc}") from None
-                raise _Fatal(f"AUTH as {s.username} with {where}: {exc}") from None
+            if self.owner.auth_ok:
+                await self._login(client, where)
+            else:
+                # the first login of the run goes alone: a refused password costs ONE failed
+                # AUTH, never one per session (servers lock accounts out)
+                async with self.owner.auth_lock:
+                    await self._login(client, where)
         self.client = client
         self.messages = 0
         log.debug("session %d: connected to %s", self.number, where)
         return client
+
+    async def _login(self, client: aiosmtplib.SMTP, where: str) -> None:
+        """One AUTH with one mechanism (aiosmtplib's ``login`` tries every mechanism the
+        server offers: three failed logins for one wrong password)."""
+        s = self.owner.settings
+        assert s.username is not None
+        if self.owner.auth_failed is not None:
+            client.close()
+            raise _Fatal(self.owner.auth_failed)
+        if client.last_ehlo_response is None:
+            try:
+                await client.ehlo()
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                client.close()
+                raise _Temporary(f"EHLO with {where}: {exc}") from None
+        if not client.supports_extension("auth"):
+            client.close()
+            raise _Fatal(f"{where} offers no AUTH (smtp.username is set)")
+        methods = client.supported_auth_methods
+        method = next((m for m in ("plain", "login", "cram-md5") if m in methods), None)
+        if method is None:
+            client.close()
+            raise _Fatal(f"{where} offers no AUTH mechanism we speak ({', '.join(methods) or 'none'})")
+        auth = {"plain": client.auth_plain, "login": client.auth_login, "cram-md5": client.auth_crammd5}[method]
+        try:
+            await auth(s.username, self.owner.password or "")
+            self.owner.auth_ok = True
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            client.close()
+            self.owner.auth_failed = f"AUTH as {s.username} refused by {where}: {_reply(exc)}"
+            raise _Fatal(self.owner.auth_failed) from None
+        except aiosmtplib.SMTPResponseException as exc:
+            client.close()
+            if exc.code >= 500:
+                self.owner.auth_failed = f"AUTH as {s.username} with {where}: {_reply(exc)}"
+                raise _Fatal(self.owner.auth_failed) from None
+            raise _Temporary(f"AUTH with {where}: {_reply(exc)}") from None
+        except aiosmtplib.SMTPException as exc:
+            client.close()
+            if isinstance(exc, aiosmtplib.SMTPServerDisconnected | aiosmtplib.SMTPTimeoutError):
+                raise _Temporary(f"AUTH with {where}: {exc}") from None
+            raise _Fatal(f"AUTH as {s.username} with {where}: {exc}") from None
 
     async def _reset(self) -> None:
         client = self.client
@@ -244,8 +375,9 @@ class _Session:
             if exc.code >= 500:
                 if stage == "MAIL FROM":
                     raise _Fatal(f"the server refused the sender {item.sender}: {reply}") from None
-                raise _Permanent(f"{reply} ({stage})") from None
-            raise _Temporary(f"{reply} ({stage})") from None
+                bounce = "hard" if is_hard_bounce(exc.code, exc.message) else None
+                raise _Permanent(f"{reply} ({stage})", bounce=bounce) from None
+            raise _Temporary(f"{reply} ({stage})", rate_limited=is_rate_limit(exc.code, exc.message)) from None
         except aiosmtplib.SMTPTimeoutError as exc:
             self.drop()
             if stage == "DATA":
@@ -302,6 +434,10 @@ class SmtpSender:
         self.tls = tls_context(settings)
         self.limiter = _RateLimiter(settings.max_per_second) if settings.max_per_second else None
         self.stats = SendStats()
+        self.throttle = _Throttle(backoff, backoff_cap, self.rng)
+        self.auth_lock = asyncio.Lock()
+        self.auth_ok = False  # a login of this run went through
+        self.auth_failed: str | None = None  # a login of this run was refused: no second try
         self._warned: set[str] = set()
         if not settings.verify and settings.security != "none":
             self.warn_once("smtp.verify is false: the server's TLS certificate is NOT verified")
@@ -316,19 +452,33 @@ class SmtpSender:
         ``items`` or ``on_result`` propagate after the sessions are closed."""
         workers = self.settings.connections
         queue: asyncio.Queue[Outgoing | None] = asyncio.Queue(maxsize=self.queue_size)
+        iterator = aiter(items)
+        first = await anext(iterator, None)
+        if first is None:
+            await _aclose(iterator)
+            return self.stats
+        problem = await self.preflight()
+        if problem is not None:
+            # one connection check instead of retrying every session against a server that
+            # is not there (or not speaking what we expect): everything stays pending
+            await _aclose(iterator)
+            self._stop(problem)
+            result = Result(first, "pending", 0, f"not sent: {problem}")
+            self._count(result)
+            if self.on_result is not None:
+                await self.on_result(result)
+            return self.stats
 
         async def feed() -> None:
-            iterator = aiter(items)
             try:
+                await queue.put(first)
                 async for item in iterator:
                     if self.stats.stopped or self._stopping():
                         # the rest would not go anyway: leave it to the producer's next run
                         break
                     await queue.put(item)
             finally:
-                aclose = getattr(iterator, "aclose", None)
-                if aclose is not None:
-                    await aclose()
+                await _aclose(iterator)
                 current = asyncio.current_task()
                 for _ in range(workers):
                     if current is not None and current.cancelling():
@@ -357,6 +507,59 @@ class SmtpSender:
             raise
         return self.stats
 
+    async def preflight(self) -> str | None:
+        """One connection check before the pass: None when the server greets us with
+        SMTP over the configured security; else one line saying why not, with a hint
+        for a port/security mix-up (STARTTLS or plain pointed at an implicit-TLS port:
+        no greeting, but a TLS handshake works; implicit TLS pointed at a plain port:
+        WRONG_VERSION_NUMBER)."""
+        s = self.settings
+        host, port = s.host, s.effective_port
+        where = f"{host}:{port}"
+        try:
+            reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(
+                    host,
+                    port,
+                    ssl=self.tls if s.security == "tls" else None,
+                    server_hostname=host if s.security == "tls" else None,
+                ),
+                s.timeout,
+            )
+        except ssl.SSLError as exc:
+            return f"TLS with {where} failed: {exc}{tls_hint(exc, port)}"
+        except TimeoutError:
+            return f"cannot connect to {where}: no answer within {s.timeout:g} s (smtp.host, smtp.port)"
+        except OSError as exc:
+            cause = _ssl_cause(exc)
+            if cause is not None:
+                return f"TLS with {where} failed: {cause}{tls_hint(cause, port)}"
+            if isinstance(exc, ConnectionRefusedError):
+                reason = "connection refused"
+            elif isinstance(exc, socket.gaierror):
+                reason = f"cannot resolve {host!r} ({exc.strerror or exc})"
+            else:
+                reason = exc.strerror or str(exc)
+            return f"cannot connect to {where}: {reason} (is the SMTP server running? smtp.host, smtp.port)"
+        wait = min(s.timeout, GREETING_WAIT)
+        try:
+            line = await asyncio.wait_for(reader.readline(), wait)
+        except (TimeoutError, OSError):
+            line = b""
+        finally:
+            with contextlib.suppress(OSError, ssl.SSLError):
+                if line:
+                    writer.write(b"QUIT\r\n")
+                writer.close()
+        if line:
+            return None  # a greeting (or a refusal the sessions report as usual)
+        if s.security != "tls" and await _speaks_tls(host, port, wait):
+            return (
+                f"{where} sent no SMTP greeting within {wait:g} s but answers a TLS handshake: it expects implicit "
+                f"TLS; set security: tls for port {port} (security: starttls is for port 587)"
+            )
+        return f"{where} sent no SMTP greeting within {wait:g} s"
+
     def _count(self, result: Result) -> None:
         if result.status == "sent":
             self.stats.sent += 1
@@ -380,15 +583,19 @@ class SmtpSender:
                 return Result(item, "pending", attempts, f"not sent: {self.stats.stopped}")
             if self._stopping():
                 return Result(item, "pending", attempts, "not sent: shutting down")
+            await self.throttle.wait(self.stop)
+            if self._stopping():
+                return Result(item, "pending", attempts, "not sent: shutting down")
             attempts += 1
             try:
                 if self.limiter is not None:
                     await self.limiter.wait()
                 await session.transaction(item)
+                self.throttle.ok()
                 return Result(item, "sent", attempts)
             except _Permanent as exc:
                 log.warning("%s: refused: %s", item.recipient, exc)
-                return Result(item, "failed", attempts, str(exc))
+                return Result(item, "failed", attempts, str(exc), bounce=exc.bounce)
             except _Fatal as exc:
                 self._stop(str(exc))
                 return Result(item, "pending", attempts, str(exc))
@@ -410,6 +617,10 @@ class SmtpSender:
                     if session.client is None and str(exc).startswith("cannot connect"):
                         self._stop(str(exc))
                     return Result(item, "pending", attempts, str(exc))
+                if exc.rate_limited:
+                    # slow the whole pool down, not just this message: every session waits
+                    self.throttle.hit(str(exc))
+                    continue
                 delay = min(self.backoff * 2 ** (attempts - 1), self.backoff_cap)
                 delay *= 0.5 + self.rng.random()
                 log.info("%s: %s; retry %d/%d in %.2f s", item.recipient, exc, attempts, self.settings.retries, delay)
@@ -418,6 +629,27 @@ class SmtpSender:
                 else:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.stop.wait(), delay)
+
+
+async def _aclose(iterator: AsyncIterator[Outgoing]) -> None:
+    aclose = getattr(iterator, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+async def _speaks_tls(host: str, port: int, timeout: float) -> bool:
+    """Whether ``host:port`` completes a TLS handshake (certificate not checked: this
+    only tells implicit TLS from plain SMTP, nothing is sent over it)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port, ssl=ctx), timeout)
+    except (OSError, TimeoutError, ssl.SSLError):
+        return False
+    with contextlib.suppress(OSError, ssl.SSLError):
+        writer.close()
+    return True
 
 
 async def iterate(items: list[Outgoing]) -> AsyncIterator[Outgoing]:

@@ -1,7 +1,8 @@
 """Digest files -> :class:`Paper` records.
 
-One module per format (``hftext``, ``jsonfmt``) behind one entry point,
-:func:`read_digest`. The format is detected from the content unless forced.
+One module per format (``hftext``, ``jsonfmt``, ``htmlfmt``, ``arxivfmt``) behind
+one entry point, :func:`parse_digest` (and :func:`read_digest` for a file). The
+format is detected from the content unless forced.
 """
 
 from __future__ import annotations
@@ -12,27 +13,45 @@ from datetime import date, datetime
 from pathlib import Path
 
 from newsletter.digest.guard import contained, read_limited
-from newsletter.digest.model import Digest, Paper, extract_links, paper_id
+from newsletter.digest.model import Digest, Paper, arxiv_id, extract_links, merge, paper_id, unique_papers
 from newsletter.errors import DigestParseError
 
-FORMATS = ("auto", "hf-text", "json")
+FORMATS = ("auto", "hf-text", "json", "hf-html", "arxiv")
 
 __all__ = [
     "FORMATS",
     "Digest",
     "Paper",
+    "arxiv_id",
     "detect_format",
     "extract_links",
+    "merge",
     "paper_id",
     "parse_digest",
     "read_digest",
+    "unique_papers",
 ]
 
 
 def detect_format(text: str) -> str:
-    """``json`` when the content starts with ``[`` or ``{``, else ``hf-text``."""
+    """The format of a digest's text, from its content.
+
+    ``json`` when it starts like a JSON document, ``arxiv`` for XML (whether it is
+    a feed we read is the parser's to say), ``hf-html`` for HTML, else ``hf-text``.
+    Markdown that starts with a link (``[![logo](...)](...)``) is text."""
+    from newsletter.digest import arxivfmt
+
     stripped = text.lstrip("\ufeff \t\r\n")
-    return "json" if stripped[:1] in ("[", "{") else "hf-text"
+    first = stripped[:1]
+    if first == "{" or ((first == "[" and stripped[1:].lstrip()[:1] in ("{", "]", '"', "[")) or stripped == "["):
+        return "json"
+    if first == "[" and stripped[1:].lstrip()[:1].isdigit() and "](" not in stripped[:200]:
+        return "json"
+    if first == "<":
+        if arxivfmt.looks_like_feed(stripped):  # RSS, Atom or some other XML: the feed parser says
+            return "arxiv"
+        return "hf-html"  # any other markup is HTML
+    return "hf-text"
 
 
 def decode(data: bytes, *, source: str) -> str:
@@ -72,9 +91,21 @@ def parse_digest(
         from newsletter.digest import jsonfmt
 
         papers = jsonfmt.parse(text, source=source)
-        return Digest(path=source, format=fmt, sha256=sha, papers=papers)
+        return Digest(path=source, format=fmt, sha256=sha, papers=unique_papers(papers))
+    if fmt == "hf-html":
+        from newsletter.digest import htmlfmt
+
+        when, papers = htmlfmt.parse(text, source=source)
+        return Digest(path=source, format=fmt, sha256=sha, papers=unique_papers(papers), date=when)
+    if fmt == "arxiv":
+        from newsletter.digest import arxivfmt
+
+        papers = arxivfmt.parse(text, source=source)
+        return Digest(path=source, format=fmt, sha256=sha, papers=unique_papers(papers))
     from newsletter.digest import hftext
 
+    if text.lstrip()[:1] == "<" and fmt == "hf-text":
+        raise DigestParseError("looks like HTML or XML, not a text dump (try --format hf-html or arxiv)", path=source)
     digest_date, papers = hftext.parse(text, source=source, reference=reference or date.today())
     return Digest(path=source, format=fmt, sha256=sha, papers=papers, date=digest_date)
 

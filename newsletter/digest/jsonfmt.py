@@ -1,27 +1,34 @@
 """The ``json`` format (SPEC 2.2): a plain array of paper objects, or the Hugging
-Face daily-papers API shape (``[{"paper": {...}}, ...]``)."""
+Face daily-papers API shape (``[{"paper": {...}, "numComments": ..., ...}, ...]``).
+
+Every field of the API is read where it maps onto the paper record (SPEC 2.4);
+fields we do not know are ignored (the API grows); withdrawn papers are skipped.
+A plain array accepts the keys of ``parse --json`` too, so its output reads back.
+"""
 
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from newsletter.digest.model import Paper, extract_links, paper_id
+from newsletter.digest.model import ARXIV_PDF_URL, HF_PAPER_URL, Paper, arxiv_id, extract_links, paper_id
 from newsletter.errors import DigestParseError
 
-HF_PAPER_URL = "https://huggingface.co/papers/{id}"
+_SOFT_BREAK = re.compile(r"(?<!\n)[ \t]*\n[ \t]*(?!\n)")
 
 
-def _date(value: Any, *, source: str, where: str) -> date | None:
+def _date(value: Any, *, source: str, where: str, key: str = "published") -> date | None:
     if value in (None, ""):
         return None
     if not isinstance(value, str):
-        raise DigestParseError(f"{where}: 'published' must be a date string", path=source)
+        raise DigestParseError(f"{where}: {key!r} must be a date string", path=source)
     try:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).date()
     except ValueError:
-        raise DigestParseError(f"{where}: 'published' is not an ISO date: {value!r}", path=source) from None
+        raise DigestParseError(f"{where}: {key!r} is not an ISO date: {value!r}", path=source) from None
 
 
 def _int(value: Any, *, source: str, where: str, key: str) -> int | None:
@@ -37,50 +44,160 @@ def _str(value: Any, *, source: str, where: str, key: str, required: bool = Fals
         return None
     if not isinstance(value, str) or (required and not value.strip()):
         raise DigestParseError(f"{where}: {key!r} must be a non-empty string", path=source)
-    return value
+    return value.strip() or None
 
 
-def _paper(obj: Any, *, source: str, index: int) -> Paper:
-    where = f"entry {index}"
-    if not isinstance(obj, dict):
-        raise DigestParseError(f"{where}: expected an object", path=source)
-    api = isinstance(obj.get("paper"), dict)
-    rec: dict[str, Any] = obj["paper"] if api else obj
+def _url(value: Any, *, source: str, where: str, key: str) -> str | None:
+    """An http(s) URL, or None: a link of another scheme (``javascript:``) is dropped."""
+    text = _str(value, source=source, where=where, key=key)
+    if text is not None and not text.lower().startswith(("https://", "http://")):
+        return None
+    return text
+
+
+def unwrap_text(text: str) -> str:
+    """arXiv abstracts break lines mid-sentence: single line breaks become spaces,
+    blank lines stay paragraph breaks."""
+    text = text.strip()
+    return _SOFT_BREAK.sub(" ", text) if "\n" in text else text
+
+
+def _org(value: Any, *, source: str, where: str) -> str | None:
+    """``"ByteDance"`` or the API's ``{"name": handle, "fullname": display name}``."""
+    if isinstance(value, dict):
+        for key in ("fullname", "name"):
+            name = value.get(key)
+            if isinstance(name, str) and name.strip():
+                return " ".join(name.split())
+        return None
+    return _str(value, source=source, where=where, key="organization")
+
+
+def _authors(value: Any, *, source: str, where: str) -> tuple[int | None, tuple[str, ...]]:
+    """A count, a list of names, or the API's ``[{"name", "hidden", ...}]``."""
+    if type(value) is list:
+        names: list[str] = []
+        for author in value:
+            if type(author) is dict:
+                if author.get("hidden") is True:
+                    continue
+                name = author.get("name")
+            elif type(author) is str:
+                name = author
+            else:
+                raise DigestParseError(f"{where}: 'authors' must hold names or objects", path=source)
+            if type(name) is str:
+                name = " ".join(name.split())
+                if name:
+                    names.append(name)
+        return len(value), tuple(names)
+    return _int(value, source=source, where=where, key="authors"), ()
+
+
+def _strings(value: Any, *, source: str, where: str, key: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise DigestParseError(f"{where}: {key!r} must be a list of strings", path=source)
+    return tuple(v.strip() for v in value if v.strip())
+
+
+def _api_paper(obj: dict[str, Any], *, source: str, where: str) -> Paper | None:
+    rec: dict[str, Any] = obj["paper"]
+    if rec.get("withdrawnAt") or obj.get("withdrawnAt"):
+        return None
+    title = _str(rec.get("title") or obj.get("title"), source=source, where=where, key="title", required=True)
+    assert title is not None
+    title = " ".join(title.split())
+    abstract = unwrap_text(
+        _str(rec.get("summary") or obj.get("summary"), source=source, where=where, key="summary") or ""
+    )
+    given = rec.get("id")
+    if given is not None and not isinstance(given, str):
+        raise DigestParseError(f"{where}: 'paper.id' must be a string", path=source)
+    axid = arxiv_id(given)
+    authors, names = _authors(rec.get("authors"), source=source, where=where)
+    stars = rec.get("githubStars")
+    links = extract_links(abstract)
+    code = _url(rec.get("githubRepo"), source=source, where=where, key="githubRepo")
+    return Paper(
+        title=title,
+        abstract=abstract,
+        id=axid or (given.strip() if given and given.strip() else paper_id(title)),
+        source=source,
+        authors=authors,
+        author_names=names,
+        organization=_org(rec.get("organization") or obj.get("organization"), source=source, where=where),
+        published=_date(
+            rec.get("publishedAt") or obj.get("publishedAt"), source=source, where=where, key="publishedAt"
+        ),
+        upvotes=_int(rec.get("upvotes"), source=source, where=where, key="upvotes"),
+        comments=_int(obj.get("numComments"), source=source, where=where, key="numComments"),
+        url=HF_PAPER_URL.format(id=given.strip()) if given and given.strip() else None,
+        pdf_url=ARXIV_PDF_URL.format(id=axid) if axid else None,
+        code_url=code or next((u for u in links if "github.com/" in u), None),
+        code_stars=_int(stars, source=source, where=where, key="githubStars") if code else None,
+        project_url=_url(rec.get("projectPage"), source=source, where=where, key="projectPage"),
+        summary=_str(rec.get("ai_summary"), source=source, where=where, key="ai_summary"),
+        thumbnail=_url(obj.get("thumbnail"), source=source, where=where, key="thumbnail"),
+        links=links,
+        arxiv_id=axid,
+    )
+
+
+def _plain_paper(rec: dict[str, Any], *, source: str, where: str) -> Paper:
     title = _str(rec.get("title"), source=source, where=where, key="title", required=True)
     assert title is not None
     title = " ".join(title.split())
-    abstract = (
-        _str(rec.get("summary" if api else "abstract", rec.get("abstract")), source=source, where=where, key="abstract")
-        or ""
-    )
-    authors_raw = rec.get("authors")
-    authors = (
-        len(authors_raw)
-        if isinstance(authors_raw, list)
-        else _int(authors_raw, source=source, where=where, key="authors")
-    )
-    given_id = rec.get("id")
-    if given_id is not None and not isinstance(given_id, (str, int)):
+    abstract = _str(rec.get("abstract", rec.get("summary")), source=source, where=where, key="abstract") or ""
+    given = rec.get("id")
+    if given is not None and not isinstance(given, (str, int)):
         raise DigestParseError(f"{where}: 'id' must be a string", path=source)
-    pid = str(given_id) if given_id not in (None, "") else paper_id(title)
-    url = _str(rec.get("url"), source=source, where=where, key="url")
-    if url is None and api and given_id:
-        url = HF_PAPER_URL.format(id=given_id)
-    upvotes = rec.get("upvotes", obj.get("upvotes") if api else None)
+    given_text = str(given).strip() if given is not None else ""
+    axid = arxiv_id(_str(rec.get("arxiv_id"), source=source, where=where, key="arxiv_id")) or arxiv_id(given_text)
+    authors, names = _authors(rec.get("authors"), source=source, where=where)
+    if not names:
+        names = _strings(rec.get("author_names"), source=source, where=where, key="author_names")
+    links = extract_links(abstract)
     return Paper(
         title=title,
-        abstract=abstract.strip(),
-        id=pid,
+        abstract=abstract,
+        id=axid or given_text or paper_id(title),
         source=source,
         authors=authors,
-        organization=_str(rec.get("organization"), source=source, where=where, key="organization"),
-        published=_date(
-            rec.get("publishedAt" if api else "published", rec.get("published")), source=source, where=where
-        ),
-        upvotes=_int(upvotes, source=source, where=where, key="upvotes"),
-        url=url,
-        links=extract_links(abstract),
+        author_names=names,
+        organization=_org(rec.get("organization"), source=source, where=where),
+        published=_date(rec.get("published"), source=source, where=where),
+        upvotes=_int(rec.get("upvotes"), source=source, where=where, key="upvotes"),
+        comments=_int(rec.get("comments"), source=source, where=where, key="comments"),
+        url=_url(rec.get("url"), source=source, where=where, key="url"),
+        pdf_url=_url(rec.get("pdf_url"), source=source, where=where, key="pdf_url"),
+        code_url=_url(rec.get("code_url"), source=source, where=where, key="code_url")
+        or next((u for u in links if "github.com/" in u), None),
+        code_stars=_int(rec.get("code_stars"), source=source, where=where, key="code_stars"),
+        project_url=_url(rec.get("project_url"), source=source, where=where, key="project_url"),
+        summary=_str(rec.get("summary") if "abstract" in rec else None, source=source, where=where, key="summary"),
+        thumbnail=_url(rec.get("thumbnail"), source=source, where=where, key="thumbnail"),
+        categories=_strings(rec.get("categories"), source=source, where=where, key="categories"),
+        links=links or tuple(_strings(rec.get("links"), source=source, where=where, key="links")),
+        arxiv_id=axid,
     )
+
+
+def papers_of(data: Sequence[Any], *, source: str) -> tuple[Paper, ...]:
+    """The papers of a decoded array (plain records or API items), in order."""
+    out: list[Paper] = []
+    for index, obj in enumerate(data):
+        where = f"entry {index}"
+        if not isinstance(obj, dict):
+            raise DigestParseError(f"{where}: expected an object", path=source)
+        if isinstance(obj.get("paper"), dict):
+            paper = _api_paper(obj, source=source, where=where)
+            if paper is not None:
+                out.append(paper)
+        else:
+            out.append(_plain_paper(obj, source=source, where=where))
+    return tuple(out)
 
 
 def parse(text: str, *, source: str) -> tuple[Paper, ...]:
@@ -88,10 +205,15 @@ def parse(text: str, *, source: str) -> tuple[Paper, ...]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DigestParseError(f"invalid JSON: {exc.msg}", path=source, line=exc.lineno) from None
-    if isinstance(data, dict) and isinstance(data.get("papers"), list):
-        data = data["papers"]
+    except RecursionError:
+        raise DigestParseError("JSON nested too deeply; not a digest", path=source, line=1) from None
+    if isinstance(data, dict):
+        for key in ("papers", "dailyPapers"):
+            if isinstance(data.get(key), list):
+                data = data[key]
+                break
     if not isinstance(data, list):
         raise DigestParseError("expected a JSON array of papers", path=source, line=1)
     if not data:
         raise DigestParseError("the JSON array holds no papers; not a digest", path=source, line=1)
-    return tuple(_paper(obj, source=source, index=i) for i, obj in enumerate(data))
+    return papers_of(data, source=source)

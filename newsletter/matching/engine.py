@@ -9,6 +9,7 @@ from newsletter.digest import Paper
 from newsletter.matching.index import PaperIndex, iter_bits, spread, text_index
 from newsletter.matching.profile import (
     FIELDS,
+    META_FIELDS,
     CompiledEntry,
     CompiledProfile,
     Profile,
@@ -150,7 +151,9 @@ def _entry_info(index: PaperIndex, entry: CompiledEntry) -> _Info:
         bits = tuple(found)
         same: tuple[Hit] | None = None
         per_bit: tuple[tuple[Hit], ...] | None = None
-        if not abstract or not title:
+        if entry.field in META_FIELDS:
+            same = (_hit(entry.raw, (entry.field,)),)
+        elif not abstract or not title:
             same = (_hit(entry.raw, _ABSTRACT if title == 0 else _TITLE),)
         else:
             made: list[tuple[Hit] | None] = [None, None, None, None]

@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from newsletter.digest import Paper
-from newsletter.matching.profile import CompiledEntry, Term
+from newsletter.matching.profile import META_FIELDS, CompiledEntry, Term
 from newsletter.matching.text import Token, stem, tokenize
 
 __all__ = ["EntryMasks", "PaperIndex", "TextIndex", "iter_bits", "spread", "text_index"]
@@ -196,12 +196,54 @@ class _FieldIndex:
         return found
 
 
+class _NameIndex:
+    """Names of every paper (its authors, or its organisation): a phrase matches within
+    one name, never across two (``author:"lecun bob"`` does not join two authors)."""
+
+    __slots__ = ("_stem_masks", "_vocab", "_word_masks", "texts")
+
+    def __init__(self, names: Sequence[Sequence[str]]) -> None:
+        self.texts = tuple(tuple(text_index(n) for n in group) for group in names)
+        words: dict[str, int] = {}
+        stems: dict[str, int] = {}
+        for bit, group in enumerate(self.texts):
+            flag = 1 << bit
+            for ti in group:
+                for w in ti.vocabulary:
+                    words[w] = words.get(w, 0) | flag
+                for st in ti.stems:
+                    stems[st] = stems.get(st, 0) | flag
+        self._word_masks = words
+        self._stem_masks = stems
+        self._vocab = sorted(words)
+
+    def entry_mask(self, terms: tuple[Term, ...], stemming: bool) -> int:
+        mask = -1
+        for term in terms:
+            if term.prefix:
+                found = 0
+                for w in _prefixed(self._vocab, term.text):
+                    found |= self._word_masks[w]
+            else:
+                found = (self._stem_masks if stemming else self._word_masks).get(term.text, 0)
+            mask &= found
+            if not mask:
+                return 0
+        out = 0
+        for bit in iter_bits(mask):
+            if any(ti.occurrences(terms, stemming) for ti in self.texts[bit]):
+                out |= 1 << bit
+        return out
+
+
 class PaperIndex:
     """Every paper of a digest set, indexed by field; build once, match many profiles."""
 
     __slots__ = (
         "_abstract",
+        "_authors",
         "_ids",
+        "_org",
         "_title",
         "all",
         "by_bit",
@@ -221,9 +263,12 @@ class PaperIndex:
         self.all: int = (1 << len(order)) - 1
         self._title = _FieldIndex([text_index(p.title) for p in self.by_bit])
         self._abstract = _FieldIndex([text_index(p.abstract) for p in self.by_bit])
+        self._authors: _NameIndex | None = None  # built on first use of author:
+        self._org: _NameIndex | None = None  # and of org:
         ids: dict[str, int] = {}
         for bit, paper in enumerate(self.by_bit):
-            ids[paper.id] = ids.get(paper.id, 0) | 1 << bit
+            for key in paper.keys:  # every identity: id, arXiv id, normalised title
+                ids[key] = ids.get(key, 0) | 1 << bit
         self._ids = ids
         #: :meth:`entry_masks` answers by :attr:`CompiledEntry.key` (read only)
         self.entry_cache: dict[int, EntryMasks] = {}
@@ -242,6 +287,11 @@ class PaperIndex:
         of up to 63 entries gives every paper's score at once.
         """
         found = self.entry_cache.get(entry.key)
+        if found is None and entry.field in META_FIELDS:
+            names = self._names(entry.field)
+            mask = names.entry_mask(entry.terms, entry.stemming)
+            found = (mask, 0, mask, 3 * spread(mask))  # scores like a title hit
+            self.entry_cache[entry.key] = found
         if found is None:
             title = 0 if entry.field == "abstract" else self._title.entry_mask(entry.terms, entry.stemming)
             abstract = 0 if entry.field == "title" else self._abstract.entry_mask(entry.terms, entry.stemming)
@@ -249,8 +299,17 @@ class PaperIndex:
             self.entry_cache[entry.key] = found
         return found
 
+    def _names(self, field: str | None) -> _NameIndex:
+        if field == "author":
+            if self._authors is None:
+                self._authors = _NameIndex([p.author_names for p in self.by_bit])
+            return self._authors
+        if self._org is None:
+            self._org = _NameIndex([(p.organization,) if p.organization else () for p in self.by_bit])
+        return self._org
+
     def id_mask(self, ids: Collection[str]) -> int:
-        """The bit set of the papers whose id is in ``ids``."""
+        """The bit set of the papers one of whose identities (:attr:`Paper.keys`) is in ``ids``."""
         mask = 0
         if len(ids) <= len(self._ids):
             for paper_id in ids:

@@ -18,6 +18,7 @@ from newsletter.matching.text import WORD_RE, normalize, stem
 
 __all__ = [
     "FIELDS",
+    "META_FIELDS",
     "CompiledEntry",
     "CompiledProfile",
     "Profile",
@@ -28,7 +29,10 @@ __all__ = [
 ]
 
 FIELDS = ("title", "abstract")
-_FIELD_PREFIX = re.compile(r"\s*(title|abstract)\s*:", re.IGNORECASE)
+#: Fields named by the source, matched only with their qualifier (SPEC 4): ``author:``
+#: within one author's name, ``org:`` the organisation. A hit scores like a title hit.
+META_FIELDS = ("author", "org")
+_FIELD_PREFIX = re.compile(r"\s*(title|abstract|author|org)\s*:", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +58,8 @@ class Term(NamedTuple):
 class CompiledEntry:
     """One parsed keyword entry.
 
-    ``raw`` is the entry as written; ``field`` is ``"title"``, ``"abstract"`` or ``None``
-    (both fields); ``words`` are its normalised words (prefixes without ``*``).
+    ``raw`` is the entry as written; ``field`` is ``"title"``, ``"abstract"``, ``"author"``,
+    ``"org"`` or ``None`` (title and abstract); ``words`` are its normalised words (prefixes without ``*``).
     ``key`` is the same int for every entry with the same field, terms and stemming.
     """
 

@@ -12,12 +12,13 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import date
 from functools import lru_cache
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from markupsafe import Markup, escape
 
 from newsletter.digest import Paper
 from newsletter.matching import CompiledProfile, Hit, Match, highlight_spans
+from newsletter.matching.index import text_index
 
 Span = tuple[int, int]
 
@@ -34,7 +35,8 @@ class Segment(NamedTuple):
 
 
 class HitView(NamedTuple):
-    """Why a paper matched: one entry and where it occurred ("title", "abstract" or both)."""
+    """Why a paper matched: one entry and where it occurred ("title", "abstract", both,
+    "author" or "org")."""
 
     keyword: str
     fields: tuple[str, ...]
@@ -52,15 +54,19 @@ class PaperView(NamedTuple):
     title_segments: tuple[Segment, ...]
     title_marked: str  # with *highlights*, for the text part
     link: str | None
-    meta: tuple[str, ...]  # e.g. ("7 authors", "15 Sep 2025", "12 votes")
+    meta: tuple[str, ...]  # e.g. ("Ana Quiroga, Ben Osei", "TIDE Lab", "15 Sep 2025", "12 upvotes")
     hits: tuple[HitView, ...]
     abstract: str  # cut to abstract_chars, whitespace collapsed
     abstract_segments: tuple[Segment, ...]
     abstract_marked: str
     cut: bool  # the abstract was shortened
-    links: tuple[str, ...]
+    links: tuple[str, ...]  # URLs found in the abstract, less those shown as resources
     score: int
     upvotes: int | None
+    resources: tuple[tuple[str, str], ...] = ()  # (label, URL): arXiv, PDF, code, project page
+    summary: str | None = None  # the source's AI summary / TL;DR
+    snippets: tuple[tuple[Segment, ...], ...] = ()  # evidence of hits after the abstract cut
+    snippets_marked: tuple[str, ...] = ()
 
     @property
     def meta_line(self) -> str:
@@ -139,18 +145,60 @@ def star_marked(segs: Sequence[Segment]) -> str:
     return "".join(f"*{s.text}*" if s.mark else s.text for s in segs)
 
 
-def meta_of(paper: Paper) -> tuple[str, ...]:
-    """Authors or organisation, publication date, votes: whichever are known."""
+FIRST_AUTHORS = 3
+
+
+def authors_text(names: Sequence[str], count: int | None, also: Sequence[str] = ()) -> str | None:
+    """``Ana Quiroga, Ben Osei and 5 more`` (first authors' names), else ``7 authors``.
+    ``also``: names to show beyond the first ones (a matched author)."""
+    total = max(count or 0, len(names))
+    if names:
+        shown = list(names[:FIRST_AUTHORS])
+        shown += [n for n in also if n not in shown]
+        more = total - len(shown)
+        return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
+    if count is not None:
+        return f"{count} author{'s' if count != 1 else ''}"
+    return None
+
+
+def meta_of(paper: Paper, also: Sequence[str] = ()) -> tuple[str, ...]:
+    """First authors' names (or their count), organisation, publication date, upvotes:
+    whichever are known. Comments are never shown as votes."""
     parts: list[str] = []
+    who = authors_text(paper.author_names, paper.authors, also)
+    if who:
+        parts.append(who)
     if paper.organization:
         parts.append(paper.organization)
-    elif paper.authors is not None:
-        parts.append(f"{paper.authors} author{'s' if paper.authors != 1 else ''}")
     if paper.published is not None:
         parts.append(format_day(paper.published))
     if paper.upvotes:
-        parts.append(f"{paper.upvotes} vote{'s' if paper.upvotes != 1 else ''}")
+        parts.append(f"{paper.upvotes} upvote{'s' if paper.upvotes != 1 else ''}")
     return tuple(parts)
+
+
+def stars_text(stars: int) -> str:
+    """``3.3k``, ``950``."""
+    if stars >= 1000:
+        return f"{stars / 1000:.1f}".rstrip("0").rstrip(".") + "k"
+    return str(stars)
+
+
+def resources_of(paper: Paper, usable: Callable[[str | None], bool]) -> tuple[tuple[str, str], ...]:
+    """Links to the paper's arXiv page, PDF, code (with stars) and project page."""
+    out: list[tuple[str, str]] = []
+    if paper.arxiv_url and usable(paper.arxiv_url):
+        out.append(("arXiv", paper.arxiv_url))
+    pdf = paper.pdf_url or (f"https://arxiv.org/pdf/{paper.arxiv_id}" if paper.arxiv_id else None)
+    if pdf and usable(pdf):
+        out.append(("PDF", pdf))
+    if paper.code_url and usable(paper.code_url):
+        stars = f" ★ {stars_text(paper.code_stars)}" if paper.code_stars else ""
+        out.append((f"Code{stars}", paper.code_url))
+    if paper.project_url and usable(paper.project_url):
+        out.append(("Project page", paper.project_url))
+    return tuple(out)
 
 
 def format_day(day: date) -> str:
@@ -165,10 +213,99 @@ class PaperBase(NamedTuple):
     abstract: str  # whitespace collapsed, not cut
     meta: tuple[str, ...]
     link: str | None
+    resources: tuple[tuple[str, str], ...] = ()
+    summary: str | None = None
+    links: tuple[str, ...] = ()  # abstract links not among the resources
 
 
-def paper_base(paper: Paper, link: str | None) -> PaperBase:
-    return PaperBase(collapse(paper.title), collapse(paper.abstract), meta_of(paper), link)
+def _any_url(url: str | None) -> bool:
+    return bool(url)
+
+
+def paper_base(paper: Paper, link: str | None, usable: Callable[[str | None], bool] = _any_url) -> PaperBase:
+    resources = tuple(r for r in resources_of(paper, usable) if r[1] != link)  # the title is that link
+    shown = {u for _, u in resources} | {link}
+    links = tuple(u for u in paper.links if u not in shown and u.rstrip("/") not in shown)
+    summary = collapse(paper.summary) if paper.summary else None
+    return PaperBase(collapse(paper.title), collapse(paper.abstract), meta_of(paper), link, resources, summary, links)
+
+
+SNIPPET_CONTEXT = 60  # characters of context on each side of a hit after the cut
+MAX_SNIPPETS = 3
+
+
+def _entries(profile: CompiledProfile, keyword: str) -> list[Any]:
+    return [e for e in (*profile.keywords, *profile.require) if e.raw == keyword]
+
+
+def _first_after(ti: Any, entry: Any, shown: int) -> Span | None:
+    """The span of the first occurrence of ``entry`` that is not wholly within the first
+    ``shown`` characters, or None when one is (the hit is visible) or none exists."""
+    tokens = ti.tokens
+    width = len(entry.terms)
+    for word in ti.starts(entry):
+        span = (tokens[word][1], tokens[min(word + width, len(tokens)) - 1][2])
+        if span[1] <= shown:
+            return None
+        return span
+    return None
+
+
+def snippet_windows(full: str, shown: int, hits: Sequence[Hit], profile: CompiledProfile) -> list[Span]:
+    """For every hit seen only in the abstract and only after its first ``shown``
+    characters: a window of ``full`` around its first occurrence (merged when they
+    overlap), so that each keyword chip has visible evidence (SPEC 5)."""
+    ti = text_index(full)
+    windows: list[Span] = []
+    for hit in hits:
+        if hit.fields != ("abstract",):
+            continue
+        spans = [_first_after(ti, entry, shown) for entry in _entries(profile, hit.keyword)]
+        if not spans or None in spans:
+            continue
+        start, end = min(s for s, _ in spans if s is not None), max(e for _, e in spans if e is not None)  # type: ignore[misc]
+        lo = max(0, start - SNIPPET_CONTEXT)
+        hi = min(len(full), end + SNIPPET_CONTEXT)
+        if lo > 0:
+            space = full.find(" ", lo, start)
+            lo = space + 1 if space >= 0 else start
+        if hi < len(full):
+            space = full.rfind(" ", end, hi)
+            hi = space if space >= 0 else end
+        windows.append((lo, hi))
+    windows.sort()
+    merged: list[Span] = []
+    for lo, hi in windows:
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    return merged[:MAX_SNIPPETS]
+
+
+def snippets_of(full: str, windows: Sequence[Span], spans: Sequence[Span]) -> tuple[tuple[Segment, ...], ...]:
+    """Each window of ``full`` as segments, highlights shifted into it, ``…`` around."""
+    out: list[tuple[Segment, ...]] = []
+    ellipsis = Segment("…", False)
+    for lo, hi in windows:
+        part = full[lo:hi]
+        inner = [(max(s - lo, 0), min(e - lo, len(part))) for s, e in spans if e > lo and s < hi]
+        segs = segments(part, join_spans(part, inner))
+        out.append((ellipsis, *segs, ellipsis) if hi < len(full) else (ellipsis, *segs))
+    return tuple(out)
+
+
+def matched_authors(paper: Paper, hits: Sequence[Hit], profile: CompiledProfile) -> tuple[str, ...]:
+    """The names that ``author:`` hits matched, beyond the first authors shown."""
+    found: list[str] = []
+    for hit in hits:
+        if hit.fields != ("author",):
+            continue
+        for entry in _entries(profile, hit.keyword):
+            for name in paper.author_names[FIRST_AUTHORS:]:
+                if name not in found and text_index(name).starts(entry):
+                    found.append(name)
+    return tuple(found)
 
 
 def paper_view(match: Match, profile: CompiledProfile, *, abstract_chars: int, base: PaperBase) -> PaperView:
@@ -178,23 +315,35 @@ def paper_view(match: Match, profile: CompiledProfile, *, abstract_chars: int, b
     title_segs = segments(title, join_spans(title, highlight_spans(title, profile, field="title")))
     full = base.abstract
     abstract, cut = cut_at_word(full, abstract_chars)
-    spans = highlight_spans(full, profile, field="abstract") if abstract else []
+    spans = highlight_spans(full, profile, field="abstract") if full else []
     abstract_segs = segments(abstract, join_spans(abstract, spans))
+    snippets: tuple[tuple[Segment, ...], ...] = ()
+    if cut and spans and spans[-1][1] > len(abstract):
+        snippets = snippets_of(full, snippet_windows(full, len(abstract), match.hits, profile), spans)
+    meta = base.meta
+    if paper.author_names[FIRST_AUTHORS:] and any(h.fields == ("author",) for h in match.hits):
+        also = matched_authors(paper, match.hits, profile)
+        if also:
+            meta = meta_of(paper, also)
     return PaperView(
         id=paper.id,
         title=title,
         title_segments=title_segs,
         title_marked=star_marked(title_segs),
         link=base.link,
-        meta=base.meta,
+        meta=meta,
         hits=tuple(hit_view(h) for h in match.hits),
         abstract=abstract,
         abstract_segments=abstract_segs,
         abstract_marked=star_marked(abstract_segs),
         cut=cut,
-        links=paper.links,
+        links=base.links,
         score=match.score,
         upvotes=paper.upvotes,
+        resources=base.resources,
+        summary=base.summary,
+        snippets=snippets,
+        snippets_marked=tuple(star_marked(sn) for sn in snippets),
     )
 
 

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import jinja2
 
+from newsletter.archive import view_url
 from newsletter.config import Config, Subscriber, parse_mailbox
 from newsletter.digest import Paper
 from newsletter.errors import RenderError
@@ -30,6 +31,11 @@ _HTTP = re.compile(r"https?://", re.IGNORECASE)
 _BAD_URL = re.compile(r"[\s<>\"\x00-\x1f\x7f]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CACHE_LIMIT = 50_000
+
+
+def usable_url(url: str | None) -> bool:
+    """An http(s) URL without whitespace, quotes, angle brackets or control characters."""
+    return bool(url and _HTTP.match(url) and not _BAD_URL.search(url))
 
 
 class RenderedEmail:
@@ -105,7 +111,9 @@ class Renderer:
         self._paper_link = self._compile(env, config.links.paper, "links.paper") if config.links.paper else None
         unsub = config.sender.unsubscribe
         self._unsub_url = self._compile(env, unsub.url, "sender.unsubscribe.url") if unsub.url else None
-        self._unsub_mailto = unsub.mailto
+        # List-Unsubscribe on every message (SPEC 5): without a configured mailto, requests go
+        # to the From address (`check` warns); either way the subject carries the token
+        self._unsub_mailto = unsub.mailto or config.sender.mailbox.address
         if secret is None:
             secret, self.insecure_secret = secret_for(config)
         else:
@@ -151,14 +159,16 @@ class Renderer:
         if base is None:
             if len(self._bases) > _CACHE_LIMIT:
                 self._bases.clear()
-            base = self._bases[paper] = paper_base(paper, self.link_for(paper))
+            base = self._bases[paper] = paper_base(paper, self.link_for(paper), usable_url)
         return base
 
     def link_for(self, paper: Paper) -> str | None:
-        """The title link: the paper's own http(s) URL, else ``links.paper`` rendered."""
+        """The title link (SPEC 5): the paper's own page (its Hugging Face page, else its
+        arXiv abs page, else the digest's url), else ``links.paper`` rendered."""
         link: str | None = None
-        if paper.url and _HTTP.match(paper.url) and not _BAD_URL.search(paper.url):
-            link = paper.url
+        own = paper.page_url
+        if usable_url(own):
+            link = own
         elif self._paper_link is not None:
             link = self._run(self._paper_link, "links.paper", title=paper.title, id=paper.id, paper=paper)
             link = link.strip()
@@ -177,7 +187,9 @@ class Renderer:
                 )
         mailto = None
         if self._unsub_mailto:
-            mailto = f"mailto:{self._unsub_mailto}?subject={quote('unsubscribe ' + subscriber.email)}"
+            # the token, not the address: `newsletter bounces` honours the request only with
+            # a valid token (a forged request changes nothing), exactly like the one-click URL
+            mailto = f"mailto:{self._unsub_mailto}?subject={quote('unsubscribe ' + token)}"
         return url, mailto
 
     def message_id(self, subscriber: Subscriber, matches: Sequence[Match], *, salt: str = "") -> str:
@@ -224,6 +236,7 @@ class Renderer:
             "unsubscribe_address": self._unsub_mailto,
             "sender_name": self._sender_name,
             "preheader": " · ".join(p.title for p in papers[:3]),
+            "archive_url": None,  # render() sets the "view in browser" link when archive.url is set
         }
 
     def render(
@@ -244,6 +257,7 @@ class Renderer:
         if token is None:
             token = unsubscribe_token(subscriber.email, self._secret)
         ctx = self.context(subscriber, matches, date=when, token=token)
+        ctx["archive_url"] = view_url(self.config, subscriber.email, message_id, self._secret)  # "view in browser"
         html = self.templates.render_html(ctx)
         text = tidy_text(self.templates.render_text(ctx))
         unsubscribe = [u for u in (ctx["unsubscribe_mailto"], ctx["unsubscribe_url"]) if u]

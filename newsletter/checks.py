@@ -1,0 +1,54 @@
+"""Warnings ``check`` and ``preview`` print: things that work but a user should know.
+
+Pure over a loaded :class:`~newsletter.config.Config` and rendered emails; the
+commands print the lines (``warning: ...`` on stderr, exit code unchanged).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from newsletter.config import Config
+
+GMAIL_CLIP = 102 * 1024  # Gmail clips an HTML part beyond ~102 KB ("[Message clipped]")
+
+
+def config_warnings(config: Config) -> list[str]:
+    """Warnings about the configuration itself."""
+    out = []
+    if not config.subscribers:
+        out.append(f"no subscribers yet: add one with `newsletter subscribers -c {config.path} add EMAIL --keyword K`")
+    return out
+
+
+def clip_warnings(emails: Iterable[tuple[str, str]]) -> list[str]:
+    """One warning per (address, HTML part) over Gmail's clipping size."""
+    out = []
+    for email, html in emails:
+        size = len(html.encode("utf-8"))
+        if size > GMAIL_CLIP:
+            out.append(
+                f"{email}: the HTML part is {size / 1024:.1f} KB, over Gmail's 102 KB: Gmail clips it "
+                "(lower max_papers or abstract_chars)"
+            )
+    return out
+
+
+def largest_email(config: Config) -> tuple[str, str] | None:
+    """(address, HTML part) of the subscriber with the most papers in the current digests,
+    rendered by the one render path; None without subscribers or digests."""
+    from newsletter.pipeline import digest_files, load_digests, plan
+    from newsletter.render import Renderer
+
+    if not config.subscribers:
+        return None
+    loaded = load_digests(digest_files(config), fmt=config.digests.format)
+    if not loaded.papers:
+        return None
+    planned = plan(config.subscribers, loaded.papers)
+    sub, matches = max(planned, key=lambda item: (len(item[1]), item[0].abstract_chars))
+    if not matches:
+        return None
+    renderer = Renderer(config)
+    email = renderer.render(sub, matches, message_id=renderer.message_id(sub, matches))
+    return sub.email, email.html

@@ -1,0 +1,236 @@
+"""``newsletter fetch``: ask every configured source, write what is new (SPEC 2.5).
+
+One call, :func:`fetch_sources`, returns a :class:`FetchReport` with one
+:class:`SourceResult` per source, in config order; it prints nothing (the CLI and
+the daemon report). Per source:
+
+1. the URL for the day (default: today in ``schedule.timezone``), with
+   ``If-None-Match`` / ``If-Modified-Since`` from the ledger when the same URL was
+   answered before;
+2. GET with timeouts, retries and a size cap (:mod:`newsletter.fetch.client`);
+3. ``304``, or the very bytes of the file already there, or of a digest the ledger
+   already picked up: ``unchanged``, nothing written;
+4. an answer without papers (``[]``, an RSS channel without items): ``empty``,
+   nothing written (a weekend is not an error);
+5. else the answer is written atomically into ``digests.directory``: a hidden
+   temporary name in the same directory, fsync, rename, fsync of the directory.
+   The pick-up never takes hidden or ``.part`` names, so it sees the whole file or
+   nothing; fetched names are picked up at once, whatever ``digests.pattern``
+   says.
+
+A source that fails (after its retries) is ``failed`` with one line of reason; the
+other sources go on. Every outcome is recorded in the ledger (``fetch_sources``)
+with the validators of the answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from pathlib import Path
+from typing import Literal
+
+import httpx
+
+from newsletter.config import Config
+from newsletter.cron import timezone
+from newsletter.delivery.ledger import FetchState, Ledger, LedgerError
+from newsletter.errors import ConfigError
+from newsletter.fetch import client as http
+from newsletter.fetch.sources import AnySource, BadAnswer, accept, file_name, inspect, request_url
+
+Outcome = Literal["written", "unchanged", "empty", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceResult:
+    """What fetching one source did."""
+
+    source: str  # its key: huggingface, arxiv-cs.CL+cs.LG
+    url: str  # the URL asked
+    outcome: Outcome
+    path: Path | None = None  # the file written (or found unchanged)
+    items: int = 0  # papers in the answer (when it was read)
+    size: int = 0  # bytes of the answer
+    attempts: int = 0
+    http_status: int | None = None
+    error: str | None = None
+
+    def line(self) -> str:
+        """One human line (without the source name) saying what happened."""
+        if self.outcome == "written":
+            return f"wrote {self.path} ({self.items} papers, {self.size:,} bytes)"
+        if self.outcome == "unchanged":
+            return "unchanged since the last fetch, nothing written" + (f" ({self.path})" if self.path else "")
+        if self.outcome == "empty":
+            return "no papers in the answer (a weekend or a holiday?), nothing written"
+        return f"{self.url}: {self.error}"
+
+
+@dataclass(frozen=True, slots=True)
+class FetchReport:
+    day: date
+    results: tuple[SourceResult, ...]
+
+    @property
+    def written(self) -> list[Path]:
+        return [r.path for r in self.results if r.outcome == "written" and r.path is not None]
+
+    @property
+    def failed(self) -> list[SourceResult]:
+        return [r for r in self.results if r.outcome == "failed"]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+def today(config: Config) -> date:
+    """Today in the configuration's time zone (``schedule.timezone``)."""
+    return datetime.now(timezone(config.schedule.timezone)).date()
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` so that a reader sees the old file, or all of the new."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def fetch_sources(
+    config: Config,
+    *,
+    day: date | None = None,
+    ledger: Ledger | None = None,
+    backoff: float = 1.0,
+    stop: threading.Event | None = None,
+) -> FetchReport:
+    """Fetch every configured source for ``day`` (see the module doc)."""
+    wanted = day or today(config)
+    own = ledger is None
+    if ledger is None:
+        try:
+            ledger = Ledger.open(config.state)
+        except LedgerError as exc:
+            raise ConfigError(str(exc)) from None
+    try:
+        states = ledger.fetch_states()
+        results: list[SourceResult] = []
+        with http.make_client(config.fetch.timeout) as client:
+            for source in config.sources:
+                if stop is not None and stop.is_set():
+                    break
+                result, state = _fetch_one(
+                    config, source, wanted, states.get(source.key), ledger, client, backoff=backoff, stop=stop
+                )
+                ledger.record_fetch(state)
+                results.append(result)
+        return FetchReport(wanted, tuple(results))
+    finally:
+        if own:
+            ledger.close()
+
+
+def _fetch_one(
+    config: Config,
+    source: AnySource,
+    day: date,
+    previous: FetchState | None,
+    ledger: Ledger,
+    client: httpx.Client,
+    *,
+    backoff: float,
+    stop: threading.Event | None,
+) -> tuple[SourceResult, FetchState]:
+    url = request_url(source, day)
+    headers = {"Accept": accept(source)}
+    same_url = previous is not None and previous.url == url
+    if previous is not None and same_url:
+        if previous.etag:
+            headers["If-None-Match"] = previous.etag
+        if previous.last_modified:
+            headers["If-Modified-Since"] = previous.last_modified
+    now = time.time()
+
+    def state(result: SourceResult, etag: str | None, modified: str | None) -> FetchState:
+        ok = result.outcome != "failed"
+        return FetchState(
+            source=source.key,
+            url=url,
+            etag=etag,
+            last_modified=modified,
+            checked_at=now,
+            outcome=result.outcome,
+            detail=result.error if not ok else (str(result.path) if result.path else None),
+            http_status=result.http_status,
+            ok_at=now if ok else (previous.ok_at if previous else None),
+        )
+
+    kept_etag = previous.etag if previous and same_url else None
+    kept_modified = previous.last_modified if previous and same_url else None
+    try:
+        answer = http.get(
+            client,
+            url,
+            headers=headers,
+            retries=config.fetch.retries,
+            timeout=config.fetch.timeout,
+            max_bytes=config.fetch.max_bytes,
+            backoff=backoff,
+            stop=stop,
+        )
+    except http.FetchFailed as exc:
+        failed = SourceResult(source.key, url, "failed", attempts=exc.attempts, http_status=exc.status, error=str(exc))
+        return failed, state(failed, kept_etag, kept_modified)
+    etag = answer.etag or kept_etag
+    modified = answer.last_modified or kept_modified
+    if answer.status == 304:
+        unchanged = SourceResult(source.key, url, "unchanged", attempts=answer.attempts, http_status=304)
+        return unchanged, state(unchanged, etag, modified)
+    try:
+        seen = inspect(source, answer.body)
+    except BadAnswer as exc:
+        bad = SourceResult(
+            source.key, url, "failed", size=len(answer.body), attempts=answer.attempts, http_status=200, error=str(exc)
+        )
+        return bad, state(bad, None, None)  # never answer a broken body with "not modified" later
+    read = SourceResult(
+        source.key, url, "empty", items=seen.items, size=len(answer.body), attempts=answer.attempts, http_status=200
+    )
+    if seen.items == 0:
+        return read, state(read, etag, modified)
+    target = config.digests.directory / file_name(source, day, seen)
+    try:
+        current = target.read_bytes() if target.is_file() else None
+    except OSError:
+        current = None
+    if current == answer.body or ledger.has_digest(hashlib.sha256(answer.body).hexdigest()):
+        unchanged = replace(read, outcome="unchanged", path=target)
+        return unchanged, state(unchanged, etag, modified)
+    try:
+        write_atomically(target, answer.body)
+    except OSError as exc:
+        failed = replace(read, outcome="failed", error=f"cannot write {target}: {exc.strerror or exc}")
+        return failed, state(failed, None, None)
+    written = replace(read, outcome="written", path=target)
+    return written, state(written, etag, modified)

@@ -1,0 +1,131 @@
+"""What each source asks and what its answer means: pure functions, no I/O.
+
+- Hugging Face (the daily papers API): ``?date=YYYY-MM-DD`` for a day,
+  ``?week=YYYY-Www`` (ISO week) or ``?month=YYYY-MM`` for the other periods. The
+  answer must be a JSON array; ``[]`` (a day nobody submitted papers) is empty.
+  The file is named by the period asked: ``huggingface-2026-11-17.json``,
+  ``huggingface-week-2026-W47.json``, ``huggingface-month-2026-11.json``.
+- arXiv (the RSS listing of a set of categories, one request for all): the answer
+  must be RSS 2.0 (or an Atom feed, should ``url`` point at the API); a channel
+  without items (weekends, holidays) is empty. The listing has no date parameter:
+  it is always the latest announcement, so the file is named by the feed's own date
+  (``lastBuildDate``/``pubDate``, else the day asked):
+  ``arxiv-cs.CL+cs.LG-2026-11-17.xml``. XML is read with defusedxml (no entity
+  expansion, no external entities: the answer comes from the network).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from email.utils import parsedate_to_datetime
+from xml.etree.ElementTree import Element
+
+import httpx
+from defusedxml import ElementTree as SafeET
+from defusedxml.common import DefusedXmlException
+
+from newsletter.config import ArxivSource, HuggingFaceSource
+
+AnySource = HuggingFaceSource | ArxivSource
+ATOM = "{http://www.w3.org/2005/Atom}"
+
+
+class BadAnswer(ValueError):
+    """The server answered 200 with something that is not what the source serves."""
+
+
+@dataclass(frozen=True, slots=True)
+class Inspection:
+    """What an answer holds: how many items, and the date it names (arXiv) if any."""
+
+    items: int
+    day: date | None = None
+
+
+def request_url(source: AnySource, day: date) -> str:
+    """The URL asked for ``day`` (the Hugging Face period containing it)."""
+    if isinstance(source, ArxivSource):
+        return source.listing_url
+    params = {
+        "daily": {"date": day.isoformat()},
+        "weekly": {"week": iso_week(day)},
+        "monthly": {"month": day.strftime("%Y-%m")},
+    }
+    return str(httpx.URL(source.url).copy_merge_params(params[source.period]))
+
+
+def accept(source: AnySource) -> str:
+    if isinstance(source, ArxivSource):
+        return "application/rss+xml, application/atom+xml;q=0.9, application/xml;q=0.8, */*;q=0.1"
+    return "application/json"
+
+
+def iso_week(day: date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def file_name(source: AnySource, day: date, inspection: Inspection) -> str:
+    """The file an answer is written to."""
+    if isinstance(source, ArxivSource):
+        return f"{source.key}-{(inspection.day or day).isoformat()}.xml"
+    label = {"daily": day.isoformat(), "weekly": iso_week(day), "monthly": day.strftime("%Y-%m")}[source.period]
+    return f"{source.key}-{label}.json"
+
+
+def inspect(source: AnySource, body: bytes) -> Inspection:
+    """Check the answer's shape; BadAnswer when it is not what the source serves."""
+    if isinstance(source, ArxivSource):
+        return _inspect_feed(body)
+    return _inspect_json(body)
+
+
+def _snippet(body: bytes) -> str:
+    text = body[:40].decode("utf-8", "replace")
+    return ascii(text)  # never a control character or a line break in the message
+
+
+def _inspect_json(body: bytes) -> Inspection:
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        raise BadAnswer(f"the answer is not JSON (it starts with {_snippet(body)})") from None
+    if not isinstance(data, list):
+        raise BadAnswer(f"the answer is JSON but not an array of papers (a {type(data).__name__})")
+    return Inspection(items=len(data))
+
+
+def _inspect_feed(body: bytes) -> Inspection:
+    try:
+        root: Element = SafeET.fromstring(body)
+    except DefusedXmlException as exc:
+        raise BadAnswer(f"the answer is XML that is refused ({type(exc).__name__})") from None
+    except (SafeET.ParseError, ValueError):
+        raise BadAnswer(f"the answer is not XML (it starts with {_snippet(body)})") from None
+    if root.tag == "rss":
+        channel = root.find("channel")
+        if channel is None:
+            raise BadAnswer("the answer is RSS without a channel")
+        stamp = channel.findtext("lastBuildDate") or channel.findtext("pubDate")
+        return Inspection(items=len(channel.findall("item")), day=_rfc822_day(stamp))
+    if root.tag == f"{ATOM}feed":
+        updated = root.findtext(f"{ATOM}updated")
+        day = None
+        if updated:
+            try:
+                day = date.fromisoformat(updated[:10])
+            except ValueError:
+                day = None
+        return Inspection(items=len(root.findall(f"{ATOM}entry")), day=day)
+    raise BadAnswer(f"the answer is XML but neither RSS nor Atom (root element {root.tag[:40]!a})")
+
+
+def _rfc822_day(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        return parsedate_to_datetime(value.strip()).date()
+    except (TypeError, ValueError, IndexError):
+        return None

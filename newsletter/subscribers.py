@@ -1,0 +1,370 @@
+"""Subscribers without hand-editing YAML: list, add, remove, CSV import and export.
+
+Each subscriber managed here is one YAML file in ``subscribers_dir`` (written
+atomically: a temporary file, then a rename). A configuration without
+``subscribers_dir`` gets ``subscribers_dir: subscribers`` (a folder beside the
+config file) on the first ``add`` or ``import``: the line is appended to the
+config file, or replaces an explicit ``subscribers_dir: null``; nothing else in
+the file changes. Inline ``subscribers:`` in the main file are listed and
+exported, never edited (an error says so).
+
+One spelling of "the same address": addresses are normalised as the
+configuration does (:func:`~newsletter.config.check_address`: the domain
+lowercased) and then compared case-insensitively on the whole address
+(``str.casefold``), exactly like the configuration's duplicate check and
+``--subscriber`` lookups.
+
+Every profile is validated by the configuration's own model
+(:class:`~newsletter.config.SubscriberModel`) before anything is written; an
+import writes nothing unless every row is valid.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from newsletter.config import Config, Subscriber, SubscriberModel, load_config
+from newsletter.delivery.ledger import Ledger, iso
+from newsletter.errors import ConfigError
+from newsletter.fsutil import atomic_write
+
+COLUMNS = ("email", "name", "keywords", "require", "exclude", "schedule")
+LISTS = ("keywords", "require", "exclude")
+DEFAULT_DIR = "subscribers"
+_UNSAFE = re.compile(r"[^a-z0-9@._+-]")
+_DIR_LINE = re.compile(r"^subscribers_dir:\s*(?:null|~)?\s*(?:#.*)?$", re.MULTILINE)
+
+
+def same_address(a: str, b: str) -> bool:
+    """True when ``a`` and ``b`` are one subscriber (casefold on the whole address)."""
+    return a.strip().casefold() == b.strip().casefold()
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One row of ``subscribers list``."""
+
+    subscriber: Subscriber
+    inline: bool  # defined in the main config file (not editable here)
+    last_delivery: str | None  # "sent 2026-11-30T07:00:02+00:00", or None: never
+
+
+def is_inline(config: Config, sub: Subscriber) -> bool:
+    return Path(sub.source) == config.path
+
+
+def list_subscribers(config: Config) -> list[Listed]:
+    """Every subscriber in config order, with its latest delivery from the ledger (read-only)."""
+    last: dict[str, tuple[str, float]] = {}
+    ledger = Ledger.open_readonly(config.state)
+    if ledger is not None:
+        try:
+            last = {e.casefold(): v for e, v in ledger.last_deliveries().items()}
+        finally:
+            ledger.close()
+    out = []
+    for sub in config.subscribers:
+        seen = last.get(sub.email.casefold())
+        out.append(Listed(sub, is_inline(config, sub), f"{seen[0]} {iso(seen[1])}" if seen else None))
+    return out
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate_profile(data: dict[str, Any], *, path: str | None, line: int | None = None) -> SubscriberModel:
+    """The configuration's own validation of one subscriber; ConfigError lists every problem."""
+    try:
+        model = SubscriberModel.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = [str(p) for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+            loc = [p for p in loc if p not in ("str", "int", "list[str]", "bool", "float")]
+            message = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                message = "unknown key"
+            key = loc[0] if loc else None
+            problems.append(ConfigError(message, path=path, line=line, key=key))
+        if len(problems) == 1:
+            raise problems[0] from None
+        raise ConfigError(f"{len(problems)} problem(s)", path=path, problems=tuple(problems)) from None
+    if not model.keywords and not model.require:
+        raise ConfigError(
+            "a subscriber needs at least one keyword (--keyword K) or require entry", path=path, line=line
+        )
+    return model
+
+
+def profile_data(model: SubscriberModel, keep: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The YAML mapping of a subscriber file: the CSV columns over ``keep`` (other keys
+    of an existing file, such as ``max_papers``, stay)."""
+    data: dict[str, Any] = dict(keep or {})
+    data["email"] = model.email
+    for key in ("name", "schedule"):
+        value = getattr(model, key)
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    for key in LISTS:
+        values = list(getattr(model, key))
+        if values or key == "keywords":
+            data[key] = values
+        else:
+            data.pop(key, None)
+    order = [*COLUMNS, *(k for k in data if k not in COLUMNS)]
+    return {k: data[k] for k in order if k in data}
+
+
+def _dump(data: dict[str, Any]) -> str:
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=None, width=1000)
+
+
+# --------------------------------------------------------------------------- the directory
+
+
+def load_for_edit(path: str | Path) -> Config:
+    """The configuration, creating a configured ``subscribers_dir`` that does not exist yet
+    (the only problem that ``add``/``import`` fix by themselves)."""
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        problems = exc.problems or (exc,)
+        missing = [p for p in problems if p.message == "subscribers_dir is not a directory"]
+        if len(missing) != len(problems) or not missing[0].path or Path(missing[0].path).exists():
+            raise
+        Path(missing[0].path).mkdir(parents=True)
+        return load_config(path)
+
+
+def ensure_subscribers_dir(config: Config) -> Config:
+    """The configuration with a ``subscribers_dir`` that exists: configured (one line in
+    the config file) and created when missing."""
+    if config.subscribers_dir is None:
+        text = config.path.read_text(encoding="utf-8")
+        line = f"subscribers_dir: {DEFAULT_DIR}   # one YAML file per subscriber (newsletter subscribers)"
+        if _DIR_LINE.search(text):
+            new = _DIR_LINE.sub(line, text, count=1)
+        else:
+            new = text + ("" if text.endswith("\n") or not text else "\n") + line + "\n"
+        (config.path.parent / DEFAULT_DIR).mkdir(parents=True, exist_ok=True)
+        atomic_write(config.path, new)
+        try:
+            config = load_config(config.path)
+        except ConfigError:
+            atomic_write(config.path, text)  # never leave the user's file worse than it was
+            raise
+        if config.subscribers_dir is None:  # e.g. the key sits inside a flow mapping: say so
+            atomic_write(config.path, text)
+            raise ConfigError(
+                "cannot set subscribers_dir in this file; add `subscribers_dir: subscribers` by hand",
+                path=str(config.path),
+            )
+    assert config.subscribers_dir is not None
+    config.subscribers_dir.mkdir(parents=True, exist_ok=True)
+    return config
+
+
+def _file_for(directory: Path, email: str, taken: set[Path]) -> Path:
+    stem = _UNSAFE.sub("_", email.casefold())
+    path = directory / f"{stem}.yaml"
+    n = 2
+    while path.exists() or path in taken:
+        path = directory / f"{stem}-{n}.yaml"
+        n += 1
+    return path
+
+
+def _find(config: Config, email: str) -> Subscriber | None:
+    return next((s for s in config.subscribers if same_address(s.email, email)), None)
+
+
+def _inline_error(config: Config, sub: Subscriber) -> ConfigError:
+    return ConfigError(
+        f"{sub.email} is defined inline under `subscribers:` in this file; the subscribers command only "
+        "edits files in subscribers_dir: edit or move that entry by hand",
+        path=str(config.path),
+    )
+
+
+# --------------------------------------------------------------------------- add / remove
+
+
+def add_subscriber(
+    config: Config,
+    email: str,
+    *,
+    name: str | None = None,
+    keywords: Sequence[str] = (),
+    require: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    schedule: str | None = None,
+) -> Path:
+    """Write a new subscriber file; returns it. ConfigError for an invalid profile or an
+    address already subscribed (nothing written)."""
+    data: dict[str, Any] = {
+        "email": email,
+        "name": name,
+        "keywords": list(keywords),
+        "require": list(require),
+        "exclude": list(exclude),
+        "schedule": schedule,
+    }
+    model = validate_profile({k: v for k, v in data.items() if v is not None}, path=None)
+    existing = _find(config, model.email)
+    if existing is not None:
+        if is_inline(config, existing):
+            raise _inline_error(config, existing)
+        raise ConfigError(
+            f"{existing.email} is already a subscriber; remove it first or edit the file", path=existing.source
+        )
+    config = ensure_subscribers_dir(config)
+    assert config.subscribers_dir is not None
+    path = _file_for(config.subscribers_dir, model.email, set())
+    atomic_write(path, _dump(profile_data(model)))
+    return path
+
+
+def remove_subscriber(config: Config, email: str) -> Path:
+    """Delete the subscriber file of ``email``; returns it. ConfigError when unknown or inline."""
+    sub = _find(config, email)
+    if sub is None:
+        raise ConfigError(f"no subscriber {email!r} in the configuration", path=str(config.path))
+    if is_inline(config, sub):
+        raise _inline_error(config, sub)
+    path = Path(sub.source)
+    path.unlink()
+    return path
+
+
+# --------------------------------------------------------------------------- CSV
+
+
+@dataclass(frozen=True, slots=True)
+class Imported:
+    added: tuple[Path, ...]
+    updated: tuple[Path, ...]
+
+
+def _split(value: str | None) -> list[str]:
+    return [item.strip() for item in (value or "").split(";") if item.strip()]
+
+
+def _read_rows(path: Path) -> Iterable[tuple[int, dict[str, str | None]]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError("CSV file not found", path=str(path)) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read the CSV file: {exc}", path=str(path)) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise ConfigError(
+                "the CSV file is empty (expected a header line: " + ",".join(COLUMNS) + ")", path=str(path), line=1
+            )
+        names = [h.strip().casefold() for h in header]
+        unknown = [h for h in names if h not in COLUMNS]
+        if unknown or "email" not in names:
+            what = f"unknown column {unknown[0]!r}" if unknown else "no email column"
+            raise ConfigError(f"{what}: the header must name columns among {','.join(COLUMNS)}", path=str(path), line=1)
+        rows = []
+        start = reader.line_num + 1
+        for row in reader:
+            if any(cell.strip() for cell in row):
+                if len(row) > len(names):
+                    raise ConfigError(
+                        f"{len(row)} cells, the header has {len(names)} columns", path=str(path), line=start
+                    )
+                rows.append((start, dict(zip(names, [*row, *[None] * (len(names) - len(row))], strict=True))))
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        raise ConfigError(f"not valid CSV: {exc}", path=str(path), line=reader.line_num) from None
+    return rows
+
+
+def import_csv(config: Config, path: str | Path) -> Imported:
+    """Add (or update) one subscriber per CSV row. Every row is validated first; any bad
+    row (reported with its CSV line) means nothing is written."""
+    csv_path = Path(path)
+    problems: list[ConfigError] = []
+    models: list[tuple[int, SubscriberModel]] = []
+    seen: dict[str, int] = {}
+    for line, row in _read_rows(csv_path):
+        data: dict[str, Any] = {"email": (row.get("email") or "").strip()}
+        if (row.get("name") or "").strip():
+            data["name"] = (row.get("name") or "").strip()
+        if (row.get("schedule") or "").strip():
+            data["schedule"] = (row.get("schedule") or "").strip()
+        for key in LISTS:
+            data[key] = _split(row.get(key))
+        try:
+            model = validate_profile(data, path=str(csv_path), line=line)
+        except ConfigError as exc:
+            problems.extend(exc.problems or (exc,))  # one or several problems of this row
+            continue
+        key = model.email.casefold()
+        if key in seen:
+            problems.append(ConfigError(f"{model.email} is already on line {seen[key]}", path=str(csv_path), line=line))
+            continue
+        seen[key] = line
+        existing = _find(config, model.email)
+        if existing is not None and is_inline(config, existing):
+            problems.append(
+                ConfigError(
+                    f"{existing.email} is defined inline in {config.path.name} (not editable here)",
+                    path=str(csv_path),
+                    line=line,
+                    key="email",
+                )
+            )
+            continue
+        models.append((line, model))
+    if problems:
+        raise ConfigError(f"{len(problems)} bad row(s); nothing imported", path=str(csv_path), problems=tuple(problems))
+    config = ensure_subscribers_dir(config)
+    assert config.subscribers_dir is not None
+    writes: list[tuple[Path, str, bool]] = []
+    taken: set[Path] = set()
+    for _, model in models:
+        existing = _find(config, model.email)
+        if existing is not None:
+            keep = yaml.safe_load(Path(existing.source).read_text(encoding="utf-8")) or {}
+            writes.append((Path(existing.source), _dump(profile_data(model, keep)), False))
+        else:
+            target = _file_for(config.subscribers_dir, model.email, taken)
+            taken.add(target)
+            writes.append((target, _dump(profile_data(model)), True))
+    for target, text, _ in writes:  # everything validated: each file written atomically
+        atomic_write(target, text)
+    return Imported(tuple(p for p, _, new in writes if new), tuple(p for p, _, new in writes if not new))
+
+
+def export_csv(config: Config) -> str:
+    """Every subscriber (inline ones too) as CSV with the columns of :data:`COLUMNS`."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for sub in config.subscribers:
+        writer.writerow(
+            [
+                sub.email,
+                sub.name or "",
+                ";".join(sub.keywords),
+                ";".join(sub.require),
+                ";".join(sub.exclude),
+                sub.schedule or "",
+            ]
+        )
+    return out.getvalue()

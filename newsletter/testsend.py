@@ -1,0 +1,97 @@
+"""``send --to``: one subscriber's email (or a sample) to an address of your choice, now.
+
+The email is made by the one render path (:class:`~newsletter.render.Renderer`)
+from every digest in the digests directory, as ``preview`` makes it; it goes
+through the same SMTP sender as every delivery. The ledger is never opened:
+no delivery is recorded, no horizon moves, no paper counts as sent. Only the To
+header and the envelope recipient change (and the unsubscribe link, which is
+the test address's own: a click on it never unsubscribes the real subscriber).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, replace
+
+from newsletter.config import Config, Subscriber, check_address
+from newsletter.delivery.smtp import Outgoing, Result, SmtpSender, iterate
+from newsletter.errors import ConfigError, DeliveryError
+from newsletter.pipeline import digest_files, load_digests, plan
+
+# the profile of a test send when the configuration has no subscriber yet
+SAMPLE_KEYWORDS = ("large language models", "diffusion", "reasoning", "benchmark", "agent*")
+
+
+@dataclass(frozen=True, slots=True)
+class TestSent:
+    """What a test send did."""
+
+    profile: str  # whose profile: an address, or "a sample profile"
+    to: str
+    papers: int
+    subject: str
+    message_id: str
+    size: int  # bytes of the message
+
+
+def sample_subscriber(config: Config, email: str) -> Subscriber:
+    d = config.defaults
+    return Subscriber(
+        email=email,
+        name=None,
+        keywords=SAMPLE_KEYWORDS,
+        require=(),
+        exclude=(),
+        max_papers=d.max_papers,
+        abstract_chars=d.abstract_chars,
+        send_empty=True,
+        stemming=d.stemming,
+        schedule=None,
+        source="sample",
+    )
+
+
+def send_test(config: Config, to: str, *, subscriber: str | None = None) -> TestSent:
+    """Render S's email (default: the first subscriber, else a sample profile) from the
+    current digests and send it to ``to``. DeliveryError when the server refused it or
+    could not be reached (one attempt, no retries: you are waiting for it)."""
+    try:
+        address = check_address(to)
+    except ValueError as exc:
+        raise ConfigError(f"--to: {exc}") from None
+    if subscriber is not None:
+        source = config.subscriber(subscriber)
+        profile = source.email
+    elif config.subscribers:
+        source = config.subscribers[0]
+        profile = source.email
+    else:
+        source = sample_subscriber(config, address)
+        profile = "a sample profile (" + ", ".join(SAMPLE_KEYWORDS) + ")"
+    loaded = load_digests(digest_files(config), fmt=config.digests.format)
+    [(_, matches)] = plan([source], loaded.papers)
+    target = replace(source, email=address, send_empty=True)  # a test send always sends
+    from newsletter.render import Renderer
+
+    renderer = Renderer(config)
+    message_id = renderer.message_id(target, matches, salt=f"test:{uuid.uuid4().hex}")
+    email = renderer.render(target, matches, message_id=message_id)
+    data = email.as_bytes()
+    settings = config.smtp.model_copy(update={"connections": 1, "retries": 0})
+    results: list[Result] = []
+
+    async def record(result: Result) -> None:
+        results.append(result)
+
+    outgoing = Outgoing(0, config.sender.mailbox.address, address, data, message_id)
+    sender = SmtpSender(settings, on_result=record)
+
+    async def one() -> None:
+        await sender.send_all(iterate([outgoing]))
+
+    asyncio.run(one())
+    if not results or results[0].status != "sent":
+        reason = results[0].error if results else "the server did not accept the message"
+        raise DeliveryError(f"test send to {address} failed: {reason}")
+    return TestSent(profile, address, len(matches), email.subject, message_id, len(data))

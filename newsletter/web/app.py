@@ -1,0 +1,362 @@
+"""What every web app of the tool shares, on aiohttp.web.
+
+- :data:`PAGES`: one Jinja environment (autoescape on, undefined names are
+  errors) over the page templates shipped as ``newsletter.web.templates`` and
+  read through :mod:`importlib.resources`, so every install mode finds them.
+  Each template is compiled once per process (Jinja's cache), not per request.
+- :func:`make_app`: an :class:`aiohttp.web.Application` with one routes table,
+  a security-headers hook (CSP, X-Content-Type-Options, Referrer-Policy,
+  X-Frame-Options, ``Cache-Control: no-store``) on every response it prepares,
+  and a middleware that turns every HTTP error and every unexpected exception
+  into the app's own error page (never a traceback on the wire).
+- :class:`AccessLog`: one line per request that never holds a raw control byte
+  (escaped as ``\\xNN``) nor a whole token (any run of 20 or more token
+  characters is cut to its first six); the client address is the peer's, or
+  the ``X-Forwarded-For`` hop before a *trusted* proxy (:func:`client_address`).
+- :class:`Server`: an app on a socket bound at construction (so a busy port is
+  an error at once, and the URL is known before serving), run either in the
+  caller's asyncio loop (:meth:`Server.start` / :meth:`Server.close`: the
+  daemon) or in a thread of its own (:meth:`Server.start_background`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import re
+import socket
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import Any, Self
+
+import jinja2
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
+
+from newsletter.resources import shipped_file
+
+PAGES_PACKAGE = "newsletter.web.templates"
+BACKLOG = 128  # pending connections the kernel queues (http.server's was 5)
+KEEPALIVE_SECONDS = 15.0
+MAX_BODY = 8192  # client_max_size: larger request bodies are answered 413
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+ErrorPage = Callable[[web.Request, int, str], web.Response]
+
+HEADERS_KEY = web.AppKey("security_headers", dict[str, str])
+ERROR_PAGE_KEY: web.AppKey[ErrorPage] = web.AppKey("error_page")
+TRUSTED_KEY = web.AppKey("trusted_proxies", tuple[Network, ...])
+LOG_KEY = web.AppKey("log", logging.Logger)
+
+
+# --------------------------------------------------------------------------- pages
+
+
+class _PageLoader(jinja2.BaseLoader):
+    """The page templates from the installed package, through importlib.resources."""
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
+        found = shipped_file(template, PAGES_PACKAGE)
+        if found is None:
+            raise jinja2.TemplateNotFound(template)
+        return found.read_text(encoding="utf-8"), str(found), lambda: True
+
+
+#: The one Jinja environment of the web pages: everything escaped, undefined names are errors.
+PAGES = jinja2.Environment(
+    loader=_PageLoader(),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+    auto_reload=False,
+)
+
+
+def render_page(name: str, **context: Any) -> str:
+    """The page template ``name`` (e.g. ``confirm.html``) rendered with ``context``."""
+    return PAGES.get_template(name).render(**context)
+
+
+def html_response(status: int, text: str) -> web.Response:
+    return web.Response(status=status, text=text, content_type="text/html", charset="utf-8")
+
+
+# --------------------------------------------------------------------------- logging
+
+
+_CONTROL = re.compile(r"[^\x21-\x7e]")
+_CONTROL_BUT_SPACE = re.compile(r"[^\x20-\x7e]")
+_TOKENISH = re.compile(r"([A-Za-z0-9_-]{6})[A-Za-z0-9_-]{14,}")
+
+
+def clean(text: str, limit: int = 300, *, spaces: bool = False) -> str:
+    """``text`` safe for one log line: every byte outside printable ASCII escaped
+    (``\\x00``, ``\\u2028``...), every run of 20+ token characters cut to its first
+    six (``abcdef…``: no whole token, whatever path a proxy forwards), at most
+    ``limit`` characters; a space is escaped too unless ``spaces``."""
+    escaped = (_CONTROL_BUT_SPACE if spaces else _CONTROL).sub(lambda m: _escape(m.group()), text[: limit * 2])
+    redacted = _TOKENISH.sub(r"\1…", escaped)
+    return redacted if len(redacted) <= limit else redacted[:limit] + "…"
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
+    """``["10.0.0.0/8", "127.0.0.1"]`` -> networks (ValueError for a bad one)."""
+    return tuple(ipaddress.ip_network(v.strip(), strict=False) for v in values)
+
+
+def client_address(peer: str | None, forwarded_for: Sequence[str], trusted: Sequence[Network]) -> str:
+    """The client's address: the peer, unless the peer is a trusted proxy; then the
+    nearest ``X-Forwarded-For`` hop that is not itself trusted (read right to left,
+    as each proxy appends). Untrusted peers cannot choose what is logged."""
+    address = peer or "-"
+    if not trusted or not _trusted(address, trusted):
+        return address
+    hops = [h.strip() for value in forwarded_for for h in value.split(",")]
+    for hop in reversed(hops):
+        try:
+            ip = ipaddress.ip_address(hop)
+        except ValueError:
+            break  # a forged or garbled entry: stop at the last good one
+        address = str(ip)
+        if not _trusted(address, trusted):
+            break
+    return address
+
+
+def _trusted(address: str, trusted: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in trusted)
+
+
+class AccessLog(AbstractAccessLogger):
+    """``CLIENT METHOD PATH STATUS BYTES MS``, each part through :func:`clean`;
+    ``trusted`` are the proxies whose ``X-Forwarded-For`` is believed."""
+
+    trusted: tuple[Network, ...] = ()
+
+    @classmethod
+    def trusting(cls, trusted: Sequence[Network]) -> type[AccessLog]:
+        return type("AccessLog", (cls,), {"trusted": tuple(trusted)})
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        # a request the parser refused has a plain dict of headers: items() serves both
+        forwarded = [v for k, v in request.headers.items() if k.lower() == "x-forwarded-for"]
+        client = client_address(request.remote, forwarded, self.trusted)
+        path = request.path + (f"?{request.query_string}" if request.query_string else "")
+        self.logger.info(
+            "%s %s %s %d %d %.1fms",
+            clean(client, 64),
+            clean(request.method, 16),
+            clean(path),
+            response.status,
+            response.body_length,
+            time * 1000,
+        )
+
+
+class ProtocolErrors(logging.Filter):
+    """For aiohttp's protocol logger: a request the parser refused (bad request line,
+    ``Content-Length: ²``, control bytes) is one clean line at INFO, never a traceback
+    with the raw bytes; other errors keep their traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            peer = record.args[0] if isinstance(record.args, tuple) and record.args else "-"
+            lines = str(exc.message).strip().splitlines()
+            record.msg = "bad request from %s: %d %s"
+            record.args = (clean(str(peer), 64), exc.code, clean(lines[0] if lines else "", 120, spaces=True))
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
+# --------------------------------------------------------------------------- the app
+
+
+def make_app(
+    routes: Sequence[web.AbstractRouteDef],
+    *,
+    headers: Mapping[str, str],
+    error_page: ErrorPage,
+    log: logging.Logger,
+    trusted_proxies: Sequence[Network] = (),
+    client_max_size: int = MAX_BODY,
+) -> web.Application:
+    """An application serving ``routes`` (its one routes table)."""
+    app = web.Application(middlewares=[_error_pages], client_max_size=client_max_size)
+    app[HEADERS_KEY] = dict(headers)
+    app[ERROR_PAGE_KEY] = error_page
+    app[TRUSTED_KEY] = tuple(trusted_proxies)
+    app[LOG_KEY] = log
+    app.add_routes(routes)
+    app.on_response_prepare.append(_security_headers)
+    return app
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    for name, value in request.app[HEADERS_KEY].items():
+        response.headers.setdefault(name, value)
+    response.headers["Server"] = "paper-digest"  # not the framework's name and version
+
+
+@web.middleware
+async def _error_pages(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = request.app[ERROR_PAGE_KEY](request, exc.status, exc.reason)
+        if "Allow" in exc.headers:
+            response.headers["Allow"] = exc.headers["Allow"]
+        if exc.status == 413:
+            response.force_close()  # the rest of the body is not read
+        return response
+    except Exception:
+        request.app[LOG_KEY].exception("%s %s failed", request.method, clean(request.path))
+        return request.app[ERROR_PAGE_KEY](request, 500, "Something went wrong; try again later.")
+
+
+# --------------------------------------------------------------------------- serving
+
+
+def _protocol_log(log: logging.Logger) -> logging.Logger:
+    """``LOG.http``: where aiohttp reports protocol errors, through :class:`ProtocolErrors`."""
+    logger = logging.getLogger(f"{log.name}.http")
+    if not any(isinstance(f, ProtocolErrors) for f in logger.filters):
+        logger.addFilter(ProtocolErrors())
+    return logger
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (IPv6 when ``host`` has a colon)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return socket.create_server((host, port), family=family, backlog=BACKLOG)
+
+
+class Server:
+    """``app`` on a socket bound now; see the module docstring for the two ways to run it."""
+
+    def __init__(self, app: web.Application, host: str, port: int, *, log: logging.Logger) -> None:
+        self.app = app
+        self.log = log
+        self.socket = bind(host, port)
+        self._runner: web.AppRunner | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread: threading.Thread | None = None
+        self._started = threading.Event()
+        self._done = threading.Event()
+        self._error: BaseException | None = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server_close()
+
+    @property
+    def server_address(self) -> tuple[str, int]:
+        name = self.socket.getsockname()
+        return str(name[0]), int(name[1])
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address
+        shown = f"[{host}]" if ":" in host else host
+        return f"http://{shown}:{port}/"
+
+    # ------------------------------------------------------------------ in the caller's loop
+
+    async def start(self) -> None:
+        """Serve from the running loop (returns once accepting)."""
+        trusted: tuple[Network, ...] = self.app.get(TRUSTED_KEY, ())
+        runner = web.AppRunner(
+            self.app,
+            access_log_class=AccessLog.trusting(trusted),
+            access_log=self.log,
+            logger=_protocol_log(self.log),
+            keepalive_timeout=KEEPALIVE_SECONDS,
+            shutdown_timeout=5.0,
+            handle_signals=False,
+        )
+        await runner.setup()
+        await web.SockSite(runner, self.socket, backlog=BACKLOG).start()
+        self._runner = runner
+
+    async def close(self) -> None:
+        """Stop serving and close the socket (requests in flight may finish, 5 s at most)."""
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+        self.socket.close()
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set."""
+        await self.start()
+        try:
+            await stop.wait()
+        finally:
+            await self.close()
+
+    # ------------------------------------------------------------------ in a thread
+
+    def serve_forever(self) -> None:
+        """Serve from a loop of its own until :meth:`shutdown` (call it from another thread)."""
+        asyncio.run(self._serve_in_own_loop())
+
+    async def _serve_in_own_loop(self) -> None:
+        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
+        try:
+            await self.start()
+        except BaseException as exc:
+            self._error = exc
+            raise
+        finally:
+            self._started.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await self.close()
+            self._done.set()
+
+    def shutdown(self, timeout: float = 15.0) -> None:
+        """Stop :meth:`serve_forever` and wait for it to return."""
+        if not self._started.wait(timeout) or self._loop is None or self._stop is None:
+            return
+        if not self._done.is_set():
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._done.wait(timeout)
+
+    def server_close(self) -> None:
+        self.socket.close()
+
+    def start_background(self) -> None:
+        """Serve from a thread (returns once accepting)."""
+        self._thread = threading.Thread(target=self.serve_forever, name="web", daemon=True)
+        self._thread.start()
+        self._started.wait(15)
+        if self._error is not None:
+            raise self._error
+
+    def stop(self) -> None:
+        """Stop the thread of :meth:`start_background` and close the socket."""
+        if self._thread is not None:
+            self.shutdown()
+            self._thread.join(timeout=15)
+            self._thread = None
+        self.server_close()

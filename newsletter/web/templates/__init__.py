@@ -1,0 +1,1 @@
+"""Page templates of the web layer (HTML files, read through importlib.resources)."""

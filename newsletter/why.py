@@ -1,0 +1,153 @@
+"""Why a subscriber gets nothing (``send --dry-run``, ``status``), and ``--backfill``.
+
+A subscriber can get no email for these reasons, each said in plain words:
+
+* ``suppressed``: unsubscribed (or paused until a date);
+* ``new``: added since the latest digest was picked up; a new subscriber starts
+  with the next digest (``send --backfill`` gives it the latest one now);
+* ``no-digest``: no digest was picked up since its previous email;
+* ``no-match``: new papers arrived but none matched its profile;
+* ``already-sent``: the matching papers were sent to it before;
+* ``schedule``: (``status``, the daemon) its own schedule has not fired yet.
+
+Pure over the ledger (read-only) and the configuration; the commands print.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from newsletter.config import Config, Subscriber
+from newsletter.cron import cron_trigger, describe_cron, timezone
+from newsletter.delivery.ledger import Ledger, suppression_key
+from newsletter.digest import Paper, unique_papers
+from newsletter.matching import PaperIndex, match_papers
+from newsletter.pipeline import profile_of
+
+BACKFILL_HINT = "send --backfill gives it the latest digest now"
+
+
+@dataclass(frozen=True, slots=True)
+class Nothing:
+    """Why ``email`` gets no email: a stable ``code`` and the sentence for people."""
+
+    email: str
+    code: str
+    reason: str
+
+
+def _when(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def suppressed_reason(ledger: Ledger, sub: Subscriber) -> Nothing | None:
+    found = ledger.suppression(sub.email)
+    if found is None:
+        return None
+    if found.until is not None:
+        return Nothing(sub.email, "suppressed", f"paused, skipped (until {_when(found.until)})")
+    return Nothing(sub.email, "suppressed", f"unsubscribed, skipped ({found.source} on {_when(found.created_at)})")
+
+
+def nothing_reasons(
+    ledger: Ledger, subscribers: Sequence[Subscriber], *, upto: int, extra: Sequence[Paper] = ()
+) -> dict[str, Nothing]:
+    """For each of ``subscribers`` (who get nothing in a pass up to digest ``upto``, with
+    ``extra`` papers of digests not recorded yet): why."""
+    emails = [s.email for s in subscribers]
+    horizons = ledger.horizons(emails)
+    delivered = ledger.last_deliveries()
+    rows = ledger.subscriber_rows(emails)
+    ok = [d for d in ledger.digests() if d.status == "ok" and d.id <= upto]
+    latest_seen = ok[-1].seen_at if ok else float("inf")
+    cache: dict[int, tuple[tuple[Paper, ...], PaperIndex]] = {}
+    out: dict[str, Nothing] = {}
+    for sub in subscribers:
+        horizon = horizons.get(sub.email, upto)
+        if horizon not in cache:
+            fresh = unique_papers([*ledger.papers_after(horizon, upto), *extra])
+            cache[horizon] = (fresh, PaperIndex(fresh))
+        papers, index = cache[horizon]
+        if not papers:
+            if sub.email not in delivered and (sub.email not in rows or rows[sub.email][0] >= latest_seen):
+                since = f" (since {_when(rows[sub.email][0])})" if sub.email in rows else ""
+                out[sub.email] = Nothing(sub.email, "new", f"new{since}: starts with the next digest; {BACKFILL_HINT}")
+            else:
+                out[sub.email] = Nothing(sub.email, "no-digest", "no new digest since its last email")
+            continue
+        matches = match_papers(index, profile_of(sub))
+        if matches:
+            n = len(matches)
+            out[sub.email] = Nothing(
+                sub.email,
+                "already-sent",
+                f"already sent: the {n} matching paper{'s' if n != 1 else ''} went out before",
+            )
+        else:
+            n = len(papers)
+            out[sub.email] = Nothing(sub.email, "no-match", f"nothing matched in {n} new paper{'s' if n != 1 else ''}")
+    return out
+
+
+def status_reasons(config: Config, ledger: Ledger, *, now: datetime | None = None) -> list[Nothing]:
+    """What ``status`` says about subscribers who will get nothing in the next pass, or
+    wait: suppressed, new, own schedule not due, nothing matched or already sent in the
+    latest digest."""
+    clock = now or datetime.now(UTC)
+    tz = timezone(config.schedule.timezone)
+    delivered = ledger.last_deliveries()
+    rows = ledger.subscriber_rows(s.email for s in config.subscribers)
+    last = ledger.last_digest_id()
+    latest = [d for d in ledger.digests() if d.status == "ok"]
+    latest_papers = ledger.papers_after(latest[-1].id - 1, latest[-1].id) if latest else []
+    index = PaperIndex(latest_papers)  # once: matched per subscriber below
+    suppressed = ledger.suppressed()
+    out: list[Nothing] = []
+    for sub in config.subscribers:
+        found = suppressed_reason(ledger, sub) if suppression_key(sub.email) in suppressed else None
+        if found is not None:
+            out.append(found)
+            continue
+        row = rows.get(sub.email)
+        if row is None or (sub.email not in delivered and (not latest or row[0] >= latest[-1].seen_at)):
+            since = f" (since {_when(row[0])})" if row else ""
+            out.append(Nothing(sub.email, "new", f"new{since}: starts with the next digest; {BACKFILL_HINT}"))
+            continue
+        if sub.schedule:
+            fire = cron_trigger(sub.schedule, tz).get_next_fire_time(None, clock.astimezone(tz))
+            when = fire.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if fire else "never"
+            waiting = len(ledger.papers_after(row[1], last))
+            out.append(
+                Nothing(
+                    sub.email,
+                    "schedule",
+                    f"own schedule ({describe_cron(sub.schedule, config.schedule.timezone)}) not due: "
+                    f"`newsletter run` delivers at {when}; {waiting} new paper{'s' if waiting != 1 else ''} so far",
+                )
+            )
+            continue
+        if not latest_papers or row[1] < last:
+            continue  # new digests wait for its next pass: it will get what matches
+        got = delivered.get(sub.email)
+        if got is not None and got[0] == "sent" and got[1] >= latest[-1].seen_at:
+            continue  # its latest email came after the latest digest: it got it
+        profile = profile_of(sub)
+        matched = match_papers(index, profile)
+        if matched and match_papers(index, profile, exclude_ids=ledger.sent_papers(sub.email)):
+            continue
+        name = latest[-1].path.rsplit("/", 1)[-1]
+        if matched:
+            out.append(Nothing(sub.email, "already-sent", f"the latest digest ({name}): its matches were sent before"))
+        else:
+            out.append(Nothing(sub.email, "no-match", f"nothing matched in the latest digest ({name})"))
+    return out
+
+
+def backfill_new(config: Config) -> list[str]:
+    """Subscribers who never had an email get the latest digest in this pass (their
+    ledger horizon moves back to just before it). Returns their addresses."""
+    with Ledger.open(config.state) as ledger:
+        suppressed = ledger.suppressed()
+        return ledger.backfill(s.email for s in config.subscribers if suppression_key(s.email) not in suppressed)

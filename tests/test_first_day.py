@@ -1,0 +1,195 @@
+"""The first day: `send --to` (a test send), why a subscriber gets nothing
+(`send --dry-run`, `status`), and `send --backfill`. Real aiosmtpd, real SQLite, real files."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sqlite3
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from newsletter.cli import cli
+from newsletter.cli import commands as _commands  # noqa: F401  (registers the commands)
+from newsletter.config import load_config
+from newsletter.pipeline import load_digests, plan
+from tests.smtpd import EXAMPLE_SUBSCRIBERS, free_port, smtp_server, write_config
+
+
+def newsletter(*args: str) -> Any:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def ledger_state(path: Path) -> tuple[dict[str, str], list[Any]]:
+    """Bytes of the ledger files and every row of every table."""
+    digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in (path, path.with_name(path.name + ".lock"))}
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        rows = [(t, conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()) for t in tables]
+    finally:
+        conn.close()
+    return digests, rows
+
+
+def test_send_to_delivers_subscribers_email_and_changes_no_state(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, EXAMPLE_SUBSCRIBERS)
+        shutil.copy2(seeds["001"], tmp_path / "digests")
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0  # a ledger with history
+        before = ledger_state(tmp_path / "ledger.sqlite3")
+        count = len(server.received)
+        result = newsletter("send", "-c", str(cfg), "--to", "me@example.net", "--subscriber", "Bob@example.org")
+        assert result.exit_code == 0, result.output
+        assert "nothing recorded" in result.output
+        assert len(server.received) == count + 1
+        msg = server.received[-1]
+    assert msg.rcpt_tos == ["me@example.net"]
+    assert "me@example.net" in str(msg.message["To"])
+    config = load_config(cfg)
+    [(_, expected)] = plan([config.subscriber("bob@example.org")], load_digests([seeds["001"]]).papers)
+    assert expected and f"{len(expected)} new paper" in str(msg.message["Subject"])
+    body = msg.data.decode("utf-8", "replace")
+    assert "diffusion" in body  # Bob's keywords are in the footer
+    assert ledger_state(tmp_path / "ledger.sqlite3") == before
+
+
+def test_send_to_without_subscribers_sends_a_sample(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, [])
+        shutil.copy2(seeds["002"], tmp_path / "digests")
+        result = newsletter("send", "-c", str(cfg), "--to", "me@example.net")
+        assert result.exit_code == 0, result.output
+        assert "sample profile" in result.output
+        assert [m.rcpt_tos for m in server.received] == [["me@example.net"]]
+    assert not (tmp_path / "ledger.sqlite3").exists()  # no ledger was even created
+
+
+def test_send_to_server_down_is_one_line_and_fast(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, free_port(), EXAMPLE_SUBSCRIBERS[:1])
+    started = time.monotonic()
+    result = newsletter("send", "-c", str(cfg), "--to", "me@example.net")
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 1
+    lines = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "me@example.net" in lines[0] and "connect" in lines[0], result.output
+    assert elapsed < 5
+    bad = newsletter("send", "-c", str(cfg), "--to", "not an address")
+    assert bad.exit_code == 2 and "--to" in bad.output
+
+
+def test_send_dry_run_says_why_each_subscriber_gets_nothing(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    subs = [
+        EXAMPLE_SUBSCRIBERS[0],
+        {"email": "zed@example.org", "keywords": ["zymurgy of quasars"]},
+    ]
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, subs)
+        newsletter("send", "-c", str(cfg))  # both registered: they start with the next digest
+        shutil.copy2(seeds["001"], tmp_path / "digests")
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0
+        assert server.by_recipient().keys() == {"alice@example.org"}
+        shutil.copy2(seeds["002"], tmp_path / "digests")
+        (tmp_path / "digests" / "002_copy.txt").write_bytes(seeds["001"].read_bytes() + b"\n")  # same papers again
+        cfg_new = write_config(tmp_path, server.port, [*subs, {"email": "new@example.org", "keywords": ["x"]}])
+        assert newsletter("send", "-c", str(cfg_new)).exit_code == 0
+        assert newsletter("unsubscribe", "-c", str(cfg_new), "alice@example.org").exit_code == 0
+        cfg_late = write_config(
+            tmp_path, server.port, [*subs, {"email": "new@example.org", "keywords": ["x"]}, EXAMPLE_SUBSCRIBERS[1]]
+        )
+        result = newsletter("send", "-c", str(cfg_late), "--dry-run")
+    assert result.exit_code == 0, result.output
+    said = {ln.split(":", 1)[0]: ln for ln in result.output.splitlines() if "@" in ln.split(":", 1)[0]}
+    assert "unsubscribed" in said["alice@example.org"]
+    assert "no new digest" in said["zed@example.org"]
+    assert "new" in said["bob@example.org"] and "--backfill" in said["bob@example.org"]
+
+
+def test_send_dry_run_nothing_matched_and_already_sent(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    subs = [
+        {"email": "alice@example.org", "keywords": ["self-supervised"], "max_papers": 100},
+        {"email": "zed@example.org", "keywords": ["zymurgy of quasars"]},
+    ]
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, subs)
+        newsletter("send", "-c", str(cfg))
+        shutil.copy2(seeds["001"], tmp_path / "digests")
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0
+        # the same papers again in a new file: nothing new for alice; zed still matches nothing
+        (tmp_path / "digests" / "001_again.txt").write_bytes(seeds["001"].read_bytes() + b"\n")
+        shutil.copystat(seeds["001"], tmp_path / "digests" / "001_again.txt")
+        result = newsletter("send", "-c", str(cfg), "--dry-run")
+    said = {ln.split(":", 1)[0]: ln for ln in result.output.splitlines() if "@" in ln.split(":", 1)[0]}
+    assert "already sent" in said["alice@example.org"], result.output
+    assert "nothing matched in 62 new papers" in said["zed@example.org"], result.output
+
+
+def test_send_backfill_gives_a_new_subscriber_the_latest_digest(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, [EXAMPLE_SUBSCRIBERS[0]])
+        shutil.copy2(seeds["000"], tmp_path / "digests")
+        newsletter("send", "-c", str(cfg))
+        shutil.copy2(seeds["001"], tmp_path / "digests")
+        newsletter("send", "-c", str(cfg))
+        alice_got = len(server.received)
+        cfg2 = write_config(tmp_path, server.port, [EXAMPLE_SUBSCRIBERS[0], EXAMPLE_SUBSCRIBERS[1]])
+        plain = newsletter("send", "-c", str(cfg2), "--dry-run")
+        assert "bob@example.org: nothing: new" in plain.output, plain.output
+        dry = newsletter("send", "-c", str(cfg2), "--dry-run", "--backfill")
+        assert "backfill: bob@example.org would get the latest digest" in dry.output, dry.output
+        assert "bob@example.org: " in dry.output and "bob@example.org: nothing" not in dry.output
+        result = newsletter("send", "-c", str(cfg2), "--backfill")
+        assert result.exit_code == 0, result.output
+        assert "backfill: bob@example.org" in result.output
+        assert "alice@example.org" not in result.output.split("backfill:")[-1].splitlines()[0]
+        got = server.by_recipient()
+    assert len(got["alice@example.org"]) == alice_got  # alice had hers: nothing twice
+    [bob] = got["bob@example.org"]
+    config = load_config(cfg2)
+    [(_, expected)] = plan([config.subscriber("bob@example.org")], load_digests([seeds["001"]]).papers)
+    assert f"{len(expected)} new paper" in str(bob.message["Subject"])  # the latest digest: 001, not 000
+
+
+def test_status_says_why_subscribers_get_nothing(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    subs = [
+        EXAMPLE_SUBSCRIBERS[0],
+        {"email": "zed@example.org", "keywords": ["zymurgy of quasars"]},
+        EXAMPLE_SUBSCRIBERS[2],  # chen: own weekly schedule
+    ]
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, subs)
+        newsletter("send", "-c", str(cfg))
+        shutil.copy2(seeds["001"], tmp_path / "digests")
+        newsletter("send", "-c", str(cfg))
+        cfg2 = write_config(tmp_path, server.port, [*subs, EXAMPLE_SUBSCRIBERS[1]])
+        newsletter("unsubscribe", "-c", str(cfg2), "alice@example.org")
+        result = newsletter("status", "-c", str(cfg2), "--json")
+        text = newsletter("status", "-c", str(cfg2))
+    data = json.loads(result.output)
+    codes = {n["email"]: n["code"] for n in data["nothing"]}
+    assert codes == {
+        "alice@example.org": "suppressed",
+        "zed@example.org": "no-match",
+        "chen@example.org": "schedule",
+        "bob@example.org": "new",
+    }
+    assert "only on Monday" in text.output and "not due" in text.output
+    assert "zed@example.org: nothing matched in the latest digest (001_" in text.output
+
+
+def test_subject_singular_for_one_paper(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    from newsletter.render import Renderer
+
+    cfg = write_config(tmp_path, 2525, [{"email": "one@example.org", "keywords": ["title:ProDepth"]}])
+    config = load_config(cfg)
+    [(sub, matches)] = plan(config.subscribers, load_digests([seeds["001"]]).papers)
+    assert len(matches) == 1
+    renderer = Renderer(config)
+    email = renderer.render(sub, matches, message_id=renderer.message_id(sub, matches))
+    assert email.subject == "1 new paper for you"
+    assert renderer.subject(sub, 2, datetime.now(UTC)) == "2 new papers for you"

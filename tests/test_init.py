@@ -1,0 +1,96 @@
+"""`newsletter init`: a starter configuration that `check` accepts (SPEC 7)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from newsletter.cli import cli
+from newsletter.cli import commands as _commands  # noqa: F401  (registers the commands)
+from newsletter.config import load_config
+
+
+def newsletter(*args: str) -> Any:
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_init_writes_config_and_folders_that_check_accepts(tmp_path: Path) -> None:
+    target = tmp_path / "team"
+    result = newsletter("init", str(target))
+    assert result.exit_code == 0, result.output
+    assert (target / "digests").is_dir() and (target / "subscribers").is_dir()
+    text = (target / "config.yaml").read_text(encoding="utf-8")
+    assert "# " in text and "subscribers_dir: subscribers" in text
+    check = newsletter("check", "-c", str(target / "config.yaml"))
+    assert check.exit_code == 0, check.output
+    assert "no subscribers yet" in check.output  # a warning, not an error
+    assert "at 07:00 every day (UTC)" in check.output
+    config = load_config(target / "config.yaml")
+    assert config.digests.directory == (target / "digests").resolve()
+    assert config.subscribers_dir == (target / "subscribers").resolve()
+
+
+def test_init_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text("state: mine.sqlite3\n", encoding="utf-8")
+    result = newsletter("init", str(tmp_path))
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "already exists" in lines[0] and "--force" in lines[0]
+    assert (tmp_path / "config.yaml").read_text(encoding="utf-8") == "state: mine.sqlite3\n"
+    forced = newsletter("init", str(tmp_path), "--force")
+    assert forced.exit_code == 0, forced.output
+    assert "subscribers_dir: subscribers" in (tmp_path / "config.yaml").read_text(encoding="utf-8")
+
+
+def test_init_starter_text_is_the_shipped_resource(tmp_path: Path) -> None:
+    from newsletter.starter import starter_text
+
+    newsletter("init", str(tmp_path))
+    assert (tmp_path / "config.yaml").read_text(encoding="utf-8") == starter_text()
+    # only what a first user needs is set; the rest is one comment away
+    active = [ln for ln in starter_text().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    assert len(active) <= 20
+    assert "# password_env:" in starter_text() and "# subject:" in starter_text()
+
+
+def test_init_folder_in_the_way_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "digests").write_text("not a folder", encoding="utf-8")
+    result = newsletter("init", str(tmp_path))
+    assert result.exit_code == 2
+    assert len(result.output.strip().splitlines()) == 1 and "digests" in result.output
+    assert not (tmp_path / "config.yaml").exists()
+
+
+def test_init_five_minute_path_init_add_preview_send(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    """What the README walks through: init -> subscribers add -> preview -> send --to -> send."""
+    import shutil
+
+    import yaml
+
+    from tests.smtpd import smtp_server
+
+    with smtp_server() as server:
+        assert newsletter("init", str(tmp_path)).exit_code == 0
+        cfg = tmp_path / "config.yaml"
+        text = cfg.read_text(encoding="utf-8").replace("port: 1025", f"port: {server.port}")
+        cfg.write_text(text, encoding="utf-8")
+        yaml.safe_load(text)
+        added = newsletter("subscribers", "-c", str(cfg), "add", "ana@example.org", "--name", "Ana",
+                           "--keyword", "self-supervised", "--keyword", "contrastive learning")  # fmt: skip
+        assert added.exit_code == 0, added.output
+        shutil.copy2(seeds["002"], tmp_path / "digests")
+        preview = newsletter("preview", "-c", str(cfg), "--out", str(tmp_path / "previews"))
+        assert preview.exit_code == 0, preview.output
+        assert (tmp_path / "previews" / "ana@example.org.html").is_file()
+        trial = newsletter("send", "-c", str(cfg), "--to", "me@example.net")
+        assert trial.exit_code == 0, trial.output
+        dry = newsletter("send", "-c", str(cfg), "--dry-run")
+        assert "ana@example.org: " in dry.output, dry.output
+        first = newsletter("send", "-c", str(cfg))
+        assert first.exit_code == 0, first.output
+        got = server.by_recipient()
+    assert list(got) == ["me@example.net", "ana@example.org"]
+    subject = str(got["ana@example.org"][0].message["Subject"])
+    assert subject.endswith("new papers for you") or subject == "1 new paper for you"
