@@ -481,6 +481,8 @@ async def send_pass(
                 await asyncio.sleep(0)  # let the SMTP sessions run between renders
             return out
 
+        produced: list[bool] = []
+
         async def produce() -> AsyncIterator[Outgoing]:
             nonlocal pool
             for start in range(0, len(pending_ids), BATCH):
@@ -547,6 +549,7 @@ async def send_pass(
                     keys = await committer.add(batch, upto)
                     for key, new in zip(keys, batch, strict=True):
                         yield Outgoing(key, new.sender, new.email, new.message, new.message_id)
+                produced.append(True)  # every delivery of the pass was handed to the sessions
             finally:
                 for _, future in renders:
                     if future is not None:
@@ -569,7 +572,10 @@ async def send_pass(
             # what was never taken from the queue stays pending in the ledger too
             left = await db(Ledger.delivery_counts)
             summary.pending = left["pending"]
-        interrupted = bool(stats.stopped) or (stop is not None and stop.is_set())
+        # unfinished (the next start finishes it): delivery stopped, or the stop came before
+        # every delivery was handed out or while some still waited in the queue
+        stopping = stop is not None and stop.is_set()
+        interrupted = bool(stats.stopped) or (stopping and (not produced or stats.pending > 0))
         await db(Ledger.finish_run, run_id, summary.sent, summary.failed, summary.pending, not interrupted)
         await db(Ledger.checkpoint)
     finally:
