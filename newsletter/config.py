@@ -20,7 +20,6 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from email.utils import formataddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -67,6 +66,27 @@ def check_name(value: str) -> str:
     return value.strip()
 
 
+# --- reliability (issue 11): display names that always fit a header line
+MAX_NAME = 150  # characters of a display name (To/From): one encoded word within 998 octets
+_NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def check_display_name(value: str) -> str:
+    """A display name (``name``, the name in ``from``): no line break, NUL or other
+    control character, runs of spaces made one, at most :data:`MAX_NAME` characters,
+    so that its header line stays within 998 octets however it is encoded (longer
+    names are refused, never cut)."""
+    value = check_name(value)
+    if _NAME_CONTROL.search(value):
+        raise ValueError("must not contain control characters (tabs included)")
+    value = re.sub(r" {2,}", " ", value)  # runs of spaces: one (mail parsers collapse them anyway)
+    if len(value) > MAX_NAME:
+        raise ValueError(
+            f"a name of {len(value):,} characters is too long for an email header (at most {MAX_NAME}); shorten it"
+        )
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Mailbox:
     """A display name and an address, as in ``Paper Digest <digest@example.org>``."""
@@ -75,7 +95,12 @@ class Mailbox:
     address: str
 
     def __str__(self) -> str:
-        return formataddr((self.name, self.address)) if self.name else self.address
+        # the text of the config, not an RFC 2047 header: encoding belongs to the message
+        # writer (formataddr would encode a non-ASCII name, which then reads as a literal
+        # "=?utf-8?...?=" name when parsed back)
+        if not self.name:
+            return self.address
+        return f'"{self.name}" <{self.address}>' if _SPECIALS.search(self.name) else f"{self.name} <{self.address}>"
 
 
 def parse_mailbox(value: str) -> Mailbox:
@@ -236,7 +261,11 @@ class Sender(Model):
     @field_validator("from_", "reply_to")
     @classmethod
     def _mailbox(cls, value: str | None) -> str | None:
-        return None if value is None else str(parse_mailbox(value))
+        if value is None:
+            return None
+        mailbox = parse_mailbox(value)
+        check_display_name(mailbox.name)
+        return str(mailbox)
 
     @field_validator("list_id")
     @classmethod
@@ -470,7 +499,7 @@ class SubscriberModel(Model):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str | None) -> str | None:
-        return None if value is None else check_name(value)
+        return None if value is None else check_display_name(value)
 
     _kw = field_validator("keywords", "require", "exclude")(_keywords)
 
@@ -718,6 +747,8 @@ def _read_yaml(path: Path) -> tuple[Any, _Lines]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
         node = loader.get_single_node()
+        if node is not None and "&" in text:  # no anchor, no alias: nothing can expand
+            _check_expansion(node, path)
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -727,6 +758,51 @@ def _read_yaml(path: Path) -> tuple[Any, _Lines]:
     finally:
         loader.dispose()
     return data, _Lines(node)
+
+
+# --- reliability (issue 11): YAML alias bombs
+MAX_EXPANDED_NODES = 200_000  # nodes the aliases of a file may expand to, beyond 10x the nodes written
+
+
+def _check_expansion(root: yaml.Node, path: Path) -> None:
+    """Refuse a document whose aliases expand past a sane size (a "billion laughs"
+    bomb): counted on the composed node graph, where an alias is the anchored node
+    itself, so counting is linear in what the file holds (memoised per node), before
+    anything walks or validates the expanded tree. One line naming the file and the
+    line of the first node that is too big on its own."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    written = 0
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        if not done:
+            if id(node) in open_nodes:
+                raise ConfigError(
+                    "a YAML alias refers to a node that contains it", path=str(path), line=node.start_mark.line + 1
+                )
+            open_nodes.add(id(node))
+            written += 1
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+            continue
+        size = 1 + sum(sizes.get(id(child), 1) for child in children)
+        sizes[id(node)] = size
+        open_nodes.discard(id(node))
+        if size > MAX_EXPANDED_NODES and size > 10 * written:
+            raise ConfigError(
+                f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} nodes here (an alias bomb?); "
+                "write the values out or use fewer aliases",
+                path=str(path),
+                line=node.start_mark.line + 1,
+            )
 
 
 def yaml_problem(exc: yaml.YAMLError, text: str) -> str:

@@ -46,9 +46,11 @@ import logging
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -56,6 +58,7 @@ from newsletter.config import Config, Subscriber, load_config, require_secrets
 from newsletter.cron import GLOBAL, cron_trigger, jobs_for, timezone
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.service import SendSummary, pick_up_digests, send_pass
+from newsletter.digest.guard import one_line
 from newsletter.errors import NewsletterError
 from newsletter.fetch import fetch_sources
 from newsletter.pipeline import digest_files
@@ -64,6 +67,7 @@ from newsletter.watch import SettleTracker
 from newsletter.web.unsubscribe import UnsubscribeServer
 
 log = logging.getLogger("newsletter.daemon")
+T = TypeVar("T")
 
 POLL_SECONDS = 1.0
 MISFIRE_GRACE = 6 * 3600  # a pass missed by up to 6 hours (sleep, restart) still runs, once
@@ -82,6 +86,10 @@ class Daemon:
         self.ledger: Ledger | None = None
         self.listener: UnsubscribeServer | None = None
         self.pass_lock = asyncio.Lock()
+        # the one thread that touches the ledger connection: passes, pick-ups, reloads
+        self.ledger_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
+        self.reloading: asyncio.Task[None] | None = None
+        self.watch_error: str | None = None  # the pick-up error last logged (logged once)
         self.stopping = asyncio.Event()
         self.fetch_stop = threading.Event()  # ends a fetch's wait between retries
         self.passes = 0
@@ -132,7 +140,14 @@ class Daemon:
 
     # ------------------------------------------------------------------ work
 
-    async def deliver(self, subscribers: Sequence[Subscriber], *, reason: str) -> SendSummary | None:
+    async def db(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(ledger, *args)`` on the ledger thread (never on the event loop's)."""
+        assert self.ledger is not None
+        return await asyncio.get_running_loop().run_in_executor(self.ledger_thread, fn, self.ledger, *args)
+
+    async def deliver(
+        self, subscribers: Sequence[Subscriber], *, reason: str, resumes: Sequence[int] = ()
+    ) -> SendSummary | None:
         """One pass for ``subscribers`` (pending deliveries of anybody go first)."""
         if self.stopping.is_set() or self.ledger is None:
             return None
@@ -142,7 +157,13 @@ class Daemon:
             started = time.monotonic()
             try:
                 summary = await send_pass(
-                    self.config, self.ledger, subscribers=subscribers, pick_up=False, stop=self.stopping
+                    self.config,
+                    self.ledger,
+                    subscribers=subscribers,
+                    pick_up=False,
+                    stop=self.stopping,
+                    resumes=resumes,
+                    executor=self.ledger_thread,
                 )
             except NewsletterError as exc:
                 self.failed_passes += 1
@@ -210,12 +231,12 @@ class Daemon:
         ready = list(paths) if paths is not None else self.tracker.ready(digest_files(self.config))
         if not ready:
             return 0
+        config = self.config
         async with self.pass_lock:
-            picked = await asyncio.to_thread(pick_up_digests, self.config, self.ledger, paths=ready)
+            picked = await self.db(lambda ledger: pick_up_digests(config, ledger, paths=ready))
         for path, count in picked.ok:
             log.info("pick-up: %s (%d papers)", path, count)
-        for path, error in picked.failed:
-            log.error("pick-up failed: %s: %s", path, error)
+        # a failed digest is one line, logged where it is recorded (pick_up_digests)
         return len(picked.ok)
 
     async def read_bounces(self) -> None:
@@ -228,8 +249,9 @@ class Daemon:
         self._bounces_at = now
         from newsletter.bounces import process_before_send
 
-        async with self.pass_lock:
-            await asyncio.to_thread(process_before_send, self.config, self.ledger)
+        config = self.config
+        async with self.pass_lock:  # on the ledger thread, like every ledger call of the daemon
+            await self.db(lambda ledger: process_before_send(config, ledger))
 
     async def _watch(self) -> None:
         while not self.stopping.is_set():
@@ -241,19 +263,71 @@ class Daemon:
                 new = await self.pick_up()
                 if new and self.config.schedule.on_arrival:
                     await self.deliver(self._members(GLOBAL), reason="on-arrival")
+            except NewsletterError as exc:  # a ledger that cannot be written: one line, keep trying
+                text = one_line(str(exc), 500)
+                if text != self.watch_error:  # once, not every second, until it changes
+                    log.error("digest pick-up failed: %s", text)
+                    self.watch_error = text
             except Exception:  # keep the daemon alive; the error is in the log
                 log.exception("digest pick-up failed")
+            else:
+                if self.watch_error is not None:
+                    log.info("digest pick-up works again")
+                    self.watch_error = None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), POLL_SECONDS)
+
+    async def _resume(self) -> None:
+        """At start: finish the passes a stop or a crash interrupted, at once, for every
+        subscriber they had not reached (horizon below the digests they delivered); the
+        pending deliveries of anybody go first. Not at the next scheduled fire."""
+        unfinished = await self.db(Ledger.unfinished_runs)
+        pending = await self.db(Ledger.pending_ids)
+        if not unfinished:
+            if pending:
+                log.info("pending deliveries found: re-sending them now")
+                await self.deliver([], reason="catch-up")
+            return
+        wanted: set[str] = set()
+        everybody = any(run.serving is None for run in unfinished)
+        for run in unfinished:
+            wanted.update(run.serving or ())
+        candidates = [s for s in self.config.subscribers if everybody or s.email in wanted]
+        horizons = await self.db(Ledger.horizons, [s.email for s in candidates])
+        upto = min((run.upto for run in unfinished if run.upto is not None), default=None)
+        members = [s for s in candidates if upto is None or horizons.get(s.email, upto) < upto]
+        log.info(
+            "finishing %d interrupted pass%s: %d subscriber%s not reached, %d pending deliver%s",
+            len(unfinished),
+            "es" if len(unfinished) != 1 else "",
+            len(members),
+            "s" if len(members) != 1 else "",
+            len(pending),
+            "ies" if len(pending) != 1 else "y",
+        )
+        await self.deliver(members, reason="resume", resumes=[run.id for run in unfinished])
 
     # ------------------------------------------------------------------ signals
 
     def reload(self) -> None:
-        """SIGHUP: re-read the configuration; keep the old one if the new one is invalid."""
-        try:
+        """SIGHUP: reload in a task (one at a time; a SIGHUP during a reload is the same reload)."""
+        if self.reloading is None or self.reloading.done():
+            self.reloading = asyncio.ensure_future(self.reload_config())
+
+    async def reload_config(self) -> None:
+        """Re-read the configuration; keep the old one if the new one is invalid. The file
+        is parsed and the templates compiled in a thread (the event loop, with the SMTP
+        sessions and the unsubscribe endpoint, never waits for it); new subscribers are
+        registered on the ledger thread, between the statements of a pass in flight."""
+
+        def load() -> Config:
             config = load_config(self.config_path)
             require_secrets(config)
             Renderer(config)  # validates the templates before the new configuration is taken
+            return config
+
+        try:
+            config = await asyncio.to_thread(load)
         except NewsletterError as exc:
             log.error("reload refused, keeping the running configuration: %s", " / ".join(str(exc).splitlines()))
             return
@@ -262,11 +336,15 @@ class Daemon:
             return
         if config.sender.unsubscribe.listen != self.config.sender.unsubscribe.listen:
             log.warning("sender.unsubscribe.listen changed: restart the daemon to apply it")
+        if self.ledger is not None:
+            try:
+                await self.db(Ledger.register_subscribers, [s.email for s in config.subscribers])
+            except NewsletterError as exc:
+                log.error("reload refused, keeping the running configuration: %s", exc)
+                return
         self.config = config
         if self.listener is not None:
             self.listener.update(config)
-        if self.ledger is not None:
-            self.ledger.register_subscribers(s.email for s in config.subscribers)
         self.tracker.settle_seconds = config.digests.settle_seconds
         self._schedule()
         log.info("configuration reloaded: %d subscribers", len(config.subscribers))
@@ -306,12 +384,13 @@ class Daemon:
             loop.add_signal_handler(sig, self.stop, sig.name)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         self.ledger = Ledger.open(self.config.state)
-        # subscribers "appear" when the daemon starts with them, before any pick-up
-        self.ledger.register_subscribers(s.email for s in self.config.subscribers)
         try:
+            # subscribers "appear" when the daemon starts with them, before any pick-up
+            await self.db(Ledger.register_subscribers, [s.email for s in self.config.subscribers])
             await self._start_listener()
         except BaseException:
             self.ledger.close()
+            self.ledger_thread.shutdown(wait=True)
             raise
         self.scheduler = AsyncIOScheduler(timezone=timezone(self.config.schedule.timezone))
         try:
@@ -323,9 +402,7 @@ class Daemon:
                 self.config.digests.directory,
                 self.config.state,
             )
-            if self.ledger.pending_ids():
-                log.info("pending deliveries found: re-sending them now")
-                await self.deliver([], reason="catch-up")
+            await self._resume()
             if self._fetch_missed():
                 log.info("a fetch was missed while the daemon was not running: fetching now")
                 self.scheduler.add_job(self._fetch, id="fetch-catch-up", misfire_grace_time=MISFIRE_GRACE)
@@ -341,6 +418,9 @@ class Daemon:
                 await asyncio.wait_for(self.pass_lock.acquire(), self.config.smtp.timeout + 5)
             self.scheduler.shutdown(wait=False)
             await self._stop_listener()
+            if self.reloading is not None and not self.reloading.done():
+                self.reloading.cancel()
+            self.ledger_thread.shutdown(wait=True)
             self.ledger.close()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)

@@ -79,3 +79,26 @@ class DeliveryError(NewsletterError):
         super().__init__(message, path=path)
         self.code = code
         self.permanent = permanent
+
+
+class LedgerError(NewsletterError):
+    """The ledger cannot be used as it is: not a ledger, damaged, newer, read-only,
+    locked by another program. One line naming the file and what to do; exit 2
+    (a state problem the operator fixes, nothing was sent)."""
+
+    exit_code = 2
+
+
+class LedgerFullError(LedgerError):
+    """The disk holding the ledger is full. Work was under way: exit 1. Nothing is
+    lost: what was not recorded ``sent`` is still pending or not planned yet."""
+
+    exit_code = 1
+
+    def __str__(self) -> str:
+        return f"ledger disk full: {super().__str__()}"
+
+
+class LedgerBusyError(LedgerError):
+    """Another newsletter process holds the ledger lock (``send`` and ``run`` refuse
+    to run at once on one ledger)."""

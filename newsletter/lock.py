@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 from pathlib import Path
 from types import TracebackType
 
-from newsletter.errors import ConfigError
+from newsletter.errors import LedgerBusyError, LedgerError
 
 
 class LedgerLock:
-    """Context manager; raises ConfigError (exit 2) when another process holds the lock."""
+    """Context manager; raises LedgerBusyError (exit 2) when another process holds the lock."""
 
     def __init__(self, ledger: Path, *, purpose: str) -> None:
         self.path = ledger.with_name(ledger.name + ".lock")
@@ -25,18 +26,26 @@ class LedgerLock:
         self._fd: int | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        ledger = str(self.path.with_name(self.path.name.removesuffix(".lock")))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise LedgerError(
+                f"cannot create the lock file {self.path.name} ({exc.strerror or exc}): make the ledger's "
+                "directory writable for this user",
+                path=ledger,
+            ) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             try:
-                holder = os.read(fd, 200).decode("utf-8", "replace").strip()
+                holder = _live_holder(os.read(fd, 200).decode("utf-8", "replace"))
             finally:
                 os.close(fd)
-            raise ConfigError(
-                f"another newsletter process is using this ledger ({holder or 'unknown'}); refusing to {self.purpose}",
-                path=str(self.path.with_name(self.path.name.removesuffix(".lock"))),
+            raise LedgerBusyError(
+                f"another newsletter process is using this ledger ({holder}); refusing to {self.purpose}",
+                path=ledger,
             ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()}: {self.purpose}\n".encode())
@@ -56,3 +65,20 @@ class LedgerLock:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.release()
+
+
+def _live_holder(text: str) -> str:
+    """What the lock file says about its holder (``pid N: purpose``), only when that
+    process is alive: the text is written by the holder after it got the lock, so it
+    can be a dead predecessor's (a holder that has not written yet, a lock held
+    through an inherited descriptor). Otherwise: "process unknown"."""
+    m = re.fullmatch(r"pid (\d+): ([^\x00-\x1f\x7f]{1,100})\s*", text)
+    if m:
+        try:
+            os.kill(int(m.group(1)), 0)
+        except ProcessLookupError:
+            return "process unknown"
+        except PermissionError:
+            pass  # alive, another user's
+        return f"pid {m.group(1)}: {m.group(2)}"
+    return "process unknown"

@@ -49,7 +49,7 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
 def test_not_a_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "l.sqlite3"
     path.write_bytes(b"this is not sqlite at all" * 100)
-    with pytest.raises(LedgerError, match="not a usable ledger"):
+    with pytest.raises(LedgerError, match="not a paper-digest ledger"):
         Ledger.open(path)
 
 
@@ -110,6 +110,28 @@ def test_commits_are_visible_to_another_connection_at_once(tmp_path: Path) -> No
         other = sqlite3.connect(path)
         assert other.execute("SELECT status FROM deliveries").fetchall() == [("pending",)]
         other.close()
+
+
+def test_migration_3_pass_state_closes_runs_of_older_versions(tmp_path: Path) -> None:
+    from newsletter.delivery.ledger import _MIGRATIONS
+
+    path = tmp_path / "v2.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.executescript(_MIGRATIONS[1] + _MIGRATIONS[2])
+    conn.execute("INSERT INTO runs(started_at) VALUES (1)")  # a v2 run left unfinished: says nothing of whom
+    conn.execute("PRAGMA user_version=2")
+    conn.commit()
+    conn.close()
+    with Ledger.open(path) as ledger:
+        assert ledger.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 3
+        assert ledger.unfinished_runs() == []
+        run = ledger.start_run(["a@x.org"])
+        ledger.plan_run(run, 7)
+        ledger.finish_run(run, 1, 0, 0, finished=False)
+        (left,) = ledger.unfinished_runs()
+        assert (left.id, left.serving, left.upto) == (run, ("a@x.org",), 7)
+        later = ledger.start_run(None, [run])
+        assert [r.id for r in ledger.unfinished_runs()] == [later]  # taken over
 
 
 def test_ledger_v2_migrates_sent_papers_to_every_identity(tmp_path: Path) -> None:

@@ -31,6 +31,17 @@ Version 2 adds:
                    for good; else the UNIX time a pause ends). Every send and preview
                    skips an address while its row is active; ``resubscribe`` deletes it.
 
+Version 3 adds the state of a pass to ``runs``: ``serving`` (JSON list of the
+addresses it serves, NULL for all), ``upto`` (the last digest id it delivers) and
+``resumed_by``. A run with ``finished_at`` NULL and no ``resumed_by`` was interrupted
+(SIGTERM, a crash, a full disk); the next ``send`` or ``run`` finishes it.
+
+Errors: every public method (and :meth:`Ledger.open`) turns ``sqlite3`` and OS errors
+into a :class:`~newsletter.errors.LedgerError` naming the file and what to do
+(:func:`ledger_error`, the one place); a full disk is
+:class:`~newsletter.errors.LedgerFullError` (exit 1). Only a missing ledger is
+created (atomically); an empty, foreign, damaged or newer one is refused.
+
 Version 5 adds:
 
 ``fetch_sources``  one row per configured source of ``newsletter fetch`` (its key, e.g.
@@ -65,18 +76,26 @@ writes on a single-thread executor).
 
 from __future__ import annotations
 
+import errno
+import functools
+import inspect
 import json
+import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from newsletter.digest import Paper, paper_id, unique_papers
+from newsletter.errors import LedgerError as LedgerError
+from newsletter.errors import LedgerFullError as LedgerFullError
+
+T = TypeVar("T")
 
 _MIGRATIONS: dict[int, str] = {
     1: """
@@ -142,6 +161,17 @@ _MIGRATIONS: dict[int, str] = {
         source     TEXT NOT NULL,
         until      REAL
     ) WITHOUT ROWID;
+    """,
+    # 3 (reliability): the state of a pass, so that an interrupted one is finished at the
+    # next start. A run with finished_at NULL was interrupted (SIGTERM, crash) unless a
+    # later run took it over (resumed_by). serving: JSON list of the addresses it served,
+    # NULL for all; upto: the last digest id it delivers. Runs left unfinished by older
+    # versions say nothing of what they served: they are closed here.
+    3: """
+    ALTER TABLE runs ADD COLUMN serving TEXT;
+    ALTER TABLE runs ADD COLUMN upto INTEGER;
+    ALTER TABLE runs ADD COLUMN resumed_by INTEGER;
+    UPDATE runs SET finished_at = started_at WHERE finished_at IS NULL;
     """,
     # 4 (issue 12): one paper, one identity. Papers sent before are recorded under their
     # normalised title too, so that they never come again under another id (paper_key is
@@ -212,8 +242,95 @@ END
 """
 
 
-class LedgerError(Exception):
-    """The ledger file cannot be used (newer schema, not a database)."""
+BUSY_TIMEOUT = 30.0  # seconds a statement waits for another connection's write lock
+PROBE_TIMEOUT = 3.0  # at open: how long a lock held by another program may delay us
+WAL_PAGES = 256  # checkpoint the WAL every 256 pages (1 MiB)...
+WAL_LIMIT = 1 << 20  # ...and cut it back to 1 MiB after each checkpoint
+
+
+# ------------------------------------------------------------------ errors: the one place
+
+_FIX_READONLY = "make the file, its -wal/-shm files and its directory writable for this user"
+
+
+def ledger_error(path: Path | str, exc: BaseException) -> LedgerError:
+    """What an :mod:`sqlite3` or OS error on the ledger means to its operator: one line
+    naming the file and what to do (:class:`LedgerFullError` for a full disk)."""
+    where = str(path)
+    if isinstance(exc, LedgerError):
+        return exc
+    if isinstance(exc, OSError):
+        reason = exc.strerror or str(exc)
+        if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
+            return LedgerFullError(f"{reason}; free space there and run again", path=where)
+        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            return LedgerError(f"cannot write the ledger ({reason}): {_FIX_READONLY}", path=where)
+        return LedgerError(f"cannot use the ledger ({reason})", path=where)
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc)
+    if name.startswith("SQLITE_FULL") or "disk is full" in text:
+        return LedgerFullError(
+            "no space left on its disk; free some and run again (nothing is lost: what was not "
+            "recorded sent is sent by the next run, with the same Message-ID)",
+            path=where,
+        )
+    if name.startswith("SQLITE_NOTADB") or "not a database" in text:
+        return LedgerError(
+            "not a paper-digest ledger (not a SQLite database); restore the ledger from a backup, or point "
+            "state: at another file",
+            path=where,
+        )
+    if name.startswith("SQLITE_CORRUPT") or "malformed" in text:
+        return LedgerError(
+            f"the ledger is damaged ({text}; truncated?); restore it from a backup (it is never replaced "
+            "by a new one: everything would be sent again)",
+            path=where,
+        )
+    if name.startswith("SQLITE_READONLY") or "readonly" in text:
+        return LedgerError(f"cannot write the ledger ({text}): {_FIX_READONLY}", path=where)
+    if name.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
+        return LedgerError(f"cannot open the ledger ({text}): check that it and its directory are writable", path=where)
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
+        return LedgerError(
+            "the ledger is locked by another program (database is locked); close it (a sqlite3 shell, "
+            "a backup tool) and run again",
+            path=where,
+        )
+    if name.startswith("SQLITE_IOERR") or "disk I/O error" in text:
+        return LedgerError(f"I/O error on the ledger ({text}); check the disk", path=where)
+    return LedgerError(f"ledger error: {text}", path=where)
+
+
+@contextmanager
+def _translated(path: Path | str) -> Iterator[None]:
+    try:
+        yield
+    except (sqlite3.Error, OSError) as exc:
+        raise ledger_error(path, exc) from None
+
+
+def _guarded(fn: Callable[..., T]) -> Callable[..., T]:
+    @functools.wraps(fn)
+    def method(self: Ledger, *args: Any, **kwargs: Any) -> T:
+        try:
+            return fn(self, *args, **kwargs)
+        except (sqlite3.Error, OSError) as exc:
+            raise ledger_error(self.path, exc) from None
+
+    return method
+
+
+def _nonempty(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
+def _unlink_db(path: Path) -> None:
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with suppress(FileNotFoundError):
+            name.unlink()
 
 
 def _paper_key(title: object) -> str | None:
@@ -271,6 +388,16 @@ def suppression_key(email: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class UnfinishedRun:
+    """A pass that did not finish: what it served (None: everybody) and up to which digest."""
+
+    id: int
+    started_at: float
+    serving: tuple[str, ...] | None
+    upto: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class DigestRow:
     id: int
     path: str
@@ -308,57 +435,140 @@ class Ledger:
 
     @classmethod
     def open(cls, path: str | Path) -> Ledger:
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False, timeout=30)
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            # Debian-built SQLite zeroes every freed page (SECURE_DELETE): dropping a sent
-            # message's bytes would write its ~10 overflow pages again, in the commit an
-            # SMTP session waits on. FAST still scrubs b-tree pages, not freelist pages.
-            conn.execute("PRAGMA secure_delete=FAST")
-            conn.create_function("paper_key", 1, _paper_key, deterministic=True)
-            ledger = cls(conn, p)
+        """Open (and migrate) the ledger; a missing file is created, fully migrated, under
+        its name at once (never a half-made ledger). Anything else that is not a
+        usable ledger of this version is a :class:`LedgerError` naming the file and
+        what to do: an empty (0-byte) file, garbage, a truncated file, a newer schema,
+        a read-only file or directory, a lock held by another program."""
+        if str(path) == ":memory:":
+            conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+            ledger = cls(conn, Path(":memory:"))
+            ledger._configure()
             ledger._migrate()
             conn.execute(_SENT_TRIGGER)
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise LedgerError(f"{p}: not a usable ledger ({exc})") from None
+            return ledger
+        p = Path(path)
+        with _translated(p):
+            try:
+                size = p.stat().st_size
+            except FileNotFoundError:
+                cls._create(p)
+            else:
+                if size == 0 and not _nonempty(p.with_name(p.name + "-wal")):
+                    raise LedgerError(
+                        "the ledger file is empty (0 bytes): it is not a ledger and is never taken for a new "
+                        "one (everything would be sent again); restore it from a backup, or delete it to "
+                        "start over",
+                        path=str(p),
+                    )
+            conn = sqlite3.connect(p, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT)
+            try:
+                ledger = cls(conn, p)
+                ledger._check_version(creating=False)  # before anything is written (WAL mode included)
+                ledger._configure()
+                ledger._probe_write()
+                ledger._migrate()
+                conn.execute(_SENT_TRIGGER)
+            except BaseException:
+                conn.close()
+                raise
         return ledger
+
+    @classmethod
+    def _create(cls, p: Path) -> None:
+        """A new ledger at ``p``: made and migrated under a temporary name, then linked
+        into place (an existing file at ``p`` by then wins: it is opened instead)."""
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(f".{p.name}.new-{os.getpid()}")
+        _unlink_db(tmp)
+        try:
+            conn = sqlite3.connect(tmp, isolation_level=None, timeout=BUSY_TIMEOUT)
+            try:
+                ledger = cls(conn, tmp)
+                ledger._configure()
+                ledger._migrate()
+            finally:
+                conn.close()  # the last connection: the WAL is checkpointed into the file
+            try:
+                os.link(tmp, p)
+            except FileExistsError:
+                pass  # another process created it meanwhile: theirs is the ledger
+            except OSError as exc:
+                if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EXDEV):
+                    raise
+                if not p.exists():  # no hard links on this file system
+                    os.rename(tmp, p)
+        finally:
+            _unlink_db(tmp)
+
+    def _configure(self) -> None:
+        conn = self.conn
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        # Debian-built SQLite zeroes every freed page (SECURE_DELETE): dropping a sent
+        # message's bytes would write its ~10 overflow pages again, in the commit an
+        # SMTP session waits on. FAST still scrubs b-tree pages, not freelist pages.
+        conn.execute("PRAGMA secure_delete=FAST")
+        conn.create_function("paper_key", 1, _paper_key, deterministic=True)
+        # A pass fits on a small disk: the WAL is checkpointed every WAL_PAGES pages (in
+        # the commit that crosses it) and cut back to WAL_LIMIT bytes after each one;
+        # :meth:`checkpoint` empties it at the end of a pass.
+        conn.execute(f"PRAGMA wal_autocheckpoint={WAL_PAGES}")
+        conn.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
+
+    def _check_version(self, *, creating: bool) -> int:
+        version = int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise LedgerError(
+                f"ledger schema {version} is newer than this program ({SCHEMA_VERSION}); "
+                "upgrade paper-digest (or run the version that wrote it)",
+                path=str(self.path),
+            )
+        if version == 0 and not creating:
+            tables = self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            what = "a SQLite database of something else" if tables else "an empty SQLite database"
+            raise LedgerError(
+                f"not a paper-digest ledger ({what}); point state: at the ledger, or move this file away "
+                "to start a new one",
+                path=str(self.path),
+            )
+        return version
+
+    def _probe_write(self) -> None:
+        """Fail at open, not at the first write, when the ledger cannot be written:
+        read-only, or locked by another program (within PROBE_TIMEOUT seconds)."""
+        self.conn.execute(f"PRAGMA busy_timeout={int(PROBE_TIMEOUT * 1000)}")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute("ROLLBACK")
+        finally:
+            self.conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
 
     @classmethod
     def open_readonly(cls, path: str | Path) -> Ledger | None:
         """The ledger for reading only (``status``, ``--dry-run``); None when it does not
         exist yet. Never creates or migrates anything."""
         p = Path(path)
-        if not p.exists():
-            return None
-        try:
+        with _translated(p):
+            if not p.exists():
+                return None
+            if p.stat().st_size == 0 and not _nonempty(p.with_name(p.name + "-wal")):
+                raise LedgerError(
+                    "the ledger file is empty (0 bytes), not a ledger; restore it from a backup", path=str(p)
+                )
             conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            raise LedgerError(f"{p}: not a usable ledger ({exc})") from None
-        if version == 0:
-            conn.close()
-            return None
-        if version > SCHEMA_VERSION:
-            conn.close()
-            raise LedgerError(
-                f"{p}: ledger schema {version}, this program reads {SCHEMA_VERSION}; upgrade paper-digest"
-            )
-        ledger = cls(conn, p)
-        ledger.version = version  # an older schema reads as far as it goes (no suppressions in 1)
-        return ledger
+            conn.create_function("paper_key", 1, _paper_key, deterministic=True)
+            try:
+                ledger = cls(conn, p)
+                ledger.version = ledger._check_version(creating=False)
+            except BaseException:
+                conn.close()
+                raise
+        return ledger  # an older schema reads as far as it goes (no suppressions in 1)
 
     def _migrate(self) -> None:
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise LedgerError(
-                f"{self.path}: ledger schema {version} is newer than this program "
-                f"({SCHEMA_VERSION}); upgrade paper-digest"
-            )
+        version = self._check_version(creating=True)
         for target in sorted(t for t in _MIGRATIONS if t > version):
             with self.transaction() as cur:
                 # another process may have migrated since we looked (two opening at once)
@@ -372,6 +582,10 @@ class Ledger:
     def close(self) -> None:
         self.conn.close()
 
+    def checkpoint(self) -> None:
+        """Move the WAL into the database file and truncate it (the end of a pass)."""
+        self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def __enter__(self) -> Ledger:
         return self
 
@@ -382,15 +596,19 @@ class Ledger:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Cursor]:
-        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error)."""
+        """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on error). A failed COMMIT (a full disk)
+        is rolled back too; the rollback never hides the error that caused it (SQLite
+        may already have rolled back by itself)."""
         cur = self.conn.cursor()
         cur.execute("BEGIN IMMEDIATE")
         try:
             yield cur
+            cur.execute("COMMIT")
         except BaseException:
-            cur.execute("ROLLBACK")
+            if self.conn.in_transaction:
+                with suppress(sqlite3.Error):
+                    cur.execute("ROLLBACK")
             raise
-        cur.execute("COMMIT")
 
     # ------------------------------------------------------------------ digests
 
@@ -925,17 +1143,45 @@ class Ledger:
 
     # ------------------------------------------------------------------ runs
 
-    def start_run(self) -> int:
+    def start_run(self, serving: Sequence[str] | None = None, resumes: Sequence[int] = ()) -> int:
+        """A pass starts: recorded unfinished until :meth:`finish_run`. ``serving``: the
+        addresses it serves (None: everybody); ``resumes``: unfinished runs it takes
+        over (they count as finished once this one is recorded)."""
         with self.transaction() as cur:
-            cur.execute("INSERT INTO runs(started_at) VALUES (?)", (time.time(),))
-            assert cur.lastrowid is not None
-            return cur.lastrowid
+            cur.execute(
+                "INSERT INTO runs(started_at, serving) VALUES (?, ?)",
+                (time.time(), None if serving is None else json.dumps(list(serving))),
+            )
+            run_id = cur.lastrowid
+            assert run_id is not None
+            cur.executemany(
+                "UPDATE runs SET resumed_by = ? WHERE id = ? AND finished_at IS NULL", ((run_id, r) for r in resumes)
+            )
+            return run_id
 
-    def finish_run(self, run_id: int, sent: int, failed: int, pending: int) -> None:
+    def plan_run(self, run_id: int, upto: int) -> None:
+        """The pass delivers the digests up to ``upto``: a subscriber it serves whose
+        horizon is below that has not been reached yet."""
+        self.conn.execute("UPDATE runs SET upto = ? WHERE id = ?", (upto, run_id))
+
+    def unfinished_runs(self) -> list[UnfinishedRun]:
+        """Passes interrupted (SIGTERM, crash, a full disk) that no later pass took over."""
+        rows = self.conn.execute(
+            "SELECT id, started_at, serving, upto FROM runs WHERE finished_at IS NULL AND resumed_by IS NULL "
+            "ORDER BY id"
+        )
+        return [
+            UnfinishedRun(i, started, None if serving is None else tuple(json.loads(serving)), upto)
+            for i, started, serving, upto in rows
+        ]
+
+    def finish_run(self, run_id: int, sent: int, failed: int, pending: int, finished: bool = True) -> None:
+        """The counts of a pass; ``finished`` False: it stopped before serving everyone
+        it set out to (it stays unfinished, for the next start to finish)."""
         with self.transaction() as cur:
             cur.execute(
                 "UPDATE runs SET finished_at = ?, sent = ?, failed = ?, pending = ? WHERE id = ?",
-                (time.time(), sent, failed, pending, run_id),
+                (time.time() if finished else None, sent, failed, pending, run_id),
             )
 
     def last_run(self) -> float | None:
@@ -1048,6 +1294,18 @@ def feedback_rows(ledger: Ledger, email: str | None = None) -> list[FeedbackRow]
     except sqlite3.OperationalError:  # a read-only ledger from before migration 7: nothing recorded
         return []
     return [FeedbackRow(*row) for row in rows]
+
+
+def _guard_methods(cls: type[Ledger]) -> None:
+    """Every public method of the ledger turns sqlite3 and OS errors into a
+    :class:`LedgerError` (see :func:`ledger_error`): the one place where they do."""
+    for name, value in list(vars(cls).items()):
+        if name.startswith("_") or name == "transaction" or not inspect.isfunction(value):
+            continue
+        setattr(cls, name, _guarded(value))
+
+
+_guard_methods(Ledger)
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:

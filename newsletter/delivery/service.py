@@ -50,14 +50,14 @@ session can take any delivery of it. An outcome-only commit (the usual case) is
 a single autocommit statement (see :meth:`Ledger.commit`).
 
 Rendering in worker processes. A pass with at least ``POOL_MIN`` (200) new
-deliveries, and no ``renderer=`` given, renders in a
-:class:`~concurrent.futures.ProcessPoolExecutor` of :func:`render_workers`
-processes (the usable CPUs less one, at least one), so that rendering uses
-another core while this process runs the SMTP sessions and the ledger:
+deliveries, and no ``renderer=`` given, renders in :func:`render_workers` worker
+processes (the usable CPUs less one, at least one; :mod:`newsletter.delivery.render_pool`),
+so that rendering uses another core while this process runs the SMTP sessions
+and the ledger:
 
-- the workers are started with ``spawn`` (nothing inherited: not the ledger
-  connection, not the lock file, not the threads) while the pass plans; each
-  builds ONE :class:`Renderer` from the pass's own :class:`Config` object
+- the workers are fresh interpreters (nothing inherited: not the ledger
+  connection, not the lock file, not the threads) started while the pass plans;
+  each builds ONE :class:`Renderer` from the pass's own :class:`Config` object
   (pickled, so it is the very configuration of the pass, not the file re-read);
 - a batch (``RENDER_BATCH`` deliveries: subscriber, papers, Message-ID salt)
   comes back as (Message-ID, bytes) made by :func:`render_job`, the same
@@ -68,9 +68,10 @@ another core while this process runs the SMTP sessions and the ledger:
   the sessions, exactly as in-process rendering does: a crash loses nothing that
   was recorded and re-sends only what was pending;
 - a worker ignores SIGINT (the parent shuts the pool down after its in-flight
-  SMTP transactions) and exits by itself within a quarter of a second when its
-  parent is gone (SIGKILL); a worker that dies makes the pass render the rest in
-  this process, with a warning.
+  SMTP transactions) and ends quietly at the end of its input, i.e. as soon as
+  its parent is gone (SIGKILL included); a worker that dies (``kill -9``) makes
+  the pass render the rest in this process, with one warning line: the pass
+  goes on and every subscriber is served.
 
 Smaller passes, and callers that pass their own ``renderer`` (the daemon, tests,
 the benchmark's stub), render in this process in batches of ``BATCH``, yielding
@@ -82,15 +83,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-import multiprocessing
 import os
-import signal
-import threading
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -98,9 +95,11 @@ from typing import Any, Protocol, TypeVar
 
 from newsletter.bounces.verp import verp_address
 from newsletter.config import Config, Subscriber, fetched_file, require_secrets
-from newsletter.delivery.ledger import Ledger, NewDelivery, suppression_key
+from newsletter.delivery.ledger import Ledger, NewDelivery, iso, suppression_key
+from newsletter.delivery.render_pool import Job, RenderPool, RenderWorkerError, render_job
 from newsletter.delivery.smtp import Outgoing, Result, SmtpSender, enhanced_status
 from newsletter.digest import Paper, parse_digest, unique_papers
+from newsletter.digest.guard import file_sha256, one_line, read_limited
 from newsletter.dkim import signer_for
 from newsletter.errors import DigestParseError
 from newsletter.matching import Match
@@ -186,9 +185,17 @@ def pick_up_digests(
             if paths is None and clock - st.st_mtime < settle and not fetched_file(path):  # fetched: renamed in whole
                 out.unsettled.append(str(path))
                 continue
-            data = path.read_bytes()
+            data = read_limited(path)
+        except DigestParseError as exc:  # too large: recorded failed (by the hash of all of it), never read
+            try:
+                sha = file_sha256(path)
+            except OSError:
+                continue
+            if not ledger.has_digest(sha):
+                _record_failed(ledger, out, path, sha, exc)
+            continue
         except OSError as exc:
-            log.warning("%s: cannot read: %s", path, exc.strerror or exc)
+            log.warning("%s: cannot read: %s", one_line(str(path)), exc.strerror or exc)
             continue
         sha = hashlib.sha256(data).hexdigest()
         if ledger.has_digest(sha):
@@ -197,15 +204,22 @@ def pick_up_digests(
             digest = parse_digest(
                 data, source=str(path), fmt=config.digests.format, reference=datetime.fromtimestamp(st.st_mtime).date()
             )
-        except DigestParseError as exc:
-            ledger.record_digest(path=str(path), sha256=sha, error=str(exc))
-            out.failed.append((str(path), str(exc)))
-            log.error("digest failed: %s", exc)
+        except DigestParseError as exc:  # whatever the file holds (SPEC 6: poison digests)
+            _record_failed(ledger, out, path, sha, exc)
             continue
         ledger.record_digest(path=str(path), sha256=sha, papers=digest.papers)
         out.ok.append((str(path), len(digest.papers)))
         log.info("digest picked up: %s (%d papers)", path, len(digest.papers))
     return out
+
+
+def _record_failed(ledger: Ledger, out: PickUp, path: Path, sha: str, exc: DigestParseError) -> None:
+    """A digest that cannot be parsed: recorded ``failed`` with its error, once (by its
+    content hash); one log line."""
+    error = one_line(str(exc), 500)
+    ledger.record_digest(path=str(path), sha256=sha, error=error)
+    out.failed.append((str(path), error))
+    log.error("digest failed: %s", error)
 
 
 def preview_digests(config: Config, ledger: Ledger | None, *, now: float | None = None) -> tuple[list[Paper], PickUp]:
@@ -220,7 +234,10 @@ def preview_digests(config: Config, ledger: Ledger | None, *, now: float | None 
             if clock - st.st_mtime < config.digests.settle_seconds and not fetched_file(path):
                 out.unsettled.append(str(path))
                 continue
-            data = path.read_bytes()
+            data = read_limited(path)
+        except DigestParseError as exc:
+            out.failed.append((str(path), one_line(str(exc), 500)))
+            continue
         except OSError:
             continue
         if ledger is not None and ledger.has_digest(hashlib.sha256(data).hexdigest()):
@@ -327,52 +344,7 @@ class _Committer:
 # --------------------------------------------------------------------------- rendering
 
 
-@dataclass(frozen=True, slots=True)
-class _Job:
-    """One email to render: the subscriber, its papers, the Message-ID salt."""
-
-    subscriber: Subscriber
-    matches: list[Match]
-    salt: str
-
-
-def render_job(renderer: Renderer, job: _Job) -> tuple[str, bytes]:
-    """The Message-ID and the bytes of one delivery (DKIM-signed with ``dkim`` set): the
-    one render path, used in this process and in the render workers alike."""
-    message_id = renderer.message_id(job.subscriber, job.matches, salt=job.salt)
-    email = renderer.render(job.subscriber, job.matches, message_id=message_id)
-    data = email.as_bytes()
-    signer = signer_for(renderer.config)
-    return message_id, data if signer is None else signer.sign(data)  # signed once: the ledger keeps these bytes
-
-
-_worker_renderer: Renderer | None = None
-
-
-def _watch_parent(parent: int) -> None:
-    """A render worker ends when the process that started it is gone (SIGKILL, crash):
-    no orphan outlives a ``send``."""
-    while os.getppid() == parent:
-        time.sleep(0.25)
-    os._exit(0)
-
-
-def _init_render_worker(config: Config, parent: int) -> None:
-    """Initializer of a render worker: one :class:`Renderer` per process (templates
-    compiled once), from the very configuration object of the pass."""
-    global _worker_renderer
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which shuts us down
-    threading.Thread(target=_watch_parent, args=(parent,), name="watch-parent", daemon=True).start()
-    _worker_renderer = Renderer(config)
-
-
-def _worker_ready() -> int:
-    return os.getpid()
-
-
-def _render_in_worker(jobs: list[_Job]) -> list[tuple[str, bytes]]:
-    assert _worker_renderer is not None
-    return [render_job(_worker_renderer, job) for job in jobs]
+_Job = Job  # the name the rest of this module (and older callers) use
 
 
 def render_workers() -> int:
@@ -383,28 +355,6 @@ def render_workers() -> int:
     except (AttributeError, OSError):
         cpus = os.cpu_count() or 1
     return max(1, min(cpus - 1, MAX_RENDER_WORKERS))
-
-
-class _RenderPool:
-    """Render worker processes (``spawn``: nothing of this process is inherited, not
-    the ledger connection, not the lock file)."""
-
-    def __init__(self, config: Config, workers: int) -> None:
-        self.workers = workers
-        self.pool = ProcessPoolExecutor(
-            workers,
-            mp_context=multiprocessing.get_context("spawn"),
-            initializer=_init_render_worker,
-            initargs=(config, os.getpid()),
-        )
-        for _ in range(workers):  # start them now: they load while the pass plans
-            self.pool.submit(_worker_ready)
-
-    def submit(self, jobs: list[_Job]) -> asyncio.Future[list[tuple[str, bytes]]]:
-        return asyncio.wrap_future(self.pool.submit(_render_in_worker, jobs))
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def record_smtp_bounce(ledger: Ledger, config: Config, result: Result) -> None:
@@ -440,23 +390,42 @@ async def send_pass(
     backoff: float = 1.0,
     today: date | None = None,
     stop: asyncio.Event | None = None,
+    resumes: Sequence[int] | None = None,
+    executor: ThreadPoolExecutor | None = None,
 ) -> SendSummary:
     """One ``send`` pass (see the module doc). ``subscribers``: serve only these
     (default: all of the configuration); ``paths``: settled digest files to pick
     up (default: scan the directory); ``pick_up=False``: deliver without
     looking for new digests; ``stop`` set (the daemon's shutdown): no new SMTP
     transaction starts, the ones in flight finish and are recorded, the rest stays
-    pending (or unplanned) for the next pass. The caller holds the ledger lock."""
+    pending (or unplanned) for the next pass. The caller holds the ledger lock.
+
+    Pass state (SPEC 6, Resume): the pass is recorded in ``runs`` when it starts and
+    marked finished only when it served everyone it set out to serve; a pass stopped
+    (``stop``, an SMTP refusal that stops delivery) or killed stays unfinished, and
+    the next start of ``send`` or ``run`` finishes it. ``resumes``: the unfinished
+    runs this pass takes over (default: all of them when it serves everybody, as
+    ``send`` does). ``executor``: the single thread the caller's ledger calls run on
+    (the daemon's), so nobody else touches the connection during the pass."""
     loop = asyncio.get_running_loop()
-    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
-    pool: _RenderPool | None = None
+    own_executor = executor is None
+    if executor is None:
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
+    ledger_thread = executor
+    pool: RenderPool | None = None
 
     async def db(fn: Callable[..., T], *args: Any) -> T:
-        return await loop.run_in_executor(executor, fn, ledger, *args)
+        return await loop.run_in_executor(ledger_thread, fn, ledger, *args)
 
     summary = SendSummary()
     try:
-        run_id = await db(Ledger.start_run)
+        if resumes is None:
+            unfinished = await db(Ledger.unfinished_runs) if subscribers is None else []
+            for run in unfinished:
+                log.info("finishing the pass interrupted at %s", iso(run.started_at))
+            resumes = [run.id for run in unfinished]
+        serving = None if subscribers is None else [s.email for s in subscribers]
+        run_id = await db(Ledger.start_run, serving, resumes)
         serve = tuple(config.subscribers if subscribers is None else subscribers)
         await db(Ledger.register_subscribers, [s.email for s in config.subscribers])
         if pick_up:
@@ -475,9 +444,11 @@ async def send_pass(
         serve = tuple(s for s in serve if suppression_key(s.email) not in suppressed)
         summary.suppressed = len(skipped)
         if renderer is None and len(serve) >= POOL_MIN:
-            pool = _RenderPool(config, render_workers())  # the workers start while we plan
+            pool = RenderPool(config, render_workers())
+            await pool.start()  # the workers load while we plan
         pending_ids = await db(Ledger.pending_ids)
         upto = await db(Ledger.last_digest_id)
+        await db(Ledger.plan_run, run_id, upto)
         planned = await db(lambda lg: list(compute_deliveries(lg, serve, upto=upto)))
         to_send = [p for p in planned if p.matches or p.subscriber.send_empty]
         nothing = [p.subscriber.email for p in planned if not (p.matches or p.subscriber.send_empty)]
@@ -486,7 +457,7 @@ async def send_pass(
         if nothing or skipped:
             await db(Ledger.advance, [*nothing, *skipped], upto)
         if pool is not None and len(to_send) < POOL_MIN:
-            pool.close()  # a small pass: rendering here is quicker than feeding workers
+            await pool.aclose()  # a small pass: rendering here is quicker than feeding workers
             pool = None
         summary.resent = len(pending_ids)
         if progress is not None:
@@ -510,6 +481,8 @@ async def send_pass(
                 out.append(render_job(here, job))
                 await asyncio.sleep(0)  # let the SMTP sessions run between renders
             return out
+
+        produced: list[bool] = []
 
         async def produce() -> AsyncIterator[Outgoing]:
             nonlocal pool
@@ -544,11 +517,17 @@ async def send_pass(
                     else:
                         try:
                             rendered = await future
-                        except BrokenProcessPool as exc:
+                        except RenderWorkerError as exc:
                             if pool is not None:
-                                log.warning("a render worker died (%s): rendering in this process", exc)
-                                pool.close()
-                                pool = None
+                                log.warning("%s: rendering the rest of the pass in this process", exc)
+                                for _, waiting in renders:
+                                    if waiting is not None:
+                                        waiting.cancel()
+                                waiting_jobs = [batch for batch, _ in renders]
+                                renders.clear()
+                                renders.extend((batch, None) for batch in waiting_jobs)
+                                closing, pool = pool, None
+                                await closing.aclose()
                             rendered = await render_here(jobs)
                     now_suppressed = await db(Ledger.suppressed)  # a click during the pass counts
                     batch: list[NewDelivery] = []
@@ -571,6 +550,7 @@ async def send_pass(
                     keys = await committer.add(batch, upto)
                     for key, new in zip(keys, batch, strict=True):
                         yield Outgoing(key, new.sender, new.email, new.message, new.message_id)
+                produced.append(True)  # every delivery of the pass was handed to the sessions
             finally:
                 for _, future in renders:
                     if future is not None:
@@ -593,13 +573,19 @@ async def send_pass(
             # what was never taken from the queue stays pending in the ledger too
             left = await db(Ledger.delivery_counts)
             summary.pending = left["pending"]
-        await db(Ledger.finish_run, run_id, summary.sent, summary.failed, summary.pending)
+        # unfinished (the next start finishes it): delivery stopped, or the stop came before
+        # every delivery was handed out or while some still waited in the queue
+        stopping = stop is not None and stop.is_set()
+        interrupted = bool(stats.stopped) or (stopping and (not produced or stats.pending > 0))
+        await db(Ledger.finish_run, run_id, summary.sent, summary.failed, summary.pending, not interrupted)
+        await db(Ledger.checkpoint)
     finally:
         if progress is not None:
             progress.finish()
         if pool is not None:
-            pool.close()
-        executor.shutdown(wait=True)
+            await pool.aclose()
+        if own_executor:
+            executor.shutdown(wait=True)
     return summary
 
 

@@ -479,7 +479,10 @@ class SmtpSender:
                     await queue.put(item)
             finally:
                 await _aclose(iterator)
+                current = asyncio.current_task()
                 for _ in range(workers):
+                    if current is not None and current.cancelling():
+                        break  # the sessions are cancelled too: nobody would take it (a full queue: a hang)
                     await queue.put(None)
 
         async def work(number: int) -> None:

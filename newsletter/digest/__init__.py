@@ -12,6 +12,7 @@ import os
 from datetime import date, datetime
 from pathlib import Path
 
+from newsletter.digest.guard import contained, read_limited
 from newsletter.digest.model import Digest, Paper, arxiv_id, extract_links, merge, paper_id, unique_papers
 from newsletter.errors import DigestParseError
 
@@ -66,6 +67,7 @@ def decode(data: bytes, *, source: str) -> str:
     return text.removeprefix("\ufeff")
 
 
+@contained  # any exception of any parser becomes a DigestParseError naming the file
 def parse_digest(
     data: bytes,
     *,
@@ -112,7 +114,7 @@ def read_digest(path: str | os.PathLike[str], *, fmt: str = "auto") -> Digest:
     """Read and parse one digest file; the file's mtime anchors yearless dates."""
     p = Path(path)
     try:
-        data = p.read_bytes()
+        data = read_limited(p)
         mtime = datetime.fromtimestamp(p.stat().st_mtime).date()
     except OSError as exc:
         raise DigestParseError(exc.strerror or str(exc), path=str(path)) from None

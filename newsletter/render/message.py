@@ -32,6 +32,7 @@ message (a test checks it; the built message still encodes with binascii).
 
 from __future__ import annotations
 
+import base64
 import binascii
 import codecs
 import hashlib
@@ -44,7 +45,7 @@ from email import utils as email_utils
 from email.generator import BytesGenerator
 from email.headerregistry import Address, BaseHeader, HeaderRegistry
 from email.message import EmailMessage, Message
-from typing import Any
+from typing import Any, ClassVar
 
 from newsletter.config import Mailbox
 
@@ -65,7 +66,8 @@ class _CachedRegistry(HeaderRegistry):
 
 
 #: The policy of every message: SMTP line endings, folded at 78, RFC 2047 headers.
-POLICY = email_policy.SMTP.clone(header_factory=_CachedRegistry())
+_REGISTRY = _CachedRegistry()
+POLICY = email_policy.SMTP.clone(header_factory=_REGISTRY)
 
 
 def address(mailbox: Mailbox) -> Address:
@@ -164,8 +166,8 @@ class MessageFactory:
 
     def __init__(self, *, sender: Mailbox, list_id: str, reply_to: Mailbox | None = None) -> None:
         factory = POLICY.header_factory
-        self._from = factory("From", address(sender))
-        self._reply_to = factory("Reply-To", address(reply_to)) if reply_to is not None else None
+        self._from = _address_header("From", sender)
+        self._reply_to = _address_header("Reply-To", reply_to) if reply_to is not None else None
         self._mime_version = factory("MIME-Version", "1.0")
         self._list_id = factory("List-Id", list_id)
         self._one_click = factory("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
@@ -205,8 +207,8 @@ class MessageFactory:
         (``mailto:...``, ``https://...``); ``one_click`` adds List-Unsubscribe-Post."""
         msg = EmailMessage(policy=POLICY)
         msg["From"] = self._from
-        msg["To"] = address(to)
-        msg["Subject"] = subject
+        msg["To"] = _address_header("To", to)
+        msg["Subject"] = _subject_header(subject)
         msg["Date"] = date
         msg["Message-ID"] = message_id
         if self._reply_to is not None:
@@ -295,22 +297,71 @@ _PLAIN_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+/^_`{|}~-]+(?: [A-Za-z0-9!#$%&'*+/^
 # Unstructured text written as is (folded at spaces): printable ASCII words separated
 # by single spaces, none longer than 76 characters, no "=?".
 _PLAIN_TEXT = re.compile(r"[!-~]{1,76}(?: [!-~]{1,76})*")
+_PRINTABLE = re.compile(r"[ -~]+")
 _MAX_LINE = 78
+_MAX_EW = 75  # RFC 2047: an encoded word is at most 75 characters
+_Q_TEXT_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!*+-/")
+_Q_PHRASE_SAFE = _Q_TEXT_SAFE  # RFC 2047 5(3): in a phrase, letters, digits and !*+-/ only
 
 
 def _fold_address(name: str, mailbox: Mailbox) -> bytes:
-    """The folded header ``name: mailbox`` (the same bytes as the email package's)."""
+    """The folded header ``name: mailbox``. A plain name and address (atoms, one line)
+    are written as the email package would; any other display name is ours (see
+    :func:`_phrase`): every line within 998 octets whatever the name, and text that
+    looks like an encoded word shown literally by the reader's client."""
     display = mailbox.name
-    line = None
     if _PLAIN_ADDRESS.fullmatch(mailbox.address):
+        line = None
         if display == "":
             line = f"{name}: {mailbox.address}"
         elif _PLAIN_NAME.fullmatch(display):
             line = f"{name}: {display} <{mailbox.address}>"
-    if line is not None and len(line) <= _MAX_LINE:
-        return line.encode("ascii") + b"\r\n"
+        if line is not None and len(line) <= _MAX_LINE:
+            return line.encode("ascii") + b"\r\n"
+        return _fold_pieces(name, [*_phrase(display), f"<{mailbox.address}>"] if display else [mailbox.address])
+    # an internationalised address (SMTPUTF8): the email package, as before
     key, header = POLICY.header_store_parse(name, address(mailbox))
     return POLICY.fold_binary(key, header)
+
+
+def _phrase(display: str) -> list[str]:
+    """A display name as the pieces of an RFC 5322 phrase, to be joined by single
+    spaces (or folds). Printable ASCII with no ``=?``: atoms, or one quoted-string
+    folded only at its own spaces (unfolding gives the spaces back). Anything else
+    (non-ASCII, control characters, an encoded-word look-alike such as
+    ``=?utf-8?b?SGk=?= Bob``): ONE RFC 2047 encoded word of the whole name, so that
+    every decoder shows exactly the configured text. One word, not several: decoders
+    disagree on the space between two encoded words of a phrase (RFC 2047 drops it,
+    Python's parser keeps it), so a name is never split; ``check`` refuses names over
+    :data:`~newsletter.config.MAX_NAME` characters, which keeps that word within a line.
+    """
+    if _PRINTABLE.fullmatch(display) and "=?" not in display:
+        if _PLAIN_NAME.fullmatch(display):
+            return display.split(" ")
+        quoted = '"' + display.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return quoted.split(" ")
+    return [encoded_word(display, phrase=True)]
+
+
+def encoded_word(text: str, *, phrase: bool = False) -> str:
+    """``text`` as one RFC 2047 encoded word in UTF-8: Q or B, whichever is shorter."""
+    data = text.encode("utf-8")
+    safe = _Q_PHRASE_SAFE if phrase else _Q_TEXT_SAFE
+    q = "".join(chr(b) if b in safe else "_" if b == 0x20 else f"={b:02X}" for b in data)
+    b = base64.b64encode(data).decode("ascii")
+    return f"=?utf-8?q?{q}?=" if len(q) <= len(b) else f"=?utf-8?b?{b}?="
+
+
+def _fold_pieces(name: str, pieces: Sequence[str]) -> bytes:
+    """``name: piece piece ...`` folded at the spaces between pieces so that lines stay
+    within 78 characters where the pieces allow (a longer piece gets a line of its own,
+    never more than 998 octets: the pieces are bounded)."""
+    lines = [f"{name}:"]
+    for piece in pieces:
+        if len(lines[-1]) + 1 + len(piece) > _MAX_LINE and lines[-1].strip() and piece:
+            lines.append("")
+        lines[-1] += " " + piece
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
 def _fold_unstructured(name: str, value: str) -> bytes:
@@ -318,8 +369,7 @@ def _fold_unstructured(name: str, value: str) -> bytes:
     package's: it breaks before the whole value if that then fits on one line, else
     at the spaces that keep each line within 78 characters)."""
     if "=?" in value or not _PLAIN_TEXT.fullmatch(value):
-        key, header = POLICY.header_store_parse(name, value)
-        return POLICY.fold_binary(key, header)
+        return _encoded_text(name, value)
     label = name + ":"
     if len(label) + 1 + len(value) <= _MAX_LINE:
         return f"{label} {value}\r\n".encode("ascii")
@@ -338,6 +388,60 @@ def _fold_unstructured(name: str, value: str) -> bytes:
             lines[-1] = lines[-1][:-1]
             lines.append(" " + word)
     return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
+def _encoded_text(name: str, value: str) -> bytes:
+    """An unstructured header (Subject) that is not plain ASCII words: all of it as RFC
+    2047 encoded words of at most 75 characters, one per line, split between
+    characters. Between encoded words every decoder drops the folding whitespace, so
+    the reader sees exactly ``value``, an encoded-word look-alike included."""
+    if not value:
+        return f"{name}:\r\n".encode("ascii")
+    lines = [f"{name}:"]
+    chunk = ""
+    for ch in value:
+        room = _MAX_LINE - len(lines[-1]) - 1 if len(lines) == 1 else _MAX_EW
+        if chunk and len(encoded_word(chunk + ch)) > min(room, _MAX_EW):
+            lines[-1] += " " + encoded_word(chunk)
+            lines.append("")
+            chunk = ""
+        chunk += ch
+    lines[-1] += " " + encoded_word(chunk)
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+
+
+class _Folded:
+    """A header object of the email package (``addresses``, ``str()``, ...) that folds
+    into the bytes given (what :meth:`MessageFactory.message_bytes` writes), so that the
+    built message and the direct writer agree byte for byte."""
+
+    _classes: ClassVar[dict[str, type[BaseHeader]]] = {}
+
+    @classmethod
+    def header(cls, name: str, value: Any, folded: bytes) -> BaseHeader:
+        kind = cls._classes.get(name.lower())
+        if kind is None:
+            base = _REGISTRY[name]
+
+            def fold(self: Any, *, policy: Any) -> str:
+                return str(self._folded).replace("\r\n", policy.linesep)
+
+            kind = cls._classes[name.lower()] = type(f"Folded{base.__name__}", (base,), {"fold": fold})
+        header = kind(name, value)
+        header._folded = folded.decode("ascii")  # type: ignore[attr-defined]
+        return header
+
+
+def _subject_header(subject: str) -> BaseHeader:
+    folded = _fold_unstructured("Subject", subject)
+    # what the email package parses is the folded text itself: its str() is then the
+    # literal subject (given the raw value, it would decode a look-alike "=?...?=")
+    value = " ".join(line.strip() for line in folded.decode("ascii").removeprefix("Subject:").split("\r\n"))
+    return _Folded.header("Subject", value.strip() if "=?" in folded.decode("ascii") else subject, folded)
+
+
+def _address_header(name: str, mailbox: Mailbox) -> BaseHeader:
+    return _Folded.header(name, address(mailbox), _fold_address(name, mailbox))
 
 
 _FOLDED: dict[tuple[str, str], bytes] = {}

@@ -1,0 +1,245 @@
+"""Rendering in worker processes for a large pass (see :mod:`newsletter.delivery.service`).
+
+Each worker is ``python -m newsletter.delivery.render_pool``, fed over its stdin and
+answering on its stdout in length-prefixed pickle frames: first the pass's own
+:class:`~newsletter.config.Config` (so it is the very configuration of the pass, not
+the file re-read), then batches of :class:`Job`; each answer is the batch's
+``(Message-ID, bytes)`` made by :func:`render_job`, the function the in-process path
+calls too (one render path).
+
+Why not :class:`concurrent.futures.ProcessPoolExecutor`: its pipes, feeder thread and
+named semaphores belong to ``multiprocessing``, whose children print an
+``UnpicklingError``/``EOFError`` traceback when the parent dies while feeding them,
+whose resource tracker warns about leaked semaphores after a SIGKILL, and whose
+``submit`` raises ``BrokenProcessPool`` once one child died. Here every byte a
+worker reads and writes is ours: a worker ends quietly on end of input (the parent
+gone, however it went: its stdin closes), ignores SIGINT (the parent shuts it down
+after its SMTP transactions), and a worker that dies makes its batch fail with
+:class:`RenderWorkerError`, which the pass answers by rendering in its own process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import pickle
+import signal
+import struct
+import sys
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from newsletter.config import Config, Subscriber
+from newsletter.dkim import signer_for
+from newsletter.matching import Match
+from newsletter.render import Renderer
+
+log = logging.getLogger(__name__)
+
+_HEADER = struct.Struct(">Q")
+Rendered = list[tuple[str, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One email to render: the subscriber, its papers, the Message-ID salt."""
+
+    subscriber: Subscriber
+    matches: list[Match]
+    salt: str
+
+
+def render_job(renderer: Renderer, job: Job) -> tuple[str, bytes]:
+    """The Message-ID and the bytes of one delivery (DKIM-signed with ``dkim`` set): the
+    one render path, used in this process and in the render workers alike."""
+    message_id = renderer.message_id(job.subscriber, job.matches, salt=job.salt)
+    email = renderer.render(job.subscriber, job.matches, message_id=message_id)
+    data = email.as_bytes()
+    signer = signer_for(renderer.config)
+    return message_id, data if signer is None else signer.sign(data)  # signed once: the ledger keeps these bytes
+
+
+class RenderWorkerError(Exception):
+    """A render worker died or answered nonsense (the batch is rendered in-process)."""
+
+
+def _frame(obj: Any) -> bytes:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(len(data)) + data
+
+
+class _Worker:
+    def __init__(self, proc: asyncio.subprocess.Process, number: int) -> None:
+        self.proc = proc
+        self.number = number
+
+    async def call(self, payload: bytes) -> Any:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        try:
+            self.proc.stdin.write(payload)
+            await self.proc.stdin.drain()
+            size = _HEADER.unpack(await self.proc.stdout.readexactly(_HEADER.size))[0]
+            return pickle.loads(await self.proc.stdout.readexactly(size))
+        except (OSError, EOFError, asyncio.IncompleteReadError, pickle.UnpicklingError, struct.error) as exc:
+            code = self.proc.returncode
+            raise RenderWorkerError(
+                f"render worker {self.proc.pid} died" + (f" (exit {code})" if code is not None else "") + f": {exc!r}"
+            ) from None
+
+
+class RenderPool:
+    """``workers`` render processes; :meth:`start` them while the pass plans, then
+    :meth:`submit` batches. At most one batch per worker is rendering; the others
+    wait their turn in this process."""
+
+    def __init__(self, config: Config, workers: int) -> None:
+        self.config = config
+        self.workers = workers
+        self._procs: list[_Worker] = []
+        self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
+        self._config_frame = _frame(config)
+        self._ready: list[asyncio.Task[None]] = []
+        self._alive = 0
+        self._none_left = asyncio.Event()
+
+    def _lost(self, worker: _Worker, why: object) -> None:
+        log.warning("%s", why)
+        self._alive -= 1
+        if self._alive <= 0:
+            self._none_left.set()
+
+    async def start(self) -> None:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in [*sys.path, env.get("PYTHONPATH", "")] if p)
+        for number in range(self.workers):
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "newsletter.delivery.render_pool",
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                env=env,
+            )
+            worker = _Worker(proc, number)
+            self._procs.append(worker)
+            self._alive += 1
+            self._ready.append(asyncio.ensure_future(self._hello(worker)))
+
+    async def _hello(self, worker: _Worker) -> None:
+        """Hand the worker its configuration; it answers when its renderer is built."""
+        try:
+            answer = await worker.call(self._config_frame)
+        except RenderWorkerError as exc:
+            self._lost(worker, exc)
+            return
+        if answer == "ready":
+            self._idle.put_nowait(worker)
+        else:
+            self._lost(worker, f"render worker {worker.proc.pid} could not start: {answer!r}")
+
+    async def render(self, jobs: list[Job]) -> Rendered:
+        """The batch rendered by the next idle worker (RenderWorkerError if it dies, or
+        when no worker is left)."""
+        idle = asyncio.ensure_future(self._idle.get())
+        none_left = asyncio.ensure_future(self._none_left.wait())
+        try:
+            await asyncio.wait({idle, none_left}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            none_left.cancel()
+            if not idle.done():
+                idle.cancel()
+        if idle.cancelled() or not idle.done():
+            raise RenderWorkerError("no render worker left")
+        worker = idle.result()
+        try:
+            answer = await worker.call(_frame(jobs))
+        except RenderWorkerError as exc:
+            self._lost(worker, exc)
+            raise
+        self._idle.put_nowait(worker)
+        if isinstance(answer, BaseException):
+            raise RenderWorkerError(f"render worker failed: {answer!r}")
+        rendered: Rendered = answer
+        return rendered
+
+    def submit(self, jobs: list[Job]) -> asyncio.Future[Rendered]:
+        return asyncio.ensure_future(self.render(jobs))
+
+    async def aclose(self) -> None:
+        """End every worker (end of input; killed after 5 s) and wait for them."""
+        for task in self._ready:
+            task.cancel()
+        drains = []
+        for worker in self._procs:
+            if worker.proc.stdin is not None:
+                with contextlib.suppress(OSError):
+                    worker.proc.stdin.close()
+            if worker.proc.stdout is not None:  # an answer nobody awaits: read to the end, so the pipe closes
+                drains.append(asyncio.ensure_future(_discard(worker.proc.stdout)))
+        for worker in self._procs:
+            try:
+                await asyncio.wait_for(worker.proc.wait(), 5)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    worker.proc.kill()
+                await worker.proc.wait()
+        for drain in drains:
+            drain.cancel()
+        self._procs = []
+
+
+async def _discard(stream: asyncio.StreamReader) -> None:
+    with contextlib.suppress(OSError, asyncio.CancelledError):
+        while await stream.read(1 << 16):
+            pass
+
+
+# --------------------------------------------------------------------------- the worker
+
+
+def _read(stream: BinaryIO) -> Any:
+    head = stream.read(_HEADER.size)
+    if len(head) < _HEADER.size:
+        raise EOFError
+    size = _HEADER.unpack(head)[0]
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError
+    return pickle.loads(data)
+
+
+def _write(stream: BinaryIO, obj: Any) -> None:
+    stream.write(_frame(obj))
+    stream.flush()
+
+
+def worker_main() -> int:
+    """A render worker: configuration first, then batches, until end of input. It never
+    prints a traceback: the parent gone (end of input, a broken pipe) ends it quietly;
+    a failed render is sent back as the exception."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which shuts us down
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing but frames on the pipe
+    try:
+        config = _read(stdin)
+        renderer = Renderer(config)
+        _write(stdout, "ready")
+        while True:
+            jobs = _read(stdin)
+            try:
+                answer: Any = [render_job(renderer, job) for job in jobs]
+            except Exception as exc:
+                answer = RenderWorkerError(f"{type(exc).__name__}: {exc}")
+            _write(stdout, answer)
+    except (EOFError, OSError, pickle.UnpicklingError, struct.error):
+        return 0
+    except Exception as exc:
+        with contextlib.suppress(OSError):
+            _write(stdout, RenderWorkerError(f"{type(exc).__name__}: {exc}"))
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(worker_main())

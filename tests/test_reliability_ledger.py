@@ -1,0 +1,283 @@
+"""A damaged ledger is reported, never taken for a new one (SPEC 6, issue 11): every
+state is one line naming the file and what to do, exit 2, nothing sent; a full disk
+is ``ledger disk full``, exit 1, and a rerun after freeing space loses nothing.
+Real ``newsletter`` processes, real SQLite files, a real aiosmtpd server and (for the
+full and read-only disks) a real tmpfs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+
+import pytest
+
+from newsletter.config import load_config
+from newsletter.delivery.ledger import SCHEMA_VERSION, Ledger
+from newsletter.errors import LedgerError
+from tests.smtpd import smtp_server, write_config
+
+ROOT = Path(__file__).resolve().parent.parent
+READERS = [{"email": f"reader{i:03d}@example.org", "keywords": ["model*"], "max_papers": 3} for i in range(3)]
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        [sys.executable, "-m", "newsletter", *args], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def one_error_line(run: subprocess.CompletedProcess[str]) -> str:
+    """The run printed exactly one ``error:`` line and no traceback; returns it."""
+    assert "Traceback" not in run.stderr, run.stderr
+    lines = [line for line in run.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, run.stderr
+    return lines[0]
+
+
+@contextmanager
+def tmpfs(where: Path, size: str) -> Iterator[Path]:
+    where.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {mounted.stderr.decode().strip()}")
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", "-l", str(where)], check=False)
+
+
+def remount(where: Path, options: str) -> None:
+    subprocess.run(["mount", "-o", f"remount,{options}", str(where)], check=True)
+
+
+def _garbage(path: Path) -> None:
+    path.write_bytes(b"these are not the bytes of a ledger\n" * 200)
+
+
+def _truncated(path: Path) -> None:
+    with Ledger.open(path) as ledger:
+        ledger.register_subscribers(f"u{i}@example.org" for i in range(5000))
+        ledger.checkpoint()
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+def _zero_bytes(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _newer_schema(path: Path) -> None:
+    Ledger.open(path).close()
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
+
+
+def _other_database(path: Path) -> None:
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("CREATE TABLE notes (text TEXT)")
+
+
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [
+        (_garbage, "not a paper-digest ledger (not a SQLite database)"),
+        (_truncated, "the ledger is damaged (database disk image is malformed; truncated?)"),
+        (_zero_bytes, "the ledger file is empty (0 bytes)"),
+        (_newer_schema, f"ledger schema {SCHEMA_VERSION + 1} is newer than this program ({SCHEMA_VERSION})"),
+        (_other_database, "not a paper-digest ledger (a SQLite database of something else)"),
+    ],
+    ids=["garbage", "truncated", "zero-bytes", "newer-schema", "other-database"],
+)
+def test_ledger_damaged_state_one_line_exit_2_nothing_sent(
+    tmp_path: Path, seeds: dict[str, Path], damage: object, says: str
+) -> None:
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, READERS)
+        shutil.copy2(seeds["001"], tmp_path / "digests")
+        ledger = tmp_path / "ledger.sqlite3"
+        damage(ledger)  # type: ignore[operator]
+        before = ledger.read_bytes()
+        for command in ("send", "status", "run"):
+            run = cli(command, "-c", str(cfg), timeout=60)
+            assert run.returncode == 2, (command, run.stderr)
+            line = one_error_line(run)
+            assert line.startswith(f"error: {ledger}: ") and says in line, (command, line)
+        assert server.received == []
+        assert ledger.read_bytes() == before  # never re-initialised, never "repaired"
+
+
+def test_ledger_missing_file_is_created_migrated_and_atomic(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "ledger.sqlite3"
+    with Ledger.open(path) as ledger:
+        assert ledger.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert sorted(p.name for p in path.parent.iterdir()) == ["ledger.sqlite3"]  # no temporary left
+    Ledger.open(path).close()  # and it opens again as a ledger
+
+
+def test_ledger_locked_by_another_program_one_line_exit_2(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, READERS)
+        shutil.copy2(seeds["001"], tmp_path / "digests")
+        ledger = tmp_path / "ledger.sqlite3"
+        Ledger.open(ledger).close()
+        holder = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                textwrap.dedent(f"""
+                    import sqlite3, sys, time
+                    conn = sqlite3.connect({str(ledger)!r}, isolation_level=None)
+                    conn.execute("BEGIN EXCLUSIVE")
+                    print("locked", flush=True)
+                    time.sleep(60)
+                """),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+            started = time.monotonic()
+            run = cli("send", "-c", str(cfg))
+            took = time.monotonic() - started
+        finally:
+            holder.kill()
+            holder.wait()
+        assert run.returncode == 2
+        assert "the ledger is locked by another program" in one_error_line(run)
+        assert took < 20 and server.received == []
+        assert cli("send", "-c", str(cfg)).returncode == 0  # the lock gone: it works
+        assert len(server.received) == 3
+
+
+def test_ledger_lock_message_never_names_a_stale_pid(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    """The lock file still says ``pid 999999`` (a dead predecessor's text) while another
+    process holds the lock without having written its own: no stale pid is named."""
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, READERS)
+        lock = tmp_path / "ledger.sqlite3.lock"
+        lock.write_text("pid 999999: send\n")
+        holder = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                f"import fcntl, os, time\nfd = os.open({str(lock)!r}, os.O_RDWR)\n"
+                "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(60)\n",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+            run = cli("send", "-c", str(cfg))
+        finally:
+            holder.kill()
+            holder.wait()
+    assert run.returncode == 2
+    line = one_error_line(run)
+    assert "another newsletter process is using this ledger (process unknown)" in line
+    assert "999999" not in line
+
+
+def test_ledger_read_only_directory_one_line_exit_2(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    with tmpfs(tmp_path / f"ro-{uuid.uuid4().hex[:6]}", "8m") as disk, smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, READERS, state=str(disk / "ledger.sqlite3"))
+        shutil.copy2(seeds["000"], tmp_path / "digests")
+        assert cli("send", "-c", str(cfg)).returncode == 0
+        first = len(server.received)
+        shutil.copy2(seeds["001"], tmp_path / "digests")
+        remount(disk, "ro")
+        run = cli("send", "-c", str(cfg))
+        assert run.returncode == 2
+        line = one_error_line(run)
+        assert str(disk) in line and "writable" in line, line
+        assert len(server.received) == first
+        remount(disk, "rw")
+        assert cli("send", "-c", str(cfg)).returncode == 0
+        assert len(server.received) > first
+
+
+def test_ledger_disk_full_one_line_exit_1_rerun_after_freeing_loses_nothing(
+    tmp_path: Path, seeds: dict[str, Path]
+) -> None:
+    n = 300
+    readers = [{"email": f"user{i:03d}@example.org", "keywords": ["model*"], "max_papers": 5} for i in range(n)]
+    with tmpfs(tmp_path / f"full-{uuid.uuid4().hex[:6]}", "16m") as disk, smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, readers, state=str(disk / "ledger.sqlite3"))
+        shutil.copy2(seeds["001"], tmp_path / "digests")
+        filler = disk / "filler"
+        filler.write_bytes(b"\0" * (15 * 1024 * 1024 + 256 * 1024))  # leaves ~768 KiB: full mid-pass
+        run = cli("send", "-c", str(cfg))
+        assert run.returncode == 1, run.stderr
+        line = one_error_line(run)
+        assert line.startswith(f"error: ledger disk full: {disk / 'ledger.sqlite3'}: "), line
+        assert "cannot rollback" not in run.stderr
+        sent_before = len(server.received)
+        assert sent_before < n  # it stopped part-way
+        filler.unlink()  # free the space
+        rerun = cli("send", "-c", str(cfg))
+        assert rerun.returncode == 0, rerun.stderr
+        got = server.by_recipient()
+        assert sorted(got) == [r["email"] for r in readers]  # nothing lost
+        for msgs in got.values():  # a duplicate only for what was in flight: the very same message
+            assert len({m.message_id for m in msgs}) == 1
+        assert sum(len(m) for m in got.values()) - n <= 8
+        with Ledger.open(load_config(cfg).state) as ledger:
+            assert ledger.delivery_counts() == {"sent": n, "pending": 0, "failed": 0}
+            wal = disk / "ledger.sqlite3-wal"
+            assert not wal.exists() or wal.stat().st_size <= 1 << 20  # checkpointed: fits a small disk
+
+
+def test_ledger_error_is_a_newsletter_error_with_exit_code_2(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite3"
+    path.write_bytes(b"x" * 4096)
+    with pytest.raises(LedgerError) as info:
+        Ledger.open(path)
+    assert info.value.exit_code == 2 and info.value.path == str(path)
+
+
+def fill(disk: Path) -> Path:
+    """Fill the file system of ``disk`` to the last byte."""
+    filler = disk / "filler"
+    with filler.open("wb") as f:
+        try:
+            while True:
+                f.write(b"\0" * 65536)
+                f.flush()
+        except OSError:
+            pass
+    return filler
+
+
+def test_ledger_disk_full_in_the_daemon_one_line_once_then_recovers(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    from tests.test_daemon import NEVER_SOON, daemon, wait_for
+
+    with tmpfs(tmp_path / f"dfull-{uuid.uuid4().hex[:6]}", "8m") as disk, smtp_server() as server:
+        cfg = write_config(
+            tmp_path,
+            server.port,
+            READERS,
+            state=str(disk / "ledger.sqlite3"),
+            schedule={"cron": NEVER_SOON, "timezone": "UTC", "on_arrival": True},
+        )
+        with daemon(cfg) as proc:
+            filler = fill(disk)
+            shutil.copy2(seeds["002"], tmp_path / "digests")
+            wait_for(lambda: "ledger disk full" in proc.text(), 20, "the full disk reported")
+            time.sleep(3)  # three more polls: not logged again
+            assert proc.text().count("ledger disk full") == 1
+            filler.unlink()
+            wait_for(lambda: len(server.received) == len(READERS), 30, "delivery once there is space")
+            assert proc.stop() == 0
+        log = proc.text()
+    assert "Traceback" not in log and "digest pick-up works again" in log

@@ -1,0 +1,120 @@
+"""Resume (SPEC 6, issue 11): a pass interrupted by SIGTERM or a crash is recorded as
+unfinished, and the next start of ``run`` or ``send`` finishes it at once for every
+subscriber it had not reached, not at the next cron fire. Real daemon and ``send``
+processes, a real (slow) aiosmtpd server, a real ledger."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from newsletter.config import load_config
+from newsletter.delivery.ledger import Ledger
+from tests.smtpd import Faults, smtp_server, write_config
+from tests.test_daemon import NEVER_SOON, daemon, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+PEOPLE = [{"email": f"reader{i:02d}@example.org", "keywords": ["learning"]} for i in range(30)]
+
+
+def unfinished(cfg: Path) -> list[object]:
+    with Ledger.open(load_config(cfg).state) as ledger:
+        return list(ledger.unfinished_runs())
+
+
+def test_resume_sigterm_to_run_mid_pass_restart_serves_everyone_within_seconds(
+    tmp_path: Path, seeds: dict[str, Path]
+) -> None:
+    with smtp_server(Faults(slow=0.4)) as server:
+        # the cron fires once a year: only the resume at start can finish the pass
+        cfg = write_config(
+            tmp_path,
+            server.port,
+            PEOPLE,
+            smtp={"connections": 2, "timeout": 10},
+            schedule={"cron": NEVER_SOON, "timezone": "UTC", "on_arrival": True},
+        )
+        with daemon(cfg) as proc:
+            shutil.copy2(seeds["000"], tmp_path / "digests")  # delivered on arrival
+            wait_for(lambda: len(server.received) >= 4, 30, "a pass under way")
+            assert proc.stop(signal.SIGTERM) == 0
+        first = len(server.received)
+        assert 4 <= first < len(PEOPLE)
+        assert len(unfinished(cfg)) == 1  # recorded as interrupted
+
+        with daemon(cfg) as again:
+            started = time.monotonic()
+            wait_for(lambda: len(server.received) >= len(PEOPLE), 30, "everyone served after the restart")
+            took = time.monotonic() - started
+            time.sleep(1.0)
+            assert again.stop() == 0
+        log = again.text()
+    recipients = sorted(r for m in server.received for r in m.rcpt_tos)
+    assert recipients == sorted(p["email"] for p in PEOPLE)  # each exactly once
+    assert took < 15  # (30 - first) messages at 0.4 s over 2 connections: seconds, not the next fire
+    assert "finishing 1 interrupted pass" in log
+    assert unfinished(cfg) == []
+    with Ledger.open(load_config(cfg).state) as ledger:
+        assert ledger.delivery_counts() == {"sent": len(PEOPLE), "pending": 0, "failed": 0}
+
+
+def test_resume_send_killed_mid_pass_then_run_finishes_it_at_start(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    with smtp_server(Faults(slow=0.2)) as server:
+        cfg = write_config(
+            tmp_path, server.port, PEOPLE, smtp={"connections": 2}, schedule={"cron": NEVER_SOON, "timezone": "UTC"}
+        )
+        shutil.copy2(seeds["000"], tmp_path / "digests")
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        send = subprocess.Popen(
+            [sys.executable, "-m", "newsletter", "send", "-c", str(cfg)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for(lambda: len(server.received) >= 4 or send.poll() is not None, 30, "the send under way")
+        send.kill()  # a crash: nothing is recorded at the end
+        send.wait()
+        assert len(server.received) < len(PEOPLE)
+        assert len(unfinished(cfg)) == 1
+        time.sleep(0.5)  # the transactions the kill cut are over
+        with daemon(cfg) as proc:
+            wait_for(lambda: len(server.by_recipient()) >= len(PEOPLE), 30, "the daemon finishing the pass")
+            assert proc.stop() == 0
+        got = server.by_recipient()
+    assert sorted(got) == sorted(p["email"] for p in PEOPLE)
+    for msgs in got.values():  # a duplicate only for a message in flight at the kill: the same one
+        assert len({m.message_id for m in msgs}) == 1
+    assert sum(len(m) for m in got.values()) - len(PEOPLE) <= 2
+    assert unfinished(cfg) == []
+
+
+def test_resume_send_takes_over_an_interrupted_daemon_pass(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    with smtp_server(Faults(slow=0.3)) as server:
+        cfg = write_config(
+            tmp_path,
+            server.port,
+            PEOPLE,
+            smtp={"connections": 2, "timeout": 10},
+            schedule={"cron": NEVER_SOON, "timezone": "UTC", "on_arrival": True},
+        )
+        with daemon(cfg) as proc:
+            shutil.copy2(seeds["000"], tmp_path / "digests")
+            wait_for(lambda: len(server.received) >= 4, 30, "a pass under way")
+            assert proc.stop() == 0
+        assert len(unfinished(cfg)) == 1
+        run = subprocess.run(
+            [sys.executable, "-m", "newsletter", "send", "-c", str(cfg)],
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert run.returncode == 0, run.stderr
+        assert "finishing the pass interrupted at" in run.stderr
+    assert sorted(r for m in server.received for r in m.rcpt_tos) == sorted(p["email"] for p in PEOPLE)
+    assert unfinished(cfg) == []
