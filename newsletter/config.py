@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from newsletter.cron import cron_trigger, timezone
 from newsletter.errors import ConfigError
+from newsletter.matching import Profile, validate_keyword
 
 DEFAULT_CONFIG = "config.yaml"
 _CONTROL = re.compile(r"[\r\n\x00]")
@@ -439,8 +440,6 @@ class Defaults(Model):
 
 
 def _keywords(values: list[str]) -> list[str]:
-    from newsletter.matching import validate_keyword
-
     for value in values:
         reason = validate_keyword(value)
         if reason:
@@ -630,6 +629,18 @@ class Subscriber:
     def mailbox(self) -> Mailbox:
         return Mailbox(self.name or "", self.email)
 
+    @property
+    def profile(self) -> Profile:
+        """The matching profile: what :func:`newsletter.matching.match_papers` needs."""
+        return Profile(
+            email=self.email,
+            keywords=self.keywords,
+            require=self.require,
+            exclude=self.exclude,
+            max_papers=self.max_papers,
+            stemming=self.stemming,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Config:
@@ -637,7 +648,7 @@ class Config:
 
     path: Path
     digests: Digests
-    state: Path
+    ledger_path: Path  # YAML key `state`: the SQLite ledger
     schedule: Schedule
     sender: Sender
     links: Links
@@ -926,7 +937,7 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
     return Config(
         path=cfg_path,
         digests=model.digests.model_copy(update={"directory": _resolve(base, model.digests.directory)}),
-        state=_resolve(base, model.state),
+        ledger_path=_resolve(base, model.state),
         schedule=model.schedule,
         sender=model.sender,
         links=model.links,

@@ -14,7 +14,7 @@ from pathlib import Path
 from newsletter.config import Config, Subscriber
 from newsletter.digest import Digest, Paper, read_digest, unique_papers
 from newsletter.errors import DigestParseError
-from newsletter.matching import Match, PaperIndex, Profile, match_papers
+from newsletter.matching import Match, PaperIndex, match_papers
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,18 +53,6 @@ def load_digests(paths: Sequence[str | Path], *, fmt: str = "auto") -> Loaded:
     return Loaded(tuple(digests), tuple(errors), papers)
 
 
-def profile_of(subscriber: Subscriber) -> Profile:
-    """The matching profile of a subscriber."""
-    return Profile(
-        email=subscriber.email,
-        keywords=subscriber.keywords,
-        require=subscriber.require,
-        exclude=subscriber.exclude,
-        max_papers=subscriber.max_papers,
-        stemming=subscriber.stemming,
-    )
-
-
 def plan(
     subscribers: Sequence[Subscriber],
     papers: Sequence[Paper],
@@ -79,7 +67,7 @@ def plan(
     index = PaperIndex(papers)
     sent = already_sent or {}
     return [
-        (sub, match_papers(index, profile_of(sub), exclude_ids=sent.get(sub.email, frozenset()))) for sub in subscribers
+        (sub, match_papers(index, sub.profile, exclude_ids=sent.get(sub.email, frozenset()))) for sub in subscribers
     ]
 
 

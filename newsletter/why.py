@@ -24,7 +24,6 @@ from newsletter.cron import cron_trigger, describe_cron, timezone
 from newsletter.delivery.ledger import Ledger, suppression_key
 from newsletter.digest import Paper, unique_papers
 from newsletter.matching import PaperIndex, match_papers
-from newsletter.pipeline import profile_of
 
 BACKFILL_HINT = "send --backfill gives it the latest digest now"
 
@@ -77,7 +76,7 @@ def nothing_reasons(
             else:
                 out[sub.email] = Nothing(sub.email, "no-digest", "no new digest since its last email")
             continue
-        matches = match_papers(index, profile_of(sub))
+        matches = match_papers(index, sub.profile)
         if matches:
             n = len(matches)
             out[sub.email] = Nothing(
@@ -133,7 +132,7 @@ def status_reasons(config: Config, ledger: Ledger, *, now: datetime | None = Non
         got = delivered.get(sub.email)
         if got is not None and got[0] == "sent" and got[1] >= latest[-1].seen_at:
             continue  # its latest email came after the latest digest: it got it
-        profile = profile_of(sub)
+        profile = sub.profile
         matched = match_papers(index, profile)
         if matched and match_papers(index, profile, exclude_ids=ledger.sent_papers(sub.email)):
             continue
@@ -148,6 +147,6 @@ def status_reasons(config: Config, ledger: Ledger, *, now: datetime | None = Non
 def backfill_new(config: Config) -> list[str]:
     """Subscribers who never had an email get the latest digest in this pass (their
     ledger horizon moves back to just before it). Returns their addresses."""
-    with Ledger.open(config.state) as ledger:
+    with Ledger.open(config.ledger_path) as ledger:
         suppressed = ledger.suppressed()
         return ledger.backfill(s.email for s in config.subscribers if suppression_key(s.email) not in suppressed)

@@ -10,7 +10,6 @@ from typing import Any
 
 import click
 
-from newsletter.cli import cli
 from newsletter.cli.options import config_option, json_option
 from newsletter.config import Subscriber, load_config
 from newsletter.digest import Paper
@@ -49,7 +48,7 @@ def match_json(results: list[tuple[str, list[Match]]]) -> dict[str, object]:
     }
 
 
-@cli.command("match")
+@click.command("match")
 @config_option
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--subscriber", "emails", multiple=True, metavar="EMAIL", help="Only this subscriber (repeatable).")

@@ -172,7 +172,7 @@ def _text_info(index: PaperIndex, raw: str, stemming: bool) -> _Info:
     return _entry_info(index, compile_entry(raw, stemming))
 
 
-def match_papers(
+def match_papers(  # noqa: C901  (the hot loop, inlined on purpose: bench/bench_matching.py)
     index: PaperIndex,
     profile: Profile | CompiledProfile,
     *,

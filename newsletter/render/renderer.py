@@ -21,7 +21,6 @@ from newsletter.config import Config, Subscriber, parse_mailbox
 from newsletter.digest import Paper
 from newsletter.errors import RenderError
 from newsletter.matching import CompiledProfile, Match, compile_profile
-from newsletter.pipeline import profile_of
 from newsletter.render.content import PaperBase, collapse, format_day, paper_base, paper_views
 from newsletter.render.message import MessageFactory, message_bytes, message_id_for
 from newsletter.render.templates import Templates, describe, load_templates
@@ -150,7 +149,7 @@ class Renderer:
         """The subscriber's compiled matching profile (cached for the run)."""
         cp = self._profiles.get(subscriber.email)
         if cp is None:
-            cp = self._profiles[subscriber.email] = compile_profile(profile_of(subscriber))
+            cp = self._profiles[subscriber.email] = compile_profile(subscriber.profile)
         return cp
 
     def paper_base(self, paper: Paper) -> PaperBase:

@@ -38,7 +38,7 @@ from newsletter.config import Config, Subscriber, load_config
 from newsletter.delivery.ledger import suppression_key
 from newsletter.errors import NewsletterError
 from newsletter.matching import Match, PaperIndex, match_papers
-from newsletter.pipeline import Loaded, digest_files, load_digests, profile_of, select_subscribers
+from newsletter.pipeline import Loaded, digest_files, load_digests, select_subscribers
 from newsletter.preview import IndexRow, Preview, slug_of, suppressed_addresses
 from newsletter.render import Renderer
 from newsletter.web.app import Server, html_response, make_app, render_page
@@ -216,7 +216,7 @@ class PreviewSource:
 
 def _match(index: PaperIndex, sub: Subscriber) -> list[Match]:
     """What :func:`newsletter.pipeline.plan` gives ``sub``, over a shared index."""
-    return match_papers(index, profile_of(sub))
+    return match_papers(index, sub.profile)
 
 
 def _served_link(p: IndexRow, kind: str) -> str:
@@ -317,7 +317,7 @@ class PreviewServer(Server):
         return await self._run(build)
 
 
-def serve(
+def serve_preview(
     config_path: str | Path,
     *,
     port: int = 8025,
