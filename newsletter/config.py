@@ -676,36 +676,37 @@ class Config:
 
 
 class _Lines:
-    """Key path -> line number, from the composed YAML node tree."""
+    """Key path -> line number, looked up in the composed YAML node tree when an error
+    needs one: a walk down the path asked for, no map of every node (a file of 100,000
+    subscribers has millions). The line of a key path is its value's line when the
+    value is a scalar, else the key's; a path that does not exist gives the line of its
+    longest existing prefix (a later duplicate key wins, as in the parsed data)."""
 
     def __init__(self, node: yaml.Node | None) -> None:
-        self.lines: dict[Loc, int] = {}
-        if node is not None:
-            self._walk(node, ())
-
-    def _walk(self, node: yaml.Node, loc: Loc) -> None:
-        self.lines[loc] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                k = key.value if isinstance(key, yaml.ScalarNode) else str(key.value)
-                self.lines[(*loc, k)] = key.start_mark.line + 1
-                self._walk_value(value, (*loc, k))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                self._walk(item, (*loc, i))
-
-    def _walk_value(self, node: yaml.Node, loc: Loc) -> None:
-        key_line = self.lines[loc]
-        self._walk(node, loc)
-        if not isinstance(node, yaml.ScalarNode):
-            self.lines[loc] = key_line
+        self._root = node
 
     def line(self, loc: Loc) -> int | None:
-        while loc:
-            if loc in self.lines:
-                return self.lines[loc]
-            loc = loc[:-1]
-        return self.lines.get(())
+        node = self._root
+        if node is None:
+            return None
+        found = node.start_mark.line + 1
+        for part in loc:
+            if isinstance(node, yaml.MappingNode):
+                pair = None
+                for key, value in node.value:
+                    k = key.value if isinstance(key, yaml.ScalarNode) else str(key.value)
+                    if k == part:
+                        pair = key, value
+                if pair is None:
+                    return found
+                key, node = pair
+                found = (node if isinstance(node, yaml.ScalarNode) else key).start_mark.line + 1
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+                node = node.value[part]
+                found = node.start_mark.line + 1
+            else:
+                return found
+        return found
 
 
 def _read_yaml(path: Path) -> tuple[Any, _Lines]:

@@ -7,7 +7,7 @@ delivers.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,11 +64,20 @@ def plan(
     ``already_sent`` maps an address to the paper ids it was sent before; those
     are never matched again.
     """
+    return list(plan_each(subscribers, papers, already_sent=already_sent))
+
+
+def plan_each(
+    subscribers: Iterable[Subscriber],
+    papers: Sequence[Paper],
+    *,
+    already_sent: Mapping[str, Collection[str]] | None = None,
+) -> Iterator[tuple[Subscriber, list[Match]]]:
+    """:func:`plan`, one subscriber at a time (``match --json`` streams 100,000 of them)."""
     index = PaperIndex(papers)
     sent = already_sent or {}
-    return [
-        (sub, match_papers(index, sub.profile, exclude_ids=sent.get(sub.email, frozenset()))) for sub in subscribers
-    ]
+    for sub in subscribers:
+        yield sub, match_papers(index, sub.profile, exclude_ids=sent.get(sub.email, frozenset()))
 
 
 def select_subscribers(config: Config, emails: Sequence[str] = ()) -> tuple[Subscriber, ...]:
