@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import time
 
-from bench import bench_delivery, bench_matching, bench_parse, bench_render, bench_similarity, bench_web
+from bench import bench_config, bench_delivery, bench_matching, bench_parse, bench_render, bench_similarity, bench_web
 
 
 def main() -> None:
-    for module in (bench_parse, bench_matching, bench_similarity, bench_render, bench_delivery, bench_web):
+    for module in (
+        bench_parse,
+        bench_config,
+        bench_matching,
+        bench_similarity,
+        bench_render,
+        bench_delivery,
+        bench_web,
+    ):
         started = time.perf_counter()
         module.run()
         print(f"  ({module.__name__} took {time.perf_counter() - started:.1f} s)\n")

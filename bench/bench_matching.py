@@ -3,7 +3,7 @@
 "cold" is the realistic path of a run: :class:`Profile` objects (as a run builds
 them from the configuration) matched against a fresh index with the module caches
 cleared, so every distinct entry is compiled and looked up on the way. A plain
-Profile is matched by its entries' texts (answers cached on the index per text),
+Profile is matched by its entries' texts (answers cached per index and text),
 without building a compiled profile. "precompiled+warm" matches the
 :func:`compile_profile` results again against the now warm index.
 """

@@ -7,9 +7,9 @@ fewer match), on one core. Prints messages/s and the top of a cProfile run.
 What dominates: with MJML compiled once per run (see
 :mod:`newsletter.render.templates`; measured side by side below against the
 Jinja-then-MJML-per-message path), no single step does. The MIME message is
-written as bytes directly (:meth:`newsletter.render.message.MessageFactory.message_bytes`:
+written as bytes directly (:class:`newsletter.render.fastmime.FastWriter`:
 run-wide headers folded once, the per-subscriber ones written directly in their
-plain cases, quoted-printable by :func:`~newsletter.render.message.quoted_printable`
+plain cases, quoted-printable by :func:`~newsletter.render.fastmime.quoted_printable`
 at about half the cost of ``binascii.b2a_qp``), and the ``EmailMessage`` is only
 built when asked for. What is left splits, roughly evenly, between the view model
 (highlight spans of the matching engine), the two Jinja renders (HTML, text with

@@ -104,7 +104,7 @@ def unsubscribe_endpoint(directory: Path) -> None:
     cfg = directory / "unsub.yaml"
     cfg.write_text(yaml.safe_dump(data), encoding="utf-8")
     config = load_config(cfg)
-    Ledger.open(config.state).close()
+    Ledger.open(config.ledger_path).close()
     server = UnsubscribeServer(config, port=0)
     server.start_background()
     port = server.server_address[1]

@@ -39,7 +39,6 @@ from newsletter.delivery.ledger import Ledger
 from newsletter.digest import Paper
 from newsletter.fsutil import atomic_write
 from newsletter.matching import Match, PaperIndex, match_papers
-from newsletter.pipeline import profile_of
 from newsletter.unsubscribe import secret_for
 
 PAGE_TEMPLATE = "archive.html.j2"
@@ -85,7 +84,7 @@ class Archived:
 def _matches(sub: Subscriber, papers: Sequence[Paper]) -> list[Match]:
     """The delivered papers in delivery order, with why they matched (a paper the profile
     no longer matches keeps its place, without explanation)."""
-    profile = replace(profile_of(sub), max_papers=max(len(papers), 1))
+    profile = replace(sub.profile, max_papers=max(len(papers), 1))
     found = {m.paper.id: m for m in match_papers(PaperIndex(papers), profile)}
     return [found.get(p.id) or Match(p, 0, (), i) for i, p in enumerate(papers)]
 
@@ -196,7 +195,7 @@ def archive_after_pass(config: Config, ledger: Ledger | None = None) -> Archived
     try:
         if ledger is not None:
             return archive_sent(config, ledger)
-        with Ledger.open(config.state) as own:
+        with Ledger.open(config.ledger_path) as own:
             return archive_sent(config, own)
     except OSError as exc:
         raise NewsletterError(

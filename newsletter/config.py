@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from newsletter.cron import cron_trigger, timezone
 from newsletter.errors import ConfigError
+from newsletter.matching import Profile, validate_keyword
 
 DEFAULT_CONFIG = "config.yaml"
 _CONTROL = re.compile(r"[\r\n\x00]")
@@ -468,8 +469,6 @@ def _likes(values: list[str]) -> list[str]:
 
 
 def _keywords(values: list[str]) -> list[str]:
-    from newsletter.matching import validate_keyword
-
     for value in values:
         reason = validate_keyword(value)
         if reason:
@@ -668,6 +667,18 @@ class Subscriber:
     def mailbox(self) -> Mailbox:
         return Mailbox(self.name or "", self.email)
 
+    @property
+    def profile(self) -> Profile:
+        """The matching profile: what :func:`newsletter.matching.match_papers` needs."""
+        return Profile(
+            email=self.email,
+            keywords=self.keywords,
+            require=self.require,
+            exclude=self.exclude,
+            max_papers=self.max_papers,
+            stemming=self.stemming,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Config:
@@ -675,7 +686,7 @@ class Config:
 
     path: Path
     digests: Digests
-    state: Path
+    ledger_path: Path  # YAML key `state`: the SQLite ledger
     schedule: Schedule
     sender: Sender
     links: Links
@@ -703,36 +714,37 @@ class Config:
 
 
 class _Lines:
-    """Key path -> line number, from the composed YAML node tree."""
+    """Key path -> line number, looked up in the composed YAML node tree when an error
+    needs one: a walk down the path asked for, no map of every node (a file of 100,000
+    subscribers has millions). The line of a key path is its value's line when the
+    value is a scalar, else the key's; a path that does not exist gives the line of its
+    longest existing prefix (a later duplicate key wins, as in the parsed data)."""
 
     def __init__(self, node: yaml.Node | None) -> None:
-        self.lines: dict[Loc, int] = {}
-        if node is not None:
-            self._walk(node, ())
-
-    def _walk(self, node: yaml.Node, loc: Loc) -> None:
-        self.lines[loc] = node.start_mark.line + 1
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                k = key.value if isinstance(key, yaml.ScalarNode) else str(key.value)
-                self.lines[(*loc, k)] = key.start_mark.line + 1
-                self._walk_value(value, (*loc, k))
-        elif isinstance(node, yaml.SequenceNode):
-            for i, item in enumerate(node.value):
-                self._walk(item, (*loc, i))
-
-    def _walk_value(self, node: yaml.Node, loc: Loc) -> None:
-        key_line = self.lines[loc]
-        self._walk(node, loc)
-        if not isinstance(node, yaml.ScalarNode):
-            self.lines[loc] = key_line
+        self._root = node
 
     def line(self, loc: Loc) -> int | None:
-        while loc:
-            if loc in self.lines:
-                return self.lines[loc]
-            loc = loc[:-1]
-        return self.lines.get(())
+        node = self._root
+        if node is None:
+            return None
+        found = node.start_mark.line + 1
+        for part in loc:
+            if isinstance(node, yaml.MappingNode):
+                pair = None
+                for key, value in node.value:
+                    k = key.value if isinstance(key, yaml.ScalarNode) else str(key.value)
+                    if k == part:
+                        pair = key, value
+                if pair is None:
+                    return found
+                key, node = pair
+                found = (node if isinstance(node, yaml.ScalarNode) else key).start_mark.line + 1
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+                node = node.value[part]
+                found = node.start_mark.line + 1
+            else:
+                return found
+        return found
 
 
 def _read_yaml(path: Path) -> tuple[Any, _Lines]:
@@ -967,7 +979,7 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
     return Config(
         path=cfg_path,
         digests=model.digests.model_copy(update={"directory": _resolve(base, model.digests.directory)}),
-        state=_resolve(base, model.state),
+        ledger_path=_resolve(base, model.state),
         schedule=model.schedule,
         sender=model.sender,
         links=model.links,

@@ -1,4 +1,5 @@
-"""Cron expressions -> APScheduler triggers.
+"""Cron expressions -> APScheduler triggers (pure: no configuration here; which
+subscribers a schedule serves is :mod:`newsletter.schedule`).
 
 Five fields are standard crontab (``minute hour day month day-of-week``); six fields
 add a leading ``second`` field, which tests and impatient operators use
@@ -8,17 +9,10 @@ add a leading ``second`` field, which tests and impatient operators use
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import datetime, tzinfo
-from typing import TYPE_CHECKING
+from datetime import tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
-
-if TYPE_CHECKING:
-    from newsletter.config import Config
-
-GLOBAL = "global"
 
 
 def timezone(name: str) -> tzinfo:
@@ -119,34 +113,3 @@ def describe_cron(expr: str, tz_name: str) -> str:
     if parts[-3:] == ["*", "*", "*"] and not text.startswith("every"):
         text += " every day"
     return f"{text} ({tz_name})"
-
-
-@dataclass(frozen=True, slots=True)
-class Job:
-    """One scheduled pass: a cron expression and the subscribers it serves."""
-
-    key: str
-    cron: str
-    emails: tuple[str, ...]
-
-
-def jobs_for(config: Config) -> list[Job]:
-    """The jobs of a configuration: the global schedule first, then each own schedule."""
-    own: dict[str, list[str]] = {}
-    general: list[str] = []
-    for sub in config.subscribers:
-        if sub.schedule:
-            own.setdefault(" ".join(sub.schedule.split()), []).append(sub.email)
-        else:
-            general.append(sub.email)
-    jobs = [Job(GLOBAL, config.schedule.cron, tuple(general))] if general else []
-    jobs.extend(Job(f"own:{cron}", cron, tuple(emails)) for cron, emails in own.items())
-    return jobs
-
-
-def next_fire(config: Config, now: datetime | None = None) -> datetime | None:
-    """The earliest next fire time over every job of the configuration."""
-    tz = timezone(config.schedule.timezone)
-    start = now or datetime.now(tz)
-    fires = [cron_trigger(job.cron, tz).get_next_fire_time(None, start) for job in jobs_for(config)]
-    return min((f for f in fires if f is not None), default=None)

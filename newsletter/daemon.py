@@ -55,7 +55,7 @@ from typing import Any, TypeVar
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from newsletter.config import Config, Subscriber, load_config, require_secrets
-from newsletter.cron import GLOBAL, cron_trigger, jobs_for, timezone
+from newsletter.cron import cron_trigger, timezone
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.service import SendSummary, pick_up_digests, send_pass
 from newsletter.digest.guard import one_line
@@ -63,6 +63,7 @@ from newsletter.errors import NewsletterError
 from newsletter.fetch import fetch_sources
 from newsletter.pipeline import digest_files
 from newsletter.render import Renderer
+from newsletter.schedule import GLOBAL, jobs_for
 from newsletter.watch import SettleTracker
 from newsletter.web.unsubscribe import UnsubscribeServer
 
@@ -331,8 +332,8 @@ class Daemon:
         except NewsletterError as exc:
             log.error("reload refused, keeping the running configuration: %s", " / ".join(str(exc).splitlines()))
             return
-        if config.state != self.config.state:
-            log.error("reload refused: the ledger path changed (%s); restart instead", config.state)
+        if config.ledger_path != self.config.ledger_path:
+            log.error("reload refused: the ledger path changed (%s); restart instead", config.ledger_path)
             return
         if config.sender.unsubscribe.listen != self.config.sender.unsubscribe.listen:
             log.warning("sender.unsubscribe.listen changed: restart the daemon to apply it")
@@ -383,7 +384,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop, sig.name)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
-        self.ledger = Ledger.open(self.config.state)
+        self.ledger = Ledger.open(self.config.ledger_path)
         try:
             # subscribers "appear" when the daemon starts with them, before any pick-up
             await self.db(Ledger.register_subscribers, [s.email for s in self.config.subscribers])
@@ -400,7 +401,7 @@ class Daemon:
                 "daemon started: %d subscribers, digests in %s, ledger %s",
                 len(self.config.subscribers),
                 self.config.digests.directory,
-                self.config.state,
+                self.config.ledger_path,
             )
             await self._resume()
             if self._fetch_missed():

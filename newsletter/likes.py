@@ -31,9 +31,9 @@ def read_feedback(config: Config) -> dict[str, tuple[tuple[str, ...], tuple[str,
 
 def ledger_feedback(config: Config, email: str | None = None) -> list[FeedbackRow]:
     """The ledger's feedback rows (of ``email``), read only."""
-    if not config.state.exists():
+    if not config.ledger_path.exists():
         return []
-    ledger = Ledger.open_readonly(config.state)
+    ledger = Ledger.open_readonly(config.ledger_path)
     if ledger is None:
         return []
     with ledger:
@@ -54,8 +54,8 @@ def known_papers(config: Config) -> tuple[Paper, ...]:
     from newsletter.pipeline import digest_files, load_digests
 
     held: list[Paper] = []
-    if config.state.exists():
-        ledger = Ledger.open_readonly(config.state)
+    if config.ledger_path.exists():
+        ledger = Ledger.open_readonly(config.ledger_path)
         if ledger is not None:
             with ledger:
                 held = ledger.papers_after(0)
@@ -88,7 +88,7 @@ def set_feedback(config: Config, email: str, ref: str, action: str) -> tuple[Pap
     paper = find_paper(ref, known_papers(config))
     if paper is None:
         raise ConfigError(f"no paper {ref!r} in the ledger or the digests (give an arXiv id, a URL or the exact title)")
-    with Ledger.open(config.state) as ledger:
+    with Ledger.open(config.ledger_path) as ledger:
         changed = record_feedback(ledger, sub.email, paper.id, action, title=paper.title, source="cli")
     return paper, changed
 
@@ -97,7 +97,7 @@ def forget(config: Config, email: str, ref: str) -> FeedbackRow | None:
     """Drop the recorded like/dislike of ``ref`` for ``email``; the row dropped, or None."""
     sub = _subscriber(config, email)
     keys = set(ref_keys(ref))
-    with Ledger.open(config.state) as ledger:
+    with Ledger.open(config.ledger_path) as ledger:
         for row in feedback_rows(ledger, sub.email):
             if row.paper_id in keys or keys.intersection(ref_keys(row.title)):
                 forget_feedback(ledger, sub.email, row.paper_id)

@@ -7,7 +7,7 @@ delivers.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from newsletter.config import Config, Subscriber
 from newsletter.digest import Digest, Paper, read_digest, unique_papers
 from newsletter.errors import DigestParseError
-from newsletter.matching import Match, PaperIndex, Profile, match_papers
+from newsletter.matching import Match, PaperIndex, match_papers
 
 if TYPE_CHECKING:
     from newsletter.delivery.ledger import Ledger
@@ -59,18 +59,6 @@ def load_digests(paths: Sequence[str | Path], *, fmt: str = "auto") -> Loaded:
     return Loaded(tuple(digests), tuple(errors), papers)
 
 
-def profile_of(subscriber: Subscriber) -> Profile:
-    """The matching profile of a subscriber."""
-    return Profile(
-        email=subscriber.email,
-        keywords=subscriber.keywords,
-        require=subscriber.require,
-        exclude=subscriber.exclude,
-        max_papers=subscriber.max_papers,
-        stemming=subscriber.stemming,
-    )
-
-
 # --------------------------------------------------------------------------- issue 17: more like these
 
 
@@ -106,9 +94,9 @@ def read_like_state(config: Config) -> LikeState:
     when nobody likes anything)."""
     from newsletter.delivery.ledger import Ledger
 
-    if not config.state.exists():
+    if not config.ledger_path.exists():
         return LikeState()
-    ledger = Ledger.open_readonly(config.state)
+    ledger = Ledger.open_readonly(config.ledger_path)
     if ledger is None:
         return LikeState()
     with ledger:
@@ -157,7 +145,7 @@ class Matcher:
     def match(
         self, subscriber: Subscriber, *, exclude_ids: Collection[str] = frozenset(), limit: int | None = None
     ) -> list[Match]:
-        profile = profile_of(subscriber)
+        profile = subscriber.profile
         if not subscriber.like and not subscriber.dislike and subscriber.email.lower() not in self.state.feedback:
             return match_papers(self.index, profile, exclude_ids=exclude_ids, limit=limit)  # keyword-only: as fast
         likes = likes_of(subscriber, self.state)
@@ -196,9 +184,21 @@ def plan(
     are never matched again. ``likes``: the ledger's papers and feedback, for the
     subscribers with liked papers (SPEC 4 "More like these").
     """
+    return list(plan_each(subscribers, papers, already_sent=already_sent, likes=likes))
+
+
+def plan_each(
+    subscribers: Iterable[Subscriber],
+    papers: Sequence[Paper],
+    *,
+    already_sent: Mapping[str, Collection[str]] | None = None,
+    likes: LikeState | None = None,
+) -> Iterator[tuple[Subscriber, list[Match]]]:
+    """:func:`plan`, one subscriber at a time (``match --json`` streams 100,000 of them)."""
     matcher = Matcher(papers, likes)
     sent = already_sent or {}
-    return [(sub, matcher.match(sub, exclude_ids=sent.get(sub.email, frozenset()))) for sub in subscribers]
+    for sub in subscribers:
+        yield sub, matcher.match(sub, exclude_ids=sent.get(sub.email, frozenset()))
 
 
 def select_subscribers(config: Config, emails: Sequence[str] = ()) -> tuple[Subscriber, ...]:

@@ -84,7 +84,7 @@ def build_previews(
 
 def suppressed_addresses(config: Config) -> set[str]:
     """The active suppressions of the configured ledger (empty when it does not exist)."""
-    ledger = Ledger.open_readonly(config.state)
+    ledger = Ledger.open_readonly(config.ledger_path)
     if ledger is None:
         return set()
     with ledger:

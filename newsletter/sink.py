@@ -79,7 +79,7 @@ class MaildirHandler:
         return "250 2.0.0 OK: stored"
 
 
-async def serve(
+async def run_sink(
     port: int = DEFAULT_PORT,
     directory: str | Path = DEFAULT_MAILDIR,
     *,

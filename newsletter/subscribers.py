@@ -66,7 +66,7 @@ def is_inline(config: Config, sub: Subscriber) -> bool:
 def list_subscribers(config: Config) -> list[Listed]:
     """Every subscriber in config order, with its latest delivery from the ledger (read-only)."""
     last: dict[str, tuple[str, float]] = {}
-    ledger = Ledger.open_readonly(config.state)
+    ledger = Ledger.open_readonly(config.ledger_path)
     if ledger is not None:
         try:
             last = {e.casefold(): v for e, v in ledger.last_deliveries().items()}

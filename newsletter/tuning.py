@@ -16,7 +16,6 @@ from newsletter.config import Config, Subscriber
 from newsletter.digest import Paper
 from newsletter.errors import ConfigError
 from newsletter.matching import PaperIndex, Profile, keyword_stats, match_papers, validate_keyword
-from newsletter.pipeline import profile_of
 
 TRIAL_EMAIL = "keyword-trial@localhost"
 
@@ -61,7 +60,7 @@ def entry_stats(papers: Sequence[Paper], sub: Subscriber) -> list[EntryStat]:
     """The rows of ``match --stats`` for one subscriber (profile order: keywords,
     require, exclude)."""
     index = PaperIndex(papers)
-    profile = profile_of(sub)
+    profile = sub.profile
     counts = keyword_stats(index, profile)
     half = len(papers) / 2
     rows: list[EntryStat] = []

@@ -149,6 +149,6 @@ def status_reasons(config: Config, ledger: Ledger, *, now: datetime | None = Non
 def backfill_new(config: Config) -> list[str]:
     """Subscribers who never had an email get the latest digest in this pass (their
     ledger horizon moves back to just before it). Returns their addresses."""
-    with Ledger.open(config.state) as ledger:
+    with Ledger.open(config.ledger_path) as ledger:
         suppressed = ledger.suppressed()
         return ledger.backfill(s.email for s in config.subscribers if suppression_key(s.email) not in suppressed)

@@ -13,7 +13,6 @@ from click.testing import CliRunner
 
 from newsletter.archive import issue_path, view_url
 from newsletter.cli import cli
-from newsletter.cli import commands as _commands  # noqa: F401  (registers the commands)
 from newsletter.config import load_config
 from newsletter.unsubscribe import secret_for
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, smtp_server, write_config

@@ -13,7 +13,6 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import cli
-from newsletter.cli import commands as _commands  # noqa: F401  (registers the commands)
 from newsletter.config import load_config
 from newsletter.delivery.ledger import Ledger
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, Faults, smtp_server, write_config
@@ -47,7 +46,7 @@ def test_bounce_550_at_rcpt_suppresses_address_until_resubscribe(tmp_path: Path,
         second = newsletter("send", "-c", str(cfg))
         assert "1 unsubscribed skipped" in second.output
         assert all(m.rcpt_tos != ["bob@example.org"] for m in server.received[before:])
-        with Ledger.open(load_config(cfg).state) as ledger:
+        with Ledger.open(load_config(cfg).ledger_path) as ledger:
             assert [d["status"] for d in ledger.deliveries("bob@example.org")] == ["failed"]
 
         # resubscribe lifts it: bob is mailed again for digests picked up from now on
@@ -173,7 +172,7 @@ def test_bounce_dsn_in_maildir_suppresses_moves_report_aside_rest_unchanged(
         drop(maildir, "1700000002.dsn.host", dsn(bob.data, "bob@example.org"))
         again = newsletter("bounces", "-c", str(cfg))
         assert "0 bounces recorded" in again.output
-        with Ledger.open(load_config(cfg).state) as ledger:
+        with Ledger.open(load_config(cfg).ledger_path) as ledger:
             assert ledger.conn.execute("SELECT COUNT(*) FROM bounces").fetchone()[0] == 1
 
 
@@ -249,7 +248,7 @@ def test_bounce_mailto_unsubscribe_request_honoured_forged_token_changes_nothing
         drop(maildir, "3.request", plus)
         result = newsletter("bounces", "-c", str(cfg))
         assert "unsubscribed chen@example.org (mailto request)" in result.output
-        with Ledger.open(load_config(cfg).state) as ledger:
+        with Ledger.open(load_config(cfg).ledger_path) as ledger:
             state = ledger.suppression("chen@example.org")
             assert state is not None and state.source == "mailto" and state.until is None
             assert ledger.suppression("bob@example.org") is None  # chen's token in bob's mail: still chen's
@@ -322,7 +321,7 @@ def test_bounce_daemon_reads_mailbox_every_few_minutes(tmp_path: Path, seeds: di
         bob = server.by_recipient()["bob@example.org"][0]
         alice = server.by_recipient()["alice@example.org"][0]
         drop(maildir, "1.dsn", dsn(bob.data, "bob@example.org"))
-        state = load_config(cfg).state
+        state = load_config(cfg).ledger_path
 
         def suppressed(email: str) -> bool:
             with Ledger.open(state) as ledger:

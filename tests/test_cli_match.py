@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
@@ -92,3 +94,31 @@ def test_cli_match_bad_digest_reported_others_matched(tmp_path: Path, seeds: dic
     assert result.returncode == 1
     assert result.stderr.strip() == f"error: {bad}:1: binary data (NUL byte), not a digest"
     assert json.loads(result.stdout)["subscribers"][0]["papers"]
+
+
+def test_cli_match_json_compact_when_piped_indented_on_a_terminal(seeds: dict[str, Path]) -> None:
+    piped = run("match", "-c", EXAMPLE, "--json", str(seeds["000"]))
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout.count("\n") == 1  # one line for a program: the C encoder, streamed
+    document = json.loads(piped.stdout)
+    # on a terminal (a real pseudo-terminal): the same document, indented for a person
+    main, child = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "match", "-c", EXAMPLE, "--json", str(seeds["000"])],
+        stdout=child,
+        stderr=subprocess.DEVNULL,
+    )
+    os.close(child)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(main)
+    assert proc.wait(timeout=60) == 0
+    shown = b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
+    assert shown == json.dumps(document, ensure_ascii=False, indent=2) + "\n"

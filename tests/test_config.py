@@ -40,7 +40,7 @@ def test_config_example_loads() -> None:
     config = load_config(ROOT / "config.example.yaml")
     assert len(config.subscribers) >= 3
     assert config.digests.directory == ROOT / "seeds"
-    assert config.state == ROOT / "newsletter.sqlite3"
+    assert config.ledger_path == ROOT / "newsletter.sqlite3"
     alice = config.subscriber("alice@example.org")
     assert alice.max_papers == 10
     assert alice.abstract_chars == 500  # from defaults
@@ -50,7 +50,7 @@ def test_config_example_loads() -> None:
 def test_config_minimal_defaults_and_relative_paths(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, MINIMAL))
     assert config.digests.directory == tmp_path / "digests"
-    assert config.state == tmp_path / "newsletter.sqlite3"
+    assert config.ledger_path == tmp_path / "newsletter.sqlite3"
     (sub,) = config.subscribers
     assert (sub.max_papers, sub.abstract_chars, sub.send_empty, sub.stemming) == (20, 500, False, True)
     assert config.smtp.effective_port == 25

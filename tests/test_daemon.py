@@ -84,7 +84,7 @@ def daemon(config: Path) -> Iterator[DaemonProcess]:
 
 
 def ledger_counts(config: Path) -> dict[str, int]:
-    with Ledger.open(load_config(config).state) as ledger:
+    with Ledger.open(load_config(config).ledger_path) as ledger:
         return ledger.delivery_counts()
 
 
@@ -202,7 +202,7 @@ def test_daemon_sighup_bad_config_keeps_old(tmp_path: Path, seeds: dict[str, Pat
 
 
 def test_daemon_jobs_for_groups_schedules(tmp_path: Path) -> None:
-    from newsletter.cron import GLOBAL, jobs_for
+    from newsletter.schedule import GLOBAL, jobs_for
 
     (tmp_path / "d").mkdir()
     cfg = tmp_path / "c.yaml"

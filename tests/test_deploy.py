@@ -9,7 +9,6 @@ from pathlib import Path
 import click
 
 from newsletter.cli import cli
-from newsletter.cli import commands as _commands  # noqa: F401  (registers the commands)
 from newsletter.cron import cron_trigger, timezone
 
 ROOT = Path(__file__).resolve().parent.parent

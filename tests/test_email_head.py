@@ -11,7 +11,6 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import cli
-from newsletter.cli import commands as _commands  # noqa: F401  (registers the commands)
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, write_config
 
 # WCAG contrast of every element's own text against its effective background

@@ -15,7 +15,6 @@ from typing import Any
 from click.testing import CliRunner
 
 from newsletter.cli import cli
-from newsletter.cli import commands as _commands  # noqa: F401  (registers the commands)
 from newsletter.config import load_config
 from newsletter.pipeline import load_digests, plan
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, free_port, smtp_server, write_config

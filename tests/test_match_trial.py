@@ -9,7 +9,6 @@ from typing import Any
 from click.testing import CliRunner
 
 from newsletter.cli import cli
-from newsletter.cli import commands as _commands  # noqa: F401  (registers the commands)
 from newsletter.config import load_config
 from newsletter.digest import read_digest
 from newsletter.matching import PaperIndex, Profile, match_papers

@@ -22,7 +22,6 @@ import yaml
 from click.testing import CliRunner
 
 from newsletter.cli import cli
-from newsletter.cli import commands as _commands  # noqa: F401  (registers the commands)
 from newsletter.web.preview import PreviewServer
 
 ROOT = Path(__file__).resolve().parent.parent

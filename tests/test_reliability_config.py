@@ -135,5 +135,5 @@ def test_config_sighup_during_a_pass_reloads_without_touching_the_ledger_from_th
             assert proc.stop() == 0
         log = proc.text()
     assert "Traceback" not in log and "within a transaction" not in log and "reload refused" not in log
-    with Ledger.open(load_config(cfg).state) as ledger:
+    with Ledger.open(load_config(cfg).ledger_path) as ledger:
         assert "late@example.org" in ledger.horizons(["late@example.org"])  # registered at the reload

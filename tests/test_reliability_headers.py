@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from newsletter.config import MAX_NAME, Mailbox, check_display_name
-from newsletter.render.message import MessageFactory
+from newsletter.render.message import MessageFactory, MessageParts
 from tests.smtpd import smtp_server, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,18 +56,18 @@ def test_headers_property_any_name_and_subject_decode_literally_within_998_octet
 ) -> None:
     assert name is not None
     to = Mailbox(name, "reader@example.org")
-    parts = {
-        "to": to,
-        "subject": subject,
-        "date": WHEN,
-        "message_id": "<abc@example.org>",
-        "unsubscribe": ["mailto:digest@example.org?subject=unsubscribe"],
-        "one_click": False,
-        "text": "hello\n",
-        "html": "<p>hello</p>\n",
-    }
-    data, _ = FACTORY.message_bytes(**parts)  # type: ignore[arg-type]
-    assert data == FACTORY.build(**parts).as_bytes()  # type: ignore[arg-type]  # the fast writer = stdlib
+    parts = MessageParts(
+        to=to,
+        subject=subject,
+        date=WHEN,
+        message_id="<abc@example.org>",
+        unsubscribe=["mailto:digest@example.org?subject=unsubscribe"],
+        one_click=False,
+        text="hello\n",
+        html="<p>hello</p>\n",
+    )
+    data, _ = FACTORY.message_bytes(parts)
+    assert data == FACTORY.build(parts).as_bytes()  # the fast writer = stdlib
     assert all(len(line) <= 998 for line in lines_of(data))
     assert all(line.isascii() for line in lines_of(data))
     msg = email.message_from_bytes(data, policy=policy.default)

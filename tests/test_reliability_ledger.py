@@ -232,7 +232,7 @@ def test_ledger_disk_full_one_line_exit_1_rerun_after_freeing_loses_nothing(
         for msgs in got.values():  # a duplicate only for what was in flight: the very same message
             assert len({m.message_id for m in msgs}) == 1
         assert sum(len(m) for m in got.values()) - n <= 8
-        with Ledger.open(load_config(cfg).state) as ledger:
+        with Ledger.open(load_config(cfg).ledger_path) as ledger:
             assert ledger.delivery_counts() == {"sent": n, "pending": 0, "failed": 0}
             wal = disk / "ledger.sqlite3-wal"
             assert not wal.exists() or wal.stat().st_size <= 1 << 20  # checkpointed: fits a small disk

@@ -23,7 +23,7 @@ PEOPLE = [{"email": f"reader{i:02d}@example.org", "keywords": ["learning"]} for 
 
 
 def unfinished(cfg: Path) -> list[object]:
-    with Ledger.open(load_config(cfg).state) as ledger:
+    with Ledger.open(load_config(cfg).ledger_path) as ledger:
         return list(ledger.unfinished_runs())
 
 
@@ -59,7 +59,7 @@ def test_resume_sigterm_to_run_mid_pass_restart_serves_everyone_within_seconds(
     assert took < 15  # (30 - first) messages at 0.4 s over 2 connections: seconds, not the next fire
     assert "finishing 1 interrupted pass" in log
     assert unfinished(cfg) == []
-    with Ledger.open(load_config(cfg).state) as ledger:
+    with Ledger.open(load_config(cfg).ledger_path) as ledger:
         assert ledger.delivery_counts() == {"sent": len(PEOPLE), "pending": 0, "failed": 0}
 
 

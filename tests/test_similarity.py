@@ -19,7 +19,6 @@ import yaml
 from click.testing import CliRunner
 
 from newsletter.cli import cli
-from newsletter.cli import commands as _commands  # noqa: F401  (registers the commands)
 from newsletter.config import load_config
 from newsletter.delivery.ledger import Ledger, feedback_rows
 from newsletter.feedback import encode_paper, signature
@@ -222,7 +221,7 @@ def _http(url: str, data: bytes | None = None) -> tuple[int, str]:
 
 
 def _feedback(cfg: Path) -> list[tuple[str, str, str]]:
-    with Ledger.open(load_config(cfg).state) as ledger:
+    with Ledger.open(load_config(cfg).ledger_path) as ledger:
         return [(r.email, r.action, r.title) for r in feedback_rows(ledger)]
 
 
@@ -378,7 +377,7 @@ def test_subscribers_add_like_and_csv_like_column(tmp_path: Path) -> None:
 
 def test_old_ledger_without_feedback_table_reads_as_no_feedback(tmp_path: Path) -> None:
     cfg = config_with(tmp_path, [{"email": "ana@example.org", "like": [FOLD]}])
-    state = load_config(cfg).state
+    state = load_config(cfg).ledger_path
     Ledger.open(state).close()
     with sqlite3.connect(state) as conn:
         conn.execute("DROP TABLE feedback")

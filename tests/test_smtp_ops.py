@@ -14,7 +14,6 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import cli
-from newsletter.cli import commands as _commands  # noqa: F401  (registers the commands)
 from newsletter.config import load_config
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.service import run_send
@@ -44,7 +43,7 @@ def setup(tmp_path: Path, port: int, seeds: dict[str, Path], subscribers: Any = 
 
 
 def counts(cfg: Path) -> dict[str, int]:
-    with Ledger.open(load_config(cfg).state) as ledger:
+    with Ledger.open(load_config(cfg).ledger_path) as ledger:
         return ledger.delivery_counts()
 
 

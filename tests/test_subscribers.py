@@ -10,7 +10,6 @@ import yaml
 from click.testing import CliRunner
 
 from newsletter.cli import cli
-from newsletter.cli import commands as _commands  # noqa: F401  (registers the commands)
 from newsletter.config import load_config
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, smtp_server, write_config
 

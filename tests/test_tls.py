@@ -36,7 +36,7 @@ def setup(tmp_path: Path, port: int, seeds: dict[str, Path], **smtp: Any) -> Pat
 
 
 def counts(cfg: Path) -> dict[str, int]:
-    with Ledger.open(load_config(cfg).state) as ledger:
+    with Ledger.open(load_config(cfg).ledger_path) as ledger:
         return ledger.delivery_counts()
 
 

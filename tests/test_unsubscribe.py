@@ -25,7 +25,6 @@ import yaml
 from click.testing import CliRunner
 
 from newsletter.cli import cli
-from newsletter.cli import commands as _commands  # noqa: F401  (registers the commands)
 from newsletter.config import load_config
 from newsletter.delivery.ledger import _MIGRATIONS, SCHEMA_VERSION, Ledger
 from newsletter.unsubscribe import unsubscribe_token
@@ -101,7 +100,7 @@ def unsubscribe_url_of(msg: Message) -> str:
 
 
 def suppressed(cfg: Path) -> set[str]:
-    with Ledger.open(load_config(cfg).state) as ledger:  # a fresh connection: what survives
+    with Ledger.open(load_config(cfg).ledger_path) as ledger:  # a fresh connection: what survives
         return ledger.suppressed()
 
 
@@ -143,7 +142,7 @@ def serve_process(cfg: Path, port: int) -> Iterator[subprocess.Popen[str]]:
 def in_process(cfg: Path) -> Iterator[UnsubscribeServer]:
     """The endpoint in this process (a thread), on the config's listen port."""
     config = load_config(cfg)
-    Ledger.open(config.state).close()
+    Ledger.open(config.ledger_path).close()
     server = UnsubscribeServer(config)
     server.start_background()
     try:
@@ -358,7 +357,7 @@ def test_pending_delivery_to_unsubscribed_is_not_resent(tmp_path: Path, seeds: d
         assert result.exit_code == 0, result.output
         assert "1 pending dropped (unsubscribed)" in result.output
         assert [m.rcpt_tos for m in up.received] == [["bob@example.org"]]
-    with Ledger.open(load_config(cfg).state) as ledger:
+    with Ledger.open(load_config(cfg).ledger_path) as ledger:
         (alice,) = ledger.deliveries("alice@example.org")
         assert (alice["status"], alice["last_error"]) == ("failed", "unsubscribed")
 
@@ -374,14 +373,14 @@ def test_pause_for_weeks(tmp_path: Path, seeds: dict[str, Path]) -> None:
         assert "paused until" in page and 'id="unsubscribe"' in page and 'id="pause"' not in page
         status_json = json.loads(newsletter("status", "-c", str(cfg), "--json").output)
         assert (status_json["suppressed"], status_json["paused"]) == (1, 1)
-        with Ledger.open(load_config(cfg).state) as ledger:
+        with Ledger.open(load_config(cfg).ledger_path) as ledger:
             until = ledger.suppression("bob@example.org").until  # type: ignore[union-attr]
             assert until is not None and abs(until - (time.time() + 28 * 86400)) < 60
             assert ledger.suppressed(now=until + 1) == set()  # ends by itself
         # unsubscribing for good while paused; a later pause does not shorten it
         assert http(url, data=ONE_CLICK)[0] == 200
         assert http(url, data=b"pause_weeks=1")[0] == 200
-        with Ledger.open(load_config(cfg).state) as ledger:
+        with Ledger.open(load_config(cfg).ledger_path) as ledger:
             assert ledger.suppression("bob@example.org").until is None  # type: ignore[union-attr]
 
 

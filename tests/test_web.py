@@ -59,7 +59,7 @@ def endpoint(tmp_path: Path) -> Iterator[tuple[UnsubscribeServer, Path]]:
     """The real endpoint on a free port of 127.0.0.1, serving from its thread."""
     cfg = config_file(tmp_path)
     config = load_config(cfg)
-    Ledger.open(config.state).close()
+    Ledger.open(config.ledger_path).close()
     server = UnsubscribeServer(config, port=0)
     server.start_background()
     try:
@@ -69,7 +69,7 @@ def endpoint(tmp_path: Path) -> Iterator[tuple[UnsubscribeServer, Path]]:
 
 
 def suppressed(cfg: Path) -> set[str]:
-    with Ledger.open(load_config(cfg).state) as ledger:
+    with Ledger.open(load_config(cfg).ledger_path) as ledger:
         return ledger.suppressed()
 
 

@@ -164,7 +164,7 @@ def _unsubscribe(ledger: Ledger, tokens: TokenIndex, request: UnsubscribeRequest
 
 def run_bounces(config: Config) -> BounceSummary:
     """:func:`process_mailbox` on the configured ledger (for ``newsletter bounces``)."""
-    with Ledger.open(config.state) as ledger:
+    with Ledger.open(config.ledger_path) as ledger:
         return process_mailbox(config, ledger)
 
 

@@ -15,6 +15,21 @@ from typing import Any
 import click
 
 from newsletter import __version__
+from newsletter.cli.bounces_cmd import bounces_command
+from newsletter.cli.check_cmd import check_command
+from newsletter.cli.feedback_cmd import feedback_group
+from newsletter.cli.fetch_cmd import fetch_command
+from newsletter.cli.init_cmd import init_command
+from newsletter.cli.match_cmd import match_command
+from newsletter.cli.parse_cmd import parse_command
+from newsletter.cli.preview_cmd import preview_command
+from newsletter.cli.run_cmd import run_command
+from newsletter.cli.send_cmd import send_command
+from newsletter.cli.serve_cmd import serve_command
+from newsletter.cli.sink_cmd import sink_command
+from newsletter.cli.status_cmd import status_command
+from newsletter.cli.subscribers_cmd import subscribers_group
+from newsletter.cli.subscription_cmd import resubscribe_command, unsubscribe_command
 from newsletter.errors import NewsletterError
 
 
@@ -52,6 +67,28 @@ def cli(ctx: click.Context, debug: bool) -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    from newsletter.cli import commands  # noqa: F401  (registers the commands)
-
     sys.exit(cli.main(prog_name="newsletter"))
+
+
+# Every command is registered here and nowhere else, so ``from newsletter.cli import cli``
+# is the whole program. (The command modules import the core, never this package's
+# names, so importing them above is no cycle.)
+for _command in (
+    bounces_command,
+    check_command,
+    feedback_group,
+    fetch_command,
+    init_command,
+    match_command,
+    parse_command,
+    preview_command,
+    run_command,
+    send_command,
+    serve_command,
+    sink_command,
+    status_command,
+    subscribers_group,
+    resubscribe_command,
+    unsubscribe_command,
+):
+    cli.add_command(_command)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import click
 
-from newsletter.cli import cli
 from newsletter.cli.options import config_option
 from newsletter.config import load_config
 
 
-@cli.command("bounces")
+@click.command("bounces")
 @config_option
 def bounces_command(config_path: str) -> None:
     """Read the bounce mailbox (bounces.maildir or bounces.imap): record every

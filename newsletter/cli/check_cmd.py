@@ -5,14 +5,13 @@ from __future__ import annotations
 import click
 
 from newsletter.checks import clip_warnings, config_warnings, largest_email
-from newsletter.cli import cli
 from newsletter.cli.options import config_option
 from newsletter.config import load_config, require_secrets
 from newsletter.cron import describe_cron
 from newsletter.errors import ConfigError, RenderError
 
 
-@cli.command("check")
+@click.command("check")
 @config_option
 def check_command(config_path: str) -> None:
     """Validate the configuration: keys, types, addresses, keywords, cron
@@ -51,7 +50,7 @@ def check_command(config_path: str) -> None:
     click.echo(
         f"  smtp:        {smtp.host}:{smtp.effective_port} security={smtp.security} connections={smtp.connections}"
     )
-    click.echo(f"  ledger:      {config.state}")
+    click.echo(f"  ledger:      {config.ledger_path}")
     unsub = config.sender.unsubscribe
     endpoint = f"on {unsub.listen} (serve, and inside run)" if unsub.listen else "off in run (serve: 127.0.0.1:8026)"
     click.echo(f"  unsubscribe: {unsub.url or '(no URL)'}; endpoint {endpoint}")

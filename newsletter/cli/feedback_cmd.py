@@ -6,12 +6,11 @@ from datetime import UTC, datetime
 
 import click
 
-from newsletter.cli import cli
 from newsletter.cli.options import config_option
 from newsletter.config import load_config
 
 
-@cli.group("feedback")
+@click.group("feedback")
 @config_option
 @click.pass_context
 def feedback_group(ctx: click.Context, config_path: str) -> None:

@@ -6,7 +6,6 @@ from datetime import date
 
 import click
 
-from newsletter.cli import cli
 from newsletter.cli.options import config_option
 from newsletter.config import Config, load_config
 from newsletter.errors import ConfigError
@@ -38,7 +37,7 @@ def parse_day(value: str | None) -> date | None:
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint="--date") from None
 
 
-@cli.command("fetch")
+@click.command("fetch")
 @config_option
 @click.option("--date", "day", metavar="YYYY-MM-DD", help="The day to fetch (default: today in schedule.timezone).")
 def fetch_command(config_path: str, day: str | None) -> None:

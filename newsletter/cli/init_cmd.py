@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import click
 
-from newsletter.cli import cli
 from newsletter.starter import init_project
 
 
-@cli.command("init")
+@click.command("init")
 @click.argument("directory", default=".", type=click.Path(file_okay=False))
 @click.option("--force", is_flag=True, help="Replace an existing config.yaml.")
 def init_command(directory: str, force: bool) -> None:

@@ -4,19 +4,19 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
-from newsletter.cli import cli
 from newsletter.cli.options import config_option, json_option
 from newsletter.config import Subscriber, load_config
 from newsletter.digest import Paper
 from newsletter.errors import ConfigError
 from newsletter.matching import Hit, Match
-from newsletter.pipeline import digest_files, load_digests, plan, read_like_state, select_subscribers
+from newsletter.pipeline import digest_files, load_digests, plan_each, read_like_state, select_subscribers
 from newsletter.tuning import TRIAL_EMAIL, entry_stats, trial_subscriber
 
 
@@ -45,28 +45,43 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 1)] + "…"
 
 
-def match_json(results: list[tuple[str, list[Match]]]) -> dict[str, object]:
-    """The ``match --json`` shape of SPEC 7."""
+def _subscriber_json(email: str, matches: list[Match]) -> dict[str, object]:
     return {
-        "subscribers": [
+        "email": email,
+        "papers": [
             {
-                "email": email,
-                "papers": [
-                    {
-                        "id": m.paper.id,
-                        "title": m.paper.title,
-                        "score": m.score,
-                        "matched": [hit_json(h) for h in m.hits],
-                    }
-                    for m in matches
-                ],
+                "id": m.paper.id,
+                "title": m.paper.title,
+                "score": m.score,
+                "matched": [hit_json(h) for h in m.hits],
             }
-            for email, matches in results
-        ]
+            for m in matches
+        ],
     }
 
 
-@cli.command("match")
+def match_json(results: Iterable[tuple[str, list[Match]]], *, indent: int | None = None) -> Iterator[str]:
+    """The ``match --json`` document of SPEC 7 (``{"subscribers": [...]}``), in pieces, one
+    subscriber at a time: the text of ``json.dumps(document, indent=indent)`` without the
+    whole document in memory (or the pure-Python encoder ``indent`` needs for all of it)."""
+    first = True
+    for email, matches in results:
+        item = json.dumps(_subscriber_json(email, matches), ensure_ascii=False, indent=indent)
+        if indent is None:
+            yield ('{"subscribers": [' if first else ", ") + item
+        else:  # JSON strings hold no raw line break: indenting by lines is exact
+            pad = " " * (2 * indent)
+            yield (
+                ("{\n" + " " * indent + '"subscribers": [\n' if first else ",\n") + pad + item.replace("\n", "\n" + pad)
+            )
+        first = False
+    if first:
+        yield json.dumps({"subscribers": []}, indent=indent)
+    else:
+        yield "]}" if indent is None else "\n" + " " * indent + "]\n}"
+
+
+@click.command("match")
 @config_option
 @click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
 @click.option("--subscriber", "emails", multiple=True, metavar="EMAIL", help="Only this subscriber (repeatable).")
@@ -128,20 +143,23 @@ def match_command(
     if stats:
         _print_stats(subscribers, loaded.papers, as_json=as_json)
     else:
-        results = [
-            (sub.email, matches) for sub, matches in plan(subscribers, loaded.papers, likes=read_like_state(config))
-        ]
+        results: Iterable[tuple[str, list[Match]]] = (
+            (sub.email, matches)
+            for sub, matches in plan_each(subscribers, loaded.papers, likes=read_like_state(config))
+        )
         if keywords or require:  # a trial has no address: say what was tried
             label = "; ".join(
                 f"{name} " + ", ".join(repr(v) for v in values)
                 for name, values in (("keyword", keywords), ("require", require), ("exclude", exclude))
                 if values
             )
-            results = [(label if not as_json else TRIAL_EMAIL, results[0][1])]
-        if as_json:
-            click.echo(json.dumps(match_json(results), ensure_ascii=False, indent=2))
+            results = [(label if not as_json else TRIAL_EMAIL, next(iter(results))[1])]
+        if as_json:  # streamed; indented for a person at a terminal, compact for a program
+            for piece in match_json(results, indent=2 if sys.stdout.isatty() else None):
+                click.echo(piece, nl=False)
+            click.echo()
         else:
-            _print_report(results, papers=len(loaded.papers))
+            _print_report(list(results), papers=len(loaded.papers))
     if loaded.errors:
         raise SystemExit(1)
 

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 
 import click
 
-from newsletter.cli import cli
 from newsletter.digest import FORMATS, Paper, read_digest
 from newsletter.errors import DigestParseError
 
@@ -64,7 +63,7 @@ def paper_table(papers: Sequence[Paper], *, width: int) -> list[str]:
     return rows
 
 
-@cli.command("parse")
+@click.command("parse")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option(
     "--format",

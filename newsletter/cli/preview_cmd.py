@@ -7,13 +7,12 @@ from pathlib import Path
 import click
 
 from newsletter.checks import clip_warnings
-from newsletter.cli import cli
 from newsletter.cli.options import config_option
 from newsletter.config import load_config
 from newsletter.errors import ConfigError, NewsletterError
 
 
-@cli.command("preview")
+@click.command("preview")
 @config_option
 @click.option("--subscriber", "emails", multiple=True, metavar="EMAIL", help="Only this subscriber (repeatable).")
 @click.option(
@@ -65,10 +64,10 @@ def preview_command(
     if serve == (out is not None):
         raise ConfigError("give exactly one of --out DIR and --serve")
     if serve:
-        from newsletter.web.preview import serve as serve_previews
+        from newsletter.web.preview import serve_preview
 
         try:  # reads the configuration, templates and digests first: fails early on errors
-            serve_previews(config_path, port=port, emails=emails, digests=files, announce=lambda line: click.echo(line))
+            serve_preview(config_path, port=port, emails=emails, digests=files, announce=lambda line: click.echo(line))
         except OSError as exc:
             raise NewsletterError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}") from None
         return

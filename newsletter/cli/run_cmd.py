@@ -5,13 +5,12 @@ from __future__ import annotations
 import click
 
 from newsletter import logs
-from newsletter.cli import cli
 from newsletter.cli.options import config_option
 from newsletter.config import load_config
 from newsletter.lock import LedgerLock
 
 
-@cli.command("run")
+@click.command("run")
 @config_option
 @click.option(
     "--log-level",
@@ -42,5 +41,5 @@ def run_command(config_path: str, log_level: str, log_format: str) -> None:
     config = load_config(config_path)
     from newsletter.daemon import run_daemon
 
-    with LedgerLock(config.state, purpose="run the daemon"):
+    with LedgerLock(config.ledger_path, purpose="run the daemon"):
         raise SystemExit(run_daemon(config, config_path=config_path))

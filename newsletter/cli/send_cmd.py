@@ -8,12 +8,11 @@ import time
 
 import click
 
-from newsletter.cli import cli
 from newsletter.cli.fetch_cmd import echo_report, require_sources
 from newsletter.cli.options import config_option
 from newsletter.config import Config, load_config
 from newsletter.delivery.ledger import Ledger, suppression_key
-from newsletter.delivery.service import BATCH, compute_deliveries, preview_digests, run_send
+from newsletter.delivery.service import BATCH, SendSummary, compute_deliveries, preview_digests, run_send
 from newsletter.delivery.smtp import Result
 from newsletter.errors import ConfigError
 from newsletter.fetch import fetch_sources
@@ -90,7 +89,7 @@ class LogProgress:
         pass
 
 
-@cli.command("send")
+@click.command("send")
 @config_option
 @click.option("--dry-run", is_flag=True, help="Show who would get which papers; change nothing, send nothing.")
 @click.option("--fetch", "fetch_first", is_flag=True, help="Run `newsletter fetch` first (the configured sources).")
@@ -142,15 +141,9 @@ def send_command(
     """
     config = load_config(config_path)
     if to is not None:
-        from newsletter.testsend import send_test
-
         if dry_run or backfill or fetch_first:
             raise ConfigError("--to is a test send: it cannot go with --dry-run, --backfill or --fetch")
-        done = send_test(config, to, subscriber=test_subscriber)
-        click.echo(
-            f"test send: {done.papers} paper{'s' if done.papers != 1 else ''} for {done.profile} sent to "
-            f"{done.to} ({done.size / 1024:.1f} KB, {done.subject!r}); nothing recorded"
-        )
+        _test_send(config, to, test_subscriber)
         return
     if test_subscriber is not None:
         raise ConfigError("--subscriber goes with --to (a test send)")
@@ -161,7 +154,7 @@ def send_command(
         return
     if fetch_first:
         require_sources(config)
-    with LedgerLock(config.state, purpose="send"):
+    with LedgerLock(config.ledger_path, purpose="send"):
         fetched = 0
         if fetch_first:
             report = fetch_sources(config)
@@ -177,6 +170,24 @@ def send_command(
             from newsletter.archive import archive_after_pass
 
             pages = len(archive_after_pass(config).pages)
+    _print_summary(summary)
+    if summary.exit_code or fetched:
+        raise SystemExit(summary.exit_code or fetched)
+    if pages:
+        click.echo(f"archive: {pages} new page{'s' if pages != 1 else ''} in {config.archive.directory}")
+
+
+def _test_send(config: Config, to: str, subscriber: str | None) -> None:
+    from newsletter.testsend import send_test
+
+    done = send_test(config, to, subscriber=subscriber)
+    click.echo(
+        f"test send: {done.papers} paper{'s' if done.papers != 1 else ''} for {done.profile} sent to "
+        f"{done.to} ({done.size / 1024:.1f} KB, {done.subject!r}); nothing recorded"
+    )
+
+
+def _print_summary(summary: SendSummary) -> None:
     for path, error in summary.digest_errors:
         click.echo(f"error: digest {error}" if path in error else f"error: {path}: {error}", err=True)
     for email, error in summary.failures:
@@ -193,18 +204,12 @@ def send_command(
         + (f"; {summary.suppressed} unsubscribed skipped" if summary.suppressed else "")
         + (f"; {summary.cancelled} pending dropped (unsubscribed)" if summary.cancelled else "")
     )
-    if summary.exit_code or fetched:
-        raise SystemExit(summary.exit_code or fetched)
-    if pages:
-        click.echo(f"archive: {pages} new page{'s' if pages != 1 else ''} in {config.archive.directory}")
-    if summary.exit_code:
-        raise SystemExit(summary.exit_code)
 
 
 def _dry_run(config: Config, *, backfill: bool = False) -> None:
     from newsletter.why import nothing_reasons, suppressed_reason
 
-    ledger = Ledger.open_readonly(config.state)
+    ledger = Ledger.open_readonly(config.ledger_path)
     try:
         view = ledger if ledger is not None else Ledger.open(":memory:")  # no ledger yet: empty
         papers, picked = preview_digests(config, ledger)

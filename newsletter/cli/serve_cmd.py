@@ -5,11 +5,10 @@ from __future__ import annotations
 import click
 
 from newsletter import logs
-from newsletter.cli import cli
 from newsletter.cli.options import config_option
 
 
-@cli.command("serve")
+@click.command("serve")
 @config_option
 @click.option(
     "--host",
@@ -47,6 +46,6 @@ def serve_command(config_path: str, host: str | None, port: int | None, log_form
       newsletter serve -c config.yaml --host 127.0.0.1 --port 8026
     """
     logs.configure("info", log_format)
-    from newsletter.web.unsubscribe import serve
+    from newsletter.web.unsubscribe import serve_unsubscribe
 
-    serve(config_path, host=host, port=port)
+    serve_unsubscribe(config_path, host=host, port=port)

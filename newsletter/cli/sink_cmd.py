@@ -8,11 +8,10 @@ from pathlib import Path
 
 import click
 
-from newsletter.cli import cli
-from newsletter.sink import DEFAULT_MAILDIR, DEFAULT_PORT, serve
+from newsletter.sink import DEFAULT_MAILDIR, DEFAULT_PORT, run_sink
 
 
-@cli.command("sink")
+@click.command("sink")
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
@@ -50,7 +49,7 @@ def sink_command(port: int, directory: str) -> None:
         click.echo(line)
 
     try:
-        count = asyncio.run(serve(port, path, report=report, ready=ready))
+        count = asyncio.run(run_sink(port, path, report=report, ready=ready))
     except OSError as exc:
         raise click.ClickException(f"cannot listen on 127.0.0.1:{port}: {exc.strerror or exc}") from None
     click.echo(f"sink stopped: {count} message{'s' if count != 1 else ''} stored in {path.resolve()}")

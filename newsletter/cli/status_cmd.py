@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 import click
 
-from newsletter.cli import cli
 from newsletter.cli.options import config_option, json_option
 from newsletter.config import Config, load_config
-from newsletter.cron import describe_cron, next_fire
+from newsletter.cron import describe_cron
 from newsletter.delivery.ledger import Ledger, iso
-
-
-def next_run(config: Config, now: datetime | None = None) -> datetime | None:
-    """The next fire time of any schedule (the global one and subscribers' own)."""
-    return next_fire(config, now)
+from newsletter.schedule import next_fire
 
 
 def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
     """The ``status --json`` shape of SPEC 7."""
-    fire = next_run(config)
+    fire = next_fire(config)
     if ledger is None:
         digests: list[dict[str, Any]] = []
         counts = {"sent": 0, "pending": 0, "failed": 0}
@@ -100,7 +95,7 @@ def sources_json(config: Config, ledger: Ledger | None) -> list[dict[str, Any]]:
     return out
 
 
-@cli.command("status")
+@click.command("status")
 @config_option
 @json_option
 def status_command(config_path: str, as_json: bool) -> None:
@@ -118,7 +113,7 @@ def status_command(config_path: str, as_json: bool) -> None:
       newsletter status -c config.yaml --json | jq .deliveries
     """
     config = load_config(config_path)
-    ledger = Ledger.open_readonly(config.state)
+    ledger = Ledger.open_readonly(config.ledger_path)
     try:
         data = status_json(config, ledger)
     finally:
@@ -127,7 +122,7 @@ def status_command(config_path: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    click.echo(f"ledger: {config.state}" + ("" if ledger is not None else " (no run yet)"))
+    click.echo(f"ledger: {config.ledger_path}" + ("" if ledger is not None else " (no run yet)"))
     click.echo(f"digests: {len(data['digests'])}")
     for d in data["digests"]:
         extra = f"{d['papers']} papers" if d["status"] == "ok" else f"FAILED: {d['error']}"

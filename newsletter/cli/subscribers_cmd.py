@@ -10,7 +10,6 @@ from typing import Any, TypeVar
 
 import click
 
-from newsletter.cli import cli
 from newsletter.cli.options import config_option
 from newsletter.config import DEFAULT_CONFIG, Config, load_config
 from newsletter.likes import read_feedback
@@ -45,7 +44,7 @@ def _load(config_path: str | None, *, edit: bool = False) -> Config:
     return load_for_edit(path) if edit else load_config(path)
 
 
-@cli.group("subscribers")
+@click.group("subscribers")
 @config_option
 def subscribers_group(config_path: str) -> None:
     """Manage subscribers without editing YAML: one file per subscriber in

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from newsletter.cli import cli
 from newsletter.cli.options import config_option
 from newsletter.config import Config, check_address, load_config
 from newsletter.delivery.ledger import Ledger
@@ -27,7 +26,7 @@ def _lookup(config: Config, value: str) -> tuple[str, bool]:
     return address, False
 
 
-@cli.command("resubscribe")
+@click.command("resubscribe")
 @config_option
 @click.argument("email")
 def resubscribe_command(config_path: str, email: str) -> None:
@@ -44,7 +43,7 @@ def resubscribe_command(config_path: str, email: str) -> None:
     """
     config = load_config(config_path)
     address, known = _lookup(config, email)
-    with Ledger.open(config.state) as ledger:
+    with Ledger.open(config.ledger_path) as ledger:
         lifted = ledger.unsuppress(address)
     if not lifted:
         extra = "" if known else " (nor a subscriber in the configuration)"
@@ -56,7 +55,7 @@ def resubscribe_command(config_path: str, email: str) -> None:
     )
 
 
-@cli.command("unsubscribe")
+@click.command("unsubscribe")
 @config_option
 @click.argument("email")
 def unsubscribe_command(config_path: str, email: str) -> None:
@@ -70,7 +69,7 @@ def unsubscribe_command(config_path: str, email: str) -> None:
     """
     config = load_config(config_path)
     address, known = _lookup(config, email)
-    with Ledger.open(config.state) as ledger:
+    with Ledger.open(config.ledger_path) as ledger:
         new = ledger.suppress(address, source="cli")
     click.echo(
         f"{address}: "

@@ -130,7 +130,7 @@ def fetch_sources(
     own = ledger is None
     if ledger is None:
         try:
-            ledger = Ledger.open(config.state)
+            ledger = Ledger.open(config.ledger_path)
         except LedgerError as exc:
             raise ConfigError(str(exc)) from None
     try:

@@ -13,7 +13,6 @@ import itertools
 from bisect import bisect_left
 from collections.abc import Collection, Iterable, Sequence
 from functools import lru_cache
-from typing import Any
 
 from newsletter.digest import Paper
 from newsletter.matching.profile import META_FIELDS, CompiledEntry, Term
@@ -240,6 +239,7 @@ class PaperIndex:
     """Every paper of a digest set, indexed by field; build once, match many profiles."""
 
     __slots__ = (
+        "__weakref__",  # the engine keeps its answers per index in a WeakKeyDictionary
         "_abstract",
         "_authors",
         "_ids",
@@ -248,7 +248,6 @@ class PaperIndex:
         "all",
         "by_bit",
         "entry_cache",
-        "keyword_cache",
         "papers",
         "position_of_bit",
     )
@@ -272,8 +271,6 @@ class PaperIndex:
         self._ids = ids
         #: :meth:`entry_masks` answers by :attr:`CompiledEntry.key` (read only)
         self.entry_cache: dict[int, EntryMasks] = {}
-        #: the matching engine's own answers per entry text, stemming off and on
-        self.keyword_cache: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
 
     def __len__(self) -> int:
         return len(self.papers)

@@ -54,9 +54,8 @@ class Term(NamedTuple):
     prefix: bool
 
 
-@dataclass(frozen=True, slots=True)
-class CompiledEntry:
-    """One parsed keyword entry.
+class CompiledEntry(NamedTuple):
+    """One parsed keyword entry (built with ``tuple.__new__``: see :func:`_compile_entry`).
 
     ``raw`` is the entry as written; ``field`` is ``"title"``, ``"abstract"``, ``"author"``,
     ``"org"`` or ``None`` (title and abstract); ``words`` are its normalised words (prefixes without ``*``).
@@ -70,6 +69,11 @@ class CompiledEntry:
     stemming: bool
     key: int
 
+
+# The speed fence: records are NamedTuples, built in the hot paths with
+# ``tuple.__new__(Record, (every field, in order))``, which skips the generated
+# ``__new__`` (a run compiles a profile per subscriber; see matching/engine.py).
+_new = tuple.__new__
 
 _KEYS: dict[tuple[str | None, tuple[Term, ...], bool], int] = {}
 _KEY_COUNTER = itertools.count()
@@ -144,19 +148,10 @@ def _compile_entry(entry: str, stemming: bool) -> CompiledEntry:
         if len(_KEYS) >= 2 * _CACHE_SIZE:
             _KEYS.clear()  # keys are never reused: entries compiled before keep theirs
         key = _KEYS.setdefault(ident, next(_KEY_COUNTER))
-    compiled = _NewEntry()
-    compiled.raw = entry
-    compiled.field = field
-    compiled.words = words
-    compiled.terms = terms
-    compiled.stemming = stemming
-    compiled.key = key
-    compiled.__class__ = CompiledEntry  # type: ignore[assignment]
-    return compiled  # type: ignore[return-value]
+    return _new(CompiledEntry, (entry, field, words, terms, stemming, key))
 
 
-@dataclass(frozen=True, slots=True)
-class CompiledProfile:
+class CompiledProfile(NamedTuple):
     """A profile with every entry parsed; pass it to the engine instead of the profile."""
 
     profile: Profile
@@ -175,36 +170,6 @@ class CompiledProfile:
     @property
     def stemming(self) -> bool:
         return self.profile.stemming
-
-
-class _NewEntry:
-    """A :class:`CompiledEntry` under construction (see :class:`_NewProfile`)."""
-
-    __slots__ = CompiledEntry.__slots__
-
-    raw: str
-    field: str | None
-    words: tuple[str, ...]
-    terms: tuple[Term, ...]
-    stemming: bool
-    key: int
-
-
-class _NewProfile:
-    """A :class:`CompiledProfile` under construction: the same slots, but settable.
-
-    A frozen dataclass sets each field through ``object.__setattr__``; setting the
-    slots of this twin and switching the instance's class is several times faster
-    (a run compiles a profile per subscriber). The result is an ordinary, frozen
-    :class:`CompiledProfile`.
-    """
-
-    __slots__ = CompiledProfile.__slots__
-
-    profile: Profile
-    keywords: tuple[CompiledEntry, ...]
-    require: tuple[CompiledEntry, ...]
-    exclude: tuple[CompiledEntry, ...]
 
 
 def _compile_all(name: str, entries: tuple[str, ...], stemming: bool) -> tuple[CompiledEntry, ...]:
@@ -231,19 +196,16 @@ def compile_profile(profile: Profile | CompiledProfile) -> CompiledProfile:
     keywords = profile.keywords
     require = profile.require
     exclude = profile.exclude
-    compiled = _NewProfile()
-    compiled.profile = profile
     try:  # every entry usually compiled before: one dict look-up each
-        compiled.keywords = tuple([get(e) or compile_entry(e, stemming) for e in keywords]) if keywords else ()
-        compiled.require = tuple([get(e) or compile_entry(e, stemming) for e in require]) if require else ()
-        compiled.exclude = tuple([get(e) or compile_entry(e, stemming) for e in exclude]) if exclude else ()
+        kw = tuple([get(e) or compile_entry(e, stemming) for e in keywords]) if keywords else ()
+        req = tuple([get(e) or compile_entry(e, stemming) for e in require]) if require else ()
+        exc = tuple([get(e) or compile_entry(e, stemming) for e in exclude]) if exclude else ()
     except ValueError:  # name the bad entry
         _compile_all("keywords", keywords, stemming)
         _compile_all("require", require, stemming)
         _compile_all("exclude", exclude, stemming)
         raise
-    compiled.__class__ = CompiledProfile  # type: ignore[assignment]
-    return compiled  # type: ignore[return-value]
+    return _new(CompiledProfile, (profile, kw, req, exc))
 
 
 def clear_compiled() -> None:

@@ -82,15 +82,25 @@ _STOP = frozenset(ENGLISH_STOP_WORDS) | {
 }
 
 
-@dataclass(frozen=True, slots=True)
 class LikeHit(Hit):
     """A hit by similarity: ``keyword`` is the explanation ("like T: shared terms a, b,
     c"), ``fields`` is ``("like",)`` or ``("dislike",)``; ``like`` the liked (or
-    disliked) paper's title, ``terms`` the shared terms, ``similarity`` the cosine."""
+    disliked) paper's title, ``terms`` the shared terms, ``similarity`` the cosine.
 
-    like: str = ""
-    terms: tuple[str, ...] = ()
-    similarity: float = 0.0
+    A :class:`Hit` (the keyword engine's NamedTuple: equal and hashed by its two
+    fields) carrying three more attributes.
+    """
+
+    like: str
+    terms: tuple[str, ...]
+    similarity: float
+
+    def __new__(
+        cls, keyword: str, fields: tuple[str, ...], like: str, terms: tuple[str, ...], similarity: float
+    ) -> LikeHit:
+        self = super().__new__(cls, keyword, fields)
+        self.like, self.terms, self.similarity = like, terms, similarity
+        return self
 
     @property
     def dislike(self) -> bool:
@@ -288,7 +298,7 @@ def _mask_array(mask: int, n: int) -> Any:
     return np.unpackbits(raw, bitorder="little")[:n].astype(np.float64)
 
 
-def like_matches(
+def like_matches(  # noqa: C901  (one pass over the liked papers; its branches are the SPEC 4 rules)
     index: PaperIndex,
     model: SimilarityModel,
     keyword_matches: Sequence[Match],

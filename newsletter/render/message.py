@@ -1,4 +1,4 @@
-"""Building the MIME message (SPEC 5) with the standard :mod:`email` package.
+"""The MIME message (SPEC 5), built with the standard :mod:`email` package: the reference.
 
 multipart/alternative with text/plain then text/html, both UTF-8 and
 quoted-printable. Headers go through :class:`email.headerregistry` objects under
@@ -6,74 +6,35 @@ the SMTP policy: display names and subjects are RFC 2047 encoded, and a value
 with a line break raises instead of adding a header. Addresses come from the
 validated configuration (CR/LF/NUL rejected at load).
 
-Speed: a thousand messages a second leaves about a millisecond per email for
-everything, and the :mod:`email` package spends most of it creating header
-objects, folding them and writing bodies line by line; ``binascii.b2a_qp``
-alone takes a quarter of a millisecond. So :meth:`MessageFactory.message_bytes`
-writes the bytes of a message directly, and the :class:`EmailMessage` is only
-built when someone asks for it (:meth:`MessageFactory.build`):
-
-* headers that are the same for every message of a run (From, Reply-To,
-  MIME-Version, List-Id, the part headers) are folded by the :mod:`email`
-  package once; Date by distinct value;
-* To, Subject, Message-ID and List-Unsubscribe are written directly only in the
-  plain cases whose stdlib folding is exactly known (ASCII atoms separated by
-  single spaces, nothing that could read as an encoded word or need quoting, no
-  line break); anything else, a display name with a comma or an accent say,
-  goes through the :mod:`email` package's header objects as before (RFC 2047,
-  quoting, and a ValueError for a line break);
-* quoted-printable bodies come from :func:`quoted_printable`, which gives the
-  bytes of ``binascii.b2a_qp(..., istext=True)`` with C-level string methods
-  and two regular expressions.
-
-The bytes equal ``message.as_bytes()`` of the stdlib generator for the built
-message (a test checks it; the built message still encodes with binascii).
+Sending never builds the :class:`EmailMessage`: :meth:`MessageFactory.message_bytes`
+hands the same :class:`MessageParts` to :mod:`newsletter.render.fastmime`, which
+writes the bytes directly, equal to ``message_bytes(factory.build(parts))`` (the
+property tests in ``tests/test_fastmime.py`` hold it to that).
 """
 
 from __future__ import annotations
 
-import base64
 import binascii
-import codecs
 import hashlib
-import io
-import re
-from collections.abc import Iterable, Sequence
-from datetime import datetime
-from email import policy as email_policy
-from email import utils as email_utils
-from email.generator import BytesGenerator
-from email.headerregistry import Address, BaseHeader, HeaderRegistry
-from email.message import EmailMessage, Message
+from collections.abc import Iterable
+from email.headerregistry import BaseHeader
+from email.message import EmailMessage
 from typing import Any, ClassVar
 
 from newsletter.config import Mailbox
+from newsletter.render.fastmime import (
+    ONE_CLICK,
+    POLICY,
+    REGISTRY,
+    FastWriter,
+    MessageParts,
+    address,
+    boundary_for,
+    fold_address,
+    fold_unstructured,
+)
 
-
-class _CachedRegistry(HeaderRegistry):
-    """A header registry that builds each header class once, not on every lookup."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._classes: dict[str, type[BaseHeader]] = {}
-
-    def __getitem__(self, name: str) -> type[BaseHeader]:
-        key = name.lower()
-        cls = self._classes.get(key)
-        if cls is None:
-            cls = self._classes[key] = super().__getitem__(name)
-        return cls
-
-
-#: The policy of every message: SMTP line endings, folded at 78, RFC 2047 headers.
-_REGISTRY = _CachedRegistry()
-POLICY = email_policy.SMTP.clone(header_factory=_REGISTRY)
-
-
-def address(mailbox: Mailbox) -> Address:
-    """A header :class:`Address` (the display name is encoded on output, never parsed)."""
-    local, _, domain = mailbox.address.rpartition("@")
-    return Address(display_name=mailbox.name, username=local, domain=domain)
+__all__ = ["POLICY", "MessageFactory", "MessageParts", "address", "boundary_for", "message_bytes", "message_id_for"]
 
 
 def message_id_for(email: str, paper_ids: Iterable[str], *, domain: str, salt: str = "") -> str:
@@ -87,78 +48,10 @@ def message_id_for(email: str, paper_ids: Iterable[str], *, domain: str, salt: s
     return f"<{hashlib.sha256(key.encode('utf-8')).hexdigest()[:40]}@{domain}>"
 
 
-def boundary_for(message_id: str) -> str:
-    """A deterministic MIME boundary; ``=_`` never occurs in quoted-printable text."""
-    return "=_digest_" + hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:24]
-
-
 def _qp(text: str) -> str:
     """The reference encoder (binascii), used for built :class:`EmailMessage` objects."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return binascii.b2a_qp(text.encode("utf-8"), istext=True).decode("ascii")
-
-
-# ----------------------------------------------------------------- quoted-printable
-
-# Bytes that binascii leaves alone or escapes as a plain byte: printable ASCII but
-# "=", tab, line feed, and UTF-8 bytes. Anything else (control characters, DEL) is
-# rare: binascii does those messages.
-_QP_PLAIN = bytes(range(0x20, 0x7F)) + b"\t\n" + bytes(range(0x80, 0x100))
-# The pieces of one long encoded line: chunks of 75 characters, or 74/73 so as not to
-# split an "=XX" escape, cut only where binascii cuts (a line may end in a 76th
-# character when that is a literal one); then the rest.
-_QP_CHUNKS = re.compile(rb".{73}(?:[^=]{2}(?=..)|[^=](?==)|(?==))|.+", re.DOTALL)
-_QP_ERRORS = "newsletter-quoted-printable"
-
-
-def _escape_bytes(exc: UnicodeError) -> tuple[str, int]:
-    """Codec error handler: characters U+0080-U+00FF (bytes decoded as Latin-1) as
-    ``=XX`` escapes; the ASCII around them is encoded at C speed."""
-    assert isinstance(exc, UnicodeEncodeError)
-    run = exc.object[exc.start : exc.end]
-    return "=" + run.encode("latin-1").hex("=").upper(), exc.end
-
-
-codecs.register_error(_QP_ERRORS, _escape_bytes)
-
-
-def quoted_printable(text: str, linesep: bytes = b"\n") -> bytes:
-    """``text`` as UTF-8, quoted-printable, with ``linesep`` line breaks: exactly
-    ``binascii.b2a_qp(text.encode(), istext=True)`` (line breaks normalised to
-    ``\\n`` first), with ``\\n`` replaced by ``linesep``.
-
-    b2a_qp works byte by byte (about 6 ns a byte, a quarter of a millisecond per
-    email). An email is mostly ASCII in long HTML lines, which string methods
-    handle in bulk: "=" becomes "=3D"; runs of other bytes their escapes (in a
-    codec error handler); lines longer than 76 characters are cut by one regular
-    expression; whitespace ending a line is escaped.
-    """
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    data = text.encode("utf-8")
-    if data.translate(None, _QP_PLAIN):
-        return binascii.b2a_qp(data, istext=True).replace(b"\n", linesep)
-    data = data.replace(b"=", b"=3D")
-    if not data.isascii():
-        data = data.decode("latin-1").encode("ascii", _QP_ERRORS)
-    lines = data.split(b"\n")
-    if b"." in lines:  # "." alone on a line is escaped: binascii knows how
-        return binascii.b2a_qp(text.encode("utf-8"), istext=True).replace(b"\n", linesep)
-    last = lines[-1]
-    if last[-1:] == b" ":  # whitespace ending the data is escaped (before cutting)
-        lines[-1] = last[:-1] + b"=20"
-    elif last[-1:] == b"\t":
-        lines[-1] = last[:-1] + b"=09"
-    soft = b"=" + linesep
-    lines = [soft.join(_QP_CHUNKS.findall(line)) if len(line) > 75 else line for line in lines]
-    if [line for line in lines if line[-1:] in (b" ", b"\t")]:  # whitespace before a line break
-        for i in range(len(lines) - 1):
-            line = lines[i]
-            if line[-1:] == b" ":
-                lines[i] = line[:-1] + b"=20"
-            elif line[-1:] == b"\t":
-                lines[i] = line[:-1] + b"=09"
-    return linesep.join(lines)
 
 
 class MessageFactory:
@@ -170,7 +63,7 @@ class MessageFactory:
         self._reply_to = _address_header("Reply-To", reply_to) if reply_to is not None else None
         self._mime_version = factory("MIME-Version", "1.0")
         self._list_id = factory("List-Id", list_id)
-        self._one_click = factory("List-Unsubscribe-Post", "List-Unsubscribe=One-Click")
+        self._one_click = factory("List-Unsubscribe-Post", ONE_CLICK)
         self._parts = [
             (
                 factory("Content-Type", f'text/{sub}; charset="utf-8"'),
@@ -178,49 +71,29 @@ class MessageFactory:
             )
             for sub in ("plain", "html")
         ]
-        # the same bytes for every message of the run, folded by the email package
-        fold = POLICY.fold_binary
-        self._head_from = fold("From", self._from)
-        self._head_reply_to = fold("Reply-To", self._reply_to) if self._reply_to is not None else b""
-        self._head_list = fold("MIME-Version", self._mime_version) + fold("List-Id", self._list_id)
-        self._head_one_click = fold("List-Unsubscribe-Post", self._one_click)
-        self._head_parts = [b"".join(fold(h.name, h) for h in headers) + b"\r\n" for headers in self._parts]
-        self._head_multipart = fold(
-            "Content-Type", factory("Content-Type", f'multipart/alternative; boundary="{_BOUNDARY_MODEL}"')
-        )
-        if self._head_multipart.count(_BOUNDARY_MODEL.encode("ascii")) != 1:  # pragma: no cover
-            raise AssertionError("unexpected folding of Content-Type")
+        self._writer = FastWriter(sender=sender, list_id=list_id, reply_to=reply_to)
 
-    def build(
-        self,
-        *,
-        to: Mailbox,
-        subject: str,
-        date: datetime,
-        message_id: str,
-        unsubscribe: Sequence[str],
-        one_click: bool,
-        text: str,
-        html: str,
-    ) -> EmailMessage:
-        """The complete message. ``unsubscribe`` holds the List-Unsubscribe URIs
-        (``mailto:...``, ``https://...``); ``one_click`` adds List-Unsubscribe-Post."""
+    def build(self, parts: MessageParts) -> EmailMessage:
+        """The complete message, built by the :mod:`email` package (the reference)."""
         msg = EmailMessage(policy=POLICY)
         msg["From"] = self._from
-        msg["To"] = _address_header("To", to)
-        msg["Subject"] = _subject_header(subject)
-        msg["Date"] = date
-        msg["Message-ID"] = message_id
+        msg["To"] = _address_header("To", parts.to)
+        msg["Subject"] = _subject_header(parts.subject)
+        msg["Date"] = parts.date
+        msg["Message-ID"] = parts.message_id
         if self._reply_to is not None:
             msg["Reply-To"] = self._reply_to
         msg["MIME-Version"] = self._mime_version
         msg["List-Id"] = self._list_id
-        if unsubscribe:
-            msg["List-Unsubscribe"] = ", ".join(f"<{uri}>" for uri in unsubscribe)
-            if one_click:
+        if parts.unsubscribe:
+            if parts.unsubscribe_header is not None:
+                msg["List-Unsubscribe"] = parts.unsubscribe_header
+            else:
+                msg["List-Unsubscribe"] = ", ".join(f"<{uri}>" for uri in parts.unsubscribe)
+            if parts.one_click:
                 msg["List-Unsubscribe-Post"] = self._one_click
-        msg["Content-Type"] = f'multipart/alternative; boundary="{boundary_for(message_id)}"'
-        for (ctype, cte), body in zip(self._parts, (text, html), strict=True):
+        msg["Content-Type"] = f'multipart/alternative; boundary="{boundary_for(parts.message_id)}"'
+        for (ctype, cte), body in zip(self._parts, (parts.text, parts.html), strict=True):
             part = EmailMessage(policy=POLICY)
             part["Content-Type"] = ctype
             part["Content-Transfer-Encoding"] = cte
@@ -228,191 +101,15 @@ class MessageFactory:
             msg.attach(part)
         return msg
 
-    def message_bytes(
-        self,
-        *,
-        to: Mailbox,
-        subject: str,
-        date: datetime,
-        message_id: str,
-        unsubscribe: Sequence[str],
-        one_click: bool,
-        text: str,
-        html: str,
-        unsubscribe_header: Any = None,
-    ) -> tuple[bytes, str]:
-        """``(message_bytes(self.build(...)), str(message["Message-ID"]))`` of the same
-        arguments, written directly (see the module documentation).
-
-        ``unsubscribe_header``: a header object (``name``, ``fold(policy=...)``) that
-        replaces the built message's List-Unsubscribe; it folds itself here too."""
-        boundary = boundary_for(message_id).encode("ascii")
-        head = [
-            self._head_from,
-            _fold_address("To", to),
-            _fold_unstructured("Subject", subject),
-            b"Date: " + email_utils.format_datetime(date).encode("ascii") + b"\r\n",
-        ]
-        if _MESSAGE_ID.fullmatch(message_id) and len(message_id) <= 64:
-            head.append(b"Message-ID: " + message_id.encode("ascii") + b"\r\n")
-        else:
-            name, header = POLICY.header_store_parse("Message-ID", message_id)
-            head.append(POLICY.fold_binary(name, header))
-            message_id = str(header)
-        head.append(self._head_reply_to)
-        head.append(self._head_list)
-        if unsubscribe_header is not None:
-            head.append(POLICY.fold_binary(unsubscribe_header.name, unsubscribe_header))
-            if one_click:
-                head.append(self._head_one_click)
-        elif unsubscribe:
-            head.append(_fold_unstructured("List-Unsubscribe", ", ".join(f"<{uri}>" for uri in unsubscribe)))
-            if one_click:
-                head.append(self._head_one_click)
-        head.append(self._head_multipart.replace(_BOUNDARY_MODEL.encode("ascii"), boundary))
-        delimiter = b"\r\n--" + boundary
-        head += (
-            b"\r\n--",
-            boundary,
-            b"\r\n",
-            self._head_parts[0],
-            quoted_printable(text, b"\r\n"),
-            delimiter,
-            b"\r\n",
-            self._head_parts[1],
-            quoted_printable(html, b"\r\n"),
-            delimiter,
-            b"--\r\n",
-        )
-        return b"".join(head), message_id
-
-
-_BOUNDARY_MODEL = boundary_for("")  # every boundary has its form: "=_digest_" and 24 hex digits
-_MESSAGE_ID = re.compile(r"<[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*>")
-# An address and a display name whose header is written as is ("Name <local@domain>"):
-# atoms separated by single spaces; nothing to quote, nothing that reads as an encoded
-# word ("=?"), no line break. Any other name is the email package's (RFC 2047, quoting).
-_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9!#$%&'*+/^_`{|}~-]+(?: [A-Za-z0-9!#$%&'*+/^_`{|}~-]+)*")
-# Unstructured text written as is (folded at spaces): printable ASCII words separated
-# by single spaces, none longer than 76 characters, no "=?".
-_PLAIN_TEXT = re.compile(r"[!-~]{1,76}(?: [!-~]{1,76})*")
-_PRINTABLE = re.compile(r"[ -~]+")
-_MAX_LINE = 78
-_MAX_EW = 75  # RFC 2047: an encoded word is at most 75 characters
-_Q_TEXT_SAFE = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!*+-/")
-_Q_PHRASE_SAFE = _Q_TEXT_SAFE  # RFC 2047 5(3): in a phrase, letters, digits and !*+-/ only
-
-
-def _fold_address(name: str, mailbox: Mailbox) -> bytes:
-    """The folded header ``name: mailbox``. A plain name and address (atoms, one line)
-    are written as the email package would; any other display name is ours (see
-    :func:`_phrase`): every line within 998 octets whatever the name, and text that
-    looks like an encoded word shown literally by the reader's client."""
-    display = mailbox.name
-    if _PLAIN_ADDRESS.fullmatch(mailbox.address):
-        line = None
-        if display == "":
-            line = f"{name}: {mailbox.address}"
-        elif _PLAIN_NAME.fullmatch(display):
-            line = f"{name}: {display} <{mailbox.address}>"
-        if line is not None and len(line) <= _MAX_LINE:
-            return line.encode("ascii") + b"\r\n"
-        return _fold_pieces(name, [*_phrase(display), f"<{mailbox.address}>"] if display else [mailbox.address])
-    # an internationalised address (SMTPUTF8): the email package, as before
-    key, header = POLICY.header_store_parse(name, address(mailbox))
-    return POLICY.fold_binary(key, header)
-
-
-def _phrase(display: str) -> list[str]:
-    """A display name as the pieces of an RFC 5322 phrase, to be joined by single
-    spaces (or folds). Printable ASCII with no ``=?``: atoms, or one quoted-string
-    folded only at its own spaces (unfolding gives the spaces back). Anything else
-    (non-ASCII, control characters, an encoded-word look-alike such as
-    ``=?utf-8?b?SGk=?= Bob``): ONE RFC 2047 encoded word of the whole name, so that
-    every decoder shows exactly the configured text. One word, not several: decoders
-    disagree on the space between two encoded words of a phrase (RFC 2047 drops it,
-    Python's parser keeps it), so a name is never split; ``check`` refuses names over
-    :data:`~newsletter.config.MAX_NAME` characters, which keeps that word within a line.
-    """
-    if _PRINTABLE.fullmatch(display) and "=?" not in display:
-        if _PLAIN_NAME.fullmatch(display):
-            return display.split(" ")
-        quoted = '"' + display.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        return quoted.split(" ")
-    return [encoded_word(display, phrase=True)]
-
-
-def encoded_word(text: str, *, phrase: bool = False) -> str:
-    """``text`` as one RFC 2047 encoded word in UTF-8: Q or B, whichever is shorter."""
-    data = text.encode("utf-8")
-    safe = _Q_PHRASE_SAFE if phrase else _Q_TEXT_SAFE
-    q = "".join(chr(b) if b in safe else "_" if b == 0x20 else f"={b:02X}" for b in data)
-    b = base64.b64encode(data).decode("ascii")
-    return f"=?utf-8?q?{q}?=" if len(q) <= len(b) else f"=?utf-8?b?{b}?="
-
-
-def _fold_pieces(name: str, pieces: Sequence[str]) -> bytes:
-    """``name: piece piece ...`` folded at the spaces between pieces so that lines stay
-    within 78 characters where the pieces allow (a longer piece gets a line of its own,
-    never more than 998 octets: the pieces are bounded)."""
-    lines = [f"{name}:"]
-    for piece in pieces:
-        if len(lines[-1]) + 1 + len(piece) > _MAX_LINE and lines[-1].strip() and piece:
-            lines.append("")
-        lines[-1] += " " + piece
-    return ("\r\n".join(lines) + "\r\n").encode("ascii")
-
-
-def _fold_unstructured(name: str, value: str) -> bytes:
-    """The folded unstructured header ``name: value`` (the same bytes as the email
-    package's: it breaks before the whole value if that then fits on one line, else
-    at the spaces that keep each line within 78 characters)."""
-    if "=?" in value or not _PLAIN_TEXT.fullmatch(value):
-        return _encoded_text(name, value)
-    label = name + ":"
-    if len(label) + 1 + len(value) <= _MAX_LINE:
-        return f"{label} {value}\r\n".encode("ascii")
-    if len(value) + 1 <= _MAX_LINE:
-        return f"{label}\r\n {value}\r\n".encode("ascii")
-    lines = [label + " "]
-    for i, word in enumerate(value.split(" ")):
-        if i:
-            if len(lines[-1]) < _MAX_LINE:
-                lines[-1] += " "
-            else:
-                lines.append(" ")
-        if len(lines[-1]) + len(word) <= _MAX_LINE:
-            lines[-1] += word
-        else:  # the space before the word starts the next line
-            lines[-1] = lines[-1][:-1]
-            lines.append(" " + word)
-    return ("\r\n".join(lines) + "\r\n").encode("ascii")
-
-
-def _encoded_text(name: str, value: str) -> bytes:
-    """An unstructured header (Subject) that is not plain ASCII words: all of it as RFC
-    2047 encoded words of at most 75 characters, one per line, split between
-    characters. Between encoded words every decoder drops the folding whitespace, so
-    the reader sees exactly ``value``, an encoded-word look-alike included."""
-    if not value:
-        return f"{name}:\r\n".encode("ascii")
-    lines = [f"{name}:"]
-    chunk = ""
-    for ch in value:
-        room = _MAX_LINE - len(lines[-1]) - 1 if len(lines) == 1 else _MAX_EW
-        if chunk and len(encoded_word(chunk + ch)) > min(room, _MAX_EW):
-            lines[-1] += " " + encoded_word(chunk)
-            lines.append("")
-            chunk = ""
-        chunk += ch
-    lines[-1] += " " + encoded_word(chunk)
-    return ("\r\n".join(lines) + "\r\n").encode("ascii")
+    def message_bytes(self, parts: MessageParts) -> tuple[bytes, str]:
+        """``(message_bytes(self.build(parts)), str(message["Message-ID"]))``, written
+        directly by :class:`~newsletter.render.fastmime.FastWriter`."""
+        return self._writer.write(parts)
 
 
 class _Folded:
     """A header object of the email package (``addresses``, ``str()``, ...) that folds
-    into the bytes given (what :meth:`MessageFactory.message_bytes` writes), so that the
+    into the bytes given (what :class:`~newsletter.render.fastmime.FastWriter` writes), so that the
     built message and the direct writer agree byte for byte."""
 
     _classes: ClassVar[dict[str, type[BaseHeader]]] = {}
@@ -421,7 +118,7 @@ class _Folded:
     def header(cls, name: str, value: Any, folded: bytes) -> BaseHeader:
         kind = cls._classes.get(name.lower())
         if kind is None:
-            base = _REGISTRY[name]
+            base = REGISTRY[name]
 
             def fold(self: Any, *, policy: Any) -> str:
                 return str(self._folded).replace("\r\n", policy.linesep)
@@ -433,7 +130,7 @@ class _Folded:
 
 
 def _subject_header(subject: str) -> BaseHeader:
-    folded = _fold_unstructured("Subject", subject)
+    folded = fold_unstructured("Subject", subject)
     # what the email package parses is the folded text itself: its str() is then the
     # literal subject (given the raw value, it would decode a look-alike "=?...?=")
     value = " ".join(line.strip() for line in folded.decode("ascii").removeprefix("Subject:").split("\r\n"))
@@ -441,44 +138,9 @@ def _subject_header(subject: str) -> BaseHeader:
 
 
 def _address_header(name: str, mailbox: Mailbox) -> BaseHeader:
-    return _Folded.header(name, address(mailbox), _fold_address(name, mailbox))
-
-
-_FOLDED: dict[tuple[str, str], bytes] = {}
-
-
-class _Generator(BytesGenerator):
-    """Writes a quoted-printable body made by :class:`MessageFactory` in one piece
-    (the stdlib writes it line by line) and remembers folded headers (From,
-    List-Id, Content-Type, ... repeat in every message); output identical to
-    BytesGenerator."""
-
-    def _write_headers(self, msg: Message) -> None:
-        for name, value in msg.raw_items():
-            key = (name, str(value))
-            folded = _FOLDED.get(key)
-            if folded is None:
-                folded = POLICY.fold_binary(name, value)
-                if len(_FOLDED) > 4096:
-                    _FOLDED.clear()
-                _FOLDED[key] = folded
-            self._fp.write(folded)  # type: ignore[attr-defined]
-        self._fp.write(self._NL.encode("ascii"))  # type: ignore[attr-defined]
-
-    def _handle_text(self, msg: Message) -> None:
-        payload = msg.get_payload()
-        if (
-            isinstance(payload, str)
-            and payload.isascii()
-            and msg.get("Content-Transfer-Encoding") == "quoted-printable"
-        ):
-            self._fp.write(payload.replace("\n", self._NL).encode("ascii"))  # type: ignore[attr-defined]
-            return
-        super()._handle_text(msg)  # type: ignore[misc]
+    return _Folded.header(name, address(mailbox), fold_address(name, mailbox))
 
 
 def message_bytes(msg: EmailMessage) -> bytes:
-    """The message as bytes for SMTP (CRLF line endings)."""
-    out = io.BytesIO()
-    _Generator(out, policy=POLICY).flatten(msg)
-    return out.getvalue()
+    """The message as bytes for SMTP (CRLF line endings), by the standard generator."""
+    return msg.as_bytes(policy=POLICY)

@@ -22,9 +22,8 @@ from newsletter.digest import Paper
 from newsletter.errors import RenderError
 from newsletter.feedback import feedback_base, feedback_links
 from newsletter.matching import CompiledProfile, Match, compile_profile
-from newsletter.pipeline import profile_of
 from newsletter.render.content import PaperBase, collapse, format_day, paper_base, paper_views
-from newsletter.render.message import MessageFactory, message_bytes, message_id_for
+from newsletter.render.message import MessageFactory, MessageParts, message_bytes, message_id_for
 from newsletter.render.templates import Templates, describe, load_templates
 from newsletter.unsubscribe import secret_for, unsubscribe_token
 
@@ -151,7 +150,7 @@ class Renderer:
         """The subscriber's compiled matching profile (cached for the run)."""
         cp = self._profiles.get(subscriber.email)
         if cp is None:
-            cp = self._profiles[subscriber.email] = compile_profile(profile_of(subscriber))
+            cp = self._profiles[subscriber.email] = compile_profile(subscriber.profile)
         return cp
 
     def paper_base(self, paper: Paper) -> PaperBase:
@@ -269,29 +268,25 @@ class Renderer:
         text = tidy_text(self.templates.render_text(ctx))
         unsubscribe = [u for u in (ctx["unsubscribe_mailto"], ctx["unsubscribe_url"]) if u]
         url = ctx["unsubscribe_url"]
-        parts: dict[str, Any] = {
-            "to": subscriber.mailbox,
-            "subject": ctx["subject"],
-            "date": when,
-            "message_id": message_id,
-            "unsubscribe": unsubscribe,
-            "one_click": bool(url and url.lower().startswith("https://")),
-            "text": text,
-            "html": html,
-        }
         # the email package would RFC 2047-encode a URI longer than a line, which no mail
         # client decodes in List-Unsubscribe (RFC 2369): fold between the URIs instead
-        uri_list = UriListHeader("List-Unsubscribe", unsubscribe) if unsubscribe else None
-
-        def build() -> EmailMessage:
-            message = self._factory.build(**parts)
-            if uri_list is not None:
-                message.replace_header("List-Unsubscribe", uri_list)
-            return message
-
+        parts = MessageParts(
+            to=subscriber.mailbox,
+            subject=ctx["subject"],
+            date=when,
+            message_id=message_id,
+            unsubscribe=unsubscribe,
+            one_click=bool(url and url.lower().startswith("https://")),
+            text=text,
+            html=html,
+            unsubscribe_header=UriListHeader("List-Unsubscribe", unsubscribe) if unsubscribe else None,
+        )
         # the bytes are written directly; the EmailMessage is built only when asked for
-        raw, header_id = self._factory.message_bytes(**parts, unsubscribe_header=uri_list)
-        return RenderedEmail(ctx["subject"], html, text, raw=raw, message_id=header_id, build=build)
+        raw, header_id = self._factory.message_bytes(parts)
+        factory = self._factory
+        return RenderedEmail(
+            ctx["subject"], html, text, raw=raw, message_id=header_id, build=lambda: factory.build(parts)
+        )
 
 
 class UriListHeader(str):

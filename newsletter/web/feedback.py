@@ -55,7 +55,7 @@ class _Handlers:
         return link
 
     def _title(self, paper_id: str) -> str:
-        ledger = Ledger.open_readonly(self.server.config.state)
+        ledger = Ledger.open_readonly(self.server.config.ledger_path)
         if ledger is None:
             return paper_id
         with ledger:
@@ -64,7 +64,7 @@ class _Handlers:
 
     def _record(self, link: FeedbackLink) -> tuple[str, bool]:
         title = self._title(link.paper_id)
-        with Ledger.open(self.server.config.state) as ledger:
+        with Ledger.open(self.server.config.ledger_path) as ledger:
             changed = record_feedback(ledger, link.email, link.paper_id, link.action, title=title, source="email")
         if changed:
             log.info("%s: %s %s", clean(mask(link.email)), link.action, clean(link.paper_id, 80))

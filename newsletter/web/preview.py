@@ -43,7 +43,6 @@ from newsletter.pipeline import (
     Matcher,
     digest_files,
     load_digests,
-    profile_of,
     read_like_state,
     select_subscribers,
 )
@@ -225,8 +224,8 @@ class PreviewSource:
 def _match(snap: Snapshot, sub: Subscriber) -> list[Match]:
     """What :func:`newsletter.pipeline.plan` gives ``sub``, over a shared index (with
     the ledger's likes read on every load, issue 17)."""
-    if not sub.like and not sub.dislike and not snap.config.state.exists():
-        return match_papers(snap.index, profile_of(sub))
+    if not sub.like and not sub.dislike and not snap.config.ledger_path.exists():
+        return match_papers(snap.index, sub.profile)
     return Matcher(snap.loaded.papers, read_like_state(snap.config), index=snap.index).match(sub)
 
 
@@ -328,7 +327,7 @@ class PreviewServer(Server):
         return await self._run(build)
 
 
-def serve(
+def serve_preview(
     config_path: str | Path,
     *,
     port: int = 8025,

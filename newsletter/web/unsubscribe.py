@@ -226,9 +226,9 @@ class UnsubscribeServer(Server):
         secret, insecure = (self._fixed_secret, False) if self._fixed_secret else secret_for(config)
         index = TokenIndex(config, secret)
         with self._state_lock:
-            if getattr(self, "config", None) is not None and config.state != self.config.state:
-                log.error("the ledger path changed (%s): restart the endpoint to use it", config.state)
-                config = replace(config, state=self.config.state)
+            if getattr(self, "config", None) is not None and config.ledger_path != self.config.ledger_path:
+                log.error("the ledger path changed (%s): restart the endpoint to use it", config.ledger_path)
+                config = replace(config, ledger_path=self.config.ledger_path)
             self.config, self.index, self.insecure_secret = config, index, insecure
             self.secret = secret
         if insecure:
@@ -246,7 +246,7 @@ class UnsubscribeServer(Server):
     # ------------------------------------------------------------------ ledger (worker threads)
 
     def suppression(self, address: str) -> Suppression | None:
-        ledger = Ledger.open_readonly(self.config.state)
+        ledger = Ledger.open_readonly(self.config.ledger_path)
         if ledger is None:
             return None
         with ledger:
@@ -255,7 +255,7 @@ class UnsubscribeServer(Server):
     def apply(self, address: str, action: Action) -> Suppression | None:
         until = None if action.weeks is None else time.time() + action.weeks * 7 * 86400
         source = "one-click" if action.weeks is None else "pause"
-        with Ledger.open(self.config.state) as ledger:
+        with Ledger.open(self.config.ledger_path) as ledger:
             changed = ledger.suppress(address, source=source, until=until)
             state = ledger.suppression(address)
         if changed or action.weeks is not None:
@@ -317,10 +317,10 @@ class UnsubscribeServer(Server):
 # --------------------------------------------------------------------------- `newsletter serve`
 
 
-def serve(config_path: str | Path, *, host: str | None = None, port: int | None = None) -> None:
+def serve_unsubscribe(config_path: str | Path, *, host: str | None = None, port: int | None = None) -> None:
     """``newsletter serve``: run the endpoint until SIGTERM/SIGINT; SIGHUP reloads."""
     config = load_config(config_path)
-    Ledger.open(config.state).close()  # create or migrate the ledger now, not on the first click
+    Ledger.open(config.ledger_path).close()  # create or migrate the ledger now, not on the first click
     host, port = endpoint(config, host, port)
     try:
         server = UnsubscribeServer(config, host=host, port=port)
