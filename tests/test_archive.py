@@ -3,12 +3,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 import feedparser
+import pytest
 from click.testing import CliRunner
 
 from newsletter.archive import issue_path, view_url
@@ -77,24 +79,20 @@ def test_archive_pages_and_atom_feed_per_subscriber(tmp_path: Path, seeds: dict[
 
 
 def test_archive_view_in_browser_link_is_the_written_page(tmp_path: Path, seeds: dict[str, Path]) -> None:
-    from newsletter.resources import shipped_file
+    from email import message_from_bytes, policy
 
-    override = tmp_path / "tpl"
-    override.mkdir()
-    text = shipped_file("digest.txt.j2")
-    assert text is not None
-    (override / "digest.txt.j2").write_text(
-        text.read_text(encoding="utf-8") + "\nView in browser: {{ archive_url }}\n", encoding="utf-8"
-    )
     with smtp_server() as server:
-        cfg = archived_setup(tmp_path, server.port, templates="tpl")
+        cfg = archived_setup(tmp_path, server.port)
         newsletter("send", "-c", str(cfg))
         shutil.copy2(seeds["001"], tmp_path / "digests")
         assert newsletter("send", "-c", str(cfg)).exit_code == 0
         [msg] = server.by_recipient()["alice@example.org"]
     config = load_config(cfg)
     link = view_url(config, "alice@example.org", str(msg.message_id), secret_for(config)[0])
-    assert link is not None and f"View in browser: {link}" in text_part(msg.data)
+    assert link is not None and f"View in browser:\r\n{link}" in text_part(msg.data)
+    parsed = message_from_bytes(msg.data, policy=policy.default)
+    html = next(p for p in parsed.walk() if p.get_content_type() == "text/html").get_content()
+    assert f'href="{link}"' in html and "View this email in your browser" in html
     assert (tmp_path / "archive" / link.removeprefix(URL + "/")).is_file()
 
 
@@ -141,3 +139,32 @@ def test_archive_url_without_directory_is_a_config_error(tmp_path: Path) -> None
     cfg = write_config(tmp_path, 2525, EXAMPLE_SUBSCRIBERS[:1], archive={"directory": "a", "url": "ftp://x"})
     result = newsletter("check", "-c", str(cfg))
     assert result.exit_code == 2 and "archive.url" in result.output
+
+
+@pytest.mark.asyncio
+async def test_archive_served_by_the_endpoint(tmp_path: Path, seeds: dict[str, Path], aiohttp_client: Any) -> None:
+    from newsletter.web.unsubscribe import UnsubscribeServer
+
+    def deliver() -> tuple[Path, str]:
+        with smtp_server() as server:
+            cfg = archived_setup(tmp_path, server.port)
+            newsletter("send", "-c", str(cfg))
+            shutil.copy2(seeds["001"], tmp_path / "digests")
+            assert newsletter("send", "-c", str(cfg)).exit_code == 0
+            [msg] = server.by_recipient()["alice@example.org"]
+            return cfg, str(msg.message_id)
+
+    cfg, message_id = await asyncio.to_thread(deliver)  # `send` runs its own event loop
+    config = load_config(cfg)
+    link = view_url(config, "alice@example.org", message_id, secret_for(config)[0])
+    assert link is not None
+    with UnsubscribeServer(config, port=0) as endpoint:
+        client = await aiohttp_client(endpoint.app)
+        page = await client.get(link.removeprefix("https://digest.example.org"))
+        assert page.status == 200 and "text/html" in page.headers["Content-Type"]
+        assert "Self-supervised" in await page.text()
+        assert page.headers["X-Content-Type-Options"] == "nosniff"
+        listing = await client.get("/archive/")
+        assert listing.status in (403, 404)  # no directory listings: folder names are secrets
+        escape = await client.get("/archive/..%2fconfig.yaml")
+        assert escape.status in (403, 404)

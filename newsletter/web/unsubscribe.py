@@ -47,7 +47,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlparse
 
 from aiohttp import web
 
@@ -187,6 +187,22 @@ def endpoint(config: Config, host: str | None = None, port: int | None = None) -
     )
 
 
+def archive_prefix(config: Config) -> str:
+    """Where the endpoint serves ``archive.directory``: the path of ``archive.url``
+    (``https://example.org/archive`` -> ``/archive``), else ``/archive``."""
+    path = urlparse(config.archive.url).path.rstrip("/") if config.archive.url else ""
+    return path or "/archive"
+
+
+def archive_routes(config: Config) -> list[web.AbstractRouteDef]:
+    """A static route for the archive (no directory listings, no symlinks out), or none."""
+    root = config.archive.directory
+    if root is None:
+        return []
+    root.mkdir(parents=True, exist_ok=True)
+    return [web.static(archive_prefix(config), root, show_index=False, follow_symlinks=False)]
+
+
 class UnsubscribeServer(Server):
     """The endpoint for ``config`` on a socket bound now; :meth:`update` swaps in a
     reloaded configuration. Run it with :meth:`start`/:meth:`close` in a running
@@ -212,6 +228,7 @@ class UnsubscribeServer(Server):
                 web.post("/unsubscribe/{token}", self._post),
                 web.post("/unsubscribe/{token}/", self._post),
                 *feedback_routes(self),  # issue 17: "more/fewer like this"
+                *archive_routes(config),  # the archive's static pages, when configured
             ],
             headers=SECURITY_HEADERS,
             error_page=_error_page,
