@@ -34,7 +34,7 @@ def workers_of(pid: int) -> list[int]:
         except OSError:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == pid and b"newsletter.delivery.render_pool" in cmdline:
+        if ppid == pid and b"newsletter.render.pool" in cmdline:
             out.append(int(entry.name))
     return out
 

@@ -91,6 +91,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from newsletter.addresses import Suppressions
+from newsletter.addresses import address_key as address_key
 from newsletter.digest import Paper, paper_id, unique_papers
 from newsletter.errors import LedgerError as LedgerError
 from newsletter.errors import LedgerFullError as LedgerFullError
@@ -369,9 +371,7 @@ class Suppression:
     until: float | None
 
 
-def suppression_key(email: str) -> str:
-    """How the suppression table spells an address (as the unsubscribe token does)."""
-    return email.strip().lower()
+suppression_key = address_key  # the older name: how the suppression table spells an address
 
 
 @dataclass(frozen=True, slots=True)
@@ -908,6 +908,10 @@ class Ledger:
             (suppression_key(email), clock),
         ).fetchone()
         return None if row is None else Suppression(*row)
+
+    def suppressions(self, *, now: float | None = None) -> Suppressions:
+        """The actively suppressed addresses as one value (``.active(email)``, ``.filter(subs)``)."""
+        return Suppressions(frozenset(self.suppressed(now=now)))
 
     def suppressed(self, *, now: float | None = None) -> set[str]:
         """Every actively suppressed address (lowercased; compare with :func:`suppression_key`)."""
