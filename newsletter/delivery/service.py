@@ -53,7 +53,7 @@ and the batches of new deliveries to record ``pending``, share one transaction
 and one fsync. A session awaits the commit of its own outcome before it starts
 its next transaction; the producer awaits the commit of a batch before a
 session can take any delivery of it. An outcome-only commit (the usual case) is
-a single autocommit statement (see :meth:`Ledger.commit`).
+a single autocommit statement (see :meth:`Ledger.record`).
 
 Rendering in worker processes. A pass with at least ``POOL_MIN`` (200) new
 deliveries, and no ``renderer=`` given, renders in :func:`render_workers` worker
@@ -100,7 +100,7 @@ from newsletter.addresses import Suppressions
 from newsletter.bounces.verp import verp_address
 from newsletter.config import Config, Subscriber, require_secrets
 from newsletter.delivery.commit import Batch, Committer
-from newsletter.delivery.ledger import Ledger, NewDelivery, iso
+from newsletter.delivery.ledger import Ledger, NewDelivery, Outcome, iso
 from newsletter.delivery.pickup import PickUp, pick_up_digests, preview_digests
 from newsletter.delivery.plan import Planned, compute_deliveries
 from newsletter.delivery.smtp import Outgoing, Result, SendStats, SmtpSender, enhanced_status
@@ -443,9 +443,8 @@ class SendPass:
 
     async def _write(self, batches: list[Batch], results: list[Result]) -> list[list[int]]:
         """The committer's one write: new batches and outcomes, one transaction."""
-        sent = [(r.item.key, r.attempts) for r in results if r.status == "sent"]
-        unsent = [(r.item.key, r.status, r.attempts, r.error or "") for r in results if r.status != "sent"]
-        return await self.db(Ledger.commit, batches, sent, unsent)
+        outcomes = [Outcome(r.item.key, r.status, r.attempts, r.error or "") for r in results]
+        return await self.db(Ledger.record, batches, outcomes)
 
     # ------------------------------------------------------------------ 5. finish
 
