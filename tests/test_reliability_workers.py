@@ -16,8 +16,8 @@ from pathlib import Path
 from newsletter.config import load_config
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.service import POOL_MIN
+from tests.conftest import wait_for
 from tests.smtpd import Faults, smtp_server, write_config
-from tests.test_daemon import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 

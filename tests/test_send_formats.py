@@ -16,8 +16,8 @@ from newsletter.cli import cli
 from newsletter.cli import commands as _commands  # noqa: F401  (registers the commands)
 from newsletter.config import load_config
 from newsletter.delivery.ledger import Ledger
+from tests.conftest import text_of
 from tests.smtpd import Received, smtp_server, write_config
-from tests.test_send import text_of
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 
