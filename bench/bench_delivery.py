@@ -157,7 +157,8 @@ class _PrebuiltRenderer:
     """Stands in for newsletter.render: returns prebuilt bytes of the measured sizes,
     so the pass measures the delivery machinery alone (plan, ledger, pool, SMTP)."""
 
-    def __init__(self, sizes: list[int]) -> None:
+    def __init__(self, sizes: list[int], config: object) -> None:
+        self.config = config  # render_job asks it for the DKIM signer (none configured here)
         line = b"x" * 76 + b"\r\n"
         self.blobs = [b"Subject: bench\r\n\r\n" + line * max(1, s // len(line)) for s in sizes]
         self.n = 0
@@ -190,7 +191,7 @@ def _send_prebuilt(port: int, sizes: list[int]) -> float:
     with tempfile.TemporaryDirectory(prefix="bench-delivery-") as tmp:
         cfg = load_config(_config(Path(tmp), port))
         clock = Clock()
-        summary = run_send(cfg, renderer=_PrebuiltRenderer(sizes), progress=clock)
+        summary = run_send(cfg, renderer=_PrebuiltRenderer(sizes, cfg), progress=clock)
         return summary.sent / clock.elapsed
 
 

@@ -23,104 +23,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import email_validator
 import yaml
-from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from newsletter.addresses import MAX_NAME as MAX_NAME
+from newsletter.addresses import Mailbox as Mailbox
+from newsletter.addresses import address_key
+from newsletter.addresses import check_address as check_address
+from newsletter.addresses import check_display_name as check_display_name
+from newsletter.addresses import check_name as check_name
+from newsletter.addresses import parse_mailbox as parse_mailbox
 from newsletter.cron import cron_trigger, timezone
 from newsletter.errors import ConfigError
 from newsletter.matching import Profile, validate_keyword
 
 DEFAULT_CONFIG = "config.yaml"
 _CONTROL = re.compile(r"[\r\n\x00]")
-_SPECIALS = re.compile(r'[()<>@,;:\\"\[\]]')
-_NAME_ADDR = re.compile(r"^\s*(?P<name>[^<>]*?)\s*<(?P<addr>[^<>]*)>\s*$")
 
 Loc = tuple[str | int, ...]
 
-# Self-hosted lists live in private and test domains (SPEC 3): `.local` and `.test` are
-# "special-use" for email-validator, which documents this module list as the knob to
-# change (the other special-use names, `.invalid`, `.localhost`, `.onion`, `.arpa`, stay
-# refused; `.internal` and `.lan` are not on its list).
-email_validator.SPECIAL_USE_DOMAIN_NAMES = [
-    d for d in email_validator.SPECIAL_USE_DOMAIN_NAMES if d not in ("local", "test")
-]
-
-
 # --------------------------------------------------------------------------- helpers
-
-
-def check_address(value: str) -> str:
-    """A strictly parsed bare address (``alice@example.org``), normalised; ValueError otherwise."""
-    if _CONTROL.search(value):
-        raise ValueError("must not contain line breaks or NUL")
-    try:
-        return validate_email(value.strip(), check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise ValueError(f"not a valid email address ({exc})") from None
-
-
-def check_name(value: str) -> str:
-    if _CONTROL.search(value):
-        raise ValueError("must not contain line breaks or NUL")
-    return value.strip()
-
-
-# --- reliability (issue 11): display names that always fit a header line
-MAX_NAME = 150  # characters of a display name (To/From): one encoded word within 998 octets
-_NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
-
-
-def check_display_name(value: str) -> str:
-    """A display name (``name``, the name in ``from``): no line break, NUL or other
-    control character, runs of spaces made one, at most :data:`MAX_NAME` characters,
-    so that its header line stays within 998 octets however it is encoded (longer
-    names are refused, never cut)."""
-    value = check_name(value)
-    if _NAME_CONTROL.search(value):
-        raise ValueError("must not contain control characters (tabs included)")
-    value = re.sub(r" {2,}", " ", value)  # runs of spaces: one (mail parsers collapse them anyway)
-    if len(value) > MAX_NAME:
-        raise ValueError(
-            f"a name of {len(value):,} characters is too long for an email header (at most {MAX_NAME}); shorten it"
-        )
-    return value
-
-
-@dataclass(frozen=True, slots=True)
-class Mailbox:
-    """A display name and an address, as in ``Paper Digest <digest@example.org>``."""
-
-    name: str
-    address: str
-
-    def __str__(self) -> str:
-        # the text of the config, not an RFC 2047 header: encoding belongs to the message
-        # writer (formataddr would encode a non-ASCII name, which then reads as a literal
-        # "=?utf-8?...?=" name when parsed back)
-        if not self.name:
-            return self.address
-        return f'"{self.name}" <{self.address}>' if _SPECIALS.search(self.name) else f"{self.name} <{self.address}>"
-
-
-def parse_mailbox(value: str) -> Mailbox:
-    """Parse ``Name <addr>`` or a bare address strictly; ValueError otherwise."""
-    if _CONTROL.search(value):
-        raise ValueError("must not contain line breaks or NUL")
-    m = _NAME_ADDR.match(value)
-    if m:
-        name = m.group("name").strip()
-        if len(name) >= 2 and name[0] == name[-1] == '"':
-            name = name[1:-1]
-            if '"' in name or "\\" in name:
-                raise ValueError(f"malformed display name in {value!r}")
-        elif _SPECIALS.search(name):
-            raise ValueError(f"malformed display name in {value!r} (quote a name with special characters)")
-        return Mailbox(name, check_address(m.group("addr")))
-    if "<" in value or ">" in value:
-        raise ValueError(f"malformed address {value!r} (expected 'Name <address>' or an address)")
-    return Mailbox("", check_address(value))
 
 
 def check_env_name(value: str | None) -> str | None:
@@ -703,9 +625,9 @@ class Config:
     lines: Mapping[str, int] = field(default_factory=dict)  # key path -> line, for later checks
 
     def subscriber(self, email: str) -> Subscriber:
-        wanted = email.strip().casefold()
+        wanted = address_key(email)
         for sub in self.subscribers:
-            if sub.email.casefold() == wanted:
+            if address_key(sub.email) == wanted:
                 return sub
         raise ConfigError(f"no subscriber {email!r} in the configuration", path=str(self.path))
 
@@ -947,7 +869,7 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
             subscribers.extend(_load_subscriber_dir(_resolve(base, model.subscribers_dir), problems))
     seen: dict[str, str] = {}
     for sub, source, line, key in subscribers:
-        first = seen.get(sub.email.casefold())
+        first = seen.get(address_key(sub.email))
         if first:
             problems.append(
                 ConfigError(
@@ -958,7 +880,7 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
                 )
             )
         else:
-            seen[sub.email.casefold()] = f"{Path(source).name}:{line}" if line else Path(source).name
+            seen[address_key(sub.email)] = f"{Path(source).name}:{line}" if line else Path(source).name
         if not sub.keywords and not sub.require and not sub.like:
             problems.append(
                 ConfigError(

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsletter.config import Config, Subscriber
-from newsletter.digest import Digest, Paper, read_digest, unique_papers
+from newsletter.delivery.pickup import digest_files, scan_digests
+from newsletter.digest import Digest, Paper, unique_papers
 from newsletter.errors import DigestParseError
 from newsletter.matching import Match, PaperIndex, match_papers
 
@@ -21,6 +22,20 @@ if TYPE_CHECKING:
     from newsletter.delivery.ledger import Ledger
     from newsletter.matching.refs import Likes
     from newsletter.matching.similarity import SimilarityModel
+
+__all__ = [
+    "LikeState",
+    "Loaded",
+    "Matcher",
+    "digest_files",
+    "like_state_of",
+    "likes_of",
+    "load_digests",
+    "plan",
+    "plan_each",
+    "read_like_state",
+    "select_subscribers",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,28 +48,16 @@ class Loaded:
     papers: tuple[Paper, ...]
 
 
-def digest_files(config: Config) -> list[Path]:
-    """The digest files in the configured directory, in name order.
-
-    ``digests.pattern`` (one glob or a list) and the names ``newsletter fetch`` writes;
-    hidden files and temporary names (``*.tmp``, ``*.part``, ``*~``) are never digests.
-    """
-    directory = config.digests.directory
-    found = {p for pattern in config.digests.patterns for p in directory.glob(pattern)}
-    return sorted(
-        p for p in found if p.is_file() and not p.name.startswith(".") and not p.name.endswith((".tmp", ".part", "~"))
-    )
-
-
 def load_digests(paths: Sequence[str | Path], *, fmt: str = "auto") -> Loaded:
-    """Parse every file; a bad file is recorded in ``errors`` and the rest go on."""
+    """Parse every file (:func:`~newsletter.delivery.pickup.scan_digests`, the one reader);
+    a bad file is recorded in ``errors`` and the rest go on."""
     digests: list[Digest] = []
     errors: list[DigestParseError] = []
-    for path in paths:
-        try:
-            digests.append(read_digest(path, fmt=fmt))
-        except DigestParseError as exc:
-            errors.append(exc)
+    for found in scan_digests((Path(p) for p in paths), fmt=fmt):
+        if found.digest is not None:
+            digests.append(found.digest)
+        elif found.error is not None:
+            errors.append(found.error)
     papers = unique_papers(p for d in digests for p in d.papers)
     return Loaded(tuple(digests), tuple(errors), papers)
 

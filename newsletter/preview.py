@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from newsletter.addresses import Suppressions
 from newsletter.config import Config, Subscriber
-from newsletter.delivery.ledger import Ledger, suppression_key
+from newsletter.delivery.ledger import Ledger
 from newsletter.errors import DigestParseError
 from newsletter.matching import Match
 from newsletter.pipeline import digest_files, load_digests, plan, read_like_state, select_subscribers
@@ -72,7 +73,7 @@ def build_previews(
     suppressed = suppressed_addresses(config)
     previews = []
     for sub, matches in plan(subscribers, loaded.papers, likes=read_like_state(config)):
-        if suppression_key(sub.email) in suppressed:
+        if suppressed.active(sub.email):
             previews.append(Preview(sub, [], None, suppressed=True))
             continue
         email = None
@@ -82,13 +83,13 @@ def build_previews(
     return PreviewRun(previews, paths, len(loaded.papers), loaded.errors)
 
 
-def suppressed_addresses(config: Config) -> set[str]:
-    """The active suppressions of the configured ledger (empty when it does not exist)."""
+def suppressed_addresses(config: Config) -> Suppressions:
+    """The active suppressions of the configured ledger (none when it does not exist)."""
     ledger = Ledger.open_readonly(config.ledger_path)
     if ledger is None:
-        return set()
+        return Suppressions()
     with ledger:
-        return ledger.suppressed()
+        return ledger.suppressions()
 
 
 def write_previews(run: PreviewRun, out: Path) -> list[Path]:

@@ -24,13 +24,14 @@ import hmac
 import os
 import re
 
+from newsletter.addresses import address_key
 from newsletter.config import Config
 
 
 def unsubscribe_token(email: str, secret: str | bytes) -> str:
     """The unsubscribe token of ``email`` (case-insensitive) under ``secret``."""
     key = secret.encode("utf-8") if isinstance(secret, str) else secret
-    digest = hmac.new(key, email.strip().lower().encode("utf-8"), hashlib.sha256).digest()
+    digest = hmac.new(key, address_key(email).encode("utf-8"), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
 
 

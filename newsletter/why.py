@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 from newsletter.config import Config, Subscriber
 from newsletter.cron import cron_trigger, describe_cron, timezone
-from newsletter.delivery.ledger import Ledger, suppression_key
+from newsletter.delivery.ledger import Ledger
 from newsletter.digest import Paper, unique_papers
 from newsletter.matching import PaperIndex
 from newsletter.pipeline import Matcher, like_state_of
@@ -105,10 +105,10 @@ def status_reasons(config: Config, ledger: Ledger, *, now: datetime | None = Non
     latest_papers = ledger.papers_after(latest[-1].id - 1, latest[-1].id) if latest else []
     index = PaperIndex(latest_papers)  # once: matched per subscriber below
     matcher = Matcher(latest_papers, like_state_of(ledger, config.subscribers), index=index)
-    suppressed = ledger.suppressed()
+    suppressions = ledger.suppressions()
     out: list[Nothing] = []
     for sub in config.subscribers:
-        found = suppressed_reason(ledger, sub) if suppression_key(sub.email) in suppressed else None
+        found = suppressed_reason(ledger, sub) if suppressions.active(sub.email) else None
         if found is not None:
             out.append(found)
             continue
@@ -150,5 +150,4 @@ def backfill_new(config: Config) -> list[str]:
     """Subscribers who never had an email get the latest digest in this pass (their
     ledger horizon moves back to just before it). Returns their addresses."""
     with Ledger.open(config.ledger_path) as ledger:
-        suppressed = ledger.suppressed()
-        return ledger.backfill(s.email for s in config.subscribers if suppression_key(s.email) not in suppressed)
+        return ledger.backfill(s.email for s in ledger.suppressions().filter(config.subscribers))

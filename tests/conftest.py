@@ -1,13 +1,26 @@
-"""Shared fixtures: paths to the sample digests and helpers to build variants."""
+"""Shared fixtures and helpers: paths to the sample digests and helpers to build
+variants, the CLI in process (:func:`newsletter`), the daemon as a real process
+(:func:`daemon`), :func:`wait_for`, the text part of an email (:func:`text_of`)."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from email.message import Message
 from pathlib import Path
+from typing import Any
 
 import pytest
+from click.testing import CliRunner
+
+from newsletter.cli import cli
+from newsletter.cli import commands as _commands  # noqa: F401  (registers the commands)
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
@@ -34,3 +47,68 @@ def settled_copy(src: Path, directory: Path, name: str | None = None) -> Path:
     stamp = min(src.stat().st_mtime, time.time()) - SETTLED_AGE
     os.utime(dest, (stamp, stamp))
     return dest
+
+
+def newsletter(*args: str) -> Any:
+    """The CLI in this process (click's runner); exceptions are not swallowed."""
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def text_of(msg: Message) -> str:
+    for part in msg.walk():
+        if part.get_content_type() == "text/plain":
+            payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
+            return " ".join(payload.decode("utf-8").replace("*", "").split())
+    raise AssertionError("no text part")
+
+
+# --------------------------------------------------------------------------- the daemon
+
+EVERY_2S = "*/2 * * * * *"
+NEVER_SOON = "0 0 1 1 *"  # once a year: a "weekly" subscriber whose day is not today
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class DaemonProcess:
+    def __init__(self, config: Path) -> None:
+        self.log = config.parent / f"daemon-{time.monotonic_ns()}.log"
+        self._log = self.log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "newsletter", "run", "-c", str(config)], stdout=self._log, stderr=subprocess.STDOUT
+        )
+
+    def text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def wait_started(self) -> None:
+        wait_for(lambda: "daemon started" in self.text() or self.proc.poll() is not None, 30, "start")
+        assert self.proc.poll() is None, self.text()
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        code = self.proc.wait(timeout)
+        self._log.close()
+        return code
+
+
+@contextmanager
+def daemon(config: Path) -> Iterator[DaemonProcess]:
+    proc = DaemonProcess(config)
+    try:
+        proc.wait_started()
+        yield proc
+    finally:
+        if proc.proc.poll() is None:
+            proc.proc.kill()
+            proc.proc.wait()

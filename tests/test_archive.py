@@ -11,20 +11,15 @@ from typing import Any
 
 import feedparser
 import pytest
-from click.testing import CliRunner
 
 from newsletter.archive import issue_path, view_url
-from newsletter.cli import cli
 from newsletter.config import load_config
 from newsletter.unsubscribe import secret_for
+from tests.conftest import newsletter
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, smtp_server, write_config
 
 URL = "https://digest.example.org/archive"
 EVIL = '<script>alert("x")</script> Self-supervised & "quoted" learning'
-
-
-def newsletter(*args: str) -> Any:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def text_part(raw: bytes) -> str:

@@ -15,11 +15,8 @@ from click.testing import CliRunner
 from newsletter.cli import cli
 from newsletter.config import load_config
 from newsletter.delivery.ledger import Ledger
+from tests.conftest import newsletter
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, Faults, smtp_server, write_config
-
-
-def newsletter(*args: str) -> Any:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def add_seeds(config: Path, seeds: dict[str, Path], *names: str) -> None:
@@ -311,7 +308,7 @@ def test_bounce_dsn_in_imap_folder_of_real_dovecot(
 
 
 def test_bounce_daemon_reads_mailbox_every_few_minutes(tmp_path: Path, seeds: dict[str, Path]) -> None:
-    from tests.test_daemon import daemon, wait_for
+    from tests.conftest import daemon, wait_for
 
     with smtp_server() as server:
         cfg = bounce_setup(tmp_path, server.port, every_minutes=0.02)  # every 1.2 s here

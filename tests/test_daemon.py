@@ -10,20 +10,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import yaml
 
 from newsletter.config import load_config
 from newsletter.delivery.ledger import Ledger
 from newsletter.pipeline import load_digests, plan
+from tests.conftest import EVERY_2S, NEVER_SOON, daemon, wait_for
 from tests.smtpd import Faults, smtp_server, write_config
-
-EVERY_2S = "*/2 * * * * *"
-NEVER_SOON = "0 0 1 1 *"  # once a year: a "weekly" subscriber whose day is not today
 
 ALICE = {
     "email": "alice@example.org",
@@ -36,51 +31,6 @@ WEEKLY = {
     "keywords": ["self-supervised", "reasoning"],
     "schedule": NEVER_SOON,
 }
-
-
-def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-class DaemonProcess:
-    def __init__(self, config: Path) -> None:
-        self.log = config.parent / f"daemon-{time.monotonic_ns()}.log"
-        self._log = self.log.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "newsletter", "run", "-c", str(config)], stdout=self._log, stderr=subprocess.STDOUT
-        )
-
-    def text(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-    def wait_started(self) -> None:
-        wait_for(lambda: "daemon started" in self.text() or self.proc.poll() is not None, 30, "start")
-        assert self.proc.poll() is None, self.text()
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        code = self.proc.wait(timeout)
-        self._log.close()
-        return code
-
-
-@contextmanager
-def daemon(config: Path) -> Iterator[DaemonProcess]:
-    proc = DaemonProcess(config)
-    try:
-        proc.wait_started()
-        yield proc
-    finally:
-        if proc.proc.poll() is None:
-            proc.proc.kill()
-            proc.proc.wait()
 
 
 def ledger_counts(config: Path) -> dict[str, int]:

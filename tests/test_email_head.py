@@ -8,9 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from newsletter.cli import cli
+from tests.conftest import newsletter
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, write_config
 
 # WCAG contrast of every element's own text against its effective background
@@ -32,10 +31,6 @@ for(const el of document.body.querySelectorAll('*')){
 rows.sort((x,y)=>x[0]-y[0]);
 return {rows: rows, body: lum(bg(document.body.querySelector('div') || document.body))};
 """
-
-
-def newsletter(*args: str) -> Any:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 BROAD = {"email": "wide@example.org", "keywords": ["learning", "model*", "data"], "max_papers": 200}

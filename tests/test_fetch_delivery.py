@@ -19,8 +19,8 @@ from werkzeug import Request, Response
 from newsletter.config import load_config
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.service import pick_up_digests
+from tests.conftest import NEVER_SOON, daemon, wait_for
 from tests.smtpd import smtp_server, write_config
-from tests.test_daemon import NEVER_SOON, daemon, wait_for
 
 # the simple JSON digest shape (an array of {title, abstract, ...}) served as the Hugging Face answer
 PAPERS = [

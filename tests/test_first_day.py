@@ -12,16 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner
-
-from newsletter.cli import cli
 from newsletter.config import load_config
 from newsletter.pipeline import load_digests, plan
+from tests.conftest import newsletter
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, free_port, smtp_server, write_config
-
-
-def newsletter(*args: str) -> Any:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def ledger_state(path: Path) -> tuple[dict[str, str], list[Any]]:

@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-from click.testing import CliRunner
-
-from newsletter.cli import cli
 from newsletter.config import load_config
-
-
-def newsletter(*args: str) -> Any:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+from tests.conftest import newsletter
 
 
 def test_init_writes_config_and_folders_that_check_accepts(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from newsletter.delivery.ledger import _MIGRATIONS, SCHEMA_VERSION, Ledger, LedgerError, NewDelivery
 from newsletter.digest import Paper, paper_id
+from tests.ledgerhelp import add_pending, mark_sent, mark_unsent, pending
 
 
 def paper(title: str, upvotes: int | None = None) -> Paper:
@@ -75,7 +76,8 @@ def test_pending_sent_failed_bookkeeping(tmp_path: Path) -> None:
     with Ledger.open(tmp_path / "l.sqlite3") as ledger:
         ledger.register_subscribers(["a@x.org", "b@x.org"])
         ledger.record_digest(path="1.txt", sha256="s1", papers=[paper("Alpha"), paper("Beta")])
-        ids = ledger.add_pending(
+        ids = add_pending(
+            ledger,
             [
                 NewDelivery("a@x.org", "<1@x>", ("alpha",), "d@x.org", b"msg-a"),
                 NewDelivery("b@x.org", "<2@x>", ("alpha", "beta"), "d@x.org", b"msg-b"),
@@ -84,19 +86,19 @@ def test_pending_sent_failed_bookkeeping(tmp_path: Path) -> None:
         )
         assert ledger.horizons(["a@x.org"]) == {"a@x.org": 1}
         assert ledger.pending_ids() == ids
-        pend = ledger.pending(ids[1])
+        pend = pending(ledger, ids[1])
         assert pend is not None and pend.message == b"msg-b" and pend.message_id == "<2@x>"
         # pending papers are excluded from new deliveries too
         assert ledger.excluded_papers(["b@x.org"]) == {"b@x.org": {"alpha", "beta"}}
-        ledger.mark_sent([(ids[0], 2)])
-        ledger.mark_unsent([(ids[1], "failed", 1, "550 5.1.1 unknown")])
+        mark_sent(ledger, [(ids[0], 2)])
+        mark_unsent(ledger, [(ids[1], "failed", 1, "550 5.1.1 unknown")])
         assert ledger.delivery_counts() == {"sent": 1, "pending": 0, "failed": 1}
         assert ledger.failed() == [("b@x.org", "550 5.1.1 unknown")]
         assert ledger.sent_papers("a@x.org") == {"alpha"}
         assert ledger.sent_papers("b@x.org") == set()
         rows = ledger.deliveries("a@x.org")
         assert rows[0]["attempts"] == 2 and rows[0]["status"] == "sent"
-        assert ledger.pending(ids[0]) is None  # bytes dropped once accepted
+        assert pending(ledger, ids[0]) is None  # bytes dropped once accepted
         run = ledger.start_run()
         ledger.finish_run(run, sent=1, failed=1, pending=0)
         assert ledger.last_run() is not None
@@ -106,7 +108,7 @@ def test_commits_are_visible_to_another_connection_at_once(tmp_path: Path) -> No
     path = tmp_path / "l.sqlite3"
     with Ledger.open(path) as ledger:
         ledger.register_subscribers(["a@x.org"])
-        ledger.add_pending([NewDelivery("a@x.org", "<1@x>", (), "d@x.org", b"m")], horizon=0)
+        add_pending(ledger, [NewDelivery("a@x.org", "<1@x>", (), "d@x.org", b"m")], horizon=0)
         other = sqlite3.connect(path)
         assert other.execute("SELECT status FROM deliveries").fetchall() == [("pending",)]
         other.close()

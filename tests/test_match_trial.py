@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
-from click.testing import CliRunner
-
-from newsletter.cli import cli
 from newsletter.config import load_config
 from newsletter.digest import read_digest
 from newsletter.matching import PaperIndex, Profile, match_papers
+from tests.conftest import newsletter
 from tests.smtpd import write_config
-
-
-def newsletter(*args: str) -> Any:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def test_match_keyword_trial_lists_every_matching_paper(tmp_path: Path, seeds: dict[str, Path]) -> None:

@@ -18,8 +18,8 @@ from newsletter.config import load_config
 from newsletter.daemon import Daemon
 from newsletter.delivery.ledger import Ledger
 from newsletter.errors import ConfigError
+from tests.conftest import NEVER_SOON, daemon, wait_for
 from tests.smtpd import Faults, smtp_server, write_config
-from tests.test_daemon import NEVER_SOON, daemon, wait_for
 
 
 def bomb(path: Path, depth: int) -> Path:

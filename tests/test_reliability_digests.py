@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 from newsletter.digest import parse_digest, read_digest
 from newsletter.digest.guard import MAX_DIGEST_BYTES
 from newsletter.errors import DigestParseError
+from tests.conftest import EVERY_2S, daemon, wait_for
 from tests.smtpd import smtp_server, write_config
-from tests.test_daemon import EVERY_2S, daemon, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 ALICE = {"email": "alice@example.org", "name": "Alice", "keywords": ["model*", "learning"]}

@@ -260,7 +260,7 @@ def fill(disk: Path) -> Path:
 
 
 def test_ledger_disk_full_in_the_daemon_one_line_once_then_recovers(tmp_path: Path, seeds: dict[str, Path]) -> None:
-    from tests.test_daemon import NEVER_SOON, daemon, wait_for
+    from tests.conftest import NEVER_SOON, daemon, wait_for
 
     with tmpfs(tmp_path / f"dfull-{uuid.uuid4().hex[:6]}", "8m") as disk, smtp_server() as server:
         cfg = write_config(

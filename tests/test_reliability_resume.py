@@ -15,8 +15,8 @@ from pathlib import Path
 
 from newsletter.config import load_config
 from newsletter.delivery.ledger import Ledger
+from tests.conftest import NEVER_SOON, daemon, wait_for
 from tests.smtpd import Faults, smtp_server, write_config
-from tests.test_daemon import NEVER_SOON, daemon, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 PEOPLE = [{"email": f"reader{i:02d}@example.org", "keywords": ["learning"]} for i in range(30)]

@@ -16,8 +16,8 @@ from pathlib import Path
 from newsletter.config import load_config
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.service import POOL_MIN
+from tests.conftest import wait_for
 from tests.smtpd import Faults, smtp_server, write_config
-from tests.test_daemon import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,7 +34,7 @@ def workers_of(pid: int) -> list[int]:
         except OSError:
             continue
         ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == pid and b"newsletter.delivery.render_pool" in cmdline:
+        if ppid == pid and b"newsletter.render.pool" in cmdline:
             out.append(int(entry.name))
     return out
 

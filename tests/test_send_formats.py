@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from newsletter.cli import cli
 from newsletter.config import load_config
 from newsletter.delivery.ledger import Ledger
+from tests.conftest import text_of
 from tests.smtpd import Received, smtp_server, write_config
-from tests.test_send import text_of
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
 import yaml
-from click.testing import CliRunner
 
-from newsletter.cli import cli
 from newsletter.config import load_config
+from tests.conftest import newsletter
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, smtp_server, write_config
-
-
-def newsletter(*args: str) -> Any:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def started(tmp_path: Path) -> Path:

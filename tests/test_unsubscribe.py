@@ -22,16 +22,13 @@ from typing import Any
 
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from newsletter.cli import cli
 from newsletter.config import load_config
 from newsletter.delivery.ledger import _MIGRATIONS, SCHEMA_VERSION, Ledger
 from newsletter.unsubscribe import unsubscribe_token
 from newsletter.web.unsubscribe import BadRequest, TokenIndex, UnsubscribeServer, mask, parse_body
-from tests.conftest import settled_copy
+from tests.conftest import daemon, newsletter, settled_copy, wait_for
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, Faults, free_port, smtp_server, write_config
-from tests.test_daemon import daemon, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-0123456789"
@@ -64,10 +61,6 @@ def make_config(
     return write_config(
         tmp_path, smtp_port, subscribers or [ALICE, BOB], sender={"from": sender, "unsubscribe": unsub}, **top
     )
-
-
-def newsletter(*args: str) -> Any:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 def add_seeds(cfg: Path, seeds: dict[str, Path], *names: str) -> None:

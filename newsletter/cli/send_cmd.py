@@ -11,8 +11,9 @@ import click
 from newsletter.cli.fetch_cmd import echo_report, require_sources
 from newsletter.cli.options import config_option
 from newsletter.config import Config, load_config
-from newsletter.delivery.ledger import Ledger, suppression_key
-from newsletter.delivery.service import BATCH, SendSummary, compute_deliveries, preview_digests, run_send
+from newsletter.delivery.ledger import Ledger
+from newsletter.delivery.plan import DryRun, dry_run
+from newsletter.delivery.service import BATCH, SendSummary, run_send
 from newsletter.delivery.smtp import Result
 from newsletter.errors import ConfigError
 from newsletter.fetch import fetch_sources
@@ -207,12 +208,9 @@ def _print_summary(summary: SendSummary) -> None:
 
 
 def _dry_run(config: Config, *, backfill: bool = False) -> None:
-    from newsletter.why import nothing_reasons, suppressed_reason
-
     ledger = Ledger.open_readonly(config.ledger_path)
     try:
         view = ledger if ledger is not None else Ledger.open(":memory:")  # no ledger yet: empty
-        papers, picked = preview_digests(config, ledger)
         if backfill:  # on a copy in memory: what --backfill would do, nothing written
             copy = Ledger.open(":memory:")
             view.conn.backup(copy.conn)
@@ -220,34 +218,29 @@ def _dry_run(config: Config, *, backfill: bool = False) -> None:
             view.register_subscribers(s.email for s in config.subscribers)
             for email in view.backfill(s.email for s in config.subscribers):
                 click.echo(f"backfill: {email} would get the latest digest")
-        for path, count in picked.ok:
-            click.echo(f"would pick up {path} ({count} papers)")
-        for _path, error in picked.failed:
-            click.echo(f"would record as failed: {error}")
-        for path in picked.unsettled:
-            click.echo(f"not settled yet: {path}")
-        pending = len(view.pending_ids())
-        if pending:
-            click.echo(f"would re-send {pending} pending deliver{'ies' if pending != 1 else 'y'} first")
-        upto = view.last_digest_id()
-        suppressed = view.suppressed()
-        for sub in config.subscribers:
-            if suppression_key(sub.email) in suppressed:
-                found = suppressed_reason(view, sub)
-                click.echo(f"{sub.email}: {found.reason if found else 'unsubscribed, skipped'}")
-        serve = [s for s in config.subscribers if suppression_key(s.email) not in suppressed]
-        planned = list(compute_deliveries(view, serve, upto=upto, extra=papers))
-        empty = [p.subscriber for p in planned if not p.matches and not p.subscriber.send_empty]
-        reasons = nothing_reasons(view, empty, upto=upto, extra=papers)
-        for p in planned:
-            sub, matches = p.subscriber, p.matches
-            if not matches and not sub.send_empty:
-                click.echo(f"{sub.email}: nothing: {reasons[sub.email].reason}")
-                continue
-            click.echo(f"{sub.email}: {len(matches)} paper{'s' if len(matches) != 1 else ''}")
-            for m in matches:
-                click.echo(f"  {m.score:>3}  {m.paper.title}")
-        click.echo("dry run: nothing recorded, nothing sent")
+        _echo_dry_run(dry_run(config, view, readonly=ledger))
     finally:
         if ledger is not None:
             ledger.close()
+
+
+def _echo_dry_run(found: DryRun) -> None:
+    for path, count in found.picked.ok:
+        click.echo(f"would pick up {path} ({count} papers)")
+    for _path, error in found.picked.failed:
+        click.echo(f"would record as failed: {error}")
+    for path in found.picked.unsettled:
+        click.echo(f"not settled yet: {path}")
+    if found.pending:
+        click.echo(f"would re-send {found.pending} pending deliver{'ies' if found.pending != 1 else 'y'} first")
+    for email, why in found.suppressed:
+        click.echo(f"{email}: {why}")
+    for p in found.planned:
+        sub, matches = p.subscriber, p.matches
+        if not p.wanted:
+            click.echo(f"{sub.email}: nothing: {found.nothing[sub.email]}")
+            continue
+        click.echo(f"{sub.email}: {len(matches)} paper{'s' if len(matches) != 1 else ''}")
+        for m in matches:
+            click.echo(f"  {m.score:>3}  {m.paper.title}")
+    click.echo("dry run: nothing recorded, nothing sent")

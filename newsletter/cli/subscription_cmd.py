@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from newsletter.addresses import address_key
 from newsletter.cli.options import config_option
 from newsletter.config import Config, check_address, load_config
 from newsletter.delivery.ledger import Ledger
@@ -21,7 +22,7 @@ def _lookup(config: Config, value: str) -> tuple[str, bool]:
     """(the address as configured, or as given; whether it is a configured subscriber)."""
     address = _address(value)
     for sub in config.subscribers:
-        if sub.email.lower() == address.lower():
+        if address_key(sub.email) == address_key(address):
             return sub.email, True
     return address, False
 

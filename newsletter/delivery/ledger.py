@@ -69,7 +69,7 @@ next SMTP step depends on it. Each connection sets ``secure_delete=FAST`` (the
 Debian build of SQLite zeroes every freed page by default, which doubled the
 writes of dropping a sent message's bytes) and a TEMP trigger that records the
 papers of a delivery in ``sent_papers`` when it turns ``sent`` (so that
-:meth:`Ledger.commit` records a group of accepted messages in one statement).
+:meth:`Ledger.record` records a group of accepted messages in one statement).
 The connection may be used from one worker thread at a time (the service runs
 writes on a single-thread executor).
 """
@@ -91,6 +91,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, NamedTuple, TypeVar
 
+from newsletter.addresses import Suppressions
+from newsletter.addresses import address_key as address_key
 from newsletter.digest import Paper, paper_id, unique_papers
 from newsletter.errors import LedgerError as LedgerError
 from newsletter.errors import LedgerFullError as LedgerFullError
@@ -231,7 +233,7 @@ SCHEMA_VERSION = max(_MIGRATIONS)
 
 # Per connection (TEMP: nothing in the file): a delivery turning ``sent`` records its
 # papers in ``sent_papers`` within the same statement, so that recording the outcomes
-# of a group of SMTP transactions is one autocommit UPDATE (see Ledger.commit).
+# of a group of SMTP transactions is one autocommit UPDATE (see Ledger.record).
 _SENT_TRIGGER = """
 CREATE TEMP TRIGGER IF NOT EXISTS deliveries_sent_papers AFTER UPDATE OF status ON main.deliveries
 WHEN NEW.status = 'sent' AND OLD.status != 'sent'
@@ -349,6 +351,9 @@ def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
 
 
+_LAST_DIGEST = "SELECT COALESCE(MAX(id), 0) FROM digests"
+
+
 @dataclass(frozen=True, slots=True)
 class NewDelivery:
     """A delivery about to be sent, as recorded ``pending``."""
@@ -358,6 +363,41 @@ class NewDelivery:
     paper_ids: tuple[str, ...]
     sender: str
     message: bytes
+
+
+class DeliveryRef(NamedTuple):
+    """A recorded delivery: its id and its address."""
+
+    id: int
+    email: str
+
+
+class FailedDelivery(NamedTuple):
+    email: str
+    error: str
+
+
+class LastDelivery(NamedTuple):
+    """An address's latest delivery: its status and when (sent, or last tried)."""
+
+    status: str
+    at: float
+
+
+class SubscriberRow(NamedTuple):
+    first_seen: float
+    horizon: int
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The outcome of one SMTP transaction of a recorded delivery: ``sent``, ``failed``
+    or still ``pending`` (temporary trouble), after ``attempts`` more tries."""
+
+    id: int
+    status: str
+    attempts: int
+    error: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,9 +422,7 @@ class Suppression:
     until: float | None
 
 
-def suppression_key(email: str) -> str:
-    """How the suppression table spells an address (as the unsubscribe token does)."""
-    return email.strip().lower()
+suppression_key = address_key  # the older name: how the suppression table spells an address
 
 
 @dataclass(frozen=True, slots=True)
@@ -610,6 +648,12 @@ class Ledger:
                     cur.execute("ROLLBACK")
             raise
 
+    def _rows_in(self, sql: str, values: Sequence[Any]) -> Iterator[Any]:
+        """The rows of ``sql`` whose ``{marks}`` is the placeholders of ``values``, queried
+        in chunks of :data:`_CHUNK` (the one spelling of a look-up of many keys)."""
+        for chunk in _chunks(values):
+            yield from self.conn.execute(sql.format(marks=",".join("?" * len(chunk))), chunk)
+
     # ------------------------------------------------------------------ digests
 
     def has_digest(self, sha256: str) -> bool:
@@ -637,7 +681,7 @@ class Ledger:
         return [DigestRow(*row) for row in rows]
 
     def last_digest_id(self) -> int:
-        row = self.conn.execute("SELECT COALESCE(MAX(id), 0) FROM digests").fetchone()
+        row = self.conn.execute(_LAST_DIGEST).fetchone()
         return int(row[0])
 
     def papers_after(self, horizon: int, upto: int | None = None) -> list[Paper]:
@@ -659,7 +703,7 @@ class Ledger:
         digests picked up from now on are new to them). Returns how many were new."""
         now = time.time()
         with self.transaction() as cur:
-            horizon = cur.execute("SELECT COALESCE(MAX(id), 0) FROM digests").fetchone()[0]
+            horizon = cur.execute(_LAST_DIGEST).fetchone()[0]
             before = self.conn.total_changes
             cur.executemany(
                 "INSERT OR IGNORE INTO subscribers(email, first_seen, horizon) VALUES (?,?,?)",
@@ -670,12 +714,8 @@ class Ledger:
     def horizons(self, emails: Iterable[str]) -> dict[str, int]:
         wanted = list(emails)
         out: dict[str, int] = {}
-        for chunk in _chunks(wanted, 500):
-            marks = ",".join("?" * len(chunk))
-            for email, horizon in self.conn.execute(
-                f"SELECT email, horizon FROM subscribers WHERE email IN ({marks})", chunk
-            ):
-                out[email] = horizon
+        for email, horizon in self._rows_in("SELECT email, horizon FROM subscribers WHERE email IN ({marks})", wanted):
+            out[email] = horizon
         return out
 
     def excluded_papers(self, emails: Iterable[str]) -> dict[str, set[str]]:
@@ -683,16 +723,11 @@ class Ledger:
         (they will go out with those, never in a second email)."""
         wanted = list(emails)
         out: dict[str, set[str]] = {e: set() for e in wanted}
-        for chunk in _chunks(wanted, 500):
-            marks = ",".join("?" * len(chunk))
-            for email, key in self.conn.execute(
-                f"SELECT email, paper_id FROM sent_papers WHERE email IN ({marks})", chunk
-            ):
-                out[email].add(key)
-            for email, papers in self.conn.execute(
-                f"SELECT email, papers FROM deliveries WHERE status = 'pending' AND email IN ({marks})", chunk
-            ):
-                out[email].update(json.loads(papers))
+        for email, key in self._rows_in("SELECT email, paper_id FROM sent_papers WHERE email IN ({marks})", wanted):
+            out[email].add(key)
+        pending = "SELECT email, papers FROM deliveries WHERE status = 'pending' AND email IN ({marks})"
+        for email, papers in self._rows_in(pending, wanted):
+            out[email].update(json.loads(papers))
         return out
 
     def advance(self, emails: Iterable[str], horizon: int) -> None:
@@ -708,124 +743,95 @@ class Ledger:
         """How many deliveries each address has had (numbers its next Message-ID)."""
         return {e: n for e, n in self.conn.execute("SELECT email, COUNT(*) FROM deliveries GROUP BY email")}
 
-    def add_pending(self, items: Sequence[NewDelivery], horizon: int) -> list[int]:
-        """Record deliveries ``pending`` (and their subscribers' horizon) in one commit."""
-        return self.commit([(items, horizon)], (), ())[0]
-
-    def commit(
-        self,
-        batches: Sequence[tuple[Sequence[NewDelivery], int]],
-        sent: Sequence[tuple[int, int]],
-        unsent: Sequence[tuple[int, str, int, str]],
+    def record(
+        self, new_batches: Sequence[tuple[Sequence[NewDelivery], int]] = (), outcomes: Sequence[Outcome] = ()
     ) -> list[list[int]]:
-        """One transaction (one fsync) for new deliveries and SMTP outcomes: each of
-        ``batches`` (deliveries, horizon) recorded ``pending`` as :meth:`add_pending`
-        does, ``sent`` and ``unsent`` as :meth:`record_results` does. Returns the new
+        """The one write path of deliveries, one transaction (one fsync): each of
+        ``new_batches`` (deliveries, horizon) recorded ``pending`` (and its subscribers'
+        horizon moved), each of ``outcomes`` recorded (``sent``: papers recorded as sent,
+        message bytes dropped; ``failed``/``pending``: the error kept). Returns the new
         delivery ids, per batch."""
         now = time.time()
-        if not batches and not unsent:
-            # the common case of a send: outcomes only, all accepted. One statement, its
-            # own transaction (the trigger records the papers in it): the ledger thread
-            # takes and gives back the GIL once rather than per statement
-            if sent:
-                self.conn.execute(
-                    "UPDATE deliveries SET status = 'sent', attempts = attempts + json_extract(p.value, '$[1]'), "
-                    "updated_at = ?1, sent_at = ?1, last_error = NULL, message = NULL "
-                    "FROM json_each(?2) p WHERE deliveries.id = json_extract(p.value, '$[0]')",
-                    (now, json.dumps(sent)),
-                )
+        if not new_batches and all(o.status == "sent" for o in outcomes):
+            self._record_sent(now, outcomes)
             return []
-        keys: list[list[int]] = []
         with self.transaction() as cur:
-            for items, horizon in batches:
-                ids: list[int] = []
-                for item in items:
-                    cur.execute(
-                        "INSERT INTO deliveries(email, message_id, status, attempts, created_at, "
-                        "updated_at, horizon, papers, sender, size, message) "
-                        "VALUES (?,?,'pending',0,?,?,?,?,?,?,?)",
-                        (
-                            item.email,
-                            item.message_id,
-                            now,
-                            now,
-                            horizon,
-                            json.dumps(list(item.paper_ids)),
-                            item.sender,
-                            len(item.message),
-                            item.message,
-                        ),
-                    )
-                    assert cur.lastrowid is not None
-                    ids.append(cur.lastrowid)
-                cur.executemany(
-                    "UPDATE subscribers SET horizon = MAX(horizon, ?) WHERE email = ?",
-                    ((horizon, item.email) for item in items),
-                )
-                keys.append(ids)
-            self._results(cur, now, sent, unsent)
-        return keys
+            ids = [self._insert_pending(cur, now, items, horizon) for items, horizon in new_batches]
+            self._record_outcomes(cur, now, outcomes)
+        return ids
 
-    def pending_ids(self) -> list[int]:
-        return [r[0] for r in self.conn.execute("SELECT id FROM deliveries WHERE status = 'pending' ORDER BY id")]
-
-    def pending(self, delivery_id: int) -> PendingDelivery | None:
-        row = self.conn.execute(
-            "SELECT id, email, message_id, sender, message, attempts FROM deliveries "
-            "WHERE id = ? AND status = 'pending'",
-            (delivery_id,),
-        ).fetchone()
-        if row is None or row[4] is None:
-            return None
-        return PendingDelivery(row[0], row[1], row[2], row[3], bytes(row[4]), row[5])
-
-    def pendings(self, ids: Sequence[int]) -> list[PendingDelivery]:
-        """:meth:`pending` for several ids at once (in the order given; ids no longer
-        pending are left out)."""
-        rows: dict[int, PendingDelivery] = {}
-        for chunk in _chunks(ids, 500):
-            marks = ",".join("?" * len(chunk))
-            for row in self.conn.execute(
-                "SELECT id, email, message_id, sender, message, attempts FROM deliveries "
-                f"WHERE status = 'pending' AND message IS NOT NULL AND id IN ({marks})",
-                chunk,
-            ):
-                rows[row[0]] = PendingDelivery(row[0], row[1], row[2], row[3], bytes(row[4]), row[5])
-        return [rows[i] for i in ids if i in rows]
-
-    def mark_sent(self, results: Sequence[tuple[int, int]]) -> None:
-        """``(delivery id, attempts)`` accepted by the server: sent, papers recorded,
-        message bytes dropped. One commit for all."""
-        self.record_results(results, ())
-
-    def mark_unsent(self, results: Sequence[tuple[int, str, int, str]]) -> None:
-        """``(delivery id, status 'failed'|'pending', attempts, error)``. One commit."""
-        self.record_results((), results)
-
-    def record_results(self, sent: Sequence[tuple[int, int]], unsent: Sequence[tuple[int, str, int, str]]) -> None:
-        """Outcomes of SMTP transactions, in one commit: ``sent`` as ``(id, attempts)``
-        (papers recorded as sent, message bytes dropped), ``unsent`` as ``(id, status
-        'failed'|'pending', attempts, error)``."""
-        with self.transaction() as cur:
-            self._results(cur, time.time(), sent, unsent)
+    def _record_sent(self, now: float, outcomes: Sequence[Outcome]) -> None:
+        """The common case of a send: outcomes only, all accepted. One statement, its own
+        transaction (the trigger records the papers in it): the ledger thread takes and
+        gives back the GIL once rather than per statement."""
+        if outcomes:
+            self.conn.execute(
+                "UPDATE deliveries SET status = 'sent', attempts = attempts + json_extract(p.value, '$[1]'), "
+                "updated_at = ?1, sent_at = ?1, last_error = NULL, message = NULL "
+                "FROM json_each(?2) p WHERE deliveries.id = json_extract(p.value, '$[0]')",
+                (now, json.dumps([(o.id, o.attempts) for o in outcomes])),
+            )
 
     @staticmethod
-    def _results(
-        cur: sqlite3.Cursor, now: float, sent: Sequence[tuple[int, int]], unsent: Sequence[tuple[int, str, int, str]]
-    ) -> None:
+    def _insert_pending(cur: sqlite3.Cursor, now: float, items: Sequence[NewDelivery], horizon: int) -> list[int]:
+        ids: list[int] = []
+        for item in items:
+            cur.execute(
+                "INSERT INTO deliveries(email, message_id, status, attempts, created_at, "
+                "updated_at, horizon, papers, sender, size, message) "
+                "VALUES (?,?,'pending',0,?,?,?,?,?,?,?)",
+                (
+                    item.email,
+                    item.message_id,
+                    now,
+                    now,
+                    horizon,
+                    json.dumps(list(item.paper_ids)),
+                    item.sender,
+                    len(item.message),
+                    item.message,
+                ),
+            )
+            assert cur.lastrowid is not None
+            ids.append(cur.lastrowid)
+        cur.executemany(
+            "UPDATE subscribers SET horizon = MAX(horizon, ?) WHERE email = ?",
+            ((horizon, item.email) for item in items),
+        )
+        return ids
+
+    @staticmethod
+    def _record_outcomes(cur: sqlite3.Cursor, now: float, outcomes: Sequence[Outcome]) -> None:
+        unsent = [o for o in outcomes if o.status != "sent"]
         if unsent:
             cur.executemany(
                 "UPDATE deliveries SET status = ?, attempts = attempts + ?, last_error = ?, updated_at = ? "
                 "WHERE id = ?",
-                ((status, attempts, error, now, key) for key, status, attempts, error in unsent),
+                ((o.status, o.attempts, o.error, now, o.id) for o in unsent),
             )
+        sent = [o for o in outcomes if o.status == "sent"]
         if sent:
             # the trigger records their papers in sent_papers
             cur.executemany(
                 "UPDATE deliveries SET status = 'sent', attempts = attempts + ?, updated_at = ?, "
                 "sent_at = ?, last_error = NULL, message = NULL WHERE id = ?",
-                ((attempts, now, now, key) for key, attempts in sent),
+                ((o.attempts, now, now, o.id) for o in sent),
             )
+
+    def pending_ids(self) -> list[int]:
+        return [r[0] for r in self.conn.execute("SELECT id FROM deliveries WHERE status = 'pending' ORDER BY id")]
+
+    def pendings(self, ids: Sequence[int]) -> list[PendingDelivery]:
+        """The recorded pending deliveries with these ids, with their bytes (in the order
+        given; ids no longer pending are left out)."""
+        rows: dict[int, PendingDelivery] = {}
+        for row in self._rows_in(
+            "SELECT id, email, message_id, sender, message, attempts FROM deliveries "
+            "WHERE status = 'pending' AND message IS NOT NULL AND id IN ({marks})",
+            ids,
+        ):
+            rows[row[0]] = PendingDelivery(row[0], row[1], row[2], row[3], bytes(row[4]), row[5])
+        return [rows[i] for i in ids if i in rows]
 
     def delivery_counts(self) -> dict[str, int]:
         counts = {"sent": 0, "pending": 0, "failed": 0}
@@ -833,10 +839,10 @@ class Ledger:
             counts[status] = n
         return counts
 
-    def failed(self) -> list[tuple[str, str]]:
+    def failed(self) -> list[FailedDelivery]:
         """(email, error) of every failed delivery, oldest first."""
         return [
-            (e, err or "")
+            FailedDelivery(e, err or "")
             for e, err in self.conn.execute(
                 "SELECT email, last_error FROM deliveries WHERE status = 'failed' ORDER BY id"
             )
@@ -906,7 +912,7 @@ class Ledger:
             cur.execute("UPDATE bounces SET cleared = 1 WHERE email = ?", (key,))  # a fresh start
             active = row is not None and (row[0] is None or row[0] > now)
             if active and horizon:
-                last = cur.execute("SELECT COALESCE(MAX(id), 0) FROM digests").fetchone()[0]
+                last = cur.execute(_LAST_DIGEST).fetchone()[0]
                 cur.execute("UPDATE subscribers SET horizon = MAX(horizon, ?) WHERE lower(email) = ?", (last, key))
             return active
 
@@ -921,6 +927,10 @@ class Ledger:
             (suppression_key(email), clock),
         ).fetchone()
         return None if row is None else Suppression(*row)
+
+    def suppressions(self, *, now: float | None = None) -> Suppressions:
+        """The actively suppressed addresses as one value (``.active(email)``, ``.filter(subs)``)."""
+        return Suppressions(frozenset(self.suppressed(now=now)))
 
     def suppressed(self, *, now: float | None = None) -> set[str]:
         """Every actively suppressed address (lowercased; compare with :func:`suppression_key`)."""
@@ -941,7 +951,7 @@ class Ledger:
         ).fetchone()
         return {"suppressed": int(total), "paused": int(paused)}
 
-    def cancel_suppressed(self, ids: Iterable[int] | None = None) -> list[tuple[int, str]]:
+    def cancel_suppressed(self, ids: Iterable[int] | None = None) -> list[DeliveryRef]:
         """Mark pending deliveries to suppressed addresses ``failed`` with the error
         ``unsubscribed`` (``bounced`` for an address suppressed for bouncing; never
         re-sent); ``ids``: only these. Returns (id, email)."""
@@ -959,11 +969,11 @@ class Ledger:
                 "message = NULL WHERE id = ? AND status = 'pending'",
                 (("bounced" if src == "bounced" else "unsubscribed", now, i) for i, _, src in chosen),
             )
-        return [(i, e) for i, e, _ in chosen]
+        return [DeliveryRef(i, e) for i, e, _ in chosen]
 
     # ------------------------------------------------------------------ bounces (issue 14)
 
-    def delivery_for(self, message_id: str) -> tuple[int, str] | None:
+    def delivery_for(self, message_id: str) -> DeliveryRef | None:
         """(delivery id, email) of the delivery with this Message-ID (angle brackets optional)."""
         mid = message_id.strip()
         if not mid.startswith("<"):
@@ -971,15 +981,15 @@ class Ledger:
         row = self.conn.execute(
             "SELECT id, email FROM deliveries WHERE message_id = ? ORDER BY id DESC LIMIT 1", (mid,)
         ).fetchone()
-        return None if row is None else (int(row[0]), str(row[1]))
+        return None if row is None else DeliveryRef(int(row[0]), str(row[1]))
 
-    def delivery_by_sender(self, sender: str) -> tuple[int, str] | None:
+    def delivery_by_sender(self, sender: str) -> DeliveryRef | None:
         """(delivery id, email) of the delivery sent with this envelope sender (a VERP
         return path is unique per delivery)."""
         row = self.conn.execute(
             "SELECT id, email FROM deliveries WHERE sender = ? ORDER BY id DESC LIMIT 1", (sender.lower(),)
         ).fetchone()
-        return None if row is None else (int(row[0]), str(row[1]))
+        return None if row is None else DeliveryRef(int(row[0]), str(row[1]))
 
     def last_delivery_to(self, email: str) -> int | None:
         """The newest delivery sent (or refused) to ``email``: a report naming only the
@@ -1190,36 +1200,32 @@ class Ledger:
 
     # ------------------------------------------------------------------ onboarding (issue 15)
 
-    def last_deliveries(self) -> dict[str, tuple[str, float]]:
+    def last_deliveries(self) -> dict[str, LastDelivery]:
         """Per address (as the ledger spells it): the status and time of its latest delivery."""
         rows = self.conn.execute(
             "SELECT email, status, COALESCE(sent_at, updated_at) FROM deliveries "
             "WHERE id IN (SELECT MAX(id) FROM deliveries GROUP BY email)"
         )
-        return {email: (status, float(at)) for email, status, at in rows}
+        return {email: LastDelivery(status, float(at)) for email, status, at in rows}
 
-    def subscriber_rows(self, emails: Iterable[str]) -> dict[str, tuple[float, int]]:
+    def subscriber_rows(self, emails: Iterable[str]) -> dict[str, SubscriberRow]:
         """Per known address: (first seen, horizon)."""
         wanted = list(emails)
-        out: dict[str, tuple[float, int]] = {}
-        for chunk in _chunks(wanted, 500):
-            marks = ",".join("?" * len(chunk))
-            for email, first, horizon in self.conn.execute(
-                f"SELECT email, first_seen, horizon FROM subscribers WHERE email IN ({marks})", chunk
-            ):
-                out[email] = (float(first), int(horizon))
+        out: dict[str, SubscriberRow] = {}
+        for email, first, horizon in self._rows_in(
+            "SELECT email, first_seen, horizon FROM subscribers WHERE email IN ({marks})", wanted
+        ):
+            out[email] = SubscriberRow(float(first), int(horizon))
         return out
 
     def papers_by_id(self, ids: Iterable[str]) -> dict[str, Paper]:
         """The recorded paper of each id (its latest record), for the archive."""
         wanted = list(dict.fromkeys(ids))
         out: dict[str, Paper] = {}
-        for chunk in _chunks(wanted, 500):
-            marks = ",".join("?" * len(chunk))
-            for key, record in self.conn.execute(
-                f"SELECT paper_id, record FROM digest_papers WHERE paper_id IN ({marks}) ORDER BY digest_id", chunk
-            ):
-                out[key] = paper_from_json(json.loads(record))
+        for key, record in self._rows_in(
+            "SELECT paper_id, record FROM digest_papers WHERE paper_id IN ({marks}) ORDER BY digest_id", wanted
+        ):
+            out[key] = paper_from_json(json.loads(record))
         return out
 
     def backfill(self, emails: Iterable[str]) -> list[str]:
@@ -1233,7 +1239,7 @@ class Ledger:
             if row[0] is None:
                 return []
             start = int(row[0]) - 1
-            last = cur.execute("SELECT COALESCE(MAX(id), 0) FROM digests").fetchone()[0]
+            last = cur.execute(_LAST_DIGEST).fetchone()[0]
             for email in emails:
                 if cur.execute("SELECT 1 FROM deliveries WHERE email = ? LIMIT 1", (email,)).fetchone():
                     continue
@@ -1296,6 +1302,9 @@ def feedback_rows(ledger: Ledger, email: str | None = None) -> list[FeedbackRow]
     return [FeedbackRow(*row) for row in rows]
 
 
+_CHUNK = 500  # values per ``IN (...)``: well under SQLite's limit of bound parameters
+
+
 def _guard_methods(cls: type[Ledger]) -> None:
     """Every public method of the ledger turns sqlite3 and OS errors into a
     :class:`LedgerError` (see :func:`ledger_error`): the one place where they do."""
@@ -1308,6 +1317,6 @@ def _guard_methods(cls: type[Ledger]) -> None:
 _guard_methods(Ledger)
 
 
-def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]

@@ -21,6 +21,7 @@ from email.headerregistry import BaseHeader
 from email.message import EmailMessage
 from typing import Any, ClassVar
 
+from newsletter.addresses import address_key
 from newsletter.config import Mailbox
 from newsletter.render.fastmime import (
     ONE_CLICK,
@@ -44,7 +45,7 @@ def message_id_for(email: str, paper_ids: Iterable[str], *, domain: str, salt: s
     ``salt`` (e.g. the day, for ``send_empty`` emails that carry no paper): a
     re-send of a pending delivery carries the same id (SPEC 6).
     """
-    key = "\n".join([email.strip().lower(), *sorted(paper_ids), salt])
+    key = "\n".join([address_key(email), *sorted(paper_ids), salt])
     return f"<{hashlib.sha256(key.encode('utf-8')).hexdigest()[:40]}@{domain}>"
 
 

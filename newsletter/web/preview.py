@@ -35,7 +35,6 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from newsletter.config import Config, Subscriber, load_config
-from newsletter.delivery.ledger import suppression_key
 from newsletter.errors import NewsletterError
 from newsletter.matching import Match, PaperIndex, match_papers
 from newsletter.pipeline import (
@@ -188,7 +187,7 @@ class PreviewSource:
             suppressed = suppressed_addresses(snap.config)
             rows = []
             for sub in shown:
-                if suppression_key(sub.email) in suppressed:
+                if suppressed.active(sub.email):
                     rows.append(IndexRow.of(sub, 0, None, suppressed=True))
                     continue
                 matches = _match(snap, sub)
@@ -211,7 +210,7 @@ class PreviewSource:
         snap = self.snapshot()
         with self._lock:
             sub = snap.by_slug.get(slug)
-            if sub is None or suppression_key(sub.email) in suppressed_addresses(snap.config):
+            if sub is None or suppressed_addresses(snap.config).active(sub.email):
                 return None
             matches = _match(snap, sub)
             if not matches and not sub.send_empty:

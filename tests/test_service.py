@@ -14,14 +14,11 @@ from email.message import Message
 from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner
-
-from newsletter.cli import cli
 from newsletter.config import load_config
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.service import run_send
 from newsletter.pipeline import load_digests, plan
-from tests.conftest import settled_copy
+from tests.conftest import newsletter, settled_copy, text_of
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, Faults, Received, free_port, smtp_server, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,19 +27,6 @@ ROOT = Path(__file__).resolve().parent.parent
 def add_seeds(config: Path, seeds: dict[str, Path], *names: str) -> None:
     for name in names:
         settled_copy(seeds[name], config.parent / "digests")
-
-
-def newsletter(*args: str) -> Any:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
-def text_of(msg: Message) -> str:
-    for part in msg.walk():
-        if part.get_content_type() == "text/plain":
-            payload = part.get_payload(decode=True)
-            assert isinstance(payload, bytes)
-            return " ".join(payload.decode("utf-8").replace("*", "").split())
-    raise AssertionError("no text part")
 
 
 def norm(title: str) -> str:

@@ -12,6 +12,7 @@ import pytest
 
 from newsletter.config import Smtp
 from newsletter.delivery.smtp import Outgoing, Result, SendStats, SmtpSender, iterate
+from tests.ledgerhelp import pending
 from tests.smtpd import Faults, free_port, smtp_server
 
 
@@ -140,14 +141,14 @@ def test_stop_event_finishes_in_flight_and_leaves_the_rest_pending() -> None:
 
 
 def test_group_commit_records_new_deliveries_and_outcomes_together(tmp_path: Any) -> None:
-    """Ledger.commit: batches recorded pending and outcomes in one transaction; an
+    """Ledger.record: batches recorded pending and outcomes in one transaction; an
     outcome-only commit of accepted messages marks them sent, adds the attempts,
     records their papers and drops their bytes."""
-    from newsletter.delivery.ledger import Ledger, NewDelivery
+    from newsletter.delivery.ledger import Ledger, NewDelivery, Outcome
 
     with Ledger.open(tmp_path / "l.sqlite3") as ledger:
         ledger.register_subscribers(["a@x.org", "b@x.org", "c@x.org"])
-        (first,) = ledger.commit(
+        (first,) = ledger.record(
             [
                 (
                     [
@@ -157,24 +158,21 @@ def test_group_commit_records_new_deliveries_and_outcomes_together(tmp_path: Any
                     0,
                 )
             ],
-            (),
-            (),
         )
         a, b = first
-        keys = ledger.commit(
+        keys = ledger.record(
             [([NewDelivery("c@x.org", "<3@x>", ("p4",), "d@x.org", b"C")], 0)],
-            [(a, 2)],
-            [(b, "failed", 1, "550 no such user")],
+            [Outcome(a, "sent", 2), Outcome(b, "failed", 1, "550 no such user")],
         )
         (c,) = keys[0]
-        assert ledger.commit([], [(c, 1)], []) == []  # outcome only: one statement
+        assert ledger.record([], [Outcome(c, "sent", 1)]) == []  # outcome only: one statement
         rows = {d["id"]: d for d in ledger.deliveries()}
         assert [rows[k]["status"] for k in (a, b, c)] == ["sent", "failed", "sent"]
         assert (rows[a]["attempts"], rows[b]["attempts"], rows[c]["attempts"]) == (2, 1, 1)
         assert rows[b]["last_error"] == "550 no such user"
         assert ledger.sent_papers("a@x.org") == {"p1", "p2"} and ledger.sent_papers("b@x.org") == set()
         assert ledger.sent_papers("c@x.org") == {"p4"}
-        assert ledger.pending(a) is None and ledger.pending(c) is None and ledger.pending_ids() == []
+        assert pending(ledger, a) is None and pending(ledger, c) is None and ledger.pending_ids() == []
         (blob,) = ledger.conn.execute("SELECT message FROM deliveries WHERE id = ?", (c,)).fetchone()
         assert blob is None  # the bytes go once the server accepted the message
         assert ledger.pendings([a, b, c]) == []

@@ -1,6 +1,6 @@
 """Rendering in worker processes for a large pass (see :mod:`newsletter.delivery.service`).
 
-Each worker is ``python -m newsletter.delivery.render_pool``, fed over its stdin and
+Each worker is ``python -m newsletter.render.pool``, fed over its stdin and
 answering on its stdout in length-prefixed pickle frames: first the pass's own
 :class:`~newsletter.config.Config` (so it is the very configuration of the pass, not
 the file re-read), then batches of :class:`Job`; each answer is the batch's
@@ -61,6 +61,19 @@ def render_job(renderer: Renderer, job: Job) -> tuple[str, bytes]:
     return message_id, data if signer is None else signer.sign(data)  # signed once: the ledger keeps these bytes
 
 
+MAX_RENDER_WORKERS = 4
+
+
+def render_workers() -> int:
+    """Render worker processes for a large pass: the CPUs this process may use, less
+    the one the SMTP sessions and the ledger need, at least one."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus - 1, MAX_RENDER_WORKERS))
+
+
 class RenderWorkerError(Exception):
     """A render worker died or answered nonsense (the batch is rendered in-process)."""
 
@@ -117,7 +130,7 @@ class RenderPool:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "newsletter.delivery.render_pool",
+                "newsletter.render.pool",
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 env=env,
