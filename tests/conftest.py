@@ -20,7 +20,6 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import cli
-from newsletter.cli import commands as _commands  # noqa: F401  (registers the commands)
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
