@@ -111,3 +111,31 @@ def daemon(config: Path) -> Iterator[DaemonProcess]:
         if proc.proc.poll() is None:
             proc.proc.kill()
             proc.proc.wait()
+
+
+def chrome_driver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, width: int = 420, height: int = 800) -> Any:
+    """A Selenium driver on Debian's headless chromium and chromedriver (never a download).
+
+    The flags keep chromium off the network (this machine has none but loopback) and give
+    it a fresh profile; ``SE_OFFLINE`` stops Selenium Manager from fetching anything.
+    """
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    assert shutil.which("chromedriver"), "install Debian's chromium-driver (make system-deps does)"
+    monkeypatch.setenv("SE_OFFLINE", "true")
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--window-size={width},{height}",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(arg)
+    return webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"), options=options)

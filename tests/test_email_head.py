@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import newsletter
+from tests.conftest import chrome_driver, newsletter
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, write_config
 
 # WCAG contrast of every element's own text against its effective background
@@ -59,17 +59,7 @@ def test_email_head_no_remote_fonts_and_dark_scheme_declared(tmp_path: Path, see
 
 
 def _chrome(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    assert shutil.which("chromedriver"), "install Debian's chromium-driver (make system-deps does)"
-    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must never download anything
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-                "--window-size=420,900", f"--user-data-dir={tmp_path / 'chromium-profile'}"):  # fmt: skip
-        options.add_argument(arg)
-    return webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"), options=options)
+    return chrome_driver(tmp_path, monkeypatch, width=420, height=900)
 
 
 def test_email_dark_mode_text_readable_in_chromium(

@@ -25,7 +25,7 @@ from newsletter.feedback import encode_paper, signature
 from newsletter.matching.refs import ref_keys
 from newsletter.unsubscribe import unsubscribe_token
 from newsletter.web.unsubscribe import UnsubscribeServer
-from tests.conftest import settled_copy
+from tests.conftest import chrome_driver, settled_copy
 from tests.smtpd import free_port, smtp_server, write_config
 
 SAMPLE = Path(__file__).parent / "samples" / "likes.txt"
@@ -285,8 +285,6 @@ def test_feedback_get_changes_nothing_post_records_forged_is_404(tmp_path: Path)
 def test_feedback_link_in_a_real_browser_then_match_reflects_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
@@ -297,25 +295,10 @@ def test_feedback_link_in_a_real_browser_then_match_reflects_it(
     link = _links(_sent_html(msg), "More like this")[FOLD]
     before = {p["title"] for p in matched(cfg)}
     assert not SPEECH & before
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=420,800",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ):
-        options.add_argument(arg)
-    monkeypatch.setenv("SE_OFFLINE", "true")
     server = UnsubscribeServer(load_config(cfg), port=port)
     server.start_background()
     try:
-        driver = webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"), options=options)
+        driver = chrome_driver(tmp_path, monkeypatch)
         try:
             driver.get(link)
             assert driver.find_element(By.ID, "title").text == "More papers like this one?"

@@ -27,7 +27,7 @@ from newsletter.config import load_config
 from newsletter.delivery.ledger import _MIGRATIONS, SCHEMA_VERSION, Ledger
 from newsletter.unsubscribe import unsubscribe_token
 from newsletter.web.unsubscribe import BadRequest, TokenIndex, UnsubscribeServer, mask, parse_body
-from tests.conftest import daemon, newsletter, settled_copy, wait_for
+from tests.conftest import chrome_driver, daemon, newsletter, settled_copy, wait_for
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, Faults, free_port, smtp_server, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -441,8 +441,6 @@ def test_run_refuses_a_busy_listen_port(tmp_path: Path) -> None:
 def test_browser_footer_link_button_confirmation(
     tmp_path: Path, seeds: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions
     from selenium.webdriver.support.ui import WebDriverWait
@@ -462,23 +460,8 @@ def test_browser_footer_link_button_confirmation(
     link = links[0].replace("&amp;", "&")
     assert link == f"http://127.0.0.1:{port}/unsubscribe/{unsubscribe_token('alice@example.org', SECRET)}"
 
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--window-size=420,800",
-        f"--user-data-dir={tmp_path / 'chromium-profile'}",
-    ):
-        options.add_argument(arg)
-    monkeypatch.setenv("SE_OFFLINE", "true")  # Selenium Manager must never download a driver or a browser
     with serve_process(cfg, port):
-        driver = webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"), options=options)
+        driver = chrome_driver(tmp_path, monkeypatch)
         try:
             driver.get(link)
             assert driver.find_element(By.ID, "title").text == "Unsubscribe from Paper Digest"
