@@ -106,7 +106,7 @@ def parse_command(files: tuple[str, ...], fmt: str, as_json: bool) -> None:
         click.echo(json.dumps([p.to_json() for p in papers], ensure_ascii=False, indent=2))
     else:
         width = shutil.get_terminal_size((120, 24)).columns
-        for row in paper_table(papers, width=width):
+        for row in paper_table(papers, width=width) if papers else []:  # no header over nothing
             click.echo(row)
         for line in summaries:
             click.echo(line)
