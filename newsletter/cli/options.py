@@ -28,3 +28,14 @@ def config_option(func: F) -> F:
 def json_option(func: F) -> F:
     """``--json``: machine-readable output; passes ``as_json``."""
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(func)
+
+
+def log_format_option(func: F) -> F:
+    """``--log-format text|json``: how log lines are written; passes ``log_format``."""
+    return click.option(
+        "--log-format",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help="Log lines as text or as JSON objects (for log collectors).",
+    )(func)

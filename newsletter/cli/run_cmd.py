@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from newsletter import logs
-from newsletter.cli.options import config_option
+from newsletter.cli.options import config_option, log_format_option
 from newsletter.config import load_config
 from newsletter.lock import LedgerLock
 
@@ -19,13 +19,7 @@ from newsletter.lock import LedgerLock
     show_default=True,
     help="Lowest level logged.",
 )
-@click.option(
-    "--log-format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Log lines as text or as JSON objects (for log collectors).",
-)
+@log_format_option
 def run_command(config_path: str, log_level: str, log_format: str) -> None:
     """Run the daemon: deliver on schedule, pick up digests as they settle.
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from newsletter import logs
-from newsletter.cli.options import config_option
+from newsletter.cli.options import config_option, log_format_option
 
 
 @click.command("serve")
@@ -22,13 +22,7 @@ from newsletter.cli.options import config_option
     type=click.IntRange(0, 65535),
     help="Port to listen on [default: from sender.unsubscribe.listen, else 8026].",
 )
-@click.option(
-    "--log-format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Log lines as text or as JSON objects (for log collectors).",
-)
+@log_format_option
 def serve_command(config_path: str, host: str | None, port: int | None, log_format: str) -> None:
     """Serve the unsubscribe endpoint that `sender.unsubscribe.url` points at.
 

@@ -38,7 +38,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from newsletter.resources import shipped_file
 
 PAGES_PACKAGE = "newsletter.web.templates"
-BACKLOG = 128  # pending connections the kernel queues (http.server's was 5)
+BACKLOG = 128  # pending connections the kernel queues (the old hand-written server queued 5)
 KEEPALIVE_SECONDS = 15.0
 MAX_BODY = 8192  # client_max_size: larger request bodies are answered 413
 
