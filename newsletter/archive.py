@@ -168,6 +168,7 @@ class _Pages:
             papers = [records[p] for p in issue.paper_ids if p in records]
             when = datetime.fromtimestamp(issue.sent_at, UTC)
             ctx = self.renderer.context(sub, _matches(sub, papers), date=when, token="")  # no unsubscribe link
+            ctx["papers"] = [p._replace(feedback=()) for p in ctx["papers"]]  # nor feedback links: pages are shared
             entry = Entry(
                 f"{issue_name(issue.message_id)}.html",
                 ctx["subject"],
