@@ -380,6 +380,26 @@ def paper_views(
 _LOOSE_PUNCT = re.compile(r"(?<=\S)\s+(?=[.,;:!?…]+(?:\s|$))")
 
 
+_URLISH = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:\S")
+
+
+@lru_cache(maxsize=64)
+def _long_word(width: int) -> re.Pattern[str]:
+    return re.compile(rf"\S{{{width + 1},}}")
+
+
+def _split_long_words(text: str, width: int) -> str:
+    """Words longer than ``width`` cut into pieces of ``width`` (a URL stays whole)."""
+
+    def cut(m: re.Match[str]) -> str:
+        word = m.group(0)
+        if _URLISH.match(word):
+            return word
+        return " ".join(word[i : i + width] for i in range(0, len(word), width))
+
+    return _long_word(width).sub(cut, text)
+
+
 @lru_cache(maxsize=64)
 def _line(width: int) -> re.Pattern[str]:
     """One line of at most ``width`` characters ending at a word end, else one long word."""
@@ -392,16 +412,19 @@ def wrap(text: str, width: int = 78, indent: str = "", first: str | None = None)
     """Greedy word wrap for the text part: lines at most ``width`` characters.
 
     ``first`` prefixes the first line (default ``indent``), ``indent`` the others.
-    A single word longer than the line (a URL) stands alone on its line: the one
-    exception to the width. Line breaks in ``text`` start new lines. Punctuation
+    A URL longer than the line stands alone on its line: the one exception to the
+    width (a link cut in two no longer works); any other longer word is cut. Line breaks in ``text`` start new lines. Punctuation
     never starts a line on its own (a space before it is dropped). One regular expression per line instead
     of :mod:`textwrap`'s Python loop: this runs ~50 times per email.
     """
     lead = indent if first is None else first
     out: list[str] = []
     rest_re = _line(width - len(indent))
+    room = max(width - max(len(lead), len(indent)), 1)
     for para in text.split("\n"):
         para = _LOOSE_PUNCT.sub("", para.strip())
+        if len(para) > room:
+            para = _split_long_words(para, room)
         if not para:
             out.append(lead.rstrip())
         else:
