@@ -413,9 +413,10 @@ def wrap(text: str, width: int = 78, indent: str = "", first: str | None = None)
 
     ``first`` prefixes the first line (default ``indent``), ``indent`` the others.
     A URL longer than the line stands alone on its line: the one exception to the
-    width (a link cut in two no longer works); any other longer word is cut. Line breaks in ``text`` start new lines. Punctuation
-    never starts a line on its own (a space before it is dropped). One regular expression per line instead
-    of :mod:`textwrap`'s Python loop: this runs ~50 times per email.
+    width (a link cut in two no longer works); any other longer word is cut. Line
+    breaks in ``text`` start new lines. Punctuation never starts a line on its own
+    (a space before it is dropped). One regular expression per line instead of
+    :mod:`textwrap`'s Python loop: this runs ~50 times per email.
     """
     lead = indent if first is None else first
     out: list[str] = []

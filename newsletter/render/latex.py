@@ -18,8 +18,10 @@ a citation key) is kept as it was: words are never dropped. Math alphabets
 (``\\mathcal``, ``\\mathbb``, ``\\mathbf``, ...) give the plain letters, which every
 font has; Greek letters and symbols give their Unicode characters.
 
-Measured (``make bench``, "latex"): about 0.06 ms a text without TeX (one regular
-expression) and under 1 ms for an abstract with a dozen islands; islands are cached.
+Measured (``make bench``, render): 0.014 ms for a 940-character text without TeX (one
+regular expression search); about 0.35 ms per island the first time it is seen (a
+typical arXiv abstract has a few), 0.004 ms once cached (4,096 islands are kept).
+pylatexenc is imported only when a text has TeX.
 """
 
 from __future__ import annotations
