@@ -306,3 +306,37 @@ def test_archive_index_names_the_digest_and_the_dates_never_the_address(tmp_path
     assert "Keywords: self-supervised, contrastive learning, augment*." in index
     assert "alice@example.org" not in index and "alice" not in feed_path.parent.name
     assert "2 papers: Self-supervised issue 3 paper 1; Self-supervised issue 3 paper 2" in index
+
+
+def test_archive_title_links_where_the_email_does(tmp_path: Path) -> None:
+    """One paper from two digests (the Hugging Face API, then an arXiv-only record): the
+    email links its Hugging Face page, and so does the archive page."""
+    import re
+
+    from newsletter.archive import archive_after_pass
+
+    hf = json.loads((Path(__file__).parent / "samples" / "hf-api-digest.json").read_text(encoding="utf-8"))[:1]
+    arxiv = (
+        '<?xml version="1.0" encoding="UTF-8"?><rss xmlns:dc="http://purl.org/dc/elements/1.1/" version="2.0">'
+        "<channel><title>cs.CV updates on arXiv.org</title><link>http://rss.arxiv.org/rss/cs.CV</link>"
+        "<description>x</description><item><title>Smooth Bezier Flows in linear time</title>"
+        "<link>https://arxiv.org/abs/2611.10001</link><description>arXiv:2611.10001v2 Announce Type: replace "
+        'Abstract: A short curve abstract.</description><guid isPermaLink="false">oai:arXiv.org:2611.10001v2</guid>'
+        "<dc:creator>Léa Fontaine</dc:creator></item></channel></rss>"
+    )
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, [{"email": "a@example.org", "keywords": ["curve"]}])
+        newsletter("send", "-c", str(cfg))
+        (tmp_path / "digests" / "1-hf.json").write_text(json.dumps(hf), encoding="utf-8")
+        (tmp_path / "digests" / "2-arxiv.xml").write_text(arxiv, encoding="utf-8")
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0
+        [msg] = server.by_recipient()["a@example.org"]
+    from email import message_from_bytes, policy
+
+    html = message_from_bytes(msg.data, policy=policy.default).get_body(("html",)).get_content()  # type: ignore[union-attr]
+    email_link = re.search(r'class="pd-link" href="([^"]+)"', html)
+    assert email_link and email_link.group(1) == "https://huggingface.co/papers/2611.10001"
+    cfg = write_config(tmp_path, 2525, [{"email": "a@example.org", "keywords": ["curve"]}], archive={"directory": "a"})
+    [page] = archive_after_pass(load_config(cfg)).pages
+    page_link = re.search(r'class="pd-link" href="([^"]+)"', page.read_text(encoding="utf-8"))
+    assert page_link and page_link.group(1) == email_link.group(1)
