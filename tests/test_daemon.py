@@ -17,6 +17,7 @@ import yaml
 from newsletter.config import load_config
 from newsletter.delivery.ledger import Ledger
 from newsletter.pipeline import load_digests, plan
+from newsletter.render.latex import readable
 from tests.conftest import EVERY_2S, NEVER_SOON, daemon, wait_for
 from tests.smtpd import Faults, smtp_server, write_config
 
@@ -69,7 +70,7 @@ def test_daemon_delivers_settled_digest_on_next_fire_not_weekly(tmp_path: Path, 
         body = msg.message.get_payload(0).get_payload(decode=True).decode()  # type: ignore[union-attr]
         flat = " ".join(body.replace("*", "").split())
         for m in expected:
-            assert " ".join(m.paper.title.split()) in flat
+            assert " ".join(readable(m.paper.title).split()) in flat  # TeX shown as text
         assert str(msg.message["Subject"]).startswith(f"{len(expected)} new paper")
 
 
