@@ -14,10 +14,14 @@ carries (``archive_url`` in the templates: ``archive.url`` + the page path) is
 known before the message is sent, and is the page written once the server
 accepted it.
 
-Pages are derived from the ledger after each pass (:func:`archive_sent`): every
-``sent`` delivery whose page is missing is written, and the feeds of the
-subscribers that got one are rewritten. A pass that crashed before archiving is
-caught up by the next one. Everything from digests is escaped (autoescaped Jinja
+Pages are derived from the ledger after each pass (:func:`archive_sent`, one typed
+read of the accepted deliveries: :meth:`Ledger.sent_issues`): a page is written
+when it is missing or was written from other papers or other page templates (its
+manifest entry, ``<key>/.archive.json``, records a stamp of both), so pages of
+older versions, empty ones included, are repaired once, and a page that is current
+is never rendered again. The index and the feed of a subscriber are rewritten from
+the manifest when one of their pages was written. A pass that crashed before
+archiving is caught up by the next one. Everything from digests is escaped (autoescaped Jinja
 for the pages, :mod:`xml.etree.ElementTree` for the feed: the stdlib writer
 escapes every text and attribute, and Atom needs only six elements, so no
 feed library is needed).
@@ -27,15 +31,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from newsletter.config import Config, Subscriber
-from newsletter.delivery.ledger import Ledger
+from newsletter.delivery.ledger import Ledger, SentIssue
 from newsletter.digest import Paper
 from newsletter.fsutil import atomic_write
 from newsletter.matching import Match, PaperIndex, match_papers
@@ -43,8 +48,12 @@ from newsletter.unsubscribe import secret_for
 
 PAGE_TEMPLATE = "archive.html.j2"
 INDEX_TEMPLATE = "archive-index.html.j2"
+PAPER_TEMPLATE = "_paper.html.j2"  # the one paper view, shared with the email
+PAGE_VERSION = "2"  # raise when what a page shows changes: every page is written again once
+MANIFEST = ".archive.json"
 FEED_ENTRIES = 50
 ATOM = "http://www.w3.org/2005/Atom"
+XML = "http://www.w3.org/XML/1998/namespace"
 
 
 def subscriber_key(email: str, secret: str) -> str:
@@ -69,16 +78,30 @@ def view_url(config: Config, email: str, message_id: str, secret: str) -> str | 
 
 
 @dataclass(frozen=True, slots=True)
-class Issue:
-    message_id: str
-    sent_at: float
-    paper_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
 class Archived:
     pages: tuple[Path, ...]  # written by this call
     feeds: tuple[Path, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What the index and the feed show of one written page (kept in the folder's
+    manifest, so that neither needs the issue rendered again)."""
+
+    name: str
+    subject: str
+    sent_at: float
+    date_text: str
+    titles: tuple[str, ...]
+    stamp: str  # what the page was written from: see :func:`_stamp`
+
+    @property
+    def updated(self) -> datetime:
+        return datetime.fromtimestamp(self.sent_at, UTC)
+
+    @property
+    def papers(self) -> int:
+        return len(self.titles)
 
 
 def _matches(sub: Subscriber, papers: Sequence[Paper]) -> list[Match]:
@@ -89,98 +112,165 @@ def _matches(sub: Subscriber, papers: Sequence[Paper]) -> list[Match]:
     return [found.get(p.id) or Match(p, 0, (), i) for i, p in enumerate(papers)]
 
 
+def _stamp(issue: SentIssue, templates: str) -> str:
+    """A page is written again when this changes: its papers, or the page templates."""
+    key = "\0".join((templates, issue.message_id, *issue.paper_ids))
+    return hashlib.sha256(key.encode()).hexdigest()[:20]
+
+
+def _read_manifest(folder: Path) -> dict[str, Entry]:
+    """The folder's manifest (``.archive.json``); unreadable or absent: empty (every
+    page is then checked against the ledger and written again)."""
+    try:
+        rows = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        return {
+            r["name"]: Entry(
+                r["name"], r["subject"], float(r["sent_at"]), r["date_text"], tuple(r["titles"]), r["stamp"]
+            )
+            for r in rows
+        }
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+class _Pages:
+    """Renders the pages of one archive pass (the renderer is built on first need)."""
+
+    def __init__(self, config: Config, ledger: Ledger, renderer: Any, secret: str) -> None:
+        from newsletter.render.templates import make_environment
+
+        self.config, self.ledger, self.secret = config, ledger, secret
+        self._renderer = renderer
+        env = make_environment(config.templates)
+        self.page = env.get_template(PAGE_TEMPLATE)
+        self.index = env.get_template(INDEX_TEMPLATE)
+        assert env.loader is not None
+        sources = [env.loader.get_source(env, name)[0] for name in (PAGE_TEMPLATE, PAPER_TEMPLATE)]
+        self.templates = hashlib.sha256("\0".join((PAGE_VERSION, *sources)).encode()).hexdigest()
+
+    @property
+    def renderer(self) -> Any:
+        if self._renderer is None:
+            from newsletter.render import Renderer
+
+            self._renderer = Renderer(self.config, secret=self.secret)
+        return self._renderer
+
+    def stale(self, folder: Path, manifest: dict[str, Entry], issue: SentIssue) -> bool:
+        entry = manifest.get(f"{issue_name(issue.message_id)}.html")
+        return entry is None or entry.stamp != _stamp(issue, self.templates) or not (folder / entry.name).is_file()
+
+    def write(self, sub: Subscriber, folder: Path, issues: Sequence[SentIssue]) -> list[tuple[Path, Entry]]:
+        """Render and write the pages of ``issues``; their manifest entries."""
+        records = self.ledger.papers_by_id(pid for i in issues for pid in i.paper_ids)
+        out = []
+        for issue in issues:
+            papers = [records[p] for p in issue.paper_ids if p in records]
+            when = datetime.fromtimestamp(issue.sent_at, UTC)
+            ctx = self.renderer.context(sub, _matches(sub, papers), date=when, token="")  # no unsubscribe link
+            ctx["papers"] = [p._replace(feedback=()) for p in ctx["papers"]]  # nor feedback links: pages are shared
+            entry = Entry(
+                f"{issue_name(issue.message_id)}.html",
+                ctx["subject"],
+                issue.sent_at,
+                ctx["date_text"],
+                tuple(p.title for p in ctx["papers"]),
+                _stamp(issue, self.templates),
+            )
+            target = folder / entry.name
+            atomic_write(target, self.page.render({**ctx, "archive_index": "index.html", "archive_feed": "feed.xml"}))
+            out.append((target, entry))
+        return out
+
+    def title(self, sub: Subscriber) -> str:
+        sender = self.config.sender.mailbox
+        name = sender.name or sender.address
+        return f"{name} for {sub.name}" if sub.name else f"{name}: past issues"
+
+
 def archive_sent(config: Config, ledger: Ledger, *, renderer: Any = None) -> Archived:
-    """Write the page of every sent delivery that has none yet, and rewrite the feeds and
-    indexes of the subscribers that got a new page. No-op without ``archive.directory``."""
+    """Write the page of every sent delivery that has none yet (or one written from
+    other papers or other page templates: an empty page of an older version is
+    repaired), and rewrite the index and feed of the subscribers that got a page.
+    Pages that are current are not rendered again. No-op without ``archive.directory``."""
     root = config.archive.directory
     if root is None:
         return Archived((), ())
-    from newsletter.render import Renderer
-
-    renderer = renderer or Renderer(config)
     secret = secret_for(config)[0]
-    issues: dict[str, list[Issue]] = {}
-    for d in ledger.deliveries():
-        if d["status"] == "sent":
-            issues.setdefault(d["email"].casefold(), []).append(
-                Issue(d["message_id"], float(d["sent_at"] or d["updated_at"]), tuple(d["papers"]))
-            )
-    page_t, index_t = _templates(config)
+    issues: dict[str, list[SentIssue]] = {}
+    for issue in ledger.sent_issues():
+        issues.setdefault(issue.email.casefold(), []).append(issue)
+    pages_of = _Pages(config, ledger, renderer, secret)
     pages: list[Path] = []
     feeds: list[Path] = []
     for sub in config.subscribers:
-        mine = sorted(issues.get(sub.email.casefold(), []), key=lambda i: i.sent_at, reverse=True)
+        mine = issues.get(sub.email.casefold())
         if not mine:
             continue
         folder = root / subscriber_key(sub.email, secret)
-        missing = [i for i in mine if not (folder / f"{issue_name(i.message_id)}.html").exists()]
-        if not missing:
+        manifest = _read_manifest(folder)
+        todo = [i for i in mine if pages_of.stale(folder, manifest, i)]
+        if not todo:
             continue
-        views: list[dict[str, Any]] = []
-        sender_name = ""
-        records = ledger.papers_by_id(pid for i in mine[:FEED_ENTRIES] for pid in i.paper_ids)
-        for issue in mine:
-            papers = [records[p] for p in issue.paper_ids if p in records]
-            when = datetime.fromtimestamp(issue.sent_at, UTC)
-            matches = _matches(sub, papers) if papers else []
-            ctx = renderer.context(sub, matches, date=when, token="")  # no unsubscribe link on a web page
-            sender_name = ctx["sender_name"]
-            view = {
-                "issue": issue,
-                "name": f"{issue_name(issue.message_id)}.html",
-                "subject": ctx["subject"],
-                "date_text": ctx["date_text"],
-                "updated": when,
-                "papers": ctx["papers"],
-            }
-            views.append(view)
-            if issue in missing:
-                html = page_t.render({**ctx, "archive_index": "index.html", "archive_feed": "feed.xml"})
-                target = folder / view["name"]
-                atomic_write(target, html)
-                pages.append(target)
-        title = f"{sender_name} for {sub.name}" if sub.name else f"{sender_name}: past issues"
-        atomic_write(folder / "index.html", index_t.render(title=title, issues=views, archive_feed="feed.xml"))
-        atomic_write(folder / "feed.xml", atom_feed(config, sub, views[:FEED_ENTRIES], title, secret))
-        feeds.append(folder / "feed.xml")
+        for path, entry in pages_of.write(sub, folder, todo):
+            manifest[entry.name] = entry
+            pages.append(path)
+        current = {f"{issue_name(i.message_id)}.html" for i in mine}
+        entries = sorted((e for e in manifest.values() if e.name in current), key=lambda e: e.sent_at, reverse=True)
+        feeds.append(_write_folder(config, sub, folder, entries, pages_of, secret))
     return Archived(tuple(pages), tuple(feeds))
 
 
-def _templates(config: Config) -> tuple[Any, Any]:
-    from newsletter.render.templates import make_environment
+def _write_folder(
+    config: Config, sub: Subscriber, folder: Path, entries: Sequence[Entry], pages_of: _Pages, secret: str
+) -> Path:
+    """The index, the feed and the manifest of one subscriber's folder; the feed's path."""
+    title = pages_of.title(sub)
+    index = pages_of.index.render(
+        title=title,
+        sender_name=config.sender.mailbox.name or config.sender.mailbox.address,
+        name=sub.name or "",
+        issues=entries,
+        first=entries[-1].date_text if entries else "",
+        last=entries[0].date_text if entries else "",
+        keywords=sub.keywords,
+        archive_feed="feed.xml",
+    )
+    atomic_write(folder / "index.html", index)
+    atomic_write(folder / "feed.xml", atom_feed(config, sub, entries[:FEED_ENTRIES], title, secret))
+    rows = [{**asdict(e), "titles": list(e.titles)} for e in entries]
+    atomic_write(folder / MANIFEST, json.dumps(rows, ensure_ascii=False, indent=0))
+    return folder / "feed.xml"
 
-    env = make_environment(config.templates)
-    return env.get_template(PAGE_TEMPLATE), env.get_template(INDEX_TEMPLATE)
 
-
-def atom_feed(config: Config, sub: Subscriber, views: Sequence[dict[str, Any]], title: str, secret: str) -> bytes:
+def atom_feed(config: Config, sub: Subscriber, entries: Sequence[Entry], title: str, secret: str) -> bytes:
     """An Atom 1.0 feed (RFC 4287: feed id, title, updated, author; per entry id, title,
-    updated, a link and the content) of the given issues, newest first."""
+    updated, a link and a summary) of the given issues, newest first. Links are absolute
+    with ``archive.url``; without it they are relative to the feed's folder, which the
+    feed says with ``xml:base`` (RFC 4287 section 2)."""
     ET.register_namespace("", ATOM)
     key = subscriber_key(sub.email, secret)
     base = f"{config.archive.url.rstrip('/')}/{key}/" if config.archive.url else ""
     feed = ET.Element(f"{{{ATOM}}}feed")
+    if not base:
+        feed.set(f"{{{XML}}}base", "./")
     ET.SubElement(feed, f"{{{ATOM}}}id").text = f"{base}feed.xml" if base else f"urn:paper-digest:archive:{key}"
     ET.SubElement(feed, f"{{{ATOM}}}title").text = title
-    newest = views[0]["updated"] if views else datetime.now(UTC)
+    newest = entries[0].updated if entries else datetime.now(UTC)
     ET.SubElement(feed, f"{{{ATOM}}}updated").text = newest.isoformat(timespec="seconds")
     author = ET.SubElement(feed, f"{{{ATOM}}}author")
     ET.SubElement(author, f"{{{ATOM}}}name").text = config.sender.mailbox.name or config.sender.mailbox.address
     ET.SubElement(feed, f"{{{ATOM}}}generator").text = "paper-digest"
-    if base:
-        ET.SubElement(feed, f"{{{ATOM}}}link", rel="self", href=f"{base}feed.xml")
-        ET.SubElement(feed, f"{{{ATOM}}}link", rel="alternate", href=f"{base}index.html")
-    for view in views:
+    ET.SubElement(feed, f"{{{ATOM}}}link", rel="self", href=f"{base}feed.xml")
+    ET.SubElement(feed, f"{{{ATOM}}}link", rel="alternate", type="text/html", href=f"{base}index.html")
+    for e in entries:
         entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
-        page = f"{base}{view['name']}" if base else view["name"]
-        ET.SubElement(entry, f"{{{ATOM}}}id").text = (
-            page if base else f"urn:paper-digest:issue:{issue_name(view['issue'].message_id)}"
-        )
-        ET.SubElement(entry, f"{{{ATOM}}}title").text = view["subject"]
-        ET.SubElement(entry, f"{{{ATOM}}}updated").text = view["updated"].isoformat(timespec="seconds")
+        page = f"{base}{e.name}"
+        ET.SubElement(entry, f"{{{ATOM}}}id").text = page if base else f"urn:paper-digest:issue:{e.name[:-5]}"
+        ET.SubElement(entry, f"{{{ATOM}}}title").text = e.subject
+        ET.SubElement(entry, f"{{{ATOM}}}updated").text = e.updated.isoformat(timespec="seconds")
         ET.SubElement(entry, f"{{{ATOM}}}link", rel="alternate", type="text/html", href=page)
-        titles = [p.title for p in view["papers"]]
-        ET.SubElement(entry, f"{{{ATOM}}}summary").text = "; ".join(titles) if titles else view["subject"]
+        ET.SubElement(entry, f"{{{ATOM}}}summary").text = "; ".join(e.titles) if e.titles else e.subject
     body: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=False)
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + body
 

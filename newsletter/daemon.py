@@ -174,8 +174,9 @@ class Daemon:
             if summary.sent and self.config.archive.directory is not None:
                 from newsletter.archive import archive_after_pass
 
-                try:
-                    archive_after_pass(self.config, self.ledger)
+                config = self.config
+                try:  # renders and writes files: on the ledger thread, never on the event loop
+                    await self.db(lambda ledger: archive_after_pass(config, ledger))
                 except NewsletterError as exc:
                     log.error("%s", exc)
             log.info(

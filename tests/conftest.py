@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from email.message import Message
 from pathlib import Path
@@ -113,11 +113,14 @@ def daemon(config: Path) -> Iterator[DaemonProcess]:
             proc.proc.wait()
 
 
-def chrome_driver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, width: int = 420, height: int = 800) -> Any:
+def chrome_driver(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, width: int = 420, height: int = 800, extra: Sequence[str] = ()
+) -> Any:
     """A Selenium driver on Debian's headless chromium and chromedriver (never a download).
 
     The flags keep chromium off the network (this machine has none but loopback) and give
     it a fresh profile; ``SE_OFFLINE`` stops Selenium Manager from fetching anything.
+    ``extra``: more chromium flags (e.g. ``--force-dark-mode``).
     """
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
@@ -136,6 +139,7 @@ def chrome_driver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *, width: int
         "--disable-sync",
         f"--window-size={width},{height}",
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        *extra,
     ):
         options.add_argument(arg)
     return webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"), options=options)

@@ -70,7 +70,7 @@ def test_archive_pages_and_atom_feed_per_subscriber(tmp_path: Path, seeds: dict[
         assert entry.link.startswith(f"{URL}/{feed_path.parent.name}/") and entry.link.endswith(".html")
     assert [e.updated_parsed for e in feed.entries] == sorted((e.updated_parsed for e in feed.entries), reverse=True)
     index = (feed_path.parent / "index.html").read_text(encoding="utf-8")
-    assert index.count('<li><a href="') == 2 and "feed.xml" in index
+    assert index.count('<li><a style="color:#1d4ed8;" href="') == 2 and "feed.xml" in index
 
 
 def test_archive_view_in_browser_link_is_the_written_page(tmp_path: Path, seeds: dict[str, Path]) -> None:
@@ -163,3 +163,180 @@ async def test_archive_served_by_the_endpoint(tmp_path: Path, seeds: dict[str, P
         assert listing.status in (403, 404)  # no directory listings: folder names are secrets
         escape = await client.get("/archive/..%2fconfig.yaml")
         assert escape.status in (403, 404)
+
+
+# --------------------------------------------------------------------------- many issues (issue 20)
+
+
+def _issue_papers(n: int) -> list[Any]:
+    from newsletter.digest import Paper
+
+    return [
+        Paper(
+            title=f"Self-supervised issue {n} paper {k}",
+            abstract=f"Self-supervised learning, study {n}.{k}.",
+            id=f"2611.{n:03d}{k}",
+            source="d.json",
+            arxiv_id=f"2611.{n:03d}{k}",
+            url=f"https://huggingface.co/papers/2611.{n:03d}{k}",
+            summary=f"TL;DR of issue {n} paper {k}.",
+            code_url=f"https://github.com/lab/i{n}p{k}",
+            code_stars=1200,
+        )
+        for k in (1, 2)
+    ]
+
+
+def _sent_issues(config: Any, issues: range) -> None:
+    """A real ledger with one digest and one accepted delivery to alice per issue."""
+    from newsletter.delivery.ledger import Ledger, NewDelivery
+    from tests.ledgerhelp import add_pending, mark_sent
+
+    with Ledger.open(config.ledger_path) as ledger:
+        for n in issues:
+            papers = _issue_papers(n)
+            digest = ledger.record_digest(path=f"d{n}.json", sha256=f"{n:064x}", papers=papers)
+            [key] = add_pending(
+                ledger,
+                [
+                    NewDelivery(
+                        "alice@example.org", f"<issue-{n}@example.org>", tuple(p.id for p in papers), "d@x", b"m"
+                    )
+                ],
+                horizon=digest,
+            )
+            mark_sent(ledger, [(key, 1)])
+
+
+def _files(folder: Path) -> dict[str, tuple[int, int]]:
+    """(inode, mtime) of every file: a rewrite (atomic rename) gives a new inode."""
+    return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.iterdir()}
+
+
+def test_archive_pages_past_the_newest_50_issues_get_their_papers(tmp_path: Path) -> None:
+    from newsletter.archive import archive_sent, issue_name
+    from newsletter.delivery.ledger import Ledger
+
+    config = load_config(archived_setup(tmp_path, 2525))
+    _sent_issues(config, range(1, 56))  # 55 issues: 5 older than the feed's 50
+    folder = tmp_path / "archive" / issue_path("alice@example.org", "<issue-1@example.org>", secret_for(config)[0])
+    folder = folder.parent
+    folder.mkdir(parents=True)
+    empty = folder / f"{issue_name('<issue-1@example.org>')}.html"
+    empty.write_text("<p>0 new papers</p>", encoding="utf-8")  # what the old version wrote past the newest 50
+    with Ledger.open(config.ledger_path) as ledger:
+        done = archive_sent(config, ledger)
+    assert len(done.pages) == 55 and len(done.feeds) == 1
+    for n in range(1, 56):
+        html = (folder / f"{issue_name(f'<issue-{n}@example.org>')}.html").read_text(encoding="utf-8")
+        for k in (1, 2):  # each page shows its papers as the email does: link, TL;DR, code and stars
+            assert f">Self-supervised</span> issue {n} paper {k}</a>" in html
+            assert f'href="https://huggingface.co/papers/2611.{n:03d}{k}"' in html
+            assert f"TL;DR</strong> TL;DR of issue {n} paper {k}." in html
+            assert f'href="https://github.com/lab/i{n}p{k}"' in html and "Code ★ 1.2k" in html
+        assert "2 papers matched" in html and "0 new papers" not in html
+    index = (folder / "index.html").read_text(encoding="utf-8")
+    assert index.count("<li>") == 55 and "55 issues" in index
+    feed = feedparser.parse((folder / "feed.xml").read_bytes())
+    assert not feed.bozo and len(feed.entries) == 50
+
+
+def test_archive_second_pass_writes_nothing_and_a_new_issue_only_its_page(tmp_path: Path) -> None:
+    from newsletter.archive import archive_sent, issue_name
+    from newsletter.delivery.ledger import Ledger
+
+    config = load_config(archived_setup(tmp_path, 2525))
+    _sent_issues(config, range(1, 56))
+    with Ledger.open(config.ledger_path) as ledger:
+        archive_sent(config, ledger)
+        [folder] = (tmp_path / "archive").iterdir()
+        before = _files(folder)
+        again = archive_sent(config, ledger)
+        assert again.pages == () and again.feeds == ()
+        assert _files(folder) == before  # not one file rendered or rewritten
+    _sent_issues(config, range(56, 57))
+    with Ledger.open(config.ledger_path) as ledger:
+        new = archive_sent(config, ledger)
+    after = _files(folder)
+    page = f"{issue_name('<issue-56@example.org>')}.html"
+    assert [p.name for p in new.pages] == [page]
+    changed = {name for name in after if after[name] != before.get(name)}
+    assert changed == {page, "index.html", "feed.xml", ".archive.json"}
+
+
+def test_archive_feed_without_url_is_relative_with_xml_base(tmp_path: Path) -> None:
+    import xml.etree.ElementTree as ET
+
+    from newsletter.archive import archive_sent
+    from newsletter.delivery.ledger import Ledger
+
+    cfg = write_config(tmp_path, 2525, EXAMPLE_SUBSCRIBERS[:1], archive={"directory": "archive"})
+    config = load_config(cfg)
+    _sent_issues(config, range(1, 3))
+    with Ledger.open(config.ledger_path) as ledger:
+        [feed_path] = archive_sent(config, ledger).feeds
+    root = ET.fromstring(feed_path.read_bytes())
+    assert root.get("{http://www.w3.org/XML/1998/namespace}base") == "./"
+    feed = feedparser.parse(feed_path.read_bytes())
+    assert not feed.bozo
+    assert all(not e.links[0].href.startswith("http") for e in feed.entries)
+    # with archive.url every link is absolute, and there is no xml:base
+    cfg = archived_setup(tmp_path, 2525)
+    config = load_config(cfg)
+    (feed_path.parent / ".archive.json").unlink()
+    with Ledger.open(config.ledger_path) as ledger:
+        [feed_path] = archive_sent(config, ledger).feeds
+    root = ET.fromstring(feed_path.read_bytes())
+    assert root.get("{http://www.w3.org/XML/1998/namespace}base") is None
+    hrefs = [link.get("href") for link in root.iter("{http://www.w3.org/2005/Atom}link")]
+    assert hrefs and all(h.startswith(f"{URL}/{feed_path.parent.name}/") for h in hrefs)
+
+
+def test_archive_index_names_the_digest_and_the_dates_never_the_address(tmp_path: Path) -> None:
+    from newsletter.archive import archive_sent
+    from newsletter.delivery.ledger import Ledger
+
+    config = load_config(archived_setup(tmp_path, 2525))
+    _sent_issues(config, range(1, 4))
+    with Ledger.open(config.ledger_path) as ledger:
+        [feed_path] = archive_sent(config, ledger).feeds
+    index = (feed_path.parent / "index.html").read_text(encoding="utf-8")
+    assert "<title>Paper Digest for Alice Martin</title>" in index
+    assert "The issues of Paper Digest sent to Alice Martin" in index and "3 issues" in index
+    assert "Keywords: self-supervised, contrastive learning, augment*." in index
+    assert "alice@example.org" not in index and "alice" not in feed_path.parent.name
+    assert "2 papers: Self-supervised issue 3 paper 1; Self-supervised issue 3 paper 2" in index
+
+
+def test_archive_title_links_where_the_email_does(tmp_path: Path) -> None:
+    """One paper from two digests (the Hugging Face API, then an arXiv-only record): the
+    email links its Hugging Face page, and so does the archive page."""
+    import re
+
+    from newsletter.archive import archive_after_pass
+
+    hf = json.loads((Path(__file__).parent / "samples" / "hf-api-digest.json").read_text(encoding="utf-8"))[:1]
+    arxiv = (
+        '<?xml version="1.0" encoding="UTF-8"?><rss xmlns:dc="http://purl.org/dc/elements/1.1/" version="2.0">'
+        "<channel><title>cs.CV updates on arXiv.org</title><link>http://rss.arxiv.org/rss/cs.CV</link>"
+        "<description>x</description><item><title>Smooth Bezier Flows in linear time</title>"
+        "<link>https://arxiv.org/abs/2611.10001</link><description>arXiv:2611.10001v2 Announce Type: replace "
+        'Abstract: A short curve abstract.</description><guid isPermaLink="false">oai:arXiv.org:2611.10001v2</guid>'
+        "<dc:creator>Léa Fontaine</dc:creator></item></channel></rss>"
+    )
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, [{"email": "a@example.org", "keywords": ["curve"]}])
+        newsletter("send", "-c", str(cfg))
+        (tmp_path / "digests" / "1-hf.json").write_text(json.dumps(hf), encoding="utf-8")
+        (tmp_path / "digests" / "2-arxiv.xml").write_text(arxiv, encoding="utf-8")
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0
+        [msg] = server.by_recipient()["a@example.org"]
+    from email import message_from_bytes, policy
+
+    html = message_from_bytes(msg.data, policy=policy.default).get_body(("html",)).get_content()  # type: ignore[union-attr]
+    email_link = re.search(r'class="pd-link" href="([^"]+)"', html)
+    assert email_link and email_link.group(1) == "https://huggingface.co/papers/2611.10001"
+    cfg = write_config(tmp_path, 2525, [{"email": "a@example.org", "keywords": ["curve"]}], archive={"directory": "a"})
+    [page] = archive_after_pass(load_config(cfg)).pages
+    page_link = re.search(r'class="pd-link" href="([^"]+)"', page.read_text(encoding="utf-8"))
+    assert page_link and page_link.group(1) == email_link.group(1)

@@ -17,6 +17,7 @@ import yaml
 from newsletter.config import load_config
 from newsletter.delivery.ledger import Ledger
 from newsletter.pipeline import load_digests, plan
+from newsletter.render.latex import readable
 from tests.conftest import EVERY_2S, NEVER_SOON, daemon, wait_for
 from tests.smtpd import Faults, smtp_server, write_config
 
@@ -69,7 +70,7 @@ def test_daemon_delivers_settled_digest_on_next_fire_not_weekly(tmp_path: Path, 
         body = msg.message.get_payload(0).get_payload(decode=True).decode()  # type: ignore[union-attr]
         flat = " ".join(body.replace("*", "").split())
         for m in expected:
-            assert " ".join(m.paper.title.split()) in flat
+            assert " ".join(readable(m.paper.title).split()) in flat  # TeX shown as text
         assert str(msg.message["Subject"]).startswith(f"{len(expected)} new paper")
 
 
@@ -174,3 +175,23 @@ def test_daemon_jobs_for_groups_schedules(tmp_path: Path) -> None:
         (GLOBAL, ("a@example.org", "d@example.org")),
         ("own:0 7 * * 1", ("b@example.org", "c@example.org")),
     ]
+
+
+def test_daemon_archives_each_sent_issue(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    """The daemon writes the archive after a pass (on its ledger thread, the loop goes on:
+    a second digest is picked up and delivered after the first was archived)."""
+    from tests.conftest import settled_copy
+
+    with smtp_server() as server:
+        cfg = write_config(
+            tmp_path, server.port, [ALICE], schedule={"cron": EVERY_2S, "timezone": "UTC"}, archive={"directory": "a"}
+        )
+        with daemon(cfg) as proc:
+            settled_copy(seeds["001"], tmp_path / "digests")
+            wait_for(lambda: list((tmp_path / "a").glob("*/[0-9a-f]*.html")), 30, "the first issue archived")
+            settled_copy(seeds["002"], tmp_path / "digests")
+            wait_for(lambda: len(list((tmp_path / "a").glob("*/[0-9a-f]*.html"))) == 2, 30, "the second issue archived")
+            assert proc.stop() == 0
+        assert len(server.by_recipient()["alice@example.org"]) == 2
+    [index] = (tmp_path / "a").glob("*/index.html")
+    assert "2 issues" in index.read_text(encoding="utf-8")

@@ -663,3 +663,78 @@ def test_email_arxiv_only_paper_links_to_its_abs_page(tmp_path: Path) -> None:
     assert html.count('href="https://arxiv.org/abs/2611.00004"') == 1  # the title, not a second link
     assert "PDF: http://arxiv.org/pdf/2611.00004v1" in text
     assert "Gil Amar · 1 Nov 2026" in text
+
+
+# --------------------------------------------------------------------------- issue 25: the text part
+
+
+ORPHAN = re.compile(r"\s*[.,;:!?…]+\s*")
+
+
+def _check_text_lines(text: str) -> None:
+    for line in text.splitlines():
+        assert not ORPHAN.fullmatch(line), f"orphan punctuation line {line!r}"
+        if len(line) > 78:  # the one exception: a URL alone on its line
+            assert re.fullmatch(r"\s*https?://\S+", line), line
+
+
+def test_text_part_lines_orphans_and_singular_with_hostile_input(tmp_path: Path) -> None:
+    long = "https://example.org/" + "very-long-path/" * 10 + "code"
+    digest = json_digest(
+        tmp_path,
+        [
+            {
+                "title": "Zebrafish " + "regeneration " * 12 + ".",
+                "abstract": f"Zebrafish fins regrow ; code at {long} and data at {long}x . The end .",
+                "id": "z1",
+                "url": long + "/paper",
+            }
+        ],
+    )
+    config = make_config(
+        tmp_path,
+        subscribers=[
+            {"email": "z@example.org", "keywords": ["zebrafish", "x" * 90], "exclude": ["y" * 70]},
+            {"email": "r@example.org", "require": ["zebrafish"]},  # no keywords: no "about: ."
+        ],
+    )
+    rendered = render_all(config, [digest])
+    assert len(rendered) == 2
+    for _sub, _, email_ in rendered:
+        msg = parse(email_)
+        assert msg["Subject"] == "1 new paper for you"
+        text, html = bodies(msg)
+        _check_text_lines(text)
+        assert "1 new paper matched your keywords." in text and "1 new papers" not in text
+        assert f"Link: {long}x" not in text  # too long for one line: the URL stands alone
+        footer = visible_text(html).split("You get this email")[1]
+        assert " ." not in footer and "about ." not in footer
+    text, _ = bodies(parse(rendered[1][2]))
+    assert "subscribed to papers mentioning all of: zebrafish." in " ".join(text.split())
+
+
+def test_text_part_of_hf_api_digest_within_78_columns(tmp_path: Path) -> None:
+    config = make_config(
+        tmp_path,
+        subscribers=[{"email": "a@example.org", "keywords": ["self-supervised", "diffusion", "reward model*"]}],
+        sender={"feedback": {"url": "https://digest.example.org"}},
+        archive={"directory": str(tmp_path / "archive"), "url": "https://digest.example.org/archive"},
+    )
+    ((_, matches, rendered),) = render_all(config, [SAMPLES / "hf-api-digest.json"])
+    assert len(matches) == 5  # every paper but the withdrawn one
+    text, _ = bodies(parse(rendered))
+    _check_text_lines(text)
+    assert "Code ★ 12.8k: https://github.com/curve-lab/bezier-flow" in text
+
+
+def test_preview_counts_are_singular_for_one(tmp_path: Path) -> None:
+    from tests.conftest import newsletter
+    from tests.smtpd import write_config
+
+    cfg = write_config(tmp_path, 2525, [{"email": "one@example.org", "keywords": ["zebrafish"]}])
+    json_digest(tmp_path / "digests", [{"title": "Zebrafish fins", "abstract": "Zebrafish regrow.", "id": "z"}])
+    result = newsletter("preview", "-c", str(cfg), "--out", str(tmp_path / "out"))
+    assert result.exit_code == 0, result.output
+    assert "one@example.org: 1 paper, '1 new paper for you'" in result.output
+    index = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
+    assert "1 distinct paper from 1 digest file." in index and "1 papers" not in index

@@ -18,6 +18,7 @@ from newsletter.errors import ConfigError
 from newsletter.matching import Hit, Match
 from newsletter.pipeline import digest_files, load_digests, plan_each, read_like_state, select_subscribers
 from newsletter.tuning import TRIAL_EMAIL, entry_stats, trial_subscriber
+from newsletter.wording import plural
 
 
 def _why(match: Match) -> str:
@@ -166,7 +167,7 @@ def match_command(
 
 def _print_report(results: list[tuple[str, list[Match]]], *, papers: int) -> None:
     width = shutil.get_terminal_size((100, 24)).columns
-    click.echo(f"{papers} distinct papers")
+    click.echo(plural(papers, "distinct paper"))
     for email, matches in results:
         click.echo("")
         click.secho(f"{email}: {len(matches)} paper{'s' if len(matches) != 1 else ''}", bold=True)
@@ -190,7 +191,7 @@ def _print_stats(subscribers: Sequence[Subscriber], papers: tuple[Paper, ...], *
         click.echo(json.dumps({"subscribers": rows}, ensure_ascii=False, indent=2))
         return
     width = shutil.get_terminal_size((100, 24)).columns
-    click.echo(f"{len(papers)} distinct papers")
+    click.echo(plural(len(papers), "distinct paper"))
     labels = {"keyword": "keyword", "require": "require", "exclude": "exclude"}
     for row in rows:
         click.echo("")

@@ -10,6 +10,7 @@ from newsletter.checks import clip_warnings
 from newsletter.cli.options import config_option
 from newsletter.config import load_config
 from newsletter.errors import ConfigError, NewsletterError
+from newsletter.wording import plural
 
 
 @click.command("preview")
@@ -82,7 +83,7 @@ def preview_command(
     write_previews(run, directory)
     for p in run.previews:
         what = (
-            f"{len(p.matches)} papers, {p.email.subject!r}"
+            f"{plural(len(p.matches), 'paper')}, {p.email.subject!r}"
             if p.email
             else "no email (unsubscribed)"
             if p.suppressed

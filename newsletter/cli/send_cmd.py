@@ -19,6 +19,7 @@ from newsletter.errors import ConfigError
 from newsletter.fetch import fetch_sources
 from newsletter.lock import LedgerLock
 from newsletter.why import backfill_new
+from newsletter.wording import plural
 
 log = logging.getLogger("newsletter.send")
 
@@ -226,7 +227,7 @@ def _dry_run(config: Config, *, backfill: bool = False) -> None:
 
 def _echo_dry_run(found: DryRun) -> None:
     for path, count in found.picked.ok:
-        click.echo(f"would pick up {path} ({count} papers)")
+        click.echo(f"would pick up {path} ({plural(count, 'paper')})")
     for _path, error in found.picked.failed:
         click.echo(f"would record as failed: {error}")
     for path in found.picked.unsettled:

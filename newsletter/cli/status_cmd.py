@@ -13,6 +13,7 @@ from newsletter.config import Config, load_config
 from newsletter.cron import describe_cron
 from newsletter.delivery.ledger import Ledger, iso
 from newsletter.schedule import next_fire
+from newsletter.wording import plural
 
 
 def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
@@ -125,7 +126,7 @@ def status_command(config_path: str, as_json: bool) -> None:
     click.echo(f"ledger: {config.ledger_path}" + ("" if ledger is not None else " (no run yet)"))
     click.echo(f"digests: {len(data['digests'])}")
     for d in data["digests"]:
-        extra = f"{d['papers']} papers" if d["status"] == "ok" else f"FAILED: {d['error']}"
+        extra = plural(d["papers"], "paper") if d["status"] == "ok" else f"FAILED: {d['error']}"
         click.echo(f"  {d['status']:<6} {d['path']}  {extra}")
     c = data["deliveries"]
     click.echo(f"deliveries: {c['sent']} sent, {c['pending']} pending, {c['failed']} failed")

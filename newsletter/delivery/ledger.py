@@ -413,6 +413,16 @@ class PendingDelivery:
 
 
 @dataclass(frozen=True, slots=True)
+class SentIssue:
+    """A delivery the server accepted, as the archive needs it (no message bytes)."""
+
+    email: str
+    message_id: str
+    sent_at: float
+    paper_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Suppression:
     """An active suppression: for good (``until`` None) or a pause until a UNIX time."""
 
@@ -877,6 +887,15 @@ class Ledger:
             )
         return out
 
+    def sent_issues(self) -> list[SentIssue]:
+        """Every accepted delivery (address, Message-ID, when, paper ids), oldest first:
+        what the archive is made of, read without the message bytes."""
+        rows = self.conn.execute(
+            "SELECT email, message_id, COALESCE(sent_at, updated_at), papers FROM deliveries "
+            "WHERE status = 'sent' ORDER BY id"
+        )
+        return [SentIssue(e, mid, float(at), tuple(json.loads(papers))) for e, mid, at, papers in rows]
+
     def sent_papers(self, email: str) -> set[str]:
         return {r[0] for r in self.conn.execute("SELECT paper_id FROM sent_papers WHERE email = ?", (email,))}
 
@@ -1219,13 +1238,21 @@ class Ledger:
         return out
 
     def papers_by_id(self, ids: Iterable[str]) -> dict[str, Paper]:
-        """The recorded paper of each id (its latest record), for the archive."""
+        """The paper of each id, for the archive: every record of it merged in pick-up
+        order (the richest value of each field, SPEC 2.4), as the email was rendered
+        from the records of its digests (a Hugging Face record and an arXiv record of
+        one paper share its arXiv id)."""
         wanted = list(dict.fromkeys(ids))
-        out: dict[str, Paper] = {}
+        records: dict[str, list[Paper]] = {}
         for key, record in self._rows_in(
-            "SELECT paper_id, record FROM digest_papers WHERE paper_id IN ({marks}) ORDER BY digest_id", wanted
+            "SELECT paper_id, record FROM digest_papers WHERE paper_id IN ({marks}) ORDER BY digest_id, position",
+            wanted,
         ):
-            out[key] = paper_from_json(json.loads(record))
+            records.setdefault(key, []).append(paper_from_json(json.loads(record)))
+        out: dict[str, Paper] = {}
+        for key, found in records.items():
+            merged = unique_papers(found)
+            out[key] = merged[0] if len(merged) == 1 else found[-1]
         return out
 
     def backfill(self, emails: Iterable[str]) -> list[str]:

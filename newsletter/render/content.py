@@ -19,6 +19,7 @@ from markupsafe import Markup, escape
 from newsletter.digest import Paper
 from newsletter.matching import CompiledProfile, Hit, Match, highlight_spans
 from newsletter.matching.index import text_index
+from newsletter.render.latex import readable
 
 Span = tuple[int, int]
 
@@ -154,7 +155,7 @@ def authors_text(names: Sequence[str], count: int | None, also: Sequence[str] = 
     ``also``: names to show beyond the first ones (a matched author)."""
     total = max(count or 0, len(names))
     if names:
-        shown = list(names[:FIRST_AUTHORS])
+        shown = [readable(n) for n in names[:FIRST_AUTHORS]]
         shown += [n for n in also if n not in shown]
         more = total - len(shown)
         return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
@@ -171,7 +172,7 @@ def meta_of(paper: Paper, also: Sequence[str] = ()) -> tuple[str, ...]:
     if who:
         parts.append(who)
     if paper.organization:
-        parts.append(paper.organization)
+        parts.append(readable(paper.organization))
     if paper.published is not None:
         parts.append(format_day(paper.published))
     if paper.upvotes:
@@ -208,7 +209,8 @@ def format_day(day: date) -> str:
 
 
 class PaperBase(NamedTuple):
-    """What is the same for every subscriber: computed once per paper and run."""
+    """What is the same for every subscriber: computed once per paper and run (TeX
+    made readable here: :mod:`newsletter.render.latex`)."""
 
     title: str  # whitespace collapsed
     abstract: str  # whitespace collapsed, not cut
@@ -227,8 +229,9 @@ def paper_base(paper: Paper, link: str | None, usable: Callable[[str | None], bo
     resources = tuple(r for r in resources_of(paper, usable) if r[1] != link)  # the title is that link
     shown = {u for _, u in resources} | {link}
     links = tuple(u for u in paper.links if u not in shown and u.rstrip("/") not in shown)
-    summary = collapse(paper.summary) if paper.summary else None
-    return PaperBase(collapse(paper.title), collapse(paper.abstract), meta_of(paper), link, resources, summary, links)
+    summary = collapse(readable(paper.summary)) if paper.summary else None
+    title, abstract = collapse(readable(paper.title)), collapse(readable(paper.abstract))
+    return PaperBase(title, abstract, meta_of(paper), link, resources, summary, links)
 
 
 SNIPPET_CONTEXT = 60  # characters of context on each side of a hit after the cut
@@ -372,6 +375,31 @@ def paper_views(
     return [paper_view(m, profile, abstract_chars=abstract_chars, base=base_of(m.paper)) for m in matches]
 
 
+# punctuation after a space ("about .", "x ;"): joined to the word before it, so that a
+# wrapped line never starts with a lone "." (an orphan)
+_LOOSE_PUNCT = re.compile(r"(?<=\S)\s+(?=[.,;:!?…]+(?:\s|$))")
+
+
+_URLISH = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:\S")
+
+
+@lru_cache(maxsize=64)
+def _long_word(width: int) -> re.Pattern[str]:
+    return re.compile(rf"\S{{{width + 1},}}")
+
+
+def _split_long_words(text: str, width: int) -> str:
+    """Words longer than ``width`` cut into pieces of ``width`` (a URL stays whole)."""
+
+    def cut(m: re.Match[str]) -> str:
+        word = m.group(0)
+        if _URLISH.match(word):
+            return word
+        return " ".join(word[i : i + width] for i in range(0, len(word), width))
+
+    return _long_word(width).sub(cut, text)
+
+
 @lru_cache(maxsize=64)
 def _line(width: int) -> re.Pattern[str]:
     """One line of at most ``width`` characters ending at a word end, else one long word."""
@@ -384,15 +412,20 @@ def wrap(text: str, width: int = 78, indent: str = "", first: str | None = None)
     """Greedy word wrap for the text part: lines at most ``width`` characters.
 
     ``first`` prefixes the first line (default ``indent``), ``indent`` the others.
-    A single word longer than the line (a URL) stands alone on its line. Line
-    breaks in ``text`` start new lines. One regular expression per line instead
-    of :mod:`textwrap`'s Python loop: this runs ~50 times per email.
+    A URL longer than the line stands alone on its line: the one exception to the
+    width (a link cut in two no longer works); any other longer word is cut. Line
+    breaks in ``text`` start new lines. Punctuation never starts a line on its own
+    (a space before it is dropped). One regular expression per line instead of
+    :mod:`textwrap`'s Python loop: this runs ~50 times per email.
     """
     lead = indent if first is None else first
     out: list[str] = []
     rest_re = _line(width - len(indent))
+    room = max(width - max(len(lead), len(indent)), 1)
     for para in text.split("\n"):
-        para = para.strip()
+        para = _LOOSE_PUNCT.sub("", para.strip())
+        if len(para) > room:
+            para = _split_long_words(para, room)
         if not para:
             out.append(lead.rstrip())
         else:

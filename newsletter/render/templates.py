@@ -60,6 +60,7 @@ import mjml
 from newsletter.errors import RenderError
 from newsletter.render.content import highlight, wrap
 from newsletter.resources import shipped_file
+from newsletter.wording import plural
 
 HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
@@ -106,6 +107,7 @@ def make_environment(override: Path | None = None) -> jinja2.Environment:
     )
     env.filters["wrap"] = wrap
     env.filters["highlight"] = highlight
+    env.filters["plural"] = plural
     return env
 
 

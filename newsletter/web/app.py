@@ -35,7 +35,9 @@ from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 
+from newsletter.render.latex import readable
 from newsletter.resources import shipped_file
+from newsletter.wording import plural
 
 PAGES_PACKAGE = "newsletter.web.templates"
 BACKLOG = 128  # pending connections the kernel queues (the old hand-written server queued 5)
@@ -73,6 +75,8 @@ PAGES = jinja2.Environment(
     lstrip_blocks=True,
     auto_reload=False,
 )
+PAGES.filters["plural"] = plural
+PAGES.filters["readable"] = readable  # TeX in titles as text (the why-matched table)
 
 
 def render_page(name: str, **context: Any) -> str:
