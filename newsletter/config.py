@@ -18,7 +18,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -673,7 +673,11 @@ def _read_yaml(path: Path) -> tuple[Any, _Lines]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError("configuration file not found", path=str(path)) from None
+        raise ConfigError(
+            "configuration file not found: write a starter one with `newsletter init` (in this directory, or "
+            "`newsletter init DIR`), or name yours with -c FILE",
+            path=str(path),
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read configuration: {exc}", path=str(path)) from None
     # one parse: compose the node tree (for line numbers), then construct the data from it;
@@ -841,6 +845,17 @@ def _problems(
         yield ConfigError(message, path=str(path), line=lines.line(loc), key=_key_path(full) or None)
 
 
+def in_line_order(problems: Sequence[ConfigError]) -> tuple[ConfigError, ...]:
+    """The problems file by file (in the order the files first come up), each file's in
+    line order; problems without a line last in their file, as found."""
+    first: dict[str | None, int] = {}
+    for problem in problems:
+        first.setdefault(problem.path, len(first))
+    return tuple(
+        sorted(problems, key=lambda p: (first[p.path], p.line is None, p.line or 0))  # stable: ties keep their order
+    )
+
+
 def _resolve(base: Path, value: Path) -> Path:
     value = value.expanduser()
     return value if value.is_absolute() else (base / value).resolve()
@@ -894,7 +909,7 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
         problems.extend(_check_paths(model, base, cfg_path, lines))
     if problems:
         raise ConfigError(
-            f"{len(problems)} problem(s) in the configuration", path=str(cfg_path), problems=tuple(problems)
+            f"{len(problems)} problem(s) in the configuration", path=str(cfg_path), problems=in_line_order(problems)
         )
     assert model is not None
     d = model.defaults

@@ -63,7 +63,8 @@ def _dkimpy() -> ModuleType:
 
     if dkim.RSASSA_PKCS1_v1_5_sign is not rsa_sign:
         dkim.RSASSA_PKCS1_v1_5_sign = rsa_sign
-    return dkim
+    module: ModuleType = dkim
+    return module
 
 
 def _pure_rsa_sign(digest: Any, private_key: dict[str, int]) -> bytes:

@@ -113,8 +113,10 @@ def test_config_broken_yaml_names_line(tmp_path: Path) -> None:
     assert line.startswith(f"{path}:4: invalid YAML")
 
 
-def test_config_missing_file(tmp_path: Path) -> None:
-    assert problems(tmp_path / "nope.yaml") == [f"{tmp_path / 'nope.yaml'}: configuration file not found"]
+def test_config_missing_file_says_how_to_get_one(tmp_path: Path) -> None:
+    (line,) = problems(tmp_path / "nope.yaml")
+    assert line.startswith(f"{tmp_path / 'nope.yaml'}: configuration file not found: ")
+    assert "`newsletter init`" in line and "-c FILE" in line
 
 
 def test_config_password_in_file_refused(tmp_path: Path) -> None:
@@ -187,7 +189,9 @@ def test_cli_check_lists_every_error_exit_2(tmp_path: Path) -> None:
 def test_cli_check_missing_config_exit_2(tmp_path: Path) -> None:
     result = run_cli("check", "-c", str(tmp_path / "absent.yaml"))
     assert result.returncode == 2
-    assert result.stderr.strip() == f"error: {tmp_path / 'absent.yaml'}: configuration file not found"
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {tmp_path / 'absent.yaml'}: configuration file not found: ")
+    assert "newsletter init" in line and "-c" in line
 
 
 def test_cli_check_broken_template_exit_2(tmp_path: Path) -> None:

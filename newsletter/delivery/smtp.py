@@ -113,15 +113,51 @@ def is_rate_limit(code: int, message: str) -> bool:
     return code == 421 or (code in (450, 451, 452) and status.startswith("4.7.")) or bool(_RATE_TEXT.search(message))
 
 
+def plain_first(exc: BaseException) -> bool:
+    """An SSL error that means the server spoke plain SMTP to our TLS handshake."""
+    text = str(exc)
+    return "WRONG_VERSION_NUMBER" in text or "wrong version number" in text or "record layer failure" in text
+
+
 def tls_hint(exc: BaseException, port: int) -> str:
     """A hint for an SSL error that means the port speaks plain SMTP first (implicit TLS
-    pointed at a STARTTLS or plain port)."""
-    text = str(exc)
-    if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text or "record layer failure" in text:
-        if port == 25:
-            return f"; port {port} speaks plain SMTP first: use security: starttls (or none)"
-        return f"; port {port} expects security: starttls (security: tls is implicit TLS, usually port 465)"
-    return ""
+    pointed at a STARTTLS or plain port), without asking the server what it offers
+    (:meth:`SmtpSender.preflight` asks, and says which of the two it is)."""
+    if not plain_first(exc):
+        return ""
+    return (
+        f"; port {port} speaks plain SMTP first: set security: starttls if the server offers STARTTLS "
+        "(port 587), else security: none (security: tls is implicit TLS, usually port 465)"
+    )
+
+
+def plain_hint(where: str, port: int, extensions: frozenset[str] | None) -> str:
+    """What to set for a server that speaks plain SMTP first, from what its EHLO offers."""
+    if extensions is None:
+        return tls_hint(ssl.SSLError("WRONG_VERSION_NUMBER"), port)
+    if "starttls" in extensions:
+        return f"; {where} speaks plain SMTP and offers STARTTLS: set security: starttls"
+    return (
+        f"; {where} speaks plain SMTP and offers no TLS at all: set security: none (a local server such as "
+        "`newsletter sink`), or point smtp.port at the relay's TLS port (465 for security: tls)"
+    )
+
+
+async def plain_extensions(host: str, port: int, timeout: float) -> frozenset[str] | None:
+    """The EHLO keywords (lowercase) of a plain SMTP server at ``host:port``; None when
+    no SMTP session comes about. Nothing but EHLO and QUIT is said."""
+    client = aiosmtplib.SMTP(hostname=host, port=port, timeout=timeout, use_tls=False, start_tls=False)
+    try:
+        await client.connect()
+        await client.ehlo()
+        found = frozenset(client.esmtp_extensions)
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError, TimeoutError):
+            await client.quit()
+        return found
+    except (aiosmtplib.SMTPException, OSError, TimeoutError):
+        return None
+    finally:
+        client.close()
 
 
 class _Permanent(Exception):
@@ -510,9 +546,10 @@ class SmtpSender:
     async def preflight(self) -> str | None:
         """One connection check before the pass: None when the server greets us with
         SMTP over the configured security; else one line saying why not, with a hint
-        for a port/security mix-up (STARTTLS or plain pointed at an implicit-TLS port:
-        no greeting, but a TLS handshake works; implicit TLS pointed at a plain port:
-        WRONG_VERSION_NUMBER)."""
+        for each port/security mix-up: STARTTLS or plain pointed at an implicit-TLS
+        port (no greeting, but a TLS handshake works: ``tls``); implicit TLS pointed at
+        a plain port (``WRONG_VERSION_NUMBER``: ``starttls`` when its EHLO offers
+        STARTTLS, else ``none``); ``starttls`` at a server that offers no STARTTLS."""
         s = self.settings
         host, port = s.host, s.effective_port
         where = f"{host}:{port}"
@@ -526,21 +563,10 @@ class SmtpSender:
                 ),
                 s.timeout,
             )
-        except ssl.SSLError as exc:
-            return f"TLS with {where} failed: {exc}{tls_hint(exc, port)}"
         except TimeoutError:
             return f"cannot connect to {where}: no answer within {s.timeout:g} s (smtp.host, smtp.port)"
-        except OSError as exc:
-            cause = _ssl_cause(exc)
-            if cause is not None:
-                return f"TLS with {where} failed: {cause}{tls_hint(cause, port)}"
-            if isinstance(exc, ConnectionRefusedError):
-                reason = "connection refused"
-            elif isinstance(exc, socket.gaierror):
-                reason = f"cannot resolve {host!r} ({exc.strerror or exc})"
-            else:
-                reason = exc.strerror or str(exc)
-            return f"cannot connect to {where}: {reason} (is the SMTP server running? smtp.host, smtp.port)"
+        except OSError as exc:  # ssl.SSLError included
+            return await self._connect_problem(exc)
         wait = min(s.timeout, GREETING_WAIT)
         try:
             line = await asyncio.wait_for(reader.readline(), wait)
@@ -552,13 +578,44 @@ class SmtpSender:
                     writer.write(b"QUIT\r\n")
                 writer.close()
         if line:
-            return None  # a greeting (or a refusal the sessions report as usual)
+            return await self._starttls_offered(wait)  # a greeting (or a refusal the sessions report as usual)
         if s.security != "tls" and await _speaks_tls(host, port, wait):
             return (
                 f"{where} sent no SMTP greeting within {wait:g} s but answers a TLS handshake: it expects implicit "
                 f"TLS; set security: tls for port {port} (security: starttls is for port 587)"
             )
         return f"{where} sent no SMTP greeting within {wait:g} s"
+
+    async def _connect_problem(self, exc: OSError) -> str:
+        s = self.settings
+        host, port = s.host, s.effective_port
+        where = f"{host}:{port}"
+        cause = _ssl_cause(exc)
+        if cause is not None:
+            hint = tls_hint(cause, port)
+            if plain_first(cause):  # ask the server what it offers: starttls or none
+                hint = plain_hint(where, port, await plain_extensions(host, port, min(s.timeout, GREETING_WAIT)))
+            return f"TLS with {where} failed: {cause}{hint}"
+        if isinstance(exc, ConnectionRefusedError):
+            reason = "connection refused"
+        elif isinstance(exc, socket.gaierror):
+            reason = f"cannot resolve {host!r} ({exc.strerror or exc})"
+        else:
+            reason = exc.strerror or str(exc)
+        return f"cannot connect to {where}: {reason} (is the SMTP server running? smtp.host, smtp.port)"
+
+    async def _starttls_offered(self, wait: float) -> str | None:
+        """With ``security: starttls``: None when the server's EHLO offers STARTTLS."""
+        s = self.settings
+        if s.security != "starttls":
+            return None
+        extensions = await plain_extensions(s.host, s.effective_port, wait)
+        if extensions is None or "starttls" in extensions:
+            return None  # the session says what goes wrong, if anything does
+        return (
+            f"{s.host}:{s.effective_port} does not offer STARTTLS (security: starttls): refusing to go on without "
+            "TLS; a server without TLS (a local one such as `newsletter sink`) needs security: none"
+        )
 
     def _count(self, result: Result) -> None:
         if result.status == "sent":
@@ -574,7 +631,7 @@ class SmtpSender:
     def _stop(self, reason: str) -> None:
         if not self.stats.stopped:
             self.stats.stopped = reason
-            log.error("stopping delivery: %s (the remaining messages stay pending)", reason)
+            log.debug("stopping delivery: %s", reason)  # the caller reports it (once): SendStats.stopped
 
     async def _deliver(self, session: _Session, item: Outgoing) -> Result:
         attempts = 0
@@ -594,7 +651,7 @@ class SmtpSender:
                 self.throttle.ok()
                 return Result(item, "sent", attempts)
             except _Permanent as exc:
-                log.warning("%s: refused: %s", item.recipient, exc)
+                log.debug("%s: refused: %s", item.recipient, exc)  # the caller reports it (once): the Result
                 return Result(item, "failed", attempts, str(exc), bounce=exc.bounce)
             except _Fatal as exc:
                 self._stop(str(exc))
@@ -629,6 +686,36 @@ class SmtpSender:
                 else:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.stop.wait(), delay)
+
+
+async def try_relay(settings: Smtp, *, password: str | None = None) -> str:
+    """``check --connect``: connect, TLS, AUTH (one mechanism, once) and QUIT, no mail;
+    returns one line saying what worked. :class:`DeliveryError` names what did not,
+    with the hint of a port/security mix-up."""
+    from newsletter.errors import DeliveryError
+
+    sender = SmtpSender(settings, password=password)
+    where = f"{settings.host}:{settings.effective_port}"
+    problem = await sender.preflight()
+    if problem is not None:
+        raise DeliveryError(problem)
+    session = _Session(sender, 0)
+    try:
+        client = await session.ensure()
+        ssl_object = client.get_transport_info("ssl_object")
+        version = ssl_object.version() if ssl_object is not None else None
+    except (_Fatal, _Temporary) as exc:
+        raise DeliveryError(str(exc)) from None
+    finally:
+        await session.close()
+    if settings.security == "none":
+        tls = "no TLS (security: none)"
+    else:
+        how = "implicit TLS" if settings.security == "tls" else "STARTTLS"
+        checked = "certificate verified" if settings.verify else "certificate NOT verified (smtp.verify: false)"
+        tls = f"{how} ({version or 'TLS'}, {checked})"
+    auth = f"AUTH as {settings.username} accepted" if settings.username else "no AUTH (smtp.username not set)"
+    return f"{where}: connected, {tls}, {auth}; no mail sent"
 
 
 async def _aclose(iterator: AsyncIterator[Outgoing]) -> None:
