@@ -75,6 +75,30 @@ def test_config_wrong_type(tmp_path: Path) -> None:
     assert "integer" in line
 
 
+def test_config_errors_listed_in_line_order(tmp_path: Path) -> None:
+    # the keys in an order unlike the model's: errors come out as the file reads, top to bottom
+    path = write(
+        tmp_path,
+        """\
+        subscribers:
+          - email: not-an-address
+            keywords: [x]
+        smtp:
+          port: many
+        digests: {directory: digests, settle_seconds: soon}
+        schedule: {cron: "0 25 * * *"}
+        sender: {from: "no address here"}
+        defaults: {max_papers: lots}
+        """,
+    )
+    lines = problems(path)
+    numbers = [int(line.removeprefix(f"{path}:").split(":", 1)[0]) for line in lines]
+    assert len(lines) == 6, lines
+    assert numbers == sorted(numbers) == [2, 5, 6, 7, 8, 9], lines
+    result = run_cli("check", "-c", str(path))
+    assert [ln.removeprefix("error: ") for ln in result.stderr.splitlines()] == lines
+
+
 def test_config_missing_email(tmp_path: Path) -> None:
     path = write(tmp_path, "digests: {directory: digests}\nsubscribers:\n  - keywords: [x]\n")
     assert problems(path) == [f"{path}:3: subscribers[0].email: required key is missing"]

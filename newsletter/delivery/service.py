@@ -184,7 +184,7 @@ def record_smtp_bounce(ledger: Ledger, config: Config, result: Result) -> None:
         soft_limit=config.bounces.soft,
     )
     if reason:  # the refusal itself is reported with the pass's failures
-        log.warning("%s: suppressed after %s", result.item.recipient, reason)
+        log.info("%s: suppressed after %s", result.item.recipient, reason)
 
 
 def sender_address(config: Config) -> str:
