@@ -210,7 +210,7 @@ def run() -> None:
             sink_cpu = _cpu_seconds(sink.pid)
             started = time.perf_counter()
             popen = subprocess.Popen(
-                [TIME, "-v", sys.executable, "-m", "newsletter", "send", "-c", str(cfg)],
+                [TIME, "-v", sys.executable, "-m", "newsletter", "send", "-c", str(cfg), "--log-level", "info"],
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -249,7 +249,7 @@ def run() -> None:
         print(f"             {rate:,.0f} msg/s in the delivery phase (render + ledger + SMTP)")
     print(f"  bare loop: {bare:,.0f} msg/s (aiosmtplib, prebuilt messages of the same sizes)")
     phase_ratio = f", {rate / bare:.0%} delivery phase" if phase else ""
-    print(f"  ratio:     {overall / bare:.0%} overall{phase_ratio}  (target >= 70%)")
+    print(f"  ratio:     {overall / bare:.0%} overall{phase_ratio}  (target >= 80%)")
     print(
         f"  send with rendering stubbed (prebuilt bytes, same sizes): {machinery:,.0f} msg/s "
         f"= {machinery / bare:.0%} of the bare loop (the delivery machinery alone)"

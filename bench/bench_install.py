@@ -46,7 +46,8 @@ def _size(path: Path) -> int:
 
 
 def _largest(site: Path, count: int = 6) -> list[tuple[str, int]]:
-    sizes = [(p.name, _size(p)) for p in site.iterdir() if p.is_dir() and not p.name.endswith((".dist-info", "__pycache__"))]
+    skip = (".dist-info", "__pycache__")
+    sizes = [(p.name, _size(p)) for p in site.iterdir() if p.is_dir() and not p.name.endswith(skip)]
     return sorted(sizes, key=lambda item: -item[1])[:count]
 
 

@@ -8,6 +8,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from newsletter.config import load_config, parse_mailbox
 from newsletter.errors import ConfigError
@@ -235,3 +237,34 @@ def test_config_author_and_org_qualifiers_validated(tmp_path: Path) -> None:
     (line,) = problems(bad)
     assert line.startswith(f"{bad}:4: subscribers[0].keywords: 'author: \"\"'")
     assert "no word after 'author:'" in line
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.one_of(
+        st.text(alphabet="abcXYZ019_+-.@!#$%&'*/=?^`{|}~\"()<> \u00e9\u00df", max_size=40),
+        st.builds(
+            "{}@{}.{}".format,
+            st.text(alphabet="aZ09_+-.", min_size=0, max_size=70),
+            st.text(alphabet="aZ09-.", min_size=0, max_size=20),
+            st.sampled_from(["org", "ORG", "test", "local", "invalid", "localhost", "c", "internal", "xn--p1ai", "1"]),
+        ),
+        st.sampled_from(["Postmaster@example.org", "ABUSE@Example.Org", "a" * 64 + "@example.org", "a" * 65 + "@x.org"]),
+    )
+)
+def test_config_address_quick_path_agrees_with_email_validator(text: str) -> None:
+    """check_address checks plain addresses itself (and each domain once): the same
+    answers as email-validator gives, accepted or refused, normalised alike."""
+    from email_validator import EmailNotValidError, validate_email
+
+    from newsletter.addresses import check_address
+
+    try:
+        expected: str | None = validate_email(text.strip(), check_deliverability=False).normalized
+    except EmailNotValidError:
+        expected = None
+    try:
+        got: str | None = check_address(text)
+    except ValueError:
+        got = None
+    assert got == expected
