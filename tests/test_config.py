@@ -249,7 +249,7 @@ def test_config_author_and_org_qualifiers_validated(tmp_path: Path) -> None:
             st.text(alphabet="aZ09-.", min_size=0, max_size=20),
             st.sampled_from(["org", "ORG", "test", "local", "invalid", "localhost", "c", "internal", "xn--p1ai", "1"]),
         ),
-        st.sampled_from(["Postmaster@example.org", "ABUSE@Example.Org", "a" * 64 + "@example.org", "a" * 65 + "@x.org"]),
+        st.sampled_from(["Postmaster@example.org", "ABUSE@Example.Org", "a" * 64 + "@x.org", "a" * 65 + "@x.org"]),
     )
 )
 def test_config_address_quick_path_agrees_with_email_validator(text: str) -> None:
