@@ -293,7 +293,8 @@ def _report(runs: list[_SendRun], bares: list[float], machinery: float) -> None:
     phases = [r.phase for r in runs if r.phase is not None]
     if phases:
         print("             " + ", ".join(f"{p:,.0f}" for p in phases) + " msg/s in the delivery phase")
-    print("  bare loop: " + ", ".join(f"{b:,.0f}" for b in bares) + " msg/s (aiosmtplib, prebuilt messages, same sizes)")
+    listed = ", ".join(f"{b:,.0f}" for b in bares)
+    print(f"  bare loop: {listed} msg/s (aiosmtplib, prebuilt messages, same sizes)")
     bare = sum(bares[:2]) / 2
     ratio = sum(rates) / len(rates) / bare
     best = max(r / b for r, b in zip(rates, bares, strict=False))
