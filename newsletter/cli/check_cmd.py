@@ -84,11 +84,12 @@ def _echo_summary(config: Config) -> None:
 
 def _warnings(config: Config) -> list[str]:
     largest = largest_email(config)  # the biggest email of the current digests, against Gmail's clip
-    from newsletter.likes import known_papers, like_warnings
-
+    out = [*config_warnings(config), *clip_warnings([largest] if largest else [])]
     likers = [s for s in config.subscribers if s.like or s.dislike]
-    unknown_likes = like_warnings(likers, known_papers(config)) if likers else []  # issue 17
-    out = [*config_warnings(config), *clip_warnings([largest] if largest else []), *unknown_likes]
+    if likers:  # issue 17: liked papers nobody has seen yet
+        from newsletter.likes import known_papers, like_warnings
+
+        out += like_warnings(likers, known_papers(config))
     from newsletter.unsubscribe import secret_for
 
     unsub = config.sender.unsubscribe
