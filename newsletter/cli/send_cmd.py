@@ -179,6 +179,12 @@ def send_command(
             raise click.UsageError("--fetch writes digest files; it does not go with --dry-run")
         _dry_run(config, backfill=backfill)
         return
+    _pass(config, fetch_first=fetch_first, backfill=backfill, verbose=verbose)
+
+
+def _pass(config: Config, *, fetch_first: bool, backfill: bool, verbose: bool) -> None:
+    """The pass itself, under the ledger lock: fetch, backfill, deliver, archive; then
+    what needs saying (everything with ``verbose``)."""
     if fetch_first:
         require_sources(config)
     with LedgerLock(config.ledger_path, purpose="send"):

@@ -126,7 +126,12 @@ def status_command(config_path: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    click.echo(f"ledger: {config.ledger_path}" + ("" if ledger is not None else " (no run yet)"))
+    _echo_status(config, data, ran=ledger is not None)
+
+
+def _echo_status(config: Config, data: dict[str, Any], *, ran: bool) -> None:
+    """``status`` for people: the JSON's content as lines."""
+    click.echo(f"ledger: {config.ledger_path}" + ("" if ran else " (no run yet)"))
     click.echo(f"digests: {len(data['digests'])}")
     for d in data["digests"]:
         extra = f"{d['papers']} papers" if d["status"] == "ok" else f"FAILED: {d['error']}"

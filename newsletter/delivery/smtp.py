@@ -555,23 +555,7 @@ class SmtpSender:
                         break  # the sessions are cancelled too: nobody would take it (a full queue: a hang)
                     await queue.put(None)
 
-        async def work(number: int) -> None:
-            session = _Session(self, number)
-            try:
-                while (item := await queue.get()) is not None:
-                    result = await self._deliver(session, item)
-                    self._count(result)
-                    if self.on_result is not None:
-                        await session.settled()  # (already, unless this one never reached DATA)
-                        session.unsettled = asyncio.ensure_future(self.on_result(result))
-                await session.settled()
-            except BaseException:
-                session.abandon()
-                raise
-            finally:
-                await session.close()
-
-        tasks = [asyncio.create_task(work(n)) for n in range(workers)]
+        tasks = [asyncio.create_task(self._work(n, queue)) for n in range(workers)]
         feeder = asyncio.create_task(feed())
         try:
             await asyncio.gather(feeder, *tasks)
@@ -581,6 +565,24 @@ class SmtpSender:
             await asyncio.gather(feeder, *tasks, return_exceptions=True)
             raise
         return self.stats
+
+    async def _work(self, number: int, queue: asyncio.Queue[Outgoing | None]) -> None:
+        """One session: messages from ``queue`` until its end marker, each outcome handed
+        to ``on_result`` (which runs on while the next message's MAIL and RCPT go out)."""
+        session = _Session(self, number)
+        try:
+            while (item := await queue.get()) is not None:
+                result = await self._deliver(session, item)
+                self._count(result)
+                if self.on_result is not None:
+                    await session.settled()  # (already, unless this one never reached DATA)
+                    session.unsettled = asyncio.ensure_future(self.on_result(result))
+            await session.settled()
+        except BaseException:
+            session.abandon()
+            raise
+        finally:
+            await session.close()
 
     async def preflight(self) -> str | None:
         """One connection check before the pass: None when the server greets us with
