@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import time
 
-from bench import bench_config, bench_delivery, bench_matching, bench_parse, bench_render, bench_similarity, bench_web
+from bench import (
+    bench_config,
+    bench_delivery,
+    bench_install,
+    bench_matching,
+    bench_parse,
+    bench_render,
+    bench_similarity,
+    bench_web,
+)
 
 
 def main() -> None:
     for module in (
+        bench_install,
         bench_parse,
         bench_config,
         bench_matching,

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -195,76 +196,127 @@ def _send_prebuilt(port: int, sizes: list[int]) -> float:
         return summary.sent / clock.elapsed
 
 
+@dataclass
+class _SendRun:
+    """One ``newsletter send`` process of the bench, measured from outside."""
+
+    sent: int
+    wall: float
+    phase: float | None  # msg/s of the delivery phase, from its progress log lines
+    cpu: float | None  # user + system seconds of send and its render workers
+    rss: int | None  # KiB, largest process
+    tree_rss: int  # KiB, all its processes together
+    sink_cpu: float
+    sizes: list[int]
+    db_size: int
+
+
+def _send_once(port: int, sink: subprocess.Popen[bytes]) -> _SendRun | str:
+    """A fresh configuration and ledger, ``newsletter send`` as cron runs it (plus the
+    progress lines of ``--log-level info``), under ``/usr/bin/time -v``."""
+    with tempfile.TemporaryDirectory(prefix="bench-delivery-") as tmp:
+        cfg = _config(Path(tmp), port)
+        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        sink_cpu = _cpu_seconds(sink.pid)
+        started = time.perf_counter()
+        popen = subprocess.Popen(
+            [TIME, "-v", sys.executable, "-m", "newsletter", "send", "-c", str(cfg), "--log-level", "info"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        tree_peak = _TreeRss(popen.pid)
+        _, err = popen.communicate()
+        wall = time.perf_counter() - started
+        tree_peak.stop()
+        if popen.returncode != 0:
+            return f"send failed ({popen.returncode}): {err[-1500:]}"
+        import sqlite3
+
+        conn = sqlite3.connect(Path(tmp) / "ledger.sqlite3")
+        sizes = [r[0] for r in conn.execute("SELECT size FROM deliveries WHERE status = 'sent'")]
+        conn.close()
+        rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", err)
+        phase = re.findall(r"(\d+)/(\d+) done .*?, (\d+) msg/s", err)
+        user = re.search(r"User time \(seconds\): ([\d.]+)", err)
+        system = re.search(r"System time \(seconds\): ([\d.]+)", err)
+        return _SendRun(
+            sent=len(sizes),
+            wall=wall,
+            phase=float(phase[-1][2]) if phase else None,
+            cpu=float(user.group(1)) + float(system.group(1)) if user and system else None,
+            rss=int(rss.group(1)) if rss else None,
+            tree_rss=tree_peak.peak,
+            sink_cpu=_cpu_seconds(sink.pid) - sink_cpu,
+            sizes=sizes,
+            db_size=(Path(tmp) / "ledger.sqlite3").stat().st_size,
+        )
+
+
 def run() -> None:
     print(f"== delivery: send to smtp-sink, {SUBSCRIBERS:,} subscribers, {CONNECTIONS} connections ==")
     missing = [p for p in (SMTP_SINK, TIME) if not Path(p).exists()]
     if missing:
         print(f"  skipped: {', '.join(missing)} not installed (apt-get install postfix time)")
         return
+    print(f"  load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (the machine is shared: ratios are")
+    print("  measured side by side, send and the bare loop alternately, twice)")
     port = _free_port()
     sink = _start_sink(port)
+    runs: list[_SendRun] = []
+    bares: list[float] = []
     try:
-        with tempfile.TemporaryDirectory(prefix="bench-delivery-") as tmp:
-            cfg = _config(Path(tmp), port)
-            env = {**os.environ, "PYTHONPATH": str(ROOT)}
-            sink_cpu = _cpu_seconds(sink.pid)
-            started = time.perf_counter()
-            popen = subprocess.Popen(
-                [TIME, "-v", sys.executable, "-m", "newsletter", "send", "-c", str(cfg)],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            tree_peak = _TreeRss(popen.pid)
-            out, err = popen.communicate()
-            wall = time.perf_counter() - started
-            tree_peak.stop()
-            sink_cpu = _cpu_seconds(sink.pid) - sink_cpu
-            proc = subprocess.CompletedProcess(popen.args, popen.returncode, out, err)
-            if proc.returncode != 0:
-                print(f"  send failed ({proc.returncode}): {proc.stderr[-1500:]}")
+        for _ in range(2):
+            done = _send_once(port, sink)
+            if isinstance(done, str):
+                print(f"  {done}")
                 return
-            rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", proc.stderr)
-            phase = re.findall(r"(\d+)/(\d+) done .*?, (\d+) msg/s", proc.stderr)
-            import sqlite3
-
-            conn = sqlite3.connect(Path(tmp) / "ledger.sqlite3")
-            sizes = [r[0] for r in conn.execute("SELECT size FROM deliveries WHERE status = 'sent'")]
-            db_size = (Path(tmp) / "ledger.sqlite3").stat().st_size
-            conn.close()
-        sent = len(sizes)
-        bare = asyncio.run(_bare_loop(port, sizes))
-        machinery = _send_prebuilt(port, sizes)
+            runs.append(done)
+            bares.append(asyncio.run(_bare_loop(port, done.sizes)))
+        machinery = _send_prebuilt(port, runs[0].sizes)
+        bares.append(asyncio.run(_bare_loop(port, runs[0].sizes)))
     finally:
         sink.terminate()
         sink.wait()
-    overall = sent / wall
+    _report(runs, bares, machinery)
+
+
+def _report(runs: list[_SendRun], bares: list[float], machinery: float) -> None:
+    first = runs[0]
+    rates = [r.sent / r.wall for r in runs]
     print(
-        f"  send:      {sent:,} messages, mean {sum(sizes) / max(sent, 1) / 1024:.0f} KiB, "
-        f"{wall:.1f} s wall -> {overall:,.0f} msg/s overall (process start, digests, planning included)"
+        f"  send:      {first.sent:,} messages, mean {sum(first.sizes) / max(first.sent, 1) / 1024:.0f} KiB; "
+        + ", ".join(f"{r.wall:.1f} s -> {rate:,.0f} msg/s" for r, rate in zip(runs, rates, strict=True))
+        + " overall (process start, digests, planning included)"
     )
-    if phase:
-        rate = float(phase[-1][2])
-        print(f"             {rate:,.0f} msg/s in the delivery phase (render + ledger + SMTP)")
-    print(f"  bare loop: {bare:,.0f} msg/s (aiosmtplib, prebuilt messages of the same sizes)")
-    phase_ratio = f", {rate / bare:.0%} delivery phase" if phase else ""
-    print(f"  ratio:     {overall / bare:.0%} overall{phase_ratio}  (target >= 70%)")
+    phases = [r.phase for r in runs if r.phase is not None]
+    if phases:
+        print("             " + ", ".join(f"{p:,.0f}" for p in phases) + " msg/s in the delivery phase")
+    listed = ", ".join(f"{b:,.0f}" for b in bares)
+    print(f"  bare loop: {listed} msg/s (aiosmtplib, prebuilt messages, same sizes)")
+    bare = sum(bares[:2]) / 2
+    ratio = sum(rates) / len(rates) / bare
+    best = max(r / b for r, b in zip(rates, bares, strict=False))
+    phase_ratio = f", {sum(phases) / len(phases) / bare:.0%} delivery phase" if phases else ""
+    print(f"  ratio:     {ratio:.0%} overall{phase_ratio}; best pair {best:.0%}  (target >= 80%)")
     print(
         f"  send with rendering stubbed (prebuilt bytes, same sizes): {machinery:,.0f} msg/s "
-        f"= {machinery / bare:.0%} of the bare loop (the delivery machinery alone)"
+        f"= {machinery / bares[-1]:.0%} of the bare loop run after it (the delivery machinery alone)"
     )
-    user = re.search(r"User time \(seconds\): ([\d.]+)", proc.stderr)
-    system = re.search(r"System time \(seconds\): ([\d.]+)", proc.stderr)
-    if user and system:
-        cpu = float(user.group(1)) + float(system.group(1))
+    if first.cpu is not None:
         print(
-            f"  CPU:       send {cpu:.1f} s (all its processes) + smtp-sink {sink_cpu:.1f} s in {wall:.1f} s "
-            f"wall on {os.cpu_count()} CPUs"
+            f"  CPU:       send {first.cpu:.1f} s (all its processes, {first.cpu / first.sent * 1e3:.2f} ms a message) "
+            f"+ smtp-sink {first.sink_cpu:.1f} s in {first.wall:.1f} s wall on {os.cpu_count()} CPUs"
         )
-    if rss:
+    if first.rss is not None:
         print(
-            f"  peak RSS of send: {int(rss.group(1)) / 1024:.0f} MB largest process, "
-            f"{tree_peak.peak / 1024:.0f} MB all its processes together (render workers included; "
-            f"target < 200 MB); ledger file {db_size / 1e6:.0f} MB"
+            f"  peak RSS of send: {first.rss / 1024:.0f} MB largest process, "
+            f"{first.tree_rss / 1024:.0f} MB all its processes together (render workers included; "
+            f"target < 200 MB); ledger file {first.db_size / 1e6:.0f} MB"
         )
+    print(f"  load average {os.getloadavg()[0]:.2f} at the end")
+
+
+if __name__ == "__main__":
+    run()

@@ -18,6 +18,17 @@ def config_warnings(config: Config) -> list[str]:
     out = []
     if not config.subscribers:
         out.append(f"no subscribers yet: add one with `newsletter subscribers -c {config.path} add EMAIL --keyword K`")
+    smtp = config.smtp
+    if smtp.effective_port == 465 and smtp.security != "tls":
+        out.append(
+            f"smtp: port 465 is for implicit TLS, but security is {smtp.security}: set security: tls "
+            "(or port 587 for starttls); `newsletter check --connect` tries it"
+        )
+    if smtp.effective_port == 587 and smtp.security == "tls":
+        out.append(
+            "smtp: port 587 expects STARTTLS, but security is tls (implicit TLS, port 465): set security: starttls "
+            "(or port 465); `newsletter check --connect` tries it"
+        )
     return out
 
 

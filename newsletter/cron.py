@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 from datetime import tzinfo
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
+if TYPE_CHECKING:  # APScheduler is imported when a trigger is made (~60 ms at start otherwise)
+    from apscheduler.triggers.cron import CronTrigger
 
 
 def timezone(name: str) -> tzinfo:
@@ -58,6 +60,8 @@ def _weekday_names(field: str) -> str:
 
 def _bad_field(fields: dict[str, str], tz: tzinfo) -> tuple[str, str] | None:
     """The first field APScheduler refuses, as (name, value)."""
+    from apscheduler.triggers.cron import CronTrigger
+
     for name, value in fields.items():
         try:
             CronTrigger(**{"day_of_week" if name == "weekday" else name: value}, timezone=tz)
@@ -83,6 +87,8 @@ def cron_trigger(expr: str, tz: tzinfo) -> CronTrigger:
             'expected 5 (minute hour day month weekday, e.g. "0 7 * * *") or 6 (with a leading second)'
         )
     fields["weekday"] = _weekday_names(fields["weekday"])
+    from apscheduler.triggers.cron import CronTrigger
+
     try:
         return CronTrigger(**{("day_of_week" if k == "weekday" else k): v for k, v in fields.items()}, timezone=tz)
     except ValueError:

@@ -57,6 +57,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from newsletter.config import Config, Subscriber, load_config, require_secrets
 from newsletter.cron import cron_trigger, timezone
 from newsletter.delivery.ledger import Ledger
+from newsletter.delivery.pickup import note_strays, stray_files
 from newsletter.delivery.service import SendSummary, pick_up_digests, send_pass
 from newsletter.digest.guard import one_line
 from newsletter.errors import NewsletterError
@@ -91,6 +92,7 @@ class Daemon:
         self.ledger_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger")
         self.reloading: asyncio.Task[None] | None = None
         self.watch_error: str | None = None  # the pick-up error last logged (logged once)
+        self.strays: set[Path] = set()  # files in the digests directory already said to be no digests
         self.stopping = asyncio.Event()
         self.fetch_stop = threading.Event()  # ends a fetch's wait between retries
         self.passes = 0
@@ -179,6 +181,10 @@ class Daemon:
                     await self.db(lambda ledger: archive_after_pass(config, ledger))
                 except NewsletterError as exc:
                     log.error("%s", exc)
+            for email, error in summary.failures:
+                log.warning("failed: %s: %s", email, error)
+            if summary.stopped:
+                log.error("delivery stopped: %s (the remaining deliveries stay pending)", summary.stopped)
             log.info(
                 "pass %s: subscribers=%d sent=%d failed=%d pending=%d nothing-new=%d duration=%.2fs",
                 reason,
@@ -236,10 +242,22 @@ class Daemon:
         config = self.config
         async with self.pass_lock:
             picked = await self.db(lambda ledger: pick_up_digests(config, ledger, paths=ready))
-        for path, count in picked.ok:
-            log.info("pick-up: %s (%d papers)", path, count)
-        # a failed digest is one line, logged where it is recorded (pick_up_digests)
+        # a digest picked up is one INFO line, logged where it is recorded (pick_up_digests)
+        for _path, error in picked.failed:
+            log.error("digest failed: %s", error)
         return len(picked.ok)
+
+    async def note_strays(self) -> None:
+        """Files in the digests directory that are not digests: one warning each, once ever."""
+        found = [s for s in stray_files(self.config) if s.path not in self.strays]
+        if not found:
+            return
+        config = self.config
+        async with self.pass_lock:
+            new = await self.db(lambda ledger: note_strays(config, ledger))
+        self.strays.update(s.path for s in found)
+        for stray in new:
+            log.warning("%s", stray.line())
 
     async def read_bounces(self) -> None:
         """Read the bounce mailbox when ``bounces.every_minutes`` have passed (issue 14)."""
@@ -262,6 +280,7 @@ class Daemon:
             except Exception:  # keep the daemon alive; the error is in the log
                 log.exception("reading the bounce mailbox failed")
             try:
+                await self.note_strays()
                 new = await self.pick_up()
                 if new and self.config.schedule.on_arrival:
                     await self.deliver(self._members(GLOBAL), reason="on-arrival")

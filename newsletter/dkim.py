@@ -23,15 +23,14 @@ which the tests use.
 from __future__ import annotations
 
 import threading
-from typing import Any
-
-import dkim
-import dkim.crypto
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from newsletter.config import Config, Dkim
 from newsletter.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 SIGNED_HEADERS: tuple[bytes, ...] = (
     b"From",
@@ -53,16 +52,36 @@ SIGNED_HEADERS: tuple[bytes, ...] = (
 # OpenSSL (through `cryptography`) gives the very same bytes in ~1 ms: dkimpy's module
 # function is replaced by one that does that for SHA-256/SHA-1 and hands anything else
 # back to dkimpy's own code. tests/test_dkim.py checks both give identical signatures.
-_pure_rsa_sign = dkim.crypto.RSASSA_PKCS1_v1_5_sign
+# dkimpy and cryptography are imported on first use (:func:`_dkimpy`): dkimpy loads a DNS
+# resolver at import, which a command that signs nothing (``check``, ``--version``) need not pay.
 _openssl_keys: dict[int, rsa.RSAPrivateKey] = {}
-_HASHES: dict[str, hashes.HashAlgorithm] = {"sha256": hashes.SHA256(), "sha1": hashes.SHA1()}
+
+
+def _dkimpy() -> ModuleType:
+    """dkimpy, with its RSA step (the name ``dkim.DKIM.gen_header`` calls) done by OpenSSL."""
+    import dkim
+
+    if dkim.RSASSA_PKCS1_v1_5_sign is not rsa_sign:
+        dkim.RSASSA_PKCS1_v1_5_sign = rsa_sign
+    module: ModuleType = dkim
+    return module
+
+
+def _pure_rsa_sign(digest: Any, private_key: dict[str, int]) -> bytes:
+    """dkimpy's own pure-Python RSA step (the reference :func:`rsa_sign` is held to)."""
+    import dkim.crypto
+
+    return bytes(dkim.crypto.RSASSA_PKCS1_v1_5_sign(digest, private_key))
 
 
 def rsa_sign(digest: Any, private_key: dict[str, int]) -> bytes:
     """dkimpy's ``RSASSA_PKCS1_v1_5_sign(hash, private_key)``, computed by OpenSSL."""
-    algorithm = _HASHES.get(str(getattr(digest, "name", "")).lower())
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa, utils
+
+    algorithm = {"sha256": hashes.SHA256, "sha1": hashes.SHA1}.get(str(getattr(digest, "name", "")).lower())
     if algorithm is None:
-        return bytes(_pure_rsa_sign(digest, private_key))
+        return _pure_rsa_sign(digest, private_key)
     n = private_key["modulus"]
     key = _openssl_keys.get(n)
     if key is None:
@@ -76,10 +95,7 @@ def rsa_sign(digest: Any, private_key: dict[str, int]) -> bytes:
             public_numbers=rsa.RSAPublicNumbers(private_key["publicExponent"], n),
         ).private_key()
         _openssl_keys[n] = key
-    return key.sign(digest.digest(), padding.PKCS1v15(), utils.Prehashed(algorithm))
-
-
-dkim.RSASSA_PKCS1_v1_5_sign = rsa_sign  # the name dkim.DKIM.gen_header calls
+    return key.sign(digest.digest(), padding.PKCS1v15(), utils.Prehashed(algorithm()))
 
 
 class DkimSigner:
@@ -88,6 +104,9 @@ class DkimSigner:
     def __init__(self, settings: Dkim, key: bytes, *, path: str | None = None) -> None:
         self.settings = settings
         where = "dkim.key_file" if settings.key_file is not None else f"dkim.key_env ({settings.key_env})"
+        _dkimpy()
+        import dkim.crypto
+
         try:
             dkim.crypto.parse_pem_private_key(key)
         except Exception as exc:  # dkimpy raises several kinds for a malformed key
@@ -98,7 +117,7 @@ class DkimSigner:
 
     def sign(self, message: bytes) -> bytes:
         """``message`` with a DKIM-Signature header in front."""
-        header = dkim.sign(
+        header = _dkimpy().sign(
             message,
             self.selector,
             self.domain,

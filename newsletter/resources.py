@@ -14,6 +14,9 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 
 TEMPLATE_PACKAGE = "newsletter.templates"
+# the repository's sample digests (seeds/*.txt) and config.example.yaml, shipped for
+# `newsletter init --example`
+EXAMPLES_PACKAGE = "newsletter.examples"
 
 
 def shipped(package: str = TEMPLATE_PACKAGE) -> Traversable:

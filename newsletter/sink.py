@@ -36,10 +36,30 @@ DEFAULT_MAILDIR = "maildir"
 LINE_LIMIT = 1 << 20  # one line of a message may be up to 1 MiB (memory stays bounded)
 
 
+TLS_RECORD = (b"\x16\x03",)  # a TLS handshake record: what an implicit-TLS client sends first
+
+
 class LenientSMTP(SMTP):
-    """aiosmtpd's server with lines longer than RFC 5321's 1,000 octets accepted."""
+    """aiosmtpd's server with lines longer than RFC 5321's 1,000 octets accepted, and a
+    client that opens with a TLS handshake (``security: tls``) told apart: one line
+    saying so, the connection closed, instead of aiosmtpd's warnings about the
+    handshake's bytes read as commands."""
 
     line_length_limit = LINE_LIMIT
+    _first_data = True
+
+    def data_received(self, data: bytes) -> None:
+        if self._first_data:
+            self._first_data = False
+            if data.startswith(TLS_RECORD):
+                peer = self.transport.get_extra_info("peername") if self.transport is not None else None
+                tls_client = getattr(self.event_handler, "tls_client", None)
+                if tls_client is not None:
+                    tls_client(peer)
+                if self.transport is not None:
+                    self.transport.close()
+                return
+        super().data_received(data)
 
 
 class MaildirHandler:
@@ -63,6 +83,14 @@ class MaildirHandler:
             os.fsync(fh.fileno())
         os.replace(tmp, self.directory / "new" / name)
         return name
+
+    def tls_client(self, peer: Any) -> None:
+        """A client opened with a TLS handshake: the sink speaks plain SMTP only."""
+        where = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else "a client"
+        self.report(
+            f"{datetime.now().strftime('%H:%M:%S')} {where} began a TLS handshake: this sink speaks plain SMTP "
+            "(set smtp.security: none for it); connection closed"
+        )
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         data: bytes = envelope.original_content or envelope.content

@@ -37,8 +37,8 @@ from newsletter.delivery.ledger import Ledger, iso
 from newsletter.errors import ConfigError
 from newsletter.fsutil import atomic_write
 
-COLUMNS = ("email", "name", "keywords", "require", "exclude", "schedule")
-LIKE_COLUMNS = ("like", "dislike")  # issue 17: accepted by import (arXiv ids or URLs; `;` separates)
+LIKE_COLUMNS = ("like", "dislike")  # issue 17: arXiv ids or URLs (`;` separates); an empty cell keeps a file's
+COLUMNS = ("email", "name", "keywords", "require", "exclude", "schedule", *LIKE_COLUMNS)  # CSV, in this order
 LISTS = ("keywords", "require", "exclude", *LIKE_COLUMNS)
 DEFAULT_DIR = "subscribers"
 _UNSAFE = re.compile(r"[^a-z0-9@._+-]")
@@ -125,7 +125,7 @@ def profile_data(model: SubscriberModel, keep: dict[str, Any] | None = None) -> 
             data[key] = values
         elif key not in LIKE_COLUMNS:  # likes stay unless the CSV gives new ones
             data.pop(key, None)
-    order = [*COLUMNS, *LIKE_COLUMNS, *(k for k in data if k not in COLUMNS and k not in LIKE_COLUMNS)]
+    order = [*COLUMNS, *(k for k in data if k not in COLUMNS)]
     return {k: data[k] for k in order if k in data}
 
 
@@ -280,7 +280,7 @@ def _read_rows(path: Path) -> Iterable[tuple[int, dict[str, str | None]]]:
                 "the CSV file is empty (expected a header line: " + ",".join(COLUMNS) + ")", path=str(path), line=1
             )
         names = [h.strip().casefold() for h in header]
-        unknown = [h for h in names if h not in COLUMNS and h not in LIKE_COLUMNS]
+        unknown = [h for h in names if h not in COLUMNS]
         if unknown or "email" not in names:
             what = f"unknown column {unknown[0]!r}" if unknown else "no email column"
             raise ConfigError(f"{what}: the header must name columns among {','.join(COLUMNS)}", path=str(path), line=1)
@@ -370,6 +370,8 @@ def export_csv(config: Config) -> str:
                 ";".join(sub.require),
                 ";".join(sub.exclude),
                 sub.schedule or "",
+                ";".join(sub.like),
+                ";".join(sub.dislike),
             ]
         )
     return out.getvalue()

@@ -92,6 +92,7 @@ def send_test(config: Config, to: str, *, subscriber: str | None = None) -> Test
 
     asyncio.run(one())
     if not results or results[0].status != "sent":
-        reason = results[0].error if results else "the server did not accept the message"
-        raise DeliveryError(f"test send to {address} failed: {reason}")
+        reason = (results[0].error or "") if results else "the server did not accept the message"
+        # one attempt and nothing recorded: no "pending", no "not sent" left for a next run
+        raise DeliveryError(f"test send to {address} failed: {reason.removeprefix('not sent: ')}")
     return TestSent(profile, address, len(matches), email.subject, message_id, len(data))

@@ -94,8 +94,9 @@ def nothing_reasons(
 
 def status_reasons(config: Config, ledger: Ledger, *, now: datetime | None = None) -> list[Nothing]:
     """What ``status`` says about subscribers who will get nothing in the next pass, or
-    wait: suppressed, new, own schedule not due, nothing matched or already sent in the
-    latest digest."""
+    wait: suppressed, new, own schedule not due, no new digest since its last email,
+    nothing matched or already sent in the latest digest. Whoever ``send --dry-run``
+    says gets nothing is listed here too."""
     clock = now or datetime.now(UTC)
     tz = timezone(config.schedule.timezone)
     delivered = ledger.last_deliveries()
@@ -134,7 +135,9 @@ def status_reasons(config: Config, ledger: Ledger, *, now: datetime | None = Non
             continue  # new digests wait for its next pass: it will get what matches
         got = delivered.get(sub.email)
         if got is not None and got[0] == "sent" and got[1] >= latest[-1].seen_at:
-            continue  # its latest email came after the latest digest: it got it
+            # it had its email of the latest digest: the next pass has nothing for it (as --dry-run says)
+            out.append(Nothing(sub.email, "no-digest", "no new digest since its last email"))
+            continue
         matched = matcher.match(sub)
         if matched and matcher.match(sub, exclude_ids=ledger.sent_papers(sub.email)):
             continue

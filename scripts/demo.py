@@ -46,7 +46,7 @@ def deliver_through_sink() -> int:
     try:
         assert sink.stdout is not None
         print(sink.stdout.readline().rstrip())  # "sink listening on ..."
-        send = subprocess.run([*newsletter, "send", "-c", str(cfg)], env=env)
+        send = subprocess.run([*newsletter, "send", "-c", str(cfg), "-v"], env=env)
     finally:
         sink.send_signal(signal.SIGINT)
         rest, _ = sink.communicate(timeout=10)

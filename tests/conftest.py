@@ -143,3 +143,47 @@ def chrome_driver(
     ):
         options.add_argument(arg)
     return webdriver.Chrome(service=Service(executable_path="/usr/bin/chromedriver"), options=options)
+
+
+# --------------------------------------------------------------------------- the CLI as a process
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """``python -m newsletter ARGS`` as cron runs it: stdin, stdout and stderr not a terminal."""
+    return subprocess.run(
+        [sys.executable, "-m", "newsletter", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def in_terminal(*args: str, columns: int, cwd: Path | None = None) -> str:
+    """``python -m newsletter ARGS`` on a pseudo-terminal ``columns`` wide (stdout and
+    stderr both); what it wrote, with the terminal's CRLF turned back into LF."""
+    master, slave = os.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", *args],
+        cwd=cwd,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "COLUMNS": str(columns)},
+    )
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 65536)
+        except OSError:  # EIO: the other side is closed
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    proc.wait(timeout=120)
+    return b"".join(chunks).decode("utf-8", errors="replace").replace("\r\n", "\n")

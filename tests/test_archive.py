@@ -97,7 +97,7 @@ def test_archive_escapes_digest_text(tmp_path: Path) -> None:
         newsletter("send", "-c", str(cfg))
         digest = [{"title": EVIL, "abstract": "We study <b>self-supervised</b> learning & more.", "id": "evil-1"}]
         (tmp_path / "digests" / "evil.txt").write_text(json.dumps(digest), encoding="utf-8")
-        result = newsletter("send", "-c", str(cfg))
+        result = newsletter("send", "-c", str(cfg), "-v")
         assert result.exit_code == 0, result.output
         assert "archive: 1 new page" in result.output
     [page] = (tmp_path / "archive").glob("*/*[0-9a-f].html")

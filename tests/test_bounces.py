@@ -40,7 +40,7 @@ def test_bounce_550_at_rcpt_suppresses_address_until_resubscribe(tmp_path: Path,
         # a new digest: bob would match again, but the next pass does not mail him
         add_seeds(cfg, seeds, "002")
         before = len(server.received)
-        second = newsletter("send", "-c", str(cfg))
+        second = newsletter("send", "-c", str(cfg), "-v")
         assert "1 unsubscribed skipped" in second.output
         assert all(m.rcpt_tos != ["bob@example.org"] for m in server.received[before:])
         with Ledger.open(load_config(cfg).ledger_path) as ledger:
@@ -194,7 +194,7 @@ def test_bounce_soft_dsns_suppress_after_consecutive_limit_and_send_reads_mailbo
         drop(maildir, "2.dsn", dsn(None, "alice@example.org", status="4.4.7", report_id="<d2@mx>"))
         add_seeds(cfg, seeds, "003")
         sent_before = len(server.by_recipient()["alice@example.org"])
-        result = newsletter("send", "-c", str(cfg))
+        result = newsletter("send", "-c", str(cfg), "-v")
         assert "unsubscribed skipped" in result.output
         assert len(server.by_recipient()["alice@example.org"]) == sent_before == 2
         status = json.loads(newsletter("status", "-c", str(cfg), "--json").output)

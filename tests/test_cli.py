@@ -22,6 +22,43 @@ def test_cli_version() -> None:
     assert result.stdout.strip() == f"newsletter {__version__}"
 
 
+def test_cli_help_lists_commands_in_getting_started_order() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    listed = [ln.split()[0] for ln in result.stdout.split("Commands:", 1)[1].splitlines() if ln.startswith("  ")]
+    assert listed[:2] == ["init", "check"], result.stdout  # a getting-started order, not the alphabet
+    steps = ["init", "check", "subscribers", "match", "preview", "send", "status", "run"]
+    assert [name for name in listed if name in steps] == steps
+    assert len(listed) == len(set(listed)) >= 16
+
+
+def test_cli_loads_only_the_command_that_runs(tmp_path: Path) -> None:
+    """--version imports no command and none of the core; check none of the sending,
+    fetching, web or similarity layers (what a quick start pays for at every call)."""
+    probe = (
+        "import sys; from newsletter.cli import main; sys.argv = ['newsletter'] + sys.argv[1:]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print(' '.join(sorted(sys.modules)), file=sys.stderr)"
+    )
+
+    def modules(*args: str) -> set[str]:
+        done = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True, text=True, cwd=tmp_path)
+        return set(done.stderr.strip().splitlines()[-1].split())
+
+    version = modules("--version")
+    assert not {m for m in version if m.startswith("newsletter.") and m != "newsletter.cli"}, sorted(version)
+    assert not {"pydantic", "yaml", "jinja2"} & version
+    assert run("init", str(tmp_path / "p")).returncode == 0
+    checked = modules("check", "-c", str(tmp_path / "p" / "config.yaml"))
+    assert "newsletter.cli.check_cmd" in checked
+    heavy = {"aiosmtplib", "aiosmtpd", "aiohttp", "httpx", "dkim", "sklearn", "numpy", "apscheduler.schedulers"}
+    assert not heavy & checked, sorted(heavy & checked)
+    assert not {m for m in checked if m.startswith(("newsletter.cli.", "newsletter.web", "newsletter.fetch"))} - {
+        "newsletter.cli.check_cmd",
+        "newsletter.cli.options",
+    }
+
+
 def test_cli_parse_json_keeps_file_and_digest_order(seeds: dict[str, Path]) -> None:
     result = run("parse", "--json", str(seeds["003"]), str(seeds["000"]))
     assert result.returncode == 0, result.stderr

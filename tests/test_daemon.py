@@ -5,6 +5,7 @@ The schedules here fire every two seconds (a 6-field cron with seconds).
 
 from __future__ import annotations
 
+import re
 import shutil
 import signal
 import subprocess
@@ -59,7 +60,9 @@ def test_daemon_delivers_settled_digest_on_next_fire_not_weekly(tmp_path: Path, 
             time.sleep(2.5)  # at least one more fire: nothing more is sent
             assert proc.stop() == 0
         log = proc.text()
-        assert log.count("pick-up: ") == 1 and "(78 papers)" in log
+        assert log.count("pick-up: ") == 1 and "(78 papers)" in log  # the pick-up, once
+        stamp = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d (INFO|WARNING|ERROR) ")
+        assert all(stamp.match(line) for line in log.splitlines()), log  # ISO 8601 with the UTC offset
         assert "pick-up failed" not in log
         received = server.by_recipient()
         assert list(received) == ["alice@example.org"]  # the weekly subscriber waits for its day

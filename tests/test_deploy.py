@@ -18,7 +18,7 @@ def parses(argv: list[str]) -> str:
     """The subcommand name, after click accepted every option of the command line."""
     assert Path(argv[0]).name == "newsletter"
     name = argv[1]
-    command = cli.commands.get(name)
+    command = cli.get_command(click.Context(cli), name)
     assert command is not None, name
     command.make_context(name, argv[2:])
     return name

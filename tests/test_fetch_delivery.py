@@ -77,7 +77,7 @@ def test_fetch_send_fetch_delivers_what_it_fetched_in_the_same_pass(
             tmp_path, server.port, [ALICE], settle_seconds=30, sources=sources(httpserver_ipv4), fetch={"retries": 0}
         )
         result = subprocess.run(
-            [sys.executable, "-m", "newsletter", "send", "-c", str(cfg), "--fetch"],
+            [sys.executable, "-m", "newsletter", "send", "-c", str(cfg), "--fetch", "-v"],
             capture_output=True,
             text=True,
             timeout=90,

@@ -186,3 +186,26 @@ def test_subject_singular_for_one_paper(tmp_path: Path, seeds: dict[str, Path]) 
     email = renderer.render(sub, matches, message_id=renderer.message_id(sub, matches))
     assert email.subject == "1 new paper for you"
     assert renderer.subject(sub, 2, datetime.now(UTC)) == "2 new papers for you"
+
+
+def test_status_after_a_pass_without_new_digest_agrees_with_dry_run(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    subs = [s for s in EXAMPLE_SUBSCRIBERS if not s.get("schedule")]
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, subs)
+        shutil.copy2(seeds["001"], tmp_path / "digests")
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0
+        assert {m.rcpt_tos[0] for m in server.received} == {s["email"] for s in subs}
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0  # a pass with no new digest
+        dry = newsletter("send", "-c", str(cfg), "--dry-run")
+        status = newsletter("status", "-c", str(cfg), "--json")
+        text = newsletter("status", "-c", str(cfg))
+    said = {
+        ln.split(": nothing: ", 1)[0]: ln.split(": nothing: ", 1)[1]
+        for ln in dry.output.splitlines()
+        if ": nothing: " in ln
+    }
+    assert set(said) == {s["email"] for s in subs}, dry.output
+    nothing = {n["email"]: n for n in json.loads(status.output)["nothing"]}
+    assert set(nothing) == set(said)  # the same people, for the same reason
+    assert all(n["code"] == "no-digest" and n["reason"] == said[e] for e, n in nothing.items())
+    assert f"getting nothing now: {len(subs)}" in text.output

@@ -86,3 +86,38 @@ def test_init_five_minute_path_init_add_preview_send(tmp_path: Path, seeds: dict
     assert list(got) == ["me@example.net", "ana@example.org"]
     subject = str(got["ana@example.org"][0].message["Subject"])
     assert subject.endswith("new papers for you") or subject == "1 new paper for you"
+
+
+def test_init_example_writes_sample_digests_profile_and_reference(tmp_path: Path) -> None:
+    import yaml
+
+    from newsletter.digest import parse_digest
+
+    target = tmp_path / "team"
+    result = newsletter("init", str(target), "--example")
+    assert result.exit_code == 0, result.output
+    seeds = sorted((Path(__file__).resolve().parent.parent / "seeds").glob("*.txt"))
+    written = sorted((target / "digests").iterdir())
+    assert [p.name for p in written] == [p.name for p in seeds]
+    assert all(p.read_bytes() == s.read_bytes() for p, s in zip(written, seeds, strict=True))
+    assert all(parse_digest(p.read_bytes(), source=str(p)).papers for p in written)
+    reference = (Path(__file__).resolve().parent.parent / "config.example.yaml").read_text(encoding="utf-8")
+    assert (target / "config.example.yaml").read_text(encoding="utf-8") == reference
+    first = yaml.safe_load(reference)["subscribers"][0]
+    config = load_config(target / "config.yaml")
+    (sub,) = config.subscribers
+    assert sub.email == first["email"] and list(sub.keywords) == first["keywords"]
+    assert Path(sub.source).parent == target / "subscribers"
+    check = newsletter("check", "-c", str(target / "config.yaml"))
+    assert check.exit_code == 0 and "no subscribers yet" not in check.output, check.output
+    match = newsletter("match", "-c", str(target / "config.yaml"), "--json")
+    assert match.exit_code == 0
+    assert __import__("json").loads(match.output)["subscribers"][0]["papers"]  # something to show at once
+    dry = newsletter("send", "-c", str(target / "config.yaml"), "--dry-run")
+    assert "not settled yet" not in dry.output and f"would pick up {target / 'digests'}" in dry.output
+    # run again (with --force for the config): what is there stays, nothing is doubled
+    (written[0]).write_text("my own edit", encoding="utf-8")
+    again = newsletter("init", str(target), "--example", "--force")
+    assert again.exit_code == 0, again.output
+    assert written[0].read_text(encoding="utf-8") == "my own edit"
+    assert len(load_config(target / "config.yaml").subscribers) == 1

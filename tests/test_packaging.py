@@ -79,6 +79,9 @@ def test_packaging_wheel_ships_packages_and_templates(wheel: Path) -> None:
         assert f"newsletter/templates/{template.name}" in names
     assert "newsletter/py.typed" in names
     assert "newsletter/templates/starter-config.yaml" in names  # what `newsletter init` writes
+    for seed in sorted((ROOT / "seeds").glob("*.txt")):  # what `newsletter init --example` writes
+        assert f"newsletter/examples/{seed.name}" in names
+    assert "newsletter/examples/config.example.yaml" in names
     for page in sorted((ROOT / "newsletter" / "web" / "templates").glob("*.html")):
         assert f"newsletter/web/templates/{page.name}" in names  # the web pages are package data too
 
@@ -125,3 +128,27 @@ def test_packaging_installed_send_delivers_through_smtp(installed: Path, tmp_pat
         assert sorted(m.rcpt_tos[0] for m in server.received) == sorted(s["email"] for s in EXAMPLE_SUBSCRIBERS)
         second = run(installed, tmp_path, "send", "-c", str(cfg))
         assert second.returncode == 0 and len(server.received) == len(EXAMPLE_SUBSCRIBERS)
+
+
+def test_packaging_installed_quick_start_init_example_check_send(installed: Path, tmp_path: Path) -> None:
+    """The README's quick start from a plain install, in a directory with nothing in it:
+    init --example brings the sample digests and a subscriber from the package."""
+    import yaml
+
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    done = run(installed, work, "init", "team", "--example")
+    assert done.returncode == 0, done.stderr
+    team = work / "team"
+    assert len(list((team / "digests").glob("*.txt"))) == len(list((ROOT / "seeds").glob("*.txt")))
+    assert (team / "config.example.yaml").is_file()
+    check = run(installed, team, "check")
+    assert check.returncode == 0, check.stderr
+    with smtp_server() as server:
+        cfg = team / "config.yaml"
+        cfg.write_text(cfg.read_text(encoding="utf-8").replace("port: 1025", f"port: {server.port}"), encoding="utf-8")
+        sent = run(installed, team, "send")
+        assert sent.returncode == 0, sent.stderr
+        assert sent.stdout == "" and sent.stderr == ""  # not a terminal: a good pass says nothing
+        first = yaml.safe_load((ROOT / "config.example.yaml").read_text(encoding="utf-8"))["subscribers"][0]
+        assert [m.rcpt_tos for m in server.received] == [[first["email"]]]

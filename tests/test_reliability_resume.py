@@ -108,7 +108,7 @@ def test_resume_send_takes_over_an_interrupted_daemon_pass(tmp_path: Path, seeds
             assert proc.stop() == 0
         assert len(unfinished(cfg)) == 1
         run = subprocess.run(
-            [sys.executable, "-m", "newsletter", "send", "-c", str(cfg)],
+            [sys.executable, "-m", "newsletter", "send", "-c", str(cfg), "--log-level", "info"],
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             capture_output=True,
             text=True,

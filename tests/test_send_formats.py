@@ -28,7 +28,7 @@ SUBSCRIBERS: list[dict[str, Any]] = [
 
 
 def send(cfg: Path) -> Any:
-    result = CliRunner().invoke(cli, ["send", "-c", str(cfg)], catch_exceptions=False)
+    result = CliRunner().invoke(cli, ["send", "-c", str(cfg), "-v"], catch_exceptions=False)
     assert result.exit_code == 0, result.output
     return result
 

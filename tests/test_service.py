@@ -67,7 +67,7 @@ def test_seeds_delivered_once_then_only_new_papers(tmp_path: Path, seeds: dict[s
                 assert ledger.sent_papers(email) == set(ids)
 
         # nothing new: nothing sent, and the ledger says so
-        result = newsletter("send", "-c", str(cfg))
+        result = newsletter("send", "-c", str(cfg), "-v")
         assert result.exit_code == 0, result.output
         assert len(server.received) == 3
         assert "sent 0" in result.output
@@ -238,7 +238,7 @@ def test_progress_lines_when_not_on_a_terminal(tmp_path: Path, seeds: dict[str, 
         add_seeds(cfg, seeds, "001")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
         run = subprocess.run(
-            [sys.executable, "-m", "newsletter", "send", "-c", str(cfg)],
+            [sys.executable, "-m", "newsletter", "send", "-c", str(cfg), "--log-level", "info"],
             env=env,
             capture_output=True,
             text=True,

@@ -16,16 +16,21 @@ import aiosmtplib
 from tests.smtpd import free_port
 
 
-def test_sink_stores_every_message_and_prints_a_line(tmp_path: Path) -> None:
-    port = free_port()
-    maildir = tmp_path / "mail"
-    proc = subprocess.Popen(
+def start_sink(port: int, maildir: Path) -> subprocess.Popen[str]:
+    """``newsletter sink`` as a process, its output line-buffered into pipes."""
+    return subprocess.Popen(
         [sys.executable, "-m", "newsletter", "sink", "--port", str(port), "--maildir", str(maildir)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+
+
+def test_sink_stores_every_message_and_prints_a_line(tmp_path: Path) -> None:
+    port = free_port()
+    maildir = tmp_path / "mail"
+    proc = start_sink(port, maildir)
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
@@ -82,13 +87,7 @@ def _raw_smtp(port: int, message: bytes) -> list[bytes]:
 def test_sink_accepts_long_lines_keeps_bare_cr_stores_exact_bytes(tmp_path: Path) -> None:
     port = free_port()
     maildir = tmp_path / "mail"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "newsletter", "sink", "--port", str(port), "--maildir", str(maildir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    proc = start_sink(port, maildir)
     long_line = b"x" * 5000
     message = (
         b"From: digest@example.org\r\nTo: alice@example.org\r\nSubject: long\r\n\r\n"
@@ -107,3 +106,34 @@ def test_sink_accepts_long_lines_keeps_bare_cr_stores_exact_bytes(tmp_path: Path
     (stored,) = list((maildir / "new").iterdir())
     assert stored.read_bytes() == message  # exactly what was sent (after dot-unstuffing)
     assert list((maildir / "tmp").iterdir()) == []
+
+
+def test_sink_tls_client_one_clear_line_no_library_warnings(tmp_path: Path) -> None:
+    """A client set to security: tls (or starttls) against the plain sink: the sink says
+    so in one line; aiosmtpd's warnings about the handshake's bytes never show."""
+    port = free_port()
+    proc = start_sink(port, tmp_path / "mail")
+    try:
+        assert proc.stdout is not None
+        proc.stdout.readline()
+        for start_tls, use_tls in ((False, True), (True, False)):
+            client = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, use_tls=use_tls, start_tls=start_tls, timeout=5)
+            try:
+                asyncio.run(client.connect())
+            except (aiosmtplib.SMTPException, OSError):
+                pass
+            else:
+                raise AssertionError(f"connected with use_tls={use_tls} start_tls={start_tls}")
+        line = proc.stdout.readline()
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "digest@example.org", "u@example.org", "plain"
+        msg.set_content("fine")
+        asyncio.run(aiosmtplib.send(msg, hostname="127.0.0.1", port=port, start_tls=False))
+        stored = proc.stdout.readline()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    assert "began a TLS handshake: this sink speaks plain SMTP (set smtp.security: none" in line
+    assert "digest@example.org -> u@example.org" in stored  # and it goes on serving
+    assert err == "", err  # no "unrecognised" warnings with the handshake's bytes
+    assert out.count("TLS handshake") == 0 and "1 message stored" in out

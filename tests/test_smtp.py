@@ -9,9 +9,11 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from newsletter.config import Smtp
-from newsletter.delivery.smtp import Outgoing, Result, SendStats, SmtpSender, iterate
+from newsletter.delivery.smtp import Outgoing, Result, SendStats, SmtpSender, iterate, wire_data
 from tests.ledgerhelp import pending
 from tests.smtpd import Faults, free_port, smtp_server
 
@@ -176,3 +178,42 @@ def test_group_commit_records_new_deliveries_and_outcomes_together(tmp_path: Any
         (blob,) = ledger.conn.execute("SELECT message FROM deliveries WHERE id = ?", (c,)).fetchone()
         assert blob is None  # the bytes go once the server accepted the message
         assert ledger.pendings([a, b, c]) == []
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b"Subject: x", b".", b"..", b"\r\n", b"\r", b"\n", b" ", b"=2E", b"\xe2"])))
+def test_wire_data_is_what_aiosmtplib_sends(chunks: list[bytes]) -> None:
+    """The prepared DATA bytes equal aiosmtplib's (line endings, dot-stuffing, the final
+    dot) for every message with CRLF line endings; the others are left to aiosmtplib."""
+    from aiosmtplib.protocol import PERIOD_REGEX, normalize_message_line_endings
+
+    message = b"".join(chunks)
+    wire = wire_data(message)
+    expected = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(message)) + b".\r\n"
+    lone = message.replace(b"\r\n", b"").count(b"\r") + message.replace(b"\r\n", b"").count(b"\n")
+    assert wire == (None if lone else expected)
+
+
+def test_prepared_data_arrives_as_aiosmtplib_sends_it() -> None:
+    """Through a real server: dot-led lines, a last line without CRLF, a lone LF (the
+    slow path) arrive as aiosmtplib's own data() delivers them."""
+    import aiosmtplib
+
+    bodies = [
+        b"Subject: a\r\n\r\n.starts with a dot\r\n..two\r\nend",
+        b".first\r\n\r\nbody\r\n.\r\n",
+        b"Subject: lone\n\nLF only\n.dot\n",
+    ]
+    with smtp_server() as server:
+        items = [Outgoing(i, "digest@example.org", f"u{i}@example.org", b, "") for i, b in enumerate(bodies)]
+        stats, _ = send(Smtp(host=server.host, port=server.port, connections=1), items)
+        assert stats.sent == 3
+        ours = [m.data for m in server.received]
+
+        async def plain() -> None:
+            async with aiosmtplib.SMTP(hostname=server.host, port=server.port, start_tls=False) as client:
+                for i, body in enumerate(bodies):
+                    await client.sendmail("digest@example.org", [f"u{i}@example.org"], body)
+
+        asyncio.run(plain())
+        assert [m.data for m in server.received[3:]] == ours

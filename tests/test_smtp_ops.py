@@ -105,14 +105,92 @@ def test_smtp_starttls_pointed_at_implicit_tls_port_fails_fast_with_hint(
         assert counts(cfg)["pending"] >= 1 and counts(cfg)["sent"] == 0
 
 
-def test_smtp_implicit_tls_pointed_at_plain_port_hints_starttls(tmp_path: Path, seeds: dict[str, Path]) -> None:
-    with smtp_server() as server:
-        cfg = setup(tmp_path, server.port, seeds, security="tls")
+def _servers(tmp_path: Path) -> dict[str, dict[str, Any]]:
+    """aiosmtpd in each way a relay can speak: plain without TLS, plain offering STARTTLS,
+    implicit TLS (the certificate trusted through smtp.ca_file)."""
+    (tmp_path / "pki").mkdir(exist_ok=True)
+    cert, key = self_signed(tmp_path / "pki")
+    return {
+        "plain": {},
+        "starttls": {"tls_context": server_tls(cert, key)},
+        "implicit": {"ssl_context": server_tls(cert, key)},
+    }
+
+
+# (what the server speaks, what the config asks for, what the one line must tell the user to set)
+MIXUPS = [
+    ("plain", "tls", "set security: none"),  # following "starttls" would give "STARTTLS not supported"
+    ("starttls", "tls", "offers STARTTLS: set security: starttls"),  # 587 with tls
+    ("implicit", "none", "expects implicit TLS; set security: tls"),
+    ("implicit", "starttls", "expects implicit TLS; set security: tls"),  # 465 with starttls
+    ("plain", "starttls", "does not offer STARTTLS"),
+]
+
+
+@pytest.mark.parametrize(("speaks", "asked", "hint"), MIXUPS)
+def test_smtp_port_security_mixup_hint_is_right_for_the_server(
+    tmp_path: Path, seeds: dict[str, Path], speaks: str, asked: str, hint: str
+) -> None:
+    with smtp_server(**_servers(tmp_path)[speaks]) as server:
+        cfg = setup(tmp_path, server.port, seeds, security=asked, timeout=2, ca_file=str(tmp_path / "pki" / "cert.pem"))
         result = invoke("send", "-c", str(cfg))
         assert result.exit_code == 1
         (line,) = errors(result.output)
-        assert "WRONG_VERSION_NUMBER" in line and f"port {server.port} expects security: starttls" in line
+        assert hint in line, line
+        if speaks == "plain":  # no TLS there at all: the fix is none, never starttls
+            assert "security: none" in line and "set security: starttls" not in line
         assert server.received == []
+        connect = invoke("check", "-c", str(cfg), "--connect")  # the same line from check, nothing sent
+        assert connect.exit_code == 1
+        (said,) = errors(connect.output)
+        assert said.startswith("error: smtp: ") and hint in said
+        assert server.received == []
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+@pytest.mark.parametrize(("speaks", "asked"), [("plain", "none"), ("starttls", "starttls"), ("implicit", "tls")])
+def test_check_connect_tries_tls_and_auth_sends_nothing(
+    tmp_path: Path, seeds: dict[str, Path], monkeypatch: pytest.MonkeyPatch, speaks: str, asked: str
+) -> None:
+    monkeypatch.setenv("TEST_SMTP_PASSWORD", PASSWORD)
+    auth = Authenticator("digest", PASSWORD)
+    kwargs = {**_servers(tmp_path)[speaks], "authenticator": auth, "auth_required": True, "auth_require_tls": False}
+    with smtp_server(**kwargs) as server:
+        cfg = setup(
+            tmp_path,
+            server.port,
+            seeds,
+            security=asked,
+            username="digest",
+            password_env="TEST_SMTP_PASSWORD",
+            ca_file=str(tmp_path / "pki" / "cert.pem"),
+        )
+        result = invoke("check", "-c", str(cfg), "--connect")
+        assert result.exit_code == 0, result.output
+        (line,) = [ln for ln in result.output.splitlines() if "smtp relay:" in ln]
+        assert f"127.0.0.1:{server.port}: connected" in line and "AUTH as digest accepted" in line
+        assert "no mail sent" in line
+        assert ("TLS" in line and "certificate verified" in line) if asked != "none" else "no TLS" in line
+        assert auth.logins == ["digest"] and server.received == []
+        monkeypatch.setenv("TEST_SMTP_PASSWORD", "wrong")
+        refused = invoke("check", "-c", str(cfg), "--connect")
+        assert refused.exit_code == 1
+        (said,) = errors(refused.output)
+        assert "AUTH as digest refused" in said and "535" in said
+        assert auth.attempts == 2  # one AUTH per try, one mechanism
+
+
+@pytest.mark.parametrize(("port", "security", "wanted"), [(465, "starttls", "tls"), (587, "tls", "starttls")])
+def test_check_warns_port_that_does_not_go_with_its_security(
+    tmp_path: Path, port: int, security: str, wanted: str
+) -> None:
+    cfg = write_config(tmp_path, port, EXAMPLE_SUBSCRIBERS[:1], smtp={"security": security})
+    result = invoke("check", "-c", str(cfg))
+    assert result.exit_code == 0, result.output
+    (line,) = [ln for ln in result.output.splitlines() if ln.startswith("warning: smtp: port")]
+    assert f"port {port}" in line and f"set security: {wanted}" in line
+    fine = write_config(tmp_path, port, EXAMPLE_SUBSCRIBERS[:1], smtp={"security": wanted})
+    assert "warning: smtp: port" not in invoke("check", "-c", str(fine)).output
 
 
 def test_smtp_unreachable_server_one_check_one_line_fast(tmp_path: Path, seeds: dict[str, Path]) -> None:

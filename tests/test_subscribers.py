@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 
 from newsletter.config import load_config
-from tests.conftest import newsletter
+from tests.conftest import in_terminal, newsletter, run_cli
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, smtp_server, write_config
 
 
@@ -95,9 +95,9 @@ def test_subscribers_import_export_round_trip(tmp_path: Path) -> None:
     cfg = started(tmp_path)
     csv_file = tmp_path / "team.csv"
     csv_file.write_text(
-        "email,name,keywords,require,exclude,schedule\n"
-        'ana@example.org,Ana,"diffusion; image restoration",,survey,\n'
-        "bo@example.org,Bo,reasoning;title:agent*,language,,0 7 * * 1\n",
+        "email,name,keywords,require,exclude,schedule,like,dislike\n"
+        'ana@example.org,Ana,"diffusion; image restoration",,survey,,2509.01234;2509.04321,2509.09999\n'
+        "bo@example.org,Bo,reasoning;title:agent*,language,,0 7 * * 1,,\n",
         encoding="utf-8",
     )
     result = newsletter("subscribers", "-c", str(cfg), "import", str(csv_file))
@@ -110,14 +110,17 @@ def test_subscribers_import_export_round_trip(tmp_path: Path) -> None:
     exported = newsletter("subscribers", "export", "-c", str(cfg), str(out))
     assert exported.exit_code == 0, exported.output
     lines = out.read_text(encoding="utf-8").splitlines()
-    assert lines[0] == "email,name,keywords,require,exclude,schedule"
-    assert "ana@example.org,Ana,diffusion;image restoration,,survey," in lines
+    assert lines[0] == "email,name,keywords,require,exclude,schedule,like,dislike"
+    assert "ana@example.org,Ana,diffusion;image restoration,,survey,,2509.01234;2509.04321,2509.09999" in lines
+    assert subs["ana@example.org"].like == ("2509.01234", "2509.04321")
+    assert subs["ana@example.org"].dislike == ("2509.09999",)
     # a second import updates, keeping keys the CSV has no column for
     ana = tmp_path / "subscribers" / "ana@example.org.yaml"
     ana.write_text(ana.read_text(encoding="utf-8") + "max_papers: 5\n", encoding="utf-8")
     again = newsletter("subscribers", "-c", str(cfg), "import", str(out))
     assert again.exit_code == 0 and "0 added, 2 updated" in again.output
     assert load_config(cfg).subscriber("ana@example.org").max_papers == 5
+    assert load_config(cfg).subscriber("ana@example.org").like == ("2509.01234", "2509.04321")  # round trip
 
 
 def test_subscribers_import_bad_rows_named_by_line_nothing_written(tmp_path: Path) -> None:
@@ -192,3 +195,27 @@ def test_subscribers_add_creates_a_configured_but_missing_dir(tmp_path: Path) ->
     result = newsletter("subscribers", "-c", str(cfg), "add", "ana@example.org", "--keyword", "x")
     assert result.exit_code == 0, result.output
     assert (tmp_path / "subscribers" / "ana@example.org.yaml").is_file()
+
+
+def test_subscribers_list_cut_to_a_narrow_terminal_only(tmp_path: Path) -> None:
+    cfg = started(tmp_path)
+    address = "a-rather-long-address-of-one-reader@example.org"
+    keywords = [f"a rather long keyword number {i}" for i in range(8)]
+    args = [arg for k in keywords for arg in ("--keyword", k)]
+    assert newsletter("subscribers", "-c", str(cfg), "add", address, "--name", "Reader", *args).exit_code == 0
+    profile = "Reader; keywords: " + ", ".join(keywords)
+
+    piped = run_cli("subscribers", "-c", str(cfg), "list")  # not a terminal: nothing is ever cut
+    assert piped.returncode == 0, piped.stderr
+    (row,) = [ln for ln in piped.stdout.splitlines() if ln.startswith(address)]
+    assert row.endswith(profile) and f"{address}.yaml" in row and "…" not in piped.stdout
+
+    wide = in_terminal("subscribers", "-c", str(cfg), "list", columns=400)  # everything fits: nothing cut
+    (row,) = [ln for ln in wide.splitlines() if ln.startswith(address)]
+    assert row.endswith(profile) and f"{address}.yaml" in row and "…" not in wide
+
+    narrow = in_terminal("subscribers", "-c", str(cfg), "list", columns=100)
+    rows = [ln for ln in narrow.splitlines() if ln.strip()]
+    assert all(len(ln) <= 100 for ln in rows), narrow
+    (row,) = [ln for ln in rows if "@" in ln]
+    assert row.endswith("…") and "Reader; keywords: a" in row and row.startswith(address[:30])

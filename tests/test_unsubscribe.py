@@ -168,7 +168,7 @@ def test_one_click_post_suppresses_and_next_send_skips(tmp_path: Path, seeds: di
         assert suppressed(cfg) == {"alice@example.org"}
 
         add_seeds(cfg, seeds, "002", "003")
-        result = newsletter("send", "-c", str(cfg))
+        result = newsletter("send", "-c", str(cfg), "-v")
         assert result.exit_code == 0, result.output
         assert "1 unsubscribed skipped" in result.output
         later = smtp.received[2:]
@@ -346,7 +346,7 @@ def test_pending_delivery_to_unsubscribed_is_not_resent(tmp_path: Path, seeds: d
     assert result.exit_code == 0 and "alice@example.org: unsubscribed" in result.output
     assert "unsubscribed already" in newsletter("unsubscribe", "-c", str(cfg), "alice@example.org").output
     with smtp_server(port=down.port) as up:
-        result = newsletter("send", "-c", str(cfg))
+        result = newsletter("send", "-c", str(cfg), "-v")
         assert result.exit_code == 0, result.output
         assert "1 pending dropped (unsubscribed)" in result.output
         assert [m.rcpt_tos for m in up.received] == [["bob@example.org"]]

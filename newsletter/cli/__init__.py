@@ -4,43 +4,68 @@ Each command parses its arguments, makes one core call and prints. Errors from
 the core (:class:`~newsletter.errors.NewsletterError`) become one line on stderr
 and the error's exit code (2 for configuration, 1 for failed work); ``--debug``
 shows the traceback instead.
+
+Commands are loaded lazily: :data:`COMMANDS` names each command's module, which is
+imported only when that command runs (or when ``--help`` lists them), so
+``newsletter --version`` imports click and nothing of the core, and ``check``
+never pays for the SMTP, web or fetch layers. ``--help`` lists the commands in
+this order (a getting-started order, not the alphabet).
 """
 
 from __future__ import annotations
 
-import logging
+import importlib
 import sys
 from typing import Any
 
 import click
 
 from newsletter import __version__
-from newsletter.cli.bounces_cmd import bounces_command
-from newsletter.cli.check_cmd import check_command
-from newsletter.cli.feedback_cmd import feedback_group
-from newsletter.cli.fetch_cmd import fetch_command
-from newsletter.cli.init_cmd import init_command
-from newsletter.cli.match_cmd import match_command
-from newsletter.cli.parse_cmd import parse_command
-from newsletter.cli.preview_cmd import preview_command
-from newsletter.cli.run_cmd import run_command
-from newsletter.cli.send_cmd import send_command
-from newsletter.cli.serve_cmd import serve_command
-from newsletter.cli.sink_cmd import sink_command
-from newsletter.cli.status_cmd import status_command
-from newsletter.cli.subscribers_cmd import subscribers_group
-from newsletter.cli.subscription_cmd import resubscribe_command, unsubscribe_command
-from newsletter.errors import NewsletterError
+
+# name -> "module:attribute", in the order `newsletter --help` shows them
+COMMANDS: dict[str, str] = {
+    "init": "newsletter.cli.init_cmd:init_command",
+    "check": "newsletter.cli.check_cmd:check_command",
+    "subscribers": "newsletter.cli.subscribers_cmd:subscribers_group",
+    "fetch": "newsletter.cli.fetch_cmd:fetch_command",
+    "parse": "newsletter.cli.parse_cmd:parse_command",
+    "match": "newsletter.cli.match_cmd:match_command",
+    "preview": "newsletter.cli.preview_cmd:preview_command",
+    "sink": "newsletter.cli.sink_cmd:sink_command",
+    "send": "newsletter.cli.send_cmd:send_command",
+    "status": "newsletter.cli.status_cmd:status_command",
+    "run": "newsletter.cli.run_cmd:run_command",
+    "serve": "newsletter.cli.serve_cmd:serve_command",
+    "bounces": "newsletter.cli.bounces_cmd:bounces_command",
+    "unsubscribe": "newsletter.cli.subscription_cmd:unsubscribe_command",
+    "resubscribe": "newsletter.cli.subscription_cmd:resubscribe_command",
+    "feedback": "newsletter.cli.feedback_cmd:feedback_group",
+}
 
 
 class Group(click.Group):
-    """Turns the error root into one line and an exit code."""
+    """Loads a command's module when it is asked for, lists the commands in
+    :data:`COMMANDS` order, and turns the error root into one line and an exit code."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*COMMANDS, *(name for name in self.commands if name not in COMMANDS)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        found = self.commands.get(cmd_name)
+        if found is None and cmd_name in COMMANDS:
+            module, _, attr = COMMANDS[cmd_name].partition(":")
+            found = getattr(importlib.import_module(module), attr)
+            assert isinstance(found, click.Command)
+            self.commands[cmd_name] = found
+        return found
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except NewsletterError as exc:
-            if ctx.meta.get("newsletter.debug"):
+        except Exception as exc:
+            from newsletter.errors import NewsletterError
+
+            if not isinstance(exc, NewsletterError) or ctx.meta.get("newsletter.debug"):
                 raise
             for line in str(exc).splitlines():
                 click.echo(f"error: {line}", err=True)
@@ -54,15 +79,20 @@ class Group(click.Group):
 def cli(ctx: click.Context, debug: bool) -> None:
     """paper-digest: research digests matched to keyword profiles, delivered by email.
 
+    Quiet unless something needs you: warnings and errors go to stderr; `send`
+    prints nothing on success when not on a terminal (-v for a summary line).
+
     \b
-    Example:
-      newsletter parse seeds/*.txt
-      newsletter check -c config.yaml
+    Getting started:
+      newsletter init team-digest --example && cd team-digest
+      newsletter check
+      newsletter match
+      newsletter send --dry-run
     """
     ctx.meta["newsletter.debug"] = debug
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    from newsletter import logs
+
+    logs.configure("debug" if debug else "warning")
 
 
 def main() -> None:
@@ -70,25 +100,4 @@ def main() -> None:
     sys.exit(cli.main(prog_name="newsletter"))
 
 
-# Every command is registered here and nowhere else, so ``from newsletter.cli import cli``
-# is the whole program. (The command modules import the core, never this package's
-# names, so importing them above is no cycle.)
-for _command in (
-    bounces_command,
-    check_command,
-    feedback_group,
-    fetch_command,
-    init_command,
-    match_command,
-    parse_command,
-    preview_command,
-    run_command,
-    send_command,
-    serve_command,
-    sink_command,
-    status_command,
-    subscribers_group,
-    resubscribe_command,
-    unsubscribe_command,
-):
-    cli.add_command(_command)
+__all__ = ["COMMANDS", "cli", "main"]

@@ -6,27 +6,50 @@ import click
 
 from newsletter.checks import clip_warnings, config_warnings, largest_email
 from newsletter.cli.options import config_option
-from newsletter.config import load_config, require_secrets
+from newsletter.config import Config, load_config, require_secrets
 from newsletter.cron import describe_cron
-from newsletter.errors import ConfigError, RenderError
+from newsletter.errors import ConfigError, DeliveryError, RenderError
 
 
 @click.command("check")
 @config_option
-def check_command(config_path: str) -> None:
+@click.option(
+    "--connect",
+    is_flag=True,
+    help="Also try the SMTP relay: connect, TLS, AUTH, then QUIT (no mail is sent); one line, exit 1 on failure.",
+)
+def check_command(config_path: str, connect: bool) -> None:
     """Validate the configuration: keys, types, addresses, keywords, cron
     expressions, paths, templates and the secrets it names (an SMTP username
     whose password variable is unset, a DKIM key that is not there). Every
     problem is listed with its key path and line; the exit code is 2 when
     there is any. Warnings (exit 0): no subscribers yet, an unsubscribe secret
     or address not set, no bounce mailbox, and the largest email of the
-    current digests growing past Gmail's 102 KB clip.
+    current digests growing past Gmail's 102 KB clip, an SMTP port that does
+    not go with its security (465 is implicit TLS, 587 STARTTLS).
+
+    With --connect, the relay is tried too: a connection, TLS as configured
+    (certificate verified), AUTH when smtp.username is set, QUIT; no mail is
+    sent. One line says what worked, or what did not with a hint (exit 1).
 
     \b
     Example:
       newsletter check -c config.yaml
+      newsletter check -c config.yaml --connect
     """
     config = load_config(config_path)
+    _validate(config)
+    _echo_summary(config)
+    for warning in _warnings(config):
+        click.echo(f"warning: {warning}", err=True)
+    dkim = config.dkim
+    click.echo(f"  dkim:        {'d=' + dkim.domain + ' s=' + dkim.selector if dkim else 'off (the relay must sign)'}")
+    if connect:
+        _connect(config)
+
+
+def _validate(config: Config) -> None:
+    """What loading does not check: secrets, the DKIM key, the templates (exit 2)."""
     require_secrets(config)  # a username without its password variable, a DKIM key not set: exit 2
     from newsletter.dkim import signer_for
 
@@ -37,6 +60,9 @@ def check_command(config_path: str) -> None:
         Renderer(config)  # compiles the templates: a RenderError names template and line
     except RenderError as exc:  # a template is configuration: exit 2 like every check error
         raise ConfigError(exc.message, path=exc.path, line=exc.line) from None
+
+
+def _echo_summary(config: Config) -> None:
     own = sum(1 for s in config.subscribers if s.schedule)
     smtp = config.smtp
     click.echo(f"{config.path}: OK")
@@ -54,35 +80,45 @@ def check_command(config_path: str) -> None:
     unsub = config.sender.unsubscribe
     endpoint = f"on {unsub.listen} (serve, and inside run)" if unsub.listen else "off in run (serve: 127.0.0.1:8026)"
     click.echo(f"  unsubscribe: {unsub.url or '(no URL)'}; endpoint {endpoint}")
-    largest = largest_email(config)  # the biggest email of the current digests, against Gmail's clip
-    from newsletter.likes import known_papers, like_warnings
 
+
+def _warnings(config: Config) -> list[str]:
+    largest = largest_email(config)  # the biggest email of the current digests, against Gmail's clip
+    out = [*config_warnings(config), *clip_warnings([largest] if largest else [])]
     likers = [s for s in config.subscribers if s.like or s.dislike]
-    unknown_likes = like_warnings(likers, known_papers(config)) if likers else []  # issue 17
-    for warning in [*config_warnings(config), *clip_warnings([largest] if largest else []), *unknown_likes]:
-        click.echo(f"warning: {warning}", err=True)
+    if likers:  # issue 17: liked papers nobody has seen yet
+        from newsletter.likes import known_papers, like_warnings
+
+        out += like_warnings(likers, known_papers(config))
     from newsletter.unsubscribe import secret_for
 
+    unsub = config.sender.unsubscribe
     if unsub.url and secret_for(config)[1]:
-        click.echo(
-            f"warning: {unsub.secret_env or 'sender.unsubscribe.secret_env'} is not set: unsubscribe "
-            "tokens use a fallback secret derived from the config path; set it in production",
-            err=True,
+        out.append(
+            f"{unsub.secret_env or 'sender.unsubscribe.secret_env'} is not set: unsubscribe "
+            "tokens use a fallback secret derived from the config path; set it in production"
         )
     if unsub.url and not unsub.url.lower().startswith("https://"):
-        click.echo(
-            "warning: sender.unsubscribe.url is not https: no List-Unsubscribe-Post (one-click) header", err=True
-        )
+        out.append("sender.unsubscribe.url is not https: no List-Unsubscribe-Post (one-click) header")
     if not unsub.mailto and not unsub.url:
-        click.echo(
-            f"warning: no sender.unsubscribe: List-Unsubscribe is a mailto: to {config.sender.mailbox.address} "
-            "with the subject 'unsubscribe TOKEN'; set sender.unsubscribe (mailto and an https url for one-click)",
-            err=True,
+        out.append(
+            f"no sender.unsubscribe: List-Unsubscribe is a mailto: to {config.sender.mailbox.address} "
+            "with the subject 'unsubscribe TOKEN'; set sender.unsubscribe (mailto and an https url for one-click)"
         )
     if not config.bounces.mailbox:
-        click.echo(
-            "warning: no bounces.maildir or bounces.imap: later bounces and mailto unsubscribe requests are not read",
-            err=True,
-        )
-    dkim = config.dkim
-    click.echo(f"  dkim:        {'d=' + dkim.domain + ' s=' + dkim.selector if dkim else 'off (the relay must sign)'}")
+        out.append("no bounces.maildir or bounces.imap: later bounces and mailto unsubscribe requests are not read")
+    return out
+
+
+def _connect(config: Config) -> None:
+    """``--connect``: one line, stdout when the relay took us (TLS, AUTH), stderr and exit 1 when not."""
+    import asyncio
+
+    from newsletter.delivery.smtp import try_relay
+
+    try:
+        line = asyncio.run(try_relay(config.smtp))
+    except DeliveryError as exc:
+        click.echo(f"error: smtp: {exc}", err=True)
+        raise SystemExit(1) from None
+    click.echo(f"  smtp relay:  {line}")

@@ -12,12 +12,13 @@ from newsletter.errors import ConfigError
 from newsletter.fetch import FetchReport, fetch_sources
 
 
-def echo_report(report: FetchReport) -> None:
-    """One line per source: what it did on stdout, a failure on stderr."""
+def echo_report(report: FetchReport, *, quiet: bool = False) -> None:
+    """One line per source: what it did on stdout (not when ``quiet``: ``send --fetch``
+    under cron), a failure on stderr (always)."""
     for result in report.results:
         if result.outcome == "failed":
             click.echo(f"error: {result.source}: {result.line()}", err=True)
-        else:
+        elif not quiet:
             click.echo(f"{result.source}: {result.line()}")
 
 

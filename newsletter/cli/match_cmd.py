@@ -46,19 +46,39 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 1)] + "…"
 
 
+def _paper_json(m: Match) -> dict[str, object]:
+    return {"id": m.paper.id, "title": m.paper.title, "score": m.score, "matched": [hit_json(h) for h in m.hits]}
+
+
 def _subscriber_json(email: str, matches: list[Match]) -> dict[str, object]:
-    return {
-        "email": email,
-        "papers": [
-            {
-                "id": m.paper.id,
-                "title": m.paper.title,
-                "score": m.score,
-                "matched": [hit_json(h) for h in m.hits],
-            }
-            for m in matches
-        ],
-    }
+    return {"email": email, "papers": [_paper_json(m) for m in matches]}
+
+
+class _Compact:
+    """One subscriber's compact JSON, each paper's entry written once per (paper, score,
+    hits) and reused: 100,000 subscribers share a few hundred of them. The text is what
+    ``json.dumps`` writes for the whole object (its separators are the same at every
+    depth without ``indent``)."""
+
+    LIMIT = 1 << 16
+
+    def __init__(self) -> None:
+        self.papers: dict[tuple[str, int, tuple[Hit, ...]], str] = {}
+
+    def paper(self, m: Match) -> str:
+        if any(is_like_hit(h) for h in m.hits):  # a similarity hit carries more than its tuple
+            return json.dumps(_paper_json(m), ensure_ascii=False)
+        key = (m.paper.id, m.score, m.hits)
+        text = self.papers.get(key)
+        if text is None:
+            if len(self.papers) >= self.LIMIT:
+                self.papers.clear()
+            text = self.papers[key] = json.dumps(_paper_json(m), ensure_ascii=False)
+        return text
+
+    def subscriber(self, email: str, matches: list[Match]) -> str:
+        papers = ", ".join([self.paper(m) for m in matches])
+        return f'{{"email": {json.dumps(email, ensure_ascii=False)}, "papers": [{papers}]}}'
 
 
 def match_json(results: Iterable[tuple[str, list[Match]]], *, indent: int | None = None) -> Iterator[str]:
@@ -66,8 +86,12 @@ def match_json(results: Iterable[tuple[str, list[Match]]], *, indent: int | None
     subscriber at a time: the text of ``json.dumps(document, indent=indent)`` without the
     whole document in memory (or the pure-Python encoder ``indent`` needs for all of it)."""
     first = True
+    compact = _Compact()
     for email, matches in results:
-        item = json.dumps(_subscriber_json(email, matches), ensure_ascii=False, indent=indent)
+        if indent is None:
+            item = compact.subscriber(email, matches)
+        else:
+            item = json.dumps(_subscriber_json(email, matches), ensure_ascii=False, indent=indent)
         if indent is None:
             yield ('{"subscribers": [' if first else ", ") + item
         else:  # JSON strings hold no raw line break: indenting by lines is exact

@@ -39,3 +39,28 @@ def log_format_option(func: F) -> F:
         show_default=True,
         help="Log lines as text or as JSON objects (for log collectors).",
     )(func)
+
+
+def log_level_option(default: str) -> Callable[[F], F]:
+    """``--log-level debug|info|warning|error`` (lowest level logged); passes ``log_level``."""
+
+    def decorate(func: F) -> F:
+        return click.option(
+            "--log-level",
+            type=click.Choice(["debug", "info", "warning", "error"]),
+            default=default,
+            show_default=True,
+            help="Lowest level logged (on stderr).",
+        )(func)
+
+    return decorate
+
+
+def setup_logging(level: str, fmt: str = "text") -> None:
+    """Log at ``level`` (``debug`` whatever it says when ``newsletter --debug`` was given)."""
+    from newsletter import logs
+
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.find_root().meta.get("newsletter.debug"):
+        level = "debug"
+    logs.configure(level, fmt)

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import click
 
-from newsletter import logs
-from newsletter.cli.options import config_option, log_format_option
+from newsletter.cli.options import config_option, log_format_option, log_level_option, setup_logging
 from newsletter.config import load_config
 from newsletter.lock import LedgerLock
 
 
 @click.command("run")
 @config_option
-@click.option(
-    "--log-level",
-    type=click.Choice(["debug", "info", "warning", "error"]),
-    default="info",
-    show_default=True,
-    help="Lowest level logged.",
-)
+@log_level_option("info")
 @log_format_option
 def run_command(config_path: str, log_level: str, log_format: str) -> None:
     """Run the daemon: deliver on schedule, pick up digests as they settle.
@@ -31,7 +24,7 @@ def run_command(config_path: str, log_level: str, log_format: str) -> None:
     Example:
       newsletter run -c /etc/paper-digest/config.yaml --log-format json
     """
-    logs.configure(log_level, log_format)
+    setup_logging(log_level, log_format)
     config = load_config(config_path)
     from newsletter.daemon import run_daemon
 

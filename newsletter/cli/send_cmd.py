@@ -1,4 +1,13 @@
-"""``newsletter send``: one pass (pick up new digests, deliver, exit), for system cron."""
+"""``newsletter send``: one pass (pick up new digests, deliver, exit), for system cron.
+
+Quiet by default when not on a terminal: a good pass prints nothing at all, so cron
+mails nobody. What needs a human always goes to stderr, each thing once: a failed
+delivery (``failed: EMAIL: reply``), a digest that does not parse, a stop (``error:
+delivery stopped: ...``), a file in the digests folder that is not a digest (the
+first time it is seen), and the log's warnings (a delivery left pending, a rate
+limit); after anything failed, the summary line too. On a terminal, or with ``-v``,
+the summary line always; ``--log-level info`` adds the log's progress lines.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +18,7 @@ import time
 import click
 
 from newsletter.cli.fetch_cmd import echo_report, require_sources
-from newsletter.cli.options import config_option
+from newsletter.cli.options import config_option, log_level_option, setup_logging
 from newsletter.config import Config, load_config
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.plan import DryRun, dry_run
@@ -112,8 +121,19 @@ class LogProgress:
     is_flag=True,
     help="Subscribers who never had an email get the latest digest now instead of waiting for the next.",
 )
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Print the summary line (and fetch results) also when all went well."
+)
+@log_level_option("warning")
 def send_command(
-    config_path: str, dry_run: bool, fetch_first: bool, to: str | None, test_subscriber: str | None, backfill: bool
+    config_path: str,
+    dry_run: bool,
+    fetch_first: bool,
+    to: str | None,
+    test_subscriber: str | None,
+    backfill: bool,
+    verbose: bool,
+    log_level: str,
 ) -> None:
     """One delivery pass, for system cron: pick up new digest files, send each
     subscriber the new papers matching their profile, record everything in the
@@ -134,6 +154,10 @@ def send_command(
     EMAIL now; nothing is recorded. With --backfill, subscribers who never had
     an email (new ones start with the next digest) get the latest digest.
 
+    Quiet for cron: when not on a terminal, a good pass prints nothing (-v: one
+    summary line; --log-level info: progress lines too). Warnings and errors
+    always go to stderr, each once; after a failure the summary line too.
+
     \b
     Example:
       newsletter send -c config.yaml --dry-run
@@ -141,6 +165,8 @@ def send_command(
       newsletter send -c config.yaml --to me@example.org --subscriber ana@example.org
       newsletter send -c config.yaml --backfill
     """
+    setup_logging(log_level)
+    verbose = verbose or sys.stdout.isatty()
     config = load_config(config_path)
     if to is not None:
         if dry_run or backfill or fetch_first:
@@ -154,13 +180,19 @@ def send_command(
             raise click.UsageError("--fetch writes digest files; it does not go with --dry-run")
         _dry_run(config, backfill=backfill)
         return
+    _pass(config, fetch_first=fetch_first, backfill=backfill, verbose=verbose)
+
+
+def _pass(config: Config, *, fetch_first: bool, backfill: bool, verbose: bool) -> None:
+    """The pass itself, under the ledger lock: fetch, backfill, deliver, archive; then
+    what needs saying (everything with ``verbose``)."""
     if fetch_first:
         require_sources(config)
     with LedgerLock(config.ledger_path, purpose="send"):
         fetched = 0
         if fetch_first:
             report = fetch_sources(config)
-            echo_report(report)
+            echo_report(report, quiet=not verbose)
             fetched = report.exit_code
         if backfill:
             for email in backfill_new(config):
@@ -172,10 +204,10 @@ def send_command(
             from newsletter.archive import archive_after_pass
 
             pages = len(archive_after_pass(config).pages)
-    _print_summary(summary)
+    _print_summary(summary, verbose=verbose)
     if summary.exit_code or fetched:
         raise SystemExit(summary.exit_code or fetched)
-    if pages:
+    if pages and verbose:
         click.echo(f"archive: {pages} new page{'s' if pages != 1 else ''} in {config.archive.directory}")
 
 
@@ -189,13 +221,19 @@ def _test_send(config: Config, to: str, subscriber: str | None) -> None:
     )
 
 
-def _print_summary(summary: SendSummary) -> None:
+def _print_summary(summary: SendSummary, *, verbose: bool) -> None:
+    """The pass's problems on stderr, each once; the summary line with ``verbose`` or
+    after a problem (stdout)."""
+    for line in summary.ignored:
+        click.echo(f"warning: {line}", err=True)
     for path, error in summary.digest_errors:
         click.echo(f"error: digest {error}" if path in error else f"error: {path}: {error}", err=True)
     for email, error in summary.failures:
         click.echo(f"failed: {email}: {error}", err=True)
     if summary.stopped:
-        click.echo(f"error: delivery stopped: {summary.stopped}", err=True)
+        click.echo(f"error: delivery stopped: {summary.stopped} (the remaining deliveries stay pending)", err=True)
+    if not (verbose or summary.exit_code):
+        return
     digests = f"{summary.digests_ok} new digest{'s' if summary.digests_ok != 1 else ''}"
     if summary.digests_failed:
         digests += f" ({summary.digests_failed} failed)"
@@ -226,6 +264,8 @@ def _dry_run(config: Config, *, backfill: bool = False) -> None:
 
 
 def _echo_dry_run(found: DryRun) -> None:
+    for stray in found.ignored:
+        click.echo(stray)
     for path, count in found.picked.ok:
         click.echo(f"would pick up {path} ({plural(count, 'paper')})")
     for _path, error in found.picked.failed:

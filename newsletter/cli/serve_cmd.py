@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import click
 
-from newsletter import logs
-from newsletter.cli.options import config_option, log_format_option
+from newsletter.cli.options import config_option, log_format_option, setup_logging
 
 
 @click.command("serve")
@@ -39,7 +38,7 @@ def serve_command(config_path: str, host: str | None, port: int | None, log_form
     Example:
       newsletter serve -c config.yaml --host 127.0.0.1 --port 8026
     """
-    logs.configure("info", log_format)
+    setup_logging("info", log_format)
     from newsletter.web.unsubscribe import serve_unsubscribe
 
     serve_unsubscribe(config_path, host=host, port=port)

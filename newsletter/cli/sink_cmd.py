@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from pathlib import Path
 
 import click
@@ -39,8 +38,6 @@ def sink_command(port: int, directory: str) -> None:
       newsletter send -c config.yaml
     """
     path = Path(directory)
-    if not logging.getLogger().isEnabledFor(logging.DEBUG):
-        logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command chatter
 
     def ready(bound: int) -> None:
         click.echo(f"sink listening on 127.0.0.1:{bound}, storing into {path.resolve()} (Ctrl-C stops)")

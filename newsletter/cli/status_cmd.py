@@ -39,6 +39,8 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
     from newsletter.why import status_reasons
 
     nothing = [] if ledger is None else status_reasons(config, ledger)
+    from newsletter.delivery.pickup import stray_files
+
     return {
         "digests": digests,
         "deliveries": counts,
@@ -56,6 +58,8 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         "bounced": bounced,
         # issue 17: "more/fewer like this" recorded from the email or `newsletter feedback`
         "feedback": [] if ledger is None else feedback_json(ledger),
+        # files in the digests folder that are not digests (a PDF, an image): ignored
+        "ignored": [{"path": str(f.path), "kind": f.kind} for f in stray_files(config)],
     }
 
 
@@ -123,11 +127,18 @@ def status_command(config_path: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    click.echo(f"ledger: {config.ledger_path}" + ("" if ledger is not None else " (no run yet)"))
+    _echo_status(config, data, ran=ledger is not None)
+
+
+def _echo_status(config: Config, data: dict[str, Any], *, ran: bool) -> None:
+    """``status`` for people: the JSON's content as lines."""
+    click.echo(f"ledger: {config.ledger_path}" + ("" if ran else " (no run yet)"))
     click.echo(f"digests: {len(data['digests'])}")
     for d in data["digests"]:
         extra = plural(d["papers"], "paper") if d["status"] == "ok" else f"FAILED: {d['error']}"
         click.echo(f"  {d['status']:<6} {d['path']}  {extra}")
+    for f in data["ignored"]:
+        click.echo(f"  {f['path']}: not a digest ({f['kind']}), ignored")
     c = data["deliveries"]
     click.echo(f"deliveries: {c['sent']} sent, {c['pending']} pending, {c['failed']} failed")
     for f in data["failed"]:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import shutil
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from newsletter.cli.options import config_option
-from newsletter.config import DEFAULT_CONFIG, Config, load_config
+from newsletter.config import DEFAULT_CONFIG, Config, Subscriber, load_config
 from newsletter.likes import read_feedback
 from newsletter.subscribers import (
     add_subscriber,
@@ -63,10 +63,44 @@ def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 1)] + "…"
 
 
+def _profile(s: Subscriber, likes: Sequence[str], dislikes: Sequence[str]) -> str:
+    profile = "keywords: " + ", ".join(s.keywords)
+    if s.require:
+        profile += "; require: " + ", ".join(s.require)
+    if s.exclude:
+        profile += "; exclude: " + ", ".join(s.exclude)
+    if s.schedule:
+        profile += f"; schedule: {s.schedule}"
+    if s.like or likes:
+        profile += "; like: " + ", ".join([*s.like, *likes])
+    if s.dislike or dislikes:
+        profile += "; dislike: " + ", ".join([*s.dislike, *dislikes])
+    return f"{s.name}; {profile}" if s.name else profile
+
+
+def table(rows: Sequence[tuple[str, str, str, str]], width: int | None) -> list[str]:
+    """Rows of (email, last delivery, defined in, profile) under a header, the columns as
+    wide as their widest cell. ``width`` (a terminal's): the profile is cut to fit it,
+    and the first columns only when even they would not fit; None: nothing is cut."""
+    rows = [("EMAIL", "LAST DELIVERY", "DEFINED IN", "PROFILE"), *rows]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    if width is not None and sum(widths) + 6 + 20 > width:  # too narrow: the first columns give way
+        widths = [min(widths[0], 40), widths[1], min(widths[2], 16)]
+    fixed = sum(widths) + 6
+    out = []
+    for email, last, where, profile in rows:
+        cells = [_cut(email, widths[0]), last, _cut(where, widths[2])]
+        text = profile if width is None else _cut(profile, max(width - fixed, 20))
+        out.append("  ".join(f"{c:<{w}}" for c, w in zip(cells, widths, strict=True)) + "  " + text)
+    return out
+
+
 @subscribers_group.command("list")
 @_sub_config
 def list_command(config_path: str | None) -> None:
     """A table of every subscriber: profile, where it is defined, last delivery.
+    On a terminal the profile column is cut to its width; piped or redirected,
+    nothing is cut.
 
     \b
     Example:
@@ -78,31 +112,15 @@ def list_command(config_path: str | None) -> None:
     if not rows:
         click.echo("no subscribers yet (add one: newsletter subscribers add EMAIL --keyword K)")
         return
-    width = shutil.get_terminal_size((120, 24)).columns
-    email_w = min(max(len(r.subscriber.email) for r in rows), 40)
-    click.echo(f"{'EMAIL':<{email_w}}  {'LAST DELIVERY':<30}  {'DEFINED IN':<16}  PROFILE")
+    cells = []
     for r in rows:
         s = r.subscriber
-        profile = "keywords: " + ", ".join(s.keywords)
-        if s.require:
-            profile += "; require: " + ", ".join(s.require)
-        if s.exclude:
-            profile += "; exclude: " + ", ".join(s.exclude)
-        if s.schedule:
-            profile += f"; schedule: {s.schedule}"
         likes, dislikes = feedback.get(s.email.lower(), ((), ()))
-        if s.like or likes:
-            profile += "; like: " + ", ".join([*s.like, *likes])
-        if s.dislike or dislikes:
-            profile += "; dislike: " + ", ".join([*s.dislike, *dislikes])
-        if s.name:
-            profile = f"{s.name}; {profile}"
         where = "inline (config)" if r.inline else Path(s.source).name
-        last = r.last_delivery or "never"
-        click.echo(
-            f"{_cut(s.email, email_w):<{email_w}}  {last:<30}  {_cut(where, 16):<16}  "
-            + _cut(profile, max(width - email_w - 52, 20))
-        )
+        cells.append((s.email, r.last_delivery or "never", where, _profile(s, likes, dislikes)))
+    width = shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else None
+    for line in table(cells, width):
+        click.echo(line.rstrip())
     click.echo(f"{len(rows)} subscriber{'s' if len(rows) != 1 else ''}")
 
 
@@ -170,10 +188,11 @@ def remove_command(config_path: str | None, email: str) -> None:
 @click.argument("csv_file", type=click.Path(dir_okay=False))
 def import_command(config_path: str | None, csv_file: str) -> None:
     """Add or update subscribers from a CSV file with a header line naming columns
-    among email,name,keywords,require,exclude,schedule (list items separated by
-    `;`). Every row is checked first: one bad row (reported with its line) and
-    nothing is written. An address already in subscribers_dir is updated (keys the
-    CSV has no column for, such as max_papers, stay).
+    among email,name,keywords,require,exclude,schedule,like,dislike (list items
+    separated by `;`; an empty like or dislike cell keeps the file's). Every row
+    is checked first: one bad row (reported with its line) and nothing is
+    written. An address already in subscribers_dir is updated (keys the CSV has
+    no column for, such as max_papers, stay).
 
     \b
     Example:
@@ -187,8 +206,8 @@ def import_command(config_path: str | None, csv_file: str) -> None:
 @_sub_config
 @click.argument("csv_file", required=False, type=click.Path(dir_okay=False))
 def export_command(config_path: str | None, csv_file: str | None) -> None:
-    """Write every subscriber as CSV (email,name,keywords,require,exclude,schedule)
-    to CSV_FILE, or to standard output.
+    """Write every subscriber as CSV (email,name,keywords,require,exclude,schedule,
+    like,dislike) to CSV_FILE, or to standard output.
 
     \b
     Example:

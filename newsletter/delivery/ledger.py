@@ -227,6 +227,15 @@ _MIGRATIONS: dict[int, str] = {
         PRIMARY KEY (email, paper_id)
     ) WITHOUT ROWID;
     """,
+    # 8 (issue 26): files in the digests directory that are not digests (a PDF, an image),
+    # named once by `send` and the daemon ("not a digest, ignored"), never again
+    8: """
+    CREATE TABLE ignored_files (
+        path     TEXT PRIMARY KEY,
+        kind     TEXT NOT NULL,
+        seen_at  REAL NOT NULL
+    ) WITHOUT ROWID;
+    """,
 }
 SCHEMA_VERSION = max(_MIGRATIONS)
 
@@ -685,6 +694,20 @@ class Ledger:
                 ((digest_id, i, p.id, json.dumps(p.to_json(), ensure_ascii=False)) for i, p in enumerate(papers)),
             )
         return digest_id
+
+    def note_ignored(self, files: Sequence[tuple[str, str]]) -> set[str]:
+        """Record files (path, kind) that are not digests; returns the paths not recorded
+        before (said once, ever)."""
+        now = time.time()
+        new: set[str] = set()
+        with self.transaction() as cur:
+            for path, kind in files:
+                cur.execute(
+                    "INSERT OR IGNORE INTO ignored_files(path, kind, seen_at) VALUES (?,?,?)", (path, kind, now)
+                )
+                if cur.rowcount:
+                    new.add(path)
+        return new
 
     def digests(self) -> list[DigestRow]:
         rows = self.conn.execute("SELECT id, path, sha256, status, papers, error, seen_at FROM digests ORDER BY id")

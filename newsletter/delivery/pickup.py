@@ -30,6 +30,11 @@ log = logging.getLogger(__name__)
 Status = Literal["ok", "failed", "unreadable", "unsettled"]
 
 
+def _candidate(p: Path) -> bool:
+    """Hidden files and temporary names (``*.tmp``, ``*.part``, ``*~``) are never digests."""
+    return p.is_file() and not p.name.startswith(".") and not p.name.endswith((".tmp", ".part", "~"))
+
+
 def digest_files(config: Config) -> list[Path]:
     """The digest files in the configured directory, in name order.
 
@@ -38,9 +43,88 @@ def digest_files(config: Config) -> list[Path]:
     """
     directory = config.digests.directory
     found = {p for pattern in config.digests.patterns for p in directory.glob(pattern)}
-    return sorted(
-        p for p in found if p.is_file() and not p.name.startswith(".") and not p.name.endswith((".tmp", ".part", "~"))
-    )
+    return sorted(p for p in found if _candidate(p))
+
+
+# --------------------------------------------------------------------------- files that are not digests
+
+# What people drop beside their digests (a paper's PDF, a screenshot, a spreadsheet), by
+# extension, else by the first bytes of the file.
+_KINDS_BY_EXTENSION = {
+    **dict.fromkeys(("pdf",), "a PDF"),
+    **dict.fromkeys(("png", "jpg", "jpeg", "gif", "webp", "bmp", "tif", "tiff", "svg", "heic", "avif"), "an image"),
+    **dict.fromkeys(("doc", "docx", "odt", "rtf", "pages"), "a text document"),
+    **dict.fromkeys(("xls", "xlsx", "ods", "numbers"), "a spreadsheet"),
+    **dict.fromkeys(("ppt", "pptx", "odp", "key"), "a presentation"),
+    **dict.fromkeys(("epub", "mobi", "djvu", "ps"), "a document"),
+    **dict.fromkeys(("zip", "gz", "tgz", "bz2", "xz", "tar", "7z", "rar"), "an archive"),
+}
+_KINDS_BY_MAGIC = (
+    (b"%PDF-", "a PDF"),
+    (b"\x89PNG\r\n\x1a\n", "an image"),
+    (b"\xff\xd8\xff", "an image"),
+    (b"GIF87a", "an image"),
+    (b"GIF89a", "an image"),
+    (b"{\\rtf", "a text document"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an office document"),  # OLE2: .doc, .xls, .ppt
+    (b"PK\x03\x04", "an office document or a zip archive"),  # .docx, .xlsx, .odt, .zip
+    (b"\x1f\x8b", "an archive"),  # gzip
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Stray:
+    """A file in the digests directory that is not a digest: ignored, and said so."""
+
+    path: Path
+    kind: str  # "a PDF", "an image", ...
+
+    def line(self) -> str:
+        return f"{one_line(str(self.path))}: not a digest ({self.kind}), ignored"
+
+
+def file_kind(path: Path) -> str | None:
+    """What a file that is not a digest is, by its extension, else its magic bytes; None
+    for anything else (a text file, a file we cannot read)."""
+    kind = _KINDS_BY_EXTENSION.get(path.suffix.lower().lstrip("."))
+    if kind is not None:
+        return kind
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(16)
+    except OSError:
+        return None
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "an image"
+    return next((what for magic, what in _KINDS_BY_MAGIC if head.startswith(magic)), None)
+
+
+def stray_files(config: Config) -> list[Stray]:
+    """Files in the digests directory that no pattern takes and that are documents,
+    images, office files or archives (by extension or magic bytes), in name order."""
+    directory = config.digests.directory
+    try:
+        names = sorted(directory.iterdir())
+    except OSError:
+        return []
+    digests = set(digest_files(config))
+    out = []
+    for path in names:
+        if path in digests or not _candidate(path) or fetched_file(path):
+            continue
+        kind = file_kind(path)
+        if kind is not None:
+            out.append(Stray(path, kind))
+    return out
+
+
+def note_strays(config: Config, ledger: Ledger) -> list[Stray]:
+    """The stray files not noted in the ledger before (each is said once, ever), now noted."""
+    found = stray_files(config)
+    if not found:
+        return []
+    new = ledger.note_ignored([(str(f.path), f.kind) for f in found])
+    return [f for f in found if str(f.path) in new]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +221,8 @@ def pick_up_digests(
     """Record every new, settled digest file (``paths``: the daemon's own list of
     settled files; default: the directory, skipping files modified within
     ``settle_seconds``): ``ok`` with its papers, or ``failed`` with its error, once
-    (by its content hash); one log line each."""
+    (by its content hash); one INFO line per digest picked up (``send`` and the daemon
+    report the failures, once)."""
     out = PickUp()
     settle = config.digests.settle_seconds if paths is None else None
     files = digest_files(config) if paths is None else paths
@@ -147,10 +232,10 @@ def pick_up_digests(
             continue
         if found.status == "failed":
             ledger.record_digest(path=str(found.path), sha256=found.sha256, error=failure(found))
-            log.error("digest failed: %s", failure(found))
+            log.debug("digest failed: %s", failure(found))  # the caller reports it (once): PickUp.failed
         elif found.digest is not None:
             ledger.record_digest(path=str(found.path), sha256=found.sha256, papers=found.digest.papers)
-            log.info("digest picked up: %s (%d papers)", found.path, len(found.digest.papers))
+            log.info("pick-up: %s (%d papers)", found.path, len(found.digest.papers))
         out.add(found)
     return out
 

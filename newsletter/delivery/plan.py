@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from newsletter.addresses import Suppressions
 from newsletter.config import Config, Subscriber
 from newsletter.delivery.ledger import Ledger
-from newsletter.delivery.pickup import PickUp, preview_digests
+from newsletter.delivery.pickup import PickUp, preview_digests, stray_files
 from newsletter.digest import Paper, unique_papers
 from newsletter.matching import Match
 from newsletter.pipeline import like_state_of, plan
@@ -60,6 +60,7 @@ class DryRun:
     suppressed: tuple[tuple[str, str], ...]  # (email, why) skipped
     planned: tuple[Planned, ...]  # everybody else, in configuration order
     nothing: dict[str, str]  # email -> why nothing goes out
+    ignored: tuple[str, ...] = ()  # "PATH: not a digest (a PDF), ignored": files in the digests folder
 
 
 def dry_run(config: Config, ledger: Ledger, *, readonly: Ledger | None) -> DryRun:
@@ -85,6 +86,7 @@ def dry_run(config: Config, ledger: Ledger, *, readonly: Ledger | None) -> DryRu
         suppressed=tuple(skipped),
         planned=planned,
         nothing={email: found.reason for email, found in reasons.items()},
+        ignored=tuple(s.line() for s in stray_files(config)),
     )
 
 

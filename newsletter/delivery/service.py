@@ -101,7 +101,7 @@ from newsletter.bounces.verp import verp_address
 from newsletter.config import Config, Subscriber, require_secrets
 from newsletter.delivery.commit import Batch, Committer
 from newsletter.delivery.ledger import Ledger, NewDelivery, Outcome, iso
-from newsletter.delivery.pickup import PickUp, pick_up_digests, preview_digests
+from newsletter.delivery.pickup import PickUp, note_strays, pick_up_digests, preview_digests
 from newsletter.delivery.plan import Planned, compute_deliveries
 from newsletter.delivery.smtp import Outgoing, Result, SendStats, SmtpSender, enhanced_status
 from newsletter.dkim import signer_for
@@ -163,6 +163,7 @@ class SendSummary:
     stopped: str | None = None
     failures: list[tuple[str, str]] = field(default_factory=list)  # (email, error) failed this pass
     digest_errors: list[tuple[str, str]] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # "PATH: not a digest (a PDF), ignored", new ones only
 
     @property
     def exit_code(self) -> int:
@@ -182,8 +183,8 @@ def record_smtp_bounce(ledger: Ledger, config: Config, result: Result) -> None:
         hard_limit=config.bounces.hard,
         soft_limit=config.bounces.soft,
     )
-    if reason:
-        log.warning("%s: suppressed after %s (%s)", result.item.recipient, reason, error)
+    if reason:  # the refusal itself is reported with the pass's failures
+        log.info("%s: suppressed after %s", result.item.recipient, reason)
 
 
 def sender_address(config: Config) -> str:
@@ -304,6 +305,8 @@ class SendPass:
     async def _pick_up(self) -> None:
         config, paths = self.config, self.options.paths
         picked = await self.db(lambda lg: pick_up_digests(config, lg, paths=paths))
+        if paths is None:  # the directory was scanned: files in it that are not digests, said once
+            self.summary.ignored = [s.line() for s in await self.db(lambda lg: note_strays(config, lg))]
         self.summary.digests_ok, self.summary.digests_failed = len(picked.ok), len(picked.failed)
         self.summary.unsettled = len(picked.unsettled)
         self.summary.digest_errors = picked.failed

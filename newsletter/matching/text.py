@@ -12,8 +12,7 @@ import re
 import threading
 import unicodedata
 from functools import lru_cache
-
-import snowballstemmer
+from typing import Any
 
 __all__ = ["WORD_RE", "Token", "normalize", "stem", "tokenize", "words"]
 
@@ -25,7 +24,6 @@ _SEPARATORS = re.compile(r"[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f\s]+")
 Token = tuple[str, int, int]
 """A word (normalised) and its ``(start, end)`` character span in the original text."""
 
-_STEMMER = snowballstemmer.stemmer("english")
 _STEM_LOCK = threading.Lock()
 _IN_WORD: dict[str, bool] = {}
 
@@ -42,11 +40,19 @@ def words(text: str) -> list[str]:
     return WORD_RE.findall(normalize(text))
 
 
+@lru_cache(maxsize=1)
+def _stemmer() -> Any:
+    """The English stemmer, made on first use (the package imports all its 30 languages)."""
+    import snowballstemmer
+
+    return snowballstemmer.stemmer("english")
+
+
 @lru_cache(maxsize=1 << 16)
 def stem(word: str) -> str:
     """The Snowball English stem of a normalised word (cached)."""
     with _STEM_LOCK:  # a snowballstemmer stemmer keeps state while it works
-        result: str = _STEMMER.stemWord(word)
+        result: str = _stemmer().stemWord(word)
     return result
 
 

@@ -3,7 +3,8 @@
 Each worker is ``python -m newsletter.render.pool``, fed over its stdin and
 answering on its stdout in length-prefixed pickle frames: first the pass's own
 :class:`~newsletter.config.Config` (so it is the very configuration of the pass, not
-the file re-read), then batches of :class:`Job`; each answer is the batch's
+the file re-read), then batches of :class:`Job` (each paper sent to a worker once, then
+named by its place: :data:`WireBatch`); each answer is the batch's
 ``(Message-ID, bytes)`` made by :func:`render_job`, the function the in-process path
 calls too (one render path).
 
@@ -32,8 +33,9 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from newsletter.config import Config, Subscriber
+from newsletter.digest import Paper
 from newsletter.dkim import signer_for
-from newsletter.matching import Match
+from newsletter.matching import Hit, Match
 from newsletter.render import Renderer
 
 log = logging.getLogger(__name__)
@@ -83,10 +85,35 @@ def _frame(obj: Any) -> bytes:
     return _HEADER.pack(len(data)) + data
 
 
+# A batch on the wire: the papers this worker has not seen yet, then each job with its
+# papers named by their place in the worker's table (a paper goes to a worker once per
+# pass, not once per email that holds it: pickling a Paper is most of a job's cost).
+WireMatch = tuple[int, int, tuple[Hit, ...], int]  # (paper's place, score, hits, position)
+WireBatch = tuple[list[Paper], list[tuple[Subscriber, list[WireMatch], str]]]
+
+
 class _Worker:
     def __init__(self, proc: asyncio.subprocess.Process, number: int) -> None:
         self.proc = proc
         self.number = number
+        self.places: dict[int, int] = {}  # id(paper) -> its place in the worker's table
+        self.sent: list[Paper] = []  # the papers handed over (kept alive: their ids stay theirs)
+
+    def batch(self, jobs: list[Job]) -> WireBatch:
+        """``jobs`` as this worker reads them (see :data:`WireBatch`)."""
+        new: list[Paper] = []
+        wire = []
+        for job in jobs:
+            matches = []
+            for m in job.matches:
+                place = self.places.get(id(m.paper))
+                if place is None:
+                    place = self.places[id(m.paper)] = len(self.sent)
+                    self.sent.append(m.paper)
+                    new.append(m.paper)
+                matches.append((place, m.score, m.hits, m.position))
+            wire.append((job.subscriber, matches, job.salt))
+        return new, wire
 
     async def call(self, payload: bytes) -> Any:
         assert self.proc.stdin is not None and self.proc.stdout is not None
@@ -167,7 +194,7 @@ class RenderPool:
             raise RenderWorkerError("no render worker left")
         worker = idle.result()
         try:
-            answer = await worker.call(_frame(jobs))
+            answer = await worker.call(_frame(worker.batch(jobs)))
         except RenderWorkerError as exc:
             self._lost(worker, exc)
             raise
@@ -239,8 +266,14 @@ def worker_main() -> int:
         config = _read(stdin)
         renderer = Renderer(config)
         _write(stdout, "ready")
+        papers: list[Paper] = []
         while True:
-            jobs = _read(stdin)
+            new, wire = _read(stdin)
+            papers.extend(new)
+            jobs = [
+                Job(sub, [Match(papers[i], score, hits, pos) for i, score, hits, pos in ms], salt)
+                for sub, ms, salt in wire
+            ]
             try:
                 answer: Any = [render_job(renderer, job) for job in jobs]
             except Exception as exc:

@@ -16,7 +16,6 @@ from urllib.parse import quote
 
 import jinja2
 
-from newsletter.archive import view_url
 from newsletter.config import Config, Subscriber, parse_mailbox
 from newsletter.digest import Paper
 from newsletter.errors import RenderError
@@ -263,6 +262,8 @@ class Renderer:
         if token is None:
             token = unsubscribe_token(subscriber.email, self._secret)
         ctx = self.context(subscriber, matches, date=when, token=token)
+        from newsletter.archive import view_url  # (here: the archive needs the ledger, `check` does not)
+
         ctx["archive_url"] = view_url(self.config, subscriber.email, message_id, self._secret)  # "view in browser"
         html = self.templates.render_html(ctx)
         text = tidy_text(self.templates.render_text(ctx))

@@ -1,0 +1,105 @@
+"""`newsletter send` as cron runs it (issue 26): a real process with no terminal, a real
+aiosmtpd, real files. A good pass says nothing; what needs a human is said once."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+
+from tests.conftest import run_cli, settled_copy
+from tests.smtpd import EXAMPLE_SUBSCRIBERS, Faults, free_port, smtp_server, write_config
+
+ISO_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d (DEBUG|INFO|WARNING|ERROR) \S+: ")
+
+
+def setup(tmp_path: Path, port: int, seeds: dict[str, Path], *names: str, **smtp: object) -> Path:
+    cfg = write_config(tmp_path, port, EXAMPLE_SUBSCRIBERS, smtp=dict(smtp))
+    for name in names:
+        settled_copy(seeds[name], cfg.parent / "digests")
+    return cfg
+
+
+def test_send_good_pass_without_a_terminal_prints_nothing(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    with smtp_server() as server:
+        cfg = setup(tmp_path, server.port, seeds, "000", "001")
+        result = run_cli("send", "-c", str(cfg))
+        assert result.returncode == 0
+        assert result.stdout == "" and result.stderr == ""  # cron mails nobody
+        assert len(server.received) == 3
+        again = run_cli("send", "-c", str(cfg))  # nothing new: still nothing to say
+        assert (again.returncode, again.stdout, again.stderr) == (0, "", "")
+
+
+def test_send_verbose_one_summary_line_log_level_info_with_time_zone(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    with smtp_server() as server:
+        cfg = setup(tmp_path, server.port, seeds, "001")
+        verbose = run_cli("send", "-c", str(cfg), "-v")
+        assert verbose.returncode == 0 and verbose.stderr == ""
+        (line,) = verbose.stdout.splitlines()
+        assert line.startswith("1 new digest; sent 3, failed 0, pending 0")
+        settled_copy(seeds["002"], cfg.parent / "digests")
+        info = run_cli("send", "-c", str(cfg), "--log-level", "info")
+        assert info.returncode == 0 and info.stdout == ""
+        lines = info.stderr.splitlines()
+        assert lines and all(ISO_LINE.match(ln) for ln in lines), info.stderr
+        assert sum("pick-up: " in ln for ln in lines) == 1  # the pick-up, once
+        assert any("sending 3 deliveries" in ln for ln in lines)
+
+
+def test_send_refused_recipient_said_once(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    with smtp_server(Faults(reject=frozenset({"bob@example.org"}))) as server:
+        cfg = setup(tmp_path, server.port, seeds, "000", "001")
+        result = run_cli("send", "-c", str(cfg))
+        assert result.returncode == 1
+        (line,) = result.stderr.splitlines()  # one line (the server's reply names the address too)
+        assert line.startswith("failed: bob@example.org: 550 5.1.1")
+        (summary,) = result.stdout.splitlines()  # something failed: the summary line says how much
+        assert "sent 2, failed 1, pending 0" in summary
+        assert len(server.received) == 2
+
+
+def test_send_unreachable_server_said_once_no_log_line(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    port = free_port()
+    cfg = setup(tmp_path, port, seeds, "000")
+    result = run_cli("send", "-c", str(cfg))
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"error: delivery stopped: cannot connect to 127.0.0.1:{port}: connection refused")
+    assert "stay pending" in line
+
+
+def test_send_to_says_nothing_of_pending(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    port = free_port()
+    cfg = setup(tmp_path, port, seeds, "000")
+    result = run_cli("send", "-c", str(cfg), "--to", "me@example.net")
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: test send to me@example.net failed: cannot connect to 127.0.0.1:")
+    assert "pending" not in result.stderr and "not sent" not in result.stderr
+
+
+def test_send_names_files_that_are_not_digests_once(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    with smtp_server() as server:
+        cfg = setup(tmp_path, server.port, seeds, "000", "001")
+        digests = cfg.parent / "digests"
+        (digests / "paper.pdf").write_bytes(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n")
+        (digests / "download").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")  # no extension: its bytes
+        (digests / "notes.rst").write_text("my reading notes\n")  # text: not named
+        shutil.copy(digests / "paper.pdf", digests / ".hidden.pdf")  # hidden: never looked at
+        dry = run_cli("send", "-c", str(cfg), "--dry-run")
+        assert f"{digests / 'paper.pdf'}: not a digest (a PDF), ignored" in dry.stdout
+        assert f"{digests / 'download'}: not a digest (an image), ignored" in dry.stdout
+        assert "notes.rst" not in dry.stdout and ".hidden" not in dry.stdout
+        first = run_cli("send", "-c", str(cfg))
+        assert first.returncode == 0 and first.stdout == ""
+        assert first.stderr.splitlines() == [
+            f"warning: {digests / 'download'}: not a digest (an image), ignored",
+            f"warning: {digests / 'paper.pdf'}: not a digest (a PDF), ignored",
+        ]
+        assert len(server.received) == 3
+        second = run_cli("send", "-c", str(cfg))  # said once: the next cron run is quiet again
+        assert (second.returncode, second.stdout, second.stderr) == (0, "", "")
+        status = run_cli("status", "-c", str(cfg))  # status and --dry-run name them every time
+        assert f"{digests / 'paper.pdf'}: not a digest (a PDF), ignored" in status.stdout
+        assert "not a digest" in run_cli("send", "-c", str(cfg), "--dry-run").stdout
