@@ -34,8 +34,10 @@
   passes (it shares the pass lock); a mailbox that cannot be read is logged.
 - SIGTERM/SIGINT: stop taking new work, let the SMTP transactions in flight
   finish and be recorded (at most ``smtp.timeout`` seconds), exit 0. SIGHUP:
-  reload the configuration; a configuration that no longer validates is logged
-  and the old one kept.
+  reload the configuration (parsed in a thread: the loop keeps serving); a
+  configuration that no longer validates is logged and the old one kept. A bad
+  subscriber (SPEC 6c) is no reason to refuse a configuration: it is left out with
+  one error line, at start and at every reload, and everybody else is served.
 """
 
 from __future__ import annotations
@@ -322,7 +324,7 @@ class Daemon:
         registered on the ledger thread, between the statements of a pass in flight."""
 
         def load() -> Config:
-            config = load_config(self.config_path)
+            config = load_config(self.config_path, strict=False)  # a bad subscriber is left out (SPEC 6c)
             require_secrets(config)
             Renderer(config)  # validates the templates before the new configuration is taken
             return config
@@ -345,10 +347,16 @@ class Daemon:
                 return
         self.config = config
         if self.listener is not None:
-            self.listener.update(config)
+            await asyncio.to_thread(self.listener.update, config)  # the token index, built off the loop
         self.tracker.settle_seconds = config.digests.settle_seconds
         self._schedule()
+        self._log_left_out()
         log.info("configuration reloaded: %d subscribers", len(config.subscribers))
+
+    def _log_left_out(self) -> None:
+        """One line per subscriber left out of every pass (SPEC 6c): everybody else is served."""
+        for left in self.config.left_out:
+            log.error("%s", left)
 
     def stop(self, signame: str) -> None:
         if not self.stopping.is_set():
@@ -397,6 +405,7 @@ class Daemon:
         try:
             self.scheduler.start()
             self._schedule()
+            self._log_left_out()
             log.info(
                 "daemon started: %d subscribers, digests in %s, ledger %s",
                 len(self.config.subscribers),

@@ -26,7 +26,7 @@ def bounces_command(config_path: str) -> None:
     """
     from newsletter.bounces import run_bounces
 
-    summary = run_bounces(load_config(config_path))
+    summary = run_bounces(load_config(config_path, strict=False))
     for email, reason in summary.suppressed:
         click.echo(f"suppressed {email}: {reason}")
     for email in summary.unsubscribed:

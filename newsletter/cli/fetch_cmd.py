@@ -55,7 +55,7 @@ def fetch_command(config_path: str, day: str | None) -> None:
       newsletter fetch -c config.yaml --date 2026-11-17
     """
     wanted = parse_day(day)
-    config = load_config(config_path)
+    config = load_config(config_path, strict=False)
     if not config.sources:
         raise ConfigError(
             "no sources configured: add a `sources:` list (see config.example.yaml)", path=str(config.path)

@@ -9,8 +9,8 @@ import time
 import click
 
 from newsletter.cli.fetch_cmd import echo_report, require_sources
-from newsletter.cli.options import config_option
-from newsletter.config import Config, load_config
+from newsletter.cli.options import config_option, load_config_leaving_out
+from newsletter.config import Config, LeftOut
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.plan import DryRun, dry_run
 from newsletter.delivery.service import BATCH, SendSummary, run_send
@@ -121,7 +121,9 @@ def send_command(
 
     Every subscriber is served, including those with an own schedule (the
     daemon, `newsletter run`, honours those). Exit code 1 when a delivery failed
-    or stays pending, or a digest could not be parsed. Unsubscribed (or paused)
+    or stays pending, a digest could not be parsed, or a subscriber was left
+    out (an entry or a subscribers_dir file that does not validate: one line
+    naming the file and line; everybody else is served). Unsubscribed (or paused)
     addresses get nothing; a pending delivery to one is marked failed
     "unsubscribed" and never re-sent.
 
@@ -140,7 +142,8 @@ def send_command(
       newsletter send -c config.yaml --to me@example.org --subscriber ana@example.org
       newsletter send -c config.yaml --backfill
     """
-    config = load_config(config_path)
+    # a bad subscriber is left out (one line each), everybody else is served; exit 1 (SPEC 6c)
+    config = load_config_leaving_out(config_path, level=None if dry_run else "error" if to is None else "warning")
     if to is not None:
         if dry_run or backfill or fetch_first:
             raise ConfigError("--to is a test send: it cannot go with --dry-run, --backfill or --fetch")
@@ -152,6 +155,8 @@ def send_command(
         if fetch_first:
             raise click.UsageError("--fetch writes digest files; it does not go with --dry-run")
         _dry_run(config, backfill=backfill)
+        if config.left_out:
+            raise SystemExit(1)  # the pass itself would exit 1
         return
     if fetch_first:
         require_sources(config)
@@ -171,9 +176,10 @@ def send_command(
             from newsletter.archive import archive_after_pass
 
             pages = len(archive_after_pass(config).pages)
-    _print_summary(summary)
-    if summary.exit_code or fetched:
-        raise SystemExit(summary.exit_code or fetched)
+    _print_summary(summary, left_out=len(config.left_out))
+    code = summary.exit_code or fetched or (1 if config.left_out else 0)
+    if code:
+        raise SystemExit(code)
     if pages:
         click.echo(f"archive: {pages} new page{'s' if pages != 1 else ''} in {config.archive.directory}")
 
@@ -188,7 +194,7 @@ def _test_send(config: Config, to: str, subscriber: str | None) -> None:
     )
 
 
-def _print_summary(summary: SendSummary) -> None:
+def _print_summary(summary: SendSummary, *, left_out: int = 0) -> None:
     for path, error in summary.digest_errors:
         click.echo(f"error: digest {error}" if path in error else f"error: {path}: {error}", err=True)
     for email, error in summary.failures:
@@ -204,6 +210,7 @@ def _print_summary(summary: SendSummary) -> None:
         + f"; {summary.nothing} subscriber{'s' if summary.nothing != 1 else ''} with nothing new"
         + (f"; {summary.suppressed} unsubscribed skipped" if summary.suppressed else "")
         + (f"; {summary.cancelled} pending dropped (unsubscribed)" if summary.cancelled else "")
+        + (f"; {left_out} subscriber{'s' if left_out != 1 else ''} left out (see above)" if left_out else "")
     )
 
 
@@ -218,13 +225,13 @@ def _dry_run(config: Config, *, backfill: bool = False) -> None:
             view.register_subscribers(s.email for s in config.subscribers)
             for email in view.backfill(s.email for s in config.subscribers):
                 click.echo(f"backfill: {email} would get the latest digest")
-        _echo_dry_run(dry_run(config, view, readonly=ledger))
+        _echo_dry_run(dry_run(config, view, readonly=ledger), config.left_out)
     finally:
         if ledger is not None:
             ledger.close()
 
 
-def _echo_dry_run(found: DryRun) -> None:
+def _echo_dry_run(found: DryRun, left_out: tuple[LeftOut, ...] = ()) -> None:
     for path, count in found.picked.ok:
         click.echo(f"would pick up {path} ({count} papers)")
     for _path, error in found.picked.failed:
@@ -235,6 +242,8 @@ def _echo_dry_run(found: DryRun) -> None:
         click.echo(f"would re-send {found.pending} pending deliver{'ies' if found.pending != 1 else 'y'} first")
     for email, why in found.suppressed:
         click.echo(f"{email}: {why}")
+    for left in left_out:
+        click.echo(f"would leave out: {left}")
     for p in found.planned:
         sub, matches = p.subscriber, p.matches
         if not p.wanted:

@@ -41,7 +41,7 @@ def _load(config_path: str | None, *, edit: bool = False) -> Config:
     ctx = click.get_current_context()
     group = ctx.parent.params.get("config_path") if ctx.parent is not None else None
     path = config_path or group or DEFAULT_CONFIG
-    return load_for_edit(path) if edit else load_config(path)
+    return load_for_edit(path) if edit else load_config(path, strict=False)
 
 
 @click.group("subscribers")
