@@ -201,6 +201,8 @@ class Daemon:
         except NewsletterError as exc:
             log.error("fetch failed: %s", exc)
             return
+        for path in report.removed:
+            log.info("fetch: removed %s, left by an interrupted fetch", path)
         for result in report.results:
             if result.outcome == "failed":
                 log.error("fetch %s: %s", result.source, result.line())

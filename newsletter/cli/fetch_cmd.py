@@ -14,6 +14,9 @@ from newsletter.fetch import FetchReport, fetch_sources
 
 def echo_report(report: FetchReport) -> None:
     """One line per source: what it did on stdout, a failure on stderr."""
+    if report.removed:
+        n = len(report.removed)
+        click.echo(f"removed {n} temporary file{'s' if n != 1 else ''} left by an interrupted fetch")
     for result in report.results:
         if result.outcome == "failed":
             click.echo(f"error: {result.source}: {result.line()}", err=True)
