@@ -244,13 +244,14 @@ class Imap(Model):
     password_env: str = "NEWSLETTER_IMAP_PASSWORD"
     folder: str = "INBOX"
     processed: str | None = "Processed"  # processed reports move here; null: flagged \\Seen \\Deleted
+    quarantine: str = "Quarantine"  # messages that cannot be read move here (SPEC 6c), never read again
     ca_file: Path | None = None
     verify: bool = True
     timeout: float = Field(default=30.0, gt=0)
 
     _env = field_validator("password_env")(check_env_name)
 
-    @field_validator("host", "username", "folder", "processed")
+    @field_validator("host", "username", "folder", "processed", "quarantine")
     @classmethod
     def _one_line(cls, value: str | None) -> str | None:
         return None if value is None else check_name(value)

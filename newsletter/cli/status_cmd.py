@@ -57,7 +57,25 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         "feedback": [] if ledger is None else feedback_json(ledger),
         # SPEC 6c: subscribers whose entry or file does not validate, left out of every pass
         "left_out": [left.to_json() for left in config.left_out],
+        # SPEC 6c: bounce reports that counted for nobody, and why (forged, or about nobody we mailed)
+        "ignored_reports": [] if ledger is None else ignored_json(ledger),
+        # SPEC 6c: messages of the bounce mailbox that cannot be read, moved into the quarantine
+        "quarantined": []
+        if ledger is None
+        else [{"message": q["message"], "reason": q["reason"], "at": q["at"]} for q in ledger.set_aside("quarantined")],
     }
+
+
+def ignored_json(ledger: Ledger) -> list[dict[str, Any]]:
+    return [
+        {
+            "report_id": row["message"],
+            "reason": row["reason"],
+            "names": row["detail"].split(", ") if row["detail"] else [],
+            "at": row["at"],
+        }
+        for row in ledger.set_aside("ignored")
+    ]
 
 
 def feedback_json(ledger: Ledger) -> list[dict[str, Any]]:
@@ -103,7 +121,9 @@ def sources_json(config: Config, ledger: Ledger | None) -> list[dict[str, Any]]:
 def status_command(config_path: str, as_json: bool) -> None:
     """Show what the ledger knows: digests picked up (ok or failed, and why),
     deliveries sent, pending and failed (each failed one with the server's
-    reply), addresses suppressed because they bounced (and why), how many
+    reply), addresses suppressed because they bounced (and why), bounce reports
+    ignored (forged, or about nobody we mailed) and messages of the bounce
+    mailbox quarantined (they cannot be read), each with why, how many
     addresses are unsubscribed or paused, who gets nothing now and why (new,
     nothing matched, already sent, unsubscribed, own schedule not due), each
     fetch source's last fetch and its outcome, subscribers left out because
@@ -149,6 +169,14 @@ def _echo_text(config: Config, data: dict[str, Any], *, has_ledger: bool) -> Non
     click.echo(f"bounced: {_plural(len(data['bounced']), 'address', 'addresses')} suppressed")
     for b in data["bounced"]:
         click.echo(f"  bounced {b['email']}: {b['reason']} since {b['since']}")
+    _echo_first(
+        f"bounce reports ignored: {len(data['ignored_reports'])}",
+        [f"{r['report_id']} ({r['at']}): {r['reason']}" for r in data["ignored_reports"]],
+    )
+    _echo_first(
+        f"quarantined (cannot be read): {len(data['quarantined'])}",
+        [f"{q['message']} ({q['at']}): {q['reason']}" for q in data["quarantined"]],
+    )
     paused = f" ({data['paused']} paused)" if data["paused"] else ""
     click.echo(f"unsubscribed: {_plural(data['suppressed'], 'address', 'addresses')}{paused}")
     _echo_sources(config, data["sources"])
