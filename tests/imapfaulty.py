@@ -72,6 +72,12 @@ class FaultyImap:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
 
+    def add(self, data: bytes, folder: str = "INBOX") -> None:
+        """Deliver one more message (as an MTA would)."""
+        with self.lock:
+            self.folders.setdefault(folder, []).append(Mail(self.next_uid, data))
+            self.next_uid += 1
+
     def uids(self, folder: str = "INBOX") -> list[int]:
         with self.lock:
             return [m.uid for m in self.folders.get(folder, []) if "\\Deleted" not in m.flags]
