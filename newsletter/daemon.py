@@ -273,6 +273,8 @@ class Daemon:
                 if text != self.watch_error:  # once, not every second, until it changes
                     log.error("digest pick-up failed: %s", text)
                     self.watch_error = text
+                else:
+                    log.debug("digest pick-up still failing (logged once above)")
             except Exception:  # keep the daemon alive; the error is in the log
                 log.exception("digest pick-up failed")
             else:

@@ -223,15 +223,13 @@ def test_fetch_retry_after_beyond_the_cap_fails_now(tmp_path: Path, httpserver_i
     )
     cfg = write_config(tmp_path, httpserver_ipv4, fetch={"retries": 3})
 
-    started = time.monotonic()
-    result = run("fetch", "-c", str(cfg), "--date", "2026-11-17")
+    result = run("fetch", "-c", str(cfg), "--date", "2026-11-17")  # (run's own timeout: 90 s, not an hour)
 
-    assert time.monotonic() - started < 30
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1, result.stderr
     (line,) = result.stderr.splitlines()
     assert "HTTP 429 Too Many Requests, asked to retry after 3600 s" in line
-    assert len(requests_to(httpserver_ipv4, "/api/daily_papers")) == 1
+    assert len(requests_to(httpserver_ipv4, "/api/daily_papers")) == 1  # it did not wait to ask again
 
 
 def test_fetch_source_answering_500_exits_1_with_one_line_and_the_other_is_written(
