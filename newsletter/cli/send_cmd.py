@@ -243,7 +243,7 @@ def _echo_dry_run(found: DryRun, left_out: tuple[LeftOut, ...] = ()) -> None:
     for email, why in found.suppressed:
         click.echo(f"{email}: {why}")
     for left in left_out:
-        click.echo(f"would leave out: {left}")
+        click.echo(str(left))  # FILE:LINE: subscriber (ADDRESS) left out: why
     for p in found.planned:
         sub, matches = p.subscriber, p.matches
         if not p.wanted:
