@@ -15,10 +15,12 @@ effective settings.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
+import logging
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -34,7 +36,7 @@ from newsletter.addresses import check_display_name as check_display_name
 from newsletter.addresses import check_name as check_name
 from newsletter.addresses import parse_mailbox as parse_mailbox
 from newsletter.cron import cron_trigger, timezone
-from newsletter.errors import ConfigError
+from newsletter.errors import ConfigError, NewsletterError
 from newsletter.matching import Profile, validate_keyword
 
 DEFAULT_CONFIG = "config.yaml"
@@ -883,6 +885,17 @@ def _problems(
             message = "required key is missing"
         full = (*prefix, *loc)
         yield ConfigError(message, path=str(path), line=lines.line(loc), key=_key_path(full) or None)
+
+
+async def load_off_loop(load: Callable[[], Config], log: logging.Logger) -> Config | None:
+    """``load()`` (a SIGHUP reload: parse, and whatever else must be ready) in a thread,
+    so the event loop keeps serving meanwhile; None, with one error line, when the new
+    configuration is refused (the caller keeps the running one)."""
+    try:
+        return await asyncio.to_thread(load)
+    except NewsletterError as exc:
+        log.error("reload refused, keeping the running configuration: %s", " / ".join(str(exc).splitlines()))
+        return None
 
 
 def _resolve(base: Path, value: Path) -> Path:

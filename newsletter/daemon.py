@@ -56,7 +56,7 @@ from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from newsletter.config import Config, Subscriber, load_config, require_secrets
+from newsletter.config import Config, Subscriber, load_config, load_off_loop, require_secrets
 from newsletter.cron import cron_trigger, timezone
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.service import SendSummary, pick_up_digests, send_pass
@@ -333,10 +333,8 @@ class Daemon:
             Renderer(config)  # validates the templates before the new configuration is taken
             return config
 
-        try:
-            config = await asyncio.to_thread(load)
-        except NewsletterError as exc:
-            log.error("reload refused, keeping the running configuration: %s", " / ".join(str(exc).splitlines()))
+        config = await load_off_loop(load, log)
+        if config is None:
             return
         if config.ledger_path != self.config.ledger_path:
             log.error("reload refused: the ledger path changed (%s); restart instead", config.ledger_path)

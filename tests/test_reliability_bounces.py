@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from newsletter.bounces.dsn import MAX_REPORT_BYTES, Report, Unreadable, UnsubscribeRequest, read_message
 from tests.conftest import settled_copy
 from tests.imapfaulty import ImapFaults, faulty_imap
-from tests.smtpd import EXAMPLE_SUBSCRIBERS, smtp_server, write_config
+from tests.smtpd import EXAMPLE_SUBSCRIBERS, Received, SmtpServer, smtp_server, write_config
 from tests.test_bounces import HUMAN, bounce_setup, drop, dsn
 
 EVERYONE = ["alice@example.org", "bob@example.org", "chen@example.org"]
@@ -84,6 +84,16 @@ def poison(maildir: Path) -> dict[str, str]:
     }
 
 
+def mailed_once(
+    tmp_path: Path, server: SmtpServer, seeds: dict[str, Path], **bounces: Any
+) -> tuple[Path, Path, dict[str, list[Received]]]:
+    """A Maildir bounce set-up whose subscribers got one email each: (config, Maildir, mail by recipient)."""
+    cfg = bounce_setup(tmp_path, server.port, **bounces)
+    settled_copy(seeds["000"], tmp_path / "digests")
+    assert run("send", "-c", str(cfg)).returncode == 0
+    return cfg, tmp_path / "bounces", server.by_recipient()
+
+
 # --------------------------------------------------------------------------- a real Maildir
 
 
@@ -91,11 +101,8 @@ def test_bounce_mailbox_poison_is_quarantined_once_and_the_morning_goes_out(
     tmp_path: Path, seeds: dict[str, Path]
 ) -> None:
     with smtp_server() as server:
-        cfg = bounce_setup(tmp_path, server.port)
-        settled_copy(seeds["000"], tmp_path / "digests")
-        assert run("send", "-c", str(cfg)).returncode == 0
-        bob = server.by_recipient()["bob@example.org"][0]
-        maildir = tmp_path / "bounces"
+        cfg, maildir, got = mailed_once(tmp_path, server, seeds)
+        bob = got["bob@example.org"][0]
         expected = poison(maildir)
         angle = b"From: x@example.net\r\nTo: unsubscribe@example.org, <\r\nSubject: hi\r\n\r\nhi\r\n"
         drop(maildir, "9.angle", angle)  # a traceback in the stdlib's strict header parser before
@@ -157,12 +164,8 @@ def test_bounce_mailbox_poison_before_send_never_stops_delivery(tmp_path: Path, 
 
 def test_bounce_forged_reports_suppress_nobody_and_status_says_why(tmp_path: Path, seeds: dict[str, Path]) -> None:
     with smtp_server() as server:
-        cfg = bounce_setup(tmp_path, server.port, verp=True)
-        settled_copy(seeds["000"], tmp_path / "digests")
-        assert run("send", "-c", str(cfg)).returncode == 0
-        got = server.by_recipient()
+        cfg, maildir, got = mailed_once(tmp_path, server, seeds, verp=True)
         alice, bob = got["alice@example.org"][0], got["bob@example.org"][0]
-        maildir = tmp_path / "bounces"
         # to the plain From address, no VERP tag, even with alice's real Message-ID
         drop(maildir, "1.plain", dsn(alice.data, "alice@example.org", report_id="<forged-1@evil>"))
         # to bob's VERP address, naming bob and chen
@@ -211,11 +214,8 @@ def test_bounce_forged_reports_suppress_nobody_and_status_says_why(tmp_path: Pat
 
 def test_bounce_without_verp_needs_our_message_id_to_that_very_address(tmp_path: Path, seeds: dict[str, Path]) -> None:
     with smtp_server() as server:
-        cfg = bounce_setup(tmp_path, server.port)
-        settled_copy(seeds["000"], tmp_path / "digests")
-        assert run("send", "-c", str(cfg)).returncode == 0
-        bob = server.by_recipient()["bob@example.org"][0]
-        maildir = tmp_path / "bounces"
+        cfg, maildir, got = mailed_once(tmp_path, server, seeds)
+        bob = got["bob@example.org"][0]
         drop(maildir, "1.noid", dsn(None, "alice@example.org", report_id="<a@evil>"))  # no returned headers
         drop(maildir, "2.bobs-id", dsn(bob.data, "alice@example.org", report_id="<b@evil>"))  # bob's id, alice named
         foreign = b"Message-ID: <not-ours@example.net>\r\nFrom: x@example.net\r\n\r\nhi"

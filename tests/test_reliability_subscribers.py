@@ -82,7 +82,9 @@ def test_subscriber_bad_entries_left_out_everyone_else_delivered_exit_1(tmp_path
         # the dry run lists them too, and exits 1 like the pass it shows
         dry = run("send", "-c", str(cfg), "--dry-run")
         assert dry.returncode == 1
-        assert dry.stdout.count(" left out: ") == 5 and "gus.yaml:3: subscriber (gus@example.org) left out" in dry.stdout
+        assert (
+            dry.stdout.count(" left out: ") == 5 and "gus.yaml:3: subscriber (gus@example.org) left out" in dry.stdout
+        )
         assert "dry run: nothing recorded, nothing sent" in dry.stdout
 
         # check still refuses the configuration, listing every problem

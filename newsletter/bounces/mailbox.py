@@ -46,6 +46,7 @@ from types import TracebackType
 
 from newsletter.bounces.dsn import MAX_HEADER_BYTES
 from newsletter.config import Imap
+from newsletter.delivery.smtp import tls_context
 from newsletter.errors import NewsletterError
 
 log = logging.getLogger("newsletter.bounces")
@@ -222,12 +223,7 @@ class ImapBox:
         self._created: set[str] = set()
 
     def _connect(self, settings: Imap) -> imaplib.IMAP4:
-        ctx = ssl.create_default_context()
-        if settings.ca_file is not None:
-            ctx.load_verify_locations(cafile=str(settings.ca_file))
-        if not settings.verify:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
+        ctx = tls_context(settings)  # the system's CAs plus ca_file, as for SMTP
         try:
             if settings.security == "tls":
                 return imaplib.IMAP4_SSL(

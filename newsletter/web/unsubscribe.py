@@ -51,7 +51,7 @@ from urllib.parse import parse_qs, urlparse
 
 from aiohttp import web
 
-from newsletter.config import Config, load_config
+from newsletter.config import Config, load_config, load_off_loop
 from newsletter.delivery.ledger import Ledger, Suppression
 from newsletter.errors import NewsletterError
 from newsletter.unsubscribe import TokenIndex, mask, secret_for
@@ -363,10 +363,8 @@ async def reload_endpoint(server: UnsubscribeServer, config_path: str | Path) ->
         server.update(config)  # thread-safe: the index is swapped under the server's lock
         return config
 
-    try:
-        config = await asyncio.to_thread(load)
-    except NewsletterError as exc:
-        log.error("reload refused, keeping the running configuration: %s", " / ".join(str(exc).splitlines()))
+    config = await load_off_loop(load, log)
+    if config is None:
         return
     _log_left_out(config)
     log.info("configuration reloaded: %d subscribers", len(server.index))
