@@ -156,10 +156,17 @@ class MaildirBox:
                 yield Mail(key, error=f"not a regular file ({_kind(mode)})")
                 return
             size = os.fstat(fd).st_size
-            head, extra = _read_head(fd)
+            try:
+                head, extra = _read_head(fd)
+            except OSError as exc:  # an I/O error on this one file: it cannot be read
+                yield Mail(key, error=f"cannot be read: {exc.strerror or exc}")
+                return
 
             def body(limit: int) -> bytes:
-                return (extra + _read(fd, max(0, limit - len(extra))))[:limit]
+                try:
+                    return (extra + _read(fd, max(0, limit - len(extra))))[:limit]
+                except OSError as exc:
+                    raise MailboxError(f"cannot read {key}: {exc.strerror or exc}", path=str(self.path)) from None
 
             yield Mail(key, head=head, size=size, body=body)
         finally:
