@@ -41,8 +41,10 @@ def ledger_counts(config: Path) -> dict[str, int]:
 
 def test_daemon_delivers_settled_digest_on_next_fire_not_weekly(tmp_path: Path, seeds: dict[str, Path]) -> None:
     with smtp_server() as server:
+        # settle_seconds well above the 0.4 s between writes: only a machine frozen for 5 s
+        # could see the growing file as settled
         cfg = write_config(
-            tmp_path, server.port, [ALICE, WEEKLY], settle_seconds=1.5, schedule={"cron": EVERY_2S, "timezone": "UTC"}
+            tmp_path, server.port, [ALICE, WEEKLY], settle_seconds=5, schedule={"cron": EVERY_2S, "timezone": "UTC"}
         )
         target = tmp_path / "digests" / "002.txt"
         data = seeds["002"].read_bytes()
