@@ -15,11 +15,13 @@ effective settings.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import ipaddress
+import logging
 import os
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -36,7 +38,7 @@ from newsletter.addresses import check_display_name as check_display_name
 from newsletter.addresses import check_name as check_name
 from newsletter.addresses import parse_mailbox as parse_mailbox
 from newsletter.cron import cron_trigger, timezone
-from newsletter.errors import ConfigError
+from newsletter.errors import ConfigError, NewsletterError
 from newsletter.matching import Profile, validate_keyword
 
 DEFAULT_CONFIG = "config.yaml"
@@ -246,13 +248,14 @@ class Imap(Model):
     password_env: str = "NEWSLETTER_IMAP_PASSWORD"
     folder: str = "INBOX"
     processed: str | None = "Processed"  # processed reports move here; null: flagged \\Seen \\Deleted
+    quarantine: str = "Quarantine"  # messages that cannot be read move here (SPEC 6c), never read again
     ca_file: Path | None = None
     verify: bool = True
     timeout: float = Field(default=30.0, gt=0)
 
     _env = field_validator("password_env")(check_env_name)
 
-    @field_validator("host", "username", "folder", "processed")
+    @field_validator("host", "username", "folder", "processed", "quarantine")
     @classmethod
     def _one_line(cls, value: str | None) -> str | None:
         return None if value is None else check_name(value)
@@ -608,6 +611,48 @@ class Subscriber:
 
 
 @dataclass(frozen=True, slots=True)
+class LeftOut:
+    """A subscriber left out of every pass (SPEC 6c): its entry or file does not validate.
+
+    How it is named when its address cannot be read: always by ``file:line`` (the line
+    of its first problem: the key at fault, or 1 for a file that is no YAML mapping),
+    plus ``email``, the address as written when the entry holds one as text (shown on
+    one line, control characters escaped; it may be the invalid address itself), else
+    None. ``problems`` are the errors ``check`` lists for it."""
+
+    file: str
+    line: int | None
+    email: str | None
+    error: str  # every problem of the entry, "key: message; ..."
+    problems: tuple[ConfigError, ...]
+
+    @classmethod
+    def of(cls, problems: list[ConfigError], entry: object = None) -> LeftOut:
+        first = problems[0]
+        raw = entry.get("email") if isinstance(entry, Mapping) else None
+        email = _one_line(raw) if isinstance(raw, str) and raw.strip() else None
+        error = "; ".join(f"{p.key}: {p.message}" if p.key else p.message for p in problems)
+        return cls(first.path or "", first.line, email, error, tuple(problems))
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}" if self.line is not None else self.file
+
+    def __str__(self) -> str:
+        who = f" ({self.email})" if self.email else ""
+        return f"{self.where}: subscriber{who} left out: {self.error}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"email": self.email, "file": self.file, "line": self.line, "error": self.error}
+
+
+def _one_line(text: str, limit: int = 200) -> str:
+    """Untrusted text for one log line: control characters escaped, at most ``limit``."""
+    out = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text.strip())
+    return out if len(out) <= limit else out[: limit - 1] + "…"
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The validated configuration; paths are absolute."""
 
@@ -628,6 +673,7 @@ class Config:
     bounces: Bounces = field(default_factory=Bounces)
     dkim: Dkim | None = None
     lines: Mapping[str, int] = field(default_factory=dict)  # key path -> line, for later checks
+    left_out: tuple[LeftOut, ...] = ()  # bad subscribers (load_config(strict=False)), SPEC 6c
 
     def subscriber(self, email: str) -> Subscriber:
         wanted = address_key(email)
@@ -861,6 +907,17 @@ def in_line_order(problems: Sequence[ConfigError]) -> tuple[ConfigError, ...]:
     )
 
 
+async def load_off_loop(load: Callable[[], Config], log: logging.Logger) -> Config | None:
+    """``load()`` (a SIGHUP reload: parse, and whatever else must be ready) in a thread,
+    so the event loop keeps serving meanwhile; None, with one error line, when the new
+    configuration is refused (the caller keeps the running one)."""
+    try:
+        return await asyncio.to_thread(load)
+    except NewsletterError as exc:
+        log.error("reload refused, keeping the running configuration: %s", " / ".join(str(exc).splitlines()))
+        return None
+
+
 def _resolve(base: Path, value: Path) -> Path:
     value = value.expanduser()
     return value if value.is_absolute() else (base / value).resolve()
@@ -869,8 +926,15 @@ def _resolve(base: Path, value: Path) -> Path:
 FREEZE_FROM = 5_000  # subscribers: a configuration this large is moved out of the collector's sight
 
 
-def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
+def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, *, strict: bool = True) -> Config:
     """Load and validate a configuration file; raises ConfigError listing every problem.
+
+    ``strict=False`` (what ``send``, ``run``, ``status`` and the other everyday commands
+    use, SPEC 6c): a bad subscriber (an entry or a file of ``subscribers_dir`` that does
+    not validate, a duplicate, a profile without keywords) is not an error but a
+    :class:`LeftOut` in ``Config.left_out``, and everybody else is loaded. Problems of
+    the configuration itself (everything but the subscriber entries, and a
+    ``subscribers`` that is not a list) always raise. ``check`` is strict.
 
     Loading makes millions of objects for 100,000 subscribers, none of them garbage
     cycles: the cyclic garbage collector is paused meanwhile (it would walk them all
@@ -880,7 +944,7 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        config = _load_config(path)
+        config = _load_config(path, strict=strict)
     finally:
         if enabled:
             gc.enable()
@@ -889,7 +953,10 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
     return config
 
 
-def _load_config(path: str | os.PathLike[str]) -> Config:
+Entry = tuple[SubscriberModel, str, int | None, str]  # a subscriber, its file, line and key path
+
+
+def _load_config(path: str | os.PathLike[str], *, strict: bool) -> Config:
     cfg_path = Path(path).resolve() if Path(path).exists() else Path(path)
     data, lines = _read_yaml(cfg_path)
     if data is None:
@@ -897,48 +964,87 @@ def _load_config(path: str | os.PathLike[str]) -> Config:
     if not isinstance(data, Mapping):
         raise ConfigError("the configuration must be a mapping of keys", path=str(cfg_path), line=1)
     problems: list[ConfigError] = []
-    model: ConfigModel | None = None
-    try:
-        model = ConfigModel.model_validate(data)
-    except ValidationError as exc:
-        problems.extend(_problems(exc, path=cfg_path, lines=lines))
+    left: list[LeftOut] = []
+    model, kept = _validate_main(data, cfg_path, lines, problems, left)
     base = cfg_path.parent
-    subscribers: list[tuple[SubscriberModel, str, int | None, str]] = []
+    subscribers: list[Entry] = []
     if model is not None:
-        for i, sub in enumerate(model.subscribers):
+        for sub, i in zip(model.subscribers, kept, strict=True):
             subscribers.append((sub, str(cfg_path), lines.line(("subscribers", i)), f"subscribers[{i}]"))
         if model.subscribers_dir is not None:
-            subscribers.extend(_load_subscriber_dir(_resolve(base, model.subscribers_dir), problems))
-    seen: dict[str, str] = {}
-    for sub, source, line, key in subscribers:
-        first = seen.get(address_key(sub.email))
-        if first:
-            problems.append(
-                ConfigError(
-                    f"duplicate subscriber {sub.email} (first defined at {first})",
-                    path=source,
-                    line=line,
-                    key=f"{key}.email",
-                )
-            )
-        else:
-            seen[address_key(sub.email)] = f"{Path(source).name}:{line}" if line else Path(source).name
-        if not sub.keywords and not sub.require and not sub.like:
-            problems.append(
-                ConfigError(
-                    "a subscriber needs at least one entry in keywords, require or like",
-                    path=source,
-                    line=line,
-                    key=key,
-                )
-            )
-    if model is not None:
+            subscribers.extend(_load_subscriber_dir(_resolve(base, model.subscribers_dir), problems, left))
         problems.extend(_check_paths(model, base, cfg_path, lines))
-    if problems:
+    subscribers = _usable(subscribers, left)
+    if problems or (strict and left):
+        every = (*problems, *(p for lo in left for p in lo.problems))
         raise ConfigError(
-            f"{len(problems)} problem(s) in the configuration", path=str(cfg_path), problems=in_line_order(problems)
+            f"{len(every)} problem(s) in the configuration", path=str(cfg_path), problems=in_line_order(every)
         )
     assert model is not None
+    return _config_of(model, cfg_path, lines, subscribers, tuple(left))
+
+
+def _validate_main(
+    data: Mapping[str, Any], cfg_path: Path, lines: _Lines, problems: list[ConfigError], left: list[LeftOut]
+) -> tuple[ConfigModel | None, list[int]]:
+    """The configuration model, and the indexes of the inline subscribers it holds. An
+    inline entry that does not validate becomes a :class:`LeftOut` and the rest is
+    validated again without it (only then: a clean file is validated once)."""
+    entries = data.get("subscribers")
+    count = len(entries) if isinstance(entries, list) else 0
+    try:
+        return ConfigModel.model_validate(data), list(range(count))
+    except ValidationError as exc:
+        found = list(_problems(exc, path=cfg_path, lines=lines))
+        errors = [tuple(e["loc"]) for e in exc.errors()]
+    bad: dict[int, list[ConfigError]] = {}
+    for problem, loc in zip(found, errors, strict=True):
+        if count and len(loc) > 1 and loc[0] == "subscribers" and isinstance(loc[1], int):
+            bad.setdefault(loc[1], []).append(problem)
+        else:
+            problems.append(problem)
+    assert isinstance(entries, list) or not bad
+    for i, entry_problems in sorted(bad.items()):
+        left.append(LeftOut.of(entry_problems, entries[i] if entries else None))
+    if problems:
+        return None, []
+    kept = [i for i in range(count) if i not in bad]
+    try:
+        model = ConfigModel.model_validate({**data, "subscribers": [entries[i] for i in kept] if entries else []})
+    except ValidationError as exc:  # never expected: the same data less the bad entries
+        problems.extend(_problems(exc, path=cfg_path, lines=lines))
+        return None, []
+    return model, kept
+
+
+def _usable(subscribers: list[Entry], left: list[LeftOut]) -> list[Entry]:
+    """The subscribers less those left out: a second definition of an address (the first
+    one is served), a profile with nothing to match."""
+    seen: dict[str, str] = {}
+    out: list[Entry] = []
+    for entry in subscribers:
+        sub, source, line, key = entry
+        first = seen.get(address_key(sub.email))
+        if first:
+            why = f"duplicate subscriber {sub.email} (first defined at {first})"
+            problem = ConfigError(why, path=source, line=line, key=f"{key}.email")
+            left.append(LeftOut.of([problem], {"email": sub.email}))
+            continue
+        if not sub.keywords and not sub.require and not sub.like:
+            problem = ConfigError(
+                "a subscriber needs at least one entry in keywords, require or like", path=source, line=line, key=key
+            )
+            left.append(LeftOut.of([problem], {"email": sub.email}))
+            continue
+        seen[address_key(sub.email)] = f"{Path(source).name}:{line}" if line else Path(source).name
+        out.append(entry)
+    return out
+
+
+def _config_of(
+    model: ConfigModel, cfg_path: Path, lines: _Lines, subscribers: list[Entry], left: tuple[LeftOut, ...]
+) -> Config:
+    base = cfg_path.parent
     d = model.defaults
     return Config(
         path=cfg_path,
@@ -952,26 +1058,7 @@ def _load_config(path: str | os.PathLike[str]) -> Config:
         ),
         templates=_resolve(base, model.templates) if model.templates else None,
         defaults=d,
-        subscribers=tuple(
-            Subscriber(
-                email=s.email,
-                name=s.name,
-                keywords=tuple(s.keywords),
-                require=tuple(s.require),
-                exclude=tuple(s.exclude),
-                max_papers=s.max_papers if s.max_papers is not None else d.max_papers,
-                abstract_chars=s.abstract_chars if s.abstract_chars is not None else d.abstract_chars,
-                send_empty=s.send_empty if s.send_empty is not None else d.send_empty,
-                stemming=s.stemming if s.stemming is not None else d.stemming,
-                schedule=s.schedule,
-                source=source,
-                like=tuple(s.like),
-                dislike=tuple(s.dislike),
-                like_threshold=s.like_threshold if s.like_threshold is not None else d.like_threshold,
-                like_top=s.like_top if s.like_top is not None else d.like_top,
-            )
-            for s, source, _, _ in subscribers
-        ),
+        subscribers=tuple(_subscriber(s, source, d) for s, source, _, _ in subscribers),
         sources=tuple(model.sources),
         fetch=model.fetch,
         subscribers_dir=_resolve(base, model.subscribers_dir) if model.subscribers_dir else None,
@@ -991,6 +1078,27 @@ def _load_config(path: str | os.PathLike[str]) -> Config:
             )
             if (line := lines.line(loc)) is not None
         },
+        left_out=left,
+    )
+
+
+def _subscriber(s: SubscriberModel, source: str, d: Defaults) -> Subscriber:
+    return Subscriber(
+        email=s.email,
+        name=s.name,
+        keywords=tuple(s.keywords),
+        require=tuple(s.require),
+        exclude=tuple(s.exclude),
+        max_papers=s.max_papers if s.max_papers is not None else d.max_papers,
+        abstract_chars=s.abstract_chars if s.abstract_chars is not None else d.abstract_chars,
+        send_empty=s.send_empty if s.send_empty is not None else d.send_empty,
+        stemming=s.stemming if s.stemming is not None else d.stemming,
+        schedule=s.schedule,
+        source=source,
+        like=tuple(s.like),
+        dislike=tuple(s.dislike),
+        like_threshold=s.like_threshold if s.like_threshold is not None else d.like_threshold,
+        like_top=s.like_top if s.like_top is not None else d.like_top,
     )
 
 
@@ -1003,9 +1111,9 @@ def _resolve_bounces(bounces: Bounces, base: Path) -> Bounces:
     return bounces.model_copy(update=update) if update else bounces
 
 
-def _load_subscriber_dir(
-    directory: Path, problems: list[ConfigError]
-) -> Iterator[tuple[SubscriberModel, str, int | None, str]]:
+def _load_subscriber_dir(directory: Path, problems: list[ConfigError], left: list[LeftOut]) -> Iterator[Entry]:
+    """The subscribers of ``subscribers_dir``; a file that cannot be read or does not
+    validate is a :class:`LeftOut` (a directory that is not there: a problem)."""
     if not directory.is_dir():
         problems.append(ConfigError("subscribers_dir is not a directory", path=str(directory)))
         return
@@ -1014,15 +1122,16 @@ def _load_subscriber_dir(
         try:
             data, lines = _read_yaml(file)
         except ConfigError as exc:
-            problems.append(exc)
+            left.append(LeftOut.of([exc], None))
             continue
         if not isinstance(data, Mapping):
-            problems.append(ConfigError("a subscriber file must be a mapping of keys", path=str(file), line=1))
+            problem = ConfigError("a subscriber file must be a mapping of keys", path=str(file), line=1)
+            left.append(LeftOut.of([problem]))
             continue
         try:
             yield SubscriberModel.model_validate(data), str(file), 1, "subscriber"
         except ValidationError as exc:
-            problems.extend(_problems(exc, path=file, lines=lines, model=SubscriberModel))
+            left.append(LeftOut.of(list(_problems(exc, path=file, lines=lines, model=SubscriberModel)), data))
 
 
 def _check_paths(model: ConfigModel, base: Path, cfg_path: Path, lines: _Lines) -> Iterator[ConfigError]:

@@ -34,8 +34,10 @@
   passes (it shares the pass lock); a mailbox that cannot be read is logged.
 - SIGTERM/SIGINT: stop taking new work, let the SMTP transactions in flight
   finish and be recorded (at most ``smtp.timeout`` seconds), exit 0. SIGHUP:
-  reload the configuration; a configuration that no longer validates is logged
-  and the old one kept.
+  reload the configuration (parsed in a thread: the loop keeps serving); a
+  configuration that no longer validates is logged and the old one kept. A bad
+  subscriber (SPEC 6c) is no reason to refuse a configuration: it is left out with
+  one error line, at start and at every reload, and everybody else is served.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from newsletter.config import Config, Subscriber, load_config, require_secrets
+from newsletter.config import Config, Subscriber, load_config, load_off_loop, require_secrets
 from newsletter.cron import cron_trigger, timezone
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.pickup import note_strays, stray_files
@@ -206,6 +208,8 @@ class Daemon:
         except NewsletterError as exc:
             log.error("fetch failed: %s", exc)
             return
+        for path in report.removed:
+            log.info("fetch: removed %s, left by an interrupted fetch", path)
         for result in report.results:
             if result.outcome == "failed":
                 log.error("fetch %s: %s", result.source, result.line())
@@ -289,6 +293,8 @@ class Daemon:
                 if text != self.watch_error:  # once, not every second, until it changes
                     log.error("digest pick-up failed: %s", text)
                     self.watch_error = text
+                else:
+                    log.debug("digest pick-up still failing (logged once above)")
             except Exception:  # keep the daemon alive; the error is in the log
                 log.exception("digest pick-up failed")
             else:
@@ -342,15 +348,13 @@ class Daemon:
         registered on the ledger thread, between the statements of a pass in flight."""
 
         def load() -> Config:
-            config = load_config(self.config_path)
+            config = load_config(self.config_path, strict=False)  # a bad subscriber is left out (SPEC 6c)
             require_secrets(config)
             Renderer(config)  # validates the templates before the new configuration is taken
             return config
 
-        try:
-            config = await asyncio.to_thread(load)
-        except NewsletterError as exc:
-            log.error("reload refused, keeping the running configuration: %s", " / ".join(str(exc).splitlines()))
+        config = await load_off_loop(load, log)
+        if config is None:
             return
         if config.ledger_path != self.config.ledger_path:
             log.error("reload refused: the ledger path changed (%s); restart instead", config.ledger_path)
@@ -365,10 +369,16 @@ class Daemon:
                 return
         self.config = config
         if self.listener is not None:
-            self.listener.update(config)
+            await asyncio.to_thread(self.listener.update, config)  # the token index, built off the loop
         self.tracker.settle_seconds = config.digests.settle_seconds
         self._schedule()
+        self._log_left_out()
         log.info("configuration reloaded: %d subscribers", len(config.subscribers))
+
+    def _log_left_out(self) -> None:
+        """One line per subscriber left out of every pass (SPEC 6c): everybody else is served."""
+        for left in self.config.left_out:
+            log.error("%s", left)
 
     def stop(self, signame: str) -> None:
         if not self.stopping.is_set():
@@ -417,6 +427,7 @@ class Daemon:
         try:
             self.scheduler.start()
             self._schedule()
+            self._log_left_out()
             log.info(
                 "daemon started: %d subscribers, digests in %s, ledger %s",
                 len(self.config.subscribers),

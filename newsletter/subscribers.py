@@ -140,14 +140,14 @@ def load_for_edit(path: str | Path) -> Config:
     """The configuration, creating a configured ``subscribers_dir`` that does not exist yet
     (the only problem that ``add``/``import`` fix by themselves)."""
     try:
-        return load_config(path)
+        return load_config(path, strict=False)
     except ConfigError as exc:
         problems = exc.problems or (exc,)
         missing = [p for p in problems if p.message == "subscribers_dir is not a directory"]
         if len(missing) != len(problems) or not missing[0].path or Path(missing[0].path).exists():
             raise
         Path(missing[0].path).mkdir(parents=True)
-        return load_config(path)
+        return load_config(path, strict=False)
 
 
 def ensure_subscribers_dir(config: Config) -> Config:
@@ -163,7 +163,7 @@ def ensure_subscribers_dir(config: Config) -> Config:
         (config.path.parent / DEFAULT_DIR).mkdir(parents=True, exist_ok=True)
         atomic_write(config.path, new)
         try:
-            config = load_config(config.path)
+            config = load_config(config.path, strict=False)
         except ConfigError:
             atomic_write(config.path, text)  # never leave the user's file worse than it was
             raise

@@ -25,7 +25,7 @@ import os
 import re
 
 from newsletter.addresses import address_key
-from newsletter.config import Config
+from newsletter.config import Config, check_address
 
 
 def unsubscribe_token(email: str, secret: str | bytes) -> str:
@@ -54,13 +54,15 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 class TokenIndex:
-    """Token -> subscriber address, for the configured subscribers under ``secret``."""
+    """Token -> subscriber address, for the configured subscribers under ``secret``, and
+    for subscribers left out of the passes (SPEC 6c) whose address is valid: the link
+    in an email they already have keeps working while their entry is being fixed."""
 
     def __init__(self, config: Config, secret: str) -> None:
         self._by_hash: dict[bytes, tuple[str, str]] = {}
-        for sub in config.subscribers:
-            token = unsubscribe_token(sub.email, secret)
-            self._by_hash[_key(token)] = (token, sub.email)
+        for email in (*(s.email for s in config.subscribers), *_left_out_addresses(config)):
+            token = unsubscribe_token(email, secret)
+            self._by_hash[_key(token)] = (token, email)
 
     def __len__(self) -> int:
         return len(self._by_hash)
@@ -73,6 +75,16 @@ class TokenIndex:
         if entry is None or not hmac.compare_digest(entry[0].encode(), token.encode()):
             return None
         return entry[1]
+
+
+def _left_out_addresses(config: Config) -> list[str]:
+    out = []
+    for left in config.left_out:
+        try:
+            out.append(check_address(left.email or ""))
+        except ValueError:
+            continue  # no valid address: no token was ever made for it
+    return out
 
 
 def _key(token: str) -> bytes:

@@ -5,6 +5,7 @@ variants, the CLI in process (:func:`newsletter`), the daemon as a real process
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -79,15 +80,27 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
 
 
 class DaemonProcess:
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, *args: str) -> None:
         self.log = config.parent / f"daemon-{time.monotonic_ns()}.log"
         self._log = self.log.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "newsletter", "run", "-c", str(config)], stdout=self._log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "newsletter", "run", "-c", str(config), *args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
 
     def text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
+
+    def passes(self, reason: str = "") -> int:
+        """How many passes the daemon has finished (its "pass REASON: subscribers=..." lines)."""
+        found = re.findall(r"\bpass (.+?): subscribers=\d", self.text())
+        return sum(1 for key in found if not reason or key == reason)
+
+    def wait_passes(self, count: int, timeout: float = 30, reason: str = "") -> None:
+        """Wait until ``count`` passes have finished: the positive event a test waits for
+        before it asserts that nothing more was sent (never a bare sleep)."""
+        wait_for(lambda: self.passes(reason) >= count, timeout, f"{count} finished passes {reason}".strip())
 
     def wait_started(self) -> None:
         wait_for(lambda: "daemon started" in self.text() or self.proc.poll() is not None, 30, "start")
@@ -102,8 +115,8 @@ class DaemonProcess:
 
 
 @contextmanager
-def daemon(config: Path) -> Iterator[DaemonProcess]:
-    proc = DaemonProcess(config)
+def daemon(config: Path, *args: str) -> Iterator[DaemonProcess]:
+    proc = DaemonProcess(config, *args)
     try:
         proc.wait_started()
         yield proc

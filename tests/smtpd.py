@@ -58,6 +58,8 @@ class Faults:
     seed: int = 5
     rcpt_replies: dict[str, str] = field(default_factory=dict)  # recipient -> the reply to its RCPT
     rate_limit: tuple[int, ...] = ()  # DATA commands (1-based) answered 451 4.7.1 "Too many messages"
+    gate: threading.Event | None = None  # set: DATA commands after the first `gate_after` wait for it
+    gate_after: int = 0
 
 
 @dataclass
@@ -71,6 +73,7 @@ class Handler:
     data_count: int = 0
     mail_times: list[float] = field(default_factory=list)  # time.monotonic() of every MAIL FROM
     rate_limited_at: list[float] = field(default_factory=list)  # when a rate-limit reply went out
+    held: int = 0  # DATA commands waiting at the gate (Faults.gate) now
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.faults.seed)
@@ -103,9 +106,20 @@ class Handler:
         with self.lock:
             draw = self.rng.random()
             self.data_count += 1
+            count = self.data_count
             if self.data_count in self.faults.rate_limit:
                 self.rate_limited_at.append(time.monotonic())
                 return "451 4.7.1 Too many messages, slow down"
+        gate = self.faults.gate
+        if gate is not None and count > self.faults.gate_after and not gate.is_set():
+            with self.lock:
+                self.held += 1
+            try:
+                while not gate.is_set():  # the message is in; its reply waits until the test opens the gate
+                    await asyncio.sleep(0.01)
+            finally:  # also when the client went away meanwhile (the session is cancelled)
+                with self.lock:
+                    self.held -= 1
         if draw < self.faults.drop:
             with self.lock:
                 self.dropped += 1

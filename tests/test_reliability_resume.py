@@ -10,7 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 from newsletter.config import load_config
@@ -27,10 +27,11 @@ def unfinished(cfg: Path) -> list[object]:
         return list(ledger.unfinished_runs())
 
 
-def test_resume_sigterm_to_run_mid_pass_restart_serves_everyone_within_seconds(
+def test_resume_sigterm_to_run_mid_pass_restart_serves_everyone_at_start(
     tmp_path: Path, seeds: dict[str, Path]
 ) -> None:
-    with smtp_server(Faults(slow=0.4)) as server:
+    gate = threading.Event()  # the server takes 4 messages, then holds every reply until it opens
+    with smtp_server(Faults(gate=gate, gate_after=4)) as server:
         # the cron fires once a year: only the resume at start can finish the pass
         cfg = write_config(
             tmp_path,
@@ -41,22 +42,23 @@ def test_resume_sigterm_to_run_mid_pass_restart_serves_everyone_within_seconds(
         )
         with daemon(cfg) as proc:
             shutil.copy2(seeds["000"], tmp_path / "digests")  # delivered on arrival
-            wait_for(lambda: len(server.received) >= 4, 30, "a pass under way")
+            wait_for(lambda: len(server.received) == 4 and server.handler.held == 2, 30, "a pass under way")
+            proc.proc.send_signal(signal.SIGTERM)
+            wait_for(lambda: "SIGTERM received" in proc.text(), 30, "the daemon taking the stop")
+            gate.set()  # the two in flight finish and are recorded; nothing new starts
             assert proc.stop(signal.SIGTERM) == 0
         first = len(server.received)
-        assert 4 <= first < len(PEOPLE)
+        assert first == 4 + 2
         assert len(unfinished(cfg)) == 1  # recorded as interrupted
 
         with daemon(cfg) as again:
-            started = time.monotonic()
-            wait_for(lambda: len(server.received) >= len(PEOPLE), 30, "everyone served after the restart")
-            took = time.monotonic() - started
-            time.sleep(1.0)
+            # the fire is a year away: only the resume at start can serve the others
+            again.wait_passes(1, reason="resume")
+            assert len(server.received) == len(PEOPLE)
             assert again.stop() == 0
         log = again.text()
     recipients = sorted(r for m in server.received for r in m.rcpt_tos)
     assert recipients == sorted(p["email"] for p in PEOPLE)  # each exactly once
-    assert took < 15  # (30 - first) messages at 0.4 s over 2 connections: seconds, not the next fire
     assert "finishing 1 interrupted pass" in log
     assert unfinished(cfg) == []
     with Ledger.open(load_config(cfg).ledger_path) as ledger:
@@ -64,7 +66,8 @@ def test_resume_sigterm_to_run_mid_pass_restart_serves_everyone_within_seconds(
 
 
 def test_resume_send_killed_mid_pass_then_run_finishes_it_at_start(tmp_path: Path, seeds: dict[str, Path]) -> None:
-    with smtp_server(Faults(slow=0.2)) as server:
+    gate = threading.Event()  # 4 messages go through, then every reply waits for the gate
+    with smtp_server(Faults(gate=gate, gate_after=4)) as server:
         cfg = write_config(
             tmp_path, server.port, PEOPLE, smtp={"connections": 2}, schedule={"cron": NEVER_SOON, "timezone": "UTC"}
         )
@@ -76,12 +79,13 @@ def test_resume_send_killed_mid_pass_then_run_finishes_it_at_start(tmp_path: Pat
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        wait_for(lambda: len(server.received) >= 4 or send.poll() is not None, 30, "the send under way")
-        send.kill()  # a crash: nothing is recorded at the end
+        wait_for(lambda: server.handler.held == 2 or send.poll() is not None, 30, "the send under way, 2 in flight")
+        send.kill()  # a crash with two messages in flight: nothing is recorded at the end
         send.wait()
-        assert len(server.received) < len(PEOPLE)
+        assert len(server.received) == 4
         assert len(unfinished(cfg)) == 1
-        time.sleep(0.5)  # the transactions the kill cut are over
+        gate.set()  # the transactions the kill cut end (taken or dropped: the sender never heard)
+        wait_for(lambda: server.handler.held == 0, 30, "the cut transactions over")
         with daemon(cfg) as proc:
             wait_for(lambda: len(server.by_recipient()) >= len(PEOPLE), 30, "the daemon finishing the pass")
             assert proc.stop() == 0
@@ -94,7 +98,8 @@ def test_resume_send_killed_mid_pass_then_run_finishes_it_at_start(tmp_path: Pat
 
 
 def test_resume_send_takes_over_an_interrupted_daemon_pass(tmp_path: Path, seeds: dict[str, Path]) -> None:
-    with smtp_server(Faults(slow=0.3)) as server:
+    gate = threading.Event()
+    with smtp_server(Faults(gate=gate, gate_after=4)) as server:
         cfg = write_config(
             tmp_path,
             server.port,
@@ -104,7 +109,10 @@ def test_resume_send_takes_over_an_interrupted_daemon_pass(tmp_path: Path, seeds
         )
         with daemon(cfg) as proc:
             shutil.copy2(seeds["000"], tmp_path / "digests")
-            wait_for(lambda: len(server.received) >= 4, 30, "a pass under way")
+            wait_for(lambda: len(server.received) == 4 and server.handler.held == 2, 30, "a pass under way")
+            proc.proc.send_signal(signal.SIGTERM)
+            wait_for(lambda: "SIGTERM received" in proc.text(), 30, "the daemon taking the stop")
+            gate.set()
             assert proc.stop() == 0
         assert len(unfinished(cfg)) == 1
         run = subprocess.run(

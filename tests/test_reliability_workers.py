@@ -10,7 +10,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from newsletter.config import load_config
@@ -99,7 +98,8 @@ def test_render_worker_send_killed_during_worker_start_up_leaves_no_traces(
         os.kill(proc.pid, signal.SIGKILL)  # while the workers import and read their configuration
         _, err = proc.communicate(timeout=30)
         wait_for(lambda: not any(alive(pid) for pid in children), 10, "the workers to end with their parent")
-        time.sleep(0.5)  # anything they would print is printed by now
+        # `err` is complete: communicate() read stderr to its end, which comes only when every
+        # process holding it (the workers inherit it) has closed it
         for trace in ("Traceback", "UnpicklingError", "EOFError", "leaked semaphore", "resource_tracker"):
             assert trace not in err, err[-3000:]
         rerun = subprocess.run(

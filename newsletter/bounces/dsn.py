@@ -1,4 +1,4 @@
-"""Reading the mail that comes back (pure functions over message bytes).
+"""Reading the mail that comes back: pure functions over untrusted bytes (SPEC 6, 6c).
 
 Two kinds of message matter in the bounce mailbox:
 
@@ -14,22 +14,51 @@ Two kinds of message matter in the bounce mailbox:
   in the subject (``unsubscribe TOKEN``) or in the address
   (``unsubscribe+TOKEN@example.org``); the caller verifies it.
 
-Everything else is :data:`None`: not ours, left alone. Parsing uses the standard
-library's :mod:`email` parser with the ``default`` policy; nothing here decodes
-more than the headers and the small report parts.
+Everything else is :data:`None`: not ours, left alone.
+
+**Untrusted input, bounded work.** The mailbox is written by anyone who can send
+mail, so a message is read in two steps and never parsed whole:
+
+1. the header block only (at most :data:`MAX_HEADER_BYTES`), with the standard
+   library's lenient ``compat32`` header parser: that is enough to tell a report
+   from an unsubscribe request from anything else, and an unsubscribe request
+   needs nothing more (a 50 MB reply to the digest is left alone after its
+   headers);
+2. for a report only, the body (at most :data:`MAX_REPORT_BYTES`; a report is a
+   few KB, the message it returns at most our own email), cut into its direct MIME
+   parts at the top-level boundary (at most :data:`MAX_PARTS`). Only the
+   ``message/delivery-status`` part and the returned headers are read; parts
+   nested inside parts are never parsed, so no nesting depth can recurse.
+
+What cannot be read that way is an :class:`Unreadable` with the reason (headers
+that do not parse, a report too large, without a boundary or a delivery-status
+part, too many parts, a body that does not decode); the caller quarantines it.
+Any other exception of the standard library on hostile bytes becomes an
+:class:`Unreadable` too (:func:`read_message` never raises; a fuzz test holds it
+to that).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import functools
 import hashlib
+import quopri
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from email import message_from_bytes
-from email.message import EmailMessage, Message
-from email.parser import HeaderParser
+from email.header import decode_header, make_header
+from email.message import Message
+from email.parser import BytesHeaderParser, HeaderParser
 from email.policy import compat32
-from email.policy import default as default_policy
 from email.utils import getaddresses
+from typing import ParamSpec, TypeVar
+
+MAX_HEADER_BYTES = 256 * 1024  # a header block past this is no mail an MTA sends
+MAX_REPORT_BYTES = 4 * 1024 * 1024  # a whole report; ours return at most our email (< 200 KB)
+MAX_PARTS = 64  # direct MIME parts of a report (RFC 3464: two or three)
+MAX_BLOCKS = 1000  # field blocks of a delivery-status part
 
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _TOKEN = r"[A-Za-z0-9_-]{43}"
@@ -38,6 +67,10 @@ _SUBJECT = re.compile(
 )
 _PLUS = re.compile(rf"^[^@+\s]+\+(?P<token>{_TOKEN})@", re.ASCII)
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,10 +89,11 @@ class Report:
     """A delivery status notification: its bounced recipients and what ties it to
     the delivery it reports on."""
 
-    report_id: str  # the report's own Message-ID, else the SHA-256 of its bytes
+    report_id: str  # the report's own Message-ID, else the SHA-256 of its header block
     message_id: str | None  # the Message-ID of the returned (original) message
     bounces: tuple[Bounce, ...]
     to: tuple[str, ...] = ()  # where the report was sent (To, Delivered-To, X-Original-To): a VERP path
+    named: tuple[str, ...] = ()  # every recipient address it names (Final- and Original-Recipient)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,17 +105,78 @@ class UnsubscribeRequest:
     sender: str
 
 
+@dataclass(frozen=True, slots=True)
+class Unreadable:
+    """A message that cannot be read within the limits: quarantined, never read again."""
+
+    reason: str
+
+
+Read = Report | UnsubscribeRequest | Unreadable | None
+
+
 def one_line(value: object, limit: int = 300) -> str:
     """Untrusted header text made safe for the ledger and the log: one line, no control
     characters, at most ``limit`` characters."""
     return _CONTROL.sub(" ", str(value)).strip()[:limit]
 
 
-def _report_id(msg: Message, data: bytes) -> str:
+def _contained(read: Callable[P, R]) -> Callable[P, R | Unreadable]:
+    """``read`` returning :class:`Unreadable` for any exception hostile bytes provoke in
+    the standard library's parsers (an IndexError on ``To: a@b, <``, a RecursionError,
+    a UnicodeError, ...); only non-``Exception`` signals go through."""
+
+    @functools.wraps(read)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R | Unreadable:
+        try:
+            return read(*args, **kwargs)
+        except Exception as exc:  # hostile input: one reason, never a traceback
+            detail = one_line(exc, 120)
+            return Unreadable(f"cannot be read ({type(exc).__name__}{': ' + detail if detail else ''})")
+
+    return guarded
+
+
+# --------------------------------------------------------------------------- headers
+
+
+def split_head(data: bytes) -> tuple[bytes, bytes]:
+    """(header block with its blank line, body) of a message; all header when no blank line."""
+    m = _HEAD_END.search(data)
+    return (data, b"") if m is None else (data[: m.end()], data[m.end() :])
+
+
+def read_head(head: bytes) -> Message | Unreadable:
+    """The header block as a message without a body, or why it cannot be read."""
+    if len(head) > MAX_HEADER_BYTES:
+        return Unreadable(f"a header block larger than {MAX_HEADER_BYTES // 1024} KiB")
+    if not head.strip():
+        return Unreadable("no headers")
+    msg = BytesHeaderParser(policy=compat32).parsebytes(head)
+    if not msg.keys():
+        return Unreadable("no header fields (not a mail message)")
+    return msg
+
+
+def _report_id(msg: Message, head: bytes) -> str:
     mid = msg.get("Message-ID")
     if mid:
         return one_line(mid, 200)
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    return "sha256:" + hashlib.sha256(head).hexdigest()
+
+
+def _addresses(msg: Message, names: tuple[str, ...]) -> list[str]:
+    values = [str(v) for h in names for v in msg.get_all(h, [])]
+    return [a.lower() for _, a in getaddresses(values) if a and "@" in a and not _CONTROL.search(a)]
+
+
+def is_report(msg: Message) -> bool:
+    return msg.get_content_type() == "multipart/report" and (
+        str(msg.get_param("report-type", "")).lower() == "delivery-status"
+    )
+
+
+# --------------------------------------------------------------------------- reports
 
 
 def _address(field: str | None) -> str | None:
@@ -109,89 +204,110 @@ def classify(action: str, status: str | None) -> str | None:
     return "hard"  # failed with 5.x.x (or without a readable status: a failure is final)
 
 
-def _blocks(part: Message) -> list[Message]:
-    """The field blocks of a ``message/delivery-status`` part."""
-    payload = part.get_payload()
-    if isinstance(payload, list):
-        return [p for p in payload if isinstance(p, Message)]
-    text = payload if isinstance(payload, str) else ""
-    return [
-        HeaderParser(policy=compat32).parsestr(block) for block in re.split(r"\r?\n\s*\r?\n", text) if block.strip()
-    ]
+def _decoded(part: Message, body: bytes) -> bytes:
+    encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
+    if encoding == "base64":
+        return base64.b64decode(b"".join(body.split()), validate=False)
+    if encoding == "quoted-printable":
+        return quopri.decodestring(body)
+    return body
 
 
-def _original_message_id(msg: Message) -> str | None:
-    for part in msg.walk():
-        ctype = part.get_content_type()
-        if ctype == "message/rfc822":
-            inner = part.get_payload()
-            if isinstance(inner, list) and inner and isinstance(inner[0], Message):
-                mid = inner[0].get("Message-ID")
-                if mid:
-                    return one_line(mid, 200)
-        elif ctype == "text/rfc822-headers":
-            raw = part.get_payload(decode=True)
-            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(part.get_payload())
-            mid = HeaderParser(policy=compat32).parsestr(text, headersonly=True).get("Message-ID")
-            if mid:
-                return one_line(mid, 200)
-    return None
+def _parts(msg: Message, body: bytes) -> list[tuple[Message, bytes]] | Unreadable:
+    """The direct MIME parts of the report: (headers, body) each; nested parts stay bytes."""
+    boundary = msg.get_boundary()
+    if not boundary or len(boundary) > 200:
+        return Unreadable("a multipart report without a usable MIME boundary")
+    delimiter = re.compile(rb"^--" + re.escape(boundary.encode("utf-8", "replace")) + rb"(--)?[ \t]*\r?$", re.M)
+    parts: list[tuple[Message, bytes]] = []
+    start: int | None = None
+    for m in delimiter.finditer(body):
+        if start is not None:
+            chunk = body[start : m.start()]
+            head, rest = split_head(chunk.removeprefix(b"\r\n").removeprefix(b"\n"))
+            parts.append((BytesHeaderParser(policy=compat32).parsebytes(head), rest))
+            if len(parts) > MAX_PARTS:
+                return Unreadable(f"more than {MAX_PARTS} MIME parts")
+        if m.group(1):  # the closing delimiter
+            break
+        start = m.end()
+    return parts
 
 
-def parse_report(data: bytes) -> Report | None:
-    """The delivery status notification in ``data``, or None when it is none."""
-    msg = message_from_bytes(data, policy=compat32)
-    if msg.get_content_type() != "multipart/report":
+def _blocks(text: str) -> list[Message]:
+    """The field blocks of a ``message/delivery-status`` part (at most MAX_BLOCKS)."""
+    chunks = [c for c in re.split(r"\r?\n[ \t]*\r?\n", text, maxsplit=MAX_BLOCKS) if c.strip()]
+    return [HeaderParser(policy=compat32).parsestr(c) for c in chunks[:MAX_BLOCKS]]
+
+
+def _returned_id(ctype: str, part: Message, body: bytes) -> str | None:
+    """The Message-ID of the returned message (``message/rfc822``: its header block;
+    ``text/rfc822-headers``: the headers themselves)."""
+    raw = _decoded(part, body)
+    head = split_head(raw)[0] if ctype == "message/rfc822" else raw
+    if len(head) > MAX_HEADER_BYTES:
         return None
-    if str(msg.get_param("report-type", "")).lower() != "delivery-status":
-        return None
-    status_part = next((p for p in msg.walk() if p.get_content_type() == "message/delivery-status"), None)
-    if status_part is None:
-        return None
-    blocks = _blocks(status_part)
-    bounces: list[Bounce] = []
-    for block in blocks:  # the per-message block (Reporting-MTA, ...) names no recipient
-        recipient = _address(block.get("Final-Recipient")) or _address(block.get("Original-Recipient"))
-        if recipient is None:
-            continue
-        m = _STATUS.search(str(block.get("Status", "")))
-        status = ".".join(m.groups()) if m else None
-        kind = classify(str(block.get("Action", "")), status)
-        if kind is None:
-            continue
-        diagnostic = block.get("Diagnostic-Code")
-        bounces.append(
-            Bounce(
-                recipient=recipient,
-                kind=kind,
-                action=one_line(block.get("Action", "")).lower(),
-                status=status,
-                diagnostic=one_line(diagnostic) if diagnostic else None,
-            )
-        )
-    to = tuple(
-        a.lower()
-        for _, a in getaddresses([str(v) for h in ("Delivered-To", "X-Original-To", "To") for v in msg.get_all(h, [])])
-        if a and not _CONTROL.search(a)
+    mid = BytesHeaderParser(policy=compat32).parsebytes(head).get("Message-ID")
+    return one_line(mid, 200) if mid else None
+
+
+def _bounce(block: Message) -> tuple[str | None, Bounce | None]:
+    """(the recipient a block names, its bounce or None)."""
+    recipient = _address(block.get("Final-Recipient")) or _address(block.get("Original-Recipient"))
+    if recipient is None:
+        return None, None
+    m = _STATUS.search(str(block.get("Status", "")))
+    status = ".".join(m.groups()) if m else None
+    kind = classify(str(block.get("Action", "")), status)
+    if kind is None:
+        return recipient, None
+    diagnostic = block.get("Diagnostic-Code")
+    return recipient, Bounce(
+        recipient=recipient,
+        kind=kind,
+        action=one_line(block.get("Action", "")).lower(),
+        status=status,
+        diagnostic=one_line(diagnostic) if diagnostic else None,
     )
-    return Report(_report_id(msg, data), _original_message_id(msg), tuple(bounces), to)
 
 
-def parse_unsubscribe(data: bytes, address: str) -> UnsubscribeRequest | None:
+def read_report(msg: Message, head: bytes, body: bytes) -> Report | Unreadable:
+    """The report in ``body`` (the header block already read into ``msg``)."""
+    parts = _parts(msg, body)
+    if isinstance(parts, Unreadable):
+        return parts
+    status_text: str | None = None
+    message_id: str | None = None
+    for part, part_body in parts:
+        ctype = part.get_content_type()
+        if ctype == "message/delivery-status" and status_text is None:
+            status_text = _decoded(part, part_body).decode("utf-8", "replace")
+        elif ctype in ("message/rfc822", "text/rfc822-headers") and message_id is None:
+            message_id = _returned_id(ctype, part, part_body)
+    if status_text is None:
+        return Unreadable("a delivery report without a message/delivery-status part")
+    named: list[str] = []
+    bounces: list[Bounce] = []
+    for block in _blocks(status_text):  # the per-message block (Reporting-MTA, ...) names no recipient
+        recipient, bounce = _bounce(block)
+        original = _address(block.get("Original-Recipient"))
+        named.extend(a for a in (recipient, original) if a and a not in named)
+        if bounce is not None:
+            bounces.append(bounce)
+    to = tuple(_addresses(msg, ("Delivered-To", "X-Original-To", "To")))
+    return Report(_report_id(msg, head), message_id, tuple(bounces), to, tuple(named))
+
+
+# --------------------------------------------------------------------------- unsubscribe requests
+
+
+def read_unsubscribe(msg: Message, head: bytes, address: str) -> UnsubscribeRequest | None:
     """A request to the unsubscribe ``address`` (local part, with or without
-    ``+TOKEN``), or None when ``data`` is not one."""
-    msg = message_from_bytes(data, policy=default_policy)
-    assert isinstance(msg, EmailMessage)
+    ``+TOKEN``), or None when the headers say it is not one."""
     local, _, domain = address.lower().rpartition("@")
-    recipients = [
-        a.lower()
-        for _, a in getaddresses(
-            [str(v) for h in ("To", "Cc", "Delivered-To", "X-Original-To") for v in msg.get_all(h, [])]
-        )
-    ]
     token = None
     addressed = False
-    for rcpt in recipients:
+    for rcpt in _addresses(msg, ("To", "Cc", "Delivered-To", "X-Original-To")):
         if rcpt == address.lower():
             addressed = True
         elif rcpt.startswith(local + "+") and rcpt.endswith("@" + domain):
@@ -201,16 +317,71 @@ def parse_unsubscribe(data: bytes, address: str) -> UnsubscribeRequest | None:
             )
             m = _PLUS.match(original) or _PLUS.match(rcpt)
             token = token or (m.group("token") if m else None)
-    try:
-        subject = str(msg.get("Subject", ""))
-    except (ValueError, TypeError):
-        subject = ""
-    m = _SUBJECT.match(subject)
     if not addressed:
         return None  # not sent to the unsubscribe address: not a request to us
+    m = _SUBJECT.match(_subject(msg))
     if m and m.group("token"):
         token = token or m.group("token")
     if not m and token is None:
         return None  # mail to the unsubscribe address about something else
-    sender = one_line(msg.get("From", ""), 200)
-    return UnsubscribeRequest(_report_id(msg, data), token, sender)
+    return UnsubscribeRequest(_report_id(msg, head), token, one_line(msg.get("From", ""), 200))
+
+
+def _subject(msg: Message) -> str:
+    """The subject, RFC 2047 words decoded where they decode (else as written), one line."""
+    raw = str(msg.get("Subject", ""))[:2000]
+    try:
+        text = str(make_header(decode_header(raw)))
+    except (ValueError, LookupError, UnicodeError, binascii.Error):
+        text = raw
+    return one_line(text, 1000)
+
+
+# --------------------------------------------------------------------------- one message
+
+
+@_contained
+def _head_of(head: bytes) -> tuple[Message, bool] | Unreadable:
+    msg = read_head(head)
+    return msg if isinstance(msg, Unreadable) else (msg, is_report(msg))
+
+
+def read_mail(head: bytes, size: int | None, body: Callable[[int], bytes], address: str) -> Read:
+    """What one message of the mailbox is, from its header block, its size (when the
+    mailbox knows it) and ``body(limit)`` (the rest, at most ``limit`` bytes; called for
+    a report only). No parsing error escapes (see the module doc); an error of
+    ``body`` itself (the mailbox's connection) does."""
+    found = _head_of(head)
+    if isinstance(found, Unreadable):
+        return found
+    msg, report = found
+    if not report:
+        return _contained(read_unsubscribe)(msg, head, address)
+    too_large = Unreadable(f"a delivery report larger than {MAX_REPORT_BYTES // (1024 * 1024)} MiB")
+    if size is not None and size > MAX_REPORT_BYTES:
+        return too_large
+    rest = body(MAX_REPORT_BYTES + 1 - len(head))
+    if len(head) + len(rest) > MAX_REPORT_BYTES:
+        return too_large
+    return _contained(read_report)(msg, head, rest)
+
+
+def read_message(data: bytes, address: str) -> Read:
+    """:func:`read_mail` over a whole message in memory (tests, fuzzing)."""
+    head = split_head(data[: MAX_HEADER_BYTES + 1])[0]
+    if len(head) > MAX_HEADER_BYTES:
+        return Unreadable(f"a header block larger than {MAX_HEADER_BYTES // 1024} KiB")
+    return read_mail(head, len(data), lambda limit: data[len(head) : len(head) + limit], address)
+
+
+def parse_report(data: bytes) -> Report | Unreadable | None:
+    """The delivery status notification in ``data``; None when it is none (an
+    unsubscribe request or other mail), :class:`Unreadable` when it cannot be read."""
+    found = read_message(data, "\x00@invalid")  # an address no message is sent to
+    return found if isinstance(found, (Report, Unreadable)) else None
+
+
+def parse_unsubscribe(data: bytes, address: str) -> UnsubscribeRequest | None:
+    """A request to the unsubscribe ``address`` in ``data``, or None."""
+    found = read_message(data, address)
+    return found if isinstance(found, UnsubscribeRequest) else None

@@ -1,17 +1,28 @@
 """The bounce mailbox: a local Maildir, or an IMAP folder over TLS (stdlib
 :mod:`imaplib`).
 
-Both give ``(key, bytes)`` for every message waiting, and :meth:`done` moves a
-processed message aside so that it is never read twice:
+Both give a :class:`Mail` for every message waiting: its header block (at most
+:data:`~newsletter.bounces.dsn.MAX_HEADER_BYTES`), its size, and a reader for the
+rest that the caller uses for a delivery report only; nothing reads a whole message
+it does not need (SPEC 6c: memory stays bounded whatever the message size).
+:meth:`done` moves a processed message aside so that it is never read twice, and
+:meth:`quarantine` one that cannot be read (into ``.quarantine/cur`` of the Maildir,
+or the IMAP folder ``bounces.imap.quarantine``), never read again either:
 
 - Maildir: renamed into the Maildir++ subfolder ``.processed/cur`` (created on
   first use), flagged seen; a crash between recording and renaming leaves it in
-  place, and the ledger's ``report_id`` counts it once when it is read again.
+  place, and the ledger's ``report_id`` counts it once when it is read again. An
+  entry is opened with ``O_NONBLOCK | O_NOFOLLOW`` and checked to be a regular file
+  before anything is read: a FIFO, a directory, a device or a symbolic link in
+  ``new/`` is quarantined, never waited on.
 - IMAP: ``UID MOVE`` into ``bounces.imap.processed`` (created on first use) where
   the server has MOVE, else ``UID COPY`` + ``\\Deleted`` + ``EXPUNGE``; with
   ``processed: null`` the message is flagged ``\\Seen \\Deleted`` and expunged.
-  Messages are fetched with ``BODY.PEEK[]``: reading a message the program leaves
-  alone does not mark it seen for the human who shares the mailbox.
+  Messages are fetched with ``BODY.PEEK[HEADER]`` (and ``BODY.PEEK[TEXT]`` for a
+  report), partial fetches capped at the limits: reading a message the program
+  leaves alone does not mark it seen for the human who shares the mailbox. Every
+  error of the connection (refused, TLS, a timeout, a disconnect in the middle of a
+  FETCH) is one :class:`MailboxError` line; what was recorded before it stays.
 
 :mod:`imaplib` is the standard library's client: it does implicit TLS and STARTTLS
 with an :class:`ssl.SSLContext` (certificates verified, the system store plus
@@ -25,33 +36,90 @@ import contextlib
 import imaplib
 import logging
 import os
+import re
 import ssl
-from collections.abc import Iterator
+import stat
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from newsletter.bounces.dsn import MAX_HEADER_BYTES
 from newsletter.config import Imap
+from newsletter.delivery.smtp import tls_context
 from newsletter.errors import NewsletterError
 
 log = logging.getLogger("newsletter.bounces")
 
 PROCESSED = "processed"
+QUARANTINE = "quarantine"
+_CHUNK = 64 * 1024
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+_SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 
 
 class MailboxError(NewsletterError):
     """The bounce mailbox cannot be read (exit 1: the work failed, the config is fine)."""
 
 
+def _no_body(limit: int) -> bytes:
+    return b""
+
+
+@dataclass(frozen=True, slots=True)
+class Mail:
+    """One message of the mailbox: its header block and size, ``body(limit)`` for the
+    rest (at most ``limit`` bytes), or ``error``: why it cannot be read at all."""
+
+    key: str
+    head: bytes = b""
+    size: int | None = None
+    error: str | None = None
+    body: Callable[[int], bytes] = _no_body
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISDIR, "a directory"), (stat.S_ISSOCK, "a socket")):
+        if test(mode):
+            return name
+    return "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a regular file"
+
+
+def _read(fd: int, limit: int) -> bytes:
+    out = bytearray()
+    while len(out) < limit:
+        chunk = os.read(fd, min(_CHUNK, limit - len(out)))
+        if not chunk:
+            break
+        out += chunk
+    return bytes(out)
+
+
+def _read_head(fd: int) -> tuple[bytes, bytes]:
+    """(the header block, the bytes read past it), reading at most a little more than
+    MAX_HEADER_BYTES (a longer header block comes back whole-too-long, and is refused)."""
+    buffer = bytearray()
+    while len(buffer) <= MAX_HEADER_BYTES:
+        chunk = os.read(fd, _CHUNK)
+        if not chunk:
+            break
+        buffer += chunk
+        m = _HEAD_END.search(buffer, max(0, len(buffer) - len(chunk) - 3))
+        if m is not None:
+            return bytes(buffer[: m.end()]), bytes(buffer[m.end() :])
+    return bytes(buffer), b""
+
+
 class MaildirBox:
     """A Maildir (``new/`` and ``cur/``); a processed message is renamed into the
-    Maildir++ subfolder ``.processed/cur`` (flagged seen): one atomic rename on the
-    same file system, the bytes untouched."""
+    Maildir++ subfolder ``.processed/cur`` (flagged seen), one that cannot be read into
+    ``.quarantine/cur``: one atomic rename on the same file system, the bytes untouched."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         if not (path / "new").is_dir() or not (path / "cur").is_dir():
             raise MailboxError("not a Maildir (no new/ and cur/ in it)", path=str(path))
-        self._ready = False
+        self._ready: set[str] = set()
 
     def __enter__(self) -> MaildirBox:
         return self
@@ -63,33 +131,71 @@ class MaildirBox:
     def name(self) -> str:
         return str(self.path)
 
-    def messages(self) -> Iterator[tuple[str, bytes]]:
+    def messages(self) -> Iterator[Mail]:
         for sub in ("new", "cur"):
             try:
                 names = sorted(os.listdir(self.path / sub))
             except OSError as exc:
                 raise MailboxError(f"cannot read the Maildir: {exc.strerror or exc}", path=str(self.path)) from None
             for name in names:
-                if name.startswith("."):
-                    continue
-                try:
-                    data = (self.path / sub / name).read_bytes()
-                except (FileNotFoundError, IsADirectoryError):
-                    continue  # taken by another reader meanwhile
-                yield f"{sub}/{name}", data
+                if not name.startswith("."):
+                    yield from self._open(f"{sub}/{name}")
 
-    def done(self, key: str, data: bytes) -> None:
-        folder = self.path / f".{PROCESSED}"
-        if not self._ready:
+    def _open(self, key: str) -> Iterator[Mail]:
+        try:
+            fd = os.open(self.path / key, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return  # taken by another reader meanwhile
+        except OSError as exc:  # a symbolic link (ELOOP), a socket (ENXIO), no permission
+            what = "a symbolic link" if os.path.islink(self.path / key) else exc.strerror or str(exc)
+            yield Mail(key, error=f"cannot be opened: {what}")
+            return
+        try:
+            mode = os.fstat(fd).st_mode
+            if not stat.S_ISREG(mode):
+                yield Mail(key, error=f"not a regular file ({_kind(mode)})")
+                return
+            size = os.fstat(fd).st_size
+            try:
+                head, extra = _read_head(fd)
+            except OSError as exc:  # an I/O error on this one file: it cannot be read
+                yield Mail(key, error=f"cannot be read: {exc.strerror or exc}")
+                return
+
+            def body(limit: int) -> bytes:
+                try:
+                    return (extra + _read(fd, max(0, limit - len(extra))))[:limit]
+                except OSError as exc:
+                    raise MailboxError(f"cannot read {key}: {exc.strerror or exc}", path=str(self.path)) from None
+
+            yield Mail(key, head=head, size=size, body=body)
+        finally:
+            os.close(fd)
+
+    def done(self, key: str) -> None:
+        self._aside(key, PROCESSED)
+
+    def quarantine(self, key: str) -> None:
+        self._aside(key, QUARANTINE)
+
+    def _aside(self, key: str, folder_name: str) -> None:
+        folder = self.path / f".{folder_name}"
+        if folder_name not in self._ready:
             for sub in ("tmp", "new", "cur"):
                 (folder / sub).mkdir(parents=True, exist_ok=True)
             (folder / "maildirfolder").touch()
-            self._ready = True
+            self._ready.add(folder_name)
         name = key.partition("/")[2]
         base, _, info = name.partition(":2,")
         flags = "".join(sorted(set(info) | {"S"}))
-        with contextlib.suppress(FileNotFoundError):  # moved by another reader meanwhile
+        try:
             os.replace(self.path / key, folder / "cur" / f"{base}:2,{flags}")
+        except FileNotFoundError:
+            pass  # moved by another reader meanwhile
+        except OSError as exc:
+            raise MailboxError(
+                f"cannot move {key} into .{folder_name}: {exc.strerror or exc}", path=str(self.path)
+            ) from None
 
 
 class ImapBox:
@@ -97,43 +203,63 @@ class ImapBox:
 
     def __init__(self, settings: Imap, password: str) -> None:
         self.settings = settings
-        where = f"{settings.host}:{settings.effective_port}"
-        self.where = where
-        ctx = ssl.create_default_context()
-        if settings.ca_file is not None:
-            ctx.load_verify_locations(cafile=str(settings.ca_file))
-        if not settings.verify:
-            ctx.check_hostname = False
-            ctx.verify_mode = ssl.CERT_NONE
-        try:
-            if settings.security == "tls":
-                self.client: imaplib.IMAP4 = imaplib.IMAP4_SSL(
-                    settings.host, settings.effective_port, ssl_context=ctx, timeout=settings.timeout
-                )
-            else:
-                self.client = imaplib.IMAP4(settings.host, settings.effective_port, timeout=settings.timeout)
-                if settings.security == "starttls":
-                    self.client.starttls(ssl_context=ctx)
-        except ssl.SSLError as exc:
-            raise MailboxError(f"IMAP TLS with {where} failed: {exc}") from None
-        except (TimeoutError, OSError, imaplib.IMAP4.error) as exc:
-            raise MailboxError(f"cannot connect to the IMAP server {where}: {exc}") from None
+        self.where = f"{settings.host}:{settings.effective_port}"
+        self.client = self._connect(settings)
         try:
             self.client.login(settings.username, password)
+        except imaplib.IMAP4.abort as exc:
+            self._logout()
+            raise MailboxError(f"IMAP connection to {self.where} lost at login: {_text(exc)}") from None
         except imaplib.IMAP4.error as exc:
             self._logout()
-            raise MailboxError(f"IMAP login as {settings.username} refused by {where}: {_text(exc)}") from None
-        status, _ = self.client.select(_quote(settings.folder))
+            raise MailboxError(f"IMAP login as {settings.username} refused by {self.where}: {_text(exc)}") from None
+        except OSError as exc:
+            self._logout()
+            raise MailboxError(f"IMAP connection to {self.where} lost at login: {_text(exc)}") from None
+        with self._errors("SELECT"):
+            status, _ = self.client.select(_quote(settings.folder))
         if status != "OK":
             self._logout()
-            raise MailboxError(f"IMAP folder {settings.folder!r} cannot be opened on {where}")
+            raise MailboxError(f"IMAP folder {settings.folder!r} cannot be opened on {self.where}")
         try:  # capabilities change after login (MOVE is often announced only then)
             _, caps = self.client.capability()
             announced = b" ".join(c for c in caps if isinstance(c, bytes)).upper().split()
         except (imaplib.IMAP4.error, OSError):
             announced = []
         self._move = b"MOVE" in announced or "MOVE" in self.client.capabilities
-        self._created = False
+        self._created: set[str] = set()
+
+    def _connect(self, settings: Imap) -> imaplib.IMAP4:
+        ctx = tls_context(settings)  # the system's CAs plus ca_file, as for SMTP
+        try:
+            if settings.security == "tls":
+                return imaplib.IMAP4_SSL(
+                    settings.host, settings.effective_port, ssl_context=ctx, timeout=settings.timeout
+                )
+            client = imaplib.IMAP4(settings.host, settings.effective_port, timeout=settings.timeout)
+            if settings.security == "starttls":
+                client.starttls(ssl_context=ctx)
+            return client
+        except ssl.SSLError as exc:
+            raise MailboxError(f"IMAP TLS with {self.where} failed: {exc}") from None
+        except (OSError, EOFError, imaplib.IMAP4.error) as exc:  # TimeoutError is an OSError
+            raise MailboxError(f"cannot connect to the IMAP server {self.where}: {_text(exc)}") from None
+
+    @contextlib.contextmanager
+    def _errors(self, doing: str) -> Iterator[None]:
+        """Every failure of the connection during ``doing`` as one MailboxError line."""
+        try:
+            yield
+        except MailboxError:
+            raise
+        except ssl.SSLError as exc:
+            raise MailboxError(f"IMAP {self.where}: TLS error during {doing}: {_text(exc)}") from None
+        except TimeoutError:
+            raise MailboxError(
+                f"IMAP {self.where}: no answer to {doing} within {self.settings.timeout:g} s (bounces.imap.timeout)"
+            ) from None
+        except (imaplib.IMAP4.error, OSError, EOFError) as exc:  # imaplib's abort: a disconnect mid-command
+            raise MailboxError(f"IMAP {self.where}: connection lost during {doing}: {_text(exc)}") from None
 
     def __enter__(self) -> ImapBox:
         return self
@@ -145,47 +271,72 @@ class ImapBox:
             if exc_type is None:
                 self.client.expunge()
             self.client.close()
-        except (imaplib.IMAP4.error, OSError):
+        except (imaplib.IMAP4.error, OSError, EOFError):
             pass
         self._logout()
 
     def _logout(self) -> None:
-        with contextlib.suppress(imaplib.IMAP4.error, OSError):
+        with contextlib.suppress(imaplib.IMAP4.error, OSError, EOFError):
             self.client.logout()
 
     @property
     def name(self) -> str:
         return f"imap://{self.where}/{self.settings.folder}"
 
-    def messages(self) -> Iterator[tuple[str, bytes]]:
-        status, found = self.client.uid("SEARCH", "UNDELETED")
+    def messages(self) -> Iterator[Mail]:
+        with self._errors("SEARCH"):
+            status, found = self.client.uid("SEARCH", "UNDELETED")
         if status != "OK":
             raise MailboxError(f"IMAP SEARCH failed on {self.where}")
-        uids = found[0].split() if found and found[0] else []
+        uids = found[0].split() if found and isinstance(found[0], bytes) else []
         for uid in uids:
-            status, parts = self.client.uid("FETCH", uid, "(BODY.PEEK[])")
-            if status != "OK":
+            key = uid.decode("ascii", "replace")
+            with self._errors("FETCH"):
+                status, parts = self.client.uid(
+                    "FETCH", key, f"(RFC822.SIZE BODY.PEEK[HEADER]<0.{MAX_HEADER_BYTES + 1}>)"
+                )
+            literal = next((p for p in parts if isinstance(p, tuple) and len(p) == 2), None)
+            if status != "OK" or literal is None or not isinstance(literal[1], bytes):
+                yield Mail(key, error="the server did not return its headers")
                 continue
-            data = next((p[1] for p in parts if isinstance(p, tuple) and len(p) == 2), None)
-            if isinstance(data, bytes):
-                yield uid.decode("ascii"), data
+            size = _SIZE.search(literal[0]) if isinstance(literal[0], bytes) else None
+            yield Mail(key, head=literal[1], size=int(size.group(1)) if size else None, body=self._text_of(key))
 
-    def done(self, key: str, data: bytes) -> None:
+    def _text_of(self, uid: str) -> Callable[[int], bytes]:
+        def body(limit: int) -> bytes:
+            with self._errors("FETCH"):
+                status, parts = self.client.uid("FETCH", uid, f"(BODY.PEEK[TEXT]<0.{limit}>)")
+            literal = next((p for p in parts if isinstance(p, tuple) and len(p) == 2), None)
+            if status != "OK" or literal is None or not isinstance(literal[1], bytes):
+                return b""
+            return literal[1]
+
+        return body
+
+    def done(self, key: str) -> None:
         target = self.settings.processed
         if target is None:
-            self.client.uid("STORE", key, "+FLAGS", r"(\Seen \Deleted)")
+            with self._errors("STORE"):
+                self.client.uid("STORE", key, "+FLAGS", r"(\Seen \Deleted)")
             return
-        if not self._created:
-            self.client.create(_quote(target))  # NO when it exists: fine
-            self._created = True
-        if self._move:
-            status, _ = self.client.uid("MOVE", key, _quote(target))
-            if status == "OK":
-                return
-        status, _ = self.client.uid("COPY", key, _quote(target))
-        if status != "OK":
-            raise MailboxError(f"IMAP cannot copy a processed message to {target!r} on {self.where}")
-        self.client.uid("STORE", key, "+FLAGS", r"(\Seen \Deleted)")
+        self._move_to(key, target)
+
+    def quarantine(self, key: str) -> None:
+        self._move_to(key, self.settings.quarantine)
+
+    def _move_to(self, key: str, target: str) -> None:
+        with self._errors(f"moving a message to {target!r}"):
+            if target not in self._created:
+                self.client.create(_quote(target))  # NO when it exists: fine
+                self._created.add(target)
+            if self._move:
+                status, _ = self.client.uid("MOVE", key, _quote(target))
+                if status == "OK":
+                    return
+            status, _ = self.client.uid("COPY", key, _quote(target))
+            if status != "OK":
+                raise MailboxError(f"IMAP cannot copy a message to {target!r} on {self.where}")
+            self.client.uid("STORE", key, "+FLAGS", r"(\Seen \Deleted)")
 
 
 def _quote(name: str) -> str:

@@ -1,29 +1,46 @@
 """``newsletter bounces``: read the bounce mailbox, record bounces and mailto
-unsubscribe requests (SPEC 6).
+unsubscribe requests (SPEC 6, 6c).
 
-For every message in the mailbox (``bounces.maildir`` or ``bounces.imap``):
+The mailbox is untrusted input (anyone can send mail to it). For every message in it
+(``bounces.maildir`` or ``bounces.imap``), read within limits
+(:func:`~newsletter.bounces.dsn.read_mail`: the header block, and the report parts
+of a report only):
 
-- a delivery status notification (:func:`~newsletter.bounces.dsn.parse_report`):
-  each failed or delayed recipient is tied to its delivery by the VERP return path
-  the report was sent to (``bounces.verp``, :mod:`newsletter.bounces.verp`), else
-  by the Message-ID of the returned message, else by ``Final-Recipient`` to the
-  newest delivery to that address; the bounce is recorded (hard or soft) and the address suppressed after
+- a message that cannot be read (headers or MIME that do not parse, a report too
+  large or with too many parts, not a regular file) is moved into the quarantine
+  (:meth:`quarantine`) with one log line, recorded for ``status``, never read again;
+- a delivery status notification counts only when it is tied to one delivery of ours
+  to that very address, else it is ignored (recorded for ``status`` with why) and
+  moved aside all the same:
+
+  - with ``bounces.verp: true``, by the VERP return path it came back to (the tag
+    is an HMAC only we can make: :mod:`newsletter.bounces.verp`); a report that did
+    not come back to the VERP address of one of our deliveries is ignored;
+  - without VERP, by the Message-ID of the returned message: it must be the
+    Message-ID of our delivery to the address the report names
+    (``Final-Recipient`` or ``Original-Recipient``); a report without our
+    Message-ID is ignored (``Final-Recipient`` alone names nobody: anyone can
+    write it);
+  - a report naming several of our subscribers suppresses none of them (each of
+    our deliveries has one recipient).
+
+  A report that counts is recorded as one bounce (hard when any recipient failed
+  for good, else soft) of that delivery, and the address is suppressed after
   ``bounces.hard`` hard or ``bounces.soft`` consecutive soft bounces
-  (:meth:`~newsletter.delivery.ledger.Ledger.record_bounce`). A report naming no
-  delivery of ours is recorded nowhere. Either way the report is moved aside;
+  (:meth:`~newsletter.delivery.ledger.Ledger.record_bounce`);
 - a message to the unsubscribe address (``sender.unsubscribe.mailto``, else the
-  From address) carrying a token (:func:`~newsletter.bounces.dsn.parse_unsubscribe`):
-  the token is resolved exactly as the one-click endpoint resolves it
-  (:class:`~newsletter.unsubscribe.TokenIndex`: configured subscribers,
-  HMAC compared in constant time) and honoured like the one-click POST (a
-  suppression for good, source ``mailto``) and moved aside; an unknown or forged
-  token (or none) changes nothing: the message stays where it is for a human to
-  read (it may be a genuine request written by hand), logged once;
-- anything else is left where it is, unread.
+  From address) carrying a token: the token is resolved exactly as the one-click
+  endpoint resolves it (:class:`~newsletter.unsubscribe.TokenIndex`: configured
+  subscribers, HMAC compared in constant time) and honoured like the one-click POST
+  (a suppression for good, source ``mailto``) and moved aside; an unknown or forged
+  token (or none) changes nothing: the message stays where it is for a human to read
+  (it may be a genuine request written by hand), logged once;
+- anything else is left where it is: only its headers were read.
 
-Each report is recorded under its own Message-ID (or the SHA-256 of its bytes), so
-a message read twice (a crash between recording and moving it aside, two readers)
-counts once.
+Each report is recorded under its own Message-ID (or the SHA-256 of its header
+block), so a message read twice (a crash between recording and moving it aside, two
+readers) counts once. A mailbox that cannot be reached or drops mid-way is one
+:class:`~newsletter.bounces.mailbox.MailboxError`; what was recorded before stays.
 """
 
 from __future__ import annotations
@@ -31,11 +48,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from newsletter.bounces.dsn import Report, UnsubscribeRequest, parse_report, parse_unsubscribe
-from newsletter.bounces.mailbox import ImapBox, MailboxError, MaildirBox
+from newsletter.addresses import address_key
+from newsletter.bounces.dsn import Report, Unreadable, UnsubscribeRequest, read_mail
+from newsletter.bounces.mailbox import ImapBox, Mail, MailboxError, MaildirBox
 from newsletter.bounces.verp import is_verp
 from newsletter.config import Config
-from newsletter.delivery.ledger import Ledger
+from newsletter.delivery.ledger import DeliveryRef, Ledger, LedgerError
 from newsletter.errors import ConfigError
 from newsletter.unsubscribe import TokenIndex, mask, secret_for
 
@@ -50,7 +68,8 @@ class BounceSummary:
     messages: int = 0  # looked at
     reports: int = 0  # delivery status notifications processed
     bounces: int = 0  # bounces recorded (hard + soft)
-    unmatched: int = 0  # bounced recipients tied to no delivery of ours
+    unmatched: int = 0  # reports ignored: tied to no delivery of ours to the address they name
+    quarantined: int = 0  # messages that cannot be read, moved into the quarantine
     suppressed: list[tuple[str, str]] = field(default_factory=list)  # (email, why) suppressed now
     unsubscribed: list[str] = field(default_factory=list)  # honoured mailto requests
     refused: int = 0  # unsubscribe requests with no valid token (left in the mailbox)
@@ -78,67 +97,108 @@ def open_mailbox(config: Config) -> MaildirBox | ImapBox:
     raise ConfigError("no bounce mailbox: set bounces.maildir or bounces.imap", path=str(config.path), key="bounces")
 
 
-def process_mailbox(config: Config, ledger: Ledger) -> BounceSummary:
-    """Read the configured bounce mailbox once (see the module doc)."""
-    summary = BounceSummary()
-    secret, _ = secret_for(config)
-    tokens = TokenIndex(config, secret)
-    address = unsubscribe_address(config)
-    with open_mailbox(config) as box:
-        summary.mailbox = box.name
-        for key, data in box.messages():
-            summary.messages += 1
-            report = parse_report(data)
-            if report is not None:
-                _report(config, ledger, report, summary)
-                box.done(key, data)
-                continue
-            request = parse_unsubscribe(data, address)
-            if request is not None:
-                if _unsubscribe(ledger, tokens, request, summary):
-                    box.done(key, data)
-                continue  # no valid token: left for a human to read (it may be a genuine request)
-            summary.left += 1
-    return summary
+@dataclass
+class _Pass:
+    """One reading of the mailbox: what every message needs."""
 
+    config: Config
+    ledger: Ledger
+    box: MaildirBox | ImapBox
+    tokens: TokenIndex
+    address: str
+    summary: BounceSummary
 
-def _report(config: Config, ledger: Ledger, report: Report, summary: BounceSummary) -> None:
-    summary.reports += 1
-    tied = None
-    for address in report.to:  # a VERP return path names its delivery, whatever the report returns
-        if is_verp(address) and (tied := ledger.delivery_by_sender(address)) is not None:
-            break
-    if tied is None and report.message_id:
-        tied = ledger.delivery_for(report.message_id)
-    for bounce in report.bounces:
-        report_id = f"{report.report_id}|{bounce.recipient}"
-        if ledger.has_report(report_id):
-            continue  # read before (a crash before it was moved aside, or a second reader)
-        if tied is not None and (len(report.bounces) == 1 or tied[1].lower() == bounce.recipient):
-            delivery_id, email = tied
+    def one(self, mail: Mail) -> None:
+        found = Unreadable(mail.error) if mail.error else read_mail(mail.head, mail.size, mail.body, self.address)
+        if isinstance(found, Unreadable):
+            self.quarantine(mail, found.reason)
+        elif isinstance(found, Report):
+            self.report(found)
+            self.box.done(mail.key)
+        elif isinstance(found, UnsubscribeRequest):
+            if _unsubscribe(self.ledger, self.tokens, found, self.summary):
+                self.box.done(mail.key)
         else:
-            last = ledger.last_delivery_to(bounce.recipient)
-            if last is None:
-                summary.unmatched += 1
-                log.info("bounce report for %s: no delivery of ours, ignored", bounce.recipient)
-                continue
-            delivery_id, email = last, bounce.recipient
-        reason = ledger.record_bounce(
-            email,
+            self.summary.left += 1  # not ours: left alone, only its headers were read
+
+    def quarantine(self, mail: Mail, reason: str) -> None:
+        self.box.quarantine(mail.key)
+        self.summary.quarantined += 1
+        self.ledger.record_set_aside(f"{self.box.name}/{mail.key}", kind="quarantined", reason=reason)
+        log.warning("%s/%s: quarantined, never read again: %s", self.box.name, mail.key, reason)
+
+    def report(self, report: Report) -> None:
+        self.summary.reports += 1
+        if not report.bounces:
+            return  # delivered, relayed, expanded: nothing to record
+        tied = judge(self.config, self.ledger, report)
+        if isinstance(tied, str):
+            self.summary.unmatched += 1
+            named = ", ".join(report.named) or None
+            if self.ledger.record_set_aside(report.report_id, kind="ignored", reason=tied, detail=named):
+                log.info("bounce report %s ignored: %s", report.report_id, tied)
+            return
+        self.record(report, tied)
+
+    def record(self, report: Report, tied: DeliveryRef) -> None:
+        bounce = next((b for b in report.bounces if b.kind == "hard"), report.bounces[0])
+        report_id = f"{report.report_id}|{bounce.recipient}"
+        if self.ledger.has_report(report_id):
+            return  # read before (a crash before it was moved aside, or a second reader)
+        bounces = self.config.bounces
+        reason = self.ledger.record_bounce(
+            tied.email,
             kind=bounce.kind,
             source="dsn",
-            delivery_id=delivery_id,
+            delivery_id=tied.id,
             status=bounce.status,
             diagnostic=bounce.diagnostic,
             report_id=report_id,
-            hard_limit=config.bounces.hard,
-            soft_limit=config.bounces.soft,
+            hard_limit=bounces.hard,
+            soft_limit=bounces.soft,
         )
-        summary.bounces += 1
-        log.info("%s bounce for %s: %s %s", bounce.kind, email, bounce.status or "", bounce.diagnostic or "")
+        self.summary.bounces += 1
+        log.info("%s bounce for %s: %s %s", bounce.kind, tied.email, bounce.status or "", bounce.diagnostic or "")
         if reason:
-            summary.suppressed.append((email.lower(), reason))
-            log.warning("%s: suppressed after %s", email, reason)
+            self.summary.suppressed.append((tied.email.lower(), reason))
+            log.warning("%s: suppressed after %s", tied.email, reason)
+
+
+def judge(config: Config, ledger: Ledger, report: Report) -> DeliveryRef | str:
+    """The delivery a report is about, or why it counts for nobody (see the module doc)."""
+    configured = {address_key(s.email) for s in config.subscribers}
+    ours = sorted({a for a in report.named if address_key(a) in configured or ledger.last_delivery_to(a)})
+    if len(ours) > 1:
+        return f"it names several of our subscribers ({', '.join(ours)}); each of our deliveries has one recipient"
+    if config.bounces.verp:
+        tied = next((t for a in report.to if is_verp(a) and (t := ledger.delivery_by_sender(a)) is not None), None)
+        if tied is None:
+            return "bounces.verp is on and it did not come back to the VERP address of one of our deliveries"
+        if ours and address_key(ours[0]) != address_key(tied.email):
+            return f"it names {ours[0]}, but came back to the VERP address of our delivery to {tied.email}"
+        return tied
+    if report.message_id is None:
+        return "it returns no Message-ID of ours (without VERP, Final-Recipient alone proves nothing)"
+    tied = ledger.delivery_for(report.message_id)
+    if tied is None:
+        return f"its Message-ID {report.message_id} is no delivery of ours"
+    if address_key(tied.email) not in {address_key(a) for a in report.named}:
+        named = ", ".join(report.named) or "nobody"
+        return f"its Message-ID is our delivery to {tied.email}, but it names {named}"
+    return tied
+
+
+def process_mailbox(config: Config, ledger: Ledger) -> BounceSummary:
+    """Read the configured bounce mailbox once (see the module doc)."""
+    summary = BounceSummary()
+    tokens = TokenIndex(config, secret_for(config)[0])
+    with open_mailbox(config) as box:
+        summary.mailbox = box.name
+        work = _Pass(config, ledger, box, tokens, unsubscribe_address(config), summary)
+        for mail in box.messages():
+            summary.messages += 1
+            work.one(mail)
+    return summary
 
 
 _warned: set[str] = set()  # requests already warned about (the daemon reads the mailbox every few minutes)
@@ -169,8 +229,9 @@ def run_bounces(config: Config) -> BounceSummary:
 
 
 def process_before_send(config: Config, ledger: Ledger) -> BounceSummary | None:
-    """The mailbox step of ``send``: a mailbox that cannot be read is one logged line
-    and delivery goes on (a bounce read later still counts)."""
+    """The mailbox step of ``send`` and the daemon: a mailbox that cannot be read (or
+    that drops mid-way) is one logged line and delivery goes on (a bounce read later
+    still counts). A ledger that cannot be written stops the pass as it would anyway."""
     if not config.bounces.mailbox:
         return None
     try:
@@ -178,13 +239,21 @@ def process_before_send(config: Config, ledger: Ledger) -> BounceSummary | None:
     except MailboxError as exc:
         log.error("bounce mailbox not read: %s", exc)
         return None
-    if summary.reports or summary.unsubscribed or summary.refused:
+    except LedgerError:
+        raise
+    except Exception as exc:  # the morning goes out whatever the mailbox holds: one line, no traceback
+        log.error("bounce mailbox not read: %s: %s", type(exc).__name__, " ".join(str(exc).split())[:300])
+        return None
+    if summary.reports or summary.unsubscribed or summary.refused or summary.quarantined:
         log.info(
-            "bounce mailbox %s: %d reports, %d bounces, %d suppressed, %d unsubscribe requests",
+            "bounce mailbox %s: %d reports, %d bounces, %d suppressed, %d ignored, %d quarantined, "
+            "%d unsubscribe requests",
             summary.mailbox,
             summary.reports,
             summary.bounces,
             len(summary.suppressed),
+            summary.unmatched,
+            summary.quarantined,
             len(summary.unsubscribed),
         )
     return summary

@@ -39,7 +39,7 @@ def list_command(config_path: str, email: str | None) -> None:
     """
     from newsletter.likes import ledger_feedback
 
-    config = load_config(config_path)
+    config = load_config(config_path, strict=False)
     rows = ledger_feedback(config, config.subscriber(email).email if email else None)
     if not rows:
         click.echo("no feedback recorded")
@@ -52,7 +52,7 @@ def list_command(config_path: str, email: str | None) -> None:
 def _set(config_path: str, email: str, paper: str, action: str) -> None:
     from newsletter.likes import set_feedback
 
-    found, changed = set_feedback(load_config(config_path), email, paper, action)
+    found, changed = set_feedback(load_config(config_path, strict=False), email, paper, action)
     click.echo(f"{email}: {action} {found.title}" + ("" if changed else " (already recorded)"))
 
 
@@ -98,7 +98,7 @@ def forget_command(config_path: str, email: str, paper: str) -> None:
     """
     from newsletter.likes import forget
 
-    row = forget(load_config(config_path), email, paper)
+    row = forget(load_config(config_path, strict=False), email, paper)
     if row is None:
         click.echo(f"error: no feedback on {paper!r} recorded for {email}; nothing changed", err=True)
         raise SystemExit(1)

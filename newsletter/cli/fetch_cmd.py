@@ -15,6 +15,9 @@ from newsletter.fetch import FetchReport, fetch_sources
 def echo_report(report: FetchReport, *, quiet: bool = False) -> None:
     """One line per source: what it did on stdout (not when ``quiet``: ``send --fetch``
     under cron), a failure on stderr (always)."""
+    if report.removed and not quiet:
+        n = len(report.removed)
+        click.echo(f"removed {n} temporary file{'s' if n != 1 else ''} left by an interrupted fetch")
     for result in report.results:
         if result.outcome == "failed":
             click.echo(f"error: {result.source}: {result.line()}", err=True)
@@ -56,7 +59,7 @@ def fetch_command(config_path: str, day: str | None) -> None:
       newsletter fetch -c config.yaml --date 2026-11-17
     """
     wanted = parse_day(day)
-    config = load_config(config_path)
+    config = load_config(config_path, strict=False)
     if not config.sources:
         raise ConfigError(
             "no sources configured: add a `sources:` list (see config.example.yaml)", path=str(config.path)

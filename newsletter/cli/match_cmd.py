@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
-from newsletter.cli.options import config_option, json_option
-from newsletter.config import Subscriber, load_config
+from newsletter.cli.options import config_option, json_option, load_config_leaving_out
+from newsletter.config import Subscriber
 from newsletter.digest import Paper
 from newsletter.errors import ConfigError
 from newsletter.matching import Hit, Match
@@ -152,7 +152,7 @@ def match_command(
       newsletter match -c config.yaml --stats
       newsletter match -c config.yaml --keyword "contrastive learning" --exclude medical
     """
-    config = load_config(config_path)
+    config = load_config_leaving_out(config_path)
     if keywords or require:
         if emails:
             raise ConfigError("--keyword tries a keyword without a profile: leave out --subscriber")

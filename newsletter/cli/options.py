@@ -1,4 +1,4 @@
-"""Options shared by several commands, as decorators."""
+"""Options shared by several commands, as decorators, and the lenient configuration load."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 
 import click
 
-from newsletter.config import DEFAULT_CONFIG
+from newsletter.config import DEFAULT_CONFIG, Config, load_config
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -64,3 +64,14 @@ def setup_logging(level: str, fmt: str = "text") -> None:
     if ctx is not None and ctx.find_root().meta.get("newsletter.debug"):
         level = "debug"
     logs.configure(level, fmt)
+
+
+def load_config_leaving_out(config_path: str, *, level: str | None = "warning") -> Config:
+    """The configuration with bad subscribers left out (SPEC 6c): everybody else is
+    served; each one left out is one line on stderr (``level: FILE:LINE: ...``), unless
+    ``level`` is None (commands that show them otherwise, or do not serve subscribers)."""
+    config = load_config(config_path, strict=False)
+    if level is not None:
+        for left in config.left_out:
+            click.echo(f"{level}: {left}", err=True)
+    return config

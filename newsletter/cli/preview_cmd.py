@@ -7,8 +7,7 @@ from pathlib import Path
 import click
 
 from newsletter.checks import clip_warnings
-from newsletter.cli.options import config_option
-from newsletter.config import load_config
+from newsletter.cli.options import config_option, load_config_leaving_out
 from newsletter.errors import ConfigError, NewsletterError
 from newsletter.wording import plural
 
@@ -72,7 +71,7 @@ def preview_command(
         except OSError as exc:
             raise NewsletterError(f"cannot serve on 127.0.0.1:{port}: {exc.strerror or exc}") from None
         return
-    config = load_config(config_path)
+    config = load_config_leaving_out(config_path)
     run = build_previews(config, emails=emails, digests=files)
     for err in run.errors:
         click.echo(f"error: {err}", err=True)

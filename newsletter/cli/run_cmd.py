@@ -25,7 +25,7 @@ def run_command(config_path: str, log_level: str, log_format: str) -> None:
       newsletter run -c /etc/paper-digest/config.yaml --log-format json
     """
     setup_logging(log_level, log_format)
-    config = load_config(config_path)
+    config = load_config(config_path, strict=False)  # a bad subscriber is left out, logged (SPEC 6c)
     from newsletter.daemon import run_daemon
 
     with LedgerLock(config.ledger_path, purpose="run the daemon"):

@@ -18,8 +18,8 @@ import time
 import click
 
 from newsletter.cli.fetch_cmd import echo_report, require_sources
-from newsletter.cli.options import config_option, log_level_option, setup_logging
-from newsletter.config import Config, load_config
+from newsletter.cli.options import config_option, load_config_leaving_out, log_level_option, setup_logging
+from newsletter.config import Config, LeftOut
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.plan import DryRun, dry_run
 from newsletter.delivery.service import BATCH, SendSummary, run_send
@@ -142,7 +142,9 @@ def send_command(
 
     Every subscriber is served, including those with an own schedule (the
     daemon, `newsletter run`, honours those). Exit code 1 when a delivery failed
-    or stays pending, or a digest could not be parsed. Unsubscribed (or paused)
+    or stays pending, a digest could not be parsed, or a subscriber was left
+    out (an entry or a subscribers_dir file that does not validate: one line
+    naming the file and line; everybody else is served). Unsubscribed (or paused)
     addresses get nothing; a pending delivery to one is marked failed
     "unsubscribed" and never re-sent.
 
@@ -167,7 +169,8 @@ def send_command(
     """
     setup_logging(log_level)
     verbose = verbose or sys.stdout.isatty()
-    config = load_config(config_path)
+    # a bad subscriber is left out (one line each), everybody else is served; exit 1 (SPEC 6c)
+    config = load_config_leaving_out(config_path, level=None if dry_run else "error" if to is None else "warning")
     if to is not None:
         if dry_run or backfill or fetch_first:
             raise ConfigError("--to is a test send: it cannot go with --dry-run, --backfill or --fetch")
@@ -179,6 +182,8 @@ def send_command(
         if fetch_first:
             raise click.UsageError("--fetch writes digest files; it does not go with --dry-run")
         _dry_run(config, backfill=backfill)
+        if config.left_out:
+            raise SystemExit(1)  # the pass itself would exit 1
         return
     _pass(config, fetch_first=fetch_first, backfill=backfill, verbose=verbose)
 
@@ -204,9 +209,10 @@ def _pass(config: Config, *, fetch_first: bool, backfill: bool, verbose: bool) -
             from newsletter.archive import archive_after_pass
 
             pages = len(archive_after_pass(config).pages)
-    _print_summary(summary, verbose=verbose)
-    if summary.exit_code or fetched:
-        raise SystemExit(summary.exit_code or fetched)
+    _print_summary(summary, verbose=verbose, left_out=len(config.left_out))
+    code = summary.exit_code or fetched or (1 if config.left_out else 0)
+    if code:
+        raise SystemExit(code)
     if pages and verbose:
         click.echo(f"archive: {pages} new page{'s' if pages != 1 else ''} in {config.archive.directory}")
 
@@ -221,7 +227,7 @@ def _test_send(config: Config, to: str, subscriber: str | None) -> None:
     )
 
 
-def _print_summary(summary: SendSummary, *, verbose: bool) -> None:
+def _print_summary(summary: SendSummary, *, verbose: bool, left_out: int = 0) -> None:
     """The pass's problems on stderr, each once; the summary line with ``verbose`` or
     after a problem (stdout)."""
     for line in summary.ignored:
@@ -232,7 +238,7 @@ def _print_summary(summary: SendSummary, *, verbose: bool) -> None:
         click.echo(f"failed: {email}: {error}", err=True)
     if summary.stopped:
         click.echo(f"error: delivery stopped: {summary.stopped} (the remaining deliveries stay pending)", err=True)
-    if not (verbose or summary.exit_code):
+    if not (verbose or summary.exit_code or left_out):
         return
     digests = f"{summary.digests_ok} new digest{'s' if summary.digests_ok != 1 else ''}"
     if summary.digests_failed:
@@ -243,6 +249,7 @@ def _print_summary(summary: SendSummary, *, verbose: bool) -> None:
         + f"; {summary.nothing} subscriber{'s' if summary.nothing != 1 else ''} with nothing new"
         + (f"; {summary.suppressed} unsubscribed skipped" if summary.suppressed else "")
         + (f"; {summary.cancelled} pending dropped (unsubscribed)" if summary.cancelled else "")
+        + (f"; {left_out} subscriber{'s' if left_out != 1 else ''} left out (see above)" if left_out else "")
     )
 
 
@@ -257,13 +264,13 @@ def _dry_run(config: Config, *, backfill: bool = False) -> None:
             view.register_subscribers(s.email for s in config.subscribers)
             for email in view.backfill(s.email for s in config.subscribers):
                 click.echo(f"backfill: {email} would get the latest digest")
-        _echo_dry_run(dry_run(config, view, readonly=ledger))
+        _echo_dry_run(dry_run(config, view, readonly=ledger), config.left_out)
     finally:
         if ledger is not None:
             ledger.close()
 
 
-def _echo_dry_run(found: DryRun) -> None:
+def _echo_dry_run(found: DryRun, left_out: tuple[LeftOut, ...] = ()) -> None:
     for stray in found.ignored:
         click.echo(stray)
     for path, count in found.picked.ok:
@@ -276,6 +283,8 @@ def _echo_dry_run(found: DryRun) -> None:
         click.echo(f"would re-send {found.pending} pending deliver{'ies' if found.pending != 1 else 'y'} first")
     for email, why in found.suppressed:
         click.echo(f"{email}: {why}")
+    for left in left_out:
+        click.echo(str(left))  # FILE:LINE: subscriber (ADDRESS) left out: why
     for p in found.planned:
         sub, matches = p.subscriber, p.matches
         if not p.wanted:

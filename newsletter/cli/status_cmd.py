@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from newsletter.cli.options import config_option, json_option
-from newsletter.config import Config, load_config
+from newsletter.cli.options import config_option, json_option, load_config_leaving_out
+from newsletter.config import Config
 from newsletter.cron import describe_cron
 from newsletter.delivery.ledger import Ledger, iso
 from newsletter.schedule import next_fire
@@ -60,7 +60,27 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         "feedback": [] if ledger is None else feedback_json(ledger),
         # files in the digests folder that are not digests (a PDF, an image): ignored
         "ignored": [{"path": str(f.path), "kind": f.kind} for f in stray_files(config)],
+        # SPEC 6c: subscribers whose entry or file does not validate, left out of every pass
+        "left_out": [left.to_json() for left in config.left_out],
+        # SPEC 6c: bounce reports that counted for nobody, and why (forged, or about nobody we mailed)
+        "ignored_reports": [] if ledger is None else ignored_json(ledger),
+        # SPEC 6c: messages of the bounce mailbox that cannot be read, moved into the quarantine
+        "quarantined": []
+        if ledger is None
+        else [{"message": q["message"], "reason": q["reason"], "at": q["at"]} for q in ledger.set_aside("quarantined")],
     }
+
+
+def ignored_json(ledger: Ledger) -> list[dict[str, Any]]:
+    return [
+        {
+            "report_id": row["message"],
+            "reason": row["reason"],
+            "names": row["detail"].split(", ") if row["detail"] else [],
+            "at": row["at"],
+        }
+        for row in ledger.set_aside("ignored")
+    ]
 
 
 def feedback_json(ledger: Ledger) -> list[dict[str, Any]]:
@@ -106,10 +126,13 @@ def sources_json(config: Config, ledger: Ledger | None) -> list[dict[str, Any]]:
 def status_command(config_path: str, as_json: bool) -> None:
     """Show what the ledger knows: digests picked up (ok or failed, and why),
     deliveries sent, pending and failed (each failed one with the server's
-    reply), addresses suppressed because they bounced (and why), how many
+    reply), addresses suppressed because they bounced (and why), bounce reports
+    ignored (forged, or about nobody we mailed) and messages of the bounce
+    mailbox quarantined (they cannot be read), each with why, how many
     addresses are unsubscribed or paused, who gets nothing now and why (new,
     nothing matched, already sent, unsubscribed, own schedule not due), each
-    fetch source's last fetch and its outcome, the last run and the next
+    fetch source's last fetch and its outcome, subscribers left out because
+    their entry or file does not validate (and why), the last run and the next
     scheduled one. Changes nothing.
 
     \b
@@ -117,7 +140,7 @@ def status_command(config_path: str, as_json: bool) -> None:
       newsletter status -c config.yaml
       newsletter status -c config.yaml --json | jq .deliveries
     """
-    config = load_config(config_path)
+    config = load_config_leaving_out(config_path, level=None)  # listed below
     ledger = Ledger.open_readonly(config.ledger_path)
     try:
         data = status_json(config, ledger)
@@ -133,6 +156,10 @@ def status_command(config_path: str, as_json: bool) -> None:
 def _echo_status(config: Config, data: dict[str, Any], *, ran: bool) -> None:
     """``status`` for people: the JSON's content as lines."""
     click.echo(f"ledger: {config.ledger_path}" + ("" if ran else " (no run yet)"))
+    if data["left_out"]:
+        click.echo(f"left out: {plural(len(data['left_out']), 'subscriber')} (fix them; check lists every problem)")
+        for left in config.left_out:
+            click.echo(f"  {left}")
     click.echo(f"digests: {len(data['digests'])}")
     for d in data["digests"]:
         extra = plural(d["papers"], "paper") if d["status"] == "ok" else f"FAILED: {d['error']}"
@@ -143,29 +170,50 @@ def _echo_status(config: Config, data: dict[str, Any], *, ran: bool) -> None:
     click.echo(f"deliveries: {c['sent']} sent, {c['pending']} pending, {c['failed']} failed")
     for f in data["failed"]:
         click.echo(f"  failed {f['email']}: {f['error']}")
-    click.echo(f"bounced: {len(data['bounced'])} address{'es' if len(data['bounced']) != 1 else ''} suppressed")
+    click.echo(f"bounced: {plural(len(data['bounced']), 'address', 'addresses')} suppressed")
     for b in data["bounced"]:
         click.echo(f"  bounced {b['email']}: {b['reason']} since {b['since']}")
+    _echo_first(
+        f"bounce reports ignored: {len(data['ignored_reports'])}",
+        [f"{r['report_id']} ({r['at']}): {r['reason']}" for r in data["ignored_reports"]],
+    )
+    _echo_first(
+        f"quarantined (cannot be read): {len(data['quarantined'])}",
+        [f"{q['message']} ({q['at']}): {q['reason']}" for q in data["quarantined"]],
+    )
     paused = f" ({data['paused']} paused)" if data["paused"] else ""
-    click.echo(f"unsubscribed: {data['suppressed']} address{'es' if data['suppressed'] != 1 else ''}{paused}")
-    if data["sources"]:
-        when = describe_cron(config.fetch.cron, config.schedule.timezone)
-        click.echo(f"sources: {len(data['sources'])} (fetched {when})")
-        for src in data["sources"]:
-            if src["outcome"] is None:
-                click.echo(f"  {src['source']}: never fetched")
-                continue
-            detail = f": {src['detail']}" if src["detail"] else ""
-            click.echo(f"  {src['source']}: {src['outcome']} at {src['last_fetch']}{detail}")
-    if data["nothing"]:
-        click.echo(f"getting nothing now: {len(data['nothing'])}")
-        for n in data["nothing"][:50]:
-            click.echo(f"  {n['email']}: {n['reason']}")
-        if len(data["nothing"]) > 50:
-            click.echo(f"  ... and {len(data['nothing']) - 50} more (status --json lists them all)")
+    click.echo(f"unsubscribed: {plural(data['suppressed'], 'address', 'addresses')}{paused}")
+    _echo_sources(config, data["sources"])
+    _echo_first(
+        f"getting nothing now: {len(data['nothing'])}", [f"{n['email']}: {n['reason']}" for n in data["nothing"]]
+    )
     if data["feedback"]:
         click.echo(f"feedback: {len(data['feedback'])} like/dislike(s) recorded")
         for fb in data["feedback"][:50]:
             click.echo(f"  {fb['email']}: {fb['action']} {fb['title']}")
     click.echo(f"last run: {data['last_run'] or 'never'}")
     click.echo(f"next run: {data['next_run'] or '-'} ({describe_cron(config.schedule.cron, config.schedule.timezone)})")
+
+
+def _echo_first(title: str, lines: list[str], limit: int = 50) -> None:
+    """A titled list of at most ``limit`` lines (``status --json`` has them all); nothing when empty."""
+    if not lines:
+        return
+    click.echo(title)
+    for line in lines[:limit]:
+        click.echo(f"  {line}")
+    if len(lines) > limit:
+        click.echo(f"  ... and {len(lines) - limit} more (status --json lists them all)")
+
+
+def _echo_sources(config: Config, sources: list[dict[str, Any]]) -> None:
+    if not sources:
+        return
+    when = describe_cron(config.fetch.cron, config.schedule.timezone)
+    click.echo(f"sources: {len(sources)} (fetched {when})")
+    for src in sources:
+        if src["outcome"] is None:
+            click.echo(f"  {src['source']}: never fetched")
+            continue
+        detail = f": {src['detail']}" if src["detail"] else ""
+        click.echo(f"  {src['source']}: {src['outcome']} at {src['last_fetch']}{detail}")

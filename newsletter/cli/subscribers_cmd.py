@@ -41,7 +41,10 @@ def _load(config_path: str | None, *, edit: bool = False) -> Config:
     ctx = click.get_current_context()
     group = ctx.parent.params.get("config_path") if ctx.parent is not None else None
     path = config_path or group or DEFAULT_CONFIG
-    return load_for_edit(path) if edit else load_config(path)
+    config = load_for_edit(path) if edit else load_config(path, strict=False)
+    for left in config.left_out:  # a bad subscriber file never blocks managing the others (SPEC 6c)
+        click.echo(f"warning: {left}", err=True)
+    return config
 
 
 @click.group("subscribers")

@@ -42,7 +42,7 @@ def resubscribe_command(config_path: str, email: str) -> None:
     Example:
       newsletter resubscribe -c config.yaml alice@example.org
     """
-    config = load_config(config_path)
+    config = load_config(config_path, strict=False)
     address, known = _lookup(config, email)
     with Ledger.open(config.ledger_path) as ledger:
         lifted = ledger.unsuppress(address)
@@ -68,7 +68,7 @@ def unsubscribe_command(config_path: str, email: str) -> None:
     Example:
       newsletter unsubscribe -c config.yaml alice@example.org
     """
-    config = load_config(config_path)
+    config = load_config(config_path, strict=False)
     address, known = _lookup(config, email)
     with Ledger.open(config.ledger_path) as ledger:
         new = ledger.suppress(address, source="cli")

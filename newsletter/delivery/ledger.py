@@ -236,6 +236,19 @@ _MIGRATIONS: dict[int, str] = {
         seen_at  REAL NOT NULL
     ) WITHOUT ROWID;
     """,
+    # 9 (issue 20, SPEC 6c): mail of the bounce mailbox set aside, for `status`: a report
+    # ignored (forged, or about nobody we mailed) with why, a message quarantined (it cannot
+    # be read) with why; once per message (a report's id, or the mailbox entry)
+    9: """
+    CREATE TABLE mail_set_aside (
+        id         INTEGER PRIMARY KEY AUTOINCREMENT,
+        message    TEXT NOT NULL UNIQUE,
+        kind       TEXT NOT NULL CHECK (kind IN ('ignored', 'quarantined')),
+        reason     TEXT NOT NULL,
+        detail     TEXT,
+        created_at REAL NOT NULL
+    );
+    """,
 }
 SCHEMA_VERSION = max(_MIGRATIONS)
 
@@ -1153,6 +1166,28 @@ class Ledger:
                 }
             )
         return out
+
+    # ------------------------------------------------------------------ mail set aside (migration 8)
+
+    def record_set_aside(self, message: str, *, kind: str, reason: str, detail: str | None = None) -> bool:
+        """Record a bounce report ignored (``kind`` ``ignored``) or a message quarantined
+        (``quarantined``), once per ``message``; True when it was not recorded before."""
+        with self.transaction() as cur:
+            cur.execute(
+                "INSERT OR IGNORE INTO mail_set_aside(message, kind, reason, detail, created_at) VALUES (?,?,?,?,?)",
+                (message, kind, reason, detail, time.time()),
+            )
+            return cur.rowcount > 0
+
+    def set_aside(self, kind: str) -> list[dict[str, Any]]:
+        """The mail recorded by :meth:`record_set_aside` of one ``kind``, oldest first:
+        ``{message, reason, detail, at}``."""
+        if self.version < 9:
+            return []
+        rows = self.conn.execute(
+            "SELECT message, reason, detail, created_at FROM mail_set_aside WHERE kind = ? ORDER BY id", (kind,)
+        )
+        return [{"message": m, "reason": r, "detail": d, "at": iso(t)} for m, r, d, t in rows]
 
     # ------------------------------------------------------------------ fetch sources (migration 5)
 

@@ -56,7 +56,8 @@ import socket
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from pathlib import Path
+from typing import Literal, Protocol
 
 import aiosmtplib
 
@@ -191,8 +192,18 @@ class _LostReply(Exception):
     """No reply after the message data: it may have been delivered."""
 
 
-def tls_context(settings: Smtp) -> ssl.SSLContext:
-    """Verifying context: the system's CAs plus ``smtp.ca_file``; ``verify: false`` turns
+class TlsSettings(Protocol):
+    """What a TLS client context needs of its settings (``smtp``, ``bounces.imap``)."""
+
+    @property
+    def ca_file(self) -> Path | None: ...
+
+    @property
+    def verify(self) -> bool: ...
+
+
+def tls_context(settings: TlsSettings) -> ssl.SSLContext:
+    """Verifying context: the system's CAs plus ``ca_file``; ``verify: false`` turns
     verification off (logged loudly)."""
     ctx = ssl.create_default_context()
     if settings.ca_file is not None:

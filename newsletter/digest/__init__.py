@@ -13,7 +13,17 @@ from datetime import date, datetime
 from pathlib import Path
 
 from newsletter.digest.guard import contained, read_limited
-from newsletter.digest.model import Digest, Paper, arxiv_id, extract_links, merge, paper_id, unique_papers
+from newsletter.digest.model import (
+    Digest,
+    Paper,
+    arxiv_id,
+    clean_papers,
+    clean_text,
+    extract_links,
+    merge,
+    paper_id,
+    unique_papers,
+)
 from newsletter.errors import DigestParseError
 
 FORMATS = ("auto", "hf-text", "json", "hf-html", "arxiv")
@@ -23,6 +33,8 @@ __all__ = [
     "Digest",
     "Paper",
     "arxiv_id",
+    "clean_papers",
+    "clean_text",
     "detect_format",
     "extract_links",
     "merge",
@@ -87,27 +99,33 @@ def parse_digest(
     if fmt == "auto":
         fmt = detect_format(text)
     sha = hashlib.sha256(data).hexdigest()
+    when, papers = _papers_of(text, fmt, source=source, reference=reference)
+    # the one text-cleaning step of every format: no control character reaches the email,
+    # the archive or the feed (SPEC 6c)
+    return Digest(path=source, format=fmt, sha256=sha, papers=clean_papers(papers), date=when)
+
+
+def _papers_of(text: str, fmt: str, *, source: str, reference: date | None) -> tuple[date | None, tuple[Paper, ...]]:
+    """The papers of ``text`` in the (detected) format ``fmt``, each once, and the
+    digest's date where the format gives one."""
     if fmt == "json":
         from newsletter.digest import jsonfmt
 
-        papers = jsonfmt.parse(text, source=source)
-        return Digest(path=source, format=fmt, sha256=sha, papers=unique_papers(papers))
+        return None, unique_papers(jsonfmt.parse(text, source=source))
     if fmt == "hf-html":
         from newsletter.digest import htmlfmt
 
         when, papers = htmlfmt.parse(text, source=source)
-        return Digest(path=source, format=fmt, sha256=sha, papers=unique_papers(papers), date=when)
+        return when, unique_papers(papers)
     if fmt == "arxiv":
         from newsletter.digest import arxivfmt
 
-        papers = arxivfmt.parse(text, source=source)
-        return Digest(path=source, format=fmt, sha256=sha, papers=unique_papers(papers))
+        return None, unique_papers(arxivfmt.parse(text, source=source))
     from newsletter.digest import hftext
 
     if text.lstrip()[:1] == "<" and fmt == "hf-text":
         raise DigestParseError("looks like HTML or XML, not a text dump (try --format hf-html or arxiv)", path=source)
-    digest_date, papers = hftext.parse(text, source=source, reference=reference or date.today())
-    return Digest(path=source, format=fmt, sha256=sha, papers=papers, date=digest_date)
+    return hftext.parse(text, source=source, reference=reference or date.today())
 
 
 def read_digest(path: str | os.PathLike[str], *, fmt: str = "auto") -> Digest:

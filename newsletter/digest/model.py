@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
 from datetime import date
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
 _NON_ALNUM = re.compile(r"[\W_]+", re.UNICODE)
@@ -156,9 +157,10 @@ class Paper:
 
     @classmethod
     def from_json(cls, record: dict[str, Any]) -> Paper:
-        """The inverse of :meth:`to_json` (records of older versions too)."""
+        """The inverse of :meth:`to_json` (records of older versions too, cleaned of the
+        control characters they may hold: :func:`clean_paper`)."""
         published = record.get("published")
-        return cls(
+        paper = cls(
             title=record["title"],
             abstract=record["abstract"],
             id=record["id"],
@@ -180,6 +182,85 @@ class Paper:
             categories=tuple(record.get("categories") or ()),
             arxiv_id=record.get("arxiv_id"),
         )
+        return clean_paper(paper)
+
+
+# --------------------------------------------------------------------------- control characters (SPEC 6c)
+# Everything XML 1.0 forbids (C0 controls but tab, LF and CR; lone surrogates, which a JSON
+# "\ud800" escape can produce; U+FFFE/U+FFFF), plus DEL and the C1 controls (allowed in XML,
+# never text): dropped from every text of a paper when a digest is parsed, whatever its
+# format, so that no NUL, ESC or BEL reaches the email, the archive pages or the Atom feed.
+# Control characters that separate words (VT, FF, the information separators) become a space.
+_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_SPACE_LIKE = "\x0b\x0c\x1c\x1d\x1e\x1f\x85"
+_DROP = {
+    c: (" " if chr(c) in _SPACE_LIKE else None)
+    for lo, hi in ((0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F), (0x7F, 0x9F), (0xD800, 0xDFFF), (0xFFFE, 0xFFFF))
+    for c in range(lo, hi + 1)
+}
+
+
+# the fast test (a paper is looked at once, on all its texts joined): the UTF-8 bytes lose
+# no C0 control or DEL to bytes.translate, and a non-ASCII text has no C1 control, no
+# surrogate and no U+FFFE/U+FFFF in its encoding; three times quicker than the regex
+_C0_BYTES = bytes(c for c in range(0x20) if c not in (0x09, 0x0A, 0x0D)) + b"\x7f"
+_HIGH_BYTES = re.compile(rb"\xc2[\x80-\x9f]|\xed[\xa0-\xbf]|\xef\xbf[\xbe\xbf]")
+
+
+def has_forbidden(value: str) -> bool:
+    """True when ``value`` holds a character :func:`clean_text` drops."""
+    raw = value.encode("utf-8", "surrogatepass")
+    if len(raw.translate(None, _C0_BYTES)) != len(raw):
+        return True
+    return not value.isascii() and _HIGH_BYTES.search(raw) is not None
+
+
+def clean_text(value: str) -> str:
+    """``value`` without the control characters of :data:`_FORBIDDEN` (see above)."""
+    return value.translate(_DROP) if _FORBIDDEN.search(value) else value
+
+
+_STRINGS = tuple(f.name for f in fields(Paper) if f.type in ("str", "str | None"))
+_LISTS = tuple(f.name for f in fields(Paper) if f.type == "tuple[str, ...]")
+_get_strings, _get_lists = attrgetter(*_STRINGS), attrgetter(*_LISTS)
+
+
+def clean_paper(paper: Paper) -> Paper:
+    """``paper`` with :func:`clean_text` applied to every text field (the same object when
+    nothing needed it). An id derived from the title follows the cleaned title."""
+    texts = [v for v in _get_strings(paper) if v]
+    for items in _get_lists(paper):
+        texts.extend(items)
+    if not has_forbidden("".join(texts)):
+        return paper
+    changes: dict[str, Any] = {}
+    for name in _STRINGS:
+        value = getattr(paper, name)
+        if value and _FORBIDDEN.search(value):
+            changes[name] = clean_text(value)
+    for name in _LISTS:
+        values = getattr(paper, name)
+        if any(_FORBIDDEN.search(item) for item in values):
+            changes[name] = tuple(clean_text(item) for item in values)
+    if "title" in changes and paper.id == paper_id(paper.title):
+        changes["id"] = paper_id(changes["title"]) or paper.id
+    return replace(paper, **changes)
+
+
+def clean_papers(papers: Iterable[Paper]) -> tuple[Paper, ...]:
+    """The one text-cleaning step every digest reader's papers go through (SPEC 6c):
+    :func:`clean_paper` on each; a paper whose title was nothing but control characters
+    is dropped; papers whose identity changed are merged again (:func:`unique_papers`)."""
+    out: list[Paper] = []
+    changed = False
+    for paper in papers:
+        clean = clean_paper(paper)
+        if clean is not paper:
+            changed = True
+            if not clean.title.strip():
+                continue
+        out.append(clean)
+    return unique_papers(out) if changed else tuple(out)
 
 
 _RICHNESS_SKIP = frozenset({"id", "source", "arxiv_id"})

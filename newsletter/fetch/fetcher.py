@@ -11,9 +11,13 @@ the daemon report). Per source:
 3. ``304``, or the very bytes of the file already there, or of a digest the ledger
    already picked up: ``unchanged``, nothing written;
 4. an answer without papers (``[]``, an RSS channel without items): ``empty``,
-   nothing written (a weekend is not an error);
+   nothing written (a weekend is not an error); an answer whose items are no paper
+   records the digest reader can read (``[1, 2, null]``, objects without a title) is
+   ``failed``, nothing written, the day's earlier file kept (SPEC 6c);
 5. else the answer is written atomically into ``digests.directory``: a hidden
-   temporary name in the same directory, fsync, rename, fsync of the directory.
+   temporary name in the same directory (locked while written), fsync, rename, fsync
+   of the directory. Temporary files of a fetch that was killed are removed when the
+   next fetch starts (:func:`remove_leftovers`).
    The pick-up never takes hidden or ``.part`` names, so it sees the whole file or
    nothing; fetched names are picked up at once, whatever ``digests.pattern``
    says.
@@ -26,8 +30,10 @@ with the validators of the answer.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -77,6 +83,7 @@ class SourceResult:
 class FetchReport:
     day: date
     results: tuple[SourceResult, ...]
+    removed: tuple[Path, ...] = ()  # temporary files of a killed fetch, removed first
 
     @property
     def written(self) -> list[Path]:
@@ -97,9 +104,12 @@ def today(config: Config) -> date:
 
 
 def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that a reader sees the old file, or all of the new."""
+    """Write ``data`` to ``path`` so that a reader sees the old file, or all of the new.
+    The temporary file is locked (``flock``) while it is written: a fetch that finds a
+    ``.part`` file it can lock knows its writer is gone (:func:`remove_leftovers`)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
         with os.fdopen(fd, "wb") as out:
             out.write(data)
             out.flush()
@@ -115,6 +125,33 @@ def write_atomically(path: Path, data: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def remove_leftovers(directory: Path) -> list[Path]:
+    """Remove the temporary ``.NAME.*.part`` files a killed fetch left in ``directory``
+    (SPEC 6c). One still being written by another fetch (the daemon's, or one by hand)
+    is locked by its writer and stays; so nothing here depends on how old a file is."""
+    removed: list[Path] = []
+    try:
+        candidates = sorted(directory.glob(".*.part"))
+    except OSError:
+        return removed
+    for part in candidates:
+        try:
+            fd = os.open(part, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:
+            continue
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                continue
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held by a live writer: BlockingIOError
+            part.unlink()
+            removed.append(part)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+    return removed
 
 
 def fetch_sources(
@@ -134,6 +171,7 @@ def fetch_sources(
         except LedgerError as exc:
             raise ConfigError(str(exc)) from None
     try:
+        removed = remove_leftovers(config.digests.directory)
         states = ledger.fetch_states()
         results: list[SourceResult] = []
         with http.make_client(config.fetch.timeout) as client:
@@ -145,7 +183,7 @@ def fetch_sources(
                 )
                 ledger.record_fetch(state)
                 results.append(result)
-        return FetchReport(wanted, tuple(results))
+        return FetchReport(wanted, tuple(results), tuple(removed))
     finally:
         if own:
             ledger.close()

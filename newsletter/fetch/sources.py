@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from email.utils import parsedate_to_datetime
 from xml.etree.ElementTree import Element
@@ -27,6 +27,8 @@ from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
 from newsletter.config import ArxivSource, HuggingFaceSource
+from newsletter.digest import parse_digest
+from newsletter.errors import DigestParseError
 
 AnySource = HuggingFaceSource | ArxivSource
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -76,10 +78,19 @@ def file_name(source: AnySource, day: date, inspection: Inspection) -> str:
 
 
 def inspect(source: AnySource, body: bytes) -> Inspection:
-    """Check the answer's shape; BadAnswer when it is not what the source serves."""
-    if isinstance(source, ArxivSource):
-        return _inspect_feed(body)
-    return _inspect_json(body)
+    """Check the answer's shape; BadAnswer when it is not what the source serves. An
+    answer with items is read by the very reader the pick-up uses (SPEC 6c): items that
+    are no paper records (``[1, 2, null]``, objects without a title) make it a failed
+    answer, never a file; ``items`` is how many papers the reader found."""
+    seen = _inspect_feed(body) if isinstance(source, ArxivSource) else _inspect_json(body)
+    if seen.items == 0:
+        return seen
+    fmt = "arxiv" if isinstance(source, ArxivSource) else "json"
+    try:
+        papers = parse_digest(body, source="the answer", fmt=fmt).papers
+    except DigestParseError as exc:
+        raise BadAnswer(f"the answer holds no paper records we can read ({exc.message})") from None
+    return replace(seen, items=len(papers))
 
 
 def _snippet(body: bytes) -> str:

@@ -151,7 +151,7 @@ class PreviewSource:
             if old is not None and _stamp(self._inputs(old.config)) == old.stamp:
                 return old
             self._snapshot = None
-            config = load_config(self.config_path)
+            config = load_config(self.config_path, strict=False)
             renderer = Renderer(config)
             subscribers = select_subscribers(config, self.emails)
             paths = tuple(self.digests if self.digests is not None else digest_files(config))

@@ -51,7 +51,7 @@ from urllib.parse import parse_qs, urlparse
 
 from aiohttp import web
 
-from newsletter.config import Config, load_config
+from newsletter.config import Config, load_config, load_off_loop
 from newsletter.delivery.ledger import Ledger, Suppression
 from newsletter.errors import NewsletterError
 from newsletter.unsubscribe import TokenIndex, mask, secret_for
@@ -336,32 +336,53 @@ class UnsubscribeServer(Server):
 
 def serve_unsubscribe(config_path: str | Path, *, host: str | None = None, port: int | None = None) -> None:
     """``newsletter serve``: run the endpoint until SIGTERM/SIGINT; SIGHUP reloads."""
-    config = load_config(config_path)
+    config = load_config(config_path, strict=False)  # a bad subscriber is left out (SPEC 6c)
     Ledger.open(config.ledger_path).close()  # create or migrate the ledger now, not on the first click
     host, port = endpoint(config, host, port)
     try:
         server = UnsubscribeServer(config, host=host, port=port)
     except OSError as exc:
         raise NewsletterError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    _log_left_out(config)
     asyncio.run(_serve(server, config_path))
     log.info("unsubscribe endpoint stopped")
+
+
+def _log_left_out(config: Config) -> None:
+    for left in config.left_out:
+        log.error("%s", left)
+
+
+async def reload_endpoint(server: UnsubscribeServer, config_path: str | Path) -> None:
+    """SIGHUP: the configuration parsed and the token index built in a thread, so the
+    event loop keeps answering requests meanwhile (a file of 100,000 subscribers takes
+    seconds); an invalid configuration is logged and the running one kept."""
+
+    def load() -> Config:
+        config = load_config(config_path, strict=False)
+        server.update(config)  # thread-safe: the index is swapped under the server's lock
+        return config
+
+    config = await load_off_loop(load, log)
+    if config is None:
+        return
+    _log_left_out(config)
+    log.info("configuration reloaded: %d subscribers", len(server.index))
 
 
 async def _serve(server: UnsubscribeServer, config_path: str | Path) -> None:
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
+    reloading: asyncio.Future[None] | None = None
 
     def stop(signame: str) -> None:
         log.info("%s received: stopping", signame)
         stopping.set()
 
-    def reload() -> None:
-        try:
-            server.update(load_config(config_path))
-        except NewsletterError as exc:
-            log.error("reload refused, keeping the running configuration: %s", " / ".join(str(exc).splitlines()))
-            return
-        log.info("configuration reloaded: %d subscribers", len(server.index))
+    def reload() -> None:  # one reload at a time; a SIGHUP during a reload is the same reload
+        nonlocal reloading
+        if reloading is None or reloading.done():
+            reloading = asyncio.ensure_future(reload_endpoint(server, config_path))
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop, sig.name)
@@ -375,6 +396,8 @@ async def _serve(server: UnsubscribeServer, config_path: str | Path) -> None:
         )
         await stopping.wait()
     finally:
+        if reloading is not None and not reloading.done():
+            reloading.cancel()
         await server.close()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)

@@ -1,0 +1,174 @@
+"""A bad subscriber never stops the morning (SPEC 6c): an entry with an unknown key or a
+wrong type, a subscribers_dir file that is broken YAML, not a mapping or holds an
+invalid address is left out of the pass with one line naming the file and line;
+everybody else is delivered; the pass exits 1; `status` and `send --dry-run` say who
+and why; `check` still exits 2. The daemon keeps serving the others after a SIGHUP
+reload that finds one. Real aiosmtpd, real files, real processes."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import NEVER_SOON, daemon, settled_copy, wait_for
+from tests.smtpd import EXAMPLE_SUBSCRIBERS, smtp_server, write_config
+
+GOOD = ["alice@example.org", "bob@example.org", "chen@example.org"]
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "newsletter", *args], capture_output=True, text=True, timeout=120)
+
+
+def with_bad_subscribers(tmp_path: Path, port: int) -> Path:
+    """The example subscribers, one inline entry with an unknown key, and four bad files."""
+    subs = [*EXAMPLE_SUBSCRIBERS, {"email": "dora@example.org", "keywords": ["diffusion"], "keywrds": ["x"]}]
+    cfg = write_config(tmp_path, port, subs, subscribers_dir="people")
+    people = tmp_path / "people"
+    people.mkdir()
+    (people / "carol.yaml").write_text("email: carol@example\nkeywords: [learning]\n")  # invalid address
+    (people / "erin.yaml").write_text("email: erin@example.org\nkeywords: [learning\n")  # broken YAML
+    (people / "frank.yaml").write_text("- frank@example.org\n")  # not a mapping
+    (people / "gus.yaml").write_text("email: gus@example.org\nkeywords: [learning]\nmax_papers: many\n")  # wrong type
+    return cfg
+
+
+def test_subscriber_bad_entries_left_out_everyone_else_delivered_exit_1(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    with smtp_server() as server:
+        cfg = with_bad_subscribers(tmp_path, server.port)
+        for name in ("000", "001"):
+            settled_copy(seeds[name], tmp_path / "digests")
+        people = tmp_path / "people"
+
+        result = run("send", "-c", str(cfg))
+
+        assert result.returncode == 1, result.stderr
+        assert sorted(server.by_recipient()) == GOOD  # everybody else got their email
+        assert "Traceback" not in result.stderr
+        left = [line for line in result.stderr.splitlines() if "left out:" in line]
+        assert len(left) == 5, result.stderr  # one line each
+        expected = {
+            f"{cfg}:": "subscriber (dora@example.org) left out: subscribers[3].keywrds: unknown key",
+            f"{people / 'carol.yaml'}:1:": "(carol@example) left out: email: not a valid email address",
+            f"{people / 'erin.yaml'}:3:": "left out: invalid YAML: a [list] or {mapping} opened at line 2",
+            f"{people / 'frank.yaml'}:1:": "left out: a subscriber file must be a mapping of keys",
+            f"{people / 'gus.yaml'}:3:": "(gus@example.org) left out: max_papers:",
+        }
+        for where, what in expected.items():
+            assert any(line.startswith(f"error: {where}") and what in line for line in left), (where, left)
+        assert "1 subscriber" not in result.stdout and "5 subscribers left out" in result.stdout
+
+        # status (text and JSON) says who and why; it changes nothing and exits 0
+        status = run("status", "-c", str(cfg), "--json")
+        assert status.returncode == 0
+        rows = json.loads(status.stdout)["left_out"]
+        keywrds = next(i for i, text in enumerate(cfg.read_text().splitlines(), 1) if "keywrds" in text)
+        assert {(r["email"], Path(r["file"]).name, r["line"]) for r in rows} == {
+            ("dora@example.org", "config.yaml", keywrds),
+            ("carol@example", "carol.yaml", 1),
+            (None, "erin.yaml", 3),
+            (None, "frank.yaml", 1),
+            ("gus@example.org", "gus.yaml", 3),
+        }
+        assert all(r["error"] for r in rows)
+        text = run("status", "-c", str(cfg)).stdout
+        assert "left out: 5 subscribers" in text and "carol@example) left out: email: not a valid" in text
+
+        # the dry run lists them too, and exits 1 like the pass it shows
+        dry = run("send", "-c", str(cfg), "--dry-run")
+        assert dry.returncode == 1
+        assert (
+            dry.stdout.count(" left out: ") == 5 and "gus.yaml:3: subscriber (gus@example.org) left out" in dry.stdout
+        )
+        assert "dry run: nothing recorded, nothing sent" in dry.stdout
+
+        # check still refuses the configuration, listing every problem
+        check = run("check", "-c", str(cfg))
+        assert check.returncode == 2
+        assert "carol.yaml:1: email: not a valid email address" in check.stderr
+        assert "subscribers[3].keywrds: unknown key" in check.stderr
+
+        # fixed: the subscriber is served from its next pass on, nobody else gets anything twice
+        (people / "carol.yaml").write_text("email: carol@example.org\nkeywords: [learning]\n")
+        for name in ("erin", "frank", "gus"):
+            (people / f"{name}.yaml").unlink()
+        data = yaml.safe_load(cfg.read_text())
+        del data["subscribers"][3]["keywrds"]
+        cfg.write_text(yaml.safe_dump(data, sort_keys=False))
+        settled_copy(seeds["002"], tmp_path / "digests")
+        before = len(server.received)
+        again = run("send", "-c", str(cfg))
+        assert again.returncode == 0, again.stderr
+        new = [r for m in server.received[before:] for r in m.rcpt_tos]
+        assert "carol@example.org" in new and "dora@example.org" in new
+        assert len(new) == len(set(new))
+
+
+def test_subscriber_problems_of_the_whole_config_still_exit_2(tmp_path: Path) -> None:
+    # `subscribers` that is not a list, and a broken main file: nobody can be served
+    cfg = write_config(tmp_path, 2525, [])
+    data = yaml.safe_load(cfg.read_text())
+    data["subscribers"] = "alice@example.org"
+    cfg.write_text(yaml.safe_dump(data))
+    result = run("send", "-c", str(cfg))
+    assert result.returncode == 2 and "subscribers" in result.stderr and "Traceback" not in result.stderr
+    cfg.write_text(cfg.read_text() + "smtp: [unclosed\n")
+    result = run("send", "-c", str(cfg))
+    assert result.returncode == 2 and "invalid YAML" in result.stderr
+
+
+def test_subscriber_duplicate_is_left_out_the_first_definition_served(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    with smtp_server() as server:
+        twice = [EXAMPLE_SUBSCRIBERS[0], {"email": "Alice@Example.org", "keywords": ["diffusion"]}]
+        cfg = write_config(tmp_path, server.port, twice)
+        settled_copy(seeds["001"], tmp_path / "digests")
+        result = run("send", "-c", str(cfg))
+        assert result.returncode == 1
+        (line,) = [x for x in result.stderr.splitlines() if "left out" in x]
+        assert f"{cfg}:" in line and "duplicate subscriber Alice@example.org (first defined at config.yaml:" in line
+        (msg,) = server.received  # the first definition is served, once
+        assert msg.rcpt_tos == ["alice@example.org"]
+
+
+def test_subscriber_daemon_reload_with_one_bad_subscriber_keeps_serving_the_others(
+    tmp_path: Path, seeds: dict[str, Path]
+) -> None:
+    with smtp_server() as server:
+        cfg = write_config(
+            tmp_path,
+            server.port,
+            EXAMPLE_SUBSCRIBERS[:2],
+            subscribers_dir="people",
+            schedule={"cron": NEVER_SOON, "timezone": "UTC", "on_arrival": True},
+        )
+        people = tmp_path / "people"
+        people.mkdir()
+        with daemon(cfg) as proc:
+            (people / "carol.yaml").write_text("email: carol@example\nkeywords: [learning]\n")
+            (people / "dan.yaml").write_text("email: dan@example.org\nkeywords: [learning]\n")
+            proc.proc.send_signal(signal.SIGHUP)
+            wait_for(lambda: "configuration reloaded: 3 subscribers" in proc.text(), 30, "the reload")
+            assert "reload refused" not in proc.text()
+            assert f"{people / 'carol.yaml'}:1: subscriber (carol@example) left out: email:" in proc.text()
+            settled_copy(seeds["001"], tmp_path / "digests")
+            wait_for(lambda: len(server.received) >= 3, 30, "the on-arrival pass")
+            wait_for(lambda: "pass on-arrival:" in proc.text(), 30, "the pass line")
+            assert proc.stop() == 0
+        assert sorted(server.by_recipient()) == ["alice@example.org", "bob@example.org", "dan@example.org"]
+
+
+def test_subscriber_daemon_starts_with_a_bad_subscriber(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    with smtp_server() as server:
+        subs = [*EXAMPLE_SUBSCRIBERS[:1], {"email": "not an address", "keywords": ["learning"]}]
+        cfg = write_config(tmp_path, server.port, subs, schedule={"cron": NEVER_SOON, "on_arrival": True})
+        with daemon(cfg) as proc:
+            assert f"{cfg}:" in proc.text() and "(not an address) left out: subscribers[1].email:" in proc.text()
+            settled_copy(seeds["001"], tmp_path / "digests")
+            wait_for(lambda: "pass on-arrival:" in proc.text(), 30, "the on-arrival pass")
+            assert proc.stop() == 0
+        assert [m.rcpt_tos for m in server.received] == [["alice@example.org"]]
