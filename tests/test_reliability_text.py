@@ -112,7 +112,7 @@ def test_text_control_characters_never_reach_the_email_archive_or_atom_feed(tmp_
         (tmp_path / "digests" / "api.json").write_bytes(digests["json"])
         (tmp_path / "digests" / "feed.xml").write_bytes(digests["arxiv"])
 
-        result = newsletter("send", "-c", str(cfg))
+        result = newsletter("send", "-c", str(cfg), "-v")
 
         assert result.exit_code == 0, result.output
         assert "archive: 1 new page" in result.output
