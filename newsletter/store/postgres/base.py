@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -17,6 +17,7 @@ from newsletter.store.postgres.connection import Connection, connect, pg_error, 
 
 T = TypeVar("T")
 Cursor = psycopg.Cursor[tuple[Any, ...]]
+Params = Sequence[Any] | Mapping[str, Any]
 
 
 class PgStore:
@@ -55,13 +56,13 @@ class PgStore:
         with transaction(self.conn) as cur:
             yield cur
 
-    def _one(self, sql: str, args: Iterable[Any] = ()) -> tuple[Any, ...] | None:
-        return self.conn.execute(sql, tuple(args)).fetchone()
+    def _one(self, sql: str, args: Params = ()) -> tuple[Any, ...] | None:
+        return self.conn.execute(sql, args).fetchone()
 
-    def _all(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
-        return self.conn.execute(sql, tuple(args)).fetchall()
+    def _all(self, sql: str, args: Params = ()) -> list[tuple[Any, ...]]:
+        return self.conn.execute(sql, args).fetchall()
 
-    def _scalar(self, sql: str, args: Iterable[Any] = ()) -> Any:
+    def _scalar(self, sql: str, args: Params = ()) -> Any:
         row = self._one(sql, args)
         return None if row is None else row[0]
 

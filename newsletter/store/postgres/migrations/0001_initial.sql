@@ -56,7 +56,7 @@ CREATE TABLE deliveries (
     email       text NOT NULL,                  -- the recipient, as written
     email_key   text NOT NULL,                  -- its address key
     message_id  text NOT NULL,
-    status      text NOT NULL CHECK (status IN ('pending', 'claimed', 'sent', 'failed')),
+    status      text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'claimed', 'sent', 'failed')),
     attempts    integer NOT NULL DEFAULT 0,
     last_error  text,
     created_at  double precision NOT NULL,
