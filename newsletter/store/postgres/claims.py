@@ -267,7 +267,7 @@ SELECT * FROM u ORDER BY id
 _RENEW = """
 UPDATE deliveries d SET lease_until = now() + make_interval(secs => %(lease)s)
   FROM unnest(%(ids)s::bigint[], %(fences)s::bigint[]) AS o(id, fence)
- WHERE d.id = o.id AND d.fence = o.fence AND d.status = 'claimed'
+ WHERE d.id = ANY(%(ids)s) AND d.id = o.id AND d.fence = o.fence AND d.status = 'claimed'
 RETURNING d.id, d.lease_until
 """
 
@@ -276,7 +276,7 @@ WITH o AS (SELECT * FROM unnest(%(ids)s::bigint[], %(fences)s::bigint[], %(attem
 s AS (
     UPDATE deliveries d SET status = 'sent', attempts = d.attempts + o.attempts, updated_at = %(now)s,
            sent_at = %(now)s, last_error = NULL, message = NULL, lease_until = NULL
-      FROM o WHERE d.id = o.id AND d.fence = o.fence AND d.status = 'claimed'
+      FROM o WHERE d.id = ANY(%(ids)s) AND d.id = o.id AND d.fence = o.fence AND d.status = 'claimed'
     RETURNING d.id, d.email_key, d.papers
 ), p AS (
     INSERT INTO sent_papers(email, paper_id, delivery_id)
@@ -291,14 +291,14 @@ UPDATE deliveries d SET status = o.status, attempts = d.attempts + o.attempts, l
        deferred_in = CASE WHEN o.status = 'pending' THEN %(pass)s ELSE d.deferred_in END
   FROM unnest(%(ids)s::bigint[], %(fences)s::bigint[], %(statuses)s::text[], %(attempts)s::int[],
               %(errors)s::text[]) AS o(id, fence, status, attempts, error)
- WHERE d.id = o.id AND d.fence = o.fence AND d.status = 'claimed'
+ WHERE d.id = ANY(%(ids)s) AND d.id = o.id AND d.fence = o.fence AND d.status = 'claimed'
 RETURNING d.id
 """
 
 _ATTACH = """
 UPDATE deliveries d SET message = o.message, size = length(o.message), updated_at = %(now)s
   FROM unnest(%(ids)s::bigint[], %(fences)s::bigint[], %(messages)s::bytea[]) AS o(id, fence, message)
- WHERE d.id = o.id AND d.fence = o.fence AND d.status = 'claimed'
+ WHERE d.id = ANY(%(ids)s) AND d.id = o.id AND d.fence = o.fence AND d.status = 'claimed'
 RETURNING d.id
 """
 
@@ -349,13 +349,18 @@ class Claims(PgStore):
         (``plan_fn(ledger)`` computes it, inside the planning transaction), else the
         one planned (``planned_here`` False). ``fire_at``: an aware datetime."""
         try:
-            return self._plan(schedule_key, fire_at, plan_fn, owner)
+            ref = self._plan(schedule_key, fire_at, plan_fn, owner)
         except psycopg.errors.UniqueViolation:
             # planned meanwhile by a process that did not take the lock (the key is the guard)
             found = self._one(_PASS + " WHERE schedule_key = %s AND fire_at = %s", (schedule_key, fire_at))
             if found is None:
                 raise
             return _pass_ref(found)
+        if ref.planned_here:
+            # the claim queries pick their plan by the table's statistics: a pass just
+            # inserted in bulk would otherwise be claimed by sorting every open row
+            self.conn.execute("ANALYZE deliveries")
+        return ref
 
     def _plan(self, schedule_key: str, fire_at: datetime, plan_fn: Callable[[Any], PassPlan], owner: str) -> PassRef:
         with self._tx() as cur:

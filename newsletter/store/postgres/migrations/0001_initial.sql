@@ -73,8 +73,9 @@ CREATE TABLE deliveries (
     deferred_in bigint,                         -- the pass that left it pending (temporary trouble)
     UNIQUE (pass_id, email_key)                 -- one delivery per subscriber per pass
 );
+-- the work queue: only the open rows, in claim order (no index on status alone: it
+-- would only make every claim and outcome update one more index)
 CREATE INDEX deliveries_open ON deliveries(id) WHERE status IN ('pending', 'claimed');
-CREATE INDEX deliveries_status ON deliveries(status);
 CREATE INDEX deliveries_email ON deliveries(email_key, id);
 CREATE INDEX deliveries_message_id ON deliveries(message_id);
 CREATE INDEX deliveries_sender ON deliveries(sender);
