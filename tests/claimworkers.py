@@ -16,16 +16,16 @@ from newsletter.store.postgres import FencedOutcome, PassPlan, PostgresLedger
 def planned_deliveries(n: int, *, prefix: str = "s", data: bytes = b"") -> list[NewDelivery]:
     """``n`` deliveries to ``{prefix}{i}@example.org`` (bytes empty: rendered at claim)."""
     return [
-        NewDelivery(f"{prefix}{i}@example.org", f"<{i}.{prefix}@digest.test>", (f"p{i % 7}",), "digest@example.org", data)
+        NewDelivery(
+            f"{prefix}{i}@example.org", f"<{i}.{prefix}@digest.test>", (f"p{i % 7}",), "digest@example.org", data
+        )
         for i in range(n)
     ]
 
 
 def plan(ledger: PostgresLedger, n: int, *, key: str = "0 7 * * *", fire_at: datetime, owner: str) -> Any:
     """Plan (or join) the pass of ``(key, fire_at)`` with ``n`` deliveries."""
-    return ledger.plan_pass(
-        key, fire_at, lambda lg: PassPlan(planned_deliveries(n), lg.last_digest_id()), owner=owner
-    )
+    return ledger.plan_pass(key, fire_at, lambda lg: PassPlan(planned_deliveries(n), lg.last_digest_id()), owner=owner)
 
 
 def plan_worker(url: str, n: int, fire_at: datetime, owner: str, barrier: Any, queue: Any) -> None:

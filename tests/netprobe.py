@@ -20,9 +20,7 @@ from newsletter.store.postgres import PostgresLedger
 def main() -> None:
     url, smtp_host, smtp_port = sys.argv[1], sys.argv[2], int(sys.argv[3])
     ledger = PostgresLedger.open(url)
-    count = 0
-    for line in sys.stdin:
-        count += 1
+    for count, line in enumerate(sys.stdin, start=1):
         if line.strip() == "pg":
             try:
                 ledger.register_subscribers([f"probe{count}@example.org"])

@@ -98,7 +98,9 @@ class PgServer:
         if os.geteuid() == 0:
             user = pwd.getpwnam(SUPERUSER)
             os.chown(self.root, user.pw_uid, user.pw_gid)
-        self._run([initdb, "-D", str(self.data), "-U", SUPERUSER, "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions"])
+        self._run(
+            [initdb, "-D", str(self.data), "-U", SUPERUSER, "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions"]
+        )
         self._configure()
         self._run([pg_ctl, "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "start"])
         self._running = True
@@ -119,9 +121,7 @@ class PgServer:
                 "log_min_messages = warning\n"
             )
         (self.data / "pg_hba.conf").write_text(
-            "local all all trust\n"
-            f"host all {PASSWORD_ROLE} 0.0.0.0/0 scram-sha-256\n"
-            "host all all 0.0.0.0/0 trust\n",
+            f"local all all trust\nhost all {PASSWORD_ROLE} 0.0.0.0/0 scram-sha-256\nhost all all 0.0.0.0/0 trust\n",
             encoding="utf-8",
         )
 

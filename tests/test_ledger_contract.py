@@ -139,7 +139,9 @@ def test_ledger_backfill_gives_newcomers_the_latest_digest(ledger: AnyLedger) ->
 def test_ledger_record_pending_then_outcomes(ledger: AnyLedger) -> None:
     d = ledger.record_digest(path="1", sha256="1" * 64, papers=[paper(1), paper(2)])
     ledger.register_subscribers(["ana@example.org", "bo@example.org", "cy@example.org"])
-    [ids] = ledger.record([([new("ana@example.org", 1, ("p1", "p2")), new("bo@example.org", 2), new("cy@example.org", 3)], d)])
+    [ids] = ledger.record(
+        [([new("ana@example.org", 1, ("p1", "p2")), new("bo@example.org", 2), new("cy@example.org", 3)], d)]
+    )
     a, b, c = ids
     assert ledger.pending_ids() == [a, b, c]
     assert ledger.delivery_counts() == {"sent": 0, "pending": 3, "failed": 0}
@@ -149,7 +151,13 @@ def test_ledger_record_pending_then_outcomes(ledger: AnyLedger) -> None:
         (a, "ana@example.org", b"msg-1", 0),
     ]
     assert ledger.excluded_papers(["ana@example.org"]) == {"ana@example.org": {"p1", "p2"}}
-    ledger.record(outcomes=[Outcome(a, "sent", 1), Outcome(b, "failed", 2, "550 no such user"), Outcome(c, "pending", 5, "421 busy")])
+    ledger.record(
+        outcomes=[
+            Outcome(a, "sent", 1),
+            Outcome(b, "failed", 2, "550 no such user"),
+            Outcome(c, "pending", 5, "421 busy"),
+        ]
+    )
     assert ledger.delivery_counts() == {"sent": 1, "pending": 1, "failed": 1}
     assert ledger.sent_papers("ana@example.org") == {"p1", "p2"}
     assert ledger.excluded_papers(["ana@example.org", "cy@example.org"]) == {
@@ -232,7 +240,10 @@ def test_ledger_cancel_suppressed_pendings(ledger: AnyLedger) -> None:
     ledger.record_bounce("bo@example.org", kind="hard", source="smtp", delivery_id=None)
     cancelled = ledger.cancel_suppressed()
     assert [(c.id, c.email) for c in cancelled] == [(ids[0], "ana@example.org"), (ids[1], "bo@example.org")]
-    assert {f.email: f.error for f in ledger.failed()} == {"ana@example.org": "unsubscribed", "bo@example.org": "bounced"}
+    assert {f.email: f.error for f in ledger.failed()} == {
+        "ana@example.org": "unsubscribed",
+        "bo@example.org": "bounced",
+    }
     assert ledger.pending_ids() == [ids[2]]
 
 
@@ -249,8 +260,13 @@ def test_ledger_bounces_tie_reports_and_suppress(ledger: AnyLedger) -> None:
     assert by_sender is not None and by_sender.id == ids[1]
     assert ledger.last_delivery_to("ANA@example.org") == ids[0]
     why = ledger.record_bounce(
-        "ana@example.org", kind="hard", source="dsn", delivery_id=ids[0], status="5.1.1",
-        diagnostic="user unknown", report_id="<r1@mx>",
+        "ana@example.org",
+        kind="hard",
+        source="dsn",
+        delivery_id=ids[0],
+        status="5.1.1",
+        diagnostic="user unknown",
+        report_id="<r1@mx>",
     )
     assert why == "1 hard bounce"
     assert ledger.has_report("<r1@mx>") and not ledger.has_report("<r2@mx>")

@@ -186,7 +186,9 @@ def test_claims_renew_extends_only_current_claims(pg_url: str, ledger: PostgresL
     claims = ledger.claim(ref.id, "a", 2, lease_seconds=30)
     renewed = ledger.renew(claims, lease_seconds=600)
     assert len(renewed.renewed) == 2 and renewed.lost == ()
-    assert all(n.lease_until > c.lease_until and n.fence == c.fence for n, c in zip(renewed.renewed, claims, strict=True))
+    assert all(
+        n.lease_until > c.lease_until and n.fence == c.fence for n, c in zip(renewed.renewed, claims, strict=True)
+    )
     expire(pg_url, [claims[0].id])
     [taken] = ledger.claim(ref.id, "b", 5, lease_seconds=30)
     again = ledger.renew(renewed.renewed)

@@ -186,7 +186,9 @@ def test_postgres_state_config_errors(tmp_path: Path, extra: str, line: int, mes
 
 def test_postgres_state_password_env_unset_is_a_config_error(tmp_path: Path, monkeypatch: Any) -> None:
     monkeypatch.delenv("DIGEST_DB_PW", raising=False)
-    config = load_config(write_config(tmp_path, "state: postgresql://digest@db/news\nstate_password_env: DIGEST_DB_PW\n"))
+    config = load_config(
+        write_config(tmp_path, "state: postgresql://digest@db/news\nstate_password_env: DIGEST_DB_PW\n")
+    )
     with pytest.raises(ConfigError, match=r"config.yaml:4: state_password_env: the environment variable DIGEST_DB_PW"):
         require_secrets(config)
     with pytest.raises(ConfigError, match="DIGEST_DB_PW"):
@@ -226,4 +228,3 @@ def test_postgres_test_server_runs_as_postgres_user(pg_server: PgServer) -> None
     if os.geteuid() == 0:
         owner = Path(pg_server.data).stat().st_uid
         assert pwd.getpwuid(owner).pw_name == "postgres"
-

@@ -2,7 +2,7 @@
 senders (:mod:`newsletter.store.postgres.claims`). Needs psycopg 3, the ``postgresql``
 extra (``pip install 'paper-digest[postgresql]'``)."""
 
-from newsletter.store.postgres.claims import (
+from newsletter.store.claiming import (
     LEASE_SECONDS,
     Claim,
     ClaimLedger,

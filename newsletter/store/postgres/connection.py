@@ -106,8 +106,7 @@ def pg_error(where: str, exc: BaseException, conn: Connection | None = None) -> 
         return LedgerFullError(f"the database server is out of space ({text}); free some and run again", path=where)
     if isinstance(exc, pgerrors.ReadOnlySqlTransaction):
         return LedgerError(
-            f"cannot write the ledger ({text}): state: names a read-only server (a standby?); point it at the "
-            "primary",
+            f"cannot write the ledger ({text}): state: names a read-only server (a standby?); point it at the primary",
             path=where,
         )
     if isinstance(exc, pgerrors.InsufficientPrivilege):
@@ -220,7 +219,8 @@ def check_version(conn: Connection, where: str, version: int | None, latest: int
 
 
 _VERSION_TABLE = (
-    "CREATE TABLE IF NOT EXISTS schema_version (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
+    "CREATE TABLE IF NOT EXISTS schema_version "
+    "(version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
 )
 
 

@@ -112,7 +112,8 @@ class Digests(PgStore):
     def advance(self, emails: Iterable[str], horizon: int) -> None:
         """Mark digests up to ``horizon`` as considered for addresses that get nothing."""
         self.conn.execute(
-            "UPDATE subscribers SET horizon = GREATEST(horizon, %s) WHERE email = ANY(%s)", (horizon, list(by_key(emails)))
+            "UPDATE subscribers SET horizon = GREATEST(horizon, %s) WHERE email = ANY(%s)",
+            (horizon, list(by_key(emails))),
         )
 
     def excluded_papers(self, emails: Iterable[str]) -> dict[str, set[str]]:
@@ -151,7 +152,9 @@ class Digests(PgStore):
                     "ON CONFLICT (email) DO NOTHING",
                     (key, now),
                 )
-                cur.execute("UPDATE subscribers SET horizon = %s WHERE email = %s AND horizon > %s", (start, key, start))
+                cur.execute(
+                    "UPDATE subscribers SET horizon = %s WHERE email = %s AND horizon > %s", (start, key, start)
+                )
                 if cur.rowcount:
                     moved.append(email)
         return moved

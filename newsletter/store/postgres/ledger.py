@@ -21,8 +21,10 @@ Differences a caller may notice (all deliberate):
 from __future__ import annotations
 
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from newsletter.errors import LedgerError
+from newsletter.store.claiming import ClaimLedger
 from newsletter.store.postgres.base import guard_methods
 from newsletter.store.postgres.claims import Claims
 from newsletter.store.postgres.connection import (
@@ -95,5 +97,11 @@ class PostgresLedger(Digests, Outbox, Suppress, Claims):
 
 
 guard_methods(PostgresLedger)
+
+if TYPE_CHECKING:
+
+    def _conforms(ledger: PostgresLedger) -> ClaimLedger:
+        return ledger  # mypy checks that PostgresLedger implements the claim API
+
 
 __all__ = ["SCHEMA_VERSION", "LedgerError", "PostgresLedger"]

@@ -23,7 +23,7 @@ from newsletter.delivery.ledger import (
     PendingDelivery,
     UnfinishedRun,
 )
-from newsletter.store.postgres.base import Cursor, PgStore, by_key
+from newsletter.store.postgres.base import Cursor, PgStore
 
 INSERT_DELIVERY = (
     "INSERT INTO deliveries(pass_id, email, email_key, message_id, status, attempts, created_at, updated_at, "
