@@ -311,6 +311,20 @@ class Dkim(Model):
         return value.encode() if value else None
 
 
+def ledger_password_missing(config: Config) -> ConfigError | None:
+    """``state_password_env`` names a variable that is unset or empty (issue 23)."""
+    name = config.ledger_password_env
+    if not name or os.environ.get(name):
+        return None
+    return ConfigError(
+        f"the environment variable {name} (state_password_env) holding the ledger database's password is unset "
+        "or empty",
+        path=str(config.path),
+        line=config.lines.get("state_password_env"),
+        key="state_password_env",
+    )
+
+
 def missing_secrets(config: Config) -> list[ConfigError]:
     """Secrets named by the configuration but absent from the environment (SPEC 3: a
     ``username`` whose ``password_env`` is unset or empty is a configuration error,
@@ -339,16 +353,8 @@ def missing_secrets(config: Config) -> list[ConfigError]:
                 key="bounces.imap.password_env",
             )
         )
-    if config.ledger_password_env and not os.environ.get(config.ledger_password_env):
-        out.append(
-            ConfigError(
-                f"the environment variable {config.ledger_password_env} (state_password_env) holding the ledger "
-                "database's password is unset or empty",
-                path=where,
-                line=config.lines.get("state_password_env"),
-                key="state_password_env",
-            )
-        )
+    if (ledger := ledger_password_missing(config)) is not None:
+        out.append(ledger)
     dkim = config.dkim
     if dkim is not None and dkim.key_file is not None and not dkim.key_file.is_file():
         out.append(

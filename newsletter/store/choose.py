@@ -8,9 +8,9 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, TypeAlias
 
-from newsletter.config import Config
+from newsletter.config import Config, ledger_password_missing
 from newsletter.delivery.ledger import Ledger
-from newsletter.errors import ConfigError, LedgerError
+from newsletter.errors import LedgerError
 from newsletter.store.urls import redact_url
 
 if TYPE_CHECKING:
@@ -21,19 +21,10 @@ AnyLedger: TypeAlias = "Ledger | PostgresLedger"
 
 def ledger_password(config: Config) -> str | None:
     """The PostgreSQL password from ``state_password_env`` (None: libpq finds its own)."""
-    name = config.ledger_password_env
-    if name is None:
-        return None
-    value = os.environ.get(name)
-    if not value:
-        raise ConfigError(
-            f"the environment variable {name} (state_password_env) holding the ledger database's password is "
-            "unset or empty",
-            path=str(config.path),
-            line=config.lines.get("state_password_env"),
-            key="state_password_env",
-        )
-    return value
+    problem = ledger_password_missing(config)
+    if problem is not None:
+        raise problem
+    return os.environ[config.ledger_password_env] if config.ledger_password_env else None
 
 
 def postgres_ledger_class(where: str) -> type[PostgresLedger]:
