@@ -187,7 +187,11 @@ def migrations() -> dict[int, str]:
 
 def schema_version(conn: Connection) -> int | None:
     """The version of the ledger schema in the database; None when it holds none."""
-    row = conn.execute("SELECT to_regclass('schema_version') IS NOT NULL").fetchone()
+    # pg_tables, read with the statement's snapshot (to_regclass would consult a catalog
+    # cache that may not yet know of a table another host has just committed)
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE schemaname = current_schema() AND tablename = 'schema_version')"
+    ).fetchone()
     if row is None or not row[0]:
         return None
     found = conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()
@@ -225,17 +229,21 @@ _VERSION_TABLE = (
 
 
 def migrate(conn: Connection, where: str) -> int:
-    """Bring the schema up to the newest shipped version; returns it."""
+    """Bring the schema up to the newest shipped version; returns it. Everything is
+    decided under the migration lock (what a database holds can change until then:
+    another host may be migrating it)."""
     shipped = migrations()
     latest = max(shipped)
-    check_version(conn, where, schema_version(conn), latest)
+    if schema_version(conn) == latest:
+        return latest  # the usual case, no lock needed: a committed version never goes back
     for target in sorted(shipped):
         with transaction(conn) as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_SPACE, MIGRATE_LOCK))
-            cur.execute(_VERSION_TABLE)
-            current = schema_version(conn) or 0
-            if current >= target:
+            current = schema_version(conn)
+            check_version(conn, where, current, latest)
+            if (current or 0) >= target:
                 continue  # done meanwhile by another host, or earlier
+            cur.execute(_VERSION_TABLE)
             cur.execute(shipped[target].encode())  # the whole file: several statements, no parameters
             cur.execute("INSERT INTO schema_version(version) VALUES (%s)", (target,))
     return latest
