@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from bench import (
+    bench_claims,
     bench_config,
     bench_delivery,
     bench_install,
@@ -26,6 +27,7 @@ def main() -> None:
         bench_render,
         bench_delivery,
         bench_web,
+        bench_claims,
     ):
         started = time.perf_counter()
         module.run()

@@ -40,6 +40,7 @@ from newsletter.addresses import parse_mailbox as parse_mailbox
 from newsletter.cron import cron_trigger, timezone
 from newsletter.errors import ConfigError, NewsletterError
 from newsletter.matching import Profile, validate_keyword
+from newsletter.store.urls import is_database_url, redact_url, url_password
 
 DEFAULT_CONFIG = "config.yaml"
 _CONTROL = re.compile(r"[\r\n\x00]")
@@ -315,6 +316,20 @@ class Dkim(Model):
         return value.encode() if value else None
 
 
+def ledger_password_missing(config: Config) -> ConfigError | None:
+    """``state_password_env`` names a variable that is unset or empty (issue 23)."""
+    name = config.ledger_password_env
+    if not name or os.environ.get(name):
+        return None
+    return ConfigError(
+        f"the environment variable {name} (state_password_env) holding the ledger database's password is unset "
+        "or empty",
+        path=str(config.path),
+        line=config.lines.get("state_password_env"),
+        key="state_password_env",
+    )
+
+
 def missing_secrets(config: Config) -> list[ConfigError]:
     """Secrets named by the configuration but absent from the environment (SPEC 3: a
     ``username`` whose ``password_env`` is unset or empty is a configuration error,
@@ -343,6 +358,8 @@ def missing_secrets(config: Config) -> list[ConfigError]:
                 key="bounces.imap.password_env",
             )
         )
+    if (ledger := ledger_password_missing(config)) is not None:
+        out.append(ledger)
     dkim = config.dkim
     if dkim is not None and dkim.key_file is not None and not dkim.key_file.is_file():
         out.append(
@@ -552,9 +569,35 @@ class Archive(Model):
         return self
 
 
+# --- issue 23: the ledger in PostgreSQL (SPEC 6d)
+
+
+class LedgerSettings(Model):
+    """``ledger:``: how several senders share a PostgreSQL ledger (accepted with SQLite too)."""
+
+    lease_seconds: float = Field(default=120.0, ge=1, le=3600)  # a claim's lease, on the database's clock
+
+
+def _state(value: str) -> str:
+    """``state:``: a SQLite path, or a libpq URL without a password (secrets never live
+    in the file)."""
+    if not value.strip() or _CONTROL.search(value):
+        raise ValueError("needs a path to the SQLite ledger, or a postgresql:// URL, on one line")
+    if is_database_url(value) and url_password(value):
+        raise ValueError(
+            "a password in the URL: secrets never live in the file; put it in an environment variable and name "
+            "it in state_password_env (or use PGPASSWORD, ~/.pgpass)"
+        )
+    if value.startswith(("postgresql:", "postgres:")) and not is_database_url(value):
+        raise ValueError("a PostgreSQL URL reads postgresql://USER@HOST:PORT/DB")
+    return value
+
+
 class ConfigModel(Model):
     digests: Digests = Digests()
-    state: Path = Path("newsletter.sqlite3")
+    state: str = "newsletter.sqlite3"  # a SQLite path, or postgresql://USER@HOST:PORT/DB (6d)
+    state_password_env: str | None = None
+    ledger: LedgerSettings = LedgerSettings()
     schedule: Schedule = Schedule()
     sender: Sender = Sender()
     links: Links = Links()
@@ -569,6 +612,8 @@ class ConfigModel(Model):
     archive: Archive = Archive()
 
     _sources = field_validator("sources")(_unique_sources)
+    _state = field_validator("state")(_state)
+    _state_password_env = field_validator("state_password_env")(check_env_name)
     bounces: Bounces = Bounces()
     dkim: Dkim | None = None
 
@@ -674,6 +719,10 @@ class Config:
     dkim: Dkim | None = None
     lines: Mapping[str, int] = field(default_factory=dict)  # key path -> line, for later checks
     left_out: tuple[LeftOut, ...] = ()  # bad subscribers (load_config(strict=False)), SPEC 6c
+    # issue 23: `state: postgresql://...` (ledger_path then only names it: see newsletter.store.choose)
+    ledger_url: str | None = None
+    ledger_password_env: str | None = None
+    ledger: LedgerSettings = field(default_factory=LedgerSettings)
 
     def subscriber(self, email: str) -> Subscriber:
         wanted = address_key(email)
@@ -974,6 +1023,7 @@ def _load_config(path: str | os.PathLike[str], *, strict: bool) -> Config:
         if model.subscribers_dir is not None:
             subscribers.extend(_load_subscriber_dir(_resolve(base, model.subscribers_dir), problems, left))
         problems.extend(_check_paths(model, base, cfg_path, lines))
+        problems.extend(_check_ledger(model, cfg_path, lines))
     subscribers = _usable(subscribers, left)
     if problems or (strict and left):
         every = (*problems, *(p for lo in left for p in lo.problems))
@@ -1049,7 +1099,7 @@ def _config_of(
     return Config(
         path=cfg_path,
         digests=model.digests.model_copy(update={"directory": _resolve(base, model.digests.directory)}),
-        ledger_path=_resolve(base, model.state),
+        ledger_path=_ledger_path(base, model.state),
         schedule=model.schedule,
         sender=model.sender,
         links=model.links,
@@ -1075,10 +1125,14 @@ def _config_of(
                 ("smtp.username", ("smtp", "username")),
                 ("bounces.imap", ("bounces", "imap")),
                 ("dkim", ("dkim",)),
+                ("state_password_env", ("state_password_env",)),
             )
             if (line := lines.line(loc)) is not None
         },
         left_out=left,
+        ledger_url=model.state.strip() if _is_url(model.state) else None,
+        ledger_password_env=model.state_password_env,
+        ledger=model.ledger,
     )
 
 
@@ -1100,6 +1154,38 @@ def _subscriber(s: SubscriberModel, source: str, d: Defaults) -> Subscriber:
         like_threshold=s.like_threshold if s.like_threshold is not None else d.like_threshold,
         like_top=s.like_top if s.like_top is not None else d.like_top,
     )
+
+
+def _is_url(state: str) -> bool:
+    return is_database_url(state.strip())
+
+
+def _ledger_path(base: Path, state: str) -> Path:
+    """The SQLite ledger's path; for a PostgreSQL URL, a path that only names the
+    database (it is never a file: the SQLite ledger and its lock refuse it)."""
+    if _is_url(state):
+        return Path(redact_url(state.strip()))
+    return _resolve(base, Path(state))
+
+
+def _check_ledger(model: ConfigModel, cfg_path: Path, lines: _Lines) -> Iterator[ConfigError]:
+    """``state_password_env`` only with a URL; on PostgreSQL, a lease longer than an SMTP
+    transaction (SQLite takes no leases: any value is accepted there)."""
+    if model.state_password_env is not None and not _is_url(model.state):
+        yield ConfigError(
+            "state_password_env is for a PostgreSQL ledger (state: postgresql://USER@HOST:PORT/DB)",
+            path=str(cfg_path),
+            line=lines.line(("state_password_env",)),
+            key="state_password_env",
+        )
+    if _is_url(model.state) and model.ledger.lease_seconds <= model.smtp.timeout:
+        yield ConfigError(
+            f"{model.ledger.lease_seconds:g} s is not longer than smtp.timeout ({model.smtp.timeout:g} s): a "
+            "sender could not finish one SMTP transaction within its lease",
+            path=str(cfg_path),
+            line=lines.line(("ledger", "lease_seconds")),
+            key="ledger.lease_seconds",
+        )
 
 
 def _resolve_bounces(bounces: Bounces, base: Path) -> Bounces:

@@ -102,3 +102,14 @@ class LedgerFullError(LedgerError):
 class LedgerBusyError(LedgerError):
     """Another newsletter process holds the ledger lock (``send`` and ``run`` refuse
     to run at once on one ledger)."""
+
+
+class LedgerConnectionLost(LedgerError):
+    """The connection to a PostgreSQL ledger broke during a call (the server went
+    away, the network to it was cut, it restarted). What that call wrote may or may
+    not be committed; nothing is lost either way (a delivery not recorded ``sent``
+    is sent again, with the same Message-ID, by this or another sender). A sender
+    stops starting SMTP transactions on it; the ledger reconnects at its next call.
+    Work was under way: exit 1."""
+
+    exit_code = 1

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 
 from newsletter.errors import LedgerBusyError, LedgerError
+from newsletter.store.urls import sqlite_only
 
 
 class LedgerLock:
@@ -27,6 +28,7 @@ class LedgerLock:
 
     def acquire(self) -> None:
         ledger = str(self.path.with_name(self.path.name.removesuffix(".lock")))
+        sqlite_only(ledger)  # no lock file made of a postgresql:// state
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -200,3 +200,31 @@ def in_terminal(*args: str, columns: int, cwd: Path | None = None) -> str:
     os.close(master)
     proc.wait(timeout=120)
     return b"".join(chunks).decode("utf-8", errors="replace").replace("\r\n", "\n")
+
+
+# --------------------------------------------------------------------------- PostgreSQL (issue 23)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    """One throwaway PostgreSQL for the session (tests/pgserver.py), with a template
+    database holding the migrated ledger; stopped and removed at the end."""
+    from tests.pgserver import PgServer
+
+    server = PgServer().start()
+    try:
+        server.make_template()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: Any) -> Iterator[str]:
+    """A fresh database of its own for one test (a copy of the migrated template), as
+    the URL ``state:`` takes; dropped afterwards."""
+    from tests.pgserver import TEMPLATE
+
+    name = pg_server.create_database(template=TEMPLATE)
+    yield pg_server.url(name)
+    pg_server.drop_database(name)

@@ -141,9 +141,11 @@ class Handler:
 class SmtpServer:
     """aiosmtpd in its own thread. ``received`` lists the accepted messages."""
 
-    def __init__(self, faults: Faults | None = None, *, port: int | None = None, **smtp_kwargs: Any) -> None:
+    def __init__(
+        self, faults: Faults | None = None, *, port: int | None = None, host: str = "127.0.0.1", **smtp_kwargs: Any
+    ) -> None:
         self.handler = Handler(faults or Faults())
-        self.host = "127.0.0.1"
+        self.host = host
         self.port = port or free_port()
         self.controller = Controller(self.handler, hostname=self.host, port=self.port, **smtp_kwargs)
 

@@ -9,6 +9,7 @@ from newsletter.cli.options import config_option
 from newsletter.config import Config, load_config, require_secrets
 from newsletter.cron import describe_cron
 from newsletter.errors import ConfigError, DeliveryError, RenderError
+from newsletter.store.urls import redact_url
 
 
 @click.command("check")
@@ -76,7 +77,11 @@ def _echo_summary(config: Config) -> None:
     click.echo(
         f"  smtp:        {smtp.host}:{smtp.effective_port} security={smtp.security} connections={smtp.connections}"
     )
-    click.echo(f"  ledger:      {config.ledger_path}")
+    if config.ledger_url:
+        lease = config.ledger.lease_seconds
+        click.echo(f"  ledger:      PostgreSQL {redact_url(config.ledger_url)} (claims leased {lease:g} s)")
+    else:
+        click.echo(f"  ledger:      {config.ledger_path}")
     unsub = config.sender.unsubscribe
     endpoint = f"on {unsub.listen} (serve, and inside run)" if unsub.listen else "off in run (serve: 127.0.0.1:8026)"
     click.echo(f"  unsubscribe: {unsub.url or '(no URL)'}; endpoint {endpoint}")

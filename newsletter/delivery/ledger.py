@@ -96,6 +96,7 @@ from newsletter.addresses import address_key as address_key
 from newsletter.digest import Paper, paper_id, unique_papers
 from newsletter.errors import LedgerError as LedgerError
 from newsletter.errors import LedgerFullError as LedgerFullError
+from newsletter.store.urls import sqlite_only
 
 T = TypeVar("T")
 
@@ -510,6 +511,7 @@ class Ledger:
         usable ledger of this version is a :class:`LedgerError` naming the file and
         what to do: an empty (0-byte) file, garbage, a truncated file, a newer schema,
         a read-only file or directory, a lock held by another program."""
+        sqlite_only(path)  # a postgresql:// state: newsletter.store.choose.open_ledger opens it
         if str(path) == ":memory:":
             conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
             ledger = cls(conn, Path(":memory:"))
@@ -619,6 +621,7 @@ class Ledger:
     def open_readonly(cls, path: str | Path) -> Ledger | None:
         """The ledger for reading only (``status``, ``--dry-run``); None when it does not
         exist yet. Never creates or migrates anything."""
+        sqlite_only(path)
         p = Path(path)
         with _translated(p):
             if not p.exists():
@@ -1335,6 +1338,20 @@ class Ledger:
                 if cur.rowcount:
                     moved.append(email)
         return moved
+
+    # ------------------------------------------------------------------ feedback (issue 17), as methods
+
+    def record_feedback(self, email: str, paper_id: str, action: str, *, title: str, source: str) -> bool:
+        """:func:`record_feedback` as a method (the PostgreSQL ledger's spelling)."""
+        return record_feedback(self, email, paper_id, action, title=title, source=source)
+
+    def forget_feedback(self, email: str, paper_id: str) -> bool:
+        """:func:`forget_feedback` as a method."""
+        return forget_feedback(self, email, paper_id)
+
+    def feedback_rows(self, email: str | None = None) -> list[FeedbackRow]:
+        """:func:`feedback_rows` as a method."""
+        return feedback_rows(self, email)
 
 
 class FeedbackRow(NamedTuple):

@@ -1,0 +1,56 @@
+"""Open the ledger the configuration names (SPEC 6d): ``state:`` a path is the SQLite
+ledger (the default, one machine), a ``postgresql://`` URL the PostgreSQL one (any
+number of senders on any hosts). The PostgreSQL password comes from the variable named
+by ``state_password_env``, else from libpq's own ``PGPASSWORD`` or ``~/.pgpass``."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, TypeAlias
+
+from newsletter.config import Config, ledger_password_missing
+from newsletter.delivery.ledger import Ledger
+from newsletter.errors import LedgerError
+from newsletter.store.urls import redact_url
+
+if TYPE_CHECKING:
+    from newsletter.store.postgres import PostgresLedger
+
+AnyLedger: TypeAlias = "Ledger | PostgresLedger"
+
+
+def ledger_password(config: Config) -> str | None:
+    """The PostgreSQL password from ``state_password_env`` (None: libpq finds its own)."""
+    problem = ledger_password_missing(config)
+    if problem is not None:
+        raise problem
+    return os.environ[config.ledger_password_env] if config.ledger_password_env else None
+
+
+def postgres_ledger_class(where: str) -> type[PostgresLedger]:
+    """:class:`PostgresLedger`, or one line saying how to install its driver."""
+    try:
+        from newsletter.store.postgres import PostgresLedger
+    except ImportError as exc:
+        raise LedgerError(
+            f"state: is a PostgreSQL URL but its driver is missing ({exc}); install it with "
+            "pip install 'paper-digest[postgresql]'",
+            path=where,
+        ) from None
+    return PostgresLedger
+
+
+def open_ledger(config: Config) -> AnyLedger:
+    """The configured ledger, opened (created or migrated when needed)."""
+    if config.ledger_url is None:
+        return Ledger.open(config.ledger_path)
+    password = ledger_password(config)
+    return postgres_ledger_class(redact_url(config.ledger_url)).open(config.ledger_url, password=password)
+
+
+def open_ledger_readonly(config: Config) -> AnyLedger | None:
+    """The configured ledger for reading only; None when it holds nothing yet."""
+    if config.ledger_url is None:
+        return Ledger.open_readonly(config.ledger_path)
+    password = ledger_password(config)
+    return postgres_ledger_class(str(config.ledger_path)).open_readonly(config.ledger_url, password=password)

@@ -1,0 +1,109 @@
+"""What every part of the PostgreSQL ledger shares: the connection (reconnected at
+the next call after it broke), transactions, and the guard that turns psycopg's
+errors into :class:`~newsletter.errors.LedgerError` at every public method."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import psycopg
+
+from newsletter.addresses import address_key
+from newsletter.store.postgres.connection import Connection, connect, pg_error, transaction
+
+T = TypeVar("T")
+Cursor = psycopg.Cursor[tuple[Any, ...]]
+Params = Sequence[Any] | Mapping[str, Any]
+
+
+class PgStore:
+    """The connection of a PostgreSQL ledger and the helpers its parts use.
+
+    ``path`` is the database as shown to the operator (its URL without the password:
+    errors name it); ``version`` its schema version. The ledger may be used from one
+    thread at a time (as the SQLite one)."""
+
+    def __init__(self, conn: Connection, url: str, where: str, *, password: str | None, readonly: bool) -> None:
+        self.conn = conn
+        self.url = url
+        self.path = where
+        self.version = 0
+        self._password = password
+        self._readonly = readonly
+        self._depth = 0  # guarded calls under way (a call from inside another one is nested)
+        self._closed = False
+
+    # ------------------------------------------------------------------ connection
+
+    def _ensure_connected(self) -> None:
+        """A connection that broke (the server restarted, the network was cut) is
+        replaced at the next call, never inside one: what a transaction had done
+        died with it."""
+        if self._depth == 0 and not self._closed and (self.conn.closed or self.conn.broken):
+            self.conn = connect(self.url, self.path, password=self._password, readonly=self._readonly)
+
+    def close(self) -> None:
+        self._closed = True
+        self.conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Cursor]:
+        """One transaction (a savepoint inside another one)."""
+        with transaction(self.conn) as cur:
+            yield cur
+
+    def _one(self, sql: str, args: Params = ()) -> tuple[Any, ...] | None:
+        return self.conn.execute(sql, args).fetchone()
+
+    def _all(self, sql: str, args: Params = ()) -> list[tuple[Any, ...]]:
+        return self.conn.execute(sql, args).fetchall()
+
+    def _scalar(self, sql: str, args: Params = ()) -> Any:
+        row = self._one(sql, args)
+        return None if row is None else row[0]
+
+
+def by_key(emails: Iterable[str]) -> dict[str, list[str]]:
+    """Addresses grouped by their key (the stored spelling), each spelling once."""
+    out: dict[str, list[str]] = {}
+    for email in emails:
+        spellings = out.setdefault(address_key(email), [])
+        if email not in spellings:
+            spellings.append(email)
+    return out
+
+
+def _guarded(fn: Callable[..., T]) -> Callable[..., T]:
+    @functools.wraps(fn)
+    def method(self: PgStore, *args: Any, **kwargs: Any) -> T:
+        self._ensure_connected()
+        self._depth += 1
+        try:
+            return fn(self, *args, **kwargs)
+        except psycopg.Error as exc:
+            raise pg_error(self.path, exc, self.conn) from None
+        finally:
+            self._depth -= 1
+
+    return method
+
+
+_UNGUARDED = frozenset({"close"})
+
+
+def guard_methods(cls: type[T]) -> type[T]:
+    """Every public method of ``cls`` and its bases (up to :class:`PgStore`) turns
+    psycopg's errors into a :class:`LedgerError` naming the database: the one place."""
+    for klass in cls.__mro__:
+        if klass is PgStore or klass is object:
+            continue
+        for name, value in list(vars(klass).items()):
+            if name.startswith("_") or name in _UNGUARDED or not inspect.isfunction(value):
+                continue
+            if getattr(cls, name) is value:  # not overridden further down
+                setattr(cls, name, _guarded(value))
+    return cls

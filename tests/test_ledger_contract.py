@@ -1,0 +1,332 @@
+"""The ledger contract: the same behaviour checks, through the public methods, on both
+backends (a SQLite file, and a database of the session's throwaway PostgreSQL).
+Whatever a pass, ``status``, the bounce reader or the web endpoints rely on must hold
+on each; the claim API of several senders is in test_ledger_claims.py."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from newsletter.delivery.ledger import FetchState, Ledger, NewDelivery, Outcome
+from newsletter.digest import Paper
+from newsletter.store.postgres import PostgresLedger
+
+AnyLedger = Ledger | PostgresLedger
+
+
+@dataclass
+class Backend:
+    name: str
+    open: Callable[[], AnyLedger]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest, tmp_path: Any) -> Backend:
+    if request.param == "sqlite":
+        path = tmp_path / "ledger.sqlite3"
+        return Backend("sqlite", lambda: Ledger.open(path))
+    url = request.getfixturevalue("pg_url")
+    return Backend("postgres", lambda: PostgresLedger.open(url))
+
+
+@pytest.fixture
+def ledger(backend: Backend) -> Iterator[AnyLedger]:
+    opened = backend.open()
+    yield opened
+    opened.close()
+
+
+def paper(n: int, *, title: str | None = None, arxiv: str | None = None) -> Paper:
+    return Paper(
+        title=title or f"Paper number {n}",
+        abstract=f"Abstract of paper {n}.",
+        id=arxiv or f"p{n}",
+        source="test",
+        arxiv_id=arxiv,
+    )
+
+
+def new(email: str, n: int, papers: tuple[str, ...] = ("p1",), data: bytes = b"msg") -> NewDelivery:
+    return NewDelivery(email, f"<{n}.{email}@digest.test>", papers, "digest@example.org", data + b"-" + str(n).encode())
+
+
+# --------------------------------------------------------------------------- digests
+
+
+def test_ledger_digests_recorded_in_pickup_order(ledger: AnyLedger) -> None:
+    assert ledger.last_digest_id() == 0
+    first = ledger.record_digest(path="/d/a.txt", sha256="a" * 64, papers=[paper(1), paper(2)])
+    bad = ledger.record_digest(path="/d/b.txt", sha256="b" * 64, error="not a digest: line 3")
+    assert bad > first
+    assert ledger.last_digest_id() == bad
+    assert ledger.has_digest("a" * 64) and not ledger.has_digest("c" * 64)
+    rows = ledger.digests()
+    assert [(r.path, r.status, r.papers, r.error) for r in rows] == [
+        ("/d/a.txt", "ok", 2, None),
+        ("/d/b.txt", "failed", 0, "not a digest: line 3"),
+    ]
+    assert rows[0].seen_at > 0
+
+
+def test_ledger_papers_after_merges_and_bounds(ledger: AnyLedger) -> None:
+    d1 = ledger.record_digest(path="1", sha256="1" * 64, papers=[paper(1), paper(2, arxiv="2601.00002")])
+    ledger.record_digest(path="2", sha256="2" * 64, error="broken")
+    d3 = ledger.record_digest(
+        path="3", sha256="3" * 64, papers=[paper(3), paper(9, title="Paper number 2", arxiv="2601.00002")]
+    )
+    titles = [p.title for p in ledger.papers_after(0)]
+    assert titles == ["Paper number 1", "Paper number 2", "Paper number 3"]  # the later record merged in
+    assert [p.title for p in ledger.papers_after(d1)] == ["Paper number 3", "Paper number 2"]
+    assert [p.title for p in ledger.papers_after(0, upto=d1)] == ["Paper number 1", "Paper number 2"]
+    assert ledger.papers_after(d3) == []
+    assert ledger.papers_by_id(["p1", "p3", "nope"])["p3"].abstract == "Abstract of paper 3."
+    assert set(ledger.papers_by_id(["p1", "p3", "nope"])) == {"p1", "p3"}
+
+
+def test_ledger_survives_reopening(backend: Backend) -> None:
+    with backend.open() as first:
+        first.record_digest(path="x", sha256="x" * 64, papers=[paper(1)])
+        first.register_subscribers(["ana@example.org"])
+        [[key]] = first.record([([new("ana@example.org", 1)], 1)])
+    with backend.open() as again:
+        assert again.has_digest("x" * 64)
+        assert again.horizons(["ana@example.org"]) == {"ana@example.org": 1}
+        assert [p.id for p in again.pendings([key])] == [key]
+
+
+# --------------------------------------------------------------------------- subscribers and horizons
+
+
+def test_ledger_new_subscribers_start_at_the_current_digest(ledger: AnyLedger) -> None:
+    ledger.record_digest(path="1", sha256="1" * 64, papers=[paper(1)])
+    assert ledger.register_subscribers(["ana@example.org", "bo@example.org"]) == 2
+    d2 = ledger.record_digest(path="2", sha256="2" * 64, papers=[paper(2)])
+    assert ledger.register_subscribers(["ana@example.org", "cy@example.org"]) == 1
+    assert ledger.horizons(["ana@example.org", "cy@example.org", "zed@example.org"]) == {
+        "ana@example.org": 1,
+        "cy@example.org": d2,
+    }
+    ledger.advance(["ana@example.org"], d2)
+    ledger.advance(["ana@example.org"], 1)  # never backwards
+    assert ledger.horizons(["ana@example.org"]) == {"ana@example.org": d2}
+    rows = ledger.subscriber_rows(["ana@example.org"])
+    assert rows["ana@example.org"].horizon == d2 and rows["ana@example.org"].first_seen > 0
+
+
+def test_ledger_backfill_gives_newcomers_the_latest_digest(ledger: AnyLedger) -> None:
+    assert ledger.backfill(["ana@example.org"]) == []  # no digest yet
+    ledger.record_digest(path="1", sha256="1" * 64, papers=[paper(1)])
+    d2 = ledger.record_digest(path="2", sha256="2" * 64, papers=[paper(2)])
+    ledger.register_subscribers(["ana@example.org", "bo@example.org"])
+    ledger.record([([new("bo@example.org", 1)], d2)])
+    assert ledger.backfill(["ana@example.org", "bo@example.org", "new@example.org"]) == [
+        "ana@example.org",
+        "new@example.org",
+    ]
+    assert ledger.horizons(["ana@example.org", "new@example.org"]) == {
+        "ana@example.org": d2 - 1,
+        "new@example.org": d2 - 1,
+    }
+
+
+# --------------------------------------------------------------------------- the outbox
+
+
+def test_ledger_record_pending_then_outcomes(ledger: AnyLedger) -> None:
+    d = ledger.record_digest(path="1", sha256="1" * 64, papers=[paper(1), paper(2)])
+    ledger.register_subscribers(["ana@example.org", "bo@example.org", "cy@example.org"])
+    [ids] = ledger.record(
+        [([new("ana@example.org", 1, ("p1", "p2")), new("bo@example.org", 2), new("cy@example.org", 3)], d)]
+    )
+    a, b, c = ids
+    assert ledger.pending_ids() == [a, b, c]
+    assert ledger.delivery_counts() == {"sent": 0, "pending": 3, "failed": 0}
+    got = ledger.pendings([c, a, 999_999])
+    assert [(p.id, p.email, p.message, p.attempts) for p in got] == [
+        (c, "cy@example.org", b"msg-3", 0),
+        (a, "ana@example.org", b"msg-1", 0),
+    ]
+    assert ledger.excluded_papers(["ana@example.org"]) == {"ana@example.org": {"p1", "p2"}}
+    ledger.record(
+        outcomes=[
+            Outcome(a, "sent", 1),
+            Outcome(b, "failed", 2, "550 no such user"),
+            Outcome(c, "pending", 5, "421 busy"),
+        ]
+    )
+    assert ledger.delivery_counts() == {"sent": 1, "pending": 1, "failed": 1}
+    assert ledger.sent_papers("ana@example.org") == {"p1", "p2"}
+    assert ledger.excluded_papers(["ana@example.org", "cy@example.org"]) == {
+        "ana@example.org": {"p1", "p2"},
+        "cy@example.org": {"p1"},
+    }
+    assert ledger.pendings([a]) == []  # sent: its bytes are gone
+    assert [(f.email, f.error) for f in ledger.failed()] == [("bo@example.org", "550 no such user")]
+    rows = {r["id"]: r for r in ledger.deliveries()}
+    assert rows[a]["status"] == "sent" and rows[a]["sent_at"] and rows[a]["papers"] == ["p1", "p2"]
+    assert (rows[c]["status"], rows[c]["attempts"], rows[c]["last_error"]) == ("pending", 5, "421 busy")
+    assert rows[b]["size"] == len(b"msg-2")
+    assert [r["id"] for r in ledger.deliveries("cy@example.org")] == [c]
+    assert ledger.horizons(["ana@example.org"]) == {"ana@example.org": d}
+
+
+def test_ledger_record_sent_only_in_one_call(ledger: AnyLedger) -> None:
+    ledger.register_subscribers(["ana@example.org", "bo@example.org"])
+    [ids] = ledger.record([([new("ana@example.org", 1, ("p1",)), new("bo@example.org", 2, ("p1", "p7"))], 0)])
+    ledger.record(outcomes=[Outcome(i, "sent", 1) for i in ids])
+    assert ledger.pending_ids() == []
+    assert ledger.sent_papers("bo@example.org") == {"p1", "p7"}
+    assert ledger.delivery_counts_by_email() == {"ana@example.org": 1, "bo@example.org": 1}
+    last = ledger.last_deliveries()
+    assert set(last) == {"ana@example.org", "bo@example.org"} and last["ana@example.org"].status == "sent"
+
+
+def test_ledger_batches_and_outcomes_share_one_write(ledger: AnyLedger) -> None:
+    [[first]] = ledger.record([([new("ana@example.org", 1)], 0)])
+    ids = ledger.record([([new("bo@example.org", 2)], 0), ([new("cy@example.org", 3)], 0)], [Outcome(first, "sent", 1)])
+    assert len(ids) == 2 and all(len(batch) == 1 for batch in ids)
+    assert ledger.delivery_counts() == {"sent": 1, "pending": 2, "failed": 0}
+
+
+# --------------------------------------------------------------------------- runs
+
+
+def test_ledger_runs_interrupted_and_resumed(ledger: AnyLedger) -> None:
+    assert ledger.last_run() is None
+    first = ledger.start_run(["ana@example.org"])
+    ledger.plan_run(first, 4)
+    [run] = ledger.unfinished_runs()
+    assert (run.id, run.serving, run.upto) == (first, ("ana@example.org",), 4)
+    second = ledger.start_run(None, resumes=[first])
+    assert [r.id for r in ledger.unfinished_runs()] == [second]
+    ledger.finish_run(second, 3, 1, 0, finished=False)  # stopped: still to finish
+    assert [r.serving for r in ledger.unfinished_runs()] == [None]
+    ledger.finish_run(second, 3, 1, 0)
+    assert ledger.unfinished_runs() == []
+    last = ledger.last_run()
+    assert last is not None and last > 0
+
+
+# --------------------------------------------------------------------------- suppressions
+
+
+def test_ledger_suppress_pause_and_resubscribe(ledger: AnyLedger) -> None:
+    d = ledger.record_digest(path="1", sha256="1" * 64, papers=[paper(1)])
+    ledger.register_subscribers(["ana@example.org"])
+    assert ledger.suppress("Ana@Example.org ", source="one-click") is True
+    assert ledger.suppress("ana@example.org", source="cli") is False  # already
+    assert ledger.suppress("ana@example.org", source="pause", until=4e9) is False  # a pause never shortens it
+    found = ledger.suppression("ANA@example.org")
+    assert found is not None and (found.email, found.source, found.until) == ("ana@example.org", "cli", None)
+    assert ledger.suppressions().active("Ana@example.org")
+    assert ledger.suppressed() == {"ana@example.org"}
+    assert ledger.suppression_counts() == {"suppressed": 1, "paused": 0}
+    ledger.suppress("bo@example.org", source="pause", until=2e9)
+    assert ledger.suppression_counts(now=1e9) == {"suppressed": 2, "paused": 1}
+    assert ledger.suppressed(now=3e9) == {"ana@example.org"}  # the pause has ended by then
+    d2 = ledger.record_digest(path="2", sha256="2" * 64, papers=[paper(2)])
+    assert ledger.unsuppress("ana@example.org") is True
+    assert ledger.unsuppress("ana@example.org") is False
+    assert ledger.horizons(["ana@example.org"]) == {"ana@example.org": d2} and d2 > d
+
+
+def test_ledger_cancel_suppressed_pendings(ledger: AnyLedger) -> None:
+    [ids] = ledger.record([([new("ana@example.org", 1), new("bo@example.org", 2), new("cy@example.org", 3)], 0)])
+    ledger.suppress("Ana@example.org", source="one-click")
+    ledger.record_bounce("bo@example.org", kind="hard", source="smtp", delivery_id=None)
+    cancelled = ledger.cancel_suppressed()
+    assert [(c.id, c.email) for c in cancelled] == [(ids[0], "ana@example.org"), (ids[1], "bo@example.org")]
+    assert {f.email: f.error for f in ledger.failed()} == {
+        "ana@example.org": "unsubscribed",
+        "bo@example.org": "bounced",
+    }
+    assert ledger.pending_ids() == [ids[2]]
+
+
+# --------------------------------------------------------------------------- bounces
+
+
+def test_ledger_bounces_tie_reports_and_suppress(ledger: AnyLedger) -> None:
+    [ids] = ledger.record([([new("ana@example.org", 1), new("bo@example.org", 2)], 0)])
+    ledger.record(outcomes=[Outcome(i, "sent", 1) for i in ids])
+    ref = ledger.delivery_for("1.ana@example.org@digest.test")
+    assert ref is not None and (ref.id, ref.email) == (ids[0], "ana@example.org")
+    assert ledger.delivery_for("<nope@digest.test>") is None
+    by_sender = ledger.delivery_by_sender("DIGEST@example.org")
+    assert by_sender is not None and by_sender.id == ids[1]
+    assert ledger.last_delivery_to("ANA@example.org") == ids[0]
+    why = ledger.record_bounce(
+        "ana@example.org",
+        kind="hard",
+        source="dsn",
+        delivery_id=ids[0],
+        status="5.1.1",
+        diagnostic="user unknown",
+        report_id="<r1@mx>",
+    )
+    assert why == "1 hard bounce"
+    assert ledger.has_report("<r1@mx>") and not ledger.has_report("<r2@mx>")
+    again = ledger.record_bounce("ana@example.org", kind="hard", source="dsn", delivery_id=ids[0], report_id="<r1@mx>")
+    assert again is None  # the same report: recorded once
+    assert ledger.bounce_count() == 1
+    [row] = ledger.bounced()
+    assert (row["email"], row["hard"], row["status"]) == ("ana@example.org", 1, "5.1.1")
+    assert row["reason"] == "1 hard bounce (last: 5.1.1 user unknown)"
+
+
+def test_ledger_soft_bounces_count_when_consecutive(ledger: AnyLedger) -> None:
+    ids = []
+    for n in range(3):
+        [[key]] = ledger.record([([new("ana@example.org", n)], 0)])
+        ledger.record(outcomes=[Outcome(key, "sent", 1)])
+        ids.append(key)
+    assert ledger.record_bounce("ana@example.org", kind="soft", source="dsn", delivery_id=ids[0], soft_limit=2) is None
+    # the second delivery went through: the run is broken, the third starts again
+    assert ledger.record_bounce("ana@example.org", kind="soft", source="dsn", delivery_id=ids[2], soft_limit=2) is None
+    [[fourth]] = ledger.record([([new("ana@example.org", 9)], 0)])
+    ledger.record(outcomes=[Outcome(fourth, "sent", 1)])
+    why = ledger.record_bounce("ana@example.org", kind="soft", source="dsn", delivery_id=fourth, soft_limit=2)
+    assert why == "2 consecutive soft bounces"
+    assert ledger.suppressed() == {"ana@example.org"}
+
+
+def test_ledger_bounce_keeps_the_users_own_unsubscribe(ledger: AnyLedger) -> None:
+    [[key]] = ledger.record([([new("ana@example.org", 1)], 0)])
+    ledger.suppress("ana@example.org", source="one-click")
+    assert ledger.record_bounce("ana@example.org", kind="hard", source="smtp", delivery_id=key) is None
+    found = ledger.suppression("ana@example.org")
+    assert found is not None and found.source == "one-click"
+    assert ledger.bounced() == []
+
+
+# --------------------------------------------------------------------------- fetch state and feedback
+
+
+def test_ledger_fetch_state_replaced(ledger: AnyLedger) -> None:
+    assert ledger.fetch_states() == {}
+    first = FetchState("huggingface", "https://h/a", '"e1"', None, 10.0, "written", "/d/x.json", 200, 10.0)
+    ledger.record_fetch(first)
+    later = FetchState("huggingface", "https://h/a", '"e1"', "Mon", 20.0, "unchanged", None, 304, 10.0)
+    ledger.record_fetch(later)
+    ledger.record_fetch(FetchState("arxiv-cs.CL", "https://a", None, None, 5.0, "failed", "timeout", None, None))
+    states = ledger.fetch_states()
+    assert list(states) == ["arxiv-cs.CL", "huggingface"]
+    assert states["huggingface"] == later
+
+
+def test_ledger_feedback_latest_action_wins(ledger: AnyLedger) -> None:
+    assert ledger.record_feedback("Ana@example.org", "p1", "like", title="One", source="email") is True
+    assert ledger.record_feedback("ana@example.org", "p1", "like", title="One", source="cli") is False
+    assert ledger.record_feedback("ana@example.org", "p1", "dislike", title="One", source="cli") is True
+    ledger.record_feedback("bo@example.org", "p2", "like", title="Two", source="email")
+    rows = ledger.feedback_rows("ANA@example.org")
+    assert [(r.email, r.paper_id, r.action, r.source) for r in rows] == [("ana@example.org", "p1", "dislike", "cli")]
+    assert len(ledger.feedback_rows()) == 2
+    assert ledger.forget_feedback("ana@example.org", "p1") is True
+    assert ledger.forget_feedback("ana@example.org", "p1") is False
+    with pytest.raises(ValueError):
+        ledger.record_feedback("ana@example.org", "p1", "love", title="One", source="cli")

@@ -1,0 +1,219 @@
+"""The claim API of the PostgreSQL ledger (SPEC 6d), on the session's throwaway
+PostgreSQL: passes planned once by racing processes, claims never shared by
+concurrent processes, expired leases taken over with a new fence, stale writes
+refused and counted. Concurrency is real: separate processes (``spawn``), each with
+its own connection."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from queue import Empty
+from typing import Any
+
+import psycopg
+import pytest
+
+from newsletter.store.postgres import FencedOutcome, PassPlan, PostgresLedger
+from tests.claimworkers import claim_worker, plan, plan_worker, planned_deliveries
+from tests.conftest import wait_for
+
+FIRE = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)
+CTX = multiprocessing.get_context("spawn")
+
+
+@pytest.fixture
+def ledger(pg_url: str) -> Iterator[PostgresLedger]:
+    with PostgresLedger.open(pg_url) as opened:
+        yield opened
+
+
+def expire(url: str, ids: list[int]) -> None:
+    """End these claims' leases now (as if their owner had stalled for a whole lease)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("UPDATE deliveries SET lease_until = now() - interval '1 second' WHERE id = ANY(%s)", (ids,))
+
+
+def run_processes(target: Any, args: list[tuple[Any, ...]], timeout: float = 120) -> list[Any]:
+    """Run ``target(*a, barrier, queue)`` in one process per ``a``, started together;
+    their reports in arrival order."""
+    barrier, queue = CTX.Barrier(len(args)), CTX.Queue()
+    procs = [CTX.Process(target=target, args=(*a, barrier, queue)) for a in args]
+    for p in procs:
+        p.start()
+    reports: list[Any] = []
+    try:
+        deadline = time.monotonic() + timeout
+        while len(reports) < len(procs) and time.monotonic() < deadline:
+            try:
+                reports.append(queue.get(timeout=0.5))
+            except Empty:
+                dead = [p.exitcode for p in procs if p.exitcode not in (None, 0)]
+                assert not dead, f"a worker process failed (exit codes {dead}); its traceback is above"
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()
+    assert len(reports) == len(procs) and all(p.exitcode == 0 for p in procs), [p.exitcode for p in procs]
+    return reports
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def test_claims_plan_pass_from_three_processes_plans_once(pg_url: str) -> None:
+    reports = run_processes(plan_worker, [(pg_url, 400, FIRE, f"host{i}") for i in range(3)])
+    assert len({pass_id for _, pass_id, _ in reports}) == 1  # all joined the same pass
+    assert sum(1 for _, _, here in reports if here) == 1  # exactly one planned it
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*), max(deliveries) FROM passes").fetchone() == (1, 400)
+        assert conn.execute("SELECT count(*) FROM deliveries").fetchone() == (400,)
+
+
+def test_claims_plan_fn_failure_leaves_no_half_planned_pass(ledger: PostgresLedger) -> None:
+    def broken(lg: Any) -> PassPlan:
+        raise RuntimeError("the planner died")
+
+    with pytest.raises(RuntimeError):
+        ledger.plan_pass("0 7 * * *", FIRE, broken, owner="a")
+    assert ledger.current_pass() is None
+    ref = plan(ledger, 10, fire_at=FIRE, owner="b")
+    assert ref.planned_here and ref.deliveries == 10 and ref.planned_by == "b"
+    joined = plan(ledger, 99, fire_at=FIRE, owner="c")
+    assert (joined.id, joined.planned_here, joined.deliveries) == (ref.id, False, 10)
+
+
+def test_claims_plan_moves_horizons(ledger: PostgresLedger) -> None:
+    d = ledger.record_digest(path="1", sha256="1" * 64)
+    ledger.register_subscribers(["s0@example.org", "quiet@example.org"])
+    ledger.advance(["s0@example.org", "quiet@example.org"], 0)
+    ref = ledger.plan_pass(
+        "0 7 * * *",
+        FIRE,
+        lambda lg: PassPlan(planned_deliveries(1), lg.last_digest_id(), advance=["quiet@example.org"]),
+        owner="a",
+    )
+    assert ref.upto == d
+    assert ledger.horizons(["s0@example.org", "quiet@example.org"]) == {"s0@example.org": d, "quiet@example.org": d}
+
+
+# --------------------------------------------------------------------------- claiming
+
+
+def test_claims_concurrent_processes_never_share_a_row(pg_url: str, ledger: PostgresLedger) -> None:
+    ref = plan(ledger, 3000, fire_at=FIRE, owner="planner")
+    reports = run_processes(claim_worker, [(pg_url, ref.id, f"w{i}", 16) for i in range(3)])
+    claimed = [set(ids) for _, ids, _ in reports]
+    assert sum(len(c) for c in claimed) == 3000  # nobody got a row twice...
+    assert set().union(*claimed) == {d["id"] for d in ledger.deliveries()}  # ...and every row was claimed
+    assert all(len(c) > 0 for c in claimed)  # all three took part
+    assert sum(refused for _, _, refused in reports) == 0
+    assert ledger.delivery_counts() == {"sent": 3000, "pending": 0, "failed": 0}
+    assert ledger.pass_finished(ref.id)
+    status = ledger.claim_status()
+    assert status.finished and status.takeovers == 0 and status.refused == 0 and status.holders == ()
+
+
+def test_claims_expired_lease_taken_over_with_a_new_fence(pg_url: str, ledger: PostgresLedger) -> None:
+    ref = plan(ledger, 5, fire_at=FIRE, owner="a")
+    mine = ledger.claim(ref.id, "a", 10, lease_seconds=1)
+    assert len(mine) == 5 and not any(c.takeover for c in mine)
+    with PostgresLedger.open(pg_url) as other:
+        theirs = wait_for(lambda: other.claim(ref.id, "b", 10, lease_seconds=60), 30, "the lease to run out")
+        assert sorted(c.id for c in theirs) == sorted(c.id for c in mine)
+        assert all(c.takeover and c.previous_owner == "a" for c in theirs)
+        assert min(c.fence for c in theirs) > max(c.fence for c in mine)
+        assert ledger.claim_status().holders[0].owner == "b"
+        # the first owner comes back and reports: refused, its fence is stale
+        late = ledger.record_claimed(ref.id, "a", [FencedOutcome.of(c, "sent", 1) for c in mine])
+        assert late.accepted == () and {r.id for r in late.refused} == {c.id for c in mine}
+        assert all(r.owner == "b" and r.status == "claimed" for r in late.refused)
+        assert ledger.delivery_counts()["sent"] == 0  # nothing written by the stale owner
+        done = other.record_claimed(ref.id, "b", [FencedOutcome.of(c, "sent", 1) for c in theirs])
+        assert len(done.accepted) == 5 and done.refused == ()
+    status = ledger.claim_status()
+    assert (status.takeovers, status.refused, status.counts["sent"]) == (5, 5, 5)
+    assert {d["email"] for d in ledger.deliveries()} == {f"s{i}@example.org" for i in range(5)}
+
+
+def test_claims_live_claims_keep_the_pass_open(ledger: PostgresLedger) -> None:
+    ref = plan(ledger, 3, fire_at=FIRE, owner="a")
+    held = ledger.claim(ref.id, "a", 2, lease_seconds=60)
+    assert [c.email for c in ledger.claim(ref.id, "b", 5, lease_seconds=60)] == ["s2@example.org"]
+    assert ledger.claim(ref.id, "c", 5, lease_seconds=60) == []
+    assert not ledger.pass_finished(ref.id)
+    wait = ledger.claim_wait(ref.id)
+    assert wait is not None and 0 < wait <= 60
+    holders = {h.owner: h.claims for h in ledger.claim_status().holders}
+    assert holders == {"a": 2, "b": 1}
+    for c in held:
+        assert c.deadline(margin=45) == c.claimed_at + 15  # the local self-fencing deadline
+    ledger.record_claimed(ref.id, "a", [FencedOutcome.of(c, "failed", 1, "550 no such user") for c in held])
+    assert not ledger.pass_finished(ref.id)  # b still holds one
+
+
+def test_claims_deferred_delivery_waits_for_the_next_pass(ledger: PostgresLedger) -> None:
+    first = plan(ledger, 2, fire_at=FIRE, owner="a")
+    claims = ledger.claim(first.id, "a", 5, lease_seconds=60)
+    outcomes = [FencedOutcome.of(claims[0], "sent", 1), FencedOutcome.of(claims[1], "pending", 5, "421 busy")]
+    assert len(ledger.record_claimed(first.id, "a", outcomes).accepted) == 2
+    assert ledger.claim(first.id, "b", 5, lease_seconds=60) == []  # not again in the pass that deferred it
+    assert ledger.pass_finished(first.id)
+    assert ledger.claim_status(first.id).finished
+    second = ledger.plan_pass(
+        "0 7 * * *", FIRE + timedelta(days=1), lambda lg: PassPlan(planned_deliveries(1, prefix="n"), 0), owner="a"
+    )
+    again = ledger.claim(second.id, "b", 5, lease_seconds=60)
+    assert [c.id for c in again] == [claims[1].id, *[d["id"] for d in ledger.deliveries("n0@example.org")]]
+    assert again[0].message_id == claims[1].message_id and again[0].attempts == 5
+
+
+def test_claims_retry_of_a_committed_write_is_not_refused(ledger: PostgresLedger) -> None:
+    ref = plan(ledger, 1, fire_at=FIRE, owner="a")
+    [claim] = ledger.claim(ref.id, "a", 1, lease_seconds=60)
+    outcome = [FencedOutcome.of(claim, "sent", 1)]
+    assert ledger.record_claimed(ref.id, "a", outcome).accepted == (claim.id,)
+    retry = ledger.record_claimed(ref.id, "a", outcome)  # as after a connection lost on the commit's answer
+    assert retry.accepted == (claim.id,) and retry.refused == ()
+    assert ledger.claim_status().refused == 0
+
+
+def test_claims_renew_extends_only_current_claims(pg_url: str, ledger: PostgresLedger) -> None:
+    ref = plan(ledger, 2, fire_at=FIRE, owner="a")
+    claims = ledger.claim(ref.id, "a", 2, lease_seconds=30)
+    renewed = ledger.renew(claims, lease_seconds=600)
+    assert len(renewed.renewed) == 2 and renewed.lost == ()
+    assert all(
+        n.lease_until > c.lease_until and n.fence == c.fence for n, c in zip(renewed.renewed, claims, strict=True)
+    )
+    expire(pg_url, [claims[0].id])
+    [taken] = ledger.claim(ref.id, "b", 5, lease_seconds=30)
+    again = ledger.renew(renewed.renewed)
+    assert [c.id for c in again.lost] == [taken.id] and [c.id for c in again.renewed] == [claims[1].id]
+
+
+def test_claims_rendered_bytes_travel_with_a_takeover(pg_url: str, ledger: PostgresLedger) -> None:
+    ref = plan(ledger, 1, fire_at=FIRE, owner="a")
+    [claim] = ledger.claim(ref.id, "a", 1, lease_seconds=30)
+    assert claim.message is None  # planned without bytes: the claimer renders
+    assert ledger.attach_messages([(claim, b"rendered by a")]).accepted == (claim.id,)
+    expire(pg_url, [claim.id])
+    [taken] = ledger.claim(ref.id, "b", 1, lease_seconds=30)
+    assert (taken.message, taken.message_id) == (b"rendered by a", claim.message_id)  # the same email again
+    late = ledger.attach_messages([(claim, b"late bytes from a")])
+    assert late.accepted == () and [r.id for r in late.refused] == [claim.id]
+    [taken_again] = ledger.renew([taken]).renewed
+    assert taken_again.message == b"rendered by a"
+
+
+def test_claims_reject_nonsense(ledger: PostgresLedger) -> None:
+    ref = plan(ledger, 1, fire_at=FIRE, owner="a")
+    with pytest.raises(ValueError):
+        ledger.claim(ref.id, "a", 0, lease_seconds=30)
+    [claim] = ledger.claim(ref.id, "a", 1, lease_seconds=30)
+    with pytest.raises(ValueError):
+        ledger.record_claimed(ref.id, "a", [FencedOutcome.of(claim, "bounced", 1)])
+    assert ledger.claim_status().counts["claimed"] == 1  # nothing written by the refused call
