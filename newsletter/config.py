@@ -370,6 +370,9 @@ def require_secrets(config: Config) -> None:
 # --------------------------------------------------------------------------- (end of issue 14 block)
 
 
+Similarity = Literal["auto", "semantic", "lexical"]
+
+
 class Defaults(Model):
     max_papers: int = Field(default=20, ge=1, le=500)
     abstract_chars: int = Field(default=500, ge=0)
@@ -378,6 +381,8 @@ class Defaults(Model):
     # issue 17 (SPEC 4 "More like these"): similarity to liked papers
     like_threshold: float = Field(default=0.25, gt=0, le=1)
     like_top: int = Field(default=3, ge=0, le=100)
+    # issue 24: semantic similarity where the `semantic` extra is installed (auto), or not
+    similarity: Similarity = "auto"
 
 
 def _likes(values: list[str]) -> list[str]:
@@ -413,6 +418,8 @@ class SubscriberModel(Model):
     dislike: list[str] = []
     like_threshold: float | None = Field(default=None, gt=0, le=1)
     like_top: int | None = Field(default=None, ge=0, le=100)
+    similarity: Similarity | None = None  # issue 24
+    library: Path | None = None  # issue 24: a .bib / CSL-JSON / RIS file whose papers count as likes
 
     _email = field_validator("email")(check_address)
     _like = field_validator("like", "dislike")(_likes)
@@ -584,6 +591,8 @@ class Subscriber:
     dislike: tuple[str, ...] = ()
     like_threshold: float = 0.25
     like_top: int = 3
+    similarity: str = "auto"  # issue 24: auto | semantic | lexical
+    library: Path | None = None  # issue 24: resolved against the config file's directory
 
     @property
     def mailbox(self) -> Mailbox:
@@ -881,10 +890,10 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
             )
         else:
             seen[address_key(sub.email)] = f"{Path(source).name}:{line}" if line else Path(source).name
-        if not sub.keywords and not sub.require and not sub.like:
+        if not sub.keywords and not sub.require and not sub.like and sub.library is None:
             problems.append(
                 ConfigError(
-                    "a subscriber needs at least one entry in keywords, require or like",
+                    "a subscriber needs at least one entry in keywords, require or like, or a library",
                     path=source,
                     line=line,
                     key=key,
@@ -927,6 +936,8 @@ def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG) -> Config:
                 dislike=tuple(s.dislike),
                 like_threshold=s.like_threshold if s.like_threshold is not None else d.like_threshold,
                 like_top=s.like_top if s.like_top is not None else d.like_top,
+                similarity=s.similarity or d.similarity,
+                library=_resolve(base, s.library) if s.library else None,
             )
             for s, source, _, _ in subscribers
         ),
