@@ -139,6 +139,8 @@ def likes_of(subscriber: Subscriber, state: LikeState | None = None) -> Likes:
     overridden = set(fb_like) | set(fb_dislike)
 
     def keep(refs: tuple[str, ...]) -> tuple[str, ...]:
+        if not overridden:
+            return refs
         return tuple(r for r in refs if not overridden.intersection(ref_keys(r)))
 
     library = read_library(subscriber.library) if subscriber.library is not None else None
@@ -174,6 +176,19 @@ class Matcher:
             corpus = unique_papers([*self.state.papers, *self.state.library, *self.papers])
             found = self._models[mode] = fit(corpus, mode, self.state.vectors)
         return found
+
+    def prepare(self, subscribers: Iterable[Subscriber]) -> None:
+        """Compute the similarities of every paper ``subscribers`` like with the papers at
+        hand in one go (many small matrix products cost far more than one large one)."""
+        from newsletter.matching.similarity import rated_rows, resolve_mode
+
+        rows: dict[str, set[int]] = {}
+        for sub in subscribers:
+            if _likes_anything(sub) or sub.email.lower() in self.state.feedback:
+                mode = resolve_mode(sub.similarity)
+                rows.setdefault(mode, set()).update(rated_rows(self.model(mode), likes_of(sub, self.state)))
+        for mode, wanted in rows.items():
+            self.model(mode).against(self.index).sims(sorted(wanted))
 
     def match(
         self, subscriber: Subscriber, *, exclude_ids: Collection[str] = frozenset(), limit: int | None = None
@@ -229,6 +244,8 @@ def plan_each(
 ) -> Iterator[tuple[Subscriber, list[Match]]]:
     """:func:`plan`, one subscriber at a time (``match --json`` streams 100,000 of them)."""
     matcher = Matcher(papers, likes)
+    if isinstance(subscribers, Sequence):  # a stream (match --json of 100,000) is matched as it comes
+        matcher.prepare(subscribers)
     sent = already_sent or {}
     for sub in subscribers:
         yield sub, matcher.match(sub, exclude_ids=sent.get(sub.email, frozenset()))

@@ -22,8 +22,9 @@ digests at hand, library entries) in one mode; models are cached by corpus and m
 3. A paper is selected when ``s`` reaches ``like_threshold`` or it is among the
    ``like_top`` best (over all likes together); ``require``/``exclude`` apply; liked and
    disliked papers are never sent.
-4. Dislikes push down (Rocchio): ``DISLIKE_WEIGHT * max(0, cosine to the nearest
-   disliked paper)`` comes off; never up, and never adding a paper.
+4. Dislikes push down (Rocchio, gently): a paper nearer to a disliked paper than to
+   every liked one loses ``DISLIKE_WEIGHT`` x the difference; never up, never adding a
+   paper. (With a learned model the dislikes are among its ratings instead.)
 
 Papers order by keyword score + 10 x the (float) similarity: rounded for display only.
 Every hit names the nearest liked paper and up to three shared phrases.
@@ -54,6 +55,7 @@ __all__ = [
     "SimilarityModel",
     "fit",
     "like_matches",
+    "rated_rows",
     "ref_keys",
     "resolve",
     "resolve_mode",
@@ -67,9 +69,10 @@ NEIGHBOURS = 5
 NEIGHBOUR_WEIGHT = 1.0
 #: Pseudo-relevance feedback (per mode): the best papers of a pass whose neighbours rise.
 PRF_TOP = 5
-PRF_WEIGHT: dict[str, float] = {"lexical": 1.0, "semantic": 0.0}
-#: A dislike takes this much of its cosine off (measured in bench: stronger pushes hurt).
-DISLIKE_WEIGHT = 0.5
+PRF_WEIGHT: dict[str, float] = {"lexical": 1.0, "semantic": 0.5}
+#: A dislike's push-down (bench/bench_relevance.py measured 0 to 2: every push cost
+#: precision when the disliked papers are near the liked topic; 0.25 costs least).
+DISLIKE_WEIGHT = 0.25
 #: Ratings (likes + dislikes) from which a per-subscriber model orders the papers.
 LEARN_MIN = 10
 #: like_threshold when none is configured, per mode (cosines of different scales).
@@ -141,7 +144,15 @@ class SimilarityModel:
     _against: dict[int, Against] = field(default_factory=dict, compare=False, repr=False)
     _refs: dict[str, int | None] = field(default_factory=dict, compare=False, repr=False)
     _smoothed: dict[int, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    _keys: dict[int, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    def keys_of(self, row: int) -> tuple[str, ...]:
+        """The identities of the paper of ``row`` (cached)."""
+        found = self._keys.get(row)
+        if found is None:
+            found = self._keys[row] = self.papers[row].keys
+        return found
 
     def row(self, ref: str) -> int | None:
         """The row of the paper ``ref`` names (see :func:`ref_keys`), or None (cached)."""
@@ -210,25 +221,26 @@ class Against:
     _idf: dict[str, float] | None = None
     bit_of: dict[str, int] = field(default_factory=dict)
 
+    _present: list[int] = field(default_factory=list)
+    _absent: list[int] = field(default_factory=list)
+
     def __post_init__(self) -> None:
         self.bit_of = {p.id: bit for bit, p in enumerate(self.index.by_bit)}
-
-    def _present(self) -> list[int]:
-        return [c if c is not None else 0 for c in self.cols]
+        self._present = [c if c is not None else 0 for c in self.cols]
+        self._absent = [bit for bit, c in enumerate(self.cols) if c is None]
 
     def _compute(self, rows: Sequence[int]) -> np.ndarray:
         model = self.model
         if model.mode == "semantic":
             if self._block is None:
-                self._block = model.semantic_rows(self._present())
+                self._block = model.semantic_rows(self._present)
             out = model.semantic_rows(rows) @ self._block.T
         else:
             if self._block is None:
-                self._block = model.tfidf.dense(self._present())
+                self._block = model.tfidf.dense(self._present)
             out = model.tfidf.dot(rows, self._block)
-        missing = [bit for bit, c in enumerate(self.cols) if c is None]
-        if missing:
-            out[:, missing] = 0.0
+        if self._absent:
+            out[:, self._absent] = 0.0
         return np.asarray(out, dtype=np.float32)
 
     def sims(self, rows: Sequence[int]) -> np.ndarray:
@@ -243,7 +255,7 @@ class Against:
     def pass_sims(self) -> np.ndarray:
         """(bits x bits) cosines among the papers of the index (for feedback, once)."""
         if self._pass is None:
-            self._pass = self.sims(self._present())
+            self._pass = self.sims(self._present)
         return self._pass
 
     def gram(self, rows: Sequence[int]) -> np.ndarray:
@@ -344,6 +356,12 @@ class _Rated:
     dislike: tuple[int, ...]
 
 
+def rated_rows(model: SimilarityModel, likes: Likes) -> tuple[int, ...]:
+    """Every corpus row ``likes`` rates (for :meth:`Against.sims` of many subscribers at once)."""
+    found = _rated(model, likes)
+    return (*found.like, *found.dislike)
+
+
 def _rated(model: SimilarityModel, likes: Likes) -> _Rated:
     weight: dict[int, float] = {}
     for ref in likes.like:
@@ -364,7 +382,7 @@ def _rated(model: SimilarityModel, likes: Likes) -> _Rated:
 def _allowed(index: PaperIndex, model: SimilarityModel, rated: _Rated, ctx: Against, **kw: Any) -> np.ndarray:
     never: set[str] = set(kw["exclude_ids"])
     for row in (*rated.like, *rated.dislike):
-        never.update(model.papers[row].keys)  # a liked (or disliked) paper is never sent
+        never.update(model.keys_of(row))  # a liked (or disliked) paper is never sent
     mask = index.all & ~index.id_mask(never)
     for raw in kw["require"]:
         mask &= index.entry_masks(compile_entry(raw, kw["stemming"]))[2]
@@ -386,12 +404,11 @@ def _similarity(ctx: Against, rated: _Rated, allowed: np.ndarray) -> tuple[np.nd
     return score.astype(np.float64), sims
 
 
-def _order_score(ctx: Against, rated: _Rated, score: np.ndarray) -> np.ndarray:
-    """The order: the similarity, or a learned model's probability (>= LEARN_MIN ratings)."""
+def _learned(ctx: Against, rated: _Rated, score: np.ndarray) -> np.ndarray | None:
+    """A learned model's scores (on the similarity's scale), from LEARN_MIN ratings on."""
     if len(rated.like) + len(rated.dislike) < LEARN_MIN or not rated.like:
-        return score
-    learned = fit_scorer(ctx, rated.like, rated.weights, rated.dislike)
-    return learned if learned is not None else score
+        return None
+    return fit_scorer(ctx, rated.like, rated.weights, rated.dislike, score)
 
 
 def like_matches(
@@ -429,7 +446,8 @@ def like_matches(
     order = base.copy()
     if rated.like and allowed.any():
         similarity, liked_sims = _similarity(ctx, rated, allowed)
-        ordering = _order_score(ctx, rated, similarity)
+        learned = _learned(ctx, rated, similarity)
+        ordering = similarity if learned is None else learned
         threshold = likes.threshold if likes.threshold is not None else DEFAULT_THRESHOLD[model.mode]
         picked = allowed & (similarity >= threshold)
         top = min(likes.top, int(allowed.sum()))
@@ -438,7 +456,7 @@ def like_matches(
             picked[best] = True
         chosen |= picked
         order = base + 10.0 * np.where(picked, np.maximum(ordering, 0.0), 0.0)
-    pushed, disliked_by = _dislikes(ctx, rated, chosen)
+    pushed, disliked_by = _dislikes(ctx, rated, chosen, liked_sims, learned is not None)
     order = order - 10.0 * pushed
     bits = np.flatnonzero(chosen)
     ranked = sorted(bits.tolist(), key=lambda b: (-order[b], b))[: max(limit, 0)]
@@ -454,19 +472,26 @@ def like_matches(
     return out
 
 
-def _dislikes(ctx: Against, rated: _Rated, chosen: np.ndarray) -> tuple[np.ndarray, dict[int, tuple[float, int]]]:
-    """The push-down of each bit (>= 0) and, for pushed bits, (cosine, nearest disliked row)."""
+def _dislikes(
+    ctx: Against, rated: _Rated, chosen: np.ndarray, liked_sims: np.ndarray, learned: bool
+) -> tuple[np.ndarray, dict[int, tuple[float, int]]]:
+    """The push-down of each bit (>= 0) and, for pushed bits, (cosine, nearest disliked row).
+
+    Rocchio, gently: a paper nearer to a disliked paper than to every liked one loses
+    ``DISLIKE_WEIGHT`` x the difference (only those: a dislike near the liked topic
+    would push the topic itself down). A learned model has the dislikes in its ratings:
+    no push on top, only the explanation."""
     pushed = np.zeros(len(ctx.cols))
     if not rated.dislike or not chosen.any():
         return pushed, {}
     sims = ctx.sims(rated.dislike)
     nearest = np.argmax(sims, axis=0)
     strongest = np.maximum(sims.max(axis=0), 0.0)
-    pushed = np.where(chosen, DISLIKE_WEIGHT * strongest, 0.0)
-    by = {
-        int(b): (round(float(strongest[b]), 3), rated.dislike[int(nearest[b])])
-        for b in np.flatnonzero(pushed > 0.005)
-    }
+    liked = np.maximum(liked_sims.max(axis=0), 0.0) if liked_sims.shape[0] else np.zeros(len(ctx.cols))
+    margin = np.where(chosen, np.maximum(strongest - liked, 0.0), 0.0)
+    if not learned:
+        pushed = DISLIKE_WEIGHT * margin
+    by = {int(b): (round(float(strongest[b]), 3), rated.dislike[int(nearest[b])]) for b in np.flatnonzero(margin > 0.005)}
     return pushed, by
 
 
