@@ -19,6 +19,7 @@ In a library of more than :data:`LARGE` entries, recent entries weigh more: an e
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 from collections.abc import Iterator
@@ -85,9 +86,11 @@ def _bibtex(text: str, name: str) -> Iterator[_Entry | str]:
     import bibtexparser
     from bibtexparser.middlewares import LatexDecodingMiddleware
 
+    logging.getLogger("bibtexparser").setLevel(logging.ERROR)  # its warnings: ours, by file and line
     parsed = bibtexparser.parse_string(text, append_middleware=[LatexDecodingMiddleware()])
     for block in parsed.failed_blocks:
-        reason = str(getattr(block, "error", "") or "cannot parse").splitlines()[0]
+        error = getattr(block, "error", None)
+        reason = _clean(getattr(error, "abort_reason", None) or error or "cannot parse")[:200]
         yield f"{name}:{block.start_line + 1}: broken entry skipped: {reason}"
     for entry in parsed.entries:
         fields = {k.lower(): f.value for k, f in entry.fields_dict.items()}

@@ -7,6 +7,7 @@ delivers.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from newsletter.delivery.ledger import Ledger
     from newsletter.matching.refs import Likes
     from newsletter.matching.similarity import Mode, SimilarityModel
+
+log = logging.getLogger("newsletter.likes")
 
 __all__ = [
     "LikeState",
@@ -88,7 +91,14 @@ def library_papers(subscribers: Iterable[Subscriber]) -> tuple[Paper, ...]:
     from newsletter.library import read_library
 
     paths = dict.fromkeys(s.library for s in subscribers if s.library is not None)
-    return tuple(p for path in paths if path is not None for p in read_library(path).papers)
+    out: list[Paper] = []
+    for path in paths:
+        if path is not None:
+            library = read_library(path)
+            for warning in library.warnings:  # one line per broken entry, the rest is used
+                log.warning("library %s", warning)
+            out.extend(library.papers)
+    return tuple(out)
 
 
 def like_state_of(ledger: Ledger | None, subscribers: Sequence[Subscriber] = ()) -> LikeState:

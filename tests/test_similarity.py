@@ -375,7 +375,8 @@ def test_preview_serve_explains_likes_and_sees_new_feedback(tmp_path: Path) -> N
     from newsletter.likes import set_feedback
     from newsletter.web.preview import PreviewServer
 
-    cfg = config_with(tmp_path, [{"email": "ana@example.org", "keywords": ["robot"], "like": [FOLD]}])
+    # like_top 6: the likes of two topics together (a paper's similarity is its mean over the likes)
+    cfg = config_with(tmp_path, [{"email": "ana@example.org", "keywords": ["robot"], "like": [FOLD], "like_top": 6}])
     server = PreviewServer(cfg, port=0)
     server.start_background()
     try:

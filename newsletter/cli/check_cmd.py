@@ -55,11 +55,19 @@ def check_command(config_path: str) -> None:
     endpoint = f"on {unsub.listen} (serve, and inside run)" if unsub.listen else "off in run (serve: 127.0.0.1:8026)"
     click.echo(f"  unsubscribe: {unsub.url or '(no URL)'}; endpoint {endpoint}")
     largest = largest_email(config)  # the biggest email of the current digests, against Gmail's clip
-    from newsletter.likes import known_papers, like_warnings
+    from newsletter.likes import known_papers, like_warnings, similarity_report
 
     likers = [s for s in config.subscribers if s.like or s.dislike]
     unknown_likes = like_warnings(likers, known_papers(config)) if likers else []  # issue 17
-    for warning in [*config_warnings(config), *clip_warnings([largest] if largest else []), *unknown_likes]:
+    similarity_lines, library_notes = similarity_report(config)  # issue 24
+    for line in similarity_lines:
+        click.echo(f"  {line}")
+    for warning in [
+        *config_warnings(config),
+        *clip_warnings([largest] if largest else []),
+        *unknown_likes,
+        *library_notes,
+    ]:
         click.echo(f"warning: {warning}", err=True)
     from newsletter.unsubscribe import secret_for
 

@@ -391,14 +391,15 @@ def _allowed(index: PaperIndex, model: SimilarityModel, rated: _Rated, ctx: Agai
     return _mask_array(mask, len(ctx.cols))
 
 
-def _similarity(ctx: Against, rated: _Rated, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(the subscriber's similarity per bit, the liked sims rows) over all likes together."""
+def _similarity(ctx: Against, rated: _Rated, pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the subscriber's similarity per bit, the liked sims rows) over all likes together.
+    ``pool``: the papers feedback may come from (dislikes aside: they never lift a paper)."""
     sims = ctx.sims(rated.like)
     score = (rated.weights @ sims) / rated.weights.sum()
     prf = PRF_WEIGHT.get(ctx.model.mode, 0.0)
-    n = int(allowed.sum())
+    n = int(pool.sum())
     if prf and n > PRF_TOP:
-        candidates = np.where(allowed, score, -np.inf)
+        candidates = np.where(pool, score, -np.inf)
         top = np.argpartition(-candidates, PRF_TOP - 1)[:PRF_TOP]
         score = (score + prf * ctx.pass_sims()[top].mean(axis=0)) / (1.0 + prf)
     return score.astype(np.float64), sims
@@ -443,9 +444,11 @@ def like_matches(
     picked = np.zeros(len(ctx.cols), dtype=bool)
     similarity = np.zeros(len(ctx.cols))
     liked_sims = np.zeros((0, len(ctx.cols)))
+    learned: np.ndarray | None = None
     order = base.copy()
     if rated.like and allowed.any():
-        similarity, liked_sims = _similarity(ctx, rated, allowed)
+        disliked = _mask_array(index.id_mask({k for r in rated.dislike for k in model.keys_of(r)}), len(ctx.cols))
+        similarity, liked_sims = _similarity(ctx, rated, allowed | disliked)
         learned = _learned(ctx, rated, similarity)
         ordering = similarity if learned is None else learned
         threshold = likes.threshold if likes.threshold is not None else DEFAULT_THRESHOLD[model.mode]
@@ -455,7 +458,7 @@ def like_matches(
             best = np.argpartition(-np.where(allowed, ordering, -np.inf), top - 1)[:top]
             picked[best] = True
         chosen |= picked
-        order = base + 10.0 * np.where(picked, np.maximum(ordering, 0.0), 0.0)
+        order = base + 10.0 * np.where(picked, ordering, 0.0)
     pushed, disliked_by = _dislikes(ctx, rated, chosen, liked_sims, learned is not None)
     order = order - 10.0 * pushed
     bits = np.flatnonzero(chosen)
