@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import time
 
-from bench import bench_config, bench_delivery, bench_matching, bench_parse, bench_render, bench_similarity, bench_web
+from bench import (
+    bench_config,
+    bench_delivery,
+    bench_matching,
+    bench_parse,
+    bench_relevance,
+    bench_render,
+    bench_similarity,
+    bench_web,
+)
 
 
 def main() -> None:
@@ -13,6 +22,7 @@ def main() -> None:
         bench_config,
         bench_matching,
         bench_similarity,
+        bench_relevance,
         bench_render,
         bench_delivery,
         bench_web,

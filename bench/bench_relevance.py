@@ -193,8 +193,10 @@ def learning_table(bench: Bench, mode: str) -> None:
     for label, values in (("similarity + dislikes", {"LEARN_MIN": 10**9}), ("per-subscriber model", {})):
         with settings(**values):
             result, elapsed = bench.run(mode, profs, dislikes=lambda p: wrong[p], top=20)
-        print(f"  {mode} 10 likes + dislikes, {label:<22} p@10 {result[10][0]:.3f}  nDCG {result[10][1]:.3f}"
-              f"  ({elapsed:.2f} s)")
+        print(
+            f"  {mode} 10 likes + dislikes, {label:<22} p@10 {result[10][0]:.3f}  nDCG {result[10][1]:.3f}"
+            f"  ({elapsed:.2f} s)"
+        )
 
 
 def dislike_table(bench: Bench, mode: str) -> None:
@@ -229,7 +231,9 @@ def scoring_speed(bench: Bench, count: int = 10_000, width: int = 500) -> None:
     rng = random.Random(24)
     digest = bench.papers[:width]
     ids = [p.id for p in bench.papers]
-    subs = [replace(subscriber(rng.sample(ids, 3), top=3), email=f"s{i}@example.org", max_papers=20) for i in range(count)]
+    subs = [
+        replace(subscriber(rng.sample(ids, 3), top=3), email=f"s{i}@example.org", max_papers=20) for i in range(count)
+    ]
     state = LikeState(papers=tuple(bench.papers), vectors=bench.vectors)
     started = time.perf_counter()
     Matcher(digest, state).model("semantic")  # the model of the corpus (cached for the pass)
@@ -252,7 +256,9 @@ def run() -> None:
 
     bench = Bench(*load(directory))
     semantic = available()
-    print(f"relevance: {len(bench.papers)} arXiv papers, {len(bench.sets)} label sets, {DRAWS} draws each ({directory})")
+    print(
+        f"relevance: {len(bench.papers)} arXiv papers, {len(bench.sets)} label sets, {DRAWS} draws each ({directory})"
+    )
     if semantic:
         rate = embed_all(bench)
         print(f"  embedding title + abstract: {rate:.1f} papers/s on {os.cpu_count()} cores (target >= 15)")

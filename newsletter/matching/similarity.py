@@ -203,7 +203,7 @@ class SimilarityModel:
 
 def _normed(rows: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0)
+    return np.asarray(np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0))
 
 
 @dataclass(slots=True)
@@ -494,7 +494,9 @@ def _dislikes(
     margin = np.where(chosen, np.maximum(strongest - liked, 0.0), 0.0)
     if not learned:
         pushed = DISLIKE_WEIGHT * margin
-    by = {int(b): (round(float(strongest[b]), 3), rated.dislike[int(nearest[b])]) for b in np.flatnonzero(margin > 0.005)}
+    by = {
+        int(b): (round(float(strongest[b]), 3), rated.dislike[int(nearest[b])]) for b in np.flatnonzero(margin > 0.005)
+    }
     return pushed, by
 
 
