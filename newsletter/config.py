@@ -379,7 +379,7 @@ class Defaults(Model):
     send_empty: bool = False
     stemming: bool = True
     # issue 17 (SPEC 4 "More like these"): similarity to liked papers
-    like_threshold: float = Field(default=0.25, gt=0, le=1)
+    like_threshold: float | None = Field(default=None, gt=0, le=1)  # None: the mode's own (issue 24)
     like_top: int = Field(default=3, ge=0, le=100)
     # issue 24: semantic similarity where the `semantic` extra is installed (auto), or not
     similarity: Similarity = "auto"
@@ -589,7 +589,7 @@ class Subscriber:
     source: str  # the file it was defined in
     like: tuple[str, ...] = ()  # issue 17: liked papers (ids, URLs or titles, as written)
     dislike: tuple[str, ...] = ()
-    like_threshold: float = 0.25
+    like_threshold: float | None = None  # None: the similarity mode's default
     like_top: int = 3
     similarity: str = "auto"  # issue 24: auto | semantic | lexical
     library: Path | None = None  # issue 24: resolved against the config file's directory

@@ -412,6 +412,37 @@ def _learned(ctx: Against, rated: _Rated, score: np.ndarray) -> np.ndarray | Non
     return fit_scorer(ctx, rated.like, rated.weights, rated.dislike, score)
 
 
+@dataclass(frozen=True, slots=True)
+class _Picked:
+    """What the likes select: ``picked`` bits, their similarity, the liked rows' cosines
+    (rows x bits), the order score of each bit and whether a learned model gave it."""
+
+    picked: np.ndarray
+    similarity: np.ndarray
+    liked_sims: np.ndarray
+    ordering: np.ndarray
+    learned: bool
+
+
+def _pick(ctx: Against, rated: _Rated, likes: Likes, allowed: np.ndarray) -> _Picked:
+    width = len(ctx.cols)
+    if not rated.like or not allowed.any():
+        zeros = np.zeros(width)
+        return _Picked(np.zeros(width, dtype=bool), zeros, np.zeros((0, width)), zeros, False)
+    model = ctx.model
+    disliked = _mask_array(ctx.index.id_mask({k for r in rated.dislike for k in model.keys_of(r)}), width)
+    similarity, liked_sims = _similarity(ctx, rated, allowed | disliked)
+    learned = _learned(ctx, rated, similarity)
+    ordering = similarity if learned is None else learned
+    threshold = likes.threshold if likes.threshold is not None else DEFAULT_THRESHOLD[model.mode]
+    picked = allowed & (similarity >= threshold)
+    top = min(likes.top, int(allowed.sum()))
+    if top > 0:
+        best = np.argpartition(-np.where(allowed, ordering, -np.inf), top - 1)[:top]
+        picked[best] = True
+    return _Picked(picked, similarity, liked_sims, ordering, learned is not None)
+
+
 def like_matches(
     index: PaperIndex,
     model: SimilarityModel,
@@ -439,39 +470,21 @@ def like_matches(
         if bit is not None and allowed[bit]:
             base[bit] = m.score
             keyword_hits[bit] = m.hits
-    chosen = np.zeros(len(ctx.cols), dtype=bool)
+    got = _pick(ctx, rated, likes, allowed)
+    chosen = got.picked.copy()
     chosen[list(keyword_hits)] = True
-    picked = np.zeros(len(ctx.cols), dtype=bool)
-    similarity = np.zeros(len(ctx.cols))
-    liked_sims = np.zeros((0, len(ctx.cols)))
-    learned: np.ndarray | None = None
-    order = base.copy()
-    if rated.like and allowed.any():
-        disliked = _mask_array(index.id_mask({k for r in rated.dislike for k in model.keys_of(r)}), len(ctx.cols))
-        similarity, liked_sims = _similarity(ctx, rated, allowed | disliked)
-        learned = _learned(ctx, rated, similarity)
-        ordering = similarity if learned is None else learned
-        threshold = likes.threshold if likes.threshold is not None else DEFAULT_THRESHOLD[model.mode]
-        picked = allowed & (similarity >= threshold)
-        top = min(likes.top, int(allowed.sum()))
-        if top > 0:
-            best = np.argpartition(-np.where(allowed, ordering, -np.inf), top - 1)[:top]
-            picked[best] = True
-        chosen |= picked
-        order = base + 10.0 * np.where(picked, ordering, 0.0)
-    pushed, disliked_by = _dislikes(ctx, rated, chosen, liked_sims, learned is not None)
-    order = order - 10.0 * pushed
-    bits = np.flatnonzero(chosen)
-    ranked = sorted(bits.tolist(), key=lambda b: (-order[b], b))[: max(limit, 0)]
+    pushed, disliked_by = _dislikes(ctx, rated, chosen, got.liked_sims, got.learned)
+    order = base + 10.0 * np.where(got.picked, got.ordering, 0.0) - 10.0 * pushed
+    ranked = sorted(np.flatnonzero(chosen).tolist(), key=lambda b: (-order[b], b))[: max(limit, 0)]
     out = []
     for b in ranked:  # explanations for the papers delivered only
         hits = keyword_hits.get(b, ())
-        if picked[b]:
-            hits += (_hit(ctx, rated.like[int(np.argmax(liked_sims[:, b]))], b, float(similarity[b]), "like"),)
+        if got.picked[b]:
+            nearest = rated.like[int(np.argmax(got.liked_sims[:, b]))]
+            hits += (_hit(ctx, nearest, b, float(got.similarity[b]), "like"),)
         if b in disliked_by:
             hits += (_hit(ctx, disliked_by[b][1], b, disliked_by[b][0], "dislike"),)
-        score = max(0, round(float(order[b])))
-        out.append(Match(index.by_bit[b], score, hits, index.position_of_bit[b]))
+        out.append(Match(index.by_bit[b], max(0, round(float(order[b]))), hits, index.position_of_bit[b]))
     return out
 
 
