@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["fit_scorer", "train"]
 
 BACKGROUND = 50
+MAX_LIKED = 200  # liked rows trained on at most (the pass stays fast with a large library)
 STEPS = 300
 L2 = 0.2
 PRIOR = 10.0
@@ -73,6 +74,9 @@ def fit_scorer(
     (the subscriber's similarity per paper of the index); None: nothing to learn."""
     if not liked:
         return None
+    if len(liked) > MAX_LIKED:  # a large library: its heaviest (most recent) entries
+        keep = sorted(np.argsort(-weights, kind="stable")[:MAX_LIKED].tolist())
+        liked, weights = [liked[i] for i in keep], weights[keep]
     background = _background(len(ctx.model.papers), {*liked, *disliked}, BACKGROUND)
     rows = [*liked, *disliked, *background]
     labels = np.array([1.0] * len(liked) + [0.0] * (len(disliked) + len(background)))
