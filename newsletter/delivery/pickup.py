@@ -159,15 +159,21 @@ def pick_up_digests(
 def embed_new(config: Config, ledger: Ledger) -> int:
     """Embed every paper of the ledger and of the subscribers' libraries that has no
     stored vector yet (issue 24): once, at pick-up, never on the sending path. Only with
-    the ``semantic`` extra installed and some subscriber not set to ``lexical``; a
-    failure is one log line (matching then embeds what it misses). Returns how many."""
-    if all(s.similarity == "lexical" for s in config.subscribers):
-        return 0
+    the ``semantic`` extra installed and someone to use it: a subscriber not set to
+    ``lexical`` who likes, dislikes or has a library, or feedback from the email (papers
+    of earlier digests are embedded then). A failure is one log line (matching then
+    embeds what it misses). Returns how many."""
+    from newsletter.delivery.ledger import feedback_rows, store_vectors, stored_vectors
+
+    semantic_users = [s for s in config.subscribers if s.similarity != "lexical"]
+    if not any(s.like or s.dislike or s.library is not None for s in semantic_users):
+        emails = {s.email.lower() for s in semantic_users}
+        if not any(row.email in emails for row in feedback_rows(ledger)):
+            return 0
     from newsletter.matching import semantic
 
     if not semantic.available():
         return 0
-    from newsletter.delivery.ledger import store_vectors, stored_vectors
     from newsletter.library import read_library
 
     libraries = {s.library for s in config.subscribers if s.library is not None}
