@@ -392,14 +392,19 @@ def require_secrets(config: Config) -> None:
 # --------------------------------------------------------------------------- (end of issue 14 block)
 
 
+Similarity = Literal["auto", "semantic", "lexical"]
+
+
 class Defaults(Model):
     max_papers: int = Field(default=20, ge=1, le=500)
     abstract_chars: int = Field(default=500, ge=0)
     send_empty: bool = False
     stemming: bool = True
     # issue 17 (SPEC 4 "More like these"): similarity to liked papers
-    like_threshold: float = Field(default=0.25, gt=0, le=1)
+    like_threshold: float | None = Field(default=None, gt=0, le=1)  # None: the mode's own (issue 24)
     like_top: int = Field(default=3, ge=0, le=100)
+    # issue 24: semantic similarity where the `semantic` extra is installed (auto), or not
+    similarity: Similarity = "auto"
 
 
 def _likes(values: list[str]) -> list[str]:
@@ -438,6 +443,8 @@ class SubscriberModel(Model):
     dislike: list[str] = []
     like_threshold: float | None = Field(default=None, gt=0, le=1)
     like_top: int | None = Field(default=None, ge=0, le=100)
+    similarity: Similarity | None = None  # issue 24
+    library: Path | None = None  # issue 24: a .bib / CSL-JSON / RIS file whose papers count as likes
 
     _email = field_validator("email")(check_address)
     _like = field_validator("like", "dislike")(_likes)
@@ -635,8 +642,10 @@ class Subscriber:
     source: str  # the file it was defined in
     like: tuple[str, ...] = ()  # issue 17: liked papers (ids, URLs or titles, as written)
     dislike: tuple[str, ...] = ()
-    like_threshold: float = 0.25
+    like_threshold: float | None = None  # None: the similarity mode's default
     like_top: int = 3
+    similarity: str = "auto"  # issue 24: auto | semantic | lexical
+    library: Path | None = None  # issue 24: resolved against the config file's directory
 
     @property
     def mailbox(self) -> Mailbox:
@@ -1080,9 +1089,12 @@ def _usable(subscribers: list[Entry], left: list[LeftOut]) -> list[Entry]:
             problem = ConfigError(why, path=source, line=line, key=f"{key}.email")
             left.append(LeftOut.of([problem], {"email": sub.email}))
             continue
-        if not sub.keywords and not sub.require and not sub.like:
+        if not sub.keywords and not sub.require and not sub.like and sub.library is None:
             problem = ConfigError(
-                "a subscriber needs at least one entry in keywords, require or like", path=source, line=line, key=key
+                "a subscriber needs at least one entry in keywords, require or like, or a library",
+                path=source,
+                line=line,
+                key=key,
             )
             left.append(LeftOut.of([problem], {"email": sub.email}))
             continue
@@ -1108,7 +1120,7 @@ def _config_of(
         ),
         templates=_resolve(base, model.templates) if model.templates else None,
         defaults=d,
-        subscribers=tuple(_subscriber(s, source, d) for s, source, _, _ in subscribers),
+        subscribers=tuple(_subscriber(s, source, d, base) for s, source, _, _ in subscribers),
         sources=tuple(model.sources),
         fetch=model.fetch,
         subscribers_dir=_resolve(base, model.subscribers_dir) if model.subscribers_dir else None,
@@ -1136,7 +1148,7 @@ def _config_of(
     )
 
 
-def _subscriber(s: SubscriberModel, source: str, d: Defaults) -> Subscriber:
+def _subscriber(s: SubscriberModel, source: str, d: Defaults, base: Path) -> Subscriber:
     return Subscriber(
         email=s.email,
         name=s.name,
@@ -1153,6 +1165,8 @@ def _subscriber(s: SubscriberModel, source: str, d: Defaults) -> Subscriber:
         dislike=tuple(s.dislike),
         like_threshold=s.like_threshold if s.like_threshold is not None else d.like_threshold,
         like_top=s.like_top if s.like_top is not None else d.like_top,
+        similarity=s.similarity or d.similarity,
+        library=_resolve(base, s.library) if s.library else None,
     )
 
 

@@ -103,3 +103,33 @@ def forget(config: Config, email: str, ref: str) -> FeedbackRow | None:
                 forget_feedback(ledger, sub.email, row.paper_id)
                 return row
     return None
+
+
+def similarity_report(config: Config) -> tuple[list[str], list[str]]:
+    """What ``check`` says of similarity (issue 24): lines (the mode; per library file its
+    entries and how many lack an abstract) and warnings (one per broken entry, naming the
+    file and line). Both empty when nobody likes anything."""
+    from newsletter.library import read_library
+    from newsletter.matching.semantic import available
+
+    users = [s for s in config.subscribers if s.like or s.dislike or s.library is not None]
+    if not users:
+        return [], []
+    semantic = available() and any(s.similarity != "lexical" for s in users)
+    if semantic:
+        lines = ["similarity:  semantic (all-MiniLM-L6-v2, int8 ONNX)"]
+    elif any(s.similarity == "semantic" for s in users):
+        lines = ["similarity:  lexical (tf-idf): semantic needs pip install 'paper-digest[semantic]'"]
+    else:
+        lines = ["similarity:  lexical (tf-idf)"]
+    warnings: list[str] = []
+    for path in dict.fromkeys(s.library for s in users if s.library is not None):
+        if path is None:
+            continue
+        library = read_library(path)
+        lines.append(
+            f"library:     {path}: {len(library.papers)} entries, {library.without_abstract} without abstract "
+            f"(matched on their title), {len(library.warnings)} broken"
+        )
+        warnings.extend(library.warnings)
+    return lines, warnings

@@ -77,10 +77,13 @@ def test_like_pulls_its_topic_and_names_the_liked_paper(tmp_path: Path) -> None:
     cfg = config_with(tmp_path, [{"email": "ana@example.org", "like": [FOLD], "max_papers": 3}])
     papers = matched(cfg)
     assert {p["title"] for p in papers} == PROTEIN - {FOLD}  # its topic, not the liked paper itself
+    fold_text = SAMPLE.read_text(encoding="utf-8").split(FOLD)[1].split("authors")[0].lower()
     for p in papers:
         [hit] = p["matched"]
         assert hit["like"] == FOLD
-        assert "protein" in hit["terms"]
+        assert 1 <= len(hit["terms"]) <= 3
+        for term in hit["terms"]:  # a phrase both papers use (stems aside)
+            assert all(word[:5] in fold_text for word in term.split()), term
         assert 0 < hit["similarity"] <= 1
         assert p["score"] == round(10 * hit["similarity"])
     table = newsletter("match", "-c", str(cfg)).output
@@ -372,7 +375,8 @@ def test_preview_serve_explains_likes_and_sees_new_feedback(tmp_path: Path) -> N
     from newsletter.likes import set_feedback
     from newsletter.web.preview import PreviewServer
 
-    cfg = config_with(tmp_path, [{"email": "ana@example.org", "keywords": ["robot"], "like": [FOLD]}])
+    # like_top 6: the likes of two topics together (a paper's similarity is its mean over the likes)
+    cfg = config_with(tmp_path, [{"email": "ana@example.org", "keywords": ["robot"], "like": [FOLD], "like_top": 6}])
     server = PreviewServer(cfg, port=0)
     server.start_background()
     try:

@@ -41,7 +41,10 @@ def check_command(config_path: str, connect: bool) -> None:
     config = load_config(config_path)
     _validate(config)
     _echo_summary(config)
-    for warning in _warnings(config):
+    similarity_lines, library_notes = _similarity(config)
+    for line in similarity_lines:
+        click.echo(f"  {line}")
+    for warning in [*_warnings(config), *library_notes]:
         click.echo(f"warning: {warning}", err=True)
     dkim = config.dkim
     click.echo(f"  dkim:        {'d=' + dkim.domain + ' s=' + dkim.selector if dkim else 'off (the relay must sign)'}")
@@ -85,6 +88,16 @@ def _echo_summary(config: Config) -> None:
     unsub = config.sender.unsubscribe
     endpoint = f"on {unsub.listen} (serve, and inside run)" if unsub.listen else "off in run (serve: 127.0.0.1:8026)"
     click.echo(f"  unsubscribe: {unsub.url or '(no URL)'}; endpoint {endpoint}")
+
+
+def _similarity(config: Config) -> tuple[list[str], list[str]]:
+    """The similarity mode and the library files' counts (lines), and one warning per
+    broken library entry; nothing (and no import) when nobody likes anything."""
+    if not any(s.like or s.dislike or s.library is not None for s in config.subscribers):
+        return [], []
+    from newsletter.likes import similarity_report
+
+    return similarity_report(config)
 
 
 def _warnings(config: Config) -> list[str]:

@@ -64,6 +64,15 @@ Version 6 adds:
                    "bounced" is this table joined to ``deliveries``, so the CHECK
                    constraint of ``deliveries`` needs no table rebuild.
 
+Version 7 adds ``feedback`` (issue 17), version 8 ``ignored_files`` (issue 26), version 9
+``mail_set_aside`` (issue 20). Version 10 adds:
+
+``paper_vectors``  each paper's sentence embedding (issue 24), computed once when its
+                   digest is picked up: ``model`` (the embedding model), ``text_key`` (a
+                   hash of the model and the paper's title and abstract), ``vector``
+                   (float32 bytes). Written and read by :func:`store_vectors` and
+                   :func:`stored_vectors` only.
+
 Every method commits before it returns: a state change is durable before the
 next SMTP step depends on it. Each connection sets ``secure_delete=FAST`` (the
 Debian build of SQLite zeroes every freed page by default, which doubled the
@@ -83,7 +92,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -249,6 +258,17 @@ _MIGRATIONS: dict[int, str] = {
         detail     TEXT,
         created_at REAL NOT NULL
     );
+    """,
+    # 10 (issue 24): each paper's sentence embedding, computed once at pick-up, keyed by
+    # the model and the paper's text (newsletter.matching.semantic.text_key): float32 bytes
+    10: """
+    CREATE TABLE paper_vectors (
+        model      TEXT NOT NULL,
+        text_key   TEXT NOT NULL,
+        vector     BLOB NOT NULL,
+        created_at REAL NOT NULL,
+        PRIMARY KEY (model, text_key)
+    ) WITHOUT ROWID;
     """,
 }
 SCHEMA_VERSION = max(_MIGRATIONS)
@@ -1170,7 +1190,7 @@ class Ledger:
             )
         return out
 
-    # ------------------------------------------------------------------ mail set aside (migration 8)
+    # ------------------------------------------------------------------ mail set aside (migration 9)
 
     def record_set_aside(self, message: str, *, kind: str, reason: str, detail: str | None = None) -> bool:
         """Record a bounce report ignored (``kind`` ``ignored``) or a message quarantined
@@ -1402,6 +1422,31 @@ def feedback_rows(ledger: Ledger, email: str | None = None) -> list[FeedbackRow]
     except sqlite3.OperationalError:  # a read-only ledger from before migration 7: nothing recorded
         return []
     return [FeedbackRow(*row) for row in rows]
+
+
+def store_vectors(ledger: Ledger, model: str, vectors: Mapping[str, bytes]) -> None:
+    """Keep the embedding of each text key (issue 24; an existing one stays)."""
+    now = time.time()
+    with ledger.transaction() as cur:
+        cur.executemany(
+            "INSERT OR IGNORE INTO paper_vectors(model, text_key, vector, created_at) VALUES (?,?,?,?)",
+            ((model, key, blob, now) for key, blob in vectors.items()),
+        )
+
+
+def stored_vectors(ledger: Ledger, model: str, keys: Iterable[str] | None = None) -> dict[str, bytes]:
+    """The stored embeddings of ``model`` (of ``keys`` only, when given): text key -> bytes."""
+    if ledger.version < 10:  # a read-only ledger from before migration 10: none yet
+        return {}
+    if keys is None:
+        rows = ledger.conn.execute("SELECT text_key, vector FROM paper_vectors WHERE model = ?", (model,))
+        return dict(rows.fetchall())
+    sql = "SELECT text_key, vector FROM paper_vectors WHERE model = ? AND text_key IN ({marks})"
+    out: dict[str, bytes] = {}
+    for chunk in _chunks(list(keys)):
+        marks = ",".join("?" * len(chunk))
+        out.update(ledger.conn.execute(sql.format(marks=marks), (model, *chunk)).fetchall())
+    return out
 
 
 _CHUNK = 500  # values per ``IN (...)``: well under SQLite's limit of bound parameters

@@ -237,7 +237,47 @@ def pick_up_digests(
             ledger.record_digest(path=str(found.path), sha256=found.sha256, papers=found.digest.papers)
             log.info("pick-up: %s (%d papers)", found.path, len(found.digest.papers))
         out.add(found)
+    embed_new(config, ledger)
     return out
+
+
+def embed_new(config: Config, ledger: Ledger) -> int:
+    """Embed every paper of the ledger and of the subscribers' libraries that has no
+    stored vector yet (issue 24): once, at pick-up, never on the sending path. Only with
+    the ``semantic`` extra installed and someone to use it: a subscriber not set to
+    ``lexical`` who likes, dislikes or has a library, or feedback from the email (papers
+    of earlier digests are embedded then). A failure is one log line (matching then
+    embeds what it misses). Returns how many."""
+    from newsletter.delivery.ledger import feedback_rows, store_vectors, stored_vectors
+
+    semantic_users = [s for s in config.subscribers if s.similarity != "lexical"]
+    if not any(s.like or s.dislike or s.library is not None for s in semantic_users):
+        emails = {s.email.lower() for s in semantic_users}
+        if not any(row.email in emails for row in feedback_rows(ledger)):
+            return 0
+    from newsletter.matching import semantic
+
+    if not semantic.available():
+        return 0
+    from newsletter.library import read_library
+
+    libraries = {s.library for s in config.subscribers if s.library is not None}
+    papers = [*ledger.papers_after(0), *(p for path in libraries for p in read_library(path).papers)]
+    keys = {semantic.text_key(p.title, p.abstract): p for p in papers}
+    have = stored_vectors(ledger, semantic.MODEL_ID, keys)
+    todo = [(k, p) for k, p in keys.items() if k not in have]
+    if not todo:
+        return 0
+    try:
+        vectors = semantic.embedder().embed([(p.title, p.abstract) for _, p in todo])
+    except Exception as exc:  # a broken model install: matching embeds what it needs itself
+        log.error("cannot embed %d paper(s): %s", len(todo), one_line(str(exc), 300))
+        return 0
+    store_vectors(
+        ledger, semantic.MODEL_ID, {k: v.astype("<f4").tobytes() for (k, _), v in zip(todo, vectors, strict=True)}
+    )
+    log.info("embedded %d paper(s)", len(todo))
+    return len(todo)
 
 
 def preview_digests(config: Config, ledger: Ledger | None, *, now: float | None = None) -> tuple[list[Paper], PickUp]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from newsletter.digest import arxiv_id, paper_id
+from newsletter.digest import Paper, arxiv_id, paper_id
 
 __all__ = ["Likes", "ref_keys"]
 
@@ -34,12 +34,15 @@ def ref_keys(ref: str) -> tuple[str, ...]:
 @dataclass(frozen=True, slots=True)
 class Likes:
     """A subscriber's similarity preferences: entries as written (YAML) or paper ids
-    (ledger feedback), the threshold and how many most similar papers always match."""
+    (ledger feedback), the papers of their library (issue 24) with their weights, the
+    threshold (None: the mode's default) and how many most similar papers always match."""
 
     like: tuple[str, ...] = ()
     dislike: tuple[str, ...] = ()
-    threshold: float = 0.25
+    threshold: float | None = None
     top: int = 3
+    library: tuple[Paper, ...] = ()
+    library_weights: tuple[float, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.like or self.dislike)
+        return bool(self.like or self.dislike or self.library)

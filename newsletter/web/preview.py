@@ -223,7 +223,7 @@ class PreviewSource:
 def _match(snap: Snapshot, sub: Subscriber) -> list[Match]:
     """What :func:`newsletter.pipeline.plan` gives ``sub``, over a shared index (with
     the ledger's likes read on every load, issue 17)."""
-    if not sub.like and not sub.dislike and not snap.config.ledger_path.exists():
+    if not sub.like and not sub.dislike and sub.library is None and not snap.config.ledger_path.exists():
         return match_papers(snap.index, sub.profile)
     return Matcher(snap.loaded.papers, read_like_state(snap.config), index=snap.index).match(sub)
 

@@ -1,0 +1,257 @@
+"""A library as likes (issue 24, SPEC 4): a reference manager's export whose papers count
+as liked, each with its own title and abstract.
+
+Formats (Zotero exports all three; the format is told by the file name, else by its
+first character): BibTeX (``.bib``, read with ``bibtexparser`` 2, LaTeX decoded),
+CSL-JSON (``.json``, the standard ``json`` module) and RIS (``.ris``, each record read
+with ``rispy``). :func:`parse_library` is pure; :func:`read_library` reads a file (cached
+by its path, size and modification time).
+
+An entry without a title is broken: one warning naming the file and line, and the rest
+of the library is used; so is a file that cannot be read or parsed at all (one warning,
+no likes from it). An entry without an abstract is matched on its title.
+
+In a library of more than :data:`LARGE` entries, recent entries weigh more: an entry
+``n`` years older than the newest one weighs ``0.5 ** (n / HALF_LIFE)`` (at least
+:data:`FLOOR`); an entry without a year weighs like the median one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from newsletter.digest import Paper, arxiv_id, paper_id
+
+__all__ = ["Library", "parse_library", "read_library"]
+
+LARGE = 20
+HALF_LIFE = 3.0
+FLOOR = 0.2
+_YEAR = re.compile(r"(1[89]\d\d|20\d\d)")
+_SPACE = re.compile(r"\s+")
+_ARXIV_IN = re.compile(r"arxiv\.org/(?:abs|pdf)/([^\s?#]+?)(?:\.pdf)?(?:[?#]|$)|arxiv:\s*([^\s,;]+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Library:
+    """The liked papers of one file (in file order), their weights (1.0, or less for old
+    entries of a large library) and one warning per broken entry."""
+
+    path: Path
+    papers: tuple[Paper, ...] = ()
+    weights: tuple[float, ...] = ()
+    warnings: tuple[str, ...] = ()
+    years: tuple[int | None, ...] = ()
+
+    @property
+    def without_abstract(self) -> int:
+        return sum(1 for p in self.papers if not p.abstract)
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    line: int
+    title: str
+    abstract: str
+    year: int | None
+    ref: str  # an arXiv id, a URL or eprint field: where the paper's arXiv id may be
+
+
+def _clean(value: Any) -> str:
+    if isinstance(value, list):
+        value = " ".join(str(v) for v in value)
+    return _SPACE.sub(" ", str(value or "")).strip().strip("{}").strip()
+
+
+def _year(*values: Any) -> int | None:
+    for value in values:
+        m = _YEAR.search(str(value or ""))
+        if m:
+            return int(m.group(1))
+    return None
+
+
+# --------------------------------------------------------------------------- the three formats
+
+
+def _bibtex(text: str, name: str) -> Iterator[_Entry | str]:
+    from bibtexparser import parse_string  # type: ignore[attr-defined]
+    from bibtexparser.middlewares import LatexDecodingMiddleware
+
+    logging.getLogger("bibtexparser").setLevel(logging.ERROR)  # its warnings: ours, by file and line
+    parsed = parse_string(text, append_middleware=[LatexDecodingMiddleware()])
+    for block in parsed.failed_blocks:
+        error = getattr(block, "error", None)
+        reason = _clean(getattr(error, "abort_reason", None) or error or "cannot parse")[:200]
+        yield f"{name}:{(block.start_line or 0) + 1}: broken entry skipped: {reason}"
+    for entry in parsed.entries:
+        fields = {k.lower(): f.value for k, f in entry.fields_dict.items()}
+        ref = " ".join(str(fields.get(k, "")) for k in ("eprint", "arxiv", "url", "doi", "journal"))
+        if fields.get("archiveprefix", "").lower() == "arxiv" and fields.get("eprint"):
+            ref = f"arxiv:{fields['eprint']} {ref}"
+        yield _Entry(
+            (entry.start_line or 0) + 1,
+            _clean(fields.get("title")),
+            _clean(fields.get("abstract")),
+            _year(fields.get("year"), fields.get("date")),
+            ref,
+        )
+
+
+def _csl_json(text: str, name: str) -> Iterator[_Entry | str]:
+    decoder = json.JSONDecoder()
+    start = len(text) - len(text.lstrip())
+    if not text.startswith("[", start):  # one item alone
+        items = [(start, decoder.raw_decode(text, start)[0])]
+    else:
+        items = list(_json_items(text, start + 1, decoder))
+    for pos, item in items:
+        line = text.count("\n", 0, pos) + 1
+        if not isinstance(item, dict):
+            yield f"{name}:{line}: broken entry skipped: not a CSL-JSON item (an object)"
+            continue
+        issued = item.get("issued") or {}
+        parts = issued.get("date-parts") if isinstance(issued, dict) else None
+        year = _year(parts[0][0] if parts and parts[0] else None, issued.get("raw") if isinstance(issued, dict) else "")
+        ref = " ".join(str(item.get(k, "")) for k in ("URL", "DOI", "number", "archive_location"))
+        yield _Entry(line, _clean(item.get("title")), _clean(item.get("abstract")), year, ref)
+
+
+def _json_items(text: str, pos: int, decoder: json.JSONDecoder) -> Iterator[tuple[int, Any]]:
+    """The elements of the JSON array whose ``[`` is just before ``pos``, with their offsets."""
+    while True:
+        while pos < len(text) and text[pos] in " \t\r\n,":
+            pos += 1
+        if pos >= len(text) or text[pos] == "]":
+            return
+        item, end = decoder.raw_decode(text, pos)
+        yield pos, item
+        pos = end
+
+
+_RIS_TAG = re.compile(r"^([A-Z][A-Z0-9])  -( |$)")
+
+
+def _ris(text: str, name: str) -> Iterator[_Entry | str]:
+    import rispy
+
+    record: list[str] = []
+    start = 0
+    for number, line in enumerate(text.splitlines(), 1):
+        tag = _RIS_TAG.match(line)
+        if tag and tag.group(1) == "TY":
+            if record:
+                yield f"{name}:{start}: broken entry skipped: no ER line before the next TY"
+            record, start = [line], number
+        elif record:
+            record.append(line)
+            if tag and tag.group(1) == "ER":
+                yield _ris_record(rispy, record, start, name)
+                record = []
+        elif line.strip():
+            yield f"{name}:{number}: broken entry skipped: a line outside any record (TY ... ER)"
+    if record:
+        yield f"{name}:{start}: broken entry skipped: no ER line at the end"
+
+
+def _ris_record(rispy: Any, lines: list[str], start: int, name: str) -> _Entry | str:
+    try:
+        [item] = rispy.loads("\n".join(lines) + "\n")
+    except Exception as exc:  # whatever rispy says of one record: that record only
+        return f"{name}:{start}: broken entry skipped: {_clean(exc)[:200]}"
+    title = item.get("title") or item.get("primary_title") or item.get("secondary_title") or ""
+    abstract = item.get("abstract") or item.get("notes_abstract") or ""
+    year = _year(item.get("year"), item.get("publication_year"), item.get("date"))
+    urls = item.get("urls") or []
+    ref = " ".join([*(str(u) for u in urls), str(item.get("doi", "")), str(item.get("url", ""))])
+    return _Entry(start, _clean(title), _clean(abstract), year, ref)
+
+
+# --------------------------------------------------------------------------- entries -> papers
+
+
+def _format(path: Path, text: str) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".bib", ".bibtex"):
+        return "bibtex"
+    if suffix in (".json", ".csljson"):
+        return "csl-json"
+    if suffix == ".ris":
+        return "ris"
+    head = text.lstrip()[:1]
+    return "csl-json" if head in "[{" and head else "ris" if _RIS_TAG.match(text.lstrip()) else "bibtex"
+
+
+def _arxiv_of(ref: str) -> str | None:
+    for m in _ARXIV_IN.finditer(ref):
+        found = arxiv_id(m.group(1) or m.group(2))
+        if found:
+            return found
+    return arxiv_id(ref.split()[0]) if ref.split() else None
+
+
+def _weights(years: list[int | None]) -> list[float]:
+    known = sorted(y for y in years if y is not None)
+    if len(years) <= LARGE or not known:
+        return [1.0] * len(years)
+    newest, median = known[-1], known[len(known) // 2]
+    return [max(FLOOR, 0.5 ** ((newest - (y if y is not None else median)) / HALF_LIFE)) for y in years]
+
+
+def parse_library(text: str, path: Path) -> Library:
+    """The library in ``text`` (the content of ``path``; its name tells the format)."""
+    name = str(path)
+    reader = {"bibtex": _bibtex, "csl-json": _csl_json, "ris": _ris}[_format(path, text)]
+    entries: list[_Entry] = []
+    warnings: list[str] = []
+    try:
+        for item in reader(text, name):
+            if isinstance(item, str):
+                warnings.append(item)
+            elif not item.title:
+                warnings.append(f"{name}:{item.line}: broken entry skipped: no title")
+            else:
+                entries.append(item)
+    except Exception as exc:  # a file no parser makes sense of: one warning, no likes from it
+        line = getattr(exc, "lineno", None)
+        return Library(path, warnings=(f"{name}{f':{line}' if line else ''}: cannot read the library: {exc}",))
+    papers = []
+    for e in entries:
+        found = _arxiv_of(e.ref)
+        published = date(e.year, 1, 1) if e.year else None
+        papers.append(Paper(e.title, e.abstract, found or paper_id(e.title), name, published=published, arxiv_id=found))
+    years = [e.year for e in entries]
+    return Library(path, tuple(papers), tuple(_weights(years)), tuple(warnings), tuple(years))
+
+
+_CACHE: dict[Path, tuple[tuple[int, int], Library]] = {}
+_LOCK = threading.Lock()
+
+
+def read_library(path: Path) -> Library:
+    """:func:`parse_library` of the file (cached while it is unchanged); a file that cannot
+    be read is a library with one warning."""
+    try:
+        st = path.stat()
+        stamp = (st.st_size, st.st_mtime_ns)
+        with _LOCK:
+            cached = _CACHE.get(path)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        text = path.read_bytes().decode("utf-8-sig", errors="replace")
+    except OSError as exc:
+        return Library(path, warnings=(f"{path}: cannot read the library: {exc.strerror or exc}",))
+    found = parse_library(text, path)
+    with _LOCK:
+        if len(_CACHE) > 256:
+            _CACHE.clear()
+        _CACHE[path] = (stamp, found)
+    return found
