@@ -106,8 +106,10 @@ def parse_digest(
 
     if text.lstrip()[:1] == "<" and fmt == "hf-text":
         raise DigestParseError("looks like HTML or XML, not a text dump (try --format hf-html or arxiv)", path=source)
-    digest_date, papers = hftext.parse(text, source=source, reference=reference or date.today())
-    return Digest(path=source, format=fmt, sha256=sha, papers=papers, date=digest_date)
+    reading = hftext.parse(text, source=source, reference=reference or date.today())
+    return Digest(
+        path=source, format=fmt, sha256=sha, papers=reading.papers, date=reading.date, missing=reading.missing
+    )
 
 
 def read_digest(path: str | os.PathLike[str], *, fmt: str = "auto") -> Digest:

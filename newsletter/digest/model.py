@@ -257,10 +257,16 @@ def unique_papers(papers: Iterable[Paper]) -> tuple[Paper, ...]:
 
 @dataclass(frozen=True, slots=True)
 class Digest:
-    """A parsed digest file: its papers in digest order."""
+    """A parsed digest file: its papers in digest order. ``missing``: the paper ids the
+    file links to that the reader did not read (SPEC 2.1); non-empty makes it partial."""
 
     path: str
     format: str
     sha256: str
     papers: tuple[Paper, ...] = field(default_factory=tuple)
     date: date | None = None
+    missing: tuple[str, ...] = ()
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.missing)

@@ -1,0 +1,176 @@
+"""Markdown links in text dumps, as the tools people save pages with write them.
+
+The one tokenizer of the ``hf-text`` reader:
+
+* :func:`join_link` joins a link whose label runs over several lines (a wrapped title,
+  an abstract wrapped in its paper link with ``\\\\`` line ends, avatar bullets inside the
+  author link, ``[``/``65``/``][35]``) into one logical line. A label never runs over a
+  blank line or into a heading (CommonMark: both end a paragraph); escaped brackets
+  (``\\[``) do not count.
+* :func:`whole_link` reads a line that is one link (``[label](url "title")``,
+  ``[label][ref]``, labels holding images or brackets: ``[![](a.png)](url)``,
+  ``[[Image: no alt text]](url)``), :func:`inline_links` the links inside a line of text
+  (``May 29[6](url)``).
+* :func:`label_text` is what a label says once images, emphasis, escapes and line breaks
+  are gone.
+
+Brackets are found with one regular expression (escapes skipped) and counted in Python:
+a label of 2,000 characters costs a handful of matches, never a scan per character.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+_BRACKET = re.compile(r"\\.|[\[\]]", re.DOTALL)
+# The destination of an inline link: ``(url)``, ``(<url>)``, ``(url "title")``; one level
+# of parentheses inside the URL (Wikipedia-style).
+_DEST = re.compile(r"\(\s*<?(?P<url>[^()\s<>]*(?:\([^()\s]*\)[^()\s<>]*)*)>?(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)")
+_REF = re.compile(r"\[\s*(?P<ref>\d+)\s*\]")
+IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)|!\[[^\]]*\]\[\d+\]")
+_LINE_BREAK = re.compile(r"\\+[ \t]*\n|\\+[ \t]*$|\\[ \t]+")
+_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+_CLOSING_LINE = re.compile(r"\](?:\([^()\s]*\)|\[\d+\])\s*$")
+JOIN_MAX = 120  # lines one label may span (an abstract of 2,000 characters at 20 a line)
+
+
+class Link(NamedTuple):
+    """One link of a line: ``label`` as written, ``url`` (None: a reference link,
+    ``ref`` its number), ``start``/``end`` its span in the line."""
+
+    label: str
+    url: str | None
+    ref: str | None
+    start: int
+    end: int
+
+
+def depth_after(text: str, depth: int = 0) -> int:
+    """The bracket depth at the end of ``text`` when it starts at ``depth`` (escapes skipped)."""
+    for m in _BRACKET.finditer(text):
+        c = m.group()
+        if c == "[":
+            depth += 1
+        elif c == "]" and depth:
+            depth -= 1
+    return depth
+
+
+def _stops(line: str) -> bool:
+    """A line a label never runs into: blank, or a heading."""
+    return not line or (line[0] == "#" and line.lstrip("#")[:1] in (" ", "\t"))
+
+
+def join_link(lines: list[str], i: int, first: str) -> tuple[str, int]:
+    """The logical line that starts at line ``i`` (stripped: ``first``) and the index after
+    it: ``first`` joined (by newlines) with the lines its open link label runs over, or
+    ``first`` alone when nothing closes the label before a blank line or a heading. A
+    label whose brackets never balance (``[0, 1)`` in an abstract) still closes at the
+    first line of the paragraph that ends like a link (``...](url)``)."""
+    depth = depth_after(first)
+    if depth == 0:
+        return first, i + 1
+    parts = [first]
+    end = min(len(lines), i + 1 + JOIN_MAX)
+    j = i + 1
+    while j < end:
+        line = lines[j].strip()
+        if _stops(line):
+            break
+        parts.append(line)
+        depth = depth_after(line, depth)
+        if depth == 0:
+            return "\n".join(parts), j + 1
+        j += 1
+    for k in range(1, len(parts)):  # lenient: the first line that ends like a link closes it
+        if _CLOSING_LINE.search(parts[k]):
+            return "\n".join(parts[: k + 1]), i + k + 1
+    return first, i + 1
+
+
+def _close(text: str, start: int) -> int:
+    """The index of the ``]`` that closes the ``[`` at ``start``, or -1."""
+    depth = 0
+    for m in _BRACKET.finditer(text, start):
+        c = m.group()
+        if c == "[":
+            depth += 1
+        elif c == "]":
+            depth -= 1
+            if depth == 0:
+                return m.start()
+    return -1
+
+
+def _target(text: str, close: int) -> tuple[str | None, str | None, int] | None:
+    """What follows a label's ``]`` at ``close``: (url, ref, end) of ``(url)`` or ``[n]``."""
+    nxt = text[close + 1 : close + 2]
+    if nxt == "(":
+        m = _DEST.match(text, close + 1)
+        return (m.group("url"), None, m.end()) if m else None
+    if nxt == "[":
+        m = _REF.match(text, close + 1)
+        return (None, m.group("ref"), m.end()) if m else None
+    return None
+
+
+def whole_link(text: str) -> Link | None:
+    """``text`` (starting with ``[``) as one link, or None when it is anything else."""
+    close = _close(text, 0)
+    if close < 0:
+        return None
+    target = _target(text, close)
+    if target is None or target[2] != len(text.rstrip()):
+        return None
+    url, ref, end = target
+    return Link(text[1:close], url, ref, 0, end)
+
+
+def inline_links(text: str) -> list[Link]:
+    """The links of a line of text, left to right (images inside labels stay in the label;
+    a bare image is no link)."""
+    out: list[Link] = []
+    pos = text.find("[")
+    while pos >= 0:
+        close = _close(text, pos)
+        if close < 0:
+            break
+        target = _target(text, close)
+        if target is None or (pos and text[pos - 1] == "!"):
+            pos = text.find("[", (target[2] if target else pos + 1))
+            continue
+        url, ref, end = target
+        out.append(Link(text[pos + 1 : close], url, ref, pos, end))
+        pos = text.find("[", end)
+    return out
+
+
+def unescape(text: str) -> str:
+    """Markdown escapes and hard line breaks gone, whitespace collapsed:
+    ``Engage\\  with`` -> ``Engage with``, ``\\[Re\\]`` -> ``[Re]``."""
+    if "\\" in text:
+        text = _ESCAPE.sub(r"\1", _LINE_BREAK.sub(" ", text))
+    return " ".join(text.split())
+
+
+def label_text(label: str) -> str:
+    """What a label says: images, ``**``/``__`` emphasis, escapes and line breaks removed."""
+    if "!" in label:
+        label = IMAGE.sub(" ", label)
+    if "**" in label or "__" in label:
+        label = label.replace("**", "").replace("__", "")
+    return unescape(label)
+
+
+def without_links(text: str, links: list[Link], *, labels: bool) -> str:
+    """``text`` with each link replaced by its label text (``labels``) or removed."""
+    parts: list[str] = []
+    pos = 0
+    for link in links:
+        parts.append(text[pos : link.start])
+        if labels:
+            parts.append(label_text(link.label))
+        pos = link.end
+    parts.append(text[pos:])
+    return unescape(" ".join(parts))
