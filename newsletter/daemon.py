@@ -58,6 +58,7 @@ from newsletter.config import Config, Subscriber, load_config, require_secrets
 from newsletter.cron import cron_trigger, timezone
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.service import SendSummary, pick_up_digests, send_pass
+from newsletter.digest import partial_line
 from newsletter.digest.guard import one_line
 from newsletter.errors import NewsletterError
 from newsletter.fetch import fetch_sources
@@ -237,6 +238,8 @@ class Daemon:
             picked = await self.db(lambda ledger: pick_up_digests(config, ledger, paths=ready))
         for path, count in picked.ok:
             log.info("pick-up: %s (%d papers)", path, count)
+        for path, missing in picked.partial:  # delivered all the same; the lost papers named
+            log.warning("digest %s", partial_line(path, missing))
         # a failed digest is one line, logged where it is recorded (pick_up_digests)
         return len(picked.ok)
 

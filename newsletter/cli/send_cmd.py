@@ -15,6 +15,7 @@ from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.plan import DryRun, dry_run
 from newsletter.delivery.service import BATCH, SendSummary, run_send
 from newsletter.delivery.smtp import Result
+from newsletter.digest import partial_line
 from newsletter.errors import ConfigError
 from newsletter.fetch import fetch_sources
 from newsletter.lock import LedgerLock
@@ -191,6 +192,8 @@ def _test_send(config: Config, to: str, subscriber: str | None) -> None:
 def _print_summary(summary: SendSummary) -> None:
     for path, error in summary.digest_errors:
         click.echo(f"error: digest {error}" if path in error else f"error: {path}: {error}", err=True)
+    for path, missing in summary.digest_partial:  # its papers are delivered; the lost ones named
+        click.echo(f"warning: digest {partial_line(path, missing)}", err=True)
     for email, error in summary.failures:
         click.echo(f"failed: {email}: {error}", err=True)
     if summary.stopped:
@@ -227,6 +230,8 @@ def _dry_run(config: Config, *, backfill: bool = False) -> None:
 def _echo_dry_run(found: DryRun) -> None:
     for path, count in found.picked.ok:
         click.echo(f"would pick up {path} ({count} papers)")
+    for path, missing in found.picked.partial:
+        click.echo(f"warning: digest {partial_line(path, missing)}")
     for _path, error in found.picked.failed:
         click.echo(f"would record as failed: {error}")
     for path in found.picked.unsettled:

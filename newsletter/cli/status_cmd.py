@@ -12,6 +12,7 @@ from newsletter.cli.options import config_option, json_option
 from newsletter.config import Config, load_config
 from newsletter.cron import describe_cron
 from newsletter.delivery.ledger import Ledger, iso
+from newsletter.digest.guard import one_line
 from newsletter.schedule import next_fire
 
 
@@ -27,7 +28,14 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         bounced: list[dict[str, Any]] = []
     else:
         digests = [
-            {"path": d.path, "sha256": d.sha256, "status": d.status, "papers": d.papers, "error": d.error}
+            {
+                "path": d.path,
+                "sha256": d.sha256,
+                "status": d.shown_status,  # ok, failed, or partial: linked papers not read (SPEC 2.1)
+                "papers": d.papers,
+                "error": d.error,
+                "missing": list(d.missing),
+            }
             for d in ledger.digests()
         ]
         counts = ledger.delivery_counts()
@@ -56,6 +64,15 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         # issue 17: "more/fewer like this" recorded from the email or `newsletter feedback`
         "feedback": [] if ledger is None else feedback_json(ledger),
     }
+
+
+def _digest_detail(d: dict[str, Any]) -> str:
+    if d["status"] == "failed":
+        return f"FAILED: {d['error']}"
+    if d["status"] == "partial":
+        missing = d["missing"]
+        return f"{d['papers']} papers; {len(missing)} linked not read: {one_line(', '.join(missing), 2000)}"
+    return f"{d['papers']} papers"
 
 
 def feedback_json(ledger: Ledger) -> list[dict[str, Any]]:
@@ -125,8 +142,7 @@ def status_command(config_path: str, as_json: bool) -> None:
     click.echo(f"ledger: {config.ledger_path}" + ("" if ledger is not None else " (no run yet)"))
     click.echo(f"digests: {len(data['digests'])}")
     for d in data["digests"]:
-        extra = f"{d['papers']} papers" if d["status"] == "ok" else f"FAILED: {d['error']}"
-        click.echo(f"  {d['status']:<6} {d['path']}  {extra}")
+        click.echo(f"  {d['status']:<7} {d['path']}  {_digest_detail(d)}")
     c = data["deliveries"]
     click.echo(f"deliveries: {c['sent']} sent, {c['pending']} pending, {c['failed']} failed")
     for f in data["failed"]:

@@ -113,6 +113,7 @@ class PickUp:
 
     ok: list[tuple[str, int]] = field(default_factory=list)  # (path, papers)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, error)
+    partial: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (path, ids linked, not read)
     unsettled: list[str] = field(default_factory=list)
     papers: list[Paper] = field(default_factory=list)  # of the ok files (a preview's new papers)
 
@@ -124,6 +125,8 @@ class PickUp:
         elif found.digest is not None:
             self.ok.append((str(found.path), len(found.digest.papers)))
             self.papers.extend(found.digest.papers)
+            if found.digest.missing:
+                self.partial.append((str(found.path), found.digest.missing))
 
 
 def failure(found: Scanned) -> str:
@@ -149,8 +152,12 @@ def pick_up_digests(
             ledger.record_digest(path=str(found.path), sha256=found.sha256, error=failure(found))
             log.error("digest failed: %s", failure(found))
         elif found.digest is not None:
-            ledger.record_digest(path=str(found.path), sha256=found.sha256, papers=found.digest.papers)
-            log.info("digest picked up: %s (%d papers)", found.path, len(found.digest.papers))
+            digest = found.digest
+            ledger.record_digest(
+                path=str(found.path), sha256=found.sha256, papers=digest.papers, missing=digest.missing
+            )
+            partial = f", partial: {len(digest.missing)} linked not read" if digest.missing else ""
+            log.info("digest picked up: %s (%d papers%s)", found.path, len(digest.papers), partial)
         out.add(found)
     return out
 

@@ -12,7 +12,7 @@ import os
 from datetime import date, datetime
 from pathlib import Path
 
-from newsletter.digest.guard import contained, read_limited
+from newsletter.digest.guard import contained, one_line, read_limited
 from newsletter.digest.model import Digest, Paper, arxiv_id, extract_links, merge, paper_id, unique_papers
 from newsletter.errors import DigestParseError
 
@@ -28,6 +28,7 @@ __all__ = [
     "merge",
     "paper_id",
     "parse_digest",
+    "partial_line",
     "read_digest",
     "unique_papers",
 ]
@@ -52,6 +53,14 @@ def detect_format(text: str) -> str:
             return "arxiv"
         return "hf-html"  # any other markup is HTML
     return "hf-text"
+
+
+def partial_line(path: str, missing: tuple[str, ...] | list[str]) -> str:
+    """The one line a partial digest is shown with (SPEC 2.1): the ids it links to that
+    were not read (``parse``, ``send``, the daemon's log)."""
+    n = len(missing)
+    ids = one_line(", ".join(missing), 2000)
+    return f"{one_line(path)}: partial: {n} linked paper{'s' if n != 1 else ''} not read ({ids})"
 
 
 def decode(data: bytes, *, source: str) -> str:

@@ -196,9 +196,7 @@ class Assembled:
     missing: tuple[str, ...]  # ids linked that no card read, in page order
 
 
-def assemble(
-    items: list[Item], *, source: str, reference: date, linked: tuple[str, ...] = ()
-) -> Assembled:
+def assemble(items: list[Item], *, source: str, reference: date, linked: tuple[str, ...] = ()) -> Assembled:
     """The papers of an item stream (the digest date is the first date before any card)
     and the ids of ``linked`` that no card read."""
     run = _Assembly(reference)

@@ -35,6 +35,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import NamedTuple
 
 from newsletter.digest.hfshared import (
     CHROME_LINES,
@@ -49,12 +51,21 @@ from newsletter.digest.hfshared import (
     paper_ref,
     parse_date_line,
 )
-from newsletter.digest.mdlinks import IMAGE, Link, depth_after, inline_links, join_link, label_text, unescape, whole_link
+from newsletter.digest.mdlinks import (
+    IMAGE,
+    Link,
+    depth_after,
+    inline_links,
+    join_link,
+    label_text,
+    unescape,
+    whole_link,
+)
 from newsletter.digest.mdlinks import without_links as _without
 from newsletter.errors import DigestParseError
 
 _HEADING = re.compile(r"(#{1,6})[ \t]+")
-_HEADINGS = re.compile(r"^[ \t]{0,3}(#{1,6})[ \t]+(.*?)[ \t#]*$", re.MULTILINE)
+_HEADINGS = re.compile(r"^[ \t]{0,3}(#{1,6})[ \t]+(.*)", re.MULTILINE)
 _REFDEF = re.compile(r"^(?:\[(?P<a>\d+)\]:\s*|(?P<b>\d+)\.\s+)(?P<url>https?://\S+)$")
 _REFDEFS = re.compile(r"^[ \t]*(?:\[(\d+)\]:[ \t]*|(\d+)\.[ \t]+)(https?://\S+)[ \t]*$", re.MULTILINE)
 _URL_LINE = re.compile(r"<?(?P<url>https?://\S+?)>?")
@@ -64,9 +75,10 @@ _HF_DAY = re.compile(r"https?://(?:www\.)?huggingface\.co/papers/date/(\d{4})-(\
 _HF_PAGE = re.compile(r"https?://(?:www\.)?huggingface\.co/(?P<seg>[A-Za-z0-9][\w.\-]*)/?")
 _IMAGE_ONLY = re.compile(r"(?:image|img|picture|thumbnail|图片|圖片|画像)\s*[:：].*", re.IGNORECASE)
 _LINK_TAG = re.compile(r"(?:link|链接|鏈接)\s*[:：]\s*", re.IGNORECASE)
-_UPVOTE_LABEL = re.compile(rf"upvote\s+({NUMBER})", re.IGNORECASE)
-_AUTHORS_LABEL = re.compile(r"(?:[•*\-·]\s*)*(\d+)\s+authors?", re.IGNORECASE)
-_STARS_LABEL = re.compile(rf"github\s+({NUMBER})", re.IGNORECASE)
+_COUNT_LABEL = re.compile(
+    rf"upvote\s+(?P<up>{NUMBER})|(?:[•*\-·]\s*)*(?P<authors>\d+)\s+authors?|github\s+(?P<stars>{NUMBER})",
+    re.IGNORECASE,
+)
 #: The element lines that are not links, one expression (one match a line).
 _ELEMENT = re.compile(
     rf"(?:\[\s*[-+x]?\s*\]|upvote)\s*(?P<up>{NUMBER})"
@@ -78,6 +90,8 @@ _ELEMENT = re.compile(
     r"|(?P<count>\d[\d,]*(?:\.\d+)?[kK]?)",
     re.IGNORECASE,
 )
+_COUNT_START = frozenset("0123456789-uUgG•*·")  # how a count label starts (NUMBER, _COUNT_LABEL)
+_DATE_COUNT = re.compile(r"([A-Za-z]{3}[a-z]*\.?\s+\d{1,2}(?:,\s*\d{4})?)\s*\[[^\]]*\]\([^()\s]*\)")
 _HF_RESERVED = frozenset(
     {
         "models",
@@ -107,7 +121,8 @@ _HF_RESERVED = frozenset(
 )
 _REFERENCES = frozenset({"references", "visible links", "links:", "references:"})
 _PROJECT_LABELS = frozenset({"project page", "website", "project"})
-_PROSE = 80  # longer than any element line (counts, dates, "Submitted by NAME", chrome)
+_PROSE = 60  # longer than any element line (counts, dates, chrome) but these:
+_NOT_PROSE = ("Submitted", "submitted", "http://", "https://", "Get trending")
 _ELEMENT_START = frozenset("[#*-•!<0123456789")
 
 
@@ -145,8 +160,7 @@ class _State:
 # --------------------------------------------------------------------------- one link
 
 
-@dataclass(frozen=True, slots=True)
-class _Link:
+class _Link(NamedTuple):
     """One link as an element: its label's text, target and the paper it names."""
 
     text: str
@@ -159,20 +173,22 @@ class _Link:
 
 
 def _count_link(ln: _Link) -> Item | None:
-    if NUMBER_RE.fullmatch(ln.text):
+    """A link whose label is a count: upvotes, comments, authors, GitHub stars."""
+    text = ln.text
+    if len(text) > 40:
+        return None
+    if NUMBER_RE.fullmatch(text):
         url = ln.url or ""
-        discussion = "#community" in url or "/discussion" in url
-        return Item("comments" if discussion else "upvotes", ln.line, number=number(ln.text), pid=ln.pid, hf=ln.hf)
-    m = _UPVOTE_LABEL.fullmatch(ln.text)
-    if m:
-        return Item("upvotes", ln.line, number=number(m.group(1)), pid=ln.pid, hf=ln.hf)
-    m = _AUTHORS_LABEL.fullmatch(ln.text)
-    if m:
-        return Item("authors", ln.line, number=int(m.group(1)), pid=ln.pid, hf=ln.hf)
-    m = _STARS_LABEL.fullmatch(ln.text)
-    if m:
-        return Item("stars", ln.line, number=number(m.group(1)), url=ln.url)
-    return None
+        kind = "comments" if "#community" in url or "/discussion" in url else "upvotes"
+        return Item(kind, ln.line, "", number(text), None, None, False, ln.pid, ln.hf)
+    m = _COUNT_LABEL.fullmatch(text)
+    if m is None:
+        return None
+    if m.group("up"):
+        return Item("upvotes", ln.line, "", number(m.group("up")), None, None, False, ln.pid, ln.hf)
+    if m.group("authors"):
+        return Item("authors", ln.line, "", int(m.group("authors")), None, None, False, ln.pid, ln.hf)
+    return Item("stars", ln.line, "", number(m.group("stars")), ln.url)
 
 
 def _is_image(ln: _Link) -> bool:
@@ -180,18 +196,19 @@ def _is_image(ln: _Link) -> bool:
     if not ln.text:
         return True
     raw = ln.raw.strip()
-    return (raw[:1] == "[" and raw[-1:] == "]" and raw.count("]") == 1) or _IMAGE_ONLY.fullmatch(ln.text) is not None
+    if raw[:1] == "[" and raw[-1:] == "]" and raw.count("]") == 1:
+        return True
+    return (":" in ln.text or "：" in ln.text) and _IMAGE_ONLY.fullmatch(ln.text) is not None
 
 
 def _paper_link(ln: _Link, state: _State) -> Item:
     """A link to a paper that is no count: its title, its abstract or its thumbnail."""
     if _is_image(ln):
-        return Item("thumb", ln.line, pid=ln.pid, hf=ln.hf)
+        return Item("thumb", ln.line, "", None, None, None, False, ln.pid, ln.hf)
     long = "\n" in ln.raw or len(ln.text) > TITLE_MAX
     same = ln.pid == state.title_pid and (len(ln.text) > 120 or ln.text.endswith("."))
-    if not ln.heading and (long or same):
-        return Item("abstract", ln.line, text=ln.text, pid=ln.pid, hf=ln.hf)
-    return Item("title", ln.line, text=ln.text, pid=ln.pid, hf=ln.hf)
+    kind = "abstract" if not ln.heading and (long or same) else "title"
+    return Item(kind, ln.line, ln.text, None, None, None, False, ln.pid, ln.hf)
 
 
 def _other_link(ln: _Link, state: _State) -> Item | None:
@@ -221,12 +238,15 @@ def _element(state: _State, link: Link, line: int, heading: bool) -> None:
     ref = paper_ref(url)
     pid, hf = ref if ref else (None, False)
     text = label_text(link.label)
-    tag = _LINK_TAG.match(text)  # "[LINK: GitHub 11.3k](url)": a tool marking its links
+    tag = _LINK_TAG.match(text) if text[:1] in "Ll链鏈" else None  # "[LINK: GitHub 11.3k](url)"
     if tag is not None:
         text = text[tag.end() :]
     ln = _Link(text, link.label, url, pid, hf, line, heading)
-    state.link(pid)
-    item = _count_link(ln) or (_paper_link(ln, state) if pid else _other_link(ln, state))
+    if pid is not None:
+        state.linked[pid] = None
+    item = _count_link(ln) if text[:1] in _COUNT_START else None
+    if item is None:
+        item = _paper_link(ln, state) if pid else _other_link(ln, state)
     if item is None:
         return
     if item.kind == "title":
@@ -252,6 +272,13 @@ def _inline_line(state: _State, body: str, line: int, heading: int) -> bool:
         else:
             _heading(state, _without(body, links, labels=True), heading, line)
         return True
+    glued = _DATE_COUNT.fullmatch(body) if len(links) == 1 else None
+    if glued is not None:  # "May 29[6](url)": the date, its comment count glued on
+        date = parse_date_line(glued.group(1))
+        if date is not None:
+            state.out.append(Item("date", line, "", date[3], None, date[:3]))
+            _element(state, links[0], line, False)
+            return True
     bare = _without(body, links, labels=False)
     folded = bare.strip(" *-•|·").casefold()
     date = parse_date_line(bare) if folded else None
@@ -326,34 +353,57 @@ def _heading(state: _State, text: str, level: int, line: int) -> None:
         state.out.append(Item("section", line))
 
 
-def _element_line(state: _State, m: re.Match[str], s: str, line: int) -> bool:
-    """An element line of :data:`_ELEMENT` (False: it only looked like one)."""
-    kind = m.lastgroup
-    value = m.group(kind) if kind else ""
-    out = state.out
-    if kind == "sub":
-        state.awaiting_submitter = not label_text(value).strip()  # the name on the next line
-    elif kind == "up" or kind == "count":
-        out.append(Item("upvotes", line, number=number(value)))
-    elif kind == "stars":
-        out.append(Item("stars", line, number=number(value)))
-    elif kind == "authors":
-        out.append(Item("authors", line, number=int(value)))
-    else:
-        parsed = parse_date_line(value)
-        if parsed is None:
-            return False
-        if kind == "pub":
-            out.append(Item("published", line, when=parsed[:3]))
-        else:
-            out.append(Item("date", line, number=parsed[3], when=parsed[:3]))
-    return True
+_Found = tuple[str, int | None, tuple[int, int, int | None] | None]  # (kind, number, when)
+_ELEMENT_KINDS = frozenset({"upvotes", "stars", "authors", "published", "date"})
+
+
+def _element_of(m: re.Match[str]) -> _Found | None:
+    """What a line of :data:`_ELEMENT` is (None: it only looked like one)."""
+    kind = m.lastgroup or ""
+    value = m.group(kind)
+    if kind == "sub":  # 1: the submitter's name is on the next line
+        return "sub", 0 if label_text(value).strip() else 1, None
+    if kind == "up" or kind == "count":
+        return "upvotes", number(value), None
+    if kind == "stars":
+        return "stars", number(value), None
+    if kind == "authors":
+        return "authors", int(value), None
+    parsed = parse_date_line(value)
+    if parsed is None:
+        return None
+    return ("published", None, parsed[:3]) if kind == "pub" else ("date", parsed[3], parsed[:3])
+
+
+def _line_of(s: str) -> _Found | None:
+    """What a line that holds no link is: an element, a label (``summary``, ``header``),
+    ``chrome``, or None (text). Pure."""
+    m = _ELEMENT.fullmatch(s)
+    found = _element_of(m) if m is not None else None
+    if found is not None:
+        return found
+    folded = s.casefold()
+    if folded in SUMMARY_LABELS:
+        return "summary", None, None
+    if folded in HEADER_LINES:
+        return "header", None, None
+    if folded in CHROME_LINES or not (IMAGE.sub("", s) if "![" in s else s).strip(" *-•|"):
+        return "chrome", None, None  # chrome, an avatar bullet
+    return None
+
+
+_short_line_of = lru_cache(maxsize=1 << 12)(_line_of)  # short lines recur: "·", "- 3 authors", "Sep 15"
 
 
 def _plain_line(state: _State, s: str, line: int) -> bool:
     """Lines that are not links: the elements of :data:`_ELEMENT`, labels, chrome."""
-    m = _ELEMENT.fullmatch(s)
-    if m is not None and _element_line(state, m, s, line):
+    found = _short_line_of(s) if len(s) <= 64 else _line_of(s)
+    kind = found[0] if found is not None else None
+    if found is not None and kind in _ELEMENT_KINDS:
+        state.out.append(Item(found[0], line, "", found[1], None, found[2]))
+        return True
+    if kind == "sub":
+        state.awaiting_submitter = found[1] == 1  # type: ignore[index]
         return True
     if "huggingface.co/papers/date/" in s:  # the Daily/Weekly/Monthly tabs name the day
         day = _HF_DAY.search(s)
@@ -363,24 +413,20 @@ def _plain_line(state: _State, s: str, line: int) -> bool:
     if state.awaiting_submitter:  # the submitter's name
         state.awaiting_submitter = False
         return True
-    folded = s.casefold()
-    if folded in SUMMARY_LABELS:
-        state.out.append(Item("summary", line))
-    elif folded in HEADER_LINES:
-        state.out.append(Item("header", line))
-    elif not (folded in CHROME_LINES or not (IMAGE.sub("", s) if "![" in s else s).strip(" *-•|")):
-        return False  # text (not an avatar bullet, not chrome)
-    return True
+    if kind == "summary" or kind == "header":
+        state.out.append(Item(kind, line))
+    return kind is not None
 
 
 def _text(state: _State, s: str, line: int) -> None:
     state.awaiting_submitter = False
-    title = state.last("title")
-    if state.continues and title is not None and len(title.text) + len(s) < TITLE_MAX:
-        state.out[-1] = title._replace(text=f"{title.text} {unescape(s)}")  # a wrapped heading title
-        state.title_open = True
-        return
-    state.out.append(Item("text", line, text=s, brk=state.brk))
+    if state.continues:
+        title = state.last("title")
+        if title is not None and len(title.text) + len(s) < TITLE_MAX:
+            state.out[-1] = title._replace(text=f"{title.text} {unescape(s)}")  # a wrapped heading title
+            state.title_open = True
+            return
+    state.out.append(Item("text", line, s, None, None, None, state.brk))
 
 
 def _read_line(state: _State, s: str, line: int) -> None:
@@ -421,12 +467,13 @@ def _title_level(text: str) -> int | None:
     non-chrome headings have (the deeper one on a tie), when no heading links to a paper;
     else None (there, a link-less heading is a title only after its thumbnail)."""
     levels: Counter[int] = Counter()
-    for marks, body in _HEADINGS.findall(text):
+    for m in _HEADINGS.finditer(text):
+        marks, body = m.groups()
         if "](" in body or "][" in body:
             if "/papers/" in body or "%2Fpapers%2F" in body or "arxiv.org/" in body or "][" in body:
                 return None
             continue
-        if unescape(body).casefold() not in CHROME_LINES:
+        if unescape(body.rstrip(" \t#")).casefold() not in CHROME_LINES:
             levels[len(marks)] += 1
     if not levels:
         return None
@@ -441,6 +488,33 @@ def _clean(raw: str) -> str:
     return s
 
 
+def _has_card(chunks: list[str]) -> bool:
+    return any("/papers/" in chunk or chunk.lstrip()[:1] == "#" for chunk in chunks)
+
+
+def skip_repeats(text: str) -> str:
+    """``text`` with each run of blank-line separated blocks that repeats, line for line,
+    the run right before it, and holds a title (a heading or a paper link), blanked out
+    (its lines kept as empty lines): a trending page shows every card twice, and reading
+    the copy again would give the same card, merged into the same paper."""
+    chunks = text.split("\n\n")
+    seen: dict[str, int] = {}
+    changed = False
+    k = 0
+    while k < len(chunks):
+        j = seen.get(chunks[k])
+        width = k - j if j is not None else 0
+        if width and chunks[j:k] == chunks[k : k + width] and _has_card(chunks[j:k]):
+            for m in range(k, k + width):
+                chunks[m] = "\n" * chunks[m].count("\n")
+            changed = True
+            k += width
+            continue
+        seen[chunks[k]] = k
+        k += 1
+    return "\n\n".join(chunks) if changed else text
+
+
 @dataclass(frozen=True, slots=True)
 class Linked:
     """The items of a linked dump and the paper ids it links to (page order)."""
@@ -453,7 +527,10 @@ def linked_items(lines: list[str], *, source: str) -> Linked:
     """Any dump that is not a plain copy, read line by line (the references list,
     wherever it is, read first)."""
     text = "\n".join(lines)
-    refs = {a or b: url for a, b, url in _REFDEFS.findall(text)} if "://" in text else {}
+    once = skip_repeats(text)
+    if once is not text:
+        lines = once.split("\n")
+    refs = {a or b: url for a, b, url in _REFDEFS.findall(text)} if "][" in text or "]: http" in text else {}
     state = _State(refs=refs, title_level=_title_level(text) if "#" in text else None)
     for url in refs.values():
         ref = paper_ref(url)
@@ -470,16 +547,16 @@ def linked_items(lines: list[str], *, source: str) -> Linked:
             continue
         number = i + 1
         state.continues, state.title_open = state.title_open and raw[:1] in " \t", False
-        if len(s) > _PROSE and s[0] not in _ELEMENT_START and "[" not in s and not state.awaiting_submitter:
+        if len(s) > _PROSE and s[0] not in _ELEMENT_START and "[" not in s and not s.startswith(_NOT_PROSE):
             _text(state, s, number)  # a long line of prose: no element looks like it
             state.brk = False
             i += 1
             continue
-        if "[" in s and depth_after(s) > 0:
+        if "[" in s and (s.count("[") != s.count("]") or "\\" in s) and depth_after(s) > 0:
             s, i = join_link(lines, i, s)
         else:
             i += 1
-        if (s[0] == "[" or s[0].isdigit()) and _REFDEF.match(s):
+        if refs and (s[0] == "[" or s[0].isdigit()) and _REFDEF.match(s):
             continue
         if len(s) < 16 and s.casefold() in _REFERENCES:
             break  # the references list ends the page

@@ -145,7 +145,9 @@ def _entry(items: list[Block], i: int, out: list[Item], source: str) -> int:
     if as_meta(head) is not None:
         raise DigestParseError("meta block (authors, date) without a title before it", path=source, line=head.line)
     if len(head.lines) != 1:
-        raise DigestParseError(f"expected a paper title, found {len(head.lines)} lines of text", path=source, line=head.line)
+        raise DigestParseError(
+            f"expected a paper title, found {len(head.lines)} lines of text", path=source, line=head.line
+        )
     out.append(Item("title", head.line, text=head.lines[0].lstrip("#").strip()))
     i += 1
     paragraphs = 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from functools import lru_cache
 from typing import NamedTuple
 
 from newsletter.digest.model import arxiv_id
@@ -90,14 +91,11 @@ _NON_WORD = re.compile(r"[\W_]+")
 
 # The paper a link names: its Hugging Face page (any fragment or query: ``#community``),
 # the login link of its upvote button (``login?next=%2Fpapers%2F<id>``), its arXiv page.
-_PAPER_URL = re.compile(
-    r"https?://(?:www\.)?(?:"
-    r"huggingface\.co/papers/(?!(?:date|week|month|trending|search)\b)(?P<hf>[A-Za-z0-9][\w.\-]*?)/?(?:[?#]\S*)?"
-    r"|huggingface\.co/login\?next=%2Fpapers%2F(?P<next>[A-Za-z0-9][\w.\-]*?)(?:%\S*)?"
-    r"|(?:export\.)?arxiv\.org/(?:abs|pdf)/(?P<ax>[\w.\-]+(?:/\d{7})?)"
-    r")/?$",
-    re.IGNORECASE,
-)
+_HF_PAPERS = "huggingface.co/papers/"
+_HF_NEXT = "huggingface.co/login?next=%2Fpapers%2F"
+_ARXIV = re.compile(r"(?:export\.)?arxiv\.org/(?:abs|pdf)/(?P<ax>[\w.\-]+(?:/\d{7})?)", re.IGNORECASE)
+_SLUG = re.compile(r"[A-Za-z0-9][\w.\-]*")
+_NOT_PAPERS = frozenset({"date", "week", "month", "trending", "search"})
 
 
 class Item(NamedTuple):
@@ -125,17 +123,46 @@ class Item(NamedTuple):
     hf: bool = False
 
 
+def _host_at(url: str, i: int) -> bool:
+    """Whether the host part of ``url`` ends at ``i`` as (www.)huggingface.co / arxiv.org."""
+    head = url[:i].lower()
+    return head in ("https://", "http://", "https://www.", "http://www.", "https://export.", "http://export.")
+
+
+def _hf_slug(url: str, start: int, *, escaped: bool) -> str | None:
+    m = _SLUG.match(url, start)
+    if m is None:
+        return None
+    rest = url[m.end() :]
+    # login?next=%2Fpapers%2F<id>[%23community]; else a fragment, a query or a page of the paper
+    ok = not rest or (rest[0] == "%" if escaped else rest[0] in "?#/")
+    slug = m.group()
+    return slug if ok and slug.lower() not in _NOT_PAPERS else None
+
+
+@lru_cache(maxsize=1 << 14)  # a card names its paper four or five times
 def paper_ref(url: str | None) -> tuple[str, bool] | None:
     """``(paper id, is a Hugging Face link)`` of a link to a paper, else None. An arXiv
     id loses its version; the login link of an upvote button names its paper too."""
-    if not url or "/papers/" not in url and "%2Fpapers%2F" not in url and "arxiv.org/" not in url:
+    if not url:
         return None
-    m = _PAPER_URL.match(url)
-    if m is None:
+    i = url.find(_HF_PAPERS)
+    if i < 0 and (i := url.find(_HF_NEXT)) >= 0:
+        slug = _hf_slug(url, i + len(_HF_NEXT), escaped=True) if _host_at(url, i) else None
+    elif i >= 0:
+        slug = _hf_slug(url, i + len(_HF_PAPERS), escaped=False) if _host_at(url, i) else None
+    else:
+        return _arxiv_ref(url)
+    return (arxiv_id(slug) or slug, True) if slug else None
+
+
+def _arxiv_ref(url: str) -> tuple[str, bool] | None:
+    i = url.find("arxiv.org/")
+    if i < 0:
         return None
-    hf = m.group("hf") or m.group("next")
-    if hf:
-        return arxiv_id(hf) or hf, True
+    m = _ARXIV.match(url, i - 7 if url[:i].lower().endswith("export.") else i)
+    if m is None or not _host_at(url, m.start()) or url[m.end() :] not in ("", "/", ".pdf"):
+        return None
     ax = arxiv_id(m.group("ax").removesuffix(".pdf"))
     return (ax, False) if ax else None
 
@@ -181,6 +208,7 @@ def _initial_handle(handle: str, rest: list[str]) -> bool:
     return rest[0][:1].isupper() and handle[0] == rest[0][0] and not rest[0].isupper()
 
 
+@lru_cache(maxsize=1 << 12)  # a page names few organisations, many times
 def organization(line: str, handle: str | None = None) -> str:
     """The organisation of a meta line: the page shows the Hub handle, then the display
     name. ``ByteDance ByteDance`` -> ``ByteDance``; ``ByteDance-Seed ByteDance Seed`` ->

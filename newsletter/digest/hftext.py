@@ -59,12 +59,12 @@ def unwrap(text: str) -> list[str]:
         if end is not None:
             for i in range(first, end + 1):
                 lines[i] = ""
+    fences, truncated = "```" in text or "~~~" in text, "runcated" in text
     for i, line in enumerate(lines):
-        stripped = line.strip()
-        if _FENCE.match(stripped):
+        if fences and line[:1] in "`~ \t" and _FENCE.match(line.strip()):
             lines[i] = ""
-        elif "[" in stripped and _TRUNCATED.search(stripped):
-            lines[i] = _TRUNCATED.sub(" ", stripped).strip()
+        elif truncated and "runcated" in line and _TRUNCATED.search(line):
+            lines[i] = _TRUNCATED.sub(" ", line.strip()).strip()
     return lines
 
 
@@ -87,7 +87,9 @@ def _plain(lines: list[str], source: str) -> tuple[list[Item], tuple[str, ...]]:
 
 #: The styles, in order: the first whose test accepts the text reads it, giving the
 #: items and the paper ids the text links to.
-STYLES: tuple[tuple[str, Callable[[str], bool], Callable[[list[str], str], tuple[list[Item], tuple[str, ...]]]], ...] = (
+STYLES: tuple[
+    tuple[str, Callable[[str], bool], Callable[[list[str], str], tuple[list[Item], tuple[str, ...]]]], ...
+] = (
     ("linked", _is_linked, _linked),
     ("plain", lambda text: True, _plain),
 )

@@ -27,6 +27,7 @@ _BRACKET = re.compile(r"\\.|[\[\]]", re.DOTALL)
 # The destination of an inline link: ``(url)``, ``(<url>)``, ``(url "title")``; one level
 # of parentheses inside the URL (Wikipedia-style).
 _DEST = re.compile(r"\(\s*<?(?P<url>[^()\s<>]*(?:\([^()\s]*\)[^()\s<>]*)*)>?(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)")
+_SIMPLE = re.compile(r"\[([^\[\]\\\n]*)\]\(([^()\s<>]*)\)[ \t]*")
 _REF = re.compile(r"\[\s*(?P<ref>\d+)\s*\]")
 IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)|!\[[^\]]*\]\[\d+\]")
 _LINE_BREAK = re.compile(r"\\+[ \t]*\n|\\+[ \t]*$|\\[ \t]+")
@@ -48,6 +49,12 @@ class Link(NamedTuple):
 
 def depth_after(text: str, depth: int = 0) -> int:
     """The bracket depth at the end of ``text`` when it starts at ``depth`` (escapes skipped)."""
+    if "\\[" not in text and "\\]" not in text:
+        opens, closes = text.count("["), text.count("]")
+        if not closes:
+            return depth + opens
+        if not opens:
+            return max(depth - closes, 0)
     for m in _BRACKET.finditer(text):
         c = m.group()
         if c == "[":
@@ -71,26 +78,33 @@ def join_link(lines: list[str], i: int, first: str) -> tuple[str, int]:
     depth = depth_after(first)
     if depth == 0:
         return first, i + 1
-    parts = [first]
     end = min(len(lines), i + 1 + JOIN_MAX)
     j = i + 1
     while j < end:
-        line = lines[j].strip()
-        if _stops(line):
-            break
-        parts.append(line)
-        depth = depth_after(line, depth)
-        if depth == 0:
-            return "\n".join(parts), j + 1
+        line = lines[j]
+        if "[" in line or "]" in line:
+            line = line.strip()
+            if _stops(line):
+                break
+            depth = depth_after(line, depth)
+            if depth == 0:
+                return "\n".join([first, *(x.strip() for x in lines[i + 1 : j + 1])]), j + 1
+        else:
+            head = line.lstrip()[:2]
+            if not head or (head[0] == "#" and _stops(line.strip())):
+                break
         j += 1
-    for k in range(1, len(parts)):  # lenient: the first line that ends like a link closes it
-        if _CLOSING_LINE.search(parts[k]):
-            return "\n".join(parts[: k + 1]), i + k + 1
+    for k in range(i + 1, j):  # lenient: the first line that ends like a link closes it
+        if _CLOSING_LINE.search(lines[k]):
+            return "\n".join([first, *(x.strip() for x in lines[i + 1 : k + 1])]), k + 1
     return first, i + 1
 
 
 def _close(text: str, start: int) -> int:
     """The index of the ``]`` that closes the ``[`` at ``start``, or -1."""
+    first = text.find("]", start)
+    if first >= 0 and text.find("[", start + 1, first) < 0 and text.find("\\", start, first) < 0:
+        return first  # no bracket nor escape inside: the first "]" closes it
     depth = 0
     for m in _BRACKET.finditer(text, start):
         c = m.group()
@@ -107,6 +121,10 @@ def _target(text: str, close: int) -> tuple[str | None, str | None, int] | None:
     """What follows a label's ``]`` at ``close``: (url, ref, end) of ``(url)`` or ``[n]``."""
     nxt = text[close + 1 : close + 2]
     if nxt == "(":
+        end = text.find(")", close + 2)
+        url = text[close + 2 : end]
+        if end > 0 and " " not in url and "(" not in url and "<" not in url:
+            return url, None, end + 1  # the plain case: (url)
         m = _DEST.match(text, close + 1)
         return (m.group("url"), None, m.end()) if m else None
     if nxt == "[":
@@ -117,7 +135,12 @@ def _target(text: str, close: int) -> tuple[str | None, str | None, int] | None:
 
 def whole_link(text: str) -> Link | None:
     """``text`` (starting with ``[``) as one link, or None when it is anything else."""
-    close = _close(text, 0)
+    m = _SIMPLE.fullmatch(text)
+    if m is not None:  # no brackets, escapes or parentheses inside: most links
+        return Link(m.group(1), m.group(2), None, 0, m.end())
+    close = text.rfind("](")
+    if close < 0 or "[" in text[1:close] or "]" in text[1:close]:
+        close = _close(text, 0)  # brackets inside the label (images, placeholders): count them
     if close < 0:
         return None
     target = _target(text, close)
@@ -150,7 +173,9 @@ def unescape(text: str) -> str:
     """Markdown escapes and hard line breaks gone, whitespace collapsed:
     ``Engage\\  with`` -> ``Engage with``, ``\\[Re\\]`` -> ``[Re]``."""
     if "\\" in text:
-        text = _ESCAPE.sub(r"\1", _LINE_BREAK.sub(" ", text))
+        text = text.replace("\\\\\n", " ")  # the line ends of a label a crawler wrapped
+        if "\\" in text:
+            text = _ESCAPE.sub(r"\1", _LINE_BREAK.sub(" ", text))
     return " ".join(text.split())
 
 

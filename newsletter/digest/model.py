@@ -204,6 +204,8 @@ def _richer(a: Any, b: Any) -> Any:
 def merge(a: Paper, b: Paper) -> Paper:
     """One record of two records of the same paper, keeping the richest value of each
     field. The id is the arXiv id when either knows it; ``source`` stays ``a``'s."""
+    if a == b:  # the same record twice (a card a trending page shows twice)
+        return a
     changes: dict[str, Any] = {}
     for f in fields(Paper):
         if f.name in _RICHNESS_SKIP:
