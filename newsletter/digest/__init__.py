@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from datetime import date, datetime
 from pathlib import Path
 
@@ -44,6 +45,8 @@ def detect_format(text: str) -> str:
 
     stripped = text.lstrip("\ufeff \t\r\n")
     first = stripped[:1]
+    if first == "[" and _MARKDOWN_LINK.match(stripped):
+        return "hf-text"  # [[Image: no alt]](url), [![logo](a.png)](url): a Markdown link
     if first == "{" or ((first == "[" and stripped[1:].lstrip()[:1] in ("{", "]", '"', "[")) or stripped == "["):
         return "json"
     if first == "[" and stripped[1:].lstrip()[:1].isdigit() and "](" not in stripped[:200]:
@@ -51,8 +54,20 @@ def detect_format(text: str) -> str:
     if first == "<":
         if arxivfmt.looks_like_feed(stripped):  # RSS, Atom or some other XML: the feed parser says
             return "arxiv"
-        return "hf-html"  # any other markup is HTML
+        return "hf-text" if is_anchored_text(stripped) else "hf-html"  # any other markup is HTML
     return "hf-text"
+
+
+_MARKDOWN_LINK = re.compile(r"\[(?:[^\[\]\n]|\[[^\[\]\n]*\])*\]\(")
+_LEADING_ANCHOR = re.compile(r"(?:<a\b[^<>\n]*>\s*</a>\s*)+", re.IGNORECASE)
+_HTML_TAG = re.compile(r"<(?:!doctype|html|head|body|div|p|span|table|script|meta|article|section)\b", re.I)
+
+
+def is_anchored_text(text: str) -> bool:
+    """A text dump that starts with empty HTML anchors (``<a id="source-section-1"></a>``,
+    as some capture tools write them) and holds no page markup: text, not HTML."""
+    m = _LEADING_ANCHOR.match(text)
+    return m is not None and _HTML_TAG.search(text, 0, 8192) is None
 
 
 def partial_line(path: str, missing: tuple[str, ...] | list[str]) -> str:
@@ -113,7 +128,7 @@ def parse_digest(
         return Digest(path=source, format=fmt, sha256=sha, papers=unique_papers(papers))
     from newsletter.digest import hftext
 
-    if text.lstrip()[:1] == "<" and fmt == "hf-text":
+    if text.lstrip()[:1] == "<" and fmt == "hf-text" and not is_anchored_text(text.lstrip()):
         raise DigestParseError("looks like HTML or XML, not a text dump (try --format hf-html or arxiv)", path=source)
     reading = hftext.parse(text, source=source, reference=reference or date.today())
     return Digest(

@@ -340,6 +340,8 @@ def _paper_url(state: _State, url: str, ref: tuple[str, bool], prev: Item | None
 
 def _heading(state: _State, text: str, level: int, line: int) -> None:
     """A heading without a paper link: the page header, chrome, a title or a section."""
+    if text[:1] == "[" and "]" not in text:
+        text = text[1:]  # a title link the capture cut off: its label
     text = unescape(text)
     folded = text.casefold()
     if folded in HEADER_LINES:

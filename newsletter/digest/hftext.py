@@ -107,5 +107,8 @@ def parse(text: str, *, source: str, reference: date) -> Reading:
     done = assemble(items, source=source, reference=reference, linked=linked)
     if not done.papers:
         last = max((i for i, line in enumerate(lines, 1) if line.strip()), default=1)
+        if done.missing:  # it links to papers, none of which could be read: failed, never silently empty
+            ids = ", ".join(done.missing)
+            raise DigestParseError(f"no paper read of the {len(done.missing)} it links to ({ids})", path=source)
         raise DigestParseError("no paper entries found; not a digest", path=source, line=last)
     return Reading(done.digest_date, done.papers, done.missing)

@@ -28,6 +28,7 @@ _BRACKET = re.compile(r"\\.|[\[\]]", re.DOTALL)
 # of parentheses inside the URL (Wikipedia-style).
 _DEST = re.compile(r"\(\s*<?(?P<url>[^()\s<>]*(?:\([^()\s]*\)[^()\s<>]*)*)>?(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)")
 _SIMPLE = re.compile(r"\[([^\[\]\\\n]*)\]\(([^()\s<>]*)\)[ \t]*")
+_URL_TO_END = re.compile(r"https?://[^\s()<>]+\s*")
 _REF = re.compile(r"\[\s*(?P<ref>\d+)\s*\]")
 IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)|!\[[^\]]*\]\[\d+\]")
 _LINE_BREAK = re.compile(r"\\+[ \t]*\n|\\+[ \t]*$|\\[ \t]+")
@@ -126,6 +127,8 @@ def _target(text: str, close: int) -> tuple[str | None, str | None, int] | None:
         if end > 0 and " " not in url and "(" not in url and "<" not in url:
             return url, None, end + 1  # the plain case: (url)
         m = _DEST.match(text, close + 1)
+        if m is None and end < 0 and _URL_TO_END.fullmatch(text, close + 2):
+            return text[close + 2 :].rstrip(), None, len(text)  # the line cut before ")"
         return (m.group("url"), None, m.end()) if m else None
     if nxt == "[":
         m = _REF.match(text, close + 1)
