@@ -22,14 +22,14 @@ from newsletter.digest.hfshared import Item, resolve
 from newsletter.digest.model import HF_PAPER_URL, Paper, arxiv_id, extract_links, paper_id, unique_papers
 
 
-@dataclass(slots=True)
 class Card:
-    line: int
+    """What the items of one card say (a plain class: the defaults are class attributes,
+    so that a card costs two attribute writes to make, not eighteen)."""
+
     title: str | None = None
     pid: str | None = None
     hf: bool = False
     upvotes: int | None = None
-    paragraphs: list[list[str]] = field(default_factory=list)
     summary: str | None = None
     authors: int | None = None
     org: str | None = None
@@ -42,6 +42,10 @@ class Card:
     linked_abstract: bool = False  # the abstract came as a link: no more text is abstract
     closed: bool = False  # a section heading came: no more text is this card's
     foreign: bool = False  # an element of another paper came: nothing more is this card's
+
+    def __init__(self, line: int) -> None:
+        self.line = line
+        self.paragraphs: list[list[str]] = []
 
     def claim(self, pid: str | None, hf: bool) -> bool:
         """Whether an element naming ``pid`` belongs to this card (a card without an id
@@ -103,7 +107,8 @@ def _add(card: Card, item: Item) -> None:
     """An item after the card's title."""
     if card.foreign:
         return
-    if not card.claim(item.pid, item.hf):
+    pid = item.pid
+    if pid is not None and not card.claim(pid, item.hf):
         card.foreign = True  # another paper's element: its card was not read
         return
     kind = item.kind
@@ -124,16 +129,22 @@ class _Assembly:
     cur: Card | None = None
     digest_date: date | None = None
 
-    def feed(self, item: Item) -> None:
-        kind = item.kind
-        cur = self.cur
-        if kind == "title":
-            self._title(item)
-        elif kind in ("thumb", "upvotes"):
-            self._before_title(item)
-        elif cur is not None and cur.title is not None:
-            _add(cur, item)
-        elif kind == "date" and not self.cards and item.when and self.digest_date is None and item.number is None:
+    def feed(self, items: list[Item]) -> None:
+        for item in items:
+            kind = item[0]
+            cur = self.cur
+            if kind == "title":
+                self._title(item)
+            elif kind == "thumb" or kind == "upvotes":
+                self._before_title(item)
+            elif cur is not None and cur.title is not None:
+                _add(cur, item)
+            elif kind == "date":
+                self._page_date(item)
+
+    def _page_date(self, item: Item) -> None:
+        """The digest date: the first date before any card (not a card's, with comments)."""
+        if not self.cards and item.when and self.digest_date is None and item.number is None:
             self.digest_date = resolve(*item.when, self.reference)
 
     def _title(self, item: Item) -> None:
@@ -200,8 +211,7 @@ def assemble(items: list[Item], *, source: str, reference: date, linked: tuple[s
     """The papers of an item stream (the digest date is the first date before any card)
     and the ids of ``linked`` that no card read."""
     run = _Assembly(reference)
-    for item in items:
-        run.feed(item)
+    run.feed(items)
     anchor = run.digest_date or reference
     papers = [_paper(c, c.title, source=source, anchor=anchor) for c in run.cards if c.title]
     read = {c.pid for c in run.cards if c.title and c.pid}

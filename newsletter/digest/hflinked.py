@@ -34,9 +34,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import lru_cache
-from typing import NamedTuple
+from functools import lru_cache, partial
+from itertools import compress
+from typing import Any
 
 from newsletter.digest.hfshared import (
     CHROME_LINES,
@@ -64,7 +66,12 @@ from newsletter.digest.mdlinks import (
 from newsletter.digest.mdlinks import without_links as _without
 from newsletter.errors import DigestParseError
 
+#: An Item from all its fields, without a Python-level constructor call (the hot path:
+#: eight items a paper); equal to ``Item(*fields)``.
+_item: Callable[[tuple[Any, ...]], Item] = partial(tuple.__new__, Item)
 _HEADING = re.compile(r"(#{1,6})[ \t]+")
+# A line that is one plain link, maybe a heading: "### [Title](url)", "[12](url)"
+_SIMPLE_LINE = re.compile(r"(#{1,6}[ \t]+)?\[([^\[\]\\\n]*)\]\(([^()\s<>]*)\)[ \t]*")
 _HEADINGS = re.compile(r"^[ \t]{0,3}(#{1,6})[ \t]+(.*)", re.MULTILINE)
 _REFDEF = re.compile(r"^(?:\[(?P<a>\d+)\]:\s*|(?P<b>\d+)\.\s+)(?P<url>https?://\S+)$")
 _REFDEFS = re.compile(r"^[ \t]*(?:\[(\d+)\]:[ \t]*|(\d+)\.[ \t]+)(https?://\S+)[ \t]*$", re.MULTILINE)
@@ -91,7 +98,7 @@ _ELEMENT = re.compile(
     re.IGNORECASE,
 )
 _COUNT_START = frozenset("0123456789-uUgG•*·")  # how a count label starts (NUMBER, _COUNT_LABEL)
-_DATE_COUNT = re.compile(r"([A-Za-z]{3}[a-z]*\.?\s+\d{1,2}(?:,\s*\d{4})?)\s*\[[^\]]*\]\([^()\s]*\)")
+_DATE_COUNT = re.compile(r"([A-Za-z]{3}[a-z]*\.?\s+\d{1,2}(?:,\s*\d{4})?)\s*\[([^\[\]]*)\]\(([^()\s]*)\)")
 _HF_RESERVED = frozenset(
     {
         "models",
@@ -123,25 +130,36 @@ _REFERENCES = frozenset({"references", "visible links", "links:", "references:"}
 _PROJECT_LABELS = frozenset({"project page", "website", "project"})
 _PROSE = 60  # longer than any element line (counts, dates, chrome) but these:
 _NOT_PROSE = ("Submitted", "submitted", "http://", "https://", "Get trending")
-_ELEMENT_START = frozenset("[#*-•!<0123456789")
+_LINE_START = frozenset("#<h0123456789")  # how headings, tags, URLs and references start
 
 
 @dataclass(slots=True)
 class _State:
     """What the line readers of a dump share while they read."""
 
+    lines: list[str]
     refs: dict[str, str]
     title_level: int | None  # the level of link-less title headings (None: only after a thumbnail)
     out: list[Item] = field(default_factory=list)
     linked: dict[str, None] = field(default_factory=dict)  # paper ids linked, in page order
     awaiting_submitter: bool = False
-    brk: bool = False  # a blank line before this one
-    continues: bool = False  # an indented line right after a heading title: the title goes on
-    title_open: bool = False
+    title_line: int = 0  # the line of a heading title without a link (or of its last line)
     title_pid: str | None = None  # the paper of the latest title
 
     def last(self, kind: str) -> Item | None:
         return self.out[-1] if self.out and self.out[-1].kind == kind else None
+
+    def target(self, link: Link) -> str | None:
+        """The URL of a link (a reference link's from the references list)."""
+        return link.url if link.ref is None else self.refs.get(link.ref)
+
+    def after_blank(self, line: int) -> bool:
+        """Whether a blank line stands before line number ``line``."""
+        return line < 2 or not self.lines[line - 2].strip()
+
+    def continues_title(self, line: int) -> bool:
+        """An indented line right after a heading title (wrapped like arXiv titles): more title."""
+        return self.title_line == line - 1 and self.lines[line - 1][:1] in " \t"
 
     def link(self, pid: str | None) -> None:
         if pid is not None:
@@ -160,98 +178,89 @@ class _State:
 # --------------------------------------------------------------------------- one link
 
 
-class _Link(NamedTuple):
-    """One link as an element: its label's text, target and the paper it names."""
-
-    text: str
-    raw: str  # the label as written
-    url: str | None
-    pid: str | None
-    hf: bool
-    line: int
-    heading: bool
-
-
-def _count_link(ln: _Link) -> Item | None:
+def _count_link(text: str, url: str | None, pid: str | None, hf: bool, line: int) -> Item | None:
     """A link whose label is a count: upvotes, comments, authors, GitHub stars."""
-    text = ln.text
     if len(text) > 40:
         return None
     if NUMBER_RE.fullmatch(text):
-        url = ln.url or ""
-        kind = "comments" if "#community" in url or "/discussion" in url else "upvotes"
-        return Item(kind, ln.line, "", number(text), None, None, False, ln.pid, ln.hf)
+        kind = "comments" if url and ("#community" in url or "/discussion" in url) else "upvotes"
+        return _item((kind, line, "", number(text), None, None, False, pid, hf))
     m = _COUNT_LABEL.fullmatch(text)
     if m is None:
         return None
     if m.group("up"):
-        return Item("upvotes", ln.line, "", number(m.group("up")), None, None, False, ln.pid, ln.hf)
+        return _item(("upvotes", line, "", number(m.group("up")), None, None, False, pid, hf))
     if m.group("authors"):
-        return Item("authors", ln.line, "", int(m.group("authors")), None, None, False, ln.pid, ln.hf)
-    return Item("stars", ln.line, "", number(m.group("stars")), ln.url)
+        return _item(("authors", line, "", int(m.group("authors")), None, None, False, pid, hf))
+    return Item("stars", line, "", number(m.group("stars")), url)
 
 
-def _is_image(ln: _Link) -> bool:
+def _is_image(text: str, label: str) -> bool:
     """A label that is only an image: ``![](t.png)``, ``[Image: no alt text]``, ``Image: x``."""
-    if not ln.text:
+    if not text:
         return True
-    raw = ln.raw.strip()
+    raw = label.strip()
     if raw[:1] == "[" and raw[-1:] == "]" and raw.count("]") == 1:
         return True
-    return (":" in ln.text or "：" in ln.text) and _IMAGE_ONLY.fullmatch(ln.text) is not None
+    return (":" in text or "：" in text) and _IMAGE_ONLY.fullmatch(text) is not None
 
 
-def _paper_link(ln: _Link, state: _State) -> Item:
+def _paper_link(state: _State, text: str, label: str, pid: str, hf: bool, line: int, heading: bool) -> Item:
     """A link to a paper that is no count: its title, its abstract or its thumbnail."""
-    if _is_image(ln):
-        return Item("thumb", ln.line, "", None, None, None, False, ln.pid, ln.hf)
-    long = "\n" in ln.raw or len(ln.text) > TITLE_MAX
-    same = ln.pid == state.title_pid and (len(ln.text) > 120 or ln.text.endswith("."))
-    kind = "abstract" if not ln.heading and (long or same) else "title"
-    return Item(kind, ln.line, ln.text, None, None, None, False, ln.pid, ln.hf)
+    if _is_image(text, label):
+        return _item(("thumb", line, "", None, None, None, False, pid, hf))
+    if heading:
+        kind = "title"
+    elif "\n" in label or len(text) > TITLE_MAX:
+        kind = "abstract"
+    else:
+        same = pid == state.title_pid and (len(text) > 120 or text.endswith("."))
+        kind = "abstract" if same else "title"
+    return _item((kind, line, text, None, None, None, False, pid, hf))
 
 
-def _other_link(ln: _Link, state: _State) -> Item | None:
+def _other_link(state: _State, text: str, label: str, url: str | None, line: int, heading: bool) -> Item | None:
     """A link to no paper: a title with a cut reference, the day tab, code, project, org."""
-    url = ln.url or ""
-    if ln.heading and ln.text and not _is_image(ln):
-        return Item("title", ln.line, text=ln.text)
+    url = url or ""
+    if heading and text and not _is_image(text, label):
+        return Item("title", line, text=text)
     day = _HF_DAY.match(url)
     if day:
-        return None if state.title_pid else Item("date", ln.line, when=(int(day[2]), int(day[3]), int(day[1])))
+        return None if state.title_pid else Item("date", line, when=(int(day[2]), int(day[3]), int(day[1])))
     if "github.com/" in url:
-        return Item("code", ln.line, url=url)
-    if ln.text.casefold() in _PROJECT_LABELS:
-        return Item("project", ln.line, url=url)
+        return Item("code", line, url=url)
+    if text.casefold() in _PROJECT_LABELS:
+        return Item("project", line, url=url)
     page = _HF_PAGE.fullmatch(url)
-    if page and ln.text and page.group("seg").casefold() not in _HF_RESERVED:
+    if page and text and page.group("seg").casefold() not in _HF_RESERVED:
         if state.awaiting_submitter:
             state.awaiting_submitter = False  # the submitter's profile
             return None
-        return Item("org", ln.line, text=organization(ln.text, page.group("seg")))
+        return Item("org", line, text=organization(text, page.group("seg")))
     return None  # any other link is page chrome
 
 
-def _element(state: _State, link: Link, line: int, heading: bool) -> None:
-    """A link standing as an element of the page (a whole line, or beside a date)."""
-    url = link.url if link.ref is None else state.refs.get(link.ref)
-    ref = paper_ref(url)
-    pid, hf = ref if ref else (None, False)
-    text = label_text(link.label)
-    tag = _LINK_TAG.match(text) if text[:1] in "Ll链鏈" else None  # "[LINK: GitHub 11.3k](url)"
-    if tag is not None:
-        text = text[tag.end() :]
-    ln = _Link(text, link.label, url, pid, hf, line, heading)
+def _element(state: _State, label: str, url: str | None, line: int, heading: bool) -> None:
+    """A link standing as an element of the page (a whole line, or beside a date);
+    ``url`` resolved (:meth:`_State.target`)."""
+    ref = paper_ref(url) if url else None
+    text = label_text(label)
+    if text[:1] in "Ll链鏈" and (tag := _LINK_TAG.match(text)) is not None:
+        text = text[tag.end() :]  # "[LINK: GitHub 11.3k](url)": a tool marking its links
+    pid, hf = ref if ref is not None else (None, False)
+    item = _count_link(text, url, pid, hf, line) if text[:1] in _COUNT_START else None
     if pid is not None:
         state.linked[pid] = None
-    item = _count_link(ln) if text[:1] in _COUNT_START else None
-    if item is None:
-        item = _paper_link(ln, state) if pid else _other_link(ln, state)
-    if item is None:
-        return
-    if item.kind == "title":
+        if item is None:
+            item = _paper_link(state, text, label, pid, hf, line, heading)
+    elif item is None:
+        item = _other_link(state, text, label, url, line, heading)
+        if item is None:
+            return
+    kind = item[0]
+    if kind == "title":
         state.title_pid, state.awaiting_submitter = item.pid, False
-    elif item.kind in ("thumb", "upvotes"):
+    elif kind == "thumb" or kind == "upvotes":
         state.title_pid = None
     state.out.append(item)
 
@@ -262,23 +271,23 @@ def _element(state: _State, link: Link, line: int, heading: bool) -> None:
 def _inline_line(state: _State, body: str, line: int, heading: int) -> bool:
     """A line with links inside: a heading with a title link, a date with its comment
     link (``May 29[6](url)``), a row of menu links, or a sentence (the labels are text)."""
-    links = inline_links(body)
-    if not links:
-        return False
-    if heading:
-        paper = next((lk for lk in links if paper_ref(lk.url or state.refs.get(lk.ref or ""))), None)
-        if paper is not None:
-            _element(state, paper, line, True)
-        else:
-            _heading(state, _without(body, links, labels=True), heading, line)
-        return True
-    glued = _DATE_COUNT.fullmatch(body) if len(links) == 1 else None
+    glued = _DATE_COUNT.fullmatch(body) if not heading and body[-1] == ")" else None
     if glued is not None:  # "May 29[6](url)": the date, its comment count glued on
         date = parse_date_line(glued.group(1))
         if date is not None:
             state.out.append(Item("date", line, "", date[3], None, date[:3]))
-            _element(state, links[0], line, False)
+            _element(state, glued.group(2), glued.group(3), line, False)
             return True
+    links = inline_links(body)
+    if not links:
+        return False
+    if heading:
+        paper = next((lk for lk in links if paper_ref(state.target(lk))), None)
+        if paper is not None:
+            _element(state, paper.label, state.target(paper), line, True)
+        else:
+            _heading(state, _without(body, links, labels=True), heading, line)
+        return True
     bare = _without(body, links, labels=False)
     folded = bare.strip(" *-•|·").casefold()
     date = parse_date_line(bare) if folded else None
@@ -286,7 +295,7 @@ def _inline_line(state: _State, body: str, line: int, heading: int) -> bool:
         if date is not None:
             state.out.append(Item("date", line, number=date[3], when=date[:3]))
         for link in links:
-            _element(state, link, line, False)
+            _element(state, link.label, state.target(link), line, False)
         return True
     text = _without(body, links, labels=True)
     if not _plain_line(state, text, line):
@@ -315,7 +324,7 @@ def _url_line(state: _State, url: str, line: int) -> None:
         return
     if prev is not None and prev.text.casefold() in _PROJECT_LABELS:
         out[-1] = Item("project", prev.line, url=url)
-    elif prev is not None and not state.brk:
+    elif prev is not None and not state.after_blank(line):
         out[-1] = prev._replace(text=f"{prev.text} {url}")  # a URL the sentence before names
     elif "github.com/" in url and prev is None:
         out.append(Item("code", line, url=url))
@@ -323,7 +332,7 @@ def _url_line(state: _State, url: str, line: int) -> None:
 
 def _paper_url(state: _State, url: str, ref: tuple[str, bool], prev: Item | None, line: int) -> None:
     pid, hf = ref
-    if prev is not None and len(prev.text) > TITLE_MAX and not state.brk:
+    if prev is not None and len(prev.text) > TITLE_MAX and not state.after_blank(line):
         state.out[-1] = prev._replace(text=f"{prev.text} {url}")  # cited in a sentence: not counted
         return
     state.link(pid)
@@ -350,7 +359,7 @@ def _heading(state: _State, text: str, level: int, line: int) -> None:
         return
     elif level == state.title_level or state.waiting():
         state.out.append(Item("title", line, text=text))
-        state.title_pid, state.awaiting_submitter, state.title_open = None, False, True
+        state.title_pid, state.awaiting_submitter, state.title_line = None, False, line
     else:
         state.out.append(Item("section", line))
 
@@ -422,13 +431,13 @@ def _plain_line(state: _State, s: str, line: int) -> bool:
 
 def _text(state: _State, s: str, line: int) -> None:
     state.awaiting_submitter = False
-    if state.continues:
+    if state.title_line and state.continues_title(line):
         title = state.last("title")
         if title is not None and len(title.text) + len(s) < TITLE_MAX:
             state.out[-1] = title._replace(text=f"{title.text} {unescape(s)}")  # a wrapped heading title
-            state.title_open = True
+            state.title_line = line
             return
-    state.out.append(Item("text", line, s, None, None, None, state.brk))
+    state.out.append(_item(("text", line, s, None, None, None, state.after_blank(line), None, False)))
 
 
 def _read_line(state: _State, s: str, line: int) -> None:
@@ -445,7 +454,7 @@ def _read_line(state: _State, s: str, line: int) -> None:
     if lead[:1] == "[":
         link = whole_link(lead)
         if link is not None:
-            _element(state, link, line, bool(heading))
+            _element(state, link.label, state.target(link), line, bool(heading))
             return
     if ("](" in body or "][" in body) and _inline_line(state, body, line, heading):
         return
@@ -482,11 +491,11 @@ def _title_level(text: str) -> int | None:
     return max(levels, key=lambda level: (levels[level], level))
 
 
-def _clean(raw: str) -> str:
-    """A line without its empty HTML anchors; "" when it is only tags."""
+def _clean(lines: list[str], i: int, raw: str) -> str:
+    """Line ``i`` without its empty HTML anchors; "" (and the line blanked) when it is only tags."""
     s = _ANCHOR.sub("", raw).strip() if "</a>" in raw else raw.strip()
     if s[:1] == "<" and _ONLY_TAGS.fullmatch(s):
-        return ""
+        s = lines[i] = ""  # a blank line now (what came before it is a paragraph of its own)
     return s
 
 
@@ -500,6 +509,8 @@ def skip_repeats(text: str) -> str:
     (its lines kept as empty lines): a trending page shows every card twice, and reading
     the copy again would give the same card, merged into the same paper."""
     chunks = text.split("\n\n")
+    if not any(k > 1 and _has_card([c]) for c, k in Counter(chunks).items()):
+        return text  # no card's block comes twice: nothing repeats
     seen: dict[str, int] = {}
     changed = False
     k = 0
@@ -530,42 +541,53 @@ def linked_items(lines: list[str], *, source: str) -> Linked:
     wherever it is, read first)."""
     text = "\n".join(lines)
     once = skip_repeats(text)
-    if once is not text:
-        lines = once.split("\n")
+    lines = once.split("\n") if once is not text else list(lines)
     refs = {a or b: url for a, b, url in _REFDEFS.findall(text)} if "][" in text or "]: http" in text else {}
-    state = _State(refs=refs, title_level=_title_level(text) if "#" in text else None)
+    state = _State(lines, refs, _title_level(text) if "#" in text else None)
     for url in refs.values():
         ref = paper_ref(url)
         state.link(ref[0] if ref else None)
-    i, n = 0, len(lines)
-    while i < n:
-        raw = lines[i]
-        s = raw.strip()
-        if s and "<" in s:
-            s = _clean(s)
-        if not s:
-            state.brk, state.title_open = True, False
-            i += 1
-            continue
-        number = i + 1
-        state.continues, state.title_open = state.title_open and raw[:1] in " \t", False
-        if len(s) > _PROSE and s[0] not in _ELEMENT_START and "[" not in s and not s.startswith(_NOT_PROSE):
-            _text(state, s, number)  # a long line of prose: no element looks like it
-            state.brk = False
-            i += 1
-            continue
-        if "[" in s and (s.count("[") != s.count("]") or "\\" in s) and depth_after(s) > 0:
-            s, i = join_link(lines, i, s)
-        else:
-            i += 1
-        if refs and (s[0] == "[" or s[0].isdigit()) and _REFDEF.match(s):
-            continue
-        if len(s) < 16 and s.casefold() in _REFERENCES:
-            break  # the references list ends the page
-        _read_line(state, s, number)
-        state.brk = False
+    _read_lines(state, lines)
     _check_digest(state, lines, source)
     return Linked(state.out, tuple(state.linked))
+
+
+def _read_lines(state: _State, lines: list[str]) -> None:
+    """Every line, in one pass: the blank ones skipped in C (``compress``), prose and plain
+    links (most lines) read at once, anything else as a logical line (:func:`_logical`)."""
+    n = len(lines)
+    upto = 0  # lines before it were joined into a logical line already
+    for i in compress(range(n), map(str.strip, lines)):
+        if i < upto:
+            continue
+        s = lines[i].strip()
+        if "<" in s and not (s := _clean(lines, i, s)):
+            continue
+        if "[" not in s and s[0] not in _LINE_START:  # no link, heading, tag, URL or reference
+            if len(s) < 16 and s.casefold() in _REFERENCES:
+                return  # the references list ends the page
+            if (len(s) > _PROSE and not s.startswith(_NOT_PROSE)) or not _plain_line(state, s, i + 1):
+                _text(state, s, i + 1)  # prose (a long line: no element looks like it)
+        elif s[-1] == ")" and (m := _SIMPLE_LINE.fullmatch(s)) is not None:  # one plain link, maybe a heading
+            _element(state, m.group(2), m.group(3), i + 1, m.group(1) is not None)
+        else:
+            upto = _logical(state, lines, i, s)
+            if upto >= n:
+                return
+
+
+def _logical(state: _State, lines: list[str], i: int, s: str) -> int:
+    """The logical line at line ``i`` (``s``: stripped): a link label running over the next
+    lines joined on; returns the index after it (``len(lines)``: the page ends here)."""
+    depth = depth_after(s) if "[" in s and (s.count("[") != s.count("]") or "\\" in s) else 0
+    nxt = join_link(lines, i, s, depth) if depth else (s, i + 1)
+    s = nxt[0]
+    if state.refs and (s[0] == "[" or s[0].isdigit()) and _REFDEF.match(s):
+        return nxt[1]
+    if len(s) < 16 and s.casefold() in _REFERENCES:
+        return len(lines)  # the references list ends the page
+    _read_line(state, s, i + 1)
+    return nxt[1]
 
 
 _META = frozenset({"header", "authors", "org", "date", "published", "upvotes", "comments", "stars", "thumb"})

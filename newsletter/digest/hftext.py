@@ -60,7 +60,7 @@ def unwrap(text: str) -> list[str]:
             for i in range(first, end + 1):
                 lines[i] = ""
     fences, truncated = "```" in text or "~~~" in text, "runcated" in text
-    for i, line in enumerate(lines):
+    for i, line in enumerate(lines if fences or truncated else ()):
         if fences and line[:1] in "`~ \t" and _FENCE.match(line.strip()):
             lines[i] = ""
         elif truncated and "runcated" in line and _TRUNCATED.search(line):

@@ -24,6 +24,9 @@ import re
 from typing import NamedTuple
 
 _BRACKET = re.compile(r"\\.|[\[\]]", re.DOTALL)
+_BRACKETS = re.compile(r"[\[\]]")
+_ODD_SPACES = ("  ", "\n", "\t", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f")  # ASCII split() collapses
+_ESCAPED = re.compile(r"\\.", re.DOTALL)
 # The destination of an inline link: ``(url)``, ``(<url>)``, ``(url "title")``; one level
 # of parentheses inside the URL (Wikipedia-style).
 _DEST = re.compile(r"\(\s*<?(?P<url>[^()\s<>]*(?:\([^()\s]*\)[^()\s<>]*)*)>?(?:\s+(?:\"[^\"]*\"|'[^']*'))?\s*\)")
@@ -50,19 +53,31 @@ class Link(NamedTuple):
 
 def depth_after(text: str, depth: int = 0) -> int:
     """The bracket depth at the end of ``text`` when it starts at ``depth`` (escapes skipped)."""
-    if "\\[" not in text and "\\]" not in text:
-        opens, closes = text.count("["), text.count("]")
-        if not closes:
-            return depth + opens
-        if not opens:
-            return max(depth - closes, 0)
-    for m in _BRACKET.finditer(text):
-        c = m.group()
+    if "\\[" in text or "\\]" in text:
+        text = _ESCAPED.sub("", text)
+    opens, closes = text.count("["), text.count("]")
+    if not closes:
+        return depth + opens
+    if not opens:
+        return max(depth - closes, 0)
+    for c in _BRACKETS.findall(text):
         if c == "[":
             depth += 1
-        elif c == "]" and depth:
+        elif depth:
             depth -= 1
     return depth
+
+
+def _balanced(label: str) -> bool:
+    """Whether every bracket of ``label`` closes, in order (escapes skipped)."""
+    if "\\[" in label or "\\]" in label:
+        label = _ESCAPED.sub("", label)
+    depth = 0
+    for c in _BRACKETS.findall(label):
+        depth += 1 if c == "[" else -1
+        if depth < 0:
+            return False
+    return depth == 0
 
 
 def _stops(line: str) -> bool:
@@ -70,15 +85,13 @@ def _stops(line: str) -> bool:
     return not line or (line[0] == "#" and line.lstrip("#")[:1] in (" ", "\t"))
 
 
-def join_link(lines: list[str], i: int, first: str) -> tuple[str, int]:
+def join_link(lines: list[str], i: int, first: str, depth: int) -> tuple[str, int]:
     """The logical line that starts at line ``i`` (stripped: ``first``) and the index after
     it: ``first`` joined (by newlines) with the lines its open link label runs over, or
     ``first`` alone when nothing closes the label before a blank line or a heading. A
     label whose brackets never balance (``[0, 1)`` in an abstract) still closes at the
-    first line of the paragraph that ends like a link (``...](url)``)."""
-    depth = depth_after(first)
-    if depth == 0:
-        return first, i + 1
+    first line of the paragraph that ends like a link (``...](url)``). ``depth``: the
+    bracket depth at the end of ``first`` (:func:`depth_after`)."""
     end = min(len(lines), i + 1 + JOIN_MAX)
     j = i + 1
     while j < end:
@@ -142,8 +155,8 @@ def whole_link(text: str) -> Link | None:
     if m is not None:  # no brackets, escapes or parentheses inside: most links
         return Link(m.group(1), m.group(2), None, 0, m.end())
     close = text.rfind("](")
-    if close < 0 or "[" in text[1:close] or "]" in text[1:close]:
-        close = _close(text, 0)  # brackets inside the label (images, placeholders): count them
+    if close < 0 or (("[" in text[1:close] or "]" in text[1:close]) and not _balanced(text[1:close])):
+        close = _close(text, 0)  # the last "](" is not this label's end: count the brackets
     if close < 0:
         return None
     target = _target(text, close)
@@ -179,6 +192,8 @@ def unescape(text: str) -> str:
         text = text.replace("\\\\\n", " ")  # the line ends of a label a crawler wrapped
         if "\\" in text:
             text = _ESCAPE.sub(r"\1", _LINE_BREAK.sub(" ", text))
+    if len(text) > 200 and text.isascii() and not any(ws in text for ws in _ODD_SPACES):
+        return text.strip()  # an abstract with single spaces only: no string per word
     return " ".join(text.split())
 
 
