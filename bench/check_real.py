@@ -126,18 +126,22 @@ def details(r: Result, limit: int = 10) -> list[str]:
     return out
 
 
+def check_folder(folder: Path) -> tuple[list[Result], list[str]]:
+    """Every file of ``folder`` with an expected.json checked; the names of those without."""
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.endswith(".expected.json"))
+    pairs = [(p, p.with_name(p.name + ".expected.json")) for p in files]
+    results = [check(p, json.loads(e.read_text(encoding="utf-8"))) for p, e in pairs if e.is_file()]
+    return results, [p.name for p, e in pairs if not e.is_file()]
+
+
 def main(argv: list[str]) -> int:
     folder = Path(argv[0]) if argv else DEFAULT
     if not folder.is_dir():
         print(f"check-real: {folder} does not exist; nothing to check")
         return 0
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.endswith(".expected.json"))
-    pairs = [(p, p.with_name(p.name + ".expected.json")) for p in files]
-    results = [check(p, json.loads(e.read_text(encoding="utf-8"))) for p, e in pairs if e.is_file()]
-    skipped = [p.name for p, e in pairs if not e.is_file()]
+    results, skipped = check_folder(folder)
     print(f"== check-real: {folder} ==")
-    for row in table(results):
-        print(row)
+    print("\n".join(table(results)))
     for r in results:
         for line in details(r):
             print(line)

@@ -72,9 +72,10 @@ _item: Callable[[tuple[Any, ...]], Item] = partial(tuple.__new__, Item)
 _HEADING = re.compile(r"(#{1,6})[ \t]+")
 # A line that is one plain link, maybe a heading: "### [Title](url)", "[12](url)"
 _SIMPLE_LINE = re.compile(r"(#{1,6}[ \t]+)?\[([^\[\]\\\n]*)\]\(([^()\s<>]*)\)[ \t]*")
-_HEADINGS = re.compile(r"^[ \t]{0,3}(#{1,6})[ \t]+(.*)", re.MULTILINE)
+# A heading line (searched in "\n" + text: a literal first character makes the search fast)
+_HEADINGS = re.compile(r"\n[ \t]{0,3}(#{1,6})[ \t]+([^\n]*)")
 _REFDEF = re.compile(r"^(?:\[(?P<a>\d+)\]:\s*|(?P<b>\d+)\.\s+)(?P<url>https?://\S+)$")
-_REFDEFS = re.compile(r"^[ \t]*(?:\[(\d+)\]:[ \t]*|(\d+)\.[ \t]+)(https?://\S+)[ \t]*$", re.MULTILINE)
+_REFDEFS = re.compile(r"\n[ \t]*(?:\[(\d+)\]:[ \t]*|(\d+)\.[ \t]+)(https?://\S+)[ \t]*(?=\n)")
 _URL_LINE = re.compile(r"<?(?P<url>https?://\S+?)>?")
 _ANCHOR = re.compile(r"<a\b[^<>]*>\s*</a>", re.IGNORECASE)
 _ONLY_TAGS = re.compile(r"(?:\s*</?[A-Za-z][\w-]*(?:\s[^<>]*)?/?>)+\s*")
@@ -268,16 +269,19 @@ def _element(state: _State, label: str, url: str | None, line: int, heading: boo
 # --------------------------------------------------------------------------- other lines
 
 
+def _date_count(state: _State, m: re.Match[str], line: int) -> None:
+    """``May 29[6](url)`` (:data:`_DATE_COUNT`): the date, and its comment count as a link."""
+    date = parse_date_line(m.group(1))
+    if date is None:
+        _text(state, m.group(0), line)
+        return
+    state.out.append(Item("date", line, "", date[3], None, date[:3]))
+    _element(state, m.group(2), m.group(3), line, False)
+
+
 def _inline_line(state: _State, body: str, line: int, heading: int) -> bool:
     """A line with links inside: a heading with a title link, a date with its comment
     link (``May 29[6](url)``), a row of menu links, or a sentence (the labels are text)."""
-    glued = _DATE_COUNT.fullmatch(body) if not heading and body[-1] == ")" else None
-    if glued is not None:  # "May 29[6](url)": the date, its comment count glued on
-        date = parse_date_line(glued.group(1))
-        if date is not None:
-            state.out.append(Item("date", line, "", date[3], None, date[:3]))
-            _element(state, glued.group(2), glued.group(3), line, False)
-            return True
     links = inline_links(body)
     if not links:
         return False
@@ -288,33 +292,47 @@ def _inline_line(state: _State, body: str, line: int, heading: int) -> bool:
         else:
             _heading(state, _without(body, links, labels=True), heading, line)
         return True
+    if not _links_as_elements(state, body, links, line):  # a sentence: the labels are its words
+        text = _without(body, links, labels=True)
+        if not _plain_line(state, text, line):
+            _text(state, text, line)
+    return True
+
+
+def _links_as_elements(state: _State, body: str, links: list[Link], line: int) -> bool:
+    """Links that are what the line holds (a menu, chrome around them, a date beside a count)
+    read as elements; False when the words around them are a sentence."""
     bare = _without(body, links, labels=False)
     folded = bare.strip(" *-•|·").casefold()
     date = parse_date_line(bare) if folded else None
-    if not folded or folded in CHROME_LINES or date is not None:
-        if date is not None:
-            state.out.append(Item("date", line, number=date[3], when=date[:3]))
-        for link in links:
-            _element(state, link.label, state.target(link), line, False)
-        return True
-    text = _without(body, links, labels=True)
-    if not _plain_line(state, text, line):
-        _text(state, text, line)
+    if folded and folded not in CHROME_LINES and date is None:
+        return False
+    if date is not None:
+        state.out.append(Item("date", line, number=date[3], when=date[:3]))
+    for link in links:
+        _element(state, link.label, state.target(link), line, False)
     return True
 
 
 def _url_line(state: _State, url: str, line: int) -> None:
     """A bare URL after an element (text dumps with links): it tells what the element was."""
     out = state.out
-    prev = state.last("text")
+    last = out[-1] if out else None
+    prev = last if last is not None and last[0] == "text" else None
     ref = paper_ref(url)
     if ref is not None:
         _paper_url(state, url, ref, prev, line)
         return
-    stars = state.last("stars")
-    if stars is not None and stars.url is None:
-        out[-1] = stars._replace(url=url)
+    if last is not None and last[0] == "stars" and last.url is None:
+        out[-1] = last._replace(url=url)
         return
+    _other_url(state, url, prev, line)
+
+
+def _other_url(state: _State, url: str, prev: Item | None, line: int) -> None:
+    """A URL line naming no paper: a profile (the organisation line before it), a project
+    page, a URL the sentence before names, a code link."""
+    out = state.out
     page = _HF_PAGE.fullmatch(url)
     if page and prev is not None and page.group("seg").casefold() not in _HF_RESERVED:
         if state.awaiting_submitter:
@@ -407,26 +425,36 @@ _short_line_of = lru_cache(maxsize=1 << 12)(_line_of)  # short lines recur: "·"
 
 
 def _plain_line(state: _State, s: str, line: int) -> bool:
-    """Lines that are not links: the elements of :data:`_ELEMENT`, labels, chrome."""
+    """Lines that are not links: the elements of :data:`_ELEMENT`, labels, chrome (False:
+    text)."""
     found = _short_line_of(s) if len(s) <= 64 else _line_of(s)
-    kind = found[0] if found is not None else None
-    if found is not None and kind in _ELEMENT_KINDS:
-        state.out.append(Item(found[0], line, "", found[1], None, found[2]))
-        return True
-    if kind == "sub":
-        state.awaiting_submitter = found[1] == 1  # type: ignore[index]
-        return True
-    if "huggingface.co/papers/date/" in s:  # the Daily/Weekly/Monthly tabs name the day
-        day = _HF_DAY.search(s)
-        if day and not state.title_pid:
-            state.out.append(Item("date", line, when=(int(day[2]), int(day[3]), int(day[1]))))
+    if found is not None:
+        kind, count, when = found
+        if kind in _ELEMENT_KINDS:
+            state.out.append(_item((kind, line, "", count, None, when, False, None, False)))
             return True
+        if kind == "sub":
+            state.awaiting_submitter = count == 1
+            return True
+    if "huggingface.co/papers/date/" in s and _day_tab(state, s, line):
+        return True
     if state.awaiting_submitter:  # the submitter's name
         state.awaiting_submitter = False
         return True
-    if kind == "summary" or kind == "header":
-        state.out.append(Item(kind, line))
-    return kind is not None
+    if found is None:
+        return False
+    if found[0] == "summary" or found[0] == "header":
+        state.out.append(Item(found[0], line))
+    return True
+
+
+def _day_tab(state: _State, s: str, line: int) -> bool:
+    """The Daily/Weekly/Monthly tabs name the digest's day (before any title)."""
+    day = _HF_DAY.search(s)
+    if day is None or state.title_pid:
+        return False
+    state.out.append(Item("date", line, when=(int(day[2]), int(day[3]), int(day[1]))))
+    return True
 
 
 def _text(state: _State, s: str, line: int) -> None:
@@ -478,12 +506,14 @@ def _title_level(text: str) -> int | None:
     non-chrome headings have (the deeper one on a tie), when no heading links to a paper;
     else None (there, a link-less heading is a title only after its thumbnail)."""
     levels: Counter[int] = Counter()
-    for m in _HEADINGS.finditer(text):
+    for m in _HEADINGS.finditer("\n" + text):
         marks, body = m.groups()
-        if "](" in body or "][" in body:
-            if "/papers/" in body or "%2Fpapers%2F" in body or "arxiv.org/" in body or "][" in body:
+        if body[:1] == "[" or "][" in body:  # a title link (maybe wrapped onto the next line)
+            return None
+        if "](" in body:
+            if "/papers/" in body or "%2Fpapers%2F" in body or "arxiv.org/" in body:
                 return None
-            continue
+            continue  # "## by [AK](...) and the research community"
         if unescape(body.rstrip(" \t#")).casefold() not in CHROME_LINES:
             levels[len(marks)] += 1
     if not levels:
@@ -542,7 +572,7 @@ def linked_items(lines: list[str], *, source: str) -> Linked:
     text = "\n".join(lines)
     once = skip_repeats(text)
     lines = once.split("\n") if once is not text else list(lines)
-    refs = {a or b: url for a, b, url in _REFDEFS.findall(text)} if "][" in text or "]: http" in text else {}
+    refs = {a or b: url for a, b, url in _REFDEFS.findall(f"\n{text}\n")} if "][" in text or "]: http" in text else {}
     state = _State(lines, refs, _title_level(text) if "#" in text else None)
     for url in refs.values():
         ref = paper_ref(url)
@@ -563,17 +593,35 @@ def _read_lines(state: _State, lines: list[str]) -> None:
         s = lines[i].strip()
         if "<" in s and not (s := _clean(lines, i, s)):
             continue
-        if "[" not in s and s[0] not in _LINE_START:  # no link, heading, tag, URL or reference
-            if len(s) < 16 and s.casefold() in _REFERENCES:
-                return  # the references list ends the page
-            if (len(s) > _PROSE and not s.startswith(_NOT_PROSE)) or not _plain_line(state, s, i + 1):
-                _text(state, s, i + 1)  # prose (a long line: no element looks like it)
-        elif s[-1] == ")" and (m := _SIMPLE_LINE.fullmatch(s)) is not None:  # one plain link, maybe a heading
-            _element(state, m.group(2), m.group(3), i + 1, m.group(1) is not None)
+        if s[0] == "h" and s.startswith(("https://", "http://")) and " " not in s:
+            _url_line(state, s, i + 1)  # a URL line: it tells what the line before was
+        elif "[" not in s and s[0] not in _LINE_START:  # no link, heading, tag, URL or reference
+            if not _words(state, s, i + 1):
+                return
+        elif s[-1] == ")" and (m := _SIMPLE_LINE.fullmatch(s) or _DATE_COUNT.fullmatch(s)) is not None:
+            _link_line(state, m, i + 1)
         else:
             upto = _logical(state, lines, i, s)
             if upto >= n:
                 return
+
+
+def _words(state: _State, s: str, line: int) -> bool:
+    """A line without links: an element, chrome or prose (False: the references list, the
+    end of the page)."""
+    if len(s) < 16 and s.casefold() in _REFERENCES:
+        return False
+    if (len(s) > _PROSE and not s.startswith(_NOT_PROSE)) or not _plain_line(state, s, line):
+        _text(state, s, line)  # prose (a long line: no element looks like it)
+    return True
+
+
+def _link_line(state: _State, m: re.Match[str], line: int) -> None:
+    """A line :data:`_SIMPLE_LINE` or :data:`_DATE_COUNT` matched."""
+    if m.re is _SIMPLE_LINE:  # one plain link, maybe a heading: most element lines
+        _element(state, m.group(2), m.group(3), line, m.group(1) is not None)
+    else:  # "May 29[6](url)": a date, its comment count glued on
+        _date_count(state, m, line)
 
 
 def _logical(state: _State, lines: list[str], i: int, s: str) -> int:
@@ -582,6 +630,9 @@ def _logical(state: _State, lines: list[str], i: int, s: str) -> int:
     depth = depth_after(s) if "[" in s and (s.count("[") != s.count("]") or "\\" in s) else 0
     nxt = join_link(lines, i, s, depth) if depth else (s, i + 1)
     s = nxt[0]
+    if depth and s[0] == "[" and (link := whole_link(s)) is not None:  # an abstract, avatars: one link
+        _element(state, link.label, state.target(link), i + 1, False)
+        return nxt[1]
     if state.refs and (s[0] == "[" or s[0].isdigit()) and _REFDEF.match(s):
         return nxt[1]
     if len(s) < 16 and s.casefold() in _REFERENCES:

@@ -233,6 +233,8 @@ def organization(line: str, handle: str | None = None) -> str:
 
 def number(text: str) -> int:
     """``19`` / ``1,204`` / ``3.29k`` / ``-`` (none: 0) -> int."""
+    if text.isdigit():
+        return int(text)
     text = text.replace(",", "").strip()
     if text in ("-", ""):
         return 0

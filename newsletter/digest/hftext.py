@@ -51,21 +51,31 @@ def unwrap(text: str) -> list[str]:
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
-    if not (text.lstrip()[:3] == "---" or "```" in text or "~~~" in text or "runcated" in text):
-        return lines  # nothing wraps it (the plain copies)
-    first = next((i for i, line in enumerate(lines) if line.strip()), None)
-    if first is not None and lines[first].strip() == "---":
-        end = next((i for i in range(first + 1, min(len(lines), first + 60)) if lines[i].strip() == "---"), None)
-        if end is not None:
-            for i in range(first, end + 1):
-                lines[i] = ""
+    if text.lstrip()[:3] == "---":
+        _blank_front_matter(lines)
     fences, truncated = "```" in text or "~~~" in text, "runcated" in text
-    for i, line in enumerate(lines if fences or truncated else ()):
+    if fences or truncated:
+        _blank_markers(lines, fences=fences, truncated=truncated)
+    return lines
+
+
+def _blank_front_matter(lines: list[str]) -> None:
+    """YAML front matter (``---`` ... ``---`` within the first 60 lines) blanked out."""
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None or lines[first].strip() != "---":
+        return
+    end = next((i for i in range(first + 1, min(len(lines), first + 60)) if lines[i].strip() == "---"), None)
+    if end is not None:
+        lines[first : end + 1] = [""] * (end + 1 - first)
+
+
+def _blank_markers(lines: list[str], *, fences: bool, truncated: bool) -> None:
+    """Fence lines blanked, ``[Content truncated]`` markers cut out of their line."""
+    for i, line in enumerate(lines):
         if fences and line[:1] in "`~ \t" and _FENCE.match(line.strip()):
             lines[i] = ""
         elif truncated and "runcated" in line and _TRUNCATED.search(line):
             lines[i] = _TRUNCATED.sub(" ", line.strip()).strip()
-    return lines
 
 
 def _is_linked(text: str) -> bool:

@@ -25,7 +25,6 @@ from typing import NamedTuple
 
 _BRACKET = re.compile(r"\\.|[\[\]]", re.DOTALL)
 _BRACKETS = re.compile(r"[\[\]]")
-_ODD_SPACES = ("  ", "\n", "\t", "\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f")  # ASCII split() collapses
 _ESCAPED = re.compile(r"\\.", re.DOTALL)
 # The destination of an inline link: ``(url)``, ``(<url>)``, ``(url "title")``; one level
 # of parentheses inside the URL (Wikipedia-style).
@@ -155,15 +154,17 @@ def whole_link(text: str) -> Link | None:
     if m is not None:  # no brackets, escapes or parentheses inside: most links
         return Link(m.group(1), m.group(2), None, 0, m.end())
     close = text.rfind("](")
-    if close < 0 or (("[" in text[1:close] or "]" in text[1:close]) and not _balanced(text[1:close])):
+    label = text[1:close]
+    if close < 0 or (("[" in label or "]" in label) and not _balanced(label)):
         close = _close(text, 0)  # the last "](" is not this label's end: count the brackets
+        label = text[1:close]
     if close < 0:
         return None
     target = _target(text, close)
     if target is None or target[2] != len(text.rstrip()):
         return None
     url, ref, end = target
-    return Link(text[1:close], url, ref, 0, end)
+    return Link(label, url, ref, 0, end)
 
 
 def inline_links(text: str) -> list[Link]:
@@ -192,7 +193,7 @@ def unescape(text: str) -> str:
         text = text.replace("\\\\\n", " ")  # the line ends of a label a crawler wrapped
         if "\\" in text:
             text = _ESCAPE.sub(r"\1", _LINE_BREAK.sub(" ", text))
-    if len(text) > 200 and text.isascii() and not any(ws in text for ws in _ODD_SPACES):
+    if len(text) > 200 and "  " not in text and text.isprintable():
         return text.strip()  # an abstract with single spaces only: no string per word
     return " ".join(text.split())
 
