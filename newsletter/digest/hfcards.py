@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 
 from newsletter.digest.hfshared import Item, resolve
 from newsletter.digest.model import HF_PAPER_URL, Paper, arxiv_id, extract_links, paper_id, unique_papers
@@ -174,10 +175,19 @@ class _Assembly:
         return card
 
 
+_arxiv_id = lru_cache(maxsize=1 << 14)(arxiv_id)
+
+
+def _abstract_of(paragraphs: list[list[str]]) -> str:
+    if len(paragraphs) == 1 and len(paragraphs[0]) == 1:
+        return paragraphs[0][0]  # one line (a summary, a long line, a link's label): most cards
+    return "\n\n".join(" ".join(p) for p in paragraphs)
+
+
 def _paper(card: Card, title: str, *, source: str, anchor: date) -> Paper:
-    abstract = "\n\n".join(" ".join(p) for p in card.paragraphs)
+    abstract = _abstract_of(card.paragraphs)
     published = resolve(*card.when, anchor) if card.when else None
-    axid = arxiv_id(card.pid)
+    axid = _arxiv_id(card.pid)
     links = extract_links(abstract)
     code = card.code or next((u for u in links if "github.com/" in u), None)
     return Paper(

@@ -70,8 +70,14 @@ from newsletter.errors import DigestParseError
 #: eight items a paper); equal to ``Item(*fields)``.
 _item: Callable[[tuple[Any, ...]], Item] = partial(tuple.__new__, Item)
 _HEADING = re.compile(r"(#{1,6})[ \t]+")
-# A line that is one plain link, maybe a heading: "### [Title](url)", "[12](url)"
-_SIMPLE_LINE = re.compile(r"(#{1,6}[ \t]+)?\[([^\[\]\\\n]*)\]\(([^()\s<>]*)\)[ \t]*")
+# A line that is one link, maybe a heading: "### [Title](url)", "[12](url)", a label holding
+# images, an image placeholder, escapes or line ends ("[- ![](a.png)\\ - 3 authors](url)");
+# runs of plain characters are taken at once (possessive), so a long label costs little.
+_SIMPLE_LINE = re.compile(
+    r"(#{1,6}[ \t]+)?\[((?:[^\[\]\\!]++|\\.|!\[[^\[\]\\]*\]\([^()\s]*\)|\[[^\[\]\\]*\]|!)*+)\]"
+    r"\(([^()\s<>]*)\)[ \t]*",
+    re.DOTALL,
+)
 # A heading line (searched in "\n" + text: a literal first character makes the search fast)
 _HEADINGS = re.compile(r"\n[ \t]{0,3}(#{1,6})[ \t]+([^\n]*)")
 _REFDEF = re.compile(r"^(?:\[(?P<a>\d+)\]:\s*|(?P<b>\d+)\.\s+)(?P<url>https?://\S+)$")
@@ -129,6 +135,7 @@ _HF_RESERVED = frozenset(
 )
 _REFERENCES = frozenset({"references", "visible links", "links:", "references:"})
 _PROJECT_LABELS = frozenset({"project page", "website", "project"})
+_LONG = 200  # longer lines are not matched with regular expressions (40 instructions a character)
 _PROSE = 60  # longer than any element line (counts, dates, chrome) but these:
 _NOT_PROSE = ("Submitted", "submitted", "http://", "https://", "Get trending")
 _LINE_START = frozenset("#<h0123456789")  # how headings, tags, URLs and references start
@@ -598,12 +605,23 @@ def _read_lines(state: _State, lines: list[str]) -> None:
         elif "[" not in s and s[0] not in _LINE_START:  # no link, heading, tag, URL or reference
             if not _words(state, s, i + 1):
                 return
-        elif s[-1] == ")" and (m := _SIMPLE_LINE.fullmatch(s) or _DATE_COUNT.fullmatch(s)) is not None:
+        elif s[-1] == ")" and len(s) < _LONG and (m := _SIMPLE_LINE.fullmatch(s) or _DATE_COUNT.fullmatch(s)):
             _link_line(state, m, i + 1)
         else:
             upto = _logical(state, lines, i, s)
             if upto >= n:
                 return
+
+
+def _one_link(s: str) -> tuple[str, str | None, bool] | None:
+    """(label, url, in a heading) of a logical line that is one link: a regular expression
+    for short lines, string methods for long ones (a regular expression costs ~40
+    instructions a character; a 2,000-character abstract in a link is one rfind)."""
+    if len(s) < _LONG:
+        m = _SIMPLE_LINE.fullmatch(s)
+        return (m.group(2), m.group(3), m.group(1) is not None) if m is not None else None
+    link = whole_link(s) if s[0] == "[" else None
+    return (link.label, link.url, False) if link is not None and link.ref is None else None
 
 
 def _words(state: _State, s: str, line: int) -> bool:
@@ -630,8 +648,8 @@ def _logical(state: _State, lines: list[str], i: int, s: str) -> int:
     depth = depth_after(s) if "[" in s and (s.count("[") != s.count("]") or "\\" in s) else 0
     nxt = join_link(lines, i, s, depth) if depth else (s, i + 1)
     s = nxt[0]
-    if depth and s[0] == "[" and (link := whole_link(s)) is not None:  # an abstract, avatars: one link
-        _element(state, link.label, state.target(link), i + 1, False)
+    if depth and (found := _one_link(s)) is not None:  # an abstract, avatars, a wrapped title: one link
+        _element(state, found[0], found[1], i + 1, found[2])
         return nxt[1]
     if state.refs and (s[0] == "[" or s[0].isdigit()) and _REFDEF.match(s):
         return nxt[1]

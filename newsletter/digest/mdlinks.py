@@ -86,7 +86,7 @@ def _stops(line: str) -> bool:
 
 def join_link(lines: list[str], i: int, first: str, depth: int) -> tuple[str, int]:
     """The logical line that starts at line ``i`` (stripped: ``first``) and the index after
-    it: ``first`` joined (by newlines) with the lines its open link label runs over, or
+    it: ``first`` joined (by newlines, as they are) with the lines its open link label runs over, or
     ``first`` alone when nothing closes the label before a blank line or a heading. A
     label whose brackets never balance (``[0, 1)`` in an abstract) still closes at the
     first line of the paragraph that ends like a link (``...](url)``). ``depth``: the
@@ -95,21 +95,16 @@ def join_link(lines: list[str], i: int, first: str, depth: int) -> tuple[str, in
     j = i + 1
     while j < end:
         line = lines[j]
+        if not line or line.isspace() or ("#" in line and _stops(line.strip())):
+            break
         if "[" in line or "]" in line:
-            line = line.strip()
-            if _stops(line):
-                break
             depth = depth_after(line, depth)
             if depth == 0:
-                return "\n".join([first, *(x.strip() for x in lines[i + 1 : j + 1])]), j + 1
-        else:
-            head = line.lstrip()[:2]
-            if not head or (head[0] == "#" and _stops(line.strip())):
-                break
+                return "\n".join([first, *lines[i + 1 : j + 1]]).rstrip(), j + 1
         j += 1
     for k in range(i + 1, j):  # lenient: the first line that ends like a link closes it
         if _CLOSING_LINE.search(lines[k]):
-            return "\n".join([first, *(x.strip() for x in lines[i + 1 : k + 1])]), k + 1
+            return "\n".join([first, *lines[i + 1 : k + 1]]).rstrip(), k + 1
     return first, i + 1
 
 
@@ -150,7 +145,7 @@ def _target(text: str, close: int) -> tuple[str | None, str | None, int] | None:
 
 def whole_link(text: str) -> Link | None:
     """``text`` (starting with ``[``) as one link, or None when it is anything else."""
-    m = _SIMPLE.fullmatch(text)
+    m = _SIMPLE.fullmatch(text) if len(text) < 200 else None  # a regex costs ~40 instructions a character
     if m is not None:  # no brackets, escapes or parentheses inside: most links
         return Link(m.group(1), m.group(2), None, 0, m.end())
     close = text.rfind("](")
@@ -193,8 +188,10 @@ def unescape(text: str) -> str:
         text = text.replace("\\\\\n", " ")  # the line ends of a label a crawler wrapped
         if "\\" in text:
             text = _ESCAPE.sub(r"\1", _LINE_BREAK.sub(" ", text))
-    if len(text) > 200 and "  " not in text and text.isprintable():
-        return text.strip()  # an abstract with single spaces only: no string per word
+    if "  " not in text and (
+        text.isprintable() if len(text) < 200 or not text.isascii() else not ("\n" in text or "\t" in text)
+    ):
+        return text.strip()  # single spaces only (most titles, counts, abstracts): nothing to collapse
     return " ".join(text.split())
 
 
