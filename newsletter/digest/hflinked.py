@@ -4,12 +4,14 @@ crawler Markdown with the abstract wrapped in the paper link, paperswithcode-sty
 of heading titles without links), text-browser dumps with reference links
 (``### [Title][32]``) and text with a URL line after each element.
 
-One pass over the lines. A line is, in this order: an HTML anchor or tag (skipped), a
-line of prose (the fast path), one link (:func:`_link_line`: what the link is, from its
-label and its target), a line with links inside (:func:`_inline_line`), a bare URL
-(:func:`_url_line`: it tells what the line before it was), a heading without a link
-(:func:`_heading`), an element line (:data:`_ELEMENT`: counts, ``Submitted by``,
-``GitHub 3.29k``, ``- 9 authors``, ``Published on``, dates), chrome, else text.
+One pass over the lines (:func:`_read_lines`; blank ones skipped in C). A line is, in
+this order: an HTML anchor or tag (skipped), a bare URL (:func:`_url_line`: it tells what
+the line before it was), a line without links (:func:`_words`: an element line of
+:data:`_ELEMENT`: counts, ``Submitted by``, ``GitHub 3.29k``, ``- 9 authors``,
+``Published on``, dates; chrome; else prose), one link (:func:`_element`: what the link
+is, from its label and its target; ``May 29[6](url)`` a date with its count), else a
+logical line (:func:`_logical`: a label running over several lines joined on; a heading,
+a line with links inside, a reference).
 
 Generic rules, whatever tool saved the page:
 
@@ -26,7 +28,7 @@ Generic rules, whatever tool saved the page:
   (``## Extracted Text``, ``### Measurement``) is a section: the card before it takes
   no more text.
 * The paper ids the dump links to, outside running text, are counted
-  (``Reading.linked``): links as lines or elements, URL lines, the references list.
+  (:attr:`Linked.linked`): links as lines or elements, URL lines, the references list.
   A link inside a sentence of an abstract cites another paper and is not counted.
 """
 
