@@ -232,6 +232,16 @@ def test_hftext_paper_cited_inside_an_abstract_is_not_missing() -> None:
     assert digest.missing == ()
 
 
+def test_hftext_plain_copy_citing_paper_addresses_stays_a_plain_copy() -> None:
+    text = (
+        "new\n\nSep 4\n\nTables From Text\n\nWe extend https://arxiv.org/abs/2301.00001 and "
+        f"{HF}2301.00002 to tables.\n\n  • 2 authors\n·\nSep 3\n\nSecond Title\n\nAnother abstract.\n"
+    )
+    digest = read(text)
+    assert [p.title for p in digest.papers] == ["Tables From Text", "Second Title"]
+    assert digest.papers[0].authors == 2 and digest.missing == ()
+
+
 def test_hftext_markdown_note_without_digest_elements_is_not_a_digest() -> None:
     with pytest.raises(DigestParseError, match="without a page header, meta block or paper link: not a digest"):
         read("# Meeting notes\n\nWe talked.\n\n## Next steps\n\nMore talking.\n")

@@ -34,7 +34,16 @@ from newsletter.errors import DigestParseError
 
 _TRUNCATED = re.compile(r"\s*\[(?:content truncated|truncated)[^\]]*\]\s*", re.IGNORECASE)
 _FENCE = re.compile(r"^(?:```|~~~)[\w-]*$")
-_LINKED = re.compile(r"huggingface\.co/papers/[A-Za-z0-9]|arxiv\.org/abs/\d|^[ \t]*#{1,6}[ \t]+\S", re.MULTILINE)
+# What makes a dump no plain copy (each searched with a literal first character, fast): a
+# Markdown link to a paper, a URL line (or reference) of one, a Markdown heading. A paper's
+# address inside a sentence of a plain copy's abstract is none of these.
+_PAPER_LINK = re.compile(
+    r"\]\(\s*<?https?://(?:www\.)?(?:huggingface\.co/(?:papers/[A-Za-z0-9]|login\?next=%2Fpapers)|arxiv\.org/abs/\d)"
+)
+_PAPER_URL_LINE = re.compile(
+    r"\n[ \t]*(?:\[\d+\]:[ \t]*|\d+\.[ \t]+)?<?https?://(?:www\.)?huggingface\.co/(?:papers/[A-Za-z0-9]|login\?next)"
+)
+_HEADING_LINE = re.compile(r"\n[ \t]{0,3}#{1,6}[ \t]+\S")
 
 
 class Reading(NamedTuple):
@@ -81,9 +90,11 @@ def _blank_markers(lines: list[str], *, fences: bool, truncated: bool) -> None:
 def _is_linked(text: str) -> bool:
     """Whether the dump is no plain copy: it links to papers or has Markdown headings (a
     substring test first: this runs on every file)."""
-    if "huggingface.co/papers/" not in text and "arxiv.org/abs/" not in text and "#" not in text:
+    if "#" in text and _HEADING_LINE.search("\n" + text):
+        return True
+    if "huggingface.co/" not in text and "arxiv.org/abs/" not in text:
         return False
-    return _LINKED.search(text) is not None
+    return _PAPER_LINK.search(text) is not None or _PAPER_URL_LINE.search("\n" + text) is not None
 
 
 def _linked(lines: list[str], source: str) -> tuple[list[Item], tuple[str, ...]]:
