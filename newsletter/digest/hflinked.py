@@ -607,7 +607,7 @@ def _read_lines(state: _State, lines: list[str]) -> None:
         elif "[" not in s and s[0] not in _LINE_START:  # no link, heading, tag, URL or reference
             if not _words(state, s, i + 1):
                 return
-        elif s[-1] == ")" and len(s) < _LONG and (m := _SIMPLE_LINE.fullmatch(s) or _DATE_COUNT.fullmatch(s)):
+        elif (m := _short_link(s)) is not None:
             _link_line(state, m, i + 1)
         else:
             upto = _logical(state, lines, i, s)
@@ -634,6 +634,13 @@ def _words(state: _State, s: str, line: int) -> bool:
     if (len(s) > _PROSE and not s.startswith(_NOT_PROSE)) or not _plain_line(state, s, line):
         _text(state, s, line)  # prose (a long line: no element looks like it)
     return True
+
+
+def _short_link(s: str) -> re.Match[str] | None:
+    """A short line that is one link (:data:`_SIMPLE_LINE`) or a date with its count link."""
+    if s[-1] != ")" or len(s) >= _LONG:
+        return None
+    return _SIMPLE_LINE.fullmatch(s) or _DATE_COUNT.fullmatch(s)
 
 
 def _link_line(state: _State, m: re.Match[str], line: int) -> None:
