@@ -92,6 +92,12 @@ def test_hftext_image_link_lines_are_thumbnails_not_titles() -> None:
     assert digest.missing == ()
 
 
+def test_hftext_html_anchor_between_paragraphs_separates_them() -> None:
+    text = f'### [Two Paragraphs]({HF}2610.55556)\n\nFirst paragraph.\n<a id="p2"></a>\nSecond paragraph.\n'
+    (paper,) = read(text).papers
+    assert paper.abstract == "First paragraph.\n\nSecond paragraph."
+
+
 def test_hftext_html_anchors_are_skipped() -> None:
     text = (
         f'<a id="source-section-1"></a>\n### [Anchored]({HF}2610.55555)\n\n<a id="source-section-2"></a>\n'

@@ -533,7 +533,7 @@ def _title_level(text: str) -> int | None:
 def _clean(lines: list[str], i: int, raw: str) -> str:
     """Line ``i`` without its empty HTML anchors; "" (and the line blanked) when it is only tags."""
     s = _ANCHOR.sub("", raw).strip() if "</a>" in raw else raw.strip()
-    if s[:1] == "<" and _ONLY_TAGS.fullmatch(s):
+    if not s or (s[0] == "<" and _ONLY_TAGS.fullmatch(s)):
         s = lines[i] = ""  # a blank line now (what came before it is a paragraph of its own)
     return s
 
