@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv system-deps test lint format demo bench clean
+.PHONY: venv system-deps test lint format demo bench check-real clean
 
 venv: $(STAMP)
 
@@ -36,6 +36,12 @@ demo: venv
 
 bench: venv
 	$(BIN)/python -m bench
+
+# The hf-text reader against real pages saved by real tools (kept outside the repository;
+# every file with a NAME.expected.json beside it). Not part of `make test`.
+REAL_DIR ?= ../shared/real
+check-real: venv
+	$(BIN)/python -m bench.check_real $(REAL_DIR)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache demo-out

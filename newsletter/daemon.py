@@ -61,6 +61,7 @@ from newsletter.cron import cron_trigger, timezone
 from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.pickup import note_strays, stray_files
 from newsletter.delivery.service import SendSummary, pick_up_digests, send_pass
+from newsletter.digest import partial_line
 from newsletter.digest.guard import one_line
 from newsletter.errors import NewsletterError
 from newsletter.fetch import fetch_sources
@@ -249,6 +250,8 @@ class Daemon:
         # a digest picked up is one INFO line, logged where it is recorded (pick_up_digests)
         for _path, error in picked.failed:
             log.error("digest failed: %s", error)
+        for path, missing in picked.partial:  # delivered all the same; the lost papers named
+            log.warning("digest %s", partial_line(path, missing))
         return len(picked.ok)
 
     async def note_strays(self) -> None:

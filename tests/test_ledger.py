@@ -162,3 +162,33 @@ def test_ledger_v2_migrates_sent_papers_to_every_identity(tmp_path: Path) -> Non
         assert ledger.sent_papers("a@x.org") == {"2611.00002", "retrieval-heads-a-study"}
         dump = Paper(title="Retrieval Heads — a study", abstract="y", id="retrieval-heads-a-study", source="d.txt")
         assert ledger.excluded_papers(["a@x.org"])["a@x.org"] >= set(dump.keys)
+
+
+def test_ledger_migration_11_records_the_ids_a_partial_digest_missed(tmp_path: Path) -> None:
+    """Schema 11 (issue 21): ``digests.missing``. A version-7 ledger reads as before (read
+    only, not migrated) and, once opened, keeps its digests ok and records partial ones."""
+    path = tmp_path / "v7.sqlite3"
+    old = sqlite3.connect(path)
+    for version in range(1, 8):
+        old.executescript(_MIGRATIONS[version] if version != 4 else "")
+    old.executescript(
+        "INSERT INTO digests(path, sha256, status, papers, seen_at) VALUES ('a.md', 's1', 'ok', 3, 0);"
+        "PRAGMA user_version=7;"
+    )
+    old.close()
+    readonly = Ledger.open_readonly(path)
+    assert readonly is not None
+    with readonly:
+        (row,) = readonly.digests()
+        assert (row.shown_status, row.missing) == ("ok", ())
+    with Ledger.open(path) as ledger:
+        paper = Paper(title="Read", abstract="x", id="2610.00001", source="b.md")
+        ledger.record_digest(path="b.md", sha256="s2", papers=[paper], missing=["2610.00002", "2610.00003"])
+        ledger.record_digest(path="c.md", sha256="s3", error="c.md:1: empty file")
+        rows = ledger.digests()
+        assert [(r.path, r.status, r.shown_status, r.missing) for r in rows] == [
+            ("a.md", "ok", "ok", ()),
+            ("b.md", "ok", "partial", ("2610.00002", "2610.00003")),
+            ("c.md", "failed", "failed", ()),
+        ]
+        assert [p.id for p in ledger.papers_after(0)] == ["2610.00001"]  # a partial digest is delivered

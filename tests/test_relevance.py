@@ -20,6 +20,7 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import cli
+from newsletter.delivery.ledger import SCHEMA_VERSION
 from newsletter.library import parse_library, read_library
 from newsletter.matching.semantic import MODEL_ID, available
 from tests.conftest import settled_copy
@@ -368,7 +369,7 @@ def test_send_embeds_each_paper_once_into_the_ledger(tmp_path: Path) -> None:
     html = next(p for p in sent.walk() if p.get_content_type() == "text/html").get_payload(decode=True)
     assert isinstance(html, bytes) and f"like {FOLD}: shared terms".encode() in html
     with sqlite3.connect(tmp_path / "ledger.sqlite3") as conn:
-        assert conn.execute("PRAGMA user_version").fetchone()[0] == 10
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         rows = conn.execute("SELECT model, length(vector) FROM paper_vectors").fetchall()
         count = conn.execute("SELECT count(DISTINCT paper_id) FROM digest_papers").fetchone()[0]
     assert len(rows) == count == 12 and set(rows) == {(MODEL_ID, 384 * 4)}

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import click
 
-from newsletter.digest import FORMATS, Paper, read_digest
+from newsletter.digest import FORMATS, Paper, partial_line, read_digest
 from newsletter.errors import DigestParseError
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -79,7 +79,9 @@ def parse_command(files: tuple[str, ...], fmt: str, as_json: bool) -> None:
     the daily-papers API's JSON, saved Hugging Face pages, arXiv RSS/Atom).
 
     Bad files are reported one line each on stderr (exit code 1); the good ones
-    are still printed.
+    are still printed. A text dump that links to papers the reader could not
+    read is partial: its papers are printed, and one line on stderr names the
+    ids it missed (exit code 1).
 
     \b
     Example:
@@ -101,7 +103,11 @@ def parse_command(files: tuple[str, ...], fmt: str, as_json: bool) -> None:
         papers.extend(digest.papers)
         when = f", digest of {digest.date.isoformat()}" if digest.date else ""
         count = len(digest.papers)
-        summaries.append(f"{path}: {count} paper{'s' if count != 1 else ''} ({digest.format}{when})")
+        partial = f", partial: {len(digest.missing)} linked not read" if digest.missing else ""
+        summaries.append(f"{path}: {count} paper{'s' if count != 1 else ''} ({digest.format}{when}{partial})")
+        if digest.missing:  # read what it could, named what it could not (SPEC 2.1): exit 1
+            click.echo(f"error: {partial_line(path, digest.missing)}", err=True)
+            failed = True
     if as_json:
         click.echo(json.dumps([p.to_json() for p in papers], ensure_ascii=False, indent=2))
     else:

@@ -24,6 +24,7 @@ from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.plan import DryRun, dry_run
 from newsletter.delivery.service import BATCH, SendSummary, run_send
 from newsletter.delivery.smtp import Result
+from newsletter.digest import partial_line
 from newsletter.errors import ConfigError
 from newsletter.fetch import fetch_sources
 from newsletter.lock import LedgerLock
@@ -234,6 +235,8 @@ def _print_summary(summary: SendSummary, *, verbose: bool, left_out: int = 0) ->
         click.echo(f"warning: {line}", err=True)
     for path, error in summary.digest_errors:
         click.echo(f"error: digest {error}" if path in error else f"error: {path}: {error}", err=True)
+    for path, missing in summary.digest_partial:  # its papers are delivered; the lost ones named
+        click.echo(f"warning: digest {partial_line(path, missing)}", err=True)
     for email, error in summary.failures:
         click.echo(f"failed: {email}: {error}", err=True)
     if summary.stopped:
@@ -275,6 +278,8 @@ def _echo_dry_run(found: DryRun, left_out: tuple[LeftOut, ...] = ()) -> None:
         click.echo(stray)
     for path, count in found.picked.ok:
         click.echo(f"would pick up {path} ({plural(count, 'paper')})")
+    for path, missing in found.picked.partial:
+        click.echo(f"warning: digest {partial_line(path, missing)}")
     for _path, error in found.picked.failed:
         click.echo(f"would record as failed: {error}")
     for path in found.picked.unsettled:

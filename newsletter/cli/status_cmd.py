@@ -12,6 +12,7 @@ from newsletter.cli.options import config_option, json_option, load_config_leavi
 from newsletter.config import Config
 from newsletter.cron import describe_cron
 from newsletter.delivery.ledger import Ledger, iso
+from newsletter.digest.guard import one_line
 from newsletter.schedule import next_fire
 from newsletter.wording import plural
 
@@ -28,7 +29,14 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         bounced: list[dict[str, Any]] = []
     else:
         digests = [
-            {"path": d.path, "sha256": d.sha256, "status": d.status, "papers": d.papers, "error": d.error}
+            {
+                "path": d.path,
+                "sha256": d.sha256,
+                "status": d.shown_status,  # ok, failed, or partial: linked papers not read (SPEC 2.1)
+                "papers": d.papers,
+                "error": d.error,
+                "missing": list(d.missing),
+            }
             for d in ledger.digests()
         ]
         counts = ledger.delivery_counts()
@@ -81,6 +89,15 @@ def ignored_json(ledger: Ledger) -> list[dict[str, Any]]:
         }
         for row in ledger.set_aside("ignored")
     ]
+
+
+def _digest_detail(d: dict[str, Any]) -> str:
+    if d["status"] == "failed":
+        return f"FAILED: {d['error']}"
+    if d["status"] == "partial":
+        missing = d["missing"]
+        return f"{plural(d['papers'], 'paper')}; {len(missing)} linked not read: {one_line(', '.join(missing), 2000)}"
+    return plural(d["papers"], "paper")
 
 
 def feedback_json(ledger: Ledger) -> list[dict[str, Any]]:
@@ -162,8 +179,7 @@ def _echo_status(config: Config, data: dict[str, Any], *, ran: bool) -> None:
             click.echo(f"  {left}")
     click.echo(f"digests: {len(data['digests'])}")
     for d in data["digests"]:
-        extra = plural(d["papers"], "paper") if d["status"] == "ok" else f"FAILED: {d['error']}"
-        click.echo(f"  {d['status']:<6} {d['path']}  {extra}")
+        click.echo(f"  {d['status']:<7} {d['path']}  {_digest_detail(d)}")
     for f in data["ignored"]:
         click.echo(f"  {f['path']}: not a digest ({f['kind']}), ignored")
     c = data["deliveries"]

@@ -73,6 +73,11 @@ Version 7 adds ``feedback`` (issue 17), version 8 ``ignored_files`` (issue 26), 
                    (float32 bytes). Written and read by :func:`store_vectors` and
                    :func:`stored_vectors` only.
 
+Version 11 adds ``digests.missing`` (issue 21): the paper ids a text dump links to that
+the reader did not read, as a JSON list (NULL: none). A digest with missing ids is
+``partial`` (:attr:`DigestRow.shown_status`): its status stays ``ok`` and the papers it
+did read are delivered like any other.
+
 Every method commits before it returns: a state change is durable before the
 next SMTP step depends on it. Each connection sets ``secure_delete=FAST`` (the
 Debian build of SQLite zeroes every freed page by default, which doubled the
@@ -269,6 +274,10 @@ _MIGRATIONS: dict[int, str] = {
         created_at REAL NOT NULL,
         PRIMARY KEY (model, text_key)
     ) WITHOUT ROWID;
+    """,
+    # 11 (issue 21): a text dump that links to papers its reader did not read is partial
+    11: """
+    ALTER TABLE digests ADD COLUMN missing TEXT;
     """,
 }
 SCHEMA_VERSION = max(_MIGRATIONS)
@@ -478,6 +487,10 @@ class Suppression:
 suppression_key = address_key  # the older name: how the suppression table spells an address
 
 
+def _json_list(values: Sequence[str]) -> str | None:
+    return json.dumps(list(values)) if values else None
+
+
 @dataclass(frozen=True, slots=True)
 class UnfinishedRun:
     """A pass that did not finish: what it served (None: everybody) and up to which digest."""
@@ -497,6 +510,12 @@ class DigestRow:
     papers: int
     error: str | None
     seen_at: float
+    missing: tuple[str, ...] = ()  # paper ids linked but not read (version 11)
+
+    @property
+    def shown_status(self) -> str:
+        """``ok``, ``failed``, or ``partial`` (ok, with linked papers not read)."""
+        return "partial" if self.status == "ok" and self.missing else self.status
 
 
 @dataclass(frozen=True, slots=True)
@@ -715,13 +734,22 @@ class Ledger:
         row = self.conn.execute("SELECT 1 FROM digests WHERE sha256 = ?", (sha256,)).fetchone()
         return row is not None
 
-    def record_digest(self, *, path: str, sha256: str, papers: Sequence[Paper] = (), error: str | None = None) -> int:
-        """Record a digest picked up (``error`` set: a failed one); returns its id."""
+    def record_digest(
+        self,
+        *,
+        path: str,
+        sha256: str,
+        papers: Sequence[Paper] = (),
+        error: str | None = None,
+        missing: Sequence[str] = (),
+    ) -> int:
+        """Record a digest picked up (``error`` set: a failed one; ``missing``: the ids it
+        links to that were not read, a partial one); returns its id."""
         now = time.time()
         with self.transaction() as cur:
             cur.execute(
-                "INSERT INTO digests(path, sha256, status, papers, error, seen_at) VALUES (?,?,?,?,?,?)",
-                (path, sha256, "failed" if error else "ok", len(papers), error, now),
+                "INSERT INTO digests(path, sha256, status, papers, error, seen_at, missing) VALUES (?,?,?,?,?,?,?)",
+                (path, sha256, "failed" if error else "ok", len(papers), error, now, _json_list(missing)),
             )
             digest_id = cur.lastrowid
             assert digest_id is not None
@@ -746,8 +774,16 @@ class Ledger:
         return new
 
     def digests(self) -> list[DigestRow]:
-        rows = self.conn.execute("SELECT id, path, sha256, status, papers, error, seen_at FROM digests ORDER BY id")
-        return [DigestRow(*row) for row in rows]
+        if self.version < 11:
+            rows = self.conn.execute("SELECT id, path, sha256, status, papers, error, seen_at FROM digests ORDER BY id")
+            return [DigestRow(*row) for row in rows]
+        rows = self.conn.execute(
+            "SELECT id, path, sha256, status, papers, error, seen_at, missing FROM digests ORDER BY id"
+        )
+        return [
+            DigestRow(id_, path, sha, status, papers, error, seen, tuple(json.loads(missing)) if missing else ())
+            for id_, path, sha, status, papers, error, seen, missing in rows
+        ]
 
     def last_digest_id(self) -> int:
         row = self.conn.execute(_LAST_DIGEST).fetchone()

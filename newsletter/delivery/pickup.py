@@ -21,6 +21,7 @@ from newsletter.config import Config, fetched_file
 from newsletter.digest import Digest, Paper, parse_digest
 from newsletter.digest.guard import file_sha256, one_line, read_limited
 from newsletter.errors import DigestParseError
+from newsletter.wording import plural
 
 if TYPE_CHECKING:
     from newsletter.delivery.ledger import Ledger
@@ -197,6 +198,7 @@ class PickUp:
 
     ok: list[tuple[str, int]] = field(default_factory=list)  # (path, papers)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, error)
+    partial: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (path, ids linked, not read)
     unsettled: list[str] = field(default_factory=list)
     papers: list[Paper] = field(default_factory=list)  # of the ok files (a preview's new papers)
 
@@ -208,6 +210,8 @@ class PickUp:
         elif found.digest is not None:
             self.ok.append((str(found.path), len(found.digest.papers)))
             self.papers.extend(found.digest.papers)
+            if found.digest.missing:
+                self.partial.append((str(found.path), found.digest.missing))
 
 
 def failure(found: Scanned) -> str:
@@ -234,8 +238,12 @@ def pick_up_digests(
             ledger.record_digest(path=str(found.path), sha256=found.sha256, error=failure(found))
             log.debug("digest failed: %s", failure(found))  # the caller reports it (once): PickUp.failed
         elif found.digest is not None:
-            ledger.record_digest(path=str(found.path), sha256=found.sha256, papers=found.digest.papers)
-            log.info("pick-up: %s (%d papers)", found.path, len(found.digest.papers))
+            digest = found.digest
+            ledger.record_digest(
+                path=str(found.path), sha256=found.sha256, papers=digest.papers, missing=digest.missing
+            )
+            partial = f", partial: {len(digest.missing)} linked not read" if digest.missing else ""
+            log.info("pick-up: %s (%s%s)", found.path, plural(len(digest.papers), "paper"), partial)
         out.add(found)
     embed_new(config, ledger)
     return out

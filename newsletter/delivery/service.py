@@ -164,6 +164,7 @@ class SendSummary:
     failures: list[tuple[str, str]] = field(default_factory=list)  # (email, error) failed this pass
     digest_errors: list[tuple[str, str]] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)  # "PATH: not a digest (a PDF), ignored", new ones only
+    digest_partial: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (path, ids not read)
 
     @property
     def exit_code(self) -> int:
@@ -310,6 +311,7 @@ class SendPass:
         self.summary.digests_ok, self.summary.digests_failed = len(picked.ok), len(picked.failed)
         self.summary.unsettled = len(picked.unsettled)
         self.summary.digest_errors = picked.failed
+        self.summary.digest_partial = picked.partial
         for path in picked.unsettled:
             log.info("%s: modified within %s s, left for the next pass", path, config.digests.settle_seconds)
 

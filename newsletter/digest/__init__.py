@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from datetime import date, datetime
 from pathlib import Path
 
-from newsletter.digest.guard import contained, read_limited
+from newsletter.digest.guard import contained, one_line, read_limited
 from newsletter.digest.model import (
     Digest,
     Paper,
@@ -40,6 +41,7 @@ __all__ = [
     "merge",
     "paper_id",
     "parse_digest",
+    "partial_line",
     "read_digest",
     "unique_papers",
 ]
@@ -55,6 +57,8 @@ def detect_format(text: str) -> str:
 
     stripped = text.lstrip("\ufeff \t\r\n")
     first = stripped[:1]
+    if first == "[" and _MARKDOWN_LINK.match(stripped):
+        return "hf-text"  # [[Image: no alt]](url), [![logo](a.png)](url): a Markdown link
     if first == "{" or ((first == "[" and stripped[1:].lstrip()[:1] in ("{", "]", '"', "[")) or stripped == "["):
         return "json"
     if first == "[" and stripped[1:].lstrip()[:1].isdigit() and "](" not in stripped[:200]:
@@ -62,8 +66,28 @@ def detect_format(text: str) -> str:
     if first == "<":
         if arxivfmt.looks_like_feed(stripped):  # RSS, Atom or some other XML: the feed parser says
             return "arxiv"
-        return "hf-html"  # any other markup is HTML
+        return "hf-text" if is_anchored_text(stripped) else "hf-html"  # any other markup is HTML
     return "hf-text"
+
+
+_MARKDOWN_LINK = re.compile(r"\[(?:[^\[\]\n]|\[[^\[\]\n]*\])*\]\(")
+_LEADING_ANCHOR = re.compile(r"(?:<a\b[^<>\n]*>\s*</a>\s*)+", re.IGNORECASE)
+_HTML_TAG = re.compile(r"<(?:!doctype|html|head|body|div|p|span|table|script|meta|article|section)\b", re.I)
+
+
+def is_anchored_text(text: str) -> bool:
+    """A text dump that starts with empty HTML anchors (``<a id="source-section-1"></a>``,
+    as some capture tools write them) and holds no page markup: text, not HTML."""
+    m = _LEADING_ANCHOR.match(text)
+    return m is not None and _HTML_TAG.search(text, 0, 8192) is None
+
+
+def partial_line(path: str, missing: tuple[str, ...] | list[str]) -> str:
+    """The one line a partial digest is shown with (SPEC 2.1): the ids it links to that
+    were not read (``parse``, ``send``, the daemon's log)."""
+    n = len(missing)
+    ids = one_line(", ".join(missing), 2000)
+    return f"{one_line(path)}: partial: {n} linked paper{'s' if n != 1 else ''} not read ({ids})"
 
 
 def decode(data: bytes, *, source: str) -> str:
@@ -99,33 +123,38 @@ def parse_digest(
     if fmt == "auto":
         fmt = detect_format(text)
     sha = hashlib.sha256(data).hexdigest()
-    when, papers = _papers_of(text, fmt, source=source, reference=reference)
+    when, papers, missing = _papers_of(text, fmt, source=source, reference=reference)
     # the one text-cleaning step of every format: no control character reaches the email,
     # the archive or the feed (SPEC 6c)
-    return Digest(path=source, format=fmt, sha256=sha, papers=clean_papers(papers), date=when)
+    return Digest(path=source, format=fmt, sha256=sha, papers=clean_papers(papers), date=when, missing=missing)
 
 
-def _papers_of(text: str, fmt: str, *, source: str, reference: date | None) -> tuple[date | None, tuple[Paper, ...]]:
-    """The papers of ``text`` in the (detected) format ``fmt``, each once, and the
-    digest's date where the format gives one."""
+Found = tuple[date | None, tuple[Paper, ...], tuple[str, ...]]  # the digest's date, its papers, ids linked not read
+
+
+def _papers_of(text: str, fmt: str, *, source: str, reference: date | None) -> Found:
+    """The papers of ``text`` in the (detected) format ``fmt``, each once, the digest's
+    date where the format gives one, and the paper ids a text dump links to but that
+    could not be read (SPEC 2.1: the digest is then ``partial``)."""
     if fmt == "json":
         from newsletter.digest import jsonfmt
 
-        return None, unique_papers(jsonfmt.parse(text, source=source))
+        return None, unique_papers(jsonfmt.parse(text, source=source)), ()
     if fmt == "hf-html":
         from newsletter.digest import htmlfmt
 
         when, papers = htmlfmt.parse(text, source=source)
-        return when, unique_papers(papers)
+        return when, unique_papers(papers), ()
     if fmt == "arxiv":
         from newsletter.digest import arxivfmt
 
-        return None, unique_papers(arxivfmt.parse(text, source=source))
+        return None, unique_papers(arxivfmt.parse(text, source=source)), ()
     from newsletter.digest import hftext
 
-    if text.lstrip()[:1] == "<" and fmt == "hf-text":
+    if text.lstrip()[:1] == "<" and fmt == "hf-text" and not is_anchored_text(text.lstrip()):
         raise DigestParseError("looks like HTML or XML, not a text dump (try --format hf-html or arxiv)", path=source)
-    return hftext.parse(text, source=source, reference=reference or date.today())
+    reading = hftext.parse(text, source=source, reference=reference or date.today())
+    return reading.date, reading.papers, reading.missing
 
 
 def read_digest(path: str | os.PathLike[str], *, fmt: str = "auto") -> Digest:

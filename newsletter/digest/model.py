@@ -285,6 +285,8 @@ def _richer(a: Any, b: Any) -> Any:
 def merge(a: Paper, b: Paper) -> Paper:
     """One record of two records of the same paper, keeping the richest value of each
     field. The id is the arXiv id when either knows it; ``source`` stays ``a``'s."""
+    if a == b:  # the same record twice (a card a trending page shows twice)
+        return a
     changes: dict[str, Any] = {}
     for f in fields(Paper):
         if f.name in _RICHNESS_SKIP:
@@ -338,10 +340,16 @@ def unique_papers(papers: Iterable[Paper]) -> tuple[Paper, ...]:
 
 @dataclass(frozen=True, slots=True)
 class Digest:
-    """A parsed digest file: its papers in digest order."""
+    """A parsed digest file: its papers in digest order. ``missing``: the paper ids the
+    file links to that the reader did not read (SPEC 2.1); non-empty makes it partial."""
 
     path: str
     format: str
     sha256: str
     papers: tuple[Paper, ...] = field(default_factory=tuple)
     date: date | None = None
+    missing: tuple[str, ...] = ()
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.missing)
