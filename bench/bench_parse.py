@@ -15,8 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import textdumps
+from newsletter.base.errors import DigestParseError
 from newsletter.digest import parse_digest
-from newsletter.errors import DigestParseError
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 N = 2000  # papers per generated file

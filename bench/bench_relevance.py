@@ -6,7 +6,7 @@ its README has the protocol): arXiv papers with arXiv's own subject classes and 
 sets. For each set, 10 seeded draws of k = 1 and k = 3 liked papers (whose primary
 subject is in the set); every other paper is a candidate; relevant: the set's papers
 other than the liked ones. Each profile goes through the product's one matching path
-(:class:`newsletter.pipeline.Matcher`, ``max_papers: 10``, ``like_top: 10``) and we
+(:class:`newsletter.matching.matcher.Matcher`, ``max_papers: 10``, ``like_top: 10``) and we
 print precision@10 and binary nDCG@10 per k and mode, and the time to score all.
 
 Also: a per-subscriber model against plain similarity at k = 10 (the model starts at 10
@@ -32,7 +32,8 @@ import numpy as np
 from newsletter.config import Subscriber
 from newsletter.digest import Paper
 from newsletter.matching import similarity
-from newsletter.pipeline import LikeState, Matcher, plan
+from newsletter.matching.likes import LikeState
+from newsletter.matching.matcher import Matcher, plan
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT = ROOT.parent / "shared" / "relevance"

@@ -29,8 +29,9 @@ from pathlib import Path
 import mjml
 
 from newsletter.config import load_config
+from newsletter.digest.scan import digest_files, load_digests
 from newsletter.matching import Hit, Match
-from newsletter.pipeline import digest_files, load_digests, plan
+from newsletter.matching.matcher import plan
 from newsletter.render import Renderer
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -4,7 +4,7 @@ precision@10 on a labelled set.
 1. Speed: 10,000 subscribers with 3 keywords each against the 78-paper seed digest
    (seeds/002_*), keyword-only, then the same subscribers with 3 liked papers each
    (picked from the 187 papers of all seeds, the "ledger"), through the one matching
-   path (:class:`newsletter.pipeline.Matcher`); best of 3, side by side in one run.
+   path (:class:`newsletter.matching.matcher.Matcher`); best of 3, side by side in one run.
    Fitting the tf-idf model (once per run) is timed on its own.
 2. Precision@10: bench/similarity_topics.yaml groups seed papers by topic (by hand).
    For every pair of papers of a group (at most 10 pairs per group), a subscriber likes
@@ -25,8 +25,9 @@ import yaml
 
 from newsletter.config import Subscriber
 from newsletter.digest import Paper, read_digest, unique_papers
+from newsletter.matching.likes import LikeState
+from newsletter.matching.matcher import Matcher
 from newsletter.matching.text import words
-from newsletter.pipeline import LikeState, Matcher
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"

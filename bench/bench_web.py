@@ -27,10 +27,10 @@ from pathlib import Path
 
 import yaml
 
+from newsletter.app.preview import build_previews
 from newsletter.config import load_config
-from newsletter.delivery.ledger import Ledger
-from newsletter.preview import build_previews
-from newsletter.unsubscribe import unsubscribe_token
+from newsletter.render.links.tokens import unsubscribe_token
+from newsletter.store import Ledger
 from newsletter.web.preview import PreviewServer
 from newsletter.web.unsubscribe import UnsubscribeServer
 

@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from newsletter.base.errors import DigestParseError
 from newsletter.digest import Paper, read_digest
 from newsletter.digest.mdlinks import unescape
-from newsletter.errors import DigestParseError
 
 DEFAULT = Path("../shared/real")
 _POLLUTION = re.compile(

@@ -9,7 +9,7 @@ import time
 from datetime import datetime
 from typing import Any
 
-from newsletter.delivery.ledger import NewDelivery
+from newsletter.store import NewDelivery
 from newsletter.store.postgres import FencedOutcome, PassPlan, PostgresLedger
 
 

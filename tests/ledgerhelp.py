@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from newsletter.delivery.ledger import Ledger, NewDelivery, Outcome, PendingDelivery
+from newsletter.store import Ledger, NewDelivery, Outcome, PendingDelivery
 
 
 def add_pending(ledger: Ledger, items: Sequence[NewDelivery], horizon: int) -> list[int]:

@@ -13,7 +13,7 @@ import smtplib
 import sys
 from email.message import EmailMessage
 
-from newsletter.errors import LedgerConnectionLost, LedgerError
+from newsletter.base.errors import LedgerConnectionLost, LedgerError
 from newsletter.store.postgres import PostgresLedger
 
 

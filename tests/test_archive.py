@@ -12,9 +12,9 @@ from typing import Any
 import feedparser
 import pytest
 
-from newsletter.archive import issue_path, view_url
 from newsletter.config import load_config
-from newsletter.unsubscribe import secret_for
+from newsletter.render.links.archive import issue_path, view_url
+from newsletter.render.links.tokens import secret_for
 from tests.conftest import newsletter
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, smtp_server, write_config
 
@@ -110,7 +110,7 @@ def test_archive_escapes_digest_text(tmp_path: Path) -> None:
 
 
 def test_archive_written_once_and_caught_up(tmp_path: Path, seeds: dict[str, Path]) -> None:
-    from newsletter.archive import archive_after_pass
+    from newsletter.site.archive import archive_after_pass
 
     with smtp_server() as server:
         cfg = write_config(tmp_path, server.port, EXAMPLE_SUBSCRIBERS[:2])  # no archive yet
@@ -189,7 +189,7 @@ def _issue_papers(n: int) -> list[Any]:
 
 def _sent_issues(config: Any, issues: range) -> None:
     """A real ledger with one digest and one accepted delivery to alice per issue."""
-    from newsletter.delivery.ledger import Ledger, NewDelivery
+    from newsletter.store import Ledger, NewDelivery
     from tests.ledgerhelp import add_pending, mark_sent
 
     with Ledger.open(config.ledger_path) as ledger:
@@ -214,8 +214,9 @@ def _files(folder: Path) -> dict[str, tuple[int, int]]:
 
 
 def test_archive_pages_past_the_newest_50_issues_get_their_papers(tmp_path: Path) -> None:
-    from newsletter.archive import archive_sent, issue_name
-    from newsletter.delivery.ledger import Ledger
+    from newsletter.render.links.archive import issue_name
+    from newsletter.site.archive import archive_sent
+    from newsletter.store import Ledger
 
     config = load_config(archived_setup(tmp_path, 2525))
     _sent_issues(config, range(1, 56))  # 55 issues: 5 older than the feed's 50
@@ -242,8 +243,9 @@ def test_archive_pages_past_the_newest_50_issues_get_their_papers(tmp_path: Path
 
 
 def test_archive_second_pass_writes_nothing_and_a_new_issue_only_its_page(tmp_path: Path) -> None:
-    from newsletter.archive import archive_sent, issue_name
-    from newsletter.delivery.ledger import Ledger
+    from newsletter.render.links.archive import issue_name
+    from newsletter.site.archive import archive_sent
+    from newsletter.store import Ledger
 
     config = load_config(archived_setup(tmp_path, 2525))
     _sent_issues(config, range(1, 56))
@@ -267,8 +269,8 @@ def test_archive_second_pass_writes_nothing_and_a_new_issue_only_its_page(tmp_pa
 def test_archive_feed_without_url_is_relative_with_xml_base(tmp_path: Path) -> None:
     import xml.etree.ElementTree as ET
 
-    from newsletter.archive import archive_sent
-    from newsletter.delivery.ledger import Ledger
+    from newsletter.site.archive import archive_sent
+    from newsletter.store import Ledger
 
     cfg = write_config(tmp_path, 2525, EXAMPLE_SUBSCRIBERS[:1], archive={"directory": "archive"})
     config = load_config(cfg)
@@ -293,8 +295,8 @@ def test_archive_feed_without_url_is_relative_with_xml_base(tmp_path: Path) -> N
 
 
 def test_archive_index_names_the_digest_and_the_dates_never_the_address(tmp_path: Path) -> None:
-    from newsletter.archive import archive_sent
-    from newsletter.delivery.ledger import Ledger
+    from newsletter.site.archive import archive_sent
+    from newsletter.store import Ledger
 
     config = load_config(archived_setup(tmp_path, 2525))
     _sent_issues(config, range(1, 4))
@@ -313,7 +315,7 @@ def test_archive_title_links_where_the_email_does(tmp_path: Path) -> None:
     email links its Hugging Face page, and so does the archive page."""
     import re
 
-    from newsletter.archive import archive_after_pass
+    from newsletter.site.archive import archive_after_pass
 
     hf = json.loads((Path(__file__).parent / "samples" / "hf-api-digest.json").read_text(encoding="utf-8"))[:1]
     arxiv = (

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from newsletter.base.errors import ConfigError
 from newsletter.config import load_config, parse_mailbox
-from newsletter.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -257,7 +257,7 @@ def test_config_address_quick_path_agrees_with_email_validator(text: str) -> Non
     answers as email-validator gives, accepted or refused, normalised alike."""
     from email_validator import EmailNotValidError, validate_email
 
-    from newsletter.addresses import check_address
+    from newsletter.base.addresses import check_address
 
     try:
         expected: str | None = validate_email(text.strip(), check_deliverability=False).normalized

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.base.cron import cron_trigger, describe_cron, timezone
+from newsletter.base.errors import ConfigError
 from newsletter.config import load_config
-from newsletter.cron import cron_trigger, describe_cron, timezone
-from newsletter.errors import ConfigError
 
 
 def problems(tmp_path: Path, text: str) -> list[str]:

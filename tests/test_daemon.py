@@ -17,9 +17,10 @@ from pathlib import Path
 import yaml
 
 from newsletter.config import load_config
-from newsletter.delivery.ledger import Ledger
-from newsletter.pipeline import load_digests, plan
+from newsletter.digest.scan import load_digests
+from newsletter.matching.matcher import plan
 from newsletter.render.latex import readable
+from newsletter.store import Ledger
 from tests.conftest import EVERY_2S, NEVER_SOON, daemon, wait_for
 from tests.smtpd import Faults, smtp_server, write_config
 
@@ -163,7 +164,7 @@ def test_daemon_sighup_bad_config_keeps_old(tmp_path: Path, seeds: dict[str, Pat
 
 
 def test_daemon_jobs_for_groups_schedules(tmp_path: Path) -> None:
-    from newsletter.schedule import GLOBAL, jobs_for
+    from newsletter.daemon.schedule import GLOBAL, jobs_for
 
     (tmp_path / "d").mkdir()
     cfg = tmp_path / "c.yaml"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
+from newsletter.base.cron import cron_trigger, timezone
 from newsletter.cli import cli
-from newsletter.cron import cron_trigger, timezone
 
 ROOT = Path(__file__).resolve().parent.parent
 

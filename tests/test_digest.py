@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.base.errors import DigestParseError
 from newsletter.digest import Paper, extract_links, paper_id, parse_digest, read_digest
-from newsletter.errors import DigestParseError
 
 REF = date(2026, 11, 23)  # stands for the files' modification date
 

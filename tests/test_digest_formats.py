@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.base.errors import DigestParseError
 from newsletter.digest import Paper, detect_format, parse_digest, unique_papers
-from newsletter.errors import DigestParseError
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 REF = date(2026, 11, 23)

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from newsletter.cli import cli
 from newsletter.config import load_config
-from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.service import run_send
+from newsletter.store import Ledger
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, Faults, smtp_server, write_config
 
 
@@ -128,7 +128,7 @@ def test_dkim_openssl_signature_identical_to_dkimpy_pure_python(keypair: tuple[s
 
     import dkim.crypto
 
-    from newsletter.dkim import _pure_rsa_sign, rsa_sign
+    from newsletter.render.dkim import _pure_rsa_sign, rsa_sign
 
     pem, _ = keypair
     private = dkim.crypto.parse_pem_private_key(pem.encode())

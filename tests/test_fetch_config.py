@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.base.errors import ConfigError
 from newsletter.config import ArxivSource, HuggingFaceSource, load_config
-from newsletter.errors import ConfigError
 from newsletter.fetch.client import backoff_delay, retry_after
 from newsletter.fetch.sources import BadAnswer, Inspection, file_name, inspect, request_url
 
@@ -178,7 +178,8 @@ def test_fetch_backoff_doubles_within_jitter_and_is_capped() -> None:
 def test_fetch_ledger_of_an_older_version_gains_the_fetch_table(tmp_path: Path) -> None:
     import sqlite3
 
-    from newsletter.delivery.ledger import _MIGRATIONS, FetchState, Ledger
+    from newsletter.store import FetchState, Ledger
+    from newsletter.store.sqlite.ledger import _MIGRATIONS
 
     path = tmp_path / "old.sqlite3"
     conn = sqlite3.connect(path)

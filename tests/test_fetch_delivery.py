@@ -17,8 +17,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from newsletter.config import load_config
-from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.service import pick_up_digests
+from newsletter.store import Ledger
 from tests.conftest import NEVER_SOON, daemon, wait_for
 from tests.smtpd import smtp_server, write_config
 
@@ -134,7 +134,7 @@ def test_fetch_default_pattern_takes_every_format_and_a_list_works(tmp_path: Pat
     digests = tmp_path / "digests"
     for name in ("a.txt", "b.md", "c.json", "d.html", "e.xml", "f.pdf"):
         (digests / name).write_text("x", encoding="utf-8")
-    from newsletter.pipeline import digest_files
+    from newsletter.digest.scan import digest_files
 
     assert [p.name for p in digest_files(load_config(cfg))] == ["a.txt", "b.md", "c.json", "d.html", "e.xml"]
     cfg = write_config(tmp_path, 2525, [ALICE], digests={"directory": "digests", "pattern": ["*.md", "*.pdf"]})
@@ -184,7 +184,7 @@ def test_fetch_daemon_fetches_on_fetch_cron_and_delivers_on_arrival(
 
 
 def test_fetch_daemon_catches_up_a_fetch_missed_while_it_was_down(tmp_path: Path, httpserver_ipv4: HTTPServer) -> None:
-    from newsletter.delivery.ledger import FetchState
+    from newsletter.store import FetchState
 
     dates: list[str] = []
     serve(httpserver_ipv4, dates)

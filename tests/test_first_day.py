@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from newsletter.config import load_config
-from newsletter.pipeline import load_digests, plan
+from newsletter.digest.scan import load_digests
+from newsletter.matching.matcher import plan
 from tests.conftest import newsletter
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, free_port, smtp_server, write_config
 

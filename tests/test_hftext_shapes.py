@@ -16,8 +16,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from newsletter.base.errors import DigestParseError
 from newsletter.digest import Digest, Paper, parse_digest
-from newsletter.errors import DigestParseError
 
 REF = date(2026, 10, 20)
 HF = "https://huggingface.co/papers/"

@@ -37,7 +37,7 @@ def test_init_refuses_to_overwrite_without_force(tmp_path: Path) -> None:
 
 
 def test_init_starter_text_is_the_shipped_resource(tmp_path: Path) -> None:
-    from newsletter.starter import starter_text
+    from newsletter.app.starter import starter_text
 
     newsletter("init", str(tmp_path))
     assert (tmp_path / "config.yaml").read_text(encoding="utf-8") == starter_text()

@@ -66,9 +66,9 @@ def test_latex_never_drops_a_word(pieces: list[str]) -> None:
 
 
 def test_latex_readable_in_email_parts_and_archive(tmp_path: Path) -> None:
-    from newsletter.archive import archive_sent
     from newsletter.config import load_config
-    from newsletter.delivery.ledger import Ledger
+    from newsletter.site.archive import archive_sent
+    from newsletter.store import Ledger
     from tests.conftest import newsletter, settled_copy
     from tests.smtpd import smtp_server, write_config
 

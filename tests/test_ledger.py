@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from newsletter.delivery.ledger import _MIGRATIONS, SCHEMA_VERSION, Ledger, LedgerError, NewDelivery
 from newsletter.digest import Paper, paper_id
+from newsletter.store import SCHEMA_VERSION, Ledger, LedgerError, NewDelivery
+from newsletter.store.sqlite.ledger import _MIGRATIONS
 from tests.ledgerhelp import add_pending, mark_sent, mark_unsent, pending
 
 
@@ -115,7 +116,7 @@ def test_commits_are_visible_to_another_connection_at_once(tmp_path: Path) -> No
 
 
 def test_migration_3_pass_state_closes_runs_of_older_versions(tmp_path: Path) -> None:
-    from newsletter.delivery.ledger import _MIGRATIONS
+    from newsletter.store.sqlite.ledger import _MIGRATIONS
 
     path = tmp_path / "v2.sqlite3"
     conn = sqlite3.connect(path)

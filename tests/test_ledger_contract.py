@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from newsletter.delivery.ledger import FetchState, Ledger, NewDelivery, Outcome
 from newsletter.digest import Paper
+from newsletter.store import FetchState, Ledger, NewDelivery, Outcome
 from newsletter.store.postgres import PostgresLedger
 
 AnyLedger = Ledger | PostgresLedger

@@ -83,7 +83,7 @@ def test_packaging_wheel_ships_packages_and_templates(wheel: Path) -> None:
         assert f"newsletter/examples/{seed.name}" in names
     assert "newsletter/examples/config.example.yaml" in names
     for page in sorted((ROOT / "newsletter" / "web" / "templates").glob("*.html")):
-        assert f"newsletter/web/templates/{page.name}" in names  # the web pages are package data too
+        assert f"newsletter/render/pages/{page.name}" in names  # the web pages are package data too
 
 
 def test_packaging_installed_copy_is_the_one_imported(installed: Path, tmp_path: Path) -> None:

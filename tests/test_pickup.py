@@ -1,5 +1,5 @@
 """The one reader of digest files (delivery/pickup.py) and one spelling of an address
-(newsletter/addresses.py), on real files and a real ledger."""
+(newsletter/base/addresses.py), on real files and a real ledger."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import os
 import time
 from pathlib import Path
 
-from newsletter.addresses import Suppressions, address_key
-from newsletter.delivery.ledger import Ledger
-from newsletter.delivery.pickup import scan_digests
-from newsletter.pipeline import load_digests
+from newsletter.base.addresses import Suppressions, address_key
+from newsletter.digest.scan import load_digests, scan_digests
+from newsletter.store import Ledger
 from tests.conftest import settled_copy
 
 

@@ -13,11 +13,11 @@ from typing import Any
 import psycopg
 import pytest
 
+from newsletter.base.errors import ConfigError, LedgerConnectionLost, LedgerError
+from newsletter.base.urls import is_database_url, redact_url
 from newsletter.config import load_config, require_secrets
-from newsletter.errors import ConfigError, LedgerConnectionLost, LedgerError
 from newsletter.store.choose import open_ledger, open_ledger_readonly
 from newsletter.store.postgres import SCHEMA_VERSION, PostgresLedger
-from newsletter.store.urls import is_database_url, redact_url
 from tests.claimworkers import migrate_worker
 from tests.conftest import newsletter
 from tests.pgserver import PASSWORD, PASSWORD_ROLE, PgServer, free_port

@@ -20,9 +20,9 @@ import pytest
 from click.testing import CliRunner
 
 from newsletter.cli import cli
-from newsletter.delivery.ledger import SCHEMA_VERSION
-from newsletter.library import parse_library, read_library
+from newsletter.matching.library import parse_library, read_library
 from newsletter.matching.semantic import MODEL_ID, available
+from newsletter.store import SCHEMA_VERSION
 from tests.conftest import settled_copy
 from tests.smtpd import smtp_server, write_config
 
@@ -374,8 +374,8 @@ def test_send_embeds_each_paper_once_into_the_ledger(tmp_path: Path) -> None:
         count = conn.execute("SELECT count(DISTINCT paper_id) FROM digest_papers").fetchone()[0]
     assert len(rows) == count == 12 and set(rows) == {(MODEL_ID, 384 * 4)}
     from newsletter.config import load_config
-    from newsletter.delivery.ledger import Ledger
     from newsletter.delivery.pickup import embed_new
+    from newsletter.store import Ledger
 
     with Ledger.open(load_config(cfg).ledger_path) as ledger:
         assert embed_new(load_config(cfg), ledger) == 0  # each paper once

@@ -18,10 +18,10 @@ import aiohttp
 import pytest
 import yaml
 
+from newsletter.base.errors import ConfigError
 from newsletter.config import load_config
-from newsletter.daemon import Daemon
-from newsletter.delivery.ledger import Ledger
-from newsletter.errors import ConfigError
+from newsletter.daemon.daemon import Daemon
+from newsletter.store import Ledger
 from tests.conftest import NEVER_SOON, daemon, wait_for
 from tests.smtpd import Faults, free_port, smtp_server, write_config
 
@@ -98,7 +98,7 @@ def test_config_reload_parses_off_the_event_loop(tmp_path: Path, monkeypatch: py
     """During a SIGHUP reload the daemon's event loop keeps answering: the unsubscribe
     endpoint serves a request while the parse is held at its start, and only that
     request (on the loop) lets the parse go on."""
-    import newsletter.daemon
+    import newsletter.daemon.daemon
 
     port = free_port()
     subs = [{"email": f"u{i}@example.org", "keywords": ["model*"]} for i in range(50)]
@@ -109,7 +109,7 @@ def test_config_reload_parses_off_the_event_loop(tmp_path: Path, monkeypatch: py
         schedule={"cron": NEVER_SOON, "timezone": "UTC"},
         sender={"from": "Digest <digest@example.org>", "unsubscribe": {"listen": f"127.0.0.1:{port}"}},
     )
-    parsing, release, seen = gate_loading(monkeypatch, newsletter.daemon)
+    parsing, release, seen = gate_loading(monkeypatch, newsletter.daemon.daemon)
 
     async def main() -> tuple[int, int]:
         d = Daemon(load_config(cfg, strict=False), config_path=cfg)
@@ -142,7 +142,7 @@ def test_serve_reload_parses_off_the_event_loop(tmp_path: Path, monkeypatch: pyt
     import os
 
     import newsletter.web.unsubscribe as endpoint
-    from newsletter.unsubscribe import secret_for, unsubscribe_token
+    from newsletter.render.links.tokens import secret_for, unsubscribe_token
 
     port = free_port()
     cfg = write_config(tmp_path, 2525, [{"email": "ana@example.org", "keywords": ["x"]}])

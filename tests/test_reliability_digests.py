@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from newsletter.base.errors import DigestParseError
 from newsletter.digest import parse_digest, read_digest
 from newsletter.digest.guard import MAX_DIGEST_BYTES
-from newsletter.errors import DigestParseError
 from tests.conftest import EVERY_2S, daemon, wait_for
 from tests.smtpd import smtp_server, write_config
 

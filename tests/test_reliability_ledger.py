@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.base.errors import LedgerError
 from newsletter.config import load_config
-from newsletter.delivery.ledger import SCHEMA_VERSION, Ledger
-from newsletter.errors import LedgerError
+from newsletter.store import SCHEMA_VERSION, Ledger
 from tests.smtpd import smtp_server, write_config
 
 ROOT = Path(__file__).resolve().parent.parent

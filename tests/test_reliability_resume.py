@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 from newsletter.config import load_config
-from newsletter.delivery.ledger import Ledger
+from newsletter.store import Ledger
 from tests.conftest import NEVER_SOON, daemon, wait_for
 from tests.smtpd import Faults, smtp_server, write_config
 

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from newsletter.config import load_config
-from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.service import POOL_MIN
+from newsletter.store import Ledger
 from tests.conftest import wait_for
 from tests.smtpd import Faults, smtp_server, write_config
 

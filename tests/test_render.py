@@ -18,14 +18,15 @@ import mjml
 import pytest
 import yaml
 
+from newsletter.base.errors import ConfigError, RenderError
 from newsletter.config import Config, load_config
 from newsletter.digest import Paper
-from newsletter.errors import ConfigError, RenderError
+from newsletter.digest.scan import load_digests
 from newsletter.matching import Match
-from newsletter.pipeline import load_digests, plan
+from newsletter.matching.matcher import plan
 from newsletter.render import RenderedEmail, Renderer, boundary_for, message_id_for
 from newsletter.render.content import cut_at_word, wrap
-from newsletter.unsubscribe import unsubscribe_token, verify_token
+from newsletter.render.links.tokens import unsubscribe_token, verify_token
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = sorted((ROOT / "seeds").glob("*.txt"))

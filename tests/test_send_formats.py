@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.config import load_config
-from newsletter.delivery.ledger import Ledger
+from newsletter.store import Ledger
 from tests.conftest import text_of
 from tests.smtpd import Received, smtp_server, write_config
 

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from newsletter.config import load_config
-from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.service import run_send
-from newsletter.pipeline import load_digests, plan
+from newsletter.digest.scan import load_digests
+from newsletter.matching.matcher import plan
 from newsletter.render.latex import readable
+from newsletter.store import Ledger
 from tests.conftest import newsletter, settled_copy, text_of
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, Faults, Received, free_port, smtp_server, write_config
 

@@ -20,10 +20,10 @@ from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.config import load_config
-from newsletter.delivery.ledger import Ledger, feedback_rows
-from newsletter.feedback import encode_paper, signature
 from newsletter.matching.refs import ref_keys
-from newsletter.unsubscribe import unsubscribe_token
+from newsletter.render.links.feedback import encode_paper, signature
+from newsletter.render.links.tokens import unsubscribe_token
+from newsletter.store import Ledger, feedback_rows
 from newsletter.web.unsubscribe import UnsubscribeServer
 from tests.conftest import chrome_driver, settled_copy
 from tests.smtpd import free_port, smtp_server, write_config
@@ -372,7 +372,7 @@ def test_old_ledger_without_feedback_table_reads_as_no_feedback(tmp_path: Path) 
 
 
 def test_preview_serve_explains_likes_and_sees_new_feedback(tmp_path: Path) -> None:
-    from newsletter.likes import set_feedback
+    from newsletter.app.likes import set_feedback
     from newsletter.web.preview import PreviewServer
 
     # like_top 6: the likes of two topics together (a paper's similarity is its mean over the likes)
@@ -395,7 +395,7 @@ def test_preview_serve_explains_likes_and_sees_new_feedback(tmp_path: Path) -> N
 
 
 def test_feedback_pages_escape_the_paper_title() -> None:
-    from newsletter.web.app import render_page
+    from newsletter.render.pages import render_page
 
     for name in ("feedback.html", "feedback_done.html"):
         page = render_page(name, address="an***@example.org", list_name="Digest", paper="<script>x</script>", more=True)

@@ -144,7 +144,7 @@ def test_group_commit_records_new_deliveries_and_outcomes_together(tmp_path: Any
     """Ledger.record: batches recorded pending and outcomes in one transaction; an
     outcome-only commit of accepted messages marks them sent, adds the attempts,
     records their papers and drops their bytes."""
-    from newsletter.delivery.ledger import Ledger, NewDelivery, Outcome
+    from newsletter.store import Ledger, NewDelivery, Outcome
 
     with Ledger.open(tmp_path / "l.sqlite3") as ledger:
         ledger.register_subscribers(["a@x.org", "b@x.org", "c@x.org"])

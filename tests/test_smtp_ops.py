@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.config import load_config
-from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.service import run_send
+from newsletter.store import Ledger
 from tests.smtpd import (
     EXAMPLE_SUBSCRIBERS,
     Authenticator,

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from newsletter.config import load_config
-from newsletter.delivery.ledger import Ledger
 from newsletter.delivery.service import run_send
+from newsletter.store import Ledger
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, Authenticator, self_signed, server_tls, smtp_server, write_config
 
 PASSWORD = "s3cret-from-env"

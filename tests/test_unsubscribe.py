@@ -24,8 +24,9 @@ import pytest
 import yaml
 
 from newsletter.config import load_config
-from newsletter.delivery.ledger import _MIGRATIONS, SCHEMA_VERSION, Ledger
-from newsletter.unsubscribe import unsubscribe_token
+from newsletter.render.links.tokens import unsubscribe_token
+from newsletter.store import SCHEMA_VERSION, Ledger
+from newsletter.store.sqlite.ledger import _MIGRATIONS
 from newsletter.web.unsubscribe import BadRequest, TokenIndex, UnsubscribeServer, mask, parse_body
 from tests.conftest import chrome_driver, daemon, newsletter, settled_copy, wait_for
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, Faults, free_port, smtp_server, write_config

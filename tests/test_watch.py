@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from newsletter.watch import SettleTracker
+from newsletter.daemon.watch import SettleTracker
 
 
 def test_watch_growing_file_waits_until_stable(tmp_path: Path) -> None:

@@ -20,11 +20,12 @@ import pytest
 import yaml
 from aiohttp.test_utils import TestClient
 
+from newsletter.base.resources import shipped_file
 from newsletter.config import load_config
-from newsletter.delivery.ledger import Ledger
-from newsletter.resources import shipped_file
-from newsletter.unsubscribe import unsubscribe_token
-from newsletter.web.app import PAGES_PACKAGE, clean, client_address, parse_networks
+from newsletter.render.links.tokens import unsubscribe_token
+from newsletter.render.pages import PAGES_PACKAGE
+from newsletter.store import Ledger
+from newsletter.web.app import clean, client_address, parse_networks
 from newsletter.web.preview import PAGE_SIZE, PreviewServer
 from newsletter.web.unsubscribe import UnsubscribeServer
 from tests.smtpd import write_config

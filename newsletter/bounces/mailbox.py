@@ -44,10 +44,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from newsletter.base.errors import NewsletterError
+from newsletter.base.tls import tls_context
 from newsletter.bounces.dsn import MAX_HEADER_BYTES
 from newsletter.config import Imap
-from newsletter.delivery.smtp import tls_context
-from newsletter.errors import NewsletterError
 
 log = logging.getLogger("newsletter.bounces")
 

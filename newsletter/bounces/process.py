@@ -27,10 +27,10 @@ of a report only):
   A report that counts is recorded as one bounce (hard when any recipient failed
   for good, else soft) of that delivery, and the address is suppressed after
   ``bounces.hard`` hard or ``bounces.soft`` consecutive soft bounces
-  (:meth:`~newsletter.delivery.ledger.Ledger.record_bounce`);
+  (:meth:`~newsletter.store.Ledger.record_bounce`);
 - a message to the unsubscribe address (``sender.unsubscribe.mailto``, else the
   From address) carrying a token: the token is resolved exactly as the one-click
-  endpoint resolves it (:class:`~newsletter.unsubscribe.TokenIndex`: configured
+  endpoint resolves it (:class:`~newsletter.render.links.tokens.TokenIndex`: configured
   subscribers, HMAC compared in constant time) and honoured like the one-click POST
   (a suppression for good, source ``mailto``) and moved aside; an unknown or forged
   token (or none) changes nothing: the message stays where it is for a human to read
@@ -48,14 +48,14 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from newsletter.addresses import address_key
+from newsletter.base.addresses import address_key
+from newsletter.base.errors import ConfigError
 from newsletter.bounces.dsn import Report, Unreadable, UnsubscribeRequest, read_mail
 from newsletter.bounces.mailbox import ImapBox, Mail, MailboxError, MaildirBox
 from newsletter.bounces.verp import is_verp
 from newsletter.config import Config
-from newsletter.delivery.ledger import DeliveryRef, Ledger, LedgerError
-from newsletter.errors import ConfigError
-from newsletter.unsubscribe import TokenIndex, mask, secret_for
+from newsletter.render.links.tokens import TokenIndex, mask, secret_for
+from newsletter.store import DeliveryRef, Ledger, LedgerError
 
 log = logging.getLogger("newsletter.bounces")
 

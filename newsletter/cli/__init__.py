@@ -1,7 +1,7 @@
 """The ``newsletter`` command line: thin shells over the core.
 
 Each command parses its arguments, makes one core call and prints. Errors from
-the core (:class:`~newsletter.errors.NewsletterError`) become one line on stderr
+the core (:class:`~newsletter.base.errors.NewsletterError`) become one line on stderr
 and the error's exit code (2 for configuration, 1 for failed work); ``--debug``
 shows the traceback instead.
 
@@ -63,7 +63,7 @@ class Group(click.Group):
         try:
             return super().invoke(ctx)
         except Exception as exc:
-            from newsletter.errors import NewsletterError
+            from newsletter.base.errors import NewsletterError
 
             if not isinstance(exc, NewsletterError) or ctx.meta.get("newsletter.debug"):
                 raise
@@ -90,7 +90,7 @@ def cli(ctx: click.Context, debug: bool) -> None:
       newsletter send --dry-run
     """
     ctx.meta["newsletter.debug"] = debug
-    from newsletter import logs
+    from newsletter.base import logs
 
     logs.configure("debug" if debug else "warning")
 

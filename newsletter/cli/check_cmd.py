@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from newsletter.checks import clip_warnings, config_warnings, largest_email
+from newsletter.app.checks import clip_warnings, config_warnings, largest_email
+from newsletter.base.cron import describe_cron
+from newsletter.base.errors import ConfigError, DeliveryError, RenderError
+from newsletter.base.urls import redact_url
 from newsletter.cli.options import config_option
 from newsletter.config import Config, load_config, require_secrets
-from newsletter.cron import describe_cron
-from newsletter.errors import ConfigError, DeliveryError, RenderError
-from newsletter.store.urls import redact_url
 
 
 @click.command("check")
@@ -55,7 +55,7 @@ def check_command(config_path: str, connect: bool) -> None:
 def _validate(config: Config) -> None:
     """What loading does not check: secrets, the DKIM key, the templates (exit 2)."""
     require_secrets(config)  # a username without its password variable, a DKIM key not set: exit 2
-    from newsletter.dkim import signer_for
+    from newsletter.render.dkim import signer_for
 
     signer_for(config)  # a DKIM key that is no PEM RSA key: exit 2
     from newsletter.render import Renderer
@@ -95,7 +95,7 @@ def _similarity(config: Config) -> tuple[list[str], list[str]]:
     broken library entry; nothing (and no import) when nobody likes anything."""
     if not any(s.like or s.dislike or s.library is not None for s in config.subscribers):
         return [], []
-    from newsletter.likes import similarity_report
+    from newsletter.app.likes import similarity_report
 
     return similarity_report(config)
 
@@ -105,10 +105,10 @@ def _warnings(config: Config) -> list[str]:
     out = [*config_warnings(config), *clip_warnings([largest] if largest else [])]
     likers = [s for s in config.subscribers if s.like or s.dislike]
     if likers:  # issue 17: liked papers nobody has seen yet
-        from newsletter.likes import known_papers, like_warnings
+        from newsletter.app.likes import known_papers, like_warnings
 
         out += like_warnings(likers, known_papers(config))
-    from newsletter.unsubscribe import secret_for
+    from newsletter.render.links.tokens import secret_for
 
     unsub = config.sender.unsubscribe
     if unsub.url and secret_for(config)[1]:

@@ -37,7 +37,7 @@ def list_command(config_path: str, email: str | None) -> None:
     Example:
       newsletter feedback -c config.yaml list alice@example.org
     """
-    from newsletter.likes import ledger_feedback
+    from newsletter.app.likes import ledger_feedback
 
     config = load_config(config_path, strict=False)
     rows = ledger_feedback(config, config.subscriber(email).email if email else None)
@@ -50,7 +50,7 @@ def list_command(config_path: str, email: str | None) -> None:
 
 
 def _set(config_path: str, email: str, paper: str, action: str) -> None:
-    from newsletter.likes import set_feedback
+    from newsletter.app.likes import set_feedback
 
     found, changed = set_feedback(load_config(config_path, strict=False), email, paper, action)
     click.echo(f"{email}: {action} {found.title}" + ("" if changed else " (already recorded)"))
@@ -96,7 +96,7 @@ def forget_command(config_path: str, email: str, paper: str) -> None:
     Example:
       newsletter feedback -c config.yaml forget alice@example.org 2509.01234
     """
-    from newsletter.likes import forget
+    from newsletter.app.likes import forget
 
     row = forget(load_config(config_path, strict=False), email, paper)
     if row is None:

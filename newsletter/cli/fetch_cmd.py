@@ -6,9 +6,9 @@ from datetime import date
 
 import click
 
+from newsletter.base.errors import ConfigError
 from newsletter.cli.options import config_option
 from newsletter.config import Config, load_config
-from newsletter.errors import ConfigError
 from newsletter.fetch import FetchReport, fetch_sources
 
 

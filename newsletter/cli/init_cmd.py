@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from newsletter.starter import init_project
+from newsletter.app.starter import init_project
 
 
 @click.command("init")

@@ -11,14 +11,16 @@ from typing import Any
 
 import click
 
+from newsletter.app.tuning import TRIAL_EMAIL, entry_stats, trial_subscriber
+from newsletter.base.errors import ConfigError
+from newsletter.base.wording import plural
 from newsletter.cli.options import config_option, json_option, load_config_leaving_out
-from newsletter.config import Subscriber
+from newsletter.config import Subscriber, select_subscribers
 from newsletter.digest import Paper
-from newsletter.errors import ConfigError
+from newsletter.digest.scan import digest_files, load_digests
 from newsletter.matching import Hit, Match
-from newsletter.pipeline import digest_files, load_digests, plan_each, read_like_state, select_subscribers
-from newsletter.tuning import TRIAL_EMAIL, entry_stats, trial_subscriber
-from newsletter.wording import plural
+from newsletter.matching.likes import read_like_state
+from newsletter.matching.matcher import plan_each
 
 
 def _why(match: Match) -> str:

@@ -58,7 +58,7 @@ def log_level_option(default: str) -> Callable[[F], F]:
 
 def setup_logging(level: str, fmt: str = "text") -> None:
     """Log at ``level`` (``debug`` whatever it says when ``newsletter --debug`` was given)."""
-    from newsletter import logs
+    from newsletter.base import logs
 
     ctx = click.get_current_context(silent=True)
     if ctx is not None and ctx.find_root().meta.get("newsletter.debug"):

@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 import click
 
+from newsletter.base.errors import DigestParseError
 from newsletter.digest import FORMATS, Paper, partial_line, read_digest
-from newsletter.errors import DigestParseError
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 

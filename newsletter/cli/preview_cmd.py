@@ -6,10 +6,10 @@ from pathlib import Path
 
 import click
 
-from newsletter.checks import clip_warnings
+from newsletter.app.checks import clip_warnings
+from newsletter.base.errors import ConfigError, NewsletterError
+from newsletter.base.wording import plural
 from newsletter.cli.options import config_option, load_config_leaving_out
-from newsletter.errors import ConfigError, NewsletterError
-from newsletter.wording import plural
 
 
 @click.command("preview")
@@ -57,7 +57,7 @@ def preview_command(
       newsletter preview -c config.yaml --digest seeds/*.txt --out previews/
       newsletter preview -c config.yaml --digest seeds/002_cde32cb1abaeaae0.txt --serve --port 8025
     """
-    from newsletter.preview import build_previews, write_previews
+    from newsletter.app.preview import build_previews, write_previews
 
     # ``--digest a b c``: click takes ``a`` for the option and ``b c`` as arguments
     files = [*digests, *more_digests] or None

@@ -6,7 +6,7 @@ import click
 
 from newsletter.cli.options import config_option, log_format_option, log_level_option, setup_logging
 from newsletter.config import load_config
-from newsletter.lock import LedgerLock
+from newsletter.daemon.lock import LedgerLock
 
 
 @click.command("run")
@@ -26,7 +26,7 @@ def run_command(config_path: str, log_level: str, log_format: str) -> None:
     """
     setup_logging(log_level, log_format)
     config = load_config(config_path, strict=False)  # a bad subscriber is left out, logged (SPEC 6c)
-    from newsletter.daemon import run_daemon
+    from newsletter.daemon.daemon import run_daemon
 
     with LedgerLock(config.ledger_path, purpose="run the daemon"):
         raise SystemExit(run_daemon(config, config_path=config_path))

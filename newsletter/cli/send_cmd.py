@@ -17,19 +17,19 @@ import time
 
 import click
 
+from newsletter.app.dryrun import DryRun, dry_run
+from newsletter.app.why import backfill_new
+from newsletter.base.errors import ConfigError
+from newsletter.base.wording import plural
 from newsletter.cli.fetch_cmd import echo_report, require_sources
 from newsletter.cli.options import config_option, load_config_leaving_out, log_level_option, setup_logging
 from newsletter.config import Config, LeftOut
-from newsletter.delivery.ledger import Ledger
-from newsletter.delivery.plan import DryRun, dry_run
+from newsletter.daemon.lock import LedgerLock
 from newsletter.delivery.service import BATCH, SendSummary, run_send
 from newsletter.delivery.smtp import Result
 from newsletter.digest import partial_line
-from newsletter.errors import ConfigError
 from newsletter.fetch import fetch_sources
-from newsletter.lock import LedgerLock
-from newsletter.why import backfill_new
-from newsletter.wording import plural
+from newsletter.store import Ledger
 
 log = logging.getLogger("newsletter.send")
 
@@ -207,7 +207,7 @@ def _pass(config: Config, *, fetch_first: bool, backfill: bool, verbose: bool) -
         summary = run_send(config, progress=progress)
         pages = 0
         if summary.sent and config.archive.directory is not None:
-            from newsletter.archive import archive_after_pass
+            from newsletter.site.archive import archive_after_pass
 
             pages = len(archive_after_pass(config).pages)
     _print_summary(summary, verbose=verbose, left_out=len(config.left_out))
@@ -219,7 +219,7 @@ def _pass(config: Config, *, fetch_first: bool, backfill: bool, verbose: bool) -
 
 
 def _test_send(config: Config, to: str, subscriber: str | None) -> None:
-    from newsletter.testsend import send_test
+    from newsletter.app.testsend import send_test
 
     done = send_test(config, to, subscriber=subscriber)
     click.echo(

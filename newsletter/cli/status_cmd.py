@@ -8,13 +8,13 @@ from typing import Any
 
 import click
 
+from newsletter.base.cron import describe_cron
+from newsletter.base.wording import plural
 from newsletter.cli.options import config_option, json_option, load_config_leaving_out
 from newsletter.config import Config
-from newsletter.cron import describe_cron
-from newsletter.delivery.ledger import Ledger, iso
+from newsletter.daemon.schedule import next_fire
 from newsletter.digest.guard import one_line
-from newsletter.schedule import next_fire
-from newsletter.wording import plural
+from newsletter.store import Ledger, iso
 
 
 def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
@@ -44,10 +44,10 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         last = iso(ledger.last_run())
         suppression = ledger.suppression_counts()
         bounced = ledger.bounced()
-    from newsletter.why import status_reasons
+    from newsletter.app.why import status_reasons
 
     nothing = [] if ledger is None else status_reasons(config, ledger)
-    from newsletter.delivery.pickup import stray_files
+    from newsletter.digest.scan import stray_files
 
     return {
         "digests": digests,
@@ -101,7 +101,7 @@ def _digest_detail(d: dict[str, Any]) -> str:
 
 
 def feedback_json(ledger: Ledger) -> list[dict[str, Any]]:
-    from newsletter.delivery.ledger import feedback_rows
+    from newsletter.store import feedback_rows
 
     return [
         {

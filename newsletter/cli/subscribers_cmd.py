@@ -10,10 +10,8 @@ from typing import Any, TypeVar
 
 import click
 
-from newsletter.cli.options import config_option
-from newsletter.config import DEFAULT_CONFIG, Config, Subscriber, load_config
-from newsletter.likes import read_feedback
-from newsletter.subscribers import (
+from newsletter.app.likes import read_feedback
+from newsletter.app.roster import (
     add_subscriber,
     export_csv,
     import_csv,
@@ -21,6 +19,8 @@ from newsletter.subscribers import (
     load_for_edit,
     remove_subscriber,
 )
+from newsletter.cli.options import config_option
+from newsletter.config import DEFAULT_CONFIG, Config, Subscriber, load_config
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -220,7 +220,7 @@ def export_command(config_path: str | None, csv_file: str | None) -> None:
     if csv_file is None:
         sys.stdout.write(text)
         return
-    from newsletter.fsutil import atomic_write
+    from newsletter.base.fsutil import atomic_write
 
     atomic_write(Path(csv_file), text)
     click.echo(f"exported to {csv_file}")

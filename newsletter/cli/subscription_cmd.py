@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import click
 
-from newsletter.addresses import address_key
+from newsletter.base.addresses import address_key
+from newsletter.base.errors import ConfigError
 from newsletter.cli.options import config_option
 from newsletter.config import Config, check_address, load_config
-from newsletter.delivery.ledger import Ledger
-from newsletter.errors import ConfigError
+from newsletter.store import Ledger
 
 
 def _address(value: str) -> str:

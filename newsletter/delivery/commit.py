@@ -13,8 +13,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from newsletter.delivery.ledger import NewDelivery
 from newsletter.delivery.smtp import Result
+from newsletter.store import NewDelivery
 
 Batch = tuple[Sequence[NewDelivery], int]  # deliveries to record pending, and the horizon they advance to
 # the ledger write on the ledger thread: (batches, results) -> the ids of each batch's deliveries

@@ -96,18 +96,18 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from newsletter.addresses import Suppressions
+from newsletter.base.addresses import Suppressions
 from newsletter.bounces.verp import verp_address
 from newsletter.config import Config, Subscriber, require_secrets
 from newsletter.delivery.commit import Batch, Committer
-from newsletter.delivery.ledger import Ledger, NewDelivery, Outcome, iso
 from newsletter.delivery.pickup import PickUp, note_strays, pick_up_digests, preview_digests
 from newsletter.delivery.plan import Planned, compute_deliveries
 from newsletter.delivery.smtp import Outgoing, Result, SendStats, SmtpSender, enhanced_status
-from newsletter.dkim import signer_for
 from newsletter.render import Renderer
+from newsletter.render.dkim import signer_for
+from newsletter.render.links.tokens import secret_for
 from newsletter.render.pool import Job, Rendered, RenderPool, RenderWorkerError, render_job, render_workers
-from newsletter.unsubscribe import secret_for
+from newsletter.store import Ledger, NewDelivery, Outcome, iso
 
 __all__ = [
     "BATCH",

@@ -56,11 +56,11 @@ import socket
 import ssl
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Literal, Protocol
+from typing import Literal
 
 import aiosmtplib
 
+from newsletter.base.tls import tls_context
 from newsletter.config import Smtp
 
 log = logging.getLogger(__name__)
@@ -190,28 +190,6 @@ class _Fatal(Exception):
 
 class _LostReply(Exception):
     """No reply after the message data: it may have been delivered."""
-
-
-class TlsSettings(Protocol):
-    """What a TLS client context needs of its settings (``smtp``, ``bounces.imap``)."""
-
-    @property
-    def ca_file(self) -> Path | None: ...
-
-    @property
-    def verify(self) -> bool: ...
-
-
-def tls_context(settings: TlsSettings) -> ssl.SSLContext:
-    """Verifying context: the system's CAs plus ``ca_file``; ``verify: false`` turns
-    verification off (logged loudly)."""
-    ctx = ssl.create_default_context()
-    if settings.ca_file is not None:
-        ctx.load_verify_locations(cafile=str(settings.ca_file))
-    if not settings.verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
 
 
 def _ssl_cause(exc: BaseException) -> ssl.SSLError | None:
@@ -783,7 +761,7 @@ async def try_relay(settings: Smtp, *, password: str | None = None) -> str:
     """``check --connect``: connect, TLS, AUTH (one mechanism, once) and QUIT, no mail;
     returns one line saying what worked. :class:`DeliveryError` names what did not,
     with the hint of a port/security mix-up."""
-    from newsletter.errors import DeliveryError
+    from newsletter.base.errors import DeliveryError
 
     sender = SmtpSender(settings, password=password)
     where = f"{settings.host}:{settings.effective_port}"

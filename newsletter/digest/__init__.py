@@ -13,6 +13,7 @@ import re
 from datetime import date, datetime
 from pathlib import Path
 
+from newsletter.base.errors import DigestParseError
 from newsletter.digest.guard import contained, one_line, read_limited
 from newsletter.digest.model import (
     Digest,
@@ -25,7 +26,6 @@ from newsletter.digest.model import (
     paper_id,
     unique_papers,
 )
-from newsletter.errors import DigestParseError
 
 FORMATS = ("auto", "hf-text", "json", "hf-html", "arxiv")
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import feedparser
 
+from newsletter.base.errors import DigestParseError
 from newsletter.digest.jsonfmt import unwrap_text
 from newsletter.digest.model import ARXIV_ABS_URL, ARXIV_PDF_URL, Paper, arxiv_id, extract_links, paper_id
-from newsletter.errors import DigestParseError
 
 _ID_IN = re.compile(r"(?:arxiv\.org/(?:abs|pdf)/|oai:arxiv\.org:|arxiv:)([\w.\-/]+?)(?:v\d+)?(?:\.pdf)?$", re.I)
 _ABSTRACT = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*\S+\s*Abstract:\s*", re.IGNORECASE | re.DOTALL)

@@ -1,5 +1,5 @@
 """Poison digests (SPEC 6): whatever a digest file holds, parsing it ends in a
-:class:`~newsletter.errors.DigestParseError` naming the file, never in another
+:class:`~newsletter.base.errors.DigestParseError` naming the file, never in another
 exception, and never reads more than :data:`MAX_DIGEST_BYTES` into memory.
 
 :func:`contained` wraps the one entry point of the parsers
@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import ParamSpec, TypeVar
 
-from newsletter.errors import DigestParseError
+from newsletter.base.errors import DigestParseError
 
 MAX_DIGEST_BYTES = 64 * 1024 * 1024  # 64 MiB: far above any real digest (the seeds are ~100 KB)
 

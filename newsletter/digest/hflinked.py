@@ -42,6 +42,7 @@ from functools import lru_cache, partial
 from itertools import compress
 from typing import Any
 
+from newsletter.base.errors import DigestParseError
 from newsletter.digest.hfshared import (
     CHROME_LINES,
     HEADER_LINES,
@@ -66,7 +67,6 @@ from newsletter.digest.mdlinks import (
     whole_link,
 )
 from newsletter.digest.mdlinks import without_links as _without
-from newsletter.errors import DigestParseError
 
 #: An Item from all its fields, without a Python-level constructor call (the hot path:
 #: eight items a paper); equal to ``Item(*fields)``.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from newsletter.base.errors import DigestParseError
 from newsletter.digest.hfshared import (
     AUTHORS,
     HEADER_LINES,
@@ -21,7 +22,6 @@ from newsletter.digest.hfshared import (
     organization,
     parse_date_line,
 )
-from newsletter.errors import DigestParseError
 
 _SEP = "·"
 

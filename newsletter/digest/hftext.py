@@ -25,12 +25,12 @@ from collections.abc import Callable
 from datetime import date
 from typing import NamedTuple
 
+from newsletter.base.errors import DigestParseError
 from newsletter.digest.hfcards import assemble
 from newsletter.digest.hflinked import linked_items
 from newsletter.digest.hfplain import plain_items
 from newsletter.digest.hfshared import Item
 from newsletter.digest.model import Paper
-from newsletter.errors import DigestParseError
 
 _TRUNCATED = re.compile(r"\s*\[(?:content truncated|truncated)[^\]]*\]\s*", re.IGNORECASE)
 _FENCE = re.compile(r"^(?:```|~~~)[\w-]*$")

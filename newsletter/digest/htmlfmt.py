@@ -14,9 +14,9 @@ from datetime import date
 
 from selectolax.lexbor import LexborHTMLParser
 
+from newsletter.base.errors import DigestParseError
 from newsletter.digest import jsonfmt
 from newsletter.digest.model import Paper
-from newsletter.errors import DigestParseError
 
 _TARGETS = ("DailyPapers", "DailyPapersPage", "PapersList")
 

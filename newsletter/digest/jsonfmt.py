@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
+from newsletter.base.errors import DigestParseError
 from newsletter.digest.model import ARXIV_PDF_URL, HF_PAPER_URL, Paper, arxiv_id, extract_links, paper_id
-from newsletter.errors import DigestParseError
 
 _SOFT_BREAK = re.compile(r"(?<!\n)[ \t]*\n[ \t]*(?!\n)")
 

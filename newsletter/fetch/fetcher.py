@@ -44,12 +44,12 @@ from typing import Literal
 
 import httpx
 
+from newsletter.base.cron import timezone
+from newsletter.base.errors import ConfigError
 from newsletter.config import Config
-from newsletter.cron import timezone
-from newsletter.delivery.ledger import FetchState, Ledger, LedgerError
-from newsletter.errors import ConfigError
 from newsletter.fetch import client as http
 from newsletter.fetch.sources import AnySource, BadAnswer, accept, file_name, inspect, request_url
+from newsletter.store import FetchState, Ledger, LedgerError
 
 Outcome = Literal["written", "unchanged", "empty", "failed"]
 

@@ -26,9 +26,9 @@ import httpx
 from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
+from newsletter.base.errors import DigestParseError
 from newsletter.config import ArxivSource, HuggingFaceSource
 from newsletter.digest import parse_digest
-from newsletter.errors import DigestParseError
 
 AnySource = HuggingFaceSource | ArxivSource
 ATOM = "{http://www.w3.org/2005/Atom}"

@@ -10,11 +10,13 @@ a :class:`~newsletter.matching.PaperIndex` caches its answer.
 from __future__ import annotations
 
 import itertools
-import re
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from newsletter.matching.text import WORD_RE, normalize, stem
+from newsletter.base.keywords import entry_problem as _problem
+from newsletter.base.keywords import parse_entry as _parse
+from newsletter.base.keywords import validate_keyword
+from newsletter.matching.text import stem
 
 __all__ = [
     "FIELDS",
@@ -32,7 +34,6 @@ FIELDS = ("title", "abstract")
 #: Fields named by the source, matched only with their qualifier (SPEC 4): ``author:``
 #: within one author's name, ``org:`` the organisation. A hit scores like a title hit.
 META_FIELDS = ("author", "org")
-_FIELD_PREFIX = re.compile(r"\s*(title|abstract|author|org)\s*:", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,41 +78,6 @@ _new = tuple.__new__
 
 _KEYS: dict[tuple[str | None, tuple[Term, ...], bool], int] = {}
 _KEY_COUNTER = itertools.count()
-
-
-def _parse(entry: str) -> tuple[str | None, tuple[str, ...], tuple[bool, ...]]:
-    """``entry`` -> (field restriction, normalised words, which words end in ``*``)."""
-    field: str | None = None
-    text = entry.lower() if entry.isascii() else normalize(entry)  # the same for ASCII
-    m = _FIELD_PREFIX.match(text)
-    if m:
-        field = m.group(1)
-        text = text[m.end() :]
-    if "*" not in text:
-        words = tuple(WORD_RE.findall(text))
-        return field, words, (False,) * len(words)
-    found = list(WORD_RE.finditer(text))
-    return (
-        field,
-        tuple(w.group() for w in found),
-        tuple(text[w.end() : w.end() + 1] == "*" for w in found),
-    )
-
-
-def _problem(field: str | None, words: tuple[str, ...]) -> str | None:
-    if words:
-        return None
-    if field:
-        return f"no word after '{field}:' (a keyword needs letters or digits)"
-    return "no word in keyword (a keyword needs letters or digits)"
-
-
-def validate_keyword(entry: str) -> str | None:
-    """``None`` when ``entry`` is a usable keyword entry, else the reason it is not."""
-    if not isinstance(entry, str):
-        return f"a keyword must be text, not {type(entry).__name__}"
-    field, words, _ = _parse(entry)
-    return _problem(field, words)
 
 
 _CACHE_SIZE = 1 << 17

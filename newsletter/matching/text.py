@@ -14,9 +14,10 @@ import unicodedata
 from functools import lru_cache
 from typing import Any
 
+from newsletter.base.keywords import WORD_RE, normalize
+
 __all__ = ["WORD_RE", "Token", "normalize", "stem", "tokenize", "words"]
 
-WORD_RE = re.compile(r"[^\W_]+")
 # Whitespace, control characters and ASCII punctuation never belong to a word, alone or
 # after NFKC: they split the text into pieces that are tokenized independently.
 _SEPARATORS = re.compile(r"[\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f\s]+")
@@ -26,11 +27,6 @@ Token = tuple[str, int, int]
 
 _STEM_LOCK = threading.Lock()
 _IN_WORD: dict[str, bool] = {}
-
-
-def normalize(text: str) -> str:
-    """NFKC then casefold."""
-    return unicodedata.normalize("NFKC", text).casefold()
 
 
 def words(text: str) -> list[str]:

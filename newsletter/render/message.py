@@ -21,7 +21,7 @@ from email.headerregistry import BaseHeader
 from email.message import EmailMessage
 from typing import Any, ClassVar
 
-from newsletter.addresses import address_key
+from newsletter.base.addresses import address_key
 from newsletter.config import Mailbox
 from newsletter.render.fastmime import (
     ONE_CLICK,

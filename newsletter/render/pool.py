@@ -34,9 +34,9 @@ from typing import Any, BinaryIO
 
 from newsletter.config import Config, Subscriber
 from newsletter.digest import Paper
-from newsletter.dkim import signer_for
 from newsletter.matching import Hit, Match
 from newsletter.render import Renderer
+from newsletter.render.dkim import signer_for
 
 log = logging.getLogger(__name__)
 

@@ -16,15 +16,16 @@ from urllib.parse import quote
 
 import jinja2
 
+from newsletter.base.errors import RenderError
 from newsletter.config import Config, Subscriber, parse_mailbox
 from newsletter.digest import Paper
-from newsletter.errors import RenderError
-from newsletter.feedback import feedback_base, feedback_links
 from newsletter.matching import CompiledProfile, Match, compile_profile
+from newsletter.matching.matcher import profile_of
 from newsletter.render.content import PaperBase, collapse, format_day, paper_base, paper_views
+from newsletter.render.links.feedback import feedback_base, feedback_links
+from newsletter.render.links.tokens import secret_for, unsubscribe_token
 from newsletter.render.message import MessageFactory, MessageParts, message_bytes, message_id_for
 from newsletter.render.templates import Templates, describe, load_templates
-from newsletter.unsubscribe import secret_for, unsubscribe_token
 
 _HTTP = re.compile(r"https?://", re.IGNORECASE)
 _BAD_URL = re.compile(r"[\s<>\"\x00-\x1f\x7f]")
@@ -99,7 +100,7 @@ class Renderer:
     ``secret`` is the unsubscribe-token secret; by default it comes from the
     environment variable named by ``sender.unsubscribe.secret_env``, with an
     insecure fallback derived from the config path when unset
-    (:attr:`insecure_secret` is then True; see :mod:`newsletter.unsubscribe`).
+    (:attr:`insecure_secret` is then True; see :mod:`newsletter.render.links.tokens`).
     """
 
     def __init__(self, config: Config, *, secret: str | None = None) -> None:
@@ -149,7 +150,7 @@ class Renderer:
         """The subscriber's compiled matching profile (cached for the run)."""
         cp = self._profiles.get(subscriber.email)
         if cp is None:
-            cp = self._profiles[subscriber.email] = compile_profile(subscriber.profile)
+            cp = self._profiles[subscriber.email] = compile_profile(profile_of(subscriber))
         return cp
 
     def paper_base(self, paper: Paper) -> PaperBase:
@@ -262,7 +263,7 @@ class Renderer:
         if token is None:
             token = unsubscribe_token(subscriber.email, self._secret)
         ctx = self.context(subscriber, matches, date=when, token=token)
-        from newsletter.archive import view_url  # (here: the archive needs the ledger, `check` does not)
+        from newsletter.render.links.archive import view_url
 
         ctx["archive_url"] = view_url(self.config, subscriber.email, message_id, self._secret)  # "view in browser"
         html = self.templates.render_html(ctx)

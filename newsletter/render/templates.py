@@ -3,7 +3,7 @@
 Two templates make an email: ``digest.mjml.j2`` (MJML with Jinja2 markup, for
 the HTML part) and ``digest.txt.j2`` (Jinja2, the plain-text part). They come
 from the shipped package ``newsletter.templates`` (read through :mod:`importlib.resources`,
-so every install mode finds them: :mod:`newsletter.resources`);
+so every install mode finds them: :mod:`newsletter.base.resources`);
 a configured ``templates:`` directory overrides them file by file (a Jinja
 ``ChoiceLoader``: the override first, the default second).
 
@@ -30,7 +30,7 @@ provided the Jinja markup sits where MJML copies text verbatim:
 
 :func:`load_templates` checks the first rule mechanically: every Jinja tag of the
 source must come out of the MJML compiler unchanged, otherwise a
-:class:`~newsletter.errors.RenderError` names the template and the line.
+:class:`~newsletter.base.errors.RenderError` names the template and the line.
 
 Errors
 ------
@@ -57,10 +57,10 @@ from typing import Any
 import jinja2
 import mjml
 
-from newsletter.errors import RenderError
+from newsletter.base.errors import RenderError
+from newsletter.base.resources import shipped_file
+from newsletter.base.wording import plural
 from newsletter.render.content import highlight, wrap
-from newsletter.resources import shipped_file
-from newsletter.wording import plural
 
 HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"

@@ -8,10 +8,10 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, TypeAlias
 
+from newsletter.base.errors import LedgerError
+from newsletter.base.urls import redact_url
 from newsletter.config import Config, ledger_password_missing
-from newsletter.delivery.ledger import Ledger
-from newsletter.errors import LedgerError
-from newsletter.store.urls import redact_url
+from newsletter.store import Ledger
 
 if TYPE_CHECKING:
     from newsletter.store.postgres import PostgresLedger

@@ -60,7 +60,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from newsletter.delivery.ledger import NewDelivery
+from newsletter.store import NewDelivery
 
 LEASE_SECONDS = 120.0  # `ledger: {lease_seconds}`'s default (SPEC 3)
 

@@ -1,9 +1,7 @@
 """What every web app of the tool shares, on aiohttp.web.
 
-- :data:`PAGES`: one Jinja environment (autoescape on, undefined names are
-  errors) over the page templates shipped as ``newsletter.web.templates`` and
-  read through :mod:`importlib.resources`, so every install mode finds them.
-  Each template is compiled once per process (Jinja's cache), not per request.
+- the pages themselves are rendered by :func:`newsletter.render.pages.render_page`
+  (one Jinja environment over the page templates, shared with ``preview --out``);
 - :func:`make_app`: an :class:`aiohttp.web.Application` with one routes table,
   a security-headers hook (CSP, X-Content-Type-Options, Referrer-Policy,
   X-Frame-Options, ``Cache-Control: no-store``) on every response it prepares,
@@ -28,18 +26,12 @@ import re
 import socket
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import Any, Self
+from typing import Self
 
-import jinja2
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
 
-from newsletter.render.latex import readable
-from newsletter.resources import shipped_file
-from newsletter.wording import plural
-
-PAGES_PACKAGE = "newsletter.web.templates"
 BACKLOG = 128  # pending connections the kernel queues (the old hand-written server queued 5)
 KEEPALIVE_SECONDS = 15.0
 MAX_BODY = 8192  # client_max_size: larger request bodies are answered 413
@@ -54,34 +46,6 @@ LOG_KEY = web.AppKey("log", logging.Logger)
 
 
 # --------------------------------------------------------------------------- pages
-
-
-class _PageLoader(jinja2.BaseLoader):
-    """The page templates from the installed package, through importlib.resources."""
-
-    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
-        found = shipped_file(template, PAGES_PACKAGE)
-        if found is None:
-            raise jinja2.TemplateNotFound(template)
-        return found.read_text(encoding="utf-8"), str(found), lambda: True
-
-
-#: The one Jinja environment of the web pages: everything escaped, undefined names are errors.
-PAGES = jinja2.Environment(
-    loader=_PageLoader(),
-    autoescape=True,
-    undefined=jinja2.StrictUndefined,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    auto_reload=False,
-)
-PAGES.filters["plural"] = plural
-PAGES.filters["readable"] = readable  # TeX in titles as text (the why-matched table)
-
-
-def render_page(name: str, **context: Any) -> str:
-    """The page template ``name`` (e.g. ``confirm.html``) rendered with ``context``."""
-    return PAGES.get_template(name).render(**context)
 
 
 def html_response(status: int, text: str) -> web.Response:

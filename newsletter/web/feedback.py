@@ -9,7 +9,7 @@ routes of :class:`~newsletter.web.unsubscribe.UnsubscribeServer` (one routes tab
     the ledger (never the YAML); the next match uses it. Idempotent.
 
 The address token must be a configured subscriber's and the signature must bind that
-address, the paper and the action (:mod:`newsletter.feedback`): anything else is 404
+address, the paper and the action (:mod:`newsletter.render.links.feedback`): anything else is 404
 and changes nothing.
 """
 
@@ -17,31 +17,43 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aiohttp import web
 
-from newsletter.delivery.ledger import Ledger, record_feedback
-from newsletter.feedback import FeedbackLink, verify
-from newsletter.unsubscribe import mask
-from newsletter.web.app import clean, html_response, render_page
-
-if TYPE_CHECKING:
-    from newsletter.web.unsubscribe import UnsubscribeServer
+from newsletter.config import Config
+from newsletter.render.links.feedback import FeedbackLink, verify
+from newsletter.render.links.tokens import mask
+from newsletter.render.pages import render_page
+from newsletter.store import Ledger, record_feedback
+from newsletter.web.app import clean, html_response
 
 log = logging.getLogger("newsletter.feedback")
 
 PATH = "/feedback/{token}/{word}/{paper}/{sig}"
 
 
-def feedback_routes(server: UnsubscribeServer) -> list[web.RouteDef]:
+class Endpoint(Protocol):
+    """What the feedback routes need of the server they are added to (the unsubscribe
+    endpoint): the current configuration and secret, and token resolution."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def secret(self) -> str: ...
+
+    def resolve(self, token: str) -> str | None: ...
+
+
+def feedback_routes(server: Endpoint) -> list[web.RouteDef]:
     """The feedback routes of ``server`` (add them to its routes table)."""
     handlers = _Handlers(server)
     return [web.get(PATH, handlers.get), web.post(PATH, handlers.post)]
 
 
 class _Handlers:
-    def __init__(self, server: UnsubscribeServer) -> None:
+    def __init__(self, server: Endpoint) -> None:
         self.server = server
 
     def _link(self, request: web.Request) -> FeedbackLink:

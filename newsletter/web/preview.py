@@ -10,7 +10,7 @@ the templates are read and compiled once, and again only when one of their
 files changed (size or modification time), so editing a template and reloading
 shows the change at once. An index page matches only the subscribers it shows
 and renders no email (the subject comes from ``sender.subject``); a subscriber
-page renders that one email. Matching is :func:`newsletter.pipeline.plan`'s
+page renders that one email. Matching is :func:`newsletter.matching.matcher.plan`'s
 (:func:`~newsletter.matching.match_papers` over one shared paper index), so
 the page shows what ``send`` would deliver. An error (bad config, template
 error) is shown on the page instead of stopping the server.
@@ -34,20 +34,16 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
-from newsletter.config import Config, Subscriber, load_config
-from newsletter.errors import NewsletterError
+from newsletter.app.preview import IndexRow, Preview, slug_of, suppressed_addresses
+from newsletter.base.errors import NewsletterError
+from newsletter.config import Config, Subscriber, load_config, select_subscribers
+from newsletter.digest.scan import Loaded, digest_files, load_digests
 from newsletter.matching import Match, PaperIndex, match_papers
-from newsletter.pipeline import (
-    Loaded,
-    Matcher,
-    digest_files,
-    load_digests,
-    read_like_state,
-    select_subscribers,
-)
-from newsletter.preview import IndexRow, Preview, slug_of, suppressed_addresses
+from newsletter.matching.likes import read_like_state
+from newsletter.matching.matcher import Matcher, profile_of
 from newsletter.render import Renderer
-from newsletter.web.app import Server, html_response, make_app, render_page
+from newsletter.render.pages import render_page
+from newsletter.web.app import Server, html_response, make_app
 
 log = logging.getLogger("newsletter.preview")
 
@@ -123,7 +119,7 @@ class Pager:
 
 class PreviewSource:
     """Builds the pages of ``config_path``; ``emails`` and ``digests`` as for
-    :func:`newsletter.preview.build_previews`. Thread-safe (one page at a time)."""
+    :func:`newsletter.app.preview.build_previews`. Thread-safe (one page at a time)."""
 
     def __init__(
         self, config_path: str | Path, *, emails: Sequence[str] = (), digests: Sequence[str | Path] | None = None
@@ -221,10 +217,10 @@ class PreviewSource:
 
 
 def _match(snap: Snapshot, sub: Subscriber) -> list[Match]:
-    """What :func:`newsletter.pipeline.plan` gives ``sub``, over a shared index (with
+    """What :func:`newsletter.matching.matcher.plan` gives ``sub``, over a shared index (with
     the ledger's likes read on every load, issue 17)."""
     if not sub.like and not sub.dislike and sub.library is None and not snap.config.ledger_path.exists():
-        return match_papers(snap.index, sub.profile)
+        return match_papers(snap.index, profile_of(sub))
     return Matcher(snap.loaded.papers, read_like_state(snap.config), index=snap.index).match(sub)
 
 

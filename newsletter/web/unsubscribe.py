@@ -51,18 +51,12 @@ from urllib.parse import parse_qs, urlparse
 
 from aiohttp import web
 
+from newsletter.base.errors import NewsletterError
 from newsletter.config import Config, load_config, load_off_loop
-from newsletter.delivery.ledger import Ledger, Suppression
-from newsletter.errors import NewsletterError
-from newsletter.unsubscribe import TokenIndex, mask, secret_for
-from newsletter.web.app import (
-    MAX_BODY,
-    Server,
-    html_response,
-    make_app,
-    parse_networks,
-    render_page,
-)
+from newsletter.render.links.tokens import TokenIndex, mask, secret_for
+from newsletter.render.pages import render_page
+from newsletter.store import Ledger, Suppression
+from newsletter.web.app import MAX_BODY, Server, html_response, make_app, parse_networks
 from newsletter.web.feedback import feedback_routes
 
 log = logging.getLogger("newsletter.unsubscribe")

@@ -1,6 +1,6 @@
 """What every part of the PostgreSQL ledger shares: the connection (reconnected at
 the next call after it broke), transactions, and the guard that turns psycopg's
-errors into :class:`~newsletter.errors.LedgerError` at every public method."""
+errors into :class:`~newsletter.base.errors.LedgerError` at every public method."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from newsletter.addresses import address_key
+from newsletter.base.addresses import address_key
 from newsletter.store.postgres.connection import Connection, connect, pg_error, transaction
 
 T = TypeVar("T")

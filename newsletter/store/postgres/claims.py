@@ -14,7 +14,7 @@ from typing import Any
 
 import psycopg
 
-from newsletter.addresses import address_key
+from newsletter.base.addresses import address_key
 from newsletter.store.claiming import (
     Claim,
     ClaimStatus,

@@ -3,7 +3,7 @@
 Connections are autocommit: a statement outside :func:`transaction` commits alone
 (one round trip, one WAL flush). Each carries libpq's TCP keepalives and a
 ``tcp_user_timeout`` (:data:`CALL_TIMEOUT`), so that a call on a network that was
-cut fails within seconds (:class:`~newsletter.errors.LedgerConnectionLost`) instead
+cut fails within seconds (:class:`~newsletter.base.errors.LedgerConnectionLost`) instead
 of hanging for the kernel's 15 minutes: a sender cut off from the database stops
 sending (SPEC 6d). Values given in the URL (``?connect_timeout=30``) win over these
 defaults.
@@ -16,7 +16,7 @@ another program (tables, no ``schema_version``) is refused, never written to; a
 newer schema is refused with "upgrade paper-digest".
 
 Errors: :func:`pg_error` is the one place where psycopg's errors become a
-:class:`~newsletter.errors.LedgerError` naming the database (its URL without the
+:class:`~newsletter.base.errors.LedgerError` naming the database (its URL without the
 password) and what to do.
 """
 
@@ -32,7 +32,7 @@ import psycopg
 from psycopg import errors as pgerrors
 from psycopg.conninfo import conninfo_to_dict
 
-from newsletter.errors import LedgerConnectionLost, LedgerError, LedgerFullError
+from newsletter.base.errors import LedgerConnectionLost, LedgerError, LedgerFullError
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 

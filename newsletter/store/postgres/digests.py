@@ -14,9 +14,9 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 
-from newsletter.addresses import address_key
-from newsletter.delivery.ledger import DigestRow, SubscriberRow
+from newsletter.base.addresses import address_key
 from newsletter.digest import Paper, unique_papers
+from newsletter.store import DigestRow, SubscriberRow
 from newsletter.store.postgres.base import PgStore, by_key
 from newsletter.store.postgres.connection import DIGEST_LOCK, LOCK_SPACE
 

@@ -1,10 +1,10 @@
 """:class:`PostgresLedger`: the ledger in PostgreSQL (SPEC 6d), with the public methods
-and records of the SQLite :class:`~newsletter.delivery.ledger.Ledger`, plus the claim
+and records of the SQLite :class:`~newsletter.store.Ledger`, plus the claim
 API of :mod:`newsletter.store.postgres.claims` for several senders.
 
 Differences a caller may notice (all deliberate):
 
-- addresses are stored by their key (:func:`newsletter.addresses.address_key`):
+- addresses are stored by their key (:func:`newsletter.base.addresses.address_key`):
   ``horizons(["Ana@Example.org"])`` finds the subscriber registered as
   ``ana@example.org`` (the configuration already refuses two spellings of one
   address);
@@ -14,7 +14,7 @@ Differences a caller may notice (all deliberate):
 - there is no ``transaction()`` or ``conn`` for other modules to write SQL through:
   everything goes through the methods;
 - a call on a connection that broke raises
-  :class:`~newsletter.errors.LedgerConnectionLost` (exit 1), and the next call
+  :class:`~newsletter.base.errors.LedgerConnectionLost` (exit 1), and the next call
   connects again.
 """
 
@@ -23,7 +23,8 @@ from __future__ import annotations
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from newsletter.errors import LedgerError
+from newsletter.base.errors import LedgerError
+from newsletter.base.urls import redact_url
 from newsletter.store.claiming import ClaimLedger
 from newsletter.store.postgres.base import guard_methods
 from newsletter.store.postgres.claims import Claims
@@ -38,7 +39,6 @@ from newsletter.store.postgres.connection import (
 from newsletter.store.postgres.digests import Digests
 from newsletter.store.postgres.outbox import Outbox
 from newsletter.store.postgres.suppress import Suppress
-from newsletter.store.urls import redact_url
 
 SCHEMA_VERSION = max(migrations())
 

@@ -13,8 +13,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from newsletter.addresses import address_key
-from newsletter.delivery.ledger import (
+from newsletter.base.addresses import address_key
+from newsletter.store import (
     DeliveryRef,
     FailedDelivery,
     LastDelivery,

@@ -13,8 +13,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from newsletter.addresses import Suppressions, address_key
-from newsletter.delivery.ledger import FeedbackRow, FetchState, Suppression, iso
+from newsletter.base.addresses import Suppressions, address_key
+from newsletter.store import FeedbackRow, FetchState, Suppression, iso
 from newsletter.store.postgres.base import Cursor, PgStore
 from newsletter.store.postgres.connection import BOUNCE_LOCKS
 from newsletter.store.postgres.digests import LAST_DIGEST

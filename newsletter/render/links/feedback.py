@@ -2,7 +2,7 @@
 
 Each link is ``{sender.feedback.url}/feedback/{address token}/{more|fewer}/{paper}/{sig}``:
 
-- ``address token``: the subscriber's unsubscribe token (:mod:`newsletter.unsubscribe`),
+- ``address token``: the subscriber's unsubscribe token (:mod:`newsletter.render.links.tokens`),
   which the endpoint resolves against the configured subscribers;
 - ``paper``: the paper id, base64url without padding;
 - ``sig``: ``HMAC-SHA256(secret, "feedback" NUL address NUL paper id NUL action)``,
@@ -12,7 +12,7 @@ Each link is ``{sender.feedback.url}/feedback/{address token}/{more|fewer}/{pape
 
 A GET of the link shows a confirm page and changes nothing (mail scanners follow
 links); its button POSTs, which records a like or dislike in the ledger
-(:func:`~newsletter.delivery.ledger.record_feedback`), never in the YAML.
+(:func:`~newsletter.store.record_feedback`), never in the YAML.
 """
 
 from __future__ import annotations

@@ -14,8 +14,8 @@ import re
 from pathlib import Path
 from types import TracebackType
 
-from newsletter.errors import LedgerBusyError, LedgerError
-from newsletter.store.urls import sqlite_only
+from newsletter.base.errors import LedgerBusyError, LedgerError
+from newsletter.base.urls import sqlite_only
 
 
 class LedgerLock:

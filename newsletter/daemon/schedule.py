@@ -2,7 +2,7 @@
 
 A configuration has one global schedule and any number of per-subscriber ones
 (``schedule:`` on a subscriber); each distinct expression is one :class:`Job`. The
-expressions themselves are parsed in :mod:`newsletter.cron`.
+expressions themselves are parsed in :mod:`newsletter.base.cron`.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from newsletter.base.cron import cron_trigger, timezone
 from newsletter.config import Config
-from newsletter.cron import cron_trigger, timezone
 
 GLOBAL = "global"
 

@@ -24,7 +24,7 @@ import hmac
 import os
 import re
 
-from newsletter.addresses import address_key
+from newsletter.base.addresses import address_key
 from newsletter.config import Config, check_address
 
 

@@ -14,10 +14,11 @@ import asyncio
 import uuid
 from dataclasses import dataclass, replace
 
+from newsletter.base.errors import ConfigError, DeliveryError
 from newsletter.config import Config, Subscriber, check_address
 from newsletter.delivery.smtp import Outgoing, Result, SmtpSender, iterate
-from newsletter.errors import ConfigError, DeliveryError
-from newsletter.pipeline import digest_files, load_digests, plan
+from newsletter.digest.scan import digest_files, load_digests
+from newsletter.matching.matcher import plan
 
 # the profile of a test send when the configuration has no subscriber yet
 SAMPLE_KEYWORDS = ("large language models", "diffusion", "reasoning", "benchmark", "agent*")

@@ -26,8 +26,8 @@ import threading
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from newsletter.base.errors import ConfigError
 from newsletter.config import Config, Dkim
-from newsletter.errors import ConfigError
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa

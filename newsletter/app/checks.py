@@ -48,7 +48,8 @@ def clip_warnings(emails: Iterable[tuple[str, str]]) -> list[str]:
 def largest_email(config: Config) -> tuple[str, str] | None:
     """(address, HTML part) of the subscriber with the most papers in the current digests,
     rendered by the one render path; None without subscribers or digests."""
-    from newsletter.pipeline import digest_files, load_digests, plan
+    from newsletter.digest.scan import digest_files, load_digests
+    from newsletter.matching.matcher import plan
     from newsletter.render import Renderer
 
     if not config.subscribers:

@@ -19,12 +19,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from newsletter.base.cron import cron_trigger, describe_cron, timezone
 from newsletter.config import Config, Subscriber
-from newsletter.cron import cron_trigger, describe_cron, timezone
-from newsletter.delivery.ledger import Ledger
 from newsletter.digest import Paper, unique_papers
 from newsletter.matching import PaperIndex
-from newsletter.pipeline import Matcher, like_state_of
+from newsletter.matching.likes import like_state_of
+from newsletter.matching.matcher import Matcher
+from newsletter.store import Ledger
 
 BACKFILL_HINT = "send --backfill gives it the latest digest now"
 

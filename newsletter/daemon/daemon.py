@@ -11,7 +11,7 @@
   compiled once per pass; a large pass renders in a worker process like ``send``).
 - Digest pick-up: the directory is polled every second; a file is recorded once
   its size and mtime have been stable for ``settle_seconds``
-  (:class:`~newsletter.watch.SettleTracker`). Picked-up papers accumulate in the
+  (:class:`~newsletter.daemon.watch.SettleTracker`). Picked-up papers accumulate in the
   ledger until a subscriber's schedule fires; with ``schedule.on_arrival`` a new
   digest is delivered at once to the subscribers of the global schedule.
 - Catch-up comes from the ledger, not from a persistent job store: deliveries
@@ -56,19 +56,19 @@ from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from newsletter.base.cron import cron_trigger, timezone
+from newsletter.base.errors import NewsletterError
 from newsletter.config import Config, Subscriber, load_config, load_off_loop, require_secrets
-from newsletter.cron import cron_trigger, timezone
-from newsletter.delivery.ledger import Ledger
-from newsletter.delivery.pickup import note_strays, stray_files
+from newsletter.daemon.schedule import GLOBAL, jobs_for
+from newsletter.daemon.watch import SettleTracker
+from newsletter.delivery.pickup import note_strays
 from newsletter.delivery.service import SendSummary, pick_up_digests, send_pass
 from newsletter.digest import partial_line
 from newsletter.digest.guard import one_line
-from newsletter.errors import NewsletterError
+from newsletter.digest.scan import digest_files, stray_files
 from newsletter.fetch import fetch_sources
-from newsletter.pipeline import digest_files
 from newsletter.render import Renderer
-from newsletter.schedule import GLOBAL, jobs_for
-from newsletter.watch import SettleTracker
+from newsletter.store import Ledger
 from newsletter.web.unsubscribe import UnsubscribeServer
 
 log = logging.getLogger("newsletter.daemon")
@@ -177,7 +177,7 @@ class Daemon:
                 return None
             self.passes += 1
             if summary.sent and self.config.archive.directory is not None:
-                from newsletter.archive import archive_after_pass
+                from newsletter.site.archive import archive_after_pass
 
                 config = self.config
                 try:  # renders and writes files: on the ledger thread, never on the event loop

@@ -4,7 +4,7 @@ Reads digests and the configuration; from the ledger only the suppression
 list (read-only, when the ledger exists): an unsubscribed or paused address
 gets no email here either. Sends nothing and changes no state. Used by ``newsletter preview --out DIR`` (files) and by
 ``newsletter preview --serve`` (:mod:`newsletter.web.preview`). The page templates are
-``newsletter/web/templates/*.html``.
+``newsletter/render/pages/*.html``.
 """
 
 from __future__ import annotations
@@ -15,14 +15,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from newsletter.addresses import Suppressions
-from newsletter.config import Config, Subscriber
-from newsletter.delivery.ledger import Ledger
-from newsletter.errors import DigestParseError
+from newsletter.base.addresses import Suppressions
+from newsletter.base.errors import DigestParseError
+from newsletter.config import Config, Subscriber, select_subscribers
+from newsletter.digest.scan import digest_files, load_digests
 from newsletter.matching import Match
-from newsletter.pipeline import digest_files, load_digests, plan, read_like_state, select_subscribers
+from newsletter.matching.likes import read_like_state
+from newsletter.matching.matcher import plan
 from newsletter.render import RenderedEmail, Renderer
-from newsletter.web.app import render_page
+from newsletter.render.pages import render_page
+from newsletter.store import Ledger
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
 

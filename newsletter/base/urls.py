@@ -61,7 +61,7 @@ def sqlite_only(path: object) -> None:
     ledger and its lock file are handed ``config.ledger_path``, which for a URL only
     names the database): one line, exit 2, never a file made from the URL."""
     if is_database_url(path):
-        from newsletter.errors import LedgerError
+        from newsletter.base.errors import LedgerError
 
         raise LedgerError(
             "state: names a PostgreSQL ledger, which this command does not use yet (it works on a SQLite "

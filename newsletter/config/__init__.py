@@ -2,7 +2,7 @@
 
 Validation uses pydantic (unknown keys rejected, types checked); every problem is
 reported with its key path and the line of the YAML file it comes from, all at
-once, as one :class:`~newsletter.errors.ConfigError` (exit code 2). Relative paths
+once, as one :class:`~newsletter.base.errors.ConfigError` (exit code 2). Relative paths
 resolve against the config file's directory. Secrets never live in the file:
 ``smtp.password_env`` and ``sender.unsubscribe.secret_env`` name environment
 variables.
@@ -30,17 +30,17 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from newsletter.addresses import MAX_NAME as MAX_NAME
-from newsletter.addresses import Mailbox as Mailbox
-from newsletter.addresses import address_key
-from newsletter.addresses import check_address as check_address
-from newsletter.addresses import check_display_name as check_display_name
-from newsletter.addresses import check_name as check_name
-from newsletter.addresses import parse_mailbox as parse_mailbox
-from newsletter.cron import cron_trigger, timezone
-from newsletter.errors import ConfigError, NewsletterError
-from newsletter.matching import Profile, validate_keyword
-from newsletter.store.urls import is_database_url, redact_url, url_password
+from newsletter.base.addresses import MAX_NAME as MAX_NAME
+from newsletter.base.addresses import Mailbox as Mailbox
+from newsletter.base.addresses import address_key
+from newsletter.base.addresses import check_address as check_address
+from newsletter.base.addresses import check_display_name as check_display_name
+from newsletter.base.addresses import check_name as check_name
+from newsletter.base.addresses import parse_mailbox as parse_mailbox
+from newsletter.base.cron import cron_trigger, timezone
+from newsletter.base.errors import ConfigError, NewsletterError
+from newsletter.base.keywords import validate_keyword
+from newsletter.base.urls import is_database_url, redact_url, url_password
 
 DEFAULT_CONFIG = "config.yaml"
 _CONTROL = re.compile(r"[\r\n\x00]")
@@ -651,18 +651,6 @@ class Subscriber:
     def mailbox(self) -> Mailbox:
         return Mailbox(self.name or "", self.email)
 
-    @property
-    def profile(self) -> Profile:
-        """The matching profile: what :func:`newsletter.matching.match_papers` needs."""
-        return Profile(
-            email=self.email,
-            keywords=self.keywords,
-            require=self.require,
-            exclude=self.exclude,
-            max_papers=self.max_papers,
-            stemming=self.stemming,
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class LeftOut:
@@ -739,6 +727,13 @@ class Config:
             if address_key(sub.email) == wanted:
                 return sub
         raise ConfigError(f"no subscriber {email!r} in the configuration", path=str(self.path))
+
+
+def select_subscribers(config: Config, emails: Sequence[str] = ()) -> tuple[Subscriber, ...]:
+    """All subscribers, or the ones named (ConfigError for an unknown address)."""
+    if not emails:
+        return config.subscribers
+    return tuple(config.subscriber(e) for e in emails)
 
 
 # --------------------------------------------------------------------------- loading

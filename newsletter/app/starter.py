@@ -1,7 +1,7 @@
 """``newsletter init``: a commented starter configuration and the folders it names.
 
 The starter text is the shipped resource ``starter-config.yaml`` (see
-:mod:`newsletter.resources`), not a Python string: it is what a first user reads
+:mod:`newsletter.base.resources`), not a Python string: it is what a first user reads
 and edits. Only what a first user needs is set; every other key is one comment
 away. ``check`` passes on it as written (no subscribers yet is a warning).
 
@@ -23,10 +23,10 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from newsletter.base.errors import ConfigError
+from newsletter.base.fsutil import atomic_write
+from newsletter.base.resources import EXAMPLES_PACKAGE, shipped, shipped_file
 from newsletter.config import DEFAULT_CONFIG
-from newsletter.errors import ConfigError
-from newsletter.fsutil import atomic_write
-from newsletter.resources import EXAMPLES_PACKAGE, shipped, shipped_file
 
 STARTER = "starter-config.yaml"
 FOLDERS = ("digests", "subscribers")  # the directories the starter config names
@@ -96,7 +96,7 @@ def _write_examples(root: Path) -> tuple[tuple[Path, ...], tuple[Path, ...], Pat
     else:
         atomic_write(reference, _example(REFERENCE).read_text(encoding="utf-8"))
         written_reference = reference
-    from newsletter.subscribers import add_subscriber, load_for_edit
+    from newsletter.app.roster import add_subscriber, load_for_edit
 
     config = load_for_edit(root / DEFAULT_CONFIG)
     profile = example_profile()

@@ -37,9 +37,9 @@ addresses it serves, NULL for all), ``upto`` (the last digest id it delivers) an
 (SIGTERM, a crash, a full disk); the next ``send`` or ``run`` finishes it.
 
 Errors: every public method (and :meth:`Ledger.open`) turns ``sqlite3`` and OS errors
-into a :class:`~newsletter.errors.LedgerError` naming the file and what to do
+into a :class:`~newsletter.base.errors.LedgerError` naming the file and what to do
 (:func:`ledger_error`, the one place); a full disk is
-:class:`~newsletter.errors.LedgerFullError` (exit 1). Only a missing ledger is
+:class:`~newsletter.base.errors.LedgerFullError` (exit 1). Only a missing ledger is
 created (atomically); an empty, foreign, damaged or newer one is refused.
 
 Version 5 adds:
@@ -99,18 +99,32 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
-from newsletter.addresses import Suppressions
-from newsletter.addresses import address_key as address_key
+from newsletter.base.addresses import Suppressions
+from newsletter.base.addresses import address_key as address_key
+from newsletter.base.errors import LedgerError as LedgerError
+from newsletter.base.errors import LedgerFullError as LedgerFullError
+from newsletter.base.urls import sqlite_only
 from newsletter.digest import Paper, paper_id, unique_papers
-from newsletter.errors import LedgerError as LedgerError
-from newsletter.errors import LedgerFullError as LedgerFullError
-from newsletter.store.urls import sqlite_only
+from newsletter.store.records import (
+    DeliveryRef,
+    DigestRow,
+    FailedDelivery,
+    FeedbackRow,
+    FetchState,
+    LastDelivery,
+    NewDelivery,
+    Outcome,
+    PendingDelivery,
+    SentIssue,
+    SubscriberRow,
+    Suppression,
+    UnfinishedRun,
+    iso,
+)
 
 T = TypeVar("T")
 
@@ -396,92 +410,7 @@ def paper_from_json(record: dict[str, Any]) -> Paper:
     return Paper.from_json(record)
 
 
-def iso(ts: float | None) -> str | None:
-    """A UNIX time as an ISO 8601 UTC string (seconds)."""
-    if ts is None:
-        return None
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds")
-
-
 _LAST_DIGEST = "SELECT COALESCE(MAX(id), 0) FROM digests"
-
-
-@dataclass(frozen=True, slots=True)
-class NewDelivery:
-    """A delivery about to be sent, as recorded ``pending``."""
-
-    email: str
-    message_id: str
-    paper_ids: tuple[str, ...]
-    sender: str
-    message: bytes
-
-
-class DeliveryRef(NamedTuple):
-    """A recorded delivery: its id and its address."""
-
-    id: int
-    email: str
-
-
-class FailedDelivery(NamedTuple):
-    email: str
-    error: str
-
-
-class LastDelivery(NamedTuple):
-    """An address's latest delivery: its status and when (sent, or last tried)."""
-
-    status: str
-    at: float
-
-
-class SubscriberRow(NamedTuple):
-    first_seen: float
-    horizon: int
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The outcome of one SMTP transaction of a recorded delivery: ``sent``, ``failed``
-    or still ``pending`` (temporary trouble), after ``attempts`` more tries."""
-
-    id: int
-    status: str
-    attempts: int
-    error: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class PendingDelivery:
-    """A recorded delivery not yet accepted by the server."""
-
-    id: int
-    email: str
-    message_id: str
-    sender: str
-    message: bytes
-    attempts: int
-
-
-@dataclass(frozen=True, slots=True)
-class SentIssue:
-    """A delivery the server accepted, as the archive needs it (no message bytes)."""
-
-    email: str
-    message_id: str
-    sent_at: float
-    paper_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Suppression:
-    """An active suppression: for good (``until`` None) or a pause until a UNIX time."""
-
-    email: str
-    created_at: float
-    source: str
-    until: float | None
 
 
 suppression_key = address_key  # the older name: how the suppression table spells an address
@@ -489,48 +418,6 @@ suppression_key = address_key  # the older name: how the suppression table spell
 
 def _json_list(values: Sequence[str]) -> str | None:
     return json.dumps(list(values)) if values else None
-
-
-@dataclass(frozen=True, slots=True)
-class UnfinishedRun:
-    """A pass that did not finish: what it served (None: everybody) and up to which digest."""
-
-    id: int
-    started_at: float
-    serving: tuple[str, ...] | None
-    upto: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class DigestRow:
-    id: int
-    path: str
-    sha256: str
-    status: str
-    papers: int
-    error: str | None
-    seen_at: float
-    missing: tuple[str, ...] = ()  # paper ids linked but not read (version 11)
-
-    @property
-    def shown_status(self) -> str:
-        """``ok``, ``failed``, or ``partial`` (ok, with linked papers not read)."""
-        return "partial" if self.status == "ok" and self.missing else self.status
-
-
-@dataclass(frozen=True, slots=True)
-class FetchState:
-    """What the ledger remembers of a fetch source (table ``fetch_sources``)."""
-
-    source: str
-    url: str
-    etag: str | None
-    last_modified: str | None
-    checked_at: float
-    outcome: str
-    detail: str | None
-    http_status: int | None
-    ok_at: float | None
 
 
 class Ledger:
@@ -1408,17 +1295,6 @@ class Ledger:
     def feedback_rows(self, email: str | None = None) -> list[FeedbackRow]:
         """:func:`feedback_rows` as a method."""
         return feedback_rows(self, email)
-
-
-class FeedbackRow(NamedTuple):
-    """A like or dislike recorded for a subscriber (issue 17)."""
-
-    email: str
-    paper_id: str
-    action: str  # "like" or "dislike"
-    title: str
-    source: str  # "email" (the link's POST) or "cli"
-    created_at: float
 
 
 def record_feedback(ledger: Ledger, email: str, paper_id: str, action: str, *, title: str, source: str) -> bool:

@@ -3,18 +3,18 @@
 
 The ledger's feedback table holds what subscribers asked for from the email (or what
 ``newsletter feedback like|dislike`` recorded); the YAML ``like:``/``dislike:`` are the
-profile's own. Matching joins both (:func:`newsletter.pipeline.likes_of`).
+profile's own. Matching joins both (:func:`newsletter.matching.matcher.likes_of`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from newsletter.base.errors import ConfigError
 from newsletter.config import Config, Subscriber
-from newsletter.delivery.ledger import FeedbackRow, Ledger, feedback_rows, forget_feedback, record_feedback
 from newsletter.digest import Paper, unique_papers
-from newsletter.errors import ConfigError
 from newsletter.matching.refs import ref_keys
+from newsletter.store import FeedbackRow, Ledger, feedback_rows, forget_feedback, record_feedback
 
 ACTIONS = ("like", "dislike")
 
@@ -51,7 +51,7 @@ def find_paper(ref: str, papers: Iterable[Paper]) -> Paper | None:
 
 def known_papers(config: Config) -> tuple[Paper, ...]:
     """Every paper the ledger holds and the digests at hand have (each once)."""
-    from newsletter.pipeline import digest_files, load_digests
+    from newsletter.digest.scan import digest_files, load_digests
 
     held: list[Paper] = []
     if config.ledger_path.exists():
@@ -109,7 +109,7 @@ def similarity_report(config: Config) -> tuple[list[str], list[str]]:
     """What ``check`` says of similarity (issue 24): lines (the mode; per library file its
     entries and how many lack an abstract) and warnings (one per broken entry, naming the
     file and line). Both empty when nobody likes anything."""
-    from newsletter.library import read_library
+    from newsletter.matching.library import read_library
     from newsletter.matching.semantic import available
 
     users = [s for s in config.subscribers if s.like or s.dislike or s.library is not None]

@@ -12,10 +12,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from newsletter.base.errors import ConfigError
 from newsletter.config import Config, Subscriber
 from newsletter.digest import Paper
-from newsletter.errors import ConfigError
 from newsletter.matching import PaperIndex, Profile, keyword_stats, match_papers, validate_keyword
+from newsletter.matching.matcher import profile_of
 
 TRIAL_EMAIL = "keyword-trial@localhost"
 
@@ -60,7 +61,7 @@ def entry_stats(papers: Sequence[Paper], sub: Subscriber) -> list[EntryStat]:
     """The rows of ``match --stats`` for one subscriber (profile order: keywords,
     require, exclude)."""
     index = PaperIndex(papers)
-    profile = sub.profile
+    profile = profile_of(sub)
     counts = keyword_stats(index, profile)
     half = len(papers) / 2
     rows: list[EntryStat] = []

@@ -32,10 +32,10 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from newsletter.base.errors import ConfigError
+from newsletter.base.fsutil import atomic_write
 from newsletter.config import Config, Subscriber, SubscriberModel, load_config
-from newsletter.delivery.ledger import Ledger, iso
-from newsletter.errors import ConfigError
-from newsletter.fsutil import atomic_write
+from newsletter.store import Ledger, iso
 
 LIKE_COLUMNS = ("like", "dislike")  # issue 17: arXiv ids or URLs (`;` separates); an empty cell keeps a file's
 COLUMNS = ("email", "name", "keywords", "require", "exclude", "schedule", *LIKE_COLUMNS)  # CSV, in this order

@@ -30,7 +30,6 @@ feed library is needed).
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -39,12 +38,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from newsletter.base.fsutil import atomic_write
 from newsletter.config import Config, Subscriber
-from newsletter.delivery.ledger import Ledger, SentIssue
 from newsletter.digest import Paper
-from newsletter.fsutil import atomic_write
 from newsletter.matching import Match, PaperIndex, match_papers
-from newsletter.unsubscribe import secret_for
+from newsletter.matching.matcher import profile_of
+from newsletter.render.links.archive import issue_name, subscriber_key
+from newsletter.render.links.tokens import secret_for
+from newsletter.store import Ledger, SentIssue
 
 PAGE_TEMPLATE = "archive.html.j2"
 INDEX_TEMPLATE = "archive-index.html.j2"
@@ -54,27 +55,6 @@ MANIFEST = ".archive.json"
 FEED_ENTRIES = 50
 ATOM = "http://www.w3.org/2005/Atom"
 XML = "http://www.w3.org/XML/1998/namespace"
-
-
-def subscriber_key(email: str, secret: str) -> str:
-    """The archive folder of an address (not the address, not guessable from it)."""
-    return hmac.new(secret.encode(), f"archive:{email.strip().casefold()}".encode(), hashlib.sha256).hexdigest()[:16]
-
-
-def issue_name(message_id: str) -> str:
-    return hashlib.sha256(message_id.strip().encode()).hexdigest()[:16]
-
-
-def issue_path(email: str, message_id: str, secret: str) -> str:
-    """The page of one delivery, relative to ``archive.directory`` (and ``archive.url``)."""
-    return f"{subscriber_key(email, secret)}/{issue_name(message_id)}.html"
-
-
-def view_url(config: Config, email: str, message_id: str, secret: str) -> str | None:
-    """The "view in browser" link of a delivery, or None without ``archive.url``."""
-    if config.archive.url is None:
-        return None
-    return f"{config.archive.url.rstrip('/')}/{issue_path(email, message_id, secret)}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +87,7 @@ class Entry:
 def _matches(sub: Subscriber, papers: Sequence[Paper]) -> list[Match]:
     """The delivered papers in delivery order, with why they matched (a paper the profile
     no longer matches keeps its place, without explanation)."""
-    profile = replace(sub.profile, max_papers=max(len(papers), 1))
+    profile = replace(profile_of(sub), max_papers=max(len(papers), 1))
     found = {m.paper.id: m for m in match_papers(PaperIndex(papers), profile)}
     return [found.get(p.id) or Match(p, 0, (), i) for i, p in enumerate(papers)]
 
@@ -280,7 +260,7 @@ def archive_after_pass(config: Config, ledger: Ledger | None = None) -> Archived
     is one error (exit 1: the emails went out, the archive did not)."""
     if config.archive.directory is None:
         return Archived((), ())
-    from newsletter.errors import NewsletterError
+    from newsletter.base.errors import NewsletterError
 
     try:
         if ledger is not None:

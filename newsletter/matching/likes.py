@@ -1,0 +1,116 @@
+"""More like these (SPEC 4): what similarity matching needs from the ledger and the
+subscribers' libraries (:class:`LikeState`), and a subscriber's likes, dislikes and
+library as one :class:`~newsletter.matching.refs.Likes` (:func:`likes_of`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from newsletter.config import Config, Subscriber
+from newsletter.digest import Paper
+
+if TYPE_CHECKING:
+    from newsletter.matching.refs import Likes
+    from newsletter.store import Ledger
+
+log = logging.getLogger("newsletter.likes")
+
+__all__ = ["LikeState", "library_papers", "like_state_of", "likes_anything", "likes_of", "read_like_state"]
+
+
+@dataclass(frozen=True, slots=True)
+class LikeState:
+    """What similarity matching needs from the ledger: every paper it holds (the corpus
+    the model is fitted on, with the digests at hand and the subscribers' libraries),
+    the likes/dislikes recorded from the email or ``newsletter feedback``, by lowercased
+    address: (likes, dislikes), and the stored embeddings (text key -> bytes, issue 24)."""
+
+    papers: tuple[Paper, ...] = ()
+    feedback: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
+    vectors: Mapping[str, bytes] = field(default_factory=dict)
+    library: tuple[Paper, ...] = ()
+
+
+def likes_anything(sub: Subscriber) -> bool:
+    return bool(sub.like or sub.dislike or sub.library is not None)
+
+
+def library_papers(subscribers: Iterable[Subscriber]) -> tuple[Paper, ...]:
+    """The papers of every subscriber's library (issue 24), each file read once."""
+    from newsletter.matching.library import read_library
+
+    paths = dict.fromkeys(s.library for s in subscribers if s.library is not None)
+    out: list[Paper] = []
+    for path in paths:
+        if path is not None:
+            library = read_library(path)
+            for warning in library.warnings:  # one line per broken entry, the rest is used
+                log.warning("library %s", warning)
+            out.extend(library.papers)
+    return tuple(out)
+
+
+def like_state_of(ledger: Ledger | None, subscribers: Sequence[Subscriber] = ()) -> LikeState:
+    """The :class:`LikeState` of an open ledger (or none: the libraries only); empty, and no
+    paper read, when neither the ledger's feedback nor any of ``subscribers`` likes,
+    dislikes or has a library."""
+    from newsletter.store import feedback_rows, stored_vectors
+
+    found: dict[str, tuple[list[str], list[str]]] = {}
+    for row in feedback_rows(ledger) if ledger is not None else ():
+        likes, dislikes = found.setdefault(row.email, ([], []))
+        (likes if row.action == "like" else dislikes).append(row.paper_id)
+    if not found and not any(likes_anything(s) for s in subscribers):
+        return LikeState()
+    vectors: Mapping[str, bytes] = {}
+    if ledger is not None and any(s.similarity != "lexical" for s in subscribers):
+        from newsletter.matching import semantic
+
+        if semantic.available():
+            vectors = stored_vectors(ledger, semantic.MODEL_ID)
+    return LikeState(
+        papers=tuple(ledger.papers_after(0)) if ledger is not None else (),
+        feedback={email: (tuple(a), tuple(b)) for email, (a, b) in found.items()},
+        vectors=vectors,
+        library=library_papers(subscribers),
+    )
+
+
+def read_like_state(config: Config) -> LikeState:
+    """The :class:`LikeState` of the configured ledger, read only (empty without one, or
+    when nobody likes anything)."""
+    from newsletter.store import Ledger
+
+    ledger = Ledger.open_readonly(config.ledger_path) if config.ledger_path.exists() else None
+    if ledger is None:
+        return like_state_of(None, config.subscribers)
+    with ledger:
+        return like_state_of(ledger, config.subscribers)
+
+
+def likes_of(subscriber: Subscriber, state: LikeState | None = None) -> Likes:
+    """The similarity preferences of a subscriber: the YAML ``like``/``dislike`` and the
+    ledger's feedback (a paper liked in one and disliked in the other: the ledger wins)."""
+    from newsletter.matching.library import read_library
+    from newsletter.matching.refs import Likes, ref_keys
+
+    fb_like, fb_dislike = state.feedback.get(subscriber.email.lower(), ((), ())) if state else ((), ())
+    overridden = set(fb_like) | set(fb_dislike)
+
+    def keep(refs: tuple[str, ...]) -> tuple[str, ...]:
+        if not overridden:
+            return refs
+        return tuple(r for r in refs if not overridden.intersection(ref_keys(r)))
+
+    library = read_library(subscriber.library) if subscriber.library is not None else None
+    return Likes(
+        like=(*keep(subscriber.like), *fb_like),
+        dislike=(*keep(subscriber.dislike), *fb_dislike),
+        threshold=subscriber.like_threshold,
+        top=subscriber.like_top,
+        library=library.papers if library else (),
+        library_weights=library.weights if library else (),
+    )

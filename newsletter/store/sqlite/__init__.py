@@ -1,0 +1,1 @@
+"""The SQLite ledger (the default: one file per configuration, one machine)."""

@@ -1,1 +1,0 @@
-"""Page templates of the web layer (HTML files, read through importlib.resources)."""
