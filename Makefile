@@ -27,6 +27,7 @@ lint: venv
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python scripts/complexity.py newsletter
 
 format: venv
 	$(BIN)/ruff format .

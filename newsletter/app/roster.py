@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from newsletter.base.addresses import address_key
 from newsletter.base.errors import ConfigError
 from newsletter.base.fsutil import atomic_write
 from newsletter.config import Config, Subscriber, SubscriberModel, load_config
@@ -303,46 +304,12 @@ def import_csv(config: Config, path: str | Path) -> Imported:
     """Add (or update) one subscriber per CSV row. Every row is validated first; any bad
     row (reported with its CSV line) means nothing is written."""
     csv_path = Path(path)
-    problems: list[ConfigError] = []
-    models: list[tuple[int, SubscriberModel]] = []
-    seen: dict[str, int] = {}
-    for line, row in _read_rows(csv_path):
-        data: dict[str, Any] = {"email": (row.get("email") or "").strip()}
-        if (row.get("name") or "").strip():
-            data["name"] = (row.get("name") or "").strip()
-        if (row.get("schedule") or "").strip():
-            data["schedule"] = (row.get("schedule") or "").strip()
-        for key in LISTS:
-            data[key] = _split(row.get(key))
-        try:
-            model = validate_profile(data, path=str(csv_path), line=line)
-        except ConfigError as exc:
-            problems.extend(exc.problems or (exc,))  # one or several problems of this row
-            continue
-        key = model.email.casefold()
-        if key in seen:
-            problems.append(ConfigError(f"{model.email} is already on line {seen[key]}", path=str(csv_path), line=line))
-            continue
-        seen[key] = line
-        existing = _find(config, model.email)
-        if existing is not None and is_inline(config, existing):
-            problems.append(
-                ConfigError(
-                    f"{existing.email} is defined inline in {config.path.name} (not editable here)",
-                    path=str(csv_path),
-                    line=line,
-                    key="email",
-                )
-            )
-            continue
-        models.append((line, model))
-    if problems:
-        raise ConfigError(f"{len(problems)} bad row(s); nothing imported", path=str(csv_path), problems=tuple(problems))
+    models = _valid_rows(config, csv_path)
     config = ensure_subscribers_dir(config)
     assert config.subscribers_dir is not None
     writes: list[tuple[Path, str, bool]] = []
     taken: set[Path] = set()
-    for _, model in models:
+    for model in models:
         existing = _find(config, model.email)
         if existing is not None:
             keep = yaml.safe_load(Path(existing.source).read_text(encoding="utf-8")) or {}
@@ -354,6 +321,50 @@ def import_csv(config: Config, path: str | Path) -> Imported:
     for target, text, _ in writes:  # everything validated: each file written atomically
         atomic_write(target, text)
     return Imported(tuple(p for p, _, new in writes if new), tuple(p for p, _, new in writes if not new))
+
+
+def _row_data(row: dict[str, str | None]) -> dict[str, Any]:
+    """A CSV row as the profile keys it sets (empty cells left out)."""
+    data: dict[str, Any] = {"email": (row.get("email") or "").strip()}
+    for key in ("name", "schedule"):
+        if (row.get(key) or "").strip():
+            data[key] = (row.get(key) or "").strip()
+    for key in LISTS:
+        data[key] = _split(row.get(key))
+    return data
+
+
+def _valid_rows(config: Config, csv_path: Path) -> list[SubscriberModel]:
+    """Every row of the file validated (a ConfigError listing every bad row, by line)."""
+    problems: list[ConfigError] = []
+    models: list[SubscriberModel] = []
+    seen: dict[str, int] = {}
+    for line, row in _read_rows(csv_path):
+        try:
+            model = validate_profile(_row_data(row), path=str(csv_path), line=line)
+        except ConfigError as exc:
+            problems.extend(exc.problems or (exc,))  # one or several problems of this row
+            continue
+        problem = _row_problem(config, model, seen.setdefault(address_key(model.email), line), csv_path, line)
+        if problem is not None:
+            problems.append(problem)
+            continue
+        models.append(model)
+    if problems:
+        raise ConfigError(f"{len(problems)} bad row(s); nothing imported", path=str(csv_path), problems=tuple(problems))
+    return models
+
+
+def _row_problem(config: Config, model: SubscriberModel, first: int, path: Path, line: int) -> ConfigError | None:
+    """Why a valid row cannot be imported: its address is on an earlier row (``first``),
+    or defined inline in the main configuration."""
+    if first != line:
+        return ConfigError(f"{model.email} is already on line {first}", path=str(path), line=line)
+    existing = _find(config, model.email)
+    if existing is not None and is_inline(config, existing):
+        message = f"{existing.email} is defined inline in {config.path.name} (not editable here)"
+        return ConfigError(message, path=str(path), line=line, key="email")
+    return None
 
 
 def export_csv(config: Config) -> str:

@@ -25,7 +25,7 @@ from newsletter.digest import Paper, unique_papers
 from newsletter.matching import PaperIndex
 from newsletter.matching.likes import like_state_of
 from newsletter.matching.matcher import Matcher
-from newsletter.store import Ledger
+from newsletter.store import DigestRow, Ledger, SubscriberRow
 
 BACKFILL_HINT = "send --backfill gives it the latest digest now"
 
@@ -72,25 +72,26 @@ def nothing_reasons(
             fresh = unique_papers([*ledger.papers_after(horizon, upto), *extra])
             cache[horizon] = (fresh, PaperIndex(fresh))
         papers, index = cache[horizon]
-        if not papers:
-            if sub.email not in delivered and (sub.email not in rows or rows[sub.email][0] >= latest_seen):
-                since = f" (since {_when(rows[sub.email][0])})" if sub.email in rows else ""
-                out[sub.email] = Nothing(sub.email, "new", f"new{since}: starts with the next digest; {BACKFILL_HINT}")
-            else:
-                out[sub.email] = Nothing(sub.email, "no-digest", "no new digest since its last email")
-            continue
-        matches = Matcher(papers, likes, index=index).match(sub)
-        if matches:
-            n = len(matches)
-            out[sub.email] = Nothing(
-                sub.email,
-                "already-sent",
-                f"already sent: the {n} matching paper{'s' if n != 1 else ''} went out before",
-            )
+        if papers:
+            out[sub.email] = _matched_before(sub, Matcher(papers, likes, index=index), len(papers))
+        elif sub.email not in delivered and (sub.email not in rows or rows[sub.email][0] >= latest_seen):
+            since = f" (since {_when(rows[sub.email][0])})" if sub.email in rows else ""
+            out[sub.email] = Nothing(sub.email, "new", f"new{since}: starts with the next digest; {BACKFILL_HINT}")
         else:
-            n = len(papers)
-            out[sub.email] = Nothing(sub.email, "no-match", f"nothing matched in {n} new paper{'s' if n != 1 else ''}")
+            out[sub.email] = Nothing(sub.email, "no-digest", "no new digest since its last email")
     return out
+
+
+def _matched_before(sub: Subscriber, matcher: Matcher, fresh: int) -> Nothing:
+    """Why a subscriber with ``fresh`` new papers gets nothing: they matched and went out
+    before, or none matched."""
+    matches = matcher.match(sub)
+    if matches:
+        n = len(matches)
+        return Nothing(
+            sub.email, "already-sent", f"already sent: the {n} matching paper{'s' if n != 1 else ''} went out before"
+        )
+    return Nothing(sub.email, "no-match", f"nothing matched in {fresh} new paper{'s' if fresh != 1 else ''}")
 
 
 def status_reasons(config: Config, ledger: Ledger, *, now: datetime | None = None) -> list[Nothing]:
@@ -98,56 +99,67 @@ def status_reasons(config: Config, ledger: Ledger, *, now: datetime | None = Non
     wait: suppressed, new, own schedule not due, no new digest since its last email,
     nothing matched or already sent in the latest digest. Whoever ``send --dry-run``
     says gets nothing is listed here too."""
-    clock = now or datetime.now(UTC)
-    tz = timezone(config.schedule.timezone)
-    delivered = ledger.last_deliveries()
-    rows = ledger.subscriber_rows(s.email for s in config.subscribers)
-    last = ledger.last_digest_id()
-    latest = [d for d in ledger.digests() if d.status == "ok"]
-    latest_papers = ledger.papers_after(latest[-1].id - 1, latest[-1].id) if latest else []
-    index = PaperIndex(latest_papers)  # once: matched per subscriber below
-    matcher = Matcher(latest_papers, like_state_of(ledger, config.subscribers), index=index)
-    suppressions = ledger.suppressions()
-    out: list[Nothing] = []
-    for sub in config.subscribers:
-        found = suppressed_reason(ledger, sub) if suppressions.active(sub.email) else None
-        if found is not None:
-            out.append(found)
-            continue
-        row = rows.get(sub.email)
-        if row is None or (sub.email not in delivered and (not latest or row[0] >= latest[-1].seen_at)):
+    view = _StatusView(config, ledger, now or datetime.now(UTC))
+    return [found for sub in config.subscribers if (found := view.reason(sub)) is not None]
+
+
+class _StatusView:
+    """The ledger's state read once, then asked about each subscriber in turn."""
+
+    def __init__(self, config: Config, ledger: Ledger, clock: datetime) -> None:
+        self.config, self.ledger, self.clock = config, ledger, clock
+        self.tz = timezone(config.schedule.timezone)
+        self.delivered = ledger.last_deliveries()
+        self.rows = ledger.subscriber_rows(s.email for s in config.subscribers)
+        self.last = ledger.last_digest_id()
+        latest = [d for d in ledger.digests() if d.status == "ok"]
+        self.latest = latest[-1] if latest else None
+        self.papers = ledger.papers_after(self.latest.id - 1, self.latest.id) if self.latest else []
+        index = PaperIndex(self.papers)  # once: matched per subscriber below
+        self.matcher = Matcher(self.papers, like_state_of(ledger, config.subscribers), index=index)
+        self.suppressions = ledger.suppressions()
+
+    def reason(self, sub: Subscriber) -> Nothing | None:
+        if self.suppressions.active(sub.email):
+            found = suppressed_reason(self.ledger, sub)
+            if found is not None:
+                return found
+        row = self.rows.get(sub.email)
+        if row is None or self._new(sub, row):
             since = f" (since {_when(row[0])})" if row else ""
-            out.append(Nothing(sub.email, "new", f"new{since}: starts with the next digest; {BACKFILL_HINT}"))
-            continue
+            return Nothing(sub.email, "new", f"new{since}: starts with the next digest; {BACKFILL_HINT}")
         if sub.schedule:
-            fire = cron_trigger(sub.schedule, tz).get_next_fire_time(None, clock.astimezone(tz))
-            when = fire.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if fire else "never"
-            waiting = len(ledger.papers_after(row[1], last))
-            out.append(
-                Nothing(
-                    sub.email,
-                    "schedule",
-                    f"own schedule ({describe_cron(sub.schedule, config.schedule.timezone)}) not due: "
-                    f"`newsletter run` delivers at {when}; {waiting} new paper{'s' if waiting != 1 else ''} so far",
-                )
-            )
-            continue
-        if not latest_papers or row[1] < last:
-            continue  # new digests wait for its next pass: it will get what matches
-        got = delivered.get(sub.email)
-        if got is not None and got[0] == "sent" and got[1] >= latest[-1].seen_at:
+            return self._own_schedule(sub, sub.schedule, row)
+        if self.latest is None or not self.papers or row[1] < self.last:
+            return None  # new digests wait for its next pass: it will get what matches
+        got = self.delivered.get(sub.email)
+        if got is not None and got[0] == "sent" and got[1] >= self.latest.seen_at:
             # it had its email of the latest digest: the next pass has nothing for it (as --dry-run says)
-            out.append(Nothing(sub.email, "no-digest", "no new digest since its last email"))
-            continue
-        matched = matcher.match(sub)
-        if matched and matcher.match(sub, exclude_ids=ledger.sent_papers(sub.email)):
-            continue
-        name = latest[-1].path.rsplit("/", 1)[-1]
+            return Nothing(sub.email, "no-digest", "no new digest since its last email")
+        return self._latest_digest(sub, self.latest)
+
+    def _new(self, sub: Subscriber, row: SubscriberRow) -> bool:
+        return sub.email not in self.delivered and (self.latest is None or row[0] >= self.latest.seen_at)
+
+    def _own_schedule(self, sub: Subscriber, schedule: str, row: SubscriberRow) -> Nothing:
+        fire = cron_trigger(schedule, self.tz).get_next_fire_time(None, self.clock.astimezone(self.tz))
+        when = fire.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if fire else "never"
+        waiting = len(self.ledger.papers_after(row[1], self.last))
+        return Nothing(
+            sub.email,
+            "schedule",
+            f"own schedule ({describe_cron(schedule, self.config.schedule.timezone)}) not due: "
+            f"`newsletter run` delivers at {when}; {waiting} new paper{'s' if waiting != 1 else ''} so far",
+        )
+
+    def _latest_digest(self, sub: Subscriber, latest: DigestRow) -> Nothing | None:
+        matched = self.matcher.match(sub)
+        if matched and self.matcher.match(sub, exclude_ids=self.ledger.sent_papers(sub.email)):
+            return None
+        name = latest.path.rsplit("/", 1)[-1]
         if matched:
-            out.append(Nothing(sub.email, "already-sent", f"the latest digest ({name}): its matches were sent before"))
-        else:
-            out.append(Nothing(sub.email, "no-match", f"nothing matched in the latest digest ({name})"))
-    return out
+            return Nothing(sub.email, "already-sent", f"the latest digest ({name}): its matches were sent before")
+        return Nothing(sub.email, "no-match", f"nothing matched in the latest digest ({name})")
 
 
 def backfill_new(config: Config) -> list[str]:

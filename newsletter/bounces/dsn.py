@@ -304,6 +304,20 @@ def read_report(msg: Message, head: bytes, body: bytes) -> Report | Unreadable:
 def read_unsubscribe(msg: Message, head: bytes, address: str) -> UnsubscribeRequest | None:
     """A request to the unsubscribe ``address`` (local part, with or without
     ``+TOKEN``), or None when the headers say it is not one."""
+    addressed, token = _addressed(msg, address)
+    if not addressed:
+        return None  # not sent to the unsubscribe address: not a request to us
+    m = _SUBJECT.match(_subject(msg))
+    if m and m.group("token"):
+        token = token or m.group("token")
+    if not m and token is None:
+        return None  # mail to the unsubscribe address about something else
+    return UnsubscribeRequest(_report_id(msg, head), token, one_line(msg.get("From", ""), 200))
+
+
+def _addressed(msg: Message, address: str) -> tuple[bool, str | None]:
+    """Whether the message went to the unsubscribe ``address`` (or its ``+TOKEN``
+    form), and the token of that form."""
     local, _, domain = address.lower().rpartition("@")
     token = None
     addressed = False
@@ -317,14 +331,7 @@ def read_unsubscribe(msg: Message, head: bytes, address: str) -> UnsubscribeRequ
             )
             m = _PLUS.match(original) or _PLUS.match(rcpt)
             token = token or (m.group("token") if m else None)
-    if not addressed:
-        return None  # not sent to the unsubscribe address: not a request to us
-    m = _SUBJECT.match(_subject(msg))
-    if m and m.group("token"):
-        token = token or m.group("token")
-    if not m and token is None:
-        return None  # mail to the unsubscribe address about something else
-    return UnsubscribeRequest(_report_id(msg, head), token, one_line(msg.get("From", ""), 200))
+    return addressed, token
 
 
 def _subject(msg: Message) -> str:

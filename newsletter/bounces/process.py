@@ -160,7 +160,7 @@ class _Pass:
         self.summary.bounces += 1
         log.info("%s bounce for %s: %s %s", bounce.kind, tied.email, bounce.status or "", bounce.diagnostic or "")
         if reason:
-            self.summary.suppressed.append((tied.email.lower(), reason))
+            self.summary.suppressed.append((address_key(tied.email), reason))
             log.warning("%s: suppressed after %s", tied.email, reason)
 
 
@@ -171,12 +171,7 @@ def judge(config: Config, ledger: Ledger, report: Report) -> DeliveryRef | str:
     if len(ours) > 1:
         return f"it names several of our subscribers ({', '.join(ours)}); each of our deliveries has one recipient"
     if config.bounces.verp:
-        tied = next((t for a in report.to if is_verp(a) and (t := ledger.delivery_by_sender(a)) is not None), None)
-        if tied is None:
-            return "bounces.verp is on and it did not come back to the VERP address of one of our deliveries"
-        if ours and address_key(ours[0]) != address_key(tied.email):
-            return f"it names {ours[0]}, but came back to the VERP address of our delivery to {tied.email}"
-        return tied
+        return _by_verp(ledger, report, ours)
     if report.message_id is None:
         return "it returns no Message-ID of ours (without VERP, Final-Recipient alone proves nothing)"
     tied = ledger.delivery_for(report.message_id)
@@ -185,6 +180,16 @@ def judge(config: Config, ledger: Ledger, report: Report) -> DeliveryRef | str:
     if address_key(tied.email) not in {address_key(a) for a in report.named}:
         named = ", ".join(report.named) or "nobody"
         return f"its Message-ID is our delivery to {tied.email}, but it names {named}"
+    return tied
+
+
+def _by_verp(ledger: Ledger, report: Report, ours: list[str]) -> DeliveryRef | str:
+    """With VERP: the delivery whose return path the report came back to."""
+    tied = next((t for a in report.to if is_verp(a) and (t := ledger.delivery_by_sender(a)) is not None), None)
+    if tied is None:
+        return "bounces.verp is on and it did not come back to the VERP address of one of our deliveries"
+    if ours and address_key(ours[0]) != address_key(tied.email):
+        return f"it names {ours[0]}, but came back to the VERP address of our delivery to {tied.email}"
     return tied
 
 

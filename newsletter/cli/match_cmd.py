@@ -15,7 +15,7 @@ from newsletter.app.tuning import TRIAL_EMAIL, entry_stats, trial_subscriber
 from newsletter.base.errors import ConfigError
 from newsletter.base.wording import plural
 from newsletter.cli.options import config_option, json_option, load_config_leaving_out
-from newsletter.config import Subscriber, select_subscribers
+from newsletter.config import Config, Subscriber, select_subscribers
 from newsletter.digest import Paper
 from newsletter.digest.scan import digest_files, load_digests
 from newsletter.matching import Hit, Match
@@ -155,14 +155,7 @@ def match_command(
       newsletter match -c config.yaml --keyword "contrastive learning" --exclude medical
     """
     config = load_config_leaving_out(config_path)
-    if keywords or require:
-        if emails:
-            raise ConfigError("--keyword tries a keyword without a profile: leave out --subscriber")
-        subscribers: tuple[Subscriber, ...] = (trial_subscriber(config, keywords, require=require, exclude=exclude),)
-    elif exclude:
-        raise ConfigError("--exclude goes with --keyword K (or --require R)")
-    else:
-        subscribers = select_subscribers(config, emails)
+    subscribers = _chosen(config, emails, keywords, require, exclude)
     paths: list[str | Path] = list(files) if files else list(digest_files(config))
     loaded = load_digests(paths, fmt=config.digests.format)
     for err in loaded.errors:
@@ -175,20 +168,41 @@ def match_command(
             for sub, matches in plan_each(subscribers, loaded.papers, likes=read_like_state(config))
         )
         if keywords or require:  # a trial has no address: say what was tried
-            label = "; ".join(
-                f"{name} " + ", ".join(repr(v) for v in values)
-                for name, values in (("keyword", keywords), ("require", require), ("exclude", exclude))
-                if values
-            )
-            results = [(label if not as_json else TRIAL_EMAIL, next(iter(results))[1])]
-        if as_json:  # streamed; indented for a person at a terminal, compact for a program
-            for piece in match_json(results, indent=2 if sys.stdout.isatty() else None):
-                click.echo(piece, nl=False)
-            click.echo()
-        else:
-            _print_report(list(results), papers=len(loaded.papers))
+            label = TRIAL_EMAIL if as_json else _trial_label(keywords, require, exclude)
+            results = [(label, next(iter(results))[1])]
+        _print_matches(results, papers=len(loaded.papers), as_json=as_json)
     if loaded.errors:
         raise SystemExit(1)
+
+
+def _chosen(
+    config: Config, emails: Sequence[str], keywords: Sequence[str], require: Sequence[str], exclude: Sequence[str]
+) -> tuple[Subscriber, ...]:
+    """The subscribers to match: a keyword trial's own, or those named, or everyone."""
+    if keywords or require:
+        if emails:
+            raise ConfigError("--keyword tries a keyword without a profile: leave out --subscriber")
+        return (trial_subscriber(config, keywords, require=require, exclude=exclude),)
+    if exclude:
+        raise ConfigError("--exclude goes with --keyword K (or --require R)")
+    return select_subscribers(config, emails)
+
+
+def _trial_label(keywords: Sequence[str], require: Sequence[str], exclude: Sequence[str]) -> str:
+    return "; ".join(
+        f"{name} " + ", ".join(repr(v) for v in values)
+        for name, values in (("keyword", keywords), ("require", require), ("exclude", exclude))
+        if values
+    )
+
+
+def _print_matches(results: Iterable[tuple[str, list[Match]]], *, papers: int, as_json: bool) -> None:
+    if as_json:  # streamed; indented for a person at a terminal, compact for a program
+        for piece in match_json(results, indent=2 if sys.stdout.isatty() else None):
+            click.echo(piece, nl=False)
+        click.echo()
+    else:
+        _print_report(list(results), papers=papers)
 
 
 def _print_report(results: list[tuple[str, list[Match]]], *, papers: int) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Iterator
 
 import click
 
@@ -169,24 +170,29 @@ def send_command(
       newsletter send -c config.yaml --backfill
     """
     setup_logging(log_level)
-    verbose = verbose or sys.stdout.isatty()
+    _check_options(dry_run=dry_run, fetch_first=fetch_first, to=to, test_subscriber=test_subscriber, backfill=backfill)
     # a bad subscriber is left out (one line each), everybody else is served; exit 1 (SPEC 6c)
     config = load_config_leaving_out(config_path, level=None if dry_run else "error" if to is None else "warning")
     if to is not None:
-        if dry_run or backfill or fetch_first:
-            raise ConfigError("--to is a test send: it cannot go with --dry-run, --backfill or --fetch")
         _test_send(config, to, test_subscriber)
-        return
-    if test_subscriber is not None:
-        raise ConfigError("--subscriber goes with --to (a test send)")
-    if dry_run:
-        if fetch_first:
-            raise click.UsageError("--fetch writes digest files; it does not go with --dry-run")
+    elif dry_run:
         _dry_run(config, backfill=backfill)
         if config.left_out:
             raise SystemExit(1)  # the pass itself would exit 1
-        return
-    _pass(config, fetch_first=fetch_first, backfill=backfill, verbose=verbose)
+    else:
+        _pass(config, fetch_first=fetch_first, backfill=backfill, verbose=verbose or sys.stdout.isatty())
+
+
+def _check_options(
+    *, dry_run: bool, fetch_first: bool, to: str | None, test_subscriber: str | None, backfill: bool
+) -> None:
+    """Options that do not go together: one line, exit 2."""
+    if to is not None and (dry_run or backfill or fetch_first):
+        raise ConfigError("--to is a test send: it cannot go with --dry-run, --backfill or --fetch")
+    if to is None and test_subscriber is not None:
+        raise ConfigError("--subscriber goes with --to (a test send)")
+    if dry_run and fetch_first:
+        raise click.UsageError("--fetch writes digest files; it does not go with --dry-run")
 
 
 def _pass(config: Config, *, fetch_first: bool, backfill: bool, verbose: bool) -> None:
@@ -231,22 +237,30 @@ def _test_send(config: Config, to: str, subscriber: str | None) -> None:
 def _print_summary(summary: SendSummary, *, verbose: bool, left_out: int = 0) -> None:
     """The pass's problems on stderr, each once; the summary line with ``verbose`` or
     after a problem (stdout)."""
+    for line in _problems(summary):
+        click.echo(line, err=True)
+    if verbose or summary.exit_code or left_out:
+        click.echo(_summary_line(summary, left_out))
+
+
+def _problems(summary: SendSummary) -> Iterator[str]:
     for line in summary.ignored:
-        click.echo(f"warning: {line}", err=True)
+        yield f"warning: {line}"
     for path, error in summary.digest_errors:
-        click.echo(f"error: digest {error}" if path in error else f"error: {path}: {error}", err=True)
+        yield f"error: digest {error}" if path in error else f"error: {path}: {error}"
     for path, missing in summary.digest_partial:  # its papers are delivered; the lost ones named
-        click.echo(f"warning: digest {partial_line(path, missing)}", err=True)
+        yield f"warning: digest {partial_line(path, missing)}"
     for email, error in summary.failures:
-        click.echo(f"failed: {email}: {error}", err=True)
+        yield f"failed: {email}: {error}"
     if summary.stopped:
-        click.echo(f"error: delivery stopped: {summary.stopped} (the remaining deliveries stay pending)", err=True)
-    if not (verbose or summary.exit_code or left_out):
-        return
+        yield f"error: delivery stopped: {summary.stopped} (the remaining deliveries stay pending)"
+
+
+def _summary_line(summary: SendSummary, left_out: int) -> str:
     digests = f"{summary.digests_ok} new digest{'s' if summary.digests_ok != 1 else ''}"
     if summary.digests_failed:
         digests += f" ({summary.digests_failed} failed)"
-    click.echo(
+    return (
         f"{digests}; sent {summary.sent}, failed {summary.failed}, pending {summary.pending}"
         + (f" (incl. {summary.resent} re-sent from earlier runs)" if summary.resent else "")
         + f"; {summary.nothing} subscriber{'s' if summary.nothing != 1 else ''} with nothing new"

@@ -177,18 +177,7 @@ def _echo_status(config: Config, data: dict[str, Any], *, ran: bool) -> None:
         click.echo(f"left out: {plural(len(data['left_out']), 'subscriber')} (fix them; check lists every problem)")
         for left in config.left_out:
             click.echo(f"  {left}")
-    click.echo(f"digests: {len(data['digests'])}")
-    for d in data["digests"]:
-        click.echo(f"  {d['status']:<7} {d['path']}  {_digest_detail(d)}")
-    for f in data["ignored"]:
-        click.echo(f"  {f['path']}: not a digest ({f['kind']}), ignored")
-    c = data["deliveries"]
-    click.echo(f"deliveries: {c['sent']} sent, {c['pending']} pending, {c['failed']} failed")
-    for f in data["failed"]:
-        click.echo(f"  failed {f['email']}: {f['error']}")
-    click.echo(f"bounced: {plural(len(data['bounced']), 'address', 'addresses')} suppressed")
-    for b in data["bounced"]:
-        click.echo(f"  bounced {b['email']}: {b['reason']} since {b['since']}")
+    _echo_deliveries(data)
     _echo_first(
         f"bounce reports ignored: {len(data['ignored_reports'])}",
         [f"{r['report_id']} ({r['at']}): {r['reason']}" for r in data["ignored_reports"]],
@@ -209,6 +198,22 @@ def _echo_status(config: Config, data: dict[str, Any], *, ran: bool) -> None:
             click.echo(f"  {fb['email']}: {fb['action']} {fb['title']}")
     click.echo(f"last run: {data['last_run'] or 'never'}")
     click.echo(f"next run: {data['next_run'] or '-'} ({describe_cron(config.schedule.cron, config.schedule.timezone)})")
+
+
+def _echo_deliveries(data: dict[str, Any]) -> None:
+    """Digests (and files that are not), deliveries, failures and bounces."""
+    click.echo(f"digests: {len(data['digests'])}")
+    for d in data["digests"]:
+        click.echo(f"  {d['status']:<7} {d['path']}  {_digest_detail(d)}")
+    for f in data["ignored"]:
+        click.echo(f"  {f['path']}: not a digest ({f['kind']}), ignored")
+    c = data["deliveries"]
+    click.echo(f"deliveries: {c['sent']} sent, {c['pending']} pending, {c['failed']} failed")
+    for f in data["failed"]:
+        click.echo(f"  failed {f['email']}: {f['error']}")
+    click.echo(f"bounced: {plural(len(data['bounced']), 'address', 'addresses')} suppressed")
+    for b in data["bounced"]:
+        click.echo(f"  bounced {b['email']}: {b['reason']} since {b['since']}")
 
 
 def _echo_first(title: str, lines: list[str], limit: int = 50) -> None:

@@ -68,7 +68,7 @@ from newsletter.digest.guard import one_line
 from newsletter.digest.scan import digest_files, stray_files
 from newsletter.fetch import fetch_sources
 from newsletter.render import Renderer
-from newsletter.store import Ledger
+from newsletter.store import Ledger, UnfinishedRun
 from newsletter.web.unsubscribe import UnsubscribeServer
 
 log = logging.getLogger("newsletter.daemon")
@@ -318,14 +318,7 @@ class Daemon:
                 log.info("pending deliveries found: re-sending them now")
                 await self.deliver([], reason="catch-up")
             return
-        wanted: set[str] = set()
-        everybody = any(run.serving is None for run in unfinished)
-        for run in unfinished:
-            wanted.update(run.serving or ())
-        candidates = [s for s in self.config.subscribers if everybody or s.email in wanted]
-        horizons = await self.db(Ledger.horizons, [s.email for s in candidates])
-        upto = min((run.upto for run in unfinished if run.upto is not None), default=None)
-        members = [s for s in candidates if upto is None or horizons.get(s.email, upto) < upto]
+        members = await self._not_reached(unfinished)
         log.info(
             "finishing %d interrupted pass%s: %d subscriber%s not reached, %d pending deliver%s",
             len(unfinished),
@@ -336,6 +329,16 @@ class Daemon:
             "ies" if len(pending) != 1 else "y",
         )
         await self.deliver(members, reason="resume", resumes=[run.id for run in unfinished])
+
+    async def _not_reached(self, unfinished: list[UnfinishedRun]) -> list[Subscriber]:
+        """The subscribers the interrupted passes served whose horizon is below the
+        digests those passes delivered."""
+        everybody = any(run.serving is None for run in unfinished)
+        wanted = {email for run in unfinished for email in run.serving or ()}
+        candidates = [s for s in self.config.subscribers if everybody or s.email in wanted]
+        horizons = await self.db(Ledger.horizons, [s.email for s in candidates])
+        upto = min((run.upto for run in unfinished if run.upto is not None), default=None)
+        return [s for s in candidates if upto is None or horizons.get(s.email, upto) < upto]
 
     # ------------------------------------------------------------------ signals
 

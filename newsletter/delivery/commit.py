@@ -57,14 +57,10 @@ class Committer:
     async def _drain(self) -> None:
         while self._waiting.results or self._waiting.batches:
             now, self._waiting = self._waiting, _Waiting([], [])
-            futures: list[asyncio.Future[None]] | list[asyncio.Future[list[int]]]
             try:
                 ids = await self._write([b for b, _ in now.batches], [r for r, _ in now.results])
             except BaseException as exc:
-                for futures in ([f for _, f in now.results], [f for _, f in now.batches]):
-                    for fut in futures:
-                        if not fut.done():
-                            fut.set_exception(exc)
+                _fail(now, exc)
                 if isinstance(exc, Exception):
                     return  # handed to every waiter: nobody else needs it
                 raise
@@ -74,3 +70,12 @@ class Committer:
             for (_, bfut), batch_ids in zip(now.batches, ids, strict=True):
                 if not bfut.done():
                     bfut.set_result(batch_ids)
+
+
+def _fail(group: _Waiting, exc: BaseException) -> None:
+    """The group's write failed: every waiter of it gets the error."""
+    futures: list[asyncio.Future[None]] | list[asyncio.Future[list[int]]]
+    for futures in ([f for _, f in group.results], [f for _, f in group.batches]):
+        for fut in futures:
+            if not fut.done():
+                fut.set_exception(exc)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from newsletter.base.addresses import address_key
 from newsletter.base.wording import plural
 from newsletter.config import Config
 from newsletter.digest import Paper
@@ -97,16 +98,10 @@ def embed_new(config: Config, ledger: Ledger) -> int:
     ``lexical`` who likes, dislikes or has a library, or feedback from the email (papers
     of earlier digests are embedded then). A failure is one log line (matching then
     embeds what it misses). Returns how many."""
-    from newsletter.store import feedback_rows, store_vectors, stored_vectors
-
-    semantic_users = [s for s in config.subscribers if s.similarity != "lexical"]
-    if not any(s.like or s.dislike or s.library is not None for s in semantic_users):
-        emails = {s.email.lower() for s in semantic_users}
-        if not any(row.email in emails for row in feedback_rows(ledger)):
-            return 0
     from newsletter.matching import semantic
+    from newsletter.store import store_vectors, stored_vectors
 
-    if not semantic.available():
+    if not _semantic_wanted(config, ledger) or not semantic.available():
         return 0
     from newsletter.matching.library import read_library
 
@@ -139,3 +134,15 @@ def preview_digests(config: Config, ledger: Ledger | None, *, now: float | None 
     ):
         out.add(found)
     return out.papers, out
+
+
+def _semantic_wanted(config: Config, ledger: Ledger) -> bool:
+    """Someone would match by meaning: a subscriber not set to ``lexical`` who likes,
+    dislikes or has a library, or who gave feedback from the email."""
+    from newsletter.store import feedback_rows
+
+    semantic_users = [s for s in config.subscribers if s.similarity != "lexical"]
+    if any(s.like or s.dislike or s.library is not None for s in semantic_users):
+        return True
+    emails = {address_key(s.email) for s in semantic_users}
+    return any(row.email in emails for row in feedback_rows(ledger))

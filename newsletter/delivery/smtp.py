@@ -257,6 +257,56 @@ class _Throttle:
                     return
 
 
+async def _connect(client: aiosmtplib.SMTP, where: str, port: int) -> None:
+    """Connect (and TLS, as configured); each failure as temporary or fatal."""
+    try:
+        await client.connect()
+    except aiosmtplib.SMTPConnectResponseError as exc:
+        raise _Temporary(
+            f"{where} refused the session: {_reply(exc)}", rate_limited=is_rate_limit(exc.code, exc.message)
+        ) from None
+    except (
+        aiosmtplib.SMTPConnectError,
+        aiosmtplib.SMTPTimeoutError,
+        aiosmtplib.SMTPServerDisconnected,
+        OSError,
+    ) as exc:
+        cause = _ssl_cause(exc)
+        if cause is not None:
+            raise _Fatal(f"TLS with {where} failed: {cause}{tls_hint(cause, port)}") from None
+        raise _Temporary(f"cannot connect to {where}: {exc}") from None
+    except aiosmtplib.SMTPResponseException as exc:
+        client.close()
+        if exc.code >= 500:
+            raise _Fatal(f"{where} refused the session: {_reply(exc)}") from None
+        raise _Temporary(f"{where}: {_reply(exc)}", rate_limited=is_rate_limit(exc.code, exc.message)) from None
+    except aiosmtplib.SMTPException as exc:  # e.g. STARTTLS not offered
+        client.close()
+        raise _Fatal(f"{where}: {exc}; refusing to continue without TLS") from None
+    except ssl.SSLError as exc:
+        client.close()
+        raise _Fatal(f"TLS with {where} failed: {exc}{tls_hint(exc, port)}") from None
+
+
+async def _mechanism(client: aiosmtplib.SMTP, where: str) -> str:
+    """The one AUTH mechanism we use with this server (after EHLO, when not yet said)."""
+    if client.last_ehlo_response is None:
+        try:
+            await client.ehlo()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            client.close()
+            raise _Temporary(f"EHLO with {where}: {exc}") from None
+    if not client.supports_extension("auth"):
+        client.close()
+        raise _Fatal(f"{where} offers no AUTH (smtp.username is set)")
+    methods = client.supported_auth_methods
+    method = next((m for m in ("plain", "login", "cram-md5") if m in methods), None)
+    if method is None:
+        client.close()
+        raise _Fatal(f"{where} offers no AUTH mechanism we speak ({', '.join(methods) or 'none'})")
+    return method
+
+
 class _Session:
     """One SMTP session of a worker, (re)opened on demand."""
 
@@ -305,51 +355,28 @@ class _Session:
             local_hostname=s.helo,
         )
         where = f"{s.host}:{s.effective_port}"
-        try:
-            await client.connect()
-        except aiosmtplib.SMTPConnectResponseError as exc:
-            raise _Temporary(
-                f"{where} refused the session: {_reply(exc)}", rate_limited=is_rate_limit(exc.code, exc.message)
-            ) from None
-        except (
-            aiosmtplib.SMTPConnectError,
-            aiosmtplib.SMTPTimeoutError,
-            aiosmtplib.SMTPServerDisconnected,
-            OSError,
-        ) as exc:
-            cause = _ssl_cause(exc)
-            if cause is not None:
-                raise _Fatal(f"TLS with {where} failed: {cause}{tls_hint(cause, s.effective_port)}") from None
-            raise _Temporary(f"cannot connect to {where}: {exc}") from None
-        except aiosmtplib.SMTPResponseException as exc:
-            client.close()
-            if exc.code >= 500:
-                raise _Fatal(f"{where} refused the session: {_reply(exc)}") from None
-            raise _Temporary(f"{where}: {_reply(exc)}", rate_limited=is_rate_limit(exc.code, exc.message)) from None
-        except aiosmtplib.SMTPException as exc:  # e.g. STARTTLS not offered
-            client.close()
-            raise _Fatal(f"{where}: {exc}; refusing to continue without TLS") from None
-        except ssl.SSLError as exc:
-            client.close()
-            raise _Fatal(f"TLS with {where} failed: {exc}{tls_hint(exc, s.effective_port)}") from None
+        await _connect(client, where, s.effective_port)
         encrypted = client.get_transport_info("sslcontext") is not None
         if s.security != "none" and not encrypted:  # belt and braces: never AUTH/DATA in clear
             client.close()
             raise _Fatal(f"{where}: the session is not encrypted; refusing to continue")
         if s.username:
-            if not encrypted:
-                self.owner.warn_once("AUTH without TLS (smtp.security: none): the password travels in clear")
-            if self.owner.auth_ok:
-                await self._login(client, where)
-            else:
-                # the first login of the run goes alone: a refused password costs ONE failed
-                # AUTH, never one per session (servers lock accounts out)
-                async with self.owner.auth_lock:
-                    await self._login(client, where)
+            await self._authenticate(client, where, encrypted=encrypted)
         self.client = client
         self.messages = 0
         log.debug("session %d: connected to %s", self.number, where)
         return client
+
+    async def _authenticate(self, client: aiosmtplib.SMTP, where: str, *, encrypted: bool) -> None:
+        if not encrypted:
+            self.owner.warn_once("AUTH without TLS (smtp.security: none): the password travels in clear")
+        if self.owner.auth_ok:
+            await self._login(client, where)
+            return
+        # the first login of the run goes alone: a refused password costs ONE failed
+        # AUTH, never one per session (servers lock accounts out)
+        async with self.owner.auth_lock:
+            await self._login(client, where)
 
     async def _login(self, client: aiosmtplib.SMTP, where: str) -> None:
         """One AUTH with one mechanism (aiosmtplib's ``login`` tries every mechanism the
@@ -359,39 +386,29 @@ class _Session:
         if self.owner.auth_failed is not None:
             client.close()
             raise _Fatal(self.owner.auth_failed)
-        if client.last_ehlo_response is None:
-            try:
-                await client.ehlo()
-            except (aiosmtplib.SMTPException, OSError) as exc:
-                client.close()
-                raise _Temporary(f"EHLO with {where}: {exc}") from None
-        if not client.supports_extension("auth"):
-            client.close()
-            raise _Fatal(f"{where} offers no AUTH (smtp.username is set)")
-        methods = client.supported_auth_methods
-        method = next((m for m in ("plain", "login", "cram-md5") if m in methods), None)
-        if method is None:
-            client.close()
-            raise _Fatal(f"{where} offers no AUTH mechanism we speak ({', '.join(methods) or 'none'})")
+        method = await _mechanism(client, where)
         auth = {"plain": client.auth_plain, "login": client.auth_login, "cram-md5": client.auth_crammd5}[method]
         try:
             await auth(s.username, self.owner.password or "")
             self.owner.auth_ok = True
-        except aiosmtplib.SMTPAuthenticationError as exc:
-            client.close()
-            self.owner.auth_failed = f"AUTH as {s.username} refused by {where}: {_reply(exc)}"
-            raise _Fatal(self.owner.auth_failed) from None
-        except aiosmtplib.SMTPResponseException as exc:
-            client.close()
-            if exc.code >= 500:
-                self.owner.auth_failed = f"AUTH as {s.username} with {where}: {_reply(exc)}"
-                raise _Fatal(self.owner.auth_failed) from None
-            raise _Temporary(f"AUTH with {where}: {_reply(exc)}") from None
         except aiosmtplib.SMTPException as exc:
             client.close()
-            if isinstance(exc, aiosmtplib.SMTPServerDisconnected | aiosmtplib.SMTPTimeoutError):
-                raise _Temporary(f"AUTH with {where}: {exc}") from None
-            raise _Fatal(f"AUTH as {s.username} with {where}: {exc}") from None
+            raise self._auth_error(exc, s.username, where) from None
+
+    def _auth_error(self, exc: aiosmtplib.SMTPException, username: str, where: str) -> Exception:
+        """A refused login stops the run (and no session tries again); a dropped
+        connection or a 4xx is temporary."""
+        if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+            self.owner.auth_failed = f"AUTH as {username} refused by {where}: {_reply(exc)}"
+            return _Fatal(self.owner.auth_failed)
+        if isinstance(exc, aiosmtplib.SMTPResponseException):
+            if exc.code >= 500:
+                self.owner.auth_failed = f"AUTH as {username} with {where}: {_reply(exc)}"
+                return _Fatal(self.owner.auth_failed)
+            return _Temporary(f"AUTH with {where}: {_reply(exc)}")
+        if isinstance(exc, aiosmtplib.SMTPServerDisconnected | aiosmtplib.SMTPTimeoutError):
+            return _Temporary(f"AUTH with {where}: {exc}")
+        return _Fatal(f"AUTH as {username} with {where}: {exc}")
 
     async def _reset(self) -> None:
         client = self.client
@@ -666,13 +683,9 @@ class SmtpSender:
     async def _deliver(self, session: _Session, item: Outgoing) -> Result:
         attempts = 0
         while True:
-            if self.stats.stopped:
-                return Result(item, "pending", attempts, f"not sent: {self.stats.stopped}")
-            if self._stopping():
-                return Result(item, "pending", attempts, "not sent: shutting down")
-            await self.throttle.wait(self.stop)
-            if self._stopping():
-                return Result(item, "pending", attempts, "not sent: shutting down")
+            held = await self._held(item, attempts)
+            if held is not None:
+                return held
             attempts += 1
             try:
                 if self.limiter is not None:
@@ -697,25 +710,45 @@ class SmtpSender:
                 )
                 return Result(item, "pending", attempts, f"{exc} (may have been delivered)")
             except _Temporary as exc:
-                if attempts > self.settings.retries:
-                    log.warning(
-                        "%s: %s; giving up for this run after %d attempts (left pending)", item.recipient, exc, attempts
-                    )
-                    if session.client is None and str(exc).startswith("cannot connect"):
-                        self._stop(str(exc))
-                    return Result(item, "pending", attempts, str(exc))
-                if exc.rate_limited:
-                    # slow the whole pool down, not just this message: every session waits
-                    self.throttle.hit(str(exc))
-                    continue
-                delay = min(self.backoff * 2 ** (attempts - 1), self.backoff_cap)
-                delay *= 0.5 + self.rng.random()
-                log.info("%s: %s; retry %d/%d in %.2f s", item.recipient, exc, attempts, self.settings.retries, delay)
-                if self.stop is None:
-                    await asyncio.sleep(delay)
-                else:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.stop.wait(), delay)
+                gave_up = await self._retry(session, item, exc, attempts)
+                if gave_up is not None:
+                    return gave_up
+
+    async def _held(self, item: Outgoing, attempts: int) -> Result | None:
+        """The message is not tried (again): the run stopped, or is stopping; else None,
+        after any pool-wide pause for a rate limit."""
+        if self.stats.stopped:
+            return Result(item, "pending", attempts, f"not sent: {self.stats.stopped}")
+        if self._stopping():
+            return Result(item, "pending", attempts, "not sent: shutting down")
+        await self.throttle.wait(self.stop)
+        if self._stopping():
+            return Result(item, "pending", attempts, "not sent: shutting down")
+        return None
+
+    async def _retry(self, session: _Session, item: Outgoing, exc: _Temporary, attempts: int) -> Result | None:
+        """Temporary trouble: a pending result after ``smtp.retries`` retries; else None,
+        after the pool-wide pause (a rate limit) or this message's backoff."""
+        if attempts > self.settings.retries:
+            log.warning(
+                "%s: %s; giving up for this run after %d attempts (left pending)", item.recipient, exc, attempts
+            )
+            if session.client is None and str(exc).startswith("cannot connect"):
+                self._stop(str(exc))
+            return Result(item, "pending", attempts, str(exc))
+        if exc.rate_limited:
+            # slow the whole pool down, not just this message: every session waits
+            self.throttle.hit(str(exc))
+            return None
+        delay = min(self.backoff * 2 ** (attempts - 1), self.backoff_cap)
+        delay *= 0.5 + self.rng.random()
+        log.info("%s: %s; retry %d/%d in %.2f s", item.recipient, exc, attempts, self.settings.retries, delay)
+        if self.stop is None:
+            await asyncio.sleep(delay)
+        else:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), delay)
+        return None
 
 
 def wire_data(message: bytes) -> bytes | None:

@@ -66,6 +66,18 @@ def _published(entry: Any) -> date | None:
     return None
 
 
+def _pdf_link(entry: Any) -> str | None:
+    """The entry's link to its PDF, when it has one."""
+    for link in entry.get("links") or ():
+        if link.get("type") == "application/pdf" or link.get("title") == "pdf":
+            return str(link.get("href")) if link.get("href") is not None else None
+    return None
+
+
+def _categories(entry: Any) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(t.get("term") for t in entry.get("tags") or () if t.get("term")))
+
+
 def _paper(entry: Any, *, source: str) -> Paper:
     axid = _id_of(entry)
     title = " ".join(str(entry.get("title") or "").split())
@@ -74,15 +86,8 @@ def _paper(entry: Any, *, source: str) -> Paper:
     text = str(entry.get("summary") or entry.get("description") or "")
     text = _ABSTRACT.sub("", text)
     abstract = unwrap_text(text)
-    pdf = next(
-        (
-            link.get("href")
-            for link in entry.get("links") or ()
-            if link.get("type") == "application/pdf" or link.get("title") == "pdf"
-        ),
-        None,
-    )
-    categories = tuple(dict.fromkeys(t.get("term") for t in entry.get("tags") or () if t.get("term")))
+    pdf = _pdf_link(entry)
+    categories = _categories(entry)
     links = extract_links(abstract)
     return Paper(
         title=title,

@@ -102,41 +102,42 @@ def _strings(value: Any, *, source: str, where: str, key: str) -> tuple[str, ...
     return tuple(v.strip() for v in value if v.strip())
 
 
+def _either(rec: dict[str, Any], obj: dict[str, Any], key: str) -> Any:
+    """A field of the API's paper record, else of the entry around it."""
+    return rec.get(key) or obj.get(key)
+
+
 def _api_paper(obj: dict[str, Any], *, source: str, where: str) -> Paper | None:
     rec: dict[str, Any] = obj["paper"]
-    if rec.get("withdrawnAt") or obj.get("withdrawnAt"):
+    if _either(rec, obj, "withdrawnAt"):
         return None
-    title = _str(rec.get("title") or obj.get("title"), source=source, where=where, key="title", required=True)
+    title = _str(_either(rec, obj, "title"), source=source, where=where, key="title", required=True)
     assert title is not None
     title = " ".join(title.split())
-    abstract = unwrap_text(
-        _str(rec.get("summary") or obj.get("summary"), source=source, where=where, key="summary") or ""
-    )
+    abstract = unwrap_text(_str(_either(rec, obj, "summary"), source=source, where=where, key="summary") or "")
     given = rec.get("id")
     if given is not None and not isinstance(given, str):
         raise DigestParseError(f"{where}: 'paper.id' must be a string", path=source)
+    hf_id = given.strip() if given else ""
     axid = arxiv_id(given)
     authors, names = _authors(rec.get("authors"), source=source, where=where)
-    stars = rec.get("githubStars")
     links = extract_links(abstract)
     code = _url(rec.get("githubRepo"), source=source, where=where, key="githubRepo")
     return Paper(
         title=title,
         abstract=abstract,
-        id=axid or (given.strip() if given and given.strip() else paper_id(title)),
+        id=axid or hf_id or paper_id(title),
         source=source,
         authors=authors,
         author_names=names,
-        organization=_org(rec.get("organization") or obj.get("organization"), source=source, where=where),
-        published=_date(
-            rec.get("publishedAt") or obj.get("publishedAt"), source=source, where=where, key="publishedAt"
-        ),
+        organization=_org(_either(rec, obj, "organization"), source=source, where=where),
+        published=_date(_either(rec, obj, "publishedAt"), source=source, where=where, key="publishedAt"),
         upvotes=_int(rec.get("upvotes"), source=source, where=where, key="upvotes"),
         comments=_int(obj.get("numComments"), source=source, where=where, key="numComments"),
-        url=HF_PAPER_URL.format(id=given.strip()) if given and given.strip() else None,
+        url=HF_PAPER_URL.format(id=hf_id) if hf_id else None,
         pdf_url=ARXIV_PDF_URL.format(id=axid) if axid else None,
         code_url=code or next((u for u in links if "github.com/" in u), None),
-        code_stars=_int(stars, source=source, where=where, key="githubStars") if code else None,
+        code_stars=_int(rec.get("githubStars"), source=source, where=where, key="githubStars") if code else None,
         project_url=_url(rec.get("projectPage"), source=source, where=where, key="projectPage"),
         summary=_str(rec.get("ai_summary"), source=source, where=where, key="ai_summary"),
         thumbnail=_url(obj.get("thumbnail"), source=source, where=where, key="thumbnail"),

@@ -318,24 +318,30 @@ def unique_papers(papers: Iterable[Paper]) -> tuple[Paper, ...]:
                 where[k] = len(out)
             out.append(paper)
             continue
-        first = min(slots)
-        merged = out[first]
-        assert merged is not None
-        for slot in sorted(slots - {first}):  # this record ties two earlier ones together
-            other = out[slot]
-            assert other is not None
-            merged = merge(merged, other)
-        merged = merge(merged, paper)
-        out[first] = merged
-        for slot in slots - {first}:
-            out[slot] = None
-        for k in (*keys, *merged.keys):
-            where[k] = first
-        if len(slots) > 1:
-            for k, slot in list(where.items()):
-                if slot in slots:
-                    where[k] = first
+        _merge_into(out, where, paper, slots)
     return tuple(p for p in out if p is not None)
+
+
+def _merge_into(out: list[Paper | None], where: dict[str, int], paper: Paper, slots: set[int]) -> None:
+    """Merge ``paper`` into the earliest of the ``slots`` its keys were seen at; a record
+    that ties several earlier ones together merges them all there."""
+    first = min(slots)
+    merged = out[first]
+    assert merged is not None
+    for slot in sorted(slots - {first}):
+        other = out[slot]
+        assert other is not None
+        merged = merge(merged, other)
+    merged = merge(merged, paper)
+    out[first] = merged
+    for slot in slots - {first}:
+        out[slot] = None
+    for k in (*paper.keys, *merged.keys):
+        where[k] = first
+    if len(slots) > 1:
+        for k, slot in list(where.items()):
+            if slot in slots:
+                where[k] = first
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,7 +48,7 @@ from newsletter.base.cron import timezone
 from newsletter.base.errors import ConfigError
 from newsletter.config import Config
 from newsletter.fetch import client as http
-from newsletter.fetch.sources import AnySource, BadAnswer, accept, file_name, inspect, request_url
+from newsletter.fetch.sources import AnySource, BadAnswer, Inspection, accept, file_name, inspect, request_url
 from newsletter.store import FetchState, Ledger, LedgerError
 
 Outcome = Literal["written", "unchanged", "empty", "failed"]
@@ -200,75 +200,99 @@ def _fetch_one(
     backoff: float,
     stop: threading.Event | None,
 ) -> tuple[SourceResult, FetchState]:
-    url = request_url(source, day)
-    headers = {"Accept": accept(source)}
-    same_url = previous is not None and previous.url == url
-    if previous is not None and same_url:
-        if previous.etag:
-            headers["If-None-Match"] = previous.etag
-        if previous.last_modified:
-            headers["If-Modified-Since"] = previous.last_modified
-    now = time.time()
+    return _SourceFetch(config, source, day, previous, ledger).run(client, backoff=backoff, stop=stop)
 
-    def state(result: SourceResult, etag: str | None, modified: str | None) -> FetchState:
+
+class _SourceFetch:
+    """One source's fetch for one day: the request (with the validators of the same URL's
+    last answer), the answer judged, the file written; each outcome with the state to keep."""
+
+    def __init__(
+        self, config: Config, source: AnySource, day: date, previous: FetchState | None, ledger: Ledger
+    ) -> None:
+        self.config, self.source, self.day, self.previous, self.ledger = config, source, day, previous, ledger
+        self.url = request_url(source, day)
+        same_url = previous is not None and previous.url == self.url
+        self.kept_etag = previous.etag if previous is not None and same_url else None
+        self.kept_modified = previous.last_modified if previous is not None and same_url else None
+        self.now = time.time()
+
+    def headers(self) -> dict[str, str]:
+        headers = {"Accept": accept(self.source)}
+        if self.kept_etag:
+            headers["If-None-Match"] = self.kept_etag
+        if self.kept_modified:
+            headers["If-Modified-Since"] = self.kept_modified
+        return headers
+
+    def state(self, result: SourceResult, etag: str | None, modified: str | None) -> FetchState:
         ok = result.outcome != "failed"
+        previous = self.previous
         return FetchState(
-            source=source.key,
-            url=url,
+            source=self.source.key,
+            url=self.url,
             etag=etag,
             last_modified=modified,
-            checked_at=now,
+            checked_at=self.now,
             outcome=result.outcome,
             detail=result.error if not ok else (str(result.path) if result.path else None),
             http_status=result.http_status,
-            ok_at=now if ok else (previous.ok_at if previous else None),
+            ok_at=self.now if ok else (previous.ok_at if previous else None),
         )
 
-    kept_etag = previous.etag if previous and same_url else None
-    kept_modified = previous.last_modified if previous and same_url else None
-    try:
-        answer = http.get(
-            client,
-            url,
-            headers=headers,
-            retries=config.fetch.retries,
-            timeout=config.fetch.timeout,
-            max_bytes=config.fetch.max_bytes,
-            backoff=backoff,
-            stop=stop,
+    def run(
+        self, client: httpx.Client, *, backoff: float, stop: threading.Event | None
+    ) -> tuple[SourceResult, FetchState]:
+        key, url, fetch = self.source.key, self.url, self.config.fetch
+        try:
+            answer = http.get(
+                client,
+                url,
+                headers=self.headers(),
+                retries=fetch.retries,
+                timeout=fetch.timeout,
+                max_bytes=fetch.max_bytes,
+                backoff=backoff,
+                stop=stop,
+            )
+        except http.FetchFailed as exc:
+            failed = SourceResult(key, url, "failed", attempts=exc.attempts, http_status=exc.status, error=str(exc))
+            return failed, self.state(failed, self.kept_etag, self.kept_modified)
+        etag = answer.etag or self.kept_etag
+        modified = answer.last_modified or self.kept_modified
+        if answer.status == 304:
+            unchanged = SourceResult(key, url, "unchanged", attempts=answer.attempts, http_status=304)
+            return unchanged, self.state(unchanged, etag, modified)
+        try:
+            seen = inspect(self.source, answer.body)
+        except BadAnswer as exc:
+            size = len(answer.body)
+            bad = SourceResult(key, url, "failed", size=size, attempts=answer.attempts, http_status=200, error=str(exc))
+            return bad, self.state(bad, None, None)  # never answer a broken body with "not modified" later
+        read = SourceResult(
+            key, url, "empty", items=seen.items, size=len(answer.body), attempts=answer.attempts, http_status=200
         )
-    except http.FetchFailed as exc:
-        failed = SourceResult(source.key, url, "failed", attempts=exc.attempts, http_status=exc.status, error=str(exc))
-        return failed, state(failed, kept_etag, kept_modified)
-    etag = answer.etag or kept_etag
-    modified = answer.last_modified or kept_modified
-    if answer.status == 304:
-        unchanged = SourceResult(source.key, url, "unchanged", attempts=answer.attempts, http_status=304)
-        return unchanged, state(unchanged, etag, modified)
-    try:
-        seen = inspect(source, answer.body)
-    except BadAnswer as exc:
-        bad = SourceResult(
-            source.key, url, "failed", size=len(answer.body), attempts=answer.attempts, http_status=200, error=str(exc)
-        )
-        return bad, state(bad, None, None)  # never answer a broken body with "not modified" later
-    read = SourceResult(
-        source.key, url, "empty", items=seen.items, size=len(answer.body), attempts=answer.attempts, http_status=200
-    )
-    if seen.items == 0:
-        return read, state(read, etag, modified)
-    target = config.digests.directory / file_name(source, day, seen)
-    try:
-        current = target.read_bytes() if target.is_file() else None
-    except OSError:
-        current = None
-    if current == answer.body or ledger.has_digest(hashlib.sha256(answer.body).hexdigest()):
-        unchanged = replace(read, outcome="unchanged", path=target)
-        return unchanged, state(unchanged, etag, modified)
-    try:
-        write_atomically(target, answer.body)
-    except OSError as exc:
-        failed = replace(read, outcome="failed", error=f"cannot write {target}: {exc.strerror or exc}")
-        return failed, state(failed, None, None)
-    written = replace(read, outcome="written", path=target)
-    return written, state(written, etag, modified)
+        if seen.items == 0:
+            return read, self.state(read, etag, modified)
+        return self.store(read, seen, answer.body, etag, modified)
+
+    def store(
+        self, read: SourceResult, seen: Inspection, body: bytes, etag: str | None, modified: str | None
+    ) -> tuple[SourceResult, FetchState]:
+        """The answer's file written (whole, renamed into place), unless the same bytes
+        are there already or were picked up before."""
+        target = self.config.digests.directory / file_name(self.source, self.day, seen)
+        try:
+            current = target.read_bytes() if target.is_file() else None
+        except OSError:
+            current = None
+        if current == body or self.ledger.has_digest(hashlib.sha256(body).hexdigest()):
+            unchanged = replace(read, outcome="unchanged", path=target)
+            return unchanged, self.state(unchanged, etag, modified)
+        try:
+            write_atomically(target, body)
+        except OSError as exc:
+            failed = replace(read, outcome="failed", error=f"cannot write {target}: {exc.strerror or exc}")
+            return failed, self.state(failed, None, None)
+        written = replace(read, outcome="written", path=target)
+        return written, self.state(written, etag, modified)

@@ -268,23 +268,32 @@ def snippet_windows(full: str, shown: int, hits: Sequence[Hit], profile: Compile
         if not spans or None in spans:
             continue
         start, end = min(s for s, _ in spans if s is not None), max(e for _, e in spans if e is not None)  # type: ignore[misc]
-        lo = max(0, start - SNIPPET_CONTEXT)
-        hi = min(len(full), end + SNIPPET_CONTEXT)
-        if lo > 0:
-            space = full.find(" ", lo, start)
-            lo = space + 1 if space >= 0 else start
-        if hi < len(full):
-            space = full.rfind(" ", end, hi)
-            hi = space if space >= 0 else end
-        windows.append((lo, hi))
-    windows.sort()
+        windows.append(_window(full, start, end))
+    return _merged(windows)[:MAX_SNIPPETS]
+
+
+def _window(full: str, start: int, end: int) -> Span:
+    """``SNIPPET_CONTEXT`` characters around ``start:end``, cut at word boundaries."""
+    lo = max(0, start - SNIPPET_CONTEXT)
+    hi = min(len(full), end + SNIPPET_CONTEXT)
+    if lo > 0:
+        space = full.find(" ", lo, start)
+        lo = space + 1 if space >= 0 else start
+    if hi < len(full):
+        space = full.rfind(" ", end, hi)
+        hi = space if space >= 0 else end
+    return lo, hi
+
+
+def _merged(windows: list[Span]) -> list[Span]:
+    """Overlapping windows as one, in text order."""
     merged: list[Span] = []
-    for lo, hi in windows:
+    for lo, hi in sorted(windows):
         if merged and lo <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
         else:
             merged.append((lo, hi))
-    return merged[:MAX_SNIPPETS]
+    return merged
 
 
 def snippets_of(full: str, windows: Sequence[Span], spans: Sequence[Span]) -> tuple[tuple[Segment, ...], ...]:

@@ -87,6 +87,26 @@ def advance_horizons(cur: Cursor, keys: Sequence[str], horizon: int) -> None:
     cur.execute("UPDATE subscribers SET horizon = GREATEST(horizon, %s) WHERE email = ANY(%s)", (horizon, list(keys)))
 
 
+def record_outcomes(cur: Cursor, now: float, outcomes: Sequence[Outcome]) -> None:
+    """The outcomes of SMTP transactions: ``sent`` (papers recorded as sent, bytes dropped),
+    or ``failed``/``pending`` with the error kept."""
+    unsent = [o for o in outcomes if o.status != "sent"]
+    if unsent:
+        cur.execute(
+            _UNSENT,
+            {
+                "now": now,
+                "ids": [o.id for o in unsent],
+                "statuses": [o.status for o in unsent],
+                "attempts": [o.attempts for o in unsent],
+                "errors": [o.error for o in unsent],
+            },
+        )
+    sent = [o for o in outcomes if o.status == "sent"]
+    if sent:
+        cur.execute(_SENT, {"now": now, "ids": [o.id for o in sent], "attempts": [o.attempts for o in sent]})
+
+
 class Outbox(PgStore):
     """Item 6 of the ledger (deliveries), 10 (runs) and 11 (onboarding)."""
 
@@ -104,21 +124,7 @@ class Outbox(PgStore):
             for items, horizon in new_batches:
                 ids.append(insert_deliveries(cur, [delivery_row(item, now, horizon, None) for item in items]))
                 advance_horizons(cur, [address_key(item.email) for item in items], horizon)
-            unsent = [o for o in outcomes if o.status != "sent"]
-            if unsent:
-                cur.execute(
-                    _UNSENT,
-                    {
-                        "now": now,
-                        "ids": [o.id for o in unsent],
-                        "statuses": [o.status for o in unsent],
-                        "attempts": [o.attempts for o in unsent],
-                        "errors": [o.error for o in unsent],
-                    },
-                )
-            sent = [o for o in outcomes if o.status == "sent"]
-            if sent:
-                cur.execute(_SENT, {"now": now, "ids": [o.id for o in sent], "attempts": [o.attempts for o in sent]})
+            record_outcomes(cur, now, outcomes)
         return ids
 
     def pending_ids(self) -> list[int]:

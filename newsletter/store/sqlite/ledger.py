@@ -321,6 +321,48 @@ WAL_LIMIT = 1 << 20  # ...and cut it back to 1 MiB after each checkpoint
 _FIX_READONLY = "make the file, its -wal/-shm files and its directory writable for this user"
 
 
+# (SQLite error name prefixes, a phrase of the message, the error class, what to say): the
+# first that matches says what an sqlite3 error means ({text}: SQLite's own message)
+_SQLITE_ERRORS: tuple[tuple[tuple[str, ...], str, type[LedgerError], str], ...] = (
+    (
+        ("SQLITE_FULL",),
+        "disk is full",
+        LedgerFullError,
+        "no space left on its disk; free some and run again (nothing is lost: what was not "
+        "recorded sent is sent by the next run, with the same Message-ID)",
+    ),
+    (
+        ("SQLITE_NOTADB",),
+        "not a database",
+        LedgerError,
+        "not a paper-digest ledger (not a SQLite database); restore the ledger from a backup, or point "
+        "state: at another file",
+    ),
+    (
+        ("SQLITE_CORRUPT",),
+        "malformed",
+        LedgerError,
+        "the ledger is damaged ({text}; truncated?); restore it from a backup (it is never replaced "
+        "by a new one: everything would be sent again)",
+    ),
+    (("SQLITE_READONLY",), "readonly", LedgerError, "cannot write the ledger ({text}): " + _FIX_READONLY),
+    (
+        ("SQLITE_CANTOPEN",),
+        "unable to open",
+        LedgerError,
+        "cannot open the ledger ({text}): check that it and its directory are writable",
+    ),
+    (
+        ("SQLITE_BUSY", "SQLITE_LOCKED"),
+        "locked",
+        LedgerError,
+        "the ledger is locked by another program (database is locked); close it (a sqlite3 shell, "
+        "a backup tool) and run again",
+    ),
+    (("SQLITE_IOERR",), "disk I/O error", LedgerError, "I/O error on the ledger ({text}); check the disk"),
+)
+
+
 def ledger_error(path: Path | str, exc: BaseException) -> LedgerError:
     """What an :mod:`sqlite3` or OS error on the ledger means to its operator: one line
     naming the file and what to do (:class:`LedgerFullError` for a full disk)."""
@@ -328,45 +370,22 @@ def ledger_error(path: Path | str, exc: BaseException) -> LedgerError:
     if isinstance(exc, LedgerError):
         return exc
     if isinstance(exc, OSError):
-        reason = exc.strerror or str(exc)
-        if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
-            return LedgerFullError(f"{reason}; free space there and run again", path=where)
-        if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-            return LedgerError(f"cannot write the ledger ({reason}): {_FIX_READONLY}", path=where)
-        return LedgerError(f"cannot use the ledger ({reason})", path=where)
+        return _os_error(where, exc)
     name = getattr(exc, "sqlite_errorname", "") or ""
     text = str(exc)
-    if name.startswith("SQLITE_FULL") or "disk is full" in text:
-        return LedgerFullError(
-            "no space left on its disk; free some and run again (nothing is lost: what was not "
-            "recorded sent is sent by the next run, with the same Message-ID)",
-            path=where,
-        )
-    if name.startswith("SQLITE_NOTADB") or "not a database" in text:
-        return LedgerError(
-            "not a paper-digest ledger (not a SQLite database); restore the ledger from a backup, or point "
-            "state: at another file",
-            path=where,
-        )
-    if name.startswith("SQLITE_CORRUPT") or "malformed" in text:
-        return LedgerError(
-            f"the ledger is damaged ({text}; truncated?); restore it from a backup (it is never replaced "
-            "by a new one: everything would be sent again)",
-            path=where,
-        )
-    if name.startswith("SQLITE_READONLY") or "readonly" in text:
-        return LedgerError(f"cannot write the ledger ({text}): {_FIX_READONLY}", path=where)
-    if name.startswith("SQLITE_CANTOPEN") or "unable to open" in text:
-        return LedgerError(f"cannot open the ledger ({text}): check that it and its directory are writable", path=where)
-    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
-        return LedgerError(
-            "the ledger is locked by another program (database is locked); close it (a sqlite3 shell, "
-            "a backup tool) and run again",
-            path=where,
-        )
-    if name.startswith("SQLITE_IOERR") or "disk I/O error" in text:
-        return LedgerError(f"I/O error on the ledger ({text}); check the disk", path=where)
+    for prefixes, phrase, kind, message in _SQLITE_ERRORS:
+        if name.startswith(prefixes) or phrase in text:
+            return kind(message.replace("{text}", text), path=where)
     return LedgerError(f"ledger error: {text}", path=where)
+
+
+def _os_error(where: str, exc: OSError) -> LedgerError:
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.ENOSPC or exc.errno == errno.EDQUOT:
+        return LedgerFullError(f"{reason}; free space there and run again", path=where)
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return LedgerError(f"cannot write the ledger ({reason}): {_FIX_READONLY}", path=where)
+    return LedgerError(f"cannot use the ledger ({reason})", path=where)
 
 
 @contextmanager

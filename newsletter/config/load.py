@@ -1,0 +1,468 @@
+"""Loading: the YAML read (with line numbers looked up on demand, and a guard against alias
+bombs), validated, merged and resolved into a
+:class:`~newsletter.config.records.Config`."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import os
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import (
+    ValidationError,
+)
+
+from newsletter.base.addresses import (
+    address_key,
+)
+from newsletter.base.errors import ConfigError, NewsletterError
+from newsletter.base.urls import is_database_url, redact_url
+from newsletter.config.fields import Loc
+from newsletter.config.messages import in_line_order, validation_problems, yaml_problem
+from newsletter.config.records import Config, LeftOut, Subscriber
+from newsletter.config.schema import Bounces, ConfigModel, Defaults, SubscriberModel
+
+DEFAULT_CONFIG = "config.yaml"
+
+
+class YamlLines:
+    """Key path -> line number, looked up in the composed YAML node tree when an error
+    needs one: a walk down the path asked for, no map of every node (a file of 100,000
+    subscribers has millions). The line of a key path is its value's line when the
+    value is a scalar, else the key's; a path that does not exist gives the line of its
+    longest existing prefix (a later duplicate key wins, as in the parsed data)."""
+
+    def __init__(self, node: yaml.Node | None) -> None:
+        self._root = node
+
+    def line(self, loc: Loc) -> int | None:
+        node = self._root
+        if node is None:
+            return None
+        found = node.start_mark.line + 1
+        for part in loc:
+            if isinstance(node, yaml.MappingNode):
+                pair = None
+                for key, value in node.value:
+                    k = key.value if isinstance(key, yaml.ScalarNode) else str(key.value)
+                    if k == part:
+                        pair = key, value
+                if pair is None:
+                    return found
+                key, node = pair
+                found = (node if isinstance(node, yaml.ScalarNode) else key).start_mark.line + 1
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+                node = node.value[part]
+                found = node.start_mark.line + 1
+            else:
+                return found
+        return found
+
+
+def _read_yaml(path: Path) -> tuple[Any, YamlLines]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            "configuration file not found: write a starter one with `newsletter init` (in this directory, or "
+            "`newsletter init DIR`), or name yours with -c FILE",
+            path=str(path),
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read configuration: {exc}", path=str(path)) from None
+    # one parse: compose the node tree (for line numbers), then construct the data from it;
+    # libyaml's CSafeLoader when available (large subscriber lists load several times faster)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None and "&" in text:  # no anchor, no alias: nothing can expand
+            _check_expansion(node, path)
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(
+            f"invalid YAML: {yaml_problem(exc, text)}",
+            path=str(path),
+            line=mark.line + 1 if mark else None,
+        ) from None
+    finally:
+        loader.dispose()
+    return data, YamlLines(node)
+
+
+MAX_EXPANDED_NODES = 200_000  # nodes the aliases of a file may expand to, beyond 10x the nodes written
+
+
+def _check_expansion(root: yaml.Node, path: Path) -> None:
+    """Refuse a document whose aliases expand past a sane size (a "billion laughs"
+    bomb): counted on the composed node graph, where an alias is the anchored node
+    itself, so counting is linear in what the file holds (memoised per node), before
+    anything walks or validates the expanded tree. One line naming the file and the
+    line of the first node that is too big on its own."""
+    sizes: dict[int, int] = {}
+    open_nodes: set[int] = set()
+    written = 0
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        if id(node) in sizes:
+            continue
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        if not done:
+            if id(node) in open_nodes:
+                raise ConfigError(
+                    "a YAML alias refers to a node that contains it",
+                    path=str(path),
+                    line=node.start_mark.line + 1,
+                )
+            open_nodes.add(id(node))
+            written += 1
+            stack.append((node, True))
+            stack.extend((child, False) for child in children if id(child) not in sizes)
+            continue
+        size = 1 + sum(sizes.get(id(child), 1) for child in children)
+        sizes[id(node)] = size
+        open_nodes.discard(id(node))
+        if size > MAX_EXPANDED_NODES and size > 10 * written:
+            raise ConfigError(
+                f"YAML aliases expand to more than {MAX_EXPANDED_NODES:,} nodes here (an alias bomb?); "
+                "write the values out or use fewer aliases",
+                path=str(path),
+                line=node.start_mark.line + 1,
+            )
+
+
+async def load_off_loop(load: Callable[[], Config], log: logging.Logger) -> Config | None:
+    """``load()`` (a SIGHUP reload: parse, and whatever else must be ready) in a thread,
+    so the event loop keeps serving meanwhile; None, with one error line, when the new
+    configuration is refused (the caller keeps the running one)."""
+    try:
+        return await asyncio.to_thread(load)
+    except NewsletterError as exc:
+        log.error(
+            "reload refused, keeping the running configuration: %s",
+            " / ".join(str(exc).splitlines()),
+        )
+        return None
+
+
+def _resolve(base: Path, value: Path) -> Path:
+    value = value.expanduser()
+    return value if value.is_absolute() else (base / value).resolve()
+
+
+FREEZE_FROM = 5_000  # subscribers: a configuration this large is moved out of the collector's sight
+
+
+def load_config(path: str | os.PathLike[str] = DEFAULT_CONFIG, *, strict: bool = True) -> Config:
+    """Load and validate a configuration file; raises ConfigError listing every problem.
+
+    ``strict=False`` (what ``send``, ``run``, ``status`` and the other everyday commands
+    use, SPEC 6c): a bad subscriber (an entry or a file of ``subscribers_dir`` that does
+    not validate, a duplicate, a profile without keywords) is not an error but a
+    :class:`LeftOut` in ``Config.left_out``, and everybody else is loaded. Problems of
+    the configuration itself (everything but the subscriber entries, and a
+    ``subscribers`` that is not a list) always raise. ``check`` is strict.
+
+    Loading makes millions of objects for 100,000 subscribers, none of them garbage
+    cycles: the cyclic garbage collector is paused meanwhile (it would walk them all
+    again and again: two thirds of a plain ``yaml.load``'s time, measured), and a large
+    configuration is then frozen (``gc.freeze``: never walked again; still freed by
+    reference counting once dropped, as on a SIGHUP reload)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        config = _load_config(path, strict=strict)
+    finally:
+        if enabled:
+            gc.enable()
+    if len(config.subscribers) >= FREEZE_FROM:
+        gc.freeze()
+    return config
+
+
+Entry = tuple[SubscriberModel, str, int | None, str]  # a subscriber, its file, line and key path
+
+
+def _load_config(path: str | os.PathLike[str], *, strict: bool) -> Config:
+    cfg_path = Path(path).resolve() if Path(path).exists() else Path(path)
+    data, lines = _read_yaml(cfg_path)
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError("the configuration must be a mapping of keys", path=str(cfg_path), line=1)
+    problems: list[ConfigError] = []
+    left: list[LeftOut] = []
+    model, kept = _validate_main(data, cfg_path, lines, problems, left)
+    base = cfg_path.parent
+    subscribers: list[Entry] = []
+    if model is not None:
+        for sub, i in zip(model.subscribers, kept, strict=True):
+            subscribers.append(
+                (
+                    sub,
+                    str(cfg_path),
+                    lines.line(("subscribers", i)),
+                    f"subscribers[{i}]",
+                )
+            )
+        if model.subscribers_dir is not None:
+            subscribers.extend(_load_subscriber_dir(_resolve(base, model.subscribers_dir), problems, left))
+        problems.extend(_check_paths(model, base, cfg_path, lines))
+        problems.extend(_check_ledger(model, cfg_path, lines))
+    subscribers = _usable(subscribers, left)
+    if problems or (strict and left):
+        every = (*problems, *(p for lo in left for p in lo.problems))
+        raise ConfigError(
+            f"{len(every)} problem(s) in the configuration",
+            path=str(cfg_path),
+            problems=in_line_order(every),
+        )
+    assert model is not None
+    return _config_of(model, cfg_path, lines, subscribers, tuple(left))
+
+
+def _validate_main(
+    data: Mapping[str, Any],
+    cfg_path: Path,
+    lines: YamlLines,
+    problems: list[ConfigError],
+    left: list[LeftOut],
+) -> tuple[ConfigModel | None, list[int]]:
+    """The configuration model, and the indexes of the inline subscribers it holds. An
+    inline entry that does not validate becomes a :class:`LeftOut` and the rest is
+    validated again without it (only then: a clean file is validated once)."""
+    entries = data.get("subscribers")
+    count = len(entries) if isinstance(entries, list) else 0
+    try:
+        return ConfigModel.model_validate(data), list(range(count))
+    except ValidationError as exc:
+        found = list(validation_problems(exc, path=cfg_path, lines=lines))
+        errors = [tuple(e["loc"]) for e in exc.errors()]
+    bad = _inline_problems(found, errors, count, problems)
+    assert isinstance(entries, list) or not bad
+    for i, entry_problems in sorted(bad.items()):
+        left.append(LeftOut.of(entry_problems, entries[i] if entries else None))
+    if problems:
+        return None, []
+    kept = [i for i in range(count) if i not in bad]
+    try:
+        model = ConfigModel.model_validate({**data, "subscribers": [entries[i] for i in kept] if entries else []})
+    except ValidationError as exc:  # never expected: the same data less the bad entries
+        problems.extend(validation_problems(exc, path=cfg_path, lines=lines))
+        return None, []
+    return model, kept
+
+
+def _inline_problems(
+    found: list[ConfigError], errors: list[Loc], count: int, problems: list[ConfigError]
+) -> dict[int, list[ConfigError]]:
+    """The problems of inline subscriber entries, by entry index; the others go to ``problems``."""
+    bad: dict[int, list[ConfigError]] = {}
+    for problem, loc in zip(found, errors, strict=True):
+        if count and len(loc) > 1 and loc[0] == "subscribers" and isinstance(loc[1], int):
+            bad.setdefault(loc[1], []).append(problem)
+        else:
+            problems.append(problem)
+    return bad
+
+
+def _usable(subscribers: list[Entry], left: list[LeftOut]) -> list[Entry]:
+    """The subscribers less those left out: a second definition of an address (the first
+    one is served), a profile with nothing to match."""
+    seen: dict[str, str] = {}
+    out: list[Entry] = []
+    for entry in subscribers:
+        sub, source, line, key = entry
+        first = seen.get(address_key(sub.email))
+        if first:
+            why = f"duplicate subscriber {sub.email} (first defined at {first})"
+            problem = ConfigError(why, path=source, line=line, key=f"{key}.email")
+            left.append(LeftOut.of([problem], {"email": sub.email}))
+            continue
+        if not sub.keywords and not sub.require and not sub.like and sub.library is None:
+            problem = ConfigError(
+                "a subscriber needs at least one entry in keywords, require or like, or a library",
+                path=source,
+                line=line,
+                key=key,
+            )
+            left.append(LeftOut.of([problem], {"email": sub.email}))
+            continue
+        seen[address_key(sub.email)] = f"{Path(source).name}:{line}" if line else Path(source).name
+        out.append(entry)
+    return out
+
+
+def _config_of(
+    model: ConfigModel,
+    cfg_path: Path,
+    lines: YamlLines,
+    subscribers: list[Entry],
+    left: tuple[LeftOut, ...],
+) -> Config:
+    base = cfg_path.parent
+    d = model.defaults
+    return Config(
+        path=cfg_path,
+        digests=model.digests.model_copy(update={"directory": _resolve(base, model.digests.directory)}),
+        ledger_path=_ledger_path(base, model.state),
+        schedule=model.schedule,
+        sender=model.sender,
+        links=model.links,
+        smtp=model.smtp.model_copy(
+            update={"ca_file": _resolve(base, model.smtp.ca_file) if model.smtp.ca_file else None}
+        ),
+        templates=_resolve(base, model.templates) if model.templates else None,
+        defaults=d,
+        subscribers=tuple(_subscriber(s, source, d, base) for s, source, _, _ in subscribers),
+        sources=tuple(model.sources),
+        fetch=model.fetch,
+        subscribers_dir=_resolve(base, model.subscribers_dir) if model.subscribers_dir else None,
+        archive=model.archive.model_copy(
+            update={"directory": _resolve(base, model.archive.directory) if model.archive.directory else None}
+        ),
+        bounces=_resolve_bounces(model.bounces, base),
+        dkim=model.dkim.model_copy(update={"key_file": _resolve(base, model.dkim.key_file)})
+        if model.dkim is not None and model.dkim.key_file is not None
+        else model.dkim,
+        lines={
+            key: line
+            for key, loc in (
+                ("smtp.username", ("smtp", "username")),
+                ("bounces.imap", ("bounces", "imap")),
+                ("dkim", ("dkim",)),
+                ("state_password_env", ("state_password_env",)),
+            )
+            if (line := lines.line(loc)) is not None
+        },
+        left_out=left,
+        ledger_url=model.state.strip() if _is_url(model.state) else None,
+        ledger_password_env=model.state_password_env,
+        ledger=model.ledger,
+    )
+
+
+def _subscriber(s: SubscriberModel, source: str, d: Defaults, base: Path) -> Subscriber:
+    return Subscriber(
+        email=s.email,
+        name=s.name,
+        keywords=tuple(s.keywords),
+        require=tuple(s.require),
+        exclude=tuple(s.exclude),
+        max_papers=s.max_papers if s.max_papers is not None else d.max_papers,
+        abstract_chars=s.abstract_chars if s.abstract_chars is not None else d.abstract_chars,
+        send_empty=s.send_empty if s.send_empty is not None else d.send_empty,
+        stemming=s.stemming if s.stemming is not None else d.stemming,
+        schedule=s.schedule,
+        source=source,
+        like=tuple(s.like),
+        dislike=tuple(s.dislike),
+        like_threshold=s.like_threshold if s.like_threshold is not None else d.like_threshold,
+        like_top=s.like_top if s.like_top is not None else d.like_top,
+        similarity=s.similarity or d.similarity,
+        library=_resolve(base, s.library) if s.library else None,
+    )
+
+
+def _is_url(state: str) -> bool:
+    return is_database_url(state.strip())
+
+
+def _ledger_path(base: Path, state: str) -> Path:
+    """The SQLite ledger's path; for a PostgreSQL URL, a path that only names the
+    database (it is never a file: the SQLite ledger and its lock refuse it)."""
+    if _is_url(state):
+        return Path(redact_url(state.strip()))
+    return _resolve(base, Path(state))
+
+
+def _check_ledger(model: ConfigModel, cfg_path: Path, lines: YamlLines) -> Iterator[ConfigError]:
+    """``state_password_env`` only with a URL; on PostgreSQL, a lease longer than an SMTP
+    transaction (SQLite takes no leases: any value is accepted there)."""
+    if model.state_password_env is not None and not _is_url(model.state):
+        yield ConfigError(
+            "state_password_env is for a PostgreSQL ledger (state: postgresql://USER@HOST:PORT/DB)",
+            path=str(cfg_path),
+            line=lines.line(("state_password_env",)),
+            key="state_password_env",
+        )
+    if _is_url(model.state) and model.ledger.lease_seconds <= model.smtp.timeout:
+        yield ConfigError(
+            f"{model.ledger.lease_seconds:g} s is not longer than smtp.timeout ({model.smtp.timeout:g} s): a "
+            "sender could not finish one SMTP transaction within its lease",
+            path=str(cfg_path),
+            line=lines.line(("ledger", "lease_seconds")),
+            key="ledger.lease_seconds",
+        )
+
+
+def _resolve_bounces(bounces: Bounces, base: Path) -> Bounces:
+    update: dict[str, Any] = {}
+    if bounces.maildir is not None:
+        update["maildir"] = _resolve(base, bounces.maildir)
+    if bounces.imap is not None and bounces.imap.ca_file is not None:
+        update["imap"] = bounces.imap.model_copy(update={"ca_file": _resolve(base, bounces.imap.ca_file)})
+    return bounces.model_copy(update=update) if update else bounces
+
+
+def _load_subscriber_dir(directory: Path, problems: list[ConfigError], left: list[LeftOut]) -> Iterator[Entry]:
+    """The subscribers of ``subscribers_dir``; a file that cannot be read or does not
+    validate is a :class:`LeftOut` (a directory that is not there: a problem)."""
+    if not directory.is_dir():
+        problems.append(ConfigError("subscribers_dir is not a directory", path=str(directory)))
+        return
+    files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    for file in files:
+        try:
+            data, lines = _read_yaml(file)
+        except ConfigError as exc:
+            left.append(LeftOut.of([exc], None))
+            continue
+        if not isinstance(data, Mapping):
+            problem = ConfigError("a subscriber file must be a mapping of keys", path=str(file), line=1)
+            left.append(LeftOut.of([problem]))
+            continue
+        try:
+            yield SubscriberModel.model_validate(data), str(file), 1, "subscriber"
+        except ValidationError as exc:
+            left.append(
+                LeftOut.of(
+                    list(validation_problems(exc, path=file, lines=lines, model=SubscriberModel)),
+                    data,
+                )
+            )
+
+
+def _check_paths(model: ConfigModel, base: Path, cfg_path: Path, lines: YamlLines) -> Iterator[ConfigError]:
+    directory = _resolve(base, model.digests.directory)
+    if not directory.is_dir():
+        yield ConfigError(
+            f"digest directory {directory} does not exist",
+            path=str(cfg_path),
+            line=lines.line(("digests", "directory")),
+            key="digests.directory",
+        )
+    if model.templates is not None and not _resolve(base, model.templates).is_dir():
+        yield ConfigError(
+            f"template directory {_resolve(base, model.templates)} does not exist",
+            path=str(cfg_path),
+            line=lines.line(("templates",)),
+            key="templates",
+        )
+    if model.smtp.ca_file is not None and not _resolve(base, model.smtp.ca_file).is_file():
+        yield ConfigError(
+            f"CA file {_resolve(base, model.smtp.ca_file)} does not exist",
+            path=str(cfg_path),
+            line=lines.line(("smtp", "ca_file")),
+            key="smtp.ca_file",
+        )

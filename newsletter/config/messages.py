@@ -1,0 +1,159 @@
+"""Validation problems in plain words: YAML syntax errors, pydantic's errors as key paths
+with their lines, did-you-mean for unknown keys, and the order they are listed in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ValidationError,
+)
+from pydantic_core import ErrorDetails
+
+from newsletter.base.errors import ConfigError
+from newsletter.config.fields import Loc
+from newsletter.config.schema import ConfigModel
+
+if TYPE_CHECKING:
+    from newsletter.config.load import YamlLines
+
+
+def yaml_problem(exc: yaml.YAMLError, text: str) -> str:
+    """A YAML syntax error in plain words: tabs and indentation are named as such
+    (the parsers say "block end" or "cannot start any token")."""
+    mark = getattr(exc, "problem_mark", None)
+    context_mark = getattr(exc, "context_mark", None)
+    problem = str(getattr(exc, "problem", None) or exc)
+    lines = text.splitlines()
+    line = lines[mark.line] if mark is not None and mark.line < len(lines) else ""
+    indent = line[: len(line) - len(line.lstrip(" \t"))]
+    tab_at_mark = mark is not None and line[mark.column : mark.column + 1] == "\t"
+    if "\t" in indent or "tab" in problem or tab_at_mark:
+        return "a tab character in the indentation: YAML indents with spaces only (replace the tab with spaces)"
+    if any(k in problem for k in _INDENTATION_PHRASES):
+        where = ""
+        if context_mark is not None and mark is not None and context_mark.line != mark.line:
+            where = f" (the block it belongs to starts at line {context_mark.line + 1})"
+        return (
+            f"wrong indentation: this line is indented {len(indent)} space{'s' if len(indent) != 1 else ''}, which "
+            f"does not line up with the keys above it{where}; keys of one mapping need the same indentation "
+            "(a value holding ': ' needs quotes)"
+        )
+    return _unclosed(exc, problem, context_mark) or problem
+
+
+_INDENTATION_PHRASES = ("block end", "expected key", "indicator", "mapping values are not allowed")
+
+
+def _unclosed(exc: yaml.YAMLError, problem: str, context_mark: Any) -> str | None:
+    """A quote, list or mapping left open, in plain words (None: something else)."""
+    context = str(getattr(exc, "context", ""))
+    opened = f" opened at line {context_mark.line + 1}" if context_mark is not None else ""
+    if "end of stream" in problem and "quoted" in context:
+        return f"a quote{opened} is never closed"
+    if "flow" in context:
+        return f"a [list] or {{mapping}}{opened} is not closed, or lacks a comma between items"
+    return None
+
+
+def _did_you_mean(model: type[BaseModel], loc: Loc) -> str:
+    """`` (did you mean `keywords`?)`` for an unknown key at ``loc``, or ``""``."""
+    import difflib
+
+    current: Any = model
+    for part in loc[:-1]:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return ""
+        info = current.model_fields.get(str(part))
+        if info is None:
+            info = next((f for f in current.model_fields.values() if f.alias == part), None)
+        if info is None:
+            return ""
+        current = _model_in(info.annotation)
+    if not (isinstance(current, type) and issubclass(current, BaseModel)):
+        return ""
+    names = [f.alias or name for name, f in current.model_fields.items()]
+    close = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.6)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
+def _model_in(annotation: Any) -> Any:
+    """The pydantic model inside ``Model``, ``list[Model]``, ``Model | None``."""
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _key_path(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def validation_problems(
+    exc: ValidationError, *, path: Path, lines: YamlLines, prefix: Loc = (), model: type[BaseModel] | None = None
+) -> Iterator[ConfigError]:
+    for err in exc.errors():
+        loc = _loc_of(err)
+        message = _message_of(err, loc, model or ConfigModel)
+        full = (*prefix, *loc)
+        yield ConfigError(message, path=str(path), line=lines.line(loc), key=_key_path(full) or None)
+
+
+_TYPE_NAMES = ("str", "int", "list[str]", "bool", "float")
+
+
+def _loc_of(err: ErrorDetails) -> Loc:
+    """Where an error is, as the file spells it: without pydantic's validator and type
+    names (a validator on a union or optional field reports the type in its location),
+    nor the type a discriminated source union adds."""
+    loc = tuple(
+        p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")) and p not in _TYPE_NAMES
+    )
+    if len(loc) > 2 and loc[0] == "sources" and loc[2] in ("huggingface", "arxiv"):
+        loc = (*loc[:2], *loc[3:])
+    return loc
+
+
+def _message_of(err: ErrorDetails, loc: Loc, model: type[BaseModel]) -> str:
+    if err["type"] == "extra_forbidden":
+        if loc and loc[-1] == "password":
+            return (
+                "unknown key: secrets never live in the file; put the password in an "
+                "environment variable and name it in smtp.password_env"
+            )
+        return "unknown key" + (_did_you_mean(model, loc) if loc else "")
+    if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        ctx = err.get("ctx") or {}
+        tag = f"unknown source type {ctx['tag']!r}" if "tag" in ctx else "a source needs a type"
+        return f"{tag} (expected {ctx.get('expected_tags', 'huggingface or arxiv')})"
+    if err["type"] == "missing":
+        return "required key is missing"
+    return err["msg"].removeprefix("Value error, ")
+
+
+def in_line_order(problems: Sequence[ConfigError]) -> tuple[ConfigError, ...]:
+    """The problems file by file (in the order the files first come up), each file's in
+    line order; problems without a line last in their file, as found."""
+    first: dict[str | None, int] = {}
+    for problem in problems:
+        first.setdefault(problem.path, len(first))
+    return tuple(
+        sorted(problems, key=lambda p: (first[p.path], p.line is None, p.line or 0))  # stable: ties keep their order
+    )

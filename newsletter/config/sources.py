@@ -1,0 +1,109 @@
+"""The sources ``newsletter fetch`` reads (SPEC 2.5): their models, URLs and the names of
+the files it writes."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import (
+    Field,
+    field_validator,
+)
+
+from newsletter.base.cron import cron_trigger, timezone
+from newsletter.config.fields import CONTROL_CHARS, Model
+
+# digests.pattern's default, and the files `newsletter fetch` writes (SPEC 2.5): the latter are
+# always digests, and complete on arrival (written under a temporary name, then renamed)
+DIGEST_PATTERNS = ("*.txt", "*.md", "*.json", "*.html", "*.xml")  # every format we read
+FETCHED_PATTERNS = ("huggingface-*.json", "arxiv-*.xml")
+
+
+HF_DAILY_PAPERS = "https://huggingface.co/api/daily_papers"
+ARXIV_RSS = "https://rss.arxiv.org/rss/{categories}"
+_ARXIV_CATEGORY = re.compile(r"[a-z-]+(\.[A-Za-z-]+)?")
+
+
+def fetched_file(path: Path) -> bool:
+    """True for a file named as ``newsletter fetch`` names what it writes."""
+    return any(path.match(p) for p in FETCHED_PATTERNS)
+
+
+def _http_url(value: str) -> str:
+    if CONTROL_CHARS.search(value) or not re.match(r"https?://[^\s/]+", value) or re.search(r"\s", value):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
+class HuggingFaceSource(Model):
+    """The Hugging Face daily papers API: one file per day (or ISO week, or month)."""
+
+    type: Literal["huggingface"]
+    url: str = HF_DAILY_PAPERS
+    period: Literal["daily", "weekly", "monthly"] = "daily"
+
+    _url = field_validator("url")(_http_url)
+
+    @property
+    def key(self) -> str:
+        """Names the source in the ledger, in ``status`` and in its file names."""
+        return "huggingface" if self.period == "daily" else f"huggingface-{self.period.removesuffix('ly')}"
+
+
+class ArxivSource(Model):
+    """arXiv's RSS listing of a set of categories, asked in one request."""
+
+    type: Literal["arxiv"]
+    categories: list[str] = Field(min_length=1)
+    url: str = ARXIV_RSS
+
+    _url = field_validator("url")(_http_url)
+
+    @field_validator("categories")
+    @classmethod
+    def _categories(cls, values: list[str]) -> list[str]:
+        for value in values:
+            if not _ARXIV_CATEGORY.fullmatch(value):
+                raise ValueError(f"{value!r} is not an arXiv category (such as cs.CL or math.PR)")
+        return list(dict.fromkeys(values))
+
+    @property
+    def joined(self) -> str:
+        return "+".join(self.categories)
+
+    @property
+    def key(self) -> str:
+        return f"arxiv-{self.joined}"
+
+    @property
+    def listing_url(self) -> str:
+        return self.url.replace("{categories}", self.joined)
+
+
+Source = Annotated[HuggingFaceSource | ArxivSource, Field(discriminator="type")]
+
+
+class Fetch(Model):
+    """``fetch``: when the daemon fetches, and how patiently."""
+
+    cron: str = "30 6 * * *"
+    timeout: float = Field(default=30.0, gt=0, le=600)
+    retries: int = Field(default=3, ge=0, le=10)
+    max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        cron_trigger(value, timezone("UTC"))
+        return value
+
+
+def unique_sources(sources: list[Source]) -> list[Source]:
+    seen: set[str] = set()
+    for source in sources:
+        if source.key in seen:
+            raise ValueError(f"two sources write the same files ({source.key}-*); keep one")
+        seen.add(source.key)
+    return sources
