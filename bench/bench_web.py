@@ -30,7 +30,7 @@ import yaml
 from newsletter.app.preview import build_previews
 from newsletter.config import load_config
 from newsletter.render.links.tokens import unsubscribe_token
-from newsletter.store import Ledger
+from newsletter.store import SqliteLedger
 from newsletter.web.preview import PreviewServer
 from newsletter.web.unsubscribe import UnsubscribeServer
 
@@ -104,7 +104,7 @@ def unsubscribe_endpoint(directory: Path) -> None:
     cfg = directory / "unsub.yaml"
     cfg.write_text(yaml.safe_dump(data), encoding="utf-8")
     config = load_config(cfg)
-    Ledger.open(config.ledger_path).close()
+    SqliteLedger.open(config.ledger_path).close()
     server = UnsubscribeServer(config, port=0)
     server.start_background()
     port = server.server_address[1]

@@ -189,10 +189,10 @@ def _issue_papers(n: int) -> list[Any]:
 
 def _sent_issues(config: Any, issues: range) -> None:
     """A real ledger with one digest and one accepted delivery to alice per issue."""
-    from newsletter.store import Ledger, NewDelivery
+    from newsletter.store import NewDelivery, SqliteLedger
     from tests.ledgerhelp import add_pending, mark_sent
 
-    with Ledger.open(config.ledger_path) as ledger:
+    with SqliteLedger.open(config.ledger_path) as ledger:
         for n in issues:
             papers = _issue_papers(n)
             digest = ledger.record_digest(path=f"d{n}.json", sha256=f"{n:064x}", papers=papers)
@@ -216,7 +216,7 @@ def _files(folder: Path) -> dict[str, tuple[int, int]]:
 def test_archive_pages_past_the_newest_50_issues_get_their_papers(tmp_path: Path) -> None:
     from newsletter.render.links.archive import issue_name
     from newsletter.site.archive import archive_sent
-    from newsletter.store import Ledger
+    from newsletter.store import SqliteLedger
 
     config = load_config(archived_setup(tmp_path, 2525))
     _sent_issues(config, range(1, 56))  # 55 issues: 5 older than the feed's 50
@@ -225,7 +225,7 @@ def test_archive_pages_past_the_newest_50_issues_get_their_papers(tmp_path: Path
     folder.mkdir(parents=True)
     empty = folder / f"{issue_name('<issue-1@example.org>')}.html"
     empty.write_text("<p>0 new papers</p>", encoding="utf-8")  # what the old version wrote past the newest 50
-    with Ledger.open(config.ledger_path) as ledger:
+    with SqliteLedger.open(config.ledger_path) as ledger:
         done = archive_sent(config, ledger)
     assert len(done.pages) == 55 and len(done.feeds) == 1
     for n in range(1, 56):
@@ -245,11 +245,11 @@ def test_archive_pages_past_the_newest_50_issues_get_their_papers(tmp_path: Path
 def test_archive_second_pass_writes_nothing_and_a_new_issue_only_its_page(tmp_path: Path) -> None:
     from newsletter.render.links.archive import issue_name
     from newsletter.site.archive import archive_sent
-    from newsletter.store import Ledger
+    from newsletter.store import SqliteLedger
 
     config = load_config(archived_setup(tmp_path, 2525))
     _sent_issues(config, range(1, 56))
-    with Ledger.open(config.ledger_path) as ledger:
+    with SqliteLedger.open(config.ledger_path) as ledger:
         archive_sent(config, ledger)
         [folder] = (tmp_path / "archive").iterdir()
         before = _files(folder)
@@ -257,7 +257,7 @@ def test_archive_second_pass_writes_nothing_and_a_new_issue_only_its_page(tmp_pa
         assert again.pages == () and again.feeds == ()
         assert _files(folder) == before  # not one file rendered or rewritten
     _sent_issues(config, range(56, 57))
-    with Ledger.open(config.ledger_path) as ledger:
+    with SqliteLedger.open(config.ledger_path) as ledger:
         new = archive_sent(config, ledger)
     after = _files(folder)
     page = f"{issue_name('<issue-56@example.org>')}.html"
@@ -270,12 +270,12 @@ def test_archive_feed_without_url_is_relative_with_xml_base(tmp_path: Path) -> N
     import xml.etree.ElementTree as ET
 
     from newsletter.site.archive import archive_sent
-    from newsletter.store import Ledger
+    from newsletter.store import SqliteLedger
 
     cfg = write_config(tmp_path, 2525, EXAMPLE_SUBSCRIBERS[:1], archive={"directory": "archive"})
     config = load_config(cfg)
     _sent_issues(config, range(1, 3))
-    with Ledger.open(config.ledger_path) as ledger:
+    with SqliteLedger.open(config.ledger_path) as ledger:
         [feed_path] = archive_sent(config, ledger).feeds
     root = ET.fromstring(feed_path.read_bytes())
     assert root.get("{http://www.w3.org/XML/1998/namespace}base") == "./"
@@ -286,7 +286,7 @@ def test_archive_feed_without_url_is_relative_with_xml_base(tmp_path: Path) -> N
     cfg = archived_setup(tmp_path, 2525)
     config = load_config(cfg)
     (feed_path.parent / ".archive.json").unlink()
-    with Ledger.open(config.ledger_path) as ledger:
+    with SqliteLedger.open(config.ledger_path) as ledger:
         [feed_path] = archive_sent(config, ledger).feeds
     root = ET.fromstring(feed_path.read_bytes())
     assert root.get("{http://www.w3.org/XML/1998/namespace}base") is None
@@ -296,11 +296,11 @@ def test_archive_feed_without_url_is_relative_with_xml_base(tmp_path: Path) -> N
 
 def test_archive_index_names_the_digest_and_the_dates_never_the_address(tmp_path: Path) -> None:
     from newsletter.site.archive import archive_sent
-    from newsletter.store import Ledger
+    from newsletter.store import SqliteLedger
 
     config = load_config(archived_setup(tmp_path, 2525))
     _sent_issues(config, range(1, 4))
-    with Ledger.open(config.ledger_path) as ledger:
+    with SqliteLedger.open(config.ledger_path) as ledger:
         [feed_path] = archive_sent(config, ledger).feeds
     index = (feed_path.parent / "index.html").read_text(encoding="utf-8")
     assert "<title>Paper Digest for Alice Martin</title>" in index

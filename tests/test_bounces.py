@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.config import load_config
-from newsletter.store import Ledger
+from newsletter.store import SqliteLedger
 from tests.conftest import newsletter
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, Faults, smtp_server, write_config
 
@@ -43,7 +43,7 @@ def test_bounce_550_at_rcpt_suppresses_address_until_resubscribe(tmp_path: Path,
         second = newsletter("send", "-c", str(cfg), "-v")
         assert "1 unsubscribed skipped" in second.output
         assert all(m.rcpt_tos != ["bob@example.org"] for m in server.received[before:])
-        with Ledger.open(load_config(cfg).ledger_path) as ledger:
+        with SqliteLedger.open(load_config(cfg).ledger_path) as ledger:
             assert [d["status"] for d in ledger.deliveries("bob@example.org")] == ["failed"]
 
         # resubscribe lifts it: bob is mailed again for digests picked up from now on
@@ -169,7 +169,7 @@ def test_bounce_dsn_in_maildir_suppresses_moves_report_aside_rest_unchanged(
         drop(maildir, "1700000002.dsn.host", dsn(bob.data, "bob@example.org"))
         again = newsletter("bounces", "-c", str(cfg))
         assert "0 bounces recorded" in again.output
-        with Ledger.open(load_config(cfg).ledger_path) as ledger:
+        with SqliteLedger.open(load_config(cfg).ledger_path) as ledger:
             assert ledger.conn.execute("SELECT COUNT(*) FROM bounces").fetchone()[0] == 1
 
 
@@ -252,7 +252,7 @@ def test_bounce_mailto_unsubscribe_request_honoured_forged_token_changes_nothing
         drop(maildir, "3.request", plus)
         result = newsletter("bounces", "-c", str(cfg))
         assert "unsubscribed chen@example.org (mailto request)" in result.output
-        with Ledger.open(load_config(cfg).ledger_path) as ledger:
+        with SqliteLedger.open(load_config(cfg).ledger_path) as ledger:
             state = ledger.suppression("chen@example.org")
             assert state is not None and state.source == "mailto" and state.until is None
             assert ledger.suppression("bob@example.org") is None  # chen's token in bob's mail: still chen's
@@ -328,7 +328,7 @@ def test_bounce_daemon_reads_mailbox_every_few_minutes(tmp_path: Path, seeds: di
         state = load_config(cfg).ledger_path
 
         def suppressed(email: str) -> bool:
-            with Ledger.open(state) as ledger:
+            with SqliteLedger.open(state) as ledger:
                 return ledger.suppression(email) is not None
 
         with daemon(cfg) as proc:

@@ -20,7 +20,7 @@ from newsletter.config import load_config
 from newsletter.digest.scan import load_digests
 from newsletter.matching.matcher import plan
 from newsletter.render.latex import readable
-from newsletter.store import Ledger
+from newsletter.store import SqliteLedger
 from tests.conftest import EVERY_2S, NEVER_SOON, daemon, wait_for
 from tests.smtpd import Faults, smtp_server, write_config
 
@@ -38,7 +38,7 @@ WEEKLY = {
 
 
 def ledger_counts(config: Path) -> dict[str, int]:
-    with Ledger.open(load_config(config).ledger_path) as ledger:
+    with SqliteLedger.open(load_config(config).ledger_path) as ledger:
         return ledger.delivery_counts()
 
 

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from newsletter.cli import cli
 from newsletter.config import load_config
 from newsletter.delivery.service import run_send
-from newsletter.store import Ledger
+from newsletter.store import SqliteLedger
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, Faults, smtp_server, write_config
 
 
@@ -98,7 +98,7 @@ def test_dkim_resent_pending_message_keeps_its_stored_signed_bytes(
         cfg = config(tmp_path, server.port, seeds, retries=0)
         first = run_send(load_config(cfg), backoff=0.01)
         assert first.sent == 0 and first.pending == 3
-        with Ledger.open(load_config(cfg).ledger_path) as ledger:
+        with SqliteLedger.open(load_config(cfg).ledger_path) as ledger:
             stored = {p.email: p.message for p in ledger.pendings(ledger.pending_ids())}
         assert all(data.startswith(b"DKIM-Signature:") for data in stored.values())
         server.handler.faults.tempfail = 0.0
@@ -119,7 +119,7 @@ def test_dkim_key_missing_or_malformed_is_a_config_error(
     monkeypatch.setenv("TEST_DKIM_KEY", "not a key")
     result = CliRunner().invoke(cli, ["send", "-c", str(cfg)])
     assert result.exit_code == 2 and "PEM RSA private key" in result.output
-    with Ledger.open(load_config(cfg).ledger_path) as ledger:
+    with SqliteLedger.open(load_config(cfg).ledger_path) as ledger:
         assert ledger.delivery_counts() == {"sent": 0, "pending": 0, "failed": 0}
 
 

@@ -178,23 +178,23 @@ def test_fetch_backoff_doubles_within_jitter_and_is_capped() -> None:
 def test_fetch_ledger_of_an_older_version_gains_the_fetch_table(tmp_path: Path) -> None:
     import sqlite3
 
-    from newsletter.store import FetchState, Ledger
-    from newsletter.store.sqlite.ledger import _MIGRATIONS
+    from newsletter.store import FetchState, SqliteLedger
+    from newsletter.store.sqlite.migrate import migrations
 
     path = tmp_path / "old.sqlite3"
     conn = sqlite3.connect(path)
-    conn.executescript(_MIGRATIONS[1] + _MIGRATIONS[2])
+    conn.executescript(migrations()[1] + migrations()[2])
     conn.execute("PRAGMA user_version=2")
     conn.commit()
     conn.close()
-    old = Ledger.open_readonly(path)  # `status` before any fetch: no table, no sources
+    old = SqliteLedger.open_readonly(path)  # `status` before any fetch: no table, no sources
     assert old is not None
     with old:
         assert old.fetch_states() == {}
     state = FetchState("huggingface", "https://h/x?date=2026-11-17", '"e1"', None, 1.0, "written", "f.json", 200, 1.0)
-    with Ledger.open(path) as ledger:
+    with SqliteLedger.open(path) as ledger:
         ledger.record_fetch(state)
         ledger.record_fetch(FetchState("huggingface", state.url, '"e1"', None, 2.0, "unchanged", None, 304, 2.0))
-    with Ledger.open(path) as ledger:
+    with SqliteLedger.open(path) as ledger:
         (only,) = ledger.fetch_states().values()
         assert (only.outcome, only.checked_at, only.http_status, only.etag) == ("unchanged", 2.0, 304, '"e1"')

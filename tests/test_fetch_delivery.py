@@ -18,7 +18,7 @@ from werkzeug import Request, Response
 
 from newsletter.config import load_config
 from newsletter.delivery.service import pick_up_digests
-from newsletter.store import Ledger
+from newsletter.store import SqliteLedger
 from tests.conftest import NEVER_SOON, daemon, wait_for
 from tests.smtpd import smtp_server, write_config
 
@@ -123,7 +123,7 @@ def test_fetch_fetched_files_are_picked_up_whatever_the_pattern_says(tmp_path: P
     (digests / "huggingface-2026-11-17.json").write_text(json.dumps(PAPERS), encoding="utf-8")
     (digests / "notes.json").write_text(json.dumps(PAPERS[:1]), encoding="utf-8")  # not a .txt: left alone
     config = load_config(cfg)
-    with Ledger.open(config.ledger_path) as ledger:
+    with SqliteLedger.open(config.ledger_path) as ledger:
         picked = pick_up_digests(config, ledger)
     assert picked.ok == [(str(digests / "huggingface-2026-11-17.json"), 2)]
     assert picked.unsettled == []
@@ -199,7 +199,7 @@ def test_fetch_daemon_catches_up_a_fetch_missed_while_it_was_down(tmp_path: Path
         )
         config = load_config(cfg)
         two_days_ago = time.time() - 2 * 86400
-        with Ledger.open(config.ledger_path) as ledger:
+        with SqliteLedger.open(config.ledger_path) as ledger:
             for source in config.sources:
                 ledger.record_fetch(FetchState(source.key, "x", None, None, two_days_ago, "empty", None, 200, None))
         with daemon(cfg) as proc:

@@ -68,7 +68,7 @@ def test_latex_never_drops_a_word(pieces: list[str]) -> None:
 def test_latex_readable_in_email_parts_and_archive(tmp_path: Path) -> None:
     from newsletter.config import load_config
     from newsletter.site.archive import archive_sent
-    from newsletter.store import Ledger
+    from newsletter.store import SqliteLedger
     from tests.conftest import newsletter, settled_copy
     from tests.smtpd import smtp_server, write_config
 
@@ -83,7 +83,7 @@ def test_latex_readable_in_email_parts_and_archive(tmp_path: Path) -> None:
 
     parsed = message_from_bytes(msg.data, policy=policy.default)
     body, html = (parsed.get_body(preferencelist=(kind,)).get_content() for kind in ("plain", "html"))  # type: ignore[union-attr]
-    with Ledger.open(load_config(cfg).ledger_path) as ledger:
+    with SqliteLedger.open(load_config(cfg).ledger_path) as ledger:
         archive_sent(load_config(cfg), ledger)
     [page] = [p for p in (tmp_path / "archive").glob("*/*.html") if p.name != "index.html"]
     for shown in (body, html, page.read_text(encoding="utf-8")):

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from newsletter.digest import Paper, paper_id
-from newsletter.store import SCHEMA_VERSION, Ledger, LedgerError, NewDelivery
-from newsletter.store.sqlite.ledger import _MIGRATIONS
+from newsletter.store import SCHEMA_VERSION, LedgerError, NewDelivery, SqliteLedger
+from newsletter.store.sqlite.migrate import migrations
 from tests.ledgerhelp import add_pending, mark_sent, mark_unsent, pending
 
 
@@ -26,7 +26,7 @@ def paper(title: str, upvotes: int | None = None) -> Paper:
 
 
 def test_fresh_ledger_is_wal_full_and_versioned(tmp_path: Path) -> None:
-    with Ledger.open(tmp_path / "sub" / "ledger.sqlite3") as ledger:
+    with SqliteLedger.open(tmp_path / "sub" / "ledger.sqlite3") as ledger:
         conn = ledger.conn
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
@@ -34,29 +34,29 @@ def test_fresh_ledger_is_wal_full_and_versioned(tmp_path: Path) -> None:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         assert {"digests", "digest_papers", "subscribers", "deliveries", "sent_papers", "runs"} <= tables
     # reopening migrates nothing and keeps data
-    with Ledger.open(tmp_path / "sub" / "ledger.sqlite3") as ledger:
+    with SqliteLedger.open(tmp_path / "sub" / "ledger.sqlite3") as ledger:
         assert ledger.digests() == []
 
 
 def test_newer_schema_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "l.sqlite3"
-    Ledger.open(path).close()
+    SqliteLedger.open(path).close()
     conn = sqlite3.connect(path)
     conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
     conn.close()
     with pytest.raises(LedgerError, match="newer"):
-        Ledger.open(path)
+        SqliteLedger.open(path)
 
 
 def test_not_a_database_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "l.sqlite3"
     path.write_bytes(b"this is not sqlite at all" * 100)
     with pytest.raises(LedgerError, match="not a paper-digest ledger"):
-        Ledger.open(path)
+        SqliteLedger.open(path)
 
 
 def test_digests_papers_roundtrip_and_horizons(tmp_path: Path) -> None:
-    with Ledger.open(tmp_path / "l.sqlite3") as ledger:
+    with SqliteLedger.open(tmp_path / "l.sqlite3") as ledger:
         assert ledger.register_subscribers(["a@x.org"]) == 1
         a, b, c = paper("Alpha", 3), paper("Beta"), paper("Gamma")
         d1 = ledger.record_digest(path="1.txt", sha256="s1", papers=[a, b])
@@ -74,7 +74,7 @@ def test_digests_papers_roundtrip_and_horizons(tmp_path: Path) -> None:
 
 
 def test_pending_sent_failed_bookkeeping(tmp_path: Path) -> None:
-    with Ledger.open(tmp_path / "l.sqlite3") as ledger:
+    with SqliteLedger.open(tmp_path / "l.sqlite3") as ledger:
         ledger.register_subscribers(["a@x.org", "b@x.org"])
         ledger.record_digest(path="1.txt", sha256="s1", papers=[paper("Alpha"), paper("Beta")])
         ids = add_pending(
@@ -107,7 +107,7 @@ def test_pending_sent_failed_bookkeeping(tmp_path: Path) -> None:
 
 def test_commits_are_visible_to_another_connection_at_once(tmp_path: Path) -> None:
     path = tmp_path / "l.sqlite3"
-    with Ledger.open(path) as ledger:
+    with SqliteLedger.open(path) as ledger:
         ledger.register_subscribers(["a@x.org"])
         add_pending(ledger, [NewDelivery("a@x.org", "<1@x>", (), "d@x.org", b"m")], horizon=0)
         other = sqlite3.connect(path)
@@ -116,16 +116,16 @@ def test_commits_are_visible_to_another_connection_at_once(tmp_path: Path) -> No
 
 
 def test_migration_3_pass_state_closes_runs_of_older_versions(tmp_path: Path) -> None:
-    from newsletter.store.sqlite.ledger import _MIGRATIONS
+    from newsletter.store.sqlite.migrate import migrations
 
     path = tmp_path / "v2.sqlite3"
     conn = sqlite3.connect(path)
-    conn.executescript(_MIGRATIONS[1] + _MIGRATIONS[2])
+    conn.executescript(migrations()[1] + migrations()[2])
     conn.execute("INSERT INTO runs(started_at) VALUES (1)")  # a v2 run left unfinished: says nothing of whom
     conn.execute("PRAGMA user_version=2")
     conn.commit()
     conn.close()
-    with Ledger.open(path) as ledger:
+    with SqliteLedger.open(path) as ledger:
         assert ledger.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 3
         assert ledger.unfinished_runs() == []
         run = ledger.start_run(["a@x.org"])
@@ -145,7 +145,7 @@ def test_ledger_v2_migrates_sent_papers_to_every_identity(tmp_path: Path) -> Non
     # a ledger as version 2 wrote it: only the migrations up to 2, one paper sent by id
     old = sqlite3.connect(path)
     for version in (1, 2):
-        old.executescript(_MIGRATIONS[version])
+        old.executescript(migrations()[version])
     old.executescript(
         f"""
         INSERT INTO digests(path, sha256, status, papers, seen_at) VALUES ('api.json', 's1', 'ok', 1, 0);
@@ -158,7 +158,7 @@ def test_ledger_v2_migrates_sent_papers_to_every_identity(tmp_path: Path) -> Non
         """
     )
     old.close()
-    with Ledger.open(path) as ledger:
+    with SqliteLedger.open(path) as ledger:
         assert ledger.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert ledger.sent_papers("a@x.org") == {"2611.00002", "retrieval-heads-a-study"}
         dump = Paper(title="Retrieval Heads — a study", abstract="y", id="retrieval-heads-a-study", source="d.txt")
@@ -171,18 +171,18 @@ def test_ledger_migration_11_records_the_ids_a_partial_digest_missed(tmp_path: P
     path = tmp_path / "v7.sqlite3"
     old = sqlite3.connect(path)
     for version in range(1, 8):
-        old.executescript(_MIGRATIONS[version] if version != 4 else "")
+        old.executescript(migrations()[version] if version != 4 else "")
     old.executescript(
         "INSERT INTO digests(path, sha256, status, papers, seen_at) VALUES ('a.md', 's1', 'ok', 3, 0);"
         "PRAGMA user_version=7;"
     )
     old.close()
-    readonly = Ledger.open_readonly(path)
+    readonly = SqliteLedger.open_readonly(path)
     assert readonly is not None
     with readonly:
         (row,) = readonly.digests()
         assert (row.shown_status, row.missing) == ("ok", ())
-    with Ledger.open(path) as ledger:
+    with SqliteLedger.open(path) as ledger:
         paper = Paper(title="Read", abstract="x", id="2610.00001", source="b.md")
         ledger.record_digest(path="b.md", sha256="s2", papers=[paper], missing=["2610.00002", "2610.00003"])
         ledger.record_digest(path="c.md", sha256="s3", error="c.md:1: empty file")

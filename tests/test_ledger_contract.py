@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
+from newsletter.base.errors import LedgerError
 from newsletter.digest import Paper
-from newsletter.store import FetchState, Ledger, NewDelivery, Outcome
+from newsletter.store import FetchState, Ledger, NewDelivery, Outcome, SqliteLedger
 from newsletter.store.postgres import PostgresLedger
 
-AnyLedger = Ledger | PostgresLedger
+AnyLedger = Ledger  # the protocol both backends satisfy (mypy checks it in newsletter/store/choose.py)
 
 
 @dataclass
@@ -28,7 +29,7 @@ class Backend:
 def backend(request: pytest.FixtureRequest, tmp_path: Any) -> Backend:
     if request.param == "sqlite":
         path = tmp_path / "ledger.sqlite3"
-        return Backend("sqlite", lambda: Ledger.open(path))
+        return Backend("sqlite", lambda: SqliteLedger.open(path))
     url = request.getfixturevalue("pg_url")
     return Backend("postgres", lambda: PostgresLedger.open(url))
 
@@ -272,7 +273,6 @@ def test_ledger_bounces_tie_reports_and_suppress(ledger: AnyLedger) -> None:
     assert ledger.has_report("<r1@mx>") and not ledger.has_report("<r2@mx>")
     again = ledger.record_bounce("ana@example.org", kind="hard", source="dsn", delivery_id=ids[0], report_id="<r1@mx>")
     assert again is None  # the same report: recorded once
-    assert ledger.bounce_count() == 1
     [row] = ledger.bounced()
     assert (row["email"], row["hard"], row["status"]) == ("ana@example.org", 1, "5.1.1")
     assert row["reason"] == "1 hard bounce (last: 5.1.1 user unknown)"
@@ -330,3 +330,74 @@ def test_ledger_feedback_latest_action_wins(ledger: AnyLedger) -> None:
     assert ledger.forget_feedback("ana@example.org", "p1") is False
     with pytest.raises(ValueError):
         ledger.record_feedback("ana@example.org", "p1", "love", title="One", source="cli")
+
+
+# --------------------------------------------------------------------------- moved into the protocol (issue 22)
+
+
+def test_ledger_partial_digest_keeps_its_missing_ids(ledger: AnyLedger) -> None:
+    ledger.record_digest(path="a.txt", sha256="a", papers=[paper(1)], missing=("2501.00001", "2501.00002"))
+    ledger.record_digest(path="b.txt", sha256="b", papers=[paper(2)])
+    first, second = ledger.digests()
+    assert first.missing == ("2501.00001", "2501.00002") and first.shown_status == "partial"
+    assert second.missing == () and second.shown_status == "ok"
+
+
+def test_ledger_files_that_are_not_digests_are_noted_once(ledger: AnyLedger) -> None:
+    assert ledger.note_ignored([("/d/paper.pdf", "a PDF"), ("/d/shot.png", "an image")]) == {
+        "/d/paper.pdf",
+        "/d/shot.png",
+    }
+    assert ledger.note_ignored([("/d/paper.pdf", "a PDF"), ("/d/new.docx", "a text document")]) == {"/d/new.docx"}
+
+
+def test_ledger_mail_set_aside_once_per_message_by_kind(ledger: AnyLedger) -> None:
+    assert ledger.record_set_aside("<r1@mx>", kind="ignored", reason="forged", detail="no Message-ID") is True
+    assert ledger.record_set_aside("<r1@mx>", kind="ignored", reason="forged again") is False
+    assert ledger.record_set_aside("cur/17", kind="quarantined", reason="cannot be read") is True
+    [ignored] = ledger.set_aside("ignored")
+    assert (ignored["message"], ignored["reason"], ignored["detail"]) == ("<r1@mx>", "forged", "no Message-ID")
+    assert ignored["at"] is not None and ignored["at"].endswith("+00:00")
+    assert [q["message"] for q in ledger.set_aside("quarantined")] == ["cur/17"]
+
+
+def test_ledger_sent_issues_are_the_accepted_deliveries(ledger: AnyLedger) -> None:
+    [[one, two]] = ledger.record([([new("ana@example.org", 1, ("p1", "p2")), new("bo@example.org", 2)], 0)])
+    ledger.record(outcomes=[Outcome(one, "sent", 1), Outcome(two, "failed", 1, "550 no")])
+    [issue] = ledger.sent_issues()
+    assert (issue.email, issue.message_id, issue.paper_ids) == (
+        "ana@example.org",
+        "<1.ana@example.org@digest.test>",
+        ("p1", "p2"),
+    )
+    assert issue.sent_at > 0
+
+
+def test_ledger_vectors_kept_once_per_model_and_text(ledger: AnyLedger) -> None:
+    ledger.store_vectors("m1", {"k1": b"\x00\x01", "k2": b"\x02"})
+    ledger.store_vectors("m1", {"k1": b"\xff"})  # an existing one stays
+    ledger.store_vectors("m2", {"k1": b"\x03"})
+    assert ledger.stored_vectors("m1") == {"k1": b"\x00\x01", "k2": b"\x02"}
+    assert ledger.stored_vectors("m1", ["k2", "k9"]) == {"k2": b"\x02"}
+    assert ledger.stored_vectors("m2", []) == {}
+
+
+def test_ledger_sqlite_locked_during_a_feedback_click_is_one_ledger_error(tmp_path: Any) -> None:
+    """Another program holding the write lock while a feedback click records: a
+    LedgerError naming the file and what to do (the feedback methods are inside the
+    error translation), never a raw sqlite3 error."""
+    import sqlite3
+
+    path = tmp_path / "ledger.sqlite3"
+    ledger = SqliteLedger.open(path)
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # e.g. a sqlite3 shell in the middle of a write
+    try:
+        ledger.conn.execute("PRAGMA busy_timeout=100")
+        with pytest.raises(LedgerError) as caught:
+            ledger.record_feedback("ana@example.org", "p1", "like", title="One", source="email")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+        ledger.close()
+    assert caught.value.path == str(path) and "locked by another program" in str(caught.value)

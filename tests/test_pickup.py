@@ -9,7 +9,7 @@ from pathlib import Path
 
 from newsletter.base.addresses import Suppressions, address_key
 from newsletter.digest.scan import load_digests, scan_digests
-from newsletter.store import Ledger
+from newsletter.store import SqliteLedger
 from tests.conftest import settled_copy
 
 
@@ -27,7 +27,7 @@ def test_scan_digests_reports_ok_failed_unsettled_and_skips_known(tmp_path: Path
     assert found["bad.json"].status == "failed" and "bad.json" in str(found["bad.json"].error)
     assert found["fresh.txt"].status == "unsettled"
     assert found["gone.txt"].status == "unreadable"
-    with Ledger.open(tmp_path / "l.sqlite3") as ledger:
+    with SqliteLedger.open(tmp_path / "l.sqlite3") as ledger:
         ledger.record_digest(path=str(good), sha256=found[good.name].sha256, papers=())
         again = [f.path.name for f in scan_digests([good, bad], known=ledger.has_digest)]
     assert again == ["bad.json"]  # the recorded content is skipped, whatever its name

@@ -375,7 +375,7 @@ def test_send_embeds_each_paper_once_into_the_ledger(tmp_path: Path) -> None:
     assert len(rows) == count == 12 and set(rows) == {(MODEL_ID, 384 * 4)}
     from newsletter.config import load_config
     from newsletter.delivery.pickup import embed_new
-    from newsletter.store import Ledger
+    from newsletter.store import SqliteLedger
 
-    with Ledger.open(load_config(cfg).ledger_path) as ledger:
+    with SqliteLedger.open(load_config(cfg).ledger_path) as ledger:
         assert embed_new(load_config(cfg), ledger) == 0  # each paper once

@@ -21,7 +21,7 @@ import yaml
 from newsletter.base.errors import ConfigError
 from newsletter.config import load_config
 from newsletter.daemon.daemon import Daemon
-from newsletter.store import Ledger
+from newsletter.store import SqliteLedger
 from tests.conftest import NEVER_SOON, daemon, wait_for
 from tests.smtpd import Faults, free_port, smtp_server, write_config
 
@@ -200,5 +200,5 @@ def test_config_sighup_during_a_pass_reloads_without_touching_the_ledger_from_th
             assert proc.stop() == 0
         log = proc.text()
     assert "Traceback" not in log and "within a transaction" not in log and "reload refused" not in log
-    with Ledger.open(load_config(cfg).ledger_path) as ledger:
+    with SqliteLedger.open(load_config(cfg).ledger_path) as ledger:
         assert "late@example.org" in ledger.horizons(["late@example.org"])  # registered at the reload

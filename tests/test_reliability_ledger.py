@@ -21,7 +21,7 @@ import pytest
 
 from newsletter.base.errors import LedgerError
 from newsletter.config import load_config
-from newsletter.store import SCHEMA_VERSION, Ledger
+from newsletter.store import SCHEMA_VERSION, SqliteLedger
 from tests.smtpd import smtp_server, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -64,7 +64,7 @@ def _garbage(path: Path) -> None:
 
 
 def _truncated(path: Path) -> None:
-    with Ledger.open(path) as ledger:
+    with SqliteLedger.open(path) as ledger:
         ledger.register_subscribers(f"u{i}@example.org" for i in range(5000))
         ledger.checkpoint()
     data = path.read_bytes()
@@ -76,7 +76,7 @@ def _zero_bytes(path: Path) -> None:
 
 
 def _newer_schema(path: Path) -> None:
-    Ledger.open(path).close()
+    SqliteLedger.open(path).close()
     with closing(sqlite3.connect(path)) as conn:
         conn.execute(f"PRAGMA user_version={SCHEMA_VERSION + 1}")
 
@@ -117,10 +117,10 @@ def test_ledger_damaged_state_one_line_exit_2_nothing_sent(
 
 def test_ledger_missing_file_is_created_migrated_and_atomic(tmp_path: Path) -> None:
     path = tmp_path / "new" / "ledger.sqlite3"
-    with Ledger.open(path) as ledger:
+    with SqliteLedger.open(path) as ledger:
         assert ledger.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert sorted(p.name for p in path.parent.iterdir()) == ["ledger.sqlite3"]  # no temporary left
-    Ledger.open(path).close()  # and it opens again as a ledger
+    SqliteLedger.open(path).close()  # and it opens again as a ledger
 
 
 def test_ledger_locked_by_another_program_one_line_exit_2(tmp_path: Path, seeds: dict[str, Path]) -> None:
@@ -128,7 +128,7 @@ def test_ledger_locked_by_another_program_one_line_exit_2(tmp_path: Path, seeds:
         cfg = write_config(tmp_path, server.port, READERS)
         shutil.copy2(seeds["001"], tmp_path / "digests")
         ledger = tmp_path / "ledger.sqlite3"
-        Ledger.open(ledger).close()
+        SqliteLedger.open(ledger).close()
         holder = subprocess.Popen(
             [
                 sys.executable,
@@ -230,7 +230,7 @@ def test_ledger_disk_full_one_line_exit_1_rerun_after_freeing_loses_nothing(
         for msgs in got.values():  # a duplicate only for what was in flight: the very same message
             assert len({m.message_id for m in msgs}) == 1
         assert sum(len(m) for m in got.values()) - n <= 8
-        with Ledger.open(load_config(cfg).ledger_path) as ledger:
+        with SqliteLedger.open(load_config(cfg).ledger_path) as ledger:
             assert ledger.delivery_counts() == {"sent": n, "pending": 0, "failed": 0}
             wal = disk / "ledger.sqlite3-wal"
             assert not wal.exists() or wal.stat().st_size <= 1 << 20  # checkpointed: fits a small disk
@@ -240,7 +240,7 @@ def test_ledger_error_is_a_newsletter_error_with_exit_code_2(tmp_path: Path) -> 
     path = tmp_path / "l.sqlite3"
     path.write_bytes(b"x" * 4096)
     with pytest.raises(LedgerError) as info:
-        Ledger.open(path)
+        SqliteLedger.open(path)
     assert info.value.exit_code == 2 and info.value.path == str(path)
 
 

@@ -14,7 +14,7 @@ import threading
 from pathlib import Path
 
 from newsletter.config import load_config
-from newsletter.store import Ledger
+from newsletter.store import SqliteLedger
 from tests.conftest import NEVER_SOON, daemon, wait_for
 from tests.smtpd import Faults, smtp_server, write_config
 
@@ -23,7 +23,7 @@ PEOPLE = [{"email": f"reader{i:02d}@example.org", "keywords": ["learning"]} for 
 
 
 def unfinished(cfg: Path) -> list[object]:
-    with Ledger.open(load_config(cfg).ledger_path) as ledger:
+    with SqliteLedger.open(load_config(cfg).ledger_path) as ledger:
         return list(ledger.unfinished_runs())
 
 
@@ -61,7 +61,7 @@ def test_resume_sigterm_to_run_mid_pass_restart_serves_everyone_at_start(
     assert recipients == sorted(p["email"] for p in PEOPLE)  # each exactly once
     assert "finishing 1 interrupted pass" in log
     assert unfinished(cfg) == []
-    with Ledger.open(load_config(cfg).ledger_path) as ledger:
+    with SqliteLedger.open(load_config(cfg).ledger_path) as ledger:
         assert ledger.delivery_counts() == {"sent": len(PEOPLE), "pending": 0, "failed": 0}
 
 

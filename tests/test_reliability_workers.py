@@ -14,7 +14,7 @@ from pathlib import Path
 
 from newsletter.config import load_config
 from newsletter.delivery.service import POOL_MIN
-from newsletter.store import Ledger
+from newsletter.store import SqliteLedger
 from tests.conftest import wait_for
 from tests.smtpd import Faults, smtp_server, write_config
 
@@ -80,7 +80,7 @@ def test_render_worker_killed_mid_pass_pass_goes_on_everyone_served_exit_0(
     assert "rendering the rest of the pass in this process" in err
     assert sorted(got) == [r["email"] for r in readers(n)]
     assert all(len(msgs) == 1 for msgs in got.values())
-    with Ledger.open(load_config(cfg).ledger_path) as ledger:
+    with SqliteLedger.open(load_config(cfg).ledger_path) as ledger:
         assert ledger.delivery_counts() == {"sent": n, "pending": 0, "failed": 0}
     assert not any(alive(pid) for pid in victims)
 

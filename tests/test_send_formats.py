@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.config import load_config
-from newsletter.store import Ledger
+from newsletter.store import SqliteLedger
 from tests.conftest import text_of
 from tests.smtpd import Received, smtp_server, write_config
 
@@ -105,7 +105,7 @@ def test_send_each_paper_once_across_formats_and_runs(tmp_path: Path) -> None:
         send(cfg)
         assert len(server.received) == before
 
-        with Ledger.open(config.ledger_path) as ledger:
+        with SqliteLedger.open(config.ledger_path) as ledger:
             sent = ledger.sent_papers("ana@example.org")
             assert {"2610.01234", "2611.00002", "2611.00003"} <= sent
             assert "curriculum-schedules-for-small-language-models" in sent

@@ -19,7 +19,7 @@ from newsletter.delivery.service import run_send
 from newsletter.digest.scan import load_digests
 from newsletter.matching.matcher import plan
 from newsletter.render.latex import readable
-from newsletter.store import Ledger
+from newsletter.store import SqliteLedger
 from tests.conftest import newsletter, settled_copy, text_of
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, Faults, Received, free_port, smtp_server, write_config
 
@@ -62,7 +62,7 @@ def test_seeds_delivered_once_then_only_new_papers(tmp_path: Path, seeds: dict[s
         result = newsletter("send", "-c", str(cfg))
         assert result.exit_code == 0, result.output
         check_emails(server.received, expected, titles)
-        with Ledger.open(config.ledger_path) as ledger:
+        with SqliteLedger.open(config.ledger_path) as ledger:
             for email, ids in expected.items():
                 assert [d["papers"] for d in ledger.deliveries(email)] == [ids]  # best first
                 assert ledger.sent_papers(email) == set(ids)
@@ -137,7 +137,7 @@ def test_server_down_leaves_pending_then_resent_with_same_message_id(tmp_path: P
     result = newsletter("send", "-c", str(cfg))
     assert result.exit_code == 1 and "cannot connect" in result.output
     config = load_config(cfg)
-    with Ledger.open(config.ledger_path) as ledger:
+    with SqliteLedger.open(config.ledger_path) as ledger:
         waiting = {d["email"]: d["message_id"] for d in ledger.deliveries() if d["status"] == "pending"}
     assert waiting  # recorded with its Message-ID before the SMTP transaction
     with smtp_server(port=port) as server:
@@ -145,7 +145,7 @@ def test_server_down_leaves_pending_then_resent_with_same_message_id(tmp_path: P
         assert result.exit_code == 0, result.output
         got = {m.rcpt_tos[0]: m.message_id for m in server.received}
     assert len(got) == 3 and all(got[e] == mid for e, mid in waiting.items())
-    with Ledger.open(config.ledger_path) as ledger:
+    with SqliteLedger.open(config.ledger_path) as ledger:
         assert ledger.delivery_counts() == {"sent": 3, "pending": 0, "failed": 0}
 
 
@@ -228,7 +228,7 @@ def test_crash_mid_run_then_rerun_serves_everyone(tmp_path: Path, seeds: dict[st
     for msgs in duplicates.values():
         assert len(msgs) == 2 and msgs[0].message_id == msgs[1].message_id
         assert msgs[0].data == msgs[1].data  # the very same message
-    with Ledger.open(load_config(cfg).ledger_path) as ledger:
+    with SqliteLedger.open(load_config(cfg).ledger_path) as ledger:
         assert ledger.delivery_counts() == {"sent": n, "pending": 0, "failed": 0}
 
 
@@ -299,7 +299,7 @@ def test_large_pass_renders_in_worker_processes_with_the_one_render_path(
         for header in ("From", "To", "Subject", "List-Unsubscribe", "List-Id"):
             assert str(msg[header]) == str(local[header]), header
         assert _parts(msg) == _parts(local)
-    with Ledger.open(config.ledger_path) as ledger:
+    with SqliteLedger.open(config.ledger_path) as ledger:
         assert ledger.delivery_counts() == {"sent": n, "pending": 0, "failed": 0}
         for sub, matches in expected.items():
             assert ledger.sent_papers(sub.email) == {m.paper.id for m in matches}
@@ -338,14 +338,14 @@ def test_large_pass_stopped_midway_leaves_the_rest_for_the_next(tmp_path: Path, 
 
         async def stopped_pass() -> Any:
             stop = asyncio.Event()
-            with Ledger.open(config.ledger_path) as ledger:
+            with SqliteLedger.open(config.ledger_path) as ledger:
                 return await send_pass(config, ledger, progress=StopAfter(stop), stop=stop)
 
         first = asyncio.run(stopped_pass())
         assert multiprocessing.active_children() == []
         accepted = len(server.received)
         assert first.sent == accepted and 40 <= accepted < n
-        with Ledger.open(config.ledger_path) as ledger:
+        with SqliteLedger.open(config.ledger_path) as ledger:
             counts = ledger.delivery_counts()
         assert counts["sent"] == accepted and counts["failed"] == 0
         second = run_send(config)

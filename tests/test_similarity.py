@@ -23,7 +23,7 @@ from newsletter.config import load_config
 from newsletter.matching.refs import ref_keys
 from newsletter.render.links.feedback import encode_paper, signature
 from newsletter.render.links.tokens import unsubscribe_token
-from newsletter.store import Ledger, feedback_rows
+from newsletter.store import SqliteLedger
 from newsletter.web.unsubscribe import UnsubscribeServer
 from tests.conftest import chrome_driver, settled_copy
 from tests.smtpd import free_port, smtp_server, write_config
@@ -224,8 +224,8 @@ def _http(url: str, data: bytes | None = None) -> tuple[int, str]:
 
 
 def _feedback(cfg: Path) -> list[tuple[str, str, str]]:
-    with Ledger.open(load_config(cfg).ledger_path) as ledger:
-        return [(r.email, r.action, r.title) for r in feedback_rows(ledger)]
+    with SqliteLedger.open(load_config(cfg).ledger_path) as ledger:
+        return [(r.email, r.action, r.title) for r in ledger.feedback_rows()]
 
 
 def test_liked_paper_never_sent_and_email_explains_and_links(tmp_path: Path) -> None:
@@ -364,7 +364,7 @@ def test_subscribers_add_like_and_csv_like_column(tmp_path: Path) -> None:
 def test_old_ledger_without_feedback_table_reads_as_no_feedback(tmp_path: Path) -> None:
     cfg = config_with(tmp_path, [{"email": "ana@example.org", "like": [FOLD]}])
     state = load_config(cfg).ledger_path
-    Ledger.open(state).close()
+    SqliteLedger.open(state).close()
     with sqlite3.connect(state) as conn:
         conn.execute("DROP TABLE feedback")
         conn.execute("PRAGMA user_version = 6")

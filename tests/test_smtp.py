@@ -141,12 +141,12 @@ def test_stop_event_finishes_in_flight_and_leaves_the_rest_pending() -> None:
 
 
 def test_group_commit_records_new_deliveries_and_outcomes_together(tmp_path: Any) -> None:
-    """Ledger.record: batches recorded pending and outcomes in one transaction; an
+    """SqliteLedger.record: batches recorded pending and outcomes in one transaction; an
     outcome-only commit of accepted messages marks them sent, adds the attempts,
     records their papers and drops their bytes."""
-    from newsletter.store import Ledger, NewDelivery, Outcome
+    from newsletter.store import NewDelivery, Outcome, SqliteLedger
 
-    with Ledger.open(tmp_path / "l.sqlite3") as ledger:
+    with SqliteLedger.open(tmp_path / "l.sqlite3") as ledger:
         ledger.register_subscribers(["a@x.org", "b@x.org", "c@x.org"])
         (first,) = ledger.record(
             [

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from newsletter.cli import cli
 from newsletter.config import load_config
 from newsletter.delivery.service import run_send
-from newsletter.store import Ledger
+from newsletter.store import SqliteLedger
 from tests.smtpd import (
     EXAMPLE_SUBSCRIBERS,
     Authenticator,
@@ -42,7 +42,7 @@ def setup(tmp_path: Path, port: int, seeds: dict[str, Path], subscribers: Any = 
 
 
 def counts(cfg: Path) -> dict[str, int]:
-    with Ledger.open(load_config(cfg).ledger_path) as ledger:
+    with SqliteLedger.open(load_config(cfg).ledger_path) as ledger:
         return ledger.delivery_counts()
 
 

@@ -12,7 +12,7 @@ import pytest
 
 from newsletter.config import load_config
 from newsletter.delivery.service import run_send
-from newsletter.store import Ledger
+from newsletter.store import SqliteLedger
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, Authenticator, self_signed, server_tls, smtp_server, write_config
 
 PASSWORD = "s3cret-from-env"
@@ -36,7 +36,7 @@ def setup(tmp_path: Path, port: int, seeds: dict[str, Path], **smtp: Any) -> Pat
 
 
 def counts(cfg: Path) -> dict[str, int]:
-    with Ledger.open(load_config(cfg).ledger_path) as ledger:
+    with SqliteLedger.open(load_config(cfg).ledger_path) as ledger:
         return ledger.delivery_counts()
 
 

@@ -25,8 +25,8 @@ import yaml
 
 from newsletter.config import load_config
 from newsletter.render.links.tokens import unsubscribe_token
-from newsletter.store import SCHEMA_VERSION, Ledger
-from newsletter.store.sqlite.ledger import _MIGRATIONS
+from newsletter.store import SCHEMA_VERSION, SqliteLedger
+from newsletter.store.sqlite.migrate import migrations
 from newsletter.web.unsubscribe import BadRequest, TokenIndex, UnsubscribeServer, mask, parse_body
 from tests.conftest import chrome_driver, daemon, newsletter, settled_copy, wait_for
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, Faults, free_port, smtp_server, write_config
@@ -94,7 +94,7 @@ def unsubscribe_url_of(msg: Message) -> str:
 
 
 def suppressed(cfg: Path) -> set[str]:
-    with Ledger.open(load_config(cfg).ledger_path) as ledger:  # a fresh connection: what survives
+    with SqliteLedger.open(load_config(cfg).ledger_path) as ledger:  # a fresh connection: what survives
         return ledger.suppressed()
 
 
@@ -136,7 +136,7 @@ def serve_process(cfg: Path, port: int) -> Iterator[subprocess.Popen[str]]:
 def in_process(cfg: Path) -> Iterator[UnsubscribeServer]:
     """The endpoint in this process (a thread), on the config's listen port."""
     config = load_config(cfg)
-    Ledger.open(config.ledger_path).close()
+    SqliteLedger.open(config.ledger_path).close()
     server = UnsubscribeServer(config)
     server.start_background()
     try:
@@ -301,7 +301,7 @@ def test_suppression_survives_restarts_and_resubscribe_lifts_it(tmp_path: Path, 
         url = f"http://127.0.0.1:{port}/unsubscribe/{unsubscribe_token('alice@example.org', SECRET)}"
         with serve_process(cfg, port):
             assert http(url, data=ONE_CLICK)[0] == 200
-        assert suppressed(cfg) == {"alice@example.org"}  # a new Ledger, after the process ended
+        assert suppressed(cfg) == {"alice@example.org"}  # a new SqliteLedger, after the process ended
         with serve_process(cfg, port):  # a new server process sees it
             status, page, _ = http(url)
             assert status == 200 and "is unsubscribed" in page
@@ -351,7 +351,7 @@ def test_pending_delivery_to_unsubscribed_is_not_resent(tmp_path: Path, seeds: d
         assert result.exit_code == 0, result.output
         assert "1 pending dropped (unsubscribed)" in result.output
         assert [m.rcpt_tos for m in up.received] == [["bob@example.org"]]
-    with Ledger.open(load_config(cfg).ledger_path) as ledger:
+    with SqliteLedger.open(load_config(cfg).ledger_path) as ledger:
         (alice,) = ledger.deliveries("alice@example.org")
         assert (alice["status"], alice["last_error"]) == ("failed", "unsubscribed")
 
@@ -369,14 +369,14 @@ def test_pause_for_weeks(tmp_path: Path, seeds: dict[str, Path]) -> None:
         assert "paused until" in page and 'id="unsubscribe"' in page and 'id="pause"' not in page
         status_json = json.loads(newsletter("status", "-c", str(cfg), "--json").output)
         assert (status_json["suppressed"], status_json["paused"]) == (1, 1)
-        with Ledger.open(load_config(cfg).ledger_path) as ledger:
+        with SqliteLedger.open(load_config(cfg).ledger_path) as ledger:
             until = ledger.suppression("bob@example.org").until  # type: ignore[union-attr]
             assert until is not None and before + 28 * 86400 <= until <= after + 28 * 86400  # four weeks from the click
             assert ledger.suppressed(now=until + 1) == set()  # ends by itself
         # unsubscribing for good while paused; a later pause does not shorten it
         assert http(url, data=ONE_CLICK)[0] == 200
         assert http(url, data=b"pause_weeks=1")[0] == 200
-        with Ledger.open(load_config(cfg).ledger_path) as ledger:
+        with SqliteLedger.open(load_config(cfg).ledger_path) as ledger:
             assert ledger.suppression("bob@example.org").until is None  # type: ignore[union-attr]
 
 
@@ -516,21 +516,21 @@ def test_token_index_mask_and_bodies(tmp_path: Path) -> None:
 def test_ledger_v1_migrates_to_suppressions(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite3"
     conn = sqlite3.connect(path)
-    conn.executescript(_MIGRATIONS[1])
+    conn.executescript(migrations()[1])
     conn.execute("INSERT INTO digests(path, sha256, status, papers, seen_at) VALUES ('a', 'h', 'ok', 0, 1)")
     conn.execute("PRAGMA user_version=1")
     conn.commit()
     conn.close()
-    old = Ledger.open_readonly(path)  # `status` on a ledger not yet migrated
+    old = SqliteLedger.open_readonly(path)  # `status` on a ledger not yet migrated
     assert old is not None
     with old:
         assert old.suppressed() == set() and old.suppression_counts() == {"suppressed": 0, "paused": 0}
-    with Ledger.open(path) as ledger:
+    with SqliteLedger.open(path) as ledger:
         assert ledger.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION >= 2
         assert [d.sha256 for d in ledger.digests()] == ["h"]  # kept
         assert ledger.suppress("Alice@Example.org", source="cli") is True
         assert ledger.suppress("alice@example.org", source="cli") is False
-    with Ledger.open(path) as ledger:
+    with SqliteLedger.open(path) as ledger:
         assert ledger.suppressed() == {"alice@example.org"}
         assert ledger.unsuppress("ALICE@example.org") is True
         assert ledger.unsuppress("alice@example.org") is False

@@ -24,7 +24,7 @@ from newsletter.base.resources import shipped_file
 from newsletter.config import load_config
 from newsletter.render.links.tokens import unsubscribe_token
 from newsletter.render.pages import PAGES_PACKAGE
-from newsletter.store import Ledger
+from newsletter.store import SqliteLedger
 from newsletter.web.app import clean, client_address, parse_networks
 from newsletter.web.preview import PAGE_SIZE, PreviewServer
 from newsletter.web.unsubscribe import UnsubscribeServer
@@ -60,7 +60,7 @@ def endpoint(tmp_path: Path) -> Iterator[tuple[UnsubscribeServer, Path]]:
     """The real endpoint on a free port of 127.0.0.1, serving from its thread."""
     cfg = config_file(tmp_path)
     config = load_config(cfg)
-    Ledger.open(config.ledger_path).close()
+    SqliteLedger.open(config.ledger_path).close()
     server = UnsubscribeServer(config, port=0)
     server.start_background()
     try:
@@ -70,7 +70,7 @@ def endpoint(tmp_path: Path) -> Iterator[tuple[UnsubscribeServer, Path]]:
 
 
 def suppressed(cfg: Path) -> set[str]:
-    with Ledger.open(load_config(cfg).ledger_path) as ledger:
+    with SqliteLedger.open(load_config(cfg).ledger_path) as ledger:
         return ledger.suppressed()
 
 

@@ -13,6 +13,7 @@ from newsletter.delivery.pickup import PickUp, preview_digests
 from newsletter.delivery.plan import Planned, compute_deliveries
 from newsletter.digest.scan import stray_files
 from newsletter.store import Ledger
+from newsletter.store.choose import open_ledger_readonly, scratch_ledger
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,4 +53,31 @@ def dry_run(config: Config, ledger: Ledger, *, readonly: Ledger | None) -> DryRu
     )
 
 
-__all__ = ["DryRun", "dry_run"]
+@dataclass(frozen=True, slots=True)
+class DryRunPass:
+    """``send --dry-run``: who ``--backfill`` would give the latest digest, and the pass."""
+
+    backfilled: tuple[str, ...]
+    found: DryRun
+
+
+def dry_run_pass(config: Config, *, backfill: bool = False) -> DryRunPass:
+    """The dry run of a pass on the configured ledger, read only; with ``backfill``, on a
+    copy in memory after what ``--backfill`` would do (nothing written anywhere)."""
+    ledger = open_ledger_readonly(config)
+    scratch = scratch_ledger(ledger) if backfill or ledger is None else None
+    try:
+        view = scratch if scratch is not None else ledger
+        assert view is not None
+        backfilled: list[str] = []
+        if backfill:
+            view.register_subscribers(s.email for s in config.subscribers)
+            backfilled = view.backfill(s.email for s in config.subscribers)
+        return DryRunPass(tuple(backfilled), dry_run(config, view, readonly=ledger))
+    finally:
+        for opened in (scratch, ledger):
+            if opened is not None:
+                opened.close()
+
+
+__all__ = ["DryRun", "DryRunPass", "dry_run", "dry_run_pass"]

@@ -14,7 +14,8 @@ from newsletter.base.errors import ConfigError
 from newsletter.config import Config, Subscriber
 from newsletter.digest import Paper, unique_papers
 from newsletter.matching.refs import ref_keys
-from newsletter.store import FeedbackRow, Ledger, feedback_rows, forget_feedback, record_feedback
+from newsletter.store import FeedbackRow
+from newsletter.store.choose import open_ledger, open_ledger_readonly
 
 ACTIONS = ("like", "dislike")
 
@@ -33,11 +34,11 @@ def ledger_feedback(config: Config, email: str | None = None) -> list[FeedbackRo
     """The ledger's feedback rows (of ``email``), read only."""
     if not config.ledger_path.exists():
         return []
-    ledger = Ledger.open_readonly(config.ledger_path)
+    ledger = open_ledger_readonly(config)
     if ledger is None:
         return []
     with ledger:
-        return feedback_rows(ledger, email)
+        return ledger.feedback_rows(email)
 
 
 def find_paper(ref: str, papers: Iterable[Paper]) -> Paper | None:
@@ -55,7 +56,7 @@ def known_papers(config: Config) -> tuple[Paper, ...]:
 
     held: list[Paper] = []
     if config.ledger_path.exists():
-        ledger = Ledger.open_readonly(config.ledger_path)
+        ledger = open_ledger_readonly(config)
         if ledger is not None:
             with ledger:
                 held = ledger.papers_after(0)
@@ -88,8 +89,8 @@ def set_feedback(config: Config, email: str, ref: str, action: str) -> tuple[Pap
     paper = find_paper(ref, known_papers(config))
     if paper is None:
         raise ConfigError(f"no paper {ref!r} in the ledger or the digests (give an arXiv id, a URL or the exact title)")
-    with Ledger.open(config.ledger_path) as ledger:
-        changed = record_feedback(ledger, sub.email, paper.id, action, title=paper.title, source="cli")
+    with open_ledger(config) as ledger:
+        changed = ledger.record_feedback(sub.email, paper.id, action, title=paper.title, source="cli")
     return paper, changed
 
 
@@ -97,10 +98,10 @@ def forget(config: Config, email: str, ref: str) -> FeedbackRow | None:
     """Drop the recorded like/dislike of ``ref`` for ``email``; the row dropped, or None."""
     sub = _subscriber(config, email)
     keys = set(ref_keys(ref))
-    with Ledger.open(config.ledger_path) as ledger:
-        for row in feedback_rows(ledger, sub.email):
+    with open_ledger(config) as ledger:
+        for row in ledger.feedback_rows(sub.email):
             if row.paper_id in keys or keys.intersection(ref_keys(row.title)):
-                forget_feedback(ledger, sub.email, row.paper_id)
+                ledger.forget_feedback(sub.email, row.paper_id)
                 return row
     return None
 

@@ -24,7 +24,7 @@ from newsletter.matching.likes import read_like_state
 from newsletter.matching.matcher import plan
 from newsletter.render import RenderedEmail, Renderer
 from newsletter.render.pages import render_page
-from newsletter.store import Ledger
+from newsletter.store.choose import open_ledger_readonly
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9@._+-]")
 
@@ -87,7 +87,7 @@ def build_previews(
 
 def suppressed_addresses(config: Config) -> Suppressions:
     """The active suppressions of the configured ledger (none when it does not exist)."""
-    ledger = Ledger.open_readonly(config.ledger_path)
+    ledger = open_ledger_readonly(config)
     if ledger is None:
         return Suppressions()
     with ledger:

@@ -36,7 +36,8 @@ from newsletter.base.addresses import address_key
 from newsletter.base.errors import ConfigError
 from newsletter.base.fsutil import atomic_write
 from newsletter.config import Config, Subscriber, SubscriberModel, load_config
-from newsletter.store import Ledger, iso
+from newsletter.store import iso
+from newsletter.store.choose import open_ledger_readonly
 
 LIKE_COLUMNS = ("like", "dislike")  # issue 17: arXiv ids or URLs (`;` separates); an empty cell keeps a file's
 COLUMNS = ("email", "name", "keywords", "require", "exclude", "schedule", *LIKE_COLUMNS)  # CSV, in this order
@@ -67,7 +68,7 @@ def is_inline(config: Config, sub: Subscriber) -> bool:
 def list_subscribers(config: Config) -> list[Listed]:
     """Every subscriber in config order, with its latest delivery from the ledger (read-only)."""
     last: dict[str, tuple[str, float]] = {}
-    ledger = Ledger.open_readonly(config.ledger_path)
+    ledger = open_ledger_readonly(config)
     if ledger is not None:
         try:
             last = {e.casefold(): v for e, v in ledger.last_deliveries().items()}

@@ -26,6 +26,7 @@ from newsletter.matching import PaperIndex
 from newsletter.matching.likes import like_state_of
 from newsletter.matching.matcher import Matcher
 from newsletter.store import DigestRow, Ledger, SubscriberRow
+from newsletter.store.choose import open_ledger
 
 BACKFILL_HINT = "send --backfill gives it the latest digest now"
 
@@ -165,5 +166,5 @@ class _StatusView:
 def backfill_new(config: Config) -> list[str]:
     """Subscribers who never had an email get the latest digest in this pass (their
     ledger horizon moves back to just before it). Returns their addresses."""
-    with Ledger.open(config.ledger_path) as ledger:
+    with open_ledger(config) as ledger:
         return ledger.backfill(s.email for s in ledger.suppressions().filter(config.subscribers))

@@ -56,6 +56,7 @@ from newsletter.bounces.verp import is_verp
 from newsletter.config import Config
 from newsletter.render.links.tokens import TokenIndex, mask, secret_for
 from newsletter.store import DeliveryRef, Ledger, LedgerError
+from newsletter.store.choose import open_ledger
 
 log = logging.getLogger("newsletter.bounces")
 
@@ -229,7 +230,7 @@ def _unsubscribe(ledger: Ledger, tokens: TokenIndex, request: UnsubscribeRequest
 
 def run_bounces(config: Config) -> BounceSummary:
     """:func:`process_mailbox` on the configured ledger (for ``newsletter bounces``)."""
-    with Ledger.open(config.ledger_path) as ledger:
+    with open_ledger(config) as ledger:
         return process_mailbox(config, ledger)
 
 

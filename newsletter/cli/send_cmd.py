@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import click
 
-from newsletter.app.dryrun import DryRun, dry_run
+from newsletter.app.dryrun import DryRun, dry_run_pass
 from newsletter.app.why import backfill_new
 from newsletter.base.errors import ConfigError
 from newsletter.base.wording import plural
@@ -30,7 +30,6 @@ from newsletter.delivery.service import BATCH, SendSummary, run_send
 from newsletter.delivery.smtp import Result
 from newsletter.digest import partial_line
 from newsletter.fetch import fetch_sources
-from newsletter.store import Ledger
 
 log = logging.getLogger("newsletter.send")
 
@@ -271,20 +270,10 @@ def _summary_line(summary: SendSummary, left_out: int) -> str:
 
 
 def _dry_run(config: Config, *, backfill: bool = False) -> None:
-    ledger = Ledger.open_readonly(config.ledger_path)
-    try:
-        view = ledger if ledger is not None else Ledger.open(":memory:")  # no ledger yet: empty
-        if backfill:  # on a copy in memory: what --backfill would do, nothing written
-            copy = Ledger.open(":memory:")
-            view.conn.backup(copy.conn)
-            view = copy
-            view.register_subscribers(s.email for s in config.subscribers)
-            for email in view.backfill(s.email for s in config.subscribers):
-                click.echo(f"backfill: {email} would get the latest digest")
-        _echo_dry_run(dry_run(config, view, readonly=ledger), config.left_out)
-    finally:
-        if ledger is not None:
-            ledger.close()
+    done = dry_run_pass(config, backfill=backfill)
+    for email in done.backfilled:
+        click.echo(f"backfill: {email} would get the latest digest")
+    _echo_dry_run(done.found, config.left_out)
 
 
 def _echo_dry_run(found: DryRun, left_out: tuple[LeftOut, ...] = ()) -> None:

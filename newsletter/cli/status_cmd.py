@@ -15,6 +15,7 @@ from newsletter.config import Config
 from newsletter.daemon.schedule import next_fire
 from newsletter.digest.guard import one_line
 from newsletter.store import Ledger, iso
+from newsletter.store.choose import open_ledger_readonly
 
 
 def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
@@ -101,8 +102,6 @@ def _digest_detail(d: dict[str, Any]) -> str:
 
 
 def feedback_json(ledger: Ledger) -> list[dict[str, Any]]:
-    from newsletter.store import feedback_rows
-
     return [
         {
             "email": r.email,
@@ -112,7 +111,7 @@ def feedback_json(ledger: Ledger) -> list[dict[str, Any]]:
             "source": r.source,
             "at": iso(r.created_at),
         }
-        for r in feedback_rows(ledger)
+        for r in ledger.feedback_rows()
     ]
 
 
@@ -158,7 +157,7 @@ def status_command(config_path: str, as_json: bool) -> None:
       newsletter status -c config.yaml --json | jq .deliveries
     """
     config = load_config_leaving_out(config_path, level=None)  # listed below
-    ledger = Ledger.open_readonly(config.ledger_path)
+    ledger = open_ledger_readonly(config)
     try:
         data = status_json(config, ledger)
     finally:

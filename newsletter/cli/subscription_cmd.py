@@ -8,7 +8,7 @@ from newsletter.base.addresses import address_key
 from newsletter.base.errors import ConfigError
 from newsletter.cli.options import config_option
 from newsletter.config import Config, check_address, load_config
-from newsletter.store import Ledger
+from newsletter.store.choose import open_ledger
 
 
 def _address(value: str) -> str:
@@ -44,7 +44,7 @@ def resubscribe_command(config_path: str, email: str) -> None:
     """
     config = load_config(config_path, strict=False)
     address, known = _lookup(config, email)
-    with Ledger.open(config.ledger_path) as ledger:
+    with open_ledger(config) as ledger:
         lifted = ledger.unsuppress(address)
     if not lifted:
         extra = "" if known else " (nor a subscriber in the configuration)"
@@ -70,7 +70,7 @@ def unsubscribe_command(config_path: str, email: str) -> None:
     """
     config = load_config(config_path, strict=False)
     address, known = _lookup(config, email)
-    with Ledger.open(config.ledger_path) as ledger:
+    with open_ledger(config) as ledger:
         new = ledger.suppress(address, source="cli")
     click.echo(
         f"{address}: "

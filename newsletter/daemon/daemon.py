@@ -69,6 +69,7 @@ from newsletter.digest.scan import digest_files, stray_files
 from newsletter.fetch import fetch_sources
 from newsletter.render import Renderer
 from newsletter.store import Ledger, UnfinishedRun
+from newsletter.store.choose import open_ledger
 from newsletter.web.unsubscribe import UnsubscribeServer
 
 log = logging.getLogger("newsletter.daemon")
@@ -311,8 +312,8 @@ class Daemon:
         """At start: finish the passes a stop or a crash interrupted, at once, for every
         subscriber they had not reached (horizon below the digests they delivered); the
         pending deliveries of anybody go first. Not at the next scheduled fire."""
-        unfinished = await self.db(Ledger.unfinished_runs)
-        pending = await self.db(Ledger.pending_ids)
+        unfinished = await self.db(lambda lg: lg.unfinished_runs())
+        pending = await self.db(lambda lg: lg.pending_ids())
         if not unfinished:
             if pending:
                 log.info("pending deliveries found: re-sending them now")
@@ -336,7 +337,7 @@ class Daemon:
         everybody = any(run.serving is None for run in unfinished)
         wanted = {email for run in unfinished for email in run.serving or ()}
         candidates = [s for s in self.config.subscribers if everybody or s.email in wanted]
-        horizons = await self.db(Ledger.horizons, [s.email for s in candidates])
+        horizons = await self.db(lambda lg: lg.horizons([s.email for s in candidates]))
         upto = min((run.upto for run in unfinished if run.upto is not None), default=None)
         return [s for s in candidates if upto is None or horizons.get(s.email, upto) < upto]
 
@@ -369,7 +370,7 @@ class Daemon:
             log.warning("sender.unsubscribe.listen changed: restart the daemon to apply it")
         if self.ledger is not None:
             try:
-                await self.db(Ledger.register_subscribers, [s.email for s in config.subscribers])
+                await self.db(lambda lg: lg.register_subscribers([s.email for s in config.subscribers]))
             except NewsletterError as exc:
                 log.error("reload refused, keeping the running configuration: %s", exc)
                 return
@@ -420,10 +421,10 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop, sig.name)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
-        self.ledger = Ledger.open(self.config.ledger_path)
+        self.ledger = open_ledger(self.config)
         try:
             # subscribers "appear" when the daemon starts with them, before any pick-up
-            await self.db(Ledger.register_subscribers, [s.email for s in self.config.subscribers])
+            await self.db(lambda lg: lg.register_subscribers([s.email for s in self.config.subscribers]))
             await self._start_listener()
         except BaseException:
             self.ledger.close()

@@ -99,7 +99,6 @@ def embed_new(config: Config, ledger: Ledger) -> int:
     of earlier digests are embedded then). A failure is one log line (matching then
     embeds what it misses). Returns how many."""
     from newsletter.matching import semantic
-    from newsletter.store import store_vectors, stored_vectors
 
     if not _semantic_wanted(config, ledger) or not semantic.available():
         return 0
@@ -108,7 +107,7 @@ def embed_new(config: Config, ledger: Ledger) -> int:
     libraries = {s.library for s in config.subscribers if s.library is not None}
     papers = [*ledger.papers_after(0), *(p for path in libraries for p in read_library(path).papers)]
     keys = {semantic.text_key(p.title, p.abstract): p for p in papers}
-    have = stored_vectors(ledger, semantic.MODEL_ID, keys)
+    have = ledger.stored_vectors(semantic.MODEL_ID, keys)
     todo = [(k, p) for k, p in keys.items() if k not in have]
     if not todo:
         return 0
@@ -117,8 +116,8 @@ def embed_new(config: Config, ledger: Ledger) -> int:
     except Exception as exc:  # a broken model install: matching embeds what it needs itself
         log.error("cannot embed %d paper(s): %s", len(todo), one_line(str(exc), 300))
         return 0
-    store_vectors(
-        ledger, semantic.MODEL_ID, {k: v.astype("<f4").tobytes() for (k, _), v in zip(todo, vectors, strict=True)}
+    ledger.store_vectors(
+        semantic.MODEL_ID, {k: v.astype("<f4").tobytes() for (k, _), v in zip(todo, vectors, strict=True)}
     )
     log.info("embedded %d paper(s)", len(todo))
     return len(todo)
@@ -139,10 +138,8 @@ def preview_digests(config: Config, ledger: Ledger | None, *, now: float | None 
 def _semantic_wanted(config: Config, ledger: Ledger) -> bool:
     """Someone would match by meaning: a subscriber not set to ``lexical`` who likes,
     dislikes or has a library, or who gave feedback from the email."""
-    from newsletter.store import feedback_rows
-
     semantic_users = [s for s in config.subscribers if s.similarity != "lexical"]
     if any(s.like or s.dislike or s.library is not None for s in semantic_users):
         return True
     emails = {address_key(s.email) for s in semantic_users}
-    return any(row.email in emails for row in feedback_rows(ledger))
+    return any(row.email in emails for row in ledger.feedback_rows())

@@ -108,6 +108,7 @@ from newsletter.render.dkim import signer_for
 from newsletter.render.links.tokens import secret_for
 from newsletter.render.pool import Job, Rendered, RenderPool, RenderWorkerError, render_job, render_workers
 from newsletter.store import Ledger, NewDelivery, Outcome, iso
+from newsletter.store.choose import open_ledger
 
 __all__ = [
     "BATCH",
@@ -278,10 +279,10 @@ class SendPass:
         if self.renderer is None and len(serve) >= POOL_MIN:
             self.pool = RenderPool(self.config, render_workers())
             await self.pool.start()  # the workers load while we plan
-        self.pending_ids = await self.db(Ledger.pending_ids)
+        self.pending_ids = await self.db(lambda lg: lg.pending_ids())
         self.summary.resent = len(self.pending_ids)
-        self.upto = await self.db(Ledger.last_digest_id)
-        await self.db(Ledger.plan_run, self.run_id, self.upto)
+        self.upto = await self.db(lambda lg: lg.last_digest_id())
+        await self.db(lambda lg: lg.plan_run(self.run_id, self.upto))
         await self._plan(serve, skipped=[s.email for s in self._serving() if suppressions.active(s.email)])
         if self.pool is not None and len(self.to_send) < POOL_MIN:
             await self.pool.aclose()  # a small pass: rendering here is quicker than feeding workers
@@ -294,14 +295,14 @@ class SendPass:
     async def _start_run(self) -> None:
         resumes = self.options.resumes
         if resumes is None:
-            unfinished = await self.db(Ledger.unfinished_runs) if self.options.subscribers is None else []
+            unfinished = await self.db(lambda lg: lg.unfinished_runs()) if self.options.subscribers is None else []
             for run in unfinished:
                 log.info("finishing the pass interrupted at %s", iso(run.started_at))
             resumes = [run.id for run in unfinished]
         chosen = self.options.subscribers
         serving = None if chosen is None else [s.email for s in chosen]
-        self.run_id = await self.db(Ledger.start_run, serving, resumes)
-        await self.db(Ledger.register_subscribers, [s.email for s in self.config.subscribers])
+        self.run_id = await self.db(lambda lg: lg.start_run(serving, resumes))
+        await self.db(lambda lg: lg.register_subscribers([s.email for s in self.config.subscribers]))
 
     async def _pick_up(self) -> None:
         config, paths = self.config, self.options.paths
@@ -316,11 +317,11 @@ class SendPass:
             log.info("%s: modified within %s s, left for the next pass", path, config.digests.settle_seconds)
 
     async def _suppress(self) -> Suppressions:
-        cancelled = await self.db(Ledger.cancel_suppressed)
+        cancelled = await self.db(lambda lg: lg.cancel_suppressed())
         for _, email in cancelled:
             log.info("pending delivery to %s dropped: unsubscribed", email)
         self.summary.cancelled = len(cancelled)
-        return await self.db(Ledger.suppressions)
+        return await self.db(lambda lg: lg.suppressions())
 
     async def _plan(self, serve: Sequence[Subscriber], *, skipped: list[str]) -> None:
         upto = self.upto
@@ -329,7 +330,7 @@ class SendPass:
         nothing = [p.subscriber.email for p in planned if not p.wanted]
         self.summary.nothing, self.summary.suppressed = len(nothing), len(skipped)
         if nothing or skipped:
-            await self.db(Ledger.advance, [*nothing, *skipped], upto)
+            await self.db(lambda lg: lg.advance([*nothing, *skipped], upto))
 
     # ------------------------------------------------------------------ 2./3. deliveries
 
@@ -342,14 +343,15 @@ class SendPass:
 
     async def resend_pending(self) -> AsyncIterator[Outgoing]:
         for start in range(0, len(self.pending_ids), BATCH):
-            for item in await self.db(Ledger.pendings, self.pending_ids[start : start + BATCH]):
+            chunk = self.pending_ids[start : start + BATCH]
+            for item in await self.db(lambda lg, ids: lg.pendings(ids), chunk):
                 log.info("re-sending pending delivery %s to %s", item.message_id, item.email)
                 yield Outgoing(item.id, item.sender, item.email, item.message, item.message_id)
 
     async def render_new(self) -> AsyncIterator[Outgoing]:
         """Render batch after batch (a few ahead), record each ``pending``, hand it out."""
         stop = self.options.stop
-        self._jobs = self._job_batches(await self.db(Ledger.delivery_counts_by_email))
+        self._jobs = self._job_batches(await self.db(lambda lg: lg.delivery_counts_by_email()))
         try:
             self._submit()
             while self._renders:
@@ -421,7 +423,7 @@ class SendPass:
     async def _still_wanted(self, jobs: list[Job], rendered: Rendered) -> list[NewDelivery]:
         """The batch as deliveries to record, less subscribers suppressed meanwhile (a
         click during the pass counts)."""
-        suppressions = await self.db(Ledger.suppressions)
+        suppressions = await self.db(lambda lg: lg.suppressions())
         batch: list[NewDelivery] = []
         for job, (message_id, data) in zip(jobs, rendered, strict=True):
             email = job.subscriber.email
@@ -449,7 +451,7 @@ class SendPass:
     async def _write(self, batches: list[Batch], results: list[Result]) -> list[list[int]]:
         """The committer's one write: new batches and outcomes, one transaction."""
         outcomes = [Outcome(r.item.key, r.status, r.attempts, r.error or "") for r in results]
-        return await self.db(Ledger.record, batches, outcomes)
+        return await self.db(lambda lg: lg.record(batches, outcomes))
 
     # ------------------------------------------------------------------ 5. finish
 
@@ -459,14 +461,16 @@ class SendPass:
         summary.stopped = stats.stopped
         if stats.stopped:
             # what was never taken from the queue stays pending in the ledger too
-            summary.pending = (await self.db(Ledger.delivery_counts))["pending"]
+            summary.pending = (await self.db(lambda lg: lg.delivery_counts()))["pending"]
         # unfinished (the next start finishes it): delivery stopped, or the stop came before
         # every delivery was handed out or while some still waited in the queue
         stop = self.options.stop
         stopping = stop is not None and stop.is_set()
         interrupted = bool(stats.stopped) or (stopping and (not self.handed_out or stats.pending > 0))
-        await self.db(Ledger.finish_run, self.run_id, summary.sent, summary.failed, summary.pending, not interrupted)
-        await self.db(Ledger.checkpoint)
+        await self.db(
+            lambda lg: lg.finish_run(self.run_id, summary.sent, summary.failed, summary.pending, not interrupted)
+        )
+        await self.db(lambda lg: lg.checkpoint())
 
 
 async def send_pass(
@@ -504,6 +508,6 @@ def run_send(config: Config, **kwargs: Any) -> SendSummary:
 
     require_secrets(config)  # never an empty password sent to the server (SPEC 3)
     signer_for(config)  # a DKIM key that does not parse: exit 2 before anything is recorded
-    with Ledger.open(config.ledger_path) as ledger:
+    with open_ledger(config) as ledger:
         process_before_send(config, ledger)  # bounces and mailto unsubscribes count before we deliver
         return asyncio.run(send_pass(config, ledger, **kwargs))

@@ -50,6 +50,7 @@ from newsletter.config import Config
 from newsletter.fetch import client as http
 from newsletter.fetch.sources import AnySource, BadAnswer, Inspection, accept, file_name, inspect, request_url
 from newsletter.store import FetchState, Ledger, LedgerError
+from newsletter.store.choose import open_ledger
 
 Outcome = Literal["written", "unchanged", "empty", "failed"]
 
@@ -167,7 +168,7 @@ def fetch_sources(
     own = ledger is None
     if ledger is None:
         try:
-            ledger = Ledger.open(config.ledger_path)
+            ledger = open_ledger(config)
         except LedgerError as exc:
             raise ConfigError(str(exc)) from None
     try:

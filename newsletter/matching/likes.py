@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from newsletter.config import Config, Subscriber
 from newsletter.digest import Paper
+from newsletter.store.choose import open_ledger_readonly
 
 if TYPE_CHECKING:
     from newsletter.matching.refs import Likes
@@ -57,10 +58,8 @@ def like_state_of(ledger: Ledger | None, subscribers: Sequence[Subscriber] = ())
     """The :class:`LikeState` of an open ledger (or none: the libraries only); empty, and no
     paper read, when neither the ledger's feedback nor any of ``subscribers`` likes,
     dislikes or has a library."""
-    from newsletter.store import feedback_rows, stored_vectors
-
     found: dict[str, tuple[list[str], list[str]]] = {}
-    for row in feedback_rows(ledger) if ledger is not None else ():
+    for row in ledger.feedback_rows() if ledger is not None else ():
         likes, dislikes = found.setdefault(row.email, ([], []))
         (likes if row.action == "like" else dislikes).append(row.paper_id)
     if not found and not any(likes_anything(s) for s in subscribers):
@@ -70,7 +69,7 @@ def like_state_of(ledger: Ledger | None, subscribers: Sequence[Subscriber] = ())
         from newsletter.matching import semantic
 
         if semantic.available():
-            vectors = stored_vectors(ledger, semantic.MODEL_ID)
+            vectors = ledger.stored_vectors(semantic.MODEL_ID)
     return LikeState(
         papers=tuple(ledger.papers_after(0)) if ledger is not None else (),
         feedback={email: (tuple(a), tuple(b)) for email, (a, b) in found.items()},
@@ -82,9 +81,8 @@ def like_state_of(ledger: Ledger | None, subscribers: Sequence[Subscriber] = ())
 def read_like_state(config: Config) -> LikeState:
     """The :class:`LikeState` of the configured ledger, read only (empty without one, or
     when nobody likes anything)."""
-    from newsletter.store import Ledger
 
-    ledger = Ledger.open_readonly(config.ledger_path) if config.ledger_path.exists() else None
+    ledger = open_ledger_readonly(config) if config.ledger_path.exists() else None
     if ledger is None:
         return like_state_of(None, config.subscribers)
     with ledger:

@@ -46,6 +46,7 @@ from newsletter.matching.matcher import profile_of
 from newsletter.render.links.archive import issue_name, subscriber_key
 from newsletter.render.links.tokens import secret_for
 from newsletter.store import Ledger, SentIssue
+from newsletter.store.choose import open_ledger
 
 PAGE_TEMPLATE = "archive.html.j2"
 INDEX_TEMPLATE = "archive-index.html.j2"
@@ -265,7 +266,7 @@ def archive_after_pass(config: Config, ledger: Ledger | None = None) -> Archived
     try:
         if ledger is not None:
             return archive_sent(config, ledger)
-        with Ledger.open(config.ledger_path) as own:
+        with open_ledger(config) as own:
             return archive_sent(config, own)
     except OSError as exc:
         raise NewsletterError(

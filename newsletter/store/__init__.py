@@ -1,18 +1,21 @@
 """The store layer: the ledger, whichever its backend.
 
-- :mod:`.records`: the typed records the ledger hands out and takes;
+- :mod:`.protocol`: :class:`Ledger`, what its consumers ask of it (both backends satisfy it);
+- :mod:`.records`: the typed records it hands out and takes;
 - :mod:`.sqlite`: the SQLite ledger (the default, one machine);
 - :mod:`.postgres`: the PostgreSQL one (SPEC 6d, several senders on several machines),
   with the claim API of :mod:`.claiming`;
 - :mod:`.choose`: :func:`~newsletter.store.choose.open_ledger` opens the one the
   configuration's ``state:`` names.
 
-Callers import the ledger type and its records from here.
+Callers import the ledger type and its records from here, and open it through
+:mod:`.choose`.
 """
 
 from __future__ import annotations
 
 from newsletter.base.errors import LedgerError
+from newsletter.store.protocol import Ledger
 from newsletter.store.records import (
     DeliveryRef,
     DigestRow,
@@ -29,15 +32,7 @@ from newsletter.store.records import (
     UnfinishedRun,
     iso,
 )
-from newsletter.store.sqlite.ledger import (
-    SCHEMA_VERSION,
-    Ledger,
-    feedback_rows,
-    forget_feedback,
-    record_feedback,
-    store_vectors,
-    stored_vectors,
-)
+from newsletter.store.sqlite import SCHEMA_VERSION, SqliteLedger
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -53,13 +48,9 @@ __all__ = [
     "Outcome",
     "PendingDelivery",
     "SentIssue",
+    "SqliteLedger",
     "SubscriberRow",
     "Suppression",
     "UnfinishedRun",
-    "feedback_rows",
-    "forget_feedback",
     "iso",
-    "record_feedback",
-    "store_vectors",
-    "stored_vectors",
 ]

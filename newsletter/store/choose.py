@@ -6,17 +6,22 @@ by ``state_password_env``, else from libpq's own ``PGPASSWORD`` or ``~/.pgpass``
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING
 
 from newsletter.base.errors import LedgerError
 from newsletter.base.urls import redact_url
 from newsletter.config import Config, ledger_password_missing
-from newsletter.store import Ledger
+from newsletter.store.protocol import Ledger
+from newsletter.store.sqlite import SqliteLedger
 
 if TYPE_CHECKING:
     from newsletter.store.postgres import PostgresLedger
 
-AnyLedger: TypeAlias = "Ledger | PostgresLedger"
+    def _sqlite_conforms(ledger: SqliteLedger) -> Ledger:
+        return ledger  # mypy checks that the SQLite ledger implements the protocol
+
+    def _postgres_conforms(ledger: PostgresLedger) -> Ledger:
+        return ledger  # ... and the PostgreSQL one
 
 
 def ledger_password(config: Config) -> str | None:
@@ -40,17 +45,27 @@ def postgres_ledger_class(where: str) -> type[PostgresLedger]:
     return PostgresLedger
 
 
-def open_ledger(config: Config) -> AnyLedger:
+def open_ledger(config: Config) -> Ledger:
     """The configured ledger, opened (created or migrated when needed)."""
     if config.ledger_url is None:
-        return Ledger.open(config.ledger_path)
+        return SqliteLedger.open(config.ledger_path)
     password = ledger_password(config)
     return postgres_ledger_class(redact_url(config.ledger_url)).open(config.ledger_url, password=password)
 
 
-def open_ledger_readonly(config: Config) -> AnyLedger | None:
+def open_ledger_readonly(config: Config) -> Ledger | None:
     """The configured ledger for reading only; None when it holds nothing yet."""
     if config.ledger_url is None:
-        return Ledger.open_readonly(config.ledger_path)
+        return SqliteLedger.open_readonly(config.ledger_path)
     password = ledger_password(config)
     return postgres_ledger_class(str(config.ledger_path)).open_readonly(config.ledger_url, password=password)
+
+
+def scratch_ledger(ledger: Ledger | None) -> Ledger:
+    """A ledger in memory to try things on (``send --dry-run --backfill``): a copy of
+    ``ledger``, or an empty one when there is none yet."""
+    if ledger is None:
+        return SqliteLedger.open(":memory:")
+    if isinstance(ledger, SqliteLedger):
+        return ledger.scratch_copy()
+    raise LedgerError("send --dry-run --backfill needs a copy of the ledger: the PostgreSQL ledger has none yet")

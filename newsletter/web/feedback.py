@@ -25,7 +25,7 @@ from newsletter.config import Config
 from newsletter.render.links.feedback import FeedbackLink, verify
 from newsletter.render.links.tokens import mask
 from newsletter.render.pages import render_page
-from newsletter.store import Ledger, record_feedback
+from newsletter.store.choose import open_ledger, open_ledger_readonly
 from newsletter.web.app import clean, html_response
 
 log = logging.getLogger("newsletter.feedback")
@@ -67,7 +67,7 @@ class _Handlers:
         return link
 
     def _title(self, paper_id: str) -> str:
-        ledger = Ledger.open_readonly(self.server.config.ledger_path)
+        ledger = open_ledger_readonly(self.server.config)
         if ledger is None:
             return paper_id
         with ledger:
@@ -76,8 +76,8 @@ class _Handlers:
 
     def _record(self, link: FeedbackLink) -> tuple[str, bool]:
         title = self._title(link.paper_id)
-        with Ledger.open(self.server.config.ledger_path) as ledger:
-            changed = record_feedback(ledger, link.email, link.paper_id, link.action, title=title, source="email")
+        with open_ledger(self.server.config) as ledger:
+            changed = ledger.record_feedback(link.email, link.paper_id, link.action, title=title, source="email")
         if changed:
             log.info("%s: %s %s", clean(mask(link.email)), link.action, clean(link.paper_id, 80))
         return title, changed

@@ -55,7 +55,8 @@ from newsletter.base.errors import NewsletterError
 from newsletter.config import Config, load_config, load_off_loop
 from newsletter.render.links.tokens import TokenIndex, mask, secret_for
 from newsletter.render.pages import render_page
-from newsletter.store import Ledger, Suppression
+from newsletter.store import Suppression
+from newsletter.store.choose import open_ledger, open_ledger_readonly
 from newsletter.web.app import MAX_BODY, Server, html_response, make_app, parse_networks
 from newsletter.web.feedback import feedback_routes
 
@@ -257,7 +258,7 @@ class UnsubscribeServer(Server):
     # ------------------------------------------------------------------ ledger (worker threads)
 
     def suppression(self, address: str) -> Suppression | None:
-        ledger = Ledger.open_readonly(self.config.ledger_path)
+        ledger = open_ledger_readonly(self.config)
         if ledger is None:
             return None
         with ledger:
@@ -266,7 +267,7 @@ class UnsubscribeServer(Server):
     def apply(self, address: str, action: Action) -> Suppression | None:
         until = None if action.weeks is None else time.time() + action.weeks * 7 * 86400
         source = "one-click" if action.weeks is None else "pause"
-        with Ledger.open(self.config.ledger_path) as ledger:
+        with open_ledger(self.config) as ledger:
             changed = ledger.suppress(address, source=source, until=until)
             state = ledger.suppression(address)
         if changed or action.weeks is not None:
@@ -331,7 +332,7 @@ class UnsubscribeServer(Server):
 def serve_unsubscribe(config_path: str | Path, *, host: str | None = None, port: int | None = None) -> None:
     """``newsletter serve``: run the endpoint until SIGTERM/SIGINT; SIGHUP reloads."""
     config = load_config(config_path, strict=False)  # a bad subscriber is left out (SPEC 6c)
-    Ledger.open(config.ledger_path).close()  # create or migrate the ledger now, not on the first click
+    open_ledger(config).close()  # create or migrate the ledger now, not on the first click
     host, port = endpoint(config, host, port)
     try:
         server = UnsubscribeServer(config, host=host, port=port)

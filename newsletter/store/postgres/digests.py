@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from newsletter.base.addresses import address_key
 from newsletter.digest import Paper, unique_papers
@@ -23,6 +23,10 @@ from newsletter.store.postgres.connection import DIGEST_LOCK, LOCK_SPACE
 LAST_DIGEST = "SELECT COALESCE(MAX(id), 0) FROM digests"
 
 
+def _json_list(values: Sequence[str]) -> str | None:
+    return json.dumps(list(values)) if values else None
+
+
 class Digests(PgStore):
     """Items 4 and 5 of the ledger: digests and papers, subscribers and horizons."""
 
@@ -31,15 +35,24 @@ class Digests(PgStore):
     def has_digest(self, sha256: str) -> bool:
         return self._one("SELECT 1 FROM digests WHERE sha256 = %s", (sha256,)) is not None
 
-    def record_digest(self, *, path: str, sha256: str, papers: Sequence[Paper] = (), error: str | None = None) -> int:
-        """Record a digest picked up (``error`` set: a failed one); returns its id (the
-        existing one when another host recorded the same content first)."""
+    def record_digest(
+        self,
+        *,
+        path: str,
+        sha256: str,
+        papers: Sequence[Paper] = (),
+        error: str | None = None,
+        missing: Sequence[str] = (),
+    ) -> int:
+        """Record a digest picked up (``error`` set: a failed one; ``missing``: the ids it
+        links to that were not read, a partial one); returns its id (the existing one
+        when another host recorded the same content first)."""
         with self._tx() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_SPACE, DIGEST_LOCK))
             cur.execute(
-                "INSERT INTO digests(path, sha256, status, papers, error, seen_at) VALUES (%s,%s,%s,%s,%s,%s) "
-                "ON CONFLICT (sha256) DO NOTHING RETURNING id",
-                (path, sha256, "failed" if error else "ok", len(papers), error, time.time()),
+                "INSERT INTO digests(path, sha256, status, papers, error, seen_at, missing) "
+                "VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (sha256) DO NOTHING RETURNING id",
+                (path, sha256, "failed" if error else "ok", len(papers), error, time.time(), _json_list(missing)),
             )
             row = cur.fetchone()
             if row is None:
@@ -55,8 +68,49 @@ class Digests(PgStore):
         return digest_id
 
     def digests(self) -> list[DigestRow]:
-        rows = self._all("SELECT id, path, sha256, status, papers, error, seen_at FROM digests ORDER BY id")
-        return [DigestRow(int(r[0]), r[1], r[2], r[3], int(r[4]), r[5], float(r[6])) for r in rows]
+        rows = self._all("SELECT id, path, sha256, status, papers, error, seen_at, missing FROM digests ORDER BY id")
+        return [
+            DigestRow(
+                int(r[0]), r[1], r[2], r[3], int(r[4]), r[5], float(r[6]), tuple(json.loads(r[7]) if r[7] else ())
+            )
+            for r in rows
+        ]
+
+    def note_ignored(self, files: Sequence[tuple[str, str]]) -> set[str]:
+        """Record files (path, kind) that are not digests; returns the paths not recorded
+        before (said once, ever, by whichever host saw them first)."""
+        now = time.time()
+        new: set[str] = set()
+        with self._tx() as cur:
+            for path, kind in files:
+                cur.execute(
+                    "INSERT INTO ignored_files(path, kind, seen_at) VALUES (%s,%s,%s) ON CONFLICT (path) DO NOTHING",
+                    (path, kind, now),
+                )
+                if cur.rowcount:
+                    new.add(path)
+        return new
+
+    def store_vectors(self, model: str, vectors: Mapping[str, bytes]) -> None:
+        """Keep the embedding of each text key (an existing one stays)."""
+        now = time.time()
+        with self._tx() as cur:
+            cur.executemany(
+                "INSERT INTO paper_vectors(model, text_key, vector, created_at) VALUES (%s,%s,%s,%s) "
+                "ON CONFLICT (model, text_key) DO NOTHING",
+                [(model, key, blob, now) for key, blob in vectors.items()],
+            )
+
+    def stored_vectors(self, model: str, keys: Iterable[str] | None = None) -> dict[str, bytes]:
+        """The stored embeddings of ``model`` (of ``keys`` only, when given): text key -> bytes."""
+        if keys is None:
+            rows = self._all("SELECT text_key, vector FROM paper_vectors WHERE model = %s", (model,))
+        else:
+            rows = self._all(
+                "SELECT text_key, vector FROM paper_vectors WHERE model = %s AND text_key = ANY(%s)",
+                (model, list(keys)),
+            )
+        return {key: bytes(blob) for key, blob in rows}
 
     def last_digest_id(self) -> int:
         return int(self._scalar(LAST_DIGEST))

@@ -21,6 +21,7 @@ from newsletter.store import (
     NewDelivery,
     Outcome,
     PendingDelivery,
+    SentIssue,
     UnfinishedRun,
 )
 from newsletter.store.postgres.base import Cursor, PgStore
@@ -181,6 +182,15 @@ class Outbox(PgStore):
             item.update(sent_at=row[8], papers=list(row[9]), size=row[10])
             out.append(item)
         return out
+
+    def sent_issues(self) -> list[SentIssue]:
+        """Every accepted delivery (address, Message-ID, when, paper ids), oldest first:
+        what the archive is made of, read without the message bytes."""
+        rows = self._all(
+            "SELECT email, message_id, COALESCE(sent_at, updated_at), papers FROM deliveries "
+            "WHERE status = 'sent' ORDER BY id"
+        )
+        return [SentIssue(e, mid, float(at), tuple(papers)) for e, mid, at, papers in rows]
 
     def sent_papers(self, email: str) -> set[str]:
         return {r[0] for r in self._all("SELECT paper_id FROM sent_papers WHERE email = %s", (address_key(email),))}

@@ -187,9 +187,25 @@ class Suppress(PgStore):
                 )
         return out
 
-    def bounce_count(self) -> int:
-        """How many deliveries bounced."""
-        return int(self._scalar("SELECT COUNT(DISTINCT delivery_id) FROM bounces"))
+    # ------------------------------------------------------------------ mail set aside
+
+    def record_set_aside(self, message: str, *, kind: str, reason: str, detail: str | None = None) -> bool:
+        """Record a bounce report ignored (``kind`` ``ignored``) or a message quarantined
+        (``quarantined``), once per ``message``; True when it was not recorded before."""
+        row = self._one(
+            "INSERT INTO mail_set_aside(message, kind, reason, detail, created_at) VALUES (%s,%s,%s,%s,%s) "
+            "ON CONFLICT (message) DO NOTHING RETURNING 1",
+            (message, kind, reason, detail, time.time()),
+        )
+        return row is not None
+
+    def set_aside(self, kind: str) -> list[dict[str, Any]]:
+        """The mail recorded by :meth:`record_set_aside` of one ``kind``, oldest first:
+        ``{message, reason, detail, at}``."""
+        rows = self._all(
+            "SELECT message, reason, detail, created_at FROM mail_set_aside WHERE kind = %s ORDER BY id", (kind,)
+        )
+        return [{"message": m, "reason": r, "detail": d, "at": iso(t)} for m, r, d, t in rows]
 
     # ------------------------------------------------------------------ fetch sources
 

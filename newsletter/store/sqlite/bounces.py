@@ -1,0 +1,172 @@
+"""Bounces tied to deliveries, and the mail of the bounce mailbox set aside."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Any
+
+from newsletter.base.addresses import address_key
+from newsletter.store.records import DeliveryRef, iso
+from newsletter.store.sqlite.connection import SqliteStore, requires
+
+
+class Bounces(SqliteStore):
+    """Bounces tied to deliveries, and the mail of the bounce mailbox set aside."""
+
+    def delivery_for(self, message_id: str) -> DeliveryRef | None:
+        """(delivery id, email) of the delivery with this Message-ID (angle brackets optional)."""
+        mid = message_id.strip()
+        if not mid.startswith("<"):
+            mid = f"<{mid}>"
+        row = self.conn.execute(
+            "SELECT id, email FROM deliveries WHERE message_id = ? ORDER BY id DESC LIMIT 1", (mid,)
+        ).fetchone()
+        return None if row is None else DeliveryRef(int(row[0]), str(row[1]))
+
+    def delivery_by_sender(self, sender: str) -> DeliveryRef | None:
+        """(delivery id, email) of the delivery sent with this envelope sender (a VERP
+        return path is unique per delivery)."""
+        row = self.conn.execute(
+            "SELECT id, email FROM deliveries WHERE sender = ? ORDER BY id DESC LIMIT 1", (sender.lower(),)
+        ).fetchone()
+        return None if row is None else DeliveryRef(int(row[0]), str(row[1]))
+
+    def last_delivery_to(self, email: str) -> int | None:
+        """The newest delivery sent (or refused) to ``email``: a report naming only the
+        recipient is tied to it."""
+        row = self.conn.execute(
+            "SELECT MAX(id) FROM deliveries WHERE lower(email) = ? AND status IN ('sent', 'failed')",
+            (address_key(email),),
+        ).fetchone()
+        return None if row[0] is None else int(row[0])
+
+    def has_report(self, report_id: str) -> bool:
+        return self.conn.execute("SELECT 1 FROM bounces WHERE report_id = ?", (report_id,)).fetchone() is not None
+
+    def record_bounce(
+        self,
+        email: str,
+        *,
+        kind: str,
+        source: str,
+        delivery_id: int | None,
+        status: str | None = None,
+        diagnostic: str | None = None,
+        report_id: str | None = None,
+        hard_limit: int = 1,
+        soft_limit: int = 5,
+    ) -> str | None:
+        """Record a bounce and apply the suppression policy in one commit: the address is
+        suppressed (source ``bounced``) after ``hard_limit`` hard bounces or
+        ``soft_limit`` consecutive soft ones. Returns why it was suppressed now, or None
+        (also for a report already recorded)."""
+        key = address_key(email)
+        with self.transaction() as cur:
+            if (
+                report_id is not None
+                and cur.execute("SELECT 1 FROM bounces WHERE report_id = ?", (report_id,)).fetchone()
+            ):
+                return None
+            cur.execute(
+                "INSERT INTO bounces(email, delivery_id, kind, source, status, diagnostic, report_id, created_at) "
+                "VALUES (?,?,?,?,?,?,?,?)",
+                (key, delivery_id, kind, source, status, diagnostic, report_id, time.time()),
+            )
+            hard, soft = self._bounce_counts(cur, key)
+            reason = None
+            if hard >= hard_limit:
+                reason = f"{hard} hard bounce{'s' if hard != 1 else ''}"
+            elif soft >= soft_limit:
+                reason = f"{soft} consecutive soft bounces"
+            if reason is None:
+                return None
+            now = time.time()
+            row = cur.execute("SELECT until FROM suppressions WHERE email = ?", (key,)).fetchone()
+            if row is not None and (row[0] is None or row[0] > now):
+                return None  # unsubscribed already: keep the user's own reason
+            cur.execute(
+                "INSERT INTO suppressions(email, created_at, source, until) VALUES (?,?,'bounced',NULL) "
+                "ON CONFLICT(email) DO UPDATE SET created_at = excluded.created_at, source = 'bounced', until = NULL",
+                (key, now),
+            )
+            return reason
+
+    @staticmethod
+    def _bounce_counts(cur: sqlite3.Cursor, key: str) -> tuple[int, int]:
+        """(hard bounces, consecutive soft bounces) of an address since its last resubscribe.
+        Soft bounces are consecutive when no delivery between them went through without
+        bouncing; they count once per delivery."""
+        rows = cur.execute(
+            "SELECT delivery_id, kind FROM bounces WHERE email = ? AND cleared = 0 ORDER BY id", (key,)
+        ).fetchall()
+        hard = sum(1 for _, kind in rows if kind == "hard")
+        kinds: dict[int, str] = {}
+        for delivery, kind in rows:
+            if delivery is not None and kinds.get(delivery) != "hard":
+                kinds[delivery] = kind
+        soft = 0
+        if kinds:
+            for (delivery,) in cur.execute(
+                "SELECT id FROM deliveries WHERE lower(email) = ? AND id <= ? AND status IN ('sent', 'failed') "
+                "ORDER BY id DESC",
+                (key, max(kinds)),
+            ):
+                if kinds.get(delivery) != "soft":
+                    break
+                soft += 1
+        return hard, soft
+
+    @requires(6, lambda _: [])
+    def bounced(self) -> list[dict[str, Any]]:
+        """Addresses suppressed for bouncing, with why: ``{email, reason, hard, soft,
+        status, diagnostic, since}`` (``status``/``diagnostic`` of the last bounce)."""
+        out: list[dict[str, Any]] = []
+        rows = self.conn.execute(
+            "SELECT email, created_at FROM suppressions WHERE source = 'bounced' AND until IS NULL ORDER BY email"
+        ).fetchall()
+        cur = self.conn.cursor()
+        for email, since in rows:
+            hard, soft = self._bounce_counts(cur, email)
+            last = cur.execute(
+                "SELECT kind, source, status, diagnostic FROM bounces WHERE email = ? AND cleared = 0 "
+                "ORDER BY id DESC LIMIT 1",
+                (email,),
+            ).fetchone()
+            kind, source, status, diagnostic = last if last is not None else (None, None, None, None)
+            reason = f"{hard} hard bounce{'s' if hard != 1 else ''}" if hard else f"{soft} consecutive soft bounces"
+            if status or diagnostic:
+                reason += f" (last: {' '.join(x for x in (status, diagnostic) if x)})"
+            out.append(
+                {
+                    "email": email,
+                    "reason": reason,
+                    "kind": kind,
+                    "source": source,
+                    "hard": hard,
+                    "soft": soft,
+                    "status": status,
+                    "diagnostic": diagnostic,
+                    "since": iso(since),
+                }
+            )
+        return out
+
+    def record_set_aside(self, message: str, *, kind: str, reason: str, detail: str | None = None) -> bool:
+        """Record a bounce report ignored (``kind`` ``ignored``) or a message quarantined
+        (``quarantined``), once per ``message``; True when it was not recorded before."""
+        with self.transaction() as cur:
+            cur.execute(
+                "INSERT OR IGNORE INTO mail_set_aside(message, kind, reason, detail, created_at) VALUES (?,?,?,?,?)",
+                (message, kind, reason, detail, time.time()),
+            )
+            return cur.rowcount > 0
+
+    @requires(9, lambda _: [])
+    def set_aside(self, kind: str) -> list[dict[str, Any]]:
+        """The mail recorded by :meth:`record_set_aside` of one ``kind``, oldest first:
+        ``{message, reason, detail, at}``."""
+        rows = self.conn.execute(
+            "SELECT message, reason, detail, created_at FROM mail_set_aside WHERE kind = ? ORDER BY id", (kind,)
+        )
+        return [{"message": m, "reason": r, "detail": d, "at": iso(t)} for m, r, d, t in rows]

@@ -1,0 +1,166 @@
+"""Deliveries: the one write path (:meth:`Outbox.record`), what waits, what went out."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from newsletter.store.records import FailedDelivery, NewDelivery, Outcome, PendingDelivery, SentIssue
+from newsletter.store.sqlite.connection import SqliteStore
+
+
+class Outbox(SqliteStore):
+    """Deliveries: the one write path (:meth:`Outbox.record`), what waits, what went out."""
+
+    def delivery_counts_by_email(self) -> dict[str, int]:
+        """How many deliveries each address has had (numbers its next Message-ID)."""
+        return {e: n for e, n in self.conn.execute("SELECT email, COUNT(*) FROM deliveries GROUP BY email")}
+
+    def record(
+        self, new_batches: Sequence[tuple[Sequence[NewDelivery], int]] = (), outcomes: Sequence[Outcome] = ()
+    ) -> list[list[int]]:
+        """The one write path of deliveries, one transaction (one fsync): each of
+        ``new_batches`` (deliveries, horizon) recorded ``pending`` (and its subscribers'
+        horizon moved), each of ``outcomes`` recorded (``sent``: papers recorded as sent,
+        message bytes dropped; ``failed``/``pending``: the error kept). Returns the new
+        delivery ids, per batch."""
+        now = time.time()
+        if not new_batches and all(o.status == "sent" for o in outcomes):
+            self._record_sent(now, outcomes)
+            return []
+        with self.transaction() as cur:
+            ids = [self._insert_pending(cur, now, items, horizon) for items, horizon in new_batches]
+            self._record_outcomes(cur, now, outcomes)
+        return ids
+
+    def _record_sent(self, now: float, outcomes: Sequence[Outcome]) -> None:
+        """The common case of a send: outcomes only, all accepted. One statement, its own
+        transaction (the trigger records the papers in it): the ledger thread takes and
+        gives back the GIL once rather than per statement."""
+        if outcomes:
+            self.conn.execute(
+                "UPDATE deliveries SET status = 'sent', attempts = attempts + json_extract(p.value, '$[1]'), "
+                "updated_at = ?1, sent_at = ?1, last_error = NULL, message = NULL "
+                "FROM json_each(?2) p WHERE deliveries.id = json_extract(p.value, '$[0]')",
+                (now, json.dumps([(o.id, o.attempts) for o in outcomes])),
+            )
+
+    @staticmethod
+    def _insert_pending(cur: sqlite3.Cursor, now: float, items: Sequence[NewDelivery], horizon: int) -> list[int]:
+        ids: list[int] = []
+        for item in items:
+            cur.execute(
+                "INSERT INTO deliveries(email, message_id, status, attempts, created_at, "
+                "updated_at, horizon, papers, sender, size, message) "
+                "VALUES (?,?,'pending',0,?,?,?,?,?,?,?)",
+                (
+                    item.email,
+                    item.message_id,
+                    now,
+                    now,
+                    horizon,
+                    json.dumps(list(item.paper_ids)),
+                    item.sender,
+                    len(item.message),
+                    item.message,
+                ),
+            )
+            assert cur.lastrowid is not None
+            ids.append(cur.lastrowid)
+        cur.executemany(
+            "UPDATE subscribers SET horizon = MAX(horizon, ?) WHERE email = ?",
+            ((horizon, item.email) for item in items),
+        )
+        return ids
+
+    @staticmethod
+    def _record_outcomes(cur: sqlite3.Cursor, now: float, outcomes: Sequence[Outcome]) -> None:
+        unsent = [o for o in outcomes if o.status != "sent"]
+        if unsent:
+            cur.executemany(
+                "UPDATE deliveries SET status = ?, attempts = attempts + ?, last_error = ?, updated_at = ? "
+                "WHERE id = ?",
+                ((o.status, o.attempts, o.error, now, o.id) for o in unsent),
+            )
+        sent = [o for o in outcomes if o.status == "sent"]
+        if sent:
+            # the trigger records their papers in sent_papers
+            cur.executemany(
+                "UPDATE deliveries SET status = 'sent', attempts = attempts + ?, updated_at = ?, "
+                "sent_at = ?, last_error = NULL, message = NULL WHERE id = ?",
+                ((o.attempts, now, now, o.id) for o in sent),
+            )
+
+    def pending_ids(self) -> list[int]:
+        return [r[0] for r in self.conn.execute("SELECT id FROM deliveries WHERE status = 'pending' ORDER BY id")]
+
+    def pendings(self, ids: Sequence[int]) -> list[PendingDelivery]:
+        """The recorded pending deliveries with these ids, with their bytes (in the order
+        given; ids no longer pending are left out)."""
+        rows: dict[int, PendingDelivery] = {}
+        for row in self.rows_in(
+            "SELECT id, email, message_id, sender, message, attempts FROM deliveries "
+            "WHERE status = 'pending' AND message IS NOT NULL AND id IN ({marks})",
+            ids,
+        ):
+            rows[row[0]] = PendingDelivery(row[0], row[1], row[2], row[3], bytes(row[4]), row[5])
+        return [rows[i] for i in ids if i in rows]
+
+    def delivery_counts(self) -> dict[str, int]:
+        counts = {"sent": 0, "pending": 0, "failed": 0}
+        for status, n in self.conn.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status"):
+            counts[status] = n
+        return counts
+
+    def failed(self) -> list[FailedDelivery]:
+        """(email, error) of every failed delivery, oldest first."""
+        return [
+            FailedDelivery(e, err or "")
+            for e, err in self.conn.execute(
+                "SELECT email, last_error FROM deliveries WHERE status = 'failed' ORDER BY id"
+            )
+        ]
+
+    def deliveries(self, email: str | None = None) -> list[dict[str, Any]]:
+        """Every delivery (without the message bytes), oldest first; for tests and tools."""
+        sql = (
+            "SELECT id, email, message_id, status, attempts, last_error, created_at, updated_at, "
+            "sent_at, papers, size FROM deliveries"
+        )
+        args: tuple[str, ...] = ()
+        if email is not None:
+            sql += " WHERE email = ?"
+            args = (email,)
+        out = []
+        for row in self.conn.execute(sql + " ORDER BY id", args):
+            out.append(
+                {
+                    "id": row[0],
+                    "email": row[1],
+                    "message_id": row[2],
+                    "status": row[3],
+                    "attempts": row[4],
+                    "last_error": row[5],
+                    "created_at": row[6],
+                    "updated_at": row[7],
+                    "sent_at": row[8],
+                    "papers": json.loads(row[9]),
+                    "size": row[10],
+                }
+            )
+        return out
+
+    def sent_issues(self) -> list[SentIssue]:
+        """Every accepted delivery (address, Message-ID, when, paper ids), oldest first:
+        what the archive is made of, read without the message bytes."""
+        rows = self.conn.execute(
+            "SELECT email, message_id, COALESCE(sent_at, updated_at), papers FROM deliveries "
+            "WHERE status = 'sent' ORDER BY id"
+        )
+        return [SentIssue(e, mid, float(at), tuple(json.loads(papers))) for e, mid, at, papers in rows]
+
+    def sent_papers(self, email: str) -> set[str]:
+        return {r[0] for r in self.conn.execute("SELECT paper_id FROM sent_papers WHERE email = ?", (email,))}
