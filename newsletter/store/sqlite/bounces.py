@@ -9,6 +9,9 @@ from typing import Any
 from newsletter.base.addresses import address_key
 from newsletter.store.records import DeliveryRef, iso
 from newsletter.store.sqlite.connection import SqliteStore, requires
+from newsletter.store.sqlite.queries import load
+
+Q = load("bounces")
 
 
 class Bounces(SqliteStore):
@@ -19,30 +22,26 @@ class Bounces(SqliteStore):
         mid = message_id.strip()
         if not mid.startswith("<"):
             mid = f"<{mid}>"
-        row = self.conn.execute(
-            "SELECT id, email FROM deliveries WHERE message_id = ? ORDER BY id DESC LIMIT 1", (mid,)
-        ).fetchone()
+        row = self.conn.execute(Q["delivery-for"], (mid,)).fetchone()
         return None if row is None else DeliveryRef(int(row[0]), str(row[1]))
 
     def delivery_by_sender(self, sender: str) -> DeliveryRef | None:
         """(delivery id, email) of the delivery sent with this envelope sender (a VERP
         return path is unique per delivery)."""
-        row = self.conn.execute(
-            "SELECT id, email FROM deliveries WHERE sender = ? ORDER BY id DESC LIMIT 1", (sender.lower(),)
-        ).fetchone()
+        row = self.conn.execute(Q["delivery-by-sender"], (sender.lower(),)).fetchone()
         return None if row is None else DeliveryRef(int(row[0]), str(row[1]))
 
     def last_delivery_to(self, email: str) -> int | None:
         """The newest delivery sent (or refused) to ``email``: a report naming only the
         recipient is tied to it."""
         row = self.conn.execute(
-            "SELECT MAX(id) FROM deliveries WHERE lower(email) = ? AND status IN ('sent', 'failed')",
+            Q["last-delivery-to"],
             (address_key(email),),
         ).fetchone()
         return None if row[0] is None else int(row[0])
 
     def has_report(self, report_id: str) -> bool:
-        return self.conn.execute("SELECT 1 FROM bounces WHERE report_id = ?", (report_id,)).fetchone() is not None
+        return self.conn.execute(Q["has-report"], (report_id,)).fetchone() is not None
 
     def record_bounce(
         self,
@@ -63,14 +62,10 @@ class Bounces(SqliteStore):
         (also for a report already recorded)."""
         key = address_key(email)
         with self.transaction() as cur:
-            if (
-                report_id is not None
-                and cur.execute("SELECT 1 FROM bounces WHERE report_id = ?", (report_id,)).fetchone()
-            ):
+            if report_id is not None and cur.execute(Q["report-seen"], (report_id,)).fetchone():
                 return None
             cur.execute(
-                "INSERT INTO bounces(email, delivery_id, kind, source, status, diagnostic, report_id, created_at) "
-                "VALUES (?,?,?,?,?,?,?,?)",
+                Q["insert-bounce"],
                 (key, delivery_id, kind, source, status, diagnostic, report_id, time.time()),
             )
             hard, soft = self._bounce_counts(cur, key)
@@ -82,12 +77,11 @@ class Bounces(SqliteStore):
             if reason is None:
                 return None
             now = time.time()
-            row = cur.execute("SELECT until FROM suppressions WHERE email = ?", (key,)).fetchone()
+            row = cur.execute(Q["suppression-until"], (key,)).fetchone()
             if row is not None and (row[0] is None or row[0] > now):
                 return None  # unsubscribed already: keep the user's own reason
             cur.execute(
-                "INSERT INTO suppressions(email, created_at, source, until) VALUES (?,?,'bounced',NULL) "
-                "ON CONFLICT(email) DO UPDATE SET created_at = excluded.created_at, source = 'bounced', until = NULL",
+                Q["suppress-bounced"],
                 (key, now),
             )
             return reason
@@ -97,9 +91,7 @@ class Bounces(SqliteStore):
         """(hard bounces, consecutive soft bounces) of an address since its last resubscribe.
         Soft bounces are consecutive when no delivery between them went through without
         bouncing; they count once per delivery."""
-        rows = cur.execute(
-            "SELECT delivery_id, kind FROM bounces WHERE email = ? AND cleared = 0 ORDER BY id", (key,)
-        ).fetchall()
+        rows = cur.execute(Q["bounces-since-resubscribe"], (key,)).fetchall()
         hard = sum(1 for _, kind in rows if kind == "hard")
         kinds: dict[int, str] = {}
         for delivery, kind in rows:
@@ -108,8 +100,7 @@ class Bounces(SqliteStore):
         soft = 0
         if kinds:
             for (delivery,) in cur.execute(
-                "SELECT id FROM deliveries WHERE lower(email) = ? AND id <= ? AND status IN ('sent', 'failed') "
-                "ORDER BY id DESC",
+                Q["tried-deliveries-newest-first"],
                 (key, max(kinds)),
             ):
                 if kinds.get(delivery) != "soft":
@@ -122,15 +113,12 @@ class Bounces(SqliteStore):
         """Addresses suppressed for bouncing, with why: ``{email, reason, hard, soft,
         status, diagnostic, since}`` (``status``/``diagnostic`` of the last bounce)."""
         out: list[dict[str, Any]] = []
-        rows = self.conn.execute(
-            "SELECT email, created_at FROM suppressions WHERE source = 'bounced' AND until IS NULL ORDER BY email"
-        ).fetchall()
+        rows = self.conn.execute(Q["bounced-addresses"]).fetchall()
         cur = self.conn.cursor()
         for email, since in rows:
             hard, soft = self._bounce_counts(cur, email)
             last = cur.execute(
-                "SELECT kind, source, status, diagnostic FROM bounces WHERE email = ? AND cleared = 0 "
-                "ORDER BY id DESC LIMIT 1",
+                Q["last-bounce"],
                 (email,),
             ).fetchone()
             kind, source, status, diagnostic = last if last is not None else (None, None, None, None)
@@ -157,7 +145,7 @@ class Bounces(SqliteStore):
         (``quarantined``), once per ``message``; True when it was not recorded before."""
         with self.transaction() as cur:
             cur.execute(
-                "INSERT OR IGNORE INTO mail_set_aside(message, kind, reason, detail, created_at) VALUES (?,?,?,?,?)",
+                Q["record-set-aside"],
                 (message, kind, reason, detail, time.time()),
             )
             return cur.rowcount > 0
@@ -166,7 +154,5 @@ class Bounces(SqliteStore):
     def set_aside(self, kind: str) -> list[dict[str, Any]]:
         """The mail recorded by :meth:`record_set_aside` of one ``kind``, oldest first:
         ``{message, reason, detail, at}``."""
-        rows = self.conn.execute(
-            "SELECT message, reason, detail, created_at FROM mail_set_aside WHERE kind = ? ORDER BY id", (kind,)
-        )
+        rows = self.conn.execute(Q["set-aside"], (kind,))
         return [{"message": m, "reason": r, "detail": d, "at": iso(t)} for m, r, d, t in rows]

@@ -34,6 +34,7 @@ from newsletter.base.errors import LedgerError, LedgerFullError
 from newsletter.base.urls import sqlite_only
 from newsletter.digest import paper_id
 from newsletter.store.sqlite.migrate import SCHEMA_VERSION, migrate, user_version
+from newsletter.store.sqlite.queries import load
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -46,19 +47,13 @@ WAL_PAGES = 256  # checkpoint the WAL every 256 pages (1 MiB)...
 WAL_LIMIT = 1 << 20  # ...and cut it back to 1 MiB after each checkpoint
 CHUNK = 500  # values per ``IN (...)``: well under SQLite's limit of bound parameters
 
+
+_Q = load("connection")
+LAST_DIGEST = _Q["last-digest"]
 # Per connection (TEMP: nothing in the file): a delivery turning ``sent`` records its
 # papers in ``sent_papers`` within the same statement, so that recording the outcomes
 # of a group of SMTP transactions is one autocommit UPDATE (see Outbox.record).
-SENT_TRIGGER = """
-CREATE TEMP TRIGGER IF NOT EXISTS deliveries_sent_papers AFTER UPDATE OF status ON main.deliveries
-WHEN NEW.status = 'sent' AND OLD.status != 'sent'
-BEGIN
-    INSERT OR IGNORE INTO sent_papers(email, paper_id, delivery_id)
-    SELECT NEW.email, p.value, NEW.id FROM json_each(NEW.papers) p;
-END
-"""
-
-LAST_DIGEST = "SELECT COALESCE(MAX(id), 0) FROM digests"
+SENT_TRIGGER = _Q["sent-trigger"]
 
 # ------------------------------------------------------------------ errors: the one place
 
@@ -316,7 +311,7 @@ class SqliteStore:
                 path=str(self.path),
             )
         if version == 0 and not creating:
-            tables = self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            tables = self.conn.execute(_Q["tables"]).fetchone()[0]
             what = "a SQLite database of something else" if tables else "an empty SQLite database"
             raise LedgerError(
                 f"not a paper-digest ledger ({what}); point state: at the ledger, or move this file away "

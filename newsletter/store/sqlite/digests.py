@@ -9,17 +9,21 @@ from collections.abc import Iterable, Sequence
 from newsletter.digest import Paper, unique_papers
 from newsletter.store.records import DigestRow
 from newsletter.store.sqlite.connection import LAST_DIGEST, SqliteStore, requires
+from newsletter.store.sqlite.queries import load
 
 
 def _json_list(values: Sequence[str]) -> str | None:
     return json.dumps(list(values)) if values else None
 
 
+Q = load("digests")
+
+
 class Digests(SqliteStore):
     """Digests and their papers (the ledger's clock), and files that are not digests."""
 
     def has_digest(self, sha256: str) -> bool:
-        row = self.conn.execute("SELECT 1 FROM digests WHERE sha256 = ?", (sha256,)).fetchone()
+        row = self.conn.execute(Q["has-digest"], (sha256,)).fetchone()
         return row is not None
 
     def record_digest(
@@ -36,13 +40,13 @@ class Digests(SqliteStore):
         now = time.time()
         with self.transaction() as cur:
             cur.execute(
-                "INSERT INTO digests(path, sha256, status, papers, error, seen_at, missing) VALUES (?,?,?,?,?,?,?)",
+                Q["insert-digest"],
                 (path, sha256, "failed" if error else "ok", len(papers), error, now, _json_list(missing)),
             )
             digest_id = cur.lastrowid
             assert digest_id is not None
             cur.executemany(
-                "INSERT INTO digest_papers(digest_id, position, paper_id, record) VALUES (?,?,?,?)",
+                Q["insert-digest-paper"],
                 ((digest_id, i, p.id, json.dumps(p.to_json(), ensure_ascii=False)) for i, p in enumerate(papers)),
             )
         return digest_id
@@ -54,18 +58,14 @@ class Digests(SqliteStore):
         new: set[str] = set()
         with self.transaction() as cur:
             for path, kind in files:
-                cur.execute(
-                    "INSERT OR IGNORE INTO ignored_files(path, kind, seen_at) VALUES (?,?,?)", (path, kind, now)
-                )
+                cur.execute(Q["note-ignored"], (path, kind, now))
                 if cur.rowcount:
                     new.add(path)
         return new
 
     @requires(11, lambda ledger: ledger.digests_before_11())
     def digests(self) -> list[DigestRow]:
-        rows = self.conn.execute(
-            "SELECT id, path, sha256, status, papers, error, seen_at, missing FROM digests ORDER BY id"
-        )
+        rows = self.conn.execute(Q["digests"])
         return [
             DigestRow(id_, path, sha, status, papers, error, seen, tuple(json.loads(missing)) if missing else ())
             for id_, path, sha, status, papers, error, seen, missing in rows
@@ -73,7 +73,7 @@ class Digests(SqliteStore):
 
     def digests_before_11(self) -> list[DigestRow]:
         """:meth:`digests` of a ledger from before version 11 (no missing ids)."""
-        rows = self.conn.execute("SELECT id, path, sha256, status, papers, error, seen_at FROM digests ORDER BY id")
+        rows = self.conn.execute(Q["digests-before-11"])
         return [DigestRow(*row) for row in rows]
 
     def last_digest_id(self) -> int:
@@ -86,8 +86,7 @@ class Digests(SqliteStore):
         same arXiv id or same normalised title, SPEC 2.4)."""
         upto = self.last_digest_id() if upto is None else upto
         rows = self.conn.execute(
-            "SELECT dp.paper_id, dp.record FROM digest_papers dp JOIN digests d ON d.id = dp.digest_id "
-            "WHERE d.status = 'ok' AND d.id > ? AND d.id <= ? ORDER BY d.id, dp.position",
+            Q["papers-after"],
             (horizon, upto),
         )
         return list(unique_papers(Paper.from_json(json.loads(record)) for _, record in rows))
@@ -100,7 +99,7 @@ class Digests(SqliteStore):
         wanted = list(dict.fromkeys(ids))
         records: dict[str, list[Paper]] = {}
         for key, record in self.rows_in(
-            "SELECT paper_id, record FROM digest_papers WHERE paper_id IN ({marks}) ORDER BY digest_id, position",
+            Q["papers-by-id"],
             wanted,
         ):
             records.setdefault(key, []).append(Paper.from_json(json.loads(record)))

@@ -9,6 +9,9 @@ from collections.abc import Iterable, Mapping
 from newsletter.base.addresses import address_key
 from newsletter.store.records import FeedbackRow
 from newsletter.store.sqlite.connection import SqliteStore, requires
+from newsletter.store.sqlite.queries import load
+
+Q = load("feedback")
 
 
 class Feedback(SqliteStore):
@@ -20,14 +23,11 @@ class Feedback(SqliteStore):
             raise ValueError(f"action must be like or dislike, not {action!r}")
         key = address_key(email)
         with self.transaction() as cur:
-            row = cur.execute(
-                "SELECT action FROM feedback WHERE email = ? AND paper_id = ?", (key, paper_id)
-            ).fetchone()
+            row = cur.execute(Q["feedback-action"], (key, paper_id)).fetchone()
             if row is not None and row[0] == action:
                 return False
             cur.execute(
-                "INSERT OR REPLACE INTO feedback(email, paper_id, action, title, source, created_at) "
-                "VALUES (?,?,?,?,?,?)",
+                Q["upsert-feedback"],
                 (key, paper_id, action, title, source, time.time()),
             )
         return True
@@ -35,20 +35,16 @@ class Feedback(SqliteStore):
     def forget_feedback(self, email: str, paper_id: str) -> bool:
         """Drop the like/dislike of ``paper_id`` for ``email``; True when there was one."""
         with self.transaction() as cur:
-            done = cur.execute(
-                "DELETE FROM feedback WHERE email = ? AND paper_id = ?", (address_key(email), paper_id)
-            ).rowcount
+            done = cur.execute(Q["forget-feedback"], (address_key(email), paper_id)).rowcount
         return bool(done)
 
     @requires(7, lambda _: [])
     def feedback_rows(self, email: str | None = None) -> list[FeedbackRow]:
         """Every recorded like/dislike (of ``email`` only, when given), oldest first."""
-        sql = "SELECT email, paper_id, action, title, source, created_at FROM feedback"
-        args: tuple[str, ...] = ()
-        if email is not None:
-            sql += " WHERE email = ?"
-            args = (address_key(email),)
-        rows = self.conn.execute(sql + " ORDER BY created_at, paper_id", args).fetchall()
+        if email is None:
+            rows = self.conn.execute(Q["feedback-rows"]).fetchall()
+        else:
+            rows = self.conn.execute(Q["feedback-rows-of"], (address_key(email),)).fetchall()
         return [FeedbackRow(*row) for row in rows]
 
     def store_vectors(self, model: str, vectors: Mapping[str, bytes]) -> None:
@@ -56,7 +52,7 @@ class Feedback(SqliteStore):
         now = time.time()
         with self.transaction() as cur:
             cur.executemany(
-                "INSERT OR IGNORE INTO paper_vectors(model, text_key, vector, created_at) VALUES (?,?,?,?)",
+                Q["store-vectors"],
                 ((model, key, blob, now) for key, blob in vectors.items()),
             )
 
@@ -64,7 +60,7 @@ class Feedback(SqliteStore):
     def stored_vectors(self, model: str, keys: Iterable[str] | None = None) -> dict[str, bytes]:
         """The stored embeddings of ``model`` (of ``keys`` only, when given): text key -> bytes."""
         if keys is None:
-            rows = self.conn.execute("SELECT text_key, vector FROM paper_vectors WHERE model = ?", (model,))
+            rows = self.conn.execute(Q["vectors-of-model"], (model,))
             return dict(rows.fetchall())
-        sql = "SELECT text_key, vector FROM paper_vectors WHERE model = ? AND text_key IN ({marks})"
+        sql = Q["vectors-of-keys"]
         return dict(self.rows_in(sql, list(keys), model))

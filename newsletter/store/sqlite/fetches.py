@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from newsletter.store.records import FetchState
 from newsletter.store.sqlite.connection import SqliteStore, requires
+from newsletter.store.sqlite.queries import load
+
+Q = load("fetches")
 
 
 class Fetches(SqliteStore):
@@ -12,18 +15,14 @@ class Fetches(SqliteStore):
     @requires(5, lambda _: {})
     def fetch_states(self) -> dict[str, FetchState]:
         """Every source's fetch state by source key (empty on a ledger from before fetch)."""
-        rows = self.conn.execute(
-            "SELECT source, url, etag, last_modified, checked_at, outcome, detail, http_status, ok_at "
-            "FROM fetch_sources ORDER BY source"
-        )
+        rows = self.conn.execute(Q["fetch-states"])
         return {row[0]: FetchState(*row) for row in rows}
 
     def record_fetch(self, state: FetchState) -> None:
         """Store a source's latest fetch (replacing the previous one)."""
         with self.transaction() as cur:
             cur.execute(
-                "INSERT OR REPLACE INTO fetch_sources(source, url, etag, last_modified, checked_at, outcome, "
-                "detail, http_status, ok_at) VALUES (?,?,?,?,?,?,?,?,?)",
+                Q["record-fetch"],
                 (
                     state.source,
                     state.url,

@@ -10,6 +10,9 @@ from typing import Any
 
 from newsletter.store.records import FailedDelivery, NewDelivery, Outcome, PendingDelivery, SentIssue
 from newsletter.store.sqlite.connection import SqliteStore
+from newsletter.store.sqlite.queries import load
+
+Q = load("outbox")
 
 
 class Outbox(SqliteStore):
@@ -17,7 +20,7 @@ class Outbox(SqliteStore):
 
     def delivery_counts_by_email(self) -> dict[str, int]:
         """How many deliveries each address has had (numbers its next Message-ID)."""
-        return {e: n for e, n in self.conn.execute("SELECT email, COUNT(*) FROM deliveries GROUP BY email")}
+        return {e: n for e, n in self.conn.execute(Q["delivery-counts-by-email"])}
 
     def record(
         self, new_batches: Sequence[tuple[Sequence[NewDelivery], int]] = (), outcomes: Sequence[Outcome] = ()
@@ -42,9 +45,7 @@ class Outbox(SqliteStore):
         gives back the GIL once rather than per statement."""
         if outcomes:
             self.conn.execute(
-                "UPDATE deliveries SET status = 'sent', attempts = attempts + json_extract(p.value, '$[1]'), "
-                "updated_at = ?1, sent_at = ?1, last_error = NULL, message = NULL "
-                "FROM json_each(?2) p WHERE deliveries.id = json_extract(p.value, '$[0]')",
+                Q["record-sent"],
                 (now, json.dumps([(o.id, o.attempts) for o in outcomes])),
             )
 
@@ -53,9 +54,7 @@ class Outbox(SqliteStore):
         ids: list[int] = []
         for item in items:
             cur.execute(
-                "INSERT INTO deliveries(email, message_id, status, attempts, created_at, "
-                "updated_at, horizon, papers, sender, size, message) "
-                "VALUES (?,?,'pending',0,?,?,?,?,?,?,?)",
+                Q["insert-pending"],
                 (
                     item.email,
                     item.message_id,
@@ -71,7 +70,7 @@ class Outbox(SqliteStore):
             assert cur.lastrowid is not None
             ids.append(cur.lastrowid)
         cur.executemany(
-            "UPDATE subscribers SET horizon = MAX(horizon, ?) WHERE email = ?",
+            Q["advance-horizon"],
             ((horizon, item.email) for item in items),
         )
         return ids
@@ -81,29 +80,26 @@ class Outbox(SqliteStore):
         unsent = [o for o in outcomes if o.status != "sent"]
         if unsent:
             cur.executemany(
-                "UPDATE deliveries SET status = ?, attempts = attempts + ?, last_error = ?, updated_at = ? "
-                "WHERE id = ?",
+                Q["record-unsent"],
                 ((o.status, o.attempts, o.error, now, o.id) for o in unsent),
             )
         sent = [o for o in outcomes if o.status == "sent"]
         if sent:
             # the trigger records their papers in sent_papers
             cur.executemany(
-                "UPDATE deliveries SET status = 'sent', attempts = attempts + ?, updated_at = ?, "
-                "sent_at = ?, last_error = NULL, message = NULL WHERE id = ?",
+                Q["record-sent-one"],
                 ((o.attempts, now, now, o.id) for o in sent),
             )
 
     def pending_ids(self) -> list[int]:
-        return [r[0] for r in self.conn.execute("SELECT id FROM deliveries WHERE status = 'pending' ORDER BY id")]
+        return [r[0] for r in self.conn.execute(Q["pending-ids"])]
 
     def pendings(self, ids: Sequence[int]) -> list[PendingDelivery]:
         """The recorded pending deliveries with these ids, with their bytes (in the order
         given; ids no longer pending are left out)."""
         rows: dict[int, PendingDelivery] = {}
         for row in self.rows_in(
-            "SELECT id, email, message_id, sender, message, attempts FROM deliveries "
-            "WHERE status = 'pending' AND message IS NOT NULL AND id IN ({marks})",
+            Q["pendings"],
             ids,
         ):
             rows[row[0]] = PendingDelivery(row[0], row[1], row[2], row[3], bytes(row[4]), row[5])
@@ -111,31 +107,19 @@ class Outbox(SqliteStore):
 
     def delivery_counts(self) -> dict[str, int]:
         counts = {"sent": 0, "pending": 0, "failed": 0}
-        for status, n in self.conn.execute("SELECT status, COUNT(*) FROM deliveries GROUP BY status"):
+        for status, n in self.conn.execute(Q["delivery-counts"]):
             counts[status] = n
         return counts
 
     def failed(self) -> list[FailedDelivery]:
         """(email, error) of every failed delivery, oldest first."""
-        return [
-            FailedDelivery(e, err or "")
-            for e, err in self.conn.execute(
-                "SELECT email, last_error FROM deliveries WHERE status = 'failed' ORDER BY id"
-            )
-        ]
+        return [FailedDelivery(e, err or "") for e, err in self.conn.execute(Q["failed"])]
 
     def deliveries(self, email: str | None = None) -> list[dict[str, Any]]:
         """Every delivery (without the message bytes), oldest first; for tests and tools."""
-        sql = (
-            "SELECT id, email, message_id, status, attempts, last_error, created_at, updated_at, "
-            "sent_at, papers, size FROM deliveries"
-        )
-        args: tuple[str, ...] = ()
-        if email is not None:
-            sql += " WHERE email = ?"
-            args = (email,)
+        rows = self.conn.execute(Q["deliveries"]) if email is None else self.conn.execute(Q["deliveries-of"], (email,))
         out = []
-        for row in self.conn.execute(sql + " ORDER BY id", args):
+        for row in rows:
             out.append(
                 {
                     "id": row[0],
@@ -156,11 +140,8 @@ class Outbox(SqliteStore):
     def sent_issues(self) -> list[SentIssue]:
         """Every accepted delivery (address, Message-ID, when, paper ids), oldest first:
         what the archive is made of, read without the message bytes."""
-        rows = self.conn.execute(
-            "SELECT email, message_id, COALESCE(sent_at, updated_at), papers FROM deliveries "
-            "WHERE status = 'sent' ORDER BY id"
-        )
+        rows = self.conn.execute(Q["sent-issues"])
         return [SentIssue(e, mid, float(at), tuple(json.loads(papers))) for e, mid, at, papers in rows]
 
     def sent_papers(self, email: str) -> set[str]:
-        return {r[0] for r in self.conn.execute("SELECT paper_id FROM sent_papers WHERE email = ?", (email,))}
+        return {r[0] for r in self.conn.execute(Q["sent-papers"], (email,))}

@@ -8,6 +8,9 @@ from collections.abc import Sequence
 
 from newsletter.store.records import UnfinishedRun
 from newsletter.store.sqlite.connection import SqliteStore
+from newsletter.store.sqlite.queries import load
+
+Q = load("runs")
 
 
 class Runs(SqliteStore):
@@ -19,27 +22,22 @@ class Runs(SqliteStore):
         over (they count as finished once this one is recorded)."""
         with self.transaction() as cur:
             cur.execute(
-                "INSERT INTO runs(started_at, serving) VALUES (?, ?)",
+                Q["insert-run"],
                 (time.time(), None if serving is None else json.dumps(list(serving))),
             )
             run_id = cur.lastrowid
             assert run_id is not None
-            cur.executemany(
-                "UPDATE runs SET resumed_by = ? WHERE id = ? AND finished_at IS NULL", ((run_id, r) for r in resumes)
-            )
+            cur.executemany(Q["mark-resumed"], ((run_id, r) for r in resumes))
             return run_id
 
     def plan_run(self, run_id: int, upto: int) -> None:
         """The pass delivers the digests up to ``upto``: a subscriber it serves whose
         horizon is below that has not been reached yet."""
-        self.conn.execute("UPDATE runs SET upto = ? WHERE id = ?", (upto, run_id))
+        self.conn.execute(Q["plan-run"], (upto, run_id))
 
     def unfinished_runs(self) -> list[UnfinishedRun]:
         """Passes interrupted (SIGTERM, crash, a full disk) that no later pass took over."""
-        rows = self.conn.execute(
-            "SELECT id, started_at, serving, upto FROM runs WHERE finished_at IS NULL AND resumed_by IS NULL "
-            "ORDER BY id"
-        )
+        rows = self.conn.execute(Q["unfinished-runs"])
         return [
             UnfinishedRun(i, started, None if serving is None else tuple(json.loads(serving)), upto)
             for i, started, serving, upto in rows
@@ -50,10 +48,10 @@ class Runs(SqliteStore):
         it set out to (it stays unfinished, for the next start to finish)."""
         with self.transaction() as cur:
             cur.execute(
-                "UPDATE runs SET finished_at = ?, sent = ?, failed = ?, pending = ? WHERE id = ?",
+                Q["finish-run"],
                 (time.time() if finished else None, sent, failed, pending, run_id),
             )
 
     def last_run(self) -> float | None:
-        row = self.conn.execute("SELECT MAX(started_at) FROM runs").fetchone()
+        row = self.conn.execute(Q["last-run"]).fetchone()
         return None if row[0] is None else float(row[0])

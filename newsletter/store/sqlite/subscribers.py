@@ -8,6 +8,9 @@ from collections.abc import Iterable
 
 from newsletter.store.records import LastDelivery, SubscriberRow
 from newsletter.store.sqlite.connection import LAST_DIGEST, SqliteStore
+from newsletter.store.sqlite.queries import load
+
+Q = load("subscribers")
 
 
 class Subscribers(SqliteStore):
@@ -21,7 +24,7 @@ class Subscribers(SqliteStore):
             horizon = cur.execute(LAST_DIGEST).fetchone()[0]
             before = self.conn.total_changes
             cur.executemany(
-                "INSERT OR IGNORE INTO subscribers(email, first_seen, horizon) VALUES (?,?,?)",
+                Q["register-subscribers"],
                 ((e, now, horizon) for e in emails),
             )
             return self.conn.total_changes - before
@@ -29,7 +32,7 @@ class Subscribers(SqliteStore):
     def horizons(self, emails: Iterable[str]) -> dict[str, int]:
         wanted = list(emails)
         out: dict[str, int] = {}
-        for email, horizon in self.rows_in("SELECT email, horizon FROM subscribers WHERE email IN ({marks})", wanted):
+        for email, horizon in self.rows_in(Q["horizons"], wanted):
             out[email] = horizon
         return out
 
@@ -38,9 +41,9 @@ class Subscribers(SqliteStore):
         (they will go out with those, never in a second email)."""
         wanted = list(emails)
         out: dict[str, set[str]] = {e: set() for e in wanted}
-        for email, key in self.rows_in("SELECT email, paper_id FROM sent_papers WHERE email IN ({marks})", wanted):
+        for email, key in self.rows_in(Q["sent-papers-of"], wanted):
             out[email].add(key)
-        pending = "SELECT email, papers FROM deliveries WHERE status = 'pending' AND email IN ({marks})"
+        pending = Q["pending-papers-of"]
         for email, papers in self.rows_in(pending, wanted):
             out[email].update(json.loads(papers))
         return out
@@ -48,17 +51,13 @@ class Subscribers(SqliteStore):
     def advance(self, emails: Iterable[str], horizon: int) -> None:
         """Mark digests up to ``horizon`` as considered for addresses that get nothing."""
         with self.transaction() as cur:
-            cur.executemany(
-                "UPDATE subscribers SET horizon = MAX(horizon, ?) WHERE email = ?", ((horizon, e) for e in emails)
-            )
+            cur.executemany(Q["advance"], ((horizon, e) for e in emails))
 
     def subscriber_rows(self, emails: Iterable[str]) -> dict[str, SubscriberRow]:
         """Per known address: (first seen, horizon)."""
         wanted = list(emails)
         out: dict[str, SubscriberRow] = {}
-        for email, first, horizon in self.rows_in(
-            "SELECT email, first_seen, horizon FROM subscribers WHERE email IN ({marks})", wanted
-        ):
+        for email, first, horizon in self.rows_in(Q["subscriber-rows"], wanted):
             out[email] = SubscriberRow(float(first), int(horizon))
         return out
 
@@ -69,26 +68,21 @@ class Subscribers(SqliteStore):
         now = time.time()
         moved = []
         with self.transaction() as cur:
-            row = cur.execute("SELECT MAX(id) FROM digests WHERE status = 'ok'").fetchone()
+            row = cur.execute(Q["latest-ok-digest"]).fetchone()
             if row[0] is None:
                 return []
             start = int(row[0]) - 1
             last = cur.execute(LAST_DIGEST).fetchone()[0]
             for email in emails:
-                if cur.execute("SELECT 1 FROM deliveries WHERE email = ? LIMIT 1", (email,)).fetchone():
+                if cur.execute(Q["has-delivery"], (email,)).fetchone():
                     continue
-                cur.execute(
-                    "INSERT OR IGNORE INTO subscribers(email, first_seen, horizon) VALUES (?,?,?)", (email, now, last)
-                )
-                cur.execute("UPDATE subscribers SET horizon = ? WHERE email = ? AND horizon > ?", (start, email, start))
+                cur.execute(Q["register-one"], (email, now, last))
+                cur.execute(Q["move-horizon-back"], (start, email, start))
                 if cur.rowcount:
                     moved.append(email)
         return moved
 
     def last_deliveries(self) -> dict[str, LastDelivery]:
         """Per address (as the ledger spells it): the status and time of its latest delivery."""
-        rows = self.conn.execute(
-            "SELECT email, status, COALESCE(sent_at, updated_at) FROM deliveries "
-            "WHERE id IN (SELECT MAX(id) FROM deliveries GROUP BY email)"
-        )
+        rows = self.conn.execute(Q["last-deliveries"])
         return {email: LastDelivery(status, float(at)) for email, status, at in rows}

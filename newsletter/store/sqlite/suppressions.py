@@ -8,6 +8,9 @@ from collections.abc import Iterable
 from newsletter.base.addresses import Suppressions, address_key
 from newsletter.store.records import DeliveryRef, Suppression
 from newsletter.store.sqlite.connection import LAST_DIGEST, SqliteStore, requires
+from newsletter.store.sqlite.queries import load
+
+Q = load("suppressions")
 
 
 class SuppressionList(SqliteStore):
@@ -20,14 +23,12 @@ class SuppressionList(SqliteStore):
         key = address_key(email)
         now = time.time()
         with self.transaction() as cur:
-            row = cur.execute("SELECT until FROM suppressions WHERE email = ?", (key,)).fetchone()
+            row = cur.execute(Q["suppression-until"], (key,)).fetchone()
             active = row is not None and (row[0] is None or row[0] > now)
             if active and row is not None and row[0] is None and until is not None:
                 return False  # unsubscribed for good: a pause does not lift that
             cur.execute(
-                "INSERT INTO suppressions(email, created_at, source, until) VALUES (?,?,?,?) "
-                "ON CONFLICT(email) DO UPDATE SET created_at = excluded.created_at, "
-                "source = excluded.source, until = excluded.until",
+                Q["upsert-suppression"],
                 (key, now, source, until),
             )
             return not active
@@ -38,13 +39,13 @@ class SuppressionList(SqliteStore):
         key = address_key(email)
         now = time.time()
         with self.transaction() as cur:
-            row = cur.execute("SELECT until FROM suppressions WHERE email = ?", (key,)).fetchone()
-            cur.execute("DELETE FROM suppressions WHERE email = ?", (key,))
-            cur.execute("UPDATE bounces SET cleared = 1 WHERE email = ?", (key,))  # a fresh start
+            row = cur.execute(Q["suppression-until"], (key,)).fetchone()
+            cur.execute(Q["delete-suppression"], (key,))
+            cur.execute(Q["clear-bounces"], (key,))  # a fresh start
             active = row is not None and (row[0] is None or row[0] > now)
             if active and horizon:
                 last = cur.execute(LAST_DIGEST).fetchone()[0]
-                cur.execute("UPDATE subscribers SET horizon = MAX(horizon, ?) WHERE lower(email) = ?", (last, key))
+                cur.execute(Q["advance-horizon-of-key"], (last, key))
             return active
 
     @requires(2, lambda _: None)
@@ -52,8 +53,7 @@ class SuppressionList(SqliteStore):
         """The active suppression of ``email``, if any."""
         clock = time.time() if now is None else now
         row = self.conn.execute(
-            "SELECT email, created_at, source, until FROM suppressions WHERE email = ? "
-            "AND (until IS NULL OR until > ?)",
+            Q["suppression"],
             (address_key(email), clock),
         ).fetchone()
         return None if row is None else Suppression(*row)
@@ -67,17 +67,13 @@ class SuppressionList(SqliteStore):
         """Every actively suppressed address, by its key
         (:func:`~newsletter.base.addresses.address_key`)."""
         clock = time.time() if now is None else now
-        return {
-            r[0] for r in self.conn.execute("SELECT email FROM suppressions WHERE until IS NULL OR until > ?", (clock,))
-        }
+        return {r[0] for r in self.conn.execute(Q["suppressed"], (clock,))}
 
     @requires(2, lambda _: {"suppressed": 0, "paused": 0})
     def suppression_counts(self, *, now: float | None = None) -> dict[str, int]:
         """``{"suppressed": active suppressions, "paused": those of them that end}``."""
         clock = time.time() if now is None else now
-        total, paused = self.conn.execute(
-            "SELECT COUNT(*), COUNT(until) FROM suppressions WHERE until IS NULL OR until > ?", (clock,)
-        ).fetchone()
+        total, paused = self.conn.execute(Q["suppression-counts"], (clock,)).fetchone()
         return {"suppressed": int(total), "paused": int(paused)}
 
     def cancel_suppressed(self, ids: Iterable[int] | None = None) -> list[DeliveryRef]:
@@ -87,15 +83,13 @@ class SuppressionList(SqliteStore):
         now = time.time()
         with self.transaction() as cur:
             rows = cur.execute(
-                "SELECT d.id, d.email, s.source FROM deliveries d JOIN suppressions s ON s.email = lower(d.email) "
-                "WHERE d.status = 'pending' AND (s.until IS NULL OR s.until > ?) ORDER BY d.id",
+                Q["pending-to-suppressed"],
                 (now,),
             ).fetchall()
             wanted = None if ids is None else set(ids)
             chosen = [(i, e, src) for i, e, src in rows if wanted is None or i in wanted]
             cur.executemany(
-                "UPDATE deliveries SET status = 'failed', last_error = ?, updated_at = ?, "
-                "message = NULL WHERE id = ? AND status = 'pending'",
+                Q["cancel-delivery"],
                 (("bounced" if src == "bounced" else "unsubscribed", now, i) for i, _, src in chosen),
             )
         return [DeliveryRef(i, e) for i, e, _ in chosen]

@@ -1,0 +1,61 @@
+-- The SQL of newsletter/store/sqlite/outbox.py, one named query each (loaded once).
+
+-- name: delivery-counts-by-email
+SELECT email, COUNT(*) FROM deliveries GROUP BY email
+
+-- name: record-sent
+UPDATE deliveries
+SET status = 'sent', attempts = attempts + json_extract(p.value, '$[1]'), updated_at = ?1, sent_at = ?1, last_error = NULL, message = NULL
+FROM json_each(?2) p
+WHERE deliveries.id = json_extract(p.value, '$[0]')
+
+-- name: insert-pending
+INSERT INTO deliveries(email, message_id, status, attempts, created_at, updated_at, horizon, papers, sender, size, message)
+VALUES (?,?,'pending',0,?,?,?,?,?,?,?)
+
+-- name: advance-horizon
+UPDATE subscribers SET horizon = MAX(horizon, ?) WHERE email = ?
+
+-- name: record-unsent
+UPDATE deliveries
+SET status = ?, attempts = attempts + ?, last_error = ?, updated_at = ?
+WHERE id = ?
+
+-- name: record-sent-one
+UPDATE deliveries
+SET status = 'sent', attempts = attempts + ?, updated_at = ?, sent_at = ?, last_error = NULL, message = NULL
+WHERE id = ?
+
+-- name: pending-ids
+SELECT id FROM deliveries WHERE status = 'pending' ORDER BY id
+
+-- name: pendings
+SELECT id, email, message_id, sender, message, attempts
+FROM deliveries
+WHERE status = 'pending' AND message IS NOT NULL AND id IN ({marks})
+
+-- name: delivery-counts
+SELECT status, COUNT(*) FROM deliveries GROUP BY status
+
+-- name: failed
+SELECT email, last_error FROM deliveries WHERE status = 'failed' ORDER BY id
+
+-- name: deliveries
+SELECT id, email, message_id, status, attempts, last_error, created_at, updated_at, sent_at, papers, size
+FROM deliveries
+ORDER BY id
+
+-- name: deliveries-of
+SELECT id, email, message_id, status, attempts, last_error, created_at, updated_at, sent_at, papers, size
+FROM deliveries
+WHERE email = ?
+ORDER BY id
+
+-- name: sent-issues
+SELECT email, message_id, COALESCE(sent_at, updated_at), papers
+FROM deliveries
+WHERE status = 'sent'
+ORDER BY id
+
+-- name: sent-papers
+SELECT paper_id FROM sent_papers WHERE email = ?

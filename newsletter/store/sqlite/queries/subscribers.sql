@@ -1,0 +1,38 @@
+-- The SQL of newsletter/store/sqlite/subscribers.py, one named query each (loaded once).
+
+-- name: register-subscribers
+INSERT OR IGNORE INTO subscribers(email, first_seen, horizon) VALUES (?,?,?)
+
+-- name: horizons
+SELECT email, horizon FROM subscribers WHERE email IN ({marks})
+
+-- name: sent-papers-of
+SELECT email, paper_id FROM sent_papers WHERE email IN ({marks})
+
+-- name: pending-papers-of
+SELECT email, papers FROM deliveries WHERE status = 'pending' AND email IN ({marks})
+
+-- name: advance
+UPDATE subscribers SET horizon = MAX(horizon, ?) WHERE email = ?
+
+-- name: subscriber-rows
+SELECT email, first_seen, horizon FROM subscribers WHERE email IN ({marks})
+
+-- name: latest-ok-digest
+SELECT MAX(id) FROM digests WHERE status = 'ok'
+
+-- name: has-delivery
+SELECT 1 FROM deliveries WHERE email = ? LIMIT 1
+
+-- name: register-one
+INSERT OR IGNORE INTO subscribers(email, first_seen, horizon) VALUES (?,?,?)
+
+-- name: move-horizon-back
+UPDATE subscribers SET horizon = ? WHERE email = ? AND horizon > ?
+
+-- name: last-deliveries
+SELECT email, status, COALESCE(sent_at, updated_at)
+FROM deliveries
+WHERE id IN (SELECT MAX(id)
+FROM deliveries
+GROUP BY email)
