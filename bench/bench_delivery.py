@@ -175,7 +175,7 @@ class _PrebuiltRenderer:
 def _send_prebuilt(port: int, sizes: list[int]) -> float:
     """`send` in-process with rendering stubbed out; delivery-phase msg/s."""
     from newsletter.config import load_config
-    from newsletter.delivery.service import run_send
+    from newsletter.delivery.service import PassOptions, run_send
 
     class Clock:
         started = 0.0
@@ -192,7 +192,7 @@ def _send_prebuilt(port: int, sizes: list[int]) -> float:
     with tempfile.TemporaryDirectory(prefix="bench-delivery-") as tmp:
         cfg = load_config(_config(Path(tmp), port))
         clock = Clock()
-        summary = run_send(cfg, renderer=_PrebuiltRenderer(sizes, cfg), progress=clock)
+        summary = run_send(cfg, PassOptions(renderer=_PrebuiltRenderer(sizes, cfg), progress=clock))
         return summary.sent / clock.elapsed
 
 

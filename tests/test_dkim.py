@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from newsletter.cli import cli
 from newsletter.config import load_config
-from newsletter.delivery.service import run_send
+from newsletter.delivery.service import PassOptions, run_send
 from newsletter.store import SqliteLedger
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, Faults, smtp_server, write_config
 
@@ -74,7 +74,7 @@ def test_dkim_every_message_signed_and_verifies_with_h_covering_one_click(
     monkeypatch.setenv("TEST_DKIM_KEY", pem)
     with smtp_server() as server:
         cfg = config(tmp_path, server.port, seeds)
-        summary = run_send(load_config(cfg), backoff=0.01)
+        summary = run_send(load_config(cfg), PassOptions(backoff=0.01))
         assert summary.exit_code == 0 and summary.sent == len(server.received) == 3
         for msg in server.received:
             assert dkim.verify(msg.data, dnsfunc=dns_for(txt)), msg.rcpt_tos
@@ -96,13 +96,13 @@ def test_dkim_resent_pending_message_keeps_its_stored_signed_bytes(
     monkeypatch.setenv("TEST_DKIM_KEY", pem)
     with smtp_server(Faults(tempfail=1.0)) as server:
         cfg = config(tmp_path, server.port, seeds, retries=0)
-        first = run_send(load_config(cfg), backoff=0.01)
+        first = run_send(load_config(cfg), PassOptions(backoff=0.01))
         assert first.sent == 0 and first.pending == 3
         with SqliteLedger.open(load_config(cfg).ledger_path) as ledger:
             stored = {p.email: p.message for p in ledger.pendings(ledger.pending_ids())}
         assert all(data.startswith(b"DKIM-Signature:") for data in stored.values())
         server.handler.faults.tempfail = 0.0
-        second = run_send(load_config(cfg), backoff=0.01)
+        second = run_send(load_config(cfg), PassOptions(backoff=0.01))
         assert second.sent == 3 and second.resent == 3
         for msg in server.received:
             assert msg.data == stored[msg.rcpt_tos[0]]  # the very bytes recorded, signature and all
@@ -153,6 +153,6 @@ def test_dkim_signed_in_render_workers_of_a_large_pass(
             dkim={"domain": "example.org", "selector": "digest", "key_env": "TEST_DKIM_KEY"},
         )
         shutil.copy2(seeds["001"], cfg.parent / "digests")
-        summary = run_send(load_config(cfg), backoff=0.01)  # >= POOL_MIN: rendered in worker processes
+        summary = run_send(load_config(cfg), PassOptions(backoff=0.01))  # >= POOL_MIN: rendered in worker processes
         assert summary.exit_code == 0 and summary.sent == POOL_MIN == len(server.received)
         assert all(dkim.verify(m.data, dnsfunc=dns_for(txt)) for m in server.received)

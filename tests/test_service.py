@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from newsletter.config import load_config
-from newsletter.delivery.service import run_send
+from newsletter.delivery.service import PassOptions, run_send
 from newsletter.digest.scan import load_digests
 from newsletter.matching.matcher import plan
 from newsletter.render.latex import readable
@@ -102,7 +102,7 @@ def test_421_and_drops_every_subscriber_exactly_one_email(tmp_path: Path, seeds:
     with smtp_server(Faults(tempfail=0.2, drop=0.05, seed=3)) as server:
         cfg = write_config(tmp_path, server.port, subs, smtp={"retries": 8})
         add_seeds(cfg, seeds, "001")
-        summary = run_send(load_config(cfg), backoff=0.02)
+        summary = run_send(load_config(cfg), PassOptions(backoff=0.02))
         assert (summary.sent, summary.failed, summary.pending) == (60, 0, 0)
         assert summary.exit_code == 0
         counts = {e: len(m) for e, m in server.by_recipient().items()}
@@ -339,7 +339,7 @@ def test_large_pass_stopped_midway_leaves_the_rest_for_the_next(tmp_path: Path, 
         async def stopped_pass() -> Any:
             stop = asyncio.Event()
             with SqliteLedger.open(config.ledger_path) as ledger:
-                return await send_pass(config, ledger, progress=StopAfter(stop), stop=stop)
+                return await send_pass(config, ledger, PassOptions(progress=StopAfter(stop), stop=stop))
 
         first = asyncio.run(stopped_pass())
         assert multiprocessing.active_children() == []

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.config import load_config
-from newsletter.delivery.service import run_send
+from newsletter.delivery.service import PassOptions, run_send
 from newsletter.store import SqliteLedger
 from tests.smtpd import (
     EXAMPLE_SUBSCRIBERS,
@@ -79,7 +79,7 @@ def test_smtp_rate_limit_reply_pauses_the_whole_pool(tmp_path: Path, seeds: dict
     ]
     with smtp_server(Faults(rate_limit=(3,), slow=0.03)) as server:
         cfg = setup(tmp_path, server.port, seeds, subscribers, connections=4)
-        summary = run_send(load_config(cfg), backoff=0.5)
+        summary = run_send(load_config(cfg), PassOptions(backoff=0.5))
         assert summary.exit_code == 0 and summary.sent == 24 == len(server.received)
         (refused,) = server.handler.rate_limited_at
         # no session started a new transaction while the pool paused (>= 0.5 s after the reply)
@@ -224,7 +224,7 @@ def test_smtp_private_test_domains_accepted_and_delivered(tmp_path: Path, seeds:
     with smtp_server() as server:
         cfg = setup(tmp_path, server.port, seeds, subscribers)
         assert invoke("check", "-c", str(cfg)).exit_code == 0
-        assert run_send(load_config(cfg), backoff=0.01).exit_code == 0
+        assert run_send(load_config(cfg), PassOptions(backoff=0.01)).exit_code == 0
         assert sorted(server.by_recipient()) == sorted(f"reader@{d}" for d in domains)
     bad = write_config(tmp_path, 1, [{"email": "x@host.invalid", "keywords": ["a"]}])
     result = invoke("check", "-c", str(bad))
@@ -238,7 +238,7 @@ def test_smtp_list_unsubscribe_without_configuration_is_mailto_sender_and_check_
         cfg = setup(tmp_path, server.port, seeds)
         check = CliRunner().invoke(cli, ["check", "-c", str(cfg)])
         assert check.exit_code == 0 and "warning: no sender.unsubscribe" in check.stderr
-        assert run_send(load_config(cfg), backoff=0.01).exit_code == 0
+        assert run_send(load_config(cfg), PassOptions(backoff=0.01)).exit_code == 0
         for msg in server.received:
             header = str(msg.message["List-Unsubscribe"])
             assert header.startswith("<mailto:digest@example.org?subject=unsubscribe%20")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from newsletter.config import load_config
-from newsletter.delivery.service import run_send
+from newsletter.delivery.service import PassOptions, run_send
 from newsletter.store import SqliteLedger
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, Authenticator, self_signed, server_tls, smtp_server, write_config
 
@@ -56,14 +56,14 @@ def test_untrusted_certificate_refused_then_trusted_with_ca_file(
     )
     with smtp_server(authenticator=auth, auth_required=True, **kwargs) as server:
         cfg = setup(tmp_path, server.port, seeds, security=mode, username="digest")
-        summary = run_send(load_config(cfg), backoff=0.01)
+        summary = run_send(load_config(cfg), PassOptions(backoff=0.01))
         assert summary.sent == 0 and summary.exit_code == 1
         assert summary.stopped and "certificate verify failed" in summary.stopped.lower()
         assert server.received == [] and auth.logins == []
         assert counts(cfg)["pending"] >= 1  # recorded, waits for the next run
 
         cfg = setup(tmp_path, server.port, seeds, security=mode, username="digest", ca_file=str(cert[0]))
-        summary = run_send(load_config(cfg), backoff=0.01)
+        summary = run_send(load_config(cfg), PassOptions(backoff=0.01))
         assert summary.exit_code == 0, summary
         assert summary.sent == len(server.received) >= 1
         assert all(len(msgs) == 1 for msgs in server.by_recipient().values())
@@ -79,7 +79,7 @@ def test_starttls_not_offered_is_refused_and_never_auths_in_clear(
     # a server (or a man in the middle) that strips STARTTLS but would take AUTH in clear
     with smtp_server(authenticator=auth, auth_require_tls=False) as server:
         cfg = setup(tmp_path, server.port, seeds, security="starttls", username="digest")
-        summary = run_send(load_config(cfg), backoff=0.01)
+        summary = run_send(load_config(cfg), PassOptions(backoff=0.01))
         assert summary.stopped and "STARTTLS" in summary.stopped
         assert summary.sent == 0 and summary.exit_code == 1
         assert auth.logins == [] and server.received == []
@@ -93,9 +93,9 @@ def test_auth_with_password_from_environment(
     with smtp_server(authenticator=auth, auth_required=True, auth_require_tls=False) as server:
         cfg = setup(tmp_path, server.port, seeds, security="none", username="digest")
         monkeypatch.setenv("TEST_SMTP_PASSWORD", "wrong")
-        summary = run_send(load_config(cfg), backoff=0.01)
+        summary = run_send(load_config(cfg), PassOptions(backoff=0.01))
         assert summary.stopped and "535" in summary.stopped and server.received == []
         monkeypatch.setenv("TEST_SMTP_PASSWORD", PASSWORD)
-        summary = run_send(load_config(cfg), backoff=0.01)
+        summary = run_send(load_config(cfg), PassOptions(backoff=0.01))
         assert summary.exit_code == 0 and len(server.received) >= 1
         assert auth.logins and set(auth.logins) == {"digest"}

@@ -26,7 +26,7 @@ from newsletter.cli.fetch_cmd import echo_report, require_sources
 from newsletter.cli.options import config_option, load_config_leaving_out, log_level_option, setup_logging
 from newsletter.config import Config, LeftOut
 from newsletter.daemon.lock import LedgerLock
-from newsletter.delivery.service import BATCH, SendSummary, run_send
+from newsletter.delivery.service import BATCH, PassOptions, SendSummary, run_send
 from newsletter.delivery.smtp import Result
 from newsletter.digest import partial_line
 from newsletter.fetch import fetch_sources
@@ -209,7 +209,7 @@ def _pass(config: Config, *, fetch_first: bool, backfill: bool, verbose: bool) -
             for email in backfill_new(config):
                 click.echo(f"backfill: {email} gets the latest digest")
         progress = BarProgress() if sys.stderr.isatty() else LogProgress()
-        summary = run_send(config, progress=progress)
+        summary = run_send(config, PassOptions(progress=progress))
         pages = 0
         if summary.sent and config.archive.directory is not None:
             from newsletter.site.archive import archive_after_pass

@@ -50,19 +50,19 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from newsletter.base.clock import SYSTEM, Clock
 from newsletter.base.cron import cron_trigger, timezone
 from newsletter.base.errors import NewsletterError
 from newsletter.config import Config, Subscriber, load_config, load_off_loop, require_secrets
-from newsletter.daemon.schedule import GLOBAL, jobs_for
+from newsletter.daemon.schedule import GLOBAL, fetch_missed, jobs_for
 from newsletter.daemon.watch import SettleTracker
 from newsletter.delivery.pickup import note_strays
-from newsletter.delivery.service import SendSummary, pick_up_digests, send_pass
+from newsletter.delivery.service import PassOptions, SendSummary, pick_up_digests, send_pass
 from newsletter.digest import partial_line
 from newsletter.digest.guard import one_line
 from newsletter.digest.scan import digest_files, stray_files
@@ -82,8 +82,9 @@ MISFIRE_GRACE = 6 * 3600  # a pass missed by up to 6 hours (sleep, restart) stil
 class Daemon:
     """The daemon's state; :meth:`run` is its whole life."""
 
-    def __init__(self, config: Config, *, config_path: str | Path) -> None:
+    def __init__(self, config: Config, *, config_path: str | Path, clock: Clock = SYSTEM) -> None:
         self.config = config
+        self.clock = clock  # what time it is, wherever that decides (tests pass their own)
         self.config_path = Path(config_path)
         require_secrets(config)  # a username without its password variable: exit 2 at start
         Renderer(config)  # fail at start on a broken template, not at the first fire
@@ -100,7 +101,6 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.fetch_stop = threading.Event()  # ends a fetch's wait between retries
         self.passes = 0
-        self.failed_passes = 0
         self._bounces_at: float | None = None  # monotonic time the bounce mailbox was last read
 
     # ------------------------------------------------------------------ scheduling
@@ -163,17 +163,9 @@ class Daemon:
                 return None
             started = time.monotonic()
             try:
-                summary = await send_pass(
-                    self.config,
-                    self.ledger,
-                    subscribers=subscribers,
-                    pick_up=False,
-                    stop=self.stopping,
-                    resumes=resumes,
-                    executor=self.ledger_thread,
-                )
+                options = PassOptions(subscribers=subscribers, pick_up=False, stop=self.stopping, resumes=resumes)
+                summary = await send_pass(self.config, self.ledger, options, executor=self.ledger_thread)
             except NewsletterError as exc:
-                self.failed_passes += 1
                 log.error("pass %s failed: %s", reason, exc)
                 return None
             self.passes += 1
@@ -222,21 +214,13 @@ class Daemon:
             if new and self.config.schedule.on_arrival:
                 await self.deliver(self._members(GLOBAL), reason="on-arrival")
 
-    def _fetch_missed(self) -> bool:
+    async def _fetch_missed(self) -> bool:
         """True when ``fetch.cron`` fired since the last fetch the ledger knows of (the
-        daemon was down); a ledger that never fetched waits for the first fire."""
-        assert self.ledger is not None
+        daemon was down); read on the ledger thread."""
         if not self.config.sources:
             return False
-        states = self.ledger.fetch_states()
-        keys = [s.key for s in self.config.sources]
-        if any(k not in states for k in keys):
-            return False
-        last = min(states[k].checked_at for k in keys)
-        tz = timezone(self.config.schedule.timezone)
-        after = datetime.fromtimestamp(last, tz)
-        fire = cron_trigger(self.config.fetch.cron, tz).get_next_fire_time(None, after)
-        return fire is not None and fire.timestamp() <= time.time()
+        states = await self.db(lambda ledger: ledger.fetch_states())
+        return fetch_missed(self.config, states, clock=self.clock)
 
     async def pick_up(self, paths: Sequence[Path] | None = None) -> int:
         """Record the settled new digest files (``paths``: these, known complete);
@@ -271,7 +255,7 @@ class Daemon:
         """Read the bounce mailbox when ``bounces.every_minutes`` have passed (issue 14)."""
         if not self.config.bounces.mailbox or self.ledger is None:
             return
-        now = time.monotonic()
+        now = self.clock.monotonic()
         if self._bounces_at is not None and now - self._bounces_at < self.config.bounces.every_minutes * 60:
             return
         self._bounces_at = now
@@ -442,7 +426,7 @@ class Daemon:
                 self.config.ledger_path,
             )
             await self._resume()
-            if self._fetch_missed():
+            if await self._fetch_missed():
                 log.info("a fetch was missed while the daemon was not running: fetching now")
                 self.scheduler.add_job(self._fetch, id="fetch-catch-up", misfire_grace_time=MISFIRE_GRACE)
             await self._watch()

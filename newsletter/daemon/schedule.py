@@ -7,11 +7,14 @@ expressions themselves are parsed in :mod:`newsletter.base.cron`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from newsletter.base.clock import SYSTEM, Clock
 from newsletter.base.cron import cron_trigger, timezone
 from newsletter.config import Config
+from newsletter.store import FetchState
 
 GLOBAL = "global"
 
@@ -39,9 +42,23 @@ def jobs_for(config: Config) -> list[Job]:
     return jobs
 
 
-def next_fire(config: Config, now: datetime | None = None) -> datetime | None:
-    """The earliest next fire time over every job of the configuration."""
+def next_fire(config: Config, now: datetime | None = None, *, clock: Clock = SYSTEM) -> datetime | None:
+    """The earliest next fire time over every job of the configuration, after ``now``
+    (default: the ``clock``'s)."""
     tz = timezone(config.schedule.timezone)
-    start = now or datetime.now(tz)
+    start = now or clock.now().astimezone(tz)
     fires = [cron_trigger(job.cron, tz).get_next_fire_time(None, start) for job in jobs_for(config)]
     return min((f for f in fires if f is not None), default=None)
+
+
+def fetch_missed(config: Config, states: Mapping[str, FetchState], *, clock: Clock = SYSTEM) -> bool:
+    """True when ``fetch.cron`` fired since the last fetch of every configured source
+    (``states``: the ledger's fetch states): the daemon was down at that fire. A source
+    never fetched means nothing was missed: the first fire is awaited."""
+    keys = [s.key for s in config.sources]
+    if not keys or any(k not in states for k in keys):
+        return False
+    last = min(states[k].checked_at for k in keys)
+    tz = timezone(config.schedule.timezone)
+    fire = cron_trigger(config.fetch.cron, tz).get_next_fire_time(None, datetime.fromtimestamp(last, tz))
+    return fire is not None and fire.timestamp() <= clock.time()

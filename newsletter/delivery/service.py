@@ -79,8 +79,8 @@ and the ledger:
   the pass render the rest in this process, with one warning line: the pass
   goes on and every subscriber is served.
 
-Smaller passes, and callers that pass their own ``renderer`` (the daemon, tests,
-the benchmark's stub), render in this process in batches of ``BATCH``, yielding
+Smaller passes, and callers that pass their own ``renderer`` (tests, the
+benchmark's stub), render in this process in batches of ``BATCH``, yielding
 to the SMTP sessions between renders.
 """
 
@@ -89,7 +89,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -114,11 +114,15 @@ __all__ = [
     "BATCH",
     "POOL_MIN",
     "RENDER_BATCH",
+    "OnResult",
+    "PassOptions",
     "PickUp",
     "Planned",
     "Progress",
     "SendPass",
     "SendSummary",
+    "Sender",
+    "SenderFactory",
     "compute_deliveries",
     "pick_up_digests",
     "preview_digests",
@@ -135,6 +139,23 @@ T = TypeVar("T")
 BATCH = 32  # deliveries rendered and recorded pending per commit (rendering in this process)
 RENDER_BATCH = 64  # deliveries per batch of a render worker
 POOL_MIN = 200  # a pass with fewer deliveries renders in this process
+
+
+OnResult = Callable[[Result], Awaitable[None]]
+
+
+class Sender(Protocol):
+    """What the pass needs of a mail transport (Django's ``BaseEmailBackend``):
+    send every message of ``items``, calling the pass's ``on_result`` for each (awaited
+    before the next message's DATA goes out), and say how it went. The real one is
+    :class:`~newsletter.delivery.smtp.SmtpSender`; tests that are not about SMTP use an
+    in-memory one (``tests/memsender.py``)."""
+
+    async def send_all(self, items: AsyncIterable[Outgoing]) -> SendStats: ...
+
+
+#: Builds the pass's sender around its ``on_result`` callback and ``stop`` event.
+SenderFactory = Callable[[OnResult, "asyncio.Event | None"], Sender]
 
 
 class Progress(Protocol):
@@ -189,13 +210,10 @@ def record_smtp_bounce(ledger: Ledger, config: Config, result: Result) -> None:
         log.info("%s: suppressed after %s", result.item.recipient, reason)
 
 
-def sender_address(config: Config) -> str:
-    return config.sender.mailbox.address
-
-
 @dataclass(frozen=True, slots=True)
 class PassOptions:
-    """What the caller asks of a pass (see :func:`send_pass`)."""
+    """What the caller asks of a pass (see :func:`send_pass`). ``sender``: builds the
+    mail transport (default: :class:`SmtpSender` on ``smtp``, with ``backoff``)."""
 
     subscribers: Sequence[Subscriber] | None = None
     paths: Sequence[Path] | None = None
@@ -206,6 +224,7 @@ class PassOptions:
     today: date | None = None
     stop: asyncio.Event | None = None
     resumes: Sequence[int] | None = None
+    sender: SenderFactory | None = None
 
 
 class SendPass:
@@ -239,7 +258,7 @@ class SendPass:
         self.handed_out = False  # every delivery of the pass went to the sessions
         self._renders: deque[tuple[list[Job], asyncio.Future[Rendered] | None]] = deque()
         self._jobs: Iterator[list[Job]] = iter(())
-        self._envelope = sender_address(config)
+        self._envelope = config.sender.mailbox.address
         self._verp = secret_for(config)[0] if config.bounces.verp else None
 
     async def db(self, fn: Callable[..., T], *args: Any) -> T:
@@ -252,14 +271,7 @@ class SendPass:
             await self.prepare()
             if progress is not None:
                 progress.start(len(self.pending_ids) + len(self.to_send))
-            sender = SmtpSender(
-                self.config.smtp,
-                on_result=self.on_result,
-                backoff=self.options.backoff,
-                queue_size=2 * BATCH,
-                stop=self.options.stop,
-            )
-            stats = await sender.send_all(self.deliveries())
+            stats = await self._sender().send_all(self.deliveries())
             await self.finish(stats)
         finally:
             if progress is not None:
@@ -267,6 +279,17 @@ class SendPass:
             if self.pool is not None:
                 await self.pool.aclose()
         return self.summary
+
+    def _sender(self) -> Sender:
+        if self.options.sender is not None:
+            return self.options.sender(self.on_result, self.options.stop)
+        return SmtpSender(
+            self.config.smtp,
+            on_result=self.on_result,
+            backoff=self.options.backoff,
+            queue_size=2 * BATCH,
+            stop=self.options.stop,
+        )
 
     # ------------------------------------------------------------------ 1. prepare
 
@@ -476,11 +499,11 @@ class SendPass:
 async def send_pass(
     config: Config,
     ledger: Ledger,
+    options: PassOptions = PassOptions(),
     *,
     executor: ThreadPoolExecutor | None = None,
-    **options: Any,
 ) -> SendSummary:
-    """One ``send`` pass (see the module doc and :class:`SendPass`). Options
+    """One ``send`` pass (see the module doc and :class:`SendPass`). ``options``
     (:class:`PassOptions`): ``subscribers``: serve only these (default: all of the
     configuration); ``paths``: settled digest files to pick up (default: scan the
     directory); ``pick_up=False``: deliver without looking for new digests; ``stop``
@@ -496,12 +519,12 @@ async def send_pass(
     ``send`` does). ``executor``: the single thread the caller's ledger calls run on
     (the daemon's), so nobody else touches the connection during the pass."""
     if executor is not None:
-        return await SendPass(config, ledger, PassOptions(**options), executor).run()
+        return await SendPass(config, ledger, options, executor).run()
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger") as own:
-        return await SendPass(config, ledger, PassOptions(**options), own).run()
+        return await SendPass(config, ledger, options, own).run()
 
 
-def run_send(config: Config, **kwargs: Any) -> SendSummary:
+def run_send(config: Config, options: PassOptions = PassOptions()) -> SendSummary:
     """:func:`send_pass` in its own event loop, on the configured ledger (for ``send``),
     after reading the bounce mailbox when ``bounces`` names one."""
     from newsletter.bounces import process_before_send  # (imported here: render workers never need it)
@@ -510,4 +533,4 @@ def run_send(config: Config, **kwargs: Any) -> SendSummary:
     signer_for(config)  # a DKIM key that does not parse: exit 2 before anything is recorded
     with open_ledger(config) as ledger:
         process_before_send(config, ledger)  # bounces and mailto unsubscribes count before we deliver
-        return asyncio.run(send_pass(config, ledger, **kwargs))
+        return asyncio.run(send_pass(config, ledger, options))
