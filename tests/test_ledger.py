@@ -193,3 +193,35 @@ def test_ledger_migration_11_records_the_ids_a_partial_digest_missed(tmp_path: P
             ("c.md", "failed", "failed", ()),
         ]
         assert [p.id for p in ledger.papers_after(0)] == ["2610.00001"]  # a partial digest is delivered
+
+
+def test_ledger_address_key_migration_keeps_one_row_per_address_and_looks_up_by_key(tmp_path: Path) -> None:
+    """Migration 12: a ledger of version 11 holding two spellings of one subscriber keeps
+    the row furthest along; deliveries gain their key, and a bounce report naming the
+    address in another case finds its delivery (by the key's index, not lower(email))."""
+    import sqlite3
+
+    from newsletter.store.sqlite.migrate import migrations
+
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.create_function("paper_key", 1, lambda title: title, deterministic=True)
+    for version, script in migrations().items():
+        if version <= 11:
+            conn.executescript(script)
+    conn.executescript(
+        "INSERT INTO subscribers(email, first_seen, horizon)"
+        " VALUES ('Ana@Example.org', 1, 3), ('ana@example.org', 2, 5);"
+        "INSERT INTO deliveries(email, message_id, status, attempts, created_at, updated_at, horizon, papers, sender)"
+        " VALUES ('Ana@Example.org', '<1@x>', 'sent', 1, 1, 1, 3, '[]', 'digest@example.org');"
+        "PRAGMA user_version = 11;"
+    )
+    conn.close()
+    with SqliteLedger.open(path) as ledger:
+        rows = ledger.conn.execute("SELECT email, email_key, horizon FROM subscribers").fetchall()
+        assert rows == [("ana@example.org", "ana@example.org", 5)]
+        assert ledger.last_delivery_to("ANA@EXAMPLE.ORG") is not None
+        assert ledger.register_subscribers(["ANA@example.org"]) == 0  # one address, whatever its case
+        [[new]] = ledger.record([([NewDelivery("Bo@Example.org", "<2@x>", ("p",), "d@example.org", b"m")], 5)])
+        key = ledger.conn.execute("SELECT email_key FROM deliveries WHERE id = ?", (new,)).fetchone()[0]
+        assert key == "bo@example.org"

@@ -11,7 +11,7 @@ exported, never edited (an error says so).
 One spelling of "the same address": addresses are normalised as the
 configuration does (:func:`~newsletter.config.check_address`: the domain
 lowercased) and then compared case-insensitively on the whole address
-(``str.casefold``), exactly like the configuration's duplicate check and
+(:func:`~newsletter.base.addresses.address_key`), exactly like the configuration's duplicate check and
 ``--subscriber`` lookups.
 
 Every profile is validated by the configuration's own model
@@ -48,8 +48,8 @@ _DIR_LINE = re.compile(r"^subscribers_dir:\s*(?:null|~)?\s*(?:#.*)?$", re.MULTIL
 
 
 def same_address(a: str, b: str) -> bool:
-    """True when ``a`` and ``b`` are one subscriber (casefold on the whole address)."""
-    return a.strip().casefold() == b.strip().casefold()
+    """True when ``a`` and ``b`` are one subscriber (:func:`address_key`)."""
+    return address_key(a) == address_key(b)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,12 +71,12 @@ def list_subscribers(config: Config) -> list[Listed]:
     ledger = open_ledger_readonly(config)
     if ledger is not None:
         try:
-            last = {e.casefold(): v for e, v in ledger.last_deliveries().items()}
+            last = {address_key(e): v for e, v in ledger.last_deliveries().items()}
         finally:
             ledger.close()
     out = []
     for sub in config.subscribers:
-        seen = last.get(sub.email.casefold())
+        seen = last.get(address_key(sub.email))
         out.append(Listed(sub, is_inline(config, sub), f"{seen[0]} {iso(seen[1])}" if seen else None))
     return out
 
@@ -181,7 +181,7 @@ def ensure_subscribers_dir(config: Config) -> Config:
 
 
 def _file_for(directory: Path, email: str, taken: set[Path]) -> Path:
-    stem = _UNSAFE.sub("_", email.casefold())
+    stem = _UNSAFE.sub("_", email.casefold())  # address-key: a file name, not a comparison
     path = directory / f"{stem}.yaml"
     n = 2
     while path.exists() or path in taken:

@@ -23,6 +23,7 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from newsletter.base.addresses import address_key
 from newsletter.base.errors import ConfigError
 from newsletter.base.fsutil import atomic_write
 from newsletter.base.resources import EXAMPLES_PACKAGE, shipped, shipped_file
@@ -101,7 +102,7 @@ def _write_examples(root: Path) -> tuple[tuple[Path, ...], tuple[Path, ...], Pat
     config = load_for_edit(root / DEFAULT_CONFIG)
     profile = example_profile()
     profiles: tuple[Path, ...] = ()
-    if not any(s.email.casefold() == profile["email"].casefold() for s in config.subscribers):
+    if not any(address_key(s.email) == address_key(profile["email"]) for s in config.subscribers):
         email = profile.pop("email")
         profiles = (add_subscriber(config, email, **profile),)
     return tuple(digests), profiles, written_reference

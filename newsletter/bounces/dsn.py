@@ -55,6 +55,8 @@ from email.policy import compat32
 from email.utils import getaddresses
 from typing import ParamSpec, TypeVar
 
+from newsletter.base.addresses import address_key
+
 MAX_HEADER_BYTES = 256 * 1024  # a header block past this is no mail an MTA sends
 MAX_REPORT_BYTES = 4 * 1024 * 1024  # a whole report; ours return at most our email (< 200 KB)
 MAX_PARTS = 64  # direct MIME parts of a report (RFC 3464: two or three)
@@ -167,7 +169,7 @@ def _report_id(msg: Message, head: bytes) -> str:
 
 def _addresses(msg: Message, names: tuple[str, ...]) -> list[str]:
     values = [str(v) for h in names for v in msg.get_all(h, [])]
-    return [a.lower() for _, a in getaddresses(values) if a and "@" in a and not _CONTROL.search(a)]
+    return [address_key(a) for _, a in getaddresses(values) if a and "@" in a and not _CONTROL.search(a)]
 
 
 def is_report(msg: Message) -> bool:
@@ -318,16 +320,16 @@ def read_unsubscribe(msg: Message, head: bytes, address: str) -> UnsubscribeRequ
 def _addressed(msg: Message, address: str) -> tuple[bool, str | None]:
     """Whether the message went to the unsubscribe ``address`` (or its ``+TOKEN``
     form), and the token of that form."""
-    local, _, domain = address.lower().rpartition("@")
+    local, _, domain = address_key(address).rpartition("@")
     token = None
     addressed = False
     for rcpt in _addresses(msg, ("To", "Cc", "Delivered-To", "X-Original-To")):
-        if rcpt == address.lower():
+        if rcpt == address_key(address):
             addressed = True
         elif rcpt.startswith(local + "+") and rcpt.endswith("@" + domain):
             addressed = True
             original = next(
-                (a for _, a in getaddresses([str(v) for v in msg.get_all("To", [])]) if a.lower() == rcpt), rcpt
+                (a for _, a in getaddresses([str(v) for v in msg.get_all("To", [])]) if address_key(a) == rcpt), rcpt
             )
             m = _PLUS.match(original) or _PLUS.match(rcpt)
             token = token or (m.group("token") if m else None)

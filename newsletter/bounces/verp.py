@@ -18,6 +18,8 @@ import hashlib
 import hmac
 import re
 
+from newsletter.base.addresses import address_key
+
 _TAG = re.compile(r"^[^@+\s]+\+b[a-z2-7]{16}@", re.ASCII)
 
 
@@ -32,4 +34,4 @@ def verp_address(sender: str, message_id: str, secret: str | bytes) -> str:
 
 def is_verp(address: str) -> bool:
     """Whether ``address`` has the shape of one of our VERP return paths."""
-    return bool(_TAG.match(address.lower()))
+    return bool(_TAG.match(address_key(address)))

@@ -19,6 +19,7 @@ from newsletter.app.roster import (
     load_for_edit,
     remove_subscriber,
 )
+from newsletter.base.addresses import address_key
 from newsletter.cli.options import config_option
 from newsletter.config import DEFAULT_CONFIG, Config, Subscriber, load_config
 
@@ -118,7 +119,7 @@ def list_command(config_path: str | None) -> None:
     cells = []
     for r in rows:
         s = r.subscriber
-        likes, dislikes = feedback.get(s.email.lower(), ((), ()))
+        likes, dislikes = feedback.get(address_key(s.email), ((), ()))
         where = "inline (config)" if r.inline else Path(s.source).name
         cells.append((s.email, r.last_delivery or "never", where, _profile(s, likes, dislikes)))
     width = shutil.get_terminal_size((120, 24)).columns if sys.stdout.isatty() else None

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from newsletter.base.addresses import address_key
 from newsletter.config import Config, Subscriber
 from newsletter.digest import Paper
 from newsletter.store.choose import open_ledger_readonly
@@ -95,7 +96,7 @@ def likes_of(subscriber: Subscriber, state: LikeState | None = None) -> Likes:
     from newsletter.matching.library import read_library
     from newsletter.matching.refs import Likes, ref_keys
 
-    fb_like, fb_dislike = state.feedback.get(subscriber.email.lower(), ((), ())) if state else ((), ())
+    fb_like, fb_dislike = state.feedback.get(address_key(subscriber.email), ((), ())) if state else ((), ())
     overridden = set(fb_like) | set(fb_dislike)
 
     def keep(refs: tuple[str, ...]) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from newsletter.base.addresses import address_key
 from newsletter.config import Subscriber
 from newsletter.digest import Paper, unique_papers
 from newsletter.matching import Match, PaperIndex, Profile, match_papers
@@ -64,7 +65,7 @@ class Matcher:
 
         rows: dict[Mode, set[int]] = {}
         for sub in subscribers:
-            if likes_anything(sub) or sub.email.lower() in self.state.feedback:
+            if likes_anything(sub) or address_key(sub.email) in self.state.feedback:
                 mode = resolve_mode(sub.similarity)
                 rows.setdefault(mode, set()).update(rated_rows(self.model(mode), likes_of(sub, self.state)))
         for wanted_mode, wanted in rows.items():
@@ -74,7 +75,7 @@ class Matcher:
         self, subscriber: Subscriber, *, exclude_ids: Collection[str] = frozenset(), limit: int | None = None
     ) -> list[Match]:
         profile = profile_of(subscriber)
-        if not likes_anything(subscriber) and subscriber.email.lower() not in self.state.feedback:
+        if not likes_anything(subscriber) and address_key(subscriber.email) not in self.state.feedback:
             return match_papers(self.index, profile, exclude_ids=exclude_ids, limit=limit)  # keyword-only: as fast
         likes = likes_of(subscriber, self.state)
         if not likes:

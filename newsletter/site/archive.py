@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from newsletter.base.addresses import address_key
 from newsletter.base.fsutil import atomic_write
 from newsletter.config import Config, Subscriber
 from newsletter.digest import Paper
@@ -180,12 +181,12 @@ def archive_sent(config: Config, ledger: Ledger, *, renderer: Any = None) -> Arc
     secret = secret_for(config)[0]
     issues: dict[str, list[SentIssue]] = {}
     for issue in ledger.sent_issues():
-        issues.setdefault(issue.email.casefold(), []).append(issue)
+        issues.setdefault(address_key(issue.email), []).append(issue)
     pages_of = _Pages(config, ledger, renderer, secret)
     pages: list[Path] = []
     feeds: list[Path] = []
     for sub in config.subscribers:
-        mine = issues.get(sub.email.casefold())
+        mine = issues.get(address_key(sub.email))
         if not mine:
             continue
         folder = root / subscriber_key(sub.email, secret)

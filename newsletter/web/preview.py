@@ -175,7 +175,9 @@ class PreviewSource:
             found = [
                 s
                 for s in snap.subscribers
-                if not wanted or wanted in s.email.casefold() or wanted in (s.name or "").casefold()
+                if not wanted
+                or wanted in s.email.casefold()  # address-key: a search, not a comparison
+                or wanted in (s.name or "").casefold()
             ]
             pages = max(1, math.ceil(len(found) / PAGE_SIZE))
             page = min(max(page, 1), pages)

@@ -14,7 +14,10 @@ from newsletter.config import Config
 
 def subscriber_key(email: str, secret: str) -> str:
     """The archive folder of an address (not the address, not guessable from it)."""
-    return hmac.new(secret.encode(), f"archive:{email.strip().casefold()}".encode(), hashlib.sha256).hexdigest()[:16]
+    # casefold, as the archive was first written: its folders (and the links of every email
+    # sent) keep their names
+    folded = email.strip().casefold()  # address-key: a stable folder name, not a comparison
+    return hmac.new(secret.encode(), f"archive:{folded}".encode(), hashlib.sha256).hexdigest()[:16]
 
 
 def issue_name(message_id: str) -> str:

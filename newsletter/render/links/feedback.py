@@ -23,6 +23,7 @@ import hashlib
 import hmac
 from typing import NamedTuple
 
+from newsletter.base.addresses import address_key
 from newsletter.config import Config
 
 ACTIONS = {"more": "like", "fewer": "dislike"}  # URL word -> ledger action
@@ -44,7 +45,7 @@ def _b64(data: bytes) -> str:
 def signature(email: str, paper_id: str, word: str, secret: str | bytes) -> str:
     """The signature of a feedback link (``word``: "more" or "fewer")."""
     key = secret.encode("utf-8") if isinstance(secret, str) else secret
-    message = b"\0".join([b"feedback", email.strip().lower().encode(), paper_id.encode(), word.encode()])
+    message = b"\0".join([b"feedback", address_key(email).encode(), paper_id.encode(), word.encode()])
     return _b64(hmac.new(key, message, hashlib.sha256).digest())
 
 

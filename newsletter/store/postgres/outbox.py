@@ -217,7 +217,7 @@ class Outbox(PgStore):
     def delivery_by_sender(self, sender: str) -> DeliveryRef | None:
         """(delivery id, email) of the delivery sent with this envelope sender (VERP)."""
         row = self._one(
-            "SELECT id, email FROM deliveries WHERE sender = %s ORDER BY id DESC LIMIT 1", (sender.lower(),)
+            "SELECT id, email FROM deliveries WHERE sender = %s ORDER BY id DESC LIMIT 1", (address_key(sender),)
         )
         return None if row is None else DeliveryRef(int(row[0]), str(row[1]))
 

@@ -28,7 +28,7 @@ class Bounces(SqliteStore):
     def delivery_by_sender(self, sender: str) -> DeliveryRef | None:
         """(delivery id, email) of the delivery sent with this envelope sender (a VERP
         return path is unique per delivery)."""
-        row = self.conn.execute(Q["delivery-by-sender"], (sender.lower(),)).fetchone()
+        row = self.conn.execute(Q["delivery-by-sender"], (address_key(sender),)).fetchone()
         return None if row is None else DeliveryRef(int(row[0]), str(row[1]))
 
     def last_delivery_to(self, email: str) -> int | None:
@@ -86,8 +86,7 @@ class Bounces(SqliteStore):
             )
             return reason
 
-    @staticmethod
-    def _bounce_counts(cur: sqlite3.Cursor, key: str) -> tuple[int, int]:
+    def _bounce_counts(self, cur: sqlite3.Cursor, key: str) -> tuple[int, int]:
         """(hard bounces, consecutive soft bounces) of an address since its last resubscribe.
         Soft bounces are consecutive when no delivery between them went through without
         bouncing; they count once per delivery."""
@@ -99,16 +98,18 @@ class Bounces(SqliteStore):
                 kinds[delivery] = kind
         soft = 0
         if kinds:
-            for (delivery,) in cur.execute(
-                Q["tried-deliveries-newest-first"],
-                (key, max(kinds)),
-            ):
+            for (delivery,) in self._tried_newest_first(cur, key, max(kinds)):
                 if kinds.get(delivery) != "soft":
                     break
                 soft += 1
         return hard, soft
 
-    @requires(6, lambda _: [])
+    @requires(12, lambda ledger, cur, key, upto: cur.execute(Q["tried-deliveries-before-12"], (key, upto)))
+    def _tried_newest_first(self, cur: sqlite3.Cursor, key: str, upto: int) -> sqlite3.Cursor:
+        """The deliveries tried to an address up to ``upto``, newest first."""
+        return cur.execute(Q["tried-deliveries-newest-first"], (key, upto))
+
+    @requires(6, lambda *_, **__: [])
     def bounced(self) -> list[dict[str, Any]]:
         """Addresses suppressed for bouncing, with why: ``{email, reason, hard, soft,
         status, diagnostic, since}`` (``status``/``diagnostic`` of the last bounce)."""
@@ -150,7 +151,7 @@ class Bounces(SqliteStore):
             )
             return cur.rowcount > 0
 
-    @requires(9, lambda _: [])
+    @requires(9, lambda *_, **__: [])
     def set_aside(self, kind: str) -> list[dict[str, Any]]:
         """The mail recorded by :meth:`record_set_aside` of one ``kind``, oldest first:
         ``{message, reason, detail, at}``."""

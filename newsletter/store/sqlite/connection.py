@@ -30,6 +30,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Concatenate, ParamSpec, Self, TypeVar, cast
 
+from newsletter.base.addresses import address_key
 from newsletter.base.errors import LedgerError, LedgerFullError
 from newsletter.base.urls import sqlite_only
 from newsletter.digest import paper_id
@@ -163,16 +164,17 @@ def guard_methods(cls: type[T]) -> type[T]:
     return cls
 
 
-def requires(version: int, older: Callable[[Any], Any]) -> Callable[[F], F]:
+def requires(version: int, older: Callable[..., Any]) -> Callable[[F], F]:
     """The method reads a table or a column of schema ``version``: on a ledger of an
     older version (opened read-only, never migrated) it answers ``older(ledger)``
-    instead, what that ledger holds (nothing of it, mostly)."""
+    instead (called with the method's arguments): what that ledger holds, read the way
+    it can be (mostly: nothing of it)."""
 
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
         def method(self: SqliteStore, /, *args: Any, **kwargs: Any) -> Any:
             if self.version < version:
-                return older(self)
+                return older(self, *args, **kwargs)
             return fn(self, *args, **kwargs)
 
         return cast(F, method)
@@ -259,6 +261,7 @@ class SqliteStore:
             _check_file(p, creating=False)
             conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
             conn.create_function("paper_key", 1, _paper_key, deterministic=True)
+            conn.create_function("address_key", 1, address_key, deterministic=True)
             try:
                 ledger = cls(conn, p)
                 ledger.version = ledger._check_version(creating=False)
@@ -296,6 +299,7 @@ class SqliteStore:
         # SMTP session waits on. FAST still scrubs b-tree pages, not freelist pages.
         conn.execute("PRAGMA secure_delete=FAST")
         conn.create_function("paper_key", 1, _paper_key, deterministic=True)
+        conn.create_function("address_key", 1, address_key, deterministic=True)
         # A pass fits on a small disk: the WAL is checkpointed every WAL_PAGES pages (in
         # the commit that crosses it) and cut back to WAL_LIMIT bytes after each one;
         # :meth:`checkpoint` empties it at the end of a pass.

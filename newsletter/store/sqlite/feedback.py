@@ -38,7 +38,7 @@ class Feedback(SqliteStore):
             done = cur.execute(Q["forget-feedback"], (address_key(email), paper_id)).rowcount
         return bool(done)
 
-    @requires(7, lambda _: [])
+    @requires(7, lambda *_, **__: [])
     def feedback_rows(self, email: str | None = None) -> list[FeedbackRow]:
         """Every recorded like/dislike (of ``email`` only, when given), oldest first."""
         if email is None:
@@ -56,7 +56,7 @@ class Feedback(SqliteStore):
                 ((model, key, blob, now) for key, blob in vectors.items()),
             )
 
-    @requires(10, lambda _: {})
+    @requires(10, lambda *_, **__: {})
     def stored_vectors(self, model: str, keys: Iterable[str] | None = None) -> dict[str, bytes]:
         """The stored embeddings of ``model`` (of ``keys`` only, when given): text key -> bytes."""
         if keys is None:

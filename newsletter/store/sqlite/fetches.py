@@ -12,7 +12,7 @@ Q = load("fetches")
 class Fetches(SqliteStore):
     """What ``newsletter fetch`` remembers of each source (HTTP validators, outcomes)."""
 
-    @requires(5, lambda _: {})
+    @requires(5, lambda *_, **__: {})
     def fetch_states(self) -> dict[str, FetchState]:
         """Every source's fetch state by source key (empty on a ledger from before fetch)."""
         rows = self.conn.execute(Q["fetch-states"])

@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from newsletter.base.addresses import address_key
 from newsletter.store.records import FailedDelivery, NewDelivery, Outcome, PendingDelivery, SentIssue
 from newsletter.store.sqlite.connection import SqliteStore
 from newsletter.store.sqlite.queries import load
@@ -57,6 +58,7 @@ class Outbox(SqliteStore):
                 Q["insert-pending"],
                 (
                     item.email,
+                    address_key(item.email),
                     item.message_id,
                     now,
                     now,

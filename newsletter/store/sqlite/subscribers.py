@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import Iterable
 
+from newsletter.base.addresses import address_key
 from newsletter.store.records import LastDelivery, SubscriberRow
 from newsletter.store.sqlite.connection import LAST_DIGEST, SqliteStore
 from newsletter.store.sqlite.queries import load
@@ -25,7 +26,7 @@ class Subscribers(SqliteStore):
             before = self.conn.total_changes
             cur.executemany(
                 Q["register-subscribers"],
-                ((e, now, horizon) for e in emails),
+                ((e, address_key(e), now, horizon) for e in emails),
             )
             return self.conn.total_changes - before
 
@@ -76,7 +77,7 @@ class Subscribers(SqliteStore):
             for email in emails:
                 if cur.execute(Q["has-delivery"], (email,)).fetchone():
                     continue
-                cur.execute(Q["register-one"], (email, now, last))
+                cur.execute(Q["register-one"], (email, address_key(email), now, last))
                 cur.execute(Q["move-horizon-back"], (start, email, start))
                 if cur.rowcount:
                     moved.append(email)

@@ -48,7 +48,7 @@ class SuppressionList(SqliteStore):
                 cur.execute(Q["advance-horizon-of-key"], (last, key))
             return active
 
-    @requires(2, lambda _: None)
+    @requires(2, lambda *_, **__: None)
     def suppression(self, email: str, *, now: float | None = None) -> Suppression | None:
         """The active suppression of ``email``, if any."""
         clock = time.time() if now is None else now
@@ -62,14 +62,14 @@ class SuppressionList(SqliteStore):
         """The actively suppressed addresses as one value (``.active(email)``, ``.filter(subs)``)."""
         return Suppressions(frozenset(self.suppressed(now=now)))
 
-    @requires(2, lambda _: set())
+    @requires(2, lambda *_, **__: set())
     def suppressed(self, *, now: float | None = None) -> set[str]:
         """Every actively suppressed address, by its key
         (:func:`~newsletter.base.addresses.address_key`)."""
         clock = time.time() if now is None else now
         return {r[0] for r in self.conn.execute(Q["suppressed"], (clock,))}
 
-    @requires(2, lambda _: {"suppressed": 0, "paused": 0})
+    @requires(2, lambda *_, **__: {"suppressed": 0, "paused": 0})
     def suppression_counts(self, *, now: float | None = None) -> dict[str, int]:
         """``{"suppressed": active suppressions, "paused": those of them that end}``."""
         clock = time.time() if now is None else now

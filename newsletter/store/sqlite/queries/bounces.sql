@@ -7,7 +7,7 @@ SELECT id, email FROM deliveries WHERE message_id = ? ORDER BY id DESC LIMIT 1
 SELECT id, email FROM deliveries WHERE sender = ? ORDER BY id DESC LIMIT 1
 
 -- name: last-delivery-to
-SELECT MAX(id) FROM deliveries WHERE lower(email) = ? AND status IN ('sent', 'failed')
+SELECT MAX(id) FROM deliveries WHERE email_key = ? AND status IN ('sent', 'failed')
 
 -- name: has-report
 SELECT 1 FROM bounces WHERE report_id = ?
@@ -33,7 +33,7 @@ SELECT delivery_id, kind FROM bounces WHERE email = ? AND cleared = 0 ORDER BY i
 -- name: tried-deliveries-newest-first
 SELECT id
 FROM deliveries
-WHERE lower(email) = ? AND id <= ? AND status IN ('sent', 'failed')
+WHERE email_key = ? AND id <= ? AND status IN ('sent', 'failed')
 ORDER BY id DESC
 
 -- name: bounced-addresses
@@ -50,3 +50,9 @@ INSERT OR IGNORE INTO mail_set_aside(message, kind, reason, detail, created_at) 
 
 -- name: set-aside
 SELECT message, reason, detail, created_at FROM mail_set_aside WHERE kind = ? ORDER BY id
+
+-- name: tried-deliveries-before-12
+SELECT id
+FROM deliveries
+WHERE address_key(email) = ? AND id <= ? AND status IN ('sent', 'failed')
+ORDER BY id DESC

@@ -10,8 +10,8 @@ FROM json_each(?2) p
 WHERE deliveries.id = json_extract(p.value, '$[0]')
 
 -- name: insert-pending
-INSERT INTO deliveries(email, message_id, status, attempts, created_at, updated_at, horizon, papers, sender, size, message)
-VALUES (?,?,'pending',0,?,?,?,?,?,?,?)
+INSERT INTO deliveries(email, email_key, message_id, status, attempts, created_at, updated_at, horizon, papers, sender, size, message)
+VALUES (?,?,?,'pending',0,?,?,?,?,?,?,?)
 
 -- name: advance-horizon
 UPDATE subscribers SET horizon = MAX(horizon, ?) WHERE email = ?

@@ -1,7 +1,7 @@
 -- The SQL of newsletter/store/sqlite/subscribers.py, one named query each (loaded once).
 
 -- name: register-subscribers
-INSERT OR IGNORE INTO subscribers(email, first_seen, horizon) VALUES (?,?,?)
+INSERT OR IGNORE INTO subscribers(email, email_key, first_seen, horizon) VALUES (?,?,?,?)
 
 -- name: horizons
 SELECT email, horizon FROM subscribers WHERE email IN ({marks})
@@ -25,7 +25,7 @@ SELECT MAX(id) FROM digests WHERE status = 'ok'
 SELECT 1 FROM deliveries WHERE email = ? LIMIT 1
 
 -- name: register-one
-INSERT OR IGNORE INTO subscribers(email, first_seen, horizon) VALUES (?,?,?)
+INSERT OR IGNORE INTO subscribers(email, email_key, first_seen, horizon) VALUES (?,?,?,?)
 
 -- name: move-horizon-back
 UPDATE subscribers SET horizon = ? WHERE email = ? AND horizon > ?

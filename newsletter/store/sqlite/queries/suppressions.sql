@@ -15,7 +15,7 @@ DELETE FROM suppressions WHERE email = ?
 UPDATE bounces SET cleared = 1 WHERE email = ?
 
 -- name: advance-horizon-of-key
-UPDATE subscribers SET horizon = MAX(horizon, ?) WHERE lower(email) = ?
+UPDATE subscribers SET horizon = MAX(horizon, ?) WHERE email_key = ?
 
 -- name: suppression
 SELECT email, created_at, source, until
@@ -31,7 +31,7 @@ SELECT COUNT(*), COUNT(until) FROM suppressions WHERE until IS NULL OR until > ?
 -- name: pending-to-suppressed
 SELECT d.id, d.email, s.source
 FROM deliveries d
-JOIN suppressions s ON s.email = lower(d.email)
+JOIN suppressions s ON s.email = d.email_key
 WHERE d.status = 'pending' AND (s.until IS NULL OR s.until > ?)
 ORDER BY d.id
 
