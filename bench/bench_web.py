@@ -33,6 +33,7 @@ from newsletter.render.links.tokens import unsubscribe_token
 from newsletter.store import SqliteLedger
 from newsletter.web.preview import PreviewServer
 from newsletter.web.unsubscribe import UnsubscribeServer
+from tests.webthread import Background
 
 ROOT = Path(__file__).resolve().parent.parent
 SUBSCRIBERS = 5000
@@ -66,7 +67,7 @@ def preview_serve(directory: Path) -> None:
     began = time.perf_counter()
     server.source.snapshot()
     startup = time.perf_counter() - began
-    server.start_background()
+    background = Background(server).start()
     print(f"preview --serve, {SUBSCRIBERS} subscribers, {len(seeds)} digests")
     print(f"  start (config, templates, digests read and compiled once): {startup * 1000:.0f} ms")
     try:
@@ -84,7 +85,7 @@ def preview_serve(directory: Path) -> None:
                 f"worst {max(times) * 1000:6.1f} ms   {runs[0][1] / 1024:6.1f} KB"
             )
     finally:
-        server.stop()
+        background.stop()
     began = time.perf_counter()
     run = build_previews(load_config(cfg), digests=seeds)
     before = time.perf_counter() - began
@@ -106,7 +107,7 @@ def unsubscribe_endpoint(directory: Path) -> None:
     config = load_config(cfg)
     SqliteLedger.open(config.ledger_path).close()
     server = UnsubscribeServer(config, port=0)
-    server.start_background()
+    background = Background(server).start()
     port = server.server_address[1]
     try:
         path = "/unsubscribe/" + unsubscribe_token("u7@example.org", os.environ["NEWSLETTER_UNSUBSCRIBE_SECRET"])
@@ -140,7 +141,7 @@ def unsubscribe_endpoint(directory: Path) -> None:
             t.join()
         print(f"  20 concurrent connects: slowest {max(slowest) * 1000:.1f} ms")
     finally:
-        server.stop()
+        background.stop()
 
 
 def run() -> None:

@@ -14,6 +14,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 from newsletter.config import load_config
@@ -42,6 +43,7 @@ def ledger_counts(config: Path) -> dict[str, int]:
         return ledger.delivery_counts()
 
 
+@pytest.mark.slow
 def test_daemon_delivers_settled_digest_on_next_fire_not_weekly(tmp_path: Path, seeds: dict[str, Path]) -> None:
     with smtp_server() as server:
         # settle_seconds well above the 0.4 s between writes: only a machine frozen for 5 s
@@ -82,6 +84,7 @@ def test_daemon_delivers_settled_digest_on_next_fire_not_weekly(tmp_path: Path, 
         assert str(msg.message["Subject"]).startswith(f"{len(expected)} new paper")
 
 
+@pytest.mark.slow
 def test_daemon_sigterm_mid_pass_loses_nothing_sends_nothing_twice(tmp_path: Path, seeds: dict[str, Path]) -> None:
     people = [{"email": f"reader{i:02d}@example.org", "keywords": ["learning"]} for i in range(30)]
     shutil.copy2(seeds["000"], tmp_path / "000.txt")
@@ -121,6 +124,7 @@ def test_daemon_sigterm_mid_pass_loses_nothing_sends_nothing_twice(tmp_path: Pat
         assert ledger_counts(cfg) == {"sent": 30, "pending": 0, "failed": 0}
 
 
+@pytest.mark.slow
 def test_daemon_second_on_same_ledger_refused(tmp_path: Path) -> None:
     with smtp_server() as server:
         cfg = write_config(tmp_path, server.port, [ALICE], schedule={"cron": NEVER_SOON})
@@ -143,6 +147,7 @@ def test_daemon_second_on_same_ledger_refused(tmp_path: Path) -> None:
             assert again.stop() == 0
 
 
+@pytest.mark.slow
 def test_daemon_sighup_bad_config_keeps_old(tmp_path: Path, seeds: dict[str, Path]) -> None:
     with smtp_server() as server:
         cfg = write_config(
@@ -188,6 +193,7 @@ def test_daemon_jobs_for_groups_schedules(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_daemon_archives_each_sent_issue(tmp_path: Path, seeds: dict[str, Path]) -> None:
     """The daemon writes the archive after a pass (on its ledger thread, the loop goes on:
     a second digest is picked up and delivered after the first was archived)."""

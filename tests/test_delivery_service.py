@@ -1,6 +1,6 @@
 """The send pass (delivery/service.py) through the Sender seam: an in-memory transport
 (tests/memsender.py) instead of a wire, a real ledger file, real digests. What SMTP
-itself does (retries, TLS, AUTH, faults) is in test_smtp*.py against a real aiosmtpd."""
+itself does (retries, TLS, AUTH, faults) is in test_delivery_smtp*.py against a real aiosmtpd."""
 
 from __future__ import annotations
 

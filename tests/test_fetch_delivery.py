@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
@@ -141,6 +142,7 @@ def test_fetch_default_pattern_takes_every_format_and_a_list_works(tmp_path: Pat
     assert [p.name for p in digest_files(load_config(cfg))] == ["b.md", "f.pdf"]
 
 
+@pytest.mark.slow
 def test_fetch_daemon_fetches_on_fetch_cron_and_delivers_on_arrival(
     tmp_path: Path, httpserver_ipv4: HTTPServer
 ) -> None:
@@ -183,6 +185,7 @@ def test_fetch_daemon_fetches_on_fetch_cron_and_delivers_on_arrival(
     assert (arxiv["source"], arxiv["outcome"]) == ("arxiv-cs.CL+cs.LG", "empty")
 
 
+@pytest.mark.slow
 def test_fetch_daemon_catches_up_a_fetch_missed_while_it_was_down(tmp_path: Path, httpserver_ipv4: HTTPServer) -> None:
     from newsletter.store import FetchState
 

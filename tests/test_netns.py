@@ -48,6 +48,7 @@ class Probe:
         return answer
 
 
+@pytest.mark.slow
 def test_netns_host_cut_from_the_database_still_sends_mail(network: Network) -> None:
     db, mail = network.bridges["db"], network.bridges["mail"]
     with PgServer(listen=["127.0.0.1", db.address]) as pg:
@@ -86,6 +87,7 @@ def client_addresses(pg: PgServer, database: str) -> set[str]:
     return {r[0] for r in rows}
 
 
+@pytest.mark.slow
 def test_netns_everything_removed_even_after_a_failure() -> None:
     made: dict[str, Any] = {}
     with pytest.raises(RuntimeError, match="the test failed here"), Network() as net:
@@ -97,6 +99,7 @@ def test_netns_everything_removed_even_after_a_failure() -> None:
     assert f"pd{made['tag']}" not in ip("-o", "link")
 
 
+@pytest.mark.slow
 def test_netns_cut_host_cannot_reach_the_database(network: Network) -> None:
     db = network.bridges["db"]
     with PgServer(listen=[db.address]) as pg:

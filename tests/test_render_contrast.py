@@ -30,6 +30,8 @@ import pytest
 from tests.conftest import SEEDS, chrome_driver, newsletter, settled_copy
 from tests.smtpd import smtp_server, write_config
 
+pytestmark = pytest.mark.slow  # a real Chromium for every case
+
 SAMPLES = Path(__file__).resolve().parent / "samples"
 WCAG_AA = 4.5
 WIDTHS = (375, 800)

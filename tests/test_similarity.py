@@ -27,6 +27,7 @@ from newsletter.store import SqliteLedger
 from newsletter.web.unsubscribe import UnsubscribeServer
 from tests.conftest import chrome_driver, settled_copy
 from tests.smtpd import free_port, smtp_server, write_config
+from tests.webthread import Background
 
 SAMPLE = Path(__file__).parent / "samples" / "likes.txt"
 SECRET = "feedback-test-secret"
@@ -256,7 +257,7 @@ def test_feedback_get_changes_nothing_post_records_forged_is_404(tmp_path: Path)
     fewer = _links(_sent_html(msg), "Fewer like this")
     title, link = next(iter(more.items()))
     server = UnsubscribeServer(load_config(cfg), port=port)
-    server.start_background()
+    background = Background(server).start()
     try:
         status, page = _http(link)
         assert status == 200 and "More papers like this one?" in page and title in page.replace("&#39;", "'")
@@ -279,7 +280,7 @@ def test_feedback_get_changes_nothing_post_records_forged_is_404(tmp_path: Path)
         assert _http(link, b"confirm=1")[0] == 200  # idempotent
         assert _http(fewer[title], b"")[0] == 200  # the other link: now a dislike
     finally:
-        server.stop()
+        background.stop()
     assert _feedback(cfg) == [("ana@example.org", "dislike", title)]
     status = newsletter("status", "-c", str(cfg), "--json")
     assert json.loads(status.output)["feedback"][0]["action"] == "dislike"
@@ -299,7 +300,7 @@ def test_feedback_link_in_a_real_browser_then_match_reflects_it(
     before = {p["title"] for p in matched(cfg)}
     assert not SPEECH & before
     server = UnsubscribeServer(load_config(cfg), port=port)
-    server.start_background()
+    background = Background(server).start()
     try:
         driver = chrome_driver(tmp_path, monkeypatch)
         try:
@@ -316,7 +317,7 @@ def test_feedback_link_in_a_real_browser_then_match_reflects_it(
         finally:
             driver.quit()
     finally:
-        server.stop()
+        background.stop()
     assert _feedback(cfg) == [("ana@example.org", "like", FOLD)]
     after = matched(cfg)
     titles = [p["title"] for p in after]
@@ -378,7 +379,7 @@ def test_preview_serve_explains_likes_and_sees_new_feedback(tmp_path: Path) -> N
     # like_top 6: the likes of two topics together (a paper's similarity is its mean over the likes)
     cfg = config_with(tmp_path, [{"email": "ana@example.org", "keywords": ["robot"], "like": [FOLD], "like_top": 6}])
     server = PreviewServer(cfg, port=0)
-    server.start_background()
+    background = Background(server).start()
     try:
 
         def page() -> str:
@@ -391,7 +392,7 @@ def test_preview_serve_explains_likes_and_sees_new_feedback(tmp_path: Path) -> N
         set_feedback(load_config(cfg), "ana@example.org", NOISY, "like")
         assert f"like {NOISY}: shared terms" in page()  # the ledger is re-read on every load
     finally:
-        server.stop()
+        background.stop()
 
 
 def test_feedback_pages_escape_the_paper_title() -> None:

@@ -29,6 +29,7 @@ from newsletter.web.app import clean, client_address, parse_networks
 from newsletter.web.preview import PAGE_SIZE, PreviewServer
 from newsletter.web.unsubscribe import UnsubscribeServer
 from tests.smtpd import write_config
+from tests.webthread import Background
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "web-test-secret-0123456789"
@@ -62,11 +63,11 @@ def endpoint(tmp_path: Path) -> Iterator[tuple[UnsubscribeServer, Path]]:
     config = load_config(cfg)
     SqliteLedger.open(config.ledger_path).close()
     server = UnsubscribeServer(config, port=0)
-    server.start_background()
+    background = Background(server).start()
     try:
         yield server, cfg
     finally:
-        server.stop()
+        background.stop()
 
 
 def suppressed(cfg: Path) -> set[str]:
@@ -323,12 +324,12 @@ def test_web_x_forwarded_for_only_from_a_trusted_proxy(tmp_path: Path, caplog: p
     for proxies, expected in (([], "127.0.0.1 GET /healthz"), (["127.0.0.1"], "203.0.113.7 GET /healthz")):
         cfg = config_file(tmp_path, trusted_proxies=proxies)
         server = UnsubscribeServer(load_config(cfg), port=0)
-        server.start_background()
+        background = Background(server).start()
         try:
             data = request("GET", "/healthz", {"X-Forwarded-For": "203.0.113.7", "Connection": "close"})
             assert statuses(exchange(server.server_address[1], data)) == [200]
         finally:
-            server.stop()
+            background.stop()
         assert any(r.getMessage().startswith(expected) for r in caplog.records), caplog.text
         caplog.clear()
 
@@ -412,7 +413,7 @@ def test_web_preview_pages_are_fast_for_5000_subscribers(tmp_path: Path) -> None
     cfg = many_subscribers(tmp_path, 5000)
     seeds = sorted((ROOT / "seeds").glob("*.txt"))
     server = PreviewServer(cfg, port=0, digests=seeds)
-    server.start_background()
+    background = Background(server).start()
     try:
         server.source.snapshot()  # what `preview --serve` does before listening
 
@@ -423,7 +424,7 @@ def test_web_preview_pages_are_fast_for_5000_subscribers(tmp_path: Path) -> None
 
         timings = {path: get(path) for path in ("/", "/?page=100", "/?q=user4999", "/s/user2000@example.org")}
     finally:
-        server.stop()
+        background.stop()
     for path, (seconds, body) in timings.items():
         print(f"preview --serve, 5000 subscribers: {path} {seconds * 1000:.0f} ms, {len(body) / 1024:.0f} KB")
     assert len(timings["/"][1]) < 200_000  # one page of the list, not 5,000 rows

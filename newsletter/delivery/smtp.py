@@ -756,7 +756,7 @@ def wire_data(message: bytes) -> bytes | None:
     do): dot-stuffed, ended by ``.``; None for any other message. The very bytes
     aiosmtplib's ``data()`` would send, without its two regular-expression passes over
     the whole message (0.6 ms for 38 KB, half of what a bare aiosmtplib loop spends on a
-    message): a few C scans instead (tests/test_smtp.py compares the two)."""
+    message): a few C scans instead (tests/test_delivery_smtp.py compares the two)."""
     crlf = message.count(b"\r\n")
     if message.count(b"\r") != crlf or message.count(b"\n") != crlf:
         return None  # a lone CR or LF: aiosmtplib's own path normalises it

@@ -51,7 +51,7 @@ SIGNED_HEADERS: tuple[bytes, ...] = (
 # key: ~20 ms of the ~30 ms a message costs). RSASSA-PKCS1-v1_5 is deterministic, so
 # OpenSSL (through `cryptography`) gives the very same bytes in ~1 ms: dkimpy's module
 # function is replaced by one that does that for SHA-256/SHA-1 and hands anything else
-# back to dkimpy's own code. tests/test_dkim.py checks both give identical signatures.
+# back to dkimpy's own code. tests/test_render_dkim.py checks both give identical signatures.
 # dkimpy and cryptography are imported on first use (:func:`_dkimpy`): dkimpy loads a DNS
 # resolver at import, which a command that signs nothing (``check``, ``--version``) need not pay.
 _openssl_keys: dict[int, rsa.RSAPrivateKey] = {}

@@ -6,7 +6,7 @@ them and writing bodies line by line (1.6 ms a message against 0.6 ms here). So
 :class:`FastWriter` writes the bytes of a :class:`MessageParts` directly, and
 :meth:`newsletter.render.message.MessageFactory.build` (the standard library's
 :class:`~email.message.EmailMessage`) is the reference it must equal byte for byte
-(property tests in ``tests/test_fastmime.py``):
+(property tests in ``tests/test_render_fastmime.py``):
 
 * headers that are the same for every message of a run (From, Reply-To,
   MIME-Version, List-Id, the part headers) are folded by the :mod:`email`

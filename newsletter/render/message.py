@@ -9,7 +9,7 @@ validated configuration (CR/LF/NUL rejected at load).
 Sending never builds the :class:`EmailMessage`: :meth:`MessageFactory.message_bytes`
 hands the same :class:`MessageParts` to :mod:`newsletter.render.fastmime`, which
 writes the bytes directly, equal to ``message_bytes(factory.build(parts))`` (the
-property tests in ``tests/test_fastmime.py`` hold it to that).
+property tests in ``tests/test_render_fastmime.py`` hold it to that).
 """
 
 from __future__ import annotations

@@ -58,7 +58,7 @@ import jinja2
 import mjml
 
 from newsletter.base.errors import RenderError
-from newsletter.base.resources import shipped_file
+from newsletter.base.resources import TEMPLATE_PACKAGE
 from newsletter.base.wording import plural
 from newsletter.render.content import highlight, wrap
 
@@ -80,22 +80,12 @@ def autoescape_for(name: str | None) -> bool:
     return not (name or "").endswith((".txt", ".txt.j2"))
 
 
-class ShippedLoader(jinja2.BaseLoader):
-    """Templates from the installed package, through importlib.resources (zip-safe)."""
-
-    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
-        found = shipped_file(template)
-        if found is None:
-            raise jinja2.TemplateNotFound(template)
-        return found.read_text(encoding="utf-8"), str(found), lambda: True
-
-
 def make_environment(override: Path | None = None) -> jinja2.Environment:
     """The Jinja environment: override directory first, then the shipped templates."""
     loaders: list[jinja2.BaseLoader] = []
     if override is not None:
         loaders.append(jinja2.FileSystemLoader(str(override)))
-    loaders.append(ShippedLoader())
+    loaders.append(jinja2.PackageLoader(TEMPLATE_PACKAGE, "."))  # the shipped ones, in every install mode
     env = jinja2.Environment(
         loader=jinja2.ChoiceLoader(loaders),
         autoescape=autoescape_for,

@@ -12,19 +12,18 @@
   characters is cut to its first six); the client address is the peer's, or
   the ``X-Forwarded-For`` hop before a *trusted* proxy (:func:`client_address`).
 - :class:`Server`: an app on a socket bound at construction (so a busy port is
-  an error at once, and the URL is known before serving), run either in the
-  caller's asyncio loop (:meth:`Server.start` / :meth:`Server.close`: the
-  daemon) or in a thread of its own (:meth:`Server.start_background`).
+  an error at once, and the URL is known before serving), run in the caller's
+  asyncio loop (:meth:`Server.start` / :meth:`Server.close`: ``serve``,
+  ``preview --serve`` and the daemon).
+- :func:`security_headers`: the headers every page of every app carries.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 import re
 import socket
-import threading
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Self
 
@@ -46,6 +45,19 @@ LOG_KEY = web.AppKey("log", logging.Logger)
 
 
 # --------------------------------------------------------------------------- pages
+
+
+def security_headers(csp: str, *, frames: str = "DENY") -> dict[str, str]:
+    """What every response of an app carries: its Content-Security-Policy ``csp``, no
+    caching, no MIME sniffing, no referrer (tokens are in URLs), and ``frames``
+    (X-Frame-Options: ``DENY``, or ``SAMEORIGIN`` for the preview's own iframe)."""
+    return {
+        "Cache-Control": "no-store",
+        "Content-Security-Policy": csp,
+        "X-Frame-Options": frames,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+    }
 
 
 def html_response(status: int, text: str) -> web.Response:
@@ -224,18 +236,12 @@ class Server:
         self.log = log
         self.socket = bind(host, port)
         self._runner: web.AppRunner | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._stop: asyncio.Event | None = None
-        self._thread: threading.Thread | None = None
-        self._started = threading.Event()
-        self._done = threading.Event()
-        self._error: BaseException | None = None
 
     def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server_close()
+        self.socket.close()
 
     @property
     def server_address(self) -> tuple[str, int]:
@@ -272,59 +278,3 @@ class Server:
             runner, self._runner = self._runner, None
             await runner.cleanup()
         self.socket.close()
-
-    async def serve(self, stop: asyncio.Event) -> None:
-        """Serve until ``stop`` is set."""
-        await self.start()
-        try:
-            await stop.wait()
-        finally:
-            await self.close()
-
-    # ------------------------------------------------------------------ in a thread
-
-    def serve_forever(self) -> None:
-        """Serve from a loop of its own until :meth:`shutdown` (call it from another thread)."""
-        asyncio.run(self._serve_in_own_loop())
-
-    async def _serve_in_own_loop(self) -> None:
-        self._loop, self._stop = asyncio.get_running_loop(), asyncio.Event()
-        try:
-            await self.start()
-        except BaseException as exc:
-            self._error = exc
-            raise
-        finally:
-            self._started.set()
-        try:
-            await self._stop.wait()
-        finally:
-            await self.close()
-            self._done.set()
-
-    def shutdown(self, timeout: float = 15.0) -> None:
-        """Stop :meth:`serve_forever` and wait for it to return."""
-        if not self._started.wait(timeout) or self._loop is None or self._stop is None:
-            return
-        if not self._done.is_set():
-            self._loop.call_soon_threadsafe(self._stop.set)
-            self._done.wait(timeout)
-
-    def server_close(self) -> None:
-        self.socket.close()
-
-    def start_background(self) -> None:
-        """Serve from a thread (returns once accepting)."""
-        self._thread = threading.Thread(target=self.serve_forever, name="web", daemon=True)
-        self._thread.start()
-        self._started.wait(15)
-        if self._error is not None:
-            raise self._error
-
-    def stop(self) -> None:
-        """Stop the thread of :meth:`start_background` and close the socket."""
-        if self._thread is not None:
-            self.shutdown()
-            self._thread.join(timeout=15)
-            self._thread = None
-        self.server_close()

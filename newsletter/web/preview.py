@@ -43,21 +43,18 @@ from newsletter.matching.likes import read_like_state
 from newsletter.matching.matcher import Matcher, profile_of
 from newsletter.render import Renderer
 from newsletter.render.pages import render_page
-from newsletter.web.app import Server, html_response, make_app
+from newsletter.web.app import Server, html_response, make_app, security_headers
 
 log = logging.getLogger("newsletter.preview")
 
 HOST = "127.0.0.1"
 PAGE_SIZE = 50
-SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    # the page sizes its iframe with an inline handler; the email (srcdoc) may show images
-    "Content-Security-Policy": "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; "
+# the page sizes its iframe with an inline handler; the email (srcdoc) may show images
+SECURITY_HEADERS = security_headers(
+    "default-src 'none'; img-src * data:; style-src 'unsafe-inline'; "
     "script-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'self'; base-uri 'none'",
-    "X-Frame-Options": "SAMEORIGIN",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-}
+    frames="SAMEORIGIN",
+)
 
 Stamp = tuple[tuple[str, int, int], ...]
 

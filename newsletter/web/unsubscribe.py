@@ -57,7 +57,7 @@ from newsletter.render.links.tokens import TokenIndex, mask, secret_for
 from newsletter.render.pages import render_page
 from newsletter.store import Suppression
 from newsletter.store.choose import open_ledger, open_ledger_readonly
-from newsletter.web.app import MAX_BODY, Server, html_response, make_app, parse_networks
+from newsletter.web.app import MAX_BODY, Server, html_response, make_app, parse_networks, security_headers
 from newsletter.web.feedback import feedback_routes
 
 log = logging.getLogger("newsletter.unsubscribe")
@@ -66,14 +66,9 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8026
 MAX_PAUSE_WEEKS = 12  # the page offers 1, 2, 4, 8 or 12 weeks
 PAUSE_CHOICES = (1, 2, 4, 8, 12)
-SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
-    "frame-ancestors 'none'; base-uri 'none'",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",  # the token is in the URL
-}
+SECURITY_HEADERS = security_headers(
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 _ERRORS = {
     400: "Bad request",
     404: "Not found",
@@ -201,7 +196,7 @@ def archive_routes(config: Config) -> list[web.AbstractRouteDef]:
 class UnsubscribeServer(Server):
     """The endpoint for ``config`` on a socket bound now; :meth:`update` swaps in a
     reloaded configuration. Run it with :meth:`start`/:meth:`close` in a running
-    loop, or :meth:`start_background`/:meth:`stop` in a thread."""
+    loop."""
 
     config: Config
     index: TokenIndex

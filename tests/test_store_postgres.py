@@ -1,4 +1,4 @@
-"""The PostgreSQL ledger beyond the shared contract (test_ledger_contract.py): opening,
+"""The PostgreSQL ledger beyond the shared contract (test_store_contract.py): opening,
 migrating, refusing what is not a ledger, errors in plain words that name the database
 but never the password, a connection lost mid-pass, ``state:`` as a URL in the
 configuration, and opening whichever backend it names."""
@@ -21,7 +21,7 @@ from newsletter.store.postgres import SCHEMA_VERSION, PostgresLedger
 from tests.claimworkers import migrate_worker
 from tests.conftest import newsletter
 from tests.pgserver import PASSWORD, PASSWORD_ROLE, PgServer, free_port
-from tests.test_postgres_claims import run_processes
+from tests.test_store_postgres_claims import run_processes
 
 
 @pytest.fixture
@@ -49,6 +49,7 @@ def test_postgres_empty_database_becomes_a_ledger(empty_db: str) -> None:
         assert again.last_digest_id() == 0
 
 
+@pytest.mark.slow
 def test_postgres_hosts_migrating_at_once_do_not_collide(empty_db: str) -> None:
     reports = run_processes(migrate_worker, [(empty_db,) for _ in range(4)])
     assert reports == [("ok", SCHEMA_VERSION)] * 4

@@ -64,6 +64,7 @@ def run_processes(target: Any, args: list[tuple[Any, ...]], timeout: float = 120
 # --------------------------------------------------------------------------- planning
 
 
+@pytest.mark.slow
 def test_claims_plan_pass_from_three_processes_plans_once(pg_url: str) -> None:
     reports = run_processes(plan_worker, [(pg_url, 400, FIRE, f"host{i}") for i in range(3)])
     assert len({pass_id for _, pass_id, _ in reports}) == 1  # all joined the same pass
@@ -103,6 +104,7 @@ def test_claims_plan_moves_horizons(ledger: PostgresLedger) -> None:
 # --------------------------------------------------------------------------- claiming
 
 
+@pytest.mark.slow
 def test_claims_concurrent_processes_never_share_a_row(pg_url: str, ledger: PostgresLedger) -> None:
     ref = plan(ledger, 3000, fire_at=FIRE, owner="planner")
     reports = run_processes(claim_worker, [(pg_url, ref.id, f"w{i}", 16) for i in range(3)])

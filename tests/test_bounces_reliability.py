@@ -24,7 +24,7 @@ from newsletter.bounces.dsn import MAX_REPORT_BYTES, Report, Unreadable, Unsubsc
 from tests.conftest import settled_copy
 from tests.imapfaulty import ImapFaults, faulty_imap
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, Received, SmtpServer, smtp_server, write_config
-from tests.test_bounces import HUMAN, bounce_setup, drop, dsn
+from tests.test_bounces_process import HUMAN, bounce_setup, drop, dsn
 
 EVERYONE = ["alice@example.org", "bob@example.org", "chen@example.org"]
 REPORT_HEAD = (
@@ -269,6 +269,7 @@ def imap_config(tmp_path: Path, smtp_port: int, imap_port: int, **imap: Any) -> 
     return write_config(tmp_path, smtp_port, EXAMPLE_SUBSCRIBERS, bounces={"imap": settings})
 
 
+@pytest.mark.slow
 def test_bounce_imap_poison_quarantined_in_a_folder_of_real_dovecot(
     tmp_path: Path, seeds: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

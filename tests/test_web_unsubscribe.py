@@ -30,6 +30,7 @@ from newsletter.store.sqlite.migrate import migrations
 from newsletter.web.unsubscribe import BadRequest, TokenIndex, UnsubscribeServer, mask, parse_body
 from tests.conftest import chrome_driver, daemon, newsletter, settled_copy, wait_for
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, Faults, free_port, smtp_server, write_config
+from tests.webthread import Background
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-0123456789"
@@ -138,11 +139,11 @@ def in_process(cfg: Path) -> Iterator[UnsubscribeServer]:
     config = load_config(cfg)
     SqliteLedger.open(config.ledger_path).close()
     server = UnsubscribeServer(config)
-    server.start_background()
+    background = Background(server).start()
     try:
         yield server
     finally:
-        server.stop()
+        background.stop()
 
 
 # --------------------------------------------------------------------------- the main flow
@@ -383,6 +384,7 @@ def test_pause_for_weeks(tmp_path: Path, seeds: dict[str, Path]) -> None:
 # --------------------------------------------------------------------------- inside the daemon
 
 
+@pytest.mark.slow
 def test_listener_inside_newsletter_run(tmp_path: Path, seeds: dict[str, Path]) -> None:
     port = free_port()
     with smtp_server() as smtp:
@@ -441,6 +443,7 @@ def test_run_refuses_a_busy_listen_port(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- the browser
 
 
+@pytest.mark.slow
 def test_browser_footer_link_button_confirmation(
     tmp_path: Path, seeds: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:

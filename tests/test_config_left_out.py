@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.conftest import NEVER_SOON, daemon, settled_copy, wait_for
@@ -135,6 +136,7 @@ def test_subscriber_duplicate_is_left_out_the_first_definition_served(tmp_path: 
         assert msg.rcpt_tos == ["alice@example.org"]
 
 
+@pytest.mark.slow
 def test_subscriber_daemon_reload_with_one_bad_subscriber_keeps_serving_the_others(
     tmp_path: Path, seeds: dict[str, Path]
 ) -> None:
@@ -162,6 +164,7 @@ def test_subscriber_daemon_reload_with_one_bad_subscriber_keeps_serving_the_othe
         assert sorted(server.by_recipient()) == ["alice@example.org", "bob@example.org", "dan@example.org"]
 
 
+@pytest.mark.slow
 def test_subscriber_daemon_starts_with_a_bad_subscriber(tmp_path: Path, seeds: dict[str, Path]) -> None:
     with smtp_server() as server:
         subs = [*EXAMPLE_SUBSCRIBERS[:1], {"email": "not an address", "keywords": ["learning"]}]

@@ -13,6 +13,8 @@ import sys
 import threading
 from pathlib import Path
 
+import pytest
+
 from newsletter.config import load_config
 from newsletter.store import SqliteLedger
 from tests.conftest import NEVER_SOON, daemon, wait_for
@@ -27,6 +29,7 @@ def unfinished(cfg: Path) -> list[object]:
         return list(ledger.unfinished_runs())
 
 
+@pytest.mark.slow
 def test_resume_sigterm_to_run_mid_pass_restart_serves_everyone_at_start(
     tmp_path: Path, seeds: dict[str, Path]
 ) -> None:
@@ -65,6 +68,7 @@ def test_resume_sigterm_to_run_mid_pass_restart_serves_everyone_at_start(
         assert ledger.delivery_counts() == {"sent": len(PEOPLE), "pending": 0, "failed": 0}
 
 
+@pytest.mark.slow
 def test_resume_send_killed_mid_pass_then_run_finishes_it_at_start(tmp_path: Path, seeds: dict[str, Path]) -> None:
     gate = threading.Event()  # 4 messages go through, then every reply waits for the gate
     with smtp_server(Faults(gate=gate, gate_after=4)) as server:
@@ -97,6 +101,7 @@ def test_resume_send_killed_mid_pass_then_run_finishes_it_at_start(tmp_path: Pat
     assert unfinished(cfg) == []
 
 
+@pytest.mark.slow
 def test_resume_send_takes_over_an_interrupted_daemon_pass(tmp_path: Path, seeds: dict[str, Path]) -> None:
     gate = threading.Event()
     with smtp_server(Faults(gate=gate, gate_after=4)) as server:

@@ -9,7 +9,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -23,6 +22,7 @@ from click.testing import CliRunner
 
 from newsletter.cli import cli
 from newsletter.web.preview import PreviewServer
+from tests.webthread import serving
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = sorted((ROOT / "seeds").glob("*.txt"))
@@ -108,13 +108,8 @@ def server(tmp_path: Path) -> Iterator[tuple[PreviewServer, Path]]:
     tdir.mkdir()
     cfg = write_config(tmp_path, templates=str(tdir))
     srv = PreviewServer(cfg, port=0, digests=SEEDS[1:3])
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(srv):
         yield srv, tdir
-    finally:
-        srv.shutdown()
-        srv.server_close()
 
 
 def get(url: str) -> tuple[int, str]:
@@ -276,6 +271,7 @@ def test_browser_index_and_subscriber_page(served: str, tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- SpamAssassin
 
 
+@pytest.mark.slow
 def test_spamassassin_scores_every_example_email_below_1(tmp_path: Path) -> None:
     assert shutil.which("spamassassin"), "install Debian's spamassassin (.ci/run does)"
     cfg = ROOT / "config.example.yaml"

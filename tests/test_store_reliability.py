@@ -257,6 +257,7 @@ def fill(disk: Path) -> Path:
     return filler
 
 
+@pytest.mark.slow
 def test_ledger_disk_full_in_the_daemon_one_line_once_then_recovers(tmp_path: Path, seeds: dict[str, Path]) -> None:
     from tests.conftest import NEVER_SOON, daemon, wait_for
 

@@ -174,6 +174,7 @@ def test_serve_reload_parses_off_the_event_loop(tmp_path: Path, monkeypatch: pyt
     assert seen == [True]
 
 
+@pytest.mark.slow
 def test_config_sighup_during_a_pass_reloads_without_touching_the_ledger_from_the_loop(
     tmp_path: Path, seeds: dict[str, Path]
 ) -> None:

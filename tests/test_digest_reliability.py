@@ -91,6 +91,7 @@ def test_poison_digest_larger_than_the_limit_failed_without_being_read(tmp_path:
         read_digest(huge)
 
 
+@pytest.mark.slow
 def test_poison_digest_daemon_logs_one_line_and_keeps_delivering(tmp_path: Path, seeds: dict[str, Path]) -> None:
     with smtp_server() as server:
         cfg = write_config(tmp_path, server.port, [ALICE], schedule={"cron": EVERY_2S, "timezone": "UTC"})

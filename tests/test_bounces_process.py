@@ -260,6 +260,7 @@ def test_bounce_mailto_unsubscribe_request_honoured_forged_token_changes_nothing
         assert list((maildir / "new").iterdir()) == [forged_path]  # only the forged one stays
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("security", ["tls", "starttls"])
 def test_bounce_dsn_in_imap_folder_of_real_dovecot(
     tmp_path: Path, seeds: dict[str, Path], monkeypatch: Any, security: str
@@ -314,6 +315,7 @@ def test_bounce_dsn_in_imap_folder_of_real_dovecot(
         assert wrong.exit_code == 1 and "IMAP login as bounces refused" in wrong.output
 
 
+@pytest.mark.slow
 def test_bounce_daemon_reads_mailbox_every_few_minutes(tmp_path: Path, seeds: dict[str, Path]) -> None:
     from tests.conftest import daemon, wait_for
 
