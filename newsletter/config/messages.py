@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 from pydantic import (
@@ -18,8 +18,39 @@ from newsletter.base.errors import ConfigError
 from newsletter.config.fields import Loc
 from newsletter.config.schema import ConfigModel
 
-if TYPE_CHECKING:
-    from newsletter.config.load import YamlLines
+
+class YamlLines:
+    """Key path -> line number, looked up in the composed YAML node tree when an error
+    needs one: a walk down the path asked for, no map of every node (a file of 100,000
+    subscribers has millions). The line of a key path is its value's line when the
+    value is a scalar, else the key's; a path that does not exist gives the line of its
+    longest existing prefix (a later duplicate key wins, as in the parsed data)."""
+
+    def __init__(self, node: yaml.Node | None) -> None:
+        self._root = node
+
+    def line(self, loc: Loc) -> int | None:
+        node = self._root
+        if node is None:
+            return None
+        found = node.start_mark.line + 1
+        for part in loc:
+            if isinstance(node, yaml.MappingNode):
+                pair = None
+                for key, value in node.value:
+                    k = key.value if isinstance(key, yaml.ScalarNode) else str(key.value)
+                    if k == part:
+                        pair = key, value
+                if pair is None:
+                    return found
+                key, node = pair
+                found = (node if isinstance(node, yaml.ScalarNode) else key).start_mark.line + 1
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+                node = node.value[part]
+                found = node.start_mark.line + 1
+            else:
+                return found
+        return found
 
 
 def yaml_problem(exc: yaml.YAMLError, text: str) -> str:

@@ -1,0 +1,39 @@
+"""What goes in and comes out of the SMTP sender: a ready message (:class:`Outgoing`), its
+outcome (:class:`Result`), the counts of a run (:class:`SendStats`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Status = Literal["sent", "failed", "pending"]
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One ready message. ``key`` is the caller's handle (the ledger's delivery id)."""
+
+    key: int
+    sender: str
+    recipient: str
+    message: bytes
+    message_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    item: Outgoing
+    status: Status
+    attempts: int
+    error: str | None = None
+    bounce: str | None = None  # "hard": a 5xx for the recipient at RCPT/DATA (not a 5.7.x policy refusal)
+
+
+@dataclass(slots=True)
+class SendStats:
+    sent: int = 0
+    failed: int = 0
+    pending: int = 0
+    lost_replies: int = 0
+    stopped: str | None = None  # why the run stopped early, if it did
+    errors: list[str] = field(default_factory=list)
