@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from newsletter.base.errors import LedgerError
+from newsletter.bounces.policy import BouncePolicy
 from newsletter.digest import Paper
 from newsletter.store import FetchState, Ledger, NewDelivery, Outcome, SqliteLedger
 from newsletter.store.postgres import PostgresLedger
@@ -238,7 +239,7 @@ def test_ledger_suppress_pause_and_resubscribe(ledger: AnyLedger) -> None:
 def test_ledger_cancel_suppressed_pendings(ledger: AnyLedger) -> None:
     [ids] = ledger.record([([new("ana@example.org", 1), new("bo@example.org", 2), new("cy@example.org", 3)], 0)])
     ledger.suppress("Ana@example.org", source="one-click")
-    ledger.record_bounce("bo@example.org", kind="hard", source="smtp", delivery_id=None)
+    ledger.record_bounce("bo@example.org", kind="hard", source="smtp", delivery_id=None, policy=BouncePolicy())
     cancelled = ledger.cancel_suppressed()
     assert [(c.id, c.email) for c in cancelled] == [(ids[0], "ana@example.org"), (ids[1], "bo@example.org")]
     assert {f.email: f.error for f in ledger.failed()} == {
@@ -268,10 +269,13 @@ def test_ledger_bounces_tie_reports_and_suppress(ledger: AnyLedger) -> None:
         status="5.1.1",
         diagnostic="user unknown",
         report_id="<r1@mx>",
+        policy=BouncePolicy(),
     )
     assert why == "1 hard bounce"
     assert ledger.has_report("<r1@mx>") and not ledger.has_report("<r2@mx>")
-    again = ledger.record_bounce("ana@example.org", kind="hard", source="dsn", delivery_id=ids[0], report_id="<r1@mx>")
+    again = ledger.record_bounce(
+        "ana@example.org", kind="hard", source="dsn", delivery_id=ids[0], report_id="<r1@mx>", policy=BouncePolicy()
+    )
     assert again is None  # the same report: recorded once
     [row] = ledger.bounced()
     assert (row["email"], row["hard"], row["status"]) == ("ana@example.org", 1, "5.1.1")
@@ -284,12 +288,24 @@ def test_ledger_soft_bounces_count_when_consecutive(ledger: AnyLedger) -> None:
         [[key]] = ledger.record([([new("ana@example.org", n)], 0)])
         ledger.record(outcomes=[Outcome(key, "sent", 1)])
         ids.append(key)
-    assert ledger.record_bounce("ana@example.org", kind="soft", source="dsn", delivery_id=ids[0], soft_limit=2) is None
+    assert (
+        ledger.record_bounce(
+            "ana@example.org", kind="soft", source="dsn", delivery_id=ids[0], policy=BouncePolicy(soft=2)
+        )
+        is None
+    )
     # the second delivery went through: the run is broken, the third starts again
-    assert ledger.record_bounce("ana@example.org", kind="soft", source="dsn", delivery_id=ids[2], soft_limit=2) is None
+    assert (
+        ledger.record_bounce(
+            "ana@example.org", kind="soft", source="dsn", delivery_id=ids[2], policy=BouncePolicy(soft=2)
+        )
+        is None
+    )
     [[fourth]] = ledger.record([([new("ana@example.org", 9)], 0)])
     ledger.record(outcomes=[Outcome(fourth, "sent", 1)])
-    why = ledger.record_bounce("ana@example.org", kind="soft", source="dsn", delivery_id=fourth, soft_limit=2)
+    why = ledger.record_bounce(
+        "ana@example.org", kind="soft", source="dsn", delivery_id=fourth, policy=BouncePolicy(soft=2)
+    )
     assert why == "2 consecutive soft bounces"
     assert ledger.suppressed() == {"ana@example.org"}
 
@@ -297,7 +313,10 @@ def test_ledger_soft_bounces_count_when_consecutive(ledger: AnyLedger) -> None:
 def test_ledger_bounce_keeps_the_users_own_unsubscribe(ledger: AnyLedger) -> None:
     [[key]] = ledger.record([([new("ana@example.org", 1)], 0)])
     ledger.suppress("ana@example.org", source="one-click")
-    assert ledger.record_bounce("ana@example.org", kind="hard", source="smtp", delivery_id=key) is None
+    assert (
+        ledger.record_bounce("ana@example.org", kind="hard", source="smtp", delivery_id=key, policy=BouncePolicy())
+        is None
+    )
     found = ledger.suppression("ana@example.org")
     assert found is not None and found.source == "one-click"
     assert ledger.bounced() == []

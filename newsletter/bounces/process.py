@@ -52,6 +52,7 @@ from newsletter.base.addresses import address_key
 from newsletter.base.errors import ConfigError
 from newsletter.bounces.dsn import Report, Unreadable, UnsubscribeRequest, read_mail
 from newsletter.bounces.mailbox import ImapBox, Mail, MailboxError, MaildirBox
+from newsletter.bounces.policy import BouncePolicy
 from newsletter.bounces.verp import is_verp
 from newsletter.config import Config
 from newsletter.render.links.tokens import TokenIndex, mask, secret_for
@@ -155,8 +156,7 @@ class _Pass:
             status=bounce.status,
             diagnostic=bounce.diagnostic,
             report_id=report_id,
-            hard_limit=bounces.hard,
-            soft_limit=bounces.soft,
+            policy=BouncePolicy(bounces.hard, bounces.soft),
         )
         self.summary.bounces += 1
         log.info("%s bounce for %s: %s %s", bounce.kind, tied.email, bounce.status or "", bounce.diagnostic or "")

@@ -97,6 +97,7 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from newsletter.base.addresses import Suppressions
+from newsletter.bounces.policy import BouncePolicy
 from newsletter.bounces.verp import verp_address
 from newsletter.config import Config, Subscriber, require_secrets
 from newsletter.delivery.commit import Batch, Committer
@@ -203,8 +204,7 @@ def record_smtp_bounce(ledger: Ledger, config: Config, result: Result) -> None:
         delivery_id=result.item.key,
         status=enhanced_status(error.partition(" ")[2]),
         diagnostic=error,
-        hard_limit=config.bounces.hard,
-        soft_limit=config.bounces.soft,
+        policy=BouncePolicy.of(config),
     )
     if reason:  # the refusal itself is reported with the pass's failures
         log.info("%s: suppressed after %s", result.item.recipient, reason)

@@ -33,6 +33,13 @@ from newsletter.store.records import (
 )
 
 
+class SuppressionPolicy(Protocol):
+    """When bounces suppress an address (:class:`newsletter.bounces.policy.BouncePolicy`):
+    why ``hard`` hard and ``soft`` consecutive soft bounces do, or None."""
+
+    def reason(self, hard: int, soft: int) -> str | None: ...
+
+
 class Ledger(Protocol):
     """What the send pass, pick-up, planning, bounces, fetch, the web endpoints, the
     archive and the commands ask of the ledger."""
@@ -151,8 +158,7 @@ class Ledger(Protocol):
         status: str | None = None,
         diagnostic: str | None = None,
         report_id: str | None = None,
-        hard_limit: int = 1,
-        soft_limit: int = 5,
+        policy: SuppressionPolicy,
     ) -> str | None: ...
 
     def record_set_aside(self, message: str, *, kind: str, reason: str, detail: str | None = None) -> bool: ...

@@ -18,6 +18,7 @@ from newsletter.store import FeedbackRow, FetchState, Suppression, iso
 from newsletter.store.postgres.base import Cursor, PgStore
 from newsletter.store.postgres.connection import BOUNCE_LOCKS
 from newsletter.store.postgres.digests import LAST_DIGEST
+from newsletter.store.protocol import SuppressionPolicy
 
 _ACTIVE = "(until IS NULL OR until > %s)"
 
@@ -132,12 +133,11 @@ class Suppress(PgStore):
         status: str | None = None,
         diagnostic: str | None = None,
         report_id: str | None = None,
-        hard_limit: int = 1,
-        soft_limit: int = 5,
+        policy: SuppressionPolicy,
     ) -> str | None:
-        """Record a bounce and apply the suppression policy in one commit (see the
-        SQLite ledger's). Returns why the address was suppressed now, or None (also
-        for a report already recorded, by this host or another)."""
+        """Record a bounce and apply ``policy`` in one commit (see the SQLite ledger's).
+        Returns why the address was suppressed now, or None (also for a report already
+        recorded, by this host or another)."""
         key = address_key(email)
         with self._tx() as cur:
             cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (BOUNCE_LOCKS, key))
@@ -148,8 +148,8 @@ class Suppress(PgStore):
             )
             if cur.fetchone() is None:
                 return None
-            hard, soft = bounce_counts(cur, key)
-            if hard < hard_limit and soft < soft_limit:
+            reason = policy.reason(*bounce_counts(cur, key))
+            if reason is None:
                 return None
             now = time.time()
             cur.execute("SELECT until FROM suppressions WHERE email = %s", (key,))
@@ -160,7 +160,7 @@ class Suppress(PgStore):
                 "ON CONFLICT (email) DO UPDATE SET created_at = excluded.created_at, source = 'bounced', until = NULL",
                 (key, now),
             )
-            return _reason(hard, 0) if hard >= hard_limit else _reason(0, soft)
+            return reason
 
     def bounced(self) -> list[dict[str, Any]]:
         """Addresses suppressed for bouncing, with why: ``{email, reason, kind, source,

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from newsletter.base.addresses import address_key
+from newsletter.store.protocol import SuppressionPolicy
 from newsletter.store.records import DeliveryRef, iso
 from newsletter.store.sqlite.connection import SqliteStore, requires
 from newsletter.store.sqlite.queries import load
@@ -53,13 +54,12 @@ class Bounces(SqliteStore):
         status: str | None = None,
         diagnostic: str | None = None,
         report_id: str | None = None,
-        hard_limit: int = 1,
-        soft_limit: int = 5,
+        policy: SuppressionPolicy,
     ) -> str | None:
-        """Record a bounce and apply the suppression policy in one commit: the address is
-        suppressed (source ``bounced``) after ``hard_limit`` hard bounces or
-        ``soft_limit`` consecutive soft ones. Returns why it was suppressed now, or None
-        (also for a report already recorded)."""
+        """Record a bounce and apply ``policy`` in one commit: the address is suppressed
+        (source ``bounced``) when the policy says why, given its hard and consecutive
+        soft bounces. Returns why it was suppressed now, or None (also for a report
+        already recorded, and for an address unsubscribed already: its own reason stays)."""
         key = address_key(email)
         with self.transaction() as cur:
             if report_id is not None and cur.execute(Q["report-seen"], (report_id,)).fetchone():
@@ -68,12 +68,7 @@ class Bounces(SqliteStore):
                 Q["insert-bounce"],
                 (key, delivery_id, kind, source, status, diagnostic, report_id, time.time()),
             )
-            hard, soft = self._bounce_counts(cur, key)
-            reason = None
-            if hard >= hard_limit:
-                reason = f"{hard} hard bounce{'s' if hard != 1 else ''}"
-            elif soft >= soft_limit:
-                reason = f"{soft} consecutive soft bounces"
+            reason = policy.reason(*self._bounce_counts(cur, key))
             if reason is None:
                 return None
             now = time.time()
