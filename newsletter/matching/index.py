@@ -54,6 +54,21 @@ def _prefixed(vocab: list[str], prefix: str) -> Iterable[str]:
         i += 1
 
 
+def bit_masks(groups: Iterable[Iterable[TextIndex]]) -> tuple[dict[str, int], dict[str, int]]:
+    """Per word and per stem, the bit set of the groups (papers, or a paper's authors)
+    holding it: bit i for the i-th group."""
+    words: dict[str, int] = {}
+    stems: dict[str, int] = {}
+    for bit, group in enumerate(groups):
+        flag = 1 << bit
+        for ti in group:
+            for w in ti.vocabulary:
+                words[w] = words.get(w, 0) | flag
+            for st in ti.stems:
+                stems[st] = stems.get(st, 0) | flag
+    return words, stems
+
+
 class TextIndex:
     """The words of one text, their spans, and where each word and stem occurs."""
 
@@ -122,17 +137,8 @@ class _FieldIndex:
 
     def __init__(self, texts: Sequence[TextIndex]) -> None:
         self.texts = tuple(texts)
-        words: dict[str, int] = {}
-        stems: dict[str, int] = {}
-        for bit, ti in enumerate(self.texts):
-            flag = 1 << bit
-            for w in ti.vocabulary:
-                words[w] = words.get(w, 0) | flag
-            for s in ti.stems:
-                stems[s] = stems.get(s, 0) | flag
-        self._word_masks = words
-        self._stem_masks = stems
-        self._vocab = sorted(words)
+        self._word_masks, self._stem_masks = bit_masks((ti,) for ti in self.texts)
+        self._vocab = sorted(self._word_masks)
         self._prefix_masks: dict[str, int] = {}
         # (word, next word) -> papers, stemming off and on; built for the first phrase
         self._pair_masks: list[dict[tuple[str, str], int] | None] = [None, None]
@@ -203,18 +209,8 @@ class _NameIndex:
 
     def __init__(self, names: Sequence[Sequence[str]]) -> None:
         self.texts = tuple(tuple(text_index(n) for n in group) for group in names)
-        words: dict[str, int] = {}
-        stems: dict[str, int] = {}
-        for bit, group in enumerate(self.texts):
-            flag = 1 << bit
-            for ti in group:
-                for w in ti.vocabulary:
-                    words[w] = words.get(w, 0) | flag
-                for st in ti.stems:
-                    stems[st] = stems.get(st, 0) | flag
-        self._word_masks = words
-        self._stem_masks = stems
-        self._vocab = sorted(words)
+        self._word_masks, self._stem_masks = bit_masks(self.texts)
+        self._vocab = sorted(self._word_masks)
 
     def entry_mask(self, terms: tuple[Term, ...], stemming: bool) -> int:
         mask = -1

@@ -5,7 +5,6 @@ errors into :class:`~newsletter.base.errors.LedgerError` at every public method.
 from __future__ import annotations
 
 import functools
-import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -13,6 +12,7 @@ from typing import Any, TypeVar
 import psycopg
 
 from newsletter.base.addresses import address_key
+from newsletter.store.guard import wrap_public_methods
 from newsletter.store.postgres.connection import Connection, connect, pg_error, transaction
 
 T = TypeVar("T")
@@ -98,12 +98,4 @@ _UNGUARDED = frozenset({"close"})
 def guard_methods(cls: type[T]) -> type[T]:
     """Every public method of ``cls`` and its bases (up to :class:`PgStore`) turns
     psycopg's errors into a :class:`LedgerError` naming the database: the one place."""
-    for klass in cls.__mro__:
-        if klass is PgStore or klass is object:
-            continue
-        for name, value in list(vars(klass).items()):
-            if name.startswith("_") or name in _UNGUARDED or not inspect.isfunction(value):
-                continue
-            if getattr(cls, name) is value:  # not overridden further down
-                setattr(cls, name, _guarded(value))
-    return cls
+    return wrap_public_methods(cls, _guarded, skip=_UNGUARDED, stop=PgStore)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import inspect
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
@@ -34,6 +33,7 @@ from newsletter.base.addresses import address_key
 from newsletter.base.errors import LedgerError, LedgerFullError
 from newsletter.base.urls import sqlite_only
 from newsletter.digest import paper_id
+from newsletter.store.guard import wrap_public_methods
 from newsletter.store.sqlite.migrate import SCHEMA_VERSION, migrate, user_version
 from newsletter.store.sqlite.queries import load
 
@@ -153,15 +153,7 @@ def guard_methods(cls: type[T]) -> type[T]:
     """Every public method of ``cls`` and of its bases (the repositories) turns sqlite3
     and OS errors into a :class:`LedgerError` (see :func:`ledger_error`): the one place
     where they do."""
-    for klass in cls.__mro__:
-        if klass is object:
-            continue
-        for name, value in list(vars(klass).items()):
-            if name.startswith("_") or name in _UNGUARDED or not inspect.isfunction(value):
-                continue
-            if getattr(cls, name) is value:  # not overridden further down
-                setattr(cls, name, _guarded(value))
-    return cls
+    return wrap_public_methods(cls, _guarded, skip=_UNGUARDED)
 
 
 def requires(version: int, older: Callable[..., Any]) -> Callable[[F], F]:
