@@ -17,7 +17,8 @@ import time
 import tracemalloc
 from pathlib import Path
 
-from newsletter.digest import Paper, read_digest
+from newsletter.digest import Paper
+from newsletter.digest.scan import read_digest
 from newsletter.matching import PaperIndex, Profile, clear_caches, compile_profile, match_papers
 from newsletter.matching.text import words
 

@@ -24,7 +24,8 @@ from pathlib import Path
 import yaml
 
 from newsletter.config import Subscriber
-from newsletter.digest import Paper, read_digest, unique_papers
+from newsletter.digest import Paper, unique_papers
+from newsletter.digest.scan import read_digest
 from newsletter.matching.likes import LikeState
 from newsletter.matching.matcher import Matcher
 from newsletter.matching.text import words

@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from newsletter.base.errors import DigestParseError
-from newsletter.digest import Paper, read_digest
+from newsletter.digest import Paper
 from newsletter.digest.mdlinks import unescape
+from newsletter.digest.scan import read_digest
 
 DEFAULT = Path("../shared/real")
 _POLLUTION = re.compile(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from newsletter.digest import read_digest
+from newsletter.digest.scan import read_digest
 
 ROOT = Path(__file__).resolve().parent.parent
 

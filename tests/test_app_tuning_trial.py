@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from newsletter.config import load_config
-from newsletter.digest import read_digest
+from newsletter.digest.scan import read_digest
 from newsletter.matching import PaperIndex, Profile, match_papers
 from tests.conftest import newsletter
 from tests.smtpd import write_config

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from newsletter.base.errors import DigestParseError
-from newsletter.digest import Paper, extract_links, paper_id, parse_digest, read_digest
+from newsletter.digest import Paper, extract_links, paper_id, parse_digest
+from newsletter.digest.scan import read_digest
 
 REF = date(2026, 11, 23)  # stands for the files' modification date
 

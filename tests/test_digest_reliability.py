@@ -18,8 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from newsletter.base.errors import DigestParseError
-from newsletter.digest import parse_digest, read_digest
+from newsletter.digest import parse_digest
 from newsletter.digest.guard import MAX_DIGEST_BYTES
+from newsletter.digest.scan import read_digest
 from tests.conftest import EVERY_2S, daemon, wait_for
 from tests.smtpd import smtp_server, write_config
 

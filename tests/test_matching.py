@@ -15,7 +15,8 @@ import snowballstemmer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from newsletter.digest import Paper, read_digest
+from newsletter.digest import Paper
+from newsletter.digest.scan import read_digest
 from newsletter.matching import (
     CompiledProfile,
     Hit,

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 import click
 
 from newsletter.base.errors import DigestParseError
-from newsletter.digest import FORMATS, Paper, partial_line, read_digest
+from newsletter.digest import FORMATS, Paper, partial_line
+from newsletter.digest.scan import read_digest
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 

@@ -1,20 +1,18 @@
 """Digest files -> :class:`Paper` records.
 
 One module per format (``hftext``, ``jsonfmt``, ``htmlfmt``, ``arxivfmt``) behind
-one entry point, :func:`parse_digest` (and :func:`read_digest` for a file). The
+one entry point, :func:`parse_digest` (files are read by :mod:`newsletter.digest.scan`). The
 format is detected from the content unless forced.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import re
-from datetime import date, datetime
-from pathlib import Path
+from datetime import date
 
 from newsletter.base.errors import DigestParseError
-from newsletter.digest.guard import contained, one_line, read_limited
+from newsletter.digest.guard import contained, one_line
 from newsletter.digest.model import (
     Digest,
     Paper,
@@ -42,7 +40,6 @@ __all__ = [
     "paper_id",
     "parse_digest",
     "partial_line",
-    "read_digest",
     "unique_papers",
 ]
 
@@ -155,14 +152,3 @@ def _papers_of(text: str, fmt: str, *, source: str, reference: date | None) -> F
         raise DigestParseError("looks like HTML or XML, not a text dump (try --format hf-html or arxiv)", path=source)
     reading = hftext.parse(text, source=source, reference=reference or date.today())
     return reading.date, reading.papers, reading.missing
-
-
-def read_digest(path: str | os.PathLike[str], *, fmt: str = "auto") -> Digest:
-    """Read and parse one digest file; the file's mtime anchors yearless dates."""
-    p = Path(path)
-    try:
-        data = read_limited(p)
-        mtime = datetime.fromtimestamp(p.stat().st_mtime).date()
-    except OSError as exc:
-        raise DigestParseError(exc.strerror or str(exc), path=str(path)) from None
-    return parse_digest(data, source=str(path), fmt=fmt, reference=mtime)

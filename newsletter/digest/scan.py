@@ -10,6 +10,7 @@ configured folder; :func:`stray_files` names what in it is not a digest.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -148,7 +149,11 @@ def _nothing_known(_sha: str) -> bool:
     return False
 
 
-def _scan_one(path: Path, fmt: str, settle: float | None, clock: float, known: Callable[[str], bool]) -> Scanned | None:
+def _scan_one(
+    path: Path, fmt: str, settle: float | None, clock: float, known: Callable[[str], bool], source: str | None = None
+) -> Scanned | None:
+    """One file read (see :func:`scan_digests`); ``source``: how to name it (default: the path)."""
+    name = str(path) if source is None else source
     try:
         st = path.stat()
         if settle is not None and clock - st.st_mtime < settle and not fetched_file(path):  # fetched: renamed in whole
@@ -158,23 +163,35 @@ def _scan_one(path: Path, fmt: str, settle: float | None, clock: float, known: C
         try:
             sha = file_sha256(path)
         except OSError as err:
-            return _unreadable(path, err)
+            return _unreadable(path, err, name)
         return None if known(sha) else Scanned(path, "failed", sha, error=exc)
     except OSError as exc:
-        return _unreadable(path, exc)
+        return _unreadable(path, exc, name)
     sha = hashlib.sha256(data).hexdigest()
     if known(sha):
         return None
     reference = datetime.fromtimestamp(st.st_mtime).date()  # anchors yearless dates
     try:
-        digest = parse_digest(data, source=str(path), fmt=fmt, reference=reference)
+        digest = parse_digest(data, source=name, fmt=fmt, reference=reference)
     except DigestParseError as exc:  # whatever the file holds (SPEC 6: poison digests)
         return Scanned(path, "failed", sha, error=exc)
     return Scanned(path, "ok", sha, digest=digest)
 
 
-def _unreadable(path: Path, exc: OSError) -> Scanned:
-    return Scanned(path, "unreadable", error=DigestParseError(exc.strerror or str(exc), path=str(path)))
+def _unreadable(path: Path, exc: OSError, name: str) -> Scanned:
+    return Scanned(path, "unreadable", error=DigestParseError(exc.strerror or str(exc), path=name))
+
+
+def read_digest(path: str | os.PathLike[str], *, fmt: str = "auto") -> Digest:
+    """Read and parse one digest file, as :func:`scan_digests` does (the one reader; the
+    file's mtime anchors yearless dates); a :class:`DigestParseError` naming it when it
+    cannot be read or parsed."""
+    found = _scan_one(Path(path), fmt, None, time.time(), _nothing_known, source=str(path))
+    assert found is not None  # nothing is "known": every file is read
+    if found.digest is None:
+        assert found.error is not None
+        raise found.error
+    return found.digest
 
 
 @dataclass(frozen=True, slots=True)
