@@ -140,7 +140,8 @@ class _Graph:
         cast = self.producer[mul.inputs[0]]
         if mul.op != "Mul" or cast.op != "Cast":
             raise ValueError(f"{name}: not a dequantized initializer ({cast.op} -> {mul.op})")
-        return np.multiply(self.tensors[cast.inputs[0]], self.tensors[mul.inputs[1]], dtype=np.float32)
+        weights: np.ndarray = self.tensors[cast.inputs[0]].astype(np.float32) * self.tensors[mul.inputs[1]]
+        return weights
 
     def dense(self, bias: str) -> tuple[np.ndarray, np.ndarray]:
         """(W as in x @ W, b) of the dense layer whose bias is the initializer ``bias``."""
