@@ -33,9 +33,10 @@ import threading
 from collections.abc import Sequence
 from functools import lru_cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy comes with the extra: imported where the model runs
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,8 @@ class Embedder:
 
     def embed(self, docs: Sequence[tuple[str, str]]) -> np.ndarray:
         """(title, abstract) pairs -> (n, :data:`DIM`) float32 rows, L2-normed."""
+        import numpy as np
+
         if not docs:
             return np.zeros((0, DIM), dtype=np.float32)
         model, tokenizer = self._load()
@@ -139,6 +142,8 @@ class Embedder:
 
 def _run(model: Any, chunks: list[list[int]]) -> np.ndarray:
     """Each chunk's mean token state, L2-normed; batched by length (little padding)."""
+    import numpy as np
+
     pooled = np.zeros((len(chunks), DIM), dtype=np.float32)
     order = sorted(range(len(chunks)), key=lambda i: len(chunks[i]))
     for start in range(0, len(order), _BATCH):
@@ -156,6 +161,8 @@ def _run(model: Any, chunks: list[list[int]]) -> np.ndarray:
 
 
 def _normed(rows: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
     return np.asarray(np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0))
 
