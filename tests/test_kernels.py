@@ -18,9 +18,31 @@ from newsletter.matching import kernels_numpy as fast
 from newsletter.matching.similarity import LikeHit, Likes, fit, like_matches
 
 WORDS = (
-    "protein folding speech audio graph neural robot grasp quantum circuit market price vision image "
-    "language kernel sparse attention diffusion contact structure recognition transducer policy"
-).split()
+    "protein",
+    "folding",
+    "speech",
+    "audio",
+    "graph",
+    "neural",
+    "robot",
+    "grasp",
+    "quantum",
+    "circuit",
+    "market",
+    "price",
+    "vision",
+    "image",
+    "language",
+    "kernel",
+    "sparse",
+    "attention",
+    "diffusion",
+    "contact",
+    "structure",
+    "recognition",
+    "transducer",
+    "policy",
+)
 
 
 @st.composite
