@@ -51,6 +51,18 @@ def relevance_dir() -> Path:
     return Path(os.environ.get("NEWSLETTER_RELEVANCE", str(DEFAULT)))
 
 
+def _columns(row: dict[str, str]) -> tuple[str, str]:
+    """(subjects, abstract) of a row as arXiv wrote them. In 58 rows of the scrape the
+    columns slipped: ``subjects`` holds the paper's "Journal-ref: ..." and ``abstract`` its
+    "Subjects: ..." line (those pages had no abstract in the scrape). Read as they stand,
+    such a paper belongs to no set (its labels unread) while its text is its own subject
+    list (so it is the nearest paper to every liked paper of its class, and counted wrong)."""
+    subjects, abstract = row["subjects"], row["abstract"]
+    if subjects.startswith("Journal-ref:") and abstract.startswith("Subjects:"):
+        return abstract.removeprefix("Subjects:"), ""
+    return subjects, abstract
+
+
 def load(directory: Path) -> tuple[list[Paper], list[tuple[str, ...]], dict[str, list[str]]]:
     """The papers (one per arXiv id, first row wins), their subject codes, the label sets."""
     papers: list[Paper] = []
@@ -61,9 +73,10 @@ def load(directory: Path) -> tuple[list[Paper], list[tuple[str, ...]], dict[str,
             if row["paper_id"] in seen:
                 continue
             seen.add(row["paper_id"])
-            title, abstract = " ".join(row["title"].split()), " ".join(row["abstract"].split())
+            codes, text = _columns(row)
+            title, abstract = " ".join(row["title"].split()), " ".join(text.split())
             papers.append(Paper(title, abstract, row["paper_id"], "relevance", arxiv_id=row["paper_id"]))
-            subjects.append(tuple(re.findall(r"\(([^()]+)\)\s*(?:;|$)", row["subjects"])))
+            subjects.append(tuple(re.findall(r"\(([^()]+)\)\s*(?:;|$)", codes)))
     sets = json.loads((directory / "labelsets.json").read_text(encoding="utf-8"))["sets"]
     return papers, subjects, sets
 
@@ -222,7 +235,11 @@ def embed_all(bench: Bench) -> float:
     started, cpu = time.perf_counter(), time.process_time()
     vectors = embedder().embed(docs)
     rate = len(docs) / (time.perf_counter() - started)
-    print(f"  embedding: {len(docs) / (time.process_time() - cpu):.1f} papers per CPU second (all threads)")
+    per_paper = (time.process_time() - cpu) / len(docs)
+    print(
+        f"  embedding: {per_paper * 1000:.0f} ms CPU per paper, all threads ({1 / per_paper:.1f} papers per CPU "
+        f"second); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (the machine may be shared)"
+    )
     bench.vectors = {text_key(t, a): v.astype("<f4").tobytes() for (t, a), v in zip(docs, vectors, strict=True)}
     return rate
 
@@ -260,6 +277,8 @@ def run() -> None:
     print(
         f"relevance: {len(bench.papers)} arXiv papers, {len(bench.sets)} label sets, {DRAWS} draws each ({directory})"
     )
+    slipped = sum(1 for p in bench.papers if not p.abstract)
+    print(f"  {slipped} papers without abstract (rows whose columns slipped: labels from the abstract column)")
     if semantic:
         rate = embed_all(bench)
         print(f"  embedding title + abstract: {rate:.1f} papers/s on {os.cpu_count()} cores (target >= 15)")

@@ -4,7 +4,8 @@ precision@10 on a labelled set.
 1. Speed: 10,000 subscribers with 3 keywords each against the 78-paper seed digest
    (seeds/002_*), keyword-only, then the same subscribers with 3 liked papers each
    (picked from the 187 papers of all seeds, the "ledger"), through the one matching
-   path (:class:`newsletter.matching.matcher.Matcher`); best of 3, side by side in one run.
+   path (:class:`newsletter.matching.matcher.Matcher`); best of 3, side by side in one run; the
+   likes once more in plain Python (the base install has no numpy, issue 24).
    Fitting the tf-idf model (once per run) is timed on its own.
 2. Precision@10: bench/similarity_topics.yaml groups seed papers by topic (by hand).
    For every pair of papers of a group (at most 10 pairs per group), a subscriber likes
@@ -19,6 +20,8 @@ import itertools
 import random
 import resource
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -60,6 +63,22 @@ def _all_seed_papers() -> tuple[Paper, ...]:
     return unique_papers(p for f in sorted(SEEDS.glob("*.txt")) for p in read_digest(f).papers)
 
 
+@contextmanager
+def _arithmetic(no_numpy: bool) -> Iterator[None]:
+    """The plain-Python arithmetic of the base install (no numpy) for a while, if asked."""
+    from newsletter.matching import kernels, similarity
+
+    chosen = similarity.kernels
+    if no_numpy:
+        similarity.kernels = lambda plain=False: kernels
+        similarity._MODELS.clear()
+    try:
+        yield
+    finally:
+        similarity.kernels = chosen
+        similarity._MODELS.clear()
+
+
 def speed() -> None:
     from newsletter.matching import similarity
 
@@ -79,15 +98,21 @@ def speed() -> None:
         similarity.fit(unique_papers([*corpus, *digest]))
         fits.append(time.perf_counter() - started)
 
-    best = {"keywords only": float("inf"), "keywords + 3 likes": float("inf")}
-    sizes = {"keywords only": 0, "keywords + 3 likes": 0}
+    variants = (
+        ("keywords only", plain, False),
+        ("keywords + 3 likes", liking, False),
+        ("keywords + 3 likes, plain Python", liking, True),  # the base install: no numpy
+    )
+    best = {label: float("inf") for label, _, _ in variants}
+    sizes = {label: 0 for label, _, _ in variants}
     for _ in range(3):
-        for label, subs in (("keywords only", plain), ("keywords + 3 likes", liking)):
-            matcher = Matcher(digest, state)
-            started = time.perf_counter()
-            matcher.prepare(subs)  # as plan() does: the liked papers' similarities in one go
-            got = [matcher.match(s) for s in subs]
-            best[label] = min(best[label], time.perf_counter() - started)
+        for label, subs, no_numpy in variants:
+            with _arithmetic(no_numpy):
+                matcher = Matcher(digest, state)
+                started = time.perf_counter()
+                matcher.prepare(subs)  # as plan() does: the liked papers' similarities in one go
+                got = [matcher.match(s) for s in subs]
+                best[label] = min(best[label], time.perf_counter() - started)
             sizes[label] = sum(len(g) for g in got)
     print(f"similarity: {COUNT:,} subscribers x {len(digest)} papers (corpus {len(corpus)} papers), best of 3")
     print(
@@ -96,7 +121,7 @@ def speed() -> None:
     )
     for label, seconds in best.items():
         print(
-            f"  {label:<20} {seconds:6.2f} s  {seconds / COUNT * 1e6:7.1f} us/subscriber  "
+            f"  {label:<32} {seconds:6.2f} s  {seconds / COUNT * 1e6:7.1f} us/subscriber  "
             f"{sizes[label] / COUNT:.1f} papers each"
         )
     print(f"  ratio likes / keywords only: {best['keywords + 3 likes'] / best['keywords only']:.1f}x")

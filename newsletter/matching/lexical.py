@@ -1,14 +1,14 @@
-"""Lexical vectors and explanations (issues 17, 24): tf-idf in plain numpy, and the shared
+"""Lexical vectors and explanations (issues 17, 24): tf-idf in plain Python, and the shared
 phrases that explain a similarity hit in every mode.
 
 - :func:`analyze` gives a paper's terms as the keyword engine sees its words (NFKC,
   casefold, Snowball stems), stop words and boilerplate left out, title terms counted
   :data:`TITLE_WEIGHT` times.
-- :class:`TfIdf` holds each paper as a sparse row (term ids, weights): sublinear tf,
+- :class:`TfIdf` holds each paper as a sparse row (term id -> weight): sublinear tf,
   smooth idf (``ln((1 + n) / (1 + df)) + 1``), L2-normed, so a cosine lies in 0..1.
-  :meth:`TfIdf.dense` lays a few rows out over their own terms, and :meth:`TfIdf.dot`
-  multiplies other rows with that: the similarities of the papers a subscriber likes
-  with the papers of a pass, without a matrix of the whole corpus (and without scipy).
+  :meth:`TfIdf.cosines` multiplies rows with the inverted index of others (the papers of
+  a pass): no matrix of the whole corpus, no numpy (the base install has none;
+  :mod:`newsletter.matching.kernels_numpy` does the same with numpy when it is there).
 - :func:`shared_phrases` names up to three phrases (two adjacent content words, or one)
   that two papers share, the rarest first: never boilerplate ("code is available at",
   "we propose", "in this paper" consist of stop words only).
@@ -16,13 +16,11 @@ phrases that explain a similarity hit in every mode.
 
 from __future__ import annotations
 
-import threading
+import math
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
-
-import numpy as np
 
 from newsletter.digest import Paper
 from newsletter.matching.text import stem, words
@@ -82,57 +80,50 @@ def analyze(paper: Paper) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True)
 class TfIdf:
-    """Sparse tf-idf rows of a corpus: row ``i`` is ``(indices[i], values[i])``."""
+    """Sparse tf-idf rows of a corpus: row ``i`` maps term ids to weights (L2-normed)."""
 
-    indices: tuple[np.ndarray, ...]
-    values: tuple[np.ndarray, ...]
+    rows: tuple[dict[int, float], ...]
     vocabulary: dict[str, int]
-    idf: np.ndarray
-    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+    idf: tuple[float, ...]
 
     @classmethod
     def fit(cls, papers: Sequence[Paper]) -> TfIdf:
         vocabulary: dict[str, int] = {}
         counted = [Counter(analyze(p)) for p in papers]
         df: Counter[int] = Counter()
-        ids_of: list[np.ndarray] = []
-        tfs: list[np.ndarray] = []
+        raw: list[dict[int, int]] = []
         for counts in counted:
-            ids = np.fromiter((vocabulary.setdefault(t, len(vocabulary)) for t in counts), dtype=np.int64)
-            df.update(ids.tolist())
-            ids_of.append(ids)
-            tfs.append(1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts))))
-        dfs = np.zeros(len(vocabulary))
-        for term, n in df.items():
-            dfs[term] = n
-        idf = np.log((1.0 + len(papers)) / (1.0 + dfs)) + 1.0
-        values = []
-        for ids, tf in zip(ids_of, tfs, strict=True):
-            row = tf * idf[ids]
-            norm = float(np.linalg.norm(row))
-            values.append((row / norm).astype(np.float32) if norm else row.astype(np.float32))
-        return cls(tuple(ids_of), tuple(values), vocabulary, idf)
+            ids = {vocabulary.setdefault(t, len(vocabulary)): n for t, n in counts.items()}
+            df.update(ids.keys())
+            raw.append(ids)
+        n = len(papers)
+        idf = tuple(math.log((1.0 + n) / (1.0 + df[t])) + 1.0 for t in range(len(vocabulary)))
+        rows = []
+        for ids in raw:
+            row = {t: (1.0 + math.log(c)) * idf[t] for t, c in ids.items()}
+            norm = math.sqrt(sum(v * v for v in row.values()))
+            rows.append({t: v / norm for t, v in row.items()} if norm else row)
+        return cls(tuple(rows), vocabulary, idf)
 
-    def dense(self, rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        """``rows`` laid out over the terms they use: (matrix len(rows) x terms, term ids)."""
-        used = np.unique(np.concatenate([self.indices[r] for r in rows])) if rows else np.zeros(0, dtype=np.int64)
-        out = np.zeros((len(rows), len(used)), dtype=np.float32)
-        for i, r in enumerate(rows):
-            out[i, np.searchsorted(used, self.indices[r])] = self.values[r]
-        return out, used
+    def postings(self, cols: Sequence[int]) -> dict[int, list[tuple[int, float]]]:
+        """Term id -> [(position in ``cols``, weight)]: the inverted index of some rows."""
+        out: dict[int, list[tuple[int, float]]] = {}
+        for at, r in enumerate(cols):
+            for term, weight in self.rows[r].items():
+                out.setdefault(term, []).append((at, weight))
+        return out
 
-    def dot(self, rows: Sequence[int], block: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-        """Cosines of ``rows`` with the rows of a :meth:`dense` block: len(rows) x block rows."""
-        matrix, used = block
-        out = np.zeros((len(rows), matrix.shape[0]), dtype=np.float32)
-        if not len(used):
-            return out
-        for i, r in enumerate(rows):
-            ids, vals = self.indices[r], self.values[r]
-            at = np.searchsorted(used, ids)
-            hit = (at < len(used)) & (used[np.minimum(at, len(used) - 1)] == ids)
-            if hit.any():
-                out[i] = matrix[:, at[hit]] @ vals[hit]
+    def cosines(
+        self, rows: Sequence[int], postings: dict[int, list[tuple[int, float]]], width: int
+    ) -> list[list[float]]:
+        """Cosines of ``rows`` with the ``width`` rows indexed by ``postings``."""
+        out = []
+        for r in rows:
+            line = [0.0] * width
+            for term, weight in self.rows[r].items():
+                for at, other in postings.get(term, ()):
+                    line[at] += weight * other
+            out.append(line)
         return out
 
 

@@ -2,7 +2,7 @@
 
 Two spaces of paper vectors, one scoring:
 
-- **lexical**: tf-idf rows (:class:`~newsletter.matching.lexical.TfIdf`, plain numpy);
+- **lexical**: tf-idf rows (:class:`~newsletter.matching.lexical.TfIdf`, plain Python);
 - **semantic** (the ``semantic`` extra): sentence embeddings
   (:mod:`newsletter.matching.semantic`), cached in the ledger, centred on the corpus mean
   and each smoothed with its :data:`NEIGHBOURS` nearest papers of the corpus (document
@@ -28,6 +28,11 @@ digests at hand, library entries) in one mode; models are cached by corpus and m
 
 Papers order by keyword score + 10 x the (float) similarity: rounded for display only.
 Every hit names the nearest liked paper and up to three shared phrases.
+
+The arithmetic goes through :mod:`~newsletter.matching.kernels` (plain Python: the base
+install has no numpy) or, where numpy is installed, :mod:`~newsletter.matching.kernels_numpy`
+(the same results, faster; the semantic mode needs it). ``fit(..., plain=True)`` forces
+the plain one (tests/test_kernels.py compares the two).
 """
 
 from __future__ import annotations
@@ -36,9 +41,8 @@ import logging
 import threading
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import numpy as np
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Literal
 
 from newsletter.digest import Paper
 from newsletter.matching.engine import Hit, Match
@@ -47,6 +51,9 @@ from newsletter.matching.learn import fit_scorer
 from newsletter.matching.lexical import TfIdf, shared_phrases
 from newsletter.matching.profile import compile_entry
 from newsletter.matching.refs import Likes, ref_keys
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "LikeHit",
@@ -141,9 +148,10 @@ class SimilarityModel:
     rows: Mapping[str, int]  # every identity of every paper (Paper.keys) -> its row
     tfidf: TfIdf
     vectors: np.ndarray | None = None
+    kernels: ModuleType = field(default=None, compare=False, repr=False)  # type: ignore[assignment]
     _against: dict[int, Against] = field(default_factory=dict, compare=False, repr=False)
     _refs: dict[str, int | None] = field(default_factory=dict, compare=False, repr=False)
-    _smoothed: dict[int, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    _smoothed: dict[int, Any] = field(default_factory=dict, compare=False, repr=False)
     _keys: dict[int, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
@@ -185,6 +193,8 @@ class SimilarityModel:
 
     def semantic_rows(self, rows: Sequence[int]) -> np.ndarray:
         """The smoothed embeddings of ``rows`` (each with its nearest corpus papers; cached)."""
+        import numpy as np
+
         assert self.vectors is not None
         missing = [r for r in dict.fromkeys(rows) if r not in self._smoothed]
         for start in range(0, len(missing), 512):
@@ -202,6 +212,8 @@ class SimilarityModel:
 
 
 def _normed(rows: np.ndarray) -> np.ndarray:
+    import numpy as np
+
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
     return np.asarray(np.divide(rows, norms, out=np.zeros_like(rows), where=norms > 0))
 
@@ -214,9 +226,8 @@ class Against:
     model: SimilarityModel
     index: PaperIndex
     cols: tuple[int | None, ...]
-    _rows: dict[int, np.ndarray] = field(default_factory=dict)
+    _rows: dict[int, Any] = field(default_factory=dict)
     _block: Any = None
-    _pass: np.ndarray | None = None
     _terms: dict[tuple[int, int], tuple[str, ...]] = field(default_factory=dict)
     _idf: dict[str, float] | None = None
     bit_of: dict[str, int] = field(default_factory=dict)
@@ -229,42 +240,37 @@ class Against:
         self._present = [c if c is not None else 0 for c in self.cols]
         self._absent = [bit for bit, c in enumerate(self.cols) if c is None]
 
-    def _compute(self, rows: Sequence[int]) -> np.ndarray:
-        model = self.model
+    def _compute(self, rows: Sequence[int]) -> Any:
+        model, k = self.model, self.model.kernels
         if model.mode == "semantic":
             if self._block is None:
                 self._block = model.semantic_rows(self._present)
-            out = model.semantic_rows(rows) @ self._block.T
+            out = (model.semantic_rows(rows) @ self._block.T).astype("float64")
         else:
             if self._block is None:
-                self._block = model.tfidf.dense(self._present)
-            out = model.tfidf.dot(rows, self._block)
-        if self._absent:
-            out[:, self._absent] = 0.0
-        return np.asarray(out, dtype=np.float32)
+                self._block = k.lexical_block(model.tfidf, self._present)
+            out = k.lexical_sims(model.tfidf, rows, self._block)
+        return k.zero_columns(out, self._absent)
 
-    def sims(self, rows: Sequence[int]) -> np.ndarray:
+    def sims(self, rows: Sequence[int]) -> Any:
         """(len(rows) x bits) cosines of corpus ``rows`` with the papers of the index."""
         todo = [r for r in dict.fromkeys(rows) if r not in self._rows]
         if todo:
             for r, line in zip(todo, self._compute(todo), strict=True):
                 self._rows[r] = line
-        width = len(self.cols)
-        return np.stack([self._rows[r] for r in rows]) if rows else np.zeros((0, width), dtype=np.float32)
+        return self.model.kernels.rows_of([self._rows[r] for r in rows], len(self.cols))
 
-    def pass_sims(self) -> np.ndarray:
-        """(bits x bits) cosines among the papers of the index (for feedback, once)."""
-        if self._pass is None:
-            self._pass = self.sims(self._present)
-        return self._pass
+    def pass_sims(self, bits: Sequence[int]) -> Any:
+        """The cosines of the papers ``bits`` of the index with every paper of the index."""
+        return self.sims([self._present[b] for b in bits])
 
-    def gram(self, rows: Sequence[int]) -> np.ndarray:
+    def gram(self, rows: Sequence[int]) -> Any:
         """(len(rows) x len(rows)) cosines among corpus ``rows`` (for learning)."""
-        model = self.model
+        model, k = self.model, self.model.kernels
         if model.mode == "semantic":
             vecs = model.semantic_rows(rows)
-            return np.asarray(vecs @ vecs.T, dtype=np.float64)
-        return np.asarray(model.tfidf.dot(rows, model.tfidf.dense(rows)), dtype=np.float64)
+            return (vecs @ vecs.T).astype("float64")
+        return k.rows_of(k.lexical_sims(model.tfidf, rows, k.lexical_block(model.tfidf, rows)), len(rows))
 
     def phrases(self, liked: int, bit: int) -> tuple[str, ...]:
         """The phrases liked row ``liked`` and paper ``bit`` share (cached)."""
@@ -278,14 +284,31 @@ class Against:
         return found
 
 
-_MODELS: dict[tuple[str, tuple[str, ...]], SimilarityModel] = {}
+_MODELS: dict[tuple[str, bool, tuple[str, ...]], SimilarityModel] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def fit(papers: Sequence[Paper], mode: Mode = "lexical", vectors: Mapping[str, bytes] | None = None) -> SimilarityModel:
+def kernels(plain: bool = False) -> ModuleType:
+    """The arithmetic: numpy's where it is installed (and not ``plain``), else plain Python."""
+    if not plain:
+        try:
+            from newsletter.matching import kernels_numpy
+
+            return kernels_numpy
+        except ImportError:  # the base install: no numpy
+            pass
+    from newsletter.matching import kernels as plain_kernels
+
+    return plain_kernels
+
+
+def fit(
+    papers: Sequence[Paper], mode: Mode = "lexical", vectors: Mapping[str, bytes] | None = None, *, plain: bool = False
+) -> SimilarityModel:
     """The model of ``papers`` in ``mode`` (cached by mode and paper ids: a run fits once).
-    ``vectors``: stored embeddings by text key (semantic; the others are embedded now)."""
-    key = (mode, tuple(p.id for p in papers))
+    ``vectors``: stored embeddings by text key (semantic; the others are embedded now).
+    ``plain``: the plain-Python arithmetic even where numpy is installed (lexical only)."""
+    key = (mode, plain, tuple(p.id for p in papers))
     with _MODELS_LOCK:
         found = _MODELS.get(key)
     if found is not None:
@@ -295,7 +318,7 @@ def fit(papers: Sequence[Paper], mode: Mode = "lexical", vectors: Mapping[str, b
         for k in paper.keys:
             rows.setdefault(k, i)
     matrix = _embeddings(papers, vectors or {}) if mode == "semantic" else None
-    model = SimilarityModel(mode, tuple(papers), rows, TfIdf.fit(papers), matrix)
+    model = SimilarityModel(mode, tuple(papers), rows, TfIdf.fit(papers), matrix, kernels(plain and mode == "lexical"))
     with _MODELS_LOCK:
         if len(_MODELS) >= 8:
             _MODELS.clear()
@@ -306,6 +329,8 @@ def fit(papers: Sequence[Paper], mode: Mode = "lexical", vectors: Mapping[str, b
 def _embeddings(papers: Sequence[Paper], stored: Mapping[str, bytes]) -> np.ndarray:
     """The embeddings of ``papers`` (stored ones, the rest embedded now), centred on their
     mean and L2-normed."""
+    import numpy as np
+
     from newsletter.matching.semantic import DIM, embedder, text_key
 
     keys = [text_key(p.title, p.abstract) for p in papers]
@@ -341,18 +366,12 @@ def resolve(refs: Sequence[str], model: SimilarityModel) -> tuple[dict[str, int]
 # --------------------------------------------------------------------------- scoring one subscriber
 
 
-def _mask_array(mask: int, n: int) -> np.ndarray:
-    """Bit set -> bool array of length ``n`` (bit ``i`` at index ``i``)."""
-    raw = np.frombuffer(mask.to_bytes((n + 7) // 8 or 1, "little"), dtype=np.uint8)
-    return np.unpackbits(raw, bitorder="little")[:n].astype(bool)
-
-
 @dataclass(frozen=True, slots=True)
 class _Rated:
     """A subscriber's ratings as corpus rows: liked rows with weights, disliked rows."""
 
     like: tuple[int, ...]
-    weights: np.ndarray
+    weights: tuple[float, ...]
     dislike: tuple[int, ...]
 
 
@@ -376,10 +395,10 @@ def _rated(model: SimilarityModel, likes: Likes) -> _Rated:
     for row in dislike:
         weight.pop(row, None)  # rated both ways: the dislike (from the ledger) wins
     rows = tuple(weight)
-    return _Rated(rows, np.array([weight[r] for r in rows], dtype=np.float64), tuple(dislike))
+    return _Rated(rows, tuple(weight[r] for r in rows), tuple(dislike))
 
 
-def _allowed(index: PaperIndex, model: SimilarityModel, rated: _Rated, ctx: Against, **kw: Any) -> np.ndarray:
+def _allowed(index: PaperIndex, model: SimilarityModel, rated: _Rated, ctx: Against, **kw: Any) -> Any:
     never: set[str] = set(kw["exclude_ids"])
     for row in (*rated.like, *rated.dislike):
         never.update(model.keys_of(row))  # a liked (or disliked) paper is never sent
@@ -388,24 +407,23 @@ def _allowed(index: PaperIndex, model: SimilarityModel, rated: _Rated, ctx: Agai
         mask &= index.entry_masks(compile_entry(raw, kw["stemming"]))[2]
     for raw in kw["exclude"]:
         mask &= ~index.entry_masks(compile_entry(raw, kw["stemming"]))[2]
-    return _mask_array(mask, len(ctx.cols))
+    return model.kernels.bits(mask, len(ctx.cols))
 
 
-def _similarity(ctx: Against, rated: _Rated, pool: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _similarity(ctx: Against, rated: _Rated, pool: Any) -> tuple[Any, Any]:
     """(the subscriber's similarity per bit, the liked sims rows) over all likes together.
     ``pool``: the papers feedback may come from (dislikes aside: they never lift a paper)."""
+    k = ctx.model.kernels
     sims = ctx.sims(rated.like)
-    score = (rated.weights @ sims) / rated.weights.sum()
+    score = k.weighted_mean(sims, rated.weights)
     prf = PRF_WEIGHT.get(ctx.model.mode, 0.0)
-    n = int(pool.sum())
-    if prf and n > PRF_TOP:
-        candidates = np.where(pool, score, -np.inf)
-        top = np.argpartition(-candidates, PRF_TOP - 1)[:PRF_TOP]
-        score = (score + prf * ctx.pass_sims()[top].mean(axis=0)) / (1.0 + prf)
-    return score.astype(np.float64), sims
+    if prf and k.count(pool) > PRF_TOP:
+        top = k.top(score, pool, PRF_TOP)
+        score = k.blend(score, k.mean_rows(ctx.pass_sims(top)), prf)
+    return score, sims
 
 
-def _learned(ctx: Against, rated: _Rated, score: np.ndarray) -> np.ndarray | None:
+def _learned(ctx: Against, rated: _Rated, score: Any) -> Any:
     """A learned model's scores (on the similarity's scale), from LEARN_MIN ratings on."""
     if len(rated.like) + len(rated.dislike) < LEARN_MIN or not rated.like:
         return None
@@ -417,29 +435,25 @@ class _Picked:
     """What the likes select: ``picked`` bits, their similarity, the liked rows' cosines
     (rows x bits), the order score of each bit and whether a learned model gave it."""
 
-    picked: np.ndarray
-    similarity: np.ndarray
-    liked_sims: np.ndarray
-    ordering: np.ndarray
+    picked: Any
+    similarity: Any
+    liked_sims: Any
+    ordering: Any
     learned: bool
 
 
-def _pick(ctx: Against, rated: _Rated, likes: Likes, allowed: np.ndarray) -> _Picked:
-    width = len(ctx.cols)
-    if not rated.like or not allowed.any():
-        zeros = np.zeros(width)
-        return _Picked(np.zeros(width, dtype=bool), zeros, np.zeros((0, width)), zeros, False)
+def _pick(ctx: Against, rated: _Rated, likes: Likes, allowed: Any) -> _Picked:
+    k, width = ctx.model.kernels, len(ctx.cols)
+    if not rated.like or not k.count(allowed):
+        zeros = k.zeros(width)
+        return _Picked(k.bits(0, width), zeros, k.empty(width), zeros, False)
     model = ctx.model
-    disliked = _mask_array(ctx.index.id_mask({k for r in rated.dislike for k in model.keys_of(r)}), width)
-    similarity, liked_sims = _similarity(ctx, rated, allowed | disliked)
+    disliked = k.bits(ctx.index.id_mask({key for r in rated.dislike for key in model.keys_of(r)}), width)
+    similarity, liked_sims = _similarity(ctx, rated, k.either(allowed, disliked))
     learned = _learned(ctx, rated, similarity)
     ordering = similarity if learned is None else learned
     threshold = likes.threshold if likes.threshold is not None else DEFAULT_THRESHOLD[model.mode]
-    picked = allowed & (similarity >= threshold)
-    top = min(likes.top, int(allowed.sum()))
-    if top > 0:
-        best = np.argpartition(-np.where(allowed, ordering, -np.inf), top - 1)[:top]
-        picked[best] = True
+    picked = k.with_bits(k.at_least(similarity, threshold, allowed), k.top(ordering, allowed, likes.top))
     return _Picked(picked, similarity, liked_sims, ordering, learned is not None)
 
 
@@ -459,11 +473,12 @@ def like_matches(
     papers similar to what ``likes`` likes, pushed down by its dislikes; best first, at
     most ``limit``."""
     ctx = model.against(index)
+    k = model.kernels
     rated = _rated(model, likes)
     allowed = _allowed(
         index, model, rated, ctx, exclude_ids=exclude_ids, require=require, exclude=exclude, stemming=stemming
     )
-    base = np.zeros(len(ctx.cols))
+    base = k.zeros(len(ctx.cols))
     keyword_hits: dict[int, tuple[Hit, ...]] = {}
     for m in keyword_matches:
         bit = ctx.bit_of.get(m.paper.id)
@@ -471,16 +486,15 @@ def like_matches(
             base[bit] = m.score
             keyword_hits[bit] = m.hits
     got = _pick(ctx, rated, likes, allowed)
-    chosen = got.picked.copy()
-    chosen[list(keyword_hits)] = True
+    chosen = k.with_bits(got.picked, list(keyword_hits))
     pushed, disliked_by = _dislikes(ctx, rated, chosen, got.liked_sims, got.learned)
-    order = base + 10.0 * np.where(got.picked, got.ordering, 0.0) - 10.0 * pushed
-    ranked = sorted(np.flatnonzero(chosen).tolist(), key=lambda b: (-order[b], b))[: max(limit, 0)]
+    order = k.combine(base, got.picked, got.ordering, pushed)
+    ranked = sorted(k.true_bits(chosen), key=lambda b: (-order[b], b))[: max(limit, 0)]
     out = []
     for b in ranked:  # explanations for the papers delivered only
         hits = keyword_hits.get(b, ())
         if got.picked[b]:
-            nearest = rated.like[int(np.argmax(got.liked_sims[:, b]))]
+            nearest = rated.like[k.best_row(got.liked_sims, b)]
             hits += (_hit(ctx, nearest, b, float(got.similarity[b]), "like"),)
         if b in disliked_by:
             hits += (_hit(ctx, disliked_by[b][1], b, disliked_by[b][0], "dislike"),)
@@ -489,26 +503,23 @@ def like_matches(
 
 
 def _dislikes(
-    ctx: Against, rated: _Rated, chosen: np.ndarray, liked_sims: np.ndarray, learned: bool
-) -> tuple[np.ndarray, dict[int, tuple[float, int]]]:
+    ctx: Against, rated: _Rated, chosen: Any, liked_sims: Any, learned: bool
+) -> tuple[Any, dict[int, tuple[float, int]]]:
     """The push-down of each bit (>= 0) and, for pushed bits, (cosine, nearest disliked row).
 
     Rocchio, gently: a paper nearer to a disliked paper than to every liked one loses
     ``DISLIKE_WEIGHT`` x the difference (only those: a dislike near the liked topic
     would push the topic itself down). A learned model has the dislikes in its ratings:
     no push on top, only the explanation."""
-    pushed = np.zeros(len(ctx.cols))
-    if not rated.dislike or not chosen.any():
+    k = ctx.model.kernels
+    pushed = k.zeros(len(ctx.cols))
+    if not rated.dislike or not k.count(chosen):
         return pushed, {}
-    sims = ctx.sims(rated.dislike)
-    nearest = np.argmax(sims, axis=0)
-    strongest = np.maximum(sims.max(axis=0), 0.0)
-    liked = np.maximum(liked_sims.max(axis=0), 0.0) if liked_sims.shape[0] else np.zeros(len(ctx.cols))
-    margin = np.where(chosen, np.maximum(strongest - liked, 0.0), 0.0)
+    nearest, strongest, margin = k.dislikes(ctx.sims(rated.dislike), liked_sims, chosen)
     if not learned:
-        pushed = DISLIKE_WEIGHT * margin
+        pushed = k.scaled(margin, DISLIKE_WEIGHT)
     by = {
-        int(b): (round(float(strongest[b]), 3), rated.dislike[int(nearest[b])]) for b in np.flatnonzero(margin > 0.005)
+        b: (round(float(strongest[b]), 3), rated.dislike[nearest[b]]) for b in range(len(ctx.cols)) if margin[b] > 0.005
     }
     return pushed, by
 
