@@ -3,7 +3,8 @@
 The kernel releases the lock when the process dies, however it dies, so there is
 never a stale lock to clean up (unlike a PID file). ``run`` holds it for its
 lifetime; ``send`` holds it for its pass, so a ``send`` while the daemon runs is
-refused, and so is a second daemon.
+refused, and so is a second daemon. On a PostgreSQL ledger (SPEC 6d) the lock is a
+no-op: several senders work together there, coordinated by the ledger's claims.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 
 from newsletter.base.errors import LedgerBusyError, LedgerError
-from newsletter.base.urls import sqlite_only
+from newsletter.base.urls import is_database_url
 
 
 class LedgerLock:
@@ -28,7 +29,8 @@ class LedgerLock:
 
     def acquire(self) -> None:
         ledger = str(self.path.with_name(self.path.name.removesuffix(".lock")))
-        sqlite_only(ledger)  # no lock file made of a postgresql:// state
+        if is_database_url(ledger):
+            return  # PostgreSQL: any number of processes on any hosts (SPEC 6d); no lock file
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)

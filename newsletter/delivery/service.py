@@ -92,7 +92,7 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
@@ -225,6 +225,8 @@ class PassOptions:
     stop: asyncio.Event | None = None
     resumes: Sequence[int] | None = None
     sender: SenderFactory | None = None
+    schedule_key: str | None = None  # several senders (PostgreSQL): the pass's key (default "send")
+    fire_at: datetime | None = None  # ... and its fire (default: the current minute)
 
 
 class SendPass:
@@ -281,15 +283,7 @@ class SendPass:
         return self.summary
 
     def _sender(self) -> Sender:
-        if self.options.sender is not None:
-            return self.options.sender(self.on_result, self.options.stop)
-        return SmtpSender(
-            self.config.smtp,
-            on_result=self.on_result,
-            backoff=self.options.backoff,
-            queue_size=2 * BATCH,
-            stop=self.options.stop,
-        )
+        return _sender_for(self.config, self.options, self.on_result)
 
     # ------------------------------------------------------------------ 1. prepare
 
@@ -517,11 +511,35 @@ async def send_pass(
     the next start of ``send`` or ``run`` finishes it. ``resumes``: the unfinished
     runs this pass takes over (default: all of them when it serves everybody, as
     ``send`` does). ``executor``: the single thread the caller's ledger calls run on
-    (the daemon's), so nobody else touches the connection during the pass."""
+    (the daemon's), so nobody else touches the connection during the pass.
+
+    On a ledger shared by several senders (``state: postgresql://``) the pass is
+    :class:`~newsletter.delivery.claimpass.ClaimPass` (planned once across hosts by
+    ``options.schedule_key`` and ``options.fire_at``, deliveries claimed in batches);
+    the SQLite pass is unchanged."""
     if executor is not None:
-        return await SendPass(config, ledger, options, executor).run()
+        return await _one_pass(config, ledger, options, executor)
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger") as own:
-        return await SendPass(config, ledger, options, own).run()
+        return await _one_pass(config, ledger, options, own)
+
+
+async def _one_pass(config: Config, ledger: Ledger, options: PassOptions, executor: ThreadPoolExecutor) -> SendSummary:
+    if config.ledger_url is None:
+        return await SendPass(config, ledger, options, executor).run()
+    from newsletter.delivery.claimpass import ClaimPass
+
+    claims = ClaimPass(config, ledger, options, executor, SendSummary())
+    try:
+        return await claims.run(_sender_for(config, options, claims.on_result))
+    finally:
+        if options.progress is not None:
+            options.progress.finish()
+
+
+def _sender_for(config: Config, options: PassOptions, on_result: OnResult) -> Sender:
+    if options.sender is not None:
+        return options.sender(on_result, options.stop)
+    return SmtpSender(config.smtp, on_result=on_result, backoff=options.backoff, queue_size=2 * BATCH, stop=options.stop)
 
 
 def run_send(config: Config, options: PassOptions = PassOptions()) -> SendSummary:

@@ -3,21 +3,27 @@ outcome (:class:`Result`), the counts of a run (:class:`SendStats`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
 Status = Literal["sent", "failed", "pending"]
+CLAIM_EXPIRED = "not sent: claim expired"  # the error of a message whose ``expired`` said so
 
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """One ready message. ``key`` is the caller's handle (the ledger's delivery id)."""
+    """One ready message. ``key`` is the caller's handle (the ledger's delivery id).
+    ``expired``: when given and true, no SMTP transaction may start on it any more (a
+    claim past its self-fencing deadline, SPEC 6d): it comes back ``pending``, error
+    ``not sent: claim expired``."""
 
     key: int
     sender: str
     recipient: str
     message: bytes
     message_id: str = ""
+    expired: Callable[[], bool] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from newsletter.delivery.smtp.classify import (
     ssl_cause,
     tls_hint,
 )
-from newsletter.delivery.smtp.records import Outgoing, Result, SendStats
+from newsletter.delivery.smtp.records import CLAIM_EXPIRED, Outgoing, Result, SendStats
 from newsletter.delivery.smtp.session import Session, plain_extensions
 from newsletter.delivery.smtp.throttle import RateLimiter, Throttle
 
@@ -283,6 +283,8 @@ class SmtpSender:
         await self.throttle.wait(self.stop)
         if self._stopping():
             return Result(item, "pending", attempts, "not sent: shutting down")
+        if item.expired is not None and item.expired():
+            return Result(item, "pending", attempts, CLAIM_EXPIRED)
         return None
 
     async def _retry(self, session: Session, item: Outgoing, exc: Temporary, attempts: int) -> Result | None:

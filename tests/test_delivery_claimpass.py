@@ -1,0 +1,58 @@
+"""The send pass on a shared PostgreSQL ledger (delivery/claimpass.py), through the
+Sender seam (an in-memory transport) on a real PostgreSQL (tests/pgserver.py), real
+digests. Several real processes and a real SMTP server: test_delivery_manyhosts.py."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from newsletter.config import load_config
+from newsletter.delivery.claimpass import fire_minute
+from newsletter.delivery.service import PassOptions, run_send, send_pass
+from newsletter.matching.matcher import plan
+from newsletter.digest.scan import load_digests
+from newsletter.store.postgres import PostgresLedger
+from tests.conftest import settled_copy
+from tests.memsender import MemoryTransport
+from tests.smtpd import EXAMPLE_SUBSCRIBERS, write_config
+
+NO_SERVER = 9  # the discard port: nothing listens, and nothing may try
+
+
+def _config(tmp_path: Path, seeds: dict[str, Path], url: str, *names: str, **top: Any) -> Path:
+    cfg = write_config(tmp_path, NO_SERVER, EXAMPLE_SUBSCRIBERS, state=url, **top)
+    for name in names:
+        settled_copy(seeds[name], tmp_path / "digests")
+    return cfg
+
+
+def test_claimpass_sends_each_planned_email_once_then_nothing_new(
+    tmp_path: Path, seeds: dict[str, Path], pg_url: str
+) -> None:
+    cfg = _config(tmp_path, seeds, pg_url, "000", "001")
+    config = load_config(cfg)
+    transport = MemoryTransport()
+    first = run_send(config, PassOptions(sender=transport))
+    papers = load_digests([seeds["000"], seeds["001"]]).papers
+    planned = {s.email for s, ms in plan(config.subscribers, papers) if ms}
+    assert first.exit_code == 0 and first.sent == len(planned) == len(transport.outbox)
+    assert first.digests_ok == 2
+    assert {m.recipient for m in transport.outbox} == planned
+    for sent in transport.outbox:
+        assert sent.message["To"] and sent.recipient in sent.message["To"]
+        assert "Why" in sent.data.decode() or "matched" in sent.data.decode().lower()
+    again = run_send(load_config(cfg), PassOptions(sender=transport, fire_at=datetime(2030, 1, 1, tzinfo=UTC)))
+    assert (again.sent, again.failed, again.pending) == (0, 0, 0)
+    assert len(transport.outbox) == len(planned)
+    with PostgresLedger.open(pg_url) as ledger:
+        assert ledger.delivery_counts() == {"sent": len(planned), "pending": 0, "failed": 0}
+        status = ledger.claim_status()
+        assert status.finished and status.refused == 0
+
+
+def test_claimpass_fire_minute_rounds_to_the_nearest_minute() -> None:
+    assert fire_minute(datetime(2026, 1, 1, 6, 59, 40, tzinfo=UTC)) == datetime(2026, 1, 1, 7, 0, tzinfo=UTC)
+    assert fire_minute(datetime(2026, 1, 1, 7, 0, 20, tzinfo=UTC)) == datetime(2026, 1, 1, 7, 0, tzinfo=UTC)
