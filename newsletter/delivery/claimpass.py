@@ -146,7 +146,8 @@ class ClaimPass:
         self.committer = Committer(self._write)
         self.renderer: Renderer | None = options.renderer
         self.pass_ref: PassRef | None = None
-        self.held: dict[int, Claim] = {}  # claims handed to the sessions, not yet recorded
+        self.held: dict[int, Claim] = {}  # live claims handed to the sessions, not yet recorded
+        self.fences: dict[int, Claim] = {}  # every claim handed out, until its outcome is written
         self.refused: set[int] = set()
         self.progress = asyncio.Event()
         self.run_id = 0
@@ -244,9 +245,12 @@ class ClaimPass:
             await self.db(lambda lg: lg.record_claimed(self._pass_id, self.owner, outcomes))
             self.summary.cancelled += len(dropped)
         live = [c for c in claims if not suppressions.active(c.email)]
+        taken: dict[str, int] = {}
         for c in live:
             if c.takeover:
-                log.info("delivery %s to %s taken over from %s (its lease expired)", c.id, c.email, c.previous_owner)
+                taken[c.previous_owner or "?"] = taken.get(c.previous_owner or "?", 0) + 1
+        for previous, n in taken.items():
+            log.info("%d deliver%s taken over from %s (its lease expired)", n, "y" if n == 1 else "ies", previous)
         ready = [(c, c.message) for c in live if c.message is not None]
         fresh = await self._render([c for c in live if c.message is None])
         if fresh:
@@ -258,7 +262,7 @@ class ClaimPass:
         out = []
         for c, data in sorted(ready, key=lambda x: x[0].id):
             assert data is not None
-            self.held[c.id] = c
+            self.held[c.id] = self.fences[c.id] = c
             out.append(Outgoing(c.id, c.sender, c.email, data, c.message_id, expired=self._expiry(c.id)))
         return out
 
@@ -318,11 +322,9 @@ class ClaimPass:
 
     async def on_result(self, result: Result) -> None:
         key = result.item.key
-        if key not in self.held:
-            log.warning("delivery %s to %s: claim lost, outcome not recorded", key, result.item.recipient)
-            return
         if result.status == "pending" and result.error == CLAIM_EXPIRED:
             self.held.pop(key, None)  # left claimed: taken over (or by us) once its lease ends
+            self.fences.pop(key, None)
             return
         await self.committer.outcome(result)
         self.progress.set()
@@ -341,7 +343,8 @@ class ClaimPass:
         """The committer's one write: the fenced outcomes, one transaction."""
         outcomes = []
         for r in results:
-            claim = self.held.pop(r.item.key)
+            self.held.pop(r.item.key, None)
+            claim = self.fences.pop(r.item.key)  # even a claim known lost: the write is refused, and counted
             outcomes.append(FencedOutcome.of(claim, r.status, r.attempts, r.error or ""))
         recorded = await self.db(lambda lg: lg.record_claimed(self._pass_id, self.owner, outcomes))
         for refused in recorded.refused:
