@@ -4,16 +4,15 @@ digests. Several real processes and a real SMTP server: test_delivery_manyhosts.
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from newsletter.config import load_config
 from newsletter.delivery.claimpass import fire_minute
-from newsletter.delivery.service import PassOptions, run_send, send_pass
-from newsletter.matching.matcher import plan
+from newsletter.delivery.service import PassOptions, run_send
 from newsletter.digest.scan import load_digests
+from newsletter.matching.matcher import plan
 from newsletter.store.postgres import PostgresLedger
 from tests.conftest import settled_copy
 from tests.memsender import MemoryTransport

@@ -39,7 +39,9 @@ GATE_AFTER = 400  # DATA commands let through before the gate holds every sessio
 def _config(directory: Path, url: str, smtp: SmtpServer, seed: Path) -> Path:
     (directory / "digests").mkdir()
     settled_copy(seed, directory / "digests")
-    subs = [{"email": f"r{i:05d}@example.org", "keywords": ["learning"], "send_empty": True} for i in range(SUBSCRIBERS)]
+    subs = [
+        {"email": f"r{i:05d}@example.org", "keywords": ["learning"], "send_empty": True} for i in range(SUBSCRIBERS)
+    ]
     data: dict[str, Any] = {
         "digests": {"directory": "digests", "settle_seconds": 0},
         "state": url,

@@ -50,6 +50,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -59,8 +60,9 @@ from newsletter.base.clock import SYSTEM, Clock
 from newsletter.base.cron import cron_trigger, timezone
 from newsletter.base.errors import NewsletterError
 from newsletter.config import Config, Subscriber, load_config, load_off_loop, require_secrets
-from newsletter.daemon.schedule import GLOBAL, fetch_missed, jobs_for
+from newsletter.daemon.schedule import GLOBAL, fetch_missed, fire_time, jobs_for
 from newsletter.daemon.watch import SettleTracker
+from newsletter.delivery.claimpass import fire_minute
 from newsletter.delivery.pickup import note_strays
 from newsletter.delivery.service import PassOptions, SendSummary, pick_up_digests, send_pass
 from newsletter.digest import partial_line
@@ -70,6 +72,7 @@ from newsletter.fetch import fetch_sources
 from newsletter.render import Renderer
 from newsletter.store import Ledger, UnfinishedRun
 from newsletter.store.choose import open_ledger
+from newsletter.store.claiming import JOB_PREFIX, PassPlan, owner_id
 from newsletter.web.unsubscribe import UnsubscribeServer
 
 log = logging.getLogger("newsletter.daemon")
@@ -101,6 +104,7 @@ class Daemon:
         self.stopping = asyncio.Event()
         self.fetch_stop = threading.Event()  # ends a fetch's wait between retries
         self.passes = 0
+        self.owner = owner_id()  # this daemon as a claimer of fires (PostgreSQL)
         self._bounces_at: float | None = None  # monotonic time the bounce mailbox was last read
 
     # ------------------------------------------------------------------ scheduling
@@ -143,7 +147,10 @@ class Daemon:
         return [s for s in self.config.subscribers if s.email in wanted]
 
     async def _scheduled(self, key: str) -> None:
-        await self.deliver(self._members(key), reason=key)
+        crons = {job.key: job.cron for job in jobs_for(self.config)}
+        tz = timezone(self.config.schedule.timezone)
+        at = fire_time(crons[key], tz, self.clock.now()) if key in crons else None
+        await self.deliver(self._members(key), reason=key, fire_at=at)
 
     # ------------------------------------------------------------------ work
 
@@ -153,7 +160,12 @@ class Daemon:
         return await asyncio.get_running_loop().run_in_executor(self.ledger_thread, fn, self.ledger, *args)
 
     async def deliver(
-        self, subscribers: Sequence[Subscriber], *, reason: str, resumes: Sequence[int] = ()
+        self,
+        subscribers: Sequence[Subscriber],
+        *,
+        reason: str,
+        resumes: Sequence[int] = (),
+        fire_at: datetime | None = None,
     ) -> SendSummary | None:
         """One pass for ``subscribers`` (pending deliveries of anybody go first)."""
         if self.stopping.is_set() or self.ledger is None:
@@ -163,7 +175,14 @@ class Daemon:
                 return None
             started = time.monotonic()
             try:
-                options = PassOptions(subscribers=subscribers, pick_up=False, stop=self.stopping, resumes=resumes)
+                options = PassOptions(
+                    subscribers=subscribers,
+                    pick_up=False,
+                    stop=self.stopping,
+                    resumes=resumes,
+                    schedule_key=reason,  # PostgreSQL: every host fires, one plans (SPEC 6d)
+                    fire_at=fire_at or fire_minute(self.clock.now()),
+                )
                 summary = await send_pass(self.config, self.ledger, options, executor=self.ledger_thread)
             except NewsletterError as exc:
                 log.error("pass %s failed: %s", reason, exc)
@@ -195,7 +214,7 @@ class Daemon:
 
     async def _fetch(self) -> None:
         """The ``fetch.cron`` job: fetch every source, pick up what came, deliver on arrival."""
-        if self.stopping.is_set():
+        if self.stopping.is_set() or not await self._first_to("fetch"):
             return
         try:
             report = await asyncio.to_thread(fetch_sources, self.config, stop=self.fetch_stop)
@@ -213,6 +232,21 @@ class Daemon:
             new = await self.pick_up(report.written)
             if new and self.config.schedule.on_arrival:
                 await self.deliver(self._members(GLOBAL), reason="on-arrival")
+
+    async def _first_to(self, job: str) -> bool:
+        """True when this process runs ``job`` for the current fire: always on SQLite (one
+        daemon per ledger); on PostgreSQL only the host that claims the fire (a pass
+        ``job:NAME`` without deliveries, planned once across hosts), so that every host
+        fires and one does the work (doubled work would be wasted, never wrong: fetched
+        content is recorded once by its SHA-256)."""
+        if self.config.ledger_url is None or self.ledger is None:
+            return True
+        tz = timezone(self.config.schedule.timezone)
+        key, at = f"{JOB_PREFIX}{job}", fire_time(self.config.fetch.cron, tz, self.clock.now())
+        ref = await self.db(lambda lg: lg.plan_pass(key, at, lambda _: PassPlan((), 0), owner=self.owner))
+        if not ref.planned_here:
+            log.info("%s at %s: done by %s", job, at.isoformat(), ref.planned_by)
+        return bool(ref.planned_here)
 
     async def _fetch_missed(self) -> bool:
         """True when ``fetch.cron`` fired since the last fetch the ledger knows of (the

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, tzinfo
 
 from newsletter.base.clock import SYSTEM, Clock
 from newsletter.base.cron import cron_trigger, timezone
@@ -49,6 +49,28 @@ def next_fire(config: Config, now: datetime | None = None, *, clock: Clock = SYS
     start = now or clock.now().astimezone(tz)
     fires = [cron_trigger(job.cron, tz).get_next_fire_time(None, start) for job in jobs_for(config)]
     return min((f for f in fires if f is not None), default=None)
+
+
+_LOOK_BACK = (60, 3600, 86400, 7 * 86400, 366 * 86400)  # seconds: windows searched for the latest fire
+
+
+def fire_time(cron: str, tz: tzinfo, now: datetime) -> datetime:
+    """The fire of ``cron`` a job started at ``now`` belongs to: its latest scheduled
+    time not after ``now`` (half a second of slack). Every host computes the same
+    datetime for one fire, whatever its clock's offset or how late the scheduler ran
+    it, so several daemons on one PostgreSQL ledger plan it once (SPEC 6d). ``now``
+    itself when the expression never fired in the past year."""
+    trigger = cron_trigger(cron, tz)
+    until = now.astimezone(tz) + timedelta(seconds=0.5)
+    for back in _LOOK_BACK:
+        fire: datetime | None = trigger.get_next_fire_time(None, until - timedelta(seconds=back))
+        if fire is None or fire > until:
+            continue
+        after: datetime | None = fire
+        while after is not None and after <= until:
+            fire, after = after, trigger.get_next_fire_time(after, after + timedelta(microseconds=1))
+        return fire
+    return now
 
 
 def fetch_missed(config: Config, states: Mapping[str, FetchState], *, clock: Clock = SYSTEM) -> bool:

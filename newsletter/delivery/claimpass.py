@@ -119,6 +119,16 @@ def plan_for(config: Config, serve: Sequence[Subscriber], skipped: Sequence[str]
     return plan_fn
 
 
+def _log_takeovers(claims: Sequence[Claim]) -> None:
+    """One line per previous owner whose expired claims this batch took over."""
+    taken: dict[str, int] = {}
+    for c in claims:
+        if c.takeover:
+            taken[c.previous_owner or "?"] = taken.get(c.previous_owner or "?", 0) + 1
+    for previous, n in taken.items():
+        log.info("%d deliver%s taken over from %s (its lease expired)", n, "y" if n == 1 else "ies", previous)
+
+
 def matches_for(sub: Subscriber, papers: Sequence[Paper], likes: Any) -> list[Match]:
     """The planned papers of ``sub`` as matches, best first, with why they matched; a
     paper that no longer matches (the profile changed since planning) comes last."""
@@ -236,6 +246,18 @@ class ClaimPass:
     async def _ready(self, claims: list[Claim]) -> list[Outgoing]:
         """The claims as messages: suppressed addresses recorded failed, the others
         rendered when needed and their bytes stored (fenced) before SMTP."""
+        live = await self._drop_suppressed(claims)
+        _log_takeovers(live)
+        ready = [(c, c.message) for c in live if c.message is not None]
+        ready += await self._attach(await self._render([c for c in live if c.message is None]))
+        out = []
+        for c, data in sorted(ready, key=lambda x: x[0].id):
+            self.held[c.id] = self.fences[c.id] = c
+            out.append(Outgoing(c.id, c.sender, c.email, data, c.message_id, expired=self._expiry(c.id)))
+        return out
+
+    async def _drop_suppressed(self, claims: list[Claim]) -> list[Claim]:
+        """Claims to addresses suppressed meanwhile are recorded failed ``unsubscribed``."""
         suppressions = await self.db(lambda lg: lg.suppressions())
         dropped = [c for c in claims if suppressions.active(c.email)]
         if dropped:
@@ -244,27 +266,17 @@ class ClaimPass:
             outcomes = [FencedOutcome.of(c, "failed", 0, "unsubscribed") for c in dropped]
             await self.db(lambda lg: lg.record_claimed(self._pass_id, self.owner, outcomes))
             self.summary.cancelled += len(dropped)
-        live = [c for c in claims if not suppressions.active(c.email)]
-        taken: dict[str, int] = {}
-        for c in live:
-            if c.takeover:
-                taken[c.previous_owner or "?"] = taken.get(c.previous_owner or "?", 0) + 1
-        for previous, n in taken.items():
-            log.info("%d deliver%s taken over from %s (its lease expired)", n, "y" if n == 1 else "ies", previous)
-        ready = [(c, c.message) for c in live if c.message is not None]
-        fresh = await self._render([c for c in live if c.message is None])
-        if fresh:
-            done = await self.db(lambda lg: lg.attach_messages(fresh))
-            for r in done.refused:
-                log.warning("delivery %s: claim lost before sending (fence %s): left to its new owner", r.id, r.fence)
-            kept = set(done.accepted)
-            ready += [(c, data) for c, data in fresh if c.id in kept]
-        out = []
-        for c, data in sorted(ready, key=lambda x: x[0].id):
-            assert data is not None
-            self.held[c.id] = self.fences[c.id] = c
-            out.append(Outgoing(c.id, c.sender, c.email, data, c.message_id, expired=self._expiry(c.id)))
-        return out
+        return [c for c in claims if not suppressions.active(c.email)]
+
+    async def _attach(self, fresh: list[tuple[Claim, bytes]]) -> list[tuple[Claim, bytes]]:
+        """Store the rendered bytes (fenced); those whose claim was lost meanwhile are dropped."""
+        if not fresh:
+            return []
+        done = await self.db(lambda lg: lg.attach_messages(fresh))
+        for r in done.refused:
+            log.warning("delivery %s: claim lost before sending (fence %s): left to its new owner", r.id, r.fence)
+        kept = set(done.accepted)
+        return [(c, data) for c, data in fresh if c.id in kept]
 
     @property
     def _pass_id(self) -> int:
@@ -312,7 +324,7 @@ class ClaimPass:
             claims = list(self.held.values())
             if not claims:
                 continue
-            renewal = await self.db(lambda lg: lg.renew(claims))
+            renewal = await self.db(lambda lg, held: lg.renew(held), claims)
             for c in renewal.renewed:
                 if c.id in self.held:
                     self.held[c.id] = c

@@ -539,7 +539,9 @@ async def _one_pass(config: Config, ledger: Ledger, options: PassOptions, execut
 def _sender_for(config: Config, options: PassOptions, on_result: OnResult) -> Sender:
     if options.sender is not None:
         return options.sender(on_result, options.stop)
-    return SmtpSender(config.smtp, on_result=on_result, backoff=options.backoff, queue_size=2 * BATCH, stop=options.stop)
+    return SmtpSender(
+        config.smtp, on_result=on_result, backoff=options.backoff, queue_size=2 * BATCH, stop=options.stop
+    )
 
 
 def run_send(config: Config, options: PassOptions = PassOptions()) -> SendSummary:

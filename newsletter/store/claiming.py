@@ -63,6 +63,7 @@ from typing import Any, Protocol
 from newsletter.store import NewDelivery
 
 LEASE_SECONDS = 120.0  # `ledger: {lease_seconds}`'s default (SPEC 3)
+JOB_PREFIX = "job:"  # schedule keys of fires that plan no deliveries (the daemon's fetch): never a "current pass"
 
 
 def owner_id() -> str:

@@ -16,6 +16,7 @@ import psycopg
 
 from newsletter.base.addresses import address_key
 from newsletter.store.claiming import (
+    JOB_PREFIX,
     Claim,
     ClaimStatus,
     FencedOutcome,
@@ -207,8 +208,8 @@ class Claims(PgStore):
         advance_horizons(cur, keys, plan.upto)
 
     def current_pass(self) -> PassRef | None:
-        """The latest planned pass, if any."""
-        row = self._one(_PASS + " ORDER BY id DESC LIMIT 1")
+        """The latest planned pass of deliveries, if any (the daemon's ``job:`` fires are not)."""
+        row = self._one(_PASS + " WHERE schedule_key NOT LIKE %s ORDER BY id DESC LIMIT 1", (JOB_PREFIX + "%",))
         return None if row is None else _pass_ref(row)
 
     # ------------------------------------------------------------------ claiming
