@@ -40,6 +40,7 @@ COMMANDS: dict[str, str] = {
     "unsubscribe": "newsletter.cli.subscription_cmd:unsubscribe_command",
     "resubscribe": "newsletter.cli.subscription_cmd:resubscribe_command",
     "feedback": "newsletter.cli.feedback_cmd:feedback_group",
+    "ledger": "newsletter.cli.ledger_cmd:ledger_group",
 }
 
 
