@@ -12,6 +12,7 @@ every subscriber served, one Message-ID per subscriber, duplicates at most
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -25,7 +26,7 @@ import pytest
 import yaml
 
 from newsletter.store.postgres import PostgresLedger
-from tests.conftest import ROOT, settled_copy, wait_for
+from tests.conftest import ROOT, newsletter, settled_copy, wait_for
 from tests.netns import Network, free_subnet
 from tests.pgserver import PgServer
 from tests.smtpd import Faults, SmtpServer
@@ -115,6 +116,13 @@ def test_manyhosts_one_killed_one_frozen_every_subscriber_once(
         assert status.finished and status.takeovers >= 1
         assert status.refused >= 1  # the thawed sender's late outcomes were refused
         assert "late write refused" in logs[1].read_text()
+        shown = newsletter("status", "-c", str(cfg), "--json")
+        assert shown.exit_code == 0, shown.output
+        current = json.loads(shown.output)["pass"]
+        assert current["finished"] and current["counts"]["sent"] == SUBSCRIBERS == current["deliveries"]
+        assert current["holders"] == [] and current["refused"] == status.refused >= 1
+        text = newsletter("status", "-c", str(cfg)).output
+        assert f"late writes refused: {status.refused}" in text and f"{SUBSCRIBERS} sent, 0 claimed" in text
     finally:
         gate.set()
         smtp.stop()

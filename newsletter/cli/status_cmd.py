@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 
@@ -16,6 +16,10 @@ from newsletter.daemon.schedule import next_fire
 from newsletter.digest.guard import one_line
 from newsletter.store import Ledger, iso
 from newsletter.store.choose import open_ledger_readonly
+from newsletter.store.copy import shown
+
+if TYPE_CHECKING:
+    from newsletter.store.claiming import ClaimLedger
 
 
 def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
@@ -77,6 +81,34 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         "quarantined": []
         if ledger is None
         else [{"message": q["message"], "reason": q["reason"], "at": q["at"]} for q in ledger.set_aside("quarantined")],
+        # SPEC 6d (PostgreSQL): the current pass of several senders, who holds claims, takeovers
+        "pass": pass_json(config, ledger),
+    }
+
+
+def pass_json(config: Config, ledger: Ledger | None) -> dict[str, Any] | None:
+    """The current pass on a ledger of several senders (None on SQLite, or before any)."""
+    if config.ledger_url is None or ledger is None:
+        return None
+    status = cast("ClaimLedger", ledger).claim_status()
+    ref = status.current
+    if ref is None:
+        return None
+    return {
+        "id": ref.id,
+        "schedule_key": ref.schedule_key,
+        "fire_at": ref.fire_at.isoformat(timespec="seconds"),
+        "planned_by": ref.planned_by,
+        "planned_at": ref.planned_at.isoformat(timespec="seconds"),
+        "deliveries": ref.deliveries,
+        "finished": status.finished,
+        "counts": status.counts,
+        "holders": [
+            {"owner": h.owner, "claims": h.claims, "expired": h.expired, "until": h.until.isoformat(timespec="seconds")}
+            for h in status.holders
+        ],
+        "takeovers": status.takeovers,  # expired claims taken over by another sender
+        "refused": status.refused,  # late writes of a sender that had lost its claim
     }
 
 
@@ -171,12 +203,15 @@ def status_command(config_path: str, as_json: bool) -> None:
 
 def _echo_status(config: Config, data: dict[str, Any], *, ran: bool) -> None:
     """``status`` for people: the JSON's content as lines."""
-    click.echo(f"ledger: {config.ledger_path}" + ("" if ran else " (no run yet)"))
+    where = shown(config.ledger_url) if config.ledger_url is not None else str(config.ledger_path)
+    click.echo(f"ledger: {where}" + ("" if ran else " (no run yet)"))
     if data["left_out"]:
         click.echo(f"left out: {plural(len(data['left_out']), 'subscriber')} (fix them; check lists every problem)")
         for left in config.left_out:
             click.echo(f"  {left}")
     _echo_deliveries(data)
+    if data["pass"] is not None:
+        _echo_pass(data["pass"])
     _echo_first(
         f"bounce reports ignored: {len(data['ignored_reports'])}",
         [f"{r['report_id']} ({r['at']}): {r['reason']}" for r in data["ignored_reports"]],
@@ -213,6 +248,21 @@ def _echo_deliveries(data: dict[str, Any]) -> None:
     click.echo(f"bounced: {plural(len(data['bounced']), 'address', 'addresses')} suppressed")
     for b in data["bounced"]:
         click.echo(f"  bounced {b['email']}: {b['reason']} since {b['since']}")
+
+
+def _echo_pass(p: dict[str, Any]) -> None:
+    """The current pass of several senders: its state, its claims, takeovers, late writes."""
+    state = "finished" if p["finished"] else "running"
+    c = p["counts"]
+    click.echo(
+        f"pass: {p['schedule_key']} at {p['fire_at']}, planned by {p['planned_by']}: {p['deliveries']} deliveries, "
+        f"{state} ({c.get('sent', 0)} sent, {c.get('claimed', 0)} claimed, {c.get('pending', 0)} pending, "
+        f"{c.get('failed', 0)} failed)"
+    )
+    for h in p["holders"]:
+        expired = f", {h['expired']} expired (awaiting a takeover)" if h["expired"] else ""
+        click.echo(f"  claims held by {h['owner']}: {h['claims']} until {h['until']}{expired}")
+    click.echo(f"  taken over after a lease expired: {p['takeovers']}; late writes refused: {p['refused']}")
 
 
 def _echo_first(title: str, lines: list[str], limit: int = 50) -> None:
