@@ -14,8 +14,9 @@ import psycopg
 import pytest
 
 from newsletter.base.errors import ConfigError, LedgerConnectionLost, LedgerError
-from newsletter.base.urls import is_database_url, redact_url
+from newsletter.base.urls import is_database_url
 from newsletter.config import load_config, require_secrets
+from newsletter.store import SqliteLedger
 from newsletter.store.choose import open_ledger, open_ledger_readonly
 from newsletter.store.postgres import SCHEMA_VERSION, PostgresLedger
 from tests.claimworkers import migrate_worker
@@ -207,19 +208,19 @@ def test_postgres_state_password_env_opens(tmp_path: Path, pg_server: PgServer, 
         assert ledger.last_digest_id() == 0
 
 
-def test_postgres_commands_not_wired_yet_refuse_clearly(tmp_path: Path, pg_url: str) -> None:
-    """Until every command opens the ledger through newsletter.store.choose, one that
-    still opens the SQLite ledger refuses a URL in one line (exit 2) and never makes a
-    file or directory out of it."""
+def test_postgres_send_takes_no_lock_file_and_makes_no_file_of_the_url(tmp_path: Path, pg_url: str) -> None:
+    """On PostgreSQL the single-instance lock is a no-op (several senders, SPEC 6d):
+    ``send`` runs, and never makes a lock file, a file or a directory out of the URL."""
     config = write_config(tmp_path, f"state: {pg_url}\n")
     before = set(os.listdir(tmp_path))
     check = newsletter("check", "-c", str(config))
     assert check.exit_code == 0 and f"ledger:      PostgreSQL {pg_url}" in check.output
     sent = newsletter("send", "-c", str(config))
-    assert sent.exit_code == 2
-    assert f"{redact_url(pg_url)}: state: names a PostgreSQL ledger, which this command does not use yet" in sent.output
+    assert sent.exit_code == 0, sent.output
     assert set(os.listdir(tmp_path)) == before
     assert not Path("postgresql:").exists()
+    with pytest.raises(LedgerError, match="does not use yet"):
+        SqliteLedger.open(Path(pg_url))  # the SQLite ledger itself still refuses a URL
 
 
 def test_postgres_test_server_runs_as_postgres_user(pg_server: PgServer) -> None:
