@@ -13,6 +13,7 @@ from bench import (
     bench_parse,
     bench_relevance,
     bench_render,
+    bench_senders,
     bench_similarity,
     bench_web,
 )
@@ -30,6 +31,7 @@ def main() -> None:
         bench_delivery,
         bench_web,
         bench_claims,
+        bench_senders,
     ):
         started = time.perf_counter()
         module.run()

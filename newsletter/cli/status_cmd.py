@@ -81,8 +81,7 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         "quarantined": []
         if ledger is None
         else [{"message": q["message"], "reason": q["reason"], "at": q["at"]} for q in ledger.set_aside("quarantined")],
-        # SPEC 6d (PostgreSQL): the current pass of several senders, who holds claims, takeovers
-        "pass": pass_json(config, ledger),
+        "pass": pass_json(config, ledger),  # SPEC 6d: several senders' current pass
     }
 
 

@@ -73,7 +73,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CLAIM_BATCH = 32  # deliveries per claim (one statement, one commit)
+CLAIM_BATCH = 32  # deliveries per claim at most (one statement, one commit); 2 per SMTP session
 MAX_WAIT = 1.0  # seconds between looks at a pass that has nothing claimable but is not finished
 SEND_KEY = "send"  # the schedule key of a manual `send`
 
@@ -152,6 +152,9 @@ class ClaimPass:
         self.summary = summary
         self.owner = owner_id()
         self.lease = config.ledger.lease_seconds
+        # claimed ahead of the sessions: a few per session, so that a slow relay does not
+        # leave one sender sitting on claims the others could send
+        self.batch = max(1, min(CLAIM_BATCH, 2 * config.smtp.connections))
         self.margin = margin_for(config)
         self.committer = Committer(self._write)
         self.renderer: Renderer | None = options.renderer
@@ -227,7 +230,7 @@ class ClaimPass:
         assert self.pass_ref is not None
         pass_id, stop = self.pass_ref.id, self.options.stop
         while stop is None or not stop.is_set():
-            claims: list[Claim] = await self.db(lambda lg: lg.claim(pass_id, self.owner, CLAIM_BATCH, self.lease))
+            claims: list[Claim] = await self.db(lambda lg: lg.claim(pass_id, self.owner, self.batch, self.lease))
             if not claims:
                 if await self.db(lambda lg: lg.pass_finished(pass_id)):
                     return

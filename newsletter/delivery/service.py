@@ -530,17 +530,18 @@ async def _one_pass(config: Config, ledger: Ledger, options: PassOptions, execut
 
     claims = ClaimPass(config, ledger, options, executor, SendSummary())
     try:
-        return await claims.run(_sender_for(config, options, claims.on_result))
+        queue = config.smtp.connections  # what is queued is claimed: little ahead of the sessions
+        return await claims.run(_sender_for(config, options, claims.on_result, queue_size=queue))
     finally:
         if options.progress is not None:
             options.progress.finish()
 
 
-def _sender_for(config: Config, options: PassOptions, on_result: OnResult) -> Sender:
+def _sender_for(config: Config, options: PassOptions, on_result: OnResult, *, queue_size: int = 2 * BATCH) -> Sender:
     if options.sender is not None:
         return options.sender(on_result, options.stop)
     return SmtpSender(
-        config.smtp, on_result=on_result, backoff=options.backoff, queue_size=2 * BATCH, stop=options.stop
+        config.smtp, on_result=on_result, backoff=options.backoff, queue_size=queue_size, stop=options.stop
     )
 
 
