@@ -57,7 +57,6 @@ from newsletter.delivery.commit import Batch, Committer
 from newsletter.delivery.pickup import note_strays, pick_up_digests
 from newsletter.delivery.plan import compute_deliveries
 from newsletter.delivery.smtp import Outgoing, Result, SendStats
-from newsletter.delivery.smtp.records import CLAIM_EXPIRED
 from newsletter.digest import Paper, unique_papers
 from newsletter.matching import Match
 from newsletter.matching.likes import like_state_of
@@ -76,6 +75,7 @@ log = logging.getLogger(__name__)
 CLAIM_BATCH = 32  # deliveries per claim at most (one statement, one commit); 2 per SMTP session
 MAX_WAIT = 1.0  # seconds between looks at a pass that has nothing claimable but is not finished
 SEND_KEY = "send"  # the schedule key of a manual `send`
+NOT_SENT = "not sent:"  # the error of a message the SMTP sender never tried (its claim is left to expire)
 
 
 def fire_minute(now: datetime | None = None) -> datetime:
@@ -337,8 +337,10 @@ class ClaimPass:
 
     async def on_result(self, result: Result) -> None:
         key = result.item.key
-        if result.status == "pending" and result.error == CLAIM_EXPIRED:
-            self.held.pop(key, None)  # left claimed: taken over (or by us) once its lease ends
+        if result.status == "pending" and (result.error or "").startswith(NOT_SENT):
+            # never tried (claim expired, shutting down, delivery stopped): left claimed, so
+            # another sender takes it over in THIS pass once its lease ends
+            self.held.pop(key, None)
             self.fences.pop(key, None)
             return
         await self.committer.outcome(result)
