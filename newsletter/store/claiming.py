@@ -7,12 +7,14 @@ What is guaranteed, and what the caller must do for it:
 
 1. **One plan per fire.** :meth:`ClaimLedger.plan_pass` plans a pass for
    ``(schedule_key, fire_at)`` at most once across all processes and hosts: a
-   transaction-level advisory lock per schedule makes the others wait, and the
-   unique key ``passes(schedule_key, fire_at)`` refuses a second plan even without
-   it. The pass row and all its delivery rows commit in one transaction: a planner
-   that dies mid-plan leaves nothing (another plans). ``plan_fn`` runs inside that
-   transaction and must only read the ledger (it sees a consistent state: no digest
-   or horizon moves under it from another planner of the same schedule).
+   transaction-level advisory lock (one for all schedules: planners of two passes at
+   once, a fire and a ``send``, would each plan the same new papers for the same
+   subscriber) makes the others wait, and the unique key ``passes(schedule_key,
+   fire_at)`` refuses a second plan even without it. The pass row and all its
+   delivery rows commit in one transaction: a planner that dies mid-plan leaves
+   nothing (another plans). ``plan_fn`` runs inside that transaction and must only
+   read the ledger (it sees a consistent state: no digest or horizon moves under it
+   from another planner).
 2. **Exclusive claims.** :meth:`ClaimLedger.claim` hands out deliveries with
    ``FOR UPDATE SKIP LOCKED``: two claimers never get the same row at once. Each
    claim is stamped with its owner, a new fencing number (a sequence: larger than

@@ -174,7 +174,9 @@ class Claims(PgStore):
 
     def _plan(self, schedule_key: str, fire_at: datetime, plan_fn: Callable[[Any], PassPlan], owner: str) -> PassRef:
         with self._tx() as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (PLAN_LOCKS, schedule_key))
+            # ONE planner at a time, whatever the schedule: two passes planned at once (a fire
+            # and a `send`) would each see the other's subscribers as not yet served
+            cur.execute("SELECT pg_advisory_xact_lock(%s, 0)", (PLAN_LOCKS,))
             cur.execute(_PASS + " WHERE schedule_key = %s AND fire_at = %s", (schedule_key, fire_at))
             found = cur.fetchone()
             if found is not None:
