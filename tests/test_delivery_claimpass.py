@@ -4,17 +4,21 @@ digests. Several real processes and a real SMTP server: test_delivery_manyhosts.
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from newsletter.config import load_config
-from newsletter.delivery.claimpass import fire_minute
+from newsletter.delivery.claimpass import fire_minute, plan_for
+from newsletter.delivery.pickup import pick_up_digests
 from newsletter.delivery.service import PassOptions, run_send
 from newsletter.digest.scan import load_digests
 from newsletter.matching.matcher import plan
 from newsletter.store.postgres import PostgresLedger
-from tests.conftest import settled_copy, text_of
+from tests.conftest import settled_copy, text_of, wait_for
 from tests.memsender import MemoryTransport
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, write_config
 
@@ -105,3 +109,40 @@ def test_claimpass_email_is_the_single_machine_email(tmp_path: Path, seeds: dict
         assert one.message["Message-ID"] == other.message["Message-ID"]
         assert one.message["Subject"] == other.message["Subject"]
         assert text_of(one.message) == text_of(other.message)
+
+
+def test_claimpass_two_schedules_planned_at_once_plan_each_paper_once(
+    tmp_path: Path, seeds: dict[str, Path], pg_url: str
+) -> None:
+    """A fire and a ``send`` planned at the same moment: the second planner waits for the
+    first (seen waiting on the database's lock, not by a timer) and plans nothing twice."""
+    cfg = _config(tmp_path, seeds, pg_url, "000")
+    config = load_config(cfg)
+    with PostgresLedger.open(pg_url) as ledger:
+        ledger.register_subscribers([s.email for s in config.subscribers])  # before: the digest is new to them
+        pick_up_digests(config, ledger)
+    at = datetime(2030, 1, 1, 7, tzinfo=UTC)
+    plan_fn = plan_for(config, config.subscribers, [], "2030-01-01")
+    second: dict[str, Any] = {}
+
+    def plan_second() -> None:
+        with PostgresLedger.open(pg_url) as other:
+            second["ref"] = other.plan_pass("send", at, plan_fn, owner="b")
+
+    def plan_while_another_waits(ledger: Any) -> Any:
+        thread = threading.Thread(target=plan_second)
+        thread.start()
+        second["thread"] = thread
+        with psycopg.connect(pg_url, autocommit=True) as watch:
+            wait_for(
+                lambda: watch.execute("SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").fetchone(),
+                30,
+                "the second planner waiting",
+            )
+        assert "ref" not in second
+        return plan_fn(ledger)
+
+    with PostgresLedger.open(pg_url) as ledger:
+        first = ledger.plan_pass("global", at, plan_while_another_waits, owner="a")
+    second["thread"].join(30)
+    assert first.deliveries > 0 and second["ref"].deliveries == 0
