@@ -4,7 +4,9 @@ digests. Several real processes and a real SMTP server: test_delivery_manyhosts.
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from newsletter.config import load_config
 from newsletter.delivery.claimpass import fire_minute, plan_for
 from newsletter.delivery.pickup import pick_up_digests
 from newsletter.delivery.service import PassOptions, run_send
+from newsletter.delivery.smtp import Outgoing
 from newsletter.digest.scan import load_digests
 from newsletter.matching.matcher import plan
 from newsletter.store.postgres import PostgresLedger
@@ -146,3 +149,45 @@ def test_claimpass_two_schedules_planned_at_once_plan_each_paper_once(
         first = ledger.plan_pass("global", at, plan_while_another_waits, owner="a")
     second["thread"].join(30)
     assert first.deliveries > 0 and second["ref"].deliveries == 0
+
+
+def test_claimpass_stopped_sender_leaves_its_claims_to_a_takeover_in_the_same_pass(
+    tmp_path: Path, seeds: dict[str, Path], pg_url: str
+) -> None:
+    """A sender stopped (SIGTERM) after claiming: what it never tried stays claimed (not
+    deferred to the next pass), and another sender of the SAME pass takes it over once
+    the lease ends and sends it."""
+    cfg = _config(
+        tmp_path, seeds, pg_url, "000", "001", ledger={"lease_seconds": 1}, smtp={"port": NO_SERVER, "timeout": 0.2}
+    )
+    at = datetime(2030, 1, 1, 7, tzinfo=UTC)
+    stop = asyncio.Event()
+    stopped = MemoryTransport()
+
+    def stopping_at_once(on_result: Any, stop: asyncio.Event | None) -> Any:
+        sender = stopped(on_result, stop)
+
+        class Sender:
+            async def send_all(self, items: AsyncIterable[Outgoing]) -> Any:
+                async def claimed_then_stopped() -> AsyncIterator[Outgoing]:
+                    async for item in items:
+                        assert stop is not None
+                        stop.set()  # SIGTERM once the first batch is claimed
+                        yield item
+
+                return await sender.send_all(claimed_then_stopped())
+
+        return Sender()
+
+    first = run_send(load_config(cfg), PassOptions(sender=stopping_at_once, stop=stop, fire_at=at))
+    assert not stopped.outbox and first.pending > 0
+    with PostgresLedger.open(pg_url) as ledger:
+        status = ledger.claim_status()
+        assert not status.finished and status.counts["claimed"] > 0 and status.counts["pending"] == 0
+    other = MemoryTransport()
+    second = run_send(load_config(cfg), PassOptions(sender=other, fire_at=at))  # joins the same pass
+    assert second.sent == status.counts["claimed"] == len(other.outbox) and first.sent == 0
+    with PostgresLedger.open(pg_url) as ledger:
+        done = ledger.claim_status()
+        assert done.finished and done.takeovers == status.counts["claimed"]
+        assert done.current is not None and status.current is not None and done.current.id == status.current.id
