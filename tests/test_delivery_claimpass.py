@@ -191,3 +191,24 @@ def test_claimpass_stopped_sender_leaves_its_claims_to_a_takeover_in_the_same_pa
         done = ledger.claim_status()
         assert done.finished and done.takeovers == status.counts["claimed"]
         assert done.current is not None and status.current is not None and done.current.id == status.current.id
+
+
+def test_claimpass_subscriber_removed_since_planning_is_dropped_and_the_pass_ends(
+    tmp_path: Path, seeds: dict[str, Path], pg_url: str
+) -> None:
+    cfg = _config(tmp_path, seeds, pg_url, "000", "001")
+    config = load_config(cfg)
+    at = datetime(2030, 1, 1, 7, tzinfo=UTC)
+    with PostgresLedger.open(pg_url) as ledger:
+        ledger.register_subscribers([s.email for s in config.subscribers])
+        pick_up_digests(config, ledger)
+        planned = ledger.plan_pass("send", at, plan_for(config, config.subscribers, [], "2030-01-01"), owner="a")
+    gone = "bob@example.org"
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace(gone, "robert@example.org"), encoding="utf-8")
+    transport = MemoryTransport()
+    summary = run_send(load_config(cfg), PassOptions(sender=transport, fire_at=at))  # joins the planned pass
+    assert summary.sent == planned.deliveries - 1 and not transport.to(gone)
+    with PostgresLedger.open(pg_url) as ledger:
+        [row] = ledger.deliveries(gone)
+        assert (row["status"], row["last_error"]) == ("failed", "no longer subscribed")
+        assert ledger.claim_status().finished

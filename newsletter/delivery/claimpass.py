@@ -164,6 +164,7 @@ class ClaimPass:
         self.refused: set[int] = set()
         self.progress = asyncio.Event()
         self.run_id = 0
+        self.likes: Any = None
 
     async def db(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, self.ledger, *args)
@@ -295,27 +296,38 @@ class ClaimPass:
 
     async def _render(self, claims: list[Claim]) -> list[tuple[Claim, bytes]]:
         """Render claims nobody rendered yet (in this process, between SMTP work)."""
-        if not claims:
+        known = await self._drop_unknown(claims)
+        if not known:
             return []
         subs = {address_key(s.email): s for s in self.config.subscribers}
-        known = [c for c in claims if address_key(c.email) in subs]
-        for c in claims:
-            if address_key(c.email) not in subs:
-                log.warning("%s: not in this host's configuration: its delivery is left to another host", c.email)
         ids = {k for c in known for k in c.paper_ids}
-        members = [subs[address_key(c.email)] for c in known]
-        papers, likes = await self.db(lambda lg: (lg.papers_by_id(ids), like_state_of(lg, members)))
+        papers = await self.db(lambda lg: lg.papers_by_id(ids))
+        if self.likes is None:  # the ledger's feedback and the libraries, read once a pass
+            everyone = list(self.config.subscribers)
+            self.likes = await self.db(lambda lg: like_state_of(lg, everyone))
         if self.renderer is None:
             self.renderer = Renderer(self.config)
         signer = signer_for(self.config)
         out: list[tuple[Claim, bytes]] = []
-        for c, sub in zip(known, members, strict=True):
+        for c in known:
+            sub = subs[address_key(c.email)]
             mine = unique_papers(papers[k] for k in c.paper_ids if k in papers)
-            email = self.renderer.render(sub, matches_for(sub, mine, likes), message_id=c.message_id)
-            data = email.as_bytes()
+            data = self.renderer.render(sub, matches_for(sub, mine, self.likes), message_id=c.message_id).as_bytes()
             out.append((c, data if signer is None else signer.sign(data)))
             await asyncio.sleep(0)  # the SMTP sessions run between renders
         return out
+
+    async def _drop_unknown(self, claims: list[Claim]) -> list[Claim]:
+        """Claims to an address no longer in the configuration (removed since planning)
+        are recorded failed, so that the pass can finish; the others are returned."""
+        keys = {address_key(s.email) for s in self.config.subscribers}
+        unknown = [c for c in claims if address_key(c.email) not in keys]
+        if unknown:
+            for c in unknown:
+                log.warning("%s: no longer in the configuration: its delivery is dropped", c.email)
+            outcomes = [FencedOutcome.of(c, "failed", 0, "no longer subscribed") for c in unknown]
+            await self.db(lambda lg: lg.record_claimed(self._pass_id, self.owner, outcomes))
+        return [c for c in claims if address_key(c.email) in keys]
 
     # ------------------------------------------------------------------ 4. leases, outcomes
 
