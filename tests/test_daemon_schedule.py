@@ -4,11 +4,12 @@ while the daemon was down. No real minute is waited for (tests/fakeclock.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from newsletter.base.cron import timezone
 from newsletter.config import load_config
-from newsletter.daemon.schedule import GLOBAL, fetch_missed, jobs_for, next_fire
+from newsletter.daemon.schedule import GLOBAL, fetch_missed, fire_time, jobs_for, next_fire
 from newsletter.store import FetchState
 from tests.fakeclock import FakeClock
 from tests.smtpd import write_config
@@ -54,3 +55,16 @@ def test_daemon_schedule_fetch_missed_only_once_the_fire_after_the_last_fetch_pa
     assert not fetch_missed(config, fetched, clock=FakeClock(datetime(2026, 11, 17, 6, 29, tzinfo=UTC)))
     assert fetch_missed(config, fetched, clock=FakeClock(datetime(2026, 11, 17, 6, 30, tzinfo=UTC)))
     assert not fetch_missed(config, {}, clock=FakeClock(datetime(2026, 12, 1, tzinfo=UTC)))  # never fetched: wait
+
+
+def test_daemon_schedule_fire_time_is_the_same_on_every_host() -> None:
+    """Several daemons on one PostgreSQL ledger key a fire by its scheduled time: a host
+    whose scheduler ran it late, or whose clock is a bit ahead or behind, gets the same."""
+    tz = timezone("Europe/Berlin")
+    seven = datetime(2026, 11, 17, 7, 0, tzinfo=tz)
+    for late in (0.0, 0.3, 2.5, 3600.0):  # fired on time, a little late, an hour late (a misfire)
+        assert fire_time("0 7 * * *", tz, seven + timedelta(seconds=late)) == seven
+    assert fire_time("0 7 * * *", tz, seven - timedelta(seconds=0.2)) == seven  # a clock slightly behind
+    assert fire_time("0 7 * * *", tz, seven - timedelta(seconds=5)) == seven - timedelta(days=1)
+    assert fire_time("*/2 * * * * *", tz, seven + timedelta(seconds=3.1)) == seven + timedelta(seconds=2)
+    assert fire_time("0 9 * * 1", tz, datetime(2026, 11, 20, 12, tzinfo=tz)) == datetime(2026, 11, 16, 9, tzinfo=tz)
