@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -26,8 +26,8 @@ from tests.memsender import MemoryTransport
 class Lines(logging.Handler):
     """The daemon's log lines, as ``newsletter run`` would write them (message only)."""
 
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
         self.lines: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -39,7 +39,7 @@ class InDaemon:
     daemon: Daemon
     clock: FakeClock
     transport: MemoryTransport | None
-    log: Lines = field(default_factory=Lines)
+    log: Lines
 
     def text(self) -> str:
         return "\n".join(self.log.lines)
@@ -72,13 +72,21 @@ class InDaemon:
 
 @asynccontextmanager
 async def in_daemon(
-    config: Path, *, clock: FakeClock | None = None, transport: MemoryTransport | None = None
+    config: Path,
+    *,
+    clock: FakeClock | None = None,
+    transport: MemoryTransport | None = None,
+    level: int = logging.INFO,
 ) -> AsyncIterator[InDaemon]:
     """The daemon of ``config`` started in this event loop (scheduler paused), closed at
-    the end as SIGTERM would close it."""
+    the end as SIGTERM would close it; its log lines from ``level`` on (``run``'s default
+    ``--log-level info``) in :meth:`InDaemon.text`."""
     clock = clock or FakeClock(datetime.now(UTC))
     rig = InDaemon(
-        Daemon(load_config(config, strict=False), config_path=config, clock=clock, sender=transport), clock, transport
+        Daemon(load_config(config, strict=False), config_path=config, clock=clock, sender=transport),
+        clock,
+        transport,
+        Lines(level),
     )
     logger = logging.getLogger("newsletter")
     old_level = logger.level
