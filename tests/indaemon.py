@@ -10,8 +10,10 @@ signals, the lock, the scheduler firing on its own."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -101,3 +103,13 @@ async def in_daemon(
     finally:
         logger.removeHandler(rig.log)
         logger.setLevel(old_level)
+
+
+async def until(predicate: Callable[[], object], timeout: float, what: str) -> None:
+    """Wait on the event loop (the daemon's tasks go on) until ``predicate()`` holds: the
+    positive event a test waits for, never a bare sleep."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        await asyncio.sleep(0.02)
