@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from newsletter.config import load_config
-from newsletter.daemon.schedule import GLOBAL, jobs_for
+from newsletter.app.schedule import GLOBAL, jobs_for
 from newsletter.digest.scan import load_digests
 from newsletter.matching.matcher import plan
 from newsletter.render.latex import readable

@@ -59,7 +59,7 @@ from newsletter.base.clock import SYSTEM, Clock
 from newsletter.base.cron import cron_trigger, timezone
 from newsletter.base.errors import NewsletterError
 from newsletter.config import Config, Subscriber, load_config, load_off_loop, require_secrets
-from newsletter.daemon.schedule import GLOBAL, fetch_missed, jobs_for
+from newsletter.app.schedule import GLOBAL, fetch_missed, jobs_for
 from newsletter.daemon.watch import SettleTracker
 from newsletter.delivery.pickup import note_strays
 from newsletter.delivery.service import PassOptions, SenderFactory, SendSummary, pick_up_digests, send_pass
