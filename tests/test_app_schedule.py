@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from newsletter.config import load_config
 from newsletter.app.schedule import GLOBAL, fetch_missed, jobs_for, next_fire
+from newsletter.config import load_config
 from newsletter.store import FetchState
 from tests.fakeclock import FakeClock
 from tests.smtpd import write_config

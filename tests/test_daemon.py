@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from newsletter.config import load_config
 from newsletter.app.schedule import GLOBAL, jobs_for
+from newsletter.config import load_config
 from newsletter.digest.scan import load_digests
 from newsletter.matching.matcher import plan
 from newsletter.render.latex import readable

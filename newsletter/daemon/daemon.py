@@ -55,11 +55,11 @@ from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from newsletter.app.schedule import GLOBAL, fetch_missed, jobs_for
 from newsletter.base.clock import SYSTEM, Clock
 from newsletter.base.cron import cron_trigger, timezone
 from newsletter.base.errors import NewsletterError
 from newsletter.config import Config, Subscriber, load_config, load_off_loop, require_secrets
-from newsletter.app.schedule import GLOBAL, fetch_missed, jobs_for
 from newsletter.daemon.watch import SettleTracker
 from newsletter.delivery.pickup import note_strays
 from newsletter.delivery.service import PassOptions, SenderFactory, SendSummary, pick_up_digests, send_pass
@@ -231,7 +231,10 @@ class Daemon:
         """Record the settled new digest files (``paths``: these, known complete);
         returns how many were new and parsed."""
         assert self.ledger is not None
-        ready = list(paths) if paths is not None else self.tracker.ready(digest_files(self.config), now=self.clock.time())
+        if paths is not None:
+            ready = list(paths)
+        else:  # settled on the daemon's clock
+            ready = self.tracker.ready(digest_files(self.config), now=self.clock.time())
         if not ready:
             return 0
         config = self.config
