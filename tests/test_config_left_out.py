@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import NEVER_SOON, settled_copy
+from tests.conftest import NEVER_SOON, newsletter, settled_copy
 from tests.indaemon import in_daemon
 from tests.memsender import MemoryTransport
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, smtp_server, write_config
@@ -66,8 +66,8 @@ def test_subscriber_bad_entries_left_out_everyone_else_delivered_exit_1(tmp_path
         assert "1 subscriber" not in result.stdout and "5 subscribers left out" in result.stdout
 
         # status (text and JSON) says who and why; it changes nothing and exits 0
-        status = run("status", "-c", str(cfg), "--json")
-        assert status.returncode == 0
+        status = newsletter("status", "-c", str(cfg), "--json")
+        assert status.exit_code == 0
         rows = json.loads(status.stdout)["left_out"]
         keywrds = next(i for i, text in enumerate(cfg.read_text().splitlines(), 1) if "keywrds" in text)
         assert {(r["email"], Path(r["file"]).name, r["line"]) for r in rows} == {
@@ -78,7 +78,7 @@ def test_subscriber_bad_entries_left_out_everyone_else_delivered_exit_1(tmp_path
             ("gus@example.org", "gus.yaml", 3),
         }
         assert all(r["error"] for r in rows)
-        text = run("status", "-c", str(cfg)).stdout
+        text = newsletter("status", "-c", str(cfg)).stdout
         assert "left out: 5 subscribers" in text and "carol@example) left out: email: not a valid" in text
 
         # the dry run lists them too, and exits 1 like the pass it shows

@@ -21,7 +21,7 @@ from newsletter.base.errors import DigestParseError
 from newsletter.digest import parse_digest
 from newsletter.digest.guard import MAX_DIGEST_BYTES
 from newsletter.digest.scan import read_digest
-from tests.conftest import settled_copy
+from tests.conftest import newsletter, settled_copy
 from tests.indaemon import in_daemon
 from tests.memsender import MemoryTransport
 from tests.smtpd import smtp_server, write_config
@@ -43,8 +43,9 @@ def old(path: Path) -> None:
 
 
 def status(cfg: Path) -> dict[str, object]:
-    run = cli("status", "-c", str(cfg), "--json")
-    assert run.returncode == 0, run.stderr
+    """``status --json`` in this process (the sends under test are real processes)."""
+    run = newsletter("status", "-c", str(cfg), "--json")
+    assert run.exit_code == 0, run.stderr
     data: dict[str, object] = json.loads(run.stdout)
     return data
 
