@@ -461,15 +461,16 @@ class Daemon:
         assert self.ledger is not None
         self.stopping.set()
         self.fetch_stop.set()
-        if self.scheduler is not None:
-            self.scheduler.pause()
+        scheduler = self.scheduler if self.scheduler is not None and self.scheduler.running else None
+        if scheduler is not None:
+            scheduler.pause()
         # A pass in flight stops taking messages; wait for its SMTP transactions to finish
         # and be recorded BEFORE shutting the scheduler down: APScheduler's
         # AsyncIOExecutor.shutdown cancels running jobs (SPEC 6b).
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.pass_lock.acquire(), self.config.smtp.timeout + 5)
-        if self.scheduler is not None:
-            self.scheduler.shutdown(wait=False)
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
         await self._stop_listener()
         if self.reloading is not None and not self.reloading.done():
             self.reloading.cancel()
