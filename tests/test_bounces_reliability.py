@@ -109,7 +109,7 @@ def mailed_once(
     """A Maildir bounce set-up whose subscribers got one email each: (config, Maildir, mail by recipient)."""
     cfg = bounce_setup(tmp_path, server.port, **bounces)
     settled_copy(seeds["000"], tmp_path / "digests")
-    assert run("send", "-c", str(cfg)).returncode == 0
+    assert newsletter("send", "-c", str(cfg)).exit_code == 0  # the set-up, in this process
     return cfg, tmp_path / "bounces", server.by_recipient()
 
 
@@ -288,7 +288,7 @@ def test_bounce_imap_poison_quarantined_in_a_folder_of_real_dovecot(
             bounces={"imap": {**imap, "username": imapd.user, "password_env": "TEST_IMAP_PASSWORD"}},
         )
         settled_copy(seeds["000"], tmp_path / "digests")
-        assert run("send", "-c", str(cfg)).returncode == 0
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0  # the set-up, in this process
         bob = server.by_recipient()["bob@example.org"][0]
         client = imaplib.IMAP4_SSL(
             imapd.host, imapd.port, ssl_context=ssl.create_default_context(cafile=str(imapd.cert))
@@ -346,7 +346,7 @@ def test_bounce_imap_drop_after_a_report_keeps_what_was_recorded(
     with smtp_server() as server, faulty_imap([]) as imap:
         cfg = imap_config(tmp_path, server.port, imap.port)
         settled_copy(seeds["000"], tmp_path / "digests")
-        assert run("send", "-c", str(cfg)).returncode == 0
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0  # the set-up, in this process
         bob = server.by_recipient()["bob@example.org"][0]
         imap.add(dsn(bob.data, "bob@example.org"))
         imap.add(HUMAN)
