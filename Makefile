@@ -20,7 +20,7 @@ system-deps:
 
 # What CI runs: lint, format check, strict types, then the whole suite.
 test: venv system-deps lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=10
 
 lint: venv
 	$(BIN)/ruff check .

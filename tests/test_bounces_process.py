@@ -4,6 +4,7 @@ address; delivery status notifications read from a real Maildir; `status` and
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -315,32 +316,40 @@ def test_bounce_dsn_in_imap_folder_of_real_dovecot(
         assert wrong.exit_code == 1 and "IMAP login as bounces refused" in wrong.output
 
 
-@pytest.mark.slow
 def test_bounce_daemon_reads_mailbox_every_few_minutes(tmp_path: Path, seeds: dict[str, Path]) -> None:
-    from tests.conftest import daemon, wait_for
+    from tests.indaemon import in_daemon
+    from tests.memsender import MemoryTransport
 
     with smtp_server() as server:
-        cfg = bounce_setup(tmp_path, server.port, every_minutes=0.02)  # every 1.2 s here
+        cfg = bounce_setup(tmp_path, server.port, every_minutes=5)
         add_seeds(cfg, seeds, "000", "001")
         assert newsletter("send", "-c", str(cfg)).exit_code == 0
-        maildir = tmp_path / "bounces"
-        bob = server.by_recipient()["bob@example.org"][0]
-        alice = server.by_recipient()["alice@example.org"][0]
-        drop(maildir, "1.dsn", dsn(bob.data, "bob@example.org"))
-        state = load_config(cfg).ledger_path
+    maildir = tmp_path / "bounces"
+    bob = server.by_recipient()["bob@example.org"][0]
+    alice = server.by_recipient()["alice@example.org"][0]
+    drop(maildir, "1.dsn", dsn(bob.data, "bob@example.org"))
+    state = load_config(cfg).ledger_path
 
-        def suppressed(email: str) -> bool:
-            with SqliteLedger.open(state) as ledger:
-                return ledger.suppression(email) is not None
+    def suppressed(email: str) -> bool:
+        with SqliteLedger.open(state) as ledger:
+            return ledger.suppression(email) is not None
 
-        with daemon(cfg) as proc:
-            wait_for(lambda: suppressed("bob@example.org"), 20, "the report read at start")
-            # a later report: read at the next round, without a restart
+    async def rounds() -> None:
+        async with in_daemon(cfg, transport=MemoryTransport()) as rig:
+            await rig.poll()
+            assert suppressed("bob@example.org")  # the report read at start
+            # a later report: read at the round after five minutes, without a restart
             drop(maildir, "2.dsn", dsn(alice.data, "alice@example.org", report_id="<dsn-2@mx>"))
-            wait_for(lambda: suppressed("alice@example.org"), 20, "the report read a round later")
-            assert proc.stop() == 0
-        assert list((maildir / "new").iterdir()) == []
-        assert not suppressed("chen@example.org")
+            rig.advance(299)
+            await rig.poll()
+            assert not suppressed("alice@example.org")  # not due yet
+            rig.advance(1)
+            await rig.poll()
+            assert suppressed("alice@example.org")
+
+    asyncio.run(rounds())
+    assert list((maildir / "new").iterdir()) == []
+    assert not suppressed("chen@example.org")
 
 
 def test_bounce_config_errors_name_key_and_line(tmp_path: Path) -> None:

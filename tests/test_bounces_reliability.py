@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from newsletter.bounces.dsn import MAX_REPORT_BYTES, Report, Unreadable, UnsubscribeRequest, read_message
-from tests.conftest import settled_copy
+from tests.conftest import newsletter, settled_copy
 from tests.imapfaulty import ImapFaults, faulty_imap
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, Received, SmtpServer, smtp_server, write_config
 from tests.test_bounces_process import HUMAN, bounce_setup, drop, dsn
@@ -109,7 +109,7 @@ def mailed_once(
     """A Maildir bounce set-up whose subscribers got one email each: (config, Maildir, mail by recipient)."""
     cfg = bounce_setup(tmp_path, server.port, **bounces)
     settled_copy(seeds["000"], tmp_path / "digests")
-    assert run("send", "-c", str(cfg)).returncode == 0
+    assert newsletter("send", "-c", str(cfg)).exit_code == 0  # the set-up, in this process
     return cfg, tmp_path / "bounces", server.by_recipient()
 
 
@@ -150,10 +150,10 @@ def test_bounce_mailbox_poison_is_quarantined_once_and_the_morning_goes_out(
         (peak,) = [int(x.split()[-1]) for x in result.stderr.splitlines() if x.startswith("peak-rss-kb ")]
         assert peak < 150 * 1024, peak
 
-        status = json.loads(run("status", "-c", str(cfg), "--json").stdout)
+        status = json.loads(newsletter("status", "-c", str(cfg), "--json").stdout)
         reasons = {Path(q["message"]).name: q["reason"] for q in status["quarantined"]}
         assert set(reasons) == set(expected) and all(expected[n] in reasons[n] for n in expected)
-        assert "quarantined (cannot be read): 8" in run("status", "-c", str(cfg)).stdout
+        assert "quarantined (cannot be read): 8" in newsletter("status", "-c", str(cfg)).stdout
 
         # never read again; the next pass delivers to everyone who is still mailed
         again = run("bounces", "-c", str(cfg))
@@ -208,7 +208,7 @@ def test_bounce_forged_reports_suppress_nobody_and_status_says_why(tmp_path: Pat
 
         assert result.returncode == 0, result.stderr
         assert "0 bounces recorded, 3 ignored" in result.stdout
-        status = json.loads(run("status", "-c", str(cfg), "--json").stdout)
+        status = json.loads(newsletter("status", "-c", str(cfg), "--json").stdout)
         assert status["bounced"] == [] and status["suppressed"] == 0
         why = {r["report_id"]: r for r in status["ignored_reports"]}
         assert "did not come back to the VERP address" in why["<forged-1@evil>"]["reason"]
@@ -218,7 +218,7 @@ def test_bounce_forged_reports_suppress_nobody_and_status_says_why(tmp_path: Pat
             "names alice@example.org, but came back to the VERP address of our delivery to bob@example.org"
             in (why["<forged-3@evil>"]["reason"])
         )
-        text = run("status", "-c", str(cfg)).stdout
+        text = newsletter("status", "-c", str(cfg)).stdout
         assert "bounce reports ignored: 3" in text and "<forged-2@evil>" in text
         # every report is moved aside all the same, and read once
         assert not list((maildir / "new").iterdir())
@@ -245,7 +245,7 @@ def test_bounce_without_verp_needs_our_message_id_to_that_very_address(tmp_path:
         result = run("bounces", "-c", str(cfg))
 
         assert "1 bounce recorded, 3 ignored" in result.stdout
-        status = json.loads(run("status", "-c", str(cfg), "--json").stdout)
+        status = json.loads(newsletter("status", "-c", str(cfg), "--json").stdout)
         assert [b["email"] for b in status["bounced"]] == ["bob@example.org"]
         why = {r["report_id"]: r["reason"] for r in status["ignored_reports"]}
         assert "no Message-ID of ours" in why["<a@evil>"]
@@ -288,7 +288,7 @@ def test_bounce_imap_poison_quarantined_in_a_folder_of_real_dovecot(
             bounces={"imap": {**imap, "username": imapd.user, "password_env": "TEST_IMAP_PASSWORD"}},
         )
         settled_copy(seeds["000"], tmp_path / "digests")
-        assert run("send", "-c", str(cfg)).returncode == 0
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0  # the set-up, in this process
         bob = server.by_recipient()["bob@example.org"][0]
         client = imaplib.IMAP4_SSL(
             imapd.host, imapd.port, ssl_context=ssl.create_default_context(cafile=str(imapd.cert))
@@ -346,7 +346,7 @@ def test_bounce_imap_drop_after_a_report_keeps_what_was_recorded(
     with smtp_server() as server, faulty_imap([]) as imap:
         cfg = imap_config(tmp_path, server.port, imap.port)
         settled_copy(seeds["000"], tmp_path / "digests")
-        assert run("send", "-c", str(cfg)).returncode == 0
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0  # the set-up, in this process
         bob = server.by_recipient()["bob@example.org"][0]
         imap.add(dsn(bob.data, "bob@example.org"))
         imap.add(HUMAN)
@@ -356,7 +356,7 @@ def test_bounce_imap_drop_after_a_report_keeps_what_was_recorded(
 
         assert result.returncode == 1 and "connection lost during FETCH" in result.stderr
         assert "Traceback" not in result.stderr
-        status = json.loads(run("status", "-c", str(cfg), "--json").stdout)
+        status = json.loads(newsletter("status", "-c", str(cfg), "--json").stdout)
         assert [b["email"] for b in status["bounced"]] == ["bob@example.org"]  # recorded before the drop
         assert imap.uids("Processed") and status["quarantined"] == []  # a dropped connection quarantines nothing
 

@@ -7,7 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
-from tests.conftest import run_cli, settled_copy
+from tests.conftest import newsletter, run_cli, settled_copy
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, Faults, free_port, smtp_server, write_config
 
 ISO_LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d (DEBUG|INFO|WARNING|ERROR) \S+: ")
@@ -87,7 +87,7 @@ def test_send_names_files_that_are_not_digests_once(tmp_path: Path, seeds: dict[
         (digests / "download").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")  # no extension: its bytes
         (digests / "notes.rst").write_text("my reading notes\n")  # text: not named
         shutil.copy(digests / "paper.pdf", digests / ".hidden.pdf")  # hidden: never looked at
-        dry = run_cli("send", "-c", str(cfg), "--dry-run")
+        dry = newsletter("send", "-c", str(cfg), "--dry-run")  # in this process: the cron runs below are real
         assert f"{digests / 'paper.pdf'}: not a digest (a PDF), ignored" in dry.stdout
         assert f"{digests / 'download'}: not a digest (an image), ignored" in dry.stdout
         assert "notes.rst" not in dry.stdout and ".hidden" not in dry.stdout
@@ -100,6 +100,6 @@ def test_send_names_files_that_are_not_digests_once(tmp_path: Path, seeds: dict[
         assert len(server.received) == 3
         second = run_cli("send", "-c", str(cfg))  # said once: the next cron run is quiet again
         assert (second.returncode, second.stdout, second.stderr) == (0, "", "")
-        status = run_cli("status", "-c", str(cfg))  # status and --dry-run name them every time
+        status = newsletter("status", "-c", str(cfg))  # status and --dry-run name them every time
         assert f"{digests / 'paper.pdf'}: not a digest (a PDF), ignored" in status.stdout
-        assert "not a digest" in run_cli("send", "-c", str(cfg), "--dry-run").stdout
+        assert "not a digest" in newsletter("send", "-c", str(cfg), "--dry-run").stdout

@@ -8,7 +8,6 @@ reload that finds one. Real aiosmtpd, real files, real processes."""
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import NEVER_SOON, daemon, settled_copy, wait_for
+from tests.conftest import NEVER_SOON, newsletter, settled_copy
+from tests.indaemon import in_daemon
+from tests.memsender import MemoryTransport
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, smtp_server, write_config
 
 GOOD = ["alice@example.org", "bob@example.org", "chen@example.org"]
@@ -65,8 +66,8 @@ def test_subscriber_bad_entries_left_out_everyone_else_delivered_exit_1(tmp_path
         assert "1 subscriber" not in result.stdout and "5 subscribers left out" in result.stdout
 
         # status (text and JSON) says who and why; it changes nothing and exits 0
-        status = run("status", "-c", str(cfg), "--json")
-        assert status.returncode == 0
+        status = newsletter("status", "-c", str(cfg), "--json")
+        assert status.exit_code == 0
         rows = json.loads(status.stdout)["left_out"]
         keywrds = next(i for i, text in enumerate(cfg.read_text().splitlines(), 1) if "keywrds" in text)
         assert {(r["email"], Path(r["file"]).name, r["line"]) for r in rows} == {
@@ -77,7 +78,7 @@ def test_subscriber_bad_entries_left_out_everyone_else_delivered_exit_1(tmp_path
             ("gus@example.org", "gus.yaml", 3),
         }
         assert all(r["error"] for r in rows)
-        text = run("status", "-c", str(cfg)).stdout
+        text = newsletter("status", "-c", str(cfg)).stdout
         assert "left out: 5 subscribers" in text and "carol@example) left out: email: not a valid" in text
 
         # the dry run lists them too, and exits 1 like the pass it shows
@@ -136,42 +137,41 @@ def test_subscriber_duplicate_is_left_out_the_first_definition_served(tmp_path: 
         assert msg.rcpt_tos == ["alice@example.org"]
 
 
-@pytest.mark.slow
-def test_subscriber_daemon_reload_with_one_bad_subscriber_keeps_serving_the_others(
+@pytest.mark.asyncio
+async def test_subscriber_daemon_reload_with_one_bad_subscriber_keeps_serving_the_others(
     tmp_path: Path, seeds: dict[str, Path]
 ) -> None:
-    with smtp_server() as server:
-        cfg = write_config(
-            tmp_path,
-            server.port,
-            EXAMPLE_SUBSCRIBERS[:2],
-            subscribers_dir="people",
-            schedule={"cron": NEVER_SOON, "timezone": "UTC", "on_arrival": True},
-        )
-        people = tmp_path / "people"
-        people.mkdir()
-        with daemon(cfg) as proc:
-            (people / "carol.yaml").write_text("email: carol@example\nkeywords: [learning]\n")
-            (people / "dan.yaml").write_text("email: dan@example.org\nkeywords: [learning]\n")
-            proc.proc.send_signal(signal.SIGHUP)
-            wait_for(lambda: "configuration reloaded: 3 subscribers" in proc.text(), 30, "the reload")
-            assert "reload refused" not in proc.text()
-            assert f"{people / 'carol.yaml'}:1: subscriber (carol@example) left out: email:" in proc.text()
-            settled_copy(seeds["001"], tmp_path / "digests")
-            wait_for(lambda: len(server.received) >= 3, 30, "the on-arrival pass")
-            wait_for(lambda: "pass on-arrival:" in proc.text(), 30, "the pass line")
-            assert proc.stop() == 0
-        assert sorted(server.by_recipient()) == ["alice@example.org", "bob@example.org", "dan@example.org"]
+    cfg = write_config(
+        tmp_path,
+        1,
+        EXAMPLE_SUBSCRIBERS[:2],
+        subscribers_dir="people",
+        schedule={"cron": NEVER_SOON, "timezone": "UTC", "on_arrival": True},
+    )
+    people = tmp_path / "people"
+    people.mkdir()
+    transport = MemoryTransport()
+    async with in_daemon(cfg, transport=transport) as rig:
+        (people / "carol.yaml").write_text("email: carol@example\nkeywords: [learning]\n")
+        (people / "dan.yaml").write_text("email: dan@example.org\nkeywords: [learning]\n")
+        await rig.daemon.reload_config()  # what SIGHUP runs
+        assert "configuration reloaded: 3 subscribers" in rig.text()
+        assert "reload refused" not in rig.text()
+        assert f"{people / 'carol.yaml'}:1: subscriber (carol@example) left out: email:" in rig.text()
+        settled_copy(seeds["001"], tmp_path / "digests")
+        await rig.poll()
+    assert rig.passes("on-arrival") == 1
+    assert sorted(m.recipient for m in transport.outbox) == ["alice@example.org", "bob@example.org", "dan@example.org"]
 
 
-@pytest.mark.slow
-def test_subscriber_daemon_starts_with_a_bad_subscriber(tmp_path: Path, seeds: dict[str, Path]) -> None:
-    with smtp_server() as server:
-        subs = [*EXAMPLE_SUBSCRIBERS[:1], {"email": "not an address", "keywords": ["learning"]}]
-        cfg = write_config(tmp_path, server.port, subs, schedule={"cron": NEVER_SOON, "on_arrival": True})
-        with daemon(cfg) as proc:
-            assert f"{cfg}:" in proc.text() and "(not an address) left out: subscribers[1].email:" in proc.text()
-            settled_copy(seeds["001"], tmp_path / "digests")
-            wait_for(lambda: "pass on-arrival:" in proc.text(), 30, "the on-arrival pass")
-            assert proc.stop() == 0
-        assert [m.rcpt_tos for m in server.received] == [["alice@example.org"]]
+@pytest.mark.asyncio
+async def test_subscriber_daemon_starts_with_a_bad_subscriber(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    subs = [*EXAMPLE_SUBSCRIBERS[:1], {"email": "not an address", "keywords": ["learning"]}]
+    cfg = write_config(tmp_path, 1, subs, schedule={"cron": NEVER_SOON, "on_arrival": True})
+    transport = MemoryTransport()
+    async with in_daemon(cfg, transport=transport) as rig:
+        assert f"{cfg}:" in rig.text() and "(not an address) left out: subscribers[1].email:" in rig.text()
+        settled_copy(seeds["001"], tmp_path / "digests")
+        await rig.poll()
+    assert rig.passes("on-arrival") == 1
+    assert [m.recipient for m in transport.outbox] == ["alice@example.org"]

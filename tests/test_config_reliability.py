@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import aiohttp
@@ -22,7 +21,7 @@ from newsletter.base.errors import ConfigError
 from newsletter.config import load_config
 from newsletter.daemon.daemon import Daemon
 from newsletter.store import SqliteLedger
-from tests.conftest import NEVER_SOON, daemon, wait_for
+from tests.conftest import NEVER_SOON
 from tests.smtpd import Faults, free_port, smtp_server, write_config
 
 
@@ -174,10 +173,13 @@ def test_serve_reload_parses_off_the_event_loop(tmp_path: Path, monkeypatch: pyt
     assert seen == [True]
 
 
-@pytest.mark.slow
-def test_config_sighup_during_a_pass_reloads_without_touching_the_ledger_from_the_loop(
+@pytest.mark.asyncio
+async def test_config_sighup_during_a_pass_reloads_without_touching_the_ledger_from_the_loop(
     tmp_path: Path, seeds: dict[str, Path]
 ) -> None:
+    from tests.conftest import settled_copy
+    from tests.indaemon import in_daemon, until
+
     people = [{"email": f"reader{i:02d}@example.org", "keywords": ["learning"]} for i in range(20)]
     with smtp_server(Faults(slow=0.3)) as server:
         cfg = write_config(
@@ -187,19 +189,20 @@ def test_config_sighup_during_a_pass_reloads_without_touching_the_ledger_from_th
             smtp={"connections": 2},
             schedule={"cron": NEVER_SOON, "timezone": "UTC", "on_arrival": True},
         )
-        with daemon(cfg) as proc:
-            (tmp_path / "digests" / "000.txt").write_bytes(seeds["000"].read_bytes())
-            wait_for(lambda: len(server.received) >= 2, 30, "a pass under way")
+        async with in_daemon(cfg) as rig:
+            settled_copy(seeds["000"], tmp_path / "digests")
+            polling = asyncio.ensure_future(rig.poll())  # the on-arrival pass
+            await until(lambda: len(server.received) >= 2, 30, "a pass under way")
             data = yaml.safe_load(cfg.read_text())
             data["subscribers"].append({"email": "late@example.org", "keywords": ["learning"]})
             cfg.write_text(yaml.safe_dump(data, sort_keys=False))
-            for _ in range(3):
-                proc.proc.send_signal(signal.SIGHUP)
-                time.sleep(0.2)
-            wait_for(lambda: "configuration reloaded: 21 subscribers" in proc.text(), 20, "the reload")
-            wait_for(lambda: len(server.received) >= len(people), 30, "the pass to finish")
-            assert proc.stop() == 0
-        log = proc.text()
+            for _ in range(3):  # what three SIGHUPs in a row run: one reload
+                rig.daemon.reload()
+            await until(lambda: "configuration reloaded: 21 subscribers" in rig.text(), 20, "the reload")
+            await polling
+            assert len(server.received) >= len(people)
+        log = rig.text()
+    assert log.count("configuration reloaded") == 1
     assert "Traceback" not in log and "within a transaction" not in log and "reload refused" not in log
     with SqliteLedger.open(load_config(cfg).ledger_path) as ledger:
         assert "late@example.org" in ledger.horizons(["late@example.org"])  # registered at the reload

@@ -1,29 +1,27 @@
-"""`newsletter run`: the real daemon process against a real SMTP server and ledger.
-
-The schedules here fire every two seconds (a 6-field cron with seconds).
-"""
+"""The daemon (daemon/daemon.py) in this process, on a clock the test sets
+(tests/indaemon.py): jobs fire when the test says, the poller runs one round at a time,
+passes go to the in-memory transport. Nothing waits for a real cron minute; the real
+process, its signals and its scheduler firing on its own are in test_daemon_process.py."""
 
 from __future__ import annotations
 
-import re
-import shutil
-import signal
-import subprocess
-import sys
-import threading
-import time
+import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import yaml
 
+from newsletter.app.schedule import GLOBAL, jobs_for
 from newsletter.config import load_config
 from newsletter.digest.scan import load_digests
 from newsletter.matching.matcher import plan
 from newsletter.render.latex import readable
-from newsletter.store import SqliteLedger
-from tests.conftest import EVERY_2S, NEVER_SOON, daemon, wait_for
-from tests.smtpd import Faults, smtp_server, write_config
+from tests.conftest import NEVER_SOON, settled_copy, text_of
+from tests.fakeclock import FakeClock
+from tests.indaemon import in_daemon
+from tests.memsender import MemoryTransport
+from tests.smtpd import write_config
 
 ALICE = {
     "email": "alice@example.org",
@@ -36,141 +34,117 @@ WEEKLY = {
     "keywords": ["self-supervised", "reasoning"],
     "schedule": NEVER_SOON,
 }
+WEEKDAYS_8 = "0 8 * * 1-5"
+MONDAY_7 = datetime(2026, 11, 16, 7, 0, tzinfo=UTC)
 
 
-def ledger_counts(config: Path) -> dict[str, int]:
-    with SqliteLedger.open(load_config(config).ledger_path) as ledger:
-        return ledger.delivery_counts()
+@pytest.mark.asyncio
+async def test_daemon_delivers_settled_digest_on_next_fire_not_weekly(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    cfg = write_config(tmp_path, 1, [ALICE, WEEKLY], settle_seconds=5, schedule={"cron": WEEKDAYS_8, "timezone": "UTC"})
+    target = tmp_path / "digests" / "002.txt"
+    data = seeds["002"].read_bytes()
+    transport = MemoryTransport()
+    async with in_daemon(cfg, clock=FakeClock(MONDAY_7), transport=transport) as rig:
+        assert rig.next_run(GLOBAL) == datetime(2026, 11, 16, 8, 0, tzinfo=UTC)
+        assert rig.next_run(f"own:{NEVER_SOON}") == datetime(2027, 1, 1, 0, 0, tzinfo=UTC)
+        # a half-written file that keeps growing (0.4 s between writes) is not picked up
+        with target.open("wb") as out:
+            for i in range(12):
+                out.write(data[i * len(data) // 12 : (i + 1) * len(data) // 12])
+                out.flush()
+                os.utime(target, (rig.clock.time(), rig.clock.time()))
+                await rig.poll()
+                assert "pick-up" not in rig.text(), "picked up while still being written"
+                rig.advance(0.4)
+        rig.advance(4.5)  # 4.9 s unchanged: still not settled
+        await rig.poll()
+        assert "pick-up" not in rig.text()
+        rig.advance(0.1)
+        await rig.poll()
+        assert rig.text().count("pick-up: ") == 1 and "(78 papers)" in rig.text()
+        assert transport.outbox == []  # picked up, waiting for the fire (no on_arrival)
+        rig.advance(3600)
+        await rig.fire(GLOBAL)
+        await rig.fire(GLOBAL)  # the next fire finds nothing new
+        await rig.poll()
+    log = rig.text()
+    assert log.count("pick-up: ") == 1  # the pick-up, once
+    assert "pick-up failed" not in log
+    assert "pass global: subscribers=1 sent=1" in log and "pass global: subscribers=1 sent=0" in log
+    assert [m.recipient for m in transport.outbox] == ["alice@example.org"]  # the weekly one waits for its day
+    (msg,) = transport.outbox
+    config = load_config(cfg)
+    (_, expected), _ = plan(config.subscribers, load_digests([target]).papers)
+    flat = text_of(msg.message)
+    for m in expected:
+        assert " ".join(readable(m.paper.title).split()) in flat  # TeX shown as text
+    assert str(msg.message["Subject"]).startswith(f"{len(expected)} new paper")
 
 
-@pytest.mark.slow
-def test_daemon_delivers_settled_digest_on_next_fire_not_weekly(tmp_path: Path, seeds: dict[str, Path]) -> None:
-    with smtp_server() as server:
-        # settle_seconds well above the 0.4 s between writes: only a machine frozen for 5 s
-        # could see the growing file as settled
-        cfg = write_config(
-            tmp_path, server.port, [ALICE, WEEKLY], settle_seconds=5, schedule={"cron": EVERY_2S, "timezone": "UTC"}
-        )
-        target = tmp_path / "digests" / "002.txt"
-        data = seeds["002"].read_bytes()
-        with daemon(cfg) as proc:
-            # a half-written file that keeps growing is not picked up
-            with target.open("wb") as out:
-                for i in range(12):
-                    out.write(data[i * len(data) // 12 : (i + 1) * len(data) // 12])
-                    out.flush()
-                    time.sleep(0.4)
-                    assert "pick-up" not in proc.text(), "picked up while still being written"
-            assert server.received == []
-            wait_for(lambda: server.received, 20, "the digest delivered at a fire")
-            # the delivering pass may still be logging: two more pass lines mean one more fire after it
-            proc.wait_passes(proc.passes("global") + 2, reason="global")
-            assert proc.stop() == 0
-        log = proc.text()
-        assert log.count("pick-up: ") == 1 and "(78 papers)" in log  # the pick-up, once
-        stamp = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d (INFO|WARNING|ERROR) ")
-        assert all(stamp.match(line) for line in log.splitlines()), log  # ISO 8601 with the UTC offset
-        assert "pick-up failed" not in log
-        received = server.by_recipient()
-        assert list(received) == ["alice@example.org"]  # the weekly subscriber waits for its day
-        (msg,) = received["alice@example.org"]
-        config = load_config(cfg)
-        papers = load_digests([target]).papers
-        (_, expected), _ = plan(config.subscribers, papers)
-        body = msg.message.get_payload(0).get_payload(decode=True).decode()  # type: ignore[union-attr]
-        flat = " ".join(body.replace("*", "").split())
-        for m in expected:
-            assert " ".join(readable(m.paper.title).split()) in flat  # TeX shown as text
-        assert str(msg.message["Subject"]).startswith(f"{len(expected)} new paper")
+@pytest.mark.asyncio
+async def test_daemon_own_schedule_fire_serves_only_its_subscribers(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    cfg = write_config(tmp_path, 1, [ALICE, WEEKLY], schedule={"cron": WEEKDAYS_8, "timezone": "UTC"})
+    settled_copy(seeds["002"], tmp_path / "digests")
+    transport = MemoryTransport()
+    async with in_daemon(cfg, clock=FakeClock(MONDAY_7), transport=transport) as rig:
+        await rig.poll()
+        await rig.fire(f"own:{NEVER_SOON}")
+        assert [m.recipient for m in transport.outbox] == ["chen@example.org"]
+        await rig.fire(GLOBAL)
+    assert sorted(m.recipient for m in transport.outbox) == ["alice@example.org", "chen@example.org"]
+    assert "pass own:0 0 1 1 *: subscribers=1 sent=1" in rig.text()
 
 
-@pytest.mark.slow
-def test_daemon_sigterm_mid_pass_loses_nothing_sends_nothing_twice(tmp_path: Path, seeds: dict[str, Path]) -> None:
-    people = [{"email": f"reader{i:02d}@example.org", "keywords": ["learning"]} for i in range(30)]
-    shutil.copy2(seeds["000"], tmp_path / "000.txt")
-    gate = threading.Event()  # the server accepts 4 messages, then holds every reply until it opens
-    with smtp_server(Faults(gate=gate, gate_after=4)) as server:
-        cfg = write_config(
-            tmp_path,
-            server.port,
-            people,
-            settle_seconds=0,
-            smtp={"connections": 2, "timeout": 10},
-            schedule={"cron": EVERY_2S, "timezone": "UTC"},
-        )
-        shutil.copy2(tmp_path / "000.txt", tmp_path / "digests" / "000.txt")
-        with daemon(cfg) as proc:
-            wait_for(lambda: len(server.received) == 4 and server.handler.held == 2, 30, "a pass under way, 2 held")
-            proc.proc.send_signal(signal.SIGTERM)  # mid-pass: two transactions in flight, 24 never started
-            wait_for(lambda: "SIGTERM received" in proc.text(), 30, "the daemon taking the stop")
-            gate.set()  # the two in flight are answered now: they finish and are recorded
-            assert proc.stop() == 0
-        first = len(server.received)
-        assert first == 4 + 2  # the four before the stop and the two in flight: no new transaction started
-        counts = ledger_counts(cfg)
-        assert counts["sent"] == first  # everything the server accepted is recorded as sent
-        assert counts["failed"] == 0
-        assert "finishing the SMTP transactions in flight" in proc.text()
-
-    with smtp_server(port=server.port) as server2:
-        with daemon(cfg) as proc2:
-            wait_for(lambda: len(server.received) + len(server2.received) >= 30, 30, "everyone served")
-            served = proc2.passes()
-            proc2.wait_passes(served + 2)  # the pass that served them has ended, and one more fire came
-            assert proc2.stop() == 0
-        all_mail = server.received + server2.received
-        recipients = sorted(r for m in all_mail for r in m.rcpt_tos)
-        assert recipients == sorted(p["email"] for p in people)  # each exactly once
-        assert ledger_counts(cfg) == {"sent": 30, "pending": 0, "failed": 0}
+@pytest.mark.asyncio
+async def test_daemon_on_arrival_delivers_at_the_poll_that_picks_it_up(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    cfg = write_config(tmp_path, 1, [ALICE], schedule={"cron": NEVER_SOON, "timezone": "UTC", "on_arrival": True})
+    transport = MemoryTransport()
+    async with in_daemon(cfg, transport=transport) as rig:
+        await rig.poll()
+        assert transport.outbox == []
+        settled_copy(seeds["002"], tmp_path / "digests")
+        await rig.poll()
+        assert [m.recipient for m in transport.outbox] == ["alice@example.org"]
+        await rig.poll()  # the same digest is not delivered twice
+    assert len(transport.outbox) == 1
+    assert rig.passes("on-arrival") == 1
 
 
-@pytest.mark.slow
-def test_daemon_second_on_same_ledger_refused(tmp_path: Path) -> None:
-    with smtp_server() as server:
-        cfg = write_config(tmp_path, server.port, [ALICE], schedule={"cron": NEVER_SOON})
-        with daemon(cfg) as first:
-            second = subprocess.run(
-                [sys.executable, "-m", "newsletter", "run", "-c", str(cfg)], capture_output=True, text=True, timeout=30
-            )
-            assert second.returncode == 2
-            assert "another newsletter process is using this ledger" in second.stderr
-            assert "Traceback" not in second.stderr
-            send = subprocess.run(
-                [sys.executable, "-m", "newsletter", "send", "-c", str(cfg)], capture_output=True, text=True, timeout=30
-            )
-            assert send.returncode == 2
-            assert "another newsletter process is using this ledger" in send.stderr
-            assert first.proc.poll() is None
-            assert first.stop() == 0
-        # the lock died with the process: a new daemon starts
-        with daemon(cfg) as again:
-            assert again.stop() == 0
+@pytest.mark.asyncio
+async def test_daemon_sighup_reload_bad_config_keeps_old(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    cfg = write_config(tmp_path, 1, [ALICE], schedule={"cron": WEEKDAYS_8, "timezone": "UTC", "on_arrival": True})
+    good = cfg.read_text()
+    transport = MemoryTransport()
+    async with in_daemon(cfg, transport=transport) as rig:
+        data = yaml.safe_load(good)
+        data["smtp"]["conections"] = 3  # a problem of the configuration itself (a bad subscriber is only left out)
+        cfg.write_text(yaml.safe_dump(data))
+        await rig.daemon.reload_config()
+        assert "reload refused" in rig.text() and "smtp.conections: unknown key" in rig.text()
+        settled_copy(seeds["000"], tmp_path / "digests")
+        await rig.poll()  # the old configuration (on arrival) still serves
+    assert [m.recipient for m in transport.outbox] == ["alice@example.org"]
 
 
-@pytest.mark.slow
-def test_daemon_sighup_bad_config_keeps_old(tmp_path: Path, seeds: dict[str, Path]) -> None:
-    with smtp_server() as server:
-        cfg = write_config(
-            tmp_path, server.port, [ALICE], settle_seconds=0, schedule={"cron": EVERY_2S, "timezone": "UTC"}
-        )
-        good = cfg.read_text()
-        with daemon(cfg) as proc:
-            data = yaml.safe_load(good)
-            data["smtp"]["conections"] = 3  # a problem of the configuration itself (a bad subscriber is only left out)
-            cfg.write_text(yaml.safe_dump(data))
-            proc.proc.send_signal(signal.SIGHUP)
-            wait_for(lambda: "reload refused" in proc.text(), 30, "the reload to be refused")
-            assert "smtp.conections: unknown key" in proc.text()
-            shutil.copy2(seeds["000"], tmp_path / "digests" / "000.txt")
-            wait_for(lambda: server.received, 20, "delivery with the old configuration")
-            assert proc.proc.poll() is None
-            assert proc.stop() == 0
-        assert [m.rcpt_tos for m in server.received] == [["alice@example.org"]]
+@pytest.mark.asyncio
+async def test_daemon_reload_reschedules_and_registers_new_subscribers(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    cfg = write_config(tmp_path, 1, [ALICE], schedule={"cron": WEEKDAYS_8, "timezone": "UTC"})
+    transport = MemoryTransport()
+    async with in_daemon(cfg, clock=FakeClock(MONDAY_7), transport=transport) as rig:
+        data = yaml.safe_load(cfg.read_text())
+        data["schedule"]["cron"] = "30 9 * * *"
+        data["subscribers"].append({"email": "dana@example.org", "keywords": ["learning"]})
+        cfg.write_text(yaml.safe_dump(data))
+        await rig.daemon.reload_config()
+        assert "configuration reloaded: 2 subscribers" in rig.text()
+        assert rig.next_run(GLOBAL) == datetime(2026, 11, 16, 9, 30, tzinfo=UTC)
+        settled_copy(seeds["000"], tmp_path / "digests")
+        await rig.poll()
+        await rig.fire(GLOBAL)
+    assert sorted(m.recipient for m in transport.outbox) == ["alice@example.org", "dana@example.org"]
 
 
 def test_daemon_jobs_for_groups_schedules(tmp_path: Path) -> None:
-    from newsletter.daemon.schedule import GLOBAL, jobs_for
-
     (tmp_path / "d").mkdir()
     cfg = tmp_path / "c.yaml"
     cfg.write_text(
@@ -193,22 +167,26 @@ def test_daemon_jobs_for_groups_schedules(tmp_path: Path) -> None:
     ]
 
 
-@pytest.mark.slow
-def test_daemon_archives_each_sent_issue(tmp_path: Path, seeds: dict[str, Path]) -> None:
-    """The daemon writes the archive after a pass (on its ledger thread, the loop goes on:
-    a second digest is picked up and delivered after the first was archived)."""
-    from tests.conftest import settled_copy
-
-    with smtp_server() as server:
-        cfg = write_config(
-            tmp_path, server.port, [ALICE], schedule={"cron": EVERY_2S, "timezone": "UTC"}, archive={"directory": "a"}
-        )
-        with daemon(cfg) as proc:
-            settled_copy(seeds["001"], tmp_path / "digests")
-            wait_for(lambda: list((tmp_path / "a").glob("*/[0-9a-f]*.html")), 30, "the first issue archived")
-            settled_copy(seeds["002"], tmp_path / "digests")
-            wait_for(lambda: len(list((tmp_path / "a").glob("*/[0-9a-f]*.html"))) == 2, 30, "the second issue archived")
-            assert proc.stop() == 0
-        assert len(server.by_recipient()["alice@example.org"]) == 2
+@pytest.mark.asyncio
+async def test_daemon_archives_each_sent_issue(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    """The daemon writes the archive after a pass (on its ledger thread): a second digest
+    is picked up and delivered after the first was archived."""
+    cfg = write_config(
+        tmp_path,
+        1,
+        [ALICE],
+        schedule={"cron": NEVER_SOON, "timezone": "UTC", "on_arrival": True},
+        archive={"directory": "a"},
+    )
+    transport = MemoryTransport()
+    pages = lambda: list((tmp_path / "a").glob("*/[0-9a-f]*.html"))  # noqa: E731
+    async with in_daemon(cfg, transport=transport) as rig:
+        settled_copy(seeds["001"], tmp_path / "digests")
+        await rig.poll()
+        assert len(pages()) == 1
+        settled_copy(seeds["002"], tmp_path / "digests")
+        await rig.poll()
+        assert len(pages()) == 2
+    assert len(transport.to("alice@example.org")) == 2
     [index] = (tmp_path / "a").glob("*/index.html")
     assert "2 issues" in index.read_text(encoding="utf-8")

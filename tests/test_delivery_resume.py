@@ -5,9 +5,9 @@ processes, a real (slow) aiosmtpd server, a real ledger."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -17,11 +17,18 @@ import pytest
 
 from newsletter.config import load_config
 from newsletter.store import SqliteLedger
-from tests.conftest import NEVER_SOON, daemon, wait_for
+from tests.conftest import NEVER_SOON, settled_copy, wait_for
+from tests.indaemon import in_daemon, until
 from tests.smtpd import Faults, smtp_server, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 PEOPLE = [{"email": f"reader{i:02d}@example.org", "keywords": ["learning"]} for i in range(30)]
+
+
+async def start_and_stop(cfg: Path) -> None:
+    """The daemon started (its resume at start runs) and stopped."""
+    async with in_daemon(cfg):
+        pass
 
 
 def unfinished(cfg: Path) -> list[object]:
@@ -29,8 +36,8 @@ def unfinished(cfg: Path) -> list[object]:
         return list(ledger.unfinished_runs())
 
 
-@pytest.mark.slow
-def test_resume_sigterm_to_run_mid_pass_restart_serves_everyone_at_start(
+@pytest.mark.asyncio
+async def test_resume_sigterm_to_run_mid_pass_restart_serves_everyone_at_start(
     tmp_path: Path, seeds: dict[str, Path]
 ) -> None:
     gate = threading.Event()  # the server takes 4 messages, then holds every reply until it opens
@@ -43,22 +50,20 @@ def test_resume_sigterm_to_run_mid_pass_restart_serves_everyone_at_start(
             smtp={"connections": 2, "timeout": 10},
             schedule={"cron": NEVER_SOON, "timezone": "UTC", "on_arrival": True},
         )
-        with daemon(cfg) as proc:
-            shutil.copy2(seeds["000"], tmp_path / "digests")  # delivered on arrival
-            wait_for(lambda: len(server.received) == 4 and server.handler.held == 2, 30, "a pass under way")
-            proc.proc.send_signal(signal.SIGTERM)
-            wait_for(lambda: "SIGTERM received" in proc.text(), 30, "the daemon taking the stop")
+        async with in_daemon(cfg) as rig:
+            settled_copy(seeds["000"], tmp_path / "digests")
+            polling = asyncio.ensure_future(rig.poll())  # delivered on arrival
+            await until(lambda: len(server.received) == 4 and server.handler.held == 2, 30, "a pass under way")
+            rig.daemon.stop("SIGTERM")  # what the signal handler calls
             gate.set()  # the two in flight finish and are recorded; nothing new starts
-            assert proc.stop(signal.SIGTERM) == 0
+            await polling
         first = len(server.received)
         assert first == 4 + 2
         assert len(unfinished(cfg)) == 1  # recorded as interrupted
 
-        with daemon(cfg) as again:
-            # the fire is a year away: only the resume at start can serve the others
-            again.wait_passes(1, reason="resume")
+        async with in_daemon(cfg) as again:  # the fire is a year away: only the resume at start serves the others
+            assert again.passes("resume") == 1
             assert len(server.received) == len(PEOPLE)
-            assert again.stop() == 0
         log = again.text()
     recipients = sorted(r for m in server.received for r in m.rcpt_tos)
     assert recipients == sorted(p["email"] for p in PEOPLE)  # each exactly once
@@ -90,9 +95,7 @@ def test_resume_send_killed_mid_pass_then_run_finishes_it_at_start(tmp_path: Pat
         assert len(unfinished(cfg)) == 1
         gate.set()  # the transactions the kill cut end (taken or dropped: the sender never heard)
         wait_for(lambda: server.handler.held == 0, 30, "the cut transactions over")
-        with daemon(cfg) as proc:
-            wait_for(lambda: len(server.by_recipient()) >= len(PEOPLE), 30, "the daemon finishing the pass")
-            assert proc.stop() == 0
+        asyncio.run(start_and_stop(cfg))  # the resume at start finishes the pass
         got = server.by_recipient()
     assert sorted(got) == sorted(p["email"] for p in PEOPLE)
     for msgs in got.values():  # a duplicate only for a message in flight at the kill: the same one
@@ -101,8 +104,8 @@ def test_resume_send_killed_mid_pass_then_run_finishes_it_at_start(tmp_path: Pat
     assert unfinished(cfg) == []
 
 
-@pytest.mark.slow
-def test_resume_send_takes_over_an_interrupted_daemon_pass(tmp_path: Path, seeds: dict[str, Path]) -> None:
+@pytest.mark.asyncio
+async def test_resume_send_takes_over_an_interrupted_daemon_pass(tmp_path: Path, seeds: dict[str, Path]) -> None:
     gate = threading.Event()
     with smtp_server(Faults(gate=gate, gate_after=4)) as server:
         cfg = write_config(
@@ -112,13 +115,13 @@ def test_resume_send_takes_over_an_interrupted_daemon_pass(tmp_path: Path, seeds
             smtp={"connections": 2, "timeout": 10},
             schedule={"cron": NEVER_SOON, "timezone": "UTC", "on_arrival": True},
         )
-        with daemon(cfg) as proc:
-            shutil.copy2(seeds["000"], tmp_path / "digests")
-            wait_for(lambda: len(server.received) == 4 and server.handler.held == 2, 30, "a pass under way")
-            proc.proc.send_signal(signal.SIGTERM)
-            wait_for(lambda: "SIGTERM received" in proc.text(), 30, "the daemon taking the stop")
+        async with in_daemon(cfg) as rig:
+            settled_copy(seeds["000"], tmp_path / "digests")
+            polling = asyncio.ensure_future(rig.poll())
+            await until(lambda: len(server.received) == 4 and server.handler.held == 2, 30, "a pass under way")
+            rig.daemon.stop("SIGTERM")
             gate.set()
-            assert proc.stop() == 0
+            await polling
         assert len(unfinished(cfg)) == 1
         run = subprocess.run(
             [sys.executable, "-m", "newsletter", "send", "-c", str(cfg), "--log-level", "info"],

@@ -21,7 +21,9 @@ from newsletter.base.errors import DigestParseError
 from newsletter.digest import parse_digest
 from newsletter.digest.guard import MAX_DIGEST_BYTES
 from newsletter.digest.scan import read_digest
-from tests.conftest import EVERY_2S, daemon, wait_for
+from tests.conftest import newsletter, settled_copy
+from tests.indaemon import in_daemon
+from tests.memsender import MemoryTransport
 from tests.smtpd import smtp_server, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,8 +43,9 @@ def old(path: Path) -> None:
 
 
 def status(cfg: Path) -> dict[str, object]:
-    run = cli("status", "-c", str(cfg), "--json")
-    assert run.returncode == 0, run.stderr
+    """``status --json`` in this process (the sends under test are real processes)."""
+    run = newsletter("status", "-c", str(cfg), "--json")
+    assert run.exit_code == 0, run.stderr
     data: dict[str, object] = json.loads(run.stdout)
     return data
 
@@ -92,26 +95,27 @@ def test_poison_digest_larger_than_the_limit_failed_without_being_read(tmp_path:
         read_digest(huge)
 
 
-@pytest.mark.slow
-def test_poison_digest_daemon_logs_one_line_and_keeps_delivering(tmp_path: Path, seeds: dict[str, Path]) -> None:
-    with smtp_server() as server:
-        cfg = write_config(tmp_path, server.port, [ALICE], schedule={"cron": EVERY_2S, "timezone": "UTC"})
-        digests = tmp_path / "digests"
-        (digests / "deep.txt").write_text('{"a":' * 100_000)
-        old(digests / "deep.txt")
-        with daemon(cfg) as proc:
-            wait_for(lambda: "digest failed" in proc.text(), 20, "the poison digest recorded")
-            shutil.copy2(seeds["000"], digests)
-            wait_for(lambda: server.received, 20, "the good digest delivered")
-            proc.wait_passes(proc.passes() + 2)  # more fires (and the polls between): not logged again
-            assert proc.stop() == 0
-        log = proc.text()
-        assert "Traceback" not in log and "RecursionError" not in log
-        assert [line for line in log.splitlines() if "deep.txt" in line] == [
-            line for line in log.splitlines() if "digest failed" in line and "nested too deeply" in line
-        ]
-        assert log.count("deep.txt") == 1
-        assert len(server.received) == 1
+@pytest.mark.asyncio
+async def test_poison_digest_daemon_logs_one_line_and_keeps_delivering(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    cfg = write_config(tmp_path, 1, [ALICE], schedule={"cron": "0 8 * * *", "timezone": "UTC"})
+    digests = tmp_path / "digests"
+    (digests / "deep.txt").write_text('{"a":' * 100_000)
+    old(digests / "deep.txt")
+    transport = MemoryTransport()
+    async with in_daemon(cfg, transport=transport) as rig:
+        await rig.poll()
+        assert "digest failed" in rig.text()
+        settled_copy(seeds["000"], digests)
+        for _ in range(3):  # fires and the polls between: the poison digest is not logged again
+            await rig.poll()
+            await rig.fire("global")
+    log = rig.text()
+    assert "Traceback" not in log and "RecursionError" not in log
+    assert [line for line in log.splitlines() if "deep.txt" in line] == [
+        line for line in log.splitlines() if "digest failed" in line and "nested too deeply" in line
+    ]
+    assert log.count("deep.txt") == 1
+    assert [m.recipient for m in transport.outbox] == ["alice@example.org"]
 
 
 class _Boom(Exception):

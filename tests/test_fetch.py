@@ -21,6 +21,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from newsletter import __version__
+from tests.conftest import newsletter
 
 RECORDED = Path(__file__).parent / "recorded"
 HF_BODY = (RECORDED / "hf-daily-papers-2026-11-17.json").read_bytes()
@@ -250,15 +251,15 @@ def test_fetch_source_answering_500_exits_1_with_one_line_and_the_other_is_writt
     assert len(requests_to(httpserver_ipv4, "/api/daily_papers")) == 2
     assert files(tmp_path) == [ARXIV_FILE]
 
-    status = run("status", "-c", str(cfg), "--json")
-    assert status.returncode == 0, status.stderr
+    status = newsletter("status", "-c", str(cfg), "--json")
+    assert status.exit_code == 0, status.stderr
     sources = {s["source"]: s for s in json.loads(status.stdout)["sources"]}
     assert sources["huggingface"]["outcome"] == "failed"
     assert sources["huggingface"]["http_status"] == 500
     assert sources["huggingface"]["last_success"] is None
     assert sources["arxiv-cs.CL+cs.LG"]["outcome"] == "written"
     assert sources["arxiv-cs.CL+cs.LG"]["detail"] == str(tmp_path / "digests" / ARXIV_FILE)
-    human = run("status", "-c", str(cfg))
+    human = newsletter("status", "-c", str(cfg))
     assert "huggingface: failed at " in human.stdout
     assert "HTTP 500 Internal Server Error" in human.stdout
     assert "arxiv-cs.CL+cs.LG: written at " in human.stdout
@@ -417,7 +418,7 @@ def test_fetch_answer_without_paper_records_fails_and_keeps_the_days_file(
     assert line.startswith("error: huggingface: ") and "the answer holds no paper records we can read" in line
     assert (tmp_path / "digests" / HF_FILE).read_bytes() == good  # the day's earlier file is kept
     assert not [p for p in (tmp_path / "digests").iterdir() if p.name.endswith(".part")]
-    status = json.loads(run("status", "-c", str(cfg), "--json").stdout)
+    status = json.loads(newsletter("status", "-c", str(cfg), "--json").stdout)
     hf = next(s for s in status["sources"] if s["source"] == "huggingface")
     assert hf["outcome"] == "failed" and "no paper records" in hf["detail"]
 

@@ -20,7 +20,10 @@ from werkzeug import Request, Response
 from newsletter.config import load_config
 from newsletter.delivery.service import pick_up_digests
 from newsletter.store import SqliteLedger
-from tests.conftest import NEVER_SOON, daemon, wait_for
+from tests.conftest import NEVER_SOON, newsletter
+from tests.fakeclock import FakeClock
+from tests.indaemon import in_daemon
+from tests.memsender import MemoryTransport
 from tests.smtpd import smtp_server, write_config
 
 # the simple JSON digest shape (an array of {title, abstract, ...}) served as the Hugging Face answer
@@ -142,71 +145,89 @@ def test_fetch_default_pattern_takes_every_format_and_a_list_works(tmp_path: Pat
     assert [p.name for p in digest_files(load_config(cfg))] == ["b.md", "f.pdf"]
 
 
-@pytest.mark.slow
-def test_fetch_daemon_fetches_on_fetch_cron_and_delivers_on_arrival(
+@pytest.mark.asyncio
+async def test_fetch_daemon_fetches_on_fetch_cron_and_delivers_on_arrival(
     tmp_path: Path, httpserver_ipv4: HTTPServer
 ) -> None:
     dates: list[str] = []
-    asked_at: list[float] = []
-    serve(httpserver_ipv4, dates, asked_at)
-    with smtp_server() as server:
-        fire = (datetime.now(UTC) + timedelta(seconds=20)).replace(microsecond=0)  # cron fires on whole seconds
-        cfg = write_config(
-            tmp_path,
-            server.port,
-            [ALICE],
-            settle_seconds=60,  # the poller would wait a minute; the fetch job picks its files up at once
-            schedule={"cron": NEVER_SOON, "timezone": "UTC", "on_arrival": True},
-            sources=sources(httpserver_ipv4),
-            fetch={"cron": f"{fire.second} {fire.minute} {fire.hour} * * *", "retries": 0},
-        )
-        with daemon(cfg) as proc:
-            assert f"schedule fetch (2 sources): next run {fire.isoformat()}" in proc.text()
-            assert server.received == [] and dates == []
-            (msg,) = wait_for(lambda: server.received, 40, "the fetched papers delivered")
-            assert proc.stop() == 0
-        # asked at the fire, not when the daemon started (20 s before it); the same clock,
-        # and a fire is never early (load only makes it later)
-        (first,) = asked_at
-        assert first >= fire.timestamp()
-        log = proc.text()
-        assert "fetch huggingface: wrote" in log
-        assert "fetch arxiv-cs.CL+cs.LG: no papers in the answer" in log
-        assert "pass on-arrival: subscribers=1 sent=1" in log
-        assert "fetching now" not in log  # a ledger that never fetched waits for the first fire
-        assert msg.rcpt_tos == ["alice@example.org"]
-        assert "Contrastive Learning of Sparse Reward Models" in body_of(msg.data)
-        assert dates == [fire.date().isoformat()]
-    status = subprocess.run(
-        [sys.executable, "-m", "newsletter", "status", "-c", str(cfg), "--json"], capture_output=True, text=True
+    serve(httpserver_ipv4, dates)
+    now = datetime.now(UTC).replace(microsecond=0)
+    fire = now + timedelta(seconds=20)
+    cfg = write_config(
+        tmp_path,
+        1,
+        [ALICE],
+        settle_seconds=60,  # the poller would wait a minute; the fetch job picks its files up at once
+        schedule={"cron": NEVER_SOON, "timezone": "UTC", "on_arrival": True},
+        sources=sources(httpserver_ipv4),
+        fetch={"cron": f"{fire.second} {fire.minute} {fire.hour} * * *", "retries": 0},
     )
-    (hf, arxiv) = json.loads(status.stdout)["sources"]
+    transport = MemoryTransport()
+    async with in_daemon(cfg, clock=FakeClock(now), transport=transport) as rig:
+        assert f"schedule fetch (2 sources): next run {fire.isoformat()}" in rig.text()
+        assert rig.next_run("fetch") == fire
+        await rig.poll()  # nothing asked before the fire: a ledger that never fetched waits for it
+        assert transport.outbox == [] and dates == []
+        rig.advance(20)
+        await rig.fire("fetch")
+        (msg,) = transport.outbox
+    log = rig.text()
+    assert "fetch huggingface: wrote" in log
+    assert "fetch arxiv-cs.CL+cs.LG: no papers in the answer" in log
+    assert "pass on-arrival: subscribers=1 sent=1" in log
+    assert "fetching now" not in log
+    assert msg.recipient == "alice@example.org"
+    assert "Contrastive Learning of Sparse Reward Models" in body_of(msg.data)
+    assert dates == [fire.date().isoformat()]
+    status = newsletter("status", "-c", str(cfg), "--json")
+    (hf, arxiv) = json.loads(status.output)["sources"]
     assert (hf["source"], hf["outcome"]) == ("huggingface", "written")
     assert (arxiv["source"], arxiv["outcome"]) == ("arxiv-cs.CL+cs.LG", "empty")
 
 
-@pytest.mark.slow
-def test_fetch_daemon_catches_up_a_fetch_missed_while_it_was_down(tmp_path: Path, httpserver_ipv4: HTTPServer) -> None:
+@pytest.mark.asyncio
+async def test_fetch_daemon_catches_up_a_fetch_missed_while_it_was_down(
+    tmp_path: Path, httpserver_ipv4: HTTPServer
+) -> None:
     from newsletter.store import FetchState
 
     dates: list[str] = []
     serve(httpserver_ipv4, dates)
-    with smtp_server() as server:
-        cfg = write_config(
-            tmp_path,
-            server.port,
-            [ALICE],
-            schedule={"cron": NEVER_SOON, "timezone": "UTC", "on_arrival": True},
-            sources=sources(httpserver_ipv4),
-            fetch={"cron": "0 0 * * *", "retries": 0},  # midnight: fired since the last fetch two days ago
-        )
-        config = load_config(cfg)
-        two_days_ago = time.time() - 2 * 86400
-        with SqliteLedger.open(config.ledger_path) as ledger:
-            for source in config.sources:
-                ledger.record_fetch(FetchState(source.key, "x", None, None, two_days_ago, "empty", None, 200, None))
-        with daemon(cfg) as proc:
-            wait_for(lambda: server.received, 30, "the caught-up fetch delivered")
-            assert proc.stop() == 0
-        assert "a fetch was missed while the daemon was not running: fetching now" in proc.text()
-        assert dates == [datetime.now(UTC).date().isoformat()]
+    cfg = write_config(
+        tmp_path,
+        1,
+        [ALICE],
+        schedule={"cron": NEVER_SOON, "timezone": "UTC", "on_arrival": True},
+        sources=sources(httpserver_ipv4),
+        fetch={"cron": "0 0 * * *", "retries": 0},  # midnight: fired since the last fetch two days ago
+    )
+    config = load_config(cfg)
+    two_days_ago = time.time() - 2 * 86400
+    with SqliteLedger.open(config.ledger_path) as ledger:
+        for source in config.sources:
+            ledger.record_fetch(FetchState(source.key, "x", None, None, two_days_ago, "empty", None, 200, None))
+    transport = MemoryTransport()
+    async with in_daemon(cfg, transport=transport) as rig:
+        assert "a fetch was missed while the daemon was not running: fetching now" in rig.text()
+        assert dates == []  # not on the event loop at start: a job that runs at once
+        await rig.fire("fetch-catch-up")
+    assert [m.recipient for m in transport.outbox] == ["alice@example.org"]
+    assert dates == [datetime.now(UTC).date().isoformat()]
+
+
+@pytest.mark.asyncio
+async def test_fetch_daemon_fetched_nothing_missed_no_catch_up(tmp_path: Path, httpserver_ipv4: HTTPServer) -> None:
+    from newsletter.store import FetchState
+
+    dates: list[str] = []
+    serve(httpserver_ipv4, dates)
+    cfg = write_config(
+        tmp_path, 1, [ALICE], sources=sources(httpserver_ipv4), fetch={"cron": "0 0 * * *", "retries": 0}
+    )
+    config = load_config(cfg)
+    with SqliteLedger.open(config.ledger_path) as ledger:
+        for source in config.sources:
+            ledger.record_fetch(FetchState(source.key, "x", None, None, time.time(), "empty", None, 200, None))
+    async with in_daemon(cfg, transport=MemoryTransport()) as rig:
+        assert rig.daemon.scheduler is not None and rig.daemon.scheduler.get_job("fetch-catch-up") is None
+    assert "fetching now" not in rig.text() and dates == []

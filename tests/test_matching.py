@@ -95,12 +95,14 @@ def ref_same(word: str, prefix: bool, token: str, stemming: bool) -> bool:
 
 
 def ref_starts(terms: list[tuple[str, bool]], tokens: list[str], stemming: bool) -> list[int]:
+    """Every position where the terms start, one after the other (the first term tried
+    alone first: the same positions, found without a generator per token)."""
     n = len(terms)
-    return [
-        i
-        for i in range(len(tokens) - n + 1)
-        if all(ref_same(w, p, tokens[i + k], stemming) for k, (w, p) in enumerate(terms))
-    ]
+    if n == 0:
+        return list(range(len(tokens) + 1))
+    (w0, p0), rest = terms[0], terms[1:]
+    firsts = [i for i in range(len(tokens) - n + 1) if ref_same(w0, p0, tokens[i], stemming)]
+    return [i for i in firsts if all(ref_same(w, p, tokens[i + 1 + k], stemming) for k, (w, p) in enumerate(rest))]
 
 
 def ref_where(entry: str, fields: tuple[list[str], list[str]], stemming: bool) -> tuple[bool, bool]:

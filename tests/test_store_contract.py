@@ -194,6 +194,21 @@ def test_ledger_batches_and_outcomes_share_one_write(ledger: AnyLedger) -> None:
     assert ledger.delivery_counts() == {"sent": 1, "pending": 2, "failed": 0}
 
 
+def test_ledger_sent_papers_are_the_addresss_whatever_its_spelling(ledger: AnyLedger) -> None:
+    """One address, one set of papers sent (keyed by the address key): the configuration
+    changing the case of an address never sends its papers again."""
+    [[first]] = ledger.record([([new("Ana@Example.org", 1, ("p1", "p2"))], 0)])
+    ledger.record(outcomes=[Outcome(first, "sent", 1)])
+    [[second]] = ledger.record([([new("ana@example.org", 2, ("p2", "p3"))], 0)])
+    ledger.record(outcomes=[Outcome(second, "sent", 1)])
+    for spelling in ("Ana@Example.org", "ana@example.org", "ANA@EXAMPLE.ORG"):
+        assert ledger.sent_papers(spelling) == {"p1", "p2", "p3"}
+    assert ledger.excluded_papers(["ANA@example.org", "bo@example.org"]) == {
+        "ANA@example.org": {"p1", "p2", "p3"},
+        "bo@example.org": set(),
+    }
+
+
 # --------------------------------------------------------------------------- runs
 
 

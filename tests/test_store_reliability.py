@@ -257,27 +257,36 @@ def fill(disk: Path) -> Path:
     return filler
 
 
-@pytest.mark.slow
-def test_ledger_disk_full_in_the_daemon_one_line_once_then_recovers(tmp_path: Path, seeds: dict[str, Path]) -> None:
-    from tests.conftest import NEVER_SOON, daemon, wait_for
+@pytest.mark.asyncio
+async def test_ledger_disk_full_in_the_daemon_one_line_once_then_recovers(
+    tmp_path: Path, seeds: dict[str, Path]
+) -> None:
+    import logging
 
-    with tmpfs(tmp_path / f"dfull-{uuid.uuid4().hex[:6]}", "8m") as disk, smtp_server() as server:
+    from tests.conftest import NEVER_SOON, settled_copy
+    from tests.indaemon import in_daemon
+    from tests.memsender import MemoryTransport
+
+    transport = MemoryTransport()
+    with tmpfs(tmp_path / f"dfull-{uuid.uuid4().hex[:6]}", "8m") as disk:
         cfg = write_config(
             tmp_path,
-            server.port,
+            1,
             READERS,
             state=str(disk / "ledger.sqlite3"),
             schedule={"cron": NEVER_SOON, "timezone": "UTC", "on_arrival": True},
         )
-        with daemon(cfg, "--log-level", "debug") as proc:
+        async with in_daemon(cfg, transport=transport, level=logging.DEBUG) as rig:
             filler = fill(disk)
-            shutil.copy2(seeds["002"], tmp_path / "digests")
-            wait_for(lambda: "ledger disk full" in proc.text(), 20, "the full disk reported")
-            # three more polls that failed the same way (their debug lines): not logged again
-            wait_for(lambda: proc.text().count("digest pick-up still failing") >= 3, 30, "three more polls")
-            assert proc.text().count("ledger disk full") == 1
+            settled_copy(seeds["002"], tmp_path / "digests")
+            await rig.poll()
+            assert "ledger disk full" in rig.text()
+            for _ in range(3):  # three more polls that fail the same way (their debug lines): not logged again
+                await rig.poll()
+            assert rig.text().count("digest pick-up still failing") == 3
+            assert rig.text().count("ledger disk full") == 1
             filler.unlink()
-            wait_for(lambda: len(server.received) == len(READERS), 30, "delivery once there is space")
-            assert proc.stop() == 0
-        log = proc.text()
+            await rig.poll()
+            assert len(transport.outbox) == len(READERS)  # delivered once there is space
+        log = rig.text()
     assert "Traceback" not in log and "digest pick-up works again" in log

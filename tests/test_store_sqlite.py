@@ -225,3 +225,40 @@ def test_ledger_address_key_migration_keeps_one_row_per_address_and_looks_up_by_
         [[new]] = ledger.record([([NewDelivery("Bo@Example.org", "<2@x>", ("p",), "d@example.org", b"m")], 5)])
         key = ledger.conn.execute("SELECT email_key FROM deliveries WHERE id = ?", (new,)).fetchone()[0]
         assert key == "bo@example.org"
+
+
+def test_ledger_sent_papers_migration_13_keys_rows_by_the_address_key(tmp_path: Path) -> None:
+    """Migration 13: ``sent_papers`` rows recorded under two spellings of one address
+    become one set under its key (the earliest delivery's row kept); a version-12 ledger
+    opened read-only (never migrated) still answers by spelling."""
+    path = tmp_path / "v12.sqlite3"
+    conn = sqlite3.connect(path)
+    conn.create_function("paper_key", 1, lambda title: title, deterministic=True)
+    conn.create_function("address_key", 1, lambda email: email.strip().lower(), deterministic=True)
+    for version, script in migrations().items():
+        if version <= 12:
+            conn.executescript(script)
+    conn.executescript(
+        "INSERT INTO deliveries(email, email_key, message_id, status, attempts, created_at, updated_at, horizon,"
+        " papers, sender) VALUES"
+        " ('Ana@Example.org', 'ana@example.org', '<1@x>', 'sent', 1, 1, 1, 3, '[\"p1\", \"p2\"]', 'd@example.org'),"
+        " ('ana@example.org', 'ana@example.org', '<2@x>', 'sent', 1, 2, 2, 5, '[\"p2\", \"p3\"]', 'd@example.org');"
+        "INSERT INTO sent_papers VALUES ('Ana@Example.org', 'p1', 1), ('Ana@Example.org', 'p2', 1),"
+        " ('ana@example.org', 'p2', 2), ('ana@example.org', 'p3', 2);"
+        "PRAGMA user_version = 12;"
+    )
+    conn.close()
+    readonly = SqliteLedger.open_readonly(path)
+    assert readonly is not None
+    with readonly:
+        assert readonly.sent_papers("Ana@Example.org") == {"p1", "p2"}  # as version 12 keyed it
+    with SqliteLedger.open(path) as ledger:
+        rows = ledger.conn.execute("SELECT email_key, paper_id, delivery_id FROM sent_papers").fetchall()
+        assert sorted(rows) == [
+            ("ana@example.org", "p1", 1),
+            ("ana@example.org", "p2", 1),
+            ("ana@example.org", "p3", 2),
+        ]
+        for spelling in ("Ana@Example.org", "ana@example.org", " ANA@example.ORG "):
+            assert ledger.sent_papers(spelling) == {"p1", "p2", "p3"}
+        assert ledger.excluded_papers(["Ana@Example.org"]) == {"Ana@Example.org": {"p1", "p2", "p3"}}

@@ -1,16 +1,99 @@
-"""Warnings ``check`` and ``preview`` print: things that work but a user should know.
+"""``newsletter check`` (:func:`check_config`, its one core call) and the warnings
+``check`` and ``preview`` print: things that work but a user should know.
 
-Pure over a loaded :class:`~newsletter.config.Config` and rendered emails; the
-commands print the lines (``warning: ...`` on stderr, exit code unchanged).
+The warnings are pure over a loaded :class:`~newsletter.config.Config` and rendered
+emails; the commands print the lines (``warning: ...`` on stderr, exit code unchanged).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from newsletter.config import Config
+from newsletter.base.errors import ConfigError, RenderError
+from newsletter.config import Config, require_secrets
 
 GMAIL_CLIP = 102 * 1024  # Gmail clips an HTML part beyond ~102 KB ("[Message clipped]")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckReport:
+    """What ``check`` prints after the summary: ``similarity``, the similarity mode and the
+    library files' counts (lines; empty when nobody likes anything); ``warnings``."""
+
+    similarity: list[str]
+    warnings: list[str]
+
+
+def check_config(config: Config) -> CheckReport:
+    """Validate what loading does not (secrets, the DKIM key, the templates: a
+    :class:`~newsletter.base.errors.ConfigError`, exit 2), then gather the warnings."""
+    validate(config)
+    lines, library_notes = similarity(config)
+    return CheckReport(lines, [*check_warnings(config), *library_notes])
+
+
+def try_smtp_relay(config: Config) -> str:
+    """``check --connect``: connect, TLS, AUTH, QUIT; the line saying what worked (a
+    :class:`~newsletter.base.errors.DeliveryError` when the relay did not take us)."""
+    import asyncio
+
+    from newsletter.delivery.smtp import try_relay
+
+    return asyncio.run(try_relay(config.smtp))
+
+
+def validate(config: Config) -> None:
+    """What loading does not check: secrets, the DKIM key, the templates (exit 2)."""
+    require_secrets(config)  # a username without its password variable, a DKIM key not set: exit 2
+    from newsletter.render.dkim import signer_for
+
+    signer_for(config)  # a DKIM key that is no PEM RSA key: exit 2
+    from newsletter.render import Renderer
+
+    try:
+        Renderer(config)  # compiles the templates: a RenderError names template and line
+    except RenderError as exc:  # a template is configuration: exit 2 like every check error
+        raise ConfigError(exc.message, path=exc.path, line=exc.line) from None
+
+
+def similarity(config: Config) -> tuple[list[str], list[str]]:
+    """The similarity mode and the library files' counts (lines), and one warning per
+    broken library entry; nothing (and no import) when nobody likes anything."""
+    if not any(s.like or s.dislike or s.library is not None for s in config.subscribers):
+        return [], []
+    from newsletter.app.likes import similarity_report
+
+    return similarity_report(config)
+
+
+def check_warnings(config: Config) -> list[str]:
+    """Every warning of ``check`` but the similarity library's (:func:`similarity`)."""
+    largest = largest_email(config)  # the biggest email of the current digests, against Gmail's clip
+    out = [*config_warnings(config), *clip_warnings([largest] if largest else [])]
+    likers = [s for s in config.subscribers if s.like or s.dislike]
+    if likers:  # issue 17: liked papers nobody has seen yet
+        from newsletter.app.likes import known_papers, like_warnings
+
+        out += like_warnings(likers, known_papers(config))
+    from newsletter.render.links.tokens import secret_for
+
+    unsub = config.sender.unsubscribe
+    if unsub.url and secret_for(config)[1]:
+        out.append(
+            f"{unsub.secret_env or 'sender.unsubscribe.secret_env'} is not set: unsubscribe "
+            "tokens use a fallback secret derived from the config path; set it in production"
+        )
+    if unsub.url and not unsub.url.lower().startswith("https://"):
+        out.append("sender.unsubscribe.url is not https: no List-Unsubscribe-Post (one-click) header")
+    if not unsub.mailto and not unsub.url:
+        out.append(
+            f"no sender.unsubscribe: List-Unsubscribe is a mailto: to {config.sender.mailbox.address} "
+            "with the subject 'unsubscribe TOKEN'; set sender.unsubscribe (mailto and an https url for one-click)"
+        )
+    if not config.bounces.mailbox:
+        out.append("no bounces.maildir or bounces.imap: later bounces and mailto unsubscribe requests are not read")
+    return out
 
 
 def config_warnings(config: Config) -> list[str]:

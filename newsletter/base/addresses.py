@@ -31,6 +31,17 @@ def address_key(email: str) -> str:
     return email.strip().lower()
 
 
+def by_key(emails: Iterable[str]) -> dict[str, list[str]]:
+    """Addresses grouped by their key (what the ledger stores), each spelling once: a
+    look-up by key answers every spelling it was asked with."""
+    out: dict[str, list[str]] = {}
+    for email in emails:
+        spellings = out.setdefault(address_key(email), [])
+        if email not in spellings:
+            spellings.append(email)
+    return out
+
+
 # Self-hosted lists live in private and test domains (SPEC 3): `.local` and `.test` are
 # "special-use" for email-validator, which documents this module list as the knob to
 # change (the other special-use names, `.invalid`, `.localhost`, `.onion`, `.arpa`, stay

@@ -1,5 +1,5 @@
 """Cron expressions -> APScheduler triggers (pure: no configuration here; which
-subscribers a schedule serves is :mod:`newsletter.daemon.schedule`).
+subscribers a schedule serves is :mod:`newsletter.app.schedule`).
 
 Five fields are standard crontab (``minute hour day month day-of-week``); six fields
 add a leading ``second`` field, which tests and impatient operators use

@@ -3,124 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any
 
 import click
 
+from newsletter.app.status import read_status
 from newsletter.base.cron import describe_cron
 from newsletter.base.wording import plural
 from newsletter.cli.options import config_option, json_option, load_config_leaving_out
 from newsletter.config import Config
-from newsletter.daemon.schedule import next_fire
 from newsletter.digest.guard import one_line
-from newsletter.store import Ledger, iso
-from newsletter.store.choose import open_ledger_readonly
 from newsletter.store.copy import shown
-
-if TYPE_CHECKING:
-    from newsletter.store.claiming import ClaimLedger
-
-
-def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
-    """The ``status --json`` shape of SPEC 7."""
-    fire = next_fire(config)
-    if ledger is None:
-        digests: list[dict[str, Any]] = []
-        counts = {"sent": 0, "pending": 0, "failed": 0}
-        failed: list[dict[str, str]] = []
-        last = None
-        suppression = {"suppressed": 0, "paused": 0}
-        bounced: list[dict[str, Any]] = []
-    else:
-        digests = [
-            {
-                "path": d.path,
-                "sha256": d.sha256,
-                "status": d.shown_status,  # ok, failed, or partial: linked papers not read (SPEC 2.1)
-                "papers": d.papers,
-                "error": d.error,
-                "missing": list(d.missing),
-            }
-            for d in ledger.digests()
-        ]
-        counts = ledger.delivery_counts()
-        failed = [{"email": e, "error": err} for e, err in ledger.failed()]
-        last = iso(ledger.last_run())
-        suppression = ledger.suppression_counts()
-        bounced = ledger.bounced()
-    from newsletter.app.why import status_reasons
-
-    nothing = [] if ledger is None else status_reasons(config, ledger)
-    from newsletter.digest.scan import stray_files
-
-    return {
-        "digests": digests,
-        "deliveries": counts,
-        "failed": failed,
-        "last_run": last,
-        "next_run": fire.astimezone(UTC).isoformat(timespec="seconds") if fire else None,
-        # addresses that get nothing: unsubscribed (one-click or by hand) or paused; "paused" is
-        # the part of "suppressed" that ends by itself
-        "suppressed": suppression["suppressed"],
-        "paused": suppression["paused"],
-        "sources": sources_json(config, ledger),
-        # subscribers who get nothing in the next pass (or wait for their own schedule), and why
-        "nothing": [{"email": n.email, "code": n.code, "reason": n.reason} for n in nothing],
-        # addresses no longer mailed because they bounced (bounces.hard / bounces.soft), and why
-        "bounced": bounced,
-        # issue 17: "more/fewer like this" recorded from the email or `newsletter feedback`
-        "feedback": [] if ledger is None else feedback_json(ledger),
-        # files in the digests folder that are not digests (a PDF, an image): ignored
-        "ignored": [{"path": str(f.path), "kind": f.kind} for f in stray_files(config)],
-        # SPEC 6c: subscribers whose entry or file does not validate, left out of every pass
-        "left_out": [left.to_json() for left in config.left_out],
-        # SPEC 6c: bounce reports that counted for nobody, and why (forged, or about nobody we mailed)
-        "ignored_reports": [] if ledger is None else ignored_json(ledger),
-        # SPEC 6c: messages of the bounce mailbox that cannot be read, moved into the quarantine
-        "quarantined": []
-        if ledger is None
-        else [{"message": q["message"], "reason": q["reason"], "at": q["at"]} for q in ledger.set_aside("quarantined")],
-        "pass": pass_json(config, ledger),  # SPEC 6d: several senders' current pass
-    }
-
-
-def pass_json(config: Config, ledger: Ledger | None) -> dict[str, Any] | None:
-    """The current pass on a ledger of several senders (None on SQLite, or before any)."""
-    if config.ledger_url is None or ledger is None:
-        return None
-    status = cast("ClaimLedger", ledger).claim_status()
-    ref = status.current
-    if ref is None:
-        return None
-    return {
-        "id": ref.id,
-        "schedule_key": ref.schedule_key,
-        "fire_at": ref.fire_at.isoformat(timespec="seconds"),
-        "planned_by": ref.planned_by,
-        "planned_at": ref.planned_at.isoformat(timespec="seconds"),
-        "deliveries": ref.deliveries,
-        "finished": status.finished,
-        "counts": status.counts,
-        "holders": [
-            {"owner": h.owner, "claims": h.claims, "expired": h.expired, "until": h.until.isoformat(timespec="seconds")}
-            for h in status.holders
-        ],
-        "takeovers": status.takeovers,  # expired claims taken over by another sender
-        "refused": status.refused,  # late writes of a sender that had lost its claim
-    }
-
-
-def ignored_json(ledger: Ledger) -> list[dict[str, Any]]:
-    return [
-        {
-            "report_id": row["message"],
-            "reason": row["reason"],
-            "names": row["detail"].split(", ") if row["detail"] else [],
-            "at": row["at"],
-        }
-        for row in ledger.set_aside("ignored")
-    ]
 
 
 def _digest_detail(d: dict[str, Any]) -> str:
@@ -130,41 +23,6 @@ def _digest_detail(d: dict[str, Any]) -> str:
         missing = d["missing"]
         return f"{plural(d['papers'], 'paper')}; {len(missing)} linked not read: {one_line(', '.join(missing), 2000)}"
     return plural(d["papers"], "paper")
-
-
-def feedback_json(ledger: Ledger) -> list[dict[str, Any]]:
-    return [
-        {
-            "email": r.email,
-            "action": r.action,
-            "paper_id": r.paper_id,
-            "title": r.title,
-            "source": r.source,
-            "at": iso(r.created_at),
-        }
-        for r in ledger.feedback_rows()
-    ]
-
-
-def sources_json(config: Config, ledger: Ledger | None) -> list[dict[str, Any]]:
-    """Each configured source of ``fetch`` with its last fetch and outcome (SPEC 2.5)."""
-    states = ledger.fetch_states() if ledger is not None else {}
-    out: list[dict[str, Any]] = []
-    for source in config.sources:
-        st = states.get(source.key)
-        out.append(
-            {
-                "source": source.key,
-                "type": source.type,
-                "url": st.url if st else None,
-                "last_fetch": iso(st.checked_at) if st else None,
-                "outcome": st.outcome if st else None,
-                "detail": st.detail if st else None,
-                "http_status": st.http_status if st else None,
-                "last_success": iso(st.ok_at) if st else None,
-            }
-        )
-    return out
 
 
 @click.command("status")
@@ -188,16 +46,11 @@ def status_command(config_path: str, as_json: bool) -> None:
       newsletter status -c config.yaml --json | jq .deliveries
     """
     config = load_config_leaving_out(config_path, level=None)  # listed below
-    ledger = open_ledger_readonly(config)
-    try:
-        data = status_json(config, ledger)
-    finally:
-        if ledger is not None:
-            ledger.close()
+    status = read_status(config)
     if as_json:
-        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        click.echo(json.dumps(status.data, ensure_ascii=False, indent=2))
         return
-    _echo_status(config, data, ran=ledger is not None)
+    _echo_status(config, status.data, ran=status.ran)
 
 
 def _echo_status(config: Config, data: dict[str, Any], *, ran: bool) -> None:

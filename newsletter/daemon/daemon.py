@@ -56,15 +56,15 @@ from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from newsletter.app.schedule import GLOBAL, fetch_missed, fire_time, jobs_for
 from newsletter.base.clock import SYSTEM, Clock
 from newsletter.base.cron import cron_trigger, timezone
 from newsletter.base.errors import NewsletterError
 from newsletter.config import Config, Subscriber, load_config, load_off_loop, require_secrets
-from newsletter.daemon.schedule import GLOBAL, fetch_missed, fire_time, jobs_for
 from newsletter.daemon.watch import SettleTracker
 from newsletter.delivery.claimpass import fire_minute
 from newsletter.delivery.pickup import note_strays
-from newsletter.delivery.service import PassOptions, SendSummary, pick_up_digests, send_pass
+from newsletter.delivery.service import PassOptions, SenderFactory, SendSummary, pick_up_digests, send_pass
 from newsletter.digest import partial_line
 from newsletter.digest.guard import one_line
 from newsletter.digest.scan import digest_files, stray_files
@@ -85,9 +85,12 @@ MISFIRE_GRACE = 6 * 3600  # a pass missed by up to 6 hours (sleep, restart) stil
 class Daemon:
     """The daemon's state; :meth:`run` is its whole life."""
 
-    def __init__(self, config: Config, *, config_path: str | Path, clock: Clock = SYSTEM) -> None:
+    def __init__(
+        self, config: Config, *, config_path: str | Path, clock: Clock = SYSTEM, sender: SenderFactory | None = None
+    ) -> None:
         self.config = config
         self.clock = clock  # what time it is, wherever that decides (tests pass their own)
+        self.sender = sender  # the passes' sender (None: SMTP as configured; tests pass an in-memory one)
         self.config_path = Path(config_path)
         require_secrets(config)  # a username without its password variable: exit 2 at start
         Renderer(config)  # fail at start on a broken template, not at the first fire
@@ -182,6 +185,7 @@ class Daemon:
                     resumes=resumes,
                     schedule_key=reason,  # PostgreSQL: every host fires, one plans (SPEC 6d)
                     fire_at=fire_at or fire_minute(self.clock.now()),
+                    sender=self.sender,
                 )
                 summary = await send_pass(self.config, self.ledger, options, executor=self.ledger_thread)
             except NewsletterError as exc:
@@ -260,7 +264,10 @@ class Daemon:
         """Record the settled new digest files (``paths``: these, known complete);
         returns how many were new and parsed."""
         assert self.ledger is not None
-        ready = list(paths) if paths is not None else self.tracker.ready(digest_files(self.config))
+        if paths is not None:
+            ready = list(paths)
+        else:  # settled on the daemon's clock
+            ready = self.tracker.ready(digest_files(self.config), now=self.clock.time())
         if not ready:
             return 0
         config = self.config
@@ -301,30 +308,35 @@ class Daemon:
 
     async def _watch(self) -> None:
         while not self.stopping.is_set():
-            try:
-                await self.read_bounces()
-            except Exception:  # keep the daemon alive; the error is in the log
-                log.exception("reading the bounce mailbox failed")
-            try:
-                await self.note_strays()
-                new = await self.pick_up()
-                if new and self.config.schedule.on_arrival:
-                    await self.deliver(self._members(GLOBAL), reason="on-arrival")
-            except NewsletterError as exc:  # a ledger that cannot be written: one line, keep trying
-                text = one_line(str(exc), 500)
-                if text != self.watch_error:  # once, not every second, until it changes
-                    log.error("digest pick-up failed: %s", text)
-                    self.watch_error = text
-                else:
-                    log.debug("digest pick-up still failing (logged once above)")
-            except Exception:  # keep the daemon alive; the error is in the log
-                log.exception("digest pick-up failed")
-            else:
-                if self.watch_error is not None:
-                    log.info("digest pick-up works again")
-                    self.watch_error = None
+            await self.watch_once()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), POLL_SECONDS)
+
+    async def watch_once(self) -> None:
+        """One round of the poller: the bounce mailbox when due, strays, settled digests
+        (delivered at once with ``schedule.on_arrival``). Never raises: errors are logged."""
+        try:
+            await self.read_bounces()
+        except Exception:  # keep the daemon alive; the error is in the log
+            log.exception("reading the bounce mailbox failed")
+        try:
+            await self.note_strays()
+            new = await self.pick_up()
+            if new and self.config.schedule.on_arrival:
+                await self.deliver(self._members(GLOBAL), reason="on-arrival")
+        except NewsletterError as exc:  # a ledger that cannot be written: one line, keep trying
+            text = one_line(str(exc), 500)
+            if text != self.watch_error:  # once, not every second, until it changes
+                log.error("digest pick-up failed: %s", text)
+                self.watch_error = text
+            else:
+                log.debug("digest pick-up still failing (logged once above)")
+        except Exception:  # keep the daemon alive; the error is in the log
+            log.exception("digest pick-up failed")
+        else:
+            if self.watch_error is not None:
+                log.info("digest pick-up works again")
+                self.watch_error = None
 
     async def _resume(self) -> None:
         """At start: finish the passes a stop or a crash interrupted, at once, for every
@@ -434,11 +446,11 @@ class Daemon:
 
     # ------------------------------------------------------------------ life
 
-    async def run(self) -> int:
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stop, sig.name)
-        loop.add_signal_handler(signal.SIGHUP, self.reload)
+    async def start(self, *, fire: bool = True) -> None:
+        """Open the ledger, register the subscribers, start the endpoint and the scheduler,
+        finish the passes a stop interrupted and catch up a missed fetch. ``fire=False``:
+        the jobs are scheduled but never fire by themselves (a test runs them with
+        :meth:`fire` at the time its clock says); :meth:`close` undoes it all."""
         self.ledger = open_ledger(self.config)
         try:
             # subscribers "appear" when the daemon starts with them, before any pick-up
@@ -450,7 +462,7 @@ class Daemon:
             raise
         self.scheduler = AsyncIOScheduler(timezone=timezone(self.config.schedule.timezone))
         try:
-            self.scheduler.start()
+            self.scheduler.start(paused=not fire)
             self._schedule()
             self._log_left_out()
             log.info(
@@ -463,25 +475,56 @@ class Daemon:
             if await self._fetch_missed():
                 log.info("a fetch was missed while the daemon was not running: fetching now")
                 self.scheduler.add_job(self._fetch, id="fetch-catch-up", misfire_grace_time=MISFIRE_GRACE)
-            await self._watch()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def fire(self, job_id: str) -> None:
+        """Run the scheduled job ``job_id`` now, as its trigger would (its function and
+        arguments as the scheduler holds them)."""
+        assert self.scheduler is not None
+        job = self.scheduler.get_job(job_id)
+        if job is None:
+            raise KeyError(job_id)
+        await job.func(*job.args)
+
+    async def close(self) -> None:
+        """Stop: let a pass in flight record its SMTP transactions, then shut the
+        scheduler, the endpoint, the ledger thread and the ledger."""
+        assert self.ledger is not None
+        self.stopping.set()
+        self.fetch_stop.set()
+        scheduler = self.scheduler if self.scheduler is not None and self.scheduler.running else None
+        if scheduler is not None:
+            scheduler.pause()
+        # A pass in flight stops taking messages; wait for its SMTP transactions to finish
+        # and be recorded BEFORE shutting the scheduler down: APScheduler's
+        # AsyncIOExecutor.shutdown cancels running jobs (SPEC 6b).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.pass_lock.acquire(), self.config.smtp.timeout + 5)
+        if scheduler is not None:
+            scheduler.shutdown(wait=False)
+        await self._stop_listener()
+        if self.reloading is not None and not self.reloading.done():
+            self.reloading.cancel()
+        self.ledger_thread.shutdown(wait=True)
+        self.ledger.close()
+        log.info("daemon stopped: %d passes", self.passes)
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop, sig.name)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        try:
+            await self.start()
+            try:
+                await self._watch()
+            finally:
+                await self.close()
         finally:
-            self.stopping.set()
-            self.fetch_stop.set()
-            self.scheduler.pause()
-            # A pass in flight stops taking messages; wait for its SMTP transactions to finish
-            # and be recorded BEFORE shutting the scheduler down: APScheduler's
-            # AsyncIOExecutor.shutdown cancels running jobs (SPEC 6b).
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.pass_lock.acquire(), self.config.smtp.timeout + 5)
-            self.scheduler.shutdown(wait=False)
-            await self._stop_listener()
-            if self.reloading is not None and not self.reloading.done():
-                self.reloading.cancel()
-            self.ledger_thread.shutdown(wait=True)
-            self.ledger.close()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(sig)
-        log.info("daemon stopped: %d passes", self.passes)
         return 0
 
 

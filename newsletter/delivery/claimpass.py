@@ -54,6 +54,7 @@ from newsletter.base.addresses import address_key
 from newsletter.bounces.verp import verp_address
 from newsletter.config import Config, Subscriber
 from newsletter.delivery.commit import Batch, Committer
+from newsletter.delivery.passtypes import record_smtp_bounce
 from newsletter.delivery.pickup import note_strays, pick_up_digests
 from newsletter.delivery.plan import compute_deliveries
 from newsletter.delivery.smtp import Outgoing, Result, SendStats
@@ -68,7 +69,7 @@ from newsletter.store import NewDelivery
 from newsletter.store.claiming import Claim, FencedOutcome, PassPlan, PassRef, owner_id
 
 if TYPE_CHECKING:
-    from newsletter.delivery.service import PassOptions, SendSummary
+    from newsletter.delivery.passtypes import PassOptions, SendSummary
 
 log = logging.getLogger(__name__)
 
@@ -360,8 +361,6 @@ class ClaimPass:
         if key in self.refused:
             return
         if result.bounce is not None:
-            from newsletter.delivery.service import record_smtp_bounce
-
             await self.db(record_smtp_bounce, self.config, result)
         if result.status == "failed":
             self.summary.failures.append((result.item.recipient, result.error or ""))

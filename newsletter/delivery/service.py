@@ -89,21 +89,27 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from datetime import date
+from typing import Any, TypeVar
 
 from newsletter.base.addresses import Suppressions
-from newsletter.bounces.policy import BouncePolicy
 from newsletter.bounces.verp import verp_address
 from newsletter.config import Config, Subscriber, require_secrets
 from newsletter.delivery.commit import Batch, Committer
+from newsletter.delivery.passtypes import (
+    OnResult,
+    PassOptions,
+    Progress,
+    Sender,
+    SenderFactory,
+    SendSummary,
+    record_smtp_bounce,
+)
 from newsletter.delivery.pickup import PickUp, note_strays, pick_up_digests, preview_digests
 from newsletter.delivery.plan import Planned, compute_deliveries
-from newsletter.delivery.smtp import Outgoing, Result, SendStats, SmtpSender, enhanced_status
+from newsletter.delivery.smtp import Outgoing, Result, SendStats, SmtpSender
 from newsletter.render import Renderer
 from newsletter.render.dkim import signer_for
 from newsletter.render.links.tokens import secret_for
@@ -140,93 +146,6 @@ T = TypeVar("T")
 BATCH = 32  # deliveries rendered and recorded pending per commit (rendering in this process)
 RENDER_BATCH = 64  # deliveries per batch of a render worker
 POOL_MIN = 200  # a pass with fewer deliveries renders in this process
-
-
-OnResult = Callable[[Result], Awaitable[None]]
-
-
-class Sender(Protocol):
-    """What the pass needs of a mail transport (Django's ``BaseEmailBackend``):
-    send every message of ``items``, calling the pass's ``on_result`` for each (awaited
-    before the next message's DATA goes out), and say how it went. The real one is
-    :class:`~newsletter.delivery.smtp.SmtpSender`; tests that are not about SMTP use an
-    in-memory one (``tests/memsender.py``)."""
-
-    async def send_all(self, items: AsyncIterable[Outgoing]) -> SendStats: ...
-
-
-#: Builds the pass's sender around its ``on_result`` callback and ``stop`` event.
-SenderFactory = Callable[[OnResult, "asyncio.Event | None"], Sender]
-
-
-class Progress(Protocol):
-    """What a pass reports while it sends (the CLI shows a bar or log lines)."""
-
-    def start(self, total: int) -> None: ...
-
-    def advance(self, result: Result) -> None: ...
-
-    def finish(self) -> None: ...
-
-
-@dataclass
-class SendSummary:
-    """The outcome of one pass. ``exit_code`` is 1 when anything failed or waits."""
-
-    sent: int = 0
-    failed: int = 0
-    pending: int = 0  # left pending by this pass (temporary trouble, lost replies, a stop)
-    resent: int = 0  # pending deliveries of earlier passes taken up again
-    nothing: int = 0  # subscribers with nothing to send
-    suppressed: int = 0  # subscribers skipped: unsubscribed or paused
-    cancelled: int = 0  # pending deliveries to suppressed addresses, marked failed "unsubscribed"
-    digests_ok: int = 0
-    digests_failed: int = 0
-    unsettled: int = 0
-    stopped: str | None = None
-    failures: list[tuple[str, str]] = field(default_factory=list)  # (email, error) failed this pass
-    digest_errors: list[tuple[str, str]] = field(default_factory=list)
-    ignored: list[str] = field(default_factory=list)  # "PATH: not a digest (a PDF), ignored", new ones only
-    digest_partial: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (path, ids not read)
-
-    @property
-    def exit_code(self) -> int:
-        return 1 if (self.failed or self.pending or self.digests_failed or self.stopped) else 0
-
-
-def record_smtp_bounce(ledger: Ledger, config: Config, result: Result) -> None:
-    """Record a refusal at RCPT/DATA as a hard bounce (and suppress per ``bounces``)."""
-    error = result.error or ""
-    reason = ledger.record_bounce(
-        result.item.recipient,
-        kind=result.bounce or "hard",
-        source="smtp",
-        delivery_id=result.item.key,
-        status=enhanced_status(error.partition(" ")[2]),
-        diagnostic=error,
-        policy=BouncePolicy.of(config),
-    )
-    if reason:  # the refusal itself is reported with the pass's failures
-        log.info("%s: suppressed after %s", result.item.recipient, reason)
-
-
-@dataclass(frozen=True, slots=True)
-class PassOptions:
-    """What the caller asks of a pass (see :func:`send_pass`). ``sender``: builds the
-    mail transport (default: :class:`SmtpSender` on ``smtp``, with ``backoff``)."""
-
-    subscribers: Sequence[Subscriber] | None = None
-    paths: Sequence[Path] | None = None
-    pick_up: bool = True
-    progress: Progress | None = None
-    renderer: Renderer | None = None
-    backoff: float = 1.0
-    today: date | None = None
-    stop: asyncio.Event | None = None
-    resumes: Sequence[int] | None = None
-    sender: SenderFactory | None = None
-    schedule_key: str | None = None  # several senders (PostgreSQL): the pass's key (default "send")
-    fire_at: datetime | None = None  # ... and its fire (default: the current minute)
 
 
 class SendPass:

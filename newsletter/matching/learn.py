@@ -27,12 +27,32 @@ about half a second; a large library (up to :data:`MAX_LIKED` rows) takes longer
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from newsletter.matching.similarity import Against
+from typing import Any, Protocol
 
 __all__ = ["fit_scorer", "train"]
+
+
+class Model(Protocol):
+    """What the learner reads of a similarity model: its arithmetic and its corpus."""
+
+    @property
+    def kernels(self) -> Any: ...
+
+    @property
+    def papers(self) -> Sequence[Any]: ...
+
+
+class Corpus(Protocol):
+    """The rows a subscriber's scorer is trained on (``similarity.Against`` is one): the
+    Gram matrix of corpus rows, and their similarities with every paper of the pass."""
+
+    @property
+    def model(self) -> Model: ...
+
+    def gram(self, rows: Sequence[int]) -> Any: ...
+
+    def sims(self, rows: Sequence[int]) -> Any: ...
+
 
 BACKGROUND = 50
 MAX_LIKED = 200  # liked rows trained on at most (the pass stays fast with a large library)
@@ -47,9 +67,9 @@ def train(
     """The dual coefficients and bias of a weighted, L2-regularised logistic regression
     on the kernel ``gram`` (n x n), each sample's score starting at ``offset``; the
     arithmetic of ``kernels`` (numpy's where installed: see
-    :func:`newsletter.matching.similarity.kernels`)."""
+    :func:`newsletter.matching.arithmetic.kernels`)."""
     if kernels is None:
-        from newsletter.matching.similarity import kernels as choose
+        from newsletter.matching.arithmetic import kernels as choose
 
         kernels = choose()
     result: tuple[Any, float] = kernels.train(gram, labels, weights, offset, steps=STEPS, l2=L2)
@@ -67,7 +87,7 @@ def _background(n_corpus: int, exclude: set[int], count: int) -> list[int]:
 
 
 def fit_scorer(
-    ctx: Against, liked: Sequence[int], weights: Sequence[float], disliked: Sequence[int], similarity: Any
+    ctx: Corpus, liked: Sequence[int], weights: Sequence[float], disliked: Sequence[int], similarity: Any
 ) -> Any:
     """Each paper of ``ctx``'s index: its learned score, on the scale of ``similarity``
     (the subscriber's similarity per paper of the index); None: nothing to learn."""

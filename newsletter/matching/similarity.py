@@ -45,6 +45,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 
 from newsletter.digest import Paper
+from newsletter.matching.arithmetic import kernels
 from newsletter.matching.engine import Hit, Match
 from newsletter.matching.index import PaperIndex
 from newsletter.matching.learn import fit_scorer
@@ -286,20 +287,6 @@ class Against:
 
 _MODELS: dict[tuple[str, bool, tuple[str, ...]], SimilarityModel] = {}
 _MODELS_LOCK = threading.Lock()
-
-
-def kernels(plain: bool = False) -> ModuleType:
-    """The arithmetic: numpy's where it is installed (and not ``plain``), else plain Python."""
-    if not plain:
-        try:
-            from newsletter.matching import kernels_numpy
-
-            return kernels_numpy
-        except ImportError:  # the base install: no numpy
-            pass
-    from newsletter.matching import kernels as plain_kernels
-
-    return plain_kernels
 
 
 def fit(

@@ -5,13 +5,12 @@ errors into :class:`~newsletter.base.errors.LedgerError` at every public method.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import psycopg
 
-from newsletter.base.addresses import address_key
 from newsletter.store.guard import wrap_public_methods
 from newsletter.store.postgres.connection import Connection, connect, pg_error, transaction
 
@@ -65,16 +64,6 @@ class PgStore:
     def _scalar(self, sql: str, args: Params = ()) -> Any:
         row = self._one(sql, args)
         return None if row is None else row[0]
-
-
-def by_key(emails: Iterable[str]) -> dict[str, list[str]]:
-    """Addresses grouped by their key (the stored spelling), each spelling once."""
-    out: dict[str, list[str]] = {}
-    for email in emails:
-        spellings = out.setdefault(address_key(email), [])
-        if email not in spellings:
-            spellings.append(email)
-    return out
 
 
 def _guarded(fn: Callable[..., T]) -> Callable[..., T]:

@@ -14,10 +14,10 @@ import json
 import time
 from collections.abc import Iterable, Mapping, Sequence
 
-from newsletter.base.addresses import address_key
+from newsletter.base.addresses import address_key, by_key
 from newsletter.digest import Paper, unique_papers
 from newsletter.store import DigestRow, SubscriberRow
-from newsletter.store.postgres.base import PgStore, by_key
+from newsletter.store.postgres.base import PgStore
 from newsletter.store.postgres.connection import DIGEST_LOCK, LOCK_SPACE
 
 LAST_DIGEST = "SELECT COALESCE(MAX(id), 0) FROM digests"

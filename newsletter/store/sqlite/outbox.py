@@ -10,7 +10,7 @@ from typing import Any
 
 from newsletter.base.addresses import address_key
 from newsletter.store.records import FailedDelivery, NewDelivery, Outcome, PendingDelivery, SentIssue
-from newsletter.store.sqlite.connection import SqliteStore
+from newsletter.store.sqlite.connection import SqliteStore, requires
 from newsletter.store.sqlite.queries import load
 
 Q = load("outbox")
@@ -145,5 +145,7 @@ class Outbox(SqliteStore):
         rows = self.conn.execute(Q["sent-issues"])
         return [SentIssue(e, mid, float(at), tuple(json.loads(papers))) for e, mid, at, papers in rows]
 
+    @requires(13, lambda ledger, email: {r[0] for r in ledger.conn.execute(Q["sent-papers-before-13"], (email,))})
     def sent_papers(self, email: str) -> set[str]:
-        return {r[0] for r in self.conn.execute(Q["sent-papers"], (email,))}
+        """The papers ever sent to ``email`` (any spelling of it)."""
+        return {r[0] for r in self.conn.execute(Q["sent-papers"], (address_key(email),))}

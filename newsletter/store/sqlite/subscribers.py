@@ -6,9 +6,9 @@ import json
 import time
 from collections.abc import Iterable
 
-from newsletter.base.addresses import address_key
+from newsletter.base.addresses import address_key, by_key
 from newsletter.store.records import LastDelivery, SubscriberRow
-from newsletter.store.sqlite.connection import LAST_DIGEST, SqliteStore
+from newsletter.store.sqlite.connection import LAST_DIGEST, SqliteStore, requires
 from newsletter.store.sqlite.queries import load
 
 Q = load("subscribers")
@@ -37,15 +37,28 @@ class Subscribers(SqliteStore):
             out[email] = horizon
         return out
 
+    @requires(13, lambda ledger, emails: ledger.excluded_papers_before_13(list(emails)))
     def excluded_papers(self, emails: Iterable[str]) -> dict[str, set[str]]:
         """Per address: papers already sent, plus papers of its pending deliveries
-        (they will go out with those, never in a second email)."""
+        (they will go out with those, never in a second email); looked up by the address
+        key, so any spelling of an address gets what was sent under another."""
         wanted = list(emails)
+        keyed = by_key(wanted)
         out: dict[str, set[str]] = {e: set() for e in wanted}
-        for email, key in self.rows_in(Q["sent-papers-of"], wanted):
-            out[email].add(key)
-        pending = Q["pending-papers-of"]
-        for email, papers in self.rows_in(pending, wanted):
+        for key, paper in self.rows_in(Q["sent-papers-of"], list(keyed)):
+            for email in keyed[key]:
+                out[email].add(paper)
+        for key, papers in self.rows_in(Q["pending-papers-of"], list(keyed)):
+            for email in keyed[key]:
+                out[email].update(json.loads(papers))
+        return out
+
+    def excluded_papers_before_13(self, wanted: list[str]) -> dict[str, set[str]]:
+        """:meth:`excluded_papers` of a ledger older than 13 opened read-only (rows by spelling)."""
+        out: dict[str, set[str]] = {e: set() for e in wanted}
+        for email, paper in self.rows_in(Q["sent-papers-of-before-13"], wanted):
+            out[email].add(paper)
+        for email, papers in self.rows_in(Q["pending-papers-of-before-13"], wanted):
             out[email].update(json.loads(papers))
         return out
 

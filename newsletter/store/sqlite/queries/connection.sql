@@ -10,6 +10,6 @@ SELECT count(*) FROM sqlite_master
 CREATE TEMP TRIGGER IF NOT EXISTS deliveries_sent_papers AFTER UPDATE OF status ON main.deliveries
 WHEN NEW.status = 'sent' AND OLD.status != 'sent'
 BEGIN
-    INSERT OR IGNORE INTO sent_papers(email, paper_id, delivery_id)
-    SELECT NEW.email, p.value, NEW.id FROM json_each(NEW.papers) p;
+    INSERT OR IGNORE INTO sent_papers(email_key, paper_id, delivery_id)
+    SELECT NEW.email_key, p.value, NEW.id FROM json_each(NEW.papers) p;
 END

@@ -58,4 +58,7 @@ WHERE status = 'sent'
 ORDER BY id
 
 -- name: sent-papers
+SELECT paper_id FROM sent_papers WHERE email_key = ?
+
+-- name: sent-papers-before-13
 SELECT paper_id FROM sent_papers WHERE email = ?

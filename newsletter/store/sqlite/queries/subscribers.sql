@@ -7,9 +7,15 @@ INSERT OR IGNORE INTO subscribers(email, email_key, first_seen, horizon) VALUES 
 SELECT email, horizon FROM subscribers WHERE email IN ({marks})
 
 -- name: sent-papers-of
+SELECT email_key, paper_id FROM sent_papers WHERE email_key IN ({marks})
+
+-- name: sent-papers-of-before-13
 SELECT email, paper_id FROM sent_papers WHERE email IN ({marks})
 
 -- name: pending-papers-of
+SELECT email_key, papers FROM deliveries WHERE status = 'pending' AND email_key IN ({marks})
+
+-- name: pending-papers-of-before-13
 SELECT email, papers FROM deliveries WHERE status = 'pending' AND email IN ({marks})
 
 -- name: advance

@@ -1,4 +1,4 @@
-"""The daemon's schedule policy (daemon/schedule.py) on a clock the test sets: which
+"""The daemon's schedule policy (app/schedule.py) on a clock the test sets: which
 passes a configuration asks for, when the next one fires, and whether a fetch was missed
 while the daemon was down. No real minute is waited for (tests/fakeclock.py)."""
 
@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from newsletter.app.schedule import GLOBAL, fetch_missed, fire_time, jobs_for, next_fire
 from newsletter.base.cron import timezone
 from newsletter.config import load_config
-from newsletter.daemon.schedule import GLOBAL, fetch_missed, fire_time, jobs_for, next_fire
 from newsletter.store import FetchState
 from tests.fakeclock import FakeClock
 from tests.smtpd import write_config
@@ -23,7 +23,7 @@ def _state(source: str, at: datetime) -> FetchState:
     return FetchState(source, "https://example.org", None, None, at.timestamp(), "written", None, 200, at.timestamp())
 
 
-def test_daemon_schedule_own_schedules_are_jobs_of_their_own(tmp_path: Path) -> None:
+def test_schedule_own_schedules_are_jobs_of_their_own(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, 25, [ANA, BO], schedule={"cron": "0 7 * * *", "timezone": "UTC"}))
     jobs = jobs_for(config)
     assert [(j.key, j.cron, j.emails) for j in jobs] == [
@@ -32,7 +32,7 @@ def test_daemon_schedule_own_schedules_are_jobs_of_their_own(tmp_path: Path) -> 
     ]
 
 
-def test_daemon_schedule_next_fire_is_the_earliest_after_the_clocks_now(tmp_path: Path) -> None:
+def test_schedule_next_fire_is_the_earliest_after_the_clocks_now(tmp_path: Path) -> None:
     config = load_config(write_config(tmp_path, 25, [ANA, BO], schedule={"cron": "0 7 * * *", "timezone": "UTC"}))
     sunday_evening = FakeClock(datetime(2026, 11, 15, 20, 0, tzinfo=UTC))  # a Sunday
     assert next_fire(config, clock=sunday_evening) == datetime(2026, 11, 16, 7, 0, tzinfo=UTC)
@@ -40,7 +40,7 @@ def test_daemon_schedule_next_fire_is_the_earliest_after_the_clocks_now(tmp_path
     assert next_fire(config, clock=monday_eight) == datetime(2026, 11, 16, 9, 0, tzinfo=UTC)  # Bo's own
 
 
-def test_daemon_schedule_fetch_missed_only_once_the_fire_after_the_last_fetch_passed(tmp_path: Path) -> None:
+def test_schedule_fetch_missed_only_once_the_fire_after_the_last_fetch_passed(tmp_path: Path) -> None:
     config = load_config(
         write_config(
             tmp_path,

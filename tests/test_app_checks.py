@@ -1,0 +1,38 @@
+"""``check``'s one core call (app/checks.py): what loading does not validate is a
+ConfigError (exit 2), then the warnings a user should read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from newsletter.app.checks import check_config
+from newsletter.base.errors import ConfigError
+from newsletter.config import load_config
+from tests.smtpd import EXAMPLE_SUBSCRIBERS, write_config
+
+
+def test_checks_a_username_without_its_password_variable_is_exit_2(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CHECK_SMTP_PASSWORD", raising=False)
+    cfg = write_config(
+        tmp_path, 587, EXAMPLE_SUBSCRIBERS[:1], smtp={"username": "u", "password_env": "CHECK_SMTP_PASSWORD"}
+    )
+    with pytest.raises(ConfigError) as raised:
+        check_config(load_config(cfg))
+    assert raised.value.exit_code == 2
+    assert any("CHECK_SMTP_PASSWORD" in str(p) for p in raised.value.problems)
+
+
+def test_checks_warnings_name_what_is_missing(tmp_path: Path) -> None:
+    report = check_config(load_config(write_config(tmp_path, 587, EXAMPLE_SUBSCRIBERS[:1])))
+    assert report.similarity == []  # nobody likes anything
+    assert any(w.startswith("no sender.unsubscribe:") for w in report.warnings)
+    assert any(w.startswith("no bounces.maildir or bounces.imap") for w in report.warnings)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    report = check_config(load_config(write_config(empty, 465, [], smtp={"security": "starttls"})))
+    assert any(w.startswith("no subscribers yet") for w in report.warnings)
+    assert any(w.startswith("smtp: port 465 is for implicit TLS") for w in report.warnings)
