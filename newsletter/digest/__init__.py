@@ -25,7 +25,7 @@ from newsletter.digest.model import (
     unique_papers,
 )
 
-FORMATS = ("auto", "hf-text", "json", "hf-html", "arxiv")
+FORMATS = ("auto", "hf-text", "json", "hf-html", "arxiv", "biorxiv", "feed")
 
 __all__ = [
     "FORMATS",
@@ -50,9 +50,11 @@ def detect_format(text: str) -> str:
     ``json`` when it starts like a JSON document, ``arxiv`` for XML (whether it is
     a feed we read is the parser's to say), ``hf-html`` for HTML, else ``hf-text``.
     Markdown that starts with a link (``[![logo](...)](...)``) is text."""
-    from newsletter.digest import arxivfmt
+    from newsletter.digest import arxivfmt, biorxivfmt
 
     stripped = text.lstrip("\ufeff \t\r\n")
+    if first_char_json(stripped) and biorxivfmt.looks_like(stripped):
+        return "biorxiv"
     first = stripped[:1]
     if first == "[" and _MARKDOWN_LINK.match(stripped):
         return "hf-text"  # [[Image: no alt]](url), [![logo](a.png)](url): a Markdown link
@@ -65,6 +67,10 @@ def detect_format(text: str) -> str:
             return "arxiv"
         return "hf-text" if is_anchored_text(stripped) else "hf-html"  # any other markup is HTML
     return "hf-text"
+
+
+def first_char_json(text: str) -> bool:
+    return text[:1] == "{" or (text[:1] == "[" and text[1:].lstrip()[:1] == "{")
 
 
 _MARKDOWN_LINK = re.compile(r"\[(?:[^\[\]\n]|\[[^\[\]\n]*\])*\]\(")
@@ -117,10 +123,15 @@ def parse_digest(
     text = decode(data, source=source)
     if not text.strip():
         raise DigestParseError("empty file, not a digest", path=source, line=1)
+    forced = fmt != "auto"
     if fmt == "auto":
         fmt = detect_format(text)
+        if fmt == "arxiv":  # an RSS or Atom feed: arXiv's listing, or any other (SPEC 2.5)
+            from newsletter.digest import feedfmt
+
+            fmt = feedfmt.classify(text, source=source)
     sha = hashlib.sha256(data).hexdigest()
-    when, papers, missing = _papers_of(text, fmt, source=source, reference=reference)
+    when, papers, missing = _papers_of(text, fmt, source=source, reference=reference, forced=forced)
     # the one text-cleaning step of every format: no control character reaches the email,
     # the archive or the feed (SPEC 6c)
     return Digest(path=source, format=fmt, sha256=sha, papers=clean_papers(papers), date=when, missing=missing)
@@ -129,7 +140,7 @@ def parse_digest(
 Found = tuple[date | None, tuple[Paper, ...], tuple[str, ...]]  # the digest's date, its papers, ids linked not read
 
 
-def _papers_of(text: str, fmt: str, *, source: str, reference: date | None) -> Found:
+def _papers_of(text: str, fmt: str, *, source: str, reference: date | None, forced: bool = False) -> Found:
     """The papers of ``text`` in the (detected) format ``fmt``, each once, the digest's
     date where the format gives one, and the paper ids a text dump links to but that
     could not be read (SPEC 2.1: the digest is then ``partial``)."""
@@ -146,6 +157,12 @@ def _papers_of(text: str, fmt: str, *, source: str, reference: date | None) -> F
         from newsletter.digest import arxivfmt
 
         return None, unique_papers(arxivfmt.parse(text, source=source)), ()
+    if fmt in ("biorxiv", "feed"):
+        from newsletter.digest import biorxivfmt, feedfmt
+
+        if fmt == "biorxiv":
+            return None, unique_papers(biorxivfmt.parse(text, source=source)), ()
+        return None, unique_papers(feedfmt.parse(text, source=source, forced=forced)), ()
     from newsletter.digest import hftext
 
     if text.lstrip()[:1] == "<" and fmt == "hf-text" and not is_anchored_text(text.lstrip()):

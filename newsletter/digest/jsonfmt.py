@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from newsletter.base.errors import DigestParseError
-from newsletter.digest.model import ARXIV_PDF_URL, HF_PAPER_URL, Paper, arxiv_id, extract_links, paper_id
+from newsletter.digest.model import ARXIV_PDF_URL, HF_PAPER_URL, Paper, arxiv_id, doi_of, extract_links, paper_id
 
 _SOFT_BREAK = re.compile(r"(?<!\n)[ \t]*\n[ \t]*(?!\n)")
 
@@ -182,6 +182,9 @@ def _plain_paper(rec: dict[str, Any], *, source: str, where: str) -> Paper:
         categories=_strings(rec.get("categories"), source=source, where=where, key="categories"),
         links=links or tuple(_strings(rec.get("links"), source=source, where=where, key="links")),
         arxiv_id=axid,
+        doi=doi_of(_str(rec.get("doi"), source=source, where=where, key="doi")),
+        published_doi=doi_of(_str(rec.get("published_doi"), source=source, where=where, key="published_doi")),
+        journal=_str(rec.get("journal"), source=source, where=where, key="journal"),
     )
 
 
