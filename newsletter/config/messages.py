@@ -148,6 +148,7 @@ def validation_problems(
 
 
 _TYPE_NAMES = ("str", "int", "list[str]", "bool", "float")
+SOURCE_TYPES = ("huggingface", "arxiv", "biorxiv", "medrxiv", "feed", "openreview")
 
 
 def _loc_of(err: ErrorDetails) -> Loc:
@@ -157,7 +158,7 @@ def _loc_of(err: ErrorDetails) -> Loc:
     loc = tuple(
         p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")) and p not in _TYPE_NAMES
     )
-    if len(loc) > 2 and loc[0] == "sources" and loc[2] in ("huggingface", "arxiv"):
+    if len(loc) > 2 and loc[0] == "sources" and loc[2] in SOURCE_TYPES:
         loc = (*loc[:2], *loc[3:])
     return loc
 
@@ -173,7 +174,7 @@ def _message_of(err: ErrorDetails, loc: Loc, model: type[BaseModel]) -> str:
     if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
         ctx = err.get("ctx") or {}
         tag = f"unknown source type {ctx['tag']!r}" if "tag" in ctx else "a source needs a type"
-        return f"{tag} (expected {ctx.get('expected_tags', 'huggingface or arxiv')})"
+        return f"{tag} (expected {ctx.get('expected_tags', ', '.join(SOURCE_TYPES))})"
     if err["type"] == "missing":
         return "required key is missing"
     return err["msg"].removeprefix("Value error, ")

@@ -26,7 +26,7 @@ from newsletter.config.schema import (
     Sender,
     Smtp,
 )
-from newsletter.config.sources import ArxivSource, Fetch, HuggingFaceSource
+from newsletter.config.sources import AnySource, Fetch
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +117,7 @@ class Config:
     templates: Path | None
     defaults: Defaults
     subscribers: tuple[Subscriber, ...]
-    sources: tuple[HuggingFaceSource | ArxivSource, ...] = ()
+    sources: tuple[AnySource, ...] = ()
     fetch: Fetch = field(default_factory=Fetch)
     subscribers_dir: Path | None = None  # resolved; where `newsletter subscribers` writes
     archive: Archive = field(default_factory=Archive)  # directory resolved

@@ -49,7 +49,9 @@ def parse(text: str, *, source: str) -> tuple[Paper, ...]:
         raise DigestParseError(f"invalid JSON: {exc.msg}", path=source, line=exc.lineno) from None
     except RecursionError:
         raise DigestParseError("JSON nested too deeply; not a digest", path=source, line=1) from None
-    return tuple(paper_of(item, source=source, where=f"entry {i}") for i, item in enumerate(items_of(data, source=source)))
+    return tuple(
+        paper_of(item, source=source, where=f"entry {i}") for i, item in enumerate(items_of(data, source=source))
+    )
 
 
 def _field(item: dict[str, Any], key: str, *, source: str, where: str, required: bool = False) -> str | None:

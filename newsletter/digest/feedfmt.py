@@ -90,7 +90,7 @@ def _plain(entry: Any) -> str:
     detail = entry.get("summary_detail") or {}
     value = str(entry.get("summary") or "")
     if "<" in value and "html" in str(detail.get("type") or "text/html"):
-        value = LexborHTMLParser(value).text(separator=" ")
+        value = " ".join(LexborHTMLParser(value).text(separator=" ").split())
     return unwrap_text(value).strip()
 
 
