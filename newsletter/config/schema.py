@@ -41,7 +41,7 @@ class Digests(Model):
     directory: Path = Path("digests")
     pattern: str | list[str] = list(DIGEST_PATTERNS)
     settle_seconds: float = Field(default=2.0, ge=0)
-    format: Literal["auto", "hf-text", "json", "hf-html", "arxiv", "biorxiv", "feed"] = "auto"
+    format: Literal["auto", "hf-text", "json", "hf-html", "arxiv", "biorxiv", "feed", "openreview"] = "auto"
 
     @property
     def patterns(self) -> tuple[str, ...]:

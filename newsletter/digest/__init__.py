@@ -25,7 +25,7 @@ from newsletter.digest.model import (
     unique_papers,
 )
 
-FORMATS = ("auto", "hf-text", "json", "hf-html", "arxiv", "biorxiv", "feed")
+FORMATS = ("auto", "hf-text", "json", "hf-html", "arxiv", "biorxiv", "feed", "openreview")
 
 __all__ = [
     "FORMATS",
@@ -50,11 +50,13 @@ def detect_format(text: str) -> str:
     ``json`` when it starts like a JSON document, ``arxiv`` for XML (whether it is
     a feed we read is the parser's to say), ``hf-html`` for HTML, else ``hf-text``.
     Markdown that starts with a link (``[![logo](...)](...)``) is text."""
-    from newsletter.digest import arxivfmt, biorxivfmt
+    from newsletter.digest import arxivfmt, biorxivfmt, openreviewfmt
 
     stripped = text.lstrip("\ufeff \t\r\n")
     if first_char_json(stripped) and biorxivfmt.looks_like(stripped):
         return "biorxiv"
+    if first_char_json(stripped) and openreviewfmt.looks_like(stripped):
+        return "openreview"
     first = stripped[:1]
     if first == "[" and _MARKDOWN_LINK.match(stripped):
         return "hf-text"  # [[Image: no alt]](url), [![logo](a.png)](url): a Markdown link
@@ -140,6 +142,17 @@ def parse_digest(
 Found = tuple[date | None, tuple[Paper, ...], tuple[str, ...]]  # the digest's date, its papers, ids linked not read
 
 
+def _more_sources(text: str, fmt: str, *, source: str, forced: bool) -> tuple[Paper, ...]:
+    """The readers of the sources of SPEC 2.5's "More sources"."""
+    from newsletter.digest import biorxivfmt, feedfmt, openreviewfmt
+
+    if fmt == "biorxiv":
+        return biorxivfmt.parse(text, source=source)
+    if fmt == "openreview":
+        return openreviewfmt.parse(text, source=source)
+    return feedfmt.parse(text, source=source, forced=forced)
+
+
 def _papers_of(text: str, fmt: str, *, source: str, reference: date | None, forced: bool = False) -> Found:
     """The papers of ``text`` in the (detected) format ``fmt``, each once, the digest's
     date where the format gives one, and the paper ids a text dump links to but that
@@ -157,12 +170,8 @@ def _papers_of(text: str, fmt: str, *, source: str, reference: date | None, forc
         from newsletter.digest import arxivfmt
 
         return None, unique_papers(arxivfmt.parse(text, source=source)), ()
-    if fmt in ("biorxiv", "feed"):
-        from newsletter.digest import biorxivfmt, feedfmt
-
-        if fmt == "biorxiv":
-            return None, unique_papers(biorxivfmt.parse(text, source=source)), ()
-        return None, unique_papers(feedfmt.parse(text, source=source, forced=forced)), ()
+    if fmt in ("biorxiv", "feed", "openreview"):
+        return None, unique_papers(_more_sources(text, fmt, source=source, forced=forced)), ()
     from newsletter.digest import hftext
 
     if text.lstrip()[:1] == "<" and fmt == "hf-text" and not is_anchored_text(text.lstrip()):

@@ -49,9 +49,27 @@ def parse(text: str, *, source: str) -> tuple[Paper, ...]:
         raise DigestParseError(f"invalid JSON: {exc.msg}", path=source, line=exc.lineno) from None
     except RecursionError:
         raise DigestParseError("JSON nested too deeply; not a digest", path=source, line=1) from None
-    return tuple(
-        paper_of(item, source=source, where=f"entry {i}") for i, item in enumerate(items_of(data, source=source))
-    )
+    items = items_of(data, source=source)
+    return tuple(latest_versions([paper_of(item, source=source, where=f"entry {i}") for i, item in enumerate(items)]))
+
+
+def latest_versions(papers: list[Paper]) -> list[Paper]:
+    """Each DOI once, at its first place, as its latest version (its page and PDF; the
+    texts of the versions are merged later as any two records of one paper)."""
+    where: dict[str | None, int] = {}
+    out: list[Paper] = []
+    for paper in papers:
+        if paper.doi not in where:
+            where[paper.doi] = len(out)
+            out.append(paper)
+        elif _version(paper) >= _version(out[where[paper.doi]]):
+            out[where[paper.doi]] = paper
+    return out
+
+
+def _version(paper: Paper) -> int:
+    tail = (paper.url or "").rsplit("v", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
 
 
 def _field(item: dict[str, Any], key: str, *, source: str, where: str, required: bool = False) -> str | None:

@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from newsletter.config import BiorxivSource, OpenReviewSource
-from newsletter.fetch.client import Answer
+from newsletter.fetch.client import Answer, FetchFailed
 from newsletter.fetch.sources import BadAnswer
 
 MAX_PAGES = 200  # 20,000 bioRxiv items, 200,000 OpenReview notes: far beyond a real day or venue
@@ -30,6 +30,16 @@ BIORXIV_PAGE = 100  # the details API's page size
 OPENREVIEW_PAGE = 1000  # the notes API's largest page
 
 GetPage = Callable[[str], Answer]
+
+
+def _page(get: GetPage, url: str, number: int) -> Answer:
+    """One page; a page after the first that cannot be had names itself."""
+    try:
+        return get(url)
+    except FetchFailed as exc:
+        if number == 1:
+            raise
+        raise FetchFailed(f"page {number} ({url}): {exc}", status=exc.status, attempts=exc.attempts) from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +80,7 @@ def biorxiv_items(source: BiorxivSource, day: str, get: GetPage) -> Collected:
     items: list[Any] = []
     attempts = cursor = pages = 0
     while pages < MAX_PAGES:
-        answer = get(source.page_url(day, cursor))
+        answer = _page(get, source.page_url(day, cursor), pages + 1)
         attempts, pages = attempts + answer.attempts, pages + 1
         data = _json_page(answer, f"page {pages}")
         messages, collection = data.get("messages"), data.get("collection")
@@ -96,7 +106,7 @@ def openreview_notes(source: OpenReviewSource, get: GetPage) -> Collected:
     notes: list[Any] = []
     attempts = pages = 0
     while pages < MAX_PAGES:
-        answer = get(openreview_url(source, len(notes)))
+        answer = _page(get, openreview_url(source, len(notes)), pages + 1)
         attempts, pages = attempts + answer.attempts, pages + 1
         data = _json_page(answer, f"page {pages}")
         page = data.get("notes")

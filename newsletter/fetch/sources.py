@@ -41,6 +41,8 @@ XML_SOURCES = (ArxivSource, FeedSource)
 PAGED_SOURCES = (BiorxivSource, OpenReviewSource)
 _READER = {ArxivSource: "arxiv", FeedSource: "feed", BiorxivSource: "biorxiv", OpenReviewSource: "openreview"}
 ATOM = "{http://www.w3.org/2005/Atom}"
+RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+RSS1 = "{http://purl.org/rss/1.0/}"
 
 
 class BadAnswer(ValueError):
@@ -152,6 +154,8 @@ def _inspect_feed(body: bytes) -> Inspection:
             except ValueError:
                 day = None
         return Inspection(items=len(root.findall(f"{ATOM}entry")), day=day)
+    if root.tag == f"{RDF}RDF":  # RSS 1.0, as Nature and many journals serve it
+        return Inspection(items=len(root.findall(f"{RSS1}item")))
     raise BadAnswer(f"the answer is XML but neither RSS nor Atom (root element {root.tag[:40]!a})")
 
 
