@@ -10,6 +10,7 @@ from newsletter.base.errors import ConfigError, DeliveryError, RenderError
 from newsletter.base.urls import redact_url
 from newsletter.cli.options import config_option
 from newsletter.config import Config, load_config, require_secrets
+from newsletter.config.secrets import missing_channel_secrets
 
 
 @click.command("check")
@@ -55,6 +56,11 @@ def check_command(config_path: str, connect: bool) -> None:
 def _validate(config: Config) -> None:
     """What loading does not check: secrets, the DKIM key, the templates (exit 2)."""
     require_secrets(config)  # a username without its password variable, a DKIM key not set: exit 2
+    missing = missing_channel_secrets(config)  # issue 27: a chat channel's URL or token variable
+    if missing:
+        raise ConfigError(
+            f"{len(missing)} problem(s) in the configuration", path=str(config.path), problems=tuple(missing)
+        )
     from newsletter.render.dkim import signer_for
 
     signer_for(config)  # a DKIM key that is no PEM RSA key: exit 2
@@ -76,6 +82,12 @@ def _echo_summary(config: Config) -> None:
         names = ", ".join(s.key for s in config.sources)
         fetched = describe_cron(config.fetch.cron, config.schedule.timezone)
         click.echo(f"  sources:     {names}; fetched {fetched}")
+    channels = [c.key for s in config.subscribers for c in s.channels]
+    if channels:
+        only = sum(1 for s in config.subscribers if not s.send_email)
+        click.echo(
+            f"  channels:    {len(channels)} ({', '.join(sorted(set(channels)))}); {only} subscriber(s) without email"
+        )
     click.echo(f"  schedule:    {describe_cron(config.schedule.cron, config.schedule.timezone)}")
     click.echo(
         f"  smtp:        {smtp.host}:{smtp.effective_port} security={smtp.security} connections={smtp.connections}"

@@ -337,6 +337,8 @@ def _subscriber(s: SubscriberModel, source: str, d: Defaults, base: Path) -> Sub
         like_top=s.like_top if s.like_top is not None else d.like_top,
         similarity=s.similarity or d.similarity,
         library=_resolve(base, s.library) if s.library else None,
+        channels=tuple(s.channels),
+        send_email=s.send_email,
     )
 
 

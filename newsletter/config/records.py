@@ -14,6 +14,7 @@ from newsletter.base.addresses import (
     address_key,
 )
 from newsletter.base.errors import ConfigError
+from newsletter.config.channels import AnyChannel
 from newsletter.config.schema import (
     Archive,
     Bounces,
@@ -50,6 +51,8 @@ class Subscriber:
     like_top: int = 3
     similarity: str = "auto"  # issue 24: auto | semantic | lexical
     library: Path | None = None  # issue 24: resolved against the config file's directory
+    channels: tuple[AnyChannel, ...] = ()  # issue 27: chat channels (SPEC 2.5)
+    send_email: bool = True  # false: channels only
 
     @property
     def mailbox(self) -> Mailbox:

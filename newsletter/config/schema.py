@@ -27,6 +27,7 @@ from newsletter.base.cron import cron_trigger, timezone
 from newsletter.base.errors import ConfigError
 from newsletter.base.keywords import validate_keyword
 from newsletter.base.urls import is_database_url, url_password
+from newsletter.config.channels import Channel, unique_channels
 from newsletter.config.fields import CONTROL_CHARS, Model, check_env_name
 from newsletter.config.sources import (
     DIGEST_PATTERNS,
@@ -340,8 +341,11 @@ class SubscriberModel(Model):
     like_top: int | None = Field(default=None, ge=0, le=100)
     similarity: Similarity | None = None  # issue 24
     library: Path | None = None  # issue 24: a .bib / CSL-JSON / RIS file whose papers count as likes
+    channels: list[Channel] = []  # issue 27: chat channels (SPEC 2.5)
+    send_email: bool = True  # false: channels only (`email:` stays the subscriber's address and key)
 
     _email = field_validator("email")(check_address)
+    _channels = field_validator("channels")(unique_channels)
     _like = field_validator("like", "dislike")(_likes)
 
     @field_validator("name")
