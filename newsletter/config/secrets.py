@@ -98,7 +98,8 @@ def missing_channel_secrets(config: Config) -> list[ConfigError]:
                 if not os.environ.get(var):
                     out.append(
                         ConfigError(
-                            f"{sub.email}: channel {channel.key}: the environment variable {var} ({key}) is unset or empty",
+                            f"{sub.email}: channel {channel.key}: the environment variable {var} ({key}) "
+                            "is unset or empty",
                             path=sub.source or str(config.path),
                             key=f"channels.{key}",
                         )
