@@ -266,6 +266,13 @@ def _summary_line(summary: SendSummary, left_out: int) -> str:
         + (f"; {summary.suppressed} unsubscribed skipped" if summary.suppressed else "")
         + (f"; {summary.cancelled} pending dropped (unsubscribed)" if summary.cancelled else "")
         + (f"; {left_out} subscriber{'s' if left_out != 1 else ''} left out (see above)" if left_out else "")
+        + (_channels_text(summary) if summary.channel_sent or summary.channel_failed or summary.channel_pending else "")
+    )
+
+
+def _channels_text(summary: SendSummary) -> str:
+    return (
+        f"; channels: posted {summary.channel_sent}, failed {summary.channel_failed}, pending {summary.channel_pending}"
     )
 
 

@@ -100,6 +100,7 @@ from newsletter.base.addresses import Suppressions
 from newsletter.bounces.policy import BouncePolicy
 from newsletter.bounces.verp import verp_address
 from newsletter.config import Config, Subscriber, require_secrets
+from newsletter.delivery.channels import ChannelStage
 from newsletter.delivery.commit import Batch, Committer
 from newsletter.delivery.pickup import PickUp, note_strays, pick_up_digests, preview_digests
 from newsletter.delivery.plan import Planned, compute_deliveries
@@ -188,10 +189,14 @@ class SendSummary:
     digest_errors: list[tuple[str, str]] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)  # "PATH: not a digest (a PDF), ignored", new ones only
     digest_partial: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (path, ids not read)
+    channel_sent: int = 0  # issue 27: chat message parts posted, refused, left for the next pass
+    channel_failed: int = 0
+    channel_pending: int = 0
 
     @property
     def exit_code(self) -> int:
-        return 1 if (self.failed or self.pending or self.digests_failed or self.stopped) else 0
+        trouble = self.failed or self.pending or self.channel_failed or self.channel_pending
+        return 1 if (trouble or self.digests_failed or self.stopped) else 0
 
 
 def record_smtp_bounce(ledger: Ledger, config: Config, result: Result) -> None:
@@ -260,6 +265,7 @@ class SendPass:
         self._jobs: Iterator[list[Job]] = iter(())
         self._envelope = config.sender.mailbox.address
         self._verp = secret_for(config)[0] if config.bounces.verp else None
+        self.channels = ChannelStage(config, backoff=options.backoff, renderer=options.renderer)  # issue 27
 
     async def db(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(ledger, *args)`` on the ledger thread."""
@@ -272,6 +278,10 @@ class SendPass:
             if progress is not None:
                 progress.start(len(self.pending_ids) + len(self.to_send))
             stats = await self._sender().send_all(self.deliveries())
+            posted = await self.channels.deliver(self.db, self.options.stop)  # chat channels, after the email
+            self.summary.channel_sent, self.summary.channel_failed = posted.sent, posted.failed
+            self.summary.channel_pending = posted.pending
+            self.summary.failures.extend(posted.failures)
             await self.finish(stats)
         finally:
             if progress is not None:
@@ -350,6 +360,7 @@ class SendPass:
         upto = self.upto
         planned = await self.db(lambda lg: list(compute_deliveries(lg, serve, upto=upto)))
         self.to_send = [p for p in planned if p.wanted]
+        self.channels.plan([(p.subscriber, p.matches) for p in self.to_send])
         nothing = [p.subscriber.email for p in planned if not p.wanted]
         self.summary.nothing, self.summary.suppressed = len(nothing), len(skipped)
         if nothing or skipped:
@@ -384,8 +395,10 @@ class SendPass:
                 batch = await self._still_wanted(jobs, rendered)
                 if batch:
                     ids = await self.committer.add(batch, self.upto)
+                    await self.channels.record(self.db, ids, batch)  # its chat parts, pending
                     for key, new in zip(ids, batch, strict=True):
-                        yield Outgoing(key, new.sender, new.email, new.message, new.message_id)
+                        if not self.channels.email_off(new.email):
+                            yield Outgoing(key, new.sender, new.email, new.message, new.message_id)
             self.handed_out = True
         finally:
             for _, future in self._renders:
