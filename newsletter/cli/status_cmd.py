@@ -61,6 +61,8 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         "suppressed": suppression["suppressed"],
         "paused": suppression["paused"],
         "sources": sources_json(config, ledger),
+        # issue 27: chat channel messages a service refused, and those waiting for the next pass
+        "channels": channels_json(ledger),
         # subscribers who get nothing in the next pass (or wait for their own schedule), and why
         "nothing": [{"email": n.email, "code": n.code, "reason": n.reason} for n in nothing],
         # addresses no longer mailed because they bounced (bounces.hard / bounces.soft), and why
@@ -113,6 +115,24 @@ def feedback_json(ledger: Ledger) -> list[dict[str, Any]]:
         }
         for r in ledger.feedback_rows()
     ]
+
+
+def channels_json(ledger: Ledger | None) -> dict[str, Any]:
+    """Chat channel parts that failed (each with the service's answer) or wait."""
+    if ledger is None:
+        return {"failed": [], "pending": 0}
+    failed = [
+        {
+            "email": r.email,
+            "channel": r.channel,
+            "part": r.part,
+            "parts": r.parts,
+            "error": r.error,
+            "at": iso(r.updated_at),
+        }
+        for r in ledger.channel_failures()
+    ]
+    return {"failed": failed, "pending": len(ledger.pending_channel_parts())}
 
 
 def sources_json(config: Config, ledger: Ledger | None) -> list[dict[str, Any]]:
@@ -210,6 +230,11 @@ def _echo_deliveries(data: dict[str, Any]) -> None:
     click.echo(f"deliveries: {c['sent']} sent, {c['pending']} pending, {c['failed']} failed")
     for f in data["failed"]:
         click.echo(f"  failed {f['email']}: {f['error']}")
+    chat = data["channels"]
+    if chat["failed"] or chat["pending"]:
+        click.echo(f"channels: {len(chat['failed'])} message part(s) failed, {chat['pending']} pending")
+        for f in chat["failed"]:
+            click.echo(f"  failed {f['email']} {f['channel']} ({f['part']}/{f['parts']}): {f['error']}")
     click.echo(f"bounced: {plural(len(data['bounced']), 'address', 'addresses')} suppressed")
     for b in data["bounced"]:
         click.echo(f"  bounced {b['email']}: {b['reason']} since {b['since']}")
