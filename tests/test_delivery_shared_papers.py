@@ -4,7 +4,8 @@ A digest directory fed by `fetch` from a local HTTP server holding arXiv's RSS
 listing, a bioRxiv details answer and journal feeds (Nature Neuroscience's RSS 1.0, the
 ACL Anthology's Atom) that share papers by arXiv id and by DOI (a preprint's bioRxiv
 ``published`` DOI is the journal article's): each subscriber gets each paper once, by email
-(a real aiosmtpd), over several runs in which new versions and re-listings come in.
+(a real aiosmtpd) and on a Slack channel (an incoming webhook on the same local server),
+over several runs in which new versions and re-listings come in.
 """
 
 from __future__ import annotations
@@ -26,8 +27,15 @@ NATURE = (RECORDED / "feed-nature.xml").read_bytes()
 ACL = (RECORDED / "feed-acl-atom.xml").read_bytes()
 BIORXIV = json.loads((RECORDED / "biorxiv-details-page.json").read_text(encoding="utf-8"))
 
-ALICE = {"email": "alice@example.org", "name": "Alice", "keywords": ["contrastive learning", "contrastive sentence"]}
+HOOKS = {"alice@example.org": "/services/T0/B0/alice", "bob@example.org": "/services/T0/B0/bob"}
+ALICE = {
+    "email": "alice@example.org",
+    "name": "Alice",
+    "keywords": ["contrastive learning", "contrastive sentence"],
+    "channels": [{"type": "slack", "url_env": "ALICE_SLACK"}],
+}
 BOB = {"email": "bob@example.org", "name": "Bob", "keywords": ["reward models", "hippocampal replay"]}
+BOB["channels"] = [{"type": "slack", "url_env": "BOB_SLACK"}]
 # the same paper under its several records: any of these titles is that paper
 REPLAY = ("Contrastive learning maps hippocampal replay", "Hippocampal replay aligned with cortical sequences")
 SENTENCES = ("Contrastive Sentence Embeddings under Augmentation Noise", "Noise-robust contrastive sentence embeddings")
@@ -45,6 +53,8 @@ def serve(server: HTTPServer, *, biorxiv: bytes, nature: bytes, day: str) -> Non
     server.expect_request(f"/details/biorxiv/{day}/{day}/0").respond_with_data(biorxiv, content_type="application/json")
     server.expect_request("/neuro.rss").respond_with_data(nature, content_type="application/rss+xml")
     server.expect_request("/emnlp.atom").respond_with_data(ACL, content_type="application/atom+xml")
+    for path in HOOKS.values():
+        server.expect_request(path, method="POST").respond_with_data("ok")
 
 
 def sources(server: HTTPServer) -> list[dict[str, Any]]:
@@ -72,11 +82,26 @@ def times(text: str, titles: tuple[str, ...]) -> int:
     return sum(flat.count(t.casefold()) for t in titles)
 
 
-def send(cfg: Path, day: str) -> Any:
+def slack_posts(server: HTTPServer) -> dict[str, str]:
+    """What each subscriber's Slack channel shows (its text, Slack's escaping undone)."""
+    out: dict[str, str] = {}
+    for request, _ in server.log:
+        who = next((email for email, path in HOOKS.items() if request.path == path), None)
+        if who is not None:
+            text = "\n".join(b["text"]["text"] for b in json.loads(request.get_data())["blocks"])
+            out[who] = out.get(who, "") + text.replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
+    return out
+
+
+def send(cfg: Path, day: str, http: HTTPServer) -> Any:
     """The morning of ``day``: ``fetch --date`` (sources ask for the day), then ``send``."""
     fetched = run_cli("fetch", "-c", str(cfg), "--date", day)
     assert fetched.returncode == 0, fetched.stderr
-    result = run_cli("send", "-c", str(cfg))
+    hooks = {
+        "ALICE_SLACK": http.url_for(HOOKS["alice@example.org"]),
+        "BOB_SLACK": http.url_for(HOOKS["bob@example.org"]),
+    }
+    result = run_cli("send", "-c", str(cfg), env=hooks)
     assert result.returncode == 0, result.stderr
     return result
 
@@ -89,7 +114,7 @@ def test_papers_shared_by_arxiv_id_and_doi_across_sources_reach_each_subscriber_
     with smtp_server() as server:
         cfg = write_config(tmp_path, server.port, [ALICE, BOB], sources=sources(httpserver_ipv4), fetch={"retries": 0})
 
-        send(cfg, "2026-11-17")
+        send(cfg, "2026-11-17", httpserver_ipv4)
 
         mails = {m.rcpt_tos[0]: text_part(m) for m in server.received}
         assert sorted(mails) == ["alice@example.org", "bob@example.org"]
@@ -99,6 +124,9 @@ def test_papers_shared_by_arxiv_id_and_doi_across_sources_reach_each_subscriber_
         assert times(bob, REPLAY) == 1
         assert times(bob, TRACES) == 1  # arXiv listing + ACL Anthology (arXiv id, DOI): once
         assert "Nature Neuroscience" in alice  # the preprint shows where it was published
+        posts = slack_posts(httpserver_ipv4)  # the Slack channel: the same papers, once each
+        assert times(posts["alice@example.org"], REPLAY) == times(posts["alice@example.org"], SENTENCES) == 1
+        assert times(posts["bob@example.org"], REPLAY) == times(posts["bob@example.org"], TRACES) == 1
 
         # day 2: the preprint's v2 on bioRxiv, the journal feed re-listing its articles
         # plus a new one; day 3: the same once more: nothing is ever sent twice
@@ -108,11 +136,13 @@ def test_papers_shared_by_arxiv_id_and_doi_across_sources_reach_each_subscriber_
         for day in ("2026-11-18", "2026-11-19"):
             before = len(server.received)
             serve(httpserver_ipv4, biorxiv=one_page([replay_v2, protein]), nature=new, day=day)
-            send(cfg, day)
+            send(cfg, day, httpserver_ipv4)
             got = {m.rcpt_tos[0]: text_part(m) for m in server.received[before:]}
+            posts = slack_posts(httpserver_ipv4)
             if day == "2026-11-18":
-                assert list(got) == ["alice@example.org"]
-                assert times(got["alice@example.org"], ("Contrastive learning of grid codes",)) == 1
-                assert times(got["alice@example.org"], REPLAY + SENTENCES) == 0
+                assert list(got) == ["alice@example.org"] and list(posts) == ["alice@example.org"]
+                for shown in (got["alice@example.org"], posts["alice@example.org"]):
+                    assert times(shown, ("Contrastive learning of grid codes",)) == 1
+                    assert times(shown, REPLAY + SENTENCES) == 0
             else:
-                assert got == {}
+                assert got == {} and posts == {}
