@@ -258,3 +258,22 @@ def test_check_names_a_missing_channel_variable(tmp_path: Path, monkeypatch: pyt
 
     assert result.returncode == 2
     assert "channel slack:LAB_SLACK: the environment variable LAB_SLACK (url_env) is unset or empty" in result.stderr
+
+
+def test_send_to_a_channel_is_a_test_post_that_records_nothing(
+    tmp_path: Path, httpserver_ipv4: HTTPServer, services: dict[str, Service]
+) -> None:
+    with smtp_server() as server:
+        cfg = setup(tmp_path, server, httpserver_ipv4, "webhook")
+        env = {"TRY_SLACK": httpserver_ipv4.url_for("/services/T000/B000/XXXX")}
+
+        result = run_cli("send", "-c", str(cfg), "--to", "slack:TRY_SLACK", env=env)
+
+        assert result.returncode == 0, result.stderr
+        assert "test send: 1 paper(s) for alice@example.org posted to slack:TRY_SLACK" in result.stdout
+        assert len(services["slack"].bodies) == 1 and services["webhook"].bodies == []
+        unknown = run_cli("send", "-c", str(cfg), "--to", "slack:NOPE_UNSET")
+        assert unknown.returncode == 2 and "the environment variable NOPE_UNSET is unset or empty" in unknown.stderr
+        # nothing was recorded: the real pass still delivers the paper, by email and webhook
+        real = send(cfg)
+        assert (real.sent, real.channel_sent) == (1, 1) and len(server.received) == 1
