@@ -61,8 +61,7 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         "suppressed": suppression["suppressed"],
         "paused": suppression["paused"],
         "sources": sources_json(config, ledger),
-        # issue 27: chat channel messages a service refused, and those waiting for the next pass
-        "channels": channels_json(ledger),
+        "channels": channels_json(ledger),  # issue 27: chat parts refused, and waiting
         # subscribers who get nothing in the next pass (or wait for their own schedule), and why
         "nothing": [{"email": n.email, "code": n.code, "reason": n.reason} for n in nothing],
         # addresses no longer mailed because they bounced (bounces.hard / bounces.soft), and why

@@ -50,13 +50,12 @@ def detect_format(text: str) -> str:
     ``json`` when it starts like a JSON document, ``arxiv`` for XML (whether it is
     a feed we read is the parser's to say), ``hf-html`` for HTML, else ``hf-text``.
     Markdown that starts with a link (``[![logo](...)](...)``) is text."""
-    from newsletter.digest import arxivfmt, biorxivfmt, openreviewfmt
+    from newsletter.digest import arxivfmt
 
     stripped = text.lstrip("\ufeff \t\r\n")
-    if first_char_json(stripped) and biorxivfmt.looks_like(stripped):
-        return "biorxiv"
-    if first_char_json(stripped) and openreviewfmt.looks_like(stripped):
-        return "openreview"
+    kind = _api_answer(stripped)
+    if kind:
+        return kind
     first = stripped[:1]
     if first == "[" and _MARKDOWN_LINK.match(stripped):
         return "hf-text"  # [[Image: no alt]](url), [![logo](a.png)](url): a Markdown link
@@ -71,8 +70,16 @@ def detect_format(text: str) -> str:
     return "hf-text"
 
 
-def first_char_json(text: str) -> bool:
-    return text[:1] == "{" or (text[:1] == "[" and text[1:].lstrip()[:1] == "{")
+def _api_answer(text: str) -> str | None:
+    """``biorxiv`` or ``openreview`` for the API answers of SPEC 2.5's sources (JSON whose
+    first objects carry their keys), else None."""
+    from newsletter.digest import biorxivfmt, openreviewfmt
+
+    if not (text[:1] == "{" or (text[:1] == "[" and text[1:].lstrip()[:1] == "{")):
+        return None
+    if biorxivfmt.looks_like(text):
+        return "biorxiv"
+    return "openreview" if openreviewfmt.looks_like(text) else None
 
 
 _MARKDOWN_LINK = re.compile(r"\[(?:[^\[\]\n]|\[[^\[\]\n]*\])*\]\(")

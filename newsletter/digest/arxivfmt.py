@@ -103,9 +103,14 @@ def _paper(entry: Any, *, source: str) -> Paper:
         categories=categories,
         links=links,
         arxiv_id=axid,
-        doi=doi_of(str(entry.get("arxiv_doi") or "")),  # the Atom API's arxiv:doi, when published
-        journal=" ".join(str(entry.get("arxiv_journal_ref") or "").split()) or None,
+        doi=doi_of(str(entry.get("arxiv_doi") or "")),  # the Atom API's, when published
+        journal=journal_ref(entry),
     )
+
+
+def journal_ref(entry: Any) -> str | None:
+    """The Atom API's ``arxiv:journal_ref`` of a published paper."""
+    return " ".join(str(entry.get("arxiv_journal_ref") or "").split()) or None
 
 
 def parse(text: str, *, source: str) -> tuple[Paper, ...]:
