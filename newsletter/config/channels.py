@@ -26,38 +26,32 @@ class _Env(Model):
         return [f"{key} {var}" for key, var in self.envs if not os.environ.get(var)]
 
 
-class SlackChannel(_Env):
+class _Hook(_Env):
+    """A channel posted to the URL held by the ``url_env`` variable."""
+
+    url_env: str
+
+    _env = field_validator("url_env")(check_env_name)
+
+    @property
+    def key(self) -> str:
+        return f"{getattr(self, 'type', 'hook')}:{self.url_env}"
+
+    @property
+    def envs(self) -> tuple[tuple[str, str], ...]:
+        return (("url_env", self.url_env),)
+
+
+class SlackChannel(_Hook):
     """A Slack incoming webhook: POST JSON ``{text, blocks}``."""
 
     type: Literal["slack"]
-    url_env: str
-
-    _env = field_validator("url_env")(check_env_name)
-
-    @property
-    def key(self) -> str:
-        return f"slack:{self.url_env}"
-
-    @property
-    def envs(self) -> tuple[tuple[str, str], ...]:
-        return (("url_env", self.url_env),)
 
 
-class DiscordChannel(_Env):
+class DiscordChannel(_Hook):
     """A Discord webhook: POST JSON ``{content, embeds}``."""
 
     type: Literal["discord"]
-    url_env: str
-
-    _env = field_validator("url_env")(check_env_name)
-
-    @property
-    def key(self) -> str:
-        return f"discord:{self.url_env}"
-
-    @property
-    def envs(self) -> tuple[tuple[str, str], ...]:
-        return (("url_env", self.url_env),)
 
 
 class MatrixChannel(_Env):
@@ -93,25 +87,17 @@ class MatrixChannel(_Env):
         return (("token_env", self.token_env),)
 
 
-class WebhookChannel(_Env):
+class WebhookChannel(_Hook):
     """Any HTTP endpoint: POST the JSON of the match, signed ``X-Signature: sha256=HMAC``."""
 
     type: Literal["webhook"]
-    url_env: str
     secret_env: str | None = None
 
-    _env = field_validator("url_env", "secret_env")(check_env_name)
-
-    @property
-    def key(self) -> str:
-        return f"webhook:{self.url_env}"
+    _secret = field_validator("secret_env")(check_env_name)
 
     @property
     def envs(self) -> tuple[tuple[str, str], ...]:
-        out = [("url_env", self.url_env)]
-        if self.secret_env:
-            out.append(("secret_env", self.secret_env))
-        return tuple(out)
+        return (("url_env", self.url_env),) + ((("secret_env", self.secret_env),) if self.secret_env else ())
 
 
 AnyChannel = SlackChannel | DiscordChannel | MatrixChannel | WebhookChannel

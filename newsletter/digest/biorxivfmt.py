@@ -13,13 +13,12 @@ its published version are one paper). Several versions of one DOI are one paper.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date
 from typing import Any
 
 from newsletter.base.errors import DigestParseError
-from newsletter.digest.jsonfmt import unwrap_text
+from newsletter.digest.jsonfmt import load_json, unwrap_text
 from newsletter.digest.model import Paper, doi_of, extract_links
 
 SERVERS = {"biorxiv": "https://www.biorxiv.org", "medrxiv": "https://www.medrxiv.org"}
@@ -43,12 +42,7 @@ def items_of(data: Any, *, source: str) -> list[Any]:
 
 
 def parse(text: str, *, source: str) -> tuple[Paper, ...]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DigestParseError(f"invalid JSON: {exc.msg}", path=source, line=exc.lineno) from None
-    except RecursionError:
-        raise DigestParseError("JSON nested too deeply; not a digest", path=source, line=1) from None
+    data = load_json(text, source=source)
     items = items_of(data, source=source)
     return tuple(latest_versions([paper_of(item, source=source, where=f"entry {i}") for i, item in enumerate(items)]))
 

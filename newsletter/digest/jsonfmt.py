@@ -204,13 +204,18 @@ def papers_of(data: Sequence[Any], *, source: str) -> tuple[Paper, ...]:
     return tuple(out)
 
 
-def parse(text: str, *, source: str) -> tuple[Paper, ...]:
+def load_json(text: str, *, source: str) -> Any:
+    """``json.loads``, its errors one DigestParseError naming the line (every JSON reader)."""
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise DigestParseError(f"invalid JSON: {exc.msg}", path=source, line=exc.lineno) from None
     except RecursionError:
         raise DigestParseError("JSON nested too deeply; not a digest", path=source, line=1) from None
+
+
+def parse(text: str, *, source: str) -> tuple[Paper, ...]:
+    data = load_json(text, source=source)
     if isinstance(data, dict):
         for key in ("papers", "dailyPapers"):
             if isinstance(data.get(key), list):

@@ -13,13 +13,12 @@ paper's given id is ``openreview:ID``.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, date, datetime
 from typing import Any
 
 from newsletter.base.errors import DigestParseError
-from newsletter.digest.jsonfmt import unwrap_text
+from newsletter.digest.jsonfmt import load_json, unwrap_text
 from newsletter.digest.model import Paper, extract_links, paper_id
 
 SITE = "https://openreview.net"
@@ -32,12 +31,7 @@ def looks_like(text: str) -> bool:
 
 
 def parse(text: str, *, source: str) -> tuple[Paper, ...]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DigestParseError(f"invalid JSON: {exc.msg}", path=source, line=exc.lineno) from None
-    except RecursionError:
-        raise DigestParseError("JSON nested too deeply; not a digest", path=source, line=1) from None
+    data = load_json(text, source=source)
     if isinstance(data, dict) and isinstance(data.get("notes"), list):
         data = data["notes"]
     if not isinstance(data, list):
