@@ -379,6 +379,9 @@ class SendPass:
         for start in range(0, len(self.pending_ids), BATCH):
             chunk = self.pending_ids[start : start + BATCH]
             for item in await self.db(lambda lg, ids: lg.pendings(ids), chunk):
+                if self.channels.email_off(item.email):  # channels only: never mailed
+                    await self.channels.skip_email(self.db, item.id)
+                    continue
                 log.info("re-sending pending delivery %s to %s", item.message_id, item.email)
                 yield Outgoing(item.id, item.sender, item.email, item.message, item.message_id)
 

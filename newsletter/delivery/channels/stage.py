@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from newsletter.base.addresses import address_key
 from newsletter.config import Config, Subscriber
 from newsletter.config.channels import AnyChannel
 from newsletter.delivery.channels.compose import chat_issue, parts_of
@@ -57,13 +58,15 @@ class ChannelStage:
         self.renderer = renderer
         self.summary = ChannelSummary()
         self._planned: dict[str, tuple[Subscriber, Sequence[Match]]] = {}
+        self._email_off = {address_key(s.email) for s in config.subscribers if not s.send_email}
 
     def plan(self, planned: Sequence[tuple[Subscriber, Sequence[Match]]]) -> None:
         self._planned = {s.email: (s, m) for s, m in planned if s.channels or not s.send_email}
 
     def email_off(self, email: str) -> bool:
-        found = self._planned.get(email)
-        return found is not None and not found[0].send_email
+        """True for a subscriber with ``send_email: false`` (by the configuration: a
+        delivery left pending by an interrupted pass is never mailed either)."""
+        return address_key(email) in self._email_off
 
     def _parts(self, ids: Sequence[int], batch: Sequence[NewDelivery], when: datetime) -> list[ChannelPart]:
         out: list[ChannelPart] = []
@@ -94,6 +97,10 @@ class ChannelStage:
             if sub.email == row.email:
                 return next((c for c in sub.channels if c.key == row.channel), None)
         return None
+
+    async def skip_email(self, db: Db, key: int) -> None:
+        """A pending delivery of a channels-only subscriber (an interrupted pass): sent."""
+        await db(lambda lg: lg.record([], [Outcome(key, "sent", 0)]))
 
     async def deliver(self, db: Db, stop: asyncio.Event | None = None) -> ChannelSummary:
         """Post every pending part (see the module doc)."""
