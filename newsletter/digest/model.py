@@ -129,9 +129,8 @@ class Paper:
         out = [self.id]
         if self.arxiv_id and self.arxiv_id not in out:
             out.append(self.arxiv_id)
-        for doi in (self.doi, self.published_doi):
-            if doi and f"doi:{doi}" not in out:
-                out.append(f"doi:{doi}")
+        if self.doi or self.published_doi:  # (most papers have none: the quick way past)
+            out.extend(dict.fromkeys(f"doi:{d}" for d in (self.doi, self.published_doi) if d))
         if title_key and title_key not in out:
             out.append(title_key)
         return tuple(out)
