@@ -277,3 +277,34 @@ def test_send_to_a_channel_is_a_test_post_that_records_nothing(
         # nothing was recorded: the real pass still delivers the paper, by email and webhook
         real = send(cfg)
         assert (real.sent, real.channel_sent) == (1, 1) and len(server.received) == 1
+
+
+@pytest.mark.parametrize(
+    ("channel", "said"),
+    [
+        ({"type": "telegram", "url_env": "X"}, "unknown channel type 'telegram'"),
+        ({"type": "slack", "url": "https://hooks.slack.com/services/T/B/X"}, "channels[0].url: unknown key"),
+        ({"type": "slack", "url_env": "not a name"}, "is not an environment variable name"),
+        ({"type": "matrix", "homeserver": "matrix.example.org", "room": "!a:b", "token_env": "T"}, "homeserver URL"),
+        ({"type": "matrix", "homeserver": "https://m.org", "room": "lab", "token_env": "T"}, "not a Matrix room"),
+    ],
+)
+def test_check_names_a_bad_channel(tmp_path: Path, channel: dict[str, Any], said: str) -> None:
+    entry = subscriber()
+    entry["channels"] = [channel]
+    cfg = write_config(tmp_path, 2525, [entry])
+
+    result = run_cli("check", "-c", str(cfg))
+
+    assert result.returncode == 2
+    assert said in result.stderr, result.stderr
+
+
+def test_check_refuses_send_email_false_without_a_channel(tmp_path: Path) -> None:
+    entry = subscriber(send_email=False)
+    cfg = write_config(tmp_path, 2525, [entry])
+
+    result = run_cli("check", "-c", str(cfg))
+
+    assert result.returncode == 2
+    assert "send_email: false needs at least one of `channels:`" in result.stderr, result.stderr

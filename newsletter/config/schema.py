@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import (
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -346,6 +347,14 @@ class SubscriberModel(Model):
 
     _email = field_validator("email")(check_address)
     _channels = field_validator("channels")(unique_channels)
+
+    @field_validator("send_email")
+    @classmethod
+    def _somewhere(cls, value: bool, info: ValidationInfo) -> bool:
+        if not value and not info.data.get("channels"):
+            raise ValueError("false needs at least one of `channels:` (else this subscriber gets nothing anywhere)")
+        return value
+
     _like = field_validator("like", "dislike")(_likes)
 
     @field_validator("name")
