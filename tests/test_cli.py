@@ -135,5 +135,6 @@ def test_cli_parse_json_prints_spec_records_and_unread_formats_fail() -> None:
     assert (records[0]["upvotes"], records[0]["comments"], records[0]["arxiv_id"]) == (None, None, "2611.00002")
     assert (
         result.stderr.strip()
-        == f"error: {SAMPLES / 'not-arxiv.rss'}: an RSS feed that is not arXiv's (no arXiv ids in it)"
+        == f"error: {SAMPLES / 'not-arxiv.rss'}: an RSS feed that is not arXiv's (no arXiv ids in it, nor DOIs: "
+        "name it feed-NAME-DATE.xml or use --format feed to read it all the same)"
     )

@@ -277,6 +277,9 @@ def test_paper_to_json_shape(seeds: dict[str, Path]) -> None:
         "categories",
         "links",
         "source",
+        "doi",
+        "published_doi",
+        "journal",
     }
     assert record["published"] == "2025-10-29"
     assert record["organization"] == "ByteDance"

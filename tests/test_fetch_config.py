@@ -62,6 +62,10 @@ def test_fetch_config_defaults_from_two_lines(tmp_path: Path) -> None:
         "*.xml",
         "huggingface-*.json",
         "arxiv-*.xml",
+        "biorxiv-*.json",
+        "medrxiv-*.json",
+        "feed-*.xml",
+        "openreview-*.json",
     )
 
 
@@ -86,7 +90,8 @@ def test_fetch_config_errors_name_key_and_line(tmp_path: Path) -> None:
         f"{path}:7: sources[0].url: 'ftp://example.org/papers' is not an http(s) URL",
         f"{path}:9: sources[1].categories: 'cs CL' is not an arXiv category (such as cs.CL or math.PR)",
         f"{path}:10: sources[2].categories: required key is missing",
-        f"{path}:11: sources[3]: unknown source type 'rss' (expected 'huggingface', 'arxiv')",
+        f"{path}:11: sources[3]: unknown source type 'rss' "
+        "(expected 'huggingface', 'arxiv', 'biorxiv', 'medrxiv', 'feed', 'openreview')",
         f"{path}:13: sources[4].period: Input should be 'daily', 'weekly' or 'monthly'",
         f"{path}:14: sources[4].token: unknown key",
         f"{path}:15: fetch.cron: invalid cron expression 'every morning': it has 2 fields; expected 5 "

@@ -14,7 +14,7 @@ import pytest
 from newsletter.base.errors import LedgerError
 from newsletter.bounces.policy import BouncePolicy
 from newsletter.digest import Paper
-from newsletter.store import FetchState, Ledger, NewDelivery, Outcome, SqliteLedger
+from newsletter.store import ChannelPart, FetchState, Ledger, NewDelivery, Outcome, SqliteLedger
 from newsletter.store.postgres import PostgresLedger
 
 AnyLedger = Ledger  # the protocol both backends satisfy (mypy checks it in newsletter/store/choose.py)
@@ -207,6 +207,35 @@ def test_ledger_sent_papers_are_the_addresss_whatever_its_spelling(ledger: AnyLe
         "ANA@example.org": {"p1", "p2", "p3"},
         "bo@example.org": set(),
     }
+
+
+# --------------------------------------------------------------------------- chat channels (issue 27)
+
+
+def test_ledger_channel_parts_pending_then_sent_never_again(ledger: AnyLedger) -> None:
+    ledger.register_subscribers(["ana@example.org", "bo@example.org"])
+    [[a, b]] = ledger.record([([new("ana@example.org", 1), new("bo@example.org", 2)], 0)])
+    parts = [
+        ChannelPart(a, "ana@example.org", "slack:LAB_SLACK", 1, 2, '{"text": "one"}'),
+        ChannelPart(a, "ana@example.org", "slack:LAB_SLACK", 2, 2, '{"text": "two"}'),
+        ChannelPart(b, "bo@example.org", "webhook:HOOK", 1, 1, '{"papers": []}'),
+    ]
+    ledger.add_channel_parts(parts)
+    ledger.add_channel_parts(parts[:1])  # recorded again (a resumed pass): still one row
+    pending = ledger.pending_channel_parts()
+    assert [(r.delivery_id, r.channel, r.part, r.parts, r.payload, r.status) for r in pending] == [
+        (a, "slack:LAB_SLACK", 1, 2, '{"text": "one"}', "pending"),
+        (a, "slack:LAB_SLACK", 2, 2, '{"text": "two"}', "pending"),
+        (b, "webhook:HOOK", 1, 1, '{"papers": []}', "pending"),
+    ]
+    first, second, hook = (r.id for r in pending)
+    ledger.channel_outcome(first, "sent", 1, None)
+    ledger.channel_outcome(second, "pending", 3, "HTTP 503")
+    ledger.channel_outcome(hook, "failed", 1, "HTTP 404 Not Found")
+    ledger.channel_outcome(first, "failed", 9, "late")  # a sent part never moves again
+    assert [(r.id, r.attempts, r.error) for r in ledger.pending_channel_parts()] == [(second, 3, "HTTP 503")]
+    (failed,) = ledger.channel_failures()
+    assert (failed.email, failed.channel, failed.error) == ("bo@example.org", "webhook:HOOK", "HTTP 404 Not Found")
 
 
 # --------------------------------------------------------------------------- runs

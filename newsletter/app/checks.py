@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from newsletter.base.errors import ConfigError, RenderError
 from newsletter.config import Config, require_secrets
+from newsletter.config.secrets import missing_channel_secrets
 
 GMAIL_CLIP = 102 * 1024  # Gmail clips an HTML part beyond ~102 KB ("[Message clipped]")
 
@@ -46,6 +47,11 @@ def try_smtp_relay(config: Config) -> str:
 def validate(config: Config) -> None:
     """What loading does not check: secrets, the DKIM key, the templates (exit 2)."""
     require_secrets(config)  # a username without its password variable, a DKIM key not set: exit 2
+    missing = missing_channel_secrets(config)  # issue 27: a chat channel's URL or token variable
+    if missing:
+        raise ConfigError(
+            f"{len(missing)} problem(s) in the configuration", path=str(config.path), problems=tuple(missing)
+        )
     from newsletter.render.dkim import signer_for
 
     signer_for(config)  # a DKIM key that is no PEM RSA key: exit 2

@@ -40,50 +40,28 @@ def read_status(config: Config) -> Status:
 def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
     """The ``status --json`` shape of SPEC 7."""
     fire = next_fire(config)
-    if ledger is None:
-        digests: list[dict[str, Any]] = []
-        counts = {"sent": 0, "pending": 0, "failed": 0}
-        failed: list[dict[str, str]] = []
-        last = None
-        suppression = {"suppressed": 0, "paused": 0}
-        bounced: list[dict[str, Any]] = []
-    else:
-        digests = [
-            {
-                "path": d.path,
-                "sha256": d.sha256,
-                "status": d.shown_status,  # ok, failed, or partial: linked papers not read (SPEC 2.1)
-                "papers": d.papers,
-                "error": d.error,
-                "missing": list(d.missing),
-            }
-            for d in ledger.digests()
-        ]
-        counts = ledger.delivery_counts()
-        failed = [{"email": e, "error": err} for e, err in ledger.failed()]
-        last = iso(ledger.last_run())
-        suppression = ledger.suppression_counts()
-        bounced = ledger.bounced()
+    recorded = _recorded(ledger)
     from newsletter.app.why import status_reasons
 
     nothing = [] if ledger is None else status_reasons(config, ledger)
     from newsletter.digest.scan import stray_files
 
     return {
-        "digests": digests,
-        "deliveries": counts,
-        "failed": failed,
-        "last_run": last,
+        "digests": recorded["digests"],
+        "deliveries": recorded["deliveries"],
+        "failed": recorded["failed"],
+        "last_run": recorded["last_run"],
         "next_run": fire.astimezone(UTC).isoformat(timespec="seconds") if fire else None,
         # addresses that get nothing: unsubscribed (one-click or by hand) or paused; "paused" is
         # the part of "suppressed" that ends by itself
-        "suppressed": suppression["suppressed"],
-        "paused": suppression["paused"],
+        "suppressed": recorded["suppressed"],
+        "paused": recorded["paused"],
         "sources": sources_json(config, ledger),
+        "channels": channels_json(ledger),  # issue 27: chat parts refused, and waiting
         # subscribers who get nothing in the next pass (or wait for their own schedule), and why
         "nothing": [{"email": n.email, "code": n.code, "reason": n.reason} for n in nothing],
         # addresses no longer mailed because they bounced (bounces.hard / bounces.soft), and why
-        "bounced": bounced,
+        "bounced": recorded["bounced"],
         # issue 17: "more/fewer like this" recorded from the email or `newsletter feedback`
         "feedback": [] if ledger is None else feedback_json(ledger),
         # files in the digests folder that are not digests (a PDF, an image): ignored
@@ -97,6 +75,42 @@ def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:
         if ledger is None
         else [{"message": q["message"], "reason": q["reason"], "at": q["at"]} for q in ledger.set_aside("quarantined")],
         "pass": pass_json(config, ledger),  # SPEC 6d: several senders' current pass
+    }
+
+
+def _recorded(ledger: Ledger | None) -> dict[str, Any]:
+    """The ledger's part of the status: digests, deliveries, failures, last run,
+    suppressions and bounces (all empty before the first run)."""
+    if ledger is None:
+        return {
+            "digests": [],
+            "deliveries": {"sent": 0, "pending": 0, "failed": 0},
+            "failed": [],
+            "last_run": None,
+            "suppressed": 0,
+            "paused": 0,
+            "bounced": [],
+        }
+    digests = [
+        {
+            "path": d.path,
+            "sha256": d.sha256,
+            "status": d.shown_status,  # ok, failed, or partial: linked papers not read (SPEC 2.1)
+            "papers": d.papers,
+            "error": d.error,
+            "missing": list(d.missing),
+        }
+        for d in ledger.digests()
+    ]
+    suppression = ledger.suppression_counts()
+    return {
+        "digests": digests,
+        "deliveries": ledger.delivery_counts(),
+        "failed": [{"email": e, "error": err} for e, err in ledger.failed()],
+        "last_run": iso(ledger.last_run()),
+        "suppressed": suppression["suppressed"],
+        "paused": suppression["paused"],
+        "bounced": ledger.bounced(),
     }
 
 
@@ -150,6 +164,24 @@ def feedback_json(ledger: Ledger) -> list[dict[str, Any]]:
         }
         for r in ledger.feedback_rows()
     ]
+
+
+def channels_json(ledger: Ledger | None) -> dict[str, Any]:
+    """Chat channel parts that failed (each with the service's answer) or wait."""
+    if ledger is None:
+        return {"failed": [], "pending": 0}
+    failed = [
+        {
+            "email": r.email,
+            "channel": r.channel,
+            "part": r.part,
+            "parts": r.parts,
+            "error": r.error,
+            "at": iso(r.updated_at),
+        }
+        for r in ledger.channel_failures()
+    ]
+    return {"failed": failed, "pending": len(ledger.pending_channel_parts())}
 
 
 def sources_json(config: Config, ledger: Ledger | None) -> list[dict[str, Any]]:

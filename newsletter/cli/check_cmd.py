@@ -61,6 +61,12 @@ def _echo_summary(config: Config) -> None:
         names = ", ".join(s.key for s in config.sources)
         fetched = describe_cron(config.fetch.cron, config.schedule.timezone)
         click.echo(f"  sources:     {names}; fetched {fetched}")
+    channels = [c.key for s in config.subscribers for c in s.channels]
+    if channels:
+        only = sum(1 for s in config.subscribers if not s.send_email)
+        click.echo(
+            f"  channels:    {len(channels)} ({', '.join(sorted(set(channels)))}); {only} subscriber(s) without email"
+        )
     click.echo(f"  schedule:    {describe_cron(config.schedule.cron, config.schedule.timezone)}")
     click.echo(
         f"  smtp:        {smtp.host}:{smtp.effective_port} security={smtp.security} connections={smtp.connections}"

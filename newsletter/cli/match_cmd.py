@@ -21,39 +21,15 @@ from newsletter.digest.scan import digest_files, load_digests
 from newsletter.matching import Hit, Match
 from newsletter.matching.likes import read_like_state
 from newsletter.matching.matcher import plan_each
+from newsletter.matching.matchjson import is_like_hit, paper_json, subscriber_json
 
 
 def _why(match: Match) -> str:
     return ", ".join(h.keyword if is_like_hit(h) else f"{h.keyword} ({'+'.join(h.fields)})" for h in match.hits)
 
 
-def is_like_hit(hit: Hit) -> bool:
-    """A similarity hit (issue 17), without importing scikit-learn for keyword-only runs."""
-    return hit.fields in (("like",), ("dislike",))
-
-
-def hit_json(hit: Hit) -> dict[str, Any]:
-    """One entry of ``matched``: ``{"keyword", "fields"}``, or for a similarity hit
-    ``{"like": TITLE, "terms", "similarity"}`` (``"dislike"`` for a push-down)."""
-    if is_like_hit(hit):
-        return {
-            hit.fields[0]: getattr(hit, "like", ""),
-            "terms": list(getattr(hit, "terms", ())),
-            "similarity": getattr(hit, "similarity", 0.0),
-        }
-    return {"keyword": hit.keyword, "fields": list(hit.fields)}
-
-
 def _cut(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 1)] + "…"
-
-
-def _paper_json(m: Match) -> dict[str, object]:
-    return {"id": m.paper.id, "title": m.paper.title, "score": m.score, "matched": [hit_json(h) for h in m.hits]}
-
-
-def _subscriber_json(email: str, matches: list[Match]) -> dict[str, object]:
-    return {"email": email, "papers": [_paper_json(m) for m in matches]}
 
 
 class _Compact:
@@ -69,13 +45,13 @@ class _Compact:
 
     def paper(self, m: Match) -> str:
         if any(is_like_hit(h) for h in m.hits):  # a similarity hit carries more than its tuple
-            return json.dumps(_paper_json(m), ensure_ascii=False)
+            return json.dumps(paper_json(m), ensure_ascii=False)
         key = (m.paper.id, m.score, m.hits)
         text = self.papers.get(key)
         if text is None:
             if len(self.papers) >= self.LIMIT:
                 self.papers.clear()
-            text = self.papers[key] = json.dumps(_paper_json(m), ensure_ascii=False)
+            text = self.papers[key] = json.dumps(paper_json(m), ensure_ascii=False)
         return text
 
     def subscriber(self, email: str, matches: list[Match]) -> str:
@@ -93,7 +69,7 @@ def match_json(results: Iterable[tuple[str, list[Match]]], *, indent: int | None
         if indent is None:
             item = compact.subscriber(email, matches)
         else:
-            item = json.dumps(_subscriber_json(email, matches), ensure_ascii=False, indent=indent)
+            item = json.dumps(subscriber_json(email, matches), ensure_ascii=False, indent=indent)
         if indent is None:
             yield ('{"subscribers": [' if first else ", ") + item
         else:  # JSON strings hold no raw line break: indenting by lines is exact

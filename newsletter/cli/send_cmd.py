@@ -108,8 +108,10 @@ class LogProgress:
 @click.option(
     "--to",
     "to",
-    metavar="EMAIL",
-    help="A test send: one email (S's, see --subscriber) to EMAIL now; the ledger is not touched.",
+    metavar="EMAIL|CHANNEL",
+    help="A test send: one email (S's, see --subscriber) to EMAIL now, or S's messages to a chat channel "
+    "(slack:VAR, discord:VAR, webhook:VAR: VAR holds the URL; or a configured channel's key, matrix:!room:host); "
+    "the ledger is not touched.",
 )
 @click.option(
     "--subscriber",
@@ -224,8 +226,15 @@ def _pass(config: Config, *, fetch_first: bool, backfill: bool, verbose: bool) -
 
 
 def _test_send(config: Config, to: str, subscriber: str | None) -> None:
-    from newsletter.app.testsend import send_test
+    from newsletter.app.testsend import send_test, send_test_channel
+    from newsletter.config.channels import CHANNEL_TYPES
 
+    if to.partition(":")[0] in CHANNEL_TYPES:  # issue 27: --to slack:VAR, a channel for a test
+        done = send_test_channel(config, to, subscriber=subscriber)
+        click.echo(
+            f"test send: {done.papers} paper(s) for {done.profile} posted to {to} ({done.subject}); nothing recorded"
+        )
+        return
     done = send_test(config, to, subscriber=subscriber)
     click.echo(
         f"test send: {done.papers} paper{'s' if done.papers != 1 else ''} for {done.profile} sent to "
@@ -266,6 +275,13 @@ def _summary_line(summary: SendSummary, left_out: int) -> str:
         + (f"; {summary.suppressed} unsubscribed skipped" if summary.suppressed else "")
         + (f"; {summary.cancelled} pending dropped (unsubscribed)" if summary.cancelled else "")
         + (f"; {left_out} subscriber{'s' if left_out != 1 else ''} left out (see above)" if left_out else "")
+        + (_channels_text(summary) if summary.channel_sent or summary.channel_failed or summary.channel_pending else "")
+    )
+
+
+def _channels_text(summary: SendSummary) -> str:
+    return (
+        f"; channels: posted {summary.channel_sent}, failed {summary.channel_failed}, pending {summary.channel_pending}"
     )
 
 

@@ -97,6 +97,11 @@ def _echo_deliveries(data: dict[str, Any]) -> None:
     click.echo(f"deliveries: {c['sent']} sent, {c['pending']} pending, {c['failed']} failed")
     for f in data["failed"]:
         click.echo(f"  failed {f['email']}: {f['error']}")
+    chat = data["channels"]
+    if chat["failed"] or chat["pending"]:
+        click.echo(f"channels: {len(chat['failed'])} message part(s) failed, {chat['pending']} pending")
+        for f in chat["failed"]:
+            click.echo(f"  failed {f['email']} {f['channel']} ({f['part']}/{f['parts']}): {f['error']}")
     click.echo(f"bounced: {plural(len(data['bounced']), 'address', 'addresses')} suppressed")
     for b in data["bounced"]:
         click.echo(f"  bounced {b['email']}: {b['reason']} since {b['since']}")

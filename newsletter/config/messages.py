@@ -148,6 +148,9 @@ def validation_problems(
 
 
 _TYPE_NAMES = ("str", "int", "list[str]", "bool", "float")
+from newsletter.config.channels import CHANNEL_TYPES  # noqa: E402
+
+SOURCE_TYPES = ("huggingface", "arxiv", "biorxiv", "medrxiv", "feed", "openreview")
 
 
 def _loc_of(err: ErrorDetails) -> Loc:
@@ -157,8 +160,12 @@ def _loc_of(err: ErrorDetails) -> Loc:
     loc = tuple(
         p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")) and p not in _TYPE_NAMES
     )
-    if len(loc) > 2 and loc[0] == "sources" and loc[2] in ("huggingface", "arxiv"):
+    if len(loc) > 2 and loc[0] == "sources" and loc[2] in SOURCE_TYPES:
         loc = (*loc[:2], *loc[3:])
+    for i in range(len(loc) - 2):  # subscribers[N].channels[M].<type>.key: the type is no key
+        if loc[i] == "channels" and loc[i + 2] in CHANNEL_TYPES:
+            loc = (*loc[: i + 2], *loc[i + 3 :])
+            break
     return loc
 
 
@@ -172,8 +179,9 @@ def _message_of(err: ErrorDetails, loc: Loc, model: type[BaseModel]) -> str:
         return "unknown key" + (_did_you_mean(model, loc) if loc else "")
     if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
         ctx = err.get("ctx") or {}
-        tag = f"unknown source type {ctx['tag']!r}" if "tag" in ctx else "a source needs a type"
-        return f"{tag} (expected {ctx.get('expected_tags', 'huggingface or arxiv')})"
+        what = "channel" if "channels" in loc else "source"
+        tag = f"unknown {what} type {ctx['tag']!r}" if "tag" in ctx else f"a {what} needs a type"
+        return f"{tag} (expected {ctx.get('expected_tags', ', '.join(SOURCE_TYPES))})"
     if err["type"] == "missing":
         return "required key is missing"
     return err["msg"].removeprefix("Value error, ")

@@ -14,6 +14,7 @@ from newsletter.base.addresses import (
     address_key,
 )
 from newsletter.base.errors import ConfigError
+from newsletter.config.channels import AnyChannel
 from newsletter.config.schema import (
     Archive,
     Bounces,
@@ -26,7 +27,7 @@ from newsletter.config.schema import (
     Sender,
     Smtp,
 )
-from newsletter.config.sources import ArxivSource, Fetch, HuggingFaceSource
+from newsletter.config.sources import AnySource, Fetch
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,8 @@ class Subscriber:
     like_top: int = 3
     similarity: str = "auto"  # issue 24: auto | semantic | lexical
     library: Path | None = None  # issue 24: resolved against the config file's directory
+    channels: tuple[AnyChannel, ...] = ()  # issue 27: chat channels (SPEC 2.5)
+    send_email: bool = True  # false: channels only
 
     @property
     def mailbox(self) -> Mailbox:
@@ -117,7 +120,7 @@ class Config:
     templates: Path | None
     defaults: Defaults
     subscribers: tuple[Subscriber, ...]
-    sources: tuple[HuggingFaceSource | ArxivSource, ...] = ()
+    sources: tuple[AnySource, ...] = ()
     fetch: Fetch = field(default_factory=Fetch)
     subscribers_dir: Path | None = None  # resolved; where `newsletter subscribers` writes
     archive: Archive = field(default_factory=Archive)  # directory resolved

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import (
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -27,6 +28,7 @@ from newsletter.base.cron import cron_trigger, timezone
 from newsletter.base.errors import ConfigError
 from newsletter.base.keywords import validate_keyword
 from newsletter.base.urls import is_database_url, url_password
+from newsletter.config.channels import Channel, unique_channels
 from newsletter.config.fields import CONTROL_CHARS, Model, check_env_name
 from newsletter.config.sources import (
     DIGEST_PATTERNS,
@@ -41,7 +43,7 @@ class Digests(Model):
     directory: Path = Path("digests")
     pattern: str | list[str] = list(DIGEST_PATTERNS)
     settle_seconds: float = Field(default=2.0, ge=0)
-    format: Literal["auto", "hf-text", "json", "hf-html", "arxiv"] = "auto"
+    format: Literal["auto", "hf-text", "json", "hf-html", "arxiv", "biorxiv", "feed", "openreview"] = "auto"
 
     @property
     def patterns(self) -> tuple[str, ...]:
@@ -340,8 +342,19 @@ class SubscriberModel(Model):
     like_top: int | None = Field(default=None, ge=0, le=100)
     similarity: Similarity | None = None  # issue 24
     library: Path | None = None  # issue 24: a .bib / CSL-JSON / RIS file whose papers count as likes
+    channels: list[Channel] = []  # issue 27: chat channels (SPEC 2.5)
+    send_email: bool = True  # false: channels only (`email:` stays the subscriber's address and key)
 
     _email = field_validator("email")(check_address)
+    _channels = field_validator("channels")(unique_channels)
+
+    @field_validator("send_email")
+    @classmethod
+    def _somewhere(cls, value: bool, info: ValidationInfo) -> bool:
+        if not value and not info.data.get("channels"):
+            raise ValueError("false needs at least one of `channels:` (else this subscriber gets nothing anywhere)")
+        return value
+
     _like = field_validator("like", "dislike")(_likes)
 
     @field_validator("name")

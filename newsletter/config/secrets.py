@@ -85,3 +85,23 @@ def require_secrets(config: Config) -> None:
             path=str(config.path),
             problems=tuple(problems),
         )
+
+
+def missing_channel_secrets(config: Config) -> list[ConfigError]:
+    """The environment variables of subscribers' chat channels (SPEC 2.5) that are unset or
+    empty, one problem each (``check`` exits 2 on them; a pass leaves that channel's
+    messages pending with the same line, and delivers everything else)."""
+    out: list[ConfigError] = []
+    for sub in config.subscribers:
+        for channel in sub.channels:
+            for key, var in channel.envs:
+                if not os.environ.get(var):
+                    out.append(
+                        ConfigError(
+                            f"{sub.email}: channel {channel.key}: the environment variable {var} ({key}) "
+                            "is unset or empty",
+                            path=sub.source or str(config.path),
+                            key=f"channels.{key}",
+                        )
+                    )
+    return out

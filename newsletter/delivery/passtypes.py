@@ -72,10 +72,14 @@ class SendSummary:
     digest_errors: list[tuple[str, str]] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)  # "PATH: not a digest (a PDF), ignored", new ones only
     digest_partial: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (path, ids not read)
+    channel_sent: int = 0  # issue 27: chat message parts posted, refused, left for the next pass
+    channel_failed: int = 0
+    channel_pending: int = 0
 
     @property
     def exit_code(self) -> int:
-        return 1 if (self.failed or self.pending or self.digests_failed or self.stopped) else 0
+        trouble = self.failed or self.pending or self.channel_failed or self.channel_pending
+        return 1 if (trouble or self.digests_failed or self.stopped) else 0
 
 
 def record_smtp_bounce(ledger: Ledger, config: Config, result: Result) -> None:

@@ -97,6 +97,7 @@ from typing import Any, TypeVar
 from newsletter.base.addresses import Suppressions
 from newsletter.bounces.verp import verp_address
 from newsletter.config import Config, Subscriber, require_secrets
+from newsletter.delivery.channels import ChannelStage
 from newsletter.delivery.commit import Batch, Committer
 from newsletter.delivery.passtypes import (
     OnResult,
@@ -181,6 +182,7 @@ class SendPass:
         self._jobs: Iterator[list[Job]] = iter(())
         self._envelope = config.sender.mailbox.address
         self._verp = secret_for(config)[0] if config.bounces.verp else None
+        self.channels = ChannelStage(config, backoff=options.backoff, renderer=options.renderer)  # issue 27
 
     async def db(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(ledger, *args)`` on the ledger thread."""
@@ -193,6 +195,10 @@ class SendPass:
             if progress is not None:
                 progress.start(len(self.pending_ids) + len(self.to_send))
             stats = await self._sender().send_all(self.deliveries())
+            posted = await self.channels.deliver(self.db, self.options.stop)  # chat channels, after the email
+            self.summary.channel_sent, self.summary.channel_failed = posted.sent, posted.failed
+            self.summary.channel_pending = posted.pending
+            self.summary.failures.extend(posted.failures)
             await self.finish(stats)
         finally:
             if progress is not None:
@@ -263,6 +269,7 @@ class SendPass:
         upto = self.upto
         planned = await self.db(lambda lg: list(compute_deliveries(lg, serve, upto=upto)))
         self.to_send = [p for p in planned if p.wanted]
+        self.channels.plan([(p.subscriber, p.matches) for p in self.to_send])
         nothing = [p.subscriber.email for p in planned if not p.wanted]
         self.summary.nothing, self.summary.suppressed = len(nothing), len(skipped)
         if nothing or skipped:
@@ -281,6 +288,9 @@ class SendPass:
         for start in range(0, len(self.pending_ids), BATCH):
             chunk = self.pending_ids[start : start + BATCH]
             for item in await self.db(lambda lg, ids: lg.pendings(ids), chunk):
+                if self.channels.email_off(item.email):  # channels only: never mailed
+                    await self.channels.skip_email(self.db, item.id)
+                    continue
                 log.info("re-sending pending delivery %s to %s", item.message_id, item.email)
                 yield Outgoing(item.id, item.sender, item.email, item.message, item.message_id)
 
@@ -297,8 +307,10 @@ class SendPass:
                 batch = await self._still_wanted(jobs, rendered)
                 if batch:
                     ids = await self.committer.add(batch, self.upto)
+                    await self.channels.record(self.db, ids, batch)  # its chat parts, pending
                     for key, new in zip(ids, batch, strict=True):
-                        yield Outgoing(key, new.sender, new.email, new.message, new.message_id)
+                        if not self.channels.email_off(new.email):
+                            yield Outgoing(key, new.sender, new.email, new.message, new.message_id)
             self.handed_out = True
         finally:
             for _, future in self._renders:

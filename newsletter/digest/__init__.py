@@ -25,7 +25,7 @@ from newsletter.digest.model import (
     unique_papers,
 )
 
-FORMATS = ("auto", "hf-text", "json", "hf-html", "arxiv")
+FORMATS = ("auto", "hf-text", "json", "hf-html", "arxiv", "biorxiv", "feed", "openreview")
 
 __all__ = [
     "FORMATS",
@@ -53,6 +53,9 @@ def detect_format(text: str) -> str:
     from newsletter.digest import arxivfmt
 
     stripped = text.lstrip("\ufeff \t\r\n")
+    kind = _api_answer(stripped)
+    if kind:
+        return kind
     first = stripped[:1]
     if first == "[" and _MARKDOWN_LINK.match(stripped):
         return "hf-text"  # [[Image: no alt]](url), [![logo](a.png)](url): a Markdown link
@@ -65,6 +68,18 @@ def detect_format(text: str) -> str:
             return "arxiv"
         return "hf-text" if is_anchored_text(stripped) else "hf-html"  # any other markup is HTML
     return "hf-text"
+
+
+def _api_answer(text: str) -> str | None:
+    """``biorxiv`` or ``openreview`` for the API answers of SPEC 2.5's sources (JSON whose
+    first objects carry their keys), else None."""
+    from newsletter.digest import biorxivfmt, openreviewfmt
+
+    if not (text[:1] == "{" or (text[:1] == "[" and text[1:].lstrip()[:1] == "{")):
+        return None
+    if biorxivfmt.looks_like(text):
+        return "biorxiv"
+    return "openreview" if openreviewfmt.looks_like(text) else None
 
 
 _MARKDOWN_LINK = re.compile(r"\[(?:[^\[\]\n]|\[[^\[\]\n]*\])*\]\(")
@@ -117,10 +132,15 @@ def parse_digest(
     text = decode(data, source=source)
     if not text.strip():
         raise DigestParseError("empty file, not a digest", path=source, line=1)
+    forced = fmt != "auto"
     if fmt == "auto":
         fmt = detect_format(text)
+        if fmt == "arxiv":  # an RSS or Atom feed: arXiv's listing, or any other (SPEC 2.5)
+            from newsletter.digest import feedfmt
+
+            fmt = feedfmt.classify(text, source=source)
     sha = hashlib.sha256(data).hexdigest()
-    when, papers, missing = _papers_of(text, fmt, source=source, reference=reference)
+    when, papers, missing = _papers_of(text, fmt, source=source, reference=reference, forced=forced)
     # the one text-cleaning step of every format: no control character reaches the email,
     # the archive or the feed (SPEC 6c)
     return Digest(path=source, format=fmt, sha256=sha, papers=clean_papers(papers), date=when, missing=missing)
@@ -129,7 +149,18 @@ def parse_digest(
 Found = tuple[date | None, tuple[Paper, ...], tuple[str, ...]]  # the digest's date, its papers, ids linked not read
 
 
-def _papers_of(text: str, fmt: str, *, source: str, reference: date | None) -> Found:
+def _more_sources(text: str, fmt: str, *, source: str, forced: bool) -> tuple[Paper, ...]:
+    """The readers of the sources of SPEC 2.5's "More sources"."""
+    from newsletter.digest import biorxivfmt, feedfmt, openreviewfmt
+
+    if fmt == "biorxiv":
+        return biorxivfmt.parse(text, source=source)
+    if fmt == "openreview":
+        return openreviewfmt.parse(text, source=source)
+    return feedfmt.parse(text, source=source, forced=forced)
+
+
+def _papers_of(text: str, fmt: str, *, source: str, reference: date | None, forced: bool = False) -> Found:
     """The papers of ``text`` in the (detected) format ``fmt``, each once, the digest's
     date where the format gives one, and the paper ids a text dump links to but that
     could not be read (SPEC 2.1: the digest is then ``partial``)."""
@@ -146,6 +177,8 @@ def _papers_of(text: str, fmt: str, *, source: str, reference: date | None) -> F
         from newsletter.digest import arxivfmt
 
         return None, unique_papers(arxivfmt.parse(text, source=source)), ()
+    if fmt in ("biorxiv", "feed", "openreview"):
+        return None, unique_papers(_more_sources(text, fmt, source=source, forced=forced)), ()
     from newsletter.digest import hftext
 
     if text.lstrip()[:1] == "<" and fmt == "hf-text" and not is_anchored_text(text.lstrip()):

@@ -17,9 +17,9 @@ import feedparser
 
 from newsletter.base.errors import DigestParseError
 from newsletter.digest.jsonfmt import unwrap_text
-from newsletter.digest.model import ARXIV_ABS_URL, ARXIV_PDF_URL, Paper, arxiv_id, extract_links, paper_id
+from newsletter.digest.model import ARXIV_ABS_URL, ARXIV_PDF_URL, Paper, arxiv_id, doi_of, extract_links, paper_id
 
-_ID_IN = re.compile(r"(?:arxiv\.org/(?:abs|pdf)/|oai:arxiv\.org:|arxiv:)([\w.\-/]+?)(?:v\d+)?(?:\.pdf)?$", re.I)
+ID_IN = re.compile(r"(?:arxiv\.org/(?:abs|pdf)/|oai:arxiv\.org:|arxiv:)([\w.\-/]+?)(?:v\d+)?(?:\.pdf)?$", re.I)
 _ABSTRACT = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*\S+\s*Abstract:\s*", re.IGNORECASE | re.DOTALL)
 
 
@@ -38,16 +38,16 @@ def looks_like_feed(text: str) -> str | None:
     return None
 
 
-def _id_of(entry: Any) -> str | None:
+def id_of(entry: Any) -> str | None:
     for value in (entry.get("id"), entry.get("guid"), entry.get("link")):
         if isinstance(value, str):
-            m = _ID_IN.search(value.strip())
+            m = ID_IN.search(value.strip())
             if m and (found := arxiv_id(m.group(1))):
                 return found
     return None
 
 
-def _authors(entry: Any) -> tuple[str, ...]:
+def authors_of(entry: Any) -> tuple[str, ...]:
     names: list[str] = []
     for author in entry.get("authors") or ():
         name = author.get("name") if isinstance(author, dict) else None
@@ -58,7 +58,7 @@ def _authors(entry: Any) -> tuple[str, ...]:
     return tuple(" ".join(n.split()) for n in names)
 
 
-def _published(entry: Any) -> date | None:
+def published_of(entry: Any) -> date | None:
     for key in ("published_parsed", "updated_parsed"):
         value = entry.get(key)
         if value:
@@ -66,7 +66,7 @@ def _published(entry: Any) -> date | None:
     return None
 
 
-def _pdf_link(entry: Any) -> str | None:
+def pdf_link(entry: Any) -> str | None:
     """The entry's link to its PDF, when it has one."""
     for link in entry.get("links") or ():
         if link.get("type") == "application/pdf" or link.get("title") == "pdf":
@@ -74,36 +74,43 @@ def _pdf_link(entry: Any) -> str | None:
     return None
 
 
-def _categories(entry: Any) -> tuple[str, ...]:
+def categories_of(entry: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(t.get("term") for t in entry.get("tags") or () if t.get("term")))
 
 
 def _paper(entry: Any, *, source: str) -> Paper:
-    axid = _id_of(entry)
+    axid = id_of(entry)
     title = " ".join(str(entry.get("title") or "").split())
     if not title:
         raise DigestParseError(f"feed entry {axid or '?'} has no title", path=source)
     text = str(entry.get("summary") or entry.get("description") or "")
     text = _ABSTRACT.sub("", text)
     abstract = unwrap_text(text)
-    pdf = _pdf_link(entry)
-    categories = _categories(entry)
+    pdf = pdf_link(entry)
+    categories = categories_of(entry)
     links = extract_links(abstract)
     return Paper(
         title=title,
         abstract=abstract,
         id=axid or paper_id(title),
         source=source,
-        authors=len(names) if (names := _authors(entry)) else None,
+        authors=len(names) if (names := authors_of(entry)) else None,
         author_names=names,
-        published=_published(entry),
+        published=published_of(entry),
         url=ARXIV_ABS_URL.format(id=axid) if axid else entry.get("link"),
         pdf_url=pdf or (ARXIV_PDF_URL.format(id=axid) if axid else None),
         code_url=next((u for u in links if "github.com/" in u), None),
         categories=categories,
         links=links,
         arxiv_id=axid,
+        doi=doi_of(str(entry.get("arxiv_doi") or "")),  # the Atom API's, when published
+        journal=journal_ref(entry),
     )
+
+
+def journal_ref(entry: Any) -> str | None:
+    """The Atom API's ``arxiv:journal_ref`` of a published paper."""
+    return " ".join(str(entry.get("arxiv_journal_ref") or "").split()) or None
 
 
 def parse(text: str, *, source: str) -> tuple[Paper, ...]:
@@ -122,6 +129,6 @@ def parse(text: str, *, source: str) -> tuple[Paper, ...]:
         if "arxiv" in f"{meta.get('link', '')} {meta.get('title', '')}".lower():
             return ()  # arXiv announces nothing on weekends and holidays
         raise DigestParseError(f"{name} without entries; not a digest", path=source)
-    if not any(_id_of(e) for e in entries):
+    if not any(id_of(e) for e in entries):
         raise DigestParseError(f"{name} that is not arXiv's (no arXiv ids in it)", path=source)
     return tuple(_paper(e, source=source) for e in entries)

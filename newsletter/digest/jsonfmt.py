@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from newsletter.base.errors import DigestParseError
-from newsletter.digest.model import ARXIV_PDF_URL, HF_PAPER_URL, Paper, arxiv_id, extract_links, paper_id
+from newsletter.digest.model import ARXIV_PDF_URL, HF_PAPER_URL, Paper, arxiv_id, doi_of, extract_links, paper_id
 
 _SOFT_BREAK = re.compile(r"(?<!\n)[ \t]*\n[ \t]*(?!\n)")
 
@@ -182,6 +182,9 @@ def _plain_paper(rec: dict[str, Any], *, source: str, where: str) -> Paper:
         categories=_strings(rec.get("categories"), source=source, where=where, key="categories"),
         links=links or tuple(_strings(rec.get("links"), source=source, where=where, key="links")),
         arxiv_id=axid,
+        doi=doi_of(_str(rec.get("doi"), source=source, where=where, key="doi")),
+        published_doi=doi_of(_str(rec.get("published_doi"), source=source, where=where, key="published_doi")),
+        journal=_str(rec.get("journal"), source=source, where=where, key="journal"),
     )
 
 
@@ -201,13 +204,18 @@ def papers_of(data: Sequence[Any], *, source: str) -> tuple[Paper, ...]:
     return tuple(out)
 
 
-def parse(text: str, *, source: str) -> tuple[Paper, ...]:
+def load_json(text: str, *, source: str) -> Any:
+    """``json.loads``, its errors one DigestParseError naming the line (every JSON reader)."""
     try:
-        data = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise DigestParseError(f"invalid JSON: {exc.msg}", path=source, line=exc.lineno) from None
     except RecursionError:
         raise DigestParseError("JSON nested too deeply; not a digest", path=source, line=1) from None
+
+
+def parse(text: str, *, source: str) -> tuple[Paper, ...]:
+    data = load_json(text, source=source)
     if isinstance(data, dict):
         for key in ("papers", "dailyPapers"):
             if isinstance(data.get(key), list):

@@ -18,6 +18,9 @@ _TRAILING = ".,;:!?*"
 # New-style arXiv ids (2007+), optionally versioned; old-style ids (hep-th/9901001).
 _ARXIV_ID = re.compile(r"^(?:(\d{4}\.\d{4,5})|([a-z-]+(?:\.[A-Z]{2})?/\d{7}))(?:v\d+)?$")
 
+# A DOI (10.PREFIX/SUFFIX), bare or as doi:, https://doi.org/ or dx.doi.org (SPEC 2.4)
+_DOI = re.compile(r"^(?:doi:\s*|https?://(?:dx\.)?doi\.org/)?(10\.\d{4,9}/[^\s\"<>]+)$", re.IGNORECASE)
+
 HF_PAPER_URL = "https://huggingface.co/papers/{id}"
 ARXIV_ABS_URL = "https://arxiv.org/abs/{id}"
 ARXIV_PDF_URL = "https://arxiv.org/pdf/{id}"
@@ -44,6 +47,15 @@ def arxiv_id(value: str | None) -> str | None:
     if not m:
         return None
     return m.group(1) or m.group(2)
+
+
+def doi_of(value: str | None) -> str | None:
+    """``https://doi.org/10.1101/X``, ``doi:10.1101/X`` or ``10.1101/X`` -> ``10.1101/x`` (DOIs
+    are case-insensitive: one spelling, lower case); None for anything that is not a DOI."""
+    if not value:
+        return None
+    m = _DOI.match(value.strip())
+    return m.group(1).rstrip(".,;").lower() if m else None
 
 
 def extract_links(text: str) -> tuple[str, ...]:
@@ -102,16 +114,23 @@ class Paper:
     thumbnail: str | None = None
     categories: tuple[str, ...] = ()
     arxiv_id: str | None = None
+    doi: str | None = None  # normalised by doi_of (lower case, no doi.org prefix)
+    published_doi: str | None = None  # the DOI of its published version (bioRxiv's ``published``)
+    journal: str | None = None  # where it was published, when a source says ("now published in X")
 
     @property
     def keys(self) -> tuple[str, ...]:
-        """Every identity of the paper: its id, its arXiv id, its normalised title.
+        """Every identity of the paper: its id, its arXiv id, its DOIs (``doi:10.1101/x``, its
+        own and its published version's), its normalised title.
 
-        Two records that share one key are the same paper (SPEC 2.4)."""
+        Two records that share one key are the same paper (SPEC 2.4): a preprint and its
+        published version are one paper."""
         title_key = paper_id(self.title)
         out = [self.id]
         if self.arxiv_id and self.arxiv_id not in out:
             out.append(self.arxiv_id)
+        if self.doi or self.published_doi:  # (most papers have none: the quick way past)
+            out.extend(dict.fromkeys(f"doi:{d}" for d in (self.doi, self.published_doi) if d))
         if title_key and title_key not in out:
             out.append(title_key)
         return tuple(out)
@@ -153,6 +172,9 @@ class Paper:
             "categories": list(self.categories),
             "links": list(self.links),
             "source": self.source,
+            "doi": self.doi,
+            "published_doi": self.published_doi,
+            "journal": self.journal,
         }
 
     @classmethod
@@ -181,6 +203,9 @@ class Paper:
             thumbnail=record.get("thumbnail"),
             categories=tuple(record.get("categories") or ()),
             arxiv_id=record.get("arxiv_id"),
+            doi=doi_of(record.get("doi")),
+            published_doi=doi_of(record.get("published_doi")),
+            journal=record.get("journal"),
         )
         return clean_paper(paper)
 
@@ -263,7 +288,7 @@ def clean_papers(papers: Iterable[Paper]) -> tuple[Paper, ...]:
     return unique_papers(out) if changed else tuple(out)
 
 
-_RICHNESS_SKIP = frozenset({"id", "source", "arxiv_id"})
+_RICHNESS_SKIP = frozenset({"id", "source", "arxiv_id", "doi", "published_doi"})
 
 
 def _richer(a: Any, b: Any) -> Any:
@@ -295,6 +320,7 @@ def merge(a: Paper, b: Paper) -> Paper:
         best = _richer(mine, theirs)
         if best is not mine:
             changes[f.name] = best
+    changes.update(_merged_dois(a, b))
     axid = a.arxiv_id or b.arxiv_id
     if axid and a.arxiv_id != axid:
         changes["arxiv_id"] = axid
@@ -303,6 +329,20 @@ def merge(a: Paper, b: Paper) -> Paper:
     elif not axid and a.id == paper_id(a.title) and b.id != paper_id(b.title):
         changes["id"] = b.id  # a given id beats a derived one
     return replace(a, **changes) if changes else a
+
+
+def _merged_dois(a: Paper, b: Paper) -> dict[str, str]:
+    """The DOIs of ``a`` merged with ``b``: ``a``'s own DOI stays (else ``b``'s); a second,
+    different DOI is the published version's (a preprint and its journal article: SPEC 2.5)."""
+    doi = a.doi or b.doi
+    others = [d for d in (a.published_doi, b.published_doi, b.doi) if d and d != doi]
+    published = a.published_doi or (others[0] if others else None)
+    out: dict[str, str] = {}
+    if doi and doi != a.doi:
+        out["doi"] = doi
+    if published and published != a.published_doi:
+        out["published_doi"] = published
+    return out
 
 
 def unique_papers(papers: Iterable[Paper]) -> tuple[Paper, ...]:

@@ -46,8 +46,9 @@ import httpx
 
 from newsletter.base.cron import timezone
 from newsletter.base.errors import ConfigError
-from newsletter.config import Config
+from newsletter.config import BiorxivSource, Config, OpenReviewSource
 from newsletter.fetch import client as http
+from newsletter.fetch import paging
 from newsletter.fetch.sources import AnySource, BadAnswer, Inspection, accept, file_name, inspect, request_url
 from newsletter.store import FetchState, Ledger, LedgerError
 from newsletter.store.choose import open_ledger
@@ -244,21 +245,15 @@ class _SourceFetch:
     def run(
         self, client: httpx.Client, *, backoff: float, stop: threading.Event | None
     ) -> tuple[SourceResult, FetchState]:
-        key, url, fetch = self.source.key, self.url, self.config.fetch
+        key, url = self.source.key, self.url
         try:
-            answer = http.get(
-                client,
-                url,
-                headers=self.headers(),
-                retries=fetch.retries,
-                timeout=fetch.timeout,
-                max_bytes=fetch.max_bytes,
-                backoff=backoff,
-                stop=stop,
-            )
+            answer = self.answer(client, backoff=backoff, stop=stop)
         except http.FetchFailed as exc:
             failed = SourceResult(key, url, "failed", attempts=exc.attempts, http_status=exc.status, error=str(exc))
             return failed, self.state(failed, self.kept_etag, self.kept_modified)
+        except BadAnswer as exc:
+            bad = SourceResult(key, url, "failed", http_status=200, error=str(exc))
+            return bad, self.state(bad, None, None)
         etag = answer.etag or self.kept_etag
         modified = answer.last_modified or self.kept_modified
         if answer.status == 304:
@@ -276,6 +271,31 @@ class _SourceFetch:
         if seen.items == 0:
             return read, self.state(read, etag, modified)
         return self.store(read, seen, answer.body, etag, modified)
+
+    def answer(self, client: httpx.Client, *, backoff: float, stop: threading.Event | None) -> http.Answer:
+        """The source's answer: one GET, or every page of a paged source put together
+        (:mod:`newsletter.fetch.paging`; no conditional request: a day's pages change)."""
+        fetch = self.config.fetch
+
+        def get(url: str, headers: dict[str, str] | None = None) -> http.Answer:
+            return http.get(
+                client,
+                url,
+                headers=headers or {"Accept": accept(self.source)},
+                retries=fetch.retries,
+                timeout=fetch.timeout,
+                max_bytes=fetch.max_bytes,
+                backoff=backoff,
+                stop=stop,
+            )
+
+        if isinstance(self.source, BiorxivSource):
+            got = paging.biorxiv_items(self.source, self.day.isoformat(), get)
+        elif isinstance(self.source, OpenReviewSource):
+            got = paging.openreview_notes(self.source, get)
+        else:
+            return get(self.url, self.headers())
+        return http.Answer(200, self.url, got.body, None, None, got.attempts, 0)
 
     def store(
         self, read: SourceResult, seen: Inspection, body: bytes, etag: str | None, modified: str | None

@@ -12,6 +12,12 @@
   (``lastBuildDate``/``pubDate``, else the day asked):
   ``arxiv-cs.CL+cs.LG-2026-11-17.xml``. XML is read with defusedxml (no entity
   expansion, no external entities: the answer comes from the network).
+- bioRxiv / medRxiv (the details API for the day, paged: :mod:`newsletter.fetch.paging`):
+  the wanted categories' items in one JSON array, ``biorxiv-2026-11-17.json``.
+- feed (any RSS/Atom feed): the answer as it came, ``feed-NAME-2026-11-17.xml`` (the day
+  asked: journal feeds have no day of their own), read by the ``feed`` reader.
+- OpenReview (the API v2 notes of a venue, paged): the notes in one JSON array,
+  ``openreview-ICLR.cc_2026_Conference-2026-11-17.json``.
 """
 
 from __future__ import annotations
@@ -27,11 +33,16 @@ from defusedxml import ElementTree as SafeET
 from defusedxml.common import DefusedXmlException
 
 from newsletter.base.errors import DigestParseError
-from newsletter.config import ArxivSource, HuggingFaceSource
+from newsletter.config import ArxivSource, BiorxivSource, FeedSource, HuggingFaceSource, OpenReviewSource
+from newsletter.config.sources import AnySource as AnySource
 from newsletter.digest import parse_digest
 
-AnySource = HuggingFaceSource | ArxivSource
+XML_SOURCES = (ArxivSource, FeedSource)
+PAGED_SOURCES = (BiorxivSource, OpenReviewSource)
+_READER = {ArxivSource: "arxiv", FeedSource: "feed", BiorxivSource: "biorxiv", OpenReviewSource: "openreview"}
 ATOM = "{http://www.w3.org/2005/Atom}"
+RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"
+RSS1 = "{http://purl.org/rss/1.0/}"
 
 
 class BadAnswer(ValueError):
@@ -46,10 +57,26 @@ class Inspection:
     day: date | None = None
 
 
+OPENREVIEW_PAGE = 1000  # the notes API's largest page
+
+
+def openreview_url(source: OpenReviewSource, offset: int) -> str:
+    """The notes of ``source``'s venue from ``offset`` (one page)."""
+    params = {"content.venueid": source.venue, "offset": str(offset), "limit": str(OPENREVIEW_PAGE)}
+    return str(httpx.URL(source.url).copy_merge_params(params))
+
+
 def request_url(source: AnySource, day: date) -> str:
-    """The URL asked for ``day`` (the Hugging Face period containing it)."""
+    """The URL asked for ``day`` (the Hugging Face period containing it; a paged source's
+    first page)."""
     if isinstance(source, ArxivSource):
         return source.listing_url
+    if isinstance(source, FeedSource):
+        return source.url
+    if isinstance(source, BiorxivSource):
+        return source.page_url(day.isoformat(), 0)
+    if isinstance(source, OpenReviewSource):
+        return openreview_url(source, 0)
     params = {
         "daily": {"date": day.isoformat()},
         "weekly": {"week": iso_week(day)},
@@ -59,7 +86,7 @@ def request_url(source: AnySource, day: date) -> str:
 
 
 def accept(source: AnySource) -> str:
-    if isinstance(source, ArxivSource):
+    if isinstance(source, XML_SOURCES):
         return "application/rss+xml, application/atom+xml;q=0.9, application/xml;q=0.8, */*;q=0.1"
     return "application/json"
 
@@ -73,6 +100,10 @@ def file_name(source: AnySource, day: date, inspection: Inspection) -> str:
     """The file an answer is written to."""
     if isinstance(source, ArxivSource):
         return f"{source.key}-{(inspection.day or day).isoformat()}.xml"
+    if isinstance(source, FeedSource):
+        return f"{source.key}-{day.isoformat()}.xml"
+    if not isinstance(source, HuggingFaceSource):
+        return f"{source.key}-{day.isoformat()}.json"
     label = {"daily": day.isoformat(), "weekly": iso_week(day), "monthly": day.strftime("%Y-%m")}[source.period]
     return f"{source.key}-{label}.json"
 
@@ -82,10 +113,10 @@ def inspect(source: AnySource, body: bytes) -> Inspection:
     answer with items is read by the very reader the pick-up uses (SPEC 6c): items that
     are no paper records (``[1, 2, null]``, objects without a title) make it a failed
     answer, never a file; ``items`` is how many papers the reader found."""
-    seen = _inspect_feed(body) if isinstance(source, ArxivSource) else _inspect_json(body)
+    seen = _inspect_feed(body) if isinstance(source, XML_SOURCES) else _inspect_json(body)
     if seen.items == 0:
         return seen
-    fmt = "arxiv" if isinstance(source, ArxivSource) else "json"
+    fmt = _READER.get(type(source), "json")
     try:
         papers = parse_digest(body, source="the answer", fmt=fmt).papers
     except DigestParseError as exc:
@@ -130,6 +161,8 @@ def _inspect_feed(body: bytes) -> Inspection:
             except ValueError:
                 day = None
         return Inspection(items=len(root.findall(f"{ATOM}entry")), day=day)
+    if root.tag == f"{RDF}RDF":  # RSS 1.0, as Nature and many journals serve it
+        return Inspection(items=len(root.findall(f"{RSS1}item")))
     raise BadAnswer(f"the answer is XML but neither RSS nor Atom (root element {root.tag[:40]!a})")
 
 

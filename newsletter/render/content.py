@@ -173,6 +173,8 @@ def meta_of(paper: Paper, also: Sequence[str] = ()) -> tuple[str, ...]:
         parts.append(who)
     if paper.organization:
         parts.append(readable(paper.organization))
+    if paper.journal:  # a preprint and its published version are one paper: say where (SPEC 2.5)
+        parts.append(f"published in {readable(paper.journal)}" if paper.published_doi else readable(paper.journal))
     if paper.published is not None:
         parts.append(format_day(paper.published))
     if paper.upvotes:
@@ -200,6 +202,8 @@ def resources_of(paper: Paper, usable: Callable[[str | None], bool]) -> tuple[tu
         out.append((f"Code{stars}", paper.code_url))
     if paper.project_url and usable(paper.project_url):
         out.append(("Project page", paper.project_url))
+    if paper.published_doi and usable(published := f"https://doi.org/{paper.published_doi}"):
+        out.append(("Published version", published))
     return tuple(out)
 
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 from newsletter.base.errors import LedgerError
 from newsletter.store.protocol import Ledger
 from newsletter.store.records import (
+    ChannelPart,
+    ChannelRow,
     DeliveryRef,
     DigestRow,
     FailedDelivery,
@@ -36,6 +38,8 @@ from newsletter.store.sqlite import SCHEMA_VERSION, SqliteLedger
 
 __all__ = [
     "SCHEMA_VERSION",
+    "ChannelPart",
+    "ChannelRow",
     "DeliveryRef",
     "DigestRow",
     "FailedDelivery",

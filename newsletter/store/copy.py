@@ -9,7 +9,8 @@ Per table the rows of the columns both backends have are copied, with the few
 differences of representation translated:
 
 - addresses: PostgreSQL keeps the address key where SQLite keeps the address as
-  written beside its key (``subscribers``, ``sent_papers``);
+  written beside its key (``subscribers``); ``sent_papers`` is keyed by the address
+  key on both (column ``email_key`` in SQLite, ``email`` in PostgreSQL);
 - ``deliveries.papers``: a JSON list in SQLite, a ``text[]`` in PostgreSQL; a
   delivery ``claimed`` on PostgreSQL becomes ``pending`` in SQLite (a copy taken
   mid-pass: the claim is gone, the delivery is sent again with its Message-ID);
@@ -46,6 +47,7 @@ TABLES = (
     "runs",
     "deliveries",
     "sent_papers",
+    "channel_parts",
     "suppressions",
     "fetch_sources",
     "bounces",
@@ -55,7 +57,7 @@ TABLES = (
     "paper_vectors",
 )
 POSTGRES_ONLY = ("passes", "claim_events")
-SERIAL = ("digests", "runs", "deliveries", "bounces", "mail_set_aside")  # ids from a sequence
+SERIAL = ("digests", "runs", "deliveries", "channel_parts", "bounces", "mail_set_aside")  # ids from a sequence
 
 Row = dict[str, Any]
 
@@ -165,23 +167,24 @@ def _to_postgres(table: str, row: Row) -> Row:
     elif table == "deliveries":
         row["papers"] = list(json.loads(row["papers"]))
         row["email_key"] = row.get("email_key") or address_key(row["email"])
-    elif table in ("sent_papers", "suppressions", "feedback", "bounces"):
+    elif table == "sent_papers":
+        row["email"] = row.pop("email_key", None) or address_key(row["email"])
+    elif table in ("suppressions", "feedback", "bounces"):
         row["email"] = address_key(row["email"])
         if table == "bounces":
             row["cleared"] = bool(row["cleared"])
     return row
 
 
-def _to_sqlite(table: str, row: Row, written: dict[int, str]) -> Row:
+def _to_sqlite(table: str, row: Row) -> Row:
     if table == "subscribers":
         row["email_key"] = row["email"]
     elif table == "deliveries":
         row["papers"] = json.dumps(list(row["papers"]))
         row["status"] = "pending" if row["status"] == "claimed" else row["status"]
         row["message"] = None if row["message"] is None else bytes(row["message"])
-        written[int(row["id"])] = row["email"]
     elif table == "sent_papers":
-        row["email"] = written.get(int(row["delivery_id"]), row["email"])  # SQLite: the address as sent to
+        row["email_key"] = row["email"]  # both key sent papers by the address key (SQLite from version 13)
     elif table == "bounces":
         row["cleared"] = int(bool(row["cleared"]))
     elif table == "paper_vectors":
@@ -194,8 +197,7 @@ def _translate(source: Side, target: Side) -> Callable[[str, Row], Row]:
         return lambda _table, row: row
     if target.kind == "postgresql":
         return _to_postgres
-    written: dict[int, str] = {}
-    return lambda table, row: _to_sqlite(table, row, written)
+    return _to_sqlite
 
 
 # ------------------------------------------------------------------ the copy

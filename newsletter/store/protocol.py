@@ -17,6 +17,8 @@ from typing import Any, Protocol, Self
 from newsletter.base.addresses import Suppressions
 from newsletter.digest import Paper
 from newsletter.store.records import (
+    ChannelPart,
+    ChannelRow,
     DeliveryRef,
     DigestRow,
     FailedDelivery,
@@ -162,6 +164,16 @@ class Ledger(Protocol):
     ) -> str | None: ...
 
     def record_set_aside(self, message: str, *, kind: str, reason: str, detail: str | None = None) -> bool: ...
+
+    # ------------------------------------------------------------------ chat channels (delivery/channels)
+
+    def add_channel_parts(self, parts: Sequence[ChannelPart]) -> None: ...
+
+    def pending_channel_parts(self) -> list[ChannelRow]: ...
+
+    def channel_outcome(self, part_id: int, status: str, attempts: int, error: str | None) -> None: ...
+
+    def channel_failures(self) -> list[ChannelRow]: ...
 
     # ------------------------------------------------------------------ fetch
 

@@ -144,3 +144,33 @@ class FeedbackRow(NamedTuple):
     title: str
     source: str  # "email" (the link's POST) or "cli"
     created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelPart:
+    """One message (or one part of a split message) of a delivery to a chat channel
+    (SPEC 2.5), as recorded ``pending``: ``channel`` names it (``slack:LAB_SLACK_WEBHOOK``),
+    ``payload`` is what is sent (the JSON body), ``part`` counts from 1 of ``parts``."""
+
+    delivery_id: int
+    email: str
+    channel: str
+    part: int
+    parts: int
+    payload: str
+
+
+class ChannelRow(NamedTuple):
+    """A recorded channel message part, with where it stands."""
+
+    id: int
+    delivery_id: int
+    email: str
+    channel: str
+    part: int
+    parts: int
+    payload: str
+    status: str  # pending, sent or failed
+    attempts: int
+    error: str | None
+    updated_at: float

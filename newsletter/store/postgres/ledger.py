@@ -27,6 +27,7 @@ from newsletter.base.errors import LedgerError
 from newsletter.base.urls import redact_url
 from newsletter.store.claiming import ClaimLedger
 from newsletter.store.postgres.base import guard_methods
+from newsletter.store.postgres.channels import Channels
 from newsletter.store.postgres.claims import Claims
 from newsletter.store.postgres.connection import (
     check_version,
@@ -43,7 +44,7 @@ from newsletter.store.postgres.suppress import Suppress
 SCHEMA_VERSION = max(migrations())
 
 
-class PostgresLedger(Digests, Outbox, Suppress, Claims):
+class PostgresLedger(Digests, Outbox, Suppress, Claims, Channels):
     """The PostgreSQL ledger. Use :meth:`open` (or :meth:`open_readonly`), and the
     ledger as a context manager or :meth:`close` it."""
 

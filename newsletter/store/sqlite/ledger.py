@@ -17,7 +17,8 @@ the error translation of every public method, schema age):
 - :mod:`.bounces`: bounces tied to deliveries, mail of the bounce mailbox set aside;
 - :mod:`.runs`: passes, and the interrupted ones the next start finishes;
 - :mod:`.fetches`: what ``newsletter fetch`` remembers of each source;
-- :mod:`.feedback`: likes and dislikes, and the papers' embeddings.
+- :mod:`.feedback`: likes and dislikes, and the papers' embeddings;
+- :mod:`.channels`: the message parts of deliveries to chat channels.
 
 Errors: every public method (and :meth:`open`) turns ``sqlite3`` and OS errors into a
 :class:`~newsletter.base.errors.LedgerError` naming the file and what to do; a full
@@ -28,6 +29,7 @@ is created (atomically); an empty, foreign, damaged or newer one is refused.
 from __future__ import annotations
 
 from newsletter.store.sqlite.bounces import Bounces
+from newsletter.store.sqlite.channels import Channels
 from newsletter.store.sqlite.connection import guard_methods, ledger_error
 from newsletter.store.sqlite.digests import Digests
 from newsletter.store.sqlite.feedback import Feedback
@@ -39,7 +41,7 @@ from newsletter.store.sqlite.subscribers import Subscribers
 from newsletter.store.sqlite.suppressions import SuppressionList
 
 
-class SqliteLedger(Digests, Subscribers, Outbox, SuppressionList, Bounces, Runs, Fetches, Feedback):
+class SqliteLedger(Digests, Subscribers, Outbox, SuppressionList, Bounces, Runs, Fetches, Feedback, Channels):
     """The SQLite ledger. Use :meth:`open` (or :meth:`open_readonly`), and the ledger as
     a context manager or :meth:`close` it."""
 

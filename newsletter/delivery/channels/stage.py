@@ -1,0 +1,141 @@
+"""The channel stage of a send pass: each new delivery's parts recorded ``pending`` as
+soon as the delivery itself is (before any of it is posted), then, once the email has
+gone out, every pending part posted (this pass's and those earlier passes left), in
+order per delivery and channel: a part that is not ``sent`` holds the later parts of
+its message back until the next pass.
+
+A subscriber with ``send_email: false`` gets its deliveries recorded as usual (so its
+papers are never sent twice, and its horizon moves), marked sent at once without an
+SMTP transaction: the channels are its only way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import groupby
+from typing import Any, TypeVar
+
+import httpx
+
+from newsletter.base.addresses import address_key
+from newsletter.config import Config, Subscriber
+from newsletter.config.channels import AnyChannel
+from newsletter.delivery.channels.compose import chat_issue, parts_of
+from newsletter.delivery.channels.post import Posted, post
+from newsletter.matching import Match
+from newsletter.render import Renderer
+from newsletter.store import ChannelPart, ChannelRow, Ledger, NewDelivery, Outcome
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Db = Callable[..., Awaitable[Any]]
+
+RETRIES = 4  # per part and pass: waits of 1, 2, 4, 8 s (times the pass's backoff)
+TIMEOUT = 30.0
+
+
+@dataclass
+class ChannelSummary:
+    """What the stage did in a pass."""
+
+    sent: int = 0
+    failed: int = 0
+    pending: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)  # (email channel, error)
+
+
+class ChannelStage:
+    """See the module doc. ``planned``: the pass's deliveries to render (subscriber and
+    matches by address)."""
+
+    def __init__(self, config: Config, *, backoff: float = 1.0, renderer: Renderer | None = None) -> None:
+        self.config = config
+        self.backoff = backoff
+        self.renderer = renderer
+        self.summary = ChannelSummary()
+        self._planned: dict[str, tuple[Subscriber, Sequence[Match]]] = {}
+        self._email_off = {address_key(s.email) for s in config.subscribers if not s.send_email}
+
+    def plan(self, planned: Sequence[tuple[Subscriber, Sequence[Match]]]) -> None:
+        self._planned = {s.email: (s, m) for s, m in planned if s.channels or not s.send_email}
+
+    def email_off(self, email: str) -> bool:
+        """True for a subscriber with ``send_email: false`` (by the configuration: a
+        delivery left pending by an interrupted pass is never mailed either)."""
+        return address_key(email) in self._email_off
+
+    def _parts(self, ids: Sequence[int], batch: Sequence[NewDelivery], when: datetime) -> list[ChannelPart]:
+        out: list[ChannelPart] = []
+        for key, new in zip(ids, batch, strict=True):
+            found = self._planned.get(new.email)
+            if found is None or not found[0].channels:
+                continue
+            if self.renderer is None:
+                self.renderer = Renderer(self.config)
+            subscriber, matches = found
+            out.extend(parts_of(key, subscriber, chat_issue(self.renderer, subscriber, matches, when)))
+        return out
+
+    async def record(self, db: Db, ids: Sequence[int], batch: Sequence[NewDelivery]) -> None:
+        """The parts of a batch of deliveries just recorded pending; channel-only
+        deliveries marked sent."""
+        if not self._planned:
+            return
+        parts = self._parts(ids, batch, datetime.now().astimezone())
+        if parts:
+            await db(lambda lg: lg.add_channel_parts(parts))
+        only = [Outcome(key, "sent", 0) for key, new in zip(ids, batch, strict=True) if self.email_off(new.email)]
+        if only:
+            await db(lambda lg: lg.record([], only))
+
+    def _channel(self, row: ChannelRow) -> AnyChannel | None:
+        for sub in self.config.subscribers:
+            if sub.email == row.email:
+                return next((c for c in sub.channels if c.key == row.channel), None)
+        return None
+
+    async def skip_email(self, db: Db, key: int) -> None:
+        """A pending delivery of a channels-only subscriber (an interrupted pass): sent."""
+        await db(lambda lg: lg.record([], [Outcome(key, "sent", 0)]))
+
+    async def deliver(self, db: Db, stop: asyncio.Event | None = None) -> ChannelSummary:
+        """Post every pending part (see the module doc)."""
+        rows: list[ChannelRow] = await db(lambda lg: lg.pending_channel_parts())
+        if not rows:
+            return self.summary
+        async with httpx.AsyncClient(timeout=httpx.Timeout(TIMEOUT), follow_redirects=False, trust_env=True) as client:
+            for _, group in groupby(rows, key=lambda r: (r.delivery_id, r.channel)):
+                if stop is not None and stop.is_set():
+                    break
+                await self._message(db, client, list(group), stop)
+        self.summary.pending = len(await db(lambda lg: lg.pending_channel_parts()))
+        return self.summary
+
+    async def _message(
+        self, db: Db, client: httpx.AsyncClient, rows: list[ChannelRow], stop: asyncio.Event | None
+    ) -> None:
+        """The parts of one message, in order, until one is not sent."""
+        for row in rows:
+            channel = self._channel(row)
+            if channel is None:
+                done = Posted("failed", row.attempts, "the channel is no longer in the configuration")
+            else:
+                done = await post(client, channel, row, retries=RETRIES, backoff=self.backoff, stop=stop)
+            await db(_outcome, row.id, done)
+            if done.status == "sent":
+                self.summary.sent += 1
+                continue
+            where = f"{row.email} {row.channel} ({row.part}/{row.parts})"
+            log.warning("%s: %s%s", where, done.error, "" if done.status == "failed" else "; left for the next pass")
+            if done.status == "failed":
+                self.summary.failed += 1
+                self.summary.failures.append((f"{row.email} {row.channel}", done.error or ""))
+            return
+
+
+def _outcome(ledger: Ledger, part_id: int, done: Posted) -> None:
+    ledger.channel_outcome(part_id, done.status, done.attempts, done.error)

@@ -1,0 +1,129 @@
+"""The ``biorxiv`` format (SPEC 2.5): what ``newsletter fetch`` writes for a ``type: biorxiv``
+or ``medrxiv`` source, a JSON array of the items of the details API's ``collection``
+(``api.biorxiv.org/details/{server}/{from}/{to}/{cursor}``); a saved answer of the API
+itself (``{"messages": [...], "collection": [...]}``) reads the same.
+
+Per item: ``doi`` (the paper's id and an identity, SPEC 2.4), ``title``, ``abstract``,
+``authors`` (``"Last, F.; Last, F."`` -> ``F. Last``), ``author_corresponding_institution``
+(the organisation), ``date``, ``version`` (the page is ``https://www.biorxiv.org/content/
+{doi}v{version}``, the PDF beside it), ``category``, ``server`` and ``published`` (the DOI
+of the journal article, ``NA`` while there is none: an identity too, so the preprint and
+its published version are one paper). Several versions of one DOI are one paper.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from newsletter.base.errors import DigestParseError
+from newsletter.digest.jsonfmt import load_json, unwrap_text
+from newsletter.digest.model import Paper, doi_of, extract_links
+
+SERVERS = {"biorxiv": "https://www.biorxiv.org", "medrxiv": "https://www.medrxiv.org"}
+# detection: a JSON array (or an API answer) whose first object names a bioRxiv/medRxiv server
+_HEAD = re.compile(r'"server"\s*:\s*"(?:bio|med)rxiv"', re.IGNORECASE)
+
+
+def looks_like(text: str) -> bool:
+    """True for the details API's items (by their first object's keys)."""
+    head = text[:8192]
+    return _HEAD.search(head) is not None and '"doi"' in head
+
+
+def items_of(data: Any, *, source: str) -> list[Any]:
+    """The items of a decoded file: the array itself, or an API answer's ``collection``."""
+    if isinstance(data, dict) and isinstance(data.get("collection"), list):
+        return list(data["collection"])
+    if not isinstance(data, list):
+        raise DigestParseError("expected a JSON array of bioRxiv items", path=source, line=1)
+    return data
+
+
+def parse(text: str, *, source: str) -> tuple[Paper, ...]:
+    data = load_json(text, source=source)
+    items = items_of(data, source=source)
+    return tuple(latest_versions([paper_of(item, source=source, where=f"entry {i}") for i, item in enumerate(items)]))
+
+
+def latest_versions(papers: list[Paper]) -> list[Paper]:
+    """Each DOI once, at its first place, as its latest version (its page and PDF; the
+    texts of the versions are merged later as any two records of one paper)."""
+    where: dict[str | None, int] = {}
+    out: list[Paper] = []
+    for paper in papers:
+        if paper.doi not in where:
+            where[paper.doi] = len(out)
+            out.append(paper)
+        elif _version(paper) >= _version(out[where[paper.doi]]):
+            out[where[paper.doi]] = paper
+    return out
+
+
+def _version(paper: Paper) -> int:
+    tail = (paper.url or "").rsplit("v", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def _field(item: dict[str, Any], key: str, *, source: str, where: str, required: bool = False) -> str | None:
+    value = item.get(key)
+    if value is None or value == "":
+        if required:
+            raise DigestParseError(f"{where}: {key!r} is missing", path=source)
+        return None
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise DigestParseError(f"{where}: {key!r} must be a string", path=source)
+    return " ".join(str(value).split()) or None
+
+
+def names_of(authors: str | None) -> tuple[str, ...]:
+    """``"Smith, J. A.; Doe, J."`` -> ``("J. A. Smith", "J. Doe")``."""
+    out: list[str] = []
+    for part in (authors or "").split(";"):
+        last, _, first = part.partition(",")
+        name = f"{first.strip()} {last.strip()}".strip()
+        if name:
+            out.append(name)
+    return tuple(out)
+
+
+def _day(value: str | None) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
+def paper_of(item: Any, *, source: str, where: str) -> Paper:
+    """One item of the API -> a paper (a DigestParseError naming the entry when it is none)."""
+    if not isinstance(item, dict):
+        raise DigestParseError(f"{where}: expected an object", path=source)
+    doi = doi_of(_field(item, "doi", source=source, where=where, required=True))
+    if doi is None:
+        raise DigestParseError(f"{where}: 'doi' is not a DOI", path=source)
+    title = _field(item, "title", source=source, where=where, required=True)
+    assert title is not None
+    abstract = unwrap_text(str(item.get("abstract") or "")).strip()
+    server = (_field(item, "server", source=source, where=where) or "biorxiv").lower()
+    site = SERVERS.get(server, SERVERS["biorxiv"])
+    version = _field(item, "version", source=source, where=where)
+    page = f"{site}/content/{doi}" + (f"v{version}" if version and version.isdigit() else "")
+    names = names_of(_field(item, "authors", source=source, where=where))
+    category = _field(item, "category", source=source, where=where)
+    return Paper(
+        title=title,
+        abstract=abstract,
+        id=doi,
+        source=source,
+        authors=len(names) or None,
+        author_names=names,
+        organization=_field(item, "author_corresponding_institution", source=source, where=where),
+        published=_day(_field(item, "date", source=source, where=where)),
+        url=page,
+        pdf_url=f"{page}.full.pdf",
+        categories=(category,) if category else (),
+        links=extract_links(abstract),
+        doi=doi,
+        published_doi=doi_of(_field(item, "published", source=source, where=where)),
+    )

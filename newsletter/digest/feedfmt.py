@@ -1,0 +1,154 @@
+"""The ``feed`` format (SPEC 2.5): any journal, venue or lab RSS 2.0 / RSS 1.0 / Atom feed.
+
+Read with feedparser, like the ``arxiv`` format (this module also decides which of the
+two a feed is: an RSS or Atom feed every entry of which carries an arXiv id is arXiv's).
+Per entry:
+
+- ``title``, ``summary`` (HTML descriptions made text with selectolax), authors
+  (``dc:creator``, ``author``), the date, the categories, ``link`` as ``url``;
+- the DOI, from the first of ``prism:doi``, ``dc:identifier`` (``doi:10.x/y``), the
+  entry's id and its links (``https://doi.org/10.x/y``); normalised by
+  :func:`newsletter.digest.model.doi_of` (an identity of the paper: SPEC 2.4);
+- the arXiv id, from the entry's id, guid or links (an arXiv abs/pdf URL) or a
+  ``arXiv:ID`` in its text;
+- ``journal``: ``prism:publicationName``, else the feed's own title.
+
+A feed with neither DOIs nor arXiv ids (a cooking blog) is not taken for a digest unless
+it was asked for: a file named ``feed-*.xml`` (what ``newsletter fetch`` writes for a
+``type: feed`` source, a lab's blog say) or ``--format feed``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePath
+from typing import Any
+
+import feedparser
+from selectolax.lexbor import LexborHTMLParser
+
+from newsletter.base.errors import DigestParseError
+from newsletter.digest import arxivfmt
+from newsletter.digest.jsonfmt import unwrap_text
+from newsletter.digest.model import ARXIV_PDF_URL, Paper, arxiv_id, doi_of, extract_links, paper_id
+
+_DOI_IN = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>&]+)")
+_ARXIV_IN_TEXT = re.compile(r"\barXiv:\s*(\d{4}\.\d{4,5})(?:v\d+)?\b", re.IGNORECASE)
+FEED_FILE = "feed-*.xml"
+
+
+def read_feed(text: str, *, source: str) -> Any:
+    """The feedparser result of ``text``; a DigestParseError when it is no RSS/Atom feed."""
+    feed = feedparser.parse(text, sanitize_html=False, resolve_relative_uris=False)
+    if not str(feed.get("version") or ""):
+        if feed.get("bozo"):
+            exc = feed.get("bozo_exception")
+            line = exc.getLineNumber() if exc is not None and hasattr(exc, "getLineNumber") else None
+            raise DigestParseError(f"broken XML, not a feed: {exc}", path=source, line=line)
+        raise DigestParseError("XML that is neither an RSS nor an Atom feed", path=source, line=1)
+    return feed
+
+
+def asked_for(source: str) -> bool:
+    """True for a file named as ``newsletter fetch`` names a feed source's file."""
+    return PurePath(source).match(FEED_FILE)
+
+
+def classify(text: str, *, source: str) -> str:
+    """``arxiv`` for arXiv's listing (every entry has an arXiv id), else ``feed``."""
+    feed = read_feed(text, source=source)
+    entries = feed.get("entries") or []
+    if entries and all(arxivfmt.id_of(e) for e in entries) and not asked_for(source):
+        return "arxiv"
+    if not entries and not asked_for(source):
+        return "arxiv"  # an empty listing: arXiv's weekend, or the arXiv reader's error
+    return "feed"
+
+
+def parse(text: str, *, source: str, forced: bool = False) -> tuple[Paper, ...]:
+    feed = read_feed(text, source=source)
+    entries = feed.get("entries") or []
+    if not entries:
+        return ()  # a journal between issues
+    if not forced and not asked_for(source) and not any(doi_in(e) or _arxiv_in(e, _plain(e)) for e in entries):
+        name = "an Atom feed" if str(feed.get("version")).startswith("atom") else "an RSS feed"
+        raise DigestParseError(
+            f"{name} that is not arXiv's (no arXiv ids in it, nor DOIs: name it feed-NAME-DATE.xml "
+            "or use --format feed to read it all the same)",
+            path=source,
+        )
+    journal = _text((feed.get("feed") or {}).get("title"))
+    return tuple(_paper(e, source=source, journal=journal) for e in entries)
+
+
+def _text(value: Any) -> str | None:
+    return " ".join(value.split()) or None if isinstance(value, str) else None
+
+
+def _plain(entry: Any) -> str:
+    """The entry's summary as text (an HTML description made text)."""
+    detail = entry.get("summary_detail") or {}
+    value = str(entry.get("summary") or "")
+    if "<" in value and "html" in str(detail.get("type") or "text/html"):
+        value = " ".join(LexborHTMLParser(value).text(separator=" ").split())
+    return unwrap_text(value).strip()
+
+
+def doi_in(entry: Any) -> str | None:
+    """The entry's DOI (see the module doc), normalised."""
+    for key in ("prism_doi", "dc_identifier", "id", "guid", "link"):
+        value = entry.get(key)
+        if isinstance(value, str) and (found := doi_of(value.strip()) or _doi_in_url(value)):
+            return found
+    for link in entry.get("links") or ():
+        if (href := link.get("href")) and (found := _doi_in_url(str(href))):
+            return found
+    return None
+
+
+def _doi_in_url(value: str) -> str | None:
+    low = value.strip().lower()
+    if "doi.org/" in low or low.startswith("doi:"):
+        m = _DOI_IN.search(value)
+        return doi_of(m.group(1)) if m else None
+    return None
+
+
+def _arxiv_in(entry: Any, abstract: str) -> str | None:
+    found = arxivfmt.id_of(entry)
+    if found:
+        return found
+    for link in entry.get("links") or ():
+        if (href := link.get("href")) and (m := arxivfmt.ID_IN.search(str(href).strip())):
+            return arxiv_id(m.group(1))
+    m = _ARXIV_IN_TEXT.search(f"{entry.get('title') or ''} {abstract}")
+    return arxiv_id(m.group(1)) if m else None
+
+
+def _paper(entry: Any, *, source: str, journal: str | None) -> Paper:
+    title = " ".join(str(entry.get("title") or "").split())
+    if not title:
+        raise DigestParseError(f"feed entry {entry.get('id') or entry.get('link') or '?'} has no title", path=source)
+    abstract = _plain(entry)
+    axid = _arxiv_in(entry, abstract)
+    doi = doi_in(entry)
+    names = arxivfmt.authors_of(entry)
+    links = extract_links(abstract)
+    link = entry.get("link")
+    return Paper(
+        title=title,
+        abstract=abstract,
+        id=axid or doi or paper_id(title),
+        source=source,
+        authors=len(names) if names else None,
+        author_names=names,
+        published=arxivfmt.published_of(entry),
+        url=link if isinstance(link, str) and link.startswith(("https://", "http://")) else None,
+        pdf_url=arxivfmt.pdf_link(entry) or (ARXIV_PDF_URL.format(id=axid) if axid else None),
+        code_url=next((u for u in links if "github.com/" in u), None),
+        categories=arxivfmt.categories_of(entry),
+        links=links,
+        arxiv_id=axid,
+        doi=doi,
+        journal=_text(entry.get("prism_publicationname")) or journal,
+    )

@@ -1,0 +1,113 @@
+"""The paged sources: every page of the day asked, put together as the one file we write.
+
+- bioRxiv / medRxiv, the details API: ``{cursor}`` 0, 100, 200, ... until
+  ``messages[0].total`` items were given (an answer of no posts, ``"status": "no posts
+  found"`` and an empty ``collection``, ends it: an empty day); the items of the wanted
+  categories (SPEC 2.5: the API has no filter) in one JSON array.
+- OpenReview, API v2 ``/notes?content.venueid=VENUE&offset=N&limit=1000`` until a page is
+  short or ``count`` is reached; the notes in one JSON array.
+
+Each page is one GET of :func:`newsletter.fetch.client.get` (timeouts, retries with backoff,
+429 and ``Retry-After``); a page that is not the API's shape is a :class:`BadAnswer` (the
+source fails, nothing is written: SPEC 6c). At most :data:`MAX_PAGES` pages a day.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from newsletter.config import BiorxivSource, OpenReviewSource
+from newsletter.fetch.client import Answer, FetchFailed
+from newsletter.fetch.sources import OPENREVIEW_PAGE, BadAnswer, openreview_url
+
+MAX_PAGES = 200  # 20,000 bioRxiv items, 200,000 OpenReview notes: far beyond a real day or venue
+BIORXIV_PAGE = 100  # the details API's page size
+
+GetPage = Callable[[str], Answer]
+
+
+def _page(get: GetPage, url: str, number: int) -> Answer:
+    """One page; a page after the first that cannot be had names itself."""
+    try:
+        return get(url)
+    except FetchFailed as exc:
+        if number == 1:
+            raise
+        raise FetchFailed(f"page {number} ({url}): {exc}", status=exc.status, attempts=exc.attempts) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Collected:
+    """Every page's items put together, and how many GETs (with retries) it took."""
+
+    body: bytes
+    attempts: int
+    pages: int
+
+
+def _json_page(answer: Answer, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(answer.body)
+    except (ValueError, RecursionError):
+        raise BadAnswer(
+            f"{what} is not JSON (it starts with {answer.body[:40].decode('utf-8', 'replace')!a})"
+        ) from None
+    if not isinstance(data, dict):
+        raise BadAnswer(f"{what} is JSON but not the API's object (a {type(data).__name__})")
+    return data
+
+
+def _count(value: Any, what: str) -> int:
+    """A count the APIs give as a number or as a string of digits."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).strip().isdigit():
+        raise BadAnswer(f"{what} is not a count: {ascii(value)[:40]}")
+    return int(value)
+
+
+def biorxiv_items(source: BiorxivSource, day: str, get: GetPage) -> Collected:
+    """Every item of ``day`` on the source's server, the wanted categories kept."""
+    items: list[Any] = []
+    attempts = cursor = pages = 0
+    while pages < MAX_PAGES:
+        answer = _page(get, source.page_url(day, cursor), pages + 1)
+        attempts, pages = attempts + answer.attempts, pages + 1
+        data = _json_page(answer, f"page {pages}")
+        messages, collection = data.get("messages"), data.get("collection")
+        if not isinstance(messages, list) or not messages or not isinstance(messages[0], dict):
+            raise BadAnswer(f"page {pages} has no 'messages' (not the details API's answer)")
+        if not isinstance(collection, list):
+            raise BadAnswer(f"page {pages} has no 'collection' array")
+        if not collection:
+            break  # no posts found (that day, or past the last page)
+        total = _count(messages[0].get("total", len(collection)), f"page {pages}: messages[0].total")
+        items.extend(collection)
+        cursor += len(collection)
+        if cursor >= total:
+            break
+    else:
+        raise BadAnswer(f"more than {MAX_PAGES} pages; refused")
+    kept = [i for i in items if not isinstance(i, dict) or source.wants(i.get("category"))]
+    return Collected(json.dumps(kept, ensure_ascii=False, indent=1).encode("utf-8"), attempts, pages)
+
+
+def openreview_notes(source: OpenReviewSource, get: GetPage) -> Collected:
+    """Every note of the venue (its accepted papers: ``content.venueid`` is the venue's id)."""
+    notes: list[Any] = []
+    attempts = pages = 0
+    while pages < MAX_PAGES:
+        answer = _page(get, openreview_url(source, len(notes)), pages + 1)
+        attempts, pages = attempts + answer.attempts, pages + 1
+        data = _json_page(answer, f"page {pages}")
+        page = data.get("notes")
+        if not isinstance(page, list):
+            raise BadAnswer(f"page {pages} has no 'notes' array (not the notes API's answer)")
+        notes.extend(page)
+        count = _count(data["count"], f"page {pages}: count") if "count" in data else None
+        if len(page) < OPENREVIEW_PAGE or (count is not None and len(notes) >= count):
+            break
+    else:
+        raise BadAnswer(f"more than {MAX_PAGES} pages; refused")
+    return Collected(json.dumps(notes, ensure_ascii=False, indent=1).encode("utf-8"), attempts, pages)

@@ -1,0 +1,42 @@
+"""Chat channel message parts (SPEC 2.5, :mod:`newsletter.delivery.channels`): recorded
+``pending`` before they are posted, then ``sent`` or ``failed``; a part is never posted
+again once ``sent`` (the outcome only ever moves a ``pending`` row)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from newsletter.store.records import ChannelPart, ChannelRow
+from newsletter.store.sqlite.connection import SqliteStore, requires
+from newsletter.store.sqlite.queries import load
+
+Q = load("channels")
+
+
+class Channels(SqliteStore):
+    """The ``channel_parts`` table."""
+
+    def add_channel_parts(self, parts: Sequence[ChannelPart]) -> None:
+        """Record ``parts`` pending (a part already recorded stays as it is)."""
+        now = time.time()
+        with self.transaction() as cur:
+            cur.executemany(
+                Q["add-part"],
+                [(p.delivery_id, p.email, p.channel, p.part, p.parts, p.payload, now, now) for p in parts],
+            )
+
+    @requires(14, lambda *_, **__: [])
+    def pending_channel_parts(self) -> list[ChannelRow]:
+        """Every part still to post, in delivery, channel and part order."""
+        return [ChannelRow(*row) for row in self.conn.execute(Q["pending"])]
+
+    def channel_outcome(self, part_id: int, status: str, attempts: int, error: str | None) -> None:
+        """Where a part stands after posting it (``pending`` again: it waits for the next pass)."""
+        with self.transaction() as cur:
+            cur.execute(Q["outcome"], (status, attempts, error, time.time(), part_id))
+
+    @requires(14, lambda *_, **__: [])
+    def channel_failures(self) -> list[ChannelRow]:
+        """The parts a service refused, newest first (``status``)."""
+        return [ChannelRow(*row) for row in self.conn.execute(Q["failures"])]

@@ -1,0 +1,18 @@
+-- The SQL of newsletter/store/sqlite/channels.py, one named query each (loaded once).
+
+-- name: add-part
+INSERT OR IGNORE INTO channel_parts(delivery_id, email, channel, part, parts, payload, status, created_at, updated_at)
+VALUES (?,?,?,?,?,?,'pending',?,?)
+
+-- name: pending
+SELECT id, delivery_id, email, channel, part, parts, payload, status, attempts, error, updated_at
+FROM channel_parts WHERE status = 'pending'
+ORDER BY delivery_id, channel, part
+
+-- name: outcome
+UPDATE channel_parts SET status = ?, attempts = ?, error = ?, updated_at = ? WHERE id = ? AND status = 'pending'
+
+-- name: failures
+SELECT id, delivery_id, email, channel, part, parts, payload, status, attempts, error, updated_at
+FROM channel_parts WHERE status = 'failed'
+ORDER BY updated_at DESC, id DESC

@@ -1,0 +1,310 @@
+"""Chat channels (SPEC 2.5 "Channels") on the same ledger as email: a real aiosmtpd for the
+mail, a local HTTP server standing in for Slack, Discord, Matrix and a webhook endpoint
+(their documented answers: 200/204, 429 with Retry-After or a JSON retry_after, 5xx,
+4xx). Never posted twice once the service answered 2xx; retried; failures in status.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pytest_httpserver import HTTPServer
+from werkzeug import Request, Response
+
+from newsletter.config import load_config
+from newsletter.delivery.service import PassOptions, SendSummary, run_send
+from tests.conftest import run_cli
+from tests.smtpd import SmtpServer, smtp_server, write_config
+
+PAPERS = [
+    {
+        "id": "2611.01234",
+        "title": "Contrastive Learning of Sparse Reward Models <for> Agents & Robots",
+        "abstract": "We study *contrastive learning* of reward models; see @everyone <!channel> and [x](y).",
+        "authors": 2,
+    },
+    {
+        "id": "2611.02345",
+        "title": "Masked Diffusion for Text-to-Image Restoration",
+        "abstract": "Masked diffusion models restore degraded images.",
+    },
+]
+Handler = Callable[[Request], Response]
+
+
+class Service:
+    """One fake service on the local server: what it was asked, and what it answers
+    (``answers`` first, one each, then ``ok``)."""
+
+    def __init__(self, server: HTTPServer, path: str, ok: Response, method: str = "POST") -> None:
+        self.asked: list[Request] = []
+        self.bodies: list[bytes] = []
+        self.answers: list[Handler] = []
+        self.ok = ok
+        server.expect_request(path, method=method).respond_with_handler(self.handle)
+
+    def handle(self, request: Request) -> Response:
+        self.asked.append(request)
+        self.bodies.append(request.get_data())
+        if self.answers:
+            return self.answers.pop(0)(request)
+        return self.ok
+
+
+@pytest.fixture
+def services(httpserver_ipv4: HTTPServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, Service]]:
+    found = {
+        "slack": Service(httpserver_ipv4, "/services/T000/B000/XXXX", Response("ok")),
+        "discord": Service(httpserver_ipv4, "/api/webhooks/1/tok", Response(status=204)),
+        "webhook": Service(httpserver_ipv4, "/hook", Response(status=202)),
+    }
+    monkeypatch.setenv("LAB_SLACK", httpserver_ipv4.url_for("/services/T000/B000/XXXX"))
+    monkeypatch.setenv("LAB_DISCORD", httpserver_ipv4.url_for("/api/webhooks/1/tok"))
+    monkeypatch.setenv("HOOK_URL", httpserver_ipv4.url_for("/hook"))
+    monkeypatch.setenv("HOOK_SECRET", "s3cret")
+    yield found
+
+
+def subscriber(*channels: str, send_email: bool = True, homeserver: str = "") -> dict[str, Any]:
+    all_ = {
+        "slack": {"type": "slack", "url_env": "LAB_SLACK"},
+        "discord": {"type": "discord", "url_env": "LAB_DISCORD"},
+        "matrix": {"type": "matrix", "homeserver": homeserver, "room": "!lab:example.org", "token_env": "MX_TOKEN"},
+        "webhook": {"type": "webhook", "url_env": "HOOK_URL", "secret_env": "HOOK_SECRET"},
+    }
+    entry: dict[str, Any] = {
+        "email": "alice@example.org",
+        "name": "Alice",
+        "keywords": ["contrastive learning"],
+        "channels": [all_[c] for c in channels],
+    }
+    if not send_email:
+        entry["send_email"] = False
+    return entry
+
+
+def setup(tmp: Path, server: SmtpServer, http: HTTPServer, *channels: str, send_email: bool = True) -> Path:
+    sub = subscriber(*channels, send_email=send_email, homeserver=http.url_for("/").rstrip("/"))
+    cfg = write_config(tmp, server.port, [sub])
+    (tmp / "digests" / "today.json").write_text(json.dumps(PAPERS), encoding="utf-8")
+    return cfg
+
+
+def send(cfg: Path) -> SendSummary:
+    return run_send(load_config(cfg), PassOptions(backoff=0.01))
+
+
+def test_channels_slack_gets_the_emails_papers_once_over_several_runs(
+    tmp_path: Path, httpserver_ipv4: HTTPServer, services: dict[str, Service]
+) -> None:
+    slack = services["slack"]
+    with smtp_server() as server:
+        cfg = setup(tmp_path, server, httpserver_ipv4, "slack")
+        first = run_cli("send", "-c", str(cfg), "-v")
+        assert first.returncode == 0, first.stderr
+        assert "channels: posted 1, failed 0, pending 0" in first.stdout
+        (payload,) = [json.loads(b) for b in slack.bodies]
+        assert len(server.received) == 1  # the email too
+        texts = [b["text"]["text"] for b in payload["blocks"]]
+        assert texts[0].startswith("*1 new paper")
+        paper = texts[1]
+        # the title linked to its page, escaped as Slack asks: no <!channel> ping, no broken link
+        assert "<https://arxiv.org/abs/2611.01234|Contrastive Learning of Sparse Reward Models &lt;for&gt;" in paper
+        assert "Agents &amp; Robots>" in paper
+        assert "&lt;!channel&gt;" in paper and "<!channel>" not in paper
+        assert "Masked Diffusion" not in json.dumps(payload)  # the email's papers, no others
+        assert payload["unfurl_links"] is False
+
+        (tmp_path / "digests" / "again.json").write_text(json.dumps(PAPERS[:1]), encoding="utf-8")
+        second = run_cli("send", "-c", str(cfg))
+        assert second.returncode == 0, second.stderr
+        assert len(slack.bodies) == 1 and len(server.received) == 1  # nothing twice, by any way
+
+
+def test_channels_slack_429_with_retry_after_is_posted_once_after_waiting(
+    tmp_path: Path, httpserver_ipv4: HTTPServer, services: dict[str, Service]
+) -> None:
+    slack = services["slack"]
+    slack.answers = [lambda r: Response("rate_limited", status=429, headers={"Retry-After": "1"})]
+    with smtp_server() as server:
+        summary = send(setup(tmp_path, server, httpserver_ipv4, "slack"))
+    assert (summary.channel_sent, summary.channel_failed, summary.channel_pending) == (1, 0, 0)
+    assert len(slack.bodies) == 2 and slack.bodies[0] == slack.bodies[1]  # the same message asked again
+
+
+def test_channels_5xx_stays_pending_then_goes_out_at_the_next_pass_without_a_second_email(
+    tmp_path: Path, httpserver_ipv4: HTTPServer, services: dict[str, Service]
+) -> None:
+    slack = services["slack"]
+    slack.answers = [lambda r: Response("upstream", status=503)] * 5  # every try of the first pass
+    with smtp_server() as server:
+        cfg = setup(tmp_path, server, httpserver_ipv4, "slack")
+        first = send(cfg)
+        assert (first.channel_sent, first.channel_pending, first.exit_code) == (0, 1, 1)
+        status = json.loads(run_cli("status", "-c", str(cfg), "--json").stdout)
+        assert status["channels"] == {"failed": [], "pending": 1}
+
+        second = send(cfg)
+
+        assert (second.channel_sent, second.channel_pending, second.exit_code) == (1, 0, 0)
+        assert len(server.received) == 1  # the email went out once
+        assert len(slack.bodies) == 6 and len(set(slack.bodies)) == 1
+
+
+def test_channels_4xx_is_failed_and_shown_in_status(
+    tmp_path: Path, httpserver_ipv4: HTTPServer, services: dict[str, Service]
+) -> None:
+    services["slack"].answers = [lambda r: Response("no_service", status=404)]
+    with smtp_server() as server:
+        cfg = setup(tmp_path, server, httpserver_ipv4, "slack")
+        result = run_cli("send", "-c", str(cfg))
+        assert result.returncode == 1
+        assert "failed: alice@example.org slack:LAB_SLACK: HTTP 404 Not Found: no_service" in result.stderr
+        assert httpserver_ipv4.url_for("/") not in result.stderr + result.stdout  # the webhook URL is a secret
+        status = run_cli("status", "-c", str(cfg))
+        assert "channels: 1 message part(s) failed, 0 pending" in status.stdout
+        assert "failed alice@example.org slack:LAB_SLACK (1/1): HTTP 404 Not Found: no_service" in status.stdout
+        again = send(cfg)
+        assert again.channel_sent == 0 and len(services["slack"].bodies) == 1  # failed: not posted again
+
+
+def test_channels_webhook_posts_the_match_json_signed_with_hmac(
+    tmp_path: Path, httpserver_ipv4: HTTPServer, services: dict[str, Service]
+) -> None:
+    hook = services["webhook"]
+    with smtp_server() as server:
+        send(setup(tmp_path, server, httpserver_ipv4, "webhook"))
+    (request,) = hook.asked
+    body = hook.bodies[0]
+    expected = hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
+    assert request.headers["X-Signature"] == f"sha256={expected}"
+    data = json.loads(body)
+    assert data["email"] == "alice@example.org"
+    (paper,) = data["papers"]
+    assert paper["id"] == "2611.01234" and paper["matched"] == [
+        {"keyword": "contrastive learning", "fields": ["title", "abstract"]}
+    ]
+    assert paper["url"] == "https://arxiv.org/abs/2611.01234" and isinstance(paper["score"], int)
+
+
+def test_channels_discord_json_retry_after_and_no_pings(
+    tmp_path: Path, httpserver_ipv4: HTTPServer, services: dict[str, Service]
+) -> None:
+    discord = services["discord"]
+    discord.answers = [
+        lambda r: Response('{"message": "You are being rate limited.", "retry_after": 0.2, "global": false}', 429)
+    ]
+    with smtp_server() as server:
+        summary = send(setup(tmp_path, server, httpserver_ipv4, "discord"))
+    assert summary.channel_sent == 1 and len(discord.bodies) == 2
+    assert discord.asked[-1].args.get("wait") == "true"
+    message = json.loads(discord.bodies[-1])
+    assert message["allowed_mentions"] == {"parse": []}
+    (embed,) = message["embeds"]
+    assert embed["url"] == "https://arxiv.org/abs/2611.01234"
+    assert r"\@everyone" in embed["description"] and r"\[x\]\(y\)" in embed["description"]
+
+
+def test_channels_matrix_put_with_token_and_the_same_txn_id_on_retry(
+    tmp_path: Path, httpserver_ipv4: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[Request] = []
+
+    def handler(request: Request) -> Response:
+        asked.append(request)
+        if len(asked) == 1:
+            return Response('{"errcode": "M_UNKNOWN"}', status=502)
+        return Response('{"event_id": "$abc"}', content_type="application/json")
+
+    route = re.compile(r"/_matrix/client/v3/rooms/.+")
+    httpserver_ipv4.expect_request(route, method="PUT").respond_with_handler(handler)
+    monkeypatch.setenv("MX_TOKEN", "syt_secret_token")
+    with smtp_server() as server:
+        summary = send(setup(tmp_path, server, httpserver_ipv4, "matrix"))
+    assert summary.channel_sent == 1 and len(asked) == 2
+    first, second = asked
+    assert first.path == second.path and first.path.startswith("/_matrix/client/v3/rooms/!lab:example.org/send/")
+    assert first.headers["Authorization"] == "Bearer syt_secret_token"
+    content = json.loads(second.get_data())
+    assert content["msgtype"] == "m.text" and content["format"] == "org.matrix.custom.html"
+    assert "&lt;for&gt; Agents &amp; Robots" in content["formatted_body"]
+    assert "<for> Agents & Robots" in content["body"]
+
+
+def test_channels_only_subscriber_gets_no_email_and_no_second_post(
+    tmp_path: Path, httpserver_ipv4: HTTPServer, services: dict[str, Service]
+) -> None:
+    with smtp_server() as server:
+        cfg = setup(tmp_path, server, httpserver_ipv4, "slack", send_email=False)
+        first = send(cfg)
+        second = send(cfg)
+        assert server.received == []
+    assert (first.channel_sent, second.channel_sent) == (1, 0)
+    assert len(services["slack"].bodies) == 1
+
+
+def test_check_names_a_missing_channel_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LAB_SLACK", raising=False)
+    cfg = write_config(tmp_path, 2525, [subscriber("slack")])
+
+    result = run_cli("check", "-c", str(cfg))
+
+    assert result.returncode == 2
+    assert "channel slack:LAB_SLACK: the environment variable LAB_SLACK (url_env) is unset or empty" in result.stderr
+
+
+def test_send_to_a_channel_is_a_test_post_that_records_nothing(
+    tmp_path: Path, httpserver_ipv4: HTTPServer, services: dict[str, Service]
+) -> None:
+    with smtp_server() as server:
+        cfg = setup(tmp_path, server, httpserver_ipv4, "webhook")
+        env = {"TRY_SLACK": httpserver_ipv4.url_for("/services/T000/B000/XXXX")}
+
+        result = run_cli("send", "-c", str(cfg), "--to", "slack:TRY_SLACK", env=env)
+
+        assert result.returncode == 0, result.stderr
+        assert "test send: 1 paper(s) for alice@example.org posted to slack:TRY_SLACK" in result.stdout
+        assert len(services["slack"].bodies) == 1 and services["webhook"].bodies == []
+        unknown = run_cli("send", "-c", str(cfg), "--to", "slack:NOPE_UNSET")
+        assert unknown.returncode == 2 and "the environment variable NOPE_UNSET is unset or empty" in unknown.stderr
+        # nothing was recorded: the real pass still delivers the paper, by email and webhook
+        real = send(cfg)
+        assert (real.sent, real.channel_sent) == (1, 1) and len(server.received) == 1
+
+
+@pytest.mark.parametrize(
+    ("channel", "said"),
+    [
+        ({"type": "telegram", "url_env": "X"}, "unknown channel type 'telegram'"),
+        ({"type": "slack", "url": "https://hooks.slack.com/services/T/B/X"}, "channels[0].url: unknown key"),
+        ({"type": "slack", "url_env": "not a name"}, "is not an environment variable name"),
+        ({"type": "matrix", "homeserver": "matrix.example.org", "room": "!a:b", "token_env": "T"}, "homeserver URL"),
+        ({"type": "matrix", "homeserver": "https://m.org", "room": "lab", "token_env": "T"}, "not a Matrix room"),
+    ],
+)
+def test_check_names_a_bad_channel(tmp_path: Path, channel: dict[str, Any], said: str) -> None:
+    entry = subscriber()
+    entry["channels"] = [channel]
+    cfg = write_config(tmp_path, 2525, [entry])
+
+    result = run_cli("check", "-c", str(cfg))
+
+    assert result.returncode == 2
+    assert said in result.stderr, result.stderr
+
+
+def test_check_refuses_send_email_false_without_a_channel(tmp_path: Path) -> None:
+    entry = subscriber(send_email=False)
+    cfg = write_config(tmp_path, 2525, [entry])
+
+    result = run_cli("check", "-c", str(cfg))
+
+    assert result.returncode == 2
+    assert "send_email: false needs at least one of `channels:`" in result.stderr, result.stderr
