@@ -24,6 +24,7 @@ from newsletter.matching.matcher import profile_of
 from newsletter.render.content import PaperBase, collapse, format_day, paper_base, paper_views
 from newsletter.render.links.feedback import feedback_base, feedback_links
 from newsletter.render.links.tokens import secret_for, unsubscribe_token
+from newsletter.render.memo import ViewMemo
 from newsletter.render.message import MessageFactory, MessageParts, message_bytes, message_id_for
 from newsletter.render.templates import Templates, describe, load_templates
 
@@ -97,15 +98,18 @@ class RenderedEmail:
 class Renderer:
     """Renders the emails of one run; construct once (compiles the templates).
 
+    ``memo`` (on by default) keeps what many emails share, each paper's view and
+    HTML (:mod:`newsletter.render.memo`); off, each email is made from scratch.
+
     ``secret`` is the unsubscribe-token secret; by default it comes from the
     environment variable named by ``sender.unsubscribe.secret_env``, with an
     insecure fallback derived from the config path when unset
     (:attr:`insecure_secret` is then True; see :mod:`newsletter.render.links.tokens`).
     """
 
-    def __init__(self, config: Config, *, secret: str | None = None) -> None:
+    def __init__(self, config: Config, *, secret: str | None = None, memo: bool = True) -> None:
         self.config = config
-        self.templates: Templates = load_templates(config.templates)
+        self.templates: Templates = load_templates(config.templates, memo=memo)
         env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
         self._subject = self._compile(env, config.sender.subject, "sender.subject")
         self._paper_link = self._compile(env, config.links.paper, "links.paper") if config.links.paper else None
@@ -128,9 +132,11 @@ class Renderer:
             sender=sender,
             list_id=self.list_id,
             reply_to=parse_mailbox(config.sender.reply_to) if config.sender.reply_to else None,
+            memo=memo,
         )
         self._profiles: dict[str, CompiledProfile] = {}
         self._bases: dict[Paper, PaperBase] = {}
+        self._views = ViewMemo() if memo else None
 
     # ------------------------------------------------------------------ helpers
 
@@ -214,7 +220,8 @@ class Renderer:
         self, subscriber: Subscriber, matches: Sequence[Match], *, date: datetime, token: str
     ) -> dict[str, Any]:
         """Everything the templates see."""
-        papers = paper_views(
+        views = paper_views if self._views is None else self._views.views
+        papers = views(
             matches, self.profile(subscriber), abstract_chars=subscriber.abstract_chars, base_of=self.paper_base
         )
         url, mailto = self.unsubscribe_uris(subscriber, token)

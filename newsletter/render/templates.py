@@ -61,6 +61,7 @@ from newsletter.base.errors import RenderError
 from newsletter.base.resources import TEMPLATE_PACKAGE
 from newsletter.base.wording import plural
 from newsletter.render.content import highlight, wrap
+from newsletter.render.memo import MemoTemplate, memo_filter
 
 HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
@@ -80,8 +81,12 @@ def autoescape_for(name: str | None) -> bool:
     return not (name or "").endswith((".txt", ".txt.j2"))
 
 
-def make_environment(override: Path | None = None) -> jinja2.Environment:
-    """The Jinja environment: override directory first, then the shipped templates."""
+def make_environment(override: Path | None = None, *, memo: bool = False) -> jinja2.Environment:
+    """The Jinja environment: override directory first, then the shipped templates.
+
+    ``memo``: the macros of imported templates and the ``wrap`` filter keep their
+    answers for the environment's life (:mod:`newsletter.render.memo`): for a run's
+    emails, not for pages whose templates change under a preview."""
     loaders: list[jinja2.BaseLoader] = []
     if override is not None:
         loaders.append(jinja2.FileSystemLoader(str(override)))
@@ -95,7 +100,9 @@ def make_environment(override: Path | None = None) -> jinja2.Environment:
         keep_trailing_newline=True,
         auto_reload=False,
     )
-    env.filters["wrap"] = wrap
+    if memo:
+        env.template_class = MemoTemplate
+    env.filters["wrap"] = memo_filter(wrap) if memo else wrap
     env.filters["highlight"] = highlight
     env.filters["plural"] = plural
     return env
@@ -210,9 +217,10 @@ def _locate_xml_error(source: str) -> int | None:
     return None
 
 
-def load_templates(override: Path | None = None) -> Templates:
-    """Load, check and compile both templates; RenderError names the template and line."""
-    env = make_environment(override)
+def load_templates(override: Path | None = None, *, memo: bool = True) -> Templates:
+    """Load, check and compile both templates; RenderError names the template and line.
+    ``memo`` off: every email rendered from scratch (the reference of the memos)."""
+    env = make_environment(override, memo=memo)
     html_source, html_file = _get(env, HTML_TEMPLATE)
     text, text_file = _get(env, TEXT_TEMPLATE)
     assert env.loader is not None
