@@ -48,12 +48,12 @@ def clip_warnings(emails: Iterable[tuple[str, str]]) -> list[str]:
 def largest_email(config: Config) -> tuple[str, str] | None:
     """(address, HTML part) of the subscriber with the most papers in the current digests,
     rendered by the one render path; None without subscribers or digests."""
+    if not config.subscribers:
+        return None  # before the imports: the renderer, the planner and the ledger behind it
     from newsletter.digest.scan import digest_files, load_digests
     from newsletter.matching.matcher import plan
     from newsletter.render import Renderer
 
-    if not config.subscribers:
-        return None
     loaded = load_digests(digest_files(config), fmt=config.digests.format)
     if not loaded.papers:
         return None

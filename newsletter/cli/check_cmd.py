@@ -58,10 +58,10 @@ def _validate(config: Config) -> None:
     from newsletter.render.dkim import signer_for
 
     signer_for(config)  # a DKIM key that is no PEM RSA key: exit 2
-    from newsletter.render import Renderer
+    from newsletter.render.templates import check_templates
 
     try:
-        Renderer(config)  # compiles the templates: a RenderError names template and line
+        check_templates(config)  # compiles the templates: a RenderError names template and line
     except RenderError as exc:  # a template is configuration: exit 2 like every check error
         raise ConfigError(exc.message, path=exc.path, line=exc.line) from None
 

@@ -26,15 +26,16 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import jinja2
 from jinja2 import nodes
 from jinja2.runtime import Macro
 
-from newsletter.digest import Paper
-from newsletter.matching import CompiledProfile, Match
-from newsletter.render.content import PaperBase, PaperView, paper_view
+if TYPE_CHECKING:  # the view model is imported when views are made, not when templates are checked
+    from newsletter.digest import Paper
+    from newsletter.matching import CompiledProfile, Match
+    from newsletter.render.content import PaperBase, PaperView
 
 LIMIT = 20_000
 _VALUES = (str, int, float, type(None))  # bool is an int; Markup a str
@@ -60,6 +61,8 @@ class ViewMemo:
         base_of: Callable[[Paper], PaperBase],
     ) -> list[PaperView]:
         """What :func:`~newsletter.render.content.paper_views` gives for these arguments."""
+        from newsletter.render.content import paper_view
+
         p = profile.profile
         terms = (p.keywords, p.require, p.exclude, p.stemming, abstract_chars)
         out = []

@@ -26,7 +26,7 @@ from newsletter.render.links.feedback import feedback_base, feedback_links
 from newsletter.render.links.tokens import secret_for, unsubscribe_token
 from newsletter.render.memo import ViewMemo
 from newsletter.render.message import MessageFactory, MessageParts, message_bytes, message_id_for
-from newsletter.render.templates import Templates, describe, load_templates
+from newsletter.render.templates import Templates, describe, load_templates, setting_templates
 
 _HTTP = re.compile(r"https?://", re.IGNORECASE)
 _BAD_URL = re.compile(r"[\s<>\"\x00-\x1f\x7f]")
@@ -110,11 +110,11 @@ class Renderer:
     def __init__(self, config: Config, *, secret: str | None = None, memo: bool = True) -> None:
         self.config = config
         self.templates: Templates = load_templates(config.templates, memo=memo)
-        env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
-        self._subject = self._compile(env, config.sender.subject, "sender.subject")
-        self._paper_link = self._compile(env, config.links.paper, "links.paper") if config.links.paper else None
+        settings = setting_templates(config)
+        self._subject = settings["sender.subject"]
+        self._paper_link = settings.get("links.paper")
         unsub = config.sender.unsubscribe
-        self._unsub_url = self._compile(env, unsub.url, "sender.unsubscribe.url") if unsub.url else None
+        self._unsub_url = settings.get("sender.unsubscribe.url")
         # List-Unsubscribe on every message (SPEC 5): without a configured mailto, requests go
         # to the From address (`check` warns); either way the subject carries the token
         self._unsub_mailto = unsub.mailto or config.sender.mailbox.address
@@ -139,12 +139,6 @@ class Renderer:
         self._views = ViewMemo() if memo else None
 
     # ------------------------------------------------------------------ helpers
-
-    def _compile(self, env: jinja2.Environment, source: str, key: str) -> jinja2.Template:
-        try:
-            return env.from_string(source)
-        except jinja2.TemplateSyntaxError as exc:
-            raise RenderError(f"{key}: {describe(exc)}", path=str(self.config.path)) from None
 
     def _run(self, template: jinja2.Template, key: str, **context: Any) -> str:
         try:

@@ -60,7 +60,7 @@ import mjml
 from newsletter.base.errors import RenderError
 from newsletter.base.resources import TEMPLATE_PACKAGE
 from newsletter.base.wording import plural
-from newsletter.render.content import highlight, wrap
+from newsletter.config import Config
 from newsletter.render.memo import MemoTemplate, memo_filter
 
 HTML_TEMPLATE = "digest.mjml.j2"
@@ -79,6 +79,21 @@ def strip_comments(source: str) -> str:
 def autoescape_for(name: str | None) -> bool:
     """Forced on for every template except plain-text ones (``*.txt``, ``*.txt.j2``)."""
     return not (name or "").endswith((".txt", ".txt.j2"))
+
+
+def _wrap(*args: Any, **kwargs: Any) -> str:
+    """:func:`newsletter.render.content.wrap`, imported on first use: compiling the
+    templates (``check``) needs the filters' names, not the view model behind them."""
+    from newsletter.render.content import wrap
+
+    return wrap(*args, **kwargs)
+
+
+def _highlight(*args: Any, **kwargs: Any) -> Any:
+    """:func:`newsletter.render.content.highlight`, imported on first use (as :func:`_wrap`)."""
+    from newsletter.render.content import highlight
+
+    return highlight(*args, **kwargs)
 
 
 def make_environment(override: Path | None = None, *, memo: bool = False) -> jinja2.Environment:
@@ -102,8 +117,8 @@ def make_environment(override: Path | None = None, *, memo: bool = False) -> jin
     )
     if memo:
         env.template_class = MemoTemplate
-    env.filters["wrap"] = memo_filter(wrap) if memo else wrap
-    env.filters["highlight"] = highlight
+    env.filters["wrap"] = memo_filter(_wrap) if memo else _wrap
+    env.filters["highlight"] = _highlight
     env.filters["plural"] = plural
     return env
 
@@ -243,6 +258,39 @@ def load_templates(override: Path | None = None, *, memo: bool = True) -> Templa
     except jinja2.TemplateSyntaxError as exc:  # not reachable when the tags survived
         raise RenderError(describe(exc), path=html_file) from None
     return Templates(html=html, html_source=html_source, html_file=html_file, text=text, text_file=text_file)
+
+
+def compile_setting(env: jinja2.Environment, source: str, key: str, path: Path) -> jinja2.Template:
+    """A Jinja template of the configuration (``sender.subject``, ``links.paper``,
+    ``sender.unsubscribe.url``) compiled; a syntax error is a RenderError naming the key."""
+    try:
+        return env.from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise RenderError(f"{key}: {describe(exc)}", path=str(path)) from None
+
+
+def setting_templates(config: Config) -> dict[str, jinja2.Template]:
+    """The configuration's own Jinja templates (plain text, undefined names are errors),
+    by key; a RenderError names the first that does not compile."""
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    sources = {
+        "sender.subject": config.sender.subject,
+        "links.paper": config.links.paper,
+        "sender.unsubscribe.url": config.sender.unsubscribe.url,
+    }
+    return {
+        key: compile_setting(env, source or "", key, config.path)
+        for key, source in sources.items()
+        if source or key == "sender.subject"  # an empty link or URL is none; a subject always is one
+    }
+
+
+def check_templates(config: Config) -> None:
+    """What building a :class:`~newsletter.render.Renderer` checks of the templates, in
+    the same order and with the same errors, without the renderer (``check``): the
+    email templates (Jinja syntax, MJML, the markup kept) and the configuration's."""
+    load_templates(config.templates, memo=False)
+    setting_templates(config)
 
 
 def _check_markup_kept(source: str, compiled: str, filename: str) -> None:
