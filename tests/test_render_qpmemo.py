@@ -50,3 +50,9 @@ def test_qpmemo_is_bounded_and_still_right_after_starting_afresh() -> None:
         text = "\n".join(f"line {i} {j} = é " for j in range(4))
         assert memo.encode(text) == reference(text, b"\r\n")
         assert len(memo._inner) <= 10
+    by_size = QuotedPrintableMemo(b"\r\n", max_bytes=20_000)
+    for i in range(50):
+        text = "\n".join(f"{i}-{j} " + "é=x" * 300 for j in range(3))
+        assert by_size.encode(text) == reference(text, b"\r\n")
+        kept = sum(len(k) + len(v) for k, v in (*by_size._inner.items(), *by_size._last.items()))
+        assert kept <= 20_000 + 3 * len(text)

@@ -17,16 +17,19 @@ from __future__ import annotations
 from newsletter.render.fastmime import quoted_printable
 
 LIMIT = 50_000  # distinct lines kept (then the memo starts afresh)
+MAX_BYTES = 8_000_000  # characters of the lines kept, with their encodings (the long HTML lines)
 
 
 class QuotedPrintableMemo:
     """``quoted_printable(text, linesep)`` for the texts of a run, line by line."""
 
-    def __init__(self, linesep: bytes = b"\r\n", limit: int = LIMIT) -> None:
+    def __init__(self, linesep: bytes = b"\r\n", limit: int = LIMIT, max_bytes: int = MAX_BYTES) -> None:
         self.linesep = linesep
         self._inner: dict[str, bytes] = {}  # a line followed by a line break
         self._last: dict[str, bytes] = {}  # the last line (no line break after it)
         self._limit = limit
+        self._max_bytes = max_bytes
+        self._bytes = 0
 
     def encode(self, text: str) -> bytes:
         """The bytes of ``quoted_printable(text, self.linesep)``."""
@@ -35,18 +38,21 @@ class QuotedPrintableMemo:
         lines = text.split("\n")
         last = lines.pop()
         inner = self._inner
-        if len(inner) + len(lines) > self._limit:
+        if len(inner) + len(lines) > self._limit or self._bytes + 3 * len(text) > self._max_bytes:
             inner.clear()
             self._last.clear()
+            self._bytes = 0
         out = []
         for line in lines:
             done = inner.get(line)
             if done is None:
                 done = inner[line] = self._line(line + "\n")
+                self._bytes += len(line) + len(done)
             out.append(done)
         done = self._last.get(last)
         if done is None:
             done = self._last[last] = quoted_printable(last, self.linesep)
+            self._bytes += len(last) + len(done)
         out.append(done)
         return self.linesep.join(out)
 
