@@ -6,9 +6,9 @@ work off the per-email path; each gives exactly what the plain call gives
 (``tests/test_render_memo.py`` holds them to it, with the memos on and off):
 
 * :class:`ViewMemo`: a paper's :class:`~newsletter.render.content.PaperView` per
-  (paper, score, hits, the profile's terms, ``abstract_chars``): everything
-  :func:`~newsletter.render.content.paper_view` reads (the address is not among
-  them: the view depends on the words, not on who asked for them);
+  (paper, score, hits, the profile's keywords, require and stemming, ``abstract_chars``):
+  everything :func:`~newsletter.render.content.paper_view` reads (the address and the
+  excluded words are not among them: a view highlights and explains what matched);
 * :class:`MemoTemplate`: a macro of a template imported without context (``{% from
   '_paper.html.j2' import paper %}``) answers a call with the same arguments once
   seen with the same text: such a macro sees only its arguments, its template's own
@@ -47,7 +47,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 class ViewMemo:
-    """Paper views, each built once per (paper, score, hits, profile terms, cut)."""
+    """Paper views, each built once per (paper, score, hits, keywords, require, stemming, cut)."""
 
     def __init__(self, limit: int = LIMIT) -> None:
         self._views: dict[tuple[Any, ...], PaperView] = {}
@@ -65,7 +65,7 @@ class ViewMemo:
         from newsletter.render.content import paper_view
 
         p = profile.profile
-        terms = (p.keywords, p.require, p.exclude, p.stemming, abstract_chars)
+        terms = (p.keywords, p.require, p.stemming, abstract_chars)  # all a view reads (not ``exclude``)
         out = []
         for m in matches:
             key = (m.paper, m.score, m.hits, terms)
