@@ -17,7 +17,7 @@ from __future__ import annotations
 from newsletter.render.fastmime import quoted_printable
 
 LIMIT = 50_000  # distinct lines kept (then the memo starts afresh)
-MAX_BYTES = 8_000_000  # characters of the lines kept, with their encodings (the long HTML lines)
+MAX_BYTES = 4_000_000  # characters of the lines kept, with their encodings (the long HTML lines)
 
 
 class QuotedPrintableMemo:
