@@ -6,15 +6,12 @@ fewer match), on one core. Prints messages/s and the top of a cProfile run.
 
 What dominates: with MJML compiled once per run (see
 :mod:`newsletter.render.templates`; measured side by side below against the
-Jinja-then-MJML-per-message path), no single step does. The MIME message is
-written as bytes directly (:class:`newsletter.render.fastmime.FastWriter`:
-run-wide headers folded once, the per-subscriber ones written directly in their
-plain cases, quoted-printable by :func:`~newsletter.render.fastmime.quoted_printable`
-at about half the cost of ``binascii.b2a_qp``), and the ``EmailMessage`` is only
-built when asked for. What is left splits, roughly evenly, between the view model
-(highlight spans of the matching engine), the two Jinja renders (HTML, text with
-its word wrap) and the quoted-printable bodies. The cProfile listing printed
-below shows the split on the machine at hand.
+Jinja-then-MJML-per-message path) and the run's memos (:mod:`newsletter.render.memo`,
+:mod:`newsletter.render.qpmemo`: a paper's view, its HTML and text, its quoted-printable
+lines made once per run; measured side by side below against rendering every email from
+scratch), what is left is per subscriber: the two templates' own markup around the
+papers, the subject, the unsubscribe links and the MIME headers. The cProfile listing
+printed below shows the split on the machine at hand.
 """
 
 from __future__ import annotations
@@ -73,6 +70,16 @@ def run() -> None:
     elapsed = time.perf_counter() - started
     print(f"== render: {PAPERS}-paper emails, one core ==")
     print(f"  {n / elapsed:,.0f} messages/s ({elapsed / n * 1e3:.2f} ms each, {size / n / 1024:.0f} KB per message)")
+    plain = Renderer(renderer.config, secret="bench", memo=False)
+    started = time.perf_counter()
+    for i in range(n // 4):
+        sub, matches = jobs[i % len(jobs)]
+        plain.render(sub, matches, message_id=f"<{i}@example.org>", date=when).as_bytes()  # type: ignore[arg-type]
+    per = (time.perf_counter() - started) / (n // 4)
+    print(
+        f"  without the run's memos (newsletter/render/memo.py, qpmemo.py: each email from scratch): "
+        f"{1 / per:,.0f} messages/s ({per * 1e3:.2f} ms each)"
+    )
 
     # side by side: the alternative path, Jinja renders MJML per message and MJML compiles it
     sub, matches = jobs[0]

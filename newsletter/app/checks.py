@@ -55,10 +55,10 @@ def validate(config: Config) -> None:
     from newsletter.render.dkim import signer_for
 
     signer_for(config)  # a DKIM key that is no PEM RSA key: exit 2
-    from newsletter.render import Renderer
+    from newsletter.render.templates import check_templates
 
     try:
-        Renderer(config)  # compiles the templates: a RenderError names template and line
+        check_templates(config)  # compiles the templates: a RenderError names template and line
     except RenderError as exc:  # a template is configuration: exit 2 like every check error
         raise ConfigError(exc.message, path=exc.path, line=exc.line) from None
 
@@ -137,12 +137,12 @@ def clip_warnings(emails: Iterable[tuple[str, str]]) -> list[str]:
 def largest_email(config: Config) -> tuple[str, str] | None:
     """(address, HTML part) of the subscriber with the most papers in the current digests,
     rendered by the one render path; None without subscribers or digests."""
+    if not config.subscribers:
+        return None  # before the imports: the renderer, the planner and the ledger behind it
     from newsletter.digest.scan import digest_files, load_digests
     from newsletter.matching.matcher import plan
     from newsletter.render import Renderer
 
-    if not config.subscribers:
-        return None
     loaded = load_digests(digest_files(config), fmt=config.digests.format)
     if not loaded.papers:
         return None

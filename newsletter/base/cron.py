@@ -103,6 +103,46 @@ def cron_trigger(expr: str, tz: tzinfo) -> CronTrigger:
     raise ValueError(f"invalid cron expression {expr!r}: {reason}")
 
 
+# The plain expressions every configuration writes ("0 7 * * *", "*/15 * * * mon-fri"
+# aside): each field "*", "*/STEP", or a list of numbers and ascending ranges within
+# the field's bounds. APScheduler accepts every one of them (tests/test_base_cron.py
+# holds the two to it), so validating them need not import it (~30 ms at start: it
+# brings asyncio and ssl along).
+_BOUNDS = {"second": (0, 59), "minute": (0, 59), "hour": (0, 23), "day": (1, 31), "month": (1, 12), "weekday": (0, 7)}
+_MAX_STEP = {"weekday": 6}  # "*/N" reaches APScheduler as is, whose weekdays are 0-6
+_LIST = re.compile(r"\d{1,2}(?:-\d{1,2})?(?:,\d{1,2}(?:-\d{1,2})?)*")
+
+
+def _plain_field(name: str, value: str) -> bool:
+    lo, hi = _BOUNDS[name]
+    if value == "*":
+        return True
+    if value.startswith("*/"):
+        step = value[2:]
+        return step.isdigit() and len(step) <= 2 and 1 <= int(step) <= _MAX_STEP.get(name, hi - lo)
+    if not _LIST.fullmatch(value):
+        return False
+    for item in value.split(","):
+        first, _, last = item.partition("-")
+        if not lo <= int(first) <= int(last or first) <= hi:
+            return False
+    return True
+
+
+def plain_cron(expr: str) -> bool:
+    """True for an expression of the plain form above (valid, without asking APScheduler)."""
+    parts = expr.split()
+    names = _FIELDS if len(parts) == 5 else ("second", *_FIELDS) if len(parts) == 6 else None
+    return names is not None and all(_plain_field(n, v) for n, v in zip(names, parts, strict=True))
+
+
+def check_cron(expr: str) -> None:
+    """ValueError with :func:`cron_trigger`'s reason for a bad expression; a plain one is
+    valid as it stands (:func:`plain_cron`), any other is asked of APScheduler."""
+    if not plain_cron(expr):
+        cron_trigger(expr, ZoneInfo("UTC"))
+
+
 def describe_cron(expr: str, tz_name: str) -> str:
     """A cron expression in plain words: ``at 07:00 every day (UTC)`` (cron-descriptor)."""
     from cron_descriptor import ExpressionDescriptor, Options

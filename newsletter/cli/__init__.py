@@ -8,7 +8,8 @@ shows the traceback instead.
 Commands are loaded lazily: :data:`COMMANDS` names each command's module, which is
 imported only when that command runs (or when ``--help`` lists them), so
 ``newsletter --version`` imports click and nothing of the core, and ``check``
-never pays for the SMTP, web or fetch layers. ``--help`` lists the commands in
+never pays for the SMTP, web or fetch layers (nor for the renderer: it compiles
+the templates alone, :func:`newsletter.render.templates.check_templates`). ``--help`` lists the commands in
 this order (a getting-started order, not the alphabet).
 """
 

@@ -4,7 +4,6 @@ bombs), validated, merged and resolved into a
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 import os
@@ -112,6 +111,8 @@ async def load_off_loop(load: Callable[[], Config], log: logging.Logger) -> Conf
     so the event loop keeps serving meanwhile; None, with one error line, when the new
     configuration is refused (the caller keeps the running one)."""
     try:
+        import asyncio  # only the daemon and the web shells load off their loop
+
         return await asyncio.to_thread(load)
     except NewsletterError as exc:
         log.error(

@@ -24,7 +24,7 @@ from newsletter.base.addresses import (
     check_name,
     parse_mailbox,
 )
-from newsletter.base.cron import cron_trigger, timezone
+from newsletter.base.cron import check_cron, timezone
 from newsletter.base.errors import ConfigError
 from newsletter.base.keywords import validate_keyword
 from newsletter.base.urls import is_database_url, url_password
@@ -70,7 +70,7 @@ class Schedule(Model):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str) -> str:
-        cron_trigger(value, timezone("UTC"))
+        check_cron(value)
         return value
 
     @field_validator("timezone")
@@ -368,7 +368,7 @@ class SubscriberModel(Model):
     @classmethod
     def _schedule(cls, value: str | None) -> str | None:
         if value is not None:
-            cron_trigger(value, timezone("UTC"))
+            check_cron(value)
         return value
 
 

@@ -12,7 +12,7 @@ from pydantic import (
     field_validator,
 )
 
-from newsletter.base.cron import cron_trigger, timezone
+from newsletter.base.cron import check_cron
 from newsletter.config.fields import CONTROL_CHARS, Model
 
 # digests.pattern's default, and the files `newsletter fetch` writes (SPEC 2.5): the latter are
@@ -201,7 +201,7 @@ class Fetch(Model):
     @field_validator("cron")
     @classmethod
     def _cron(cls, value: str) -> str:
-        cron_trigger(value, timezone("UTC"))
+        check_cron(value)
         return value
 
 

@@ -7,12 +7,37 @@ this path.
 Modules: :mod:`~newsletter.render.templates` (loading, MJML compiled once),
 :mod:`~newsletter.render.content` (the pure view model),
 :mod:`~newsletter.render.message` (MIME), :mod:`~newsletter.render.renderer`.
+
+The names below are imported on first use (PEP 562): ``newsletter.render.templates``
+or ``newsletter.render.dkim`` alone (what ``check`` needs) does not import the
+renderer, the matching engine's planner and the ledger behind it.
 """
 
 from __future__ import annotations
 
-from newsletter.render.message import boundary_for, message_id_for
-from newsletter.render.renderer import RenderedEmail, Renderer
-from newsletter.render.templates import load_templates
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from newsletter.render.message import boundary_for, message_id_for
+    from newsletter.render.renderer import RenderedEmail, Renderer
+    from newsletter.render.templates import load_templates
+
+_WHERE = {
+    "RenderedEmail": "newsletter.render.renderer",
+    "Renderer": "newsletter.render.renderer",
+    "boundary_for": "newsletter.render.message",
+    "load_templates": "newsletter.render.templates",
+    "message_id_for": "newsletter.render.message",
+}
 
 __all__ = ["RenderedEmail", "Renderer", "boundary_for", "load_templates", "message_id_for"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -29,7 +29,7 @@ import binascii
 import codecs
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy as email_policy
@@ -154,6 +154,10 @@ def quoted_printable(text: str, linesep: bytes = b"\n") -> bytes:
             elif line[-1:] == b"\t":
                 lines[i] = line[:-1] + b"=09"
     return linesep.join(lines)
+
+
+def _crlf_quoted_printable(text: str) -> bytes:
+    return quoted_printable(text, b"\r\n")
 
 
 _BOUNDARY_MODEL = boundary_for("")  # every boundary has its form: "=_digest_" and 24 hex digits
@@ -283,7 +287,17 @@ class FastWriter:
     """The bytes of a message, written directly; one per sender and list (the run-wide
     headers are folded once, here)."""
 
-    def __init__(self, *, sender: Mailbox, list_id: str, reply_to: Mailbox | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        sender: Mailbox,
+        list_id: str,
+        reply_to: Mailbox | None = None,
+        encode: Callable[[str], bytes] | None = None,
+    ) -> None:
+        """``encode``: a body as quoted-printable with CRLF line breaks (by default
+        :func:`quoted_printable`; a run's memo: :mod:`newsletter.render.qpmemo`)."""
+        self._encode = encode or _crlf_quoted_printable
         factory = POLICY.header_factory
         fold = POLICY.fold_binary
         self._head_from = fold_address("From", sender)
@@ -342,11 +356,11 @@ class FastWriter:
             boundary,
             b"\r\n",
             self._head_parts[0],
-            quoted_printable(parts.text, b"\r\n"),
+            self._encode(parts.text),
             delimiter,
             b"\r\n",
             self._head_parts[1],
-            quoted_printable(parts.html, b"\r\n"),
+            self._encode(parts.html),
             delimiter,
             b"--\r\n",
         )

@@ -34,6 +34,7 @@ from newsletter.render.fastmime import (
     fold_address,
     fold_unstructured,
 )
+from newsletter.render.qpmemo import QuotedPrintableMemo
 
 __all__ = ["POLICY", "MessageFactory", "MessageParts", "address", "boundary_for", "message_bytes", "message_id_for"]
 
@@ -58,7 +59,9 @@ def _qp(text: str) -> str:
 class MessageFactory:
     """Builds messages for one sender; run-wide header objects are made once."""
 
-    def __init__(self, *, sender: Mailbox, list_id: str, reply_to: Mailbox | None = None) -> None:
+    def __init__(self, *, sender: Mailbox, list_id: str, reply_to: Mailbox | None = None, memo: bool = False) -> None:
+        """``memo``: the bodies' quoted-printable lines are kept for the factory's life
+        (:mod:`newsletter.render.qpmemo`); the same bytes either way."""
         factory = POLICY.header_factory
         self._from = _address_header("From", sender)
         self._reply_to = _address_header("Reply-To", reply_to) if reply_to is not None else None
@@ -72,7 +75,8 @@ class MessageFactory:
             )
             for sub in ("plain", "html")
         ]
-        self._writer = FastWriter(sender=sender, list_id=list_id, reply_to=reply_to)
+        encode = QuotedPrintableMemo(b"\r\n").encode if memo else None
+        self._writer = FastWriter(sender=sender, list_id=list_id, reply_to=reply_to, encode=encode)
 
     def build(self, parts: MessageParts) -> EmailMessage:
         """The complete message, built by the :mod:`email` package (the reference)."""

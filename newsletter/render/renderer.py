@@ -24,8 +24,9 @@ from newsletter.matching.matcher import profile_of
 from newsletter.render.content import PaperBase, collapse, format_day, paper_base, paper_views
 from newsletter.render.links.feedback import feedback_base, feedback_links
 from newsletter.render.links.tokens import secret_for, unsubscribe_token
+from newsletter.render.memo import ViewMemo
 from newsletter.render.message import MessageFactory, MessageParts, message_bytes, message_id_for
-from newsletter.render.templates import Templates, describe, load_templates
+from newsletter.render.templates import Templates, describe, load_templates, setting_templates
 
 _HTTP = re.compile(r"https?://", re.IGNORECASE)
 _BAD_URL = re.compile(r"[\s<>\"\x00-\x1f\x7f]")
@@ -97,20 +98,23 @@ class RenderedEmail:
 class Renderer:
     """Renders the emails of one run; construct once (compiles the templates).
 
+    ``memo`` (on by default) keeps what many emails share, each paper's view and
+    HTML (:mod:`newsletter.render.memo`); off, each email is made from scratch.
+
     ``secret`` is the unsubscribe-token secret; by default it comes from the
     environment variable named by ``sender.unsubscribe.secret_env``, with an
     insecure fallback derived from the config path when unset
     (:attr:`insecure_secret` is then True; see :mod:`newsletter.render.links.tokens`).
     """
 
-    def __init__(self, config: Config, *, secret: str | None = None) -> None:
+    def __init__(self, config: Config, *, secret: str | None = None, memo: bool = True) -> None:
         self.config = config
-        self.templates: Templates = load_templates(config.templates)
-        env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
-        self._subject = self._compile(env, config.sender.subject, "sender.subject")
-        self._paper_link = self._compile(env, config.links.paper, "links.paper") if config.links.paper else None
+        self.templates: Templates = load_templates(config.templates, memo=memo)
+        settings = setting_templates(config)
+        self._subject = settings["sender.subject"]
+        self._paper_link = settings.get("links.paper")
         unsub = config.sender.unsubscribe
-        self._unsub_url = self._compile(env, unsub.url, "sender.unsubscribe.url") if unsub.url else None
+        self._unsub_url = settings.get("sender.unsubscribe.url")
         # List-Unsubscribe on every message (SPEC 5): without a configured mailto, requests go
         # to the From address (`check` warns); either way the subject carries the token
         self._unsub_mailto = unsub.mailto or config.sender.mailbox.address
@@ -128,17 +132,13 @@ class Renderer:
             sender=sender,
             list_id=self.list_id,
             reply_to=parse_mailbox(config.sender.reply_to) if config.sender.reply_to else None,
+            memo=memo,
         )
         self._profiles: dict[str, CompiledProfile] = {}
         self._bases: dict[Paper, PaperBase] = {}
+        self._views = ViewMemo() if memo else None
 
     # ------------------------------------------------------------------ helpers
-
-    def _compile(self, env: jinja2.Environment, source: str, key: str) -> jinja2.Template:
-        try:
-            return env.from_string(source)
-        except jinja2.TemplateSyntaxError as exc:
-            raise RenderError(f"{key}: {describe(exc)}", path=str(self.config.path)) from None
 
     def _run(self, template: jinja2.Template, key: str, **context: Any) -> str:
         try:
@@ -214,7 +214,8 @@ class Renderer:
         self, subscriber: Subscriber, matches: Sequence[Match], *, date: datetime, token: str
     ) -> dict[str, Any]:
         """Everything the templates see."""
-        papers = paper_views(
+        views = paper_views if self._views is None else self._views.views
+        papers = views(
             matches, self.profile(subscriber), abstract_chars=subscriber.abstract_chars, base_of=self.paper_base
         )
         url, mailto = self.unsubscribe_uris(subscriber, token)

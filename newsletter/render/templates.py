@@ -60,7 +60,8 @@ import mjml
 from newsletter.base.errors import RenderError
 from newsletter.base.resources import TEMPLATE_PACKAGE
 from newsletter.base.wording import plural
-from newsletter.render.content import highlight, wrap
+from newsletter.config import Config
+from newsletter.render.memo import MemoTemplate, memo_filter
 
 HTML_TEMPLATE = "digest.mjml.j2"
 TEXT_TEMPLATE = "digest.txt.j2"
@@ -80,8 +81,27 @@ def autoescape_for(name: str | None) -> bool:
     return not (name or "").endswith((".txt", ".txt.j2"))
 
 
-def make_environment(override: Path | None = None) -> jinja2.Environment:
-    """The Jinja environment: override directory first, then the shipped templates."""
+def _wrap(*args: Any, **kwargs: Any) -> str:
+    """:func:`newsletter.render.content.wrap`, imported on first use: compiling the
+    templates (``check``) needs the filters' names, not the view model behind them."""
+    from newsletter.render.content import wrap
+
+    return wrap(*args, **kwargs)
+
+
+def _highlight(*args: Any, **kwargs: Any) -> Any:
+    """:func:`newsletter.render.content.highlight`, imported on first use (as :func:`_wrap`)."""
+    from newsletter.render.content import highlight
+
+    return highlight(*args, **kwargs)
+
+
+def make_environment(override: Path | None = None, *, memo: bool = False) -> jinja2.Environment:
+    """The Jinja environment: override directory first, then the shipped templates.
+
+    ``memo``: the macros of imported templates and the ``wrap`` filter keep their
+    answers for the environment's life (:mod:`newsletter.render.memo`): for a run's
+    emails, not for pages whose templates change under a preview."""
     loaders: list[jinja2.BaseLoader] = []
     if override is not None:
         loaders.append(jinja2.FileSystemLoader(str(override)))
@@ -95,8 +115,10 @@ def make_environment(override: Path | None = None) -> jinja2.Environment:
         keep_trailing_newline=True,
         auto_reload=False,
     )
-    env.filters["wrap"] = wrap
-    env.filters["highlight"] = highlight
+    if memo:
+        env.template_class = MemoTemplate
+    env.filters["wrap"] = memo_filter(_wrap) if memo else _wrap
+    env.filters["highlight"] = _highlight
     env.filters["plural"] = plural
     return env
 
@@ -210,9 +232,10 @@ def _locate_xml_error(source: str) -> int | None:
     return None
 
 
-def load_templates(override: Path | None = None) -> Templates:
-    """Load, check and compile both templates; RenderError names the template and line."""
-    env = make_environment(override)
+def load_templates(override: Path | None = None, *, memo: bool = True) -> Templates:
+    """Load, check and compile both templates; RenderError names the template and line.
+    ``memo`` off: every email rendered from scratch (the reference of the memos)."""
+    env = make_environment(override, memo=memo)
     html_source, html_file = _get(env, HTML_TEMPLATE)
     text, text_file = _get(env, TEXT_TEMPLATE)
     assert env.loader is not None
@@ -235,6 +258,39 @@ def load_templates(override: Path | None = None) -> Templates:
     except jinja2.TemplateSyntaxError as exc:  # not reachable when the tags survived
         raise RenderError(describe(exc), path=html_file) from None
     return Templates(html=html, html_source=html_source, html_file=html_file, text=text, text_file=text_file)
+
+
+def compile_setting(env: jinja2.Environment, source: str, key: str, path: Path) -> jinja2.Template:
+    """A Jinja template of the configuration (``sender.subject``, ``links.paper``,
+    ``sender.unsubscribe.url``) compiled; a syntax error is a RenderError naming the key."""
+    try:
+        return env.from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise RenderError(f"{key}: {describe(exc)}", path=str(path)) from None
+
+
+def setting_templates(config: Config) -> dict[str, jinja2.Template]:
+    """The configuration's own Jinja templates (plain text, undefined names are errors),
+    by key; a RenderError names the first that does not compile."""
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
+    sources = {
+        "sender.subject": config.sender.subject,
+        "links.paper": config.links.paper,
+        "sender.unsubscribe.url": config.sender.unsubscribe.url,
+    }
+    return {
+        key: compile_setting(env, source or "", key, config.path)
+        for key, source in sources.items()
+        if source or key == "sender.subject"  # an empty link or URL is none; a subject always is one
+    }
+
+
+def check_templates(config: Config) -> None:
+    """What building a :class:`~newsletter.render.Renderer` checks of the templates, in
+    the same order and with the same errors, without the renderer (``check``): the
+    email templates (Jinja syntax, MJML, the markup kept) and the configuration's."""
+    load_templates(config.templates, memo=False)
+    setting_templates(config)
 
 
 def _check_markup_kept(source: str, compiled: str, filename: str) -> None:

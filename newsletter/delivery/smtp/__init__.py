@@ -52,7 +52,7 @@ The modules, one per concern (as aiosmtplib keeps one per protocol layer):
 from newsletter.delivery.smtp.classify import enhanced_status, is_hard_bounce, is_rate_limit, plain_hint, tls_hint
 from newsletter.delivery.smtp.records import Outgoing, Result, SendStats, Status
 from newsletter.delivery.smtp.sender import GREETING_WAIT, SmtpSender, iterate, try_relay
-from newsletter.delivery.smtp.session import send_data, wire_data
+from newsletter.delivery.smtp.session import envelope_address, send_data, wire_data
 
 __all__ = [
     "GREETING_WAIT",
@@ -62,6 +62,7 @@ __all__ = [
     "SmtpSender",
     "Status",
     "enhanced_status",
+    "envelope_address",
     "is_hard_bounce",
     "is_rate_limit",
     "iterate",

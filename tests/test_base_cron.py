@@ -1,0 +1,79 @@
+"""Cron validation without APScheduler (newsletter/base/cron.py, check_cron) against
+APScheduler's own answer (cron_trigger): a plain expression it passes is one APScheduler
+accepts; every other expression, and every error, is APScheduler's."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from newsletter.base.cron import check_cron, cron_trigger, plain_cron
+
+UTC = ZoneInfo("UTC")
+_numbers = st.integers(0, 99).map(str)
+_items = st.one_of(_numbers, st.tuples(_numbers, _numbers).map("-".join))
+_fields = st.one_of(
+    st.just("*"),
+    st.integers(0, 99).map(lambda n: f"*/{n}"),
+    st.lists(_items, min_size=1, max_size=4).map(",".join),
+    st.sampled_from(["mon-fri", "jan", "last", "1-5/2", "*/", "-1", "", "7-0", "0-7"]),
+)
+_expressions = st.one_of(st.lists(_fields, min_size=5, max_size=5), st.lists(_fields, min_size=4, max_size=7)).map(
+    " ".join
+)
+
+
+def _apscheduler(expr: str) -> str | None:
+    """None when APScheduler accepts ``expr``, else the reason cron_trigger gives."""
+    try:
+        cron_trigger(expr, UTC)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+@settings(max_examples=6000, deadline=None)
+@given(_expressions)
+def test_check_cron_accepts_and_refuses_as_apscheduler(expr: str) -> None:
+    expected = _apscheduler(expr)
+    if plain_cron(expr):
+        assert expected is None, f"plain but refused by APScheduler: {expr!r}"
+    if expected is None:
+        check_cron(expr)
+    else:
+        with pytest.raises(ValueError) as caught:
+            check_cron(expr)
+        assert str(caught.value) == expected
+
+
+@pytest.mark.parametrize("expr", ["0 7 * * *", "*/5 * * * * *", "30 6 1,15 * 1-5", "0 0 * * 0,7", "0 12 31 12 *"])
+def test_plain_cron_common_expressions(expr: str) -> None:
+    assert plain_cron(expr) and _apscheduler(expr) is None
+
+
+@pytest.mark.parametrize("expr", ["0 24 * * *", "0 7 * * 8", "0 7 0 * *", "*/60 * * * *", "5-1 * * * *", "0 7 * *"])
+def test_check_cron_names_the_bad_field_as_before(expr: str) -> None:
+    assert not plain_cron(expr)
+    with pytest.raises(ValueError, match="invalid cron expression"):
+        check_cron(expr)
+
+
+def test_checking_the_starter_configuration_does_not_import_apscheduler(tmp_path: Path) -> None:
+    """`check` on the configuration `newsletter init` writes validates its cron
+    expressions without APScheduler (nor asyncio, which it brings along)."""
+    subprocess.run([sys.executable, "-m", "newsletter", "init", str(tmp_path)], capture_output=True, check=True)
+    code = (
+        "import sys\n"
+        "from newsletter.config import load_config\n"
+        f"load_config({str(tmp_path / 'config.yaml')!r})\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('apscheduler', 'asyncio'))))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
