@@ -44,11 +44,10 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start_sink(port: int) -> subprocess.Popen[bytes]:
-    command = [SMTP_SINK]
-    if os.geteuid() == 0:
-        command += ["-u", "nobody"]
-    command += ["-c", f"127.0.0.1:{port}", "1000"]
+def start_sink(port: int, options: tuple[str, ...] = ("-c",)) -> subprocess.Popen[bytes]:
+    """Postfix smtp-sink on 127.0.0.1:``port`` with ``options`` (``-c``: count; ``-w N``:
+    answer DATA after N s), running as nobody when we are root; waits until it listens."""
+    command = [SMTP_SINK, *(["-u", "nobody"] if os.geteuid() == 0 else []), *options, f"127.0.0.1:{port}", "1000"]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
@@ -275,7 +274,7 @@ def run() -> None:
     print(f"  load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (the machine is shared: ratios are")
     print("  measured side by side, send and the bare loop alternately, twice)")
     port = _free_port()
-    sink = _start_sink(port)
+    sink = start_sink(port)
     runs: list[_SendRun] = []
     bares: list[float] = []
     try:

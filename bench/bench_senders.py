@@ -22,28 +22,12 @@ from typing import Any
 
 import yaml
 
-from bench.bench_delivery import PROFILES, ROOT, SMTP_SINK, _free_port
+from bench.bench_delivery import PROFILES, ROOT, _free_port, start_sink
 from tests.pgserver import TEMPLATE, PgServer
 
 SUBSCRIBERS = 240
 CONNECTIONS = 8  # SMTP sessions per sender
 DATA_DELAY = 1  # seconds the sink waits before answering DATA (smtp-sink -w)
-
-
-def _start_sink(port: int) -> subprocess.Popen[bytes]:
-    import socket
-
-    command = [SMTP_SINK, *(["-u", "nobody"] if os.geteuid() == 0 else []), "-w", str(DATA_DELAY)]
-    proc = subprocess.Popen([*command, f"127.0.0.1:{port}", "1000"], stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return proc
-        except OSError:
-            time.sleep(0.05)
-    proc.kill()
-    raise RuntimeError("smtp-sink did not start")
 
 
 def _config(directory: Path, port: int, state: str) -> Path:
@@ -105,7 +89,7 @@ def run() -> None:
         f"{DATA_DELAY} s (load {load}) =="
     )
     port = _free_port()
-    sink = _start_sink(port)
+    sink = start_sink(port, ("-w", str(DATA_DELAY)))
     try:
         with PgServer() as pg, tempfile.TemporaryDirectory(prefix="bench-senders-") as tmp:
             pg.make_template()
