@@ -10,6 +10,9 @@ import hashlib
 import hmac
 import json
 import re
+import signal
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ from werkzeug import Request, Response
 
 from newsletter.config import load_config
 from newsletter.delivery.service import PassOptions, SendSummary, run_send
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 from tests.smtpd import SmtpServer, smtp_server, write_config
 
 PAPERS = [
@@ -248,6 +251,40 @@ def test_channels_only_subscriber_gets_no_email_and_no_second_post(
         assert server.received == []
     assert (first.channel_sent, second.channel_sent) == (1, 0)
     assert len(services["slack"].bodies) == 1
+
+
+def test_channels_send_killed_right_after_its_first_batch_is_recorded_posts_every_part_once(
+    tmp_path: Path, httpserver_ipv4: HTTPServer, services: dict[str, Service]
+) -> None:
+    """A real ``send`` SIGKILLed the moment its first batch of deliveries is committed
+    (tests/killafter.py), then ``send`` again: every email once, every channel part
+    once. (The parts were once recorded in a second transaction: lost in that window.)"""
+    n = 40  # more than one batch (BATCH = 32)
+    subs = [{**subscriber("slack", "webhook"), "email": f"user{i:02d}@example.org"} for i in range(n)]
+    for sub in subs[:4]:
+        sub["send_email"] = False  # channels only
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, subs)
+        (tmp_path / "digests" / "today.json").write_text(json.dumps(PAPERS), encoding="utf-8")
+        killed = subprocess.run(
+            [sys.executable, "-m", "tests.killafter", "send", "-c", str(cfg)],
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        assert server.received == [] and services["webhook"].bodies == []  # died before any went out
+        again = run_cli("send", "-c", str(cfg))
+        assert again.returncode == 0, again.stderr
+        assert run_cli("send", "-c", str(cfg)).returncode == 0  # and a third pass adds nothing
+        mailed = server.by_recipient()
+    assert sorted(mailed) == [s["email"] for s in subs[4:]]
+    assert all(len(copies) == 1 for copies in mailed.values())
+    hooked = sorted(json.loads(b)["email"] for b in services["webhook"].bodies)
+    assert hooked == [s["email"] for s in subs]
+    assert len(services["slack"].bodies) == n
 
 
 def test_check_names_a_missing_channel_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

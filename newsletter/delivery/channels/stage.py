@@ -1,5 +1,7 @@
-"""The channel stage of a send pass: each new delivery's parts recorded ``pending`` as
-soon as the delivery itself is (before any of it is posted), then, once the email has
+"""The channel stage of a send pass: each new delivery's parts composed before it is
+recorded, and recorded ``pending`` WITH it (:meth:`ChannelStage.attach`: they ride on
+the :class:`~newsletter.store.NewDelivery`, so :meth:`Ledger.record` writes both in one
+transaction and a crash can never keep the delivery but lose its parts), then, once the email has
 gone out, every pending part posted (this pass's and those earlier passes left), in
 order per delivery and channel: a part that is not ``sent`` holds the later parts of
 its message back until the next pass.
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import groupby
 from typing import Any, TypeVar
@@ -68,26 +70,25 @@ class ChannelStage:
         delivery left pending by an interrupted pass is never mailed either)."""
         return address_key(email) in self._email_off
 
-    def _parts(self, ids: Sequence[int], batch: Sequence[NewDelivery], when: datetime) -> list[ChannelPart]:
-        out: list[ChannelPart] = []
-        for key, new in zip(ids, batch, strict=True):
-            found = self._planned.get(new.email)
-            if found is None or not found[0].channels:
-                continue
-            if self.renderer is None:
-                self.renderer = Renderer(self.config)
-            subscriber, matches = found
-            out.extend(parts_of(key, subscriber, chat_issue(self.renderer, subscriber, matches, when)))
-        return out
+    def _parts(self, new: NewDelivery, when: datetime) -> tuple[ChannelPart, ...]:
+        found = self._planned.get(new.email)
+        if found is None or not found[0].channels:
+            return ()
+        if self.renderer is None:
+            self.renderer = Renderer(self.config)
+        subscriber, matches = found
+        return tuple(parts_of(0, subscriber, chat_issue(self.renderer, subscriber, matches, when)))
+
+    def attach(self, batch: Sequence[NewDelivery]) -> list[NewDelivery]:
+        """The batch, each delivery carrying its chat message parts (recorded with it)."""
+        if not self._planned:
+            return list(batch)
+        when = datetime.now().astimezone()
+        return [replace(new, channel_parts=self._parts(new, when)) for new in batch]
 
     async def record(self, db: Db, ids: Sequence[int], batch: Sequence[NewDelivery]) -> None:
-        """The parts of a batch of deliveries just recorded pending; channel-only
-        deliveries marked sent."""
-        if not self._planned:
-            return
-        parts = self._parts(ids, batch, datetime.now().astimezone())
-        if parts:
-            await db(lambda lg: lg.add_channel_parts(parts))
+        """Channel-only deliveries of a batch just recorded: marked sent (a crash before
+        this leaves them pending: the next pass marks them, :meth:`skip_email`)."""
         only = [Outcome(key, "sent", 0) for key, new in zip(ids, batch, strict=True) if self.email_off(new.email)]
         if only:
             await db(lambda lg: lg.record([], only))

@@ -6,25 +6,32 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from newsletter.store.postgres.base import PgStore
-from newsletter.store.records import ChannelPart, ChannelRow
+from newsletter.store.postgres.base import Cursor, PgStore
+from newsletter.store.records import ChannelRow, NewDelivery
 
 _COLUMNS = "id, delivery_id, email, channel, part, parts, payload, status, attempts, error, updated_at"
 
 
-class Channels(PgStore):
-    """The ``channel_parts`` table."""
+def insert_channel_parts(cur: Cursor, items: Sequence[NewDelivery], ids: Sequence[int], now: float) -> None:
+    """The chat message parts of deliveries just inserted with ``ids``, ``pending``, in
+    the caller's transaction (the one that records the deliveries)."""
+    rows = [
+        (key, item.email, p.channel, p.part, p.parts, p.payload, now, now)
+        for key, item in zip(ids, items, strict=True)
+        for p in item.channel_parts
+    ]
+    if rows:
+        cur.executemany(
+            "INSERT INTO channel_parts(delivery_id, email, channel, part, parts, payload, status, created_at, "
+            "updated_at) VALUES (%s,%s,%s,%s,%s,%s,'pending',%s,%s) "
+            "ON CONFLICT (delivery_id, channel, part) DO NOTHING",
+            rows,
+        )
 
-    def add_channel_parts(self, parts: Sequence[ChannelPart]) -> None:
-        """Record ``parts`` pending (a part already recorded stays as it is)."""
-        now = time.time()
-        with self._tx() as cur:
-            cur.executemany(
-                "INSERT INTO channel_parts(delivery_id, email, channel, part, parts, payload, status, created_at, "
-                "updated_at) VALUES (%s,%s,%s,%s,%s,%s,'pending',%s,%s) "
-                "ON CONFLICT (delivery_id, channel, part) DO NOTHING",
-                [(p.delivery_id, p.email, p.channel, p.part, p.parts, p.payload, now, now) for p in parts],
-            )
+
+class Channels(PgStore):
+    """The ``channel_parts`` table (its rows are written by
+    :meth:`~newsletter.store.postgres.outbox.Outbox.record`, see :func:`insert_channel_parts`)."""
 
     def pending_channel_parts(self) -> list[ChannelRow]:
         """Every part still to post, in delivery, channel and part order."""
