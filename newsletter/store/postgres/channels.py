@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 
 from newsletter.store.postgres.base import Cursor, PgStore
+from newsletter.store.postgres.connection import CHANNEL_LOCK, LOCK_SPACE
 from newsletter.store.records import ChannelRow, NewDelivery
 
 _COLUMNS = "id, delivery_id, email, channel, part, parts, payload, status, attempts, error, updated_at"
@@ -55,3 +56,53 @@ class Channels(PgStore):
             f"SELECT {_COLUMNS} FROM channel_parts WHERE status = 'failed' ORDER BY updated_at DESC, id DESC"
         )
         return [ChannelRow(*row) for row in rows]
+
+    def claim_channel_message(
+        self, owner: str, lease_seconds: float, skip: Sequence[tuple[int, str]] = ()
+    ) -> list[ChannelRow]:
+        """Claim the pending parts of ONE message (a delivery's parts on one channel, not
+        one of ``skip``) that nobody holds (no claim, or its lease ended), for
+        ``lease_seconds`` a part; ``[]`` when there is none. Claims are taken one host at
+        a time (an advisory lock): a message is never split between two hosts nor posted
+        by both."""
+        now = time.time()
+        with self._tx() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_SPACE, CHANNEL_LOCK))
+            cur.execute(
+                "SELECT delivery_id, channel FROM channel_parts p WHERE status = 'pending' "
+                "AND (lease_until IS NULL OR lease_until < %s) AND NOT EXISTS (SELECT 1 FROM "
+                "unnest(%s::bigint[], %s::text[]) AS s(d, c) WHERE s.d = p.delivery_id AND s.c = p.channel) "
+                "ORDER BY delivery_id, channel, part LIMIT 1",
+                (now, [d for d, _ in skip], [c for _, c in skip]),
+            )
+            found = cur.fetchone()
+            if found is None:
+                return []
+            cur.execute(
+                f"UPDATE channel_parts SET owner = %s, lease_until = %s + %s * parts WHERE delivery_id = %s "
+                f"AND channel = %s AND status = 'pending' RETURNING {_COLUMNS}",
+                (owner, now, lease_seconds, found[0], found[1]),
+            )
+            rows = sorted(cur.fetchall(), key=lambda r: r[4])
+        return [ChannelRow(*row) for row in rows]
+
+    def claimed_channel_outcome(self, part_id: int, owner: str, status: str, attempts: int, error: str | None) -> bool:
+        """:meth:`channel_outcome` of a part ``owner`` holds (False: not held any more,
+        nothing written). A part not ``sent`` gives its message's claim back: the later
+        parts wait, and any host may take the message at its next pass."""
+        now = time.time()
+        with self._tx() as cur:
+            cur.execute(
+                "UPDATE channel_parts SET status = %s, attempts = %s, error = %s, updated_at = %s, owner = NULL, "
+                "lease_until = NULL WHERE id = %s AND status = 'pending' AND owner = %s "
+                "RETURNING delivery_id, channel",
+                (status, attempts, error, now, part_id, owner),
+            )
+            done = cur.fetchone()
+            if done is not None and status != "sent":
+                cur.execute(
+                    "UPDATE channel_parts SET owner = NULL, lease_until = NULL WHERE delivery_id = %s "
+                    "AND channel = %s AND owner = %s AND status = 'pending'",
+                    (done[0], done[1], owner),
+                )
+        return done is not None
