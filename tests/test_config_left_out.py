@@ -177,20 +177,14 @@ async def test_subscriber_daemon_starts_with_a_bad_subscriber(tmp_path: Path, se
     assert [m.recipient for m in transport.outbox] == ["alice@example.org"]
 
 
-def test_subscriber_with_chat_channels_left_out_on_a_postgresql_ledger(tmp_path: Path) -> None:
-    """The claim path of several senders does not post to chat channels yet: a subscriber
-    with channels is left out with one line naming its key (never mailed without its
-    channels, never stopping the others); the same file on SQLite keeps everyone."""
+def test_subscriber_with_chat_channels_kept_on_a_postgresql_ledger(tmp_path: Path) -> None:
+    """The claim path of several senders posts chat channels too (issue 27, second
+    pass): a subscriber with channels is served on a PostgreSQL ledger as on SQLite."""
     from newsletter.config import load_config
 
     chat = {"email": "lab@example.org", "keywords": ["agents"], "channels": [{"type": "slack", "url_env": "LAB"}]}
-    cfg = write_config(tmp_path, 2525, [EXAMPLE_SUBSCRIBERS[0], chat], state="postgresql://news@127.0.0.1:1/news")
-    config = load_config(cfg, strict=False)
-    assert [s.email for s in config.subscribers] == [EXAMPLE_SUBSCRIBERS[0]["email"]]
-    (left,) = config.left_out
-    assert "subscribers[1].channels" in str(left) and "SQLite ledger" in str(left)
-    result = run("check", "-c", str(cfg))
-    assert result.returncode == 2 and "chat channels are posted only with a SQLite ledger" in result.stderr
-    assert "Traceback" not in result.stderr
-    sqlite = write_config(tmp_path, 2525, [EXAMPLE_SUBSCRIBERS[0], chat])
-    assert [s.email for s in load_config(sqlite, strict=False).subscribers] == ["alice@example.org", "lab@example.org"]
+    for state in ("postgresql://news@127.0.0.1:1/news", None):
+        cfg = write_config(tmp_path, 2525, [EXAMPLE_SUBSCRIBERS[0], chat], **({"state": state} if state else {}))
+        config = load_config(cfg, strict=False)
+        assert [s.email for s in config.subscribers] == ["alice@example.org", "lab@example.org"]
+        assert config.left_out == ()

@@ -10,7 +10,12 @@ import hashlib
 import hmac
 import json
 import re
+import signal
+import subprocess
+import sys
+import threading
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +25,7 @@ from werkzeug import Request, Response
 
 from newsletter.config import load_config
 from newsletter.delivery.service import PassOptions, SendSummary, run_send
-from tests.conftest import run_cli
+from tests.conftest import ROOT, run_cli
 from tests.smtpd import SmtpServer, smtp_server, write_config
 
 PAPERS = [
@@ -250,6 +255,40 @@ def test_channels_only_subscriber_gets_no_email_and_no_second_post(
     assert len(services["slack"].bodies) == 1
 
 
+def test_channels_send_killed_right_after_its_first_batch_is_recorded_posts_every_part_once(
+    tmp_path: Path, httpserver_ipv4: HTTPServer, services: dict[str, Service]
+) -> None:
+    """A real ``send`` SIGKILLed the moment its first batch of deliveries is committed
+    (tests/killafter.py), then ``send`` again: every email once, every channel part
+    once. (The parts were once recorded in a second transaction: lost in that window.)"""
+    n = 40  # more than one batch (BATCH = 32)
+    subs = [{**subscriber("slack", "webhook"), "email": f"user{i:02d}@example.org"} for i in range(n)]
+    for sub in subs[:4]:
+        sub["send_email"] = False  # channels only
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, subs)
+        (tmp_path / "digests" / "today.json").write_text(json.dumps(PAPERS), encoding="utf-8")
+        killed = subprocess.run(
+            [sys.executable, "-m", "tests.killafter", "send", "-c", str(cfg)],
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
+        assert killed.returncode == -signal.SIGKILL, killed.stderr
+        assert server.received == [] and services["webhook"].bodies == []  # died before any went out
+        again = run_cli("send", "-c", str(cfg))
+        assert again.returncode == 0, again.stderr
+        assert run_cli("send", "-c", str(cfg)).returncode == 0  # and a third pass adds nothing
+        mailed = server.by_recipient()
+    assert sorted(mailed) == [s["email"] for s in subs[4:]]
+    assert all(len(copies) == 1 for copies in mailed.values())
+    hooked = sorted(json.loads(b)["email"] for b in services["webhook"].bodies)
+    assert hooked == [s["email"] for s in subs]
+    assert len(services["slack"].bodies) == n
+
+
 def test_check_names_a_missing_channel_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LAB_SLACK", raising=False)
     cfg = write_config(tmp_path, 2525, [subscriber("slack")])
@@ -308,3 +347,62 @@ def test_check_refuses_send_email_false_without_a_channel(tmp_path: Path) -> Non
 
     assert result.returncode == 2
     assert "send_email: false needs at least one of `channels:`" in result.stderr, result.stderr
+
+
+# --------------------------------------------------------------------------- several senders (PostgreSQL)
+
+
+def test_channels_two_senders_on_postgresql_post_every_part_once(
+    tmp_path: Path, httpserver_ipv4: HTTPServer, services: dict[str, Service], pg_url: str
+) -> None:
+    """Two senders run the same pass at once on one PostgreSQL ledger (one plans, one
+    joins): every email once, every chat message once, channels-only subscribers never
+    mailed; a later pass posts nothing again."""
+    n = 12
+    subs = [{**subscriber("slack", "webhook"), "email": f"user{i:02d}@example.org"} for i in range(n)]
+    for sub in subs[:3]:
+        sub["send_email"] = False
+    fire_at = datetime(2030, 1, 1, 7, tzinfo=UTC)
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, subs, state=pg_url)
+        (tmp_path / "digests" / "today.json").write_text(json.dumps(PAPERS), encoding="utf-8")
+        config = load_config(cfg)
+        assert len(config.subscribers) == n and config.left_out == ()
+        summaries: list[SendSummary] = []
+
+        def sender() -> None:
+            summaries.append(run_send(config, PassOptions(backoff=0.01, fire_at=fire_at)))
+
+        hosts = [threading.Thread(target=sender) for _ in range(2)]
+        for host in hosts:
+            host.start()
+        for host in hosts:
+            host.join(timeout=300)
+        later = run_send(config, PassOptions(backoff=0.01, fire_at=datetime(2030, 1, 2, tzinfo=UTC)))
+        mailed = server.by_recipient()
+    assert [s.exit_code for s in summaries] == [0, 0], summaries
+    assert sum(s.channel_sent for s in summaries) == 2 * n and later.channel_sent == 0
+    assert sorted(mailed) == [s["email"] for s in subs[3:]]
+    assert all(len(copies) == 1 for copies in mailed.values())
+    assert sorted(json.loads(b)["email"] for b in services["webhook"].bodies) == [s["email"] for s in subs]
+    assert len(services["slack"].bodies) == n
+
+
+def test_channels_5xx_on_postgresql_is_posted_at_the_next_pass_once(
+    tmp_path: Path, httpserver_ipv4: HTTPServer, services: dict[str, Service], pg_url: str
+) -> None:
+    """A part a service did not take on the claim path is given back, not held: the
+    next pass (any host) posts it, once."""
+    slack = services["slack"]
+    slack.answers = [lambda r: Response("upstream", status=503)] * 5  # every try of the first pass
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, [subscriber("slack")], state=pg_url)
+        (tmp_path / "digests" / "today.json").write_text(json.dumps(PAPERS), encoding="utf-8")
+        first = run_send(load_config(cfg), PassOptions(backoff=0.01, fire_at=datetime(2030, 1, 1, tzinfo=UTC)))
+        assert (first.channel_sent, first.channel_pending, first.exit_code) == (0, 1, 1)
+        second = run_send(load_config(cfg), PassOptions(backoff=0.01, fire_at=datetime(2030, 1, 2, tzinfo=UTC)))
+        third = run_send(load_config(cfg), PassOptions(backoff=0.01, fire_at=datetime(2030, 1, 3, tzinfo=UTC)))
+        assert len(server.received) == 1
+    assert (second.channel_sent, second.channel_pending, second.exit_code) == (1, 0, 0)
+    assert third.channel_sent == 0
+    assert len(slack.bodies) == 6 and slack.bodies[5] == slack.bodies[0]  # 5 refused tries, then the same message

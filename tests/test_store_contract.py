@@ -6,7 +6,7 @@ on each; the claim API of several senders is in test_ledger_claims.py."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -212,17 +212,24 @@ def test_ledger_sent_papers_are_the_addresss_whatever_its_spelling(ledger: AnyLe
 # --------------------------------------------------------------------------- chat channels (issue 27)
 
 
-def test_ledger_channel_parts_pending_then_sent_never_again(ledger: AnyLedger) -> None:
-    ledger.register_subscribers(["ana@example.org", "bo@example.org"])
-    [[a, b]] = ledger.record([([new("ana@example.org", 1), new("bo@example.org", 2)], 0)])
-    parts = [
-        ChannelPart(a, "ana@example.org", "slack:LAB_SLACK", 1, 2, '{"text": "one"}'),
-        ChannelPart(a, "ana@example.org", "slack:LAB_SLACK", 2, 2, '{"text": "two"}'),
-        ChannelPart(b, "bo@example.org", "webhook:HOOK", 1, 1, '{"papers": []}'),
-    ]
-    ledger.add_channel_parts(parts)
-    ledger.add_channel_parts(parts[:1])  # recorded again (a resumed pass): still one row
+def with_parts(delivery: NewDelivery, *parts: tuple[str, int, int, str]) -> NewDelivery:
+    """``delivery`` carrying chat parts (channel, part, parts, payload); their
+    delivery_id is the one the ledger gives the delivery."""
+    found = tuple(ChannelPart(0, "ignored@example.org", c, n, of, text) for c, n, of, text in parts)
+    return replace(delivery, channel_parts=found)
+
+
+def test_ledger_channel_parts_recorded_with_their_delivery_pending_then_sent_never_again(ledger: AnyLedger) -> None:
+    ledger.register_subscribers(["ana@example.org", "bo@example.org", "cy@example.org"])
+    ana = with_parts(
+        new("ana@example.org", 1),
+        ("slack:LAB_SLACK", 1, 2, '{"text": "one"}'),
+        ("slack:LAB_SLACK", 2, 2, '{"text": "two"}'),
+    )
+    bo = with_parts(new("bo@example.org", 2), ("webhook:HOOK", 1, 1, '{"papers": []}'))
+    [[a, _], [b]] = ledger.record([([ana, new("cy@example.org", 3)], 0), ([bo], 0)])  # cy: email only
     pending = ledger.pending_channel_parts()
+    assert {r.email for r in pending} == {"ana@example.org", "bo@example.org"}  # the delivery's own address
     assert [(r.delivery_id, r.channel, r.part, r.parts, r.payload, r.status) for r in pending] == [
         (a, "slack:LAB_SLACK", 1, 2, '{"text": "one"}', "pending"),
         (a, "slack:LAB_SLACK", 2, 2, '{"text": "two"}', "pending"),

@@ -219,3 +219,46 @@ def test_claims_reject_nonsense(ledger: PostgresLedger) -> None:
     with pytest.raises(ValueError):
         ledger.record_claimed(ref.id, "a", [FencedOutcome.of(claim, "bounced", 1)])
     assert ledger.claim_status().counts["claimed"] == 1  # nothing written by the refused call
+
+
+# --------------------------------------------------------------------------- chat channel parts (issue 27)
+
+
+def test_claims_channel_parts_planned_with_their_deliveries_claimed_one_message_at_a_time(
+    pg_url: str, ledger: PostgresLedger
+) -> None:
+    """Parts are recorded by plan_pass with their deliveries; a message is claimed whole
+    by one owner, never by a second while its lease runs; an outcome is written only by
+    the owner; a part not sent gives the message back; an ended lease is taken again."""
+    from dataclasses import replace
+
+    from newsletter.store import ChannelPart
+
+    def with_parts(d: Any, *keys: str) -> Any:
+        return replace(d, channel_parts=tuple(ChannelPart(0, "", k, n, 2, f"{k}-{n}") for k in keys for n in (1, 2)))
+
+    a, b, c = planned_deliveries(3)
+    deliveries = [with_parts(a, "slack:S"), with_parts(b, "slack:S", "webhook:H"), c]
+    ledger.plan_pass("0 7 * * *", FIRE, lambda lg: PassPlan(deliveries, lg.last_digest_id()), owner="p")
+    assert len(ledger.pending_channel_parts()) == 6 and {r.email for r in ledger.pending_channel_parts()} == {
+        a.email,
+        b.email,
+    }
+    first = ledger.claim_channel_message("x", 60)
+    assert [(r.email, r.channel, r.part) for r in first] == [(a.email, "slack:S", 1), (a.email, "slack:S", 2)]
+    second = ledger.claim_channel_message("y", 60)  # not a's message again: x holds it
+    assert [(r.email, r.channel, r.part) for r in second] == [(b.email, "slack:S", 1), (b.email, "slack:S", 2)]
+    assert not ledger.claimed_channel_outcome(first[0].id, "y", "sent", 1, None)  # not y's to write
+    assert ledger.claimed_channel_outcome(first[0].id, "x", "sent", 1, None)
+    assert ledger.claimed_channel_outcome(first[1].id, "x", "pending", 5, "HTTP 503")  # gives it back
+    skipping = ledger.claim_channel_message("y", 60, skip=[(first[0].delivery_id, "slack:S")])  # tried: not again
+    assert [(r.email, r.channel) for r in skipping] == [(b.email, "webhook:H")] * 2
+    third = ledger.claim_channel_message("y", 60)
+    assert [(r.email, r.channel, r.part, r.attempts) for r in third] == [(a.email, "slack:S", 2, 5)]
+    assert ledger.claim_channel_message("z", 60) == []  # everything held
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # y stalled for a whole lease
+        conn.execute("UPDATE channel_parts SET lease_until = 0 WHERE owner = 'y'")
+    taken = ledger.claim_channel_message("z", 60)
+    assert [(r.email, r.channel, r.part) for r in taken] == [(a.email, "slack:S", 2)]
+    assert not ledger.claimed_channel_outcome(taken[0].id, "y", "sent", 1, None)  # y's late write: refused
+    assert ledger.claimed_channel_outcome(taken[0].id, "z", "sent", 6, None)

@@ -186,7 +186,7 @@ def _load_config(path: str | os.PathLike[str], *, strict: bool) -> Config:
             subscribers.extend(_load_subscriber_dir(_resolve(base, model.subscribers_dir), problems, left))
         problems.extend(_check_paths(model, base, cfg_path, lines))
         problems.extend(_check_ledger(model, cfg_path, lines))
-    subscribers = _usable(subscribers, left, several_senders=model is not None and _is_url(model.state))
+    subscribers = _usable(subscribers, left)
     if problems or (strict and left):
         every = (*problems, *(p for lo in left for p in lo.problems))
         raise ConfigError(
@@ -243,10 +243,9 @@ def _inline_problems(
     return bad
 
 
-def _usable(subscribers: list[Entry], left: list[LeftOut], *, several_senders: bool = False) -> list[Entry]:
+def _usable(subscribers: list[Entry], left: list[LeftOut]) -> list[Entry]:
     """The subscribers less those left out: a second definition of an address (the first
-    one is served), a profile with nothing to match, and (``several_senders``: a
-    PostgreSQL ledger) chat channels, which only the single-machine pass posts for now."""
+    one is served), a profile with nothing to match."""
     seen: dict[str, str] = {}
     out: list[Entry] = []
     for entry in subscribers:
@@ -263,15 +262,6 @@ def _usable(subscribers: list[Entry], left: list[LeftOut], *, several_senders: b
                 path=source,
                 line=line,
                 key=key,
-            )
-            left.append(LeftOut.of([problem], {"email": sub.email}))
-            continue
-        if several_senders and sub.channels:
-            problem = ConfigError(
-                "chat channels are posted only with a SQLite ledger for now (state: a PostgreSQL URL)",
-                path=source,
-                line=line,
-                key=f"{key}.channels",
             )
             left.append(LeftOut.of([problem], {"email": sub.email}))
             continue

@@ -32,7 +32,11 @@ One pass (:class:`ClaimPass`):
    is recorded as a bounce only when its outcome was accepted;
 5. when nothing is claimable the pass waits for the earliest lease to end (or an
    outcome of its own) and claims again; it ends when the pass is finished
-   (nothing pending or claimed by anyone).
+   (nothing pending or claimed by anyone);
+6. chat channels (issue 27): a delivery's parts are recorded at planning with it
+   (:func:`plan_for`); a ``send_email: false`` subscriber's claim is recorded sent
+   without SMTP; after the emails, pending messages are claimed one at a time and
+   posted (:meth:`~newsletter.delivery.channels.ChannelStage.deliver_claimed`).
 
 A database that cannot be reached while recording (a host cut off) raises from the
 committer: the sessions stop at once (at most one unrecorded message each), the
@@ -53,6 +57,8 @@ from typing import TYPE_CHECKING, Any
 from newsletter.base.addresses import address_key
 from newsletter.bounces.verp import verp_address
 from newsletter.config import Config, Subscriber
+from newsletter.delivery.channels import ChannelStage
+from newsletter.delivery.channels.compose import delivery_parts
 from newsletter.delivery.commit import Batch, Committer
 from newsletter.delivery.passtypes import record_smtp_bounce
 from newsletter.delivery.pickup import note_strays, pick_up_digests
@@ -95,12 +101,13 @@ def margin_for(config: Config) -> float:
 
 def plan_for(config: Config, serve: Sequence[Subscriber], skipped: Sequence[str], day: str) -> Any:
     """The ``plan_fn`` of a pass: who gets which papers (the single-machine planning),
-    each with its Message-ID and envelope fixed now; no bytes."""
+    each with its Message-ID, envelope and chat message parts fixed now; no bytes."""
     renderer = Renderer(config)
     envelope = config.sender.mailbox.address
     verp = secret_for(config)[0] if config.bounces.verp else None
 
     def plan_fn(ledger: Any) -> PassPlan:
+        when = datetime.now().astimezone()
         upto = ledger.last_digest_id()
         planned = list(compute_deliveries(ledger, serve, upto=upto))
         counts = ledger.delivery_counts_by_email()
@@ -113,7 +120,8 @@ def plan_for(config: Config, serve: Sequence[Subscriber], skipped: Sequence[str]
             message_id = renderer.message_id(p.subscriber, p.matches, salt=f"{seq}:{day}")
             ids = tuple(k for m in p.matches for k in m.paper.keys)
             sender = envelope if verp is None else verp_address(envelope, message_id, verp)
-            out.append(NewDelivery(p.subscriber.email, message_id, ids, sender, b""))
+            parts = delivery_parts(renderer, p.subscriber, p.matches, when)  # recorded with it
+            out.append(NewDelivery(p.subscriber.email, message_id, ids, sender, b"", parts))
         nothing = [p.subscriber.email for p in planned if not p.wanted]
         return PassPlan(out, upto, [*nothing, *skipped])
 
@@ -166,6 +174,7 @@ class ClaimPass:
         self.progress = asyncio.Event()
         self.run_id = 0
         self.likes: Any = None
+        self.channels = ChannelStage(config, backoff=options.backoff, renderer=options.renderer)  # issue 27
 
     async def db(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, self.ledger, *args)
@@ -179,6 +188,10 @@ class ClaimPass:
             renewer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await renewer
+        posted = await self.channels.deliver_claimed(self.db, self.owner, self.options.stop)  # after the email
+        self.summary.channel_sent, self.summary.channel_failed = posted.sent, posted.failed
+        self.summary.channel_pending = posted.pending
+        self.summary.failures.extend(posted.failures)
         await self.finish(stats)
         return self.summary
 
@@ -251,7 +264,7 @@ class ClaimPass:
     async def _ready(self, claims: list[Claim]) -> list[Outgoing]:
         """The claims as messages: suppressed addresses recorded failed, the others
         rendered when needed and their bytes stored (fenced) before SMTP."""
-        live = await self._drop_suppressed(claims)
+        live = await self._channels_only(await self._drop_suppressed(claims))
         _log_takeovers(live)
         ready = [(c, c.message) for c in live if c.message is not None]
         ready += await self._attach(await self._render([c for c in live if c.message is None]))
@@ -272,6 +285,15 @@ class ClaimPass:
             await self.db(lambda lg: lg.record_claimed(self._pass_id, self.owner, outcomes))
             self.summary.cancelled += len(dropped)
         return [c for c in claims if not suppressions.active(c.email)]
+
+    async def _channels_only(self, claims: list[Claim]) -> list[Claim]:
+        """Claims of ``send_email: false`` subscribers are recorded sent without SMTP
+        (their chat parts are posted after the pass's emails); the others are returned."""
+        only = [c for c in claims if self.channels.email_off(c.email)]
+        if only:
+            outcomes = [FencedOutcome.of(c, "sent", 0, "") for c in only]
+            await self.db(lambda lg: lg.record_claimed(self._pass_id, self.owner, outcomes))
+        return [c for c in claims if not self.channels.email_off(c.email)]
 
     async def _attach(self, fresh: list[tuple[Claim, bytes]]) -> list[tuple[Claim, bytes]]:
         """Store the rendered bytes (fenced); those whose claim was lost meanwhile are dropped."""

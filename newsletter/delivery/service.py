@@ -304,10 +304,10 @@ class SendPass:
                 if stop is not None and stop.is_set():
                     return
                 jobs, rendered = await self._next_rendered()
-                batch = await self._still_wanted(jobs, rendered)
+                batch = self.channels.attach(await self._still_wanted(jobs, rendered))  # with its chat parts
                 if batch:
-                    ids = await self.committer.add(batch, self.upto)
-                    await self.channels.record(self.db, ids, batch)  # its chat parts, pending
+                    ids = await self.committer.add(batch, self.upto)  # deliveries and parts: one transaction
+                    await self.channels.record(self.db, ids, batch)  # channel-only ones: sent
                     for key, new in zip(ids, batch, strict=True):
                         if not self.channels.email_off(new.email):
                             yield Outgoing(key, new.sender, new.email, new.message, new.message_id)

@@ -62,7 +62,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from newsletter.store import NewDelivery
+from newsletter.store import ChannelRow, NewDelivery
 
 LEASE_SECONDS = 120.0  # `ledger: {lease_seconds}`'s default (SPEC 3)
 JOB_PREFIX = "job:"  # schedule keys of fires that plan no deliveries (the daemon's fetch): never a "current pass"
@@ -228,3 +228,12 @@ class ClaimLedger(Protocol):
     def claim_wait(self, pass_id: int) -> float | None: ...
 
     def claim_status(self, pass_id: int | None = None) -> ClaimStatus: ...
+
+    # chat channels: one message's pending parts at a time, posted by the host holding them
+    def claim_channel_message(
+        self, owner: str, lease_seconds: float, skip: Sequence[tuple[int, str]] = ()
+    ) -> list[ChannelRow]: ...
+
+    def claimed_channel_outcome(
+        self, part_id: int, owner: str, status: str, attempts: int, error: str | None
+    ) -> bool: ...

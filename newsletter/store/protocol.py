@@ -17,7 +17,6 @@ from typing import Any, Protocol, Self
 from newsletter.base.addresses import Suppressions
 from newsletter.digest import Paper
 from newsletter.store.records import (
-    ChannelPart,
     ChannelRow,
     DeliveryRef,
     DigestRow,
@@ -76,6 +75,7 @@ class Ledger(Protocol):
 
     def delivery_counts_by_email(self) -> dict[str, int]: ...
 
+    # one transaction: new deliveries pending with their chat parts (NewDelivery.channel_parts), outcomes
     def record(
         self, new_batches: Sequence[tuple[Sequence[NewDelivery], int]] = (), outcomes: Sequence[Outcome] = ()
     ) -> list[list[int]]: ...
@@ -166,8 +166,6 @@ class Ledger(Protocol):
     def record_set_aside(self, message: str, *, kind: str, reason: str, detail: str | None = None) -> bool: ...
 
     # ------------------------------------------------------------------ chat channels (delivery/channels)
-
-    def add_channel_parts(self, parts: Sequence[ChannelPart]) -> None: ...
 
     def pending_channel_parts(self) -> list[ChannelRow]: ...
 

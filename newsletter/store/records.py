@@ -17,13 +17,16 @@ def iso(ts: float | None) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class NewDelivery:
-    """A delivery about to be sent, as recorded ``pending``."""
+    """A delivery about to be sent, as recorded ``pending``; ``channel_parts``: its chat
+    message parts (SPEC 2.5), recorded ``pending`` in the same transaction as the
+    delivery, under its new id (their own ``delivery_id`` and ``email`` are not read)."""
 
     email: str
     message_id: str
     paper_ids: tuple[str, ...]
     sender: str
     message: bytes
+    channel_parts: tuple[ChannelPart, ...] = ()
 
 
 class DeliveryRef(NamedTuple):

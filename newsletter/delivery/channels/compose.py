@@ -43,3 +43,12 @@ def parts_of(delivery_id: int, subscriber: Subscriber, issue: ChatIssue) -> list
         for n, text in enumerate(texts, 1):
             out.append(ChannelPart(delivery_id, subscriber.email, channel.key, n, len(texts), text))
     return out
+
+
+def delivery_parts(
+    renderer: Renderer, subscriber: Subscriber, matches: Sequence[Match], when: datetime
+) -> tuple[ChannelPart, ...]:
+    """The parts a new delivery carries to the ledger (recorded with it, under its id)."""
+    if not subscriber.channels:
+        return ()
+    return tuple(parts_of(0, subscriber, chat_issue(renderer, subscriber, matches, when)))

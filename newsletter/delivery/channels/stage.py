@@ -1,5 +1,7 @@
-"""The channel stage of a send pass: each new delivery's parts recorded ``pending`` as
-soon as the delivery itself is (before any of it is posted), then, once the email has
+"""The channel stage of a send pass: each new delivery's parts composed before it is
+recorded, and recorded ``pending`` WITH it (:meth:`ChannelStage.attach`: they ride on
+the :class:`~newsletter.store.NewDelivery`, so :meth:`Ledger.record` writes both in one
+transaction and a crash can never keep the delivery but lose its parts), then, once the email has
 gone out, every pending part posted (this pass's and those earlier passes left), in
 order per delivery and channel: a part that is not ``sent`` holds the later parts of
 its message back until the next pass.
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import groupby
 from typing import Any, TypeVar
@@ -24,11 +26,11 @@ import httpx
 from newsletter.base.addresses import address_key
 from newsletter.config import Config, Subscriber
 from newsletter.config.channels import AnyChannel
-from newsletter.delivery.channels.compose import chat_issue, parts_of
-from newsletter.delivery.channels.post import Posted, post
+from newsletter.delivery.channels.compose import delivery_parts
+from newsletter.delivery.channels.post import MAX_WAIT, Posted, post
 from newsletter.matching import Match
 from newsletter.render import Renderer
-from newsletter.store import ChannelPart, ChannelRow, Ledger, NewDelivery, Outcome
+from newsletter.store import ChannelPart, ChannelRow, NewDelivery, Outcome
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,6 +38,9 @@ Db = Callable[..., Awaitable[Any]]
 
 RETRIES = 4  # per part and pass: waits of 1, 2, 4, 8 s (times the pass's backoff)
 TIMEOUT = 30.0
+# a claimed part's lease (several senders): the longest posting one part can take (every
+# attempt timing out, every wait the longest a service may ask), and a minute to spare
+PART_LEASE = (RETRIES + 1) * TIMEOUT + RETRIES * MAX_WAIT + 60.0
 
 
 @dataclass
@@ -68,26 +73,24 @@ class ChannelStage:
         delivery left pending by an interrupted pass is never mailed either)."""
         return address_key(email) in self._email_off
 
-    def _parts(self, ids: Sequence[int], batch: Sequence[NewDelivery], when: datetime) -> list[ChannelPart]:
-        out: list[ChannelPart] = []
-        for key, new in zip(ids, batch, strict=True):
-            found = self._planned.get(new.email)
-            if found is None or not found[0].channels:
-                continue
-            if self.renderer is None:
-                self.renderer = Renderer(self.config)
-            subscriber, matches = found
-            out.extend(parts_of(key, subscriber, chat_issue(self.renderer, subscriber, matches, when)))
-        return out
+    def _parts(self, new: NewDelivery, when: datetime) -> tuple[ChannelPart, ...]:
+        found = self._planned.get(new.email)
+        if found is None or not found[0].channels:
+            return ()
+        if self.renderer is None:
+            self.renderer = Renderer(self.config)
+        return delivery_parts(self.renderer, found[0], found[1], when)
+
+    def attach(self, batch: Sequence[NewDelivery]) -> list[NewDelivery]:
+        """The batch, each delivery carrying its chat message parts (recorded with it)."""
+        if not self._planned:
+            return list(batch)
+        when = datetime.now().astimezone()
+        return [replace(new, channel_parts=self._parts(new, when)) for new in batch]
 
     async def record(self, db: Db, ids: Sequence[int], batch: Sequence[NewDelivery]) -> None:
-        """The parts of a batch of deliveries just recorded pending; channel-only
-        deliveries marked sent."""
-        if not self._planned:
-            return
-        parts = self._parts(ids, batch, datetime.now().astimezone())
-        if parts:
-            await db(lambda lg: lg.add_channel_parts(parts))
+        """Channel-only deliveries of a batch just recorded: marked sent (a crash before
+        this leaves them pending: the next pass marks them, :meth:`skip_email`)."""
         only = [Outcome(key, "sent", 0) for key, new in zip(ids, batch, strict=True) if self.email_off(new.email)]
         if only:
             await db(lambda lg: lg.record([], only))
@@ -115,17 +118,44 @@ class ChannelStage:
         self.summary.pending = len(await db(lambda lg: lg.pending_channel_parts()))
         return self.summary
 
+    async def deliver_claimed(self, db: Db, owner: str, stop: asyncio.Event | None = None) -> ChannelSummary:
+        """Post the pending parts on a ledger several senders share: one message at a
+        time, claimed by ``owner`` for :data:`PART_LEASE` a part (its host dying, the
+        message is taken again when that ends), each outcome written only while the claim
+        is held; until no message is left that this pass has not tried. ``pending``
+        counts the parts this host left for the next pass (not those other hosts hold)."""
+        tried: list[tuple[int, str]] = []
+        self.summary.pending = 0
+        async with httpx.AsyncClient(timeout=httpx.Timeout(TIMEOUT), follow_redirects=False, trust_env=True) as client:
+            while stop is None or not stop.is_set():
+                rows: list[ChannelRow] = await db(lambda lg: lg.claim_channel_message(owner, PART_LEASE, tried))
+                if not rows:
+                    break
+                tried.append((rows[0].delivery_id, rows[0].channel))
+                self.summary.pending += await self._message(db, client, rows, stop, owner=owner)
+        return self.summary
+
     async def _message(
-        self, db: Db, client: httpx.AsyncClient, rows: list[ChannelRow], stop: asyncio.Event | None
-    ) -> None:
-        """The parts of one message, in order, until one is not sent."""
-        for row in rows:
+        self,
+        db: Db,
+        client: httpx.AsyncClient,
+        rows: list[ChannelRow],
+        stop: asyncio.Event | None,
+        *,
+        owner: str | None = None,
+    ) -> int:
+        """The parts of one message, in order, until one is not sent (``owner``: the
+        claim held on them; an outcome it no longer holds is not written, and ends it).
+        Returns how many parts it left pending."""
+        for n, row in enumerate(rows):
             channel = self._channel(row)
             if channel is None:
                 done = Posted("failed", row.attempts, "the channel is no longer in the configuration")
             else:
                 done = await post(client, channel, row, retries=RETRIES, backoff=self.backoff, stop=stop)
-            await db(_outcome, row.id, done)
+            if not await db(_outcome, row.id, done, owner):
+                log.warning("%s %s: claim lost (its lease ended): left to its new owner", row.email, row.channel)
+                return 0
             if done.status == "sent":
                 self.summary.sent += 1
                 continue
@@ -134,8 +164,14 @@ class ChannelStage:
             if done.status == "failed":
                 self.summary.failed += 1
                 self.summary.failures.append((f"{row.email} {row.channel}", done.error or ""))
-            return
+            return len(rows) - n - (done.status == "failed")
+        return 0
 
 
-def _outcome(ledger: Ledger, part_id: int, done: Posted) -> None:
+def _outcome(ledger: Any, part_id: int, done: Posted, owner: str | None) -> bool:
+    """The outcome written (False: a claimed part no longer held; nothing written)."""
+    if owner is not None:
+        held: bool = ledger.claimed_channel_outcome(part_id, owner, done.status, done.attempts, done.error)
+        return held
     ledger.channel_outcome(part_id, done.status, done.attempts, done.error)
+    return True

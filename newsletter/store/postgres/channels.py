@@ -6,25 +6,33 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 
-from newsletter.store.postgres.base import PgStore
-from newsletter.store.records import ChannelPart, ChannelRow
+from newsletter.store.postgres.base import Cursor, PgStore
+from newsletter.store.postgres.connection import CHANNEL_LOCK, LOCK_SPACE
+from newsletter.store.records import ChannelRow, NewDelivery
 
 _COLUMNS = "id, delivery_id, email, channel, part, parts, payload, status, attempts, error, updated_at"
 
 
-class Channels(PgStore):
-    """The ``channel_parts`` table."""
+def insert_channel_parts(cur: Cursor, items: Sequence[NewDelivery], ids: Sequence[int], now: float) -> None:
+    """The chat message parts of deliveries just inserted with ``ids``, ``pending``, in
+    the caller's transaction (the one that records the deliveries)."""
+    rows = [
+        (key, item.email, p.channel, p.part, p.parts, p.payload, now, now)
+        for key, item in zip(ids, items, strict=True)
+        for p in item.channel_parts
+    ]
+    if rows:
+        cur.executemany(
+            "INSERT INTO channel_parts(delivery_id, email, channel, part, parts, payload, status, created_at, "
+            "updated_at) VALUES (%s,%s,%s,%s,%s,%s,'pending',%s,%s) "
+            "ON CONFLICT (delivery_id, channel, part) DO NOTHING",
+            rows,
+        )
 
-    def add_channel_parts(self, parts: Sequence[ChannelPart]) -> None:
-        """Record ``parts`` pending (a part already recorded stays as it is)."""
-        now = time.time()
-        with self._tx() as cur:
-            cur.executemany(
-                "INSERT INTO channel_parts(delivery_id, email, channel, part, parts, payload, status, created_at, "
-                "updated_at) VALUES (%s,%s,%s,%s,%s,%s,'pending',%s,%s) "
-                "ON CONFLICT (delivery_id, channel, part) DO NOTHING",
-                [(p.delivery_id, p.email, p.channel, p.part, p.parts, p.payload, now, now) for p in parts],
-            )
+
+class Channels(PgStore):
+    """The ``channel_parts`` table (its rows are written by
+    :meth:`~newsletter.store.postgres.outbox.Outbox.record`, see :func:`insert_channel_parts`)."""
 
     def pending_channel_parts(self) -> list[ChannelRow]:
         """Every part still to post, in delivery, channel and part order."""
@@ -48,3 +56,53 @@ class Channels(PgStore):
             f"SELECT {_COLUMNS} FROM channel_parts WHERE status = 'failed' ORDER BY updated_at DESC, id DESC"
         )
         return [ChannelRow(*row) for row in rows]
+
+    def claim_channel_message(
+        self, owner: str, lease_seconds: float, skip: Sequence[tuple[int, str]] = ()
+    ) -> list[ChannelRow]:
+        """Claim the pending parts of ONE message (a delivery's parts on one channel, not
+        one of ``skip``) that nobody holds (no claim, or its lease ended), for
+        ``lease_seconds`` a part; ``[]`` when there is none. Claims are taken one host at
+        a time (an advisory lock): a message is never split between two hosts nor posted
+        by both."""
+        now = time.time()
+        with self._tx() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", (LOCK_SPACE, CHANNEL_LOCK))
+            cur.execute(
+                "SELECT delivery_id, channel FROM channel_parts p WHERE status = 'pending' "
+                "AND (lease_until IS NULL OR lease_until < %s) AND NOT EXISTS (SELECT 1 FROM "
+                "unnest(%s::bigint[], %s::text[]) AS s(d, c) WHERE s.d = p.delivery_id AND s.c = p.channel) "
+                "ORDER BY delivery_id, channel, part LIMIT 1",
+                (now, [d for d, _ in skip], [c for _, c in skip]),
+            )
+            found = cur.fetchone()
+            if found is None:
+                return []
+            cur.execute(
+                f"UPDATE channel_parts SET owner = %s, lease_until = %s + %s * parts WHERE delivery_id = %s "
+                f"AND channel = %s AND status = 'pending' RETURNING {_COLUMNS}",
+                (owner, now, lease_seconds, found[0], found[1]),
+            )
+            rows = sorted(cur.fetchall(), key=lambda r: r[4])
+        return [ChannelRow(*row) for row in rows]
+
+    def claimed_channel_outcome(self, part_id: int, owner: str, status: str, attempts: int, error: str | None) -> bool:
+        """:meth:`channel_outcome` of a part ``owner`` holds (False: not held any more,
+        nothing written). A part not ``sent`` gives its message's claim back: the later
+        parts wait, and any host may take the message at its next pass."""
+        now = time.time()
+        with self._tx() as cur:
+            cur.execute(
+                "UPDATE channel_parts SET status = %s, attempts = %s, error = %s, updated_at = %s, owner = NULL, "
+                "lease_until = NULL WHERE id = %s AND status = 'pending' AND owner = %s "
+                "RETURNING delivery_id, channel",
+                (status, attempts, error, now, part_id, owner),
+            )
+            done = cur.fetchone()
+            if done is not None and status != "sent":
+                cur.execute(
+                    "UPDATE channel_parts SET owner = NULL, lease_until = NULL WHERE delivery_id = %s "
+                    "AND channel = %s AND owner = %s AND status = 'pending'",
+                    (done[0], done[1], owner),
+                )
+        return done is not None

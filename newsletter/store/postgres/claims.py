@@ -28,6 +28,7 @@ from newsletter.store.claiming import (
     Renewal,
 )
 from newsletter.store.postgres.base import Cursor, PgStore
+from newsletter.store.postgres.channels import insert_channel_parts
 from newsletter.store.postgres.connection import PLAN_LOCKS
 from newsletter.store.postgres.outbox import advance_horizons, delivery_row
 
@@ -206,6 +207,10 @@ class Claims(PgStore):
             copy.set_types(_COPY_TYPES)
             for item in plan.deliveries:
                 copy.write_row(delivery_row(item, now, plan.upto, pass_id))
+        if any(item.channel_parts for item in plan.deliveries):  # their chat parts, in the same transaction
+            cur.execute("SELECT message_id, id FROM deliveries WHERE pass_id = %s", (pass_id,))
+            by_message = {m: int(i) for m, i in cur.fetchall()}
+            insert_channel_parts(cur, plan.deliveries, [by_message[d.message_id] for d in plan.deliveries], now)
         keys = [address_key(e) for e in (*(d.email for d in plan.deliveries), *plan.advance)]
         advance_horizons(cur, keys, plan.upto)
 

@@ -43,6 +43,7 @@ CALL_TIMEOUT = 5  # seconds without an acknowledgement before a connection count
 LOCK_SPACE = 7023  # issue 23
 MIGRATE_LOCK = 1  # (LOCK_SPACE, MIGRATE_LOCK): migrations, one host at a time
 DIGEST_LOCK = 2  # (LOCK_SPACE, DIGEST_LOCK): digest ids are handed out in commit order
+CHANNEL_LOCK = 3  # (LOCK_SPACE, CHANNEL_LOCK): chat messages are claimed one host at a time
 PLAN_LOCKS = 70231  # (PLAN_LOCKS, 0): one planner at a time, whatever the schedule
 BOUNCE_LOCKS = 70232  # (BOUNCE_LOCKS, hashtext(address)): one bounce policy decision at a time
 

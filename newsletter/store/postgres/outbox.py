@@ -25,6 +25,7 @@ from newsletter.store import (
     UnfinishedRun,
 )
 from newsletter.store.postgres.base import Cursor, PgStore
+from newsletter.store.postgres.channels import insert_channel_parts
 
 INSERT_DELIVERY = (
     "INSERT INTO deliveries(pass_id, email, email_key, message_id, status, attempts, created_at, updated_at, "
@@ -115,8 +116,8 @@ class Outbox(PgStore):
         self, new_batches: Sequence[tuple[Sequence[NewDelivery], int]] = (), outcomes: Sequence[Outcome] = ()
     ) -> list[list[int]]:
         """The write path of deliveries of one process, one transaction: each of
-        ``new_batches`` (deliveries, horizon) recorded ``pending`` (and its subscribers'
-        horizon moved), each of ``outcomes`` recorded (``sent``: papers recorded as
+        ``new_batches`` (deliveries, horizon) recorded ``pending`` with its chat message
+        parts (and its subscribers' horizon moved), each of ``outcomes`` recorded (``sent``: papers recorded as
         sent, bytes dropped; ``failed``/``pending``: the error kept). Returns the new
         delivery ids, per batch."""
         now = time.time()
@@ -124,6 +125,7 @@ class Outbox(PgStore):
             ids = []
             for items, horizon in new_batches:
                 ids.append(insert_deliveries(cur, [delivery_row(item, now, horizon, None) for item in items]))
+                insert_channel_parts(cur, items, ids[-1], now)
                 advance_horizons(cur, [address_key(item.email) for item in items], horizon)
             record_outcomes(cur, now, outcomes)
         return ids

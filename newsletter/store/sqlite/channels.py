@@ -1,13 +1,14 @@
 """Chat channel message parts (SPEC 2.5, :mod:`newsletter.delivery.channels`): recorded
-``pending`` before they are posted, then ``sent`` or ``failed``; a part is never posted
-again once ``sent`` (the outcome only ever moves a ``pending`` row)."""
+``pending`` with their delivery (:meth:`~.outbox.Outbox.record`, one transaction: a
+crash never leaves a delivery without its parts) before they are posted, then ``sent``
+or ``failed``; a part is never posted again once ``sent`` (the outcome only ever moves
+a ``pending`` row)."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 
-from newsletter.store.records import ChannelPart, ChannelRow
+from newsletter.store.records import ChannelRow
 from newsletter.store.sqlite.connection import SqliteStore, requires
 from newsletter.store.sqlite.queries import load
 
@@ -16,15 +17,6 @@ Q = load("channels")
 
 class Channels(SqliteStore):
     """The ``channel_parts`` table."""
-
-    def add_channel_parts(self, parts: Sequence[ChannelPart]) -> None:
-        """Record ``parts`` pending (a part already recorded stays as it is)."""
-        now = time.time()
-        with self.transaction() as cur:
-            cur.executemany(
-                Q["add-part"],
-                [(p.delivery_id, p.email, p.channel, p.part, p.parts, p.payload, now, now) for p in parts],
-            )
 
     @requires(14, lambda *_, **__: [])
     def pending_channel_parts(self) -> list[ChannelRow]:

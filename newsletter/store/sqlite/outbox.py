@@ -27,8 +27,8 @@ class Outbox(SqliteStore):
         self, new_batches: Sequence[tuple[Sequence[NewDelivery], int]] = (), outcomes: Sequence[Outcome] = ()
     ) -> list[list[int]]:
         """The one write path of deliveries, one transaction (one fsync): each of
-        ``new_batches`` (deliveries, horizon) recorded ``pending`` (and its subscribers'
-        horizon moved), each of ``outcomes`` recorded (``sent``: papers recorded as sent,
+        ``new_batches`` (deliveries, horizon) recorded ``pending`` with its chat message
+        parts (and its subscribers' horizon moved), each of ``outcomes`` recorded (``sent``: papers recorded as sent,
         message bytes dropped; ``failed``/``pending``: the error kept). Returns the new
         delivery ids, per batch."""
         now = time.time()
@@ -53,6 +53,7 @@ class Outbox(SqliteStore):
     @staticmethod
     def _insert_pending(cur: sqlite3.Cursor, now: float, items: Sequence[NewDelivery], horizon: int) -> list[int]:
         ids: list[int] = []
+        parts: list[tuple[Any, ...]] = []
         for item in items:
             cur.execute(
                 Q["insert-pending"],
@@ -71,6 +72,11 @@ class Outbox(SqliteStore):
             )
             assert cur.lastrowid is not None
             ids.append(cur.lastrowid)
+            parts.extend(
+                (cur.lastrowid, item.email, p.channel, p.part, p.parts, p.payload, now, now) for p in item.channel_parts
+            )
+        if parts:
+            cur.executemany(Q["insert-channel-part"], parts)
         cur.executemany(
             Q["advance-horizon"],
             ((horizon, item.email) for item in items),

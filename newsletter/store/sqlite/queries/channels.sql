@@ -1,9 +1,5 @@
 -- The SQL of newsletter/store/sqlite/channels.py, one named query each (loaded once).
 
--- name: add-part
-INSERT OR IGNORE INTO channel_parts(delivery_id, email, channel, part, parts, payload, status, created_at, updated_at)
-VALUES (?,?,?,?,?,?,'pending',?,?)
-
 -- name: pending
 SELECT id, delivery_id, email, channel, part, parts, payload, status, attempts, error, updated_at
 FROM channel_parts WHERE status = 'pending'

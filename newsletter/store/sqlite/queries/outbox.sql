@@ -13,6 +13,11 @@ WHERE deliveries.id = json_extract(p.value, '$[0]')
 INSERT INTO deliveries(email, email_key, message_id, status, attempts, created_at, updated_at, horizon, papers, sender, size, message)
 VALUES (?,?,?,'pending',0,?,?,?,?,?,?,?)
 
+-- name: insert-channel-part
+-- a delivery's chat message parts, in the transaction that records the delivery (issue 27)
+INSERT OR IGNORE INTO channel_parts(delivery_id, email, channel, part, parts, payload, status, created_at, updated_at)
+VALUES (?,?,?,?,?,?,'pending',?,?)
+
 -- name: advance-horizon
 UPDATE subscribers SET horizon = MAX(horizon, ?) WHERE email = ?
 
