@@ -62,11 +62,12 @@ so that rendering uses another core while this process runs the SMTP sessions
 and the ledger:
 
 - the workers are fresh interpreters (nothing inherited: not the ledger
-  connection, not the lock file, not the threads) started while the pass plans;
+  connection, not the lock file, not the threads) started first thing, so they
+  load while the pass picks up digests and plans;
   each builds ONE :class:`Renderer` from the pass's own :class:`Config` object
   (pickled, so it is the very configuration of the pass, not the file re-read);
 - a batch (``RENDER_BATCH`` deliveries: subscriber, papers, Message-ID salt)
-  comes back as (Message-ID, bytes) made by :func:`render_job`, the same
+  comes back as (Message-ID, bytes, crlf) made by :func:`render_job`, the same
   function the in-process path calls: one render path;
 - at most ``2 * workers + 1`` batches are in flight, so memory stays bounded
   whatever the number of subscribers;
@@ -213,14 +214,14 @@ class SendPass:
     # ------------------------------------------------------------------ 1. prepare
 
     async def prepare(self) -> None:
+        if self.renderer is None and len(self._serving()) >= POOL_MIN:
+            self.pool = RenderPool(self.config, render_workers())
+            await self.pool.start()  # the workers load while we pick up digests and plan
         await self._start_run()
         if self.options.pick_up:
             await self._pick_up()
         suppressions = await self._suppress()
         serve = suppressions.filter(self._serving())
-        if self.renderer is None and len(serve) >= POOL_MIN:
-            self.pool = RenderPool(self.config, render_workers())
-            await self.pool.start()  # the workers load while we plan
         self.pending_ids = await self.db(lambda lg: lg.pending_ids())
         self.summary.resent = len(self.pending_ids)
         self.upto = await self.db(lambda lg: lg.last_digest_id())
@@ -304,13 +305,16 @@ class SendPass:
                 if stop is not None and stop.is_set():
                     return
                 jobs, rendered = await self._next_rendered()
+                crlf = {message_id for message_id, _, ok in rendered if ok}  # line breaks checked: CRLF
                 batch = self.channels.attach(await self._still_wanted(jobs, rendered))  # with its chat parts
                 if batch:
                     ids = await self.committer.add(batch, self.upto)  # deliveries and parts: one transaction
                     await self.channels.record(self.db, ids, batch)  # channel-only ones: sent
                     for key, new in zip(ids, batch, strict=True):
                         if not self.channels.email_off(new.email):
-                            yield Outgoing(key, new.sender, new.email, new.message, new.message_id)
+                            yield Outgoing(
+                                key, new.sender, new.email, new.message, new.message_id, crlf=new.message_id in crlf
+                            )
             self.handed_out = True
         finally:
             for _, future in self._renders:
@@ -373,7 +377,7 @@ class SendPass:
         click during the pass counts)."""
         suppressions = await self.db(lambda lg: lg.suppressions())
         batch: list[NewDelivery] = []
-        for job, (message_id, data) in zip(jobs, rendered, strict=True):
+        for job, (message_id, data, _) in zip(jobs, rendered, strict=True):
             email = job.subscriber.email
             if suppressions.active(email):
                 log.info("%s unsubscribed during the pass: skipped", email)

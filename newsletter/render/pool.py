@@ -5,7 +5,7 @@ answering on its stdout in length-prefixed pickle frames: first the pass's own
 :class:`~newsletter.config.Config` (so it is the very configuration of the pass, not
 the file re-read), then batches of :class:`Job` (each paper sent to a worker once, then
 named by its place: :data:`WireBatch`); each answer is the batch's
-``(Message-ID, bytes)`` made by :func:`render_job`, the function the in-process path
+``(Message-ID, bytes, crlf)`` made by :func:`render_job`, the function the in-process path
 calls too (one render path).
 
 Why not :class:`concurrent.futures.ProcessPoolExecutor`: its pipes, feeder thread and
@@ -32,6 +32,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from newsletter.base.wire import crlf_lines
 from newsletter.config import Config, Subscriber
 from newsletter.digest import Paper
 from newsletter.matching import Hit, Match
@@ -41,7 +42,7 @@ from newsletter.render.dkim import signer_for
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">Q")
-Rendered = list[tuple[str, bytes]]
+Rendered = list[tuple[str, bytes, bool]]  # (Message-ID, bytes, crlf_lines(bytes))
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,14 +54,18 @@ class Job:
     salt: str
 
 
-def render_job(renderer: Renderer, job: Job) -> tuple[str, bytes]:
-    """The Message-ID and the bytes of one delivery (DKIM-signed with ``dkim`` set): the
-    one render path, used in this process and in the render workers alike."""
+def render_job(renderer: Renderer, job: Job) -> tuple[str, bytes, bool]:
+    """The Message-ID and the bytes of one delivery (DKIM-signed with ``dkim`` set), and
+    whether all their line breaks are CRLF (:func:`~newsletter.base.wire.crlf_lines`,
+    checked here, on the render worker's core, not by the SMTP sessions): the one render
+    path, used in this process and in the render workers alike."""
     message_id = renderer.message_id(job.subscriber, job.matches, salt=job.salt)
     email = renderer.render(job.subscriber, job.matches, message_id=message_id)
     data = email.as_bytes()
     signer = signer_for(renderer.config)
-    return message_id, data if signer is None else signer.sign(data)  # signed once: the ledger keeps these bytes
+    if signer is not None:
+        data = signer.sign(data)  # signed once: the ledger keeps these bytes
+    return message_id, data, crlf_lines(data)
 
 
 MAX_RENDER_WORKERS = 4

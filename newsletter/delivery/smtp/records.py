@@ -16,7 +16,9 @@ class Outgoing:
     """One ready message. ``key`` is the caller's handle (the ledger's delivery id).
     ``expired``: when given and true, no SMTP transaction may start on it any more (a
     claim past its self-fencing deadline, SPEC 6d): it comes back ``pending``, error
-    ``not sent: claim expired``."""
+    ``not sent: claim expired``. ``crlf``: every line break of the message is CRLF
+    (:func:`newsletter.base.wire.crlf_lines` said so where it was rendered; False: the
+    session checks)."""
 
     key: int
     sender: str
@@ -24,6 +26,7 @@ class Outgoing:
     message: bytes
     message_id: str = ""
     expired: Callable[[], bool] | None = field(default=None, compare=False)
+    crlf: bool = field(default=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
