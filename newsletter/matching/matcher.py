@@ -16,6 +16,7 @@ from newsletter.config import Subscriber
 from newsletter.digest import Paper, unique_papers
 from newsletter.matching import Match, PaperIndex, Profile, match_papers
 from newsletter.matching.likes import LikeState, likes_anything, likes_of
+from newsletter.matching.planmemo import KeywordMemo
 
 if TYPE_CHECKING:
     from newsletter.matching.similarity import Mode, SimilarityModel
@@ -46,6 +47,7 @@ class Matcher:
         self.index = index if index is not None else PaperIndex(self.papers)
         self.state = state or LikeState()
         self._models: dict[str, SimilarityModel] = {}
+        self._keyword = KeywordMemo(self.index)  # keyword-only subscribers: once per distinct profile
 
     def model(self, mode: Mode = "lexical") -> SimilarityModel:
         """The similarity model of the corpus (the ledger's papers, the libraries, the
@@ -76,10 +78,10 @@ class Matcher:
     ) -> list[Match]:
         profile = profile_of(subscriber)
         if not likes_anything(subscriber) and address_key(subscriber.email) not in self.state.feedback:
-            return match_papers(self.index, profile, exclude_ids=exclude_ids, limit=limit)  # keyword-only: as fast
+            return self._keyword.match(profile, exclude_ids=exclude_ids, limit=limit)  # keyword-only: as fast
         likes = likes_of(subscriber, self.state)
         if not likes:
-            return match_papers(self.index, profile, exclude_ids=exclude_ids, limit=limit)
+            return self._keyword.match(profile, exclude_ids=exclude_ids, limit=limit)
         from newsletter.matching.similarity import like_matches, resolve_mode
 
         keyword = (
