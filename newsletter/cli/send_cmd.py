@@ -15,21 +15,21 @@ import logging
 import sys
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import click
 
-from newsletter.app.dryrun import DryRun, dry_run_pass
-from newsletter.app.why import backfill_new
 from newsletter.base.errors import ConfigError
 from newsletter.base.wording import plural
-from newsletter.cli.fetch_cmd import echo_report, require_sources
 from newsletter.cli.options import config_option, load_config_leaving_out, log_level_option, setup_logging
 from newsletter.config import Config, LeftOut
 from newsletter.daemon.lock import LedgerLock
 from newsletter.delivery.service import BATCH, PassOptions, SendSummary, run_send
 from newsletter.delivery.smtp import Result
 from newsletter.digest import partial_line
-from newsletter.fetch import fetch_sources
+
+if TYPE_CHECKING:  # the dry run, backfill and fetching are imported when asked for (start-up)
+    from newsletter.app.dryrun import DryRun
 
 log = logging.getLogger("newsletter.send")
 
@@ -200,14 +200,21 @@ def _pass(config: Config, *, fetch_first: bool, backfill: bool, verbose: bool) -
     """The pass itself, under the ledger lock: fetch, backfill, deliver, archive; then
     what needs saying (everything with ``verbose``)."""
     if fetch_first:
+        from newsletter.cli.fetch_cmd import require_sources
+
         require_sources(config)
     with LedgerLock(config.ledger_path, purpose="send"):
         fetched = 0
         if fetch_first:
+            from newsletter.cli.fetch_cmd import echo_report
+            from newsletter.fetch import fetch_sources
+
             report = fetch_sources(config)
             echo_report(report, quiet=not verbose)
             fetched = report.exit_code
         if backfill:
+            from newsletter.app.why import backfill_new
+
             for email in backfill_new(config):
                 click.echo(f"backfill: {email} gets the latest digest")
         progress = BarProgress() if sys.stderr.isatty() else LogProgress()
@@ -286,6 +293,8 @@ def _channels_text(summary: SendSummary) -> str:
 
 
 def _dry_run(config: Config, *, backfill: bool = False) -> None:
+    from newsletter.app.dryrun import dry_run_pass
+
     done = dry_run_pass(config, backfill=backfill)
     for email in done.backfilled:
         click.echo(f"backfill: {email} would get the latest digest")

@@ -112,7 +112,6 @@ from newsletter.delivery.passtypes import (
 from newsletter.delivery.pickup import PickUp, note_strays, pick_up_digests, preview_digests
 from newsletter.delivery.plan import Planned, compute_deliveries
 from newsletter.delivery.smtp import Outgoing, Result, SendStats, SmtpSender
-from newsletter.render import Renderer
 from newsletter.render.dkim import signer_for
 from newsletter.render.links.tokens import secret_for
 from newsletter.render.pool import Job, Rendered, RenderPool, RenderWorkerError, render_job, render_workers
@@ -365,6 +364,8 @@ class SendPass:
 
     async def _render_here(self, jobs: list[Job]) -> Rendered:
         if self.renderer is None:
+            from newsletter.render import Renderer  # (a pass rendering in workers never loads it here)
+
             self.renderer = Renderer(self.config)
         out = []
         for job in jobs:

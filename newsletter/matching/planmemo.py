@@ -27,7 +27,9 @@ class KeywordMemo:
         self.index = index
         self._seen: dict[Hashable, tuple[Match, ...]] = {}
 
-    def match(self, profile: Profile, *, exclude_ids: Collection[str] = frozenset(), limit: int | None = None) -> list[Match]:
+    def match(
+        self, profile: Profile, *, exclude_ids: Collection[str] = frozenset(), limit: int | None = None
+    ) -> list[Match]:
         """``match_papers(index, profile, exclude_ids=..., limit=...)``."""
         mask = self.index.id_mask(exclude_ids) if exclude_ids else 0
         p = profile

@@ -30,14 +30,16 @@ import signal
 import struct
 import sys
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from newsletter.base.wire import crlf_lines
 from newsletter.config import Config, Subscriber
 from newsletter.digest import Paper
 from newsletter.matching import Hit, Match
-from newsletter.render import Renderer
 from newsletter.render.dkim import signer_for
+
+if TYPE_CHECKING:  # imported by the worker itself: the sending process need not load the templates' machinery
+    from newsletter.render import Renderer
 
 log = logging.getLogger(__name__)
 
@@ -268,6 +270,8 @@ def worker_main() -> int:
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but frames on the pipe
     try:
+        from newsletter.render import Renderer
+
         config = _read(stdin)
         renderer = Renderer(config)
         _write(stdout, "ready")

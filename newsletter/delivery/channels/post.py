@@ -31,10 +31,10 @@ from urllib.parse import quote
 import httpx
 
 from newsletter.config.channels import AnyChannel, DiscordChannel, MatrixChannel, WebhookChannel
+from newsletter.delivery.channels.limits import MAX_WAIT
 from newsletter.fetch.client import USER_AGENT, retry_after
 from newsletter.store import ChannelRow
 
-MAX_WAIT = 120.0
 _RETRIED = frozenset({408, 425, 429})
 
 

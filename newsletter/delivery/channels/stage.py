@@ -19,18 +19,20 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from itertools import groupby
-from typing import Any, TypeVar
-
-import httpx
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from newsletter.base.addresses import address_key
 from newsletter.config import Config, Subscriber
 from newsletter.config.channels import AnyChannel
-from newsletter.delivery.channels.compose import delivery_parts
-from newsletter.delivery.channels.post import MAX_WAIT, Posted, post
+from newsletter.delivery.channels.limits import MAX_WAIT
 from newsletter.matching import Match
-from newsletter.render import Renderer
 from newsletter.store import ChannelPart, ChannelRow, NewDelivery, Outcome
+
+if TYPE_CHECKING:  # composing (the renderer) and posting (httpx) are imported when a pass has parts
+    import httpx
+
+    from newsletter.delivery.channels.post import Posted
+    from newsletter.render import Renderer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,7 +80,11 @@ class ChannelStage:
         if found is None or not found[0].channels:
             return ()
         if self.renderer is None:
+            from newsletter.render import Renderer
+
             self.renderer = Renderer(self.config)
+        from newsletter.delivery.channels.compose import delivery_parts
+
         return delivery_parts(self.renderer, found[0], found[1], when)
 
     def attach(self, batch: Sequence[NewDelivery]) -> list[NewDelivery]:
@@ -110,6 +116,8 @@ class ChannelStage:
         rows: list[ChannelRow] = await db(lambda lg: lg.pending_channel_parts())
         if not rows:
             return self.summary
+        import httpx
+
         async with httpx.AsyncClient(timeout=httpx.Timeout(TIMEOUT), follow_redirects=False, trust_env=True) as client:
             for _, group in groupby(rows, key=lambda r: (r.delivery_id, r.channel)):
                 if stop is not None and stop.is_set():
@@ -126,6 +134,8 @@ class ChannelStage:
         counts the parts this host left for the next pass (not those other hosts hold)."""
         tried: list[tuple[int, str]] = []
         self.summary.pending = 0
+        import httpx
+
         async with httpx.AsyncClient(timeout=httpx.Timeout(TIMEOUT), follow_redirects=False, trust_env=True) as client:
             while stop is None or not stop.is_set():
                 rows: list[ChannelRow] = await db(lambda lg: lg.claim_channel_message(owner, PART_LEASE, tried))
@@ -147,6 +157,8 @@ class ChannelStage:
         """The parts of one message, in order, until one is not sent (``owner``: the
         claim held on them; an outcome it no longer holds is not written, and ends it).
         Returns how many parts it left pending."""
+        from newsletter.delivery.channels.post import Posted, post
+
         for n, row in enumerate(rows):
             channel = self._channel(row)
             if channel is None:
