@@ -135,6 +135,29 @@ def test_postgres_connection_lost_mid_pass_then_back(pg_url: str, pg_server: PgS
         assert ledger.horizons(["ana@example.org"]) == {"ana@example.org": 0}  # the next call connects again
 
 
+def test_postgres_connection_lost_and_not_back_is_still_lost_exit_1(pg_url: str, pg_server: PgServer) -> None:
+    """A broken connection that cannot be made again is the ledger lost while work was
+    under way (exit 1), not a configuration to fix (exit 2): it connected before."""
+    name = pg_url.rsplit("/", 1)[1]
+    with PostgresLedger.open(pg_url) as ledger:
+        ledger.register_subscribers(["ana@example.org"])
+        pid = ledger.conn.info.backend_pid
+        with pg_server.admin() as admin:
+            admin.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS false")
+            admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        try:
+            with pytest.raises(LedgerConnectionLost):
+                ledger.horizons(["ana@example.org"])  # the break itself
+            with pytest.raises(LedgerConnectionLost) as err:
+                ledger.horizons(["ana@example.org"])  # connecting again is refused
+            assert err.value.exit_code == 1
+            assert "lost the connection to the ledger database, and connecting again failed" in str(err.value)
+        finally:
+            with pg_server.admin() as admin:
+                admin.execute(f"ALTER DATABASE {name} WITH ALLOW_CONNECTIONS true")
+        assert ledger.horizons(["ana@example.org"]) == {"ana@example.org": 0}  # and back once it can
+
+
 # --------------------------------------------------------------------------- state: in the configuration
 
 

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import psycopg
 
+from newsletter.base.errors import LedgerConnectionLost, LedgerError
 from newsletter.store.guard import wrap_public_methods
 from newsletter.store.postgres.connection import Connection, connect, pg_error, transaction
 
@@ -41,9 +42,18 @@ class PgStore:
     def _ensure_connected(self) -> None:
         """A connection that broke (the server restarted, the network was cut) is
         replaced at the next call, never inside one: what a transaction had done
-        died with it."""
+        died with it. When it cannot be made again, the ledger is still lost (exit 1:
+        work was under way), not a configuration to fix (exit 2): it connected before."""
         if self._depth == 0 and not self._closed and (self.conn.closed or self.conn.broken):
-            self.conn = connect(self.url, self.path, password=self._password, readonly=self._readonly)
+            try:
+                self.conn = connect(self.url, self.path, password=self._password, readonly=self._readonly)
+            except LedgerConnectionLost:
+                raise
+            except LedgerError as exc:
+                raise LedgerConnectionLost(
+                    f"lost the connection to the ledger database, and connecting again failed: {exc.message}",
+                    path=self.path,
+                ) from None
 
     def close(self) -> None:
         self._closed = True
