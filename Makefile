@@ -18,9 +18,12 @@ $(STAMP): pyproject.toml
 system-deps:
 	scripts/system-deps
 
-# What CI runs: lint, format check, strict types, then the whole suite.
+# What CI runs: lint, format check, strict types, then the whole suite, in 3 processes
+# (pytest-xdist). --dist loadfile keeps a file's tests on one worker: module fixtures are
+# made once, and the network-namespace tests of a file never overlap (tests/netns.py).
+# The tests wait on servers and subprocesses more than they compute, so 3 on 2 cores.
 test: venv system-deps lint
-	$(BIN)/python -m pytest -q --durations=10
+	$(BIN)/python -m pytest -q --durations=10 -n 3 --dist loadfile
 
 lint: venv
 	$(BIN)/ruff check .
