@@ -326,6 +326,10 @@ def test_send_to_a_channel_is_a_test_post_that_records_nothing(
         ({"type": "slack", "url_env": "not a name"}, "is not an environment variable name"),
         ({"type": "matrix", "homeserver": "matrix.example.org", "room": "!a:b", "token_env": "T"}, "homeserver URL"),
         ({"type": "matrix", "homeserver": "https://m.org", "room": "lab", "token_env": "T"}, "not a Matrix room"),
+        (
+            {"type": "matrix", "homeserver": "https://m.org", "room": "!a\x1b[2J:b", "token_env": "T"},
+            "not a Matrix room",
+        ),
     ],
 )
 def test_check_names_a_bad_channel(tmp_path: Path, channel: dict[str, Any], said: str) -> None:
@@ -337,6 +341,28 @@ def test_check_names_a_bad_channel(tmp_path: Path, channel: dict[str, Any], said
 
     assert result.returncode == 2
     assert said in result.stderr, result.stderr
+
+
+def test_channels_dry_run_names_where_each_digest_would_go_and_posts_nothing(
+    tmp_path: Path, httpserver_ipv4: HTTPServer, services: dict[str, Service]
+) -> None:
+    with smtp_server() as server:
+        cfg = setup(tmp_path, server, httpserver_ipv4, "slack", "discord", send_email=False)
+
+        dry = run_cli("send", "-c", str(cfg), "--dry-run")
+
+        assert dry.returncode == 0, dry.stderr
+        lines = dry.stdout.splitlines()
+        at = lines.index("alice@example.org: 1 paper")
+        assert lines[at + 1] == "  to: slack:LAB_SLACK, discord:LAB_DISCORD"  # channels only: no "email"
+        assert [s.asked for s in services.values()] == [[], [], []] and server.received == []
+        # with the email as well, it says so first
+        (tmp_path / "both").mkdir()
+        both = write_config(tmp_path / "both", server.port, [subscriber("webhook")])
+        (tmp_path / "both" / "digests" / "today.json").write_text(json.dumps(PAPERS), encoding="utf-8")
+        again = run_cli("send", "-c", str(both), "--dry-run")
+        assert "alice@example.org: 1 paper\n  to: email, webhook:HOOK_URL\n" in again.stdout, again.stdout
+        assert [s.asked for s in services.values()] == [[], [], []] and server.received == []
 
 
 def test_check_refuses_send_email_false_without_a_channel(tmp_path: Path) -> None:

@@ -324,6 +324,9 @@ def _echo_dry_run(found: DryRun, left_out: tuple[LeftOut, ...] = ()) -> None:
             click.echo(f"{sub.email}: nothing: {found.nothing[sub.email]}")
             continue
         click.echo(f"{sub.email}: {len(matches)} paper{'s' if len(matches) != 1 else ''}")
+        if sub.channels:  # where it would go: the email (unless channels only) and each channel
+            where = (["email"] if sub.send_email else []) + [c.key for c in sub.channels]
+            click.echo(f"  to: {', '.join(where)}")
         for m in matches:
             click.echo(f"  {m.score:>3}  {m.paper.title}")
     click.echo("dry run: nothing recorded, nothing sent")

@@ -74,7 +74,7 @@ class MatrixChannel(_Env):
     @field_validator("room")
     @classmethod
     def _room(cls, value: str) -> str:
-        if not re.fullmatch(r"[!#][^\s:]+:[^\s]+", value):
+        if not re.fullmatch(r"[!#][^\s:\x00-\x1f\x7f-\x9f]+:[^\s\x00-\x1f\x7f-\x9f]+", value):  # no control bytes
             raise ValueError(f"{value!r} is not a Matrix room id or alias (such as !abc:example.org)")
         return value
 
