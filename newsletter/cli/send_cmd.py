@@ -30,6 +30,7 @@ from newsletter.digest import partial_line
 
 if TYPE_CHECKING:  # the dry run, backfill and fetching are imported when asked for (start-up)
     from newsletter.app.dryrun import DryRun
+    from newsletter.delivery.plan import Planned
 
 log = logging.getLogger("newsletter.send")
 
@@ -319,14 +320,20 @@ def _echo_dry_run(found: DryRun, left_out: tuple[LeftOut, ...] = ()) -> None:
     for left in left_out:
         click.echo(str(left))  # FILE:LINE: subscriber (ADDRESS) left out: why
     for p in found.planned:
-        sub, matches = p.subscriber, p.matches
-        if not p.wanted:
-            click.echo(f"{sub.email}: nothing: {found.nothing[sub.email]}")
-            continue
-        click.echo(f"{sub.email}: {len(matches)} paper{'s' if len(matches) != 1 else ''}")
-        if sub.channels:  # where it would go: the email (unless channels only) and each channel
-            where = (["email"] if sub.send_email else []) + [c.key for c in sub.channels]
-            click.echo(f"  to: {', '.join(where)}")
-        for m in matches:
-            click.echo(f"  {m.score:>3}  {m.paper.title}")
+        _echo_planned(p, found.nothing)
     click.echo("dry run: nothing recorded, nothing sent")
+
+
+def _echo_planned(planned: Planned, nothing: dict[str, str]) -> None:
+    """One subscriber of a dry run: its papers, and where they would go when it has
+    channels (the email unless channels only, then each channel); or why nothing."""
+    sub, matches = planned.subscriber, planned.matches
+    if not planned.wanted:
+        click.echo(f"{sub.email}: nothing: {nothing[sub.email]}")
+        return
+    click.echo(f"{sub.email}: {plural(len(matches), 'paper')}")
+    if sub.channels:
+        where = (["email"] if sub.send_email else []) + [c.key for c in sub.channels]
+        click.echo(f"  to: {', '.join(where)}")
+    for m in matches:
+        click.echo(f"  {m.score:>3}  {m.paper.title}")
