@@ -84,6 +84,7 @@ class Handler:
     held: int = 0  # DATA commands waiting at the gate (Faults.gate) now
     pipelined: int = 0  # reads that brought MAIL FROM, RCPT TO and DATA together (a pipelined envelope)
     mails: int = 0  # MAIL FROM commands
+    after_stray_354: int = 0  # bytes the client wrote after a 354 it got with no accepted recipient
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.faults.seed)
@@ -160,11 +161,15 @@ class FaultySmtp(SMTP):
     envelope at once (``Handler.pipelined``: 0 unless the client pipelines, since
     step by step RCPT TO is not written before MAIL FROM's reply is read)."""
 
+    stray = False  # a 354 went out with no accepted recipient (Faults.data_after_refusal)
+
     def data_received(self, data: bytes) -> None:
-        if b"MAIL FROM:" in data and b"\r\nRCPT TO:" in data and b"\r\nDATA\r\n" in data:
-            handler: Handler = self.event_handler
-            with handler.lock:
+        handler: Handler = self.event_handler
+        with handler.lock:
+            if b"MAIL FROM:" in data and b"\r\nRCPT TO:" in data and b"\r\nDATA\r\n" in data:
                 handler.pipelined += 1
+            if self.stray:
+                handler.after_stray_354 += len(data)
         super().data_received(data)
 
     async def smtp_DATA(self, arg: str) -> None:
@@ -179,6 +184,7 @@ class FaultySmtp(SMTP):
                 return
             if faults.data_after_refusal and not envelope.rcpt_tos:
                 envelope.rcpt_tos.append(NOBODY)
+                self.stray = True
         await super().smtp_DATA(arg)
 
 

@@ -95,6 +95,18 @@ class PipeliningSMTP(aiosmtplib.SMTP):
             self.protocol.__class__ = PipeliningProtocol
         return reply
 
+    async def greet(self) -> None:
+        """EHLO (HELO if EHLO is refused) unless said in this session: what ``mail()``
+        does first, said before the first envelope so that it can be pipelined too."""
+        if not self.is_ehlo_or_helo_needed:
+            return
+        try:
+            await self.ehlo()
+        except aiosmtplib.SMTPHeloError:
+            if not self.is_connected:
+                raise
+            await self.helo()
+
 
 def batch_protocol(client: aiosmtplib.SMTP) -> PipeliningProtocol | None:
     """The protocol to pipeline a message's envelope on: the server advertised

@@ -242,6 +242,8 @@ class Session:
         self.stage = "MAIL FROM"
         unrecorded: BaseException | None = None
         try:
+            if isinstance(client, PipeliningSMTP):
+                await client.greet()
             protocol, batch, wire = pipelined_parts(client, item)
             if protocol is not None and batch is not None and wire is not None:
                 unrecorded = await self._pipelined(client, protocol, batch, wire, item)
@@ -436,8 +438,7 @@ def pipelined_parts(
     client: aiosmtplib.SMTP, item: Outgoing
 ) -> tuple[PipeliningProtocol | None, bytes | None, bytes | None]:
     """What a pipelined transaction of ``item`` needs: the protocol (the server offers
-    PIPELINING; known after the session's first EHLO, which a session without AUTH
-    says with its first message), the envelope's commands (both addresses plain) and
+    PIPELINING), the envelope's commands (both addresses plain) and
     the body's bytes; a None among them: step by step."""
     protocol = batch_protocol(client)
     if protocol is None:
