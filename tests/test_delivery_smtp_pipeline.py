@@ -205,3 +205,39 @@ def test_pipeline_only_when_offered_and_every_envelope_in_one_read() -> None:
             assert stats.sent == 40
             assert sorted(server.by_recipient()) == sorted(f"user{i}@example.org" for i in range(40))
             assert server.handler.pipelined == (40 if offered else 0)
+
+
+def test_pipeline_results_match_step_by_step_per_message() -> None:
+    """The sender alone, a 421 to MAIL FROM for one message's sender (the session
+    ends, the message is retried until it is left pending), a 550, a 452 and a
+    dropped connection: the same result for every message with and without
+    PIPELINING."""
+    items = outgoing(12)
+    items[4] = dataclasses.replace(items[4], sender="bulk@example.org")
+    faults = Faults(
+        mail_replies={"bulk@example.org": "421 4.3.2 Service shutting down"},
+        reject=frozenset({"user6@example.org"}),
+        rcpt_replies={"user8@example.org": "452 4.2.2 Mailbox full"},
+        drop=0.1,
+        seed=7,
+    )
+    seen: dict[bool, list[tuple[Any, ...]]] = {}
+    for offered in (False, True):
+        with smtp_server(dataclasses.replace(faults, pipelining=offered)) as server:
+            results: list[Result] = []
+
+            async def record(result: Result) -> None:
+                results.append(result)
+
+            sender = SmtpSender(
+                Smtp(host=server.host, port=server.port, connections=1, retries=2), on_result=record, backoff=0.01
+            )
+            asyncio.run(sender.send_all(iterate(items)))
+            seen[offered] = sorted((r.item.key, r.status, r.attempts, r.error, r.bounce) for r in results)
+            assert server.handler.mails > len(items) and server.handler.dropped > 0  # retries included
+            assert server.handler.pipelined == (server.handler.mails if offered else 0)
+    assert seen[True] == seen[False]
+    by_key = {row[0]: row for row in seen[True]}
+    assert by_key[4][1:4] == ("pending", 3, "421 4.3.2 Service shutting down (MAIL FROM)")
+    assert by_key[6][1] == "failed" and by_key[6][4] == "hard"
+    assert by_key[8][1:4] == ("pending", 3, "452 4.2.2 Mailbox full (RCPT TO)")
