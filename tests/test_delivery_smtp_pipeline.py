@@ -16,7 +16,7 @@ import pytest
 
 from newsletter.config import Smtp, load_config
 from newsletter.delivery.service import PassOptions, run_send
-from newsletter.delivery.smtp import Result, SmtpSender, iterate
+from newsletter.delivery.smtp import Outgoing, Result, SendStats, SmtpSender, iterate
 from newsletter.store import SqliteLedger
 from tests.conftest import settled_copy
 from tests.smtpd import NOBODY, Faults, smtp_server, write_config
@@ -151,7 +151,7 @@ def test_pipeline_354_after_refused_recipient_sends_no_body() -> None:
         rcpt_replies={"user3@example.org": "451 4.2.1 Mailbox busy"},
     )
     with smtp_server(faults) as server:
-        stats, results = send_with(Smtp(host=server.host, port=server.port, connections=1, retries=1), 5)
+        stats, results = send_with(Smtp(host=server.host, port=server.port, connections=1, retries=1), outgoing(5))
         by_recipient = {r.item.recipient: r for r in results}
         assert [m.rcpt_tos for m in server.received] == [[f"user{i}@example.org"] for i in (0, 2, 4)]
         assert NOBODY not in server.by_recipient()  # no body after the stray 354
@@ -165,14 +165,14 @@ def test_pipeline_354_after_refused_recipient_sends_no_body() -> None:
         assert server.handler.sessions > 1  # the session went down after each stray 354
 
 
-def send_with(settings: Smtp, n: int, **kwargs: Any) -> tuple[Any, list[Result]]:
+def send_with(settings: Smtp, items: list[Outgoing]) -> tuple[SendStats, list[Result]]:
     results: list[Result] = []
 
     async def record(result: Result) -> None:
         results.append(result)
 
-    sender = SmtpSender(settings, on_result=record, backoff=0.01, **kwargs)
-    stats = asyncio.run(sender.send_all(iterate(outgoing(n))))
+    sender = SmtpSender(settings, on_result=record, backoff=0.01)
+    stats = asyncio.run(sender.send_all(iterate(items)))
     return stats, results
 
 
@@ -201,7 +201,7 @@ def test_pipeline_only_when_offered_and_every_envelope_in_one_read() -> None:
     alike."""
     for offered in (True, False):
         with smtp_server(Faults(pipelining=offered)) as server:
-            stats, _ = send_with(Smtp(host=server.host, port=server.port, connections=3), 40)
+            stats, _ = send_with(Smtp(host=server.host, port=server.port, connections=3), outgoing(40))
             assert stats.sent == 40
             assert sorted(server.by_recipient()) == sorted(f"user{i}@example.org" for i in range(40))
             assert server.handler.pipelined == (40 if offered else 0)
@@ -224,15 +224,7 @@ def test_pipeline_results_match_step_by_step_per_message() -> None:
     seen: dict[bool, list[tuple[Any, ...]]] = {}
     for offered in (False, True):
         with smtp_server(dataclasses.replace(faults, pipelining=offered)) as server:
-            results: list[Result] = []
-
-            async def record(result: Result) -> None:
-                results.append(result)
-
-            sender = SmtpSender(
-                Smtp(host=server.host, port=server.port, connections=1, retries=2), on_result=record, backoff=0.01
-            )
-            asyncio.run(sender.send_all(iterate(items)))
+            _, results = send_with(Smtp(host=server.host, port=server.port, connections=1, retries=2), items)
             seen[offered] = sorted((r.item.key, r.status, r.attempts, r.error, r.bounce) for r in results)
             assert server.handler.mails > len(items) and server.handler.dropped > 0  # retries included
             assert server.handler.pipelined == (server.handler.mails if offered else 0)
