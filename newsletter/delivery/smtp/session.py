@@ -325,8 +325,8 @@ class Session:
         refused one raises step by step (``self.stage`` names it), the others read
         to keep the session in step. A 421 ends the session, and so does a 354 after a
         refusal (RFC 2920 wants a 503 or 554 there: the server would take whatever
-        comes next as a body). A drop or timeout before any refusal is raised as step
-        by step; after one, the refusal decides."""
+        comes next as a body). A drop, timeout or unreadable reply ends the session; before
+        any refusal it is raised as step by step, after one the refusal decides."""
         refused: aiosmtplib.SMTPResponseException | None = None
         timeout = self.owner.settings.timeout
         for stage in ("MAIL FROM", "RCPT TO", "DATA"):
@@ -334,10 +334,10 @@ class Session:
                 self.stage = stage
             try:
                 reply = await protocol.batch_reply(timeout)
-            except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
+            except aiosmtplib.SMTPException:  # a drop, a timeout, a reply that does not parse
+                self.drop()  # the batch cannot be read on: nothing more is said on this connection
                 if refused is None:
                     raise
-                self.drop()
                 return refused
             if refused is None:
                 refused = refusal(stage, reply, item)
