@@ -63,6 +63,7 @@ class Faults:
     pipelining: bool = False  # EHLO advertises PIPELINING (RFC 2920)
     mail_replies: dict[str, str] = field(default_factory=dict)  # sender -> the reply to its MAIL FROM
     data_start_replies: dict[str, str] = field(default_factory=dict)  # recipient -> the reply to the DATA command
+    rcpt_delay: dict[str, float] = field(default_factory=dict)  # recipient -> seconds before its RCPT reply
     data_after_refusal: bool = False  # 354 to DATA with no accepted recipient (RFC 2920 wants 503/554)
 
 
@@ -111,6 +112,8 @@ class Handler:
         return "250 OK"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]) -> str:
+        if address in self.faults.rcpt_delay:
+            await asyncio.sleep(self.faults.rcpt_delay[address])
         if address in self.faults.rcpt_replies:
             return self.faults.rcpt_replies[address]
         if address in self.faults.reject:

@@ -209,22 +209,24 @@ def test_pipeline_only_when_offered_and_every_envelope_in_one_read() -> None:
 
 def test_pipeline_results_match_step_by_step_per_message() -> None:
     """The sender alone, a 421 to MAIL FROM for one message's sender (the session
-    ends, the message is retried until it is left pending), a 550, a 452 and a
-    dropped connection: the same result for every message with and without
-    PIPELINING."""
+    ends, the message is retried until it is left pending), a 550, a 452, a reply
+    that is no SMTP reply, a reply that comes too late and dropped connections: the
+    same result for every message with and without PIPELINING."""
     items = outgoing(12)
     items[4] = dataclasses.replace(items[4], sender="bulk@example.org")
     faults = Faults(
         mail_replies={"bulk@example.org": "421 4.3.2 Service shutting down"},
         reject=frozenset({"user6@example.org"}),
-        rcpt_replies={"user8@example.org": "452 4.2.2 Mailbox full"},
+        rcpt_replies={"user8@example.org": "452 4.2.2 Mailbox full", "user10@example.org": "this is no reply"},
+        rcpt_delay={"user2@example.org": 1.0},  # beyond the client's timeout
         drop=0.1,
         seed=7,
     )
     seen: dict[bool, list[tuple[Any, ...]]] = {}
     for offered in (False, True):
         with smtp_server(dataclasses.replace(faults, pipelining=offered)) as server:
-            _, results = send_with(Smtp(host=server.host, port=server.port, connections=1, retries=2), items)
+            settings = Smtp(host=server.host, port=server.port, connections=1, retries=2, timeout=0.4)
+            _, results = send_with(settings, items)
             seen[offered] = sorted((r.item.key, r.status, r.attempts, r.error, r.bounce) for r in results)
             assert server.handler.mails > len(items) and server.handler.dropped > 0  # retries included
             assert server.handler.pipelined == (server.handler.mails if offered else 0)
@@ -233,3 +235,6 @@ def test_pipeline_results_match_step_by_step_per_message() -> None:
     assert by_key[4][1:4] == ("pending", 3, "421 4.3.2 Service shutting down (MAIL FROM)")
     assert by_key[6][1] == "failed" and by_key[6][4] == "hard"
     assert by_key[8][1:4] == ("pending", 3, "452 4.2.2 Mailbox full (RCPT TO)")
+    assert by_key[2][1:3] == ("pending", 3) and "timeout at RCPT TO" in (by_key[2][3] or "")
+    assert by_key[10][1:4] == ("pending", 3, "-1 Malformed SMTP response line: this is no reply (RCPT TO)")
+    assert sum(row[1] == "sent" for row in seen[True]) == 7  # 12, four pending, one failed
