@@ -273,6 +273,8 @@ def run() -> None:
         return
     print(f"  load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (the machine is shared: ratios are")
     print("  measured side by side, send and the bare loop alternately, twice)")
+    print("  send pipelines MAIL, RCPT and DATA (RFC 2920) where the server offers it, as smtp-sink does;")
+    print("  the bare loop is aiosmtplib's sendmail, step by step: SPEC 9's yardstick, kept as it is")
     port = _free_port()
     sink = start_sink(port)
     runs: list[_SendRun] = []

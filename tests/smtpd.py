@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 def free_port() -> int:
@@ -60,6 +60,15 @@ class Faults:
     rate_limit: tuple[int, ...] = ()  # DATA commands (1-based) answered 451 4.7.1 "Too many messages"
     gate: threading.Event | None = None  # set: DATA commands after the first `gate_after` wait for it
     gate_after: int = 0
+    pipelining: bool = False  # EHLO advertises PIPELINING (RFC 2920)
+    mail_replies: dict[str, str] = field(default_factory=dict)  # sender -> the reply to its MAIL FROM
+    data_start_replies: dict[str, str] = field(default_factory=dict)  # recipient -> the reply to the DATA command
+    rcpt_delay: dict[str, float] = field(default_factory=dict)  # recipient -> seconds before its RCPT reply
+    data_after_refusal: bool = False  # 354 to DATA with no accepted recipient (RFC 2920 wants 503/554)
+
+
+# Where a body is filed that the server took after a 354 it should not have given (Faults.data_after_refusal)
+NOBODY = "nobody@refused.invalid"
 
 
 @dataclass
@@ -74,6 +83,9 @@ class Handler:
     mail_times: list[float] = field(default_factory=list)  # time.monotonic() of every MAIL FROM
     rate_limited_at: list[float] = field(default_factory=list)  # when a rate-limit reply went out
     held: int = 0  # DATA commands waiting at the gate (Faults.gate) now
+    pipelined: int = 0  # reads that brought MAIL FROM, RCPT TO and DATA together (a pipelined envelope)
+    mails: int = 0  # MAIL FROM commands
+    after_stray_354: int = 0  # bytes the client wrote after a 354 it got with no accepted recipient
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.faults.seed)
@@ -85,16 +97,23 @@ class Handler:
         with self.lock:
             self.sessions += 1
             session.number = self.sessions
+        if self.faults.pipelining:
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
         return responses
 
     async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]) -> str:
         with self.lock:
             self.mail_times.append(time.monotonic())
+            self.mails += 1
+        if address in self.faults.mail_replies:
+            return self.faults.mail_replies[address]
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]) -> str:
+        if address in self.faults.rcpt_delay:
+            await asyncio.sleep(self.faults.rcpt_delay[address])
         if address in self.faults.rcpt_replies:
             return self.faults.rcpt_replies[address]
         if address in self.faults.reject:
@@ -138,6 +157,45 @@ class Handler:
         return "250 2.0.0 OK: queued"
 
 
+class FaultySmtp(SMTP):
+    """aiosmtpd's SMTP with the faults it has no hook for: a reply to the DATA command
+    itself (``Faults.data_start_replies``), a 354 with no accepted recipient
+    (``Faults.data_after_refusal``); and it counts the reads that bring a whole
+    envelope at once (``Handler.pipelined``: 0 unless the client pipelines, since
+    step by step RCPT TO is not written before MAIL FROM's reply is read)."""
+
+    stray = False  # a 354 went out with no accepted recipient (Faults.data_after_refusal)
+
+    def data_received(self, data: bytes) -> None:
+        handler: Handler = self.event_handler
+        with handler.lock:
+            if b"MAIL FROM:" in data and b"\r\nRCPT TO:" in data and b"\r\nDATA\r\n" in data:
+                handler.pipelined += 1
+            if self.stray:
+                handler.after_stray_354 += len(data)
+        super().data_received(data)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        faults: Faults = self.event_handler.faults
+        envelope = self.envelope
+        if envelope is not None and envelope.mail_from is not None:
+            refused = next(
+                (faults.data_start_replies[r] for r in envelope.rcpt_tos if r in faults.data_start_replies), None
+            )
+            if refused is not None:
+                await self.push(refused)
+                return
+            if faults.data_after_refusal and not envelope.rcpt_tos:
+                envelope.rcpt_tos.append(NOBODY)
+                self.stray = True
+        await super().smtp_DATA(arg)
+
+
+class FaultyController(Controller):
+    def factory(self) -> SMTP:
+        return FaultySmtp(self.handler, **self.SMTP_kwargs)
+
+
 class SmtpServer:
     """aiosmtpd in its own thread. ``received`` lists the accepted messages."""
 
@@ -147,7 +205,7 @@ class SmtpServer:
         self.handler = Handler(faults or Faults())
         self.host = host
         self.port = port or free_port()
-        self.controller = Controller(self.handler, hostname=self.host, port=self.port, **smtp_kwargs)
+        self.controller = FaultyController(self.handler, hostname=self.host, port=self.port, **smtp_kwargs)
 
     @property
     def received(self) -> list[Received]:

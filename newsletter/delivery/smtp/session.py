@@ -12,6 +12,8 @@ import ssl
 from typing import Protocol
 
 import aiosmtplib
+from aiosmtplib.protocol import PERIOD_REGEX, SMTPProtocol, normalize_message_line_endings
+from aiosmtplib.response import SMTPResponse
 
 from newsletter.base.wire import crlf_lines
 from newsletter.config import Smtp
@@ -26,6 +28,7 @@ from newsletter.delivery.smtp.classify import (
     ssl_cause,
     tls_hint,
 )
+from newsletter.delivery.smtp.pipeline import PipeliningProtocol, PipeliningSMTP, batch_protocol, envelope_batch
 from newsletter.delivery.smtp.records import Outgoing
 
 log = logging.getLogger("newsletter.delivery.smtp")  # one logger for the whole sender (as before)
@@ -122,6 +125,7 @@ class Session:
         self.client: aiosmtplib.SMTP | None = None
         self.messages = 0
         self.unsettled: asyncio.Future[None] | None = None  # the previous message's on_result, running
+        self.stage = "MAIL FROM"  # of the transaction under way: what a refusal, drop or timeout is reported at
 
     async def settle(self) -> BaseException | None:
         """Wait for the previous message's ``on_result`` (its commit ran while this
@@ -151,7 +155,7 @@ class Session:
             return self.client
         self.client = None
         s = self.owner.settings
-        client = aiosmtplib.SMTP(
+        client = PipeliningSMTP(
             hostname=s.host,
             port=s.effective_port,
             timeout=s.timeout,
@@ -231,19 +235,20 @@ class Session:
             self.client = None
 
     async def transaction(self, item: Outgoing) -> None:
+        """One message: its envelope pipelined when the server offers it (see
+        :mod:`.pipeline`), else MAIL, RCPT and DATA one after the other; each
+        refusal, drop or timeout as the stage it happened at says."""
         client = await self.ensure()
-        stage = "MAIL FROM"
+        self.stage = "MAIL FROM"
         unrecorded: BaseException | None = None
         try:
-            await envelope(client, b"MAIL", item.sender)
-            stage = "RCPT TO"
-            await envelope(client, b"RCPT", item.recipient)
-            # the server accepts a message only at the end of DATA: the previous outcome is
-            # recorded by then (at most one accepted, unrecorded message per session)
-            unrecorded = await self.settle()
-            if unrecorded is None:
-                stage = "DATA"
-                await send_data(client, item.message, crlf=item.crlf)
+            if isinstance(client, PipeliningSMTP):
+                await client.greet()
+            protocol, batch, wire = pipelined_parts(client, item)
+            if protocol is not None and batch is not None and wire is not None:
+                unrecorded = await self._pipelined(client, protocol, batch, wire, item)
+            else:
+                unrecorded = await self._stepwise(client, item)
         except aiosmtplib.SMTPResponseException as exc:
             reply = reply_text(exc)
             if exc.code == 421:
@@ -251,19 +256,19 @@ class Session:
             else:
                 await self._reset()
             if exc.code >= 500:
-                if stage == "MAIL FROM":
+                if self.stage == "MAIL FROM":
                     raise Fatal(f"the server refused the sender {item.sender}: {reply}") from None
                 bounce = "hard" if is_hard_bounce(exc.code, exc.message) else None
-                raise Permanent(f"{reply} ({stage})", bounce=bounce) from None
-            raise Temporary(f"{reply} ({stage})", rate_limited=is_rate_limit(exc.code, exc.message)) from None
+                raise Permanent(f"{reply} ({self.stage})", bounce=bounce) from None
+            raise Temporary(f"{reply} ({self.stage})", rate_limited=is_rate_limit(exc.code, exc.message)) from None
         except aiosmtplib.SMTPTimeoutError as exc:
             self.drop()
-            if stage == "DATA":
+            if self.stage == "DATA":
                 raise LostReply(f"timed out waiting for the reply to DATA ({exc})") from None
-            raise Temporary(f"timeout at {stage}: {exc}") from None
+            raise Temporary(f"timeout at {self.stage}: {exc}") from None
         except (aiosmtplib.SMTPServerDisconnected, OSError) as exc:
             self.drop()
-            raise Temporary(f"connection lost at {stage}: {exc}") from None
+            raise Temporary(f"connection lost at {self.stage}: {exc}") from None
         except ValueError as exc:  # an address aiosmtplib refuses to put in an envelope
             await self._reset()
             raise Permanent(f"bad address: {exc}") from None
@@ -272,9 +277,80 @@ class Session:
             raise unrecorded
         self.messages += 1
 
+    async def _stepwise(self, client: aiosmtplib.SMTP, item: Outgoing) -> BaseException | None:
+        """MAIL, RCPT, then (the previous outcome recorded) DATA; what recording the
+        previous outcome raised, if it did (then no DATA)."""
+        await envelope(client, b"MAIL", item.sender)
+        self.stage = "RCPT TO"
+        await envelope(client, b"RCPT", item.recipient)
+        # the server accepts a message only at the end of DATA: the previous outcome is
+        # recorded by then (at most one accepted, unrecorded message per session)
+        unrecorded = await self.settle()
+        if unrecorded is None:
+            self.stage = "DATA"
+            await send_data(client, item.message, crlf=item.crlf)
+        return unrecorded
+
+    async def _pipelined(
+        self, client: aiosmtplib.SMTP, protocol: PipeliningProtocol, batch: bytes, wire: bytes, item: Outgoing
+    ) -> BaseException | None:
+        """MAIL, RCPT and DATA in one write; the previous outcome recorded while their
+        replies come back (the server accepts a message only at the end of its body,
+        which goes after); then the body. The first refused reply decides, as step by
+        step: the same exception at the same stage. What recording the previous
+        outcome raised, if it did: then no body and the connection is dropped (never a
+        "." for a message whose predecessor is unrecorded), whatever the replies."""
+        protocol.send_batch(batch, 3)
+        unrecorded = await self.settle()
+        try:
+            refused = await self._batch_replies(protocol, item)
+        except (aiosmtplib.SMTPException, OSError):
+            if unrecorded is None:
+                raise
+            refused = None
+        if unrecorded is not None:
+            self.drop()  # a 354 may be waiting for the body: it must not come
+            return unrecorded
+        if refused is not None:
+            raise refused
+        self.stage = "DATA"
+        await send_wire(client, protocol, wire)
+        return None
+
+    async def _batch_replies(
+        self, protocol: PipeliningProtocol, item: Outgoing
+    ) -> aiosmtplib.SMTPResponseException | None:
+        """Read the three replies of a pipelined envelope: None when MAIL, RCPT and
+        DATA were accepted (a 354 waits for the body); else the exception the first
+        refused one raises step by step (``self.stage`` names it), the others read
+        to keep the session in step. A 421 ends the session, and so does a 354 after a
+        refusal (RFC 2920 wants a 503 or 554 there: the server would take whatever
+        comes next as a body). A drop, timeout or unreadable reply ends the session; before
+        any refusal it is raised as step by step, after one the refusal decides."""
+        refused: aiosmtplib.SMTPResponseException | None = None
+        timeout = self.owner.settings.timeout
+        for stage in ("MAIL FROM", "RCPT TO", "DATA"):
+            if refused is None:
+                self.stage = stage
+            try:
+                reply = await protocol.batch_reply(timeout)
+            except aiosmtplib.SMTPException:  # a drop, a timeout, a reply that does not parse
+                self.drop()  # the batch cannot be read on: nothing more is said on this connection
+                if refused is None:
+                    raise
+                return refused
+            if refused is None:
+                refused = refusal(stage, reply, item)
+            if reply.code == 421 or (refused is not None and reply.code == 354):
+                self.drop()
+                break
+        return refused
+
     async def close(self) -> None:
         client, self.client = self.client, None
-        if client is not None and client.is_connected:
+        if client is not None and isinstance(client.protocol, PipeliningProtocol) and client.protocol.outstanding:
+            client.close()  # cancelled in the middle of a pipelined envelope: no QUIT reply to wait for
+        elif client is not None and client.is_connected:
             try:
                 await asyncio.wait_for(client.quit(), timeout=min(5.0, self.owner.settings.timeout))
             except (aiosmtplib.SMTPException, OSError, TimeoutError):
@@ -343,6 +419,11 @@ async def send_data(client: aiosmtplib.SMTP, message: bytes, *, crlf: bool = Fal
     start = await client.execute_command(b"DATA")
     if start.code != 354:
         raise aiosmtplib.SMTPDataError(start.code, start.message)
+    await send_wire(client, protocol, wire)
+
+
+async def send_wire(client: aiosmtplib.SMTP, protocol: SMTPProtocol, wire: bytes) -> None:
+    """The message bytes after a 354 (:func:`wire_data`), and the 250 for them."""
     try:
         protocol.write(wire)
         reply = await protocol.read_response(timeout=client.timeout)
@@ -351,3 +432,35 @@ async def send_data(client: aiosmtplib.SMTP, message: bytes, *, crlf: bool = Fal
         raise
     if reply.code != 250:
         raise aiosmtplib.SMTPDataError(reply.code, reply.message)
+
+
+def pipelined_parts(
+    client: aiosmtplib.SMTP, item: Outgoing
+) -> tuple[PipeliningProtocol | None, bytes | None, bytes | None]:
+    """What a pipelined transaction of ``item`` needs: the protocol (the server offers
+    PIPELINING), the envelope's commands (both addresses plain) and
+    the body's bytes; a None among them: step by step."""
+    protocol = batch_protocol(client)
+    if protocol is None:
+        return None, None, None
+    sender, recipient = envelope_address(item.sender), envelope_address(item.recipient)
+    if sender is None or recipient is None:
+        return protocol, None, None
+    wire = wire_data(item.message, crlf=item.crlf)
+    if wire is None:  # a lone CR or LF: what aiosmtplib's data() would send
+        wire = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(item.message)) + b".\r\n"
+    return protocol, envelope_batch(sender, recipient), wire
+
+
+def refusal(stage: str, reply: SMTPResponse, item: Outgoing) -> aiosmtplib.SMTPResponseException | None:
+    """What aiosmtplib raises step by step for ``reply`` to the command of ``stage`` (a
+    pipelined envelope); None when the command was accepted."""
+    if stage == "MAIL FROM":
+        return None if reply.code == 250 else aiosmtplib.SMTPSenderRefused(reply.code, reply.message, item.sender)
+    if stage == "RCPT TO":
+        return (
+            None
+            if reply.code in (250, 251)
+            else aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, item.recipient)
+        )
+    return None if reply.code == 354 else aiosmtplib.SMTPDataError(reply.code, reply.message)
