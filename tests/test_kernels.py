@@ -177,3 +177,23 @@ def test_kernels_learned_model_is_the_same_in_both() -> None:
     expected = _run(papers, likes, options, use_plain=False)
     assert len(expected) == 6
     assert _run(papers, likes, options, use_plain=True) == expected
+
+
+def test_kernels_same_ids_with_new_texts_are_matched_on_the_new_texts() -> None:
+    """A model is cached per run; papers with the same ids but other texts (a digest read
+    again after a correction, in a long-running daemon) are matched on what they say now."""
+    likes = Likes(like=("p0",), dislike=(), threshold=None, top=1, library=(), library_weights=())
+    options: dict[str, Any] = {"require": [], "exclude": [], "keywords": [], "limit": 1}
+    first = [
+        Paper("protein folding structure", "protein folding", "p0", "digest"),
+        Paper("protein folding contact structure", "protein folding", "p1", "digest"),
+        Paper("market price policy", "market price", "p2", "digest"),
+    ]
+    corrected = [
+        first[0],
+        Paper(first[2].title, first[2].abstract, "p1", "digest"),
+        Paper(first[1].title, first[1].abstract, "p2", "digest"),
+    ]
+    for use_plain in (False, True):
+        assert [m[0] for m in _run(first, likes, options, use_plain=use_plain)] == ["p1"]
+        assert [m[0] for m in _run(corrected, likes, options, use_plain=use_plain)] == ["p2"]

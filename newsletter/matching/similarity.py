@@ -285,17 +285,19 @@ class Against:
         return found
 
 
-_MODELS: dict[tuple[str, bool, tuple[str, ...]], SimilarityModel] = {}
+_MODELS: dict[tuple[str, bool, tuple[tuple[str, str, str], ...]], SimilarityModel] = {}
 _MODELS_LOCK = threading.Lock()
 
 
 def fit(
     papers: Sequence[Paper], mode: Mode = "lexical", vectors: Mapping[str, bytes] | None = None, *, plain: bool = False
 ) -> SimilarityModel:
-    """The model of ``papers`` in ``mode`` (cached by mode and paper ids: a run fits once).
+    """The model of ``papers`` in ``mode`` (cached by mode and the papers' ids and texts: a
+    run fits once; the same ids with another text, such as a digest read again after a
+    correction in a long-running daemon, are a new model, never a stale one).
     ``vectors``: stored embeddings by text key (semantic; the others are embedded now).
     ``plain``: the plain-Python arithmetic even where numpy is installed (lexical only)."""
-    key = (mode, plain, tuple(p.id for p in papers))
+    key = (mode, plain, tuple((p.id, p.title, p.abstract) for p in papers))
     with _MODELS_LOCK:
         found = _MODELS.get(key)
     if found is not None:
