@@ -244,9 +244,9 @@ class Session:
         try:
             if isinstance(client, PipeliningSMTP):
                 await client.greet()
-            protocol, batch, wire = pipelined_parts(client, item)
-            if protocol is not None and batch is not None and wire is not None:
-                unrecorded = await self._pipelined(client, protocol, batch, wire, item)
+            parts = pipelined_parts(client, item)
+            if parts is not None:
+                unrecorded = await self._pipelined(client, *parts, item)
             else:
                 unrecorded = await self._stepwise(client, item)
         except aiosmtplib.SMTPResponseException as exc:
@@ -434,18 +434,16 @@ async def send_wire(client: aiosmtplib.SMTP, protocol: SMTPProtocol, wire: bytes
         raise aiosmtplib.SMTPDataError(reply.code, reply.message)
 
 
-def pipelined_parts(
-    client: aiosmtplib.SMTP, item: Outgoing
-) -> tuple[PipeliningProtocol | None, bytes | None, bytes | None]:
+def pipelined_parts(client: aiosmtplib.SMTP, item: Outgoing) -> tuple[PipeliningProtocol, bytes, bytes] | None:
     """What a pipelined transaction of ``item`` needs: the protocol (the server offers
-    PIPELINING), the envelope's commands (both addresses plain) and
-    the body's bytes; a None among them: step by step."""
+    PIPELINING), the envelope's commands (both addresses plain) and the body's bytes
+    (dot-stuffed, line breaks made CRLF); None for any other: step by step."""
     protocol = batch_protocol(client)
     if protocol is None:
-        return None, None, None
+        return None
     sender, recipient = envelope_address(item.sender), envelope_address(item.recipient)
     if sender is None or recipient is None:
-        return protocol, None, None
+        return None
     wire = wire_data(item.message, crlf=item.crlf)
     if wire is None:  # a lone CR or LF: what aiosmtplib's data() would send
         wire = PERIOD_REGEX.sub(b"..", normalize_message_line_endings(item.message)) + b".\r\n"
