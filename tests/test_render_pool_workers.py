@@ -17,48 +17,7 @@ from newsletter.delivery.service import POOL_MIN
 from newsletter.store import SqliteLedger
 from tests.conftest import wait_for
 from tests.smtpd import Faults, smtp_server, write_config
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def workers_of(pid: int) -> list[int]:
-    """The render worker processes whose parent is ``pid``."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == pid and b"newsletter.render.pool" in cmdline:
-            out.append(int(entry.name))
-    return out
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def start_send(cfg: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "newsletter", "send", "-c", str(cfg)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def readers(n: int) -> list[dict[str, object]]:
-    return [{"email": f"user{i:04d}@example.org", "keywords": ["model*"], "max_papers": 3} for i in range(n)]
+from tests.workerhelp import ROOT, alive, readers, start_send, workers_of
 
 
 def test_render_worker_killed_mid_pass_pass_goes_on_everyone_served_exit_0(

@@ -27,6 +27,7 @@ from newsletter.daemon.lock import LedgerLock
 from newsletter.delivery.service import BATCH, PassOptions, SendSummary, run_send
 from newsletter.delivery.smtp import Result
 from newsletter.digest import partial_line
+from newsletter.render.spawn import EarlyWorkers, early_workers
 
 if TYPE_CHECKING:  # the dry run, backfill and fetching are imported when asked for (start-up)
     from newsletter.app.dryrun import DryRun
@@ -173,16 +174,19 @@ def send_command(
     """
     setup_logging(log_level)
     _check_options(dry_run=dry_run, fetch_first=fetch_first, to=to, test_subscriber=test_subscriber, backfill=backfill)
-    # a bad subscriber is left out (one line each), everybody else is served; exit 1 (SPEC 6c)
-    config = load_config_leaving_out(config_path, level=None if dry_run else "error" if to is None else "warning")
-    if to is not None:
-        _test_send(config, to, test_subscriber)
-    elif dry_run:
-        _dry_run(config, backfill=backfill)
-        if config.left_out:
-            raise SystemExit(1)  # the pass itself would exit 1
-    else:
-        _pass(config, fetch_first=fetch_first, backfill=backfill, verbose=verbose or sys.stdout.isatty())
+    # a big pass's render workers start now and load while the configuration is read
+    with early_workers(config_path, wanted=to is None and not dry_run) as early:
+        # a bad subscriber is left out (one line each), everybody else is served; exit 1 (SPEC 6c)
+        config = load_config_leaving_out(config_path, level=None if dry_run else "error" if to is None else "warning")
+        if to is not None:
+            _test_send(config, to, test_subscriber)
+        elif dry_run:
+            _dry_run(config, backfill=backfill)
+            if config.left_out:
+                raise SystemExit(1)  # the pass itself would exit 1
+        else:
+            verbose = verbose or sys.stdout.isatty()
+            _pass(config, fetch_first=fetch_first, backfill=backfill, verbose=verbose, early=early)
 
 
 def _check_options(
@@ -197,7 +201,7 @@ def _check_options(
         raise click.UsageError("--fetch writes digest files; it does not go with --dry-run")
 
 
-def _pass(config: Config, *, fetch_first: bool, backfill: bool, verbose: bool) -> None:
+def _pass(config: Config, *, fetch_first: bool, backfill: bool, verbose: bool, early: EarlyWorkers) -> None:
     """The pass itself, under the ledger lock: fetch, backfill, deliver, archive; then
     what needs saying (everything with ``verbose``)."""
     if fetch_first:
@@ -219,7 +223,7 @@ def _pass(config: Config, *, fetch_first: bool, backfill: bool, verbose: bool) -
             for email in backfill_new(config):
                 click.echo(f"backfill: {email} gets the latest digest")
         progress = BarProgress() if sys.stderr.isatty() else LogProgress()
-        summary = run_send(config, PassOptions(progress=progress))
+        summary = run_send(config, PassOptions(progress=progress, early_workers=early))
         pages = 0
         if summary.sent and config.archive.directory is not None:
             from newsletter.site.archive import archive_after_pass

@@ -19,6 +19,7 @@ from newsletter.bounces.policy import BouncePolicy
 from newsletter.config import Config, Subscriber
 from newsletter.delivery.smtp import Outgoing, Result, SendStats, enhanced_status
 from newsletter.render import Renderer
+from newsletter.render.spawn import EarlyWorkers
 from newsletter.store import Ledger
 
 __all__ = ["OnResult", "PassOptions", "Progress", "SendSummary", "Sender", "SenderFactory", "record_smtp_bounce"]
@@ -115,3 +116,4 @@ class PassOptions:
     sender: SenderFactory | None = None
     schedule_key: str | None = None  # several senders (PostgreSQL): the pass's key (default "send")
     fire_at: datetime | None = None  # ... and its fire (default: the current minute)
+    early_workers: EarlyWorkers | None = None  # render workers started before the configuration was read

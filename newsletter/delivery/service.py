@@ -69,6 +69,14 @@ and the ledger:
 - a batch (``RENDER_BATCH`` deliveries: subscriber, papers, Message-ID salt)
   comes back as (Message-ID, bytes, crlf) made by :func:`render_job`, the same
   function the in-process path calls: one render path;
+- on a SQLite ledger the worker writes the bytes into the ledger's message spool
+  (:mod:`newsletter.store.spool`) and answers where they are: the pass records that
+  reference ``pending`` and reads the bytes back for the SMTP session, so a message
+  crosses no pipe and never goes through the ledger's log; :meth:`SendPass.prepare`
+  and :meth:`SendPass.finish` settle the spool (what is still pending moves into the
+  ledger, the spool is deleted);
+- ``options.early_workers``: workers ``send`` started before it read a big
+  configuration (:mod:`newsletter.render.spawn`), taken by the pool;
 - at most ``2 * workers + 1`` batches are in flight, so memory stays bounded
   whatever the number of subscribers;
 - the parent records each batch ``pending`` only when it is about to hand it to
@@ -93,6 +101,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
+from pathlib import Path
 from typing import Any, TypeVar
 
 from newsletter.base.addresses import Suppressions
@@ -114,7 +123,8 @@ from newsletter.delivery.plan import Planned, compute_deliveries
 from newsletter.delivery.smtp import Outgoing, Result, SendStats, SmtpSender
 from newsletter.render.dkim import signer_for
 from newsletter.render.links.tokens import secret_for
-from newsletter.render.pool import Job, Rendered, RenderPool, RenderWorkerError, render_job, render_workers
+from newsletter.render.pool import Job, Rendered, RenderPool, RenderWorkerError, render_job
+from newsletter.render.spawn import render_workers
 from newsletter.store import Ledger, NewDelivery, Outcome, iso
 from newsletter.store.choose import open_ledger
 
@@ -178,6 +188,7 @@ class SendPass:
         self.pending_ids: list[int] = []
         self.to_send: list[Planned] = []
         self.handed_out = False  # every delivery of the pass went to the sessions
+        self.lost = 0  # pending deliveries failed because their spooled bytes are gone
         self._renders: deque[tuple[list[Job], asyncio.Future[Rendered] | None]] = deque()
         self._jobs: Iterator[list[Job]] = iter(())
         self._envelope = config.sender.mailbox.address
@@ -214,8 +225,12 @@ class SendPass:
 
     async def prepare(self) -> None:
         if self.renderer is None and len(self._serving()) >= POOL_MIN:
-            self.pool = RenderPool(self.config, render_workers())
-            await self.pool.start()  # the workers load while we pick up digests and plan
+            spool = await self.db(lambda lg: lg.spool_dir())
+            self.pool = RenderPool(self.config, render_workers(), spool=spool)
+            await self.pool.start(self.options.early_workers)  # they load while we pick up digests and plan
+        await self._settle_spool()  # a killed pass's spooled messages: into the ledger, to be re-sent
+        if self.pool is not None and self.pool.spool is not None:
+            self.pool.spool = _made(self.pool.spool)  # (the workers write into it once planning is done)
         await self._start_run()
         if self.options.pick_up:
             await self._pick_up()
@@ -229,6 +244,13 @@ class SendPass:
         if self.pool is not None and len(self.to_send) < POOL_MIN:
             await self.pool.aclose()  # a small pass: rendering here is quicker than feeding workers
             self.pool = None
+
+    async def _settle_spool(self) -> None:
+        """Spooled messages of deliveries still pending move into the ledger, the spool
+        goes (:mod:`newsletter.store.spool`); one whose bytes are gone is failed and said."""
+        for lost in await self.db(lambda lg: lg.settle_spool()):
+            self.summary.failures.append((lost.email, lost.error))
+            self.lost += 1
 
     def _serving(self) -> tuple[Subscriber, ...]:
         chosen = self.options.subscribers
@@ -304,7 +326,7 @@ class SendPass:
                 if stop is not None and stop.is_set():
                     return
                 jobs, rendered = await self._next_rendered()
-                crlf = {message_id for message_id, _, ok in rendered if ok}  # line breaks checked: CRLF
+                crlf = {r.message_id for r in rendered if r.crlf}  # line breaks checked: CRLF
                 batch = self.channels.attach(await self._still_wanted(jobs, rendered))  # with its chat parts
                 if batch:
                     ids = await self.committer.add(batch, self.upto)  # deliveries and parts: one transaction
@@ -378,7 +400,7 @@ class SendPass:
         click during the pass counts)."""
         suppressions = await self.db(lambda lg: lg.suppressions())
         batch: list[NewDelivery] = []
-        for job, (message_id, data, _) in zip(jobs, rendered, strict=True):
+        for job, (message_id, data, _, spooled) in zip(jobs, rendered, strict=True):
             email = job.subscriber.email
             if suppressions.active(email):
                 log.info("%s unsubscribed during the pass: skipped", email)
@@ -387,7 +409,7 @@ class SendPass:
             # every identity of each paper (SPEC 2.4): sent under one, never again under another
             ids = tuple(k for m in job.matches for k in m.paper.keys)
             envelope = self._envelope if self._verp is None else verp_address(self._envelope, message_id, self._verp)
-            batch.append(NewDelivery(email, message_id, ids, envelope, data))
+            batch.append(NewDelivery(email, message_id, ids, envelope, data, spooled=spooled))
         return batch
 
     # ------------------------------------------------------------------ 4. on_result
@@ -409,8 +431,12 @@ class SendPass:
     # ------------------------------------------------------------------ 5. finish
 
     async def finish(self, stats: SendStats) -> None:
+        if self.pool is not None:  # its workers done: what stays pending moves into the ledger, the spool goes
+            await self.pool.aclose()
+            self.pool = None
+        await self._settle_spool()
         summary = self.summary
-        summary.sent, summary.failed, summary.pending = stats.sent, stats.failed, stats.pending
+        summary.sent, summary.failed, summary.pending = stats.sent, stats.failed + self.lost, stats.pending
         summary.stopped = stats.stopped
         if stats.stopped:
             # what was never taken from the queue stays pending in the ledger too
@@ -424,6 +450,17 @@ class SendPass:
             lambda lg: lg.finish_run(self.run_id, summary.sent, summary.failed, summary.pending, not interrupted)
         )
         await self.db(lambda lg: lg.checkpoint())
+
+
+def _made(spool: Path) -> Path | None:
+    """The spool directory made (None when it cannot be: the render workers' first write
+    fails, and the pass renders in this process, its messages kept in the ledger)."""
+    try:
+        spool.mkdir(mode=0o700, exist_ok=True)
+    except OSError as exc:
+        log.warning("%s: cannot make the message spool (%s)", spool, exc.strerror or exc)
+        return None
+    return spool
 
 
 async def send_pass(

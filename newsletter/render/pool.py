@@ -3,10 +3,18 @@
 Each worker is ``python -m newsletter.render.pool``, fed over its stdin and
 answering on its stdout in length-prefixed pickle frames: first the pass's own
 :class:`~newsletter.config.Config` (so it is the very configuration of the pass, not
-the file re-read), then batches of :class:`Job` (each paper sent to a worker once, then
-named by its place: :data:`WireBatch`); each answer is the batch's
-``(Message-ID, bytes, crlf)`` made by :func:`render_job`, the function the in-process path
-calls too (one render path).
+the file re-read) and the ledger's spool directory, then batches of :class:`Job` (each
+paper sent to a worker once, then named by its place: :data:`WireBatch`); each answer is
+the batch's ``(Message-ID, bytes, crlf)`` made by :func:`render_job`, the function the
+in-process path calls too (one render path).
+
+With a spool directory (a SQLite ledger, :mod:`newsletter.store.spool`), the worker
+appends the batch's bytes to a spool file of its own, makes them durable, and answers
+with where they are instead of the bytes: a message crosses no pipe and is never written
+into the ledger's log; the pass reads it back from the page cache for the SMTP session
+(:class:`RenderedMessage` ``spooled``). A worker that cannot write its spool (a full disk)
+answers the error, and the pass renders the rest in its own process, as for a worker
+that died.
 
 Why not :class:`concurrent.futures.ProcessPoolExecutor`: its pipes, feeder thread and
 named semaphores belong to ``multiprocessing``, whose children print an
@@ -24,19 +32,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import pickle
 import signal
 import struct
+import subprocess
 import sys
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, BinaryIO
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, NamedTuple
 
 from newsletter.base.wire import crlf_lines
 from newsletter.config import Config, Subscriber
 from newsletter.digest import Paper
 from newsletter.matching import Hit, Match
 from newsletter.render.dkim import signer_for
+from newsletter.render.spawn import EarlyWorkers, worker_command, worker_env
+from newsletter.store.spool import Spooled, SpoolError, SpoolWriter, read_spooled
 
 if TYPE_CHECKING:  # imported by the worker itself: the sending process need not load the templates' machinery
     from newsletter.render import Renderer
@@ -44,7 +55,20 @@ if TYPE_CHECKING:  # imported by the worker itself: the sending process need not
 log = logging.getLogger(__name__)
 
 _HEADER = struct.Struct(">Q")
-Rendered = list[tuple[str, bytes, bool]]  # (Message-ID, bytes, crlf_lines(bytes))
+
+
+class RenderedMessage(NamedTuple):
+    """One rendered delivery: its Message-ID, bytes and whether all their line breaks are
+    CRLF (:func:`~newsletter.base.wire.crlf_lines`); ``spooled``: where a render worker
+    wrote the bytes (:mod:`newsletter.store.spool`), None when rendered in this process."""
+
+    message_id: str
+    data: bytes
+    crlf: bool
+    spooled: Spooled | None = None
+
+
+Rendered = list[RenderedMessage]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +80,7 @@ class Job:
     salt: str
 
 
-def render_job(renderer: Renderer, job: Job) -> tuple[str, bytes, bool]:
+def render_job(renderer: Renderer, job: Job) -> RenderedMessage:
     """The Message-ID and the bytes of one delivery (DKIM-signed with ``dkim`` set), and
     whether all their line breaks are CRLF (:func:`~newsletter.base.wire.crlf_lines`,
     checked here, on the render worker's core, not by the SMTP sessions): the one render
@@ -67,20 +91,7 @@ def render_job(renderer: Renderer, job: Job) -> tuple[str, bytes, bool]:
     signer = signer_for(renderer.config)
     if signer is not None:
         data = signer.sign(data)  # signed once: the ledger keeps these bytes
-    return message_id, data, crlf_lines(data)
-
-
-MAX_RENDER_WORKERS = 4
-
-
-def render_workers() -> int:
-    """Render worker processes for a large pass: the CPUs this process may use, less
-    the one the SMTP sessions and the ledger need, at least one."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cpus = os.cpu_count() or 1
-    return max(1, min(cpus - 1, MAX_RENDER_WORKERS))
+    return RenderedMessage(message_id, data, crlf_lines(data))
 
 
 class RenderWorkerError(Exception):
@@ -99,8 +110,39 @@ WireMatch = tuple[int, int, tuple[Hit, ...], int]  # (paper's place, score, hits
 WireBatch = tuple[list[Paper], list[tuple[Subscriber, list[WireMatch], str]]]
 
 
+class _Adopted:
+    """A worker started early (:class:`~newsletter.render.spawn.EarlyWorkers`, a plain
+    :class:`subprocess.Popen`) with asyncio streams on its pipes: what :class:`_Worker`
+    uses of an :class:`asyncio.subprocess.Process`."""
+
+    def __init__(self, popen: subprocess.Popen[bytes], stdin: asyncio.StreamWriter, stdout: asyncio.StreamReader):
+        self.popen = popen
+        self.pid = popen.pid
+        self.stdin: asyncio.StreamWriter | None = stdin
+        self.stdout: asyncio.StreamReader | None = stdout
+
+    @classmethod
+    async def adopt(cls, popen: subprocess.Popen[bytes]) -> _Adopted:
+        assert popen.stdin is not None and popen.stdout is not None
+        loop = asyncio.get_running_loop()
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), popen.stdout)
+        transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, popen.stdin)
+        return cls(popen, asyncio.StreamWriter(transport, protocol, None, loop), reader)
+
+    @property
+    def returncode(self) -> int | None:
+        return self.popen.poll()
+
+    async def wait(self) -> int:
+        return await asyncio.to_thread(self.popen.wait)
+
+    def kill(self) -> None:
+        self.popen.kill()
+
+
 class _Worker:
-    def __init__(self, proc: asyncio.subprocess.Process, number: int) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process | _Adopted, number: int) -> None:
         self.proc = proc
         self.number = number
         self.places: dict[int, int] = {}  # id(paper) -> its place in the worker's table
@@ -129,7 +171,14 @@ class _Worker:
             await self.proc.stdin.drain()
             size = _HEADER.unpack(await self.proc.stdout.readexactly(_HEADER.size))[0]
             return pickle.loads(await self.proc.stdout.readexactly(size))
-        except (OSError, EOFError, asyncio.IncompleteReadError, pickle.UnpicklingError, struct.error) as exc:
+        except (
+            OSError,
+            EOFError,
+            asyncio.IncompleteReadError,
+            pickle.UnpicklingError,
+            struct.error,
+            AttributeError,
+        ) as exc:
             code = self.proc.returncode
             raise RenderWorkerError(
                 f"render worker {self.proc.pid} died" + (f" (exit {code})" if code is not None else "") + f": {exc!r}"
@@ -141,12 +190,13 @@ class RenderPool:
     :meth:`submit` batches. At most one batch per worker is rendering; the others
     wait their turn in this process."""
 
-    def __init__(self, config: Config, workers: int) -> None:
+    def __init__(self, config: Config, workers: int, *, spool: Path | None = None) -> None:
         self.config = config
         self.workers = workers
+        self.spool = spool
         self._procs: list[_Worker] = []
         self._idle: asyncio.Queue[_Worker] = asyncio.Queue()
-        self._config_frame = _frame(config)
+        self._config_frame = _frame((config, spool))
         self._ready: list[asyncio.Task[None]] = []
         self._alive = 0
         self._none_left = asyncio.Event()
@@ -157,18 +207,18 @@ class RenderPool:
         if self._alive <= 0:
             self._none_left.set()
 
-    async def start(self) -> None:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in [*sys.path, env.get("PYTHONPATH", "")] if p)
-        for number in range(self.workers):
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "newsletter.render.pool",
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                env=env,
-            )
+    async def start(self, early: EarlyWorkers | None = None) -> None:
+        """Start the workers (taking those of ``early``, started before the pass, first)."""
+        adopted = [await _Adopted.adopt(popen) for popen in (early.take() if early is not None else [])]
+        env = worker_env()
+        for number in range(max(self.workers, len(adopted))):
+            proc: asyncio.subprocess.Process | _Adopted
+            if number < len(adopted):
+                proc = adopted[number]
+            else:
+                proc = await asyncio.create_subprocess_exec(
+                    *worker_command(), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env
+                )
             worker = _Worker(proc, number)
             self._procs.append(worker)
             self._alive += 1
@@ -208,8 +258,23 @@ class RenderPool:
         self._idle.put_nowait(worker)
         if isinstance(answer, BaseException):
             raise RenderWorkerError(f"render worker failed: {answer!r}")
-        rendered: Rendered = answer
-        return rendered
+        return self._unspooled(answer)
+
+    def _unspooled(self, answer: list[tuple[str, bytes | Spooled, bool]]) -> Rendered:
+        """The answer with spooled bytes read back (the page cache: the worker just wrote them)."""
+        refs = [data for _, data, _ in answer if isinstance(data, Spooled)]
+        if not refs:
+            return [RenderedMessage(m, data, crlf) for m, data, crlf in answer if isinstance(data, bytes)]
+        if self.spool is None:
+            raise RenderWorkerError("render worker answered spool references, and this pass has no spool")
+        try:
+            read = iter(read_spooled(self.spool, refs))
+        except SpoolError as exc:
+            raise RenderWorkerError(f"a render worker's spool cannot be read back: {exc}") from None
+        return [
+            RenderedMessage(m, next(read), crlf, data) if isinstance(data, Spooled) else RenderedMessage(m, data, crlf)
+            for m, data, crlf in answer
+        ]
 
     def submit(self, jobs: list[Job]) -> asyncio.Future[Rendered]:
         return asyncio.ensure_future(self.render(jobs))
@@ -262,6 +327,19 @@ def _write(stream: BinaryIO, obj: Any) -> None:
     stream.flush()
 
 
+def _answer(renderer: Renderer, writer: SpoolWriter | None, jobs: list[Job]) -> Any:
+    """A batch rendered: ``(Message-ID, bytes or where they are spooled, crlf)`` each, or
+    the exception (a failed render, a spool that cannot be written)."""
+    try:
+        rendered = [render_job(renderer, job) for job in jobs]
+        if writer is None:
+            return [tuple(r[:3]) for r in rendered]
+        refs = writer.append([r.data for r in rendered])  # durable before the pass records it
+        return [(r.message_id, ref, r.crlf) for r, ref in zip(rendered, refs, strict=True)]
+    except Exception as exc:
+        return RenderWorkerError(f"{type(exc).__name__}: {exc}")
+
+
 def worker_main() -> int:
     """A render worker: configuration first, then batches, until end of input. It never
     prints a traceback: the parent gone (end of input, a broken pipe) ends it quietly;
@@ -272,8 +350,9 @@ def worker_main() -> int:
     try:
         from newsletter.render import Renderer
 
-        config = _read(stdin)
+        config, spool = _read(stdin)
         renderer = Renderer(config)
+        writer = SpoolWriter(spool) if spool is not None else None
         _write(stdout, "ready")
         papers: list[Paper] = []
         while True:
@@ -283,11 +362,7 @@ def worker_main() -> int:
                 Job(sub, [Match(papers[i], score, hits, pos) for i, score, hits, pos in ms], salt)
                 for sub, ms, salt in wire
             ]
-            try:
-                answer: Any = [render_job(renderer, job) for job in jobs]
-            except Exception as exc:
-                answer = RenderWorkerError(f"{type(exc).__name__}: {exc}")
-            _write(stdout, answer)
+            _write(stdout, _answer(renderer, writer, jobs))
     except (EOFError, OSError, pickle.UnpicklingError, struct.error):
         return 0
     except Exception as exc:
@@ -297,4 +372,8 @@ def worker_main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(worker_main())
+    # run as the module itself, not as __main__: what the worker pickles (RenderWorkerError,
+    # Spooled, RenderedMessage) must unpickle in the parent under its real module name
+    from newsletter.render.pool import worker_main as main
+
+    sys.exit(main())

@@ -15,6 +15,8 @@ differences of representation translated:
   delivery ``claimed`` on PostgreSQL becomes ``pending`` in SQLite (a copy taken
   mid-pass: the claim is gone, the delivery is sent again with its Message-ID);
 - ``bounces.cleared``: 0/1 in SQLite, a boolean in PostgreSQL;
+- a pending delivery whose bytes are still in the SQLite ledger's spool (a large pass
+  killed, :mod:`newsletter.store.spool`) is copied with its bytes read from there;
 - the PostgreSQL-only tables of several senders (``passes``, ``claim_events``) are
   not copied to SQLite (said in the report); copying from SQLite, deliveries belong
   to no pass.
@@ -37,6 +39,7 @@ from typing import Any
 from newsletter.base.addresses import address_key
 from newsletter.base.errors import LedgerError, NewsletterError
 from newsletter.base.urls import is_database_url, redact_url
+from newsletter.store.spool import Spooled, SpoolError, read_spooled
 
 # in the order of their references (ids kept: digests before their papers, deliveries
 # before the sent papers and bounces that point at them)
@@ -104,10 +107,15 @@ class Side:
 
 
 class SqliteSide(Side):
+    """A SQLite ledger; ``spool``: its spool directory, read for the pending deliveries of a
+    killed pass whose bytes are still there (:mod:`newsletter.store.spool`): the copy
+    carries every pending message's bytes."""
+
     kind = "sqlite"
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, spool: Path | None = None) -> None:
         self.conn = conn
+        self.spool = spool
 
     def columns(self, table: str) -> list[str]:
         return [r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")]
@@ -117,8 +125,23 @@ class SqliteSide(Side):
 
     def rows(self, table: str, columns: list[str]) -> Iterator[Row]:
         cur = self.conn.execute(f"SELECT {', '.join(columns)} FROM {table}")
+        spooled = table == "deliveries" and "spool" in columns
         for row in cur:
-            yield dict(zip(columns, row, strict=True))
+            got = dict(zip(columns, row, strict=True))
+            yield self._unspooled(got) if spooled and got["spool"] and got["message"] is None else got
+
+    def _unspooled(self, row: Row) -> Row:
+        ref = Spooled(row["spool"], row["spool_at"], row["size"])
+        try:
+            if self.spool is None:
+                raise SpoolError("no spool directory")
+            row["message"] = read_spooled(self.spool, [ref])[0]
+        except SpoolError as exc:
+            raise CopyError(
+                f"pending delivery {row['id']}: its message cannot be read from the spool ({exc})"
+            ) from None
+        row["spool"] = row["spool_at"] = None
+        return row
 
     def write(self, table: str, columns: list[str], rows: Iterator[Row]) -> None:
         sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
@@ -266,7 +289,7 @@ def _side(where: str, password: str | None, *, target: bool) -> Iterator[SqliteS
     try:
         lite.conn.execute("BEGIN IMMEDIATE" if target else "BEGIN")
         try:
-            yield SqliteSide(lite.conn)
+            yield SqliteSide(lite.conn, lite.spool_dir())
         except BaseException:
             lite.conn.execute("ROLLBACK")
             raise

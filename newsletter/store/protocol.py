@@ -11,6 +11,7 @@ that they do (:mod:`newsletter.store.choose`): the SQLite ledger
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -68,6 +69,11 @@ class Ledger(Protocol):
     def last_run(self) -> float | None: ...
 
     def checkpoint(self) -> None: ...
+
+    # the message spool of a large pass (newsletter/store/spool.py); None: no spool (bytes in the ledger)
+    def spool_dir(self) -> Path | None: ...
+
+    def settle_spool(self) -> list[FailedDelivery]: ...
 
     def pending_ids(self) -> list[int]: ...
 

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import NamedTuple
 
+from newsletter.store.spool import Spooled
+
 
 def iso(ts: float | None) -> str | None:
     """A UNIX time as an ISO 8601 UTC string (seconds)."""
@@ -19,7 +21,9 @@ def iso(ts: float | None) -> str | None:
 class NewDelivery:
     """A delivery about to be sent, as recorded ``pending``; ``channel_parts``: its chat
     message parts (SPEC 2.5), recorded ``pending`` in the same transaction as the
-    delivery, under its new id (their own ``delivery_id`` and ``email`` are not read)."""
+    delivery, under its new id (their own ``delivery_id`` and ``email`` are not read).
+    ``spooled``: where a render worker wrote ``message`` (:mod:`newsletter.store.spool`);
+    the SQLite ledger then records that reference instead of the bytes."""
 
     email: str
     message_id: str
@@ -27,6 +31,7 @@ class NewDelivery:
     sender: str
     message: bytes
     channel_parts: tuple[ChannelPart, ...] = ()
+    spooled: Spooled | None = None
 
 
 class DeliveryRef(NamedTuple):

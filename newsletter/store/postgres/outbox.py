@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any
 
 from newsletter.base.addresses import address_key
@@ -129,6 +130,14 @@ class Outbox(PgStore):
                 advance_horizons(cur, [address_key(item.email) for item in items], horizon)
             record_outcomes(cur, now, outcomes)
         return ids
+
+    def spool_dir(self) -> Path | None:
+        """None: a shared ledger keeps every message's bytes in the database (each host
+        renders what it claims, in its own process)."""
+        return None
+
+    def settle_spool(self) -> list[FailedDelivery]:
+        return []
 
     def pending_ids(self) -> list[int]:
         return [int(r[0]) for r in self._all("SELECT id FROM deliveries WHERE status = 'pending' ORDER BY id")]

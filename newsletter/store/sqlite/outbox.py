@@ -6,14 +6,17 @@ import json
 import sqlite3
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from newsletter.base.addresses import address_key
 from newsletter.store.records import FailedDelivery, NewDelivery, Outcome, PendingDelivery, SentIssue
+from newsletter.store.spool import Spooled, SpoolError, read_spooled, remove_spool, spool_dir_for
 from newsletter.store.sqlite.connection import SqliteStore, requires
 from newsletter.store.sqlite.queries import load
 
 Q = load("outbox")
+SETTLE_CHUNK = 64  # spooled messages moved into the ledger per transaction (memory stays bounded)
 
 
 class Outbox(SqliteStore):
@@ -55,6 +58,7 @@ class Outbox(SqliteStore):
         ids: list[int] = []
         parts: list[tuple[Any, ...]] = []
         for item in items:
+            spooled = item.spooled
             cur.execute(
                 Q["insert-pending"],
                 (
@@ -67,7 +71,9 @@ class Outbox(SqliteStore):
                     json.dumps(list(item.paper_ids)),
                     item.sender,
                     len(item.message),
-                    item.message,
+                    None if spooled else item.message,  # spooled: the bytes stay in the spool file
+                    spooled.file if spooled else None,
+                    spooled.offset if spooled else None,
                 ),
             )
             assert cur.lastrowid is not None
@@ -98,6 +104,39 @@ class Outbox(SqliteStore):
                 Q["record-sent-one"],
                 ((o.attempts, now, now, o.id) for o in sent),
             )
+
+    def spool_dir(self) -> Path | None:
+        """Where render workers spool the messages of a large pass (:mod:`newsletter.store.spool`);
+        None for a ledger in memory."""
+        return None if str(self.path) == ":memory:" else spool_dir_for(Path(self.path))
+
+    def settle_spool(self) -> list[FailedDelivery]:
+        """Move the bytes of the deliveries still ``pending`` from the spool into the
+        ledger, then delete the spool (the start and the end of every pass). A delivery
+        whose bytes cannot be read back is ``failed`` with the file named; returns those
+        (address, error) of each. Chunked: memory stays bounded after a killed large pass."""
+        directory = self.spool_dir()
+        if directory is None:
+            return []
+        rows = [(r[0], r[1], Spooled(r[2], r[3], r[4])) for r in self.conn.execute(Q["spooled-pending"])]
+        lost: list[FailedDelivery] = []
+        for start in range(0, len(rows), SETTLE_CHUNK):
+            chunk = rows[start : start + SETTLE_CHUNK]
+            with self.transaction() as cur:
+                for key, email, ref in chunk:
+                    try:
+                        data = read_spooled(directory, [ref])[0]
+                    except SpoolError as exc:
+                        error = f"its message was lost before it was sent: {exc}"
+                        lost.append(FailedDelivery(email, error))
+                        cur.execute(Q["spooled-lost"], (error, time.time(), key))
+                        continue
+                    cur.execute(Q["absorb-spooled"], (data, key))
+        if rows or directory.exists():
+            with self.transaction() as cur:
+                cur.execute(Q["forget-spool"])
+            remove_spool(directory)
+        return lost
 
     def pending_ids(self) -> list[int]:
         return [r[0] for r in self.conn.execute(Q["pending-ids"])]

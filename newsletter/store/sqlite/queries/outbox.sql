@@ -10,8 +10,24 @@ FROM json_each(?2) p
 WHERE deliveries.id = json_extract(p.value, '$[0]')
 
 -- name: insert-pending
-INSERT INTO deliveries(email, email_key, message_id, status, attempts, created_at, updated_at, horizon, papers, sender, size, message)
-VALUES (?,?,?,'pending',0,?,?,?,?,?,?,?)
+-- `message` NULL and (spool, spool_at) set when a render worker spooled the bytes
+INSERT INTO deliveries(email, email_key, message_id, status, attempts, created_at, updated_at, horizon, papers, sender, size, message, spool, spool_at)
+VALUES (?,?,?,'pending',0,?,?,?,?,?,?,?,?,?)
+
+-- name: spooled-pending
+-- deliveries still pending whose bytes are in the spool (newsletter/store/spool.py)
+SELECT id, email, spool, spool_at, size FROM deliveries
+WHERE status = 'pending' AND spool IS NOT NULL AND message IS NULL
+ORDER BY id
+
+-- name: absorb-spooled
+UPDATE deliveries SET message = ?, spool = NULL, spool_at = NULL WHERE id = ?
+
+-- name: spooled-lost
+UPDATE deliveries SET status = 'failed', last_error = ?, updated_at = ?, spool = NULL, spool_at = NULL WHERE id = ?
+
+-- name: forget-spool
+UPDATE deliveries SET spool = NULL, spool_at = NULL WHERE spool IS NOT NULL
 
 -- name: insert-channel-part
 -- a delivery's chat message parts, in the transaction that records the delivery (issue 27)
