@@ -156,6 +156,7 @@ T = TypeVar("T")
 
 BATCH = 32  # deliveries rendered and recorded pending per commit (rendering in this process)
 RENDER_BATCH = 64  # deliveries per batch of a render worker
+RENDER_RAMP = (8, 16, 32)  # ... after these first ones (sending starts sooner)
 POOL_MIN = 200  # a pass with fewer deliveries renders in this process
 
 
@@ -344,15 +345,21 @@ class SendPass:
 
     def _job_batches(self, counts: dict[str, int]) -> Iterator[list[Job]]:
         """The deliveries to render in batches, each with its Message-ID salt (the
-        subscriber's delivery number and the day)."""
-        size = RENDER_BATCH if self.pool is not None else BATCH
+        subscriber's delivery number and the day). In workers the first batches are small
+        (:data:`RENDER_RAMP`): a fresh worker renders its first emails cold, and the SMTP
+        sessions start on the first few instead of waiting for a whole batch."""
+        sizes = iter(RENDER_RAMP) if self.pool is not None else iter(())
+        full = RENDER_BATCH if self.pool is not None else BATCH
         day = (self.options.today or date.today()).isoformat()
-        for start in range(0, len(self.to_send), size):
+        start = 0
+        while start < len(self.to_send):
+            size = next(sizes, full)
             jobs = []
             for p in self.to_send[start : start + size]:
                 seq = counts.get(p.subscriber.email, 0) + 1
                 counts[p.subscriber.email] = seq
                 jobs.append(Job(p.subscriber, p.matches, f"{seq}:{day}"))
+            start += size
             yield jobs
 
     def _submit(self) -> None:
