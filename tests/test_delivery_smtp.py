@@ -232,3 +232,39 @@ def test_prepared_data_arrives_as_aiosmtplib_sends_it() -> None:
 
         asyncio.run(plain())
         assert [m.data for m in server.received[3:]] == ours
+
+
+@pytest.mark.asyncio
+async def test_session_abandoned_takes_what_its_last_outcome_raised_no_traceback() -> None:
+    """A ledger error fails every outcome of its commit: the session that sees it first stops
+    the pass, the others are cancelled with theirs failed too. Abandoning them takes those
+    errors, so asyncio prints no "Task exception was never retrieved" traceback (seen when
+    a full disk stopped a pass with several sessions)."""
+    import gc
+
+    from newsletter.base.errors import LedgerFullError
+    from newsletter.delivery.smtp.session import Session
+
+    seen: list[dict[str, Any]] = []
+    asyncio.get_running_loop().set_exception_handler(lambda _loop, context: seen.append(context))
+
+    async def record_fails() -> None:
+        raise LedgerFullError("no space left on its disk", path="ledger.sqlite3")
+
+    release = asyncio.Event()
+
+    async def record_fails_later() -> None:
+        await release.wait()
+        raise LedgerFullError("no space left on its disk", path="ledger.sqlite3")
+
+    done, running = Session(None, 0), Session(None, 1)  # type: ignore[arg-type]
+    done.unsettled = asyncio.ensure_future(record_fails())
+    running.unsettled = asyncio.ensure_future(record_fails_later())
+    await asyncio.sleep(0)  # the first has failed; the second still runs
+    done.abandon()
+    running.abandon()
+    release.set()
+    for _ in range(3):
+        await asyncio.sleep(0)
+    gc.collect()
+    assert [c.get("message") for c in seen] == []

@@ -150,5 +150,8 @@ def test_spool_that_cannot_be_made_keeps_the_messages_in_the_ledger(tmp_path: Pa
     assert proc.returncode == 0, err[-3000:]
     assert "Traceback" not in err
     assert f"{blocker}: cannot make the message spool" in err
+    assert (
+        f"cannot write the message spool {blocker}" in err and "rendering the rest of the pass in this process" in err
+    )
     assert sorted(got) == [r["email"] for r in readers(N)] and all(len(m) == 1 for m in got.values())
     assert blocker.read_text() == "a file where the spool folder goes"  # not ours: left as it was

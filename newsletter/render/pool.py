@@ -257,7 +257,7 @@ class RenderPool:
             raise
         self._idle.put_nowait(worker)
         if isinstance(answer, BaseException):
-            raise RenderWorkerError(f"render worker failed: {answer!r}")
+            raise RenderWorkerError(f"render worker failed: {answer}")
         return self._unspooled(answer)
 
     def _unspooled(self, answer: list[tuple[str, bytes | Spooled, bool]]) -> Rendered:
@@ -334,7 +334,10 @@ def _answer(renderer: Renderer, writer: SpoolWriter | None, jobs: list[Job]) -> 
         rendered = [render_job(renderer, job) for job in jobs]
         if writer is None:
             return [tuple(r[:3]) for r in rendered]
-        refs = writer.append([r.data for r in rendered])  # durable before the pass records it
+        try:
+            refs = writer.append([r.data for r in rendered])  # durable before the pass records it
+        except OSError as exc:
+            return RenderWorkerError(f"cannot write the message spool {writer.directory}: {exc.strerror or exc}")
         return [(r.message_id, ref, r.crlf) for r, ref in zip(rendered, refs, strict=True)]
     except Exception as exc:
         return RenderWorkerError(f"{type(exc).__name__}: {exc}")

@@ -145,10 +145,16 @@ class Session:
             raise failed
 
     def abandon(self) -> None:
-        """On an error or a cancellation: the previous ``on_result`` is not waited for."""
+        """On an error or a cancellation: the previous ``on_result`` is not waited for.
+        What it raised is taken (a ledger error fails every outcome of its commit: the
+        session that saw it first stops the pass with it), so asyncio never prints it as
+        a "Task exception was never retrieved" traceback."""
         pending, self.unsettled = self.unsettled, None
-        if pending is not None and not pending.done():
+        if pending is None:
+            return
+        if not pending.done():
             pending.cancel()
+        pending.add_done_callback(_taken)
 
     async def ensure(self) -> aiosmtplib.SMTP:
         if self.client is not None and self.client.is_connected:
@@ -462,3 +468,9 @@ def refusal(stage: str, reply: SMTPResponse, item: Outgoing) -> aiosmtplib.SMTPR
             else aiosmtplib.SMTPRecipientRefused(reply.code, reply.message, item.recipient)
         )
     return None if reply.code == 354 else aiosmtplib.SMTPDataError(reply.code, reply.message)
+
+
+def _taken(future: asyncio.Future[None]) -> None:
+    """A done callback: what the future raised is taken (never "exception was never retrieved")."""
+    if not future.cancelled():
+        future.exception()
