@@ -1,9 +1,32 @@
 """The bounce mailbox (SPEC 6): delivery status notifications and mailto unsubscribe
-requests, read from a Maildir or an IMAP folder and recorded in the ledger."""
+requests, read from a Maildir or an IMAP folder and recorded in the ledger.
 
-from newsletter.bounces.dsn import Bounce, Report, UnsubscribeRequest, parse_report, parse_unsubscribe
-from newsletter.bounces.mailbox import MailboxError
-from newsletter.bounces.process import BounceSummary, process_before_send, process_mailbox, run_bounces
+The names below are imported on first use (PEP 562): ``send`` needs
+:mod:`newsletter.bounces.verp` and :mod:`newsletter.bounces.policy` alone until a
+mailbox is configured, and does not load the mailbox readers at start-up."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from newsletter.bounces.dsn import Bounce, Report, UnsubscribeRequest, parse_report, parse_unsubscribe
+    from newsletter.bounces.mailbox import MailboxError
+    from newsletter.bounces.process import BounceSummary, process_before_send, process_mailbox, run_bounces
+
+_WHERE = {
+    "Bounce": "newsletter.bounces.dsn",
+    "Report": "newsletter.bounces.dsn",
+    "UnsubscribeRequest": "newsletter.bounces.dsn",
+    "parse_report": "newsletter.bounces.dsn",
+    "parse_unsubscribe": "newsletter.bounces.dsn",
+    "MailboxError": "newsletter.bounces.mailbox",
+    "BounceSummary": "newsletter.bounces.process",
+    "process_before_send": "newsletter.bounces.process",
+    "process_mailbox": "newsletter.bounces.process",
+    "run_bounces": "newsletter.bounces.process",
+}
 
 __all__ = [
     "Bounce",
@@ -17,3 +40,12 @@ __all__ = [
     "process_mailbox",
     "run_bounces",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value

@@ -13,14 +13,16 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from newsletter.bounces.policy import BouncePolicy
 from newsletter.config import Config, Subscriber
 from newsletter.delivery.smtp import Outgoing, Result, SendStats, enhanced_status
-from newsletter.render import Renderer
 from newsletter.render.spawn import EarlyWorkers
 from newsletter.store import Ledger
+
+if TYPE_CHECKING:  # the sending process never loads the renderer (its workers render)
+    from newsletter.render import Renderer
 
 __all__ = ["OnResult", "PassOptions", "Progress", "SendSummary", "Sender", "SenderFactory", "record_smtp_bounce"]
 
