@@ -50,19 +50,3 @@ def start_send(cfg: Path, cwd: Path | None = None) -> subprocess.Popen[str]:
 
 def readers(n: int) -> list[dict[str, object]]:
     return [{"email": f"user{i:04d}@example.org", "keywords": ["model*"], "max_papers": 3} for i in range(n)]
-
-
-def pool_processes_in(cwd: Path) -> list[int]:
-    """Render worker processes (whoever their parent now is) working in ``cwd``."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            here = os.readlink(entry / "cwd")
-        except OSError:
-            continue
-        if b"newsletter.render.pool" in cmdline and here == str(cwd) and alive(int(entry.name)):
-            out.append(int(entry.name))
-    return out

@@ -7,8 +7,9 @@ mailbox is configured, and does not load the mailbox readers at start-up."""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from newsletter.base.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from newsletter.bounces.dsn import Bounce, Report, UnsubscribeRequest, parse_report, parse_unsubscribe
@@ -42,10 +43,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _WHERE)

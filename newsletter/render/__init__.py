@@ -15,8 +15,9 @@ renderer, the matching engine's planner and the ledger behind it.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from newsletter.base.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from newsletter.render.message import boundary_for, message_id_for
@@ -34,10 +35,4 @@ _WHERE = {
 __all__ = ["RenderedEmail", "Renderer", "boundary_for", "load_templates", "message_id_for"]
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _WHERE)
