@@ -108,3 +108,25 @@ def test_spool_settle_fails_a_delivery_whose_bytes_are_gone_and_names_the_file(t
         assert all(name in f.error and "lost before it was sent" in f.error for f in lost)
         assert ledger.delivery_counts() == {"sent": 0, "pending": 0, "failed": 2}  # never re-sent with other bytes
         assert {f.email for f in ledger.failed()} == {"a@example.org", "b@example.org"}
+
+
+def test_spool_settle_keeps_what_is_readable_when_one_file_is_gone(tmp_path: Path) -> None:
+    with SqliteLedger.open(tmp_path / "ledger.sqlite3") as ledger:
+        spool = ledger.spool_dir()
+        assert spool is not None
+        spool.mkdir()
+        kept, gone = SpoolWriter(spool), SpoolWriter(spool)  # two workers, two files
+        a = kept.append([b"Subject: a\r\n\r\na\r\n"])[0]
+        b = gone.append([b"Subject: b\r\n\r\nb\r\n"])[0]
+        assert a.file != b.file
+        batch = [
+            NewDelivery("a@example.org", "<a@x>", ("pa",), "d@example.org", b"Subject: a\r\n\r\na\r\n", spooled=a),
+            NewDelivery("b@example.org", "<b@x>", ("pb",), "d@example.org", b"Subject: b\r\n\r\nb\r\n", spooled=b),
+        ]
+        ledger.record([(batch, 0)])
+        (spool / b.file).unlink()
+        lost = ledger.settle_spool()
+        assert [f.email for f in lost] == ["b@example.org"] and b.file in lost[0].error
+        assert [(p.email, p.message) for p in ledger.pendings(ledger.pending_ids())] == [
+            ("a@example.org", b"Subject: a\r\n\r\na\r\n")
+        ]

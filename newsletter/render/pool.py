@@ -263,18 +263,19 @@ class RenderPool:
     def _unspooled(self, answer: list[tuple[str, bytes | Spooled, bool]]) -> Rendered:
         """The answer with spooled bytes read back (the page cache: the worker just wrote them)."""
         refs = [data for _, data, _ in answer if isinstance(data, Spooled)]
-        if not refs:
-            return [RenderedMessage(m, data, crlf) for m, data, crlf in answer if isinstance(data, bytes)]
-        if self.spool is None:
-            raise RenderWorkerError("render worker answered spool references, and this pass has no spool")
-        try:
-            read = iter(read_spooled(self.spool, refs))
-        except SpoolError as exc:
-            raise RenderWorkerError(f"a render worker's spool cannot be read back: {exc}") from None
+        read = iter(self._read_back(refs) if refs else [])
         return [
             RenderedMessage(m, next(read), crlf, data) if isinstance(data, Spooled) else RenderedMessage(m, data, crlf)
             for m, data, crlf in answer
         ]
+
+    def _read_back(self, refs: list[Spooled]) -> list[bytes]:
+        if self.spool is None:
+            raise RenderWorkerError("render worker answered spool references, and this pass has no spool")
+        try:
+            return read_spooled(self.spool, refs)
+        except SpoolError as exc:
+            raise RenderWorkerError(f"a render worker's spool cannot be read back: {exc}") from None
 
     def submit(self, jobs: list[Job]) -> asyncio.Future[Rendered]:
         return asyncio.ensure_future(self.render(jobs))

@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SpoolError", "SpoolWriter", "Spooled", "read_spooled", "remove_spool", "spool_dir_for"]
+__all__ = ["SpoolError", "SpoolWriter", "Spooled", "read_each", "read_spooled", "remove_spool", "spool_dir_for"]
 
 SUFFIX = ".msgs"
 
@@ -126,6 +126,21 @@ def read_spooled(directory: Path, refs: Sequence[Spooled]) -> list[bytes]:
         for fd in fds.values():
             os.close(fd)
     return out
+
+
+def read_each(directory: Path, refs: Sequence[Spooled]) -> list[bytes | SpoolError]:
+    """The bytes of each reference, or the :class:`SpoolError` of each one that cannot be
+    read back (one file opened per file, as :func:`read_spooled`, when all can be)."""
+    try:
+        return list(read_spooled(directory, refs))
+    except SpoolError:
+        out: list[bytes | SpoolError] = []
+        for ref in refs:
+            try:
+                out.append(read_spooled(directory, [ref])[0])
+            except SpoolError as exc:
+                out.append(exc)
+        return out
 
 
 def remove_spool(directory: Path, keep: Iterable[str] = ()) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from newsletter.base.addresses import address_key
 from newsletter.store.records import FailedDelivery, NewDelivery, Outcome, PendingDelivery, SentIssue
-from newsletter.store.spool import Spooled, SpoolError, read_spooled, remove_spool, spool_dir_for
+from newsletter.store.spool import Spooled, SpoolError, read_each, remove_spool, spool_dir_for
 from newsletter.store.sqlite.connection import SqliteStore, requires
 from newsletter.store.sqlite.queries import load
 
@@ -122,16 +122,15 @@ class Outbox(SqliteStore):
         lost: list[FailedDelivery] = []
         for start in range(0, len(rows), SETTLE_CHUNK):
             chunk = rows[start : start + SETTLE_CHUNK]
+            found = read_each(directory, [ref for _, _, ref in chunk])  # read before the write lock
             with self.transaction() as cur:
-                for key, email, ref in chunk:
-                    try:
-                        data = read_spooled(directory, [ref])[0]
-                    except SpoolError as exc:
-                        error = f"its message was lost before it was sent: {exc}"
+                for (key, email, _), data in zip(chunk, found, strict=True):
+                    if isinstance(data, SpoolError):
+                        error = f"its message was lost before it was sent: {data}"
                         lost.append(FailedDelivery(email, error))
                         cur.execute(Q["spooled-lost"], (error, time.time(), key))
-                        continue
-                    cur.execute(Q["absorb-spooled"], (data, key))
+                    else:
+                        cur.execute(Q["absorb-spooled"], (data, key))
         if rows or directory.exists():
             with self.transaction() as cur:
                 cur.execute(Q["forget-spool"])
