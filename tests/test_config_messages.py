@@ -93,3 +93,13 @@ def test_cron_described_in_plain_words() -> None:
     for bad, words in (("61 7 * * *", "minute field '61'"), ("0 7 * *", "4 fields"), ("0 7 * 13 *", "month")):
         with pytest.raises(ValueError, match=words):
             cron_trigger(bad, timezone("UTC"))
+
+
+def test_config_yaml_control_character_named_with_its_line(tmp_path: Path) -> None:
+    """A byte YAML cannot hold (a NUL, a control character: a binary file or a file in
+    another encoding) is named as such, at its line: not mistaken for a tab."""
+    [line] = problems(tmp_path, "digests:\n  directory: digests\nstate: led\x01ger\n")
+    assert ":3: invalid YAML: a control character (U+0001)" in line, line
+    assert "tab" not in line
+    [line] = problems(tmp_path, "\x00\x01\x02binary")
+    assert ":1: invalid YAML: a control character (U+0000)" in line, line

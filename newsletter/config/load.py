@@ -22,7 +22,7 @@ from newsletter.base.addresses import (
 from newsletter.base.errors import ConfigError, NewsletterError
 from newsletter.base.urls import is_database_url, redact_url
 from newsletter.config.fields import Loc
-from newsletter.config.messages import YamlLines, in_line_order, validation_problems, yaml_problem
+from newsletter.config.messages import YamlLines, in_line_order, validation_problems, yaml_line, yaml_problem
 from newsletter.config.records import Config, LeftOut, Subscriber
 from newsletter.config.schema import Bounces, ConfigModel, Defaults, SubscriberModel
 
@@ -49,11 +49,8 @@ def _read_yaml(path: Path) -> tuple[Any, YamlLines]:
             _check_expansion(node, path)
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
         raise ConfigError(
-            f"invalid YAML: {yaml_problem(exc, text)}",
-            path=str(path),
-            line=mark.line + 1 if mark else None,
+            f"invalid YAML: {yaml_problem(exc, text)}", path=str(path), line=yaml_line(exc, text)
         ) from None
     finally:
         loader.dispose()

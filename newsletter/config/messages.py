@@ -53,9 +53,23 @@ class YamlLines:
         return found
 
 
+def yaml_line(exc: yaml.YAMLError, text: str) -> int | None:
+    """The line of a YAML error: its mark's, or for a character the reader refuses (it
+    gives an offset, no mark) the line of that offset."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        return text.count("\n", 0, exc.position) + 1
+    mark = getattr(exc, "problem_mark", None)
+    return int(mark.line) + 1 if mark is not None else None
+
+
 def yaml_problem(exc: yaml.YAMLError, text: str) -> str:
     """A YAML syntax error in plain words: tabs and indentation are named as such
     (the parsers say "block end" or "cannot start any token")."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        return (
+            f"a control character (U+{exc.character:04X}) YAML cannot hold: "
+            "not a text file, or saved in another encoding than UTF-8"
+        )
     mark = getattr(exc, "problem_mark", None)
     context_mark = getattr(exc, "context_mark", None)
     problem = str(getattr(exc, "problem", None) or exc)
