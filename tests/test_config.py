@@ -268,3 +268,20 @@ def test_config_address_quick_path_agrees_with_email_validator(text: str) -> Non
     except ValueError:
         got = None
     assert got == expected
+
+
+def test_config_paths_through_symlink_loops_are_one_line(tmp_path: Path) -> None:
+    """A digests directory or subscribers_dir that is a symbolic link loop, or a file
+    where a directory belongs, is one line naming the key and what the path is (a loop
+    once crashed the loader with a RuntimeError out of Path.resolve)."""
+    path = write(tmp_path, MINIMAL.replace("directory: digests", "directory: loop") + "subscribers_dir: people\n")
+    (tmp_path / "loop").symlink_to("loop")
+    (tmp_path / "people").symlink_to("people")
+    nowhere = "is a symbolic link that leads nowhere (a loop, or a missing target)"
+    assert sorted(problems(path)) == [
+        f"{path}:1: digests.directory: digest directory {tmp_path / 'loop'} {nowhere}",
+        f"{tmp_path / 'people'}: subscribers_dir {nowhere}",
+    ]
+    (tmp_path / "loop").unlink()
+    (tmp_path / "loop").write_text("a file\n")
+    assert f"{path}:1: digests.directory: digest directory {tmp_path / 'loop'} is not a directory" in problems(path)

@@ -120,8 +120,15 @@ async def load_off_loop(load: Callable[[], Config], log: logging.Logger) -> Conf
 
 
 def _resolve(base: Path, value: Path) -> Path:
+    """``value`` against the config's directory; a symbolic link loop on the way is left
+    unresolved (its use then says what it is) rather than raised out of the loader."""
     value = value.expanduser()
-    return value if value.is_absolute() else (base / value).resolve()
+    if value.is_absolute():
+        return value
+    try:
+        return (base / value).resolve()
+    except (OSError, RuntimeError):  # Python < 3.13 raises RuntimeError on a symlink loop
+        return Path(os.path.abspath(base / value))
 
 
 FREEZE_FROM = 5_000  # subscribers: a configuration this large is moved out of the collector's sight
@@ -385,7 +392,7 @@ def _load_subscriber_dir(directory: Path, problems: list[ConfigError], left: lis
     """The subscribers of ``subscribers_dir``; a file that cannot be read or does not
     validate is a :class:`LeftOut` (a directory that is not there: a problem)."""
     if not directory.is_dir():
-        problems.append(ConfigError("subscribers_dir is not a directory", path=str(directory)))
+        problems.append(ConfigError(f"subscribers_dir {_not_a_directory(directory)}", path=str(directory)))
         return
     files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
     for file in files:
@@ -409,11 +416,18 @@ def _load_subscriber_dir(directory: Path, problems: list[ConfigError], left: lis
             )
 
 
+def _not_a_directory(path: Path) -> str:
+    """What a path that should be a directory is instead, in words."""
+    if path.is_symlink() and not path.exists():
+        return "is a symbolic link that leads nowhere (a loop, or a missing target)"
+    return "is not a directory" if path.exists() else "does not exist"
+
+
 def _check_paths(model: ConfigModel, base: Path, cfg_path: Path, lines: YamlLines) -> Iterator[ConfigError]:
     directory = _resolve(base, model.digests.directory)
     if not directory.is_dir():
         yield ConfigError(
-            f"digest directory {directory} does not exist",
+            f"digest directory {directory} {_not_a_directory(directory)}",
             path=str(cfg_path),
             line=lines.line(("digests", "directory")),
             key="digests.directory",
