@@ -188,3 +188,31 @@ def test_subscriber_with_chat_channels_kept_on_a_postgresql_ledger(tmp_path: Pat
         config = load_config(cfg, strict=False)
         assert [s.email for s in config.subscribers] == ["alice@example.org", "lab@example.org"]
         assert config.left_out == ()
+
+
+def test_subscriber_file_that_is_no_regular_file_is_left_out_not_skipped(tmp_path: Path) -> None:
+    """A `*.yaml` in subscribers_dir that is a broken symbolic link, a link loop or a
+    directory is a subscriber who would be lost in silence: one line each, the others
+    kept; `check` lists them (exit 2)."""
+    from newsletter.base.errors import ConfigError
+    from newsletter.config import load_config
+
+    cfg = write_config(tmp_path, 1025, EXAMPLE_SUBSCRIBERS[:1], subscribers_dir="people")
+    people = tmp_path / "people"
+    people.mkdir()
+    (people / "bob.yaml").write_text("email: bob@example.org\nkeywords: [diffusion]\n")
+    (people / "gone.yaml").symlink_to("moved-away.yaml")
+    (people / "loop.yml").symlink_to("loop.yml")
+    (people / "dir.yaml").mkdir()
+    (people / "notes.txt").write_text("not a subscriber file: ignored\n")
+    config = load_config(cfg, strict=False)
+    assert [s.email for s in config.subscribers] == [EXAMPLE_SUBSCRIBERS[0]["email"], "bob@example.org"]
+    nowhere = "a symbolic link that leads nowhere (a loop, or a missing target)"
+    assert sorted(str(lo) for lo in config.left_out) == [
+        f"{people / 'dir.yaml'}: subscriber left out: not a regular file (a directory)",
+        f"{people / 'gone.yaml'}: subscriber left out: {nowhere}",
+        f"{people / 'loop.yml'}: subscriber left out: {nowhere}",
+    ]
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg)
+    assert len(str(err.value).splitlines()) == 3

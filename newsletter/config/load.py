@@ -390,12 +390,18 @@ def _resolve_bounces(bounces: Bounces, base: Path) -> Bounces:
 
 def _load_subscriber_dir(directory: Path, problems: list[ConfigError], left: list[LeftOut]) -> Iterator[Entry]:
     """The subscribers of ``subscribers_dir``; a file that cannot be read or does not
-    validate is a :class:`LeftOut` (a directory that is not there: a problem)."""
+    validate, or a ``*.yaml`` that is no regular file (a dangling link, a directory), is a
+    :class:`LeftOut` (hidden names aside: editors' lock files); a directory that is not
+    there is a problem."""
     if not directory.is_dir():
         problems.append(ConfigError(f"subscribers_dir {_not_a_directory(directory)}", path=str(directory)))
         return
-    files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+    files = sorted(p for p in directory.iterdir() if p.suffix in (".yaml", ".yml"))
     for file in files:
+        if not file.is_file():
+            if not file.name.startswith("."):  # an editor's lock (.#bob.yaml, a dangling link) is no one
+                left.append(LeftOut.of([ConfigError(_not_a_file(file), path=str(file))]))
+            continue
         try:
             data, lines = _read_yaml(file)
         except ConfigError as exc:
@@ -414,6 +420,13 @@ def _load_subscriber_dir(directory: Path, problems: list[ConfigError], left: lis
                     data,
                 )
             )
+
+
+def _not_a_file(path: Path) -> str:
+    """What a subscriber file that is no regular file is, in words."""
+    if path.is_symlink() and not path.exists():
+        return "a symbolic link that leads nowhere (a loop, or a missing target)"
+    return "not a regular file (a directory)" if path.is_dir() else "not a regular file"
 
 
 def _not_a_directory(path: Path) -> str:

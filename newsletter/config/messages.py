@@ -70,6 +70,10 @@ def yaml_problem(exc: yaml.YAMLError, text: str) -> str:
             f"a control character (U+{exc.character:04X}) YAML cannot hold: "
             "not a text file, or saved in another encoding than UTF-8"
         )
+    return _syntax_problem(exc, text)
+
+
+def _syntax_problem(exc: yaml.YAMLError, text: str) -> str:
     mark = getattr(exc, "problem_mark", None)
     context_mark = getattr(exc, "context_mark", None)
     problem = str(getattr(exc, "problem", None) or exc)
