@@ -311,6 +311,18 @@ def test_library_unreadable_or_garbage_is_one_warning(tmp_path: Path, caplog: py
     assert {p["title"] for p in json.loads(result.stdout)["subscribers"][0]["papers"]} == PROTEIN
 
 
+def test_library_with_no_entry_at_all_is_one_warning(tmp_path: Path) -> None:
+    """A file that holds no entry at all (empty, a note, a Word export named .bib) gives
+    no likes: one warning says so, never a silent library of nothing."""
+    for name, text in (("notes.txt", "remember to read the protein papers\n"), ("empty.bib", ""), ("x.ris", "\n")):
+        library = parse_library(text, tmp_path / name)
+        assert library.papers == ()
+        assert library.warnings == (
+            f"{tmp_path / name}: no entry found: not a BibTeX, RIS or CSL-JSON library, or an empty one",
+        )
+    assert parse_library("@article{a, title={Protein folding}}", tmp_path / "ok.bib").warnings == ()
+
+
 def test_library_recent_entries_weigh_more_in_a_large_library(tmp_path: Path) -> None:
     entries = "\n".join(f"@article{{e{i}, title={{Paper {i}}}, year={{{2000 + i}}}}}" for i in range(25))
     library = parse_library(entries + "\n@article{x, title={No year}}\n", tmp_path / "big.bib")

@@ -8,8 +8,8 @@ with ``rispy``). :func:`parse_library` is pure; :func:`read_library` reads a fil
 by its path, size and modification time).
 
 An entry without a title is broken: one warning naming the file and line, and the rest
-of the library is used; so is a file that cannot be read or parsed at all (one warning,
-no likes from it). An entry without an abstract is matched on its title.
+of the library is used; so is a file that cannot be read or parsed at all, or holds no
+entry (one warning, no likes from it). An entry without an abstract is matched on its title.
 
 In a library of more than :data:`LARGE` entries, recent entries weigh more: an entry
 ``n`` years older than the newest one weighs ``0.5 ** (n / HALF_LIFE)`` (at least
@@ -223,6 +223,8 @@ def parse_library(text: str, path: Path) -> Library:
     except Exception as exc:  # a file no parser makes sense of: one warning, no likes from it
         line = getattr(exc, "lineno", None)
         return Library(path, warnings=(f"{name}{f':{line}' if line else ''}: cannot read the library: {exc}",))
+    if not entries and not warnings:  # nothing read, nothing broken: not a library, say so
+        warnings.append(f"{name}: no entry found: not a BibTeX, RIS or CSL-JSON library, or an empty one")
     papers = []
     for e in entries:
         found = _arxiv_of(e.ref)
