@@ -115,6 +115,22 @@ def test_ledger_damaged_state_one_line_exit_2_nothing_sent(
         assert ledger.read_bytes() == before  # never re-initialised, never "repaired"
 
 
+def test_ledger_path_is_a_directory_one_line_exit_2(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    """`state:` naming a directory is said as such (it read "disk I/O error; check the
+    disk", sending the operator after a healthy disk)."""
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, READERS)
+        shutil.copy2(seeds["001"], tmp_path / "digests")
+        ledger = tmp_path / "ledger.sqlite3"
+        ledger.mkdir()
+        for command in ("send", "status"):
+            run = cli(command, "-c", str(cfg), timeout=60)
+            assert run.returncode == 2, (command, run.stderr)
+            line = one_error_line(run)
+            assert line == f"error: {ledger}: the ledger is a directory, not a file; point state: at a file", line
+        assert server.received == [] and list(ledger.iterdir()) == []
+
+
 def test_ledger_missing_file_is_created_migrated_and_atomic(tmp_path: Path) -> None:
     path = tmp_path / "new" / "ledger.sqlite3"
     with SqliteLedger.open(path) as ledger:

@@ -23,6 +23,7 @@ import errno
 import functools
 import os
 import sqlite3
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -374,11 +375,14 @@ class SqliteStore:
 def _check_file(p: Path, *, creating: bool) -> None:
     """A missing ledger is created (when ``creating``); an empty file is never taken for one."""
     try:
-        size = p.stat().st_size
+        st = p.stat()
     except FileNotFoundError:
         if creating:
             SqliteStore.create(p)
         return
+    if stat.S_ISDIR(st.st_mode):
+        raise LedgerError("the ledger is a directory, not a file; point state: at a file", path=str(p))
+    size = st.st_size
     if size == 0 and not _nonempty(p.with_name(p.name + "-wal")):
         if not creating:
             raise LedgerError("the ledger file is empty (0 bytes), not a ledger; restore it from a backup", path=str(p))
