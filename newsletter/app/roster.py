@@ -145,8 +145,8 @@ def load_for_edit(path: str | Path) -> Config:
         return load_config(path, strict=False)
     except ConfigError as exc:
         problems = exc.problems or (exc,)
-        missing = [p for p in problems if p.message == "subscribers_dir is not a directory"]
-        if len(missing) != len(problems) or not missing[0].path or Path(missing[0].path).exists():
+        missing = [p for p in problems if p.message == "subscribers_dir does not exist"]
+        if len(missing) != len(problems) or not missing[0].path or Path(missing[0].path).is_symlink():
             raise
         Path(missing[0].path).mkdir(parents=True)
         return load_config(path, strict=False)
