@@ -90,6 +90,24 @@ def test_preview_needs_out_or_serve(tmp_path: Path) -> None:
     assert "--out" in result.output
 
 
+def test_preview_out_that_cannot_be_written_is_one_line_exit_2(tmp_path: Path) -> None:
+    """An --out below a file, or holding a directory where a preview file goes, is one
+    line naming the path and why (it was an OSError traceback), exit 2 (bad usage)."""
+    cfg = write_config(tmp_path)
+    below_a_file = tmp_path / "config.yaml" / "previews"
+    result = CliRunner().invoke(cli, ["preview", "-c", str(cfg), "--subscriber", EMAILS[0], "--out", str(below_a_file)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.splitlines() == [f"error: {below_a_file}: cannot write the preview there (Not a directory)"]
+    out = tmp_path / "out"
+    (out / "index.html").mkdir(parents=True)
+    result = CliRunner().invoke(cli, ["preview", "-c", str(cfg), "--subscriber", EMAILS[0], "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    assert (
+        result.stderr.splitlines()[-1]
+        == f"error: {out / 'index.html'}: cannot write the preview there (Is a directory)"
+    )
+
+
 def test_preview_unknown_subscriber_is_exit_2(tmp_path: Path) -> None:
     cfg = write_config(tmp_path)
     result = CliRunner().invoke(

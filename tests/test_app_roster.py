@@ -91,6 +91,16 @@ def test_subscribers_remove_deletes_the_file(tmp_path: Path) -> None:
     assert again.exit_code == 2 and "no subscriber" in again.output
 
 
+def test_subscribers_export_to_a_place_that_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    """`export FILE` below a file (a typo in the folder) is one line, exit 2 (it was a
+    FileExistsError traceback from the folder's mkdir)."""
+    cfg = started(tmp_path)
+    target = cfg / "team.csv"
+    result = newsletter("subscribers", "-c", str(cfg), "export", str(target))
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [f"error: {cfg}: cannot write the CSV file there (Not a directory)"]
+
+
 def test_subscribers_import_export_round_trip(tmp_path: Path) -> None:
     cfg = started(tmp_path)
     csv_file = tmp_path / "team.csv"

@@ -55,6 +55,19 @@ def test_init_folder_in_the_way_is_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "config.yaml").exists()
 
 
+def test_init_below_a_file_is_one_line_exit_2(tmp_path: Path) -> None:
+    """`init DIR` where a file stands in DIR's path: one line naming the path (it was a
+    NotADirectoryError traceback)."""
+    (tmp_path / "notes.txt").write_text("a file", encoding="utf-8")
+    target = tmp_path / "notes.txt" / "team"
+    result = newsletter("init", str(target))
+    assert result.exit_code == 2, result.output
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(f"error: {target}") and line.endswith(
+        ": cannot write the starter configuration there (Not a directory)"
+    )
+
+
 def test_init_five_minute_path_init_add_preview_send(tmp_path: Path, seeds: dict[str, Path]) -> None:
     """What the README walks through: init -> subscribers add -> preview -> send --to -> send."""
     import shutil

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from newsletter.base.addresses import Suppressions
 from newsletter.base.errors import DigestParseError
+from newsletter.base.fsutil import writing
 from newsletter.config import Config, Subscriber, select_subscribers
 from newsletter.digest.scan import digest_files, load_digests
 from newsletter.matching import Match
@@ -95,22 +96,24 @@ def suppressed_addresses(config: Config) -> Suppressions:
 
 
 def write_previews(run: PreviewRun, out: Path) -> list[Path]:
-    """``<email>.html``, ``.txt``, ``.eml`` per subscriber with an email, and ``index.html``."""
-    out.mkdir(parents=True, exist_ok=True)
+    """``<email>.html``, ``.txt``, ``.eml`` per subscriber with an email, and ``index.html``;
+    a place that cannot be written is an :class:`OutputError` naming it."""
     written: list[Path] = []
-    for p in run.previews:
-        if p.email is None:
-            continue
-        for suffix, data in (
-            (".html", p.email.html.encode("utf-8")),
-            (".txt", p.email.text.encode("utf-8")),
-            (".eml", p.email.as_bytes()),
-        ):
-            path = out / f"{p.slug}{suffix}"
-            path.write_bytes(data)
-            written.append(path)
-    index = out / "index.html"
-    index.write_text(index_page(run), encoding="utf-8")
+    with writing("the preview", out):
+        out.mkdir(parents=True, exist_ok=True)
+        for p in run.previews:
+            if p.email is None:
+                continue
+            for suffix, data in (
+                (".html", p.email.html.encode("utf-8")),
+                (".txt", p.email.text.encode("utf-8")),
+                (".eml", p.email.as_bytes()),
+            ):
+                path = out / f"{p.slug}{suffix}"
+                path.write_bytes(data)
+                written.append(path)
+        index = out / "index.html"
+        index.write_text(index_page(run), encoding="utf-8")
     written.append(index)
     return written
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from newsletter.base.addresses import address_key
 from newsletter.base.errors import ConfigError
-from newsletter.base.fsutil import atomic_write
+from newsletter.base.fsutil import atomic_write, writing
 from newsletter.base.resources import EXAMPLES_PACKAGE, shipped, shipped_file
 from newsletter.config import DEFAULT_CONFIG
 
@@ -121,16 +121,16 @@ def init_project(directory: str | Path = ".", *, force: bool = False, example: b
     existed = config.exists()
     if existed and not force:
         raise ConfigError("a configuration already exists here; use --force to replace it", path=str(config))
-    text = starter_text()
     created = []
-    for name in FOLDERS:
-        folder = root / name
-        if folder.exists() and not folder.is_dir():
-            raise ConfigError("is in the way: the starter configuration needs a folder here", path=str(folder))
-        if not folder.is_dir():
-            folder.mkdir(parents=True)
-            created.append(folder)
-    atomic_write(config, text)
+    with writing("the starter configuration", root):
+        for name in FOLDERS:
+            folder = root / name
+            if folder.exists() and not folder.is_dir():
+                raise ConfigError("is in the way: the starter configuration needs a folder here", path=str(folder))
+            if not folder.is_dir():
+                folder.mkdir(parents=True)
+                created.append(folder)
+        atomic_write(config, starter_text())
     done = Initialised(config=config, folders=tuple(created), replaced=existed)
     if not example:
         return done

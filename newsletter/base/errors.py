@@ -57,6 +57,14 @@ class ConfigError(NewsletterError):
         return text
 
 
+class OutputError(NewsletterError):
+    """A file or directory named for output (``preview --out``, ``init DIR``, ``subscribers
+    export FILE``) cannot be written there: a file where a directory belongs, no
+    permission, a read-only file system. One line naming the path; exit 2 (bad usage)."""
+
+    exit_code = 2
+
+
 class DigestParseError(NewsletterError):
     """A digest file could not be parsed; names the file and, where known, the line."""
 

@@ -221,7 +221,8 @@ def export_command(config_path: str | None, csv_file: str | None) -> None:
     if csv_file is None:
         sys.stdout.write(text)
         return
-    from newsletter.base.fsutil import atomic_write
+    from newsletter.base.fsutil import atomic_write, writing
 
-    atomic_write(Path(csv_file), text)
+    with writing("the CSV file", Path(csv_file)):
+        atomic_write(Path(csv_file), text)
     click.echo(f"exported to {csv_file}")
