@@ -36,3 +36,33 @@ def test_checks_warnings_name_what_is_missing(tmp_path: Path) -> None:
     report = check_config(load_config(write_config(empty, 465, [], smtp={"security": "starttls"})))
     assert any(w.startswith("no subscribers yet") for w in report.warnings)
     assert any(w.startswith("smtp: port 465 is for implicit TLS") for w in report.warnings)
+
+
+def test_checks_a_template_that_fails_on_the_digests_is_exit_2(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    """A template override that compiles but fails when rendered with the current digests
+    (an undefined name, a division by zero) is a configuration error of `check`, exit 2,
+    naming the template and line (it came out as a RenderError, exit 1)."""
+    import shutil
+
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "digest.txt.j2").write_text("Hello\n{{ 1 / 0 }}\n", encoding="utf-8")
+    cfg = write_config(tmp_path, 587, EXAMPLE_SUBSCRIBERS[:1], templates="tpl")
+    shutil.copy2(seeds["001"], tmp_path / "digests")
+    with pytest.raises(ConfigError) as raised:
+        check_config(load_config(cfg))
+    assert raised.value.exit_code == 2
+    assert str(raised.value) == f"{tmp_path / 'tpl' / 'digest.txt.j2'}:2: ZeroDivisionError: division by zero"
+
+
+def test_checks_a_template_that_is_not_utf8_is_exit_2(tmp_path: Path) -> None:
+    """A template override saved in another encoding is one line naming it (it was a
+    UnicodeDecodeError traceback)."""
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "digest.txt.j2").write_bytes(b"Gr\xfc\xdfe {{ name }}\n")
+    cfg = write_config(tmp_path, 587, EXAMPLE_SUBSCRIBERS[:1], templates="tpl")
+    with pytest.raises(ConfigError) as raised:
+        check_config(load_config(cfg))
+    assert raised.value.exit_code == 2
+    assert str(raised.value) == (
+        f"{tmp_path / 'tpl' / 'digest.txt.j2'}: cannot read the template: not UTF-8 (byte 0xfc at offset 2)"
+    )

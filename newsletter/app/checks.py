@@ -7,7 +7,8 @@ emails; the commands print the lines (``warning: ...`` on stderr, exit code unch
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from newsletter.base.errors import ConfigError, RenderError
@@ -57,9 +58,16 @@ def validate(config: Config) -> None:
     signer_for(config)  # a DKIM key that is no PEM RSA key: exit 2
     from newsletter.render.templates import check_templates
 
-    try:
+    with templates_are_configuration():
         check_templates(config)  # compiles the templates: a RenderError names template and line
-    except RenderError as exc:  # a template is configuration: exit 2 like every check error
+
+
+@contextmanager
+def templates_are_configuration() -> Iterator[None]:
+    """A RenderError in ``check`` (a template is configuration) is a ConfigError: exit 2."""
+    try:
+        yield
+    except RenderError as exc:
         raise ConfigError(exc.message, path=exc.path, line=exc.line) from None
 
 
@@ -150,6 +158,7 @@ def largest_email(config: Config) -> tuple[str, str] | None:
     sub, matches = max(planned, key=lambda item: (len(item[1]), item[0].abstract_chars))
     if not matches:
         return None
-    renderer = Renderer(config)
-    email = renderer.render(sub, matches, message_id=renderer.message_id(sub, matches))
+    with templates_are_configuration():  # a template that fails on today's papers: exit 2 too
+        renderer = Renderer(config)
+        email = renderer.render(sub, matches, message_id=renderer.message_id(sub, matches))
     return sub.email, email.html

@@ -191,7 +191,21 @@ def _get(env: jinja2.Environment, name: str) -> tuple[jinja2.Template, str]:
         raise RenderError(describe(exc), path=exc.filename or name, line=exc.lineno) from None
     except jinja2.TemplateNotFound:
         raise RenderError(f"template {name} not found", path=name) from None
+    except UnicodeDecodeError as exc:  # an override saved in another encoding
+        bad = f"byte 0x{exc.object[exc.start]:02x} at offset {exc.start}"
+        raise RenderError(f"cannot read the template: not UTF-8 ({bad})", path=_source_of(env, name)) from None
+    except OSError as exc:
+        raise RenderError(f"cannot read the template: {exc.strerror or exc}", path=_source_of(env, name)) from None
     return template, template.filename or name
+
+
+def _source_of(env: jinja2.Environment, name: str) -> str:
+    """The file of template ``name`` in the override directory (else the name)."""
+    for loader in getattr(env.loader, "loaders", [env.loader]):
+        for base in getattr(loader, "searchpath", ()):
+            if (Path(base) / name).is_file():
+                return str(Path(base) / name)
+    return name
 
 
 def _line_of(source: str, offset: int) -> int:
