@@ -285,3 +285,18 @@ def test_config_paths_through_symlink_loops_are_one_line(tmp_path: Path) -> None
     (tmp_path / "loop").unlink()
     (tmp_path / "loop").write_text("a file\n")
     assert f"{path}:1: digests.directory: digest directory {tmp_path / 'loop'} is not a directory" in problems(path)
+
+
+def test_config_duplicate_key_is_an_error_naming_both_lines(tmp_path: Path) -> None:
+    """A key written twice in one mapping (two `smtp:` sections pasted in) is an error
+    naming the line of the second and of the first: YAML parsers keep the later one and
+    drop the earlier in silence. YAML merge keys (`<<: *base`) still override freely."""
+    pasted = "smtp: {host: relay.example.org, port: 587}\nstate: a.sqlite3\nsmtp:\n  port: 25\n"
+    path = write(tmp_path, MINIMAL + pasted)
+    assert problems(path) == [f"{path}:7: smtp: this key is written twice in one mapping (first at line 5)"]
+    merged = write(
+        tmp_path,
+        "digests: {directory: digests}\nsubscribers:\n  - &a {email: a@example.org, keywords: [x]}\n"
+        "  - {<<: *a, email: b@example.org, keywords: [y]}\n",
+    )
+    assert [s.email for s in load_config(merged).subscribers] == ["a@example.org", "b@example.org"]

@@ -216,3 +216,28 @@ def test_subscriber_file_that_is_no_regular_file_is_left_out_not_skipped(tmp_pat
     with pytest.raises(ConfigError) as err:
         load_config(cfg)
     assert len(str(err.value).splitlines()) == 3
+
+
+def test_subscriber_with_a_key_written_twice_is_left_out(tmp_path: Path) -> None:
+    """`keywords:` written twice in one subscriber (a file of subscribers_dir, or an inline
+    entry) would silently keep only the second list: that subscriber is left out with one
+    line naming both lines; everybody else is kept."""
+    from newsletter.config import load_config
+
+    cfg = write_config(tmp_path, 1025, EXAMPLE_SUBSCRIBERS[:2], subscribers_dir="people")
+    text = cfg.read_text(encoding="utf-8")
+    first = EXAMPLE_SUBSCRIBERS[1]["email"]
+    cfg.write_text(text.replace("  name: Bob Okafor\n", "  name: Bob Okafor\n  name: Bee\n"), encoding="utf-8")
+    people = tmp_path / "people"
+    people.mkdir()
+    (people / "dan.yaml").write_text("email: dan@example.org\nkeywords: [diffusion]\nkeywords: [llm]\n")
+    (people / "eve.yaml").write_text("email: eve@example.org\nkeywords: [llm]\n")
+    config = load_config(cfg, strict=False)
+    assert [s.email for s in config.subscribers] == [EXAMPLE_SUBSCRIBERS[0]["email"], "eve@example.org"]
+    name_line = cfg.read_text(encoding="utf-8").splitlines().index("  name: Bee") + 1
+    assert sorted(str(lo) for lo in config.left_out) == [
+        f"{cfg}:{name_line}: subscriber ({first}) left out: subscribers[1].name: this key is written twice "
+        f"in one mapping (first at line {name_line - 1})",
+        f"{people / 'dan.yaml'}:3: subscriber (dan@example.org) left out: keywords: this key is written twice "
+        "in one mapping (first at line 2)",
+    ]

@@ -22,7 +22,14 @@ from newsletter.base.addresses import (
 from newsletter.base.errors import ConfigError, NewsletterError
 from newsletter.base.urls import is_database_url, redact_url
 from newsletter.config.fields import Loc
-from newsletter.config.messages import YamlLines, in_line_order, validation_problems, yaml_line, yaml_problem
+from newsletter.config.messages import (
+    Loader,
+    YamlLines,
+    in_line_order,
+    validation_problems,
+    yaml_line,
+    yaml_problem,
+)
 from newsletter.config.records import Config, LeftOut, Subscriber
 from newsletter.config.schema import Bounces, ConfigModel, Defaults, SubscriberModel
 
@@ -40,9 +47,8 @@ def _read_yaml(path: Path) -> tuple[Any, YamlLines]:
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read configuration: {exc}", path=str(path)) from None
-    # one parse: compose the node tree (for line numbers), then construct the data from it;
-    # libyaml's CSafeLoader when available (large subscriber lists load several times faster)
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    # one parse: compose the node tree (for line numbers), then construct the data from it
+    loader = Loader(text)
     try:
         node = loader.get_single_node()
         if node is not None and "&" in text:  # no anchor, no alias: nothing can expand
@@ -54,7 +60,7 @@ def _read_yaml(path: Path) -> tuple[Any, YamlLines]:
         ) from None
     finally:
         loader.dispose()
-    return data, YamlLines(node)
+    return data, YamlLines(node, tuple(loader.twice))
 
 
 MAX_EXPANDED_NODES = 200_000  # nodes the aliases of a file may expand to, beyond 10x the nodes written
@@ -173,7 +179,7 @@ def _load_config(path: str | os.PathLike[str], *, strict: bool) -> Config:
         raise ConfigError("the configuration must be a mapping of keys", path=str(cfg_path), line=1)
     problems: list[ConfigError] = []
     left: list[LeftOut] = []
-    model, kept = _validate_main(data, cfg_path, lines, problems, left)
+    model, kept = _validate_main(data, cfg_path, lines, problems, left, _written_twice(lines, cfg_path, problems))
     base = cfg_path.parent
     subscribers: list[Entry] = []
     if model is not None:
@@ -208,18 +214,26 @@ def _validate_main(
     lines: YamlLines,
     problems: list[ConfigError],
     left: list[LeftOut],
+    twice: dict[int, list[ConfigError]],
 ) -> tuple[ConfigModel | None, list[int]]:
     """The configuration model, and the indexes of the inline subscribers it holds. An
-    inline entry that does not validate becomes a :class:`LeftOut` and the rest is
-    validated again without it (only then: a clean file is validated once)."""
+    inline entry that does not validate, or that ``twice`` names (a key written twice in
+    it), becomes a :class:`LeftOut` and the rest is validated again without it (only
+    then: a clean file is validated once)."""
     entries = data.get("subscribers")
     count = len(entries) if isinstance(entries, list) else 0
+    found: list[ConfigError] = []
+    errors: list[Loc] = []
     try:
-        return ConfigModel.model_validate(data), list(range(count))
+        model = ConfigModel.model_validate(data)
+        if not twice:
+            return model, list(range(count))
     except ValidationError as exc:
         found = list(validation_problems(exc, path=cfg_path, lines=lines))
         errors = [tuple(e["loc"]) for e in exc.errors()]
     bad = _inline_problems(found, errors, count, problems)
+    for i, written_twice in twice.items():
+        bad.setdefault(i, []).extend(written_twice)
     assert isinstance(entries, list) or not bad
     for i, entry_problems in sorted(bad.items()):
         left.append(LeftOut.of(entry_problems, entries[i] if entries else None))
@@ -232,6 +246,19 @@ def _validate_main(
         problems.extend(validation_problems(exc, path=cfg_path, lines=lines))
         return None, []
     return model, kept
+
+
+def _written_twice(lines: YamlLines, cfg_path: Path, problems: list[ConfigError]) -> dict[int, list[ConfigError]]:
+    """The keys written twice in the main file: inside an inline subscriber entry, by its
+    index (that entry is left out); anywhere else, a problem of the configuration."""
+    by_entry: dict[int, list[ConfigError]] = {}
+    for twice in lines.duplicates:
+        i = lines.entry_of("subscribers", twice.line)
+        if i is None:
+            problems.append(twice.error(cfg_path))
+        else:
+            by_entry.setdefault(i, []).append(twice.error(cfg_path, f"subscribers[{i}].{twice.key}"))
+    return by_entry
 
 
 def _inline_problems(
@@ -410,6 +437,9 @@ def _load_subscriber_dir(directory: Path, problems: list[ConfigError], left: lis
         if not isinstance(data, Mapping):
             problem = ConfigError("a subscriber file must be a mapping of keys", path=str(file), line=1)
             left.append(LeftOut.of([problem]))
+            continue
+        if lines.duplicates:
+            left.append(LeftOut.of([twice.error(file) for twice in lines.duplicates], data))
             continue
         try:
             yield SubscriberModel.model_validate(data), str(file), 1, "subscriber"

@@ -3,9 +3,10 @@ with their lines, did-you-mean for unknown keys, and the order they are listed i
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Hashable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from pydantic import (
@@ -19,6 +20,54 @@ from newsletter.config.fields import Loc
 from newsletter.config.schema import ConfigModel
 
 
+@dataclass(frozen=True, slots=True)
+class Twice:
+    """A key written twice in one mapping: where, where first, which."""
+
+    line: int
+    first: int
+    key: str
+
+    def error(self, path: Path | str, key_path: str | None = None) -> ConfigError:
+        why = f"this key is written twice in one mapping (first at line {self.first})"
+        return ConfigError(why, path=str(path), line=self.line, key=key_path or self.key)
+
+
+if TYPE_CHECKING:
+    _Loader = yaml.SafeLoader
+else:  # libyaml's parser when available (large subscriber lists load several times faster)
+    _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class Loader(_Loader):
+    """The safe loader, noting every key written twice in one mapping (YAML parsers keep
+    the later one and drop the earlier in silence). Checked when a mapping comes out
+    smaller than the pairs written in it: no cost for a clean file. Merge keys
+    (``<<: *base``) override freely, as YAML means them to."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.twice: list[Twice] = []
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        written = node.value  # the merge pair is deleted from this very list; merged pairs go in front of a new one
+        mapping = super().construct_mapping(node, deep=deep)
+        if len(mapping) < len(written):
+            self.twice.extend(_written_twice(written))
+        return mapping
+
+
+def _written_twice(pairs: list[tuple[yaml.Node, yaml.Node]]) -> Iterator[Twice]:
+    seen: dict[str, int] = {}
+    for key, _ in pairs:
+        if isinstance(key, yaml.ScalarNode):
+            line = key.start_mark.line + 1
+            if key.value in seen:
+                yield Twice(line, seen[key.value], str(key.value))
+            else:
+                seen[key.value] = line
+
+
 class YamlLines:
     """Key path -> line number, looked up in the composed YAML node tree when an error
     needs one: a walk down the path asked for, no map of every node (a file of 100,000
@@ -26,8 +75,23 @@ class YamlLines:
     value is a scalar, else the key's; a path that does not exist gives the line of its
     longest existing prefix (a later duplicate key wins, as in the parsed data)."""
 
-    def __init__(self, node: yaml.Node | None) -> None:
+    def __init__(self, node: yaml.Node | None, duplicates: tuple[Twice, ...] = ()) -> None:
         self._root = node
+        self.duplicates = duplicates
+
+    def entry_of(self, key: str, line: int) -> int | None:
+        """The index of the item of the top-level list ``key`` that holds ``line``."""
+        node = self._root
+        if not isinstance(node, yaml.MappingNode):
+            return None
+        items = [v for k, v in node.value if getattr(k, "value", None) == key]
+        if not items or not isinstance(items[-1], yaml.SequenceNode):
+            return None
+        found = None
+        for i, item in enumerate(items[-1].value):
+            if item.start_mark.line + 1 <= line:
+                found = (i, item)
+        return found[0] if found and line <= found[1].end_mark.line + 1 else None
 
     def line(self, loc: Loc) -> int | None:
         node = self._root
