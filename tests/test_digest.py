@@ -285,3 +285,29 @@ def test_paper_to_json_shape(seeds: dict[str, Path]) -> None:
     assert record["organization"] == "ByteDance"
     assert (record["comments"], record["upvotes"]) == (1, None)
     assert Paper.from_json(record) == paper
+
+
+def test_digest_named_like_one_but_no_regular_file_is_said_not_skipped(tmp_path: Path) -> None:
+    """A `*.txt` in the digests directory that is a dangling symbolic link (a share not
+    mounted), a link loop, a directory or a FIFO is never read (a FIFO would block the
+    pass) but named once as a file that is not a digest, never skipped in silence."""
+    from newsletter.config import load_config
+    from newsletter.digest.scan import digest_files, stray_files
+    from tests.smtpd import EXAMPLE_SUBSCRIBERS, write_config
+
+    config = load_config(write_config(tmp_path, 1025, EXAMPLE_SUBSCRIBERS[:1]))
+    digests = tmp_path / "digests"
+    (digests / "ok.txt").write_text("a digest\n", encoding="utf-8")
+    (digests / "share.txt").symlink_to("/nonexistent/mount/2026-11-17.txt")
+    (digests / "loop.md").symlink_to("loop.md")
+    (digests / "old.json").mkdir()
+    os.mkfifo(digests / "pipe.txt")
+    (digests / ".#ok.txt").symlink_to("user@host.1234")  # an editor's lock: hidden, never named
+    assert digest_files(config) == [digests / "ok.txt"]
+    nowhere = "a symbolic link that leads nowhere"
+    assert [s.line() for s in stray_files(config)] == [
+        f"{digests / 'loop.md'}: not a digest ({nowhere}), ignored",
+        f"{digests / 'old.json'}: not a digest (a directory), ignored",
+        f"{digests / 'pipe.txt'}: not a digest (not a regular file), ignored",
+        f"{digests / 'share.txt'}: not a digest ({nowhere}), ignored",
+    ]

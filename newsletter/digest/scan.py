@@ -28,7 +28,18 @@ Status = Literal["ok", "failed", "unreadable", "unsettled"]
 
 def _candidate(p: Path) -> bool:
     """Hidden files and temporary names (``*.tmp``, ``*.part``, ``*~``) are never digests."""
-    return p.is_file() and not p.name.startswith(".") and not p.name.endswith((".tmp", ".part", "~"))
+    return p.is_file() and _plain_name(p)
+
+
+def _plain_name(p: Path) -> bool:
+    return not p.name.startswith(".") and not p.name.endswith((".tmp", ".part", "~"))
+
+
+def _not_regular(p: Path) -> str:
+    """What a path that is no regular file is, in words."""
+    if p.is_symlink() and not p.exists():
+        return "a symbolic link that leads nowhere"
+    return "a directory" if p.is_dir() else "not a regular file"
 
 
 def digest_files(config: Config) -> list[Path]:
@@ -97,15 +108,20 @@ def file_kind(path: Path) -> str | None:
 
 def stray_files(config: Config) -> list[Stray]:
     """Files in the digests directory that no pattern takes and that are documents,
-    images, office files or archives (by extension or magic bytes), in name order."""
+    images, office files or archives (by extension or magic bytes), and names a pattern
+    takes that are no regular file (a dangling link, a directory, a FIFO: never read), in
+    name order."""
     directory = config.digests.directory
     try:
         names = sorted(directory.iterdir())
     except OSError:
         return []
     digests = set(digest_files(config))
+    named = {p for pattern in config.digests.patterns for p in directory.glob(pattern)}
     out = []
     for path in names:
+        if path in named and not path.is_file() and _plain_name(path):
+            out.append(Stray(path, _not_regular(path)))
         if path in digests or not _candidate(path) or fetched_file(path):
             continue
         kind = file_kind(path)
