@@ -66,3 +66,28 @@ def test_checks_a_template_that_is_not_utf8_is_exit_2(tmp_path: Path) -> None:
     assert str(raised.value) == (
         f"{tmp_path / 'tpl' / 'digest.txt.j2'}: cannot read the template: not UTF-8 (byte 0xfc at offset 2)"
     )
+
+
+def test_checks_every_problem_listed_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """SPEC 7: `check` exits 2 "with every error listed": a missing SMTP password, a DKIM
+    key that is no key and a broken template come out together, not one per run."""
+    monkeypatch.delenv("CHECK_SMTP_PASSWORD", raising=False)
+    monkeypatch.setenv("CHECK_DKIM_KEY", "not a PEM key")
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "digest.txt.j2").write_text("Hello\n{% for p in papers %}\n", encoding="utf-8")
+    cfg = write_config(
+        tmp_path,
+        587,
+        EXAMPLE_SUBSCRIBERS[:1],
+        smtp={"username": "u", "password_env": "CHECK_SMTP_PASSWORD"},
+        dkim={"domain": "example.org", "selector": "s", "key_env": "CHECK_DKIM_KEY"},
+        templates="tpl",
+    )
+    with pytest.raises(ConfigError) as raised:
+        check_config(load_config(cfg))
+    assert raised.value.exit_code == 2
+    lines = str(raised.value).splitlines()
+    assert len(lines) == 3, lines
+    assert sum("CHECK_SMTP_PASSWORD" in line for line in lines) == 1
+    assert sum("does not hold a PEM RSA private key" in line for line in lines) == 1
+    assert sum(f"{tmp_path / 'tpl' / 'digest.txt.j2'}:" in line for line in lines) == 1

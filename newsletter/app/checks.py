@@ -7,12 +7,12 @@ emails; the commands print the lines (``warning: ...`` on stderr, exit code unch
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from newsletter.base.errors import ConfigError, RenderError
-from newsletter.config import Config, require_secrets
+from newsletter.config import Config
 from newsletter.config.secrets import missing_channel_secrets
 
 GMAIL_CLIP = 102 * 1024  # Gmail clips an HTML part beyond ~102 KB ("[Message clipped]")
@@ -46,20 +46,29 @@ def try_smtp_relay(config: Config) -> str:
 
 
 def validate(config: Config) -> None:
-    """What loading does not check: secrets, the DKIM key, the templates (exit 2)."""
-    require_secrets(config)  # a username without its password variable, a DKIM key not set: exit 2
-    missing = missing_channel_secrets(config)  # issue 27: a chat channel's URL or token variable
-    if missing:
-        raise ConfigError(
-            f"{len(missing)} problem(s) in the configuration", path=str(config.path), problems=tuple(missing)
-        )
+    """What loading does not check: secrets, the DKIM key, the templates; every problem
+    found, in one ConfigError (exit 2)."""
+    from newsletter.config.secrets import missing_secrets
     from newsletter.render.dkim import signer_for
-
-    signer_for(config)  # a DKIM key that is no PEM RSA key: exit 2
     from newsletter.render.templates import check_templates
 
-    with templates_are_configuration():
-        check_templates(config)  # compiles the templates: a RenderError names template and line
+    problems = [*missing_secrets(config), *missing_channel_secrets(config)]  # unset variables
+    if not any(p.key and p.key.startswith("dkim") for p in problems):
+        _gather(problems, lambda: signer_for(config))  # a DKIM key that is no PEM RSA key
+    _gather(problems, lambda: check_templates(config))  # a RenderError names template and line
+    if problems:
+        raise ConfigError(
+            f"{len(problems)} problem(s) in the configuration", path=str(config.path), problems=tuple(problems)
+        )
+
+
+def _gather(problems: list[ConfigError], step: Callable[[], object]) -> None:
+    """``step()``; its ConfigError (or RenderError: a template is configuration) added to ``problems``."""
+    try:
+        with templates_are_configuration():
+            step()
+    except ConfigError as exc:
+        problems.extend(exc.problems or (exc,))
 
 
 @contextmanager
