@@ -103,3 +103,18 @@ def test_config_yaml_control_character_named_with_its_line(tmp_path: Path) -> No
     assert "tab" not in line
     [line] = problems(tmp_path, "\x00\x01\x02binary")
     assert ":1: invalid YAML: a control character (U+0000)" in line, line
+
+
+def test_config_file_in_another_encoding(tmp_path: Path) -> None:
+    """A configuration saved as UTF-16 with its byte-order mark (Windows PowerShell's
+    `>` does that) loads as YAML allows; one in Latin-1 is one line naming the byte and
+    what to do, without Python's codec wording."""
+    (tmp_path / "digests").mkdir()
+    path = tmp_path / "config.yaml"
+    text = "digests: {directory: digests}\r\nsubscribers:\r\n  - {email: zoë@example.org, keywords: [x]}\r\n"
+    path.write_bytes(text.encode("utf-16"))
+    assert [s.email for s in load_config(path).subscribers] == ["zoë@example.org"]
+    path.write_bytes(text.encode("latin-1"))
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert str(info.value) == f"{path}:3: not UTF-8 text (byte 0xeb in line 3): save the file as UTF-8"

@@ -4,6 +4,7 @@ bombs), validated, merged and resolved into a
 
 from __future__ import annotations
 
+import codecs
 import gc
 import logging
 import os
@@ -36,9 +37,26 @@ from newsletter.config.schema import Bounces, ConfigModel, Defaults, SubscriberM
 DEFAULT_CONFIG = "config.yaml"
 
 
+def _text_of(path: Path) -> str:
+    """The file's text: UTF-8, or UTF-16 with its byte-order mark (as YAML allows; what
+    Windows PowerShell's ``>`` writes). Another encoding is one line naming the byte."""
+    data = path.read_bytes()
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"not UTF-8 text (byte 0x{data[exc.start]:02x} in line {line}): save the file as UTF-8",
+            path=str(path),
+            line=line,
+        ) from None
+
+
 def _read_yaml(path: Path) -> tuple[Any, YamlLines]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _text_of(path)
     except FileNotFoundError:
         raise ConfigError(
             "configuration file not found: write a starter one with `newsletter init` (in this directory, or "
