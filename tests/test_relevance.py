@@ -323,6 +323,16 @@ def test_library_with_no_entry_at_all_is_one_warning(tmp_path: Path) -> None:
     assert parse_library("@article{a, title={Protein folding}}", tmp_path / "ok.bib").warnings == ()
 
 
+def test_library_that_is_no_regular_file_is_one_warning_never_read(tmp_path: Path) -> None:
+    """A library path naming a FIFO or a device is one warning and never opened: reading
+    it would block the pass (a FIFO nobody writes) or never end (/dev/zero)."""
+    os.mkfifo(tmp_path / "pipe.bib")
+    for path in (tmp_path / "pipe.bib", Path("/dev/zero")):
+        library = read_library(path)
+        assert library.papers == ()
+        assert library.warnings == (f"{path}: cannot read the library: not a regular file",)
+
+
 def test_library_recent_entries_weigh_more_in_a_large_library(tmp_path: Path) -> None:
     entries = "\n".join(f"@article{{e{i}, title={{Paper {i}}}, year={{{2000 + i}}}}}" for i in range(25))
     library = parse_library(entries + "\n@article{x, title={No year}}\n", tmp_path / "big.bib")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import stat
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -248,6 +249,8 @@ def read_library(path: Path) -> Library:
             cached = _CACHE.get(path)
         if cached is not None and cached[0] == stamp:
             return cached[1]
+        if not stat.S_ISREG(st.st_mode):  # a FIFO would block the pass, /dev/zero never end
+            return Library(path, warnings=(f"{path}: cannot read the library: not a regular file",))
         text = path.read_bytes().decode("utf-8-sig", errors="replace")
     except OSError as exc:
         return Library(path, warnings=(f"{path}: cannot read the library: {exc.strerror or exc}",))
