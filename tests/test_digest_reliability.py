@@ -170,3 +170,17 @@ def test_parse_digest_fuzz_only_ever_raises_digest_parse_error(data: bytes) -> N
         parse_digest(data, source="fuzz.txt")
     except DigestParseError as exc:
         assert str(exc).startswith("fuzz.txt") and "\n" not in str(exc)
+
+
+def test_digest_endless_stream_is_one_line_never_hashed_whole() -> None:
+    """`parse /dev/zero` (a device, a pipe that never ends): past the size limit it is one
+    line, exit 1; it was hashed to its end, that is forever."""
+    from click.testing import CliRunner
+
+    from newsletter.cli import cli
+
+    result = CliRunner().invoke(cli, ["parse", "/dev/zero"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines() == [
+        "error: /dev/zero: not a regular file and more than 64 MiB long: not a digest"
+    ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Literal
 from newsletter.base.errors import DigestParseError
 from newsletter.config import Config, fetched_file
 from newsletter.digest import Digest, Paper, parse_digest, unique_papers
-from newsletter.digest.guard import file_sha256, one_line, read_limited
+from newsletter.digest.guard import MAX_DIGEST_BYTES, file_sha256, one_line, read_limited
 
 Status = Literal["ok", "failed", "unreadable", "unsettled"]
 
@@ -176,6 +177,9 @@ def _scan_one(
             return Scanned(path, "unsettled")
         data = read_limited(path)
     except DigestParseError as exc:  # too large: failed (by the hash of all of it), never read
+        if not stat.S_ISREG(st.st_mode):  # a device or a pipe: its end may never come
+            endless = f"not a regular file and more than {MAX_DIGEST_BYTES // 1048576} MiB long: not a digest"
+            return Scanned(path, "unreadable", error=DigestParseError(endless, path=name))
         try:
             sha = file_sha256(path)
         except OSError as err:
