@@ -241,3 +241,22 @@ def test_subscriber_with_a_key_written_twice_is_left_out(tmp_path: Path) -> None
         f"{people / 'dan.yaml'}:3: subscriber (dan@example.org) left out: keywords: this key is written twice "
         "in one mapping (first at line 2)",
     ]
+
+
+def test_subscriber_file_name_cannot_forge_a_line(tmp_path: Path) -> None:
+    """A file name in subscribers_dir (or a key) holding a line break or an escape
+    sequence is shown escaped: it cannot forge an `error:` line or drive the terminal."""
+    from newsletter.base.errors import ConfigError
+    from newsletter.config import load_config
+
+    cfg = write_config(tmp_path, 1025, EXAMPLE_SUBSCRIBERS[:1], subscribers_dir="people")
+    people = tmp_path / "people"
+    people.mkdir()
+    (people / "evil\nerror: forged\x1b[2J.yaml").write_text('email: x@example.org\nkeywords: [x]\n"a\\nb": 1\n')
+    [left] = load_config(cfg, strict=False).left_out
+    assert str(left) == (
+        f"{people}/evil\\nerror: forged\\x1b[2J.yaml:3: subscriber (x@example.org) left out: a\\nb: unknown key"
+    )
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg)
+    assert str(err.value) == f"{people}/evil\\nerror: forged\\x1b[2J.yaml:3: a\\nb: unknown key"

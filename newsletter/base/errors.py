@@ -21,8 +21,14 @@ class NewsletterError(Exception):
     def __str__(self) -> str:
         where = ""
         if self.path is not None:
-            where = f"{self.path}:{self.line}: " if self.line is not None else f"{self.path}: "
+            path = printable(self.path)  # a file name may hold a line break: never a forged line
+            where = f"{path}:{self.line}: " if self.line is not None else f"{path}: "
         return f"{where}{self.message}"
+
+
+def printable(text: str) -> str:
+    """``text`` with its control characters (line breaks, escape sequences) escaped."""
+    return text if text.isprintable() else "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 class ConfigError(NewsletterError):
@@ -53,7 +59,7 @@ class ConfigError(NewsletterError):
         text = super().__str__()
         if self.key:
             prefix = text[: len(text) - len(self.message)]
-            return f"{prefix}{self.key}: {self.message}"
+            return f"{prefix}{printable(self.key)}: {self.message}"
         return text
 
 

@@ -13,7 +13,7 @@ from newsletter.base.addresses import (
     Mailbox,
     address_key,
 )
-from newsletter.base.errors import ConfigError
+from newsletter.base.errors import ConfigError, printable
 from newsletter.config.channels import AnyChannel
 from newsletter.config.schema import (
     Archive,
@@ -80,12 +80,13 @@ class LeftOut:
         first = problems[0]
         raw = entry.get("email") if isinstance(entry, Mapping) else None
         email = _one_line(raw) if isinstance(raw, str) and raw.strip() else None
-        error = "; ".join(f"{p.key}: {p.message}" if p.key else p.message for p in problems)
+        error = "; ".join(f"{printable(p.key)}: {p.message}" if p.key else p.message for p in problems)
         return cls(first.path or "", first.line, email, error, tuple(problems))
 
     @property
     def where(self) -> str:
-        return f"{self.file}:{self.line}" if self.line is not None else self.file
+        file = printable(self.file)  # a file name may hold a line break: never a forged line
+        return f"{file}:{self.line}" if self.line is not None else file
 
     def __str__(self) -> str:
         who = f" ({self.email})" if self.email else ""
