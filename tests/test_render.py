@@ -739,3 +739,24 @@ def test_preview_counts_are_singular_for_one(tmp_path: Path) -> None:
     assert "one@example.org: 1 paper, '1 new paper for you'" in result.output
     index = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
     assert "1 distinct paper from 1 digest file." in index and "1 papers" not in index
+
+
+def test_render_idn_domains_are_written_as_a_labels(tmp_path: Path) -> None:
+    """A sender on an internationalised domain made rendering fail (a UnicodeEncodeError
+    traceback on the Message-ID); a subscriber's To came out as RFC 2047 words inside the
+    address (``=?utf-8?q?...?=.de``), which no client reads as the address. Headers now
+    carry the domains' ASCII form (IDNA A-labels)."""
+    subs = [{"email": "ana@bücher.de", "name": "Ana Bücher", "keywords": ["zebrafish"]}]
+    sender = {"from": "Digest <digest@exämple.org>", "unsubscribe": {"mailto": "leave@exämple.org"}}
+    config = make_config(tmp_path, subscribers=subs, sender=sender)
+    digest = json_digest(tmp_path, [{"title": "Zebrafish fins", "abstract": "Zebrafish regrow.", "id": "z"}])
+    ((_, _, rendered),) = render_all(config, [digest])
+    raw = rendered.as_bytes()
+    assert raw.split(b"\r\n\r\n", 1)[0].isascii()
+    assert raw == rendered.message.as_bytes()
+    msg = parse(rendered)
+    (to,) = msg["To"].addresses
+    assert (to.display_name, to.addr_spec) == ("Ana Bücher", "ana@xn--bcher-kva.de")
+    assert msg["From"].addresses[0].addr_spec == "digest@xn--exmple-cua.org"
+    assert str(msg["Message-ID"]).endswith("@xn--exmple-cua.org>")
+    assert str(msg["List-Unsubscribe"]).startswith("<mailto:leave@xn--exmple-cua.org?subject=unsubscribe%20")
