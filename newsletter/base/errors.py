@@ -21,8 +21,18 @@ class NewsletterError(Exception):
     def __str__(self) -> str:
         where = ""
         if self.path is not None:
-            where = f"{self.path}:{self.line}: " if self.line is not None else f"{self.path}: "
+            path = printable(self.path)
+            where = f"{path}:{self.line}: " if self.line is not None else f"{path}: "
         return f"{where}{self.message}"
+
+
+def printable(text: str) -> str:
+    """``text`` with every character that is not printable (line breaks, ESC, NUL,
+    U+2028...) shown escaped as Python writes it (``\\n``, ``\\x1b``): a file name
+    or a value in a message or a log line can never start a line of its own."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 class ConfigError(NewsletterError):
