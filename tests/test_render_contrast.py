@@ -323,7 +323,8 @@ OVERFLOW_JS = r"""
 const width = document.documentElement.clientWidth, out = [];
 for (const el of document.body.querySelectorAll('*')) {
   const box = el.getBoundingClientRect();
-  if (box.width && box.right > width + 1) out.push(el.tagName.toLowerCase() + '.' + el.className + ' ' + Math.round(box.right));
+  if (box.width && box.right > width + 1)
+    out.push(el.tagName.toLowerCase() + '.' + el.className + ' ' + Math.round(box.right));
 }
 return [document.documentElement.scrollWidth, width, out.slice(0, 5)];
 """
@@ -354,7 +355,8 @@ def long_pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         result = newsletter("send", "-c", str(cfg))
         assert result.exit_code == 0, result.output
     [issue] = (p for p in (root / "archive").glob("*/*.html") if p.name != "index.html")
-    return {"email": root / "out" / "ana@example.org.html", "archive-issue": issue, "archive-index": issue.parent / "index.html"}
+    email = root / "out" / "ana@example.org.html"
+    return {"email": email, "archive-issue": issue, "archive-index": issue.parent / "index.html"}
 
 
 @pytest.mark.parametrize("page", ["email", "archive-issue", "archive-index"])
