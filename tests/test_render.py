@@ -760,3 +760,39 @@ def test_render_idn_domains_are_written_as_a_labels(tmp_path: Path) -> None:
     assert msg["From"].addresses[0].addr_spec == "digest@xn--exmple-cua.org"
     assert str(msg["Message-ID"]).endswith("@xn--exmple-cua.org>")
     assert str(msg["List-Unsubscribe"]).startswith("<mailto:leave@xn--exmple-cua.org?subject=unsubscribe%20")
+
+
+_BIDI_OPEN, _BIDI_CLOSE = "\u202a\u202b\u202d\u202e\u2066\u2067\u2068", "\u202c\u2069"
+
+
+def _bidi_balanced(text: str) -> bool:
+    return sum(text.count(c) for c in _BIDI_OPEN) == sum(text.count(c) for c in _BIDI_CLOSE)
+
+
+def test_render_bidi_override_in_a_field_is_closed_within_it(tmp_path: Path) -> None:
+    """A right-to-left override (U+202E) left open in an author's name or an organisation
+    reversed the rest of the meta line (the date, the upvotes) in both parts; one in a
+    title, a TL;DR or an abstract cut before its end ran on too. Each field now closes
+    what it opens."""
+    paper = {
+        "title": "Zebrafish \u202eregrowth",
+        "abstract": "Zebrafish fins \u2067regrow " + "fast " * 200 + "and regeneration \u202eagain and " + "more " * 40,
+        "summary": "Fins \u202bregrow",
+        "authors": ["Mallory \u202eevil", "Bea Osei"],
+        "organization": "Lab \u202d",
+        "published": "2026-11-17",
+        "upvotes": 12,
+        "id": "z",
+    }
+    subs = [{"email": "a@example.org", "keywords": ["zebrafish", "regeneration"]}]
+    ((_, _, rendered),) = render_all(make_config(tmp_path, subscribers=subs), [json_digest(tmp_path, [paper])])
+    text, html = bodies(parse(rendered))
+    (meta,) = [line for line in text.splitlines() if "Mallory" in line]
+    assert meta.strip().endswith("17 Nov 2026 · 12 upvotes")
+    assert all(_bidi_balanced(part) for part in meta.split(" · ")), repr(meta)
+    for cls in ("pd-title", "pd-meta", "pd-tldr", "pd-abs", "pd-snip"):
+        found = re.findall(rf'<div class="{cls}"[^>]*>(.*?)</div>', html)
+        assert found, cls
+        for content in found:
+            shown = visible_text(content)
+            assert all(_bidi_balanced(part) for part in shown.split(" · ")), (cls, shown)
