@@ -130,3 +130,20 @@ def test_send_digest_file_names_with_line_breaks_never_forge_a_line(tmp_path: Pa
             assert not line.startswith(FORGED) and "\x1b" not in line, line
     assert "good\\n2026-12-04T07:00:00.000+00:00 INFO" in runs[0].stderr
     assert "bad\\r\\n2026" in runs[0].stderr and "bad\\r\\n2026" in runs[1].stdout
+
+
+def test_send_multiline_refusal_is_said_on_one_line(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    """A relay's refusal over several lines (Gmail's 550-5.1.1 ... replies) printed one
+    line of stderr per reply line, the later ones looking like lines of their own."""
+    reply = "550-5.1.1 The email account does not exist.\r\n550-error: forged line\r\n550 5.1.1 Please check."
+    with smtp_server(Faults(rcpt_replies={"bob@example.org": reply})) as server:
+        cfg = setup(tmp_path, server.port, seeds, "000", "001")
+        result = run_cli("send", "-c", str(cfg))
+        status = run_cli("status", "-c", str(cfg))
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    line = lines[0]
+    assert line.startswith("failed: bob@example.org: 550 5.1.1 The email account does not exist.")
+    assert "Please check." in line
+    assert not any(ln.lstrip().startswith("error: forged") for ln in status.stdout.splitlines()), status.stdout

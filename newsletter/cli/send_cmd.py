@@ -272,7 +272,7 @@ def _problems(summary: SendSummary) -> Iterator[str]:
     for path, missing in summary.digest_partial:  # its papers are delivered; the lost ones named
         yield f"warning: digest {partial_line(path, missing)}"
     for email, error in summary.failures:
-        yield f"failed: {email}: {error}"
+        yield f"failed: {email}: {printable(error)}"
     if summary.stopped:
         yield f"error: delivery stopped: {summary.stopped} (the remaining deliveries stay pending)"
 

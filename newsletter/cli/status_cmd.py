@@ -97,7 +97,7 @@ def _echo_deliveries(data: dict[str, Any]) -> None:
     c = data["deliveries"]
     click.echo(f"deliveries: {c['sent']} sent, {c['pending']} pending, {c['failed']} failed")
     for f in data["failed"]:
-        click.echo(f"  failed {f['email']}: {f['error']}")
+        click.echo(f"  failed {f['email']}: {printable(f['error'] or '')}")
     chat = data["channels"]
     if chat["failed"] or chat["pending"]:
         click.echo(f"channels: {len(chat['failed'])} message part(s) failed, {chat['pending']} pending")
