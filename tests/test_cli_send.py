@@ -103,3 +103,47 @@ def test_send_names_files_that_are_not_digests_once(tmp_path: Path, seeds: dict[
         status = newsletter("status", "-c", str(cfg))  # status and --dry-run name them every time
         assert f"{digests / 'paper.pdf'}: not a digest (a PDF), ignored" in status.stdout
         assert "not a digest" in newsletter("send", "-c", str(cfg), "--dry-run").stdout
+
+
+FORGED = "2026-12-04T07:00:00.000+00:00 INFO newsletter: sent 999"
+
+
+def test_send_digest_file_names_with_line_breaks_never_forge_a_line(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    """A file dropped in the digests folder whose name holds a line break (or an escape
+    sequence) printed a line of its own choosing in `send`'s errors, its log and `status`;
+    every name is now shown escaped (``\\n``), on its own line."""
+    with smtp_server() as server:
+        cfg = setup(tmp_path, server.port, seeds, "000")
+        digests = cfg.parent / "digests"
+        good = settled_copy(seeds["001"], digests, f"good\n{FORGED}.txt")
+        bad = digests / f"bad\r\n{FORGED}\x1b[2J.json"
+        bad.write_text('{"broken', encoding="utf-8")
+        (digests / f"odd\n{FORGED}.pdf").write_bytes(b"%PDF-1.7\n")
+        runs = [
+            run_cli("send", "-c", str(cfg), "--log-level", "info"),
+            run_cli("status", "-c", str(cfg)),
+            run_cli("send", "-c", str(cfg), "--dry-run"),
+        ]
+    assert good.exists() and runs[0].returncode == 1, runs[0].stderr
+    for run in runs:
+        for line in (run.stdout + run.stderr).splitlines():
+            assert not line.startswith(FORGED) and "\x1b" not in line, line
+    assert "good\\n2026-12-04T07:00:00.000+00:00 INFO" in runs[0].stderr
+    assert "bad\\r\\n2026" in runs[0].stderr and "bad\\r\\n2026" in runs[1].stdout
+
+
+def test_send_multiline_refusal_is_said_on_one_line(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    """A relay's refusal over several lines (Gmail's 550-5.1.1 ... replies) printed one
+    line of stderr per reply line, the later ones looking like lines of their own."""
+    reply = "550-5.1.1 The email account does not exist.\r\n550-error: forged line\r\n550 5.1.1 Please check."
+    with smtp_server(Faults(rcpt_replies={"bob@example.org": reply})) as server:
+        cfg = setup(tmp_path, server.port, seeds, "000", "001")
+        result = run_cli("send", "-c", str(cfg))
+        status = run_cli("status", "-c", str(cfg))
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    line = lines[0]
+    assert line.startswith("failed: bob@example.org: 550 5.1.1 The email account does not exist.")
+    assert "Please check." in line
+    assert not any(ln.lstrip().startswith("error: forged") for ln in status.stdout.splitlines()), status.stdout

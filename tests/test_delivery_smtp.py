@@ -268,3 +268,16 @@ async def test_session_abandoned_takes_what_its_last_outcome_raised_no_traceback
         await asyncio.sleep(0)
     gc.collect()
     assert [c.get("message") for c in seen] == []
+
+
+def test_delivery_smtp_idn_domains_go_out_as_a_labels() -> None:
+    """A subscriber (or sender) on an internationalised domain, which the configuration
+    accepts, was a permanent failure ("bad address: 'ascii' codec can't encode"): the
+    envelope now carries the domain's ASCII form (IDNA A-labels)."""
+    items = outgoing(1)
+    idn = Outgoing(1, "digest@exämple.org", "ana@bücher.de", items[0].message, "<m1@example.org>")
+    with smtp_server() as server:
+        stats, results = send(Smtp(host=server.host, port=server.port, connections=1), [*items, idn])
+        assert (stats.sent, stats.failed) == (2, 0), [r.error for r in results]
+        (got,) = [m for m in server.received if m.rcpt_tos != ["user0@example.org"]]
+        assert got.rcpt_tos == ["ana@xn--bcher-kva.de"] and got.mail_from == "digest@xn--exmple-cua.org"

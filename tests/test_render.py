@@ -739,3 +739,60 @@ def test_preview_counts_are_singular_for_one(tmp_path: Path) -> None:
     assert "one@example.org: 1 paper, '1 new paper for you'" in result.output
     index = (tmp_path / "out" / "index.html").read_text(encoding="utf-8")
     assert "1 distinct paper from 1 digest file." in index and "1 papers" not in index
+
+
+def test_render_idn_domains_are_written_as_a_labels(tmp_path: Path) -> None:
+    """A sender on an internationalised domain made rendering fail (a UnicodeEncodeError
+    traceback on the Message-ID); a subscriber's To came out as RFC 2047 words inside the
+    address (``=?utf-8?q?...?=.de``), which no client reads as the address. Headers now
+    carry the domains' ASCII form (IDNA A-labels)."""
+    subs = [{"email": "ana@bücher.de", "name": "Ana Bücher", "keywords": ["zebrafish"]}]
+    sender = {"from": "Digest <digest@exämple.org>", "unsubscribe": {"mailto": "leave@exämple.org"}}
+    config = make_config(tmp_path, subscribers=subs, sender=sender)
+    digest = json_digest(tmp_path, [{"title": "Zebrafish fins", "abstract": "Zebrafish regrow.", "id": "z"}])
+    ((_, _, rendered),) = render_all(config, [digest])
+    raw = rendered.as_bytes()
+    assert raw.split(b"\r\n\r\n", 1)[0].isascii()
+    assert raw == rendered.message.as_bytes()
+    msg = parse(rendered)
+    (to,) = msg["To"].addresses
+    assert (to.display_name, to.addr_spec) == ("Ana Bücher", "ana@xn--bcher-kva.de")
+    assert msg["From"].addresses[0].addr_spec == "digest@xn--exmple-cua.org"
+    assert str(msg["Message-ID"]).endswith("@xn--exmple-cua.org>")
+    assert str(msg["List-Unsubscribe"]).startswith("<mailto:leave@xn--exmple-cua.org?subject=unsubscribe%20")
+
+
+_BIDI_OPEN, _BIDI_CLOSE = "\u202a\u202b\u202d\u202e\u2066\u2067\u2068", "\u202c\u2069"
+
+
+def _bidi_balanced(text: str) -> bool:
+    return sum(text.count(c) for c in _BIDI_OPEN) == sum(text.count(c) for c in _BIDI_CLOSE)
+
+
+def test_render_bidi_override_in_a_field_is_closed_within_it(tmp_path: Path) -> None:
+    """A right-to-left override (U+202E) left open in an author's name or an organisation
+    reversed the rest of the meta line (the date, the upvotes) in both parts; one in a
+    title, a TL;DR or an abstract cut before its end ran on too. Each field now closes
+    what it opens."""
+    paper = {
+        "title": "Zebrafish \u202eregrowth",
+        "abstract": "Zebrafish fins \u2067regrow " + "fast " * 200 + "and regeneration \u202eagain and " + "more " * 40,
+        "summary": "Fins \u202bregrow",
+        "authors": ["Mallory \u202eevil", "Bea Osei"],
+        "organization": "Lab \u202d",
+        "published": "2026-11-17",
+        "upvotes": 12,
+        "id": "z",
+    }
+    subs = [{"email": "a@example.org", "keywords": ["zebrafish", "regeneration"]}]
+    ((_, _, rendered),) = render_all(make_config(tmp_path, subscribers=subs), [json_digest(tmp_path, [paper])])
+    text, html = bodies(parse(rendered))
+    (meta,) = [line for line in text.splitlines() if "Mallory" in line]
+    assert meta.strip().endswith("17 Nov 2026 · 12 upvotes")
+    assert all(_bidi_balanced(part) for part in meta.split(" · ")), repr(meta)
+    for cls in ("pd-title", "pd-meta", "pd-tldr", "pd-abs", "pd-snip"):
+        found = re.findall(rf'<div class="{cls}"[^>]*>(.*?)</div>', html)
+        assert found, cls
+        for content in found:
+            shown = visible_text(content)
+            assert all(_bidi_balanced(part) for part in shown.split(" · ")), (cls, shown)

@@ -313,3 +313,61 @@ def test_render_contrast_measures_a_bad_pair(browser: Browser, tmp_path: Path) -
     browser.load(page, width=375, scheme="dark")
     ratio, text = _worst(browser.computed())
     assert ratio < 1.2 and "TL;DR" in text
+
+
+# --------------------------------------------------------------------------- hostile lengths
+
+
+LONG_KEYWORD = "self-supervised contrastive representation learning for medical images"
+OVERFLOW_JS = r"""
+const width = document.documentElement.clientWidth, out = [];
+for (const el of document.body.querySelectorAll('*')) {
+  const box = el.getBoundingClientRect();
+  if (box.width && box.right > width + 1)
+    out.push(el.tagName.toLowerCase() + '.' + el.className + ' ' + Math.round(box.right));
+}
+return [document.documentElement.scrollWidth, width, out.slice(0, 5)];
+"""
+
+
+@pytest.fixture(scope="module")
+def long_pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """An email and the archive pages of a paper with words no line can hold: a
+    2,000-character title without a space, a 120-character author name, a long
+    organisation, TL;DR and abstract URL, and a 70-character keyword phrase."""
+    import json
+
+    root = tmp_path_factory.mktemp("long")
+    paper = {
+        "id": "2612.00002",
+        "title": f"{LONG_KEYWORD} " + "Longtitle" * 222,
+        "abstract": f"We study {LONG_KEYWORD}. See https://example.org/{'a' * 300} and more.",
+        "authors": ["A" * 120, "Bea Osei"],
+        "organization": "O" * 200,
+        "summary": "S" * 400,
+    }
+    subscribers = [{"email": "ana@example.org", "name": "Ana", "keywords": ["zebrafish", LONG_KEYWORD]}]
+    top: dict[str, Any] = {"archive": {"directory": "archive", "url": "https://digest.example.org/archive"}}
+    with smtp_server() as server:
+        cfg = write_config(root, server.port, subscribers, **top)
+        (root / "digests" / "long.json").write_text(json.dumps([paper]), encoding="utf-8")
+        assert newsletter("preview", "-c", str(cfg), "--out", str(root / "out")).exit_code == 0
+        result = newsletter("send", "-c", str(cfg))
+        assert result.exit_code == 0, result.output
+    [issue] = (p for p in (root / "archive").glob("*/*.html") if p.name != "index.html")
+    email = root / "out" / "ana@example.org.html"
+    return {"email": email, "archive-issue": issue, "archive-index": issue.parent / "index.html"}
+
+
+@pytest.mark.parametrize("page", ["email", "archive-issue", "archive-index"])
+def test_render_contrast_long_words_and_keywords_stay_within_375_px(
+    page: str, long_pages: dict[str, Path], browser: Browser
+) -> None:
+    """Nothing sticks out of a phone's screen (the page would scroll sideways and cut
+    every line of the email): long words wrap, long keyword chips wrap."""
+    for scheme in ("light", "dark"):
+        browser.load(long_pages[page], width=375, scheme=scheme)
+        scroll, width, wide = browser.driver.execute_script(OVERFLOW_JS)
+        if browser.keep is not None:
+            browser.screenshot(f"long-{page}-{scheme}-375")
+        assert scroll <= width and not wide, f"{page} ({scheme}) is {scroll} px wide at {width} px: {wide}"

@@ -154,3 +154,34 @@ def test_fastmime_message_with_a_long_html_line_is_cut_within_76_characters() ->
     msg = email.message_from_bytes(data, policy=policy.default)
     assert isinstance(msg, EmailMessage)
     assert [p.get_content() for p in msg.iter_parts()][1].replace("\r\n", "\n") == html
+
+
+def _subject_parts(subject: str) -> MessageParts:
+    return MessageParts(
+        to=Mailbox("Ana", "ana@example.org"),
+        subject=subject,
+        date=datetime(2026, 11, 17, 7, 0, tzinfo=UTC),
+        message_id="<x@example.org>",
+        unsubscribe=(),
+        one_click=False,
+        text="hi\n",
+        html="<p>hi</p>\n",
+    )
+
+
+def test_fastmime_plain_subject_of_any_length_reads_back_without_a_leading_space() -> None:
+    """A plain ASCII subject too long for the "Subject:" line but short enough for the
+    next one (70 to 77 characters: "3 new papers for <a long name>") was folded right
+    after the colon, and a reader (Python's parser) got it back with a leading space;
+    so did one whose first word does not fit beside "Subject:"."""
+    subjects = [f"3 new papers for {'N' * n}" for n in range(40, 80)]
+    subjects += [f"{'W' * n} papers" for n in range(66, 77)] + ["x " * 60 + "end"]
+    for subject in subjects:
+        parts = _subject_parts(subject)
+        data, _ = FACTORY.message_bytes(parts)
+        assert data == FACTORY.build(parts).as_bytes()
+        head = data.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+        assert all(len(line) <= 78 for line in head), subject
+        assert not any(line.rstrip() == b"Subject:" for line in head), subject
+        msg = email.message_from_bytes(data, policy=policy.default)
+        assert str(msg["Subject"]) == subject

@@ -449,3 +449,30 @@ def test_web_serve_and_preview_refuse_a_busy_port(tmp_path: Path) -> None:
             assert result.returncode == 1, result.stderr
             assert result.stderr.strip().splitlines()[-1].startswith(says), result.stderr
             assert "Traceback" not in result.stderr
+
+
+def test_web_feedback_page_with_a_long_title_fits_a_phone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The "More like this" page names the paper: a title with a word longer than the
+    screen (2,000 characters without a space) made it 13,000 px wide on a phone."""
+    from newsletter.render.pages import render_page
+    from tests.conftest import chrome_driver
+
+    page = tmp_path / "feedback.html"
+    title = "Self-supervised learning " + "Longtitle" * 222
+    page.write_text(
+        render_page("feedback.html", paper=title, more=True, list_name="Paper Digest", address="a***@example.org"),
+        encoding="utf-8",
+    )
+    driver = chrome_driver(tmp_path, monkeypatch, width=375)
+    try:
+        driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride", {"width": 375, "height": 800, "deviceScaleFactor": 1, "mobile": True}
+        )
+        driver.get(page.as_uri())
+        scroll, width = driver.execute_script(
+            "return [document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        assert title[:40] in driver.page_source
+    finally:
+        driver.quit()
+    assert scroll <= width, f"the page is {scroll} px wide on a {width} px screen"

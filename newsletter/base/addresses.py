@@ -92,6 +92,26 @@ def _plain_domain(domain: str) -> str | None:
         return None
 
 
+def wire_address(address: str) -> str:
+    """``address`` as SMTP and mail headers carry it without SMTPUTF8: an
+    internationalised domain in its ASCII form (IDNA A-labels, email-validator's
+    ``ascii_domain``: ``ana@bücher.de`` -> ``ana@xn--bcher-kva.de``). The configuration
+    keeps the Unicode form (keys, tokens and the ledger do not change); a non-ASCII
+    local part is kept as it is (only SMTPUTF8 can carry it)."""
+    if address.isascii():
+        return address
+    local, at, domain = address.rpartition("@")
+    return f"{local}@{_ascii_domain(domain)}" if at and not domain.isascii() else address
+
+
+@lru_cache(maxsize=1024)
+def _ascii_domain(domain: str) -> str:
+    try:
+        return validate_email(f"a@{domain}", check_deliverability=False).ascii_domain
+    except EmailNotValidError:
+        return domain
+
+
 def check_name(value: str) -> str:
     if _CONTROL.search(value):
         raise ValueError("must not contain line breaks or NUL")

@@ -27,8 +27,12 @@ class NewsletterError(Exception):
 
 
 def printable(text: str) -> str:
-    """``text`` with its control characters (line breaks, escape sequences) escaped."""
-    return text if text.isprintable() else "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    """``text`` with every character that is not printable (line breaks, ESC, NUL,
+    U+2028...) shown escaped as Python writes it (``\\n``, ``\\x1b``): a file name
+    or a value in a message or a log line can never start a line of its own."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 class ConfigError(NewsletterError):

@@ -13,18 +13,26 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from newsletter.base.errors import printable
+
 LEVELS = ("debug", "info", "warning", "error")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 class TextFormatter(logging.Formatter):
-    """``TIME LEVEL LOGGER: message`` with the time in ISO 8601 with its UTC offset."""
+    """``TIME LEVEL LOGGER: message`` with the time in ISO 8601 with its UTC offset; the
+    message on that one line (:meth:`formatMessage`)."""
 
     def __init__(self) -> None:
         super().__init__(TEXT_FORMAT)
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="milliseconds")
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        """One record, one line: line breaks and other control characters of the
+        message (a file name, a server's reply) escaped; a traceback follows as is."""
+        return printable(super().formatMessage(record))
 
 
 class JsonFormatter(logging.Formatter):

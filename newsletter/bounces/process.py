@@ -48,7 +48,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from newsletter.base.addresses import address_key
+from newsletter.base.addresses import address_key, wire_address
 from newsletter.base.errors import ConfigError
 from newsletter.bounces.dsn import Report, Unreadable, UnsubscribeRequest, read_mail
 from newsletter.bounces.mailbox import ImapBox, Mail, MailboxError, MaildirBox
@@ -79,8 +79,9 @@ class BounceSummary:
 
 
 def unsubscribe_address(config: Config) -> str:
-    """Where mailto unsubscribe requests go: ``sender.unsubscribe.mailto``, else From."""
-    return config.sender.unsubscribe.mailto or config.sender.mailbox.address
+    """Where mailto unsubscribe requests go: ``sender.unsubscribe.mailto``, else From (as
+    the email's List-Unsubscribe writes it: an internationalised domain as A-labels)."""
+    return wire_address(config.sender.unsubscribe.mailto or config.sender.mailbox.address)
 
 
 def open_mailbox(config: Config) -> MaildirBox | ImapBox:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from newsletter.base.errors import ConfigError
+from newsletter.base.errors import ConfigError, printable
 from newsletter.base.wording import plural
 from newsletter.cli.options import config_option, load_config_leaving_out, log_level_option, setup_logging
 from newsletter.config import Config, LeftOut
@@ -267,11 +267,12 @@ def _problems(summary: SendSummary) -> Iterator[str]:
     for line in summary.ignored:
         yield f"warning: {line}"
     for path, error in summary.digest_errors:
-        yield f"error: digest {error}" if path in error else f"error: {path}: {error}"
+        shown = printable(str(path))  # a file name never starts a line of its own
+        yield f"error: digest {error}" if shown in error else f"error: {shown}: {printable(error)}"
     for path, missing in summary.digest_partial:  # its papers are delivered; the lost ones named
         yield f"warning: digest {partial_line(path, missing)}"
     for email, error in summary.failures:
-        yield f"failed: {email}: {error}"
+        yield f"failed: {email}: {printable(error)}"
     if summary.stopped:
         yield f"error: delivery stopped: {summary.stopped} (the remaining deliveries stay pending)"
 
@@ -310,13 +311,13 @@ def _echo_dry_run(found: DryRun, left_out: tuple[LeftOut, ...] = ()) -> None:
     for stray in found.ignored:
         click.echo(stray)
     for path, count in found.picked.ok:
-        click.echo(f"would pick up {path} ({plural(count, 'paper')})")
+        click.echo(f"would pick up {printable(str(path))} ({plural(count, 'paper')})")
     for path, missing in found.picked.partial:
         click.echo(f"warning: digest {partial_line(path, missing)}")
     for _path, error in found.picked.failed:
         click.echo(f"would record as failed: {error}")
     for path in found.picked.unsettled:
-        click.echo(f"not settled yet: {path}")
+        click.echo(f"not settled yet: {printable(str(path))}")
     if found.pending:
         click.echo(f"would re-send {found.pending} pending deliver{'ies' if found.pending != 1 else 'y'} first")
     for email, why in found.suppressed:

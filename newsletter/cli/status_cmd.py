@@ -9,6 +9,7 @@ import click
 
 from newsletter.app.status import read_status
 from newsletter.base.cron import describe_cron
+from newsletter.base.errors import printable
 from newsletter.base.wording import plural
 from newsletter.cli.options import config_option, json_option, load_config_leaving_out
 from newsletter.config import Config
@@ -18,7 +19,7 @@ from newsletter.store.copy import shown
 
 def _digest_detail(d: dict[str, Any]) -> str:
     if d["status"] == "failed":
-        return f"FAILED: {d['error']}"
+        return f"FAILED: {printable(d['error'] or '')}"
     if d["status"] == "partial":
         missing = d["missing"]
         return f"{plural(d['papers'], 'paper')}; {len(missing)} linked not read: {one_line(', '.join(missing), 2000)}"
@@ -90,13 +91,13 @@ def _echo_deliveries(data: dict[str, Any]) -> None:
     """Digests (and files that are not), deliveries, failures and bounces."""
     click.echo(f"digests: {len(data['digests'])}")
     for d in data["digests"]:
-        click.echo(f"  {d['status']:<7} {d['path']}  {_digest_detail(d)}")
+        click.echo(f"  {d['status']:<7} {printable(d['path'])}  {_digest_detail(d)}")
     for f in data["ignored"]:
-        click.echo(f"  {f['path']}: not a digest ({f['kind']}), ignored")
+        click.echo(f"  {printable(f['path'])}: not a digest ({f['kind']}), ignored")
     c = data["deliveries"]
     click.echo(f"deliveries: {c['sent']} sent, {c['pending']} pending, {c['failed']} failed")
     for f in data["failed"]:
-        click.echo(f"  failed {f['email']}: {f['error']}")
+        click.echo(f"  failed {f['email']}: {printable(f['error'] or '')}")
     chat = data["channels"]
     if chat["failed"] or chat["pending"]:
         click.echo(f"channels: {len(chat['failed'])} message part(s) failed, {chat['pending']} pending")

@@ -85,6 +85,35 @@ def collapse(text: str) -> str:
     return " ".join(text.split())
 
 
+# explicit bidi formatting (UAX #9): embeddings and overrides (LRE, RLE, LRO, RLO) end at
+# PDF, isolates (LRI, RLI, FSI) at PDI
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+_PDF, _PDI = "\u202c", "\u2069"
+
+
+def bidi_tail(text: str) -> str:
+    """What closes the bidi embeddings, overrides and isolates ``text`` leaves open
+    (U+202C and U+2069 as needed; usually ""), so that a right-to-left override in an
+    author's name or a title cannot reverse what the email shows after it."""
+    embeds = isolates = 0
+    for ch in _BIDI.findall(text):
+        if ch == _PDF:
+            embeds = max(embeds - 1, 0)
+        elif ch == _PDI:
+            isolates = max(isolates - 1, 0)
+        elif ch >= "\u2066":
+            isolates += 1
+        else:
+            embeds += 1
+    return _PDF * embeds + _PDI * isolates
+
+
+def bidi_closed(text: str) -> str:
+    """``text`` with :func:`bidi_tail` appended: one field never changes the direction of
+    the next."""
+    return text + bidi_tail(text) if _BIDI.search(text) else text
+
+
 def cut_at_word(text: str, limit: int) -> tuple[str, bool]:
     """``text`` cut at a word boundary to at most ``limit`` characters; (text, was_cut).
 
@@ -155,8 +184,8 @@ def authors_text(names: Sequence[str], count: int | None, also: Sequence[str] = 
     ``also``: names to show beyond the first ones (a matched author)."""
     total = max(count or 0, len(names))
     if names:
-        shown = [readable(n) for n in names[:FIRST_AUTHORS]]
-        shown += [n for n in also if n not in shown]
+        shown = [bidi_closed(readable(n)) for n in names[:FIRST_AUTHORS]]
+        shown += [bidi_closed(n) for n in also if bidi_closed(n) not in shown]
         more = total - len(shown)
         return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
     if count is not None:
@@ -172,9 +201,10 @@ def meta_of(paper: Paper, also: Sequence[str] = ()) -> tuple[str, ...]:
     if who:
         parts.append(who)
     if paper.organization:
-        parts.append(readable(paper.organization))
+        parts.append(bidi_closed(readable(paper.organization)))
     if paper.journal:  # a preprint and its published version are one paper: say where (SPEC 2.5)
-        parts.append(f"published in {readable(paper.journal)}" if paper.published_doi else readable(paper.journal))
+        journal = bidi_closed(readable(paper.journal))
+        parts.append(f"published in {journal}" if paper.published_doi else journal)
     if paper.published is not None:
         parts.append(format_day(paper.published))
     if paper.upvotes:
@@ -233,8 +263,8 @@ def paper_base(paper: Paper, link: str | None, usable: Callable[[str | None], bo
     resources = tuple(r for r in resources_of(paper, usable) if r[1] != link)  # the title is that link
     shown = {u for _, u in resources} | {link}
     links = tuple(u for u in paper.links if u not in shown and u.rstrip("/") not in shown)
-    summary = collapse(readable(paper.summary)) if paper.summary else None
-    title, abstract = collapse(readable(paper.title)), collapse(readable(paper.abstract))
+    summary = bidi_closed(collapse(readable(paper.summary))) if paper.summary else None
+    title, abstract = bidi_closed(collapse(readable(paper.title))), collapse(readable(paper.abstract))
     return PaperBase(title, abstract, meta_of(paper), link, resources, summary, links)
 
 
@@ -307,9 +337,15 @@ def snippets_of(full: str, windows: Sequence[Span], spans: Sequence[Span]) -> tu
     for lo, hi in windows:
         part = full[lo:hi]
         inner = [(max(s - lo, 0), min(e - lo, len(part))) for s, e in spans if e > lo and s < hi]
-        segs = segments(part, join_spans(part, inner))
+        segs = (*segments(part, join_spans(part, inner)), *_tail_segment(part))
         out.append((ellipsis, *segs, ellipsis) if hi < len(full) else (ellipsis, *segs))
     return tuple(out)
+
+
+def _tail_segment(text: str) -> tuple[Segment, ...]:
+    """The :func:`bidi_tail` of ``text`` as a plain segment, or nothing."""
+    tail = bidi_tail(text) if _BIDI.search(text) else ""
+    return (Segment(tail, False),) if tail else ()
 
 
 def matched_authors(paper: Paper, hits: Sequence[Hit], profile: CompiledProfile) -> tuple[str, ...]:
@@ -334,6 +370,8 @@ def paper_view(match: Match, profile: CompiledProfile, *, abstract_chars: int, b
     abstract, cut = cut_at_word(full, abstract_chars)
     spans = highlight_spans(full, profile, field="abstract") if full else []
     abstract_segs = segments(abstract, join_spans(abstract, spans))
+    if tail := _tail_segment(abstract):  # the cut may have dropped what closed an override
+        abstract, abstract_segs = abstract + tail[0].text, (*abstract_segs, *tail)
     snippets: tuple[tuple[Segment, ...], ...] = ()
     if cut and spans and spans[-1][1] > len(abstract):
         snippets = snippets_of(full, snippet_windows(full, len(abstract), match.hits, profile), spans)

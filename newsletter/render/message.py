@@ -32,7 +32,7 @@ from newsletter.render.fastmime import (
     address,
     boundary_for,
     fold_address,
-    fold_unstructured,
+    fold_subject,
 )
 from newsletter.render.qpmemo import QuotedPrintableMemo
 
@@ -135,7 +135,7 @@ class _Folded:
 
 
 def _subject_header(subject: str) -> BaseHeader:
-    folded = fold_unstructured("Subject", subject)
+    folded = fold_subject(subject)
     # what the email package parses is the folded text itself: its str() is then the
     # literal subject (given the raw value, it would decode a look-alike "=?...?=")
     value = " ".join(line.strip() for line in folded.decode("ascii").removeprefix("Subject:").split("\r\n"))

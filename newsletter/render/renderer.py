@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 import jinja2
 
+from newsletter.base.addresses import Mailbox, wire_address
 from newsletter.base.errors import RenderError
 from newsletter.config import Config, Subscriber, parse_mailbox
 from newsletter.digest import Paper
@@ -117,13 +118,13 @@ class Renderer:
         self._unsub_url = settings.get("sender.unsubscribe.url")
         # List-Unsubscribe on every message (SPEC 5): without a configured mailto, requests go
         # to the From address (`check` warns); either way the subject carries the token
-        self._unsub_mailto = unsub.mailto or config.sender.mailbox.address
+        self._unsub_mailto = wire_address(unsub.mailto or config.sender.mailbox.address)
         if secret is None:
             secret, self.insecure_secret = secret_for(config)
         else:
             self.insecure_secret = False
         self._secret = secret
-        sender = config.sender.mailbox  # parsed and validated on every access: once here
+        sender = _wire(config.sender.mailbox)  # parsed and validated on every access: once here
         self._sender_name = sender.name or sender.address
         self.domain = sender.address.rpartition("@")[2]
         list_id = config.sender.list_id or f"paper-digest.{self.domain}"
@@ -131,7 +132,7 @@ class Renderer:
         self._factory = MessageFactory(
             sender=sender,
             list_id=self.list_id,
-            reply_to=parse_mailbox(config.sender.reply_to) if config.sender.reply_to else None,
+            reply_to=_wire(parse_mailbox(config.sender.reply_to)) if config.sender.reply_to else None,
             memo=memo,
         )
         self._profiles: dict[str, CompiledProfile] = {}
@@ -274,7 +275,7 @@ class Renderer:
         # the email package would RFC 2047-encode a URI longer than a line, which no mail
         # client decodes in List-Unsubscribe (RFC 2369): fold between the URIs instead
         parts = MessageParts(
-            to=subscriber.mailbox,
+            to=_wire(subscriber.mailbox),
             subject=ctx["subject"],
             date=when,
             message_id=message_id,
@@ -290,6 +291,12 @@ class Renderer:
         return RenderedEmail(
             ctx["subject"], html, text, raw=raw, message_id=header_id, build=lambda: factory.build(parts)
         )
+
+
+def _wire(mailbox: Mailbox) -> Mailbox:
+    """``mailbox`` with its domain as headers carry it (IDNA A-labels: :func:`wire_address`)."""
+    address = wire_address(mailbox.address)
+    return mailbox if address == mailbox.address else Mailbox(mailbox.name, address)
 
 
 class UriListHeader(str):

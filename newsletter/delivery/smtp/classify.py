@@ -102,4 +102,7 @@ def ssl_cause(exc: BaseException) -> ssl.SSLError | None:
 
 
 def reply_text(exc: aiosmtplib.SMTPResponseException) -> str:
-    return f"{exc.code} {exc.message}".strip()
+    """``CODE message`` on one line: a reply of several lines (``550-5.1.1 ...``, as
+    Gmail gives) has its lines joined by spaces, so the error a pass reports, logs and
+    records is one line whatever the server says."""
+    return " ".join(f"{exc.code} {exc.message}".split())

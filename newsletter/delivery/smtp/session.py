@@ -15,6 +15,7 @@ import aiosmtplib
 from aiosmtplib.protocol import PERIOD_REGEX, SMTPProtocol, normalize_message_line_endings
 from aiosmtplib.response import SMTPResponse
 
+from newsletter.base.addresses import wire_address
 from newsletter.base.wire import crlf_lines
 from newsletter.config import Smtp
 from newsletter.delivery.smtp.classify import (
@@ -380,7 +381,9 @@ def envelope_address(address: str) -> bytes | None:
 
 async def envelope(client: aiosmtplib.SMTP, verb: bytes, address: str) -> None:
     """``client.mail(address)`` (``verb`` MAIL) or ``client.rcpt(address)`` (RCPT): the
-    same command and the same errors, the address written directly when plain."""
+    same command and the same errors, the address written directly when plain (an
+    internationalised domain as its A-labels: :func:`wire_address`)."""
+    address = wire_address(address)
     quoted = envelope_address(address)
     if quoted is None or (client.last_ehlo_response is None and client.last_helo_response is None):
         await (client.mail(address) if verb == b"MAIL" else client.rcpt(address))
