@@ -149,14 +149,14 @@ def parse_digest(
 Found = tuple[date | None, tuple[Paper, ...], tuple[str, ...]]  # the digest's date, its papers, ids linked not read
 
 
-def _more_sources(text: str, fmt: str, *, source: str, forced: bool) -> tuple[Paper, ...]:
-    """The readers of the sources of SPEC 2.5's "More sources"."""
+def _more_sources(text: str, fmt: str, *, source: str, forced: bool) -> tuple[tuple[Paper, ...], tuple[str, ...]]:
+    """The readers of the sources of SPEC 2.5's "More sources": (papers, what was lost)."""
     from newsletter.digest import biorxivfmt, feedfmt, openreviewfmt
 
     if fmt == "biorxiv":
-        return biorxivfmt.parse(text, source=source)
+        return biorxivfmt.parse(text, source=source), ()
     if fmt == "openreview":
-        return openreviewfmt.parse(text, source=source)
+        return openreviewfmt.parse(text, source=source), ()
     return feedfmt.parse(text, source=source, forced=forced)
 
 
@@ -176,9 +176,11 @@ def _papers_of(text: str, fmt: str, *, source: str, reference: date | None, forc
     if fmt == "arxiv":
         from newsletter.digest import arxivfmt
 
-        return None, unique_papers(arxivfmt.parse(text, source=source)), ()
+        papers, lost = arxivfmt.parse(text, source=source)
+        return None, unique_papers(papers), lost
     if fmt in ("biorxiv", "feed", "openreview"):
-        return None, unique_papers(_more_sources(text, fmt, source=source, forced=forced)), ()
+        papers, lost = _more_sources(text, fmt, source=source, forced=forced)
+        return None, unique_papers(papers), lost
     from newsletter.digest import hftext
 
     if text.lstrip()[:1] == "<" and fmt == "hf-text" and not is_anchored_text(text.lstrip()):

@@ -20,6 +20,8 @@ from newsletter.digest.jsonfmt import unwrap_text
 from newsletter.digest.model import ARXIV_ABS_URL, ARXIV_PDF_URL, Paper, arxiv_id, doi_of, extract_links, paper_id
 
 ID_IN = re.compile(r"(?:arxiv\.org/(?:abs|pdf)/|oai:arxiv\.org:|arxiv:)([\w.\-/]+?)(?:v\d+)?(?:\.pdf)?$", re.I)
+_ENTRY_END = re.compile(r"</(?:[\w.-]+:)?(?:item|entry)\s*>", re.IGNORECASE)
+_FEED_END = re.compile(r"</(?:[\w.-]+:)?(?:rss|feed|rdf)\s*>\s*(?:<!--.*?-->\s*)*\Z", re.IGNORECASE | re.DOTALL)
 _ABSTRACT = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*\S+\s*Abstract:\s*", re.IGNORECASE | re.DOTALL)
 
 
@@ -36,6 +38,20 @@ def looks_like_feed(text: str) -> str | None:
     if low.startswith("<?xml"):
         return "xml"
     return None
+
+
+def cut_off(text: str, entries: list[Any]) -> tuple[list[Any], tuple[str, ...]]:
+    """(the entries read whole, what was lost) of a feed whose file ends before the feed
+    does (a download or a save cut short). feedparser's tolerant parser reads the start of
+    such a file without a word, the last entry with half its text; so only the entries
+    the file closes count, and the rest is named: the cut entry's id when it shows one,
+    and the line the file ends on (SPEC 2.1: the digest is then ``partial``)."""
+    if _FEED_END.search(text[-4096:]):
+        return entries, ()
+    whole = len(_ENTRY_END.findall(text))
+    lost = [found for e in entries[whole:] if (found := id_of(e))]
+    line = text.count("\n") + (0 if text.endswith("\n") else 1)
+    return entries[:whole], (*lost, f"entries after line {line} (the file ends before the feed does)")
 
 
 def id_of(entry: Any) -> str | None:
@@ -113,9 +129,10 @@ def journal_ref(entry: Any) -> str | None:
     return " ".join(str(entry.get("arxiv_journal_ref") or "").split()) or None
 
 
-def parse(text: str, *, source: str) -> tuple[Paper, ...]:
+def parse(text: str, *, source: str) -> tuple[tuple[Paper, ...], tuple[str, ...]]:
+    """(the papers, what a file cut short lost: see :func:`cut_off`)."""
     feed = feedparser.parse(text, sanitize_html=False, resolve_relative_uris=False)
-    entries = feed.get("entries") or []
+    read = feed.get("entries") or []
     version = str(feed.get("version") or "")
     if not version:
         if feed.get("bozo"):
@@ -124,11 +141,11 @@ def parse(text: str, *, source: str) -> tuple[Paper, ...]:
             raise DigestParseError(f"broken XML, not a feed: {exc}", path=source, line=line)
         raise DigestParseError("XML that is neither an RSS nor an Atom feed", path=source, line=1)
     name = "an Atom feed" if version.startswith("atom") else "an RSS feed"
-    if not entries:
-        meta = feed.get("feed") or {}
-        if "arxiv" in f"{meta.get('link', '')} {meta.get('title', '')}".lower():
-            return ()  # arXiv announces nothing on weekends and holidays
+    meta = feed.get("feed") or {}
+    arxivs = "arxiv" in f"{meta.get('link', '')} {meta.get('title', '')}".lower()
+    entries, lost = cut_off(text, read)
+    if not read and not arxivs:  # arXiv announces nothing on weekends and holidays: not an error
         raise DigestParseError(f"{name} without entries; not a digest", path=source)
-    if not any(id_of(e) for e in entries):
+    if read and not any(id_of(e) for e in read) and not (arxivs and not entries):  # (cut inside its first entry)
         raise DigestParseError(f"{name} that is not arXiv's (no arXiv ids in it)", path=source)
-    return tuple(_paper(e, source=source) for e in entries)
+    return tuple(_paper(e, source=source) for e in entries), lost
