@@ -171,8 +171,8 @@ def _papers_of(text: str, fmt: str, *, source: str, reference: date | None, forc
     if fmt == "hf-html":
         from newsletter.digest import htmlfmt
 
-        when, papers = htmlfmt.parse(text, source=source)
-        return when, unique_papers(papers), ()
+        when, papers, lost = htmlfmt.parse(text, source=source)
+        return when, unique_papers(papers), lost
     if fmt == "arxiv":
         from newsletter.digest import arxivfmt
 
