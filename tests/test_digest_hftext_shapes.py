@@ -333,3 +333,41 @@ def test_hftext_property_shuffled_cards_never_take_another_cards_id(shapes: list
     for p in digest.papers:  # and nothing of another card: its own abstract, its own counts
         assert p.abstract.startswith(f"We study {p.title.lower()} in depth."), (p.title, p.abstract)
     clean(digest.papers)
+
+
+def _converted_card(pid: str, title: str, abstract: str, base: str) -> str:
+    """A card as an HTML-to-Markdown converter (markitdown, html2text) writes a saved page:
+    without the page's address, its links stay relative (``/papers/<id>``)."""
+    return (
+        f"[![]({base}/thumb/{pid}.png)]({base}/papers/{pid})\n\n[Upvote 12]({base}/login?next=%2Fpapers%2F{pid})\n\n"
+        f"### [{title}]({base}/papers/{pid})\n\n* 3 authors\n\n{abstract}\n\n[3]({base}/papers/{pid}#community)\n"
+    )
+
+
+CONVERTED = [
+    ("2611.00001", "Alpha Folding", "We fold proteins with sparse attention. It works well."),
+    ("2611.00002", "Beta Retrieval", "We build a benchmark for long context. Models fail at it."),
+    ("2611.00003", "Gamma Speech", "Tiny models recognise speech. They run on phones."),
+]
+
+
+@pytest.mark.parametrize("base", ["", "https://huggingface.co"])
+def test_hftext_converted_page_with_relative_links_keeps_the_ids(base: str) -> None:
+    text = "# Daily Papers\n\n" + "\n".join(_converted_card(*p, base) for p in CONVERTED)
+    digest = read(text)
+    assert [(p.id, p.title, p.abstract, p.upvotes, p.comments) for p in digest.papers] == [
+        (pid, title, abstract, 12, 3) for pid, title, abstract in CONVERTED
+    ]
+    assert digest.missing == ()
+
+
+def test_hftext_capture_cut_inside_a_link_keeps_it_out_of_the_abstract() -> None:
+    """A file cut short in the middle of a link line (``[3](https:/``, ``[![](https://hugg``):
+    the broken link is no text of the card before it."""
+    whole = "# Daily Papers\n\n" + "\n".join(_converted_card(*p, HF.removesuffix("/papers/")) for p in CONVERTED)
+    for marker in ("[3](", "[![]("):
+        start = whole.index(marker, whole.index(CONVERTED[1][2]))
+        for cut in range(start + 1, whole.index("\n", start)):
+            digest = read(whole[:cut])
+            assert [(p.id, p.abstract) for p in digest.papers][:2] == [(p[0], p[2]) for p in CONVERTED[:2]], cut
+            clean(digest.papers)

@@ -44,6 +44,9 @@ _PAPER_URL_LINE = re.compile(
     r"\n[ \t]*(?:\[\d+\]:[ \t]*|\d+\.[ \t]+)?<?https?://(?:www\.)?huggingface\.co/(?:papers/[A-Za-z0-9]|login\?next)"
 )
 _HEADING_LINE = re.compile(r"\n[ \t]{0,3}#{1,6}[ \t]+\S")
+_RELATIVE = re.compile(r"(?P<open>\]\(\s*<?)/(?=papers/[A-Za-z0-9]|login\?next=%2Fpapers%2F)")
+_LINK_START = re.compile(r"[ \t]*(?:#{1,6}[ \t]+|[-*+][ \t]+)?!?\[")
+_REFERENCE_END = re.compile(r"\]\[[^\[\]]*\][ \t]*$")
 
 
 class Reading(NamedTuple):
@@ -54,9 +57,19 @@ class Reading(NamedTuple):
     missing: tuple[str, ...]
 
 
+def absolute(text: str) -> str:
+    """Root-relative links to papers made absolute: an HTML-to-Markdown converter run on a
+    saved page (markitdown, html2text, pandoc) does not know the page's address and writes
+    ``[Title](/papers/<id>)``, ``[12](/login?next=%2Fpapers%2F<id>)``."""
+    if "](/" not in text and "]( /" not in text:
+        return text
+    return _RELATIVE.sub(r"\g<open>https://huggingface.co/", text)
+
+
 def unwrap(text: str) -> list[str]:
     """The lines of ``text`` without what wraps the page (front matter, fences, the
-    ``[Content truncated]`` marker); lines keep their numbers (removed ones are blank)."""
+    ``[Content truncated]`` marker, a link the file ends in the middle of); lines keep
+    their numbers (removed ones are blank)."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
@@ -65,7 +78,20 @@ def unwrap(text: str) -> list[str]:
     fences, truncated = "```" in text or "~~~" in text, "runcated" in text
     if fences or truncated:
         _blank_markers(lines, fences=fences, truncated=truncated)
+    if lines and _cut_link(lines[-1]):  # the file ends inside a link (a capture cut short)
+        lines[-1] = ""
     return lines
+
+
+def _cut_link(line: str) -> bool:
+    """Whether ``line`` (the file's last, without its line end) is a Markdown link line the
+    file was cut in the middle of (``[3](https:/``, ``[![](https://hugg``, ``### [Tit``)."""
+    if _LINK_START.match(line) is None:
+        return False
+    if line.count("[") != line.count("]") or line.rfind("](") > line.rfind(")"):
+        return True
+    # ``[3]``, ``[![](a.png)]``: cut before the target's ``(`` (``[Title][32]`` is whole)
+    return line.rstrip().endswith("]") and _REFERENCE_END.search(line) is None
 
 
 def _blank_front_matter(lines: list[str]) -> None:
@@ -118,6 +144,7 @@ STYLES: tuple[
 
 def parse(text: str, *, source: str, reference: date) -> Reading:
     """Parse hf-text. ``reference`` is the file's mtime date."""
+    text = absolute(text)
     lines = unwrap(text)
     items: list[Item] = []
     linked: tuple[str, ...] = ()
