@@ -371,3 +371,17 @@ def test_hftext_capture_cut_inside_a_link_keeps_it_out_of_the_abstract() -> None
             digest = read(whole[:cut])
             assert [(p.id, p.abstract) for p in digest.papers][:2] == [(p[0], p[2]) for p in CONVERTED[:2]], cut
             clean(digest.papers)
+
+
+def test_hftext_pandoc_markdown_divs_and_attributes_are_no_text() -> None:
+    """``pandoc -f html -t markdown`` of a saved page: fenced divs (``::: {.article}``) and
+    attributes after links and images (``{.line-clamp-3}``) are markup, no paper's text."""
+    cards = "".join(
+        f"::: {{.article .relative}}\n[![](/thumb/{pid}.png){{.h-full}}](/papers/{pid}){{.block}}\n\n"
+        f"### [{title}](/papers/{pid}){{.line-clamp-3 .cursor-pointer}} {{#t-{pid}}}\n\n{abstract}\n\n:::\n\n"
+        for pid, title, abstract in CONVERTED
+    )
+    digest = read(f"::::: {{.container}}\n# Daily Papers\n\n{cards}:::::\n")
+    assert [(p.id, p.title, p.abstract) for p in digest.papers] == CONVERTED
+    assert digest.missing == ()
+    clean(digest.papers)

@@ -46,6 +46,8 @@ _PAPER_URL_LINE = re.compile(
 _HEADING_LINE = re.compile(r"\n[ \t]{0,3}#{1,6}[ \t]+\S")
 _RELATIVE = re.compile(r"(?P<open>\]\(\s*<?)/(?=papers/[A-Za-z0-9]|login\?next=%2Fpapers%2F)")
 _LINK_START = re.compile(r"[ \t]*(?:#{1,6}[ \t]+|[-*+][ \t]+)?!?\[")
+_PANDOC_DIV = re.compile(r":{3,}[ \t]*(?:\{[^{}]*\}|[\w-]+)?[ \t]*:*[ \t]*")
+_PANDOC_ATTRS = re.compile(r"(?<=[)\]])\{[#.][^{}\n]*\}|[ \t]+\{#[^{}\n]*\}[ \t]*$")
 _REFERENCE_END = re.compile(r"\]\[[^\[\]]*\][ \t]*$")
 
 
@@ -78,9 +80,22 @@ def unwrap(text: str) -> list[str]:
     fences, truncated = "```" in text or "~~~" in text, "runcated" in text
     if fences or truncated:
         _blank_markers(lines, fences=fences, truncated=truncated)
+    if ":::" in text or "){" in text or "]{" in text:
+        _strip_pandoc(lines)
     if lines and _cut_link(lines[-1]):  # the file ends inside a link (a capture cut short)
         lines[-1] = ""
     return lines
+
+
+def _strip_pandoc(lines: list[str]) -> None:
+    """Pandoc's Markdown markup (``pandoc -t markdown`` of a saved page) taken out: fenced
+    div lines (``::: {.article}``, ``:::``) blanked, attributes after a link, an image or
+    a heading (``{.line-clamp-3}``, ``{#id}``) cut."""
+    for i, line in enumerate(lines):
+        if line[:3] == ":::" and _PANDOC_DIV.fullmatch(line):
+            lines[i] = ""
+        elif "{" in line:
+            lines[i] = _PANDOC_ATTRS.sub("", line)
 
 
 def _cut_link(line: str) -> bool:
