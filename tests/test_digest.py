@@ -285,3 +285,21 @@ def test_paper_to_json_shape(seeds: dict[str, Path]) -> None:
     assert record["organization"] == "ByteDance"
     assert (record["comments"], record["upvotes"]) == (1, None)
     assert Paper.from_json(record) == paper
+
+
+def test_parse_xml_feed_in_its_declared_encoding() -> None:
+    """A feed may declare another encoding than UTF-8 (``<?xml ... encoding="ISO-8859-1"?>``,
+    as some journals' do): it is read in that encoding, not refused as "not UTF-8"."""
+    feed = (
+        "<?xml version='1.0' encoding='ISO-8859-1'?>\n<rss version='2.0'><channel><title>Revue</title>"
+        "<item><title>Caf\xe9 m\xe9thodes</title><link>https://arxiv.org/abs/2611.00042</link>"
+        "<description>R\xe9sum\xe9 \xe0 lire.</description></item></channel></rss>\n"
+    ).encode("latin-1")
+    (paper,) = parse_digest(feed, source="revue.xml").papers
+    assert (paper.id, paper.title, paper.abstract) == ("2611.00042", "Café méthodes", "Résumé à lire.")
+
+
+def test_parse_undeclared_latin1_bytes_name_their_line() -> None:
+    data = "<?xml version='1.0' encoding='UTF-8'?>\n<rss version='2.0'>\n<channel><title>Caf\xe9".encode("latin-1")
+    with pytest.raises(DigestParseError, match=r":3: not UTF-8 text"):
+        parse_digest(data, source="bad.xml")

@@ -7,6 +7,7 @@ format is detected from the content unless forced.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 from datetime import date
@@ -102,17 +103,38 @@ def partial_line(path: str, missing: tuple[str, ...] | list[str]) -> str:
     return f"{one_line(path)}: partial: {n} linked paper{'s' if n != 1 else ''} not read ({ids})"
 
 
+_XML_ENCODING = re.compile(rb"""\A(?:\xef\xbb\xbf)?\s*<\?xml\b[^>]*?\bencoding\s*=\s*["']([A-Za-z][\w.:-]*)["']""")
+
+
 def decode(data: bytes, *, source: str) -> str:
-    """Bytes -> text: UTF-8 (BOM removed), refusing binary data with the line it starts on."""
+    """Bytes -> text: UTF-8 (BOM removed), refusing binary data with the line it starts on.
+    An XML file that declares another encoding (``<?xml ... encoding="ISO-8859-1"?>``: a
+    journal's feed) and is not UTF-8 is read in that one (Python's codecs)."""
     if b"\x00" in data:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise DigestParseError("binary data (NUL byte), not a digest", path=source, line=line)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise DigestParseError("not UTF-8 text, not a digest", path=source, line=line) from None
+        text = _declared(data, source=source, exc=exc)
     return text.removeprefix("\ufeff")
+
+
+def _declared(data: bytes, *, source: str, exc: UnicodeDecodeError) -> str:
+    """The text of an XML file that is not UTF-8, in the encoding it declares; else the
+    error naming the line of the first byte that is not UTF-8."""
+    m = _XML_ENCODING.match(data[:1024])
+    try:
+        encoding = codecs.lookup(m.group(1).decode("ascii")).name if m else "utf-8"
+    except LookupError:
+        encoding = "utf-8"
+    if encoding not in ("utf-8", "utf-16", "utf-32"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError as wrong:
+            exc = wrong
+    line = data[: exc.start].count(b"\n") + 1
+    raise DigestParseError("not UTF-8 text, not a digest", path=source, line=line) from None
 
 
 @contained  # any exception of any parser becomes a DigestParseError naming the file
