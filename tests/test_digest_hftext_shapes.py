@@ -385,3 +385,20 @@ def test_hftext_pandoc_markdown_divs_and_attributes_are_no_text() -> None:
     assert [(p.id, p.title, p.abstract) for p in digest.papers] == CONVERTED
     assert digest.missing == ()
     clean(digest.papers)
+
+
+def _plain_day(day: str, papers: list[tuple[str, str]]) -> str:
+    """A plain copy of one day's listing (select all, copy, paste), in the seeds' shape."""
+    head = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nbyAK and the research community\n\n"
+    cards = "".join(f"{title}\n\n{abstract}\n\n  • 4 authors\n·\n{day}\n\n" for title, abstract in papers)
+    return f"{head}{day}\n\n{cards}"
+
+
+def test_hftext_plain_copies_of_several_days_in_one_file() -> None:
+    """Two days' plain copies pasted one after the other into one file: the second page
+    header is the page's, never a paper ("new", "Subscribe") nor an abstract."""
+    first = [("Tidal Gauges Revisited", "We compare gauges with satellites."), ("Sparse Speech", "Tiny models hear.")]
+    second = [("Coral Maps", "We map reefs from space."), ("Kelp Forests", "We count kelp with drones.")]
+    digest = read(_plain_day("Oct 8", first) + "\n" + _plain_day("Oct 9", second))
+    assert [(p.title, p.abstract) for p in digest.papers] == first + second
+    assert [p.published for p in digest.papers] == [date(2026, 10, 8)] * 2 + [date(2026, 10, 9)] * 2

@@ -108,7 +108,8 @@ class Item(NamedTuple):
     ``thumb`` (a thumbnail linking to a paper), ``authors``, ``org``, ``upvotes``,
     ``comments``, ``published`` (``when``), ``stars`` (``number``, ``url``), ``code``,
     ``project`` (``url``), ``summary`` (the next text is an AI summary), ``section``
-    (a heading that is no paper's: the card before it takes no more text).
+    (a heading that is no paper's: the card before it takes no more text), ``page`` (the
+    header of the next of several page copies in one file; ``when``: its date).
     ``pid``: the paper the element's link names (:func:`paper_ref`), ``hf`` whether
     that link is a Hugging Face one."""
 
