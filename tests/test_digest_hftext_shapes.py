@@ -402,3 +402,19 @@ def test_hftext_plain_copies_of_several_days_in_one_file() -> None:
     digest = read(_plain_day("Oct 8", first) + "\n" + _plain_day("Oct 9", second))
     assert [(p.title, p.abstract) for p in digest.papers] == first + second
     assert [p.published for p in digest.papers] == [date(2026, 10, 8)] * 2 + [date(2026, 10, 9)] * 2
+
+
+def test_hftext_arxiv_links_old_style_versioned_ids() -> None:
+    """A list linking arXiv pages: old-style ids with a version (``hep-th/9901001v1``) and
+    PDF links are the papers' ids, as new-style ones are."""
+    links = [
+        ("https://arxiv.org/abs/2611.00001v2", "2611.00001"),
+        ("https://arxiv.org/abs/hep-th/9901001v1", "hep-th/9901001"),
+        ("https://arxiv.org/pdf/math.GT/0309136v3", "math.GT/0309136"),
+        ("https://export.arxiv.org/abs/cond-mat/0102536", "cond-mat/0102536"),
+    ]
+    text = "# Papers\n\n" + "".join(f"## [Paper {n}]({url})\n\nAbstract {n}.\n\n" for n, (url, _) in enumerate(links))
+    digest = read(text)
+    assert [(p.id, p.title, p.abstract) for p in digest.papers] == [
+        (axid, f"Paper {n}", f"Abstract {n}.") for n, (_, axid) in enumerate(links)
+    ]

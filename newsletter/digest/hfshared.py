@@ -93,7 +93,7 @@ _NON_WORD = re.compile(r"[\W_]+")
 # the login link of its upvote button (``login?next=%2Fpapers%2F<id>``), its arXiv page.
 _HF_PAPERS = "huggingface.co/papers/"
 _HF_NEXT = "huggingface.co/login?next=%2Fpapers%2F"
-_ARXIV = re.compile(r"(?:export\.)?arxiv\.org/(?:abs|pdf)/(?P<ax>[\w.\-]+(?:/\d{7})?)", re.IGNORECASE)
+_ARXIV = re.compile(r"(?:export\.)?arxiv\.org/(?:abs|pdf)/(?P<ax>[\w.\-]+(?:/\d{7}(?:v\d+)?)?)", re.IGNORECASE)
 _SLUG = re.compile(r"[A-Za-z0-9][\w.\-]*")
 _NOT_PAPERS = frozenset({"date", "week", "month", "trending", "search"})
 
