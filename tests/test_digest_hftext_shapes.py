@@ -418,3 +418,18 @@ def test_hftext_arxiv_links_old_style_versioned_ids() -> None:
     assert [(p.id, p.title, p.abstract) for p in digest.papers] == [
         (axid, f"Paper {n}", f"Abstract {n}.") for n, (_, axid) in enumerate(links)
     ]
+
+
+def test_hftext_sentence_linking_another_paper_is_no_title() -> None:
+    """Inside a card whose titles are headings, a sentence linked to another paper (an
+    abstract wrapped in the wrong card's link) is no title: that paper keeps its own
+    title and abstract, and no card gets the other's text."""
+    text = (
+        f"### [Alpha Folding]({HF}2611.00001)\n\n[We fold proteins with sparse attention.]({HF}2611.00002)\n\n"
+        f"### [Beta Retrieval]({HF}2611.00002)\n\nWe build a benchmark for long context.\n"
+    )
+    digest = read(text)
+    by_id = {p.id: (p.title, p.abstract) for p in digest.papers}
+    assert by_id["2611.00002"] == ("Beta Retrieval", "We build a benchmark for long context.")
+    assert by_id.get("2611.00001", ("Alpha Folding", ""))[0] == "Alpha Folding"
+    assert "We fold proteins" not in " ".join(t for t, _ in by_id.values())
