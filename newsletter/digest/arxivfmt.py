@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 import feedparser
+from selectolax.lexbor import LexborHTMLParser
 
 from newsletter.base.errors import DigestParseError
 from newsletter.digest.jsonfmt import unwrap_text
@@ -22,6 +23,10 @@ from newsletter.digest.model import ARXIV_ABS_URL, ARXIV_PDF_URL, Paper, arxiv_i
 ID_IN = re.compile(r"(?:arxiv\.org/(?:abs|pdf)/|oai:arxiv\.org:|arxiv:)([\w.\-/]+?)(?:v\d+)?(?:\.pdf)?$", re.I)
 _ENTRY_END = re.compile(r"</(?:[\w.-]+:)?(?:item|entry)\s*>", re.IGNORECASE)
 _FEED_END = re.compile(r"</(?:[\w.-]+:)?(?:rss|feed|rdf)\s*>\s*(?:<!--.*?-->\s*)*\Z", re.IGNORECASE | re.DOTALL)
+# arXiv's RSS 1.0 listing (until 2024): "Title. (arXiv:2301.00007v1 [cs.CL] UPDATED)", the
+# abstract as "<p>...</p>", each author as a link
+_OLD_TITLE = re.compile(r"\.?\s*\(arXiv:\S+\s+\[(?P<cat>[^\]\s]+)\](?:\s+[A-Z]+)*\)\s*$")
+_PARAGRAPH = re.compile(r"\s*<p\b", re.IGNORECASE)
 _ABSTRACT = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*\S+\s*Abstract:\s*", re.IGNORECASE | re.DOTALL)
 
 
@@ -68,10 +73,32 @@ def authors_of(entry: Any) -> tuple[str, ...]:
     for author in entry.get("authors") or ():
         name = author.get("name") if isinstance(author, dict) else None
         if isinstance(name, str):
-            names.extend(n.strip() for n in name.split(",") if n.strip())
+            names.extend(n.strip() for n in _markup_free(name).split(",") if n.strip())
     if not names and isinstance(entry.get("author"), str):
-        names = [n.strip() for n in entry["author"].split(",") if n.strip()]
+        names = [n.strip() for n in _markup_free(entry["author"]).split(",") if n.strip()]
     return tuple(" ".join(n.split()) for n in names)
+
+
+def _markup_free(text: str) -> str:
+    """The text of the old listing's author links (``<a href="...">Dana Li</a>``)."""
+    return LexborHTMLParser(text).text(separator="") if "<a " in text else text
+
+
+def title_of(entry: Any) -> tuple[str, str | None]:
+    """(the entry's title, the category the old listing's title suffix names)."""
+    title = " ".join(str(entry.get("title") or "").split())
+    m = _OLD_TITLE.search(title)
+    return (title[: m.start()], m.group("cat")) if m and m.start() else (title, None)
+
+
+def abstract_of(entry: Any) -> str:
+    """The abstract: the RSS description's ``Abstract:`` part, the old listing's paragraphs
+    made text (selectolax), the Atom summary; line wrapping undone."""
+    text = _ABSTRACT.sub("", str(entry.get("summary") or entry.get("description") or ""))
+    if _PARAGRAPH.match(text):  # only then: a "<" in a new listing's abstract is text (p<0.05)
+        tree = LexborHTMLParser(text)
+        text = "\n\n".join(" ".join(p.text().split()) for p in tree.css("p")) or (tree.text() or "")
+    return unwrap_text(text)
 
 
 def published_of(entry: Any) -> date | None:
@@ -96,14 +123,12 @@ def categories_of(entry: Any) -> tuple[str, ...]:
 
 def _paper(entry: Any, *, source: str) -> Paper:
     axid = id_of(entry)
-    title = " ".join(str(entry.get("title") or "").split())
+    title, category = title_of(entry)
     if not title:
         raise DigestParseError(f"feed entry {axid or '?'} has no title", path=source)
-    text = str(entry.get("summary") or entry.get("description") or "")
-    text = _ABSTRACT.sub("", text)
-    abstract = unwrap_text(text)
+    abstract = abstract_of(entry)
     pdf = pdf_link(entry)
-    categories = categories_of(entry)
+    categories = categories_of(entry) or ((category,) if category else ())
     links = extract_links(abstract)
     return Paper(
         title=title,
