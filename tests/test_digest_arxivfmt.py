@@ -78,5 +78,9 @@ def test_arxivfmt_old_rss_listing_text_without_markup() -> None:
     assert fold.abstract == "We fold proteins with sparse attention, and p<0.05 holds."
     assert fold.author_names == ("Dana Li", "Ben Osei")
     assert fold.categories == ("cs.CL",)
-    assert (retrieval.id, retrieval.title, retrieval.abstract) == ("2301.00008", "Long Context Retrieval", "A benchmark.")
+    assert (retrieval.id, retrieval.title, retrieval.abstract) == (
+        "2301.00008",
+        "Long Context Retrieval",
+        "A benchmark.",
+    )
     assert retrieval.categories == ("cs.LG",)

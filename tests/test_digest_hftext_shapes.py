@@ -389,7 +389,8 @@ def test_hftext_pandoc_markdown_divs_and_attributes_are_no_text() -> None:
 
 def _plain_day(day: str, papers: list[tuple[str, str]]) -> str:
     """A plain copy of one day's listing (select all, copy, paste), in the seeds' shape."""
-    head = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\nbyAK and the research community\n\n"
+    head = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
+    head += "byAK and the research community\n\n"
     cards = "".join(f"{title}\n\n{abstract}\n\n  • 4 authors\n·\n{day}\n\n" for title, abstract in papers)
     return f"{head}{day}\n\n{cards}"
 

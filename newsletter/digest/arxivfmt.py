@@ -154,10 +154,8 @@ def journal_ref(entry: Any) -> str | None:
     return " ".join(str(entry.get("arxiv_journal_ref") or "").split()) or None
 
 
-def parse(text: str, *, source: str) -> tuple[tuple[Paper, ...], tuple[str, ...]]:
-    """(the papers, what a file cut short lost: see :func:`cut_off`)."""
-    feed = feedparser.parse(text, sanitize_html=False, resolve_relative_uris=False)
-    read = feed.get("entries") or []
+def _version(feed: Any, *, source: str) -> str:
+    """``an Atom feed`` or ``an RSS feed``; the error when the XML is neither."""
     version = str(feed.get("version") or "")
     if not version:
         if feed.get("bozo"):
@@ -165,7 +163,14 @@ def parse(text: str, *, source: str) -> tuple[tuple[Paper, ...], tuple[str, ...]
             line = exc.getLineNumber() if exc is not None and hasattr(exc, "getLineNumber") else None
             raise DigestParseError(f"broken XML, not a feed: {exc}", path=source, line=line)
         raise DigestParseError("XML that is neither an RSS nor an Atom feed", path=source, line=1)
-    name = "an Atom feed" if version.startswith("atom") else "an RSS feed"
+    return "an Atom feed" if version.startswith("atom") else "an RSS feed"
+
+
+def parse(text: str, *, source: str) -> tuple[tuple[Paper, ...], tuple[str, ...]]:
+    """(the papers, what a file cut short lost: see :func:`cut_off`)."""
+    feed = feedparser.parse(text, sanitize_html=False, resolve_relative_uris=False)
+    read = feed.get("entries") or []
+    name = _version(feed, source=source)
     meta = feed.get("feed") or {}
     arxivs = "arxiv" in f"{meta.get('link', '')} {meta.get('title', '')}".lower()
     entries, lost = cut_off(text, read)

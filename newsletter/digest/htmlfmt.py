@@ -46,10 +46,43 @@ def _given_ids(items: list[Any]) -> set[str]:
     ids: set[str] = set()
     for item in items:
         rec = item.get("paper") if isinstance(item, dict) else None
-        for value in (rec.get("id") if isinstance(rec, dict) else None, item.get("id") if isinstance(item, dict) else None):
+        for value in (
+            rec.get("id") if isinstance(rec, dict) else None,
+            item.get("id") if isinstance(item, dict) else None,
+        ):
             if isinstance(value, str) and (axid := arxiv_id(value)):
                 ids.add(axid)
     return ids
+
+
+def _props(tree: LexborHTMLParser, *, source: str) -> dict[str, Any]:
+    """The page's Daily Papers data (the JSON of the hydrated element's ``data-props``)."""
+    node = None
+    for target in _TARGETS:
+        node = tree.css_first(f'[data-target="{target}"][data-props]')
+        if node is not None:
+            break
+    if node is None:
+        raise DigestParseError('looks like HTML but has no Daily Papers data (data-target="DailyPapers")', path=source)
+    try:
+        props = json.loads(node.attributes.get("data-props") or "")
+    except json.JSONDecodeError as exc:
+        raise DigestParseError(f"the Daily Papers data of the page is not JSON: {exc.msg}", path=source) from None
+    except RecursionError:
+        raise DigestParseError("the Daily Papers data of the page is nested too deeply", path=source) from None
+    if not isinstance(props, dict):
+        raise DigestParseError("the Daily Papers data of the page holds no 'dailyPapers' list", path=source)
+    return props
+
+
+def _day(value: Any) -> date | None:
+    """The page's ``dateString`` as a date, or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
 
 
 def parse(text: str, *, source: str) -> tuple[date | None, tuple[Paper, ...], tuple[str, ...]]:
@@ -59,30 +92,11 @@ def parse(text: str, *, source: str) -> tuple[date | None, tuple[Paper, ...], tu
     later, which its hydration data does not hold: those are named, and the digest is
     partial (SPEC 2.1), never a shorter list without a word."""
     tree = LexborHTMLParser(text)
-    node = None
-    for target in _TARGETS:
-        node = tree.css_first(f'[data-target="{target}"][data-props]')
-        if node is not None:
-            break
-    if node is None:
-        raise DigestParseError('looks like HTML but has no Daily Papers data (data-target="DailyPapers")', path=source)
-    props_text = node.attributes.get("data-props") or ""
-    try:
-        props = json.loads(props_text)
-    except json.JSONDecodeError as exc:
-        raise DigestParseError(f"the Daily Papers data of the page is not JSON: {exc.msg}", path=source) from None
-    except RecursionError:
-        raise DigestParseError("the Daily Papers data of the page is nested too deeply", path=source) from None
-    items = props.get("dailyPapers") if isinstance(props, dict) else None
+    props = _props(tree, source=source)
+    items = props.get("dailyPapers")
     if not isinstance(items, list):
         raise DigestParseError("the Daily Papers data of the page holds no 'dailyPapers' list", path=source)
-    when: date | None = None
-    date_string = props.get("dateString") if isinstance(props, dict) else None
-    if isinstance(date_string, str):
-        try:
-            when = date.fromisoformat(date_string[:10])
-        except ValueError:
-            when = None
+    when = _day(props.get("dateString"))
     papers = jsonfmt.papers_of(items, source=source)
     given = _given_ids(items) | {p.arxiv_id for p in papers if p.arxiv_id}
     missing = tuple(i for i in _linked(tree) if i not in given)
