@@ -434,3 +434,23 @@ def test_hftext_sentence_linking_another_paper_is_no_title() -> None:
     assert by_id["2611.00002"] == ("Beta Retrieval", "We build a benchmark for long context.")
     assert by_id.get("2611.00001", ("Alpha Folding", ""))[0] == "Alpha Folding"
     assert "We fold proteins" not in " ".join(t for t, _ in by_id.values())
+
+
+def test_hftext_plain_text_with_angle_bracket_links_is_read_card_by_card() -> None:
+    """HTML made plain text by a mail client or a converter writes each link after its
+    text: ``Title <https://huggingface.co/papers/<id>>``. Every paper is read with its own
+    id, title and abstract (not one paper holding the whole page)."""
+    text = "Daily Papers\n\n" + "".join(f"{title} <{HF}{pid}>\n\n{abstract}\n\n" for pid, title, abstract in CONVERTED)
+    digest = read(text)
+    assert [(p.id, p.title, p.abstract) for p in digest.papers] == CONVERTED
+    assert digest.missing == ()
+
+
+def test_hftext_plain_copy_abstract_ending_in_an_angle_link_stays_text() -> None:
+    abstract = (
+        "Tables hide half the facts of a paper. We extend our earlier parser to them and recover "
+        "most cells, see <https://arxiv.org/abs/2501.00001>"
+    )
+    text = f"Daily Papers\n\nTable Parsing\n\n{abstract}\n\n  • 2 authors\n·\nOct 9\n"
+    (paper,) = read(text).papers
+    assert (paper.title, paper.abstract) == ("Table Parsing", abstract)

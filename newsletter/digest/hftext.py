@@ -45,6 +45,11 @@ _PAPER_URL_LINE = re.compile(
 )
 _HEADING_LINE = re.compile(r"\n[ \t]{0,3}#{1,6}[ \t]+\S")
 _RELATIVE = re.compile(r"(?P<open>\]\(\s*<?)/(?=papers/[A-Za-z0-9]|login\?next=%2Fpapers%2F)")
+_ANGLE_LINK = re.compile(
+    r"^(?=[^\s<>\[\]])(?P<text>(?:[^<>\[\]\n.]|\.(?!\s)){1,300}?)(?<![,;:!?])[ \t]+<(?P<url>https?://(?:www\.)?"
+    r"(?:huggingface\.co/papers/[A-Za-z0-9][^<>\s]*|arxiv\.org/abs/[^<>\s]+))>[ \t]*$",
+    re.MULTILINE,
+)
 _LINK_START = re.compile(r"[ \t]*(?:#{1,6}[ \t]+|[-*+][ \t]+)?!?\[")
 _PANDOC_DIV = re.compile(r":{3,}[ \t]*(?:\{[^{}]*\}|[\w-]+)?[ \t]*:*[ \t]*")
 _PANDOC_ATTRS = re.compile(r"(?<=[)\]])\{[#.][^{}\n]*\}|[ \t]+\{#[^{}\n]*\}[ \t]*$")
@@ -60,12 +65,19 @@ class Reading(NamedTuple):
 
 
 def absolute(text: str) -> str:
-    """Root-relative links to papers made absolute: an HTML-to-Markdown converter run on a
-    saved page (markitdown, html2text, pandoc) does not know the page's address and writes
-    ``[Title](/papers/<id>)``, ``[12](/login?next=%2Fpapers%2F<id>)``."""
-    if "](/" not in text and "]( /" not in text:
-        return text
-    return _RELATIVE.sub(r"\g<open>https://huggingface.co/", text)
+    """Links to papers in the one shape the readers know (Markdown, absolute).
+
+    Root-relative links made absolute: an HTML-to-Markdown converter run on a saved page
+    (markitdown, html2text, pandoc) does not know the page's address and writes
+    ``[Title](/papers/<id>)``, ``[12](/login?next=%2Fpapers%2F<id>)``. A line that ends in
+    a paper's address in angle brackets (``Title <https://huggingface.co/papers/<id>>``,
+    as mail clients and HTML-to-text converters write links) is that Markdown link, when
+    its text is a title (short, no sentence's end in it: an abstract citing a paper stays text)."""
+    if "](/" in text or "]( /" in text:
+        text = _RELATIVE.sub(r"\g<open>https://huggingface.co/", text)
+    if " <http" in text:
+        text = _ANGLE_LINK.sub(r"[\g<text>](\g<url>)", text)
+    return text
 
 
 def unwrap(text: str) -> list[str]:
