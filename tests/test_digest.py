@@ -303,3 +303,15 @@ def test_parse_undeclared_latin1_bytes_name_their_line() -> None:
     data = "<?xml version='1.0' encoding='UTF-8'?>\n<rss version='2.0'>\n<channel><title>Caf\xe9".encode("latin-1")
     with pytest.raises(DigestParseError, match=r":3: not UTF-8 text"):
         parse_digest(data, source="bad.xml")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_parse_utf16_text_with_its_bom(encoding: str) -> None:
+    """A file saved as UTF-16 with a BOM (Windows PowerShell's ``>``, Notepad's "Unicode")
+    is text, not "binary data"."""
+    records = [{"title": "Grüße aus Köln", "abstract": "Ein Abstract.", "id": "2611.00077"}]
+    data = json.dumps(records, ensure_ascii=False).encode(encoding)
+    if encoding == "utf-16-be":
+        data = b"\xfe\xff" + data
+    (paper,) = parse_digest(data, source="win.json").papers
+    assert (paper.id, paper.title, paper.abstract) == ("2611.00077", "Grüße aus Köln", "Ein Abstract.")

@@ -109,7 +109,11 @@ _XML_ENCODING = re.compile(rb"""\A(?:\xef\xbb\xbf)?\s*<\?xml\b[^>]*?\bencoding\s
 def decode(data: bytes, *, source: str) -> str:
     """Bytes -> text: UTF-8 (BOM removed), refusing binary data with the line it starts on.
     An XML file that declares another encoding (``<?xml ... encoding="ISO-8859-1"?>``: a
-    journal's feed) and is not UTF-8 is read in that one (Python's codecs)."""
+    journal's feed) and is not UTF-8 is read in that one (Python's codecs); a file that
+    starts with a UTF-16 BOM is UTF-16."""
+    utf16 = data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) and not data.startswith(codecs.BOM_UTF32_LE)
+    if utf16 and (text := _utf16(data)) is not None:  # Windows PowerShell's ">", Notepad's "Unicode"
+        return text
     if b"\x00" in data:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise DigestParseError("binary data (NUL byte), not a digest", path=source, line=line)
@@ -118,6 +122,19 @@ def decode(data: bytes, *, source: str) -> str:
     except UnicodeDecodeError as exc:
         text = _declared(data, source=source, exc=exc)
     return text.removeprefix("\ufeff")
+
+
+def _utf16(data: bytes) -> str | None:
+    """The text of a UTF-16 file with its BOM, else None (bytes that only start like one):
+    a digest's text is mostly ASCII, and holds no control character but line ends."""
+    try:
+        text = data.decode("utf-16").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        return None
+    ascii_chars = sum(1 for c in text if c < "\x80")
+    if ascii_chars * 2 < len(text) or any(c < " " and c not in "\t\r\n" for c in text):
+        return None
+    return text
 
 
 def _declared(data: bytes, *, source: str, exc: UnicodeDecodeError) -> str:
