@@ -311,3 +311,33 @@ def test_digest_named_like_one_but_no_regular_file_is_said_not_skipped(tmp_path:
         f"{digests / 'pipe.txt'}: not a digest (not a regular file), ignored",
         f"{digests / 'share.txt'}: not a digest ({nowhere}), ignored",
     ]
+
+
+def test_parse_xml_feed_in_its_declared_encoding() -> None:
+    """A feed may declare another encoding than UTF-8 (``<?xml ... encoding="ISO-8859-1"?>``,
+    as some journals' do): it is read in that encoding, not refused as "not UTF-8"."""
+    feed = (
+        "<?xml version='1.0' encoding='ISO-8859-1'?>\n<rss version='2.0'><channel><title>Revue</title>"
+        "<item><title>Caf\xe9 m\xe9thodes</title><link>https://arxiv.org/abs/2611.00042</link>"
+        "<description>R\xe9sum\xe9 \xe0 lire.</description></item></channel></rss>\n"
+    ).encode("latin-1")
+    (paper,) = parse_digest(feed, source="revue.xml").papers
+    assert (paper.id, paper.title, paper.abstract) == ("2611.00042", "Café méthodes", "Résumé à lire.")
+
+
+def test_parse_undeclared_latin1_bytes_name_their_line() -> None:
+    data = "<?xml version='1.0' encoding='UTF-8'?>\n<rss version='2.0'>\n<channel><title>Caf\xe9".encode("latin-1")
+    with pytest.raises(DigestParseError, match=r":3: not UTF-8 text"):
+        parse_digest(data, source="bad.xml")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be"])
+def test_parse_utf16_text_with_its_bom(encoding: str) -> None:
+    """A file saved as UTF-16 with a BOM (Windows PowerShell's ``>``, Notepad's "Unicode")
+    is text, not "binary data"."""
+    records = [{"title": "Grüße aus Köln", "abstract": "Ein Abstract.", "id": "2611.00077"}]
+    data = json.dumps(records, ensure_ascii=False).encode(encoding)
+    if encoding == "utf-16-be":
+        data = b"\xfe\xff" + data
+    (paper,) = parse_digest(data, source="win.json").papers
+    assert (paper.id, paper.title, paper.abstract) == ("2611.00077", "Grüße aus Köln", "Ein Abstract.")

@@ -333,3 +333,124 @@ def test_hftext_property_shuffled_cards_never_take_another_cards_id(shapes: list
     for p in digest.papers:  # and nothing of another card: its own abstract, its own counts
         assert p.abstract.startswith(f"We study {p.title.lower()} in depth."), (p.title, p.abstract)
     clean(digest.papers)
+
+
+def _converted_card(pid: str, title: str, abstract: str, base: str) -> str:
+    """A card as an HTML-to-Markdown converter (markitdown, html2text) writes a saved page:
+    without the page's address, its links stay relative (``/papers/<id>``)."""
+    return (
+        f"[![]({base}/thumb/{pid}.png)]({base}/papers/{pid})\n\n[Upvote 12]({base}/login?next=%2Fpapers%2F{pid})\n\n"
+        f"### [{title}]({base}/papers/{pid})\n\n* 3 authors\n\n{abstract}\n\n[3]({base}/papers/{pid}#community)\n"
+    )
+
+
+CONVERTED = [
+    ("2611.00001", "Alpha Folding", "We fold proteins with sparse attention. It works well."),
+    ("2611.00002", "Beta Retrieval", "We build a benchmark for long context. Models fail at it."),
+    ("2611.00003", "Gamma Speech", "Tiny models recognise speech. They run on phones."),
+]
+
+
+@pytest.mark.parametrize("base", ["", "https://huggingface.co"])
+def test_hftext_converted_page_with_relative_links_keeps_the_ids(base: str) -> None:
+    text = "# Daily Papers\n\n" + "\n".join(_converted_card(*p, base) for p in CONVERTED)
+    digest = read(text)
+    assert [(p.id, p.title, p.abstract, p.upvotes, p.comments) for p in digest.papers] == [
+        (pid, title, abstract, 12, 3) for pid, title, abstract in CONVERTED
+    ]
+    assert digest.missing == ()
+
+
+def test_hftext_capture_cut_inside_a_link_keeps_it_out_of_the_abstract() -> None:
+    """A file cut short in the middle of a link line (``[3](https:/``, ``[![](https://hugg``):
+    the broken link is no text of the card before it."""
+    whole = "# Daily Papers\n\n" + "\n".join(_converted_card(*p, HF.removesuffix("/papers/")) for p in CONVERTED)
+    for marker in ("[3](", "[![]("):
+        start = whole.index(marker, whole.index(CONVERTED[1][2]))
+        for cut in range(start + 1, whole.index("\n", start)):
+            digest = read(whole[:cut])
+            assert [(p.id, p.abstract) for p in digest.papers][:2] == [(p[0], p[2]) for p in CONVERTED[:2]], cut
+            clean(digest.papers)
+
+
+def test_hftext_pandoc_markdown_divs_and_attributes_are_no_text() -> None:
+    """``pandoc -f html -t markdown`` of a saved page: fenced divs (``::: {.article}``) and
+    attributes after links and images (``{.line-clamp-3}``) are markup, no paper's text."""
+    cards = "".join(
+        f"::: {{.article .relative}}\n[![](/thumb/{pid}.png){{.h-full}}](/papers/{pid}){{.block}}\n\n"
+        f"### [{title}](/papers/{pid}){{.line-clamp-3 .cursor-pointer}} {{#t-{pid}}}\n\n{abstract}\n\n:::\n\n"
+        for pid, title, abstract in CONVERTED
+    )
+    digest = read(f"::::: {{.container}}\n# Daily Papers\n\n{cards}:::::\n")
+    assert [(p.id, p.title, p.abstract) for p in digest.papers] == CONVERTED
+    assert digest.missing == ()
+    clean(digest.papers)
+
+
+def _plain_day(day: str, papers: list[tuple[str, str]]) -> str:
+    """A plain copy of one day's listing (select all, copy, paste), in the seeds' shape."""
+    head = "new\n\nGet trending papers in your email inbox!\n\nSubscribe\n\nDaily Papers\n\n"
+    head += "byAK and the research community\n\n"
+    cards = "".join(f"{title}\n\n{abstract}\n\n  • 4 authors\n·\n{day}\n\n" for title, abstract in papers)
+    return f"{head}{day}\n\n{cards}"
+
+
+def test_hftext_plain_copies_of_several_days_in_one_file() -> None:
+    """Two days' plain copies pasted one after the other into one file: the second page
+    header is the page's, never a paper ("new", "Subscribe") nor an abstract."""
+    first = [("Tidal Gauges Revisited", "We compare gauges with satellites."), ("Sparse Speech", "Tiny models hear.")]
+    second = [("Coral Maps", "We map reefs from space."), ("Kelp Forests", "We count kelp with drones.")]
+    digest = read(_plain_day("Oct 8", first) + "\n" + _plain_day("Oct 9", second))
+    assert [(p.title, p.abstract) for p in digest.papers] == first + second
+    assert [p.published for p in digest.papers] == [date(2026, 10, 8)] * 2 + [date(2026, 10, 9)] * 2
+
+
+def test_hftext_arxiv_links_old_style_versioned_ids() -> None:
+    """A list linking arXiv pages: old-style ids with a version (``hep-th/9901001v1``) and
+    PDF links are the papers' ids, as new-style ones are."""
+    links = [
+        ("https://arxiv.org/abs/2611.00001v2", "2611.00001"),
+        ("https://arxiv.org/abs/hep-th/9901001v1", "hep-th/9901001"),
+        ("https://arxiv.org/pdf/math.GT/0309136v3", "math.GT/0309136"),
+        ("https://export.arxiv.org/abs/cond-mat/0102536", "cond-mat/0102536"),
+    ]
+    text = "# Papers\n\n" + "".join(f"## [Paper {n}]({url})\n\nAbstract {n}.\n\n" for n, (url, _) in enumerate(links))
+    digest = read(text)
+    assert [(p.id, p.title, p.abstract) for p in digest.papers] == [
+        (axid, f"Paper {n}", f"Abstract {n}.") for n, (_, axid) in enumerate(links)
+    ]
+
+
+def test_hftext_sentence_linking_another_paper_is_no_title() -> None:
+    """Inside a card whose titles are headings, a sentence linked to another paper (an
+    abstract wrapped in the wrong card's link) is no title: that paper keeps its own
+    title and abstract, and no card gets the other's text."""
+    text = (
+        f"### [Alpha Folding]({HF}2611.00001)\n\n[We fold proteins with sparse attention.]({HF}2611.00002)\n\n"
+        f"### [Beta Retrieval]({HF}2611.00002)\n\nWe build a benchmark for long context.\n"
+    )
+    digest = read(text)
+    by_id = {p.id: (p.title, p.abstract) for p in digest.papers}
+    assert by_id["2611.00002"] == ("Beta Retrieval", "We build a benchmark for long context.")
+    assert by_id.get("2611.00001", ("Alpha Folding", ""))[0] == "Alpha Folding"
+    assert "We fold proteins" not in " ".join(t for t, _ in by_id.values())
+
+
+def test_hftext_plain_text_with_angle_bracket_links_is_read_card_by_card() -> None:
+    """HTML made plain text by a mail client or a converter writes each link after its
+    text: ``Title <https://huggingface.co/papers/<id>>``. Every paper is read with its own
+    id, title and abstract (not one paper holding the whole page)."""
+    text = "Daily Papers\n\n" + "".join(f"{title} <{HF}{pid}>\n\n{abstract}\n\n" for pid, title, abstract in CONVERTED)
+    digest = read(text)
+    assert [(p.id, p.title, p.abstract) for p in digest.papers] == CONVERTED
+    assert digest.missing == ()
+
+
+def test_hftext_plain_copy_abstract_ending_in_an_angle_link_stays_text() -> None:
+    abstract = (
+        "Tables hide half the facts of a paper. We extend our earlier parser to them and recover "
+        "most cells, see <https://arxiv.org/abs/2501.00001>"
+    )
+    text = f"Daily Papers\n\nTable Parsing\n\n{abstract}\n\n  • 2 authors\n·\nOct 9\n"
+    (paper,) = read(text).papers
+    assert (paper.title, paper.abstract) == ("Table Parsing", abstract)

@@ -7,6 +7,7 @@ format is detected from the content unless forced.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import re
 from datetime import date
@@ -102,17 +103,55 @@ def partial_line(path: str, missing: tuple[str, ...] | list[str]) -> str:
     return f"{one_line(path)}: partial: {n} linked paper{'s' if n != 1 else ''} not read ({ids})"
 
 
+_XML_ENCODING = re.compile(rb"""\A(?:\xef\xbb\xbf)?\s*<\?xml\b[^>]*?\bencoding\s*=\s*["']([A-Za-z][\w.:-]*)["']""")
+
+
 def decode(data: bytes, *, source: str) -> str:
-    """Bytes -> text: UTF-8 (BOM removed), refusing binary data with the line it starts on."""
+    """Bytes -> text: UTF-8 (BOM removed), refusing binary data with the line it starts on.
+    An XML file that declares another encoding (``<?xml ... encoding="ISO-8859-1"?>``: a
+    journal's feed) and is not UTF-8 is read in that one (Python's codecs); a file that
+    starts with a UTF-16 BOM is UTF-16."""
+    utf16 = data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) and not data.startswith(codecs.BOM_UTF32_LE)
+    if utf16 and (text := _utf16(data)) is not None:  # Windows PowerShell's ">", Notepad's "Unicode"
+        return text
     if b"\x00" in data:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise DigestParseError("binary data (NUL byte), not a digest", path=source, line=line)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise DigestParseError("not UTF-8 text, not a digest", path=source, line=line) from None
+        text = _declared(data, source=source, exc=exc)
     return text.removeprefix("\ufeff")
+
+
+def _utf16(data: bytes) -> str | None:
+    """The text of a UTF-16 file with its BOM, else None (bytes that only start like one):
+    a digest's text is mostly ASCII, and holds no control character but line ends."""
+    try:
+        text = data.decode("utf-16").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        return None
+    ascii_chars = sum(1 for c in text if c < "\x80")
+    if ascii_chars * 2 < len(text) or any(c < " " and c not in "\t\r\n" for c in text):
+        return None
+    return text
+
+
+def _declared(data: bytes, *, source: str, exc: UnicodeDecodeError) -> str:
+    """The text of an XML file that is not UTF-8, in the encoding it declares; else the
+    error naming the line of the first byte that is not UTF-8."""
+    m = _XML_ENCODING.match(data[:1024])
+    try:
+        encoding = codecs.lookup(m.group(1).decode("ascii")).name if m else "utf-8"
+    except LookupError:
+        encoding = "utf-8"
+    if encoding not in ("utf-8", "utf-16", "utf-32"):
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError as wrong:
+            exc = wrong
+    line = data[: exc.start].count(b"\n") + 1
+    raise DigestParseError("not UTF-8 text, not a digest", path=source, line=line) from None
 
 
 @contained  # any exception of any parser becomes a DigestParseError naming the file
@@ -149,14 +188,14 @@ def parse_digest(
 Found = tuple[date | None, tuple[Paper, ...], tuple[str, ...]]  # the digest's date, its papers, ids linked not read
 
 
-def _more_sources(text: str, fmt: str, *, source: str, forced: bool) -> tuple[Paper, ...]:
-    """The readers of the sources of SPEC 2.5's "More sources"."""
+def _more_sources(text: str, fmt: str, *, source: str, forced: bool) -> tuple[tuple[Paper, ...], tuple[str, ...]]:
+    """The readers of the sources of SPEC 2.5's "More sources": (papers, what was lost)."""
     from newsletter.digest import biorxivfmt, feedfmt, openreviewfmt
 
     if fmt == "biorxiv":
-        return biorxivfmt.parse(text, source=source)
+        return biorxivfmt.parse(text, source=source), ()
     if fmt == "openreview":
-        return openreviewfmt.parse(text, source=source)
+        return openreviewfmt.parse(text, source=source), ()
     return feedfmt.parse(text, source=source, forced=forced)
 
 
@@ -171,14 +210,16 @@ def _papers_of(text: str, fmt: str, *, source: str, reference: date | None, forc
     if fmt == "hf-html":
         from newsletter.digest import htmlfmt
 
-        when, papers = htmlfmt.parse(text, source=source)
-        return when, unique_papers(papers), ()
+        when, papers, lost = htmlfmt.parse(text, source=source)
+        return when, unique_papers(papers), lost
     if fmt == "arxiv":
         from newsletter.digest import arxivfmt
 
-        return None, unique_papers(arxivfmt.parse(text, source=source)), ()
+        papers, lost = arxivfmt.parse(text, source=source)
+        return None, unique_papers(papers), lost
     if fmt in ("biorxiv", "feed", "openreview"):
-        return None, unique_papers(_more_sources(text, fmt, source=source, forced=forced)), ()
+        papers, lost = _more_sources(text, fmt, source=source, forced=forced)
+        return None, unique_papers(papers), lost
     from newsletter.digest import hftext
 
     if text.lstrip()[:1] == "<" and fmt == "hf-text" and not is_anchored_text(text.lstrip()):

@@ -14,12 +14,19 @@ from datetime import date
 from typing import Any
 
 import feedparser
+from selectolax.lexbor import LexborHTMLParser
 
 from newsletter.base.errors import DigestParseError
 from newsletter.digest.jsonfmt import unwrap_text
 from newsletter.digest.model import ARXIV_ABS_URL, ARXIV_PDF_URL, Paper, arxiv_id, doi_of, extract_links, paper_id
 
 ID_IN = re.compile(r"(?:arxiv\.org/(?:abs|pdf)/|oai:arxiv\.org:|arxiv:)([\w.\-/]+?)(?:v\d+)?(?:\.pdf)?$", re.I)
+_ENTRY_END = re.compile(r"</(?:[\w.-]+:)?(?:item|entry)\s*>", re.IGNORECASE)
+_FEED_END = re.compile(r"</(?:[\w.-]+:)?(?:rss|feed|rdf)\s*>\s*(?:<!--.*?-->\s*)*\Z", re.IGNORECASE | re.DOTALL)
+# arXiv's RSS 1.0 listing (until 2024): "Title. (arXiv:2301.00007v1 [cs.CL] UPDATED)", the
+# abstract as "<p>...</p>", each author as a link
+_OLD_TITLE = re.compile(r"\.?\s*\(arXiv:\S+\s+\[(?P<cat>[^\]\s]+)\](?:\s+[A-Z]+)*\)\s*$")
+_PARAGRAPH = re.compile(r"\s*<p\b", re.IGNORECASE)
 _ABSTRACT = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*\S+\s*Abstract:\s*", re.IGNORECASE | re.DOTALL)
 
 
@@ -38,6 +45,20 @@ def looks_like_feed(text: str) -> str | None:
     return None
 
 
+def cut_off(text: str, entries: list[Any]) -> tuple[list[Any], tuple[str, ...]]:
+    """(the entries read whole, what was lost) of a feed whose file ends before the feed
+    does (a download or a save cut short). feedparser's tolerant parser reads the start of
+    such a file without a word, the last entry with half its text; so only the entries
+    the file closes count, and the rest is named: the cut entry's id when it shows one,
+    and the line the file ends on (SPEC 2.1: the digest is then ``partial``)."""
+    if _FEED_END.search(text[-4096:]):
+        return entries, ()
+    whole = len(_ENTRY_END.findall(text))
+    lost = [found for e in entries[whole:] if (found := id_of(e))]
+    line = text.count("\n") + (0 if text.endswith("\n") else 1)
+    return entries[:whole], (*lost, f"entries after line {line} (the file ends before the feed does)")
+
+
 def id_of(entry: Any) -> str | None:
     for value in (entry.get("id"), entry.get("guid"), entry.get("link")):
         if isinstance(value, str):
@@ -52,10 +73,32 @@ def authors_of(entry: Any) -> tuple[str, ...]:
     for author in entry.get("authors") or ():
         name = author.get("name") if isinstance(author, dict) else None
         if isinstance(name, str):
-            names.extend(n.strip() for n in name.split(",") if n.strip())
+            names.extend(n.strip() for n in _markup_free(name).split(",") if n.strip())
     if not names and isinstance(entry.get("author"), str):
-        names = [n.strip() for n in entry["author"].split(",") if n.strip()]
+        names = [n.strip() for n in _markup_free(entry["author"]).split(",") if n.strip()]
     return tuple(" ".join(n.split()) for n in names)
+
+
+def _markup_free(text: str) -> str:
+    """The text of the old listing's author links (``<a href="...">Dana Li</a>``)."""
+    return LexborHTMLParser(text).text(separator="") if "<a " in text else text
+
+
+def title_of(entry: Any) -> tuple[str, str | None]:
+    """(the entry's title, the category the old listing's title suffix names)."""
+    title = " ".join(str(entry.get("title") or "").split())
+    m = _OLD_TITLE.search(title)
+    return (title[: m.start()], m.group("cat")) if m and m.start() else (title, None)
+
+
+def abstract_of(entry: Any) -> str:
+    """The abstract: the RSS description's ``Abstract:`` part, the old listing's paragraphs
+    made text (selectolax), the Atom summary; line wrapping undone."""
+    text = _ABSTRACT.sub("", str(entry.get("summary") or entry.get("description") or ""))
+    if _PARAGRAPH.match(text):  # only then: a "<" in a new listing's abstract is text (p<0.05)
+        tree = LexborHTMLParser(text)
+        text = "\n\n".join(" ".join(p.text().split()) for p in tree.css("p")) or (tree.text() or "")
+    return unwrap_text(text)
 
 
 def published_of(entry: Any) -> date | None:
@@ -80,14 +123,12 @@ def categories_of(entry: Any) -> tuple[str, ...]:
 
 def _paper(entry: Any, *, source: str) -> Paper:
     axid = id_of(entry)
-    title = " ".join(str(entry.get("title") or "").split())
+    title, category = title_of(entry)
     if not title:
         raise DigestParseError(f"feed entry {axid or '?'} has no title", path=source)
-    text = str(entry.get("summary") or entry.get("description") or "")
-    text = _ABSTRACT.sub("", text)
-    abstract = unwrap_text(text)
+    abstract = abstract_of(entry)
     pdf = pdf_link(entry)
-    categories = categories_of(entry)
+    categories = categories_of(entry) or ((category,) if category else ())
     links = extract_links(abstract)
     return Paper(
         title=title,
@@ -113,9 +154,8 @@ def journal_ref(entry: Any) -> str | None:
     return " ".join(str(entry.get("arxiv_journal_ref") or "").split()) or None
 
 
-def parse(text: str, *, source: str) -> tuple[Paper, ...]:
-    feed = feedparser.parse(text, sanitize_html=False, resolve_relative_uris=False)
-    entries = feed.get("entries") or []
+def _version(feed: Any, *, source: str) -> str:
+    """``an Atom feed`` or ``an RSS feed``; the error when the XML is neither."""
     version = str(feed.get("version") or "")
     if not version:
         if feed.get("bozo"):
@@ -123,12 +163,19 @@ def parse(text: str, *, source: str) -> tuple[Paper, ...]:
             line = exc.getLineNumber() if exc is not None and hasattr(exc, "getLineNumber") else None
             raise DigestParseError(f"broken XML, not a feed: {exc}", path=source, line=line)
         raise DigestParseError("XML that is neither an RSS nor an Atom feed", path=source, line=1)
-    name = "an Atom feed" if version.startswith("atom") else "an RSS feed"
-    if not entries:
-        meta = feed.get("feed") or {}
-        if "arxiv" in f"{meta.get('link', '')} {meta.get('title', '')}".lower():
-            return ()  # arXiv announces nothing on weekends and holidays
+    return "an Atom feed" if version.startswith("atom") else "an RSS feed"
+
+
+def parse(text: str, *, source: str) -> tuple[tuple[Paper, ...], tuple[str, ...]]:
+    """(the papers, what a file cut short lost: see :func:`cut_off`)."""
+    feed = feedparser.parse(text, sanitize_html=False, resolve_relative_uris=False)
+    read = feed.get("entries") or []
+    name = _version(feed, source=source)
+    meta = feed.get("feed") or {}
+    arxivs = "arxiv" in f"{meta.get('link', '')} {meta.get('title', '')}".lower()
+    entries, lost = cut_off(text, read)
+    if not read and not arxivs:  # arXiv announces nothing on weekends and holidays: not an error
         raise DigestParseError(f"{name} without entries; not a digest", path=source)
-    if not any(id_of(e) for e in entries):
+    if read and not any(id_of(e) for e in read) and not (arxivs and not entries):  # (cut inside its first entry)
         raise DigestParseError(f"{name} that is not arXiv's (no arXiv ids in it)", path=source)
-    return tuple(_paper(e, source=source) for e in entries)
+    return tuple(_paper(e, source=source) for e in entries), lost

@@ -57,7 +57,7 @@ def asked_for(source: str) -> bool:
 def classify(text: str, *, source: str) -> str:
     """``arxiv`` for arXiv's listing (every entry has an arXiv id), else ``feed``."""
     feed = read_feed(text, source=source)
-    entries = feed.get("entries") or []
+    entries = arxivfmt.cut_off(text, feed.get("entries") or [])[0]  # a cut entry may lack its id yet
     if entries and all(arxivfmt.id_of(e) for e in entries) and not asked_for(source):
         return "arxiv"
     if not entries and not asked_for(source):
@@ -65,11 +65,12 @@ def classify(text: str, *, source: str) -> str:
     return "feed"
 
 
-def parse(text: str, *, source: str, forced: bool = False) -> tuple[Paper, ...]:
+def parse(text: str, *, source: str, forced: bool = False) -> tuple[tuple[Paper, ...], tuple[str, ...]]:
+    """(the papers, what a file cut short lost: see :func:`arxivfmt.cut_off`)."""
     feed = read_feed(text, source=source)
-    entries = feed.get("entries") or []
+    entries, lost = arxivfmt.cut_off(text, feed.get("entries") or [])
     if not entries:
-        return ()  # a journal between issues
+        return (), lost  # a journal between issues, or a file cut inside its first entry
     if not forced and not asked_for(source) and not any(doi_in(e) or _arxiv_in(e, _plain(e)) for e in entries):
         name = "an Atom feed" if str(feed.get("version")).startswith("atom") else "an RSS feed"
         raise DigestParseError(
@@ -78,7 +79,7 @@ def parse(text: str, *, source: str, forced: bool = False) -> tuple[Paper, ...]:
             path=source,
         )
     journal = _text((feed.get("feed") or {}).get("title"))
-    return tuple(_paper(e, source=source, journal=journal) for e in entries)
+    return tuple(_paper(e, source=source, journal=journal) for e in entries), lost
 
 
 def _text(value: Any) -> str | None:

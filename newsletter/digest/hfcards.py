@@ -43,6 +43,7 @@ class Card:
     linked_abstract: bool = False  # the abstract came as a link: no more text is abstract
     closed: bool = False  # a section heading came: no more text is this card's
     foreign: bool = False  # an element of another paper came: nothing more is this card's
+    anchor: date | None = None  # the date of the page copy the card is on, when not the first
 
     def __init__(self, line: int) -> None:
         self.line = line
@@ -129,6 +130,7 @@ class _Assembly:
     cards: list[Card] = field(default_factory=list)
     cur: Card | None = None
     digest_date: date | None = None
+    anchor: date | None = None  # the date of the page copy being read, after the first
 
     def feed(self, items: list[Item]) -> None:
         for item in items:
@@ -138,6 +140,9 @@ class _Assembly:
                 self._title(item)
             elif kind == "thumb" or kind == "upvotes":
                 self._before_title(item)
+            elif kind == "page":  # the next of several page copies in one file
+                self.cur = None
+                self.anchor = resolve(*item.when, self.reference) if item.when else None
             elif cur is not None and cur.title is not None:
                 _add(cur, item)
             elif kind == "date":
@@ -170,6 +175,8 @@ class _Assembly:
 
     def _start(self, item: Item) -> Card:
         card = Card(item.line)
+        if self.anchor is not None:
+            card.anchor = self.anchor
         self.cards.append(card)
         self.cur = card
         return card
@@ -186,7 +193,7 @@ def _abstract_of(paragraphs: list[list[str]]) -> str:
 
 def _paper(card: Card, title: str, *, source: str, anchor: date) -> Paper:
     abstract = _abstract_of(card.paragraphs)
-    published = resolve(*card.when, anchor) if card.when else None
+    published = resolve(*card.when, card.anchor or anchor) if card.when else None
     axid = _arxiv_id(card.pid)
     links = extract_links(abstract)
     code = card.code or next((u for u in links if "github.com/" in u), None)

@@ -155,6 +155,7 @@ class _State:
     awaiting_submitter: bool = False
     title_line: int = 0  # the line of a heading title without a link (or of its last line)
     title_pid: str | None = None  # the paper of the latest title
+    heading_titles: bool = False  # titles came as headings: a sentence linked to a paper is none
 
     def last(self, kind: str) -> Item | None:
         return self.out[-1] if self.out and self.out[-1].kind == kind else None
@@ -224,8 +225,9 @@ def _paper_link(state: _State, text: str, label: str, pid: str, hf: bool, line: 
     elif "\n" in label or len(text) > TITLE_MAX:
         kind = "abstract"
     else:
-        same = pid == state.title_pid and (len(text) > 120 or text.endswith("."))
-        kind = "abstract" if same else "title"
+        sentence = len(text) > 120 or text.endswith(".")
+        same = pid == state.title_pid or state.heading_titles  # (another paper's: the card takes no more)
+        kind = "abstract" if sentence and same else "title"
     return _item((kind, line, text, None, None, None, False, pid, hf))
 
 
@@ -270,6 +272,7 @@ def _element(state: _State, label: str, url: str | None, line: int, heading: boo
     kind = item[0]
     if kind == "title":
         state.title_pid, state.awaiting_submitter = item.pid, False
+        state.heading_titles = state.heading_titles or heading
     elif kind == "thumb" or kind == "upvotes":
         state.title_pid = None
     state.out.append(item)

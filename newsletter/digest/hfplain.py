@@ -109,9 +109,9 @@ def _meta_items(meta: Meta, line: int) -> list[Item]:
     return out
 
 
-def _page_head(items: list[Block], out: list[Item], source: str) -> int:
-    """The page header and the digest date: the index of the first entry block."""
-    i = 0
+def _page_head(items: list[Block], out: list[Item], source: str, i: int = 0) -> int:
+    """The page header and the digest date from block ``i``: the index of the first entry
+    block."""
     while i < len(items) and is_header(items[i]):
         out.append(Item("header", items[i].line))
         i += 1
@@ -178,6 +178,12 @@ def plain_items(lines: list[str], *, source: str) -> list[Item]:
     i = _page_head(items, out, source)
     while i < len(items):
         head = items[i]
+        if is_header(head):  # the next of several pages copied into one file: its header and date
+            page = [Item("header", head.line)]
+            i = _page_head(items, page, source, i)
+            when = next((item.when for item in page if item.kind == "date"), None)
+            out.append(Item("page", head.line, when=when))
+            continue
         if len(head.lines) == 1 and i + 1 < len(items) and is_count(head.lines[0]):
             out.append(Item("upvotes", head.line, number=count_of(head.lines[0])))  # the upvote element
             i += 1

@@ -93,7 +93,7 @@ _NON_WORD = re.compile(r"[\W_]+")
 # the login link of its upvote button (``login?next=%2Fpapers%2F<id>``), its arXiv page.
 _HF_PAPERS = "huggingface.co/papers/"
 _HF_NEXT = "huggingface.co/login?next=%2Fpapers%2F"
-_ARXIV = re.compile(r"(?:export\.)?arxiv\.org/(?:abs|pdf)/(?P<ax>[\w.\-]+(?:/\d{7})?)", re.IGNORECASE)
+_ARXIV = re.compile(r"(?:export\.)?arxiv\.org/(?:abs|pdf)/(?P<ax>[\w.\-]+(?:/\d{7}(?:v\d+)?)?)", re.IGNORECASE)
 _SLUG = re.compile(r"[A-Za-z0-9][\w.\-]*")
 _NOT_PAPERS = frozenset({"date", "week", "month", "trending", "search"})
 
@@ -108,7 +108,8 @@ class Item(NamedTuple):
     ``thumb`` (a thumbnail linking to a paper), ``authors``, ``org``, ``upvotes``,
     ``comments``, ``published`` (``when``), ``stars`` (``number``, ``url``), ``code``,
     ``project`` (``url``), ``summary`` (the next text is an AI summary), ``section``
-    (a heading that is no paper's: the card before it takes no more text).
+    (a heading that is no paper's: the card before it takes no more text), ``page`` (the
+    header of the next of several page copies in one file; ``when``: its date).
     ``pid``: the paper the element's link names (:func:`paper_ref`), ``hf`` whether
     that link is a Hugging Face one."""
 

@@ -44,6 +44,16 @@ _PAPER_URL_LINE = re.compile(
     r"\n[ \t]*(?:\[\d+\]:[ \t]*|\d+\.[ \t]+)?<?https?://(?:www\.)?huggingface\.co/(?:papers/[A-Za-z0-9]|login\?next)"
 )
 _HEADING_LINE = re.compile(r"\n[ \t]{0,3}#{1,6}[ \t]+\S")
+_RELATIVE = re.compile(r"(?P<open>\]\(\s*<?)/(?=papers/[A-Za-z0-9]|login\?next=%2Fpapers%2F)")
+_ANGLE_LINK = re.compile(
+    r"^(?=[^\s<>\[\]])(?P<text>(?:[^<>\[\]\n.]|\.(?!\s)){1,300}?)(?<![,;:!?])[ \t]+<(?P<url>https?://(?:www\.)?"
+    r"(?:huggingface\.co/papers/[A-Za-z0-9][^<>\s]*|arxiv\.org/abs/[^<>\s]+))>[ \t]*$",
+    re.MULTILINE,
+)
+_LINK_START = re.compile(r"[ \t]*(?:#{1,6}[ \t]+|[-*+][ \t]+)?!?\[")
+_PANDOC_DIV = re.compile(r":{3,}[ \t]*(?:\{[^{}]*\}|[\w-]+)?[ \t]*:*[ \t]*")
+_PANDOC_ATTRS = re.compile(r"(?<=[)\]])\{[#.][^{}\n]*\}|[ \t]+\{#[^{}\n]*\}[ \t]*$")
+_REFERENCE_END = re.compile(r"\]\[[^\[\]]*\][ \t]*$")
 
 
 class Reading(NamedTuple):
@@ -54,9 +64,26 @@ class Reading(NamedTuple):
     missing: tuple[str, ...]
 
 
+def absolute(text: str) -> str:
+    """Links to papers in the one shape the readers know (Markdown, absolute).
+
+    Root-relative links made absolute: an HTML-to-Markdown converter run on a saved page
+    (markitdown, html2text, pandoc) does not know the page's address and writes
+    ``[Title](/papers/<id>)``, ``[12](/login?next=%2Fpapers%2F<id>)``. A line that ends in
+    a paper's address in angle brackets (``Title <https://huggingface.co/papers/<id>>``,
+    as mail clients and HTML-to-text converters write links) is that Markdown link, when
+    its text is a title (short, no sentence's end in it: an abstract citing a paper stays text)."""
+    if "](/" in text or "]( /" in text:
+        text = _RELATIVE.sub(r"\g<open>https://huggingface.co/", text)
+    if " <http" in text:
+        text = _ANGLE_LINK.sub(r"[\g<text>](\g<url>)", text)
+    return text
+
+
 def unwrap(text: str) -> list[str]:
     """The lines of ``text`` without what wraps the page (front matter, fences, the
-    ``[Content truncated]`` marker); lines keep their numbers (removed ones are blank)."""
+    ``[Content truncated]`` marker, a link the file ends in the middle of); lines keep
+    their numbers (removed ones are blank)."""
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     lines = text.split("\n")
@@ -65,7 +92,33 @@ def unwrap(text: str) -> list[str]:
     fences, truncated = "```" in text or "~~~" in text, "runcated" in text
     if fences or truncated:
         _blank_markers(lines, fences=fences, truncated=truncated)
+    if ":::" in text or "){" in text or "]{" in text:
+        _strip_pandoc(lines)
+    if lines and _cut_link(lines[-1]):  # the file ends inside a link (a capture cut short)
+        lines[-1] = ""
     return lines
+
+
+def _strip_pandoc(lines: list[str]) -> None:
+    """Pandoc's Markdown markup (``pandoc -t markdown`` of a saved page) taken out: fenced
+    div lines (``::: {.article}``, ``:::``) blanked, attributes after a link, an image or
+    a heading (``{.line-clamp-3}``, ``{#id}``) cut."""
+    for i, line in enumerate(lines):
+        if line[:3] == ":::" and _PANDOC_DIV.fullmatch(line):
+            lines[i] = ""
+        elif "{" in line:
+            lines[i] = _PANDOC_ATTRS.sub("", line)
+
+
+def _cut_link(line: str) -> bool:
+    """Whether ``line`` (the file's last, without its line end) is a Markdown link line the
+    file was cut in the middle of (``[3](https:/``, ``[![](https://hugg``, ``### [Tit``)."""
+    if _LINK_START.match(line) is None:
+        return False
+    if line.count("[") != line.count("]") or line.rfind("](") > line.rfind(")"):
+        return True
+    # ``[3]``, ``[![](a.png)]``: cut before the target's ``(`` (``[Title][32]`` is whole)
+    return line.rstrip().endswith("]") and _REFERENCE_END.search(line) is None
 
 
 def _blank_front_matter(lines: list[str]) -> None:
@@ -118,6 +171,7 @@ STYLES: tuple[
 
 def parse(text: str, *, source: str, reference: date) -> Reading:
     """Parse hf-text. ``reference`` is the file's mtime date."""
+    text = absolute(text)
     lines = unwrap(text)
     items: list[Item] = []
     linked: tuple[str, ...] = ()

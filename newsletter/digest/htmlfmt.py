@@ -10,20 +10,53 @@ ships type hints), then the items go through :mod:`newsletter.digest.jsonfmt`.
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
+from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from selectolax.lexbor import LexborHTMLParser
 
 from newsletter.base.errors import DigestParseError
 from newsletter.digest import jsonfmt
-from newsletter.digest.model import Paper
+from newsletter.digest.model import Paper, arxiv_id
 
 _TARGETS = ("DailyPapers", "DailyPapersPage", "PapersList")
+_PAPER_PATH = re.compile(r"^(?:https?://(?:www\.)?huggingface\.co)?/papers/([^/?#]+)$", re.IGNORECASE)
 
 
-def parse(text: str, *, source: str) -> tuple[date | None, tuple[Paper, ...]]:
-    """(the page's date, its papers)."""
-    tree = LexborHTMLParser(text)
+def _linked(tree: LexborHTMLParser) -> dict[str, None]:
+    """The arXiv ids of the papers the page's cards link to (``/papers/<id>``, the
+    upvote button's ``/login?next=%2Fpapers%2F<id>``), in page order."""
+    found: dict[str, None] = {}
+    for anchor in tree.css("a[href]"):
+        href = (anchor.attributes.get("href") or "").strip()
+        parts = urlsplit(href)
+        if parts.path.endswith("/login") and parts.query.startswith("next="):
+            href = unquote(parts.query[5:])
+            parts = urlsplit(href)
+        m = _PAPER_PATH.match(f"{parts.scheme}://{parts.netloc}{parts.path}" if parts.netloc else parts.path)
+        if m and (axid := arxiv_id(m.group(1))):
+            found[axid] = None
+    return found
+
+
+def _given_ids(items: list[Any]) -> set[str]:
+    """The arXiv ids of the page's data items, read or skipped (a withdrawn paper)."""
+    ids: set[str] = set()
+    for item in items:
+        rec = item.get("paper") if isinstance(item, dict) else None
+        for value in (
+            rec.get("id") if isinstance(rec, dict) else None,
+            item.get("id") if isinstance(item, dict) else None,
+        ):
+            if isinstance(value, str) and (axid := arxiv_id(value)):
+                ids.add(axid)
+    return ids
+
+
+def _props(tree: LexborHTMLParser, *, source: str) -> dict[str, Any]:
+    """The page's Daily Papers data (the JSON of the hydrated element's ``data-props``)."""
     node = None
     for target in _TARGETS:
         node = tree.css_first(f'[data-target="{target}"][data-props]')
@@ -31,24 +64,44 @@ def parse(text: str, *, source: str) -> tuple[date | None, tuple[Paper, ...]]:
             break
     if node is None:
         raise DigestParseError('looks like HTML but has no Daily Papers data (data-target="DailyPapers")', path=source)
-    props_text = node.attributes.get("data-props") or ""
     try:
-        props = json.loads(props_text)
+        props = json.loads(node.attributes.get("data-props") or "")
     except json.JSONDecodeError as exc:
         raise DigestParseError(f"the Daily Papers data of the page is not JSON: {exc.msg}", path=source) from None
     except RecursionError:
         raise DigestParseError("the Daily Papers data of the page is nested too deeply", path=source) from None
-    items = props.get("dailyPapers") if isinstance(props, dict) else None
+    if not isinstance(props, dict):
+        raise DigestParseError("the Daily Papers data of the page holds no 'dailyPapers' list", path=source)
+    return props
+
+
+def _day(value: Any) -> date | None:
+    """The page's ``dateString`` as a date, or None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def parse(text: str, *, source: str) -> tuple[date | None, tuple[Paper, ...], tuple[str, ...]]:
+    """(the page's date, its papers, the ids its cards link to that its data does not hold).
+
+    A page saved after scrolling (``Save page as``, SingleFile) shows cards the page loaded
+    later, which its hydration data does not hold: those are named, and the digest is
+    partial (SPEC 2.1), never a shorter list without a word."""
+    tree = LexborHTMLParser(text)
+    props = _props(tree, source=source)
+    items = props.get("dailyPapers")
     if not isinstance(items, list):
         raise DigestParseError("the Daily Papers data of the page holds no 'dailyPapers' list", path=source)
-    when: date | None = None
-    date_string = props.get("dateString") if isinstance(props, dict) else None
-    if isinstance(date_string, str):
-        try:
-            when = date.fromisoformat(date_string[:10])
-        except ValueError:
-            when = None
+    when = _day(props.get("dateString"))
     papers = jsonfmt.papers_of(items, source=source)
+    given = _given_ids(items) | {p.arxiv_id for p in papers if p.arxiv_id}
+    missing = tuple(i for i in _linked(tree) if i not in given)
+    if not papers and missing:
+        raise DigestParseError(f"the page's data holds none of the papers it shows ({', '.join(missing)})", path=source)
     if not items:
         raise DigestParseError("the saved page lists no papers; not a digest", path=source)
-    return when, papers
+    return when, papers, missing

@@ -214,8 +214,34 @@ def load_json(text: str, *, source: str) -> Any:
         raise DigestParseError("JSON nested too deeply; not a digest", path=source, line=1) from None
 
 
+_DECODER = json.JSONDecoder()
+_BLANK = re.compile(r"\s*")
+
+
+def _json_values(text: str, *, source: str) -> list[Any]:
+    """The items of JSON values one after the other: JSON Lines (``jq -c '.[]'``), or
+    several answers in one file (``cat day1.json day2.json``: their arrays joined)."""
+    values: list[Any] = []
+    at = _BLANK.match(text).end()  # type: ignore[union-attr]
+    while at < len(text):
+        try:
+            value, at = _DECODER.raw_decode(text, at)
+        except json.JSONDecodeError as exc:
+            raise DigestParseError(f"invalid JSON: {exc.msg}", path=source, line=exc.lineno) from None
+        except RecursionError:
+            raise DigestParseError("JSON nested too deeply; not a digest", path=source, line=1) from None
+        values.extend(value if isinstance(value, list) else [value])
+        at = _BLANK.match(text, at).end()  # type: ignore[union-attr]
+    return values
+
+
 def parse(text: str, *, source: str) -> tuple[Paper, ...]:
-    data = load_json(text, source=source)
+    try:
+        data = load_json(text, source=source)
+    except DigestParseError as exc:
+        if not exc.message.endswith("Extra data"):
+            raise
+        data = _json_values(text, source=source)  # more JSON after the first value
     if isinstance(data, dict):
         for key in ("papers", "dailyPapers"):
             if isinstance(data.get(key), list):

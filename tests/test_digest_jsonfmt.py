@@ -1,0 +1,46 @@
+"""The ``json`` reader on files as tools write them (SPEC 2.2)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from newsletter.base.errors import DigestParseError
+from newsletter.digest import parse_digest
+
+
+def api_item(axid: str, title: str) -> dict[str, object]:
+    return {
+        "paper": {"id": axid, "title": title, "summary": f"About {title}.", "authors": [], "upvotes": 4},
+        "title": title,
+        "numComments": 1,
+        "submittedBy": {"_id": "u", "fullname": "AK"},
+    }
+
+
+ITEMS = [api_item("2611.00011", "Alpha"), api_item("2611.00012", "Beta"), api_item("2611.00013", "Gamma")]
+
+
+def test_jsonfmt_json_lines_one_item_a_line() -> None:
+    """``jq -c '.[]'`` of the API answer (JSON Lines): every line is one paper."""
+    text = "\n".join(json.dumps(item) for item in ITEMS) + "\n"
+    digest = parse_digest(text.encode(), source="papers.jsonl")
+    assert [(p.id, p.title, p.abstract) for p in digest.papers] == [
+        ("2611.00011", "Alpha", "About Alpha."),
+        ("2611.00012", "Beta", "About Beta."),
+        ("2611.00013", "Gamma", "About Gamma."),
+    ]
+
+
+def test_jsonfmt_json_lines_cut_short_names_the_line() -> None:
+    text = "\n".join(json.dumps(item) for item in ITEMS)
+    with pytest.raises(DigestParseError, match=r":3: invalid JSON"):
+        parse_digest(text[:-20].encode(), source="papers.jsonl")
+
+
+def test_jsonfmt_several_answers_in_one_file() -> None:
+    """``cat day1.json day2.json > week.json``: the answers' arrays, one after the other."""
+    text = json.dumps(ITEMS[:2], indent=2) + "\n" + json.dumps(ITEMS[2:], indent=2) + "\n"
+    digest = parse_digest(text.encode(), source="week.json")
+    assert [p.id for p in digest.papers] == ["2611.00011", "2611.00012", "2611.00013"]
