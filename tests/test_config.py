@@ -300,3 +300,18 @@ def test_config_duplicate_key_is_an_error_naming_both_lines(tmp_path: Path) -> N
         "  - {<<: *a, email: b@example.org, keywords: [y]}\n",
     )
     assert [s.email for s in load_config(merged).subscribers] == ["a@example.org", "b@example.org"]
+
+
+def test_config_keyword_with_a_line_break_or_escape_is_refused_at_its_line(tmp_path: Path) -> None:
+    # keywords are shown in the email's footer and by `subscribers list`, and come from CSV
+    # imports (a signup form): a line break or ESC in one could forge a line there; a tab
+    # is only a space
+    body = MINIMAL.replace("[contrastive learning]", '["ok", "a\\nforged line", "b\\x1b[31m", "tab\\tbed"]')
+    bad = write(tmp_path, body)
+    (line,) = problems(bad)  # the key's first problem, on one line
+    assert line.startswith(f"{bad}:4: subscribers[0].keywords: 'a\\nforged line'") and "control characters" in line
+    escape = write(tmp_path, MINIMAL.replace("[contrastive learning]", '["b\\x1b[31m"]'), name="esc.yaml")
+    (line,) = problems(escape)
+    assert "\x1b" not in line and "'b\\x1b[31m': a keyword must not contain control characters" in line
+    good = write(tmp_path, MINIMAL.replace("[contrastive learning]", '["tab\\tbed"]'), name="good.yaml")
+    assert load_config(good).subscribers[0].keywords == ("tab\tbed",)

@@ -88,6 +88,25 @@ def test_headers_check_refuses_a_5000_character_name_with_one_line(tmp_path: Pat
     assert f"{cfg}:" in line and "5,000 characters is too long for an email header (at most 150)" in line
 
 
+def test_headers_check_refuses_a_bidi_override_in_a_name_a_hebrew_name_is_fine(tmp_path: Path) -> None:
+    # an override (U+202E) in "Hi NAME," and the Subject would reverse what follows it;
+    # a name written right to left needs no such character
+    subs = [
+        {"email": "rlo@example.org", "name": "Eve \u202egnp.exe", "keywords": ["x"]},
+        {"email": "isolate@example.org", "name": "\u2067Dan", "keywords": ["x"]},
+        {"email": "dana@example.org", "name": "דנה כהן", "keywords": ["x"]},
+    ]
+    cfg = write_config(tmp_path, 2525, subs)
+    run = subprocess.run(
+        [sys.executable, "-m", "newsletter", "check", "-c", str(cfg)], capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    named = [line for line in run.stderr.splitlines() if ".name" in line]
+    assert [line.split(": ")[2] for line in named] == ["subscribers[0].name", "subscribers[1].name"]
+    assert all("bidirectional overrides" in line for line in named)
+    assert check_display_name("דנה כהן") == "דנה כהן"
+
+
 def test_headers_look_alike_name_and_subject_arrive_literal(tmp_path: Path, seeds: dict[str, Path]) -> None:
     look_alike = "=?utf-8?b?SGk=?= Bob"
     subs = [

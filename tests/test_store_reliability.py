@@ -131,6 +131,24 @@ def test_ledger_path_is_a_directory_one_line_exit_2(tmp_path: Path, seeds: dict[
         assert server.received == [] and list(ledger.iterdir()) == []
 
 
+def test_ledger_link_that_leads_nowhere_is_never_made_a_new_ledger(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    """`state:` a link to a ledger on a disk not mounted: a new ledger there would know of
+    nothing sent and, once the disk is back, the old one of nothing sent meanwhile."""
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, READERS)
+        shutil.copy2(seeds["001"], tmp_path / "digests")
+        target = tmp_path / "mnt" / "ledger.sqlite3"
+        (tmp_path / "mnt").mkdir()  # the mount point is there, its disk is not
+        ledger = tmp_path / "ledger.sqlite3"
+        ledger.symlink_to(target)
+        for command in ("send", "status"):
+            run = cli(command, "-c", str(cfg), timeout=60)
+            assert run.returncode == 2, (command, run.stderr)
+            line = one_error_line(run)
+            assert line.startswith(f"error: {ledger}: the ledger is a link to {target}, which does not exist"), line
+        assert server.received == [] and not target.exists()
+
+
 def test_ledger_missing_file_is_created_migrated_and_atomic(tmp_path: Path) -> None:
     path = tmp_path / "new" / "ledger.sqlite3"
     with SqliteLedger.open(path) as ledger:

@@ -121,16 +121,20 @@ def check_name(value: str) -> str:
 # --- reliability (issue 11): display names that always fit a header line
 MAX_NAME = 150  # characters of a display name (To/From): one encoded word within 998 octets
 _NAME_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAME_BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")  # right-to-left letters need none of them
 
 
 def check_display_name(value: str) -> str:
     """A display name (``name``, the name in ``from``): no line break, NUL or other
-    control character, runs of spaces made one, at most :data:`MAX_NAME` characters,
-    so that its header line stays within 998 octets however it is encoded (longer
-    names are refused, never cut)."""
+    control character, no explicit bidirectional formatting (a name written in Arabic or
+    Hebrew needs none; an override would reverse the rest of the Subject), runs of spaces
+    made one, at most :data:`MAX_NAME` characters, so that its header line stays within
+    998 octets however it is encoded (longer names are refused, never cut)."""
     value = check_name(value)
     if _NAME_CONTROL.search(value):
         raise ValueError("must not contain control characters (tabs included)")
+    if _NAME_BIDI.search(value):  # in the Subject and "Hi NAME,": it would reverse what follows
+        raise ValueError("must not contain bidirectional overrides, embeddings or isolates (U+202A-202E, U+2066-2069)")
     value = re.sub(r" {2,}", " ", value)  # runs of spaces: one (mail parsers collapse them anyway)
     if len(value) > MAX_NAME:
         raise ValueError(

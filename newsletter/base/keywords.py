@@ -9,6 +9,7 @@ import re
 import unicodedata
 
 WORD_RE = re.compile(r"[^\W_]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")  # a tab is a space
 FIELD_PREFIX = re.compile(r"\s*(title|abstract|author|org)\s*:", re.IGNORECASE)
 
 
@@ -48,5 +49,7 @@ def validate_keyword(entry: str) -> str | None:
     """``None`` when ``entry`` is a usable keyword entry, else the reason it is not."""
     if not isinstance(entry, str):
         return f"a keyword must be text, not {type(entry).__name__}"
+    if _CONTROL.search(entry):  # shown in the email, `subscribers list`, logs: never a line break of its own
+        return "a keyword must not contain control characters (a line break, ESC)"
     field, words, _ = parse_entry(entry)
     return entry_problem(field, words)

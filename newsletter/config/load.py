@@ -144,12 +144,15 @@ async def load_off_loop(load: Callable[[], Config], log: logging.Logger) -> Conf
 
 
 def _resolve(base: Path, value: Path) -> Path:
-    """``value`` against the config's directory; a symbolic link loop on the way is left
-    unresolved (its use then says what it is) rather than raised out of the loader."""
+    """``value`` against the config's directory; a symbolic link loop on the way, or a
+    link that leads nowhere, is left unresolved (its use then says what it is: a ledger
+    is never made at a dangling link's target) rather than raised out of the loader."""
     value = value.expanduser()
     if value.is_absolute():
         return value
     try:
+        if (base / value).is_symlink() and not (base / value).exists():
+            return Path(os.path.abspath(base / value))
         return (base / value).resolve()
     except (OSError, RuntimeError):  # Python < 3.13 raises RuntimeError on a symlink loop
         return Path(os.path.abspath(base / value))

@@ -249,7 +249,7 @@ class SqliteStore:
         sqlite_only(path)
         p = Path(path)
         with translated(p):
-            if not p.exists():
+            if not p.exists() and not p.is_symlink():  # a dangling link: said by _check_file
                 return None
             _check_file(p, creating=False)
             conn = sqlite3.connect(f"{p.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
@@ -373,10 +373,17 @@ class SqliteStore:
 
 
 def _check_file(p: Path, *, creating: bool) -> None:
-    """A missing ledger is created (when ``creating``); an empty file is never taken for one."""
+    """A missing ledger is created (when ``creating``), never through a link that leads
+    nowhere; an empty file is never taken for one."""
     try:
         st = p.stat()
     except FileNotFoundError:
+        if p.is_symlink():  # its disk not mounted: a new ledger there would send everything again
+            raise LedgerError(
+                f"the ledger is a link to {os.readlink(p)}, which does not exist (a disk not mounted?); "
+                "a new ledger is never made there: mount it, or point state: at the ledger",
+                path=str(p),
+            ) from None
         if creating:
             SqliteStore.create(p)
         return
