@@ -101,7 +101,7 @@ def test_fetch_date_asks_the_right_urls_and_writes_one_file_per_source(
 
     assert result.returncode == 0, result.stderr
     (hf,) = requests_to(httpserver_ipv4, "/api/daily_papers")
-    assert hf.args.to_dict() == {"date": "2026-11-17"}
+    assert hf.args.to_dict() == {"date": "2026-11-17", "limit": "100"}  # the API's largest page
     (rss,) = requests_to(httpserver_ipv4, "/rss/cs.CL+cs.LG")
     assert rss.query_string == b""
     for req in (hf, rss):
@@ -244,7 +244,7 @@ def test_fetch_source_answering_500_exits_1_with_one_line_and_the_other_is_writt
     assert result.returncode == 1
     naming = [line for line in result.stderr.splitlines() if "huggingface" in line]
     assert naming == [
-        f"error: huggingface: {httpserver_ipv4.url_for('/api/daily_papers')}?date=2026-11-17: "
+        f"error: huggingface: {httpserver_ipv4.url_for('/api/daily_papers')}?date=2026-11-17&limit=100: "
         "HTTP 500 Internal Server Error (after 2 attempts)"
     ]
     assert "Traceback" not in result.stderr
@@ -342,7 +342,8 @@ def test_fetch_unreachable_source_is_one_line(tmp_path: Path, httpserver_ipv4: H
 
     assert result.returncode == 1
     (line,) = result.stderr.splitlines()
-    assert line.startswith("error: huggingface: http://127.0.0.1:9/api/daily_papers?date=2026-11-17: connection failed")
+    url = "http://127.0.0.1:9/api/daily_papers?date=2026-11-17&limit=100"
+    assert line.startswith(f"error: huggingface: {url}: connection failed")
     assert files(tmp_path) == [ARXIV_FILE]
 
 
@@ -494,3 +495,82 @@ def _state(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
     except OSError:
         return ""
+
+
+def hf_items(count: int, start: int = 0) -> list[dict[str, Any]]:
+    """``count`` daily-papers items of the recorded shape, ids from ``start``."""
+    template = json.loads(HF_BODY)[0]
+    items = []
+    for n in range(start, start + count):
+        item = json.loads(json.dumps(template))
+        item["paper"]["id"] = item["paper"]["id"][:5] + f"{n:05d}"
+        item["paper"]["title"] = item["title"] = f"A study of sparse rewards, number {n}"
+        items.append(item)
+    return items
+
+
+def hf_pages(pages: list[list[dict[str, Any]]], *, fail: int | None = None) -> Callable[[Request], Response]:
+    """The daily papers API, paged: ``p`` (from 0, absent = 0) picks the page; page
+    ``fail`` answers 500."""
+
+    def handler(request: Request) -> Response:
+        assert request.args.get("limit") == "100"
+        page = int(request.args.get("p", "0"))
+        if page == fail:
+            return Response("down", status=500)
+        body = pages[page] if page < len(pages) else []
+        if request.headers.get("If-None-Match") == f'"page-{page}"':
+            return Response(status=304)
+        headers = {"ETag": f'"page-{page}"'}
+        return Response(json.dumps(body), status=200, content_type="application/json", headers=headers)
+
+    return handler
+
+
+def test_fetch_huggingface_week_of_230_papers_is_read_to_its_last_page(
+    tmp_path: Path, httpserver_ipv4: HTTPServer
+) -> None:
+    # the API gives at most 100 items a page (50 unless asked): a week's 230 papers come
+    # in three pages; one GET would have kept the first 100 and said nothing of the rest
+    from newsletter.digest import parse_digest
+
+    pages = [hf_items(100), hf_items(100, 100), hf_items(30, 200)]
+    serve(httpserver_ipv4, hf_pages(pages), plain(RSS_WEEKEND, "application/rss+xml"))
+    cfg = write_config(tmp_path, httpserver_ipv4)
+    data = yaml.safe_load(cfg.read_text())
+    data["sources"][0]["period"] = "weekly"
+    cfg.write_text(yaml.safe_dump(data))
+    result = run("fetch", "-c", str(cfg), "--date", "2026-11-17")
+    assert result.returncode == 0, result.stderr
+    asked = [r.args.get("p") for r in requests_to(httpserver_ipv4, "/api/daily_papers")]
+    assert asked == [None, "1", "2"]
+    written = tmp_path / "digests" / "huggingface-week-2026-W47.json"
+    papers = parse_digest(written.read_bytes(), source=str(written)).papers
+    assert len(papers) == 230 and len({p.id for p in papers}) == 230
+    assert "(230 papers" in result.stdout
+    # the first page's ETag says nothing of the others: the next fetch asks them all again
+    again = run("fetch", "-c", str(cfg), "--date", "2026-11-17")
+    assert again.returncode == 0, again.stderr
+    later = requests_to(httpserver_ipv4, "/api/daily_papers")[3:]
+    assert [r.args.get("p") for r in later] == [None, "1", "2"]
+    assert "If-None-Match" not in later[0].headers
+
+
+def test_fetch_huggingface_pages_that_repeat_or_fail(tmp_path: Path, httpserver_ipv4: HTTPServer) -> None:
+    # an API that ignored `p` would repeat its first page: read once, the paging ends;
+    # a later page that fails fails the source, named, and nothing is written
+    first = hf_items(100)
+    serve(httpserver_ipv4, hf_pages([first, first, first]), plain(RSS_WEEKEND, "application/rss+xml"))
+    cfg = write_config(tmp_path, httpserver_ipv4)
+    result = run("fetch", "-c", str(cfg), "--date", "2026-11-17")
+    assert result.returncode == 0, result.stderr
+    assert len(requests_to(httpserver_ipv4, "/api/daily_papers")) == 2
+    assert len(json.loads((tmp_path / "digests" / HF_FILE).read_bytes())) == 100
+
+    httpserver_ipv4.clear()
+    serve(httpserver_ipv4, hf_pages([hf_items(100, 500), hf_items(100, 600)], fail=1), plain(RSS_WEEKEND, "text/xml"))
+    result = run("fetch", "-c", str(cfg), "--date", "2026-11-18")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if "huggingface" in line]
+    assert "page 2 (" in line and "p=1" in line and "500" in line
+    assert files(tmp_path) == [HF_FILE]  # the 18th: nothing written

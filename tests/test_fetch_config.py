@@ -50,7 +50,7 @@ def test_fetch_config_defaults_from_two_lines(tmp_path: Path) -> None:
     )
     hf, arxiv = config.sources
     assert isinstance(hf, HuggingFaceSource) and isinstance(arxiv, ArxivSource)
-    assert request_url(hf, date(2026, 11, 17)) == "https://huggingface.co/api/daily_papers?date=2026-11-17"
+    assert request_url(hf, date(2026, 11, 17)) == "https://huggingface.co/api/daily_papers?date=2026-11-17&limit=100"
     assert request_url(arxiv, date(2026, 11, 17)) == "https://rss.arxiv.org/rss/cs.CL+cs.LG"
     assert (config.fetch.cron, config.fetch.timeout, config.fetch.retries) == ("30 6 * * *", 30.0, 3)
     assert config.fetch.max_bytes == 16 * 1024 * 1024
@@ -129,8 +129,8 @@ def test_fetch_periods_ask_the_period_and_name_the_file_by_it() -> None:
     day = date(2026, 11, 17)
     weekly = HuggingFaceSource(type="huggingface", period="weekly")
     monthly = HuggingFaceSource(type="huggingface", period="monthly", url="https://hf.example/api/daily_papers?x=1")
-    assert request_url(weekly, day) == "https://huggingface.co/api/daily_papers?week=2026-W47"
-    assert request_url(monthly, day) == "https://hf.example/api/daily_papers?x=1&month=2026-11"
+    assert request_url(weekly, day) == "https://huggingface.co/api/daily_papers?week=2026-W47&limit=100"
+    assert request_url(monthly, day) == "https://hf.example/api/daily_papers?x=1&month=2026-11&limit=100"
     assert file_name(weekly, day, Inspection(3)) == "huggingface-week-2026-W47.json"
     assert file_name(monthly, day, Inspection(3)) == "huggingface-month-2026-11.json"
     assert file_name(HuggingFaceSource(type="huggingface"), day, Inspection(3)) == "huggingface-2026-11-17.json"

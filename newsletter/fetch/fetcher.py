@@ -46,7 +46,7 @@ import httpx
 
 from newsletter.base.cron import timezone
 from newsletter.base.errors import ConfigError
-from newsletter.config import BiorxivSource, Config, OpenReviewSource
+from newsletter.config import BiorxivSource, Config, HuggingFaceSource, OpenReviewSource
 from newsletter.fetch import client as http
 from newsletter.fetch import paging
 from newsletter.fetch.sources import AnySource, BadAnswer, Inspection, accept, file_name, inspect, request_url
@@ -218,6 +218,7 @@ class _SourceFetch:
         self.kept_etag = previous.etag if previous is not None and same_url else None
         self.kept_modified = previous.last_modified if previous is not None and same_url else None
         self.now = time.time()
+        self.paged = False  # the answer is several pages: no validators kept for it
 
     def headers(self) -> dict[str, str]:
         headers = {"Accept": accept(self.source)}
@@ -254,8 +255,8 @@ class _SourceFetch:
         except BadAnswer as exc:
             bad = SourceResult(key, url, "failed", http_status=200, error=str(exc))
             return bad, self.state(bad, None, None)
-        etag = answer.etag or self.kept_etag
-        modified = answer.last_modified or self.kept_modified
+        etag = None if self.paged else answer.etag or self.kept_etag
+        modified = None if self.paged else answer.last_modified or self.kept_modified
         if answer.status == 304:
             unchanged = SourceResult(key, url, "unchanged", attempts=answer.attempts, http_status=304)
             return unchanged, self.state(unchanged, etag, modified)
@@ -294,7 +295,13 @@ class _SourceFetch:
         elif isinstance(self.source, OpenReviewSource):
             got = paging.openreview_notes(self.source, get)
         else:
-            return get(self.url, self.headers())
+            first = get(self.url, self.headers())
+            more = None
+            if isinstance(self.source, HuggingFaceSource) and first.status == 200:
+                more = paging.huggingface_rest(self.source, self.day, first, get)
+            if more is None:
+                return first
+            got, self.paged = more, True  # the first page's validators say nothing of the others
         return http.Answer(200, self.url, got.body, None, None, got.attempts, 0)
 
     def store(

@@ -4,6 +4,11 @@
   ``messages[0].total`` items were given (an answer of no posts, ``"status": "no posts
   found"`` and an empty ``collection``, ends it: an empty day); the items of the wanted
   categories (SPEC 2.5: the API has no filter) in one JSON array.
+- Hugging Face, the daily papers API: ``p`` 1, 2, ... with ``limit=100`` after a full
+  first page (the first page is the source's ordinary, conditional request: most days
+  hold fewer papers, and are one GET), until a page is short or brings no paper not
+  seen (an API that ignored ``p`` would repeat its first page); the items in one JSON
+  array, each paper once.
 - OpenReview, API v2 ``/notes?content.venueid=VENUE&offset=N&limit=1000`` until a page is
   short or ``count`` is reached; the notes in one JSON array.
 
@@ -17,11 +22,12 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
-from newsletter.config import BiorxivSource, OpenReviewSource
+from newsletter.config import BiorxivSource, HuggingFaceSource, OpenReviewSource
 from newsletter.fetch.client import Answer, FetchFailed
-from newsletter.fetch.sources import OPENREVIEW_PAGE, BadAnswer, openreview_url
+from newsletter.fetch.sources import HF_PAGE, OPENREVIEW_PAGE, BadAnswer, huggingface_url, openreview_url
 
 MAX_PAGES = 200  # 20,000 bioRxiv items, 200,000 OpenReview notes: far beyond a real day or venue
 BIORXIV_PAGE = 100  # the details API's page size
@@ -111,3 +117,42 @@ def openreview_notes(source: OpenReviewSource, get: GetPage) -> Collected:
     else:
         raise BadAnswer(f"more than {MAX_PAGES} pages; refused")
     return Collected(json.dumps(notes, ensure_ascii=False, indent=1).encode("utf-8"), attempts, pages)
+
+
+def _hf_key(item: Any) -> str | None:
+    paper = item.get("paper") if isinstance(item, dict) else None
+    found = paper.get("id") if isinstance(paper, dict) else None
+    return found if isinstance(found, str) and found else None
+
+
+def _hf_array(body: bytes) -> list[Any] | None:
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return data if isinstance(data, list) else None
+
+
+def huggingface_rest(source: HuggingFaceSource, day: date, first: Answer, get: GetPage) -> Collected | None:
+    """The pages after a full first one, put together with it; None when the first page
+    is the whole answer (fewer than :data:`HF_PAGE` items, or not an array: the source's
+    check of the answer says what it is)."""
+    items = _hf_array(first.body)
+    if items is None or len(items) < HF_PAGE:
+        return None
+    seen = {k for k in map(_hf_key, items) if k is not None}
+    attempts, pages = first.attempts, 1
+    while pages < MAX_PAGES:
+        answer = _page(get, huggingface_url(source, day, pages), pages + 1)
+        attempts, pages = attempts + answer.attempts, pages + 1
+        page = _hf_array(answer.body)
+        if page is None:
+            raise BadAnswer(f"page {pages} is not a JSON array (not the daily papers API's answer)")
+        new = [i for i in page if _hf_key(i) not in seen or _hf_key(i) is None]
+        seen.update(k for k in map(_hf_key, new) if k is not None)
+        items.extend(new)
+        if len(page) < HF_PAGE or not new:
+            break
+    else:
+        raise BadAnswer(f"more than {MAX_PAGES} pages; refused")
+    return Collected(json.dumps(items, ensure_ascii=False, indent=1).encode("utf-8"), attempts, pages)

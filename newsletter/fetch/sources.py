@@ -1,7 +1,9 @@
 """What each source asks and what its answer means: pure functions, no I/O.
 
 - Hugging Face (the daily papers API): ``?date=YYYY-MM-DD`` for a day,
-  ``?week=YYYY-Www`` (ISO week) or ``?month=YYYY-MM`` for the other periods. The
+  ``?week=YYYY-Www`` (ISO week) or ``?month=YYYY-MM`` for the other periods, with
+  ``limit=100``. The API pages its answer (``p``, 50 items by default, at most 100): a
+  full first page is followed by ``p=1, 2, ...`` (:mod:`newsletter.fetch.paging`). The
   answer must be a JSON array; ``[]`` (a day nobody submitted papers) is empty.
   The file is named by the period asked: ``huggingface-2026-11-17.json``,
   ``huggingface-week-2026-W47.json``, ``huggingface-month-2026-11.json``.
@@ -77,12 +79,21 @@ def request_url(source: AnySource, day: date) -> str:
         return source.page_url(day.isoformat(), 0)
     if isinstance(source, OpenReviewSource):
         return openreview_url(source, 0)
-    params = {
+    return huggingface_url(source, day, 0)
+
+
+HF_PAGE = 100  # the daily papers API's largest page (its default is 50)
+
+
+def huggingface_url(source: HuggingFaceSource, day: date, page: int) -> str:
+    """One page (``p``, from 0) of the Hugging Face period containing ``day``."""
+    period = {
         "daily": {"date": day.isoformat()},
         "weekly": {"week": iso_week(day)},
         "monthly": {"month": day.strftime("%Y-%m")},
-    }
-    return str(httpx.URL(source.url).copy_merge_params(params[source.period]))
+    }[source.period]
+    paging = {"limit": str(HF_PAGE)} if page == 0 else {"p": str(page), "limit": str(HF_PAGE)}
+    return str(httpx.URL(source.url).copy_merge_params({**period, **paging}))
 
 
 def accept(source: AnySource) -> str:
