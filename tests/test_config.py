@@ -315,3 +315,12 @@ def test_config_keyword_with_a_line_break_or_escape_is_refused_at_its_line(tmp_p
     assert "\x1b" not in line and "'b\\x1b[31m': a keyword must not contain control characters" in line
     good = write(tmp_path, MINIMAL.replace("[contrastive learning]", '["tab\\tbed"]'), name="good.yaml")
     assert load_config(good).subscribers[0].keywords == ("tab\tbed",)
+
+
+@pytest.mark.parametrize("value", [".inf", ".nan", "-.inf"])
+def test_config_infinite_number_is_refused_at_its_line(tmp_path: Path, value: str) -> None:
+    # `settle_seconds: .inf` would never pick a digest up, `smtp.timeout: .inf` wait forever
+    path = write(tmp_path, MINIMAL.replace("{directory: digests}", f"{{directory: digests, settle_seconds: {value}}}"))
+    assert problems(path) == [f"{path}:1: digests.settle_seconds: Input should be a finite number"]
+    path = write(tmp_path, MINIMAL + f"smtp: {{host: 127.0.0.1, timeout: {value}}}\n", name="smtp.yaml")
+    assert problems(path) == [f"{path}:5: smtp.timeout: Input should be a finite number"]

@@ -22,4 +22,5 @@ def check_env_name(value: str | None) -> str | None:
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # allow_inf_nan: `.inf` or `.nan` for a number of seconds or a rate is a mistake, never "forever"
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
