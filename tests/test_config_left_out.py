@@ -260,3 +260,18 @@ def test_subscriber_file_name_cannot_forge_a_line(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(cfg)
     assert str(err.value) == f"{people}/evil\\nerror: forged\\x1b[2J.yaml:3: a\\nb: unknown key"
+
+
+def test_subscriber_with_a_non_ascii_local_part_is_left_out_an_idn_domain_kept(tmp_path: Path) -> None:
+    # `jörg@` can only travel with SMTPUTF8, which we do not speak: every send would fail
+    # for it; `ana@bücher.de` goes out as its A-labels
+    from newsletter.config import load_config
+
+    subs = [
+        {"email": "jörg@example.org", "keywords": ["x"]},
+        {"email": "ana@bücher.de", "keywords": ["x"]},
+    ]
+    config = load_config(write_config(tmp_path, 2525, subs), strict=False)
+    assert [s.email for s in config.subscribers] == ["ana@bücher.de"]
+    (left,) = config.left_out
+    assert left.email == "jörg@example.org" and "characters before the @-sign are not supported" in left.error

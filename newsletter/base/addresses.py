@@ -52,7 +52,12 @@ email_validator.SPECIAL_USE_DOMAIN_NAMES = [
 
 
 def check_address(value: str) -> str:
-    """A strictly parsed bare address (``alice@example.org``), normalised; ValueError otherwise."""
+    """A strictly parsed bare address (``alice@example.org``), normalised; ValueError otherwise.
+
+    A local part (before the @) in other than ASCII (``jörg@example.org``) is refused: it
+    can only travel with SMTPUTF8 (RFC 6531), which this program does not speak, so such a
+    subscriber could never be delivered to. A domain in any script is fine (it goes out
+    as its A-labels, :func:`wire_address`)."""
     if _CONTROL.search(value):
         raise ValueError("must not contain line breaks or NUL")
     text = value.strip()
@@ -60,7 +65,7 @@ def check_address(value: str) -> str:
     if quick is not None:
         return quick
     try:
-        return validate_email(text, check_deliverability=False).normalized
+        return validate_email(text, check_deliverability=False, allow_smtputf8=False).normalized
     except EmailNotValidError as exc:
         raise ValueError(f"not a valid email address ({exc})") from None
 
