@@ -106,3 +106,26 @@ def test_commit_a_cancelled_write_cancels_nobody_else_silently() -> None:
             await committer.outcome(result(1))
 
     asyncio.run(scenario())
+
+
+def test_commit_what_arrives_during_a_failing_commit_is_still_answered() -> None:
+    """A commit fails (the ledger's disk full) while more outcomes and a batch wait for
+    the next one: they get their answer too (the next write: here the same error), never
+    wait forever. `send` on a full disk hung this way, silent, until killed."""
+
+    async def scenario() -> tuple[list[BaseException | None], list[tuple[list[int], list[int]]]]:
+        rec = Recorder()
+        rec.gate = asyncio.Event()
+        rec.fail = OSError("disk full")
+        committer = Committer(rec.write)
+        first = asyncio.ensure_future(committer.outcome(result(1)))
+        await asyncio.sleep(0)  # the first commit starts and waits at the gate
+        later = [asyncio.ensure_future(committer.outcome(result(2))), asyncio.ensure_future(committer.add(batch(5), 5))]
+        await asyncio.sleep(0)
+        rec.gate.set()
+        outcomes = await asyncio.wait_for(asyncio.gather(first, *later, return_exceptions=True), 30)  # a hang guard
+        return [o if isinstance(o, BaseException) else None for o in outcomes], rec.groups
+
+    errors, groups = asyncio.run(scenario())
+    assert [str(e) for e in errors] == ["disk full"] * 3
+    assert groups == []

@@ -62,7 +62,9 @@ class Committer:
             except BaseException as exc:
                 _fail(now, exc)
                 if isinstance(exc, Exception):
-                    return  # handed to every waiter: nobody else needs it
+                    continue  # handed to every waiter of the group; what came meanwhile: the next write
+                stranded, self._waiting = self._waiting, _Waiting([], [])
+                _fail(stranded, exc)  # cancelled: nobody drains after us, so nobody waits on
                 raise
             for _, done in now.results:
                 if not done.done():
