@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -44,3 +45,17 @@ def test_jsonfmt_several_answers_in_one_file() -> None:
     text = json.dumps(ITEMS[:2], indent=2) + "\n" + json.dumps(ITEMS[2:], indent=2) + "\n"
     digest = parse_digest(text.encode(), source="week.json")
     assert [p.id for p in digest.papers] == ["2611.00011", "2611.00012", "2611.00013"]
+
+
+def test_jsonfmt_json_lines_file_is_a_digest_by_default(tmp_path: Path) -> None:
+    """The default ``digests.pattern`` takes every format we read: a ``.jsonl`` file
+    dropped in the digests folder is picked up like a ``.json`` one."""
+    from newsletter.config import load_config
+    from newsletter.digest.scan import digest_files, load_digests
+    from tests.smtpd import write_config
+
+    config = load_config(write_config(tmp_path, 2525, [{"email": "a@example.org", "keywords": ["alpha"]}]))
+    dropped = tmp_path / "digests" / "papers.jsonl"
+    dropped.write_text("\n".join(json.dumps(item) for item in ITEMS) + "\n", encoding="utf-8")
+    assert digest_files(config) == [dropped]
+    assert [p.id for p in load_digests(digest_files(config)).papers] == ["2611.00011", "2611.00012", "2611.00013"]

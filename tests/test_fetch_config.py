@@ -58,6 +58,7 @@ def test_fetch_config_defaults_from_two_lines(tmp_path: Path) -> None:
         "*.txt",
         "*.md",
         "*.json",
+        "*.jsonl",
         "*.html",
         "*.xml",
         "huggingface-*.json",
@@ -119,7 +120,7 @@ def test_fetch_config_two_sources_writing_the_same_files_are_refused(tmp_path: P
 
 def test_fetch_config_pattern_list_and_empty_pattern(tmp_path: Path) -> None:
     config = load_config(write(tmp_path, ""))
-    assert config.digests.pattern == ["*.txt", "*.md", "*.json", "*.html", "*.xml"]
+    assert config.digests.pattern == ["*.txt", "*.md", "*.json", "*.jsonl", "*.html", "*.xml"]
     path = tmp_path / "config.yaml"
     path.write_text(BASE.replace("{directory: digests}", "{directory: digests, pattern: []}"), encoding="utf-8")
     assert problems(path) == [f"{path}:1: digests.pattern: needs at least one glob pattern, such as *.txt"]

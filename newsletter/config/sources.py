@@ -17,7 +17,7 @@ from newsletter.config.fields import CONTROL_CHARS, Model
 
 # digests.pattern's default, and the files `newsletter fetch` writes (SPEC 2.5): the latter are
 # always digests, and complete on arrival (written under a temporary name, then renamed)
-DIGEST_PATTERNS = ("*.txt", "*.md", "*.json", "*.html", "*.xml")  # every format we read
+DIGEST_PATTERNS = ("*.txt", "*.md", "*.json", "*.jsonl", "*.html", "*.xml")  # every format we read
 FETCHED_PATTERNS = (
     "huggingface-*.json",
     "arxiv-*.xml",
