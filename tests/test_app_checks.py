@@ -38,6 +38,17 @@ def test_checks_warnings_name_what_is_missing(tmp_path: Path) -> None:
     assert any(w.startswith("smtp: port 465 is for implicit TLS") for w in report.warnings)
 
 
+def test_checks_a_bounce_maildir_that_is_not_there_is_a_warning(tmp_path: Path) -> None:
+    # the mail server may create it later: `check` says so, `bounces` would fail on it
+    cfg = write_config(tmp_path, 587, EXAMPLE_SUBSCRIBERS[:1], bounces={"maildir": "bounce-box"})
+    (line,) = [w for w in check_config(load_config(cfg)).warnings if "bounces.maildir" in w]
+    box = tmp_path / "bounce-box"
+    assert line == f"bounces.maildir {box} is not a Maildir (no new/ folder): no bounce is read until it is"
+    for sub in ("new", "cur", "tmp"):
+        (tmp_path / "bounce-box" / sub).mkdir(parents=True)
+    assert not [w for w in check_config(load_config(cfg)).warnings if "bounces.maildir" in w]
+
+
 def test_checks_a_template_that_fails_on_the_digests_is_exit_2(tmp_path: Path, seeds: dict[str, Path]) -> None:
     """A template override that compiles but fails when rendered with the current digests
     (an undefined name, a division by zero) is a configuration error of `check`, exit 2,

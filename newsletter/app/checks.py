@@ -116,6 +116,9 @@ def check_warnings(config: Config) -> list[str]:
         )
     if not config.bounces.mailbox:
         out.append("no bounces.maildir or bounces.imap: later bounces and mailto unsubscribe requests are not read")
+    maildir = config.bounces.maildir
+    if maildir is not None and not (maildir / "new").is_dir():  # the mail server may make it later: a warning
+        out.append(f"bounces.maildir {maildir} is not a Maildir (no new/ folder): no bounce is read until it is")
     return out
 
 
