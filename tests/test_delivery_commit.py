@@ -110,8 +110,9 @@ def test_commit_a_cancelled_write_cancels_nobody_else_silently() -> None:
 
 def test_commit_what_arrives_during_a_failing_commit_is_still_answered() -> None:
     """A commit fails (the ledger's disk full) while more outcomes and a batch wait for
-    the next one: they get their answer too (the next write: here the same error), never
-    wait forever. `send` on a full disk hung this way, silent, until killed."""
+    the next one: they get the same error, never written after a failed write (a host
+    whose claim was taken over must not record new deliveries) and never left waiting
+    forever. `send` on a full disk hung this way, silent, until killed."""
 
     async def scenario() -> tuple[list[BaseException | None], list[tuple[list[int], list[int]]]]:
         rec = Recorder()

@@ -29,7 +29,8 @@ class _Waiting:
 
 class Committer:
     """Group commit: :meth:`outcome` and :meth:`add` return once what they handed in
-    is committed; whatever arrives while a commit runs goes into the next one."""
+    is committed; whatever arrives while a commit runs goes into the next one. A commit
+    that fails hands its error to its own waiters and to whatever arrived meanwhile."""
 
     def __init__(self, write: Write) -> None:
         self._write = write
@@ -60,11 +61,14 @@ class Committer:
             try:
                 ids = await self._write([b for b, _ in now.batches], [r for r, _ in now.results])
             except BaseException as exc:
-                _fail(now, exc)
-                if isinstance(exc, Exception):
-                    continue  # handed to every waiter of the group; what came meanwhile: the next write
+                # every waiter of the group gets the error, and so does whatever arrived during
+                # the failed write: never written after it (a host whose claim was taken over
+                # must not record new deliveries), never left waiting for a drain that ended
                 stranded, self._waiting = self._waiting, _Waiting([], [])
-                _fail(stranded, exc)  # cancelled: nobody drains after us, so nobody waits on
+                _fail(now, exc)
+                _fail(stranded, exc)
+                if isinstance(exc, Exception):
+                    return
                 raise
             for _, done in now.results:
                 if not done.done():
