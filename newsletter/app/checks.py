@@ -99,8 +99,14 @@ def check_warnings(config: Config) -> list[str]:
         from newsletter.app.likes import known_papers, like_warnings
 
         out += like_warnings(likers, known_papers(config))
+    return [*out, *unsubscribe_warnings(config), *bounce_warnings(config)]
+
+
+def unsubscribe_warnings(config: Config) -> list[str]:
+    """How unsubscribing works, where it is weak."""
     from newsletter.render.links.tokens import secret_for
 
+    out = []
     unsub = config.sender.unsubscribe
     if unsub.url and secret_for(config)[1]:
         out.append(
@@ -114,12 +120,17 @@ def check_warnings(config: Config) -> list[str]:
             f"no sender.unsubscribe: List-Unsubscribe is a mailto: to {config.sender.mailbox.address} "
             "with the subject 'unsubscribe TOKEN'; set sender.unsubscribe (mailto and an https url for one-click)"
         )
+    return out
+
+
+def bounce_warnings(config: Config) -> list[str]:
+    """Whether later bounces are read."""
     if not config.bounces.mailbox:
-        out.append("no bounces.maildir or bounces.imap: later bounces and mailto unsubscribe requests are not read")
+        return ["no bounces.maildir or bounces.imap: later bounces and mailto unsubscribe requests are not read"]
     maildir = config.bounces.maildir
     if maildir is not None and not (maildir / "new").is_dir():  # the mail server may make it later: a warning
-        out.append(f"bounces.maildir {maildir} is not a Maildir (no new/ folder): no bounce is read until it is")
-    return out
+        return [f"bounces.maildir {maildir} is not a Maildir (no new/ folder): no bounce is read until it is"]
+    return []
 
 
 def config_warnings(config: Config) -> list[str]:
