@@ -125,6 +125,19 @@ def _hf_key(item: Any) -> str | None:
     return found if isinstance(found, str) and found else None
 
 
+def _unseen(page: list[Any], seen: set[str]) -> list[Any]:
+    """The items of ``page`` whose paper is not in ``seen`` (an item without a paper id
+    is kept: the reader says what it is), their ids added to ``seen``."""
+    out = []
+    for item in page:
+        key = _hf_key(item)
+        if key is None or key not in seen:
+            out.append(item)
+            if key is not None:
+                seen.add(key)
+    return out
+
+
 def _hf_array(body: bytes) -> list[Any] | None:
     try:
         data = json.loads(body)
@@ -140,7 +153,8 @@ def huggingface_rest(source: HuggingFaceSource, day: date, first: Answer, get: G
     items = _hf_array(first.body)
     if items is None or len(items) < HF_PAGE:
         return None
-    seen = {k for k in map(_hf_key, items) if k is not None}
+    seen: set[str] = set()
+    _unseen(items, seen)
     attempts, pages = first.attempts, 1
     while pages < MAX_PAGES:
         answer = _page(get, huggingface_url(source, day, pages), pages + 1)
@@ -148,8 +162,7 @@ def huggingface_rest(source: HuggingFaceSource, day: date, first: Answer, get: G
         page = _hf_array(answer.body)
         if page is None:
             raise BadAnswer(f"page {pages} is not a JSON array (not the daily papers API's answer)")
-        new = [i for i in page if _hf_key(i) not in seen or _hf_key(i) is None]
-        seen.update(k for k in map(_hf_key, new) if k is not None)
+        new = _unseen(page, seen)
         items.extend(new)
         if len(page) < HF_PAGE or not new:
             break
