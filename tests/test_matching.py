@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import gc
 import re
+import sys
 import unicodedata
 import weakref
 from collections.abc import Collection, Sequence
@@ -15,6 +16,7 @@ import snowballstemmer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from newsletter.base.keywords import MARKS
 from newsletter.digest import Paper
 from newsletter.digest.scan import read_digest
 from newsletter.matching import (
@@ -62,7 +64,25 @@ def summary(matches: Sequence[Match]) -> list[tuple[int, int]]:
 
 # -- reference implementation: tokenize every paper on every call, scan naively ----------
 
-_REF_WORD = re.compile(r"[^\W_]+")
+
+def ref_spans(text: str) -> list[tuple[int, int]]:
+    """Words the plain way: a letter or digit starts one; letters, digits and combining marks
+    go on with it."""
+    spans: list[tuple[int, int]] = []
+    start: int | None = None
+    for i, ch in enumerate(text):
+        if ch.isalnum() or (start is not None and unicodedata.category(ch).startswith("M")):
+            start = i if start is None else start
+        elif start is not None:
+            spans.append((start, i))
+            start = None
+    return spans if start is None else [*spans, (start, len(text))]
+
+
+def ref_normalize(text: str) -> str:
+    return unicodedata.normalize("NFKC", text).casefold().replace("i\u0307", "i")
+
+
 _REF_STEMMER = snowballstemmer.stemmer("english")
 _REF_STEMS: dict[str, str] = {}
 
@@ -74,16 +94,17 @@ def ref_stem(word: str) -> str:
 
 
 def ref_words(text: str) -> list[str]:
-    return _REF_WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+    norm = ref_normalize(text)
+    return [norm[s:e] for s, e in ref_spans(norm)]
 
 
 def ref_parse(entry: str) -> tuple[str | None, list[tuple[str, bool]]]:
-    text = unicodedata.normalize("NFKC", entry).casefold()
+    text = ref_normalize(entry)
     field = None
     m = re.match(r"\s*(title|abstract)\s*:", text)
     if m:
         field, text = m.group(1), text[m.end() :]
-    return field, [(w.group(), text[w.end() : w.end() + 1] == "*") for w in _REF_WORD.finditer(text)]
+    return field, [(text[s:e], text[e : e + 1] == "*") for s, e in ref_spans(text)]
 
 
 def ref_same(word: str, prefix: bool, token: str, stemming: bool) -> bool:
@@ -143,8 +164,8 @@ def explain(matches: Sequence[Match]) -> list[tuple[int, int, list[tuple[str, tu
 
 
 def ref_highlight(text: str, profile: Profile, field: str) -> list[tuple[int, int]]:
-    tokens = [(m.start(), m.end()) for m in _REF_WORD.finditer(text)]
-    norm = [unicodedata.normalize("NFKC", text[s:e]).casefold() for s, e in tokens]
+    tokens = ref_spans(text)
+    norm = [ref_normalize(text[s:e]) for s, e in tokens]
     marked: set[int] = set()
     for entry in (*profile.keywords, *profile.require):
         f, terms = ref_parse(entry)
@@ -189,7 +210,24 @@ def test_text_tokenize_combining_marks_compose() -> None:
     assert [text[s:e] for _, s, e in tokenize(text)] == ["Cafe\u0301", "crème"]
 
 
-_ALPHABET = st.sampled_from([*"aZé1 -–_.,ﬁﬂß²①½Ⅻ'’ＡｂİΣς…", "e\u0301", "\u0301", "\u00a0", "\u3000"])
+def test_text_words_keep_combining_marks_in_their_word() -> None:
+    # Devanagari vowel signs and viramas, Thai tone marks: marks that NFKC cannot compose.
+    assert words("संस्कृत भाषा") == ["संस्कृत", "भाषा"]
+    assert words("ที่นี่ and ñ") == ["ที่นี่", "and", "ñ"]
+    assert [("संस्कृत भाषा")[s:e] for _, s, e in tokenize("संस्कृत भाषा")] == ["संस्कृत", "भाषा"]
+
+
+def test_text_words_turkish_capital_i_is_the_plain_word() -> None:
+    assert words("İstanbul") == words("ISTANBUL") == words("istanbul") == ["istanbul"]
+    assert tokenize("Near İstanbul") == (("near", 0, 4), ("istanbul", 5, 13))
+
+
+def test_keywords_marks_are_every_combining_mark_of_this_python() -> None:
+    every = {chr(c) for c in range(sys.maxunicode + 1) if unicodedata.category(chr(c)).startswith("M")}
+    assert every == set(MARKS)
+
+
+_ALPHABET = st.sampled_from([*"aZé1 -–_.,ﬁﬂß²①½Ⅻ'’ＡｂİiIΣς…सकाृ्ทน่ี", "e\u0301", "\u0301", "\u0307", "\u00a0", "\u3000"])
 
 
 @settings(max_examples=400, deadline=None)
@@ -593,3 +631,15 @@ def test_match_answers_go_with_their_index() -> None:
     del index
     gc.collect()
     assert alive() is None  # the engine's per-index answers do not keep an index alive
+
+
+def test_match_turkish_capital_i_and_hindi_keywords_match_their_words_only() -> None:
+    papers = (
+        Paper("İstanbul traffic forecasting", "Graphs of roads.", "p1", "t"),
+        Paper("Letters", "भ ष and क", "p2", "t"),
+        Paper("भाषा मॉडल for Hindi", "A language model.", "p3", "t"),
+    )
+    index = PaperIndex(papers)
+    assert explain(run("istanbul", index=index)) == [(0, 3, [("istanbul", ("title",))])]
+    # "भाषा" is one word: two of its letters standing apart are not it.
+    assert explain(run("भाषा", index=index)) == [(2, 3, [("भाषा", ("title",))])]

@@ -1,4 +1,5 @@
-"""Text -> words (SPEC 4): NFKC, casefold, maximal runs of letters and digits, Snowball stems.
+"""Text -> words (SPEC 4): NFKC, casefold, maximal runs of letters and digits (with their
+combining marks), Snowball stems.
 
 :func:`tokenize` gives every word with its character span in the *original* text, so
 that matched words can be highlighted even where NFKC changes lengths (``ﬁ`` -> ``fi``).
@@ -14,7 +15,7 @@ import unicodedata
 from functools import lru_cache
 from typing import Any
 
-from newsletter.base.keywords import WORD_RE, normalize
+from newsletter.base.keywords import ASCII_WORD_RE, WORD_RE, normalize
 
 __all__ = ["WORD_RE", "Token", "normalize", "stem", "tokenize", "words"]
 
@@ -32,7 +33,7 @@ _IN_WORD: dict[str, bool] = {}
 def words(text: str) -> list[str]:
     """The normalised words of ``text``, in order."""
     if text.isascii():
-        return WORD_RE.findall(text.lower())
+        return ASCII_WORD_RE.findall(text.lower())
     return WORD_RE.findall(normalize(text))
 
 
@@ -93,7 +94,7 @@ def _chunk_tokens(chunk: str, offset: int, out: list[Token]) -> None:
 def tokenize(text: str) -> tuple[Token, ...]:
     """Every word of ``text`` with its span in ``text``, in order."""
     if text.isascii():
-        return tuple((m.group().lower(), m.start(), m.end()) for m in WORD_RE.finditer(text))
+        return tuple((m.group().lower(), m.start(), m.end()) for m in ASCII_WORD_RE.finditer(text))
     out: list[Token] = []
     pos = 0
     for sep in (*_SEPARATORS.finditer(text), None):
