@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 
 from newsletter.base.errors import printable
 
-LEVELS = ("debug", "info", "warning", "error")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 

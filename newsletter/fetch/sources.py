@@ -40,7 +40,6 @@ from newsletter.config.sources import AnySource as AnySource
 from newsletter.digest import parse_digest
 
 XML_SOURCES = (ArxivSource, FeedSource)
-PAGED_SOURCES = (BiorxivSource, OpenReviewSource)
 _READER = {ArxivSource: "arxiv", FeedSource: "feed", BiorxivSource: "biorxiv", OpenReviewSource: "openreview"}
 ATOM = "{http://www.w3.org/2005/Atom}"
 RDF = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}"

@@ -65,7 +65,6 @@ __all__ = [
     "like_matches",
     "rated_rows",
     "ref_keys",
-    "resolve",
     "resolve_mode",
 ]
 
@@ -337,19 +336,6 @@ def _embeddings(papers: Sequence[Paper], stored: Mapping[str, bytes]) -> np.ndar
     if len(out):
         out = _normed(out - out.mean(axis=0))
     return out
-
-
-def resolve(refs: Sequence[str], model: SimilarityModel) -> tuple[dict[str, int], list[str]]:
-    """``refs`` -> (ref -> corpus row for the known ones, the unknown refs in order)."""
-    known: dict[str, int] = {}
-    unknown: list[str] = []
-    for ref in refs:
-        row = model.row(ref)
-        if row is None:
-            unknown.append(ref)
-        else:
-            known[ref] = row
-    return known, unknown
 
 
 # --------------------------------------------------------------------------- scoring one subscriber
