@@ -230,6 +230,38 @@ def test_cli_check_broken_template_exit_2(tmp_path: Path) -> None:
     assert line.startswith("error: ") and "digest.txt.j2:3" in line
 
 
+def test_cli_template_override_that_is_a_directory_is_one_line_exit_2(tmp_path: Path) -> None:
+    """An override named like a template that is a directory (or a link to nowhere) was
+    skipped by the template loader in silence: the shipped template went out instead."""
+    path = write(tmp_path, MINIMAL + "sender: {from: 'D <d@example.org>'}\ntemplates: tpl\n")
+    (tmp_path / "tpl" / "digest.txt.j2").mkdir(parents=True)
+    (tmp_path / "tpl" / "_paper.html.j2").symlink_to(tmp_path / "tpl" / "gone.j2")
+    (tmp_path / "tpl" / "digest.mjml.j2.bak").mkdir()  # not a template name: not ours to judge
+    expected = [
+        f"error: {path}:6: templates: template {tmp_path / 'tpl' / '_paper.html.j2'} is a symbolic link "
+        "that leads nowhere, not a template file",
+        f"error: {path}:6: templates: template {tmp_path / 'tpl' / 'digest.txt.j2'} is a directory, "
+        "not a template file",
+    ]
+    for command in ("check", "send", "preview"):
+        extra = ["--out", str(tmp_path / "out")] if command == "preview" else []
+        result = run_cli(command, "-c", str(path), *extra)
+        assert result.returncode == 2, (command, result.stderr)
+        assert result.stderr.strip().splitlines() == expected, command
+    assert not (tmp_path / "out").exists() and not (tmp_path / "newsletter.sqlite3").exists()
+    (tmp_path / "tpl" / "digest.txt.j2").rmdir()
+    (tmp_path / "tpl" / "digest.txt.j2").write_text("Own text for {{ email }}\n", encoding="utf-8")
+    (tmp_path / "tpl" / "_paper.html.j2").unlink()
+    assert run_cli("check", "-c", str(path)).returncode == 0
+
+
+def test_config_templates_that_is_a_file_says_so(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "templates: digest.mjml.j2\n")
+    (tmp_path / "digest.mjml.j2").write_text("<mjml></mjml>\n", encoding="utf-8")
+    (line,) = problems(path)
+    assert line == f"{path}:5: templates: template directory {tmp_path / 'digest.mjml.j2'} is not a directory"
+
+
 def test_config_author_and_org_qualifiers_validated(tmp_path: Path) -> None:
     good = write(tmp_path, MINIMAL.replace("[contrastive learning]", "['author:\"Yann LeCun\"', 'org: ByteDance']"))
     assert load_config(good).subscribers[0].keywords == ('author:"Yann LeCun"', "org: ByteDance")
