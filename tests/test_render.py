@@ -813,7 +813,7 @@ def test_text_part_of_cjk_and_emoji_papers_within_78_display_columns(tmp_path: P
     )
     config = make_config(
         tmp_path,
-        subscribers=[{"email": "z@example.org", "name": "王小明", "keywords": ["imagenet"]}],
+        subscribers=[{"email": "z@example.org", "name": "王小明" + "の研究室" * 12, "keywords": ["imagenet"]}],
         defaults={"abstract_chars": 2000},
     )
     ((_, matches, rendered),) = render_all(config, [digest])
@@ -823,3 +823,4 @@ def test_text_part_of_cjk_and_emoji_papers_within_78_display_columns(tmp_path: P
     assert all(re.fullmatch(r"\s*https://\S+", line) for line in wide), wide  # only a URL alone
     assert any(screen_width(line) >= 76 and not line.isascii() for line in text.splitlines())
     assert "".join(ZH * 3) in "".join(text.split())  # wrapped, nothing lost
+    assert "".join(text.split("\n\n")[0].split()) == "Hi王小明" + "の研究室" * 12 + ","  # the greeting too
