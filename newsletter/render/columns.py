@@ -60,6 +60,7 @@ def all_narrow(text: str) -> bool:
     return text.isascii() or all(char_columns(ch) == 1 for ch in set(_NON_ASCII.findall(text)))
 
 
+@lru_cache(maxsize=65536)
 def _breakable(before: str, after: str) -> bool:
     """A line may break between ``before`` and ``after`` (inside a word) only beside a
     wide character, and not where punctuation would be stranded."""
@@ -94,7 +95,7 @@ def _cut(unit: str, room: int) -> list[str]:
     """``unit`` in pieces of at most ``room`` columns (a URL stays whole; a character
     wider than ``room`` gets a piece of its own; zero-width characters stay with the one
     before)."""
-    if columns(unit) <= room or _URLISH.match(unit):
+    if 2 * len(unit) <= room or columns(unit) <= room or _URLISH.match(unit):
         return [unit]
     pieces = [""]
     for ch in unit:
