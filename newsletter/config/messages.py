@@ -291,7 +291,7 @@ def _number(value: object) -> str:
 
 
 def _out_of_range(err: ErrorDetails, loc: Loc, model: type[BaseModel]) -> str | None:
-    """``1e-300 is out of range: from 0.001 to 10,000 (messages a second; ...)``: the
+    """``1e-300 is out of range: from 0.001 to 10000 (messages a second; ...)``: the
     value, both bounds of the key and its unit (the field's description)."""
     holder = _model_at(model, loc)
     info = _field(holder, loc[-1]) if holder is not None else None

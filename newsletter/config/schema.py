@@ -251,9 +251,7 @@ class Bounces(Model):
     imap: Imap | None = None
     hard: int = Field(default=1, ge=1, le=100, description="hard bounces")
     soft: int = Field(default=5, ge=1, le=100, description="soft bounces in a row")
-    every_minutes: float = Field(
-        default=5.0, ge=0.1, le=1440, description="minutes"
-    )  # how often the daemon reads the mailbox
+    every_minutes: float = Field(default=5.0, ge=0.1, le=1440, description="minutes")  # the daemon reads the mailbox
     verp: bool = False  # a per-message envelope sender LOCAL+bTAG@DOMAIN ties every bounce to its delivery
 
     @property
@@ -398,9 +396,8 @@ class Archive(Model):
 class LedgerSettings(Model):
     """``ledger:``: how several senders share a PostgreSQL ledger (accepted with SQLite too)."""
 
-    lease_seconds: float = Field(
-        default=120.0, ge=1, le=3600, description="seconds"
-    )  # a claim's lease, on the database's clock
+    # a claim's lease, on the database's clock
+    lease_seconds: float = Field(default=120.0, ge=1, le=3600, description="seconds")
 
 
 def _state(value: str) -> str:

@@ -24,7 +24,7 @@ from functools import lru_cache
 
 _VS16 = "\ufe0f"
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
-_URLISH = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:\S")
+URLISH = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:\S")  # a word that is a URL: never cut
 _URL_INSIDE = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://\S+")
 _NO_START = frozenset({"Pe", "Pf", "Po"})  # closing punctuation: never first on a line
 _NO_END = frozenset({"Ps", "Pi"})  # opening punctuation: never last on a line
@@ -76,7 +76,7 @@ def _breakable(before: str, after: str) -> bool:
 def _units(word: str) -> list[str]:
     """``word`` cut where a line may break inside it (a URL is never cut; one glued to
     the text before it, ``代码：https://…``, is a unit of its own)."""
-    if word.isascii() or _URLISH.match(word):
+    if word.isascii() or URLISH.match(word):
         return [word]
     url = _URL_INSIDE.search(word)
     if url:
@@ -95,7 +95,7 @@ def _cut(unit: str, room: int) -> list[str]:
     """``unit`` in pieces of at most ``room`` columns (a URL stays whole; a character
     wider than ``room`` gets a piece of its own; zero-width characters stay with the one
     before)."""
-    if 2 * len(unit) <= room or columns(unit) <= room or _URLISH.match(unit):
+    if 2 * len(unit) <= room or columns(unit) <= room or URLISH.match(unit):
         return [unit]
     pieces = [""]
     for ch in unit:

@@ -19,7 +19,7 @@ from markupsafe import Markup, escape
 from newsletter.digest import Paper
 from newsletter.matching import CompiledProfile, Hit, Match, highlight_spans
 from newsletter.matching.index import text_index
-from newsletter.render.columns import all_narrow, wrap_wide
+from newsletter.render.columns import URLISH, all_narrow, wrap_wide
 from newsletter.render.latex import readable
 
 Span = tuple[int, int]
@@ -432,9 +432,6 @@ def paper_views(
 _LOOSE_PUNCT = re.compile(r"(?<=\S)\s+(?=[.,;:!?…]+(?:\s|$))")
 
 
-_URLISH = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:\S")
-
-
 @lru_cache(maxsize=64)
 def _long_word(width: int) -> re.Pattern[str]:
     return re.compile(rf"\S{{{width + 1},}}")
@@ -445,7 +442,7 @@ def _split_long_words(text: str, width: int) -> str:
 
     def cut(m: re.Match[str]) -> str:
         word = m.group(0)
-        if _URLISH.match(word):
+        if URLISH.match(word):
             return word
         return " ".join(word[i : i + width] for i in range(0, len(word), width))
 
