@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import email
 import hashlib
 import json
 import shutil
 import sqlite3
 from datetime import UTC, datetime
+from email import policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +53,25 @@ def test_send_to_delivers_subscribers_email_and_changes_no_state(tmp_path: Path,
     body = msg.data.decode("utf-8", "replace")
     assert "diffusion" in body  # Bob's keywords are in the footer
     assert ledger_state(tmp_path / "ledger.sqlite3") == before
+
+
+def test_send_to_has_no_view_in_browser_link_to_a_page_never_written(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    archive = {"directory": "archive", "url": "https://digest.example.org/archive"}
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, EXAMPLE_SUBSCRIBERS, archive=archive)
+        shutil.copy2(seeds["001"], tmp_path / "digests")
+        result = newsletter("send", "-c", str(cfg), "--to", "me@example.net", "--subscriber", "bob@example.org")
+        assert result.exit_code == 0, result.output
+        (msg,) = server.received
+    parsed = email.message_from_bytes(msg.data, policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    text_part, html_part = parsed.get_body(("plain",)), parsed.get_body(("html",))
+    assert text_part is not None and html_part is not None
+    text, html = text_part.get_content(), html_part.get_content()
+    assert "Bob" in text and "unsubscribe" in text.lower()
+    assert "View in browser" not in text and "View this email in your browser" not in html
+    assert "digest.example.org/archive" not in msg.data.decode("utf-8", "replace")
+    assert not (tmp_path / "archive").exists()
 
 
 def test_send_to_without_subscribers_sends_a_sample(tmp_path: Path, seeds: dict[str, Path]) -> None:

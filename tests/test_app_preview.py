@@ -117,6 +117,39 @@ def test_preview_unknown_subscriber_is_exit_2(tmp_path: Path) -> None:
     assert "no subscriber" in result.output
 
 
+VIEW = re.compile(r'<a href="([^"]*)"[^>]*>View this email in your browser</a>')
+ARCHIVE = {"directory": "archive", "url": "https://digest.example.org/archive"}
+
+
+def test_preview_view_in_browser_link_opens_the_preview_itself(tmp_path: Path) -> None:
+    """The archive page of a delivery is named after its Message-ID, which only ``send``
+    gives it: the preview linked a page that would never exist. It links its own file."""
+    cfg = write_config(tmp_path, archive=ARCHIVE)
+    out = tmp_path / "out"
+    code, output = preview("-c", str(cfg), "--digest", *map(str, SEEDS), "--out", str(out))
+    assert code == 0, output
+    for addr in EMAILS:
+        html = (out / f"{addr}.html").read_text(encoding="utf-8")
+        (href,) = VIEW.findall(html)  # the footer keeps its link, as sent
+        target = out / href
+        assert target.is_file() and target.read_text(encoding="utf-8") == html
+        assert f"View in browser:\n{href}\n" in (out / f"{addr}.txt").read_text(encoding="utf-8")
+        assert "digest.example.org/archive" not in html
+    assert not (tmp_path / "archive").exists()  # a preview writes no archive page
+
+
+def test_server_view_in_browser_link_opens_the_served_email(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, archive=ARCHIVE)
+    srv = PreviewServer(cfg, port=0, digests=SEEDS[1:3])
+    with serving(srv):
+        status, html = get(srv.url + "raw/bob@example.org.html")
+        assert status == 200
+        (href,) = VIEW.findall(html)
+        assert href.startswith("/")
+        status, again = get(srv.url + href.lstrip("/"))
+        assert status == 200 and VIEW.findall(again) == [href]
+
+
 # --------------------------------------------------------------------------- the server, in-process
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -230,6 +232,38 @@ def test_cli_check_broken_template_exit_2(tmp_path: Path) -> None:
     assert line.startswith("error: ") and "digest.txt.j2:3" in line
 
 
+def test_cli_template_override_that_is_a_directory_is_one_line_exit_2(tmp_path: Path) -> None:
+    """An override named like a template that is a directory (or a link to nowhere) was
+    skipped by the template loader in silence: the shipped template went out instead."""
+    path = write(tmp_path, MINIMAL + "sender: {from: 'D <d@example.org>'}\ntemplates: tpl\n")
+    (tmp_path / "tpl" / "digest.txt.j2").mkdir(parents=True)
+    (tmp_path / "tpl" / "_paper.html.j2").symlink_to(tmp_path / "tpl" / "gone.j2")
+    (tmp_path / "tpl" / "digest.mjml.j2.bak").mkdir()  # not a template name: not ours to judge
+    expected = [
+        f"error: {path}:6: templates: template {tmp_path / 'tpl' / '_paper.html.j2'} is a symbolic link "
+        "that leads nowhere, not a template file",
+        f"error: {path}:6: templates: template {tmp_path / 'tpl' / 'digest.txt.j2'} is a directory, "
+        "not a template file",
+    ]
+    for command in ("check", "send", "preview"):
+        extra = ["--out", str(tmp_path / "out")] if command == "preview" else []
+        result = run_cli(command, "-c", str(path), *extra)
+        assert result.returncode == 2, (command, result.stderr)
+        assert result.stderr.strip().splitlines() == expected, command
+    assert not (tmp_path / "out").exists() and not (tmp_path / "newsletter.sqlite3").exists()
+    (tmp_path / "tpl" / "digest.txt.j2").rmdir()
+    (tmp_path / "tpl" / "digest.txt.j2").write_text("Own text for {{ email }}\n", encoding="utf-8")
+    (tmp_path / "tpl" / "_paper.html.j2").unlink()
+    assert run_cli("check", "-c", str(path)).returncode == 0
+
+
+def test_config_templates_that_is_a_file_says_so(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "templates: digest.mjml.j2\n")
+    (tmp_path / "digest.mjml.j2").write_text("<mjml></mjml>\n", encoding="utf-8")
+    (line,) = problems(path)
+    assert line == f"{path}:5: templates: template directory {tmp_path / 'digest.mjml.j2'} is not a directory"
+
+
 def test_config_author_and_org_qualifiers_validated(tmp_path: Path) -> None:
     good = write(tmp_path, MINIMAL.replace("[contrastive learning]", "['author:\"Yann LeCun\"', 'org: ByteDance']"))
     assert load_config(good).subscribers[0].keywords == ('author:"Yann LeCun"', "org: ByteDance")
@@ -324,3 +358,84 @@ def test_config_infinite_number_is_refused_at_its_line(tmp_path: Path, value: st
     assert problems(path) == [f"{path}:1: digests.settle_seconds: Input should be a finite number"]
     path = write(tmp_path, MINIMAL + f"smtp: {{host: 127.0.0.1, timeout: {value}}}\n", name="smtp.yaml")
     assert problems(path) == [f"{path}:5: smtp.timeout: Input should be a finite number"]
+
+
+# --------------------------------------------------------------------------- numbers within bounds
+
+# key path, a value too small, a value too large, the bounds themselves (accepted)
+BOUNDS: list[tuple[str, object, object, object, object]] = [
+    ("digests.settle_seconds", -1, 1.0e9, 0, 3600),
+    ("ledger.lease_seconds", 0.5, 1.0e6, 1, 3600),
+    ("smtp.port", 0, 70000, 1, 65535),
+    ("smtp.timeout", 1.0e-300, 1.0e300, 0.1, 3600),
+    ("smtp.connections", 0, 1000, 1, 64),
+    ("smtp.max_per_second", 1.0e-300, 1.0e300, 0.001, 10000),
+    ("smtp.retries", -1, 1000, 0, 20),
+    ("defaults.max_papers", 0, 10**6, 1, 500),
+    ("defaults.abstract_chars", -1, 10**9, 0, 100000),
+    ("defaults.like_top", -1, 1000, 0, 100),
+    ("fetch.timeout", 0.01, 1.0e9, 0.1, 600),
+    ("fetch.retries", -1, 1000, 0, 10),
+    ("fetch.max_bytes", 10, 10**15, 1024, 1024**3),
+    ("bounces.hard", 0, 10**6, 1, 100),
+    ("bounces.soft", 0, 10**6, 1, 100),
+    ("bounces.every_minutes", 1.0e-300, 1.0e300, 0.1, 1440),
+    ("bounces.imap.timeout", 1.0e-300, 1.0e300, 0.1, 3600),
+]
+
+
+def _with(tmp_path: Path, key: str, value: object) -> Path:
+    import yaml
+
+    data: dict[str, Any] = yaml.safe_load(MINIMAL)
+    if key.startswith("bounces.imap."):
+        data["bounces"] = {"imap": {"host": "imap.example.org", "username": "u"}}
+    node = data
+    *parents, last = key.split(".")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+    return write(tmp_path, yaml.safe_dump(data, sort_keys=False))
+
+
+@pytest.mark.parametrize(("key", "low", "high", "lowest", "highest"), BOUNDS, ids=[b[0] for b in BOUNDS])
+def test_config_absurd_numbers_are_one_line_naming_the_key(
+    tmp_path: Path, key: str, low: object, high: object, lowest: object, highest: object
+) -> None:
+    """A rate of 1e-300 a second (one mail in 1e292 years), a timeout of 1e300 s: finite,
+    and meaningless. Every number of the configuration has bounds a user could mean."""
+    for value in (low, high):
+        path = _with(tmp_path, key, value)
+        (line,) = problems(path)
+        assert re.fullmatch(
+            rf"{re.escape(str(path))}:\d+: {re.escape(key)}: \S+ is out of range: from \S+ to \S+ \(.+\)", line
+        ), line
+    for value in (lowest, highest):
+        load_config(_with(tmp_path, key, value))
+
+
+def test_config_similarity_threshold_says_its_open_bound(tmp_path: Path) -> None:
+    path = _with(tmp_path, "defaults.like_threshold", 0)
+    assert problems(path) == [
+        f"{path}:8: defaults.like_threshold: 0 is out of range: more than 0 and at most 1 (a similarity)"
+    ]
+
+
+def test_cli_check_rate_of_1e_300_is_one_line_exit_2(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "sender: {from: 'D <d@example.org>'}\nsmtp: {max_per_second: 1e-300}\n")
+    for command in ("check", "send"):
+        result = run_cli(command, "-c", str(path))
+        assert result.returncode == 2
+        assert result.stderr.splitlines() == [
+            f"error: {path}:6: smtp.max_per_second: 1e-300 is out of range: from 0.001 to 10000 "
+            "(messages a second; null: no limit)"
+        ]
+
+
+def test_cli_check_subscriber_numbers_are_bounded_too(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL + "    abstract_chars: 1000000000\n")
+    result = run_cli("check", "-c", str(path))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: {path}:5: subscribers[0].abstract_chars: 1000000000 is out of range: from 0 to 100000 (characters)"
+    ]

@@ -97,8 +97,8 @@ def test_fetch_config_errors_name_key_and_line(tmp_path: Path) -> None:
         f"{path}:14: sources[4].token: unknown key",
         f"{path}:15: fetch.cron: invalid cron expression 'every morning': it has 2 fields; expected 5 "
         '(minute hour day month weekday, e.g. "0 7 * * *") or 6 (with a leading second)',
-        f"{path}:15: fetch.timeout: Input should be greater than 0",
-        f"{path}:15: fetch.retries: Input should be less than or equal to 10",
+        f"{path}:15: fetch.timeout: 0 is out of range: from 0.1 to 600 (seconds)",
+        f"{path}:15: fetch.retries: 99 is out of range: from 0 to 10 (retries)",
         f"{path}:15: fetch.colour: unknown key",
     ]
 

@@ -796,3 +796,31 @@ def test_render_bidi_override_in_a_field_is_closed_within_it(tmp_path: Path) -> 
         for content in found:
             shown = visible_text(content)
             assert all(_bidi_balanced(part) for part in shown.split(" · ")), (cls, shown)
+
+
+def test_text_part_of_cjk_and_emoji_papers_within_78_display_columns(tmp_path: Path) -> None:
+    """A Chinese or Japanese abstract at 78 characters a line ran 156 columns wide on
+    screen: the text part counts display columns (wide characters two, combining none)."""
+    from tests.test_render_columns import ZH, screen_width
+
+    ja = "大規模言語モデルの推論能力を向上させるための新しい強化学習手法を提案する。" * 4
+    digest = json_digest(
+        tmp_path,
+        [
+            {"title": "ImageNet 上的自监督对比学习：" + "新方法" * 12, "abstract": ZH * 3, "id": "zh1"},
+            {"title": "ImageNet 🚀🎉 " * 8, "abstract": ja + " 🚀 ImageNet é\u0301" * 12, "id": "ja1"},
+        ],
+    )
+    config = make_config(
+        tmp_path,
+        subscribers=[{"email": "z@example.org", "name": "王小明" + "の研究室" * 12, "keywords": ["imagenet"]}],
+        defaults={"abstract_chars": 2000},
+    )
+    ((_, matches, rendered),) = render_all(config, [digest])
+    assert len(matches) == 2
+    text, _ = bodies(parse(rendered))
+    wide = [line for line in text.splitlines() if screen_width(line) > 78]
+    assert all(re.fullmatch(r"\s*https://\S+", line) for line in wide), wide  # only a URL alone
+    assert any(screen_width(line) >= 76 and not line.isascii() for line in text.splitlines())
+    assert "".join(ZH * 3) in "".join(text.split())  # wrapped, nothing lost
+    assert "".join(text.split("\n\n")[0].split()) == "Hi王小明" + "の研究室" * 12 + ","  # the greeting too

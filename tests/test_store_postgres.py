@@ -197,7 +197,7 @@ def test_postgres_state_url_in_config(tmp_path: Path, pg_url: str) -> None:
         ("state: ledger.sqlite3\nstate_password_env: PGPW\n", 4, "state_password_env: state_password_env is for"),
         ("state: postgresql://digest@db/news\nstate_password_env: 'not a name'\n", 4, "is not an environment"),
         ("state: postgresql://digest@db/news\nledger:\n  lease_seconds: 20\n", 5, "not longer than smtp.timeout"),
-        ("ledger: {lease_seconds: 0}\n", 3, "ledger.lease_seconds: Input should be greater than or equal to 1"),
+        ("ledger: {lease_seconds: 0}\n", 3, "ledger.lease_seconds: 0 is out of range: from 1 to 3600 (seconds)"),
         ("ledger: {lease: 5}\n", 3, "ledger.lease: unknown key"),
     ],
 )

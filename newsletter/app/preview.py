@@ -81,7 +81,10 @@ def build_previews(
             continue
         email = None
         if matches or sub.send_empty:
-            email = renderer.render(sub, matches, message_id=renderer.message_id(sub, matches), date=when)
+            mid = renderer.message_id(sub, matches)
+            # "view in browser": the preview's own page (the archive page of a delivery is
+            # named after its Message-ID, which only `send` gives it)
+            email = renderer.render(sub, matches, message_id=mid, date=when, view=f"{slug_of(sub.email)}.html")
         previews.append(Preview(sub, matches, email))
     return PreviewRun(previews, paths, len(loaded.papers), loaded.errors)
 

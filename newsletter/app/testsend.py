@@ -82,7 +82,7 @@ def send_test(config: Config, to: str, *, subscriber: str | None = None) -> Test
 
     renderer = Renderer(config)
     message_id = renderer.message_id(target, matches, salt=f"test:{uuid.uuid4().hex}")
-    email = renderer.render(target, matches, message_id=message_id)
+    email = renderer.render(target, matches, message_id=message_id, view=None)  # no archive page: no link
     data = email.as_bytes()
     settings = config.smtp.model_copy(update={"connections": 1, "retries": 0})
     results: list[Result] = []

@@ -21,6 +21,7 @@ from newsletter.base.addresses import (
     address_key,
 )
 from newsletter.base.errors import ConfigError, NewsletterError
+from newsletter.base.resources import shipped
 from newsletter.base.urls import is_database_url, redact_url
 from newsletter.config.fields import Loc
 from newsletter.config.messages import (
@@ -487,6 +488,20 @@ def _not_a_directory(path: Path) -> str:
     return "is not a directory" if path.exists() else "does not exist"
 
 
+def _broken_overrides(directory: Path) -> Iterator[tuple[Path, str]]:
+    """Entries of a ``templates:`` directory named like a shipped template that are no
+    readable file (a directory, a link to nowhere): Jinja would skip them in silence and
+    use the shipped template instead."""
+    if not directory.is_dir():
+        return
+    for name in sorted(n.name for n in shipped().iterdir() if n.name.endswith(".j2")):
+        path = directory / name
+        if path.is_symlink() and not path.exists():
+            yield path, "a symbolic link that leads nowhere"
+        elif path.exists() and not path.is_file():
+            yield path, "a directory" if path.is_dir() else "not a regular file"
+
+
 def _check_paths(model: ConfigModel, base: Path, cfg_path: Path, lines: YamlLines) -> Iterator[ConfigError]:
     directory = _resolve(base, model.digests.directory)
     if not directory.is_dir():
@@ -496,13 +511,15 @@ def _check_paths(model: ConfigModel, base: Path, cfg_path: Path, lines: YamlLine
             line=lines.line(("digests", "directory")),
             key="digests.directory",
         )
-    if model.templates is not None and not _resolve(base, model.templates).is_dir():
-        yield ConfigError(
-            f"template directory {_resolve(base, model.templates)} does not exist",
-            path=str(cfg_path),
-            line=lines.line(("templates",)),
-            key="templates",
-        )
+    if model.templates is not None:
+        templates = _resolve(base, model.templates)
+        line = lines.line(("templates",))
+        if not templates.is_dir():
+            problem = f"template directory {templates} {_not_a_directory(templates)}"
+            yield ConfigError(problem, path=str(cfg_path), line=line, key="templates")
+        for override, what in _broken_overrides(templates):
+            problem = f"template {override} is {what}, not a template file"
+            yield ConfigError(problem, path=str(cfg_path), line=line, key="templates")
     if model.smtp.ca_file is not None and not _resolve(base, model.smtp.ca_file).is_file():
         yield ConfigError(
             f"CA file {_resolve(base, model.smtp.ca_file)} does not exist",

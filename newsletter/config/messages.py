@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
+from annotated_types import Ge, Gt, Le, Lt
 from pydantic import (
     BaseModel,
     ValidationError,
 )
+from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from newsletter.base.errors import ConfigError
@@ -173,23 +175,32 @@ def _unclosed(exc: yaml.YAMLError, problem: str, context_mark: Any) -> str | Non
     return None
 
 
-def _did_you_mean(model: type[BaseModel], loc: Loc) -> str:
-    """`` (did you mean `keywords`?)`` for an unknown key at ``loc``, or ``""``."""
-    import difflib
-
+def _model_at(model: type[BaseModel], loc: Loc) -> type[BaseModel] | None:
+    """The model holding the key at ``loc`` (list indexes skipped), or None."""
     current: Any = model
     for part in loc[:-1]:
         if isinstance(part, int):
             continue
         if not (isinstance(current, type) and issubclass(current, BaseModel)):
-            return ""
-        info = current.model_fields.get(str(part))
+            return None
+        info = _field(current, part)
         if info is None:
-            info = next((f for f in current.model_fields.values() if f.alias == part), None)
-        if info is None:
-            return ""
+            return None
         current = _model_in(info.annotation)
-    if not (isinstance(current, type) and issubclass(current, BaseModel)):
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _field(model: type[BaseModel], key: str | int) -> FieldInfo | None:
+    info = model.model_fields.get(str(key))
+    return info or next((f for f in model.model_fields.values() if f.alias == key), None)
+
+
+def _did_you_mean(model: type[BaseModel], loc: Loc) -> str:
+    """`` (did you mean `keywords`?)`` for an unknown key at ``loc``, or ``""``."""
+    import difflib
+
+    current = _model_at(model, loc)
+    if current is None:
         return ""
     names = [f.alias or name for name, f in current.model_fields.items()]
     close = difflib.get_close_matches(str(loc[-1]), names, n=1, cutoff=0.6)
@@ -266,7 +277,40 @@ def _message_of(err: ErrorDetails, loc: Loc, model: type[BaseModel]) -> str:
         return f"{tag} (expected {ctx.get('expected_tags', ', '.join(SOURCE_TYPES))})"
     if err["type"] == "missing":
         return "required key is missing"
+    if err["type"] in _BOUND_ERRORS and loc:
+        return _out_of_range(err, loc, model) or err["msg"]
     return err["msg"].removeprefix("Value error, ")
+
+
+_BOUND_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
+def _number(value: object) -> str:
+    """A number as a YAML file would hold it (a string: as written, ``1e9``)."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _out_of_range(err: ErrorDetails, loc: Loc, model: type[BaseModel]) -> str | None:
+    """``1e-300 is out of range: from 0.001 to 10000 (messages a second; ...)``: the
+    value, both bounds of the key and its unit (the field's description)."""
+    holder = _model_at(model, loc)
+    info = _field(holder, loc[-1]) if holder is not None else None
+    if info is None:
+        return None
+    low = next((m for m in info.metadata if isinstance(m, (Ge, Gt))), None)
+    high = next((m for m in info.metadata if isinstance(m, (Le, Lt))), None)
+    if isinstance(low, Ge) and isinstance(high, Le):
+        bounds = f"from {_number(low.ge)} to {_number(high.le)}"
+    else:
+        parts = [
+            *([f"at least {_number(low.ge)}"] if isinstance(low, Ge) else []),
+            *([f"more than {_number(low.gt)}"] if isinstance(low, Gt) else []),
+            *([f"at most {_number(high.le)}"] if isinstance(high, Le) else []),
+            *([f"less than {_number(high.lt)}"] if isinstance(high, Lt) else []),
+        ]
+        bounds = " and ".join(parts)
+    unit = f" ({info.description})" if info.description else ""
+    return f"{_number(err['input'])} is out of range: {bounds}{unit}"
 
 
 def in_line_order(problems: Sequence[ConfigError]) -> tuple[ConfigError, ...]:

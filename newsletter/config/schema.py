@@ -42,7 +42,7 @@ from newsletter.config.sources import (
 class Digests(Model):
     directory: Path = Path("digests")
     pattern: str | list[str] = list(DIGEST_PATTERNS)
-    settle_seconds: float = Field(default=2.0, ge=0)
+    settle_seconds: float = Field(default=2.0, ge=0, le=3600, description="seconds")
     format: Literal["auto", "hf-text", "json", "hf-html", "arxiv", "biorxiv", "feed", "openreview"] = "auto"
 
     @property
@@ -184,16 +184,18 @@ class Links(Model):
 
 class Smtp(Model):
     host: str = "127.0.0.1"
-    port: int | None = Field(default=None, ge=1, le=65535)
+    port: int | None = Field(default=None, ge=1, le=65535, description="a TCP port")
     security: Literal["none", "starttls", "tls"] = "none"
     username: str | None = None
     password_env: str | None = "NEWSLETTER_SMTP_PASSWORD"
     ca_file: Path | None = None
     verify: bool = True
-    timeout: float = Field(default=30.0, gt=0)
-    connections: int = Field(default=4, ge=1, le=64)
-    max_per_second: float | None = Field(default=None, gt=0)
-    retries: int = Field(default=5, ge=0, le=20)
+    timeout: float = Field(default=30.0, ge=0.1, le=3600, description="seconds")
+    connections: int = Field(default=4, ge=1, le=64, description="sessions")
+    max_per_second: float | None = Field(
+        default=None, ge=0.001, le=10_000, description="messages a second; null: no limit"
+    )
+    retries: int = Field(default=5, ge=0, le=20, description="retries")
     helo: str | None = None
 
     _env = field_validator("password_env")(check_env_name)
@@ -213,7 +215,7 @@ class Imap(Model):
     """The IMAP bounce mailbox (``bounces.imap``); the password from ``password_env``."""
 
     host: str
-    port: int | None = Field(default=None, ge=1, le=65535)
+    port: int | None = Field(default=None, ge=1, le=65535, description="a TCP port")
     security: Literal["tls", "starttls", "none"] = "tls"
     username: str
     password_env: str = "NEWSLETTER_IMAP_PASSWORD"
@@ -222,7 +224,7 @@ class Imap(Model):
     quarantine: str = "Quarantine"  # messages that cannot be read move here (SPEC 6c), never read again
     ca_file: Path | None = None
     verify: bool = True
-    timeout: float = Field(default=30.0, gt=0)
+    timeout: float = Field(default=30.0, ge=0.1, le=3600, description="seconds")
 
     _env = field_validator("password_env")(check_env_name)
 
@@ -247,9 +249,9 @@ class Bounces(Model):
 
     maildir: Path | None = None
     imap: Imap | None = None
-    hard: int = Field(default=1, ge=1)
-    soft: int = Field(default=5, ge=1)
-    every_minutes: float = Field(default=5.0, gt=0)  # how often the daemon reads the mailbox
+    hard: int = Field(default=1, ge=1, le=100, description="hard bounces")
+    soft: int = Field(default=5, ge=1, le=100, description="soft bounces in a row")
+    every_minutes: float = Field(default=5.0, ge=0.1, le=1440, description="minutes")  # the daemon reads the mailbox
     verp: bool = False  # a per-message envelope sender LOCAL+bTAG@DOMAIN ties every bounce to its delivery
 
     @property
@@ -293,13 +295,14 @@ Similarity = Literal["auto", "semantic", "lexical"]
 
 
 class Defaults(Model):
-    max_papers: int = Field(default=20, ge=1, le=500)
-    abstract_chars: int = Field(default=500, ge=0)
+    max_papers: int = Field(default=20, ge=1, le=500, description="papers")
+    abstract_chars: int = Field(default=500, ge=0, le=100_000, description="characters")
     send_empty: bool = False
     stemming: bool = True
     # issue 17 (SPEC 4 "More like these"): similarity to liked papers
-    like_threshold: float | None = Field(default=None, gt=0, le=1)  # None: the mode's own (issue 24)
-    like_top: int = Field(default=3, ge=0, le=100)
+    # None: the similarity mode's own (issue 24)
+    like_threshold: float | None = Field(default=None, gt=0, le=1, description="a similarity")
+    like_top: int = Field(default=3, ge=0, le=100, description="papers")
     # issue 24: semantic similarity where the `semantic` extra is installed (auto), or not
     similarity: Similarity = "auto"
 
@@ -332,14 +335,14 @@ class SubscriberModel(Model):
     require: list[str] = []
     exclude: list[str] = []
     schedule: str | None = None
-    max_papers: int | None = Field(default=None, ge=1, le=500)
-    abstract_chars: int | None = Field(default=None, ge=0)
+    max_papers: int | None = Field(default=None, ge=1, le=500, description="papers")
+    abstract_chars: int | None = Field(default=None, ge=0, le=100_000, description="characters")
     send_empty: bool | None = None
     stemming: bool | None = None
     like: list[str] = []  # issue 17: papers liked / disliked (SPEC 4 "More like these")
     dislike: list[str] = []
-    like_threshold: float | None = Field(default=None, gt=0, le=1)
-    like_top: int | None = Field(default=None, ge=0, le=100)
+    like_threshold: float | None = Field(default=None, gt=0, le=1, description="a similarity")
+    like_top: int | None = Field(default=None, ge=0, le=100, description="papers")
     similarity: Similarity | None = None  # issue 24
     library: Path | None = None  # issue 24: a .bib / CSL-JSON / RIS file whose papers count as likes
     channels: list[Channel] = []  # issue 27: chat channels (SPEC 2.5)
@@ -393,7 +396,8 @@ class Archive(Model):
 class LedgerSettings(Model):
     """``ledger:``: how several senders share a PostgreSQL ledger (accepted with SQLite too)."""
 
-    lease_seconds: float = Field(default=120.0, ge=1, le=3600)  # a claim's lease, on the database's clock
+    # a claim's lease, on the database's clock
+    lease_seconds: float = Field(default=120.0, ge=1, le=3600, description="seconds")
 
 
 def _state(value: str) -> str:

@@ -194,9 +194,9 @@ class Fetch(Model):
     """``fetch``: when the daemon fetches, and how patiently."""
 
     cron: str = "30 6 * * *"
-    timeout: float = Field(default=30.0, gt=0, le=600)
-    retries: int = Field(default=3, ge=0, le=10)
-    max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    timeout: float = Field(default=30.0, ge=0.1, le=600, description="seconds")
+    retries: int = Field(default=3, ge=0, le=10, description="retries")
+    max_bytes: int = Field(default=16 * 1024 * 1024, ge=1024, le=1024**3, description="bytes")
 
     @field_validator("cron")
     @classmethod

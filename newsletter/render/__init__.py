@@ -21,18 +21,19 @@ from newsletter.base.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from newsletter.render.message import boundary_for, message_id_for
-    from newsletter.render.renderer import RenderedEmail, Renderer
+    from newsletter.render.renderer import RenderedEmail, Renderer, View
     from newsletter.render.templates import load_templates
 
 _WHERE = {
     "RenderedEmail": "newsletter.render.renderer",
     "Renderer": "newsletter.render.renderer",
+    "View": "newsletter.render.renderer",
     "boundary_for": "newsletter.render.message",
     "load_templates": "newsletter.render.templates",
     "message_id_for": "newsletter.render.message",
 }
 
-__all__ = ["RenderedEmail", "Renderer", "boundary_for", "load_templates", "message_id_for"]
+__all__ = ["RenderedEmail", "Renderer", "View", "boundary_for", "load_templates", "message_id_for"]
 
 
 __getattr__ = lazy_exports(__name__, _WHERE)

@@ -19,6 +19,7 @@ from markupsafe import Markup, escape
 from newsletter.digest import Paper
 from newsletter.matching import CompiledProfile, Hit, Match, highlight_spans
 from newsletter.matching.index import text_index
+from newsletter.render.columns import URLISH, all_narrow, wrap_wide
 from newsletter.render.latex import readable
 
 Span = tuple[int, int]
@@ -431,9 +432,6 @@ def paper_views(
 _LOOSE_PUNCT = re.compile(r"(?<=\S)\s+(?=[.,;:!?…]+(?:\s|$))")
 
 
-_URLISH = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:\S")
-
-
 @lru_cache(maxsize=64)
 def _long_word(width: int) -> re.Pattern[str]:
     return re.compile(rf"\S{{{width + 1},}}")
@@ -444,7 +442,7 @@ def _split_long_words(text: str, width: int) -> str:
 
     def cut(m: re.Match[str]) -> str:
         word = m.group(0)
-        if _URLISH.match(word):
+        if URLISH.match(word):
             return word
         return " ".join(word[i : i + width] for i in range(0, len(word), width))
 
@@ -460,14 +458,17 @@ def _line(width: int) -> re.Pattern[str]:
 
 
 def wrap(text: str, width: int = 78, indent: str = "", first: str | None = None) -> str:
-    """Greedy word wrap for the text part: lines at most ``width`` characters.
+    """Greedy word wrap for the text part: lines at most ``width`` display columns.
 
     ``first`` prefixes the first line (default ``indent``), ``indent`` the others.
     A URL longer than the line stands alone on its line: the one exception to the
     width (a link cut in two no longer works); any other longer word is cut. Line
     breaks in ``text`` start new lines. Punctuation never starts a line on its own
     (a space before it is dropped). One regular expression per line instead of
-    :mod:`textwrap`'s Python loop: this runs ~50 times per email.
+    :mod:`textwrap`'s Python loop: this runs ~50 times per email. A paragraph with
+    characters that are not one column wide (CJK, emoji, combining marks) is wrapped by
+    :func:`~newsletter.render.columns.wrap_wide`, counting columns (it may also break
+    between two wide characters).
     """
     lead = indent if first is None else first
     out: list[str] = []
@@ -475,11 +476,13 @@ def wrap(text: str, width: int = 78, indent: str = "", first: str | None = None)
     room = max(width - max(len(lead), len(indent)), 1)
     for para in text.split("\n"):
         para = _LOOSE_PUNCT.sub("", para.strip())
-        if len(para) > room:
-            para = _split_long_words(para, room)
         if not para:
             out.append(lead.rstrip())
+        elif not all_narrow(para):
+            out.extend(wrap_wide(para, width, lead, indent))
         else:
+            if len(para) > room:
+                para = _split_long_words(para, room)
             m = _line(width - len(lead)).match(para)
             assert m is not None
             out.append(lead + m.group(1))

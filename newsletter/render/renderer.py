@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from enum import Enum
 from typing import Any
 from urllib.parse import quote
 
@@ -38,6 +39,12 @@ _CACHE_LIMIT = 50_000
 def usable_url(url: str | None) -> bool:
     """An http(s) URL without whitespace, quotes, angle brackets or control characters."""
     return bool(url and _HTTP.match(url) and not _BAD_URL.search(url))
+
+
+class View(Enum):
+    """Where an email's "view in browser" link (``archive.url`` set) points, besides a URL."""
+
+    ARCHIVE = "archive"  # the delivery's archive page: what ``send`` writes and links
 
 
 class RenderedEmail:
@@ -255,11 +262,16 @@ class Renderer:
         message_id: str,
         date: datetime | None = None,
         token: str | None = None,
+        view: View | str | None = View.ARCHIVE,
     ) -> RenderedEmail:
         """The complete email for ``subscriber`` with ``matches`` (in delivery order).
 
         ``date`` defaults to now (a naive value is taken as local time); ``token``
-        defaults to the HMAC unsubscribe token of the address.
+        defaults to the HMAC unsubscribe token of the address. ``view`` is where the
+        "view in browser" link points when ``archive.url`` is set (without it there is
+        no link): the delivery's archive page (``send``), a URL (a preview: its own
+        page, since the archive page of a delivery that was never sent will never
+        exist), or None (no link: a test send, whose page is never written).
         """
         when = datetime.now(UTC) if date is None else (date if date.tzinfo else date.astimezone())
         if token is None:
@@ -267,7 +279,10 @@ class Renderer:
         ctx = self.context(subscriber, matches, date=when, token=token)
         from newsletter.render.links.archive import view_url
 
-        ctx["archive_url"] = view_url(self.config, subscriber.email, message_id, self._secret)  # "view in browser"
+        if view is View.ARCHIVE:
+            ctx["archive_url"] = view_url(self.config, subscriber.email, message_id, self._secret)
+        elif self.config.archive.url is not None:
+            ctx["archive_url"] = view
         html = self.templates.render_html(ctx)
         text = tidy_text(self.templates.render_text(ctx))
         unsubscribe = [u for u in (ctx["unsubscribe_mailto"], ctx["unsubscribe_url"]) if u]

@@ -211,7 +211,9 @@ class PreviewSource:
             if not matches and not sub.send_empty:
                 return None
             r = snap.renderer
-            email = r.render(sub, matches, message_id=r.message_id(sub, matches), date=when or datetime.now(UTC))
+            when = when or datetime.now(UTC)
+            # "view in browser": this email's own page here (as preview --out: its file)
+            email = r.render(sub, matches, message_id=r.message_id(sub, matches), date=when, view=f"/raw/{slug}.html")
             return Preview(sub, matches, email)
 
 
