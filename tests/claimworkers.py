@@ -23,7 +23,7 @@ def planned_deliveries(n: int, *, prefix: str = "s", data: bytes = b"") -> list[
     ]
 
 
-def plan(ledger: PostgresLedger, n: int, *, key: str = "0 7 * * *", fire_at: datetime, owner: str) -> Any:
+def plan(ledger: PostgresLedger, n: int, *, key: str = "0 7 * * *", fire_at: datetime | None, owner: str) -> Any:
     """Plan (or join) the pass of ``(key, fire_at)`` with ``n`` deliveries."""
     return ledger.plan_pass(key, fire_at, lambda lg: PassPlan(planned_deliveries(n), lg.last_digest_id()), owner=owner)
 

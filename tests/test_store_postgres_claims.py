@@ -101,6 +101,35 @@ def test_claims_plan_moves_horizons(ledger: PostgresLedger) -> None:
     assert ledger.horizons(["s0@example.org", "quiet@example.org"]) == {"s0@example.org": d, "quiet@example.org": d}
 
 
+def test_claims_send_without_fire_time_joins_the_send_planned_in_the_last_minute(
+    pg_url: str, ledger: PostgresLedger
+) -> None:
+    # `send`s started together on several hosts share one pass whatever second each starts
+    # at (a minute key split them when they started either side of :30)
+    first = plan(ledger, 4, key="send", fire_at=None, owner="a")
+    second = plan(ledger, 9, key="send", fire_at=None, owner="b")
+    assert first.planned_here and not second.planned_here
+    assert (second.id, second.deliveries) == (first.id, 4)
+    assert plan(ledger, 2, fire_at=FIRE, owner="c").id != first.id  # another key is another pass
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("UPDATE passes SET planned_at = planned_at - interval '61 seconds' WHERE id = %s", (first.id,))
+    later = plan(ledger, 3, key="send", fire_at=None, owner="d")
+    assert later.planned_here and later.id != first.id and later.deliveries == 3
+
+
+def test_claims_send_after_a_finished_send_plans_again_only_for_new_digests(ledger: PostgresLedger) -> None:
+    ledger.record_digest(path="1", sha256="1" * 64)
+    first = plan(ledger, 2, key="send", fire_at=None, owner="a")
+    claims = ledger.claim(first.id, "a", 10, 60)
+    ledger.record_claimed(first.id, "a", [FencedOutcome.of(c, "sent", 1) for c in claims])
+    assert ledger.pass_finished(first.id)
+    again = plan(ledger, 2, key="send", fire_at=None, owner="b")
+    assert (again.id, again.planned_here) == (first.id, False)  # nothing new: nothing to do
+    ledger.record_digest(path="2", sha256="2" * 64)
+    fresh = plan(ledger, 2, key="send", fire_at=None, owner="c")
+    assert fresh.planned_here and fresh.id != first.id and fresh.upto == ledger.last_digest_id()
+
+
 # --------------------------------------------------------------------------- claiming
 
 

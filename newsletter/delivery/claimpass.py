@@ -14,9 +14,10 @@ One pass (:class:`ClaimPass`):
    ``(schedule_key, fire_at)``): each subscriber's papers and Message-ID are fixed
    then (the same planning as the single-machine pass,
    :func:`~newsletter.delivery.plan.compute_deliveries`); no bytes are rendered at
-   planning. ``send`` plans the key ``send`` at the current minute (two ``send``
-   started on two hosts within the same minute plan once and share the work; a
-   ``send`` later in a minute whose pass is finished finds nothing to do); the
+   planning. ``send`` plans the key ``send`` with no fire time: it joins the ``send``
+   pass planned in the last minute (database clock) while that is unfinished or
+   nothing was picked up since (so ``send``s started together on several hosts
+   share the work, whatever second they start at), else plans a new one; the
    daemon plans each schedule's fire at its minute (every host fires, one plans);
 3. deliveries are claimed in batches of :data:`CLAIM_BATCH` (pending ones of this
    pass or an earlier one, and claims whose lease expired: taken over), rendered
@@ -215,15 +216,15 @@ class ClaimPass:
         day = (self.options.today or datetime.now(UTC).date()).isoformat()
         plan_fn = plan_for(self.config, serve, skipped, day)
         key = self.options.schedule_key or SEND_KEY
-        fire_at = self.options.fire_at or fire_minute()
+        fire_at = self.options.fire_at  # None: a manual `send` (joins one planned in the last minute)
         ref: PassRef = await self.db(lambda lg: lg.plan_pass(key, fire_at, plan_fn, owner=self.owner))
         self.pass_ref = ref
         if ref.planned_here:
-            log.info("pass %s at %s planned here: %d deliveries", key, fire_at.isoformat(), ref.deliveries)
+            log.info("pass %s at %s planned here: %d deliveries", key, ref.fire_at.isoformat(), ref.deliveries)
             self.summary.suppressed = len(skipped)
             self.summary.nothing = len(serve) - ref.deliveries
         else:
-            log.info("pass %s at %s planned by %s: joining it", key, fire_at.isoformat(), ref.planned_by)
+            log.info("pass %s at %s planned by %s: joining it", key, ref.fire_at.isoformat(), ref.planned_by)
         if self.options.progress is not None:
             self.options.progress.start(ref.deliveries if ref.planned_here else 0)
 

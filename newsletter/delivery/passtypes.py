@@ -117,5 +117,5 @@ class PassOptions:
     resumes: Sequence[int] | None = None
     sender: SenderFactory | None = None
     schedule_key: str | None = None  # several senders (PostgreSQL): the pass's key (default "send")
-    fire_at: datetime | None = None  # ... and its fire (default: the current minute)
+    fire_at: datetime | None = None  # ... and its fire (None: a manual `send`, see claimpass)
     early_workers: EarlyWorkers | None = None  # render workers started before the configuration was read

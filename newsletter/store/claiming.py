@@ -210,7 +210,7 @@ class ClaimLedger(Protocol):
     nothing is ever refused."""
 
     def plan_pass(
-        self, schedule_key: str, fire_at: datetime, plan_fn: Callable[[Any], PassPlan], *, owner: str
+        self, schedule_key: str, fire_at: datetime | None, plan_fn: Callable[[Any], PassPlan], *, owner: str
     ) -> PassRef: ...
 
     def claim(self, pass_id: int, owner: str, n: int, lease_seconds: float) -> list[Claim]: ...

@@ -30,6 +30,7 @@ from newsletter.store.claiming import (
 from newsletter.store.postgres.base import Cursor, PgStore
 from newsletter.store.postgres.channels import insert_channel_parts
 from newsletter.store.postgres.connection import PLAN_LOCKS
+from newsletter.store.postgres.digests import LAST_DIGEST
 from newsletter.store.postgres.outbox import advance_horizons, delivery_row
 
 # ------------------------------------------------------------------ SQL
@@ -147,6 +148,12 @@ def _claim(row: tuple[Any, ...], owner: str, started: float, lease: float) -> Cl
     )
 
 
+#: A pass with no fire time (a manual ``send``) joins the pass of its key planned at most this
+#: many seconds before (senders started together on several hosts share one pass, whatever
+#: second of the minute they start at).
+JOIN_SECONDS = 60.0
+
+
 class Claims(PgStore):
     """The claim API on PostgreSQL (:class:`newsletter.store.claiming.ClaimLedger`: its
     module doc says what is guaranteed and what the caller must do)."""
@@ -154,11 +161,15 @@ class Claims(PgStore):
     # ------------------------------------------------------------------ planning
 
     def plan_pass(
-        self, schedule_key: str, fire_at: datetime, plan_fn: Callable[[Any], PassPlan], *, owner: str
+        self, schedule_key: str, fire_at: datetime | None, plan_fn: Callable[[Any], PassPlan], *, owner: str
     ) -> PassRef:
         """The pass of ``(schedule_key, fire_at)``, planned by this call when nobody has
         (``plan_fn(ledger)`` computes it, inside the planning transaction), else the
-        one planned (``planned_here`` False). ``fire_at``: an aware datetime."""
+        one planned (``planned_here`` False). ``fire_at``: an aware datetime, or None for
+        a pass with no fire time (a manual ``send``): it joins the pass of its key planned
+        at most :data:`JOIN_SECONDS` before, on the database's clock, while that pass is
+        unfinished or nothing was picked up since; else it is planned at the database's
+        ``now()``."""
         try:
             ref = self._plan(schedule_key, fire_at, plan_fn, owner)
         except psycopg.errors.UniqueViolation:
@@ -173,17 +184,40 @@ class Claims(PgStore):
             self.conn.execute("ANALYZE deliveries")
         return ref
 
-    def _plan(self, schedule_key: str, fire_at: datetime, plan_fn: Callable[[Any], PassPlan], owner: str) -> PassRef:
+    @staticmethod
+    def _planned(cur: Cursor, schedule_key: str, fire_at: datetime | None) -> tuple[Any, ...] | None:
+        """The pass this planning joins, if any (see :meth:`plan_pass`)."""
+        if fire_at is not None:
+            cur.execute(_PASS + " WHERE schedule_key = %s AND fire_at = %s", (schedule_key, fire_at))
+            return cur.fetchone()
+        cur.execute(
+            _PASS + " WHERE schedule_key = %s AND planned_at >= now() - make_interval(secs => %s)"
+            " ORDER BY planned_at DESC, id DESC LIMIT 1",
+            (schedule_key, JOIN_SECONDS),
+        )
+        recent = cur.fetchone()
+        if recent is None:
+            return None
+        ref = _pass_ref(recent)
+        if ref.finished_at is None:
+            return recent
+        cur.execute(LAST_DIGEST)
+        latest = cur.fetchone()
+        return recent if latest is not None and ref.upto == int(latest[0]) else None
+
+    def _plan(
+        self, schedule_key: str, fire_at: datetime | None, plan_fn: Callable[[Any], PassPlan], owner: str
+    ) -> PassRef:
         with self._tx() as cur:
             # ONE planner at a time, whatever the schedule: two passes planned at once (a fire
             # and a `send`) would each see the other's subscribers as not yet served
             cur.execute("SELECT pg_advisory_xact_lock(%s, 0)", (PLAN_LOCKS,))
-            cur.execute(_PASS + " WHERE schedule_key = %s AND fire_at = %s", (schedule_key, fire_at))
-            found = cur.fetchone()
+            found = self._planned(cur, schedule_key, fire_at)
             if found is not None:
                 return _pass_ref(found)
             cur.execute(
-                "INSERT INTO passes(schedule_key, fire_at, planned_by) VALUES (%s, %s, %s) RETURNING id",
+                "INSERT INTO passes(schedule_key, fire_at, planned_by)"
+                " VALUES (%s, COALESCE(%s::timestamptz, now()), %s) RETURNING id",
                 (schedule_key, fire_at, owner),
             )
             row = cur.fetchone()
