@@ -97,9 +97,9 @@ def parse(text: str, *, source: str) -> tuple[date | None, tuple[Paper, ...], tu
     if not isinstance(items, list):
         raise DigestParseError("the Daily Papers data of the page holds no 'dailyPapers' list", path=source)
     when = _day(props.get("dateString"))
-    papers = jsonfmt.papers_of(items, source=source)
+    papers, bad = jsonfmt.papers_of(items, source=source)
     given = _given_ids(items) | {p.arxiv_id for p in papers if p.arxiv_id}
-    missing = tuple(i for i in _linked(tree) if i not in given)
+    missing = tuple(i for i in _linked(tree) if i not in given) + bad
     if not papers and missing:
         raise DigestParseError(f"the page's data holds none of the papers it shows ({', '.join(missing)})", path=source)
     if not items:
