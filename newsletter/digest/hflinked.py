@@ -87,8 +87,8 @@ _REFDEFS = re.compile(r"\n[ \t]*(?:\[(\d+)\]:[ \t]*|(\d+)\.[ \t]+)(https?://\S+)
 _URL_LINE = re.compile(r"<?(?P<url>https?://\S+?)>?")
 _ANCHOR = re.compile(r"<a\b[^<>]*>\s*</a>", re.IGNORECASE)
 _ONLY_TAGS = re.compile(r"(?:\s*</?[A-Za-z][\w-]*(?:\s[^<>]*)?/?>)+\s*")
-_HF_DAY = re.compile(r"https?://(?:www\.)?huggingface\.co/papers/date/(\d{4})-(\d{2})-(\d{2})\b")
-_HF_PAGE = re.compile(r"https?://(?:www\.)?huggingface\.co/(?P<seg>[A-Za-z0-9][\w.\-]*)/?")
+_HF_DAY = re.compile(r"https?://(?:www\.)?(?:huggingface|hf)\.co/papers/date/(\d{4})-(\d{2})-(\d{2})\b")
+_HF_PAGE = re.compile(r"https?://(?:www\.)?(?:huggingface|hf)\.co/(?P<seg>[A-Za-z0-9][\w.\-]*)/?")
 _IMAGE_ONLY = re.compile(r"(?:image|img|picture|thumbnail|图片|圖片|画像)\s*[:：].*", re.IGNORECASE)
 _LINK_TAG = re.compile(r"(?:link|链接|鏈接)\s*[:：]\s*", re.IGNORECASE)
 _COUNT_LABEL = re.compile(
@@ -448,7 +448,7 @@ def _plain_line(state: _State, s: str, line: int) -> bool:
         if kind == "sub":
             state.awaiting_submitter = count == 1
             return True
-    if "huggingface.co/papers/date/" in s and _day_tab(state, s, line):
+    if "co/papers/date/" in s and _day_tab(state, s, line):
         return True
     if state.awaiting_submitter:  # the submitter's name
         state.awaiting_submitter = False

@@ -38,16 +38,17 @@ _FENCE = re.compile(r"^(?:```|~~~)[\w-]*$")
 # Markdown link to a paper, a URL line (or reference) of one, a Markdown heading. A paper's
 # address inside a sentence of a plain copy's abstract is none of these.
 _PAPER_LINK = re.compile(
-    r"\]\(\s*<?https?://(?:www\.)?(?:huggingface\.co/(?:papers/[A-Za-z0-9]|login\?next=%2Fpapers)|arxiv\.org/abs/\d)"
+    r"\]\(\s*<?https?://(?:www\.)?(?:huggingface\.co/(?:papers/[A-Za-z0-9]|login\?next=%2Fpapers)|hf\.co/papers/[A-Za-z0-9]"
+    r"|arxiv\.org/abs/\d)"
 )
 _PAPER_URL_LINE = re.compile(
-    r"\n[ \t]*(?:\[\d+\]:[ \t]*|\d+\.[ \t]+)?<?https?://(?:www\.)?huggingface\.co/(?:papers/[A-Za-z0-9]|login\?next)"
+    r"\n[ \t]*(?:\[\d+\]:[ \t]*|\d+\.[ \t]+)?<?https?://(?:www\.)?(?:huggingface|hf)\.co/(?:papers/[A-Za-z0-9]|login\?next)"
 )
 _HEADING_LINE = re.compile(r"\n[ \t]{0,3}#{1,6}[ \t]+\S")
 _RELATIVE = re.compile(r"(?P<open>\]\(\s*<?)/(?=papers/[A-Za-z0-9]|login\?next=%2Fpapers%2F)")
 _ANGLE_LINK = re.compile(
     r"^(?=[^\s<>\[\]])(?P<text>(?:[^<>\[\]\n.]|\.(?!\s)){1,300}?)(?<![,;:!?])[ \t]+<(?P<url>https?://(?:www\.)?"
-    r"(?:huggingface\.co/papers/[A-Za-z0-9][^<>\s]*|arxiv\.org/abs/[^<>\s]+))>[ \t]*$",
+    r"(?:(?:huggingface|hf)\.co/papers/[A-Za-z0-9][^<>\s]*|arxiv\.org/abs/[^<>\s]+))>[ \t]*$",
     re.MULTILINE,
 )
 _LINK_START = re.compile(r"[ \t]*(?:#{1,6}[ \t]+|[-*+][ \t]+)?!?\[")
@@ -145,7 +146,7 @@ def _is_linked(text: str) -> bool:
     substring test first: this runs on every file)."""
     if "#" in text and _HEADING_LINE.search("\n" + text):
         return True
-    if "huggingface.co/" not in text and "arxiv.org/abs/" not in text:
+    if "huggingface.co/" not in text and "arxiv.org/abs/" not in text and "hf.co/papers/" not in text:
         return False
     return _PAPER_LINK.search(text) is not None or _PAPER_URL_LINE.search("\n" + text) is not None
 

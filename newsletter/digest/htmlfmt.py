@@ -22,7 +22,7 @@ from newsletter.digest import jsonfmt
 from newsletter.digest.model import Paper, arxiv_id
 
 _TARGETS = ("DailyPapers", "DailyPapersPage", "PapersList")
-_PAPER_PATH = re.compile(r"^(?:https?://(?:www\.)?huggingface\.co)?/papers/([^/?#]+)$", re.IGNORECASE)
+_PAPER_PATH = re.compile(r"^(?:https?://(?:www\.)?(?:huggingface|hf)\.co)?/papers/([^/?#]+)$", re.IGNORECASE)
 
 
 def _linked(tree: LexborHTMLParser) -> dict[str, None]:
