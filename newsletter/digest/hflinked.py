@@ -67,6 +67,7 @@ from newsletter.digest.mdlinks import (
     whole_link,
 )
 from newsletter.digest.mdlinks import without_links as _without
+from newsletter.digest.mdlist import LIST_START, list_paper, list_titles
 
 #: An Item from all its fields, without a Python-level constructor call (the hot path:
 #: eight items a paper); equal to ``Item(*fields)``.
@@ -480,6 +481,32 @@ def _text(state: _State, s: str, line: int) -> None:
     state.out.append(_item(("text", line, s, None, None, None, state.after_blank(line), None, False)))
 
 
+def _list_item(state: _State, body: str, line: int) -> bool:
+    """A list item opening with a paper's link (:mod:`~newsletter.digest.mdlist`): the
+    card's title, the text after it its first text (False: any other line)."""
+    found = list_paper(body)
+    if found is None or paper_ref(state.target(found.link)) is None:
+        return False
+    _element(state, found.link.label, state.target(found.link), line, False)
+    if found.rest:
+        _text(state, found.rest, line)
+    return True
+
+
+def _link_line_of(state: _State, body: str, line: int, heading: int) -> bool:
+    """A line that opens with a link: a list item titled by a paper link, or one link
+    (a bullet before it, maybe); False: any other line."""
+    if not heading and body[0] in LIST_START and _list_item(state, body, line):
+        return True
+    lead = body.lstrip("*-•+ \t") if body[0] in "*-•+" else body
+    if lead[:1] == "[":
+        link = whole_link(lead)
+        if link is not None:
+            _element(state, link.label, state.target(link), line, bool(heading))
+            return True
+    return False
+
+
 def _read_line(state: _State, s: str, line: int) -> None:
     """One logical line (stripped, not blank, links joined)."""
     heading = 0
@@ -490,12 +517,8 @@ def _read_line(state: _State, s: str, line: int) -> None:
             heading, body = len(m.group(1)), s[m.end() :]
             if not body:
                 return
-    lead = body.lstrip("*-•+ \t") if body[0] in "*-•+" else body
-    if lead[:1] == "[":
-        link = whole_link(lead)
-        if link is not None:
-            _element(state, link.label, state.target(link), line, bool(heading))
-            return
+    if _link_line_of(state, body, line, heading):
+        return
     if ("](" in body or "][" in body) and _inline_line(state, body, line, heading):
         return
     if heading:
@@ -517,6 +540,8 @@ def _title_level(text: str) -> int | None:
     """The heading level of titles written as headings without a link: the level most
     non-chrome headings have (the deeper one on a tie), when no heading links to a paper;
     else None (there, a link-less heading is a title only after its thumbnail)."""
+    if list_titles(text):
+        return None  # the titles are list items: a heading is a section (the page's name)
     levels: Counter[int] = Counter()
     for m in _HEADINGS.finditer("\n" + text):
         marks, body = m.groups()
