@@ -65,7 +65,7 @@ def detect_format(text: str) -> str:
     if first == "{" or ((first == "[" and stripped[1:].lstrip()[:1] in ("{", "]", '"', "[")) or stripped == "["):
         return "json"
     if first == "[" and stripped[1:].lstrip()[:1].isdigit() and "](" not in stripped[:200]:
-        return "json"
+        return "hf-text" if _NUMBERED_LINK.match(stripped) else "json"  # "[1]Hugging Face": lynx -dump
     if first == "<":
         if arxivfmt.looks_like_feed(stripped):  # RSS, Atom or some other XML: the feed parser says
             return "arxiv"
@@ -85,6 +85,7 @@ def _api_answer(text: str) -> str | None:
     return "openreview" if openreviewfmt.looks_like(text) else None
 
 
+_NUMBERED_LINK = re.compile(r"\[\d+\][^\s,\]]")  # a text browser's link number before its text
 _MARKDOWN_LINK = re.compile(r"\[(?:[^\[\]\n]|\[[^\[\]\n]*\])*\]\(")
 _LEADING_ANCHOR = re.compile(r"(?:<a\b[^<>\n]*>\s*</a>\s*)+", re.IGNORECASE)
 _HTML_TAG = re.compile(r"<(?:!doctype|html|head|body|div|p|span|table|script|meta|article|section)\b", re.I)

@@ -217,8 +217,13 @@ def _is_image(text: str, label: str) -> bool:
     return (":" in text or "：" in text) and _IMAGE_ONLY.fullmatch(text) is not None
 
 
-def _paper_link(state: _State, text: str, label: str, pid: str, hf: bool, line: int, heading: bool) -> Item:
-    """A link to a paper that is no count: its title, its abstract or its thumbnail."""
+def _paper_link(
+    state: _State, text: str, label: str, pid: str, hf: bool, line: int, heading: bool, *, login: bool = False
+) -> Item:
+    """A link to a paper that is no count: its title, its abstract or its thumbnail;
+    ``login``: the upvote button's link (``[Upvote][7]``, its count on a line apart)."""
+    if login:
+        return _item(("upvotes", line, "", None, None, None, False, pid, hf))
     if _is_image(text, label):
         return _item(("thumb", line, "", None, None, None, False, pid, hf))
     if heading:
@@ -265,7 +270,7 @@ def _element(state: _State, label: str, url: str | None, line: int, heading: boo
     if pid is not None:
         state.linked[pid] = None
         if item is None:
-            item = _paper_link(state, text, label, pid, hf, line, heading)
+            item = _paper_link(state, text, label, pid, hf, line, heading, login="/login?next=" in (url or ""))
     elif item is None:
         item = _other_link(state, text, label, url, line, heading)
         if item is None:

@@ -96,7 +96,7 @@ _HF_SHORT = "hf.co/papers/"  # the short host Hugging Face links with (hf.co/pap
 _HF_NEXT = "huggingface.co/login?next=%2Fpapers%2F"
 _ARXIV = re.compile(r"(?:export\.)?arxiv\.org/(?:abs|pdf)/(?P<ax>[\w.\-]+(?:/\d{7}(?:v\d+)?)?)", re.IGNORECASE)
 _SLUG = re.compile(r"[A-Za-z0-9][\w.\-]*")
-_NOT_PAPERS = frozenset({"date", "week", "month", "trending", "search"})
+_NOT_PAPERS = frozenset({"date", "week", "month", "trending", "search", "submit"})
 
 
 class Item(NamedTuple):

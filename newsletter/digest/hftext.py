@@ -31,6 +31,7 @@ from newsletter.digest.hflinked import linked_items
 from newsletter.digest.hfplain import plain_items
 from newsletter.digest.hfshared import Item
 from newsletter.digest.model import Paper
+from newsletter.digest.textrefs import as_reference_links, is_numbered_dump
 
 _TRUNCATED = re.compile(r"\s*\[(?:content truncated|truncated)[^\]]*\]\s*", re.IGNORECASE)
 _FENCE = re.compile(r"^(?:```|~~~)[\w-]*$")
@@ -42,7 +43,7 @@ _PAPER_LINK = re.compile(
     r"|arxiv\.org/abs/\d)"
 )
 _PAPER_URL_LINE = re.compile(
-    r"\n[ \t]*(?:\[\d+\]:[ \t]*|\d+\.[ \t]+)?<?https?://(?:www\.)?(?:huggingface|hf)\.co/(?:papers/[A-Za-z0-9]|login\?next)"
+    r"\n[ \t]*(?:\[\d+\]:?[ \t]*|\d+\.[ \t]+)?<?https?://(?:www\.)?(?:huggingface|hf)\.co/(?:papers/[A-Za-z0-9]|login\?next)"
 )
 _HEADING_LINE = re.compile(r"\n[ \t]{0,3}#{1,6}[ \t]+\S")
 _RELATIVE = re.compile(r"(?P<open>\]\(\s*<?)/(?=papers/[A-Za-z0-9]|login\?next=%2Fpapers%2F)")
@@ -172,6 +173,8 @@ STYLES: tuple[
 
 def parse(text: str, *, source: str, reference: date) -> Reading:
     """Parse hf-text. ``reference`` is the file's mtime date."""
+    if is_numbered_dump(text):  # lynx -dump, w3m -dump: "[12]Title", the references at the end
+        text = as_reference_links(text)
     text = absolute(text)
     lines = unwrap(text)
     items: list[Item] = []
