@@ -28,6 +28,7 @@ from typing import NamedTuple
 from newsletter.base.errors import DigestParseError
 from newsletter.digest.hfcards import assemble
 from newsletter.digest.hflinked import linked_items
+from newsletter.digest.hfpaper import is_paper_page, paper_of
 from newsletter.digest.hfplain import plain_items
 from newsletter.digest.hfshared import Item
 from newsletter.digest.model import Paper
@@ -171,12 +172,22 @@ STYLES: tuple[
 )
 
 
+def _one_paper(lines: list[str], *, source: str, reference: date) -> Reading:
+    paper = paper_of(lines, source=source, reference=reference)
+    if paper is None:
+        first = next((i for i, line in enumerate(lines, 1) if line.strip()), 1)
+        raise DigestParseError("a paper's page without its title; not a digest", path=source, line=first)
+    return Reading(None, (paper,), ())
+
+
 def parse(text: str, *, source: str, reference: date) -> Reading:
     """Parse hf-text. ``reference`` is the file's mtime date."""
     if is_numbered_dump(text):  # lynx -dump, w3m -dump: "[12]Title", the references at the end
         text = as_reference_links(text)
     text = absolute(text)
     lines = unwrap(text)
+    if is_paper_page(text):  # one paper's page: a one-paper digest
+        return _one_paper(lines, source=source, reference=reference)
     items: list[Item] = []
     linked: tuple[str, ...] = ()
     for _name, accepts, items_of in STYLES:
