@@ -194,3 +194,75 @@ def test_hfpaper_hostile_title_and_control_bytes() -> None:
     )
     paper = one(text)
     assert paper.title == "<img src=x onerror=alert(1)>[2J Tables"
+
+
+# --------------------------------------------------------------------------- the saved HTML page
+
+
+def paper_html(paper: object, *, comments: object = None, extra: str = "") -> str:
+    """A saved paper page in the shape the site serves: its data in the ``data-props`` of
+    the ``SVELTE_HYDRATER`` element with ``data-target="PaperContent"`` (HTML-escaped
+    JSON: ``paper``, ``comments``, ...), the rendered page around it."""
+    import json
+    from html import escape
+
+    props = {"paper": paper, "comments": comments if comments is not None else [], "dailyPaperRank": 3}
+    return (
+        "<!doctype html><html><head><title>Paper page - x</title></head><body><main>"
+        f'<div class="SVELTE_HYDRATER contents" data-target="PaperContent" data-props="{escape(json.dumps(props))}">'
+        "<h1>rendered title</h1></div>"
+        '<div data-target="UserMenu" data-props="{}"></div>'
+        f"{extra}</main></body></html>"
+    )
+
+
+API_PAPER = {
+    "id": "2611.01234",
+    "title": "Masked Objectives for Tables\n Learn Structure",
+    "summary": "We study masked objectives for tabular data\nand find that structure emerges from masking columns.",
+    "authors": [{"_id": "a", "name": "Ana Berg", "hidden": False}, {"_id": "b", "name": "Carl Dunn", "hidden": False}],
+    "publishedAt": "2026-11-01T17:59:00.000Z",
+    "submittedOnDailyAt": "2026-11-03T01:00:00.000Z",
+    "upvotes": 19,
+    "discussionId": "abc",
+    "ai_summary": "Masking columns teaches tabular models structure.",
+    "githubRepo": "https://github.com/example/tables",
+    "githubStars": 1200,
+    "newFieldTheApiGrew": {"x": 1},
+}
+
+
+def test_hfpaper_saved_html_page_is_a_one_paper_digest() -> None:
+    comments = [{"id": "c1", "author": {"name": "librarian-bot"}, "data": {"latest": {"raw": "see 2610.00001"}}}] * 2
+    recommended = '<a href="/papers/2610.00001">Other Paper</a><a href="https://hf.co/papers/2610.00002">Another</a>'
+    digest = parse_digest(paper_html(API_PAPER, comments=comments, extra=recommended).encode(), source="p.html")
+    assert digest.format == "hf-html" and not digest.partial
+    (paper,) = digest.papers
+    assert (paper.id, paper.title, paper.abstract) == (
+        "2611.01234",
+        "Masked Objectives for Tables Learn Structure",
+        ABSTRACT,
+    )
+    assert (paper.upvotes, paper.comments, paper.author_names) == (19, 2, ("Ana Berg", "Carl Dunn"))
+    assert (paper.published, paper.summary) == (date(2026, 11, 1), "Masking columns teaches tabular models structure.")
+    assert (paper.url, paper.code_url, paper.code_stars) == (
+        "https://huggingface.co/papers/2611.01234",
+        "https://github.com/example/tables",
+        1200,
+    )
+
+
+def test_hfpaper_saved_html_page_with_a_broken_paper_record_is_an_error() -> None:
+    with pytest.raises(DigestParseError, match=r"p\.html: no entry could be read: entry 0 \(id 2611.01234\): 'title'"):
+        parse_digest(paper_html({**API_PAPER, "title": ""}).encode(), source="p.html")
+
+
+def test_hfpaper_saved_html_page_of_a_withdrawn_paper_gives_nothing_silently() -> None:
+    digest = parse_digest(paper_html({**API_PAPER, "withdrawnAt": "2026-11-04T00:00:00Z"}).encode(), source="p.html")
+    assert digest.papers == () and not digest.partial
+
+
+def test_hfpaper_html_without_papers_data_says_what_it_looks_like() -> None:
+    page = '<html><body><div data-target="UserMenu" data-props="{}"></div></body></html>'
+    with pytest.raises(DigestParseError, match=r"no Daily Papers data .*nor a paper's \(\"PaperContent\"\)"):
+        parse_digest(page.encode(), source="p.html")
