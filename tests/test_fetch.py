@@ -424,7 +424,7 @@ def test_fetch_answer_without_paper_records_fails_and_keeps_the_days_file(
     assert not [p for p in (tmp_path / "digests").iterdir() if p.name.endswith(".part")]
     status = json.loads(newsletter("status", "-c", str(cfg), "--json").stdout)
     hf = next(s for s in status["sources"] if s["source"] == "huggingface")
-    assert hf["outcome"] == "failed" and "no paper records" in hf["detail"]
+    assert hf["outcome"] == "failed" and why.split(" (")[0] in hf["detail"]
 
 
 def test_fetch_removes_part_files_of_a_killed_fetch_not_one_being_written(
