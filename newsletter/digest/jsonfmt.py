@@ -278,10 +278,40 @@ def _unwrapped(found: list[Entry], single: bool, *, source: str) -> list[Entry]:
     return found
 
 
+def _whole(text: str) -> tuple[list[Entry], bool] | None:
+    """The entries of a file that is one JSON document (``json.loads``, in C: the common
+    case, read at once; lines not known) and whether it is an array; None when it is not
+    one document."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    if isinstance(data, list):
+        return [Entry(item, None) for item in data], True
+    return [Entry(data, None)], False
+
+
 def parse(text: str, *, source: str) -> Read:
-    """The papers of a JSON digest and the entries set aside (:class:`Read`)."""
-    found, single = entries(text, source=source)
-    found = _unwrapped(found, single, source=source)
-    if not found:
+    """The papers of a JSON digest and the entries set aside (:class:`Read`). One document
+    is decoded at once; its entries are located line by line only when one is bad (to
+    name its line), or when the file is JSON Lines or several documents."""
+    whole = _whole(text)
+    if whole is None:
+        found, single = entries(text, source=source)
+        return _read(found, single, source=source)
+    try:
+        read = _read(whole[0], True, source=source)
+    except DigestParseError:
+        if not whole[1]:
+            raise
+        read = Read((), ("",))
+    if read.bad and whole[1]:  # an array with a bad entry: again, naming the lines
+        return _read(entries(text, source=source)[0], True, source=source)
+    return read
+
+
+def _read(found: list[Entry], single: bool, *, source: str) -> Read:
+    opened = _unwrapped(found, single, source=source)
+    if not opened:
         raise DigestParseError("the JSON array holds no papers; not a digest", path=source, line=1)
-    return read_entries(found, source=source)
+    return read_entries(opened, source=source)

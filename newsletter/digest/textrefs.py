@@ -33,13 +33,27 @@ _PARAGRAPH_MAX = 3  # lines a wrapped title may run over
 _TITLE_MAX = 300
 
 
+_HEADER_WORDS = ("References", "REFERENCES", "references", "Visible links", "Visible Links")
+_BODY_HEAD = 65536  # a dump's first link numbers (the site menu, the first cards) come early
+
+
+def _references(text: str) -> re.Match[str] | None:
+    """The references header (the last one: the list ends the dump), found with ``rfind``
+    first: a regular expression over a whole dump costs ~40 instructions a character."""
+    for word in _HEADER_WORDS:
+        i = text.rfind(word)
+        if i >= 0 and (m := _HEADER.match(text, text.rfind("\n", 0, i) + 1)) is not None:
+            return m
+    return None
+
+
 def is_numbered_dump(text: str) -> bool:
     """Whether ``text`` is a text browser's dump with numbered links: a references list
     at its end and link numbers (``[12]Text``) in its body."""
     if "[" not in text:
         return False
-    m = _HEADER.search(text)
-    return m is not None and _MARKER.search(text, 0, m.start()) is not None
+    m = _references(text)
+    return m is not None and _MARKER.search(text, 0, min(m.start(), _BODY_HEAD)) is not None
 
 
 def _split(line: str) -> str:
@@ -76,7 +90,7 @@ def as_reference_links(text: str) -> str:
     """``text`` (:func:`is_numbered_dump`) with its numbered links as Markdown reference
     links and its references as definitions, line for line."""
     lines = text.split("\n")
-    refs = _HEADER.search(text)
+    refs = _references(text)
     body_end = text.count("\n", 0, refs.start()) if refs is not None else len(lines)
     i = 0
     while i < body_end:
