@@ -205,3 +205,27 @@ def test_send_json_partial_delivers_the_rest_and_status_names_the_entry(tmp_path
     data = json.loads(run("status", "-c", str(cfg), "--json").stdout)
     (digest,) = data["digests"]
     assert (digest["status"], digest["papers"], digest["missing"]) == ("partial", 2, [BAD])
+
+
+def test_jsonentries_an_open_value_never_swallows_the_lines_after_it() -> None:
+    """``{"x": `` or ``{`` alone on a line of JSON Lines: that line is the bad entry; the
+    next line, a whole value, is read (JSON allows a value to run on over line ends)."""
+    for broken in ('{"paper": ', "{", '{"paper": {"id": "2611.00012", "title": '):
+        text = "\n".join([json.dumps(GOOD_A), broken, json.dumps(GOOD_B)]) + "\n"
+        digest = parse(text, "d.jsonl")
+        assert [p.id for p in digest.papers] == ["2611.00011", "2611.00013"], broken
+        (named,) = digest.missing
+        assert named.startswith("entry 1 (line 2): invalid JSON"), named
+
+
+def test_jsonentries_pretty_printed_documents_one_broken() -> None:
+    """``jq . a.json b.json c.json``: documents over several lines each, the middle one
+    broken; the others are read, the broken one named by the line it starts on."""
+    text = "\n".join(
+        [json.dumps(GOOD_A, indent=2), '{\n  "paper": {\n    "id": \n  }\n}', json.dumps(GOOD_B, indent=2)]
+    )
+    digest = parse(text + "\n", "week.json")
+    assert [p.id for p in digest.papers] == ["2611.00011", "2611.00013"]
+    line = len(json.dumps(GOOD_A, indent=2).splitlines()) + 1
+    (named,) = digest.missing
+    assert named.startswith(f"entry 1 (line {line}): invalid JSON")

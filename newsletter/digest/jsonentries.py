@@ -49,11 +49,25 @@ class _Cursor:
         value, self.at = _DECODER.raw_decode(self.text, self.at)
         return value
 
+    def decode_value(self) -> Any:
+        """The value at the cursor, decoded up to the next line that starts a value (JSON
+        Lines: its own line; a pretty-printed document, as ``jq`` and ``json.dumps(indent=
+        2)`` write: its indented lines), so a broken value never swallows the next ones and
+        each costs its own length. An error counts lines from the value's first."""
+        m = _NEXT_VALUE.search(self.text, self.at + 1)
+        value, end = _DECODER.raw_decode(self.text[self.at : m.start() if m else len(self.text)])
+        self.at += end
+        return value
 
-def _error(exc: json.JSONDecodeError | RecursionError, source: str, line: int) -> DigestParseError:
+
+def _error(
+    exc: json.JSONDecodeError | RecursionError, source: str, line: int, *, relative: bool = False
+) -> DigestParseError:
+    """The error of a value that starts on ``line`` (``relative``: ``exc`` counts lines
+    from there, else in the file)."""
     if isinstance(exc, RecursionError):
         return DigestParseError("JSON nested too deeply; not a digest", path=source, line=line)
-    return DigestParseError(f"invalid JSON: {exc.msg}", path=source, line=exc.lineno)
+    return DigestParseError(f"invalid JSON: {exc.msg}", path=source, line=exc.lineno + (line - 1 if relative else 0))
 
 
 def _array(cur: _Cursor, out: list[Entry], source: str) -> None:
@@ -105,10 +119,10 @@ def entries(text: str, *, source: str) -> tuple[list[Entry], bool]:
         else:
             line = cur.line_at()
             try:
-                out.append(Entry(cur.decode(), line))
+                out.append(Entry(cur.decode_value(), line))
             except (json.JSONDecodeError, RecursionError) as exc:
                 if values == 1 and _NEXT_VALUE.search(text, cur.at + 1) is None:
-                    raise _error(exc, source, line) from None  # one value, not JSON: not a digest
+                    raise _error(exc, source, line, relative=True) from None  # one value, not JSON: not a digest
                 _skip_bad(cur, out, exc)
         cur.skip_blank()
     return out, values == 1
