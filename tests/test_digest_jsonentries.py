@@ -7,18 +7,14 @@ without a word."""
 from __future__ import annotations
 
 import json
-import os
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 from newsletter.base.errors import DigestParseError
-from newsletter.cli import cli
 from newsletter.digest import parse_digest
-from tests.conftest import text_of
+from tests.conftest import newsletter, settled_text, text_of
 from tests.smtpd import smtp_server, write_config
 
 
@@ -168,20 +164,9 @@ def _digest_text() -> str:
     return "\n".join(json.dumps(x) for x in [GOOD_A, {"paper": {"id": "2611.00012"}}, GOOD_B]) + "\n"
 
 
-def run(*args: str) -> Any:
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
-
-
-def _settled(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    old = time.time() - 3600
-    os.utime(path, (old, old))
-    return path
-
-
 def test_cli_parse_json_partial_names_the_entry_and_exits_1(tmp_path: Path) -> None:
-    path = _settled(tmp_path / "day.jsonl", _digest_text().replace("\n", "\n\n", 1))
-    result = run("parse", str(path))
+    path = settled_text(tmp_path / "day.jsonl", _digest_text().replace("\n", "\n\n", 1))
+    result = newsletter("parse", str(path))
     assert result.exit_code == 1
     assert "Alpha Tides" in result.stdout and "Gamma Storms" in result.stdout
     assert f"{path}: 2 papers (json, partial: 1 entry not read)" in result.stdout
@@ -191,8 +176,8 @@ def test_cli_parse_json_partial_names_the_entry_and_exits_1(tmp_path: Path) -> N
 def test_send_json_partial_delivers_the_rest_and_status_names_the_entry(tmp_path: Path) -> None:
     with smtp_server() as server:
         cfg = write_config(tmp_path, server.port, [{"email": "ana@example.org", "keywords": ["satellite"]}])
-        path = _settled(tmp_path / "digests" / "day.jsonl", _digest_text().replace("\n", "\n\n", 1))
-        sent = run("send", "-c", str(cfg))
+        path = settled_text(tmp_path / "digests" / "day.jsonl", _digest_text().replace("\n", "\n\n", 1))
+        sent = newsletter("send", "-c", str(cfg))
         assert sent.exit_code == 0, sent.output
         warned = [line for line in sent.stderr.splitlines() if "partial" in line]
         assert warned == [f"warning: digest {path}: partial: 1 entry not read ({BAD})"]
@@ -200,9 +185,9 @@ def test_send_json_partial_delivers_the_rest_and_status_names_the_entry(tmp_path
         body = text_of(msg.message)
         assert "Alpha Tides" in body and "Gamma Storms" in body
 
-    status = run("status", "-c", str(cfg))
+    status = newsletter("status", "-c", str(cfg))
     assert f"  partial {path}  2 papers; 1 entry not read: {BAD}" in status.stdout.splitlines()
-    data = json.loads(run("status", "-c", str(cfg), "--json").stdout)
+    data = json.loads(newsletter("status", "-c", str(cfg), "--json").stdout)
     (digest,) = data["digests"]
     assert (digest["status"], digest["papers"], digest["missing"]) == ("partial", 2, [BAD])
 
