@@ -127,3 +127,19 @@ def test_mdlist_hostile_title_and_abstract_stay_text() -> None:
     assert paper.title == "<script>alert(1)</script> Tables"
     assert paper.abstract.startswith(f"<b>bold</b> [31m{ALPHA}")  # the control byte dropped (SPEC 6c)
     assert paper.url == f"{HF}2611.01234" and "javascript" not in repr(paper.links)
+
+
+def test_mdlist_count_links_in_a_list_leave_heading_titles_alone() -> None:
+    """``- [3 authors](paper url)`` under link-less heading titles is the card's author
+    count, not a list of titles: the headings stay the titles."""
+    text = (
+        "## Trending\n\n### Masked Objectives for Tables\n\n"
+        f"- [3 authors]({HF}2611.01234)\n\n{ALPHA}\n\n"
+        "### Satellite Tides From Coastal Gauges\n\n"
+        f"- [2 authors]({HF}2611.05678)\n\n{BETA}\n"
+    )
+    digest = parse_digest(text.encode(), source="t.md")
+    assert [(p.id, p.title, p.authors) for p in digest.papers] == [
+        ("2611.01234", "Masked Objectives for Tables", 3),
+        ("2611.05678", "Satellite Tides From Coastal Gauges", 2),
+    ]

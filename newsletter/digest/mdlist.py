@@ -26,9 +26,11 @@ _ITEM = re.compile(r"(?:\d{1,4}[.)]|[-*+•])[ \t]+(?P<em>\*\*|__|\*|_)?(?=\[)")
 #: What may stand between the title and the abstract: the closing emphasis, a dash or a colon.
 _SEPARATOR = re.compile(r"(?:\*\*|__|\*|_)?[ \t]*(?::|[—–]|--?|\|)?[ \t]*")
 LIST_START = frozenset("0123456789-*+•")
-# A list item opening with a link to a paper (searched in "\n" + text)
+# A list item opening with a link to a paper whose label is no count (``- [3 authors](…)``,
+# ``- [19](…)`` are a card's elements), searched in "\n" + text
 _LIST_TITLE = re.compile(
-    r"\n[ \t]*(?:\d{1,4}[.)]|[-*+•])[ \t]+(?:\*\*|__|\*|_)?\[[^\[\]\n]+\]\(\s*<?https?://(?:www\.)?"
+    r"\n[ \t]*(?:\d{1,4}[.)]|[-*+•])[ \t]+(?:\*\*|__|\*|_)?"
+    r"\[(?![-•*\s\d.,kK]*(?:authors?)?\s*\])[^\[\]\n]+\]\(\s*<?https?://(?:www\.)?"
     r"(?:(?:huggingface|hf)\.co/papers/[A-Za-z0-9]|arxiv\.org/abs/\d)"
 )
 
