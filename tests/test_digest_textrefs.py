@@ -169,3 +169,17 @@ def test_textrefs_lynx_dump_of_no_paper_page_is_no_digest() -> None:
     text = "   [1]Home [2]About\n\nWelcome to our lab.\n\nReferences\n\n   1. https://lab.example/\n   2. https://lab.example/about\n"
     with pytest.raises(DigestParseError, match="not a digest"):
         parse_digest(text.encode(), source="lab.txt")
+
+
+@pytest.mark.parametrize("placeholder", ["[IMG]", "[LINK]", "[thumbnail.png]", "[INLINE]"])
+def test_textrefs_image_links_are_thumbnails_not_text(placeholder: str) -> None:
+    """A card's thumbnail is a link holding only an image: lynx shows its number and a
+    placeholder (``[12][IMG]``) or the image's file name. It names its paper and is no
+    text: the card before it takes none of it."""
+    cards = [
+        f"   [5]{placeholder}\n" + card(6, "2611.01234", "Masked Objectives for Tables Learn Structure", ALPHA),
+        f"   [8]{placeholder}\n" + card(9, "2611.05678", "Satellite Tides From Coastal Gauges", BETA),
+    ]
+    refs = [f"{HF}2611.01234", f"{LOGIN}2611.01234", f"{HF}2611.01234"]
+    refs += [f"{HF}2611.05678", f"{LOGIN}2611.05678", f"{HF}2611.05678"]
+    assert read(lynx(cards, refs)) == EXPECTED

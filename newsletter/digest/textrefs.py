@@ -28,6 +28,9 @@ _HEADER = re.compile(
 # "[12]Text": a link's number right before its text (not Markdown: no "]" or "!" before it,
 # no "(", "[" or ":" after it)
 _MARKER = re.compile(r"(?<![\]!\\])\[(\d{1,5})\](?![\[(:])")
+# "[12][IMG]", "[12][thumb.png]": a link that is only an image (lynx's placeholder or the
+# image's file name): a thumbnail, no text
+_IMAGE_LINK = re.compile(r"(?<![\]!\\])\[(\d{1,5})\]\[[^\[\]\n]{0,120}\]")
 _W3M_REF = re.compile(r"^[ \t]*\[(\d{1,5})\][ \t]+(\S+://\S+)[ \t]*$")
 _PARAGRAPH_MAX = 3  # lines a wrapped title may run over
 _TITLE_MAX = 300
@@ -57,7 +60,9 @@ def is_numbered_dump(text: str) -> bool:
 
 
 def _split(line: str) -> str:
-    """A body line with each ``[N]text`` as ``[text][N]``."""
+    """A body line with each ``[N]text`` as ``[text][N]`` (``[N][IMG]``: ``[][N]``)."""
+    if "][" in line:
+        line = _IMAGE_LINK.sub(r"[][\1]", line)
     marks = list(_MARKER.finditer(line))
     if not marks:
         return line
@@ -97,6 +102,8 @@ def as_reference_links(text: str) -> str:
         line = lines[i]
         m = _MARKER.search(line)
         if m is None:
+            if "][" in line:
+                lines[i] = _split(line)  # image links only
             i += 1
             continue
         alone = not line[: m.start()].strip() and len(_MARKER.findall(line)) == 1
