@@ -183,3 +183,11 @@ def test_textrefs_image_links_are_thumbnails_not_text(placeholder: str) -> None:
     refs = [f"{HF}2611.01234", f"{LOGIN}2611.01234", f"{HF}2611.01234"]
     refs += [f"{HF}2611.05678", f"{LOGIN}2611.05678", f"{HF}2611.05678"]
     assert read(lynx(cards, refs)) == EXPECTED
+
+
+def test_textrefs_lynx_visible_and_hidden_links_sections() -> None:
+    """lynx splits its references into ``Visible links:`` and ``Hidden links:`` when the
+    page has links without text."""
+    text = two_cards().replace("References\n\n", "References\n\n   Visible links:\n")
+    text += "   Hidden links:\n  40. https://huggingface.co/papers/2611.05678#community\n"
+    assert read(text) == EXPECTED
