@@ -26,6 +26,8 @@ from newsletter.digest.hfshared import paper_ref
         "https://hf.co/papers/2611.01234#community",
         "http://www.huggingface.co/papers/2611.01234?ref=x#community",
         "https://huggingface.co/papers/2611.01234#community",
+        "https://hf.co/login?next=%2Fpapers%2F2611.01234",
+        "http://www.hf.co/login?next=%2Fpapers%2F2611.01234%23community",
     ],
 )
 def test_shortlinks_paper_ref_reads_every_spelling(url: str) -> None:

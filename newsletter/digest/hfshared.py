@@ -94,6 +94,13 @@ _NON_WORD = re.compile(r"[\W_]+")
 _HF_PAPERS = "huggingface.co/papers/"
 _HF_SHORT = "hf.co/papers/"  # the short host Hugging Face links with (hf.co/papers/<id>)
 _HF_NEXT = "huggingface.co/login?next=%2Fpapers%2F"
+#: (where a paper's slug starts, whether it is URL-escaped), in the order they are looked for
+_HF_PREFIXES = (
+    (_HF_PAPERS, False),
+    (_HF_SHORT, False),
+    (_HF_NEXT, True),
+    ("hf.co/login?next=%2Fpapers%2F", True),
+)
 _ARXIV = re.compile(r"(?:export\.)?arxiv\.org/(?:abs|pdf)/(?P<ax>[\w.\-]+(?:/\d{7}(?:v\d+)?)?)", re.IGNORECASE)
 _SLUG = re.compile(r"[A-Za-z0-9][\w.\-]*")
 _NOT_PAPERS = frozenset({"date", "week", "month", "trending", "search", "submit"})
@@ -150,16 +157,12 @@ def paper_ref(url: str | None) -> tuple[str, bool] | None:
     or without ``www.``, a query (``?utm_source=x``) or a fragment (``#community``)."""
     if not url:
         return None
-    i = url.find(_HF_PAPERS)
-    if i < 0 and (i := url.find(_HF_SHORT)) >= 0:
-        slug = _hf_slug(url, i + len(_HF_SHORT), escaped=False) if _host_at(url, i) else None
-    elif i < 0 and (i := url.find(_HF_NEXT)) >= 0:
-        slug = _hf_slug(url, i + len(_HF_NEXT), escaped=True) if _host_at(url, i) else None
-    elif i >= 0:
-        slug = _hf_slug(url, i + len(_HF_PAPERS), escaped=False) if _host_at(url, i) else None
-    else:
-        return _arxiv_ref(url)
-    return (arxiv_id(slug) or slug, True) if slug else None
+    for prefix, escaped in _HF_PREFIXES:
+        i = url.find(prefix)
+        if i >= 0:
+            slug = _hf_slug(url, i + len(prefix), escaped=escaped) if _host_at(url, i) else None
+            return (arxiv_id(slug) or slug, True) if slug else None
+    return _arxiv_ref(url)
 
 
 def _arxiv_ref(url: str) -> tuple[str, bool] | None:

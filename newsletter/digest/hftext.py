@@ -40,7 +40,7 @@ _FENCE = re.compile(r"^(?:```|~~~)[\w-]*$")
 # Markdown link to a paper, a URL line (or reference) of one, a Markdown heading. A paper's
 # address inside a sentence of a plain copy's abstract is none of these.
 _PAPER_LINK = re.compile(
-    r"\]\(\s*<?https?://(?:www\.)?(?:huggingface\.co/(?:papers/[A-Za-z0-9]|login\?next=%2Fpapers)|hf\.co/papers/[A-Za-z0-9]"
+    r"\]\(\s*<?https?://(?:www\.)?(?:(?:huggingface|hf)\.co/(?:papers/[A-Za-z0-9]|login\?next=%2Fpapers)"
     r"|arxiv\.org/abs/\d)"
 )
 _PAPER_URL_LINE = re.compile(
