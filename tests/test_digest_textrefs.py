@@ -171,7 +171,7 @@ def test_textrefs_lynx_dump_of_no_paper_page_is_no_digest() -> None:
         parse_digest(text.encode(), source="lab.txt")
 
 
-@pytest.mark.parametrize("placeholder", ["[IMG]", "[LINK]", "[thumbnail.png]", "[INLINE]"])
+@pytest.mark.parametrize("placeholder", ["[IMG]", "[LINK]", "[thumbnail.png]", "[INLINE]", ""])
 def test_textrefs_image_links_are_thumbnails_not_text(placeholder: str) -> None:
     """A card's thumbnail is a link holding only an image: lynx shows its number and a
     placeholder (``[12][IMG]``) or the image's file name. It names its paper and is no
@@ -191,3 +191,20 @@ def test_textrefs_lynx_visible_and_hidden_links_sections() -> None:
     text = two_cards().replace("References\n\n", "References\n\n   Visible links:\n")
     text += "   Hidden links:\n  40. https://huggingface.co/papers/2611.05678#community\n"
     assert read(text) == EXPECTED
+
+
+def test_textrefs_markdown_dump_citing_numbered_references_is_left_alone() -> None:
+    """A Markdown reference-link dump whose abstract cites ``[1].`` and ``[2], [3]``: no
+    text-browser numbers, read as before."""
+    text = (
+        "# Daily Papers\n\n### [Masked Objectives for Tables][10]\n\n"
+        "We extend the masked objective of [1]. Unlike [2], [3] we mask columns.\n\n"
+        "### [Satellite Tides From Coastal Gauges][11]\n\n" + BETA + "\n\nReferences\n\n"
+        f"  10. {HF}2611.01234\n  11. {HF}2611.05678\n"
+    )
+    assert not is_numbered_dump(text)
+    digest = parse_digest(text.encode(), source="refs.md")
+    assert [(p.id, p.abstract) for p in digest.papers] == [
+        ("2611.01234", "We extend the masked objective of [1]. Unlike [2], [3] we mask columns."),
+        ("2611.05678", BETA),
+    ]

@@ -25,12 +25,13 @@ _HEADER = re.compile(
     r"^[ \t]*(?:references|visible links)[ \t]*:?[ \t]*\n(?:[ \t]*\n){0,3}[ \t]*(?:\d+\.|\[\d+\])[ \t]+\S+://",
     re.IGNORECASE | re.MULTILINE,
 )
-# "[12]Text": a link's number right before its text (not Markdown: no "]" or "!" before it,
-# no "(", "[" or ":" after it)
-_MARKER = re.compile(r"(?<![\]!\\])\[(\d{1,5})\](?![\[(:])")
+# "[12]Text": a link's number right before its text (not Markdown: no "]" or "!" before it;
+# its text starts at once, with no space, bracket or punctuation: "[1]." cites a reference)
+_MARKER = re.compile(r"(?<![\]!\\])\[(\d{1,5})\](?=[^\s\[\]():.,;!?])")
 # "[12][IMG]", "[12][thumb.png]": a link that is only an image (lynx's placeholder or the
 # image's file name): a thumbnail, no text
 _IMAGE_LINK = re.compile(r"(?<![\]!\\])\[(\d{1,5})\]\[[^\[\]\n]{0,120}\]")
+_ALONE = re.compile(r"[ \t]*\[(\d{1,5})\][ \t]*")
 _W3M_REF = re.compile(r"^[ \t]*\[(\d{1,5})\][ \t]+(\S+://\S+)[ \t]*$")
 _PARAGRAPH_MAX = 3  # lines a wrapped title may run over
 _TITLE_MAX = 300
@@ -104,6 +105,8 @@ def as_reference_links(text: str) -> str:
         if m is None:
             if "][" in line:
                 lines[i] = _split(line)  # image links only
+            elif (alone := _ALONE.fullmatch(line)) is not None:
+                lines[i] = f"[][{alone.group(1)}]"  # a link with nothing to show (an image without alt)
             i += 1
             continue
         alone = not line[: m.start()].strip() and len(_MARKER.findall(line)) == 1
