@@ -92,6 +92,26 @@ def _wrapped(lines: list[str], i: int, end: int) -> int:
     return n if n and blank_after and size <= _TITLE_MAX else 0
 
 
+def _body_line(lines: list[str], i: int, end: int) -> int:
+    """Line ``i`` of the body rewritten (with the lines its link's text wraps onto);
+    returns how many lines it took."""
+    line = lines[i]
+    m = _MARKER.search(line)
+    if m is None:
+        if "][" in line:
+            lines[i] = _split(line)  # image links only
+        elif (bare := _ALONE.fullmatch(line)) is not None:
+            lines[i] = f"[][{bare.group(1)}]"  # a link with nothing to show (an image without alt)
+        return 1
+    alone = not line[: m.start()].strip() and len(_MARKER.findall(line)) == 1
+    more = _wrapped(lines, i, end) if alone else 0
+    if more:
+        line = line.rstrip() + " " + " ".join(s.strip() for s in lines[i + 1 : i + 1 + more])
+        lines[i + 1 : i + 1 + more] = [""] * more  # joined on: blank, line numbers kept
+    lines[i] = _split(line)
+    return 1 + more
+
+
 def as_reference_links(text: str) -> str:
     """``text`` (:func:`is_numbered_dump`) with its numbered links as Markdown reference
     links and its references as definitions, line for line."""
@@ -100,22 +120,7 @@ def as_reference_links(text: str) -> str:
     body_end = text.count("\n", 0, refs.start()) if refs is not None else len(lines)
     i = 0
     while i < body_end:
-        line = lines[i]
-        m = _MARKER.search(line)
-        if m is None:
-            if "][" in line:
-                lines[i] = _split(line)  # image links only
-            elif (alone := _ALONE.fullmatch(line)) is not None:
-                lines[i] = f"[][{alone.group(1)}]"  # a link with nothing to show (an image without alt)
-            i += 1
-            continue
-        alone = not line[: m.start()].strip() and len(_MARKER.findall(line)) == 1
-        more = _wrapped(lines, i, body_end) if alone else 0
-        if more:
-            line = line.rstrip() + " " + " ".join(s.strip() for s in lines[i + 1 : i + 1 + more])
-            lines[i + 1 : i + 1 + more] = [""] * more  # joined on: blank, line numbers kept
-        lines[i] = _split(line)
-        i += 1 + more
+        i += _body_line(lines, i, body_end)
     for k in range(body_end, len(lines)):
         w3m = _W3M_REF.match(lines[k])
         if w3m is not None:
