@@ -266,3 +266,16 @@ def test_hfpaper_html_without_papers_data_says_what_it_looks_like() -> None:
     page = '<html><body><div data-target="UserMenu" data-props="{}"></div></body></html>'
     with pytest.raises(DigestParseError, match=r"no Daily Papers data .*nor a paper's \(\"PaperContent\"\)"):
         parse_digest(page.encode(), source="p.html")
+
+
+def test_hfpaper_another_papers_link_before_the_title_gives_no_id() -> None:
+    """Without its address, a page's id comes from its title's link or its own arXiv link;
+    a link to another paper's page (a sidebar, a "trending" box) gives none."""
+    text = (
+        "[Trending: Other Paper](https://huggingface.co/papers/2610.00001)\n\n"
+        "# [Masked Objectives for Tables](https://hf.co/papers/2611.01234)\n\n"
+        "## Abstract\n\nWords.\n\n## Models citing this paper 0\n"
+    )
+    assert one(text).id == "2611.01234"
+    no_title_link = text.replace("[Masked Objectives for Tables](https://hf.co/papers/2611.01234)", "Masked")
+    assert one(no_title_link).id == "masked"

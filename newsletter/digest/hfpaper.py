@@ -98,10 +98,9 @@ def _links(page: _Page, line: str) -> bool:
 def _link(page: _Page, label: str, url: str) -> None:
     ref = paper_ref(url)
     folded = label.casefold()
-    if ref is not None and not ref[1] and page.arxiv is None:
-        page.arxiv = ref[0]  # the page's own arXiv page or PDF
-    elif ref is not None and page.ref is None and page.section == "head" and page.title is None:
-        page.ref = ref  # a link of the title
+    if ref is not None:
+        if not ref[1] and page.arxiv is None:
+            page.arxiv = ref[0]  # the page's own arXiv page or PDF (another paper's page: no id)
     elif "github.com/" in url:
         page.code = page.code or url
         stars = _STARS.fullmatch(label)
@@ -144,7 +143,7 @@ def _heading(page: _Page, level: int, body: str) -> None:
     links = inline_links(body)
     if level == 1 and page.title is None:
         if links and links[0].start == 0:
-            _link(page, "", links[0].url or "")
+            page.ref = page.ref or paper_ref(links[0].url)  # the title links to its page
             body = links[0].label
         page.title = label_text(body)
     elif page.section in ("abstract", "summary"):
