@@ -98,7 +98,9 @@ def _links(page: _Page, line: str) -> bool:
 def _link(page: _Page, label: str, url: str) -> None:
     ref = paper_ref(url)
     folded = label.casefold()
-    if ref is not None:
+    if (up := _UPVOTE.fullmatch(label)) is not None:
+        page.upvotes = number(up.group("n"))  # the upvote button (its link: login?next=…)
+    elif ref is not None:
         if not ref[1] and page.arxiv is None:
             page.arxiv = ref[0]  # the page's own arXiv page or PDF (another paper's page: no id)
     elif "github.com/" in url:
@@ -107,8 +109,6 @@ def _link(page: _Page, label: str, url: str) -> None:
         page.stars = number(stars.group("n")) if stars else page.stars
     elif "project" in folded and page.project is None:
         page.project = url
-    elif (up := _UPVOTE.fullmatch(label)) is not None:
-        page.upvotes = number(up.group("n"))
 
 
 def _meta(page: _Page, s: str) -> bool:
