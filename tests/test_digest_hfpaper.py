@@ -277,5 +277,7 @@ def test_hfpaper_another_papers_link_before_the_title_gives_no_id() -> None:
         "## Abstract\n\nWords.\n\n## Models citing this paper 0\n"
     )
     assert one(text).id == "2611.01234"
+    arxiv_title = text.replace("https://hf.co/papers/2611.01234", "https://arxiv.org/abs/2611.01234v3")
+    assert one(arxiv_title).id == "2611.01234"
     no_title_link = text.replace("[Masked Objectives for Tables](https://hf.co/papers/2611.01234)", "Masked")
     assert one(no_title_link).id == "masked"

@@ -139,11 +139,19 @@ def _names(text: str) -> list[str]:
     return [name for part in text.split(",") if (name := unescape(part))]
 
 
+def _title_link(page: _Page, ref: tuple[str, bool] | None) -> None:
+    """The paper the title links to: its Hugging Face page, or its arXiv page."""
+    if ref is not None and ref[1]:
+        page.ref = page.ref or ref
+    elif ref is not None:
+        page.arxiv = page.arxiv or ref[0]
+
+
 def _heading(page: _Page, level: int, body: str) -> None:
     links = inline_links(body)
     if level == 1 and page.title is None:
         if links and links[0].start == 0:
-            page.ref = page.ref or paper_ref(links[0].url)  # the title links to its page
+            _title_link(page, paper_ref(links[0].url))
             body = links[0].label
         page.title = label_text(body)
     elif page.section in ("abstract", "summary"):
