@@ -6,7 +6,8 @@ capture): Markdown with upvote links and a title link, a crawler's Markdown with
 abstract wrapped in a link (``\\\\`` continuations) and the avatar bullets inside the
 author link, a trending list with image-placeholder thumbnails and every card twice,
 a paperswithcode-style trending list without paper links, text with a URL line after
-each element, and a text-browser dump with reference links.
+each element, a text-browser dump with reference links, a ``lynx -dump`` with numbered
+links and a Markdown list of papers.
 """
 
 from __future__ import annotations
@@ -129,6 +130,30 @@ def reflinks(n: int) -> str:
     return "Daily Papers\n\n" + "\n".join(cards) + "\nReferences\n\n" + "\n".join(refs) + "\n"
 
 
+def lynx(n: int) -> str:
+    """``lynx -dump``: link numbers before each link's text, the references at the end."""
+    cards, refs = [], ["https://huggingface.co/", "https://huggingface.co/papers"]
+    for i in range(n):
+        up, title = len(refs) + 1, len(refs) + 2
+        body = "\n".join("   " + line for line in _wrapped(ABSTRACT.format(i=i)))
+        cards.append(
+            f"   [{up}]{i % 97}\n   [{title}]Masked Objectives for Tables, Part {i}\n\n{body}\n\n     * 5 authors\n"
+        )
+        refs += [f"https://huggingface.co/login?next=%2Fpapers%2F{_pid(i)}", f"https://huggingface.co/papers/{_pid(i)}"]
+    listing = "\n".join(f"{k:4d}. {url}" for k, url in enumerate(refs, start=1))
+    return "   [1]Hugging Face [2]Papers\n\nDaily Papers\n\n" + "\n".join(cards) + f"\nReferences\n\n{listing}\n"
+
+
+def mdlist(n: int) -> str:
+    """A Markdown list of papers, as people and LLM tools write one."""
+    items = [
+        f"{i + 1}. **[Masked Objectives for Tables, Part {i}](https://huggingface.co/papers/{_pid(i)})** — "
+        + ABSTRACT.format(i=i)
+        for i in range(n)
+    ]
+    return "# Papers of the day\n\n" + "\n".join(items) + "\n"
+
+
 #: (name, generator): every text dump style of the benchmark.
 STYLES: tuple[tuple[str, Callable[[int], str]], ...] = (
     ("Markdown dump", markdown),
@@ -137,4 +162,6 @@ STYLES: tuple[tuple[str, Callable[[int], str]], ...] = (
     ("paperswithcode trending", paperswithcode),
     ("text with URL lines", urllines),
     ("text browser, references", reflinks),
+    ("lynx -dump, numbered links", lynx),
+    ("Markdown list", mdlist),
 )

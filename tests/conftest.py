@@ -49,6 +49,15 @@ def settled_copy(src: Path, directory: Path, name: str | None = None) -> Path:
     return dest
 
 
+def settled_text(path: Path, text: str) -> Path:
+    """``text`` written to ``path`` with an mtime an hour back (a digest past any
+    ``settle_seconds``, as :func:`settled_copy`)."""
+    path.write_text(text, encoding="utf-8")
+    stamp = time.time() - SETTLED_AGE
+    os.utime(path, (stamp, stamp))
+    return path
+
+
 def newsletter(*args: str) -> Any:
     """The CLI in this process (click's runner); exceptions are not swallowed."""
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)

@@ -239,8 +239,10 @@ def test_parse_json_forced_format_on_text_fails_cleanly(seeds: dict[str, Path]) 
 
 
 def test_parse_json_missing_title_names_entry() -> None:
-    with pytest.raises(DigestParseError, match="entry 1: 'title'"):
-        parse_digest(b'[{"title": "ok", "abstract": ""}, {"abstract": "x"}]', source="d.json")
+    """One entry without a title: the other is read, the bad one named (SPEC 6c)."""
+    digest = parse_digest(b'[{"title": "ok", "abstract": ""}, {"abstract": "x"}]', source="d.json")
+    assert [p.title for p in digest.papers] == ["ok"]
+    assert digest.missing == ("entry 1 (line 1): 'title' must be a non-empty string",)
 
 
 def test_paper_id_normalises_title() -> None:

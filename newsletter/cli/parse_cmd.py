@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import click
 
 from newsletter.base.errors import DigestParseError
-from newsletter.digest import FORMATS, Paper, partial_line
+from newsletter.digest import FORMATS, Paper, not_read, partial_line
 from newsletter.digest.scan import read_digest
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -104,7 +104,7 @@ def parse_command(files: tuple[str, ...], fmt: str, as_json: bool) -> None:
         papers.extend(digest.papers)
         when = f", digest of {digest.date.isoformat()}" if digest.date else ""
         count = len(digest.papers)
-        partial = f", partial: {len(digest.missing)} linked not read" if digest.missing else ""
+        partial = f", partial: {not_read(digest.missing, short=True)}" if digest.missing else ""
         summaries.append(f"{path}: {count} paper{'s' if count != 1 else ''} ({digest.format}{when}{partial})")
         if digest.missing:  # read what it could, named what it could not (SPEC 2.1): exit 1
             click.echo(f"error: {partial_line(path, digest.missing)}", err=True)

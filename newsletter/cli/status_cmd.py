@@ -13,7 +13,7 @@ from newsletter.base.errors import printable
 from newsletter.base.wording import plural
 from newsletter.cli.options import config_option, json_option, load_config_leaving_out
 from newsletter.config import Config
-from newsletter.digest.guard import one_line
+from newsletter.digest import missing_list, not_read
 from newsletter.store.copy import shown
 
 
@@ -22,7 +22,7 @@ def _digest_detail(d: dict[str, Any]) -> str:
         return f"FAILED: {printable(d['error'] or '')}"
     if d["status"] == "partial":
         missing = d["missing"]
-        return f"{plural(d['papers'], 'paper')}; {len(missing)} linked not read: {one_line(', '.join(missing), 2000)}"
+        return f"{plural(d['papers'], 'paper')}; {not_read(missing, short=True)}: {missing_list(missing)}"
     return plural(d["papers"], "paper")
 
 

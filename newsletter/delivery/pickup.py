@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from newsletter.base.addresses import address_key
 from newsletter.base.wording import plural
 from newsletter.config import Config
-from newsletter.digest import Paper
+from newsletter.digest import Paper, not_read
 from newsletter.digest.guard import one_line
 from newsletter.digest.scan import Scanned, Stray, digest_files, scan_digests, stray_files
 
@@ -84,7 +84,7 @@ def pick_up_digests(
             ledger.record_digest(
                 path=str(found.path), sha256=found.sha256, papers=digest.papers, missing=digest.missing
             )
-            partial = f", partial: {len(digest.missing)} linked not read" if digest.missing else ""
+            partial = f", partial: {not_read(digest.missing, short=True)}" if digest.missing else ""
             log.info("pick-up: %s (%s%s)", found.path, plural(len(digest.papers), "paper"), partial)
         out.add(found)
     embed_new(config, ledger)

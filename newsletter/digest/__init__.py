@@ -38,6 +38,8 @@ __all__ = [
     "detect_format",
     "extract_links",
     "merge",
+    "missing_list",
+    "not_read",
     "paper_id",
     "parse_digest",
     "partial_line",
@@ -63,7 +65,7 @@ def detect_format(text: str) -> str:
     if first == "{" or ((first == "[" and stripped[1:].lstrip()[:1] in ("{", "]", '"', "[")) or stripped == "["):
         return "json"
     if first == "[" and stripped[1:].lstrip()[:1].isdigit() and "](" not in stripped[:200]:
-        return "json"
+        return "hf-text" if _NUMBERED_LINK.match(stripped) else "json"  # "[1]Hugging Face": lynx -dump
     if first == "<":
         if arxivfmt.looks_like_feed(stripped):  # RSS, Atom or some other XML: the feed parser says
             return "arxiv"
@@ -83,6 +85,7 @@ def _api_answer(text: str) -> str | None:
     return "openreview" if openreviewfmt.looks_like(text) else None
 
 
+_NUMBERED_LINK = re.compile(r"\[\d+\][^\s,\]]")  # a text browser's link number before its text
 _MARKDOWN_LINK = re.compile(r"\[(?:[^\[\]\n]|\[[^\[\]\n]*\])*\]\(")
 _LEADING_ANCHOR = re.compile(r"(?:<a\b[^<>\n]*>\s*</a>\s*)+", re.IGNORECASE)
 _HTML_TAG = re.compile(r"<(?:!doctype|html|head|body|div|p|span|table|script|meta|article|section)\b", re.I)
@@ -95,12 +98,30 @@ def is_anchored_text(text: str) -> bool:
     return m is not None and _HTML_TAG.search(text, 0, 8192) is None
 
 
+def not_read(missing: tuple[str, ...] | list[str], *, short: bool = False) -> str:
+    """How many of a partial digest's papers were not read: ids it links to (text dumps,
+    saved pages) and entries that could not be read (JSON: ``entry 3 (line 12): ...``).
+    ``short``: the form of ``parse``'s summary and ``status`` (``1 linked not read``)."""
+    entries = sum(1 for m in missing if m.startswith("entry "))
+    ids = len(missing) - entries
+    parts = []
+    if ids or not entries:
+        parts.append(f"{ids} linked" if short else f"{ids} linked paper{'s' if ids != 1 else ''}")
+    if entries:
+        parts.append(f"{entries} entr{'ies' if entries != 1 else 'y'}")
+    return " and ".join(parts) + " not read"
+
+
+def missing_list(missing: tuple[str, ...] | list[str]) -> str:
+    """The ids and entries not read, on one line (entries, which hold commas, split by ``;``)."""
+    sep = "; " if any(m.startswith("entry ") for m in missing) else ", "
+    return one_line(sep.join(missing), 2000)
+
+
 def partial_line(path: str, missing: tuple[str, ...] | list[str]) -> str:
-    """The one line a partial digest is shown with (SPEC 2.1): the ids it links to that
-    were not read (``parse``, ``send``, the daemon's log)."""
-    n = len(missing)
-    ids = one_line(", ".join(missing), 2000)
-    return f"{one_line(path)}: partial: {n} linked paper{'s' if n != 1 else ''} not read ({ids})"
+    """The one line a partial digest is shown with (SPEC 2.1, 6c): the ids it links to
+    that were not read, the entries that could not be (``parse``, ``send``, the daemon's log)."""
+    return f"{one_line(path)}: partial: {not_read(missing)} ({missing_list(missing)})"
 
 
 _XML_ENCODING = re.compile(rb"""\A(?:\xef\xbb\xbf)?\s*<\?xml\b[^>]*?\bencoding\s*=\s*["']([A-Za-z][\w.:-]*)["']""")
@@ -206,7 +227,8 @@ def _papers_of(text: str, fmt: str, *, source: str, reference: date | None, forc
     if fmt == "json":
         from newsletter.digest import jsonfmt
 
-        return None, unique_papers(jsonfmt.parse(text, source=source)), ()
+        read = jsonfmt.parse(text, source=source)
+        return None, unique_papers(read.papers), read.bad
     if fmt == "hf-html":
         from newsletter.digest import htmlfmt
 

@@ -67,6 +67,7 @@ from newsletter.digest.mdlinks import (
     whole_link,
 )
 from newsletter.digest.mdlinks import without_links as _without
+from newsletter.digest.mdlist import LIST_START, list_paper, list_titles
 
 #: An Item from all its fields, without a Python-level constructor call (the hot path:
 #: eight items a paper); equal to ``Item(*fields)``.
@@ -87,8 +88,8 @@ _REFDEFS = re.compile(r"\n[ \t]*(?:\[(\d+)\]:[ \t]*|(\d+)\.[ \t]+)(https?://\S+)
 _URL_LINE = re.compile(r"<?(?P<url>https?://\S+?)>?")
 _ANCHOR = re.compile(r"<a\b[^<>]*>\s*</a>", re.IGNORECASE)
 _ONLY_TAGS = re.compile(r"(?:\s*</?[A-Za-z][\w-]*(?:\s[^<>]*)?/?>)+\s*")
-_HF_DAY = re.compile(r"https?://(?:www\.)?huggingface\.co/papers/date/(\d{4})-(\d{2})-(\d{2})\b")
-_HF_PAGE = re.compile(r"https?://(?:www\.)?huggingface\.co/(?P<seg>[A-Za-z0-9][\w.\-]*)/?")
+_HF_DAY = re.compile(r"https?://(?:www\.)?(?:huggingface|hf)\.co/papers/date/(\d{4})-(\d{2})-(\d{2})\b")
+_HF_PAGE = re.compile(r"https?://(?:www\.)?(?:huggingface|hf)\.co/(?P<seg>[A-Za-z0-9][\w.\-]*)/?")
 _IMAGE_ONLY = re.compile(r"(?:image|img|picture|thumbnail|图片|圖片|画像)\s*[:：].*", re.IGNORECASE)
 _LINK_TAG = re.compile(r"(?:link|链接|鏈接)\s*[:：]\s*", re.IGNORECASE)
 _COUNT_LABEL = re.compile(
@@ -216,8 +217,13 @@ def _is_image(text: str, label: str) -> bool:
     return (":" in text or "：" in text) and _IMAGE_ONLY.fullmatch(text) is not None
 
 
-def _paper_link(state: _State, text: str, label: str, pid: str, hf: bool, line: int, heading: bool) -> Item:
-    """A link to a paper that is no count: its title, its abstract or its thumbnail."""
+def _paper_link(
+    state: _State, text: str, label: str, pid: str, hf: bool, line: int, heading: bool, *, login: bool = False
+) -> Item:
+    """A link to a paper that is no count: its title, its abstract or its thumbnail;
+    ``login``: the upvote button's link (``[Upvote][7]``, its count on a line apart)."""
+    if login:
+        return _item(("upvotes", line, "", None, None, None, False, pid, hf))
     if _is_image(text, label):
         return _item(("thumb", line, "", None, None, None, False, pid, hf))
     if heading:
@@ -264,7 +270,7 @@ def _element(state: _State, label: str, url: str | None, line: int, heading: boo
     if pid is not None:
         state.linked[pid] = None
         if item is None:
-            item = _paper_link(state, text, label, pid, hf, line, heading)
+            item = _paper_link(state, text, label, pid, hf, line, heading, login="/login?next=" in (url or ""))
     elif item is None:
         item = _other_link(state, text, label, url, line, heading)
         if item is None:
@@ -448,7 +454,7 @@ def _plain_line(state: _State, s: str, line: int) -> bool:
         if kind == "sub":
             state.awaiting_submitter = count == 1
             return True
-    if "huggingface.co/papers/date/" in s and _day_tab(state, s, line):
+    if "co/papers/date/" in s and _day_tab(state, s, line):
         return True
     if state.awaiting_submitter:  # the submitter's name
         state.awaiting_submitter = False
@@ -480,6 +486,32 @@ def _text(state: _State, s: str, line: int) -> None:
     state.out.append(_item(("text", line, s, None, None, None, state.after_blank(line), None, False)))
 
 
+def _list_item(state: _State, body: str, line: int) -> bool:
+    """A list item opening with a paper's link (:mod:`~newsletter.digest.mdlist`): the
+    card's title, the text after it its first text (False: any other line)."""
+    found = list_paper(body)
+    if found is None or paper_ref(state.target(found.link)) is None:
+        return False
+    _element(state, found.link.label, state.target(found.link), line, False)
+    if found.rest:
+        _text(state, found.rest, line)
+    return True
+
+
+def _link_line_of(state: _State, body: str, line: int, heading: int) -> bool:
+    """A line that opens with a link: a list item titled by a paper link, or one link
+    (a bullet before it, maybe); False: any other line."""
+    if not heading and body[0] in LIST_START and _list_item(state, body, line):
+        return True
+    lead = body.lstrip("*-•+ \t") if body[0] in "*-•+" else body
+    if lead[:1] == "[":
+        link = whole_link(lead)
+        if link is not None:
+            _element(state, link.label, state.target(link), line, bool(heading))
+            return True
+    return False
+
+
 def _read_line(state: _State, s: str, line: int) -> None:
     """One logical line (stripped, not blank, links joined)."""
     heading = 0
@@ -490,12 +522,8 @@ def _read_line(state: _State, s: str, line: int) -> None:
             heading, body = len(m.group(1)), s[m.end() :]
             if not body:
                 return
-    lead = body.lstrip("*-•+ \t") if body[0] in "*-•+" else body
-    if lead[:1] == "[":
-        link = whole_link(lead)
-        if link is not None:
-            _element(state, link.label, state.target(link), line, bool(heading))
-            return
+    if _link_line_of(state, body, line, heading):
+        return
     if ("](" in body or "][" in body) and _inline_line(state, body, line, heading):
         return
     if heading:
@@ -517,6 +545,8 @@ def _title_level(text: str) -> int | None:
     """The heading level of titles written as headings without a link: the level most
     non-chrome headings have (the deeper one on a tie), when no heading links to a paper;
     else None (there, a link-less heading is a title only after its thumbnail)."""
+    if list_titles(text):
+        return None  # the titles are list items: a heading is a section (the page's name)
     levels: Counter[int] = Counter()
     for m in _HEADINGS.finditer("\n" + text):
         marks, body = m.groups()

@@ -92,10 +92,18 @@ _NON_WORD = re.compile(r"[\W_]+")
 # The paper a link names: its Hugging Face page (any fragment or query: ``#community``),
 # the login link of its upvote button (``login?next=%2Fpapers%2F<id>``), its arXiv page.
 _HF_PAPERS = "huggingface.co/papers/"
+_HF_SHORT = "hf.co/papers/"  # the short host Hugging Face links with (hf.co/papers/<id>)
 _HF_NEXT = "huggingface.co/login?next=%2Fpapers%2F"
+#: (where a paper's slug starts, whether it is URL-escaped), in the order they are looked for
+_HF_PREFIXES = (
+    (_HF_PAPERS, False),
+    (_HF_SHORT, False),
+    (_HF_NEXT, True),
+    ("hf.co/login?next=%2Fpapers%2F", True),
+)
 _ARXIV = re.compile(r"(?:export\.)?arxiv\.org/(?:abs|pdf)/(?P<ax>[\w.\-]+(?:/\d{7}(?:v\d+)?)?)", re.IGNORECASE)
 _SLUG = re.compile(r"[A-Za-z0-9][\w.\-]*")
-_NOT_PAPERS = frozenset({"date", "week", "month", "trending", "search"})
+_NOT_PAPERS = frozenset({"date", "week", "month", "trending", "search", "submit"})
 
 
 class Item(NamedTuple):
@@ -125,7 +133,7 @@ class Item(NamedTuple):
 
 
 def _host_at(url: str, i: int) -> bool:
-    """Whether the host part of ``url`` ends at ``i`` as (www.)huggingface.co / arxiv.org."""
+    """Whether the host part of ``url`` ends at ``i`` as (www.)huggingface.co, hf.co / arxiv.org."""
     head = url[:i].lower()
     return head in ("https://", "http://", "https://www.", "http://www.", "https://export.", "http://export.")
 
@@ -144,17 +152,17 @@ def _hf_slug(url: str, start: int, *, escaped: bool) -> str | None:
 @lru_cache(maxsize=1 << 14)  # a card names its paper four or five times
 def paper_ref(url: str | None) -> tuple[str, bool] | None:
     """``(paper id, is a Hugging Face link)`` of a link to a paper, else None. An arXiv
-    id loses its version; the login link of an upvote button names its paper too."""
+    id loses its version; the login link of an upvote button names its paper too; the
+    short host (``https://hf.co/papers/<id>``) is the same page, over http or https, with
+    or without ``www.``, a query (``?utm_source=x``) or a fragment (``#community``)."""
     if not url:
         return None
-    i = url.find(_HF_PAPERS)
-    if i < 0 and (i := url.find(_HF_NEXT)) >= 0:
-        slug = _hf_slug(url, i + len(_HF_NEXT), escaped=True) if _host_at(url, i) else None
-    elif i >= 0:
-        slug = _hf_slug(url, i + len(_HF_PAPERS), escaped=False) if _host_at(url, i) else None
-    else:
-        return _arxiv_ref(url)
-    return (arxiv_id(slug) or slug, True) if slug else None
+    for prefix, escaped in _HF_PREFIXES:
+        i = url.find(prefix)
+        if i >= 0:
+            slug = _hf_slug(url, i + len(prefix), escaped=escaped) if _host_at(url, i) else None
+            return (arxiv_id(slug) or slug, True) if slug else None
+    return _arxiv_ref(url)
 
 
 def _arxiv_ref(url: str) -> tuple[str, bool] | None:

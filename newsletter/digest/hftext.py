@@ -28,9 +28,11 @@ from typing import NamedTuple
 from newsletter.base.errors import DigestParseError
 from newsletter.digest.hfcards import assemble
 from newsletter.digest.hflinked import linked_items
+from newsletter.digest.hfpaper import is_paper_page, paper_of
 from newsletter.digest.hfplain import plain_items
 from newsletter.digest.hfshared import Item
 from newsletter.digest.model import Paper
+from newsletter.digest.textrefs import as_reference_links, is_numbered_dump
 
 _TRUNCATED = re.compile(r"\s*\[(?:content truncated|truncated)[^\]]*\]\s*", re.IGNORECASE)
 _FENCE = re.compile(r"^(?:```|~~~)[\w-]*$")
@@ -38,16 +40,17 @@ _FENCE = re.compile(r"^(?:```|~~~)[\w-]*$")
 # Markdown link to a paper, a URL line (or reference) of one, a Markdown heading. A paper's
 # address inside a sentence of a plain copy's abstract is none of these.
 _PAPER_LINK = re.compile(
-    r"\]\(\s*<?https?://(?:www\.)?(?:huggingface\.co/(?:papers/[A-Za-z0-9]|login\?next=%2Fpapers)|arxiv\.org/abs/\d)"
+    r"\]\(\s*<?https?://(?:www\.)?(?:(?:huggingface|hf)\.co/(?:papers/[A-Za-z0-9]|login\?next=%2Fpapers)"
+    r"|arxiv\.org/abs/\d)"
 )
 _PAPER_URL_LINE = re.compile(
-    r"\n[ \t]*(?:\[\d+\]:[ \t]*|\d+\.[ \t]+)?<?https?://(?:www\.)?huggingface\.co/(?:papers/[A-Za-z0-9]|login\?next)"
+    r"\n[ \t]*(?:\[\d+\]:?[ \t]*|\d+\.[ \t]+)?<?https?://(?:www\.)?(?:huggingface|hf)\.co/(?:papers/[A-Za-z0-9]|login\?next)"
 )
 _HEADING_LINE = re.compile(r"\n[ \t]{0,3}#{1,6}[ \t]+\S")
 _RELATIVE = re.compile(r"(?P<open>\]\(\s*<?)/(?=papers/[A-Za-z0-9]|login\?next=%2Fpapers%2F)")
 _ANGLE_LINK = re.compile(
     r"^(?=[^\s<>\[\]])(?P<text>(?:[^<>\[\]\n.]|\.(?!\s)){1,300}?)(?<![,;:!?])[ \t]+<(?P<url>https?://(?:www\.)?"
-    r"(?:huggingface\.co/papers/[A-Za-z0-9][^<>\s]*|arxiv\.org/abs/[^<>\s]+))>[ \t]*$",
+    r"(?:(?:huggingface|hf)\.co/papers/[A-Za-z0-9][^<>\s]*|arxiv\.org/abs/[^<>\s]+))>[ \t]*$",
     re.MULTILINE,
 )
 _LINK_START = re.compile(r"[ \t]*(?:#{1,6}[ \t]+|[-*+][ \t]+)?!?\[")
@@ -145,7 +148,7 @@ def _is_linked(text: str) -> bool:
     substring test first: this runs on every file)."""
     if "#" in text and _HEADING_LINE.search("\n" + text):
         return True
-    if "huggingface.co/" not in text and "arxiv.org/abs/" not in text:
+    if "huggingface.co/" not in text and "arxiv.org/abs/" not in text and "hf.co/papers/" not in text:
         return False
     return _PAPER_LINK.search(text) is not None or _PAPER_URL_LINE.search("\n" + text) is not None
 
@@ -169,10 +172,22 @@ STYLES: tuple[
 )
 
 
+def _one_paper(lines: list[str], *, source: str, reference: date) -> Reading:
+    paper = paper_of(lines, source=source, reference=reference)
+    if paper is None:
+        first = next((i for i, line in enumerate(lines, 1) if line.strip()), 1)
+        raise DigestParseError("a paper's page without its title; not a digest", path=source, line=first)
+    return Reading(None, (paper,), ())
+
+
 def parse(text: str, *, source: str, reference: date) -> Reading:
     """Parse hf-text. ``reference`` is the file's mtime date."""
+    if is_numbered_dump(text):  # lynx -dump, w3m -dump: "[12]Title", the references at the end
+        text = as_reference_links(text)
     text = absolute(text)
     lines = unwrap(text)
+    if is_paper_page(text):  # one paper's page: a one-paper digest
+        return _one_paper(lines, source=source, reference=reference)
     items: list[Item] = []
     linked: tuple[str, ...] = ()
     for _name, accepts, items_of in STYLES:

@@ -1,4 +1,5 @@
-"""The ``hf-html`` format (SPEC 2.3): a saved Hugging Face papers page.
+"""The ``hf-html`` format (SPEC 2.3): a saved Hugging Face papers page, or one paper's
+page (its data under ``data-target="PaperContent"``: a one-paper digest).
 
 The page hydrates its list from the JSON in the ``data-props`` attribute of the
 element with ``data-target="DailyPapers"``; that JSON holds the API items of
@@ -21,8 +22,8 @@ from newsletter.base.errors import DigestParseError
 from newsletter.digest import jsonfmt
 from newsletter.digest.model import Paper, arxiv_id
 
-_TARGETS = ("DailyPapers", "DailyPapersPage", "PapersList")
-_PAPER_PATH = re.compile(r"^(?:https?://(?:www\.)?huggingface\.co)?/papers/([^/?#]+)$", re.IGNORECASE)
+_TARGETS = ("DailyPapers", "DailyPapersPage", "PapersList", "PaperContent")
+_PAPER_PATH = re.compile(r"^(?:https?://(?:www\.)?(?:huggingface|hf)\.co)?/papers/([^/?#]+)$", re.IGNORECASE)
 
 
 def _linked(tree: LexborHTMLParser) -> dict[str, None]:
@@ -63,7 +64,10 @@ def _props(tree: LexborHTMLParser, *, source: str) -> dict[str, Any]:
         if node is not None:
             break
     if node is None:
-        raise DigestParseError('looks like HTML but has no Daily Papers data (data-target="DailyPapers")', path=source)
+        raise DigestParseError(
+            'looks like HTML but has no Daily Papers data (data-target="DailyPapers"), nor a paper\'s ("PaperContent")',
+            path=source,
+        )
     try:
         props = json.loads(node.attributes.get("data-props") or "")
     except json.JSONDecodeError as exc:
@@ -85,6 +89,20 @@ def _day(value: Any) -> date | None:
         return None
 
 
+def _one_paper(props: dict[str, Any], *, source: str) -> tuple[tuple[Paper, ...], tuple[str, ...]]:
+    """One paper's page (``huggingface.co/papers/<id>``): its data (``data-target=
+    "PaperContent"``) holds ``paper`` (the API's paper record), its ``comments`` and its
+    ``organization``; read as one API item. The papers its comments link to (the
+    community's recommendations) are not this digest's and are not counted."""
+    comments = props.get("comments")
+    item = {
+        "paper": props["paper"],
+        "numComments": len(comments) if isinstance(comments, list) else None,
+        "organization": props.get("organization"),
+    }
+    return jsonfmt.papers_of([item], source=source)
+
+
 def parse(text: str, *, source: str) -> tuple[date | None, tuple[Paper, ...], tuple[str, ...]]:
     """(the page's date, its papers, the ids its cards link to that its data does not hold).
 
@@ -93,13 +111,15 @@ def parse(text: str, *, source: str) -> tuple[date | None, tuple[Paper, ...], tu
     partial (SPEC 2.1), never a shorter list without a word."""
     tree = LexborHTMLParser(text)
     props = _props(tree, source=source)
+    if not isinstance(props.get("dailyPapers"), list) and isinstance(props.get("paper"), dict):
+        return None, *_one_paper(props, source=source)
     items = props.get("dailyPapers")
     if not isinstance(items, list):
         raise DigestParseError("the Daily Papers data of the page holds no 'dailyPapers' list", path=source)
     when = _day(props.get("dateString"))
-    papers = jsonfmt.papers_of(items, source=source)
+    papers, bad = jsonfmt.papers_of(items, source=source)
     given = _given_ids(items) | {p.arxiv_id for p in papers if p.arxiv_id}
-    missing = tuple(i for i in _linked(tree) if i not in given)
+    missing = tuple(i for i in _linked(tree) if i not in given) + bad
     if not papers and missing:
         raise DigestParseError(f"the page's data holds none of the papers it shows ({', '.join(missing)})", path=source)
     if not items:

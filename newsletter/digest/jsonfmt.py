@@ -12,9 +12,11 @@ import json
 import re
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from newsletter.base.errors import DigestParseError
+from newsletter.digest.guard import one_line
+from newsletter.digest.jsonentries import Entry, entries
 from newsletter.digest.model import ARXIV_PDF_URL, HF_PAPER_URL, Paper, arxiv_id, doi_of, extract_links, paper_id
 
 _SOFT_BREAK = re.compile(r"(?<!\n)[ \t]*\n[ \t]*(?!\n)")
@@ -188,20 +190,69 @@ def _plain_paper(rec: dict[str, Any], *, source: str, where: str) -> Paper:
     )
 
 
-def papers_of(data: Sequence[Any], *, source: str) -> tuple[Paper, ...]:
-    """The papers of a decoded array (plain records or API items), in order."""
+class Read(NamedTuple):
+    """The papers of a JSON digest and its entries that could not be read, each named
+    ``entry N (line L, id X): why`` (SPEC 6c: the digest is then partial)."""
+
+    papers: tuple[Paper, ...]
+    bad: tuple[str, ...]
+
+
+_ENTRY_FAULTS = (DigestParseError, TypeError, ValueError, AttributeError)
+
+
+def _entry_id(obj: Any) -> str | None:
+    """The id an entry gives, to name it when it cannot be read."""
+    if not isinstance(obj, dict):
+        return None
+    rec = obj.get("paper") if isinstance(obj.get("paper"), dict) else obj
+    given = rec.get("id") if isinstance(rec, dict) else None
+    return one_line(str(given), 80) if isinstance(given, (str, int)) and not isinstance(given, bool) else None
+
+
+def _where(index: int, line: int | None, given: str | None) -> str:
+    notes = [f"line {line}"] if line is not None else []
+    if given:
+        notes.append(f"id {given}")
+    return f"entry {index}" + (f" ({', '.join(notes)})" if notes else "")
+
+
+def _entry(obj: Any, *, source: str, where: str) -> Paper | None:
+    if not isinstance(obj, dict):
+        raise DigestParseError(f"{where}: expected an object, not {type(obj).__name__}", path=source)
+    if isinstance(obj.get("paper"), dict):
+        return _api_paper(obj, source=source, where=where)
+    return _plain_paper(obj, source=source, where=where)
+
+
+def read_entries(data: Sequence[Entry], *, source: str) -> Read:
+    """The papers of the entries (plain records or API items), in order; an entry that
+    cannot be read is set aside, named, and never stops the others. Withdrawn papers are
+    skipped without a word (SPEC 2.2)."""
     out: list[Paper] = []
-    for index, obj in enumerate(data):
-        where = f"entry {index}"
-        if not isinstance(obj, dict):
-            raise DigestParseError(f"{where}: expected an object", path=source)
-        if isinstance(obj.get("paper"), dict):
-            paper = _api_paper(obj, source=source, where=where)
-            if paper is not None:
-                out.append(paper)
-        else:
-            out.append(_plain_paper(obj, source=source, where=where))
-    return tuple(out)
+    bad: list[str] = []
+    for index, entry in enumerate(data):
+        where = _where(index, entry.line, _entry_id(entry.value))
+        if entry.error is not None:
+            bad.append(f"{where}: {entry.error}")
+            continue
+        try:
+            paper = _entry(entry.value, source=source, where=where)
+        except _ENTRY_FAULTS as exc:
+            bad.append(exc.message if isinstance(exc, DigestParseError) else f"{where}: {exc}")
+            continue
+        if paper is not None:
+            out.append(paper)
+    if bad and not out:  # nothing read, and not because every paper was withdrawn
+        more = f" (and {len(bad) - 1} more entries)" if len(bad) > 1 else ""
+        line = data[0].line
+        raise DigestParseError(f"no entry could be read: {one_line(bad[0], 300)}{more}", path=source, line=line)
+    return Read(tuple(out), tuple(one_line(b, 300) for b in bad))
+
+
+def papers_of(data: Sequence[Any], *, source: str) -> Read:
+    """The papers of a decoded array (lines unknown: the data of a saved page)."""
+    return read_entries([Entry(obj, None) for obj in data], source=source)
 
 
 def load_json(text: str, *, source: str) -> Any:
@@ -214,41 +265,53 @@ def load_json(text: str, *, source: str) -> Any:
         raise DigestParseError("JSON nested too deeply; not a digest", path=source, line=1) from None
 
 
-_DECODER = json.JSONDecoder()
-_BLANK = re.compile(r"\s*")
-
-
-def _json_values(text: str, *, source: str) -> list[Any]:
-    """The items of JSON values one after the other: JSON Lines (``jq -c '.[]'``), or
-    several answers in one file (``cat day1.json day2.json``: their arrays joined)."""
-    values: list[Any] = []
-    at = _BLANK.match(text).end()  # type: ignore[union-attr]
-    while at < len(text):
-        try:
-            value, at = _DECODER.raw_decode(text, at)
-        except json.JSONDecodeError as exc:
-            raise DigestParseError(f"invalid JSON: {exc.msg}", path=source, line=exc.lineno) from None
-        except RecursionError:
-            raise DigestParseError("JSON nested too deeply; not a digest", path=source, line=1) from None
-        values.extend(value if isinstance(value, list) else [value])
-        at = _BLANK.match(text, at).end()  # type: ignore[union-attr]
-    return values
-
-
-def parse(text: str, *, source: str) -> tuple[Paper, ...]:
-    try:
-        data = load_json(text, source=source)
-    except DigestParseError as exc:
-        if not exc.message.endswith("Extra data"):
-            raise
-        data = _json_values(text, source=source)  # more JSON after the first value
-    if isinstance(data, dict):
+def _unwrapped(found: list[Entry], single: bool, *, source: str) -> list[Entry]:
+    """``{"papers": [...]}`` / ``{"dailyPapers": [...]}`` opened (lines not known); a lone
+    value that is no array nor object of papers refused."""
+    if single and len(found) == 1 and isinstance(found[0].value, dict):
+        obj = found[0].value
         for key in ("papers", "dailyPapers"):
-            if isinstance(data.get(key), list):
-                data = data[key]
-                break
-    if not isinstance(data, list):
+            if isinstance(obj.get(key), list):
+                return [Entry(item, None) for item in obj[key]]
+    if single and len(found) == 1 and not isinstance(found[0].value, (dict, list)) and found[0].error is None:
         raise DigestParseError("expected a JSON array of papers", path=source, line=1)
-    if not data:
+    return found
+
+
+def _whole(text: str) -> tuple[list[Entry], bool] | None:
+    """The entries of a file that is one JSON document (``json.loads``, in C: the common
+    case, read at once; lines not known) and whether it is an array; None when it is not
+    one document."""
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return None
+    if isinstance(data, list):
+        return [Entry(item, None) for item in data], True
+    return [Entry(data, None)], False
+
+
+def parse(text: str, *, source: str) -> Read:
+    """The papers of a JSON digest and the entries set aside (:class:`Read`). One document
+    is decoded at once; its entries are located line by line only when one is bad (to
+    name its line), or when the file is JSON Lines or several documents."""
+    whole = _whole(text)
+    if whole is None:
+        found, single = entries(text, source=source)
+        return _read(found, single, source=source)
+    try:
+        read = _read(whole[0], True, source=source)
+    except DigestParseError:
+        if not whole[1]:
+            raise
+        read = Read((), ("",))
+    if read.bad and whole[1]:  # an array with a bad entry: again, naming the lines
+        return _read(entries(text, source=source)[0], True, source=source)
+    return read
+
+
+def _read(found: list[Entry], single: bool, *, source: str) -> Read:
+    opened = _unwrapped(found, single, source=source)
+    if not opened:
         raise DigestParseError("the JSON array holds no papers; not a digest", path=source, line=1)
-    return papers_of(data, source=source)
+    return read_entries(opened, source=source)

@@ -139,7 +139,7 @@ class Paper:
     def page_url(self) -> str | None:
         """The paper's own page (SPEC 5): its Hugging Face page when the digest gave it,
         else its arXiv abs page, else the digest's url (None: the caller's fallback)."""
-        if self.url and "huggingface.co/papers/" in self.url:
+        if self.url and ("huggingface.co/papers/" in self.url or "hf.co/papers/" in self.url):
             return self.url
         if self.arxiv_id:
             return ARXIV_ABS_URL.format(id=self.arxiv_id)

@@ -37,7 +37,7 @@ from defusedxml.common import DefusedXmlException
 from newsletter.base.errors import DigestParseError
 from newsletter.config import ArxivSource, BiorxivSource, FeedSource, HuggingFaceSource, OpenReviewSource
 from newsletter.config.sources import AnySource as AnySource
-from newsletter.digest import parse_digest
+from newsletter.digest import missing_list, parse_digest
 
 XML_SOURCES = (ArxivSource, FeedSource)
 _READER = {ArxivSource: "arxiv", FeedSource: "feed", BiorxivSource: "biorxiv", OpenReviewSource: "openreview"}
@@ -128,10 +128,13 @@ def inspect(source: AnySource, body: bytes) -> Inspection:
         return seen
     fmt = _READER.get(type(source), "json")
     try:
-        papers = parse_digest(body, source="the answer", fmt=fmt).papers
+        digest = parse_digest(body, source="the answer", fmt=fmt)
     except DigestParseError as exc:
         raise BadAnswer(f"the answer holds no paper records we can read ({exc.message})") from None
-    return replace(seen, items=len(papers))
+    bad = [m for m in digest.missing if m.startswith("entry ")]
+    if bad:  # a saved file would be read partial; an answer is asked again (the day's file kept)
+        raise BadAnswer(f"the answer holds records we cannot read ({missing_list(bad)})")
+    return replace(seen, items=len(digest.papers))
 
 
 def _snippet(body: bytes) -> str:

@@ -1,0 +1,283 @@
+"""One paper's page (``huggingface.co/papers/<id>``) saved as Markdown or text is a
+one-paper digest (SPEC 2.1): its title, id (from the page's own address or arXiv link,
+never from the papers listed under it), date, authors, counts, AI summary, abstract and
+links. The dumps are written by hand in the shapes tools write: a reader proxy's
+Markdown (``Title:``/``URL Source:``/``Markdown Content:``), an HTML-to-Markdown
+converter's (no address), a browser's plain copy."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from newsletter.base.errors import DigestParseError
+from newsletter.digest import Paper, parse_digest
+from newsletter.digest.hfpaper import is_paper_page
+
+REF = date(2026, 11, 20)
+ABSTRACT = "We study masked objectives for tabular data and find that structure emerges from masking columns."
+
+PROXY = """Title: Paper page - Masked Objectives for Tables Learn Structure
+
+URL Source: https://huggingface.co/papers/2611.01234
+
+Markdown Content:
+[![Hugging Face's logo](https://huggingface.co/front/assets/logo.svg) Hugging Face](https://huggingface.co/)
+
+*   [Models](https://huggingface.co/models)
+*   [Datasets](https://huggingface.co/datasets)
+
+[Papers](https://huggingface.co/papers)
+
+arxiv:2611.01234
+
+# Masked Objectives for Tables Learn Structure
+
+Published on Nov 1
+
+·
+
+Submitted by [AK](https://huggingface.co/akhaliq) on Nov 3
+
+[Upvote 19](https://huggingface.co/login?next=%2Fpapers%2F2611.01234)
+
+Authors: [Ana Berg](https://huggingface.co/anab), [Carl Dunn](https://huggingface.co/cd), Eve Fox
+
+## Abstract
+
+AI-generated summary
+
+Masking columns teaches tabular models structure.
+
+We study masked objectives for tabular data
+and find that structure emerges from masking columns.
+
+[View arXiv page](https://arxiv.org/abs/2611.01234)[View PDF](https://arxiv.org/pdf/2611.01234)\
+[Project page](https://tables.example.org/)[GitHub 1.2k](https://github.com/example/tables)
+
+## Community
+
+[librarian-bot](https://huggingface.co/librarian-bot)
+
+The following papers were recommended by the Semantic Scholar API
+
+*   [Other Paper About Tables](https://huggingface.co/papers/2610.00001) (2026)
+*   [Another One](https://hf.co/papers/2610.00002) (2026)
+
+## Models citing this paper 0
+
+## Datasets citing this paper 0
+"""
+
+
+def one(text: str, source: str = "page.md") -> Paper:
+    digest = parse_digest(text.encode(), source=source, reference=REF)
+    assert not digest.partial
+    (paper,) = digest.papers
+    return paper
+
+
+def test_hfpaper_reader_proxy_markdown_gives_the_one_paper() -> None:
+    paper = one(PROXY)
+    assert (paper.id, paper.arxiv_id, paper.title) == (
+        "2611.01234",
+        "2611.01234",
+        "Masked Objectives for Tables Learn Structure",
+    )
+    assert paper.abstract == ABSTRACT
+    assert paper.summary == "Masking columns teaches tabular models structure."
+    assert paper.author_names == ("Ana Berg", "Carl Dunn", "Eve Fox")
+    assert (paper.authors, paper.upvotes, paper.published) == (3, 19, date(2026, 11, 1))
+    assert paper.url == "https://huggingface.co/papers/2611.01234"
+    assert paper.pdf_url == "https://arxiv.org/pdf/2611.01234"
+    assert (paper.code_url, paper.code_stars) == ("https://github.com/example/tables", 1200)
+    assert paper.project_url == "https://tables.example.org/"
+
+
+def test_hfpaper_papers_listed_under_the_page_are_not_read() -> None:
+    """The recommendations under the page link to other papers: never papers of this
+    digest, never its id, and not counted as lost."""
+    digest = parse_digest(PROXY.encode(), source="page.md", reference=REF)
+    assert [p.id for p in digest.papers] == ["2611.01234"]
+    assert digest.missing == ()
+
+
+def test_hfpaper_converter_markdown_without_address_takes_the_arxiv_link() -> None:
+    text = PROXY.split("Markdown Content:\n", 1)[1].replace("arxiv:2611.01234\n", "")
+    paper = one(text)
+    assert (paper.id, paper.title) == ("2611.01234", "Masked Objectives for Tables Learn Structure")
+    assert paper.url == "https://huggingface.co/papers/2611.01234"
+
+
+def test_hfpaper_address_wins_over_another_arxiv_link() -> None:
+    """The page's own address names the paper; an arXiv link in the page (a typo, another
+    version's page) does not move it."""
+    text = PROXY.replace("https://arxiv.org/abs/2611.01234", "https://arxiv.org/abs/2611.99999")
+    assert one(text).id == "2611.01234"
+
+
+def test_hfpaper_no_id_anywhere_takes_the_title() -> None:
+    text = (
+        "# A Paper Without Links\n\nPublished on Nov 1, 2026\n\n## Abstract\n\nSome words.\n\n"
+        "## Models citing this paper 0\n"
+    )
+    paper = one(text)
+    assert (paper.id, paper.url, paper.abstract) == ("a-paper-without-links", None, "Some words.")
+
+
+PLAIN = """Hugging Face
+Models
+Datasets
+Papers
+
+arxiv:2611.05678
+Satellite Tides From Coastal Gauges
+Published on Oct 30, 2026
+Submitted by
+AK
+on Nov 3
+Upvote
+7
+Authors:
+Ana Berg
+,
+Carl Dunn
+Abstract
+We learn satellite tides from coastal gauges
+over many years of data.
+
+View arXiv page
+View PDF
+Add to collection
+Community
+Librarian Bot
+Some Other Paper We Recommend
+Models citing this paper 0
+"""
+
+
+def test_hfpaper_plain_copy_of_the_page() -> None:
+    paper = one(PLAIN, "page.txt")
+    assert (paper.id, paper.title) == ("2611.05678", "Satellite Tides From Coastal Gauges")
+    assert paper.abstract == "We learn satellite tides from coastal gauges over many years of data."
+    assert (paper.author_names, paper.upvotes, paper.published) == (
+        ("Ana Berg", "Carl Dunn"),
+        7,
+        date(2026, 10, 30),
+    )
+
+
+def test_hfpaper_crlf_and_fenced_copy() -> None:
+    text = "```markdown\r\n" + PROXY.replace("\n", "\r\n") + "```\r\n"
+    assert one(text).id == "2611.01234"
+
+
+def test_hfpaper_page_without_a_title_is_an_error_naming_the_file() -> None:
+    text = "Models citing this paper 0\n\nAbstract\n\nWords.\n"
+    with pytest.raises(DigestParseError, match=r"page\.md:1: a paper's page without its title"):
+        parse_digest(text.encode(), source="page.md", reference=REF)
+
+
+def test_hfpaper_listing_pages_are_not_paper_pages() -> None:
+    listing = (
+        "# Daily Papers\n\n### [Masked Objectives](https://huggingface.co/papers/2611.01234)\n\n"
+        "Abstract\n\nWe study masked objectives, citing this paper and that one.\n"
+    )
+    assert not is_paper_page(listing)
+    assert is_paper_page(PROXY) and is_paper_page(PLAIN)
+
+
+def test_hfpaper_hostile_title_and_control_bytes() -> None:
+    text = PROXY.replace(
+        "# Masked Objectives for Tables Learn Structure", "# <img src=x onerror=alert(1)>\x1b[2J Tables"
+    )
+    paper = one(text)
+    assert paper.title == "<img src=x onerror=alert(1)>[2J Tables"
+
+
+# --------------------------------------------------------------------------- the saved HTML page
+
+
+def paper_html(paper: object, *, comments: object = None, extra: str = "") -> str:
+    """A saved paper page in the shape the site serves: its data in the ``data-props`` of
+    the ``SVELTE_HYDRATER`` element with ``data-target="PaperContent"`` (HTML-escaped
+    JSON: ``paper``, ``comments``, ...), the rendered page around it."""
+    import json
+    from html import escape
+
+    props = {"paper": paper, "comments": comments if comments is not None else [], "dailyPaperRank": 3}
+    return (
+        "<!doctype html><html><head><title>Paper page - x</title></head><body><main>"
+        f'<div class="SVELTE_HYDRATER contents" data-target="PaperContent" data-props="{escape(json.dumps(props))}">'
+        "<h1>rendered title</h1></div>"
+        '<div data-target="UserMenu" data-props="{}"></div>'
+        f"{extra}</main></body></html>"
+    )
+
+
+API_PAPER = {
+    "id": "2611.01234",
+    "title": "Masked Objectives for Tables\n Learn Structure",
+    "summary": "We study masked objectives for tabular data\nand find that structure emerges from masking columns.",
+    "authors": [{"_id": "a", "name": "Ana Berg", "hidden": False}, {"_id": "b", "name": "Carl Dunn", "hidden": False}],
+    "publishedAt": "2026-11-01T17:59:00.000Z",
+    "submittedOnDailyAt": "2026-11-03T01:00:00.000Z",
+    "upvotes": 19,
+    "discussionId": "abc",
+    "ai_summary": "Masking columns teaches tabular models structure.",
+    "githubRepo": "https://github.com/example/tables",
+    "githubStars": 1200,
+    "newFieldTheApiGrew": {"x": 1},
+}
+
+
+def test_hfpaper_saved_html_page_is_a_one_paper_digest() -> None:
+    comments = [{"id": "c1", "author": {"name": "librarian-bot"}, "data": {"latest": {"raw": "see 2610.00001"}}}] * 2
+    recommended = '<a href="/papers/2610.00001">Other Paper</a><a href="https://hf.co/papers/2610.00002">Another</a>'
+    digest = parse_digest(paper_html(API_PAPER, comments=comments, extra=recommended).encode(), source="p.html")
+    assert digest.format == "hf-html" and not digest.partial
+    (paper,) = digest.papers
+    assert (paper.id, paper.title, paper.abstract) == (
+        "2611.01234",
+        "Masked Objectives for Tables Learn Structure",
+        ABSTRACT,
+    )
+    assert (paper.upvotes, paper.comments, paper.author_names) == (19, 2, ("Ana Berg", "Carl Dunn"))
+    assert (paper.published, paper.summary) == (date(2026, 11, 1), "Masking columns teaches tabular models structure.")
+    assert (paper.url, paper.code_url, paper.code_stars) == (
+        "https://huggingface.co/papers/2611.01234",
+        "https://github.com/example/tables",
+        1200,
+    )
+
+
+def test_hfpaper_saved_html_page_with_a_broken_paper_record_is_an_error() -> None:
+    with pytest.raises(DigestParseError, match=r"p\.html: no entry could be read: entry 0 \(id 2611.01234\): 'title'"):
+        parse_digest(paper_html({**API_PAPER, "title": ""}).encode(), source="p.html")
+
+
+def test_hfpaper_saved_html_page_of_a_withdrawn_paper_gives_nothing_silently() -> None:
+    digest = parse_digest(paper_html({**API_PAPER, "withdrawnAt": "2026-11-04T00:00:00Z"}).encode(), source="p.html")
+    assert digest.papers == () and not digest.partial
+
+
+def test_hfpaper_html_without_papers_data_says_what_it_looks_like() -> None:
+    page = '<html><body><div data-target="UserMenu" data-props="{}"></div></body></html>'
+    with pytest.raises(DigestParseError, match=r"no Daily Papers data .*nor a paper's \(\"PaperContent\"\)"):
+        parse_digest(page.encode(), source="p.html")
+
+
+def test_hfpaper_another_papers_link_before_the_title_gives_no_id() -> None:
+    """Without its address, a page's id comes from its title's link or its own arXiv link;
+    a link to another paper's page (a sidebar, a "trending" box) gives none."""
+    text = (
+        "[Trending: Other Paper](https://huggingface.co/papers/2610.00001)\n\n"
+        "# [Masked Objectives for Tables](https://hf.co/papers/2611.01234)\n\n"
+        "## Abstract\n\nWords.\n\n## Models citing this paper 0\n"
+    )
+    assert one(text).id == "2611.01234"
+    arxiv_title = text.replace("https://hf.co/papers/2611.01234", "https://arxiv.org/abs/2611.01234v3")
+    assert one(arxiv_title).id == "2611.01234"
+    no_title_link = text.replace("[Masked Objectives for Tables](https://hf.co/papers/2611.01234)", "Masked")
+    assert one(no_title_link).id == "masked"
