@@ -393,9 +393,8 @@ def test_fetch_default_day_is_today_in_the_schedule_time_zone(tmp_path: Path, ht
         b'[1, 2, 3, null, "x"]',
         b'[{"foo": 1}, {"paper": {"id": "2611.00001"}}]',  # objects without a title
         b'[{"title": "", "abstract": "empty title"}]',
-        b'[{"title": "A good one", "abstract": "x"}, 7]',  # one good record does not make it a digest we can read
     ],
-    ids=["scalars", "no-title", "empty-title", "mixed"],
+    ids=["scalars", "no-title", "empty-title"],
 )
 def test_fetch_answer_without_paper_records_fails_and_keeps_the_days_file(
     tmp_path: Path, httpserver_ipv4: HTTPServer, junk: bytes
@@ -417,14 +416,34 @@ def test_fetch_answer_without_paper_records_fails_and_keeps_the_days_file(
     assert result.returncode == 1
     (line,) = result.stderr.splitlines()
     assert line.startswith("error: huggingface: ")
-    # a bad record beside good ones names itself (what a saved file's reader says: partial)
-    why = "records we cannot read (entry 1 (line 1)" if b"good one" in junk else "no paper records we can read"
+    why = "no paper records we can read"
     assert f"the answer holds {why}" in line
     assert (tmp_path / "digests" / HF_FILE).read_bytes() == good  # the day's earlier file is kept
     assert not [p for p in (tmp_path / "digests").iterdir() if p.name.endswith(".part")]
     status = json.loads(newsletter("status", "-c", str(cfg), "--json").stdout)
     hf = next(s for s in status["sources"] if s["source"] == "huggingface")
     assert hf["outcome"] == "failed" and why.split(" (")[0] in hf["detail"]
+
+
+def test_fetch_answer_with_one_bad_record_writes_the_good_ones_and_names_it(
+    tmp_path: Path, httpserver_ipv4: HTTPServer
+) -> None:
+    # one bad item never stops the others (SPEC 6c): the good record is written and
+    # delivered, the bad one named by the fetch and again by the pick-up (partial)
+    body = b'[{"title": "A good one", "abstract": "Kept.", "id": "2611.00001"},\n 7]'
+    serve(httpserver_ipv4, plain(body, "application/json"), plain(RSS_BODY, "application/rss+xml"))
+    cfg = write_config(tmp_path, httpserver_ipv4)
+
+    result = run("fetch", "-c", str(cfg), "--date", "2026-11-17")
+
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("warning: huggingface: wrote ") and "(1 papers," in line
+    assert "1 entry not read: entry 1 (line 2)" in line
+    assert (tmp_path / "digests" / HF_FILE).read_bytes() == body
+    parsed = run("parse", str(tmp_path / "digests" / HF_FILE))
+    assert parsed.returncode == 1 and "partial" in parsed.stderr and "entry 1 (line 2)" in parsed.stderr
+    assert "A good one" in parsed.stdout
 
 
 def test_fetch_removes_part_files_of_a_killed_fetch_not_one_being_written(

@@ -14,13 +14,15 @@ from newsletter.fetch import FetchReport, fetch_sources
 
 def echo_report(report: FetchReport, *, quiet: bool = False) -> None:
     """One line per source: what it did on stdout (not when ``quiet``: ``send --fetch``
-    under cron), a failure on stderr (always)."""
+    under cron), a failure or a record not read on stderr (always)."""
     if report.removed and not quiet:
         n = len(report.removed)
         click.echo(f"removed {n} temporary file{'s' if n != 1 else ''} left by an interrupted fetch")
     for result in report.results:
         if result.outcome == "failed":
             click.echo(f"error: {result.source}: {result.line()}", err=True)
+        elif result.unread:
+            click.echo(f"warning: {result.source}: {result.line()}", err=True)
         elif not quiet:
             click.echo(f"{result.source}: {result.line()}")
 

@@ -230,6 +230,8 @@ class Daemon:
         for result in report.results:
             if result.outcome == "failed":
                 log.error("fetch %s: %s", result.source, result.line())
+            elif result.unread:
+                log.warning("fetch %s: %s", result.source, result.line())
             else:
                 log.info("fetch %s: %s", result.source, result.line())
         if report.written and not self.stopping.is_set():

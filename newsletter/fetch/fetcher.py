@@ -13,7 +13,9 @@ the daemon report). Per source:
 4. an answer without papers (``[]``, an RSS channel without items): ``empty``,
    nothing written (a weekend is not an error); an answer whose items are no paper
    records the digest reader can read (``[1, 2, null]``, objects without a title) is
-   ``failed``, nothing written, the day's earlier file kept (SPEC 6c);
+   ``failed``, nothing written, the day's earlier file kept (SPEC 6c); a record we
+   cannot read beside good ones is named in the line, and the file written all the same
+   (the pick-up records it partial, naming the record again);
 5. else the answer is written atomically into ``digests.directory``: a hidden
    temporary name in the same directory (locked while written), fsync, rename, fsync
    of the directory. Temporary files of a fetch that was killed are removed when the
@@ -47,6 +49,7 @@ import httpx
 from newsletter.base.cron import timezone
 from newsletter.base.errors import ConfigError
 from newsletter.config import BiorxivSource, Config, HuggingFaceSource, OpenReviewSource
+from newsletter.digest import missing_list, not_read
 from newsletter.fetch import client as http
 from newsletter.fetch import paging
 from newsletter.fetch.sources import AnySource, BadAnswer, Inspection, accept, file_name, inspect, request_url
@@ -69,11 +72,13 @@ class SourceResult:
     attempts: int = 0
     http_status: int | None = None
     error: str | None = None
+    unread: tuple[str, ...] = ()  # records of the answer the reader set aside (written all the same)
 
     def line(self) -> str:
         """One human line (without the source name) saying what happened."""
         if self.outcome == "written":
-            return f"wrote {self.path} ({self.items} papers, {self.size:,} bytes)"
+            lost = f"; {not_read(self.unread)}: {missing_list(self.unread)}" if self.unread else ""
+            return f"wrote {self.path} ({self.items} papers, {self.size:,} bytes{lost})"
         if self.outcome == "unchanged":
             return "unchanged since the last fetch, nothing written" + (f" ({self.path})" if self.path else "")
         if self.outcome == "empty":
@@ -267,7 +272,14 @@ class _SourceFetch:
             bad = SourceResult(key, url, "failed", size=size, attempts=answer.attempts, http_status=200, error=str(exc))
             return bad, self.state(bad, None, None)  # never answer a broken body with "not modified" later
         read = SourceResult(
-            key, url, "empty", items=seen.items, size=len(answer.body), attempts=answer.attempts, http_status=200
+            key,
+            url,
+            "empty",
+            items=seen.items,
+            size=len(answer.body),
+            attempts=answer.attempts,
+            http_status=200,
+            unread=seen.unread,
         )
         if seen.items == 0:
             return read, self.state(read, etag, modified)

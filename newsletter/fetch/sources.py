@@ -37,7 +37,7 @@ from defusedxml.common import DefusedXmlException
 from newsletter.base.errors import DigestParseError
 from newsletter.config import ArxivSource, BiorxivSource, FeedSource, HuggingFaceSource, OpenReviewSource
 from newsletter.config.sources import AnySource as AnySource
-from newsletter.digest import missing_list, parse_digest
+from newsletter.digest import parse_digest
 
 XML_SOURCES = (ArxivSource, FeedSource)
 _READER = {ArxivSource: "arxiv", FeedSource: "feed", BiorxivSource: "biorxiv", OpenReviewSource: "openreview"}
@@ -56,6 +56,7 @@ class Inspection:
 
     items: int
     day: date | None = None
+    unread: tuple[str, ...] = ()  # records beside the good ones that the reader set aside
 
 
 OPENREVIEW_PAGE = 1000  # the notes API's largest page
@@ -131,10 +132,10 @@ def inspect(source: AnySource, body: bytes) -> Inspection:
         digest = parse_digest(body, source="the answer", fmt=fmt)
     except DigestParseError as exc:
         raise BadAnswer(f"the answer holds no paper records we can read ({exc.message})") from None
-    bad = [m for m in digest.missing if m.startswith("entry ")]
-    if bad:  # a saved file would be read partial; an answer is asked again (the day's file kept)
-        raise BadAnswer(f"the answer holds records we cannot read ({missing_list(bad)})")
-    return replace(seen, items=len(digest.papers))
+    # a record we cannot read beside good ones: the file is written all the same (one bad
+    # item never stops the others, SPEC 6c) and the pick-up records the digest partial
+    unread = tuple(m for m in digest.missing if m.startswith("entry "))
+    return replace(seen, items=len(digest.papers), unread=unread)
 
 
 def _snippet(body: bytes) -> str:
