@@ -6,6 +6,9 @@ numbers its links ``[N]`` inline and lists ``  N. URL`` under ``References``; w3
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import pytest
 
 from newsletter.base.errors import DigestParseError
@@ -207,4 +210,59 @@ def test_textrefs_markdown_dump_citing_numbered_references_is_left_alone() -> No
     assert [(p.id, p.abstract) for p in digest.papers] == [
         ("2611.01234", "We extend the masked objective of [1]. Unlike [2], [3] we mask columns."),
         ("2611.05678", BETA),
+    ]
+
+
+# --------------------------------------------------------------------------- the real browsers
+
+PAGE = """<!doctype html><html><head><base href="https://huggingface.co/"><title>Daily Papers</title></head>
+<body><header><nav><a href="/">Hugging Face</a> <a href="/models">Models</a> <a href="/papers">Papers</a>
+<a href="/login">Log In</a></nav></header><main><h1>Daily Papers</h1><p>by AK and the research community</p>
+<div><a href="/papers/date/2026-11-16">Previous</a> <a href="/papers/date/2026-11-18">Next</a></div>
+<article><a href="/papers/2611.00001"><img src="/thumb1.png" alt=""></a>
+<div><a href="/login?next=%2Fpapers%2F2611.00001">Upvote</a><div>42</div></div>
+<h3><a href="/papers/2611.00001">Sparse Autoencoders Find Highly Interpretable Features in Language Models
+Across Many Scales</a></h3>
+<ul><li><img src="/avatars/a.png" alt=""></li><li><img src="/avatars/b.png"></li></ul><span>· 7 authors</span>
+<p>We train sparse autoencoders on the residual stream of language models and find features that humans
+can name, across many scales of model.</p>
+<p>Submitted by <a href="/akhaliq">akhaliq</a></p></article>
+<article><a href="/papers/2611.00002"><img src="/thumb2.png" alt=""></a>
+<div><a href="/login?next=%2Fpapers%2F2611.00002">Upvote</a><div>-</div></div>
+<h3><a href="/papers/2611.00002">Contrastive Learning for Tabular Data</a></h3>
+<ul><li><img src="/avatars/c.png"></li></ul><span>· 2 authors</span>
+<p>Columns of a table are views of one row: we contrast them.</p></article>
+</main><footer><p><a href="/terms">Terms</a> <a href="/privacy">Privacy</a></p></footer></body></html>
+"""
+
+BROWSERS = {
+    "lynx": ["lynx", "-dump", "-width=80", "-assume_charset=utf-8", "-display_charset=utf-8"],
+    "w3m": ["w3m", "-dump", "-cols", "80", "-o", "display_link_number=1", "-I", "UTF-8", "-O", "UTF-8"],
+}
+
+
+@pytest.mark.parametrize("browser", sorted(BROWSERS))
+def test_textrefs_real_browser_dump_of_a_listing_page(tmp_path: Path, browser: str) -> None:
+    """The page dumped by the real lynx / w3m: avatar rows (a bare bullet, ``* [b.png]``,
+    w3m's ``• [a]``) never reach an abstract; ``-`` under the upvote link is 0 votes."""
+    page = tmp_path / "papers.html"
+    page.write_text(PAGE, encoding="utf-8")
+    dump = subprocess.run([*BROWSERS[browser], str(page)], capture_output=True, check=True, timeout=60).stdout
+    assert is_numbered_dump(dump.decode())
+    assert read(dump.decode()) == [
+        (
+            "2611.00001",
+            "Sparse Autoencoders Find Highly Interpretable Features in Language Models Across Many Scales",
+            "We train sparse autoencoders on the residual stream of language models and find features that "
+            "humans can name, across many scales of model.",
+            42,
+            7,
+        ),
+        (
+            "2611.00002",
+            "Contrastive Learning for Tabular Data",
+            "Columns of a table are views of one row: we contrast them.",
+            0,
+            2,
+        ),
     ]

@@ -32,6 +32,9 @@ _MARKER = re.compile(r"(?<![\]!\\])\[(\d{1,5})\](?=[^\s\[\]():.,;!?])")
 # image's file name): a thumbnail, no text
 _IMAGE_LINK = re.compile(r"(?<![\]!\\])\[(\d{1,5})\]\[[^\[\]\n]{0,120}\]")
 _ALONE = re.compile(r"[ \t]*\[(\d{1,5})\][ \t]*")
+# An avatar row: images that link nowhere, shown as their name ("* [b.png]", w3m's "• [a]")
+# or, without one, as a bare bullet ("*"); never text of a paper
+_IMAGES_ONLY = re.compile(r"[ \t]*(?:[*•][ \t]*|(?:[*•+-][ \t]*)?(?:\[(?!\d+\])[^\[\]\n]{1,120}\][ \t]*)+)")
 _W3M_REF = re.compile(r"^[ \t]*\[(\d{1,5})\][ \t]+(\S+://\S+)[ \t]*$")
 _PARAGRAPH_MAX = 3  # lines a wrapped title may run over
 _TITLE_MAX = 300
@@ -102,6 +105,8 @@ def _body_line(lines: list[str], i: int, end: int) -> int:
             lines[i] = _split(line)  # image links only
         elif (bare := _ALONE.fullmatch(line)) is not None:
             lines[i] = f"[][{bare.group(1)}]"  # a link with nothing to show (an image without alt)
+        elif _IMAGES_ONLY.fullmatch(line):
+            lines[i] = ""
         return 1
     alone = not line[: m.start()].strip() and len(_MARKER.findall(line)) == 1
     more = _wrapped(lines, i, end) if alone else 0
