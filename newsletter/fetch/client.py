@@ -11,7 +11,9 @@
   :data:`MAX_RETRY_AFTER` seconds fails the source now (the next scheduled fetch
   tries again) rather than being asked again too early.
 - Conditional requests: the caller passes the ``ETag`` / ``Last-Modified`` of the
-  previous answer; a 304 comes back as an answer without a body.
+  previous answer; a 304 comes back as an answer without a body. A 304 to a request
+  that carried neither (nothing was fetched before, or a later page) fails the source:
+  it would otherwise pass for "unchanged" while nothing was ever written.
 - Redirects are followed (at most :data:`MAX_REDIRECTS`, http and https only).
 - The body is capped at ``fetch.max_bytes`` (decoded bytes, decoded by us within the
   cap: a compressed bomb is cut before it is in memory; layered or unknown content
@@ -98,6 +100,11 @@ def _validator(value: str | None) -> str | None:
     return value if value is not None and 0 < len(value) <= _VALIDATOR_MAX else None
 
 
+def _conditional(headers: Mapping[str, str]) -> bool:
+    names = {name.lower() for name in headers}
+    return bool(names & {"if-none-match", "if-modified-since"})
+
+
 def make_client(timeout: float) -> httpx.Client:
     """An httpx client with the program's User-Agent, timeouts and redirect policy."""
     return httpx.Client(
@@ -181,6 +188,10 @@ def _once(
                 raise _Retry(_reason(status), status=status, wait=retry_after(response.headers.get("Retry-After")))
             if status not in (200, 304):
                 raise FetchFailed(_reason(status), status=status, attempts=attempt)
+            if status == 304 and not _conditional(headers):
+                raise FetchFailed(
+                    f"{_reason(status)} to a request that was not conditional", status=304, attempts=attempt
+                )
             body = _body(response, max_bytes, attempt) if status == 200 else b""
             if deadline.expired:  # a body without a length ends where the deadline cut it
                 raise _Retry(f"the answer took more than {timeout:g} s")
