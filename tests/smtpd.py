@@ -1,6 +1,7 @@
 """A real aiosmtpd server on 127.0.0.1 for the delivery tests, with faults injected
 at the server: 421 for a fraction of messages, connections dropped after the
-message data and before the reply, 550 for chosen recipients, slow replies.
+message data and before the reply, 550 for chosen recipients (at RCPT, or after
+their message data), slow replies.
 Faults are drawn from a seeded generator, so a run is reproducible up to the
 order in which the client's sessions interleave.
 """
@@ -65,6 +66,7 @@ class Faults:
     data_start_replies: dict[str, str] = field(default_factory=dict)  # recipient -> the reply to the DATA command
     rcpt_delay: dict[str, float] = field(default_factory=dict)  # recipient -> seconds before its RCPT reply
     data_after_refusal: bool = False  # 354 to DATA with no accepted recipient (RFC 2920 wants 503/554)
+    data_replies: dict[str, str] = field(default_factory=dict)  # recipient -> the reply after its message data
 
 
 # Where a body is filed that the server took after a 354 it should not have given (Faults.data_after_refusal)
@@ -148,6 +150,9 @@ class Handler:
             with self.lock:
                 self.tempfailed += 1
             return "421 4.7.0 Try again later"
+        refused = next((self.faults.data_replies[r] for r in envelope.rcpt_tos if r in self.faults.data_replies), None)
+        if refused is not None:
+            return refused
         if self.faults.slow:
             await asyncio.sleep(self.faults.slow)
         with self.lock:

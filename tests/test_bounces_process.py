@@ -70,6 +70,39 @@ def test_bounce_policy_refusal_5_7_is_not_a_bounce(tmp_path: Path, seeds: dict[s
         assert status["bounced"] == [] and status["suppressed"] == 0
 
 
+def test_bounce_refusal_of_the_message_after_data_is_not_a_bounce_of_the_address(
+    tmp_path: Path, seeds: dict[str, Path]
+) -> None:
+    # the relay took RCPT TO and refused the message itself after its data: too large,
+    # a content filter without an enhanced code. The address is fine: nobody is
+    # suppressed (a digest over the size limit must not unsubscribe the whole list).
+    # A mailbox status after DATA (5.1.1 of a server that checks recipients late) is one.
+    replies = {
+        "alice@example.org": "552 5.3.4 Message size exceeds fixed maximum message size",
+        "bob@example.org": "554 Transaction failed: message content rejected",
+        "chen@example.org": "550 5.1.1 <chen@example.org>: Recipient address rejected: User unknown",
+    }
+    with smtp_server(Faults(data_replies=replies)) as server:
+        cfg = write_config(tmp_path, server.port, EXAMPLE_SUBSCRIBERS)
+        add_seeds(cfg, seeds, "000", "001")
+        first = newsletter("send", "-c", str(cfg))
+        assert first.exit_code == 1
+        assert "failed: alice@example.org: 552 5.3.4 Message size exceeds" in first.output
+        assert "failed: bob@example.org: 554 Transaction failed" in first.output
+        status = json.loads(newsletter("status", "-c", str(cfg), "--json").output)
+        assert {f["email"] for f in status["failed"]} == set(replies)
+        (bounced,) = status["bounced"]
+        assert bounced["email"] == "chen@example.org" and "5.1.1" in bounced["reason"]
+        assert status["suppressed"] == 1
+
+        # the next digest still goes to alice and bob once the relay takes it
+        server.handler.faults.data_replies = {}
+        add_seeds(cfg, seeds, "002")
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0
+        got = server.by_recipient()
+        assert "alice@example.org" in got and "bob@example.org" in got and "chen@example.org" not in got
+
+
 # --------------------------------------------------------------------------- the bounce mailbox
 
 
