@@ -32,6 +32,9 @@
 - Bounce mailbox: with ``bounces.maildir`` or ``bounces.imap`` set, it is read at
   start and every ``bounces.every_minutes`` (:mod:`newsletter.bounces`), between
   passes (it shares the pass lock); a mailbox that cannot be read is logged.
+- Clock steps: the poller notices the wall clock moving against the monotonic one
+  (NTP, a resume from sleep) and wakes the scheduler, so a fire the step made due runs
+  now rather than when the old timer would have run out (:meth:`Daemon.check_clock`).
 - SIGTERM/SIGINT: stop taking new work, let the SMTP transactions in flight
   finish and be recorded (at most ``smtp.timeout`` seconds), exit 0. SIGHUP:
   reload the configuration (parsed in a thread: the loop keeps serving); a
@@ -79,6 +82,7 @@ log = logging.getLogger("newsletter.daemon")
 T = TypeVar("T")
 
 POLL_SECONDS = 1.0
+CLOCK_STEP = 5.0  # seconds the wall clock may drift from the monotonic one between two polls
 MISFIRE_GRACE = 6 * 3600  # a pass missed by up to 6 hours (sleep, restart) still runs, once
 
 
@@ -109,6 +113,7 @@ class Daemon:
         self.passes = 0
         self.owner = owner_id()  # this daemon as a claimer of fires (PostgreSQL)
         self._bounces_at: float | None = None  # monotonic time the bounce mailbox was last read
+        self._clock_offset: float | None = None  # wall minus monotonic clock at the last poll
 
     # ------------------------------------------------------------------ scheduling
 
@@ -267,7 +272,9 @@ class Daemon:
         if paths is not None:
             ready = list(paths)
         else:  # settled on the daemon's clock
-            ready = self.tracker.ready(digest_files(self.config), now=self.clock.time())
+            ready = self.tracker.ready(
+                digest_files(self.config), now=self.clock.time(), monotonic=self.clock.monotonic()
+            )
         if not ready:
             return 0
         config = self.config
@@ -313,8 +320,10 @@ class Daemon:
                 await asyncio.wait_for(self.stopping.wait(), POLL_SECONDS)
 
     async def watch_once(self) -> None:
-        """One round of the poller: the bounce mailbox when due, strays, settled digests
-        (delivered at once with ``schedule.on_arrival``). Never raises: errors are logged."""
+        """One round of the poller: a step of the wall clock, the bounce mailbox when due,
+        strays, settled digests (delivered at once with ``schedule.on_arrival``). Never
+        raises: errors are logged."""
+        self.check_clock()
         try:
             await self.read_bounces()
         except Exception:  # keep the daemon alive; the error is in the log
@@ -337,6 +346,27 @@ class Daemon:
             if self.watch_error is not None:
                 log.info("digest pick-up works again")
                 self.watch_error = None
+
+    def check_clock(self) -> None:
+        """A step of the wall clock against the monotonic one (NTP correcting a wrong
+        clock, a resume from sleep: the monotonic clock stands still while suspended) is
+        logged and the scheduler woken. APScheduler waits for the next fire on the event
+        loop's monotonic timer, armed for "fire time minus now" when it last looked: after
+        the wall clock moved an hour on, the 07:00 pass would run at 08:00. Woken, it
+        looks at the wall clock again: a fire that is due runs now (within the misfire
+        grace), the others are armed anew."""
+        offset = self.clock.time() - self.clock.monotonic()
+        previous, self._clock_offset = self._clock_offset, offset
+        if previous is None or abs(offset - previous) < CLOCK_STEP:
+            return
+        moved = offset - previous
+        log.warning(
+            "the wall clock moved %.0f s %s (a clock step, or a resume from sleep): schedules looked at again",
+            abs(moved),
+            "forward" if moved > 0 else "back",
+        )
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.wakeup()
 
     async def _resume(self) -> None:
         """At start: finish the passes a stop or a crash interrupted, at once, for every
