@@ -374,6 +374,22 @@ def test_bounce_imap_server_that_never_answers_times_out_with_one_line(
         assert sorted(server.by_recipient()) == EVERYONE
 
 
+def test_bounce_imap_server_dripping_its_answer_is_cut_off_and_send_delivers(
+    tmp_path: Path, seeds: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # each byte of the FETCH answer comes within bounces.imap.timeout (1 s), the whole
+    # answer would take minutes: the command has 1 s as a whole, the pass goes on
+    monkeypatch.setenv("TEST_IMAP_PASSWORD", "whatever")
+    with smtp_server() as server, faulty_imap([HUMAN], ImapFaults(drip_fetch=1)) as imap:
+        cfg = imap_config(tmp_path, server.port, imap.port, timeout=1)
+        settled_copy(seeds["001"], tmp_path / "digests")
+        sent = run("send", "-c", str(cfg))
+        assert sent.returncode == 0, sent.stderr
+        assert "no answer to FETCH within 1 s (bounces.imap.timeout)" in sent.stderr
+        assert sorted(server.by_recipient()) == EVERYONE
+        assert 0 < imap.dripped < imap.drip_total // 2  # cut off, not waited out
+
+
 @pytest.mark.parametrize("trouble", ["refused", "tls-to-plaintext"])
 def test_bounce_imap_unreachable_or_tls_failure_is_one_line_and_send_delivers(
     tmp_path: Path, seeds: dict[str, Path], monkeypatch: pytest.MonkeyPatch, trouble: str

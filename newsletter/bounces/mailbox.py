@@ -37,8 +37,10 @@ import imaplib
 import logging
 import os
 import re
+import socket
 import ssl
 import stat
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -247,18 +249,28 @@ class ImapBox:
 
     @contextlib.contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
-        """Every failure of the connection during ``doing`` as one MailboxError line."""
+        """Every failure of the connection during ``doing`` as one MailboxError line; the
+        whole command within ``bounces.imap.timeout`` (the socket's timeout is per read: a
+        server dripping its answer a byte at a time would hold the pass for as long as
+        it liked, and the daemon's deliveries wait for the mailbox to be read)."""
+        late = MailboxError(
+            f"IMAP {self.where}: no answer to {doing} within {self.settings.timeout:g} s (bounces.imap.timeout)"
+        )
+        cutoff = _Cutoff(self.client.sock, self.settings.timeout)
         try:
-            yield
+            with cutoff:
+                yield
         except MailboxError:
             raise
         except ssl.SSLError as exc:
+            if cutoff.fired:
+                raise late from None
             raise MailboxError(f"IMAP {self.where}: TLS error during {doing}: {_text(exc)}") from None
         except TimeoutError:
-            raise MailboxError(
-                f"IMAP {self.where}: no answer to {doing} within {self.settings.timeout:g} s (bounces.imap.timeout)"
-            ) from None
+            raise late from None
         except (imaplib.IMAP4.error, OSError, EOFError) as exc:  # imaplib's abort: a disconnect mid-command
+            if cutoff.fired:
+                raise late from None
             raise MailboxError(f"IMAP {self.where}: connection lost during {doing}: {_text(exc)}") from None
 
     def __enter__(self) -> ImapBox:
@@ -337,6 +349,29 @@ class ImapBox:
             if status != "OK":
                 raise MailboxError(f"IMAP cannot copy a message to {target!r} on {self.where}")
             self.client.uid("STORE", key, "+FLAGS", r"(\Seen \Deleted)")
+
+
+class _Cutoff:
+    """Shuts ``sock`` down when ``seconds`` have passed inside the ``with`` block: the
+    read blocked on it ends at once (``fired`` says why)."""
+
+    def __init__(self, sock: socket.socket, seconds: float) -> None:
+        self.sock = sock
+        self.fired = False
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Cutoff:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def _fire(self) -> None:
+        self.fired = True
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
 
 
 def _quote(name: str) -> str:
