@@ -32,6 +32,9 @@
 - Bounce mailbox: with ``bounces.maildir`` or ``bounces.imap`` set, it is read at
   start and every ``bounces.every_minutes`` (:mod:`newsletter.bounces`), between
   passes (it shares the pass lock); a mailbox that cannot be read is logged.
+- A pass that raises (the ledger busy or its disk full) is logged and tried again
+  from the poller after 30 s, 60 s, ... (at most 15 min apart) until it goes through:
+  the morning's mail does not wait for the next day's fire.
 - Clock steps: the poller notices the wall clock moving against the monotonic one
   (NTP, a resume from sleep) and wakes the scheduler, so a fire the step made due runs
   now rather than when the old timer would have run out (:meth:`Daemon.check_clock`).
@@ -53,6 +56,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -83,6 +87,20 @@ T = TypeVar("T")
 
 POLL_SECONDS = 1.0
 CLOCK_STEP = 5.0  # seconds the wall clock may drift from the monotonic one between two polls
+RETRY_FIRST, RETRY_MAX = 30.0, 900.0  # a failed pass is tried again after 30 s, 60 s, ... at most 15 min
+
+
+@dataclass(frozen=True, slots=True)
+class FailedPass:
+    """A pass that raised (the ledger busy, its disk full): tried again from the poller."""
+
+    subscribers: tuple[Subscriber, ...]
+    resumes: tuple[int, ...]
+    fire_at: datetime | None
+    attempts: int
+    due: float  # on the daemon's monotonic clock
+
+
 MISFIRE_GRACE = 6 * 3600  # a pass missed by up to 6 hours (sleep, restart) still runs, once
 
 
@@ -114,6 +132,7 @@ class Daemon:
         self.owner = owner_id()  # this daemon as a claimer of fires (PostgreSQL)
         self._bounces_at: float | None = None  # monotonic time the bounce mailbox was last read
         self._clock_offset: float | None = None  # wall minus monotonic clock at the last poll
+        self.failed: dict[str, FailedPass] = {}  # by reason: passes that raised, tried again when due
 
     # ------------------------------------------------------------------ scheduling
 
@@ -194,8 +213,9 @@ class Daemon:
                 )
                 summary = await send_pass(self.config, self.ledger, options, executor=self.ledger_thread)
             except NewsletterError as exc:
-                log.error("pass %s failed: %s", reason, exc)
+                self._failed(reason, subscribers, resumes, fire_at, exc)
                 return None
+            self.failed.pop(reason, None)
             self.passes += 1
             if summary.sent and self.config.archive.directory is not None:
                 from newsletter.site.archive import archive_after_pass
@@ -220,6 +240,38 @@ class Daemon:
                 time.monotonic() - started,
             )
             return summary
+
+    def _failed(
+        self,
+        reason: str,
+        subscribers: Sequence[Subscriber],
+        resumes: Sequence[int],
+        fire_at: datetime | None,
+        exc: NewsletterError,
+    ) -> None:
+        """Log a pass that raised and keep it to be tried again (:meth:`retry_failed`): a
+        ledger that was busy or full at 07:00 must not leave the morning's mail for
+        the next day's fire."""
+        attempts = self.failed[reason].attempts + 1 if reason in self.failed else 1
+        delay = min(RETRY_FIRST * 2 ** (attempts - 1), RETRY_MAX)
+        self.failed[reason] = FailedPass(
+            tuple(subscribers), tuple(resumes), fire_at, attempts, self.clock.monotonic() + delay
+        )
+        log.error("pass %s failed: %s (tried again in %.0f s)", reason, exc, delay)
+
+    async def retry_failed(self) -> None:
+        """The failed passes that are due, again (a scheduled one for its members now)."""
+        for reason, failed in list(self.failed.items()):
+            if self.stopping.is_set() or self.clock.monotonic() < failed.due:
+                continue
+            members = self._members(reason) if reason in {job.key for job in jobs_for(self.config)} else None
+            log.info("pass %s: trying again (attempt %d)", reason, failed.attempts + 1)
+            await self.deliver(
+                failed.subscribers if members is None else members,
+                reason=reason,
+                resumes=failed.resumes,
+                fire_at=failed.fire_at,
+            )
 
     async def _fetch(self) -> None:
         """The ``fetch.cron`` job: fetch every source, pick up what came, deliver on arrival."""
@@ -324,6 +376,10 @@ class Daemon:
         strays, settled digests (delivered at once with ``schedule.on_arrival``). Never
         raises: errors are logged."""
         self.check_clock()
+        try:
+            await self.retry_failed()
+        except Exception:  # keep the daemon alive; the error is in the log
+            log.exception("trying a failed pass again failed")
         try:
             await self.read_bounces()
         except Exception:  # keep the daemon alive; the error is in the log
