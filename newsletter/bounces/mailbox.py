@@ -18,6 +18,10 @@ or the IMAP folder ``bounces.imap.quarantine``), never read again either:
 - IMAP: ``UID MOVE`` into ``bounces.imap.processed`` (created on first use) where
   the server has MOVE, else ``UID COPY`` + ``\\Deleted`` + ``EXPUNGE``; with
   ``processed: null`` the message is flagged ``\\Seen \\Deleted`` and expunged.
+  Only our own messages are expunged (``UID EXPUNGE``, UIDPLUS) and the folder is left
+  with UNSELECT, never CLOSE: a message a human sharing the mailbox marked deleted
+  (and may still undelete) is not ours to remove. A server without UIDPLUS has only
+  the plain EXPUNGE, used only when we flagged something.
   Messages are fetched with ``BODY.PEEK[HEADER]`` (and ``BODY.PEEK[TEXT]`` for a
   report), partial fetches capped at the limits: reading a message the program
   leaves alone does not mark it seen for the human who shares the mailbox. Every
@@ -229,7 +233,9 @@ class ImapBox:
         except (imaplib.IMAP4.error, OSError):
             announced = []
         self._move = b"MOVE" in announced or "MOVE" in self.client.capabilities
+        self._uidplus = b"UIDPLUS" in announced or "UIDPLUS" in self.client.capabilities
         self._created: set[str] = set()
+        self._deleted: list[str] = []  # UIDs we flagged \Deleted: expunged at the end, no others
 
     def _connect(self, settings: Imap) -> imaplib.IMAP4:
         ctx = tls_context(settings)  # the system's CAs plus ca_file, as for SMTP
@@ -280,12 +286,22 @@ class ImapBox:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         try:
-            if exc_type is None:
-                self.client.expunge()
-            self.client.close()
-        except (imaplib.IMAP4.error, OSError, EOFError):
-            pass
+            if exc_type is None and self._deleted:
+                self._expunge()
+            if "UNSELECT" in self.client.capabilities:
+                self.client.unselect()  # not CLOSE: it would expunge what a human marked deleted
+        except (MailboxError, imaplib.IMAP4.error, OSError, EOFError):
+            pass  # ours stay flagged deleted, unread by SEARCH UNDELETED: expunged next time
         self._logout()
+
+    def _expunge(self) -> None:
+        """Remove the messages we flagged deleted: with UIDPLUS only those (``UID
+        EXPUNGE``); a server without it has only the EXPUNGE of every deleted message."""
+        with self._errors("EXPUNGE"):
+            if self._uidplus:
+                self.client.uid("EXPUNGE", ",".join(self._deleted))
+            else:
+                self.client.expunge()
 
     def _logout(self) -> None:
         with contextlib.suppress(imaplib.IMAP4.error, OSError, EOFError):
@@ -330,6 +346,7 @@ class ImapBox:
         if target is None:
             with self._errors("STORE"):
                 self.client.uid("STORE", key, "+FLAGS", r"(\Seen \Deleted)")
+            self._deleted.append(key)
             return
         self._move_to(key, target)
 
@@ -349,6 +366,7 @@ class ImapBox:
             if status != "OK":
                 raise MailboxError(f"IMAP cannot copy a message to {target!r} on {self.where}")
             self.client.uid("STORE", key, "+FLAGS", r"(\Seen \Deleted)")
+            self._deleted.append(key)
 
 
 class _Cutoff:
