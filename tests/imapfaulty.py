@@ -1,7 +1,7 @@
 """A small misbehaving IMAP server (asyncio, plaintext on 127.0.0.1) for the faults a
 real Dovecot does not produce on demand: the connection dropped in the middle of a
-FETCH literal, a FETCH never answered (a server that hangs), or answered a byte at
-a time (a server that drips).
+FETCH literal, a FETCH never answered (a server that hangs), answered a byte at
+a time (a server that drips), or with a literal far larger than the partial fetch asked.
 
 It speaks just the IMAP4rev1 that :mod:`imaplib` and the bounce mailbox use:
 CAPABILITY, LOGIN, SELECT, UID SEARCH, UID FETCH (``UID``, ``RFC822.SIZE``,
@@ -34,6 +34,7 @@ class ImapFaults:
     drop_fetch: int | None = None  # the Nth FETCH of a message's bytes is cut mid-literal (1-based)
     hang_fetch: int | None = None  # the Nth FETCH of a message's bytes is never answered
     drip_fetch: int | None = None  # the Nth FETCH of a message's bytes is answered a byte every 0.1 s
+    huge_literal: int | None = None  # from the Nth FETCH of a message's bytes on, a 1 GiB literal is announced
 
 
 _ITEM = re.compile(r"BODY\.PEEK\[(HEADER|TEXT|)\](?:<(\d+)\.(\d+)>)?|RFC822\.SIZE|UID", re.IGNORECASE)
@@ -188,6 +189,11 @@ class FaultyImap:
         for name, chunk in literals:
             out += f" {name} {{{len(chunk)}}}\r\n".encode() + chunk
         out += f")\r\n{tag} OK FETCH done\r\n".encode()
+        if (
+            wants_bytes and self.faults.huge_literal is not None and self.fetches >= self.faults.huge_literal
+        ):  # the partial fetch ignored, a GiB promised
+            writer.write(f"* {seq} FETCH (UID {mail.uid} BODY[HEADER] {{{1 << 30}}}\r\n".encode() + mail.data[:100])
+            await asyncio.sleep(3600)
         if wants_bytes and self.fetches == self.faults.drip_fetch:
             self.drip_total = len(out)
             for i in range(len(out)):  # each byte well within any read timeout

@@ -423,6 +423,23 @@ def test_bounce_imap_server_dripping_its_answer_is_cut_off_and_send_delivers(
         assert 0 < imap.dripped < imap.drip_total // 2  # cut off, not waited out
 
 
+def test_bounce_imap_server_announcing_a_huge_literal_is_refused_before_it_is_read(
+    tmp_path: Path, seeds: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the header fetch asks for at most 256 KiB; a server that answers with a 1 GiB
+    # literal would have imaplib read it all into memory: refused at its announcement
+    monkeypatch.setenv("TEST_IMAP_PASSWORD", "whatever")
+    with smtp_server() as server, faulty_imap([HUMAN], ImapFaults(huge_literal=1)) as imap:
+        cfg = imap_config(tmp_path, server.port, imap.port, timeout=5)
+        settled_copy(seeds["001"], tmp_path / "digests")
+        result = run("bounces", "-c", str(cfg))
+        assert result.returncode == 1 and len(result.stderr.splitlines()) == 1, result.stderr
+        assert "the server sent a literal of 1,073,741,824 bytes" in result.stderr
+        sent = run("send", "-c", str(cfg))
+        assert sent.returncode == 0 and "bounce mailbox not read" in sent.stderr
+        assert sorted(server.by_recipient()) == EVERYONE
+
+
 @pytest.mark.parametrize("trouble", ["refused", "tls-to-plaintext"])
 def test_bounce_imap_unreachable_or_tls_failure_is_one_line_and_send_delivers(
     tmp_path: Path, seeds: dict[str, Path], monkeypatch: pytest.MonkeyPatch, trouble: str

@@ -52,7 +52,7 @@ from types import TracebackType
 
 from newsletter.base.errors import NewsletterError
 from newsletter.base.tls import tls_context
-from newsletter.bounces.dsn import MAX_HEADER_BYTES
+from newsletter.bounces.dsn import MAX_HEADER_BYTES, MAX_REPORT_BYTES
 from newsletter.config import Imap
 
 log = logging.getLogger("newsletter.bounces")
@@ -60,6 +60,7 @@ log = logging.getLogger("newsletter.bounces")
 PROCESSED = "processed"
 QUARANTINE = "quarantine"
 _CHUNK = 64 * 1024
+MAX_LITERAL = MAX_REPORT_BYTES + 64 * 1024  # more than any partial fetch of ours asks for
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 
@@ -241,10 +242,10 @@ class ImapBox:
         ctx = tls_context(settings)  # the system's CAs plus ca_file, as for SMTP
         try:
             if settings.security == "tls":
-                return imaplib.IMAP4_SSL(
-                    settings.host, settings.effective_port, ssl_context=ctx, timeout=settings.timeout
+                return _bounded(
+                    imaplib.IMAP4_SSL(settings.host, settings.effective_port, ssl_context=ctx, timeout=settings.timeout)
                 )
-            client = imaplib.IMAP4(settings.host, settings.effective_port, timeout=settings.timeout)
+            client = _bounded(imaplib.IMAP4(settings.host, settings.effective_port, timeout=settings.timeout))
             if settings.security == "starttls":
                 client.starttls(ssl_context=ctx)
             return client
@@ -367,6 +368,24 @@ class ImapBox:
                 raise MailboxError(f"IMAP cannot copy a message to {target!r} on {self.where}")
             self.client.uid("STORE", key, "+FLAGS", r"(\Seen \Deleted)")
             self._deleted.append(key)
+
+
+def _bounded(client: imaplib.IMAP4) -> imaplib.IMAP4:
+    """``client`` refusing a literal larger than :data:`MAX_LITERAL`: imaplib reads a
+    ``{N}`` literal whole into memory, and every fetch of ours is a partial one capped
+    far below; a server that ignores the cap (or lies) must not fill the memory of the
+    daemon that delivers the mail."""
+    read = client.read
+
+    def bounded_read(size: int) -> bytes:
+        if size > MAX_LITERAL:
+            raise imaplib.IMAP4.abort(
+                f"the server sent a literal of {size:,} bytes (more than the {MAX_LITERAL:,} asked)"
+            )
+        return read(size)
+
+    setattr(client, "read", bounded_read)  # noqa: B010 (an instance's method replaced)
+    return client
 
 
 class _Cutoff:
