@@ -1,6 +1,7 @@
 """A small misbehaving IMAP server (asyncio, plaintext on 127.0.0.1) for the faults a
 real Dovecot does not produce on demand: the connection dropped in the middle of a
-FETCH literal, or a FETCH never answered (a server that hangs).
+FETCH literal, a FETCH never answered (a server that hangs), answered a byte at
+a time (a server that drips), or with a literal far larger than the partial fetch asked.
 
 It speaks just the IMAP4rev1 that :mod:`imaplib` and the bounce mailbox use:
 CAPABILITY, LOGIN, SELECT, UID SEARCH, UID FETCH (``UID``, ``RFC822.SIZE``,
@@ -32,6 +33,8 @@ class Mail:
 class ImapFaults:
     drop_fetch: int | None = None  # the Nth FETCH of a message's bytes is cut mid-literal (1-based)
     hang_fetch: int | None = None  # the Nth FETCH of a message's bytes is never answered
+    drip_fetch: int | None = None  # the Nth FETCH of a message's bytes is answered a byte every 0.1 s
+    huge_literal: int | None = None  # from the Nth FETCH of a message's bytes on, a 1 GiB literal is announced
 
 
 _ITEM = re.compile(r"BODY\.PEEK\[(HEADER|TEXT|)\](?:<(\d+)\.(\d+)>)?|RFC822\.SIZE|UID", re.IGNORECASE)
@@ -45,6 +48,8 @@ class FaultyImap:
         self.folders: dict[str, list[Mail]] = {"INBOX": [Mail(i + 1, m) for i, m in enumerate(messages)]}
         self.next_uid = len(messages) + 1
         self.fetches = 0  # FETCH commands that asked for a message's bytes
+        self.dripped = 0  # bytes of the dripped answer (ImapFaults.drip_fetch) out before the client left
+        self.drip_total = 0  # bytes the dripped answer has
         self.sessions = 0
         self.port = free_port()
         self.loop = asyncio.new_event_loop()
@@ -184,6 +189,20 @@ class FaultyImap:
         for name, chunk in literals:
             out += f" {name} {{{len(chunk)}}}\r\n".encode() + chunk
         out += f")\r\n{tag} OK FETCH done\r\n".encode()
+        if (
+            wants_bytes and self.faults.huge_literal is not None and self.fetches >= self.faults.huge_literal
+        ):  # the partial fetch ignored, a GiB promised
+            writer.write(f"* {seq} FETCH (UID {mail.uid} BODY[HEADER] {{{1 << 30}}}\r\n".encode() + mail.data[:100])
+            await asyncio.sleep(3600)
+        if wants_bytes and self.fetches == self.faults.drip_fetch:
+            self.drip_total = len(out)
+            for i in range(len(out)):  # each byte well within any read timeout
+                if writer.transport.is_closing():
+                    return False
+                writer.write(out[i : i + 1])
+                self.dripped = i + 1
+                await asyncio.sleep(0.1)
+            return True
         if wants_bytes and self.fetches == self.faults.drop_fetch:
             writer.write(out[: len(head) + 40 + len(literals[0][1]) // 2])  # half of the literal, then gone
             await writer.drain()

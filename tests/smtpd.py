@@ -1,6 +1,7 @@
 """A real aiosmtpd server on 127.0.0.1 for the delivery tests, with faults injected
 at the server: 421 for a fraction of messages, connections dropped after the
-message data and before the reply, 550 for chosen recipients, slow replies.
+message data and before the reply, 550 for chosen recipients (at RCPT, or after
+their message data), slow replies.
 Faults are drawn from a seeded generator, so a run is reproducible up to the
 order in which the client's sessions interleave.
 """
@@ -65,6 +66,8 @@ class Faults:
     data_start_replies: dict[str, str] = field(default_factory=dict)  # recipient -> the reply to the DATA command
     rcpt_delay: dict[str, float] = field(default_factory=dict)  # recipient -> seconds before its RCPT reply
     data_after_refusal: bool = False  # 354 to DATA with no accepted recipient (RFC 2920 wants 503/554)
+    data_replies: dict[str, str] = field(default_factory=dict)  # recipient -> the reply after its message data
+    drip: float = 0.0  # seconds between the bytes of the reply to MAIL FROM (a server that drips it)
 
 
 # Where a body is filed that the server took after a 354 it should not have given (Faults.data_after_refusal)
@@ -86,6 +89,7 @@ class Handler:
     pipelined: int = 0  # reads that brought MAIL FROM, RCPT TO and DATA together (a pipelined envelope)
     mails: int = 0  # MAIL FROM commands
     after_stray_354: int = 0  # bytes the client wrote after a 354 it got with no accepted recipient
+    dripped: list[int] = field(default_factory=list)  # per dripped reply: the bytes out before the client left
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.faults.seed)
@@ -148,6 +152,9 @@ class Handler:
             with self.lock:
                 self.tempfailed += 1
             return "421 4.7.0 Try again later"
+        refused = next((self.faults.data_replies[r] for r in envelope.rcpt_tos if r in self.faults.data_replies), None)
+        if refused is not None:
+            return refused
         if self.faults.slow:
             await asyncio.sleep(self.faults.slow)
         with self.lock:
@@ -174,6 +181,29 @@ class FaultySmtp(SMTP):
             if self.stray:
                 handler.after_stray_354 += len(data)
         super().data_received(data)
+
+    dripping = False  # the reply being pushed is MAIL FROM's (Faults.drip)
+
+    async def smtp_MAIL(self, arg: str | None) -> None:
+        self.dripping = self.event_handler.faults.drip > 0
+        try:
+            await super().smtp_MAIL(arg)
+        finally:
+            self.dripping = False
+
+    async def push(self, status: Any) -> None:
+        if not self.dripping:
+            await super().push(status)
+            return
+        handler: Handler = self.event_handler
+        reply = f"250 {'.' * 60} OK\r\n".encode("ascii")  # a whole reply only after ~60 drips
+        handler.dripped.append(0)
+        for i in range(len(reply)):
+            if self.transport is None or self.transport.is_closing():
+                return  # the client hung up
+            self._writer.write(reply[i : i + 1])
+            handler.dripped[-1] = i + 1
+            await asyncio.sleep(handler.faults.drip)
 
     async def smtp_DATA(self, arg: str) -> None:
         faults: Faults = self.event_handler.faults

@@ -70,6 +70,39 @@ def test_bounce_policy_refusal_5_7_is_not_a_bounce(tmp_path: Path, seeds: dict[s
         assert status["bounced"] == [] and status["suppressed"] == 0
 
 
+def test_bounce_refusal_of_the_message_after_data_is_not_a_bounce_of_the_address(
+    tmp_path: Path, seeds: dict[str, Path]
+) -> None:
+    # the relay took RCPT TO and refused the message itself after its data: too large,
+    # a content filter without an enhanced code. The address is fine: nobody is
+    # suppressed (a digest over the size limit must not unsubscribe the whole list).
+    # A mailbox status after DATA (5.1.1 of a server that checks recipients late) is one.
+    replies = {
+        "alice@example.org": "552 5.3.4 Message size exceeds fixed maximum message size",
+        "bob@example.org": "554 Transaction failed: message content rejected",
+        "chen@example.org": "550 5.1.1 <chen@example.org>: Recipient address rejected: User unknown",
+    }
+    with smtp_server(Faults(data_replies=replies)) as server:
+        cfg = write_config(tmp_path, server.port, EXAMPLE_SUBSCRIBERS)
+        add_seeds(cfg, seeds, "000", "001")
+        first = newsletter("send", "-c", str(cfg))
+        assert first.exit_code == 1
+        assert "failed: alice@example.org: 552 5.3.4 Message size exceeds" in first.output
+        assert "failed: bob@example.org: 554 Transaction failed" in first.output
+        status = json.loads(newsletter("status", "-c", str(cfg), "--json").output)
+        assert {f["email"] for f in status["failed"]} == set(replies)
+        (bounced,) = status["bounced"]
+        assert bounced["email"] == "chen@example.org" and "5.1.1" in bounced["reason"]
+        assert status["suppressed"] == 1
+
+        # the next digest still goes to alice and bob once the relay takes it
+        server.handler.faults.data_replies = {}
+        add_seeds(cfg, seeds, "002")
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0
+        got = server.by_recipient()
+        assert "alice@example.org" in got and "bob@example.org" in got and "chen@example.org" not in got
+
+
 # --------------------------------------------------------------------------- the bounce mailbox
 
 
@@ -292,6 +325,9 @@ def test_bounce_dsn_in_imap_folder_of_real_dovecot(
         client.login(imapd.user, imapd.password)
         assert client.append("INBOX", None, None, dsn(bob.data, "bob@example.org", headers_only=False))[0] == "OK"
         assert client.append("INBOX", None, None, HUMAN)[0] == "OK"
+        # a message the human sharing the mailbox marked deleted (and may still undelete)
+        trashed = HUMAN.replace(b"thanks for the digest", b"old newsletter")
+        assert client.append("INBOX", r"(\Deleted)", None, trashed)[0] == "OK"
 
         result = newsletter("bounces", "-c", str(cfg))
         assert result.exit_code == 0, result.output
@@ -302,9 +338,11 @@ def test_bounce_dsn_in_imap_folder_of_real_dovecot(
             assert status == "OK", data
             return int(data[0] or 0)
 
-        assert count("INBOX") == 1 and count("Processed") == 1  # moved aside; the human mail stays
+        assert count("INBOX") == 2 and count("Processed") == 1  # moved aside; the human mail stays
         assert client.select("INBOX", readonly=True)[0] == "OK"
-        _, flags = client.fetch("1", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        status, found = client.uid("SEARCH", "DELETED")
+        assert status == "OK" and len(found[0].split()) == 1  # what the human deleted is theirs to expunge
+        _, flags = client.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
         assert b"thanks for the digest" in flags[0][1] and b"\\Seen" not in flags[0][0]  # left unread
         client.logout()
         second = newsletter("bounces", "-c", str(cfg))
@@ -350,6 +388,49 @@ def test_bounce_daemon_reads_mailbox_every_few_minutes(tmp_path: Path, seeds: di
     asyncio.run(rounds())
     assert list((maildir / "new").iterdir()) == []
     assert not suppressed("chen@example.org")
+
+
+@pytest.mark.slow
+def test_bounce_imap_without_processed_folder_expunges_only_its_own(
+    tmp_path: Path, seeds: dict[str, Path], monkeypatch: Any
+) -> None:
+    # processed: null: our report is flagged deleted and expunged by UID (UIDPLUS); a
+    # message the human marked deleted stays, for them to undelete or expunge
+    import imaplib
+    import ssl
+
+    from tests.imapd import dovecot
+
+    with dovecot() as imapd, smtp_server() as server:
+        monkeypatch.setenv("TEST_IMAP_PASSWORD", imapd.password)
+        imap = {
+            "host": imapd.host,
+            "port": imapd.port,
+            "security": "tls",
+            "username": imapd.user,
+            "password_env": "TEST_IMAP_PASSWORD",
+            "processed": None,
+            "ca_file": str(imapd.cert),
+        }
+        cfg = write_config(tmp_path, server.port, EXAMPLE_SUBSCRIBERS, bounces={"imap": imap})
+        add_seeds(cfg, seeds, "000", "001")
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0
+        bob = server.by_recipient()["bob@example.org"][0]
+        client = imaplib.IMAP4_SSL(
+            imapd.host, imapd.port, ssl_context=ssl.create_default_context(cafile=str(imapd.cert)), timeout=10
+        )
+        client.login(imapd.user, imapd.password)
+        assert client.append("INBOX", None, None, dsn(bob.data, "bob@example.org", headers_only=False))[0] == "OK"
+        assert client.append("INBOX", r"(\Deleted)", None, HUMAN)[0] == "OK"
+
+        result = newsletter("bounces", "-c", str(cfg))
+        assert result.exit_code == 0 and "suppressed bob@example.org: 1 hard bounce" in result.output
+
+        status, data = client.select("INBOX", readonly=True)
+        assert status == "OK" and int(data[0] or 0) == 1  # the report is gone, the human's message is not
+        _, fetched = client.fetch("1", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        assert b"thanks for the digest" in fetched[0][1] and b"\\Deleted" in fetched[0][0]
+        client.logout()
 
 
 def test_bounce_config_errors_name_key_and_line(tmp_path: Path) -> None:

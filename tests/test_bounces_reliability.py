@@ -253,6 +253,39 @@ def test_bounce_without_verp_needs_our_message_id_to_that_very_address(tmp_path:
         assert "<not-ours@example.net> is no delivery of ours" in why["<c@evil>"]
 
 
+def test_bounce_message_id_cannot_be_computed_from_public_facts_to_forge_a_report(
+    tmp_path: Path, seeds: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # without VERP a report counts when it returns the Message-ID of our delivery to the
+    # address it names. Everything else about a delivery is public or guessable: the
+    # address, the day's digest, the papers a known profile matches (`newsletter
+    # match`), the delivery's number. So the Message-ID must carry something secret,
+    # else anyone who can work those out suppresses the subscriber with one forged mail.
+    from datetime import date
+
+    from newsletter.render import message_id_for
+
+    monkeypatch.setenv("TEST_UNSUB_SECRET", "a-secret-nobody-outside-has")
+    with smtp_server() as server:
+        cfg, maildir, got = mailed_once(tmp_path, server, seeds)
+        bob = got["bob@example.org"][0]
+        matched = json.loads(newsletter("match", "-c", str(cfg), "--subscriber", "bob@example.org", "--json").stdout)
+        ids = [p["id"] for p in matched["subscribers"][0]["papers"]]
+        for seq in range(1, 4):  # the attacker's guesses at the unkeyed id: delivery 1, 2, 3 of today
+            guess = message_id_for("bob@example.org", ids, domain="example.org", salt=f"{seq}:{date.today()}")
+            head = f"Message-ID: {guess}\r\nFrom: Paper Digest <digest@example.org>\r\nTo: bob@example.org\r\n\r\n"
+            drop(maildir, f"{seq}.forged", dsn(head.encode(), "bob@example.org", report_id=f"<forged-{seq}@evil>"))
+
+        result = run("bounces", "-c", str(cfg))
+
+        assert "0 bounces recorded, 3 ignored" in result.stdout, result.stdout
+        status = json.loads(newsletter("status", "-c", str(cfg), "--json").stdout)
+        assert status["bounced"] == []
+        # the real report (the relay returns the real headers) still counts
+        drop(maildir, "9.real", dsn(bob.data, "bob@example.org", report_id="<real@mx>"))
+        assert "1 bounce recorded" in run("bounces", "-c", str(cfg)).stdout
+
+
 # --------------------------------------------------------------------------- IMAP: real Dovecot, a misbehaving server
 
 
@@ -371,6 +404,39 @@ def test_bounce_imap_server_that_never_answers_times_out_with_one_line(
         sent = run("send", "-c", str(cfg))
         assert sent.returncode == 0, sent.stderr
         assert "no answer to FETCH within 1 s (bounces.imap.timeout)" in sent.stderr
+        assert sorted(server.by_recipient()) == EVERYONE
+
+
+def test_bounce_imap_server_dripping_its_answer_is_cut_off_and_send_delivers(
+    tmp_path: Path, seeds: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # each byte of the FETCH answer comes within bounces.imap.timeout (1 s), the whole
+    # answer would take minutes: the command has 1 s as a whole, the pass goes on
+    monkeypatch.setenv("TEST_IMAP_PASSWORD", "whatever")
+    with smtp_server() as server, faulty_imap([HUMAN], ImapFaults(drip_fetch=1)) as imap:
+        cfg = imap_config(tmp_path, server.port, imap.port, timeout=1)
+        settled_copy(seeds["001"], tmp_path / "digests")
+        sent = run("send", "-c", str(cfg))
+        assert sent.returncode == 0, sent.stderr
+        assert "no answer to FETCH within 1 s (bounces.imap.timeout)" in sent.stderr
+        assert sorted(server.by_recipient()) == EVERYONE
+        assert 0 < imap.dripped < imap.drip_total // 2  # cut off, not waited out
+
+
+def test_bounce_imap_server_announcing_a_huge_literal_is_refused_before_it_is_read(
+    tmp_path: Path, seeds: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the header fetch asks for at most 256 KiB; a server that answers with a 1 GiB
+    # literal would have imaplib read it all into memory: refused at its announcement
+    monkeypatch.setenv("TEST_IMAP_PASSWORD", "whatever")
+    with smtp_server() as server, faulty_imap([HUMAN], ImapFaults(huge_literal=1)) as imap:
+        cfg = imap_config(tmp_path, server.port, imap.port, timeout=5)
+        settled_copy(seeds["001"], tmp_path / "digests")
+        result = run("bounces", "-c", str(cfg))
+        assert result.returncode == 1 and len(result.stderr.splitlines()) == 1, result.stderr
+        assert "the server sent a literal of 1,073,741,824 bytes" in result.stderr
+        sent = run("send", "-c", str(cfg))
+        assert sent.returncode == 0 and "bounce mailbox not read" in sent.stderr
         assert sorted(server.by_recipient()) == EVERYONE
 
 

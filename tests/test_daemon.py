@@ -5,21 +5,26 @@ process, its signals and its scheduler firing on its own are in test_daemon_proc
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
+import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from newsletter.app.schedule import GLOBAL, jobs_for
 from newsletter.config import load_config
+from newsletter.daemon.daemon import Daemon
 from newsletter.digest.scan import load_digests
 from newsletter.matching.matcher import plan
 from newsletter.render.latex import readable
 from tests.conftest import NEVER_SOON, settled_copy, text_of
 from tests.fakeclock import FakeClock
-from tests.indaemon import in_daemon
+from tests.indaemon import Lines, in_daemon, until
 from tests.memsender import MemoryTransport
 from tests.smtpd import write_config
 
@@ -190,3 +195,68 @@ async def test_daemon_archives_each_sent_issue(tmp_path: Path, seeds: dict[str, 
     assert len(transport.to("alice@example.org")) == 2
     [index] = (tmp_path / "a").glob("*/index.html")
     assert "2 issues" in index.read_text(encoding="utf-8")
+
+
+class SteppedClock:
+    """The real clocks, with the wall clock stepped by ``step`` seconds (what NTP or a
+    resume from sleep does to a running daemon; stepping the machine's own clock would
+    need root and shift every other process on it)."""
+
+    def __init__(self, at: datetime) -> None:
+        self.step = at.timestamp() - time.time()
+
+    def time(self) -> float:
+        return time.time() + self.step
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.time(), UTC)
+
+
+@pytest.mark.asyncio
+async def test_daemon_wall_clock_step_forward_runs_the_fire_it_made_due_at_once(
+    tmp_path: Path, seeds: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the daemon starts at 06:00 (its scheduler arms a one-hour timer for the 07:00
+    # pass), then the wall clock steps to 07:00:30. The pass is due now: it must run
+    # now, not when the old timer runs out at 08:00.
+    import apscheduler.executors.base
+    import apscheduler.schedulers.base
+
+    clock = SteppedClock(datetime(2026, 11, 16, 6, 0, tzinfo=UTC))
+
+    class Stepped(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> Stepped:  # type: ignore[override]
+            return cls.fromtimestamp(clock.time(), tz)
+
+    monkeypatch.setattr(apscheduler.schedulers.base, "datetime", Stepped)
+    monkeypatch.setattr(apscheduler.executors.base, "datetime", Stepped)
+    cfg = write_config(tmp_path, 1, [ALICE], schedule={"cron": "0 7 * * *", "timezone": "UTC"})
+    settled_copy(seeds["002"], tmp_path / "digests")
+    transport = MemoryTransport()
+    lines = Lines(logging.INFO)
+    logger = logging.getLogger("newsletter")
+    monkeypatch.setattr(logger, "level", logging.INFO)
+    logger.addHandler(lines)
+    daemon = Daemon(load_config(cfg), config_path=cfg, clock=clock, sender=transport)
+    try:
+        await daemon.start(fire=True)
+        watching = asyncio.create_task(daemon._watch())
+        try:
+            await until(lambda: "pick-up: " in "\n".join(lines.lines), 30, "the digest picked up")
+            assert transport.outbox == []  # 06:00: nothing due
+            clock.step += 3630
+            await until(lambda: transport.outbox, 30, "the 07:00 pass after the clock step")
+        finally:
+            daemon.stopping.set()
+            await watching
+            await daemon.close()
+    finally:
+        logger.removeHandler(lines)
+    assert [m.recipient for m in transport.outbox] == ["alice@example.org"]
+    log = "\n".join(lines.lines)
+    assert "the wall clock moved 3630 s forward" in log
+    assert "pass global: subscribers=1 sent=1" in log

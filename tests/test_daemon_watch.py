@@ -18,9 +18,23 @@ def test_watch_growing_file_waits_until_stable(tmp_path: Path) -> None:
     with path.open("a") as out:
         out.write(" and more")
     os.utime(path, (now + 1.5, now + 1.5))
-    assert tracker.ready([path], now=now + 2.5) == []  # changed: the clock starts again
-    assert tracker.ready([path], now=now + 3.4) == []
-    assert tracker.ready([path], now=now + 3.6) == [path]
+    assert tracker.ready([path], now=now + 2.5) == []  # changed: the clock starts again, when seen
+    assert tracker.ready([path], now=now + 4.4) == []
+    assert tracker.ready([path], now=now + 4.6) == [path]
+
+
+def test_watch_wall_clock_step_never_settles_a_file_being_written(tmp_path: Path) -> None:
+    # NTP steps a wrong clock an hour forward (or a virtual machine resumes) while a
+    # digest is half-copied: what counts is how long the file was seen unchanged on
+    # the monotonic clock, not how old the wall clock now says its mtime is
+    path = tmp_path / "d.txt"
+    path.write_text("first half")
+    wall = path.stat().st_mtime
+    tracker = SettleTracker(settle_seconds=5)
+    assert tracker.ready([path], now=wall, monotonic=100.0) == []
+    assert tracker.ready([path], now=wall + 3600, monotonic=101.0) == []  # the step
+    assert tracker.ready([path], now=wall + 3603, monotonic=104.0) == []
+    assert tracker.ready([path], now=wall + 3604.5, monotonic=105.5) == [path]  # 5.5 s seen unchanged
 
 
 def test_watch_old_file_and_atomic_rename_ready_at_once(tmp_path: Path) -> None:

@@ -6,14 +6,17 @@ mail, a local HTTP server standing in for Slack, Discord, Matrix and a webhook e
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -432,3 +435,38 @@ def test_channels_5xx_on_postgresql_is_posted_at_the_next_pass_once(
     assert (second.channel_sent, second.channel_pending, second.exit_code) == (1, 0, 0)
     assert third.channel_sent == 0
     assert len(slack.bodies) == 6 and slack.bodies[5] == slack.bodies[0]  # 5 refused tries, then the same message
+
+
+def test_channels_service_dripping_its_answer_is_cut_off_and_the_part_stays_pending(
+    tmp_path: Path, httpserver_ipv4: HTTPServer, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # whatever answers at the webhook URL sends a header line every 0.2 s, each well
+    # within the read timeout (1 s here): the attempt is cut off at the timeout, the
+    # part stays pending for the next pass, the morning's email is not held up
+    from newsletter.delivery.channels import stage
+
+    monkeypatch.setattr(stage, "TIMEOUT", 1.0)
+    monkeypatch.setattr(stage, "RETRIES", 0)
+    sent: list[int] = []
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def drip() -> None:
+        conn, _ = listener.accept()
+        with conn, contextlib.suppress(OSError):
+            conn.recv(65536)
+            conn.sendall(b"HTTP/1.1 200 OK\r\n")
+            for n in range(150):
+                conn.sendall(b"X-Filler-%d: x\r\n" % n)
+                sent.append(n)
+                time.sleep(0.2)
+            conn.sendall(b"Content-Length: 2\r\n\r\nok")
+
+    threading.Thread(target=drip, daemon=True).start()
+    monkeypatch.setenv("LAB_SLACK", f"http://127.0.0.1:{listener.getsockname()[1]}/services/T000/B000/XXXX")
+    with smtp_server() as server, listener:
+        cfg = setup(tmp_path, server, httpserver_ipv4, "slack")
+        summary = send(cfg)
+        assert (summary.channel_sent, summary.channel_pending) == (0, 1)
+        assert len(server.received) == 1
+    assert sent and sent[-1] < 149  # cut off mid-header, not waited out
+    assert "slack:LAB_SLACK (1/1): ReadTimeout: no answer from the service; left for the next pass" in caplog.text

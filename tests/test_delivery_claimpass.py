@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from newsletter.config import load_config
 from newsletter.delivery.claimpass import fire_minute, plan_for
@@ -95,9 +96,14 @@ def test_claimpass_deferred_recipient_goes_next_pass_with_the_same_message(
     assert resent.message["Message-ID"] == row["message_id"]
 
 
-def test_claimpass_email_is_the_single_machine_email(tmp_path: Path, seeds: dict[str, Path], pg_url: str) -> None:
+def test_claimpass_email_is_the_single_machine_email(
+    tmp_path: Path, seeds: dict[str, Path], pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Rendered at claim from the ledger's papers, the email is the one the SQLite pass
-    renders at planning: same Message-ID, same papers, same reasons."""
+    renders at planning: same Message-ID, same papers, same reasons (under one
+    unsubscribe secret, which keys the Message-ID: two config files in two places would
+    otherwise each fall back on a secret of their own path)."""
+    monkeypatch.setenv("NEWSLETTER_UNSUBSCRIBE_SECRET", "one-secret-for-both")
     lite_dir, pg_dir = tmp_path / "lite", tmp_path / "pg"
     lite_dir.mkdir()
     pg_dir.mkdir()

@@ -238,3 +238,18 @@ def test_pipeline_results_match_step_by_step_per_message() -> None:
     assert by_key[2][1:3] == ("pending", 3) and "timeout at RCPT TO" in (by_key[2][3] or "")
     assert by_key[10][1:4] == ("pending", 3, "-1 Malformed SMTP response line: this is no reply (RCPT TO)")
     assert sum(row[1] == "sent" for row in seen[True]) == 7  # 12, four pending, one failed
+
+
+@pytest.mark.parametrize("offered", [True, False], ids=["pipelined", "step-by-step"])
+def test_pipeline_reply_dripped_byte_by_byte_times_out_as_a_whole(offered: bool) -> None:
+    """A server that drips its reply to MAIL FROM a byte every 0.1 s, each byte well
+    within ``smtp.timeout`` (1 s): the whole reply has 1 s, with and without PIPELINING.
+    The message stays pending (a timeout is temporary) and the client hangs up long
+    before the server is done."""
+    with smtp_server(Faults(pipelining=offered, drip=0.1)) as server:
+        settings = Smtp(host=server.host, port=server.port, connections=1, retries=0, timeout=1)
+        stats, results = send_with(settings, outgoing(1))
+        assert stats.sent == 0 and server.received == []
+        ((status, error),) = [(r.status, r.error or "") for r in results]
+        assert status == "pending" and "timeout at MAIL FROM" in error
+        assert server.handler.dripped and max(server.handler.dripped) < 40  # of 67 bytes

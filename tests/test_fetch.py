@@ -139,6 +139,23 @@ def test_fetch_second_run_sends_validators_gets_304_and_writes_nothing(
     assert again.stdout.count("unchanged since the last fetch, nothing written") == 2
 
 
+def test_fetch_304_to_a_request_without_validators_is_a_failed_fetch(
+    tmp_path: Path, httpserver_ipv4: HTTPServer
+) -> None:
+    # a cache or server answering 304 to a first, unconditional request: nothing was
+    # ever fetched, so "unchanged" would silently lose the day's papers
+    serve(httpserver_ipv4, plain(b"", "application/json", status=304), plain(RSS_BODY, "application/rss+xml"))
+    cfg = write_config(tmp_path, httpserver_ipv4)
+
+    result = run("fetch", "-c", str(cfg), "--date", "2026-11-17")
+
+    assert result.returncode == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: huggingface: ") and "304 Not Modified to a request that was not conditional" in line
+    assert "unchanged" not in result.stdout
+    assert files(tmp_path) == [ARXIV_FILE]
+
+
 def test_fetch_same_bytes_without_validators_writes_nothing(tmp_path: Path, httpserver_ipv4: HTTPServer) -> None:
     serve(httpserver_ipv4, plain(HF_BODY, "application/json"), plain(RSS_BODY, "application/rss+xml"))
     cfg = write_config(tmp_path, httpserver_ipv4)

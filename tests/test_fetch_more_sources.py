@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -292,3 +294,34 @@ def test_check_names_a_bad_source(tmp_path: Path, source: dict[str, Any], said: 
 
     assert result.returncode == 2
     assert said in result.stderr + result.stdout
+
+
+def test_fetch_paged_answer_larger_together_than_a_digest_is_refused(
+    tmp_path: Path, httpserver_ipv4: HTTPServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # every page within fetch.max_bytes, a total that never ends: 200 pages of 16 MiB
+    # would be gigabytes in memory, then a file the pick-up refuses. The pages together
+    # are held to the largest digest the pick-up reads (64 MiB; a smaller cap here so
+    # that the test stays small): failed, one line, nothing written
+    from newsletter.config import load_config
+    from newsletter.fetch import fetch_sources, paging
+
+    monkeypatch.setattr(paging, "MAX_TOTAL_BYTES", 600_000, raising=False)
+    page = full_page()
+    page["messages"][0]["total"] = 20_000
+    body = json.dumps(page).encode()
+    assert 50_000 < len(body) < 600_000
+    asked: list[str] = []
+
+    def endless(request: Request) -> Response:
+        asked.append(request.path)
+        return Response(body, content_type="application/json")
+
+    httpserver_ipv4.expect_request(re.compile(r"/details/biorxiv/.*")).respond_with_handler(endless)
+    cfg = write_config(tmp_path, [biorxiv_source(httpserver_ipv4)])
+    (result,) = fetch_sources(load_config(cfg), day=date(2026, 11, 17)).results
+
+    assert result.outcome == "failed"
+    assert result.error is not None and "the pages together are more than 600,000 bytes" in result.error
+    assert len(asked) <= 600_000 // len(body) + 1
+    assert files(tmp_path) == []

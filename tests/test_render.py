@@ -145,7 +145,9 @@ def test_every_header(example: list[Any]) -> None:
     assert msg["To"].addresses[0].display_name == "Alice Martin"
     assert msg["Subject"] == f"{len(matches)} new papers for you"
     assert msg["Date"].datetime == WHEN
-    assert msg["Message-ID"] == message_id_for("alice@example.org", [m.paper.id for m in matches], domain="example.org")
+    ids = [m.paper.id for m in matches]
+    assert msg["Message-ID"] == message_id_for("alice@example.org", ids, domain="example.org", secret=SECRET)
+    assert msg["Message-ID"] != message_id_for("alice@example.org", ids, domain="example.org")  # keyed
     assert re.fullmatch(r"<[0-9a-f]{40}@example\.org>", msg["Message-ID"])
     assert msg["MIME-Version"] == "1.0"
     assert msg["List-Id"] == "<paper-digest.example.org>"

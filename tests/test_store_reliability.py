@@ -292,6 +292,48 @@ def fill(disk: Path) -> Path:
 
 
 @pytest.mark.asyncio
+async def test_ledger_disk_full_at_the_scheduled_fire_the_daemon_tries_the_pass_again(
+    tmp_path: Path, seeds: dict[str, Path]
+) -> None:
+    # the 07:00 pass meets a full disk: it is not left for tomorrow's fire. Once there
+    # is space again, the poller's next try (30 s, then 60 s, ...) delivers it, once.
+    import logging
+
+    from newsletter.app.schedule import GLOBAL
+    from tests.conftest import settled_copy
+    from tests.indaemon import in_daemon
+    from tests.memsender import MemoryTransport
+
+    transport = MemoryTransport()
+    with tmpfs(tmp_path / f"dfull-{uuid.uuid4().hex[:6]}", "8m") as disk:
+        cfg = write_config(
+            tmp_path, 1, READERS, state=str(disk / "ledger.sqlite3"), schedule={"cron": "0 7 * * *", "timezone": "UTC"}
+        )
+        async with in_daemon(cfg, transport=transport, level=logging.INFO) as rig:
+            settled_copy(seeds["002"], tmp_path / "digests")
+            await rig.poll()
+            assert "pick-up: " in rig.text()
+            filler = fill(disk)
+            await rig.fire(GLOBAL)
+            assert "pass global failed: ledger disk full" in rig.text() and "(tried again in 30 s)" in rig.text()
+            rig.advance(31)
+            await rig.poll()  # still full: tried, failed, the wait doubles
+            assert "pass global: trying again (attempt 2)" in rig.text() and "(tried again in 60 s)" in rig.text()
+            filler.unlink()
+            rig.advance(30)
+            await rig.poll()  # not due yet
+            assert transport.outbox == []
+            rig.advance(31)
+            await rig.poll()
+            assert sorted(m.recipient for m in transport.outbox) == sorted(r["email"] for r in READERS)
+            rig.advance(3600)
+            await rig.poll()  # done: never again
+        log = rig.text()
+    assert len(transport.outbox) == len(READERS)
+    assert "attempt 3" in log and "attempt 4" not in log and "Traceback" not in log
+
+
+@pytest.mark.asyncio
 async def test_ledger_disk_full_in_the_daemon_one_line_once_then_recovers(
     tmp_path: Path, seeds: dict[str, Path]
 ) -> None:

@@ -18,6 +18,10 @@ or the IMAP folder ``bounces.imap.quarantine``), never read again either:
 - IMAP: ``UID MOVE`` into ``bounces.imap.processed`` (created on first use) where
   the server has MOVE, else ``UID COPY`` + ``\\Deleted`` + ``EXPUNGE``; with
   ``processed: null`` the message is flagged ``\\Seen \\Deleted`` and expunged.
+  Only our own messages are expunged (``UID EXPUNGE``, UIDPLUS) and the folder is left
+  with UNSELECT, never CLOSE: a message a human sharing the mailbox marked deleted
+  (and may still undelete) is not ours to remove. A server without UIDPLUS has only
+  the plain EXPUNGE, used only when we flagged something.
   Messages are fetched with ``BODY.PEEK[HEADER]`` (and ``BODY.PEEK[TEXT]`` for a
   report), partial fetches capped at the limits: reading a message the program
   leaves alone does not mark it seen for the human who shares the mailbox. Every
@@ -37,8 +41,10 @@ import imaplib
 import logging
 import os
 import re
+import socket
 import ssl
 import stat
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,7 +52,7 @@ from types import TracebackType
 
 from newsletter.base.errors import NewsletterError
 from newsletter.base.tls import tls_context
-from newsletter.bounces.dsn import MAX_HEADER_BYTES
+from newsletter.bounces.dsn import MAX_HEADER_BYTES, MAX_REPORT_BYTES
 from newsletter.config import Imap
 
 log = logging.getLogger("newsletter.bounces")
@@ -54,6 +60,7 @@ log = logging.getLogger("newsletter.bounces")
 PROCESSED = "processed"
 QUARANTINE = "quarantine"
 _CHUNK = 64 * 1024
+MAX_LITERAL = MAX_REPORT_BYTES + 64 * 1024  # more than any partial fetch of ours asks for
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
 
@@ -227,16 +234,18 @@ class ImapBox:
         except (imaplib.IMAP4.error, OSError):
             announced = []
         self._move = b"MOVE" in announced or "MOVE" in self.client.capabilities
+        self._uidplus = b"UIDPLUS" in announced or "UIDPLUS" in self.client.capabilities
         self._created: set[str] = set()
+        self._deleted: list[str] = []  # UIDs we flagged \Deleted: expunged at the end, no others
 
     def _connect(self, settings: Imap) -> imaplib.IMAP4:
         ctx = tls_context(settings)  # the system's CAs plus ca_file, as for SMTP
         try:
             if settings.security == "tls":
-                return imaplib.IMAP4_SSL(
-                    settings.host, settings.effective_port, ssl_context=ctx, timeout=settings.timeout
+                return _bounded(
+                    imaplib.IMAP4_SSL(settings.host, settings.effective_port, ssl_context=ctx, timeout=settings.timeout)
                 )
-            client = imaplib.IMAP4(settings.host, settings.effective_port, timeout=settings.timeout)
+            client = _bounded(imaplib.IMAP4(settings.host, settings.effective_port, timeout=settings.timeout))
             if settings.security == "starttls":
                 client.starttls(ssl_context=ctx)
             return client
@@ -247,18 +256,28 @@ class ImapBox:
 
     @contextlib.contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
-        """Every failure of the connection during ``doing`` as one MailboxError line."""
+        """Every failure of the connection during ``doing`` as one MailboxError line; the
+        whole command within ``bounces.imap.timeout`` (the socket's timeout is per read: a
+        server dripping its answer a byte at a time would hold the pass for as long as
+        it liked, and the daemon's deliveries wait for the mailbox to be read)."""
+        late = MailboxError(
+            f"IMAP {self.where}: no answer to {doing} within {self.settings.timeout:g} s (bounces.imap.timeout)"
+        )
+        cutoff = _Cutoff(self.client.sock, self.settings.timeout)
         try:
-            yield
+            with cutoff:
+                yield
         except MailboxError:
             raise
         except ssl.SSLError as exc:
+            if cutoff.fired:
+                raise late from None
             raise MailboxError(f"IMAP {self.where}: TLS error during {doing}: {_text(exc)}") from None
         except TimeoutError:
-            raise MailboxError(
-                f"IMAP {self.where}: no answer to {doing} within {self.settings.timeout:g} s (bounces.imap.timeout)"
-            ) from None
+            raise late from None
         except (imaplib.IMAP4.error, OSError, EOFError) as exc:  # imaplib's abort: a disconnect mid-command
+            if cutoff.fired:
+                raise late from None
             raise MailboxError(f"IMAP {self.where}: connection lost during {doing}: {_text(exc)}") from None
 
     def __enter__(self) -> ImapBox:
@@ -268,12 +287,22 @@ class ImapBox:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         try:
-            if exc_type is None:
-                self.client.expunge()
-            self.client.close()
-        except (imaplib.IMAP4.error, OSError, EOFError):
-            pass
+            if exc_type is None and self._deleted:
+                self._expunge()
+            if "UNSELECT" in self.client.capabilities:
+                self.client.unselect()  # not CLOSE: it would expunge what a human marked deleted
+        except (MailboxError, imaplib.IMAP4.error, OSError, EOFError):
+            pass  # ours stay flagged deleted, unread by SEARCH UNDELETED: expunged next time
         self._logout()
+
+    def _expunge(self) -> None:
+        """Remove the messages we flagged deleted: with UIDPLUS only those (``UID
+        EXPUNGE``); a server without it has only the EXPUNGE of every deleted message."""
+        with self._errors("EXPUNGE"):
+            if self._uidplus:
+                self.client.uid("EXPUNGE", ",".join(self._deleted))
+            else:
+                self.client.expunge()
 
     def _logout(self) -> None:
         with contextlib.suppress(imaplib.IMAP4.error, OSError, EOFError):
@@ -318,6 +347,7 @@ class ImapBox:
         if target is None:
             with self._errors("STORE"):
                 self.client.uid("STORE", key, "+FLAGS", r"(\Seen \Deleted)")
+            self._deleted.append(key)
             return
         self._move_to(key, target)
 
@@ -337,6 +367,48 @@ class ImapBox:
             if status != "OK":
                 raise MailboxError(f"IMAP cannot copy a message to {target!r} on {self.where}")
             self.client.uid("STORE", key, "+FLAGS", r"(\Seen \Deleted)")
+            self._deleted.append(key)
+
+
+def _bounded(client: imaplib.IMAP4) -> imaplib.IMAP4:
+    """``client`` refusing a literal larger than :data:`MAX_LITERAL`: imaplib reads a
+    ``{N}`` literal whole into memory, and every fetch of ours is a partial one capped
+    far below; a server that ignores the cap (or lies) must not fill the memory of the
+    daemon that delivers the mail."""
+    read = client.read
+
+    def bounded_read(size: int) -> bytes:
+        if size > MAX_LITERAL:
+            raise imaplib.IMAP4.abort(
+                f"the server sent a literal of {size:,} bytes (more than the {MAX_LITERAL:,} asked)"
+            )
+        return read(size)
+
+    setattr(client, "read", bounded_read)  # noqa: B010 (an instance's method replaced)
+    return client
+
+
+class _Cutoff:
+    """Shuts ``sock`` down when ``seconds`` have passed inside the ``with`` block: the
+    read blocked on it ends at once (``fired`` says why)."""
+
+    def __init__(self, sock: socket.socket, seconds: float) -> None:
+        self.sock = sock
+        self.fired = False
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Cutoff:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def _fire(self) -> None:
+        self.fired = True
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
 
 
 def _quote(name: str) -> str:

@@ -32,6 +32,12 @@
 - Bounce mailbox: with ``bounces.maildir`` or ``bounces.imap`` set, it is read at
   start and every ``bounces.every_minutes`` (:mod:`newsletter.bounces`), between
   passes (it shares the pass lock); a mailbox that cannot be read is logged.
+- A pass that raises (the ledger busy or its disk full) is logged and tried again
+  from the poller after 30 s, 60 s, ... (at most 15 min apart) until it goes through:
+  the morning's mail does not wait for the next day's fire.
+- Clock steps: the poller notices the wall clock moving against the monotonic one
+  (NTP, a resume from sleep) and wakes the scheduler, so a fire the step made due runs
+  now rather than when the old timer would have run out (:meth:`Daemon.check_clock`).
 - SIGTERM/SIGINT: stop taking new work, let the SMTP transactions in flight
   finish and be recorded (at most ``smtp.timeout`` seconds), exit 0. SIGHUP:
   reload the configuration (parsed in a thread: the loop keeps serving); a
@@ -50,6 +56,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -79,6 +86,21 @@ log = logging.getLogger("newsletter.daemon")
 T = TypeVar("T")
 
 POLL_SECONDS = 1.0
+CLOCK_STEP = 5.0  # seconds the wall clock may drift from the monotonic one between two polls
+RETRY_FIRST, RETRY_MAX = 30.0, 900.0  # a failed pass is tried again after 30 s, 60 s, ... at most 15 min
+
+
+@dataclass(frozen=True, slots=True)
+class FailedPass:
+    """A pass that raised (the ledger busy, its disk full): tried again from the poller."""
+
+    subscribers: tuple[Subscriber, ...]
+    resumes: tuple[int, ...]
+    fire_at: datetime | None
+    attempts: int
+    due: float  # on the daemon's monotonic clock
+
+
 MISFIRE_GRACE = 6 * 3600  # a pass missed by up to 6 hours (sleep, restart) still runs, once
 
 
@@ -109,6 +131,8 @@ class Daemon:
         self.passes = 0
         self.owner = owner_id()  # this daemon as a claimer of fires (PostgreSQL)
         self._bounces_at: float | None = None  # monotonic time the bounce mailbox was last read
+        self._clock_offset: float | None = None  # wall minus monotonic clock at the last poll
+        self.failed: dict[str, FailedPass] = {}  # by reason: passes that raised, tried again when due
 
     # ------------------------------------------------------------------ scheduling
 
@@ -189,8 +213,9 @@ class Daemon:
                 )
                 summary = await send_pass(self.config, self.ledger, options, executor=self.ledger_thread)
             except NewsletterError as exc:
-                log.error("pass %s failed: %s", reason, exc)
+                self._failed(reason, subscribers, resumes, fire_at, exc)
                 return None
+            self.failed.pop(reason, None)
             self.passes += 1
             if summary.sent and self.config.archive.directory is not None:
                 from newsletter.site.archive import archive_after_pass
@@ -215,6 +240,38 @@ class Daemon:
                 time.monotonic() - started,
             )
             return summary
+
+    def _failed(
+        self,
+        reason: str,
+        subscribers: Sequence[Subscriber],
+        resumes: Sequence[int],
+        fire_at: datetime | None,
+        exc: NewsletterError,
+    ) -> None:
+        """Log a pass that raised and keep it to be tried again (:meth:`retry_failed`): a
+        ledger that was busy or full at 07:00 must not leave the morning's mail for
+        the next day's fire."""
+        attempts = self.failed[reason].attempts + 1 if reason in self.failed else 1
+        delay = min(RETRY_FIRST * 2 ** (attempts - 1), RETRY_MAX)
+        self.failed[reason] = FailedPass(
+            tuple(subscribers), tuple(resumes), fire_at, attempts, self.clock.monotonic() + delay
+        )
+        log.error("pass %s failed: %s (tried again in %.0f s)", reason, exc, delay)
+
+    async def retry_failed(self) -> None:
+        """The failed passes that are due, again (a scheduled one for its members now)."""
+        for reason, failed in list(self.failed.items()):
+            if self.stopping.is_set() or self.clock.monotonic() < failed.due:
+                continue
+            members = self._members(reason) if reason in {job.key for job in jobs_for(self.config)} else None
+            log.info("pass %s: trying again (attempt %d)", reason, failed.attempts + 1)
+            await self.deliver(
+                failed.subscribers if members is None else members,
+                reason=reason,
+                resumes=failed.resumes,
+                fire_at=failed.fire_at,
+            )
 
     async def _fetch(self) -> None:
         """The ``fetch.cron`` job: fetch every source, pick up what came, deliver on arrival."""
@@ -269,7 +326,9 @@ class Daemon:
         if paths is not None:
             ready = list(paths)
         else:  # settled on the daemon's clock
-            ready = self.tracker.ready(digest_files(self.config), now=self.clock.time())
+            ready = self.tracker.ready(
+                digest_files(self.config), now=self.clock.time(), monotonic=self.clock.monotonic()
+            )
         if not ready:
             return 0
         config = self.config
@@ -315,8 +374,14 @@ class Daemon:
                 await asyncio.wait_for(self.stopping.wait(), POLL_SECONDS)
 
     async def watch_once(self) -> None:
-        """One round of the poller: the bounce mailbox when due, strays, settled digests
-        (delivered at once with ``schedule.on_arrival``). Never raises: errors are logged."""
+        """One round of the poller: a step of the wall clock, the bounce mailbox when due,
+        strays, settled digests (delivered at once with ``schedule.on_arrival``). Never
+        raises: errors are logged."""
+        self.check_clock()
+        try:
+            await self.retry_failed()
+        except Exception:  # keep the daemon alive; the error is in the log
+            log.exception("trying a failed pass again failed")
         try:
             await self.read_bounces()
         except Exception:  # keep the daemon alive; the error is in the log
@@ -339,6 +404,27 @@ class Daemon:
             if self.watch_error is not None:
                 log.info("digest pick-up works again")
                 self.watch_error = None
+
+    def check_clock(self) -> None:
+        """A step of the wall clock against the monotonic one (NTP correcting a wrong
+        clock, a resume from sleep: the monotonic clock stands still while suspended) is
+        logged and the scheduler woken. APScheduler waits for the next fire on the event
+        loop's monotonic timer, armed for "fire time minus now" when it last looked: after
+        the wall clock moved an hour on, the 07:00 pass would run at 08:00. Woken, it
+        looks at the wall clock again: a fire that is due runs now (within the misfire
+        grace), the others are armed anew."""
+        offset = self.clock.time() - self.clock.monotonic()
+        previous, self._clock_offset = self._clock_offset, offset
+        if previous is None or abs(offset - previous) < CLOCK_STEP:
+            return
+        moved = offset - previous
+        log.warning(
+            "the wall clock moved %.0f s %s (a clock step, or a resume from sleep): schedules looked at again",
+            abs(moved),
+            "forward" if moved > 0 else "back",
+        )
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.wakeup()
 
     async def _resume(self) -> None:
         """At start: finish the passes a stop or a crash interrupted, at once, for every

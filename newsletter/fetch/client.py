@@ -1,7 +1,8 @@
 """HTTP for ``newsletter fetch``, through httpx: one GET with everything around it.
 
 - Timeouts: ``fetch.timeout`` seconds to connect and for each read, and for the
-  whole answer (a server that drips bytes does not hold a pass up).
+  whole answer, headers included (a server that drips bytes does not hold a pass
+  up: :class:`~newsletter.fetch.bounded.Deadline`).
 - Retries: 408, 429 and 5xx answers (except 501) and transport errors (refused or
   dropped connections, timeouts) are retried up to ``fetch.retries`` times, with
   exponential backoff (``backoff * 2**n`` seconds, +-20 % jitter, at most
@@ -10,10 +11,14 @@
   :data:`MAX_RETRY_AFTER` seconds fails the source now (the next scheduled fetch
   tries again) rather than being asked again too early.
 - Conditional requests: the caller passes the ``ETag`` / ``Last-Modified`` of the
-  previous answer; a 304 comes back as an answer without a body.
+  previous answer; a 304 comes back as an answer without a body. A 304 to a request
+  that carried neither (nothing was fetched before, or a later page) fails the source:
+  it would otherwise pass for "unchanged" while nothing was ever written.
 - Redirects are followed (at most :data:`MAX_REDIRECTS`, http and https only).
-- The body is capped at ``fetch.max_bytes`` (decoded bytes: a compressed bomb is
-  cut as well); a ``Content-Length`` above the cap is refused before reading.
+- The body is capped at ``fetch.max_bytes`` (decoded bytes, decoded by us within the
+  cap: a compressed bomb is cut before it is in memory; layered or unknown content
+  encodings are refused, :class:`~newsletter.fetch.bounded.Decoder`); a
+  ``Content-Length`` above the cap is refused before reading.
   Too large is not retried.
 - The User-Agent names the program and its version.
 """
@@ -32,6 +37,7 @@ from email.utils import parsedate_to_datetime
 import httpx
 
 from newsletter import __version__
+from newsletter.fetch.bounded import BadEncoding, Deadline, Decoder, TooLarge
 
 log = logging.getLogger(__name__)
 # httpx logs every request at INFO: our own lines say what each source did
@@ -94,6 +100,11 @@ def _validator(value: str | None) -> str | None:
     return value if value is not None and 0 < len(value) <= _VALIDATOR_MAX else None
 
 
+def _conditional(headers: Mapping[str, str]) -> bool:
+    names = {name.lower() for name in headers}
+    return bool(names & {"if-none-match", "if-modified-since"})
+
+
 def make_client(timeout: float) -> httpx.Client:
     """An httpx client with the program's User-Agent, timeouts and redirect policy."""
     return httpx.Client(
@@ -101,6 +112,7 @@ def make_client(timeout: float) -> httpx.Client:
         follow_redirects=True,
         max_redirects=MAX_REDIRECTS,
         headers={"User-Agent": USER_AGENT},
+        limits=httpx.Limits(max_keepalive_connections=0),  # each request's connection seen opening (Deadline)
         trust_env=True,  # HTTP(S)_PROXY and NO_PROXY like every other tool
     )
 
@@ -165,38 +177,28 @@ def _reason(status: int) -> str:
 def _once(
     client: httpx.Client, url: str, headers: Mapping[str, str], *, timeout: float, max_bytes: int, attempt: int
 ) -> Answer:
-    started = time.monotonic()
+    deadline = Deadline(timeout)
     try:
-        with client.stream("GET", url, headers=dict(headers)) as response:
+        with (
+            deadline,
+            client.stream("GET", url, headers=dict(headers), extensions={"trace": deadline.trace}) as response,
+        ):
             status = response.status_code
             if status in RETRIED:
                 raise _Retry(_reason(status), status=status, wait=retry_after(response.headers.get("Retry-After")))
             if status not in (200, 304):
                 raise FetchFailed(_reason(status), status=status, attempts=attempt)
-            length = response.headers.get("Content-Length")
-            if length is not None and length.isdigit() and int(length) > max_bytes:
+            if status == 304 and not _conditional(headers):
                 raise FetchFailed(
-                    f"the answer is {int(length):,} bytes, more than fetch.max_bytes ({max_bytes:,})",
-                    status=status,
-                    attempts=attempt,
+                    f"{_reason(status)} to a request that was not conditional", status=304, attempts=attempt
                 )
-            chunks: list[bytes] = []
-            size = 0
-            for chunk in response.iter_bytes():
-                size += len(chunk)
-                if size > max_bytes:
-                    raise FetchFailed(
-                        f"the answer is more than fetch.max_bytes ({max_bytes:,} bytes); refused",
-                        status=status,
-                        attempts=attempt,
-                    )
-                if time.monotonic() - started > timeout:
-                    raise _Retry(f"the answer took more than {timeout:g} s")
-                chunks.append(chunk)
+            body = _body(response, max_bytes, attempt) if status == 200 else b""
+            if deadline.expired:  # a body without a length ends where the deadline cut it
+                raise _Retry(f"the answer took more than {timeout:g} s")
             return Answer(
                 status=status,
                 url=str(response.url),
-                body=b"".join(chunks) if status == 200 else b"",
+                body=body,
                 etag=_validator(response.headers.get("ETag")),
                 last_modified=_validator(response.headers.get("Last-Modified")),
                 attempts=attempt,
@@ -206,9 +208,34 @@ def _once(
         raise FetchFailed(f"more than {MAX_REDIRECTS} redirects", attempts=attempt) from None
     except httpx.UnsupportedProtocol as exc:
         raise FetchFailed(f"cannot follow: {exc}", attempts=attempt) from None
-    except httpx.TimeoutException:
-        raise _Retry(f"timed out after {timeout:g} s") from None
-    except httpx.DecodingError:
-        raise FetchFailed("the answer's content encoding is broken", attempts=attempt) from None
-    except httpx.TransportError as exc:
+    except (httpx.TimeoutException, httpx.TransportError) as exc:
+        if deadline.expired:
+            raise _Retry(f"the answer took more than {timeout:g} s") from None
+        if isinstance(exc, httpx.TimeoutException):
+            raise _Retry(f"timed out after {timeout:g} s") from None
         raise _Retry(f"connection failed: {type(exc).__name__}: {exc}") from None
+
+
+def _body(response: httpx.Response, max_bytes: int, attempt: int) -> bytes:
+    """The decoded body, refused past ``max_bytes`` (its ``Content-Length`` first, then
+    as it arrives, decoded by :class:`~newsletter.fetch.bounded.Decoder`)."""
+
+    def too_large(size: str) -> FetchFailed:
+        return FetchFailed(
+            f"the answer is {size} fetch.max_bytes ({max_bytes:,} bytes); refused", status=200, attempts=attempt
+        )
+
+    length = response.headers.get("Content-Length")
+    if length is not None and length.isdigit() and int(length) > max_bytes:
+        raise too_large(f"{int(length):,} bytes, more than")
+    chunks: list[bytes] = []
+    try:
+        decoder = Decoder(response.headers.get("Content-Encoding"), max_bytes)
+        for chunk in response.iter_raw():
+            chunks.append(decoder.feed(chunk))
+        decoder.finish()
+    except TooLarge:
+        raise too_large("more than") from None
+    except BadEncoding as exc:
+        raise FetchFailed(str(exc), status=200, attempts=attempt) from None
+    return b"".join(chunks)

@@ -14,7 +14,8 @@
 
 Each page is one GET of :func:`newsletter.fetch.client.get` (timeouts, retries with backoff,
 429 and ``Retry-After``); a page that is not the API's shape is a :class:`BadAnswer` (the
-source fails, nothing is written: SPEC 6c). At most :data:`MAX_PAGES` pages a day.
+source fails, nothing is written: SPEC 6c). At most :data:`MAX_PAGES` pages a day, and
+at most :data:`MAX_TOTAL_BYTES` of them together.
 """
 
 from __future__ import annotations
@@ -26,13 +27,34 @@ from datetime import date
 from typing import Any
 
 from newsletter.config import BiorxivSource, HuggingFaceSource, OpenReviewSource
+from newsletter.digest.guard import MAX_DIGEST_BYTES
 from newsletter.fetch.client import Answer, FetchFailed
 from newsletter.fetch.sources import HF_PAGE, OPENREVIEW_PAGE, BadAnswer, huggingface_url, openreview_url
 
 MAX_PAGES = 200  # 20,000 bioRxiv items, 200,000 OpenReview notes: far beyond a real day or venue
+MAX_TOTAL_BYTES = MAX_DIGEST_BYTES  # the pages together: never more than the pick-up would read
 BIORXIV_PAGE = 100  # the details API's page size
 
 GetPage = Callable[[str], Answer]
+
+
+def _capped(get: GetPage, already: int = 0) -> GetPage:
+    """``get`` that refuses once the pages together pass :data:`MAX_TOTAL_BYTES`:
+    ``fetch.max_bytes`` bounds each page, and 200 pages of it held in memory (then
+    written as a file the pick-up refuses) would be gigabytes."""
+    total = already
+
+    def capped(url: str) -> Answer:
+        nonlocal total
+        answer = get(url)
+        total += len(answer.body)
+        if total > MAX_TOTAL_BYTES:
+            raise BadAnswer(
+                f"the pages together are more than {MAX_TOTAL_BYTES:,} bytes (the largest digest read); refused"
+            )
+        return answer
+
+    return capped
 
 
 def _page(get: GetPage, url: str, number: int) -> Answer:
@@ -77,6 +99,7 @@ def biorxiv_items(source: BiorxivSource, day: str, get: GetPage) -> Collected:
     """Every item of ``day`` on the source's server, the wanted categories kept."""
     items: list[Any] = []
     attempts = cursor = pages = 0
+    get = _capped(get)
     while pages < MAX_PAGES:
         answer = _page(get, source.page_url(day, cursor), pages + 1)
         attempts, pages = attempts + answer.attempts, pages + 1
@@ -103,6 +126,7 @@ def openreview_notes(source: OpenReviewSource, get: GetPage) -> Collected:
     """Every note of the venue (its accepted papers: ``content.venueid`` is the venue's id)."""
     notes: list[Any] = []
     attempts = pages = 0
+    get = _capped(get)
     while pages < MAX_PAGES:
         answer = _page(get, openreview_url(source, len(notes)), pages + 1)
         attempts, pages = attempts + answer.attempts, pages + 1
@@ -156,6 +180,7 @@ def huggingface_rest(source: HuggingFaceSource, day: date, first: Answer, get: G
     seen: set[str] = set()
     _unseen(items, seen)
     attempts, pages = first.attempts, 1
+    get = _capped(get, len(first.body))
     while pages < MAX_PAGES:
         answer = _page(get, huggingface_url(source, day, pages), pages + 1)
         attempts, pages = attempts + answer.attempts, pages + 1

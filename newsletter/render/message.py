@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import binascii
 import hashlib
+import hmac
 from collections.abc import Iterable
 from email.headerregistry import BaseHeader
 from email.message import EmailMessage
@@ -39,15 +40,24 @@ from newsletter.render.qpmemo import QuotedPrintableMemo
 __all__ = ["POLICY", "MessageFactory", "MessageParts", "address", "boundary_for", "message_bytes", "message_id_for"]
 
 
-def message_id_for(email: str, paper_ids: Iterable[str], *, domain: str, salt: str = "") -> str:
+def message_id_for(email: str, paper_ids: Iterable[str], *, domain: str, salt: str = "", secret: str = "") -> str:
     """The Message-ID of a delivery: ``<hash@domain>``, the same for the same delivery.
 
-    The hash is SHA-256 of the lowercased address, the sorted paper ids and
-    ``salt`` (e.g. the day, for ``send_empty`` emails that carry no paper): a
-    re-send of a pending delivery carries the same id (SPEC 6).
+    The hash is HMAC-SHA-256 under ``secret`` (the unsubscribe-token secret, with its
+    own prefix) of the lowercased address, the sorted paper ids and ``salt`` (the
+    delivery's number and day): a re-send of a pending delivery carries the same id
+    (SPEC 6; it is stored with the delivery). Keyed, because without VERP a bounce
+    report counts when it returns this id (SPEC 6c): the address, the day's papers, what
+    a known profile matches and the delivery's number are all public or guessable, and
+    an unkeyed hash of them let anyone forge the report that suppresses a subscriber.
+    Without ``secret``, plain SHA-256 (tests of the shape).
     """
-    key = "\n".join([address_key(email), *sorted(paper_ids), salt])
-    return f"<{hashlib.sha256(key.encode('utf-8')).hexdigest()[:40]}@{domain}>"
+    key = "\n".join([address_key(email), *sorted(paper_ids), salt]).encode("utf-8")
+    if secret:
+        digest = hmac.new(secret.encode("utf-8"), b"message-id:" + key, hashlib.sha256).hexdigest()
+    else:
+        digest = hashlib.sha256(key).hexdigest()
+    return f"<{digest[:40]}@{domain}>"
 
 
 def _qp(text: str) -> str:

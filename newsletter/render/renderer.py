@@ -202,7 +202,8 @@ class Renderer:
 
     def message_id(self, subscriber: Subscriber, matches: Sequence[Match], *, salt: str = "") -> str:
         """The deterministic Message-ID of delivering ``matches`` to ``subscriber``."""
-        return message_id_for(subscriber.email, (m.paper.id for m in matches), domain=self.domain, salt=salt)
+        ids = (m.paper.id for m in matches)
+        return message_id_for(subscriber.email, ids, domain=self.domain, salt=salt, secret=self._secret)
 
     def subject(self, subscriber: Subscriber, count: int, when: datetime) -> str:
         """``sender.subject`` rendered, whitespace collapsed, control characters removed."""

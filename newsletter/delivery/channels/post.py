@@ -16,6 +16,7 @@ A 2xx is ``sent``. Network errors, 5xx and 429 are retried (``retries`` times, w
 :data:`MAX_WAIT` leaves the part for the next pass at once); still failing after that:
 ``pending``, the next pass tries again. Any other 4xx is ``failed`` (shown in
 ``status``). Errors are one line that never holds the URL (a webhook URL is a secret).
+Each attempt, the answer included, is bounded in time and size (:func:`exchange`).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from newsletter.fetch.client import USER_AGENT, retry_after
 from newsletter.store import ChannelRow
 
 _RETRIED = frozenset({408, 425, 429})
+MAX_REPLY = 4096  # bytes of a service's answer read: its error text, Discord's retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,14 +82,51 @@ def request_of(channel: AnyChannel, row: ChannelRow) -> tuple[str, str, dict[str
     return "POST", url, headers, body
 
 
-def asked_wait(response: httpx.Response) -> float | None:
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What a service answered: the status, the headers, the first :data:`MAX_REPLY` bytes."""
+
+    status_code: int
+    headers: httpx.Headers
+    content: bytes
+
+
+async def exchange(client: httpx.AsyncClient, method: str, url: str, headers: dict[str, str], body: bytes) -> Reply:
+    """One request, all of it (headers dripped line by line included) within the client's
+    read timeout, and at most :data:`MAX_REPLY` bytes of the answer read: a service (or
+    whatever answers at its URL) can hold neither the pass nor its memory. The answer is
+    asked for unencoded and read raw, so no compressed bomb is ever expanded."""
+    limit = client.timeout.read or 30.0
+
+    async def once() -> Reply:
+        request = client.build_request(method, url, headers={**headers, "Accept-Encoding": "identity"}, content=body)
+        response = await client.send(request, stream=True)
+        try:
+            content = b""
+            async for chunk in response.aiter_raw():
+                content += chunk
+                if len(content) >= MAX_REPLY:
+                    break
+            return Reply(response.status_code, response.headers, content[:MAX_REPLY])
+        finally:
+            await response.aclose()
+
+    try:
+        return await asyncio.wait_for(once(), limit)
+    except TimeoutError:
+        raise httpx.ReadTimeout(f"no whole answer within {limit:g} s") from None
+
+
+def asked_wait(response: Reply) -> float | None:
     """How long the service asked us to wait: ``Retry-After``, else the JSON body's
     ``retry_after`` (Discord, seconds) or ``retry_after_ms`` (Matrix)."""
     header = retry_after(response.headers.get("Retry-After"))
     if header is not None:
         return header
+    if response.headers.get("Content-Encoding", "identity").strip().lower() != "identity":
+        return None  # asked for identity and got something else: nothing to read
     try:
-        data = json.loads(response.content[:4096])
+        data = json.loads(response.content)
     except ValueError:
         return None
     if isinstance(data, dict):
@@ -98,9 +137,10 @@ def asked_wait(response: httpx.Response) -> float | None:
     return None
 
 
-def _reason(response: httpx.Response) -> str:
+def _reason(response: Reply) -> str:
     phrase = httpx.codes.get_reason_phrase(response.status_code)
-    said = response.content[:120].decode("utf-8", "replace")
+    encoded = response.headers.get("Content-Encoding", "identity").strip().lower() != "identity"
+    said = "" if encoded else response.content[:120].decode("utf-8", "replace")
     said = " ".join(said.split())
     return f"HTTP {response.status_code} {phrase}".rstrip() + (f": {ascii(said)[1:-1]}" if said else "")
 
@@ -125,7 +165,7 @@ async def post(
         attempts += 1
         wait: float | None = None
         try:
-            response = await client.request(method, url, headers=headers, content=body)
+            response = await exchange(client, method, url, headers, body)
         except httpx.HTTPError as exc:
             reason = f"{type(exc).__name__}: no answer from the service"
         else:

@@ -1,5 +1,6 @@
 """What an SMTP reply or a connection error means: temporary (retry), permanent (the
-recipient or message is refused; a hard bounce unless a 5.7.x policy refusal), fatal
+recipient or message is refused; a hard bounce unless a 5.7.x policy refusal or a
+refusal of the message after DATA), fatal
 (no retry fixes it: TLS, AUTH, the sender refused), rate limits, and the hints for a
 port/security mix-up."""
 
@@ -75,11 +76,21 @@ def enhanced_status(message: str) -> str | None:
     return ".".join(m.groups()) if m else None
 
 
-def is_hard_bounce(code: int, message: str) -> bool:
+def is_hard_bounce(code: int, message: str, *, stage: str = "RCPT TO") -> bool:
     """A 5xx for the recipient is a hard bounce, except a policy refusal (``5.7.x``: relay
-    denied, spam, DMARC), which is about the sender or the content, never the address."""
-    status = enhanced_status(message)
-    return code >= 500 and not (status or "").startswith("5.7.")
+    denied, spam, DMARC), which is about the sender or the content, never the address.
+
+    After ``DATA`` the server has accepted the recipient already: a refusal there is
+    about the message (``5.3.4`` too large, ``5.6.x`` content, a filter's bare ``554``)
+    unless its enhanced status says the address or the mailbox (``5.1.x``, ``5.2.x``:
+    a server that checks recipients late). Counting the others would suppress every
+    subscriber of a pass whose digest the relay refuses."""
+    status = enhanced_status(message) or ""
+    if code < 500:
+        return False
+    if stage == "DATA":
+        return status.startswith(("5.1.", "5.2."))
+    return not status.startswith("5.7.")
 
 
 class Fatal(Exception):

@@ -41,9 +41,13 @@ class PipeliningProtocol(SMTPProtocol):
         self.write(commands)
 
     async def batch_reply(self, timeout: float | None) -> SMTPResponse:
-        """The next reply of the batch, waiting at most ``timeout`` seconds for it."""
+        """The next reply of the batch, waiting at most ``timeout`` seconds for all of it
+        (as aiosmtplib does for a reply: a server dripping it a byte at a time, each
+        within the timeout, is cut off all the same)."""
         arrived = self.arrived
         assert arrived is not None and self.outstanding > 0
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
         while True:
             if self.overflow:
                 raise aiosmtplib.SMTPResponseException(-1, "Response too long")
@@ -55,7 +59,7 @@ class PipeliningProtocol(SMTPProtocol):
                 raise aiosmtplib.SMTPServerDisconnected("Connection lost")
             arrived.clear()
             try:
-                await asyncio.wait_for(arrived.wait(), timeout)
+                await asyncio.wait_for(arrived.wait(), None if deadline is None else max(0.0, deadline - loop.time()))
             except TimeoutError as exc:
                 raise aiosmtplib.SMTPReadTimeoutError("Timed out waiting for server response") from exc
 

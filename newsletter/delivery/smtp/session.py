@@ -265,7 +265,7 @@ class Session:
             if exc.code >= 500:
                 if self.stage == "MAIL FROM":
                     raise Fatal(f"the server refused the sender {item.sender}: {reply}") from None
-                bounce = "hard" if is_hard_bounce(exc.code, exc.message) else None
+                bounce = "hard" if is_hard_bounce(exc.code, exc.message, stage=self.stage) else None
                 raise Permanent(f"{reply} ({self.stage})", bounce=bounce) from None
             raise Temporary(f"{reply} ({self.stage})", rate_limited=is_rate_limit(exc.code, exc.message)) from None
         except aiosmtplib.SMTPTimeoutError as exc:
