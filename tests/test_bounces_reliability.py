@@ -9,6 +9,7 @@ ignored. A real Maildir, a real Dovecot, a misbehaving IMAP server of our own
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import subprocess
@@ -114,6 +115,39 @@ def mailed_once(
 
 
 # --------------------------------------------------------------------------- a real Maildir
+
+
+def test_bounce_maildir_io_error_in_one_message_body_quarantines_it_and_reads_on(
+    tmp_path: Path, seeds: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that fails under one message's body (EIO past its headers) costs that message,
+    not the mailbox pass: it is quarantined with one line, the report after it counts.
+    (The I/O error is injected: a failing block device is not something a test can make.)"""
+    from newsletter.bounces import mailbox
+
+    with smtp_server() as server:
+        cfg, maildir, got = mailed_once(tmp_path, server, seeds)
+        bob = got["bob@example.org"][0]
+        drop(maildir, "1.bad-sector", dsn(got["alice@example.org"][0].data, "alice@example.org"))
+        drop(maildir, "2.report", dsn(bob.data, "bob@example.org"))
+        plain_read = mailbox._read
+
+        def failing_read(fd: int, limit: int) -> bytes:
+            if os.readlink(f"/proc/self/fd/{fd}").endswith("1.bad-sector"):
+                raise OSError(errno.EIO, os.strerror(errno.EIO))
+            return plain_read(fd, limit)
+
+        monkeypatch.setattr(mailbox, "_read", failing_read)
+        result = newsletter("bounces", "-c", str(cfg))
+
+        assert result.exit_code == 0, result.output
+        assert "suppressed bob@example.org: 1 hard bounce" in result.stdout
+        assert "1 quarantined (cannot be read)" in result.stdout
+        assert [p.name.partition(":2,")[0] for p in (maildir / ".quarantine" / "cur").iterdir()] == ["1.bad-sector"]
+        status = json.loads(newsletter("status", "-c", str(cfg), "--json").stdout)
+        (q,) = status["quarantined"]
+        assert Path(q["message"]).name == "1.bad-sector" and "Input/output error" in q["reason"]
+        assert status["suppressed"] == 1
 
 
 def test_bounce_mailbox_poison_is_quarantined_once_and_the_morning_goes_out(

@@ -69,6 +69,15 @@ class MailboxError(NewsletterError):
     """The bounce mailbox cannot be read (exit 1: the work failed, the config is fine)."""
 
 
+class MessageUnreadable(MailboxError):
+    """One message of the mailbox cannot be read past its headers (an I/O error on its
+    file): that message is quarantined, the others are read (SPEC 6c)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def _no_body(limit: int) -> bytes:
     return b""
 
@@ -172,8 +181,8 @@ class MaildirBox:
             def body(limit: int) -> bytes:
                 try:
                     return (extra + _read(fd, max(0, limit - len(extra))))[:limit]
-                except OSError as exc:
-                    raise MailboxError(f"cannot read {key}: {exc.strerror or exc}", path=str(self.path)) from None
+                except OSError as exc:  # this one file, not the mailbox
+                    raise MessageUnreadable(f"cannot be read: {exc.strerror or exc}") from None
 
             yield Mail(key, head=head, size=size, body=body)
         finally:

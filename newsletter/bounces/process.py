@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from newsletter.base.addresses import address_key, wire_address
 from newsletter.base.errors import ConfigError
 from newsletter.bounces.dsn import Report, Unreadable, UnsubscribeRequest, read_mail
-from newsletter.bounces.mailbox import ImapBox, Mail, MailboxError, MaildirBox
+from newsletter.bounces.mailbox import ImapBox, Mail, MailboxError, MaildirBox, MessageUnreadable
 from newsletter.bounces.policy import BouncePolicy
 from newsletter.bounces.verp import is_verp
 from newsletter.config import Config
@@ -112,7 +112,10 @@ class _Pass:
     summary: BounceSummary
 
     def one(self, mail: Mail) -> None:
-        found = Unreadable(mail.error) if mail.error else read_mail(mail.head, mail.size, mail.body, self.address)
+        try:
+            found = Unreadable(mail.error) if mail.error else read_mail(mail.head, mail.size, mail.body, self.address)
+        except MessageUnreadable as exc:  # an I/O error past the headers of this one message
+            found = Unreadable(exc.reason)
         if isinstance(found, Unreadable):
             self.quarantine(mail, found.reason)
         elif isinstance(found, Report):
