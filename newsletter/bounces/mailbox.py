@@ -41,15 +41,14 @@ import imaplib
 import logging
 import os
 import re
-import socket
 import ssl
 import stat
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from newsletter.base.cutoff import SocketDeadline
 from newsletter.base.errors import NewsletterError
 from newsletter.base.tls import tls_context
 from newsletter.bounces.dsn import MAX_HEADER_BYTES, MAX_REPORT_BYTES
@@ -272,20 +271,20 @@ class ImapBox:
         late = MailboxError(
             f"IMAP {self.where}: no answer to {doing} within {self.settings.timeout:g} s (bounces.imap.timeout)"
         )
-        cutoff = _Cutoff(self.client.sock, self.settings.timeout)
+        cutoff = SocketDeadline(self.settings.timeout, self.client.sock)
         try:
             with cutoff:
                 yield
         except MailboxError:
             raise
         except ssl.SSLError as exc:
-            if cutoff.fired:
+            if cutoff.expired:
                 raise late from None
             raise MailboxError(f"IMAP {self.where}: TLS error during {doing}: {_text(exc)}") from None
         except TimeoutError:
             raise late from None
         except (imaplib.IMAP4.error, OSError, EOFError) as exc:  # imaplib's abort: a disconnect mid-command
-            if cutoff.fired:
+            if cutoff.expired:
                 raise late from None
             raise MailboxError(f"IMAP {self.where}: connection lost during {doing}: {_text(exc)}") from None
 
@@ -395,29 +394,6 @@ def _bounded(client: imaplib.IMAP4) -> imaplib.IMAP4:
 
     setattr(client, "read", bounded_read)  # noqa: B010 (an instance's method replaced)
     return client
-
-
-class _Cutoff:
-    """Shuts ``sock`` down when ``seconds`` have passed inside the ``with`` block: the
-    read blocked on it ends at once (``fired`` says why)."""
-
-    def __init__(self, sock: socket.socket, seconds: float) -> None:
-        self.sock = sock
-        self.fired = False
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _Cutoff:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
-
-    def _fire(self) -> None:
-        self.fired = True
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
 
 
 def _quote(name: str) -> str:

@@ -18,58 +18,31 @@
 
 from __future__ import annotations
 
-import contextlib
 import socket
-import threading
 import zlib
 from collections.abc import Mapping
 from typing import Any
 
+from newsletter.base.cutoff import SocketDeadline
+
 _OPENED = (".connect_tcp.complete", ".start_tls.complete")
 
 
-class Deadline:
-    """Shuts the request's connection down ``seconds`` after :meth:`start`; pass
-    :meth:`trace` as the request's ``trace`` extension. ``expired`` says it fired."""
+class Deadline(SocketDeadline):
+    """Shuts the request's connection down ``seconds`` after the ``with`` block starts;
+    pass :meth:`trace` as the request's ``trace`` extension (it learns the socket when
+    the connection opens). ``expired`` says it fired."""
 
     def __init__(self, seconds: float) -> None:
-        self.expired = False
-        self._sock: socket.socket | None = None
-        self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> Deadline:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._timer.cancel()
+        super().__init__(seconds)
 
     def trace(self, event: str, info: Mapping[str, Any]) -> None:
         if not event.endswith(_OPENED):
             return
         stream = info.get("return_value")
         sock = stream.get_extra_info("socket") if stream is not None else None
-        if not isinstance(sock, socket.socket):
-            return
-        with self._lock:
-            self._sock = sock
-            late = self.expired
-        if late:
-            _shut(sock)
-
-    def _expire(self) -> None:
-        with self._lock:
-            self.expired = True
-            sock = self._sock
-        if sock is not None:
-            _shut(sock)
-
-
-def _shut(sock: socket.socket) -> None:
-    with contextlib.suppress(OSError):  # closed already
-        sock.shutdown(socket.SHUT_RDWR)
+        if isinstance(sock, socket.socket):
+            self.attach(sock)
 
 
 class TooLarge(Exception):
