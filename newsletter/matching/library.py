@@ -18,12 +18,13 @@ In a library of more than :data:`LARGE` entries, recent entries weigh more: an e
 
 from __future__ import annotations
 
+import codecs
 import json
 import logging
 import re
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -34,6 +35,7 @@ from newsletter.digest import Paper, arxiv_id, paper_id
 __all__ = ["Library", "parse_library", "read_library"]
 
 LARGE = 20
+MAX_BYTES = 64 * 2**20  # a larger file is one warning, never read (about 40,000 entries with abstracts)
 HALF_LIFE = 3.0
 FLOOR = 0.2
 _YEAR = re.compile(r"(1[89]\d\d|20\d\d)")
@@ -111,19 +113,30 @@ def _csl_json(text: str, name: str) -> Iterator[_Entry | str]:
     decoder = json.JSONDecoder()
     start = len(text) - len(text.lstrip())
     if not text.startswith("[", start):  # one item alone
-        items = [(start, decoder.raw_decode(text, start)[0])]
+        items: Iterable[tuple[int, Any]] = [(start, decoder.raw_decode(text, start)[0])]
     else:
-        items = list(_json_items(text, start + 1, decoder))
+        items = _json_items(text, start + 1, decoder)
+    line, counted = 1, 0
     for pos, item in items:
-        line = text.count("\n", 0, pos) + 1
-        if not isinstance(item, dict):
-            yield f"{name}:{line}: broken entry skipped: not a CSL-JSON item (an object)"
-            continue
-        issued = item.get("issued") or {}
-        parts = issued.get("date-parts") if isinstance(issued, dict) else None
-        year = _year(parts[0][0] if parts and parts[0] else None, issued.get("raw") if isinstance(issued, dict) else "")
-        ref = " ".join(str(item.get(k, "")) for k in ("URL", "DOI", "number", "archive_location"))
-        yield _Entry(line, _clean(item.get("title")), _clean(item.get("abstract")), year, ref)
+        line += text.count("\n", counted, pos)  # counted on from the last item: linear, not quadratic
+        counted = pos
+        try:
+            yield _csl_item(item, line, name)
+        except (TypeError, AttributeError, IndexError, KeyError) as exc:  # one odd item: that item only
+            yield f"{name}:{line}: broken entry skipped: not a CSL-JSON item ({type(exc).__name__}: {exc})"
+
+
+def _csl_item(item: Any, line: int, name: str) -> _Entry | str:
+    if not isinstance(item, dict):
+        return f"{name}:{line}: broken entry skipped: not a CSL-JSON item (an object)"
+    issued = item.get("issued") or {}
+    parts = issued.get("date-parts") if isinstance(issued, dict) else None
+    first = parts[0] if isinstance(parts, list) and parts else parts
+    year = _year(
+        first[0] if isinstance(first, list) and first else first, issued.get("raw") if isinstance(issued, dict) else ""
+    )
+    ref = " ".join(str(item.get(k, "")) for k in ("URL", "DOI", "number", "archive_location"))
+    return _Entry(line, _clean(item.get("title")), _clean(item.get("abstract")), year, ref)
 
 
 def _json_items(text: str, pos: int, decoder: json.JSONDecoder) -> Iterator[tuple[int, Any]]:
@@ -235,6 +248,34 @@ def parse_library(text: str, path: Path) -> Library:
     return Library(path, tuple(papers), tuple(_weights(years)), tuple(warnings), tuple(years))
 
 
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_DECLARED = re.compile(rb"^%\s*Encoding:\s*([A-Za-z0-9_.:-]+)", re.MULTILINE)
+
+
+def decode(data: bytes) -> str:
+    """The text of a library file: UTF-8 (with or without a BOM) or UTF-16/32 with a BOM;
+    else the encoding a JabRef file declares (``% Encoding: ISO8859_1``), else Windows-1252
+    (what old exports on Windows are, Latin-1 included): never U+FFFD for every accent."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data.decode(encoding, errors="replace")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    declared = _DECLARED.search(data[:4096])
+    encoding = declared.group(1).decode("ascii") if declared else "cp1252"
+    try:
+        return data.decode(encoding, errors="replace")
+    except LookupError:  # an encoding Python does not know: the usual one
+        return data.decode("cp1252", errors="replace")
+
+
 _CACHE: dict[Path, tuple[tuple[int, int], Library]] = {}
 _LOCK = threading.Lock()
 
@@ -251,7 +292,12 @@ def read_library(path: Path) -> Library:
             return cached[1]
         if not stat.S_ISREG(st.st_mode):  # a FIFO would block the pass, /dev/zero never end
             return Library(path, warnings=(f"{path}: cannot read the library: not a regular file",))
-        text = path.read_bytes().decode("utf-8-sig", errors="replace")
+        if st.st_size > MAX_BYTES:  # a 200 MB export would take minutes and gigabytes each pass
+            mb = st.st_size // 2**20
+            return Library(
+                path, warnings=(f"{path}: cannot read the library: {mb} MiB, at most {MAX_BYTES // 2**20} MiB",)
+            )
+        text = decode(path.read_bytes())
     except OSError as exc:
         return Library(path, warnings=(f"{path}: cannot read the library: {exc.strerror or exc}",))
     found = parse_library(text, path)
