@@ -290,6 +290,20 @@ def _delimiter(text: str) -> str:
     return next((d for d in ";\t" if d in header), ",")
 
 
+def _header(header: list[str] | None, path: Path) -> list[str]:
+    """The column names of a CSV header line (a ConfigError naming line 1 if it is not one)."""
+    if header is None:
+        raise ConfigError(
+            "the CSV file is empty (expected a header line: " + ",".join(COLUMNS) + ")", path=str(path), line=1
+        )
+    names = [h.strip().casefold() for h in header]
+    unknown = [h for h in names if h not in COLUMNS]
+    if unknown or "email" not in names:
+        what = f"unknown column {unknown[0]!r}" if unknown else "no email column"
+        raise ConfigError(f"{what}: the header must name columns among {','.join(COLUMNS)}", path=str(path), line=1)
+    return names
+
+
 def _read_rows(path: Path) -> Iterable[tuple[int, dict[str, str | None]]]:
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -299,16 +313,7 @@ def _read_rows(path: Path) -> Iterable[tuple[int, dict[str, str | None]]]:
         raise ConfigError(f"cannot read the CSV file: {exc}", path=str(path)) from None
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     try:
-        header = next(reader, None)
-        if header is None:
-            raise ConfigError(
-                "the CSV file is empty (expected a header line: " + ",".join(COLUMNS) + ")", path=str(path), line=1
-            )
-        names = [h.strip().casefold() for h in header]
-        unknown = [h for h in names if h not in COLUMNS]
-        if unknown or "email" not in names:
-            what = f"unknown column {unknown[0]!r}" if unknown else "no email column"
-            raise ConfigError(f"{what}: the header must name columns among {','.join(COLUMNS)}", path=str(path), line=1)
+        names = _header(next(reader, None), path)
         rows = []
         start = reader.line_num + 1
         for row in reader:
