@@ -90,3 +90,31 @@ def test_library_larger_than_the_limit_is_one_warning_never_read(tmp_path: Path)
     assert f"warning: {huge}: cannot read the library: 64 MiB, at most 64 MiB" in check.stderr
     os.truncate(huge, 1000)
     assert [p.title for p in read_library(huge).papers] == ["Protein Folding"]  # changed: read again
+
+
+def test_library_of_thousands_of_broken_entries_is_a_few_lines_not_thousands(tmp_path: Path) -> None:
+    """A wrong file as library (RIS without ER lines, BibTeX of entries without titles) named
+    every broken entry: 100,000 lines in `check` and in the log of every pass. The first
+    MAX_WARNINGS are named, the rest counted in one line; the good entries are used."""
+    from newsletter.matching.library import MAX_WARNINGS
+
+    ris = tmp_path / "noer.ris"
+    ris.write_text("TY  - JOUR\nTI  - A record that never ends\n" * 3000, encoding="utf-8")
+    bib = tmp_path / "untitled.bib"
+    bib.write_text("@article{x, author={A}}\n" * 3000 + "@article{y, title={Protein Folding}}\n", encoding="utf-8")
+    for path in (ris, bib):
+        library = read_library(path)
+        assert len(library.warnings) == MAX_WARNINGS + 1
+        assert (
+            library.warnings[-1]
+            == f"{path}: {3000 - MAX_WARNINGS} more broken entries skipped (the first 20 are named)"
+        )
+    assert [p.title for p in read_library(bib).papers] == ["Protein Folding"]
+    (tmp_path / "digests").mkdir()
+    cfg = write_config(tmp_path, 2525, [{"email": "ana@example.org", "library": "untitled.bib", "keywords": ["x"]}])
+    check = CliRunner().invoke(cli, ["check", "-c", str(cfg)])
+    assert check.exit_code == 0, check.output
+    assert len([line for line in check.stderr.splitlines() if str(bib) in line]) == MAX_WARNINGS + 1
+    match = CliRunner().invoke(cli, ["match", "-c", str(cfg)])
+    assert match.exit_code == 0, match.output
+    assert len([line for line in match.stderr.splitlines() if str(bib) in line]) == MAX_WARNINGS + 1

@@ -35,6 +35,7 @@ from newsletter.digest import Paper, arxiv_id, paper_id
 __all__ = ["Library", "parse_library", "read_library"]
 
 LARGE = 20
+MAX_WARNINGS = 20  # broken entries named one by one; the rest are counted in one more line
 MAX_BYTES = 64 * 2**20  # a larger file is one warning, never read (about 40,000 entries with abstracts)
 HALF_LIFE = 3.0
 FLOOR = 0.2
@@ -237,6 +238,9 @@ def parse_library(text: str, path: Path) -> Library:
     except Exception as exc:  # a file no parser makes sense of: one warning, no likes from it
         line = getattr(exc, "lineno", None)
         return Library(path, warnings=(f"{name}{f':{line}' if line else ''}: cannot read the library: {exc}",))
+    if len(warnings) > MAX_WARNINGS:  # a wrong file (100,000 broken entries): not 100,000 lines a pass
+        more = len(warnings) - MAX_WARNINGS
+        warnings[MAX_WARNINGS:] = [f"{name}: {more} more broken entries skipped (the first {MAX_WARNINGS} are named)"]
     if not entries and not warnings:  # nothing read, nothing broken: not a library, say so
         warnings.append(f"{name}: no entry found: not a BibTeX, RIS or CSL-JSON library, or an empty one")
     papers = []
