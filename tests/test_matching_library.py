@@ -118,3 +118,22 @@ def test_library_of_thousands_of_broken_entries_is_a_few_lines_not_thousands(tmp
     match = CliRunner().invoke(cli, ["match", "-c", str(cfg)])
     assert match.exit_code == 0, match.output
     assert len([line for line in match.stderr.splitlines() if str(bib) in line]) == MAX_WARNINGS + 1
+
+
+def test_library_bibtex_latex_still_decoded_where_there_is_some(tmp_path: Path) -> None:
+    """Only strings holding LaTeX go through the decoder now (it was most of the time of
+    reading a library); those still come out as text, the others exactly as written."""
+    path = tmp_path / "refs.bib"
+    path.write_text(
+        "@article{a, title={{GAN}s for {\\\"U}ber -- Fast ``Quoted'' Models~Now}}\n"
+        "@article{b, title={R\\&D with $\\alpha$-Divergences}, abstract={50\\% fewer {F}LOPs}}\n"
+        "@article{c, title={Plain Title,  with  Spaces: and (Parentheses) 2.0}}\n",
+        encoding="utf-8",
+    )
+    library = read_library(path)
+    assert [p.title for p in library.papers] == [
+        "GANs for Über – Fast “Quoted” Models Now",
+        "R&D with $\\alpha$-Divergences",
+        "Plain Title, with Spaces: and (Parentheses) 2.0",
+    ]
+    assert library.papers[1].abstract == "50% fewer FLOPs"

@@ -27,6 +27,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -86,12 +87,31 @@ def _year(*values: Any) -> int | None:
 # --------------------------------------------------------------------------- the three formats
 
 
-def _bibtex(text: str, name: str) -> Iterator[_Entry | str]:
-    from bibtexparser import parse_string  # type: ignore[attr-defined]
+# What pylatexenc may change: a macro, a group, math, a tie, a comment, an alignment tab,
+# ligatures (-- `` '' !` ?`), sub/superscripts. A string without any is decoded as itself.
+_LATEX = re.compile(r"[\\{}$~%&#^_`'!?]|--")
+
+
+@cache
+def _decoding() -> Any:
+    """bibtexparser's LaTeX decoding, skipping strings that hold no LaTeX: decoding every
+    field was most of reading a library (10,000 real abstracts: 68 s, now 26 s, loaded machine)."""
     from bibtexparser.middlewares import LatexDecodingMiddleware
 
+    class Decoding(LatexDecodingMiddleware):
+        def _transform_python_value_string(self, python_string: str) -> tuple[str, str]:
+            if not _LATEX.search(python_string):
+                return python_string, ""
+            return super()._transform_python_value_string(python_string)
+
+    return Decoding
+
+
+def _bibtex(text: str, name: str) -> Iterator[_Entry | str]:
+    from bibtexparser import parse_string  # type: ignore[attr-defined]
+
     logging.getLogger("bibtexparser").setLevel(logging.ERROR)  # its warnings: ours, by file and line
-    parsed = parse_string(text, append_middleware=[LatexDecodingMiddleware()])
+    parsed = parse_string(text, append_middleware=[_decoding()()])
     for block in parsed.failed_blocks:
         error = getattr(block, "error", None)
         reason = _clean(getattr(error, "abort_reason", None) or error or "cannot parse")[:200]
