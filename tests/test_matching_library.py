@@ -137,3 +137,11 @@ def test_library_bibtex_latex_still_decoded_where_there_is_some(tmp_path: Path) 
         "Plain Title, with Spaces: and (Parentheses) 2.0",
     ]
     assert library.papers[1].abstract == "50% fewer FLOPs"
+
+
+def test_library_utf8_with_one_stray_byte_keeps_its_other_accents(tmp_path: Path) -> None:
+    """A UTF-8 export with one Latin-1 byte pasted in (merged files) stays UTF-8: only that
+    byte is lost, never every other accent of the file turned into mojibake."""
+    path = tmp_path / "merged.bib"
+    path.write_bytes(f"@article{{a, title={{{UMLAUT}}}}}\n".encode() + b"@article{b, title={Stray M\xfcller byte}}\n")
+    assert [p.title for p in read_library(path).papers] == [UMLAUT, "Stray M\ufffdller byte"]

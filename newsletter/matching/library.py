@@ -284,15 +284,15 @@ _DECLARED = re.compile(rb"^%\s*Encoding:\s*([A-Za-z0-9_.:-]+)", re.MULTILINE)
 def decode(data: bytes) -> str:
     """The text of a library file: UTF-8 (with or without a BOM) or UTF-16/32 with a BOM;
     else the encoding a JabRef file declares (``% Encoding: ISO8859_1``), else Windows-1252
-    (what old exports on Windows are, Latin-1 included): never U+FFFD for every accent."""
+    (what old exports on Windows are, Latin-1 included): never U+FFFD for every accent.
+    A file of valid UTF-8 but for a stray byte stays UTF-8 (that byte is U+FFFD)."""
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             return data.decode(encoding, errors="replace")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
+    text = data.decode("utf-8-sig", errors="replace")
     declared = _DECLARED.search(data[:4096])
+    if "\ufffd" not in text or (not declared and any(ord(c) > 127 and c != "\ufffd" for c in text)):
+        return text  # UTF-8; or UTF-8 with a stray byte (a merged export): its other accents kept
     encoding = declared.group(1).decode("ascii") if declared else "cp1252"
     try:
         return data.decode(encoding, errors="replace")
