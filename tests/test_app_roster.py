@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import shutil
 from pathlib import Path
 
@@ -229,3 +231,54 @@ def test_subscribers_list_cut_to_a_narrow_terminal_only(tmp_path: Path) -> None:
     assert all(len(ln) <= 100 for ln in rows), narrow
     (row,) = [ln for ln in rows if "@" in ln]
     assert row.endswith("…") and "Reader; keywords: a" in row and row.startswith(address[:30])
+
+
+def test_subscribers_export_neutralises_formulas_and_round_trips(tmp_path: Path) -> None:
+    """A cell starting with = + - @ is a formula to a spreadsheet opening the export
+    (``=cmd|' /C calc'!A0``, ``=HYPERLINK(...)``): it was written as it is. It gets a ``'``
+    in front now, and import takes it off again, so the profiles round-trip."""
+    cfg = started(tmp_path)
+    hostile = tmp_path / "hostile.csv"
+    hostile.write_text(
+        "email,name,keywords,require,exclude\n"
+        'ana@example.org,"=HYPERLINK(""http://evil.example/"",""x"")",'
+        "\"=cmd|' /C calc'!A0;+diffusion\",@SUM(1),-survey\n"
+        "bo@example.org,Bo,agents,,\n",
+        encoding="utf-8",
+    )
+    assert newsletter("subscribers", "-c", str(cfg), "import", str(hostile)).exit_code == 0
+    before = {s.email: (s.name, s.keywords, s.require, s.exclude) for s in load_config(cfg).subscribers}
+    assert before["ana@example.org"][1] == ("=cmd|' /C calc'!A0", "+diffusion")
+    exported = newsletter("subscribers", "-c", str(cfg), "export")
+    assert exported.exit_code == 0, exported.output
+    rows = list(csv.reader(io.StringIO(exported.output)))
+    ana = next(r for r in rows if r[0] == "ana@example.org")
+    assert ana[1] == '\'=HYPERLINK("http://evil.example/","x")'
+    assert ana[2:5] == ["'=cmd|' /C calc'!A0;+diffusion", "'@SUM(1)", "'-survey"]
+    formula_cells = [c for r in rows for c in r if c[:1] in ("=", "+", "-", "@")]
+    assert formula_cells == []  # no cell of the export starts like a formula
+    assert next(r for r in rows if r[0] == "bo@example.org")[1:3] == ["Bo", "agents"]  # the rest as it was
+    out = tmp_path / "out.csv"
+    out.write_text(exported.output, encoding="utf-8")
+    assert newsletter("subscribers", "-c", str(cfg), "import", str(out)).exit_code == 0
+    after = {s.email: (s.name, s.keywords, s.require, s.exclude) for s in load_config(cfg).subscribers}
+    assert after == before
+
+
+def test_subscribers_import_semicolon_csv_of_a_european_spreadsheet(tmp_path: Path) -> None:
+    """A spreadsheet in a locale whose decimal separator is the comma saves CSV with ``;``
+    between cells (cells holding ``;`` quoted): it was refused as one unknown column
+    'email;name;keywords'."""
+    cfg = started(tmp_path)
+    semi = tmp_path / "team.csv"
+    semi.write_bytes(
+        "\ufeffemail;name;keywords;exclude\r\n"
+        'ana@example.org;Ana Lima;"diffusion;image restoration";survey\r\n'
+        "bo@example.org;Bö;agents;\r\n".encode()
+    )
+    result = newsletter("subscribers", "-c", str(cfg), "import", str(semi))
+    assert result.exit_code == 0, result.output
+    subs = {s.email: s for s in load_config(cfg).subscribers}
+    assert subs["ana@example.org"].keywords == ("diffusion", "image restoration")
+    assert subs["ana@example.org"].name == "Ana Lima" and subs["ana@example.org"].exclude == ("survey",)
+    assert subs["bo@example.org"].name == "Bö" and subs["bo@example.org"].keywords == ("agents",)

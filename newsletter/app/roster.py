@@ -267,6 +267,43 @@ def _split(value: str | None) -> list[str]:
     return [item.strip() for item in (value or "").split(";") if item.strip()]
 
 
+_FORMULA = tuple("=+-@\t\r")  # a cell a spreadsheet would run as a formula when it starts so
+
+
+def _for_spreadsheet(cell: str) -> str:
+    """A cell of the export, neutralised (OWASP "CSV injection"): ``=cmd|...``, ``+``,
+    ``-``, ``@`` in front get a ``'`` in front, which spreadsheets show as text and
+    :func:`_from_spreadsheet` takes off again on import (so export/import round-trips)."""
+    return f"'{cell}" if cell.startswith(_FORMULA) else cell
+
+
+def _from_spreadsheet(cell: str) -> str:
+    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_FORMULA) else cell
+
+
+def _delimiter(text: str) -> str:
+    """``,``; or ``;`` (or a tab) when the header line has no comma but one of those: a
+    spreadsheet saving CSV in a locale whose decimal separator is the comma."""
+    header = text.split("\n", 1)[0]
+    if "," in header:
+        return ","
+    return next((d for d in ";\t" if d in header), ",")
+
+
+def _header(header: list[str] | None, path: Path) -> list[str]:
+    """The column names of a CSV header line (a ConfigError naming line 1 if it is not one)."""
+    if header is None:
+        raise ConfigError(
+            "the CSV file is empty (expected a header line: " + ",".join(COLUMNS) + ")", path=str(path), line=1
+        )
+    names = [h.strip().casefold() for h in header]
+    unknown = [h for h in names if h not in COLUMNS]
+    if unknown or "email" not in names:
+        what = f"unknown column {unknown[0]!r}" if unknown else "no email column"
+        raise ConfigError(f"{what}: the header must name columns among {','.join(COLUMNS)}", path=str(path), line=1)
+    return names
+
+
 def _read_rows(path: Path) -> Iterable[tuple[int, dict[str, str | None]]]:
     try:
         text = path.read_text(encoding="utf-8-sig")
@@ -274,21 +311,13 @@ def _read_rows(path: Path) -> Iterable[tuple[int, dict[str, str | None]]]:
         raise ConfigError("CSV file not found", path=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read the CSV file: {exc}", path=str(path)) from None
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
     try:
-        header = next(reader, None)
-        if header is None:
-            raise ConfigError(
-                "the CSV file is empty (expected a header line: " + ",".join(COLUMNS) + ")", path=str(path), line=1
-            )
-        names = [h.strip().casefold() for h in header]
-        unknown = [h for h in names if h not in COLUMNS]
-        if unknown or "email" not in names:
-            what = f"unknown column {unknown[0]!r}" if unknown else "no email column"
-            raise ConfigError(f"{what}: the header must name columns among {','.join(COLUMNS)}", path=str(path), line=1)
+        names = _header(next(reader, None), path)
         rows = []
         start = reader.line_num + 1
         for row in reader:
+            row = [_from_spreadsheet(cell) for cell in row]
             if any(cell.strip() for cell in row):
                 if len(row) > len(names):
                     raise ConfigError(
@@ -374,16 +403,15 @@ def export_csv(config: Config) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for sub in config.subscribers:
-        writer.writerow(
-            [
-                sub.email,
-                sub.name or "",
-                ";".join(sub.keywords),
-                ";".join(sub.require),
-                ";".join(sub.exclude),
-                sub.schedule or "",
-                ";".join(sub.like),
-                ";".join(sub.dislike),
-            ]
-        )
+        cells = [
+            sub.email,
+            sub.name or "",
+            ";".join(sub.keywords),
+            ";".join(sub.require),
+            ";".join(sub.exclude),
+            sub.schedule or "",
+            ";".join(sub.like),
+            ";".join(sub.dislike),
+        ]
+        writer.writerow([_for_spreadsheet(cell) for cell in cells])
     return out.getvalue()

@@ -21,7 +21,9 @@ background negatives (label 0, together weighing as much as the likes). L2-regul
 (:data:`L2`), :data:`STEPS` steps of gradient descent preconditioned by the kernel, with a
 step size bounded by the kernel's largest eigenvalue (Gershgorin); deterministic. In
 plain Python (no numpy: the base install) a subscriber with 10 to 20 ratings trains in
-about half a second; a large library (up to :data:`MAX_LIKED` rows) takes longer.
+about half a second; a large library (up to :data:`MAX_LIKED` rows) takes longer. Of
+many dislikes, the latest :data:`MAX_DISLIKED` are trained on (every dislike still pushes
+papers down, :func:`newsletter.matching.similarity.like_matches`).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class Corpus(Protocol):
 
 BACKGROUND = 50
 MAX_LIKED = 200  # liked rows trained on at most (the pass stays fast with a large library)
+MAX_DISLIKED = 200  # and disliked rows: the latest (10,000 dislikes were a 10,000^2 Gram matrix, 1.4 GB)
 STEPS = 300
 L2 = 0.2
 PRIOR = 10.0
@@ -97,6 +100,7 @@ def fit_scorer(
     if len(liked) > MAX_LIKED:  # a large library: its heaviest (most recent) entries
         keep = sorted(sorted(range(len(liked)), key=lambda i: -weights[i])[:MAX_LIKED])
         liked, weights = [liked[i] for i in keep], [weights[i] for i in keep]
+    disliked = disliked[-MAX_DISLIKED:]  # the YAML's first, then the email's feedback: the latest last
     background = _background(len(ctx.model.papers), {*liked, *disliked}, BACKGROUND)
     rows = [*liked, *disliked, *background]
     labels = [1.0] * len(liked) + [0.0] * (len(disliked) + len(background))
