@@ -122,3 +122,19 @@ def test_cli_match_json_compact_when_piped_indented_on_a_terminal(seeds: dict[st
     assert proc.wait(timeout=60) == 0
     shown = b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
     assert shown == json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+def test_cli_match_title_opening_a_bidi_override_closes_it_on_its_line(tmp_path: Path) -> None:
+    # a hostile title's U+202E would reverse everything after it on the terminal line (the
+    # next line's "matched: ..." too, in some terminals): each printed field closes it
+    (tmp_path / "digests").mkdir()
+    digest = tmp_path / "d.json"
+    title = "Graph learning \u202eevil"
+    digest.write_text(json.dumps([{"title": title, "abstract": "graph things", "id": "2611.00009"}]))
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text('sender: {from: "D <d@example.org>"}\nsubscribers:\n  - {email: a@example.org, keywords: [graph]}\n')
+    result = run("match", "-c", str(cfg), str(digest))
+    assert result.returncode == 0, result.stderr
+    (line,) = [x for x in result.stdout.splitlines() if "Graph learning" in x]
+    assert line.endswith("\u202eevil\u202c")  # PDF: the override closed before the line ends
+    assert all(x.count("\u202e") == x.count("\u202c") for x in result.stdout.splitlines())

@@ -22,6 +22,7 @@ from newsletter.matching import Hit, Match
 from newsletter.matching.likes import read_like_state
 from newsletter.matching.matcher import plan_each
 from newsletter.matching.matchjson import is_like_hit, paper_json, subscriber_json
+from newsletter.render.content import bidi_closed
 
 
 def _why(match: Match) -> str:
@@ -29,7 +30,9 @@ def _why(match: Match) -> str:
 
 
 def _cut(text: str, width: int) -> str:
-    return text if len(text) <= width else text[: max(width - 1, 1)] + "…"
+    """``text`` within ``width`` characters, the bidi overrides it opens closed (a title's
+    U+202E would reverse the rest of the terminal line, the score and votes after it)."""
+    return bidi_closed(text if len(text) <= width else text[: max(width - 1, 1)] + "…")
 
 
 class _Compact:
