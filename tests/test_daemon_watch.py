@@ -31,10 +31,10 @@ def test_watch_wall_clock_step_never_settles_a_file_being_written(tmp_path: Path
     path.write_text("first half")
     wall = path.stat().st_mtime
     tracker = SettleTracker(settle_seconds=5)
-    assert tracker.ready([path], now=wall, monotonic=100.0) == []
-    assert tracker.ready([path], now=wall + 3600, monotonic=101.0) == []  # the step
-    assert tracker.ready([path], now=wall + 3603, monotonic=104.0) == []
-    assert tracker.ready([path], now=wall + 3604.5, monotonic=105.5) == [path]  # 5.5 s seen unchanged
+    # (wall clock, monotonic clock) of four looks: injected readings, not a measured time
+    looks = [(wall, 100.0), (wall + 3600, 101.0), (wall + 3603, 104.0), (wall + 3604.5, 105.5)]
+    ready = [tracker.ready([path], now=now, monotonic=mono) for now, mono in looks]
+    assert ready == [[], [], [], [path]]  # the step (2nd look) settles nothing; 5.5 s seen unchanged does
 
 
 def test_watch_old_file_and_atomic_rename_ready_at_once(tmp_path: Path) -> None:
