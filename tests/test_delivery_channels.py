@@ -183,6 +183,27 @@ def test_channels_4xx_is_failed_and_shown_in_status(
         assert again.channel_sent == 0 and len(services["slack"].bodies) == 1  # failed: not posted again
 
 
+def test_channels_redirect_is_not_followed_and_the_part_fails(
+    tmp_path: Path, httpserver_ipv4: HTTPServer, services: dict[str, Service]
+) -> None:
+    """A webhook answering with a redirect (to an internal address, or anywhere) is not
+    followed: the part, signed body and all, goes nowhere else; it is failed, shown in status."""
+    moved: list[Request] = []
+    httpserver_ipv4.expect_request("/internal/admin").respond_with_handler(
+        lambda request: moved.append(request) or Response(status=204)
+    )
+    services["webhook"].answers = [
+        lambda r: Response(status=307, headers={"Location": httpserver_ipv4.url_for("/internal/admin")})
+    ]
+    with smtp_server() as server:
+        cfg = setup(tmp_path, server, httpserver_ipv4, "webhook")
+        result = send(cfg)
+    assert (result.channel_sent, result.channel_failed) == (0, 1)
+    assert moved == [] and len(services["webhook"].bodies) == 1
+    status = run_cli("status", "-c", str(cfg))
+    assert "failed alice@example.org webhook:HOOK_URL (1/1): HTTP 307 Temporary Redirect" in status.stdout
+
+
 def test_channels_webhook_posts_the_match_json_signed_with_hmac(
     tmp_path: Path, httpserver_ipv4: HTTPServer, services: dict[str, Service]
 ) -> None:

@@ -150,7 +150,7 @@ def send_test_channel(config: Config, target: str, *, subscriber: str | None = N
     rows = [ChannelRow(0, 0, p.email, p.channel, p.part, p.parts, p.payload, "pending", 0, None, 0.0) for p in parts]
 
     async def post_all() -> list[str]:
-        async with httpx.AsyncClient(timeout=httpx.Timeout(30.0)) as client:
+        async with httpx.AsyncClient(timeout=httpx.Timeout(30.0), follow_redirects=False) as client:
             errors = []
             for row in rows:
                 done = await post(client, channel, row, retries=0, backoff=1.0)

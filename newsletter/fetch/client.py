@@ -14,7 +14,12 @@
   previous answer; a 304 comes back as an answer without a body. A 304 to a request
   that carried neither (nothing was fetched before, or a later page) fails the source:
   it would otherwise pass for "unchanged" while nothing was ever written.
-- Redirects are followed (at most :data:`MAX_REDIRECTS`, http and https only).
+- Redirects are followed here, one hop at a time (at most :data:`MAX_REDIRECTS`), each
+  judged before its request is sent (:mod:`newsletter.fetch.redirects`): http and https
+  only, never from https down to http, never to an address deeper inside the network
+  than the source's own (a public source redirected to ``169.254.169.254`` or
+  ``127.0.0.1``). A refused redirect fails the source at once, not retried. A redirect's
+  own body is never read.
 - The body is capped at ``fetch.max_bytes`` (decoded bytes, decoded by us within the
   cap: a compressed bomb is cut before it is in memory; layered or unknown content
   encodings are refused, :class:`~newsletter.fetch.bounded.Decoder`); a
@@ -25,6 +30,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 import threading
@@ -33,11 +39,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 import httpx
 
 from newsletter import __version__
 from newsletter.fetch.bounded import BadEncoding, Deadline, Decoder, TooLarge
+from newsletter.fetch.redirects import Guard, RedirectRefused
 
 log = logging.getLogger(__name__)
 # httpx logs every request at INFO: our own lines say what each source did
@@ -106,11 +114,11 @@ def _conditional(headers: Mapping[str, str]) -> bool:
 
 
 def make_client(timeout: float) -> httpx.Client:
-    """An httpx client with the program's User-Agent, timeouts and redirect policy."""
+    """An httpx client with the program's User-Agent and timeouts. It follows no redirect
+    itself: :func:`get` does, judging each (:mod:`newsletter.fetch.redirects`)."""
     return httpx.Client(
         timeout=httpx.Timeout(timeout),
-        follow_redirects=True,
-        max_redirects=MAX_REDIRECTS,
+        follow_redirects=False,
         headers={"User-Agent": USER_AGENT},
         limits=httpx.Limits(max_keepalive_connections=0),  # each request's connection seen opening (Deadline)
         trust_env=True,  # HTTP(S)_PROXY and NO_PROXY like every other tool
@@ -178,11 +186,15 @@ def _once(
     client: httpx.Client, url: str, headers: Mapping[str, str], *, timeout: float, max_bytes: int, attempt: int
 ) -> Answer:
     deadline = Deadline(timeout)
+
+    def trace(event: str, info: Mapping[str, Any]) -> None:
+        guard.trace(event, info)
+        deadline.trace(event, info)
+
     try:
-        with (
-            deadline,
-            client.stream("GET", url, headers=dict(headers), extensions={"trace": deadline.trace}) as response,
-        ):
+        request = client.build_request("GET", url, headers=dict(headers), extensions={"trace": trace})
+        guard = Guard(request.url)
+        with deadline, contextlib.closing(_follow(client, request, guard, attempt)) as response:
             status = response.status_code
             if status in RETRIED:
                 raise _Retry(_reason(status), status=status, wait=retry_after(response.headers.get("Retry-After")))
@@ -204,8 +216,8 @@ def _once(
                 attempts=attempt,
                 redirects=len(response.history),
             )
-    except httpx.TooManyRedirects:
-        raise FetchFailed(f"more than {MAX_REDIRECTS} redirects", attempts=attempt) from None
+    except RedirectRefused as exc:
+        raise FetchFailed(str(exc), attempts=attempt) from None
     except httpx.UnsupportedProtocol as exc:
         raise FetchFailed(f"cannot follow: {exc}", attempts=attempt) from None
     except (httpx.TimeoutException, httpx.TransportError) as exc:
@@ -214,6 +226,25 @@ def _once(
         if isinstance(exc, httpx.TimeoutException):
             raise _Retry(f"timed out after {timeout:g} s") from None
         raise _Retry(f"connection failed: {type(exc).__name__}: {exc}") from None
+
+
+def _follow(client: httpx.Client, request: httpx.Request, guard: Guard, attempt: int) -> httpx.Response:
+    """The answer at the end of ``request``'s redirects, streaming (its body unread). Each
+    redirect's answer is closed unread, its next step judged by ``guard`` (which also
+    judges each connection's address as it opens), at most :data:`MAX_REDIRECTS` of them."""
+    history: list[httpx.Response] = []
+    while True:
+        response = client.send(request, stream=True, follow_redirects=False)
+        following = response.next_request
+        if following is None:
+            response.history = history
+            return response
+        response.close()
+        history.append(response)
+        if len(history) > MAX_REDIRECTS:
+            raise FetchFailed(f"more than {MAX_REDIRECTS} redirects", attempts=attempt)
+        guard.step(request.url, following.url)
+        request = following
 
 
 def _body(response: httpx.Response, max_bytes: int, attempt: int) -> bytes:
