@@ -230,8 +230,8 @@ class Guard:
         self._proxied = (host, port) != (target, self._to.port or _default_port(self._to))
         if self._from is None:
             if self._proxied:  # a proxy's address says nothing of where the source lives
-                found = _resolve(target, self._to.port or _default_port(self._to))
-                self.origin = classify(found[0]) if found else Reach.PUBLIC
+                found = [classify(a) for a in _resolve(target, self._to.port or _default_port(self._to))]
+                self.origin = min(found, key=lambda r: _RANK.get(r, 0), default=Reach.PUBLIC)  # the strictest
             return
         for address in _resolve(target, self._to.port or _default_port(self._to)):
             self._judge(address)
