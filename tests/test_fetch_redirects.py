@@ -12,8 +12,6 @@ are refused whatever the source. Each server counts the TCP connections it accep
 from __future__ import annotations
 
 import ipaddress
-import json
-import shutil
 import socket
 import ssl
 import subprocess
@@ -31,6 +29,7 @@ import pytest
 import yaml
 
 from newsletter.fetch.redirects import Guard, Reach, RedirectRefused, check_step, classify, refusal, where
+from tests.netns import Network, free_subnet
 from tests.smtpd import self_signed
 from tests.test_fetch import ARXIV_FILE, HF_BODY, HF_FILE, RSS_BODY, files, run
 
@@ -144,20 +143,12 @@ def fetch(cfg: Path) -> subprocess.CompletedProcess[str]:
     return run("fetch", "-c", str(cfg), "--date", "2026-11-17")
 
 
-def private_address() -> str | None:
-    """An address of this machine in a private range (RFC 1918, ULA), or None."""
-    ip = shutil.which("ip") or "/usr/sbin/ip"
-    try:
-        done = subprocess.run([ip, "-j", "addr", "show"], capture_output=True, text=True, timeout=10, check=True)
-        links = json.loads(done.stdout)
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return None
-    for link in links:
-        for info in link.get("addr_info", []):
-            local = info.get("local", "")
-            if classify(local) is Reach.PRIVATE and info.get("scope") == "global":
-                return str(local)
-    return None
+@contextmanager
+def private_address() -> Iterator[str]:
+    """An address of this machine in a private range (RFC 1918) that the test owns: a
+    bridge of its own (:mod:`tests.netns`) holds it while the test runs."""
+    with Network() as net:
+        yield net.bridge("lan", free_subnet(243)).address
 
 
 # --------------------------------------------------------------------------- a real fetch
@@ -215,10 +206,7 @@ def test_fetch_redirect_within_loopback_by_name_or_address_is_followed(tmp_path:
 
 
 def test_fetch_redirect_from_a_private_source_to_this_machine_is_refused(tmp_path: Path) -> None:
-    address = private_address()
-    if address is None:
-        pytest.skip("this machine has no address in a private range (RFC 1918 or ULA)")
-    with site(address) as lan, site() as local:
+    with private_address() as address, site(address) as lan, site() as local:
         local.answer("/api/daily_papers", HF_BODY, "application/json")
         # by name: localhost is resolved, and judged by the address it resolves to
         lan.redirect("/api/daily_papers", local.url("/api/daily_papers", host="localhost"))
