@@ -266,3 +266,65 @@ def test_textrefs_real_browser_dump_of_a_listing_page(tmp_path: Path, browser: s
             2,
         ),
     ]
+
+
+CITING_PAGE = """<!doctype html><html><head><base href="https://huggingface.co/"><title>Daily Papers</title></head>
+<body><main><h1>Daily Papers</h1>
+<article><a href="/papers/2611.00001"><img src="/thumb1.png" alt=""></a>
+<div><a href="/login?next=%2Fpapers%2F2611.00001">Upvote</a><div>42</div></div>
+<h3><a href="/papers/2611.00001">Sparse Autoencoders Find Features</a></h3>
+<span>· 7 authors</span>
+<p>We train sparse autoencoders, following <a href="/papers/2501.00099">prior work</a> on the residual stream.</p>
+<a href="/papers/2611.00001#community">3</a></article>
+<article><a href="/papers/2611.00002"><img src="/thumb2.png" alt=""></a>
+<div><a href="/login?next=%2Fpapers%2F2611.00002">Upvote</a><div>5</div></div>
+<h3><a href="/papers/2611.00002">Contrastive Learning for Tabular Data</a></h3>
+<span>· 2 authors</span>
+<p>Columns of a table are views of one row: we contrast them.</p>
+<a href="/papers/2611.00002#community">12</a></article>
+</main></body></html>
+"""
+
+
+@pytest.mark.parametrize("browser", sorted(BROWSERS))
+def test_textrefs_real_browser_dump_citation_in_an_abstract_and_comment_counts(tmp_path: Path, browser: str) -> None:
+    """An abstract linking another paper cites it: the dump is whole, not "partial: 1
+    linked paper not read" (each browser lists that link among its references). w3m
+    writes a card's comment link and the next card's thumbnail on one line
+    (``[5]3 [6][thumb2]``): the count is still the card's."""
+    page = tmp_path / "papers.html"
+    page.write_text(CITING_PAGE, encoding="utf-8")
+    dump = subprocess.run([*BROWSERS[browser], str(page)], capture_output=True, check=True, timeout=60).stdout
+    assert "2501.00099" in dump.decode()  # among the references
+    digest = parse_digest(dump, source="papers.txt")
+    assert not digest.partial, digest.missing
+    assert [(p.id, p.title, p.abstract, p.upvotes, p.comments, p.authors) for p in digest.papers] == [
+        (
+            "2611.00001",
+            "Sparse Autoencoders Find Features",
+            "We train sparse autoencoders, following prior work on the residual stream.",
+            42,
+            3,
+            7,
+        ),
+        ("2611.00002", "Contrastive Learning for Tabular Data", ALPHA_ROW, 5, 12, 2),
+    ]
+
+
+ALPHA_ROW = "Columns of a table are views of one row: we contrast them."
+
+
+def test_textrefs_cited_paper_with_a_card_of_its_own_is_still_counted() -> None:
+    """A paper cited in one abstract whose own card lost its title is still missed: the
+    citation does not hide a card the reader could not read."""
+    text = lynx(
+        [
+            card(5, "2611.01234", "Masked Objectives for Tables Learn Structure", "We extend [9]Satellite work."),
+            "   [7]19\n\n   " + BETA + "\n",
+        ],
+        [f"{LOGIN}2611.01234", f"{HF}2611.01234", f"{LOGIN}2611.05678", f"{HF}2611.05678", f"{HF}2611.05678"],
+    )
+    digest = parse_digest(text.encode(), source="dump.txt")
+    assert [p.id for p in digest.papers] == ["2611.01234"]
+    assert digest.partial
+    assert digest.missing == ("2611.05678",)

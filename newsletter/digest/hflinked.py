@@ -29,7 +29,8 @@ Generic rules, whatever tool saved the page:
   no more text.
 * The paper ids the dump links to, outside running text, are counted
   (:attr:`Linked.linked`): links as lines or elements, URL lines, the references list.
-  A link inside a sentence of an abstract cites another paper and is not counted.
+  A link inside a sentence of an abstract cites another paper and is not counted, nor is
+  its entry in the references list (text browsers list every link of the page there).
 """
 
 from __future__ import annotations
@@ -153,6 +154,7 @@ class _State:
     title_level: int | None  # the level of link-less title headings (None: only after a thumbnail)
     out: list[Item] = field(default_factory=list)
     linked: dict[str, None] = field(default_factory=dict)  # paper ids linked, in page order
+    cited: set[str] = field(default_factory=set)  # paper ids of reference links inside a sentence
     awaiting_submitter: bool = False
     title_line: int = 0  # the line of a heading title without a link (or of its last line)
     title_pid: str | None = None  # the paper of the latest title
@@ -311,6 +313,9 @@ def _inline_line(state: _State, body: str, line: int, heading: int) -> bool:
             _heading(state, _without(body, links, labels=True), heading, line)
         return True
     if not _links_as_elements(state, body, links, line):  # a sentence: the labels are its words
+        for link in links:
+            if link.ref is not None and (ref := paper_ref(state.refs.get(link.ref))) is not None:
+                state.cited.add(ref[0])  # a paper cited: its reference is no card's
         text = _without(body, links, labels=True)
         if not _plain_line(state, text, line):
             _text(state, text, line)
@@ -616,12 +621,17 @@ def linked_items(lines: list[str], *, source: str) -> Linked:
     lines = once.split("\n") if once is not text else list(lines)
     refs = {a or b: url for a, b, url in _REFDEFS.findall(f"\n{text}\n")} if "][" in text or "]: http" in text else {}
     state = _State(lines, refs, _title_level(text) if "#" in text else None)
-    for url in refs.values():
-        ref = paper_ref(url)
-        state.link(ref[0] if ref else None)
     _read_lines(state, lines)
     _check_digest(state, lines, source)
-    return Linked(state.out, tuple(state.linked))
+    return Linked(state.out, _with_references(state))
+
+
+def _with_references(state: _State) -> tuple[str, ...]:
+    """The papers linked: the references list's (in its order; a paper the body links to
+    only inside sentences is a citation, not counted), then those the body linked."""
+    listed = (paper_ref(url) for url in state.refs.values())
+    ids = [ref[0] for ref in listed if ref is not None and ref[0] not in state.cited]
+    return tuple(dict.fromkeys([*ids, *state.linked]))
 
 
 def _read_lines(state: _State, lines: list[str]) -> None:

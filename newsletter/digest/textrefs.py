@@ -31,6 +31,7 @@ _MARKER = re.compile(r"(?<![\]!\\])\[(\d{1,5})\](?=[^\s\[\]():.,;!?])")
 # "[12][IMG]", "[12][thumb.png]": a link that is only an image (lynx's placeholder or the
 # image's file name): a thumbnail, no text
 _IMAGE_LINK = re.compile(r"(?<![\]!\\])\[(\d{1,5})\]\[[^\[\]\n]{0,120}\]")
+_IMAGE_PLACE = re.compile(r"\[\]\[\d{1,5}\]")  # an image link once rewritten
 _ALONE = re.compile(r"[ \t]*\[(\d{1,5})\][ \t]*")
 # An avatar row: images that link nowhere, shown as their name ("* [b.png]", w3m's "• [a]")
 # or, without one, as a bare bullet ("*"); never text of a paper
@@ -64,19 +65,24 @@ def is_numbered_dump(text: str) -> bool:
 
 
 def _split(line: str) -> str:
-    """A body line with each ``[N]text`` as ``[text][N]`` (``[N][IMG]``: ``[][N]``)."""
+    """A body line with each ``[N]text`` as ``[text][N]`` (``[N][IMG]``: ``[][N]``). A
+    link's text ends at the next link, an image link included: w3m writes a card's
+    comment count and the next card's thumbnail on one line (``[12]3 [13][thumb2]``)."""
+    images: list[int] = []
     if "][" in line:
         line = _IMAGE_LINK.sub(r"[][\1]", line)
+        images = [m.start() for m in _IMAGE_PLACE.finditer(line)]
     marks = list(_MARKER.finditer(line))
     if not marks:
         return line
     parts = [line[: marks[0].start()]]
     for k, m in enumerate(marks):
-        end = marks[k + 1].start() if k + 1 < len(marks) else len(line)
+        stop = marks[k + 1].start() if k + 1 < len(marks) else len(line)
+        end = next((at for at in images if m.end() <= at < stop), stop)
         label = line[m.end() : end]
         tail = label[len(label.rstrip()) :]
         label = label.strip().replace("\\", "\\\\").replace("[", "\\[").replace("]", "\\]")
-        parts.append(f"[{label}][{m.group(1)}]{tail}")
+        parts.append(f"[{label}][{m.group(1)}]{tail}{line[end:stop]}")
     return "".join(parts)
 
 
