@@ -27,6 +27,7 @@ from newsletter.matching.matcher import plan
 from newsletter.render import RenderedEmail, Renderer, boundary_for, message_id_for
 from newsletter.render.content import cut_at_word, wrap
 from newsletter.render.links.tokens import unsubscribe_token, verify_token
+from newsletter.store import SqliteLedger
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = sorted((ROOT / "seeds").glob("*.txt"))
@@ -434,7 +435,13 @@ def test_unsubscribe_token(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
     rendered = renderer.render(sub, [], message_id="<x@example.org>", date=WHEN)
     assert url and url in parse(rendered)["List-Unsubscribe"]
     monkeypatch.delenv("NEWSLETTER_UNSUBSCRIBE_SECRET")
-    assert Renderer(make_config(tmp_path)).insecure_secret
+    assert Renderer(make_config(tmp_path)).insecure_secret  # no ledger yet: nothing is written
+    assert not (tmp_path / "state.sqlite3.secret").exists()
+    SqliteLedger.open(tmp_path / "state.sqlite3").close()
+    kept = Renderer(make_config(tmp_path))  # unset: the secret kept beside the ledger
+    assert not kept.insecure_secret
+    assert (tmp_path / "state.sqlite3.secret").is_file()
+    assert Renderer(make_config(tmp_path, state=str(tmp_path / "none" / "state.sqlite3"))).insecure_secret
 
 
 # --------------------------------------------------------------------------- templates

@@ -5,6 +5,7 @@ headless Chromium driven by Selenium pressing the button."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import re
 import shutil
@@ -191,6 +192,28 @@ def test_one_click_post_suppresses_and_next_send_skips(tmp_path: Path, seeds: di
         assert "alice@example.org: no email (unsubscribed)" in result.output
         assert not (out / "alice@example.org.html").exists() and (out / "bob@example.org.html").exists()
         assert "no email: unsubscribed" in (out / "index.html").read_text()
+
+
+def test_without_a_secret_variable_links_use_the_kept_secret_and_path_forgeries_fail(
+    tmp_path: Path, seeds: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No NEWSLETTER_UNSUBSCRIBE_SECRET: `send` signs with the secret kept beside the ledger
+    and `serve` (another process) accepts its links, while a token made from the config
+    path (what anyone who guesses the path could compute before) unsubscribes nobody."""
+    monkeypatch.delenv("NEWSLETTER_UNSUBSCRIBE_SECRET")
+    port = free_port()
+    with smtp_server() as smtp:
+        cfg = make_config(tmp_path, smtp.port, port)
+        add_seeds(cfg, seeds, "000", "001")
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0
+        url = unsubscribe_url_of(smtp.by_recipient()["alice@example.org"][0].message)
+    derived = hashlib.sha256(f"paper-digest unsubscribe:{cfg.resolve()}".encode()).hexdigest()
+    forged = f"http://127.0.0.1:{port}/unsubscribe/{unsubscribe_token('bob@example.org', derived)}"
+    with serve_process(cfg, port) as proc:
+        assert http(forged, data=ONE_CLICK)[0] == 404
+        assert http(url, data=ONE_CLICK)[0] == 200
+    assert suppressed(cfg) == {"alice@example.org"}
+    assert proc.stdout is not None and "fallback secret" not in proc.stdout.read()
 
 
 def test_https_headers_point_at_the_endpoint(tmp_path: Path, seeds: dict[str, Path]) -> None:

@@ -104,15 +104,12 @@ def check_warnings(config: Config) -> list[str]:
 
 def unsubscribe_warnings(config: Config) -> list[str]:
     """How unsubscribing works, where it is weak."""
-    from newsletter.render.links.tokens import secret_for
+    from newsletter.render.links.tokens import fallback_reason
 
     out = []
     unsub = config.sender.unsubscribe
-    if unsub.url and secret_for(config)[1]:
-        out.append(
-            f"{unsub.secret_env or 'sender.unsubscribe.secret_env'} is not set: unsubscribe "
-            "tokens use a fallback secret derived from the config path; set it in production"
-        )
+    if unsub.url and (reason := fallback_reason(config)) is not None:
+        out.append(f"{reason}: unsubscribe tokens use a fallback secret derived from the config path; set it")
     if unsub.url and not unsub.url.lower().startswith("https://"):
         out.append("sender.unsubscribe.url is not https: no List-Unsubscribe-Post (one-click) header")
     if not unsub.mailto and not unsub.url:

@@ -55,7 +55,7 @@ from newsletter.bounces.mailbox import ImapBox, Mail, MailboxError, MaildirBox, 
 from newsletter.bounces.policy import BouncePolicy
 from newsletter.bounces.verp import is_verp
 from newsletter.config import Config
-from newsletter.render.links.tokens import TokenIndex, mask, secret_for
+from newsletter.render.links.tokens import TokenIndex, accepted_secrets, mask
 from newsletter.store import DeliveryRef, Ledger, LedgerError
 from newsletter.store.choose import open_ledger
 
@@ -201,7 +201,7 @@ def _by_verp(ledger: Ledger, report: Report, ours: list[str]) -> DeliveryRef | s
 def process_mailbox(config: Config, ledger: Ledger) -> BounceSummary:
     """Read the configured bounce mailbox once (see the module doc)."""
     summary = BounceSummary()
-    tokens = TokenIndex(config, secret_for(config)[0])
+    tokens = TokenIndex(config, *accepted_secrets(config))
     with open_mailbox(config) as box:
         summary.mailbox = box.name
         work = _Pass(config, ledger, box, tokens, unsubscribe_address(config), summary)

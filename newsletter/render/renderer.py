@@ -110,8 +110,8 @@ class Renderer:
     HTML (:mod:`newsletter.render.memo`); off, each email is made from scratch.
 
     ``secret`` is the unsubscribe-token secret; by default it comes from the
-    environment variable named by ``sender.unsubscribe.secret_env``, with an
-    insecure fallback derived from the config path when unset
+    environment variable named by ``sender.unsubscribe.secret_env``, else the secret
+    kept beside a SQLite ledger, else an insecure fallback derived from the config path
     (:attr:`insecure_secret` is then True; see :mod:`newsletter.render.links.tokens`).
     """
 

@@ -41,7 +41,7 @@ class Endpoint(Protocol):
     def config(self) -> Config: ...
 
     @property
-    def secret(self) -> str: ...
+    def secrets(self) -> tuple[str, ...]: ...
 
     def resolve(self, token: str) -> str | None: ...
 
@@ -61,7 +61,8 @@ class _Handlers:
         address = self.server.resolve(info["token"])
         if address is None:
             raise web.HTTPNotFound()
-        link = verify(address, info["word"], info["paper"], info["sig"], self.server.secret)
+        links = (verify(address, info["word"], info["paper"], info["sig"], key) for key in self.server.secrets)
+        link = next((found for found in links if found is not None), None)
         if link is None:
             raise web.HTTPNotFound()
         return link

@@ -53,7 +53,7 @@ from aiohttp import web
 
 from newsletter.base.errors import NewsletterError
 from newsletter.config import Config, load_config, load_off_loop
-from newsletter.render.links.tokens import TokenIndex, mask, secret_for
+from newsletter.render.links.tokens import TokenIndex, accepted_secrets, fallback_reason, mask, secret_for
 from newsletter.render.pages import render_page
 from newsletter.store import Suppression
 from newsletter.store.choose import open_ledger, open_ledger_readonly
@@ -202,6 +202,7 @@ class UnsubscribeServer(Server):
     index: TokenIndex
     insecure_secret: bool
     secret: str
+    secrets: tuple[str, ...]  # the secret, then older ones whose links are still accepted
 
     def __init__(
         self, config: Config, *, host: str | None = None, port: int | None = None, secret: str | None = None
@@ -231,18 +232,20 @@ class UnsubscribeServer(Server):
     def update(self, config: Config) -> None:
         """Use ``config`` from now on (token index rebuilt; the ledger path is kept)."""
         secret, insecure = (self._fixed_secret, False) if self._fixed_secret else secret_for(config)
-        index = TokenIndex(config, secret)
+        older = () if self._fixed_secret else accepted_secrets(config)[1:]
+        index = TokenIndex(config, secret, *older)
         with self._state_lock:
             if getattr(self, "config", None) is not None and config.ledger_path != self.config.ledger_path:
                 log.error("the ledger path changed (%s): restart the endpoint to use it", config.ledger_path)
                 config = replace(config, ledger_path=self.config.ledger_path)
             self.config, self.index, self.insecure_secret = config, index, insecure
             self.secret = secret
+            self.secrets = (secret, *older)
         if insecure:
             log.warning(
-                "%s is not set: unsubscribe tokens use the fallback secret derived from the "
-                "configuration path, which anyone who knows the path can reproduce",
-                config.sender.unsubscribe.secret_env or "sender.unsubscribe.secret_env",
+                "%s: unsubscribe tokens use the fallback secret derived from the configuration path, which anyone "
+                "who knows the path can reproduce",
+                fallback_reason(config) or "no secret",
             )
 
     def resolve(self, token: str) -> str | None:

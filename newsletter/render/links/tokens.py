@@ -6,19 +6,28 @@ with the same secret and compares with :func:`verify_token`; nothing has to be
 stored per subscriber.
 
 The secret comes from the environment variable named by
-``sender.unsubscribe.secret_env`` (default ``NEWSLETTER_UNSUBSCRIBE_SECRET``).
+``sender.unsubscribe.secret_env`` (default ``NEWSLETTER_UNSUBSCRIBE_SECRET``). When it is
+unset, the secret kept beside a SQLite ledger is used, made on first need
+(:mod:`newsletter.store.keyfile`: 32 random bytes, mode 0600).
 
 .. warning::
-   When that variable is unset, :func:`secret_for` falls back to a secret derived
-   from the configuration file's absolute path, so that previews and tests work
-   out of the box and tokens stay stable between runs. Anyone who can guess that
-   path can forge tokens (unsubscribe someone else): set the variable in
-   production. ``newsletter check`` is the place to warn about it.
+   Where no secret can be kept (a PostgreSQL ledger, or a ledger directory that does
+   not exist yet or is read-only), :func:`secret_for` falls back to a secret derived
+   from the configuration file's absolute path, so that previews and tests work out of
+   the box and tokens stay stable between runs. Anyone who can guess that path can
+   forge tokens (unsubscribe someone else): set the variable in production.
+   ``newsletter check`` warns about it.
+
+Where the ledger was there before the kept secret (an upgraded install), links in mail
+sent under the path-derived secret stay valid for
+:data:`~newsletter.store.keyfile.LEGACY_DAYS` days after the kept secret was made
+(:func:`accepted_secrets`); every new email carries links under the kept one.
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import os
@@ -26,6 +35,7 @@ import re
 
 from newsletter.base.addresses import address_key
 from newsletter.config import Config, check_address
+from newsletter.store.keyfile import KeptSecret, can_keep, kept_secret, secret_path
 
 
 def unsubscribe_token(email: str, secret: str | bytes) -> str:
@@ -46,8 +56,51 @@ def secret_for(config: Config) -> tuple[str, bool]:
     value = os.environ.get(env) if env else None
     if value:
         return value, False
-    derived = hashlib.sha256(f"paper-digest unsubscribe:{config.path}".encode()).hexdigest()
-    return derived, True
+    kept = _kept(config)
+    if kept is not None:
+        return kept.value, False
+    return _derived(config), True
+
+
+def accepted_secrets(config: Config, *, today: dt.date | None = None) -> tuple[str, ...]:
+    """The secrets a link may be signed with: :func:`secret_for`'s, then the path-derived
+    one while a kept secret is younger than ``LEGACY_DAYS`` (mail sent before it)."""
+    current, insecure = secret_for(config)
+    if insecure or (config.sender.unsubscribe.secret_env and os.environ.get(config.sender.unsubscribe.secret_env)):
+        return (current,)
+    kept = _kept(config)
+    today = today or dt.datetime.now(dt.UTC).date()
+    if kept is None or kept.legacy_until is None or today > kept.legacy_until:
+        return (current,)
+    return current, _derived(config)
+
+
+def fallback_reason(config: Config) -> str | None:
+    """Why tokens would use the path-derived secret (None: they would not); writes nothing."""
+    env = config.sender.unsubscribe.secret_env
+    if env and os.environ.get(env):
+        return None
+    name = env or "sender.unsubscribe.secret_env"
+    if config.ledger_url is not None:
+        return f"{name} is not set and a PostgreSQL ledger keeps no secret (every host must set the same one)"
+    if not can_keep(config.ledger_path):
+        return f"{name} is not set and {secret_path(config.ledger_path)} cannot be written"
+    return None  # kept beside the ledger (made with it)
+
+
+def _kept(config: Config) -> KeptSecret | None:
+    """The secret kept beside a SQLite ledger (None: a PostgreSQL ledger, no ledger yet, or
+    none can be kept). A new ledger makes its secret (:mod:`newsletter.store.keyfile`);
+    one made before kept secrets gets it here. Before any ledger (a first ``preview``)
+    nothing is written: the path-derived secret signs what goes nowhere yet."""
+    if config.ledger_url is not None:
+        return None
+    path = config.ledger_path
+    return kept_secret(path) if path.exists() or secret_path(path).exists() else None
+
+
+def _derived(config: Config) -> str:
+    return hashlib.sha256(f"paper-digest unsubscribe:{config.path}".encode()).hexdigest()
 
 
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -58,14 +111,19 @@ class TokenIndex:
     for subscribers left out of the passes (SPEC 6c) whose address is valid: the link
     in an email they already have keeps working while their entry is being fixed."""
 
-    def __init__(self, config: Config, secret: str) -> None:
+    def __init__(self, config: Config, secret: str, *older: str) -> None:
+        """``older``: secrets whose tokens are still accepted (:func:`accepted_secrets`)."""
         self._by_hash: dict[bytes, tuple[str, str]] = {}
-        for email in (*(s.email for s in config.subscribers), *_left_out_addresses(config)):
-            token = unsubscribe_token(email, secret)
-            self._by_hash[_key(token)] = (token, email)
+        emails = (*(s.email for s in config.subscribers), *_left_out_addresses(config))
+        self._count = len(emails)
+        for email in emails:
+            for key in (*older[::-1], secret):  # the current secret's token wins a collision
+                token = unsubscribe_token(email, key)
+                self._by_hash[_key(token)] = (token, email)
 
     def __len__(self) -> int:
-        return len(self._by_hash)
+        """How many addresses have a token."""
+        return self._count
 
     def resolve(self, token: str) -> str | None:
         """The address whose token this is, or None."""

@@ -35,6 +35,7 @@ from newsletter.base.errors import LedgerError, LedgerFullError
 from newsletter.base.urls import sqlite_only
 from newsletter.digest import paper_id
 from newsletter.store.guard import wrap_public_methods
+from newsletter.store.keyfile import kept_secret
 from newsletter.store.sqlite.migrate import SCHEMA_VERSION, migrate, user_version
 from newsletter.store.sqlite.queries import load
 
@@ -268,6 +269,7 @@ class SqliteStore:
         """A new ledger at ``p``: made and migrated under a temporary name, then linked
         into place (an existing file at ``p`` by then wins: it is opened instead)."""
         p.parent.mkdir(parents=True, exist_ok=True)
+        kept_secret(p)  # a new ledger's secret: made before the ledger, so it accepts no path-derived links
         tmp = p.with_name(f".{p.name}.new-{os.getpid()}")
         _unlink_db(tmp)
         try:
