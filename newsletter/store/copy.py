@@ -57,6 +57,7 @@ TABLES = (
     "feedback",
     "ignored_files",
     "mail_set_aside",
+    "mailbox_marks",
     "paper_vectors",
 )
 POSTGRES_ONLY = ("passes", "claim_events")

@@ -207,6 +207,29 @@ class Suppress(PgStore):
         )
         return [{"message": m, "reason": r, "detail": d, "at": iso(t)} for m, r, d, t in rows]
 
+    def mailbox_mark(self, mailbox: str, uidvalidity: int, judge: str) -> int:
+        """The highest UID of the IMAP folder ``mailbox`` (as numbered under
+        ``uidvalidity``) up to which every message was judged with ``judge``, by any
+        host; 0: none."""
+        row = self._one(
+            "SELECT uid FROM mailbox_marks WHERE mailbox = %s AND uidvalidity = %s AND judge = %s",
+            (mailbox, uidvalidity, judge),
+        )
+        return 0 if row is None else int(row[0])
+
+    def raise_mailbox_mark(self, mailbox: str, uidvalidity: int, judge: str, uid: int) -> None:
+        """Every message of ``mailbox`` up to ``uid`` was judged: the mark only grows
+        (several hosts reading the same folder each raise it to what they finished, in
+        any order: GREATEST); marks of another UIDVALIDITY of the folder are dropped."""
+        with self._tx() as cur:
+            cur.execute("DELETE FROM mailbox_marks WHERE mailbox = %s AND uidvalidity <> %s", (mailbox, uidvalidity))
+            cur.execute(
+                "INSERT INTO mailbox_marks(mailbox, uidvalidity, judge, uid, updated_at) VALUES (%s,%s,%s,%s,%s) "
+                "ON CONFLICT (mailbox, uidvalidity, judge) DO UPDATE "
+                "SET uid = GREATEST(mailbox_marks.uid, excluded.uid), updated_at = excluded.updated_at",
+                (mailbox, uidvalidity, judge, uid, time.time()),
+            )
+
     # ------------------------------------------------------------------ fetch sources
 
     def fetch_states(self) -> dict[str, FetchState]:

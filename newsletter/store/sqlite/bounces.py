@@ -152,3 +152,18 @@ class Bounces(SqliteStore):
         ``{message, reason, detail, at}``."""
         rows = self.conn.execute(Q["set-aside"], (kind,))
         return [{"message": m, "reason": r, "detail": d, "at": iso(t)} for m, r, d, t in rows]
+
+    @requires(16, lambda *_, **__: 0)
+    def mailbox_mark(self, mailbox: str, uidvalidity: int, judge: str) -> int:
+        """The highest UID of the IMAP folder ``mailbox`` (as numbered under
+        ``uidvalidity``) up to which every message was judged with ``judge``; 0: none."""
+        row = self.conn.execute(Q["mailbox-mark"], (mailbox, uidvalidity, judge)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def raise_mailbox_mark(self, mailbox: str, uidvalidity: int, judge: str, uid: int) -> None:
+        """Every message of ``mailbox`` up to ``uid`` was judged: the mark only grows (two
+        readers each raise it to what they finished); marks of another UIDVALIDITY of the
+        same folder (numbered anew: they say nothing any more) are dropped."""
+        with self.transaction() as cur:
+            cur.execute(Q["forget-other-uidvalidity"], (mailbox, uidvalidity))
+            cur.execute(Q["raise-mailbox-mark"], (mailbox, uidvalidity, judge, uid, time.time()))
