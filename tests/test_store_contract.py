@@ -452,6 +452,19 @@ def test_ledger_mailbox_mark_only_grows_per_folder_uidvalidity_and_judge(backend
         second.close()
 
 
+def test_ledger_known_mail_of_a_maildir_remembered_forgotten_and_per_judge(ledger: AnyLedger) -> None:
+    box = "maildir://host/var/mail/bounces"
+    assert ledger.known_mail(box, "1:a@example.org") == set()
+    ledger.remember_known_mail(box, "1:a@example.org", add={"n1", "n2", "n3"}, gone=set())
+    ledger.remember_known_mail(box, "1:a@example.org", add={"n3", "n4"}, gone={"n1"})  # n3 again: once
+    assert ledger.known_mail(box, "1:a@example.org") == {"n2", "n3", "n4"}
+    assert ledger.known_mail("maildir://other/var/mail/bounces", "1:a@example.org") == set()
+    # judged anew (another unsubscribe address): what the old judge left is dropped
+    ledger.remember_known_mail(box, "1:b@example.org", add={"n2"}, gone=set())
+    assert ledger.known_mail(box, "1:b@example.org") == {"n2"}
+    assert ledger.known_mail(box, "1:a@example.org") == set()
+
+
 def test_ledger_sent_issues_are_the_accepted_deliveries(ledger: AnyLedger) -> None:
     [[one, two]] = ledger.record([([new("ana@example.org", 1, ("p1", "p2")), new("bo@example.org", 2)], 0)])
     ledger.record(outcomes=[Outcome(one, "sent", 1), Outcome(two, "failed", 1, "550 no")])

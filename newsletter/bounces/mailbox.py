@@ -41,9 +41,10 @@ import imaplib
 import logging
 import os
 import re
+import socket
 import ssl
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -126,6 +127,12 @@ def _read_head(fd: int) -> tuple[bytes, bytes]:
     return bytes(buffer), b""
 
 
+def mail_name(key: str) -> str:
+    """A Maildir message's lasting name: its file name without the folder and the
+    ``:2,flags`` a mail reader changes (``cur/1764.M1.host:2,S`` is ``1764.M1.host``)."""
+    return key.rpartition("/")[2].partition(":2,")[0]
+
+
 class MaildirBox:
     """A Maildir (``new/`` and ``cur/``); a processed message is renamed into the
     Maildir++ subfolder ``.processed/cur`` (flagged seen), one that cannot be read into
@@ -136,6 +143,9 @@ class MaildirBox:
         if not (path / "new").is_dir() or not (path / "cur").is_dir():
             raise MailboxError("not a Maildir (no new/ and cur/ in it)", path=str(path))
         self._ready: set[str] = set()
+        self.present: set[str] = set()  # the names (see mail_name) in new/ and cur/ at the last listing
+        self.complete = False  # the last messages() listed both new/ and cur/ to the end
+        self.known = 0  # messages skipped by the last messages(): judged and left in an earlier pass
 
     def __enter__(self) -> MaildirBox:
         return self
@@ -147,15 +157,30 @@ class MaildirBox:
     def name(self) -> str:
         return str(self.path)
 
-    def messages(self) -> Iterator[Mail]:
+    @property
+    def identity(self) -> str:
+        """The Maildir as the ledger remembers it: this host's path (hosts sharing a
+        PostgreSQL ledger have a Maildir each, or read a shared one each on their own)."""
+        return f"maildir://{socket.gethostname()}{self.path.resolve()}"
+
+    def messages(self, known: Collection[str] = frozenset()) -> Iterator[Mail]:
+        """Every message in ``new/`` and ``cur/`` but those whose name (:func:`mail_name`)
+        is in ``known``: judged and left there in an earlier pass, not opened again."""
+        self.present, self.complete, self.known = set(), False, 0
         for sub in ("new", "cur"):
             try:
                 names = sorted(os.listdir(self.path / sub))
             except OSError as exc:
                 raise MailboxError(f"cannot read the Maildir: {exc.strerror or exc}", path=str(self.path)) from None
             for name in names:
-                if not name.startswith("."):
+                if name.startswith("."):
+                    continue
+                self.present.add(mail_name(name))
+                if mail_name(name) in known:
+                    self.known += 1
+                else:
                     yield from self._open(f"{sub}/{name}")
+        self.complete = True
 
     def _open(self, key: str) -> Iterator[Mail]:
         try:
@@ -360,7 +385,8 @@ class ImapBox:
         with self._errors("SEARCH"):
             status, _ = self.client.uid("SEARCH", "RETURN", "(COUNT)", f"UID 1:{after} UNDELETED")
             _, answer = self.client.response("ESEARCH")
-        count = _ESEARCH_COUNT.search(answer[-1]) if status == "OK" and answer and isinstance(answer[-1], bytes) else None
+        last = answer[-1] if status == "OK" and answer else None
+        count = _ESEARCH_COUNT.search(last) if isinstance(last, bytes) else None
         return int(count.group(1)) if count else None
 
     def _fetch(self, key: str) -> Mail:

@@ -73,13 +73,13 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from newsletter.base.addresses import address_key, wire_address
 from newsletter.base.errors import ConfigError
 from newsletter.bounces.dsn import Report, Unreadable, UnsubscribeRequest, read_mail
-from newsletter.bounces.mailbox import ImapBox, Mail, MailboxError, MaildirBox, MessageUnreadable
+from newsletter.bounces.mailbox import ImapBox, Mail, MailboxError, MaildirBox, MessageUnreadable, mail_name
 from newsletter.bounces.policy import BouncePolicy
 from newsletter.bounces.verp import is_verp
 from newsletter.config import Config
@@ -141,6 +141,7 @@ class _Pass:
     tokens: TokenIndex
     address: str
     summary: BounceSummary
+    kept: list[str] = field(default_factory=list)  # keys of the messages judged and left where they are
 
     def one(self, mail: Mail) -> None:
         try:
@@ -155,8 +156,11 @@ class _Pass:
         elif isinstance(found, UnsubscribeRequest):
             if _unsubscribe(self.ledger, self.tokens, found, self.summary):
                 self.box.done(mail.key)
+            else:
+                self.kept.append(mail.key)  # for a human: left on purpose
         else:
             self.summary.left += 1  # not ours: left alone, only its headers were read
+            self.kept.append(mail.key)
 
     def quarantine(self, mail: Mail, reason: str) -> None:
         self.box.quarantine(mail.key)
@@ -242,7 +246,9 @@ def process_mailbox(config: Config, ledger: Ledger) -> BounceSummary:
     with open_mailbox(config) as box:
         summary.mailbox = box.name
         work = _Pass(config, ledger, box, tokens, unsubscribe_address(config), summary)
-        if isinstance(box, ImapBox) and box.uidvalidity is not None:
+        if isinstance(box, MaildirBox):
+            _read_maildir(work, box, judge_key(config))
+        elif box.uidvalidity is not None:
             _read_imap(work, box, (box.identity, box.uidvalidity, judge_key(config)))
         else:
             _read(work, box.messages())
@@ -255,21 +261,47 @@ def _read(work: _Pass, mails: Iterator[Mail]) -> None:
         work.one(mail)
 
 
+@contextlib.contextmanager
+def _remembering(save: Callable[[bool], None]) -> Iterator[None]:
+    """``save(True)`` after the pass, ``save(False)`` when it stopped mid-way (what it
+    finished stays judged; a ledger error then gives way to the error in flight)."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(LedgerError):
+            save(False)
+        raise
+    save(True)
+
+
 def _read_imap(work: _Pass, box: ImapBox, where: tuple[str, int, str]) -> None:
     """The messages above the folder's mark (``where``: the folder, its UIDVALIDITY, the
-    judge), then the mark raised to the last one the pass was done with (also when it
-    stopped mid-way: what it finished stays judged)."""
+    judge), then the mark raised to the last one the pass was done with."""
     after = work.ledger.mailbox_mark(*where)
-    try:
-        _read(work, box.messages(after))
-    except BaseException:
+
+    def save(_whole: bool) -> None:
         if box.finished > after:
-            with contextlib.suppress(LedgerError):  # the error in flight says more
-                work.ledger.raise_mailbox_mark(*where, box.finished)
-        raise
+            work.ledger.raise_mailbox_mark(*where, box.finished)
+
+    with _remembering(save):
+        _read(work, box.messages(after))
     work.summary.known = box.known
-    if box.finished > after:
-        work.ledger.raise_mailbox_mark(*where, box.finished)
+
+
+def _read_maildir(work: _Pass, box: MaildirBox, judge: str) -> None:
+    """The messages not judged and left before, then the names of those left now
+    remembered (and those gone forgotten, after a whole listing)."""
+    known = work.ledger.known_mail(box.identity, judge)
+
+    def save(whole: bool) -> None:
+        gone = known - box.present if whole and box.complete else set()
+        kept = {mail_name(key) for key in work.kept}
+        if kept or gone:
+            work.ledger.remember_known_mail(box.identity, judge, add=kept, gone=gone)
+
+    with _remembering(save):
+        _read(work, box.messages(known))
+    work.summary.known = box.known
 
 
 _warned: set[str] = set()  # requests already warned about (the daemon reads the mailbox every few minutes)

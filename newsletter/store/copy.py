@@ -58,6 +58,7 @@ TABLES = (
     "ignored_files",
     "mail_set_aside",
     "mailbox_marks",
+    "mailbox_known",
     "paper_vectors",
 )
 POSTGRES_ONLY = ("passes", "claim_events")

@@ -10,7 +10,7 @@ that they do (:mod:`newsletter.store.choose`): the SQLite ledger
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -174,6 +174,10 @@ class Ledger(Protocol):
     def mailbox_mark(self, mailbox: str, uidvalidity: int, judge: str) -> int: ...
 
     def raise_mailbox_mark(self, mailbox: str, uidvalidity: int, judge: str, uid: int) -> None: ...
+
+    def known_mail(self, mailbox: str, judge: str) -> set[str]: ...
+
+    def remember_known_mail(self, mailbox: str, judge: str, *, add: Collection[str], gone: Collection[str]) -> None: ...
 
     # ------------------------------------------------------------------ chat channels (delivery/channels)
 

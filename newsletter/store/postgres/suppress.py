@@ -11,6 +11,7 @@ two hosts never both count the same bounces.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from typing import Any
 
 from newsletter.base.addresses import Suppressions, address_key
@@ -229,6 +230,30 @@ class Suppress(PgStore):
                 "SET uid = GREATEST(mailbox_marks.uid, excluded.uid), updated_at = excluded.updated_at",
                 (mailbox, uidvalidity, judge, uid, time.time()),
             )
+
+    def known_mail(self, mailbox: str, judge: str) -> set[str]:
+        """The names of the messages of the Maildir ``mailbox`` judged (with ``judge``)
+        and left in it in an earlier pass."""
+        rows = self._all("SELECT name FROM mailbox_known WHERE mailbox = %s AND judge = %s", (mailbox, judge))
+        return {str(name) for (name,) in rows}
+
+    def remember_known_mail(self, mailbox: str, judge: str, *, add: Collection[str], gone: Collection[str]) -> None:
+        """Names judged and left (``add``), names no longer in the Maildir (``gone``);
+        what another judge remembered of it is dropped (it decided differently)."""
+        now = time.time()
+        with self._tx() as cur:
+            cur.execute("DELETE FROM mailbox_known WHERE mailbox = %s AND judge <> %s", (mailbox, judge))
+            if add:
+                cur.execute(
+                    "INSERT INTO mailbox_known(mailbox, judge, name, seen_at) "
+                    "SELECT %s, %s, unnest(%s::text[]), %s ON CONFLICT DO NOTHING",
+                    (mailbox, judge, list(add), now),
+                )
+            if gone:
+                cur.execute(
+                    "DELETE FROM mailbox_known WHERE mailbox = %s AND judge = %s AND name = ANY(%s)",
+                    (mailbox, judge, list(gone)),
+                )
 
     # ------------------------------------------------------------------ fetch sources
 

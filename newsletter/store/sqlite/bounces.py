@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Collection
 from typing import Any
 
 from newsletter.base.addresses import address_key
@@ -167,3 +168,18 @@ class Bounces(SqliteStore):
         with self.transaction() as cur:
             cur.execute(Q["forget-other-uidvalidity"], (mailbox, uidvalidity))
             cur.execute(Q["raise-mailbox-mark"], (mailbox, uidvalidity, judge, uid, time.time()))
+
+    @requires(16, lambda *_, **__: set())
+    def known_mail(self, mailbox: str, judge: str) -> set[str]:
+        """The names of the messages of the Maildir ``mailbox`` judged (with ``judge``)
+        and left in it in an earlier pass."""
+        return {str(name) for (name,) in self.conn.execute(Q["known-mail"], (mailbox, judge))}
+
+    def remember_known_mail(self, mailbox: str, judge: str, *, add: Collection[str], gone: Collection[str]) -> None:
+        """Names judged and left (``add``), names no longer in the Maildir (``gone``);
+        what another judge remembered of it is dropped (it decided differently)."""
+        now = time.time()
+        with self.transaction() as cur:
+            cur.execute(Q["forget-other-judges"], (mailbox, judge))
+            cur.executemany(Q["remember-known-mail"], ((mailbox, judge, name, now) for name in add))
+            cur.executemany(Q["forget-known-mail"], ((mailbox, judge, name) for name in gone))

@@ -12,3 +12,13 @@ CREATE TABLE mailbox_marks (
     updated_at  double precision NOT NULL,
     PRIMARY KEY (mailbox, uidvalidity, judge)
 );
+
+-- A Maildir has no UIDs: the names (without ":2,flags") of the messages left in it after
+-- they were judged, per Maildir (maildir://host/path: each host its own) and judge.
+CREATE TABLE mailbox_known (
+    mailbox  text NOT NULL,
+    judge    text NOT NULL,
+    name     text NOT NULL,
+    seen_at  double precision NOT NULL,
+    PRIMARY KEY (mailbox, judge, name)
+);

@@ -15,3 +15,14 @@ CREATE TABLE mailbox_marks (
     updated_at  REAL NOT NULL,
     PRIMARY KEY (mailbox, uidvalidity, judge)
 );
+
+-- A Maildir has no UIDs: the names (without the ":2,flags" part, which a mail reader
+-- changes) of the messages left in it after they were judged, per Maildir
+-- (maildir://host/path) and judge; forgotten when the file is gone.
+CREATE TABLE mailbox_known (
+    mailbox  TEXT NOT NULL,
+    judge    TEXT NOT NULL,
+    name     TEXT NOT NULL,
+    seen_at  REAL NOT NULL,
+    PRIMARY KEY (mailbox, judge, name)
+);
