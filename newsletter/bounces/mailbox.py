@@ -28,6 +28,12 @@ or the IMAP folder ``bounces.imap.quarantine``), never read again either:
   error of the connection (refused, TLS, a timeout, a disconnect in the middle of a
   FETCH) is one :class:`MailboxError` line; what was recorded before it stays.
 
+Mail that is not ours stays where it is; the caller remembers it (see
+:mod:`newsletter.bounces.process`) and asks for the rest only: ``messages(after)`` of
+an IMAP folder searches the UIDs above ``after`` (its :attr:`ImapBox.uidvalidity` says
+how they are numbered, :attr:`ImapBox.finished` how far the caller got),
+``messages(known)`` of a Maildir skips the names in ``known`` (:func:`mail_name`).
+
 :mod:`imaplib` is the standard library's client: it does implicit TLS and STARTTLS
 with an :class:`ssl.SSLContext` (certificates verified, the system store plus
 ``ca_file``), UID commands and MOVE through ``uid()``, which is all this needs; a

@@ -60,8 +60,15 @@ what it finished itself, so whatever is below it was judged by some host. Why no
 a set of foreign UIDs in the ledger: the pass would still SEARCH all 50,000 UIDs and
 the set would grow and need pruning; why not an IMAP keyword on foreign mail: the
 humans sharing the mailbox would see it, and a server may refuse keywords
-(PERMANENTFLAGS). A Maildir is read whole each pass as before (a local file read and
-parsed per message: about 0.15 ms each, no network round trip).
+(PERMANENTFLAGS). A Maildir has no UIDs: the ledger keeps the names of the messages
+judged and left in it (:meth:`~newsletter.store.Ledger.known_mail`, the file name
+without the ``:2,flags`` a mail reader changes, so a message it marked read or moved
+from ``new/`` to ``cur/`` stays known), per Maildir (``maildir://host/path``) and
+judge; a pass lists ``new/`` and ``cur/`` as before but opens only the other names, and
+forgets the names no longer listed (a whole listing only). Measured with 5,000
+foreign messages: the second pass over real Dovecot went from 5,006 commands (one
+FETCH each), 1.77 MB and 4.3 s to 7 commands, 1.7 KB and 47 ms; over a Maildir from
+5,000 files opened and parsed (0.76 s) to none (12 ms; 50,000: 0.1 s).
 
 Each report is recorded under its own Message-ID (or the SHA-256 of its header
 block), so a message read twice (a crash between recording and moving it aside, two
