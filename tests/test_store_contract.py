@@ -431,6 +431,40 @@ def test_ledger_mail_set_aside_once_per_message_by_kind(ledger: AnyLedger) -> No
     assert [q["message"] for q in ledger.set_aside("quarantined")] == ["cur/17"]
 
 
+def test_ledger_mailbox_mark_only_grows_per_folder_uidvalidity_and_judge(backend: Backend) -> None:
+    # two readers of one folder (two hosts on the PostgreSQL ledger): each raises the mark to
+    # what it finished, in any order; the mark never goes back
+    box = "imap://bounces@mail.example.org:993/INBOX"
+    first, second = backend.open(), backend.open()
+    try:
+        assert first.mailbox_mark(box, 7, "1:unsubscribe@example.org") == 0
+        first.raise_mailbox_mark(box, 7, "1:unsubscribe@example.org", 120)
+        second.raise_mailbox_mark(box, 7, "1:unsubscribe@example.org", 80)  # a slower reader, done later
+        assert second.mailbox_mark(box, 7, "1:unsubscribe@example.org") == 120
+        assert first.mailbox_mark(box, 7, "2:unsubscribe@example.org") == 0  # another judge: nothing known
+        assert first.mailbox_mark("imap://other@mail.example.org:993/INBOX", 7, "1:unsubscribe@example.org") == 0
+        # the folder recreated: the old numbering says nothing any more, and is forgotten
+        second.raise_mailbox_mark(box, 9, "1:unsubscribe@example.org", 3)
+        assert first.mailbox_mark(box, 9, "1:unsubscribe@example.org") == 3
+        assert first.mailbox_mark(box, 7, "1:unsubscribe@example.org") == 0
+    finally:
+        first.close()
+        second.close()
+
+
+def test_ledger_known_mail_of_a_maildir_remembered_forgotten_and_per_judge(ledger: AnyLedger) -> None:
+    box = "maildir://host/var/mail/bounces"
+    assert ledger.known_mail(box, "1:a@example.org") == set()
+    ledger.remember_known_mail(box, "1:a@example.org", add={"n1", "n2", "n3"}, gone=set())
+    ledger.remember_known_mail(box, "1:a@example.org", add={"n3", "n4"}, gone={"n1"})  # n3 again: once
+    assert ledger.known_mail(box, "1:a@example.org") == {"n2", "n3", "n4"}
+    assert ledger.known_mail("maildir://other/var/mail/bounces", "1:a@example.org") == set()
+    # judged anew (another unsubscribe address): what the old judge left is dropped
+    ledger.remember_known_mail(box, "1:b@example.org", add={"n2"}, gone=set())
+    assert ledger.known_mail(box, "1:b@example.org") == {"n2"}
+    assert ledger.known_mail(box, "1:a@example.org") == set()
+
+
 def test_ledger_sent_issues_are_the_accepted_deliveries(ledger: AnyLedger) -> None:
     [[one, two]] = ledger.record([([new("ana@example.org", 1, ("p1", "p2")), new("bo@example.org", 2)], 0)])
     ledger.record(outcomes=[Outcome(one, "sent", 1), Outcome(two, "failed", 1, "550 no")])

@@ -28,6 +28,12 @@ or the IMAP folder ``bounces.imap.quarantine``), never read again either:
   error of the connection (refused, TLS, a timeout, a disconnect in the middle of a
   FETCH) is one :class:`MailboxError` line; what was recorded before it stays.
 
+Mail that is not ours stays where it is; the caller remembers it (see
+:mod:`newsletter.bounces.process`) and asks for the rest only: ``messages(after)`` of
+an IMAP folder searches the UIDs above ``after`` (its :attr:`ImapBox.uidvalidity` says
+how they are numbered, :attr:`ImapBox.finished` how far the caller got),
+``messages(known)`` of a Maildir skips the names in ``known`` (:func:`mail_name`).
+
 :mod:`imaplib` is the standard library's client: it does implicit TLS and STARTTLS
 with an :class:`ssl.SSLContext` (certificates verified, the system store plus
 ``ca_file``), UID commands and MOVE through ``uid()``, which is all this needs; a
@@ -41,9 +47,10 @@ import imaplib
 import logging
 import os
 import re
+import socket
 import ssl
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -62,6 +69,7 @@ _CHUNK = 64 * 1024
 MAX_LITERAL = MAX_REPORT_BYTES + 64 * 1024  # more than any partial fetch of ours asks for
 _HEAD_END = re.compile(rb"\r?\n\r?\n")
 _SIZE = re.compile(rb"RFC822\.SIZE (\d+)")
+_ESEARCH_COUNT = re.compile(rb"\bCOUNT (\d+)", re.IGNORECASE)
 
 
 class MailboxError(NewsletterError):
@@ -125,6 +133,12 @@ def _read_head(fd: int) -> tuple[bytes, bytes]:
     return bytes(buffer), b""
 
 
+def mail_name(key: str) -> str:
+    """A Maildir message's lasting name: its file name without the folder and the
+    ``:2,flags`` a mail reader changes (``cur/1764.M1.host:2,S`` is ``1764.M1.host``)."""
+    return key.rpartition("/")[2].partition(":2,")[0]
+
+
 class MaildirBox:
     """A Maildir (``new/`` and ``cur/``); a processed message is renamed into the
     Maildir++ subfolder ``.processed/cur`` (flagged seen), one that cannot be read into
@@ -135,6 +149,9 @@ class MaildirBox:
         if not (path / "new").is_dir() or not (path / "cur").is_dir():
             raise MailboxError("not a Maildir (no new/ and cur/ in it)", path=str(path))
         self._ready: set[str] = set()
+        self.present: set[str] = set()  # the names (see mail_name) in new/ and cur/ at the last listing
+        self.complete = False  # the last messages() listed both new/ and cur/ to the end
+        self.known = 0  # messages skipped by the last messages(): judged and left in an earlier pass
 
     def __enter__(self) -> MaildirBox:
         return self
@@ -146,15 +163,30 @@ class MaildirBox:
     def name(self) -> str:
         return str(self.path)
 
-    def messages(self) -> Iterator[Mail]:
+    @property
+    def identity(self) -> str:
+        """The Maildir as the ledger remembers it: this host's path (hosts sharing a
+        PostgreSQL ledger have a Maildir each, or read a shared one each on their own)."""
+        return f"maildir://{socket.gethostname()}{self.path.resolve()}"
+
+    def messages(self, known: Collection[str] = frozenset()) -> Iterator[Mail]:
+        """Every message in ``new/`` and ``cur/`` but those whose name (:func:`mail_name`)
+        is in ``known``: judged and left there in an earlier pass, not opened again."""
+        self.present, self.complete, self.known = set(), False, 0
         for sub in ("new", "cur"):
             try:
                 names = sorted(os.listdir(self.path / sub))
             except OSError as exc:
                 raise MailboxError(f"cannot read the Maildir: {exc.strerror or exc}", path=str(self.path)) from None
             for name in names:
-                if not name.startswith("."):
+                if name.startswith("."):
+                    continue
+                self.present.add(mail_name(name))
+                if mail_name(name) in known:
+                    self.known += 1
+                else:
                     yield from self._open(f"{sub}/{name}")
+        self.complete = True
 
     def _open(self, key: str) -> Iterator[Mail]:
         try:
@@ -243,6 +275,10 @@ class ImapBox:
             announced = []
         self._move = b"MOVE" in announced or "MOVE" in self.client.capabilities
         self._uidplus = b"UIDPLUS" in announced or "UIDPLUS" in self.client.capabilities
+        self._esearch = b"ESEARCH" in announced or "ESEARCH" in self.client.capabilities
+        self.uidvalidity = _uidvalidity(self.client)
+        self.finished = 0  # every message up to this UID was judged (and moved aside, or left) this pass
+        self.known: int | None = None  # messages below the mark left in the folder (not fetched again)
         self._created: set[str] = set()
         self._deleted: list[str] = []  # UIDs we flagged \Deleted: expunged at the end, no others
 
@@ -320,24 +356,53 @@ class ImapBox:
     def name(self) -> str:
         return f"imap://{self.where}/{self.settings.folder}"
 
-    def messages(self) -> Iterator[Mail]:
+    @property
+    def identity(self) -> str:
+        """The folder as the ledger remembers it (with the user: two accounts on one
+        server are two mailboxes); its messages are numbered by :attr:`uidvalidity`."""
+        return f"imap://{self.settings.username}@{self.where}/{self.settings.folder}"
+
+    def messages(self, after: int = 0) -> Iterator[Mail]:
+        """Every message not flagged deleted with a UID above ``after`` (those up to it
+        were judged in an earlier pass: see :mod:`newsletter.bounces.process`), in UID
+        order; :attr:`finished` follows the caller: the UID of the last message it was
+        done with (moved aside or left) when it asked for the next one."""
+        self.finished = after
+        uids = self._search(after)
+        self.known = self._count_below(after) if after else 0
+        for uid in uids:
+            yield self._fetch(str(uid))
+            self.finished = uid
+
+    def _search(self, after: int) -> list[int]:
         with self._errors("SEARCH"):
-            status, found = self.client.uid("SEARCH", "UNDELETED")
+            status, found = self.client.uid("SEARCH", f"UID {after + 1}:* UNDELETED" if after else "UNDELETED")
         if status != "OK":
             raise MailboxError(f"IMAP SEARCH failed on {self.where}")
-        uids = found[0].split() if found and isinstance(found[0], bytes) else []
-        for uid in uids:
-            key = uid.decode("ascii", "replace")
-            with self._errors("FETCH"):
-                status, parts = self.client.uid(
-                    "FETCH", key, f"(RFC822.SIZE BODY.PEEK[HEADER]<0.{MAX_HEADER_BYTES + 1}>)"
-                )
-            literal = next((p for p in parts if isinstance(p, tuple) and len(p) == 2), None)
-            if status != "OK" or literal is None or not isinstance(literal[1], bytes):
-                yield Mail(key, error="the server did not return its headers")
-                continue
-            size = _SIZE.search(literal[0]) if isinstance(literal[0], bytes) else None
-            yield Mail(key, head=literal[1], size=int(size.group(1)) if size else None, body=self._text_of(key))
+        words = found[0].split() if found and isinstance(found[0], bytes) else []
+        # "n:*" always holds the highest UID, even when it is below n (RFC 3501 6.4.8)
+        return sorted(uid for uid in (int(w) for w in words if w.isdigit()) if uid > after)
+
+    def _count_below(self, after: int) -> int | None:
+        """How many messages up to ``after`` are still there, in one line of answer
+        (ESEARCH ``RETURN (COUNT)``, RFC 4731); None from a server without it."""
+        if not self._esearch:
+            return None
+        with self._errors("SEARCH"):
+            status, _ = self.client.uid("SEARCH", "RETURN", "(COUNT)", f"UID 1:{after} UNDELETED")
+            _, answer = self.client.response("ESEARCH")
+        last = answer[-1] if status == "OK" and answer else None
+        count = _ESEARCH_COUNT.search(last) if isinstance(last, bytes) else None
+        return int(count.group(1)) if count else None
+
+    def _fetch(self, key: str) -> Mail:
+        with self._errors("FETCH"):
+            status, parts = self.client.uid("FETCH", key, f"(RFC822.SIZE BODY.PEEK[HEADER]<0.{MAX_HEADER_BYTES + 1}>)")
+        literal = next((p for p in parts if isinstance(p, tuple) and len(p) == 2), None)
+        if status != "OK" or literal is None or not isinstance(literal[1], bytes):
+            return Mail(key, error="the server did not return its headers")
+        size = _SIZE.search(literal[0]) if isinstance(literal[0], bytes) else None
+        return Mail(key, head=literal[1], size=int(size.group(1)) if size else None, body=self._text_of(key))
 
     def _text_of(self, uid: str) -> Callable[[int], bytes]:
         def body(limit: int) -> bytes:
@@ -354,7 +419,9 @@ class ImapBox:
         target = self.settings.processed
         if target is None:
             with self._errors("STORE"):
-                self.client.uid("STORE", key, "+FLAGS", r"(\Seen \Deleted)")
+                status, _ = self.client.uid("STORE", key, "+FLAGS", r"(\Seen \Deleted)")
+            if status != "OK":  # it would stay, below the mark, never read again
+                raise MailboxError(f"IMAP cannot flag a processed message deleted on {self.where}")
             self._deleted.append(key)
             return
         self._move_to(key, target)
@@ -374,8 +441,18 @@ class ImapBox:
             status, _ = self.client.uid("COPY", key, _quote(target))
             if status != "OK":
                 raise MailboxError(f"IMAP cannot copy a message to {target!r} on {self.where}")
-            self.client.uid("STORE", key, "+FLAGS", r"(\Seen \Deleted)")
+            status, _ = self.client.uid("STORE", key, "+FLAGS", r"(\Seen \Deleted)")
+            if status != "OK":
+                raise MailboxError(f"IMAP cannot flag a message copied to {target!r} deleted on {self.where}")
             self._deleted.append(key)
+
+
+def _uidvalidity(client: imaplib.IMAP4) -> int | None:
+    """The folder's UIDVALIDITY from the answer to SELECT (None when the server sent
+    none: then nothing is remembered between passes)."""
+    _, values = client.response("UIDVALIDITY")
+    value = values[-1] if values else None
+    return int(value) if isinstance(value, bytes) and value.isdigit() else None
 
 
 def _bounded(client: imaplib.IMAP4) -> imaplib.IMAP4:

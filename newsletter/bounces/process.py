@@ -37,6 +37,39 @@ of a report only):
   (it may be a genuine request written by hand), logged once;
 - anything else is left where it is: only its headers were read.
 
+**Foreign mail costs nothing after the first look** (IMAP). On a shared mailbox (a role
+address that also gets human mail) what is not ours stays in the folder; reading it
+again every pass would cost one FETCH per message every few minutes (50,000 of them:
+50,000 FETCHes). The ledger keeps a high-water mark per folder instead
+(:meth:`~newsletter.store.Ledger.mailbox_mark`): the highest UID up to which every
+message was judged, keyed by the folder (``imap://user@host:port/folder``), its
+UIDVALIDITY and what decides "not ours" (:func:`judge_key`: the unsubscribe address
+and :data:`READER_VERSION`); a pass asks only for UIDs above it (``UID SEARCH UID
+n+1:* UNDELETED``). Below the mark only messages this reader chose to leave remain:
+a report or a request it honoured was moved aside (or flagged deleted and expunged),
+one it could not read quarantined, both before the mark passed them; a move that
+fails stops the pass there, and the mark stays below that message. Left below it:
+foreign mail, and unsubscribe requests without a valid token (kept on purpose for a
+human, logged once). The mark is raised to the last message the pass was done with,
+also when the connection drops mid-way. A recreated folder (a new UIDVALIDITY), a
+new unsubscribe address or a new reader version reads everything again. IMAP
+assigns UIDs in strictly ascending order, so a message arriving later (delivered,
+or moved in by a human) is always above the mark. With the PostgreSQL ledger the
+mark is shared by every host and only grows (``GREATEST``): each host raises it to
+what it finished itself, so whatever is below it was judged by some host. Why not
+a set of foreign UIDs in the ledger: the pass would still SEARCH all 50,000 UIDs and
+the set would grow and need pruning; why not an IMAP keyword on foreign mail: the
+humans sharing the mailbox would see it, and a server may refuse keywords
+(PERMANENTFLAGS). A Maildir has no UIDs: the ledger keeps the names of the messages
+judged and left in it (:meth:`~newsletter.store.Ledger.known_mail`, the file name
+without the ``:2,flags`` a mail reader changes, so a message it marked read or moved
+from ``new/`` to ``cur/`` stays known), per Maildir (``maildir://host/path``) and
+judge; a pass lists ``new/`` and ``cur/`` as before but opens only the other names, and
+forgets the names no longer listed (a whole listing only). Measured with 5,000
+foreign messages: the second pass over real Dovecot went from 5,006 commands (one
+FETCH each), 1.77 MB and 4.3 s to 7 commands, 1.7 KB and 47 ms; over a Maildir from
+5,000 files opened and parsed (0.76 s) to none (12 ms; 50,000: 0.1 s).
+
 Each report is recorded under its own Message-ID (or the SHA-256 of its header
 block), so a message read twice (a crash between recording and moving it aside, two
 readers) counts once. A mailbox that cannot be reached or drops mid-way is one
@@ -45,13 +78,15 @@ readers) counts once. A mailbox that cannot be reached or drops mid-way is one
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from newsletter.base.addresses import address_key, wire_address
 from newsletter.base.errors import ConfigError
 from newsletter.bounces.dsn import Report, Unreadable, UnsubscribeRequest, read_mail
-from newsletter.bounces.mailbox import ImapBox, Mail, MailboxError, MaildirBox, MessageUnreadable
+from newsletter.bounces.mailbox import ImapBox, Mail, MailboxError, MaildirBox, MessageUnreadable, mail_name
 from newsletter.bounces.policy import BouncePolicy
 from newsletter.bounces.verp import is_verp
 from newsletter.config import Config
@@ -60,6 +95,8 @@ from newsletter.store import DeliveryRef, Ledger, LedgerError
 from newsletter.store.choose import open_ledger
 
 log = logging.getLogger("newsletter.bounces")
+
+READER_VERSION = 1  # raise when what counts as "not ours" changes: every folder is then read again
 
 
 @dataclass
@@ -76,6 +113,7 @@ class BounceSummary:
     unsubscribed: list[str] = field(default_factory=list)  # honoured mailto requests
     refused: int = 0  # unsubscribe requests with no valid token (left in the mailbox)
     left: int = 0  # not ours: left alone
+    known: int | None = 0  # left in an earlier pass, not read again (None: the server cannot count them)
 
 
 def unsubscribe_address(config: Config) -> str:
@@ -110,6 +148,7 @@ class _Pass:
     tokens: TokenIndex
     address: str
     summary: BounceSummary
+    kept: list[str] = field(default_factory=list)  # keys of the messages judged and left where they are
 
     def one(self, mail: Mail) -> None:
         try:
@@ -124,8 +163,11 @@ class _Pass:
         elif isinstance(found, UnsubscribeRequest):
             if _unsubscribe(self.ledger, self.tokens, found, self.summary):
                 self.box.done(mail.key)
+            else:
+                self.kept.append(mail.key)  # for a human: left on purpose
         else:
             self.summary.left += 1  # not ours: left alone, only its headers were read
+            self.kept.append(mail.key)
 
     def quarantine(self, mail: Mail, reason: str) -> None:
         self.box.quarantine(mail.key)
@@ -198,6 +240,12 @@ def _by_verp(ledger: Ledger, report: Report, ours: list[str]) -> DeliveryRef | s
     return tied
 
 
+def judge_key(config: Config) -> str:
+    """What decides that a message is not ours, as remembered with a folder's mark: a
+    change of it (a new unsubscribe address, a new reader) reads every message again."""
+    return f"{READER_VERSION}:{address_key(unsubscribe_address(config))}"
+
+
 def process_mailbox(config: Config, ledger: Ledger) -> BounceSummary:
     """Read the configured bounce mailbox once (see the module doc)."""
     summary = BounceSummary()
@@ -205,10 +253,62 @@ def process_mailbox(config: Config, ledger: Ledger) -> BounceSummary:
     with open_mailbox(config) as box:
         summary.mailbox = box.name
         work = _Pass(config, ledger, box, tokens, unsubscribe_address(config), summary)
-        for mail in box.messages():
-            summary.messages += 1
-            work.one(mail)
+        if isinstance(box, MaildirBox):
+            _read_maildir(work, box, judge_key(config))
+        elif box.uidvalidity is not None:
+            _read_imap(work, box, (box.identity, box.uidvalidity, judge_key(config)))
+        else:
+            _read(work, box.messages())
     return summary
+
+
+def _read(work: _Pass, mails: Iterator[Mail]) -> None:
+    for mail in mails:
+        work.summary.messages += 1
+        work.one(mail)
+
+
+@contextlib.contextmanager
+def _remembering(save: Callable[[bool], None]) -> Iterator[None]:
+    """``save(True)`` after the pass, ``save(False)`` when it stopped mid-way (what it
+    finished stays judged; a ledger error then gives way to the error in flight)."""
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(LedgerError):
+            save(False)
+        raise
+    save(True)
+
+
+def _read_imap(work: _Pass, box: ImapBox, where: tuple[str, int, str]) -> None:
+    """The messages above the folder's mark (``where``: the folder, its UIDVALIDITY, the
+    judge), then the mark raised to the last one the pass was done with."""
+    after = work.ledger.mailbox_mark(*where)
+
+    def save(_whole: bool) -> None:
+        if box.finished > after:
+            work.ledger.raise_mailbox_mark(*where, box.finished)
+
+    with _remembering(save):
+        _read(work, box.messages(after))
+    work.summary.known = box.known
+
+
+def _read_maildir(work: _Pass, box: MaildirBox, judge: str) -> None:
+    """The messages not judged and left before, then the names of those left now
+    remembered (and those gone forgotten, after a whole listing)."""
+    known = work.ledger.known_mail(box.identity, judge)
+
+    def save(whole: bool) -> None:
+        gone = known - box.present if whole and box.complete else set()
+        kept = {mail_name(key) for key in work.kept}
+        if kept or gone:
+            work.ledger.remember_known_mail(box.identity, judge, add=kept, gone=gone)
+
+    with _remembering(save):
+        _read(work, box.messages(known))
+    work.summary.known = box.known
 
 
 _warned: set[str] = set()  # requests already warned about (the daemon reads the mailbox every few minutes)

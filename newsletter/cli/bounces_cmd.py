@@ -41,5 +41,6 @@ def bounces_command(config_path: str) -> None:
         f"{len(summary.unsubscribed)} unsubscribe request{'s' if len(summary.unsubscribed) != 1 else ''} honoured"
         + (f", {summary.refused} refused (no valid token; left in the mailbox)" if summary.refused else "")
         + f", {summary.left} left alone"
+        + (f" ({summary.known} more from earlier passes, not read again)" if summary.known else "")
         + (f", {summary.quarantined} quarantined (cannot be read)" if summary.quarantined else "")
     )

@@ -3,7 +3,8 @@ into an EMPTY ledger, with every row's id kept (digest ids are the ledger's cloc
 horizons point at them; sent papers and bounces point at delivery ids), so that
 nothing is sent again after a move: the papers sent, the horizons, the pending
 deliveries with their bytes and Message-IDs, suppressions, bounces, feedback, fetch
-states all come along.
+states, and what the bounce reader remembers of the mailbox (its mark, the mail it left)
+all come along.
 
 Per table the rows of the columns both backends have are copied, with the few
 differences of representation translated:
@@ -57,6 +58,8 @@ TABLES = (
     "feedback",
     "ignored_files",
     "mail_set_aside",
+    "mailbox_marks",
+    "mailbox_known",
     "paper_vectors",
 )
 POSTGRES_ONLY = ("passes", "claim_events")

@@ -10,7 +10,7 @@ that they do (:mod:`newsletter.store.choose`): the SQLite ledger
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -170,6 +170,14 @@ class Ledger(Protocol):
     ) -> str | None: ...
 
     def record_set_aside(self, message: str, *, kind: str, reason: str, detail: str | None = None) -> bool: ...
+
+    def mailbox_mark(self, mailbox: str, uidvalidity: int, judge: str) -> int: ...
+
+    def raise_mailbox_mark(self, mailbox: str, uidvalidity: int, judge: str, uid: int) -> None: ...
+
+    def known_mail(self, mailbox: str, judge: str) -> set[str]: ...
+
+    def remember_known_mail(self, mailbox: str, judge: str, *, add: Collection[str], gone: Collection[str]) -> None: ...
 
     # ------------------------------------------------------------------ chat channels (delivery/channels)
 

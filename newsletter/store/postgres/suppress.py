@@ -11,6 +11,7 @@ two hosts never both count the same bounces.
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from typing import Any
 
 from newsletter.base.addresses import Suppressions, address_key
@@ -206,6 +207,53 @@ class Suppress(PgStore):
             "SELECT message, reason, detail, created_at FROM mail_set_aside WHERE kind = %s ORDER BY id", (kind,)
         )
         return [{"message": m, "reason": r, "detail": d, "at": iso(t)} for m, r, d, t in rows]
+
+    def mailbox_mark(self, mailbox: str, uidvalidity: int, judge: str) -> int:
+        """The highest UID of the IMAP folder ``mailbox`` (as numbered under
+        ``uidvalidity``) up to which every message was judged with ``judge``, by any
+        host; 0: none."""
+        row = self._one(
+            "SELECT uid FROM mailbox_marks WHERE mailbox = %s AND uidvalidity = %s AND judge = %s",
+            (mailbox, uidvalidity, judge),
+        )
+        return 0 if row is None else int(row[0])
+
+    def raise_mailbox_mark(self, mailbox: str, uidvalidity: int, judge: str, uid: int) -> None:
+        """Every message of ``mailbox`` up to ``uid`` was judged: the mark only grows
+        (several hosts reading the same folder each raise it to what they finished, in
+        any order: GREATEST); marks of another UIDVALIDITY of the folder are dropped."""
+        with self._tx() as cur:
+            cur.execute("DELETE FROM mailbox_marks WHERE mailbox = %s AND uidvalidity <> %s", (mailbox, uidvalidity))
+            cur.execute(
+                "INSERT INTO mailbox_marks(mailbox, uidvalidity, judge, uid, updated_at) VALUES (%s,%s,%s,%s,%s) "
+                "ON CONFLICT (mailbox, uidvalidity, judge) DO UPDATE "
+                "SET uid = GREATEST(mailbox_marks.uid, excluded.uid), updated_at = excluded.updated_at",
+                (mailbox, uidvalidity, judge, uid, time.time()),
+            )
+
+    def known_mail(self, mailbox: str, judge: str) -> set[str]:
+        """The names of the messages of the Maildir ``mailbox`` judged (with ``judge``)
+        and left in it in an earlier pass."""
+        rows = self._all("SELECT name FROM mailbox_known WHERE mailbox = %s AND judge = %s", (mailbox, judge))
+        return {str(name) for (name,) in rows}
+
+    def remember_known_mail(self, mailbox: str, judge: str, *, add: Collection[str], gone: Collection[str]) -> None:
+        """Names judged and left (``add``), names no longer in the Maildir (``gone``);
+        what another judge remembered of it is dropped (it decided differently)."""
+        now = time.time()
+        with self._tx() as cur:
+            cur.execute("DELETE FROM mailbox_known WHERE mailbox = %s AND judge <> %s", (mailbox, judge))
+            if add:
+                cur.execute(
+                    "INSERT INTO mailbox_known(mailbox, judge, name, seen_at) "
+                    "SELECT %s, %s, unnest(%s::text[]), %s ON CONFLICT DO NOTHING",
+                    (mailbox, judge, list(add), now),
+                )
+            if gone:
+                cur.execute(
+                    "DELETE FROM mailbox_known WHERE mailbox = %s AND judge = %s AND name = ANY(%s)",
+                    (mailbox, judge, list(gone)),
+                )
 
     # ------------------------------------------------------------------ fetch sources
 

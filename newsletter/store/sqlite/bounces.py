@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Collection
 from typing import Any
 
 from newsletter.base.addresses import address_key
@@ -152,3 +153,33 @@ class Bounces(SqliteStore):
         ``{message, reason, detail, at}``."""
         rows = self.conn.execute(Q["set-aside"], (kind,))
         return [{"message": m, "reason": r, "detail": d, "at": iso(t)} for m, r, d, t in rows]
+
+    @requires(16, lambda *_, **__: 0)
+    def mailbox_mark(self, mailbox: str, uidvalidity: int, judge: str) -> int:
+        """The highest UID of the IMAP folder ``mailbox`` (as numbered under
+        ``uidvalidity``) up to which every message was judged with ``judge``; 0: none."""
+        row = self.conn.execute(Q["mailbox-mark"], (mailbox, uidvalidity, judge)).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def raise_mailbox_mark(self, mailbox: str, uidvalidity: int, judge: str, uid: int) -> None:
+        """Every message of ``mailbox`` up to ``uid`` was judged: the mark only grows (two
+        readers each raise it to what they finished); marks of another UIDVALIDITY of the
+        same folder (numbered anew: they say nothing any more) are dropped."""
+        with self.transaction() as cur:
+            cur.execute(Q["forget-other-uidvalidity"], (mailbox, uidvalidity))
+            cur.execute(Q["raise-mailbox-mark"], (mailbox, uidvalidity, judge, uid, time.time()))
+
+    @requires(16, lambda *_, **__: set())
+    def known_mail(self, mailbox: str, judge: str) -> set[str]:
+        """The names of the messages of the Maildir ``mailbox`` judged (with ``judge``)
+        and left in it in an earlier pass."""
+        return {str(name) for (name,) in self.conn.execute(Q["known-mail"], (mailbox, judge))}
+
+    def remember_known_mail(self, mailbox: str, judge: str, *, add: Collection[str], gone: Collection[str]) -> None:
+        """Names judged and left (``add``), names no longer in the Maildir (``gone``);
+        what another judge remembered of it is dropped (it decided differently)."""
+        now = time.time()
+        with self.transaction() as cur:
+            cur.execute(Q["forget-other-judges"], (mailbox, judge))
+            cur.executemany(Q["remember-known-mail"], ((mailbox, judge, name, now) for name in add))
+            cur.executemany(Q["forget-known-mail"], ((mailbox, judge, name) for name in gone))

@@ -56,3 +56,26 @@ SELECT id
 FROM deliveries
 WHERE address_key(email) = ? AND id <= ? AND status IN ('sent', 'failed')
 ORDER BY id DESC
+
+-- name: mailbox-mark
+SELECT uid FROM mailbox_marks WHERE mailbox = ? AND uidvalidity = ? AND judge = ?
+
+-- name: forget-other-uidvalidity
+DELETE FROM mailbox_marks WHERE mailbox = ? AND uidvalidity <> ?
+
+-- name: raise-mailbox-mark
+INSERT INTO mailbox_marks(mailbox, uidvalidity, judge, uid, updated_at) VALUES (?,?,?,?,?)
+ON CONFLICT(mailbox, uidvalidity, judge) DO UPDATE
+SET uid = MAX(uid, excluded.uid), updated_at = excluded.updated_at
+
+-- name: known-mail
+SELECT name FROM mailbox_known WHERE mailbox = ? AND judge = ?
+
+-- name: forget-other-judges
+DELETE FROM mailbox_known WHERE mailbox = ? AND judge <> ?
+
+-- name: remember-known-mail
+INSERT OR IGNORE INTO mailbox_known(mailbox, judge, name, seen_at) VALUES (?,?,?,?)
+
+-- name: forget-known-mail
+DELETE FROM mailbox_known WHERE mailbox = ? AND judge = ? AND name = ?
