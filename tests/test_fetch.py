@@ -38,16 +38,24 @@ def run(*args: str) -> subprocess.CompletedProcess[str]:
 def write_config(
     directory: Path, server: HTTPServer, *, hf_path: str = "/api/daily_papers", fetch: dict[str, Any] | None = None
 ) -> Path:
+    return sources_config(
+        directory, server.url_for(hf_path), server.url_for("/rss/{categories}"), {"retries": 0, **(fetch or {})}
+    )
+
+
+def sources_config(directory: Path, hf_url: str, rss_url: str, fetch: dict[str, Any]) -> Path:
+    """A config.yaml in ``directory``: one subscriber, the Hugging Face source at
+    ``hf_url`` and the arXiv one at ``rss_url``, ``fetch`` settings (timeout 10 s)."""
     (directory / "digests").mkdir(exist_ok=True)
     data = {
         "digests": {"directory": "digests"},
         "state": "ledger.sqlite3",
         "subscribers": [{"email": "alice@example.org", "keywords": ["contrastive learning"]}],
         "sources": [
-            {"type": "huggingface", "url": server.url_for(hf_path)},
-            {"type": "arxiv", "categories": ["cs.CL", "cs.LG"], "url": server.url_for("/rss/{categories}")},
+            {"type": "huggingface", "url": hf_url},
+            {"type": "arxiv", "categories": ["cs.CL", "cs.LG"], "url": rss_url},
         ],
-        "fetch": {"retries": 0, "timeout": 10, **(fetch or {})},
+        "fetch": {"timeout": 10, **fetch},
     }
     path = directory / "config.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")

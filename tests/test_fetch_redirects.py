@@ -26,12 +26,11 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 import pytest
-import yaml
 
 from newsletter.fetch.redirects import Guard, Reach, RedirectRefused, check_step, classify, refusal, where
 from tests.netns import Network, free_subnet
 from tests.smtpd import self_signed
-from tests.test_fetch import ARXIV_FILE, HF_BODY, HF_FILE, RSS_BODY, files, run
+from tests.test_fetch import ARXIV_FILE, HF_BODY, HF_FILE, RSS_BODY, files, run, sources_config
 
 # --------------------------------------------------------------------------- servers
 
@@ -123,20 +122,7 @@ def site(host: str = "127.0.0.1", tls: tuple[Path, Path] | None = None) -> Itera
 
 
 def config(directory: Path, hf_url: str, rss_url: str, *, retries: int = 2) -> Path:
-    (directory / "digests").mkdir(exist_ok=True)
-    data = {
-        "digests": {"directory": "digests"},
-        "state": "ledger.sqlite3",
-        "subscribers": [{"email": "alice@example.org", "keywords": ["contrastive learning"]}],
-        "sources": [
-            {"type": "huggingface", "url": hf_url},
-            {"type": "arxiv", "categories": ["cs.CL", "cs.LG"], "url": rss_url},
-        ],
-        "fetch": {"retries": retries, "timeout": 10},
-    }
-    path = directory / "config.yaml"
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path
+    return sources_config(directory, hf_url, rss_url, {"retries": retries})
 
 
 def fetch(cfg: Path) -> subprocess.CompletedProcess[str]:
