@@ -103,9 +103,11 @@ def embed_new(config: Config, ledger: Ledger) -> int:
     if not _semantic_wanted(config, ledger) or not semantic.available():
         return 0
     from newsletter.matching.library import read_library
+    from newsletter.matching.librarycache import cache_dir_of
 
+    cache = cache_dir_of(config)
     libraries = {s.library for s in config.subscribers if s.library is not None}
-    papers = [*ledger.papers_after(0), *(p for path in libraries for p in read_library(path).papers)]
+    papers = [*ledger.papers_after(0), *(p for path in libraries for p in read_library(path, cache).papers)]
     keys = {semantic.text_key(p.title, p.abstract): p for p in papers}
     have = ledger.stored_vectors(semantic.MODEL_ID, keys)
     todo = [(k, p) for k, p in keys.items() if k not in have]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from newsletter.base.addresses import address_key
@@ -28,37 +29,43 @@ class LikeState:
     """What similarity matching needs from the ledger: every paper it holds (the corpus
     the model is fitted on, with the digests at hand and the subscribers' libraries),
     the likes/dislikes recorded from the email or ``newsletter feedback``, by lowercased
-    address: (likes, dislikes), and the stored embeddings (text key -> bytes, issue 24)."""
+    address: (likes, dislikes), and the stored embeddings (text key -> bytes, issue 24);
+    ``library_cache``: where the parsed libraries are kept between runs (None: not kept)."""
 
     papers: tuple[Paper, ...] = ()
     feedback: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = field(default_factory=dict)
     vectors: Mapping[str, bytes] = field(default_factory=dict)
     library: tuple[Paper, ...] = ()
+    library_cache: Path | None = None
 
 
 def likes_anything(sub: Subscriber) -> bool:
     return bool(sub.like or sub.dislike or sub.library is not None)
 
 
-def library_papers(subscribers: Iterable[Subscriber]) -> tuple[Paper, ...]:
-    """The papers of every subscriber's library (issue 24), each file read once."""
+def library_papers(subscribers: Iterable[Subscriber], cache: Path | None = None) -> tuple[Paper, ...]:
+    """The papers of every subscriber's library (issue 24), each file read once (its parse
+    kept in the directory ``cache``: :mod:`newsletter.matching.librarycache`)."""
     from newsletter.matching.library import read_library
 
     paths = dict.fromkeys(s.library for s in subscribers if s.library is not None)
     out: list[Paper] = []
     for path in paths:
         if path is not None:
-            library = read_library(path)
+            library = read_library(path, cache)
             for warning in library.warnings:  # one line per broken entry, the rest is used
                 log.warning("library %s", warning)
             out.extend(library.papers)
     return tuple(out)
 
 
-def like_state_of(ledger: Ledger | None, subscribers: Sequence[Subscriber] = ()) -> LikeState:
+def like_state_of(
+    ledger: Ledger | None, subscribers: Sequence[Subscriber] = (), *, cache: Path | None = None
+) -> LikeState:
     """The :class:`LikeState` of an open ledger (or none: the libraries only); empty, and no
     paper read, when neither the ledger's feedback nor any of ``subscribers`` likes,
-    dislikes or has a library."""
+    dislikes or has a library. ``cache``: the directory of the parsed libraries
+    (:func:`~newsletter.matching.librarycache.cache_dir_of`)."""
     found: dict[str, tuple[list[str], list[str]]] = {}
     for row in ledger.feedback_rows() if ledger is not None else ():
         likes, dislikes = found.setdefault(row.email, ([], []))
@@ -75,19 +82,22 @@ def like_state_of(ledger: Ledger | None, subscribers: Sequence[Subscriber] = ())
         papers=tuple(ledger.papers_after(0)) if ledger is not None else (),
         feedback={email: (tuple(a), tuple(b)) for email, (a, b) in found.items()},
         vectors=vectors,
-        library=library_papers(subscribers),
+        library=library_papers(subscribers, cache),
+        library_cache=cache,
     )
 
 
 def read_like_state(config: Config) -> LikeState:
     """The :class:`LikeState` of the configured ledger, read only (empty without one, or
     when nobody likes anything)."""
+    from newsletter.matching.librarycache import cache_dir_of
 
+    cache = cache_dir_of(config)
     ledger = open_ledger_readonly(config) if config.ledger_path.exists() else None
     if ledger is None:
-        return like_state_of(None, config.subscribers)
+        return like_state_of(None, config.subscribers, cache=cache)
     with ledger:
-        return like_state_of(ledger, config.subscribers)
+        return like_state_of(ledger, config.subscribers, cache=cache)
 
 
 def likes_of(subscriber: Subscriber, state: LikeState | None = None) -> Likes:
@@ -104,7 +114,8 @@ def likes_of(subscriber: Subscriber, state: LikeState | None = None) -> Likes:
             return refs
         return tuple(r for r in refs if not overridden.intersection(ref_keys(r)))
 
-    library = read_library(subscriber.library) if subscriber.library is not None else None
+    cache = state.library_cache if state else None
+    library = read_library(subscriber.library, cache) if subscriber.library is not None else None
     return Likes(
         like=(*keep(subscriber.like), *fb_like),
         dislike=(*keep(subscriber.dislike), *fb_dislike),

@@ -1,0 +1,138 @@
+"""Parsed libraries on disk (SPEC 4 "A library as likes"): a cron ``send``, ``match`` or
+``preview`` is a new process each time, and parsing a 17 MB BibTeX of 100,000 entries
+takes about a minute; an unchanged library costs a read of its cache file instead.
+
+One JSON file per library file, ``library-<sha256 of its resolved path>.json`` in the
+cache directory (:func:`cache_dir_of`: ``<ledger>.cache/`` beside the SQLite ledger, else
+``$XDG_CACHE_HOME/paper-digest/``). It holds what the parse gave (the entries and the
+warnings, as text) and is used only while the library's resolved path, size,
+modification time (ns) and inode are the ones recorded, and the record's
+:data:`VERSION` and the package's version are this program's (a new parser never reads
+an old parse).
+
+Safe by construction: JSON only (nothing in the file is executed, whoever wrote it), at
+most :data:`MAX_CACHE_BYTES` read, a symbolic link or anything but a regular file never
+opened; a file that is not such a record (truncated, foreign, of an older version) is
+ignored and written anew. Written through a temporary file renamed over the old one
+(two processes writing at once leave one whole record). A directory that cannot be
+written is one warning a process, and the run goes on without the cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import stat
+import threading
+from pathlib import Path
+from typing import Any
+
+from newsletter import __version__
+from newsletter.base.fsutil import atomic_write
+from newsletter.config import Config
+
+log = logging.getLogger("newsletter.likes")
+
+__all__ = ["VERSION", "Stamp", "cache_dir_of", "cache_file", "load", "stamp_of", "store"]
+
+#: Bumped whenever the parser (newsletter.matching.library) or this record changes.
+VERSION = 1
+FORMAT = "paper-digest library cache"
+MAX_CACHE_BYTES = 512 * 2**20  # a parse of a 64 MiB library is about as large; more is not ours
+
+Stamp = tuple[int, int, int]  # size, mtime_ns, inode
+
+_WARNED: set[Path] = set()
+_WARNED_LOCK = threading.Lock()
+
+
+def cache_dir_of(config: Config) -> Path:
+    """Where the parsed libraries of ``config`` are kept: ``<ledger>.cache/`` beside the
+    SQLite ledger (the state directory, writable by whoever runs ``send``); with a
+    PostgreSQL ledger, which has no local directory, ``$XDG_CACHE_HOME/paper-digest``
+    (``~/.cache/paper-digest``)."""
+    if config.ledger_url is None:
+        return config.ledger_path.with_name(config.ledger_path.name + ".cache")
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
+    return root / "paper-digest"
+
+
+def stamp_of(st: os.stat_result) -> Stamp:
+    return (st.st_size, st.st_mtime_ns, st.st_ino)
+
+
+def _resolved(path: Path) -> str:
+    try:
+        return str(path.resolve())
+    except (OSError, RuntimeError):  # a link loop: the path as given
+        return str(path.absolute())
+
+
+def cache_file(cache_dir: Path, path: Path) -> Path:
+    """The cache file of the library file ``path``."""
+    digest = hashlib.sha256(_resolved(path).encode("utf-8", "surrogateescape")).hexdigest()
+    return cache_dir / f"library-{digest[:32]}.json"
+
+
+def _key(path: Path, stamp: Stamp) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "package": __version__,
+        "path": _resolved(path),
+        "name": str(path),  # the warnings name the file as the configuration does
+        "stamp": list(stamp),
+    }
+
+
+def _read_regular(file: Path) -> bytes | None:
+    """The bytes of ``file`` if it is a regular file (never a link, FIFO or device) of at
+    most :data:`MAX_CACHE_BYTES`; else None."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(file, flags)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_CACHE_BYTES:
+            return None
+        return fh.read(MAX_CACHE_BYTES + 1)
+
+
+def load(cache_dir: Path, path: Path, stamp: Stamp) -> dict[str, Any] | None:
+    """The payload stored for ``path`` as it is now (``stamp``), or None: no cache file,
+    or one of another file, state, version or shape (never an error)."""
+    try:
+        data = _read_regular(cache_file(cache_dir, path))
+        record = json.loads(data) if data is not None and len(data) <= MAX_CACHE_BYTES else None
+    except (OSError, ValueError, RecursionError):  # unreadable, not JSON (UnicodeDecodeError is one)
+        return None
+    if not isinstance(record, dict) or not isinstance(record.get("payload"), dict):
+        return None
+    if any(record.get(k) != v for k, v in _key(path, stamp).items()):
+        return None
+    payload: dict[str, Any] = record["payload"]
+    return payload
+
+
+def store(cache_dir: Path, path: Path, stamp: Stamp, payload: dict[str, Any]) -> bool:
+    """Record ``payload`` for ``path`` in state ``stamp`` (atomically); False, and one
+    warning a process for that directory, when it cannot be written."""
+    file = cache_file(cache_dir, path)
+    try:
+        cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        text = json.dumps({**_key(path, stamp), "payload": payload}, separators=(",", ":"))
+        atomic_write(file, text)
+    except (OSError, ValueError) as exc:
+        with _WARNED_LOCK:
+            first = cache_dir not in _WARNED
+            _WARNED.add(cache_dir)
+        if first:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            log.warning("library cache %s cannot be written (%s): libraries are parsed at every run", cache_dir, reason)
+        return False
+    return True
