@@ -33,10 +33,10 @@ def _config(tmp_path: Path) -> Path:
     return write_config(tmp_path, 2525, [subscriber])
 
 
-def _cache(tmp_path: Path, lib: Path) -> Path:
+def _cache(cfg: Path, lib: Path) -> Path:
     from newsletter.config import load_config
 
-    return cache_file(cache_dir_of(load_config(_config(tmp_path))), lib)
+    return cache_file(cache_dir_of(load_config(cfg)), lib)
 
 
 def _check(cfg: Path) -> tuple[str, list[str]]:
@@ -60,7 +60,7 @@ def test_librarycache_second_run_reads_the_cache_and_a_touched_library_is_parsed
     cfg = _config(tmp_path)
     cold = _check(cfg)
     assert cold[0].endswith(": 30 entries, 0 without abstract (matched on their title), 0 broken")
-    cache = _cache(tmp_path, lib)
+    cache = _cache(cfg, lib)
     assert cache.parent == tmp_path / "ledger.sqlite3.cache"  # beside the SQLite ledger
     assert cache.is_file()
     _plant_marker(cache)
@@ -92,7 +92,7 @@ def test_librarycache_warnings_are_the_same_cold_and_warm(tmp_path: Path) -> Non
     cfg = _config(tmp_path)
     cold = _check(cfg)
     assert len([w for w in cold[1] if str(lib) in w]) == MAX_WARNINGS + 1  # 20 named, the rest counted
-    assert _cache(tmp_path, lib).is_file()
+    assert _cache(cfg, lib).is_file()
     assert _check(cfg) == cold
     match = run_cli("match", "-c", str(cfg))  # the pass's reading: the same lines from the cache
     assert match.returncode == 0, match.stderr
@@ -103,7 +103,7 @@ def test_librarycache_corrupt_or_foreign_cache_is_ignored_and_written_anew(tmp_p
     lib = _library(tmp_path)
     cfg = _config(tmp_path)
     cold = _check(cfg)
-    cache = _cache(tmp_path, lib)
+    cache = _cache(cfg, lib)
     good = cache.read_bytes()
     other = json.loads(good)
     other["path"] = str(tmp_path / "other.bib")
@@ -143,13 +143,13 @@ def test_librarycache_unwritable_directory_is_one_warning_and_the_run_goes_on(tm
         assert sum("broken entry skipped: no title" in line for line in done.stderr.splitlines()) == 1
 
 
-def test_librarycache_postgresql_ledger_keeps_it_in_the_xdg_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_librarycache_postgresql_ledger_keeps_it_in_the_xdg_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from newsletter.config import load_config
 
     _library(tmp_path)
-    cfg = write_config(
-        tmp_path, 2525, [{"email": "ana@example.org", "library": "zotero.bib", "keywords": ["x"]}]
-    )
+    cfg = write_config(tmp_path, 2525, [{"email": "ana@example.org", "library": "zotero.bib", "keywords": ["x"]}])
     cfg.write_text(
         cfg.read_text(encoding="utf-8").replace("state: ledger.sqlite3", "state: postgresql://digest@db1:5432/digest"),
         encoding="utf-8",
@@ -158,7 +158,9 @@ def test_librarycache_postgresql_ledger_keeps_it_in_the_xdg_cache(tmp_path: Path
     assert cache_dir_of(load_config(cfg)) == tmp_path / "xdg" / "paper-digest"
 
 
-def test_librarycache_read_library_from_the_cache_equals_the_parse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_librarycache_read_library_from_the_cache_equals_the_parse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Every field the matching uses comes back the same: titles, abstracts, ids, arXiv ids,
     years, weights (a library of more than 20 entries: recent ones weigh more)."""
     path = tmp_path / "refs.bib"
@@ -174,3 +176,73 @@ def test_librarycache_read_library_from_the_cache_equals_the_parse(tmp_path: Pat
     assert read_library(path, cache) == parsed
     assert parsed.papers[-1].arxiv_id == "2509.01234"
     assert parsed.papers[-1].title == "Über Café"
+
+
+# --------------------------------------------------------------------------- semantic: the entries' vectors
+
+PROTEIN_BIB = "".join(
+    f"@article{{p{i}, title={{{title}}}, year={{2024}}, abstract={{{abstract}}}}}\n"
+    for i, (title, abstract) in enumerate(
+        [
+            ("Folding Proteins from Sequence Alone", "We predict protein structure from one sequence."),
+            ("Contact Maps for Protein Structure", "Residue contacts guide folding models."),
+            ("Backbone Diffusion for Protein Design", "A diffusion model generates protein backbones."),
+            ("Speech Recognition under Noise", "Robust acoustic models for noisy audio."),
+            ("Language Models of Protein Families", "Protein language models learn structure."),
+        ]
+    )
+)
+
+
+def _semantic_site(tmp_path: Path, port: int = 2525) -> tuple[Path, Path]:
+    from tests.conftest import settled_copy
+
+    lib = tmp_path / "zotero.bib"
+    lib.write_text(PROTEIN_BIB, encoding="utf-8")
+    cfg = write_config(tmp_path, port, [{"email": "ana@example.org", "library": "zotero.bib"}])
+    settled_copy(Path(__file__).parent / "samples" / "likes.txt", tmp_path / "digests")
+    return cfg, lib
+
+
+def _embedding_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if "embedding" in line and "zotero.bib" in line]
+
+
+def test_librarycache_semantic_library_embedded_once_across_match_runs(tmp_path: Path) -> None:
+    """``match`` never writes the ledger: the library's entries were embedded again at
+    every run (a 100,000-entry library: hours each time). Now once, kept beside the parse."""
+    cfg, lib = _semantic_site(tmp_path)
+    first = run_cli("--debug", "match", "-c", str(cfg), "--json")
+    assert first.returncode == 0, first.stderr
+    assert len(_embedding_lines(first.stderr)) == 1 and "embedding 5 entries" in first.stderr
+    vectors = _cache(cfg, lib).with_suffix(".vectors")
+    assert vectors.is_file()
+    second = run_cli("--debug", "match", "-c", str(cfg), "--json")
+    assert second.returncode == 0, second.stderr
+    assert _embedding_lines(second.stderr) == []  # read from the file, not embedded
+    assert second.stdout == first.stdout  # the same matches, the same "like ..." reasons
+    vectors.write_bytes(vectors.read_bytes()[:-100])  # truncated: embedded again, never an error
+    third = run_cli("--debug", "match", "-c", str(cfg), "--json")
+    assert third.returncode == 0, third.stderr
+    assert len(_embedding_lines(third.stderr)) == 1
+    assert third.stdout == first.stdout
+
+
+def test_librarycache_send_after_match_stores_the_library_vectors_without_embedding(tmp_path: Path) -> None:
+    """The entries ``match`` embedded are not embedded again by the first ``send``: its
+    pick-up stores them in the ledger from the library's vector file."""
+    import sqlite3
+
+    from tests.smtpd import smtp_server
+
+    with smtp_server() as smtp:
+        cfg, _ = _semantic_site(tmp_path, smtp.port)
+        assert run_cli("match", "-c", str(cfg)).returncode == 0
+        sent = run_cli("--debug", "send", "-c", str(cfg))
+        assert sent.returncode == 0, sent.stderr
+        assert smtp.by_recipient()["ana@example.org"]
+    with sqlite3.connect(tmp_path / "ledger.sqlite3") as conn:
+        papers = conn.execute("SELECT count(DISTINCT paper_id) FROM digest_papers").fetchone()[0]
+        stored = conn.execute("SELECT count(*) FROM paper_vectors").fetchone()[0]
+    assert stored == papers + 5  # the digest's papers and the library's entries
+    assert f"embedded {papers} paper(s)" in sent.stderr  # the digest's only

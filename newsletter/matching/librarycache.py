@@ -35,7 +35,17 @@ from newsletter.config import Config
 
 log = logging.getLogger("newsletter.likes")
 
-__all__ = ["VERSION", "Stamp", "cache_dir_of", "cache_file", "load", "stamp_of", "store"]
+__all__ = [
+    "VERSION",
+    "Stamp",
+    "cache_dir_of",
+    "cache_file",
+    "load",
+    "load_vectors",
+    "store",
+    "store_vectors",
+    "vectors_file",
+]
 
 #: Bumped whenever the parser (newsletter.matching.library) or this record changes.
 VERSION = 1
@@ -58,10 +68,6 @@ def cache_dir_of(config: Config) -> Path:
     base = os.environ.get("XDG_CACHE_HOME", "")
     root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
     return root / "paper-digest"
-
-
-def stamp_of(st: os.stat_result) -> Stamp:
-    return (st.st_size, st.st_mtime_ns, st.st_ino)
 
 
 def _resolved(path: Path) -> str:
@@ -122,17 +128,74 @@ def load(cache_dir: Path, path: Path, stamp: Stamp) -> dict[str, Any] | None:
 def store(cache_dir: Path, path: Path, stamp: Stamp, payload: dict[str, Any]) -> bool:
     """Record ``payload`` for ``path`` in state ``stamp`` (atomically); False, and one
     warning a process for that directory, when it cannot be written."""
-    file = cache_file(cache_dir, path)
+    text = json.dumps({**_key(path, stamp), "payload": payload}, separators=(",", ":"))
+    return _write(cache_dir, cache_file(cache_dir, path), text.encode("utf-8"))
+
+
+def _write(cache_dir: Path, file: Path, data: bytes) -> bool:
     try:
         cache_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        text = json.dumps({**_key(path, stamp), "payload": payload}, separators=(",", ":"))
-        atomic_write(file, text)
-    except (OSError, ValueError) as exc:
+        atomic_write(file, data)
+    except OSError as exc:
         with _WARNED_LOCK:
             first = cache_dir not in _WARNED
             _WARNED.add(cache_dir)
         if first:
-            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            reason = exc.strerror or str(exc)
             log.warning("library cache %s cannot be written (%s): libraries are parsed at every run", cache_dir, reason)
         return False
     return True
+
+
+# --------------------------------------------------------------------------- the entries' embeddings
+# The `semantic` extra embeds every library entry (about 7 to 15 a second on a loaded
+# machine: a 100,000-entry library is hours). The ledger keeps the vectors of what
+# `send` picked up; `match` and `preview` never write the ledger, and before the first
+# `send` (or with a new library) the ledger has none. So the vectors of a library's
+# entries are kept beside its parse: one binary file, a JSON header line, then the text
+# keys (40 hex digits each) and the float32 rows (little-endian): no pickle, sizes checked.
+
+VECTORS = "paper-digest library vectors"
+_KEY_BYTES = 40
+
+
+def vectors_file(cache_dir: Path, path: Path) -> Path:
+    return cache_file(cache_dir, path).with_suffix(".vectors")
+
+
+def _vectors_head(path: Path, model: str, dim: int, count: int) -> dict[str, Any]:
+    return {"format": VECTORS, "version": VERSION, "model": model, "dim": dim, "path": _resolved(path), "count": count}
+
+
+def load_vectors(cache_dir: Path, path: Path, model: str, dim: int) -> dict[str, bytes]:
+    """The stored vectors (text key -> ``dim`` float32, little-endian) of the entries of
+    the library ``path`` in ``model``; empty for no file or one of another shape."""
+    try:
+        data = _read_regular(vectors_file(cache_dir, path))
+        if data is None or b"\n" not in data[:4096]:
+            return {}
+        head_end = data.index(b"\n")
+        head = json.loads(data[:head_end])
+    except (OSError, ValueError, RecursionError):
+        return {}
+    if not isinstance(head, dict) or type(head.get("count")) is not int:
+        return {}
+    count, row = head["count"], dim * 4
+    if head != _vectors_head(path, model, dim, count) or len(data) != head_end + 1 + count * (_KEY_BYTES + row):
+        return {}
+    keys = data[head_end + 1 : head_end + 1 + count * _KEY_BYTES]
+    rows = memoryview(data)[head_end + 1 + count * _KEY_BYTES :]
+    try:
+        names = [keys[i : i + _KEY_BYTES].decode("ascii") for i in range(0, len(keys), _KEY_BYTES)]
+    except UnicodeDecodeError:
+        return {}
+    return {name: bytes(rows[i * row : (i + 1) * row]) for i, name in enumerate(names)}
+
+
+def store_vectors(cache_dir: Path, path: Path, model: str, dim: int, vectors: dict[str, bytes]) -> bool:
+    """Record ``vectors`` (all of one library's entries) for ``path`` (atomically); False,
+    and one warning a process for that directory, when it cannot be written."""
+    good = {k: v for k, v in vectors.items() if len(k) == _KEY_BYTES and k.isascii() and len(v) == dim * 4}
+    head = json.dumps(_vectors_head(path, model, dim, len(good)), separators=(",", ":")).encode()
+    data = b"".join([head, b"\n", "".join(good).encode("ascii"), *good.values()])
+    return _write(cache_dir, vectors_file(cache_dir, path), data)
