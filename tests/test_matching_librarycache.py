@@ -156,6 +156,9 @@ def test_librarycache_postgresql_ledger_keeps_it_in_the_xdg_cache(
     )
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert cache_dir_of(load_config(cfg)) == tmp_path / "xdg" / "paper-digest"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative")  # to be ignored (the XDG spec): ~/.cache
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_dir_of(load_config(cfg)) == tmp_path / "home" / ".cache" / "paper-digest"
 
 
 def test_librarycache_read_library_from_the_cache_equals_the_parse(

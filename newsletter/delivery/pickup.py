@@ -130,7 +130,7 @@ def _not_embedded(config: Config, ledger: Ledger) -> list[tuple[str, Paper]]:
     keys = {semantic.text_key(p.title, p.abstract): p for p in papers}
     have = ledger.stored_vectors(semantic.MODEL_ID, keys)
     todo = [(k, p) for k, p in keys.items() if k not in have]
-    known = _library_vectors(cache, libraries, {k for k, _ in todo}) if todo else {}
+    known = _library_vectors(cache, libraries, {k for k, _ in todo}) if todo and cache is not None else {}
     if known:
         ledger.store_vectors(semantic.MODEL_ID, known)
     return [(k, p) for k, p in todo if k not in known]

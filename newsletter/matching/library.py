@@ -4,9 +4,9 @@ as liked, each with its own title and abstract.
 Formats (Zotero exports all three; the format is told by the file name, else by its
 first character): BibTeX (``.bib``, read with ``bibtexparser`` 2, LaTeX decoded),
 CSL-JSON (``.json``, the standard ``json`` module) and RIS (``.ris``, each record read
-with ``rispy``). :func:`parse_library` is pure; :func:`read_library` reads a file (kept by its path, size,
-modification time and inode: in memory, and on disk for the next run,
-:mod:`newsletter.matching.librarycache`).
+with ``rispy``). :func:`parse_library` is pure; :func:`read_library` reads a file (kept
+while its path, size, modification time and inode are unchanged: in memory, and on disk
+for the next run, :mod:`newsletter.matching.librarycache`).
 
 An entry without a title is broken: one warning naming the file and line, and the rest
 of the library is used; so is a file that cannot be read or parsed at all, or holds no

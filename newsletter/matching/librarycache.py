@@ -58,16 +58,18 @@ _WARNED: set[Path] = set()
 _WARNED_LOCK = threading.Lock()
 
 
-def cache_dir_of(config: Config) -> Path:
+def cache_dir_of(config: Config) -> Path | None:
     """Where the parsed libraries of ``config`` are kept: ``<ledger>.cache/`` beside the
     SQLite ledger (the state directory, writable by whoever runs ``send``); with a
     PostgreSQL ledger, which has no local directory, ``$XDG_CACHE_HOME/paper-digest``
-    (``~/.cache/paper-digest``)."""
+    (``~/.cache/paper-digest``); None (nothing kept) without a home directory either."""
     if config.ledger_url is None:
         return config.ledger_path.with_name(config.ledger_path.name + ".cache")
     base = os.environ.get("XDG_CACHE_HOME", "")
-    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
-    return root / "paper-digest"
+    if os.path.isabs(base):  # a relative one is to be ignored (the XDG spec)
+        return Path(base) / "paper-digest"
+    home = os.path.expanduser("~")
+    return Path(home) / ".cache" / "paper-digest" if os.path.isabs(home) else None
 
 
 def _resolved(path: Path) -> str:
