@@ -12,6 +12,7 @@ from newsletter.config import Config
 from newsletter.delivery.pickup import PickUp, preview_digests
 from newsletter.delivery.plan import Planned, compute_deliveries
 from newsletter.digest.scan import stray_files
+from newsletter.matching.librarycache import cache_dir_of
 from newsletter.store import Ledger
 from newsletter.store.choose import open_ledger_readonly, scratch_ledger
 
@@ -40,9 +41,11 @@ def dry_run(config: Config, ledger: Ledger, *, readonly: Ledger | None) -> DryRu
         if suppressions.active(sub.email):
             found = suppressed_reason(ledger, sub)
             skipped.append((sub.email, found.reason if found else "unsubscribed, skipped"))
-    planned = tuple(compute_deliveries(ledger, suppressions.filter(config.subscribers), upto=upto, extra=papers))
+    cache = cache_dir_of(config)
+    serve = suppressions.filter(config.subscribers)
+    planned = tuple(compute_deliveries(ledger, serve, upto=upto, extra=papers, library_cache=cache))
     empty = [p.subscriber for p in planned if not p.wanted]
-    reasons = nothing_reasons(ledger, empty, upto=upto, extra=papers)
+    reasons = nothing_reasons(ledger, empty, upto=upto, extra=papers, library_cache=cache)
     return DryRun(
         picked=picked,
         pending=len(ledger.pending_ids()),

@@ -111,6 +111,7 @@ def similarity_report(config: Config) -> tuple[list[str], list[str]]:
     entries and how many lack an abstract) and warnings (one per broken entry, naming the
     file and line). Both empty when nobody likes anything."""
     from newsletter.matching.library import read_library
+    from newsletter.matching.librarycache import cache_dir_of
     from newsletter.matching.semantic import available
 
     users = [s for s in config.subscribers if s.like or s.dislike or s.library is not None]
@@ -127,7 +128,7 @@ def similarity_report(config: Config) -> tuple[list[str], list[str]]:
     for path in dict.fromkeys(s.library for s in users if s.library is not None):
         if path is None:
             continue
-        library = read_library(path)
+        library = read_library(path, cache_dir_of(config))
         lines.append(
             f"library:     {path}: {len(library.papers)} entries, {library.without_abstract} without abstract "
             f"(matched on their title), {len(library.warnings)} broken"

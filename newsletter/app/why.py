@@ -18,11 +18,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from newsletter.base.cron import cron_trigger, describe_cron, timezone
 from newsletter.config import Config, Subscriber
 from newsletter.digest import Paper, unique_papers
 from newsletter.matching import PaperIndex
+from newsletter.matching.librarycache import cache_dir_of
 from newsletter.matching.likes import like_state_of
 from newsletter.matching.matcher import Matcher
 from newsletter.store import DigestRow, Ledger, SubscriberRow
@@ -54,10 +56,16 @@ def suppressed_reason(ledger: Ledger, sub: Subscriber) -> Nothing | None:
 
 
 def nothing_reasons(
-    ledger: Ledger, subscribers: Sequence[Subscriber], *, upto: int, extra: Sequence[Paper] = ()
+    ledger: Ledger,
+    subscribers: Sequence[Subscriber],
+    *,
+    upto: int,
+    extra: Sequence[Paper] = (),
+    library_cache: Path | None = None,
 ) -> dict[str, Nothing]:
     """For each of ``subscribers`` (who get nothing in a pass up to digest ``upto``, with
-    ``extra`` papers of digests not recorded yet): why."""
+    ``extra`` papers of digests not recorded yet): why. ``library_cache``: where parsed
+    libraries are kept."""
     emails = [s.email for s in subscribers]
     horizons = ledger.horizons(emails)
     delivered = ledger.last_deliveries()
@@ -65,7 +73,7 @@ def nothing_reasons(
     ok = [d for d in ledger.digests() if d.status == "ok" and d.id <= upto]
     latest_seen = ok[-1].seen_at if ok else float("inf")
     cache: dict[int, tuple[tuple[Paper, ...], PaperIndex]] = {}
-    likes = like_state_of(ledger, subscribers)  # issue 17: like-only profiles match too
+    likes = like_state_of(ledger, subscribers, cache=library_cache)  # issue 17: like-only profiles match too
     out: dict[str, Nothing] = {}
     for sub in subscribers:
         horizon = horizons.get(sub.email, upto)
@@ -117,7 +125,8 @@ class _StatusView:
         self.latest = latest[-1] if latest else None
         self.papers = ledger.papers_after(self.latest.id - 1, self.latest.id) if self.latest else []
         index = PaperIndex(self.papers)  # once: matched per subscriber below
-        self.matcher = Matcher(self.papers, like_state_of(ledger, config.subscribers), index=index)
+        likes = like_state_of(ledger, config.subscribers, cache=cache_dir_of(config))
+        self.matcher = Matcher(self.papers, likes, index=index)
         self.suppressions = ledger.suppressions()
 
     def reason(self, sub: Subscriber) -> Nothing | None:

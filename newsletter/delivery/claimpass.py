@@ -67,6 +67,7 @@ from newsletter.delivery.plan import compute_deliveries
 from newsletter.delivery.smtp import Outgoing, Result, SendStats
 from newsletter.digest import Paper, unique_papers
 from newsletter.matching import Match
+from newsletter.matching.librarycache import cache_dir_of
 from newsletter.matching.likes import like_state_of
 from newsletter.matching.matcher import plan
 from newsletter.render import Renderer
@@ -110,7 +111,7 @@ def plan_for(config: Config, serve: Sequence[Subscriber], skipped: Sequence[str]
     def plan_fn(ledger: Any) -> PassPlan:
         when = datetime.now().astimezone()
         upto = ledger.last_digest_id()
-        planned = list(compute_deliveries(ledger, serve, upto=upto))
+        planned = list(compute_deliveries(ledger, serve, upto=upto, library_cache=cache_dir_of(config)))
         counts = ledger.delivery_counts_by_email()
         out: list[NewDelivery] = []
         for p in planned:
@@ -328,7 +329,8 @@ class ClaimPass:
         papers = await self.db(lambda lg: lg.papers_by_id(ids))
         if self.likes is None:  # the ledger's feedback and the libraries, read once a pass
             everyone = list(self.config.subscribers)
-            self.likes = await self.db(lambda lg: like_state_of(lg, everyone))
+            cache = cache_dir_of(self.config)
+            self.likes = await self.db(lambda lg: like_state_of(lg, everyone, cache=cache))
         if self.renderer is None:
             self.renderer = Renderer(self.config)
         signer = signer_for(self.config)

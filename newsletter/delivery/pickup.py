@@ -7,7 +7,7 @@ embedded once, at pick-up (:func:`embed_new`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -102,13 +102,7 @@ def embed_new(config: Config, ledger: Ledger) -> int:
 
     if not _semantic_wanted(config, ledger) or not semantic.available():
         return 0
-    from newsletter.matching.library import read_library
-
-    libraries = {s.library for s in config.subscribers if s.library is not None}
-    papers = [*ledger.papers_after(0), *(p for path in libraries for p in read_library(path).papers)]
-    keys = {semantic.text_key(p.title, p.abstract): p for p in papers}
-    have = ledger.stored_vectors(semantic.MODEL_ID, keys)
-    todo = [(k, p) for k, p in keys.items() if k not in have]
+    todo = _not_embedded(config, ledger)
     if not todo:
         return 0
     try:
@@ -121,6 +115,38 @@ def embed_new(config: Config, ledger: Ledger) -> int:
     )
     log.info("embedded %d paper(s)", len(todo))
     return len(todo)
+
+
+def _not_embedded(config: Config, ledger: Ledger) -> list[tuple[str, Paper]]:
+    """The papers of the ledger and the libraries without a stored vector (text key, paper),
+    once those ``match`` embedded into the libraries' vector files are stored."""
+    from newsletter.matching import semantic
+    from newsletter.matching.library import read_library
+    from newsletter.matching.librarycache import cache_dir_of
+
+    cache = cache_dir_of(config)
+    libraries = {s.library for s in config.subscribers if s.library is not None}
+    papers = [*ledger.papers_after(0), *(p for path in libraries for p in read_library(path, cache).papers)]
+    keys = {semantic.text_key(p.title, p.abstract): p for p in papers}
+    have = ledger.stored_vectors(semantic.MODEL_ID, keys)
+    todo = [(k, p) for k, p in keys.items() if k not in have]
+    known = _library_vectors(cache, libraries, {k for k, _ in todo}) if todo and cache is not None else {}
+    if known:
+        ledger.store_vectors(semantic.MODEL_ID, known)
+    return [(k, p) for k, p in todo if k not in known]
+
+
+def _library_vectors(cache: Path, libraries: Iterable[Path], wanted: set[str]) -> dict[str, bytes]:
+    """The vectors of ``wanted`` (text keys) in the libraries' vector files (written by
+    ``match`` or ``preview``, :func:`newsletter.matching.likes.library_vectors`)."""
+    from newsletter.matching import semantic
+    from newsletter.matching.librarycache import load_vectors
+
+    out: dict[str, bytes] = {}
+    for path in libraries:
+        found = load_vectors(cache, path, semantic.MODEL_ID, semantic.DIM)
+        out.update((k, v) for k, v in found.items() if k in wanted)
+    return out
 
 
 def preview_digests(config: Config, ledger: Ledger | None, *, now: float | None = None) -> tuple[list[Paper], PickUp]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from newsletter.base.addresses import Suppressions
 from newsletter.config import Subscriber
@@ -29,19 +30,24 @@ class Planned:
 
 
 def compute_deliveries(
-    ledger: Ledger, subscribers: Sequence[Subscriber], *, upto: int, extra: Sequence[Paper] = ()
+    ledger: Ledger,
+    subscribers: Sequence[Subscriber],
+    *,
+    upto: int,
+    extra: Sequence[Paper] = (),
+    library_cache: Path | None = None,
 ) -> Iterator[Planned]:
     """Each subscriber's delivery per SPEC 6, grouped by ledger horizon so that the
     papers are indexed once per group. ``extra``: papers of digests not yet
     recorded (dry run), new to everybody. Subscribers unknown to the ledger count
-    as appearing now (horizon ``upto``)."""
+    as appearing now (horizon ``upto``). ``library_cache``: where parsed libraries are kept."""
     horizons = ledger.horizons(s.email for s in subscribers)
     groups: dict[int, list[Subscriber]] = {}
     for sub in subscribers:
         groups.setdefault(horizons.get(sub.email, upto), []).append(sub)
     order = {s.email: i for i, s in enumerate(subscribers)}
     planned: list[Planned] = []
-    likes = like_state_of(ledger, subscribers)  # issue 17: the ledger's papers and feedback
+    likes = like_state_of(ledger, subscribers, cache=library_cache)  # issue 17: the ledger's papers and feedback
     for horizon, members in groups.items():
         papers = unique_papers([*ledger.papers_after(horizon, upto), *extra])
         excluded = ledger.excluded_papers(s.email for s in members)

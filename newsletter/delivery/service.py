@@ -121,6 +121,7 @@ from newsletter.delivery.passtypes import (
 from newsletter.delivery.pickup import PickUp, note_strays, pick_up_digests, preview_digests
 from newsletter.delivery.plan import Planned, compute_deliveries
 from newsletter.delivery.smtp import Outgoing, Result, SendStats, SmtpSender
+from newsletter.matching.librarycache import cache_dir_of
 from newsletter.render.dkim import signer_for
 from newsletter.render.links.tokens import secret_for
 from newsletter.render.pool import Job, Rendered, RenderPool, RenderWorkerError, render_job
@@ -290,7 +291,8 @@ class SendPass:
 
     async def _plan(self, serve: Sequence[Subscriber], *, skipped: list[str]) -> None:
         upto = self.upto
-        planned = await self.db(lambda lg: list(compute_deliveries(lg, serve, upto=upto)))
+        cache = cache_dir_of(self.config)
+        planned = await self.db(lambda lg: list(compute_deliveries(lg, serve, upto=upto, library_cache=cache)))
         self.to_send = [p for p in planned if p.wanted]
         self.channels.plan([(p.subscriber, p.matches) for p in self.to_send])
         nothing = [p.subscriber.email for p in planned if not p.wanted]

@@ -4,8 +4,9 @@ as liked, each with its own title and abstract.
 Formats (Zotero exports all three; the format is told by the file name, else by its
 first character): BibTeX (``.bib``, read with ``bibtexparser`` 2, LaTeX decoded),
 CSL-JSON (``.json``, the standard ``json`` module) and RIS (``.ris``, each record read
-with ``rispy``). :func:`parse_library` is pure; :func:`read_library` reads a file (cached
-by its path, size and modification time).
+with ``rispy``). :func:`parse_library` is pure; :func:`read_library` reads a file (kept
+while its path, size, modification time and inode are unchanged: in memory, and on disk
+for the next run, :mod:`newsletter.matching.librarycache`).
 
 An entry without a title is broken: one warning naming the file and line, and the rest
 of the library is used; so is a file that cannot be read or parsed at all, or holds no
@@ -300,20 +301,74 @@ def decode(data: bytes) -> str:
         return data.decode("cp1252", errors="replace")
 
 
-_CACHE: dict[Path, tuple[tuple[int, int], Library]] = {}
+_CACHE: dict[Path, tuple[tuple[int, int, int], Library]] = {}
 _LOCK = threading.Lock()
 
 
-def read_library(path: Path) -> Library:
-    """:func:`parse_library` of the file (cached while it is unchanged); a file that cannot
-    be read is a library with one warning."""
+def _payload(library: Library) -> dict[str, Any]:
+    """What the disk cache keeps of a parse (:mod:`newsletter.matching.librarycache`)."""
+    rows = zip(library.papers, library.years, strict=True)
+    return {
+        "papers": [[p.title, p.abstract, p.id, p.arxiv_id, y] for p, y in rows],
+        "warnings": list(library.warnings),
+    }
+
+
+def _is_row(row: Any) -> bool:
+    return (
+        isinstance(row, list)
+        and len(row) == 5
+        and all(isinstance(v, str) for v in row[:3])
+        and (row[3] is None or isinstance(row[3], str))
+        and (row[4] is None or (type(row[4]) is int and 1 <= row[4] <= 9999))
+    )
+
+
+def _from_payload(payload: dict[str, Any], path: Path) -> Library | None:
+    """The inverse of :func:`_payload`; None for anything of another shape."""
+    rows, warnings = payload.get("papers"), payload.get("warnings")
+    if not isinstance(rows, list) or not isinstance(warnings, list) or not all(isinstance(w, str) for w in warnings):
+        return None
+    if not all(_is_row(row) for row in rows):
+        return None
+    name = str(path)
+    dates: dict[int, date] = {}
+    papers = tuple(
+        Paper(t, a, i, name, published=dates.setdefault(y, date(y, 1, 1)) if y else None, arxiv_id=x)
+        for t, a, i, x, y in rows
+    )
+    years: list[int | None] = [row[4] for row in rows]
+    return Library(path, papers, tuple(_weights(years)), tuple(warnings), tuple(years))
+
+
+def _cached(path: Path, stamp: tuple[int, int, int], cache: Path | None) -> Library | None:
+    with _LOCK:
+        found = _CACHE.get(path)
+    if found is not None and found[0] == stamp:
+        return found[1]
+    if cache is None:
+        return None
+    from newsletter.matching import librarycache
+
+    payload = librarycache.load(cache, path, stamp)
+    return _from_payload(payload, path) if payload is not None else None
+
+
+def _remember(path: Path, stamp: tuple[int, int, int], library: Library) -> Library:
+    with _LOCK:
+        if len(_CACHE) > 256:
+            _CACHE.clear()
+        _CACHE[path] = (stamp, library)
+    return library
+
+
+def read_library(path: Path, cache: Path | None = None) -> Library:
+    """:func:`parse_library` of the file (kept while it is unchanged: in memory, and with
+    ``cache``, a directory, on disk for the next process); a file that cannot be read is a
+    library with one warning."""
     try:
         st = path.stat()
-        stamp = (st.st_size, st.st_mtime_ns)
-        with _LOCK:
-            cached = _CACHE.get(path)
-        if cached is not None and cached[0] == stamp:
-            return cached[1]
+        stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
         if not stat.S_ISREG(st.st_mode):  # a FIFO would block the pass, /dev/zero never end
             return Library(path, warnings=(f"{path}: cannot read the library: not a regular file",))
         if st.st_size > MAX_BYTES:  # a 200 MB export would take minutes and gigabytes each pass
@@ -321,12 +376,15 @@ def read_library(path: Path) -> Library:
             return Library(
                 path, warnings=(f"{path}: cannot read the library: {mb} MiB, at most {MAX_BYTES // 2**20} MiB",)
             )
+        found = _cached(path, stamp, cache)
+        if found is not None:
+            return _remember(path, stamp, found)
         text = decode(path.read_bytes())
     except OSError as exc:
         return Library(path, warnings=(f"{path}: cannot read the library: {exc.strerror or exc}",))
     found = parse_library(text, path)
-    with _LOCK:
-        if len(_CACHE) > 256:
-            _CACHE.clear()
-        _CACHE[path] = (stamp, found)
-    return found
+    if cache is not None:
+        from newsletter.matching import librarycache
+
+        librarycache.store(cache, path, stamp, _payload(found))
+    return _remember(path, stamp, found)
