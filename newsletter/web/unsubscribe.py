@@ -57,7 +57,15 @@ from newsletter.render.links.tokens import TokenIndex, mask, secret_for
 from newsletter.render.pages import render_page
 from newsletter.store import Suppression
 from newsletter.store.choose import open_ledger, open_ledger_readonly
-from newsletter.web.app import MAX_BODY, Server, html_response, make_app, parse_networks, security_headers
+from newsletter.web.app import (
+    MAX_BODY,
+    Server,
+    body_deadline,
+    html_response,
+    make_app,
+    parse_networks,
+    security_headers,
+)
 from newsletter.web.feedback import feedback_routes
 
 log = logging.getLogger("newsletter.unsubscribe")
@@ -73,10 +81,13 @@ _ERRORS = {
     400: "Bad request",
     404: "Not found",
     405: "Method not allowed",
+    408: "Too slow",
     413: "Too large",
     500: "Error",
+    503: "Try again later",
 }
 _NOT_FOUND = "This unsubscribe link is not valid (it may be incomplete, or from another list)."
+_TOO_SLOW = "The request did not arrive in time; nothing was changed. Please try again."
 
 
 class BadRequest(ValueError):
@@ -160,7 +171,7 @@ def message_page(status: int, text: str) -> web.Response:
 
 
 def _error_page(request: web.Request, status: int, reason: str) -> web.Response:
-    text = {404: _NOT_FOUND, 413: "the body is too large"}.get(status, reason)
+    text = {404: _NOT_FOUND, 408: _TOO_SLOW, 413: "the body is too large"}.get(status, reason)
     return message_page(status, text)
 
 
@@ -313,7 +324,8 @@ class UnsubscribeServer(Server):
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
         address = self._address(request)
         try:
-            action = await request_action(request)
+            async with body_deadline():
+                action = await request_action(request)
         except BadRequest as exc:
             return message_page(400, str(exc))
         state = await asyncio.to_thread(self.apply, address, action)
