@@ -21,6 +21,8 @@ from newsletter.render.links.tokens import unsubscribe_token
 from newsletter.store import SqliteLedger
 from newsletter.web.preview import PreviewServer
 from newsletter.web.unsubscribe import UnsubscribeServer
+from tests.conftest import newsletter, settled_copy
+from tests.smtpd import smtp_server, write_config
 from tests.test_web import FORM, SECRET, config_file, exchange, request, statuses, suppressed
 from tests.webthread import Background
 
@@ -191,3 +193,31 @@ def test_web_preview_answers_only_its_loopback_names(tmp_path: Path) -> None:
                     assert b"alice@example.org" not in raw.partition(b"\r\n\r\n")[2]
     finally:
         background.stop()
+
+
+def test_web_link_of_a_removed_subscriber_still_unsubscribes(tmp_path: Path) -> None:
+    """Zoe got a digest, then was removed from the configuration: the link in that email
+    (and the provider's one-click POST) still works, and records her suppression, so a
+    later re-import of an old list does not write to her again."""
+    subscribers = [{"email": f"{n}@example.org", "keywords": ["learning"]} for n in ("alice", "zoe")]
+    unsub = {"url": "https://x.org/u/{{ token }}"}
+    sender = {"from": "Paper Digest <digest@example.org>", "unsubscribe": unsub}
+    with smtp_server() as smtp:
+        cfg = write_config(tmp_path, smtp.port, subscribers, sender=sender)
+        for seed in sorted((ROOT / "seeds").glob("*.txt"))[:1]:
+            settled_copy(seed, tmp_path / "digests")
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0
+        assert "zoe@example.org" in smtp.by_recipient()
+    write_config(tmp_path, smtp.port, subscribers[:1], sender=sender)  # Zoe removed
+    server = UnsubscribeServer(load_config(cfg), port=0)
+    background = Background(server).start()
+    port = server.server_address[1]
+    try:
+        zoe = path_of("zoe@example.org")
+        page = exchange(port, request("GET", zoe, {"Connection": "close"}))
+        assert statuses(page) == [200] and "z***@example.org" in body_of(page)
+        assert statuses(exchange(port, one_click(zoe))) == [200]
+        assert statuses(exchange(port, one_click(path_of("nobody@example.org")))) == [404]  # never delivered to
+    finally:
+        background.stop()
+    assert suppressed(cfg) == {"zoe@example.org"}

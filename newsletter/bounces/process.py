@@ -201,7 +201,8 @@ def _by_verp(ledger: Ledger, report: Report, ours: list[str]) -> DeliveryRef | s
 def process_mailbox(config: Config, ledger: Ledger) -> BounceSummary:
     """Read the configured bounce mailbox once (see the module doc)."""
     summary = BounceSummary()
-    tokens = TokenIndex(config, secret_for(config)[0])
+    # every address we delivered to: the request of a subscriber removed since still counts
+    tokens = TokenIndex(config, secret_for(config)[0], past=ledger.delivery_counts_by_email())
     with open_mailbox(config) as box:
         summary.mailbox = box.name
         work = _Pass(config, ledger, box, tokens, unsubscribe_address(config), summary)

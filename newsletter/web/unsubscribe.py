@@ -204,6 +204,21 @@ def archive_routes(config: Config) -> list[web.AbstractRouteDef]:
     return [web.static(archive_prefix(config), root, show_index=False, follow_symlinks=False)]
 
 
+def past_recipients(config: Config) -> list[str]:
+    """Every address the ledger delivered to (so that the link in an email sent before
+    its subscriber was removed from the configuration still works); none when the
+    ledger cannot be read now (one warning)."""
+    try:
+        ledger = open_ledger_readonly(config)
+        if ledger is None:
+            return []
+        with ledger:
+            return list(ledger.delivery_counts_by_email())
+    except NewsletterError as exc:
+        log.warning("%s: links of removed subscribers are not recognised until the next reload", exc)
+        return []
+
+
 class UnsubscribeServer(Server):
     """The endpoint for ``config`` on a socket bound now; :meth:`update` swaps in a
     reloaded configuration. Run it with :meth:`start`/:meth:`close` in a running
@@ -242,7 +257,8 @@ class UnsubscribeServer(Server):
     def update(self, config: Config) -> None:
         """Use ``config`` from now on (token index rebuilt; the ledger path is kept)."""
         secret, insecure = (self._fixed_secret, False) if self._fixed_secret else secret_for(config)
-        index = TokenIndex(config, secret)
+        current = getattr(self, "config", None)
+        index = TokenIndex(config, secret, past=past_recipients(current or config))
         with self._state_lock:
             if getattr(self, "config", None) is not None and config.ledger_path != self.config.ledger_path:
                 log.error("the ledger path changed (%s): restart the endpoint to use it", config.ledger_path)
@@ -369,7 +385,7 @@ async def reload_endpoint(server: UnsubscribeServer, config_path: str | Path) ->
     if config is None:
         return
     _log_left_out(config)
-    log.info("configuration reloaded: %d subscribers", len(server.index))
+    log.info("configuration reloaded: %d subscribers", len(config.subscribers))
 
 
 async def _serve(server: UnsubscribeServer, config_path: str | Path) -> None:
@@ -392,8 +408,8 @@ async def _serve(server: UnsubscribeServer, config_path: str | Path) -> None:
     try:
         await server.start()
         print(
-            f"Unsubscribe endpoint on {server.url}unsubscribe/<token> for {len(server.index)} subscriber(s) "
-            "(Ctrl-C to stop)",
+            f"Unsubscribe endpoint on {server.url}unsubscribe/<token> for "
+            f"{len(server.config.subscribers)} subscriber(s) (Ctrl-C to stop)",
             flush=True,
         )
         await stopping.wait()
