@@ -224,6 +224,18 @@ async def test_archive_served_by_the_endpoint(tmp_path: Path, seeds: dict[str, P
         assert listing.status in (403, 404)  # no directory listings: folder names are secrets
         escape = await client.get("/archive/..%2fconfig.yaml")
         assert escape.status in (403, 404)
+        # a reader who trims the link to its folder gets the folder's index, not a 403
+        folder = link.removeprefix("https://digest.example.org").rsplit("/", 1)[0]
+        index = await client.get(folder + "/")
+        assert index.status == 200 and "the issues of" in (await index.text()).lower()
+        bare = await client.get(folder, allow_redirects=False)
+        assert bare.status == 308 and bare.headers["Location"] == folder + "/"
+        feed = await client.get(folder + "/feed.xml")
+        assert feed.status == 200 and feed.headers["Content-Type"].startswith("application/atom+xml")
+        for other in ("/.archive.json", "/../config.yaml", "/%2e%2e/ledger.sqlite3", "/index.html.bak"):
+            refused = await client.get(folder + other)
+            assert refused.status == 404, other  # only the pages the archive writes
+            assert "unsubscribe" not in (await refused.text()).lower()
 
 
 # --------------------------------------------------------------------------- many issues (issue 20)

@@ -171,7 +171,9 @@ def message_page(status: int, text: str) -> web.Response:
 
 
 def _error_page(request: web.Request, status: int, reason: str) -> web.Response:
-    text = {404: _NOT_FOUND, 408: _TOO_SLOW, 413: "the body is too large"}.get(status, reason)
+    link = request.path.startswith(("/unsubscribe/", "/feedback/"))
+    not_found = _NOT_FOUND if link else "There is no page at this address."
+    text = {404: not_found, 408: _TOO_SLOW, 413: "the body is too large"}.get(status, reason)
     return message_page(status, text)
 
 
@@ -195,13 +197,36 @@ def archive_prefix(config: Config) -> str:
     return path or "/archive"
 
 
+_KEY = "{key:[0-9a-f]{16}}"  # a subscriber's folder (newsletter.render.links.archive)
+_PAGE = r"{name:[0-9a-f]{16}\.html|index\.html|feed\.xml}"  # the files the archive writes, nothing else
+_ATOM = "application/atom+xml; charset=utf-8"
+
+
 def archive_routes(config: Config) -> list[web.AbstractRouteDef]:
-    """A static route for the archive (no directory listings, no symlinks out), or none."""
+    """The archive's pages, or none: ``PREFIX/KEY/`` is the folder's index, ``PREFIX/KEY``
+    redirects there, and only the files the archive writes are served (its manifest,
+    stray files, listings and symlinks are 404)."""
     root = config.archive.directory
     if root is None:
         return []
     root.mkdir(parents=True, exist_ok=True)
-    return [web.static(archive_prefix(config), root, show_index=False, follow_symlinks=False)]
+    prefix = archive_prefix(config)
+
+    async def folder(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPPermanentRedirect(f"{prefix}/{request.match_info['key']}/")
+
+    async def page(request: web.Request) -> web.StreamResponse:
+        name = request.match_info.get("name", "index.html")
+        path = root / request.match_info["key"] / name
+        if path.is_symlink() or path.parent.is_symlink() or not path.is_file():
+            raise web.HTTPNotFound()
+        return web.FileResponse(path, headers={"Content-Type": _ATOM} if name == "feed.xml" else None)
+
+    return [
+        web.get(f"{prefix}/{_KEY}", folder),
+        web.get(f"{prefix}/{_KEY}/", page),
+        web.get(f"{prefix}/{_KEY}/{_PAGE}", page),
+    ]
 
 
 def past_recipients(config: Config) -> list[str]:
