@@ -6,7 +6,13 @@
   a security-headers hook (CSP, X-Content-Type-Options, Referrer-Policy,
   X-Frame-Options, ``Cache-Control: no-store``) on every response it prepares,
   and a middleware that turns every HTTP error and every unexpected exception
-  into the app's own error page (never a traceback on the wire).
+  into the app's own error page (never a traceback on the wire): a ledger that
+  cannot be used now (locked, damaged) is 503 with ``Retry-After``, a client gone
+  mid-body one INFO line; ``loopback_only`` apps answer only loopback Host names
+  (DNS rebinding).
+- :func:`body_deadline`: a request body not complete within :data:`BODY_SECONDS` is 408.
+- a request aiohttp's parser refuses gets the app's error page and headers too
+  (:class:`_ProtocolPages`), never aiohttp's text echoing the request line.
 - :class:`AccessLog`: one line per request that never holds a raw control byte
   (escaped as ``\\xNN``) nor a whole token (any run of 20 or more token
   characters is cut to its first six); the client address is the peer's, or
