@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from newsletter.cli import cli
@@ -292,6 +293,37 @@ def test_bounce_mailto_unsubscribe_request_honoured_forged_token_changes_nothing
             assert ledger.suppression("bob@example.org") is None  # chen's token in bob's mail: still chen's
             assert ledger.suppression("mallory@example.net") is None
         assert list((maildir / "new").iterdir()) == [forged_path]  # only the forged one stays
+
+
+def test_bounce_mailto_unsubscribe_of_a_removed_subscriber_is_honoured(
+    tmp_path: Path, seeds: dict[str, Path], monkeypatch: Any
+) -> None:
+    """Chen got a digest and was then removed from the configuration: the mailto request
+    her mail client sends from that email still records her suppression (a later
+    re-import of an old list does not write to her again), as the one-click link does."""
+    monkeypatch.setenv("TEST_UNSUB_SECRET", "the-unsubscribe-secret")
+    with smtp_server() as server:
+        cfg = bounce_setup(tmp_path, server.port)
+        add_seeds(cfg, seeds, "000", "001")
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0
+        msg = server.by_recipient()["chen@example.org"][0].message
+    from urllib.parse import unquote
+
+    uri = str(msg["List-Unsubscribe"]).split(",")[0].strip().strip("<>")
+    subject = unquote(uri.partition("subject=")[2])
+    data = yaml.safe_load(cfg.read_text(encoding="utf-8"))
+    data["subscribers"] = [s for s in data["subscribers"] if s["email"] != "chen@example.org"]
+    cfg.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    request = (
+        f"From: Chen Wei <chen@example.org>\r\nTo: unsubscribe@example.org\r\nSubject: {subject}\r\n"
+        "Message-ID: <req-1@example.org>\r\n\r\n\r\n"
+    ).encode()
+    drop(tmp_path / "bounces", "1.request", request)
+    result = newsletter("bounces", "-c", str(cfg))
+    assert "unsubscribed chen@example.org (mailto request)" in result.output, result.output
+    with SqliteLedger.open(load_config(cfg).ledger_path) as ledger:
+        state = ledger.suppression("chen@example.org")
+        assert state is not None and state.source == "mailto"
 
 
 @pytest.mark.slow

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,14 @@ def text_part(raw: bytes) -> str:
 
     msg = message_from_bytes(raw, policy=policy.default)
     body = msg.get_body(preferencelist=("plain",))
+    assert body is not None
+    return str(body.get_content())
+
+
+def html_part(raw: bytes) -> str:
+    from email import message_from_bytes, policy
+
+    body = message_from_bytes(raw, policy=policy.default).get_body(preferencelist=("html",))
     assert body is not None
     return str(body.get_content())
 
@@ -109,6 +119,57 @@ def test_archive_escapes_digest_text(tmp_path: Path) -> None:
     ).replace("&quot;", '"')
 
 
+HOSTILE_LINKS = ["javascript:alert(document.cookie)", "JaVaScRiPt:alert(1)", "data:text/html,<script>x</script>"]
+
+
+def hrefs(html: str) -> list[str]:
+    return re.findall(r'href="([^"]*)"', html)
+
+
+def test_archive_and_email_link_only_http_urls(tmp_path: Path) -> None:
+    """A digest's ``links`` are untrusted: no other scheme reaches an href of the email or
+    of the archive page, also from a ledger record written before the parser dropped them."""
+    from newsletter.site.archive import archive_after_pass
+
+    with smtp_server() as server:
+        cfg = archived_setup(tmp_path, server.port)
+        newsletter("send", "-c", str(cfg))
+        digest = [
+            {
+                "title": "Self-supervised learning with hostile links",
+                "abstract": "No URL in this abstract.",
+                "links": [*HOSTILE_LINKS, "https://ok.example/code"],
+                "id": "hostile-1",
+            }
+        ]
+        (tmp_path / "digests" / "hostile.json").write_text(json.dumps(digest), encoding="utf-8")
+        parsed = newsletter("parse", str(tmp_path / "digests" / "hostile.json"), "--json")
+        assert json.loads(parsed.output)[0]["links"] == ["https://ok.example/code"]  # dropped when parsed
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0
+        emails = [html for html in (html_part(m.data) for m in server.received) if "hostile links" in html]
+    assert emails
+    [page] = (tmp_path / "archive").glob("*/*[0-9a-f].html")
+    for html in (page.read_text(encoding="utf-8"), *emails):
+        assert "https://ok.example/code" in html
+        assert not [
+            h for h in hrefs(html) if not h.lower().startswith(("https:", "http:", "mailto:", "feed.xml", "index.html"))
+        ]
+    # a record an older version stored with its links as given: the page is rendered from the ledger
+    ledger = sqlite3.connect(load_config(cfg).ledger_path)
+    with ledger:
+        ledger.execute(
+            "UPDATE digest_papers SET record = json_set(record, '$.links', json(?)) WHERE paper_id = 'hostile-1'",
+            (json.dumps([*HOSTILE_LINKS, "https://ok.example/code"]),),
+        )
+    ledger.close()
+    page.unlink()
+    (page.parent / ".archive.json").unlink()
+    assert archive_after_pass(load_config(cfg)).pages
+    html = page.read_text(encoding="utf-8")
+    assert "https://ok.example/code" in html
+    assert not [h for h in hrefs(html) if not h.lower().startswith(("https:", "http:", "feed.xml", "index.html"))]
+
+
 def test_archive_written_once_and_caught_up(tmp_path: Path, seeds: dict[str, Path]) -> None:
     from newsletter.site.archive import archive_after_pass
 
@@ -163,6 +224,18 @@ async def test_archive_served_by_the_endpoint(tmp_path: Path, seeds: dict[str, P
         assert listing.status in (403, 404)  # no directory listings: folder names are secrets
         escape = await client.get("/archive/..%2fconfig.yaml")
         assert escape.status in (403, 404)
+        # a reader who trims the link to its folder gets the folder's index, not a 403
+        folder = link.removeprefix("https://digest.example.org").rsplit("/", 1)[0]
+        index = await client.get(folder + "/")
+        assert index.status == 200 and "the issues of" in (await index.text()).lower()
+        bare = await client.get(folder, allow_redirects=False)
+        assert bare.status == 308 and bare.headers["Location"] == folder + "/"
+        feed = await client.get(folder + "/feed.xml")
+        assert feed.status == 200 and feed.headers["Content-Type"].startswith("application/atom+xml")
+        for other in ("/.archive.json", "/../config.yaml", "/%2e%2e/ledger.sqlite3", "/index.html.bak"):
+            refused = await client.get(folder + other)
+            assert refused.status == 404, other  # only the pages the archive writes
+            assert "unsubscribe" not in (await refused.text()).lower()
 
 
 # --------------------------------------------------------------------------- many issues (issue 20)

@@ -249,7 +249,8 @@ def judge_key(config: Config) -> str:
 def process_mailbox(config: Config, ledger: Ledger) -> BounceSummary:
     """Read the configured bounce mailbox once (see the module doc)."""
     summary = BounceSummary()
-    tokens = TokenIndex(config, *accepted_secrets(config))
+    # every address we delivered to: the request of a subscriber removed since still counts
+    tokens = TokenIndex(config, *accepted_secrets(config), past=ledger.delivery_counts_by_email())
     with open_mailbox(config) as box:
         summary.mailbox = box.name
         work = _Pass(config, ledger, box, tokens, unsubscribe_address(config), summary)

@@ -57,6 +57,15 @@ def _url(value: Any, *, source: str, where: str, key: str) -> str | None:
     return text
 
 
+def _urls(value: Any, *, source: str, where: str) -> tuple[str, ...]:
+    """The http(s) URLs of a record's ``links`` (others, ``javascript:``, dropped)."""
+    found = (
+        _url(u, source=source, where=where, key="links")
+        for u in _strings(value, source=source, where=where, key="links")
+    )
+    return tuple(u for u in found if u)
+
+
 def unwrap_text(text: str) -> str:
     """arXiv abstracts break lines mid-sentence: single line breaks become spaces,
     blank lines stay paragraph breaks."""
@@ -182,7 +191,7 @@ def _plain_paper(rec: dict[str, Any], *, source: str, where: str) -> Paper:
         summary=_str(rec.get("summary") if "abstract" in rec else None, source=source, where=where, key="summary"),
         thumbnail=_url(rec.get("thumbnail"), source=source, where=where, key="thumbnail"),
         categories=_strings(rec.get("categories"), source=source, where=where, key="categories"),
-        links=links or tuple(_strings(rec.get("links"), source=source, where=where, key="links")),
+        links=links or _urls(rec.get("links"), source=source, where=where),
         arxiv_id=axid,
         doi=doi_of(_str(rec.get("doi"), source=source, where=where, key="doi")),
         published_doi=doi_of(_str(rec.get("published_doi"), source=source, where=where, key="published_doi")),

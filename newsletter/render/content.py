@@ -263,7 +263,9 @@ def _any_url(url: str | None) -> bool:
 def paper_base(paper: Paper, link: str | None, usable: Callable[[str | None], bool] = _any_url) -> PaperBase:
     resources = tuple(r for r in resources_of(paper, usable) if r[1] != link)  # the title is that link
     shown = {u for _, u in resources} | {link}
-    links = tuple(u for u in paper.links if u not in shown and u.rstrip("/") not in shown)
+    # abstract links of a ledger record written before its parser dropped other schemes:
+    # only http(s) ever reaches an href
+    links = tuple(u for u in paper.links if usable(u) and u not in shown and u.rstrip("/") not in shown)
     summary = bidi_closed(collapse(readable(paper.summary))) if paper.summary else None
     title, abstract = bidi_closed(collapse(readable(paper.title))), collapse(readable(paper.abstract))
     return PaperBase(title, abstract, meta_of(paper), link, resources, summary, links)

@@ -6,7 +6,13 @@
   a security-headers hook (CSP, X-Content-Type-Options, Referrer-Policy,
   X-Frame-Options, ``Cache-Control: no-store``) on every response it prepares,
   and a middleware that turns every HTTP error and every unexpected exception
-  into the app's own error page (never a traceback on the wire).
+  into the app's own error page (never a traceback on the wire): a ledger that
+  cannot be used now (locked, damaged) is 503 with ``Retry-After``, a client gone
+  mid-body one INFO line; ``loopback_only`` apps answer only loopback Host names
+  (DNS rebinding).
+- :func:`body_deadline`: a request body not complete within :data:`BODY_SECONDS` is 408.
+- a request aiohttp's parser refuses gets the app's error page and headers too
+  (:class:`_ProtocolPages`), never aiohttp's text echoing the request line.
 - :class:`AccessLog`: one line per request that never holds a raw control byte
   (escaped as ``\\xNN``) nor a whole token (any run of 20 or more token
   characters is cut to its first six); the client address is the peer's, or
@@ -20,20 +26,27 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import logging
 import re
 import socket
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Self
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler
+
+from newsletter.base.errors import LedgerError
 
 BACKLOG = 128  # pending connections the kernel queues (the old hand-written server queued 5)
 KEEPALIVE_SECONDS = 15.0
 MAX_BODY = 8192  # client_max_size: larger request bodies are answered 413
+BODY_SECONDS = 10.0  # a request body not complete by then is answered 408 (a slow client holds nothing)
+RETRY_SECONDS = 60  # Retry-After of a 503: the ledger was busy, nothing was recorded
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 ErrorPage = Callable[[web.Request, int, str], web.Response]
@@ -173,9 +186,12 @@ def make_app(
     log: logging.Logger,
     trusted_proxies: Sequence[Network] = (),
     client_max_size: int = MAX_BODY,
+    loopback_only: bool = False,
 ) -> web.Application:
-    """An application serving ``routes`` (its one routes table)."""
-    app = web.Application(middlewares=[_error_pages], client_max_size=client_max_size)
+    """An application serving ``routes`` (its one routes table); ``loopback_only``: it
+    answers only requests whose Host names the loopback (see :func:`_loopback_host`)."""
+    middlewares = [_error_pages, _loopback_host] if loopback_only else [_error_pages]
+    app = web.Application(middlewares=middlewares, client_max_size=client_max_size)
     app[HEADERS_KEY] = dict(headers)
     app[ERROR_PAGE_KEY] = error_page
     app[TRUSTED_KEY] = tuple(trusted_proxies)
@@ -191,27 +207,113 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
     response.headers["Server"] = "paper-digest"  # not the framework's name and version
 
 
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]", "::1"})
+
+
+@web.middleware
+async def _loopback_host(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """421 unless the Host header names the loopback (``127.0.0.1``, ``localhost``,
+    ``[::1]``, any port): a web page whose own name an attacker re-points at 127.0.0.1
+    (DNS rebinding) reaches the socket, but with its own name as Host, so it reads
+    nothing of a local-only app (the preview shows every subscriber's address)."""
+    host = request.headers.get("Host", "")
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    if name.lower() not in LOOPBACK_NAMES:
+        raise web.HTTPMisdirectedRequest(reason="This page answers only at 127.0.0.1 or localhost")
+    return await handler(request)
+
+
+@asynccontextmanager
+async def body_deadline() -> AsyncIterator[None]:
+    """Around the reading of a request body: 408 when it is not complete within
+    :data:`BODY_SECONDS` (a client that sends its body a byte a minute, or never,
+    holds a connection that long at most; the idle and header timeout is aiohttp's
+    keep-alive timeout)."""
+    try:
+        async with asyncio.timeout(BODY_SECONDS):
+            yield
+    except TimeoutError:
+        raise web.HTTPRequestTimeout() from None
+
+
 @web.middleware
 async def _error_pages(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
+    page, log = request.app[ERROR_PAGE_KEY], request.app[LOG_KEY]
     try:
         return await handler(request)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        response = request.app[ERROR_PAGE_KEY](request, exc.status, exc.reason)
+        response = page(request, exc.status, exc.reason)
         if "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
-        if exc.status == 413:
+        if exc.status in (408, 413):
             response.force_close()  # the rest of the body is not read
         return response
+    except LedgerError as exc:  # busy (a backup, a long pass), damaged, read-only: nothing was recorded
+        log.error("%s %s: not done: %s", request.method, clean(request.path), clean(str(exc), spaces=True))
+        response = page(request, 503, "The list's records are busy; nothing was changed. Try again in a minute.")
+        response.headers["Retry-After"] = str(RETRY_SECONDS)
+        return response
+    except (ConnectionError, HttpProcessingError) as exc:  # the client went away or cut its body short
+        log.info(
+            "%s %s: request body not received (%s)",
+            request.method,
+            clean(request.path),
+            clean(str(exc), 80, spaces=True),
+        )
+        response = page(request, 400, "The request was not received completely.")
+        response.force_close()
+        return response
     except Exception:
-        request.app[LOG_KEY].exception("%s %s failed", request.method, clean(request.path))
-        return request.app[ERROR_PAGE_KEY](request, 500, "Something went wrong; try again later.")
+        log.exception("%s %s failed", request.method, clean(request.path))
+        return page(request, 500, "Something went wrong; try again later.")
 
 
 # --------------------------------------------------------------------------- serving
+
+
+class _ProtocolPages(RequestHandler):
+    """aiohttp's connection handler, but a request its parser refuses (an unknown
+    method, a header too large, a NUL in the path, Content-Length with chunked) is
+    answered with the app's own error page and headers, not aiohttp's plain text that
+    echoes the request line (with its token) and names the framework and its version.
+    The app is a class attribute of a subclass made per app (see :meth:`Server.start`)."""
+
+    __slots__ = ()
+    app: web.Application
+
+    def handle_error(
+        self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> web.StreamResponse:
+        super().handle_error(request, status, exc, message)  # logs (ProtocolErrors), raises when output began
+        reason = "Something went wrong; try again later." if status >= 500 else "The request could not be read."
+        response = self.app[ERROR_PAGE_KEY](request, status, reason)  # type: ignore[arg-type]
+        for name, value in self.app[HEADERS_KEY].items():
+            response.headers.setdefault(name, value)
+        response.headers["Server"] = "paper-digest"
+        response.force_close()
+        return response
+
+
+class _PagesServer(web.Server):
+    """aiohttp's server whose connections are :class:`_ProtocolPages` of one app."""
+
+    handler_class: type[_ProtocolPages]
+
+    def __call__(self) -> RequestHandler:
+        handler = super().__call__()
+        handler.__class__ = self.handler_class  # same slots: only handle_error differs
+        return handler
+
+
+def _answer_parser_errors_with_pages(server: web.Server, app: web.Application) -> None:
+    handler_class = type("ProtocolPages", (_ProtocolPages,), {"__slots__": (), "app": app})
+    server.__class__ = type("PagesServer", (_PagesServer,), {"handler_class": handler_class})
 
 
 def _protocol_log(log: logging.Logger) -> logging.Logger:
@@ -269,6 +371,8 @@ class Server:
             handle_signals=False,
         )
         await runner.setup()
+        assert runner.server is not None
+        _answer_parser_errors_with_pages(runner.server, self.app)
         await web.SockSite(runner, self.socket, backlog=BACKLOG).start()
         self._runner = runner
 

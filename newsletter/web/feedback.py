@@ -26,7 +26,7 @@ from newsletter.render.links.feedback import FeedbackLink, verify
 from newsletter.render.links.tokens import mask
 from newsletter.render.pages import render_page
 from newsletter.store.choose import open_ledger, open_ledger_readonly
-from newsletter.web.app import clean, html_response
+from newsletter.web.app import body_deadline, clean, html_response
 
 log = logging.getLogger("newsletter.feedback")
 
@@ -99,6 +99,7 @@ class _Handlers:
 
     async def post(self, request: web.Request) -> web.Response:
         link = self._link(request)
-        await request.read()  # the button's body, whatever it holds (bounded by client_max_size)
+        async with body_deadline():
+            await request.read()  # the button's body, whatever it holds (bounded by client_max_size)
         title, _ = await asyncio.to_thread(self._record, link)
         return html_response(200, render_page("feedback_done.html", **self._context(link, title)))

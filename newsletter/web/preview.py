@@ -275,6 +275,7 @@ class PreviewServer(Server):
             headers=SECURITY_HEADERS,
             error_page=_error_page,
             log=log,
+            loopback_only=True,  # DNS rebinding: another site's name pointed at 127.0.0.1 reads nothing
         )
         super().__init__(app, HOST, port, log=log)
 

@@ -57,7 +57,15 @@ from newsletter.render.links.tokens import TokenIndex, accepted_secrets, fallbac
 from newsletter.render.pages import render_page
 from newsletter.store import Suppression
 from newsletter.store.choose import open_ledger, open_ledger_readonly
-from newsletter.web.app import MAX_BODY, Server, html_response, make_app, parse_networks, security_headers
+from newsletter.web.app import (
+    MAX_BODY,
+    Server,
+    body_deadline,
+    html_response,
+    make_app,
+    parse_networks,
+    security_headers,
+)
 from newsletter.web.feedback import feedback_routes
 
 log = logging.getLogger("newsletter.unsubscribe")
@@ -73,10 +81,13 @@ _ERRORS = {
     400: "Bad request",
     404: "Not found",
     405: "Method not allowed",
+    408: "Too slow",
     413: "Too large",
     500: "Error",
+    503: "Try again later",
 }
 _NOT_FOUND = "This unsubscribe link is not valid (it may be incomplete, or from another list)."
+_TOO_SLOW = "The request did not arrive in time; nothing was changed. Please try again."
 
 
 class BadRequest(ValueError):
@@ -160,7 +171,9 @@ def message_page(status: int, text: str) -> web.Response:
 
 
 def _error_page(request: web.Request, status: int, reason: str) -> web.Response:
-    text = {404: _NOT_FOUND, 413: "the body is too large"}.get(status, reason)
+    link = request.path.startswith(("/unsubscribe/", "/feedback/"))
+    not_found = _NOT_FOUND if link else "There is no page at this address."
+    text = {404: not_found, 408: _TOO_SLOW, 413: "the body is too large"}.get(status, reason)
     return message_page(status, text)
 
 
@@ -184,13 +197,51 @@ def archive_prefix(config: Config) -> str:
     return path or "/archive"
 
 
+_KEY = "{key:[0-9a-f]{16}}"  # a subscriber's folder (newsletter.render.links.archive)
+_PAGE = r"{name:[0-9a-f]{16}\.html|index\.html|feed\.xml}"  # the files the archive writes, nothing else
+_ATOM = "application/atom+xml; charset=utf-8"
+
+
 def archive_routes(config: Config) -> list[web.AbstractRouteDef]:
-    """A static route for the archive (no directory listings, no symlinks out), or none."""
+    """The archive's pages, or none: ``PREFIX/KEY/`` is the folder's index, ``PREFIX/KEY``
+    redirects there, and only the files the archive writes are served (its manifest,
+    stray files, listings and symlinks are 404)."""
     root = config.archive.directory
     if root is None:
         return []
     root.mkdir(parents=True, exist_ok=True)
-    return [web.static(archive_prefix(config), root, show_index=False, follow_symlinks=False)]
+    prefix = archive_prefix(config)
+
+    async def folder(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPPermanentRedirect(f"{prefix}/{request.match_info['key']}/")
+
+    async def page(request: web.Request) -> web.StreamResponse:
+        name = request.match_info.get("name", "index.html")
+        path = root / request.match_info["key"] / name
+        if path.is_symlink() or path.parent.is_symlink() or not path.is_file():
+            raise web.HTTPNotFound()
+        return web.FileResponse(path, headers={"Content-Type": _ATOM} if name == "feed.xml" else None)
+
+    return [
+        web.get(f"{prefix}/{_KEY}", folder),
+        web.get(f"{prefix}/{_KEY}/", page),
+        web.get(f"{prefix}/{_KEY}/{_PAGE}", page),
+    ]
+
+
+def past_recipients(config: Config) -> list[str]:
+    """Every address the ledger delivered to (so that the link in an email sent before
+    its subscriber was removed from the configuration still works); none when the
+    ledger cannot be read now (one warning)."""
+    try:
+        ledger = open_ledger_readonly(config)
+        if ledger is None:
+            return []
+        with ledger:
+            return list(ledger.delivery_counts_by_email())
+    except NewsletterError as exc:
+        log.warning("%s: links of removed subscribers are not recognised until the next reload", exc)
+        return []
 
 
 class UnsubscribeServer(Server):
@@ -233,7 +284,8 @@ class UnsubscribeServer(Server):
         """Use ``config`` from now on (token index rebuilt; the ledger path is kept)."""
         secret, insecure = (self._fixed_secret, False) if self._fixed_secret else secret_for(config)
         older = () if self._fixed_secret else accepted_secrets(config)[1:]
-        index = TokenIndex(config, secret, *older)
+        current = getattr(self, "config", None)
+        index = TokenIndex(config, secret, *older, past=past_recipients(current or config))
         with self._state_lock:
             if getattr(self, "config", None) is not None and config.ledger_path != self.config.ledger_path:
                 log.error("the ledger path changed (%s): restart the endpoint to use it", config.ledger_path)
@@ -316,7 +368,8 @@ class UnsubscribeServer(Server):
             raise web.HTTPRequestEntityTooLarge(max_size=MAX_BODY, actual_size=request.content_length)
         address = self._address(request)
         try:
-            action = await request_action(request)
+            async with body_deadline():
+                action = await request_action(request)
         except BadRequest as exc:
             return message_page(400, str(exc))
         state = await asyncio.to_thread(self.apply, address, action)
@@ -360,7 +413,7 @@ async def reload_endpoint(server: UnsubscribeServer, config_path: str | Path) ->
     if config is None:
         return
     _log_left_out(config)
-    log.info("configuration reloaded: %d subscribers", len(server.index))
+    log.info("configuration reloaded: %d subscribers", len(config.subscribers))
 
 
 async def _serve(server: UnsubscribeServer, config_path: str | Path) -> None:
@@ -383,8 +436,8 @@ async def _serve(server: UnsubscribeServer, config_path: str | Path) -> None:
     try:
         await server.start()
         print(
-            f"Unsubscribe endpoint on {server.url}unsubscribe/<token> for {len(server.index)} subscriber(s) "
-            "(Ctrl-C to stop)",
+            f"Unsubscribe endpoint on {server.url}unsubscribe/<token> for "
+            f"{len(server.config.subscribers)} subscriber(s) (Ctrl-C to stop)",
             flush=True,
         )
         await stopping.wait()

@@ -32,6 +32,7 @@ import hashlib
 import hmac
 import os
 import re
+from collections.abc import Iterable
 
 from newsletter.base.addresses import address_key
 from newsletter.config import Config, check_address
@@ -107,14 +108,16 @@ _TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 
 
 class TokenIndex:
-    """Token -> subscriber address, for the configured subscribers under ``secret``, and
-    for subscribers left out of the passes (SPEC 6c) whose address is valid: the link
-    in an email they already have keeps working while their entry is being fixed."""
+    """Token -> subscriber address, for the configured subscribers under ``secret``, for
+    subscribers left out of the passes (SPEC 6c) whose address is valid (the link in an
+    email they already have keeps working while their entry is being fixed), and for
+    ``past`` addresses (every address the ledger delivered to: the link in an email
+    sent before its subscriber was removed still unsubscribes, RFC 8058)."""
 
-    def __init__(self, config: Config, secret: str, *older: str) -> None:
+    def __init__(self, config: Config, secret: str, *older: str, past: Iterable[str] = ()) -> None:
         """``older``: secrets whose tokens are still accepted (:func:`accepted_secrets`)."""
         self._by_hash: dict[bytes, tuple[str, str]] = {}
-        emails = (*(s.email for s in config.subscribers), *_left_out_addresses(config))
+        emails = dict.fromkeys((*_valid(past), *(s.email for s in config.subscribers), *_left_out_addresses(config)))
         self._count = len(emails)
         for email in emails:
             for key in (*older[::-1], secret):  # the current secret's token wins a collision
@@ -136,10 +139,14 @@ class TokenIndex:
 
 
 def _left_out_addresses(config: Config) -> list[str]:
+    return _valid(left.email or "" for left in config.left_out)
+
+
+def _valid(addresses: Iterable[str]) -> list[str]:
     out = []
-    for left in config.left_out:
+    for address in addresses:
         try:
-            out.append(check_address(left.email or ""))
+            out.append(check_address(address))
         except ValueError:
             continue  # no valid address: no token was ever made for it
     return out
