@@ -307,7 +307,10 @@ class _PagesServer(web.Server):
 
     def __call__(self) -> RequestHandler:
         handler = super().__call__()
-        handler.__class__ = self.handler_class  # same slots: only handle_error differs
+        try:
+            handler.__class__ = self.handler_class  # same slots: only handle_error differs
+        except TypeError:  # another aiohttp's handler layout: its own error pages, nothing worse
+            logging.getLogger(__name__).debug("aiohttp cannot be specialised here: its own error pages")
         return handler
 
 
