@@ -54,8 +54,8 @@ def preview_command(
     \b
     Example:
       newsletter preview -c config.yaml --out previews/
-      newsletter preview -c config.yaml --digest seeds/*.txt --out previews/
-      newsletter preview -c config.yaml --digest seeds/002_cde32cb1abaeaae0.txt --serve --port 8025
+      newsletter preview -c config.yaml --digest digests/*.txt --out previews/
+      newsletter preview -c config.yaml --digest digests/002_cde32cb1abaeaae0.txt --serve --port 8025
     """
     from newsletter.app.preview import build_previews, write_previews
 

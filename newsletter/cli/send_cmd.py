@@ -169,7 +169,7 @@ def send_command(
     Example:
       newsletter send -c config.yaml --dry-run
       newsletter send -c config.yaml --fetch
-      newsletter send -c config.yaml --to me@example.org --subscriber ana@example.org
+      newsletter send -c config.yaml --to me@example.org --subscriber alice@example.org
       newsletter send -c config.yaml --backfill
     """
     setup_logging(log_level)
