@@ -12,7 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import run_cli
+import pytest
+
+from tests.conftest import in_terminal, run_cli
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, write_config
 
 
@@ -124,3 +126,15 @@ def test_cli_ctrl_c_while_a_command_waits_is_one_line_130(tmp_path: Path) -> Non
             _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert [ln for ln in err.splitlines() if not ln.startswith("warning: ")] == ["interrupted"]
+
+
+def test_cli_no_color_means_no_escape_codes_on_a_terminal(
+    tmp_path: Path, seeds: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cfg = write_config(tmp_path, 1025, EXAMPLE_SUBSCRIBERS[:1])
+    args = ("match", "-c", str(cfg), str(seeds["001"]))
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert "\x1b[" in in_terminal(*args, columns=100)  # bold subscriber lines on a terminal
+    monkeypatch.setenv("NO_COLOR", "1")
+    shown = in_terminal(*args, columns=100)
+    assert "alice@example.org: " in shown and "\x1b[" not in shown

@@ -74,10 +74,13 @@ class Group(click.Group):
     ) -> Any:
         """Click's main, with every way out said in one line: a usage error (``error:
         ...; see 'newsletter CMD --help'``, exit 2) and Ctrl-C (``interrupted``, exit
-        130) as well as the error root; output that cannot be encoded is escaped."""
+        130) as well as the error root; output that cannot be encoded is escaped, and
+        ``NO_COLOR`` (set, not empty) turns styling off on a terminal too."""
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         tolerant_streams()
+        if os.environ.get("NO_COLOR"):  # https://no-color.org: no bold on a terminal either
+            extra.setdefault("color", False)
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except click.exceptions.NoArgsIsHelpError as exc:  # `newsletter` alone: the help, as click shows it
