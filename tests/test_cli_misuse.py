@@ -138,3 +138,20 @@ def test_cli_no_color_means_no_escape_codes_on_a_terminal(
     monkeypatch.setenv("NO_COLOR", "1")
     shown = in_terminal(*args, columns=100)
     assert "alice@example.org: " in shown and "\x1b[" not in shown
+
+
+def test_cli_conflicting_options_one_line_exit_2(tmp_path: Path) -> None:
+    """Options that do not go together are refused, never silently dropped."""
+    cfg = write_config(tmp_path, 1025, EXAMPLE_SUBSCRIBERS[:1])
+    cases = [
+        (["preview", "-c", str(cfg), "--out", str(tmp_path / "p"), "--port", "9999"], "--port goes with --serve"),
+        (["preview", "-c", str(cfg), "--out", str(tmp_path / "p"), "--serve"], "exactly one of --out DIR and --serve"),
+        (["send", "-c", str(cfg), "--to", "me@example.org", "--dry-run"], "--to is a test send"),
+        (["send", "-c", str(cfg), "--subscriber", "alice@example.org"], "--subscriber goes with --to"),
+        (["match", "-c", str(cfg), "--keyword", "x", "--subscriber", "alice@example.org"], "leave out --subscriber"),
+    ]
+    for args, said in cases:
+        done = run_cli(*args)
+        assert done.returncode == 2, (args, done.stdout)
+        assert said in one_error(done.stderr), args
+    assert not (tmp_path / "p").exists()

@@ -11,6 +11,8 @@ from newsletter.base.errors import ConfigError, NewsletterError
 from newsletter.base.wording import plural
 from newsletter.cli.options import config_option, load_config_leaving_out
 
+PREVIEW_PORT = 8025
+
 
 @click.command("preview")
 @config_option
@@ -27,10 +29,9 @@ from newsletter.cli.options import config_option, load_config_leaving_out
 @click.option("--serve", is_flag=True, help="Serve the previews on http://127.0.0.1:PORT/ instead.")
 @click.option(
     "--port",
-    default=8025,
-    show_default=True,
+    default=None,
     type=click.IntRange(0, 65535),
-    help="Port for --serve (0: any free port).",
+    help=f"Port for --serve (0: any free port).  [default: {PREVIEW_PORT}]",
 )
 def preview_command(
     config_path: str,
@@ -39,7 +40,7 @@ def preview_command(
     more_digests: tuple[str, ...],
     out: str | None,
     serve: bool,
-    port: int,
+    port: int | None,
 ) -> None:
     """Render what each subscriber would get, without sending anything.
 
@@ -63,6 +64,9 @@ def preview_command(
     files = [*digests, *more_digests] or None
     if serve == (out is not None):
         raise ConfigError("give exactly one of --out DIR and --serve")
+    if port is not None and not serve:
+        raise ConfigError("--port goes with --serve (--out writes files, it listens on no port)")
+    port = PREVIEW_PORT if port is None else port
     if serve:
         from newsletter.web.preview import serve_preview
 
