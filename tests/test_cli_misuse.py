@@ -155,3 +155,24 @@ def test_cli_conflicting_options_one_line_exit_2(tmp_path: Path) -> None:
         assert done.returncode == 2, (args, done.stdout)
         assert said in one_error(done.stderr), args
     assert not (tmp_path / "p").exists()
+
+
+def test_cli_reader_that_goes_away_ends_it_quietly(tmp_path: Path) -> None:
+    """`newsletter parse big.txt | head -1`: no traceback, no error line; exit 141, what
+    any tool killed by SIGPIPE leaves (a pipeline with pipefail tells it from a failure)."""
+    big = tmp_path / "big.txt"
+    big.write_text(
+        "Daily Papers\n\nSep 4\n\n"
+        + "".join(f"Paper number {i} on contrastive learning\n\nAn abstract about item {i}.\n\n" for i in range(3000))
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "parse", str(big)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline().startswith(b"TITLE")
+    proc.stdout.close()  # more than a pipe's 64 KiB is still to come
+    assert proc.wait(timeout=120) == 141
+    assert proc.stderr.read() == b""

@@ -16,6 +16,7 @@ this order (a getting-started order, not the alphabet).
 from __future__ import annotations
 
 import codecs
+import errno
 import importlib
 import os
 import sys
@@ -107,6 +108,8 @@ class Group(click.Group):
         except OSError as exc:
             if ctx.meta.get("newsletter.debug") or not output_failed(exc):
                 raise
+            if exc.errno == errno.EPIPE:  # the reader went away (`| head -1`): nothing to say
+                ctx.exit(BROKEN_PIPE)
             click.echo(f"error: cannot write the output: {exc.strerror or exc}", err=True)
             ctx.exit(1)
         except Exception as exc:
@@ -120,6 +123,7 @@ class Group(click.Group):
 
 
 INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
+BROKEN_PIPE = 141  # 128 + SIGPIPE, what any other tool's `| head` leaves
 
 
 def interrupted() -> int:
