@@ -4,17 +4,17 @@ never a traceback."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import in_terminal, run_cli
+from tests.conftest import in_terminal, run_cli, wait_for
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, write_config
 
 
@@ -105,27 +105,36 @@ def test_cli_latin1_output_escapes_what_it_cannot_encode(tmp_path: Path) -> None
 
 
 def test_cli_ctrl_c_while_a_command_waits_is_one_line_130(tmp_path: Path) -> None:
-    """`check --connect` against a relay that accepts and never answers; the user presses
-    Ctrl-C: one line, exit 130 (128 + SIGINT), as a shell expects."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen()
-        port = listener.getsockname()[1]
-        cfg = write_config(tmp_path, port, EXAMPLE_SUBSCRIBERS[:1], smtp={"timeout": 120})
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "newsletter", "check", "-c", str(cfg), "--connect"],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        listener.settimeout(120)
-        conn, _ = listener.accept()  # it is waiting for the greeting now
-        with conn:
-            proc.send_signal(signal.SIGINT)
-            _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
-    assert [ln for ln in err.splitlines() if not ln.startswith("warning: ")] == ["interrupted"]
+    """`subscribers import` reading a named pipe nobody writes to yet; the user presses
+    Ctrl-C: one line, exit 130 (128 + SIGINT), as a shell expects; nothing written."""
+    cfg = write_config(tmp_path, 1025, EXAMPLE_SUBSCRIBERS[:1], subscribers_dir="subscribers")
+    (tmp_path / "subscribers").mkdir()
+    fifo = tmp_path / "team.csv"
+    os.mkfifo(fifo)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "newsletter", "subscribers", "-c", str(cfg), "import", str(fifo)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    writer = wait_for(lambda: _writer_of(fifo), 60, "the command reading the pipe")  # now it waits in read()
+    try:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        os.close(writer)
+    assert (proc.returncode, out, err) == (130, "", "interrupted\n")
+    assert list((tmp_path / "subscribers").iterdir()) == []
+
+
+def _writer_of(fifo: Path) -> int | None:
+    """The pipe opened for writing once a reader has it open (None before)."""
+    try:
+        return os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        assert exc.errno == errno.ENXIO
+        return None
 
 
 def test_cli_no_color_means_no_escape_codes_on_a_terminal(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -10,6 +11,9 @@ from newsletter.app.checks import clip_warnings
 from newsletter.base.errors import ConfigError, NewsletterError
 from newsletter.base.wording import plural
 from newsletter.cli.options import config_option, load_config_leaving_out
+
+if TYPE_CHECKING:  # the renderer is loaded when the command runs
+    from newsletter.app.preview import Preview
 
 PREVIEW_PORT = 8025
 
@@ -62,11 +66,7 @@ def preview_command(
 
     # ``--digest a b c``: click takes ``a`` for the option and ``b c`` as arguments
     files = [*digests, *more_digests] or None
-    if serve == (out is not None):
-        raise ConfigError("give exactly one of --out DIR and --serve")
-    if port is not None and not serve:
-        raise ConfigError("--port goes with --serve (--out writes files, it listens on no port)")
-    port = PREVIEW_PORT if port is None else port
+    port = _port(serve=serve, out=out, port=port)
     if serve:
         from newsletter.web.preview import serve_preview
 
@@ -85,14 +85,23 @@ def preview_command(
     directory = Path(out)
     write_previews(run, directory)
     for p in run.previews:
-        what = (
-            f"{plural(len(p.matches), 'paper')}, {p.email.subject!r}"
-            if p.email
-            else "no email (unsubscribed)"
-            if p.suppressed
-            else "no email (nothing matched)"
-        )
-        click.echo(f"{p.subscriber.email}: {what}")
+        click.echo(f"{p.subscriber.email}: {_what(p)}")
     click.echo(f"Open {(directory / 'index.html').resolve()}")
     if run.errors:
         raise SystemExit(1)
+
+
+def _port(*, serve: bool, out: str | None, port: int | None) -> int:
+    """The port to serve on; options that do not go together are one line, exit 2."""
+    if serve == (out is not None):
+        raise ConfigError("give exactly one of --out DIR and --serve")
+    if port is not None and not serve:
+        raise ConfigError("--port goes with --serve (--out writes files, it listens on no port)")
+    return PREVIEW_PORT if port is None else port
+
+
+def _what(p: Preview) -> str:
+    """One subscriber's preview in words: its papers and subject, or why no email."""
+    if p.email:
+        return f"{plural(len(p.matches), 'paper')}, {p.email.subject!r}"
+    return "no email (unsubscribed)" if p.suppressed else "no email (nothing matched)"
