@@ -147,3 +147,52 @@ def test_send_multiline_refusal_is_said_on_one_line(tmp_path: Path, seeds: dict[
     assert line.startswith("failed: bob@example.org: 550 5.1.1 The email account does not exist.")
     assert "Please check." in line
     assert not any(ln.lstrip().startswith("error: forged") for ln in status.stdout.splitlines()), status.stdout
+
+
+def test_send_ctrl_c_mid_pass_one_line_exit_130_nothing_lost_nothing_twice(
+    tmp_path: Path, seeds: dict[str, Path]
+) -> None:
+    """Ctrl-C while a message waits for the server's reply: that transaction finishes and
+    is recorded (so nobody gets it twice), no new one starts, one line says what was done,
+    exit 130; the next send serves the others."""
+    import collections
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    from tests.conftest import wait_for
+    from tests.smtpd import Faults
+
+    people = [{"email": f"reader{i}@example.org", "keywords": ["learning"]} for i in range(6)]
+    gate = threading.Event()  # two messages go through, the third waits for its reply
+    with smtp_server(Faults(gate=gate, gate_after=2)) as server:
+        cfg = write_config(tmp_path, server.port, people, smtp={"connections": 1})
+        settled_copy(seeds["001"], cfg.parent / "digests")
+        log = tmp_path / "stderr.txt"
+        with open(log, "w") as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "newsletter", "send", "-c", str(cfg), "--log-level", "info"],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                env=os.environ,
+            )
+            wait_for(lambda: len(server.received) == 2 and server.handler.held == 1, 60, "a reply held")
+            proc.send_signal(signal.SIGINT)
+            wait_for(lambda: "SIGINT: stopping" in log.read_text() or proc.poll() is not None, 60, "the stop")
+            gate.set()
+            out, _ = proc.communicate(timeout=120)
+        assert proc.returncode == 130, log.read_text()
+        said = [ln for ln in log.read_text().splitlines() if not ISO_LINE.match(ln)]
+        assert said == [
+            "interrupted: sent 3, failed 0, pending 3; everyone not reached yet is served by the next send"
+        ], log.read_text()
+        assert out == ""
+        assert len(server.received) == 3  # the one in flight finished; no new transaction started
+        again = run_cli("send", "-c", str(cfg))
+        assert (again.returncode, again.stderr) == (0, "")
+        got = collections.Counter(r for m in server.received for r in m.rcpt_tos)
+        assert got == {p["email"]: 1 for p in people}

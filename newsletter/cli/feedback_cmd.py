@@ -21,8 +21,8 @@ def feedback_group(ctx: click.Context, config_path: str) -> None:
     \b
     Example:
       newsletter feedback -c config.yaml list
-      newsletter feedback -c config.yaml like alice@example.org 2509.01234
-      newsletter feedback -c config.yaml forget alice@example.org 2509.01234
+      newsletter feedback -c config.yaml like alice@example.org "Rethinking Positive Pairs in Contrastive Learning"
+      newsletter feedback -c config.yaml forget alice@example.org "Rethinking Positive Pairs in Contrastive Learning"
     """
     ctx.obj = config_path
 
@@ -66,7 +66,7 @@ def like_command(config_path: str, email: str, paper: str) -> None:
 
     \b
     Example:
-      newsletter feedback -c config.yaml like alice@example.org 2509.01234
+      newsletter feedback -c config.yaml like alice@example.org "Rethinking Positive Pairs in Contrastive Learning"
     """
     _set(config_path, email, paper, "like")
 
@@ -80,7 +80,7 @@ def dislike_command(config_path: str, email: str, paper: str) -> None:
 
     \b
     Example:
-      newsletter feedback -c config.yaml dislike alice@example.org "Some Exact Title"
+      newsletter feedback -c config.yaml dislike alice@example.org "Policy Gradient-Driven Noise Mask"
     """
     _set(config_path, email, paper, "dislike")
 
@@ -94,7 +94,8 @@ def forget_command(config_path: str, email: str, paper: str) -> None:
 
     \b
     Example:
-      newsletter feedback -c config.yaml forget alice@example.org 2509.01234
+      newsletter feedback -c config.yaml like alice@example.org "Rethinking Positive Pairs in Contrastive Learning"
+      newsletter feedback -c config.yaml forget alice@example.org "Rethinking Positive Pairs in Contrastive Learning"
     """
     from newsletter.app.likes import forget
 

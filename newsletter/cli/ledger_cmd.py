@@ -20,6 +20,7 @@ def ledger_group() -> None:
     \b
     Example:
       newsletter ledger copy -c config.yaml --to postgresql://digest@db1:5432/digest
+      # and back, once state: names the PostgreSQL ledger:
       newsletter ledger copy -c config.yaml --to ledger.sqlite3
     """
 

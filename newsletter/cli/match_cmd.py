@@ -128,7 +128,7 @@ def match_command(
 
     \b
     Example:
-      newsletter match -c config.yaml seeds/002_cde32cb1abaeaae0.txt
+      newsletter match -c config.yaml digests/002_cde32cb1abaeaae0.txt
       newsletter match -c config.yaml --subscriber alice@example.org --json
       newsletter match -c config.yaml --stats
       newsletter match -c config.yaml --keyword "contrastive learning" --exclude medical

@@ -86,10 +86,10 @@ def parse_command(files: tuple[str, ...], fmt: str, as_json: bool) -> None:
 
     \b
     Example:
-      newsletter parse seeds/001_c30e4185ff9befb4.txt
+      newsletter parse digests/001_c30e4185ff9befb4.txt
       newsletter parse digests/huggingface-2026-11-17.json digests/saved-page.html
       newsletter parse --format arxiv digests/arxiv-cs.CL+cs.LG-2026-11-17.xml
-      newsletter parse --json seeds/*.txt > papers.json
+      newsletter parse --json digests/*.txt > papers.json
     """
     papers: list[Paper] = []
     failed = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -10,6 +11,11 @@ from newsletter.app.checks import clip_warnings
 from newsletter.base.errors import ConfigError, NewsletterError
 from newsletter.base.wording import plural
 from newsletter.cli.options import config_option, load_config_leaving_out
+
+if TYPE_CHECKING:  # the renderer is loaded when the command runs
+    from newsletter.app.preview import Preview
+
+PREVIEW_PORT = 8025
 
 
 @click.command("preview")
@@ -27,10 +33,9 @@ from newsletter.cli.options import config_option, load_config_leaving_out
 @click.option("--serve", is_flag=True, help="Serve the previews on http://127.0.0.1:PORT/ instead.")
 @click.option(
     "--port",
-    default=8025,
-    show_default=True,
+    default=None,
     type=click.IntRange(0, 65535),
-    help="Port for --serve (0: any free port).",
+    help=f"Port for --serve (0: any free port).  [default: {PREVIEW_PORT}]",
 )
 def preview_command(
     config_path: str,
@@ -39,7 +44,7 @@ def preview_command(
     more_digests: tuple[str, ...],
     out: str | None,
     serve: bool,
-    port: int,
+    port: int | None,
 ) -> None:
     """Render what each subscriber would get, without sending anything.
 
@@ -54,15 +59,14 @@ def preview_command(
     \b
     Example:
       newsletter preview -c config.yaml --out previews/
-      newsletter preview -c config.yaml --digest seeds/*.txt --out previews/
-      newsletter preview -c config.yaml --digest seeds/002_cde32cb1abaeaae0.txt --serve --port 8025
+      newsletter preview -c config.yaml --digest digests/*.txt --out previews/
+      newsletter preview -c config.yaml --digest digests/002_cde32cb1abaeaae0.txt --serve --port 8025
     """
     from newsletter.app.preview import build_previews, write_previews
 
     # ``--digest a b c``: click takes ``a`` for the option and ``b c`` as arguments
     files = [*digests, *more_digests] or None
-    if serve == (out is not None):
-        raise ConfigError("give exactly one of --out DIR and --serve")
+    port = _port(serve=serve, out=out, port=port)
     if serve:
         from newsletter.web.preview import serve_preview
 
@@ -81,14 +85,23 @@ def preview_command(
     directory = Path(out)
     write_previews(run, directory)
     for p in run.previews:
-        what = (
-            f"{plural(len(p.matches), 'paper')}, {p.email.subject!r}"
-            if p.email
-            else "no email (unsubscribed)"
-            if p.suppressed
-            else "no email (nothing matched)"
-        )
-        click.echo(f"{p.subscriber.email}: {what}")
+        click.echo(f"{p.subscriber.email}: {_what(p)}")
     click.echo(f"Open {(directory / 'index.html').resolve()}")
     if run.errors:
         raise SystemExit(1)
+
+
+def _port(*, serve: bool, out: str | None, port: int | None) -> int:
+    """The port to serve on; options that do not go together are one line, exit 2."""
+    if serve == (out is not None):
+        raise ConfigError("give exactly one of --out DIR and --serve")
+    if port is not None and not serve:
+        raise ConfigError("--port goes with --serve (--out writes files, it listens on no port)")
+    return PREVIEW_PORT if port is None else port
+
+
+def _what(p: Preview) -> str:
+    """One subscriber's preview in words: its papers and subject, or why no email."""
+    if p.email:
+        return f"{plural(len(p.matches), 'paper')}, {p.email.subject!r}"
+    return "no email (unsubscribed)" if p.suppressed else "no email (nothing matched)"

@@ -15,7 +15,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -169,7 +169,7 @@ def send_command(
     Example:
       newsletter send -c config.yaml --dry-run
       newsletter send -c config.yaml --fetch
-      newsletter send -c config.yaml --to me@example.org --subscriber ana@example.org
+      newsletter send -c config.yaml --to me@example.org --subscriber alice@example.org
       newsletter send -c config.yaml --backfill
     """
     setup_logging(log_level)
@@ -209,14 +209,7 @@ def _pass(config: Config, *, fetch_first: bool, backfill: bool, verbose: bool, e
 
         require_sources(config)
     with LedgerLock(config.ledger_path, purpose="send"):
-        fetched = 0
-        if fetch_first:
-            from newsletter.cli.fetch_cmd import echo_report
-            from newsletter.fetch import fetch_sources
-
-            report = fetch_sources(config)
-            echo_report(report, quiet=not verbose)
-            fetched = report.exit_code
+        fetched = _fetch(config, verbose=verbose) if fetch_first else 0
         if backfill:
             from newsletter.app.why import backfill_new
 
@@ -229,12 +222,29 @@ def _pass(config: Config, *, fetch_first: bool, backfill: bool, verbose: bool, e
             from newsletter.site.archive import archive_after_pass
 
             pages = len(archive_after_pass(config).pages)
+    _said(config, summary, fetched=fetched, pages=pages, verbose=verbose)
+
+
+def _said(config: Config, summary: SendSummary, *, fetched: int, pages: int, verbose: bool) -> None:
+    """What a pass says when it is done, and its exit code (128 + N when signal N stopped it)."""
+    if summary.signal is not None:
+        _stop_interrupted(summary)
     _print_summary(summary, verbose=verbose, left_out=len(config.left_out))
     code = summary.exit_code or fetched or (1 if config.left_out else 0)
     if code:
         raise SystemExit(code)
     if pages and verbose:
         click.echo(f"archive: {pages} new page{'s' if pages != 1 else ''} in {config.archive.directory}")
+
+
+def _fetch(config: Config, *, verbose: bool) -> int:
+    """``--fetch``: the sources fetched (one line each when ``verbose``); the fetch's exit code."""
+    from newsletter.cli.fetch_cmd import echo_report
+    from newsletter.fetch import fetch_sources
+
+    report = fetch_sources(config)
+    echo_report(report, quiet=not verbose)
+    return report.exit_code
 
 
 def _test_send(config: Config, to: str, subscriber: str | None) -> None:
@@ -275,6 +285,19 @@ def _problems(summary: SendSummary) -> Iterator[str]:
         yield f"failed: {email}: {printable(error)}"
     if summary.stopped:
         yield f"error: delivery stopped: {summary.stopped} (the remaining deliveries stay pending)"
+
+
+def _stop_interrupted(summary: SendSummary) -> NoReturn:
+    """A pass stopped by Ctrl-C or SIGTERM: its problems, then one line saying what was
+    done (all of it recorded) and that the rest is not lost; exit 128 + the signal."""
+    for line in _problems(summary):
+        click.echo(line, err=True)
+    click.echo(
+        f"interrupted: sent {summary.sent}, failed {summary.failed}, pending {summary.pending}; everyone not "
+        "reached yet is served by the next send",
+        err=True,
+    )
+    raise SystemExit(summary.exit_code)
 
 
 def _summary_line(summary: SendSummary, left_out: int) -> str:

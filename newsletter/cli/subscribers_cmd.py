@@ -181,7 +181,7 @@ def remove_command(config_path: str | None, email: str) -> None:
 
     \b
     Example:
-      newsletter subscribers -c config.yaml remove ana@example.org
+      newsletter subscribers -c config.yaml remove alice@example.org
     """
     path = remove_subscriber(_load(config_path), email)
     click.echo(f"removed {email}: deleted {path}")
@@ -200,6 +200,7 @@ def import_command(config_path: str | None, csv_file: str) -> None:
 
     \b
     Example:
+      newsletter subscribers -c config.yaml export team.csv   # edit it, then:
       newsletter subscribers -c config.yaml import team.csv
     """
     done = import_csv(_load(config_path, edit=True), csv_file)
@@ -219,7 +220,7 @@ def export_command(config_path: str | None, csv_file: str | None) -> None:
     """
     text = export_csv(_load(config_path))
     if csv_file is None:
-        sys.stdout.write(text)
+        click.echo(text, nl=False)
         return
     from newsletter.base.fsutil import atomic_write, writing
 

@@ -40,6 +40,7 @@ def resubscribe_command(config_path: str, email: str) -> None:
 
     \b
     Example:
+      newsletter unsubscribe -c config.yaml alice@example.org
       newsletter resubscribe -c config.yaml alice@example.org
     """
     config = load_config(config_path, strict=False)

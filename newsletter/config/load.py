@@ -195,8 +195,12 @@ Entry = tuple[SubscriberModel, str, int | None, str]  # a subscriber, its file, 
 def _load_config(path: str | os.PathLike[str], *, strict: bool) -> Config:
     cfg_path = Path(path).resolve() if Path(path).exists() else Path(path)
     data, lines = _read_yaml(cfg_path)
-    if data is None:
-        data = {}
+    if data is None:  # 0 bytes, comments only, `~`: a file cut short by a full disk, never "all defaults"
+        raise ConfigError(
+            "the configuration is empty (no keys): write a starter one with `newsletter init`, or restore it",
+            path=str(cfg_path),
+            line=1,
+        )
     if not isinstance(data, Mapping):
         raise ConfigError("the configuration must be a mapping of keys", path=str(cfg_path), line=1)
     problems: list[ConfigError] = []

@@ -78,9 +78,12 @@ class SendSummary:
     channel_sent: int = 0  # issue 27: chat message parts posted, refused, left for the next pass
     channel_failed: int = 0
     channel_pending: int = 0
+    signal: int | None = None  # the pass was stopped by this signal (SIGINT, SIGTERM): its 128 + N exit code
 
     @property
     def exit_code(self) -> int:
+        if self.signal is not None:
+            return 128 + self.signal
         trouble = self.failed or self.pending or self.channel_failed or self.channel_pending
         return 1 if (trouble or self.digests_failed or self.stopped) else 0
 

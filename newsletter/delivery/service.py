@@ -97,9 +97,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any, TypeVar
@@ -536,4 +539,46 @@ def run_send(config: Config, options: PassOptions = PassOptions()) -> SendSummar
     signer_for(config)  # a DKIM key that does not parse: exit 2 before anything is recorded
     with open_ledger(config) as ledger:
         process_before_send(config, ledger)  # bounces and mailto unsubscribes count before we deliver
-        return asyncio.run(send_pass(config, ledger, options))
+        return asyncio.run(_until_signalled(config, ledger, options))
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+async def _until_signalled(config: Config, ledger: Ledger, options: PassOptions) -> SendSummary:
+    """The pass, stopped by SIGINT (Ctrl-C) or SIGTERM as the daemon is: no new SMTP
+    transaction starts, the ones in flight finish and are recorded (so nobody gets an
+    email twice for a reply the pass did not wait for), the pass stays unfinished and the
+    next one serves whom it did not reach; ``summary.signal`` says which signal. A second
+    one stops at once (the signal's own default: KeyboardInterrupt, or death). Outside
+    the main thread, or with a ``stop`` of the caller's, the pass runs as it is."""
+    if options.stop is not None or threading.current_thread() is not threading.main_thread():
+        return await send_pass(config, ledger, options)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    caught: list[int] = []
+    previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+
+    def restore() -> None:  # the handlers from before the pass (asyncio would put the defaults back)
+        for sig in STOP_SIGNALS:
+            loop.remove_signal_handler(sig)
+            if previous[sig] is not None:
+                signal.signal(sig, previous[sig])
+
+    def on_signal(signum: int) -> None:
+        if caught:  # the second: no more waiting
+            restore()
+            signal.raise_signal(signum)
+            return
+        caught.append(signum)
+        log.info("%s: stopping after the SMTP transactions in flight", signal.Signals(signum).name)
+        stop.set()
+
+    for sig in STOP_SIGNALS:
+        loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        summary = await send_pass(config, ledger, replace(options, stop=stop))
+    finally:
+        restore()
+    summary.signal = caught[0] if caught else None
+    return summary
