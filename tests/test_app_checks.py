@@ -102,3 +102,31 @@ def test_checks_every_problem_listed_at_once(tmp_path: Path, monkeypatch: pytest
     assert sum("CHECK_SMTP_PASSWORD" in line for line in lines) == 1
     assert sum("does not hold a PEM RSA private key" in line for line in lines) == 1
     assert sum(f"{tmp_path / 'tpl' / 'digest.txt.j2'}:" in line for line in lines) == 1
+
+
+def test_checks_the_ledger_as_send_would_meet_it(tmp_path: Path) -> None:
+    """`check` opens a SQLite ledger read-only: not there yet is fine, a damaged one is the
+    one line (exit 2) the morning's `send` would give, before cron runs it."""
+    import subprocess
+    import sys
+
+    from newsletter.store import SCHEMA_VERSION, SqliteLedger
+
+    cfg = write_config(tmp_path, 587, EXAMPLE_SUBSCRIBERS[:1])
+    ledger = tmp_path / "ledger.sqlite3"
+
+    def check() -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "newsletter", "check", "-c", str(cfg)]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=120)
+
+    done = check()
+    assert done.returncode == 0, done.stderr
+    assert f"ledger:      {ledger} (not made yet: the first send makes it)" in done.stdout
+    assert not ledger.exists()  # check makes nothing
+    SqliteLedger.open(ledger).close()
+    assert f"({f'schema {SCHEMA_VERSION}'})" in check().stdout
+    ledger.write_bytes(b"SQLite format 3\0" + b"\x17" * 200)  # a torn copy
+    done = check()
+    assert done.returncode == 2
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"error: {ledger}: ") and "Traceback" not in done.stderr

@@ -35,6 +35,27 @@ def check_config(config: Config) -> CheckReport:
     return CheckReport(lines, [*check_warnings(config), *library_notes])
 
 
+def ledger_state(config: Config) -> str:
+    """What the SQLite ledger is: ``not made yet`` or ``schema N``, opened read-only (nothing
+    written, nothing migrated); a damaged, foreign or newer ledger is the
+    :class:`~newsletter.base.errors.LedgerError` `send` would meet (exit 2). A PostgreSQL
+    ledger is not reached here (``check`` works without the database)."""
+    if config.ledger_url is not None:
+        return "not reached by check"
+    from newsletter.store import SqliteLedger
+
+    ledger = SqliteLedger.open_readonly(config.ledger_path)
+    if ledger is None:
+        return "not made yet: the first send makes it"
+    from newsletter.store import SCHEMA_VERSION
+
+    with ledger:
+        version = ledger.version
+    if version < SCHEMA_VERSION:
+        return f"schema {version}: the next send brings it to {SCHEMA_VERSION}"
+    return f"schema {version}"
+
+
 def try_smtp_relay(config: Config) -> str:
     """``check --connect``: connect, TLS, AUTH, QUIT; the line saying what worked (a
     :class:`~newsletter.base.errors.DeliveryError` when the relay did not take us)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from newsletter.app.checks import check_config, try_smtp_relay
+from newsletter.app.checks import check_config, ledger_state, try_smtp_relay
 from newsletter.base.cron import describe_cron
 from newsletter.base.errors import DeliveryError
 from newsletter.base.urls import redact_url
@@ -24,7 +24,9 @@ def check_command(config_path: str, connect: bool) -> None:
     expressions, paths, templates and the secrets it names (an SMTP username
     whose password variable is unset, a DKIM key that is not there). Every
     problem is listed with its key path and line; the exit code is 2 when
-    there is any. Warnings (exit 0): no subscribers yet, an unsubscribe secret
+    there is any. A SQLite ledger that is there is opened read-only: one that
+    is damaged, foreign or of a newer version is the one line `send` would
+    give (exit 2). Warnings (exit 0): no subscribers yet, an unsubscribe secret
     or address not set, no bounce mailbox, and the largest email of the
     current digests growing past Gmail's 102 KB clip, an SMTP port that does
     not go with its security (465 is implicit TLS, 587 STARTTLS).
@@ -75,7 +77,7 @@ def _echo_summary(config: Config) -> None:
         lease = config.ledger.lease_seconds
         click.echo(f"  ledger:      PostgreSQL {redact_url(config.ledger_url)} (claims leased {lease:g} s)")
     else:
-        click.echo(f"  ledger:      {config.ledger_path}")
+        click.echo(f"  ledger:      {config.ledger_path} ({ledger_state(config)})")
     unsub = config.sender.unsubscribe
     endpoint = f"on {unsub.listen} (serve, and inside run)" if unsub.listen else "off in run (serve: 127.0.0.1:8026)"
     click.echo(f"  unsubscribe: {unsub.url or '(no URL)'}; endpoint {endpoint}")
