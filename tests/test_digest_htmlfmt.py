@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+from datetime import date
 
 import pytest
 
@@ -29,8 +30,9 @@ def card(axid: str, title: str) -> str:
     )
 
 
-def page(data: list[dict[str, object]], cards: list[tuple[str, str]]) -> bytes:
-    props = html.escape(json.dumps({"dailyPapers": data, "dateString": "2026-11-20", "periodType": "day"}))
+def page(data: list[dict[str, object]], cards: list[tuple[str, str]], *, props_of: object = None) -> bytes:
+    given = props_of or {"dailyPapers": data, "dateString": "2026-11-20", "periodType": "day"}
+    props = html.escape(json.dumps(given))
     nav = (
         '<a href="/papers">Daily</a><a href="/papers/week/2026-W47">Weekly</a><a href="/papers/month/2026-11">'
         'Monthly</a><a href="/papers/trending">Trending</a><a href="/papers/date/2026-11-19">Previous</a>'
@@ -65,3 +67,17 @@ def test_htmlfmt_page_saved_after_scrolling_names_cards_its_data_lacks() -> None
 def test_htmlfmt_page_whose_data_holds_none_of_its_cards_is_an_error() -> None:
     with pytest.raises(DigestParseError, match=r"2611\.00001, 2611\.00002"):
         parse_digest(page([], PAPERS[:2]), source="p.html")
+
+
+def test_htmlfmt_older_page_gives_its_day_from_date() -> None:
+    """Pages saved before 2025 carry the day as ``date`` (an ISO timestamp, with
+    ``prevDate``/``nextDate``), not ``dateString``: the digest still has its day."""
+    older = {
+        "canSubmit": False,
+        "date": "2026-08-01T00:00:00.000Z",
+        "dailyPapers": [item(a, t) for a, t in PAPERS],
+        "prevDate": "2026-07-31T00:00:00.000Z",
+        "nextDate": "2026-08-02T00:00:00.000Z",
+    }
+    digest = parse_digest(page([], PAPERS, props_of=older), source="p.html")
+    assert (digest.date, len(digest.papers), digest.missing) == (date(2026, 8, 1), 3, ())

@@ -29,6 +29,7 @@ from selectolax.lexbor import LexborHTMLParser
 
 from newsletter.base.errors import DigestParseError
 from newsletter.digest import arxivfmt
+from newsletter.digest.hfshared import page_abstract, paper_ref
 from newsletter.digest.jsonfmt import unwrap_text
 from newsletter.digest.model import ARXIV_PDF_URL, Paper, arxiv_id, doi_of, extract_links, paper_id
 
@@ -122,6 +123,8 @@ def _arxiv_in(entry: Any, abstract: str) -> str | None:
     for link in entry.get("links") or ():
         if (href := link.get("href")) and (m := arxivfmt.ID_IN.search(str(href).strip())):
             return arxiv_id(m.group(1))
+        if href and (ref := paper_ref(str(href).strip())) and (found := arxiv_id(ref[0])):
+            return found  # a feed of Hugging Face papers: huggingface.co/papers/<arXiv id>
     m = _ARXIV_IN_TEXT.search(f"{entry.get('title') or ''} {abstract}")
     return arxiv_id(m.group(1)) if m else None
 
@@ -130,7 +133,7 @@ def _paper(entry: Any, *, source: str, journal: str | None) -> Paper:
     title = " ".join(str(entry.get("title") or "").split())
     if not title:
         raise DigestParseError(f"feed entry {entry.get('id') or entry.get('link') or '?'} has no title", path=source)
-    abstract = _plain(entry)
+    summary, abstract = page_abstract(_plain(entry))  # a scraped paper page: its AI summary first
     axid = _arxiv_in(entry, abstract)
     doi = doi_in(entry)
     names = arxivfmt.authors_of(entry)
@@ -149,6 +152,7 @@ def _paper(entry: Any, *, source: str, journal: str | None) -> Paper:
         code_url=next((u for u in links if "github.com/" in u), None),
         categories=arxivfmt.categories_of(entry),
         links=links,
+        summary=summary,
         arxiv_id=axid,
         doi=doi,
         journal=_text(entry.get("prism_publicationname")) or journal,

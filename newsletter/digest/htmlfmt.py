@@ -80,7 +80,7 @@ def _props(tree: LexborHTMLParser, *, source: str) -> dict[str, Any]:
 
 
 def _day(value: Any) -> date | None:
-    """The page's ``dateString`` as a date, or None."""
+    """The page's ``dateString`` (or, on older pages, ``date``: an ISO timestamp) as a date, or None."""
     if not isinstance(value, str):
         return None
     try:
@@ -116,7 +116,7 @@ def parse(text: str, *, source: str) -> tuple[date | None, tuple[Paper, ...], tu
     items = props.get("dailyPapers")
     if not isinstance(items, list):
         raise DigestParseError("the Daily Papers data of the page holds no 'dailyPapers' list", path=source)
-    when = _day(props.get("dateString"))
+    when = _day(props.get("dateString")) or _day(props.get("date"))  # "date": pages saved before 2025
     papers, bad = jsonfmt.papers_of(items, source=source)
     given = _given_ids(items) | {p.arxiv_id for p in papers if p.arxiv_id}
     missing = tuple(i for i in _linked(tree) if i not in given) + bad

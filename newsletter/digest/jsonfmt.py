@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 
 from newsletter.base.errors import DigestParseError
 from newsletter.digest.guard import one_line
+from newsletter.digest.hfshared import page_abstract, paper_ref
 from newsletter.digest.jsonentries import Entry, entries
 from newsletter.digest.model import ARXIV_PDF_URL, HF_PAPER_URL, Paper, arxiv_id, doi_of, extract_links, paper_id
 
@@ -282,9 +283,56 @@ def _unwrapped(found: list[Entry], single: bool, *, source: str) -> list[Entry]:
         for key in ("papers", "dailyPapers"):
             if isinstance(obj.get(key), list):
                 return [Entry(item, None) for item in obj[key]]
+        if str(obj.get("version", "")).startswith(_JSON_FEED) and isinstance(obj.get("items"), list):
+            return [Entry(_feed_record(item), None) for item in obj["items"]]
     if single and len(found) == 1 and not isinstance(found[0].value, (dict, list)) and found[0].error is None:
         raise DigestParseError("expected a JSON array of papers", path=source, line=1)
     return found
+
+
+_JSON_FEED = "https://jsonfeed.org/version/"
+_TAG = re.compile(r"<[^>]*>")
+
+
+def _feed_text(item: dict[str, Any]) -> str | None:
+    """A JSON Feed item's text: ``content_text``, else ``content_html`` made text."""
+    text = item.get("content_text")
+    if isinstance(text, str) and text.strip():
+        return text
+    markup = item.get("content_html")
+    return _TAG.sub(" ", markup) if isinstance(markup, str) else None
+
+
+def _feed_names(item: dict[str, Any]) -> list[str] | None:
+    """The names of a JSON Feed item's ``authors`` (version 1.1) or ``author`` (1.0)."""
+    people = item.get("authors")
+    if not isinstance(people, list):
+        people = [item.get("author")]
+    return [a["name"] for a in people if isinstance(a, dict) and isinstance(a.get("name"), str)] or None
+
+
+def _feed_record(item: Any) -> Any:
+    """A JSON Feed item (jsonfeed.org: ``title``, ``content_text``/``content_html``/``summary``,
+    ``url``, ``id``, ``date_published``, ``authors``) as a plain record; the paper its link
+    names (``huggingface.co/papers/<id>``, an arXiv page) gives the id. Never the feed's
+    own title taken for one paper."""
+    if not isinstance(item, dict):
+        return item
+    link = next((v for v in (item.get("url"), item.get("external_url"), item.get("id")) if isinstance(v, str)), None)
+    ref = paper_ref(link)
+    axid = arxiv_id(ref[0]) if ref else None
+    text = _feed_text(item)
+    summary, abstract = page_abstract(text) if text is not None else (None, item.get("summary"))
+    return {
+        "title": item.get("title"),
+        "abstract": abstract,
+        "summary": summary or (item.get("summary") if text is not None else None),
+        "url": link,
+        "published": item.get("date_published"),
+        "authors": _feed_names(item),
+        "id": axid or item.get("id"),
+        "arxiv_id": axid,
+    }
 
 
 def _whole(text: str) -> tuple[list[Entry], bool] | None:
