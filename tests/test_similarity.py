@@ -401,3 +401,19 @@ def test_feedback_pages_escape_the_paper_title() -> None:
     for name in ("feedback.html", "feedback_done.html"):
         page = render_page(name, address="an***@example.org", list_name="Digest", paper="<script>x</script>", more=True)
         assert "<script>x" not in page and "&lt;script&gt;x" in page
+
+
+def test_feedback_page_closes_a_titles_bidi_override(tmp_path: Path) -> None:
+    """A title ending inside a right-to-left override (U+202E) would reverse the page's next
+    line ("... will send an***@example.org fewer papers"): the page closes it after the title."""
+    from newsletter.render.links.feedback import FeedbackLink
+    from newsletter.render.pages import render_page
+    from newsletter.web.feedback import _Handlers
+
+    class Server:
+        config = load_config(config_with(tmp_path, [{"email": "ana@example.org", "keywords": ["x"]}], port=1025))
+
+    link = FeedbackLink("ana@example.org", "2611.00001", "dislike")
+    context = _Handlers(Server())._context(link, "Tables \u202eelbat")  # type: ignore[arg-type]
+    page = render_page("feedback.html", **context)
+    assert "<strong>Tables \u202eelbat\u202c</strong>" in page

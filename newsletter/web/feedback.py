@@ -22,6 +22,7 @@ from typing import Protocol
 from aiohttp import web
 
 from newsletter.config import Config
+from newsletter.render.content import bidi_closed
 from newsletter.render.links.feedback import FeedbackLink, verify
 from newsletter.render.links.tokens import mask
 from newsletter.render.pages import render_page
@@ -88,7 +89,7 @@ class _Handlers:
         return {
             "address": mask(link.email),
             "list_name": sender.name or sender.address,
-            "paper": title,
+            "paper": bidi_closed(title),  # a title's U+202E never reverses the page's next line
             "more": link.action == "like",
         }
 
