@@ -49,7 +49,7 @@ from newsletter.matching.arithmetic import kernels
 from newsletter.matching.engine import Hit, Match
 from newsletter.matching.index import PaperIndex
 from newsletter.matching.learn import fit_scorer
-from newsletter.matching.lexical import TfIdf, shared_phrases
+from newsletter.matching.lexical import TfIdf, generic_stems, shared_phrases
 from newsletter.matching.profile import compile_entry
 from newsletter.matching.refs import Likes, ref_keys
 
@@ -153,6 +153,7 @@ class SimilarityModel:
     _refs: dict[str, int | None] = field(default_factory=dict, compare=False, repr=False)
     _smoothed: dict[int, Any] = field(default_factory=dict, compare=False, repr=False)
     _keys: dict[int, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
+    _generic: list[frozenset[str]] = field(default_factory=list, compare=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     def keys_of(self, row: int) -> tuple[str, ...]:
@@ -174,6 +175,14 @@ class SimilarityModel:
 
     def row_of(self, paper: Paper) -> int | None:
         return next((self.rows[k] for k in paper.keys if k in self.rows), None)
+
+    @property
+    def generic(self) -> frozenset[str]:
+        """The stems too generic to explain a hit in this corpus (computed once)."""
+        with self._lock:
+            if not self._generic:
+                self._generic.append(generic_stems(self.papers))
+            return self._generic[0]
 
     @property
     def idf(self) -> dict[str, float]:
@@ -279,7 +288,9 @@ class Against:
         if found is None:
             if self._idf is None:
                 self._idf = self.model.idf
-            found = shared_phrases(self.model.papers[liked], self.index.by_bit[bit], self._idf)
+            found = shared_phrases(
+                self.model.papers[liked], self.index.by_bit[bit], self._idf, generic=self.model.generic
+            )
             self._terms[key] = found
         return found
 
