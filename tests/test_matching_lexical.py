@@ -3,13 +3,17 @@ paper and the shared terms, never boilerplate), as a reader of the email sees th
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import pytest
+
 from newsletter.config import Subscriber
 from newsletter.digest import Paper
 from newsletter.matching.lexical import shared_phrases
 from newsletter.matching.likes import LikeState
 from newsletter.matching.matcher import Matcher
 from newsletter.matching.similarity import LikeHit
-from newsletter.matching.text import stem
+from newsletter.matching.text import stem, words
 
 # Both abstracts share boilerplate (a code link, TeX, a scrape's glued words, phrases every
 # abstract has) and one topic phrase.
@@ -116,3 +120,21 @@ def test_like_hits_of_a_mixed_profile_all_carry_a_reason() -> None:
                 assert hit.keyword == f"like {hit.like}: shared terms {', '.join(hit.terms)}"
     odd = next(h for m in matches if m.paper.id == "odd" for h in m.hits if isinstance(h, LikeHit))
     assert len(odd.terms) == 1  # sharing only filler with the likes, it names one such word rather than none
+
+
+def test_like_hits_semantic_neighbour_sharing_no_word_names_its_related_terms() -> None:
+    from newsletter.matching.semantic import available
+
+    if not available():
+        pytest.skip("the semantic extra is not installed")
+    liked = Paper("Hyperspectral camera design", "Compressive hyperspectral imaging instruments.", "liked", "t")
+    near = Paper("Quantitative phase microscopy", "Optical phase microscopy through a metalens fiber.", "near", "t")
+    others = [Paper(f"Speech recognition {n}", "Speech recognition with attention.", f"s{n}", "t") for n in range(4)]
+    sub = replace(_subscriber(("liked",)), similarity="semantic")
+    matches = Matcher([liked, near, *others], LikeState()).match(sub)
+    hit = next(h for m in matches if m.paper.id == "near" for h in m.hits if isinstance(h, LikeHit))
+    assert hit.like == liked.title
+    assert hit.terms  # never "like T" alone
+    assert hit.keyword == f"like {liked.title}: related terms {', '.join(hit.terms)}"
+    own = set(words(near.title + " " + near.abstract))
+    assert all(set(term.split()) <= own for term in hit.terms)  # its own words, not invented ones

@@ -9,9 +9,11 @@ phrases that explain a similarity hit in every mode.
   :meth:`TfIdf.cosines` multiplies rows with the inverted index of others (the papers of
   a pass): no matrix of the whole corpus, no numpy (the base install has none;
   :mod:`newsletter.matching.kernels_numpy` does the same with numpy when it is there).
-- :func:`shared_phrases` names up to three phrases (two adjacent content words, or one)
-  that two papers share, the rarest first: never boilerplate ("code is available at",
-  "we propose", "in this paper" consist of stop words only).
+- :func:`shared_phrases` names up to three phrases (up to three adjacent content words)
+  that two papers share, those that make them similar first: never boilerplate ("code is
+  available at", "we propose", "in this paper" consist of stop words only), links, TeX,
+  glued scrape words ("usethe") or words generic in the corpus at hand
+  (:func:`generic_stems`: used once by most papers that use them), and no stem twice.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from importlib import resources
 from newsletter.digest import Paper
 from newsletter.matching.text import stem, words
 
-__all__ = ["TITLE_WEIGHT", "TfIdf", "analyze", "shared_phrases"]
+__all__ = ["SHOWN", "TITLE_WEIGHT", "TfIdf", "analyze", "generic_stems", "own_phrases", "shared_phrases"]
 
 #: How many times a title term counts against an abstract term (2 balanced best on the
 #: seed topics of bench/similarity_topics.yaml; 1 to 3 are within noise on the relevance set).
@@ -142,6 +144,8 @@ _NOT_PROSE = re.compile(
 #: ("usethe", "theproposed"): the articles, "and", and the prepositions that are never an
 #: English prefix or suffix of a content word.
 _GLUE = ("the", "and", "of", "to", "for", "with", "that", "this", "is", "are", "we")
+#: Those no English word ends with: glued after any word ("endoscopewith"), known or not.
+_GLUE_AFTER = ("the", "with", "that", "this")
 
 
 @lru_cache(maxsize=1)
@@ -154,17 +158,25 @@ def _lexicon() -> frozenset[str]:
 
 @lru_cache(maxsize=1 << 15)
 def _glued(word: str) -> bool:
-    """Whether ``word`` is two words a scrape ran together ("toaddress"): no English word
-    itself, it is a glue word followed (or preceded) by one."""
+    """Whether ``word`` is two words a scrape ran together ("toaddress", "inthe"): no
+    English word itself, it is a glue word followed (or preceded) by one, two stop words,
+    or a word followed by one of :data:`_GLUE_AFTER`."""
     known = _lexicon()
     if word in known or not word.isalpha():
         return False
-    for glue in _GLUE:
-        if word.startswith(glue) and len(word) - len(glue) >= 4 and word[len(glue) :] in known:
-            return True
-        if word.endswith(glue) and len(word) - len(glue) >= 3 and word[: -len(glue)] in known:
-            return True
-    return False
+    if any(word[:i] in STOP and word[i:] in STOP for i in range(1, len(word))):
+        return True
+    if any(word.endswith(glue) and len(word) - len(glue) >= 3 for glue in _GLUE_AFTER):
+        return True
+    return any(_glued_to(word, glue, known) for glue in _GLUE)
+
+
+def _glued_to(word: str, glue: str, known: frozenset[str]) -> bool:
+    """Whether ``word`` is ``glue`` and a known word of 4 letters or more, or a known word
+    of 3 or more and ``glue``."""
+    if word.startswith(glue) and len(word) - len(glue) >= 4 and word[len(glue) :] in known:
+        return True
+    return word.endswith(glue) and len(word) - len(glue) >= 3 and word[: -len(glue)] in known
 
 
 def _content(word: str) -> bool:
@@ -272,3 +284,24 @@ def _ranked(a: Paper, b: Paper, idf: dict[str, float]) -> list[tuple[str, ...]]:
 
     common = [k for k in theirs if k in mine and all(ca[s] and cb[s] for s in k if s not in _HEAD_STEMS)]
     return sorted(common, key=lambda k: (-weight(k), -len(k), theirs[k]))  # the longer phrase of a tie
+
+
+def own_phrases(paper: Paper, idf: dict[str, float], generic: frozenset[str], count: int) -> tuple[str, ...]:
+    """Up to ``count`` phrases of ``paper`` itself, its weightiest first (tf-idf, summed over
+    their stems), those it repeats before the others, no stem twice, none starting or ending
+    with a ``generic`` stem: the candidates for "related terms" where a hit shares no
+    phrase with the liked paper."""
+    phrases, counts = _phrases(paper.title, paper.abstract), _counts(paper.title, paper.abstract)
+
+    def weight(k: tuple[str, ...]) -> float:
+        return sum((1.0 + math.log(counts[s])) * idf.get(s, 1.0) for s in k if counts[s])
+
+    keys = [k for k in phrases if k[0] not in generic and k[-1] not in generic and any(counts[s] for s in k)]
+    keys.sort(key=lambda k: (not any(counts[s] > 1 for s in k), -weight(k), -len(k), phrases[k]))
+    chosen: list[tuple[str, ...]] = []
+    covered: set[str] = set()
+    for key in keys:
+        if len(chosen) < count and not covered.intersection(key):
+            chosen.append(key)
+            covered.update(key)
+    return tuple(phrases[k] for k in chosen)
