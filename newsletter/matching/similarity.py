@@ -27,7 +27,10 @@ digests at hand, library entries) in one mode; models are cached by corpus and m
    paper. (With a learned model the dislikes are among its ratings instead.)
 
 Papers order by keyword score + 10 x the (float) similarity: rounded for display only.
-Every hit names the nearest liked paper and up to three shared phrases.
+Every hit names the nearest liked paper and up to three shared phrases
+(:func:`~newsletter.matching.lexical.shared_phrases`); a semantic neighbour that shares no
+phrase with it names, as "related terms", its own phrases whose embeddings are nearest the
+liked paper: never a hit without a reason.
 
 The arithmetic goes through :mod:`~newsletter.matching.kernels` (plain Python: the base
 install has no numpy) or, where numpy is installed, :mod:`~newsletter.matching.kernels_numpy`
@@ -49,7 +52,7 @@ from newsletter.matching.arithmetic import kernels
 from newsletter.matching.engine import Hit, Match
 from newsletter.matching.index import PaperIndex
 from newsletter.matching.learn import fit_scorer
-from newsletter.matching.lexical import TfIdf, shared_phrases
+from newsletter.matching.lexical import SHOWN, TfIdf, generic_stems, own_phrases, shared_phrases
 from newsletter.matching.profile import compile_entry
 from newsletter.matching.refs import Likes, ref_keys
 
@@ -82,6 +85,9 @@ PRF_WEIGHT: dict[str, float] = {"lexical": 1.0, "semantic": 0.5}
 DISLIKE_WEIGHT = 0.25
 #: Ratings (likes + dislikes) from which a per-subscriber model orders the papers.
 LEARN_MIN = 10
+#: Semantic hits that share no phrase with the nearest liked paper: how many of their own
+#: phrases are candidates for "related terms" (those nearest the liked paper are named).
+RELATED_CANDIDATES = 10
 #: like_threshold when none is configured, per mode (cosines of different scales).
 DEFAULT_THRESHOLD: dict[str, float] = {"lexical": 0.25, "semantic": 0.5}
 
@@ -89,7 +95,8 @@ DEFAULT_THRESHOLD: dict[str, float] = {"lexical": 0.25, "semantic": 0.5}
 class LikeHit(Hit):
     """A hit by similarity: ``keyword`` is the explanation ("like T: a, b, c"), ``fields``
     ``("like",)`` or ``("dislike",)``; ``like`` the liked (or disliked) paper's title,
-    ``terms`` the shared phrases, ``similarity`` the paper's similarity.
+    ``terms`` the shared phrases (or, where none is shared, the related terms the
+    explanation names), ``similarity`` the paper's similarity.
 
     A :class:`Hit` (the keyword engine's NamedTuple: equal and hashed by its two
     fields) carrying three more attributes.
@@ -153,6 +160,7 @@ class SimilarityModel:
     _refs: dict[str, int | None] = field(default_factory=dict, compare=False, repr=False)
     _smoothed: dict[int, Any] = field(default_factory=dict, compare=False, repr=False)
     _keys: dict[int, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
+    _generic: list[frozenset[str]] = field(default_factory=list, compare=False, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     def keys_of(self, row: int) -> tuple[str, ...]:
@@ -174,6 +182,14 @@ class SimilarityModel:
 
     def row_of(self, paper: Paper) -> int | None:
         return next((self.rows[k] for k in paper.keys if k in self.rows), None)
+
+    @property
+    def generic(self) -> frozenset[str]:
+        """The stems too generic to explain a hit in this corpus (computed once)."""
+        with self._lock:
+            if not self._generic:
+                self._generic.append(generic_stems(self.papers))
+            return self._generic[0]
 
     @property
     def idf(self) -> dict[str, float]:
@@ -229,6 +245,7 @@ class Against:
     _rows: dict[int, Any] = field(default_factory=dict)
     _block: Any = None
     _terms: dict[tuple[int, int], tuple[str, ...]] = field(default_factory=dict)
+    _related: dict[tuple[int, int], tuple[str, ...]] = field(default_factory=dict)
     _idf: dict[str, float] | None = None
     bit_of: dict[str, int] = field(default_factory=dict)
 
@@ -279,9 +296,36 @@ class Against:
         if found is None:
             if self._idf is None:
                 self._idf = self.model.idf
-            found = shared_phrases(self.model.papers[liked], self.index.by_bit[bit], self._idf)
+            found = shared_phrases(
+                self.model.papers[liked], self.index.by_bit[bit], self._idf, generic=self.model.generic
+            )
             self._terms[key] = found
         return found
+
+    def related(self, liked: int, bit: int) -> tuple[str, ...]:
+        """Semantic mode, for a paper ``bit`` that shares no phrase with liked row ``liked``:
+        up to :data:`SHOWN` of its own phrases, those whose embedding is nearest the liked
+        paper's first (cached; empty in the lexical mode)."""
+        key = (liked, bit)
+        found = self._related.get(key)
+        if found is None:
+            found = self._related[key] = self._nearest_phrases(self.model.papers[liked], self.index.by_bit[bit])
+        return found
+
+    def _nearest_phrases(self, liked: Paper, paper: Paper) -> tuple[str, ...]:
+        if self.model.mode != "semantic":
+            return ()
+        if self._idf is None:
+            self._idf = self.model.idf
+        candidates = own_phrases(paper, self._idf, self.model.generic, RELATED_CANDIDATES)
+        if not candidates:
+            return ()
+        from newsletter.matching.semantic import embedder
+
+        vectors = embedder().embed([(liked.title, liked.abstract), *((c, "") for c in candidates)])
+        near = vectors[1:] @ vectors[0]
+        ranked = sorted(range(len(candidates)), key=lambda i: (-float(near[i]), i))[:SHOWN]
+        return tuple(candidates[i] for i in ranked)
 
 
 _MODELS: dict[tuple[str, bool, tuple[tuple[str, str, str], ...]], SimilarityModel] = {}
@@ -501,7 +545,9 @@ def _dislikes(
 
 def _hit(ctx: Against, liked: int, bit: int, sim: float, kind: str) -> LikeHit:
     title = ctx.model.papers[liked].title
-    terms = ctx.phrases(liked, bit)
+    terms, label = ctx.phrases(liked, bit), "shared terms"
+    if not terms:  # semantic neighbours may share no word: name their words nearest the liked paper
+        terms, label = ctx.related(liked, bit), "related terms"
     verb = "like" if kind == "like" else "fewer like"
-    text = f"{verb} {title}: shared terms {', '.join(terms)}" if terms else f"{verb} {title}"
+    text = f"{verb} {title}: {label} {', '.join(terms)}" if terms else f"{verb} {title}"
     return LikeHit(keyword=text, fields=(kind,), like=title, terms=terms, similarity=round(sim, 3))
