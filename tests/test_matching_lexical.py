@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import pytest
-
 from newsletter.config import Subscriber
 from newsletter.digest import Paper
 from newsletter.matching.lexical import shared_phrases
@@ -123,10 +121,6 @@ def test_like_hits_of_a_mixed_profile_all_carry_a_reason() -> None:
 
 
 def test_like_hits_semantic_neighbour_sharing_no_word_names_its_related_terms() -> None:
-    from newsletter.matching.semantic import available
-
-    if not available():
-        pytest.skip("the semantic extra is not installed")
     liked = Paper("Hyperspectral camera design", "Compressive hyperspectral imaging instruments.", "liked", "t")
     near = Paper("Quantitative phase microscopy", "Optical phase microscopy through a metalens fiber.", "near", "t")
     others = [Paper(f"Speech recognition {n}", "Speech recognition with attention.", f"s{n}", "t") for n in range(4)]
