@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,209 @@ def test_arxivfmt_old_rss_listing_text_without_markup() -> None:
         "A benchmark.",
     )
     assert retrieval.categories == ("cs.LG",)
+
+
+# rss.arxiv.org's items as its serializer writes them (arXiv/arxiv-feed): the journal of a
+# published paper in ``arxiv:journal_reference``, each author's affiliations after the name
+# in parentheses inside the one ``dc:creator``. Invented papers.
+LISTING_RSS = """<?xml version='1.0' encoding='UTF-8'?>
+<rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/"
+ xmlns:atom="http://www.w3.org/2005/Atom" version="2.0">
+  <channel>
+    <title>math.OC updates on arXiv.org</title>
+    <link>http://rss.arxiv.org/rss/math.OC</link>
+    <description>math.OC updates on the arXiv.org e-print archive.</description>
+    <item>
+      <title>Concave Energies of Droplet Masses</title>
+      <link>https://arxiv.org/abs/2611.04417</link>
+      <description>arXiv:2611.04417v2 Announce Type: replace-cross\x20
+Abstract: We study droplet masses under concave energies.</description>
+      <guid isPermaLink="false">oai:arXiv.org:2611.04417v2</guid>
+      <category>math.AP</category>
+      <category>math.OC</category>
+      <pubDate>Tue, 17 Nov 2026 00:00:00 -0500</pubDate>
+      <arxiv:announce_type>replace-cross</arxiv:announce_type>
+      <dc:rights>http://creativecommons.org/licenses/by/4.0/</dc:rights>
+      <arxiv:DOI>10.5555/jmo.2026.118</arxiv:DOI>
+      <arxiv:journal_reference>Journal of Made-up Optimisation, Tome 4 (2026), pp. 11-52</arxiv:journal_reference>
+      <dc:creator>Ana Ruiz (Univ. of Nowhere, Lab A), Bo Li (Inst. Y), Cy Dee, Ed Fox (Sample U)</dc:creator>
+    </item>
+  </channel>
+</rss>
+"""
+
+LISTING_ATOM = """<?xml version='1.0' encoding='UTF-8'?>
+<feed xmlns="http://www.w3.org/2005/Atom" xmlns:arxiv="http://arxiv.org/schemas/atom"
+ xmlns:dc="http://purl.org/dc/elements/1.1/">
+  <id>http://rss.arxiv.org/atom/math.OC</id>
+  <title>math.OC updates on arXiv.org</title>
+  <updated>2026-11-17T05:00:00+00:00</updated>
+  <link href="http://rss.arxiv.org/atom/math.OC" rel="self" type="application/atom+xml"/>
+  <entry>
+    <id>oai:arXiv.org:2611.04417v2</id>
+    <title>Concave Energies of Droplet Masses</title>
+    <updated>2026-11-17T05:00:00+00:00</updated>
+    <link href="https://arxiv.org/abs/2611.04417" rel="alternate" type="text/html"/>
+    <summary>arXiv:2611.04417v2 Announce Type: replace-cross\x20
+Abstract: We study droplet masses under concave energies.</summary>
+    <category term="math.AP"/>
+    <published>2026-11-17T00:00:00-05:00</published>
+    <arxiv:announce_type>replace-cross</arxiv:announce_type>
+    <arxiv:journal_reference>Journal of Made-up Optimisation, Tome 4 (2026), pp. 11-52</arxiv:journal_reference>
+    <arxiv:DOI>10.5555/jmo.2026.118</arxiv:DOI>
+    <dc:creator>Ana Ruiz (Univ. of Nowhere, Lab A), Bo Li (Inst. Y), Cy Dee, Ed Fox (Sample U)</dc:creator>
+  </entry>
+</feed>
+"""
+
+
+@pytest.mark.parametrize("text", [LISTING_RSS, LISTING_ATOM], ids=["rss", "atom"])
+def test_arxivfmt_listing_keeps_journal_reference_and_authors_without_affiliations(text: str) -> None:
+    """A listed paper already published names its journal (``arxiv:journal_reference``, as
+    the Atom API's ``arxiv:journal_ref`` does), and authors written with their affiliations
+    are four authors, not seven halves of names and institutes."""
+    (paper,) = parse_digest(text.encode(), source="arxiv-math.OC-2026-11-17.xml").papers
+    assert (paper.id, paper.doi) == ("2611.04417", "10.5555/jmo.2026.118")
+    assert paper.journal == "Journal of Made-up Optimisation, Tome 4 (2026), pp. 11-52"
+    assert paper.author_names == ("Ana Ruiz", "Bo Li", "Cy Dee", "Ed Fox")
+    assert paper.authors == 4
+
+
+# Journals' RSS 1.0 feeds as Nature and Cell write them (invented papers): Nature's item has
+# no description, its content:encoded opens with a citation line, an author may be listed
+# twice; Cell's item has no link (its rdf:about is the page) and only a prism date.
+NATURE_RDF = """<?xml version="1.0" encoding="UTF-8"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
+ xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:content="http://purl.org/rss/1.0/modules/content/"
+ xmlns:prism="http://prismstandard.org/namespaces/basic/2.0/">
+  <channel rdf:about="https://www.nature.com/natexample.rss">
+    <title>Nature Examples</title>
+    <prism:publicationName>Nature Examples</prism:publicationName>
+  </channel>
+  <item rdf:about="https://www.nature.com/articles/s49999-026-00042-1">
+    <title><![CDATA[Sparse catalysts for imaginary reactions]]></title>
+    <link>https://www.nature.com/articles/s49999-026-00042-1</link>
+    <content:encoded><![CDATA[<p>Nature Examples, Published online: 17 November 2026; <a
+     href="https://www.nature.com/articles/s49999-026-00042-1">doi:10.1038/s49999-026-00042-1</a></p>Sparse
+     catalysts speed up imaginary reactions in water.]]></content:encoded>
+    <dc:creator>Mia Stone</dc:creator>
+    <dc:creator>Leo Park</dc:creator>
+    <dc:creator>Mia Stone</dc:creator>
+    <dc:identifier>doi:10.1038/s49999-026-00042-1</dc:identifier>
+    <dc:source>Nature Examples, Published online: 2026-11-17; | doi:10.1038/s49999-026-00042-1</dc:source>
+    <dc:date>2026-11-17</dc:date>
+    <prism:publicationName>Nature Examples</prism:publicationName>
+    <prism:doi>10.1038/s49999-026-00042-1</prism:doi>
+  </item>
+</rdf:RDF>
+"""
+
+CELL_RDF = """<?xml version="1.0" encoding="UTF-8"?>
+<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
+ xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:prism="http://prismstandard.org/namespaces/1.2/basic/">
+  <channel rdf:about="https://www.cell.com/example"><title>Trends in Examples</title></channel>
+  <item rdf:about="https://www.cell.com/trends/examples/fulltext/S9999-0000(26)00001-2?rss=yes">
+    <title>Invented structure as training signal</title>
+    <description>Invented structure plays a central role.</description>
+    <dc:creator>Una Vale</dc:creator>
+    <dc:identifier>10.1016/j.tex.2026.11.001</dc:identifier>
+    <prism:publicationDate>2026-11-16</prism:publicationDate>
+  </item>
+</rdf:RDF>
+"""
+
+# PubMed's search feed: the journal in dc:source, the feed named after the search. OUP's
+# descriptions open with a heading element "Abstract".
+PUBMED_RSS = """<?xml version="1.0" encoding="UTF-8"?>
+<rss xmlns:dc="http://purl.org/dc/elements/1.1/" version="2.0">
+  <channel>
+    <title>pubmed: imaginary reactions</title>
+    <link>https://pubmed.ncbi.nlm.nih.gov/</link>
+    <item>
+      <title>Imaginary reactions in cold water</title>
+      <link>https://pubmed.ncbi.nlm.nih.gov/99000001/</link>
+      <description>Imaginary reactions slow down in cold water.</description>
+      <dc:creator>Ida Moss</dc:creator>
+      <dc:date>2026-11-15</dc:date>
+      <dc:source>Journal of examples</dc:source>
+      <dc:identifier>pmid:99000001</dc:identifier>
+      <dc:identifier>doi:10.5555/jex.2026.7</dc:identifier>
+    </item>
+  </channel>
+</rss>
+"""
+
+
+OUP_RSS = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">
+<channel><title>Journal of Examples Current Issue</title>
+<item>
+  <title>Abstract Meaning Representation of invented sentences</title>
+  <link>https://academic.oup.com/jex/article/21/8/588/9999999?rss=1</link>
+  <description>&lt;span class="paragraphSection"&gt;&lt;div class="boxTitle"&gt;Abstract&lt;/div&gt;Abstract Meaning
+  Representation graphs of invented sentences.&lt;/span&gt;</description>
+  <dc:identifier>doi:10.5555/jex/jpaf999</dc:identifier>
+</item>
+</channel></rss>
+"""
+
+
+def test_feedfmt_journal_feeds_read_as_the_journals_write_them() -> None:
+    """Nature's abstract is the paper's text, not its citation line, and names each author
+    once; Cell's item has a page and a date; PubMed's names its journal, not the search."""
+    (nature,) = parse_digest(NATURE_RDF.encode(), source="feed-nature-2026-11-17.xml").papers
+    assert nature.abstract == "Sparse catalysts speed up imaginary reactions in water."
+    assert nature.author_names == ("Mia Stone", "Leo Park")
+    assert (nature.doi, nature.journal) == ("10.1038/s49999-026-00042-1", "Nature Examples")
+    (cell,) = parse_digest(CELL_RDF.encode(), source="feed-cell-2026-11-17.xml").papers
+    assert cell.url == "https://www.cell.com/trends/examples/fulltext/S9999-0000(26)00001-2?rss=yes"
+    assert cell.published == date(2026, 11, 16)
+    (pubmed,) = parse_digest(PUBMED_RSS.encode(), source="feed-pubmed-2026-11-17.xml").papers
+    assert pubmed.journal == "Journal of examples"
+    assert pubmed.abstract == "Imaginary reactions slow down in cold water."
+    (oup,) = parse_digest(OUP_RSS.encode(), source="feed-oup-2026-11-17.xml").papers
+    assert oup.abstract == "Abstract Meaning Representation graphs of invented sentences."
+    assert (pubmed.doi, pubmed.published) == ("10.5555/jex.2026.7", date(2026, 11, 15))
+
+
+# bioRxiv's details API flattens the site's HTML into ``abstract`` and leaves its markers
+# in: list items (O_LI, C_LIO_LI, C_LI), a graphical abstract (O_FIG ... M_FIG ... C_FIG),
+# entities. The shape of a real answer, invented paper.
+BIORXIV_ITEMS = {
+    "messages": [{"status": "ok", "interval": "2026-11-17:2026-11-17", "cursor": 0, "count": 1, "total": "1"}],
+    "collection": [
+        {
+            "title": "Invented lattices &amp; imaginary cells",
+            "authors": "Nolan, A.; Quist, B. C.",
+            "author_corresponding": "Ada Nolan",
+            "author_corresponding_institution": "University of Examples",
+            "doi": "10.64898/2026.11.15.700001",
+            "date": "2026-11-17",
+            "version": "1",
+            "type": "new results",
+            "license": "cc_by",
+            "category": "bioinformatics",
+            "jatsxml": "https://www.biorxiv.org/content/early/2026/11/17/2026.11.15.700001.source.xml",
+            "abstract": "Imaginary cells grow on invented lattices (growth 0.2 [-&gt;] 0.9).\n\n"
+            "HighlightsO_LILattices speed growth.\nC_LIO_LICells stay imaginary.\nC_LI\n\n"
+            "Graphical Abstract\n\nO_FIG O_LINKSMALLFIG WIDTH=200 HEIGHT=80 "
+            'SRC="FIGDIR/small/700001v1_ufig1.gif" ALT="Figure 1">\nView larger version (20K):\n'
+            "org.highwire.dtl.DTLVardef@1a2b3corg.highwire.dtl.DTLVardef@4d5e6f_HPS_FORMAT_FIGEXP  M_FIG C_FIG",
+            "funder": "NA",
+            "published": "NA",
+            "server": "bioRxiv",
+        }
+    ],
+}
+
+
+def test_biorxivfmt_abstract_without_the_sites_markers() -> None:
+    """The abstract of a bioRxiv item is its text: highlights as items, no figure markup,
+    no ``O_LI``/``C_LI``, entities as characters (the title's too)."""
+    (paper,) = parse_digest(json.dumps(BIORXIV_ITEMS).encode(), source="biorxiv-2026-11-17.json").papers
+    assert paper.title == "Invented lattices & imaginary cells"
+    assert paper.abstract == (
+        "Imaginary cells grow on invented lattices (growth 0.2 [->] 0.9).\n\n"
+        "Highlights\n\n• Lattices speed growth.\n\n• Cells stay imaginary."
+    )
+    assert (paper.doi, paper.organization) == ("10.64898/2026.11.15.700001", "University of Examples")

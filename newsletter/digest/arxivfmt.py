@@ -4,7 +4,10 @@ Both are read with feedparser (well kept, tolerant of the feeds' namespaces and
 of broken XML, and safe: it never fetches external entities). Ids lose their
 version (``2611.14302v2`` -> ``2611.14302``); ``url`` is the abs page, the PDF
 link is kept; RSS descriptions keep only their ``Abstract:`` part; the Atom
-summaries' line wrapping and indentation are undone.
+summaries' line wrapping and indentation are undone. A listing's ``dc:creator`` writes
+each author's affiliations after the name in parentheses (``Ana Ruiz (Univ. A, Lab B),
+Bo Li``): the names are kept, the affiliations are not names. A published paper's journal
+is ``arxiv:journal_ref`` (Atom API) or ``arxiv:journal_reference`` (RSS and Atom listings).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ _FEED_END = re.compile(r"</(?:[\w.-]+:)?(?:rss|feed|rdf)\s*>\s*(?:<!--.*?-->\s*)
 # abstract as "<p>...</p>", each author as a link
 _OLD_TITLE = re.compile(r"\.?\s*\(arXiv:\S+\s+\[(?P<cat>[^\]\s]+)\](?:\s+[A-Z]+)*\)\s*$")
 _PARAGRAPH = re.compile(r"\s*<p\b", re.IGNORECASE)
+_AFFILIATION = re.compile(r"\((?:[^()]|\([^()]*\))*\)")  # "(MIT, (2) Stanford)"
 _ABSTRACT = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*\S+\s*Abstract:\s*", re.IGNORECASE | re.DOTALL)
 
 
@@ -69,14 +73,34 @@ def id_of(entry: Any) -> str | None:
 
 
 def authors_of(entry: Any) -> tuple[str, ...]:
+    """The names of ``dc:creator`` (one comma-separated string in arXiv's listings) or the
+    authors' ``name``s; each name once."""
     names: list[str] = []
     for author in entry.get("authors") or ():
         name = author.get("name") if isinstance(author, dict) else None
         if isinstance(name, str):
-            names.extend(n.strip() for n in _markup_free(name).split(",") if n.strip())
+            names.extend(split_names(_markup_free(name)))
     if not names and isinstance(entry.get("author"), str):
-        names = [n.strip() for n in _markup_free(entry["author"]).split(",") if n.strip()]
-    return tuple(" ".join(n.split()) for n in names)
+        names = split_names(_markup_free(entry["author"]))
+    return tuple(dict.fromkeys(names))
+
+
+def split_names(text: str) -> list[str]:
+    """``"Ana Ruiz (Univ. A, Lab B), Bo Li"`` -> ``["Ana Ruiz", "Bo Li"]``: arXiv's listings
+    write each author's affiliations after the name in parentheses, commas and all; the
+    commas inside them part no names (unbalanced parentheses: every comma parts)."""
+    parts, depth, start = [], 0, 0
+    for at, char in enumerate(text):
+        if char in "()":
+            depth += 1 if char == "(" else -1
+        elif char == "," and depth == 0:
+            parts.append(text[start:at])
+            start = at + 1
+    parts.append(text[start:])
+    if depth:
+        parts = text.split(",")
+    names = (" ".join(_AFFILIATION.sub(" ", part).split()) for part in parts)
+    return [name for name in names if name]
 
 
 def _markup_free(text: str) -> str:
@@ -150,8 +174,10 @@ def _paper(entry: Any, *, source: str) -> Paper:
 
 
 def journal_ref(entry: Any) -> str | None:
-    """The Atom API's ``arxiv:journal_ref`` of a published paper."""
-    return " ".join(str(entry.get("arxiv_journal_ref") or "").split()) or None
+    """The journal of a published paper: the Atom API's ``arxiv:journal_ref``, the RSS and
+    Atom listings' ``arxiv:journal_reference``."""
+    value = entry.get("arxiv_journal_ref") or entry.get("arxiv_journal_reference")
+    return " ".join(str(value or "").split()) or None
 
 
 def _version(feed: Any, *, source: str) -> str:

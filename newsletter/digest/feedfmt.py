@@ -4,14 +4,17 @@ Read with feedparser, like the ``arxiv`` format (this module also decides which 
 two a feed is: an RSS or Atom feed every entry of which carries an arXiv id is arXiv's).
 Per entry:
 
-- ``title``, ``summary`` (HTML descriptions made text with selectolax), authors
-  (``dc:creator``, ``author``), the date, the categories, ``link`` as ``url``;
+- ``title``, ``summary`` (HTML descriptions made text with selectolax; Nature's opening
+  citation line and OUP's "Abstract" heading are no text of the paper), authors
+  (``dc:creator``, ``author``; each once), the date (else ``prism:publicationDate``),
+  the categories, ``link`` (else an RSS 1.0 item's ``rdf:about``) as ``url``;
 - the DOI, from the first of ``prism:doi``, ``dc:identifier`` (``doi:10.x/y``), the
   entry's id and its links (``https://doi.org/10.x/y``); normalised by
   :func:`newsletter.digest.model.doi_of` (an identity of the paper: SPEC 2.4);
 - the arXiv id, from the entry's id, guid or links (an arXiv abs/pdf URL) or a
   ``arXiv:ID`` in its text;
-- ``journal``: ``prism:publicationName``, else the feed's own title.
+- ``journal``: ``prism:publicationName``, else ``dc:source`` (PubMed's), else the feed's
+  own title.
 
 A feed with neither DOIs nor arXiv ids (a cooking blog) is not taken for a digest unless
 it was asked for: a file named ``feed-*.xml`` (what ``newsletter fetch`` writes for a
@@ -21,6 +24,7 @@ it was asked for: a file named ``feed-*.xml`` (what ``newsletter fetch`` writes 
 from __future__ import annotations
 
 import re
+from datetime import date
 from pathlib import PurePath
 from typing import Any
 
@@ -35,6 +39,12 @@ from newsletter.digest.model import ARXIV_PDF_URL, Paper, arxiv_id, doi_of, extr
 _DOI_IN = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>&]+)")
 _ARXIV_IN_TEXT = re.compile(r"\barXiv:\s*(\d{4}\.\d{4,5})(?:v\d+)?\b", re.IGNORECASE)
 FEED_FILE = "feed-*.xml"
+# Nature's items open with a citation line, no text of the paper: "<p>Nature Catalysis,
+# Published online: 12 May 2026; <a href=...>doi:10.1038/...</a></p>"
+_CITATION_LINE = re.compile(r"\A\s*<p>[^<]*\bPublished online:[^<]*(?:<a\b[^>]*>[^<]*</a>\s*)?</p>", re.IGNORECASE)
+# OUP's descriptions open with a heading: '<div class="boxTitle">Abstract</div>The ...'
+_ABSTRACT_HEADING = re.compile(r"\A\s*(?:<(?:span|div|p)\b[^>]*>\s*)*<(\w+)\b[^>]*>\s*Abstract\s*:?\s*</\1\s*>", re.I)
+_ISO_DAY = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2})")
 
 
 def read_feed(text: str, *, source: str) -> Any:
@@ -87,10 +97,12 @@ def _text(value: Any) -> str | None:
 
 
 def _plain(entry: Any) -> str:
-    """The entry's summary as text (an HTML description made text)."""
+    """The entry's summary as text (an HTML description made text), without what the
+    journals put before the abstract (a citation line, an "Abstract" heading)."""
     detail = entry.get("summary_detail") or {}
     value = str(entry.get("summary") or "")
     if "<" in value and "html" in str(detail.get("type") or "text/html"):
+        value = _ABSTRACT_HEADING.sub("", _CITATION_LINE.sub("", value))
         value = " ".join(LexborHTMLParser(value).text(separator=" ").split())
     return unwrap_text(value).strip()
 
@@ -135,7 +147,6 @@ def _paper(entry: Any, *, source: str, journal: str | None) -> Paper:
     doi = doi_in(entry)
     names = arxivfmt.authors_of(entry)
     links = extract_links(abstract)
-    link = entry.get("link")
     return Paper(
         title=title,
         abstract=abstract,
@@ -143,13 +154,44 @@ def _paper(entry: Any, *, source: str, journal: str | None) -> Paper:
         source=source,
         authors=len(names) if names else None,
         author_names=names,
-        published=arxivfmt.published_of(entry),
-        url=link if isinstance(link, str) and link.startswith(("https://", "http://")) else None,
+        published=arxivfmt.published_of(entry) or _prism_day(entry),
+        url=_page(entry),
         pdf_url=arxivfmt.pdf_link(entry) or (ARXIV_PDF_URL.format(id=axid) if axid else None),
         code_url=next((u for u in links if "github.com/" in u), None),
         categories=arxivfmt.categories_of(entry),
         links=links,
         arxiv_id=axid,
         doi=doi,
-        journal=_text(entry.get("prism_publicationname")) or journal,
+        journal=_text(entry.get("prism_publicationname")) or _source_journal(entry) or journal,
     )
+
+
+def _page(entry: Any) -> str | None:
+    """The item's page: its link, else its id when that is a web address (an RSS 1.0
+    item's ``rdf:about``: Cell's items have no link)."""
+    for value in (entry.get("link"), entry.get("id")):
+        if isinstance(value, str) and value.startswith(("https://", "http://")):
+            return value
+    return None
+
+
+def _prism_day(entry: Any) -> date | None:
+    """``prism:publicationDate`` or ``prism:coverDate`` (Cell's and Elsevier's items carry
+    no other date)."""
+    for key in ("prism_publicationdate", "prism_coverdate"):
+        m = _ISO_DAY.match(str(entry.get(key) or ""))
+        if m:
+            try:
+                return date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+            except ValueError:
+                continue
+    return None
+
+
+def _source_journal(entry: Any) -> str | None:
+    """The journal ``dc:source`` names (PubMed's items: ``Scientific reports``; Nature's:
+    ``Nature Catalysis, Published online: 2026-05-12; | doi:...``)."""
+    value = _text(entry.get("dc_source"))
+    if not value or "://" in value:
+        return None
+    return _text(re.split(r"[;|]|, Published\b", value, maxsplit=1)[0])
