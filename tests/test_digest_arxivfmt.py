@@ -292,3 +292,57 @@ def test_biorxivfmt_abstract_without_the_sites_markers() -> None:
         "Highlights\n\n• Lattices speed growth.\n\n• Cells stay imaginary."
     )
     assert (paper.doi, paper.organization) == ("10.64898/2026.11.15.700001", "University of Examples")
+
+
+# HighWire's RSS 1.0 items (BMJ, SAGE, JNeurosci): "info:doi/" beside a "hwp:master-id"
+# identifier, the abstract under a <st>Abstract</st> heading, "Last, I." authors; bioRxiv's
+# own feed (connect.biorxiv.org) writes its authors the same way. Invented papers, and no
+# file name or --format: the DOIs alone make them journal feeds.
+HIGHWIRE_RDF = """<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" xmlns="http://purl.org/rss/1.0/"
+  xmlns:dc="http://purl.org/dc/elements/1.1/">
+  <channel rdf:about="http://exlead.example.com"><title>Examples Leader current issue</title>
+    <items><rdf:Seq><rdf:li rdf:resource="http://exlead.example.com/cgi/content/short/3/1/7?rss=1" /></rdf:Seq></items>
+  </channel>
+  <item rdf:about="http://exlead.example.com/cgi/content/short/3/1/7?rss=1">
+    <title>Invented careers in example management</title>
+    <link>http://exlead.example.com/cgi/content/short/3/1/7?rss=1</link>
+    <description><![CDATA[<sec><st>Abstract</st><p>Careers in example management are invented.</p></sec>]]>
+    </description>
+    <dc:creator><![CDATA[Quill, E., Hornby Vale, S. T.]]></dc:creator>
+    <dc:date>2026-11-12T00:45:24-07:00</dc:date>
+    <dc:identifier>info:doi/10.5555/exlead-2026-000123</dc:identifier>
+    <dc:identifier>hwp:master-id:exlead;exlead-2026-000123</dc:identifier>
+  </item>
+</rdf:RDF>
+"""
+
+BIORXIV_RDF = """<?xml version="1.0" encoding="UTF-8" ?>
+<rdf:RDF xmlns="http://purl.org/rss/1.0/" xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"
+         xmlns:dc="http://purl.org/dc/elements/1.1/">
+<channel rdf:about="https://biorxiv.org">
+<title>bioRxiv Subject Collection: Biophysics</title>
+<items><rdf:Seq><rdf:li rdf:resource="https://www.biorxiv.org/content/10.64898/2026.11.15.700002v1?rss=1"/></rdf:Seq></items>
+</channel>
+<item rdf:about="https://www.biorxiv.org/content/10.64898/2026.11.15.700002v1?rss=1">
+<title><![CDATA[ Invented polymerases pause on imaginary templates ]]></title>
+<link>https://www.biorxiv.org/content/10.64898/2026.11.15.700002v1?rss=1</link>
+<description><![CDATA[ Invented polymerases pause. ]]></description>
+<dc:creator><![CDATA[ Osterby, L., Wynn, B., Dahl, D. ]]></dc:creator>
+<dc:date>2026-11-16</dc:date>
+<dc:identifier>doi:10.64898/2026.11.15.700002</dc:identifier>
+</item>
+</rdf:RDF>
+"""
+
+
+def test_feedfmt_highwire_and_biorxiv_feeds_keep_dois_and_authors() -> None:
+    """HighWire's DOI is found beside its master id (the paper is one identity with its
+    preprint and its other listings), its "Abstract" heading is no text, and "Last, I."
+    pairs are authors, not a surname and an initial each."""
+    (article,) = parse_digest(HIGHWIRE_RDF.encode(), source="exlead.rss").papers
+    assert (article.id, article.doi) == ("10.5555/exlead-2026-000123",) * 2
+    assert article.abstract == "Careers in example management are invented."
+    assert article.author_names == ("E. Quill", "S. T. Hornby Vale")
+    (preprint,) = parse_digest(BIORXIV_RDF.encode(), source="biorxiv_xml.rss").papers
+    assert preprint.author_names == ("L. Osterby", "B. Wynn", "D. Dahl")
+    assert preprint.doi == "10.64898/2026.11.15.700002"

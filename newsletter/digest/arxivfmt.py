@@ -30,6 +30,7 @@ _FEED_END = re.compile(r"</(?:[\w.-]+:)?(?:rss|feed|rdf)\s*>\s*(?:<!--.*?-->\s*)
 # abstract as "<p>...</p>", each author as a link
 _OLD_TITLE = re.compile(r"\.?\s*\(arXiv:\S+\s+\[(?P<cat>[^\]\s]+)\](?:\s+[A-Z]+)*\)\s*$")
 _PARAGRAPH = re.compile(r"\s*<p\b", re.IGNORECASE)
+_INITIALS = re.compile(r"(?:[A-Z][a-z]?\.[\s-]*)+")  # "L.", "A. K.", "J.-P.", "Ch."
 _AFFILIATION = re.compile(r"\((?:[^()]|\([^()]*\))*\)")  # "(MIT, (2) Stanford)"
 _ABSTRACT = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*\S+\s*Abstract:\s*", re.IGNORECASE | re.DOTALL)
 
@@ -82,7 +83,15 @@ def authors_of(entry: Any) -> tuple[str, ...]:
             names.extend(split_names(_markup_free(name)))
     if not names and isinstance(entry.get("author"), str):
         names = split_names(_markup_free(entry["author"]))
-    return tuple(dict.fromkeys(names))
+    return tuple(dict.fromkeys(_paired(names)))
+
+
+def _paired(names: list[str]) -> list[str]:
+    """``["Buccolieri", "L.", "Wang", "B."]`` -> ``["L. Buccolieri", "B. Wang"]``: bioRxiv's
+    and HighWire's feeds write ``Last, I., Last, I.`` in one ``dc:creator``."""
+    if len(names) % 2 or not all(_INITIALS.fullmatch(n) for n in names[1::2]):
+        return names
+    return [f"{first} {last}" for last, first in zip(names[::2], names[1::2], strict=True)]
 
 
 def split_names(text: str) -> list[str]:

@@ -6,9 +6,10 @@ Per entry:
 
 - ``title``, ``summary`` (HTML descriptions made text with selectolax; Nature's opening
   citation line and OUP's "Abstract" heading are no text of the paper), authors
-  (``dc:creator``, ``author``; each once), the date (else ``prism:publicationDate``),
+  (``dc:creator``, ``author``; each once; ``Last, I., Last, I.`` paired), the date (else ``prism:publicationDate``),
   the categories, ``link`` (else an RSS 1.0 item's ``rdf:about``) as ``url``;
-- the DOI, from the first of ``prism:doi``, ``dc:identifier`` (``doi:10.x/y``), the
+- the DOI, from the first of ``prism:doi``, ``dc:identifier`` (``doi:10.x/y``,
+  HighWire's ``info:doi/10.x/y``; every one an item has, not only feedparser's last), the
   entry's id and its links (``https://doi.org/10.x/y``); normalised by
   :func:`newsletter.digest.model.doi_of` (an identity of the paper: SPEC 2.4);
 - the arXiv id, from the entry's id, guid or links (an arXiv abs/pdf URL) or a
@@ -42,9 +43,16 @@ FEED_FILE = "feed-*.xml"
 # Nature's items open with a citation line, no text of the paper: "<p>Nature Catalysis,
 # Published online: 12 May 2026; <a href=...>doi:10.1038/...</a></p>"
 _CITATION_LINE = re.compile(r"\A\s*<p>[^<]*\bPublished online:[^<]*(?:<a\b[^>]*>[^<]*</a>\s*)?</p>", re.IGNORECASE)
-# OUP's descriptions open with a heading: '<div class="boxTitle">Abstract</div>The ...'
-_ABSTRACT_HEADING = re.compile(r"\A\s*(?:<(?:span|div|p)\b[^>]*>\s*)*<(\w+)\b[^>]*>\s*Abstract\s*:?\s*</\1\s*>", re.I)
+# OUP's and BMJ's descriptions open with a heading: '<div class="boxTitle">Abstract</div>The
+# ...', '<sec><st>Abstract</st><p>The ...'
+_ABSTRACT_HEADING = re.compile(r"\A\s*(?:<\w+\b[^>]*>\s*)*<(\w+)\b[^>]*>\s*Abstract\s*:?\s*</\1\s*>", re.I)
 _ISO_DAY = re.compile(r"\s*(\d{4})-(\d{2})-(\d{2})")
+# HighWire's items (BMJ, SAGE, JNeurosci) carry two dc:identifiers, "info:doi/10.1136/x" and
+# "hwp:master-id:...", and feedparser keeps only the last: each item's are read from the text
+_ITEM_START = re.compile(r"<(?:[\w.-]+:)?(?:item|entry)\b", re.IGNORECASE)
+_DC_IDENTIFIER = re.compile(
+    r"<dc:identifier\b[^>]*>(?:\s*<!\[CDATA\[)?\s*([^<\]]*?)\s*(?:\]\]>\s*)?</dc:identifier\s*>"
+)
 
 
 def read_feed(text: str, *, source: str) -> Any:
@@ -78,7 +86,7 @@ def classify(text: str, *, source: str) -> str:
 def parse(text: str, *, source: str, forced: bool = False) -> tuple[tuple[Paper, ...], tuple[str, ...]]:
     """(the papers, what a file cut short lost: see :func:`arxivfmt.cut_off`)."""
     feed = read_feed(text, source=source)
-    entries, lost = arxivfmt.cut_off(text, feed.get("entries") or [])
+    entries, lost = arxivfmt.cut_off(text, _with_identifiers(text, feed.get("entries") or []))
     if not entries:
         return (), lost  # a journal between issues, or a file cut inside its first entry
     if not forced and not asked_for(source) and not any(doi_in(e) or _arxiv_in(e, _plain(e)) for e in entries):
@@ -90,6 +98,16 @@ def parse(text: str, *, source: str, forced: bool = False) -> tuple[tuple[Paper,
         )
     journal = _text((feed.get("feed") or {}).get("title"))
     return tuple(_paper(e, source=source, journal=journal) for e in entries), lost
+
+
+def _with_identifiers(text: str, entries: list[Any]) -> list[Any]:
+    """``entries``, each with every ``dc:identifier`` its item has (``dc_identifiers``), when
+    the items found in ``text`` are as many as the entries (else as they are)."""
+    starts = [m.start() for m in _ITEM_START.finditer(text)]
+    if starts and len(starts) == len(entries):
+        for entry, start, end in zip(entries, starts, [*starts[1:], len(text)], strict=True):
+            entry["dc_identifiers"] = _DC_IDENTIFIER.findall(text, start, end)
+    return entries
 
 
 def _text(value: Any) -> str | None:
@@ -109,8 +127,9 @@ def _plain(entry: Any) -> str:
 
 def doi_in(entry: Any) -> str | None:
     """The entry's DOI (see the module doc), normalised."""
-    for key in ("prism_doi", "dc_identifier", "id", "guid", "link"):
-        value = entry.get(key)
+    values = [entry.get(key) for key in ("prism_doi", "dc_identifier")]
+    values += [*(entry.get("dc_identifiers") or ()), entry.get("id"), entry.get("guid"), entry.get("link")]
+    for value in values:
         if isinstance(value, str) and (found := doi_of(value.strip()) or _doi_in_url(value)):
             return found
     for link in entry.get("links") or ():
@@ -121,7 +140,7 @@ def doi_in(entry: Any) -> str | None:
 
 def _doi_in_url(value: str) -> str | None:
     low = value.strip().lower()
-    if "doi.org/" in low or low.startswith("doi:"):
+    if "doi.org/" in low or low.startswith(("doi:", "info:doi/")):
         m = _DOI_IN.search(value)
         return doi_of(m.group(1)) if m else None
     return None
