@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from newsletter.base.errors import DigestParseError
 from newsletter.digest import parse_digest
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
@@ -346,3 +347,31 @@ def test_feedfmt_highwire_and_biorxiv_feeds_keep_dois_and_authors() -> None:
     (preprint,) = parse_digest(BIORXIV_RDF.encode(), source="biorxiv_xml.rss").papers
     assert preprint.author_names == ("L. Osterby", "B. Wynn", "D. Dahl")
     assert preprint.doi == "10.64898/2026.11.15.700002"
+
+
+API_ERROR = """<?xml version='1.0' encoding='UTF-8'?>
+<feed xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/" xmlns:arxiv="http://arxiv.org/schemas/atom"
+ xmlns="http://www.w3.org/2005/Atom">
+  <id>https://arxiv.org/</id>
+  <title>arXiv Search Results</title>
+  <updated>2026-11-17T10:00:00Z</updated>
+  <opensearch:itemsPerPage>1</opensearch:itemsPerPage>
+  <opensearch:totalResults>1</opensearch:totalResults>
+  <opensearch:startIndex>0</opensearch:startIndex>
+  <entry>
+    <id>https://arxiv.org/api/errors#incorrect_id_format_for_2611.x</id>
+    <title>Error</title>
+    <updated>2026-11-17T10:00:00Z</updated>
+    <link href="https://arxiv.org/api/errors#incorrect_id_format_for_2611.x" rel="alternate" type="text/html"/>
+    <summary>incorrect id format for 2611.x</summary>
+    <author><name>arXiv api core</name></author>
+  </entry>
+</feed>
+"""
+
+
+def test_arxivfmt_api_error_answer_says_what_it_is() -> None:
+    """A saved answer of the arXiv API to a bad query (its one entry is the error) is named
+    as such, with arXiv's message, not as "a feed that is not arXiv's"."""
+    with pytest.raises(DigestParseError, match=r"an arXiv API error, not a digest: incorrect id format for 2611\.x"):
+        parse_digest(API_ERROR.encode(), source="query.atom")

@@ -40,6 +40,7 @@ from newsletter.digest.model import ARXIV_PDF_URL, Paper, arxiv_id, doi_of, extr
 _DOI_IN = re.compile(r"\b(10\.\d{4,9}/[^\s\"<>&]+)")
 _ARXIV_IN_TEXT = re.compile(r"\barXiv:\s*(\d{4}\.\d{4,5})(?:v\d+)?\b", re.IGNORECASE)
 FEED_FILE = "feed-*.xml"
+_API_ERROR = ("https://arxiv.org/api/errors#", "http://arxiv.org/api/errors#")
 # Nature's items open with a citation line, no text of the paper: "<p>Nature Catalysis,
 # Published online: 12 May 2026; <a href=...>doi:10.1038/...</a></p>"
 _CITATION_LINE = re.compile(r"\A\s*<p>[^<]*\bPublished online:[^<]*(?:<a\b[^>]*>[^<]*</a>\s*)?</p>", re.IGNORECASE)
@@ -90,6 +91,8 @@ def parse(text: str, *, source: str, forced: bool = False) -> tuple[tuple[Paper,
     if not entries:
         return (), lost  # a journal between issues, or a file cut inside its first entry
     if not forced and not asked_for(source) and not any(doi_in(e) or _arxiv_in(e, _plain(e)) for e in entries):
+        if all(str(e.get("id") or "").startswith(_API_ERROR) for e in entries):  # the API's 400 answer
+            raise DigestParseError(f"an arXiv API error, not a digest: {_plain(entries[0])}", path=source)
         name = "an Atom feed" if str(feed.get("version")).startswith("atom") else "an RSS feed"
         raise DigestParseError(
             f"{name} that is not arXiv's (no arXiv ids in it, nor DOIs: name it feed-NAME-DATE.xml "
