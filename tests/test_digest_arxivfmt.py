@@ -375,3 +375,30 @@ def test_arxivfmt_api_error_answer_says_what_it_is() -> None:
     as such, with arXiv's message, not as "a feed that is not arXiv's"."""
     with pytest.raises(DigestParseError, match=r"an arXiv API error, not a digest: incorrect id format for 2611\.x"):
         parse_digest(API_ERROR.encode(), source="query.atom")
+
+
+XHTML_ATOM = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom">
+  <title>Example Lab Blog</title>
+  <id>https://lab.example.org/</id>
+  <updated>2026-11-17T00:00:00Z</updated>
+  <entry>
+    <title type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml">Sparse <em>attention</em> &amp; folds</div></title>
+    <id>https://lab.example.org/posts/sparse</id>
+    <link href="https://lab.example.org/posts/sparse"/>
+    <updated>2026-11-17T00:00:00Z</updated>
+    <content type="xhtml"><div xmlns="http://www.w3.org/1999/xhtml"><p>We fold proteins with <b>sparse</b>
+      attention (arXiv:2611.00001).</p></div></content>
+  </entry>
+</feed>
+"""
+
+
+def test_feedfmt_xhtml_title_is_text() -> None:
+    """An Atom title of ``type="xhtml"`` (or HTML) is shown as its text, not its markup."""
+    (post,) = parse_digest(XHTML_ATOM.encode(), source="feed-lab-2026-11-17.xml").papers
+    assert post.title == "Sparse attention & folds"
+    assert (post.abstract, post.arxiv_id) == (
+        "We fold proteins with sparse attention (arXiv:2611.00001).",
+        "2611.00001",
+    )

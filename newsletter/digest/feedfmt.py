@@ -4,10 +4,11 @@ Read with feedparser, like the ``arxiv`` format (this module also decides which 
 two a feed is: an RSS or Atom feed every entry of which carries an arXiv id is arXiv's).
 Per entry:
 
-- ``title``, ``summary`` (HTML descriptions made text with selectolax; Nature's opening
-  citation line and OUP's "Abstract" heading are no text of the paper), authors
-  (``dc:creator``, ``author``; each once; ``Last, I., Last, I.`` paired), the date (else ``prism:publicationDate``),
-  the categories, ``link`` (else an RSS 1.0 item's ``rdf:about``) as ``url``;
+- ``title`` (an HTML or XHTML title made text), ``summary`` (HTML descriptions made
+  text with selectolax; Nature's opening citation line and OUP's "Abstract" heading are
+  no text of the paper), authors (``dc:creator``, ``author``; each once; ``Last, I.,
+  Last, I.`` paired), the date (else ``prism:publicationDate``), the categories, ``link``
+  (else an RSS 1.0 item's ``rdf:about``) as ``url``;
 - the DOI, from the first of ``prism:doi``, ``dc:identifier`` (``doi:10.x/y``,
   HighWire's ``info:doi/10.x/y``; every one an item has, not only feedparser's last), the
   entry's id and its links (``https://doi.org/10.x/y``); normalised by
@@ -160,8 +161,18 @@ def _arxiv_in(entry: Any, abstract: str) -> str | None:
     return arxiv_id(m.group(1)) if m else None
 
 
+def _title(entry: Any) -> str:
+    """The entry's title as text: an HTML or XHTML title (Atom's ``type="xhtml"``, an RSS
+    1.0 title) loses its markup (``Sparse <em>attention</em>``); a ``<`` of plain text
+    (``n<5``) stays."""
+    title = str(entry.get("title") or "")
+    if "</" in title and "html" in str((entry.get("title_detail") or {}).get("type") or ""):
+        title = LexborHTMLParser(title).text(separator="") or ""
+    return " ".join(title.split())
+
+
 def _paper(entry: Any, *, source: str, journal: str | None) -> Paper:
-    title = " ".join(str(entry.get("title") or "").split())
+    title = _title(entry)
     if not title:
         raise DigestParseError(f"feed entry {entry.get('id') or entry.get('link') or '?'} has no title", path=source)
     abstract = _plain(entry)
