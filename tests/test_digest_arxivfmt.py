@@ -402,3 +402,35 @@ def test_feedfmt_xhtml_title_is_text() -> None:
         "We fold proteins with sparse attention (arXiv:2611.00001).",
         "2611.00001",
     )
+
+
+# An OpenReview API v2 note as ICML 2026 writes it (invented paper): the summary under
+# "TL;DR" (ICLR writes "TLDR"), the PDF as an attachment.
+ICML_NOTE = {
+    "id": "Qx3Lm9Tz2a",
+    "forum": "Qx3Lm9Tz2a",
+    "number": 31337,
+    "pdate": 1777593600000,
+    "content": {
+        "title": {"value": "Invented Symmetries of Imaginary Networks"},
+        "authors": {"value": ["Rui Ito"]},
+        "authorids": {"value": ["~Rui_Ito1"]},
+        "abstract": {"value": "Imaginary networks have invented symmetries."},
+        "TL;DR": {"value": "Symmetries, invented."},
+        "Primary Area": {"value": "Theory->Deep Learning"},
+        "keywords": {"value": ["symmetry"]},
+        "pdf": {"value": "/attachment?id=Qx3Lm9Tz2a&name=pdf"},
+        "venue": {"value": "ICML 2026 spotlight"},
+        "venueid": {"value": "ICML.cc/2026/Conference"},
+    },
+}
+
+
+def test_openreviewfmt_tl_dr_and_attachment_pdf() -> None:
+    """A venue that names its summary "TL;DR" and serves the PDF as an attachment gives the
+    paper its summary and its PDF link, as ICLR's "TLDR" and "/pdf/..." do."""
+    data = json.dumps([ICML_NOTE]).encode()
+    (paper,) = parse_digest(data, source="openreview-ICML.cc_2026_Conference-2026-11-17.json").papers
+    assert paper.summary == "Symmetries, invented."
+    assert paper.pdf_url == "https://openreview.net/attachment?id=Qx3Lm9Tz2a&name=pdf"
+    assert (paper.url, paper.journal) == ("https://openreview.net/forum?id=Qx3Lm9Tz2a", "ICML 2026 spotlight")
