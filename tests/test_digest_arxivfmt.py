@@ -1,4 +1,5 @@
-"""The ``arxiv`` and ``feed`` readers on files as real tools leave them (SPEC 2.3, 2.5)."""
+"""The non-HF readers (``arxiv``, ``feed``, ``biorxiv``, ``openreview``) on files as real
+tools and services leave them (SPEC 2.3, 2.5)."""
 
 from __future__ import annotations
 
