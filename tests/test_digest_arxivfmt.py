@@ -435,3 +435,27 @@ def test_openreviewfmt_tl_dr_and_attachment_pdf() -> None:
     assert paper.summary == "Symmetries, invented."
     assert paper.pdf_url == "https://openreview.net/attachment?id=Qx3Lm9Tz2a&name=pdf"
     assert (paper.url, paper.journal) == ("https://openreview.net/forum?id=Qx3Lm9Tz2a", "ICML 2026 spotlight")
+
+
+# rss.arxiv.org's answer to a category it does not know (arXiv/arxiv-feed's serialize_error):
+# a channel without items whose title says so. Not a weekend's empty listing.
+FEED_ERROR = """<?xml version='1.0' encoding='UTF-8'?>
+<rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/"
+ xmlns:atom="http://www.w3.org/2005/Atom" version="2.0">
+  <channel>
+    <title>Feed error for query: http://rss.arxiv.org/rss/cs.XY</title>
+    <link>http://rss.arxiv.org/rss/cs.XY</link>
+    <description>Invalid archive specification: cs.XY</description>
+    <atom:link href="http://rss.arxiv.org/rss/cs.XY" rel="self" type="application/rss+xml"/>
+    <language>en-us</language>
+    <managingEditor>rss-help.arxiv.org</managingEditor>
+  </channel>
+</rss>
+"""
+
+
+def test_arxivfmt_feed_error_is_no_weekend() -> None:
+    """arXiv's error feed (a misspelt category) is an error naming arXiv's message, never a
+    listing of no papers that would pass for a quiet day."""
+    with pytest.raises(DigestParseError, match=r"arXiv's feed error, not a digest: Invalid archive specification"):
+        parse_digest(FEED_ERROR.encode(), source="arxiv-cs.XY-2026-11-17.xml")

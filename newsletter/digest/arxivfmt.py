@@ -209,6 +209,8 @@ def parse(text: str, *, source: str) -> tuple[tuple[Paper, ...], tuple[str, ...]
     meta = feed.get("feed") or {}
     arxivs = "arxiv" in f"{meta.get('link', '')} {meta.get('title', '')}".lower()
     entries, lost = cut_off(text, read)
+    if not read and str(meta.get("title") or "").startswith("Feed error for query"):  # rss.arxiv.org's 400
+        raise DigestParseError(f"arXiv's feed error, not a digest: {meta.get('description') or '?'}", path=source)
     if not read and not arxivs:  # arXiv announces nothing on weekends and holidays: not an error
         raise DigestParseError(f"{name} without entries; not a digest", path=source)
     if read and not any(id_of(e) for e in read) and not (arxivs and not entries):  # (cut inside its first entry)
