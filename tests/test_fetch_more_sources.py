@@ -267,6 +267,31 @@ def test_fetch_openreview_pages_by_offset_until_count(tmp_path: Path, httpserver
     assert first.journal == "ICLR 2026 Poster" and first.summary and first.summary.startswith("Contrastive pretraining")
 
 
+def test_fetch_openreview_pages_smaller_than_asked_go_on_until_count(
+    tmp_path: Path, httpserver_ipv4: HTTPServer
+) -> None:
+    """An API that gives fewer notes than the limit asked (25 a page) is asked on until its
+    ``count``: a venue's papers past the first page are not lost."""
+    notes = openreview_notes(53)
+    offsets: list[str] = []
+
+    def handler(request: Request) -> Response:
+        offsets.append(request.args["offset"])
+        offset = int(request.args["offset"])
+        return Response(json.dumps({"notes": notes[offset : offset + 25], "count": len(notes)}))
+
+    httpserver_ipv4.expect_request("/notes").respond_with_handler(handler)
+    venue = "ICML.cc/2026/Conference"
+    cfg = write_config(tmp_path, [{"type": "openreview", "venue": venue, "url": httpserver_ipv4.url_for("/notes")}])
+
+    result = fetch(cfg)
+
+    assert result.returncode == 0, result.stderr
+    assert offsets == ["0", "25", "50"]
+    name = "openreview-ICML.cc_2026_Conference-2026-11-17.json"
+    assert len(parse_digest((tmp_path / "digests" / name).read_bytes(), source=name).papers) == 53
+
+
 def test_fetch_openreview_answer_without_notes_fails(tmp_path: Path, httpserver_ipv4: HTTPServer) -> None:
     httpserver_ipv4.expect_request("/notes").respond_with_json({"name": "ForbiddenError", "message": "nope"})
     cfg = write_config(tmp_path, [{"type": "openreview", "venue": "X/2026", "url": httpserver_ipv4.url_for("/notes")}])

@@ -4,7 +4,10 @@ Both are read with feedparser (well kept, tolerant of the feeds' namespaces and
 of broken XML, and safe: it never fetches external entities). Ids lose their
 version (``2611.14302v2`` -> ``2611.14302``); ``url`` is the abs page, the PDF
 link is kept; RSS descriptions keep only their ``Abstract:`` part; the Atom
-summaries' line wrapping and indentation are undone.
+summaries' line wrapping and indentation are undone. A listing's ``dc:creator`` writes
+each author's affiliations after the name in parentheses (``Ana Ruiz (Univ. A, Lab B),
+Bo Li``): the names are kept, the affiliations are not names. A published paper's journal
+is ``arxiv:journal_ref`` (Atom API) or ``arxiv:journal_reference`` (RSS and Atom listings).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ _FEED_END = re.compile(r"</(?:[\w.-]+:)?(?:rss|feed|rdf)\s*>\s*(?:<!--.*?-->\s*)
 # abstract as "<p>...</p>", each author as a link
 _OLD_TITLE = re.compile(r"\.?\s*\(arXiv:\S+\s+\[(?P<cat>[^\]\s]+)\](?:\s+[A-Z]+)*\)\s*$")
 _PARAGRAPH = re.compile(r"\s*<p\b", re.IGNORECASE)
+_INITIALS = re.compile(r"(?:[A-Z][a-z]?\.[\s-]*)+")  # "L.", "A. K.", "J.-P.", "Ch."
+_AFFILIATION = re.compile(r"\((?:[^()]|\([^()]*\))*\)")  # "(MIT, (2) Stanford)"
 _ABSTRACT = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*\S+\s*Abstract:\s*", re.IGNORECASE | re.DOTALL)
 
 
@@ -69,14 +74,42 @@ def id_of(entry: Any) -> str | None:
 
 
 def authors_of(entry: Any) -> tuple[str, ...]:
+    """The names of ``dc:creator`` (one comma-separated string in arXiv's listings) or the
+    authors' ``name``s; each name once."""
     names: list[str] = []
     for author in entry.get("authors") or ():
         name = author.get("name") if isinstance(author, dict) else None
         if isinstance(name, str):
-            names.extend(n.strip() for n in _markup_free(name).split(",") if n.strip())
+            names.extend(split_names(_markup_free(name)))
     if not names and isinstance(entry.get("author"), str):
-        names = [n.strip() for n in _markup_free(entry["author"]).split(",") if n.strip()]
-    return tuple(" ".join(n.split()) for n in names)
+        names = split_names(_markup_free(entry["author"]))
+    return tuple(dict.fromkeys(_paired(names)))
+
+
+def _paired(names: list[str]) -> list[str]:
+    """``["Buccolieri", "L.", "Wang", "B."]`` -> ``["L. Buccolieri", "B. Wang"]``: bioRxiv's
+    and HighWire's feeds write ``Last, I., Last, I.`` in one ``dc:creator``."""
+    if len(names) % 2 or not all(_INITIALS.fullmatch(n) for n in names[1::2]):
+        return names
+    return [f"{first} {last}" for last, first in zip(names[::2], names[1::2], strict=True)]
+
+
+def split_names(text: str) -> list[str]:
+    """``"Ana Ruiz (Univ. A, Lab B), Bo Li"`` -> ``["Ana Ruiz", "Bo Li"]``: arXiv's listings
+    write each author's affiliations after the name in parentheses, commas and all; the
+    commas inside them part no names (unbalanced parentheses: every comma parts)."""
+    parts, depth, start = [], 0, 0
+    for at, char in enumerate(text):
+        if char in "()":
+            depth += 1 if char == "(" else -1
+        elif char == "," and depth == 0:
+            parts.append(text[start:at])
+            start = at + 1
+    parts.append(text[start:])
+    if depth:
+        parts = text.split(",")
+    names = (" ".join(_AFFILIATION.sub(" ", part).split()) for part in parts)
+    return [name for name in names if name]
 
 
 def _markup_free(text: str) -> str:
@@ -150,8 +183,10 @@ def _paper(entry: Any, *, source: str) -> Paper:
 
 
 def journal_ref(entry: Any) -> str | None:
-    """The Atom API's ``arxiv:journal_ref`` of a published paper."""
-    return " ".join(str(entry.get("arxiv_journal_ref") or "").split()) or None
+    """The journal of a published paper: the Atom API's ``arxiv:journal_ref``, the RSS and
+    Atom listings' ``arxiv:journal_reference``."""
+    value = entry.get("arxiv_journal_ref") or entry.get("arxiv_journal_reference")
+    return " ".join(str(value or "").split()) or None
 
 
 def _version(feed: Any, *, source: str) -> str:
@@ -174,6 +209,8 @@ def parse(text: str, *, source: str) -> tuple[tuple[Paper, ...], tuple[str, ...]
     meta = feed.get("feed") or {}
     arxivs = "arxiv" in f"{meta.get('link', '')} {meta.get('title', '')}".lower()
     entries, lost = cut_off(text, read)
+    if not read and str(meta.get("title") or "").startswith("Feed error for query"):  # rss.arxiv.org's 400
+        raise DigestParseError(f"arXiv's feed error, not a digest: {meta.get('description') or '?'}", path=source)
     if not read and not arxivs:  # arXiv announces nothing on weekends and holidays: not an error
         raise DigestParseError(f"{name} without entries; not a digest", path=source)
     if read and not any(id_of(e) for e in read) and not (arxivs and not entries):  # (cut inside its first entry)

@@ -3,7 +3,8 @@ or ``medrxiv`` source, a JSON array of the items of the details API's ``collecti
 (``api.biorxiv.org/details/{server}/{from}/{to}/{cursor}``); a saved answer of the API
 itself (``{"messages": [...], "collection": [...]}``) reads the same.
 
-Per item: ``doi`` (the paper's id and an identity, SPEC 2.4), ``title``, ``abstract``,
+Per item: ``doi`` (the paper's id and an identity, SPEC 2.4), ``title``, ``abstract`` (the
+site's HTML flattened: its list, figure and table markers and its entities undone),
 ``authors`` (``"Last, F.; Last, F."`` -> ``F. Last``), ``author_corresponding_institution``
 (the organisation), ``date``, ``version`` (the page is ``https://www.biorxiv.org/content/
 {doi}v{version}``, the PDF beside it), ``category``, ``server`` and ``published`` (the DOI
@@ -13,6 +14,7 @@ its published version are one paper). Several versions of one DOI are one paper.
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import date
 from typing import Any
@@ -24,6 +26,15 @@ from newsletter.digest.model import Paper, doi_of, extract_links
 SERVERS = {"biorxiv": "https://www.biorxiv.org", "medrxiv": "https://www.medrxiv.org"}
 # detection: a JSON array (or an API answer) whose first object names a bioRxiv/medRxiv server
 _HEAD = re.compile(r'"server"\s*:\s*"(?:bio|med)rxiv"', re.IGNORECASE)
+# The API's abstracts are the site's HTML flattened, with its markers left in: a graphical
+# abstract "Graphical Abstract O_FIG O_LINKSMALLFIG WIDTH=200 ... M_FIG caption C_FIG",
+# tables "O_TBL ... C_TBL", list items "HighlightsO_LIfirst C_LIO_LIsecond C_LI", small
+# capitals "O_SCPCAPaC_SCPCAP", and HTML entities ("0.33 [-&gt;] 0.63").
+_FLOATS = re.compile(
+    r"(?:\b(?:Graphical abstract|TOC graphic)\s*)?\bO_(FIG|TBL)\b.*?(?:\bC_\1\b|\Z)", re.IGNORECASE | re.DOTALL
+)
+_ITEM = re.compile(r"\s*(?:C_LIO_LI|O_LI(?!NK))\s*")
+_MARKERS = re.compile(r"\s*C_LI|[OC]_SCP(?:CAP|LOW)")
 
 
 def looks_like(text: str) -> bool:
@@ -88,6 +99,14 @@ def names_of(authors: str | None) -> tuple[str, ...]:
     return tuple(out)
 
 
+def abstract_of(text: str) -> str:
+    """The text of an item's ``abstract``: figures and tables out, list items as paragraphs
+    (``• ...``), the other markers and the entities undone, lines unwrapped."""
+    text = _FLOATS.sub("", text)
+    text = _MARKERS.sub("", _ITEM.sub("\n\n• ", text))
+    return unwrap_text(html.unescape(text)).strip()
+
+
 def _day(value: str | None) -> date | None:
     try:
         return date.fromisoformat(value) if value else None
@@ -102,9 +121,8 @@ def paper_of(item: Any, *, source: str, where: str) -> Paper:
     doi = doi_of(_field(item, "doi", source=source, where=where, required=True))
     if doi is None:
         raise DigestParseError(f"{where}: 'doi' is not a DOI", path=source)
-    title = _field(item, "title", source=source, where=where, required=True)
-    assert title is not None
-    abstract = unwrap_text(str(item.get("abstract") or "")).strip()
+    title = html.unescape(_field(item, "title", source=source, where=where, required=True) or "")
+    abstract = abstract_of(str(item.get("abstract") or ""))
     server = (_field(item, "server", source=source, where=where) or "biorxiv").lower()
     site = SERVERS.get(server, SERVERS["biorxiv"])
     version = _field(item, "version", source=source, where=where)

@@ -5,8 +5,9 @@ venue: ``content.venueid`` is the venue's id); a saved answer of the API itself
 
 API v2 wraps every content field as ``{"value": ...}``. Per note: ``content.title``,
 ``content.abstract``, ``content.authors`` (names), ``content.keywords`` (as categories),
-``content.TLDR`` (the summary), ``content.venue`` (``ICLR 2026 Poster``: the journal),
-``content.pdf`` (``/pdf/ID.pdf`` on openreview.net), ``pdate`` (the publication date, ms
+``content.TLDR`` or ``content.TL;DR`` (the summary: ICLR's and ICML's/NeurIPS's names),
+``content.venue`` (``ICLR 2026 Poster``: the journal), ``content.pdf`` (``/pdf/ID.pdf`` or
+``/attachment?id=ID&name=pdf`` on openreview.net), ``pdate`` (the publication date, ms
 since 1970; else ``cdate``); ``url`` is ``https://openreview.net/forum?id=FORUM``; the
 paper's given id is ``openreview:ID``.
 """
@@ -23,6 +24,8 @@ from newsletter.digest.model import Paper, extract_links, paper_id
 
 SITE = "https://openreview.net"
 _HEAD = re.compile(r'"venueid"\s*:\s*\{\s*"value"')
+# the paper's PDF: "/pdf/<sha1>.pdf" (ICLR), "/attachment?id=ID&name=pdf" (ICML 2026)
+_PDF = re.compile(r"/pdf/[\w-]+\.pdf|/pdf\?id=[\w-]+|/attachment\?id=[\w-]+&name=[\w-]+")
 
 
 def looks_like(text: str) -> bool:
@@ -63,6 +66,11 @@ def _day(note: dict[str, Any]) -> date | None:
     return None
 
 
+def _pdf(content: dict[str, Any]) -> str | None:
+    pdf = _value(content, "pdf")
+    return f"{SITE}{pdf}" if isinstance(pdf, str) and _PDF.fullmatch(pdf) else None
+
+
 def paper_of(note: Any, *, source: str, where: str) -> Paper:
     if not isinstance(note, dict) or not isinstance(note.get("content"), dict):
         raise DigestParseError(f"{where}: expected a note with a 'content' object", path=source)
@@ -73,7 +81,6 @@ def paper_of(note: Any, *, source: str, where: str) -> Paper:
     ident = note.get("id") if isinstance(note.get("id"), str) else None
     forum = note.get("forum") if isinstance(note.get("forum"), str) else ident
     abstract = unwrap_text(str(_value(content, "abstract") or "")).strip()
-    pdf = _value(content, "pdf")
     names = _names(_value(content, "authors"))
     links = extract_links(abstract)
     return Paper(
@@ -85,9 +92,9 @@ def paper_of(note: Any, *, source: str, where: str) -> Paper:
         author_names=names,
         published=_day(note),
         url=f"{SITE}/forum?id={forum}" if forum and re.fullmatch(r"[\w-]+", forum) else None,
-        pdf_url=f"{SITE}{pdf}" if isinstance(pdf, str) and re.fullmatch(r"/pdf/[\w-]+\.pdf", pdf) else None,
+        pdf_url=_pdf(content),
         code_url=next((u for u in links if "github.com/" in u), None),
-        summary=_text(content, "TLDR"),
+        summary=_text(content, "TLDR") or _text(content, "TL;DR"),
         categories=_names(_value(content, "keywords")),
         links=links,
         journal=_text(content, "venue"),

@@ -9,8 +9,9 @@
   hold fewer papers, and are one GET), until a page is short or brings no paper not
   seen (an API that ignored ``p`` would repeat its first page); the items in one JSON
   array, each paper once.
-- OpenReview, API v2 ``/notes?content.venueid=VENUE&offset=N&limit=1000`` until a page is
-  short or ``count`` is reached; the notes in one JSON array.
+- OpenReview, API v2 ``/notes?content.venueid=VENUE&offset=N&limit=1000`` until ``count``
+  is reached (a page may hold fewer notes than asked), or, without ``count``, a page is
+  short; the notes in one JSON array.
 
 Each page is one GET of :func:`newsletter.fetch.client.get` (timeouts, retries with backoff,
 429 and ``Retry-After``); a page that is not the API's shape is a :class:`BadAnswer` (the
@@ -136,11 +137,19 @@ def openreview_notes(source: OpenReviewSource, get: GetPage) -> Collected:
             raise BadAnswer(f"page {pages} has no 'notes' array (not the notes API's answer)")
         notes.extend(page)
         count = _count(data["count"], f"page {pages}: count") if "count" in data else None
-        if len(page) < OPENREVIEW_PAGE or (count is not None and len(notes) >= count):
+        if _last_page(page, len(notes), count):
             break
     else:
         raise BadAnswer(f"more than {MAX_PAGES} pages; refused")
     return Collected(json.dumps(notes, ensure_ascii=False, indent=1).encode("utf-8"), attempts, pages)
+
+
+def _last_page(page: list[Any], had: int, count: int | None) -> bool:
+    """True when no notes follow ``page``: ``count`` reached (the API may give fewer notes
+    than asked on a page that is not the last), else a page short of ``limit``."""
+    if count is not None:
+        return not page or had >= count
+    return len(page) < OPENREVIEW_PAGE
 
 
 def _hf_key(item: Any) -> str | None:
