@@ -63,9 +63,10 @@ def body_of(raw: bytes) -> str:
 
 
 def wait_for(caplog: pytest.LogCaptureFixture, text: str) -> None:
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + 15  # a bound on waiting for the line, never a speed check
     while not any(text in r.getMessage() for r in caplog.records):
-        assert time.monotonic() < deadline, caplog.text
+        if time.monotonic() > deadline:
+            pytest.fail(f"no log line {text!r}: {caplog.text}")
         time.sleep(0.05)
 
 
