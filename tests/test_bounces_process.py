@@ -246,6 +246,15 @@ def test_bounce_soft_dsns_suppress_after_consecutive_limit_and_send_reads_mailbo
         assert second.message_id != first.message_id
 
 
+def mailto_subject(msg: Any) -> str:
+    """The subject a mail client writes from a delivery's List-Unsubscribe mailto: URI."""
+    from urllib.parse import unquote
+
+    uri = str(msg["List-Unsubscribe"]).split(",")[0].strip().strip("<>")
+    assert uri.startswith("mailto:unsubscribe@example.org?subject=unsubscribe%20")
+    return unquote(uri.partition("subject=")[2])
+
+
 def test_bounce_mailto_unsubscribe_request_honoured_forged_token_changes_nothing(
     tmp_path: Path, seeds: dict[str, Path], monkeypatch: Any
 ) -> None:
@@ -254,13 +263,7 @@ def test_bounce_mailto_unsubscribe_request_honoured_forged_token_changes_nothing
         cfg = bounce_setup(tmp_path, server.port)
         add_seeds(cfg, seeds, "000", "001")
         assert newsletter("send", "-c", str(cfg)).exit_code == 0
-        msg = server.by_recipient()["chen@example.org"][0].message
-        # what a mail client does with the List-Unsubscribe mailto: URI
-        uri = str(msg["List-Unsubscribe"]).split(",")[0].strip().strip("<>")
-        assert uri.startswith("mailto:unsubscribe@example.org?subject=unsubscribe%20")
-        from urllib.parse import unquote
-
-        subject = unquote(uri.partition("subject=")[2])
+        subject = mailto_subject(server.by_recipient()["chen@example.org"][0].message)
         maildir = tmp_path / "bounces"
         forged_subject = "unsubscribe " + "A" * 43
         forged = (
@@ -306,11 +309,7 @@ def test_bounce_mailto_unsubscribe_of_a_removed_subscriber_is_honoured(
         cfg = bounce_setup(tmp_path, server.port)
         add_seeds(cfg, seeds, "000", "001")
         assert newsletter("send", "-c", str(cfg)).exit_code == 0
-        msg = server.by_recipient()["chen@example.org"][0].message
-    from urllib.parse import unquote
-
-    uri = str(msg["List-Unsubscribe"]).split(",")[0].strip().strip("<>")
-    subject = unquote(uri.partition("subject=")[2])
+        subject = mailto_subject(server.by_recipient()["chen@example.org"][0].message)
     data = yaml.safe_load(cfg.read_text(encoding="utf-8"))
     data["subscribers"] = [s for s in data["subscribers"] if s["email"] != "chen@example.org"]
     cfg.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")

@@ -29,7 +29,7 @@ from newsletter.web.app import clean, client_address, parse_networks
 from newsletter.web.preview import PAGE_SIZE, PreviewServer
 from newsletter.web.unsubscribe import UnsubscribeServer
 from tests.smtpd import write_config
-from tests.webthread import Background
+from tests.webthread import Background, endpoint_of
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "web-test-secret-0123456789"
@@ -60,14 +60,8 @@ def config_file(tmp_path: Path, **unsubscribe: Any) -> Path:
 def endpoint(tmp_path: Path) -> Iterator[tuple[UnsubscribeServer, Path]]:
     """The real endpoint on a free port of 127.0.0.1, serving from its thread."""
     cfg = config_file(tmp_path)
-    config = load_config(cfg)
-    SqliteLedger.open(config.ledger_path).close()
-    server = UnsubscribeServer(config, port=0)
-    background = Background(server).start()
-    try:
+    with endpoint_of(cfg, port=0) as server:
         yield server, cfg
-    finally:
-        background.stop()
 
 
 def suppressed(cfg: Path) -> set[str]:

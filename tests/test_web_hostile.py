@@ -18,13 +18,12 @@ import newsletter.web.app as web_app
 from newsletter.config import load_config
 from newsletter.render.links.feedback import feedback_links
 from newsletter.render.links.tokens import unsubscribe_token
-from newsletter.store import SqliteLedger
 from newsletter.web.preview import PreviewServer
 from newsletter.web.unsubscribe import UnsubscribeServer
 from tests.conftest import newsletter, settled_copy
 from tests.smtpd import smtp_server, write_config
 from tests.test_web import FORM, SECRET, config_file, exchange, request, statuses, suppressed
-from tests.webthread import Background
+from tests.webthread import Background, endpoint_of
 
 ROOT = Path(__file__).resolve().parent.parent
 ONE_CLICK = b"List-Unsubscribe=One-Click"
@@ -38,14 +37,8 @@ def _secret(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture()
 def endpoint(tmp_path: Path) -> Iterator[tuple[UnsubscribeServer, Path]]:
     cfg = config_file(tmp_path)
-    config = load_config(cfg)
-    SqliteLedger.open(config.ledger_path).close()
-    server = UnsubscribeServer(config, port=0)
-    background = Background(server).start()
-    try:
+    with endpoint_of(cfg, port=0) as server:
         yield server, cfg
-    finally:
-        background.stop()
 
 
 def path_of(address: str) -> str:

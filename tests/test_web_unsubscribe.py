@@ -32,7 +32,7 @@ from newsletter.store.sqlite.migrate import migrations
 from newsletter.web.unsubscribe import BadRequest, TokenIndex, UnsubscribeServer, mask, parse_body
 from tests.conftest import chrome_driver, newsletter, settled_copy
 from tests.smtpd import EXAMPLE_SUBSCRIBERS, Faults, free_port, smtp_server, write_config
-from tests.webthread import Background
+from tests.webthread import endpoint_of
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-0123456789"
@@ -138,14 +138,8 @@ def serve_process(cfg: Path, port: int) -> Iterator[subprocess.Popen[str]]:
 @contextmanager
 def in_process(cfg: Path) -> Iterator[UnsubscribeServer]:
     """The endpoint in this process (a thread), on the config's listen port."""
-    config = load_config(cfg)
-    SqliteLedger.open(config.ledger_path).close()
-    server = UnsubscribeServer(config)
-    background = Background(server).start()
-    try:
+    with endpoint_of(cfg) as server:
         yield server
-    finally:
-        background.stop()
 
 
 # --------------------------------------------------------------------------- the main flow

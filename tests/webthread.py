@@ -9,8 +9,12 @@ import asyncio
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+from newsletter.config import load_config
+from newsletter.store import SqliteLedger
 from newsletter.web.app import Server
+from newsletter.web.unsubscribe import UnsubscribeServer
 
 
 class Background:
@@ -55,6 +59,20 @@ class Background:
 @contextmanager
 def serving(server: Server) -> Iterator[Server]:
     """``with serving(server):`` the server answers from a thread of its own."""
+    running = Background(server).start()
+    try:
+        yield server
+    finally:
+        running.stop()
+
+
+@contextmanager
+def endpoint_of(cfg: Path, *, port: int | None = None) -> Iterator[UnsubscribeServer]:
+    """The unsubscribe endpoint of the config file ``cfg`` (its ledger made first), on
+    ``port`` (None: the config's listen port; 0: a free one), answering from a thread."""
+    config = load_config(cfg)
+    SqliteLedger.open(config.ledger_path).close()
+    server = UnsubscribeServer(config, port=port)
     running = Background(server).start()
     try:
         yield server
