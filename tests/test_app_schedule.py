@@ -4,7 +4,7 @@ while the daemon was down. No real minute is waited for (tests/fakeclock.py)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 
 from newsletter.app.schedule import GLOBAL, fetch_missed, fire_time, jobs_for, next_fire
@@ -68,3 +68,25 @@ def test_daemon_schedule_fire_time_is_the_same_on_every_host() -> None:
     assert fire_time("0 7 * * *", tz, seven - timedelta(seconds=5)) == seven - timedelta(days=1)
     assert fire_time("*/2 * * * * *", tz, seven + timedelta(seconds=3.1)) == seven + timedelta(seconds=2)
     assert fire_time("0 9 * * 1", tz, datetime(2026, 11, 20, 12, tzinfo=tz)) == datetime(2026, 11, 16, 9, tzinfo=tz)
+
+
+def _utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+def _at(cron: str, tz: tzinfo, now: datetime) -> datetime:
+    """fire_time in UTC: an aware time in the repeated hour never equals one in another zone."""
+    return fire_time(cron, tz, now).astimezone(UTC)
+
+
+def test_daemon_schedule_fire_time_on_the_night_the_clocks_go_back() -> None:
+    """The fire a job belongs to, asked during the hour that happens twice (Europe/Berlin
+    25 Oct 2026: 02:00-03:00 CEST, then again CET). Before, the search for it never ended
+    (the daemon's pass hung there, every autumn, for every hourly schedule)."""
+    berlin, new_york = timezone("Europe/Berlin"), timezone("America/New_York")
+    first_0230 = _utc(2026, 10, 25, 0, 30)  # 02:30 CEST
+    assert _at("30 2 * * *", berlin, _utc(2026, 10, 25, 0, 45)) == first_0230
+    assert _at("30 2 * * *", berlin, _utc(2026, 10, 25, 1, 45)) == first_0230  # 02:45 CET: the same day's fire
+    assert _at("0 * * * *", berlin, _utc(2026, 10, 25, 1, 0, 1)) == _utc(2026, 10, 25, 1, 0)  # 02:00 CET
+    assert _at("0 * * * *", new_york, _utc(2026, 11, 1, 6, 0, 1)) == _utc(2026, 11, 1, 6, 0)  # 01:00 EST
+    assert _at("*/20 * * * *", new_york, _utc(2026, 11, 1, 6, 50)) == _utc(2026, 11, 1, 6, 40)

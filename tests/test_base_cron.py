@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from newsletter.base.cron import check_cron, cron_trigger, plain_cron
+from newsletter.base.cron import check_cron, cron_trigger, just_after, plain_cron
 
 UTC = ZoneInfo("UTC")
 _numbers = st.integers(0, 99).map(str)
@@ -77,3 +78,47 @@ def test_checking_the_starter_configuration_does_not_import_apscheduler(tmp_path
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def _fires(expr: str, tz_name: str, start: datetime, end: datetime) -> list[datetime]:
+    """Every fire of ``expr`` from ``start`` to ``end``, asked as APScheduler's scheduler
+    asks (the previous fire, and its own clock just after it), in UTC."""
+    tz = ZoneInfo(tz_name)
+    trigger = cron_trigger(expr, tz)
+    fires: list[datetime] = []
+    fire = trigger.get_next_fire_time(None, start.astimezone(tz))
+    while fire is not None and fire <= end:
+        fires.append(fire.astimezone(UTC))
+        fire = trigger.get_next_fire_time(fire, just_after(fire))
+    return fires
+
+
+def _utc(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+
+
+def test_cron_trigger_a_fixed_hour_fires_once_on_the_night_the_clocks_go_back() -> None:
+    """ "30 2 * * *" in Europe/Berlin: 02:30 happens twice on 25 Oct 2026 (CEST, then
+    CET); the subscribers get one digest that morning, as cron(8) runs such a job once.
+    APScheduler alone fired twice. The other days, and the spring night whose 02:30
+    never happens (it fires at 03:30 CEST), fire once."""
+    autumn = _fires("30 2 * * *", "Europe/Berlin", _utc(2026, 10, 23, 12), _utc(2026, 10, 27, 12))
+    assert autumn == [
+        _utc(2026, 10, 24, 0, 30),
+        _utc(2026, 10, 25, 0, 30),
+        _utc(2026, 10, 26, 1, 30),
+        _utc(2026, 10, 27, 1, 30),
+    ]
+    spring = _fires("30 2 * * *", "Europe/Berlin", _utc(2026, 3, 28, 12), _utc(2026, 3, 30, 12))
+    assert spring == [_utc(2026, 3, 29, 1, 30), _utc(2026, 3, 30, 0, 30)]  # 03:30 CEST, then 02:30 CEST
+    weekly = _fires("0 1-3 * * sun", "America/New_York", _utc(2026, 10, 31), _utc(2026, 11, 2))
+    assert weekly == [_utc(2026, 11, 1, 5), _utc(2026, 11, 1, 7), _utc(2026, 11, 1, 8)]  # 1:00 EDT, 2:00 and 3:00 EST
+
+
+def test_cron_trigger_a_wildcard_hour_fires_every_real_hour_when_the_clocks_change() -> None:
+    """ "0 * * * *" fires in both 02:00s of the long night (25 fires) and 23 times on the
+    short one; "*/30 * * * *" 50 times."""
+    day = ("Europe/Berlin", _utc(2026, 10, 24, 22), _utc(2026, 10, 25, 22, 59))  # 25 Oct, local midnight to midnight
+    assert len(_fires("0 * * * *", *day)) == 25
+    assert len(_fires("*/30 * * * *", *day)) == 50
+    assert len(_fires("0 * * * *", "Europe/Berlin", _utc(2026, 3, 28, 23), _utc(2026, 3, 29, 21, 59))) == 23

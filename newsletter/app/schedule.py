@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
 from newsletter.base.clock import SYSTEM, Clock
-from newsletter.base.cron import cron_trigger, timezone
+from newsletter.base.cron import cron_trigger, just_after, timezone
 from newsletter.config import Config
 from newsletter.store import FetchState
 
@@ -68,7 +68,7 @@ def fire_time(cron: str, tz: tzinfo, now: datetime) -> datetime:
             continue
         after: datetime | None = fire
         while after is not None and after <= until:
-            fire, after = after, trigger.get_next_fire_time(after, after + timedelta(microseconds=1))
+            fire, after = after, trigger.get_next_fire_time(after, just_after(after))
         return fire
     return now
 

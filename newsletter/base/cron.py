@@ -8,9 +8,10 @@ add a leading ``second`` field, which tests and impatient operators use
 
 from __future__ import annotations
 
+import functools
 import re
-from datetime import tzinfo
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 if TYPE_CHECKING:  # APScheduler is imported when a trigger is made (~60 ms at start otherwise)
@@ -23,6 +24,55 @@ def timezone(name: str) -> tzinfo:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"unknown time zone {name!r} (use an IANA name such as UTC or Europe/Paris)") from None
+
+
+def just_after(moment: datetime) -> datetime:
+    """One microsecond after ``moment``, counted on the real time line. Adding to an
+    aware datetime adds wall-clock time and forgets ``fold``: one microsecond after the
+    second 02:30 of a night the clocks go back would be the *first* 02:30 again, an hour
+    earlier, and a loop asking "the next fire after this one" would never end."""
+    return (moment.astimezone(UTC) + timedelta(microseconds=1)).astimezone(moment.tzinfo)
+
+
+def repeated_wall_time(moment: datetime) -> bool:
+    """True for the second occurrence of a wall-clock time the clocks went back over
+    (02:30 on the night summer time ends in Europe: 02:30 CEST, then 02:30 CET)."""
+    return moment.fold == 1 and moment.replace(fold=0).utcoffset() != moment.utcoffset()
+
+
+def _fixed_hour(hour_field: str) -> bool:
+    """A job with a fixed hour ("30 2 * * *", "0 1-3 * * *") runs once per wall-clock
+    time, as cron(8) runs such jobs once when the clocks go back; a job whose hour field
+    is a wildcard ("0 * * * *", "*/20 */2 * * *") runs every real hour, both 02:00s."""
+    return not hour_field.startswith("*")
+
+
+@functools.cache
+def _trigger_class() -> Any:
+    """APScheduler's CronTrigger, asked for a fixed-hour job's repeated wall time only
+    once (made on first use: APScheduler is imported only when a trigger is made)."""
+    from apscheduler.triggers.cron import CronTrigger
+
+    class WallClockCronTrigger(CronTrigger):  # type: ignore[misc]
+        """Fires a fixed-hour expression once on the night the clocks go back: APScheduler
+        alone fires "30 2 * * *" at 02:30 CEST and again at 02:30 CET, two digests."""
+
+        def __init__(self, *, once_per_wall_time: bool, **fields: Any) -> None:
+            super().__init__(**fields)
+            self.once_per_wall_time = once_per_wall_time
+
+        def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
+            fire: datetime | None = super().get_next_fire_time(previous_fire_time, now)
+            while fire is not None and self.once_per_wall_time and repeated_wall_time(fire):
+                fire = super().get_next_fire_time(fire, just_after(fire))
+            return fire
+
+    return WallClockCronTrigger
+
+
+def _make_trigger(fields: dict[str, str], tz: tzinfo) -> CronTrigger:
+    named = {("day_of_week" if k == "weekday" else k): v for k, v in fields.items()}
+    return _trigger_class()(once_per_wall_time=_fixed_hour(fields["hour"]), timezone=tz, **named)
 
 
 _FIELDS = ("minute", "hour", "day", "month", "weekday")
@@ -75,7 +125,8 @@ def cron_trigger(expr: str, tz: tzinfo) -> CronTrigger:
 
     Five fields are crontab (``minute hour day month weekday``; weekday 0 or 7 is
     Sunday); six add a leading second. The reason names the field that is wrong
-    and what it accepts, never the scheduler's internals."""
+    and what it accepts, never the scheduler's internals. A fixed-hour expression fires
+    once on the night the clocks go back (:func:`_fixed_hour`)."""
     parts = expr.split()
     if len(parts) == 5:
         fields = dict(zip(_FIELDS, parts, strict=True))
@@ -87,10 +138,8 @@ def cron_trigger(expr: str, tz: tzinfo) -> CronTrigger:
             'expected 5 (minute hour day month weekday, e.g. "0 7 * * *") or 6 (with a leading second)'
         )
     fields["weekday"] = _weekday_names(fields["weekday"])
-    from apscheduler.triggers.cron import CronTrigger
-
     try:
-        return CronTrigger(**{("day_of_week" if k == "weekday" else k): v for k, v in fields.items()}, timezone=tz)
+        return _make_trigger(fields, tz)
     except ValueError:
         pass
     bad = _bad_field(fields, tz)
