@@ -87,6 +87,7 @@ def test_daemon_schedule_fire_time_on_the_night_the_clocks_go_back() -> None:
     first_0230 = _utc(2026, 10, 25, 0, 30)  # 02:30 CEST
     assert _at("30 2 * * *", berlin, _utc(2026, 10, 25, 0, 45)) == first_0230
     assert _at("30 2 * * *", berlin, _utc(2026, 10, 25, 1, 45)) == first_0230  # 02:45 CET: the same day's fire
+    assert _at("30 2 * * *", berlin, _utc(2026, 10, 25, 1, 10)) == first_0230  # 02:10 CET, after 02:30 CEST
     assert _at("0 * * * *", berlin, _utc(2026, 10, 25, 1, 0, 1)) == _utc(2026, 10, 25, 1, 0)  # 02:00 CET
     assert _at("0 * * * *", new_york, _utc(2026, 11, 1, 6, 0, 1)) == _utc(2026, 11, 1, 6, 0)  # 01:00 EST
     assert _at("*/20 * * * *", new_york, _utc(2026, 11, 1, 6, 50)) == _utc(2026, 11, 1, 6, 40)

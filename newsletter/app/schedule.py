@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from newsletter.base.clock import SYSTEM, Clock
 from newsletter.base.cron import cron_trigger, just_after, timezone
@@ -61,13 +61,13 @@ def fire_time(cron: str, tz: tzinfo, now: datetime) -> datetime:
     it, so several daemons on one PostgreSQL ledger plan it once (SPEC 6d). ``now``
     itself when the expression never fired in the past year."""
     trigger = cron_trigger(cron, tz)
-    until = now.astimezone(tz) + timedelta(seconds=0.5)
+    until = now.astimezone(UTC) + timedelta(seconds=0.5)  # in UTC: local times repeat in autumn
     for back in _LOOK_BACK:
-        fire: datetime | None = trigger.get_next_fire_time(None, until - timedelta(seconds=back))
-        if fire is None or fire > until:
+        fire: datetime | None = trigger.get_next_fire_time(None, (until - timedelta(seconds=back)).astimezone(tz))
+        if fire is None or fire.astimezone(UTC) > until:
             continue
         after: datetime | None = fire
-        while after is not None and after <= until:
+        while after is not None and after.astimezone(UTC) <= until:
             fire, after = after, trigger.get_next_fire_time(after, just_after(after))
         return fire
     return now
