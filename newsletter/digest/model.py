@@ -11,6 +11,8 @@ from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
+from newsletter.digest.abstracts import without_abstract_word
+
 _NON_ALNUM = re.compile(r"[\W_]+", re.UNICODE)
 # A URL ends at whitespace or at characters that never belong to one in prose.
 _URL_BODY = re.compile(r"[^\s<>\"'{}|\\^`\[\]]+")
@@ -251,8 +253,15 @@ _get_strings, _get_lists = attrgetter(*_STRINGS), attrgetter(*_LISTS)
 
 
 def clean_paper(paper: Paper) -> Paper:
-    """``paper`` with :func:`clean_text` applied to every text field (the same object when
-    nothing needed it). An id derived from the title follows the cleaned title."""
+    """``paper`` with :func:`clean_text` applied to every text field and its abstract without
+    the heading ``Abstract`` (:func:`newsletter.digest.abstracts.without_abstract_word`,
+    whatever the format); the same object when nothing needed it. An id derived from the
+    title follows the cleaned title."""
+    abstract = without_abstract_word(paper.abstract)
+    return _without_controls(paper if abstract is paper.abstract else replace(paper, abstract=abstract))
+
+
+def _without_controls(paper: Paper) -> Paper:
     texts = [v for v in _get_strings(paper) if v]
     for items in _get_lists(paper):
         texts.extend(items)
