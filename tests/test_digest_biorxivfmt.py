@@ -115,3 +115,18 @@ def test_biorxivfmt_marked_headings_and_the_abstract_heading() -> None:
 def test_biorxivfmt_glued_abstract_heading_before_a_structured_abstract() -> None:
     (paper,) = read(item("Abstract" + STRUCTURED))
     assert paper.abstract.startswith("Background: The growing diversity")
+
+
+def test_biorxivfmt_headings_alone_on_their_lines_and_in_capitals() -> None:
+    """A heading on a line of its own, or in capitals glued to the next word, is a heading
+    too; a word in capitals that merely starts like one (``DESIGNER``) is not."""
+    alone, caps = read(
+        item("Background\nThe lattice grows.\n\nResults\nWe see it."),
+        item(
+            "BACKGROUNDThe lattice grows.\nRESULTSWe see it.\nDESIGNER lattices stay.",
+            doi="10.64898/2026.11.15.700003",
+            title="Capital lattices",
+        ),
+    )
+    assert alone.abstract == "Background: The lattice grows.\n\nResults: We see it."
+    assert caps.abstract == "BACKGROUND: The lattice grows.\n\nRESULTS: We see it. DESIGNER lattices stay."
