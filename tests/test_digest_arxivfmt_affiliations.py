@@ -5,7 +5,10 @@ Atom API (``arxiv:affiliation`` under each ``author``). Invented papers."""
 
 from __future__ import annotations
 
+import json
+
 from newsletter.digest import Paper, parse_digest
+from newsletter.digest.model import unique_papers
 
 
 def listing(creator: str) -> str:
@@ -97,3 +100,27 @@ def test_arxivfmt_api_answer_with_forty_affiliations_names_one() -> None:
     not forty; an author's second affiliation does not vote."""
     paper = one(api_answer(40))
     assert (paper.organization, paper.authors) == ("Institute 0", 40)
+
+
+def test_arxivfmt_affiliation_never_replaces_a_named_submitting_organization() -> None:
+    """The same paper from the Hugging Face API (its submitting organisation named) and
+    from an arXiv listing (its first author at a university, a longer name): one paper,
+    whose organisation is the one the source named, whichever file came first, so that
+    ``org:bytedance`` still finds it."""
+    hf_item = {
+        "paper": {
+            "id": "2611.04418",
+            "title": "Invented Folds of Imaginary Proteins",
+            "summary": "We fold imaginary proteins.",
+            "authors": [{"_id": "a", "name": "Ana Ruiz", "hidden": False}],
+            "upvotes": 7,
+        },
+        "organization": {"_id": "o", "name": "ByteDance-Seed", "fullname": "ByteDance Seed"},
+        "numComments": 0,
+    }
+    (hf,) = parse_digest(json.dumps([hf_item]).encode(), source="huggingface-2026-11-17.json").papers
+    arxiv = one(listing("Ana Ruiz (Department of Computer Science, Tsinghua University), Bo Li"))
+    assert arxiv.organization == "Department of Computer Science, Tsinghua University"
+    for papers in ([hf, arxiv], [arxiv, hf]):
+        (paper,) = unique_papers(papers)
+        assert (paper.organization, paper.upvotes, paper.authors) == ("ByteDance Seed", 7, 2)

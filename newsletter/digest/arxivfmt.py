@@ -231,7 +231,8 @@ def _paper(entry: Any, *, source: str) -> Paper:
         categories=categories,
         links=links,
         arxiv_id=axid,
-        organization=organization_of(affiliations_of(entry)),
+        organization=(organization := organization_of(affiliations_of(entry))),
+        affiliated=organization is not None,
         doi=doi_of(str(entry.get("arxiv_doi") or "")),  # the Atom API's, when published
         journal=journal_ref(entry),
     )
