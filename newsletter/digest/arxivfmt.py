@@ -45,8 +45,8 @@ _AFFILIATION = re.compile(r"\((?:[^()]|\([^()]*\))*\)")  # "(MIT, (2) Stanford)"
 _LEGEND = re.compile(r"\(\s*\d+\s*\)\s*(?P<first>[^()]*?)\s*[,;]?\s*(?:\(\s*\d+\s*\)|\Z)")
 # the Atom API's authors, each with its arxiv:affiliation elements
 _ENTRY_START = re.compile(r"<(?:[\w.-]+:)?entry\b", re.IGNORECASE)
-_AUTHOR = re.compile(r"<(?:[\w.-]+:)?author\b.*?</(?:[\w.-]+:)?author\s*>", re.DOTALL)
-_AFFILIATION_ELEMENT = re.compile(r"<(?:[\w.-]+:)?affiliation\b[^>]*>\s*([^<]*?)\s*<")
+# (one pass over the tags, never a search from each "<author" to its end: linear on any file)
+_AUTHOR_TAG = re.compile(r"<(?P<end>/?)(?:[\w.-]+:)?(?P<tag>author|affiliation)\b[^>]*>(?P<text>[^<]*)")
 _ABSTRACT = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*\S+\s*Abstract:\s*", re.IGNORECASE | re.DOTALL)
 
 
@@ -161,9 +161,21 @@ def with_affiliations(text: str, entries: list[Any]) -> list[Any]:
     starts = [m.start() for m in _ENTRY_START.finditer(text)]
     if starts and len(starts) == len(entries):
         for entry, start, end in zip(entries, starts, [*starts[1:], len(text)], strict=True):
-            authors = (_AFFILIATION_ELEMENT.search(m.group(0)) for m in _AUTHOR.finditer(text, start, end))
-            entry["author_affiliations"] = [m.group(1) for m in authors if m is not None]
+            entry["author_affiliations"] = _first_affiliations(text, start, end)
     return entries
+
+
+def _first_affiliations(text: str, start: int, end: int) -> list[str]:
+    """Each ``author`` element's first ``affiliation`` in ``text[start:end]``."""
+    found: list[str] = []
+    inside = taken = False
+    for m in _AUTHOR_TAG.finditer(text, start, end):
+        if m.group("tag") == "author":
+            inside, taken = not m.group("end"), False
+        elif inside and not taken and not m.group("end") and m.group("text").strip():
+            found.append(m.group("text").strip())
+            taken = True
+    return found
 
 
 def _markup_free(text: str) -> str:
