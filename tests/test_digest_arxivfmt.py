@@ -325,7 +325,7 @@ def test_biorxivfmt_abstract_without_the_sites_markers() -> None:
     (paper,) = parse_digest(json.dumps(BIORXIV_ITEMS).encode(), source="biorxiv-2026-11-17.json").papers
     assert paper.title == "Invented lattices & imaginary cells"
     assert paper.abstract == (
-        "Imaginary cells grow on invented lattices (growth 0.2 [->] 0.9).\n\n"
+        "Imaginary cells grow on invented lattices (growth 0.2 → 0.9).\n\n"
         "Highlights\n\n• Lattices speed growth.\n\n• Cells stay imaginary."
     )
     assert (paper.doi, paper.organization) == ("10.64898/2026.11.15.700001", "University of Examples")

@@ -252,6 +252,35 @@ def test_hfpaper_saved_html_page_is_a_one_paper_digest() -> None:
     )
 
 
+def page_comment(cid: str, text: str, *, replies: list[object] | None = None, hidden: bool = False) -> object:
+    """A comment of the page's data as the site writes it (``type``, ``author``, ``data``
+    with ``hidden`` and ``latest.raw``), with the replies under it."""
+    entry: dict[str, object] = {
+        "id": cid,
+        "author": {"_id": f"u-{cid}", "name": f"user-{cid}", "fullname": f"User {cid}", "type": "user"},
+        "createdAt": "2026-11-03T09:00:00.000Z",
+        "type": "comment",
+        "data": {"edited": False, "hidden": hidden, "latest": {"raw": text, "html": f"<p>{text}</p>"}, "numEdits": 0},
+    }
+    if replies is not None:
+        entry["replies"] = replies
+    return entry
+
+
+def test_hfpaper_saved_html_page_counts_replies_as_comments() -> None:
+    """The page's "N comments" counts every comment a reader sees, replies under a comment
+    too (a hidden one stays listed, folded); the thread's other events (a title change)
+    are no comments."""
+    comments = [
+        page_comment("c1", "Nice work", replies=[page_comment("c2", "Thanks!", replies=[page_comment("c3", "+1")])]),
+        page_comment("c4", "spam", hidden=True),
+        {"id": "e1", "type": "title-change", "data": {"from": "Old", "to": "New"}},
+        page_comment("c5", "Code?", replies=[]),
+    ]
+    (paper,) = parse_digest(paper_html(API_PAPER, comments=comments).encode(), source="p.html").papers
+    assert paper.comments == 5
+
+
 def test_hfpaper_saved_html_page_with_a_broken_paper_record_is_an_error() -> None:
     with pytest.raises(DigestParseError, match=r"p\.html: no entry could be read: entry 0 \(id 2611.01234\): 'title'"):
         parse_digest(paper_html({**API_PAPER, "title": ""}).encode(), source="p.html")

@@ -8,6 +8,15 @@ summaries' line wrapping and indentation are undone. A listing's ``dc:creator`` 
 each author's affiliations after the name in parentheses (``Ana Ruiz (Univ. A, Lab B),
 Bo Li``): the names are kept, the affiliations are not names. A published paper's journal
 is ``arxiv:journal_ref`` (Atom API) or ``arxiv:journal_reference`` (RSS and Atom listings).
+
+``organization`` (SPEC 2.4) is one name, never a list: the email shows it on the paper's
+line as the Hugging Face listing shows the submitting organisation, and a paper with 40
+affiliations must not show 40. arXiv names no submitting organisation; what it gives is
+each author's affiliation (a listing's ``Name (Affiliation)``, the Atom API's
+``arxiv:affiliation`` under each ``author``, a listing's legend ``((1) MIT, (2) Stanford)``
+whose first entry counts). The organisation is the affiliation most authors share (a
+team's lab: ``Google DeepMind`` for a paper all of whose authors are there); among equals
+the first author's. A paper without affiliations has none (null), as before.
 """
 
 from __future__ import annotations
@@ -32,6 +41,12 @@ _OLD_TITLE = re.compile(r"\.?\s*\(arXiv:\S+\s+\[(?P<cat>[^\]\s]+)\](?:\s+[A-Z]+)
 _PARAGRAPH = re.compile(r"\s*<p\b", re.IGNORECASE)
 _INITIALS = re.compile(r"(?:[A-Z][a-z]?\.[\s-]*)+")  # "L.", "A. K.", "J.-P.", "Ch."
 _AFFILIATION = re.compile(r"\((?:[^()]|\([^()]*\))*\)")  # "(MIT, (2) Stanford)"
+# a legend of numbered affiliations: "(1) MIT, (2) Stanford"; its first entry
+_LEGEND = re.compile(r"\(\s*\d+\s*\)\s*(?P<first>[^()]*?)\s*[,;]?\s*(?:\(\s*\d+\s*\)|\Z)")
+# the Atom API's authors, each with its arxiv:affiliation elements
+_ENTRY_START = re.compile(r"<(?:[\w.-]+:)?entry\b", re.IGNORECASE)
+# (one pass over the tags, never a search from each "<author" to its end: linear on any file)
+_AUTHOR_TAG = re.compile(r"<(?P<end>/?)(?:[\w.-]+:)?(?P<tag>author|affiliation)\b[^>]*>(?P<text>[^<]*)")
 _ABSTRACT = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*\S+\s*Abstract:\s*", re.IGNORECASE | re.DOTALL)
 
 
@@ -112,6 +127,57 @@ def split_names(text: str) -> list[str]:
     return [name for name in names if name]
 
 
+def affiliations_of(entry: Any) -> list[str]:
+    """Each author's affiliation, in the authors' order (see the module doc): the text in
+    parentheses after a listing's names, else the Atom API's (``author_affiliations``,
+    read from the file by :func:`with_affiliations`)."""
+    found: list[str] = []
+    for author in entry.get("authors") or ():
+        name = author.get("name") if isinstance(author, dict) else None
+        if isinstance(name, str) and "(" in name:
+            for m in _AFFILIATION.finditer(_markup_free(name)):
+                inner = m.group(0)[1:-1]
+                legend = _LEGEND.match(inner.strip())
+                found.append(legend.group("first") if legend else inner)
+    return found or list(entry.get("author_affiliations") or ())
+
+
+def organization_of(affiliations: list[str]) -> str | None:
+    """The affiliation most authors share; among equals the first written (module doc)."""
+    votes: dict[str, list[Any]] = {}
+    for text in affiliations:
+        name = " ".join(text.split()).strip(" ,;")
+        if any(c.isalpha() for c in name):  # not a bare label: "(1)"
+            votes.setdefault(name.casefold(), [name, 0])[1] += 1
+    return str(max(votes.values(), key=lambda v: int(v[1]))[0]) if votes else None
+
+
+def with_affiliations(text: str, entries: list[Any]) -> list[Any]:
+    """``entries``, each with its authors' first ``arxiv:affiliation`` (the Atom API's:
+    feedparser keeps one an entry) as ``author_affiliations``, when the entries found in
+    ``text`` are as many as the entries (else as they are)."""
+    if "affiliation" not in text:
+        return entries
+    starts = [m.start() for m in _ENTRY_START.finditer(text)]
+    if starts and len(starts) == len(entries):
+        for entry, start, end in zip(entries, starts, [*starts[1:], len(text)], strict=True):
+            entry["author_affiliations"] = _first_affiliations(text, start, end)
+    return entries
+
+
+def _first_affiliations(text: str, start: int, end: int) -> list[str]:
+    """Each ``author`` element's first ``affiliation`` in ``text[start:end]``."""
+    found: list[str] = []
+    inside = taken = False
+    for m in _AUTHOR_TAG.finditer(text, start, end):
+        if m.group("tag") == "author":
+            inside, taken = not m.group("end"), False
+        elif inside and not taken and not m.group("end") and m.group("text").strip():
+            found.append(m.group("text").strip())
+            taken = True
+    return found
+
+
 def _markup_free(text: str) -> str:
     """The text of the old listing's author links (``<a href="...">Dana Li</a>``)."""
     return LexborHTMLParser(text).text(separator="") if "<a " in text else text
@@ -177,6 +243,8 @@ def _paper(entry: Any, *, source: str) -> Paper:
         categories=categories,
         links=links,
         arxiv_id=axid,
+        organization=(organization := organization_of(affiliations_of(entry))),
+        affiliated=organization is not None,
         doi=doi_of(str(entry.get("arxiv_doi") or "")),  # the Atom API's, when published
         journal=journal_ref(entry),
     )
@@ -208,7 +276,7 @@ def parse(text: str, *, source: str) -> tuple[tuple[Paper, ...], tuple[str, ...]
     name = _version(feed, source=source)
     meta = feed.get("feed") or {}
     arxivs = "arxiv" in f"{meta.get('link', '')} {meta.get('title', '')}".lower()
-    entries, lost = cut_off(text, read)
+    entries, lost = cut_off(text, with_affiliations(text, read))
     if not read and str(meta.get("title") or "").startswith("Feed error for query"):  # rss.arxiv.org's 400
         raise DigestParseError(f"arXiv's feed error, not a digest: {meta.get('description') or '?'}", path=source)
     if not read and not arxivs:  # arXiv announces nothing on weekends and holidays: not an error

@@ -20,6 +20,7 @@ from datetime import date
 from typing import Any
 
 from newsletter.base.errors import DigestParseError
+from newsletter.digest.abstracts import split_headings, undo_placeholders, without_abstract_word
 from newsletter.digest.jsonfmt import load_json, unwrap_text
 from newsletter.digest.model import Paper, doi_of, extract_links
 
@@ -101,10 +102,13 @@ def names_of(authors: str | None) -> tuple[str, ...]:
 
 def abstract_of(text: str) -> str:
     """The text of an item's ``abstract``: figures and tables out, list items as paragraphs
-    (``• ...``), the other markers and the entities undone, lines unwrapped."""
+    (``• ...``), the other markers and the entities undone, the heading ``Abstract`` out, a
+    structured abstract's sections as ``Heading: ...`` paragraphs, the placeholders as their
+    characters (:mod:`newsletter.digest.abstracts`), lines unwrapped."""
     text = _FLOATS.sub("", text)
-    text = _MARKERS.sub("", _ITEM.sub("\n\n• ", text))
-    return unwrap_text(html.unescape(text)).strip()
+    text = without_abstract_word(_MARKERS.sub("", _ITEM.sub("\n\n• ", text)))
+    text = undo_placeholders(html.unescape(split_headings(text)))
+    return without_abstract_word(unwrap_text(text).strip())
 
 
 def _day(value: str | None) -> date | None:
@@ -121,7 +125,7 @@ def paper_of(item: Any, *, source: str, where: str) -> Paper:
     doi = doi_of(_field(item, "doi", source=source, where=where, required=True))
     if doi is None:
         raise DigestParseError(f"{where}: 'doi' is not a DOI", path=source)
-    title = html.unescape(_field(item, "title", source=source, where=where, required=True) or "")
+    title = undo_placeholders(html.unescape(_field(item, "title", source=source, where=where, required=True) or ""))
     abstract = abstract_of(str(item.get("abstract") or ""))
     server = (_field(item, "server", source=source, where=where) or "biorxiv").lower()
     site = SERVERS.get(server, SERVERS["biorxiv"])

@@ -16,7 +16,9 @@ Per entry:
 - the arXiv id, from the entry's id, guid or links (an arXiv abs/pdf URL) or a
   ``arXiv:ID`` in its text;
 - ``journal``: ``prism:publicationName``, else ``dc:source`` (PubMed's), else the feed's
-  own title.
+  own title;
+- no ``organization``: a journal's feed names neither a submitting organisation nor its
+  authors' affiliations (arXiv's listings do: see :mod:`newsletter.digest.arxivfmt`).
 
 A feed with neither DOIs nor arXiv ids (a cooking blog) is not taken for a digest unless
 it was asked for: a file named ``feed-*.xml`` (what ``newsletter fetch`` writes for a

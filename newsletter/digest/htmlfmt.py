@@ -89,15 +89,30 @@ def _day(value: Any) -> date | None:
         return None
 
 
+def comment_count(comments: list[Any]) -> int:
+    """The comments the page lists, as the listing's "N comments" counts them: each comment
+    and each reply under one (``replies``, at any depth; a hidden comment too, which the
+    page still lists, folded), not the thread's other events (an entry whose ``type`` is
+    not ``comment``: a title or status change)."""
+    count = 0
+    for entry in comments:
+        if isinstance(entry, dict):
+            count += entry.get("type", "comment") == "comment"
+            replies = entry.get("replies")
+            count += comment_count(replies) if isinstance(replies, list) else 0
+    return count
+
+
 def _one_paper(props: dict[str, Any], *, source: str) -> tuple[tuple[Paper, ...], tuple[str, ...]]:
     """One paper's page (``huggingface.co/papers/<id>``): its data (``data-target=
     "PaperContent"``) holds ``paper`` (the API's paper record), its ``comments`` and its
     ``organization``; read as one API item. The papers its comments link to (the
-    community's recommendations) are not this digest's and are not counted."""
+    community's recommendations) are not this digest's and are not counted; its comment
+    count is :func:`comment_count`."""
     comments = props.get("comments")
     item = {
         "paper": props["paper"],
-        "numComments": len(comments) if isinstance(comments, list) else None,
+        "numComments": comment_count(comments) if isinstance(comments, list) else None,
         "organization": props.get("organization"),
     }
     return jsonfmt.papers_of([item], source=source)

@@ -11,6 +11,8 @@ from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
+from newsletter.digest.abstracts import without_abstract_word
+
 _NON_ALNUM = re.compile(r"[\W_]+", re.UNICODE)
 # A URL ends at whitespace or at characters that never belong to one in prose.
 _URL_BODY = re.compile(r"[^\s<>\"'{}|\\^`\[\]]+")
@@ -117,6 +119,9 @@ class Paper:
     doi: str | None = None  # normalised by doi_of (lower case, no doi.org prefix)
     published_doi: str | None = None  # the DOI of its published version (bioRxiv's ``published``)
     journal: str | None = None  # where it was published, when a source says ("now published in X")
+    # the organization is an author's affiliation the reader chose (arXiv's), not one the
+    # source names (Hugging Face's submitting organisation): merged, a named one wins
+    affiliated: bool = False
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -251,8 +256,15 @@ _get_strings, _get_lists = attrgetter(*_STRINGS), attrgetter(*_LISTS)
 
 
 def clean_paper(paper: Paper) -> Paper:
-    """``paper`` with :func:`clean_text` applied to every text field (the same object when
-    nothing needed it). An id derived from the title follows the cleaned title."""
+    """``paper`` with :func:`clean_text` applied to every text field and its abstract without
+    the heading ``Abstract`` (:func:`newsletter.digest.abstracts.without_abstract_word`,
+    whatever the format); the same object when nothing needed it. An id derived from the
+    title follows the cleaned title."""
+    abstract = without_abstract_word(paper.abstract)
+    return _without_controls(paper if abstract is paper.abstract else replace(paper, abstract=abstract))
+
+
+def _without_controls(paper: Paper) -> Paper:
     texts = [v for v in _get_strings(paper) if v]
     for items in _get_lists(paper):
         texts.extend(items)
@@ -288,7 +300,7 @@ def clean_papers(papers: Iterable[Paper]) -> tuple[Paper, ...]:
     return unique_papers(out) if changed else tuple(out)
 
 
-_RICHNESS_SKIP = frozenset({"id", "source", "arxiv_id", "doi", "published_doi"})
+_RICHNESS_SKIP = frozenset({"id", "source", "arxiv_id", "doi", "published_doi", "organization", "affiliated"})
 
 
 def _richer(a: Any, b: Any) -> Any:
@@ -321,6 +333,7 @@ def merge(a: Paper, b: Paper) -> Paper:
         if best is not mine:
             changes[f.name] = best
     changes.update(_merged_dois(a, b))
+    changes.update(_merged_organization(a, b))
     axid = a.arxiv_id or b.arxiv_id
     if axid and a.arxiv_id != axid:
         changes["arxiv_id"] = axid
@@ -329,6 +342,18 @@ def merge(a: Paper, b: Paper) -> Paper:
     elif not axid and a.id == paper_id(a.title) and b.id != paper_id(b.title):
         changes["id"] = b.id  # a given id beats a derived one
     return replace(a, **changes) if changes else a
+
+
+def _merged_organization(a: Paper, b: Paper) -> dict[str, Any]:
+    """``a``'s organisation merged with ``b``'s: the richer, but one a source names (Hugging
+    Face's submitting organisation, bioRxiv's institution) over an author's affiliation
+    picked by a reader (arXiv's): ``org:bytedance`` still finds a ByteDance paper whose
+    first author is at a university."""
+    if not b.organization or (a.organization and a.affiliated != b.affiliated and b.affiliated):
+        return {}
+    if a.organization and a.affiliated == b.affiliated and _richer(a.organization, b.organization) is a.organization:
+        return {}
+    return {"organization": b.organization, "affiliated": b.affiliated}
 
 
 def _merged_dois(a: Paper, b: Paper) -> dict[str, str]:
