@@ -74,3 +74,17 @@ def migrate_worker(url: str, barrier: Any, queue: Any) -> None:
             queue.put(("ok", ledger.version))
     except Exception as exc:  # reported to the test, which shows it
         queue.put(("error", str(exc)))
+
+
+def secret_worker(url: str, barrier: Any, queue: Any) -> None:
+    """Open the ledger at ``url`` (an empty database: made by whichever host wins) and
+    report the secret it keeps."""
+    from newsletter.store.postgres import ledger_secret
+
+    barrier.wait()
+    try:
+        with PostgresLedger.open(url):
+            kept = ledger_secret(url)
+        queue.put(("ok", kept.value if kept else None))
+    except Exception as exc:  # reported to the test, which shows it
+        queue.put(("error", str(exc)))

@@ -128,3 +128,22 @@ def test_keyfile_token_of_the_check_and_the_email_agree(tmp_path: Path) -> None:
         [sys.executable, "-c", code, str(cfg), token], capture_output=True, text=True, cwd=ROOT, timeout=60
     )
     assert done.stdout.strip() == "alice@example.org", done.stderr
+
+
+def test_keyfile_check_says_where_the_secret_lives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = config_at(tmp_path)
+    config = load_config(cfg)
+    SqliteLedger.open(config.ledger_path).close()
+    done = subprocess.run(
+        [sys.executable, "-m", "newsletter", "check", "-c", str(cfg)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"  secret:      kept beside the ledger ({secret_path(config.ledger_path)}, made with the ledger)\n" in (
+        done.stdout
+    )
+    assert "fallback secret" not in done.stderr
+    monkeypatch.setenv("NEWSLETTER_UNSUBSCRIBE_SECRET", "s" * 40)
+    done = subprocess.run(
+        [sys.executable, "-m", "newsletter", "check", "-c", str(cfg)], capture_output=True, text=True, cwd=ROOT
+    )
+    assert "  secret:      the variable NEWSLETTER_UNSUBSCRIBE_SECRET\n" in done.stdout

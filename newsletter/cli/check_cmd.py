@@ -10,6 +10,7 @@ from newsletter.base.errors import DeliveryError
 from newsletter.base.urls import redact_url
 from newsletter.cli.options import config_option
 from newsletter.config import Config, load_config
+from newsletter.render.links.tokens import secret_source
 
 
 @click.command("check")
@@ -81,6 +82,7 @@ def _echo_summary(config: Config) -> None:
     unsub = config.sender.unsubscribe
     endpoint = f"on {unsub.listen} (serve, and inside run)" if unsub.listen else "off in run (serve: 127.0.0.1:8026)"
     click.echo(f"  unsubscribe: {unsub.url or '(no URL)'}; endpoint {endpoint}")
+    click.echo(f"  secret:      {secret_source(config)}")
 
 
 def _connect(config: Config) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from newsletter.base.errors import LedgerError
 from newsletter.base.urls import redact_url
 from newsletter.config import Config, ledger_password_missing
+from newsletter.store.keyfile import KeptSecret
 from newsletter.store.protocol import Ledger
 from newsletter.store.sqlite import SqliteLedger
 
@@ -59,6 +60,18 @@ def open_ledger_readonly(config: Config) -> Ledger | None:
         return SqliteLedger.open_readonly(config.ledger_path)
     password = ledger_password(config)
     return postgres_ledger_class(str(config.ledger_path)).open_readonly(config.ledger_url, password=password)
+
+
+def postgres_secret(config: Config) -> KeptSecret | None:
+    """The secret the configured PostgreSQL ledger keeps (None: the database holds no
+    ledger yet); :func:`newsletter.store.postgres.ledger_secret`."""
+    url = config.ledger_url
+    if url is None:
+        raise ValueError("postgres_secret: the configured ledger is SQLite")
+    postgres_ledger_class(redact_url(url))  # the driver is there, or one line saying how to install it
+    from newsletter.store.postgres import ledger_secret
+
+    return ledger_secret(url, password=ledger_password(config))
 
 
 def scratch_ledger(ledger: Ledger | None) -> Ledger:

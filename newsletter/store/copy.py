@@ -18,6 +18,11 @@ differences of representation translated:
 - ``bounces.cleared``: 0/1 in SQLite, a boolean in PostgreSQL;
 - a pending delivery whose bytes are still in the SQLite ledger's spool (a large pass
   killed, :mod:`newsletter.store.spool`) is copied with its bytes read from there;
+- the secret the ledger keeps (unsubscribe tokens, feedback links, VERP addresses,
+  archive paths and Message-IDs are HMACs under it, when no variable names one): the
+  SQLite keyfile (:mod:`newsletter.store.keyfile`) becomes the PostgreSQL row
+  (:mod:`newsletter.store.postgres.secret`) and back, with the day until which
+  path-derived links are accepted, so the links of mail already sent stay valid;
 - the PostgreSQL-only tables of several senders (``passes``, ``claim_events``) are
   not copied to SQLite (said in the report); copying from SQLite, deliveries belong
   to no pass.
@@ -40,6 +45,8 @@ from typing import Any
 from newsletter.base.addresses import address_key
 from newsletter.base.errors import LedgerError, NewsletterError
 from newsletter.base.urls import is_database_url, redact_url
+from newsletter.store import keyfile
+from newsletter.store.keyfile import KeptSecret, kept_secret
 from newsletter.store.spool import Spooled, SpoolError, read_spooled
 
 # in the order of their references (ids kept: digests before their papers, deliveries
@@ -108,6 +115,14 @@ class Side:
     def rows(self, table: str, columns: list[str]) -> Iterator[Row]:
         raise NotImplementedError
 
+    def secret(self) -> KeptSecret | None:
+        """The secret the ledger keeps (None: it keeps none)."""
+        raise NotImplementedError
+
+    def keep_secret(self, kept: KeptSecret) -> None:
+        """Keep ``kept`` as the ledger's secret from now on."""
+        raise NotImplementedError
+
 
 class SqliteSide(Side):
     """A SQLite ledger; ``spool``: its spool directory, read for the pending deliveries of a
@@ -116,9 +131,17 @@ class SqliteSide(Side):
 
     kind = "sqlite"
 
-    def __init__(self, conn: Any, spool: Path | None = None) -> None:
+    def __init__(self, conn: Any, spool: Path | None = None, path: Path | None = None) -> None:
         self.conn = conn
         self.spool = spool
+        self.path = path  # the ledger file, beside which its secret is kept
+
+    def secret(self) -> KeptSecret | None:
+        return None if self.path is None else kept_secret(self.path)
+
+    def keep_secret(self, kept: KeptSecret) -> None:
+        if self.path is not None:
+            keyfile.write_secret(self.path, kept)
 
     def columns(self, table: str) -> list[str]:
         return [r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")]
@@ -154,8 +177,19 @@ class SqliteSide(Side):
 class PostgresSide(Side):
     kind = "postgresql"
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, where: str = "") -> None:
         self.conn = conn
+        self.where = where
+
+    def secret(self) -> KeptSecret | None:
+        from newsletter.store.postgres.secret import read_secret
+
+        return read_secret(self.conn, self.where)
+
+    def keep_secret(self, kept: KeptSecret) -> None:
+        from newsletter.store.postgres.secret import write_secret
+
+        write_secret(self.conn, kept)
 
     def columns(self, table: str) -> list[str]:
         rows = self.conn.execute(
@@ -282,7 +316,7 @@ def _side(where: str, password: str | None, *, target: bool) -> Iterator[SqliteS
             with pg.conn.transaction():
                 if not target:
                     pg.conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                yield PostgresSide(pg.conn)
+                yield PostgresSide(pg.conn, pg.path)
         finally:
             pg.close()
         return
@@ -292,7 +326,7 @@ def _side(where: str, password: str | None, *, target: bool) -> Iterator[SqliteS
     try:
         lite.conn.execute("BEGIN IMMEDIATE" if target else "BEGIN")
         try:
-            yield SqliteSide(lite.conn, lite.spool_dir())
+            yield SqliteSide(lite.conn, lite.spool_dir(), Path(where))
         except BaseException:
             lite.conn.execute("ROLLBACK")
             raise
@@ -314,4 +348,16 @@ def copy_ledger(
         )
     with _side(source, source_password, target=False) as src, _side(target, target_password, target=True) as dst:
         refuse_non_empty(dst, shown(target))
-        return copy_tables(src, dst)
+        report = copy_tables(src, dst)
+        return [*report, carry_secret(src, dst)]
+
+
+def carry_secret(source: Side, target: Side) -> TableCopy:
+    """The secret the source keeps becomes the target's (an empty ledger: its own secret
+    signed nothing yet), with the day until which path-derived links are accepted: the
+    links of the mail already sent stay valid after the move."""
+    kept = source.secret()
+    if kept is None:
+        return TableCopy("secret", 0, 0, "the source keeps none: the target keeps its own")
+    target.keep_secret(kept)
+    return TableCopy("secret", 1, 1, "the kept secret: links in mail already sent stay valid")

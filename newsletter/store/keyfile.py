@@ -17,12 +17,13 @@ mail may be out there with links under the path-derived secret), the file also s
 when those links are accepted, :data:`LEGACY_DAYS` days after it was made
 (:mod:`newsletter.render.links.tokens`); a new install never accepts them.
 
-No file is made (``None``: the caller falls back to the path-derived secret and warns as
-before) for a PostgreSQL ledger (many hosts: they must share the variable, SPEC 6d), or
-when the ledger's directory does not exist yet or cannot be written (a ``preview`` before
-the first ``send``). A file that exists but cannot be read, or is not one we wrote, is a
-:class:`~newsletter.base.errors.LedgerError` naming it (exit 2): silently making another
-secret would break every link already sent.
+A PostgreSQL ledger keeps its secret in a table instead
+(:mod:`newsletter.store.postgres.secret`); ``ledger copy`` carries it between the two
+(:func:`write_secret`). No file is made (``None``: the caller falls back to the
+path-derived secret and warns as before) when the ledger's directory does not exist
+yet or cannot be written (a ``preview`` before the first ``send``). A file that exists
+but cannot be read, or is not one we wrote, is a :class:`~newsletter.base.errors.LedgerError`
+naming it (exit 2): silently making another secret would break every link already sent.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from pathlib import Path
 
 from newsletter.base.errors import LedgerError
 
-__all__ = ["LEGACY_DAYS", "KeptSecret", "can_keep", "kept_secret", "secret_path"]
+__all__ = ["LEGACY_DAYS", "KeptSecret", "can_keep", "kept_secret", "secret_path", "write_secret"]
 
 #: Days after the kept secret was made during which the path-derived one is still accepted.
 LEGACY_DAYS = 30
@@ -52,7 +53,7 @@ _MAX = 4096
 class KeptSecret:
     value: str
     created: dt.date
-    path: Path
+    where: str  # where it is kept: the file, or the database and its table
     legacy_until: dt.date | None  # the last day links under the path-derived secret are accepted
 
 
@@ -105,7 +106,32 @@ def _read(path: Path) -> KeptSecret:
         until = None if m["until"] == "none" else dt.date.fromisoformat(m["until"])
     except ValueError:
         raise LedgerError("the secret's dates are not dates", path=str(path)) from None
-    return KeptSecret(m["key"], created, path, until)
+    return KeptSecret(m["key"], created, str(path), until)
+
+
+def _text(value: str, created: dt.date, until: dt.date | None) -> str:
+    return (
+        f"{_MAGIC}\ncreated {created.isoformat()}\npath-secret-until {until.isoformat() if until else 'none'}\n"
+        f"{value}\n"
+    )
+
+
+def _write_temp(path: Path, text: str) -> Path | None:
+    """``text`` in a new file beside ``path`` (mode 0600, synced); None: cannot be written."""
+    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        return None  # read-only or not ours: the caller falls back
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
 
 
 def _make(path: Path, today: dt.date, *, upgraded: bool) -> bool:
@@ -113,24 +139,36 @@ def _make(path: Path, today: dt.date, *, upgraded: bool) -> bool:
     be written, or does not exist). ``upgraded``: the ledger was there before it."""
     if not path.parent.is_dir():
         return False
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-    until = (today + dt.timedelta(days=LEGACY_DAYS)).isoformat() if upgraded else "none"
-    text = f"{_MAGIC}\ncreated {today.isoformat()}\npath-secret-until {until}\n{secrets.token_hex(32)}\n"
+    until = today + dt.timedelta(days=LEGACY_DAYS) if upgraded else None
+    temp = _write_temp(path, _text(secrets.token_hex(32), today, until))
+    if temp is None:
+        return False
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.link(temp, path)  # fails if another process made it first: theirs is kept
+    except FileExistsError:
+        pass
     except OSError:
-        return False  # read-only or not ours: the caller falls back
-    try:
-        with os.fdopen(fd, "w", encoding="ascii") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        try:
-            os.link(temp, path)  # fails if another process made it first: theirs is kept
-        except FileExistsError:
-            pass
-        except OSError:
-            return False
+        return False
     finally:
         temp.unlink(missing_ok=True)
     return True
+
+
+def write_secret(ledger_path: Path, kept: KeptSecret) -> None:
+    """Replace the secret kept beside the SQLite ledger at ``ledger_path`` with ``kept``
+    (``ledger copy`` into an empty ledger: the links of the mail sent from the source
+    stay valid), atomically (renamed into place)."""
+    path = secret_path(ledger_path)
+    if _FORMAT.fullmatch(_text(kept.value, kept.created, kept.legacy_until)) is None:
+        raise LedgerError(f"the secret of {kept.where} is not one this program writes", path=str(path))
+    temp = _write_temp(path, _text(kept.value, kept.created, kept.legacy_until))
+    if temp is None:
+        raise LedgerError("cannot write the secret kept beside the ledger", path=str(path))
+    try:
+        os.replace(temp, path)
+    except OSError as exc:
+        raise LedgerError(
+            f"cannot write the secret kept beside the ledger: {exc.strerror or exc}", path=str(path)
+        ) from None
+    finally:
+        temp.unlink(missing_ok=True)

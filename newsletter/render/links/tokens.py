@@ -7,11 +7,13 @@ stored per subscriber.
 
 The secret comes from the environment variable named by
 ``sender.unsubscribe.secret_env`` (default ``NEWSLETTER_UNSUBSCRIBE_SECRET``). When it is
-unset, the secret kept beside a SQLite ledger is used, made on first need
-(:mod:`newsletter.store.keyfile`: 32 random bytes, mode 0600).
+unset, the secret the ledger keeps is used, made with the ledger: beside a SQLite
+ledger (:mod:`newsletter.store.keyfile`: 32 random bytes, mode 0600), in a PostgreSQL
+ledger's table ``ledger_secret`` (:mod:`newsletter.store.postgres.secret`: every host
+of the ledger reads the same one).
 
 .. warning::
-   Where no secret can be kept (a PostgreSQL ledger, or a ledger directory that does
+   Where no secret can be kept (no ledger yet, or a SQLite ledger directory that does
    not exist yet or is read-only), :func:`secret_for` falls back to a secret derived
    from the configuration file's absolute path, so that previews and tests work out of
    the box and tokens stay stable between runs. Anyone who can guess that path can
@@ -36,6 +38,7 @@ from collections.abc import Iterable
 
 from newsletter.base.addresses import address_key
 from newsletter.config import Config, check_address
+from newsletter.store.choose import postgres_secret
 from newsletter.store.keyfile import KeptSecret, can_keep, kept_secret, secret_path
 
 
@@ -53,10 +56,9 @@ def verify_token(email: str, token: str, secret: str | bytes) -> bool:
 
 def secret_for(config: Config) -> tuple[str, bool]:
     """The token secret and whether it is the insecure fallback (see the module doc)."""
-    env = config.sender.unsubscribe.secret_env
-    value = os.environ.get(env) if env else None
-    if value:
-        return value, False
+    env = _env_secret(config)
+    if env is not None:
+        return env, False
     kept = _kept(config)
     if kept is not None:
         return kept.value, False
@@ -66,36 +68,55 @@ def secret_for(config: Config) -> tuple[str, bool]:
 def accepted_secrets(config: Config, *, today: dt.date | None = None) -> tuple[str, ...]:
     """The secrets a link may be signed with: :func:`secret_for`'s, then the path-derived
     one while a kept secret is younger than ``LEGACY_DAYS`` (mail sent before it)."""
-    current, insecure = secret_for(config)
-    if insecure or (config.sender.unsubscribe.secret_env and os.environ.get(config.sender.unsubscribe.secret_env)):
-        return (current,)
+    env = _env_secret(config)
+    if env is not None:
+        return (env,)
     kept = _kept(config)
+    if kept is None:
+        return (_derived(config),)
     today = today or dt.datetime.now(dt.UTC).date()
-    if kept is None or kept.legacy_until is None or today > kept.legacy_until:
-        return (current,)
-    return current, _derived(config)
+    if kept.legacy_until is None or today > kept.legacy_until:
+        return (kept.value,)
+    return kept.value, _derived(config)
 
 
 def fallback_reason(config: Config) -> str | None:
-    """Why tokens would use the path-derived secret (None: they would not); writes nothing."""
-    env = config.sender.unsubscribe.secret_env
-    if env and os.environ.get(env):
+    """Why tokens would use the path-derived secret (None: they would not); writes
+    nothing and reaches no database (a PostgreSQL ledger keeps its secret, made with its
+    schema)."""
+    if _env_secret(config) is not None:
         return None
-    name = env or "sender.unsubscribe.secret_env"
-    if config.ledger_url is not None:
-        return f"{name} is not set and a PostgreSQL ledger keeps no secret (every host must set the same one)"
-    if not can_keep(config.ledger_path):
+    name = config.sender.unsubscribe.secret_env or "sender.unsubscribe.secret_env"
+    if config.ledger_url is None and not can_keep(config.ledger_path):
         return f"{name} is not set and {secret_path(config.ledger_path)} cannot be written"
-    return None  # kept beside the ledger (made with it)
+    return None  # kept beside the ledger or in its database (made with it)
+
+
+def secret_source(config: Config) -> str:
+    """Where the token secret lives, as ``check`` says it; writes nothing, reaches no database."""
+    env = config.sender.unsubscribe.secret_env
+    if _env_secret(config) is not None:
+        return f"the variable {env}"
+    if config.ledger_url is not None:
+        return "kept in the ledger database (table ledger_secret, made with the ledger)"
+    if (reason := fallback_reason(config)) is not None:
+        return f"derived from the config path ({reason})"
+    return f"kept beside the ledger ({secret_path(config.ledger_path)}, made with the ledger)"
+
+
+def _env_secret(config: Config) -> str | None:
+    env = config.sender.unsubscribe.secret_env
+    return (os.environ.get(env) or None) if env else None
 
 
 def _kept(config: Config) -> KeptSecret | None:
-    """The secret kept beside a SQLite ledger (None: a PostgreSQL ledger, no ledger yet, or
-    none can be kept). A new ledger makes its secret (:mod:`newsletter.store.keyfile`);
-    one made before kept secrets gets it here. Before any ledger (a first ``preview``)
-    nothing is written: the path-derived secret signs what goes nowhere yet."""
+    """The secret the ledger keeps: beside a SQLite ledger, in a PostgreSQL one (None: no
+    ledger yet, or none can be kept). A new ledger makes its secret
+    (:mod:`newsletter.store.keyfile`, :mod:`newsletter.store.postgres.secret`); one made
+    before kept secrets gets it here. Before any ledger (a first ``preview``) nothing is
+    written: the path-derived secret signs what goes nowhere yet."""
     if config.ledger_url is not None:
-        return None
+        return postgres_secret(config)
     path = config.ledger_path
     return kept_secret(path) if path.exists() or secret_path(path).exists() else None
 

@@ -16,7 +16,7 @@ from newsletter.store.claiming import (
     Renewal,
     owner_id,
 )
-from newsletter.store.postgres.ledger import SCHEMA_VERSION, PostgresLedger
+from newsletter.store.postgres.ledger import SCHEMA_VERSION, PostgresLedger, ledger_secret
 
 __all__ = [
     "LEASE_SECONDS",
@@ -32,5 +32,6 @@ __all__ = [
     "Recorded",
     "Refused",
     "Renewal",
+    "ledger_secret",
     "owner_id",
 ]

@@ -9,9 +9,9 @@ sending (SPEC 6d). Values given in the URL (``?connect_timeout=30``) win over th
 defaults.
 
 Migrations: ``migrations/NNNN_name.sql``, each run whole in its own transaction
-that first takes a transaction-level advisory lock (:data:`MIGRATE_LOCK`), so two
-hosts starting at once migrate one after the other (the second finds the work
-done); a ``schema_version`` table records the versions applied. A database of
+(all of them in one on an empty database) that first takes a transaction-level
+advisory lock (:data:`MIGRATE_LOCK`), so two hosts starting at once migrate one after
+the other (the second finds the work done); a ``schema_version`` table records the versions applied. A database of
 another program (tables, no ``schema_version``) is refused, never written to; a
 newer schema is refused with "upgrade paper-digest".
 
@@ -33,6 +33,7 @@ from psycopg import errors as pgerrors
 from psycopg.conninfo import conninfo_to_dict
 
 from newsletter.base.errors import LedgerConnectionLost, LedgerError, LedgerFullError
+from newsletter.store.postgres.secret import SECRET_VERSION, make_secret
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
@@ -232,7 +233,11 @@ _VERSION_TABLE = (
 def migrate(conn: Connection, where: str) -> int:
     """Bring the schema up to the newest shipped version; returns it. Everything is
     decided under the migration lock (what a database holds can change until then:
-    another host may be migrating it)."""
+    another host may be migrating it). An empty database gets every version in one
+    transaction: any other host sees no ledger or the whole of it, so a version that
+    finds the one before it applied knows the ledger was there before (the secret it
+    keeps then accepts the path-derived links of mail already sent a while:
+    :mod:`newsletter.store.postgres.secret`)."""
     shipped = migrations()
     latest = max(shipped)
     if schema_version(conn) == latest:
@@ -244,7 +249,11 @@ def migrate(conn: Connection, where: str) -> int:
             check_version(conn, where, current, latest)
             if (current or 0) >= target:
                 continue  # done meanwhile by another host, or earlier
+            new = not current
             cur.execute(_VERSION_TABLE)
-            cur.execute(shipped[target].encode())  # the whole file: several statements, no parameters
-            cur.execute("INSERT INTO schema_version(version) VALUES (%s)", (target,))
+            for version in sorted(v for v in shipped if v > (current or 0)) if new else [target]:
+                cur.execute(shipped[version].encode())  # the whole file: several statements, no parameters
+                cur.execute("INSERT INTO schema_version(version) VALUES (%s)", (version,))
+                if version == SECRET_VERSION:
+                    make_secret(cur, legacy=not new)
     return latest

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from newsletter.base.errors import LedgerError
 from newsletter.base.urls import redact_url
 from newsletter.store.claiming import ClaimLedger
+from newsletter.store.keyfile import KeptSecret
 from newsletter.store.postgres.base import guard_methods
 from newsletter.store.postgres.channels import Channels
 from newsletter.store.postgres.claims import Claims
@@ -39,6 +40,7 @@ from newsletter.store.postgres.connection import (
 )
 from newsletter.store.postgres.digests import Digests
 from newsletter.store.postgres.outbox import Outbox
+from newsletter.store.postgres.secret import SECRET_VERSION, read_secret
 from newsletter.store.postgres.suppress import Suppress
 
 SCHEMA_VERSION = max(migrations())
@@ -99,10 +101,32 @@ class PostgresLedger(Digests, Outbox, Suppress, Claims, Channels):
 
 guard_methods(PostgresLedger)
 
+
+def ledger_secret(url: str, *, password: str | None = None) -> KeptSecret | None:
+    """The secret the ledger at ``url`` keeps (:mod:`newsletter.store.postgres.secret`);
+    None when the database holds no ledger yet (nothing is written: a ``preview`` before
+    the first ``send`` signs what goes nowhere). A ledger of an older schema is migrated
+    first, as every process that reads the secret (``send``, ``serve``, ``run``,
+    ``bounces``) would: it was there before, so its path-derived links stay accepted a while."""
+    where = redact_url(url)
+    conn = connect(url, where, password=password)
+    try:
+        with translated(where, conn):
+            version = schema_version(conn)
+            check_version(conn, where, version, SCHEMA_VERSION)
+            if not version:
+                return None
+            if version < SECRET_VERSION:
+                migrate(conn, where)
+            return read_secret(conn, where)
+    finally:
+        conn.close()
+
+
 if TYPE_CHECKING:
 
     def _conforms(ledger: PostgresLedger) -> ClaimLedger:
         return ledger  # mypy checks that PostgresLedger implements the claim API
 
 
-__all__ = ["SCHEMA_VERSION", "LedgerError", "PostgresLedger"]
+__all__ = ["SCHEMA_VERSION", "LedgerError", "PostgresLedger", "ledger_secret"]
