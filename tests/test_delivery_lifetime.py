@@ -35,14 +35,15 @@ def age(cfg: Path, seconds: float, table: str = "deliveries") -> None:
     config = load_config(cfg)
     sql = f"UPDATE {table} SET created_at = created_at - {seconds}"  # (a test's own constant)
     if config.ledger_url is not None:
-        with psycopg.connect(config.ledger_url) as conn:
-            conn.execute(sql)
+        with psycopg.connect(config.ledger_url) as pg:
+            pg.execute(sql)
             # and the passes planned then (a `send` joins one planned in the last minute)
-            conn.execute("UPDATE passes SET planned_at = planned_at - make_interval(secs => %s)", (seconds,))
+            pg.execute("UPDATE passes SET planned_at = planned_at - make_interval(secs => %s)", (seconds,))
         return
-    with sqlite3.connect(config.ledger_path, timeout=30) as conn:
-        conn.execute(sql)
-    conn.close()
+    db = sqlite3.connect(config.ledger_path, timeout=30)
+    with db:  # one transaction, committed
+        db.execute(sql)
+    db.close()
 
 
 def deliveries_of(cfg: Path, email: str) -> list[dict[str, Any]]:
@@ -65,7 +66,9 @@ def setup(tmp: Path, seeds: dict[str, Path], port: int, **smtp: Any) -> Path:
     return cfg
 
 
-def test_lifetime_greylisted_delivery_is_retried_for_five_days_then_failed(tmp_path: Path, seeds: dict[str, Path]) -> None:
+def test_lifetime_greylisted_delivery_is_retried_for_five_days_then_failed(
+    tmp_path: Path, seeds: dict[str, Path]
+) -> None:
     with smtp_server(greylisting()) as server:
         cfg = setup(tmp_path, seeds, server.port)
         first = send(cfg)
