@@ -168,7 +168,7 @@ def test_lifetime_channel_part_answered_503_for_five_days_is_given_up(
 
     def unavailable(request: Any) -> Response:
         asked.append(request.get_data())
-        return Response("upstream connect error", status=503)
+        return Response("upstream connect error \x1b[2J", status=503)  # a terminal escape: never raw
 
     httpserver_ipv4.expect_request("/services/T0/B0/X", method="POST").respond_with_handler(unavailable)
     monkeypatch.setenv("LAB_SLACK", httpserver_ipv4.url_for("/services/T0/B0/X"))
@@ -191,12 +191,15 @@ def test_lifetime_channel_part_answered_503_for_five_days_is_given_up(
         last = send(cfg)
 
     assert (last.channel_sent, last.channel_pending, last.channel_failed, last.exit_code) == (0, 0, 1, 1)
-    gave_up = "gave up after 5 days of temporary failures; last: HTTP 503 Service Unavailable: upstream connect error"
+    gave_up = "gave up after 5 days of temporary failures; last: HTTP 503 Service Unavailable: upstream connect error \\x1b[2J"
     assert last.failures == [("alice@example.org slack:LAB_SLACK", gave_up)]
     assert len(asked) == 10  # not posted again
     status = json.loads(run_cli("status", "-c", str(cfg), "--json").stdout)
     assert [f["error"] for f in status["channels"]["failed"]] == [gave_up]
     assert status["channels"]["pending"] == 0
+    text = run_cli("status", "-c", str(cfg)).stdout
+    assert f"  failed alice@example.org slack:LAB_SLACK (1/1): {gave_up}" in text.splitlines()
+    assert "\x1b" not in text
 
 
 def test_lifetime_postgres_greylisted_delivery_given_up_after_five_days(

@@ -17,7 +17,10 @@ One pass:
    is recorded ``ok`` with its papers, or ``failed`` with the parse error, and
    the pass goes on with the rest;
 3. pending deliveries of earlier runs (a crash, a server that was down) are sent
-   FIRST, with their stored bytes: the same message, the same Message-ID;
+   FIRST, with their stored bytes: the same message, the same Message-ID; those
+   pending for longer than ``smtp.queue_lifetime_hours`` are given up instead
+   (``failed``, with why: :mod:`~newsletter.delivery.lifetime`), and so are those whose
+   lifetime ran out while this pass tried them, at its end;
 4. then each subscriber's delivery is computed: papers of the digests picked up
    since its previous pass (its ledger horizon), that match its profile and were
    never sent to it nor wait in one of its pending deliveries, best first, at

@@ -29,6 +29,7 @@ def insert_channel_parts(cur: Cursor, items: Sequence[NewDelivery], ids: Sequenc
             rows,
         )
 
+
 # pending since the lifetime's start, and held by no sender (no claim, or its lease ended)
 _OLD_PARTS = f"""
 SELECT {_COLUMNS} FROM channel_parts
