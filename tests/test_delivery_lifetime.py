@@ -191,7 +191,8 @@ def test_lifetime_channel_part_answered_503_for_five_days_is_given_up(
         last = send(cfg)
 
     assert (last.channel_sent, last.channel_pending, last.channel_failed, last.exit_code) == (0, 0, 1, 1)
-    gave_up = "gave up after 5 days of temporary failures; last: HTTP 503 Service Unavailable: upstream connect error \\x1b[2J"
+    last_error = "HTTP 503 Service Unavailable: upstream connect error \\x1b[2J"  # (escaped by the poster)
+    gave_up = f"gave up after 5 days of temporary failures; last: {last_error}"
     assert last.failures == [("alice@example.org slack:LAB_SLACK", gave_up)]
     assert len(asked) == 10  # not posted again
     status = json.loads(run_cli("status", "-c", str(cfg), "--json").stdout)
