@@ -371,6 +371,7 @@ BOUNDS: list[tuple[str, object, object, object, object]] = [
     ("smtp.connections", 0, 1000, 1, 64),
     ("smtp.max_per_second", 1.0e-300, 1.0e300, 0.001, 10000),
     ("smtp.retries", -1, 1000, 0, 20),
+    ("smtp.queue_lifetime_hours", -1, 10**6, 0, 8760),
     ("defaults.max_papers", 0, 10**6, 1, 500),
     ("defaults.abstract_chars", -1, 10**9, 0, 100000),
     ("defaults.like_top", -1, 1000, 0, 100),

@@ -5,6 +5,7 @@ on each; the claim API of several senders is in test_ledger_claims.py."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -14,7 +15,7 @@ import pytest
 from newsletter.base.errors import LedgerError
 from newsletter.bounces.policy import BouncePolicy
 from newsletter.digest import Paper
-from newsletter.store import ChannelPart, FetchState, Ledger, NewDelivery, Outcome, SqliteLedger
+from newsletter.store import ChannelPart, FailedDelivery, FetchState, Ledger, NewDelivery, Outcome, SqliteLedger
 from newsletter.store.postgres import PostgresLedger
 
 AnyLedger = Ledger  # the protocol both backends satisfy (mypy checks it in newsletter/store/choose.py)
@@ -243,6 +244,67 @@ def test_ledger_channel_parts_recorded_with_their_delivery_pending_then_sent_nev
     assert [(r.id, r.attempts, r.error) for r in ledger.pending_channel_parts()] == [(second, 3, "HTTP 503")]
     (failed,) = ledger.channel_failures()
     assert (failed.email, failed.channel, failed.error) == ("bo@example.org", "webhook:HOOK", "HTTP 404 Not Found")
+
+
+LIFETIME = 5 * 86400.0
+
+
+def gave_up(last: str | None) -> str:
+    return f"gave up; last: {last}"
+
+
+def test_ledger_gives_up_what_is_pending_past_the_lifetime_as_if_it_were_refused(ledger: AnyLedger) -> None:
+    """Pending since before ``now - lifetime``: failed with ``why(last error)``; its papers
+    are then what a delivery refused with a 5xx leaves (neither sent nor waiting)."""
+    people = ["ana@example.org", "bo@example.org", "cy@example.org", "di@example.org"]
+    ledger.register_subscribers(people)
+    ids = ledger.record([([new(e, n, (f"p{n}",)) for n, e in enumerate(people)], 3)])[0]
+    ledger.record(
+        outcomes=[Outcome(ids[0], "failed", 1, "550 5.1.1 unknown"), Outcome(ids[1], "pending", 2, "451 4.7.1 later")]
+    )
+    ledger.record(outcomes=[Outcome(ids[3], "sent", 1)])
+    now = time.time()
+    assert ledger.give_up_pending(LIFETIME, gave_up, now=now + LIFETIME - 60) == []  # a minute to go
+    assert ledger.delivery_counts() == {"sent": 1, "pending": 2, "failed": 1}
+
+    given = ledger.give_up_pending(LIFETIME, gave_up, now=now + LIFETIME + 60)
+
+    assert given == [
+        FailedDelivery("bo@example.org", "gave up; last: 451 4.7.1 later"),
+        FailedDelivery("cy@example.org", "gave up; last: None"),  # never tried: no error yet
+    ]
+    assert ledger.delivery_counts() == {"sent": 1, "pending": 0, "failed": 3}
+    assert ledger.failed()[1:] == given and ledger.pending_ids() == []
+    assert [d["attempts"] for d in ledger.deliveries()] == [1, 2, 0, 1]  # as they were
+    refused = ledger.excluded_papers(people[:3])
+    assert refused == {"ana@example.org": set(), "bo@example.org": set(), "cy@example.org": set()}
+    assert set(ledger.horizons(people).values()) == {3}
+    assert ledger.give_up_pending(LIFETIME, gave_up, now=now + 2 * LIFETIME) == []  # once
+
+
+def test_ledger_gives_up_channel_parts_pending_past_the_lifetime(ledger: AnyLedger) -> None:
+    ledger.register_subscribers(["ana@example.org"])
+    ana = with_parts(
+        new("ana@example.org", 1),
+        ("slack:LAB_SLACK", 1, 2, '{"text": "one"}'),
+        ("slack:LAB_SLACK", 2, 2, '{"text": "two"}'),
+        ("webhook:HOOK", 1, 1, "{}"),
+    )
+    ledger.record([([ana], 0)])
+    first, second, hook = (r.id for r in ledger.pending_channel_parts())
+    ledger.channel_outcome(first, "pending", 5, "HTTP 503 Service Unavailable")
+    ledger.channel_outcome(hook, "sent", 1, None)
+    now = time.time()
+    assert ledger.give_up_channel_parts(LIFETIME, gave_up, now=now + LIFETIME - 60) == []
+
+    given = ledger.give_up_channel_parts(LIFETIME, gave_up, now=now + LIFETIME + 60)
+
+    assert [(r.id, r.status, r.error) for r in given] == [
+        (first, "failed", "gave up; last: HTTP 503 Service Unavailable"),
+        (second, "failed", "gave up; last: None"),  # held back by the first: never posted
+    ]
+    assert ledger.pending_channel_parts() == []
+    assert {r.id for r in ledger.channel_failures()} == {first, second}
 
 
 # --------------------------------------------------------------------------- runs

@@ -291,3 +291,25 @@ def test_claims_channel_parts_planned_with_their_deliveries_claimed_one_message_
     assert [(r.email, r.channel, r.part) for r in taken] == [(a.email, "slack:S", 2)]
     assert not ledger.claimed_channel_outcome(taken[0].id, "y", "sent", 1, None)  # y's late write: refused
     assert ledger.claimed_channel_outcome(taken[0].id, "z", "sent", 6, None)
+
+
+# --------------------------------------------------------------------------- the queue lifetime
+
+
+def test_claims_lifetime_leaves_a_claimed_delivery_to_its_holder_then_gives_it_up(
+    ledger: PostgresLedger, pg_url: str
+) -> None:
+    """On the database's clock (no ``now`` given): a delivery claimed by a sender is
+    its holder's to record, whatever its age; pending again, it is given up."""
+    ref = plan(ledger, 2, fire_at=FIRE, owner="a")
+    held, other = ledger.claim(ref.id, "a", 2, 60)
+    ledger.record_claimed(ref.id, "a", [FencedOutcome.of(other, "pending", 1, "451 4.7.1 later")])
+    with psycopg.connect(pg_url, autocommit=True) as conn:  # five days and a minute ago
+        conn.execute("UPDATE deliveries SET created_at = created_at - %s", (5 * 86400 + 60,))
+
+    given = ledger.give_up_pending(5 * 86400, lambda last: f"gave up; last: {last}")
+
+    assert [(g.email, g.error) for g in given] == [(other.email, "gave up; last: 451 4.7.1 later")]
+    assert ledger.record_claimed(ref.id, "a", [FencedOutcome.of(held, "pending", 1, "451 4.7.1 later")]).refused == ()
+    assert [g.email for g in ledger.give_up_pending(5 * 86400, lambda last: "gave up")] == [held.email]
+    assert ledger.delivery_counts() == {"sent": 0, "pending": 0, "failed": 2}

@@ -196,6 +196,8 @@ class Smtp(Model):
         default=None, ge=0.001, le=10_000, description="messages a second; null: no limit"
     )
     retries: int = Field(default=5, ge=0, le=20, description="retries")
+    # a delivery pending this long (temporary failures only) is given up: failed (0: never)
+    queue_lifetime_hours: int = Field(default=120, ge=0, le=8760, description="hours; 0: never give up")
     helo: str | None = None
 
     _env = field_validator("password_env")(check_env_name)
@@ -205,6 +207,11 @@ class Smtp(Model):
         if self.port is not None:
             return self.port
         return {"none": 25, "starttls": 587, "tls": 465}[self.security]
+
+    @property
+    def queue_lifetime(self) -> float | None:
+        """Seconds a delivery may stay pending before it is given up; None: forever."""
+        return self.queue_lifetime_hours * 3600.0 or None
 
     def password(self) -> str | None:
         """The SMTP password, read from the environment variable named by ``password_env``."""

@@ -61,6 +61,7 @@ from newsletter.config import Config, Subscriber
 from newsletter.delivery.channels import ChannelStage
 from newsletter.delivery.channels.compose import delivery_parts
 from newsletter.delivery.commit import Batch, Committer
+from newsletter.delivery.lifetime import QueueLifetime
 from newsletter.delivery.passtypes import record_smtp_bounce
 from newsletter.delivery.pickup import note_strays, pick_up_digests
 from newsletter.delivery.plan import compute_deliveries
@@ -177,6 +178,8 @@ class ClaimPass:
         self.run_id = 0
         self.likes: Any = None
         self.channels = ChannelStage(config, backoff=options.backoff, renderer=options.renderer)  # issue 27
+        self.lifetime = QueueLifetime.of(config)
+        self.given_up = 0  # pending deliveries failed because their queue lifetime ran out
 
     async def db(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, fn, self.ledger, *args)
@@ -210,6 +213,7 @@ class ClaimPass:
         for _, email in cancelled:
             log.info("pending delivery to %s dropped: unsubscribed", email)
         self.summary.cancelled = len(cancelled)
+        await self._give_up()  # past the queue lifetime: failed, not claimed again
         suppressions = await self.db(lambda lg: lg.suppressions())
         everyone = tuple(self.config.subscribers if chosen is None else chosen)
         serve = suppressions.filter(everyone)
@@ -228,6 +232,13 @@ class ClaimPass:
             log.info("pass %s at %s planned by %s: joining it", key, ref.fire_at.isoformat(), ref.planned_by)
         if self.options.progress is not None:
             self.options.progress.start(ref.deliveries if ref.planned_here else 0)
+
+    async def _give_up(self) -> int:
+        """Pending deliveries past the queue lifetime are failed and said (:mod:`~newsletter.delivery.lifetime`)."""
+        given = await self.lifetime.give_up(self.db)
+        self.summary.failures.extend(given)
+        self.given_up += len(given)
+        return len(given)
 
     async def _pick_up(self) -> None:
         config, paths = self.config, self.options.paths
@@ -415,8 +426,10 @@ class ClaimPass:
     # ------------------------------------------------------------------ 5. finish
 
     async def finish(self, stats: SendStats) -> None:
+        ended = await self._give_up()  # tried in this pass and past the lifetime now
         summary = self.summary
-        summary.sent, summary.failed, summary.pending = stats.sent, stats.failed, stats.pending
+        summary.sent, summary.failed = stats.sent, stats.failed + self.given_up
+        summary.pending = max(0, stats.pending - ended)
         summary.sent -= len(self.refused)  # their outcome is the new owner's
         summary.stopped = stats.stopped
         await self.db(

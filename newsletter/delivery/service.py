@@ -17,7 +17,10 @@ One pass:
    is recorded ``ok`` with its papers, or ``failed`` with the parse error, and
    the pass goes on with the rest;
 3. pending deliveries of earlier runs (a crash, a server that was down) are sent
-   FIRST, with their stored bytes: the same message, the same Message-ID;
+   FIRST, with their stored bytes: the same message, the same Message-ID; those
+   pending for longer than ``smtp.queue_lifetime_hours`` are given up instead
+   (``failed``, with why: :mod:`~newsletter.delivery.lifetime`), and so are those whose
+   lifetime ran out while this pass tried them, at its end;
 4. then each subscriber's delivery is computed: papers of the digests picked up
    since its previous pass (its ledger horizon), that match its profile and were
    never sent to it nor wait in one of its pending deliveries, best first, at
@@ -112,6 +115,7 @@ from newsletter.bounces.verp import verp_address
 from newsletter.config import Config, Subscriber, require_secrets
 from newsletter.delivery.channels import ChannelStage
 from newsletter.delivery.commit import Batch, Committer
+from newsletter.delivery.lifetime import QueueLifetime
 from newsletter.delivery.passtypes import (
     OnResult,
     PassOptions,
@@ -194,6 +198,8 @@ class SendPass:
         self.to_send: list[Planned] = []
         self.handed_out = False  # every delivery of the pass went to the sessions
         self.lost = 0  # pending deliveries failed because their spooled bytes are gone
+        self.lifetime = QueueLifetime.of(config)
+        self.given_up = 0  # pending deliveries failed because their queue lifetime ran out
         self._renders: deque[tuple[list[Job], asyncio.Future[Rendered] | None]] = deque()
         self._jobs: Iterator[list[Job]] = iter(())
         self._envelope = config.sender.mailbox.address
@@ -240,6 +246,7 @@ class SendPass:
         if self.options.pick_up:
             await self._pick_up()
         suppressions = await self._suppress()
+        await self._give_up()  # past the queue lifetime: failed, not tried again
         serve = suppressions.filter(self._serving())
         self.pending_ids = await self.db(lambda lg: lg.pending_ids())
         self.summary.resent = len(self.pending_ids)
@@ -256,6 +263,13 @@ class SendPass:
         for lost in await self.db(lambda lg: lg.settle_spool()):
             self.summary.failures.append((lost.email, lost.error))
             self.lost += 1
+
+    async def _give_up(self) -> int:
+        """Pending deliveries past the queue lifetime are failed and said (:mod:`~newsletter.delivery.lifetime`)."""
+        given = await self.lifetime.give_up(self.db)
+        self.summary.failures.extend(given)
+        self.given_up += len(given)
+        return len(given)
 
     def _serving(self) -> tuple[Subscriber, ...]:
         chosen = self.options.subscribers
@@ -447,8 +461,10 @@ class SendPass:
             await self.pool.aclose()
             self.pool = None
         await self._settle_spool()
+        ended = await self._give_up()  # tried in this pass and past the lifetime now
         summary = self.summary
-        summary.sent, summary.failed, summary.pending = stats.sent, stats.failed + self.lost, stats.pending
+        summary.sent, summary.failed = stats.sent, stats.failed + self.lost + self.given_up
+        summary.pending = max(0, stats.pending - ended)
         summary.stopped = stats.stopped
         if stats.stopped:
             # what was never taken from the queue stays pending in the ledger too

@@ -10,7 +10,7 @@ that they do (:mod:`newsletter.store.choose`): the SQLite ledger
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -78,6 +78,12 @@ class Ledger(Protocol):
     def pending_ids(self) -> list[int]: ...
 
     def pendings(self, ids: Sequence[int]) -> list[PendingDelivery]: ...
+
+    # the queue lifetime: pending since ``lifetime`` seconds before ``now`` (None: the ledger's
+    # clock) -> failed with the error ``why(last error)``
+    def give_up_pending(
+        self, lifetime: float, why: Callable[[str | None], str], now: float | None = None
+    ) -> list[FailedDelivery]: ...
 
     def delivery_counts_by_email(self) -> dict[str, int]: ...
 
@@ -186,6 +192,10 @@ class Ledger(Protocol):
     def channel_outcome(self, part_id: int, status: str, attempts: int, error: str | None) -> None: ...
 
     def channel_failures(self) -> list[ChannelRow]: ...
+
+    def give_up_channel_parts(
+        self, lifetime: float, why: Callable[[str | None], str], now: float | None = None
+    ) -> list[ChannelRow]: ...
 
     # ------------------------------------------------------------------ fetch
 

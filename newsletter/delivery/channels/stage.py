@@ -25,6 +25,7 @@ from newsletter.base.addresses import address_key
 from newsletter.config import Config, Subscriber
 from newsletter.config.channels import AnyChannel
 from newsletter.delivery.channels.limits import MAX_WAIT
+from newsletter.delivery.lifetime import QueueLifetime
 from newsletter.matching import Match
 from newsletter.store import ChannelPart, ChannelRow, NewDelivery, Outcome
 
@@ -64,6 +65,7 @@ class ChannelStage:
         self.backoff = backoff
         self.renderer = renderer
         self.summary = ChannelSummary()
+        self.lifetime = QueueLifetime.of(config)
         self._planned: dict[str, tuple[Subscriber, Sequence[Match]]] = {}
         self._email_off = {address_key(s.email) for s in config.subscribers if not s.send_email}
 
@@ -112,7 +114,9 @@ class ChannelStage:
         await db(lambda lg: lg.record([], [Outcome(key, "sent", 0)]))
 
     async def deliver(self, db: Db, stop: asyncio.Event | None = None) -> ChannelSummary:
-        """Post every pending part (see the module doc)."""
+        """Post every pending part (see the module doc); parts past the queue lifetime
+        are failed, before and after posting (:mod:`~newsletter.delivery.lifetime`)."""
+        await self._give_up(db)
         rows: list[ChannelRow] = await db(lambda lg: lg.pending_channel_parts())
         if not rows:
             return self.summary
@@ -123,8 +127,16 @@ class ChannelStage:
                 if stop is not None and stop.is_set():
                     break
                 await self._message(db, client, list(group), stop)
+        await self._give_up(db)
         self.summary.pending = len(await db(lambda lg: lg.pending_channel_parts()))
         return self.summary
+
+    async def _give_up(self, db: Db) -> int:
+        """Pending parts past the queue lifetime: failed, counted and reported."""
+        given = await self.lifetime.give_up_parts(db)
+        self.summary.failed += len(given)
+        self.summary.failures.extend((f"{p.email} {p.channel}", p.error or "") for p in given)
+        return len(given)
 
     async def deliver_claimed(self, db: Db, owner: str, stop: asyncio.Event | None = None) -> ChannelSummary:
         """Post the pending parts on a ledger several senders share: one message at a
@@ -134,6 +146,7 @@ class ChannelStage:
         counts the parts this host left for the next pass (not those other hosts hold)."""
         tried: list[tuple[int, str]] = []
         self.summary.pending = 0
+        await self._give_up(db)
         import httpx
 
         async with httpx.AsyncClient(timeout=httpx.Timeout(TIMEOUT), follow_redirects=False, trust_env=True) as client:
@@ -143,6 +156,7 @@ class ChannelStage:
                     break
                 tried.append((rows[0].delivery_id, rows[0].channel))
                 self.summary.pending += await self._message(db, client, rows, stop, owner=owner)
+        self.summary.pending = max(0, self.summary.pending - await self._give_up(db))
         return self.summary
 
     async def _message(

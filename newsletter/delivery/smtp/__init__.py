@@ -15,7 +15,9 @@ Each message ends as a :class:`Result`:
              jitter, a reply lost after the final ``.`` (the message may have been
              delivered: it is logged and left pending, never retried under a new
              id), or a run stopped by a problem no retry can fix (TLS, AUTH,
-             the server refusing our sender).
+             the server refusing our sender). The pass gives a delivery up
+             once it has been pending ``smtp.queue_lifetime_hours``
+             (:mod:`newsletter.delivery.lifetime`).
 
 Kind to real servers (issue 14):
 

@@ -9,6 +9,7 @@ from typing import Literal
 
 Status = Literal["sent", "failed", "pending"]
 CLAIM_EXPIRED = "not sent: claim expired"  # the error of a message whose ``expired`` said so
+MAY_HAVE_ARRIVED = " (may have been delivered)"  # ends the error of a reply lost after the message data
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from newsletter.delivery.smtp.classify import (
     ssl_cause,
     tls_hint,
 )
-from newsletter.delivery.smtp.records import CLAIM_EXPIRED, Outgoing, Result, SendStats
+from newsletter.delivery.smtp.records import CLAIM_EXPIRED, MAY_HAVE_ARRIVED, Outgoing, Result, SendStats
 from newsletter.delivery.smtp.session import Session, plain_extensions
 from newsletter.delivery.smtp.throttle import RateLimiter, Throttle
 
@@ -267,7 +267,7 @@ class SmtpSender:
                     exc,
                     item.message_id or "",
                 )
-                return Result(item, "pending", attempts, f"{exc} (may have been delivered)")
+                return Result(item, "pending", attempts, f"{exc}{MAY_HAVE_ARRIVED}")
             except Temporary as exc:
                 gave_up = await self._retry(session, item, exc, attempts)
                 if gave_up is not None:

@@ -18,6 +18,9 @@ from newsletter.store.postgres.connection import Connection, connect, pg_error, 
 T = TypeVar("T")
 Cursor = psycopg.Cursor[tuple[Any, ...]]
 Params = Sequence[Any] | Mapping[str, Any]
+# UNIX seconds on the database's clock, the one every host shares (as the leases use it);
+# a ``now`` parameter given instead: the caller's
+DB_NOW = "COALESCE(%(now)s::float8, EXTRACT(EPOCH FROM now())::float8)"
 
 
 class PgStore:

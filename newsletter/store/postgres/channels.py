@@ -4,9 +4,9 @@ ledger's :mod:`newsletter.store.sqlite.channels`."""
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from newsletter.store.postgres.base import Cursor, PgStore
+from newsletter.store.postgres.base import DB_NOW, Cursor, PgStore
 from newsletter.store.postgres.connection import CHANNEL_LOCK, LOCK_SPACE
 from newsletter.store.records import ChannelRow, NewDelivery
 
@@ -28,6 +28,20 @@ def insert_channel_parts(cur: Cursor, items: Sequence[NewDelivery], ids: Sequenc
             "ON CONFLICT (delivery_id, channel, part) DO NOTHING",
             rows,
         )
+
+
+# pending since the lifetime's start, and held by no sender (no claim, or its lease ended)
+_OLD_PARTS = f"""
+SELECT {_COLUMNS} FROM channel_parts
+ WHERE status = 'pending' AND created_at <= {DB_NOW} - %(lifetime)s
+   AND (lease_until IS NULL OR lease_until < {DB_NOW})
+ ORDER BY delivery_id, channel, part FOR UPDATE SKIP LOCKED
+"""
+_GIVE_UP = """
+UPDATE channel_parts p SET status = 'failed', error = o.error, updated_at = %(at)s, owner = NULL, lease_until = NULL
+  FROM unnest(%(ids)s::bigint[], %(errors)s::text[]) AS o(id, error)
+ WHERE p.id = o.id AND p.status = 'pending'
+"""
 
 
 class Channels(PgStore):
@@ -106,3 +120,18 @@ class Channels(PgStore):
                     (done[0], done[1], owner),
                 )
         return done is not None
+
+    def give_up_channel_parts(
+        self, lifetime: float, why: Callable[[str | None], str], now: float | None = None
+    ) -> list[ChannelRow]:
+        """Parts first recorded ``pending`` at least ``lifetime`` seconds before ``now``
+        (default: the database's clock) and held by no sender become ``failed`` with the
+        error ``why(last error)``; returns them as they now stand."""
+        at = time.time()
+        with self._tx() as cur:
+            rows = [ChannelRow(*r) for r in cur.execute(_OLD_PARTS, {"now": now, "lifetime": lifetime}).fetchall()]
+            given = [r._replace(status="failed", error=why(r.error), updated_at=at) for r in rows]
+            if given:
+                ids, errors = [r.id for r in given], [r.error for r in given]
+                cur.execute(_GIVE_UP, {"at": at, "ids": ids, "errors": errors})
+        return given

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from newsletter.store import (
     SentIssue,
     UnfinishedRun,
 )
-from newsletter.store.postgres.base import Cursor, PgStore
+from newsletter.store.postgres.base import DB_NOW, Cursor, PgStore
 from newsletter.store.postgres.channels import insert_channel_parts
 
 INSERT_DELIVERY = (
@@ -52,6 +52,18 @@ UPDATE deliveries d SET status = o.status, attempts = d.attempts + o.attempts, l
   FROM unnest(%(ids)s::bigint[], %(statuses)s::text[], %(attempts)s::int[], %(errors)s::text[])
        AS o(id, status, attempts, error)
  WHERE d.id = o.id
+"""
+
+# pending (not claimed: a claim's holder decides) since the lifetime's start
+_OLD_PENDING = f"""
+SELECT id, email, last_error FROM deliveries
+ WHERE status = 'pending' AND created_at <= {DB_NOW} - %(lifetime)s
+ ORDER BY id FOR UPDATE SKIP LOCKED
+"""
+_GIVE_UP = """
+UPDATE deliveries d SET status = 'failed', last_error = o.error, updated_at = %(at)s, lease_until = NULL
+  FROM unnest(%(ids)s::bigint[], %(errors)s::text[]) AS o(id, error)
+ WHERE d.id = o.id AND d.status = 'pending'
 """
 
 
@@ -141,6 +153,21 @@ class Outbox(PgStore):
 
     def pending_ids(self) -> list[int]:
         return [int(r[0]) for r in self._all("SELECT id FROM deliveries WHERE status = 'pending' ORDER BY id")]
+
+    def give_up_pending(
+        self, lifetime: float, why: Callable[[str | None], str], now: float | None = None
+    ) -> list[FailedDelivery]:
+        """Deliveries first recorded ``pending`` at least ``lifetime`` seconds before
+        ``now`` (default: the database's clock, the one every host shares) become
+        ``failed`` with the error ``why(last error)``; returns (address, error) of each.
+        A delivery claimed by a sender is left to it."""
+        with self._tx() as cur:
+            rows = cur.execute(_OLD_PENDING, {"now": now, "lifetime": lifetime}).fetchall()
+            given = [FailedDelivery(email, why(last)) for _, email, last in rows]
+            if rows:
+                errors = [g.error for g in given]
+                cur.execute(_GIVE_UP, {"at": time.time(), "ids": [int(r[0]) for r in rows], "errors": errors})
+        return given
 
     def pendings(self, ids: Sequence[int]) -> list[PendingDelivery]:
         """The recorded pending deliveries with these ids, with their bytes (in the order

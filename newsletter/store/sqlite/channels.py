@@ -7,6 +7,7 @@ a ``pending`` row)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from newsletter.store.records import ChannelRow
 from newsletter.store.sqlite.connection import SqliteStore, requires
@@ -32,3 +33,19 @@ class Channels(SqliteStore):
     def channel_failures(self) -> list[ChannelRow]:
         """The parts a service refused, newest first (``status``)."""
         return [ChannelRow(*row) for row in self.conn.execute(Q["failures"])]
+
+    @requires(14, lambda *_, **__: [])
+    def give_up_channel_parts(
+        self, lifetime: float, why: Callable[[str | None], str], now: float | None = None
+    ) -> list[ChannelRow]:
+        """Parts first recorded ``pending`` at least ``lifetime`` seconds before ``now``
+        (default: this host's clock) become ``failed`` with the error ``why(last error)``;
+        returns them as they now stand."""
+        now = time.time() if now is None else now
+        given: list[ChannelRow] = []
+        with self.transaction() as cur:
+            for row in cur.execute(Q["pending-since"], (now - lifetime,)).fetchall():
+                part = ChannelRow(*row)
+                given.append(part._replace(status="failed", error=why(part.error), updated_at=now))
+                cur.execute(Q["give-up"], (given[-1].error, now, part.id))
+        return given

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +139,20 @@ class Outbox(SqliteStore):
 
     def pending_ids(self) -> list[int]:
         return [r[0] for r in self.conn.execute(Q["pending-ids"])]
+
+    def give_up_pending(
+        self, lifetime: float, why: Callable[[str | None], str], now: float | None = None
+    ) -> list[FailedDelivery]:
+        """Deliveries first recorded ``pending`` at least ``lifetime`` seconds before
+        ``now`` (default: this host's clock, the one that recorded them) become
+        ``failed`` with the error ``why(last error)``; returns (address, error) of each."""
+        now = time.time() if now is None else now
+        given: list[FailedDelivery] = []
+        with self.transaction() as cur:
+            for key, email, last in cur.execute(Q["pending-since"], (now - lifetime,)).fetchall():
+                given.append(FailedDelivery(email, why(last)))
+                cur.execute(Q["give-up"], (given[-1].error, now, key))
+        return given
 
     def pendings(self, ids: Sequence[int]) -> list[PendingDelivery]:
         """The recorded pending deliveries with these ids, with their bytes (in the order

@@ -83,3 +83,10 @@ SELECT paper_id FROM sent_papers WHERE email_key = ?
 
 -- name: sent-papers-before-13
 SELECT paper_id FROM sent_papers WHERE email = ?
+
+-- name: pending-since
+-- deliveries first recorded pending at or before a time (a queue lifetime ran out)
+SELECT id, email, last_error FROM deliveries WHERE status = 'pending' AND created_at <= ? ORDER BY id
+
+-- name: give-up
+UPDATE deliveries SET status = 'failed', last_error = ?, updated_at = ? WHERE id = ? AND status = 'pending'
