@@ -24,7 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from newsletter.app.sheet import for_spreadsheet, join_list, read_sheet, split_list
 from newsletter.base.addresses import address_key
 from newsletter.base.errors import ConfigError
 from newsletter.base.fsutil import atomic_write
@@ -218,14 +219,14 @@ def add_subscriber(
 ) -> Path:
     """Write a new subscriber file; returns it. ConfigError for an invalid profile or an
     address already subscribed (nothing written)."""
-    data: dict[str, Any] = {
+    data: dict[str, Any] = {  # items stripped as import strips them: a file of `add` round-trips through CSV
         "email": email,
         "name": name,
-        "keywords": list(keywords),
-        "require": list(require),
-        "exclude": list(exclude),
+        "keywords": [k.strip() for k in keywords],
+        "require": [r.strip() for r in require],
+        "exclude": [x.strip() for x in exclude],
         "schedule": schedule,
-        "like": list(like),
+        "like": [p.strip() for p in like],
     }
     model = validate_profile({k: v for k, v in data.items() if v is not None}, path=None)
     existing = _find(config, model.email)
@@ -261,86 +262,29 @@ def remove_subscriber(config: Config, email: str) -> Path:
 class Imported:
     added: tuple[Path, ...]
     updated: tuple[Path, ...]
+    unchanged: tuple[str, ...] = ()  # rows equal to a subscriber inline in the main file (not editable)
+    ignored: tuple[str, ...] = ()  # header names that are not columns of ours: not read
+    rows: int = 0
 
 
-def _split(value: str | None) -> list[str]:
-    return [item.strip() for item in (value or "").split(";") if item.strip()]
-
-
-_FORMULA = tuple("=+-@\t\r")  # a cell a spreadsheet would run as a formula when it starts so
-
-
-def _for_spreadsheet(cell: str) -> str:
-    """A cell of the export, neutralised (OWASP "CSV injection"): ``=cmd|...``, ``+``,
-    ``-``, ``@`` in front get a ``'`` in front, which spreadsheets show as text and
-    :func:`_from_spreadsheet` takes off again on import (so export/import round-trips)."""
-    return f"'{cell}" if cell.startswith(_FORMULA) else cell
-
-
-def _from_spreadsheet(cell: str) -> str:
-    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_FORMULA) else cell
-
-
-def _delimiter(text: str) -> str:
-    """``,``; or ``;`` (or a tab) when the header line has no comma but one of those: a
-    spreadsheet saving CSV in a locale whose decimal separator is the comma."""
-    header = text.split("\n", 1)[0]
-    if "," in header:
-        return ","
-    return next((d for d in ";\t" if d in header), ",")
-
-
-def _header(header: list[str] | None, path: Path) -> list[str]:
-    """The column names of a CSV header line (a ConfigError naming line 1 if it is not one)."""
-    if header is None:
-        raise ConfigError(
-            "the CSV file is empty (expected a header line: " + ",".join(COLUMNS) + ")", path=str(path), line=1
-        )
-    names = [h.strip().casefold() for h in header]
-    unknown = [h for h in names if h not in COLUMNS]
-    if unknown or "email" not in names:
-        what = f"unknown column {unknown[0]!r}" if unknown else "no email column"
-        raise ConfigError(f"{what}: the header must name columns among {','.join(COLUMNS)}", path=str(path), line=1)
-    return names
-
-
-def _read_rows(path: Path) -> Iterable[tuple[int, dict[str, str | None]]]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ConfigError("CSV file not found", path=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the CSV file: {exc}", path=str(path)) from None
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
-    try:
-        names = _header(next(reader, None), path)
-        rows = []
-        start = reader.line_num + 1
-        for row in reader:
-            row = [_from_spreadsheet(cell) for cell in row]
-            if any(cell.strip() for cell in row):
-                if len(row) > len(names):
-                    raise ConfigError(
-                        f"{len(row)} cells, the header has {len(names)} columns", path=str(path), line=start
-                    )
-                rows.append((start, dict(zip(names, [*row, *[None] * (len(names) - len(row))], strict=True))))
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise ConfigError(f"not valid CSV: {exc}", path=str(path), line=reader.line_num) from None
-    return rows
+MAX_NAMED = 20  # bad rows named one per line; the rest counted in one more
 
 
 def import_csv(config: Config, path: str | Path) -> Imported:
     """Add (or update) one subscriber per CSV row. Every row is validated first; any bad
     row (reported with its CSV line) means nothing is written."""
     csv_path = Path(path)
-    models = _valid_rows(config, csv_path)
+    sheet = read_sheet(csv_path, COLUMNS)
+    models, unchanged = _valid_rows(config, csv_path, sheet.rows)
+    if not models:  # a header line only, or rows that change nothing: the config is left alone
+        return Imported((), (), unchanged, sheet.ignored, len(sheet.rows))
     config = ensure_subscribers_dir(config)
     assert config.subscribers_dir is not None
+    index = _index(config)
     writes: list[tuple[Path, str, bool]] = []
     taken: set[Path] = set()
     for model in models:
-        existing = _find(config, model.email)
+        existing = index.get(address_key(model.email))
         if existing is not None:
             keep = yaml.safe_load(Path(existing.source).read_text(encoding="utf-8")) or {}
             writes.append((Path(existing.source), _dump(profile_data(model, keep)), False))
@@ -350,68 +294,113 @@ def import_csv(config: Config, path: str | Path) -> Imported:
             writes.append((target, _dump(profile_data(model)), True))
     for target, text, _ in writes:  # everything validated: each file written atomically
         atomic_write(target, text)
-    return Imported(tuple(p for p, _, new in writes if new), tuple(p for p, _, new in writes if not new))
+    added = tuple(p for p, _, new in writes if new)
+    return Imported(added, tuple(p for p, _, new in writes if not new), unchanged, sheet.ignored, len(sheet.rows))
 
 
-def _row_data(row: dict[str, str | None]) -> dict[str, Any]:
+def _index(config: Config) -> dict[str, Subscriber]:
+    """Each subscriber by :func:`address_key` (the first of a duplicate, as :func:`_find`):
+    one look-up per CSV row, not a scan of every subscriber (100,000 rows re-imported)."""
+    index: dict[str, Subscriber] = {}
+    for sub in config.subscribers:
+        index.setdefault(address_key(sub.email), sub)
+    return index
+
+
+def _row_data(row: dict[str, str]) -> dict[str, Any]:
     """A CSV row as the profile keys it sets (empty cells left out)."""
     data: dict[str, Any] = {"email": (row.get("email") or "").strip()}
     for key in ("name", "schedule"):
         if (row.get(key) or "").strip():
             data[key] = (row.get(key) or "").strip()
     for key in LISTS:
-        data[key] = _split(row.get(key))
+        data[key] = split_list(row.get(key))
     return data
 
 
-def _valid_rows(config: Config, csv_path: Path) -> list[SubscriberModel]:
-    """Every row of the file validated (a ConfigError listing every bad row, by line)."""
+def _valid_rows(
+    config: Config, csv_path: Path, rows: list[tuple[int, dict[str, str]]]
+) -> tuple[list[SubscriberModel], tuple[str, ...]]:
+    """Every row validated: the profiles to write and the addresses of rows equal to an
+    inline subscriber (a ConfigError listing the bad rows by line, at most
+    :data:`MAX_NAMED` of them named)."""
     problems: list[ConfigError] = []
     models: list[SubscriberModel] = []
+    unchanged: list[str] = []
     seen: dict[str, int] = {}
-    for line, row in _read_rows(csv_path):
+    index = _index(config)
+    for line, row in rows:
         try:
             model = validate_profile(_row_data(row), path=str(csv_path), line=line)
         except ConfigError as exc:
             problems.extend(exc.problems or (exc,))  # one or several problems of this row
             continue
-        problem = _row_problem(config, model, seen.setdefault(address_key(model.email), line), csv_path, line)
-        if problem is not None:
+        key = address_key(model.email)
+        problem = _row_problem(config, model, index.get(key), seen.setdefault(key, line), csv_path, line)
+        if isinstance(problem, ConfigError):
             problems.append(problem)
-            continue
-        models.append(model)
+        elif problem == "unchanged":
+            unchanged.append(model.email)
+        else:
+            models.append(model)
     if problems:
-        raise ConfigError(f"{len(problems)} bad row(s); nothing imported", path=str(csv_path), problems=tuple(problems))
-    return models
+        raise _bad_rows(problems, csv_path)
+    return models, tuple(unchanged)
 
 
-def _row_problem(config: Config, model: SubscriberModel, first: int, path: Path, line: int) -> ConfigError | None:
+def _bad_rows(problems: list[ConfigError], csv_path: Path) -> ConfigError:
+    shown = problems[:MAX_NAMED]
+    if len(problems) > MAX_NAMED:
+        more = f"{len(problems) - MAX_NAMED:,} more problem(s) in further rows; nothing imported"
+        shown.append(ConfigError(more, path=str(csv_path)))
+    return ConfigError(f"{len(problems)} bad row(s); nothing imported", path=str(csv_path), problems=tuple(shown))
+
+
+def _csv_cells(sub: Subscriber | SubscriberModel) -> list[str]:
+    """A subscriber's cells under :data:`COLUMNS` (before :func:`for_spreadsheet`)."""
+    return [
+        sub.email,
+        sub.name or "",
+        join_list(sub.keywords),
+        join_list(sub.require),
+        join_list(sub.exclude),
+        sub.schedule or "",
+        join_list(sub.like),
+        join_list(sub.dislike),
+    ]
+
+
+def _row_problem(
+    config: Config, model: SubscriberModel, existing: Subscriber | None, first: int, path: Path, line: int
+) -> ConfigError | str | None:
     """Why a valid row cannot be imported: its address is on an earlier row (``first``),
-    or defined inline in the main configuration."""
+    or defined inline in the main configuration with another profile; ``"unchanged"``:
+    inline with this very profile (an export of the configuration imported back)."""
     if first != line:
         return ConfigError(f"{model.email} is already on line {first}", path=str(path), line=line)
-    existing = _find(config, model.email)
     if existing is not None and is_inline(config, existing):
+        if _same_row(existing, model):
+            return "unchanged"
         message = f"{existing.email} is defined inline in {config.path.name} (not editable here)"
         return ConfigError(message, path=str(path), line=line, key="email")
     return None
 
 
+def _same_row(sub: Subscriber, model: SubscriberModel) -> bool:
+    """The row says nothing the inline subscriber does not (an empty like/dislike cell keeps)."""
+    ours, theirs = _csv_cells(sub), _csv_cells(model)
+    likes = len(COLUMNS) - len(LIKE_COLUMNS)
+    return ours[:likes] == theirs[:likes] and all(
+        t in ("", o) for o, t in zip(ours[likes:], theirs[likes:], strict=True)
+    )
+
+
 def export_csv(config: Config) -> str:
-    """Every subscriber (inline ones too) as CSV with the columns of :data:`COLUMNS`."""
+    """Every subscriber (inline ones too) as CSV with the columns of :data:`COLUMNS`:
+    list items joined by :func:`join_list`, each cell through :func:`for_spreadsheet`."""
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for sub in config.subscribers:
-        cells = [
-            sub.email,
-            sub.name or "",
-            ";".join(sub.keywords),
-            ";".join(sub.require),
-            ";".join(sub.exclude),
-            sub.schedule or "",
-            ";".join(sub.like),
-            ";".join(sub.dislike),
-        ]
-        writer.writerow([_for_spreadsheet(cell) for cell in cells])
+        writer.writerow([for_spreadsheet(cell) for cell in _csv_cells(sub)])
     return out.getvalue()
