@@ -7,6 +7,11 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
+import resource
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -233,15 +238,15 @@ def test_subscribers_export_import_round_trips_hostile_values_byte_for_byte(tmp_
         assert result.exit_code == 0, result.output
     out = tmp_path / "team.csv"
     assert newsletter("subscribers", "-c", str(cfg), "export", str(out)).exit_code == 0
-    raw = out.read_bytes()
-    assert raw.startswith(codecs.BOM_UTF8)
-    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
-    assert [c for r in rows for c in r if c.startswith(("=", "+", "-", "@", "\t", "\r"))] == []
     cfg2 = started(tmp_path / "two")
     result = newsletter("subscribers", "-c", str(cfg2), "import", str(out))
     assert result.exit_code == 0 and "4 added, 0 updated" in result.output, result.output
     assert profiles(cfg2) == profiles(cfg)
     assert files(tmp_path / "two" / "subscribers") == files(tmp_path / "one" / "subscribers")
+    raw = out.read_bytes()
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    assert [c for r in rows for c in r if c.startswith(("=", "+", "-", "@", "\t", "\r"))] == []
+    assert raw.startswith(codecs.BOM_UTF8)  # Excel reads it as UTF-8 (without: "ZoÃ«" for "Zoë")
     again = tmp_path / "again.csv"  # and the export of the import is the same file
     assert newsletter("subscribers", "-c", str(cfg2), "export", str(again)).exit_code == 0
     assert again.read_bytes() == raw
@@ -298,3 +303,44 @@ def test_sheet_list_cells_round_trip() -> None:
     for items in (["a;b", "c"], ["x\\"], ["\\;"], ["\\\\;\\"], ["a\\b", "C:\\data\\"], [";", ";;"], ["plain"]):
         assert split_list(join_list(items)) == items, items
     assert split_list("C:\\data; b ;;c") == ["C:\\data", "b", "c"]  # a hand-written cell: a lone backslash is itself
+
+
+def _file_size_limit(limit: int) -> None:
+    """In the child: files larger than ``limit`` bytes cannot be written (EFBIG, not a
+    signal): a real write failure in the middle of an import, without root or a full disk."""
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+def test_subscribers_import_a_write_failing_midway_puts_back_what_it_wrote(tmp_path: Path) -> None:
+    """The third of three files cannot be written (a file-size limit; a full disk is the
+    same): the two written before it stayed, one new subscriber and one rewritten, with a
+    traceback. Now they are put back (the new file removed, the updated one as it was),
+    and one line names the file, exit 1."""
+    cfg = started(tmp_path)
+    assert newsletter("subscribers", "-c", str(cfg), "add", "bo@example.org", "--keyword", "agents").exit_code == 0
+    folder = tmp_path / "subscribers"
+    before = files(folder)
+    big = ";".join(f"keyword number {i}" for i in range(200))  # a file of about 4 KB
+    csv_file = tmp_path / "team.csv"
+    csv_file.write_text(
+        f"email,name,keywords\nana@example.org,Ana,diffusion\nbo@example.org,Bo,reasoning\ncy@example.org,Cy,{big}\n",
+        encoding="utf-8",
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "newsletter", "subscribers", "-c", str(cfg), "import", str(csv_file)],
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        preexec_fn=lambda: _file_size_limit(2048),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip() == (
+        f"error: {folder / 'cy@example.org.yaml'}: cannot write it (File too large); nothing imported "
+        "(the 2 file(s) written before it were put back)"
+    )
+    assert files(folder) == before
+    assert sorted(p.name for p in folder.iterdir()) == ["bo@example.org.yaml"]  # no temporary file left

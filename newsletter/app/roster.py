@@ -24,7 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,7 @@ from pydantic import ValidationError
 
 from newsletter.app.sheet import for_spreadsheet, join_list, read_sheet, split_list
 from newsletter.base.addresses import address_key
-from newsletter.base.errors import ConfigError
+from newsletter.base.errors import ConfigError, NewsletterError
 from newsletter.base.fsutil import atomic_write
 from newsletter.config import Config, Subscriber, SubscriberModel, load_config
 from newsletter.store import iso
@@ -114,19 +114,32 @@ def validate_profile(data: dict[str, Any], *, path: str | None, line: int | None
 def profile_data(model: SubscriberModel, keep: dict[str, Any] | None = None) -> dict[str, Any]:
     """The YAML mapping of a subscriber file: the CSV columns over ``keep`` (other keys
     of an existing file, such as ``max_papers``, stay)."""
-    data: dict[str, Any] = dict(keep or {})
-    data["email"] = model.email
+    return _merged(_own(model), keep)
+
+
+def _own(model: SubscriberModel) -> dict[str, Any]:
+    """What a profile sets of the CSV columns (a few hundred bytes: what an import holds
+    per row, not the validated model, ten times that)."""
+    data: dict[str, Any] = {"email": model.email}
     for key in ("name", "schedule"):
-        value = getattr(model, key)
-        if value is None:
-            data.pop(key, None)
-        else:
-            data[key] = value
+        if getattr(model, key) is not None:
+            data[key] = getattr(model, key)
     for key in LISTS:
         values = list(getattr(model, key))
         if values or key == "keywords":
             data[key] = values
-        elif key not in LIKE_COLUMNS:  # likes stay unless the CSV gives new ones
+    return data
+
+
+def _merged(own: dict[str, Any], keep: dict[str, Any] | None) -> dict[str, Any]:
+    """``own`` (:func:`_own`) over ``keep``: a column the profile leaves empty is dropped,
+    but likes and dislikes stay unless the CSV gives new ones."""
+    data: dict[str, Any] = dict(keep or {})
+    data["email"] = own["email"]
+    for key in ("name", "schedule", *LISTS):
+        if key in own:
+            data[key] = own[key]
+        elif key not in LIKE_COLUMNS:
             data.pop(key, None)
     order = [*COLUMNS, *(k for k in data if k not in COLUMNS)]
     return {k: data[k] for k in order if k in data}
@@ -275,27 +288,62 @@ def import_csv(config: Config, path: str | Path) -> Imported:
     row (reported with its CSV line) means nothing is written."""
     csv_path = Path(path)
     sheet = read_sheet(csv_path, COLUMNS)
-    models, unchanged = _valid_rows(config, csv_path, sheet.rows)
-    if not models:  # a header line only, or rows that change nothing: the config is left alone
-        return Imported((), (), unchanged, sheet.ignored, len(sheet.rows))
+    profiles, unchanged, rows = _valid_rows(config, csv_path, sheet.rows)
+    if not profiles:  # a header line only, or rows that change nothing: the config is left alone
+        return Imported((), (), unchanged, sheet.ignored, rows)
     config = ensure_subscribers_dir(config)
     assert config.subscribers_dir is not None
     index = _index(config)
-    writes: list[tuple[Path, str, bool]] = []
+    writes: list[tuple[Path, str, str | None]] = []  # (file, new text, its text before; None: a new file)
     taken: set[Path] = set()
-    for model in models:
-        existing = index.get(address_key(model.email))
+    for own in profiles:
+        existing = index.get(address_key(own["email"]))
         if existing is not None:
-            keep = yaml.safe_load(Path(existing.source).read_text(encoding="utf-8")) or {}
-            writes.append((Path(existing.source), _dump(profile_data(model, keep)), False))
+            before = Path(existing.source).read_text(encoding="utf-8")
+            keep = yaml.safe_load(before) or {}
+            writes.append((Path(existing.source), _dump(_merged(own, keep)), before))
         else:
-            target = _file_for(config.subscribers_dir, model.email, taken)
+            target = _file_for(config.subscribers_dir, own["email"], taken)
             taken.add(target)
-            writes.append((target, _dump(profile_data(model)), True))
-    for target, text, _ in writes:  # everything validated: each file written atomically
-        atomic_write(target, text)
-    added = tuple(p for p, _, new in writes if new)
-    return Imported(added, tuple(p for p, _, new in writes if not new), unchanged, sheet.ignored, len(sheet.rows))
+            writes.append((target, _dump(_merged(own, None)), None))
+    _write_all(writes)
+    added = tuple(p for p, _, before in writes if before is None)
+    updated = tuple(p for p, _, before in writes if before is not None)
+    return Imported(added, updated, unchanged, sheet.ignored, rows)
+
+
+def _write_all(writes: list[tuple[Path, str, str | None]]) -> None:
+    """Each file written atomically; when one cannot be (a full disk, a file-size limit),
+    those written before it are put back as they were (a new file removed): the import
+    is all or nothing on disk too. NewsletterError (exit 1) naming the file."""
+    done: list[tuple[Path, str | None]] = []
+    for target, text, before in writes:
+        try:
+            atomic_write(target, text)
+        except OSError as exc:
+            lost = _put_back(done)
+            why = f"cannot write it ({exc.strerror or exc})"
+            message = f"{why}; nothing imported"
+            if lost:
+                message = f"{why}; {lost} of the {len(done)} file(s) written before it could not be put back"
+            elif done:
+                message += f" (the {len(done)} file(s) written before it were put back)"
+            raise NewsletterError(message, path=str(target)) from None
+        done.append((target, before))
+
+
+def _put_back(done: list[tuple[Path, str | None]]) -> int:
+    """Undo :func:`_write_all`'s writes, latest first; how many could not be undone."""
+    lost = 0
+    for path, before in reversed(done):
+        try:
+            if before is None:
+                path.unlink(missing_ok=True)
+            else:
+                atomic_write(path, before)
+        except OSError:
+            lost += 1
+    return lost
 
 
 def _index(config: Config) -> dict[str, Subscriber]:
@@ -319,41 +367,45 @@ def _row_data(row: dict[str, str]) -> dict[str, Any]:
 
 
 def _valid_rows(
-    config: Config, csv_path: Path, rows: list[tuple[int, dict[str, str]]]
-) -> tuple[list[SubscriberModel], tuple[str, ...]]:
-    """Every row validated: the profiles to write and the addresses of rows equal to an
-    inline subscriber (a ConfigError listing the bad rows by line, at most
-    :data:`MAX_NAMED` of them named)."""
+    config: Config, csv_path: Path, rows: Iterable[tuple[int, dict[str, str]]]
+) -> tuple[list[dict[str, Any]], tuple[str, ...], int]:
+    """Every row validated: the profiles to write (:func:`_own`), the addresses of rows
+    equal to an inline subscriber, and the number of rows. A ConfigError lists the bad
+    rows by line (at most :data:`MAX_NAMED` of them named)."""
     problems: list[ConfigError] = []
-    models: list[SubscriberModel] = []
+    profiles: list[dict[str, Any]] = []
     unchanged: list[str] = []
     seen: dict[str, int] = {}
     index = _index(config)
+    count = bad = 0
     for line, row in rows:
+        count += 1
         try:
             model = validate_profile(_row_data(row), path=str(csv_path), line=line)
         except ConfigError as exc:
-            problems.extend(exc.problems or (exc,))  # one or several problems of this row
-            continue
-        key = address_key(model.email)
-        problem = _row_problem(config, model, index.get(key), seen.setdefault(key, line), csv_path, line)
-        if isinstance(problem, ConfigError):
-            problems.append(problem)
-        elif problem == "unchanged":
-            unchanged.append(model.email)
+            found: tuple[ConfigError, ...] = exc.problems or (exc,)  # one or several problems of this row
         else:
-            models.append(model)
-    if problems:
-        raise _bad_rows(problems, csv_path)
-    return models, tuple(unchanged)
+            key = address_key(model.email)
+            problem = _row_problem(config, model, index.get(key), seen.setdefault(key, line), csv_path, line)
+            found = (problem,) if isinstance(problem, ConfigError) else ()
+            if problem == "unchanged":
+                unchanged.append(model.email)
+            elif not found and not bad:  # once a row is bad nothing is written: profiles no longer kept
+                profiles.append(_own(model))
+        bad += len(found)
+        problems.extend(found[: MAX_NAMED - len(problems)])  # the first ones named, the others counted
+    if bad:
+        raise _bad_rows(problems, bad, csv_path)
+    return profiles, tuple(unchanged), count
 
 
-def _bad_rows(problems: list[ConfigError], csv_path: Path) -> ConfigError:
-    shown = problems[:MAX_NAMED]
-    if len(problems) > MAX_NAMED:
-        more = f"{len(problems) - MAX_NAMED:,} more problem(s) in further rows; nothing imported"
+def _bad_rows(problems: list[ConfigError], bad: int, csv_path: Path) -> ConfigError:
+    """The problems named (at most :data:`MAX_NAMED`) and one more line counting the rest."""
+    shown = list(problems)
+    if bad > len(shown):
+        more = f"{bad - len(shown):,} more problem(s) in further rows; nothing imported"
         shown.append(ConfigError(more, path=str(csv_path)))
-    return ConfigError(f"{len(problems)} bad row(s); nothing imported", path=str(csv_path), problems=tuple(shown))
+    return ConfigError(f"{bad} bad row(s); nothing imported", path=str(csv_path), problems=tuple(shown))
 
 
 def _csv_cells(sub: Subscriber | SubscriberModel) -> list[str]:

@@ -35,7 +35,8 @@ import csv
 import difflib
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -73,35 +74,46 @@ class Sheet:
     (a cell already freed of :func:`for_spreadsheet`'s guard), and the header names it
     ignored."""
 
-    rows: list[tuple[int, dict[str, str]]]
+    rows: Iterator[tuple[int, dict[str, str]]]
     ignored: tuple[str, ...]
 
 
 def read_sheet(path: Path, columns: Sequence[str]) -> Sheet:
-    """The rows of the CSV file at ``path`` under the header's ``columns`` (those of
-    ``columns`` it names; ``email`` is required). ConfigError: one line naming the file
-    and, where there is one, the line."""
+    """The CSV file at ``path`` under the header's ``columns`` (those of ``columns`` it
+    names; ``email`` is required): the header is read now, the rows as they are iterated
+    (never all held at once). ConfigError: one line naming the file and, where there is
+    one, the line."""
     text = _decode(_read_bytes(path), path)
     delimiter, text = _dialect(text, columns)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
+    with _csv_errors(reader, path):
         header, line = _first_row(reader)
-        if header is None:
-            raise ConfigError(f"the CSV file is empty (expected a header line: {','.join(columns)})", path=str(path))
-        names, ignored = _header(header, columns, path, line)
-        rows = []
+    if header is None:
+        raise ConfigError(f"the CSV file is empty (expected a header line: {','.join(columns)})", path=str(path))
+    names, ignored = _header(header, columns, path, line)
+    return Sheet(_rows(reader, names, delimiter, path), ignored)
+
+
+def _rows(reader: Reader, names: list[str | None], delimiter: str, path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+    with _csv_errors(reader, path):
         start = reader.line_num + 1
         for row in reader:
             if any(cell.strip() for cell in row):
-                rows.append((start, _cells(row, names, delimiter, path, start)))
+                yield start, _cells(row, names, delimiter, path, start)
             start = reader.line_num + 1
+
+
+@contextmanager
+def _csv_errors(reader: Reader, path: Path) -> Iterator[None]:
+    """``csv.Error`` as a ConfigError naming the line."""
+    try:
+        yield
     except csv.Error as exc:
         where = reader.line_num
         if "field larger than field limit" in str(exc):
             message = f"a cell of more than {MAX_CELL:,} characters (no address, name or keyword list is that long)"
             raise ConfigError(message, path=str(path), line=where) from None
         raise ConfigError(f"not valid CSV: {exc}", path=str(path), line=where) from None
-    return Sheet(rows, ignored)
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -324,7 +324,8 @@ def _keywords(values: list[str]) -> list[str]:
     for value in values:
         reason = _keyword_problem(value) if isinstance(value, str) else validate_keyword(value)
         if reason:  # the entry shortened: a 100,000-character keyword is not a 100,000-character error line
-            shown = repr(value) if not isinstance(value, str) or len(value) <= 80 else f"{value[:60]!r}... ({len(value):,} characters)"
+            long = isinstance(value, str) and len(value) > 80
+            shown = f"{value[:60]!r}... ({len(value):,} characters)" if long else repr(value)
             raise ValueError(f"{shown}: {reason}")
     return values
 
