@@ -64,6 +64,7 @@ _BOMS = (  # UTF-32 first: its little-endian mark starts like UTF-16's
 )
 _UTF8_ACCENT = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 _BINARY = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")  # control bytes no text file has (ESC aside)
+_FIRST_LINE = re.compile(r"[^\r\n]*\S[^\r\n]*")
 _SEP_LINE = re.compile(r"\A\s*sep=(.)[ \t]*\r?\n", re.IGNORECASE)
 SAVE_AS = 'save it as "CSV UTF-8" and import that'
 
@@ -179,7 +180,8 @@ def _dialect(text: str, columns: Sequence[str]) -> tuple[str, str]:
     sep = _SEP_LINE.match(text)
     if sep is not None and sep.group(1) in _DELIMITERS:
         return sep.group(1), "\n" + text[sep.end() :]
-    header = next((line for line in text.splitlines() if line.strip()), "")
+    first = _FIRST_LINE.search(text)  # the first line that is not blank (CR, LF or CRLF line ends)
+    header = first.group() if first else ""
     known = set(columns) | set(ALIASES)
 
     def score(delimiter: str) -> int:
