@@ -16,7 +16,8 @@ lowercased) and then compared case-insensitively on the whole address
 
 Every profile is validated by the configuration's own model
 (:class:`~newsletter.config.SubscriberModel`) before anything is written; an
-import writes nothing unless every row is valid.
+import writes nothing unless every row is valid, and puts back what it wrote when a
+write fails halfway. The CSV as spreadsheets write it is :mod:`newsletter.app.sheet`'s.
 """
 
 from __future__ import annotations

@@ -194,11 +194,14 @@ def remove_command(config_path: str | None, email: str) -> None:
 @click.argument("csv_file", type=click.Path(dir_okay=False))
 def import_command(config_path: str | None, csv_file: str) -> None:
     """Add or update subscribers from a CSV file with a header line naming columns
-    among email,name,keywords,require,exclude,schedule,like,dislike (list items
-    separated by `;`; an empty like or dislike cell keeps the file's). Every row
-    is checked first: one bad row (reported with its line) and nothing is
-    written. An address already in subscribers_dir is updated (keys the CSV has
-    no column for, such as max_papers, stay).
+    among email,name,keywords,require,exclude,schedule,like,dislike in any order
+    and case (list items separated by `;`, `\\;` for a `;` inside one; an empty
+    like or dislike cell keeps the file's). Other columns are ignored with one
+    note. Reads what spreadsheets save: UTF-8 (with or without a BOM), UTF-16
+    with a BOM, else Windows-1252; `,`, `;` or tab between cells. Every row is
+    checked first: bad rows (reported with their lines) and nothing is written.
+    An address already in subscribers_dir is updated (keys the CSV has no column
+    for, such as max_papers, stay).
 
     \b
     Example:
@@ -226,7 +229,9 @@ def import_command(config_path: str | None, csv_file: str) -> None:
 @click.argument("csv_file", required=False, type=click.Path(dir_okay=False))
 def export_command(config_path: str | None, csv_file: str | None) -> None:
     """Write every subscriber as CSV (email,name,keywords,require,exclude,schedule,
-    like,dislike) to CSV_FILE, or to standard output.
+    like,dislike) to CSV_FILE (UTF-8 with a BOM, which Excel needs to read accents),
+    or to standard output. A cell that a spreadsheet would run as a formula gets a
+    `'` in front; `import` takes it off again.
 
     \b
     Example:
