@@ -9,11 +9,11 @@ Reading (:func:`read_sheet`) takes what Excel, LibreOffice and Google Sheets sav
   into the names for good). A workbook (.xlsx, .ods, .xls) or a binary file is one line
   saying so.
 - the delimiter, by an explicit rule rather than ``csv.Sniffer`` (which guesses from
-  letter frequencies and picks ``e`` or a space on a one-column file): Excel's ``sep=;``
+  character counts: on a one-column file of addresses it picks ``m``): Excel's ``sep=;``
   first line says it; else the one of ``,``, ``;`` and tab that splits the header line
   into the most known column names (ties: ``,``).
-- the header: column names in any order, case and spacing (``" Email "``); ``e-mail``
-  and ``email address`` name the email column. A column the header does not know is
+- the header: column names in any order, case and spacing (``" Email "``); ``e-mail``,
+  ``mail`` and ``email address`` name the email column. A column the header does not know is
   ignored and named in one notice (``created_at``, ``First Name``), unless it is a near
   miss of a known one (``keyword``: refused, so a typo never drops a profile's keywords);
   a column named twice is refused. Empty header cells and cells past the header (what
@@ -65,7 +65,7 @@ _BOMS = (  # UTF-32 first: its little-endian mark starts like UTF-16's
 _UTF8_ACCENT = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 _BINARY = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")  # control bytes no text file has (ESC aside)
 _FIRST_LINE = re.compile(r"[^\r\n]*\S[^\r\n]*")
-_SEP_LINE = re.compile(r"\A\s*sep=(.)[ \t]*\r?\n", re.IGNORECASE)
+_SEP_LINE = re.compile(r"\A[ \t]*sep=(.)[ \t]*(?:\r\n|\r|\n)", re.IGNORECASE)
 SAVE_AS = 'save it as "CSV UTF-8" and import that'
 
 
