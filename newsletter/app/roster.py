@@ -16,7 +16,8 @@ lowercased) and then compared case-insensitively on the whole address
 
 Every profile is validated by the configuration's own model
 (:class:`~newsletter.config.SubscriberModel`) before anything is written; an
-import writes nothing unless every row is valid.
+import writes nothing unless every row is valid, and puts back what it wrote when a
+write fails halfway. The CSV as spreadsheets write it is :mod:`newsletter.app.sheet`'s.
 """
 
 from __future__ import annotations
@@ -32,8 +33,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from newsletter.app.sheet import for_spreadsheet, join_list, read_sheet, split_list
 from newsletter.base.addresses import address_key
-from newsletter.base.errors import ConfigError
+from newsletter.base.errors import ConfigError, NewsletterError
 from newsletter.base.fsutil import atomic_write
 from newsletter.config import Config, Subscriber, SubscriberModel, load_config
 from newsletter.store import iso
@@ -113,19 +115,32 @@ def validate_profile(data: dict[str, Any], *, path: str | None, line: int | None
 def profile_data(model: SubscriberModel, keep: dict[str, Any] | None = None) -> dict[str, Any]:
     """The YAML mapping of a subscriber file: the CSV columns over ``keep`` (other keys
     of an existing file, such as ``max_papers``, stay)."""
-    data: dict[str, Any] = dict(keep or {})
-    data["email"] = model.email
+    return _merged(_own(model), keep)
+
+
+def _own(model: SubscriberModel) -> dict[str, Any]:
+    """What a profile sets of the CSV columns (a few hundred bytes: what an import holds
+    per row, not the validated model, ten times that)."""
+    data: dict[str, Any] = {"email": model.email}
     for key in ("name", "schedule"):
-        value = getattr(model, key)
-        if value is None:
-            data.pop(key, None)
-        else:
-            data[key] = value
+        if getattr(model, key) is not None:
+            data[key] = getattr(model, key)
     for key in LISTS:
         values = list(getattr(model, key))
         if values or key == "keywords":
             data[key] = values
-        elif key not in LIKE_COLUMNS:  # likes stay unless the CSV gives new ones
+    return data
+
+
+def _merged(own: dict[str, Any], keep: dict[str, Any] | None) -> dict[str, Any]:
+    """``own`` (:func:`_own`) over ``keep``: a column the profile leaves empty is dropped,
+    but likes and dislikes stay unless the CSV gives new ones."""
+    data: dict[str, Any] = dict(keep or {})
+    data["email"] = own["email"]
+    for key in ("name", "schedule", *LISTS):
+        if key in own:
+            data[key] = own[key]
+        elif key not in LIKE_COLUMNS:
             data.pop(key, None)
     order = [*COLUMNS, *(k for k in data if k not in COLUMNS)]
     return {k: data[k] for k in order if k in data}
@@ -218,14 +233,14 @@ def add_subscriber(
 ) -> Path:
     """Write a new subscriber file; returns it. ConfigError for an invalid profile or an
     address already subscribed (nothing written)."""
-    data: dict[str, Any] = {
+    data: dict[str, Any] = {  # items stripped as import strips them: a file of `add` round-trips through CSV
         "email": email,
         "name": name,
-        "keywords": list(keywords),
-        "require": list(require),
-        "exclude": list(exclude),
+        "keywords": [k.strip() for k in keywords],
+        "require": [r.strip() for r in require],
+        "exclude": [x.strip() for x in exclude],
         "schedule": schedule,
-        "like": list(like),
+        "like": [p.strip() for p in like],
     }
     model = validate_profile({k: v for k, v in data.items() if v is not None}, path=None)
     existing = _find(config, model.email)
@@ -261,157 +276,184 @@ def remove_subscriber(config: Config, email: str) -> Path:
 class Imported:
     added: tuple[Path, ...]
     updated: tuple[Path, ...]
+    unchanged: tuple[str, ...] = ()  # rows equal to a subscriber inline in the main file (not editable)
+    ignored: tuple[str, ...] = ()  # header names that are not columns of ours: not read
+    rows: int = 0
 
 
-def _split(value: str | None) -> list[str]:
-    return [item.strip() for item in (value or "").split(";") if item.strip()]
-
-
-_FORMULA = tuple("=+-@\t\r")  # a cell a spreadsheet would run as a formula when it starts so
-
-
-def _for_spreadsheet(cell: str) -> str:
-    """A cell of the export, neutralised (OWASP "CSV injection"): ``=cmd|...``, ``+``,
-    ``-``, ``@`` in front get a ``'`` in front, which spreadsheets show as text and
-    :func:`_from_spreadsheet` takes off again on import (so export/import round-trips)."""
-    return f"'{cell}" if cell.startswith(_FORMULA) else cell
-
-
-def _from_spreadsheet(cell: str) -> str:
-    return cell[1:] if cell.startswith("'") and cell[1:].startswith(_FORMULA) else cell
-
-
-def _delimiter(text: str) -> str:
-    """``,``; or ``;`` (or a tab) when the header line has no comma but one of those: a
-    spreadsheet saving CSV in a locale whose decimal separator is the comma."""
-    header = text.split("\n", 1)[0]
-    if "," in header:
-        return ","
-    return next((d for d in ";\t" if d in header), ",")
-
-
-def _header(header: list[str] | None, path: Path) -> list[str]:
-    """The column names of a CSV header line (a ConfigError naming line 1 if it is not one)."""
-    if header is None:
-        raise ConfigError(
-            "the CSV file is empty (expected a header line: " + ",".join(COLUMNS) + ")", path=str(path), line=1
-        )
-    names = [h.strip().casefold() for h in header]
-    unknown = [h for h in names if h not in COLUMNS]
-    if unknown or "email" not in names:
-        what = f"unknown column {unknown[0]!r}" if unknown else "no email column"
-        raise ConfigError(f"{what}: the header must name columns among {','.join(COLUMNS)}", path=str(path), line=1)
-    return names
-
-
-def _read_rows(path: Path) -> Iterable[tuple[int, dict[str, str | None]]]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ConfigError("CSV file not found", path=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"cannot read the CSV file: {exc}", path=str(path)) from None
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(text))
-    try:
-        names = _header(next(reader, None), path)
-        rows = []
-        start = reader.line_num + 1
-        for row in reader:
-            row = [_from_spreadsheet(cell) for cell in row]
-            if any(cell.strip() for cell in row):
-                if len(row) > len(names):
-                    raise ConfigError(
-                        f"{len(row)} cells, the header has {len(names)} columns", path=str(path), line=start
-                    )
-                rows.append((start, dict(zip(names, [*row, *[None] * (len(names) - len(row))], strict=True))))
-            start = reader.line_num + 1
-    except csv.Error as exc:
-        raise ConfigError(f"not valid CSV: {exc}", path=str(path), line=reader.line_num) from None
-    return rows
+MAX_NAMED = 20  # bad rows named one per line; the rest counted in one more
 
 
 def import_csv(config: Config, path: str | Path) -> Imported:
     """Add (or update) one subscriber per CSV row. Every row is validated first; any bad
     row (reported with its CSV line) means nothing is written."""
     csv_path = Path(path)
-    models = _valid_rows(config, csv_path)
+    sheet = read_sheet(csv_path, COLUMNS)
+    profiles, unchanged, rows = _valid_rows(config, csv_path, sheet.rows)
+    if not profiles:  # a header line only, or rows that change nothing: the config is left alone
+        return Imported((), (), unchanged, sheet.ignored, rows)
     config = ensure_subscribers_dir(config)
     assert config.subscribers_dir is not None
-    writes: list[tuple[Path, str, bool]] = []
+    index = _index(config)
+    writes: list[tuple[Path, str, str | None]] = []  # (file, new text, its text before; None: a new file)
     taken: set[Path] = set()
-    for model in models:
-        existing = _find(config, model.email)
+    for own in profiles:
+        existing = index.get(address_key(own["email"]))
         if existing is not None:
-            keep = yaml.safe_load(Path(existing.source).read_text(encoding="utf-8")) or {}
-            writes.append((Path(existing.source), _dump(profile_data(model, keep)), False))
+            before = Path(existing.source).read_text(encoding="utf-8")
+            keep = yaml.safe_load(before) or {}
+            writes.append((Path(existing.source), _dump(_merged(own, keep)), before))
         else:
-            target = _file_for(config.subscribers_dir, model.email, taken)
+            target = _file_for(config.subscribers_dir, own["email"], taken)
             taken.add(target)
-            writes.append((target, _dump(profile_data(model)), True))
-    for target, text, _ in writes:  # everything validated: each file written atomically
-        atomic_write(target, text)
-    return Imported(tuple(p for p, _, new in writes if new), tuple(p for p, _, new in writes if not new))
+            writes.append((target, _dump(_merged(own, None)), None))
+    _write_all(writes)
+    added = tuple(p for p, _, before in writes if before is None)
+    updated = tuple(p for p, _, before in writes if before is not None)
+    return Imported(added, updated, unchanged, sheet.ignored, rows)
 
 
-def _row_data(row: dict[str, str | None]) -> dict[str, Any]:
+def _write_all(writes: list[tuple[Path, str, str | None]]) -> None:
+    """Each file written atomically; when one cannot be (a full disk, a file-size limit),
+    those written before it are put back as they were (a new file removed): the import
+    is all or nothing on disk too. NewsletterError (exit 1) naming the file."""
+    done: list[tuple[Path, str | None]] = []
+    for target, text, before in writes:
+        try:
+            atomic_write(target, text)
+        except OSError as exc:
+            lost = _put_back(done)
+            why = f"cannot write it ({exc.strerror or exc})"
+            message = f"{why}; nothing imported"
+            if lost:
+                message = f"{why}; {lost} of the {len(done)} file(s) written before it could not be put back"
+            elif done:
+                message += f" (the {len(done)} file(s) written before it were put back)"
+            raise NewsletterError(message, path=str(target)) from None
+        done.append((target, before))
+
+
+def _put_back(done: list[tuple[Path, str | None]]) -> int:
+    """Undo :func:`_write_all`'s writes, latest first; how many could not be undone."""
+    lost = 0
+    for path, before in reversed(done):
+        try:
+            if before is None:
+                path.unlink(missing_ok=True)
+            else:
+                atomic_write(path, before)
+        except OSError:
+            lost += 1
+    return lost
+
+
+def _index(config: Config) -> dict[str, Subscriber]:
+    """Each subscriber by :func:`address_key` (the first of a duplicate, as :func:`_find`):
+    one look-up per CSV row, not a scan of every subscriber (100,000 rows re-imported)."""
+    index: dict[str, Subscriber] = {}
+    for sub in config.subscribers:
+        index.setdefault(address_key(sub.email), sub)
+    return index
+
+
+def _row_data(row: dict[str, str]) -> dict[str, Any]:
     """A CSV row as the profile keys it sets (empty cells left out)."""
     data: dict[str, Any] = {"email": (row.get("email") or "").strip()}
     for key in ("name", "schedule"):
         if (row.get(key) or "").strip():
             data[key] = (row.get(key) or "").strip()
     for key in LISTS:
-        data[key] = _split(row.get(key))
+        data[key] = split_list(row.get(key))
     return data
 
 
-def _valid_rows(config: Config, csv_path: Path) -> list[SubscriberModel]:
-    """Every row of the file validated (a ConfigError listing every bad row, by line)."""
+def _valid_rows(
+    config: Config, csv_path: Path, rows: Iterable[tuple[int, dict[str, str]]]
+) -> tuple[list[dict[str, Any]], tuple[str, ...], int]:
+    """Every row validated: the profiles to write (:func:`_own`), the addresses of rows
+    equal to an inline subscriber, and the number of rows. A ConfigError lists the bad
+    rows by line (at most :data:`MAX_NAMED` of them named)."""
     problems: list[ConfigError] = []
-    models: list[SubscriberModel] = []
+    profiles: list[dict[str, Any]] = []
+    unchanged: list[str] = []
     seen: dict[str, int] = {}
-    for line, row in _read_rows(csv_path):
+    index = _index(config)
+    count = bad = 0
+    for line, row in rows:
+        count += 1
         try:
             model = validate_profile(_row_data(row), path=str(csv_path), line=line)
         except ConfigError as exc:
-            problems.extend(exc.problems or (exc,))  # one or several problems of this row
-            continue
-        problem = _row_problem(config, model, seen.setdefault(address_key(model.email), line), csv_path, line)
-        if problem is not None:
-            problems.append(problem)
-            continue
-        models.append(model)
-    if problems:
-        raise ConfigError(f"{len(problems)} bad row(s); nothing imported", path=str(csv_path), problems=tuple(problems))
-    return models
+            found: tuple[ConfigError, ...] = exc.problems or (exc,)  # one or several problems of this row
+        else:
+            key = address_key(model.email)
+            problem = _row_problem(config, model, index.get(key), seen.setdefault(key, line), csv_path, line)
+            found = (problem,) if isinstance(problem, ConfigError) else ()
+            if problem == "unchanged":
+                unchanged.append(model.email)
+            elif not found and not bad:  # once a row is bad nothing is written: profiles no longer kept
+                profiles.append(_own(model))
+        bad += len(found)
+        problems.extend(found[: MAX_NAMED - len(problems)])  # the first ones named, the others counted
+    if bad:
+        raise _bad_rows(problems, bad, csv_path)
+    return profiles, tuple(unchanged), count
 
 
-def _row_problem(config: Config, model: SubscriberModel, first: int, path: Path, line: int) -> ConfigError | None:
+def _bad_rows(problems: list[ConfigError], bad: int, csv_path: Path) -> ConfigError:
+    """The problems named (at most :data:`MAX_NAMED`) and one more line counting the rest."""
+    shown = list(problems)
+    if bad > len(shown):
+        more = f"{bad - len(shown):,} more problem(s) in further rows; nothing imported"
+        shown.append(ConfigError(more, path=str(csv_path)))
+    return ConfigError(f"{bad} bad row(s); nothing imported", path=str(csv_path), problems=tuple(shown))
+
+
+def _csv_cells(sub: Subscriber | SubscriberModel) -> list[str]:
+    """A subscriber's cells under :data:`COLUMNS` (before :func:`for_spreadsheet`)."""
+    return [
+        sub.email,
+        sub.name or "",
+        join_list(sub.keywords),
+        join_list(sub.require),
+        join_list(sub.exclude),
+        sub.schedule or "",
+        join_list(sub.like),
+        join_list(sub.dislike),
+    ]
+
+
+def _row_problem(
+    config: Config, model: SubscriberModel, existing: Subscriber | None, first: int, path: Path, line: int
+) -> ConfigError | str | None:
     """Why a valid row cannot be imported: its address is on an earlier row (``first``),
-    or defined inline in the main configuration."""
+    or defined inline in the main configuration with another profile; ``"unchanged"``:
+    inline with this very profile (an export of the configuration imported back)."""
     if first != line:
         return ConfigError(f"{model.email} is already on line {first}", path=str(path), line=line)
-    existing = _find(config, model.email)
     if existing is not None and is_inline(config, existing):
+        if _same_row(existing, model):
+            return "unchanged"
         message = f"{existing.email} is defined inline in {config.path.name} (not editable here)"
         return ConfigError(message, path=str(path), line=line, key="email")
     return None
 
 
+def _same_row(sub: Subscriber, model: SubscriberModel) -> bool:
+    """The row says nothing the inline subscriber does not (an empty like/dislike cell keeps)."""
+    ours, theirs = _csv_cells(sub), _csv_cells(model)
+    likes = len(COLUMNS) - len(LIKE_COLUMNS)
+    return ours[:likes] == theirs[:likes] and all(
+        t in ("", o) for o, t in zip(ours[likes:], theirs[likes:], strict=True)
+    )
+
+
 def export_csv(config: Config) -> str:
-    """Every subscriber (inline ones too) as CSV with the columns of :data:`COLUMNS`."""
+    """Every subscriber (inline ones too) as CSV with the columns of :data:`COLUMNS`:
+    list items joined by :func:`join_list`, each cell through :func:`for_spreadsheet`."""
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     for sub in config.subscribers:
-        cells = [
-            sub.email,
-            sub.name or "",
-            ";".join(sub.keywords),
-            ";".join(sub.require),
-            ";".join(sub.exclude),
-            sub.schedule or "",
-            ";".join(sub.like),
-            ";".join(sub.dislike),
-        ]
-        writer.writerow([_for_spreadsheet(cell) for cell in cells])
+        writer.writerow([for_spreadsheet(cell) for cell in _csv_cells(sub)])
     return out.getvalue()

@@ -12,6 +12,7 @@ import click
 
 from newsletter.app.likes import read_feedback
 from newsletter.app.roster import (
+    COLUMNS,
     add_subscriber,
     export_csv,
     import_csv,
@@ -20,6 +21,7 @@ from newsletter.app.roster import (
     remove_subscriber,
 )
 from newsletter.base.addresses import address_key
+from newsletter.base.errors import printable
 from newsletter.cli.options import config_option
 from newsletter.config import DEFAULT_CONFIG, Config, Subscriber, load_config
 
@@ -192,11 +194,14 @@ def remove_command(config_path: str | None, email: str) -> None:
 @click.argument("csv_file", type=click.Path(dir_okay=False))
 def import_command(config_path: str | None, csv_file: str) -> None:
     """Add or update subscribers from a CSV file with a header line naming columns
-    among email,name,keywords,require,exclude,schedule,like,dislike (list items
-    separated by `;`; an empty like or dislike cell keeps the file's). Every row
-    is checked first: one bad row (reported with its line) and nothing is
-    written. An address already in subscribers_dir is updated (keys the CSV has
-    no column for, such as max_papers, stay).
+    among email,name,keywords,require,exclude,schedule,like,dislike in any order
+    and case (list items separated by `;`, `\\;` for a `;` inside one; an empty
+    like or dislike cell keeps the file's). Other columns are ignored with one
+    note. Reads what spreadsheets save: UTF-8 (with or without a BOM), UTF-16
+    with a BOM, else Windows-1252; `,`, `;` or tab between cells. Every row is
+    checked first: bad rows (reported with their lines) and nothing is written.
+    An address already in subscribers_dir is updated (keys the CSV has no column
+    for, such as max_papers, stay).
 
     \b
     Example:
@@ -204,7 +209,19 @@ def import_command(config_path: str | None, csv_file: str) -> None:
       newsletter subscribers -c config.yaml import team.csv
     """
     done = import_csv(_load(config_path, edit=True), csv_file)
-    click.echo(f"imported {csv_file}: {len(done.added)} added, {len(done.updated)} updated")
+    shown = printable(csv_file)
+    if done.ignored:  # one notice, however many columns (an export of another system has dozens)
+        names = ", ".join(repr(n) for n in done.ignored[:8])
+        if len(done.ignored) > 8:
+            names += f" and {len(done.ignored) - 8} more"
+        click.echo(f"note: {shown}: ignored column(s) {names}: not among {','.join(COLUMNS)}", err=True)
+    if not done.rows:
+        click.echo(f"{shown}: no subscriber rows (only a header line); nothing imported")
+        return
+    line = f"imported {shown}: {len(done.added)} added, {len(done.updated)} updated"
+    if done.unchanged:
+        line += f", {len(done.unchanged)} unchanged (inline in the config file)"
+    click.echo(line)
 
 
 @subscribers_group.command("export")
@@ -212,7 +229,9 @@ def import_command(config_path: str | None, csv_file: str) -> None:
 @click.argument("csv_file", required=False, type=click.Path(dir_okay=False))
 def export_command(config_path: str | None, csv_file: str | None) -> None:
     """Write every subscriber as CSV (email,name,keywords,require,exclude,schedule,
-    like,dislike) to CSV_FILE, or to standard output.
+    like,dislike) to CSV_FILE (UTF-8 with a BOM, which Excel needs to read accents),
+    or to standard output. A cell that a spreadsheet would run as a formula gets a
+    `'` in front; `import` takes it off again.
 
     \b
     Example:
@@ -224,6 +243,6 @@ def export_command(config_path: str | None, csv_file: str | None) -> None:
         return
     from newsletter.base.fsutil import atomic_write, writing
 
-    with writing("the CSV file", Path(csv_file)):
-        atomic_write(Path(csv_file), text)
+    with writing("the CSV file", Path(csv_file)):  # a BOM: Excel reads it as UTF-8, not as the locale's code page
+        atomic_write(Path(csv_file), "\ufeff" + text)
     click.echo(f"exported to {csv_file}")

@@ -330,8 +330,10 @@ _keyword_problem = lru_cache(maxsize=1 << 16)(validate_keyword)  # 100,000 profi
 def _keywords(values: list[str]) -> list[str]:
     for value in values:
         reason = _keyword_problem(value) if isinstance(value, str) else validate_keyword(value)
-        if reason:
-            raise ValueError(f"{value!r}: {reason}")
+        if reason:  # the entry shortened: a 100,000-character keyword is not a 100,000-character error line
+            long = isinstance(value, str) and len(value) > 80
+            shown = f"{value[:60]!r}... ({len(value):,} characters)" if long else repr(value)
+            raise ValueError(f"{shown}: {reason}")
     return values
 
 
