@@ -229,8 +229,8 @@ def import_command(config_path: str | None, csv_file: str) -> None:
 @click.argument("csv_file", required=False, type=click.Path(dir_okay=False))
 def export_command(config_path: str | None, csv_file: str | None) -> None:
     """Write every subscriber as CSV (email,name,keywords,require,exclude,schedule,
-    like,dislike) to CSV_FILE (UTF-8 with a BOM, which Excel needs to read accents),
-    or to standard output. A cell that a spreadsheet would run as a formula gets a
+    like,dislike) to CSV_FILE (UTF-8, no byte order mark: in Excel open it through
+    Data > From Text/CSV), or to standard output. A cell that a spreadsheet would run as a formula gets a
     `'` in front; `import` takes it off again.
 
     \b
@@ -243,6 +243,6 @@ def export_command(config_path: str | None, csv_file: str | None) -> None:
         return
     from newsletter.base.fsutil import atomic_write, writing
 
-    with writing("the CSV file", Path(csv_file)):  # a BOM: Excel reads it as UTF-8, not as the locale's code page
-        atomic_write(Path(csv_file), "\ufeff" + text)
+    with writing("the CSV file", Path(csv_file)):
+        atomic_write(Path(csv_file), text)
     click.echo(f"exported to {csv_file}")
