@@ -121,6 +121,7 @@ def test_arxivfmt_affiliation_never_replaces_a_named_submitting_organization() -
     (hf,) = parse_digest(json.dumps([hf_item]).encode(), source="huggingface-2026-11-17.json").papers
     arxiv = one(listing("Ana Ruiz (Department of Computer Science, Tsinghua University), Bo Li"))
     assert arxiv.organization == "Department of Computer Science, Tsinghua University"
-    for papers in ([hf, arxiv], [arxiv, hf]):
+    from_ledger = Paper.from_json(json.loads(json.dumps(arxiv.to_json())))  # as `send` reads it back
+    for papers in ([hf, arxiv], [arxiv, hf], [from_ledger, hf], [hf, from_ledger]):
         (paper,) = unique_papers(papers)
         assert (paper.organization, paper.upvotes, paper.authors) == ("ByteDance Seed", 7, 2)

@@ -155,7 +155,15 @@ class Paper:
         return ARXIV_ABS_URL.format(id=self.arxiv_id) if self.arxiv_id else None
 
     def to_json(self) -> dict[str, Any]:
-        """The JSON record of SPEC 2.4 (``parse --json``, the ledger)."""
+        """The JSON record of SPEC 2.4 (``parse --json``, the ledger). ``affiliated: true``
+        only where the organization is an author's affiliation (an arXiv record): the
+        ledger keeps it, so a record read back still gives way to a named organisation."""
+        record = self._record()
+        if self.affiliated:
+            record["affiliated"] = True
+        return record
+
+    def _record(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "arxiv_id": self.arxiv_id,
@@ -211,6 +219,7 @@ class Paper:
             doi=doi_of(record.get("doi")),
             published_doi=doi_of(record.get("published_doi")),
             journal=record.get("journal"),
+            affiliated=record.get("affiliated") is True,
         )
         return clean_paper(paper)
 
