@@ -327,6 +327,30 @@ def test_lifetime_carried_papers_go_through_the_changed_profile(tmp_path: Path) 
         assert titles_in(server, BOB, before) == [[B2["title"], A2["title"]]]
 
 
+def test_lifetime_given_up_email_whose_slack_message_was_posted_carries_nothing(
+    tmp_path: Path, httpserver_ipv4: HTTPServer, monkeypatch: Any
+) -> None:
+    """bob's day-1 email greylisted until given up, its Slack message posted on day 1: he
+    saw those papers there, and day 6's Slack message (and email) never repeat them."""
+    posted: list[str] = []
+
+    def slack(request: Any) -> Response:
+        posted.append(request.get_data(as_text=True))
+        return Response("ok", status=200)
+
+    httpserver_ipv4.expect_request("/services/T0/B0/X", method="POST").respond_with_handler(slack)
+    monkeypatch.setenv("LAB_SLACK", httpserver_ipv4.url_for("/services/T0/B0/X"))
+    with smtp_server(greylisting()) as server:
+        sub = reader(BOB, channels=[{"type": "slack", "url_env": "LAB_SLACK"}])
+        write_config(tmp_path, server.port, [sub], smtp={"retries": 0})
+        digest(tmp_path, "day1", DAY_1)
+        day6 = outage_then_day_6(tmp_path, server)
+        assert day6.channel_sent == 1
+        assert titles_in(server, BOB) == [[SHARED["title"], B2["title"], B1["title"]]]
+    assert len(posted) == 2 and A1["title"] in posted[0]
+    assert A1["title"] not in posted[1] and B2["title"] in posted[1]
+
+
 def test_lifetime_dry_run_shows_the_carried_papers(tmp_path: Path) -> None:
     """``send --dry-run`` plans the way the pass does: the papers of the delivery given up
     are in what it says bob's next email holds."""

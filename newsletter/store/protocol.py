@@ -128,7 +128,9 @@ class Ledger(Protocol):
 
     # papers of deliveries given up by the queue lifetime within ``within`` seconds, with no
     # delivery of the address recorded since (what its next delivery carries)
-    def carried_papers(self, emails: Iterable[str], within: float, now: float | None = None) -> dict[str, list[str]]: ...
+    def carried_papers(
+        self, emails: Iterable[str], within: float, now: float | None = None
+    ) -> dict[str, list[str]]: ...
 
     def advance(self, emails: Iterable[str], horizon: int) -> None: ...
 

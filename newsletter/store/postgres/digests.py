@@ -24,7 +24,7 @@ LAST_DIGEST = "SELECT COALESCE(MAX(id), 0) FROM digests"
 
 # the papers of deliveries given up by the queue lifetime since a time (and picked up since
 # then), of addresses with no delivery recorded since the give-up (the first one recorded
-# after it took them)
+# after it took them); not when a chat part of it was posted (they were seen there)
 _CARRIED = """
 SELECT g.email_key, u.p FROM deliveries g CROSS JOIN LATERAL unnest(g.papers) WITH ORDINALITY AS u(p, n)
  WHERE g.given_up_at >= %(since)s AND g.email_key = ANY(%(keys)s)
@@ -32,6 +32,7 @@ SELECT g.email_key, u.p FROM deliveries g CROSS JOIN LATERAL unnest(g.papers) WI
                 WHERE dp.paper_id = u.p AND dg.seen_at >= %(since)s)
    AND NOT EXISTS (SELECT 1 FROM deliveries d
                     WHERE d.email_key = g.email_key AND d.id > g.id AND d.created_at >= g.given_up_at)
+   AND NOT EXISTS (SELECT 1 FROM channel_parts c WHERE c.delivery_id = g.id AND c.status = 'sent')
  ORDER BY g.id, u.n
 """
 
@@ -202,7 +203,8 @@ class Digests(PgStore):
         lifetime, with no delivery of it recorded since (what its next delivery carries),
         of the digests picked up at most ``within`` seconds before ``now`` (default: this
         host's clock, as every ``created_at``, ``seen_at`` and give-up). Oldest delivery
-        first, each paper once."""
+        first, each paper once. Not a delivery one of whose chat message parts was posted:
+        its papers were seen there (carried, they would be posted to that channel again)."""
         since = (time.time() if now is None else now) - within
         keyed = by_key(emails)
         found: dict[str, list[str]] = {}

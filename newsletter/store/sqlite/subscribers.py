@@ -69,7 +69,8 @@ class Subscribers(SqliteStore):
         :func:`newsletter.delivery.plan.compute_deliveries`), of the digests picked up at
         most ``within`` seconds before ``now`` (default: this host's clock, the one that
         recorded them). Oldest delivery first, each paper once; a delivery refused for
-        good is never here."""
+        good is never here, nor one of whose chat message parts was posted (its papers
+        were seen there; carried, they would be posted to that channel again)."""
         since = (time.time() if now is None else now) - within
         wanted = list(emails)
         keyed = by_key(wanted)

@@ -21,7 +21,7 @@ SELECT email, papers FROM deliveries WHERE status = 'pending' AND email IN ({mar
 -- name: carried-papers-of
 -- the papers of deliveries given up by the queue lifetime since a time (and picked up
 -- since then), of addresses with no delivery recorded since the give-up (the first one
--- recorded after it took them)
+-- recorded after it took them); not when a chat part of it was posted (they were seen there)
 SELECT g.email_key, j.value FROM deliveries g, json_each(g.papers) j
 WHERE g.given_up_at >= ?
 AND EXISTS (
@@ -32,6 +32,7 @@ AND g.email_key IN ({marks})
 AND NOT EXISTS (
 SELECT 1 FROM deliveries d WHERE d.email_key = g.email_key AND d.id > g.id AND d.created_at >= g.given_up_at
 )
+AND NOT EXISTS (SELECT 1 FROM channel_parts c WHERE c.delivery_id = g.id AND c.status = 'sent')
 ORDER BY g.id, j.key
 
 -- name: advance
