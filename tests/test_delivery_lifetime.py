@@ -327,6 +327,28 @@ def test_lifetime_carried_papers_go_through_the_changed_profile(tmp_path: Path) 
         assert titles_in(server, BOB, before) == [[B2["title"], A2["title"]]]
 
 
+def test_lifetime_carried_papers_of_one_subscriber_never_reach_another(tmp_path: Path) -> None:
+    """bob and dan both greylisted until given up, planned together on day 6 (one index
+    for everyone with carried papers): dan, who now wants ``video`` too, gets his own carried
+    paper and day 6's, never bob's day-1 video paper."""
+    dan = "dan@example.org"
+    faults = Faults(rcpt_replies={BOB: GREYLISTED, dan: GREYLISTED.replace(BOB, dan)})
+    with smtp_server(faults) as server:
+        subs = [reader(BOB), reader(dan, keywords=["graph"])]
+        write_config(tmp_path, server.port, subs, smtp={"retries": 0})
+        digest(tmp_path, "day1", DAY_1)
+        send(tmp_path / "config.yaml")
+        age(tmp_path / "config.yaml", 5 * DAY + 60)
+        server.handler.faults.rcpt_replies.clear()
+        subs = [reader(BOB), reader(dan, keywords=["graph", "video"])]
+        write_config(tmp_path, server.port, subs, smtp={"retries": 0})
+        digest(tmp_path, "day6", DAY_6)
+        send(tmp_path / "config.yaml")
+        assert titles_in(server, BOB) == [[A1["title"], SHARED["title"], B2["title"], B1["title"]]]
+        (dans,) = titles_in(server, dan)
+        assert sorted(dans) == sorted([A2["title"], B1["title"], SHARED["title"]])  # not A1: bob's
+
+
 def test_lifetime_given_up_email_whose_slack_message_was_posted_carries_nothing(
     tmp_path: Path, httpserver_ipv4: HTTPServer, monkeypatch: Any
 ) -> None:
