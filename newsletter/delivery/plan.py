@@ -107,17 +107,17 @@ def _plan_carrying(
     matcher = Matcher(papers, likes)
     matcher.prepare(members)
     for sub in members:
-        mine = shared | {whose[k] for k in carried[sub.email] if k in whose}
-        yield sub, _best(matcher, sub, excluded.get(sub.email, frozenset()), mine)
+        own = {whose[k] for k in carried[sub.email] if k in whose}
+        yield sub, _best(matcher, sub, excluded.get(sub.email, frozenset()), shared, own)
 
 
-def _best(matcher: Matcher, sub: Subscriber, excluded: Collection[str], mine: set[str]) -> list[Match]:
-    """``sub``'s best ``max_papers`` matches among the papers ``mine`` (by id): asked for a
-    few more than that, more only when others' papers took their places."""
+def _best(matcher: Matcher, sub: Subscriber, excluded: Collection[str], shared: set[str], own: set[str]) -> list[Match]:
+    """``sub``'s best ``max_papers`` matches among the papers ``shared`` and ``own`` (by
+    id): asked for a few more than that, more only when others' papers took their places."""
     limit = 2 * sub.max_papers
     while True:
         every = matcher.match(sub, exclude_ids=excluded, limit=limit)
-        kept = [m for m in every if m.paper.id in mine]
+        kept = [m for m in every if m.paper.id in shared or m.paper.id in own]
         if len(kept) >= sub.max_papers or len(every) < limit:
             return kept[: sub.max_papers]
         limit *= 4
