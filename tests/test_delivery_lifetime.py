@@ -95,7 +95,8 @@ def test_lifetime_greylisted_delivery_is_retried_for_five_days_then_failed(
         assert others == {"alice@example.org", "chen@example.org"}  # everybody else delivered
         old, new = deliveries_of(cfg, BOB)
         assert (old["status"], old["attempts"], old["last_error"]) == ("failed", 4, GAVE_UP)  # not tried again
-        assert new["status"] == "pending"  # today's papers: a delivery of their own
+        assert new["status"] == "pending"  # today's papers, with the old one's carried (still greylisted)
+        assert set(old["papers"]) <= set(new["papers"])
 
         status = json.loads(newsletter("status", "-c", str(cfg), "--json").output)
         assert {"email": BOB, "error": GAVE_UP} in status["failed"]
