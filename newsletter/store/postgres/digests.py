@@ -206,6 +206,8 @@ class Digests(PgStore):
         first, each paper once. Not a delivery one of whose chat message parts was posted:
         its papers were seen there (carried, they would be posted to that channel again)."""
         since = (time.time() if now is None else now) - within
+        if self._one("SELECT 1 FROM deliveries WHERE given_up_at >= %s LIMIT 1", (since,)) is None:
+            return {}  # (most passes: nobody's delivery given up lately; the partial index says so)
         keyed = by_key(emails)
         found: dict[str, list[str]] = {}
         for key, paper in self._all(_CARRIED, {"since": since, "keys": list(keyed)}):
