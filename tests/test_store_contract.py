@@ -282,6 +282,39 @@ def test_ledger_gives_up_what_is_pending_past_the_lifetime_as_if_it_were_refused
     assert ledger.give_up_pending(LIFETIME, gave_up, now=now + 2 * LIFETIME) == []  # once
 
 
+def test_ledger_carries_the_papers_of_deliveries_given_up_until_the_next_is_recorded(ledger: AnyLedger) -> None:
+    """What a subscriber's next delivery carries: the papers of its deliveries given up by
+    the lifetime (never those refused with a 5xx), until a delivery of it is recorded after
+    the give-up; only papers picked up within ``within`` seconds; not when a chat part of
+    it was posted (di: the papers were seen there)."""
+    people = ["ana@example.org", "bo@example.org", "cy@example.org", "di@example.org"]
+    ledger.register_subscribers(people)
+    ledger.record_digest(path="1", sha256="1" * 64, papers=[paper(n) for n in range(1, 6)])
+    batch = [
+        new("ana@example.org", 1, ("p2", "p1")),
+        new("bo@example.org", 2, ("p3",)),
+        new("cy@example.org", 3, ("p4",)),
+        with_parts(new("di@example.org", 4, ("p5",)), ("slack:LAB_SLACK", 1, 1, "{}")),
+    ]
+    _, bo, cy, _ = ledger.record([(batch, 1)])[0]
+    ledger.record(outcomes=[Outcome(bo, "failed", 1, "550 5.1.1 unknown"), Outcome(cy, "pending", 1, "451 later")])
+    (di_slack,) = ledger.pending_channel_parts()
+    ledger.channel_outcome(di_slack.id, "sent", 1, None)
+    assert ledger.carried_papers(people, 30 * 86400) == {}  # pending: not carried (it may still go out)
+
+    assert len(ledger.give_up_pending(0.0, gave_up)) == 3  # ana, cy and di: everything pending
+    month = 30 * 86400
+    assert ledger.carried_papers([*people, "Ana@Example.org"], month) == {
+        "ana@example.org": ["p2", "p1"],
+        "Ana@Example.org": ["p2", "p1"],  # any spelling of the address
+        "cy@example.org": ["p4"],
+    }
+    assert ledger.carried_papers(people, month, now=time.time() + month + 60) == {}  # picked up too long ago
+
+    ledger.record([([new("ana@example.org", 5, ("p1", "p5"))], 1)])  # ana's next delivery took them
+    assert ledger.carried_papers(people, month) == {"cy@example.org": ["p4"]}
+
+
 def test_ledger_gives_up_channel_parts_pending_past_the_lifetime(ledger: AnyLedger) -> None:
     ledger.register_subscribers(["ana@example.org"])
     ana = with_parts(

@@ -7,9 +7,12 @@ what its last try met (:meth:`QueueLifetime.why`): "gave up after 5 days of temp
 failures; last: 450 4.2.0 greylisted". A pass gives up what it finds past the lifetime
 before it sends anything (so an outage of a week never ends in a week of stale digests at
 once), and again after its attempts (a delivery whose lifetime ran out while this pass
-tried it ends ``failed`` in this very pass). Its papers are treated exactly as those of a
-delivery refused with a 5xx. Measured on the ledger's clock: the host's for SQLite (the
-one that recorded the delivery), the database's for PostgreSQL (every host shares it).
+tried it ends ``failed`` in this very pass). Unlike a delivery refused with a 5xx, its
+papers are not final: the ledger marks it given up (``given_up_at``) and its papers are
+carried into the subscriber's next delivery
+(:func:`newsletter.delivery.plan.compute_deliveries`). Measured on the ledger's clock: the
+host's for SQLite (the one that recorded the delivery), the database's for PostgreSQL
+(every host shares it).
 """
 
 from __future__ import annotations

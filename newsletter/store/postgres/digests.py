@@ -22,6 +22,20 @@ from newsletter.store.postgres.connection import DIGEST_LOCK, LOCK_SPACE
 
 LAST_DIGEST = "SELECT COALESCE(MAX(id), 0) FROM digests"
 
+# the papers of deliveries given up by the queue lifetime since a time (and picked up since
+# then), of addresses with no delivery recorded since the give-up (the first one recorded
+# after it took them); not when a chat part of it was posted (they were seen there)
+_CARRIED = """
+SELECT g.email_key, u.p FROM deliveries g CROSS JOIN LATERAL unnest(g.papers) WITH ORDINALITY AS u(p, n)
+ WHERE g.given_up_at >= %(since)s AND g.email_key = ANY(%(keys)s)
+   AND EXISTS (SELECT 1 FROM digest_papers dp JOIN digests dg ON dg.id = dp.digest_id
+                WHERE dp.paper_id = u.p AND dg.seen_at >= %(since)s)
+   AND NOT EXISTS (SELECT 1 FROM deliveries d
+                    WHERE d.email_key = g.email_key AND d.id > g.id AND d.created_at >= g.given_up_at)
+   AND NOT EXISTS (SELECT 1 FROM channel_parts c WHERE c.delivery_id = g.id AND c.status = 'sent')
+ ORDER BY g.id, u.n
+"""
+
 
 def _json_list(values: Sequence[str]) -> str | None:
     return json.dumps(list(values)) if values else None
@@ -183,6 +197,22 @@ class Digests(PgStore):
         ):
             found[key].update(papers)
         return {e: set(found[k]) for k, spellings in keyed.items() for e in spellings}
+
+    def carried_papers(self, emails: Iterable[str], within: float, now: float | None = None) -> dict[str, list[str]]:
+        """Per address (those with any): the papers of its deliveries given up by the queue
+        lifetime, with no delivery of it recorded since (what its next delivery carries),
+        of the digests picked up at most ``within`` seconds before ``now`` (default: this
+        host's clock, as every ``created_at``, ``seen_at`` and give-up). Oldest delivery
+        first, each paper once. Not a delivery one of whose chat message parts was posted:
+        its papers were seen there (carried, they would be posted to that channel again)."""
+        since = (time.time() if now is None else now) - within
+        if self._one("SELECT 1 FROM deliveries WHERE given_up_at >= %s LIMIT 1", (since,)) is None:
+            return {}  # (most passes: nobody's delivery given up lately; the partial index says so)
+        keyed = by_key(emails)
+        found: dict[str, list[str]] = {}
+        for key, paper in self._all(_CARRIED, {"since": since, "keys": list(keyed)}):
+            found.setdefault(key, []).append(paper)
+        return {e: list(dict.fromkeys(found[k])) for k, spellings in keyed.items() if k in found for e in spellings}
 
     def backfill(self, emails: Iterable[str]) -> list[str]:
         """Give addresses that never had a delivery the latest ok digest: their horizon

@@ -61,7 +61,8 @@ SELECT id, email, last_error FROM deliveries
  ORDER BY id FOR UPDATE SKIP LOCKED
 """
 _GIVE_UP = """
-UPDATE deliveries d SET status = 'failed', last_error = o.error, updated_at = %(at)s, lease_until = NULL
+UPDATE deliveries d SET status = 'failed', last_error = o.error, updated_at = %(at)s, given_up_at = %(at)s,
+       lease_until = NULL
   FROM unnest(%(ids)s::bigint[], %(errors)s::text[]) AS o(id, error)
  WHERE d.id = o.id AND d.status = 'pending'
 """
@@ -159,8 +160,9 @@ class Outbox(PgStore):
     ) -> list[FailedDelivery]:
         """Deliveries first recorded ``pending`` at least ``lifetime`` seconds before
         ``now`` (default: the database's clock, the one every host shares) become
-        ``failed`` with the error ``why(last error)``; returns (address, error) of each.
-        A delivery claimed by a sender is left to it."""
+        ``failed`` with the error ``why(last error)``, marked given up (their papers are
+        carried: :meth:`~.digests.Digests.carried_papers`); returns (address, error) of
+        each. A delivery claimed by a sender is left to it."""
         with self._tx() as cur:
             rows = cur.execute(_OLD_PENDING, {"now": now, "lifetime": lifetime}).fetchall()
             given = [FailedDelivery(email, why(last)) for _, email, last in rows]

@@ -145,7 +145,9 @@ class Outbox(SqliteStore):
     ) -> list[FailedDelivery]:
         """Deliveries first recorded ``pending`` at least ``lifetime`` seconds before
         ``now`` (default: this host's clock, the one that recorded them) become
-        ``failed`` with the error ``why(last error)``; returns (address, error) of each."""
+        ``failed`` with the error ``why(last error)``, marked given up at ``now`` (their
+        papers are carried: :meth:`~.subscribers.Subscribers.carried_papers`); returns
+        (address, error) of each."""
         now = time.time() if now is None else now
         given: list[FailedDelivery] = []
         with self.transaction() as cur:

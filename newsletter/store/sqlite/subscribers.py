@@ -62,6 +62,26 @@ class Subscribers(SqliteStore):
             out[email].update(json.loads(papers))
         return out
 
+    @requires(17, lambda *_, **__: {})
+    def carried_papers(self, emails: Iterable[str], within: float, now: float | None = None) -> dict[str, list[str]]:
+        """Per address (those with any): the papers of its deliveries given up by the queue
+        lifetime, with no delivery of it recorded since (what its next delivery carries,
+        :func:`newsletter.delivery.plan.compute_deliveries`), of the digests picked up at
+        most ``within`` seconds before ``now`` (default: this host's clock, the one that
+        recorded them). Oldest delivery first, each paper once; a delivery refused for
+        good is never here, nor one of whose chat message parts was posted (its papers
+        were seen there; carried, they would be posted to that channel again)."""
+        since = (time.time() if now is None else now) - within
+        if self.conn.execute(Q["any-given-up"], (since,)).fetchone() is None:
+            return {}  # (most passes: nobody's delivery given up lately)
+        wanted = list(emails)
+        keyed = by_key(wanted)
+        out: dict[str, list[str]] = {}
+        for key, paper in self.rows_in(Q["carried-papers-of"], list(keyed), since, since):
+            for email in keyed[key]:
+                out.setdefault(email, []).append(paper)
+        return {email: list(dict.fromkeys(papers)) for email, papers in out.items()}
+
     def advance(self, emails: Iterable[str], horizon: int) -> None:
         """Mark digests up to ``horizon`` as considered for addresses that get nothing."""
         with self.transaction() as cur:

@@ -89,4 +89,6 @@ SELECT paper_id FROM sent_papers WHERE email = ?
 SELECT id, email, last_error FROM deliveries WHERE status = 'pending' AND created_at <= ? ORDER BY id
 
 -- name: give-up
-UPDATE deliveries SET status = 'failed', last_error = ?, updated_at = ? WHERE id = ? AND status = 'pending'
+-- given_up_at: told apart from a refusal for good (its papers are carried, plan.py)
+UPDATE deliveries SET status = 'failed', last_error = ?1, updated_at = ?2, given_up_at = ?2
+WHERE id = ?3 AND status = 'pending'

@@ -18,6 +18,27 @@ SELECT email_key, papers FROM deliveries WHERE status = 'pending' AND email_key 
 -- name: pending-papers-of-before-13
 SELECT email, papers FROM deliveries WHERE status = 'pending' AND email IN ({marks})
 
+-- name: any-given-up
+-- (the partial index holds only deliveries given up: a look-up of nothing on most days)
+SELECT 1 FROM deliveries WHERE given_up_at >= ? LIMIT 1
+
+-- name: carried-papers-of
+-- the papers of deliveries given up by the queue lifetime since a time (and picked up
+-- since then), of addresses with no delivery recorded since the give-up (the first one
+-- recorded after it took them); not when a chat part of it was posted (they were seen there)
+SELECT g.email_key, j.value FROM deliveries g, json_each(g.papers) j
+WHERE g.given_up_at >= ?
+AND EXISTS (
+SELECT 1 FROM digest_papers dp JOIN digests dg ON dg.id = dp.digest_id
+WHERE dp.paper_id = j.value AND dg.seen_at >= ?
+)
+AND g.email_key IN ({marks})
+AND NOT EXISTS (
+SELECT 1 FROM deliveries d WHERE d.email_key = g.email_key AND d.id > g.id AND d.created_at >= g.given_up_at
+)
+AND NOT EXISTS (SELECT 1 FROM channel_parts c WHERE c.delivery_id = g.id AND +c.status = 'sent')
+ORDER BY g.id, j.key
+
 -- name: advance
 UPDATE subscribers SET horizon = MAX(horizon, ?) WHERE email = ?
 
