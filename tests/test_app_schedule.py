@@ -91,3 +91,17 @@ def test_daemon_schedule_fire_time_on_the_night_the_clocks_go_back() -> None:
     assert _at("0 * * * *", berlin, _utc(2026, 10, 25, 1, 0, 1)) == _utc(2026, 10, 25, 1, 0)  # 02:00 CET
     assert _at("0 * * * *", new_york, _utc(2026, 11, 1, 6, 0, 1)) == _utc(2026, 11, 1, 6, 0)  # 01:00 EST
     assert _at("*/20 * * * *", new_york, _utc(2026, 11, 1, 6, 50)) == _utc(2026, 11, 1, 6, 40)
+
+
+def test_schedule_next_fire_on_the_day_the_clocks_skip_midnight(tmp_path: Path) -> None:
+    """`status`'s "next run" for a midnight schedule in America/Santiago on the evening
+    before summer time starts (at midnight, to 01:00): that night, at 01:00, not the next
+    night; and the pass that runs then belongs to that fire on every host."""
+    config = load_config(
+        write_config(tmp_path, 25, [ANA], schedule={"cron": "0 0 * * *", "timezone": "America/Santiago"})
+    )
+    evening = _utc(2026, 9, 6, 2)  # 22:00 -04 on Saturday 5 September
+    assert next_fire(config, clock=FakeClock(evening)) == _utc(2026, 9, 6, 4)  # 01:00 -03 Sunday
+    santiago = timezone("America/Santiago")
+    assert _at("0 0 * * *", santiago, _utc(2026, 9, 6, 4, 0, 0)) == _utc(2026, 9, 6, 4)
+    assert _at("0 0 * * *", santiago, _utc(2026, 9, 6, 5)) == _utc(2026, 9, 6, 4)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -122,3 +122,23 @@ def test_cron_trigger_a_wildcard_hour_fires_every_real_hour_when_the_clocks_chan
     assert len(_fires("0 * * * *", *day)) == 25
     assert len(_fires("*/30 * * * *", *day)) == 50
     assert len(_fires("0 * * * *", "Europe/Berlin", _utc(2026, 3, 28, 23), _utc(2026, 3, 29, 21, 59))) == 23
+
+
+def test_cron_trigger_a_time_the_clocks_skip_at_midnight_fires_when_they_jump() -> None:
+    """Where summer time starts at midnight (America/Santiago 6 Sep 2026, Africa/Cairo
+    24 Apr 2026, America/Havana 8 Mar 2026: 23:59:59, then 01:00), "0 0 * * *" fires at
+    the jump, 01:00 by the new clock, as "30 2 * * *" fires at 03:30 CEST in Europe.
+    APScheduler alone skipped that day: nobody got that day's digest."""
+    santiago = _fires("0 0 * * *", "America/Santiago", _utc(2026, 9, 4, 12), _utc(2026, 9, 7, 12))
+    assert santiago == [_utc(2026, 9, 5, 4), _utc(2026, 9, 6, 4), _utc(2026, 9, 7, 3)]  # 00:00 -04, 01:00 -03, 00:00
+    half_past = _fires("30 0 * * *", "America/Santiago", _utc(2026, 9, 5, 12), _utc(2026, 9, 6, 12))
+    assert half_past == [_utc(2026, 9, 6, 4, 30)]  # 01:30 -03
+    cairo = _fires("0 0 * * *", "Africa/Cairo", _utc(2026, 4, 22, 12), _utc(2026, 4, 25, 12))
+    assert cairo == [_utc(2026, 4, 22, 22), _utc(2026, 4, 23, 22), _utc(2026, 4, 24, 21)]
+    havana = _fires("0 0 * * *", "America/Havana", _utc(2026, 3, 7, 12), _utc(2026, 3, 9, 12))
+    assert havana == [_utc(2026, 3, 8, 5), _utc(2026, 3, 9, 4)]
+    # the trigger gives the time the clock shows, never the wall time that did not happen
+    fire = cron_trigger("0 0 * * *", ZoneInfo("America/Santiago")).get_next_fire_time(
+        None, _utc(2026, 9, 5, 12).astimezone(ZoneInfo("America/Santiago"))
+    )
+    assert fire is not None and (fire.hour, fire.utcoffset()) == (1, timedelta(hours=-3))

@@ -40,6 +40,30 @@ def repeated_wall_time(moment: datetime) -> bool:
     return moment.fold == 1 and moment.replace(fold=0).utcoffset() != moment.utcoffset()
 
 
+def skipped_wall_time(moment: datetime) -> bool:
+    """True for a wall-clock time the clocks jumped over (00:00 on the night summer time
+    starts in America/Santiago: 23:59:59, then 01:00)."""
+    return moment.astimezone(UTC).astimezone(moment.tzinfo).replace(tzinfo=None) != moment.replace(tzinfo=None)
+
+
+def real_time(moment: datetime) -> datetime:
+    """``moment`` as the clock on the wall shows it: a skipped wall time is the moment it
+    stands for (fold 0: the offset before the jump; 02:30 on Europe's spring night is
+    03:30 CEST), any other time itself."""
+    return moment.astimezone(UTC).astimezone(moment.tzinfo) if skipped_wall_time(moment) else moment
+
+
+def _wall_step(start: datetime, stepped: datetime) -> datetime:
+    """APScheduler's step from ``start`` to ``stepped`` (a next day, hour or minute: the
+    wall-clock difference added on the real time line), as the wall time it aimed at when
+    that time was skipped. APScheduler lands after the gap (01:00 for a skipped 00:00), whose
+    hour then fails "0 0 * * *": the day's fire was lost. The same instant, kept as the
+    wall time aimed at, matches the fields as on any other day."""
+    aimed = start.replace(tzinfo=None) + (stepped.astimezone(UTC) - start.astimezone(UTC))
+    wall = aimed.replace(tzinfo=start.tzinfo)
+    return wall if skipped_wall_time(wall) else stepped
+
+
 def _fixed_hour(hour_field: str) -> bool:
     """A job with a fixed hour ("30 2 * * *", "0 1-3 * * *") runs once per wall-clock
     time, as cron(8) runs such jobs once when the clocks go back; a job whose hour field
@@ -55,17 +79,23 @@ def _trigger_class() -> Any:
 
     class WallClockCronTrigger(CronTrigger):  # type: ignore[misc]
         """Fires a fixed-hour expression once on the night the clocks go back: APScheduler
-        alone fires "30 2 * * *" at 02:30 CEST and again at 02:30 CET, two digests."""
+        alone fires "30 2 * * *" at 02:30 CEST and again at 02:30 CET, two digests. And
+        fires a time the clocks skip when they jump (APScheduler skipped a midnight
+        schedule's day where summer time starts at midnight: Santiago, Cairo, Havana)."""
 
         def __init__(self, *, once_per_wall_time: bool, **fields: Any) -> None:
             super().__init__(**fields)
             self.once_per_wall_time = once_per_wall_time
 
+        def _increment_field_value(self, dateval: datetime, fieldnum: int) -> tuple[datetime, int]:
+            stepped, field = super()._increment_field_value(dateval, fieldnum)
+            return _wall_step(dateval, stepped), field
+
         def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
             fire: datetime | None = super().get_next_fire_time(previous_fire_time, now)
             while fire is not None and self.once_per_wall_time and repeated_wall_time(fire):
                 fire = super().get_next_fire_time(fire, just_after(fire))
-            return fire
+            return None if fire is None else real_time(fire)
 
     return WallClockCronTrigger
 
