@@ -63,7 +63,7 @@ from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from newsletter.app.schedule import GLOBAL, fetch_missed, fire_time, jobs_for
+from newsletter.app.schedule import GLOBAL, fetch_missed, fire_time, jobs_for, missed_fires, served
 from newsletter.base.clock import SYSTEM, Clock
 from newsletter.base.cron import cron_trigger, timezone
 from newsletter.base.errors import NewsletterError
@@ -449,6 +449,22 @@ class Daemon:
         )
         await self.deliver(members, reason="resume", resumes=[run.id for run in unfinished])
 
+    async def _catch_up(self) -> None:
+        """At start: a scheduled pass whose fire came while the daemon was not running (a
+        restart or a reboot over 07:00), less than the misfire grace ago, runs now, once
+        (no pass since the fire served its subscribers). APScheduler keeps no job store: it
+        arms the next fire only, and a weekly subscriber waited a week. A new ledger (no pass
+        ever) awaits the first fire."""
+        if await self.db(lambda lg: lg.last_run()) is None:
+            return
+        for job, fire in missed_fires(self.config, self.clock.now(), MISFIRE_GRACE):
+            if served(job, await self.db(lambda lg, since: lg.runs_since(since), fire.timestamp())):
+                continue
+            log.info(
+                "pass %s: its fire at %s came while the daemon was down: running it now", job.key, fire.isoformat()
+            )
+            await self.deliver(self._members(job.key), reason=job.key, fire_at=fire)
+
     async def _not_reached(self, unfinished: list[UnfinishedRun]) -> list[Subscriber]:
         """The subscribers the interrupted passes served whose horizon is below the
         digests those passes delivered."""
@@ -560,6 +576,7 @@ class Daemon:
                 self.config.ledger_path,
             )
             await self._resume()
+            await self._catch_up()
             if await self._fetch_missed():
                 log.info("a fetch was missed while the daemon was not running: fetching now")
                 self.scheduler.add_job(self._fetch, id="fetch-catch-up", misfire_grace_time=MISFIRE_GRACE)
