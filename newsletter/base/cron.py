@@ -23,7 +23,25 @@ def timezone(name: str) -> tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as UTC or Europe/Paris)") from None
+        raise ValueError(f"unknown time zone {name!r} ({_zone_hint(name)})") from None
+
+
+_OFFSET = re.compile(r"(?:UTC|GMT)?([+-])(\d{1,2})(?::?00)?", re.IGNORECASE)
+
+
+def _zone_hint(name: str) -> str:
+    """What a refused zone name probably meant: the Etc zone of a fixed offset (whose
+    sign POSIX inverts: UTC+05:00 is Etc/GMT-5), the IANA spelling of a name in the
+    wrong case; else an example."""
+    offset = _OFFSET.fullmatch(name.strip())
+    if offset and int(offset[2]) <= (14 if offset[1] == "+" else 12):
+        hours = int(offset[2])
+        etc = f"Etc/GMT{'-' if offset[1] == '+' else '+'}{hours}"
+        return f"for UTC{offset[1]}{hours:02d}:00 write {etc}: the Etc names invert the sign" if hours else "write UTC"
+    from zoneinfo import available_timezones
+
+    spelled = {zone.casefold(): zone for zone in available_timezones()}.get(name.strip().casefold())
+    return f"did you mean {spelled}?" if spelled else "use an IANA name such as UTC or Europe/Paris"
 
 
 def just_after(moment: datetime) -> datetime:
