@@ -105,3 +105,22 @@ def test_schedule_next_fire_on_the_day_the_clocks_skip_midnight(tmp_path: Path) 
     santiago = timezone("America/Santiago")
     assert _at("0 0 * * *", santiago, _utc(2026, 9, 6, 4, 0, 0)) == _utc(2026, 9, 6, 4)
     assert _at("0 0 * * *", santiago, _utc(2026, 9, 6, 5)) == _utc(2026, 9, 6, 4)
+
+
+def test_status_own_schedule_says_when_in_the_schedule_zone(tmp_path: Path) -> None:
+    """`status` on Friday for Bo, whose own schedule is Mondays at 09:00 in Europe/Berlin:
+    "delivers at 2026-11-23 09:00 CET (08:00 UTC)", the time the schedule names (UTC alone
+    said 08:00 beside "at 09:00")."""
+    from newsletter.app.why import status_reasons
+    from newsletter.digest import Paper
+    from newsletter.store import SqliteLedger
+
+    config = load_config(
+        write_config(tmp_path, 25, [ANA, BO], schedule={"cron": "0 7 * * *", "timezone": "Europe/Berlin"})
+    )
+    with SqliteLedger.open(config.ledger_path) as ledger:
+        ledger.register_subscribers([ANA["email"], BO["email"]])
+        paper = Paper(title="A paper on y", abstract="About y.", id="p1", source="d.json")
+        ledger.record_digest(path="d.json", sha256="1" * 64, papers=[paper])
+        reasons = {n.email: n.reason for n in status_reasons(config, ledger, now=_utc(2026, 11, 20, 12))}
+    assert "`newsletter run` delivers at 2026-11-23 09:00 CET (08:00 UTC);" in reasons[BO["email"]]
