@@ -454,12 +454,18 @@ class Daemon:
         restart or a reboot over 07:00), less than the misfire grace ago, runs now, once
         (no pass since the fire served its subscribers). APScheduler keeps no job store: it
         arms the next fire only, and a weekly subscriber waited a week. A new ledger (no pass
-        ever) awaits the first fire."""
+        ever) awaits the first fire. The digests that came meanwhile are picked up first."""
         if await self.db(lambda lg: lg.last_run()) is None:
             return
-        for job, fire in missed_fires(self.config, self.clock.now(), MISFIRE_GRACE):
-            if served(job, await self.db(lambda lg, since: lg.runs_since(since), fire.timestamp())):
-                continue
+        missed = [
+            (job, fire)
+            for job, fire in missed_fires(self.config, self.clock.now(), MISFIRE_GRACE)
+            if not served(job, await self.db(lambda lg, since: lg.runs_since(since), fire.timestamp()))
+        ]
+        if missed:
+            with contextlib.suppress(NewsletterError):  # the poller says why, and tries again
+                await self.pick_up()  # the digests that came while the daemon was down go too
+        for job, fire in missed:
             log.info(
                 "pass %s: its fire at %s came while the daemon was down: running it now", job.key, fire.isoformat()
             )
