@@ -15,8 +15,10 @@
   ledger until a subscriber's schedule fires; with ``schedule.on_arrival`` a new
   digest is delivered at once to the subscribers of the global schedule.
 - Catch-up comes from the ledger, not from a persistent job store: deliveries
-  left pending by a crash or a stop are re-sent first by the next pass, and the
-  first pass after start runs at once when pending deliveries exist.
+  left pending by a crash or a stop are re-sent first by the next pass, the
+  first pass after start runs at once when pending deliveries exist, and a scheduled
+  pass whose fire came while the daemon was down (within the misfire grace, served by
+  no pass since) runs at start (:meth:`Daemon._catch_up`).
 - Unsubscribe endpoint: with ``sender.unsubscribe.listen`` set, the daemon serves
   the one-click endpoint of :mod:`newsletter.web.unsubscribe` in its own event loop
   (an aiohttp AppRunner; ledger calls go to worker threads, on their own short-lived
