@@ -419,23 +419,27 @@ def test_archive_title_links_where_the_email_does(tmp_path: Path) -> None:
 
 def test_archive_dates_an_issue_in_the_schedule_time_zone(tmp_path: Path) -> None:
     """An issue sent at 18:00 in Los Angeles on Friday 4 December (02:00 UTC on the 5th):
-    its page and the index say Friday, 4 December, as the email did, not the UTC date."""
+    its page and the index say Friday, 4 December, as the email did, not the UTC date.
+    Pages written before in another zone (here UTC: Saturday) are dated again."""
     from datetime import UTC, datetime
 
     from newsletter.site.archive import archive_sent
     from newsletter.store import SqliteLedger
 
-    config = load_config(
-        archived_setup(tmp_path, 2525, schedule={"cron": "0 18 * * *", "timezone": "America/Los_Angeles"})
-    )
-    _sent_issues(config, range(1, 2))
+    def archived(zone: str) -> tuple[str, str]:
+        config = load_config(archived_setup(tmp_path, 2525, schedule={"cron": "0 18 * * *", "timezone": zone}))
+        with SqliteLedger.open(config.ledger_path) as ledger:
+            [feed_path] = archive_sent(config, ledger).feeds
+        [page] = [p for p in feed_path.parent.glob("*.html") if p.name != "index.html"]
+        return (feed_path.parent / "index.html").read_text(encoding="utf-8"), page.read_text(encoding="utf-8")
+
+    _sent_issues(load_config(archived_setup(tmp_path, 2525)), range(1, 2))
     evening = datetime(2026, 12, 5, 2, 0, tzinfo=UTC).timestamp()
-    with sqlite3.connect(config.ledger_path) as db:
+    with sqlite3.connect(load_config(archived_setup(tmp_path, 2525)).ledger_path) as db:
         db.execute("UPDATE deliveries SET sent_at = ?, updated_at = ?", (evening, evening))
     db.close()
-    with SqliteLedger.open(config.ledger_path) as ledger:
-        [feed_path] = archive_sent(config, ledger).feeds
-    index = (feed_path.parent / "index.html").read_text(encoding="utf-8")
-    [page] = [p for p in feed_path.parent.glob("*.html") if p.name != "index.html"]
+    index, page = archived("UTC")
+    assert "Saturday, 5 Dec 2026" in index and "Saturday, 5 Dec 2026" in page
+    index, page = archived("America/Los_Angeles")
     assert "Friday, 4 Dec 2026" in index and "Saturday" not in index
-    assert "Friday, 4 Dec 2026" in page.read_text(encoding="utf-8")
+    assert "Friday, 4 Dec 2026" in page
