@@ -130,3 +130,25 @@ def test_checks_the_ledger_as_send_would_meet_it(tmp_path: Path) -> None:
     assert done.returncode == 2
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith(f"error: {ledger}: ") and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("zone", "warning"),
+    [
+        ("Etc/GMT+5", "schedule.timezone: Etc/GMT+5 is UTC-05:00, 5 hours behind UTC (the Etc names invert the sign)"),
+        (
+            "Etc/GMT-10",
+            "schedule.timezone: Etc/GMT-10 is UTC+10:00, 10 hours ahead of UTC (the Etc names invert the sign)",
+        ),
+        ("localtime", "schedule.timezone: localtime is whatever zone the host is set to, not a place: name the zone"),
+    ],
+)
+def test_checks_a_time_zone_that_is_likely_not_what_was_meant(tmp_path: Path, zone: str, warning: str) -> None:
+    """Valid names that fire at other times than the user thinks: `Etc/GMT+5` is five hours
+    *behind* UTC; `localtime` follows the host (two hosts on one ledger disagree)."""
+    cfg = write_config(tmp_path, 587, EXAMPLE_SUBSCRIBERS[:1], schedule={"cron": "0 7 * * *", "timezone": zone})
+    assert any(w.startswith(warning) for w in check_config(load_config(cfg)).warnings)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    cfg = write_config(plain, 587, EXAMPLE_SUBSCRIBERS[:1], schedule={"cron": "0 7 * * *", "timezone": "Etc/GMT"})
+    assert not any("schedule.timezone" in w for w in check_config(load_config(cfg)).warnings)

@@ -91,3 +91,36 @@ def test_daemon_schedule_fire_time_on_the_night_the_clocks_go_back() -> None:
     assert _at("0 * * * *", berlin, _utc(2026, 10, 25, 1, 0, 1)) == _utc(2026, 10, 25, 1, 0)  # 02:00 CET
     assert _at("0 * * * *", new_york, _utc(2026, 11, 1, 6, 0, 1)) == _utc(2026, 11, 1, 6, 0)  # 01:00 EST
     assert _at("*/20 * * * *", new_york, _utc(2026, 11, 1, 6, 50)) == _utc(2026, 11, 1, 6, 40)
+
+
+def test_schedule_next_fire_on_the_day_the_clocks_skip_midnight(tmp_path: Path) -> None:
+    """`status`'s "next run" for a midnight schedule in America/Santiago on the evening
+    before summer time starts (at midnight, to 01:00): that night, at 01:00, not the next
+    night; and the pass that runs then belongs to that fire on every host."""
+    config = load_config(
+        write_config(tmp_path, 25, [ANA], schedule={"cron": "0 0 * * *", "timezone": "America/Santiago"})
+    )
+    evening = _utc(2026, 9, 6, 2)  # 22:00 -04 on Saturday 5 September
+    assert next_fire(config, clock=FakeClock(evening)) == _utc(2026, 9, 6, 4)  # 01:00 -03 Sunday
+    santiago = timezone("America/Santiago")
+    assert _at("0 0 * * *", santiago, _utc(2026, 9, 6, 4, 0, 0)) == _utc(2026, 9, 6, 4)
+    assert _at("0 0 * * *", santiago, _utc(2026, 9, 6, 5)) == _utc(2026, 9, 6, 4)
+
+
+def test_status_own_schedule_says_when_in_the_schedule_zone(tmp_path: Path) -> None:
+    """`status` on Friday for Bo, whose own schedule is Mondays at 09:00 in Europe/Berlin:
+    "delivers at 2026-11-23 09:00 CET (08:00 UTC)", the time the schedule names (UTC alone
+    said 08:00 beside "at 09:00")."""
+    from newsletter.app.why import status_reasons
+    from newsletter.digest import Paper
+    from newsletter.store import SqliteLedger
+
+    config = load_config(
+        write_config(tmp_path, 25, [ANA, BO], schedule={"cron": "0 7 * * *", "timezone": "Europe/Berlin"})
+    )
+    with SqliteLedger.open(config.ledger_path) as ledger:
+        ledger.register_subscribers([ANA["email"], BO["email"]])
+        paper = Paper(title="A paper on y", abstract="About y.", id="p1", source="d.json")
+        ledger.record_digest(path="d.json", sha256="1" * 64, papers=[paper])
+        reasons = {n.email: n.reason for n in status_reasons(config, ledger, now=_utc(2026, 11, 20, 12))}
+    assert "`newsletter run` delivers at 2026-11-23 09:00 CET (08:00 UTC);" in reasons[BO["email"]]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -122,3 +122,39 @@ def test_cron_trigger_a_wildcard_hour_fires_every_real_hour_when_the_clocks_chan
     assert len(_fires("0 * * * *", *day)) == 25
     assert len(_fires("*/30 * * * *", *day)) == 50
     assert len(_fires("0 * * * *", "Europe/Berlin", _utc(2026, 3, 28, 23), _utc(2026, 3, 29, 21, 59))) == 23
+
+
+def test_cron_trigger_a_time_the_clocks_skip_at_midnight_fires_when_they_jump() -> None:
+    """Where summer time starts at midnight (America/Santiago 6 Sep 2026, Africa/Cairo
+    24 Apr 2026, America/Havana 8 Mar 2026: 23:59:59, then 01:00), "0 0 * * *" fires at
+    the jump, 01:00 by the new clock, as "30 2 * * *" fires at 03:30 CEST in Europe.
+    APScheduler alone skipped that day: nobody got that day's digest."""
+    santiago = _fires("0 0 * * *", "America/Santiago", _utc(2026, 9, 4, 12), _utc(2026, 9, 7, 12))
+    assert santiago == [_utc(2026, 9, 5, 4), _utc(2026, 9, 6, 4), _utc(2026, 9, 7, 3)]  # 00:00 -04, 01:00 -03, 00:00
+    half_past = _fires("30 0 * * *", "America/Santiago", _utc(2026, 9, 5, 12), _utc(2026, 9, 6, 12))
+    assert half_past == [_utc(2026, 9, 6, 4, 30)]  # 01:30 -03
+    cairo = _fires("0 0 * * *", "Africa/Cairo", _utc(2026, 4, 22, 12), _utc(2026, 4, 25, 12))
+    assert cairo == [_utc(2026, 4, 22, 22), _utc(2026, 4, 23, 22), _utc(2026, 4, 24, 21)]
+    havana = _fires("0 0 * * *", "America/Havana", _utc(2026, 3, 7, 12), _utc(2026, 3, 9, 12))
+    assert havana == [_utc(2026, 3, 8, 5), _utc(2026, 3, 9, 4)]
+    # the trigger gives the time the clock shows, never the wall time that did not happen
+    fire = cron_trigger("0 0 * * *", ZoneInfo("America/Santiago")).get_next_fire_time(
+        None, _utc(2026, 9, 5, 12).astimezone(ZoneInfo("America/Santiago"))
+    )
+    assert fire is not None and (fire.hour, fire.utcoffset()) == (1, timedelta(hours=-3))
+
+
+def test_cron_trigger_half_hour_shifts_and_a_skipped_day() -> None:
+    """Australia/Lord_Howe moves its clocks by 30 minutes: 02:15 on its spring night
+    (4 Oct 2026, 02:00 -> 02:30) fires at 02:45 by the new clock; 01:45 on its autumn
+    night (5 Apr 2026, 02:00 -> 01:30) happens twice and fires once. Pacific/Apia skipped
+    Friday 30 December 2011: a daily 07:00 fires on the 29th and the 31st, once each, and a
+    Friday schedule fires on Saturday the 31st at the same instant as the lost Friday's."""
+    spring = _fires("15 2 * * *", "Australia/Lord_Howe", _utc(2026, 10, 3), _utc(2026, 10, 4, 12))
+    assert spring == [_utc(2026, 10, 3, 15, 45)]  # 02:45 +11:00
+    autumn = _fires("45 1 * * *", "Australia/Lord_Howe", _utc(2026, 4, 4), _utc(2026, 4, 5, 12))
+    assert autumn == [_utc(2026, 4, 4, 14, 45)]  # 01:45 +11:00, not again at 01:45 +10:30
+    daily = _fires("0 7 * * *", "Pacific/Apia", _utc(2011, 12, 28, 20), _utc(2011, 12, 31, 12))
+    assert daily == [_utc(2011, 12, 29, 17), _utc(2011, 12, 30, 17)]  # 07:00 -10:00 on the 29th, +14:00 on the 31st
+    friday = _fires("0 9 * * 5", "Pacific/Apia", _utc(2011, 12, 24), _utc(2012, 1, 7))
+    assert friday == [_utc(2011, 12, 30, 19), _utc(2012, 1, 5, 19)]  # Sat 31 Dec 09:00 +14, Fri 6 Jan

@@ -440,3 +440,21 @@ def test_cli_check_subscriber_numbers_are_bounded_too(tmp_path: Path) -> None:
     assert result.stderr.splitlines() == [
         f"error: {path}:5: subscribers[0].abstract_chars: 1000000000 is out of range: from 0 to 100000 (characters)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("zone", "hint"),
+    [
+        ("UTC+5", "for UTC+05:00 write Etc/GMT-5: the Etc names invert the sign"),
+        ("GMT-3", "for UTC-03:00 write Etc/GMT+3: the Etc names invert the sign"),
+        ("europe/berlin", "did you mean Europe/Berlin?"),
+        ("utc", "did you mean UTC?"),
+        ("local", "use an IANA name such as UTC or Europe/Paris"),
+    ],
+)
+def test_config_timezone_refused_says_what_was_meant(tmp_path: Path, zone: str, hint: str) -> None:
+    """A fixed offset written as UTC+5 (whose Etc zone is Etc/GMT-5, POSIX's inverted
+    sign), a name in the wrong case: the line says what to write instead."""
+    path = write(tmp_path, MINIMAL + f"schedule: {{cron: '0 7 * * *', timezone: '{zone}'}}\n")
+    (line,) = problems(path)
+    assert line == f"{path}:5: schedule.timezone: unknown time zone '{zone}' ({hint})"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import sqlite3
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -260,3 +261,38 @@ async def test_daemon_wall_clock_step_forward_runs_the_fire_it_made_due_at_once(
     log = "\n".join(lines.lines)
     assert "the wall clock moved 3630 s forward" in log
     assert "pass global: subscribers=1 sent=1" in log
+
+
+@pytest.mark.asyncio
+async def test_daemon_start_runs_a_pass_whose_fire_came_while_it_was_down(
+    tmp_path: Path, seeds: dict[str, Path]
+) -> None:
+    """Monday 16 Nov 2026 in Europe/Berlin: Alice's 07:00 pass runs (nothing new yet); the
+    daemon is down from 08:55 to 09:30 (a reboot), over Chen's weekly 09:00, and a digest
+    comes meanwhile. Started again, it picks the digest up and runs Chen's pass at once
+    (APScheduler alone armed next Monday's: a week late); Alice's is not run again (her
+    fire was served), and a further restart runs nothing."""
+    chen = {**WEEKLY, "schedule": "0 9 * * 1"}
+    cfg = write_config(tmp_path, 1, [ALICE, chen], schedule={"cron": "0 7 * * *", "timezone": "Europe/Berlin"})
+    transport = MemoryTransport()
+    seven = datetime(2026, 11, 16, 6, 0, 1, tzinfo=UTC)  # 07:00:01 in Berlin
+    async with in_daemon(cfg, clock=FakeClock(seven), transport=transport) as rig:
+        await rig.fire(GLOBAL)
+    with sqlite3.connect(load_config(cfg).ledger_path) as db:  # the pass as the daemon's clock saw it
+        db.execute("UPDATE runs SET started_at = ?", (seven.timestamp(),))
+    db.close()
+    assert transport.outbox == []
+    settled_copy(seeds["002"], tmp_path / "digests")  # while the daemon is down
+    restart = datetime(2026, 11, 16, 8, 30, tzinfo=UTC)  # 09:30 in Berlin
+    async with in_daemon(cfg, clock=FakeClock(restart), transport=transport) as rig:
+        pass
+    assert "pass own:0 9 * * 1: its fire at 2026-11-16T09:00:00+01:00 came while the daemon was down" in rig.text()
+    assert [m.recipient for m in transport.outbox] == ["chen@example.org"]
+    assert "pass global" not in rig.text()
+    with sqlite3.connect(load_config(cfg).ledger_path) as db:
+        db.execute("UPDATE runs SET started_at = ? WHERE started_at > ?", (restart.timestamp(), seven.timestamp()))
+    db.close()
+    async with in_daemon(cfg, clock=FakeClock(datetime(2026, 11, 16, 8, 45, tzinfo=UTC)), transport=transport) as rig:
+        pass
+    assert "came while the daemon was down" not in rig.text() and rig.passes() == 0
+    assert len(transport.outbox) == 1

@@ -71,3 +71,33 @@ def test_daemon_postgres_fetch_of_one_fire_runs_on_one_host(tmp_path: Path, pg_u
     assert sorted(done[:2]) == [False, True] and sorted(done[2:]) == [False, True]
     with PostgresLedger.open(pg_url) as ledger:
         assert ledger.current_pass() is None  # a fetch fire is no pass of deliveries
+
+
+@pytest.mark.asyncio
+async def test_daemon_postgres_two_hosts_down_over_a_fire_catch_it_up_once(
+    tmp_path: Path, seeds: dict[str, Path], pg_url: str
+) -> None:
+    """Two hosts on one ledger, both down over Monday's 07:00 (Europe/Berlin), start
+    together at 07:30 with clocks a second apart: the missed pass runs, and the
+    subscriber gets one email, not one per host."""
+    from tests.indaemon import in_daemon
+    from tests.memsender import MemoryTransport
+
+    cfg = write_config(
+        tmp_path, 9, EXAMPLE_SUBSCRIBERS[:1], state=pg_url, schedule={"cron": "0 7 * * *", "timezone": "Europe/Berlin"}
+    )
+    with PostgresLedger.open(pg_url) as ledger:  # Sunday's 07:00 pass, the last before the hosts went down
+        ledger.finish_run(ledger.start_run(None), 0, 0, 0)
+        ledger.conn.execute("UPDATE runs SET started_at = %s", (datetime(2026, 11, 15, 6, tzinfo=UTC).timestamp(),))
+    settled_copy(seeds["000"], tmp_path / "digests")
+    transports = [MemoryTransport(), MemoryTransport()]
+    starts = [datetime(2026, 11, 16, 6, 30, tzinfo=UTC), datetime(2026, 11, 16, 6, 30, 1, tzinfo=UTC)]
+
+    async def host(n: int) -> str:
+        async with in_daemon(cfg, clock=FakeClock(starts[n]), transport=transports[n]) as rig:
+            pass
+        return rig.text()
+
+    texts = await asyncio.gather(host(0), host(1))
+    assert "came while the daemon was down" in "".join(texts)
+    assert [m.recipient for t in transports for m in t.outbox] == [EXAMPLE_SUBSCRIBERS[0]["email"]]

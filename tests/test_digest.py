@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
-from datetime import date, datetime
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -343,3 +345,32 @@ def test_parse_utf16_text_with_its_bom(encoding: str) -> None:
         data = b"\xfe\xff" + data
     (paper,) = parse_digest(data, source="win.json").papers
     assert (paper.id, paper.title, paper.abstract) == ("2611.00077", "Grüße aus Köln", "Ein Abstract.")
+
+
+@pytest.fixture
+def host_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """The host's own time zone (TZ), as the test sets it; the test's own at the end."""
+
+    def set_zone(name: str) -> None:
+        monkeypatch.setenv("TZ", name)
+        time.tzset()
+
+    yield set_zone
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize("zone", ["America/Los_Angeles", "UTC", "Pacific/Apia", "UTC+5"])
+def test_read_digest_year_of_a_page_dated_ahead_of_the_host(
+    seeds: dict[str, Path], tmp_path: Path, host_zone: Callable[[str], None], zone: str
+) -> None:
+    """Seed 002 is dated "Oct 28", saved at 03:00 UTC on 28 Oct 2026: 20:00 on the 27th on
+    a host in Los Angeles (or on one whose TZ is the POSIX "UTC+5", 22:00 on the 27th).
+    It is 28 Oct 2026 on every host; by the host's date it was 28 Oct 2025 there, a year
+    off (its papers dated a year back and the digest taken for a year-old one)."""
+    host_zone(zone)
+    copy = tmp_path / "digest.txt"
+    copy.write_bytes(seeds["002"].read_bytes())
+    stamp = datetime(2026, 10, 28, 3, 0, tzinfo=UTC).timestamp()
+    os.utime(copy, (stamp, stamp))
+    assert read_digest(copy).date == date(2026, 10, 28)

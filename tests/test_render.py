@@ -7,7 +7,7 @@ import html as htmllib
 import json
 import os
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email import policy
 from email.message import EmailMessage
 from html.parser import HTMLParser
@@ -833,3 +833,26 @@ def test_text_part_of_cjk_and_emoji_papers_within_78_display_columns(tmp_path: P
     assert any(screen_width(line) >= 76 and not line.isascii() for line in text.splitlines())
     assert "".join(ZH * 3) in "".join(text.split())  # wrapped, nothing lost
     assert "".join(text.split("\n\n")[0].split()) == "Hi王小明" + "の研究室" * 12 + ","  # the greeting too
+
+
+def test_render_dates_the_email_in_the_schedule_time_zone(tmp_path: Path) -> None:
+    """The 18:00 digest of a newsletter in Los Angeles, rendered on a server whose clock
+    says 02:00 UTC on Saturday 5 December: the subject's date, the heading and the Date
+    header say Friday 4 December, the subscribers' day, not the server's."""
+    config = make_config(
+        tmp_path,
+        schedule={"cron": "0 18 * * *", "timezone": "America/Los_Angeles"},
+        sender={"subject": "Digest of {{ date }}"},
+    )
+    renderer = Renderer(config, secret=SECRET)
+    [(sub, matches), *_] = plan(config.subscribers, load_digests(SEEDS).papers)
+    evening = datetime(2026, 12, 5, 2, 0, tzinfo=UTC)
+    msg = parse(renderer.render(sub, matches, message_id=renderer.message_id(sub, matches), date=evening))
+    assert msg["Subject"] == "Digest of 2026-12-04"
+    html = msg.get_body(("html",))
+    assert html is not None and "Friday, 4 Dec 2026" in html.get_content()
+    assert msg["Date"].datetime == evening
+    assert msg["Date"].datetime.utcoffset() == timedelta(hours=-8)
+    from newsletter.delivery.channels.compose import chat_issue  # the chat messages' heading, likewise
+
+    assert chat_issue(renderer, sub, matches, evening).heading.endswith("· Friday, 4 Dec 2026")

@@ -417,3 +417,23 @@ def test_feedback_page_closes_a_titles_bidi_override(tmp_path: Path) -> None:
     context = _Handlers(Server())._context(link, "Tables \u202eelbat")  # type: ignore[arg-type]
     page = render_page("feedback.html", **context)
     assert "<strong>Tables \u202eelbat\u202c</strong>" in page
+
+
+def test_feedback_list_says_when_in_the_schedule_zone(tmp_path: Path) -> None:
+    """A like recorded at 12:00 UTC, listed for a newsletter in Europe/Berlin: `13:00 CET`
+    (it said `12:00`, UTC unsaid, an hour off for the user reading it)."""
+    import sqlite3
+    from datetime import UTC, datetime
+
+    cfg = config_with(
+        tmp_path,
+        [{"email": "ana@example.org", "keywords": ["robot"]}],
+        schedule={"cron": "0 7 * * *", "timezone": "Europe/Berlin"},
+    )
+    assert newsletter("feedback", "-c", str(cfg), "like", "ana@example.org", NOISY).exit_code == 0
+    noon = datetime(2026, 11, 20, 12, 0, tzinfo=UTC).timestamp()
+    with sqlite3.connect(load_config(cfg).ledger_path) as db:
+        db.execute("UPDATE feedback SET created_at = ?", (noon,))
+    db.close()
+    listed = newsletter("feedback", "-c", str(cfg), "list")
+    assert "ana@example.org  like     2026-11-20 13:00 CET" in listed.output

@@ -415,3 +415,31 @@ def test_archive_title_links_where_the_email_does(tmp_path: Path) -> None:
     [page] = archive_after_pass(load_config(cfg)).pages
     page_link = re.search(r'class="pd-link" href="([^"]+)"', page.read_text(encoding="utf-8"))
     assert page_link and page_link.group(1) == email_link.group(1)
+
+
+def test_archive_dates_an_issue_in_the_schedule_time_zone(tmp_path: Path) -> None:
+    """An issue sent at 18:00 in Los Angeles on Friday 4 December (02:00 UTC on the 5th):
+    its page and the index say Friday, 4 December, as the email did, not the UTC date.
+    Pages written before in another zone (here UTC: Saturday) are dated again."""
+    from datetime import UTC, datetime
+
+    from newsletter.site.archive import archive_sent
+    from newsletter.store import SqliteLedger
+
+    def archived(zone: str) -> tuple[str, str]:
+        config = load_config(archived_setup(tmp_path, 2525, schedule={"cron": "0 18 * * *", "timezone": zone}))
+        with SqliteLedger.open(config.ledger_path) as ledger:
+            [feed_path] = archive_sent(config, ledger).feeds
+        [page] = [p for p in feed_path.parent.glob("*.html") if p.name != "index.html"]
+        return (feed_path.parent / "index.html").read_text(encoding="utf-8"), page.read_text(encoding="utf-8")
+
+    _sent_issues(load_config(archived_setup(tmp_path, 2525)), range(1, 2))
+    evening = datetime(2026, 12, 5, 2, 0, tzinfo=UTC).timestamp()
+    with sqlite3.connect(load_config(archived_setup(tmp_path, 2525)).ledger_path) as db:
+        db.execute("UPDATE deliveries SET sent_at = ?, updated_at = ?", (evening, evening))
+    db.close()
+    index, page = archived("UTC")
+    assert "Saturday, 5 Dec 2026" in index and "Saturday, 5 Dec 2026" in page
+    index, page = archived("America/Los_Angeles")
+    assert "Friday, 4 Dec 2026" in index and "Saturday" not in index
+    assert "Friday, 4 Dec 2026" in page

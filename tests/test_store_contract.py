@@ -359,6 +359,16 @@ def test_ledger_runs_interrupted_and_resumed(ledger: AnyLedger) -> None:
     assert last is not None and last > 0
 
 
+def test_ledger_runs_since_say_whom_each_pass_served(ledger: AnyLedger) -> None:
+    """What the daemon asks at start to tell a fire it was down for (whom the passes
+    started since the fire served) on both backends."""
+    before = time.time() - 1
+    ledger.start_run(["ana@example.org"])
+    ledger.start_run(None)
+    assert ledger.runs_since(before) == [("ana@example.org",), None]
+    assert ledger.runs_since(time.time() + 60) == []
+
+
 # --------------------------------------------------------------------------- suppressions
 
 

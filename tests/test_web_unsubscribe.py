@@ -562,3 +562,21 @@ def test_ledger_v1_migrates_to_suppressions(tmp_path: Path) -> None:
         assert ledger.suppressed() == {"alice@example.org"}
         assert ledger.unsuppress("ALICE@example.org") is True
         assert ledger.unsuppress("alice@example.org") is False
+
+
+def test_pause_page_names_the_day_in_the_schedule_time_zone(tmp_path: Path) -> None:
+    """A pause that ends at 09:00 on 18 December in Sydney (22:00 UTC on the 17th): the
+    page says 18 December, the subscribers' day, not UTC's 17th (their digest of the
+    18th at 07:00 would not have come, against what the page said)."""
+    from datetime import UTC, datetime
+
+    port = free_port()
+    cfg = make_config(tmp_path, 2525, port, schedule={"cron": "0 7 * * *", "timezone": "Australia/Sydney"})
+    url = f"http://127.0.0.1:{port}/unsubscribe/{unsubscribe_token('bob@example.org', SECRET)}"
+    until = datetime(2036, 12, 17, 22, 0, tzinfo=UTC).timestamp()
+    with SqliteLedger.open(load_config(cfg).ledger_path) as ledger:
+        ledger.register_subscribers(["bob@example.org"])
+        ledger.suppress("bob@example.org", source="pause", until=until)
+    with in_process(cfg):
+        status, page, _ = http(url)
+    assert status == 200 and "paused until 18 December 2036" in page

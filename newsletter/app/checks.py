@@ -7,6 +7,7 @@ emails; the commands print the lines (``warning: ...`` on stderr, exit code unch
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -151,9 +152,27 @@ def bounce_warnings(config: Config) -> list[str]:
     return []
 
 
+def zone_warnings(name: str) -> list[str]:
+    """A ``schedule.timezone`` that is valid but likely not what was meant: ``Etc/GMT+5``
+    is UTC-05:00 (POSIX's inverted sign), ``localtime`` whatever the host is set to."""
+    etc = re.fullmatch(r"Etc/GMT([+-])(\d+)", name)
+    if etc and int(etc[2]):
+        east = "-" if etc[1] == "+" else "+"
+        return [
+            f"schedule.timezone: {name} is UTC{east}{int(etc[2]):02d}:00, {int(etc[2])} hours "
+            f"{'behind' if east == '-' else 'ahead of'} UTC (the Etc names invert the sign)"
+        ]
+    if name in ("localtime", "Factory", "posixrules"):
+        return [
+            f"schedule.timezone: {name} is whatever zone the host is set to, not a place: name the zone "
+            "(e.g. Europe/Paris), or hosts sharing a ledger fire at different times"
+        ]
+    return []
+
+
 def config_warnings(config: Config) -> list[str]:
     """Warnings about the configuration itself."""
-    out = []
+    out = zone_warnings(config.schedule.timezone)
     if not config.subscribers:
         out.append(f"no subscribers yet: add one with `newsletter subscribers -c {config.path} add EMAIL --keyword K`")
     smtp = config.smtp

@@ -7,7 +7,7 @@ expressions themselves are parsed in :mod:`newsletter.base.cron`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
@@ -71,6 +71,25 @@ def fire_time(cron: str, tz: tzinfo, now: datetime) -> datetime:
             fire, after = after, trigger.get_next_fire_time(after, just_after(after))
         return fire
     return now
+
+
+def missed_fires(config: Config, now: datetime, grace: float) -> list[tuple[Job, datetime]]:
+    """Each job's latest fire that came less than ``grace`` seconds before ``now`` (more
+    than a second before: one due now the scheduler runs itself). The daemon was perhaps
+    not running then (a restart or a reboot over 07:00): :func:`served` tells."""
+    tz = timezone(config.schedule.timezone)
+    out = []
+    for job in jobs_for(config):
+        fire = fire_time(job.cron, tz, now)
+        if 1.0 < now.timestamp() - fire.timestamp() <= grace:
+            out.append((job, fire))
+    return out
+
+
+def served(job: Job, servings: Sequence[tuple[str, ...] | None]) -> bool:
+    """True when one of the passes (whom each served, None: everybody) served ``job``'s subscribers."""
+    emails = set(job.emails)
+    return any(serving is None or emails.intersection(serving) for serving in servings)
 
 
 def fetch_missed(config: Config, states: Mapping[str, FetchState], *, clock: Clock = SYSTEM) -> bool:

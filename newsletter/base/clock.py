@@ -6,7 +6,7 @@ is instead of waiting for it."""
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Protocol
 
 
@@ -38,3 +38,14 @@ class SystemClock:
 
 
 SYSTEM: Clock = SystemClock()
+
+
+_EARTH_AHEAD = timezone(timedelta(hours=14))  # Pacific/Kiritimati: where a day begins first
+
+
+def latest_date(timestamp: float) -> date:
+    """The calendar date at ``timestamp`` where it is latest on earth (UTC+14): no page
+    written then is dated after it, whatever zone dated it or the host is in. It anchors a
+    yearless date ("Oct 28") to its year: by the host's date, a page dated the 28th saved
+    in Los Angeles on the evening of the 27th was taken for the 28th of the year before."""
+    return datetime.fromtimestamp(timestamp, _EARTH_AHEAD).date()

@@ -23,7 +23,25 @@ def timezone(name: str) -> tzinfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {name!r} (use an IANA name such as UTC or Europe/Paris)") from None
+        raise ValueError(f"unknown time zone {name!r} ({_zone_hint(name)})") from None
+
+
+_OFFSET = re.compile(r"(?:UTC|GMT)?([+-])(\d{1,2})(?::?00)?", re.IGNORECASE)
+
+
+def _zone_hint(name: str) -> str:
+    """What a refused zone name probably meant: the Etc zone of a fixed offset (whose
+    sign POSIX inverts: UTC+05:00 is Etc/GMT-5), the IANA spelling of a name in the
+    wrong case; else an example."""
+    offset = _OFFSET.fullmatch(name.strip())
+    if offset and int(offset[2]) <= (14 if offset[1] == "+" else 12):
+        hours = int(offset[2])
+        etc = f"Etc/GMT{'-' if offset[1] == '+' else '+'}{hours}"
+        return f"for UTC{offset[1]}{hours:02d}:00 write {etc}: the Etc names invert the sign" if hours else "write UTC"
+    from zoneinfo import available_timezones
+
+    spelled = {zone.casefold(): zone for zone in available_timezones()}.get(name.strip().casefold())
+    return f"did you mean {spelled}?" if spelled else "use an IANA name such as UTC or Europe/Paris"
 
 
 def just_after(moment: datetime) -> datetime:
@@ -38,6 +56,30 @@ def repeated_wall_time(moment: datetime) -> bool:
     """True for the second occurrence of a wall-clock time the clocks went back over
     (02:30 on the night summer time ends in Europe: 02:30 CEST, then 02:30 CET)."""
     return moment.fold == 1 and moment.replace(fold=0).utcoffset() != moment.utcoffset()
+
+
+def skipped_wall_time(moment: datetime) -> bool:
+    """True for a wall-clock time the clocks jumped over (00:00 on the night summer time
+    starts in America/Santiago: 23:59:59, then 01:00)."""
+    return moment.astimezone(UTC).astimezone(moment.tzinfo).replace(tzinfo=None) != moment.replace(tzinfo=None)
+
+
+def real_time(moment: datetime) -> datetime:
+    """``moment`` as the clock on the wall shows it: a skipped wall time is the moment it
+    stands for (fold 0: the offset before the jump; 02:30 on Europe's spring night is
+    03:30 CEST), any other time itself."""
+    return moment.astimezone(UTC).astimezone(moment.tzinfo) if skipped_wall_time(moment) else moment
+
+
+def _wall_step(start: datetime, stepped: datetime) -> datetime:
+    """APScheduler's step from ``start`` to ``stepped`` (a next day, hour or minute: the
+    wall-clock difference added on the real time line), as the wall time it aimed at when
+    that time was skipped. APScheduler lands after the gap (01:00 for a skipped 00:00), whose
+    hour then fails "0 0 * * *": the day's fire was lost. The same instant, kept as the
+    wall time aimed at, matches the fields as on any other day."""
+    aimed = start.replace(tzinfo=None) + (stepped.astimezone(UTC) - start.astimezone(UTC))
+    wall = aimed.replace(tzinfo=start.tzinfo)
+    return wall if skipped_wall_time(wall) else stepped
 
 
 def _fixed_hour(hour_field: str) -> bool:
@@ -55,17 +97,23 @@ def _trigger_class() -> Any:
 
     class WallClockCronTrigger(CronTrigger):  # type: ignore[misc]
         """Fires a fixed-hour expression once on the night the clocks go back: APScheduler
-        alone fires "30 2 * * *" at 02:30 CEST and again at 02:30 CET, two digests."""
+        alone fires "30 2 * * *" at 02:30 CEST and again at 02:30 CET, two digests. And
+        fires a time the clocks skip when they jump (APScheduler skipped a midnight
+        schedule's day where summer time starts at midnight: Santiago, Cairo, Havana)."""
 
         def __init__(self, *, once_per_wall_time: bool, **fields: Any) -> None:
             super().__init__(**fields)
             self.once_per_wall_time = once_per_wall_time
 
+        def _increment_field_value(self, dateval: datetime, fieldnum: int) -> tuple[datetime, int]:
+            stepped, field = super()._increment_field_value(dateval, fieldnum)
+            return _wall_step(dateval, stepped), field
+
         def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
             fire: datetime | None = super().get_next_fire_time(previous_fire_time, now)
             while fire is not None and self.once_per_wall_time and repeated_wall_time(fire):
                 fire = super().get_next_fire_time(fire, just_after(fire))
-            return fire
+            return None if fire is None else real_time(fire)
 
     return WallClockCronTrigger
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import click
 
+from newsletter.base.cron import timezone
 from newsletter.cli.options import config_option
 from newsletter.config import load_config
 
@@ -44,8 +45,9 @@ def list_command(config_path: str, email: str | None) -> None:
     if not rows:
         click.echo("no feedback recorded")
         return
+    tz = timezone(config.schedule.timezone)  # the newsletter's clock, its zone named (it was UTC, unsaid)
     for row in rows:
-        when = datetime.fromtimestamp(row.created_at, UTC).strftime("%Y-%m-%d %H:%M")
+        when = datetime.fromtimestamp(row.created_at, tz).strftime("%Y-%m-%d %H:%M %Z")
         click.echo(f"{row.email}  {row.action:<7}  {when}  {row.source:<5}  {row.paper_id}  {row.title}")
 
 

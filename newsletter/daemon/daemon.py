@@ -15,8 +15,10 @@
   ledger until a subscriber's schedule fires; with ``schedule.on_arrival`` a new
   digest is delivered at once to the subscribers of the global schedule.
 - Catch-up comes from the ledger, not from a persistent job store: deliveries
-  left pending by a crash or a stop are re-sent first by the next pass, and the
-  first pass after start runs at once when pending deliveries exist.
+  left pending by a crash or a stop are re-sent first by the next pass, the
+  first pass after start runs at once when pending deliveries exist, and a scheduled
+  pass whose fire came while the daemon was down (within the misfire grace, served by
+  no pass since) runs at start (:meth:`Daemon._catch_up`).
 - Unsubscribe endpoint: with ``sender.unsubscribe.listen`` set, the daemon serves
   the one-click endpoint of :mod:`newsletter.web.unsubscribe` in its own event loop
   (an aiohttp AppRunner; ledger calls go to worker threads, on their own short-lived
@@ -63,7 +65,7 @@ from typing import Any, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from newsletter.app.schedule import GLOBAL, fetch_missed, fire_time, jobs_for
+from newsletter.app.schedule import GLOBAL, fetch_missed, fire_time, jobs_for, missed_fires, served
 from newsletter.base.clock import SYSTEM, Clock
 from newsletter.base.cron import cron_trigger, timezone
 from newsletter.base.errors import NewsletterError
@@ -449,6 +451,28 @@ class Daemon:
         )
         await self.deliver(members, reason="resume", resumes=[run.id for run in unfinished])
 
+    async def _catch_up(self) -> None:
+        """At start: a scheduled pass whose fire came while the daemon was not running (a
+        restart or a reboot over 07:00), less than the misfire grace ago, runs now, once
+        (no pass since the fire served its subscribers). APScheduler keeps no job store: it
+        arms the next fire only, and a weekly subscriber waited a week. A new ledger (no pass
+        ever) awaits the first fire. The digests that came meanwhile are picked up first."""
+        if await self.db(lambda lg: lg.last_run()) is None:
+            return
+        missed = [
+            (job, fire)
+            for job, fire in missed_fires(self.config, self.clock.now(), MISFIRE_GRACE)
+            if not served(job, await self.db(lambda lg, since: lg.runs_since(since), fire.timestamp()))
+        ]
+        if missed:
+            with contextlib.suppress(NewsletterError):  # the poller says why, and tries again
+                await self.pick_up()  # the digests that came while the daemon was down go too
+        for job, fire in missed:
+            log.info(
+                "pass %s: its fire at %s came while the daemon was down: running it now", job.key, fire.isoformat()
+            )
+            await self.deliver(self._members(job.key), reason=job.key, fire_at=fire)
+
     async def _not_reached(self, unfinished: list[UnfinishedRun]) -> list[Subscriber]:
         """The subscribers the interrupted passes served whose horizon is below the
         digests those passes delivered."""
@@ -560,6 +584,7 @@ class Daemon:
                 self.config.ledger_path,
             )
             await self._resume()
+            await self._catch_up()
             if await self._fetch_missed():
                 log.info("a fetch was missed while the daemon was not running: fetching now")
                 self.scheduler.add_job(self._fetch, id="fetch-catch-up", misfire_grace_time=MISFIRE_GRACE)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import codecs
 import hashlib
 import re
+import time
 from datetime import date
 
+from newsletter.base.clock import latest_date
 from newsletter.base.errors import DigestParseError
 from newsletter.digest.guard import contained, one_line
 from newsletter.digest.model import (
@@ -185,7 +187,7 @@ def parse_digest(
 ) -> Digest:
     """Parse the bytes of a digest. Pure: ``reference`` stands for the file's mtime date.
 
-    ``reference`` anchors yearless dates (SPEC 2.1); without it, today is used.
+    ``reference`` anchors yearless dates (SPEC 2.1); without it, today (the latest date on earth now).
     """
     if fmt not in FORMATS:
         raise DigestParseError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})", path=source)
@@ -246,5 +248,5 @@ def _papers_of(text: str, fmt: str, *, source: str, reference: date | None, forc
 
     if text.lstrip()[:1] == "<" and fmt == "hf-text" and not is_anchored_text(text.lstrip()):
         raise DigestParseError("looks like HTML or XML, not a text dump (try --format hf-html or arxiv)", path=source)
-    reading = hftext.parse(text, source=source, reference=reference or date.today())
+    reading = hftext.parse(text, source=source, reference=reference or latest_date(time.time()))
     return reading.date, reading.papers, reading.missing

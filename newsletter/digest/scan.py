@@ -15,10 +15,10 @@ import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Literal
 
+from newsletter.base.clock import latest_date
 from newsletter.base.errors import DigestParseError
 from newsletter.config import Config, fetched_file
 from newsletter.digest import Digest, Paper, parse_digest, unique_papers
@@ -190,7 +190,7 @@ def _scan_one(
     sha = hashlib.sha256(data).hexdigest()
     if known(sha):
         return None
-    reference = datetime.fromtimestamp(st.st_mtime).date()  # anchors yearless dates
+    reference = latest_date(st.st_mtime)  # anchors yearless dates
     try:
         digest = parse_digest(data, source=name, fmt=fmt, reference=reference)
     except DigestParseError as exc:  # whatever the file holds (SPEC 6: poison digests)

@@ -18,6 +18,7 @@ from urllib.parse import quote
 import jinja2
 
 from newsletter.base.addresses import Mailbox, wire_address
+from newsletter.base.cron import timezone
 from newsletter.base.errors import RenderError
 from newsletter.config import Config, Subscriber, parse_mailbox
 from newsletter.digest import Paper
@@ -117,6 +118,7 @@ class Renderer:
 
     def __init__(self, config: Config, *, secret: str | None = None, memo: bool = True) -> None:
         self.config = config
+        self._tz = timezone(config.schedule.timezone)
         self.templates: Templates = load_templates(config.templates, memo=memo)
         settings = setting_templates(config)
         self._subject = settings["sender.subject"]
@@ -205,8 +207,17 @@ class Renderer:
         ids = (m.paper.id for m in matches)
         return message_id_for(subscriber.email, ids, domain=self.domain, salt=salt, secret=self._secret)
 
+    def local_time(self, when: datetime | None = None) -> datetime:
+        """``when`` (default: now; a naive value is the host's local time) in
+        ``schedule.timezone``: the day an issue is dated, in its subject, its heading, its
+        archive page and its chat messages, is the newsletter's, never the host's (a
+        server on UTC sent Los Angeles' 18:00 digest dated the next day)."""
+        moment = datetime.now(UTC) if when is None else when if when.tzinfo else when.astimezone()
+        return moment.astimezone(self._tz)
+
     def subject(self, subscriber: Subscriber, count: int, when: datetime) -> str:
         """``sender.subject`` rendered, whitespace collapsed, control characters removed."""
+        when = self.local_time(when)
         text = self._run(
             self._subject,
             "sender.subject",
@@ -223,6 +234,7 @@ class Renderer:
         self, subscriber: Subscriber, matches: Sequence[Match], *, date: datetime, token: str
     ) -> dict[str, Any]:
         """Everything the templates see."""
+        date = self.local_time(date)
         views = paper_views if self._views is None else self._views.views
         papers = views(
             matches, self.profile(subscriber), abstract_chars=subscriber.abstract_chars, base_of=self.paper_base
@@ -274,7 +286,7 @@ class Renderer:
         page, since the archive page of a delivery that was never sent will never
         exist), or None (no link: a test send, whose page is never written).
         """
-        when = datetime.now(UTC) if date is None else (date if date.tzinfo else date.astimezone())
+        when = self.local_time(date)
         if token is None:
             token = unsubscribe_token(subscriber.email, self._secret)
         ctx = self.context(subscriber, matches, date=when, token=token)

@@ -95,7 +95,8 @@ def _matches(sub: Subscriber, papers: Sequence[Paper]) -> list[Match]:
 
 
 def _stamp(issue: SentIssue, templates: str) -> str:
-    """A page is written again when this changes: its papers, or the page templates."""
+    """A page is written again when this changes: its papers, or the page templates (and
+    the zone that dates it)."""
     key = "\0".join((templates, issue.message_id, *issue.paper_ids))
     return hashlib.sha256(key.encode()).hexdigest()[:20]
 
@@ -128,7 +129,9 @@ class _Pages:
         self.index = env.get_template(INDEX_TEMPLATE)
         assert env.loader is not None
         sources = [env.loader.get_source(env, name)[0] for name in (PAGE_TEMPLATE, PAPER_TEMPLATE)]
-        self.templates = hashlib.sha256("\0".join((PAGE_VERSION, *sources)).encode()).hexdigest()
+        # the zone dates the pages: a changed schedule.timezone writes them again
+        made_with = (PAGE_VERSION, config.schedule.timezone, *sources)
+        self.templates = hashlib.sha256("\0".join(made_with).encode()).hexdigest()
 
     @property
     def renderer(self) -> Any:

@@ -44,13 +44,14 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from aiohttp import web
 
+from newsletter.base.cron import timezone
 from newsletter.base.errors import NewsletterError
 from newsletter.config import Config, load_config, load_off_loop
 from newsletter.render.links.tokens import TokenIndex, accepted_secrets, fallback_reason, mask, secret_for
@@ -162,8 +163,10 @@ async def request_action(request: web.Request) -> Action:
 # --------------------------------------------------------------------------- pages
 
 
-def _day(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%d %B %Y").lstrip("0")
+def _day(ts: float, tz_name: str) -> str:
+    """The day a pause ends, in ``schedule.timezone``: the subscribers' calendar, by which
+    their digests come (in UTC, a pause ending at 09:00 in Sydney said the day before)."""
+    return datetime.fromtimestamp(ts, timezone(tz_name)).strftime("%d %B %Y").lstrip("0")
 
 
 def message_page(status: int, text: str) -> web.Response:
@@ -359,7 +362,7 @@ class UnsubscribeServer(Server):
             **self._context(address),
             state=state,
             choices=PAUSE_CHOICES,
-            until=_day(state.until) if state and state.until else "",
+            until=_day(state.until, self.config.schedule.timezone) if state and state.until else "",
         )
         return html_response(200, page)
 
@@ -373,7 +376,7 @@ class UnsubscribeServer(Server):
         except BadRequest as exc:
             return message_page(400, str(exc))
         state = await asyncio.to_thread(self.apply, address, action)
-        until = _day(state.until) if state and state.until else ""
+        until = _day(state.until, self.config.schedule.timezone) if state and state.until else ""
         return html_response(200, render_page("done.html", **self._context(address), until=until))
 
 

@@ -25,6 +25,7 @@ def chat_issue(renderer: Renderer, subscriber: Subscriber, matches: Sequence[Mat
         abstract_chars=subscriber.abstract_chars,
         base_of=renderer.paper_base,
     )
+    when = renderer.local_time(when)
     subject = renderer.subject(subscriber, len(views), when)
     heading = f"{subject} · {when.strftime('%A')}, {format_day(when.date())}"
     return ChatIssue(subscriber.email, heading, views, matches)

@@ -339,6 +339,11 @@ class Outbox(PgStore):
         found = self._scalar("SELECT MAX(started_at) FROM runs")
         return None if found is None else float(found)
 
+    def runs_since(self, since: float) -> list[tuple[str, ...] | None]:
+        """Whom each pass started at ``since`` or later served (None: everybody)."""
+        rows = self._all("SELECT serving FROM runs WHERE started_at >= %s ORDER BY id", (since,))
+        return [None if serving is None else tuple(json.loads(serving)) for (serving,) in rows]
+
     def checkpoint(self) -> None:
         """Nothing to do: PostgreSQL checkpoints its WAL itself (the SQLite ledger cuts
         its WAL back at the end of a pass)."""

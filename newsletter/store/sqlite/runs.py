@@ -55,3 +55,8 @@ class Runs(SqliteStore):
     def last_run(self) -> float | None:
         row = self.conn.execute(Q["last-run"]).fetchone()
         return None if row[0] is None else float(row[0])
+
+    def runs_since(self, since: float) -> list[tuple[str, ...] | None]:
+        """Whom each pass started at ``since`` or later served (None: everybody)."""
+        rows = self.conn.execute(Q["runs-since"], (since,))
+        return [None if serving is None else tuple(json.loads(serving)) for (serving,) in rows]

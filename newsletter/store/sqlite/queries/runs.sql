@@ -20,3 +20,6 @@ UPDATE runs SET finished_at = ?, sent = ?, failed = ?, pending = ? WHERE id = ?
 
 -- name: last-run
 SELECT MAX(started_at) FROM runs
+
+-- name: runs-since
+SELECT serving FROM runs WHERE started_at >= ? ORDER BY id
