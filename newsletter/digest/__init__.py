@@ -62,7 +62,7 @@ def detect_format(text: str) -> str:
     if kind:
         return kind
     first = stripped[:1]
-    if first == "[" and _MARKDOWN_LINK.match(stripped):
+    if first == "[" and _MARKDOWN_LINK.match(stripped, 0, _LINK_SPAN):
         return "hf-text"  # [[Image: no alt]](url), [![logo](a.png)](url): a Markdown link
     if first == "{" or ((first == "[" and stripped[1:].lstrip()[:1] in ("{", "]", '"', "[")) or stripped == "["):
         return "json"
@@ -89,6 +89,10 @@ def _api_answer(text: str) -> str | None:
 
 _NUMBERED_LINK = re.compile(r"\[\d+\][^\s,\]]")  # a text browser's link number before its text
 _MARKDOWN_LINK = re.compile(r"\[(?:[^\[\]\n]|\[[^\[\]\n]*\])*\]\(")
+# How far a Markdown link opening a text may reach: an image link or a card's thumbnail
+# link is one short line. Unbounded, the pattern ran over the whole of a minified JSON
+# array (one line, brackets nested two deep): half the time of reading a 2 MB API answer.
+_LINK_SPAN = 4096
 _LEADING_ANCHOR = re.compile(r"(?:<a\b[^<>\n]*>\s*</a>\s*)+", re.IGNORECASE)
 _HTML_TAG = re.compile(r"<(?:!doctype|html|head|body|div|p|span|table|script|meta|article|section)\b", re.I)
 
