@@ -194,8 +194,49 @@ def _address(field: str | None) -> str | None:
     return value.lower() if "@" in value and not _CONTROL.search(value) and " " not in value else None
 
 
-def classify(action: str, status: str | None) -> str | None:
-    """``hard``/``soft`` for a recipient block, or None when it is no bounce."""
+# What a diagnostic says when its status code does not (``5.0.0``, or no code at all):
+# the address or its mailbox is gone or full. Anything else a failure says (a policy or
+# spam refusal, the message's size, a routing or network trouble) is about the sender,
+# the message or the way, never the address.
+_ADDRESS_WORDS = re.compile(
+    r"user unknown|unknown (?:user|recipient|mailbox|address|local.?part)|no such (?:user|mailbox|recipient|address"
+    r"|account)|(?:user|mailbox|recipient|address|account)(?: \S+)? (?:does not|doesn't|did not) exist"
+    r"|mailbox (?:is )?(?:unavailable|not found|disabled|inactive|full)|invalid (?:recipient|mailbox|user)"
+    r"|recipient not found|user not found|no mailbox here|not a valid (?:mailbox|recipient|user)"
+    r"|unrouteable address|account (?:is |has been )?disabled|over ?quota|quota exceeded|is full|no such domain"
+    r"|doesn't have an? \S+ account",
+    re.IGNORECASE,
+)
+_NOT_THE_ADDRESS = ("5.1.7", "5.1.8", "5.2.3")  # the sender's address is bad; the message is too large
+
+
+def about_address(status: str | None, diagnostic: str | None) -> bool:
+    """Whether a permanent failure is about the address or its mailbox (``5.1.x``,
+    ``5.2.x``, as at RCPT/DATA: :func:`newsletter.delivery.smtp.classify.is_hard_bounce`),
+    and not the sender, the message or the way (``5.7.x`` policy and spam refusals,
+    ``5.3.4`` too large, ``5.4.x`` routing, ``5.6.x`` content). A generic ``5.0.0`` (or no
+    status) takes the more precise code of the diagnostic (``550 5.1.1 ...``), else its
+    words ("user unknown", "mailbox full"); so does a code that names only its class
+    (``5.5.0``: "550 mailbox unavailable")."""
+    text = diagnostic or ""
+    if status is None or status.endswith(".0"):
+        precise = next((m for m in _STATUS.finditer(text) if not m.group(0).endswith(".0")), None)
+        if precise is not None:
+            status = ".".join(precise.groups())
+        elif _ADDRESS_WORDS.search(text):
+            return True
+        elif status is None:
+            return True  # failed, and nothing more said: final (RFC 3464 ``Action: failed``)
+    return status.startswith(("5.1.", "5.2.")) and status not in _NOT_THE_ADDRESS
+
+
+def classify(action: str, status: str | None, diagnostic: str | None = None) -> str | None:
+    """``hard``/``soft`` for a recipient block, or None when it is no bounce.
+
+    ``delayed`` and ``4.x.x`` are soft; ``failed`` is hard when it is about the address
+    or its mailbox (:func:`about_address`), else soft: a relay that refuses our mail on
+    policy (``5.7.1``), for its size or its content says nothing about the address, and
+    counts only when it repeats ``bounces.soft`` times in a row."""
     action = action.strip().lower()
     if action == "delayed":
         return "soft"
@@ -203,7 +244,7 @@ def classify(action: str, status: str | None) -> str | None:
         return None  # delivered, relayed, expanded
     if status is not None and status.startswith("4."):
         return "soft"
-    return "hard"  # failed with 5.x.x (or without a readable status: a failure is final)
+    return "hard" if about_address(status, diagnostic) else "soft"
 
 
 def _decoded(part: Message, body: bytes) -> bytes:
@@ -260,10 +301,10 @@ def _bounce(block: Message) -> tuple[str | None, Bounce | None]:
         return None, None
     m = _STATUS.search(str(block.get("Status", "")))
     status = ".".join(m.groups()) if m else None
-    kind = classify(str(block.get("Action", "")), status)
+    diagnostic = block.get("Diagnostic-Code")
+    kind = classify(str(block.get("Action", "")), status, str(diagnostic) if diagnostic else None)
     if kind is None:
         return recipient, None
-    diagnostic = block.get("Diagnostic-Code")
     return recipient, Bounce(
         recipient=recipient,
         kind=kind,
