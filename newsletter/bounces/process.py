@@ -193,8 +193,8 @@ class _Pass:
         # bounce names the postmaster to write to, a report several recipients of one
         # message); with VERP the report may name only an alias of it: then any failure
         mine = [b for b in report.bounces if address_key(b.recipient) == address_key(tied.email)]
-        bounces = mine or list(report.bounces)
-        bounce = next((b for b in bounces if b.kind == "hard"), bounces[0])
+        failures = mine or list(report.bounces)
+        bounce = next((b for b in failures if b.kind == "hard"), failures[0])
         report_id = f"{report.report_id}|{bounce.recipient}"
         if self.ledger.has_report(report_id):
             return  # read before (a crash before it was moved aside, or a second reader)
