@@ -361,7 +361,7 @@ _DAEMON = re.compile(
     re.IGNORECASE,
 )
 _RETURNED = re.compile(
-    r"^[ \t>]*[-=_*]*[ \t]*(?:this is a copy of|below this line is a copy|(?:the )?original message (?:follows|was)"
+    r"^[ \t>]*[-=_*]*[ \t]*(?:this is a copy of|below this line is a copy|(?:the )?original message follows"
     r"|[-=]+ ?original message|returned message|unsent message|undelivered message|the text you sent"
     r"|headers of the original|original message headers)"
     r"|^(?:Return-Path|Received|DKIM-Signature|X-Received|Message-I[dD]):",
@@ -394,11 +394,11 @@ def _text_of(part: Message, body: bytes) -> str:
 def _bounce_texts(msg: Message, body: bytes) -> tuple[str, str | None]:
     """(the text of a bounce: its text parts, one level of ``multipart/alternative`` into
     them; the Message-ID of a returned ``message/rfc822`` or ``text/rfc822-headers`` part)."""
-    if msg.get_content_maintype() != "multipart":
-        return _text_of(msg, body), None
-    parts = _parts(msg, body)
+    parts = _parts(msg, body) if msg.get_content_maintype() == "multipart" else []
     if isinstance(parts, Unreadable):
         return "", None
+    if not parts:  # not multipart, or its boundary is not in the body (a broken report): all text
+        return _text_of(msg, body), None
     texts: list[str] = []
     returned: str | None = None
     for part, part_body in parts:
