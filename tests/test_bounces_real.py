@@ -153,7 +153,8 @@ def test_bounce_real_report_records_the_failure_of_our_recipient_not_another(
         # bob's delivery is delayed; the report also names an address that failed for good
         report = dsn(bob.data, "bob@example.org", action="delayed", status="4.4.7", diagnostic="smtp; 451 later")
         other = b"Final-Recipient: rfc822; gone@elsewhere.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
-        report = report.replace(b"\r\n--B0UND\r\nContent-Description", b"\r\n" + other + b"--B0UND\r\nContent-Description")
+        returned = b"--B0UND\r\nContent-Description"
+        report = report.replace(b"\r\n" + returned, b"\r\n" + other + returned)
         drop(tmp_path / "bounces", "1.dsn", report)
         result = newsletter("bounces", "-c", str(cfg))
         assert "1 bounce recorded" in result.output and "suppressed" not in result.output
