@@ -214,19 +214,19 @@ def about_address(status: str | None, diagnostic: str | None) -> bool:
     """Whether a permanent failure is about the address or its mailbox (``5.1.x``,
     ``5.2.x``, as at RCPT/DATA: :func:`newsletter.delivery.smtp.classify.is_hard_bounce`),
     and not the sender, the message or the way (``5.7.x`` policy and spam refusals,
-    ``5.3.4`` too large, ``5.4.x`` routing, ``5.6.x`` content). A generic ``5.0.0`` (or no
-    status) takes the more precise code of the diagnostic (``550 5.1.1 ...``), else its
-    words ("user unknown", "mailbox full"); so does a code that names only its class
-    (``5.5.0``: "550 mailbox unavailable")."""
+    ``5.3.4`` too large, ``5.4.x`` routing, ``5.6.x`` content).
+
+    The remote server's own code in the diagnostic (``550 5.7.1 IP blacklisted``) is more
+    precise than the one the reporting server put in ``Status`` (Sendmail writes
+    ``5.1.1`` for it). A code that names only its class (``5.0.0``, ``5.1.0``, ``5.5.0``:
+    "550 5.1.0 ... SPF", "550 5.2.0 Message Filtered"), or none, leaves it to the words
+    ("user unknown", "no such user", "mailbox full"); a failure that says nothing more
+    at all is final (RFC 3464 ``Action: failed``)."""
     text = diagnostic or ""
+    precise = next((c for m in _STATUS.finditer(text) if not (c := ".".join(m.groups())).endswith(".0")), None)
+    status = precise or status
     if status is None or status.endswith(".0"):
-        precise = next((m for m in _STATUS.finditer(text) if not m.group(0).endswith(".0")), None)
-        if precise is not None:
-            status = ".".join(precise.groups())
-        elif _ADDRESS_WORDS.search(text):
-            return True
-        elif status is None:
-            return True  # failed, and nothing more said: final (RFC 3464 ``Action: failed``)
+        return bool(_ADDRESS_WORDS.search(text)) or status is None or not text.strip()
     return status.startswith(("5.1.", "5.2.")) and status not in _NOT_THE_ADDRESS
 
 
