@@ -11,6 +11,10 @@ import pytest
 
 from newsletter.bounces import parse_report
 from newsletter.bounces.dsn import Report, Unreadable, read_message
+from newsletter.bounces.mailbox import MaildirBox
+from newsletter.bounces.process import judge_key
+from newsletter.config import load_config
+from newsletter.store import SqliteLedger
 from tests.conftest import newsletter
 from tests.smtpd import smtp_server
 from tests.test_bounces_process import add_seeds, bounce_setup, drop, dsn
@@ -165,3 +169,25 @@ def test_bounce_real_report_records_the_failure_of_our_recipient_not_another(
         assert "1 bounce recorded" in result.output and "suppressed" not in result.output
         status = json.loads(newsletter("status", "-c", str(cfg), "--json").output)
         assert status["bounced"] == []
+
+
+def test_bounce_real_text_bounce_left_alone_by_the_earlier_reader_is_read_after_the_upgrade(
+    tmp_path: Path, seeds: dict[str, Path]
+) -> None:
+    with smtp_server() as server:
+        cfg = bounce_setup(tmp_path, server.port)
+        add_seeds(cfg, seeds, "000", "001")
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0
+        bob = server.by_recipient()["bob@example.org"][0]
+    assert bob.message_id
+    maildir = tmp_path / "bounces"
+    drop(maildir, "1764000001.qmail.host", our_qmail_bounce(bob.message_id, "bob@example.org"))
+    # the reader before plain-text bounces judged it foreign and remembered its name
+    config = load_config(cfg)
+    earlier = "1:" + judge_key(config).partition(":")[2]
+    with SqliteLedger.open(config.ledger_path) as ledger:
+        ledger.remember_known_mail(MaildirBox(maildir).identity, earlier, add={"1764000001.qmail.host"}, gone=())
+
+    result = newsletter("bounces", "-c", str(cfg))
+
+    assert "suppressed bob@example.org: 1 hard bounce" in result.output, result.output
