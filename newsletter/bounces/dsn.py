@@ -194,8 +194,49 @@ def _address(field: str | None) -> str | None:
     return value.lower() if "@" in value and not _CONTROL.search(value) and " " not in value else None
 
 
-def classify(action: str, status: str | None) -> str | None:
-    """``hard``/``soft`` for a recipient block, or None when it is no bounce."""
+# What a diagnostic says when its status code does not (``5.0.0``, or no code at all):
+# the address or its mailbox is gone or full. Anything else a failure says (a policy or
+# spam refusal, the message's size, a routing or network trouble) is about the sender,
+# the message or the way, never the address.
+_ADDRESS_WORDS = re.compile(
+    r"user unknown|unknown (?:user|recipient|mailbox|address|local.?part)|no such (?:user|mailbox|recipient|address"
+    r"|account)|(?:user|mailbox|recipient|address|account)(?: \S+)? (?:does not|doesn't|did not) exist"
+    r"|mailbox (?:is )?(?:unavailable|not found|disabled|inactive|full)|invalid (?:recipient|mailbox|user)"
+    r"|recipient not found|user not found|no mailbox here|not a valid (?:mailbox|recipient|user)"
+    r"|unrouteable address|account (?:is |has been )?disabled|over ?quota|quota exceeded|is full|no such domain"
+    r"|doesn't have an? \S+ account",
+    re.IGNORECASE,
+)
+_NOT_THE_ADDRESS = ("5.1.7", "5.1.8", "5.2.3")  # the sender's address is bad; the message is too large
+
+
+def about_address(status: str | None, diagnostic: str | None) -> bool:
+    """Whether a permanent failure is about the address or its mailbox (``5.1.x``,
+    ``5.2.x``, as at RCPT/DATA: :func:`newsletter.delivery.smtp.classify.is_hard_bounce`),
+    and not the sender, the message or the way (``5.7.x`` policy and spam refusals,
+    ``5.3.4`` too large, ``5.4.x`` routing, ``5.6.x`` content).
+
+    The remote server's own code in the diagnostic (``550 5.7.1 IP blacklisted``) is more
+    precise than the one the reporting server put in ``Status`` (Sendmail writes
+    ``5.1.1`` for it). A code that names only its class (``5.0.0``, ``5.1.0``, ``5.5.0``:
+    "550 5.1.0 ... SPF", "550 5.2.0 Message Filtered"), or none, leaves it to the words
+    ("user unknown", "no such user", "mailbox full"); a failure that says nothing more
+    at all is final (RFC 3464 ``Action: failed``)."""
+    text = diagnostic or ""
+    precise = next((c for m in _STATUS.finditer(text) if not (c := ".".join(m.groups())).endswith(".0")), None)
+    status = precise or status
+    if status is None or status.endswith(".0"):
+        return bool(_ADDRESS_WORDS.search(text)) or status is None or not text.strip()
+    return status.startswith(("5.1.", "5.2.")) and status not in _NOT_THE_ADDRESS
+
+
+def classify(action: str, status: str | None, diagnostic: str | None = None) -> str | None:
+    """``hard``/``soft`` for a recipient block, or None when it is no bounce.
+
+    ``delayed`` and ``4.x.x`` are soft; ``failed`` is hard when it is about the address
+    or its mailbox (:func:`about_address`), else soft: a relay that refuses our mail on
+    policy (``5.7.1``), for its size or its content says nothing about the address, and
+    counts only when it repeats ``bounces.soft`` times in a row."""
     action = action.strip().lower()
     if action == "delayed":
         return "soft"
@@ -203,7 +244,7 @@ def classify(action: str, status: str | None) -> str | None:
         return None  # delivered, relayed, expanded
     if status is not None and status.startswith("4."):
         return "soft"
-    return "hard"  # failed with 5.x.x (or without a readable status: a failure is final)
+    return "hard" if about_address(status, diagnostic) else "soft"
 
 
 def _decoded(part: Message, body: bytes) -> bytes:
@@ -225,15 +266,20 @@ def _parts(msg: Message, body: bytes) -> list[tuple[Message, bytes]] | Unreadabl
     start: int | None = None
     for m in delimiter.finditer(body):
         if start is not None:
-            chunk = body[start : m.start()]
-            head, rest = split_head(chunk.removeprefix(b"\r\n").removeprefix(b"\n"))
-            parts.append((BytesHeaderParser(policy=compat32).parsebytes(head), rest))
+            parts.append(_part(body[start : m.start()]))
             if len(parts) > MAX_PARTS:
                 return Unreadable(f"more than {MAX_PARTS} MIME parts")
         if m.group(1):  # the closing delimiter
-            break
+            return parts
         start = m.end()
+    if start is not None:  # no closing delimiter: the returned message was cut short (MTAs truncate it)
+        parts.append(_part(body[start:]))
     return parts
+
+
+def _part(chunk: bytes) -> tuple[Message, bytes]:
+    head, rest = split_head(chunk.removeprefix(b"\r\n").removeprefix(b"\n"))
+    return BytesHeaderParser(policy=compat32).parsebytes(head), rest
 
 
 def _blocks(text: str) -> list[Message]:
@@ -260,10 +306,10 @@ def _bounce(block: Message) -> tuple[str | None, Bounce | None]:
         return None, None
     m = _STATUS.search(str(block.get("Status", "")))
     status = ".".join(m.groups()) if m else None
-    kind = classify(str(block.get("Action", "")), status)
+    diagnostic = block.get("Diagnostic-Code")
+    kind = classify(str(block.get("Action", "")), status, str(diagnostic) if diagnostic else None)
     if kind is None:
         return recipient, None
-    diagnostic = block.get("Diagnostic-Code")
     return recipient, Bounce(
         recipient=recipient,
         kind=kind,
@@ -286,8 +332,9 @@ def read_report(msg: Message, head: bytes, body: bytes) -> Report | Unreadable:
             status_text = _decoded(part, part_body).decode("utf-8", "replace")
         elif ctype in ("message/rfc822", "text/rfc822-headers") and message_id is None:
             message_id = _returned_id(ctype, part, part_body)
-    if status_text is None:
-        return Unreadable("a delivery report without a message/delivery-status part")
+    if status_text is None:  # a report of a kind RFC 3464 does not know: the text may still say it
+        text = read_text_bounce(msg, head, body)
+        return text or Unreadable("a delivery report without a message/delivery-status part")
     named: list[str] = []
     bounces: list[Bounce] = []
     for block in _blocks(status_text):  # the per-message block (Reporting-MTA, ...) names no recipient
@@ -298,6 +345,156 @@ def read_report(msg: Message, head: bytes, body: bytes) -> Report | Unreadable:
             bounces.append(bounce)
     to = tuple(_addresses(msg, ("Delivered-To", "X-Original-To", "To")))
     return Report(_report_id(msg, head), message_id, tuple(bounces), to, tuple(named))
+
+
+# --------------------------------------------------------------------------- bounces in plain text
+
+# Many servers write no RFC 3464 report but a text for humans (qmail's "Hi. This is the
+# qmail-send program", Exim's "The following address(es) failed", Gmail, Yahoo, Exchange
+# and Lotus Domino NDRs, ...): the recipient, the reply and the returned message are in
+# the text. Such a message is read when its From is the mail system (MAILER-DAEMON,
+# postmaster, "Mail Delivery System"): an auto-reply (a vacation message) comes from its
+# person and is never read as a bounce. It is tied to a delivery exactly as a report is
+# (our Message-ID in the returned headers, or the VERP address it came back to).
+_DAEMON = re.compile(
+    r"\b(?:mailer-daemon|mail-daemon|mailerdaemon|postmaster)\b|\bmail delivery (?:system|subsystem|service)\b",
+    re.IGNORECASE,
+)
+_RETURNED = re.compile(
+    r"^[ \t>]*[-=_*]*[ \t]*(?:this is a copy of|below this line is a copy|(?:the )?original message follows"
+    r"|[-=]+ ?original message|returned message|unsent message|undelivered message|the text you sent"
+    r"|headers of the original|original message headers)"
+    r"|^(?:Return-Path|Received|DKIM-Signature|X-Received|Message-I[dD]):",
+    re.IGNORECASE | re.MULTILINE,
+)
+_MID_LINE = re.compile(r"^Message-I[dD]:[ \t]*(<[^<>\s]{1,250}>)", re.IGNORECASE | re.MULTILINE)
+_TEXT_ADDRESS = re.compile(
+    r"[A-Za-z0-9.!#$%&'*+?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?)*"
+)
+_TEXT_STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
+_REPLY = re.compile(r"(?<![\d.#-])([45])\d\d(?![\d.])")
+_SEVERITY = (
+    (re.compile(r"permanent|fatal|failed permanently|could not be delivered|undeliverable", re.I), "5"),
+    (re.compile(r"temporar|delayed|deferred|will (?:retry|continue|try)|not yet been delivered", re.I), "4"),
+)
+_SYSTEM_LOCALS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon", "root", "noreply", "no-reply")
+MAX_TEXT_RECIPIENTS = 50
+
+
+def from_mail_system(msg: Message) -> bool:
+    """Whether the headers say the mail system wrote the message (a bounce in plain text)."""
+    return bool(_DAEMON.search(str(msg.get("From", ""))[:1000])) and msg.get_content_maintype() in ("text", "multipart")
+
+
+def _text_of(part: Message, body: bytes) -> str:
+    return _decoded(part, body).decode("utf-8", "replace")
+
+
+def _bounce_texts(msg: Message, body: bytes) -> tuple[str, str | None]:
+    """(the text of a bounce: its text parts, one level of ``multipart/alternative`` into
+    them; the Message-ID of a returned ``message/rfc822`` or ``text/rfc822-headers`` part)."""
+    parts = _parts(msg, body) if msg.get_content_maintype() == "multipart" else []
+    if isinstance(parts, Unreadable):
+        return "", None
+    if not parts:  # not multipart, or its boundary is not in the body (a broken report): all text
+        return _text_of(msg, body), None
+    texts: list[str] = []
+    returned: str | None = None
+    for part, part_body in parts:
+        ctype = part.get_content_type()
+        if ctype in ("message/rfc822", "text/rfc822-headers"):
+            returned = returned or _returned_id(ctype, part, part_body)
+        elif ctype == "text/plain":
+            texts.append(_text_of(part, part_body))
+        elif ctype == "multipart/alternative":
+            inner = _parts(part, part_body)
+            if not isinstance(inner, Unreadable):
+                texts.extend(_text_of(p, b) for p, b in inner if p.get_content_type() == "text/plain")
+    return "\n".join(texts), returned
+
+
+def _severity(text: str) -> str | None:
+    """The class ("5", "4") a text says in words, or None."""
+    return next((digit for words, digit in _SEVERITY if words.search(text)), None)
+
+
+def _text_status(segment: str, whole: str) -> str | None:
+    """The enhanced status of one recipient's text (else the whole text's), a bare reply
+    code as its class (``550`` -> ``5.0.0``), else what the words say."""
+    for text in (segment, whole):
+        m = _TEXT_STATUS.search(text)
+        if m:
+            return ".".join(m.groups())
+        reply = _REPLY.search(text)
+        if reply:
+            return f"{reply.group(1)}.0.0"
+    severity = _severity(whole) or ("5" if _ADDRESS_WORDS.search(segment) else None)
+    return f"{severity}.0.0" if severity else None
+
+
+def _text_recipients(text: str, exclude: set[str]) -> list[tuple[str, str]]:
+    """(recipient, the text about it up to the next one) for each address the text names,
+    but the report's own addresses and the mail system's."""
+    spans: list[tuple[str, int]] = []
+    for m in _TEXT_ADDRESS.finditer(text):
+        address = m.group(0).strip(".'`").lower()
+        if address in exclude or address.partition("@")[0] in _SYSTEM_LOCALS or "." not in address.partition("@")[2]:
+            continue
+        if not spans or spans[-1][0] != address:
+            spans.append((address, m.start()))
+        if len(spans) > MAX_TEXT_RECIPIENTS:
+            break
+    found: dict[str, str] = {}
+    for i, (address, start) in enumerate(spans):
+        end = spans[i + 1][1] if i + 1 < len(spans) else len(text)
+        found.setdefault(address, text[start:end])
+    return list(found.items())
+
+
+def _failed_recipients(msg: Message, text: str, exclude: set[str]) -> list[tuple[str, str]]:
+    """The recipients of a bounce in plain text with what the text says about each: those
+    of ``X-Failed-Recipients`` (Exim, Google) when it is there, else the addresses the text
+    names."""
+    named = _addresses(msg, ("X-Failed-Recipients",))[:MAX_TEXT_RECIPIENTS]
+    if not named:
+        return _text_recipients(text, exclude)
+    about = dict(_text_recipients(text, exclude))
+    return [(address, about.get(address, text)) for address in dict.fromkeys(named)]
+
+
+def _text_message_id(msg: Message, text: str, cut: int, returned: str | None) -> str | None:
+    """The Message-ID of the returned message: its part, its headers in the text, else the
+    ``In-Reply-To`` the mail system wrote (Gmail, Google Groups)."""
+    if returned:
+        return returned
+    m = _MID_LINE.search(text, cut)
+    if m:
+        return one_line(m.group(1), 200)
+    replied = str(msg.get("In-Reply-To", "")).strip()
+    return one_line(replied, 200) if replied.startswith("<") and replied.endswith(">") else None
+
+
+def read_text_bounce(msg: Message, head: bytes, body: bytes) -> Report | None:
+    """The bounce a mail system wrote in plain text (see above), or None when the text
+    names no recipient with a failure."""
+    text, returned = _bounce_texts(msg, body)
+    cut = _RETURNED.search(text)
+    about = text[: cut.start()] if cut else text
+    exclude = set(_addresses(msg, ("From", "To", "Cc", "Return-Path", "Reply-To")))
+    bounces: list[Bounce] = []
+    for recipient, segment in _failed_recipients(msg, about, exclude):
+        status = _text_status(segment, about)
+        if status is None or status.startswith("2."):
+            continue
+        action = "delayed" if status.startswith("4.") else "failed"
+        kind = classify(action, status, segment) or "soft"
+        bounces.append(Bounce(recipient, kind, action, status, one_line(segment)))
+    if not bounces:
+        return None
+    to = tuple(_addresses(msg, ("Delivered-To", "X-Original-To", "To")))
+    message_id = _text_message_id(msg, text, cut.start() if cut else 0, returned)
+    return Report(_report_id(msg, head), message_id, tuple(bounces), to, tuple(b.recipient for b in bounces))
 
 
 # --------------------------------------------------------------------------- unsubscribe requests
@@ -358,14 +555,20 @@ def _head_of(head: bytes) -> tuple[Message, bool] | Unreadable:
 def read_mail(head: bytes, size: int | None, body: Callable[[int], bytes], address: str) -> Read:
     """What one message of the mailbox is, from its header block, its size (when the
     mailbox knows it) and ``body(limit)`` (the rest, at most ``limit`` bytes; called for
-    a report only). No parsing error escapes (see the module doc); an error of
-    ``body`` itself (the mailbox's connection) does."""
+    a report, or a bounce in plain text, only). No parsing error escapes (see the module
+    doc); an error of ``body`` itself (the mailbox's connection) does."""
     found = _head_of(head)
     if isinstance(found, Unreadable):
         return found
     msg, report = found
     if not report:
-        return _contained(read_unsubscribe)(msg, head, address)
+        request = _contained(read_unsubscribe)(msg, head, address)
+        if request is not None or not from_mail_system(msg):
+            return request
+        if size is not None and size > MAX_REPORT_BYTES:
+            return None  # larger than any bounce of ours (which returns at most our email): not ours
+        rest = body(MAX_REPORT_BYTES + 1 - len(head))
+        return None if len(head) + len(rest) > MAX_REPORT_BYTES else _contained(read_text_bounce)(msg, head, rest)
     too_large = Unreadable(f"a delivery report larger than {MAX_REPORT_BYTES // (1024 * 1024)} MiB")
     if size is not None and size > MAX_REPORT_BYTES:
         return too_large

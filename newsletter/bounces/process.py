@@ -96,7 +96,7 @@ from newsletter.store.choose import open_ledger
 
 log = logging.getLogger("newsletter.bounces")
 
-READER_VERSION = 1  # raise when what counts as "not ours" changes: every folder is then read again
+READER_VERSION = 2  # raise when what counts as "not ours" changes: every folder is read again (2: text bounces)
 
 
 @dataclass
@@ -189,7 +189,12 @@ class _Pass:
         self.record(report, tied)
 
     def record(self, report: Report, tied: DeliveryRef) -> None:
-        bounce = next((b for b in report.bounces if b.kind == "hard"), report.bounces[0])
+        # the failure of our recipient, not of another address the report names (a text
+        # bounce names the postmaster to write to, a report several recipients of one
+        # message); with VERP the report may name only an alias of it: then any failure
+        mine = [b for b in report.bounces if address_key(b.recipient) == address_key(tied.email)]
+        failures = mine or list(report.bounces)
+        bounce = next((b for b in failures if b.kind == "hard"), failures[0])
         report_id = f"{report.report_id}|{bounce.recipient}"
         if self.ledger.has_report(report_id):
             return  # read before (a crash before it was moved aside, or a second reader)
