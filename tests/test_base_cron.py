@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from newsletter.base.cron import check_cron, cron_trigger, just_after, plain_cron
+from tests.conftest import run_cli
 
 UTC = ZoneInfo("UTC")
 _numbers = st.integers(0, 99).map(str)
@@ -158,3 +159,18 @@ def test_cron_trigger_half_hour_shifts_and_a_skipped_day() -> None:
     assert daily == [_utc(2011, 12, 29, 17), _utc(2011, 12, 30, 17)]  # 07:00 -10:00 on the 29th, +14:00 on the 31st
     friday = _fires("0 9 * * 5", "Pacific/Apia", _utc(2011, 12, 24), _utc(2012, 1, 7))
     assert friday == [_utc(2011, 12, 30, 19), _utc(2012, 1, 5, 19)]  # Sat 31 Dec 09:00 +14, Fri 6 Jan
+
+
+def test_time_zones_on_a_host_without_a_time_zone_database(tmp_path: Path) -> None:
+    """Alpine, Windows and minimal containers have no /usr/share/zoneinfo: every
+    `schedule.timezone` was refused there, the default UTC too ("unknown time zone 'UTC'
+    (use an IANA name such as UTC ...)"), exit 2. The tzdata package is the database then."""
+    subprocess.run([sys.executable, "-m", "newsletter", "init", str(tmp_path)], capture_output=True, check=True)
+    config = tmp_path / "config.yaml"
+    for zone in ("UTC", "Europe/Berlin"):
+        config.write_text(config.read_text(encoding="utf-8").replace("timezone: UTC", f"timezone: {zone}"))
+        empty = tmp_path / "no-zoneinfo"
+        empty.mkdir(exist_ok=True)
+        done = run_cli("check", "-c", str(config), env={"PYTHONTZPATH": str(empty), "TZ": "Europe/Berlin"})
+        assert done.returncode == 0, done.stderr
+        assert f"at 07:00 every day ({zone})" in done.stdout
