@@ -124,3 +124,23 @@ def test_status_own_schedule_says_when_in_the_schedule_zone(tmp_path: Path) -> N
         ledger.record_digest(path="d.json", sha256="1" * 64, papers=[paper])
         reasons = {n.email: n.reason for n in status_reasons(config, ledger, now=_utc(2026, 11, 20, 12))}
     assert "`newsletter run` delivers at 2026-11-23 09:00 CET (08:00 UTC);" in reasons[BO["email"]]
+
+
+def test_status_next_run_names_the_schedule_that_fires_first(tmp_path: Path) -> None:
+    """`status`'s "next run" line named the global schedule whatever fired first, and its
+    time in UTC only: "2026-11-16T08:00:00+00:00 (at 07:00 every day (Europe/Berlin))" when
+    Bo's own Monday 09:00 came first. It now says the time in the schedule's zone, UTC
+    beside it, and whose schedule it is."""
+    from newsletter.app.status import next_run_text
+
+    config = load_config(
+        write_config(tmp_path, 25, [ANA, BO], schedule={"cron": "0 10 * * *", "timezone": "Europe/Berlin"})
+    )
+    monday_early = FakeClock(datetime(2026, 11, 16, 5, 0, tzinfo=UTC))  # 06:00 CET
+    text = next_run_text(config, clock=monday_early)
+    assert text.startswith("2026-11-16 09:00 CET (08:00 UTC): at 09:00")
+    assert text.endswith("(Europe/Berlin), the own schedule of 1 subscriber")
+    monday_noon = FakeClock(datetime(2026, 11, 16, 11, 0, tzinfo=UTC))  # 12:00 CET: Bo's is past
+    assert next_run_text(config, clock=monday_noon) == (
+        "2026-11-17 10:00 CET (09:00 UTC): at 10:00 every day (Europe/Berlin)"
+    )

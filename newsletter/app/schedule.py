@@ -42,13 +42,29 @@ def jobs_for(config: Config) -> list[Job]:
     return jobs
 
 
+def fire_text(fire: datetime) -> str:
+    """A fire as the schedule names it, in its zone, and in UTC beside it:
+    ``2026-11-23 09:00 CET (08:00 UTC)`` for "0 9 * * 1" in Europe/Berlin (UTC alone said
+    08:00 next to "at 09:00")."""
+    local = fire.strftime("%Y-%m-%d %H:%M %Z")
+    return local if not fire.utcoffset() else f"{local} ({fire.astimezone(UTC):%H:%M} UTC)"
+
+
 def next_fire(config: Config, now: datetime | None = None, *, clock: Clock = SYSTEM) -> datetime | None:
     """The earliest next fire time over every job of the configuration, after ``now``
     (default: the ``clock``'s)."""
+    found = next_job(config, now, clock=clock)
+    return found[1] if found else None
+
+
+def next_job(config: Config, now: datetime | None = None, *, clock: Clock = SYSTEM) -> tuple[Job, datetime] | None:
+    """The job that fires first after ``now``, and when (in ``schedule.timezone``); the
+    global schedule wins a tie."""
     tz = timezone(config.schedule.timezone)
     start = now or clock.now().astimezone(tz)
-    fires = [cron_trigger(job.cron, tz).get_next_fire_time(None, start) for job in jobs_for(config)]
-    return min((f for f in fires if f is not None), default=None)
+    fires = [(job, cron_trigger(job.cron, tz).get_next_fire_time(None, start)) for job in jobs_for(config)]
+    timed = [(job, fire) for job, fire in fires if fire is not None]
+    return min(timed, key=lambda item: item[1].astimezone(UTC), default=None)
 
 
 _LOOK_BACK = (60, 3600, 86400, 7 * 86400, 366 * 86400)  # seconds: windows searched for the latest fire

@@ -10,7 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC
 from typing import TYPE_CHECKING, Any, cast
 
-from newsletter.app.schedule import next_fire
+from newsletter.app.schedule import GLOBAL, fire_text, next_fire, next_job
+from newsletter.base.clock import SYSTEM, Clock
+from newsletter.base.cron import describe_cron
+from newsletter.base.wording import plural
 from newsletter.config import Config
 from newsletter.store import Ledger, iso
 from newsletter.store.choose import open_ledger_readonly
@@ -35,6 +38,21 @@ def read_status(config: Config) -> Status:
     finally:
         if ledger is not None:
             ledger.close()
+
+
+def next_run_text(config: Config, *, clock: Clock = SYSTEM) -> str:
+    """``status``'s next run in words: when, in the schedule's zone and in UTC, and which
+    schedule: ``2026-12-05 07:00 CET (06:00 UTC): at 07:00 every day (Europe/Berlin)``;
+    an own schedule that fires first says so, with how many subscribers it serves."""
+    found = next_job(config, clock=clock)
+    if found is None:
+        return "-"
+    job, fire = found
+    zone = config.schedule.timezone
+    text = f"{fire_text(fire)}: {describe_cron(job.cron, zone)}"
+    if job.key == GLOBAL:
+        return text
+    return f"{text}, the own schedule of {plural(len(job.emails), 'subscriber')}"
 
 
 def status_json(config: Config, ledger: Ledger | None) -> dict[str, Any]:

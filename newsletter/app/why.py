@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from newsletter.app.schedule import fire_text
 from newsletter.base.cron import cron_trigger, describe_cron, timezone
 from newsletter.config import Config, Subscriber
 from newsletter.digest import Paper, unique_papers
@@ -44,14 +45,6 @@ class Nothing:
 
 def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
-def _fire_text(fire: datetime) -> str:
-    """A fire as the schedule names it, in its zone, and in UTC beside it:
-    ``2026-11-23 09:00 CET (08:00 UTC)`` for "0 9 * * 1" in Europe/Berlin (UTC alone said
-    08:00 next to "at 09:00")."""
-    local = fire.strftime("%Y-%m-%d %H:%M %Z")
-    return local if not fire.utcoffset() else f"{local} ({fire.astimezone(UTC):%H:%M} UTC)"
 
 
 def suppressed_reason(ledger: Ledger, sub: Subscriber) -> Nothing | None:
@@ -161,7 +154,7 @@ class _StatusView:
 
     def _own_schedule(self, sub: Subscriber, schedule: str, row: SubscriberRow) -> Nothing:
         fire = cron_trigger(schedule, self.tz).get_next_fire_time(None, self.clock.astimezone(self.tz))
-        when = _fire_text(fire) if fire else "never"
+        when = fire_text(fire) if fire else "never"
         waiting = len(self.ledger.papers_after(row[1], self.last))
         return Nothing(
             sub.email,

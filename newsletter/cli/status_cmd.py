@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from newsletter.app.status import read_status
+from newsletter.app.status import next_run_text, read_status
 from newsletter.base.cron import describe_cron
 from newsletter.base.errors import printable
 from newsletter.base.wording import plural
@@ -84,7 +84,7 @@ def _echo_status(config: Config, data: dict[str, Any], *, ran: bool) -> None:
         for fb in data["feedback"][:50]:
             click.echo(f"  {fb['email']}: {fb['action']} {fb['title']}")
     click.echo(f"last run: {data['last_run'] or 'never'}")
-    click.echo(f"next run: {data['next_run'] or '-'} ({describe_cron(config.schedule.cron, config.schedule.timezone)})")
+    click.echo(f"next run: {next_run_text(config)}")
 
 
 def _echo_deliveries(data: dict[str, Any]) -> None:
