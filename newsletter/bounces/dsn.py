@@ -7,9 +7,15 @@ Two kinds of message matter in the bounce mailbox:
   of per-message fields, then one block per recipient: ``Final-Recipient``,
   ``Action``, ``Status``, ``Diagnostic-Code``) and usually the returned message or
   its headers (``message/rfc822`` or ``text/rfc822-headers``), whose
-  ``Message-ID`` ties the report to its delivery. ``Action: failed`` with a
-  ``5.x.x`` status is a hard bounce; ``4.x.x`` or ``Action: delayed`` is soft;
+  ``Message-ID`` ties the report to its delivery. ``Action: failed`` is a hard
+  bounce when it is about the address or its mailbox (``5.1.x``, ``5.2.x``, but not
+  ``5.1.7``/``5.1.8`` nor ``5.2.3``; the remote server's code in ``Diagnostic-Code``
+  wins over ``Status``); any other failure, ``4.x.x`` or ``Action: delayed`` is soft;
   ``delivered``/``relayed``/``expanded`` are no bounce at all.
+- Bounces the mail system writes in plain text (qmail, Exim, Gmail, Yahoo, Exchange:
+  no RFC 3464 report), read only when ``From`` is the mail system (``MAILER-DAEMON``,
+  ``postmaster``, "Mail Delivery System"): the recipients and status the text names and
+  the returned Message-ID.
 - Unsubscribe requests sent to the ``mailto:`` of List-Unsubscribe: the token is
   in the subject (``unsubscribe TOKEN``) or in the address
   (``unsubscribe+TOKEN@example.org``); the caller verifies it.
@@ -27,12 +33,14 @@ mail, so a message is read in two steps and never parsed whole:
 2. for a report only, the body (at most :data:`MAX_REPORT_BYTES`; a report is a
    few KB, the message it returns at most our own email), cut into its direct MIME
    parts at the top-level boundary (at most :data:`MAX_PARTS`). Only the
-   ``message/delivery-status`` part and the returned headers are read; parts
-   nested inside parts are never parsed, so no nesting depth can recurse.
+   ``message/delivery-status`` part, the returned headers and, for a bounce in plain
+   text, its ``text/plain`` parts (one level into ``multipart/alternative``) are read;
+   deeper parts are never parsed, so no nesting depth can recurse.
 
 What cannot be read that way is an :class:`Unreadable` with the reason (headers
-that do not parse, a report too large, without a boundary or a delivery-status
-part, too many parts, a body that does not decode); the caller quarantines it.
+that do not parse, a report too large, without a boundary, neither a delivery-status
+part nor a text that reads as a bounce, too many parts, a body that does not decode);
+the caller quarantines it.
 Any other exception of the standard library on hostile bytes becomes an
 :class:`Unreadable` too (:func:`read_message` never raises; a fuzz test holds it
 to that).

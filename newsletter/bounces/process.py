@@ -24,8 +24,9 @@ of a report only):
   - a report naming several of our subscribers suppresses none of them (each of
     our deliveries has one recipient).
 
-  A report that counts is recorded as one bounce (hard when any recipient failed
-  for good, else soft) of that delivery, and the address is suppressed after
+  A report that counts is recorded as one bounce of that delivery, hard when our
+  recipient failed for good (its address or mailbox: ``5.1.x``, ``5.2.x``; under VERP,
+  when the report names only an alias, any recipient's failure), else soft, and the address is suppressed after
   ``bounces.hard`` hard or ``bounces.soft`` consecutive soft bounces
   (:meth:`~newsletter.store.Ledger.record_bounce`);
 - a message to the unsubscribe address (``sender.unsubscribe.mailto``, else the
