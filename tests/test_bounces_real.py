@@ -16,7 +16,7 @@ from newsletter.bounces.process import judge_key
 from newsletter.config import load_config
 from newsletter.store import SqliteLedger
 from tests.conftest import newsletter
-from tests.smtpd import smtp_server
+from tests.smtpd import Received, smtp_server
 from tests.test_bounces_process import add_seeds, bounce_setup, drop, dsn
 
 SAMPLES = Path(__file__).parent / "samples" / "bounces"
@@ -117,8 +117,9 @@ def test_bounce_real_auto_reply_is_no_bounce() -> None:
     assert isinstance(read_message(report, ADDRESS), Unreadable)
 
 
-def our_qmail_bounce(message_id: str, recipient: str) -> bytes:
+def our_qmail_bounce(message_id: str | None, recipient: str) -> bytes:
     """The real qmail bounce, about the delivery with ``message_id`` to ``recipient``."""
+    assert message_id
     return (
         sample("lhost-qmail-01.eml")
         .replace(b"<000000000.9999999999999.JavaMail.postmaster@mailhub>", message_id.encode())
@@ -127,59 +128,56 @@ def our_qmail_bounce(message_id: str, recipient: str) -> bytes:
     )
 
 
-def test_bounce_real_qmail_bounce_of_our_delivery_suppresses_and_a_forged_one_does_not(
-    tmp_path: Path, seeds: dict[str, Path]
-) -> None:
-    with smtp_server() as server:
-        cfg = bounce_setup(tmp_path, server.port)
-        add_seeds(cfg, seeds, "000", "001")
-        assert newsletter("send", "-c", str(cfg)).exit_code == 0
-        bob = server.by_recipient()["bob@example.org"][0]
-        assert bob.message_id
-        maildir = tmp_path / "bounces"
-        # a forged one: alice named, but not the Message-ID of our delivery to her
-        drop(maildir, "1.forged", our_qmail_bounce("<made-up@example.org>", "alice@example.org"))
-        drop(maildir, "2.qmail", our_qmail_bounce(bob.message_id, "bob@example.org"))
-        result = newsletter("bounces", "-c", str(cfg))
-        assert result.exit_code == 0, result.output
-        assert "suppressed bob@example.org: 1 hard bounce" in result.output
-        assert "1 bounce recorded, 1 ignored" in result.output
-        status = json.loads(newsletter("status", "-c", str(cfg), "--json").output)
-        assert [(b["email"], b["status"]) for b in status["bounced"]] == [("bob@example.org", "5.5.0")]
-        (ignored,) = status["ignored_reports"]
-        assert "no delivery of ours" in ignored["reason"] and ignored["names"] == ["alice@example.org"]
-        assert not list((maildir / "new").iterdir())  # both read and moved aside
-
-
-def test_bounce_real_report_records_the_failure_of_our_recipient_not_another(
-    tmp_path: Path, seeds: dict[str, Path]
-) -> None:
-    with smtp_server() as server:
-        cfg = bounce_setup(tmp_path, server.port)
-        add_seeds(cfg, seeds, "000", "001")
-        assert newsletter("send", "-c", str(cfg)).exit_code == 0
-        bob = server.by_recipient()["bob@example.org"][0]
-        # bob's delivery is delayed; the report also names an address that failed for good
-        report = dsn(bob.data, "bob@example.org", action="delayed", status="4.4.7", diagnostic="smtp; 451 later")
-        other = b"Final-Recipient: rfc822; gone@elsewhere.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
-        returned = b"--B0UND\r\nContent-Description"
-        report = report.replace(b"\r\n" + returned, b"\r\n" + other + returned)
-        drop(tmp_path / "bounces", "1.dsn", report)
-        result = newsletter("bounces", "-c", str(cfg))
-        assert "1 bounce recorded" in result.output and "suppressed" not in result.output
-        status = json.loads(newsletter("status", "-c", str(cfg), "--json").output)
-        assert status["bounced"] == []
-
-
-def test_bounce_real_text_bounce_left_alone_by_the_earlier_reader_is_read_after_the_upgrade(
-    tmp_path: Path, seeds: dict[str, Path]
-) -> None:
+def sent_to_bob(tmp_path: Path, seeds: dict[str, Path]) -> tuple[Path, Received]:
+    """A configuration whose first send went out over real SMTP, and the message to bob."""
     with smtp_server() as server:
         cfg = bounce_setup(tmp_path, server.port)
         add_seeds(cfg, seeds, "000", "001")
         assert newsletter("send", "-c", str(cfg)).exit_code == 0
         bob = server.by_recipient()["bob@example.org"][0]
     assert bob.message_id
+    return cfg, bob
+
+
+def test_bounce_real_qmail_bounce_of_our_delivery_suppresses_and_a_forged_one_does_not(
+    tmp_path: Path, seeds: dict[str, Path]
+) -> None:
+    cfg, bob = sent_to_bob(tmp_path, seeds)
+    maildir = tmp_path / "bounces"
+    # a forged one: alice named, but not the Message-ID of our delivery to her
+    drop(maildir, "1.forged", our_qmail_bounce("<made-up@example.org>", "alice@example.org"))
+    drop(maildir, "2.qmail", our_qmail_bounce(bob.message_id, "bob@example.org"))
+    result = newsletter("bounces", "-c", str(cfg))
+    assert result.exit_code == 0, result.output
+    assert "suppressed bob@example.org: 1 hard bounce" in result.output
+    assert "1 bounce recorded, 1 ignored" in result.output
+    status = json.loads(newsletter("status", "-c", str(cfg), "--json").output)
+    assert [(b["email"], b["status"]) for b in status["bounced"]] == [("bob@example.org", "5.5.0")]
+    (ignored,) = status["ignored_reports"]
+    assert "no delivery of ours" in ignored["reason"] and ignored["names"] == ["alice@example.org"]
+    assert not list((maildir / "new").iterdir())  # both read and moved aside
+
+
+def test_bounce_real_report_records_the_failure_of_our_recipient_not_another(
+    tmp_path: Path, seeds: dict[str, Path]
+) -> None:
+    cfg, bob = sent_to_bob(tmp_path, seeds)
+    # bob's delivery is delayed; the report also names an address that failed for good
+    report = dsn(bob.data, "bob@example.org", action="delayed", status="4.4.7", diagnostic="smtp; 451 later")
+    other = b"Final-Recipient: rfc822; gone@elsewhere.example\r\nAction: failed\r\nStatus: 5.1.1\r\n\r\n"
+    returned = b"--B0UND\r\nContent-Description"
+    report = report.replace(b"\r\n" + returned, b"\r\n" + other + returned)
+    drop(tmp_path / "bounces", "1.dsn", report)
+    result = newsletter("bounces", "-c", str(cfg))
+    assert "1 bounce recorded" in result.output and "suppressed" not in result.output
+    status = json.loads(newsletter("status", "-c", str(cfg), "--json").output)
+    assert status["bounced"] == []
+
+
+def test_bounce_real_text_bounce_left_alone_by_the_earlier_reader_is_read_after_the_upgrade(
+    tmp_path: Path, seeds: dict[str, Path]
+) -> None:
+    cfg, bob = sent_to_bob(tmp_path, seeds)
     maildir = tmp_path / "bounces"
     drop(maildir, "1764000001.qmail.host", our_qmail_bounce(bob.message_id, "bob@example.org"))
     # the reader before plain-text bounces judged it foreign and remembered its name
