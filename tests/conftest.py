@@ -4,6 +4,7 @@ variants, the CLI in process (:func:`newsletter`), the daemon as a real process
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -56,6 +57,20 @@ def settled_text(path: Path, text: str) -> Path:
     stamp = time.time() - SETTLED_AGE
     os.utime(path, (stamp, stamp))
     return path
+
+
+@pytest.fixture(autouse=True)
+def _logging_as_it_was() -> Iterator[None]:
+    """Every test leaves the logging of this process as it found it: the CLI run in
+    process (click's runner) configures the root logger, tests attach handlers and set
+    levels on ``newsletter``; a level left behind let a later test's `send` print INFO
+    lines on its stderr (once in 1,425 tests, depending on which tests shared a worker)."""
+    root, ours = logging.getLogger(), logging.getLogger("newsletter")
+    levels, handlers = (root.level, ours.level), list(ours.handlers)
+    yield
+    ours.handlers[:] = handlers  # (the root's handlers are pytest's to manage)
+    ours.setLevel(levels[1])
+    root.setLevel(levels[0])  # setLevel also clears every logger's cached level
 
 
 def newsletter(*args: str) -> Any:
