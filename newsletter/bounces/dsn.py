@@ -255,6 +255,9 @@ def classify(action: str, status: str | None, diagnostic: str | None = None) -> 
     return "hard" if about_address(status, diagnostic) else "soft"
 
 
+_ACTIONS = ("failed", "delayed", "delivered", "relayed", "expanded")
+
+
 def _decoded(part: Message, body: bytes) -> bytes:
     encoding = str(part.get("Content-Transfer-Encoding", "")).strip().lower()
     if encoding == "base64":
@@ -293,7 +296,8 @@ def _part(chunk: bytes) -> tuple[Message, bytes]:
 def _blocks(text: str) -> list[Message]:
     """The field blocks of a ``message/delivery-status`` part (at most MAX_BLOCKS)."""
     chunks = [c for c in re.split(r"\r?\n[ \t]*\r?\n", text, maxsplit=MAX_BLOCKS) if c.strip()]
-    return [HeaderParser(policy=compat32).parsestr(c) for c in chunks[:MAX_BLOCKS]]
+    # a block's leading blank lines (SurfControl, some Exim) would end its headers before the first field
+    return [HeaderParser(policy=compat32).parsestr(c.lstrip("\r\n")) for c in chunks[:MAX_BLOCKS]]
 
 
 def _returned_id(ctype: str, part: Message, body: bytes) -> str | None:
@@ -345,12 +349,18 @@ def read_report(msg: Message, head: bytes, body: bytes) -> Report | Unreadable:
         return text or Unreadable("a delivery report without a message/delivery-status part")
     named: list[str] = []
     bounces: list[Bounce] = []
+    acted = False  # a block names a recipient and what became of it (any Action RFC 3464 knows)
     for block in _blocks(status_text):  # the per-message block (Reporting-MTA, ...) names no recipient
         recipient, bounce = _bounce(block)
         original = _address(block.get("Original-Recipient"))
         named.extend(a for a in (recipient, original) if a and a not in named)
+        acted = acted or (recipient is not None and str(block.get("Action", "")).strip().lower() in _ACTIONS)
         if bounce is not None:
             bounces.append(bounce)
+    if not acted:  # an empty or broken status part (Exim's pipe or file, Postfix's "unavailable"): read the text
+        text = read_text_bounce(msg, head, body)
+        if text is not None:
+            return text
     to = tuple(_addresses(msg, ("Delivered-To", "X-Original-To", "To")))
     return Report(_report_id(msg, head), message_id, tuple(bounces), to, tuple(named))
 
@@ -456,7 +466,9 @@ def _text_recipients(text: str, exclude: set[str]) -> list[tuple[str, str]]:
     found: dict[str, str] = {}
     for i, (address, start) in enumerate(spans):
         end = spans[i + 1][1] if i + 1 < len(spans) else len(text)
-        found.setdefault(address, text[start:end])
+        # from the start of its line: "Unknown user: bob@example.org" (IMail) says it before the address
+        line = max(text.rfind("\n", 0, start) + 1, spans[i - 1][1] if i else 0)
+        found.setdefault(address, text[line:end])
     return list(found.items())
 
 
@@ -491,8 +503,9 @@ def read_text_bounce(msg: Message, head: bytes, body: bytes) -> Report | None:
     about = text[: cut.start()] if cut else text
     exclude = set(_addresses(msg, ("From", "To", "Cc", "Return-Path", "Reply-To")))
     bounces: list[Bounce] = []
+    listed = bool(msg.get("X-Failed-Recipients"))  # Exim and Google name there what failed for good
     for recipient, segment in _failed_recipients(msg, about, exclude):
-        status = _text_status(segment, about)
+        status = _text_status(segment, about) or ("5.0.0" if listed else None)
         if status is None or status.startswith("2."):
             continue
         action = "delayed" if status.startswith("4.") else "failed"
