@@ -212,7 +212,8 @@ _ADDRESS_WORDS = re.compile(
     r"|mailbox (?:is )?(?:unavailable|not found|disabled|inactive|full)|invalid (?:recipient|mailbox|user)"
     r"|recipient not found|user not found|no mailbox here|not a valid (?:mailbox|recipient|user)"
     r"|unrouteable address|account (?:is |has been )?disabled|over ?quota|quota exceeded|is full|no such domain"
-    r"|doesn't have an? \S+ account",
+    r"|doesn't have an? \S+ account|name is not recognized|mailbox exceeds|(?:domain|host)(?: \S+)? (?:does not exist|not found)"
+    r"|no mx record|unknown (?:host|domain)|host unknown|domain unknown",
     re.IGNORECASE,
 )
 _NOT_THE_ADDRESS = ("5.1.7", "5.1.8", "5.2.3")  # the sender's address is bad; the message is too large
@@ -393,7 +394,16 @@ _TEXT_ADDRESS = re.compile(
 _TEXT_STATUS = re.compile(r"(?<![\d.])([245])\.(\d{1,3})\.(\d{1,3})(?!\.?\d)")
 _REPLY = re.compile(r"(?<![\d.#-])([45])\d\d(?![\d.])")
 _SEVERITY = (
-    (re.compile(r"permanent|fatal|failed permanently|could not be delivered|undeliverable", re.I), "5"),
+    (
+        re.compile(
+            r"permanent|fatal|failed permanently|could not be delivered|undeliverable|unable to deliver|did not reach"
+            r"|(?:error|failure) (?:has occurred while attempting to deliver|delivering)|failure reasons|failed addresses"
+            r"|delivery (?:problems|errors|failure)|not going to try again|delivery to the following \S+ was aborted"
+            r"|could not be sent|non-deliverable",
+            re.I,
+        ),
+        "5",
+    ),
     (re.compile(r"temporar|delayed|deferred|will (?:retry|continue|try)|not yet been delivered", re.I), "4"),
 )
 _SYSTEM_LOCALS = ("mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon", "root", "noreply", "no-reply")
@@ -465,9 +475,12 @@ def _text_recipients(text: str, exclude: set[str]) -> list[tuple[str, str]]:
             break
     found: dict[str, str] = {}
     for i, (address, start) in enumerate(spans):
-        end = spans[i + 1][1] if i + 1 < len(spans) else len(text)
-        # from the start of its line: "Unknown user: bob@example.org" (IMail) says it before the address
+        # its lines: "Unknown user: bob@example.org" (IMail) says it before the address
         line = max(text.rfind("\n", 0, start) + 1, spans[i - 1][1] if i else 0)
+        end = len(text)
+        if i + 1 < len(spans):
+            end = spans[i + 1][1]
+            end = max(text.rfind("\n", start, end) + 1, start + len(address)) if end > start else end
         found.setdefault(address, text[line:end])
     return list(found.items())
 
