@@ -213,7 +213,7 @@ _ADDRESS_WORDS = re.compile(
     r"|recipient not found|user not found|no mailbox here|not a valid (?:mailbox|recipient|user)"
     r"|unrouteable address|account (?:is |has been )?disabled|over ?quota|quota exceeded|is full|no such domain"
     r"|doesn't have an? \S+ account|name is not recognized|mailbox exceeds|(?:domain|host)(?: \S+)? (?:does not exist|not found)"
-    r"|no mx record|unknown (?:host|domain)|host unknown|domain unknown",
+    r"|no mx record|unknown (?:host|domain)|host unknown|domain unknown|not listed in|invalid final delivery",
     re.IGNORECASE,
 )
 _NOT_THE_ADDRESS = ("5.1.7", "5.1.8", "5.2.3")  # the sender's address is bad; the message is too large
@@ -376,7 +376,7 @@ def read_report(msg: Message, head: bytes, body: bytes) -> Report | Unreadable:
 # person and is never read as a bounce. It is tied to a delivery exactly as a report is
 # (our Message-ID in the returned headers, or the VERP address it came back to).
 _DAEMON = re.compile(
-    r"\b(?:mailer-daemon|mail-daemon|mailerdaemon|postmaster)\b|\bmail delivery (?:system|subsystem|service)\b",
+    r"\b(?:mailer[- ]?daemon|mail-daemon|postmaster)\b|\bmail delivery (?:system|subsystem|service)\b",
     re.IGNORECASE,
 )
 _RETURNED = re.compile(
@@ -399,7 +399,7 @@ _SEVERITY = (
             r"permanent|fatal|failed permanently|could not be delivered|undeliverable|unable to deliver|did not reach"
             r"|(?:error|failure) (?:has occurred while attempting to deliver|delivering)|failure reasons|failed addresses"
             r"|delivery (?:problems|errors|failure)|not going to try again|delivery to the following \S+ was aborted"
-            r"|could not be sent|non-deliverable",
+            r"|could not be sent|non-deliverable|was not delivered|delivery failed",
             re.I,
         ),
         "5",
@@ -457,7 +457,7 @@ def _text_status(segment: str, whole: str) -> str | None:
         reply = _REPLY.search(text)
         if reply:
             return f"{reply.group(1)}.0.0"
-    severity = _severity(whole) or ("5" if _ADDRESS_WORDS.search(segment) else None)
+    severity = _severity(whole) or ("5" if _ADDRESS_WORDS.search(segment) or _ADDRESS_WORDS.search(whole) else None)
     return f"{severity}.0.0" if severity else None
 
 
