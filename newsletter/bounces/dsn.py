@@ -8,7 +8,7 @@ Two kinds of message matter in the bounce mailbox:
   ``Action``, ``Status``, ``Diagnostic-Code``) and usually the returned message or
   its headers (``message/rfc822`` or ``text/rfc822-headers``), whose
   ``Message-ID`` ties the report to its delivery. ``Action: failed`` is a hard
-  bounce when it is about the address or its mailbox (``5.1.x``, ``5.2.x``, but not
+  bounce when it is about the address or its mailbox (``5.1.x``, ``5.2.x``, ``5.4.4``, but not
   ``5.1.7``/``5.1.8`` nor ``5.2.3``; the remote server's code in ``Diagnostic-Code``
   wins over ``Status``); any other failure, ``4.x.x`` or ``Action: delayed`` is soft;
   ``delivered``/``relayed``/``expanded`` are no bounce at all.
@@ -217,13 +217,17 @@ _ADDRESS_WORDS = re.compile(
     re.IGNORECASE,
 )
 _NOT_THE_ADDRESS = ("5.1.7", "5.1.8", "5.2.3")  # the sender's address is bad; the message is too large
+# RFC 3463 X.4.4 "unable to route": no MX, no such domain, host unknown; with 5 it is for good,
+# so the address can never receive mail (sisimai's "hostunknown"); 4.4.x is a passing DNS failure
+_NO_ROUTE = "5.4.4"
 
 
 def about_address(status: str | None, diagnostic: str | None) -> bool:
     """Whether a permanent failure is about the address or its mailbox (``5.1.x``,
-    ``5.2.x``, as at RCPT/DATA: :func:`newsletter.delivery.smtp.classify.is_hard_bounce`),
-    and not the sender, the message or the way (``5.7.x`` policy and spam refusals,
-    ``5.3.4`` too large, ``5.4.x`` routing, ``5.6.x`` content).
+    ``5.2.x``, ``5.4.4``: its domain does not exist or has no route, as at RCPT/DATA:
+    :func:`newsletter.delivery.smtp.classify.is_hard_bounce`), and not the sender, the
+    message or the way (``5.7.x`` policy and spam refusals, ``5.3.4`` too large, other
+    ``5.4.x`` network trouble, ``5.6.x`` content).
 
     The remote server's own code in the diagnostic (``550 5.7.1 IP blacklisted``) is more
     precise than the one the reporting server put in ``Status`` (Sendmail writes
@@ -236,7 +240,7 @@ def about_address(status: str | None, diagnostic: str | None) -> bool:
     status = precise or status
     if status is None or status.endswith(".0"):
         return bool(_ADDRESS_WORDS.search(text)) or status is None or not text.strip()
-    return status.startswith(("5.1.", "5.2.")) and status not in _NOT_THE_ADDRESS
+    return (status.startswith(("5.1.", "5.2.")) or status == _NO_ROUTE) and status not in _NOT_THE_ADDRESS
 
 
 def classify(action: str, status: str | None, diagnostic: str | None = None) -> str | None:

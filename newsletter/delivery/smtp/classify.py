@@ -83,13 +83,13 @@ def is_hard_bounce(code: int, message: str, *, stage: str = "RCPT TO") -> bool:
     After ``DATA`` the server has accepted the recipient already: a refusal there is
     about the message (``5.3.4`` too large, ``5.6.x`` content, a filter's bare ``554``)
     unless its enhanced status says the address or the mailbox (``5.1.x``, ``5.2.x``:
-    a server that checks recipients late). Counting the others would suppress every
+    a server that checks recipients late; ``5.4.4``: its domain cannot be routed to). Counting the others would suppress every
     subscriber of a pass whose digest the relay refuses."""
     status = enhanced_status(message) or ""
     if code < 500:
         return False
     if stage == "DATA":
-        return status.startswith(("5.1.", "5.2."))
+        return status.startswith(("5.1.", "5.2.")) or status == "5.4.4"
     return not status.startswith("5.7.")
 
 
