@@ -104,6 +104,21 @@ def test_bounce_refusal_of_the_message_after_data_is_not_a_bounce_of_the_address
         assert "alice@example.org" in got and "bob@example.org" in got and "chen@example.org" not in got
 
 
+def test_bounce_domain_that_cannot_be_routed_after_data_is_a_hard_bounce(
+    tmp_path: Path, seeds: dict[str, Path]
+) -> None:
+    # 5.4.4 "unable to route" (RFC 3463; with 5 it is for good): the domain has no MX or
+    # does not exist, the address can never receive mail, also when the relay says so late
+    replies = {"alice@example.org": "550 5.4.4 <alice@example.org>: Host or domain name not found"}
+    with smtp_server(Faults(data_replies=replies)) as server:
+        cfg = write_config(tmp_path, server.port, EXAMPLE_SUBSCRIBERS)
+        add_seeds(cfg, seeds, "000", "001")
+        assert newsletter("send", "-c", str(cfg)).exit_code == 1
+        status = json.loads(newsletter("status", "-c", str(cfg), "--json").output)
+        (bounced,) = status["bounced"]
+        assert bounced["email"] == "alice@example.org" and "5.4.4" in bounced["reason"]
+
+
 # --------------------------------------------------------------------------- the bounce mailbox
 
 

@@ -60,10 +60,43 @@ def sample(name: str) -> bytes:
             "<0000000000.00000000000@mx4.example.org>",
             [("kijitora@example.org", "hard", "5.1.1")],
         ),
+        # Google Groups: the reason only in the reader's language, no code; X-Failed-Recipients
+        # names what failed for good (a group refusing posts: soft)
+        (
+            "lhost-googlegroups-01.eml",
+            "<D0E3D626-1C96-4749-8101-62C0CE13B1D5@example.jp>",
+            [("libsisimai@googlegroups.com", "soft", "5.0.0")],
+        ),
+        # IMail: "Unknown user: ADDRESS", the words before the address, no code
+        (
+            "lhost-imailserver-01.eml",
+            "<00000000.ffffffff@example.org>",
+            [("kijitora@example.com", "hard", "5.0.0")],
+        ),
+        # SurfControl: a delivery-status part whose recipient block starts with blank lines
+        (
+            "lhost-surfcontrol-01.eml",
+            "<20100429233445.00000000000@mx4.example.co.jp>",
+            [("kijitora@example.com", "hard", "5.0.0")],
+        ),
+        # Exim delivering to a pipe: the status part names the pipe, the text the address
+        (
+            "lhost-exim-44.eml",
+            "<22ee2222222ffff00@nyaan.example.com>",
+            [("kijitora@example.com", "soft", "5.0.0")],
+        ),
+        # Lotus Notes: "Failure Reasons" and the address, the reason in ISO-2022-JP
+        (
+            "lhost-notes-01.eml",
+            "<000000000.0000000000000.notes@example.co.jp>",
+            [("kijitora@u1.example.co.jp", "soft", "5.0.0")],
+        ),
+        # OpenSMTPD: From "Mailer Daemon", "Envelope expired" (no Message-ID in the copy)
+        ("lhost-opensmtpd-05.eml", None, [("kijitora@mail.example.co.jp", "soft", "5.0.0")]),
     ],
 )
 def test_bounce_real_plain_text_bounce_names_recipient_status_and_returned_message_id(
-    name: str, message_id: str, bounces: list[tuple[str, str, str]]
+    name: str, message_id: str | None, bounces: list[tuple[str, str, str]]
 ) -> None:
     found = read_message(sample(name), ADDRESS)
     assert isinstance(found, Report), found
@@ -89,6 +122,23 @@ def test_bounce_real_policy_refusal_in_a_report_is_soft_not_hard() -> None:
     assert [(b.kind, b.status) for b in parse_report(generic).bounces] == [("hard", "5.0.0")]  # type: ignore[union-attr]
     spam = dsn(None, "a@example.org", status="5.0.0", diagnostic="smtp; 554 Message rejected as spam")
     assert [b.kind for b in parse_report(spam).bounces] == ["soft"]  # type: ignore[union-attr]
+
+
+def test_bounce_real_domain_that_cannot_be_routed_is_hard_a_passing_dns_failure_soft() -> None:
+    # Postfix "Host or domain name not found" (5.4.4 in Status), qmail "couldn't find a mail
+    # exchanger" (#5.4.4): permanent "unable to route" (RFC 3463), the address can never
+    # receive mail
+    for name in ("lhost-postfix-06.eml", "lhost-qmail-11.eml"):
+        found = read_message(sample(name), ADDRESS)
+        assert isinstance(found, Report), name
+        assert [(b.kind, b.status) for b in found.bounces] == [("hard", "5.4.4")], name
+    # the same lookup failing for now (4.4.x) or still being retried is soft
+    later = sample("lhost-postfix-06.eml").replace(b"Status: 5.4.4", b"Status: 4.4.4")
+    later = later.replace(b"Action: failed", b"Action: delayed")
+    assert [(b.kind, b.status) for b in parse_report(later).bounces] == [("soft", "4.4.4")]  # type: ignore[union-attr]
+    # other 5.4.x network trouble is no sign the address is gone
+    loop = dsn(None, "a@example.org", status="5.4.6", diagnostic="smtp; 554 5.4.6 mail forwarding loop")
+    assert [b.kind for b in parse_report(loop).bounces] == ["soft"]  # type: ignore[union-attr]
 
 
 def test_bounce_real_returned_message_cut_short_still_gives_its_message_id() -> None:
@@ -189,3 +239,38 @@ def test_bounce_real_text_bounce_left_alone_by_the_earlier_reader_is_read_after_
     result = newsletter("bounces", "-c", str(cfg))
 
     assert "suppressed bob@example.org: 1 hard bounce" in result.output, result.output
+
+
+def our_imail_bounce(message_id: str | None, recipient: str) -> bytes:
+    """The real IMail bounce ("Unknown user: ADDRESS", no status code), about the delivery
+    with ``message_id`` to ``recipient``."""
+    assert message_id
+    return (
+        sample("lhost-imailserver-01.eml")
+        .replace(b"<00000000.ffffffff@example.org>", message_id.encode())
+        .replace(b"kijitora@example.com", recipient.encode())
+    )
+
+
+def test_bounce_real_bounce_without_a_code_of_our_delivery_suppresses_and_a_forged_one_does_not(
+    tmp_path: Path, seeds: dict[str, Path]
+) -> None:
+    cfg, bob = sent_to_bob(tmp_path, seeds)
+    maildir = tmp_path / "bounces"
+    drop(maildir, "1.forged", our_imail_bounce("<made-up@example.org>", "alice@example.org"))
+    drop(maildir, "2.imail", our_imail_bounce(bob.message_id, "bob@example.org"))
+    # Google Groups' text in Japanese, no code, returning bob's Message-ID but naming alice
+    groups = (
+        sample("lhost-googlegroups-01.eml")
+        .replace(b"<D0E3D626-1C96-4749-8101-62C0CE13B1D5@example.jp>", bob.message_id.encode())  # type: ignore[union-attr]
+        .replace(b"libsisimai@googlegroups.com", b"alice@example.org")
+    )
+    drop(maildir, "3.groups", groups)  # not our delivery to alice: ignored
+    result = newsletter("bounces", "-c", str(cfg))
+    assert result.exit_code == 0, result.output
+    assert "suppressed bob@example.org: 1 hard bounce" in result.output
+    assert "1 bounce recorded, 2 ignored" in result.output
+    status = json.loads(newsletter("status", "-c", str(cfg), "--json").output)
+    assert [b["email"] for b in status["bounced"]] == ["bob@example.org"]
+    assert sorted(i["names"] for i in status["ignored_reports"]) == [["alice@example.org"], ["alice@example.org"]]
+    assert not list((maildir / "new").iterdir())

@@ -97,7 +97,7 @@ from newsletter.store.choose import open_ledger
 
 log = logging.getLogger("newsletter.bounces")
 
-READER_VERSION = 2  # raise when what counts as "not ours" changes: every folder is read again (2: text bounces)
+READER_VERSION = 3  # raise when what counts as "not ours" changes: every folder is read again (2, 3: text bounces)
 
 
 @dataclass
