@@ -217,6 +217,34 @@ def test_bounce_imap_report_that_could_not_be_moved_is_read_at_the_next_pass(
 
 
 @pytest.mark.slow
+def test_bounce_imap_report_a_human_flagged_deleted_is_not_lost_and_one_moved_back_counts_once(
+    tmp_path: Path, seeds: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a human sharing the mailbox flags our report and a reply deleted (a mail client in
+    # "mark as deleted" mode) before the pass; newer mail arrives behind them
+    with rig(tmp_path, seeds, monkeypatch) as r:
+        r.append(r.report("bob@example.org", 1), human(1), human(2))
+        assert r.client.select("INBOX")[0] == "OK"
+        assert r.client.uid("STORE", "1:2", "+FLAGS", r"(\Deleted)")[0] == "OK"
+
+        first = r.bounces()
+        # ... and undeletes both: the report was read all the same, the reply left as it was
+        _, flags = r.client.uid("FETCH", "2", "(FLAGS)")
+        assert b"\\Deleted" in flags[-1] and b"\\Seen" not in flags[-1]  # type: ignore[operator]
+        assert r.client.uid("STORE", "1:2", "-FLAGS", r"(\Deleted)")[0] == "OK"
+        r.bounces()
+
+        assert "suppressed bob@example.org: 1 hard bounce" in first and "2 left alone" in first
+        assert r.bounced() == ["bob@example.org"]
+        # a report moved back from Processed into the folder (a new UID) is read and counts once
+        assert r.client.select("Processed")[0] == "OK"
+        assert r.client.uid("MOVE", "1", "INBOX")[0] == "OK"
+        again = r.bounces()
+        assert "1 bounce report" in again and r.hard_bounces("bob@example.org") == 1
+        assert r.client.select("INBOX", readonly=True) == ("OK", [b"2"])  # the two replies only
+
+
+@pytest.mark.slow
 def test_bounce_imap_hosts_sharing_a_postgresql_ledger_share_what_they_judged(
     tmp_path: Path, seeds: dict[str, Path], monkeypatch: pytest.MonkeyPatch, pg_url: str
 ) -> None:

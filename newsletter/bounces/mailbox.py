@@ -336,7 +336,7 @@ class ImapBox:
             if "UNSELECT" in self.client.capabilities:
                 self.client.unselect()  # not CLOSE: it would expunge what a human marked deleted
         except (MailboxError, imaplib.IMAP4.error, OSError, EOFError):
-            pass  # ours stay flagged deleted, unread by SEARCH UNDELETED: expunged next time
+            pass  # ours stay flagged deleted (already recorded): a human's client expunges them
         self._logout()
 
     def _expunge(self) -> None:
@@ -363,10 +363,15 @@ class ImapBox:
         return f"imap://{self.settings.username}@{self.where}/{self.settings.folder}"
 
     def messages(self, after: int = 0) -> Iterator[Mail]:
-        """Every message not flagged deleted with a UID above ``after`` (those up to it
-        were judged in an earlier pass: see :mod:`newsletter.bounces.process`), in UID
-        order; :attr:`finished` follows the caller: the UID of the last message it was
-        done with (moved aside or left) when it asked for the next one."""
+        """Every message with a UID above ``after`` (those up to it were judged in an
+        earlier pass: see :mod:`newsletter.bounces.process`), in UID order; :attr:`finished`
+        follows the caller: the UID of the last message it was done with (moved aside or
+        left) when it asked for the next one.
+
+        Also a message a human flagged ``\\Deleted`` and has not expunged: the mark passes
+        it, so skipping it would lose it for good if it were undeleted later (a report of
+        ours among them: the bounce never counted). It is judged like any other: ours is
+        recorded and moved aside (with its flag), other mail left exactly as it is."""
         self.finished = after
         uids = self._search(after)
         self.known = self._count_below(after) if after else 0
@@ -376,7 +381,7 @@ class ImapBox:
 
     def _search(self, after: int) -> list[int]:
         with self._errors("SEARCH"):
-            status, found = self.client.uid("SEARCH", f"UID {after + 1}:* UNDELETED" if after else "UNDELETED")
+            status, found = self.client.uid("SEARCH", f"UID {after + 1}:*" if after else "ALL")
         if status != "OK":
             raise MailboxError(f"IMAP SEARCH failed on {self.where}")
         words = found[0].split() if found and isinstance(found[0], bytes) else []
@@ -389,7 +394,7 @@ class ImapBox:
         if not self._esearch:
             return None
         with self._errors("SEARCH"):
-            status, _ = self.client.uid("SEARCH", "RETURN", "(COUNT)", f"UID 1:{after} UNDELETED")
+            status, _ = self.client.uid("SEARCH", "RETURN", "(COUNT)", f"UID 1:{after}")
             _, answer = self.client.response("ESEARCH")
         last = answer[-1] if status == "OK" and answer else None
         count = _ESEARCH_COUNT.search(last) if isinstance(last, bytes) else None

@@ -46,8 +46,11 @@ again every pass would cost one FETCH per message every few minutes (50,000 of t
 message was judged, keyed by the folder (``imap://user@host:port/folder``), its
 UIDVALIDITY and what decides "not ours" (:func:`judge_key`: the unsubscribe address
 and :data:`READER_VERSION`); a pass asks only for UIDs above it (``UID SEARCH UID
-n+1:* UNDELETED``). Below the mark only messages this reader chose to leave remain:
-a report or a request it honoured was moved aside (or flagged deleted and expunged),
+n+1:*``; also those a human flagged ``\\Deleted`` and has not expunged: judged like
+the others, so one undeleted later was read already, not lost below the mark; other
+mail keeps its flag, ours is moved aside with it). Below the mark only messages this
+reader chose to leave remain: a report or a request it honoured was moved aside (or
+flagged deleted and expunged),
 one it could not read quarantined, both before the mark passed them; a move that
 fails stops the pass there, and the mark stays below that message. Left below it:
 foreign mail, and unsubscribe requests without a valid token (kept on purpose for a
