@@ -313,6 +313,9 @@ def _returned_id(ctype: str, part: Message, body: bytes) -> str | None:
     if len(head) > MAX_HEADER_BYTES:
         return None
     mid = BytesHeaderParser(policy=compat32).parsebytes(head).get("Message-ID")
+    if not mid:  # folded lines left without their indent (Office 365, some Postfix) end the parse early
+        line = _MID_LINE.search(head.decode("utf-8", "replace"))
+        mid = line.group(1) if line else None
     return one_line(mid, 200) if mid else None
 
 
