@@ -91,6 +91,18 @@ def sample(name: str) -> bytes:
             "<000000000.0000000000000.notes@example.co.jp>",
             [("kijitora@u1.example.co.jp", "soft", "5.0.0")],
         ),
+        # McAfee: From "<>", the null address (no person's), "had delivery problems"
+        (
+            "lhost-mcafee-04.eml",
+            "<000000000010.0000.1111111111111111AA0@NEKO.NYAAN>",
+            [("kijitora@example.com", "hard", "5.0.0")],
+        ),
+        # Postfix: the returned headers' folded lines lost their indent ("Received: ...\nby ...")
+        (
+            "lhost-postfix-57.eml",
+            "<44kWHZ2S3Qz1yxHC@rokujo.cr.nyaan.jp>",
+            [("kijitora@cr.nyaan.jp", "hard", "5.2.1")],
+        ),
         # OpenSMTPD: From "Mailer Daemon", "Envelope expired" (no Message-ID in the copy)
         ("lhost-opensmtpd-05.eml", None, [("kijitora@mail.example.co.jp", "soft", "5.0.0")]),
     ],

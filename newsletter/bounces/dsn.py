@@ -383,7 +383,7 @@ def read_report(msg: Message, head: bytes, body: bytes) -> Report | Unreadable:
 # person and is never read as a bounce. It is tied to a delivery exactly as a report is
 # (our Message-ID in the returned headers, or the VERP address it came back to).
 _DAEMON = re.compile(
-    r"\b(?:mailer[- ]?daemon|mail-daemon|postmaster)\b|\bmail delivery (?:system|subsystem|service)\b",
+    r"\b(?:mailer[- ]?daemon|mail-daemon|post_?master)\b|\bmail delivery (?:system|subsystem|service)\b",
     re.IGNORECASE,
 )
 _RETURNED = re.compile(
@@ -419,7 +419,10 @@ MAX_TEXT_RECIPIENTS = 50
 
 def from_mail_system(msg: Message) -> bool:
     """Whether the headers say the mail system wrote the message (a bounce in plain text)."""
-    return bool(_DAEMON.search(str(msg.get("From", ""))[:1000])) and msg.get_content_maintype() in ("text", "multipart")
+    sender = str(msg.get("From", ""))[:1000]
+    # the null address (McAfee, m-FILTER) is no person's either: an auto-reply comes from its person
+    system = bool(_DAEMON.search(sender)) or sender.strip() == "<>"
+    return system and msg.get_content_maintype() in ("text", "multipart")
 
 
 def _text_of(part: Message, body: bytes) -> str:
