@@ -132,6 +132,8 @@ def test_bounce_real_policy_refusal_in_a_report_is_soft_not_hard() -> None:
     assert [b.kind for b in parse_report(vague).bounces] == ["soft"]  # type: ignore[union-attr]
     generic = dsn(None, "a@example.org", status="5.0.0", diagnostic="smtp; 550 5.1.1 <{rcpt}>: User unknown")
     assert [(b.kind, b.status) for b in parse_report(generic).bounces] == [("hard", "5.0.0")]  # type: ignore[union-attr]
+    gone = dsn(None, "a@example.org", status="5.0.0", diagnostic="smtp; 550 <{rcpt}>... User not exist")  # McAfee
+    assert [b.kind for b in parse_report(gone).bounces] == ["hard"]  # type: ignore[union-attr]
     spam = dsn(None, "a@example.org", status="5.0.0", diagnostic="smtp; 554 Message rejected as spam")
     assert [b.kind for b in parse_report(spam).bounces] == ["soft"]  # type: ignore[union-attr]
 

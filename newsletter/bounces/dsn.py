@@ -208,7 +208,7 @@ def _address(field: str | None) -> str | None:
 # the message or the way, never the address.
 _ADDRESS_WORDS = re.compile(
     r"user unknown|unknown (?:user|recipient|mailbox|address|local.?part)|no such (?:user|mailbox|recipient|address"
-    r"|account)|(?:user|mailbox|recipient|address|account)(?: \S+)? (?:does not|doesn't|did not) exist"
+    r"|account)|(?:user|mailbox|recipient|address|account)(?: \S+)? (?:does not|doesn't|did not|not) exist"
     r"|mailbox (?:is )?(?:unavailable|not found|disabled|inactive|full)|invalid (?:recipient|mailbox|user)"
     r"|recipient not found|user not found|no mailbox here|not a valid (?:mailbox|recipient|user)"
     r"|unrouteable address|account (?:is |has been )?disabled|over ?quota|quota exceeded|is full|no such domain"
