@@ -212,8 +212,9 @@ _ADDRESS_WORDS = re.compile(
     r"|mailbox (?:is )?(?:unavailable|not found|disabled|inactive|full)|invalid (?:recipient|mailbox|user)"
     r"|recipient not found|user not found|no mailbox here|not a valid (?:mailbox|recipient|user)"
     r"|unrouteable address|account (?:is |has been )?disabled|over ?quota|quota exceeded|is full|no such domain"
-    r"|doesn't have an? \S+ account|name is not recognized|mailbox exceeds|(?:domain|host)(?: \S+)? (?:does not exist|not found)"
-    r"|no mx record|unknown (?:host|domain)|host unknown|domain unknown|not listed in|invalid final delivery",
+    r"|doesn't have an? \S+ account|name is not recognized|mailbox exceeds"
+    r"|(?:domain|host)(?: \S+)? (?:does not exist|not found)|no mx record|unknown (?:host|domain)|host unknown"
+    r"|domain unknown|not listed in|invalid final delivery",
     re.IGNORECASE,
 )
 _NOT_THE_ADDRESS = ("5.1.7", "5.1.8", "5.2.3")  # the sender's address is bad; the message is too large
@@ -355,9 +356,21 @@ def read_report(msg: Message, head: bytes, body: bytes) -> Report | Unreadable:
     if status_text is None:  # a report of a kind RFC 3464 does not know: the text may still say it
         text = read_text_bounce(msg, head, body)
         return text or Unreadable("a delivery report without a message/delivery-status part")
+    named, bounces, acted = _recipients(status_text)
+    if not acted:  # an empty or broken status part (Exim's pipe or file, Postfix's "unavailable"): read the text
+        text = read_text_bounce(msg, head, body)
+        if text is not None:
+            return text
+    to = tuple(_addresses(msg, ("Delivered-To", "X-Original-To", "To")))
+    return Report(_report_id(msg, head), message_id, tuple(bounces), to, tuple(named))
+
+
+def _recipients(status_text: str) -> tuple[list[str], list[Bounce], bool]:
+    """(every recipient the status part names, their bounces, whether any block names a
+    recipient and what became of it: an Action RFC 3464 knows)."""
     named: list[str] = []
     bounces: list[Bounce] = []
-    acted = False  # a block names a recipient and what became of it (any Action RFC 3464 knows)
+    acted = False
     for block in _blocks(status_text):  # the per-message block (Reporting-MTA, ...) names no recipient
         recipient, bounce = _bounce(block)
         original = _address(block.get("Original-Recipient"))
@@ -365,12 +378,7 @@ def read_report(msg: Message, head: bytes, body: bytes) -> Report | Unreadable:
         acted = acted or (recipient is not None and str(block.get("Action", "")).strip().lower() in _ACTIONS)
         if bounce is not None:
             bounces.append(bounce)
-    if not acted:  # an empty or broken status part (Exim's pipe or file, Postfix's "unavailable"): read the text
-        text = read_text_bounce(msg, head, body)
-        if text is not None:
-            return text
-    to = tuple(_addresses(msg, ("Delivered-To", "X-Original-To", "To")))
-    return Report(_report_id(msg, head), message_id, tuple(bounces), to, tuple(named))
+    return named, bounces, acted
 
 
 # --------------------------------------------------------------------------- bounces in plain text
@@ -404,7 +412,8 @@ _SEVERITY = (
     (
         re.compile(
             r"permanent|fatal|failed permanently|could not be delivered|undeliverable|unable to deliver|did not reach"
-            r"|(?:error|failure) (?:has occurred while attempting to deliver|delivering)|failure reasons|failed addresses"
+            r"|(?:error|failure) (?:has occurred while attempting to deliver|delivering)"
+            r"|failure reasons|failed addresses"
             r"|delivery (?:problems|errors|failure)|not going to try again|delivery to the following \S+ was aborted"
             r"|could not be sent|non-deliverable|was not delivered|delivery failed",
             re.I,

@@ -83,8 +83,9 @@ def is_hard_bounce(code: int, message: str, *, stage: str = "RCPT TO") -> bool:
     After ``DATA`` the server has accepted the recipient already: a refusal there is
     about the message (``5.3.4`` too large, ``5.6.x`` content, a filter's bare ``554``)
     unless its enhanced status says the address or the mailbox (``5.1.x``, ``5.2.x``:
-    a server that checks recipients late; ``5.4.4``: its domain cannot be routed to). Counting the others would suppress every
-    subscriber of a pass whose digest the relay refuses."""
+    a server that checks recipients late; ``5.4.4``: its domain cannot be routed to).
+    Counting the others would suppress every subscriber of a pass whose digest the relay
+    refuses."""
     status = enhanced_status(message) or ""
     if code < 500:
         return False
