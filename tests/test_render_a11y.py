@@ -150,7 +150,9 @@ def test_a11y_email_highlights_are_marks_in_bold(tmp_path: Path) -> None:
         tmp_path,
         [{"title": "Contrastive Learning of Things", "abstract": "We study self-supervised methods for data."}],
     )
-    config = make_config(tmp_path, subscribers=[{"email": "a@example.org", "keywords": ["contrastive learning", "self-supervised"]}])
+    config = make_config(
+        tmp_path, subscribers=[{"email": "a@example.org", "keywords": ["contrastive learning", "self-supervised"]}]
+    )
     ((_, _, rendered),) = render_all(config, [path])
     html = rendered.html
     found = read(html)
@@ -165,7 +167,9 @@ def test_a11y_email_link_names_name_the_paper(tmp_path: Path) -> None:
     """Twenty "PDF", "Code" and "More like this" links read alike in a screen reader's
     list of links; each now has an aria-label naming its paper (the visible word
     first, as WCAG 2.5.3 wants), the title cut short at a word."""
-    rendered = twenty_papers(tmp_path, sender={"from": "Paper Digest <d@example.org>", "feedback": {"url": "https://d.example.org"}})
+    rendered = twenty_papers(
+        tmp_path, sender={"from": "Paper Digest <d@example.org>", "feedback": {"url": "https://d.example.org"}}
+    )
     found = read(rendered.html)
     assert_link_names_meaningful(found.links, "20-paper email")
     feedback = [name for name in found.links if name.startswith("More like this: ")]
@@ -185,7 +189,7 @@ def test_a11y_email_keyword_chips_are_labelled_and_apart(tmp_path: Path) -> None
         words = re.sub(r"<[^>]+>", "", row)
         assert words.startswith("Matched: ")
         assert re.search(r"</span>\S*<span", row) is None, row  # a space between chips
-    footer = re.search(r'You get this email because.*?</div>', html, flags=re.S)
+    footer = re.search(r"You get this email because.*?</div>", html, flags=re.S)
     assert footer and re.search(r"</span><span", footer.group(0)) is None
 
 
@@ -347,9 +351,7 @@ def driver(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("page", ["email", "archive"])
-def test_a11y_browser_paper_titles_are_headings_and_links_name_their_paper(
-    page: str, sent: Sent, driver: Any
-) -> None:
+def test_a11y_browser_paper_titles_are_headings_and_links_name_their_paper(page: str, sent: Sent, driver: Any) -> None:
     path = sent.email if page == "email" else sent.archive
     driver.get(path.as_uri())
     tree = AXTree(driver)
@@ -373,7 +375,9 @@ def test_a11y_browser_paper_titles_are_headings_and_links_name_their_paper(
         assert sum(name.startswith(("More like this: ", "Fewer like this: ")) for name in links) == 2 * len(titles)
     marks = driver.execute_script("return document.querySelectorAll('mark').length")
     assert marks > 4 and len(tree.of("mark")) == marks  # each highlight is one a screen reader can announce
-    weights = driver.execute_script("return [...document.querySelectorAll('.pd-abs mark')].map(m => getComputedStyle(m).fontWeight)")
+    weights = driver.execute_script(
+        "return [...document.querySelectorAll('.pd-abs mark')].map(m => getComputedStyle(m).fontWeight)"
+    )
     assert weights and set(weights) == {"700"}
 
 
