@@ -290,7 +290,7 @@ def test_browser_index_and_subscriber_page(served: str, tmp_path: Path) -> None:
     assert len(rows) == 3
     for row, addr in zip(rows, EMAILS, strict=True):
         assert f'href="/s/{addr}">{addr}</a>' in row
-        assert f'href="/raw/{addr}.eml">.eml</a>' in row
+        assert f'href="/raw/{addr}.eml" aria-label=".eml to {addr}">.eml</a>' in row
         count = re.search(r'<td class="num">(\d+)</td>', row)
         assert count and int(count.group(1)) > 0
         assert f"{count.group(1)} new papers for you" in row

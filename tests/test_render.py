@@ -291,8 +291,8 @@ def test_highlighting_in_both_parts(tmp_path: Path) -> None:
     assert "*Contrastive Learning* of Things" in text
     assert "*self-supervised* methods" in text
     assert "*augmentation* helps" in text
-    spans = re.findall(r'<span class="hl"[^>]*>([^<]*)</span>', html)
-    assert spans == ["Contrastive Learning", "self-supervised", "augmentation"]
+    marks = re.findall(r'<mark class="hl"[^>]*>([^<]*)</mark>', html)
+    assert marks == ["Contrastive Learning", "self-supervised", "augmentation"]
 
 
 def test_markup_from_digest_is_escaped(tmp_path: Path) -> None:
@@ -625,7 +625,7 @@ def test_email_snippet_gives_every_chip_evidence(tmp_path: Path) -> None:
     ((_, _, rendered),) = render_all(config, [path])
     text, html = bodies(parse(rendered))
     assert re.search(r"> …word\d+ .*\*zebrafish\* term, then more words\.", " ".join(text.split()))
-    assert '<span class="hl" style="background-color:#fde68a;border-radius:2px;">zebrafish</span>' in html
+    assert '<mark class="hl" style="background-color:#fde68a;color:inherit;font-weight:700;">zebrafish</mark>' in html
     # a hit inside the cut abstract gets no snippet
     assert text.count("> …") == 1
 
@@ -800,7 +800,7 @@ def test_render_bidi_override_in_a_field_is_closed_within_it(tmp_path: Path) -> 
     assert meta.strip().endswith("17 Nov 2026 · 12 upvotes")
     assert all(_bidi_balanced(part) for part in meta.split(" · ")), repr(meta)
     for cls in ("pd-title", "pd-meta", "pd-tldr", "pd-abs", "pd-snip"):
-        found = re.findall(rf'<div class="{cls}"[^>]*>(.*?)</div>', html)
+        found = re.findall(rf'<(?:div|h2) class="{cls}"[^>]*>(.*?)</(?:div|h2)>', html)
         assert found, cls
         for content in found:
             shown = visible_text(content)

@@ -304,7 +304,7 @@ def test_archive_pages_past_the_newest_50_issues_get_their_papers(tmp_path: Path
     for n in range(1, 56):
         html = (folder / f"{issue_name(f'<issue-{n}@example.org>')}.html").read_text(encoding="utf-8")
         for k in (1, 2):  # each page shows its papers as the email does: link, TL;DR, code and stars
-            assert f">Self-supervised</span> issue {n} paper {k}</a>" in html
+            assert f">Self-supervised</mark> issue {n} paper {k}</a>" in html
             assert f'href="https://huggingface.co/papers/2611.{n:03d}{k}"' in html
             assert f"TL;DR</strong> TL;DR of issue {n} paper {k}." in html
             assert f'href="https://github.com/lab/i{n}p{k}"' in html and "Code ★ 1.2k" in html

@@ -48,6 +48,9 @@ class HitView(NamedTuple):
         return " + ".join(self.fields)
 
 
+SHORT_TITLE = 50  # characters of a title in the accessible names of its links
+
+
 class PaperView(NamedTuple):
     """One paper as the templates show it (a NamedTuple: built ~10 times per email)."""
 
@@ -74,6 +77,15 @@ class PaperView(NamedTuple):
     @property
     def meta_line(self) -> str:
         return " · ".join(self.meta)
+
+    @property
+    def short_title(self) -> str:
+        """The title cut at a word to :data:`SHORT_TITLE` characters (``…`` where cut),
+        its bidi overrides closed: what names the paper in the accessible name of its
+        "PDF", "Code" and "More like this" links (short: a screen reader reads it for
+        each of them)."""
+        short, cut = cut_at_word(self.title, SHORT_TITLE)
+        return short + bidi_tail(short) + ("…" if cut else "")
 
     @property
     def matched(self) -> str:
@@ -162,14 +174,16 @@ def segments(text: str, spans: Sequence[Span]) -> tuple[Segment, ...]:
 
 @lru_cache(maxsize=64)
 def _open_tag(style: str, cls: str) -> str:
-    return "<span" + (f' class="{escape(cls)}"' if cls else "") + (f' style="{escape(style)}"' if style else "") + ">"
+    return "<mark" + (f' class="{escape(cls)}"' if cls else "") + (f' style="{escape(style)}"' if style else "") + ">"
 
 
 def highlight(segs: Sequence[Segment], style: str = "", cls: str = "hl") -> Markup:
-    """Jinja filter: segments as HTML, highlights in ``<span class=cls style=style>``;
-    every piece escaped (``style`` and ``cls`` too)."""
+    """Jinja filter: segments as HTML, highlights in ``<mark class=cls style=style>``;
+    every piece escaped (``style`` and ``cls`` too). A ``<mark>``, not a coloured
+    ``<span>``: screen readers say "highlighted", and Windows' high-contrast mode
+    keeps a mark's own colours where it drops a span's background."""
     tag = _open_tag(style, cls)
-    return Markup("".join(f"{tag}{escape(s.text)}</span>" if s.mark else str(escape(s.text)) for s in segs))
+    return Markup("".join(f"{tag}{escape(s.text)}</mark>" if s.mark else str(escape(s.text)) for s in segs))
 
 
 def star_marked(segs: Sequence[Segment]) -> str:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import xml.etree.ElementTree as ET
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -216,6 +217,8 @@ def _write_folder(
         sender_name=config.sender.mailbox.name or config.sender.mailbox.address,
         name=sub.name or "",
         issues=entries,
+        # days with more than one issue: their links also say which (unique link names)
+        repeated={d for d, n in Counter(e.date_text for e in entries).items() if n > 1},
         first=entries[-1].date_text if entries else "",
         last=entries[0].date_text if entries else "",
         keywords=sub.keywords,
@@ -237,6 +240,7 @@ def atom_feed(config: Config, sub: Subscriber, entries: Sequence[Entry], title: 
     key = subscriber_key(sub.email, secret)
     base = f"{config.archive.url.rstrip('/')}/{key}/" if config.archive.url else ""
     feed = ET.Element(f"{{{ATOM}}}feed")
+    feed.set(f"{{{XML}}}lang", "en")  # the language of the feed's own words, as the pages' <html lang>
     if not base:
         feed.set(f"{{{XML}}}base", "./")
     ET.SubElement(feed, f"{{{ATOM}}}id").text = f"{base}feed.xml" if base else f"urn:paper-digest:archive:{key}"
