@@ -228,3 +228,35 @@ def test_status_after_a_pass_without_new_digest_agrees_with_dry_run(tmp_path: Pa
     assert set(nothing) == set(said)  # the same people, for the same reason
     assert all(n["code"] == "no-digest" and n["reason"] == said[e] for e, n in nothing.items())
     assert f"getting nothing now: {len(subs)}" in text.output
+
+
+def test_status_shows_since_and_unsubscribed_dates_in_the_schedules_zone(
+    tmp_path: Path, seeds: dict[str, Path]
+) -> None:
+    """Every date the tool shows is in ``schedule.timezone`` (UTC beside it): "new (since
+    ...)" and "unsubscribed ... on ..." said UTC alone while the next run said IST."""
+    import re
+
+    subs = [EXAMPLE_SUBSCRIBERS[0]]
+    schedule = {"cron": "0 7 * * *", "timezone": "Asia/Kolkata"}
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, subs, schedule=schedule)
+        newsletter("send", "-c", str(cfg))
+        shutil.copy2(seeds["001"], tmp_path / "digests")
+        newsletter("send", "-c", str(cfg))
+        newsletter("unsubscribe", "-c", str(cfg), "alice@example.org")
+        cfg2 = write_config(tmp_path, server.port, [*subs, EXAMPLE_SUBSCRIBERS[1]], schedule=schedule)
+        newsletter("send", "-c", str(cfg2))  # bob registered: new, starts with the next digest
+        text = newsletter("status", "-c", str(cfg2)).output
+        dry = newsletter("send", "-c", str(cfg2), "--dry-run").output
+    shown = re.compile(r"(\d{4}-\d\d-\d\d) (\d\d):(\d\d) IST \((\d\d):(\d\d) UTC\)")
+    for output in (text, dry):
+        said = {ln.split(":", 1)[0].strip(): ln for ln in output.splitlines() if "@example.org:" in ln}
+        for address, words in (("bob@example.org", "new (since "), ("alice@example.org", "unsubscribed, skipped")):
+            line = said[address]
+            assert words in line, output
+            found = shown.search(line)
+            assert found is not None, line
+            local = int(found[2]) * 60 + int(found[3])
+            utc = int(found[4]) * 60 + int(found[5])
+            assert (local - utc) % (24 * 60) == 5 * 60 + 30, line  # the same moment, 5:30 apart

@@ -72,6 +72,37 @@ def test_subscribers_import_excel_unicode_text_utf16_with_tabs(tmp_path: Path) -
     assert profiles(cfg)["ana@example.org"][:2] == ("Ána Þór", ("diffusion", "agents"))
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_subscribers_import_utf16_without_a_byte_order_mark(tmp_path: Path, encoding: str) -> None:
+    """UTF-16 without a byte order mark (some exporters write it): it was refused as
+    "binary data (byte 0x00), not a CSV file"."""
+    cfg = started(tmp_path)
+    data = "email,name,keywords\r\nana@example.org,Ána Þór,diffusion;agents\r\n".encode(encoding)
+    code, output = imported(cfg, data)
+    assert code == 0, output
+    assert profiles(cfg)["ana@example.org"][:2] == ("Ána Þór", ("diffusion", "agents"))
+
+
+def test_subscribers_import_excel_for_mac_csv_in_mac_roman(tmp_path: Path) -> None:
+    """Excel for Mac's "CSV (Macintosh)": Mac Roman with CR line ends. Read as
+    Windows-1252 it gave "AndrŽ MŸller" and "ZoÎ" for every accented name."""
+    cfg = started(tmp_path)
+    data = (
+        "email,name,keywords\r"
+        "andre@example.org,André Müller,diffusion\r"
+        "zoe@example.org,Zoë Çelik,agents\r"
+        "jose@example.org,JOSÉ Núñez,retrieval\r"
+    ).encode("mac_roman")
+    code, output = imported(cfg, data)
+    assert code == 0, output
+    subs = profiles(cfg)
+    assert [subs[a][0] for a in ("andre@example.org", "zoe@example.org", "jose@example.org")] == [
+        "André Müller",
+        "Zoë Çelik",
+        "JOSÉ Núñez",
+    ]
+
+
 def test_subscribers_import_sheets_export_with_empty_columns_and_lines(tmp_path: Path) -> None:
     """LibreOffice and Google Sheets write empty header cells for columns once touched,
     empty cells past the header, quoted cells with quotes and line breaks, and Excel may

@@ -296,3 +296,42 @@ async def test_daemon_start_runs_a_pass_whose_fire_came_while_it_was_down(
         pass
     assert "came while the daemon was down" not in rig.text() and rig.passes() == 0
     assert len(transport.outbox) == 1
+
+
+@pytest.mark.asyncio
+async def test_daemon_poll_reads_a_settled_digest_once_until_it_changes(
+    tmp_path: Path, seeds: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The poller looks every second: it read and hashed every settled file each time (a
+    year of fetched digests kept an idle daemon at a quarter of a core). A file is read
+    again only once it changes; one it could not read is tried again."""
+    import newsletter.digest.scan as scan
+
+    reads: list[str] = []
+    real_read = scan.read_limited
+
+    def counted(path: Path) -> bytes:  # the real read, counted
+        reads.append(Path(path).name)
+        return real_read(path)
+
+    monkeypatch.setattr(scan, "read_limited", counted)
+    cfg = write_config(tmp_path, 1, [ALICE], schedule={"cron": NEVER_SOON, "timezone": "UTC"})
+    for name in ("001", "002"):
+        settled_copy(seeds[name], tmp_path / "digests")
+    async with in_daemon(cfg, transport=MemoryTransport()) as rig:
+        await rig.poll()
+        assert sorted(reads) == sorted(p.name for p in (tmp_path / "digests").iterdir())
+        reads.clear()
+        for _ in range(3):
+            rig.advance(5)
+            await rig.poll()
+        assert reads == []  # nothing changed: nothing read
+        grown = next((tmp_path / "digests").iterdir())
+        with grown.open("ab") as out:
+            out.write(b"\n")
+        rig.advance(5)
+        await rig.poll()  # changed: seen again, settling
+        rig.advance(5)
+        await rig.poll()
+        assert reads == [grown.name]
+        assert "pick-up: " + str(grown) in rig.text()  # new content: a new digest, recorded

@@ -215,3 +215,64 @@ def test_web_link_of_a_removed_subscriber_still_unsubscribes(tmp_path: Path) -> 
     finally:
         background.stop()
     assert suppressed(cfg) == {"zoe@example.org"}
+
+
+def _answered(port: int) -> list[int]:
+    """The statuses a new connection gets for one request; none when it is closed or reset."""
+    try:
+        return statuses(exchange(port, request("GET", "/healthz", {"Connection": "close"}), wait=5))
+    except ConnectionResetError:
+        return []
+
+
+def _healthz_on(sock: socket.socket) -> bytes:
+    """One keep-alive request on an open connection: the answer's head."""
+    sock.sendall(request("GET", "/healthz", {}))
+    return sock.recv(4096)
+
+
+def test_web_connection_flood_is_capped_and_the_endpoint_recovers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Connections past the cap are closed at once (one warning), so a flood never takes
+    the descriptors the daemon's pass needs; once some end, new ones are served."""
+    caplog.set_level(logging.WARNING, logger="newsletter")
+    cfg = config_file(tmp_path)
+    config = load_config(cfg)
+    server = UnsubscribeServer(config, port=0)
+    server.max_connections = 3
+    running = Background(server).start()
+    held: list[socket.socket] = []
+    try:
+        port = server.server_address[1]
+        for _ in range(3):  # three keep-alive connections, each answered: all three are held
+            sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+            held.append(sock)
+            assert statuses(_healthz_on(sock)) == [200]
+        for _ in range(2):  # the fourth and fifth are closed without an answer
+            assert _answered(port) == []
+        wait_for(caplog, "3 connections open, the most allowed")
+        assert sum("connections open" in r.getMessage() for r in caplog.records) == 1  # one line, not one each
+        assert all(statuses(_healthz_on(sock)) == [200] for sock in held)  # the held ones still work
+        held.pop().close()
+        deadline = time.monotonic() + 15  # waits for the server to see the close, never a speed check
+        while _answered(port) != [200]:
+            assert time.monotonic() < deadline, "a connection ended, yet new ones are still refused"
+            time.sleep(0.05)
+    finally:
+        for sock in held:
+            sock.close()
+        running.stop()
+
+
+def test_web_connection_cap_follows_the_descriptor_limit() -> None:
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
+        assert web_app.connection_cap() == 256  # systemd's default soft limit: a quarter for the web
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(40, hard), hard))
+        assert web_app.connection_cap() == 16
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

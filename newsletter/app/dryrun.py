@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from newsletter.app.why import nothing_reasons, suppressed_reason
+from newsletter.base.cron import timezone
 from newsletter.config import Config
 from newsletter.delivery.pickup import PickUp, preview_digests
 from newsletter.delivery.plan import Planned, compute_deliveries
@@ -36,16 +37,17 @@ def dry_run(config: Config, ledger: Ledger, *, readonly: Ledger | None) -> DryRu
     papers, picked = preview_digests(config, readonly)
     upto = ledger.last_digest_id()
     suppressions = ledger.suppressions()
+    tz = timezone(config.schedule.timezone)
     skipped = []
     for sub in config.subscribers:
         if suppressions.active(sub.email):
-            found = suppressed_reason(ledger, sub)
+            found = suppressed_reason(ledger, sub, tz)
             skipped.append((sub.email, found.reason if found else "unsubscribed, skipped"))
     cache = cache_dir_of(config)
     serve = suppressions.filter(config.subscribers)
     planned = tuple(compute_deliveries(ledger, serve, upto=upto, extra=papers, library_cache=cache))
     empty = [p.subscriber for p in planned if not p.wanted]
-    reasons = nothing_reasons(ledger, empty, upto=upto, extra=papers, library_cache=cache)
+    reasons = nothing_reasons(ledger, empty, upto=upto, extra=papers, library_cache=cache, tz=tz)
     return DryRun(
         picked=picked,
         pending=len(ledger.pending_ids()),

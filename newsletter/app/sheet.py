@@ -3,11 +3,13 @@
 Reading (:func:`read_sheet`) takes what Excel, LibreOffice and Google Sheets save:
 
 - the encoding: a byte order mark says it (Excel's "CSV UTF-8", and its "Unicode text",
-  which is UTF-16); else UTF-8; else Windows-1252 (Excel's plain "CSV" on Windows in
-  western Europe), but never both in one file: a file of UTF-8 accents with one byte that
-  is not UTF-8 is refused naming its line (a spreadsheet re-saving mojibake would write it
-  into the names for good). A workbook (.xlsx, .ods, .xls) or a binary file is one line
-  saying so.
+  which is UTF-16); UTF-16 without a mark when every other byte of the text is NUL (what
+  some exporters write); else UTF-8; else Windows-1252 (Excel's plain "CSV" on Windows
+  in western Europe) or Mac Roman (Excel for Mac's "CSV (Macintosh)"), whichever reads
+  more of the bytes beside letters as letters (:func:`_single_byte`), but never UTF-8 and
+  another in one file: a file of UTF-8 accents with one byte that is not UTF-8 is refused
+  naming its line (a spreadsheet re-saving mojibake would write it into the names for
+  good). A workbook (.xlsx, .ods, .xls) or a binary file is one line saying so.
 - the delimiter, by an explicit rule rather than ``csv.Sniffer`` (which guesses from
   character counts: on a one-column file of addresses it picks ``m``): Excel's ``sep=;``
   first line says it; else the one of ``,``, ``;`` and tab that splits the header line
@@ -149,6 +151,9 @@ def _decode(data: bytes, path: Path) -> str:
             except UnicodeDecodeError as exc:
                 message = f"not {encoding.removesuffix('-sig').upper()} text as its byte order mark says: {SAVE_AS}"
                 raise ConfigError(message, path=str(path), line=_line_of(data, exc.start)) from None
+    wide = _utf16_without_bom(data)
+    if wide is not None:
+        return wide
     binary = _BINARY.search(data, 0, 65536)
     if binary is not None and (data.count(b"\x00", 0, 65536) > 16 or _line_of(data, binary.start()) == 1):
         message = f"binary data (byte 0x{data[binary.start()]:02X}), not a CSV file: {SAVE_AS}"
@@ -160,11 +165,51 @@ def _decode(data: bytes, path: Path) -> str:
     if _UTF8_ACCENT.search(data):  # UTF-8 accents elsewhere: two encodings in one file
         message = f"byte 0x{data[bad]:02X} is not UTF-8 while the rest of the file is: {SAVE_AS}"
         raise ConfigError(message, path=str(path), line=_line_of(data, bad))
-    try:
-        return data.decode("cp1252")  # Excel's plain "CSV" on Windows (Latin-1 included)
-    except UnicodeDecodeError as exc:
-        message = f"byte 0x{data[exc.start]:02X} is neither UTF-8 nor Windows-1252 text: {SAVE_AS}"
-        raise ConfigError(message, path=str(path), line=_line_of(data, exc.start)) from None
+    return _single_byte(data, path)
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """The text of UTF-16 without a byte order mark (little- or big-endian), judged on
+    its start: a header of ASCII names has a NUL in every other byte, which no other
+    text has. None: not such a file."""
+    head = data[:4096]
+    if len(head) < 8 or len(data) % 2:
+        return None
+    pairs = len(head) // 2
+    for encoding, ascii_at, nul_at in (("utf-16-le", 0, 1), ("utf-16-be", 1, 0)):
+        if head[nul_at::2].count(0) >= 0.9 * pairs and head[ascii_at::2].count(0) == 0:
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
+_BESIDE_LETTER = re.compile(rb"([A-Za-z]?)([\x80-\xff])([A-Za-z]?)")
+
+
+def _single_byte(data: bytes, path: Path) -> str:
+    """Text in a single-byte encoding: Windows-1252, or Mac Roman when it reads more of
+    the high bytes that stand beside a letter as letters (``M\\x9fller`` is "Müller" in
+    Mac Roman, "MŸller" in Windows-1252; ``Ren\\xe9`` is "René" in Windows-1252, "Ren√"
+    in Mac Roman). Inside a word the letter must have the case of the letter after it
+    (else before it); at a word's start any case will do. Ties, and files with no such
+    byte, are Windows-1252, unless it holds a byte Windows-1252 has no character for."""
+    votes = {"cp1252": 0, "mac_roman": 0}
+    for found in _BESIDE_LETTER.finditer(data, 0, 1 << 20):
+        before, byte, after = found[1].decode(), found[2], found[3].decode()
+        if not (before or after):
+            continue
+        for name in votes:
+            char = byte.decode(name, "replace")
+            case = after or before if before else ""  # a word's first letter: any case
+            votes[name] += char.isalpha() and (not case or char.islower() == case.islower())
+    if votes["mac_roman"] <= votes["cp1252"]:
+        try:
+            return data.decode("cp1252")
+        except UnicodeDecodeError:  # 0x81, 0x8D, 0x8F, 0x90, 0x9D: no character in Windows-1252
+            pass
+    return data.decode("mac_roman")  # every byte is a character in Mac Roman
 
 
 def normal(name: str) -> str:

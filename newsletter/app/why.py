@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
 from newsletter.app.schedule import fire_text
@@ -43,17 +43,19 @@ class Nothing:
     reason: str
 
 
-def _when(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M UTC")
+def _when(ts: float, tz: tzinfo) -> str:
+    """A moment in ``tz`` (the schedule's zone, as every date the tool shows), with UTC
+    beside it: ``2026-11-16 09:00 CET (08:00 UTC)``."""
+    return fire_text(datetime.fromtimestamp(ts, tz))
 
 
-def suppressed_reason(ledger: Ledger, sub: Subscriber) -> Nothing | None:
+def suppressed_reason(ledger: Ledger, sub: Subscriber, tz: tzinfo = UTC) -> Nothing | None:
     found = ledger.suppression(sub.email)
     if found is None:
         return None
     if found.until is not None:
-        return Nothing(sub.email, "suppressed", f"paused, skipped (until {_when(found.until)})")
-    return Nothing(sub.email, "suppressed", f"unsubscribed, skipped ({found.source} on {_when(found.created_at)})")
+        return Nothing(sub.email, "suppressed", f"paused, skipped (until {_when(found.until, tz)})")
+    return Nothing(sub.email, "suppressed", f"unsubscribed, skipped ({found.source} on {_when(found.created_at, tz)})")
 
 
 def nothing_reasons(
@@ -63,10 +65,11 @@ def nothing_reasons(
     upto: int,
     extra: Sequence[Paper] = (),
     library_cache: Path | None = None,
+    tz: tzinfo = UTC,
 ) -> dict[str, Nothing]:
     """For each of ``subscribers`` (who get nothing in a pass up to digest ``upto``, with
     ``extra`` papers of digests not recorded yet): why. ``library_cache``: where parsed
-    libraries are kept."""
+    libraries are kept; ``tz``: the zone dates are shown in."""
     emails = [s.email for s in subscribers]
     horizons = ledger.horizons(emails)
     delivered = ledger.last_deliveries()
@@ -85,7 +88,7 @@ def nothing_reasons(
         if papers:
             out[sub.email] = _matched_before(sub, Matcher(papers, likes, index=index), len(papers))
         elif sub.email not in delivered and (sub.email not in rows or rows[sub.email][0] >= latest_seen):
-            since = f" (since {_when(rows[sub.email][0])})" if sub.email in rows else ""
+            since = f" (since {_when(rows[sub.email][0], tz)})" if sub.email in rows else ""
             out[sub.email] = Nothing(sub.email, "new", f"new{since}: starts with the next digest; {BACKFILL_HINT}")
         else:
             out[sub.email] = Nothing(sub.email, "no-digest", "no new digest since its last email")
@@ -132,12 +135,12 @@ class _StatusView:
 
     def reason(self, sub: Subscriber) -> Nothing | None:
         if self.suppressions.active(sub.email):
-            found = suppressed_reason(self.ledger, sub)
+            found = suppressed_reason(self.ledger, sub, self.tz)
             if found is not None:
                 return found
         row = self.rows.get(sub.email)
         if row is None or self._new(sub, row):
-            since = f" (since {_when(row[0])})" if row else ""
+            since = f" (since {_when(row[0], self.tz)})" if row else ""
             return Nothing(sub.email, "new", f"new{since}: starts with the next digest; {BACKFILL_HINT}")
         if sub.schedule:
             return self._own_schedule(sub, sub.schedule, row)

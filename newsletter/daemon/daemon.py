@@ -70,7 +70,7 @@ from newsletter.base.clock import SYSTEM, Clock
 from newsletter.base.cron import cron_trigger, timezone
 from newsletter.base.errors import NewsletterError
 from newsletter.config import Config, Subscriber, load_config, load_off_loop, require_secrets
-from newsletter.daemon.watch import SettleTracker
+from newsletter.daemon.watch import Handled, SettleTracker
 from newsletter.delivery.claimpass import fire_minute
 from newsletter.delivery.pickup import note_strays
 from newsletter.delivery.service import PassOptions, SenderFactory, SendSummary, pick_up_digests, send_pass
@@ -119,6 +119,7 @@ class Daemon:
         require_secrets(config)  # a username without its password variable: exit 2 at start
         Renderer(config)  # fail at start on a broken template, not at the first fire
         self.tracker = SettleTracker(config.digests.settle_seconds)
+        self.handled = Handled()  # settled files already read: not read again until they change
         self.scheduler: AsyncIOScheduler | None = None
         self.ledger: Ledger | None = None
         self.listener: UnsubscribeServer | None = None
@@ -327,15 +328,17 @@ class Daemon:
         assert self.ledger is not None
         if paths is not None:
             ready = list(paths)
-        else:  # settled on the daemon's clock
-            ready = self.tracker.ready(
+        else:  # settled on the daemon's clock, and changed since a pick-up last read them
+            settled = self.tracker.ready(
                 digest_files(self.config), now=self.clock.time(), monotonic=self.clock.monotonic()
             )
+            ready = self.handled.fresh(self.tracker, settled)
         if not ready:
             return 0
         config = self.config
         async with self.pass_lock:
             picked = await self.db(lambda ledger: pick_up_digests(config, ledger, paths=ready))
+        self.handled.read(self.tracker, ready, retry=[*picked.unsettled, *picked.unreadable])
         # a digest picked up is one INFO line, logged where it is recorded (pick_up_digests)
         for _path, error in picked.failed:
             log.error("digest failed: %s", error)

@@ -10,6 +10,10 @@ correcting a wrong clock, a resumed virtual machine) never makes a file that is 
 being written look settled. The mtime shortcut (wall clock against the file's
 mtime) is taken only for a file seen for the first time: one already tracked has its
 own stable time.
+
+:class:`Handled` remembers the files a pick-up already read, by the same signature: the
+daemon polls every second, and reading and hashing every settled file each time (a year
+of fetched digests is hundreds of megabytes) kept an idle daemon at a quarter of a core.
 """
 
 from __future__ import annotations
@@ -48,3 +52,30 @@ class SettleTracker:
                 out.append(path)
         self._seen = current
         return out
+
+    def signature(self, path: Path) -> tuple[int, int] | None:
+        """The (size, mtime) ``path`` had when :meth:`ready` last looked (None: not seen)."""
+        seen = self._seen.get(path)
+        return seen[0] if seen else None
+
+
+@dataclass
+class Handled:
+    """Settled files a pick-up has read (recorded, failed, or already in the ledger), by
+    the signature they had then: they are not read again until they change. A file the
+    pick-up could not read, or found unsettled, is not remembered, so it is tried again."""
+
+    _done: dict[Path, tuple[int, int]] = field(default_factory=dict)
+
+    def fresh(self, tracker: SettleTracker, paths: Iterable[Path]) -> list[Path]:
+        """Those of ``paths`` not read since they last changed; forgets files gone."""
+        self._done = {p: sig for p, sig in self._done.items() if tracker.signature(p) is not None}
+        return [p for p in paths if self._done.get(p) != tracker.signature(p)]
+
+    def read(self, tracker: SettleTracker, paths: Iterable[Path], *, retry: Iterable[str] = ()) -> None:
+        """``paths`` were read by a pick-up, but for those named in ``retry``."""
+        again = set(retry)
+        for path in paths:
+            signature = tracker.signature(path)
+            if signature is not None and str(path) not in again:
+                self._done[path] = signature

@@ -36,17 +36,20 @@ def note_strays(config: Config, ledger: Ledger) -> list[Stray]:
 
 @dataclass
 class PickUp:
-    """Digest files of one pass: recorded ok, recorded failed, not settled yet."""
+    """Digest files of one pass: recorded ok, recorded failed, not settled yet, not readable."""
 
     ok: list[tuple[str, int]] = field(default_factory=list)  # (path, papers)
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, error)
     partial: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)  # (path, ids linked, not read)
     unsettled: list[str] = field(default_factory=list)
+    unreadable: list[str] = field(default_factory=list)  # said in one warning each; tried again next time
     papers: list[Paper] = field(default_factory=list)  # of the ok files (a preview's new papers)
 
     def add(self, found: Scanned) -> None:
         if found.status == "unsettled":
             self.unsettled.append(str(found.path))
+        elif found.status == "unreadable":
+            self.unreadable.append(str(found.path))
         elif found.status == "failed":
             self.failed.append((str(found.path), failure(found)))
         elif found.digest is not None:
@@ -75,6 +78,7 @@ def pick_up_digests(
     for found in scan_digests(files, fmt=config.digests.format, settle=settle, now=now, known=ledger.has_digest):
         if found.status == "unreadable":
             log.warning("%s: cannot read: %s", one_line(str(found.path)), found.error.message if found.error else "")
+            out.add(found)
             continue
         if found.status == "failed":
             ledger.record_digest(path=str(found.path), sha256=found.sha256, error=failure(found))

@@ -11,6 +11,8 @@
   mid-body one INFO line; ``loopback_only`` apps answer only loopback Host names
   (DNS rebinding).
 - :func:`body_deadline`: a request body not complete within :data:`BODY_SECONDS` is 408.
+- at most :func:`connection_cap` connections at once (the rest are closed at once,
+  one warning a minute): a flood never takes the descriptors the daemon's pass needs.
 - a request aiohttp's parser refuses gets the app's error page and headers too
   (:class:`_ProtocolPages`), never aiohttp's text echoing the request line.
 - :class:`AccessLog`: one line per request that never holds a raw control byte
@@ -33,7 +35,7 @@ import re
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from typing import Self
+from typing import Self, cast
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -47,6 +49,38 @@ KEEPALIVE_SECONDS = 15.0
 MAX_BODY = 8192  # client_max_size: larger request bodies are answered 413
 BODY_SECONDS = 10.0  # a request body not complete by then is answered 408 (a slow client holds nothing)
 RETRY_SECONDS = 60  # Retry-After of a 503: the ledger was busy, nothing was recorded
+FULL_LOG_SECONDS = 60.0  # at most one "connections full" warning per minute
+
+
+def _descriptors() -> int:
+    """The process's soft ``RLIMIT_NOFILE`` (4,096 where there is none or it is unlimited)."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):  # not on POSIX
+        return 4096
+    return 4096 if soft == resource.RLIM_INFINITY or soft <= 0 else soft
+
+
+def connection_cap() -> int:
+    """How many connections a web app of the tool holds open at most: a quarter of the
+    process's file descriptors (soft ``RLIMIT_NOFILE``), between 16 and 1,024. The
+    listener often runs inside the daemon (``sender.unsubscribe.listen``), whose pass
+    needs descriptors for the ledger, digest files and SMTP sessions: a flood of
+    connections (idle, or sending headers a byte at a time) must never take them. The
+    connections past the cap are closed at once; aiohttp closes a connection that has
+    not sent a whole request within :data:`KEEPALIVE_SECONDS`."""
+    return max(16, min(1024, _descriptors() // 4))
+
+
+def backlog() -> int:
+    """Pending connections the kernel queues: :data:`BACKLOG`, less where descriptors
+    are few. asyncio accepts up to this many in one go before the app sees any of them,
+    and a refused one holds its descriptor until the next turn of the loop: so a flood
+    holds at most the cap plus two batches, half the descriptors."""
+    return max(8, min(BACKLOG, _descriptors() // 8))
+
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 ErrorPage = Callable[[web.Request, int, str], web.Response]
@@ -286,6 +320,22 @@ class _ProtocolPages(RequestHandler):
 
     __slots__ = ()
     app: web.Application
+    cap: int  # connections held open at most (see :func:`connection_cap`)
+    full: list[float]  # when the "connections full" warning was last logged (one per app)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        manager = self._manager
+        if manager is not None and len(manager.connections) >= self.cap:
+            self._manager = None  # so connection_lost has nothing to undo
+            cast(asyncio.Transport, transport).abort()
+            now = asyncio.get_running_loop().time()
+            if now - self.full[0] >= FULL_LOG_SECONDS:
+                self.full[0] = now
+                self.app[LOG_KEY].warning(
+                    "web: %d connections open, the most allowed: closing new ones until some end", self.cap
+                )
+            return
+        super().connection_made(transport)
 
     def handle_error(
         self, request: web.BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
@@ -314,8 +364,9 @@ class _PagesServer(web.Server):
         return handler
 
 
-def _answer_parser_errors_with_pages(server: web.Server, app: web.Application) -> None:
-    handler_class = type("ProtocolPages", (_ProtocolPages,), {"__slots__": (), "app": app})
+def _answer_parser_errors_with_pages(server: web.Server, app: web.Application, cap: int) -> None:
+    attributes = {"__slots__": (), "app": app, "cap": cap, "full": [float("-inf")]}
+    handler_class = type("ProtocolPages", (_ProtocolPages,), attributes)
     server.__class__ = type("PagesServer", (_PagesServer,), {"handler_class": handler_class})
 
 
@@ -330,15 +381,18 @@ def _protocol_log(log: logging.Logger) -> logging.Logger:
 def bind(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port`` (IPv6 when ``host`` has a colon)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    return socket.create_server((host, port), family=family, backlog=BACKLOG)
+    return socket.create_server((host, port), family=family, backlog=backlog())
 
 
 class Server:
     """``app`` on a socket bound now; see the module docstring for the two ways to run it."""
 
-    def __init__(self, app: web.Application, host: str, port: int, *, log: logging.Logger) -> None:
+    def __init__(
+        self, app: web.Application, host: str, port: int, *, log: logging.Logger, max_connections: int | None = None
+    ) -> None:
         self.app = app
         self.log = log
+        self.max_connections = connection_cap() if max_connections is None else max_connections
         self.socket = bind(host, port)
         self._runner: web.AppRunner | None = None
 
@@ -375,8 +429,8 @@ class Server:
         )
         await runner.setup()
         assert runner.server is not None
-        _answer_parser_errors_with_pages(runner.server, self.app)
-        await web.SockSite(runner, self.socket, backlog=BACKLOG).start()
+        _answer_parser_errors_with_pages(runner.server, self.app, self.max_connections)
+        await web.SockSite(runner, self.socket, backlog=backlog()).start()
         self._runner = runner
 
     async def close(self) -> None:
