@@ -25,6 +25,7 @@ from newsletter.digest.model import (
     extract_links,
     merge,
     paper_id,
+    revision_label,
     unique_papers,
 )
 
@@ -43,6 +44,7 @@ __all__ = [
     "missing_list",
     "not_read",
     "paper_id",
+    "revision_label",
     "parse_digest",
     "partial_line",
     "unique_papers",

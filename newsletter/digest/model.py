@@ -252,6 +252,26 @@ class Paper:
         return clean_paper(paper)
 
 
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_NEW_STYLE_ID = re.compile(r"^(?P<yy>\d{2})(?P<mm>0[1-9]|1[0-2])\.\d{4,5}$")
+
+
+def revision_label(paper: Paper) -> str | None:
+    """What the email, the archive pages, the chat messages and ``match`` say of an arXiv
+    revision (None for a paper that is not one): ``Revised (v3; first announced 4 Oct
+    2026)`` where the first version's day is known (the Atom API), else the month its
+    arXiv id was given (``first submitted Mar 2025``: a new-style id starts YYMM), else
+    what is known (``Revised (v2)``, ``Revised``)."""
+    if not paper.revised:
+        return None
+    parts = [f"v{paper.version}"] if paper.version else []
+    if (day := paper.first_announced) is not None:
+        parts.append(f"first announced {day.day} {_MONTHS[day.month - 1]} {day.year}")
+    elif paper.arxiv_id and (m := _NEW_STYLE_ID.match(paper.arxiv_id)):
+        parts.append(f"first submitted {_MONTHS[int(m.group('mm')) - 1]} 20{m.group('yy')}")
+    return f"Revised ({'; '.join(parts)})" if parts else "Revised"
+
+
 def _text_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 

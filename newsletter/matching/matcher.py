@@ -21,7 +21,7 @@ from newsletter.matching.planmemo import KeywordMemo
 if TYPE_CHECKING:
     from newsletter.matching.similarity import Mode, SimilarityModel
 
-__all__ = ["Matcher", "plan", "plan_each", "profile_of"]
+__all__ = ["Matcher", "plan", "plan_each", "profile_of", "revised_ids", "without_revisions"]
 
 
 def profile_of(subscriber: Subscriber) -> Profile:
@@ -48,6 +48,7 @@ class Matcher:
         self.state = state or LikeState()
         self._models: dict[str, SimilarityModel] = {}
         self._keyword = KeywordMemo(self.index)  # keyword-only subscribers: once per distinct profile
+        self.revised = revised_ids(self.papers)
 
     def model(self, mode: Mode = "lexical") -> SimilarityModel:
         """The similarity model of the corpus (the ledger's papers, the libraries, the
@@ -76,6 +77,7 @@ class Matcher:
     def match(
         self, subscriber: Subscriber, *, exclude_ids: Collection[str] = frozenset(), limit: int | None = None
     ) -> list[Match]:
+        exclude_ids = without_revisions(subscriber, exclude_ids, self.revised)
         profile = profile_of(subscriber)
         if not likes_anything(subscriber) and address_key(subscriber.email) not in self.state.feedback:
             return self._keyword.match(profile, exclude_ids=exclude_ids, limit=limit)  # keyword-only: as fast
@@ -100,6 +102,23 @@ class Matcher:
             exclude_ids=exclude_ids,
             limit=subscriber.max_papers if limit is None else limit,
         )
+
+
+def revised_ids(papers: Iterable[Paper]) -> frozenset[str]:
+    """The ids of the papers that are arXiv's revisions of older papers (SPEC 2.3:
+    ``replace``, ``replace-cross``, a version 2 or later)."""
+    return frozenset(p.id for p in papers if p.revised)
+
+
+def without_revisions(
+    subscriber: Subscriber, exclude_ids: Collection[str], revised: frozenset[str]
+) -> Collection[str]:
+    """``exclude_ids``, and the ``revised`` papers for a subscriber with ``revisions: false``
+    (a paper already sent is among ``exclude_ids`` anyway: this leaves out the revisions of
+    papers they never got)."""
+    if subscriber.revisions or not revised:
+        return exclude_ids
+    return revised.union(exclude_ids) if exclude_ids else revised
 
 
 def plan(
