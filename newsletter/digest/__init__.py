@@ -44,9 +44,9 @@ __all__ = [
     "missing_list",
     "not_read",
     "paper_id",
-    "revision_label",
     "parse_digest",
     "partial_line",
+    "revision_label",
     "unique_papers",
 ]
 

@@ -110,9 +110,7 @@ def revised_ids(papers: Iterable[Paper]) -> frozenset[str]:
     return frozenset(p.id for p in papers if p.revised)
 
 
-def without_revisions(
-    subscriber: Subscriber, exclude_ids: Collection[str], revised: frozenset[str]
-) -> Collection[str]:
+def without_revisions(subscriber: Subscriber, exclude_ids: Collection[str], revised: frozenset[str]) -> Collection[str]:
     """``exclude_ids``, and the ``revised`` papers for a subscriber with ``revisions: false``
     (a paper already sent is among ``exclude_ids`` anyway: this leaves out the revisions of
     papers they never got)."""
