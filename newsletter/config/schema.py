@@ -153,7 +153,8 @@ class Feedback(Model):
 
 class Sender(Model):
     from_: str = Field(default="Paper Digest <digest@example.org>", alias="from")
-    subject: str = "{{ count }} new paper{{ 's' if count != 1 }} for you"  # "1 new paper", "2 new papers"
+    # "1 new paper", "2 new papers", "2 new papers and 1 revised" (arXiv's revisions of older papers)
+    subject: str = "{{ new }} new paper{{ 's' if new != 1 }}{{ ' and %d revised' % revised if revised }} for you"
     reply_to: str | None = None
     list_id: str | None = None
     unsubscribe: Unsubscribe = Unsubscribe()

@@ -223,6 +223,7 @@ class Renderer:
             self._subject,
             "sender.subject",
             count=count,
+            new=count - revised,
             revised=revised,
             name=subscriber.name or "",
             email=subscriber.email,
