@@ -343,3 +343,19 @@ def test_config_revisions_not_a_boolean_names_key_and_line(tmp_path: Path) -> No
     result = run_cli("check", "-c", str(cfg))
     assert result.returncode == 2
     assert "revisions" in result.stderr and "config.yaml:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_send_dry_run_and_status_say_revisions_were_left_out(tmp_path: Path) -> None:
+    """A subscriber who gets nothing because only revisions matched is told why."""
+    sub = {"email": "bob@example.org", "keywords": ["revisited"]}  # only the v3 paper matches
+    with smtp_server() as server:
+        cfg = setup(tmp_path, server.port, [sub])
+        assert run_cli("send", "-c", str(cfg)).returncode == 0
+        add_digests(cfg)
+        dry = run_cli("send", "-c", str(cfg), "--dry-run")
+        assert dry.returncode == 0, dry.stderr
+        assert "1 revision of older papers left out: revisions: false" in dry.stdout + dry.stderr
+        assert run_cli("send", "-c", str(cfg)).returncode == 0
+        assert not server.received
+        status = run_cli("status", "-c", str(cfg))
+    assert "1 revision of older papers left out: revisions: false" in status.stdout, status.stdout
