@@ -22,13 +22,15 @@ from tests.conftest import run_cli
 from tests.smtpd import smtp_server, write_config
 from tests.test_delivery_channels import Service, services  # noqa: F401  (the fixture)
 
+SP = " "  # arXiv writes a space before the description's line break
+
 
 def rss_item(axid: str, version: int, kind: str, title: str, abstract: str, cats: str = "cs.CL") -> str:
     categories = "".join(f"\n      <category>{c}</category>" for c in cats.split())
     return f"""    <item>
       <title>{title}</title>
       <link>https://arxiv.org/abs/{axid}</link>
-      <description>arXiv:{axid}v{version} Announce Type: {kind} 
+      <description>arXiv:{axid}v{version} Announce Type: {kind}{SP}
 Abstract: {abstract}</description>
       <guid isPermaLink="false">oai:arXiv.org:{axid}v{version}</guid>{categories}
       <pubDate>Fri, 04 Dec 2026 00:00:00 -0500</pubDate>
@@ -41,7 +43,8 @@ Abstract: {abstract}</description>
 
 def rss(*items: str, day: str = "Fri, 04 Dec 2026") -> str:
     return f"""<?xml version='1.0' encoding='UTF-8'?>
-<rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:atom="http://www.w3.org/2005/Atom" xmlns:content="http://purl.org/rss/1.0/modules/content/" version="2.0">
+<rss xmlns:arxiv="http://arxiv.org/schemas/atom" xmlns:dc="http://purl.org/dc/elements/1.1/"
+ xmlns:atom="http://www.w3.org/2005/Atom" xmlns:content="http://purl.org/rss/1.0/modules/content/" version="2.0">
   <channel>
     <title>cs.CL updates on arXiv.org</title>
     <link>http://rss.arxiv.org/rss/cs.CL</link>
@@ -58,12 +61,18 @@ def rss(*items: str, day: str = "Fri, 04 Dec 2026") -> str:
 
 # one day's cs.CL listing: each of the four announce types
 LISTING = rss(
-    rss_item("2612.01001", 1, "new", "Contrastive Decoding for Faithful Summaries", "We decode with a contrastive objective."),
+    rss_item(
+        "2612.01001", 1, "new", "Contrastive Decoding for Faithful Summaries", "We decode with a contrastive objective."
+    ),
     rss_item(
         "2612.00777", 1, "cross", "Contrastive Speech Units", "Contrastive learning of speech units.", "cs.SD cs.CL"
     ),
     rss_item(
-        "2503.01234", 3, "replace", "Contrastive Sentence Embeddings Revisited", "We revisit contrastive sentence embeddings."
+        "2503.01234",
+        3,
+        "replace",
+        "Contrastive Sentence Embeddings Revisited",
+        "We revisit contrastive sentence embeddings.",
     ),
     rss_item(
         "2409.05555",
@@ -77,7 +86,8 @@ LISTING = rss(
 
 ATOM = """<?xml version="1.0" encoding="UTF-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom">
-  <link href="http://arxiv.org/api/query?search_query%3Dcat%3Acs.CL%26id_list%3D%26start%3D0%26max_results%3D2" rel="self" type="application/atom+xml"/>
+  <link href="http://arxiv.org/api/query?search_query%3Dcat%3Acs.CL%26id_list%3D%26start%3D0%26max_results%3D2"
+   rel="self" type="application/atom+xml"/>
   <title type="html">ArXiv Query: search_query=cat:cs.CL&amp;id_list=&amp;start=0&amp;max_results=2</title>
   <id>http://arxiv.org/api/Xq2bJdrh1dDmMV3R6dSPm5KsqvQ</id>
   <updated>2026-12-04T00:00:00-05:00</updated>
@@ -208,7 +218,7 @@ def test_cli_parse_json_every_item_keys_kept_and_announcement_added(tmp_path: Pa
     records = json.loads(result.stdout)
     assert len(records) == 4
     for record in records:
-        assert RECORD_KEYS <= set(record), RECORD_KEYS - set(record)
+        assert set(record) >= RECORD_KEYS, RECORD_KEYS - set(record)
     assert [(r["announce_type"], r["version"], r["revised"]) for r in records] == [
         ("new", 1, False),
         ("cross", 1, False),
@@ -316,7 +326,7 @@ def test_channels_slack_discord_webhook_label_revisions(
     assert f"_{LABEL_ATOM}_" in slack["blocks"][1]["text"]["text"]
     assert slack["blocks"][0]["text"]["text"].startswith("*0 new papers and 1 revised for you")
     (discord,) = [json.loads(b) for b in services["discord"].bodies]
-    assert discord["embeds"][0]["description"].startswith(f"**Revised \\(v3; first announced 2 Mar 2025\\)**")
+    assert discord["embeds"][0]["description"].startswith("**Revised \\(v3; first announced 2 Mar 2025\\)**")
     (hook,) = [json.loads(b) for b in services["webhook"].bodies]
     assert hook["papers"][0]["revision"] == LABEL_ATOM and hook["papers"][0]["first_announced"] == "2025-03-02"
 
