@@ -369,3 +369,25 @@ def test_send_dry_run_and_status_say_revisions_were_left_out(tmp_path: Path) -> 
         assert not server.received
         status = run_cli("status", "-c", str(cfg))
     assert "1 revision of older papers left out: revisions: false" in status.stdout, status.stdout
+
+
+@pytest.mark.asyncio
+async def test_web_preview_labels_and_leaves_out_revisions(tmp_path: Path, aiohttp_client: Any) -> None:
+    """``preview --serve`` (keyword-only profiles, no ledger yet: its quick path)."""
+    from newsletter.web.preview import PreviewServer
+
+    subs = [
+        {"email": "alice@example.org", "keywords": ["revisited"], "revisions": True},
+        {"email": "bob@example.org", "keywords": ["revisited"]},
+    ]
+    cfg = setup(tmp_path, 2525, subs)
+    add_digests(cfg)
+    with PreviewServer(cfg, port=0, digests=sorted((cfg.parent / "digests").iterdir())) as server:
+        client = await aiohttp_client(server.app)
+        index = await (await client.get("/")).text()
+        assert "0 new papers and 1 revised for you" in index
+        alice = await client.get("/s/alice@example.org")
+        assert alice.status == 200
+        raw = await (await client.get("/raw/alice@example.org.html")).text()
+        assert LABEL_ATOM in raw and "1 revised paper matched your keywords." in raw
+        assert (await client.get("/s/bob@example.org")).status == 404  # nothing new matched: no email
