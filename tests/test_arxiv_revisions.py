@@ -391,3 +391,21 @@ async def test_web_preview_labels_and_leaves_out_revisions(tmp_path: Path, aioht
         raw = await (await client.get("/raw/alice@example.org.html")).text()
         assert LABEL_ATOM in raw and "1 revised paper matched your keywords." in raw
         assert (await client.get("/s/bob@example.org")).status == 404  # nothing new matched: no email
+
+
+@pytest.mark.parametrize("revisions", [True, False])
+def test_cli_match_likes_leave_out_revisions_too(tmp_path: Path, revisions: bool) -> None:
+    """A profile of liked papers (no keywords) goes the similarity way: revisions: false
+    holds there as well."""
+    sub = {"email": "a@example.org", "like": ["2612.01001"], "similarity": "lexical", "revisions": revisions}
+    cfg = setup(tmp_path, 2525, [sub])
+    add_digests(cfg)
+    result = run_cli("match", "-c", str(cfg), "--json")
+    assert result.returncode == 0, result.stderr
+    (only,) = json.loads(result.stdout)["subscribers"]
+    got = {p["id"]: p.get("revised", False) for p in only["papers"]}
+    assert "2612.01001" not in got  # a liked paper is never sent
+    if revisions:  # like_top 3 of the 4 others, a revision among them
+        assert len(got) >= 3 and any(got.values())
+    else:
+        assert set(got) == {"2612.00777", "2612.01002"}

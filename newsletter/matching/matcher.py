@@ -77,14 +77,18 @@ class Matcher:
     def match(
         self, subscriber: Subscriber, *, exclude_ids: Collection[str] = frozenset(), limit: int | None = None
     ) -> list[Match]:
-        exclude_ids = without_revisions(subscriber, exclude_ids, self.revised)
         profile = profile_of(subscriber)
+        # revisions: false leaves out the revised papers (their bits, once per pass: 100,000
+        # such subscribers cost what as many others do)
+        also = self.revised if not subscriber.revisions else frozenset()
         if not likes_anything(subscriber) and address_key(subscriber.email) not in self.state.feedback:
-            return self._keyword.match(profile, exclude_ids=exclude_ids, limit=limit)  # keyword-only: as fast
+            return self._keyword.match(profile, exclude_ids=exclude_ids, limit=limit, also=also)  # keyword-only
         likes = likes_of(subscriber, self.state)
         if not likes:
-            return self._keyword.match(profile, exclude_ids=exclude_ids, limit=limit)
+            return self._keyword.match(profile, exclude_ids=exclude_ids, limit=limit, also=also)
         from newsletter.matching.similarity import like_matches, resolve_mode
+
+        exclude_ids = without_revisions(subscriber, exclude_ids, self.revised)
 
         keyword = (
             match_papers(self.index, profile, exclude_ids=exclude_ids, limit=len(self.papers))
