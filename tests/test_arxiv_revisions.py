@@ -225,6 +225,8 @@ def test_cli_parse_json_every_item_keys_kept_and_announcement_added(tmp_path: Pa
         ("replace", 3, True),
         ("replace-cross", 2, True),
     ]
+    table = run_cli("parse", str(listing))
+    assert f"{listing}: 4 papers (arxiv, 2 revised)" in table.stdout
     # the ledger's form reads back the same (archive pages, carried papers keep the label)
     again = [Paper.from_json(r) for r in records]
     assert [revision_label(p) for p in again] == [None, None, "Revised (v3; first submitted Mar 2025)", LABEL_RSS]
@@ -409,3 +411,29 @@ def test_cli_match_likes_leave_out_revisions_too(tmp_path: Path, revisions: bool
         assert len(got) >= 3 and any(got.values())
     else:
         assert set(got) == {"2612.00777", "2612.01002"}
+
+
+def test_matrix_message_labels_a_revision_escaped() -> None:
+    from newsletter.render.chat import ChatIssue, matrix_messages
+    from newsletter.render.content import PaperView
+
+    view = PaperView(
+        id="2503.01234",
+        title="Contrastive Sentence Embeddings Revisited",
+        title_segments=(),
+        title_marked="",
+        link="https://arxiv.org/abs/2503.01234",
+        meta=("Ana Ruiz, Bo Li",),
+        hits=(),
+        abstract="We revisit.",
+        abstract_segments=(),
+        abstract_marked="",
+        cut=False,
+        links=(),
+        score=1,
+        upvotes=None,
+        revision=LABEL_ATOM,
+    )
+    (message,) = matrix_messages(ChatIssue("a@example.org", "heading", [view], []))
+    assert f"Revisited <https://arxiv.org/abs/2503.01234>\n{LABEL_ATOM}\nAna Ruiz" in message["body"]
+    assert f"<br><i>{LABEL_ATOM}</i><br>" in message["formatted_body"]
