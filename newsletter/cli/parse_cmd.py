@@ -105,11 +105,7 @@ def parse_command(files: tuple[str, ...], fmt: str, as_json: bool) -> None:
         when = f", digest of {digest.date.isoformat()}" if digest.date else ""
         count = len(digest.papers)
         partial = f", partial: {not_read(digest.missing, short=True)}" if digest.missing else ""
-        revised = sum(1 for p in digest.papers if p.revised)
-        revisions = f", {revised} revised" if revised else ""  # new versions of older papers (SPEC 2.3)
-        summaries.append(
-            f"{path}: {count} paper{'s' if count != 1 else ''} ({digest.format}{when}{revisions}{partial})"
-        )
+        summaries.append(f"{path}: {count} paper{'s' if count != 1 else ''} ({digest.format}{when}{partial})")
         if digest.missing:  # read what it could, named what it could not (SPEC 2.1): exit 1
             click.echo(f"error: {partial_line(path, digest.missing)}", err=True)
             failed = True
