@@ -32,11 +32,9 @@ _profiles = st.builds(
     max_papers=st.integers(0, 6),
     stemming=st.booleans(),
 )
-_asks = st.tuples(
-    _profiles,
-    st.one_of(st.just(frozenset()), st.frozensets(st.sampled_from([*IDS, "arxiv:0000.00000"]), max_size=4)),
-    st.one_of(st.none(), st.integers(0, 8)),
-)
+_excludes = st.one_of(st.just(frozenset()), st.frozensets(st.sampled_from([*IDS, "arxiv:0000.00000"]), max_size=4))
+_limits = st.one_of(st.none(), st.integers(0, 8))
+_asks = st.tuples(_profiles, _excludes, _limits)
 
 
 def reader(email: str, keywords: list[str]) -> Subscriber:
@@ -54,6 +52,35 @@ def test_keyword_memo_is_match_papers(asks: list[tuple[Profile, frozenset[str], 
             assert got == match_papers(INDEX, profile, exclude_ids=left_out, limit=limit)
             assert all(got is not other for other in answers)  # a list of its own
             answers.append(got)
+
+
+_also = st.frozensets(st.sampled_from(IDS), max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(_profiles, _excludes, _limits, st.sampled_from([0, 1])), min_size=1, max_size=12), _also, _also
+)
+def test_keyword_memo_also_is_one_more_exclusion(
+    asks: list[tuple[Profile, frozenset[str], int | None, int]], first: frozenset[str], second: frozenset[str]
+) -> None:
+    """``also`` (the pass's arXiv revisions, for ``revisions: false``) leaves out what
+    ``exclude_ids`` would, its bits kept between asks: never those of another set."""
+    memo = KeywordMemo(INDEX)
+    for profile, exclude, limit, which in asks:
+        also = (first, second)[which]
+        got = memo.match(profile, exclude_ids=exclude, limit=limit, also=also)
+        assert got == match_papers(INDEX, profile, exclude_ids=exclude | also, limit=limit)
+
+
+def test_keyword_memo_also_two_sets_in_turn() -> None:
+    wide = Profile(email="a@example.org", keywords=("model*", "learning"), max_papers=500)
+    every = [m.paper.id for m in match_papers(INDEX, wide)]
+    assert len(every) >= 6
+    memo = KeywordMemo(INDEX)
+    for also in (frozenset(every[:3]), frozenset(every[3:6]), frozenset(every[:3])):
+        got = [m.paper.id for m in memo.match(wide, also=also)]
+        assert got == [i for i in every if i not in also]
 
 
 def test_plan_many_alike_subscribers_each_as_if_alone() -> None:

@@ -6,7 +6,8 @@ A subscriber can get no email for these reasons, each said in plain words:
 * ``new``: added since the latest digest was picked up; a new subscriber starts
   with the next digest (``send --backfill`` gives it the latest one now);
 * ``no-digest``: no digest was picked up since its previous email;
-* ``no-match``: new papers arrived but none matched its profile;
+* ``no-match``: new papers arrived but none matched its profile (and how many arXiv
+  revisions of older papers it would have matched, left out by ``revisions: false``);
 * ``already-sent``: the matching papers were sent to it before;
 * ``schedule``: (``status``, the daemon) its own schedule has not fired yet.
 
@@ -16,7 +17,7 @@ Pure over the ledger (read-only) and the configuration; the commands print.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 
@@ -104,7 +105,19 @@ def _matched_before(sub: Subscriber, matcher: Matcher, fresh: int) -> Nothing:
         return Nothing(
             sub.email, "already-sent", f"already sent: the {n} matching paper{'s' if n != 1 else ''} went out before"
         )
-    return Nothing(sub.email, "no-match", f"nothing matched in {fresh} new paper{'s' if fresh != 1 else ''}")
+    note = revisions_note(sub, matcher)
+    return Nothing(sub.email, "no-match", f"nothing matched in {fresh} new paper{'s' if fresh != 1 else ''}{note}")
+
+
+def revisions_note(sub: Subscriber, matcher: Matcher) -> str:
+    """`` (2 revisions of older papers left out: revisions: false)`` when ``sub`` would have
+    matched arXiv revisions it leaves out, else ``""``."""
+    if sub.revisions or not matcher.revised:
+        return ""
+    left = sum(1 for m in matcher.match(replace(sub, revisions=True)) if m.paper.id in matcher.revised)
+    if not left:
+        return ""
+    return f" ({left} revision{'s' if left != 1 else ''} of older papers left out: revisions: false)"
 
 
 def status_reasons(config: Config, ledger: Ledger, *, now: datetime | None = None) -> list[Nothing]:
@@ -173,7 +186,8 @@ class _StatusView:
         name = latest.path.rsplit("/", 1)[-1]
         if matched:
             return Nothing(sub.email, "already-sent", f"the latest digest ({name}): its matches were sent before")
-        return Nothing(sub.email, "no-match", f"nothing matched in the latest digest ({name})")
+        note = revisions_note(sub, self.matcher)
+        return Nothing(sub.email, "no-match", f"nothing matched in the latest digest ({name}){note}")
 
 
 def backfill_new(config: Config) -> list[str]:

@@ -54,6 +54,17 @@ def check_command(config_path: str, connect: bool) -> None:
         _connect(config)
 
 
+def _echo_revisions(config: Config) -> None:
+    """What becomes of arXiv's revisions of older papers (``revisions``), when arXiv is a
+    source or somebody changed it."""
+    off = sum(1 for s in config.subscribers if not s.revisions)
+    if off or not config.defaults.revisions or any(s.type == "arxiv" for s in config.sources):
+        sent = "sent, labelled revised" if config.defaults.revisions else "left out (revisions: false)"
+        own = off if config.defaults.revisions else len(config.subscribers) - off
+        other = "left out" if config.defaults.revisions else "sent"
+        click.echo(f"  revisions:   arXiv's new versions of older papers {sent}; {own} subscriber(s) {other}")
+
+
 def _echo_summary(config: Config) -> None:
     own = sum(1 for s in config.subscribers if s.schedule)
     smtp = config.smtp
@@ -70,6 +81,7 @@ def _echo_summary(config: Config) -> None:
         click.echo(
             f"  channels:    {len(channels)} ({', '.join(sorted(set(channels)))}); {only} subscriber(s) without email"
         )
+    _echo_revisions(config)
     click.echo(f"  schedule:    {describe_cron(config.schedule.cron, config.schedule.timezone)}")
     click.echo(
         f"  smtp:        {smtp.host}:{smtp.effective_port} security={smtp.security} connections={smtp.connections}"

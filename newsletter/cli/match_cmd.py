@@ -16,7 +16,7 @@ from newsletter.base.errors import ConfigError
 from newsletter.base.wording import plural
 from newsletter.cli.options import config_option, json_option, load_config_leaving_out
 from newsletter.config import Config, Subscriber, select_subscribers
-from newsletter.digest import Paper
+from newsletter.digest import Paper, revision_label
 from newsletter.digest.scan import digest_files, load_digests
 from newsletter.matching import Hit, Match
 from newsletter.matching.likes import read_like_state
@@ -193,6 +193,8 @@ def _print_report(results: list[tuple[str, list[Match]]], *, papers: int) -> Non
         for m in matches:
             votes = f"  ▲{m.paper.upvotes}" if m.paper.upvotes else ""
             click.echo(f"  {m.score:>3}  {_cut(m.paper.title, width - 7 - len(votes))}{votes}")
+            if label := revision_label(m.paper):
+                click.echo(f"       {_cut(label, width - 7)}")
             click.echo(f"       {_cut('matched: ' + _why(m), width - 7)}")
 
 

@@ -397,6 +397,7 @@ def _subscriber(s: SubscriberModel, source: str, d: Defaults, base: Path) -> Sub
         library=_resolve(base, s.library) if s.library else None,
         channels=tuple(s.channels),
         send_email=s.send_email,
+        revisions=s.revisions if s.revisions is not None else d.revisions,
     )
 
 

@@ -53,6 +53,7 @@ class Subscriber:
     library: Path | None = None  # issue 24: resolved against the config file's directory
     channels: tuple[AnyChannel, ...] = ()  # issue 27: chat channels (SPEC 2.5)
     send_email: bool = True  # false: channels only
+    revisions: bool = True  # false: arXiv's revisions of older papers are left out
 
     @property
     def mailbox(self) -> Mailbox:

@@ -153,7 +153,8 @@ class Feedback(Model):
 
 class Sender(Model):
     from_: str = Field(default="Paper Digest <digest@example.org>", alias="from")
-    subject: str = "{{ count }} new paper{{ 's' if count != 1 }} for you"  # "1 new paper", "2 new papers"
+    # "1 new paper", "2 new papers" (SPEC 3's default; a subject may also use `new` and `revised`)
+    subject: str = "{{ count }} new paper{{ 's' if count != 1 }} for you"
     reply_to: str | None = None
     list_id: str | None = None
     unsubscribe: Unsubscribe = Unsubscribe()
@@ -312,6 +313,9 @@ class Defaults(Model):
     like_top: int = Field(default=3, ge=0, le=100, description="papers")
     # issue 24: semantic similarity where the `semantic` extra is installed (auto), or not
     similarity: Similarity = "auto"
+    # arXiv's revisions (a new version of an older paper, announced today): sent, labelled
+    # "revised" (true), or left out (false); a paper already sent is never sent again anyway
+    revisions: bool = True
 
 
 def _likes(values: list[str]) -> list[str]:
@@ -353,6 +357,7 @@ class SubscriberModel(Model):
     like_threshold: float | None = Field(default=None, gt=0, le=1, description="a similarity")
     like_top: int | None = Field(default=None, ge=0, le=100, description="papers")
     similarity: Similarity | None = None  # issue 24
+    revisions: bool | None = None  # arXiv's revisions of older papers: sent (labelled) or not
     library: Path | None = None  # issue 24: a .bib / CSL-JSON / RIS file whose papers count as likes
     channels: list[Channel] = []  # issue 27: chat channels (SPEC 2.5)
     send_email: bool = True  # false: channels only (`email:` stays the subscriber's address and key)

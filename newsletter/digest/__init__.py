@@ -25,6 +25,7 @@ from newsletter.digest.model import (
     extract_links,
     merge,
     paper_id,
+    revision_label,
     unique_papers,
 )
 
@@ -45,6 +46,7 @@ __all__ = [
     "paper_id",
     "parse_digest",
     "partial_line",
+    "revision_label",
     "unique_papers",
 ]
 

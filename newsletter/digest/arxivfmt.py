@@ -37,7 +37,7 @@ _ENTRY_END = re.compile(r"</(?:[\w.-]+:)?(?:item|entry)\s*>", re.IGNORECASE)
 _FEED_END = re.compile(r"</(?:[\w.-]+:)?(?:rss|feed|rdf)\s*>\s*(?:<!--.*?-->\s*)*\Z", re.IGNORECASE | re.DOTALL)
 # arXiv's RSS 1.0 listing (until 2024): "Title. (arXiv:2301.00007v1 [cs.CL] UPDATED)", the
 # abstract as "<p>...</p>", each author as a link
-_OLD_TITLE = re.compile(r"\.?\s*\(arXiv:\S+\s+\[(?P<cat>[^\]\s]+)\](?:\s+[A-Z]+)*\)\s*$")
+_OLD_TITLE = re.compile(r"\.?\s*\(arXiv:\S+\s+\[(?P<cat>[^\]\s]+)\](?P<words>(?:\s+[A-Z]+)*)\)\s*$")
 _PARAGRAPH = re.compile(r"\s*<p\b", re.IGNORECASE)
 _INITIALS = re.compile(r"(?:[A-Z][a-z]?\.[\s-]*)+")  # "L.", "A. K.", "J.-P.", "Ch."
 _AFFILIATION = re.compile(r"\((?:[^()]|\([^()]*\))*\)")  # "(MIT, (2) Stanford)"
@@ -48,6 +48,10 @@ _ENTRY_START = re.compile(r"<(?:[\w.-]+:)?entry\b", re.IGNORECASE)
 # (one pass over the tags, never a search from each "<author" to its end: linear on any file)
 _AUTHOR_TAG = re.compile(r"<(?P<end>/?)(?:[\w.-]+:)?(?P<tag>author|affiliation)\b[^>]*>(?P<text>[^<]*)")
 _ABSTRACT = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*\S+\s*Abstract:\s*", re.IGNORECASE | re.DOTALL)
+_ANNOUNCED = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*(?P<type>[\w-]+)", re.IGNORECASE)
+_VERSION = re.compile(r"v(?P<n>\d{1,4})(?:\.pdf)?\s*$", re.IGNORECASE)
+# the old listing's title suffix words: "(arXiv:2301.00007v2 [cs.CL] UPDATED)", "... CROSS LISTED)"
+_OLD_TYPES = {"UPDATED": "replace", "CROSS LISTED": "cross"}
 
 
 def looks_like_feed(text: str) -> str | None:
@@ -200,6 +204,45 @@ def abstract_of(entry: Any) -> str:
     return unwrap_text(text)
 
 
+def announce_type_of(entry: Any) -> str | None:
+    """``new``, ``cross``, ``replace`` or ``replace-cross``: a listing's
+    ``arxiv:announce_type``, else its description's ``Announce Type:``, else the old
+    listing's title suffix (``UPDATED``: a replacement; ``CROSS LISTED``); None for the
+    Atom API (it announces nothing: its versions say it, :func:`version_of`)."""
+    value = entry.get("arxiv_announce_type")
+    if not isinstance(value, str) or not value.strip():
+        m = _ANNOUNCED.match(str(entry.get("summary") or entry.get("description") or ""))
+        value = m.group("type") if m else _old_type(str(entry.get("title") or ""))
+    kind = "-".join((value or "").lower().split())
+    return kind if kind and len(kind) <= 30 and re.fullmatch(r"[a-z-]+", kind) else None
+
+
+def _old_type(title: str) -> str | None:
+    m = _OLD_TITLE.search(" ".join(title.split()))
+    words = " ".join(m.group("words").split()) if m else ""
+    return next((kind for word, kind in _OLD_TYPES.items() if word in words), None)
+
+
+def version_of(entry: Any) -> int | None:
+    """The version of the entry's versioned id (``oai:arXiv.org:2611.00002v2``,
+    ``http://arxiv.org/abs/2610.01234v3``), or None when no id shows one."""
+    for value in (entry.get("id"), entry.get("guid"), entry.get("link")):
+        if isinstance(value, str) and ID_IN.search(value.strip()) and (m := _VERSION.search(value)):
+            return int(m.group("n")) or None
+    m = re.search(r"\(arXiv:\S+?v(\d{1,4})\s", str(entry.get("title") or ""))  # the old listing's title
+    return int(m.group(1)) or None if m else None
+
+
+def first_announced_of(entry: Any, announce_type: str | None, version: int | None) -> date | None:
+    """The day the first version appeared, where the entry says it: the Atom API's
+    ``published`` is its first version's (``updated`` the latest's); a listing's date is
+    the day of this announcement, not the first."""
+    if announce_type is None and version and version > 1 and entry.get("published_parsed"):
+        value = entry["published_parsed"]
+        return date(value.tm_year, value.tm_mon, value.tm_mday)
+    return None
+
+
 def published_of(entry: Any) -> date | None:
     for key in ("published_parsed", "updated_parsed"):
         value = entry.get(key)
@@ -247,6 +290,9 @@ def _paper(entry: Any, *, source: str) -> Paper:
         affiliated=organization is not None,
         doi=doi_of(str(entry.get("arxiv_doi") or "")),  # the Atom API's, when published
         journal=journal_ref(entry),
+        announce_type=(kind := announce_type_of(entry)),
+        version=(version := version_of(entry)),
+        first_announced=first_announced_of(entry, kind, version),
     )
 
 

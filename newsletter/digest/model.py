@@ -27,6 +27,9 @@ HF_PAPER_URL = "https://huggingface.co/papers/{id}"
 ARXIV_ABS_URL = "https://arxiv.org/abs/{id}"
 ARXIV_PDF_URL = "https://arxiv.org/pdf/{id}"
 
+#: arXiv's announce types of a new version of an older paper (SPEC 2.3)
+REVISION_TYPES = frozenset({"replace", "replace-cross"})
+
 
 # ASCII fast path of paper_id: every ASCII character that is not a letter or digit -> space
 _ASCII_SEP = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalnum()})
@@ -122,6 +125,20 @@ class Paper:
     # the organization is an author's affiliation the reader chose (arXiv's), not one the
     # source names (Hugging Face's submitting organisation): merged, a named one wins
     affiliated: bool = False
+    # an arXiv listing's ``arxiv:announce_type`` (new, cross, replace, replace-cross), the
+    # version of the versioned id, the day its first version appeared (the Atom API's
+    # ``published`` of a v2+ entry): what tells a revised old paper from a new one
+    announce_type: str | None = None
+    version: int | None = None
+    first_announced: date | None = None
+
+    @property
+    def revised(self) -> bool:
+        """A new version of an older paper (not a new paper): a listing's ``replace`` /
+        ``replace-cross``, else (no announce type known) a version 2 or later."""
+        if self.announce_type:
+            return self.announce_type in REVISION_TYPES
+        return (self.version or 0) > 1
 
     @property
     def keys(self) -> tuple[str, ...]:
@@ -157,10 +174,18 @@ class Paper:
     def to_json(self) -> dict[str, Any]:
         """The JSON record of SPEC 2.4 (``parse --json``, the ledger). ``affiliated: true``
         only where the organization is an author's affiliation (an arXiv record): the
-        ledger keeps it, so a record read back still gives way to a named organisation."""
+        ledger keeps it, so a record read back still gives way to a named organisation.
+        ``announce_type``, ``version``, ``first_announced`` and ``revised`` (derived) where a
+        reader knows them (arXiv's records), so that a revision read back from the ledger
+        (archive pages, carried papers) is still labelled one."""
         record = self._record()
         if self.affiliated:
             record["affiliated"] = True
+        if self.announce_type or self.version or self.first_announced:  # arXiv's records only
+            record["announce_type"] = self.announce_type
+            record["version"] = self.version
+            record["first_announced"] = self.first_announced.isoformat() if self.first_announced else None
+            record["revised"] = self.revised
         return record
 
     def _record(self) -> dict[str, Any]:
@@ -220,8 +245,46 @@ class Paper:
             published_doi=doi_of(record.get("published_doi")),
             journal=record.get("journal"),
             affiliated=record.get("affiliated") is True,
+            announce_type=_text_or_none(record.get("announce_type")),
+            version=_version_or_none(record.get("version")),
+            first_announced=_day_or_none(record.get("first_announced")),
         )
         return clean_paper(paper)
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_NEW_STYLE_ID = re.compile(r"^(?P<yy>\d{2})(?P<mm>0[1-9]|1[0-2])\.\d{4,5}$")
+
+
+def revision_label(paper: Paper) -> str | None:
+    """What the email, the archive pages, the chat messages and ``match`` say of an arXiv
+    revision (None for a paper that is not one): ``Revised (v3; first announced 4 Oct
+    2026)`` where the first version's day is known (the Atom API), else the month its
+    arXiv id was given (``first submitted Mar 2025``: a new-style id starts YYMM), else
+    what is known (``Revised (v2)``, ``Revised``)."""
+    if not paper.revised:
+        return None
+    parts = [f"v{paper.version}"] if paper.version else []
+    if (day := paper.first_announced) is not None:
+        parts.append(f"first announced {day.day} {_MONTHS[day.month - 1]} {day.year}")
+    elif paper.arxiv_id and (m := _NEW_STYLE_ID.match(paper.arxiv_id)):
+        parts.append(f"first submitted {_MONTHS[int(m.group('mm')) - 1]} 20{m.group('yy')}")
+    return f"Revised ({'; '.join(parts)})" if parts else "Revised"
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _version_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _day_or_none(value: Any) -> date | None:
+    try:
+        return date.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
 
 
 # --------------------------------------------------------------------------- control characters (SPEC 6c)
@@ -309,7 +372,10 @@ def clean_papers(papers: Iterable[Paper]) -> tuple[Paper, ...]:
     return unique_papers(out) if changed else tuple(out)
 
 
-_RICHNESS_SKIP = frozenset({"id", "source", "arxiv_id", "doi", "published_doi", "organization", "affiliated"})
+_RICHNESS_SKIP = frozenset(
+    {"id", "source", "arxiv_id", "doi", "published_doi", "organization", "affiliated"}
+    | {"announce_type", "version", "first_announced"}
+)
 
 
 def _richer(a: Any, b: Any) -> Any:
@@ -343,6 +409,7 @@ def merge(a: Paper, b: Paper) -> Paper:
             changes[f.name] = best
     changes.update(_merged_dois(a, b))
     changes.update(_merged_organization(a, b))
+    changes.update(_merged_revision(a, b))
     axid = a.arxiv_id or b.arxiv_id
     if axid and a.arxiv_id != axid:
         changes["arxiv_id"] = axid
@@ -363,6 +430,24 @@ def _merged_organization(a: Paper, b: Paper) -> dict[str, Any]:
     if a.organization and a.affiliated == b.affiliated and _richer(a.organization, b.organization) is a.organization:
         return {}
     return {"organization": b.organization, "affiliated": b.affiliated}
+
+
+def _merged_revision(a: Paper, b: Paper) -> dict[str, Any]:
+    """``a``'s announcement merged with ``b``'s: a paper one source announces as new (or as
+    a new cross-listing) is new, whatever another says (a replacement is the weaker word);
+    the latest version known; the earliest first announcement known."""
+    out: dict[str, Any] = {}
+    kind = a.announce_type
+    if b.announce_type and (not kind or (kind in REVISION_TYPES and b.announce_type not in REVISION_TYPES)):
+        kind = b.announce_type
+    if kind != a.announce_type:
+        out["announce_type"] = kind
+    if b.version and (a.version or 0) < b.version:
+        out["version"] = b.version
+    first = min((d for d in (a.first_announced, b.first_announced) if d), default=None)
+    if first != a.first_announced:
+        out["first_announced"] = first
+    return out
 
 
 def _merged_dois(a: Paper, b: Paper) -> dict[str, str]:

@@ -21,7 +21,7 @@ from newsletter.matching.planmemo import KeywordMemo
 if TYPE_CHECKING:
     from newsletter.matching.similarity import Mode, SimilarityModel
 
-__all__ = ["Matcher", "plan", "plan_each", "profile_of"]
+__all__ = ["Matcher", "plan", "plan_each", "profile_of", "revised_ids", "without_revisions"]
 
 
 def profile_of(subscriber: Subscriber) -> Profile:
@@ -48,6 +48,7 @@ class Matcher:
         self.state = state or LikeState()
         self._models: dict[str, SimilarityModel] = {}
         self._keyword = KeywordMemo(self.index)  # keyword-only subscribers: once per distinct profile
+        self.revised = revised_ids(self.papers)
 
     def model(self, mode: Mode = "lexical") -> SimilarityModel:
         """The similarity model of the corpus (the ledger's papers, the libraries, the
@@ -77,12 +78,17 @@ class Matcher:
         self, subscriber: Subscriber, *, exclude_ids: Collection[str] = frozenset(), limit: int | None = None
     ) -> list[Match]:
         profile = profile_of(subscriber)
+        # revisions: false leaves out the revised papers (their bits, once per pass: 100,000
+        # such subscribers cost what as many others do)
+        also = self.revised if not subscriber.revisions else frozenset()
         if not likes_anything(subscriber) and address_key(subscriber.email) not in self.state.feedback:
-            return self._keyword.match(profile, exclude_ids=exclude_ids, limit=limit)  # keyword-only: as fast
+            return self._keyword.match(profile, exclude_ids=exclude_ids, limit=limit, also=also)  # keyword-only
         likes = likes_of(subscriber, self.state)
         if not likes:
-            return self._keyword.match(profile, exclude_ids=exclude_ids, limit=limit)
+            return self._keyword.match(profile, exclude_ids=exclude_ids, limit=limit, also=also)
         from newsletter.matching.similarity import like_matches, resolve_mode
+
+        exclude_ids = without_revisions(subscriber, exclude_ids, self.revised)
 
         keyword = (
             match_papers(self.index, profile, exclude_ids=exclude_ids, limit=len(self.papers))
@@ -100,6 +106,21 @@ class Matcher:
             exclude_ids=exclude_ids,
             limit=subscriber.max_papers if limit is None else limit,
         )
+
+
+def revised_ids(papers: Iterable[Paper]) -> frozenset[str]:
+    """The ids of the papers that are arXiv's revisions of older papers (SPEC 2.3:
+    ``replace``, ``replace-cross``, a version 2 or later)."""
+    return frozenset(p.id for p in papers if p.revised)
+
+
+def without_revisions(subscriber: Subscriber, exclude_ids: Collection[str], revised: frozenset[str]) -> Collection[str]:
+    """``exclude_ids``, and the ``revised`` papers for a subscriber with ``revisions: false``
+    (a paper already sent is among ``exclude_ids`` anyway: this leaves out the revisions of
+    papers they never got)."""
+    if subscriber.revisions or not revised:
+        return exclude_ids
+    return revised.union(exclude_ids) if exclude_ids else revised
 
 
 def plan(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from newsletter.digest import revision_label
 from newsletter.matching.engine import Hit, Match
 
 
@@ -26,7 +27,24 @@ def hit_json(hit: Hit) -> dict[str, Any]:
 
 
 def paper_json(m: Match) -> dict[str, object]:
-    return {"id": m.paper.id, "title": m.paper.title, "score": m.score, "matched": [hit_json(h) for h in m.hits]}
+    """``{"id", "title", "score", "matched"}``; an arXiv revision of an older paper (SPEC
+    2.3) adds ``"revised": true``, ``"revision"`` (the label the email shows), ``"version"``
+    and ``"first_announced"`` (ISO day or null)."""
+    paper = m.paper
+    record: dict[str, object] = {
+        "id": paper.id,
+        "title": paper.title,
+        "score": m.score,
+        "matched": [hit_json(h) for h in m.hits],
+    }
+    if paper.revised:
+        record.update(
+            revised=True,
+            revision=revision_label(paper),
+            version=paper.version,
+            first_announced=paper.first_announced.isoformat() if paper.first_announced else None,
+        )
+    return record
 
 
 def subscriber_json(email: str, matches: list[Match]) -> dict[str, object]:

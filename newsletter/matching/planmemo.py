@@ -26,17 +26,30 @@ class KeywordMemo:
     def __init__(self, index: PaperIndex) -> None:
         self.index = index
         self._seen: dict[Hashable, tuple[Match, ...]] = {}
+        self._also: tuple[frozenset[str], int] = (frozenset(), 0)  # the last ``also`` and its bits
 
     def match(
-        self, profile: Profile, *, exclude_ids: Collection[str] = frozenset(), limit: int | None = None
+        self,
+        profile: Profile,
+        *,
+        exclude_ids: Collection[str] = frozenset(),
+        limit: int | None = None,
+        also: frozenset[str] = frozenset(),
     ) -> list[Match]:
-        """``match_papers(index, profile, exclude_ids=..., limit=...)``."""
+        """``match_papers(index, profile, exclude_ids=exclude_ids | also, limit=...)``;
+        ``also``: ids left out for many subscribers alike (the pass's arXiv revisions), whose
+        bits are computed once, not per subscriber."""
         mask = self.index.id_mask(exclude_ids) if exclude_ids else 0
+        if also:
+            if self._also[0] is not also:
+                self._also = (also, self.index.id_mask(also))
+            mask |= self._also[1]
         p = profile
         key = (p.keywords, p.require, p.exclude, p.max_papers, p.stemming, mask, limit)
         found = self._seen.get(key)
         if found is None:
-            found = tuple(match_papers(self.index, profile, exclude_ids=exclude_ids, limit=limit))
+            left_out = also.union(exclude_ids) if also else exclude_ids
+            found = tuple(match_papers(self.index, profile, exclude_ids=left_out, limit=limit))
             if len(self._seen) < MAX_PROFILES:
                 self._seen[key] = found
         return list(found)

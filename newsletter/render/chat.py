@@ -85,6 +85,8 @@ def slack_link(url: str, label: str) -> str:
 def _slack_paper(n: int, p: PaperView) -> dict[str, Any]:
     title = slack_link(p.link, p.title) if p.link else slack_escape(p.title)
     lines = [f"*{n}. {title}*"]
+    if p.revision:  # an arXiv revision of an older paper, said so (never one of the new ones)
+        lines.append(f"_{slack_escape(p.revision)}_")
     if p.meta:
         lines.append(slack_escape(p.meta_line))
     if p.resources:
@@ -124,6 +126,8 @@ def discord_escape(text: str) -> str:
 
 def _discord_embed(n: int, p: PaperView) -> dict[str, Any]:
     lines = []
+    if p.revision:
+        lines.append(f"**{discord_escape(p.revision)}**")
     if p.meta:
         lines.append(discord_escape(p.meta_line))
     if p.resources:
@@ -173,6 +177,9 @@ def _matrix_paper(n: int, p: PaperView) -> tuple[str, str]:
     plain = [f"{n}. {p.title}" + (f" <{p.link}>" if p.link else "")]
     title = f'<a href="{escape(p.link)}">{escape(p.title)}</a>' if p.link else str(escape(p.title))
     html = [f"<b>{n}. {title}</b>"]
+    if p.revision:
+        plain.append(p.revision)
+        html.append(f"<i>{escape(p.revision)}</i>")
     if p.meta:
         plain.append(p.meta_line)
         html.append(str(escape(p.meta_line)))

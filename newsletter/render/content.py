@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from markupsafe import Markup, escape
 
-from newsletter.digest import Paper
+from newsletter.digest import Paper, revision_label
 from newsletter.matching import CompiledProfile, Hit, Match, highlight_spans
 from newsletter.matching.index import text_index
 from newsletter.render.columns import URLISH, all_narrow, wrap_wide
@@ -48,6 +48,19 @@ class HitView(NamedTuple):
         return " + ".join(self.fields)
 
 
+def revised_note(count: int, revised: int) -> str:
+    """What the heading adds after "N new papers matched your keywords" when ``revised``
+    of the ``count`` papers are arXiv revisions of older papers (the count keeps SPEC 5's
+    words; each such paper is labelled too)."""
+    if not revised:
+        return ""
+    if revised == count:
+        return " (a revised version of an older paper)" if count == 1 else " (all revised versions of older papers)"
+    if revised == 1:
+        return " (1 of them a revised version of an older paper)"
+    return f" ({revised} of them revised versions of older papers)"
+
+
 SHORT_TITLE = 50  # characters of a title in the accessible names of its links
 
 
@@ -73,6 +86,7 @@ class PaperView(NamedTuple):
     snippets: tuple[tuple[Segment, ...], ...] = ()  # evidence of hits after the abstract cut
     snippets_marked: tuple[str, ...] = ()
     feedback: tuple[tuple[str, str], ...] = ()  # issue 17: ("More like this", URL), ("Fewer like this", URL)
+    revision: str | None = None  # an arXiv revision of an older paper: "Revised (v3; first announced 4 Oct 2026)"
 
     @property
     def meta_line(self) -> str:
@@ -268,6 +282,7 @@ class PaperBase(NamedTuple):
     resources: tuple[tuple[str, str], ...] = ()
     summary: str | None = None
     links: tuple[str, ...] = ()  # abstract links not among the resources
+    revision: str | None = None  # revision_label: an arXiv revision of an older paper, said so
 
 
 def _any_url(url: str | None) -> bool:
@@ -282,7 +297,7 @@ def paper_base(paper: Paper, link: str | None, usable: Callable[[str | None], bo
     links = tuple(u for u in paper.links if usable(u) and u not in shown and u.rstrip("/") not in shown)
     summary = bidi_closed(collapse(readable(paper.summary))) if paper.summary else None
     title, abstract = bidi_closed(collapse(readable(paper.title))), collapse(readable(paper.abstract))
-    return PaperBase(title, abstract, meta_of(paper), link, resources, summary, links)
+    return PaperBase(title, abstract, meta_of(paper), link, resources, summary, links, revision_label(paper))
 
 
 SNIPPET_CONTEXT = 60  # characters of context on each side of a hit after the cut
@@ -416,6 +431,7 @@ def paper_view(match: Match, profile: CompiledProfile, *, abstract_chars: int, b
         summary=base.summary,
         snippets=snippets,
         snippets_marked=tuple(star_marked(sn) for sn in snippets),
+        revision=base.revision,
     )
 
 

@@ -24,7 +24,7 @@ from newsletter.config import Config, Subscriber, parse_mailbox
 from newsletter.digest import Paper
 from newsletter.matching import CompiledProfile, Match, compile_profile
 from newsletter.matching.matcher import profile_of
-from newsletter.render.content import PaperBase, collapse, format_day, paper_base, paper_views
+from newsletter.render.content import PaperBase, collapse, format_day, paper_base, paper_views, revised_note
 from newsletter.render.links.feedback import feedback_base, feedback_links
 from newsletter.render.links.tokens import secret_for, unsubscribe_token
 from newsletter.render.memo import ViewMemo
@@ -215,13 +215,16 @@ class Renderer:
         moment = datetime.now(UTC) if when is None else when if when.tzinfo else when.astimezone()
         return moment.astimezone(self._tz)
 
-    def subject(self, subscriber: Subscriber, count: int, when: datetime) -> str:
-        """``sender.subject`` rendered, whitespace collapsed, control characters removed."""
+    def subject(self, subscriber: Subscriber, count: int, when: datetime, *, revised: int = 0) -> str:
+        """``sender.subject`` rendered, whitespace collapsed, control characters removed.
+        ``revised``: how many of the ``count`` papers are arXiv revisions of older papers."""
         when = self.local_time(when)
         text = self._run(
             self._subject,
             "sender.subject",
             count=count,
+            new=count - revised,
+            revised=revised,
             name=subscriber.name or "",
             email=subscriber.email,
             date=when.date(),
@@ -246,13 +249,16 @@ class Renderer:
                 p._replace(feedback=feedback_links(feedback, subscriber.email, token, p.id, self._secret))
                 for p in papers
             ]
-        subject = self.subject(subscriber, len(papers), date)
+        revised = sum(1 for p in papers if p.revision)
+        subject = self.subject(subscriber, len(papers), date, revised=revised)
         return {
             "subject": subject,
             "name": subscriber.name or "",
             "email": subscriber.email,
             "subscriber": subscriber,
             "count": len(papers),
+            "revised": revised,  # of them, arXiv revisions of older papers (each labelled)
+            "revised_note": revised_note(len(papers), revised),
             "papers": papers,
             "date": date.date(),
             "date_text": f"{date.strftime('%A')}, {format_day(date.date())}",

@@ -40,7 +40,7 @@ from newsletter.config import Config, Subscriber, load_config, select_subscriber
 from newsletter.digest.scan import Loaded, digest_files, load_digests
 from newsletter.matching import Match, PaperIndex, match_papers
 from newsletter.matching.likes import read_like_state
-from newsletter.matching.matcher import Matcher, profile_of
+from newsletter.matching.matcher import Matcher, profile_of, revised_ids, without_revisions
 from newsletter.render import Renderer
 from newsletter.render.pages import render_page
 from newsletter.web.app import Server, html_response, make_app, security_headers
@@ -187,7 +187,8 @@ class PreviewSource:
                     continue
                 matches = _match(snap, sub)
                 has_email = bool(matches) or sub.send_empty
-                subject = snap.renderer.subject(sub, len(matches), when) if has_email else None
+                revised = sum(1 for m in matches if m.paper.revised)
+                subject = snap.renderer.subject(sub, len(matches), when, revised=revised) if has_email else None
                 rows.append(IndexRow.of(sub, len(matches), subject))
             return render_page(
                 "index.html",
@@ -221,7 +222,8 @@ def _match(snap: Snapshot, sub: Subscriber) -> list[Match]:
     """What :func:`newsletter.matching.matcher.plan` gives ``sub``, over a shared index (with
     the ledger's likes read on every load, issue 17)."""
     if not sub.like and not sub.dislike and sub.library is None and not snap.config.ledger_path.exists():
-        return match_papers(snap.index, profile_of(sub))
+        revised = without_revisions(sub, frozenset(), revised_ids(snap.loaded.papers))
+        return match_papers(snap.index, profile_of(sub), exclude_ids=revised)
     return Matcher(snap.loaded.papers, read_like_state(snap.config), index=snap.index).match(sub)
 
 

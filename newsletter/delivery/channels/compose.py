@@ -26,7 +26,7 @@ def chat_issue(renderer: Renderer, subscriber: Subscriber, matches: Sequence[Mat
         base_of=renderer.paper_base,
     )
     when = renderer.local_time(when)
-    subject = renderer.subject(subscriber, len(views), when)
+    subject = renderer.subject(subscriber, len(views), when, revised=sum(1 for v in views if v.revision))
     heading = f"{subject} · {when.strftime('%A')}, {format_day(when.date())}"
     return ChatIssue(subscriber.email, heading, views, matches)
 
