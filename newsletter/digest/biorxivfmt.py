@@ -10,12 +10,20 @@ site's HTML flattened: its list, figure and table markers and its entities undon
 {doi}v{version}``, the PDF beside it), ``category``, ``server`` and ``published`` (the DOI
 of the journal article, ``NA`` while there is none: an identity too, so the preprint and
 its published version are one paper). Several versions of one DOI are one paper.
+
+The API answers every version posted in the interval asked, so a day's answer holds the
+v2 or v3 of a preprint first posted months ago: such a record has its ``version`` and is
+``revised`` (labelled ``Revised (v2)``, left out by ``revisions: false``: README "Revised
+papers"). A version 1 is announced ``new``: the v1 and v2 of one DOI in one answer (both
+posted that day, or the v1 earlier in the interval asked) are one new paper, at its latest
+version, as a v1 in another day's file makes it new when the two are merged.
 """
 
 from __future__ import annotations
 
 import html
 import re
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -24,6 +32,7 @@ from newsletter.digest.abstracts import split_headings, undo_placeholders, witho
 from newsletter.digest.jsonfmt import load_json, unwrap_text
 from newsletter.digest.model import Paper, doi_of, extract_links
 
+NEW = "new"  # the announce type of a version 1 (arXiv's word for a new paper: SPEC 2.3)
 SERVERS = {"biorxiv": "https://www.biorxiv.org", "medrxiv": "https://www.medrxiv.org"}
 # detection: a JSON array (or an API answer) whose first object names a bioRxiv/medRxiv server
 _HEAD = re.compile(r'"server"\s*:\s*"(?:bio|med)rxiv"', re.IGNORECASE)
@@ -60,22 +69,22 @@ def parse(text: str, *, source: str) -> tuple[Paper, ...]:
 
 
 def latest_versions(papers: list[Paper]) -> list[Paper]:
-    """Each DOI once, at its first place, as its latest version (its page and PDF; the
-    texts of the versions are merged later as any two records of one paper)."""
+    """Each DOI once, at its first place, as its latest version (its page and PDF), new
+    when one of its versions there is a version 1 (posted in the interval the answer
+    covers: a new paper, not a revision of an older one)."""
     where: dict[str | None, int] = {}
     out: list[Paper] = []
     for paper in papers:
         if paper.doi not in where:
             where[paper.doi] = len(out)
             out.append(paper)
-        elif _version(paper) >= _version(out[where[paper.doi]]):
-            out[where[paper.doi]] = paper
+            continue
+        kept = out[where[paper.doi]]
+        latest, other = (paper, kept) if (paper.version or 0) >= (kept.version or 0) else (kept, paper)
+        if other.announce_type == NEW and latest.announce_type != NEW:
+            latest = replace(latest, announce_type=NEW)
+        out[where[paper.doi]] = latest
     return out
-
-
-def _version(paper: Paper) -> int:
-    tail = (paper.url or "").rsplit("v", 1)[-1]
-    return int(tail) if tail.isdigit() else 0
 
 
 def _field(item: dict[str, Any], key: str, *, source: str, where: str, required: bool = False) -> str | None:
@@ -129,8 +138,8 @@ def paper_of(item: Any, *, source: str, where: str) -> Paper:
     abstract = abstract_of(str(item.get("abstract") or ""))
     server = (_field(item, "server", source=source, where=where) or "biorxiv").lower()
     site = SERVERS.get(server, SERVERS["biorxiv"])
-    version = _field(item, "version", source=source, where=where)
-    page = f"{site}/content/{doi}" + (f"v{version}" if version and version.isdigit() else "")
+    version = _version_of(_field(item, "version", source=source, where=where))
+    page = f"{site}/content/{doi}" + (f"v{version}" if version else "")
     names = names_of(_field(item, "authors", source=source, where=where))
     category = _field(item, "category", source=source, where=where)
     return Paper(
@@ -148,4 +157,12 @@ def paper_of(item: Any, *, source: str, where: str) -> Paper:
         links=extract_links(abstract),
         doi=doi,
         published_doi=doi_of(_field(item, "published", source=source, where=where)),
+        # a v2+ is a revision of a preprint posted before (Paper.revised); a v1 is new
+        announce_type=NEW if version == 1 else None,
+        version=version,
     )
+
+
+def _version_of(value: str | None) -> int | None:
+    """The item's ``version`` (``"2"``) as a number; None when it is none."""
+    return int(value) if value and value.isascii() and value.isdigit() and int(value) > 0 else None

@@ -127,7 +127,8 @@ class Paper:
     affiliated: bool = False
     # an arXiv listing's ``arxiv:announce_type`` (new, cross, replace, replace-cross), the
     # version of the versioned id, the day its first version appeared (the Atom API's
-    # ``published`` of a v2+ entry): what tells a revised old paper from a new one
+    # ``published`` of a v2+ entry): what tells a revised old paper from a new one. A
+    # bioRxiv/medRxiv item has its ``version`` (a v1 is announced ``new``), no first day.
     announce_type: str | None = None
     version: int | None = None
     first_announced: date | None = None
@@ -176,12 +177,12 @@ class Paper:
         only where the organization is an author's affiliation (an arXiv record): the
         ledger keeps it, so a record read back still gives way to a named organisation.
         ``announce_type``, ``version``, ``first_announced`` and ``revised`` (derived) where a
-        reader knows them (arXiv's records), so that a revision read back from the ledger
+        reader knows them (arXiv's and bioRxiv's records), so that a revision read back from the ledger
         (archive pages, carried papers) is still labelled one."""
         record = self._record()
         if self.affiliated:
             record["affiliated"] = True
-        if self.announce_type or self.version or self.first_announced:  # arXiv's records only
+        if self.announce_type or self.version or self.first_announced:  # arXiv's and bioRxiv's
             record["announce_type"] = self.announce_type
             record["version"] = self.version
             record["first_announced"] = self.first_announced.isoformat() if self.first_announced else None
@@ -258,10 +259,11 @@ _NEW_STYLE_ID = re.compile(r"^(?P<yy>\d{2})(?P<mm>0[1-9]|1[0-2])\.\d{4,5}$")
 
 def revision_label(paper: Paper) -> str | None:
     """What the email, the archive pages, the chat messages and ``match`` say of an arXiv
-    revision (None for a paper that is not one): ``Revised (v3; first announced 4 Oct
-    2026)`` where the first version's day is known (the Atom API), else the month its
+    or bioRxiv revision (None for a paper that is not one): ``Revised (v3; first announced
+    4 Oct 2026)`` where the first version's day is known (the Atom API), else the month its
     arXiv id was given (``first submitted Mar 2025``: a new-style id starts YYMM), else
-    what is known (``Revised (v2)``, ``Revised``)."""
+    what is known (``Revised (v2)``: a bioRxiv v2, whose answer never says when its v1 was
+    posted; ``Revised``)."""
     if not paper.revised:
         return None
     parts = [f"v{paper.version}"] if paper.version else []
