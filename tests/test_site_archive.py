@@ -220,6 +220,7 @@ async def test_archive_served_by_the_endpoint(tmp_path: Path, seeds: dict[str, P
         assert page.status == 200 and "text/html" in page.headers["Content-Type"]
         assert "Self-supervised" in await page.text()
         assert page.headers["X-Content-Type-Options"] == "nosniff"
+        assert page.headers["X-Robots-Tag"] == "noindex, nofollow"  # a leaked link is not indexed
         listing = await client.get("/archive/")
         assert listing.status in (403, 404)  # no directory listings: folder names are secrets
         escape = await client.get("/archive/..%2fconfig.yaml")
@@ -228,10 +229,13 @@ async def test_archive_served_by_the_endpoint(tmp_path: Path, seeds: dict[str, P
         folder = link.removeprefix("https://digest.example.org").rsplit("/", 1)[0]
         index = await client.get(folder + "/")
         assert index.status == 200 and "the issues of" in (await index.text()).lower()
+        assert index.headers["X-Robots-Tag"] == "noindex, nofollow"
         bare = await client.get(folder, allow_redirects=False)
         assert bare.status == 308 and bare.headers["Location"] == folder + "/"
+        assert bare.headers["X-Robots-Tag"] == "noindex, nofollow"
         feed = await client.get(folder + "/feed.xml")
         assert feed.status == 200 and feed.headers["Content-Type"].startswith("application/atom+xml")
+        assert feed.headers["X-Robots-Tag"] == "noindex, nofollow"
         for other in ("/.archive.json", "/../config.yaml", "/%2e%2e/ledger.sqlite3", "/index.html.bak"):
             refused = await client.get(folder + other)
             assert refused.status == 404, other  # only the pages the archive writes

@@ -36,6 +36,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,8 @@ from newsletter.store.choose import open_ledger
 PAGE_TEMPLATE = "archive.html.j2"
 INDEX_TEMPLATE = "archive-index.html.j2"
 PAPER_TEMPLATE = "_paper.html.j2"  # the one paper view, shared with the email
-PAGE_VERSION = "2"  # raise when what a page shows changes: every page is written again once
+PAGE_VERSION = "3"  # raise when what a page shows changes: every page is written again once
+# (3: the manifest keeps each paper's revision label, which the feed's summaries show)
 MANIFEST = ".archive.json"
 FEED_ENTRIES = 50
 ATOM = "http://www.w3.org/2005/Atom"
@@ -77,6 +79,8 @@ class Entry:
     date_text: str
     titles: tuple[str, ...]
     stamp: str  # what the page was written from: see :func:`_stamp`
+    # per title, the revision label of a revised paper ("Revised (v2)"), else ""
+    labels: tuple[str, ...] = ()
 
     @property
     def updated(self) -> datetime:
@@ -85,6 +89,14 @@ class Entry:
     @property
     def papers(self) -> int:
         return len(self.titles)
+
+    @property
+    def summary(self) -> str:
+        """The feed entry's summary: the titles, a revision's label after its title (as the
+        text email has it: ``Title [Revised (v2)]``), else the subject."""
+        labels = zip_longest(self.titles, self.labels[: len(self.titles)], fillvalue="")  # older manifests: none
+        titles = [f"{title} [{label}]" if label else title for title, label in labels]
+        return "; ".join(titles) if titles else self.subject
 
 
 def _matches(sub: Subscriber, papers: Sequence[Paper]) -> list[Match]:
@@ -109,7 +121,13 @@ def _read_manifest(folder: Path) -> dict[str, Entry]:
         rows = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
         return {
             r["name"]: Entry(
-                r["name"], r["subject"], float(r["sent_at"]), r["date_text"], tuple(r["titles"]), r["stamp"]
+                r["name"],
+                r["subject"],
+                float(r["sent_at"]),
+                r["date_text"],
+                tuple(r["titles"]),
+                r["stamp"],
+                tuple(str(label) for label in r.get("labels") or ()),
             )
             for r in rows
         }
@@ -162,6 +180,7 @@ class _Pages:
                 ctx["date_text"],
                 tuple(p.title for p in ctx["papers"]),
                 _stamp(issue, self.templates),
+                tuple(p.revision or "" for p in ctx["papers"]),
             )
             target = folder / entry.name
             atomic_write(target, self.page.render({**ctx, "archive_index": "index.html", "archive_feed": "feed.xml"}))
@@ -226,7 +245,7 @@ def _write_folder(
     )
     atomic_write(folder / "index.html", index)
     atomic_write(folder / "feed.xml", atom_feed(config, sub, entries[:FEED_ENTRIES], title, secret))
-    rows = [{**asdict(e), "titles": list(e.titles)} for e in entries]
+    rows = [{**asdict(e), "titles": list(e.titles), "labels": list(e.labels)} for e in entries]
     atomic_write(folder / MANIFEST, json.dumps(rows, ensure_ascii=False, indent=0))
     return folder / "feed.xml"
 
@@ -259,7 +278,7 @@ def atom_feed(config: Config, sub: Subscriber, entries: Sequence[Entry], title: 
         ET.SubElement(entry, f"{{{ATOM}}}title").text = e.subject
         ET.SubElement(entry, f"{{{ATOM}}}updated").text = e.updated.isoformat(timespec="seconds")
         ET.SubElement(entry, f"{{{ATOM}}}link", rel="alternate", type="text/html", href=page)
-        ET.SubElement(entry, f"{{{ATOM}}}summary").text = "; ".join(e.titles) if e.titles else e.subject
+        ET.SubElement(entry, f"{{{ATOM}}}summary").text = e.summary
     body: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=False)
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + body
 

@@ -203,12 +203,16 @@ def archive_prefix(config: Config) -> str:
 _KEY = "{key:[0-9a-f]{16}}"  # a subscriber's folder (newsletter.render.links.archive)
 _PAGE = r"{name:[0-9a-f]{16}\.html|index\.html|feed\.xml}"  # the files the archive writes, nothing else
 _ATOM = "application/atom+xml; charset=utf-8"
+# the archive's links are secrets (the folder key is in the URL): a link that leaks (a
+# forwarded email, a page shared) is not indexed, nor followed to the other issues
+_NOINDEX = {"X-Robots-Tag": "noindex, nofollow"}
 
 
 def archive_routes(config: Config) -> list[web.AbstractRouteDef]:
     """The archive's pages, or none: ``PREFIX/KEY/`` is the folder's index, ``PREFIX/KEY``
     redirects there, and only the files the archive writes are served (its manifest,
-    stray files, listings and symlinks are 404)."""
+    stray files, listings and symlinks are 404). Every answer says ``X-Robots-Tag:
+    noindex, nofollow`` (the feed too; the pages also say it in a ``<meta>``)."""
     root = config.archive.directory
     if root is None:
         return []
@@ -216,14 +220,14 @@ def archive_routes(config: Config) -> list[web.AbstractRouteDef]:
     prefix = archive_prefix(config)
 
     async def folder(request: web.Request) -> web.StreamResponse:
-        raise web.HTTPPermanentRedirect(f"{prefix}/{request.match_info['key']}/")
+        raise web.HTTPPermanentRedirect(f"{prefix}/{request.match_info['key']}/", headers=_NOINDEX)
 
     async def page(request: web.Request) -> web.StreamResponse:
         name = request.match_info.get("name", "index.html")
         path = root / request.match_info["key"] / name
         if path.is_symlink() or path.parent.is_symlink() or not path.is_file():
             raise web.HTTPNotFound()
-        return web.FileResponse(path, headers={"Content-Type": _ATOM} if name == "feed.xml" else None)
+        return web.FileResponse(path, headers={**_NOINDEX, **({"Content-Type": _ATOM} if name == "feed.xml" else {})})
 
     return [
         web.get(f"{prefix}/{_KEY}", folder),
