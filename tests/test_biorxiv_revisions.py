@@ -220,3 +220,12 @@ def test_archive_feed_label_follows_its_title_escaped_and_older_manifests_are_ca
         assert run_cli("send", "-c", str(cfg)).returncode == 0  # the next issue: the archive pass
     newest, older = feedparser.parse(feed_path.read_bytes()).entries
     assert (newest.summary, older.summary) == ("Contrastive maps", f"{hostile} [{LABEL}]")
+
+
+def test_check_says_what_becomes_of_biorxiv_revisions(tmp_path: Path) -> None:
+    sources = [{"type": "biorxiv", "categories": ["neuroscience"]}, {"type": "medrxiv"}]
+    cfg = write_config(tmp_path, 2525, SUBSCRIBERS, defaults={"revisions": False}, sources=sources)
+    result = run_cli("check", "-c", str(cfg))
+    assert result.returncode == 0, result.stderr
+    said = "  revisions:   bioRxiv's and medRxiv's new versions of older papers left out (revisions: false)"
+    assert f"{said}; 1 subscriber(s) sent" in result.stdout

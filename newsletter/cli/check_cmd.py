@@ -54,15 +54,20 @@ def check_command(config_path: str, connect: bool) -> None:
         _connect(config)
 
 
+_VERSIONED = {"arxiv": "arXiv's", "biorxiv": "bioRxiv's", "medrxiv": "medRxiv's"}  # sources that post new versions
+
+
 def _echo_revisions(config: Config) -> None:
-    """What becomes of arXiv's revisions of older papers (``revisions``), when arXiv is a
-    source or somebody changed it."""
+    """What becomes of arXiv's, bioRxiv's and medRxiv's revisions of older papers
+    (``revisions``), when one of them is a source or somebody changed it."""
     off = sum(1 for s in config.subscribers if not s.revisions)
-    if off or not config.defaults.revisions or any(s.type == "arxiv" for s in config.sources):
+    named = list(dict.fromkeys(_VERSIONED[s.type] for s in config.sources if s.type in _VERSIONED))
+    if off or not config.defaults.revisions or named:
+        whose = " and ".join(named) if named else "arXiv's and bioRxiv's"
         sent = "sent, labelled revised" if config.defaults.revisions else "left out (revisions: false)"
         own = off if config.defaults.revisions else len(config.subscribers) - off
         other = "left out" if config.defaults.revisions else "sent"
-        click.echo(f"  revisions:   arXiv's new versions of older papers {sent}; {own} subscriber(s) {other}")
+        click.echo(f"  revisions:   {whose} new versions of older papers {sent}; {own} subscriber(s) {other}")
 
 
 def _echo_summary(config: Config) -> None:
