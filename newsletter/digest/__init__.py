@@ -15,6 +15,7 @@ from datetime import date
 
 from newsletter.base.clock import latest_date
 from newsletter.base.errors import DigestParseError
+from newsletter.digest.gcpause import collector_paused
 from newsletter.digest.guard import contained, one_line
 from newsletter.digest.model import (
     Digest,
@@ -194,7 +195,15 @@ def parse_digest(
     """Parse the bytes of a digest. Pure: ``reference`` stands for the file's mtime date.
 
     ``reference`` anchors yearless dates (SPEC 2.1); without it, today (the latest date on earth now).
+    The cyclic garbage collector is paused meanwhile (:mod:`~newsletter.digest.gcpause`).
     """
+    with collector_paused():
+        return parse_digest_plain(data, source=source, fmt=fmt, reference=reference)
+
+
+def parse_digest_plain(data: bytes, *, source: str, fmt: str = "auto", reference: date | None = None) -> Digest:
+    """:func:`parse_digest` with the garbage collector left as it is, and exceptions as
+    they are (the reference the collector's pause is tested against)."""
     if fmt not in FORMATS:
         raise DigestParseError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})", path=source)
     text = decode(data, source=source)

@@ -82,6 +82,10 @@ _SIMPLE_LINE = re.compile(
     r"\(([^()\s<>]*)\)[ \t]*",
     re.DOTALL,
 )
+# A line that is one reference link, maybe a heading: "[Title][12]", "### [Title][12]", "[3][7]"
+# (a label without brackets, escapes or line ends): what :func:`_logical` would read as
+# one link (the fast way past it; tests/test_digest_hflinked_fast.py)
+_REF_LINE = re.compile(r"(#{1,6}[ \t]+)?\[([^\[\]\\\n]*)\]\[(\d+)\]")
 # A heading line (searched in "\n" + text: a literal first character makes the search fast)
 _HEADINGS = re.compile(r"\n[ \t]{0,3}(#{1,6})[ \t]+([^\n]*)")
 _REFDEF = re.compile(r"^(?:\[(?P<a>\d+)\]:\s*|(?P<b>\d+)\.\s+)(?P<url>https?://\S+)$")
@@ -616,12 +620,22 @@ class Linked:
 def linked_items(lines: list[str], *, source: str) -> Linked:
     """Any dump that is not a plain copy, read line by line (the references list,
     wherever it is, read first)."""
+    return _linked_items(lines, source, _short_link)
+
+
+def linked_items_plain(lines: list[str], *, source: str) -> Linked:
+    """:func:`linked_items` without the fast way for reference link lines (the
+    reference it is tested against)."""
+    return _linked_items(lines, source, _short_link_plain)
+
+
+def _linked_items(lines: list[str], source: str, short_link: Callable[[str], re.Match[str] | None]) -> Linked:
     text = "\n".join(lines)
     once = skip_repeats(text)
     lines = once.split("\n") if once is not text else list(lines)
     refs = {a or b: url for a, b, url in _REFDEFS.findall(f"\n{text}\n")} if "][" in text or "]: http" in text else {}
     state = _State(lines, refs, _title_level(text) if "#" in text else None)
-    _read_lines(state, lines)
+    _read_lines(state, lines, short_link)
     _check_digest(state, lines, source)
     return Linked(state.out, _with_references(state))
 
@@ -634,7 +648,7 @@ def _with_references(state: _State) -> tuple[str, ...]:
     return tuple(dict.fromkeys([*ids, *state.linked]))
 
 
-def _read_lines(state: _State, lines: list[str]) -> None:
+def _read_lines(state: _State, lines: list[str], short_link: Callable[[str], re.Match[str] | None]) -> None:
     """Every line, in one pass: the blank ones skipped in C (``compress``), prose and plain
     links (most lines) read at once, anything else as a logical line (:func:`_logical`)."""
     n = len(lines)
@@ -650,7 +664,7 @@ def _read_lines(state: _State, lines: list[str]) -> None:
         elif "[" not in s and s[0] not in _LINE_START:  # no link, heading, tag, URL or reference
             if not _words(state, s, i + 1):
                 return
-        elif (m := _short_link(s)) is not None:
+        elif (m := short_link(s)) is not None:
             _link_line(state, m, i + 1)
         else:
             upto = _logical(state, lines, i, s)
@@ -680,16 +694,29 @@ def _words(state: _State, s: str, line: int) -> bool:
 
 
 def _short_link(s: str) -> re.Match[str] | None:
-    """A short line that is one link (:data:`_SIMPLE_LINE`) or a date with its count link."""
+    """A short line that is one link (:data:`_SIMPLE_LINE`), a date with its count link,
+    or one reference link (:data:`_REF_LINE`: text-browser dumps, the fast way)."""
+    if len(s) >= _LONG:
+        return None
+    last = s[-1]
+    if last == ")":
+        return _SIMPLE_LINE.fullmatch(s) or _DATE_COUNT.fullmatch(s)
+    return _REF_LINE.fullmatch(s) if last == "]" else None
+
+
+def _short_link_plain(s: str) -> re.Match[str] | None:
+    """:func:`_short_link` without :data:`_REF_LINE` (such lines read by :func:`_logical`)."""
     if s[-1] != ")" or len(s) >= _LONG:
         return None
     return _SIMPLE_LINE.fullmatch(s) or _DATE_COUNT.fullmatch(s)
 
 
 def _link_line(state: _State, m: re.Match[str], line: int) -> None:
-    """A line :data:`_SIMPLE_LINE` or :data:`_DATE_COUNT` matched."""
+    """A line :data:`_SIMPLE_LINE`, :data:`_REF_LINE` or :data:`_DATE_COUNT` matched."""
     if m.re is _SIMPLE_LINE:  # one plain link, maybe a heading: most element lines
         _element(state, m.group(2), m.group(3), line, m.group(1) is not None)
+    elif m.re is _REF_LINE:  # one reference link: its URL from the references list
+        _element(state, m.group(2), state.refs.get(m.group(3)), line, m.group(1) is not None)
     else:  # "May 29[6](url)": a date, its comment count glued on
         _date_count(state, m, line)
 

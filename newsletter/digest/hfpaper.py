@@ -26,12 +26,15 @@ from newsletter.digest.hfshared import CHROME_LINES, NUMBER, SUMMARY_LABELS, num
 from newsletter.digest.mdlinks import inline_links, label_text, unescape
 from newsletter.digest.model import ARXIV_PDF_URL, HF_PAPER_URL, Paper, arxiv_id, extract_links, paper_id
 
+# The signs of a paper's page, each at a line start, searched in "\n" + text: a pattern
+# opening with a literal is searched for in C, one opening with "^" is tried at every
+# character (64 KB of a listing: 0.03 against 0.3 ms; tests/test_digest_hfpaper_fast.py)
 _SIGN = re.compile(
-    r"^[ \t]*(?:title:[ \t]*paper page[ \t]*[-–—]|(?:#{1,6}[ \t]+)?(?:models|datasets|spaces) citing this paper)",
-    re.IGNORECASE | re.MULTILINE,
+    r"\n[ \t]*(?:title:[ \t]*paper page[ \t]*[-–—]|(?:#{1,6}[ \t]+)?(?:models|datasets|spaces) citing this paper)",
+    re.IGNORECASE,
 )
 _ABSTRACT = re.compile(
-    r"^[ \t]*(?:#{1,6}[ \t]+)?(?:\*\*)?abstract(?:\*\*)?[ \t]*:?[ \t\r]*$", re.IGNORECASE | re.MULTILINE
+    r"\n[ \t]*(?:#{1,6}[ \t]+)?(?:\*\*)?abstract(?:\*\*)?[ \t]*:?[ \t\r]*$", re.IGNORECASE | re.MULTILINE
 )
 _END = re.compile(
     r"(?:#{1,6}[ \t]+)?(?:(?:models|datasets|spaces) citing this paper|collections including this paper"
@@ -63,7 +66,7 @@ _HEAD = 65536  # the signs of a paper page are near its start
 
 def is_paper_page(text: str) -> bool:
     """Whether ``text`` is the dump of one paper's page (not of a listing)."""
-    head = text[:_HEAD]
+    head = "\n" + text[:_HEAD]
     return _SIGN.search(head) is not None and _ABSTRACT.search(head) is not None
 
 

@@ -176,8 +176,10 @@ def _arxiv_ref(url: str) -> tuple[str, bool] | None:
     return (ax, False) if ax else None
 
 
+@lru_cache(maxsize=1 << 12)  # pure; a dump's dates recur ("Oct 30", a card's "Oct 1" with its count)
 def parse_date_line(line: str) -> tuple[int, int, int | None, int | None] | None:
-    """``Sep 15`` / ``Mar 12, 2024`` / ``Sep 10 2`` -> (month, day, year, comments)."""
+    """``Sep 15`` / ``Mar 12, 2024`` / ``Sep 10 2`` -> (month, day, year, comments)
+    (memoised: ``parse_date_line.__wrapped__`` is the plain function)."""
     m = DATE.match(line)
     if not m or m.group("mon").lower() not in MONTHS:
         return None

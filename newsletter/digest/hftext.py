@@ -32,6 +32,7 @@ from newsletter.digest.hfpaper import is_paper_page, paper_of
 from newsletter.digest.hfplain import plain_items
 from newsletter.digest.hfshared import Item
 from newsletter.digest.model import Paper
+from newsletter.digest.quickfind import contains
 from newsletter.digest.textrefs import as_reference_links, is_numbered_dump
 
 _TRUNCATED = re.compile(r"\s*\[(?:content truncated|truncated)[^\]]*\]\s*", re.IGNORECASE)
@@ -78,7 +79,7 @@ def absolute(text: str) -> str:
     its text is a title (short, no sentence's end in it: an abstract citing a paper stays text)."""
     if "](/" in text or "]( /" in text:
         text = _RELATIVE.sub(r"\g<open>https://huggingface.co/", text)
-    if " <http" in text:
+    if contains(text, " <http"):
         text = _ANGLE_LINK.sub(r"[\g<text>](\g<url>)", text)
     return text
 
@@ -92,10 +93,10 @@ def unwrap(text: str) -> list[str]:
     lines = text.split("\n")
     if text.lstrip()[:3] == "---":
         _blank_front_matter(lines)
-    fences, truncated = "```" in text or "~~~" in text, "runcated" in text
+    fences, truncated = contains(text, "```") or contains(text, "~~~"), "runcated" in text
     if fences or truncated:
         _blank_markers(lines, fences=fences, truncated=truncated)
-    if ":::" in text or "){" in text or "]{" in text:
+    if ":::" in text or contains(text, "){") or contains(text, "]{"):
         _strip_pandoc(lines)
     if lines and _cut_link(lines[-1]):  # the file ends inside a link (a capture cut short)
         lines[-1] = ""
