@@ -110,3 +110,12 @@ def test_fit_never_cuts_an_entity_or_an_escape() -> None:
     assert fit("abc &amp; def", 8) == "abc…"
     assert fit(r"abc\*def", 5) == "abc…"
     assert fit("short", 10) == "short"
+
+
+def test_matrix_paper_text_saying_at_room_mentions_nobody() -> None:
+    """A paper whose text says "@room" (or a member's name) must not notify the whole
+    room: the content carries an empty ``m.mentions`` (Matrix 1.7's intentional
+    mentions), which turns off the push rules that match the body."""
+    for m in matrix_messages(issue(3, abstract="Attention @room: results inside. cc @alice:example.org")):
+        assert "@room" in m["body"]  # shown as text
+        assert m["m.mentions"] == {}  # no user_ids, no "room": true

@@ -12,7 +12,8 @@ service takes, escaped for its format and split at its documented limits.
   ping anybody (``allowed_mentions: {parse: []}``).
 - Matrix (``m.room.message``): ``m.text`` with a plain ``body`` and an HTML
   ``formatted_body`` (``org.matrix.custom.html``, escaped), at most
-  :data:`MATRIX_BYTES` bytes of content a message (events are capped at 64 KiB).
+  :data:`MATRIX_BYTES` bytes of content a message (events are capped at 64 KiB); an
+  empty ``m.mentions`` says it mentions nobody, so "@room" in a paper's text pings no one.
 - webhook: one JSON document, the ``match --json`` shape for one subscriber
   (``{"email", "papers": [{"id", "title", "score", "matched"}]}``) with each paper's
   ``url``, ``doi``, ``arxiv_id`` and ``journal`` added; never split.
@@ -205,6 +206,9 @@ def _matrix_content(heading: str, papers: list[tuple[str, str]]) -> dict[str, An
         "body": "\n\n".join([heading, *(plain for plain, _ in papers)]),
         "format": "org.matrix.custom.html",
         "formatted_body": "".join([f"<p><b>{escape(heading)}</b></p>", *(f"<p>{html}</p>" for _, html in papers)]),
+        # mentions nobody (Matrix 1.7 intentional mentions): "@room" or a member's name in
+        # a paper's text no longer notifies the room by the body-matching push rules
+        "m.mentions": {},
     }
 
 
