@@ -260,3 +260,26 @@ def test_status_shows_since_and_unsubscribed_dates_in_the_schedules_zone(
             local = int(found[2]) * 60 + int(found[3])
             utc = int(found[4]) * 60 + int(found[5])
             assert (local - utc) % (24 * 60) == 5 * 60 + 30, line  # the same moment, 5:30 apart
+
+
+def test_status_gives_a_reason_shared_by_many_one_line(tmp_path: Path, seeds: dict[str, Path]) -> None:
+    """After a morning's pass nearly everybody has "no new digest since its last email":
+    with 20,000 subscribers `status` gave 20,000 such lines (50 shown). A reason shared by
+    more than three is one line naming the first three and how many more; the others
+    keep their own line, and `--json` still lists everyone."""
+    subs = [{"email": f"reader{i}@example.org", "keywords": ["self-supervised"]} for i in range(6)]
+    subs.append({"email": "zed@example.org", "keywords": ["zymurgy of quasars"]})
+    with smtp_server() as server:
+        cfg = write_config(tmp_path, server.port, subs)
+        newsletter("send", "-c", str(cfg))  # registered: they start with the next digest
+        shutil.copy2(seeds["001"], tmp_path / "digests")
+        assert newsletter("send", "-c", str(cfg)).exit_code == 0
+        text = newsletter("status", "-c", str(cfg)).output
+        data = json.loads(newsletter("status", "-c", str(cfg), "--json").output)
+    assert len(data["nothing"]) == 7
+    block = text[text.index("getting nothing now: 7") :].splitlines()[1:3]
+    assert block[0].strip() == (
+        "reader0@example.org, reader1@example.org, reader2@example.org and 3 more: no new digest since its last email"
+    )
+    assert block[1].strip().startswith("zed@example.org: nothing matched in the latest digest (001_")
+    assert "reader4@example.org" not in text

@@ -76,9 +76,7 @@ def _echo_status(config: Config, data: dict[str, Any], *, ran: bool) -> None:
     paused = f" ({data['paused']} paused)" if data["paused"] else ""
     click.echo(f"unsubscribed: {plural(data['suppressed'], 'address', 'addresses')}{paused}")
     _echo_sources(config, data["sources"])
-    _echo_first(
-        f"getting nothing now: {len(data['nothing'])}", [f"{n['email']}: {n['reason']}" for n in data["nothing"]]
-    )
+    _echo_first(f"getting nothing now: {len(data['nothing'])}", _nothing_lines(data["nothing"]))
     if data["feedback"]:
         click.echo(f"feedback: {len(data['feedback'])} like/dislike(s) recorded")
         for fb in data["feedback"][:50]:
@@ -121,6 +119,29 @@ def _echo_pass(p: dict[str, Any]) -> None:
         expired = f", {h['expired']} expired (awaiting a takeover)" if h["expired"] else ""
         click.echo(f"  claims held by {h['owner']}: {h['claims']} until {h['until']}{expired}")
     click.echo(f"  taken over after a lease expired: {p['takeovers']}; late writes refused: {p['refused']}")
+
+
+SAME_REASON = 3  # more subscribers than this with one reason share a line
+
+
+def _nothing_lines(nothing: list[dict[str, str]]) -> list[str]:
+    """Who gets nothing and why, a line each; a reason more than :data:`SAME_REASON`
+    subscribers share (after a morning's pass: "no new digest since its last email" for
+    nearly everybody) is one line naming the first of them and how many more, where the
+    first of them stood (``status --json`` lists every one)."""
+    by_reason: dict[str, list[str]] = {}
+    for n in nothing:
+        by_reason.setdefault(n["reason"], []).append(n["email"])
+    lines, said = [], set()
+    for n in nothing:
+        emails = by_reason[n["reason"]]
+        if len(emails) <= SAME_REASON:
+            lines.append(f"{n['email']}: {n['reason']}")
+        elif n["reason"] not in said:
+            said.add(n["reason"])
+            rest = len(emails) - SAME_REASON
+            lines.append(f"{', '.join(emails[:SAME_REASON])} and {rest:,} more: {n['reason']}")
+    return lines
 
 
 def _echo_first(title: str, lines: list[str], limit: int = 50) -> None:
