@@ -85,6 +85,16 @@ def test_biorxivfmt_structured_abstract_headings_are_their_own_paragraphs() -> N
     )
 
 
+def test_biorxivfmt_heading_glued_to_a_number_is_a_heading() -> None:
+    """medRxiv's "Results12 of 40 patients ..." is the heading ``Results`` and the number
+    (it stayed "Results12 of 40" inside the paragraph); in capitals too."""
+    abstract = "BackgroundLattices grow.\n\nResults12 of 40 lattices grew.\n\nCONCLUSIONS3 kinds suffice."
+    (paper,) = read(item(abstract, server="medRxiv"))
+    assert paper.abstract == (
+        "Background: Lattices grow.\n\nResults: 12 of 40 lattices grew.\n\nCONCLUSIONS: 3 kinds suffice."
+    )
+
+
 def test_biorxivfmt_heading_words_in_a_plain_abstract_are_words() -> None:
     """A plain abstract keeps its words: a paragraph that opens with a name that starts
     like a heading (``DesignMaster``), ``Results were``, ``Backgrounds``, ``Methodsology``."""

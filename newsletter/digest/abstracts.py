@@ -192,10 +192,11 @@ _HEADING_WORDS = sorted(
 )
 _HEADS = "|".join(re.escape(h) for h in _HEADING_WORDS)
 _CAPS = "|".join(re.escape(h.upper()) for h in _HEADING_WORDS)
-# "BackgroundThe ...", "Methods:We ...", "RESULTSWe ..." at a line's start (a heading in
-# capitals before a capitalised word: "DESIGNER" is a word); "Results" alone on its line
+# "BackgroundThe ...", "Methods:We ...", "RESULTSWe ...", "Results12 of 40 ..." at a line's
+# start (a heading in capitals before a capitalised word or a number: "DESIGNER" is a
+# word; a digit never starts a word glued to a heading); "Results" alone on its line
 _GLUED = re.compile(
-    rf"^(?:(?P<h>{_HEADS})(?::[ \t]*)?(?=[A-Z])|(?P<u>{_CAPS})(?::[ \t]*)?(?=[A-Z][a-z]))", re.MULTILINE
+    rf"^(?:(?P<h>{_HEADS})(?::[ \t]*)?(?=[A-Z0-9])|(?P<u>{_CAPS})(?::[ \t]*)?(?=[A-Z][a-z]|[0-9]))", re.MULTILINE
 )
 _ALONE = re.compile(rf"^(?P<h>{_HEADS}|{_CAPS})[ \t]*:?[ \t]*\n+(?=[ \t]*\S)", re.MULTILINE)
 # medRxiv's marked headings: "O_ST_ABSBackgroundC_ST_ABSPro-inflammatory diets ..."
