@@ -311,12 +311,7 @@ class Renderer:
             ctx["archive_url"] = view_url(self.config, subscriber.email, message_id, self._secret)
         elif self.config.archive.url is not None:
             ctx["archive_url"] = view
-        html = self.templates.render_html(ctx)
-        fitted: Fit | None = None
-        # Gmail clips an HTML part past 102 KB, hiding the footer: shorter abstracts then
-        # (only the oversized pay a second render; a UTF-8 character is at most 4 bytes)
-        if len(html) * 4 > GMAIL_CLIP and (size := html_size(html)) > GMAIL_CLIP:
-            html, fitted = self._fit(subscriber, matches, ctx, size)
+        html, fitted = self._html(subscriber, matches, ctx)
         text = tidy_text(self.templates.render_text(ctx))  # the text part: not clipped, abstracts whole
         unsubscribe = [u for u in (ctx["unsubscribe_mailto"], ctx["unsubscribe_url"]) if u]
         url = ctx["unsubscribe_url"]
@@ -346,9 +341,16 @@ class Renderer:
             fit=fitted,
         )
 
-    def _fit(
-        self, subscriber: Subscriber, matches: Sequence[Match], ctx: dict[str, Any], size: int
-    ) -> tuple[str, Fit]:
+    def _html(self, subscriber: Subscriber, matches: Sequence[Match], ctx: dict[str, Any]) -> tuple[str, Fit | None]:
+        """The HTML part, and how it was fitted under Gmail's clip (None: as configured).
+        Gmail clips an HTML part past 102 KB, hiding the footer: shorter abstracts then;
+        only the oversized pay a second render (a UTF-8 character is at most 4 bytes)."""
+        html = self.templates.render_html(ctx)
+        if len(html) * 4 > GMAIL_CLIP and (size := html_size(html)) > GMAIL_CLIP:
+            return self._fit(subscriber, matches, ctx, size)
+        return html, None
+
+    def _fit(self, subscriber: Subscriber, matches: Sequence[Match], ctx: dict[str, Any], size: int) -> tuple[str, Fit]:
         """The HTML part rendered again with shorter abstracts to fit Gmail's clip
         (:func:`newsletter.render.fit.fit`): every paper stays, with its title, links,
         chips, TL;DR and feedback links; with no abstract, no snippets either."""
