@@ -96,7 +96,7 @@ def test_send_sixty_papers_fit_under_gmail_clip_with_every_title_and_footer(
     shown.feed(html)
     assert len(shown.titles) == 60 and set(shown.titles) == titles  # every paper, each once
     assert "You get this email because big@example.org subscribed" in html  # the footer and its keywords
-    assert "To unsubscribe, write to <a href=\"mailto:digest@example.org?subject=unsubscribe%20" in html
+    assert 'To unsubscribe, write to <a href="mailto:digest@example.org?subject=unsubscribe%20' in html
     # the text part is not clipped: it keeps the configured 500 characters of each abstract
     text = text_of(mails["big@example.org"])
     long = next(a for a in abstracts if len(a) > 600)

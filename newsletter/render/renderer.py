@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 from collections.abc import Callable, Sequence
@@ -311,25 +312,19 @@ class Renderer:
             ctx["archive_url"] = view_url(self.config, subscriber.email, message_id, self._secret)
         elif self.config.archive.url is not None:
             ctx["archive_url"] = view
-        html, fitted = self._html(subscriber, matches, ctx)
+        html = self.templates.render_html(ctx)
         text = tidy_text(self.templates.render_text(ctx))  # the text part: not clipped, abstracts whole
-        unsubscribe = [u for u in (ctx["unsubscribe_mailto"], ctx["unsubscribe_url"]) if u]
-        url = ctx["unsubscribe_url"]
-        # the email package would RFC 2047-encode a URI longer than a line, which no mail
-        # client decodes in List-Unsubscribe (RFC 2369): fold between the URIs instead
-        parts = MessageParts(
-            to=_wire(subscriber.mailbox),
-            subject=ctx["subject"],
-            date=when,
-            message_id=message_id,
-            unsubscribe=unsubscribe,
-            one_click=bool(url and url.lower().startswith("https://")),
-            text=text,
-            html=html,
-            unsubscribe_header=UriListHeader("List-Unsubscribe", unsubscribe) if unsubscribe else None,
-        )
+        parts = self._parts(subscriber, ctx, when, message_id, text, html)
         # the bytes are written directly; the EmailMessage is built only when asked for
-        raw, header_id = self._factory.message_bytes(parts)
+        raw, header_id, html_qp = self._factory.message_bytes_sized(parts)
+        fitted: Fit | None = None
+        # Gmail clips an HTML part past 102 KB, hiding the footer: shorter abstracts then.
+        # Its quoted-printable length bounds its UTF-8 bytes: a normal email is measured
+        # by what was written anyway, only the oversized pay a second render
+        if html_qp > GMAIL_CLIP and (size := html_size(html)) > GMAIL_CLIP:
+            html, fitted = self._fit(subscriber, matches, ctx, size)
+            parts = dataclasses.replace(parts, html=html)
+            raw, header_id = self._factory.message_bytes(parts)
         factory = self._factory
         return RenderedEmail(
             ctx["subject"],
@@ -341,14 +336,25 @@ class Renderer:
             fit=fitted,
         )
 
-    def _html(self, subscriber: Subscriber, matches: Sequence[Match], ctx: dict[str, Any]) -> tuple[str, Fit | None]:
-        """The HTML part, and how it was fitted under Gmail's clip (None: as configured).
-        Gmail clips an HTML part past 102 KB, hiding the footer: shorter abstracts then;
-        only the oversized pay a second render (a UTF-8 character is at most 4 bytes)."""
-        html = self.templates.render_html(ctx)
-        if len(html) * 4 > GMAIL_CLIP and (size := html_size(html)) > GMAIL_CLIP:
-            return self._fit(subscriber, matches, ctx, size)
-        return html, None
+    def _parts(
+        self, subscriber: Subscriber, ctx: dict[str, Any], when: datetime, message_id: str, text: str, html: str
+    ) -> MessageParts:
+        """What the MIME message is made of."""
+        unsubscribe = [u for u in (ctx["unsubscribe_mailto"], ctx["unsubscribe_url"]) if u]
+        url = ctx["unsubscribe_url"]
+        # the email package would RFC 2047-encode a URI longer than a line, which no mail
+        # client decodes in List-Unsubscribe (RFC 2369): fold between the URIs instead
+        return MessageParts(
+            to=_wire(subscriber.mailbox),
+            subject=ctx["subject"],
+            date=when,
+            message_id=message_id,
+            unsubscribe=unsubscribe,
+            one_click=bool(url and url.lower().startswith("https://")),
+            text=text,
+            html=html,
+            unsubscribe_header=UriListHeader("List-Unsubscribe", unsubscribe) if unsubscribe else None,
+        )
 
     def _fit(self, subscriber: Subscriber, matches: Sequence[Match], ctx: dict[str, Any], size: int) -> tuple[str, Fit]:
         """The HTML part rendered again with shorter abstracts to fit Gmail's clip
