@@ -4,11 +4,14 @@ and the footer stay visible; the text part keeps the abstracts; `send -v`, `prev
 
 from __future__ import annotations
 
+import logging
 import shutil
 from email.message import Message
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from newsletter.config import load_config
 from newsletter.delivery.service import POOL_MIN, PassOptions, run_send
@@ -161,8 +164,12 @@ def test_check_and_preview_say_abstracts_shortened_to_n_characters(tmp_path: Pat
     assert (out / "big@example.org.html").stat().st_size <= CLIP
 
 
-def test_send_fitted_in_render_workers_said_once(tmp_path: Path, seeds: dict[str, Path]) -> None:
-    """A pass large enough for render workers: the note crosses the worker's pipe."""
+def test_send_fitted_in_render_workers_said_once(
+    tmp_path: Path, seeds: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A pass large enough for render workers: the note crosses the worker's pipe, and
+    the log has it once, as INFO."""
+    caplog.set_level(logging.INFO, logger="newsletter")
     small = [{"email": f"r{i}@example.org", "keywords": ["reasoning"], "max_papers": 1} for i in range(POOL_MIN - 1)]
     with smtp_server() as server:
         cfg = setup(tmp_path, seeds, server.port, BIG, *small)
@@ -172,3 +179,5 @@ def test_send_fitted_in_render_workers_said_once(tmp_path: Path, seeds: dict[str
     assert len(html_of(big).encode("utf-8")) <= CLIP
     ((email, how),) = summary.fitted
     assert email == "big@example.org" and how.startswith("abstracts shortened to ")
+    said = [r for r in caplog.records if "Gmail" in r.getMessage()]
+    assert [(r.levelname, r.getMessage()) for r in said] == [("INFO", f"{email}: {how}")]

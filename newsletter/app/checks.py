@@ -15,9 +15,7 @@ from dataclasses import dataclass
 from newsletter.base.errors import ConfigError, RenderError
 from newsletter.config import Config
 from newsletter.config.secrets import missing_channel_secrets
-from newsletter.render.fit import GMAIL_CLIP, Fit, html_size
-
-__all__ = ["GMAIL_CLIP", "CheckReport", "check_config", "clip_lines", "clip_warnings"]
+from newsletter.render.fit import GMAIL_CLIP, Fit, html_size  # (one constant with the renderer's)
 
 
 @dataclass(frozen=True, slots=True)
