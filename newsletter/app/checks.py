@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from newsletter.base.errors import ConfigError, RenderError
 from newsletter.config import Config
 from newsletter.config.secrets import missing_channel_secrets
-
-GMAIL_CLIP = 102 * 1024  # Gmail clips an HTML part beyond ~102 KB ("[Message clipped]")
+from newsletter.render.fit import GMAIL_CLIP, Fit, html_size  # (one constant with the renderer's)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,22 +188,35 @@ def config_warnings(config: Config) -> list[str]:
     return out
 
 
-def clip_warnings(emails: Iterable[tuple[str, str]]) -> list[str]:
-    """One warning per (address, HTML part) over Gmail's clipping size."""
+def clip_lines(emails: Iterable[tuple[str, str, Fit | None]]) -> list[tuple[str, str]]:
+    """``(level, line)`` per (address, HTML part, its :class:`~newsletter.render.fit.Fit`)
+    that met Gmail's clip: ``note`` when the abstracts were shortened to fit (what every
+    send of it does), ``warning`` when it is still over (Gmail clips it)."""
     out = []
-    for email, html in emails:
-        size = len(html.encode("utf-8"))
-        if size > GMAIL_CLIP:
+    for email, html, fit in emails:
+        if fit is not None:
+            out.append(("note" if fit.fits else "warning", f"{email}: {fit.describe()}"))
+        elif (size := html_size(html)) > GMAIL_CLIP:
             out.append(
-                f"{email}: the HTML part is {size / 1024:.1f} KB, over Gmail's 102 KB: Gmail clips it "
-                "(lower max_papers or abstract_chars)"
+                (
+                    "warning",
+                    f"{email}: the HTML part is {size / 1024:.1f} KB, over Gmail's 102 KB: Gmail clips it "
+                    "(lower max_papers or abstract_chars)",
+                )
             )
     return out
 
 
-def largest_email(config: Config) -> tuple[str, str] | None:
-    """(address, HTML part) of the subscriber with the most papers in the current digests,
-    rendered by the one render path; None without subscribers or digests."""
+def clip_warnings(emails: Iterable[tuple[str, str, Fit | None]]) -> list[str]:
+    """``check``: one warning per email that met Gmail's clip, saying what happens to it
+    (abstracts shortened to N characters, or clipped even without them)."""
+    return [line for _, line in clip_lines(emails)]
+
+
+def largest_email(config: Config) -> tuple[str, str, Fit | None] | None:
+    """(address, HTML part, how it was fitted under Gmail's clip) of the subscriber with
+    the most papers in the current digests, rendered by the one render path; None without
+    subscribers or digests."""
     if not config.subscribers:
         return None  # before the imports: the renderer, the planner and the ledger behind it
     from newsletter.digest.scan import digest_files, load_digests
@@ -221,4 +233,4 @@ def largest_email(config: Config) -> tuple[str, str] | None:
     with templates_are_configuration():  # a template that fails on today's papers: exit 2 too
         renderer = Renderer(config)
         email = renderer.render(sub, matches, message_id=renderer.message_id(sub, matches))
-    return sub.email, email.html
+    return sub.email, email.html, email.fit

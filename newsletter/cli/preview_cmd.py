@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from newsletter.app.checks import clip_warnings
+from newsletter.app.checks import clip_lines
 from newsletter.base.errors import ConfigError, NewsletterError
 from newsletter.base.wording import plural
 from newsletter.cli.options import config_option, load_config_leaving_out
@@ -79,8 +79,8 @@ def preview_command(
     run = build_previews(config, emails=emails, digests=files)
     for err in run.errors:
         click.echo(f"error: {err}", err=True)
-    for warning in clip_warnings((p.subscriber.email, p.email.html) for p in run.previews if p.email):
-        click.echo(f"warning: {warning}", err=True)
+    for level, line in clip_lines((p.subscriber.email, p.email.html, p.email.fit) for p in run.previews if p.email):
+        click.echo(f"{level}: {line}", err=True)  # once per subscriber: abstracts shortened, or clipped
     assert out is not None
     directory = Path(out)
     write_previews(run, directory)

@@ -266,9 +266,13 @@ def _test_send(config: Config, to: str, subscriber: str | None) -> None:
 
 def _print_summary(summary: SendSummary, *, verbose: bool, left_out: int = 0) -> None:
     """The pass's problems on stderr, each once; the summary line with ``verbose`` or
-    after a problem (stdout)."""
+    after a problem (stdout); with ``verbose``, one line per email fitted under Gmail's clip
+    (abstracts shortened: not a problem, and cron runs it every day)."""
     for line in _problems(summary):
         click.echo(line, err=True)
+    if verbose:
+        for email, how in summary.fitted:
+            click.echo(f"note: {email}: {how}")
     if verbose or summary.exit_code or left_out:
         click.echo(_summary_line(summary, left_out))
 

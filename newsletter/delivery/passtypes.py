@@ -78,6 +78,7 @@ class SendSummary:
     channel_sent: int = 0  # issue 27: chat message parts posted, refused, left for the next pass
     channel_failed: int = 0
     channel_pending: int = 0
+    fitted: list[tuple[str, str]] = field(default_factory=list)  # (email, how): HTML fitted under Gmail's clip
     signal: int | None = None  # the pass was stopped by this signal (SIGINT, SIGTERM): its 128 + N exit code
 
     @property

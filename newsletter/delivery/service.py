@@ -346,6 +346,7 @@ class SendPass:
                 if stop is not None and stop.is_set():
                     return
                 jobs, rendered = await self._next_rendered()
+                self._said_fitted(jobs, rendered)
                 crlf = {r.message_id for r in rendered if r.crlf}  # line breaks checked: CRLF
                 batch = self.channels.attach(await self._still_wanted(jobs, rendered))  # with its chat parts
                 if batch:
@@ -361,6 +362,15 @@ class SendPass:
             for _, future in self._renders:
                 if future is not None:
                     future.cancel()
+
+    def _said_fitted(self, jobs: list[Job], rendered: Rendered) -> None:
+        """One INFO line per email whose HTML part was rendered again to fit Gmail's clip
+        (not a warning: a subscriber with many papers has it every day; ``check`` and
+        ``preview`` warn), and the addresses kept for ``send -v``."""
+        for job, r in zip(jobs, rendered, strict=True):
+            if r.fitted is not None:
+                log.info("%s: %s", job.subscriber.email, r.fitted)
+                self.summary.fitted.append((job.subscriber.email, r.fitted))
 
     def _job_batches(self, counts: dict[str, int]) -> Iterator[list[Job]]:
         """The deliveries to render in batches, each with its Message-ID salt (the
@@ -426,7 +436,7 @@ class SendPass:
         click during the pass counts)."""
         suppressions = await self.db(lambda lg: lg.suppressions())
         batch: list[NewDelivery] = []
-        for job, (message_id, data, _, spooled) in zip(jobs, rendered, strict=True):
+        for job, (message_id, data, _, spooled, _) in zip(jobs, rendered, strict=True):
             email = job.subscriber.email
             if suppressions.active(email):
                 log.info("%s unsubscribed during the pass: skipped", email)

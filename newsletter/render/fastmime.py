@@ -339,6 +339,14 @@ class FastWriter:
     def write(self, parts: MessageParts) -> tuple[bytes, str]:
         """``(bytes, Message-ID)``: the bytes of ``MessageFactory.build(parts)`` under
         :data:`POLICY`, and its Message-ID header as text."""
+        data, message_id, _ = self.write_sized(parts)
+        return data, message_id
+
+    def write_sized(self, parts: MessageParts) -> tuple[bytes, str, int]:
+        """:meth:`write`, and the length of the HTML part as quoted-printable: never less
+        than its UTF-8 bytes (each byte is one character or three, line breaks CRLF), so
+        an HTML part whose encoding fits Gmail's clip fits it (known without encoding the
+        HTML again: :mod:`newsletter.render.fit`)."""
         message_id = parts.message_id
         boundary = boundary_for(message_id).encode("ascii")
         head = [
@@ -378,8 +386,8 @@ class FastWriter:
             delimiter,
             b"\r\n",
             self._head_parts[1],
-            self._encode(parts.html),
+            html := self._encode(parts.html),
             delimiter,
             b"--\r\n",
         )
-        return b"".join(head), message_id
+        return b"".join(head), message_id, len(html)

@@ -121,6 +121,11 @@ class MessageFactory:
         directly by :class:`~newsletter.render.fastmime.FastWriter`."""
         return self._writer.write(parts)
 
+    def message_bytes_sized(self, parts: MessageParts) -> tuple[bytes, str, int]:
+        """:meth:`message_bytes` and the length of the quoted-printable HTML part (an
+        upper bound of its UTF-8 bytes: :meth:`FastWriter.write_sized`)."""
+        return self._writer.write_sized(parts)
+
 
 class _Folded:
     """A header object of the email package (``addresses``, ``str()``, ...) that folds

@@ -5,7 +5,7 @@ answering on its stdout in length-prefixed pickle frames: first the pass's own
 :class:`~newsletter.config.Config` (so it is the very configuration of the pass, not
 the file re-read) and the ledger's spool directory, then batches of :class:`Job` (each
 paper sent to a worker once, then named by its place: :data:`WireBatch`); each answer is
-the batch's ``(Message-ID, bytes, crlf)`` made by :func:`render_job`, the function the
+the batch's ``(Message-ID, bytes, crlf, fitted)`` made by :func:`render_job`, the function the
 in-process path calls too (one render path).
 
 With a spool directory (a SQLite ledger, :mod:`newsletter.store.spool`), the worker
@@ -60,12 +60,15 @@ _HEADER = struct.Struct(">Q")
 class RenderedMessage(NamedTuple):
     """One rendered delivery: its Message-ID, bytes and whether all their line breaks are
     CRLF (:func:`~newsletter.base.wire.crlf_lines`); ``spooled``: where a render worker
-    wrote the bytes (:mod:`newsletter.store.spool`), None when rendered in this process."""
+    wrote the bytes (:mod:`newsletter.store.spool`), None when rendered in this process;
+    ``fitted``: what :class:`~newsletter.render.fit.Fit` says when the HTML part was
+    rendered again to fit Gmail's clip, else None."""
 
     message_id: str
     data: bytes
     crlf: bool
     spooled: Spooled | None = None
+    fitted: str | None = None  # how the HTML part was fitted under Gmail's clip (render.fit), said once
 
 
 Rendered = list[RenderedMessage]
@@ -91,7 +94,8 @@ def render_job(renderer: Renderer, job: Job) -> RenderedMessage:
     signer = signer_for(renderer.config)
     if signer is not None:
         data = signer.sign(data)  # signed once: the ledger keeps these bytes
-    return RenderedMessage(message_id, data, crlf_lines(data))
+    fitted = email.fit.describe() if email.fit is not None else None
+    return RenderedMessage(message_id, data, crlf_lines(data), fitted=fitted)
 
 
 class RenderWorkerError(Exception):
@@ -260,13 +264,15 @@ class RenderPool:
             raise RenderWorkerError(f"render worker failed: {answer}")
         return self._unspooled(answer)
 
-    def _unspooled(self, answer: list[tuple[str, bytes | Spooled, bool]]) -> Rendered:
+    def _unspooled(self, answer: list[tuple[str, bytes | Spooled, bool, str | None]]) -> Rendered:
         """The answer with spooled bytes read back (the page cache: the worker just wrote them)."""
-        refs = [data for _, data, _ in answer if isinstance(data, Spooled)]
+        refs = [data for _, data, _, _ in answer if isinstance(data, Spooled)]
         read = iter(self._read_back(refs) if refs else [])
         return [
-            RenderedMessage(m, next(read), crlf, data) if isinstance(data, Spooled) else RenderedMessage(m, data, crlf)
-            for m, data, crlf in answer
+            RenderedMessage(m, next(read), crlf, data, fitted)
+            if isinstance(data, Spooled)
+            else RenderedMessage(m, data, crlf, fitted=fitted)
+            for m, data, crlf, fitted in answer
         ]
 
     def _read_back(self, refs: list[Spooled]) -> list[bytes]:
@@ -329,17 +335,17 @@ def _write(stream: BinaryIO, obj: Any) -> None:
 
 
 def _answer(renderer: Renderer, writer: SpoolWriter | None, jobs: list[Job]) -> Any:
-    """A batch rendered: ``(Message-ID, bytes or where they are spooled, crlf)`` each, or
-    the exception (a failed render, a spool that cannot be written)."""
+    """A batch rendered: ``(Message-ID, bytes or where they are spooled, crlf, fitted)``
+    each, or the exception (a failed render, a spool that cannot be written)."""
     try:
         rendered = [render_job(renderer, job) for job in jobs]
         if writer is None:
-            return [tuple(r[:3]) for r in rendered]
+            return [(r.message_id, r.data, r.crlf, r.fitted) for r in rendered]
         try:
             refs = writer.append([r.data for r in rendered])  # durable before the pass records it
         except OSError as exc:
             return RenderWorkerError(f"cannot write the message spool {writer.directory}: {exc.strerror or exc}")
-        return [(r.message_id, ref, r.crlf) for r, ref in zip(rendered, refs, strict=True)]
+        return [(r.message_id, ref, r.crlf, r.fitted) for r, ref in zip(rendered, refs, strict=True)]
     except Exception as exc:
         return RenderWorkerError(f"{type(exc).__name__}: {exc}")
 

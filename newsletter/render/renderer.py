@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -24,7 +26,8 @@ from newsletter.config import Config, Subscriber, parse_mailbox
 from newsletter.digest import Paper
 from newsletter.matching import CompiledProfile, Match, compile_profile
 from newsletter.matching.matcher import profile_of
-from newsletter.render.content import PaperBase, collapse, format_day, paper_base, paper_views, revised_note
+from newsletter.render.content import PaperBase, PaperView, collapse, format_day, paper_base, paper_views, revised_note
+from newsletter.render.fit import GMAIL_CLIP, Fit, fit, html_size
 from newsletter.render.links.feedback import feedback_base, feedback_links
 from newsletter.render.links.tokens import secret_for, unsubscribe_token
 from newsletter.render.memo import ViewMemo
@@ -35,6 +38,8 @@ _HTTP = re.compile(r"https?://", re.IGNORECASE)
 _BAD_URL = re.compile(r"[\s<>\"\x00-\x1f\x7f]")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CACHE_LIMIT = 50_000
+
+log = logging.getLogger(__name__)
 
 
 def usable_url(url: str | None) -> bool:
@@ -55,9 +60,12 @@ class RenderedEmail:
     :class:`EmailMessage` (:attr:`message`) on demand: sending needs only the
     bytes. Once :attr:`message` has been asked for, :meth:`as_bytes` serialises
     it, so changes made to it show.
+
+    ``fit``: how the HTML part was fitted under Gmail's clip (:mod:`newsletter.render.fit`),
+    None when it fitted as configured.
     """
 
-    __slots__ = ("_build", "_message", "_message_id", "_raw", "html", "subject", "text")
+    __slots__ = ("_build", "_message", "_message_id", "_raw", "fit", "html", "subject", "text")
 
     def __init__(
         self,
@@ -69,6 +77,7 @@ class RenderedEmail:
         raw: bytes | None = None,
         message_id: str | None = None,
         build: Callable[[], EmailMessage] | None = None,
+        fit: Fit | None = None,
     ) -> None:
         if message is None and build is None:
             raise TypeError("RenderedEmail needs a message or a way to build it")
@@ -79,6 +88,7 @@ class RenderedEmail:
         self._raw = raw
         self._message_id = message_id
         self._build = build
+        self.fit = fit
 
     @property
     def message(self) -> EmailMessage:
@@ -303,12 +313,38 @@ class Renderer:
         elif self.config.archive.url is not None:
             ctx["archive_url"] = view
         html = self.templates.render_html(ctx)
-        text = tidy_text(self.templates.render_text(ctx))
+        text = tidy_text(self.templates.render_text(ctx))  # the text part: not clipped, abstracts whole
+        parts = self._parts(subscriber, ctx, when, message_id, text, html)
+        # the bytes are written directly; the EmailMessage is built only when asked for
+        raw, header_id, html_qp = self._factory.message_bytes_sized(parts)
+        fitted: Fit | None = None
+        # Gmail clips an HTML part past 102 KB, hiding the footer: shorter abstracts then.
+        # Its quoted-printable length bounds its UTF-8 bytes: a normal email is measured
+        # by what was written anyway, only the oversized pay a second render
+        if html_qp > GMAIL_CLIP and (size := html_size(html)) > GMAIL_CLIP:
+            html, fitted = self._fit(subscriber, matches, ctx, size)
+            parts = dataclasses.replace(parts, html=html)
+            raw, header_id = self._factory.message_bytes(parts)
+        factory = self._factory
+        return RenderedEmail(
+            ctx["subject"],
+            html,
+            text,
+            raw=raw,
+            message_id=header_id,
+            build=lambda: factory.build(parts),
+            fit=fitted,
+        )
+
+    def _parts(
+        self, subscriber: Subscriber, ctx: dict[str, Any], when: datetime, message_id: str, text: str, html: str
+    ) -> MessageParts:
+        """What the MIME message is made of."""
         unsubscribe = [u for u in (ctx["unsubscribe_mailto"], ctx["unsubscribe_url"]) if u]
         url = ctx["unsubscribe_url"]
         # the email package would RFC 2047-encode a URI longer than a line, which no mail
         # client decodes in List-Unsubscribe (RFC 2369): fold between the URIs instead
-        parts = MessageParts(
+        return MessageParts(
             to=_wire(subscriber.mailbox),
             subject=ctx["subject"],
             date=when,
@@ -319,12 +355,28 @@ class Renderer:
             html=html,
             unsubscribe_header=UriListHeader("List-Unsubscribe", unsubscribe) if unsubscribe else None,
         )
-        # the bytes are written directly; the EmailMessage is built only when asked for
-        raw, header_id = self._factory.message_bytes(parts)
-        factory = self._factory
-        return RenderedEmail(
-            ctx["subject"], html, text, raw=raw, message_id=header_id, build=lambda: factory.build(parts)
-        )
+
+    def _fit(self, subscriber: Subscriber, matches: Sequence[Match], ctx: dict[str, Any], size: int) -> tuple[str, Fit]:
+        """The HTML part rendered again with shorter abstracts to fit Gmail's clip
+        (:func:`newsletter.render.fit.fit`): every paper stays, with its title, links,
+        chips, TL;DR and feedback links; with no abstract, no snippets either."""
+        full: list[PaperView] = ctx["papers"]
+        profile = self.profile(subscriber)
+        views = paper_views if self._views is None else self._views.views
+
+        def render_at(chars: int) -> str:
+            papers = views(matches, profile, abstract_chars=chars, base_of=self.paper_base)
+            if chars == 0 or any(f.feedback for f in full):
+                papers = [
+                    p._replace(feedback=f.feedback, snippets=p.snippets if chars else ())
+                    for p, f in zip(papers, full, strict=True)
+                ]
+            return self.templates.render_html({**ctx, "papers": papers})
+
+        longest = max((len(self.paper_base(m.paper).abstract) for m in matches), default=0)
+        html, fitted = fit(render_at, configured=subscriber.abstract_chars, longest=longest, full=size)
+        log.debug("%s: %s", subscriber.email, fitted.describe())
+        return html, fitted
 
 
 def _wire(mailbox: Mailbox) -> Mailbox:
