@@ -49,6 +49,7 @@ def test_render_job_rendered_emails_are_said_crlf(tmp_path: Path) -> None:
     planned = list(plan(config.subscribers, load_digests(SEEDS).papers))
     assert planned
     for sub, matches in planned:
-        message_id, data, crlf, _ = render_job(renderer, Job(sub, matches, "1:2025-09-15"))
+        rendered = render_job(renderer, Job(sub, matches, "1:2025-09-15"))
+        message_id, data, crlf = rendered.message_id, rendered.data, rendered.crlf
         assert message_id and crlf and crlf_lines(data)
         assert wire_data(data, crlf=crlf) == wire_data(data)
