@@ -210,6 +210,8 @@ def test_archive_feed_label_follows_its_title_escaped_and_older_manifests_are_ca
         assert "<script" not in raw and "&lt;script&gt;" in raw
         [entry] = feedparser.parse(feed_path.read_bytes()).entries
         assert entry.summary == f"{hostile} [{LABEL}]"
+        index = (feed_path.parent / "index.html").read_text("utf-8")  # the index's first titles too
+        assert f"coding [{LABEL}]" in index and "<script>" not in index
         # a folder an older version wrote (its manifest has no labels): caught up by the next pass
         manifest = feed_path.parent / ".archive.json"
         rows = json.loads(manifest.read_text("utf-8"))

@@ -91,11 +91,16 @@ class Entry:
         return len(self.titles)
 
     @property
-    def summary(self) -> str:
-        """The feed entry's summary: the titles, a revision's label after its title (as the
-        text email has it: ``Title [Revised (v2)]``), else the subject."""
+    def labelled_titles(self) -> tuple[str, ...]:
+        """The titles, a revision's label after its title (as the text email has it:
+        ``Title [Revised (v2)]``): the feed's summaries and the index page show them."""
         labels = zip_longest(self.titles, self.labels[: len(self.titles)], fillvalue="")  # older manifests: none
-        titles = [f"{title} [{label}]" if label else title for title, label in labels]
+        return tuple(f"{title} [{label}]" if label else title for title, label in labels)
+
+    @property
+    def summary(self) -> str:
+        """The feed entry's summary: the :attr:`labelled_titles`, else the subject."""
+        titles = self.labelled_titles
         return "; ".join(titles) if titles else self.subject
 
 
