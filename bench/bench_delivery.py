@@ -159,6 +159,8 @@ class _TreeRss:
 
 
 class _StubEmail:
+    fit = None  # as a rendered email that fitted Gmail's clip as configured
+
     def __init__(self, data: bytes) -> None:
         self.data = data
 
