@@ -11,6 +11,7 @@ from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
+from newsletter.base.wording import format_day, format_month
 from newsletter.digest.abstracts import without_abstract_word
 
 _NON_ALNUM = re.compile(r"[\W_]+", re.UNICODE)
@@ -253,7 +254,6 @@ class Paper:
         return clean_paper(paper)
 
 
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _NEW_STYLE_ID = re.compile(r"^(?P<yy>\d{2})(?P<mm>0[1-9]|1[0-2])\.\d{4,5}$")
 
 
@@ -268,9 +268,9 @@ def revision_label(paper: Paper) -> str | None:
         return None
     parts = [f"v{paper.version}"] if paper.version else []
     if (day := paper.first_announced) is not None:
-        parts.append(f"first announced {day.day} {_MONTHS[day.month - 1]} {day.year}")
+        parts.append(f"first announced {format_day(day)}")
     elif paper.arxiv_id and (m := _NEW_STYLE_ID.match(paper.arxiv_id)):
-        parts.append(f"first submitted {_MONTHS[int(m.group('mm')) - 1]} 20{m.group('yy')}")
+        parts.append(f"first submitted {format_month(int(m.group('mm')), 2000 + int(m.group('yy')))}")
     return f"Revised ({'; '.join(parts)})" if parts else "Revised"
 
 

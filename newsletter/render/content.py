@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import date
 from functools import lru_cache
 from typing import Any, NamedTuple
 
 from markupsafe import Markup, escape
 
+from newsletter.base.wording import format_day
 from newsletter.digest import Paper, revision_label
 from newsletter.matching import CompiledProfile, Hit, Match, highlight_spans
 from newsletter.matching.index import text_index
@@ -264,11 +264,6 @@ def resources_of(paper: Paper, usable: Callable[[str | None], bool]) -> tuple[tu
     if paper.published_doi and usable(published := f"https://doi.org/{paper.published_doi}"):
         out.append(("Published version", published))
     return tuple(out)
-
-
-def format_day(day: date) -> str:
-    """``15 Sep 2025``: unambiguous in every locale."""
-    return f"{day.day} {day.strftime('%b')} {day.year}"
 
 
 class PaperBase(NamedTuple):

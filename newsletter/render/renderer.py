@@ -22,11 +22,12 @@ import jinja2
 from newsletter.base.addresses import Mailbox, wire_address
 from newsletter.base.cron import timezone
 from newsletter.base.errors import RenderError
+from newsletter.base.wording import format_day
 from newsletter.config import Config, Subscriber, parse_mailbox
 from newsletter.digest import Paper
 from newsletter.matching import CompiledProfile, Match, compile_profile
 from newsletter.matching.matcher import profile_of
-from newsletter.render.content import PaperBase, PaperView, collapse, format_day, paper_base, paper_views, revised_note
+from newsletter.render.content import PaperBase, PaperView, collapse, paper_base, paper_views, revised_note
 from newsletter.render.fit import GMAIL_CLIP, Fit, fit, html_size
 from newsletter.render.links.feedback import feedback_base, feedback_links
 from newsletter.render.links.tokens import secret_for, unsubscribe_token

@@ -7,12 +7,13 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 
+from newsletter.base.wording import format_day
 from newsletter.config import Subscriber
 from newsletter.config.channels import AnyChannel
 from newsletter.matching import Match
 from newsletter.render import Renderer
 from newsletter.render.chat import MESSAGES, ChatIssue
-from newsletter.render.content import format_day, paper_views
+from newsletter.render.content import paper_views
 from newsletter.store import ChannelPart
 
 
